@@ -1,0 +1,25 @@
+# The two commands: `make run` and `make test`. Everything else is meson.
+BUILD    ?= build
+SANITIZE ?=
+MESON_OPTS = -Dsanitize=$(SANITIZE)
+
+.PHONY: all deps build run test bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@if [ ! -f $(BUILD)/build.ninja ]; then meson setup $(BUILD) $(MESON_OPTS); \
+	 else meson configure $(BUILD) $(MESON_OPTS) >/dev/null; fi
+	@ninja -C $(BUILD)
+
+run: build
+	@BUILD=$(BUILD) scripts/run.sh
+
+test: build
+	@BUILD=$(BUILD) tests/run.sh
+
+clean:
+	rm -rf $(BUILD) build-asan tests/fuzz/bin

@@ -1,0 +1,251 @@
+#include "config.h"
+#include "xmalloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum opt_type { OPT_INT, OPT_BOOL, OPT_STR, OPT_MINUTES_OR_FALSE };
+
+struct opt {
+	const char *name;
+	enum opt_type type;
+	const char *def;	/* NULL = unset */
+	long min, max;
+	int required;
+	size_t off;
+	const char *help;
+};
+
+#define O(f) offsetof(struct config, f)
+
+static const struct opt opts[] = {
+	{ "SERVER_PORT", OPT_INT, "8080", 1, 65535, 0, O(server_port), "HTTP port" },
+	{ "SERVER_URL", OPT_STR, NULL, 0, 0, 0, O(server_url), "public URL, sent as server_url in webhooks" },
+	{ "AUTHENTICATION_API_KEY", OPT_STR, NULL, 0, 0, 1, O(api_key), "global API key (apikey header)" },
+	{ "DATABASE_CONNECTION_URI", OPT_STR, NULL, 0, 0, 1, O(database_uri), "PostgreSQL connection URI" },
+	{ "DATABASE_CONNECTION_CLIENT_NAME", OPT_STR, "wagate", 0, 0, 0, O(client_name), "clientName stored on instances" },
+	{ "QRCODE_LIMIT", OPT_INT, "30", 1, 1000, 0, O(qrcode_limit), "QR codes offered before giving up" },
+	{ "DEL_INSTANCE", OPT_MINUTES_OR_FALSE, "false", 0, 525600, 0, O(del_instance_minutes),
+	  "minutes after create to delete an instance that is not open (false = never)" },
+	{ "WEBHOOK_GLOBAL_URL", OPT_STR, NULL, 0, 0, 0, O(webhook_global_url), "global webhook URL" },
+	{ "WEBHOOK_GLOBAL_ENABLED", OPT_BOOL, "false", 0, 1, 0, O(webhook_global_enabled), "enable the global webhook" },
+	{ "WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS", OPT_BOOL, "false", 0, 1, 0, O(webhook_global_by_events),
+	  "append /<event-name> to the global URL" },
+	{ "LOG_LEVEL", OPT_STR, "info", 0, 0, 0, O(log_level), "error, warn, info or debug" },
+	{ "WA_WEBSOCKET_URL", OPT_STR, "wss://web.whatsapp.com/ws/chat", 0, 0, 0, O(wa_websocket_url),
+	  "WhatsApp WebSocket URL" },
+	{ "WA_ROOT_KEY", OPT_STR, NULL, 0, 0, 0, O(wa_root_key), "trusted root public key (hex or base64); default WhatsApp's" },
+	{ "WA_TLS_CA_FILE", OPT_STR, NULL, 0, 0, 0, O(wa_tls_ca_file), "extra CA bundle for the WhatsApp TLS connection" },
+	{ "WAGATE_WORKER_BIN", OPT_STR, NULL, 0, 0, 0, O(worker_bin), "path of wagate-worker (default: beside wagate)" },
+	{ "WAGATE_MIGRATIONS_DIR", OPT_STR, NULL, 0, 0, 0, O(migrations_dir), "directory of NNNN_*.sql migrations" },
+	{ "RUNTIME_DIRECTORY", OPT_STR, NULL, 0, 0, 0, O(runtime_dir), "runtime directory (sockets); set by systemd" },
+	{ "WAGATE_DB_POOL_SIZE", OPT_INT, "4", 1, 64, 0, O(db_pool_size), "PostgreSQL connections" },
+	{ "WAGATE_MAX_BODY_BYTES", OPT_INT, "1048576", 1024, 134217728, 0, O(max_body_bytes), "largest HTTP body accepted" },
+	{ "WAGATE_HEARTBEAT_INTERVAL_MS", OPT_INT, "5000", 50, 600000, 0, O(heartbeat_interval_ms), "worker ping interval" },
+	{ "WAGATE_HEARTBEAT_MISSES", OPT_INT, "3", 1, 100, 0, O(heartbeat_misses), "missed pings before a worker is killed" },
+	{ "WAGATE_RESTART_BACKOFF_MIN_MS", OPT_INT, "1000", 10, 3600000, 0, O(restart_backoff_min_ms), "first restart delay" },
+	{ "WAGATE_RESTART_BACKOFF_MAX_MS", OPT_INT, "60000", 10, 86400000, 0, O(restart_backoff_max_ms), "restart delay cap" },
+	{ "WAGATE_RESTART_STABLE_MS", OPT_INT, "60000", 100, 86400000, 0, O(restart_stable_ms),
+	  "uptime after which the restart backoff resets" },
+	{ "WAGATE_SPAWN_CONCURRENCY", OPT_INT, "16", 1, 1024, 0, O(spawn_concurrency), "workers starting at once" },
+	{ "WAGATE_WORKER_RLIMIT_AS_MB", OPT_INT, "1024", 0, 1048576, 0, O(worker_rlimit_as_mb), "worker address space (0 = unlimited)" },
+	{ "WAGATE_WORKER_RLIMIT_NOFILE", OPT_INT, "256", 16, 1048576, 0, O(worker_rlimit_nofile), "worker open files" },
+	{ "WAGATE_WEBHOOK_RETRY_MIN_MS", OPT_INT, "1000", 10, 3600000, 0, O(webhook_retry_min_ms), "first webhook retry delay" },
+	{ "WAGATE_WEBHOOK_RETRY_MAX_MS", OPT_INT, "300000", 10, 86400000, 0, O(webhook_retry_max_ms), "webhook retry delay cap" },
+	{ "WAGATE_WEBHOOK_CONCURRENCY", OPT_INT, "32", 1, 1024, 0, O(webhook_concurrency), "parallel webhook deliveries" },
+	{ "WAGATE_IPC_TIMEOUT_MS", OPT_INT, "10000", 100, 600000, 0, O(ipc_timeout_ms), "wait for a worker's reply" },
+};
+
+/* Read KEY=VALUE lines; existing environment variables win over the file. */
+static void
+config_load_dotenv(const char *path)
+{
+	FILE *f;
+	char line[4096];
+
+	if (path == NULL || (f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *p = line, *eq, *v, *end;
+
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == '#' || *p == '\0')
+			continue;
+		if (strncmp(p, "export ", 7) == 0)
+			p += 7;
+		if ((eq = strchr(p, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		v = eq + 1;
+		end = v + strlen(v);
+		while (end > v && isspace((unsigned char)end[-1]))
+			*--end = '\0';
+		if (end - v >= 2 && (*v == '"' || *v == '\'') && end[-1] == *v) {
+			end[-1] = '\0';
+			v++;
+		}
+		for (end = p + strlen(p); end > p && isspace((unsigned char)end[-1]);)
+			*--end = '\0';
+		if (*p != '\0')
+			setenv(p, v, 0);
+	}
+	fclose(f);
+}
+
+static int
+parse_bool(const char *s, int *out)
+{
+	if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcasecmp(s, "yes") == 0)
+		*out = 1;
+	else if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcasecmp(s, "no") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void
+err_append(char *err, size_t errlen, const char *fmt, const char *a, long b, long c)
+{
+	size_t used = strlen(err);
+
+	if (used + 1 < errlen)
+		snprintf(err + used, errlen - used, fmt, a, b, c);
+}
+
+struct config *
+config_load(const char *dotenv_path, char *err, size_t errlen)
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	size_t i;
+	int bad = 0;
+
+	err[0] = '\0';
+	config_load_dotenv(dotenv_path);
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		const struct opt *o = &opts[i];
+		const char *v = getenv(o->name);
+		char *field = (char *)cfg + o->off;
+		long n;
+		int b;
+
+		if (v == NULL || *v == '\0')
+			v = o->def;
+		if (v == NULL) {
+			if (o->required) {
+				err_append(err, errlen, "%s is required but not set\n", o->name, 0, 0);
+				bad = 1;
+			}
+			continue;
+		}
+		switch (o->type) {
+		case OPT_STR:
+			*(char **)field = xstrdup(v);
+			break;
+		case OPT_BOOL:
+			if (parse_bool(v, &b) == -1) {
+				err_append(err, errlen, "%s must be true or false\n", o->name, 0, 0);
+				bad = 1;
+			} else
+				*(int *)field = b;
+			break;
+		case OPT_INT:
+			if (parse_long(v, o->min, o->max, &n) == -1) {
+				err_append(err, errlen, "%s must be an integer from %ld to %ld\n", o->name, o->min, o->max);
+				bad = 1;
+			} else
+				*(int *)field = (int)n;
+			break;
+		case OPT_MINUTES_OR_FALSE:
+			/* Evolution: a number of minutes arms the timer; true/false never do. */
+			if (parse_bool(v, &b) == 0)
+				*(int *)field = 0;
+			else if (parse_long(v, o->min, o->max, &n) == 0)
+				*(int *)field = (int)n;
+			else {
+				err_append(err, errlen, "%s must be false or a number of minutes (up to %ld)\n",
+				    o->name, o->max, 0);
+				bad = 1;
+			}
+			break;
+		}
+	}
+	if (!bad && cfg->restart_backoff_max_ms < cfg->restart_backoff_min_ms) {
+		err_append(err, errlen, "%s must not be below WAGATE_RESTART_BACKOFF_MIN_MS\n",
+		    "WAGATE_RESTART_BACKOFF_MAX_MS", 0, 0);
+		bad = 1;
+	}
+	if (!bad && cfg->webhook_global_enabled && cfg->webhook_global_url == NULL) {
+		err_append(err, errlen, "%s is true but WEBHOOK_GLOBAL_URL is not set\n", "WEBHOOK_GLOBAL_ENABLED", 0, 0);
+		bad = 1;
+	}
+	if (!bad && cfg->api_key != NULL && strlen(cfg->api_key) < 8) {
+		err_append(err, errlen, "%s must be at least 8 characters\n", "AUTHENTICATION_API_KEY", 0, 0);
+		bad = 1;
+	}
+	if (bad) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (opts[i].type == OPT_STR)
+			free(*(char **)((char *)cfg + opts[i].off));
+	free(cfg);
+}
+
+void
+config_print_help(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		printf("  %-34s %s%s%s%s\n", opts[i].name, opts[i].help, opts[i].def ? " [default " : "",
+		    opts[i].def ? opts[i].def : "", opts[i].def ? "]" : (opts[i].required ? " [required]" : ""));
+	printf("  %-34s %s\n", "WEBHOOK_EVENTS_<EVENT>", "false disables one event on the global webhook [default true]");
+}
+
+int
+config_global_event_enabled(const char *filter_name, void *unused)
+{
+	char name[128];
+	const char *v;
+	int b;
+
+	(void)unused;
+	if (snprintf(name, sizeof(name), "WEBHOOK_EVENTS_%s", filter_name) >= (int)sizeof(name))
+		return 0;
+	if ((v = getenv(name)) == NULL || parse_bool(v, &b) == -1)
+		return 1;
+	return b;
+}

@@ -1,0 +1,51 @@
+/* Configuration from the environment (and .env), Evolution's names where Evolution has the setting.
+ * One table row per option; parsed once into a fresh struct and used only if every row is valid. */
+#ifndef WAGATE_CONFIG_H
+#define WAGATE_CONFIG_H
+
+#include <stddef.h>
+
+struct config {
+	int server_port;
+	char *server_url;
+	char *api_key;
+	char *database_uri;
+	char *client_name;
+	int qrcode_limit;
+	int del_instance_minutes;	/* 0 = off (DEL_INSTANCE=false) */
+	char *webhook_global_url;
+	int webhook_global_enabled;
+	int webhook_global_by_events;
+	char *log_level;
+	char *wa_websocket_url;
+	char *wa_root_key;		/* hex or base64 of the 32-byte root public key; NULL = WhatsApp's */
+	char *wa_tls_ca_file;		/* extra CA bundle for the WhatsApp TLS connection (tests) */
+	char *worker_bin;
+	char *migrations_dir;
+	char *runtime_dir;
+	int db_pool_size;
+	int max_body_bytes;
+	int heartbeat_interval_ms;
+	int heartbeat_misses;
+	int restart_backoff_min_ms;
+	int restart_backoff_max_ms;
+	int restart_stable_ms;
+	int spawn_concurrency;
+	int worker_rlimit_as_mb;
+	int worker_rlimit_nofile;
+	int webhook_retry_min_ms;
+	int webhook_retry_max_ms;
+	int webhook_concurrency;
+	int ipc_timeout_ms;
+};
+
+/* Load .env (if path exists; existing variables win), then read and validate every option.
+ * On failure returns NULL and writes one message per problem into err. */
+struct config *config_load(const char *dotenv_path, char *err, size_t errlen);
+void config_free(struct config *cfg);
+/* Print the option table (name, default, help) for --help. */
+void config_print_help(void);
+/* Whether the global webhook is enabled for an event filter name (WEBHOOK_EVENTS_<NAME>, default true). */
+int config_global_event_enabled(const char *filter_name, void *unused);
+
+#endif

@@ -1,0 +1,30 @@
+/* The supervisor's modules, wired together once in main.c and passed to every handler. */
+#ifndef WAGATE_APP_H
+#define WAGATE_APP_H
+
+#include <time.h>
+
+struct event_base;
+struct evhttp;
+struct config;
+struct db;
+struct workers;
+struct webhook;
+struct registry;
+
+struct app {
+	struct event_base *base;
+	struct config *cfg;
+	struct db *db;
+	struct workers *workers;
+	struct webhook *webhook;
+	struct registry *reg;
+	struct evhttp *http;
+	time_t started;
+	unsigned long http_requests;
+	unsigned long http_errors;
+	unsigned long state_changes;
+	int shutting_down;
+};
+
+#endif

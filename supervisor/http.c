@@ -1,0 +1,383 @@
+#include "http.h"
+#include "app.h"
+#include "config.h"
+#include "log.h"
+#include "registry.h"
+#include "routes.h"
+#include "xmalloc.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum auth_kind {
+	AUTH_NONE,	/* public */
+	AUTH_GLOBAL,	/* global key only */
+	AUTH_FETCH,	/* global key, or any instance token (narrowed by the handler) */
+	AUTH_INSTANCE,	/* global key or this instance's token; :instanceName required */
+};
+
+struct route {
+	enum evhttp_cmd_type method;
+	const char *prefix;	/* exact path, or prefix followed by the instance name when AUTH_INSTANCE */
+	enum auth_kind auth;
+	void (*fn)(struct http_call *);
+};
+
+static const struct route routes[] = {
+	{ EVHTTP_REQ_GET, "/", AUTH_NONE, route_root },
+	{ EVHTTP_REQ_GET, "/health", AUTH_NONE, route_health },
+	{ EVHTTP_REQ_GET, "/metrics", AUTH_NONE, route_metrics },
+	{ EVHTTP_REQ_POST, "/instance/create", AUTH_GLOBAL, route_instance_create },
+	{ EVHTTP_REQ_GET, "/instance/fetchInstances", AUTH_FETCH, route_instance_fetch },
+	{ EVHTTP_REQ_GET, "/instance/connect/", AUTH_INSTANCE, route_instance_connect },
+	{ EVHTTP_REQ_GET, "/instance/connectionState/", AUTH_INSTANCE, route_instance_state },
+	{ EVHTTP_REQ_POST, "/instance/restart/", AUTH_INSTANCE, route_instance_restart },
+	{ EVHTTP_REQ_POST, "/instance/setPresence/", AUTH_INSTANCE, route_instance_presence },
+	{ EVHTTP_REQ_DELETE, "/instance/logout/", AUTH_INSTANCE, route_instance_logout },
+	{ EVHTTP_REQ_DELETE, "/instance/delete/", AUTH_INSTANCE, route_instance_delete },
+	{ EVHTTP_REQ_POST, "/settings/set/", AUTH_INSTANCE, route_settings_set },
+	{ EVHTTP_REQ_GET, "/settings/find/", AUTH_INSTANCE, route_settings_find },
+	{ EVHTTP_REQ_POST, "/webhook/set/", AUTH_INSTANCE, route_webhook_set },
+	{ EVHTTP_REQ_GET, "/webhook/find/", AUTH_INSTANCE, route_webhook_find },
+	{ EVHTTP_REQ_POST, "/proxy/set/", AUTH_INSTANCE, route_proxy_set },
+	{ EVHTTP_REQ_GET, "/proxy/find/", AUTH_INSTANCE, route_proxy_find },
+};
+
+static const char *
+http_method_name(enum evhttp_cmd_type t)
+{
+	switch (t) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+	default: return "OTHER";
+	}
+}
+
+static const char *
+http_reason(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Error";
+	}
+}
+
+/* Constant-time string equality: the time depends only on the presented key's length. */
+static int
+http_key_equal(const char *presented, const char *expected)
+{
+	size_t pl = strlen(presented), el = strlen(expected), i;
+	unsigned char diff = (unsigned char)(pl != el);
+
+	for (i = 0; i < pl; i++)
+		diff |= (unsigned char)presented[i] ^ (unsigned char)(i < el ? expected[i] : 0);
+	return diff == 0;
+}
+
+void
+http_call_free(struct http_call *c)
+{
+	if (c == NULL)
+		return;
+	free(c->path);
+	free(c->name);
+	free(c->token);
+	json_object_put(c->body);
+	json_object_put(c->query);
+	free(c);
+}
+
+static void
+http_send(struct http_call *c, int code, const char *content_type, const char *data, size_t len)
+{
+	struct evbuffer *buf = evbuffer_new();
+	struct evkeyvalq *out = evhttp_request_get_output_headers(c->req);
+
+	evhttp_add_header(out, "Content-Type", content_type);
+	evhttp_add_header(out, "Cache-Control", "no-store");
+	evbuffer_add(buf, data, len);
+	if (code >= 400)
+		c->app->http_errors++;
+	evhttp_send_reply(c->req, code, http_reason(code), buf);
+	evbuffer_free(buf);
+	http_call_free(c);
+}
+
+void
+http_reply_raw_json(struct http_call *c, int code, const char *text)
+{
+	http_send(c, code, "application/json; charset=utf-8", text, strlen(text));
+}
+
+void
+http_reply_text(struct http_call *c, int code, const char *content_type, const char *text)
+{
+	http_send(c, code, content_type, text, strlen(text));
+}
+
+void
+http_reply_json(struct http_call *c, int code, struct json_object *obj)
+{
+	size_t len;
+	const char *s = json_object_to_json_string_length(obj,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+	http_send(c, code, "application/json; charset=utf-8", s, len);
+	json_object_put(obj);
+}
+
+void
+http_reply_error(struct http_call *c, int code, struct json_object *payload)
+{
+	struct json_object *o = json_object_new_object(), *r = json_object_new_object();
+
+	json_object_object_add(o, "status", json_object_new_int(code));
+	json_object_object_add(o, "error", json_object_new_string(http_reason(code)));
+	json_object_object_add(r, "message", payload);
+	json_object_object_add(o, "response", r);
+	http_reply_json(c, code, o);
+}
+
+void
+http_reply_error_msg(struct http_call *c, int code, const char *fmt, ...)
+{
+	struct json_object *arr = json_object_new_array();
+	char *msg;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		fatal("vasprintf");
+	va_end(ap);
+	json_object_array_add(arr, json_object_new_string(msg));
+	free(msg);
+	http_reply_error(c, code, arr);
+}
+
+void
+http_reply_validation(struct http_call *c, struct json_object *msgs)
+{
+	struct json_object *outer = json_object_new_array();
+
+	json_object_array_add(outer, msgs);
+	http_reply_error(c, 400, outer);
+}
+
+void
+http_reply_unavailable(struct http_call *c, const char *what)
+{
+	http_reply_error_msg(c, 503, "%s unavailable, try again shortly", what);
+}
+
+const char *
+http_query(const struct http_call *c, const char *key)
+{
+	struct json_object *v;
+
+	if (c->query == NULL || !json_object_object_get_ex(c->query, key, &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static struct json_object *
+http_parse_query(const char *query)
+{
+	struct json_object *q = json_object_new_object();
+	struct evkeyvalq kv;
+	struct evkeyval *p;
+
+	if (query == NULL)
+		return q;
+	TAILQ_INIT(&kv);
+	if (evhttp_parse_query_str(query, &kv) == 0)
+		TAILQ_FOREACH(p, &kv, next)
+			json_object_object_add(q, p->key, json_object_new_string(p->value));
+	evhttp_clear_headers(&kv);
+	return q;
+}
+
+/* Parse the body as a JSON object. Returns -1 after replying 400 when it is not one. */
+static int
+http_parse_body(struct http_call *c)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+	size_t len = evbuffer_get_length(in);
+	struct json_tokener *tok;
+	enum json_tokener_error jerr;
+	const char *data;
+
+	if (len == 0)
+		return 0;
+	data = (const char *)evbuffer_pullup(in, -1);
+	tok = json_tokener_new_ex(64);
+	c->body = json_tokener_parse_ex(tok, data, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (jerr == json_tokener_success && json_tokener_get_parse_end(tok) < len) {
+		/* trailing bytes after the value: only whitespace is fine */
+		size_t i;
+		for (i = json_tokener_get_parse_end(tok); i < len; i++)
+			if (data[i] != ' ' && data[i] != '\n' && data[i] != '\r' && data[i] != '\t') {
+				jerr = json_tokener_error_parse_unexpected;
+				break;
+			}
+	}
+	json_tokener_free(tok);
+	if (jerr != json_tokener_success || c->body == NULL) {
+		json_object_put(c->body);
+		c->body = NULL;
+		http_reply_error_msg(c, 400, "Invalid JSON body: %s",
+		    jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "empty value");
+		return -1;
+	}
+	if (!json_object_is_type(c->body, json_type_object)) {
+		http_reply_error_msg(c, 400, "The request body must be a JSON object");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+http_unauthorized(struct http_call *c)
+{
+	http_reply_error(c, 401, json_object_new_string("Unauthorized"));
+}
+
+static void
+http_request_cb(struct evhttp_request *req, void *arg)
+{
+	struct app *app = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *rawpath = evhttp_uri_get_path(uri), *key;
+	enum evhttp_cmd_type method = evhttp_request_get_command(req);
+	struct http_call *c = xcalloc(1, sizeof(*c));
+	const struct route *rt = NULL;
+	size_t i;
+
+	app->http_requests++;
+	c->app = app;
+	c->req = req;
+	c->method = http_method_name(method);
+	c->path = evhttp_uridecode(rawpath != NULL && *rawpath != '\0' ? rawpath : "/", 0, NULL);
+	if (c->path == NULL)
+		c->path = xstrdup("/");
+	/* Tolerate one trailing slash on fixed routes, as Express does. */
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *r = &routes[i];
+		size_t pl = strlen(r->prefix);
+
+		if (r->auth == AUTH_INSTANCE) {
+			const char *rest;
+			if (strncmp(c->path, r->prefix, pl) != 0)
+				continue;
+			rest = c->path + pl;
+			if (*rest == '\0' || strchr(rest, '/') != NULL)
+				continue;
+			if (r->method != method)
+				continue;
+			c->name = xstrdup(rest);
+			rt = r;
+			break;
+		}
+		if ((strcmp(c->path, r->prefix) == 0 ||
+		    (pl > 1 && strncmp(c->path, r->prefix, pl) == 0 && strcmp(c->path + pl, "/") == 0)) &&
+		    r->method == method) {
+			rt = r;
+			break;
+		}
+	}
+	if (rt == NULL) {
+		const char *full = evhttp_request_get_uri(req);
+		http_reply_error_msg(c, 404, "Cannot %s %s", c->method, full != NULL ? full : c->path);
+		return;
+	}
+	c->query = http_parse_query(evhttp_uri_get_query(uri));
+
+	/* Authentication comes before existence, so an unauthenticated caller cannot probe names. */
+	key = evhttp_find_header(evhttp_request_get_input_headers(req), "apikey");
+	if (rt->auth != AUTH_NONE) {
+		int is_global = key != NULL && *key != '\0' && http_key_equal(key, app->cfg->api_key);
+
+		if (key == NULL || *key == '\0') {
+			http_unauthorized(c);
+			return;
+		}
+		c->global = is_global;
+		c->token = xstrdup(key);
+		switch (rt->auth) {
+		case AUTH_GLOBAL:
+			if (!is_global) {
+				http_unauthorized(c);
+				return;
+			}
+			break;
+		case AUTH_FETCH:
+			break;	/* the handler narrows token callers to their own instances */
+		case AUTH_INSTANCE:
+			c->inst = registry_find(app->reg, c->name);
+			if (!is_global && (c->inst == NULL || !http_key_equal(key, c->inst->token))) {
+				http_unauthorized(c);
+				return;
+			}
+			if (c->inst == NULL || c->inst->deleting) {
+				http_reply_error_msg(c, 404, "The \"%s\" instance does not exist", c->name);
+				return;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	if (http_parse_body(c) == -1)
+		return;
+	rt->fn(c);
+}
+
+int
+http_start(struct app *app, const char *addr, int port)
+{
+	app->http = evhttp_new(app->base);
+	if (app->http == NULL)
+		return -1;
+	evhttp_set_max_body_size(app->http, (ev_ssize_t)app->cfg->max_body_bytes);
+	evhttp_set_max_headers_size(app->http, 64 * 1024);
+	evhttp_set_timeout(app->http, 60);
+	evhttp_set_allowed_methods(app->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+	    EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(app->http, http_request_cb, app);
+	if (evhttp_bind_socket(app->http, addr, (ev_uint16_t)port) != 0) {
+		evhttp_free(app->http);
+		app->http = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void
+http_stop(struct app *app)
+{
+	if (app->http != NULL)
+		evhttp_free(app->http);
+	app->http = NULL;
+}

@@ -1,0 +1,253 @@
+/* wagate: the supervisor. Serves the REST API, owns PostgreSQL, spawns and watches one worker per instance. */
+#include "app.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "migrate.h"
+#include "registry.h"
+#include "webhook.h"
+#include "workers.h"
+#include "xmalloc.h"
+
+#include <event2/event.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+static struct event *watchdog_ev;
+
+/* Where wagate-worker lives when not configured: beside this binary, or in the build tree's worker/. */
+static char *
+main_default_worker_bin(void)
+{
+	char self[PATH_MAX], *dir, *path;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n <= 0)
+		return xstrdup("wagate-worker");
+	self[n] = '\0';
+	dir = dirname(self);
+	xasprintf(&path, "%s/wagate-worker", dir);
+	if (access(path, X_OK) == 0)
+		return path;
+	free(path);
+	xasprintf(&path, "%s/../worker/wagate-worker", dir);
+	return path;
+}
+
+/* WA_ROOT_KEY: 64 hex digits of the 32-byte root public key. */
+static int
+main_parse_root_key(const char *s, unsigned char out[32])
+{
+	size_t i;
+
+	if (strlen(s) != 64)
+		return -1;
+	for (i = 0; i < 32; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (unsigned char)v;
+	}
+	return 0;
+}
+
+static void
+main_shutdown_done_cb(void *arg)
+{
+	struct app *app = arg;
+
+	event_base_loopexit(app->base, NULL);
+}
+
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct app *app = arg;
+	struct timeval grace = { 10, 0 };
+
+	(void)what;
+	if (app->shutting_down) {
+		log_info("main: second signal: exiting now");
+		event_base_loopbreak(app->base);
+		return;
+	}
+	log_info("main: signal %d: shutting down", (int)sig);
+	app->shutting_down = 1;
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
+	http_stop(app);
+	workers_shutdown(app->workers, main_shutdown_done_cb, app);
+	/* Do not wait forever for workers that refuse to go. */
+	event_base_loopexit(app->base, &grace);
+}
+
+static void
+main_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, "WATCHDOG=1");
+#endif
+}
+
+static void
+usage(void)
+{
+	printf("usage: wagate [--check-config] [--help]\n\nConfiguration is read from the environment"
+	    " (and ./.env):\n");
+	config_print_help();
+}
+
+int
+main(int argc, char **argv)
+{
+	struct app app;
+	struct workers_config wcfg;
+	struct workers_cbs wcbs;
+	struct webhook_config hcfg;
+	struct event *sigint, *sigterm;
+	enum log_level level = LOG_LEVEL_INFO;
+	unsigned char root_key[32];
+	char err[4096];
+	int check_only = 0, i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--check-config") == 0)
+			check_only = 1;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage();
+			return 0;
+		} else {
+			fprintf(stderr, "wagate: unknown argument %s\n", argv[i]);
+			usage();
+			return 2;
+		}
+	}
+	log_init("wagate", LOG_LEVEL_INFO);
+	memset(&app, 0, sizeof(app));
+	if ((app.cfg = config_load(".env", err, sizeof(err))) == NULL) {
+		fprintf(stderr, "wagate: invalid configuration:\n%s", err);
+		return 2;
+	}
+	if (log_level_parse(app.cfg->log_level, &level) == -1) {
+		fprintf(stderr, "wagate: invalid configuration:\nLOG_LEVEL must be error, warn, info or debug\n");
+		return 2;
+	}
+	if (app.cfg->wa_root_key != NULL && main_parse_root_key(app.cfg->wa_root_key, root_key) == -1) {
+		fprintf(stderr, "wagate: invalid configuration:\nWA_ROOT_KEY must be 64 hex digits (32 bytes)\n");
+		return 2;
+	}
+	if (check_only) {
+		printf("configuration ok\n");
+		return 0;
+	}
+	log_init("wagate", level);
+	if (app.cfg->worker_bin == NULL)
+		app.cfg->worker_bin = main_default_worker_bin();
+	if (access(app.cfg->worker_bin, X_OK) != 0)
+		fatal("main: worker binary %s", app.cfg->worker_bin);
+	if (app.cfg->migrations_dir == NULL)
+		app.cfg->migrations_dir = xstrdup(WAGATE_MIGRATIONS_DIR);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (migrate_connect_wait(app.cfg->database_uri, 60, err, sizeof(err)) == -1)
+		fatalx("main: database: %s", err);
+	if (migrate_run(app.cfg->database_uri, app.cfg->migrations_dir, err, sizeof(err)) == -1)
+		fatalx("main: migrations: %s", err);
+
+	if ((app.base = event_base_new()) == NULL)
+		fatalx("main: event_base_new failed");
+	app.started = time(NULL);
+	app.reg = registry_new();
+	if ((app.db = db_new(app.base, app.cfg->database_uri, app.cfg->db_pool_size)) == NULL)
+		fatalx("main: database pool could not be created");
+
+	memset(&hcfg, 0, sizeof(hcfg));
+	hcfg.global_url = app.cfg->webhook_global_url;
+	hcfg.global_enabled = app.cfg->webhook_global_enabled;
+	hcfg.global_by_events = app.cfg->webhook_global_by_events;
+	hcfg.server_url = app.cfg->server_url;
+	hcfg.global_event_enabled = config_global_event_enabled;
+	hcfg.retry_min_ms = app.cfg->webhook_retry_min_ms;
+	hcfg.retry_max_ms = app.cfg->webhook_retry_max_ms;
+	hcfg.max_age_s = 7 * 24 * 3600;
+	hcfg.concurrency = app.cfg->webhook_concurrency;
+	hcfg.request_timeout_ms = 15000;
+	if ((app.webhook = webhook_new(app.base, app.db, &hcfg)) == NULL)
+		fatalx("main: webhook delivery could not be started");
+
+	memset(&wcfg, 0, sizeof(wcfg));
+	wcfg.worker_path = app.cfg->worker_bin;
+	wcfg.heartbeat_interval_ms = app.cfg->heartbeat_interval_ms;
+	wcfg.heartbeat_misses = app.cfg->heartbeat_misses;
+	wcfg.backoff_min_ms = app.cfg->restart_backoff_min_ms;
+	wcfg.backoff_max_ms = app.cfg->restart_backoff_max_ms;
+	wcfg.stable_ms = app.cfg->restart_stable_ms;
+	wcfg.spawn_concurrency = app.cfg->spawn_concurrency;
+	wcfg.rlimit_as_mb = (unsigned long)app.cfg->worker_rlimit_as_mb;
+	wcfg.rlimit_nofile = (unsigned long)app.cfg->worker_rlimit_nofile;
+	wcfg.wa_url = app.cfg->wa_websocket_url;
+	wcfg.wa_root_key = app.cfg->wa_root_key != NULL ? root_key : NULL;
+	wcfg.wa_root_key_len = app.cfg->wa_root_key != NULL ? sizeof(root_key) : 0;
+	wcfg.log_level = (int)level;
+	memset(&wcbs, 0, sizeof(wcbs));
+	wcbs.on_ready = lifecycle_on_ready;
+	wcbs.on_state = lifecycle_on_state;
+	wcbs.on_exit = lifecycle_on_exit;
+	wcbs.ctx = &app;
+	if ((app.workers = workers_new(app.base, &wcfg, &wcbs)) == NULL)
+		fatalx("main: worker table could not be created");
+
+	if (lifecycle_load(&app, err, sizeof(err)) == -1)
+		fatalx("main: %s", err);
+	if (http_start(&app, "0.0.0.0", app.cfg->server_port) == -1)
+		fatal("main: cannot listen on port %d", app.cfg->server_port);
+	log_info("main: wagate %s listening on port %d", WAGATE_VERSION, app.cfg->server_port);
+
+	sigint = evsignal_new(app.base, SIGINT, main_signal_cb, &app);
+	sigterm = evsignal_new(app.base, SIGTERM, main_signal_cb, &app);
+	evsignal_add(sigint, NULL);
+	evsignal_add(sigterm, NULL);
+#ifdef HAVE_SYSTEMD
+	{
+		uint64_t usec = 0;
+		if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+			struct timeval tv = { (time_t)(usec / 2000000), (suseconds_t)((usec / 2) % 1000000) };
+			watchdog_ev = event_new(app.base, -1, EV_PERSIST, main_watchdog_cb, NULL);
+			event_add(watchdog_ev, &tv);
+		}
+		sd_notify(0, "READY=1");
+	}
+#else
+	(void)main_watchdog_cb;
+#endif
+
+	event_base_dispatch(app.base);
+
+	log_info("main: stopped");
+	if (watchdog_ev != NULL)
+		event_free(watchdog_ev);
+	event_free(sigint);
+	event_free(sigterm);
+	http_stop(&app);
+	workers_free(app.workers);
+	webhook_free(app.webhook);
+	db_free(app.db);
+	registry_free(app.reg);
+	event_base_free(app.base);
+	config_free(app.cfg);
+	return 0;
+}

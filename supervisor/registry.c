@@ -1,0 +1,246 @@
+#include "registry.h"
+#include "xmalloc.h"
+
+#include <event2/event.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Two chained hash tables, by name and by id; sizes grow by doubling. */
+struct entry {
+	struct instance *inst;
+	struct entry *next_name;
+	struct entry *next_id;
+};
+
+struct registry {
+	struct entry **by_name;
+	struct entry **by_id;
+	size_t nbuckets;
+	size_t count;
+};
+
+static uint64_t
+hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*s != '\0') {
+		h ^= (unsigned char)*s++;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+struct registry *
+registry_new(void)
+{
+	struct registry *r = xcalloc(1, sizeof(*r));
+
+	r->nbuckets = 64;
+	r->by_name = xcalloc(r->nbuckets, sizeof(*r->by_name));
+	r->by_id = xcalloc(r->nbuckets, sizeof(*r->by_id));
+	return r;
+}
+
+void
+registry_free(struct registry *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nbuckets; i++) {
+		struct entry *e = r->by_name[i], *next;
+		for (; e != NULL; e = next) {
+			next = e->next_name;
+			instance_free(e->inst);
+			free(e);
+		}
+	}
+	free(r->by_name);
+	free(r->by_id);
+	free(r);
+}
+
+static void
+registry_link(struct registry *r, struct entry *e)
+{
+	size_t bn = hash_str(e->inst->name) % r->nbuckets;
+	size_t bi = hash_str(e->inst->id) % r->nbuckets;
+
+	e->next_name = r->by_name[bn];
+	r->by_name[bn] = e;
+	e->next_id = r->by_id[bi];
+	r->by_id[bi] = e;
+}
+
+static void
+registry_grow(struct registry *r)
+{
+	struct entry **old = r->by_name, *e, *next;
+	size_t oldn = r->nbuckets, i;
+
+	free(r->by_id);
+	r->nbuckets *= 2;
+	r->by_name = xcalloc(r->nbuckets, sizeof(*r->by_name));
+	r->by_id = xcalloc(r->nbuckets, sizeof(*r->by_id));
+	for (i = 0; i < oldn; i++)
+		for (e = old[i]; e != NULL; e = next) {
+			next = e->next_name;
+			registry_link(r, e);
+		}
+	free(old);
+}
+
+void
+registry_add(struct registry *r, struct instance *inst)
+{
+	struct entry *e = xcalloc(1, sizeof(*e));
+
+	if (r->count + 1 > r->nbuckets)
+		registry_grow(r);
+	e->inst = inst;
+	registry_link(r, e);
+	r->count++;
+}
+
+struct instance *
+registry_find(const struct registry *r, const char *name)
+{
+	struct entry *e;
+
+	for (e = r->by_name[hash_str(name) % r->nbuckets]; e != NULL; e = e->next_name)
+		if (strcmp(e->inst->name, name) == 0)
+			return e->inst;
+	return NULL;
+}
+
+struct instance *
+registry_find_id(const struct registry *r, const char *id)
+{
+	struct entry *e;
+
+	for (e = r->by_id[hash_str(id) % r->nbuckets]; e != NULL; e = e->next_id)
+		if (strcmp(e->inst->id, id) == 0)
+			return e->inst;
+	return NULL;
+}
+
+void
+registry_remove(struct registry *r, struct instance *inst)
+{
+	struct entry **pp, *e = NULL;
+
+	for (pp = &r->by_id[hash_str(inst->id) % r->nbuckets]; *pp != NULL; pp = &(*pp)->next_id)
+		if ((*pp)->inst == inst) {
+			*pp = (*pp)->next_id;
+			break;
+		}
+	for (pp = &r->by_name[hash_str(inst->name) % r->nbuckets]; *pp != NULL; pp = &(*pp)->next_name)
+		if ((*pp)->inst == inst) {
+			e = *pp;
+			*pp = e->next_name;
+			break;
+		}
+	if (e == NULL)
+		return;
+	r->count--;
+	instance_free(e->inst);
+	free(e);
+}
+
+size_t
+registry_count(const struct registry *r)
+{
+	return r->count;
+}
+
+void
+registry_foreach(const struct registry *r, int (*fn)(struct instance *, void *), void *arg)
+{
+	size_t i;
+	struct entry *e, *next;
+
+	for (i = 0; i < r->nbuckets; i++)
+		for (e = r->by_name[i]; e != NULL; e = next) {
+			next = e->next_name;
+			if (fn(e->inst, arg) != 0)
+				return;
+		}
+}
+
+struct instance *
+instance_new(const char *id, const char *name, const char *token)
+{
+	struct instance *inst = xcalloc(1, sizeof(*inst));
+
+	inst->id = xstrdup(id);
+	inst->name = xstrdup(name);
+	inst->token = xstrdup(token);
+	inst->integration = xstrdup("WHATSAPP-BAILEYS");
+	inst->settings.msg_call = xstrdup("");
+	inst->settings.wavoip_token = xstrdup("");
+	inst->state = INSTANCE_CLOSE;
+	return inst;
+}
+
+void
+instance_settings_clear(struct instance_settings *s)
+{
+	free(s->msg_call);
+	free(s->wavoip_token);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+instance_proxy_clear(struct instance_proxy *p)
+{
+	free(p->host);
+	free(p->port);
+	free(p->protocol);
+	free(p->username);
+	if (p->password != NULL)
+		free_wiped(p->password, strlen(p->password));
+	memset(p, 0, sizeof(*p));
+}
+
+void
+instance_free(struct instance *inst)
+{
+	if (inst == NULL)
+		return;
+	if (inst->del_timer != NULL)
+		event_free(inst->del_timer);
+	free(inst->id);
+	free(inst->name);
+	if (inst->token != NULL)
+		free_wiped(inst->token, strlen(inst->token));
+	free(inst->integration);
+	free(inst->number);
+	free(inst->owner_jid);
+	free(inst->profile_name);
+	instance_settings_clear(&inst->settings);
+	instance_proxy_clear(&inst->proxy);
+	free(inst);
+}
+
+void
+instance_set_str(char **field, const char *value)
+{
+	free(*field);
+	*field = value != NULL ? xstrdup(value) : NULL;
+}
+
+const char *
+instance_state_name(enum instance_state s)
+{
+	switch (s) {
+	case INSTANCE_OPEN:
+		return "open";
+	case INSTANCE_CONNECTING:
+		return "connecting";
+	default:
+		return "close";
+	}
+}

@@ -1,0 +1,62 @@
+/* The supervisor's in-memory view of every instance: what auth, connectionState and the worker glue need
+ * without a database round trip. The database stays the source of truth; this is updated after each commit. */
+#ifndef WAGATE_REGISTRY_H
+#define WAGATE_REGISTRY_H
+
+#include <stddef.h>
+#include <time.h>
+
+struct event;
+
+enum instance_state { INSTANCE_CLOSE = 0, INSTANCE_CONNECTING = 1, INSTANCE_OPEN = 2 };
+
+struct instance_settings {
+	int reject_call, groups_ignore, always_online, read_messages, read_status, sync_full_history;
+	char *msg_call;
+	char *wavoip_token;
+};
+
+struct instance_proxy {
+	int enabled;
+	char *host, *port, *protocol, *username, *password;
+};
+
+struct instance {
+	char *id;
+	char *name;
+	char *token;
+	char *integration;
+	char *number;
+	char *owner_jid;
+	char *profile_name;
+	enum instance_state state;
+	int reason;
+	int deleting;		/* a delete is in flight: refuse other changes */
+	struct instance_settings settings;
+	struct instance_proxy proxy;
+	struct event *del_timer;	/* DEL_INSTANCE */
+	void *app;		/* back pointer for timers */
+};
+
+struct registry;
+
+struct registry *registry_new(void);
+void registry_free(struct registry *r);
+/* Takes ownership of inst; the name must not be present. */
+void registry_add(struct registry *r, struct instance *inst);
+struct instance *registry_find(const struct registry *r, const char *name);
+struct instance *registry_find_id(const struct registry *r, const char *id);
+/* Unlinks and frees. */
+void registry_remove(struct registry *r, struct instance *inst);
+size_t registry_count(const struct registry *r);
+/* Visit every instance; stops early when fn returns non-zero. */
+void registry_foreach(const struct registry *r, int (*fn)(struct instance *, void *), void *arg);
+
+struct instance *instance_new(const char *id, const char *name, const char *token);
+void instance_free(struct instance *inst);
+void instance_set_str(char **field, const char *value);
+const char *instance_state_name(enum instance_state s);
+void instance_settings_clear(struct instance_settings *s);
+void instance_proxy_clear(struct instance_proxy *p);
+
+#endif

@@ -1,0 +1,73 @@
+/* registry: insert, find by name and id, growth, removal. */
+#include "registry.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+static int
+count_cb(struct instance *inst, void *arg)
+{
+	(void)inst;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_registry_many(void **state)
+{
+	struct registry *r = registry_new();
+	char id[64], name[64];
+	int i, n = 0;
+
+	(void)state;
+	for (i = 0; i < 1000; i++) {
+		snprintf(id, sizeof(id), "id-%d", i);
+		snprintf(name, sizeof(name), "name-%d", i);
+		registry_add(r, instance_new(id, name, "TOKEN"));
+	}
+	assert_int_equal(registry_count(r), 1000);
+	assert_non_null(registry_find(r, "name-0"));
+	assert_string_equal(registry_find(r, "name-999")->id, "id-999");
+	assert_string_equal(registry_find_id(r, "id-500")->name, "name-500");
+	assert_null(registry_find(r, "name-1000"));
+	assert_null(registry_find_id(r, "name-1"));
+	registry_remove(r, registry_find(r, "name-500"));
+	assert_null(registry_find(r, "name-500"));
+	assert_null(registry_find_id(r, "id-500"));
+	assert_int_equal(registry_count(r), 999);
+	registry_foreach(r, count_cb, &n);
+	assert_int_equal(n, 999);
+	registry_free(r);
+	registry_free(NULL);
+}
+
+static void
+test_instance_defaults(void **state)
+{
+	struct instance *inst = instance_new("i", "n", "t");
+
+	(void)state;
+	assert_int_equal(inst->state, INSTANCE_CLOSE);
+	assert_string_equal(instance_state_name(inst->state), "close");
+	assert_string_equal(instance_state_name(INSTANCE_OPEN), "open");
+	assert_string_equal(instance_state_name(INSTANCE_CONNECTING), "connecting");
+	assert_string_equal(inst->integration, "WHATSAPP-BAILEYS");
+	assert_string_equal(inst->settings.msg_call, "");
+	instance_set_str(&inst->number, "5511");
+	instance_set_str(&inst->number, NULL);
+	assert_null(inst->number);
+	instance_free(inst);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_registry_many),
+		cmocka_unit_test(test_instance_defaults),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,25 @@
+/* Route handlers. Each one replies exactly once through the http_reply_* helpers. */
+#ifndef WAGATE_ROUTES_H
+#define WAGATE_ROUTES_H
+
+struct http_call;
+
+void route_root(struct http_call *c);
+void route_health(struct http_call *c);
+void route_metrics(struct http_call *c);
+void route_instance_create(struct http_call *c);
+void route_instance_connect(struct http_call *c);
+void route_instance_state(struct http_call *c);
+void route_instance_restart(struct http_call *c);
+void route_instance_fetch(struct http_call *c);
+void route_instance_presence(struct http_call *c);
+void route_instance_logout(struct http_call *c);
+void route_instance_delete(struct http_call *c);
+void route_settings_set(struct http_call *c);
+void route_settings_find(struct http_call *c);
+void route_webhook_set(struct http_call *c);
+void route_webhook_find(struct http_call *c);
+void route_proxy_set(struct http_call *c);
+void route_proxy_find(struct http_call *c);
+
+#endif

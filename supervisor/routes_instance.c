@@ -1,0 +1,534 @@
+/* The /instance routes: create, connect, state, restart, fetch, presence, logout, delete. */
+#include "app.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "random.h"
+#include "registry.h"
+#include "routes.h"
+#include "sql.h"
+#include "validate.h"
+#include "webhook.h"
+#include "workers.h"
+#include "xmalloc.h"
+
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- create ---- */
+
+struct create_ctx {
+	struct http_call *c;
+	struct instance *inst;		/* not yet registered */
+	int qrcode;
+	char *number;
+	struct json_object *webhook_resp;
+};
+
+static void
+create_free(struct create_ctx *cc)
+{
+	instance_free(cc->inst);
+	free(cc->number);
+	json_object_put(cc->webhook_resp);
+	free(cc);
+}
+
+static struct json_object *
+settings_json(const struct instance_settings *s)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "rejectCall", json_object_new_boolean(s->reject_call));
+	json_object_object_add(o, "msgCall", json_object_new_string(s->msg_call));
+	json_object_object_add(o, "groupsIgnore", json_object_new_boolean(s->groups_ignore));
+	json_object_object_add(o, "alwaysOnline", json_object_new_boolean(s->always_online));
+	json_object_object_add(o, "readMessages", json_object_new_boolean(s->read_messages));
+	json_object_object_add(o, "readStatus", json_object_new_boolean(s->read_status));
+	json_object_object_add(o, "syncFullHistory", json_object_new_boolean(s->sync_full_history));
+	json_object_object_add(o, "wavoipToken", json_object_new_string(s->wavoip_token));
+	return o;
+}
+
+static struct json_object *
+qrcode_json(const struct instance *inst)
+{
+	struct json_object *q = json_object_new_object();
+
+	(void)inst;
+	/* QR pairing arrives with the pairing work; until then nothing has been offered. */
+	json_object_object_add(q, "pairingCode", NULL);
+	json_object_object_add(q, "count", json_object_new_int(0));
+	return q;
+}
+
+static void
+create_committed_cb(void *arg, const struct db_result *r)
+{
+	struct create_ctx *cc = arg;
+	struct http_call *c = cc->c;
+	struct app *app = c->app;
+	struct instance *inst = cc->inst;
+	struct json_object *o, *io;
+	struct worker_spec spec;
+
+	if (r->unavailable) {
+		http_reply_unavailable(c, "database");
+		create_free(cc);
+		return;
+	}
+	if (r->err != NULL) {
+		if (r->sqlstate != NULL && strcmp(r->sqlstate, "23505") == 0)
+			http_reply_error_msg(c, 403, "This name \"%s\" is already in use.", inst->name);
+		else {
+			log_warnx("route_instance_create: %s: %s", inst->name, r->err);
+			http_reply_error_msg(c, 500, "Could not create the instance: %s", r->err);
+		}
+		create_free(cc);
+		return;
+	}
+	if (registry_find(app->reg, inst->name) != NULL) {
+		/* Cannot happen while names are unique in the table; refuse rather than shadow. */
+		http_reply_error_msg(c, 403, "This name \"%s\" is already in use.", inst->name);
+		create_free(cc);
+		return;
+	}
+	cc->inst = NULL;
+	inst->app = app;
+	registry_add(app->reg, inst);
+	lifecycle_arm_del_timer(app, inst);
+	lifecycle_spec(inst, &spec, 0);
+	if (workers_add(app->workers, &spec) == -1)
+		log_warnx("route_instance_create: %s: could not register its worker", inst->name);
+	if (cc->qrcode)
+		workers_connect(app->workers, inst->id, cc->number);
+	webhook_kick(app->webhook);
+	log_info("route_instance_create: %s: created (%s)", inst->name, inst->id);
+
+	o = json_object_new_object();
+	io = json_object_new_object();
+	json_object_object_add(io, "instanceName", json_object_new_string(inst->name));
+	json_object_object_add(io, "instanceId", json_object_new_string(inst->id));
+	json_object_object_add(io, "integration", json_object_new_string(inst->integration));
+	json_object_object_add(io, "webhookWaBusiness", NULL);
+	json_object_object_add(io, "accessTokenWaBusiness", json_object_new_string(""));
+	json_object_object_add(io, "status", json_object_new_string(cc->qrcode ? "connecting" :
+	    instance_state_name(inst->state)));
+	json_object_object_add(o, "instance", io);
+	json_object_object_add(o, "hash", json_object_new_string(inst->token));
+	json_object_object_add(o, "webhook", cc->webhook_resp != NULL ? json_object_get(cc->webhook_resp) :
+	    json_object_new_object());
+	json_object_object_add(o, "websocket", json_object_new_object());
+	json_object_object_add(o, "rabbitmq", json_object_new_object());
+	json_object_object_add(o, "sqs", json_object_new_object());
+	json_object_object_add(o, "settings", settings_json(&inst->settings));
+	if (cc->qrcode)
+		json_object_object_add(o, "qrcode", qrcode_json(inst));
+	http_reply_json(c, 201, o);
+	create_free(cc);
+}
+
+static int
+number_ok(const char *s)
+{
+	/* Evolution's pattern ^\d+[\.@\w-]+ : digits first, at least two characters. */
+	size_t i = 0;
+
+	if (!isdigit((unsigned char)s[0]) || strlen(s) < 2 || strlen(s) > 64)
+		return 0;
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr(".@_-", s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+void
+route_instance_create(struct http_call *c)
+{
+	struct app *app = c->app;
+	struct json_object *errs = json_object_new_array(), *b = c->body, *name_o, *wh;
+	const char *name, *integration, *token, *number;
+	const char *phost, *pport, *pproto;
+	char id[37], tok[37], *events = NULL;
+	struct create_ctx *cc;
+	struct db_tx *tx;
+	struct instance *inst;
+	int bad_url = 0;
+	static const char *const bool_fields[] = { "rejectCall", "groupsIgnore", "alwaysOnline", "readMessages",
+		"readStatus", "syncFullHistory", "qrcode", NULL };
+	size_t i;
+
+	if (b == NULL)
+		b = c->body = json_object_new_object();
+	name_o = v_field(errs, b, "", "instanceName", V_STRING, 1);
+	v_field(errs, b, "", "token", V_STRING, 0);
+	v_field(errs, b, "", "number", V_STRING, 0);
+	v_field(errs, b, "", "integration", V_STRING, 0);
+	v_field(errs, b, "", "msgCall", V_STRING, 0);
+	v_field(errs, b, "", "wavoipToken", V_STRING, 0);
+	for (i = 0; bool_fields[i] != NULL; i++)
+		v_field(errs, b, "", bool_fields[i], V_BOOL, 0);
+	v_field(errs, b, "", "proxyHost", V_STRING, 0);
+	v_field(errs, b, "", "proxyPort", V_STRING, 0);
+	v_field(errs, b, "", "proxyProtocol", V_STRING, 0);
+	v_field(errs, b, "", "proxyUsername", V_STRING, 0);
+	v_field(errs, b, "", "proxyPassword", V_STRING, 0);
+	wh = v_field(errs, b, "", "webhook", V_OBJECT, 0);
+	if (name_o != NULL && !v_instance_name_ok(json_object_get_string(name_o)))
+		json_object_array_add(errs, json_object_new_string(
+		    "instanceName must be 1-100 characters without '/', '?', '#', '%', '\\' or control characters"));
+	if (json_object_array_length(errs) > 0) {
+		http_reply_validation(c, errs);
+		return;
+	}
+	json_object_put(errs);
+	errs = NULL;
+	name = json_object_get_string(name_o);
+	integration = v_str(b, "integration", "WHATSAPP-BAILEYS");
+	if (strcmp(integration, "WHATSAPP-BAILEYS") != 0) {
+		if (strcmp(integration, "WHATSAPP-BUSINESS") == 0 || strcmp(integration, "EVOLUTION") == 0)
+			http_reply_error_msg(c, 400, "Integration %s is not supported by wagate", integration);
+		else
+			http_reply_error_msg(c, 400, "Invalid integration");
+		return;
+	}
+	number = v_str(b, "number", NULL);
+	if (number != NULL && *number != '\0' && !number_ok(number)) {
+		http_reply_error_msg(c, 400, "Invalid number: digits first, then letters, digits, '.', '@', '_' or '-'");
+		return;
+	}
+	if (v_str(b, "wavoipToken", "")[0] != '\0') {
+		http_reply_error_msg(c, 400, "wavoipToken is not supported by wagate");
+		return;
+	}
+	phost = v_str(b, "proxyHost", NULL);
+	pport = v_str(b, "proxyPort", NULL);
+	pproto = v_str(b, "proxyProtocol", NULL);
+	if (phost != NULL && *phost != '\0') {
+		if (pport == NULL || pproto == NULL || v_proxy(phost, pport, pproto) == -1) {
+			http_reply_error_msg(c, 400, "Invalid proxy");
+			return;
+		}
+	}
+	if (wh != NULL) {
+		errs = json_object_new_array();
+		/* Evolution forces enabled on create. */
+		json_object_object_add(wh, "enabled", json_object_new_boolean(1));
+		if (v_webhook(errs, wh, "webhook.", 0, &bad_url, &events) == -1) {
+			if (bad_url) {
+				json_object_put(errs);
+				http_reply_error_msg(c, 400, "Invalid \"url\" property");
+			} else
+				http_reply_validation(c, errs);
+			return;
+		}
+		json_object_put(errs);
+	}
+	if (registry_find(app->reg, name) != NULL) {
+		http_reply_error_msg(c, 403, "This name \"%s\" is already in use.", name);
+		free(events);
+		return;
+	}
+
+	random_uuid(id, 0);
+	token = v_str(b, "token", "");
+	if (*token == '\0') {
+		random_uuid(tok, 1);
+		token = tok;
+	}
+	inst = instance_new(id, name, token);
+	instance_set_str(&inst->number, number != NULL && *number != '\0' ? number : NULL);
+	inst->settings.reject_call = v_bool(b, "rejectCall", 0);
+	inst->settings.groups_ignore = v_bool(b, "groupsIgnore", 0);
+	inst->settings.always_online = v_bool(b, "alwaysOnline", 0);
+	inst->settings.read_messages = v_bool(b, "readMessages", 0);
+	inst->settings.read_status = v_bool(b, "readStatus", 0);
+	inst->settings.sync_full_history = v_bool(b, "syncFullHistory", 0);
+	instance_set_str(&inst->settings.msg_call, v_str(b, "msgCall", ""));
+
+	tx = db_tx_new();
+	{
+		const char *p[5] = { inst->id, inst->name, inst->token, inst->number, app->cfg->client_name };
+		db_tx_add(tx, "INSERT INTO instance (id, name, token, number, client_name) VALUES ($1, $2, $3, $4, $5)",
+		    5, p);
+	}
+	{
+		const struct instance_settings *s = &inst->settings;
+		const char *p[8] = { inst->id, s->reject_call ? "t" : "f", s->msg_call, s->groups_ignore ? "t" : "f",
+			s->always_online ? "t" : "f", s->read_messages ? "t" : "f", s->read_status ? "t" : "f",
+			s->sync_full_history ? "t" : "f" };
+		db_tx_add(tx, "INSERT INTO instance_setting (instance_id, reject_call, msg_call, groups_ignore,"
+		    " always_online, read_messages, read_status, sync_full_history)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, p);
+	}
+	cc = xcalloc(1, sizeof(*cc));
+	if (wh != NULL) {
+		struct json_object *hdr = NULL;
+		const char *headers = "{}";
+		const char *p[6];
+
+		if (json_object_object_get_ex(wh, "headers", &hdr) && hdr != NULL)
+			headers = json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN);
+		p[0] = inst->id;
+		p[1] = v_str(wh, "url", "");
+		p[2] = headers;
+		p[3] = v_bool(wh, "byEvents", 0) ? "t" : "f";
+		p[4] = v_bool(wh, "base64", 0) ? "t" : "f";
+		p[5] = events;
+		db_tx_add(tx, "INSERT INTO instance_webhook (instance_id, enabled, url, headers, by_events, base64, events)"
+		    " VALUES ($1, true, $2, $3::jsonb, $4, $5, $6::text[])", 6, p);
+		cc->webhook_resp = json_object_new_object();
+		json_object_object_add(cc->webhook_resp, "webhookUrl", json_object_new_string(p[1]));
+		json_object_object_add(cc->webhook_resp, "webhookHeaders",
+		    hdr != NULL ? json_object_get(hdr) : json_object_new_object());
+		json_object_object_add(cc->webhook_resp, "webhookByEvents", json_object_new_boolean(v_bool(wh, "byEvents", 0)));
+		json_object_object_add(cc->webhook_resp, "webhookBase64", json_object_new_boolean(v_bool(wh, "base64", 0)));
+	}
+	free(events);
+	if (phost != NULL && *phost != '\0') {
+		const char *p[6] = { inst->id, phost, pport, pproto, v_str(b, "proxyUsername", ""),
+			v_str(b, "proxyPassword", "") };
+		db_tx_add(tx, "INSERT INTO instance_proxy (instance_id, enabled, host, port, protocol, username, password)"
+		    " VALUES ($1, true, $2, $3, $4, $5, $6)", 6, p);
+		inst->proxy.enabled = 1;
+		instance_set_str(&inst->proxy.host, phost);
+		instance_set_str(&inst->proxy.port, pport);
+		instance_set_str(&inst->proxy.protocol, pproto);
+		instance_set_str(&inst->proxy.username, p[4]);
+		instance_set_str(&inst->proxy.password, p[5]);
+	}
+	{
+		struct json_object *data = json_object_new_object();
+		json_object_object_add(data, "instanceName", json_object_new_string(inst->name));
+		json_object_object_add(data, "instanceId", json_object_new_string(inst->id));
+		webhook_enqueue(app->webhook, tx, inst->id, inst->name, "instance.create",
+		    json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN), NULL);
+		json_object_put(data);
+	}
+	cc->c = c;
+	cc->inst = inst;
+	cc->qrcode = v_bool(b, "qrcode", 0);
+	cc->number = number != NULL && *number != '\0' ? xstrdup(number) : NULL;
+	db_tx_run(app->db, tx, create_committed_cb, cc);
+}
+
+/* ---- state, connect, restart ---- */
+
+static struct json_object *
+state_json(const struct instance *inst)
+{
+	struct json_object *o = json_object_new_object(), *i = json_object_new_object();
+
+	json_object_object_add(i, "instanceName", json_object_new_string(inst->name));
+	json_object_object_add(i, "state", json_object_new_string(instance_state_name(inst->state)));
+	json_object_object_add(o, "instance", i);
+	return o;
+}
+
+void
+route_instance_state(struct http_call *c)
+{
+	http_reply_json(c, 200, state_json(c->inst));
+}
+
+void
+route_instance_connect(struct http_call *c)
+{
+	struct instance *inst = c->inst;
+	const char *number = http_query(c, "number");
+
+	if (number != NULL && *number != '\0' && !number_ok(number)) {
+		http_reply_error_msg(c, 400, "Invalid number: digits first, then letters, digits, '.', '@', '_' or '-'");
+		return;
+	}
+	switch (inst->state) {
+	case INSTANCE_OPEN:
+		http_reply_json(c, 200, state_json(inst));
+		return;
+	case INSTANCE_CONNECTING:
+		http_reply_json(c, 200, qrcode_json(inst));
+		return;
+	default:
+		if (workers_connect(c->app->workers, inst->id, number != NULL && *number ? number : NULL) == -1) {
+			http_reply_error_msg(c, 503, "The worker of \"%s\" is restarting; try again shortly", inst->name);
+			return;
+		}
+		http_reply_json(c, 200, qrcode_json(inst));
+		return;
+	}
+}
+
+void
+route_instance_restart(struct http_call *c)
+{
+	struct instance *inst = c->inst;
+
+	if (workers_restart(c->app->workers, inst->id) == -1) {
+		http_reply_error_msg(c, 500, "Could not restart the worker of \"%s\"", inst->name);
+		return;
+	}
+	http_reply_json(c, 200, state_json(inst));
+}
+
+/* ---- fetchInstances ---- */
+
+static void
+fetch_cb(void *arg, const struct db_result *r)
+{
+	struct http_call *c = arg;
+	const char *text;
+	const char *id = http_query(c, "instanceId"), *name = http_query(c, "instanceName");
+	const char *number = http_query(c, "number");
+
+	if (r->unavailable) {
+		http_reply_unavailable(c, "database");
+		return;
+	}
+	if (r->err != NULL) {
+		if (r->sqlstate != NULL && strcmp(r->sqlstate, "22P02") == 0) {
+			http_reply_error_msg(c, 404, "Instance \"%s\" not found", id != NULL ? id : "");
+			return;
+		}
+		log_warnx("route_instance_fetch: %s", r->err);
+		http_reply_error_msg(c, 500, "Could not list instances: %s", r->err);
+		return;
+	}
+	text = PQgetvalue(r->res[0], 0, 0);
+	if (strcmp(text, "[]") == 0) {
+		if (!c->global) {
+			http_reply_error(c, 401, json_object_new_string("Unauthorized"));
+			return;
+		}
+		if (id != NULL || name != NULL || number != NULL) {
+			http_reply_error_msg(c, 404, "Instance \"%s\" not found",
+			    id != NULL ? id : name != NULL ? name : number);
+			return;
+		}
+	}
+	http_reply_raw_json(c, 200, text);
+}
+
+void
+route_instance_fetch(struct http_call *c)
+{
+	const char *p[5];
+
+	p[0] = c->app->cfg->client_name;
+	p[1] = http_query(c, "instanceId");
+	p[2] = http_query(c, "instanceName");
+	/* Evolution ignores the number filter for token callers. */
+	p[3] = c->global ? http_query(c, "number") : NULL;
+	p[4] = c->global ? NULL : c->token;
+	db_query(c->app->db, SQL_FETCH_INSTANCES, 5, p, fetch_cb, c);
+}
+
+/* ---- presence, logout, delete ---- */
+
+void
+route_instance_presence(struct http_call *c)
+{
+	struct json_object *errs = json_object_new_array(), *p;
+	static const char *const ok[] = { "unavailable", "available", "composing", "recording", "paused", NULL };
+	const char *v;
+	size_t i;
+
+	p = v_field(errs, c->body, "", "presence", V_STRING, 1);
+	if (p != NULL) {
+		v = json_object_get_string(p);
+		for (i = 0; ok[i] != NULL && strcmp(ok[i], v) != 0; i++)
+			;
+		if (ok[i] == NULL)
+			json_object_array_add(errs, json_object_new_string(
+			    "presence is not one of enum values: unavailable,available,composing,recording,paused"));
+	}
+	if (json_object_array_length(errs) > 0) {
+		http_reply_validation(c, errs);
+		return;
+	}
+	json_object_put(errs);
+	if (c->inst->state != INSTANCE_OPEN) {
+		http_reply_error_msg(c, 400, "The \"%s\" instance is not connected", c->inst->name);
+		return;
+	}
+	http_reply_error_msg(c, 501, "setPresence is not implemented yet: presence is sent once messaging lands");
+}
+
+static void
+logout_committed_cb(void *arg, const struct db_result *r)
+{
+	struct http_call *c = arg;
+	struct json_object *o;
+
+	if (r->unavailable) {
+		http_reply_unavailable(c, "database");
+		return;
+	}
+	if (r->err != NULL) {
+		http_reply_error_msg(c, 500, "Could not log out: %s", r->err);
+		return;
+	}
+	webhook_kick(c->app->webhook);
+	o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string("SUCCESS"));
+	json_object_object_add(o, "error", json_object_new_boolean(0));
+	json_object_object_add(o, "response", json_object_new_object());
+	json_object_object_add(json_object_object_get(o, "response"), "message",
+	    json_object_new_string("Instance logged out"));
+	http_reply_json(c, 200, o);
+}
+
+void
+route_instance_logout(struct http_call *c)
+{
+	struct instance *inst = c->inst;
+	struct db_tx *tx;
+	const char *p[1] = { inst->id };
+
+	if (inst->state == INSTANCE_CLOSE) {
+		http_reply_error_msg(c, 400, "The \"%s\" instance is not connected", inst->name);
+		return;
+	}
+	if (workers_logout(c->app->workers, inst->id) == -1) {
+		http_reply_error_msg(c, 503, "The worker of \"%s\" is restarting; try again shortly", inst->name);
+		return;
+	}
+	tx = db_tx_new();
+	db_tx_add(tx, "DELETE FROM auth_creds WHERE instance_id = $1", 1, p);
+	db_tx_run(c->app->db, tx, logout_committed_cb, c);
+}
+
+static void
+delete_done_cb(void *arg, int ok, const struct db_result *r)
+{
+	struct http_call *c = arg;
+	struct json_object *o, *resp;
+
+	if (!ok) {
+		if (r->unavailable)
+			http_reply_unavailable(c, "database");
+		else
+			http_reply_error_msg(c, 400, "%s", r->err);
+		return;
+	}
+	o = json_object_new_object();
+	resp = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string("SUCCESS"));
+	json_object_object_add(o, "error", json_object_new_boolean(0));
+	json_object_object_add(resp, "message", json_object_new_string("Instance deleted"));
+	json_object_object_add(o, "response", resp);
+	http_reply_json(c, 200, o);
+}
+
+void
+route_instance_delete(struct http_call *c)
+{
+	if (c->inst->state != INSTANCE_CLOSE)
+		workers_logout(c->app->workers, c->inst->id);
+	lifecycle_delete(c->app, c->inst, delete_done_cb, c);
+}

@@ -1,0 +1,160 @@
+/* GET /, /health and /metrics. */
+#include "app.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "registry.h"
+#include "routes.h"
+#include "webhook.h"
+#include "workers.h"
+#include "xmalloc.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void
+route_root(struct http_call *c)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "status", json_object_new_int(200));
+	json_object_object_add(o, "message", json_object_new_string("Welcome to the Evolution API, it is working!"));
+	json_object_object_add(o, "version", json_object_new_string("2.2.1"));
+	json_object_object_add(o, "clientName", json_object_new_string(c->app->cfg->client_name));
+	json_object_object_add(o, "server", json_object_new_string("wagate " WAGATE_VERSION));
+	http_reply_json(c, 200, o);
+}
+
+static void
+health_cb(void *arg, const struct db_result *r)
+{
+	struct http_call *c = arg;
+	struct json_object *o = json_object_new_object();
+	int ok = r->err == NULL;
+
+	json_object_object_add(o, "status", json_object_new_string(ok ? "ok" : "degraded"));
+	json_object_object_add(o, "database", json_object_new_string(ok ? "up" : "down"));
+	json_object_object_add(o, "instances", json_object_new_int64((int64_t)registry_count(c->app->reg)));
+	json_object_object_add(o, "workersReady", json_object_new_int64(workers_ready_count(c->app->workers)));
+	json_object_object_add(o, "uptimeSeconds", json_object_new_int64((int64_t)(time(NULL) - c->app->started)));
+	http_reply_json(c, ok ? 200 : 503, o);
+}
+
+void
+route_health(struct http_call *c)
+{
+	db_query(c->app->db, "SELECT 1", 0, NULL, health_cb, c);
+}
+
+/* Label values escape backslash, quote and newline (Prometheus text format). */
+static void
+metrics_label(struct evbuffer *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			evbuffer_add_printf(b, "\\%c", *s);
+		else if (*s == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, s, 1);
+	}
+}
+
+struct metrics_walk {
+	struct app *app;
+	struct evbuffer *b;
+	unsigned by_state[3];
+	int pass;
+};
+
+static int
+metrics_instance(struct instance *inst, void *arg)
+{
+	struct metrics_walk *w = arg;
+	struct evbuffer *b = w->b;
+	pid_t pid;
+
+	switch (w->pass) {
+	case 0:
+		w->by_state[inst->state]++;
+		break;
+	case 1:
+		evbuffer_add_printf(b, "wagate_instance_state{instance=\"");
+		metrics_label(b, inst->name);
+		evbuffer_add_printf(b, "\",instance_id=\"%s\",state=\"%s\"} 1\n", inst->id, instance_state_name(inst->state));
+		break;
+	case 2:
+		if ((pid = workers_pid(w->app->workers, inst->id)) > 0) {
+			evbuffer_add_printf(b, "wagate_worker_pid{instance=\"");
+			metrics_label(b, inst->name);
+			evbuffer_add_printf(b, "\",instance_id=\"%s\"} %d\n", inst->id, (int)pid);
+		}
+		break;
+	case 3:
+		evbuffer_add_printf(b, "wagate_worker_restarts_total{instance=\"");
+		metrics_label(b, inst->name);
+		evbuffer_add_printf(b, "\",instance_id=\"%s\"} %u\n", inst->id, workers_restarts(w->app->workers, inst->id));
+		break;
+	}
+	return 0;
+}
+
+void
+route_metrics(struct http_call *c)
+{
+	struct app *app = c->app;
+	struct metrics_walk w = { app, evbuffer_new(), { 0, 0, 0 }, 0 };
+	struct evbuffer *b = w.b;
+	size_t len;
+	char *text;
+	int s;
+
+	registry_foreach(app->reg, metrics_instance, &w);
+	evbuffer_add_printf(b, "# HELP wagate_instances Instances by connection state.\n# TYPE wagate_instances gauge\n");
+	for (s = 0; s < 3; s++)
+		evbuffer_add_printf(b, "wagate_instances{state=\"%s\"} %u\n", instance_state_name((enum instance_state)s),
+		    w.by_state[s]);
+	evbuffer_add_printf(b, "# HELP wagate_instance_state Connection state of each instance.\n"
+	    "# TYPE wagate_instance_state gauge\n");
+	w.pass = 1;
+	registry_foreach(app->reg, metrics_instance, &w);
+	evbuffer_add_printf(b, "# HELP wagate_worker_pid Process id of each running worker.\n# TYPE wagate_worker_pid gauge\n");
+	w.pass = 2;
+	registry_foreach(app->reg, metrics_instance, &w);
+	evbuffer_add_printf(b, "# HELP wagate_worker_restarts_total Worker restarts after a crash or hang.\n"
+	    "# TYPE wagate_worker_restarts_total counter\n");
+	w.pass = 3;
+	registry_foreach(app->reg, metrics_instance, &w);
+	evbuffer_add_printf(b, "# HELP wagate_workers_ready Workers that answered Start.\n# TYPE wagate_workers_ready gauge\n"
+	    "wagate_workers_ready %u\n", workers_ready_count(app->workers));
+	evbuffer_add_printf(b, "# HELP wagate_ipc_latency_ms Worker heartbeat round trip.\n# TYPE wagate_ipc_latency_ms gauge\n"
+	    "wagate_ipc_latency_ms %.3f\n", workers_ipc_latency_ms(app->workers));
+	evbuffer_add_printf(b, "# HELP wagate_webhook_backlog Webhook deliveries waiting.\n# TYPE wagate_webhook_backlog gauge\n"
+	    "wagate_webhook_backlog %ld\n", webhook_backlog(app->webhook));
+	evbuffer_add_printf(b, "# HELP wagate_webhook_delivered_total Webhook deliveries acknowledged.\n"
+	    "# TYPE wagate_webhook_delivered_total counter\nwagate_webhook_delivered_total %lu\n",
+	    webhook_delivered_total(app->webhook));
+	evbuffer_add_printf(b, "# HELP wagate_webhook_failed_attempts_total Webhook attempts that failed.\n"
+	    "# TYPE wagate_webhook_failed_attempts_total counter\nwagate_webhook_failed_attempts_total %lu\n",
+	    webhook_failed_attempts_total(app->webhook));
+	evbuffer_add_printf(b, "# HELP wagate_db_connections_up PostgreSQL connections up.\n# TYPE wagate_db_connections_up gauge\n"
+	    "wagate_db_connections_up %u\n", db_connections_up(app->db));
+	evbuffer_add_printf(b, "# HELP wagate_db_queries_total Database statements run.\n# TYPE wagate_db_queries_total counter\n"
+	    "wagate_db_queries_total %lu\n", db_queries_total(app->db));
+	evbuffer_add_printf(b, "# HELP wagate_http_requests_total HTTP requests.\n# TYPE wagate_http_requests_total counter\n"
+	    "wagate_http_requests_total %lu\n", app->http_requests);
+	evbuffer_add_printf(b, "# HELP wagate_http_errors_total HTTP replies with status >= 400.\n"
+	    "# TYPE wagate_http_errors_total counter\nwagate_http_errors_total %lu\n", app->http_errors);
+	evbuffer_add_printf(b, "# HELP wagate_state_changes_total Instance connection state changes.\n"
+	    "# TYPE wagate_state_changes_total counter\nwagate_state_changes_total %lu\n", app->state_changes);
+	len = evbuffer_get_length(b);
+	text = xmalloc(len + 1);
+	evbuffer_remove(b, text, len);
+	text[len] = '\0';
+	evbuffer_free(b);
+	http_reply_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+	free(text);
+}

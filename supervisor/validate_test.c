@@ -1,0 +1,120 @@
+/* validate: Evolution's schema messages, URL and name rules, webhook and proxy checks. */
+#include "validate.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+static const char *
+err_at(struct json_object *errs, size_t i)
+{
+	return json_object_get_string(json_object_array_get_idx(errs, i));
+}
+
+static void
+test_v_field_messages(void **state)
+{
+	struct json_object *errs = json_object_new_array();
+	struct json_object *body = json_tokener_parse("{\"port\": 3128, \"rejectCall\": true, \"webhook\": {}}");
+	struct json_object *wh;
+
+	(void)state;
+	assert_null(v_field(errs, body, "", "port", V_STRING, 1));
+	assert_non_null(v_field(errs, body, "", "rejectCall", V_BOOL, 1));
+	assert_null(v_field(errs, body, "", "groupsIgnore", V_BOOL, 1));
+	assert_null(v_field(errs, body, "", "msgCall", V_STRING, 0));
+	wh = v_field(errs, body, "", "webhook", V_OBJECT, 1);
+	assert_non_null(wh);
+	assert_null(v_field(errs, wh, "webhook.", "url", V_STRING, 1));
+	assert_int_equal(json_object_array_length(errs), 3);
+	assert_string_equal(err_at(errs, 0), "port is not of a type(s) string");
+	assert_string_equal(err_at(errs, 1), "instance requires property \"groupsIgnore\"");
+	assert_string_equal(err_at(errs, 2), "webhook requires property \"url\"");
+	json_object_put(errs);
+	json_object_put(body);
+}
+
+static void
+test_v_url_and_name(void **state)
+{
+	(void)state;
+	assert_true(v_url_ok("http://127.0.0.1:8080/hook"));
+	assert_true(v_url_ok("https://n8n:5678/x"));
+	assert_false(v_url_ok("ftp://x"));
+	assert_false(v_url_ok("http://"));
+	assert_false(v_url_ok("http://a b"));
+	assert_false(v_url_ok("http://a\r\nX: y"));
+	assert_true(v_instance_name_ok("sales-01"));
+	assert_true(v_instance_name_ok("Vendas São Paulo"));
+	assert_false(v_instance_name_ok(""));
+	assert_false(v_instance_name_ok("a/b"));
+	assert_false(v_instance_name_ok("a%2f"));
+	assert_false(v_instance_name_ok("a\nb"));
+}
+
+static void
+test_v_webhook(void **state)
+{
+	struct json_object *errs = json_object_new_array();
+	struct json_object *wh = json_tokener_parse(
+	    "{\"enabled\":true,\"url\":\"http://h/x\",\"events\":[\"CONNECTION_UPDATE\",\"QRCODE_UPDATED\"]}");
+	struct json_object *bad = json_tokener_parse("{\"enabled\":true,\"url\":\"http://h/x\",\"events\":[\"NOPE\"]}");
+	struct json_object *all = json_tokener_parse("{\"enabled\":true,\"url\":\"http://h/x\",\"events\":[]}");
+	struct json_object *off = json_tokener_parse("{\"enabled\":false,\"url\":\"http://h/x\",\"events\":[\"CALL\"]}");
+	struct json_object *badurl = json_tokener_parse("{\"enabled\":true,\"url\":\"nope\"}");
+	char *ev = NULL;
+	int bad_url = 0;
+
+	(void)state;
+	assert_int_equal(v_webhook(errs, wh, "webhook.", 1, &bad_url, &ev), 0);
+	assert_string_equal(ev, "{CONNECTION_UPDATE,QRCODE_UPDATED}");
+	free(ev);
+	assert_int_equal(v_webhook(errs, all, "webhook.", 1, &bad_url, &ev), 0);
+	assert_non_null(strstr(ev, "LOGOUT_INSTANCE"));
+	assert_non_null(strstr(ev, "APPLICATION_STARTUP"));
+	free(ev);
+	assert_int_equal(v_webhook(errs, off, "webhook.", 1, &bad_url, &ev), 0);
+	assert_string_equal(ev, "{}");
+	free(ev);
+	assert_int_equal(json_object_array_length(errs), 0);
+	assert_int_equal(v_webhook(errs, bad, "webhook.", 1, &bad_url, &ev), -1);
+	assert_int_equal(json_object_array_length(errs), 1);
+	assert_non_null(strstr(err_at(errs, 0), "webhook.events[0] is not one of enum values: APPLICATION_STARTUP,"));
+	assert_int_equal(v_webhook(errs, badurl, "webhook.", 1, &bad_url, &ev), -1);
+	assert_true(bad_url);
+	json_object_put(errs);
+	json_object_put(wh);
+	json_object_put(bad);
+	json_object_put(all);
+	json_object_put(off);
+	json_object_put(badurl);
+}
+
+static void
+test_v_proxy(void **state)
+{
+	(void)state;
+	assert_int_equal(v_proxy("10.0.0.9", "3128", "http"), 0);
+	assert_int_equal(v_proxy("proxy.example", "1080", "SOCKS5"), 0);
+	assert_int_equal(v_proxy("10.0.0.9", "0", "http"), -1);
+	assert_int_equal(v_proxy("10.0.0.9", "70000", "http"), -1);
+	assert_int_equal(v_proxy("10.0.0.9", "31a", "http"), -1);
+	assert_int_equal(v_proxy("10.0.0.9", "3128", "gopher"), -1);
+	assert_int_equal(v_proxy("", "3128", "http"), -1);
+	assert_int_equal(v_proxy("a b", "3128", "http"), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_v_field_messages),
+		cmocka_unit_test(test_v_url_and_name),
+		cmocka_unit_test(test_v_webhook),
+		cmocka_unit_test(test_v_proxy),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,68 @@
+/* Durable webhook delivery: events become rows of webhook_outbox in the caller's transaction, and a
+ * libcurl-multi loop on the supervisor's event base POSTs them, retrying with capped exponential backoff
+ * until a 2xx deletes the row. All state is the table, so pending deliveries survive restarts. */
+#ifndef WAGATE_WEBHOOK_H
+#define WAGATE_WEBHOOK_H
+
+#include <stddef.h>
+
+struct event_base;
+struct db;
+struct db_tx;
+struct webhook;
+
+struct webhook_config {
+	const char *global_url;		/* WEBHOOK_GLOBAL_URL; NULL or "" = none */
+	int global_enabled;		/* WEBHOOK_GLOBAL_ENABLED */
+	int global_by_events;		/* WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS */
+	const char *server_url;		/* SERVER_URL, may be NULL */
+	/* WEBHOOK_EVENTS_<X>: whether the global webhook gets filter name X; NULL = every event. */
+	int (*global_event_enabled)(const char *filter_name, void *arg);
+	void *global_event_arg;
+	int retry_min_ms, retry_max_ms;	/* capped exponential backoff with jitter; 0 = 1000, 300000 */
+	int max_age_s;			/* rows older than this are dropped (and logged); 0 = 7 days */
+	int concurrency;		/* parallel deliveries; 0 = 32 */
+	int request_timeout_ms;		/* per POST; 0 = 15000 */
+};
+
+/* Header carrying the outbox row id: the same for every attempt, so receivers can de-duplicate. */
+#define WEBHOOK_HEADER_DELIVERY	"X-Wagate-Delivery"
+#define WEBHOOK_HEADER_EVENT	"X-Wagate-Event"
+
+/* Start the delivery loop on base (strings in cfg are copied). db may be NULL: enqueue still works, nothing is sent. */
+struct webhook *webhook_new(struct event_base *base, struct db *db, const struct webhook_config *cfg);
+/* Stop delivering; in-flight attempts are abandoned and retried later from the table. NULL is fine. */
+void webhook_free(struct webhook *w);
+
+/* Append to tx the statement that enqueues one event: one row per target (the instance's own webhook
+ * when enabled and the event passes its events filter, empty = all; plus the global URL when enabled for
+ * that event), each with its final URL (byEvents suffix), headers and the full Evolution envelope
+ * {event, instance, data, destination, date_time, sender?, server_url?} (never an apikey).
+ * event is the dotted name ("connection.update"); data_json is JSON text (NULL = null); sender may be NULL.
+ * Add it BEFORE a DELETE of the instance in the same transaction (instance.delete). */
+void webhook_enqueue(struct webhook *w, struct db_tx *tx, const char *instance_id, const char *instance_name,
+    const char *event, const char *data_json, const char *sender);
+/* Rows were committed: look for due work now (coalesced, runs on the next loop turn). */
+void webhook_kick(struct webhook *w);
+
+/* Rows pending in the outbox (refreshed every few seconds), for /metrics; -1 before the first count. */
+long webhook_backlog(const struct webhook *w);
+/* Deliveries answered with 2xx since start. */
+unsigned long webhook_delivered_total(const struct webhook *w);
+/* Attempts that failed (non-2xx, timeout, network error) since start. */
+unsigned long webhook_failed_attempts_total(const struct webhook *w);
+/* Rows dropped because they exceeded max_age_s. */
+unsigned long webhook_dropped_total(const struct webhook *w);
+
+/* Helpers, exposed for tests and for the HTTP layer's validation. */
+/* "group-participants.update" -> "GROUP_PARTICIPANTS_UPDATE"; 0, or -1 if out is too small / name empty. */
+int webhook_filter_name(const char *event, char *out, size_t outsz);
+/* "group-participants.update" -> "group-participants-update"; 0 or -1. */
+int webhook_url_suffix(const char *event, char *out, size_t outsz);
+/* Delay before attempt number attempts+1 after attempts failures (>= 1): min * 2^(attempts-1), capped,
+ * scaled by a random factor in [0.5, 1] (jitter), never below min. */
+long webhook_backoff_ms(int attempts, int min_ms, int max_ms);
+/* Current UTC time as "2025-01-22T15:39:14.123Z" (out needs 25 bytes). */
+void webhook_format_time(char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make test`: a throwaway PostgreSQL cluster, every meson test (unit, end-to-end, fuzz, interop), one summary line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+tmp=$(mktemp -d /tmp/wagate-test.XXXXXX)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cleanup() { scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1; rm -rf "$tmp"; }
+trap cleanup EXIT INT TERM
+PG_FSYNC=off scripts/pg.sh start "$tmp/pg" "$port" || { echo "0 passed, 1 failed"; exit 1; }
+export WAGATE_TEST_PGURI="postgresql://postgres@127.0.0.1:$port/postgres"
+export WAGATE_FUZZ_SECONDS=${WAGATE_FUZZ_SECONDS:-20}
+meson test -C "$BUILD" --print-errorlogs --num-processes "${TEST_JOBS:-2}" ${MESON_TEST_ARGS:-} 2>&1 | tee "$tmp/out.log"
+rc=${PIPESTATUS[0]}
+ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$tmp/out.log" | tail -n 1)
+exp=$(sed -n 's/^Expected Fail: *\([0-9]*\).*/\1/p' "$tmp/out.log" | tail -n 1)
+fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$tmp/out.log" | tail -n 1)
+unexp=$(sed -n 's/^Unexpected Pass: *\([0-9]*\).*/\1/p' "$tmp/out.log" | tail -n 1)
+tout=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$tmp/out.log" | tail -n 1)
+skip=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$tmp/out.log" | tail -n 1)
+passed=$(( ${ok:-0} + ${exp:-0} ))
+failed=$(( ${fail:-0} + ${unexp:-0} + ${tout:-0} ))
+[ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+echo "${passed} passed, ${failed} failed, ${skip:-0} skipped"
+[ "$failed" -eq 0 ]
