@@ -93,6 +93,7 @@ test_b64_reject(void **state)
 	assert_int_equal(b64_decode("Zm9vYg==", 8, dec, 3, &n), -1);
 }
 
+/* Run the base64 tests. */
 int
 main(void)
 {

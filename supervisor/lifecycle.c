@@ -165,8 +165,11 @@ lifecycle_on_state(void *ctx, const char *instance_id, int state, int reason, co
 		return;
 	if (state < INSTANCE_CLOSE || state > INSTANCE_OPEN)
 		state = INSTANCE_CLOSE;
-	if ((int)inst->state == state && inst->reason == reason)
+	if ((int)inst->state == state) {
+		/* Only transitions are stored and announced (Evolution emits no event for a repeat). */
+		inst->reason = reason;
 		return;
+	}
 	log_info("lifecycle_on_state: %s: %s -> %s (reason %d%s%s)", inst->name, instance_state_name(inst->state),
 	    instance_state_name((enum instance_state)state), reason, detail && *detail ? ": " : "",
 	    detail ? detail : "");

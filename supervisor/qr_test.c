@@ -149,6 +149,7 @@ test_qr_png_header(void **state)
 	free(png);
 }
 
+/* Run the QR tests. */
 int
 main(void)
 {

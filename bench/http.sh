@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# HTTP benchmark: a private PostgreSQL + wagate, 100 instances, wrk against connectionState (rotating over the
+# instances) and fetchInstances. Prints ONE line:
+#   http: connectionState N req/s p99 X ms; fetchInstances N req/s p99 X ms
+# Knobs: BUILD (build dir, default build), WAGATE_BIN, WAGATE_WORKER_BIN, BENCH_INSTANCES (100),
+#        BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_THREADS (2). Everything it starts is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+BUILD=${BUILD:-build}
+sup_bin=${WAGATE_BIN:-$repo/$BUILD/supervisor/wagate}
+wrk_bin=${WAGATE_WORKER_BIN:-$repo/$BUILD/worker/wagate-worker}
+n=${BENCH_INSTANCES:-100}
+secs=${BENCH_SECONDS:-10}
+conns=${BENCH_CONNECTIONS:-32}
+threads=${BENCH_THREADS:-2}
+key=bench-key-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+tag=wagate-bench-$$-$RANDOM
+
+for b in "$sup_bin" "$wrk_bin"; do
+	[ -x "$b" ] || { echo "http: FAILED (not built: $b; set BUILD or WAGATE_BIN)"; exit 1; }
+done
+command -v wrk >/dev/null || { echo "http: FAILED (wrk not installed)"; exit 1; }
+
+tmp=$(mktemp -d /tmp/wagate-bench-http.XXXXXX)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pgport=$(free_port)
+port=$(free_port)
+sup_pid=
+
+# Workers of this run carry our tag in their environment; kill exactly those.
+kill_our_workers() {
+	local f pid
+	for f in /proc/[0-9]*/environ; do
+		pid=${f#/proc/}; pid=${pid%/environ}
+		if { tr '\0' '\n' <"$f"; } 2>/dev/null | grep -qx "WAGATE_BENCH_TAG=$tag"; then
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+	done
+}
+cleanup() {
+	if [ -n "$sup_pid" ] && kill -0 "$sup_pid" 2>/dev/null; then
+		kill -TERM "$sup_pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do kill -0 "$sup_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$sup_pid" 2>/dev/null || true
+	fi
+	kill_our_workers
+	scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
+	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The result line goes to fd 3 (stdout) even from inside $(...); the log tail goes to stderr.
+exec 3>&1
+fail() { echo "http: FAILED ($1)" >&3; tail -n 20 "$tmp/wagate.log" >&2 2>/dev/null || true; exit 1; }
+
+PG_FSYNC=off scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null 2>&1 || fail "PostgreSQL did not start"
+mkdir -p "$tmp/run"
+(
+	cd "$tmp"
+	exec 3>&-
+	exec env SERVER_PORT="$port" AUTHENTICATION_API_KEY="$key" \
+		DATABASE_CONNECTION_URI="postgresql://postgres@127.0.0.1:$pgport/postgres" \
+		WAGATE_WORKER_BIN="$wrk_bin" WAGATE_MIGRATIONS_DIR="$repo/migrations" RUNTIME_DIRECTORY="$tmp/run" \
+		LOG_LEVEL=warn WAGATE_BENCH_TAG="$tag" "$sup_bin"
+) >"$tmp/wagate.log" 2>&1 &
+sup_pid=$!
+
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 300); do
+	curl -fs -o /dev/null "$base/health" && break
+	kill -0 "$sup_pid" 2>/dev/null || fail "wagate exited"
+	sleep 0.1
+done
+curl -fs -o /dev/null "$base/health" || fail "wagate not healthy"
+
+for i in $(seq 1 "$n"); do
+	code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/instance/create" -H "apikey: $key" \
+		-H 'Content-Type: application/json' -d "{\"instanceName\":\"bench$i\",\"integration\":\"WHATSAPP-BAILEYS\"}")
+	[ "$code" = 201 ] || fail "create bench$i answered $code"
+done
+
+# connectionState rotates over every instance.
+cat >"$tmp/rotate.lua" <<EOF
+local n = $n
+local i = 0
+request = function()
+	i = i % n + 1
+	return wrk.format("GET", "/instance/connectionState/bench" .. i, { ["apikey"] = "$key" })
+end
+EOF
+
+# Requests/sec and the 99th percentile (in ms) from wrk --latency output; non-2xx answers are a failure.
+run_wrk() {
+	local out rps p99 non2xx
+	out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "$@" 2>&1) || fail "wrk failed: $out"
+	non2xx=$(printf '%s\n' "$out" | awk '/Non-2xx or 3xx responses/ {print $NF}')
+	[ -z "$non2xx" ] || fail "wrk saw $non2xx non-2xx answers"
+	rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {printf "%.0f", $2}')
+	p99=$(printf '%s\n' "$out" | awk '$1 == "99%" {
+		v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+		if (u == "us") v /= 1000; else if (u == "s") v *= 1000; else if (u == "m") v *= 60000;
+		printf "%.2f", v }')
+	[ -n "$rps" ] && [ -n "$p99" ] || fail "could not parse wrk output: $out"
+	echo "$rps req/s p99 $p99 ms"
+}
+
+cs=$(run_wrk -s "$tmp/rotate.lua" "$base/")
+fi_=$(run_wrk -H "apikey: $key" "$base/instance/fetchInstances")
+kill -0 "$sup_pid" 2>/dev/null || fail "wagate died under load"
+echo "http: connectionState $cs; fetchInstances $fi_"

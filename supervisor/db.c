@@ -1,0 +1,1009 @@
+/* The supervisor's PostgreSQL pool: non-blocking libpq connections driven by events on their sockets. */
+#include <sys/queue.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "log.h"
+#include "random.h"
+#include "xmalloc.h"
+
+#define DB_POOL_MAX		64
+#define DB_CONNECT_TIMEOUT_S	10
+#define DB_BACKOFF_MIN_MS	200
+#define DB_BACKOFF_MAX_MS	8000
+/* Client-side backstop in case the server (or the network path to it) stops answering altogether. */
+#define DB_BACKSTOP_MS		(DB_STATEMENT_TIMEOUT_MS + 15000)
+#define DB_RETRY_MAX		3
+#define DB_ERR_MAX		512
+
+struct db_stmt {
+	char *sql;
+	int nparams;
+	char **values;
+	int *lengths;		/* NULL when every parameter is text */
+	int *formats;
+};
+
+struct db_tx {
+	struct db_stmt *stmts;
+	int n;
+	int cap;
+};
+
+struct db_job {
+	TAILQ_ENTRY(db_job) entry;
+	struct db_tx *tx;
+	db_cb cb;
+	void *arg;
+	PGresult **res;
+	int nres;
+	int attempts;
+	int committing;		/* the statement that commits was sent: the work may have committed */
+	int failed;
+	int retry;		/* rolled back by a serialization failure or deadlock: run it again */
+	int unavailable;
+	char sqlstate[6];
+	char err[DB_ERR_MAX];
+};
+TAILQ_HEAD(db_jobq, db_job);
+
+enum db_conn_state { DB_CONN_DOWN, DB_CONN_CONNECTING, DB_CONN_IDLE, DB_CONN_BUSY };
+enum db_step { DB_STEP_BEGIN, DB_STEP_STMT, DB_STEP_COMMIT, DB_STEP_ROLLBACK };
+
+struct db_conn {
+	struct db *db;
+	unsigned idx;
+	PGconn *pg;
+	enum db_conn_state state;
+	struct event *ev;	/* one-shot event on PQsocket, re-armed after every wake-up */
+	int ev_fd;
+	short ev_what;
+	struct event *timer;	/* backoff (DOWN), connect timeout (CONNECTING), backstop (BUSY) */
+	unsigned failures;	/* consecutive failed connection attempts */
+	int first_attempt;	/* still in the attempt db_new started */
+	int warned;		/* this outage was logged */
+	struct db_job *job;
+	enum db_step step;
+	int stmt;
+	PGresult *cur;		/* first result of the command in flight */
+};
+
+struct db {
+	struct event_base *base;
+	char *conninfo;
+	struct db_conn *conns;
+	unsigned nconns;
+	unsigned up;
+	unsigned initial;	/* connections still in their first attempt: work queues meanwhile */
+	struct db_jobq queue;
+	unsigned queued;
+	unsigned queue_max;
+	struct db_jobq done;	/* finished jobs whose callbacks run from done_ev */
+	struct event *done_ev;
+	int pumping;
+	int dispatching;	/* inside db_done_cb: db_free is deferred to its end */
+	int dead;
+	unsigned long queries;
+};
+
+static void db_conn_start(struct db_conn *);
+static void db_conn_lost(struct db_conn *, const char *);
+static void db_pump(struct db *);
+static void db_conn_io_cb(evutil_socket_t, short, void *);
+
+/* Copy a libpq message onto one line (libpq's are multi-line), without trailing blanks. */
+static void
+db_copy_msg(char *dst, size_t len, const char *src)
+{
+	size_t n = 0;
+	int blank = 0;
+
+	if (src == NULL || *src == '\0')
+		src = "unknown database error";
+	for (; *src != '\0' && n + 1 < len; src++) {
+		if (*src == '\n' || *src == '\r' || *src == '\t' || *src == ' ') {
+			blank = 1;
+			continue;
+		}
+		if (blank && n > 0 && n + 2 < len)
+			dst[n++] = ' ';
+		blank = 0;
+		dst[n++] = *src;
+	}
+	dst[n] = '\0';
+}
+
+/* Swallow server notices: libpq would print them on stderr. */
+static void
+db_notice_cb(void *arg, const char *msg)
+{
+	(void)arg;
+	log_debug("db_notice_cb: %s", msg);
+}
+
+/* A new, empty batch of statements. */
+struct db_tx *
+db_tx_new(void)
+{
+	return xcalloc(1, sizeof(struct db_tx));
+}
+
+/* Append a copy of one statement and its parameters. */
+void
+db_tx_add_bin(struct db_tx *tx, const char *sql, int nparams, const char *const *params,
+    const int *lengths, const int *formats)
+{
+	struct db_stmt *s;
+	int i, bin;
+
+	if (tx == NULL || sql == NULL || nparams < 0 || (nparams > 0 && params == NULL))
+		fatalx("db_tx_add_bin: misuse");
+	if (tx->n == tx->cap) {
+		tx->cap = tx->cap ? tx->cap * 2 : 4;
+		tx->stmts = xreallocarray(tx->stmts, tx->cap, sizeof(*tx->stmts));
+	}
+	s = &tx->stmts[tx->n++];
+	memset(s, 0, sizeof(*s));
+	s->sql = xstrdup(sql);
+	s->nparams = nparams;
+	if (nparams == 0)
+		return;
+	s->values = xcalloc(nparams, sizeof(char *));
+	if (formats != NULL) {
+		s->formats = xcalloc(nparams, sizeof(int));
+		s->lengths = xcalloc(nparams, sizeof(int));
+	}
+	for (i = 0; i < nparams; i++) {
+		bin = formats != NULL && formats[i] == 1;
+		if (formats != NULL)
+			s->formats[i] = bin;
+		if (params[i] == NULL)
+			continue;
+		if (bin) {
+			if (lengths == NULL || lengths[i] < 0)
+				fatalx("db_tx_add_bin: binary parameter %d without a length", i);
+			s->lengths[i] = lengths[i];
+			s->values[i] = xmalloc(lengths[i] > 0 ? (size_t)lengths[i] : 1);
+			memcpy(s->values[i], params[i], lengths[i]);
+		} else
+			s->values[i] = xstrdup(params[i]);
+	}
+}
+
+/* Append a copy of one statement with text parameters. */
+void
+db_tx_add(struct db_tx *tx, const char *sql, int nparams, const char *const *params)
+{
+	db_tx_add_bin(tx, sql, nparams, params, NULL, NULL);
+}
+
+/* How many statements the batch holds. */
+int
+db_tx_count(const struct db_tx *tx)
+{
+	return tx == NULL ? 0 : tx->n;
+}
+
+/* Release a batch and every copy it holds. */
+void
+db_tx_free(struct db_tx *tx)
+{
+	int i, j;
+
+	if (tx == NULL)
+		return;
+	for (i = 0; i < tx->n; i++) {
+		for (j = 0; j < tx->stmts[i].nparams; j++)
+			free(tx->stmts[i].values[j]);
+		free(tx->stmts[i].values);
+		free(tx->stmts[i].lengths);
+		free(tx->stmts[i].formats);
+		free(tx->stmts[i].sql);
+	}
+	free(tx->stmts);
+	free(tx);
+}
+
+/* Drop the results a job collected (before a retry, or once its callback ran). */
+static void
+db_job_clear(struct db_job *job)
+{
+	int i;
+
+	for (i = 0; i < job->nres; i++)
+		PQclear(job->res[i]);
+	job->nres = 0;
+}
+
+/* Release a job without calling its callback. */
+static void
+db_job_free(struct db_job *job)
+{
+	if (job == NULL)
+		return;
+	db_job_clear(job);
+	free(job->res);
+	db_tx_free(job->tx);
+	free(job);
+}
+
+/* Hand a finished job to the loop: its callback runs from done_ev, never from the caller's stack. */
+static void
+db_job_done(struct db *db, struct db_job *job)
+{
+	TAILQ_INSERT_TAIL(&db->done, job, entry);
+	event_active(db->done_ev, EV_TIMEOUT, 0);
+}
+
+/* Finish a job with an error. */
+static void
+db_job_fail(struct db *db, struct db_job *job, const char *msg, int unavailable)
+{
+	db_job_clear(job);
+	job->failed = 1;
+	job->unavailable = unavailable;
+	db_copy_msg(job->err, sizeof(job->err), msg);
+	db_job_done(db, job);
+}
+
+/* Run the callbacks of finished jobs. */
+static void
+db_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db *db = arg;
+	struct db_jobq batch;
+	struct db_job *job;
+	struct db_result r;
+
+	(void)fd;
+	(void)what;
+	/* Jobs finished by these callbacks wait for the next activation, so one busy caller cannot starve the loop. */
+	TAILQ_INIT(&batch);
+	TAILQ_CONCAT(&batch, &db->done, entry);
+	db->dispatching = 1;
+	while ((job = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, job, entry);
+		if (db->dead) {
+			db_job_free(job);
+			continue;
+		}
+		memset(&r, 0, sizeof(r));
+		if (job->failed) {
+			r.err = job->err;
+			r.sqlstate = job->sqlstate[0] != '\0' ? job->sqlstate : NULL;
+			r.unavailable = job->unavailable;
+		} else {
+			r.res = job->res;
+			r.nres = job->nres;
+		}
+		if (job->cb != NULL)
+			job->cb(job->arg, &r);
+		db_job_free(job);
+	}
+	db->dispatching = 0;
+	if (db->dead)
+		db_free(db);
+}
+
+/* Fail every queued job: no connection is up. */
+static void
+db_fail_queue(struct db *db, const char *msg)
+{
+	struct db_job *job;
+
+	while ((job = TAILQ_FIRST(&db->queue)) != NULL) {
+		TAILQ_REMOVE(&db->queue, job, entry);
+		db->queued--;
+		db_job_fail(db, job, msg, 1);
+	}
+}
+
+/* Wait for fd readiness on the connection's socket. */
+static int
+db_conn_arm(struct db_conn *c, short what)
+{
+	int fd = PQsocket(c->pg);
+
+	if (fd < 0)
+		return -1;
+	if (c->ev != NULL && (c->ev_fd != fd || c->ev_what != what)) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	if (c->ev == NULL) {
+		if ((c->ev = event_new(c->db->base, fd, what, db_conn_io_cb, c)) == NULL)
+			fatalx("db_conn_arm: event_new failed");
+		c->ev_fd = fd;
+		c->ev_what = what;
+	}
+	return 0;
+}
+
+/* Set the connection timer (ms). */
+static void
+db_conn_timer(struct db_conn *c, unsigned ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(c->timer, &tv);
+}
+
+/* Close the libpq side of a connection and its socket event. */
+static void
+db_conn_close(struct db_conn *c)
+{
+	/* The event goes before PQfinish closes the fd, so libevent never watches a recycled descriptor. */
+	if (c->ev != NULL) {
+		event_free(c->ev);
+		c->ev = NULL;
+	}
+	if (c->timer != NULL)
+		evtimer_del(c->timer);
+	if (c->cur != NULL) {
+		PQclear(c->cur);
+		c->cur = NULL;
+	}
+	if (c->pg != NULL) {
+		PQfinish(c->pg);
+		c->pg = NULL;
+	}
+}
+
+/* Schedule the next connection attempt with capped exponential backoff and jitter. */
+static void
+db_conn_backoff(struct db_conn *c)
+{
+	unsigned ms = DB_BACKOFF_MIN_MS, i;
+
+	for (i = 0; i < c->failures && ms < DB_BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	if (ms > DB_BACKOFF_MAX_MS)
+		ms = DB_BACKOFF_MAX_MS;
+	ms = ms / 2 + random_uniform(ms / 2 + 1);
+	c->state = DB_CONN_DOWN;
+	db_conn_timer(c, ms);
+}
+
+/* A connection attempt failed: back off and, if nothing is up any more, fail the waiting work. */
+static void
+db_conn_connect_failed(struct db_conn *c, const char *msg)
+{
+	struct db *db = c->db;
+	char buf[DB_ERR_MAX];
+
+	db_copy_msg(buf, sizeof(buf), msg);
+	db_conn_close(c);
+	if (!c->warned) {
+		log_warnx("db_conn_connect_failed: connection %u: %s", c->idx, buf);
+		c->warned = 1;
+	} else
+		log_debug("db_conn_connect_failed: connection %u: %s", c->idx, buf);
+	c->failures++;
+	if (c->first_attempt) {
+		c->first_attempt = 0;
+		db->initial--;
+	}
+	db_conn_backoff(c);
+	if (db->up == 0 && db->initial == 0)
+		db_fail_queue(db, "database unavailable");
+}
+
+/* The connection is established: put it to work. */
+static void
+db_conn_up(struct db_conn *c)
+{
+	struct db *db = c->db;
+
+	evtimer_del(c->timer);
+	if (PQsetnonblocking(c->pg, 1) == -1) {
+		db_conn_connect_failed(c, PQerrorMessage(c->pg));
+		return;
+	}
+	PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
+	if (c->warned)
+		log_info("db_conn_up: connection %u is back", c->idx);
+	else
+		log_debug("db_conn_up: connection %u up", c->idx);
+	c->warned = 0;
+	c->failures = 0;
+	c->state = DB_CONN_IDLE;
+	db->up++;
+	if (c->first_attempt) {
+		c->first_attempt = 0;
+		db->initial--;
+	}
+	if (db_conn_arm(c, EV_READ) == -1) {
+		db_conn_lost(c, "connection has no socket");
+		return;
+	}
+	event_add(c->ev, NULL);
+	db_pump(db);
+}
+
+/* Advance a connection attempt one step (PQconnectPoll). */
+static void
+db_conn_connect_step(struct db_conn *c)
+{
+	switch (PQconnectPoll(c->pg)) {
+	case PGRES_POLLING_READING:
+		if (db_conn_arm(c, EV_READ) == -1)
+			goto fail;
+		event_add(c->ev, NULL);
+		return;
+	case PGRES_POLLING_WRITING:
+		if (db_conn_arm(c, EV_WRITE) == -1)
+			goto fail;
+		event_add(c->ev, NULL);
+		return;
+	case PGRES_POLLING_OK:
+		db_conn_up(c);
+		return;
+	default:
+		break;
+	}
+fail:
+	db_conn_connect_failed(c, PQerrorMessage(c->pg));
+}
+
+/* Send one command; -1 when the connection is broken. */
+static int
+db_conn_send(struct db_conn *c, const char *sql, int nparams, char *const *values, const int *lengths,
+    const int *formats)
+{
+	int r;
+
+	if (PQsendQueryParams(c->pg, sql, nparams, NULL, (const char *const *)values, lengths, formats, 0) == 0)
+		return -1;
+	db_conn_timer(c, DB_BACKSTOP_MS);
+	if ((r = PQflush(c->pg)) == -1)
+		return -1;
+	if (db_conn_arm(c, EV_READ | (r == 1 ? EV_WRITE : 0)) == -1)
+		return -1;
+	event_add(c->ev, NULL);
+	return 0;
+}
+
+/* Send the command the connection's job is at. */
+static int
+db_conn_send_step(struct db_conn *c)
+{
+	struct db_job *job = c->job;
+	struct db_stmt *s;
+
+	switch (c->step) {
+	case DB_STEP_BEGIN:
+		return db_conn_send(c, "BEGIN", 0, NULL, NULL, NULL);
+	case DB_STEP_COMMIT:
+		if (db_conn_send(c, "COMMIT", 0, NULL, NULL, NULL) == -1)
+			return -1;
+		job->committing = 1;
+		return 0;
+	case DB_STEP_ROLLBACK:
+		return db_conn_send(c, "ROLLBACK", 0, NULL, NULL, NULL);
+	case DB_STEP_STMT:
+		s = &job->tx->stmts[c->stmt];
+		if (db_conn_send(c, s->sql, s->nparams, s->values, s->lengths, s->formats) == -1)
+			return -1;
+		c->db->queries++;
+		if (job->tx->n == 1)
+			job->committing = 1;
+		return 0;
+	}
+	return -1;
+}
+
+/* Start a job on an idle connection. */
+static void
+db_conn_run(struct db_conn *c, struct db_job *job)
+{
+	c->job = job;
+	c->state = DB_CONN_BUSY;
+	job->attempts++;
+	db_job_clear(job);
+	if (job->tx->n > 1)
+		c->step = DB_STEP_BEGIN;
+	else
+		c->step = DB_STEP_STMT;
+	c->stmt = 0;
+	if (db_conn_send_step(c) == -1)
+		db_conn_lost(c, PQerrorMessage(c->pg));
+}
+
+/* The connection finished its job: report it and take the next one. */
+static void
+db_conn_finish(struct db_conn *c)
+{
+	struct db *db = c->db;
+	struct db_job *job = c->job;
+
+	c->job = NULL;
+	c->state = DB_CONN_IDLE;
+	evtimer_del(c->timer);
+	if (job->retry && job->attempts < DB_RETRY_MAX) {
+		/* The server rolled the whole batch back, so running it again cannot apply anything twice. */
+		job->retry = 0;
+		job->failed = 0;
+		job->err[0] = '\0';
+		job->sqlstate[0] = '\0';
+		job->committing = 0;
+		TAILQ_INSERT_HEAD(&db->queue, job, entry);
+		db->queued++;
+	} else
+		db_job_done(db, job);
+	if (db_conn_arm(c, EV_READ) == -1) {
+		db_conn_lost(c, "connection has no socket");
+		return;
+	}
+	event_add(c->ev, NULL);
+	db_pump(db);
+}
+
+/* Record a failed statement's message and SQLSTATE in its job. */
+static void
+db_job_set_error(struct db_job *job, const PGresult *r)
+{
+	const char *primary, *detail, *state;
+
+	primary = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (primary != NULL && detail != NULL) {
+		char buf[DB_ERR_MAX];
+
+		snprintf(buf, sizeof(buf), "%s (%s)", primary, detail);
+		db_copy_msg(job->err, sizeof(job->err), buf);
+	} else if (primary != NULL)
+		db_copy_msg(job->err, sizeof(job->err), primary);
+	else
+		db_copy_msg(job->err, sizeof(job->err), PQresultErrorMessage(r));
+	if (state != NULL && strlen(state) == 5)
+		memcpy(job->sqlstate, state, 6);
+	else
+		job->sqlstate[0] = '\0';
+	job->failed = 1;
+}
+
+/* One command of the job completed with result r (may be NULL): move to the next. */
+static void
+db_conn_step_done(struct db_conn *c, PGresult *r)
+{
+	struct db_job *job = c->job;
+	ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
+	char msg[DB_ERR_MAX];
+
+	if (!ok && (PQstatus(c->pg) == CONNECTION_BAD ||
+	    (state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)))) {
+		/* The server went away (shutdown, crash, network): the retry policy of db_conn_lost applies. */
+		db_copy_msg(msg, sizeof(msg), r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
+		PQclear(r);
+		db_conn_lost(c, msg);
+		return;
+	}
+	if (!ok && state != NULL && strcmp(state, "57014") == 0) {
+		/* statement_timeout: the connection counts as broken; the work is rolled back with it. */
+		db_job_clear(job);
+		db_job_set_error(job, r);
+		job->unavailable = 1;
+		PQclear(r);
+		c->job = NULL;
+		db_job_done(c->db, job);
+		db_conn_lost(c, "statement timeout");
+		return;
+	}
+	switch (c->step) {
+	case DB_STEP_BEGIN:
+		if (!ok)
+			goto failed;
+		PQclear(r);
+		c->step = DB_STEP_STMT;
+		c->stmt = 0;
+		break;
+	case DB_STEP_STMT:
+		if (!ok)
+			goto failed;
+		job->res[job->nres++] = r;
+		if (c->stmt + 1 < job->tx->n) {
+			c->stmt++;
+			break;
+		}
+		if (job->tx->n == 1) {
+			db_conn_finish(c);
+			return;
+		}
+		c->step = DB_STEP_COMMIT;
+		break;
+	case DB_STEP_COMMIT:
+		if (!ok)
+			goto failed;
+		PQclear(r);
+		db_conn_finish(c);
+		return;
+	case DB_STEP_ROLLBACK:
+		PQclear(r);
+		db_conn_finish(c);
+		return;
+	}
+	if (db_conn_send_step(c) == -1)
+		db_conn_lost(c, PQerrorMessage(c->pg));
+	return;
+
+failed:
+	db_job_clear(job);
+	if (r != NULL)
+		db_job_set_error(job, r);
+	else {
+		db_copy_msg(job->err, sizeof(job->err), "statement returned no result");
+		job->failed = 1;
+	}
+	job->retry = state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+	PQclear(r);
+	if (c->step == DB_STEP_STMT && job->tx->n > 1) {
+		c->step = DB_STEP_ROLLBACK;
+		if (db_conn_send_step(c) == -1) {
+			/* Nothing committed: the job is finished with its own error, the connection is replaced. */
+			c->job = NULL;
+			db_job_done(c->db, job);
+			db_conn_lost(c, PQerrorMessage(c->pg));
+		}
+		return;
+	}
+	db_conn_finish(c);
+}
+
+/* Collect every result that is complete without blocking. */
+static void
+db_conn_drain(struct db_conn *c)
+{
+	PGresult *r;
+
+	while (c->state == DB_CONN_BUSY) {
+		if (PQisBusy(c->pg))
+			return;
+		if ((r = PQgetResult(c->pg)) != NULL) {
+			if (c->cur == NULL)
+				c->cur = r;
+			else
+				PQclear(r);
+			continue;
+		}
+		r = c->cur;
+		c->cur = NULL;
+		db_conn_step_done(c, r);
+	}
+}
+
+/* Socket readiness on a connection. */
+static void
+db_conn_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+	PGnotify *n;
+	int r;
+
+	(void)fd;
+	switch (c->state) {
+	case DB_CONN_CONNECTING:
+		db_conn_connect_step(c);
+		return;
+	case DB_CONN_IDLE:
+		/* An idle connection only hears from the server when it is going away (or a NOTIFY). */
+		if (PQconsumeInput(c->pg) == 0 || PQstatus(c->pg) == CONNECTION_BAD) {
+			db_conn_lost(c, PQerrorMessage(c->pg));
+			return;
+		}
+		while ((n = PQnotifies(c->pg)) != NULL)
+			PQfreemem(n);
+		event_add(c->ev, NULL);
+		return;
+	case DB_CONN_BUSY:
+		if ((what & EV_READ) && PQconsumeInput(c->pg) == 0) {
+			db_conn_lost(c, PQerrorMessage(c->pg));
+			return;
+		}
+		if ((r = PQflush(c->pg)) == -1) {
+			db_conn_lost(c, PQerrorMessage(c->pg));
+			return;
+		}
+		db_conn_drain(c);
+		if (c->state != DB_CONN_BUSY || c->ev == NULL)
+			return;
+		/* Still waiting on this command; the send path may have re-armed already with other flags. */
+		r = PQflush(c->pg);
+		if (r == -1) {
+			db_conn_lost(c, PQerrorMessage(c->pg));
+			return;
+		}
+		if (db_conn_arm(c, EV_READ | (r == 1 ? EV_WRITE : 0)) == -1) {
+			db_conn_lost(c, "connection has no socket");
+			return;
+		}
+		event_add(c->ev, NULL);
+		return;
+	case DB_CONN_DOWN:
+		return;
+	}
+}
+
+/* Timer: reconnect (DOWN), give up connecting (CONNECTING), or declare a hung query's connection broken. */
+static void
+db_conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	switch (c->state) {
+	case DB_CONN_DOWN:
+		db_conn_start(c);
+		return;
+	case DB_CONN_CONNECTING:
+		db_conn_connect_failed(c, "timeout while connecting");
+		return;
+	case DB_CONN_BUSY:
+		db_conn_lost(c, "query exceeded the client-side timeout");
+		return;
+	case DB_CONN_IDLE:
+		return;
+	}
+}
+
+/* Begin a non-blocking connection attempt. */
+static void
+db_conn_start(struct db_conn *c)
+{
+	char opts[128];
+	const char *keys[] = { "application_name", "options", "keepalives", "keepalives_idle",
+	    "keepalives_interval", "keepalives_count", "dbname", NULL };
+	const char *vals[8];
+
+	/* conninfo goes last so an operator's own settings win over these defaults. */
+	snprintf(opts, sizeof(opts), "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%d",
+	    DB_STATEMENT_TIMEOUT_MS, 2 * DB_STATEMENT_TIMEOUT_MS);
+	vals[0] = "wagate";
+	vals[1] = opts;
+	vals[2] = "1";
+	vals[3] = "30";
+	vals[4] = "10";
+	vals[5] = "3";
+	vals[6] = c->db->conninfo;
+	vals[7] = NULL;
+	c->state = DB_CONN_CONNECTING;
+	if ((c->pg = PQconnectStartParams(keys, vals, 1)) == NULL)
+		fatalx("db_conn_start: out of memory");
+	if (PQstatus(c->pg) == CONNECTION_BAD) {
+		db_conn_connect_failed(c, PQerrorMessage(c->pg));
+		return;
+	}
+	db_conn_timer(c, DB_CONNECT_TIMEOUT_S * 1000);
+	/* libpq's rule: behave as if PQconnectPoll had asked for writability first. */
+	if (db_conn_arm(c, EV_WRITE) == -1) {
+		db_conn_connect_failed(c, PQerrorMessage(c->pg));
+		return;
+	}
+	event_add(c->ev, NULL);
+}
+
+/* The connection broke: fail or retry its job, and reconnect after a short pause. */
+static void
+db_conn_lost(struct db_conn *c, const char *msg)
+{
+	struct db *db = c->db;
+	struct db_job *job = c->job;
+	char buf[DB_ERR_MAX];
+
+	db_copy_msg(buf, sizeof(buf), msg);
+	if (c->state == DB_CONN_IDLE || c->state == DB_CONN_BUSY)
+		db->up--;
+	c->job = NULL;
+	db_conn_close(c);
+	if (!c->warned) {
+		log_warnx("db_conn_lost: connection %u: %s", c->idx, buf);
+		c->warned = 1;
+	}
+	c->failures = 0;
+	db_conn_backoff(c);
+	if (job != NULL) {
+		/* Work whose commit was never sent cannot have committed: another connection may run it. */
+		if (!job->committing && job->attempts < DB_RETRY_MAX) {
+			db_job_clear(job);
+			TAILQ_INSERT_HEAD(&db->queue, job, entry);
+			db->queued++;
+		} else
+			db_job_fail(db, job, buf, 1);
+	}
+	if (db->up == 0 && db->initial == 0)
+		db_fail_queue(db, "database unavailable");
+	else
+		db_pump(db);
+}
+
+/* Give queued jobs to idle connections. */
+static void
+db_pump(struct db *db)
+{
+	struct db_job *job;
+	unsigned i;
+	int found;
+
+	if (db->pumping)
+		return;
+	db->pumping = 1;
+	while ((job = TAILQ_FIRST(&db->queue)) != NULL) {
+		found = 0;
+		for (i = 0; i < db->nconns; i++) {
+			if (db->conns[i].state == DB_CONN_IDLE) {
+				TAILQ_REMOVE(&db->queue, job, entry);
+				db->queued--;
+				db_conn_run(&db->conns[i], job);
+				found = 1;
+				break;
+			}
+		}
+		if (!found)
+			break;
+	}
+	db->pumping = 0;
+}
+
+/* Start a pool of connections on base. */
+struct db *
+db_new(struct event_base *base, const char *conninfo, int pool_size)
+{
+	struct db *db;
+	unsigned i;
+
+	if (base == NULL || conninfo == NULL)
+		return NULL;
+	if (pool_size <= 0)
+		pool_size = DB_POOL_DEFAULT;
+	if (pool_size > DB_POOL_MAX)
+		pool_size = DB_POOL_MAX;
+	db = xcalloc(1, sizeof(*db));
+	db->base = base;
+	db->conninfo = xstrdup(conninfo);
+	db->nconns = pool_size;
+	db->queue_max = DB_QUEUE_DEFAULT;
+	TAILQ_INIT(&db->queue);
+	TAILQ_INIT(&db->done);
+	if ((db->done_ev = event_new(base, -1, 0, db_done_cb, db)) == NULL)
+		fatalx("db_new: event_new failed");
+	db->conns = xcalloc(db->nconns, sizeof(*db->conns));
+	db->initial = db->nconns;
+	for (i = 0; i < db->nconns; i++) {
+		db->conns[i].db = db;
+		db->conns[i].idx = i;
+		db->conns[i].first_attempt = 1;
+		db->conns[i].ev_fd = -1;
+		if ((db->conns[i].timer = evtimer_new(base, db_conn_timer_cb, &db->conns[i])) == NULL)
+			fatalx("db_new: evtimer_new failed");
+	}
+	for (i = 0; i < db->nconns; i++)
+		db_conn_start(&db->conns[i]);
+	return db;
+}
+
+/* Close every connection and drop pending work without calling back. */
+void
+db_free(struct db *db)
+{
+	struct db_job *job;
+	unsigned i;
+
+	if (db == NULL)
+		return;
+	for (i = 0; i < db->nconns; i++) {
+		db_conn_close(&db->conns[i]);
+		db_job_free(db->conns[i].job);
+		db->conns[i].job = NULL;
+		db->conns[i].state = DB_CONN_DOWN;
+		if (db->conns[i].timer != NULL)
+			event_free(db->conns[i].timer);
+		db->conns[i].timer = NULL;
+	}
+	db->up = 0;
+	while ((job = TAILQ_FIRST(&db->queue)) != NULL) {
+		TAILQ_REMOVE(&db->queue, job, entry);
+		db_job_free(job);
+	}
+	db->queued = 0;
+	while ((job = TAILQ_FIRST(&db->done)) != NULL) {
+		TAILQ_REMOVE(&db->done, job, entry);
+		db_job_free(job);
+	}
+	/* Called from a callback: db_done_cb finishes the job once it unwinds (the rest of its batch is dropped). */
+	if (db->dispatching) {
+		db->dead = 1;
+		return;
+	}
+	event_free(db->done_ev);
+	free(db->conns);
+	free(db->conninfo);
+	free(db);
+}
+
+/* Run a batch on one connection (see db.h). */
+int
+db_tx_run(struct db *db, struct db_tx *tx, db_cb cb, void *arg)
+{
+	struct db_job *job;
+
+	if (db == NULL || db->dead || tx == NULL || tx->n == 0) {
+		db_tx_free(tx);
+		return -1;
+	}
+	job = xcalloc(1, sizeof(*job));
+	job->tx = tx;
+	job->cb = cb;
+	job->arg = arg;
+	job->res = xcalloc(tx->n, sizeof(PGresult *));
+	if (db->up == 0 && db->initial == 0) {
+		db_job_fail(db, job, "database unavailable", 1);
+		return 0;
+	}
+	if (db->queued >= db->queue_max) {
+		db_job_fail(db, job, "database busy: too many queued queries", 1);
+		return 0;
+	}
+	TAILQ_INSERT_TAIL(&db->queue, job, entry);
+	db->queued++;
+	db_pump(db);
+	return 0;
+}
+
+/* Run one statement. */
+int
+db_query(struct db *db, const char *sql, int nparams, const char *const *params, db_cb cb, void *arg)
+{
+	struct db_tx *tx;
+
+	if (db == NULL || sql == NULL)
+		return -1;
+	tx = db_tx_new();
+	db_tx_add(tx, sql, nparams, params);
+	return db_tx_run(db, tx, cb, arg);
+}
+
+/* Change the bound of the wait queue. */
+void
+db_set_queue_max(struct db *db, unsigned max)
+{
+	db->queue_max = max;
+}
+
+/* At least one connection is up. */
+int
+db_available(const struct db *db)
+{
+	return db != NULL && db->up > 0;
+}
+
+/* Connections up now. */
+unsigned
+db_connections_up(const struct db *db)
+{
+	return db == NULL ? 0 : db->up;
+}
+
+/* Statements sent since start. */
+unsigned long
+db_queries_total(const struct db *db)
+{
+	return db == NULL ? 0 : db->queries;
+}
+
+/* Jobs waiting for a free connection. */
+unsigned
+db_queue_length(const struct db *db)
+{
+	return db == NULL ? 0 : db->queued;
+}

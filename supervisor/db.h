@@ -1,0 +1,69 @@
+/* The supervisor's PostgreSQL layer: a pool of non-blocking libpq connections driven by the libevent loop. */
+#ifndef WAGATE_DB_H
+#define WAGATE_DB_H
+
+#include <libpq-fe.h>
+
+struct event_base;
+struct db;
+struct db_tx;
+
+struct db_result {
+	PGresult **res;		/* one per statement, in order (NULL entries never); valid only during the callback */
+	int nres;		/* 0 when err is set: a failed transaction was rolled back */
+	const char *err;	/* NULL on success; else a human-readable message */
+	const char *sqlstate;	/* SQLSTATE of the failing statement when the server reported one (e.g. "23505"), else NULL */
+	int unavailable;	/* 1 when the database could not be reached / connection lost: callers answer 503 */
+};
+
+typedef void (*db_cb)(void *arg, const struct db_result *r);
+
+#define DB_POOL_DEFAULT		4
+#define DB_QUEUE_DEFAULT	1024	/* jobs waiting for a free connection before db_tx_run fails them */
+#define DB_STATEMENT_TIMEOUT_MS	30000	/* server-side statement_timeout; a connection past it is broken */
+
+/*
+ * Start a pool of pool_size connections (<= 0: DB_POOL_DEFAULT) on base; connecting is asynchronous.
+ * Each connection gets application_name=wagate, TCP keepalives and statement_timeout=30s unless conninfo
+ * (a URI or key=value string) sets its own.
+ */
+struct db *db_new(struct event_base *base, const char *conninfo, int pool_size);
+/* Close every connection and drop queued work without calling its callbacks (NULL ok; not from a db callback). */
+void db_free(struct db *db);
+/* At least one connection is up. */
+int db_available(const struct db *db);
+
+/* A batch of statements to run in one transaction. */
+struct db_tx *db_tx_new(void);
+/* Append a statement; copies sql and the text parameters (NULL parameter = SQL NULL). */
+void db_tx_add(struct db_tx *tx, const char *sql, int nparams, const char *const *params);
+/* Append a statement with binary parameters (bytea); lengths/formats as for PQexecParams (NULL = all text). */
+void db_tx_add_bin(struct db_tx *tx, const char *sql, int nparams, const char *const *params,
+    const int *lengths, const int *formats);
+/* Number of statements added so far. */
+int db_tx_count(const struct db_tx *tx);
+/* Release a batch that was never run (NULL ok). */
+void db_tx_free(struct db_tx *tx);
+
+/*
+ * Run the statements on one connection; more than one statement is wrapped in BEGIN/COMMIT (rolled back on the
+ * first error). Takes ownership of tx. cb is called exactly once, never synchronously from inside db_tx_run.
+ * Returns 0, or -1 only on misuse (NULL db/tx or an empty tx; tx is freed and cb is not called).
+ * When no connection is up cb gets unavailable=1 on the next loop turn. Work queues while every connection is
+ * busy (bounded: overflow fails with unavailable=1). A batch whose COMMIT was never sent is retried on another
+ * connection when its connection is lost; anything that might have committed fails with unavailable=1.
+ */
+int db_tx_run(struct db *db, struct db_tx *tx, db_cb cb, void *arg);
+/* One statement, convenience wrapper of db_tx_run. */
+int db_query(struct db *db, const char *sql, int nparams, const char *const *params, db_cb cb, void *arg);
+
+/* Change the bound of the wait queue (tests; default DB_QUEUE_DEFAULT). */
+void db_set_queue_max(struct db *db, unsigned max);
+
+/* Metrics. */
+unsigned db_connections_up(const struct db *db);
+unsigned long db_queries_total(const struct db *db);
+/* Jobs waiting for a free connection. */
+unsigned db_queue_length(const struct db *db);
+
+#endif

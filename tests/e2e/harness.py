@@ -1,0 +1,724 @@
+"""End-to-end harness for wagate: throwaway PostgreSQL, the real supervisor, HTTP client, webhook receiver.
+
+Standard library only. Every scenario test imports this module and derives from E2ETestCase.
+
+Environment:
+  WAGATE_BIN, WAGATE_WORKER_BIN  binaries under test (meson passes them; otherwise build*/ is searched)
+  WAGATE_TEST_PGURI              superuser URI of a running cluster (tests/run.sh exports it); unset =>
+                                 a private cluster is started with scripts/pg.sh for the test process
+  WAGATE_E2E_KEEP                keep temp dirs (logs) after the run
+"""
+
+import atexit
+import glob
+import http.client
+import http.server
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+PG_SH = os.path.join(REPO, "scripts", "pg.sh")
+API_KEY = "e2e-global-key-0123456789"
+
+# Everything we start, so that any exit path (failure, SIGTERM from meson's timeout) can kill it.
+_live_procs = []      # subprocess.Popen
+_live_clusters = []   # PgCluster
+_worker_tags = set()  # WAGATE_E2E_TAG values given to supervisors (inherited by workers, if env is passed)
+_worker_ids = set()   # instance ids seen; `wagate-worker <id>` processes are ours
+_lock = threading.Lock()
+
+
+def log(msg):
+    """Progress line on stderr (meson shows it on failure)."""
+    sys.stderr.write("[e2e %s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def find_bins():
+    """Paths of wagate and wagate-worker: env first, else the newest build*/ tree that has them."""
+    sup = os.environ.get("WAGATE_BIN")
+    wrk = os.environ.get("WAGATE_WORKER_BIN")
+    if sup and wrk:
+        return sup, wrk
+    cands = []
+    for d in glob.glob(os.path.join(REPO, "build*")):
+        s = os.path.join(d, "supervisor", "wagate")
+        w = os.path.join(d, "worker", "wagate-worker")
+        if os.access(s, os.X_OK) and os.access(w, os.X_OK):
+            cands.append((os.path.getmtime(s), s, w))
+    if not cands:
+        return sup, wrk
+    cands.sort()
+    return sup or cands[-1][1], wrk or cands[-1][2]
+
+
+def free_port():
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def rand_suffix(n=8):
+    return "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(n))
+
+
+def wait_until(pred, timeout=10.0, interval=0.1, msg="condition"):
+    """Poll pred() until it returns a truthy value; return it, or raise AssertionError after timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # a predicate may race with a restarting server
+            last_exc = e
+        if time.monotonic() >= deadline:
+            extra = " (last error: %r)" % (last_exc,) if last_exc else ""
+            raise AssertionError("timed out after %.1fs waiting for %s%s" % (timeout, msg, extra))
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------------------
+# PostgreSQL
+
+class PgCluster:
+    """A private cluster driven by scripts/pg.sh (start DIR PORT / stop DIR)."""
+
+    def __init__(self, directory=None, port=None):
+        self.dir = directory or tempfile.mkdtemp(prefix="wagate-e2e-pg-")
+        self.port = port or free_port()
+        self.running = False
+
+    @property
+    def uri(self):
+        return "postgresql://postgres@127.0.0.1:%d/postgres" % self.port
+
+    def start(self):
+        env = dict(os.environ, PG_FSYNC="off")
+        r = subprocess.run(["bash", PG_SH, "start", self.dir, str(self.port)], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("pg.sh start failed: %s" % r.stdout)
+        self.running = True
+        with _lock:
+            if self not in _live_clusters:
+                _live_clusters.append(self)
+
+    def stop(self):
+        subprocess.run(["bash", PG_SH, "stop", self.dir], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=120)
+        self.running = False
+
+    def destroy(self):
+        self.stop()
+        with _lock:
+            if self in _live_clusters:
+                _live_clusters.remove(self)
+        if not os.environ.get("WAGATE_E2E_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_shared_cluster = None
+
+
+def superuser_uri():
+    """WAGATE_TEST_PGURI, or a private cluster started once for this test process."""
+    global _shared_cluster
+    uri = os.environ.get("WAGATE_TEST_PGURI")
+    if uri:
+        return uri
+    if _shared_cluster is None:
+        _shared_cluster = PgCluster()
+        log("starting private PostgreSQL on port %d" % _shared_cluster.port)
+        _shared_cluster.start()
+    return _shared_cluster.uri
+
+
+def uri_with_db(uri, dbname):
+    """Same server and user, another database."""
+    p = urllib.parse.urlsplit(uri)
+    return urllib.parse.urlunsplit((p.scheme, p.netloc, "/" + dbname, p.query, p.fragment))
+
+
+def psql(uri, sql, timeout=30):
+    """Run one SQL string with psql; return rows as lists of strings (tab separated, unaligned)."""
+    r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-d", uri, "-c", sql],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError("psql failed (%s): %s" % (sql, r.stderr.strip()))
+    return [line.split("\t") for line in r.stdout.splitlines() if line != ""]
+
+
+class Database:
+    """A fresh database e2e_<random> on a cluster; dropped by drop()."""
+
+    def __init__(self, admin_uri):
+        self.admin_uri = admin_uri
+        self.name = "e2e_" + rand_suffix(10)
+        psql(admin_uri, "CREATE DATABASE %s" % self.name)
+        self.uri = uri_with_db(admin_uri, self.name)
+
+    def query(self, sql):
+        return psql(self.uri, sql)
+
+    def scalar(self, sql):
+        rows = self.query(sql)
+        return rows[0][0] if rows else None
+
+    def count(self, table, where=None):
+        return int(self.scalar("SELECT count(*) FROM %s%s" % (table, " WHERE " + where if where else "")))
+
+    def tables(self):
+        """Tables of the public schema (after migrations ran)."""
+        return [r[0] for r in self.query("SELECT table_name FROM information_schema.tables WHERE table_schema ="
+                                         " 'public' AND table_type = 'BASE TABLE' ORDER BY 1")]
+
+    def fingerprint(self, exclude=("schema_migrations",)):
+        """{table: (row count, md5 of every row)}: equal fingerprints mean nothing was written."""
+        out = {}
+        for t in self.tables():
+            if t in exclude:
+                continue
+            row = self.query("SELECT count(*), coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '')"
+                             " FROM %s x" % t)[0]
+            out[t] = (int(row[0]), row[1])
+        return out
+
+    def drop(self):
+        try:
+            psql(self.admin_uri, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.name)
+        except Exception as e:
+            log("could not drop %s: %s" % (self.name, e))
+
+
+# ---------------------------------------------------------------------------------------------------
+# HTTP
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        try:
+            self.json = json.loads(body.decode("utf-8")) if body else None
+        except ValueError:
+            self.json = None
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def __repr__(self):
+        return "<Response %d %s>" % (self.status, self.text[:300])
+
+
+def http_request(port, method, path, body=None, apikey=None, headers=None, raw=None, timeout=30):
+    """One HTTP/1.1 request to 127.0.0.1:port; body is JSON-encoded unless raw bytes are given."""
+    h = {"Connection": "close"}
+    data = None
+    if raw is not None:
+        data = raw
+        h["Content-Type"] = "application/json"
+    elif body is not None:
+        data = json.dumps(body).encode()
+        h["Content-Type"] = "application/json"
+    if apikey is not None:
+        h["apikey"] = apikey
+    if headers:
+        h.update(headers)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        try:
+            conn.request(method, path, body=data, headers=h)
+        except (BrokenPipeError, ConnectionResetError):
+            # The server may answer (413) and close before it read the whole body; the reply is still there.
+            pass
+        r = conn.getresponse()
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Supervisor
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def our_worker_pids():
+    """Pids of wagate-worker processes that belong to this test process (by instance id or env tag)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        pid = int(d)
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if not argv or not os.path.basename(argv[0].decode("utf-8", "replace")).startswith("wagate-worker"):
+            continue
+        ident = argv[1].decode("utf-8", "replace") if len(argv) > 1 else ""
+        mine = ident in _worker_ids
+        if not mine:
+            try:
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    env = f.read().split(b"\0")
+                mine = any(e.startswith(b"WAGATE_E2E_TAG=") and e[15:].decode() in _worker_tags for e in env)
+            except OSError:
+                pass
+        if mine:
+            out.append(pid)
+    return out
+
+
+def worker_processes():
+    """{instance_id: [pid, ...]} of every live wagate-worker process on the host (argv = wagate-worker <id>)."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 1 and os.path.basename(argv[0].decode("utf-8", "replace")).startswith("wagate-worker") \
+                and _pid_alive(int(d)):
+            out.setdefault(argv[1].decode("utf-8", "replace"), []).append(int(d))
+    return out
+
+
+def parse_metrics(text):
+    """Prometheus text -> list of (name, {label: value}, float)."""
+    out = []
+    rx = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)')
+    lrx = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = rx.match(line)
+        if not m:
+            continue
+        labels = {k: v.replace('\\"', '"').replace("\\\\", "\\") for k, v in lrx.findall(m.group(3) or "")}
+        try:
+            val = float(m.group(4))
+        except ValueError:
+            continue
+        out.append((m.group(1), labels, val))
+    return out
+
+
+class Supervisor:
+    """The wagate binary with a private runtime dir, a log file and a free port."""
+
+    def __init__(self, db_uri, env=None, workdir=None):
+        self.bin, self.worker_bin = find_bins()
+        if not self.bin or not os.access(self.bin, os.X_OK):
+            raise unittest.SkipTest("wagate binary not built (set WAGATE_BIN)")
+        self.db_uri = db_uri
+        self.workdir = workdir or tempfile.mkdtemp(prefix="wagate-e2e-")
+        self.runtime_dir = os.path.join(self.workdir, "run")
+        os.makedirs(self.runtime_dir, exist_ok=True)
+        self.tag = rand_suffix(12)
+        _worker_tags.add(self.tag)
+        self.extra_env = dict(env or {})
+        self.port = None
+        self.proc = None
+        self.starts = 0
+        self.log_path = os.path.join(self.workdir, "wagate.log")
+
+    def environment(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("WEBHOOK_", "WAGATE_", "DATABASE_", "SERVER_", "AUTHENTICATION_"))}
+        env.update({
+            "SERVER_PORT": str(self.port),
+            "AUTHENTICATION_API_KEY": API_KEY,
+            "DATABASE_CONNECTION_URI": self.db_uri,
+            "WAGATE_MIGRATIONS_DIR": os.path.join(REPO, "migrations"),
+            "RUNTIME_DIRECTORY": self.runtime_dir,
+            "LOG_LEVEL": "debug",
+            "WAGATE_HEARTBEAT_INTERVAL_MS": "200",
+            "WAGATE_HEARTBEAT_MISSES": "3",
+            "WAGATE_RESTART_BACKOFF_MIN_MS": "200",
+            "WAGATE_RESTART_BACKOFF_MAX_MS": "2000",
+            "WAGATE_RESTART_STABLE_MS": "5000",
+            "WAGATE_WEBHOOK_RETRY_MIN_MS": "200",
+            "WAGATE_WEBHOOK_RETRY_MAX_MS": "1000",
+            "WAGATE_E2E_TAG": self.tag,
+        })
+        if self.worker_bin:
+            env["WAGATE_WORKER_BIN"] = self.worker_bin
+        env.pop("WA_WEBSOCKET_URL", None)
+        for k, v in self.extra_env.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = str(v)
+        return env
+
+    def start(self, wait=True, timeout=30, port=None):
+        """Start on a free (or the given) port; wait until GET /health answers 200."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.port = port or free_port()
+        self.starts += 1
+        logf = open(self.log_path, "ab")
+        logf.write(("\n===== start #%d on port %d =====\n" % (self.starts, self.port)).encode())
+        logf.flush()
+        # cwd = workdir so that a stray .env in the caller's cwd does not leak in
+        self.proc = subprocess.Popen([self.bin], env=self.environment(), cwd=self.workdir,
+                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+        logf.close()
+        with _lock:
+            _live_procs.append(self.proc)
+        if wait:
+            self.wait_healthy(timeout)
+        return self
+
+    def wait_healthy(self, timeout=30):
+        def ok():
+            if self.proc.poll() is not None:
+                raise RuntimeError("wagate exited with %s" % self.proc.returncode)
+            return self.request("GET", "/health", timeout=2).status == 200
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if ok():
+                    return
+            except RuntimeError:
+                raise AssertionError("wagate exited during start (rc=%s); log tail:\n%s"
+                                     % (self.proc.returncode, self.log_tail()))
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("wagate not healthy after %ds; log tail:\n%s" % (timeout, self.log_tail()))
+            time.sleep(0.1)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=20):
+        """SIGTERM, wait, then SIGKILL. Returns the exit status."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log("wagate ignored SIGTERM for %ds; killing" % timeout)
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL the supervisor (a crash); workers are left to notice EOF by themselves."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self, **kw):
+        self.stop()
+        return self.start(**kw)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=80):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    # --- HTTP helpers
+    def request(self, method, path, body=None, apikey=None, **kw):
+        return http_request(self.port, method, path, body=body, apikey=apikey, **kw)
+
+    def api(self, method, path, body=None, apikey=API_KEY, **kw):
+        """Request with the global key by default; returns Response (status, json)."""
+        return self.request(method, path, body=body, apikey=apikey, **kw)
+
+    def metrics(self):
+        r = self.request("GET", "/metrics", timeout=10)
+        if r.status != 200:
+            raise AssertionError("GET /metrics -> %r" % r)
+        return parse_metrics(r.text)
+
+    def metric(self, name, **labels):
+        """Value of the first sample with that name and labels, or None."""
+        for n, l, v in self.metrics():
+            if n == name and all(l.get(k) == str(x) for k, x in labels.items()):
+                return v
+        return None
+
+    def worker_pids(self):
+        """{instance_id: pid} from wagate_worker_pid."""
+        out = {}
+        for n, l, v in self.metrics():
+            if n == "wagate_worker_pid" and v > 0:
+                out[l.get("instance_id")] = int(v)
+                _worker_ids.add(l.get("instance_id"))
+        return out
+
+    def restarts(self, name):
+        return self.metric("wagate_worker_restarts_total", instance=name) or 0
+
+    def create_instance(self, name, **body):
+        b = {"instanceName": name, "integration": "WHATSAPP-BAILEYS"}
+        b.update(body)
+        r = self.api("POST", "/instance/create", b)
+        if r.status != 201:
+            raise AssertionError("create %s -> %r" % (name, r))
+        _worker_ids.add(r.json["instance"]["instanceId"])
+        return r.json
+
+
+def kill_everything():
+    """Kill every supervisor, every worker of ours and stop every private cluster."""
+    with _lock:
+        procs = list(_live_procs)
+        clusters = list(_live_clusters)
+    for p in procs:
+        if p.poll() is None:
+            try:
+                p.kill()
+                p.wait(10)
+            except Exception:
+                pass
+    for attempt in range(3):
+        pids = our_worker_pids()
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.2)
+    for c in clusters:
+        try:
+            c.destroy()
+        except Exception:
+            pass
+
+
+atexit.register(kill_everything)
+
+
+def _on_term(sig, frame):
+    kill_everything()
+    os._exit(128 + sig)
+
+
+signal.signal(signal.SIGTERM, _on_term)
+signal.signal(signal.SIGHUP, _on_term)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Webhook receiver
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _handle(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n > 0 else b""
+        rec = self.server.receiver
+        try:
+            parsed = json.loads(body.decode("utf-8")) if body else None
+        except ValueError:
+            parsed = None
+        status = rec.status
+        entry = {"method": self.command, "path": self.path,
+                 "headers": {k.lower(): v for k, v in self.headers.items()},
+                 "body": parsed, "raw": body, "status": status, "time": time.time()}
+        with rec.lock:
+            rec.requests.append(entry)
+        payload = b'{"ok":true}' if status < 300 else b'{"ok":false}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_POST = _handle
+    do_PUT = _handle
+    do_GET = _handle
+
+
+class Receiver:
+    """A threaded HTTP server on 127.0.0.1 that records every request; answers `status` (200 by default)."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.requests = []
+        self.lock = threading.Lock()
+        self.status = 200
+        self.server = None
+        self.thread = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/hook" % self.port
+
+    def start(self):
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self.server.daemon_threads = True
+        self.server.receiver = self
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.requests)
+
+    def accepted(self):
+        """Requests answered 2xx (the ones the product may consider delivered)."""
+        return [r for r in self.snapshot() if r["status"] < 300]
+
+    def events(self, event=None, instance=None, accepted_only=True):
+        reqs = self.accepted() if accepted_only else self.snapshot()
+        out = []
+        for r in reqs:
+            b = r["body"] if isinstance(r["body"], dict) else {}
+            if event is not None and b.get("event") != event:
+                continue
+            if instance is not None and b.get("instance") != instance:
+                continue
+            out.append(r)
+        return out
+
+    def wait_event(self, event, instance=None, timeout=15, count=1, pred=None):
+        def have():
+            ev = [r for r in self.events(event, instance) if pred is None or pred(r)]
+            return ev if len(ev) >= count else None
+        return wait_until(have, timeout, msg="webhook %s for %s (got: %s)" % (
+            event, instance, [(r["body"] or {}).get("event") for r in self.snapshot()][-20:]))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Test case base
+
+class E2ETestCase(unittest.TestCase):
+    """Gives each test its own database (and optionally supervisor); dumps the log when the test fails."""
+
+    maxDiff = 4000
+    supervisor_env = {}
+    use_shared_db = True
+
+    def setUp(self):
+        self._sups = []
+        self.db = None
+        if self.use_shared_db:
+            self.admin_uri = superuser_uri()
+            self.db = Database(self.admin_uri)
+        self.addCleanup(self._cleanup)
+
+    def _failed(self):
+        try:
+            res = self._outcome.result
+            return any(t is self for t, _ in list(res.failures) + list(res.errors)) or not self._outcome.success
+        except Exception:
+            return True
+
+    def _cleanup(self):
+        failed = self._failed()
+        for s in self._sups:
+            if failed or os.environ.get("WAGATE_E2E_VERBOSE"):
+                sys.stderr.write("\n----- wagate log (%s) -----\n%s\n-----\n" % (s.log_path, s.log_tail(150)))
+            try:
+                s.stop(timeout=10)
+            except Exception:
+                s.kill()
+        for pid in our_worker_pids():
+            # a worker that outlived its supervisor's exit by more than a moment is an orphan; stop it
+            deadline = time.monotonic() + 3
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _pid_alive(pid):
+                log("killing orphan worker %d" % pid)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        if self.db is not None:
+            self.db.drop()
+        if not failed and not os.environ.get("WAGATE_E2E_KEEP"):
+            for s in self._sups:
+                shutil.rmtree(s.workdir, ignore_errors=True)
+
+    def supervisor(self, env=None, start=True, db_uri=None):
+        e = dict(self.supervisor_env)
+        e.update(env or {})
+        s = Supervisor(db_uri or self.db.uri, e)
+        self._sups.append(s)
+        if start:
+            s.start()
+        return s
+
+    # --- assertions
+    def assertStatus(self, r, status, msg=None):
+        if r.status != status:
+            self.fail("%sexpected HTTP %d, got %r" % (msg + ": " if msg else "", status, r))
+
+    def assertErrorEnvelope(self, r, status, error):
+        self.assertStatus(r, status)
+        self.assertIsInstance(r.json, dict, r)
+        self.assertEqual(r.json.get("status"), status, r)
+        self.assertEqual(r.json.get("error"), error, r)
+        self.assertIn("response", r.json, r)
+        self.assertIn("message", r.json["response"], r)
+
+
+def main():
+    unittest.main(verbosity=2)

@@ -1,0 +1,462 @@
+/* One fakewa client connection (see fakewa_client.h). */
+#include "fakewa_client.h"
+
+#include "log.h"
+#include "wa_binary.h"
+#include "wa_frame.h"
+#include "wa_handshake.h"
+#include "wa_noise.h"
+#include "wa_node.h"
+#include "wa_tls.h"
+#include "wa_ws.h"
+#include "xmalloc.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+enum fw_phase { FW_UPGRADE, FW_HELLO, FW_FINISH, FW_OPEN, FW_CLOSING };
+
+struct fw_client {
+	struct fw_server *s;
+	unsigned id;
+	char peer[64];
+	struct wa_tls *stream;
+	enum fw_phase phase;
+	struct wa_ws *ws;
+	struct wa_frame_reader *frd;
+	struct wa_frame_writer *fwr;
+	struct wa_handshake *hs;
+	struct wa_noise_transport *tx, *rx;
+	uint8_t client_static[32];
+	int stalled, dead;
+	unsigned long nodes_in, nodes_out;
+	time_t since;
+	TAILQ_ENTRY(fw_client) entry;
+};
+
+static const char *fw_phase_names[] = { "upgrade", "hello", "finish", "open", "closing" };
+
+/* Mark c for freeing on the next loop turn (STYLE rule 10). */
+static void
+fw_client_kill(struct fw_client *c, const char *why)
+{
+	if (c->dead)
+		return;
+	log_debug("fakewa: client %u (%s): %s", c->id, c->peer, why);
+	c->dead = 1;
+	wa_tls_set_reading(c->stream, 0);
+	event_active(c->s->ev_reap, EV_TIMEOUT, 0);
+}
+
+/* Send one WebSocket message (server frames are not masked). */
+static int
+fw_ws_send(struct fw_client *c, int opcode, const void *data, size_t len)
+{
+	size_t n = wa_ws_frame_size(len, 0);
+	uint8_t *buf = xmalloc(n);
+	int rc = -1;
+
+	if (wa_ws_frame_encode(buf, n, opcode, 1, 0, data, len) == n)
+		rc = wa_tls_write(c->stream, buf, n);
+	free(buf);
+	return rc;
+}
+
+/* Send one frame in its own WebSocket message (whatsmeow cannot reassemble split frames). */
+static int
+fw_frame_send(struct fw_client *c, const uint8_t *payload, size_t len)
+{
+	uint8_t *out = NULL;
+	size_t outlen = 0;
+	int rc;
+
+	if (wa_frame_encode(c->fwr, payload, len, &out, &outlen) == -1)
+		return -1;
+	rc = fw_ws_send(c, WA_WS_OP_BINARY, out, outlen);
+	free(out);
+	return rc;
+}
+
+/* Encode, encrypt and send a node. */
+static int
+fw_send_node(struct fw_client *c, const struct wa_node *n)
+{
+	unsigned char *plain = NULL;
+	uint8_t *ct = NULL;
+	size_t plen = 0, clen = 0;
+	int rc = -1;
+
+	if (c->tx == NULL || c->dead)
+		return -1;
+	if (wa_binary_encode(n, &plain, &plen) == -1)
+		return -1;
+	if (wa_noise_encrypt(c->tx, plain, plen, &ct, &clen) == 0)
+		rc = fw_frame_send(c, ct, clen);
+	free(plain);
+	free(ct);
+	if (rc == 0)
+		c->nodes_out++;
+	return rc;
+}
+
+/* Close the WebSocket politely after what is queued, then drop the client. */
+static void
+fw_client_close_ws(struct fw_client *c, int code, const char *reason)
+{
+	uint8_t close[140];
+	size_t n = wa_ws_close_encode(close, sizeof(close), 0, code, reason);
+
+	wa_tls_write(c->stream, close, n);
+	c->phase = FW_CLOSING;
+	wa_tls_close_on_flush(c->stream);
+}
+
+/* After the handshake, behave as WhatsApp does for an unregistered device: offer pairing refs. */
+static void
+fw_send_pair_device(struct fw_client *c)
+{
+	struct wa_node *iq = wa_node_new("iq"), *pd = wa_node_new("pair-device");
+	uint8_t rnd[12];
+	char ref[64];
+
+	wa_node_set_attrf(iq, "id", "%u.%u-1", c->s->next_id, c->id);
+	wa_node_set_attr(iq, "from", "s.whatsapp.net");
+	wa_node_set_attr(iq, "type", "set");
+	wa_node_set_attr(iq, "xmlns", "md");
+	for (int i = 0; i < 6; i++) {
+		struct wa_node *r = wa_node_new("ref");
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+			memset(rnd, i, sizeof(rnd));
+		int o = snprintf(ref, sizeof(ref), "2@fakewa");
+		for (size_t j = 0; j < sizeof(rnd); j++)
+			o += snprintf(ref + o, sizeof(ref) - (size_t)o, "%02X", rnd[j]);
+		wa_node_set_bytes(r, ref, strlen(ref));
+		wa_node_add_child(pd, r);
+	}
+	wa_node_add_child(iq, pd);
+	fw_send_node(c, iq);
+	wa_node_free(iq);
+}
+
+/* Answer one node from the client. */
+static void
+fw_handle_node(struct fw_client *c, const struct wa_node *n)
+{
+	const char *type = wa_node_attr(n, "type"), *xmlns = wa_node_attr(n, "xmlns"), *id = wa_node_attr(n, "id");
+	struct wa_node *r;
+
+	c->nodes_in++;
+	if (strcmp(n->tag, "iq") != 0 || type == NULL || id == NULL)
+		return;
+	if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
+		return;		/* results/errors: the client answering us */
+	r = wa_node_new("iq");
+	wa_node_set_attr(r, "from", "s.whatsapp.net");
+	wa_node_set_attr(r, "id", id);
+	wa_node_set_attr(r, "type", "result");
+	if (xmlns != NULL && strcmp(xmlns, "w:p") == 0) {
+		wa_node_set_attrf(r, "t", "%lld", (long long)time(NULL));
+		c->s->pings_answered++;
+	}
+	fw_send_node(c, r);
+	wa_node_free(r);
+}
+
+/* Handle one complete frame in the current phase. 0, or -1 when the client is finished. */
+static int
+fw_frame(struct fw_client *c, const uint8_t *frame, size_t len)
+{
+	uint8_t *out = NULL, *plain = NULL;
+	size_t outlen = 0, plen = 0;
+	char err[256];
+	struct wa_node *n;
+
+	switch (c->phase) {
+	case FW_HELLO:
+		if (wa_handshake_server_on_client_hello(c->hs, frame, len, &out, &outlen, err, sizeof(err)) == -1) {
+			fw_client_kill(c, err);
+			return -1;
+		}
+		fw_frame_send(c, out, outlen);
+		free(out);
+		c->phase = FW_FINISH;
+		return 0;
+	case FW_FINISH:
+		if (wa_handshake_server_on_client_finish(c->hs, frame, len, c->client_static, &plain, &plen, err,
+		    sizeof(err)) == -1 || wa_handshake_split(c->hs, &c->tx, &c->rx) == -1) {
+			free(plain);
+			fw_client_kill(c, err);
+			return -1;
+		}
+		free(plain);	/* the ClientPayload: pairing/login is the session layer's business */
+		wa_handshake_free(c->hs);
+		c->hs = NULL;
+		c->phase = FW_OPEN;
+		log_debug("fakewa: client %u (%s): handshake done", c->id, c->peer);
+		fw_send_pair_device(c);
+		return 0;
+	case FW_OPEN:
+		if (wa_noise_decrypt(c->rx, frame, len, &plain, &plen) == -1) {
+			fw_client_kill(c, "transport frame failed authentication");
+			return -1;
+		}
+		n = wa_binary_decode(plain, plen, err, sizeof(err));
+		free(plain);
+		if (n == NULL) {
+			fw_client_kill(c, err);
+			return -1;
+		}
+		fw_handle_node(c, n);
+		wa_node_free(n);
+		return c->dead ? -1 : 0;
+	default:
+		return 0;
+	}
+}
+
+/* Parse WebSocket messages and feed binary ones to the frame layer. */
+static void
+fw_read_ws(struct fw_client *c, struct evbuffer *in)
+{
+	struct wa_ws_msg m;
+	size_t consumed, need = 2, len, flen;
+	const uint8_t *frame;
+	char err[128];
+	int r;
+
+	while (!c->dead && !c->stalled && (len = evbuffer_get_length(in)) >= need) {
+		uint8_t *buf = evbuffer_pullup(in, (ev_ssize_t)len);
+		r = wa_ws_parse(c->ws, buf, len, &consumed, &need, &m, err, sizeof(err));
+		if (r == WA_WS_ERROR) {
+			fw_client_close_ws(c, m.close_code, err);
+			fw_client_kill(c, err);
+			return;
+		}
+		if (r == WA_WS_AGAIN) {
+			evbuffer_drain(in, consumed);
+			continue;
+		}
+		if (m.opcode == WA_WS_OP_BINARY && c->phase != FW_CLOSING) {
+			if (wa_frame_reader_feed(c->frd, m.data, m.len) == -1) {
+				fw_client_kill(c, "frame reader refused input");
+				return;
+			}
+			while ((r = wa_frame_reader_next(c->frd, &frame, &flen, err, sizeof(err))) == WA_FRAME_DONE)
+				if (fw_frame(c, frame, flen) == -1)
+					return;
+			if (r == WA_FRAME_ERROR) {
+				fw_client_kill(c, err);
+				return;
+			}
+		} else if (m.opcode == WA_WS_OP_PING)
+			fw_ws_send(c, WA_WS_OP_PONG, m.data, m.len);
+		else if (m.opcode == WA_WS_OP_CLOSE) {
+			if (c->phase != FW_CLOSING)
+				fw_client_close_ws(c, WA_WS_CLOSE_NORMAL, "");
+			evbuffer_drain(in, consumed);
+			return;
+		}
+		evbuffer_drain(in, consumed);
+		need = 2;
+	}
+}
+
+/* Answer the HTTP upgrade. */
+static void
+fw_read_upgrade(struct fw_client *c, struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in), consumed = 0;
+	char key[WA_WS_KEY_LEN + 1], path[128], err[160], *resp;
+	int r;
+
+	if (len > WA_WS_MAX_HTTP_HEAD)
+		len = WA_WS_MAX_HTTP_HEAD;
+	r = wa_ws_request_parse((const char *)evbuffer_pullup(in, (ev_ssize_t)len), len, &consumed, key, path,
+	    sizeof(path), err, sizeof(err));
+	if (r == WA_WS_AGAIN)
+		return;
+	if (r == WA_WS_ERROR) {
+		static const char bad[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+		wa_tls_write(c->stream, bad, sizeof(bad) - 1);
+		c->phase = FW_CLOSING;
+		wa_tls_close_on_flush(c->stream);
+		return;
+	}
+	evbuffer_drain(in, consumed);
+	resp = wa_ws_response_build(key);
+	wa_tls_write(c->stream, resp, strlen(resp));
+	free(resp);
+	c->ws = wa_ws_new(WA_WS_SERVER, 0);
+	c->frd = wa_frame_reader_new(wa_frame_header_default, WA_FRAME_HEADER_LEN, 0);
+	c->fwr = wa_frame_writer_new(NULL, 0, 0);
+	c->hs = wa_handshake_server_new(c->s->static_priv, c->s->chain, c->s->chain_len);
+	if (c->frd == NULL || c->fwr == NULL || c->hs == NULL) {
+		fw_client_kill(c, "cannot set up the handshake");
+		return;
+	}
+	c->phase = FW_HELLO;
+	if (evbuffer_get_length(in) > 0)
+		fw_read_ws(c, in);
+}
+
+/* Stream input. */
+static void
+fw_read_cb(struct wa_tls *t, struct evbuffer *in, void *arg)
+{
+	struct fw_client *c = arg;
+
+	if (c->dead || c->stalled)
+		return;
+	if (c->phase == FW_UPGRADE)
+		fw_read_upgrade(c, in);
+	else
+		fw_read_ws(c, in);
+}
+
+/* Stream events. */
+static void
+fw_event_cb(struct wa_tls *t, int what, const char *reason, void *arg)
+{
+	struct fw_client *c = arg;
+
+	if (what == WA_TLS_EV_CONNECTED)
+		return;
+	fw_client_kill(c, reason);
+}
+
+/* Accept one client. */
+struct fw_client *
+fw_client_new(struct fw_server *s, int fd, const char *peer)
+{
+	struct fw_client *c = xcalloc(1, sizeof(*c));
+
+	c->s = s;
+	c->id = ++s->next_id;
+	c->since = time(NULL);
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->stream = wa_tls_new(s->base, fd, s->tls, NULL, 0, fw_read_cb, fw_event_cb, c);
+	if (c->stream == NULL) {
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&s->clients, c, entry);
+	return c;
+}
+
+/* Free one client now. */
+void
+fw_client_free(struct fw_client *c)
+{
+	if (c == NULL)
+		return;
+	TAILQ_REMOVE(&c->s->clients, c, entry);
+	wa_tls_free(c->stream);
+	wa_ws_free(c->ws);
+	wa_frame_reader_free(c->frd);
+	wa_frame_writer_free(c->fwr);
+	wa_handshake_free(c->hs);
+	wa_noise_transport_free(c->tx);
+	wa_noise_transport_free(c->rx);
+	free(c);
+}
+
+/* Free the clients marked dead. */
+void
+fw_server_reap(struct fw_server *s)
+{
+	struct fw_client *c, *next;
+
+	for (c = TAILQ_FIRST(&s->clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->dead)
+			fw_client_free(c);
+	}
+}
+
+/* The client's id for the control API. */
+unsigned
+fw_client_id(const struct fw_client *c)
+{
+	return c->id;
+}
+
+/* Describe a client as JSON. */
+char *
+fw_client_json(const struct fw_client *c)
+{
+	char *s, key[65] = "";
+
+	if (c->phase >= FW_OPEN)
+		for (int i = 0; i < 32; i++)
+			snprintf(key + 2 * i, 3, "%02x", c->client_static[i]);
+	xasprintf(&s, "{\"id\":%u,\"peer\":\"%s\",\"phase\":\"%s\",\"tls\":%s,\"stalled\":%s,\"dead\":%s,"
+	    "\"noise_static\":\"%s\",\"nodes_in\":%lu,\"nodes_out\":%lu,\"since\":%lld}",
+	    c->id, c->peer, fw_phase_names[c->phase], wa_tls_is_tls(c->stream) ? "true" : "false",
+	    c->stalled ? "true" : "false", c->dead ? "true" : "false", key, c->nodes_in, c->nodes_out,
+	    (long long)c->since);
+	return s;
+}
+
+/* Drop the TCP connection without a goodbye. */
+void
+fw_client_drop(struct fw_client *c)
+{
+	fw_client_kill(c, "dropped by control API");
+}
+
+/* Send a stream error and close (the stream error is the last frame, wa-transport.md 6.3). */
+int
+fw_client_stream_error(struct fw_client *c, const char *code, const char *conflict)
+{
+	struct wa_node *n;
+	int rc;
+
+	if (c->phase != FW_OPEN || c->dead)
+		return -1;
+	n = wa_node_new("stream:error");
+	if (code != NULL && *code != '\0')
+		wa_node_set_attr(n, "code", code);
+	if (conflict != NULL && *conflict != '\0') {
+		struct wa_node *ch = wa_node_new("conflict");
+		wa_node_set_attr(ch, "type", conflict);
+		wa_node_add_child(n, ch);
+	}
+	rc = fw_send_node(c, n);
+	wa_node_free(n);
+	fw_client_close_ws(c, WA_WS_CLOSE_NORMAL, "");
+	return rc;
+}
+
+/* Send xmlstreamend and close. */
+int
+fw_client_stream_end(struct fw_client *c)
+{
+	struct wa_node *n;
+	int rc;
+
+	if (c->phase != FW_OPEN || c->dead)
+		return -1;
+	n = wa_node_new("xmlstreamend");
+	rc = fw_send_node(c, n);
+	wa_node_free(n);
+	fw_client_close_ws(c, WA_WS_CLOSE_NORMAL, "");
+	return rc;
+}
+
+/* Stop or resume answering. */
+void
+fw_client_stall(struct fw_client *c, int on)
+{
+	if (c->dead)
+		return;
+	c->stalled = on;
+	wa_tls_set_reading(c->stream, !on);
+}

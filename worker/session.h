@@ -1,0 +1,33 @@
+/* The hook between the worker process and the WhatsApp session (worker/wa). The transport engineer
+ * plugs the WhatsApp client in by editing only worker/session.c.
+ *
+ * Contract (all calls come from the worker's one event loop, never re-entrantly):
+ *  - worker_session_start() is called once, right after Ready was sent for Start. It reads what Start
+ *    carried through the worker_* accessors of worker.h, creates its state on worker_base(w) and returns
+ *    it (NULL only on an internal failure: the worker then reports close and carries on without one).
+ *    It must not connect unless worker_session_connect() is called.
+ *  - worker_session_connect() is called for Start.connect_now and for every Connect. number is NULL for a
+ *    QR login, or the phone number for a pairing code. It reports progress with worker_report_state /
+ *    worker_report_qr / worker_report_paired. If it cannot connect at all it reports CLOSE with a reason
+ *    (601 when there is no usable WhatsApp URL or transport). It never reports a state it has not reached.
+ *  - worker_session_logout() is called for Logout. It unlinks the device (if connected), reports
+ *    CLOSE/401, and calls worker_exit(w, IPC_EXIT_NO_RESTART) when done (possibly later, from the loop).
+ *  - worker_session_update() is called after UpdateSettings/UpdateProxy changed worker_settings() or
+ *    worker_proxy(); a proxy change takes effect on the next connection.
+ *  - worker_session_stop() is called for Shutdown, on IPC EOF and before the process exits: close the
+ *    connection and free everything (NULL is fine). It must not report anything.
+ *  - A server-side logout (401 and friends) is reported as CLOSE with its reason and followed by
+ *    worker_exit(w, IPC_EXIT_NO_RESTART); other failures are reported and retried by the session itself. */
+#ifndef WAGATE_WORKER_SESSION_H
+#define WAGATE_WORKER_SESSION_H
+
+struct worker;
+struct session;
+
+struct session *worker_session_start(struct worker *w);
+void worker_session_connect(struct session *s, const char *number);
+void worker_session_logout(struct session *s);
+void worker_session_update(struct session *s);
+void worker_session_stop(struct session *s);
+
+#endif

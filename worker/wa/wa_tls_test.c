@@ -1,0 +1,257 @@
+/* Tests for the plain/TLS stream over loopback: handshake with a generated self-signed certificate, data both
+ * ways, and refusal of an untrusted certificate or a wrong host name with a clear reason. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "wa_tls.h"
+
+struct side {
+	struct wa_tls *t;
+	int connected, failed, eof;
+	char reason[512];
+	char got[256];
+	size_t gotlen;
+	int echo;
+};
+
+struct fixture {
+	struct event_base *base;
+	struct evconnlistener *lis;
+	struct wa_tls_ctx *sctx;
+	struct side srv, cli;
+	int port;
+	char certfile[64];
+};
+
+/* Reader: append, and echo on the server side. */
+static void
+side_read_cb(struct wa_tls *t, struct evbuffer *in, void *arg)
+{
+	struct side *s = arg;
+	size_t n = evbuffer_get_length(in);
+
+	if (n > sizeof(s->got) - s->gotlen)
+		n = sizeof(s->got) - s->gotlen;
+	evbuffer_remove(in, s->got + s->gotlen, n);
+	if (s->echo)
+		wa_tls_write(t, s->got + s->gotlen, n);
+	s->gotlen += n;
+}
+
+/* Event: record it. */
+static void
+side_event_cb(struct wa_tls *t, int what, const char *reason, void *arg)
+{
+	struct side *s = arg;
+
+	if (what == WA_TLS_EV_CONNECTED)
+		s->connected = 1;
+	else if (what == WA_TLS_EV_EOF)
+		s->eof = 1;
+	else if (what == WA_TLS_EV_ERROR || what == WA_TLS_EV_CERT_ERROR)
+		s->failed = what;
+	snprintf(s->reason, sizeof(s->reason), "%s", reason);
+}
+
+/* Accept: wrap the socket with the server context. */
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+{
+	struct fixture *f = arg;
+
+	evutil_make_socket_nonblocking(fd);
+	f->srv.echo = 1;
+	f->srv.t = wa_tls_new(f->base, fd, f->sctx, NULL, 0, side_read_cb, side_event_cb, &f->srv);
+}
+
+/* Start a listener (TLS when tls != 0). */
+static struct fixture *
+fixture_new(int tls)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+	char err[256];
+	int fd;
+
+	f->base = event_base_new();
+	snprintf(f->certfile, sizeof(f->certfile), "/tmp/wa_tls_test.%d.pem", (int)getpid());
+	if (tls) {
+		f->sctx = wa_tls_ctx_new_server("127.0.0.1", f->certfile, err, sizeof(err));
+		if (f->sctx == NULL)
+			fail_msg("%s", err);
+	}
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f->lis = evconnlistener_new_bind(f->base, accept_cb, f, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	assert_non_null(f->lis);
+	fd = evconnlistener_get_fd(f->lis);
+	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	f->port = ntohs(sin.sin_port);
+	return f;
+}
+
+/* Tear a fixture down. */
+static void
+fixture_free(struct fixture *f)
+{
+	wa_tls_free(f->srv.t);
+	wa_tls_free(f->cli.t);
+	evconnlistener_free(f->lis);
+	wa_tls_ctx_free(f->sctx);
+	event_base_free(f->base);
+	unlink(f->certfile);
+	free(f);
+}
+
+/* Connect a client stream to the fixture. */
+static void
+client_connect(struct fixture *f, struct wa_tls_ctx *cctx, const char *host)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)f->port);
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		assert_int_equal(errno, EINPROGRESS);
+	f->cli.t = wa_tls_new(f->base, fd, cctx, host, 1, side_read_cb, side_event_cb, &f->cli);
+	assert_non_null(f->cli.t);
+}
+
+/* Run the loop until cond or about 5 s. */
+#define RUN_UNTIL(f, cond) do { \
+	for (int _i = 0; _i < 500 && !(cond); _i++) { \
+		struct timeval _tv = { 0, 10000 }; \
+		event_base_loopexit((f)->base, &_tv); \
+		event_base_dispatch((f)->base); \
+	} \
+} while (0)
+
+/* Plain stream: connect, echo. */
+static void
+test_plain_echo(void **state)
+{
+	struct fixture *f = fixture_new(0);
+
+	(void)state;
+	client_connect(f, NULL, NULL);
+	assert_int_equal(wa_tls_write(f->cli.t, "hello", 5), 0);	/* queued before connect */
+	RUN_UNTIL(f, f->cli.gotlen == 5);
+	assert_true(f->cli.connected);
+	assert_memory_equal(f->cli.got, "hello", 5);
+	assert_false(wa_tls_is_tls(f->cli.t));
+	fixture_free(f);
+}
+
+/* TLS stream trusting the generated certificate: handshake and echo, then a clean close. */
+static void
+test_tls_echo(void **state)
+{
+	struct fixture *f = fixture_new(1);
+	char err[256];
+	struct wa_tls_ctx *cctx = wa_tls_ctx_new_client(f->certfile, NULL, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(cctx);
+	client_connect(f, cctx, "127.0.0.1");
+	wa_tls_write(f->cli.t, "over tls", 8);
+	RUN_UNTIL(f, f->cli.gotlen == 8 || f->cli.failed);
+	assert_int_equal(f->cli.failed, 0);
+	assert_true(f->cli.connected);
+	assert_true(f->srv.connected);
+	assert_memory_equal(f->cli.got, "over tls", 8);
+	wa_tls_close_on_flush(f->cli.t);
+	RUN_UNTIL(f, f->srv.eof);
+	assert_true(f->srv.eof);
+	fixture_free(f);
+	wa_tls_ctx_free(cctx);
+}
+
+/* The system bundle does not trust the self-signed certificate: CERT_ERROR with a readable reason. */
+static void
+test_tls_untrusted(void **state)
+{
+	struct fixture *f = fixture_new(1);
+	char err[256];
+	struct wa_tls_ctx *cctx = wa_tls_ctx_new_client(NULL, NULL, err, sizeof(err));
+
+	(void)state;
+	if (cctx == NULL) {
+		fixture_free(f);
+		skip();
+	}
+	client_connect(f, cctx, "127.0.0.1");
+	RUN_UNTIL(f, f->cli.failed);
+	assert_int_equal(f->cli.failed, WA_TLS_EV_CERT_ERROR);
+	assert_non_null(strstr(f->cli.reason, "certificate"));
+	fixture_free(f);
+	wa_tls_ctx_free(cctx);
+}
+
+/* A trusted certificate for another name is refused. */
+static void
+test_tls_wrong_name(void **state)
+{
+	struct fixture *f = fixture_new(1);
+	char err[256];
+	struct wa_tls_ctx *cctx = wa_tls_ctx_new_client(f->certfile, NULL, err, sizeof(err));
+
+	(void)state;
+	client_connect(f, cctx, "web.whatsapp.com");
+	RUN_UNTIL(f, f->cli.failed);
+	assert_int_equal(f->cli.failed, WA_TLS_EV_CERT_ERROR);
+	assert_non_null(strstr(f->cli.reason, "CN"));
+	fixture_free(f);
+	wa_tls_ctx_free(cctx);
+}
+
+/* Connecting to a closed port reports an error. */
+static void
+test_connect_refused(void **state)
+{
+	struct fixture *f = fixture_new(0);
+	int port = f->port;
+
+	(void)state;
+	evconnlistener_free(f->lis);
+	f->lis = NULL;
+	f->port = port;
+	client_connect(f, NULL, NULL);
+	RUN_UNTIL(f, f->cli.failed);
+	assert_int_equal(f->cli.failed, WA_TLS_EV_ERROR);
+	assert_non_null(strstr(f->cli.reason, "connect"));
+	wa_tls_free(f->cli.t);
+	event_base_free(f->base);
+	free(f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plain_echo),
+		cmocka_unit_test(test_tls_echo),
+		cmocka_unit_test(test_tls_untrusted),
+		cmocka_unit_test(test_tls_wrong_name),
+		cmocka_unit_test(test_connect_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,66 @@
+/* The worker process: its IPC dispatch, its copy of the instance's settings, and what the session may report.
+ * worker/session.c (the WhatsApp session) talks to the supervisor only through the worker_report_* calls. */
+#ifndef WAGATE_WORKER_WORKER_H
+#define WAGATE_WORKER_WORKER_H
+
+#include <stddef.h>
+
+struct event_base;
+struct worker;
+
+/* Connection states and reasons as in proto/ipc.proto (ConnState, Reason). */
+enum { WORKER_CLOSE = 0, WORKER_CONNECTING = 1, WORKER_OPEN = 2 };
+enum {
+	WORKER_REASON_NONE = 0,
+	WORKER_REASON_LOGGED_OUT = 401,
+	WORKER_REASON_TIMED_OUT = 408,
+	WORKER_REASON_CONNECTION_CLOSED = 428,
+	WORKER_REASON_REPLACED = 440,
+	WORKER_REASON_BAD_SESSION = 500,
+	WORKER_REASON_UNAVAILABLE = 503,
+	WORKER_REASON_RESTART_REQUIRED = 515,
+	WORKER_REASON_NO_TRANSPORT = 601,
+};
+
+struct worker_settings {
+	int reject_call;
+	char *msg_call;
+	int groups_ignore, always_online, read_messages, read_status, sync_full_history;
+};
+
+struct worker_proxy {
+	int enabled;
+	char *host, *port, *protocol, *username, *password;
+};
+
+/* Take over the IPC socket fd for instance_id and wait for Start. NULL on failure. */
+struct worker *worker_new(struct event_base *base, int fd, const char *instance_id);
+/* Release everything, stopping the session first (NULL is fine). */
+void worker_free(struct worker *w);
+/* The exit code the process should return once the loop has stopped (0, or IPC_EXIT_NO_RESTART). */
+int worker_exit_code(const struct worker *w);
+/* Stop the session, flush what is queued to the supervisor, then leave the event loop with code. */
+void worker_exit(struct worker *w, int code);
+
+/* What Start delivered (valid from worker_session_start until worker_free). */
+struct event_base *worker_base(const struct worker *w);
+const char *worker_instance_id(const struct worker *w);
+const char *worker_instance_name(const struct worker *w);
+const char *worker_wa_url(const struct worker *w);		/* NULL when none is configured */
+const char *worker_wa_tls_ca_file(const struct worker *w);	/* extra CA PEM path for wss://, NULL = none */
+const unsigned char *worker_wa_root_key(const struct worker *w, size_t *len); /* NULL = built-in key */
+const unsigned char *worker_creds(const struct worker *w, size_t *len);      /* NULL = not paired */
+const struct worker_settings *worker_settings(const struct worker *w);
+const struct worker_proxy *worker_proxy(const struct worker *w);
+
+/* Tell the supervisor the WhatsApp connection state (ConnectionUpdate). */
+void worker_report_state(struct worker *w, int state, int reason, const char *detail);
+/* Tell the supervisor a new QR string (and/or pairing code) to show. */
+void worker_report_qr(struct worker *w, const char *qr, unsigned count, const char *pairing_code);
+/* Tell the supervisor pairing succeeded, with the credentials blob to store (copied). */
+void worker_report_paired(struct worker *w, const char *jid, const char *lid, const char *push_name,
+    const char *platform, const unsigned char *creds, size_t creds_len);
+/* Send one line to the supervisor's log (level as in common/log.h). */
+void worker_report_log(struct worker *w, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,358 @@
+/* Runs the real wagate-worker (under valgrind when WAGATE_VALGRIND names it) with a scripted IPC peer:
+ * Start/Ready, Ping/Pong, Connect, updates, Shutdown, Logout (exit 3), EOF, and bad frames. */
+#include "ipc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define VALGRIND_ERROR_EXIT 99
+
+struct peer {
+	int fd;
+	pid_t pid;
+	unsigned char buf[1 << 16];
+	size_t have;
+};
+
+/* Start the worker with our socket end on fd 3 (under valgrind if asked). */
+static void
+peer_start(struct peer *p, const char *instance_id)
+{
+	const char *bin = getenv("WAGATE_WORKER_BIN"), *vg = getenv("WAGATE_VALGRIND");
+	int sv[2];
+
+	assert_non_null(bin);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	memset(p, 0, sizeof(*p));
+	p->fd = sv[0];
+	p->pid = fork();
+	assert_true(p->pid >= 0);
+	if (p->pid == 0) {
+		if (sv[1] == IPC_FD)
+			fcntl(IPC_FD, F_SETFD, 0);
+		else if (dup2(sv[1], IPC_FD) == -1)
+			_exit(126);
+		if (vg != NULL && *vg != '\0') {
+			char code[32];
+			snprintf(code, sizeof(code), "--error-exitcode=%d", VALGRIND_ERROR_EXIT);
+			execl(vg, "valgrind", "-q", "--leak-check=full", "--show-leak-kinds=all",
+			    "--errors-for-leak-kinds=all", code, bin, instance_id, (char *)NULL);
+		} else
+			execl(bin, "wagate-worker", instance_id, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+}
+
+/* Send one envelope. */
+static void
+peer_send(struct peer *p, IpcEnvelope *env)
+{
+	unsigned char out[4096];
+	size_t n;
+
+	env->version = IPC_VERSION;
+	n = ipc_frame_pack(env, out, sizeof(out));
+	assert_true(n > 0);
+	assert_int_equal(write(p->fd, out, n), (ssize_t)n);
+}
+
+/* Receive one envelope within 20 s (valgrind is slow); NULL on EOF. */
+static IpcEnvelope *
+peer_recv(struct peer *p)
+{
+	IpcEnvelope *env;
+	size_t used;
+	enum ipc_result r;
+
+	for (;;) {
+		struct pollfd pfd = { p->fd, POLLIN, 0 };
+		ssize_t n;
+
+		r = ipc_frame_parse(p->buf, p->have, &used, &env);
+		assert_int_not_equal(r, IPC_ERROR);
+		if (r == IPC_OK) {
+			memmove(p->buf, p->buf + used, p->have - used);
+			p->have -= used;
+			assert_int_equal(env->version, IPC_VERSION);
+			return env;
+		}
+		assert_int_equal(poll(&pfd, 1, 20000), 1);
+		n = read(p->fd, p->buf + p->have, sizeof(p->buf) - p->have);
+		assert_true(n >= 0);
+		if (n == 0)
+			return NULL;
+		p->have += (size_t)n;
+	}
+}
+
+/* Receive one envelope of the given case (skipping Log lines). */
+static IpcEnvelope *
+peer_expect(struct peer *p, int msg_case)
+{
+	IpcEnvelope *env;
+
+	while ((env = peer_recv(p)) != NULL && env->msg_case == WAGATE__IPC__ENVELOPE__MSG_LOG)
+		ipc_envelope_free(env);
+	assert_non_null(env);
+	if ((int)env->msg_case != msg_case)
+		fail_msg("expected %s, got %s", ipc_msg_name(msg_case), ipc_msg_name((int)env->msg_case));
+	return env;
+}
+
+/* Expect EOF, then the exit code. */
+static int
+peer_finish(struct peer *p)
+{
+	IpcEnvelope *env;
+	int st;
+
+	while ((env = peer_recv(p)) != NULL) {
+		assert_true(env->msg_case == WAGATE__IPC__ENVELOPE__MSG_LOG ||
+		    env->msg_case == WAGATE__IPC__ENVELOPE__MSG_RESULT ||
+		    env->msg_case == WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE);
+		ipc_envelope_free(env);
+	}
+	close(p->fd);
+	assert_int_equal(waitpid(p->pid, &st, 0), p->pid);
+	assert_true(WIFEXITED(st));
+	assert_int_not_equal(WEXITSTATUS(st), VALGRIND_ERROR_EXIT);
+	return WEXITSTATUS(st);
+}
+
+/* Send Start and expect Ready; with connect_now also expect the honest CLOSE 601. */
+static void
+peer_handshake(struct peer *p, const char *id, int connect_now)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
+	Wagate__Ipc__Start st = WAGATE__IPC__START__INIT;
+	Wagate__Ipc__Settings set = WAGATE__IPC__SETTINGS__INIT;
+	Wagate__Ipc__Proxy px = WAGATE__IPC__PROXY__INIT;
+	unsigned char key[32], creds[] = "secret-creds";
+
+	memset(key, 7, sizeof(key));
+	set.reject_call = 1;
+	set.msg_call = "busy";
+	px.enabled = 1;
+	px.host = "127.0.0.1";
+	px.port = "3128";
+	px.password = "pw";
+	st.instance_id = (char *)id;
+	st.instance_name = "test-instance";
+	st.wa_tls_ca_file = "/nonexistent/ca.pem";
+	st.settings = &set;
+	st.proxy = &px;
+	st.wa_root_key.data = key;
+	st.wa_root_key.len = sizeof(key);
+	st.creds.data = creds;
+	st.creds.len = sizeof(creds);
+	st.log_level = 1;
+	st.connect_now = connect_now;
+	env.request_id = 41;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_START;
+	env.start = &st;
+	peer_send(p, &env);
+	r = peer_expect(p, WAGATE__IPC__ENVELOPE__MSG_READY);
+	assert_int_equal(r->request_id, 41);
+	assert_int_equal(r->ready->pid, p->pid);
+	assert_string_equal(r->ready->version, WAGATE_VERSION);
+	ipc_envelope_free(r);
+	if (connect_now) {
+		r = peer_expect(p, WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE);
+		assert_int_equal(r->connection_update->state, WAGATE__IPC__CONN_STATE__CONN_STATE_CLOSE);
+		assert_int_equal(r->connection_update->reason, 601);
+		ipc_envelope_free(r);
+	}
+}
+
+/* Send a message with no body of the given case and expect Result ok for it. */
+static void
+peer_request(struct peer *p, IpcEnvelope *env, uint64_t id)
+{
+	IpcEnvelope *r;
+
+	env->request_id = id;
+	peer_send(p, env);
+	r = peer_expect(p, WAGATE__IPC__ENVELOPE__MSG_RESULT);
+	assert_int_equal(r->request_id, id);
+	assert_true(r->result->ok);
+	ipc_envelope_free(r);
+}
+
+static void
+test_full_session(void **state)
+{
+	struct peer p;
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
+	Wagate__Ipc__Ping ping = WAGATE__IPC__PING__INIT;
+	Wagate__Ipc__Connect con = WAGATE__IPC__CONNECT__INIT;
+	Wagate__Ipc__UpdateSettings us = WAGATE__IPC__UPDATE_SETTINGS__INIT;
+	Wagate__Ipc__UpdateProxy up = WAGATE__IPC__UPDATE_PROXY__INIT;
+	Wagate__Ipc__Settings set = WAGATE__IPC__SETTINGS__INIT;
+	Wagate__Ipc__Proxy px = WAGATE__IPC__PROXY__INIT;
+	Wagate__Ipc__Shutdown sd = WAGATE__IPC__SHUTDOWN__INIT;
+
+	(void)state;
+	peer_start(&p, "inst-full");
+	peer_handshake(&p, "inst-full", 1);
+
+	ping.seq = 5;
+	ping.sent_us = 12345;
+	env.request_id = 9;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_PING;
+	env.ping = &ping;
+	peer_send(&p, &env);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_PONG);
+	assert_int_equal(r->request_id, 9);
+	assert_int_equal(r->pong->seq, 5);
+	assert_int_equal(r->pong->sent_us, 12345);
+	ipc_envelope_free(r);
+
+	set.msg_call = "not now";
+	us.settings = &set;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_UPDATE_SETTINGS;
+	env.update_settings = &us;
+	peer_request(&p, &env, 10);
+	px.enabled = 1;
+	px.host = "proxy";
+	px.username = "u";
+	px.password = "p";
+	up.proxy = &px;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_UPDATE_PROXY;
+	env.update_proxy = &up;
+	peer_request(&p, &env, 11);
+
+	con.number = "5511999999999";
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CONNECT;
+	env.connect = &con;
+	peer_request(&p, &env, 12);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE);
+	assert_int_equal(r->connection_update->state, WAGATE__IPC__CONN_STATE__CONN_STATE_CLOSE);
+	assert_int_equal(r->connection_update->reason, 601);
+	assert_true(strlen(r->connection_update->detail) > 0);
+	ipc_envelope_free(r);
+
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN;
+	env.shutdown = &sd;
+	peer_request(&p, &env, 13);
+	assert_int_equal(peer_finish(&p), 0);
+}
+
+static void
+test_logout_exit3(void **state)
+{
+	struct peer p;
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
+	Wagate__Ipc__Logout lo = WAGATE__IPC__LOGOUT__INIT;
+
+	(void)state;
+	peer_start(&p, "inst-logout");
+	peer_handshake(&p, "inst-logout", 0);
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_LOGOUT;
+	env.logout = &lo;
+	peer_request(&p, &env, 20);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE);
+	assert_int_equal(r->connection_update->reason, 401);
+	ipc_envelope_free(r);
+	assert_int_equal(peer_finish(&p), IPC_EXIT_NO_RESTART);
+}
+
+static void
+test_eof_exits_clean(void **state)
+{
+	struct peer p;
+	int st;
+
+	(void)state;
+	peer_start(&p, "inst-eof");
+	peer_handshake(&p, "inst-eof", 0);
+	shutdown(p.fd, SHUT_WR);
+	assert_int_equal(peer_finish(&p), 0);
+	/* and before Start, too */
+	peer_start(&p, "inst-eof2");
+	close(p.fd);
+	assert_int_equal(waitpid(p.pid, &st, 0), p.pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void
+test_bad_frames(void **state)
+{
+	static const unsigned char garbage[] = { 0x00, 0x00, 0x00, 0x02, 0xff, 0xff };
+	static const unsigned char oversized[] = { 0x7f, 0x00, 0x00, 0x00 };
+	struct peer p;
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__Connect con = WAGATE__IPC__CONNECT__INIT;
+	Wagate__Ipc__Ping ping = WAGATE__IPC__PING__INIT;
+
+	(void)state;
+	peer_start(&p, "inst-bad1");
+	assert_int_equal(write(p.fd, garbage, sizeof(garbage)), (ssize_t)sizeof(garbage));
+	assert_int_equal(peer_finish(&p), 1);
+
+	peer_start(&p, "inst-bad2");
+	assert_int_equal(write(p.fd, oversized, sizeof(oversized)), (ssize_t)sizeof(oversized));
+	assert_int_equal(peer_finish(&p), 1);
+
+	/* Connect before Start is not allowed. */
+	peer_start(&p, "inst-bad3");
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CONNECT;
+	env.connect = &con;
+	peer_send(&p, &env);
+	assert_int_equal(peer_finish(&p), 1);
+
+	/* A wrong IPC version is refused. */
+	peer_start(&p, "inst-bad4");
+	peer_handshake(&p, "inst-bad4", 0);
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_PING;
+	env.ping = &ping;
+	{
+		unsigned char out[64];
+		size_t n;
+		env.version = IPC_VERSION + 1;
+		n = ipc_frame_pack(&env, out, sizeof(out));
+		assert_int_equal(write(p.fd, out, n), (ssize_t)n);
+	}
+	assert_int_equal(peer_finish(&p), 1);
+
+	/* Start for another instance is refused. */
+	peer_start(&p, "inst-bad5");
+	{
+		IpcEnvelope e2 = WAGATE__IPC__ENVELOPE__INIT;
+		Wagate__Ipc__Start st = WAGATE__IPC__START__INIT;
+		st.instance_id = "someone-else";
+		e2.msg_case = WAGATE__IPC__ENVELOPE__MSG_START;
+		e2.start = &st;
+		peer_send(&p, &e2);
+	}
+	assert_int_equal(peer_finish(&p), 1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_full_session),
+		cmocka_unit_test(test_logout_exit3),
+		cmocka_unit_test(test_eof_exits_clean),
+		cmocka_unit_test(test_bad_frames),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
