@@ -11,6 +11,7 @@ struct db;
 struct workers;
 struct webhook;
 struct registry;
+struct evdns_base;
 
 struct app {
 	struct event_base *base;
@@ -20,6 +21,7 @@ struct app {
 	struct webhook *webhook;
 	struct registry *reg;
 	struct evhttp *http;
+	struct evdns_base *dns;
 	time_t started;
 	unsigned long http_requests;
 	unsigned long http_errors;

@@ -226,8 +226,8 @@ lifecycle_on_exit(void *ctx, const char *instance_id, int wstatus, int will_rest
 		snprintf(why, sizeof(why), "killed by signal %d", WTERMSIG(wstatus));
 	else
 		snprintf(why, sizeof(why), "exited with code %d", WEXITSTATUS(wstatus));
+	/* The worker table reports the resulting close (reason 600) through on_state. */
 	log_info("lifecycle_on_exit: %s: worker %s%s", inst->name, why, will_restart ? "; restarting" : "");
-	lifecycle_on_state(app, instance_id, INSTANCE_CLOSE, 600, why);
 }
 
 struct delete_ctx {

@@ -11,6 +11,7 @@
 #include "workers.h"
 #include "xmalloc.h"
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <libgen.h>
 #include <limits.h>
@@ -171,6 +172,9 @@ main(int argc, char **argv)
 	if ((app.base = event_base_new()) == NULL)
 		fatalx("main: event_base_new failed");
 	app.started = time(NULL);
+	/* Only used to check proxies; a host without resolv.conf still handles IP literals. */
+	if ((app.dns = evdns_base_new(app.base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
+		app.dns = evdns_base_new(app.base, 0);
 	app.reg = registry_new();
 	if ((app.db = db_new(app.base, app.cfg->database_uri, app.cfg->db_pool_size)) == NULL)
 		fatalx("main: database pool could not be created");
@@ -202,6 +206,7 @@ main(int argc, char **argv)
 	wcfg.wa_url = app.cfg->wa_websocket_url;
 	wcfg.wa_root_key = app.cfg->wa_root_key != NULL ? root_key : NULL;
 	wcfg.wa_root_key_len = app.cfg->wa_root_key != NULL ? sizeof(root_key) : 0;
+	wcfg.wa_tls_ca_file = app.cfg->wa_tls_ca_file;
 	wcfg.log_level = (int)level;
 	memset(&wcbs, 0, sizeof(wcbs));
 	wcbs.on_ready = lifecycle_on_ready;
@@ -247,6 +252,8 @@ main(int argc, char **argv)
 	webhook_free(app.webhook);
 	db_free(app.db);
 	registry_free(app.reg);
+	if (app.dns != NULL)
+		evdns_base_free(app.dns, 0);
 	event_base_free(app.base);
 	config_free(app.cfg);
 	return 0;

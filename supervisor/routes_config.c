@@ -9,6 +9,7 @@
 #include "validate.h"
 #include "workers.h"
 #include "lifecycle.h"
+#include "proxy_check.h"
 #include "xmalloc.h"
 
 #include <ctype.h>
@@ -19,9 +20,8 @@
 
 /* A stored row as JSON text, or the literal null (Evolution answers null when there is none). */
 static void
-row_json_cb(void *arg, const struct db_result *r)
+row_json_reply(struct http_call *c, int code, const struct db_result *r)
 {
-	struct http_call *c = arg;
 
 	if (r->unavailable) {
 		http_reply_unavailable(c, "database");
@@ -33,9 +33,21 @@ row_json_cb(void *arg, const struct db_result *r)
 		return;
 	}
 	if (PQntuples(r->res[r->nres - 1]) == 0)
-		http_reply_raw_json(c, 200, "null");
+		http_reply_raw_json(c, code, "null");
 	else
-		http_reply_raw_json(c, 200, PQgetvalue(r->res[r->nres - 1], 0, 0));
+		http_reply_raw_json(c, code, PQgetvalue(r->res[r->nres - 1], 0, 0));
+}
+
+static void
+row_json_cb(void *arg, const struct db_result *r)
+{
+	row_json_reply(arg, 200, r);
+}
+
+static void
+row_json_created_cb(void *arg, const struct db_result *r)
+{
+	row_json_reply(arg, 201, r);
 }
 
 static void
@@ -49,7 +61,11 @@ find_row(struct http_call *c, const char *sql)
 void
 route_settings_find(struct http_call *c)
 {
-	find_row(c, "SELECT " SQL_SETTING_JSON("s") "::text FROM instance_setting s WHERE s.instance_id = $1");
+	/* Evolution's find returns the flags only, not the row's bookkeeping. */
+	find_row(c, "SELECT json_build_object('rejectCall', s.reject_call, 'msgCall', s.msg_call,"
+	    " 'groupsIgnore', s.groups_ignore, 'alwaysOnline', s.always_online, 'readMessages', s.read_messages,"
+	    " 'readStatus', s.read_status, 'syncFullHistory', s.sync_full_history,"
+	    " 'wavoipToken', s.wavoip_token)::text FROM instance_setting s WHERE s.instance_id = $1");
 }
 
 void
@@ -211,17 +227,34 @@ route_webhook_set(struct http_call *c)
 	    " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::text[]) ON CONFLICT (instance_id) DO UPDATE SET"
 	    " enabled = EXCLUDED.enabled, url = EXCLUDED.url, headers = EXCLUDED.headers,"
 	    " by_events = EXCLUDED.by_events, base64 = EXCLUDED.base64, events = EXCLUDED.events, updated_at = now()"
-	    " RETURNING " SQL_WEBHOOK_JSON("w") "::text", 7, p, row_json_cb, c);
+	    " RETURNING " SQL_WEBHOOK_JSON("w") "::text", 7, p, row_json_created_cb, c);
 	free(events);
+}
+
+static void proxy_store(struct http_call *c);
+
+static void
+proxy_checked_cb(void *arg, int ok, const char *reason)
+{
+	struct http_call *c = arg;
+
+	if (!ok) {
+		log_info("route_proxy_set: %s: proxy refused: %s", c->name, reason);
+		http_reply_error_msg(c, 400, "Invalid proxy");
+		return;
+	}
+	/* The instance may have been deleted while the check ran. */
+	if ((c->inst = registry_find(c->app->reg, c->name)) == NULL || c->inst->deleting) {
+		http_reply_error_msg(c, 404, "The \"%s\" instance does not exist", c->name);
+		return;
+	}
+	proxy_store(c);
 }
 
 void
 route_proxy_set(struct http_call *c)
 {
-	struct json_object *errs = json_object_new_array(), *o, *inner, *px;
-	struct set_ctx *s;
-	struct db_tx *tx;
-	int enabled;
+	struct json_object *errs = json_object_new_array();
 
 	v_field(errs, c->body, "", "enabled", V_BOOL, 1);
 	v_field(errs, c->body, "", "host", V_STRING, 1);
@@ -234,12 +267,25 @@ route_proxy_set(struct http_call *c)
 		return;
 	}
 	json_object_put(errs);
-	enabled = v_bool(c->body, "enabled", 0);
-	if (enabled && v_proxy(v_str(c->body, "host", ""), v_str(c->body, "port", ""),
-	    v_str(c->body, "protocol", "")) == -1) {
-		http_reply_error_msg(c, 400, "Invalid proxy");
+	if (!v_bool(c->body, "enabled", 0)) {
+		proxy_store(c);
 		return;
 	}
+	if (v_proxy(v_str(c->body, "host", ""), v_str(c->body, "port", ""), v_str(c->body, "protocol", "")) == -1 ||
+	    proxy_check_start(c->app->base, c->app->dns, v_str(c->body, "host", ""), v_str(c->body, "port", ""),
+	    PROXY_CHECK_TIMEOUT_MS, proxy_checked_cb, c) == -1)
+		http_reply_error_msg(c, 400, "Invalid proxy");
+}
+
+/* Upsert the checked proxy row, then hand it to the registry and the worker. */
+static void
+proxy_store(struct http_call *c)
+{
+	struct json_object *o, *inner, *px;
+	struct set_ctx *s;
+	struct db_tx *tx;
+	int enabled = v_bool(c->body, "enabled", 0);
+
 	s = xcalloc(1, sizeof(*s));
 	s->c = c;
 	s->is_proxy = 1;

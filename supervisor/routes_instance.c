@@ -5,6 +5,7 @@
 #include "http.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "proxy_check.h"
 #include "random.h"
 #include "registry.h"
 #include "routes.h"
@@ -148,18 +149,34 @@ number_ok(const char *s)
 	return 1;
 }
 
+static void create_store(struct http_call *c);
+
+static void
+create_proxy_checked_cb(void *arg, int ok, const char *reason)
+{
+	struct http_call *c = arg;
+
+	if (!ok) {
+		log_info("route_instance_create: proxy refused: %s", reason);
+		http_reply_error_msg(c, 400, "Invalid proxy");
+		return;
+	}
+	if (registry_find(c->app->reg, v_str(c->body, "instanceName", "")) != NULL) {
+		http_reply_error_msg(c, 403, "This name \"%s\" is already in use.", v_str(c->body, "instanceName", ""));
+		return;
+	}
+	create_store(c);
+}
+
 void
 route_instance_create(struct http_call *c)
 {
 	struct app *app = c->app;
 	struct json_object *errs = json_object_new_array(), *b = c->body, *name_o, *wh;
-	const char *name, *integration, *token, *number;
+	const char *name, *integration, *number;
 	const char *phost, *pport, *pproto;
-	char id[37], tok[37], *events = NULL;
-	struct create_ctx *cc;
-	struct db_tx *tx;
-	struct instance *inst;
-	int bad_url = 0;
+	char *events = NULL;
+	int bad_url = 0, check_proxy = 0;
 	static const char *const bool_fields[] = { "rejectCall", "groupsIgnore", "alwaysOnline", "readMessages",
 		"readStatus", "syncFullHistory", "qrcode", NULL };
 	size_t i;
@@ -190,7 +207,7 @@ route_instance_create(struct http_call *c)
 	json_object_put(errs);
 	errs = NULL;
 	name = json_object_get_string(name_o);
-	integration = v_str(b, "integration", "WHATSAPP-BAILEYS");
+	integration = v_str(b, "integration", "");
 	if (strcmp(integration, "WHATSAPP-BAILEYS") != 0) {
 		if (strcmp(integration, "WHATSAPP-BUSINESS") == 0 || strcmp(integration, "EVOLUTION") == 0)
 			http_reply_error_msg(c, 400, "Integration %s is not supported by wagate", integration);
@@ -215,6 +232,7 @@ route_instance_create(struct http_call *c)
 			http_reply_error_msg(c, 400, "Invalid proxy");
 			return;
 		}
+		check_proxy = 1;
 	}
 	if (wh != NULL) {
 		errs = json_object_new_array();
@@ -229,13 +247,41 @@ route_instance_create(struct http_call *c)
 			return;
 		}
 		json_object_put(errs);
+		free(events);
 	}
 	if (registry_find(app->reg, name) != NULL) {
 		http_reply_error_msg(c, 403, "This name \"%s\" is already in use.", name);
-		free(events);
 		return;
 	}
+	if (check_proxy) {
+		if (proxy_check_start(app->base, app->dns, phost, pport, PROXY_CHECK_TIMEOUT_MS,
+		    create_proxy_checked_cb, c) == -1)
+			http_reply_error_msg(c, 400, "Invalid proxy");
+		return;
+	}
+	create_store(c);
+}
 
+/* Write the validated instance and its rows in one transaction, with the instance.create event. */
+static void
+create_store(struct http_call *c)
+{
+	struct app *app = c->app;
+	struct json_object *b = c->body, *wh = NULL;
+	const char *name = v_str(b, "instanceName", ""), *token, *number = v_str(b, "number", NULL);
+	const char *phost = v_str(b, "proxyHost", NULL), *pport = v_str(b, "proxyPort", NULL);
+	const char *pproto = v_str(b, "proxyProtocol", NULL);
+	char id[37], tok[37], *events = NULL;
+	struct create_ctx *cc;
+	struct db_tx *tx;
+	struct instance *inst;
+
+	if (json_object_object_get_ex(b, "webhook", &wh) && wh != NULL) {
+		struct json_object *errs = json_object_new_array();
+		int bad_url = 0;
+		v_webhook(errs, wh, "webhook.", 0, &bad_url, &events);
+		json_object_put(errs);
+	}
 	random_uuid(id, 0);
 	token = v_str(b, "token", "");
 	if (*token == '\0') {

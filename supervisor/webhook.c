@@ -62,6 +62,7 @@ struct webhook_op {
 	enum webhook_op_kind kind;
 	struct webhook_delivery *d;
 	int limit;
+	int capped;			/* claim skipped busy URLs: they may have due rows */
 };
 
 /* libevent watcher for one socket libcurl asked us to watch. */
@@ -103,7 +104,8 @@ struct webhook {
 	struct webhook_ops ops;
 	struct webhook_socks socks;		/* watchers libcurl has not removed yet */
 	int claiming;
-	int again;			/* more due rows may exist: claim again when possible */
+	int again;			/* more due rows may exist: claim again when a slot frees */
+	int kick_pending;		/* a claim was asked for while one was running */
 	int counting;
 	int sweeping;
 	unsigned maint_ticks;
@@ -385,6 +387,23 @@ webhook_delivery_release(struct webhook *w, struct webhook_delivery *d)
 		webhook_kick(w);
 }
 
+/* The ids of the rows in flight here, as a PostgreSQL bigint[] literal (malloc'd). */
+static char *
+webhook_inflight_ids(struct webhook *w)
+{
+	struct webhook_delivery *d;
+	size_t cap = 3 + (size_t)w->ndeliveries * 22;
+	char *ids, *p;
+
+	ids = p = xmalloc(cap);
+	*p++ = '{';
+	TAILQ_FOREACH(d, &w->deliveries, entry)
+		p += snprintf(p, cap - (size_t)(p - ids), "%s%lld", p == ids + 1 ? "" : ",", d->id);
+	*p++ = '}';
+	*p = '\0';
+	return ids;
+}
+
 static void webhook_db_cb(void *arg, const struct db_result *r);
 
 /*
@@ -395,19 +414,11 @@ static void webhook_db_cb(void *arg, const struct db_result *r);
 static void
 webhook_hold_url(struct webhook *w, const char *url, const char *delay)
 {
-	struct webhook_delivery *d;
 	struct webhook_op *op;
 	const char *params[3];
-	char *ids, *p;
-	size_t cap;
+	char *ids;
 
-	cap = 3 + (size_t)w->ndeliveries * 22;
-	ids = p = xmalloc(cap);
-	*p++ = '{';
-	TAILQ_FOREACH(d, &w->deliveries, entry)
-		p += snprintf(p, cap - (size_t)(p - ids), "%s%lld", p == ids + 1 ? "" : ",", d->id);
-	*p++ = '}';
-	*p = '\0';
+	ids = webhook_inflight_ids(w);
 	params[0] = url;
 	params[1] = delay;
 	params[2] = ids;
@@ -784,15 +795,15 @@ webhook_claim(struct webhook *w)
 {
 	struct webhook_delivery *d, *e;
 	struct webhook_op *op;
-	char *ids, *p, *urls, limit[16], per_url[16], max_age[16];
+	char *ids, *urls, limit[16], per_url[16], max_age[16];
 	const char *params[5];
-	size_t cap, ulen = 1, ucap = 64;
-	int room, seen;
+	size_t ulen = 1, ucap = 64;
+	int room, seen, capped = 0;
 
 	if (w->db == NULL)
 		return;
 	if (w->claiming) {
-		w->again = 1;
+		w->kick_pending = 1;
 		return;
 	}
 	if ((room = w->concurrency - w->ndeliveries) <= 0) {
@@ -800,13 +811,7 @@ webhook_claim(struct webhook *w)
 		return;
 	}
 	w->again = 0;
-	cap = 3 + (size_t)w->ndeliveries * 22;
-	ids = p = xmalloc(cap);
-	*p++ = '{';
-	TAILQ_FOREACH(d, &w->deliveries, entry)
-		p += snprintf(p, cap - (size_t)(p - ids), "%s%lld", p == ids + 1 ? "" : ",", d->id);
-	*p++ = '}';
-	*p = '\0';
+	ids = webhook_inflight_ids(w);
 	urls = xmalloc(ucap);
 	strcpy(urls, "{");
 	TAILQ_FOREACH(d, &w->deliveries, entry) {
@@ -814,8 +819,10 @@ webhook_claim(struct webhook *w)
 		for (e = TAILQ_FIRST(&w->deliveries); e != d; e = TAILQ_NEXT(e, entry))
 			if (strcmp(e->url, d->url) == 0)
 				seen = 1;
-		if (!seen && webhook_url_busy(w, d->url) >= WEBHOOK_PER_URL)
+		if (!seen && webhook_url_busy(w, d->url) >= WEBHOOK_PER_URL) {
 			webhook_array_add(&urls, &ulen, &ucap, d->url);
+			capped = 1;
+		}
 	}
 	urls = xreallocarray(urls, ulen + 2, 1);
 	urls[ulen++] = '}';
@@ -830,6 +837,7 @@ webhook_claim(struct webhook *w)
 	params[4] = max_age;
 	op = webhook_op_new(w, WEBHOOK_OP_CLAIM);
 	op->limit = room;
+	op->capped = capped;
 	w->claiming = 1;
 	if (db_query(w->db, webhook_claim_sql, 5, params, webhook_db_cb, op) == -1) {
 		TAILQ_REMOVE(&w->ops, op, entry);
@@ -893,12 +901,18 @@ webhook_claim_done(struct webhook *w, struct webhook_op *op, const struct db_res
 	n = PQntuples(res);
 	if (PQnfields(res) < 7)
 		return;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		webhook_delivery_start(w, res, i);
-	if (n >= op->limit)
+		/* A URL that reached its share may have more due rows: look again when a slot frees. */
+		if (webhook_url_busy(w, PQgetvalue(res, i, 2)) >= WEBHOOK_PER_URL)
+			op->capped = 1;
+	}
+	if (n >= op->limit || op->capped)
 		w->again = 1;
-	if (w->again)
+	if (w->kick_pending) {
+		w->kick_pending = 0;
 		webhook_kick(w);
+	}
 }
 
 /* Dispatch one database answer to the part of the loop that asked. */

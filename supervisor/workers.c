@@ -1111,6 +1111,7 @@ workers_update(struct workers *w, const struct worker_spec *spec)
 	Wagate__Ipc__Proxy px;
 	unsigned char *creds;
 	size_t creds_len;
+	int connect_now;
 
 	if (wk == NULL)
 		return -1;
@@ -1119,7 +1120,10 @@ workers_update(struct workers *w, const struct worker_spec *spec)
 	creds_len = wk->creds_len;
 	wk->creds = NULL;
 	wk->creds_len = 0;
+	connect_now = wk->connect_now;
 	workers_spec_copy(wk, spec);
+	/* Nor is connect_now: whether a paired instance reconnects after a restart is not a setting. */
+	wk->connect_now = connect_now;
 	if (wk->creds == NULL) {
 		wk->creds = creds;
 		wk->creds_len = creds_len;

@@ -54,7 +54,7 @@ struct workers_cbs {
 struct workers *workers_new(struct event_base *base, const struct workers_config *cfg, const struct workers_cbs *cbs);
 void workers_free(struct workers *w);                         /* NULL ok; SIGTERM all, no waiting */
 int workers_add(struct workers *w, const struct worker_spec *spec);   /* register + schedule spawn (paced) */
-int workers_update(struct workers *w, const struct worker_spec *spec);/* new settings/proxy -> UpdateSettings/UpdateProxy */
+int workers_update(struct workers *w, const struct worker_spec *spec);/* new settings/proxy -> UpdateSettings/UpdateProxy (keeps creds unless given, and connect_now) */
 int workers_remove(struct workers *w, const char *instance_id);      /* Shutdown, SIGKILL after grace, never restart, forget */
 int workers_restart(struct workers *w, const char *instance_id);     /* Shutdown + respawn now (reset backoff) */
 /* Send Connect; queued until Ready if the worker is starting; spawns a stopped (logged-out) worker.

@@ -427,6 +427,29 @@ test_restart_and_connect(void **state)
 	assert_true(saw401 >= 1);
 	assert_int_equal(workers_connect(t->w, "unknown", NULL), -1);
 
+	/* Settings and proxy updates reach the live worker, which accepts them and stays up. */
+	{
+		struct worker_spec s;
+		int nexit = t->nexit;
+		pid_t pid = workers_pid(t->w, "inst-r");
+
+		memset(&s, 0, sizeof(s));
+		s.instance_id = "inst-r";
+		s.instance_name = "inst-r";
+		s.reject_call = 1;
+		s.msg_call = "later";
+		s.proxy_enabled = 1;
+		s.proxy_host = "127.0.0.1";
+		s.proxy_port = "3128";
+		s.proxy_password = "secret";
+		assert_int_equal(workers_update(t->w, &s), 0);
+		s.instance_id = "unknown";
+		assert_int_equal(workers_update(t->w, &s), -1);
+		run_for(t, 300);
+		assert_int_equal(t->nexit, nexit);
+		assert_int_equal(workers_pid(t->w, "inst-r"), pid);
+	}
+
 	/* Graceful shutdown of everything. */
 	workers_shutdown(t->w, cb_done, t);
 	assert_true(run_until(t, &t->done, 1, 10000));

@@ -62,10 +62,10 @@ class ValidationTest(E2ETestCase):
         ]
         for what, body in cases:
             with self.subTest(what):
+                self.before = self.stable_fingerprint()
                 r = self.sup.api("POST", "/instance/create", body)
                 self.assert400(r, "create: " + what)
                 self.assert_nothing_written("create: " + what)
-                self.before = self.stable_fingerprint()
         r = self.sup.api("POST", "/instance/create", {"instanceName": "x2", "integration": "TELEGRAM"})
         self.assertEqual(r.json["response"]["message"], ["Invalid integration"])
         r = self.sup.api("POST", "/instance/create", {"instanceName": "x5", "integration": "WHATSAPP-BAILEYS",
@@ -98,10 +98,10 @@ class ValidationTest(E2ETestCase):
         ]
         for what, body, nested in cases:
             with self.subTest(what):
+                self.before = self.stable_fingerprint()
                 r = self.sup.api("POST", "/webhook/set/valid", body)
                 self.assert400(r, "webhook: " + what, nested=nested)
                 self.assert_nothing_written("webhook: " + what)
-                self.before = self.stable_fingerprint()
         r = self.sup.api("POST", "/webhook/set/valid", {"webhook": {"enabled": True, "url": "no spaces allowed",
                                                                    "events": []}})
         self.assert400(r, "webhook bad url", message=['Invalid "url" property'])

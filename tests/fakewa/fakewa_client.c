@@ -296,7 +296,7 @@ fw_read_upgrade(struct fw_client *c, struct evbuffer *in)
 	c->ws = wa_ws_new(WA_WS_SERVER, 0);
 	c->frd = wa_frame_reader_new(wa_frame_header_default, WA_FRAME_HEADER_LEN, 0);
 	c->fwr = wa_frame_writer_new(NULL, 0, 0);
-	c->hs = wa_handshake_server_new(c->s->static_priv, c->s->chain, c->s->chain_len);
+	c->hs = wa_handshake_server_new(c->s->static_priv, c->s->static_pub, c->s->chain, c->s->chain_len);
 	if (c->frd == NULL || c->fwr == NULL || c->hs == NULL) {
 		fw_client_kill(c, "cannot set up the handshake");
 		return;
@@ -379,6 +379,13 @@ fw_server_reap(struct fw_server *s)
 		if (c->dead)
 			fw_client_free(c);
 	}
+}
+
+/* Iterate the clients. */
+struct fw_client *
+fw_client_next(struct fw_server *s, struct fw_client *prev)
+{
+	return prev == NULL ? TAILQ_FIRST(&s->clients) : TAILQ_NEXT(prev, entry);
 }
 
 /* The client's id for the control API. */

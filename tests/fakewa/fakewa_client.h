@@ -31,6 +31,9 @@ void fw_client_free(struct fw_client *c);
 /* Free every client marked dead. */
 void fw_server_reap(struct fw_server *s);
 
+/* Iterate the clients: prev NULL gives the first; NULL at the end. */
+struct fw_client *fw_client_next(struct fw_server *s, struct fw_client *prev);
+
 /* Faults and queries for the control API. */
 unsigned fw_client_id(const struct fw_client *c);
 /* Append a JSON object describing c to a heap string buffer (xasprintf style). */

@@ -206,14 +206,19 @@ wa_enc_jid(struct wa_wbuf *b, const struct wa_jid *j, enum wa_jid_wire wire, uin
 	}
 }
 
-/* 1 if s (len bytes, no NUL) is a JID whose wire form decodes back to exactly s; fills j/wire/domain. */
+/* 1 if s (len bytes, no NUL) is a JID whose wire form decodes back to exactly s; fills j/wire/domain.
+ * attr: an attribute value, where the server must be a known JID server (so a push name such as
+ * "Joe@Home" stays a string) and "@server" counts as a bare server too. */
 static int
-wa_enc_string_is_jid(const char *s, size_t len, struct wa_jid *j, enum wa_jid_wire *wire, uint8_t *domain)
+wa_enc_string_is_jid(const char *s, size_t len, int attr, struct wa_jid *j, enum wa_jid_wire *wire,
+    uint8_t *domain)
 {
 	char buf[WA_JID_USER_MAX + WA_JID_SERVER_MAX + 32];
 	int r;
 
 	if (len >= sizeof(buf) || memchr(s, '\0', len) != NULL || wa_jid_parse(s, j) == -1)
+		return 0;
+	if (attr && !wa_jid_is_server_name(j->server))
 		return 0;
 	if ((*wire = wa_jid_wire_form(j, domain)) == WA_JID_WIRE_NONE)
 		return 0;
@@ -222,7 +227,7 @@ wa_enc_string_is_jid(const char *s, size_t len, struct wa_jid *j, enum wa_jid_wi
 	if ((size_t)r == len && memcmp(buf, s, len) == 0)
 		return 1;
 	/* "@server" is the other rendering of a bare server */
-	return s[0] == '@' && (size_t)r == len - 1 && memcmp(buf, s + 1, len - 1) == 0;
+	return attr && s[0] == '@' && (size_t)r == len - 1 && memcmp(buf, s + 1, len - 1) == 0;
 }
 
 /* 1 if the encoder writes a bare server name under this attribute key as a JID. */
@@ -255,7 +260,7 @@ wa_enc_attr_value(struct wa_wbuf *b, const char *key, const char *value)
 		return wa_enc_string(b, value, len);
 	}
 	if (memchr(value, '@', len) != NULL && wa_token_find(value, len, &dict, &idx) == 0 &&
-	    wa_enc_string_is_jid(value, len, &j, &wire, &domain))
+	    wa_enc_string_is_jid(value, len, 1, &j, &wire, &domain))
 		return wa_enc_jid(b, &j, wire, domain);
 	return wa_enc_string(b, value, len);
 }
@@ -307,7 +312,7 @@ wa_enc_node(struct wa_wbuf *b, const struct wa_node *n, int depth)
 		if (n->nbytes > 0 && n->bytes == NULL)
 			return -1;
 		if (n->bkind == WA_BYTES_JID &&
-		    wa_enc_string_is_jid((const char *)n->bytes, n->nbytes, &j, &wire, &domain))
+		    wa_enc_string_is_jid((const char *)n->bytes, n->nbytes, 0, &j, &wire, &domain))
 			return wa_enc_jid(b, &j, wire, domain);
 		if (n->bkind != WA_BYTES_BINARY && n->nbytes > 0)
 			return wa_enc_string(b, (const char *)n->bytes, n->nbytes);
@@ -559,11 +564,13 @@ wa_dec_jid(struct wa_dec *d, unsigned tag, struct wa_dval *v, int bare_key)
 		if (wa_dec_jid_part(d, &user, 0) == -1 || wa_dec_uint(d, 2, &device) == -1 ||
 		    wa_dec_jid_part(d, &server, 0) == -1)
 			goto out;
+		is_ad = 0;	/* msgr is always FB_JID: no ":0" needed */
 		break;
 	case WA_BIN_INTEROP_JID:
 		if (wa_dec_jid_part(d, &user, 0) == -1 || wa_dec_uint(d, 2, &device) == -1 ||
 		    wa_dec_uint(d, 2, &integrator) == -1 || wa_dec_jid_part(d, &server, 0) == -1)
 			goto out;
+		is_ad = 0;
 		break;
 	default:
 		goto out;

@@ -4,8 +4,10 @@
  * '.') or hex-packed (digits, uppercase A-F) when 1..127 characters, else raw with a BINARY_8/20/32
  * length. Attribute values that are JIDs in string form are written as JIDs (JID_PAIR, AD_JID for
  * devices, FB_JID for msgr, INTEROP_JID for interop): any value containing '@' that is a JID in
- * canonical form (wa_jid_format), and for the keys to/from/participant/recipient/jid/target/sender also
- * a bare server name such as "s.whatsapp.net". Other values stay strings, like whatsmeow does.
+ * canonical form (wa_jid_format) on a known server (wa_jid_is_server_name), and for the keys
+ * to/from/participant/recipient/jid/target/sender also a bare server name such as "s.whatsapp.net".
+ * Other values (e.g. a push name "Joe@Home") stay strings, like whatsmeow does. String content is
+ * never turned into a JID unless the node's bkind says so.
  *
  * Decoding renders JIDs the same way, so decode(encode(x)) == x: "123@s.whatsapp.net",
  * "123:4@s.whatsapp.net", "123.5:4@s.whatsapp.net" (raw agent), "@s.whatsapp.net" for a bare server

@@ -286,7 +286,8 @@ test_jid_forms(void **state)
 	check_attr("jid", "123:05@s.whatsapp.net", NULL, NULL);
 	check_attr("jid", "a@b@c", NULL, NULL);
 	check_attr("jid", "user@", NULL, NULL);
-	check_attr("id", "foo@bar", NULL, NULL);
+	check_attr("id", "foo@bar", "fc07666f6f40626172", NULL);		/* unknown server: a string */
+	check_attr("name", "Joe@Home", NULL, NULL);
 }
 
 /* Content kinds: strings as strings, JIDs as JIDs, empty lists, bytes at length boundaries. */
@@ -379,9 +380,10 @@ test_decode_accepts(void **state)
 	}
 }
 
-/* Fixed-seed xorshift so failures reproduce. */
+/* Fixed-seed xorshift state so failures reproduce. */
 static uint64_t rng_state;
 
+/* The next pseudo-random number. */
 static uint32_t
 rng(void)
 {
@@ -756,6 +758,7 @@ test_mutations(void **state)
 	}
 }
 
+/* Run the codec tests. */
 int
 main(void)
 {

@@ -45,6 +45,7 @@ struct wa_conn {
 	size_t payload_len;
 	char *extra_ca_file, *ca_file;
 	struct wa_tls_ctx *tlsctx;
+	int own_tlsctx;			/* tlsctx was built here (else borrowed from the config) */
 	struct evdns_base *dns;
 
 	/* The current attempt. */
@@ -183,7 +184,7 @@ wa_conn_new(struct event_base *base, const struct wa_conn_config *cfg, char *err
 	c->url = xstrdup(cfg->url ? cfg->url : WA_CONN_DEFAULT_URL);
 	if (conn_parse_url(c, c->url, err, errlen) == -1)
 		goto fail;
-	memcpy(c->root_key, cfg->root_key ? cfg->root_key : wa_cert_whatsapp_root_key, 32);
+	memcpy(c->root_key, cfg->root_key ? cfg->root_key : wa_cert_whatsapp_root_pub, 32);
 	if (cfg->static_priv)
 		memcpy(c->static_priv, cfg->static_priv, 32);
 	else if (getrandom(c->static_priv, 32, 0) != 32) {
@@ -196,6 +197,8 @@ wa_conn_new(struct event_base *base, const struct wa_conn_config *cfg, char *err
 	c->cfg.url = NULL;
 	c->cfg.root_key = c->cfg.static_priv = c->cfg.payload = NULL;
 	c->cfg.extra_ca_file = c->cfg.ca_file = NULL;
+	c->tlsctx = cfg->tls_ctx;
+	c->cfg.tls_ctx = NULL;
 	c->ev_timeout = evtimer_new(base, conn_timeout_cb, c);
 	c->ev_ping = evtimer_new(base, conn_ping_cb, c);
 	c->ev_deadline = evtimer_new(base, conn_deadline_cb, c);
@@ -271,7 +274,8 @@ wa_conn_free(struct wa_conn *c)
 		event_free(c->ev_reap);
 	if (c->dns)
 		evdns_base_free(c->dns, 0);
-	wa_tls_ctx_free(c->tlsctx);
+	if (c->own_tlsctx)
+		wa_tls_ctx_free(c->tlsctx);
 	free(c->url);
 	free(c->host);
 	free(c->hostport);
@@ -845,6 +849,7 @@ conn_attempt_begin(struct wa_conn *c)
 			conn_fail(c, WA_CONN_REASON_CONFIG, err, RETRY_NONE);
 			return;
 		}
+		c->own_tlsctx = 1;
 	}
 	conn_report(c, WA_CONN_CONNECTING, WA_CONN_REASON_NONE, c->url, -1);
 	if (c->stopped)

@@ -13,6 +13,7 @@
 struct event_base;
 struct wa_node;
 struct wa_conn;
+struct wa_tls_ctx;
 
 #define WA_CONN_DEFAULT_URL "wss://web.whatsapp.com/ws/chat"
 #define WA_CONN_ORIGIN "https://web.whatsapp.com"
@@ -54,6 +55,8 @@ struct wa_conn_config {
 	size_t payload_len;
 	const char *extra_ca_file;		/* extra trusted CA PEM for wss:// (tests), NULL = none */
 	const char *ca_file;			/* CA bundle, NULL = the system one */
+	struct wa_tls_ctx *tls_ctx;		/* a shared client TLS context to use instead (borrowed: it must
+						 * outlive the connection); NULL = build one from the CA files */
 	unsigned keepalive_min_ms, keepalive_max_ms;	/* ping interval range; 0 = 20000..30000 */
 	unsigned keepalive_deadline_ms;		/* answer deadline; 0 = 20000 */
 	unsigned connect_timeout_ms;		/* TCP+TLS+upgrade+handshake; 0 = 20000 */

@@ -52,7 +52,7 @@ void wa_frame_reader_free(struct wa_frame_reader *r);
  * Call wa_frame_reader_next until AGAIN after each feed, which keeps the buffer below one frame plus one
  * feed. -1 after an earlier error. */
 int wa_frame_reader_feed(struct wa_frame_reader *r, const void *data, size_t len);
-/* Take the next complete frame: DONE with *payload/*len pointing into the reader's buffer (valid until
+/* Take the next complete frame: DONE with *payload and *len pointing into the reader's buffer (valid until
  * the next feed/next/free call), AGAIN when more bytes are needed, ERROR with a reason in err (bad header,
  * oversized frame); an error is sticky. */
 int wa_frame_reader_next(struct wa_frame_reader *r, const uint8_t **payload, size_t *len, char *err,

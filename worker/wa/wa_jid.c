@@ -123,7 +123,8 @@ wa_jid_format(const struct wa_jid *j, char *buf, size_t len)
 		r = snprintf(buf, len, "%u-%s:%u@%s", j->integrator, j->user, j->device, j->server);
 	else if (j->agent > 0)
 		r = snprintf(buf, len, "%s.%u:%u@%s", j->user, j->agent, j->device, j->server);
-	else if (j->device > 0 || j->is_ad)
+	else if (j->device > 0 || (j->is_ad && (strcmp(j->server, WA_SERVER_USER) == 0 ||
+	    strcmp(j->server, WA_SERVER_LID) == 0)))
 		r = snprintf(buf, len, "%s:%u@%s", j->user, j->device, j->server);
 	else
 		r = snprintf(buf, len, "%s@%s", j->user, j->server);

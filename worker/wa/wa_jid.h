@@ -51,7 +51,8 @@ int wa_jid_parse(const char *s, struct wa_jid *out);
 /* Fill a JID from parts (user may be NULL or ""); -1 if a part is too long. */
 int wa_jid_set(struct wa_jid *j, const char *user, const char *server, uint16_t device);
 /* Canonical string form into buf: "server" for an empty user, "user.agent:device@server" when agent > 0,
- * "user:device@server" when device > 0 or is_ad, else "user@server". Returns the length, -1 if too small. */
+ * "user:device@server" when device > 0 (or is_ad on s.whatsapp.net/lid, where ":0" selects AD_JID),
+ * else "user@server". Returns the length, -1 if too small. */
 int wa_jid_format(const struct wa_jid *j, char *buf, size_t len);
 /* The canonical string form, malloc'd. */
 char *wa_jid_to_string(const struct wa_jid *j);

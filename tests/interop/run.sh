@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Interop test: Baileys (pinned in package-lock.json) against fakewa over TLS. Skips (77) only without node.
+# usage: run.sh FAKEWA_BINARY
+set -euo pipefail
+fakewa=$1
+here=$(cd "$(dirname "$0")" && pwd)
+command -v node >/dev/null 2>&1 || { echo "node not installed: skipping"; exit 77; }
+command -v npm >/dev/null 2>&1 || { echo "npm not installed: skipping"; exit 77; }
+work=$(mktemp -d)
+fw_pid=
+cleanup() { [ -n "$fw_pid" ] && kill "$fw_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+# Install exactly what the lock file pins, into a scratch copy (the source tree stays clean).
+cp "$here/package.json" "$here/package-lock.json" "$here/baileys_handshake.mjs" "$work/"
+if [ -d "$here/node_modules" ] && [ "$here/node_modules/.package-lock.json" -nt "$here/package-lock.json" ]; then
+	ln -s "$here/node_modules" "$work/node_modules"
+else
+	(cd "$work" && npm ci --no-audit --no-fund --ignore-scripts --prefer-offline >npm.log 2>&1) ||
+		{ cat "$work/npm.log"; echo "npm ci failed"; exit 1; }
+fi
+mkfifo "$work/ready"
+"$fakewa" --tls --cert-out "$work/cert.pem" --root-key-out "$work/root.pub" >"$work/ready" 2>"$work/fakewa.log" &
+fw_pid=$!
+read -r line <"$work/ready"
+port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' <<<"$line")
+[ -n "$port" ] || { cat "$work/fakewa.log"; echo "fakewa did not start"; exit 1; }
+cd "$work"
+out=$(node baileys_handshake.mjs "wss://127.0.0.1:$port/ws/chat" "$work/root.pub" 20000 2>&1) || {
+	echo "$out"; cat "$work/fakewa.log"; exit 1; }
+echo "$out"
+grep -q "INTEROP OK" <<<"$out"
