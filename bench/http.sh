@@ -63,7 +63,7 @@ mkdir -p "$tmp/run"
 	exec env SERVER_PORT="$port" AUTHENTICATION_API_KEY="$key" \
 		DATABASE_CONNECTION_URI="postgresql://postgres@127.0.0.1:$pgport/postgres" \
 		WAGATE_WORKER_BIN="$wrk_bin" WAGATE_MIGRATIONS_DIR="$repo/migrations" RUNTIME_DIRECTORY="$tmp/run" \
-		LOG_LEVEL=warn WAGATE_BENCH_TAG="$tag" "$sup_bin"
+		LOG_LEVEL=warn WA_WEBSOCKET_URL=ws://127.0.0.1:9/ws/chat WAGATE_BENCH_TAG="$tag" "$sup_bin"
 ) >"$tmp/wagate.log" 2>&1 &
 sup_pid=$!
 

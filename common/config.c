@@ -24,6 +24,10 @@ struct opt {
 
 #define O(f) offsetof(struct config, f)
 
+#ifndef WAGATE_DEFAULT_RLIMIT_AS_MB
+#define WAGATE_DEFAULT_RLIMIT_AS_MB "1024"
+#endif
+
 static const struct opt opts[] = {
 	{ "SERVER_PORT", OPT_INT, "8080", 1, 65535, 0, O(server_port), "HTTP port" },
 	{ "SERVER_URL", OPT_STR, NULL, 0, 0, 0, O(server_url), "public URL, sent as server_url in webhooks" },
@@ -54,7 +58,7 @@ static const struct opt opts[] = {
 	{ "WAGATE_RESTART_STABLE_MS", OPT_INT, "60000", 100, 86400000, 0, O(restart_stable_ms),
 	  "uptime after which the restart backoff resets" },
 	{ "WAGATE_SPAWN_CONCURRENCY", OPT_INT, "16", 1, 1024, 0, O(spawn_concurrency), "workers starting at once" },
-	{ "WAGATE_WORKER_RLIMIT_AS_MB", OPT_INT, "1024", 0, 1048576, 0, O(worker_rlimit_as_mb), "worker address space (0 = unlimited)" },
+	{ "WAGATE_WORKER_RLIMIT_AS_MB", OPT_INT, WAGATE_DEFAULT_RLIMIT_AS_MB, 0, 1048576, 0, O(worker_rlimit_as_mb), "worker address space (0 = unlimited)" },
 	{ "WAGATE_WORKER_RLIMIT_NOFILE", OPT_INT, "256", 16, 1048576, 0, O(worker_rlimit_nofile), "worker open files" },
 	{ "WAGATE_WEBHOOK_RETRY_MIN_MS", OPT_INT, "1000", 10, 3600000, 0, O(webhook_retry_min_ms), "first webhook retry delay" },
 	{ "WAGATE_WEBHOOK_RETRY_MAX_MS", OPT_INT, "300000", 10, 86400000, 0, O(webhook_retry_max_ms), "webhook retry delay cap" },

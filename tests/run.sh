@@ -10,6 +10,12 @@ trap cleanup EXIT INT TERM
 PG_FSYNC=off scripts/pg.sh start "$tmp/pg" "$port" || { echo "0 passed, 1 failed"; exit 1; }
 export WAGATE_TEST_PGURI="postgresql://postgres@127.0.0.1:$port/postgres"
 export WAGATE_FUZZ_SECONDS=${WAGATE_FUZZ_SECONDS:-20}
+if [ -n "${SANITIZE:-}" ]; then
+	# ASan reserves terabytes of address space: an address-space rlimit would kill every worker at start.
+	export WAGATE_WORKER_RLIMIT_AS_MB=0
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+fi
 meson test -C "$BUILD" --print-errorlogs --num-processes "${TEST_JOBS:-2}" ${MESON_TEST_ARGS:-} 2>&1 | tee "$tmp/out.log"
 rc=${PIPESTATUS[0]}
 ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$tmp/out.log" | tail -n 1)

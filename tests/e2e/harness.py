@@ -79,7 +79,7 @@ def rand_suffix(n=8):
     return "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(n))
 
 
-def wait_until(pred, timeout=10.0, interval=0.1, msg="condition"):
+def wait_until(pred, timeout=10.0, interval=0.1, msg="condition", msg_fn=None):
     """Poll pred() until it returns a truthy value; return it, or raise AssertionError after timeout."""
     deadline = time.monotonic() + timeout
     last_exc = None
@@ -92,6 +92,11 @@ def wait_until(pred, timeout=10.0, interval=0.1, msg="condition"):
             last_exc = e
         if time.monotonic() >= deadline:
             extra = " (last error: %r)" % (last_exc,) if last_exc else ""
+            if msg_fn is not None:
+                try:
+                    extra += "; state: %r" % (msg_fn(),)
+                except Exception as e:
+                    extra += "; state unavailable: %r" % (e,)
             raise AssertionError("timed out after %.1fs waiting for %s%s" % (timeout, msg, extra))
         time.sleep(interval)
 
@@ -327,6 +332,21 @@ def worker_processes():
     return out
 
 
+_asan_cache = {}
+
+
+def is_sanitized(path):
+    """Whether a binary was built with AddressSanitizer (it then needs a huge virtual address space)."""
+    if path not in _asan_cache:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+                _asan_cache[path] = b"__asan_init" in data or b"AddressSanitizer" in data
+        except OSError:
+            _asan_cache[path] = False
+    return _asan_cache[path]
+
+
 def parse_metrics(text):
     """Prometheus text -> list of (name, {label: value}, float)."""
     out = []
@@ -368,7 +388,8 @@ class Supervisor:
 
     def environment(self):
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("WEBHOOK_", "WAGATE_", "DATABASE_", "SERVER_", "AUTHENTICATION_"))}
+               if not k.startswith(("WEBHOOK_", "WAGATE_", "DATABASE_", "SERVER_", "AUTHENTICATION_", "WA_",
+                                    "QRCODE_", "DEL_INSTANCE", "LOG_LEVEL", "CONFIG_SESSION_"))}
         env.update({
             "SERVER_PORT": str(self.port),
             "AUTHENTICATION_API_KEY": API_KEY,
@@ -387,7 +408,11 @@ class Supervisor:
         })
         if self.worker_bin:
             env["WAGATE_WORKER_BIN"] = self.worker_bin
-        env.pop("WA_WEBSOCKET_URL", None)
+            if is_sanitized(self.worker_bin):
+                # ASan reserves terabytes of shadow memory: the default RLIMIT_AS kills the worker at start
+                env["WAGATE_WORKER_RLIMIT_AS_MB"] = "0"
+        # Never contact the real WhatsApp from a test: a closed loopback port unless a test brings fakewa.
+        env["WA_WEBSOCKET_URL"] = "ws://127.0.0.1:9/ws/chat"
         for k, v in self.extra_env.items():
             if v is None:
                 env.pop(k, None)
@@ -554,6 +579,84 @@ signal.signal(signal.SIGHUP, _on_term)
 
 
 # ---------------------------------------------------------------------------------------------------
+# fakewa (tests/fakewa): the WhatsApp server for tests
+
+def find_fakewa():
+    """WAGATE_FAKEWA_BIN, else the newest build*/tests/fakewa/fakewa; None if not built."""
+    p = os.environ.get("WAGATE_FAKEWA_BIN")
+    if p:
+        return p if os.access(p, os.X_OK) else None
+    c = [(os.path.getmtime(x), x) for x in glob.glob(os.path.join(REPO, "build*", "tests", "fakewa", "fakewa"))
+         if os.access(x, os.X_OK)]
+    return max(c)[1] if c else None
+
+
+class Fakewa:
+    """A fakewa process (plain WebSocket on loopback) with its control API; supervisor env in .env."""
+
+    def __init__(self, tls=False):
+        self.bin = find_fakewa()
+        if not self.bin:
+            raise unittest.SkipTest("fakewa not built (set WAGATE_FAKEWA_BIN)")
+        self.dir = tempfile.mkdtemp(prefix="wagate-e2e-fakewa-")
+        self.tls = tls
+        self.proc = None
+
+    def start(self):
+        root = os.path.join(self.dir, "root.pub")
+        args = [self.bin, "--root-key-out", root, "--cert-out", os.path.join(self.dir, "cert.pem")]
+        if self.tls:
+            args.append("--tls")
+        self.log_path = os.path.join(self.dir, "fakewa.log")
+        errf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errf, stdin=subprocess.DEVNULL)
+        errf.close()
+        with _lock:
+            _live_procs.append(self.proc)
+        line = self.proc.stdout.readline().decode("utf-8", "replace")
+        m = re.match(r"fakewa ready port=(\d+) control=(\d+)", line)
+        if not m:
+            raise RuntimeError("fakewa did not start: %r" % line)
+        self.port, self.control = int(m.group(1)), int(m.group(2))
+        with open(root) as f:
+            self.root_key = f.read().strip()
+        return self
+
+    @property
+    def env(self):
+        """Supervisor environment that points workers at this fakewa."""
+        e = {"WA_WEBSOCKET_URL": "%s://127.0.0.1:%d/ws/chat" % ("wss" if self.tls else "ws", self.port),
+             "WA_ROOT_KEY": self.root_key}
+        if self.tls:
+            e["WA_TLS_CA_FILE"] = os.path.join(self.dir, "cert.pem")
+        return e
+
+    def call(self, path, method="POST"):
+        r = http_request(self.control, method, path, raw=b"" if method == "POST" else None, timeout=10)
+        return r.json
+
+    def clients(self):
+        """Live (not dead) client connections."""
+        return [c for c in (self.call("/admin/clients", "GET") or {}).get("clients", []) if not c.get("dead")]
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stdout:
+            self.proc.stdout.close()
+
+    def destroy(self):
+        self.stop()
+        if not os.environ.get("WAGATE_E2E_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------
 # Webhook receiver
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -657,6 +760,19 @@ class Receiver:
 # ---------------------------------------------------------------------------------------------------
 # Test case base
 
+SANITIZER_RX = re.compile(r"(==\d+==ERROR: (Address|Leak)Sanitizer|runtime error: |==\d+==WARNING: .*Sanitizer)")
+
+
+def sanitizer_findings(text):
+    """Lines of a log that are ASan/LSan/UBSan reports (with a little context)."""
+    lines = text.splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        if SANITIZER_RX.search(line):
+            out.extend(lines[i:i + 6])
+    return out
+
+
 class E2ETestCase(unittest.TestCase):
     """Gives each test its own database (and optionally supervisor); dumps the log when the test fails."""
 
@@ -701,9 +817,16 @@ class E2ETestCase(unittest.TestCase):
                     pass
         if self.db is not None:
             self.db.drop()
+        findings = []
+        for s in self._sups:
+            findings += sanitizer_findings(s.log_text())
+        if findings:
+            failed = True
         if not failed and not os.environ.get("WAGATE_E2E_KEEP"):
             for s in self._sups:
                 shutil.rmtree(s.workdir, ignore_errors=True)
+        if findings:
+            raise AssertionError("sanitizer reports in the wagate/worker log:\n" + "\n".join(findings[:40]))
 
     def supervisor(self, env=None, start=True, db_uri=None):
         e = dict(self.supervisor_env)

@@ -1,6 +1,5 @@
 """Self-test of the harness (needs PostgreSQL, not the product): receiver, metrics parser, databases."""
 
-import json
 import unittest
 
 from harness import (Database, Receiver, http_request, main, parse_metrics, superuser_uri, uri_with_db,

@@ -3,7 +3,7 @@ logout and delete shapes."""
 
 import re
 
-from harness import API_KEY, E2ETestCase, main, wait_until
+from harness import E2ETestCase, main, wait_until
 
 UUID_RX = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 UPPER_UUID_RX = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$")
@@ -195,8 +195,13 @@ class InstanceTest(E2ETestCase):
         c = self.sup.create_instance("w1")
         iid = c["instance"]["instanceId"]
         pid = wait_until(lambda: self.sup.worker_pids().get(iid), 20, msg="worker pid in metrics")
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            argv = f.read().split(b"\0")
+
+        def argv_of():
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                a = f.read().split(b"\0")
+            return a if a[0].decode().endswith("wagate-worker") else None
+        # the pid is published right after fork; exec follows a moment later
+        argv = wait_until(argv_of, 10, 0.02, msg="worker %d exec'd" % pid)
         self.assertTrue(argv[0].decode().endswith("wagate-worker"), argv)
         self.assertEqual(argv[1].decode(), iid, argv)
 

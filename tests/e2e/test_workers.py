@@ -61,8 +61,11 @@ class WorkersTest(E2ETestCase):
         r = self.sup.api("GET", "/instance/connectionState/w1")
         self.assertStatus(r, 200)
         self.assertIn(r.json["instance"]["state"], ("close", "connecting", "open"))
-        with open("/proc/%d/cmdline" % new, "rb") as f:
-            self.assertEqual(f.read().split(b"\0")[1].decode(), iid)
+        def argv_of():
+            with open("/proc/%d/cmdline" % new, "rb") as f:
+                a = f.read().split(b"\0")
+            return a if a[0].decode().endswith("wagate-worker") else None
+        self.assertEqual(wait_until(argv_of, 10, 0.02, msg="new worker exec'd")[1].decode(), iid)
 
     def test_restart_backoff_grows(self):
         victim, iid = "w2", self.ids["w2"]
@@ -106,6 +109,26 @@ class WorkersTest(E2ETestCase):
                                   else None)(self.sup.worker_pids()), 20, msg="all workers replaced")
         self.assertEqual(len(set(new.values())), N)
         self.assertStatus(self.sup.api("GET", "/health"), 200)
+
+
+class CrashLoopTest(E2ETestCase):
+    """A worker that dies at once every time must be restarted with backoff, not in a tight loop."""
+    supervisor_env = {"WAGATE_WORKER_BIN": "/bin/false", "WAGATE_RESTART_BACKOFF_MIN_MS": "200",
+                      "WAGATE_RESTART_BACKOFF_MAX_MS": "2000"}
+
+    def test_crash_loop_is_throttled(self):
+        sup = self.supervisor()
+        sup.create_instance("loop")
+        wait_until(lambda: sup.restarts("loop") >= 1, 15, msg="first restart")
+        time.sleep(6)
+        n = sup.restarts("loop")
+        # 200 ms doubling to a 2 s cap: about 6 restarts in 6 s; a tight loop would make hundreds
+        self.assertLess(n, 20, "crash loop not throttled: %d restarts" % n)
+        self.assertStatus(sup.api("GET", "/health"), 200)
+        r = sup.api("GET", "/instance/connectionState/loop")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["instance"]["state"], "close")
+        self.assertStatus(sup.api("DELETE", "/instance/delete/loop"), 200)
 
 
 if __name__ == "__main__":

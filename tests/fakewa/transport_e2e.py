@@ -116,7 +116,8 @@ class Probe:
         return self.proc.returncode
 
     def dump(self):
-        return "\n".join(self.lines[-40:]) + "\n" + (self.proc.stderr.read() if self.proc.poll() is not None else "")
+        closes = [l for l in self.lines if " close " in l][:10]
+        return "\n".join(closes + ["..."] + self.lines[-30:]) + "\n" + (self.proc.stderr.read() if self.proc.poll() is not None else "")
 
 
 def check(cond, msg, probe=None):
@@ -281,7 +282,7 @@ def t_200_clients(tmp):
     fw = Fakewa(tmp)
     try:
         # Handshakes cost CPU on both sides (X25519, certificate checks): allow a slow, shared machine.
-        p = Probe(fw, "--count", "200", "--keepalive", "1000", "--deadline", "5000", "--connect-timeout", "90000",
+        p = Probe(fw, "--count", "200", "--keepalive", "1000", "--deadline", "15000", "--connect-timeout", "90000",
                   "--run-seconds", "200")
         check(p.wait_for(lambda p: p.offers() >= 200, 120), "not all 200 opened (%d)" % p.offers(), p)
         cl = fw.clients()

@@ -26,297 +26,367 @@ const uint8_t wa_cert_whatsapp_root_pub[WA_CERT_KEY_LEN] = {
 };
 
 /*
- * Edwards25519 arithmetic on mbedTLS bignums (mbedTLS 2.28 has X25519 but no Ed25519). Only public data
- * goes through the variable-time paths below except in signing, which runs in the fake server and tests;
- * the worker only verifies. Points are in extended coordinates (X:Y:Z:T) with x = X/Z, y = Y/Z, T = XY/Z,
- * and one complete addition formula (a = -1, d non-square) serves for doubling too.
+ * Edwards25519 arithmetic for libsignal's "curve25519" signatures (mbedTLS 2.28 has X25519 but no
+ * Ed25519). Field elements are five 51-bit limbs; points are extended coordinates (X:Y:Z:T) with
+ * x = X/Z, y = Y/Z, T = XY/Z, and one complete addition formula (a = -1, d non-square) also doubles.
+ * Scalars mod the group order use mbedTLS bignums. Everything here is variable-time: verification only
+ * handles public data; signing is for the test server and tests, not for secrets on the worker.
  */
 
 #define CHK(f) do { if ((f) != 0) goto fail; } while (0)
+#define MASK51 ((UINT64_C(1) << 51) - 1)
+
+typedef struct { uint64_t v[5]; } fe;
+typedef unsigned __int128 u128;
 
 struct ed_pt {
-	mbedtls_mpi x, y, z, t;
+	fe x, y, z, t;
 };
 
+/* Curve constants, computed per use (no global mutable state). */
 struct ed {
-	mbedtls_mpi p, d, d2, sqrtm1, l, pm2, pm5d8, rr;
-	mbedtls_mpi t[10];
+	fe d, d2, sqrtm1;
 	struct ed_pt base;
 };
 
-/* Initialise a point's numbers. */
+/* Exponents, little-endian: p - 2, (p - 5) / 8, (p - 1) / 4. */
+static const uint8_t exp_pm2[32] = {
+	0xeb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+};
+static const uint8_t exp_pm5d8[32] = {
+	0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f,
+};
+static const uint8_t exp_pm1d4[32] = {
+	0xfb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f,
+};
+
+/* A small field element. */
 static void
-ed_pt_init(struct ed_pt *a)
+fe_set(fe *h, uint64_t x)
 {
-	mbedtls_mpi_init(&a->x);
-	mbedtls_mpi_init(&a->y);
-	mbedtls_mpi_init(&a->z);
-	mbedtls_mpi_init(&a->t);
+	memset(h, 0, sizeof(*h));
+	h->v[0] = x;
 }
 
-/* Release a point's numbers. */
+/* Propagate carries so every limb is below 2^51 (plus a little in limb 0). */
 static void
-ed_pt_free(struct ed_pt *a)
+fe_carry(fe *h)
 {
-	mbedtls_mpi_free(&a->x);
-	mbedtls_mpi_free(&a->y);
-	mbedtls_mpi_free(&a->z);
-	mbedtls_mpi_free(&a->t);
+	uint64_t c;
+
+	c = h->v[0] >> 51; h->v[0] &= MASK51; h->v[1] += c;
+	c = h->v[1] >> 51; h->v[1] &= MASK51; h->v[2] += c;
+	c = h->v[2] >> 51; h->v[2] &= MASK51; h->v[3] += c;
+	c = h->v[3] >> 51; h->v[3] &= MASK51; h->v[4] += c;
+	c = h->v[4] >> 51; h->v[4] &= MASK51; h->v[0] += 19 * c;
 }
 
-/* r = a * b mod p. */
-static int
-fe_mul(struct ed *e, mbedtls_mpi *r, const mbedtls_mpi *a, const mbedtls_mpi *b)
+/* h = f + g. */
+static void
+fe_add(fe *h, const fe *f, const fe *g)
 {
-	CHK(mbedtls_mpi_mul_mpi(r, a, b));
-	CHK(mbedtls_mpi_mod_mpi(r, r, &e->p));
-	return 0;
-fail:
-	return -1;
+	for (int i = 0; i < 5; i++)
+		h->v[i] = f->v[i] + g->v[i];
+	fe_carry(h);
 }
 
-/* r = a + b mod p, for a, b in [0, p). */
-static int
-fe_add(struct ed *e, mbedtls_mpi *r, const mbedtls_mpi *a, const mbedtls_mpi *b)
+/* h = f - g (adds 4p first so limbs stay non-negative). */
+static void
+fe_sub(fe *h, const fe *f, const fe *g)
 {
-	CHK(mbedtls_mpi_add_mpi(r, a, b));
-	if (mbedtls_mpi_cmp_mpi(r, &e->p) >= 0)
-		CHK(mbedtls_mpi_sub_mpi(r, r, &e->p));
-	return 0;
-fail:
-	return -1;
+	h->v[0] = f->v[0] + UINT64_C(0x1fffffffffffb4) - g->v[0];
+	for (int i = 1; i < 5; i++)
+		h->v[i] = f->v[i] + UINT64_C(0x1ffffffffffffc) - g->v[i];
+	fe_carry(h);
 }
 
-/* r = a - b mod p, for a, b in [0, p). */
-static int
-fe_sub(struct ed *e, mbedtls_mpi *r, const mbedtls_mpi *a, const mbedtls_mpi *b)
+/* h = f * g. */
+static void
+fe_mul(fe *h, const fe *f, const fe *g)
 {
-	CHK(mbedtls_mpi_sub_mpi(r, a, b));
-	if (mbedtls_mpi_cmp_int(r, 0) < 0)
-		CHK(mbedtls_mpi_add_mpi(r, r, &e->p));
-	return 0;
-fail:
-	return -1;
+	const uint64_t *a = f->v, *b = g->v;
+	uint64_t b1 = 19 * b[1], b2 = 19 * b[2], b3 = 19 * b[3], b4 = 19 * b[4], c;
+	u128 r0, r1, r2, r3, r4;
+
+	r0 = (u128)a[0] * b[0] + (u128)a[1] * b4 + (u128)a[2] * b3 + (u128)a[3] * b2 + (u128)a[4] * b1;
+	r1 = (u128)a[0] * b[1] + (u128)a[1] * b[0] + (u128)a[2] * b4 + (u128)a[3] * b3 + (u128)a[4] * b2;
+	r2 = (u128)a[0] * b[2] + (u128)a[1] * b[1] + (u128)a[2] * b[0] + (u128)a[3] * b4 + (u128)a[4] * b3;
+	r3 = (u128)a[0] * b[3] + (u128)a[1] * b[2] + (u128)a[2] * b[1] + (u128)a[3] * b[0] + (u128)a[4] * b4;
+	r4 = (u128)a[0] * b[4] + (u128)a[1] * b[3] + (u128)a[2] * b[2] + (u128)a[3] * b[1] + (u128)a[4] * b[0];
+	r1 += (uint64_t)(r0 >> 51);
+	r2 += (uint64_t)(r1 >> 51);
+	r3 += (uint64_t)(r2 >> 51);
+	r4 += (uint64_t)(r3 >> 51);
+	c = (uint64_t)(r4 >> 51);
+	h->v[0] = ((uint64_t)r0 & MASK51) + 19 * c;
+	h->v[1] = (uint64_t)r1 & MASK51;
+	h->v[2] = (uint64_t)r2 & MASK51;
+	h->v[3] = (uint64_t)r3 & MASK51;
+	h->v[4] = (uint64_t)r4 & MASK51;
+	c = h->v[0] >> 51;
+	h->v[0] &= MASK51;
+	h->v[1] += c;
 }
 
-/* r = a^k mod p. */
-static int
-fe_pow(struct ed *e, mbedtls_mpi *r, const mbedtls_mpi *a, const mbedtls_mpi *k)
+/* h = f^e for a little-endian 256-bit exponent. */
+static void
+fe_pow(fe *h, const fe *f, const uint8_t e[32])
 {
-	return mbedtls_mpi_exp_mod(r, a, k, &e->p, &e->rr) == 0 ? 0 : -1;
+	fe r, b = *f;
+	int i;
+
+	fe_set(&r, 1);
+	for (i = 255; i >= 0; i--) {
+		fe_mul(&r, &r, &r);
+		if ((e[i / 8] >> (i % 8)) & 1)
+			fe_mul(&r, &r, &b);
+	}
+	*h = r;
+}
+
+/* Load 32 little-endian bytes, ignoring bit 255 (values >= p are fine). */
+static void
+fe_frombytes(fe *h, const uint8_t s[32])
+{
+	uint64_t w[4];
+
+	for (int i = 0; i < 4; i++) {
+		w[i] = 0;
+		for (int j = 7; j >= 0; j--)
+			w[i] = w[i] << 8 | s[8 * i + j];
+	}
+	h->v[0] = w[0] & MASK51;
+	h->v[1] = (w[0] >> 51 | w[1] << 13) & MASK51;
+	h->v[2] = (w[1] >> 38 | w[2] << 26) & MASK51;
+	h->v[3] = (w[2] >> 25 | w[3] << 39) & MASK51;
+	h->v[4] = (w[3] >> 12) & MASK51;
+}
+
+/* Store the canonical (fully reduced) value as 32 little-endian bytes. */
+static void
+fe_tobytes(uint8_t s[32], const fe *f)
+{
+	fe h = *f;
+	uint64_t q, w[4];
+
+	fe_carry(&h);
+	fe_carry(&h);
+	/* q = 1 exactly when h >= p */
+	q = (h.v[0] + 19) >> 51;
+	q = (h.v[1] + q) >> 51;
+	q = (h.v[2] + q) >> 51;
+	q = (h.v[3] + q) >> 51;
+	q = (h.v[4] + q) >> 51;
+	/* h + 19q - 2^255 q = h - p q: carry upwards and drop bit 255 instead of folding it back. */
+	h.v[0] += 19 * q;
+	h.v[1] += h.v[0] >> 51;
+	h.v[0] &= MASK51;
+	h.v[2] += h.v[1] >> 51;
+	h.v[1] &= MASK51;
+	h.v[3] += h.v[2] >> 51;
+	h.v[2] &= MASK51;
+	h.v[4] += h.v[3] >> 51;
+	h.v[3] &= MASK51;
+	h.v[4] &= MASK51;
+	w[0] = h.v[0] | h.v[1] << 51;
+	w[1] = h.v[1] >> 13 | h.v[2] << 38;
+	w[2] = h.v[2] >> 26 | h.v[3] << 25;
+	w[3] = h.v[3] >> 39 | h.v[4] << 12;
+	for (int i = 0; i < 4; i++)
+		for (int j = 0; j < 8; j++)
+			s[8 * i + j] = (uint8_t)(w[i] >> (8 * j));
+}
+
+/* Whether two field elements are equal. */
+static int
+fe_equal(const fe *a, const fe *b)
+{
+	uint8_t x[32], y[32];
+
+	fe_tobytes(x, a);
+	fe_tobytes(y, b);
+	return memcmp(x, y, 32) == 0;
+}
+
+/* The low bit of the canonical value. */
+static int
+fe_isodd(const fe *a)
+{
+	uint8_t x[32];
+
+	fe_tobytes(x, a);
+	return x[0] & 1;
 }
 
 /* r = a + b (r may alias a or b). */
-static int
-ed_add(struct ed *e, struct ed_pt *r, const struct ed_pt *a, const struct ed_pt *b)
+static void
+ed_add(const struct ed *e, struct ed_pt *r, const struct ed_pt *a, const struct ed_pt *b)
 {
-	mbedtls_mpi *A = &e->t[0], *B = &e->t[1], *C = &e->t[2], *D = &e->t[3], *E = &e->t[4];
-	mbedtls_mpi *F = &e->t[5], *G = &e->t[6], *H = &e->t[7], *u = &e->t[8], *v = &e->t[9];
+	fe A, B, C, D, E, F, G, H, u, v;
 
-	CHK(fe_sub(e, u, &a->y, &a->x));
-	CHK(fe_sub(e, v, &b->y, &b->x));
-	CHK(fe_mul(e, A, u, v));
-	CHK(fe_add(e, u, &a->y, &a->x));
-	CHK(fe_add(e, v, &b->y, &b->x));
-	CHK(fe_mul(e, B, u, v));
-	CHK(fe_mul(e, C, &a->t, &b->t));
-	CHK(fe_mul(e, C, C, &e->d2));
-	CHK(fe_mul(e, D, &a->z, &b->z));
-	CHK(fe_add(e, D, D, D));
-	CHK(fe_sub(e, E, B, A));
-	CHK(fe_sub(e, F, D, C));
-	CHK(fe_add(e, G, D, C));
-	CHK(fe_add(e, H, B, A));
-	CHK(fe_mul(e, &r->x, E, F));
-	CHK(fe_mul(e, &r->y, G, H));
-	CHK(fe_mul(e, &r->t, E, H));
-	CHK(fe_mul(e, &r->z, F, G));
-	return 0;
-fail:
-	return -1;
+	fe_sub(&u, &a->y, &a->x);
+	fe_sub(&v, &b->y, &b->x);
+	fe_mul(&A, &u, &v);
+	fe_add(&u, &a->y, &a->x);
+	fe_add(&v, &b->y, &b->x);
+	fe_mul(&B, &u, &v);
+	fe_mul(&C, &a->t, &b->t);
+	fe_mul(&C, &C, &e->d2);
+	fe_mul(&D, &a->z, &b->z);
+	fe_add(&D, &D, &D);
+	fe_sub(&E, &B, &A);
+	fe_sub(&F, &D, &C);
+	fe_add(&G, &D, &C);
+	fe_add(&H, &B, &A);
+	fe_mul(&r->x, &E, &F);
+	fe_mul(&r->y, &G, &H);
+	fe_mul(&r->t, &E, &H);
+	fe_mul(&r->z, &F, &G);
 }
 
 /* r = the neutral element (0, 1). */
-static int
+static void
 ed_zero(struct ed_pt *r)
 {
-	CHK(mbedtls_mpi_lset(&r->x, 0));
-	CHK(mbedtls_mpi_lset(&r->y, 1));
-	CHK(mbedtls_mpi_lset(&r->z, 1));
-	CHK(mbedtls_mpi_lset(&r->t, 0));
-	return 0;
-fail:
-	return -1;
+	fe_set(&r->x, 0);
+	fe_set(&r->y, 1);
+	fe_set(&r->z, 1);
+	fe_set(&r->t, 0);
 }
 
-/* r = k * a by double-and-add over the bits of the non-negative scalar k. */
-static int
-ed_scalarmult(struct ed *e, struct ed_pt *r, const mbedtls_mpi *k, const struct ed_pt *a)
+/* r = -a. */
+static void
+ed_neg(struct ed_pt *r, const struct ed_pt *a)
 {
-	struct ed_pt q;
-	size_t i = mbedtls_mpi_bitlen(k);
-	int rc = -1;
+	fe zero;
 
-	ed_pt_init(&q);
-	CHK(ed_zero(&q));
-	while (i-- > 0) {
-		CHK(ed_add(e, &q, &q, &q));
-		if (mbedtls_mpi_get_bit(k, i))
-			CHK(ed_add(e, &q, &q, a));
+	fe_set(&zero, 0);
+	*r = *a;
+	fe_sub(&r->x, &zero, &a->x);
+	fe_sub(&r->t, &zero, &a->t);
+}
+
+/* r = k1 * a + k2 * b for little-endian 256-bit scalars (joint double-and-add). */
+static void
+ed_double_scalarmult(const struct ed *e, struct ed_pt *r, const uint8_t k1[32], const struct ed_pt *a,
+    const uint8_t k2[32], const struct ed_pt *b)
+{
+	struct ed_pt q, ab;
+	int i, x, y;
+
+	ed_add(e, &ab, a, b);
+	ed_zero(&q);
+	for (i = 255; i >= 0; i--) {
+		ed_add(e, &q, &q, &q);
+		x = (k1[i / 8] >> (i % 8)) & 1;
+		y = (k2[i / 8] >> (i % 8)) & 1;
+		if (x && y)
+			ed_add(e, &q, &q, &ab);
+		else if (x)
+			ed_add(e, &q, &q, a);
+		else if (y)
+			ed_add(e, &q, &q, b);
 	}
-	CHK(mbedtls_mpi_copy(&r->x, &q.x));
-	CHK(mbedtls_mpi_copy(&r->y, &q.y));
-	CHK(mbedtls_mpi_copy(&r->z, &q.z));
-	CHK(mbedtls_mpi_copy(&r->t, &q.t));
-	rc = 0;
-fail:
-	ed_pt_free(&q);
-	return rc;
+	*r = q;
+}
+
+/* r = k * base. */
+static void
+ed_scalarmult_base(const struct ed *e, struct ed_pt *r, const uint8_t k[32])
+{
+	static const uint8_t zero[32];
+	struct ed_pt id;
+
+	ed_zero(&id);
+	ed_double_scalarmult(e, r, k, &e->base, zero, &id);
 }
 
 /* The standard encoding: y little-endian with the low bit of x in bit 255. */
-static int
-ed_encode(struct ed *e, uint8_t out[32], const struct ed_pt *a)
+static void
+ed_encode(uint8_t out[32], const struct ed_pt *a)
 {
-	mbedtls_mpi *zi = &e->t[0], *x = &e->t[1], *y = &e->t[2];
+	fe zi, x, y;
 
-	CHK(fe_pow(e, zi, &a->z, &e->pm2));
-	CHK(fe_mul(e, x, &a->x, zi));
-	CHK(fe_mul(e, y, &a->y, zi));
-	CHK(mbedtls_mpi_write_binary_le(y, out, 32));
-	out[31] |= (uint8_t)(mbedtls_mpi_get_bit(x, 0) << 7);
-	return 0;
-fail:
-	return -1;
+	fe_pow(&zi, &a->z, exp_pm2);
+	fe_mul(&x, &a->x, &zi);
+	fe_mul(&y, &a->y, &zi);
+	fe_tobytes(out, &y);
+	out[31] |= (uint8_t)(fe_isodd(&x) << 7);
 }
 
-/* Decode an encoded point (y reduced mod p as ref10 does; x recovered with the sign bit). -1 if there is
+/* Decode an encoded point (y taken mod p as ref10 does; x recovered with the sign bit). -1 if there is
  * no such point. */
 static int
-ed_decode(struct ed *e, struct ed_pt *r, const uint8_t in[32])
+ed_decode(const struct ed *e, struct ed_pt *r, const uint8_t in[32])
 {
-	mbedtls_mpi *y2 = &e->t[0], *u = &e->t[1], *v = &e->t[2], *v3 = &e->t[3], *w = &e->t[4];
-	mbedtls_mpi *x = &e->t[5], *chk = &e->t[6], *nu = &e->t[7];
-	uint8_t b[32];
+	fe y2, u, v, v3, w, x, chk, nu, one, zero;
 	int sign = in[31] >> 7;
 
-	memcpy(b, in, 32);
-	b[31] &= 0x7f;
-	CHK(mbedtls_mpi_read_binary_le(&r->y, b, 32));
-	CHK(mbedtls_mpi_mod_mpi(&r->y, &r->y, &e->p));
-	/* x^2 = (y^2 - 1) / (d y^2 + 1); x = u v^3 (u v^7)^((p-5)/8), then fix up by sqrt(-1). */
-	CHK(fe_mul(e, y2, &r->y, &r->y));
-	CHK(mbedtls_mpi_lset(w, 1));
-	CHK(fe_sub(e, u, y2, w));
-	CHK(fe_mul(e, v, y2, &e->d));
-	CHK(fe_add(e, v, v, w));
-	CHK(fe_mul(e, v3, v, v));
-	CHK(fe_mul(e, v3, v3, v));		/* v^3 */
-	CHK(fe_mul(e, w, v3, v3));
-	CHK(fe_mul(e, w, w, v));		/* v^7 */
-	CHK(fe_mul(e, w, w, u));		/* u v^7 */
-	CHK(fe_pow(e, x, w, &e->pm5d8));
-	CHK(fe_mul(e, x, x, v3));
-	CHK(fe_mul(e, x, x, u));
-	CHK(fe_mul(e, chk, x, x));
-	CHK(fe_mul(e, chk, chk, v));		/* v x^2 */
-	if (mbedtls_mpi_cmp_mpi(chk, u) != 0) {
-		CHK(mbedtls_mpi_lset(w, 0));
-		CHK(fe_sub(e, nu, w, u));
-		if (mbedtls_mpi_cmp_mpi(chk, nu) != 0)
+	fe_frombytes(&r->y, in);
+	fe_set(&one, 1);
+	fe_set(&zero, 0);
+	/* x^2 = (y^2 - 1) / (d y^2 + 1); x = u v^3 (u v^7)^((p-5)/8), then fixed up by sqrt(-1). */
+	fe_mul(&y2, &r->y, &r->y);
+	fe_sub(&u, &y2, &one);
+	fe_mul(&v, &y2, &e->d);
+	fe_add(&v, &v, &one);
+	fe_mul(&v3, &v, &v);
+	fe_mul(&v3, &v3, &v);
+	fe_mul(&w, &v3, &v3);
+	fe_mul(&w, &w, &v);
+	fe_mul(&w, &w, &u);
+	fe_pow(&x, &w, exp_pm5d8);
+	fe_mul(&x, &x, &v3);
+	fe_mul(&x, &x, &u);
+	fe_mul(&chk, &x, &x);
+	fe_mul(&chk, &chk, &v);
+	if (!fe_equal(&chk, &u)) {
+		fe_sub(&nu, &zero, &u);
+		if (!fe_equal(&chk, &nu))
 			return -1;
-		CHK(fe_mul(e, x, x, &e->sqrtm1));
+		fe_mul(&x, &x, &e->sqrtm1);
 	}
-	if (mbedtls_mpi_get_bit(x, 0) != sign) {
-		CHK(mbedtls_mpi_lset(w, 0));
-		CHK(fe_sub(e, x, w, x));
-	}
-	CHK(mbedtls_mpi_copy(&r->x, x));
-	CHK(mbedtls_mpi_lset(&r->z, 1));
-	CHK(fe_mul(e, &r->t, &r->x, &r->y));
+	if (fe_isodd(&x) != sign)
+		fe_sub(&x, &zero, &x);
+	r->x = x;
+	fe_set(&r->z, 1);
+	fe_mul(&r->t, &r->x, &r->y);
 	return 0;
-fail:
-	return -1;
 }
 
-/* Release the curve constants. */
-static void
-ed_free(struct ed *e)
-{
-	size_t i;
-
-	mbedtls_mpi_free(&e->p);
-	mbedtls_mpi_free(&e->d);
-	mbedtls_mpi_free(&e->d2);
-	mbedtls_mpi_free(&e->sqrtm1);
-	mbedtls_mpi_free(&e->l);
-	mbedtls_mpi_free(&e->pm2);
-	mbedtls_mpi_free(&e->pm5d8);
-	mbedtls_mpi_free(&e->rr);
-	for (i = 0; i < sizeof(e->t) / sizeof(e->t[0]); i++)
-		mbedtls_mpi_free(&e->t[i]);
-	ed_pt_free(&e->base);
-}
-
-/* Set up p, d, 2d, sqrt(-1), the group order and the base point. */
+/* Set up d, 2d, sqrt(-1) and the base point. */
 static int
 ed_init(struct ed *e)
 {
-	/* The base point's y = 4/5, x even. */
+	fe a, b, zero;
 	uint8_t bb[32];
-	size_t i;
 
-	mbedtls_mpi_init(&e->p);
-	mbedtls_mpi_init(&e->d);
-	mbedtls_mpi_init(&e->d2);
-	mbedtls_mpi_init(&e->sqrtm1);
-	mbedtls_mpi_init(&e->l);
-	mbedtls_mpi_init(&e->pm2);
-	mbedtls_mpi_init(&e->pm5d8);
-	mbedtls_mpi_init(&e->rr);
-	for (i = 0; i < sizeof(e->t) / sizeof(e->t[0]); i++)
-		mbedtls_mpi_init(&e->t[i]);
-	ed_pt_init(&e->base);
-
-	/* p = 2^255 - 19 */
-	CHK(mbedtls_mpi_lset(&e->p, 1));
-	CHK(mbedtls_mpi_shift_l(&e->p, 255));
-	CHK(mbedtls_mpi_sub_int(&e->p, &e->p, 19));
-	CHK(mbedtls_mpi_sub_int(&e->pm2, &e->p, 2));
-	CHK(mbedtls_mpi_sub_int(&e->pm5d8, &e->p, 5));
-	CHK(mbedtls_mpi_shift_r(&e->pm5d8, 3));
-	/* l = 2^252 + 27742317777372353535851937790883648493 */
-	CHK(mbedtls_mpi_read_string(&e->l, 16,
-	    "1000000000000000000000000000000014DEF9DEA2F79CD65812631A5CF5D3ED"));
 	/* d = -121665 / 121666 */
-	CHK(mbedtls_mpi_lset(&e->t[0], 121666));
-	CHK(fe_pow(e, &e->t[1], &e->t[0], &e->pm2));
-	CHK(mbedtls_mpi_lset(&e->t[0], 121665));
-	CHK(fe_mul(e, &e->t[2], &e->t[0], &e->t[1]));
-	CHK(mbedtls_mpi_lset(&e->t[0], 0));
-	CHK(fe_sub(e, &e->d, &e->t[0], &e->t[2]));
-	CHK(fe_add(e, &e->d2, &e->d, &e->d));
-	/* sqrt(-1) = 2^((p-1)/4) */
-	CHK(mbedtls_mpi_sub_int(&e->t[3], &e->p, 1));
-	CHK(mbedtls_mpi_shift_r(&e->t[3], 2));
-	CHK(mbedtls_mpi_lset(&e->t[4], 2));
-	CHK(fe_pow(e, &e->sqrtm1, &e->t[4], &e->t[3]));
-	/* base point: y = 4 * 5^-1 */
-	CHK(mbedtls_mpi_lset(&e->t[0], 5));
-	CHK(fe_pow(e, &e->t[1], &e->t[0], &e->pm2));
-	CHK(mbedtls_mpi_lset(&e->t[0], 4));
-	CHK(fe_mul(e, &e->t[8], &e->t[0], &e->t[1]));
-	CHK(mbedtls_mpi_write_binary_le(&e->t[8], bb, sizeof(bb)));
-	CHK(ed_decode(e, &e->base, bb));
-	return 0;
-fail:
-	return -1;
+	fe_set(&a, 121666);
+	fe_pow(&b, &a, exp_pm2);
+	fe_set(&a, 121665);
+	fe_mul(&a, &a, &b);
+	fe_set(&zero, 0);
+	fe_sub(&e->d, &zero, &a);
+	fe_add(&e->d2, &e->d, &e->d);
+	fe_set(&a, 2);
+	fe_pow(&e->sqrtm1, &a, exp_pm1d4);
+	/* the base point: y = 4/5, x even */
+	fe_set(&a, 5);
+	fe_pow(&b, &a, exp_pm2);
+	fe_set(&a, 4);
+	fe_mul(&a, &a, &b);
+	fe_tobytes(bb, &a);
+	return ed_decode(e, &e->base, bb);
 }
 
-/* SHA-512 over up to four pieces. */
+/* SHA-512 over up to three pieces. */
 static int
 cert_sha512(uint8_t out[64], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
-    const uint8_t *c, size_t clen, const uint8_t *d, size_t dlen)
+    const uint8_t *c, size_t clen)
 {
 	mbedtls_sha512_context ctx;
 	int rc = -1;
@@ -326,7 +396,6 @@ cert_sha512(uint8_t out[64], const uint8_t *a, size_t alen, const uint8_t *b, si
 	CHK(alen > 0 ? mbedtls_sha512_update_ret(&ctx, a, alen) : 0);
 	CHK(blen > 0 ? mbedtls_sha512_update_ret(&ctx, b, blen) : 0);
 	CHK(clen > 0 ? mbedtls_sha512_update_ret(&ctx, c, clen) : 0);
-	CHK(dlen > 0 ? mbedtls_sha512_update_ret(&ctx, d, dlen) : 0);
 	CHK(mbedtls_sha512_finish_ret(&ctx, out));
 	rc = 0;
 fail:
@@ -334,26 +403,52 @@ fail:
 	return rc;
 }
 
-/* Convert an X25519 public key to its Edwards y encoding: y = (u - 1) / (u + 1) (u = -1 gives 0). */
+/* Reduce a 64-byte little-endian number mod the group order into 32 bytes. */
 static int
-cert_mont_to_ed(struct ed *e, const uint8_t pub[32], uint8_t out[32])
+cert_reduce(uint8_t out[32], const uint8_t in[64])
 {
-	mbedtls_mpi *u = &e->t[0], *n = &e->t[1], *dn = &e->t[2], *one = &e->t[3], *y = &e->t[4];
-	uint8_t b[32];
+	mbedtls_mpi x, l;
+	int rc = -1;
 
-	memcpy(b, pub, 32);
-	b[31] &= 0x7f;
-	CHK(mbedtls_mpi_read_binary_le(u, b, 32));
-	CHK(mbedtls_mpi_mod_mpi(u, u, &e->p));
-	CHK(mbedtls_mpi_lset(one, 1));
-	CHK(fe_sub(e, n, u, one));
-	CHK(fe_add(e, dn, u, one));
-	CHK(fe_pow(e, dn, dn, &e->pm2));
-	CHK(fe_mul(e, y, n, dn));
-	CHK(mbedtls_mpi_write_binary_le(y, out, 32));
-	return 0;
+	mbedtls_mpi_init(&x);
+	mbedtls_mpi_init(&l);
+	CHK(mbedtls_mpi_read_string(&l, 16, "1000000000000000000000000000000014DEF9DEA2F79CD65812631A5CF5D3ED"));
+	CHK(mbedtls_mpi_read_binary_le(&x, in, 64));
+	CHK(mbedtls_mpi_mod_mpi(&x, &x, &l));
+	CHK(mbedtls_mpi_write_binary_le(&x, out, 32));
+	rc = 0;
 fail:
-	return -1;
+	mbedtls_mpi_free(&x);
+	mbedtls_mpi_free(&l);
+	return rc;
+}
+
+/* s = (a * b + c) mod the group order, all 32-byte little-endian. */
+static int
+cert_muladd(uint8_t s[32], const uint8_t a[32], const uint8_t b[32], const uint8_t c[32])
+{
+	mbedtls_mpi x, y, z, l;
+	int rc = -1;
+
+	mbedtls_mpi_init(&x);
+	mbedtls_mpi_init(&y);
+	mbedtls_mpi_init(&z);
+	mbedtls_mpi_init(&l);
+	CHK(mbedtls_mpi_read_string(&l, 16, "1000000000000000000000000000000014DEF9DEA2F79CD65812631A5CF5D3ED"));
+	CHK(mbedtls_mpi_read_binary_le(&x, a, 32));
+	CHK(mbedtls_mpi_read_binary_le(&y, b, 32));
+	CHK(mbedtls_mpi_read_binary_le(&z, c, 32));
+	CHK(mbedtls_mpi_mul_mpi(&x, &x, &y));
+	CHK(mbedtls_mpi_add_mpi(&x, &x, &z));
+	CHK(mbedtls_mpi_mod_mpi(&x, &x, &l));
+	CHK(mbedtls_mpi_write_binary_le(&x, s, 32));
+	rc = 0;
+fail:
+	mbedtls_mpi_free(&x);
+	mbedtls_mpi_free(&y);
+	mbedtls_mpi_free(&z);
+	mbedtls_mpi_free(&l);
+	return rc;
 }
 
 /* Verify as libsignal's curve25519_verify does. */
@@ -362,49 +457,35 @@ wa_cert_verify(const uint8_t pub[WA_CERT_KEY_LEN], const uint8_t *msg, size_t le
     const uint8_t sig[WA_CERT_SIG_LEN])
 {
 	struct ed e;
-	struct ed_pt a, sb, ha;
-	mbedtls_mpi s, h;
-	uint8_t edpub[32], sbytes[32], hash[64], check[32];
-	int rc = -1;
+	struct ed_pt a, na, r;
+	fe u, n, dn, y, one;
+	uint8_t edpub[32], s[32], hash[64], h[32], check[32];
 
-	ed_pt_init(&a);
-	ed_pt_init(&sb);
-	ed_pt_init(&ha);
-	mbedtls_mpi_init(&s);
-	mbedtls_mpi_init(&h);
 	if (ed_init(&e) != 0)
-		goto fail;
-	CHK(cert_mont_to_ed(&e, pub, edpub));
+		return -1;
+	/* Montgomery u to Edwards y = (u - 1) / (u + 1); u = -1 gives 0, as in libsignal. */
+	fe_frombytes(&u, pub);
+	fe_set(&one, 1);
+	fe_sub(&n, &u, &one);
+	fe_add(&dn, &u, &one);
+	fe_pow(&dn, &dn, exp_pm2);
+	fe_mul(&y, &n, &dn);
+	fe_tobytes(edpub, &y);
 	/* The signer moved its Edwards key's sign bit into the top bit of S. */
 	edpub[31] = (uint8_t)((edpub[31] & 0x7f) | (sig[63] & 0x80));
-	memcpy(sbytes, sig + 32, 32);
-	sbytes[31] &= 0x7f;
-	if (sbytes[31] & 0xe0)
-		goto fail;
-	CHK(ed_decode(&e, &a, edpub));
-	CHK(mbedtls_mpi_read_binary_le(&s, sbytes, 32));
-	CHK(cert_sha512(hash, sig, 32, edpub, 32, msg, len, NULL, 0));
-	CHK(mbedtls_mpi_read_binary_le(&h, hash, 64));
-	CHK(mbedtls_mpi_mod_mpi(&h, &h, &e.l));
+	memcpy(s, sig + 32, 32);
+	s[31] &= 0x7f;
+	if (s[31] & 0xe0)
+		return -1;
+	if (ed_decode(&e, &a, edpub) != 0)
+		return -1;
+	if (cert_sha512(hash, sig, 32, edpub, 32, msg, len) != 0 || cert_reduce(h, hash) != 0)
+		return -1;
 	/* R' = S B - h A must encode to R. */
-	CHK(ed_scalarmult(&e, &sb, &s, &e.base));
-	CHK(ed_scalarmult(&e, &ha, &h, &a));
-	CHK(mbedtls_mpi_lset(&e.t[9], 0));
-	CHK(fe_sub(&e, &ha.x, &e.t[9], &ha.x));
-	CHK(fe_sub(&e, &ha.t, &e.t[9], &ha.t));
-	CHK(ed_add(&e, &sb, &sb, &ha));
-	CHK(ed_encode(&e, check, &sb));
-	if (memcmp(check, sig, 32) != 0)
-		goto fail;
-	rc = 0;
-fail:
-	mbedtls_mpi_free(&s);
-	mbedtls_mpi_free(&h);
-	ed_pt_free(&a);
-	ed_pt_free(&sb);
-	ed_pt_free(&ha);
-	ed_free(&e);
-	return rc;
+	ed_neg(&na, &a);
+	ed_double_scalarmult(&e, &r, s, &e.base, h, &na);
+	ed_encode(check, &r);
+	return memcmp(check, sig, 32) == 0 ? 0 : -1;
 }
 
 /* Sign as libsignal's curve25519_sign does, with the given nonce randomness. */
@@ -416,62 +497,43 @@ wa_cert_sign_with_random(const uint8_t priv[WA_CERT_KEY_LEN], const uint8_t *msg
 		0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	};
+	mbedtls_sha512_context ctx;
 	struct ed e;
 	struct ed_pt a, r;
-	mbedtls_mpi k, n, h, s;
-	uint8_t sk[32], edpub[32], hash[64], out[64];
-	uint8_t *km = NULL;
+	uint8_t sk[32], edpub[32], hash[64], nonce[32], h[32], out[64];
 	int rc = -1;
 
-	ed_pt_init(&a);
-	ed_pt_init(&r);
-	mbedtls_mpi_init(&k);
-	mbedtls_mpi_init(&n);
-	mbedtls_mpi_init(&h);
-	mbedtls_mpi_init(&s);
 	memcpy(sk, priv, 32);
 	sk[0] &= 248;
 	sk[31] &= 127;
 	sk[31] |= 64;
+	mbedtls_sha512_init(&ctx);
 	if (ed_init(&e) != 0)
 		goto fail;
-	CHK(mbedtls_mpi_read_binary_le(&k, sk, 32));
-	CHK(ed_scalarmult(&e, &a, &k, &e.base));
-	CHK(ed_encode(&e, edpub, &a));
+	ed_scalarmult_base(&e, &a, sk);
+	ed_encode(edpub, &a);
 	/* nonce = SHA512(0xfe ff*31 || k || msg || random) mod l */
-	km = xmalloc(32 + len + 64);
-	memcpy(km, sk, 32);
-	if (len > 0)
-		memcpy(km + 32, msg, len);
-	memcpy(km + 32 + len, random, 64);
-	CHK(cert_sha512(hash, prefix, 32, km, 32 + len + 64, NULL, 0, NULL, 0));
-	CHK(mbedtls_mpi_read_binary_le(&n, hash, 64));
-	CHK(mbedtls_mpi_mod_mpi(&n, &n, &e.l));
-	CHK(ed_scalarmult(&e, &r, &n, &e.base));
-	CHK(ed_encode(&e, out, &r));
+	CHK(mbedtls_sha512_starts_ret(&ctx, 0));
+	CHK(mbedtls_sha512_update_ret(&ctx, prefix, 32));
+	CHK(mbedtls_sha512_update_ret(&ctx, sk, 32));
+	CHK(len > 0 ? mbedtls_sha512_update_ret(&ctx, msg, len) : 0);
+	CHK(mbedtls_sha512_update_ret(&ctx, random, 64));
+	CHK(mbedtls_sha512_finish_ret(&ctx, hash));
+	CHK(cert_reduce(nonce, hash));
+	ed_scalarmult_base(&e, &r, nonce);
+	ed_encode(out, &r);
 	/* h = SHA512(R || A || msg) mod l; S = nonce + h k mod l */
-	CHK(cert_sha512(hash, out, 32, edpub, 32, msg, len, NULL, 0));
-	CHK(mbedtls_mpi_read_binary_le(&h, hash, 64));
-	CHK(mbedtls_mpi_mod_mpi(&h, &h, &e.l));
-	CHK(mbedtls_mpi_mul_mpi(&s, &h, &k));
-	CHK(mbedtls_mpi_add_mpi(&s, &s, &n));
-	CHK(mbedtls_mpi_mod_mpi(&s, &s, &e.l));
-	CHK(mbedtls_mpi_write_binary_le(&s, out + 32, 32));
+	CHK(cert_sha512(hash, out, 32, edpub, 32, msg, len));
+	CHK(cert_reduce(h, hash));
+	CHK(cert_muladd(out + 32, h, sk, nonce));
 	out[63] = (uint8_t)((out[63] & 0x7f) | (edpub[31] & 0x80));
 	memcpy(sig, out, 64);
 	rc = 0;
 fail:
-	if (km != NULL)
-		free_wiped(km, 32 + len + 64);
+	mbedtls_sha512_free(&ctx);
 	explicit_wipe(sk, sizeof(sk));
+	explicit_wipe(nonce, sizeof(nonce));
 	explicit_wipe(hash, sizeof(hash));
-	mbedtls_mpi_free(&k);
-	mbedtls_mpi_free(&n);
-	mbedtls_mpi_free(&h);
-	mbedtls_mpi_free(&s);
-	ed_pt_free(&a);
-	ed_pt_free(&r);
-	ed_free(&e);
 	return rc;
 }
 

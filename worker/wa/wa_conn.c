@@ -248,9 +248,12 @@ conn_attempt_end(struct wa_conn *c)
 	c->tx = c->rx = NULL;
 	c->ws_close_sent = 0;
 	c->ping_id[0] = '\0';
-	evtimer_del(c->ev_timeout);
-	evtimer_del(c->ev_ping);
-	evtimer_del(c->ev_deadline);
+	if (c->ev_timeout)
+		evtimer_del(c->ev_timeout);
+	if (c->ev_ping)
+		evtimer_del(c->ev_ping);
+	if (c->ev_deadline)
+		evtimer_del(c->ev_deadline);
 	c->phase = PH_IDLE;
 }
 

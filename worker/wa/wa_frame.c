@@ -31,6 +31,7 @@ struct wa_frame_reader {
 	size_t cap, len, off;	/* bytes [off, len) are not yet consumed */
 	uint8_t *routing;
 	size_t routing_len;
+	int preintro_done;	/* the "ED" pre-intro was consumed; only the header may follow */
 };
 
 /* Clamp a configured cap to what 3 length bytes can say. */
@@ -228,7 +229,7 @@ reader_intro(struct wa_frame_reader *r, char *err, size_t errlen)
 	size_t avail = r->len - r->off, i, rlen;
 	char msg[96];
 
-	if (r->header[0] != 'E' && avail >= 1 && p[0] == 'E') {
+	if (!r->preintro_done && r->header[0] != 'E' && avail >= 1 && p[0] == 'E') {
 		if (avail < 2)
 			return WA_FRAME_AGAIN;
 		if (p[1] == 'D') {
@@ -237,13 +238,14 @@ reader_intro(struct wa_frame_reader *r, char *err, size_t errlen)
 			if (p[2] != 0 || p[3] != 1)
 				return reader_fail(r, err, errlen, "frame: bad routing pre-intro");
 			rlen = ((size_t)p[4] << 16) | ((size_t)p[5] << 8) | p[6];
-			if (rlen > WA_FRAME_MAX_ROUTING_INFO || r->routing != NULL)
-				return reader_fail(r, err, errlen, "frame: routing pre-intro too long or repeated");
+			if (rlen > WA_FRAME_MAX_ROUTING_INFO)
+				return reader_fail(r, err, errlen, "frame: routing pre-intro too long");
 			if (avail < ROUTING_INTRO_LEN + WA_FRAME_LEN_BYTES + rlen)
 				return WA_FRAME_AGAIN;
 			r->routing = xmalloc(rlen > 0 ? rlen : 1);
 			memcpy(r->routing, p + ROUTING_INTRO_LEN + WA_FRAME_LEN_BYTES, rlen);
 			r->routing_len = rlen;
+			r->preintro_done = 1;
 			r->off += ROUTING_INTRO_LEN + WA_FRAME_LEN_BYTES + rlen;
 			p = r->buf + r->off;
 			avail = r->len - r->off;
