@@ -178,6 +178,34 @@ hs_mix_dh(struct wa_handshake *h, const uint8_t priv[WA_NOISE_KEY_LEN], const ui
 	return rc;
 }
 
+/* Decrypt the peer's static key, remember it, and mix our ephemeral with it (es for the client, se for the
+ * server): the same step on both sides of XX. */
+static int
+hs_read_peer_static(struct wa_handshake *h, const uint8_t *ct, size_t ctlen, const char *who, char *err,
+    size_t errlen)
+{
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+
+	if (wa_noise_decrypt_and_hash(h->noise, ct, ctlen, &plain, &plen) != 0) {
+		hs_fail(h, err, errlen, "handshake: cannot decrypt the %s static key", who);
+		return -1;
+	}
+	if (plen != WA_NOISE_KEY_LEN) {
+		hs_fail(h, err, errlen, "handshake: %s static key is %zu bytes, want 32", who, plen);
+		free_wiped(plain, plen);
+		return -1;
+	}
+	memcpy(h->rs, plain, WA_NOISE_KEY_LEN);
+	h->has_rs = 1;
+	free_wiped(plain, plen);
+	if (hs_mix_dh(h, h->e_priv, h->rs) != 0) {
+		hs_fail(h, err, errlen, "handshake: key agreement with the %s static key failed", who);
+		return -1;
+	}
+	return 0;
+}
+
 /* Pack a HandshakeMessage into a new buffer. */
 static void
 hs_pack(const Wa__HandshakeMessage *m, uint8_t **out, size_t *outlen)
@@ -257,22 +285,8 @@ wa_handshake_client_on_server_hello(struct wa_handshake *h, const uint8_t *in, s
 		hs_fail(h, err, errlen, "handshake: key agreement with the server ephemeral failed");
 		goto out;
 	}
-	if (wa_noise_decrypt_and_hash(h->noise, sh->static_.data, sh->static_.len, &plain, &plen) != 0) {
-		hs_fail(h, err, errlen, "handshake: cannot decrypt the server static key");
+	if (hs_read_peer_static(h, sh->static_.data, sh->static_.len, "server", err, errlen) != 0)
 		goto out;
-	}
-	if (plen != WA_NOISE_KEY_LEN) {
-		hs_fail(h, err, errlen, "handshake: server static key is %zu bytes, want 32", plen);
-		goto out;
-	}
-	memcpy(h->rs, plain, WA_NOISE_KEY_LEN);
-	h->has_rs = 1;
-	free_wiped(plain, plen);
-	plain = NULL;
-	if (hs_mix_dh(h, h->e_priv, h->rs) != 0) {
-		hs_fail(h, err, errlen, "handshake: key agreement with the server static key failed");
-		goto out;
-	}
 	if (wa_noise_decrypt_and_hash(h->noise, sh->payload.data, sh->payload.len, &plain, &plen) != 0) {
 		hs_fail(h, err, errlen, "handshake: cannot decrypt the server certificate");
 		goto out;
@@ -391,22 +405,8 @@ wa_handshake_server_on_client_finish(struct wa_handshake *h, const uint8_t *in, 
 		hs_fail(h, err, errlen, "handshake: client finish lacks static or payload");
 		goto out;
 	}
-	if (wa_noise_decrypt_and_hash(h->noise, cf->static_.data, cf->static_.len, &plain, &plen) != 0) {
-		hs_fail(h, err, errlen, "handshake: cannot decrypt the client static key");
+	if (hs_read_peer_static(h, cf->static_.data, cf->static_.len, "client", err, errlen) != 0)
 		goto out;
-	}
-	if (plen != WA_NOISE_KEY_LEN) {
-		hs_fail(h, err, errlen, "handshake: client static key is %zu bytes, want 32", plen);
-		goto out;
-	}
-	memcpy(h->rs, plain, WA_NOISE_KEY_LEN);
-	h->has_rs = 1;
-	free_wiped(plain, plen);
-	plain = NULL;
-	if (hs_mix_dh(h, h->e_priv, h->rs) != 0) {
-		hs_fail(h, err, errlen, "handshake: key agreement with the client static key failed");
-		goto out;
-	}
 	if (wa_noise_decrypt_and_hash(h->noise, cf->payload.data, cf->payload.len, &plain, &plen) != 0) {
 		hs_fail(h, err, errlen, "handshake: cannot decrypt the client payload");
 		goto out;
