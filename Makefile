@@ -19,7 +19,7 @@ run: build
 	@BUILD=$(BUILD) scripts/run.sh
 
 test: build
-	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) MESON_TEST_ARGS="$(MESON_TEST_ARGS)" tests/run.sh
 
 clean:
 	rm -rf $(BUILD) build-asan tests/fuzz/bin

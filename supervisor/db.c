@@ -1007,3 +1007,20 @@ db_queue_length(const struct db *db)
 {
 	return db == NULL ? 0 : db->queued;
 }
+
+/* Work not yet called back: queued, running on a connection, or finished and awaiting its callback. */
+unsigned
+db_pending(const struct db *db)
+{
+	unsigned n, i;
+
+	if (db == NULL)
+		return 0;
+	n = db->queued;
+	for (i = 0; i < db->nconns; i++)
+		if (db->conns[i].job != NULL)
+			n++;
+	if (!TAILQ_EMPTY(&db->done))
+		n++;
+	return n;
+}

@@ -65,5 +65,7 @@ unsigned db_connections_up(const struct db *db);
 unsigned long db_queries_total(const struct db *db);
 /* Jobs waiting for a free connection. */
 unsigned db_queue_length(const struct db *db);
+/* Jobs whose callback has not run yet (queued, running or finished); 0 when the pool is idle. */
+unsigned db_pending(const struct db *db);
 
 #endif

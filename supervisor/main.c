@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -242,6 +243,19 @@ main(int argc, char **argv)
 
 	event_base_dispatch(app.base);
 
+	/* Let committed work call back (webhook claims, state updates) so nothing is dropped half-done. */
+	{
+		struct timeval deadline, now;
+		gettimeofday(&deadline, NULL);
+		deadline.tv_sec += 3;
+		http_stop(&app);
+		while (db_pending(app.db) > 0 && db_available(app.db)) {
+			event_base_loop(app.base, EVLOOP_ONCE);
+			gettimeofday(&now, NULL);
+			if (timercmp(&now, &deadline, >))
+				break;
+		}
+	}
 	log_info("main: stopped");
 	if (watchdog_ev != NULL)
 		event_free(watchdog_ev);

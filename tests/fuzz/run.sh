@@ -26,5 +26,5 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 [ -d "$src/tests/fuzz/corpus/$name" ] && cp -r "$src/tests/fuzz/corpus/$name/." "$work/" 2>/dev/null || true
 cd "$work"
-"$out/$name" -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+"$out/$name" -max_total_time="$secs" -error_exitcode=1 -timeout_exitcode=1 -max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	-artifact_prefix="$out/$name-" "$work" 2>&1 | tail -n 15

@@ -551,6 +551,11 @@ wa_dec_jid(struct wa_dec *d, unsigned tag, struct wa_dval *v, int bare_key)
 		if (wa_dec_uint(d, 1, &domain) == -1 || wa_dec_uint(d, 1, &device) == -1 ||
 		    wa_dec_jid_part(d, &user, 0) == -1)
 			goto out;
+		/* A device JID names a user's device: without a user it cannot be rendered back the same way. */
+		if (user.len == 0) {
+			r = wa_dec_fail(d, "device JID without a user");
+			goto out;
+		}
 		dom.s = (char *)wa_jid_domain_server((uint8_t)domain);
 		dom.len = strlen(dom.s);
 		if (domain != WA_JID_DOMAIN_USER && strcmp(dom.s, WA_SERVER_USER) == 0)
