@@ -23,37 +23,11 @@ done
 command -v wrk >/dev/null || { echo "http: FAILED (wrk not installed)"; exit 1; }
 
 tmp=$(mktemp -d /tmp/wagate-bench-http.XXXXXX)
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+name=http
+sup_pid=
+. bench/lib.sh
 pgport=$(free_port)
 port=$(free_port)
-sup_pid=
-
-# Workers of this run carry our tag in their environment; kill exactly those.
-kill_our_workers() {
-	local f pid
-	for f in /proc/[0-9]*/environ; do
-		pid=${f#/proc/}; pid=${pid%/environ}
-		if { tr '\0' '\n' <"$f"; } 2>/dev/null | grep -qx "WAGATE_BENCH_TAG=$tag"; then
-			kill -9 "$pid" 2>/dev/null || true
-		fi
-	done
-}
-cleanup() {
-	if [ -n "$sup_pid" ] && kill -0 "$sup_pid" 2>/dev/null; then
-		kill -TERM "$sup_pid" 2>/dev/null || true
-		for _ in $(seq 1 100); do kill -0 "$sup_pid" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$sup_pid" 2>/dev/null || true
-	fi
-	kill_our_workers
-	scripts/pg.sh stop "$tmp/pg" >/dev/null 2>&1 || true
-	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# The result line goes to fd 3 (stdout) even from inside $(...); the log tail goes to stderr.
-exec 3>&1
-fail() { echo "http: FAILED ($1)" >&3; tail -n 20 "$tmp/wagate.log" >&2 2>/dev/null || true; exit 1; }
 
 PG_FSYNC=off scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null 2>&1 || fail "PostgreSQL did not start"
 mkdir -p "$tmp/run"

@@ -248,7 +248,6 @@ main(int argc, char **argv)
 		struct timeval deadline, now;
 		gettimeofday(&deadline, NULL);
 		deadline.tv_sec += 3;
-		http_stop(&app);
 		while (db_pending(app.db) > 0 && db_available(app.db)) {
 			event_base_loop(app.base, EVLOOP_ONCE);
 			gettimeofday(&now, NULL);
