@@ -50,8 +50,10 @@ struct wa_adv_result {
 
 /* Companion: check the <device-identity> bytes of pair-success (ADVSignedDeviceIdentityHMAC) against our
  * adv secret (HMAC, constant time; prefix 06 05 for hosted accounts) and the account signature over
- * prefix || details || identity_pub, then compute our device signature (06 01 || details || identity_pub ||
- * account key) with identity_priv. WA_ADV_OK with *out filled, or a wa_adv_error with a reason in err. */
+ * prefix || details || identity_pub (prefix 06 00, or 06 05 for a hosted device), then compute our device
+ * signature (06 01 || details || identity_pub || account key) with identity_priv. WA_ADV_OK with *out filled,
+ * or a wa_adv_error with a reason in err.
+ * *out is zeroed first, not freed: clear a reused result with wa_adv_result_clear before calling again. */
 int wa_adv_companion_verify(const uint8_t *msg, size_t len, const uint8_t adv_secret[WA_ADV_KEY_LEN],
     const uint8_t identity_priv[WA_ADV_KEY_LEN], const uint8_t identity_pub[WA_ADV_KEY_LEN],
     struct wa_adv_result *out, char *err, size_t errlen);
@@ -63,8 +65,8 @@ const char *wa_adv_error_text(int e);
 
 /* Phone: build the ADVSignedDeviceIdentityHMAC bytes for a companion whose QR (or link code) gave
  * companion_identity_pub and adv_secret: details = ADVDeviceIdentity(dev), account signature with
- * account_priv over 06 00 || details || companion_identity_pub, HMAC with adv_secret. *out is malloc'd.
- * 0 or -1. */
+ * account_priv over 06 00 || details || companion_identity_pub (06 05 when dev->device_type is hosted), HMAC
+ * with adv_secret (over 06 05 || details for a hosted account). *out is malloc'd. 0 or -1. */
 int wa_adv_phone_issue(const uint8_t account_priv[WA_ADV_KEY_LEN], const uint8_t account_pub[WA_ADV_KEY_LEN],
     const uint8_t adv_secret[WA_ADV_KEY_LEN], const uint8_t companion_identity_pub[WA_ADV_KEY_LEN],
     const struct wa_adv_device *dev, uint8_t **out, size_t *outlen);
