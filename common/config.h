@@ -12,6 +12,8 @@ struct config {
 	char *database_uri;
 	char *client_name;
 	int qrcode_limit;
+	int qr_first_ms;			/* WA_QR_FIRST_MS: how long the first QR of an offer is shown */
+	int qr_next_ms;			/* WA_QR_NEXT_MS: how long each following QR is shown */
 	int del_instance_minutes;	/* 0 = off (DEL_INSTANCE=false) */
 	char *webhook_global_url;
 	int webhook_global_enabled;

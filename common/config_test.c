@@ -20,6 +20,8 @@ clear_env(void)
 	unsetenv("WEBHOOK_GLOBAL_ENABLED");
 	unsetenv("WEBHOOK_GLOBAL_URL");
 	unsetenv("QRCODE_LIMIT");
+	unsetenv("WA_QR_FIRST_MS");
+	unsetenv("WA_QR_NEXT_MS");
 }
 
 static void
@@ -48,6 +50,8 @@ test_config_defaults_and_bounds(void **state)
 	assert_non_null(cfg);
 	assert_int_equal(cfg->server_port, 8080);
 	assert_int_equal(cfg->qrcode_limit, 30);
+	assert_int_equal(cfg->qr_first_ms, 60000);
+	assert_int_equal(cfg->qr_next_ms, 20000);
 	assert_int_equal(cfg->del_instance_minutes, 0);
 	assert_string_equal(cfg->wa_websocket_url, "wss://web.whatsapp.com/ws/chat");
 	config_free(cfg);
@@ -57,6 +61,23 @@ test_config_defaults_and_bounds(void **state)
 	assert_null(config_load(NULL, err, sizeof(err)));
 	assert_non_null(strstr(err, "SERVER_PORT must be an integer from 1 to 65535"));
 	assert_non_null(strstr(err, "DEL_INSTANCE must be false or a number of minutes"));
+	unsetenv("SERVER_PORT");
+	unsetenv("DEL_INSTANCE");
+
+	setenv("WA_QR_FIRST_MS", "99", 1);
+	setenv("WA_QR_NEXT_MS", "600001", 1);
+	assert_null(config_load(NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "WA_QR_FIRST_MS"));
+	assert_non_null(strstr(err, "WA_QR_NEXT_MS"));
+	setenv("WA_QR_FIRST_MS", "100", 1);
+	setenv("WA_QR_NEXT_MS", "600000", 1);
+	cfg = config_load(NULL, err, sizeof(err));
+	assert_non_null(cfg);
+	assert_int_equal(cfg->qr_first_ms, 100);
+	assert_int_equal(cfg->qr_next_ms, 600000);
+	config_free(cfg);
+	unsetenv("WA_QR_FIRST_MS");
+	unsetenv("WA_QR_NEXT_MS");
 
 	setenv("SERVER_PORT", "9090", 1);
 	setenv("DEL_INSTANCE", "5", 1);

@@ -12,6 +12,7 @@ struct workers;
 struct webhook;
 struct registry;
 struct evdns_base;
+struct lifecycle;
 
 struct app {
 	struct event_base *base;
@@ -22,6 +23,7 @@ struct app {
 	struct registry *reg;
 	struct evhttp *http;
 	struct evdns_base *dns;
+	struct lifecycle *lc;		/* lifecycle.c's own state (per-instance write order, QR waiters) */
 	time_t started;
 	unsigned long http_requests;
 	unsigned long http_errors;

@@ -199,8 +199,14 @@ db_tx_free(struct db_tx *tx)
 	if (tx == NULL)
 		return;
 	for (i = 0; i < tx->n; i++) {
-		for (j = 0; j < tx->stmts[i].nparams; j++)
+		for (j = 0; j < tx->stmts[i].nparams; j++) {
+			/* Parameters can be credentials and private prekeys: wipe before freeing. */
+			if (tx->stmts[i].values[j] != NULL)
+				explicit_wipe(tx->stmts[i].values[j], tx->stmts[i].lengths != NULL &&
+				    tx->stmts[i].formats[j] ? (size_t)tx->stmts[i].lengths[j] :
+				    strlen(tx->stmts[i].values[j]));
 			free(tx->stmts[i].values[j]);
+		}
 		free(tx->stmts[i].values);
 		free(tx->stmts[i].lengths);
 		free(tx->stmts[i].formats);

@@ -88,6 +88,8 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "STOPPING=1");
 #endif
+	/* Requests waiting for a QR are answered before the HTTP server that holds them goes away. */
+	lifecycle_wait_shutdown(app);
 	http_stop(app);
 	workers_shutdown(app->workers, main_shutdown_done_cb, app);
 	/* Do not wait forever for workers that refuse to go. */
@@ -209,10 +211,16 @@ main(int argc, char **argv)
 	wcfg.wa_root_key_len = app.cfg->wa_root_key != NULL ? sizeof(root_key) : 0;
 	wcfg.wa_tls_ca_file = app.cfg->wa_tls_ca_file;
 	wcfg.log_level = (int)level;
+	wcfg.qrcode_limit = (unsigned)app.cfg->qrcode_limit;
+	wcfg.qr_first_ms = (unsigned)app.cfg->qr_first_ms;
+	wcfg.qr_next_ms = (unsigned)app.cfg->qr_next_ms;
 	memset(&wcbs, 0, sizeof(wcbs));
 	wcbs.on_ready = lifecycle_on_ready;
 	wcbs.on_state = lifecycle_on_state;
 	wcbs.on_exit = lifecycle_on_exit;
+	wcbs.on_qr = lifecycle_on_qr;
+	wcbs.on_pair_success = lifecycle_on_pair_success;
+	wcbs.on_store = lifecycle_on_store;
 	wcbs.ctx = &app;
 	if ((app.workers = workers_new(app.base, &wcfg, &wcbs)) == NULL)
 		fatalx("main: worker table could not be created");
@@ -260,10 +268,12 @@ main(int argc, char **argv)
 		event_free(watchdog_ev);
 	event_free(sigint);
 	event_free(sigterm);
+	lifecycle_wait_shutdown(&app);
 	http_stop(&app);
 	workers_free(app.workers);
 	webhook_free(app.webhook);
 	db_free(app.db);
+	lifecycle_free(&app);
 	registry_free(app.reg);
 	if (app.dns != NULL)
 		evdns_base_free(app.dns, 0);

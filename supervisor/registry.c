@@ -220,6 +220,7 @@ instance_free(struct instance *inst)
 	free(inst->number);
 	free(inst->owner_jid);
 	free(inst->profile_name);
+	instance_qr_reset(inst);
 	instance_settings_clear(&inst->settings);
 	instance_proxy_clear(&inst->proxy);
 	free(inst);
@@ -243,4 +244,14 @@ instance_state_name(enum instance_state s)
 	default:
 		return "close";
 	}
+}
+
+void
+instance_qr_reset(struct instance *inst)
+{
+	free(inst->qr_code);
+	free(inst->qr_base64);
+	free(inst->qr_pairing_code);
+	inst->qr_code = inst->qr_base64 = inst->qr_pairing_code = NULL;
+	inst->qr_count = 0;
 }

@@ -34,6 +34,11 @@ struct instance {
 	int deleting;		/* a delete is in flight: refuse other changes */
 	struct instance_settings settings;
 	struct instance_proxy proxy;
+	/* Evolution's QR object: the offer being shown (NULL = not known yet), reset by open and close. */
+	char *qr_code;			/* the QR text */
+	char *qr_base64;		/* "data:image/png;base64,..." */
+	char *qr_pairing_code;		/* 8 characters when pairing by number */
+	unsigned qr_count;		/* QRs shown in this connect series; 0 = none yet */
 	struct event *del_timer;	/* DEL_INSTANCE */
 	void *app;		/* back pointer for timers */
 };
@@ -56,6 +61,8 @@ struct instance *instance_new(const char *id, const char *name, const char *toke
 void instance_free(struct instance *inst);
 void instance_set_str(char **field, const char *value);
 const char *instance_state_name(enum instance_state s);
+/* Back to "nothing offered" ({"count":0}). */
+void instance_qr_reset(struct instance *inst);
 void instance_settings_clear(struct instance_settings *s);
 void instance_proxy_clear(struct instance_proxy *p);
 

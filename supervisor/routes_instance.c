@@ -22,6 +22,8 @@
 #include <string.h>
 #include <strings.h>
 
+#define QR_WAIT_MS	10000	/* create(qrcode:true) and connect wait this long for the first QR */
+
 /* ---- create ---- */
 
 struct create_ctx {
@@ -57,16 +59,62 @@ settings_json(const struct instance_settings *s)
 	return o;
 }
 
+/* Evolution's QR object: {"pairingCode","code","base64","count"}, members absent while unknown. */
 static struct json_object *
 qrcode_json(const struct instance *inst)
 {
 	struct json_object *q = json_object_new_object();
 
-	(void)inst;
-	/* QR pairing arrives with the pairing work; until then nothing has been offered. */
-	json_object_object_add(q, "pairingCode", NULL);
-	json_object_object_add(q, "count", json_object_new_int(0));
+	if (inst != NULL && inst->qr_code != NULL) {
+		json_object_object_add(q, "pairingCode", inst->qr_pairing_code != NULL ?
+		    json_object_new_string(inst->qr_pairing_code) : NULL);
+		json_object_object_add(q, "code", json_object_new_string(inst->qr_code));
+		if (inst->qr_base64 != NULL)
+			json_object_object_add(q, "base64", json_object_new_string(inst->qr_base64));
+	}
+	json_object_object_add(q, "count", json_object_new_int(inst != NULL ? (int)inst->qr_count : 0));
 	return q;
+}
+
+/* A create or connect waiting for the first QR. */
+struct qr_wait {
+	struct http_call *c;
+	struct json_object *resp;	/* create: the 201 body without status and qrcode */
+};
+
+static struct json_object *state_json(const struct instance *inst);
+
+/* The QR wait of create(qrcode:true) ended: answer with whatever is there now. */
+static void
+create_qr_done_cb(void *arg, struct instance *inst, enum lifecycle_wake why)
+{
+	struct qr_wait *qw = arg;
+	struct json_object *io = json_object_object_get(qw->resp, "instance");
+
+	(void)why;
+	json_object_object_add(io, "status", json_object_new_string(inst != NULL ?
+	    instance_state_name(inst->state) : "close"));
+	json_object_object_add(qw->resp, "qrcode", qrcode_json(inst));
+	http_reply_json(qw->c, 201, qw->resp);
+	free(qw);
+}
+
+/* The QR wait of connect ended. */
+static void
+connect_qr_done_cb(void *arg, struct instance *inst, enum lifecycle_wake why)
+{
+	struct qr_wait *qw = arg;
+	struct http_call *c = qw->c;
+
+	free(qw);
+	if (why == LIFECYCLE_WAKE_SHUTDOWN)
+		http_reply_error_msg(c, 503, "wagate is shutting down; try again shortly");
+	else if (inst == NULL)
+		http_reply_error_msg(c, 404, "The \"%s\" instance does not exist", c->name);
+	else if (inst->state == INSTANCE_OPEN)
+		http_reply_json(c, 200, state_json(inst));
+	else
+		http_reply_json(c, 200, qrcode_json(inst));
 }
 
 static void
@@ -107,8 +155,10 @@ create_committed_cb(void *arg, const struct db_result *r)
 	lifecycle_spec(inst, &spec, 0);
 	if (workers_add(app->workers, &spec) == -1)
 		log_warnx("route_instance_create: %s: could not register its worker", inst->name);
-	if (cc->qrcode)
-		workers_connect(app->workers, inst->id, cc->number);
+	if (cc->qrcode && workers_connect(app->workers, inst->id, cc->number) == -1) {
+		log_warnx("route_instance_create: %s: could not start connecting", inst->name);
+		cc->qrcode = -1;	/* answer at once with {"count":0} */
+	}
 	webhook_kick(app->webhook);
 	log_info("route_instance_create: %s: created (%s)", inst->name, inst->id);
 
@@ -119,8 +169,8 @@ create_committed_cb(void *arg, const struct db_result *r)
 	json_object_object_add(io, "integration", json_object_new_string(inst->integration));
 	json_object_object_add(io, "webhookWaBusiness", NULL);
 	json_object_object_add(io, "accessTokenWaBusiness", json_object_new_string(""));
-	json_object_object_add(io, "status", json_object_new_string(cc->qrcode ? "connecting" :
-	    instance_state_name(inst->state)));
+	if (cc->qrcode != 1)
+		json_object_object_add(io, "status", json_object_new_string(instance_state_name(inst->state)));
 	json_object_object_add(o, "instance", io);
 	json_object_object_add(o, "hash", json_object_new_string(inst->token));
 	json_object_object_add(o, "webhook", cc->webhook_resp != NULL ? json_object_get(cc->webhook_resp) :
@@ -129,8 +179,18 @@ create_committed_cb(void *arg, const struct db_result *r)
 	json_object_object_add(o, "rabbitmq", json_object_new_object());
 	json_object_object_add(o, "sqs", json_object_new_object());
 	json_object_object_add(o, "settings", settings_json(&inst->settings));
+	if (cc->qrcode == 1) {
+		/* Answered by create_qr_done_cb at the first QR (or open, close, 10 s); the loop goes on. */
+		struct qr_wait *qw = xcalloc(1, sizeof(*qw));
+
+		qw->c = c;
+		qw->resp = o;
+		lifecycle_wait(app, inst->id, QR_WAIT_MS, create_qr_done_cb, qw);
+		create_free(cc);
+		return;
+	}
 	if (cc->qrcode)
-		json_object_object_add(o, "qrcode", qrcode_json(inst));
+		json_object_object_add(o, "qrcode", qrcode_json(NULL));
 	http_reply_json(c, 201, o);
 	create_free(cc);
 }
@@ -405,7 +465,12 @@ route_instance_connect(struct http_call *c)
 			http_reply_error_msg(c, 503, "The worker of \"%s\" is restarting; try again shortly", inst->name);
 			return;
 		}
-		http_reply_json(c, 200, qrcode_json(inst));
+		/* Answered by connect_qr_done_cb at the first QR (or open, close, 10 s); the loop goes on. */
+		{
+			struct qr_wait *qw = xcalloc(1, sizeof(*qw));
+			qw->c = c;
+			lifecycle_wait(c->app, inst->id, QR_WAIT_MS, connect_qr_done_cb, qw);
+		}
 		return;
 	}
 }
@@ -419,6 +484,10 @@ route_instance_restart(struct http_call *c)
 		http_reply_error_msg(c, 500, "Could not restart the worker of \"%s\"", inst->name);
 		return;
 	}
+	/* A paired instance logs in again by itself; one showing QR codes goes on showing them (Evolution
+	 * reconnects both). */
+	if (inst->state == INSTANCE_CONNECTING)
+		workers_connect(c->app->workers, inst->id, NULL);
 	http_reply_json(c, 200, state_json(inst));
 }
 
@@ -546,7 +615,8 @@ route_instance_logout(struct http_call *c)
 	}
 	tx = db_tx_new();
 	db_tx_add(tx, "DELETE FROM auth_creds WHERE instance_id = $1", 1, p);
-	db_tx_run(c->app->db, tx, logout_committed_cb, c);
+	/* After any store the worker asked for before, so those creds cannot come back. */
+	lifecycle_tx_run(c->app, inst->id, tx, logout_committed_cb, c);
 }
 
 static void

@@ -30,7 +30,6 @@
 #define WORKERS_LOG_MAX		4096
 #define WORKERS_QR_MAX		4096
 #define WORKERS_FIELD_MAX	256
-#define WORKERS_CREDS_MAX	(4u * 1024 * 1024)
 
 /* Where a worker record is in its life; the bits are also the "allowed in" masks of the dispatch table. */
 enum worker_phase {
@@ -42,6 +41,19 @@ enum worker_phase {
 	WK_STOPPING = 1 << 5,	/* asked to stop, killed, or its channel closed: waiting to reap it */
 };
 #define WK_ALIVE (WK_STARTING | WK_READY | WK_STOPPING)
+
+/* A PairSuccess or StoreBatch the worker waits on: answered once, by workers_reply_pair/_store. */
+struct worker_req {
+	TAILQ_ENTRY(worker_req) entry;
+	uint64_t ticket;			/* table-wide handle given to the callback */
+	uint64_t request_id;			/* the worker's id, echoed in the reply */
+	unsigned gen;				/* spawn generation of the process that asked */
+	int pair;				/* PairSuccess (Result) rather than StoreBatch (StoreAck) */
+	unsigned char *creds;			/* creds to keep once committed (NULL = none or forgotten) */
+	size_t creds_len;
+};
+
+TAILQ_HEAD(worker_req_list, worker_req);
 
 struct worker_rec {
 	TAILQ_ENTRY(worker_rec) entry;
@@ -70,6 +82,8 @@ struct worker_rec {
 	char *pending_number;
 	char kill_reason[128];			/* why we killed it, for on_state */
 	int removed, restart_now, dead;
+	unsigned gen;				/* bumped at every spawn: replies go only to the asker */
+	struct worker_req_list reqs;		/* unanswered requests */
 };
 
 TAILQ_HEAD(worker_list, worker_rec);
@@ -87,6 +101,7 @@ struct workers {
 	void *done_arg;
 	double latency_ms;
 	int have_latency;
+	uint64_t next_ticket;
 };
 
 struct workers_dispatch {
@@ -270,6 +285,20 @@ workers_send(struct worker_rec *wk, IpcEnvelope *env)
 	return 0;
 }
 
+/* Queue a reply to the worker's request request_id. */
+static int
+workers_send_reply(struct worker_rec *wk, IpcEnvelope *env, uint64_t request_id)
+{
+	if (wk->bev == NULL || !(wk->phase & WK_ALIVE))
+		return -1;
+	env->request_id = request_id;
+	if (ipc_write(wk->bev, env) == -1) {
+		log_warnx("workers_send_reply: %s: could not queue %s", wk->name, ipc_msg_name((int)env->msg_case));
+		return -1;
+	}
+	return 0;
+}
+
 /* Send a message that has no fields of its own (Shutdown, Logout). */
 static int
 workers_send_empty(struct worker_rec *wk, int msg_case)
@@ -397,11 +426,18 @@ workers_on_connection_update(struct worker_rec *wk, const IpcEnvelope *env)
 	const Wagate__Ipc__ConnectionUpdate *cu = env->connection_update;
 	struct workers *w = wk->w;
 
+	struct workers_account acct;
+
 	if ((int)cu->state < WORKER_STATE_CLOSE || (int)cu->state > WORKER_STATE_OPEN ||
-	    !ipc_str_ok(cu->detail, WORKERS_DETAIL_MAX))
+	    !ipc_str_ok(cu->detail, WORKERS_DETAIL_MAX) || !ipc_str_ok(cu->jid, WORKERS_FIELD_MAX) ||
+	    !ipc_str_ok(cu->lid, WORKERS_FIELD_MAX) || !ipc_str_ok(cu->push_name, WORKERS_FIELD_MAX))
 		return -1;
+	acct.jid = cu->jid;
+	acct.lid = cu->lid;
+	acct.push_name = cu->push_name;
 	if (w->cbs.on_state != NULL)
-		w->cbs.on_state(w->cbs.ctx, wk->id, (int)cu->state, cu->reason, cu->detail);
+		w->cbs.on_state(w->cbs.ctx, wk->id, (int)cu->state, cu->reason, cu->detail,
+		    (int)cu->state == WORKER_STATE_OPEN ? &acct : NULL);
 	return 0;
 }
 
@@ -457,29 +493,170 @@ workers_on_qr_update(struct worker_rec *wk, const IpcEnvelope *env)
 	return 0;
 }
 
-/* PairSuccess: the account is linked; the credentials go to the caller to store. */
+/* Remember an unanswered request; creds (copied) are what to keep once it is committed. */
+static struct worker_req *
+workers_req_new(struct worker_rec *wk, uint64_t request_id, int pair, const unsigned char *creds, size_t len)
+{
+	struct worker_req *rq = xcalloc(1, sizeof(*rq));
+
+	rq->ticket = ++wk->w->next_ticket;
+	rq->request_id = request_id;
+	rq->gen = wk->gen;
+	rq->pair = pair;
+	if (creds != NULL && len > 0) {
+		rq->creds = xmalloc(len);
+		memcpy(rq->creds, creds, len);
+		rq->creds_len = len;
+	}
+	TAILQ_INSERT_TAIL(&wk->reqs, rq, entry);
+	return rq;
+}
+
+/* Unlink and free one request, wiping its creds. */
+static void
+workers_req_free(struct worker_rec *wk, struct worker_req *rq)
+{
+	TAILQ_REMOVE(&wk->reqs, rq, entry);
+	free_wiped(rq->creds, rq->creds_len);
+	free(rq);
+}
+
+/* Send Result or StoreAck for rq to the process that asked, if it is still there. */
+static void
+workers_req_answer(struct worker_rec *wk, const struct worker_req *rq, int ok, const char *error)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__Result res = WAGATE__IPC__RESULT__INIT;
+	Wagate__Ipc__StoreAck ack = WAGATE__IPC__STORE_ACK__INIT;
+	char *err = (char *)(error != NULL ? error : "");
+
+	if (rq->gen != wk->gen || !(wk->phase & (WK_READY | WK_STOPPING)) || wk->bev == NULL) {
+		log_debug("workers: %s: the worker that sent request %llu is gone; answer dropped", wk->name,
+		    (unsigned long long)rq->request_id);
+		return;
+	}
+	if (rq->pair) {
+		res.ok = ok;
+		res.code = ok ? 0 : WAGATE__IPC__REASON__REASON_BAD_SESSION;
+		res.error = err;
+		env.msg_case = WAGATE__IPC__ENVELOPE__MSG_RESULT;
+		env.result = &res;
+	} else {
+		ack.ok = ok;
+		ack.error = err;
+		env.msg_case = WAGATE__IPC__ENVELOPE__MSG_STORE_ACK;
+		env.store_ack = &ack;
+	}
+	workers_send_reply(wk, &env, rq->request_id);
+}
+
+/* Refuse a request at once (invalid, or nobody to store it). */
+static void
+workers_refuse(struct worker_rec *wk, uint64_t request_id, int pair, const char *error)
+{
+	struct worker_req *rq = workers_req_new(wk, request_id, pair, NULL, 0);
+
+	log_warnx("workers: %s: %s refused: %s", wk->name, pair ? "PairSuccess" : "StoreBatch", error);
+	workers_req_answer(wk, rq, 0, error);
+	workers_req_free(wk, rq);
+}
+
+/* PairSuccess: the phone linked this device; the caller stores creds and owner JID, then answers. */
 static int
 workers_on_pair_success(struct worker_rec *wk, const IpcEnvelope *env)
 {
 	const Wagate__Ipc__PairSuccess *p = env->pair_success;
 	struct workers *w = wk->w;
+	struct workers_pair pair;
+	struct worker_req *rq;
 
 	if (!ipc_str_ok(p->jid, WORKERS_FIELD_MAX) || !ipc_str_ok(p->lid, WORKERS_FIELD_MAX) ||
 	    !ipc_str_ok(p->push_name, WORKERS_FIELD_MAX) || !ipc_str_ok(p->platform, WORKERS_FIELD_MAX) ||
-	    p->creds.len > WORKERS_CREDS_MAX)
+	    !ipc_str_ok(p->business_name, WORKERS_FIELD_MAX))
 		return -1;
-	/* Keep them for the next Start of this process's successor. */
-	free_wiped(wk->creds, wk->creds_len);
-	wk->creds = NULL;
-	wk->creds_len = 0;
-	if (p->creds.len > 0) {
-		wk->creds = xmalloc(p->creds.len);
-		memcpy(wk->creds, p->creds.data, p->creds.len);
-		wk->creds_len = p->creds.len;
+	if (p->creds.len == 0 || p->creds.len > WORKERS_CREDS_MAX || *p->jid == '\0') {
+		workers_refuse(wk, env->request_id, 1, p->creds.len == 0 ? "no credentials" :
+		    *p->jid == '\0' ? "no jid" : "credentials too large");
+		return 0;
 	}
-	wk->connect_now = 1;
-	if (w->cbs.on_paired != NULL)
-		w->cbs.on_paired(w->cbs.ctx, wk->id, p->jid, p->lid, p->push_name, p->creds.data, p->creds.len);
+	if (w->cbs.on_pair_success == NULL) {
+		workers_refuse(wk, env->request_id, 1, "credentials cannot be stored");
+		return 0;
+	}
+	rq = workers_req_new(wk, env->request_id, 1, p->creds.data, p->creds.len);
+	pair.jid = p->jid;
+	pair.lid = p->lid;
+	pair.push_name = p->push_name;
+	pair.platform = p->platform;
+	pair.business_name = p->business_name;
+	pair.creds = p->creds.data;
+	pair.creds_len = p->creds.len;
+	w->cbs.on_pair_success(w->cbs.ctx, wk->id, rq->ticket, &pair);
+	return 0;
+}
+
+/* Check a StoreBatch against the limits; NULL if fine, else why not. */
+static const char *
+workers_store_check(const Wagate__Ipc__StoreBatch *b)
+{
+	size_t i, j;
+
+	if (b->creds.len > WORKERS_CREDS_MAX)
+		return "credentials too large";
+	if (b->n_prekeys > WORKERS_PREKEYS_MAX)
+		return "too many prekeys in one batch";
+	if (b->prekeys_uploaded_upto > WORKERS_PREKEY_ID_MAX)
+		return "prekeys_uploaded_upto out of range";
+	for (i = 0; i < b->n_prekeys; i++) {
+		const Wagate__Ipc__PreKey *k = b->prekeys[i];
+
+		if (k->id < 1 || k->id > WORKERS_PREKEY_ID_MAX)
+			return "prekey id out of range";
+		if (k->record.len == 0 || k->record.len > WORKERS_PREKEY_RECORD_MAX)
+			return "prekey record size out of range";
+		/* A repeated id is a worker bug; batches are small enough for a quadratic look. */
+		for (j = 0; j < i; j++)
+			if (b->prekeys[j]->id == k->id)
+				return "prekey id repeated in the batch";
+	}
+	return NULL;
+}
+
+/* StoreBatch: creds and prekeys to commit before the worker may use them. */
+static int
+workers_on_store_batch(struct worker_rec *wk, const IpcEnvelope *env)
+{
+	const Wagate__Ipc__StoreBatch *b = env->store_batch;
+	struct workers *w = wk->w;
+	struct workers_store st;
+	struct workers_prekey *keys = NULL;
+	struct worker_req *rq;
+	const char *why;
+	size_t i;
+
+	if ((why = workers_store_check(b)) != NULL) {
+		workers_refuse(wk, env->request_id, 0, why);
+		return 0;
+	}
+	if (w->cbs.on_store == NULL) {
+		workers_refuse(wk, env->request_id, 0, "nothing can be stored");
+		return 0;
+	}
+	rq = workers_req_new(wk, env->request_id, 0, b->creds.data, b->creds.len);
+	if (b->n_prekeys > 0)
+		keys = xcalloc(b->n_prekeys, sizeof(*keys));
+	for (i = 0; i < b->n_prekeys; i++) {
+		keys[i].id = b->prekeys[i]->id;
+		keys[i].record = b->prekeys[i]->record.data;
+		keys[i].len = b->prekeys[i]->record.len;
+	}
+	st.creds = b->creds.len > 0 ? b->creds.data : NULL;
+	st.creds_len = b->creds.len;
+	st.prekeys = keys;
+	st.nprekeys = b->n_prekeys;
+	st.prekeys_uploaded_upto = b->prekeys_uploaded_upto;
+	w->cbs.on_store(w->cbs.ctx, wk->id, rq->ticket, &st);
+	free(keys);
 	return 0;
 }
 
@@ -492,6 +669,8 @@ static const struct workers_dispatch workers_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_RESULT, WK_READY | WK_STOPPING, workers_on_result },
 	{ WAGATE__IPC__ENVELOPE__MSG_QR_UPDATE, WK_READY, workers_on_qr_update },
 	{ WAGATE__IPC__ENVELOPE__MSG_PAIR_SUCCESS, WK_READY, workers_on_pair_success },
+	/* A stopping worker may still be saving what it has; storing it is always safe. */
+	{ WAGATE__IPC__ENVELOPE__MSG_STORE_BATCH, WK_READY | WK_STOPPING, workers_on_store_batch },
 };
 
 /* Check one frame against the version and the table, then run its handler. -1 = the worker was killed. */
@@ -665,6 +844,9 @@ workers_send_start(struct worker_rec *wk)
 	st.creds.data = wk->creds;
 	st.creds.len = wk->creds_len;
 	st.connect_number = wk->pending_connect && wk->pending_number != NULL ? wk->pending_number : (char *)"";
+	st.qrcode_limit = w->cfg.qrcode_limit;
+	st.qr_first_ms = w->cfg.qr_first_ms;
+	st.qr_next_ms = w->cfg.qr_next_ms;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_START;
 	env.start = &st;
 	rc = workers_send(wk, &env);
@@ -722,6 +904,7 @@ workers_spawn(struct worker_rec *wk)
 	close(sv[1]);
 	workers_child_env_free(envp);
 	wk->pid = pid;
+	wk->gen++;
 	wk->started_ms = workers_now_ms();
 	wk->kill_reason[0] = '\0';
 	wk->misses = 0;
@@ -842,7 +1025,7 @@ workers_exited(struct worker_rec *wk, int status)
 	if (w->cbs.on_exit != NULL)
 		w->cbs.on_exit(w->cbs.ctx, wk->id, status, will_restart);
 	if (w->cbs.on_state != NULL && !wk->removed)
-		w->cbs.on_state(w->cbs.ctx, wk->id, WORKER_STATE_CLOSE, reason, detail);
+		w->cbs.on_state(w->cbs.ctx, wk->id, WORKER_STATE_CLOSE, reason, detail, NULL);
 }
 
 /* Reap every exited child (signals merge, so one SIGCHLD may stand for several). */
@@ -944,6 +1127,10 @@ workers_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void
 workers_rec_free(struct worker_rec *wk)
 {
+	struct worker_req *rq;
+
+	while ((rq = TAILQ_FIRST(&wk->reqs)) != NULL)
+		workers_req_free(wk, rq);
 	if (wk->bev != NULL)
 		bufferevent_free(wk->bev);
 	event_free(wk->timer);
@@ -1087,6 +1274,7 @@ workers_add(struct workers *w, const struct worker_spec *spec)
 	wk = xcalloc(1, sizeof(*wk));
 	wk->w = w;
 	wk->id = xstrdup(spec->instance_id);
+	TAILQ_INIT(&wk->reqs);
 	if ((wk->timer = evtimer_new(w->base, workers_timer_cb, wk)) == NULL) {
 		free(wk->id);
 		free(wk);
@@ -1201,8 +1389,15 @@ workers_connect(struct workers *w, const char *instance_id, const char *number_o
 	switch (wk->phase) {
 	case WK_READY:
 		return workers_send_connect(wk, number_or_null);
-	case WK_BACKOFF:
 	case WK_STOPPING:
+		if (!wk->restart_now)
+			return -1;
+		/* A restart is under way: the successor's Start carries the Connect. */
+		free(wk->pending_number);
+		wk->pending_number = workers_dup(number_or_null);
+		wk->pending_connect = 1;
+		return 0;
+	case WK_BACKOFF:
 		return -1;
 	case WK_IDLE:
 	case WK_QUEUED:
@@ -1226,10 +1421,7 @@ workers_logout(struct workers *w, const char *instance_id)
 	if (wk == NULL || wk->phase != WK_READY)
 		return -1;
 	/* The stored credentials are void from now on, whatever the worker manages to do. */
-	free_wiped(wk->creds, wk->creds_len);
-	wk->creds = NULL;
-	wk->creds_len = 0;
-	wk->connect_now = 0;
+	workers_forget_creds(w, instance_id);
 	return workers_send_empty(wk, WAGATE__IPC__ENVELOPE__MSG_LOGOUT);
 }
 
@@ -1285,4 +1477,89 @@ workers_shutdown(struct workers *w, void (*done)(void *arg), void *arg)
 		}
 	}
 	workers_check_done(w);
+}
+
+/* Find the unanswered request req of an instance. */
+static struct worker_req *
+workers_req_find(const struct workers *w, const char *instance_id, uint64_t req, struct worker_rec **wkp)
+{
+	struct worker_rec *wk = workers_find(w, instance_id);
+	struct worker_req *rq;
+
+	if (wk == NULL)
+		return NULL;
+	TAILQ_FOREACH(rq, &wk->reqs, entry)
+		if (rq->ticket == req) {
+			*wkp = wk;
+			return rq;
+		}
+	return NULL;
+}
+
+/* Answer a request; on success its creds (if any, and not forgotten since) become the record's. */
+static int
+workers_reply(struct workers *w, const char *instance_id, uint64_t req, int pair, int ok, const char *error)
+{
+	struct worker_rec *wk = NULL;
+	struct worker_req *rq = workers_req_find(w, instance_id, req, &wk);
+
+	if (rq == NULL || rq->pair != pair)
+		return -1;
+	if (ok && rq->creds != NULL) {
+		/* Committed: a successor process (kill -9, restart) must start from exactly these. */
+		free_wiped(wk->creds, wk->creds_len);
+		wk->creds = rq->creds;
+		wk->creds_len = rq->creds_len;
+		rq->creds = NULL;
+		rq->creds_len = 0;
+		if (pair)
+			wk->connect_now = 1;
+	}
+	workers_req_answer(wk, rq, ok, error);
+	workers_req_free(wk, rq);
+	return 0;
+}
+
+int
+workers_reply_pair(struct workers *w, const char *instance_id, uint64_t req, int ok, const char *error)
+{
+	return workers_reply(w, instance_id, req, 1, ok, error);
+}
+
+int
+workers_reply_store(struct workers *w, const char *instance_id, uint64_t req, int ok, const char *error)
+{
+	return workers_reply(w, instance_id, req, 0, ok, error);
+}
+
+int
+workers_forget_creds(struct workers *w, const char *instance_id)
+{
+	struct worker_rec *wk = workers_find(w, instance_id);
+	struct worker_req *rq;
+
+	if (wk == NULL)
+		return -1;
+	free_wiped(wk->creds, wk->creds_len);
+	wk->creds = NULL;
+	wk->creds_len = 0;
+	wk->connect_now = 0;
+	/* A batch committed after this point must not bring them back into the next Start. */
+	TAILQ_FOREACH(rq, &wk->reqs, entry) {
+		free_wiped(rq->creds, rq->creds_len);
+		rq->creds = NULL;
+		rq->creds_len = 0;
+	}
+	return 0;
+}
+
+const unsigned char *
+workers_creds(const struct workers *w, const char *instance_id, size_t *len, int *connect_now)
+{
+	struct worker_rec *wk = workers_find(w, instance_id);
+
+	*len = wk != NULL ? wk->creds_len : 0;
+	if (connect_now != NULL)
+		*connect_now = wk != NULL ? wk->connect_now : 0;
+	return wk != NULL ? wk->creds : NULL;
 }

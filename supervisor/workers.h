@@ -4,6 +4,7 @@
 #define WAGATE_WORKERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct event_base;
@@ -28,6 +29,8 @@ struct workers_config {
 	const char *wa_tls_ca_file;         /* passed in Start: extra CA PEM for wss:// (WA_TLS_CA_FILE); NULL = none */
 	const unsigned char *wa_root_key; size_t wa_root_key_len;
 	int log_level;
+	unsigned qrcode_limit;              /* passed in Start: QRs per connect series (QRCODE_LIMIT); 0 = none */
+	unsigned qr_first_ms, qr_next_ms;   /* passed in Start: QR display times (WA_QR_*_MS); 0 = the worker's default */
 };
 
 struct worker_spec {                    /* everything Start needs; copied by workers_add/workers_update */
@@ -39,14 +42,49 @@ struct worker_spec {                    /* everything Start needs; copied by wor
 	const unsigned char *creds; size_t creds_len; /* stored credentials for Start (optional; wiped on free) */
 };
 
+/* Limits on what a worker may ask us to store (STYLE rule 14); a batch past them is refused, not stored. */
+#define WORKERS_CREDS_MAX	(4u * 1024 * 1024)
+#define WORKERS_PREKEYS_MAX	2000		/* prekeys in one StoreBatch */
+#define WORKERS_PREKEY_RECORD_MAX 256		/* bytes of one prekey record */
+#define WORKERS_PREKEY_ID_MAX	16777215	/* prekey ids are 24-bit, never 0 */
+
+/* Own account details a worker reports with OPEN (each may be empty, never NULL). */
+struct workers_account {
+	const char *jid;                    /* own device JID, "15551234567:7@s.whatsapp.net" */
+	const char *lid;
+	const char *push_name;
+};
+
+/* PairSuccess, validated; the pointers live only during the callback. */
+struct workers_pair {
+	const char *jid, *lid, *push_name, *platform, *business_name;
+	const unsigned char *creds; size_t creds_len;   /* never empty */
+};
+
+struct workers_prekey {
+	unsigned id;                        /* 1..WORKERS_PREKEY_ID_MAX */
+	const unsigned char *record; size_t len;        /* 1..WORKERS_PREKEY_RECORD_MAX bytes */
+};
+
+/* StoreBatch, validated; the pointers live only during the callback. */
+struct workers_store {
+	const unsigned char *creds; size_t creds_len;   /* creds_len 0 = unchanged */
+	const struct workers_prekey *prekeys; size_t nprekeys;
+	unsigned prekeys_uploaded_upto;     /* 0 = none */
+};
+
 struct workers_cbs {
 	void (*on_ready)(void *ctx, const char *instance_id, pid_t pid);
-	void (*on_state)(void *ctx, const char *instance_id, int state, int reason, const char *detail);
+	/* acct is set only with WORKER_STATE_OPEN reported by the worker (NULL otherwise). */
+	void (*on_state)(void *ctx, const char *instance_id, int state, int reason, const char *detail,
+	    const struct workers_account *acct);
 	void (*on_exit)(void *ctx, const char *instance_id, int wstatus, int will_restart); /* crash/kill/exit */
-	/* Optional (NULL = ignored): a QR string / pairing code to show; pairing succeeded with creds to store. */
+	/* Optional (NULL = ignored): a QR string to show, with the pairing code when pairing by number. */
 	void (*on_qr)(void *ctx, const char *instance_id, const char *qr, unsigned count, const char *pairing_code);
-	void (*on_paired)(void *ctx, const char *instance_id, const char *jid, const char *lid,
-	    const char *push_name, const unsigned char *creds, size_t creds_len);
+	/* Requests the worker waits on. req names the request for workers_reply_pair / workers_reply_store, which
+	 * must be called exactly once, on a later loop turn or from inside the callback. NULL = refused (ok=false). */
+	void (*on_pair_success)(void *ctx, const char *instance_id, uint64_t req, const struct workers_pair *p);
+	void (*on_store)(void *ctx, const char *instance_id, uint64_t req, const struct workers_store *b);
 	void *ctx;
 };
 
@@ -57,8 +95,9 @@ int workers_add(struct workers *w, const struct worker_spec *spec);   /* registe
 int workers_update(struct workers *w, const struct worker_spec *spec);/* new settings/proxy -> UpdateSettings/UpdateProxy (keeps creds unless given, and connect_now) */
 int workers_remove(struct workers *w, const char *instance_id);      /* Shutdown, SIGKILL after grace, never restart, forget */
 int workers_restart(struct workers *w, const char *instance_id);     /* Shutdown + respawn now (reset backoff) */
-/* Send Connect; queued until Ready if the worker is starting; spawns a stopped (logged-out) worker.
- * -1 if the instance is unknown or its worker is waiting out a restart backoff. */
+/* Send Connect; queued until Ready if the worker is starting (or into the next Start during workers_restart);
+ * spawns a stopped (logged-out) worker. -1 if the instance is unknown or its worker is waiting out a restart
+ * backoff or stopping for good. */
 int workers_connect(struct workers *w, const char *instance_id, const char *number_or_null);
 int workers_logout(struct workers *w, const char *instance_id);      /* send Logout; -1 unless Ready */
 pid_t workers_pid(const struct workers *w, const char *instance_id); /* 0 if not running */
@@ -67,5 +106,18 @@ unsigned workers_ready_count(const struct workers *w);
 unsigned workers_starting_count(const struct workers *w);            /* spawned, not yet Ready */
 double workers_ipc_latency_ms(const struct workers *w);              /* last/avg Ping->Pong round trip */
 void workers_shutdown(struct workers *w, void (*done)(void *arg), void *arg); /* graceful stop of all, for exit */
+
+/* Answer a PairSuccess with Result{ok, error} under the worker's request_id. ok = the creds are committed:
+ * they become the ones every later Start carries, with connect_now set. The answer is dropped (the creds
+ * still kept when ok) if the process that asked is gone. -1 if req is unknown (already answered, or the
+ * instance was removed). */
+int workers_reply_pair(struct workers *w, const char *instance_id, uint64_t req, int ok, const char *error);
+/* Answer a StoreBatch with StoreAck{ok, error}; ok with creds in the batch makes them the ones Start carries. */
+int workers_reply_store(struct workers *w, const char *instance_id, uint64_t req, int ok, const char *error);
+/* The stored credentials are void (CLOSE/401, logout): forget them, also those of unanswered requests, and
+ * stop connecting at start. -1 if the instance is unknown. */
+int workers_forget_creds(struct workers *w, const char *instance_id);
+/* The credentials a Start would carry now (for tests and diagnostics); NULL when none. */
+const unsigned char *workers_creds(const struct workers *w, const char *instance_id, size_t *len, int *connect_now);
 
 #endif

@@ -36,6 +36,12 @@ struct tctx {
 	int state[MAXEV], reason[MAXEV];
 	char detail[MAXEV][256];
 	unsigned max_starting;
+	/* pairing and storage requests */
+	int nstore, npair, nopen;
+	uint64_t store_req[8], pair_req[8];
+	char store_creds[8][32];
+	unsigned store_nprekeys[8], store_first_id[8], store_upto[8];
+	char pair_jid[64], open_jid[64], open_push[64];
 };
 
 static char self_path[PATH_MAX];
@@ -54,13 +60,189 @@ fake_write(const void *p, size_t n)
 static void
 fake_send(IpcEnvelope *env, unsigned version)
 {
-	unsigned char out[512];
+	unsigned char out[4096];
 	size_t n;
 
 	env->version = version;
 	if ((n = ipc_frame_pack(env, out, sizeof(out))) == 0)
 		_exit(21);
 	fake_write(out, n);
+}
+
+/* Read one whole frame from fd 3 (blocking); exits with code on EOF or garbage. */
+static IpcEnvelope *
+fake_read(int code)
+{
+	unsigned char hdr[4], *buf;
+	size_t len, got = 0;
+	ssize_t n;
+	IpcEnvelope *env;
+
+	while (got < 4) {
+		if ((n = read(IPC_FD, hdr + got, 4 - got)) <= 0)
+			_exit(code);
+		got += (size_t)n;
+	}
+	len = ipc_header_decode(hdr);
+	if (len > IPC_FRAME_MAX || (buf = malloc(len + 1)) == NULL)
+		_exit(code);
+	for (got = 0; got < len; got += (size_t)n)
+		if ((n = read(IPC_FD, buf + got, len - got)) <= 0)
+			_exit(code);
+	if ((env = ipc_envelope_unpack(buf, len)) == NULL)
+		_exit(code);
+	free(buf);
+	return env;
+}
+
+/* Wait for the reply to request rid, answering Pings meanwhile; returns its ok, exits with code if wrong. */
+static int
+fake_wait_reply(uint64_t rid, int msg_case, int code)
+{
+	for (;;) {
+		IpcEnvelope *env = fake_read(code), out = WAGATE__IPC__ENVELOPE__INIT;
+		Wagate__Ipc__Pong pong = WAGATE__IPC__PONG__INIT;
+		int ok;
+
+		if (env->msg_case == WAGATE__IPC__ENVELOPE__MSG_PING) {
+			pong.seq = env->ping->seq;
+			pong.sent_us = env->ping->sent_us;
+			out.msg_case = WAGATE__IPC__ENVELOPE__MSG_PONG;
+			out.pong = &pong;
+			out.request_id = env->request_id;
+			fake_send(&out, IPC_VERSION);
+			ipc_envelope_free(env);
+			continue;
+		}
+		if ((int)env->msg_case != msg_case || env->request_id != rid)
+			_exit(code);
+		ok = msg_case == WAGATE__IPC__ENVELOPE__MSG_RESULT ? env->result->ok : env->store_ack->ok;
+		ipc_envelope_free(env);
+		return ok;
+	}
+}
+
+/* Send a StoreBatch with request id rid: creds, prekeys ids[0..n) with records of reclen bytes, upto. */
+static void
+fake_store(uint64_t rid, const char *creds, const unsigned *ids, size_t n, size_t reclen, unsigned upto)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__StoreBatch sb = WAGATE__IPC__STORE_BATCH__INIT;
+	Wagate__Ipc__PreKey keys[4], *kp[4];
+	static unsigned char rec[512];
+	size_t i;
+
+	memset(rec, 0xab, sizeof(rec));
+	for (i = 0; i < n && i < 4; i++) {
+		wagate__ipc__pre_key__init(&keys[i]);
+		keys[i].id = ids[i];
+		keys[i].record.data = rec;
+		keys[i].record.len = reclen;
+		kp[i] = &keys[i];
+	}
+	sb.creds.data = (uint8_t *)creds;
+	sb.creds.len = creds != NULL ? strlen(creds) : 0;
+	sb.n_prekeys = n;
+	sb.prekeys = kp;
+	sb.prekeys_uploaded_upto = upto;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_STORE_BATCH;
+	env.store_batch = &sb;
+	env.request_id = rid;
+	fake_send(&env, IPC_VERSION);
+}
+
+/* The mark file of the pairing script, per test process (our parent). */
+static const char *
+fake_mark(void)
+{
+	static char path[64];
+
+	snprintf(path, sizeof(path), "/tmp/wagate-workers-test-pair.%d", (int)(getppid()));
+	return path;
+}
+
+/* The pairing script (instance id "pair-..."): every life reports through its exit code what Start carried
+ * (50 = the creds stored last with connect_now, 52 = none after they were forgotten); the first life runs
+ * storage and pairing requests against the table and waits for the test to kill it. */
+static int
+fake_pair(void)
+{
+	IpcEnvelope *st = fake_read(70), env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__Ready ready = WAGATE__IPC__READY__INIT;
+	Wagate__Ipc__PairSuccess ps = WAGATE__IPC__PAIR_SUCCESS__INIT;
+	Wagate__Ipc__ConnectionUpdate cu = WAGATE__IPC__CONNECTION_UPDATE__INIT;
+	static const unsigned ok_ids[2] = { 1, 2 }, zero_id[1] = { 0 }, big_id[1] = { 16777216 };
+	int fd, code = 0;
+
+	/* Exit codes report what Start carried (the envelope is freed first: LeakSanitizer checks at exit). */
+	if (st->msg_case != WAGATE__IPC__ENVELOPE__MSG_START)
+		code = 71;
+	else if (st->start->creds.len > 0)
+		code = st->start->creds.len == 5 && memcmp(st->start->creds.data, "LATER", 5) == 0 &&
+		    st->start->connect_now ? 50 : 51;
+	else if (st->start->qrcode_limit != 3 || st->start->qr_first_ms != 1500 || st->start->qr_next_ms != 700)
+		code = 73;
+	else if (st->start->connect_now)
+		code = 53;
+	/* The first life leaves a mark; a later one without creds (they were forgotten) reports 72. */
+	else if (access(fake_mark(), F_OK) == 0)
+		code = 72;
+	if (code != 0) {
+		ipc_envelope_free(st);
+		return code;
+	}
+	if ((fd = open(fake_mark(), O_CREAT | O_WRONLY, 0600)) == -1)
+		return 77;
+	close(fd);
+	ready.pid = getpid();
+	ready.version = (char *)WAGATE_VERSION;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_READY;
+	env.ready = &ready;
+	env.request_id = st->request_id;
+	fake_send(&env, IPC_VERSION);
+
+	fake_store(7, "REG-CREDS", ok_ids, 2, 40, 0);
+	if (!fake_wait_reply(7, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, 60))
+		return 61;
+	fake_store(8, "BAD", zero_id, 1, 40, 0);
+	if (fake_wait_reply(8, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, 62))
+		return 63;
+	fake_store(9, "BAD", ok_ids, 1, 300, 0);
+	if (fake_wait_reply(9, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, 64))
+		return 65;
+	fake_store(10, NULL, big_id, 1, 40, 0);
+	if (fake_wait_reply(10, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, 66))
+		return 67;
+	fake_store(11, NULL, NULL, 0, 0, 16777216);
+	if (fake_wait_reply(11, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, 68))
+		return 69;
+
+	ps.jid = (char *)"15550000001:1@s.whatsapp.net";
+	ps.lid = (char *)"100000000000001:1@lid";
+	ps.push_name = (char *)"Fake Phone";
+	ps.platform = (char *)"android";
+	ps.creds.data = (uint8_t *)"PAIRED-CREDS";
+	ps.creds.len = 12;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_PAIR_SUCCESS;
+	env.pair_success = &ps;
+	env.request_id = 12;
+	fake_send(&env, IPC_VERSION);
+	if (!fake_wait_reply(12, WAGATE__IPC__ENVELOPE__MSG_RESULT, 74))
+		return 75;
+
+	cu.state = WAGATE__IPC__CONN_STATE__CONN_STATE_OPEN;
+	cu.jid = (char *)"15550000001:1@s.whatsapp.net";
+	cu.push_name = (char *)"Fake Phone";
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE;
+	env.connection_update = &cu;
+	env.request_id = 0;
+	fake_send(&env, IPC_VERSION);
+
+	/* Prekeys with the last creds: the test kills us before it answers. */
+	fake_store(13, "LATER", ok_ids, 2, 40, 2);
+	fake_wait_reply(13, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, 76);
+	for (;;)
+		pause();
 }
 
 /* Play the misbehaviour named by the instance id, then wait to be killed. */
@@ -75,6 +257,8 @@ fake_worker(const char *mode)
 	ready.version = (char *)WAGATE_VERSION;
 	if (strncmp(mode, "exit3", 5) == 0)
 		return IPC_EXIT_NO_RESTART;
+	if (strncmp(mode, "pair", 4) == 0)
+		return fake_pair();
 	if (strncmp(mode, "garbage", 7) == 0)
 		fake_write("\x00\x00\x00\x03\xff\xff\xff", 7);
 	else if (strncmp(mode, "oversize", 8) == 0)
@@ -131,11 +315,16 @@ cb_ready(void *ctx, const char *id, pid_t pid)
 }
 
 static void
-cb_state(void *ctx, const char *id, int state, int reason, const char *detail)
+cb_state(void *ctx, const char *id, int state, int reason, const char *detail, const struct workers_account *acct)
 {
 	struct tctx *t = ctx;
 
 	(void)id;
+	if (state == WORKER_STATE_OPEN && acct != NULL) {
+		snprintf(t->open_jid, sizeof(t->open_jid), "%s", acct->jid);
+		snprintf(t->open_push, sizeof(t->open_push), "%s", acct->push_name);
+		t->nopen++;
+	}
 	if (t->nstate < MAXEV) {
 		t->state[t->nstate] = state;
 		t->reason[t->nstate] = reason;
@@ -155,6 +344,36 @@ cb_exit(void *ctx, const char *id, int wstatus, int will_restart)
 		t->exit_restart[t->nexit] = will_restart;
 	}
 	t->nexit++;
+}
+
+static void
+cb_store(void *ctx, const char *id, uint64_t req, const struct workers_store *b)
+{
+	struct tctx *t = ctx;
+	int i = t->nstore;
+
+	(void)id;
+	if (i < 8) {
+		t->store_req[i] = req;
+		snprintf(t->store_creds[i], sizeof(t->store_creds[i]), "%.*s", (int)b->creds_len,
+		    b->creds != NULL ? (const char *)b->creds : "");
+		t->store_nprekeys[i] = (unsigned)b->nprekeys;
+		t->store_first_id[i] = b->nprekeys > 0 ? b->prekeys[0].id : 0;
+		t->store_upto[i] = b->prekeys_uploaded_upto;
+	}
+	t->nstore++;
+}
+
+static void
+cb_pair(void *ctx, const char *id, uint64_t req, const struct workers_pair *p)
+{
+	struct tctx *t = ctx;
+
+	(void)id;
+	if (t->npair < 8)
+		t->pair_req[t->npair] = req;
+	snprintf(t->pair_jid, sizeof(t->pair_jid), "%s", p->jid);
+	t->npair++;
 }
 
 static void
@@ -239,7 +458,12 @@ tctx_new(const char *worker_path, int concurrency, int heartbeat_ms)
 	cbs.on_ready = cb_ready;
 	cbs.on_state = cb_state;
 	cbs.on_exit = cb_exit;
+	cbs.on_store = cb_store;
+	cbs.on_pair_success = cb_pair;
 	cbs.ctx = t;
+	cfg.qrcode_limit = 3;
+	cfg.qr_first_ms = 1500;
+	cfg.qr_next_ms = 700;
 	t->w = workers_new(t->base, &cfg, &cbs);
 	assert_non_null(t->w);
 	return t;
@@ -549,6 +773,80 @@ test_exit3_and_exec_failure(void **state)
 	tctx_free(t2);
 }
 
+/* StoreBatch and PairSuccess are requests: bad batches are refused by the table, good ones reach the callback,
+ * replies carry the worker's request id, and committed creds (only those) are what the next Start carries. */
+static void
+test_pair_and_store(void **state)
+{
+	struct tctx *t = tctx_new(self_path, 16, 200);
+	const unsigned char *cr;
+	char mark[64];
+	size_t len;
+	int cn, i;
+	pid_t pid;
+
+	(void)state;
+	snprintf(mark, sizeof(mark), "/tmp/wagate-workers-test-pair.%d", (int)getpid());
+	unlink(mark);
+	add(t, "pair-1", 0);
+	assert_true(run_until(t, &t->nstore, 1, 10000));
+	assert_string_equal(t->store_creds[0], "REG-CREDS");
+	assert_int_equal(t->store_nprekeys[0], 2);
+	assert_int_equal(t->store_first_id[0], 1);
+	/* Not committed yet: a successor would not get them. */
+	assert_null(workers_creds(t->w, "pair-1", &len, &cn));
+	assert_int_equal(workers_reply_store(t->w, "pair-1", t->store_req[0] + 1000, 1, NULL), -1);
+	assert_int_equal(workers_reply_pair(t->w, "pair-1", t->store_req[0], 1, NULL), -1);	/* wrong kind */
+	assert_int_equal(workers_reply_store(t->w, "pair-1", t->store_req[0], 1, NULL), 0);
+	assert_int_equal(workers_reply_store(t->w, "pair-1", t->store_req[0], 1, NULL), -1);	/* once */
+	cr = workers_creds(t->w, "pair-1", &len, &cn);
+	assert_non_null(cr);
+	assert_int_equal(len, 9);
+	assert_memory_equal(cr, "REG-CREDS", 9);
+	assert_int_equal(cn, 0);
+
+	/* The four bad batches (id 0, record too long, id too big, upto too big) were refused by the table
+	 * without reaching us; the next callback is the pairing. */
+	assert_true(run_until(t, &t->npair, 1, 10000));
+	assert_int_equal(t->nstore, 1);
+	assert_string_equal(t->pair_jid, "15550000001:1@s.whatsapp.net");
+	assert_int_equal(workers_reply_pair(t->w, "pair-1", t->pair_req[0], 1, NULL), 0);
+	cr = workers_creds(t->w, "pair-1", &len, &cn);
+	assert_int_equal(len, 12);
+	assert_memory_equal(cr, "PAIRED-CREDS", 12);
+	assert_int_equal(cn, 1);
+	assert_true(run_until(t, &t->nopen, 1, 10000));
+	assert_string_equal(t->open_jid, "15550000001:1@s.whatsapp.net");
+	assert_string_equal(t->open_push, "Fake Phone");
+
+	/* A batch answered after its worker died still counts: the creds are committed. */
+	assert_true(run_until(t, &t->nstore, 2, 10000));
+	assert_string_equal(t->store_creds[1], "LATER");
+	assert_int_equal(t->store_upto[1], 2);
+	pid = workers_pid(t->w, "pair-1");
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(workers_reply_store(t->w, "pair-1", t->store_req[1], 1, NULL), 0);
+	/* Second life: Start carried "LATER" with connect_now (exit 50). */
+	assert_true(run_until(t, &t->nexit, 2, 10000));
+	assert_true(WIFSIGNALED(t->exit_status[0]));
+	assert_true(WIFEXITED(t->exit_status[1]));
+	assert_int_equal(WEXITSTATUS(t->exit_status[1]), 50);
+	/* Logged out: forgotten, and the next life starts with nothing and does not connect (exit 72). */
+	assert_int_equal(workers_forget_creds(t->w, "pair-1"), 0);
+	assert_null(workers_creds(t->w, "pair-1", &len, &cn));
+	assert_int_equal(cn, 0);
+	assert_int_equal(workers_forget_creds(t->w, "nope"), -1);
+	assert_true(run_until(t, &t->nexit, 3, 10000));
+	assert_true(WIFEXITED(t->exit_status[2]));
+	assert_int_equal(WEXITSTATUS(t->exit_status[2]), 72);
+	for (i = 0; i < t->nexit && i < MAXEV; i++)
+		if (WIFEXITED(t->exit_status[i]) && WEXITSTATUS(t->exit_status[i]) >= 60)
+			assert_int_equal(WEXITSTATUS(t->exit_status[i]), 72);
+	workers_remove(t->w, "pair-1");
+	tctx_free(t);
+	unlink(mark);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -560,6 +858,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_pacing_50),
 		cmocka_unit_test(test_bad_workers_killed),
 		cmocka_unit_test(test_exit3_and_exec_failure),
+		cmocka_unit_test(test_pair_and_store),
 	};
 	ssize_t n;
 

@@ -1,15 +1,17 @@
-/* The WhatsApp session of this worker: one wa_conn (worker/wa) built from what Start carried, with every
- * connection transition reported to the supervisor. Pairing and login are the next layer: for now the
- * session completes the Noise handshake, answers the server's pair-device offer with the ack every client
- * sends, and stays connected (state "connecting": a QR will be shown here once pairing lands). See session.h.
+/* The WhatsApp session of this worker: credentials (loaded from Start, or generated and stored before the
+ * first handshake), one wa_conn built from them, the routing of server nodes to pairing (pair.c) and login
+ * (login.c), iq answers (iq.c), generic acks, and logout. See session.h for the contract with worker.c.
  *
  * Environment (tests only; the supervisor's environment is inherited): WA_KEEPALIVE_MS sets the keepalive
  * interval, WA_KEEPALIVE_DEADLINE_MS the answer deadline. */
 #include "session.h"
+#include "session_int.h"
+#include "iq.h"
 #include "ipc.h"
 #include "log.h"
 #include "wa_conn.h"
 #include "wa_node.h"
+#include "wa_pair.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -18,11 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct session {
-	struct worker *w;
-	struct wa_conn *conn;
-	struct event *ev_exit;		/* leaves the worker outside wa_conn's callbacks */
-};
+static void session_connect_now(struct session *s);
 
 /* Read a positive millisecond setting from the environment (0 = unset or invalid). */
 static unsigned
@@ -38,13 +36,100 @@ session_env_ms(const char *name)
 	return *end == '\0' && n > 0 && n <= 3600000 ? (unsigned)n : 0;
 }
 
-/* Deferred: a server-side logout ends the worker for good. */
+int
+session_creds_paired(const struct session *s)
+{
+	return s->creds != NULL && s->creds->jid != NULL;
+}
+
+void
+session_defer(struct session *s, unsigned what)
+{
+	s->todo |= what;
+	event_active(s->ev_defer, EV_TIMEOUT, 0);
+}
+
+/* Our logout is over (answered, timed out, or nothing to unlink): CLOSE/401, exit 3. Once. */
 static void
-session_exit_cb(evutil_socket_t fd, short what, void *arg)
+session_logout_finish(struct session *s)
+{
+	if (s->logout_done)
+		return;
+	s->logout_done = 1;
+	if (s->conn != NULL)
+		wa_conn_stop(s->conn);
+	worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_LOGGED_OUT, "logged out");
+	worker_exit(s->w, IPC_EXIT_NO_RESTART);
+}
+
+/* Deferred work, outside wa_conn's callbacks. */
+static void
+session_defer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	unsigned todo = s->todo;
 
-	worker_exit(s->w, IPC_EXIT_NO_RESTART);
+	(void)fd;
+	(void)what;
+	s->todo = 0;
+	if (todo & SESSION_DO_LOGOUT) {
+		session_logout_finish(s);
+		return;
+	}
+	if (todo & SESSION_DO_EXIT) {
+		worker_exit(s->w, IPC_EXIT_NO_RESTART);
+		return;
+	}
+	if (todo & SESSION_DO_QR_LIMIT) {
+		if (s->conn != NULL)
+			wa_conn_stop(s->conn);
+		log_info("session: %s: %u QR codes shown without a scan, giving up", worker_instance_name(s->w),
+		    worker_qrcode_limit(s->w));
+		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_QR_LIMIT, "QR code limit reached");
+		return;
+	}
+	if ((todo & SESSION_DO_RESTART) && s->conn != NULL) {
+		log_info("session: %s: pairing refs exhausted, reconnecting", worker_instance_name(s->w));
+		wa_conn_restart(s->conn);
+	}
+}
+
+/* The generic ack (wa-session.md section 0) for a notification, receipt or call. */
+void
+session_send_ack(struct session *s, const struct wa_node *n)
+{
+	const char *id = wa_node_attr(n, "id"), *from = wa_node_attr(n, "from");
+	static const char *const copy[] = { "participant", "recipient", "type" };
+	struct wa_node *ack;
+	size_t i;
+
+	if (id == NULL || from == NULL)
+		return;
+	ack = wa_node_new("ack");
+	wa_node_set_attr(ack, "class", n->tag);
+	wa_node_set_attr(ack, "id", id);
+	wa_node_set_attr(ack, "to", from);
+	for (i = 0; i < sizeof(copy) / sizeof(copy[0]); i++)
+		if (wa_node_attr(n, copy[i]) != NULL)
+			wa_node_set_attr(ack, copy[i], wa_node_attr(n, copy[i]));
+	wa_conn_send_node(s->conn, ack);
+	wa_node_free(ack);
+}
+
+/* <iq type="error" id><error code text/></iq> for a server request we refuse. */
+void
+session_iq_reply_error(struct session *s, const char *id, int code, const char *text)
+{
+	struct wa_node *iq = wa_node_new("iq"), *err = wa_node_new("error");
+
+	wa_node_set_attr(iq, "to", "s.whatsapp.net");
+	wa_node_set_attr(iq, "type", "error");
+	wa_node_set_attr(iq, "id", id);
+	wa_node_set_attrf(err, "code", "%d", code);
+	wa_node_set_attr(err, "text", text);
+	wa_node_add_child(iq, err);
+	wa_conn_send_node(s->conn, iq);
+	wa_node_free(iq);
 }
 
 /* wa_conn state changes, reported upward. */
@@ -54,26 +139,41 @@ session_state_cb(struct wa_conn *c, int state, int reason, const char *detail, l
 	struct session *s = arg;
 	const char *name = worker_instance_name(s->w);
 
+	(void)c;
 	switch (state) {
 	case WA_CONN_CONNECTING:
 		log_info("session: %s: connecting to %s", name, detail);
-		worker_report_state(s->w, WORKER_CONNECTING, WORKER_REASON_NONE, detail);
+		if (!s->logging_out)
+			worker_report_state(s->w, WORKER_CONNECTING, WORKER_REASON_NONE, detail);
 		break;
 	case WA_CONN_OPEN:
 		/* Transport up, not logged in: to the API this is still "connecting" until pairing/login. */
-		log_info("session: %s: %s", name, detail);
-		worker_report_state(s->w, WORKER_CONNECTING, WORKER_REASON_NONE, "transport ready, waiting for pairing");
+		log_info("session: %s: %s (%s)", name, detail, session_creds_paired(s) ? "logging in" :
+		    "waiting for pairing");
 		break;
 	default:
+		iq_table_fail_all(s->iq);
+		pair_reset_connection(s);
+		login_reset_connection(s);
+		if (s->logging_out) {
+			if (!s->logout_done)
+				session_defer(s, SESSION_DO_LOGOUT);
+			break;
+		}
 		if (reason == WA_CONN_REASON_STOPPED)
 			break;	/* our own stop: never reported (session.h) */
+		if (reason == WA_CONN_REASON_RESTART_REQUIRED && retry_ms == 0) {
+			/* After pair-device-sign, or our own reconnect for new refs: not a close to the API. */
+			log_info("session: %s: %s, reconnecting", name, detail);
+			break;
+		}
 		if (retry_ms >= 0)
 			log_info("session: %s: closed (%d %s), retrying in %ld ms", name, reason, detail, retry_ms);
 		else
 			log_warnx("session: %s: closed (%d %s), not retrying", name, reason, detail);
 		worker_report_state(s->w, WORKER_CLOSE, reason, detail);
 		if (reason == WA_CONN_REASON_LOGGED_OUT || reason == WA_CONN_REASON_FORBIDDEN)
-			event_active(s->ev_exit, EV_TIMEOUT, 0);
+			session_defer(s, SESSION_DO_EXIT);
 		break;
 	}
 }
@@ -83,20 +183,41 @@ static void
 session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 {
 	struct session *s = arg;
-	const char *id = wa_node_attr(n, "id"), *type = wa_node_attr(n, "type");
+	const char *type = wa_node_attr(n, "type");
 
-	if (strcmp(n->tag, "iq") == 0 && id != NULL && type != NULL && strcmp(type, "set") == 0 &&
-	    wa_node_child(n, "pair-device") != NULL) {
-		struct wa_node *ack = wa_node_new("iq");
-		wa_node_set_attr(ack, "to", "s.whatsapp.net");
-		wa_node_set_attr(ack, "id", id);
-		wa_node_set_attr(ack, "type", "result");
-		wa_conn_send_node(c, ack);
-		wa_node_free(ack);
-		log_info("session: %s: server offers %zu pairing refs (QR pairing is not implemented yet)",
-		    worker_instance_name(s->w), wa_node_count_children(wa_node_child(n, "pair-device"), "ref"));
+	(void)c;
+	if (iq_table_dispatch(s->iq, n))
+		return;
+	if (strcmp(n->tag, "iq") == 0 && type != NULL && strcmp(type, "set") == 0) {
+		if (wa_node_child(n, "pair-device") != NULL)
+			pair_on_pair_device(s, n);
+		else if (wa_node_child(n, "pair-success") != NULL)
+			pair_on_pair_success(s, n);
+		else
+			log_debug("session: %s: unhandled iq set", worker_instance_name(s->w));
 		return;
 	}
+	if (strcmp(n->tag, "success") == 0) {
+		login_on_success(s, n);
+		return;
+	}
+	if (strcmp(n->tag, "notification") == 0) {
+		session_send_ack(s, n);
+		if (type == NULL)
+			return;
+		if (strcmp(type, "companion_reg_refresh") == 0)
+			pair_on_refresh(s, n);
+		else if (strcmp(type, "link_code_companion_reg") == 0)
+			pair_on_link_code(s, n);
+		else if (strcmp(type, "encrypt") == 0)
+			login_on_encrypt_notification(s, n);
+		return;
+	}
+	if (strcmp(n->tag, "receipt") == 0 || strcmp(n->tag, "call") == 0) {
+		session_send_ack(s, n);
+		return;
+	}
+	/* <message> is deliberately not acked: nothing handles messages yet (next issue). */
 	log_debug("session: %s: unhandled node <%s>", worker_instance_name(s->w), n->tag);
 }
 
@@ -105,32 +226,68 @@ struct session *
 worker_session_start(struct worker *w)
 {
 	struct session *s = xcalloc(1, sizeof(*s));
+	const unsigned char *blob;
+	size_t len;
+	char err[256];
 
 	s->w = w;
-	s->ev_exit = event_new(worker_base(w), -1, 0, session_exit_cb, s);
-	if (s->ev_exit == NULL) {
-		free(s);
+	s->iq = iq_table_new(worker_base(w));
+	s->ev_defer = event_new(worker_base(w), -1, 0, session_defer_cb, s);
+	if (s->ev_defer == NULL) {
+		worker_session_stop(s);
 		return NULL;
+	}
+	if ((blob = worker_creds(w, &len)) != NULL) {
+		if ((s->creds = creds_decode(blob, len, err, sizeof(err))) == NULL) {
+			log_warnx("worker_session_start: %s: stored credentials unreadable: %s",
+			    worker_instance_name(w), err);
+			s->creds_bad = 1;
+		} else
+			memcpy(s->adv_secret, s->creds->adv_secret, CREDS_KEY_LEN);
 	}
 	return s;
 }
 
-/* Connect (or reconnect now) to WhatsApp. */
-void
-worker_session_connect(struct session *s, const char *number)
+/* The payload for the next handshakes: login when paired, else registration. 0 or -1. */
+static int
+session_payload(struct session *s, uint8_t **out, size_t *outlen)
+{
+	struct wa_pair_reg reg;
+
+	if (session_creds_paired(s))
+		return login_payload(s->creds, out, outlen);
+	memset(&reg, 0, sizeof(reg));
+	reg.registration_id = s->creds->registration_id;
+	memcpy(reg.identity_pub, s->creds->identity_pub, CREDS_KEY_LEN);
+	reg.signed_prekey_id = s->creds->signed_prekey.id;
+	memcpy(reg.signed_prekey_pub, s->creds->signed_prekey.pub, CREDS_KEY_LEN);
+	memcpy(reg.signed_prekey_sig, s->creds->signed_prekey.sig, WA_PREKEY_SIG_LEN);
+	return wa_pair_registration_payload(&reg, out, outlen);
+}
+
+/* Credentials are there: (re)connect with them. */
+static void
+session_connect_now(struct session *s)
 {
 	struct wa_conn_config cfg;
 	const unsigned char *root;
-	size_t rootlen = 0;
+	size_t rootlen = 0, plen = 0;
+	uint8_t *payload = NULL;
 	char err[256];
 
-	(void)number;	/* pairing codes come with the pairing layer */
-	if (s->conn != NULL) {
-		wa_conn_start(s->conn);
+	if (session_payload(s, &payload, &plen) == -1) {
+		log_warnx("session_connect_now: %s: cannot build the client payload", worker_instance_name(s->w));
+		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, "cannot build the client payload");
 		return;
 	}
-	if (worker_wa_url(s->w) == NULL) {
-		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_NO_TRANSPORT, "no WhatsApp URL configured");
+	if (s->conn != NULL) {
+		/* A running attempt is replaced without a close report: forget what belonged to it. */
+		login_reset_connection(s);
+		iq_table_fail_all(s->iq);
+		pair_reset_connection(s);
+		wa_conn_set_payload(s->conn, payload, plen);
+		free(payload);
+		wa_conn_start(s->conn);
 		return;
 	}
 	memset(&cfg, 0, sizeof(cfg));
@@ -138,29 +295,128 @@ worker_session_connect(struct session *s, const char *number)
 	root = worker_wa_root_key(s->w, &rootlen);
 	if (root != NULL && rootlen == 32)
 		cfg.root_key = root;
+	cfg.static_priv = s->creds->noise_priv;
+	cfg.payload = payload;
+	cfg.payload_len = plen;
 	cfg.extra_ca_file = worker_wa_tls_ca_file(s->w);
 	cfg.keepalive_min_ms = cfg.keepalive_max_ms = session_env_ms("WA_KEEPALIVE_MS");
 	cfg.keepalive_deadline_ms = session_env_ms("WA_KEEPALIVE_DEADLINE_MS");
 	cfg.on_state = session_state_cb;
 	cfg.on_node = session_node_cb;
 	cfg.arg = s;
-	if ((s->conn = wa_conn_new(worker_base(s->w), &cfg, err, sizeof(err))) == NULL) {
-		log_warnx("worker_session_connect: %s: %s", worker_instance_name(s->w), err);
+	s->conn = wa_conn_new(worker_base(s->w), &cfg, err, sizeof(err));
+	free(payload);
+	if (s->conn == NULL) {
+		log_warnx("session_connect_now: %s: %s", worker_instance_name(s->w), err);
 		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_NO_TRANSPORT, err);
 		return;
 	}
 	wa_conn_start(s->conn);
 }
 
-/* Logout: drop the connection and end the worker for good. Unlinking on the server needs a paired
- * device, which the pairing layer will bring; without one there is nothing to unlink. */
+/* StoreAck for fresh registration material: only now may the keys be used. */
+static void
+session_fresh_stored_cb(void *arg, int ok, const char *error)
+{
+	struct session *s = arg;
+	char detail[256];
+
+	s->storing_fresh = 0;
+	if (!ok) {
+		log_warnx("session: %s: storing new credentials failed: %s", worker_instance_name(s->w), error);
+		creds_free(s->creds);
+		s->creds = NULL;
+		snprintf(detail, sizeof(detail), "storing credentials failed: %s", error);
+		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, detail);
+		return;
+	}
+	log_info("session: %s: new credentials stored", worker_instance_name(s->w));
+	session_connect_now(s);
+}
+
+/* Connect (or reconnect now) to WhatsApp. */
+void
+worker_session_connect(struct session *s, const char *number)
+{
+	uint8_t *blob = NULL;
+	size_t len = 0;
+
+	if (s->logging_out)
+		return;
+	if (worker_wa_url(s->w) == NULL) {
+		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_NO_TRANSPORT, "no WhatsApp URL configured");
+		return;
+	}
+	if (s->creds_bad) {
+		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, "stored credentials unreadable");
+		return;
+	}
+	if (s->open) {
+		/* Already logged in: a Connect changes nothing. */
+		worker_report_open(s->w, s->creds->jid, s->creds->lid,
+		    s->creds->push_name != NULL ? s->creds->push_name : s->creds->business_name);
+		return;
+	}
+	if (s->logged_in)
+		return;		/* logging in right now: OPEN follows */
+	pair_reset_series(s, number);
+	if (s->storing_fresh)
+		return;		/* the StoreAck connects */
+	if (s->creds != NULL) {
+		session_connect_now(s);
+		return;
+	}
+	if ((s->creds = creds_generate()) == NULL || creds_encode(s->creds, &blob, &len) == -1) {
+		creds_free(s->creds);
+		s->creds = NULL;
+		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, "cannot generate credentials");
+		return;
+	}
+	memcpy(s->adv_secret, s->creds->adv_secret, CREDS_KEY_LEN);
+	if (worker_request_store(s->w, blob, len, NULL, 0, 0, session_fresh_stored_cb, s) == -1) {
+		creds_free(s->creds);
+		s->creds = NULL;
+		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, "cannot store credentials");
+	} else
+		s->storing_fresh = 1;
+	free_wiped(blob, len);
+}
+
+/* remove-companion-device answered (or not within SESSION_LOGOUT_MS, or the connection went away). */
+static void
+session_logout_cb(void *arg, const struct wa_node *reply)
+{
+	struct session *s = arg;
+
+	if (reply == NULL)
+		log_warnx("session: %s: no answer to remove-companion-device", worker_instance_name(s->w));
+	session_defer(s, SESSION_DO_LOGOUT);
+}
+
+/* Logout: unlink the device when paired and connected, then CLOSE/401 and exit 3. */
 void
 worker_session_logout(struct session *s)
 {
-	if (s->conn != NULL)
-		wa_conn_stop(s->conn);
-	worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_LOGGED_OUT, "logged out");
-	worker_exit(s->w, IPC_EXIT_NO_RESTART);
+	struct wa_node *iq, *rm;
+
+	if (s->logging_out)
+		return;
+	s->logging_out = 1;
+	if (s->conn == NULL || !s->logged_in || !session_creds_paired(s)) {
+		session_logout_finish(s);
+		return;
+	}
+	iq = wa_node_new("iq");
+	wa_node_set_attr(iq, "type", "set");
+	wa_node_set_attr(iq, "xmlns", "md");
+	rm = wa_node_add_child(iq, wa_node_new("remove-companion-device"));
+	wa_node_set_attr(rm, "jid", s->creds->jid);
+	wa_node_set_attr(rm, "reason", "user_initiated");
+	if (iq_table_send(s->iq, s->conn, iq, SESSION_LOGOUT_MS, session_logout_cb, s) == -1)
+		session_defer(s, SESSION_DO_LOGOUT);
+	else
+		log_info("session: %s: unlinking %s", worker_instance_name(s->w), s->creds->jid);
+	wa_node_free(iq);
 }
 
 /* Settings or proxy changed: nothing in the transport depends on them yet (proxies: not supported). */
@@ -176,8 +432,14 @@ worker_session_stop(struct session *s)
 {
 	if (s == NULL)
 		return;
+	/* wa_conn_free reports nothing; the iq table is dropped without callbacks. */
 	wa_conn_free(s->conn);
-	if (s->ev_exit != NULL)
-		event_free(s->ev_exit);
+	iq_table_free(s->iq);
+	pair_free(s);
+	login_free(s);
+	if (s->ev_defer != NULL)
+		event_free(s->ev_defer);
+	creds_free(s->creds);
+	explicit_wipe(s->adv_secret, sizeof(s->adv_secret));
 	free(s);
 }

@@ -1,5 +1,5 @@
-/* The hook between the worker process and the WhatsApp session (worker/wa). The transport engineer
- * plugs the WhatsApp client in by editing only worker/session.c.
+/* The hook between the worker process and the WhatsApp session (worker/wa): session.c (credentials,
+ * connection, node routing, logout), pair.c (QR and code pairing), login.c (after <success>), iq.c.
  *
  * Contract (all calls come from the worker's one event loop, never re-entrantly):
  *  - worker_session_start() is called once, right after Ready was sent for Start. It reads what Start
@@ -8,8 +8,10 @@
  *    It must not connect unless worker_session_connect() is called.
  *  - worker_session_connect() is called for Start.connect_now and for every Connect. number is NULL for a
  *    QR login, or the phone number for a pairing code. It reports progress with worker_report_state /
- *    worker_report_qr / worker_report_paired. If it cannot connect at all it reports CLOSE with a reason
- *    (601 when there is no usable WhatsApp URL or transport). It never reports a state it has not reached.
+ *    worker_report_qr / worker_report_open, and stores credentials and prekeys with worker_request_store /
+ *    worker_request_paired (nothing is used before the supervisor's ack). If it cannot connect at all it
+ *    reports CLOSE with a reason (601 when there is no usable WhatsApp URL or transport, 500 when the stored
+ *    credentials are unreadable). It never reports a state it has not reached.
  *  - worker_session_logout() is called for Logout. It unlinks the device (if connected), reports
  *    CLOSE/401, and calls worker_exit(w, IPC_EXIT_NO_RESTART) when done (possibly later, from the loop).
  *  - worker_session_update() is called after UpdateSettings/UpdateProxy changed worker_settings() or

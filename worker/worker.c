@@ -1,4 +1,5 @@
-/* The worker process: IPC dispatch (one table, STYLE rule 15), settings from Start, reports to the supervisor. */
+/* The worker process: IPC dispatch (one table, STYLE rule 15), settings from Start, reports to the supervisor,
+ * and the worker's own requests (StoreBatch -> StoreAck, PairSuccess -> Result) with their timeouts. */
 #include "worker.h"
 #include "ipc.h"
 #include "ipc_client.h"
@@ -44,6 +45,21 @@ struct worker {
 	struct worker_settings settings;
 	struct worker_proxy proxy;
 	struct session *session;
+	unsigned qrcode_limit, qr_first_ms, qr_next_ms;
+	char *connect_number;
+	struct worker_request *requests;
+	uint64_t next_request_id;
+};
+
+/* A request of ours waiting for the supervisor's reply. */
+struct worker_request {
+	struct worker_request *next;
+	struct worker *w;
+	uint64_t id;
+	int reply_case;			/* the Envelope case that answers it */
+	struct event *timer;
+	worker_reply_cb cb;
+	void *arg;
 };
 
 struct worker_dispatch {
@@ -195,6 +211,11 @@ worker_on_start(struct worker *w, const IpcEnvelope *env)
 		/* The envelope is freed by the reader; do not leave a second copy of the secrets behind. */
 		explicit_wipe(st->creds.data, st->creds.len);
 	}
+	w->qrcode_limit = st->qrcode_limit;
+	w->qr_first_ms = st->qr_first_ms != 0 ? st->qr_first_ms : WORKER_QR_FIRST_MS;
+	w->qr_next_ms = st->qr_next_ms != 0 ? st->qr_next_ms : WORKER_QR_NEXT_MS;
+	if (*st->connect_number != '\0')
+		w->connect_number = xstrdup(st->connect_number);
 	w->phase = WORKER_PHASE_RUNNING;
 
 	ready.pid = (int32_t)getpid();
@@ -203,7 +224,8 @@ worker_on_start(struct worker *w, const IpcEnvelope *env)
 	reply.msg_case = WAGATE__IPC__ENVELOPE__MSG_READY;
 	reply.ready = &ready;
 	worker_send(w, &reply);
-	log_debug("worker_on_start: %s: ready (%s)", worker_label(w), w->creds != NULL ? "paired" : "not paired");
+	log_debug("worker_on_start: %s: ready (%s)", worker_label(w),
+	    w->creds != NULL ? "with stored credentials" : "new");
 
 	if ((w->session = worker_session_start(w)) == NULL)
 		log_warnx("worker_on_start: %s: the session could not be created", worker_label(w));
@@ -295,6 +317,176 @@ worker_on_update_proxy(struct worker *w, const IpcEnvelope *env)
 	return 0;
 }
 
+/* Unlink and free a request (no callback). */
+static void
+worker_request_drop(struct worker *w, struct worker_request *r)
+{
+	struct worker_request **pp;
+
+	for (pp = &w->requests; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	if (r->timer != NULL)
+		event_free(r->timer);
+	free(r);
+}
+
+/* Finish a request: drop it, then call back (the callback may send new requests). */
+static void
+worker_request_finish(struct worker *w, struct worker_request *r, int ok, const char *error)
+{
+	worker_reply_cb cb = r->cb;
+	void *arg = r->arg;
+
+	worker_request_drop(w, r);
+	if (cb != NULL)
+		cb(arg, ok, error);
+}
+
+/* Forget every pending request without calling back: the session they belong to is going away. */
+static void
+worker_requests_cancel(struct worker *w)
+{
+	while (w->requests != NULL)
+		worker_request_drop(w, w->requests);
+}
+
+/* The supervisor did not answer in time: the request failed. */
+static void
+worker_request_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker_request *r = arg;
+
+	(void)fd;
+	(void)what;
+	log_warnx("worker_request_timeout_cb: %s: no reply to request %llu within %d s", worker_label(r->w),
+	    (unsigned long long)r->id, WORKER_REQUEST_TIMEOUT_S);
+	worker_request_finish(r->w, r, 0, "timeout");
+}
+
+/* Send env as a request answered by reply_case; cb gets the outcome. 0 or -1. */
+static int
+worker_request_send(struct worker *w, IpcEnvelope *env, int reply_case, worker_reply_cb cb, void *arg)
+{
+	struct worker_request *r;
+	struct timeval tv = { WORKER_REQUEST_TIMEOUT_S, 0 };
+
+	if (w->phase != WORKER_PHASE_RUNNING)
+		return -1;
+	r = xcalloc(1, sizeof(*r));
+	r->w = w;
+	r->id = ++w->next_request_id;
+	r->reply_case = reply_case;
+	r->cb = cb;
+	r->arg = arg;
+	if ((r->timer = evtimer_new(w->base, worker_request_timeout_cb, r)) == NULL) {
+		free(r);
+		return -1;
+	}
+	env->request_id = r->id;
+	if (ipc_client_send(w->ipc, env) == -1) {
+		log_warnx("worker_request_send: %s: could not queue %s", worker_label(w),
+		    ipc_msg_name((int)env->msg_case));
+		event_free(r->timer);
+		free(r);
+		return -1;
+	}
+	evtimer_add(r->timer, &tv);
+	r->next = w->requests;
+	w->requests = r;
+	return 0;
+}
+
+/* A reply (StoreAck or Result) to one of our requests. A late reply after the timeout is only logged. */
+static int
+worker_on_reply(struct worker *w, const IpcEnvelope *env)
+{
+	struct worker_request *r;
+	int ok;
+	const char *error;
+
+	if (env->msg_case == WAGATE__IPC__ENVELOPE__MSG_STORE_ACK) {
+		ok = env->store_ack->ok;
+		error = env->store_ack->error;
+	} else {
+		ok = env->result->ok;
+		error = env->result->error;
+	}
+	if (!ipc_str_ok(error, WORKER_FIELD_MAX))
+		return -1;
+	for (r = w->requests; r != NULL; r = r->next)
+		if (r->id == env->request_id)
+			break;
+	if (r == NULL) {
+		log_warnx("worker_on_reply: %s: %s for unknown request %llu", worker_label(w),
+		    ipc_msg_name((int)env->msg_case), (unsigned long long)env->request_id);
+		return 0;
+	}
+	if (r->reply_case != (int)env->msg_case) {
+		log_warnx("worker_on_reply: %s: %s does not answer request %llu", worker_label(w),
+		    ipc_msg_name((int)env->msg_case), (unsigned long long)env->request_id);
+		return -1;
+	}
+	worker_request_finish(w, r, ok, *error != '\0' ? error : (ok ? NULL : "failed"));
+	return 0;
+}
+
+int
+worker_request_store(struct worker *w, const unsigned char *creds, size_t creds_len,
+    const struct worker_prekey *prekeys, size_t nprekeys, uint32_t uploaded_upto, worker_reply_cb cb, void *arg)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__StoreBatch sb = WAGATE__IPC__STORE_BATCH__INIT;
+	Wagate__Ipc__PreKey *pk = NULL, **pkp = NULL;
+	size_t i;
+	int rc;
+
+	sb.creds.data = (uint8_t *)creds;
+	sb.creds.len = creds != NULL ? creds_len : 0;
+	if (nprekeys > 0) {
+		pk = xreallocarray(NULL, nprekeys, sizeof(*pk));
+		pkp = xreallocarray(NULL, nprekeys, sizeof(*pkp));
+		for (i = 0; i < nprekeys; i++) {
+			wagate__ipc__pre_key__init(&pk[i]);
+			pk[i].id = prekeys[i].id;
+			pk[i].record.data = (uint8_t *)prekeys[i].record;
+			pk[i].record.len = prekeys[i].len;
+			pkp[i] = &pk[i];
+		}
+	}
+	sb.n_prekeys = nprekeys;
+	sb.prekeys = pkp;
+	sb.prekeys_uploaded_upto = uploaded_upto;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_STORE_BATCH;
+	env.store_batch = &sb;
+	rc = worker_request_send(w, &env, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, cb, arg);
+	free(pk);
+	free(pkp);
+	return rc;
+}
+
+int
+worker_request_paired(struct worker *w, const char *jid, const char *lid, const char *push_name,
+    const char *platform, const char *business_name, const unsigned char *creds, size_t creds_len,
+    worker_reply_cb cb, void *arg)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__PairSuccess p = WAGATE__IPC__PAIR_SUCCESS__INIT;
+
+	p.jid = (char *)(jid != NULL ? jid : "");
+	p.lid = (char *)(lid != NULL ? lid : "");
+	p.push_name = (char *)(push_name != NULL ? push_name : "");
+	p.platform = (char *)(platform != NULL ? platform : "");
+	p.business_name = (char *)(business_name != NULL ? business_name : "");
+	p.creds.data = (uint8_t *)creds;
+	p.creds.len = creds_len;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_PAIR_SUCCESS;
+	env.pair_success = &p;
+	return worker_request_send(w, &env, WAGATE__IPC__ENVELOPE__MSG_RESULT, cb, arg);
+}
+
 /* Every message the supervisor may send, and when. */
 static const struct worker_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_START, WORKER_PHASE_WAIT_START, worker_on_start },
@@ -304,6 +496,8 @@ static const struct worker_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN, WORKER_PHASE_WAIT_START | WORKER_PHASE_RUNNING, worker_on_shutdown },
 	{ WAGATE__IPC__ENVELOPE__MSG_UPDATE_SETTINGS, WORKER_PHASE_RUNNING, worker_on_update_settings },
 	{ WAGATE__IPC__ENVELOPE__MSG_UPDATE_PROXY, WORKER_PHASE_RUNNING, worker_on_update_proxy },
+	{ WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, WORKER_PHASE_RUNNING, worker_on_reply },
+	{ WAGATE__IPC__ENVELOPE__MSG_RESULT, WORKER_PHASE_RUNNING, worker_on_reply },
 };
 
 /* One frame from the supervisor: version, then the table; anything else ends this process. */
@@ -356,6 +550,7 @@ worker_exit_done_cb(void *arg)
 {
 	struct worker *w = arg;
 
+	worker_requests_cancel(w);
 	worker_session_stop(w->session);
 	w->session = NULL;
 	event_base_loopexit(w->base, NULL);
@@ -392,6 +587,7 @@ worker_free(struct worker *w)
 {
 	if (w == NULL)
 		return;
+	worker_requests_cancel(w);
 	worker_session_stop(w->session);
 	ipc_client_free(w->ipc);
 	if (w->exit_timer != NULL)
@@ -400,6 +596,7 @@ worker_free(struct worker *w)
 	free(w->instance_name);
 	free(w->wa_url);
 	free(w->tls_ca_file);
+	free(w->connect_number);
 	free_wiped(w->root_key, w->root_key_len);
 	free_wiped(w->creds, w->creds_len);
 	worker_settings_clear(&w->settings);
@@ -471,6 +668,30 @@ worker_creds(const struct worker *w, size_t *len)
 	return w->creds;
 }
 
+unsigned
+worker_qrcode_limit(const struct worker *w)
+{
+	return w->qrcode_limit;
+}
+
+unsigned
+worker_qr_first_ms(const struct worker *w)
+{
+	return w->qr_first_ms != 0 ? w->qr_first_ms : WORKER_QR_FIRST_MS;
+}
+
+unsigned
+worker_qr_next_ms(const struct worker *w)
+{
+	return w->qr_next_ms != 0 ? w->qr_next_ms : WORKER_QR_NEXT_MS;
+}
+
+const char *
+worker_connect_number(const struct worker *w)
+{
+	return w->connect_number;
+}
+
 const struct worker_settings *
 worker_settings(const struct worker *w)
 {
@@ -499,6 +720,24 @@ worker_report_state(struct worker *w, int state, int reason, const char *detail)
 }
 
 void
+worker_report_open(struct worker *w, const char *jid, const char *lid, const char *push_name)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__ConnectionUpdate cu = WAGATE__IPC__CONNECTION_UPDATE__INIT;
+
+	cu.state = WAGATE__IPC__CONN_STATE__CONN_STATE_OPEN;
+	cu.reason = WORKER_REASON_NONE;
+	cu.detail = (char *)"logged in";
+	cu.jid = (char *)(jid != NULL ? jid : "");
+	cu.lid = (char *)(lid != NULL ? lid : "");
+	cu.push_name = (char *)(push_name != NULL ? push_name : "");
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE;
+	env.connection_update = &cu;
+	log_debug("worker_report_open: %s: open as %s", worker_label(w), cu.jid);
+	worker_send(w, &env);
+}
+
+void
 worker_report_qr(struct worker *w, const char *qr, unsigned count, const char *pairing_code)
 {
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
@@ -510,33 +749,6 @@ worker_report_qr(struct worker *w, const char *qr, unsigned count, const char *p
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_QR_UPDATE;
 	env.qr_update = &q;
 	worker_send(w, &env);
-}
-
-void
-worker_report_paired(struct worker *w, const char *jid, const char *lid, const char *push_name,
-    const char *platform, const unsigned char *creds, size_t creds_len)
-{
-	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
-	Wagate__Ipc__PairSuccess p = WAGATE__IPC__PAIR_SUCCESS__INIT;
-	unsigned char *copy = NULL;
-
-	p.jid = (char *)(jid != NULL ? jid : "");
-	p.lid = (char *)(lid != NULL ? lid : "");
-	p.push_name = (char *)(push_name != NULL ? push_name : "");
-	p.platform = (char *)(platform != NULL ? platform : "");
-	p.creds.data = (uint8_t *)creds;
-	p.creds.len = creds_len;
-	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_PAIR_SUCCESS;
-	env.pair_success = &p;
-	worker_send(w, &env);
-	/* Keep the new credentials for a reconnect within this process (creds may be w->creds itself). */
-	if (creds_len != 0) {
-		copy = xmalloc(creds_len);
-		memcpy(copy, creds, creds_len);
-	}
-	free_wiped(w->creds, w->creds_len);
-	w->creds = copy;
-	w->creds_len = creds_len;
 }
 
 void

@@ -4,6 +4,7 @@
 #define WAGATE_WORKER_WORKER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct worker;
@@ -20,7 +21,12 @@ enum {
 	WORKER_REASON_UNAVAILABLE = 503,
 	WORKER_REASON_RESTART_REQUIRED = 515,
 	WORKER_REASON_NO_TRANSPORT = 601,
+	WORKER_REASON_QR_LIMIT = 603,
 };
+
+#define WORKER_REQUEST_TIMEOUT_S	30	/* a request the supervisor does not answer in time has failed */
+#define WORKER_QR_FIRST_MS		60000	/* Start.qr_first_ms = 0 */
+#define WORKER_QR_NEXT_MS		20000	/* Start.qr_next_ms = 0 */
 
 struct worker_settings {
 	int reject_call;
@@ -49,17 +55,36 @@ const char *worker_instance_name(const struct worker *w);
 const char *worker_wa_url(const struct worker *w);		/* NULL when none is configured */
 const char *worker_wa_tls_ca_file(const struct worker *w);	/* extra CA PEM path for wss://, NULL = none */
 const unsigned char *worker_wa_root_key(const struct worker *w, size_t *len); /* NULL = built-in key */
-const unsigned char *worker_creds(const struct worker *w, size_t *len);      /* NULL = not paired */
+const unsigned char *worker_creds(const struct worker *w, size_t *len);      /* NULL = never registered */
+unsigned worker_qrcode_limit(const struct worker *w);		/* 0 = no limit */
+unsigned worker_qr_first_ms(const struct worker *w);		/* never 0 */
+unsigned worker_qr_next_ms(const struct worker *w);		/* never 0 */
+const char *worker_connect_number(const struct worker *w);	/* Start.connect_number, NULL = none */
 const struct worker_settings *worker_settings(const struct worker *w);
 const struct worker_proxy *worker_proxy(const struct worker *w);
 
 /* Tell the supervisor the WhatsApp connection state (ConnectionUpdate). */
 void worker_report_state(struct worker *w, int state, int reason, const char *detail);
+/* Report OPEN with the own device JID, LID and push name (NULL = unknown). */
+void worker_report_open(struct worker *w, const char *jid, const char *lid, const char *push_name);
 /* Tell the supervisor a new QR string (and/or pairing code) to show. */
 void worker_report_qr(struct worker *w, const char *qr, unsigned count, const char *pairing_code);
-/* Tell the supervisor pairing succeeded, with the credentials blob to store (copied). */
-void worker_report_paired(struct worker *w, const char *jid, const char *lid, const char *push_name,
-    const char *platform, const unsigned char *creds, size_t creds_len);
+
+/* Requests to the supervisor. The reply (or WORKER_REQUEST_TIMEOUT_S without one, error "timeout") comes
+ * back through cb from the loop; nothing is called back once the session is stopped. */
+typedef void (*worker_reply_cb)(void *arg, int ok, const char *error);
+struct worker_prekey {
+	uint32_t id;
+	const unsigned char *record;	/* libsignal PreKeyRecordStructure bytes */
+	size_t len;
+};
+/* StoreBatch: creds (NULL/0 = unchanged), new prekeys, and "uploaded up to" (0 = none). 0 or -1. */
+int worker_request_store(struct worker *w, const unsigned char *creds, size_t creds_len,
+    const struct worker_prekey *prekeys, size_t nprekeys, uint32_t uploaded_upto, worker_reply_cb cb, void *arg);
+/* PairSuccess: the phone approved this device; the supervisor stores creds as paired. 0 or -1. */
+int worker_request_paired(struct worker *w, const char *jid, const char *lid, const char *push_name,
+    const char *platform, const char *business_name, const unsigned char *creds, size_t creds_len,
+    worker_reply_cb cb, void *arg);
 /* Send one line to the supervisor's log (level as in common/log.h). */
 void worker_report_log(struct worker *w, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

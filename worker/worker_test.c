@@ -1,5 +1,7 @@
 /* Runs the real wagate-worker (under valgrind when WAGATE_VALGRIND names it) with a scripted IPC peer:
- * Start/Ready, Ping/Pong, Connect, updates, Shutdown, Logout (exit 3), EOF, and bad frames. */
+ * Start/Ready, Ping/Pong, Connect, updates, Shutdown, Logout (exit 3), EOF, bad frames, and the credentials
+ * lifecycle: a fresh instance stores its registration material (StoreBatch) before any connection attempt,
+ * a failing StoreAck gives CLOSE/500 and a retry on the next Connect, unreadable creds give CLOSE/500. */
 #include "ipc.h"
 
 #include <errno.h>
@@ -193,6 +195,148 @@ peer_request(struct peer *p, IpcEnvelope *env, uint64_t id)
 	ipc_envelope_free(r);
 }
 
+/* A port nothing listens on: connection attempts fail fast, which is all these tests need. */
+#define DEAD_URL "ws://127.0.0.1:9/ws/chat"
+
+/* Start with a WhatsApp URL and the given creds (NULL = none); expect Ready. */
+static void
+peer_start_url(struct peer *p, const char *id, const unsigned char *creds, size_t creds_len, int connect_now)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
+	Wagate__Ipc__Start st = WAGATE__IPC__START__INIT;
+
+	peer_start(p, id);
+	st.instance_id = (char *)id;
+	st.instance_name = "test-instance";
+	st.wa_url = DEAD_URL;
+	st.creds.data = (uint8_t *)creds;
+	st.creds.len = creds != NULL ? creds_len : 0;
+	st.log_level = 1;
+	st.connect_now = connect_now;
+	env.request_id = 7;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_START;
+	env.start = &st;
+	peer_send(p, &env);
+	r = peer_expect(p, WAGATE__IPC__ENVELOPE__MSG_READY);
+	ipc_envelope_free(r);
+}
+
+/* Expect a StoreBatch carrying fresh creds and nothing else; return its request id. */
+static uint64_t
+peer_expect_fresh_store(struct peer *p)
+{
+	IpcEnvelope *r = peer_expect(p, WAGATE__IPC__ENVELOPE__MSG_STORE_BATCH);
+	uint64_t id = r->request_id;
+
+	assert_true(id != 0);
+	assert_true(r->store_batch->creds.len > 100);
+	assert_int_equal(r->store_batch->n_prekeys, 0);
+	assert_int_equal(r->store_batch->prekeys_uploaded_upto, 0);
+	ipc_envelope_free(r);
+	return id;
+}
+
+/* Answer a worker request with StoreAck. */
+static void
+peer_store_ack(struct peer *p, uint64_t id, int ok, const char *error)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__StoreAck ack = WAGATE__IPC__STORE_ACK__INIT;
+
+	ack.ok = ok;
+	ack.error = (char *)(error != NULL ? error : "");
+	env.request_id = id;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_STORE_ACK;
+	env.store_ack = &ack;
+	peer_send(p, &env);
+}
+
+static void
+peer_shutdown(struct peer *p, uint64_t id)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__Shutdown sd = WAGATE__IPC__SHUTDOWN__INIT;
+
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN;
+	env.shutdown = &sd;
+	env.request_id = id;
+	peer_send(p, &env);
+}
+
+/* Fresh instance: StoreBatch{creds} comes before any connection attempt; after the ack it connects. */
+static void
+test_fresh_store_first(void **state)
+{
+	struct peer p;
+	IpcEnvelope *r;
+	uint64_t id;
+
+	(void)state;
+	peer_start_url(&p, "inst-fresh", NULL, 0, 1);
+	/* peer_expect fails on anything but StoreBatch (Log lines aside): no ConnectionUpdate before it */
+	id = peer_expect_fresh_store(&p);
+	peer_store_ack(&p, id, 1, NULL);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE);
+	assert_int_equal(r->connection_update->state, WAGATE__IPC__CONN_STATE__CONN_STATE_CONNECTING);
+	ipc_envelope_free(r);
+	peer_shutdown(&p, 30);
+	assert_int_equal(peer_finish(&p), 0);
+}
+
+/* A failing StoreAck: CLOSE/500 with the error, no connection; the next Connect stores again. */
+static void
+test_fresh_store_fails(void **state)
+{
+	struct peer p;
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
+	Wagate__Ipc__Connect con = WAGATE__IPC__CONNECT__INIT;
+	uint64_t id, id2;
+
+	(void)state;
+	peer_start_url(&p, "inst-storefail", NULL, 0, 1);
+	id = peer_expect_fresh_store(&p);
+	peer_store_ack(&p, id, 0, "disk full");
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE);
+	assert_int_equal(r->connection_update->state, WAGATE__IPC__CONN_STATE__CONN_STATE_CLOSE);
+	assert_int_equal(r->connection_update->reason, 500);
+	assert_non_null(strstr(r->connection_update->detail, "disk full"));
+	ipc_envelope_free(r);
+
+	con.number = "";
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CONNECT;
+	env.connect = &con;
+	peer_request(&p, &env, 31);
+	id2 = peer_expect_fresh_store(&p);
+	assert_true(id2 != id);
+	/* a reply for a request nobody made is ignored */
+	peer_store_ack(&p, id2 + 100, 1, NULL);
+	peer_store_ack(&p, id2, 1, NULL);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE);
+	assert_int_equal(r->connection_update->state, WAGATE__IPC__CONN_STATE__CONN_STATE_CONNECTING);
+	ipc_envelope_free(r);
+	peer_shutdown(&p, 32);
+	assert_int_equal(peer_finish(&p), 0);
+}
+
+/* Unreadable stored creds: CLOSE/500, no new keys, no connection. */
+static void
+test_bad_creds(void **state)
+{
+	static const unsigned char junk[] = "secret-creds";
+	struct peer p;
+	IpcEnvelope *r;
+
+	(void)state;
+	peer_start_url(&p, "inst-badcreds", junk, sizeof(junk), 1);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE);
+	assert_int_equal(r->connection_update->state, WAGATE__IPC__CONN_STATE__CONN_STATE_CLOSE);
+	assert_int_equal(r->connection_update->reason, 500);
+	assert_string_equal(r->connection_update->detail, "stored credentials unreadable");
+	ipc_envelope_free(r);
+	peer_shutdown(&p, 33);
+	assert_int_equal(peer_finish(&p), 0);
+}
+
 static void
 test_full_session(void **state)
 {
@@ -351,6 +495,9 @@ main(void)
 		cmocka_unit_test(test_logout_exit3),
 		cmocka_unit_test(test_eof_exits_clean),
 		cmocka_unit_test(test_bad_frames),
+		cmocka_unit_test(test_fresh_store_first),
+		cmocka_unit_test(test_fresh_store_fails),
+		cmocka_unit_test(test_bad_creds),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -1,0 +1,654 @@
+/* lifecycle against a real PostgreSQL (WAGATE_TEST_PGURI, or a private cluster via scripts/pg.sh) with the
+ * worker table replaced by stubs that record what lifecycle asks of it: StoreBatch and PairSuccess commits and
+ * their answers, QR objects and qrcode.updated rows, open/refused/logout handling, QR waits, and the start-up
+ * load of stored credentials. */
+#include "lifecycle.h"
+#include "app.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "registry.h"
+#include "webhook.h"
+#include "workers.h"
+#include "xmalloc.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define IID	"11111111-2222-4333-8444-555555555555"
+
+static struct {
+	struct app app;
+	struct config cfg;
+	char pgdir[128], dbname[64];
+	char *admin_uri, *uri;
+	int pg_started;
+	PGconn *conn;
+	/* what lifecycle asked of the worker table */
+	int nreply, reply_ok[32], reply_pair[32];
+	uint64_t reply_req[32];
+	char reply_err[32][256];
+	int nforget, nadd, add_connect_now;
+	char add_creds[64];
+	/* QR waits */
+	int nwoken;
+	enum lifecycle_wake woken_why;
+	struct instance *woken_inst;
+} T;
+
+/* ---- worker table stubs ---- */
+
+int
+workers_reply_pair(struct workers *w, const char *id, uint64_t req, int ok, const char *error)
+{
+	(void)w;
+	(void)id;
+	T.reply_req[T.nreply % 32] = req;
+	T.reply_ok[T.nreply % 32] = ok;
+	T.reply_pair[T.nreply % 32] = 1;
+	snprintf(T.reply_err[T.nreply % 32], 256, "%s", error != NULL ? error : "");
+	T.nreply++;
+	return 0;
+}
+
+int
+workers_reply_store(struct workers *w, const char *id, uint64_t req, int ok, const char *error)
+{
+	workers_reply_pair(w, id, req, ok, error);
+	T.reply_pair[(T.nreply - 1) % 32] = 0;
+	return 0;
+}
+
+int
+workers_forget_creds(struct workers *w, const char *id)
+{
+	(void)w;
+	(void)id;
+	T.nforget++;
+	return 0;
+}
+
+int
+workers_add(struct workers *w, const struct worker_spec *spec)
+{
+	(void)w;
+	T.nadd++;
+	T.add_connect_now = spec->connect_now;
+	snprintf(T.add_creds, sizeof(T.add_creds), "%.*s", (int)spec->creds_len,
+	    spec->creds != NULL ? (const char *)spec->creds : "");
+	return 0;
+}
+
+int
+workers_remove(struct workers *w, const char *id)
+{
+	(void)w;
+	(void)id;
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run the loop until *flag >= want or ms pass. */
+static int
+run_until(const int *flag, int want, int ms)
+{
+	long long end = now_ms() + ms;
+	struct event *tick = evtimer_new(T.app.base, tick_cb, NULL);
+	struct timeval tv = { 0, 10000 };
+
+	while (*flag < want && now_ms() < end) {
+		evtimer_add(tick, &tv);
+		event_base_loop(T.app.base, EVLOOP_ONCE);
+	}
+	event_free(tick);
+	return *flag >= want;
+}
+
+/* Let every queued write finish. */
+static void
+drain(void)
+{
+	long long end = now_ms() + 10000;
+	struct event *tick = evtimer_new(T.app.base, tick_cb, NULL);
+	struct timeval tv = { 0, 10000 };
+
+	while (db_pending(T.app.db) > 0 && now_ms() < end) {
+		evtimer_add(tick, &tv);
+		event_base_loop(T.app.base, EVLOOP_ONCE);
+	}
+	event_free(tick);
+	assert_int_equal(db_pending(T.app.db), 0);
+}
+
+static void
+sql(const char *q)
+{
+	PGresult *r = PQexec(T.conn, q);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", q, PQresultErrorMessage(r));
+	PQclear(r);
+}
+
+/* The first value of a query as a string ("" for NULL, "<none>" without rows); caller frees. */
+static char *
+val(const char *fmt, ...)
+{
+	char q[1024], *out;
+	va_list ap;
+	PGresult *r;
+
+	va_start(ap, fmt);
+	vsnprintf(q, sizeof(q), fmt, ap);
+	va_end(ap);
+	r = PQexec(T.conn, q);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", q, PQresultErrorMessage(r));
+	out = xstrdup(PQntuples(r) == 0 ? "<none>" : PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return out;
+}
+
+#define assert_val(want, ...) do {						\
+	char *v_ = val(__VA_ARGS__);						\
+	if (strcmp(v_, (want)) != 0)						\
+		fail_msg("%s: got \"%s\", want \"%s\"", #__VA_ARGS__, v_, (want)); \
+	free(v_);								\
+} while (0)
+
+static struct instance *
+inst(void)
+{
+	struct instance *i = registry_find_id(T.app.reg, IID);
+
+	assert_non_null(i);
+	return i;
+}
+
+static void
+waited_cb(void *arg, struct instance *i, enum lifecycle_wake why)
+{
+	(void)arg;
+	T.nwoken++;
+	T.woken_why = why;
+	T.woken_inst = i;
+}
+
+/* ---- tests ---- */
+
+static void
+test_wuid(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_int_equal(lifecycle_wuid("15551234567:7@s.whatsapp.net", out, sizeof(out)), 0);
+	assert_string_equal(out, "15551234567@s.whatsapp.net");
+	assert_int_equal(lifecycle_wuid("15551234567@s.whatsapp.net", out, sizeof(out)), 0);
+	assert_string_equal(out, "15551234567@s.whatsapp.net");
+	assert_int_equal(lifecycle_wuid("15551234567.0:2@s.whatsapp.net", out, sizeof(out)), 0);
+	assert_string_equal(out, "15551234567@s.whatsapp.net");
+	assert_int_equal(lifecycle_wuid("100000000000001:1@lid", out, sizeof(out)), -1);
+	assert_int_equal(lifecycle_wuid("abc:1@s.whatsapp.net", out, sizeof(out)), -1);
+	assert_int_equal(lifecycle_wuid(":1@s.whatsapp.net", out, sizeof(out)), -1);
+	assert_int_equal(lifecycle_wuid("123456789012345678901@s.whatsapp.net", out, sizeof(out)), -1);
+	assert_int_equal(lifecycle_wuid("", out, sizeof(out)), -1);
+	assert_int_equal(lifecycle_wuid("15551234567:7@s.whatsapp.net", out, 10), -1);
+}
+
+/* StoreBatch: creds (paired kept), prekeys, uploaded mark; a conflicting batch changes nothing. */
+static void
+test_store(void **state)
+{
+	struct workers_prekey keys[3];
+	struct workers_store b;
+	unsigned char rec[40];
+	int n;
+
+	(void)state;
+	memset(rec, 0x5a, sizeof(rec));
+	memset(&b, 0, sizeof(b));
+	keys[0] = (struct workers_prekey){ 1, rec, sizeof(rec) };
+	keys[1] = (struct workers_prekey){ 2, rec, sizeof(rec) };
+	keys[2] = (struct workers_prekey){ 16777215, rec, 1 };
+	b.creds = (const unsigned char *)"REG\0CREDS";
+	b.creds_len = 9;
+	b.prekeys = keys;
+	b.nprekeys = 3;
+	n = T.nreply;
+	lifecycle_on_store(&T.app, IID, 41, &b);
+	assert_true(run_until(&T.nreply, n + 1, 10000));
+	assert_int_equal(T.reply_req[n], 41);
+	assert_int_equal(T.reply_ok[n], 1);
+	assert_int_equal(T.reply_pair[n], 0);
+	assert_val("\\x52454700435245445" "3", "SELECT creds FROM auth_creds WHERE instance_id = '" IID "'");
+	assert_val("f", "SELECT paired FROM auth_creds WHERE instance_id = '" IID "'");
+	assert_val("3", "SELECT count(*) FROM signal_prekey WHERE instance_id = '" IID "' AND NOT uploaded");
+	assert_val("40", "SELECT length(record) FROM signal_prekey WHERE key_id = 2");
+	assert_val("1", "SELECT length(record) FROM signal_prekey WHERE key_id = 16777215");
+
+	/* uploaded up to 2, no creds: the blob stays */
+	memset(&b, 0, sizeof(b));
+	b.prekeys_uploaded_upto = 2;
+	lifecycle_on_store(&T.app, IID, 42, &b);
+	assert_true(run_until(&T.nreply, n + 2, 10000));
+	assert_int_equal(T.reply_ok[n + 1], 1);
+	assert_val("1,2", "SELECT string_agg(key_id::text, ',' ORDER BY key_id) FROM signal_prekey WHERE uploaded");
+	assert_val("9", "SELECT length(creds) FROM auth_creds");
+
+	/* a stored id again: the whole batch fails, creds untouched */
+	memset(&b, 0, sizeof(b));
+	b.creds = (const unsigned char *)"OTHER";
+	b.creds_len = 5;
+	keys[0].id = 3;
+	keys[1].id = 2;
+	b.prekeys = keys;
+	b.nprekeys = 2;
+	lifecycle_on_store(&T.app, IID, 43, &b);
+	assert_true(run_until(&T.nreply, n + 3, 10000));
+	assert_int_equal(T.reply_req[n + 2], 43);
+	assert_int_equal(T.reply_ok[n + 2], 0);
+	assert_non_null(strstr(T.reply_err[n + 2], "duplicate"));
+	assert_val("9", "SELECT length(creds) FROM auth_creds");
+	assert_val("<none>", "SELECT 1 FROM signal_prekey WHERE key_id = 3");
+
+	/* an empty batch is answered at once */
+	memset(&b, 0, sizeof(b));
+	lifecycle_on_store(&T.app, IID, 44, &b);
+	assert_int_equal(T.nreply, n + 4);
+	assert_int_equal(T.reply_ok[n + 3], 1);
+	/* unknown instance: refused */
+	lifecycle_on_store(&T.app, "99999999-2222-4333-8444-555555555555", 45, &b);
+	assert_int_equal(T.nreply, n + 5);
+	assert_int_equal(T.reply_ok[n + 4], 0);
+}
+
+/* QrUpdate: registry QR object, state connecting in the table, qrcode.updated row; a QR wait ends. */
+static void
+test_qr(void **state)
+{
+	struct instance *i = inst();
+
+	(void)state;
+	lifecycle_on_state(&T.app, IID, INSTANCE_CONNECTING, 0, "", NULL);
+	drain();
+	assert_val("connecting", "SELECT connection_status FROM instance");
+	T.nwoken = 0;
+	lifecycle_wait(&T.app, IID, 5000, waited_cb, NULL);
+	lifecycle_on_qr(&T.app, IID, "https://wa.me/settings/linked_devices#2@ref,AAAA,BBBB,CCCC,1", 1, "");
+	assert_int_equal(T.nwoken, 0);	/* never from inside the worker's callback */
+	assert_true(run_until(&T.nwoken, 1, 1000));
+	assert_int_equal(T.woken_why, LIFECYCLE_WAKE_QR);
+	assert_ptr_equal(T.woken_inst, i);
+	assert_string_equal(i->qr_code, "https://wa.me/settings/linked_devices#2@ref,AAAA,BBBB,CCCC,1");
+	assert_non_null(i->qr_base64);
+	assert_memory_equal(i->qr_base64, "data:image/png;base64,iVBOR", 27);
+	assert_null(i->qr_pairing_code);
+	assert_int_equal(i->qr_count, 1);
+	drain();
+	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'qrcode.updated'");
+	assert_val("[\"qrcode\"]", "SELECT json_agg(k) FROM webhook_outbox, jsonb_object_keys(body->'data') k"
+	    " WHERE event = 'qrcode.updated'");
+	assert_val("base64,code,instance,pairingCode", "SELECT string_agg(k, ',' ORDER BY k) FROM webhook_outbox,"
+	    " jsonb_object_keys(body->'data'->'qrcode') k WHERE event = 'qrcode.updated'");
+	assert_val("null", "SELECT body->'data'->'qrcode'->'pairingCode' FROM webhook_outbox"
+	    " WHERE event = 'qrcode.updated'");
+	assert_val("lc", "SELECT body->'data'->'qrcode'->>'instance' FROM webhook_outbox WHERE event = 'qrcode.updated'");
+
+	/* a pairing code rides along */
+	lifecycle_on_qr(&T.app, IID, "2@ref2,AAAA,BBBB,CCCC", 2, "ABCD1234");
+	assert_string_equal(i->qr_pairing_code, "ABCD1234");
+	assert_int_equal(i->qr_count, 2);
+	drain();
+	assert_val("ABCD1234", "SELECT body->'data'->'qrcode'->>'pairingCode' FROM webhook_outbox"
+	    " WHERE event = 'qrcode.updated' ORDER BY id DESC LIMIT 1");
+
+	/* a wait with nothing happening ends by its timer */
+	T.nwoken = 0;
+	lifecycle_wait(&T.app, IID, 200, waited_cb, NULL);
+	assert_true(run_until(&T.nwoken, 1, 2000));
+	assert_int_equal(T.woken_why, LIFECYCLE_WAKE_TIMEOUT);
+}
+
+/* PairSuccess then OPEN: creds paired, owner JID without device, open event shape, QR reset. */
+static void
+test_pair_open(void **state)
+{
+	struct workers_pair p;
+	struct workers_account a;
+	struct instance *i = inst();
+	int n = T.nreply;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.jid = "15550000001:1@s.whatsapp.net";
+	p.lid = "100000000000001:1@lid";
+	p.push_name = "";
+	p.platform = "android";
+	p.business_name = "";
+	p.creds = (const unsigned char *)"PAIRED";
+	p.creds_len = 6;
+	lifecycle_on_pair_success(&T.app, IID, 77, &p);
+	assert_true(run_until(&T.nreply, n + 1, 10000));
+	assert_int_equal(T.reply_req[n], 77);
+	assert_int_equal(T.reply_ok[n], 1);
+	assert_int_equal(T.reply_pair[n], 1);
+	assert_val("t", "SELECT paired FROM auth_creds");
+	assert_val("6", "SELECT length(creds) FROM auth_creds");
+	assert_val("15550000001@s.whatsapp.net", "SELECT owner_jid FROM instance");
+	assert_string_equal(i->owner_jid, "15550000001@s.whatsapp.net");
+
+	/* a later StoreBatch with creds keeps paired */
+	{
+		struct workers_store b;
+		memset(&b, 0, sizeof(b));
+		b.creds = (const unsigned char *)"PAIRED2";
+		b.creds_len = 7;
+		lifecycle_on_store(&T.app, IID, 78, &b);
+		assert_true(run_until(&T.nreply, n + 2, 10000));
+		assert_val("t", "SELECT paired FROM auth_creds");
+		assert_val("7", "SELECT length(creds) FROM auth_creds");
+	}
+	/* a bad JID is refused */
+	p.jid = "100000000000001:1@lid";
+	lifecycle_on_pair_success(&T.app, IID, 79, &p);
+	assert_int_equal(T.nreply, n + 3);
+	assert_int_equal(T.reply_ok[n + 2], 0);
+
+	T.nwoken = 0;
+	lifecycle_wait(&T.app, IID, 5000, waited_cb, NULL);
+	a.jid = "15550000001:1@s.whatsapp.net";
+	a.lid = "100000000000001:1@lid";
+	a.push_name = "Fake Phone 15550000001";
+	lifecycle_on_state(&T.app, IID, INSTANCE_OPEN, 0, "", &a);
+	assert_true(run_until(&T.nwoken, 1, 1000));
+	assert_int_equal(T.woken_why, LIFECYCLE_WAKE_OPEN);
+	assert_int_equal(i->state, INSTANCE_OPEN);
+	assert_null(i->qr_code);
+	assert_int_equal(i->qr_count, 0);
+	drain();
+	assert_val("open|15550000001@s.whatsapp.net|Fake Phone 15550000001",
+	    "SELECT concat_ws('|', connection_status, owner_jid, profile_name) FROM instance");
+	assert_val("{\"wuid\": \"15550000001@s.whatsapp.net\", \"state\": \"open\", \"instance\": \"lc\","
+	    " \"profileName\": \"Fake Phone 15550000001\", \"statusReason\": 200, \"profilePictureUrl\": null}",
+	    "SELECT body->'data' FROM webhook_outbox WHERE event = 'connection.update' ORDER BY id DESC LIMIT 1");
+	assert_val("15550000001@s.whatsapp.net", "SELECT body->>'sender' FROM webhook_outbox"
+	    " WHERE event = 'connection.update' ORDER BY id DESC LIMIT 1");
+}
+
+/* Start-up: a paired instance connects at once with its blob. */
+static void
+test_load(void **state)
+{
+	struct registry *old = T.app.reg;
+	char err[256];
+
+	(void)state;
+	T.app.reg = registry_new();
+	T.nadd = 0;
+	assert_int_equal(lifecycle_load(&T.app, err, sizeof(err)), 0);
+	assert_int_equal(T.nadd, 1);
+	assert_int_equal(T.add_connect_now, 1);
+	assert_string_equal(T.add_creds, "PAIRED2");
+	registry_free(T.app.reg);
+	T.app.reg = old;
+	/* load marked everything close */
+	sql("UPDATE instance SET connection_status = 'open'");
+}
+
+/* QR limit: refused pair of events, state close, QR reset; the repeat is quiet. */
+static void
+test_qr_limit(void **state)
+{
+	struct instance *i = inst();
+
+	(void)state;
+	lifecycle_on_state(&T.app, IID, INSTANCE_CONNECTING, 0, "", NULL);
+	lifecycle_on_qr(&T.app, IID, "2@x,AAAA,BBBB,CCCC", 3, "");
+	sql("DELETE FROM webhook_outbox");
+	drain();
+	sql("DELETE FROM webhook_outbox");
+	lifecycle_on_state(&T.app, IID, INSTANCE_CLOSE, 603, "QR code limit reached", NULL);
+	assert_int_equal(i->state, INSTANCE_CLOSE);
+	assert_null(i->qr_code);
+	drain();
+	assert_val("{\"message\": \"QR code limit reached, please login again\", \"statusCode\": 500}",
+	    "SELECT body->'data' FROM webhook_outbox WHERE event = 'qrcode.updated'");
+	assert_val("refused|428|15550000001@s.whatsapp.net|null",
+	    "SELECT concat_ws('|', body->'data'->>'state', body->'data'->>'statusReason', body->'data'->>'wuid',"
+	    " body->'data'->'profilePictureUrl') FROM webhook_outbox WHERE event = 'connection.update'");
+	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'connection.update'");
+	assert_val("close|603", "SELECT concat_ws('|', connection_status, disconnection_reason_code) FROM instance");
+	/* the credentials stay: the device keys are still good for the next connect */
+	assert_val("1", "SELECT count(*) FROM auth_creds");
+	lifecycle_on_state(&T.app, IID, INSTANCE_CLOSE, 603, "again", NULL);
+	drain();
+	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'connection.update'");
+}
+
+/* CLOSE/401: credentials and every key gone, worker told to forget, logout.instance; also from close. */
+static void
+test_logged_out(void **state)
+{
+	struct instance *i = inst();
+	int f = T.nforget;
+
+	(void)state;
+	sql("INSERT INTO signal_session VALUES ('" IID "', 'a', 'x'), ('" IID "', 'b', 'y')");
+	sql("INSERT INTO signal_identity VALUES ('" IID "', 'a', 'x')");
+	sql("DELETE FROM webhook_outbox");
+	T.nwoken = 0;
+	lifecycle_wait(&T.app, IID, 5000, waited_cb, NULL);
+	/* already close (after the QR limit): a 401 still voids the credentials */
+	lifecycle_on_state(&T.app, IID, INSTANCE_CLOSE, 401, "device_removed", NULL);
+	assert_true(run_until(&T.nwoken, 1, 1000));
+	assert_int_equal(T.woken_why, LIFECYCLE_WAKE_CLOSE);
+	assert_int_equal(T.nforget, f + 1);
+	assert_int_equal(i->reason, 401);
+	drain();
+	assert_val("0", "SELECT (SELECT count(*) FROM auth_creds) + (SELECT count(*) FROM signal_prekey) +"
+	    " (SELECT count(*) FROM signal_session) + (SELECT count(*) FROM signal_identity)");
+	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'logout.instance'");
+	assert_val("close|401", "SELECT concat_ws('|', body->'data'->>'state', body->'data'->>'statusReason')"
+	    " FROM webhook_outbox WHERE event = 'connection.update'");
+	/* the worker's exit 3 repeats it: nothing new */
+	lifecycle_on_state(&T.app, IID, INSTANCE_CLOSE, 401, "logged out", NULL);
+	drain();
+	assert_int_equal(T.nforget, f + 1);
+	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'logout.instance'");
+	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'connection.update'");
+}
+
+/* Writes of one instance commit in the order asked even with a pool of several connections. */
+static void
+test_order(void **state)
+{
+	struct workers_store b;
+	char creds[16];
+	int k, n = T.nreply;
+
+	(void)state;
+	for (k = 0; k < 20; k++) {
+		memset(&b, 0, sizeof(b));
+		snprintf(creds, sizeof(creds), "C%02d", k);
+		b.creds = (const unsigned char *)creds;
+		b.creds_len = strlen(creds);
+		lifecycle_on_store(&T.app, IID, 100 + (uint64_t)k, &b);
+		if (k == 10)
+			lifecycle_on_state(&T.app, IID, INSTANCE_CONNECTING, 0, "", NULL);
+	}
+	assert_true(run_until(&T.nreply, n + 20, 10000));
+	for (k = 0; k < 20; k++)
+		assert_int_equal(T.reply_req[(n + k) % 32], 100 + k);
+	assert_val("C19", "SELECT convert_from(creds, 'UTF8') FROM auth_creds");
+	drain();
+}
+
+/* ---- set-up ---- */
+
+static int
+free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || getsockname(fd, (struct sockaddr *)&sa, &len) == -1)
+		abort();
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static int
+setup(void **state)
+{
+	const char *src = getenv("WAGATE_SRCDIR") ? getenv("WAGATE_SRCDIR") : ".";
+	char cmd[768], err[512], *slash;
+	struct webhook_config hc;
+	struct instance *i;
+	PGconn *admin;
+	PGresult *r;
+
+	(void)state;
+	log_init("lifecycle_test", getenv("WAGATE_TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
+	if (getenv("WAGATE_TEST_PGURI") != NULL)
+		T.admin_uri = xstrdup(getenv("WAGATE_TEST_PGURI"));
+	else {
+		int port = free_port();
+		snprintf(T.pgdir, sizeof(T.pgdir), "/tmp/wagate-lifecycle-pg.XXXXXX");
+		if (mkdtemp(T.pgdir) == NULL)
+			return -1;
+		snprintf(cmd, sizeof(cmd), "PG_FSYNC=off '%s/scripts/pg.sh' start '%s' %d", src, T.pgdir, port);
+		if (system(cmd) != 0)
+			return -1;
+		T.pg_started = 1;
+		xasprintf(&T.admin_uri, "postgresql://postgres@127.0.0.1:%d/postgres", port);
+	}
+	snprintf(T.dbname, sizeof(T.dbname), "lifecycle_test_%d", (int)getpid());
+	admin = PQconnectdb(T.admin_uri);
+	if (PQstatus(admin) != CONNECTION_OK)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "CREATE DATABASE %s", T.dbname);
+	r = PQexec(admin, cmd);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		fprintf(stderr, "%s", PQerrorMessage(admin));
+		return -1;
+	}
+	PQclear(r);
+	PQfinish(admin);
+	slash = strrchr(T.admin_uri, '/');
+	xasprintf(&T.uri, "%.*s/%s", (int)(slash - T.admin_uri), T.admin_uri, T.dbname);
+	snprintf(cmd, sizeof(cmd), "%s/migrations", src);
+	if (migrate_run(T.uri, cmd, err, sizeof(err)) == -1) {
+		fprintf(stderr, "migrations: %s\n", err);
+		return -1;
+	}
+	if ((T.conn = PQconnectdb(T.uri)) == NULL || PQstatus(T.conn) != CONNECTION_OK)
+		return -1;
+	PQclear(PQexec(T.conn, "INSERT INTO instance (id, name, token, client_name) VALUES ('" IID "', 'lc', 'TOK',"
+	    " 'wagate')"));
+
+	T.cfg.client_name = (char *)"wagate";
+	T.cfg.database_uri = T.uri;
+	T.app.cfg = &T.cfg;
+	T.app.base = event_base_new();
+	T.app.db = db_new(T.app.base, T.uri, 4);
+	memset(&hc, 0, sizeof(hc));
+	hc.global_url = "http://127.0.0.1:9/hook";
+	hc.global_enabled = 1;
+	T.app.webhook = webhook_new(T.app.base, NULL, &hc);	/* rows only, nothing sent */
+	T.app.reg = registry_new();
+	i = instance_new(IID, "lc", "TOK");
+	i->app = &T.app;
+	registry_add(T.app.reg, i);
+	/* wait for the pool */
+	{
+		long long end = now_ms() + 10000;
+		while (!db_available(T.app.db) && now_ms() < end)
+			event_base_loop(T.app.base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(10000);
+	}
+	return db_available(T.app.db) ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	const char *src = getenv("WAGATE_SRCDIR") ? getenv("WAGATE_SRCDIR") : ".";
+	char cmd[768];
+	PGconn *admin;
+
+	(void)state;
+	lifecycle_wait_shutdown(&T.app);
+	webhook_free(T.app.webhook);
+	db_free(T.app.db);
+	lifecycle_free(&T.app);
+	registry_free(T.app.reg);
+	event_base_free(T.app.base);
+	PQfinish(T.conn);
+	admin = PQconnectdb(T.admin_uri);
+	snprintf(cmd, sizeof(cmd), "DROP DATABASE IF EXISTS %s WITH (FORCE)", T.dbname);
+	PQclear(PQexec(admin, cmd));
+	PQfinish(admin);
+	if (T.pg_started) {
+		snprintf(cmd, sizeof(cmd), "'%s/scripts/pg.sh' stop '%s'; rm -rf '%s'", src, T.pgdir, T.pgdir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not stop the test cluster in %s\n", T.pgdir);
+	}
+	free(T.admin_uri);
+	free(T.uri);
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_wuid),
+		cmocka_unit_test(test_store),
+		cmocka_unit_test(test_qr),
+		cmocka_unit_test(test_pair_open),
+		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_qr_limit),
+		cmocka_unit_test(test_logged_out),
+		cmocka_unit_test(test_order),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
