@@ -6,10 +6,26 @@
  *   POST /admin/stream-error?code=515&client=ID|all[&conflict=replaced]
  *   POST /admin/stream-end?client=ID|all        -> <xmlstreamend/> then close
  *   POST /admin/stall?client=ID|all, POST /admin/unstall?client=ID|all
+ * and the mock phone and accounts (contract of issue 4; accounts live in memory only):
+ *   POST /admin/mock-phone/scan-qr[?phone=DIGITS][&name=PUSH]   body = QR text  (fw_pair.h)
+ *   POST /admin/mock-phone/pair-code?phone=DIGITS&code=XXXX-XXXX[&name=PUSH]
+ *   POST /admin/remove-device?jid=DEVICE_JID                    -> {"removed":1} / 404
+ *   POST /admin/companion-reg-refresh?client=ID|all             -> {"affected":N}
+ *   POST /admin/prekey-low?jid=DEVICE_JID&count=N               -> {"sent":1} / 404
+ *   GET  /admin/accounts                                        -> {"accounts":[...]}
+ * The two mock-phone calls are also served as plain HTTP(S) on the WebSocket port, where Baileys' own e2e
+ * helper posts the QR (fakewa_client.h). Replies of scan-qr/pair-code: 200 {"phone","jid","lid","device",
+ * "key_index"}, 400 bad input, 404 no such client, 409 refused (companion error iq, closed connection, wrong
+ * code), 504 no answer within 15 s.
  * On start it prints one line "fakewa ready port=P control=C" on stdout. */
 #include "fakewa_client.h"
+#include "fw_account.h"
+#include "fw_pair.h"
+#include "fw_session.h"
 
 #include "log.h"
+#include "wa_jid.h"
+#include "wa_node.h"
 #include "wa_cert.h"
 #include "wa_noise.h"
 #include "wa_tls.h"
@@ -71,9 +87,9 @@ fakewa_reap_cb(evutil_socket_t fd, short what, void *arg)
 	fw_server_reap(arg);
 }
 
-/* Send a JSON reply. */
-static void
-fakewa_reply(struct evhttp_request *req, int code, const char *json)
+/* Send a JSON reply (also used by fw_pair.c for its delayed answers). */
+void
+fw_http_reply(struct evhttp_request *req, int code, const char *json)
 {
 	struct evbuffer *b = evbuffer_new();
 
@@ -98,7 +114,7 @@ fakewa_act(struct fakewa *f, struct evhttp_request *req, enum fakewa_action act)
 	int all, n = 0;
 
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		fakewa_reply(req, 405, "{\"error\":\"use POST\"}");
+		fw_http_reply(req, 405, "{\"error\":\"use POST\"}");
 		return;
 	}
 	TAILQ_INIT(&q);
@@ -136,11 +152,11 @@ fakewa_act(struct fakewa *f, struct evhttp_request *req, enum fakewa_action act)
 	}
 	evhttp_clear_headers(&q);
 	if (n == 0 && !all) {
-		fakewa_reply(req, 404, "{\"error\":\"no such client\"}");
+		fw_http_reply(req, 404, "{\"error\":\"no such client\"}");
 		return;
 	}
 	xasprintf(&json, "{\"affected\":%d}", n);
-	fakewa_reply(req, 200, json);
+	fw_http_reply(req, 200, json);
 	free(json);
 }
 
@@ -165,6 +181,158 @@ fakewa_clients(struct fakewa *f, struct evhttp_request *req)
 	evbuffer_free(b);
 }
 
+/* The query parameters of a POST request, or 405. 0 or -1 (already answered). */
+static int
+fakewa_post_query(struct evhttp_request *req, struct evkeyvalq *q)
+{
+	TAILQ_INIT(q);
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		fw_http_reply(req, 405, "{\"error\":\"use POST\"}");
+		return -1;
+	}
+	evhttp_parse_query(evhttp_request_get_uri(req), q);
+	return 0;
+}
+
+/* POST /admin/mock-phone/scan-qr */
+static void
+fakewa_scan_qr(struct fakewa *f, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct evkeyvalq q;
+	size_t len = evbuffer_get_length(in);
+	char *body;
+
+	if (fakewa_post_query(req, &q) == -1)
+		return;
+	body = xmalloc(len + 1);
+	evbuffer_remove(in, body, len);
+	body[len] = '\0';
+	if (strlen(body) != len) {
+		fw_http_reply(req, 400, "{\"error\":\"bad QR text\"}");
+	} else
+		fw_pair_scan_qr(&f->srv, (struct fw_reply){ req, NULL }, body, evhttp_find_header(&q, "phone"),
+		    evhttp_find_header(&q, "name"));
+	free(body);
+	evhttp_clear_headers(&q);
+}
+
+/* POST /admin/mock-phone/pair-code */
+static void
+fakewa_pair_code(struct fakewa *f, struct evhttp_request *req)
+{
+	struct evkeyvalq q;
+
+	if (fakewa_post_query(req, &q) == -1)
+		return;
+	fw_pair_code(&f->srv, (struct fw_reply){ req, NULL }, evhttp_find_header(&q, "phone"),
+	    evhttp_find_header(&q, "code"), evhttp_find_header(&q, "name"));
+	evhttp_clear_headers(&q);
+}
+
+/* The registered device a jid=... parameter names (phone or LID form), or NULL. */
+static struct fw_device *
+fakewa_device_param(struct fakewa *f, struct evkeyvalq *q)
+{
+	const char *jid = evhttp_find_header(q, "jid");
+	struct wa_jid j;
+
+	if (jid == NULL || wa_jid_parse(jid, &j) == -1 || !wa_jid_is_user(&j))
+		return NULL;
+	return fw_device_find(&f->srv.accounts, j.user, j.device);
+}
+
+/* POST /admin/remove-device?jid= */
+static void
+fakewa_remove_device(struct fakewa *f, struct evhttp_request *req)
+{
+	struct evkeyvalq q;
+	struct fw_device *d;
+
+	if (fakewa_post_query(req, &q) == -1)
+		return;
+	if ((d = fakewa_device_param(f, &q)) == NULL)
+		fw_http_reply(req, 404, "{\"error\":\"no such device\"}");
+	else {
+		fw_session_remove_device(d, NULL);
+		fw_http_reply(req, 200, "{\"removed\":1}");
+	}
+	evhttp_clear_headers(&q);
+}
+
+/* POST /admin/prekey-low?jid=&count= */
+static void
+fakewa_prekey_low(struct fakewa *f, struct evhttp_request *req)
+{
+	struct evkeyvalq q;
+	struct fw_device *d;
+	struct wa_node *cnt;
+	const char *count;
+
+	if (fakewa_post_query(req, &q) == -1)
+		return;
+	count = evhttp_find_header(&q, "count");
+	if ((d = fakewa_device_param(f, &q)) == NULL || d->client == NULL)
+		fw_http_reply(req, 404, "{\"error\":\"no such connected device\"}");
+	else if (count == NULL || *count == '\0' || strspn(count, "0123456789") != strlen(count) || strlen(count) > 9)
+		fw_http_reply(req, 400, "{\"error\":\"count must be a number\"}");
+	else {
+		cnt = wa_node_new("count");
+		wa_node_set_attr(cnt, "value", count);
+		if (fw_client_notify(d->client, "encrypt", cnt) == -1)
+			fw_http_reply(req, 404, "{\"error\":\"no such connected device\"}");
+		else
+			fw_http_reply(req, 200, "{\"sent\":1}");
+	}
+	evhttp_clear_headers(&q);
+}
+
+/* POST /admin/companion-reg-refresh?client=ID|all: only unregistered clients waiting for a scan. */
+static void
+fakewa_reg_refresh(struct fakewa *f, struct evhttp_request *req)
+{
+	struct evkeyvalq q;
+	struct fw_client *c;
+	const char *sel;
+	char json[64];
+	unsigned id = 0;
+	int all, n = 0;
+
+	if (fakewa_post_query(req, &q) == -1)
+		return;
+	sel = evhttp_find_header(&q, "client");
+	all = sel == NULL || strcmp(sel, "all") == 0;
+	if (!all)
+		id = (unsigned)strtoul(sel, NULL, 10);
+	for (c = fw_client_next(&f->srv, NULL); c != NULL; c = fw_client_next(&f->srv, c)) {
+		if ((!all && c->id != id) || c->dead || c->phase != FW_OPEN || c->payload != FW_PAYLOAD_REGISTRATION ||
+		    c->registered)
+			continue;
+		if (fw_client_notify(c, "companion_reg_refresh", wa_node_new("companion_reg_refresh")) == 0)
+			n++;
+	}
+	evhttp_clear_headers(&q);
+	if (n == 0 && !all) {
+		fw_http_reply(req, 404, "{\"error\":\"no such unregistered client\"}");
+		return;
+	}
+	snprintf(json, sizeof(json), "{\"affected\":%d}", n);
+	fw_http_reply(req, 200, json);
+}
+
+/* GET /admin/accounts */
+static void
+fakewa_accounts(struct fakewa *f, struct evhttp_request *req)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	fw_accounts_json(&f->srv.accounts, b);
+	evbuffer_add(b, "\n", 1);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_send_reply(req, 200, "OK", b);
+	evbuffer_free(b);
+}
+
 /* Route a control request. */
 static void
 fakewa_http_cb(struct evhttp_request *req, void *arg)
@@ -174,7 +342,7 @@ fakewa_http_cb(struct evhttp_request *req, void *arg)
 	const char *path = u ? evhttp_uri_get_path(u) : NULL;
 
 	if (path == NULL)
-		fakewa_reply(req, 400, "{\"error\":\"bad uri\"}");
+		fw_http_reply(req, 400, "{\"error\":\"bad uri\"}");
 	else if (strcmp(path, "/admin/clients") == 0)
 		fakewa_clients(f, req);
 	else if (strcmp(path, "/admin/drop") == 0)
@@ -187,8 +355,20 @@ fakewa_http_cb(struct evhttp_request *req, void *arg)
 		fakewa_act(f, req, ACT_STALL);
 	else if (strcmp(path, "/admin/unstall") == 0)
 		fakewa_act(f, req, ACT_UNSTALL);
+	else if (strcmp(path, "/admin/mock-phone/scan-qr") == 0)
+		fakewa_scan_qr(f, req);
+	else if (strcmp(path, "/admin/mock-phone/pair-code") == 0)
+		fakewa_pair_code(f, req);
+	else if (strcmp(path, "/admin/remove-device") == 0)
+		fakewa_remove_device(f, req);
+	else if (strcmp(path, "/admin/companion-reg-refresh") == 0)
+		fakewa_reg_refresh(f, req);
+	else if (strcmp(path, "/admin/prekey-low") == 0)
+		fakewa_prekey_low(f, req);
+	else if (strcmp(path, "/admin/accounts") == 0)
+		fakewa_accounts(f, req);
 	else
-		fakewa_reply(req, 404, "{\"error\":\"not found\"}");
+		fw_http_reply(req, 404, "{\"error\":\"not found\"}");
 }
 
 /* The server's Noise identity: the root key (generated, or the private key in root_in), written as a public
@@ -295,6 +475,7 @@ main(int argc, char **argv)
 		fatalx("fakewa: no event base");
 	f.srv.base = f.base;
 	TAILQ_INIT(&f.srv.clients);
+	fw_accounts_init(&f.srv.accounts);
 	f.srv.ev_reap = event_new(f.base, -1, 0, fakewa_reap_cb, &f.srv);
 	if (tls && (f.srv.tls = wa_tls_ctx_new_server(tls_name, cert_out, err, sizeof(err))) == NULL)
 		fatalx("fakewa: TLS: %s", err);
@@ -336,6 +517,7 @@ main(int argc, char **argv)
 
 	while (fw_client_next(&f.srv, NULL) != NULL)
 		fw_client_free(fw_client_next(&f.srv, NULL));
+	fw_accounts_clear(&f.srv.accounts);
 	evconnlistener_free(f.lis);
 	evhttp_free(f.http);
 	event_free(f.ev_sigint);

@@ -1,6 +1,10 @@
 /* One fakewa client connection (see fakewa_client.h). */
 #include "fakewa_client.h"
 
+#include "fw_iq.h"
+#include "fw_pair.h"
+#include "fw_session.h"
+
 #include "log.h"
 #include "wa_binary.h"
 #include "wa_frame.h"
@@ -13,33 +17,15 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-
-enum fw_phase { FW_UPGRADE, FW_HELLO, FW_FINISH, FW_OPEN, FW_CLOSING };
-
-struct fw_client {
-	struct fw_server *s;
-	unsigned id;
-	char peer[64];
-	struct wa_tls *stream;
-	enum fw_phase phase;
-	struct wa_ws *ws;
-	struct wa_frame_reader *frd;
-	struct wa_frame_writer *fwr;
-	struct wa_handshake *hs;
-	struct wa_noise_transport *tx, *rx;
-	uint8_t client_static[32];
-	int stalled, dead;
-	unsigned long nodes_in, nodes_out;
-	time_t since;
-	TAILQ_ENTRY(fw_client) entry;
-};
 
 static const char *fw_phase_names[] = { "upgrade", "hello", "finish", "open", "closing" };
 
@@ -51,6 +37,8 @@ fw_client_kill(struct fw_client *c, const char *why)
 		return;
 	log_debug("fakewa: client %u (%s): %s", c->id, c->peer, why);
 	c->dead = 1;
+	fw_session_end(c);
+	fw_pair_admin_gone(c);
 	wa_tls_set_reading(c->stream, 0);
 	event_active(c->s->ev_reap, EV_TIMEOUT, 0);
 }
@@ -85,16 +73,16 @@ fw_frame_send(struct fw_client *c, const uint8_t *payload, size_t len)
 }
 
 /* Encode, encrypt and send a node. */
-static int
-fw_send_node(struct fw_client *c, const struct wa_node *n)
+int
+fw_client_send(struct fw_client *c, const struct wa_node *n)
 {
 	unsigned char *plain = NULL;
 	uint8_t *ct = NULL;
 	size_t plen = 0, clen = 0;
 	int rc = -1;
 
-	if (c->tx == NULL || c->dead)
-		return -1;
+	if (c->tx == NULL || c->dead || c->phase != FW_OPEN)
+		return -1;	/* nothing after our close frame */
 	if (wa_binary_encode(n, &plain, &plen) == -1)
 		return -1;
 	if (wa_noise_encrypt(c->tx, plain, plen, &ct, &clen) == 0)
@@ -118,55 +106,51 @@ fw_client_close_ws(struct fw_client *c, int code, const char *reason)
 	wa_tls_close_on_flush(c->stream);
 }
 
-/* After the handshake, behave as WhatsApp does for an unregistered device: offer pairing refs. */
-static void
-fw_send_pair_device(struct fw_client *c)
+/* Close the WebSocket after what is queued. */
+void
+fw_client_close(struct fw_client *c)
 {
-	struct wa_node *iq = wa_node_new("iq"), *pd = wa_node_new("pair-device");
-	uint8_t rnd[12];
-	char ref[64];
-
-	wa_node_set_attrf(iq, "id", "%u.%u-1", c->s->next_id, c->id);
-	wa_node_set_attr(iq, "from", "s.whatsapp.net");
-	wa_node_set_attr(iq, "type", "set");
-	wa_node_set_attr(iq, "xmlns", "md");
-	for (int i = 0; i < 6; i++) {
-		struct wa_node *r = wa_node_new("ref");
-		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-			memset(rnd, i, sizeof(rnd));
-		int o = snprintf(ref, sizeof(ref), "2@fakewa");
-		for (size_t j = 0; j < sizeof(rnd); j++)
-			o += snprintf(ref + o, sizeof(ref) - (size_t)o, "%02X", rnd[j]);
-		wa_node_set_bytes(r, ref, strlen(ref));
-		wa_node_add_child(pd, r);
-	}
-	wa_node_add_child(iq, pd);
-	fw_send_node(c, iq);
-	wa_node_free(iq);
+	if (c->phase == FW_CLOSING || c->dead)
+		return;
+	fw_client_close_ws(c, WA_WS_CLOSE_NORMAL, "");
 }
 
-/* Answer one node from the client. */
+/* A fresh id for a server-initiated stanza. */
+const char *
+fw_client_stanza_id(struct fw_client *c)
+{
+	static char id[48];
+
+	snprintf(id, sizeof(id), "%lu.%u-%lu", ++c->s->next_stanza, c->id, c->nodes_out + 1);
+	return id;
+}
+
+/* Send a notification from the server. */
+int
+fw_client_notify(struct fw_client *c, const char *type, struct wa_node *child)
+{
+	struct wa_node *n = wa_node_new("notification");
+	int rc;
+
+	wa_node_set_attr(n, "from", "s.whatsapp.net");
+	wa_node_set_attr(n, "type", type);
+	wa_node_set_attr(n, "id", fw_client_stanza_id(c));
+	wa_node_set_attrf(n, "t", "%lld", (long long)time(NULL));
+	if (child != NULL)
+		wa_node_add_child(n, child);
+	rc = fw_client_send(c, n);
+	wa_node_free(n);
+	return rc;
+}
+
+/* Answer one node from the client: iqs are handled; acks, receipts, presence and ib are accepted
+ * silently (messages are a later issue). */
 static void
 fw_handle_node(struct fw_client *c, const struct wa_node *n)
 {
-	const char *type = wa_node_attr(n, "type"), *xmlns = wa_node_attr(n, "xmlns"), *id = wa_node_attr(n, "id");
-	struct wa_node *r;
-
 	c->nodes_in++;
-	if (strcmp(n->tag, "iq") != 0 || type == NULL || id == NULL)
-		return;
-	if (strcmp(type, "get") != 0 && strcmp(type, "set") != 0)
-		return;		/* results/errors: the client answering us */
-	r = wa_node_new("iq");
-	wa_node_set_attr(r, "from", "s.whatsapp.net");
-	wa_node_set_attr(r, "id", id);
-	wa_node_set_attr(r, "type", "result");
-	if (xmlns != NULL && strcmp(xmlns, "w:p") == 0) {
-		wa_node_set_attrf(r, "t", "%lld", (long long)time(NULL));
-		c->s->pings_answered++;
-	}
-	fw_send_node(c, r);
-	wa_node_free(r);
+	if (strcmp(n->tag, "iq") == 0)
+		fw_iq_handle(c, n);
 }
 
 /* Handle one complete frame in the current phase. 0, or -1 when the client is finished. */
@@ -195,13 +179,13 @@ fw_frame(struct fw_client *c, const uint8_t *frame, size_t len)
 			fw_client_kill(c, err);
 			return -1;
 		}
-		free(plain);	/* the ClientPayload: pairing/login is the session layer's business */
 		wa_handshake_free(c->hs);
 		c->hs = NULL;
 		c->phase = FW_OPEN;
 		log_debug("fakewa: client %u (%s): handshake done", c->id, c->peer);
-		fw_send_pair_device(c);
-		return 0;
+		fw_session_start(c, plain, plen);
+		free(plain);
+		return c->dead ? -1 : 0;
 	case FW_OPEN:
 		if (wa_noise_decrypt(c->rx, frame, len, &plain, &plen) == -1) {
 			fw_client_kill(c, "transport frame failed authentication");
@@ -268,6 +252,145 @@ fw_read_ws(struct fw_client *c, struct evbuffer *in)
 	}
 }
 
+void
+fw_client_admin_reply(struct fw_client *c, int code, const char *json)
+{
+	char *resp;
+
+	if (c->dead || c->phase == FW_CLOSING)
+		return;
+	xasprintf(&resp, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "Connection: close\r\n\r\n%s\n", code, code == 200 ? "OK" : "Error", strlen(json) + 1, json);
+	wa_tls_write(c->stream, resp, strlen(resp));
+	free(resp);
+	c->phase = FW_CLOSING;
+	wa_tls_close_on_flush(c->stream);
+}
+
+#define FW_ADMIN_MAX_BODY 4096
+
+/* Decode a chunked body (RFC 9112 7.1; extensions and trailers ignored) from p[0..len). 1 with *body
+ * (malloc'd, NUL-terminated) and *used when complete, 0 when more input is needed, -1 when malformed or too
+ * long. */
+static int
+fw_admin_chunked(const char *p, size_t len, char **body, size_t *used)
+{
+	size_t off = 0, total = 0, n;
+	char out[FW_ADMIN_MAX_BODY + 1], *eol, *endp;
+
+	for (;;) {
+		if ((eol = memmem(p + off, len - off, "\r\n", 2)) == NULL)
+			return len - off > 32 ? -1 : 0;
+		n = strtoul(p + off, &endp, 16);
+		if (endp == p + off || n > FW_ADMIN_MAX_BODY - total)
+			return -1;
+		off = (size_t)(eol - p) + 2;
+		if (n == 0) {
+			/* skip trailers up to the empty line */
+			for (;;) {
+				if ((eol = memmem(p + off, len - off, "\r\n", 2)) == NULL)
+					return 0;
+				if (eol == p + off) {
+					off += 2;
+					break;
+				}
+				off = (size_t)(eol - p) + 2;
+			}
+			out[total] = '\0';
+			*body = xstrndup(out, total);
+			*used = off;
+			return strlen(*body) == total ? 1 : -1;
+		}
+		if (len - off < n + 2)
+			return 0;
+		if (memcmp(p + off + n, "\r\n", 2) != 0)
+			return -1;
+		memcpy(out + total, p + off, n);
+		total += n;
+		off += n + 2;
+	}
+}
+
+/* A plain HTTP POST on the WebSocket port (see fakewa_client.h): read head and body, then dispatch. */
+static void
+fw_read_admin(struct fw_client *c, struct evbuffer *in)
+{
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	size_t len = evbuffer_get_length(in), head, clen = 0;
+	struct evhttp_uri *uri = NULL;
+	struct evkeyvalq q;
+	struct fw_reply to = { NULL, c };
+	const char *path, *query;
+	char *hs, *line, *next, *target, *sp, *body = NULL;
+	int chunked = 0, r;
+
+	if (end.pos < 0) {
+		if (len > WA_WS_MAX_HTTP_HEAD)
+			fw_client_admin_reply(c, 400, "{\"error\":\"request head too long\"}");
+		return;
+	}
+	head = (size_t)end.pos + 4;
+	hs = xstrndup((const char *)evbuffer_pullup(in, (ev_ssize_t)head), head);
+	for (line = strstr(hs, "\r\n") + 2; line != NULL && *line != '\r'; line = next) {
+		next = strstr(line, "\r\n");
+		if (next != NULL)
+			*next++ = '\0', next++;
+		if (strncasecmp(line, "Content-Length:", 15) == 0)
+			clen = strtoul(line + 15, NULL, 10);
+		else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strcasestr(line + 18, "chunked") != NULL)
+			chunked = 1;
+	}
+	if (chunked) {
+		/* node's http client sends a body written without a length this way (Baileys' helper does) */
+		r = fw_admin_chunked((const char *)evbuffer_pullup(in, -1) + head, len - head, &body, &clen);
+		if (r == 0 && len - head > 2 * FW_ADMIN_MAX_BODY)
+			r = -1;
+	} else if (clen > FW_ADMIN_MAX_BODY)
+		r = -1;
+	else if (len >= head + clen) {
+		body = xstrndup((const char *)evbuffer_pullup(in, (ev_ssize_t)(head + clen)) + head, clen);
+		r = strlen(body) == clen ? 1 : -1;
+	} else
+		r = 0;
+	if (r == 0) {
+		free(hs);
+		return;		/* wait for the rest of the body */
+	}
+	c->admin = 1;
+	if (r == -1) {
+		free(body);
+		free(hs);
+		fw_client_admin_reply(c, 400, "{\"error\":\"bad request body\"}");
+		return;
+	}
+	evbuffer_drain(in, head + clen);
+	TAILQ_INIT(&q);
+	target = hs + 5;
+	if ((sp = strchr(target, ' ')) != NULL)
+		*sp = '\0';
+	if (sp == NULL || (uri = evhttp_uri_parse(target)) == NULL ||
+	    (path = evhttp_uri_get_path(uri)) == NULL)
+		fw_client_admin_reply(c, 400, "{\"error\":\"bad request\"}");
+	else {
+		query = evhttp_uri_get_query(uri);
+		if (query != NULL)
+			evhttp_parse_query_str(query, &q);
+		if (strcmp(path, "/admin/mock-phone/scan-qr") == 0)
+			fw_pair_scan_qr(c->s, to, body, evhttp_find_header(&q, "phone"),
+			    evhttp_find_header(&q, "name"));
+		else if (strcmp(path, "/admin/mock-phone/pair-code") == 0)
+			fw_pair_code(c->s, to, evhttp_find_header(&q, "phone"), evhttp_find_header(&q, "code"),
+			    evhttp_find_header(&q, "name"));
+		else
+			fw_client_admin_reply(c, 404, "{\"error\":\"not found (use the control port)\"}");
+	}
+	evhttp_clear_headers(&q);
+	if (uri != NULL)
+		evhttp_uri_free(uri);
+	free(body);
+	free(hs);
+}
+
 /* Answer the HTTP upgrade. */
 static void
 fw_read_upgrade(struct fw_client *c, struct evbuffer *in)
@@ -312,9 +435,12 @@ fw_read_cb(struct wa_tls *t, struct evbuffer *in, void *arg)
 {
 	struct fw_client *c = arg;
 
-	if (c->dead || c->stalled)
+	if (c->dead || c->stalled || c->admin)
 		return;
-	if (c->phase == FW_UPGRADE)
+	if (c->phase == FW_UPGRADE && evbuffer_get_length(in) >= 5 &&
+	    memcmp(evbuffer_pullup(in, 5), "POST ", 5) == 0)
+		fw_read_admin(c, in);
+	else if (c->phase == FW_UPGRADE)
 		fw_read_upgrade(c, in);
 	else
 		fw_read_ws(c, in);
@@ -357,6 +483,7 @@ fw_client_free(struct fw_client *c)
 {
 	if (c == NULL)
 		return;
+	fw_session_end(c);
 	TAILQ_REMOVE(&c->s->clients, c, entry);
 	wa_tls_free(c->stream);
 	wa_ws_free(c->ws);
@@ -399,16 +526,21 @@ fw_client_id(const struct fw_client *c)
 char *
 fw_client_json(const struct fw_client *c)
 {
-	char *s, key[65] = "";
+	static const char *payloads[] = { "none", "registration", "login", "invalid" };
+	char *s, key[65] = "", jid[80] = "";
 
 	if (c->phase >= FW_OPEN)
 		for (int i = 0; i < 32; i++)
 			snprintf(key + 2 * i, 3, "%02x", c->client_static[i]);
+	if (c->registered)
+		snprintf(jid, sizeof(jid), ",\"jid\":\"%s\"", c->jid);
 	xasprintf(&s, "{\"id\":%u,\"peer\":\"%s\",\"phase\":\"%s\",\"tls\":%s,\"stalled\":%s,\"dead\":%s,"
-	    "\"noise_static\":\"%s\",\"nodes_in\":%lu,\"nodes_out\":%lu,\"since\":%lld}",
+	    "\"noise_static\":\"%s\",\"nodes_in\":%lu,\"nodes_out\":%lu,\"since\":%lld,\"payload\":\"%s\","
+	    "\"registered\":%s%s,\"refs_offered\":%u,\"link_code_pending\":%s}",
 	    c->id, c->peer, fw_phase_names[c->phase], wa_tls_is_tls(c->stream) ? "true" : "false",
 	    c->stalled ? "true" : "false", c->dead ? "true" : "false", key, c->nodes_in, c->nodes_out,
-	    (long long)c->since);
+	    (long long)c->since, payloads[c->payload], c->registered ? "true" : "false", jid, c->refs_offered,
+	    c->lc_pending ? "true" : "false");
 	return s;
 }
 
@@ -436,7 +568,7 @@ fw_client_stream_error(struct fw_client *c, const char *code, const char *confli
 		wa_node_set_attr(ch, "type", conflict);
 		wa_node_add_child(n, ch);
 	}
-	rc = fw_send_node(c, n);
+	rc = fw_client_send(c, n);
 	wa_node_free(n);
 	fw_client_close_ws(c, WA_WS_CLOSE_NORMAL, "");
 	return rc;
@@ -452,7 +584,7 @@ fw_client_stream_end(struct fw_client *c)
 	if (c->phase != FW_OPEN || c->dead)
 		return -1;
 	n = wa_node_new("xmlstreamend");
-	rc = fw_send_node(c, n);
+	rc = fw_client_send(c, n);
 	wa_node_free(n);
 	fw_client_close_ws(c, WA_WS_CLOSE_NORMAL, "");
 	return rc;

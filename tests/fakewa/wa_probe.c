@@ -3,12 +3,21 @@
  *   STATE <conn#> <connecting|open|close> reason=<n> retry=<ms|-1> t=<ms since start> detail=<text>
  *   NODE <conn#> <tag>[ <first child tag>]
  *   SUMMARY open=<n> handshakes=<n>            (on exit)
+ * Every connection sends a registration ClientPayload (fresh keys, shared by the connections) unless
+ * --no-payload is given, so fakewa offers pair-device as it does to a new companion. --login USER:DEVICE
+ * sends a login payload instead (with a random Noise key); --pair makes each connection a minimal companion
+ * that pairs and logs in (probe_companion.h, which also lists the extra lines it prints; --logout adds a
+ * remove-companion-device after login).
  * Exits 0 when --run-seconds elapse, when --exit-after-open is met, or when every connection closed for
  * good (retry=-1); 3 when the configuration is refused. */
 #include "log.h"
+#include "probe_companion.h"
+#include "random.h"
 #include "wa_cert.h"
 #include "wa_conn.h"
 #include "wa_node.h"
+#include "wa_pair.h"
+#include "wa_prekey.h"
 #include "wa_tls.h"
 #include "xmalloc.h"
 
@@ -31,6 +40,7 @@ struct probe {
 struct probe_conn {
 	struct probe *p;
 	int idx;
+	struct probe_companion *comp;		/* --pair */
 };
 
 /* Milliseconds since the probe started. */
@@ -73,6 +83,31 @@ probe_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 
 	printf("NODE %d %s%s%s\n", pc->idx, n->tag, child ? " " : "", child ? child : "");
 	fflush(stdout);
+	if (pc->comp != NULL)
+		probe_companion_node(pc->comp, c, n);
+}
+
+/* A registration ClientPayload with fresh keys (wa-session.md 1.2). *out is malloc'd. 0 or -1. */
+static int
+probe_registration_payload(uint8_t **out, size_t *outlen)
+{
+	struct wa_signed_prekey sk;
+	struct wa_pair_reg r;
+	uint8_t identity_priv[32];
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	if (wa_prekey_keypair(identity_priv, r.identity_pub) == -1 ||
+	    wa_prekey_signed_generate(1, identity_priv, 0, &sk) == -1)
+		return -1;
+	r.registration_id = 1 + random_uniform(16380);
+	r.signed_prekey_id = sk.id;
+	memcpy(r.signed_prekey_pub, sk.pub, sizeof(r.signed_prekey_pub));
+	memcpy(r.signed_prekey_sig, sk.sig, sizeof(r.signed_prekey_sig));
+	rc = wa_pair_registration_payload(&r, out, outlen);
+	explicit_wipe(identity_priv, sizeof(identity_priv));
+	explicit_wipe(&sk, sizeof(sk));
+	return rc;
 }
 
 /* SIGINT/SIGTERM. */
@@ -88,7 +123,8 @@ probe_usage(void)
 {
 	fprintf(stderr, "usage: wa_probe --url URL [--root-key FILE] [--ca FILE] [--count N] [--keepalive MS]\n"
 	    "                [--deadline MS] [--backoff-min MS] [--backoff-max MS] [--connect-timeout MS]\n"
-	    "                [--run-seconds S] [--exit-after-open N] [--debug]\n");
+	    "                [--run-seconds S] [--exit-after-open N] [--no-payload | --login USER:DEVICE |\n"
+	    "                 --pair [--logout]] [--debug]\n");
 	exit(2);
 }
 
@@ -102,7 +138,8 @@ main(int argc, char **argv)
 		{ "backoff-min", required_argument, NULL, 'b' }, { "backoff-max", required_argument, NULL, 'B' },
 		{ "connect-timeout", required_argument, NULL, 'T' }, { "run-seconds", required_argument, NULL, 's' },
 		{ "exit-after-open", required_argument, NULL, 'x' }, { "debug", no_argument, NULL, 'd' },
-		{ NULL, 0, NULL, 0 },
+		{ "no-payload", no_argument, NULL, 'P' }, { "login", required_argument, NULL, 'L' },
+		{ "pair", no_argument, NULL, 'a' }, { "logout", no_argument, NULL, 'o' }, { NULL, 0, NULL, 0 },
 	};
 	struct wa_conn_config cfg;
 	struct probe p;
@@ -112,7 +149,10 @@ main(int argc, char **argv)
 	uint8_t root[32];
 	const char *root_file = NULL;
 	double run_seconds = 0;
-	int ch, debug = 0;
+	int ch, debug = 0, no_payload = 0, pair = 0, logout = 0;
+	const char *login = NULL;
+	uint8_t *payload = NULL;
+	size_t payload_len = 0;
 	unsigned handshakes = 0;
 	char err[512];
 
@@ -133,6 +173,10 @@ main(int argc, char **argv)
 		case 's': run_seconds = atof(optarg); break;
 		case 'x': p.exit_after_open = atoi(optarg); break;
 		case 'd': debug = 1; break;
+		case 'P': no_payload = 1; break;
+		case 'L': login = optarg; break;
+		case 'a': pair = 1; break;
+		case 'o': logout = 1; break;
 		default: probe_usage();
 		}
 	}
@@ -154,6 +198,17 @@ main(int argc, char **argv)
 		return 3;
 	}
 	cfg.tls_ctx = tlsctx;
+	if (login != NULL) {
+		char *colon = strchr(login, ':');
+		if (colon == NULL || wa_pair_login_payload(strtoull(login, NULL, 10), (uint32_t)atoi(colon + 1),
+		    &payload, &payload_len) == -1)
+			probe_usage();
+	} else if (!no_payload && !pair && probe_registration_payload(&payload, &payload_len) == -1) {
+		fprintf(stderr, "wa_probe: cannot build the registration payload\n");
+		return 3;
+	}
+	cfg.payload = payload;
+	cfg.payload_len = payload_len;
 	p.base = event_base_new();
 	gettimeofday(&p.start, NULL);
 	p.conns = xcalloc((size_t)p.count, sizeof(*p.conns));
@@ -164,7 +219,22 @@ main(int argc, char **argv)
 		pcs[i].p = &p;
 		pcs[i].idx = i;
 		cfg.arg = &pcs[i];
-		if ((p.conns[i] = wa_conn_new(p.base, &cfg, err, sizeof(err))) == NULL) {
+		if (pair) {
+			if ((pcs[i].comp = probe_companion_new(i, logout)) == NULL ||
+			    probe_companion_payload(pcs[i].comp, &payload, &payload_len) == -1) {
+				fprintf(stderr, "wa_probe: cannot set up the companion\n");
+				return 3;
+			}
+			cfg.static_priv = probe_companion_noise_priv(pcs[i].comp);
+			cfg.payload = payload;
+			cfg.payload_len = payload_len;
+		}
+		p.conns[i] = wa_conn_new(p.base, &cfg, err, sizeof(err));
+		if (pair) {
+			free(payload);
+			payload = NULL;
+		}
+		if (p.conns[i] == NULL) {
 			fprintf(stderr, "wa_probe: %s\n", err);
 			return 3;
 		}
@@ -186,6 +256,7 @@ main(int argc, char **argv)
 			p.open++;
 		handshakes += wa_conn_handshakes(p.conns[i]);
 		wa_conn_free(p.conns[i]);
+		probe_companion_free(pcs[i].comp);
 	}
 	printf("SUMMARY open=%d handshakes=%u\n", p.open, handshakes);
 	fflush(stdout);
@@ -195,5 +266,6 @@ main(int argc, char **argv)
 	event_free(ev_term);
 	event_base_free(p.base);
 	wa_tls_ctx_free(tlsctx);
+	free(payload);
 	return 0;
 }

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Interop test: Baileys (pinned in package-lock.json) against fakewa over TLS. Skips (77) only without node.
-# usage: run.sh FAKEWA_BINARY
+# Interop tests: Baileys (pinned in package-lock.json) against fakewa over TLS. Skips (77) only without node.
+# usage: run.sh FAKEWA_BINARY [handshake | pair-qr | pair-code | pair-errors]
+#   handshake  the Noise handshake and the pair-device offer (baileys_handshake.mjs)
+#   pair-qr    QR pairing through /admin/mock-phone/scan-qr, 515, login, prekeys, removal (baileys_pair.mjs qr)
+#   pair-code  pairing-code flow through /admin/mock-phone/pair-code, login, logout (baileys_pair.mjs code)
+#   pair-errors  the control API's refusals and an HMAC mismatch (baileys_pair.mjs errors)
 set -euo pipefail
 fakewa=$1
+what=${2:-handshake}
 here=$(cd "$(dirname "$0")" && pwd)
 command -v node >/dev/null 2>&1 || { echo "node not installed: skipping"; exit 77; }
 command -v npm >/dev/null 2>&1 || { echo "npm not installed: skipping"; exit 77; }
@@ -11,7 +16,7 @@ fw_pid=
 cleanup() { [ -n "$fw_pid" ] && kill "$fw_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 # Install exactly what the lock file pins, into a scratch copy (the source tree stays clean).
-cp "$here/package.json" "$here/package-lock.json" "$here/baileys_handshake.mjs" "$work/"
+cp "$here/package.json" "$here/package-lock.json" "$here/baileys_handshake.mjs" "$here/baileys_pair.mjs" "$work/"
 if [ -d "$here/node_modules" ] && [ "$here/node_modules/.package-lock.json" -nt "$here/package-lock.json" ]; then
 	ln -s "$here/node_modules" "$work/node_modules"
 else
@@ -23,9 +28,17 @@ mkfifo "$work/ready"
 fw_pid=$!
 read -r line <"$work/ready"
 port=$(sed -n 's/.*port=\([0-9]*\).*/\1/p' <<<"$line")
-[ -n "$port" ] || { cat "$work/fakewa.log"; echo "fakewa did not start"; exit 1; }
+control=$(sed -n 's/.*control=\([0-9]*\).*/\1/p' <<<"$line")
+[ -n "$port" ] && [ -n "$control" ] || { cat "$work/fakewa.log"; echo "fakewa did not start"; exit 1; }
 cd "$work"
-out=$(node baileys_handshake.mjs "wss://127.0.0.1:$port/ws/chat" "$work/root.pub" 20000 2>&1) || {
-	echo "$out"; cat "$work/fakewa.log"; exit 1; }
+url="wss://127.0.0.1:$port/ws/chat"
+case $what in
+handshake) cmd=(node baileys_handshake.mjs "$url" "$work/root.pub" 20000) ;;
+pair-qr) cmd=(node baileys_pair.mjs "$url" "$work/root.pub" "$control" qr 90000) ;;
+pair-code) cmd=(node baileys_pair.mjs "$url" "$work/root.pub" "$control" code 90000) ;;
+pair-errors) cmd=(node baileys_pair.mjs "$url" "$work/root.pub" "$control" errors 60000) ;;
+*) echo "unknown test $what"; exit 2 ;;
+esac
+out=$("${cmd[@]}" 2>&1) || { echo "$out"; cat "$work/fakewa.log"; exit 1; }
 echo "$out"
 grep -q "INTEROP OK" <<<"$out"
