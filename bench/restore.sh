@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Restore benchmark: a private PostgreSQL + fakewa + wagate; N instances paired with fakewa's mock phone (scan-qr),
+# then a supervisor restart (SIGTERM, cold start): time until every instance is open again (logged in from the
+# stored credentials, no QR). The instances are kept between sizes (100 are paired, measured, 400 more paired,
+# measured). Prints one line per N, then the PSS of one idle paired worker (/proc/<pid>/smaps_rollup):
+#   restore N=100: all open in X.XX s (stop Y.YY s; pairing took Z.ZZ s)
+#   restore: idle paired worker PSS A kB (private B kB, RSS C kB; N workers running)
+# Figures only, nothing is asserted.
+# usage: bench/restore.sh [N ...]   (default: 100 500; sizes must grow)
+# Knobs: BUILD (default build), WAGATE_BIN, WAGATE_WORKER_BIN, WAGATE_FAKEWA_BIN, BENCH_TIMEOUT (600 s per wait),
+#        BENCH_PARALLEL (8 pairings at a time), BENCH_KEEP (keep the scratch dir).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+BUILD=${BUILD:-build}
+sup_bin=${WAGATE_BIN:-$repo/$BUILD/supervisor/wagate}
+wrk_bin=${WAGATE_WORKER_BIN:-$repo/$BUILD/worker/wagate-worker}
+fw_bin=${WAGATE_FAKEWA_BIN:-$repo/$BUILD/tests/fakewa/fakewa}
+limit=${BENCH_TIMEOUT:-600}
+par=${BENCH_PARALLEL:-8}
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(100 500)
+key=bench-key-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+tag=wagate-bench-$$-$RANDOM
+
+for b in "$sup_bin" "$wrk_bin" "$fw_bin"; do
+	[ -x "$b" ] || { echo "restore: FAILED (not built: $b; set BUILD or WAGATE_BIN)"; exit 1; }
+done
+prev=0
+for n in "${sizes[@]}"; do
+	[[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -gt "$prev" ] || { echo "restore: FAILED (sizes must be growing numbers)"; exit 1; }
+	prev=$n
+done
+
+tmp=$(mktemp -d /tmp/wagate-bench-restore.XXXXXX)
+name=restore
+sup_pid=
+. bench/lib.sh
+pgport=$(free_port)
+port=$(free_port)
+base="http://127.0.0.1:$port"
+
+start_sup() {
+	(
+		cd "$tmp"
+		exec 3>&-
+		exec env SERVER_PORT="$port" AUTHENTICATION_API_KEY="$key" \
+			DATABASE_CONNECTION_URI="postgresql://postgres@127.0.0.1:$pgport/postgres" \
+			WAGATE_WORKER_BIN="$wrk_bin" WAGATE_MIGRATIONS_DIR="$repo/migrations" RUNTIME_DIRECTORY="$tmp/run" \
+			LOG_LEVEL=warn WA_WEBSOCKET_URL="ws://127.0.0.1:$fw_port/ws/chat" WA_ROOT_KEY="$fw_root_key" \
+			WAGATE_BENCH_TAG="$tag" "$sup_bin"
+	) >>"$tmp/wagate.log" 2>&1 &
+	sup_pid=$!
+	for _ in $(seq 1 600); do
+		curl -fs -o /dev/null "$base/health" && return 0
+		kill -0 "$sup_pid" 2>/dev/null || fail "wagate exited"
+		sleep 0.05
+	done
+	fail "wagate not healthy"
+}
+open_count() {
+	curl -fs "$base/metrics" | awk '$1 == "wagate_instances{state=\"open\"}" {v = $2} END {print v}'
+}
+# Wait until $1 instances are open; fail after $limit s ($2 names the phase).
+wait_open() {
+	local want=$1 t0 r
+	t0=$(now)
+	while :; do
+		r=$(open_count || true)
+		[ "${r%.*}" = "$want" ] && return 0
+		kill -0 "$sup_pid" 2>/dev/null || fail "wagate exited ($2)"
+		awk -v a="$(now)" -v b="$t0" -v l="$limit" 'BEGIN { exit !(a - b > l) }' &&
+			fail "only ${r:-0}/$want open after ${limit}s ($2)"
+		sleep 0.05
+	done
+}
+# Create instances r<from>..r<to> with qrcode:true and let fakewa's phone scan each QR (a rotated ref is retried).
+pair_range() {
+	python3 - "$base" "$key" "$fw_control" "$1" "$2" "$par" <<'PY' || fail "pairing failed"
+import concurrent.futures, http.client, json, sys, time
+base, key, control, lo, hi, par = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+port = int(base.rsplit(":", 1)[1])
+
+def req(p, method, path, body=None, hdr=None, timeout=60):
+    c = http.client.HTTPConnection("127.0.0.1", p, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=hdr or {})
+        r = c.getresponse()
+        data = r.read()
+        return r.status, json.loads(data) if data else None
+    finally:
+        c.close()
+
+def pair(i):
+    name = "r%d" % i
+    h = {"apikey": key, "Content-Type": "application/json"}
+    st, j = req(port, "POST", "/instance/create", json.dumps({"instanceName": name, "integration": "WHATSAPP-BAILEYS",
+                                                              "qrcode": True}), h)
+    if st != 201:
+        raise SystemExit("create %s: %s %s" % (name, st, j))
+    code = (j.get("qrcode") or {}).get("code")
+    deadline = time.monotonic() + 120
+    while True:
+        if code:
+            st, j = req(control, "POST", "/admin/mock-phone/scan-qr?phone=1555200%04d" % i, code.encode())
+            if st == 200:
+                return
+            if st != 404:
+                raise SystemExit("scan %s: %s %s" % (name, st, j))
+        if time.monotonic() > deadline:
+            raise SystemExit("scan %s: no QR that fakewa knows" % name)
+        time.sleep(0.3)
+        st, j = req(port, "GET", "/instance/connect/" + name, None, {"apikey": key})
+        code = j.get("code") if st == 200 and isinstance(j, dict) else None
+
+with concurrent.futures.ThreadPoolExecutor(max_workers=par) as ex:
+    list(ex.map(pair, range(lo, hi + 1)))
+PY
+}
+
+PG_FSYNC=off scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null 2>&1 || fail "PostgreSQL did not start"
+mkdir -p "$tmp/run"
+start_fakewa "$fw_bin"
+start_sup
+
+have=0
+for n in "${sizes[@]}"; do
+	t0=$(now)
+	pair_range $((have + 1)) "$n"
+	wait_open "$n" "pairing"
+	t_pair=$(since "$t0")
+	have=$n
+	t0=$(now)
+	stop_sup
+	t_stop=$(since "$t0")
+	# the old workers notice their supervisor is gone; a cold start measures the login path, not adoption
+	sleep 1
+	t0=$(now)
+	start_sup
+	wait_open "$n" "restore"
+	echo "restore N=$n: all open in $(since "$t0") s (stop ${t_stop} s; pairing took ${t_pair} s)" >&3
+done
+
+sleep 2	# idle: the logins are done, a few keepalives go by
+# (awk reads to the end: an early exit would make curl fail with a write error under pipefail)
+pid=$(curl -fs "$base/metrics" | awk '$1 ~ /^wagate_worker_pid\{/ && !p {p = $2} END {print p}')
+[ -n "$pid" ] || fail "no worker pid in /metrics"
+pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")
+rss=$(awk '/^Rss:/ {print $2}' "/proc/$pid/smaps_rollup")
+uss=$(awk '/^Private_(Clean|Dirty):/ {t += $2} END {print t}' "/proc/$pid/smaps_rollup")
+echo "restore: idle paired worker PSS ${pss} kB (private ${uss} kB, RSS ${rss} kB; $have workers running)" >&3
