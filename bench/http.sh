@@ -6,48 +6,17 @@
 #        BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_THREADS (2). Everything it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$(pwd)
-BUILD=${BUILD:-build}
-sup_bin=${WAGATE_BIN:-$repo/$BUILD/supervisor/wagate}
-wrk_bin=${WAGATE_WORKER_BIN:-$repo/$BUILD/worker/wagate-worker}
+name=http
+. bench/lib.sh
 n=${BENCH_INSTANCES:-100}
 secs=${BENCH_SECONDS:-10}
 conns=${BENCH_CONNECTIONS:-32}
 threads=${BENCH_THREADS:-2}
-key=bench-key-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
-tag=wagate-bench-$$-$RANDOM
+need_built "$sup_bin" "$wrk_bin"
+command -v wrk >/dev/null || fail "wrk not installed"
 
-for b in "$sup_bin" "$wrk_bin"; do
-	[ -x "$b" ] || { echo "http: FAILED (not built: $b; set BUILD or WAGATE_BIN)"; exit 1; }
-done
-command -v wrk >/dev/null || { echo "http: FAILED (wrk not installed)"; exit 1; }
-
-tmp=$(mktemp -d /tmp/wagate-bench-http.XXXXXX)
-name=http
-sup_pid=
-. bench/lib.sh
-pgport=$(free_port)
-port=$(free_port)
-
-PG_FSYNC=off scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null 2>&1 || fail "PostgreSQL did not start"
-mkdir -p "$tmp/run"
-(
-	cd "$tmp"
-	exec 3>&-
-	exec env SERVER_PORT="$port" AUTHENTICATION_API_KEY="$key" \
-		DATABASE_CONNECTION_URI="postgresql://postgres@127.0.0.1:$pgport/postgres" \
-		WAGATE_WORKER_BIN="$wrk_bin" WAGATE_MIGRATIONS_DIR="$repo/migrations" RUNTIME_DIRECTORY="$tmp/run" \
-		LOG_LEVEL=warn WA_WEBSOCKET_URL=ws://127.0.0.1:9/ws/chat WAGATE_BENCH_TAG="$tag" "$sup_bin"
-) >"$tmp/wagate.log" 2>&1 &
-sup_pid=$!
-
-base="http://127.0.0.1:$port"
-for _ in $(seq 1 300); do
-	curl -fs -o /dev/null "$base/health" && break
-	kill -0 "$sup_pid" 2>/dev/null || fail "wagate exited"
-	sleep 0.1
-done
-curl -fs -o /dev/null "$base/health" || fail "wagate not healthy"
+start_pg
+start_sup
 
 for i in $(seq 1 "$n"); do
 	code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/instance/create" -H "apikey: $key" \

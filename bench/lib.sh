@@ -1,6 +1,16 @@
-# Shared plumbing of the bench scripts that run their own PostgreSQL + wagate (+ fakewa). Source it after setting
-# `name` (the result-line prefix), `tmp` (scratch dir), `tag` (env tag given to the supervisor) and `sup_pid=`.
-# It installs the cleanup trap and opens fd 3 for the result line(s).
+# Shared plumbing of the bench scripts that run their own PostgreSQL + wagate (+ fakewa). Source it from the
+# repository root after setting `name` (the result-line prefix and the scratch dir's name). It sets the binaries
+# (BUILD, WAGATE_BIN, WAGATE_WORKER_BIN), the API key, the env tag given to the supervisor and the scratch dir
+# `tmp`, installs the cleanup trap and opens fd 3 for the result line(s).
+
+repo=$(pwd)
+BUILD=${BUILD:-build}
+sup_bin=${WAGATE_BIN:-$repo/$BUILD/supervisor/wagate}
+wrk_bin=${WAGATE_WORKER_BIN:-$repo/$BUILD/worker/wagate-worker}
+key=bench-key-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+tag=wagate-bench-$$-$RANDOM
+tmp=$(mktemp -d "/tmp/wagate-bench-$name.XXXXXX")
+sup_pid=
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
@@ -27,6 +37,50 @@ stop_sup() {
 		wait "$sup_pid" 2>/dev/null || true
 	fi
 	sup_pid=
+}
+# The private PostgreSQL on a free port, and free ports for wagate: sets pgport, port, base.
+start_pg() {
+	pgport=$(free_port)
+	port=$(free_port)
+	base="http://127.0.0.1:$port"
+	PG_FSYNC=off scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null 2>&1 || fail "PostgreSQL did not start"
+	mkdir -p "$tmp/run"
+}
+# wagate against the private PostgreSQL, logging to $tmp/wagate.log; returns once /health answers. sup_env holds
+# the WhatsApp settings (NAME=value ...): by default an address where nothing listens.
+sup_env=(WA_WEBSOCKET_URL=ws://127.0.0.1:9/ws/chat)
+start_sup() {
+	(
+		cd "$tmp"
+		exec 3>&-
+		exec env SERVER_PORT="$port" AUTHENTICATION_API_KEY="$key" \
+			DATABASE_CONNECTION_URI="postgresql://postgres@127.0.0.1:$pgport/postgres" \
+			WAGATE_WORKER_BIN="$wrk_bin" WAGATE_MIGRATIONS_DIR="$repo/migrations" RUNTIME_DIRECTORY="$tmp/run" \
+			LOG_LEVEL=warn "${sup_env[@]}" WAGATE_BENCH_TAG="$tag" "$sup_bin"
+	) >>"$tmp/wagate.log" 2>&1 &
+	sup_pid=$!
+	for _ in $(seq 1 600); do
+		curl -fs -o /dev/null "$base/health" && return 0
+		kill -0 "$sup_pid" 2>/dev/null || fail "wagate exited"
+		sleep 0.05
+	done
+	fail "wagate not healthy"
+}
+# The value of the metric $1 (its full name with labels) in wagate's /metrics.
+# (awk reads to the end: an early exit would make curl fail with a write error under pipefail)
+metric() { curl -fs "$base/metrics" | awk -v m="$1" '$1 == m {v = $2} END {print v}'; }
+# Wait until the metric $2 reads $3, at most $limit s from the time $1; $4 names what is counted in the failure
+# message, and $5 (optional) the phase.
+wait_metric() {
+	local t0=$1 m=$2 want=$3 what=$4 phase=${5:+ ($5)} r
+	while :; do
+		r=$(metric "$m" || true)
+		[ "${r%.*}" = "$want" ] && return 0
+		kill -0 "$sup_pid" 2>/dev/null || fail "wagate exited$phase"
+		awk -v a="$(now)" -v b="$t0" -v l="$limit" 'BEGIN { exit !(a - b > l) }' &&
+			fail "only ${r:-0}/$want $what after ${limit}s$phase"
+		sleep 0.05
+	done
 }
 # fakewa (tests/fakewa) on free ports: sets fw_pid, fw_port, fw_control, fw_root_key. $1 = the binary.
 fw_pid=
@@ -60,3 +114,11 @@ trap 'exit 130' INT TERM
 # The result line goes to fd 3 (stdout) even from inside $(...); the log tail goes to stderr.
 exec 3>&1
 fail() { echo "$name: FAILED ($1)" >&3; tail -n 20 "$tmp/wagate.log" >&2 2>/dev/null || true; exit 1; }
+
+# Every binary given must be built.
+need_built() {
+	local b
+	for b in "$@"; do
+		[ -x "$b" ] || fail "not built: $b; set BUILD or WAGATE_BIN"
+	done
+}

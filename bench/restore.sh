@@ -11,69 +11,22 @@
 #        BENCH_PARALLEL (8 pairings at a time), BENCH_KEEP (keep the scratch dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$(pwd)
-BUILD=${BUILD:-build}
-sup_bin=${WAGATE_BIN:-$repo/$BUILD/supervisor/wagate}
-wrk_bin=${WAGATE_WORKER_BIN:-$repo/$BUILD/worker/wagate-worker}
+name=restore
+. bench/lib.sh
 fw_bin=${WAGATE_FAKEWA_BIN:-$repo/$BUILD/tests/fakewa/fakewa}
 limit=${BENCH_TIMEOUT:-600}
 par=${BENCH_PARALLEL:-8}
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(100 500)
-key=bench-key-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
-tag=wagate-bench-$$-$RANDOM
-
-for b in "$sup_bin" "$wrk_bin" "$fw_bin"; do
-	[ -x "$b" ] || { echo "restore: FAILED (not built: $b; set BUILD or WAGATE_BIN)"; exit 1; }
-done
+need_built "$sup_bin" "$wrk_bin" "$fw_bin"
 prev=0
 for n in "${sizes[@]}"; do
-	[[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -gt "$prev" ] || { echo "restore: FAILED (sizes must be growing numbers)"; exit 1; }
+	[[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -gt "$prev" ] || fail "sizes must be growing numbers"
 	prev=$n
 done
 
-tmp=$(mktemp -d /tmp/wagate-bench-restore.XXXXXX)
-name=restore
-sup_pid=
-. bench/lib.sh
-pgport=$(free_port)
-port=$(free_port)
-base="http://127.0.0.1:$port"
-
-start_sup() {
-	(
-		cd "$tmp"
-		exec 3>&-
-		exec env SERVER_PORT="$port" AUTHENTICATION_API_KEY="$key" \
-			DATABASE_CONNECTION_URI="postgresql://postgres@127.0.0.1:$pgport/postgres" \
-			WAGATE_WORKER_BIN="$wrk_bin" WAGATE_MIGRATIONS_DIR="$repo/migrations" RUNTIME_DIRECTORY="$tmp/run" \
-			LOG_LEVEL=warn WA_WEBSOCKET_URL="ws://127.0.0.1:$fw_port/ws/chat" WA_ROOT_KEY="$fw_root_key" \
-			WAGATE_BENCH_TAG="$tag" "$sup_bin"
-	) >>"$tmp/wagate.log" 2>&1 &
-	sup_pid=$!
-	for _ in $(seq 1 600); do
-		curl -fs -o /dev/null "$base/health" && return 0
-		kill -0 "$sup_pid" 2>/dev/null || fail "wagate exited"
-		sleep 0.05
-	done
-	fail "wagate not healthy"
-}
-open_count() {
-	curl -fs "$base/metrics" | awk '$1 == "wagate_instances{state=\"open\"}" {v = $2} END {print v}'
-}
 # Wait until $1 instances are open; fail after $limit s ($2 names the phase).
-wait_open() {
-	local want=$1 t0 r
-	t0=$(now)
-	while :; do
-		r=$(open_count || true)
-		[ "${r%.*}" = "$want" ] && return 0
-		kill -0 "$sup_pid" 2>/dev/null || fail "wagate exited ($2)"
-		awk -v a="$(now)" -v b="$t0" -v l="$limit" 'BEGIN { exit !(a - b > l) }' &&
-			fail "only ${r:-0}/$want open after ${limit}s ($2)"
-		sleep 0.05
-	done
-}
+wait_open() { wait_metric "$(now)" 'wagate_instances{state="open"}' "$1" open "$2"; }
 # Create instances r<from>..r<to> with qrcode:true and let fakewa's phone scan each QR (a rotated ref is retried).
 pair_range() {
 	python3 - "$base" "$key" "$fw_control" "$1" "$2" "$par" <<'PY' || fail "pairing failed"
@@ -118,9 +71,9 @@ with concurrent.futures.ThreadPoolExecutor(max_workers=par) as ex:
 PY
 }
 
-PG_FSYNC=off scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null 2>&1 || fail "PostgreSQL did not start"
-mkdir -p "$tmp/run"
+start_pg
 start_fakewa "$fw_bin"
+sup_env=(WA_WEBSOCKET_URL="ws://127.0.0.1:$fw_port/ws/chat" WA_ROOT_KEY="$fw_root_key")
 start_sup
 
 have=0

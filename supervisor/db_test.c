@@ -1,9 +1,5 @@
 /* Tests of the asynchronous PostgreSQL pool against a real server (WAGATE_TEST_PGURI, or a private cluster). */
-#include <sys/socket.h>
 #include <sys/time.h>
-
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <signal.h>
 #include <stdarg.h>
@@ -21,191 +17,11 @@
 
 #include "db.h"
 #include "log.h"
+#include "pgtest.h"
 #include "xmalloc.h"
 
-#ifndef WAGATE_SOURCE_ROOT
-#define WAGATE_SOURCE_ROOT "."
-#endif
-
-/* A private cluster started by the test itself. */
-struct test_cluster {
-	char dir[256];
-	int port;
-	int running;
-};
-
-static char *base_uri;			/* superuser URI of the server the tests use */
-static struct test_cluster own;		/* set when WAGATE_TEST_PGURI was not given */
-static char *dbname;			/* this process's scratch database */
-static char *conninfo;			/* conninfo of dbname */
-
-/* A free TCP port on the loopback interface. */
-static int
-test_free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd == -1 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
-		fatal("test_free_port");
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
-/* Run scripts/pg.sh with a command. */
-static int
-test_pg_sh(const char *cmd, const struct test_cluster *c)
-{
-	char *line;
-	int rc;
-
-	xasprintf(&line, "'%s/scripts/pg.sh' %s '%s' %d", WAGATE_SOURCE_ROOT, cmd, c->dir, c->port);
-	rc = system(line);
-	free(line);
-	return rc == 0 ? 0 : -1;
-}
-
-/* Create (initdb) and start a private cluster. */
-static int
-test_cluster_start(struct test_cluster *c)
-{
-	if (c->dir[0] == '\0') {
-		snprintf(c->dir, sizeof(c->dir), "/tmp/wagate-dbtest-%d-XXXXXX", (int)getpid());
-		if (mkdtemp(c->dir) == NULL)
-			return -1;
-		c->port = test_free_port();
-	}
-	if (test_pg_sh("start", c) == -1)
-		return -1;
-	c->running = 1;
-	return 0;
-}
-
-/* Stop a private cluster (fast shutdown: sessions are terminated). */
-static void
-test_cluster_stop(struct test_cluster *c)
-{
-	if (c->running)
-		test_pg_sh("stop", c);
-	c->running = 0;
-}
-
-/* Stop and delete a private cluster. */
-static void
-test_cluster_destroy(struct test_cluster *c)
-{
-	char *line;
-
-	if (c->dir[0] == '\0')
-		return;
-	test_cluster_stop(c);
-	xasprintf(&line, "rm -rf '%s'", c->dir);
-	if (system(line) != 0)
-		fprintf(stderr, "could not remove %s\n", c->dir);
-	free(line);
-	c->dir[0] = '\0';
-}
-
-/* The superuser URI of a private cluster. */
-static char *
-test_cluster_uri(const struct test_cluster *c)
-{
-	char *uri;
-
-	xasprintf(&uri, "postgresql://postgres@127.0.0.1:%d/postgres", c->port);
-	return uri;
-}
-
-/* conninfo of uri with its database replaced by name and extra "key=value" settings appended. */
-static char *
-test_conninfo_for(const char *uri, const char *name, const char *extra)
-{
-	PQconninfoOption *opts, *o;
-	char *out = xstrdup(""), *tmp, *err = NULL;
-	const char *v;
-
-	if ((opts = PQconninfoParse(uri, &err)) == NULL)
-		fatalx("test_conninfo_for: %s", err ? err : "bad uri");
-	for (o = opts; o->keyword != NULL; o++) {
-		v = strcmp(o->keyword, "dbname") == 0 ? name : o->val;
-		if (v == NULL)
-			continue;
-		xasprintf(&tmp, "%s%s='%s' ", out, o->keyword, v);
-		free(out);
-		out = tmp;
-	}
-	PQconninfoFree(opts);
-	if (extra != NULL) {
-		xasprintf(&tmp, "%s%s", out, extra);
-		free(out);
-		out = tmp;
-	}
-	return out;
-}
-
-/* Keep "does not exist, skipping" notices quiet. */
-static void
-test_notice_cb(void *arg, const char *msg)
-{
-	(void)arg;
-	(void)msg;
-}
-
-/* Run one blocking statement as the superuser on uri; 0 or -1. */
-static int
-test_admin_exec(const char *uri, const char *sql)
-{
-	PGconn *pg = PQconnectdb(uri);
-	PGresult *r;
-	int rc = -1;
-
-	PQsetNoticeProcessor(pg, test_notice_cb, NULL);
-	if (PQstatus(pg) == CONNECTION_OK) {
-		r = PQexec(pg, sql);
-		if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
-			rc = 0;
-		else
-			fprintf(stderr, "test_admin_exec: %s: %s", sql, PQresultErrorMessage(r));
-		PQclear(r);
-	} else
-		fprintf(stderr, "test_admin_exec: %s", PQerrorMessage(pg));
-	PQfinish(pg);
-	return rc;
-}
-
-/* Create a scratch database on uri. */
-static int
-test_db_create(const char *uri, const char *name)
-{
-	char *sql;
-	int rc;
-
-	xasprintf(&sql, "DROP DATABASE IF EXISTS %s", name);
-	test_admin_exec(uri, sql);
-	free(sql);
-	xasprintf(&sql, "CREATE DATABASE %s", name);
-	rc = test_admin_exec(uri, sql);
-	free(sql);
-	return rc;
-}
-
-/* Drop a scratch database, ending its sessions. */
-static void
-test_db_drop(const char *uri, const char *name)
-{
-	char *sql;
-
-	xasprintf(&sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
-	test_admin_exec(uri, sql);
-	free(sql);
-}
+static struct pgtest *pg;		/* the server the tests use */
+static char *conninfo;			/* conninfo of this process's scratch database */
 
 /* Does nothing: keeps the loop waking while a test waits. */
 static void
@@ -727,7 +543,7 @@ static void
 test_statement_timeout(void **state)
 {
 	struct event_base *base = event_base_new();
-	char *ci = test_conninfo_for(base_uri, dbname, "options='-c statement_timeout=300'");
+	char *ci = pgtest_conninfo(conninfo, NULL, "options='-c statement_timeout=300'");
 	struct db *db = db_new(base, ci, 1);
 	struct rec rec = { 0 };
 
@@ -763,9 +579,9 @@ test_multi_host(void **state)
 		if (strcmp(o->keyword, "port") == 0 && o->val != NULL)
 			port = o->val;
 	assert_non_null(port);
-	xasprintf(&extra, "host=127.0.0.1,localhost port=%d,%s", test_free_port(), port);
+	xasprintf(&extra, "host=127.0.0.1,localhost port=%d,%s", pgtest_free_port(), port);
 	PQconninfoFree(opts);
-	ci = test_conninfo_for(base_uri, dbname, extra);
+	ci = pgtest_conninfo(conninfo, NULL, extra);
 	db = db_new(base, ci, 2);
 	assert_true(test_wait_up(base, db, 2, 60));
 	test_sync(base, db, &rec, "SELECT 'via second host'");
@@ -787,7 +603,7 @@ test_no_server(void **state)
 	struct timespec t0, t1;
 
 	(void)state;
-	xasprintf(&ci, "host=127.0.0.1 port=%d dbname=x user=x", test_free_port());
+	xasprintf(&ci, "host=127.0.0.1 port=%d dbname=x user=x", pgtest_free_port());
 	db = db_new(base, ci, 2);
 	assert_non_null(db);
 	assert_false(db_available(db));
@@ -812,25 +628,22 @@ test_no_server(void **state)
 static void
 test_outage(void **state)
 {
-	struct test_cluster tmp = { .dir = "" }, *c;
+	struct pgtest *tmp = NULL, *c;
 	struct event_base *base = event_base_new();
 	struct db *db;
 	struct rec inflight = { 0 }, during = { 0 }, after = { 0 };
-	char *uri, *ci;
+	char *ci;
 	struct timespec t0, t1;
 	int i;
 
 	(void)state;
-	if (own.running)
-		c = &own;
-	else {
-		if (test_cluster_start(&tmp) == -1)
-			fail_msg("could not start a private cluster for the outage test");
-		c = &tmp;
-	}
-	uri = test_cluster_uri(c);
-	assert_int_equal(test_db_create(uri, "db_outage"), 0);
-	ci = test_conninfo_for(uri, "db_outage", NULL);
+	/* A shared server (WAGATE_TEST_PGURI) must not be stopped: take a private cluster down instead. */
+	if (pgtest_is_private(pg))
+		c = pg;
+	else if ((c = tmp = pgtest_new(1)) == NULL)
+		fail_msg("could not start a private cluster for the outage test");
+	ci = pgtest_db_create(c, "db_outage");
+	assert_non_null(ci);
 	db = db_new(base, ci, 3);
 	assert_true(test_wait_up(base, db, 3, 60));
 	test_sync(base, db, &after, "CREATE TABLE w (n integer)");
@@ -839,7 +652,7 @@ test_outage(void **state)
 	test_query(db, &inflight, "SELECT pg_sleep(30)", 0, NULL);
 	test_run_for(base, 300);
 	assert_int_equal(inflight.called, 0);
-	test_cluster_stop(c);
+	pgtest_cluster_stop(c);
 	assert_true(test_run_until(base, &inflight.called, 1, 30));
 	assert_true(inflight.failed);
 	assert_true(inflight.unavailable);
@@ -858,7 +671,7 @@ test_outage(void **state)
 	/* Several backoff rounds while down. */
 	test_run_for(base, 1500);
 
-	assert_int_equal(test_cluster_start(c), 0);
+	assert_int_equal(pgtest_cluster_start(c), 0);
 	assert_true(test_wait_up(base, db, 3, 60));
 	memset(&after, 0, sizeof(after));
 	test_query(db, &after, "SELECT count(*) FROM w", 0, NULL);
@@ -867,33 +680,20 @@ test_outage(void **state)
 	assert_string_equal(after.val, "0");
 	db_free(db);
 	event_base_free(base);
-	test_db_drop(uri, "db_outage");
+	pgtest_db_drop(c, "db_outage");
 	free(ci);
-	free(uri);
-	test_cluster_destroy(&tmp);
+	pgtest_free(tmp);
 }
 
 /* Pick the server and create this process's scratch database. */
 static int
 test_setup(void **state)
 {
-	const char *env = getenv("WAGATE_TEST_PGURI");
-
 	(void)state;
-	if (env != NULL && *env != '\0')
-		base_uri = xstrdup(env);
-	else {
-		if (test_cluster_start(&own) == -1) {
-			fprintf(stderr, "db_test: no WAGATE_TEST_PGURI and no private cluster\n");
-			return -1;
-		}
-		base_uri = test_cluster_uri(&own);
-	}
-	xasprintf(&dbname, "db_test_%d", (int)getpid());
-	if (test_db_create(base_uri, dbname) == -1)
+	if ((pg = pgtest_new(0)) == NULL)
 		return -1;
-	conninfo = test_conninfo_for(base_uri, dbname, NULL);
-	return 0;
+	conninfo = pgtest_db_create(pg, "db_test_%d", (int)getpid());
+	return conninfo != NULL ? 0 : -1;
 }
 
 /* Drop the scratch database and any private cluster. */
@@ -901,11 +701,7 @@ static int
 test_teardown(void **state)
 {
 	(void)state;
-	if (own.running || own.dir[0] == '\0')
-		test_db_drop(base_uri, dbname);
-	test_cluster_destroy(&own);
-	free(base_uri);
-	free(dbname);
+	pgtest_free(pg);
 	free(conninfo);
 	return 0;
 }

@@ -8,15 +8,14 @@
 #include "db.h"
 #include "log.h"
 #include "migrate.h"
+#include "pgtest.h"
 #include "registry.h"
 #include "webhook.h"
 #include "workers.h"
 #include "xmalloc.h"
 
-#include <arpa/inet.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -34,9 +32,8 @@
 static struct {
 	struct app app;
 	struct config cfg;
-	char pgdir[128], dbname[64];
-	char *admin_uri, *uri;
-	int pg_started;
+	struct pgtest *pg;
+	char *uri;
 	PGconn *conn;
 	/* what lifecycle asked of the worker table */
 	int nreply, reply_ok[32], reply_pair[32];
@@ -519,62 +516,18 @@ test_order(void **state)
 /* ---- set-up ---- */
 
 static int
-free_port(void)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || getsockname(fd, (struct sockaddr *)&sa, &len) == -1)
-		abort();
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
-static int
 setup(void **state)
 {
 	const char *src = getenv("WAGATE_SRCDIR") ? getenv("WAGATE_SRCDIR") : ".";
-	char cmd[768], err[512], *slash;
+	char cmd[768], err[512];
 	struct webhook_config hc;
 	struct instance *i;
-	PGconn *admin;
-	PGresult *r;
 
 	(void)state;
 	log_init("lifecycle_test", getenv("WAGATE_TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
-	if (getenv("WAGATE_TEST_PGURI") != NULL)
-		T.admin_uri = xstrdup(getenv("WAGATE_TEST_PGURI"));
-	else {
-		int port = free_port();
-		snprintf(T.pgdir, sizeof(T.pgdir), "/tmp/wagate-lifecycle-pg.XXXXXX");
-		if (mkdtemp(T.pgdir) == NULL)
-			return -1;
-		snprintf(cmd, sizeof(cmd), "PG_FSYNC=off '%s/scripts/pg.sh' start '%s' %d", src, T.pgdir, port);
-		if (system(cmd) != 0)
-			return -1;
-		T.pg_started = 1;
-		xasprintf(&T.admin_uri, "postgresql://postgres@127.0.0.1:%d/postgres", port);
-	}
-	snprintf(T.dbname, sizeof(T.dbname), "lifecycle_test_%d", (int)getpid());
-	admin = PQconnectdb(T.admin_uri);
-	if (PQstatus(admin) != CONNECTION_OK)
+	if ((T.pg = pgtest_new(0)) == NULL ||
+	    (T.uri = pgtest_db_create(T.pg, "lifecycle_test_%d", (int)getpid())) == NULL)
 		return -1;
-	snprintf(cmd, sizeof(cmd), "CREATE DATABASE %s", T.dbname);
-	r = PQexec(admin, cmd);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		fprintf(stderr, "%s", PQerrorMessage(admin));
-		return -1;
-	}
-	PQclear(r);
-	PQfinish(admin);
-	slash = strrchr(T.admin_uri, '/');
-	xasprintf(&T.uri, "%.*s/%s", (int)(slash - T.admin_uri), T.admin_uri, T.dbname);
 	snprintf(cmd, sizeof(cmd), "%s/migrations", src);
 	if (migrate_run(T.uri, cmd, err, sizeof(err)) == -1) {
 		fprintf(stderr, "migrations: %s\n", err);
@@ -610,10 +563,6 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	const char *src = getenv("WAGATE_SRCDIR") ? getenv("WAGATE_SRCDIR") : ".";
-	char cmd[768];
-	PGconn *admin;
-
 	(void)state;
 	lifecycle_wait_shutdown(&T.app);
 	webhook_free(T.app.webhook);
@@ -622,16 +571,7 @@ teardown(void **state)
 	registry_free(T.app.reg);
 	event_base_free(T.app.base);
 	PQfinish(T.conn);
-	admin = PQconnectdb(T.admin_uri);
-	snprintf(cmd, sizeof(cmd), "DROP DATABASE IF EXISTS %s WITH (FORCE)", T.dbname);
-	PQclear(PQexec(admin, cmd));
-	PQfinish(admin);
-	if (T.pg_started) {
-		snprintf(cmd, sizeof(cmd), "'%s/scripts/pg.sh' stop '%s'; rm -rf '%s'", src, T.pgdir, T.pgdir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not stop the test cluster in %s\n", T.pgdir);
-	}
-	free(T.admin_uri);
+	pgtest_free(T.pg);
 	free(T.uri);
 	return 0;
 }

@@ -1,10 +1,6 @@
 /* Tests of the migration runner against a real server (WAGATE_TEST_PGURI, or a private cluster). */
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-
-#include <netinet/in.h>
-#include <arpa/inet.h>
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,38 +16,17 @@
 
 #include "log.h"
 #include "migrate.h"
+#include "pgtest.h"
 #include "xmalloc.h"
 
 #ifndef WAGATE_SOURCE_ROOT
 #define WAGATE_SOURCE_ROOT "."
 #endif
 
-static char *base_uri;		/* superuser URI of the server */
-static char cluster_dir[256];	/* private cluster, when WAGATE_TEST_PGURI is unset */
-static int cluster_port;
+static struct pgtest *server;	/* the PostgreSQL server; drops the scratch databases at the end */
+static const char *base_uri;	/* its superuser URI (owned by pg) */
 static char *scratch;		/* temporary directory for migration files */
 static int dbseq;		/* scratch databases made so far */
-static char *made[32];		/* their names, dropped at the end */
-
-/* A free TCP port on the loopback interface. */
-static int
-test_free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd == -1 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1 ||
-	    getsockname(fd, (struct sockaddr *)&sin, &len) == -1)
-		fatal("test_free_port");
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
 
 /* Keep notices quiet. */
 static void
@@ -98,36 +73,16 @@ test_expect(const char *uri, const char *sql, const char *want)
 	free(v);
 }
 
-/* A fresh scratch database; returns a URI for it. */
+/* A fresh scratch database; returns a conninfo for it. */
 static char *
 test_new_db(void)
 {
-	PQconninfoOption *opts, *o;
-	char *name, *sql, *out = xstrdup(""), *tmp, *v;
+	char *ci = pgtest_db_create(server, "migrate_test_%d_%d", (int)getpid(), dbseq);
 
-	xasprintf(&name, "migrate_test_%d_%d", (int)getpid(), dbseq);
-	made[dbseq++] = name;
-	xasprintf(&sql, "DROP DATABASE IF EXISTS %s", name);
-	free(test_value(base_uri, sql));
-	free(sql);
-	xasprintf(&sql, "CREATE DATABASE %s", name);
-	if ((v = test_value(base_uri, sql)) == NULL)
-		fail_msg("could not create %s", name);
-	free(v);
-	free(sql);
-	if ((opts = PQconninfoParse(base_uri, NULL)) == NULL)
-		fail_msg("bad uri %s", base_uri);
-	for (o = opts; o->keyword != NULL; o++) {
-		const char *val = strcmp(o->keyword, "dbname") == 0 ? name : o->val;
-
-		if (val == NULL)
-			continue;
-		xasprintf(&tmp, "%s%s='%s' ", out, o->keyword, val);
-		free(out);
-		out = tmp;
-	}
-	PQconninfoFree(opts);
-	return out;
+	if (ci == NULL)
+		fail_msg("could not create scratch database %d", dbseq);
+	dbseq++;
+	return ci;
 }
 
 /* Write a file into a subdirectory of the scratch directory. */
@@ -335,7 +290,7 @@ test_connect_wait(void **state)
 
 	(void)state;
 	assert_int_equal(migrate_connect_wait(base_uri, 5, err, sizeof(err)), 0);
-	xasprintf(&ci, "host=127.0.0.1 port=%d dbname=x user=x", test_free_port());
+	xasprintf(&ci, "host=127.0.0.1 port=%d dbname=x user=x", pgtest_free_port());
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(migrate_connect_wait(ci, 1, err, sizeof(err)), -1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -348,27 +303,15 @@ test_connect_wait(void **state)
 static int
 test_setup(void **state)
 {
-	const char *env = getenv("WAGATE_TEST_PGURI");
-	char *line, tmpl[] = "/tmp/wagate-migrate-test-XXXXXX";
+	char tmpl[] = "/tmp/wagate-migrate-test-XXXXXX";
 
 	(void)state;
 	if ((scratch = mkdtemp(tmpl)) == NULL)
 		return -1;
 	scratch = xstrdup(scratch);
-	if (env != NULL && *env != '\0') {
-		base_uri = xstrdup(env);
-		return 0;
-	}
-	snprintf(cluster_dir, sizeof(cluster_dir), "%s/pg", scratch);
-	cluster_port = test_free_port();
-	xasprintf(&line, "'%s/scripts/pg.sh' start '%s' %d", WAGATE_SOURCE_ROOT, cluster_dir, cluster_port);
-	if (system(line) != 0) {
-		free(line);
-		cluster_dir[0] = '\0';
+	if ((server = pgtest_new(0)) == NULL)
 		return -1;
-	}
-	free(line);
-	xasprintf(&base_uri, "postgresql://postgres@127.0.0.1:%d/postgres", cluster_port);
+	base_uri = pgtest_admin_uri(server);
 	return 0;
 }
 
@@ -376,28 +319,15 @@ test_setup(void **state)
 static int
 test_teardown(void **state)
 {
-	char *sql, *line;
-	int i;
+	char *line;
 
 	(void)state;
-	for (i = 0; i < dbseq; i++) {
-		xasprintf(&sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", made[i]);
-		free(test_value(base_uri, sql));
-		free(sql);
-		free(made[i]);
-	}
-	if (cluster_dir[0] != '\0') {
-		xasprintf(&line, "'%s/scripts/pg.sh' stop '%s'", WAGATE_SOURCE_ROOT, cluster_dir);
-		if (system(line) != 0)
-			fprintf(stderr, "could not stop %s\n", cluster_dir);
-		free(line);
-	}
+	pgtest_free(server);
 	xasprintf(&line, "rm -rf '%s'", scratch);
 	if (system(line) != 0)
 		fprintf(stderr, "could not remove %s\n", scratch);
 	free(line);
 	free(scratch);
-	free(base_uri);
 	return 0;
 }
 

@@ -26,6 +26,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "pgtest.h"
 #include "webhook.h"
 #include "xmalloc.h"
 
@@ -53,35 +54,13 @@ struct receiver {
 
 static struct {
 	struct event_base *base;
-	char *admin_uri;
+	struct pgtest *pg;
 	char *uri;
-	char dbname[64];
-	char pgdir[128];
-	int pg_started;
 	PGconn *conn;
 	struct db *db;
 	struct receiver rx;
 	int msgs_global_off;		/* global_event_enabled answers no for MESSAGES_UPSERT */
 } T;
-
-/* A free TCP port on loopback (bound and released). */
-static int
-free_port(void)
-{
-	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || getsockname(fd, (struct sockaddr *)&sa, &len) == -1)
-		abort();
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
 
 /* Run a statement on the test's own blocking connection; fail the test on error. */
 static void
@@ -172,7 +151,7 @@ receiver_start(int port)
 	assert_non_null(T.rx.http);
 	evhttp_set_gencb(T.rx.http, receiver_cb, &T.rx);
 	if (port == 0)
-		port = free_port();
+		port = pgtest_free_port();
 	assert_int_equal(evhttp_bind_socket(T.rx.http, "127.0.0.1", (unsigned short)port), 0);
 	T.rx.port = port;
 }
@@ -584,7 +563,7 @@ test_receiver_down(void **state)
 	char gurl[128];
 	struct webhook *w;
 	char *err;
-	int port = free_port(), attempts = 2, want = 1;
+	int port = pgtest_free_port(), attempts = 2, want = 1;
 
 	receiver_stop();
 	snprintf(gurl, sizeof(gurl), "http://127.0.0.1:%d/down", port);
@@ -610,7 +589,7 @@ test_restart(void **state)
 {
 	char gurl[128];
 	struct webhook *w;
-	int port = free_port(), one = 1, want = 1;
+	int port = pgtest_free_port(), one = 1, want = 1;
 	long id;
 
 	receiver_stop();
@@ -697,7 +676,7 @@ test_db_down(void **state)
 	struct webhook *w;
 	char uri[128];
 
-	snprintf(uri, sizeof(uri), "postgresql://postgres@127.0.0.1:%d/none?connect_timeout=2", free_port());
+	snprintf(uri, sizeof(uri), "postgresql://postgres@127.0.0.1:%d/none?connect_timeout=2", pgtest_free_port());
 	bad = db_new(T.base, uri, 1);
 	w = new_webhook(bad, "http://127.0.0.1:1/x", 0, 50);
 	run_for(1500);
@@ -772,45 +751,16 @@ static int
 setup(void **state)
 {
 	const char *src = getenv("WAGATE_SRCDIR") ? getenv("WAGATE_SRCDIR") : ".";
-	char cmd[512], path[512], *schema, *slash;
-	PGconn *admin;
+	char path[512], *schema;
 	PGresult *r;
 	FILE *f;
 	long n;
-	int port;
 
 	log_init("webhook_test", getenv("WAGATE_TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
 	T.base = event_base_new();
-	if (getenv("WAGATE_TEST_PGURI") != NULL) {
-		T.admin_uri = xstrdup(getenv("WAGATE_TEST_PGURI"));
-	} else {
-		port = free_port();
-		snprintf(T.pgdir, sizeof(T.pgdir), "/tmp/wagate-webhook-pg.XXXXXX");
-		if (mkdtemp(T.pgdir) == NULL)
-			return -1;
-		snprintf(cmd, sizeof(cmd), "PG_FSYNC=off '%s/scripts/pg.sh' start '%s' %d", src, T.pgdir, port);
-		if (system(cmd) != 0)
-			return -1;
-		T.pg_started = 1;
-		xasprintf(&T.admin_uri, "postgresql://postgres@127.0.0.1:%d/postgres", port);
-	}
-	snprintf(T.dbname, sizeof(T.dbname), "webhook_test_%d", (int)getpid());
-	admin = PQconnectdb(T.admin_uri);
-	if (PQstatus(admin) != CONNECTION_OK) {
-		fprintf(stderr, "connect %s: %s", T.admin_uri, PQerrorMessage(admin));
+	if ((T.pg = pgtest_new(0)) == NULL ||
+	    (T.uri = pgtest_db_create(T.pg, "webhook_test_%d", (int)getpid())) == NULL)
 		return -1;
-	}
-	snprintf(cmd, sizeof(cmd), "CREATE DATABASE %s", T.dbname);
-	r = PQexec(admin, cmd);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		fprintf(stderr, "%s", PQerrorMessage(admin));
-		return -1;
-	}
-	PQclear(r);
-	PQfinish(admin);
-	/* Same server and user, our database. */
-	slash = strrchr(T.admin_uri, '/');
-	xasprintf(&T.uri, "%.*s/%s", (int)(slash - T.admin_uri), T.admin_uri, T.dbname);
 	T.conn = PQconnectdb(T.uri);
 	if (PQstatus(T.conn) != CONNECTION_OK)
 		return -1;
@@ -839,24 +789,11 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char cmd[512];
-	PGconn *admin;
-	const char *src = getenv("WAGATE_SRCDIR") ? getenv("WAGATE_SRCDIR") : ".";
-
 	receiver_stop();
 	receiver_reset();
 	db_free(T.db);
 	PQfinish(T.conn);
-	admin = PQconnectdb(T.admin_uri);
-	snprintf(cmd, sizeof(cmd), "DROP DATABASE IF EXISTS %s WITH (FORCE)", T.dbname);
-	PQclear(PQexec(admin, cmd));
-	PQfinish(admin);
-	if (T.pg_started) {
-		snprintf(cmd, sizeof(cmd), "'%s/scripts/pg.sh' stop '%s'; rm -rf '%s'", src, T.pgdir, T.pgdir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not stop the test cluster in %s\n", T.pgdir);
-	}
-	free(T.admin_uri);
+	pgtest_free(T.pg);
 	free(T.uri);
 	event_base_free(T.base);
 	return 0;

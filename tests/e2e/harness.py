@@ -1017,7 +1017,10 @@ class PairingCase(E2ETestCase):
     def _fakewa_cleanup(self):
         if self._failed() or os.environ.get("WAGATE_E2E_VERBOSE"):
             tail = "\n".join(self.fw.log_text().splitlines()[-60:])
-            sys.stderr.write("\n----- fakewa log (%s) -----\n%s\n-----\n" % (self.fw.log_path, tail))
+            rc = self.fw.proc.poll() if self.fw.proc is not None else None
+            died = "" if rc is None else " (fakewa is DEAD: exit status %d%s)" % (
+                rc, ", signal %d" % -rc if rc < 0 else "")
+            sys.stderr.write("\n----- fakewa log (%s)%s -----\n%s\n-----\n" % (self.fw.log_path, died, tail))
         if self._failed():
             self.fw.stop()  # keep its directory (log) for a failed test
         else:

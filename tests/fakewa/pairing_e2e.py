@@ -5,30 +5,12 @@ against an independent client.
 
 usage: pairing_e2e.py FAKEWA WA_PROBE [test-name ...]"""
 import base64
-import json
 import os
 import sys
-import tempfile
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from transport_e2e import Fakewa, Probe, check  # noqa: E402  (same argv: FAKEWA WA_PROBE [tests])
-
-SELECTED = sys.argv[3:]
-
-
-def post(fw, path, body=b""):
-    """POST to the control port; (status, json) also for error statuses."""
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (fw.control, path), method="POST",
-                                 data=body.encode() if isinstance(body, str) else body)
-    try:
-        with urllib.request.urlopen(req, timeout=20) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+from fwtest import Fakewa, Probe, check, run  # noqa: E402
 
 
 def line(p, prefix, timeout=10):
@@ -45,24 +27,29 @@ def devices(fw):
     return [d for a in fw.call("/admin/accounts", "GET")["accounts"] for d in a["devices"]]
 
 
-def pair(fw, *extra, phone=None, name=None):
-    """Start a companion, scan its QR; returns (probe, scan answer)."""
-    p = Probe(fw, "--pair", "--run-seconds", "30", *extra)
+def companion(fw, *extra, secs="10"):
+    """Start a companion (wa_probe --pair) and wait for its first QR; returns (probe, QR text)."""
+    p = Probe(fw, "--pair", "--run-seconds", secs, *extra)
     qr = line(p, "QR 0 ")
     check(qr is not None, "no QR", p)
+    return p, qr[5:]
+
+
+def pair(fw, *extra, phone=None, name=None):
+    """Start a companion, scan its QR; returns (probe, scan answer)."""
+    p, qr = companion(fw, *extra, secs="30")
     q = {}
     if phone:
         q["phone"] = phone
     if name:
         q["name"] = name
-    st, js = post(fw, "/admin/mock-phone/scan-qr" + ("?" + urllib.parse.urlencode(q) if q else ""), qr[5:])
+    st, js = fw.post("/admin/mock-phone/scan-qr" + ("?" + urllib.parse.urlencode(q) if q else ""), qr)
     check(st == 200, "scan-qr: %d %s" % (st, js), p)
     return p, js
 
 
 def t_pair_login(tmp):
-    fw = Fakewa(tmp)
-    try:
+    with Fakewa(tmp) as fw:
         p, js = pair(fw, phone="15551230000", name="Tester")
         check(js == {"phone": "15551230000", "jid": "15551230000:1@s.whatsapp.net", "lid": js["lid"], "device": 1,
                      "key_index": 1} and js["lid"].endswith(":1@lid"), "scan answer %s" % js)
@@ -81,7 +68,7 @@ def t_pair_login(tmp):
         check(len(cl) == 1 and cl[0]["registered"] and cl[0]["payload"] == "login" and
               cl[0]["jid"] == "15551230000:1@s.whatsapp.net", "clients %s" % cl)
         # the server says prekeys run low
-        st, _ = post(fw, "/admin/prekey-low?jid=15551230000:1@s.whatsapp.net&count=1")
+        st, _ = fw.post("/admin/prekey-low?jid=15551230000:1@s.whatsapp.net&count=1")
         check(st == 200 and line(p, "NODE 0 notification count"), "prekey-low", p)
         # a login for that device with another Noise key is refused
         q = Probe(fw, "--login", "15551230000:1", "--run-seconds", "5")
@@ -93,41 +80,33 @@ def t_pair_login(tmp):
         check(js2["device"] == 2 and js2["key_index"] == 2, "second device %s" % js2, p2)
         check(line(p2, "NODE 0 success"), "second device did not log in", p2)
         # removal from the phone: stream:error 401 device_removed, then gone
-        st, js = post(fw, "/admin/remove-device?jid=15551230000:1@s.whatsapp.net")
+        st, js = fw.post("/admin/remove-device?jid=15551230000:1@s.whatsapp.net")
         check(st == 200 and js == {"removed": 1}, "remove-device %d %s" % (st, js))
         check(p.wait_for(lambda p: any(s[1] == "close" and s[2] == 401 and s[3] == -1 for s in p.states()), 5),
               "removed device not closed with 401", p)
         check([d["device"] for d in devices(fw)] == [2], "devices after removal: %s" % devices(fw))
-        st, _ = post(fw, "/admin/remove-device?jid=15551230000:1@s.whatsapp.net")
+        st, _ = fw.post("/admin/remove-device?jid=15551230000:1@s.whatsapp.net")
         check(st == 404, "removing twice: %d" % st)
         p.finish(3)
         p2.proc.terminate()
         p2.finish()
-    finally:
-        fw.stop()
 
 
 def t_hmac_mismatch(tmp):
-    fw = Fakewa(tmp)
-    try:
-        p = Probe(fw, "--pair", "--run-seconds", "10")
-        qr = line(p, "QR 0 ")
-        check(qr is not None, "no QR", p)
-        f = qr[5:].split(",")
+    with Fakewa(tmp) as fw:
+        p, qr = companion(fw)
+        f = qr.split(",")
         f[3] = base64.b64encode(b"\x07" * 32).decode()
-        st, js = post(fw, "/admin/mock-phone/scan-qr", ",".join(f))
+        st, js = fw.post("/admin/mock-phone/scan-qr", ",".join(f))
         check(st == 409 and js["error"] == "companion refused: 401 hmac-mismatch", "scan: %d %s" % (st, js), p)
         check(line(p, "PAIR-REFUSED 0 401 hmac-mismatch"), "companion did not refuse", p)
         check(devices(fw) == [], "a device was registered")
         p.proc.terminate()
         p.finish()
-    finally:
-        fw.stop()
 
 
 def t_logout(tmp):
-    fw = Fakewa(tmp)
-    try:
+    with Fakewa(tmp) as fw:
         p, js = pair(fw, "--logout")
         check(line(p, "RESULT 0 probe-logout result -"), "no result for remove-companion-device", p)
         check(devices(fw) == [], "device still registered: %s" % devices(fw))
@@ -135,13 +114,10 @@ def t_logout(tmp):
         check(p.wait_for(lambda p: any(s[1] == "close" and s[2] == 401 and s[3] == -1 for s in p.states()), 10),
               "no 401 after logout", p)
         p.finish(3)
-    finally:
-        fw.stop()
 
 
 def t_payloads(tmp):
-    fw = Fakewa(tmp)
-    try:
+    with Fakewa(tmp) as fw:
         p = Probe(fw, "--no-payload", "--run-seconds", "5")
         p.finish(8)
         closes = [s for s in p.states() if s[1] == "close"]
@@ -150,62 +126,37 @@ def t_payloads(tmp):
         q.finish(8)
         closes = [s for s in q.states() if s[1] == "close"]
         check(len(closes) == 1 and closes[0][2] == 401, "unknown device not refused", q)
-    finally:
-        fw.stop()
 
 
 def t_scan_errors(tmp):
-    fw = Fakewa(tmp)
-    try:
-        p = Probe(fw, "--pair", "--run-seconds", "10")
-        qr = line(p, "QR 0 ")
-        check(qr is not None, "no QR", p)
-        f = qr[5:].split(",")
-        check(post(fw, "/admin/mock-phone/scan-qr", "hello")[0] == 400, "garbage QR")
-        check(post(fw, "/admin/mock-phone/scan-qr", ",".join([f[0] + "X"] + f[1:]))[0] == 404, "unknown ref")
+    with Fakewa(tmp) as fw:
+        p, qr = companion(fw)
+        f = qr.split(",")
+        check(fw.post("/admin/mock-phone/scan-qr", "hello")[0] == 400, "garbage QR")
+        check(fw.post("/admin/mock-phone/scan-qr", ",".join([f[0] + "X"] + f[1:]))[0] == 404, "unknown ref")
         other = base64.b64encode(os.urandom(32)).decode()
-        st, js = post(fw, "/admin/mock-phone/scan-qr", ",".join(f[:1] + [other] + f[2:]))
+        st, js = fw.post("/admin/mock-phone/scan-qr", ",".join(f[:1] + [other] + f[2:]))
         check(st == 404, "another Noise key: %d %s" % (st, js))
-        st, js = post(fw, "/admin/mock-phone/scan-qr", ",".join(f[:2] + [other] + f[3:]))
+        st, js = fw.post("/admin/mock-phone/scan-qr", ",".join(f[:2] + [other] + f[3:]))
         check(st == 409, "another identity key: %d %s" % (st, js))
-        check(post(fw, "/admin/mock-phone/scan-qr?phone=12ab", qr[5:])[0] == 400, "bad phone")
-        check(post(fw, "/admin/mock-phone/pair-code?phone=1555&code=ABCD-EFGH")[0] == 404, "pair-code without hello")
-        check(post(fw, "/admin/mock-phone/pair-code?phone=1555&code=0000")[0] == 400, "bad code")
-        st, js = post(fw, "/admin/companion-reg-refresh?client=all")
+        check(fw.post("/admin/mock-phone/scan-qr?phone=12ab", qr)[0] == 400, "bad phone")
+        check(fw.post("/admin/mock-phone/pair-code?phone=1555&code=ABCD-EFGH")[0] == 404, "pair-code without hello")
+        check(fw.post("/admin/mock-phone/pair-code?phone=1555&code=0000")[0] == 400, "bad code")
+        st, js = fw.post("/admin/companion-reg-refresh?client=all")
         check(st == 200 and js == {"affected": 1}, "companion-reg-refresh %d %s" % (st, js))
         check(line(p, "NODE 0 notification companion_reg_refresh"), "no companion_reg_refresh", p)
         # the old 4-field form still pairs
-        p2 = Probe(fw, "--pair", "--run-seconds", "10")
-        qr2 = line(p2, "QR 0 ")
-        st, js = post(fw, "/admin/mock-phone/scan-qr", ",".join(qr2[5:].split("#", 1)[1].split(",")[:4]))
+        p2, qr2 = companion(fw)
+        st, js = fw.post("/admin/mock-phone/scan-qr", ",".join(qr2.split("#", 1)[1].split(",")[:4]))
         check(st == 200 and js["device"] == 1, "4-field QR: %d %s" % (st, js), p2)
         check(js["phone"] == "15550000001", "generated phone %s" % js)
         for x in (p, p2):
             x.proc.terminate()
             x.finish()
-    finally:
-        fw.stop()
 
 
 TESTS = [t_pair_login, t_hmac_mismatch, t_logout, t_payloads, t_scan_errors]
 
 
-def main():
-    failed = 0
-    for t in TESTS:
-        name = t.__name__[2:]
-        if SELECTED and name not in SELECTED:
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.time()
-            try:
-                t(tmp)
-                print("ok   %-16s %.1fs" % (name, time.time() - t0), flush=True)
-            except Exception as e:  # report and go on
-                failed += 1
-                print("FAIL %-16s %s" % (name, e), flush=True)
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(TESTS))
