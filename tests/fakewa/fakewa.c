@@ -418,10 +418,11 @@ out:
 	return rc;
 }
 
-/* SIGINT/SIGTERM: leave the loop. */
+/* SIGINT/SIGTERM: leave the loop (said in the log: a test that loses its fakewa must be able to tell why). */
 static void
 fakewa_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
+	log_info("fakewa: %s, stopping", strsignal((int)sig));
 	event_base_loopbreak(arg);
 }
 
