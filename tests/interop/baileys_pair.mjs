@@ -49,8 +49,12 @@ const finish = (code, msg) => {
 	console.log(steps.map(s => `  ${s}`).join('\n'))
 	console.log(msg)
 	try { sock?.end(undefined) } catch {}
-	fs.rmSync(authDir, { recursive: true, force: true })
-	setTimeout(() => process.exit(code), 200)
+	// Baileys may still be saving its auth state: remove the directory only on the way out, in the same tick
+	// as the exit, so no late write finds it gone.
+	setTimeout(() => {
+		fs.rmSync(authDir, { recursive: true, force: true })
+		process.exit(code)
+	}, 200)
 }
 const fail = (msg) => finish(1, `INTEROP FAIL ${msg}`)
 const check = (cond, msg) => { if (!cond) throw new Error(msg) }
