@@ -37,8 +37,11 @@ const finish = (code, msg) => {
 	done = true
 	console.log(msg)
 	try { sock.end(undefined) } catch {}
-	fs.rmSync(authDir, { recursive: true, force: true })
-	setTimeout(() => process.exit(code), 100)
+	// Baileys may still be saving its auth state: remove the directory in the same tick as the exit.
+	setTimeout(() => {
+		fs.rmSync(authDir, { recursive: true, force: true })
+		process.exit(code)
+	}, 100)
 }
 
 const sock = makeWASocket({
