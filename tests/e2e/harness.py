@@ -640,7 +640,8 @@ class Fakewa:
 
     def start(self):
         root = os.path.join(self.dir, "root.pub")
-        args = [self.bin, "--root-key-out", root, "--cert-out", os.path.join(self.dir, "cert.pem")]
+        # --debug: fakewa says why it drops a client (its log is printed when a test fails)
+        args = [self.bin, "--debug", "--root-key-out", root, "--cert-out", os.path.join(self.dir, "cert.pem")]
         if self.tls:
             args.append("--tls")
         self.log_path = os.path.join(self.dir, "fakewa.log")
