@@ -18,6 +18,7 @@
 #include "adv.pb-c.h"
 #include "wa_adv.h"
 #include "wa_cert.h"
+#include "wa_signal_check.h"
 #include "wa_noise.h"
 
 struct keys {
@@ -47,25 +48,6 @@ keys_init(struct keys *k)
 		/* any 32 random bytes do; a key pair generator is the CSPRNG at hand */
 		assert_int_equal(wa_noise_keypair_generate(unused, k->adv), 0);
 	}
-}
-
-/* Verify with libsignal's public API (curve_decode_point + curve_verify_signature): 1 valid. */
-static int
-signal_verify(const uint8_t pub[32], const uint8_t *msg, size_t len, const uint8_t sig[64])
-{
-	signal_context *ctx = NULL;
-	ec_public_key *key = NULL;
-	uint8_t buf[33];
-	int rc;
-
-	assert_int_equal(signal_context_create(&ctx, NULL), 0);
-	buf[0] = 0x05;
-	memcpy(buf + 1, pub, 32);
-	assert_int_equal(curve_decode_point(&key, buf, sizeof(buf), ctx), 0);
-	rc = curve_verify_signature(key, msg, len, sig, 64);
-	SIGNAL_UNREF(key);
-	signal_context_destroy(ctx);
-	return rc;
 }
 
 /* HMAC-SHA256(key, [prefix] || data) for building and checking messages by hand. */

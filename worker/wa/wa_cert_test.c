@@ -17,6 +17,7 @@
 #include <signal/signal_protocol.h>
 
 #include "wa_cert.h"
+#include "wa_signal_check.h"
 #include "wa_noise.h"
 
 /* libsignal-protocol-c exports these (src/curve25519/ed25519/additions/curve_sigs.h) without a public
@@ -80,25 +81,6 @@ unhex32(const char *s, uint8_t k[32])
 	assert_int_equal(n, 32);
 	memcpy(k, b, 32);
 	free(b);
-}
-
-/* Verify with libsignal's public API (curve_decode_point + curve_verify_signature): 1 valid. */
-static int
-signal_verify(const uint8_t pub[32], const uint8_t *msg, size_t len, const uint8_t sig[64])
-{
-	signal_context *ctx = NULL;
-	ec_public_key *key = NULL;
-	uint8_t buf[33];
-	int rc;
-
-	assert_int_equal(signal_context_create(&ctx, NULL), 0);
-	buf[0] = 0x05;
-	memcpy(buf + 1, pub, 32);
-	assert_int_equal(curve_decode_point(&key, buf, sizeof(buf), ctx), 0);
-	rc = curve_verify_signature(key, msg, len, sig, 64);
-	SIGNAL_UNREF(key);
-	signal_context_destroy(ctx);
-	return rc;
 }
 
 /* The KAT chain verifies, and its Details encode byte for byte as WhatsApp's. */
