@@ -56,7 +56,7 @@ log_level_parse(const char *s, enum log_level *out)
 }
 
 static void
-log_vwrite(enum log_level level, const char *tag, int with_errno, const char *fmt, va_list ap)
+log_vwrite(enum log_level level, const char *tag, const char *func, int with_errno, const char *fmt, va_list ap)
 {
 	char msg[2048];
 	int saved = errno;
@@ -65,42 +65,43 @@ log_vwrite(enum log_level level, const char *tag, int with_errno, const char *fm
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (with_errno)
-		fprintf(stderr, "%s[%d]: %s%s: %s\n", log_progname, (int)getpid(), tag, msg, strerror(saved));
+		fprintf(stderr, "%s[%d]: %s%s: %s: %s\n", log_progname, (int)getpid(), tag, func, msg,
+		    strerror(saved));
 	else
-		fprintf(stderr, "%s[%d]: %s%s\n", log_progname, (int)getpid(), tag, msg);
+		fprintf(stderr, "%s[%d]: %s%s: %s\n", log_progname, (int)getpid(), tag, func, msg);
 	errno = saved;
 }
 
-#define LOG_FN(name, level, tag, errflag)                     \
-	void name(const char *fmt, ...)                         \
-	{                                                       \
-		va_list ap;                                     \
-		va_start(ap, fmt);                              \
-		log_vwrite(level, tag, errflag, fmt, ap);       \
-		va_end(ap);                                     \
+#define LOG_FN(name, level, tag, errflag)                               \
+	void name(const char *func, const char *fmt, ...)               \
+	{                                                               \
+		va_list ap;                                             \
+		va_start(ap, fmt);                                      \
+		log_vwrite(level, tag, func, errflag, fmt, ap);         \
+		va_end(ap);                                             \
 	}
 
-LOG_FN(log_warn, LOG_LEVEL_WARN, "warn: ", 1)
-LOG_FN(log_warnx, LOG_LEVEL_WARN, "warn: ", 0)
-LOG_FN(log_info, LOG_LEVEL_INFO, "", 0)
-LOG_FN(log_debug, LOG_LEVEL_DEBUG, "debug: ", 0)
+LOG_FN(log_warn_at, LOG_LEVEL_WARN, "warn: ", 1)
+LOG_FN(log_warnx_at, LOG_LEVEL_WARN, "warn: ", 0)
+LOG_FN(log_info_at, LOG_LEVEL_INFO, "", 0)
+LOG_FN(log_debug_at, LOG_LEVEL_DEBUG, "debug: ", 0)
 
 void
-fatal(const char *fmt, ...)
+fatal_at(const char *func, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	log_vwrite(LOG_LEVEL_ERROR, "fatal: ", 1, fmt, ap);
+	log_vwrite(LOG_LEVEL_ERROR, "fatal: ", func, 1, fmt, ap);
 	va_end(ap);
 	exit(1);
 }
 
 void
-fatalx(const char *fmt, ...)
+fatalx_at(const char *func, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	log_vwrite(LOG_LEVEL_ERROR, "fatal: ", 0, fmt, ap);
+	log_vwrite(LOG_LEVEL_ERROR, "fatal: ", func, 0, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

@@ -12,11 +12,22 @@ void log_init(const char *progname, enum log_level level);
 int log_level_parse(const char *s, enum log_level *out);
 enum log_level log_get_level(void);
 
-void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* The functions behind the macros below; func is the caller's __func__, printed first (OpenSSH's log.h habit),
+ * so a message never names the wrong function. */
+void log_warn_at(const char *func, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_warnx_at(const char *func, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_info_at(const char *func, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_debug_at(const char *func, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void fatal_at(const char *func, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+void fatalx_at(const char *func, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+/* log_warn and fatal append strerror(errno); the x forms do not. Messages start with the instance name
+ * where there is one; the function name is added here. */
+#define log_warn(...)	log_warn_at(__func__, __VA_ARGS__)
+#define log_warnx(...)	log_warnx_at(__func__, __VA_ARGS__)
+#define log_info(...)	log_info_at(__func__, __VA_ARGS__)
+#define log_debug(...)	log_debug_at(__func__, __VA_ARGS__)
+#define fatal(...)	fatal_at(__func__, __VA_ARGS__)
+#define fatalx(...)	fatalx_at(__func__, __VA_ARGS__)
 
 #endif

@@ -13,9 +13,9 @@ xmalloc(size_t size)
 	void *p;
 
 	if (size == 0)
-		fatalx("xmalloc: zero size");
+		fatalx("zero size");
 	if ((p = malloc(size)) == NULL)
-		fatal("xmalloc: allocating %zu bytes", size);
+		fatal("allocating %zu bytes", size);
 	return p;
 }
 
@@ -25,9 +25,9 @@ xcalloc(size_t nmemb, size_t size)
 	void *p;
 
 	if (nmemb == 0 || size == 0)
-		fatalx("xcalloc: zero size");
+		fatalx("zero size");
 	if ((p = calloc(nmemb, size)) == NULL)
-		fatal("xcalloc: allocating %zu * %zu bytes", nmemb, size);
+		fatal("allocating %zu * %zu bytes", nmemb, size);
 	return p;
 }
 
@@ -37,11 +37,11 @@ xreallocarray(void *ptr, size_t nmemb, size_t size)
 	void *p;
 
 	if (nmemb == 0 || size == 0)
-		fatalx("xreallocarray: zero size");
+		fatalx("zero size");
 	if (nmemb > SIZE_MAX / size)
-		fatalx("xreallocarray: %zu * %zu overflows", nmemb, size);
+		fatalx("%zu * %zu overflows", nmemb, size);
 	if ((p = realloc(ptr, nmemb * size)) == NULL)
-		fatal("xreallocarray: allocating %zu * %zu bytes", nmemb, size);
+		fatal("allocating %zu * %zu bytes", nmemb, size);
 	return p;
 }
 

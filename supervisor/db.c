@@ -124,7 +124,7 @@ static void
 db_notice_cb(void *arg, const char *msg)
 {
 	(void)arg;
-	log_debug("db_notice_cb: %s", msg);
+	log_debug("%s", msg);
 }
 
 /* A new, empty batch of statements. */
@@ -143,7 +143,7 @@ db_tx_add_bin(struct db_tx *tx, const char *sql, int nparams, const char *const 
 	int i, bin;
 
 	if (tx == NULL || sql == NULL || nparams < 0 || (nparams > 0 && params == NULL))
-		fatalx("db_tx_add_bin: misuse");
+		fatalx("misuse");
 	if (tx->n == tx->cap) {
 		tx->cap = tx->cap ? tx->cap * 2 : 4;
 		tx->stmts = xreallocarray(tx->stmts, tx->cap, sizeof(*tx->stmts));
@@ -167,7 +167,7 @@ db_tx_add_bin(struct db_tx *tx, const char *sql, int nparams, const char *const 
 			continue;
 		if (bin) {
 			if (lengths == NULL || lengths[i] < 0)
-				fatalx("db_tx_add_bin: binary parameter %d without a length", i);
+				fatalx("binary parameter %d without a length", i);
 			s->lengths[i] = lengths[i];
 			s->values[i] = xmalloc(lengths[i] > 0 ? (size_t)lengths[i] : 1);
 			memcpy(s->values[i], params[i], lengths[i]);
@@ -324,7 +324,7 @@ db_conn_arm(struct db_conn *c, short what)
 	}
 	if (c->ev == NULL) {
 		if ((c->ev = event_new(c->db->base, fd, what, db_conn_io_cb, c)) == NULL)
-			fatalx("db_conn_arm: event_new failed");
+			fatalx("event_new failed");
 		c->ev_fd = fd;
 		c->ev_what = what;
 	}
@@ -388,10 +388,10 @@ db_conn_connect_failed(struct db_conn *c, const char *msg)
 	db_copy_msg(buf, sizeof(buf), msg);
 	db_conn_close(c);
 	if (!c->warned) {
-		log_warnx("db_conn_connect_failed: connection %u: %s", c->idx, buf);
+		log_warnx("connection %u: %s", c->idx, buf);
 		c->warned = 1;
 	} else
-		log_debug("db_conn_connect_failed: connection %u: %s", c->idx, buf);
+		log_debug("connection %u: %s", c->idx, buf);
 	c->failures++;
 	if (c->first_attempt) {
 		c->first_attempt = 0;
@@ -415,9 +415,9 @@ db_conn_up(struct db_conn *c)
 	}
 	PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
 	if (c->warned)
-		log_info("db_conn_up: connection %u is back", c->idx);
+		log_info("connection %u is back", c->idx);
 	else
-		log_debug("db_conn_up: connection %u up", c->idx);
+		log_debug("connection %u up", c->idx);
 	c->warned = 0;
 	c->failures = 0;
 	c->state = DB_CONN_IDLE;
@@ -785,7 +785,7 @@ db_conn_start(struct db_conn *c)
 	vals[7] = NULL;
 	c->state = DB_CONN_CONNECTING;
 	if ((c->pg = PQconnectStartParams(keys, vals, 1)) == NULL)
-		fatalx("db_conn_start: out of memory");
+		fatalx("out of memory");
 	if (PQstatus(c->pg) == CONNECTION_BAD) {
 		db_conn_connect_failed(c, PQerrorMessage(c->pg));
 		return;
@@ -813,7 +813,7 @@ db_conn_lost(struct db_conn *c, const char *msg)
 	c->job = NULL;
 	db_conn_close(c);
 	if (!c->warned) {
-		log_warnx("db_conn_lost: connection %u: %s", c->idx, buf);
+		log_warnx("connection %u: %s", c->idx, buf);
 		c->warned = 1;
 	}
 	c->failures = 0;
@@ -882,7 +882,7 @@ db_new(struct event_base *base, const char *conninfo, int pool_size)
 	TAILQ_INIT(&db->queue);
 	TAILQ_INIT(&db->done);
 	if ((db->done_ev = event_new(base, -1, 0, db_done_cb, db)) == NULL)
-		fatalx("db_new: event_new failed");
+		fatalx("event_new failed");
 	db->conns = xcalloc(db->nconns, sizeof(*db->conns));
 	db->initial = db->nconns;
 	for (i = 0; i < db->nconns; i++) {
@@ -891,7 +891,7 @@ db_new(struct event_base *base, const char *conninfo, int pool_size)
 		db->conns[i].first_attempt = 1;
 		db->conns[i].ev_fd = -1;
 		if ((db->conns[i].timer = evtimer_new(base, db_conn_timer_cb, &db->conns[i])) == NULL)
-			fatalx("db_new: evtimer_new failed");
+			fatalx("evtimer_new failed");
 	}
 	for (i = 0; i < db->nconns; i++)
 		db_conn_start(&db->conns[i]);

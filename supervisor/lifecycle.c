@@ -101,7 +101,7 @@ lc_chain_next(struct lc_chain *ch)
 	}
 	/* db_tx_run fails only on misuse (an empty tx): callers never queue one. */
 	if (db_tx_run(ch->lc->app->db, job->tx, lc_job_done_cb, job) == -1)
-		fatalx("lc_chain_next: %s: db_tx_run refused a transaction", ch->instance_id);
+		fatalx("%s: db_tx_run refused a transaction", ch->instance_id);
 }
 
 /* Queue tx behind the writes of its instance (see struct lc_chain). */
@@ -175,7 +175,7 @@ lifecycle_wait(struct app *app, const char *instance_id, int ms,
 	wt->arg = arg;
 	wt->why = LIFECYCLE_WAKE_TIMEOUT;
 	if ((wt->timer = evtimer_new(app->base, lc_wait_fire_cb, wt)) == NULL)
-		fatalx("lifecycle_wait: evtimer_new");
+		fatalx("evtimer_new");
 	LIST_INSERT_HEAD(&lc->waits, wt, entry);
 	evtimer_add(wt->timer, &tv);
 }
@@ -373,11 +373,11 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 		creds_len = 0;
 		if (!PQgetisnull(r, i, 23) &&
 		    (creds = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 23), &creds_len)) == NULL)
-			log_warnx("lifecycle_load: %s: could not decode the stored credentials", inst->name);
+			log_warnx("%s: could not decode the stored credentials", inst->name);
 		spec.creds = creds;
 		spec.creds_len = creds_len;
 		if (workers_add(app->workers, &spec) == -1)
-			log_warnx("lifecycle_load: %s: could not register its worker", inst->name);
+			log_warnx("%s: could not register its worker", inst->name);
 		if (creds != NULL) {
 			explicit_wipe(creds, creds_len);
 			PQfreemem(creds);
@@ -392,7 +392,7 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 	    " WHERE client_name = $1 AND connection_status <> 'close'", 1, NULL, params, NULL, NULL, 0);
 	PQclear(r);
 	PQfinish(conn);
-	log_info("lifecycle_load: %d instance(s) loaded", n);
+	log_info("%d instance(s) loaded", n);
 	return 0;
 }
 
@@ -402,7 +402,7 @@ lifecycle_on_ready(void *ctx, const char *instance_id, pid_t pid)
 	struct app *app = ctx;
 	struct instance *inst = registry_find_id(app->reg, instance_id);
 
-	log_debug("lifecycle_on_ready: %s: worker %d ready", inst != NULL ? inst->name : instance_id, (int)pid);
+	log_debug("%s: worker %d ready", inst != NULL ? inst->name : instance_id, (int)pid);
 }
 
 /* A state or QR write in flight. */
@@ -418,7 +418,7 @@ lifecycle_committed_cb(void *arg, const struct db_result *r)
 	struct lc_commit *cm = arg;
 
 	if (r->err != NULL)
-		log_warnx("lifecycle: %s: storing it failed: %s", cm->what, r->err);
+		log_warnx("%s: storing it failed: %s", cm->what, r->err);
 	else
 		webhook_kick(cm->app->webhook);
 	free(cm->what);
@@ -491,7 +491,7 @@ lifecycle_open(struct app *app, struct instance *inst, const struct workers_acco
 		if (lifecycle_wuid(acct->jid, wuid, sizeof(wuid)) == 0)
 			instance_set_str(&inst->owner_jid, wuid);
 		else if (acct->jid[0] != '\0')
-			log_warnx("lifecycle_on_state: %s: open with an unusable jid \"%s\"", inst->name, acct->jid);
+			log_warnx("%s: open with an unusable jid \"%s\"", inst->name, acct->jid);
 		/* A push name arrives with every login; an empty one means the account has none. */
 		instance_set_str(&inst->profile_name, acct->push_name[0] != '\0' ? acct->push_name : NULL);
 	}
@@ -593,7 +593,7 @@ lifecycle_on_state(void *ctx, const char *instance_id, int state, int reason, co
 		}
 		return;
 	}
-	log_info("lifecycle_on_state: %s: %s -> %s (reason %d%s%s)", inst->name, instance_state_name(old),
+	log_info("%s: %s -> %s (reason %d%s%s)", inst->name, instance_state_name(old),
 	    instance_state_name((enum instance_state)state), reason, detail && *detail ? ": " : "",
 	    detail ? detail : "");
 	inst->state = (enum instance_state)state;
@@ -623,20 +623,20 @@ lifecycle_on_qr(void *ctx, const char *instance_id, const char *qr, unsigned cou
 	if (inst == NULL || inst->deleting)
 		return;
 	if (*qr == '\0') {
-		log_warnx("lifecycle_on_qr: %s: empty QR text ignored", inst->name);
+		log_warnx("%s: empty QR text ignored", inst->name);
 		return;
 	}
 	if (inst->state == INSTANCE_CLOSE)
 		/* The worker always says connecting first; if that got lost, say it for it. */
 		lifecycle_on_state(app, instance_id, INSTANCE_CONNECTING, 0, "QR code", NULL);
 	if (qr_render_data_uri(qr, &uri) == -1)
-		log_warnx("lifecycle_on_qr: %s: could not render the QR code (%zu bytes)", inst->name, strlen(qr));
+		log_warnx("%s: could not render the QR code (%zu bytes)", inst->name, strlen(qr));
 	instance_set_str(&inst->qr_code, qr);
 	free(inst->qr_base64);
 	inst->qr_base64 = uri;
 	instance_set_str(&inst->qr_pairing_code, pairing_code != NULL && *pairing_code ? pairing_code : NULL);
 	inst->qr_count = count > 0 ? count : inst->qr_count + 1;
-	log_debug("lifecycle_on_qr: %s: QR code %u%s%s", inst->name, inst->qr_count,
+	log_debug("%s: QR code %u%s%s", inst->name, inst->qr_count,
 	    inst->qr_pairing_code ? ", pairing code " : "", inst->qr_pairing_code ? inst->qr_pairing_code : "");
 
 	tx = db_tx_new();
@@ -675,11 +675,11 @@ lifecycle_request_done_cb(void *arg, const struct db_result *r)
 	char err[256];
 
 	if (r->err != NULL) {
-		log_warnx("lifecycle: %s: storing %s failed: %s", name, rq->pair ? "the pairing" : "a batch", r->err);
+		log_warnx("%s: storing %s failed: %s", name, rq->pair ? "the pairing" : "a batch", r->err);
 		snprintf(err, sizeof(err), "%s", r->unavailable ? "database unavailable" : r->err);
 	} else if (rq->pair && inst != NULL) {
 		instance_set_str(&inst->owner_jid, rq->wuid);
-		log_info("lifecycle: %s: paired as %s", inst->name, rq->wuid);
+		log_info("%s: paired as %s", inst->name, rq->wuid);
 	}
 	if (rq->pair)
 		workers_reply_pair(app->workers, rq->instance_id, rq->req, r->err == NULL, r->err != NULL ? err : NULL);
@@ -718,7 +718,7 @@ lifecycle_on_pair_success(void *ctx, const char *instance_id, uint64_t req, cons
 		return;
 	}
 	if (lifecycle_wuid(pr->jid, wuid, sizeof(wuid)) == -1) {
-		log_warnx("lifecycle_on_pair_success: %s: not a phone JID: \"%s\"", inst->name, pr->jid);
+		log_warnx("%s: not a phone JID: \"%s\"", inst->name, pr->jid);
 		workers_reply_pair(app->workers, instance_id, req, 0, "jid is not a phone-number device JID");
 		return;
 	}
@@ -734,7 +734,7 @@ lifecycle_on_pair_success(void *ctx, const char *instance_id, uint64_t req, cons
 		const char *p[2] = { inst->id, wuid };
 		db_tx_add(tx, "UPDATE instance SET owner_jid = $2, updated_at = now() WHERE id = $1", 2, p);
 	}
-	log_info("lifecycle_on_pair_success: %s: phone linked %s (platform %s)", inst->name, pr->jid,
+	log_info("%s: phone linked %s (platform %s)", inst->name, pr->jid,
 	    pr->platform[0] ? pr->platform : "?");
 	lifecycle_request(app, inst, req, 1, wuid, tx);
 }
@@ -812,7 +812,7 @@ lifecycle_on_store(void *ctx, const char *instance_id, uint64_t req, const struc
 		workers_reply_store(app->workers, instance_id, req, 1, NULL);
 		return;
 	}
-	log_debug("lifecycle_on_store: %s: creds %zu bytes, %zu prekeys, uploaded up to %u", inst->name,
+	log_debug("%s: creds %zu bytes, %zu prekeys, uploaded up to %u", inst->name,
 	    b->creds_len, b->nprekeys, b->prekeys_uploaded_upto);
 	lifecycle_request(app, inst, req, 0, NULL, tx);
 }
@@ -831,7 +831,7 @@ lifecycle_on_exit(void *ctx, const char *instance_id, int wstatus, int will_rest
 	else
 		snprintf(why, sizeof(why), "exited with code %d", WEXITSTATUS(wstatus));
 	/* The worker table reports the resulting close (reason 600) through on_state. */
-	log_info("lifecycle_on_exit: %s: worker %s%s", inst->name, why, will_restart ? "; restarting" : "");
+	log_info("%s: worker %s%s", inst->name, why, will_restart ? "; restarting" : "");
 }
 
 struct delete_ctx {
@@ -850,14 +850,14 @@ lifecycle_deleted_cb(void *arg, const struct db_result *r)
 	if (r->err != NULL) {
 		if (inst != NULL)
 			inst->deleting = 0;
-		log_warnx("lifecycle_delete: %s: %s", d->instance_id, r->err);
+		log_warnx("%s: %s", d->instance_id, r->err);
 		if (d->done != NULL)
 			d->done(d->arg, 0, r);
 	} else {
 		workers_remove(d->app->workers, d->instance_id);
 		lc_wake(d->app, d->instance_id, LIFECYCLE_WAKE_GONE);
 		if (inst != NULL) {
-			log_info("lifecycle_delete: %s: deleted", inst->name);
+			log_info("%s: deleted", inst->name);
 			registry_remove(d->app->reg, inst);
 		}
 		webhook_kick(d->app->webhook);
@@ -903,7 +903,7 @@ lifecycle_del_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (inst->state == INSTANCE_OPEN || inst->deleting)
 		return;
-	log_info("lifecycle: %s: not connected %d minute(s) after creation (DEL_INSTANCE): deleting",
+	log_info("%s: not connected %d minute(s) after creation (DEL_INSTANCE): deleting",
 	    inst->name, app->cfg->del_instance_minutes);
 	lifecycle_delete(app, inst, NULL, NULL);
 }

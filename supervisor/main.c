@@ -79,11 +79,11 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	(void)what;
 	if (app->shutting_down) {
-		log_info("main: second signal: exiting now");
+		log_info("second signal: exiting now");
 		event_base_loopbreak(app->base);
 		return;
 	}
-	log_info("main: signal %d: shutting down", (int)sig);
+	log_info("signal %d: shutting down", (int)sig);
 	app->shutting_down = 1;
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "STOPPING=1");
@@ -162,25 +162,25 @@ main(int argc, char **argv)
 	if (app.cfg->worker_bin == NULL)
 		app.cfg->worker_bin = main_default_worker_bin();
 	if (access(app.cfg->worker_bin, X_OK) != 0)
-		fatal("main: worker binary %s", app.cfg->worker_bin);
+		fatal("worker binary %s", app.cfg->worker_bin);
 	if (app.cfg->migrations_dir == NULL)
 		app.cfg->migrations_dir = xstrdup(WAGATE_MIGRATIONS_DIR);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (migrate_connect_wait(app.cfg->database_uri, 60, err, sizeof(err)) == -1)
-		fatalx("main: database: %s", err);
+		fatalx("database: %s", err);
 	if (migrate_run(app.cfg->database_uri, app.cfg->migrations_dir, err, sizeof(err)) == -1)
-		fatalx("main: migrations: %s", err);
+		fatalx("migrations: %s", err);
 
 	if ((app.base = event_base_new()) == NULL)
-		fatalx("main: event_base_new failed");
+		fatalx("event_base_new failed");
 	app.started = time(NULL);
 	/* Only used to check proxies; a host without resolv.conf still handles IP literals. */
 	if ((app.dns = evdns_base_new(app.base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL)
 		app.dns = evdns_base_new(app.base, 0);
 	app.reg = registry_new();
 	if ((app.db = db_new(app.base, app.cfg->database_uri, app.cfg->db_pool_size)) == NULL)
-		fatalx("main: database pool could not be created");
+		fatalx("database pool could not be created");
 
 	memset(&hcfg, 0, sizeof(hcfg));
 	hcfg.global_url = app.cfg->webhook_global_url;
@@ -194,7 +194,7 @@ main(int argc, char **argv)
 	hcfg.concurrency = app.cfg->webhook_concurrency;
 	hcfg.request_timeout_ms = 15000;
 	if ((app.webhook = webhook_new(app.base, app.db, &hcfg)) == NULL)
-		fatalx("main: webhook delivery could not be started");
+		fatalx("webhook delivery could not be started");
 
 	memset(&wcfg, 0, sizeof(wcfg));
 	wcfg.worker_path = app.cfg->worker_bin;
@@ -223,13 +223,13 @@ main(int argc, char **argv)
 	wcbs.on_store = lifecycle_on_store;
 	wcbs.ctx = &app;
 	if ((app.workers = workers_new(app.base, &wcfg, &wcbs)) == NULL)
-		fatalx("main: worker table could not be created");
+		fatalx("worker table could not be created");
 
 	if (lifecycle_load(&app, err, sizeof(err)) == -1)
-		fatalx("main: %s", err);
+		fatalx("%s", err);
 	if (http_start(&app, "0.0.0.0", app.cfg->server_port) == -1)
-		fatal("main: cannot listen on port %d", app.cfg->server_port);
-	log_info("main: wagate %s listening on port %d", WAGATE_VERSION, app.cfg->server_port);
+		fatal("cannot listen on port %d", app.cfg->server_port);
+	log_info("wagate %s listening on port %d", WAGATE_VERSION, app.cfg->server_port);
 
 	sigint = evsignal_new(app.base, SIGINT, main_signal_cb, &app);
 	sigterm = evsignal_new(app.base, SIGTERM, main_signal_cb, &app);
@@ -263,7 +263,7 @@ main(int argc, char **argv)
 				break;
 		}
 	}
-	log_info("main: stopped");
+	log_info("stopped");
 	if (watchdog_ev != NULL)
 		event_free(watchdog_ev);
 	event_free(sigint);

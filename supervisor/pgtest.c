@@ -215,7 +215,7 @@ pgtest_conninfo(const char *uri, const char *name, const char *extra)
 	const char *v;
 
 	if ((opts = PQconninfoParse(uri, &err)) == NULL)
-		fatalx("pgtest_conninfo: %s", err != NULL ? err : "bad uri");
+		fatalx("%s", err != NULL ? err : "bad uri");
 	for (o = opts; o->keyword != NULL; o++) {
 		v = name != NULL && strcmp(o->keyword, "dbname") == 0 ? name : o->val;
 		if (v == NULL)

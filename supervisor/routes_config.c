@@ -28,7 +28,7 @@ row_json_reply(struct http_call *c, int code, const struct db_result *r)
 		return;
 	}
 	if (r->err != NULL) {
-		log_warnx("row_json_cb: %s: %s", c->name, r->err);
+		log_warnx("%s: %s", c->name, r->err);
 		http_reply_error_msg(c, 500, "%s", r->err);
 		return;
 	}
@@ -239,7 +239,7 @@ proxy_checked_cb(void *arg, int ok, const char *reason)
 	struct http_call *c = arg;
 
 	if (!ok) {
-		log_info("route_proxy_set: %s: proxy refused: %s", c->name, reason);
+		log_info("%s: proxy refused: %s", c->name, reason);
 		http_reply_error_msg(c, 400, "Invalid proxy");
 		return;
 	}

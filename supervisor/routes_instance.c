@@ -136,7 +136,7 @@ create_committed_cb(void *arg, const struct db_result *r)
 		if (r->sqlstate != NULL && strcmp(r->sqlstate, "23505") == 0)
 			http_reply_error_msg(c, 403, "This name \"%s\" is already in use.", inst->name);
 		else {
-			log_warnx("route_instance_create: %s: %s", inst->name, r->err);
+			log_warnx("%s: %s", inst->name, r->err);
 			http_reply_error_msg(c, 500, "Could not create the instance: %s", r->err);
 		}
 		create_free(cc);
@@ -154,13 +154,13 @@ create_committed_cb(void *arg, const struct db_result *r)
 	lifecycle_arm_del_timer(app, inst);
 	lifecycle_spec(inst, &spec, 0);
 	if (workers_add(app->workers, &spec) == -1)
-		log_warnx("route_instance_create: %s: could not register its worker", inst->name);
+		log_warnx("%s: could not register its worker", inst->name);
 	if (cc->qrcode && workers_connect(app->workers, inst->id, cc->number) == -1) {
-		log_warnx("route_instance_create: %s: could not start connecting", inst->name);
+		log_warnx("%s: could not start connecting", inst->name);
 		cc->qrcode = -1;	/* answer at once with {"count":0} */
 	}
 	webhook_kick(app->webhook);
-	log_info("route_instance_create: %s: created (%s)", inst->name, inst->id);
+	log_info("%s: created (%s)", inst->name, inst->id);
 
 	o = json_object_new_object();
 	io = json_object_new_object();
@@ -217,7 +217,7 @@ create_proxy_checked_cb(void *arg, int ok, const char *reason)
 	struct http_call *c = arg;
 
 	if (!ok) {
-		log_info("route_instance_create: proxy refused: %s", reason);
+		log_info("proxy refused: %s", reason);
 		http_reply_error_msg(c, 400, "Invalid proxy");
 		return;
 	}
@@ -510,7 +510,7 @@ fetch_cb(void *arg, const struct db_result *r)
 			http_reply_error_msg(c, 404, "Instance \"%s\" not found", id != NULL ? id : "");
 			return;
 		}
-		log_warnx("route_instance_fetch: %s", r->err);
+		log_warnx("%s", r->err);
 		http_reply_error_msg(c, 500, "Could not list instances: %s", r->err);
 		return;
 	}

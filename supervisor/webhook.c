@@ -334,11 +334,11 @@ webhook_db_error(struct webhook *w, const char *what, const struct db_result *r)
 {
 	if (r->unavailable) {
 		if (!w->db_down_logged)
-			log_warnx("webhook: %s: database unavailable, will retry", what);
+			log_warnx("%s: database unavailable, will retry", what);
 		w->db_down_logged = 1;
 		return;
 	}
-	log_warnx("webhook: %s: %s", what, r->err ? r->err : "unknown error");
+	log_warnx("%s: %s", what, r->err ? r->err : "unknown error");
 }
 
 /* Arm the one-shot wake timer to fire in ms unless it is already due sooner. */
@@ -480,7 +480,7 @@ webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode 
 	if (res == CURLE_OK && code >= 200 && code <= 299) {
 		w->delivered++;
 		w->db_down_logged = 0;
-		log_debug("webhook: delivered %s #%lld to %s (HTTP %ld, attempt %d)", d->event, d->id, d->url,
+		log_debug("delivered %s #%lld to %s (HTTP %ld, attempt %d)", d->event, d->id, d->url,
 		    code, attempts);
 		webhook_delivery_record(w, d, 1, NULL, 0, 0);
 		return;
@@ -493,20 +493,20 @@ webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode 
 		snprintf(error, sizeof(error), "HTTP %ld", code);
 	/* A URL that can never work is not worth a week of retries. */
 	if (res == CURLE_URL_MALFORMAT || res == CURLE_UNSUPPORTED_PROTOCOL) {
-		log_warnx("webhook: dropping %s #%lld to %s: %s", d->event, d->id, d->url, error);
+		log_warnx("dropping %s #%lld to %s: %s", d->event, d->id, d->url, error);
 		w->dropped++;
 		webhook_delivery_record(w, d, 1, NULL, 0, 0);
 		return;
 	}
 	if (d->age_s >= w->max_age_s) {
-		log_warnx("webhook: dropping %s #%lld to %s after %d attempts over %ld s: %s", d->event, d->id,
+		log_warnx("dropping %s #%lld to %s after %d attempts over %ld s: %s", d->event, d->id,
 		    d->url, attempts, d->age_s, error);
 		w->dropped++;
 		webhook_delivery_record(w, d, 1, NULL, 0, 0);
 		return;
 	}
 	delay = webhook_backoff_ms(attempts, w->retry_min_ms, w->retry_max_ms);
-	log_debug("webhook: %s #%lld to %s failed (attempt %d): %s; retry in %ld ms", d->event, d->id, d->url,
+	log_debug("%s #%lld to %s failed (attempt %d): %s; retry in %ld ms", d->event, d->id, d->url,
 	    attempts, error, delay);
 	/* Network errors, timeouts, 5xx and 429 say the receiver is unwell, not this one event. */
 	webhook_delivery_record(w, d, 0, error, delay, res != CURLE_OK || code >= 500 || code == 429);
@@ -895,7 +895,7 @@ webhook_claim_done(struct webhook *w, struct webhook_op *op, const struct db_res
 		return;
 	}
 	if (w->db_down_logged)
-		log_info("webhook: database reachable again");
+		log_info("database reachable again");
 	w->db_down_logged = 0;
 	res = r->res[r->nres - 1];
 	n = PQntuples(res);
@@ -958,12 +958,12 @@ webhook_db_cb(void *arg, const struct db_result *r)
 		for (i = 0; i < PQntuples(res) && PQnfields(res) >= 4; i++) {
 			w->dropped++;
 			if (i < 20)
-				log_warnx("webhook: dropping %s #%s to %s after %s attempts: older than %d s",
+				log_warnx("dropping %s #%s to %s after %s attempts: older than %d s",
 				    PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
 				    PQgetvalue(res, i, 3), w->max_age_s);
 		}
 		if (i > 20)
-			log_warnx("webhook: dropped %d old rows in all", i);
+			log_warnx("dropped %d old rows in all", i);
 		break;
 	}
 	free(op);

@@ -279,7 +279,7 @@ workers_send(struct worker_rec *wk, IpcEnvelope *env)
 		return -1;
 	env->request_id = ++wk->next_request_id;
 	if (ipc_write(wk->bev, env) == -1) {
-		log_warnx("workers_send: %s: could not queue %s", wk->name, ipc_msg_name((int)env->msg_case));
+		log_warnx("%s: could not queue %s", wk->name, ipc_msg_name((int)env->msg_case));
 		return -1;
 	}
 	return 0;
@@ -293,7 +293,7 @@ workers_send_reply(struct worker_rec *wk, IpcEnvelope *env, uint64_t request_id)
 		return -1;
 	env->request_id = request_id;
 	if (ipc_write(wk->bev, env) == -1) {
-		log_warnx("workers_send_reply: %s: could not queue %s", wk->name, ipc_msg_name((int)env->msg_case));
+		log_warnx("%s: could not queue %s", wk->name, ipc_msg_name((int)env->msg_case));
 		return -1;
 	}
 	return 0;
@@ -366,7 +366,7 @@ workers_protocol_error(struct worker_rec *wk, const char *what)
 {
 	char reason[128];
 
-	log_warnx("workers: %s: worker %d: %s; killing it", wk->name, (int)wk->pid, what);
+	log_warnx("%s: worker %d: %s; killing it", wk->name, (int)wk->pid, what);
 	snprintf(reason, sizeof(reason), "protocol error: %s", what);
 	workers_kill(wk, reason);
 }
@@ -380,16 +380,16 @@ workers_on_ready(struct worker_rec *wk, const IpcEnvelope *env)
 	if (!ipc_str_ok(env->ready->version, WORKERS_FIELD_MAX))
 		return -1;
 	if (env->ready->pid != wk->pid)
-		log_warnx("workers_on_ready: %s: worker says pid %d, we forked %d", wk->name, env->ready->pid,
+		log_warnx("%s: worker says pid %d, we forked %d", wk->name, env->ready->pid,
 		    (int)wk->pid);
 	if (strcmp(env->ready->version, WAGATE_VERSION) != 0)
-		log_warnx("workers_on_ready: %s: worker version %s, supervisor %s", wk->name, env->ready->version,
+		log_warnx("%s: worker version %s, supervisor %s", wk->name, env->ready->version,
 		    WAGATE_VERSION);
 	evtimer_del(wk->timer);
 	workers_set_phase(wk, WK_READY);
 	wk->misses = 0;
 	wk->ping_outstanding = 0;
-	log_debug("workers_on_ready: %s: worker %d ready", wk->name, (int)wk->pid);
+	log_debug("%s: worker %d ready", wk->name, (int)wk->pid);
 	if (w->cbs.on_ready != NULL)
 		w->cbs.on_ready(w->cbs.ctx, wk->id, wk->pid);
 	if (wk->pending_connect && wk->phase == WK_READY) {
@@ -474,7 +474,7 @@ workers_on_result(struct worker_rec *wk, const IpcEnvelope *env)
 	if (!ipc_str_ok(env->result->error, WORKERS_DETAIL_MAX))
 		return -1;
 	if (!env->result->ok)
-		log_warnx("workers_on_result: %s: request %llu failed (%d): %s", wk->name,
+		log_warnx("%s: request %llu failed (%d): %s", wk->name,
 		    (unsigned long long)env->request_id, env->result->code, env->result->error);
 	return 0;
 }
@@ -531,7 +531,7 @@ workers_req_answer(struct worker_rec *wk, const struct worker_req *rq, int ok, c
 	char *err = (char *)(error != NULL ? error : "");
 
 	if (rq->gen != wk->gen || !(wk->phase & (WK_READY | WK_STOPPING)) || wk->bev == NULL) {
-		log_debug("workers: %s: the worker that sent request %llu is gone; answer dropped", wk->name,
+		log_debug("%s: the worker that sent request %llu is gone; answer dropped", wk->name,
 		    (unsigned long long)rq->request_id);
 		return;
 	}
@@ -556,7 +556,7 @@ workers_refuse(struct worker_rec *wk, uint64_t request_id, int pair, const char 
 {
 	struct worker_req *rq = workers_req_new(wk, request_id, pair, NULL, 0);
 
-	log_warnx("workers: %s: %s refused: %s", wk->name, pair ? "PairSuccess" : "StoreBatch", error);
+	log_warnx("%s: %s refused: %s", wk->name, pair ? "PairSuccess" : "StoreBatch", error);
 	workers_req_answer(wk, rq, 0, error);
 	workers_req_free(wk, rq);
 }
@@ -740,7 +740,7 @@ workers_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	bufferevent_disable(bev, EV_READ | EV_WRITE);
 	if (wk->phase == WK_STARTING || wk->phase == WK_READY) {
-		log_debug("workers_event_cb: %s: worker %d closed its channel", wk->name, (int)wk->pid);
+		log_debug("%s: worker %d closed its channel", wk->name, (int)wk->pid);
 		workers_set_phase(wk, WK_STOPPING);
 		workers_timer_ms(wk->timer, WORKERS_GRACE_MS);
 	}
@@ -874,7 +874,7 @@ workers_schedule_restart(struct worker_rec *wk)
 	wk->fails++;
 	workers_set_phase(wk, WK_BACKOFF);
 	workers_timer_ms(wk->timer, (int)delay);
-	log_debug("workers_schedule_restart: %s: restart in %lld ms", wk->name, (long long)delay);
+	log_debug("%s: restart in %lld ms", wk->name, (long long)delay);
 }
 
 /* fork+exec one worker with its socket on fd 3 (STYLE rule 11), then send Start. */
@@ -888,12 +888,12 @@ workers_spawn(struct worker_rec *wk)
 	pid_t pid;
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_warn("workers_spawn: %s: socketpair", wk->name);
+		log_warn("%s: socketpair", wk->name);
 		return -1;
 	}
 	envp = workers_child_env();
 	if ((pid = fork()) == -1) {
-		log_warn("workers_spawn: %s: fork", wk->name);
+		log_warn("%s: fork", wk->name);
 		close(sv[0]);
 		close(sv[1]);
 		workers_child_env_free(envp);
@@ -926,7 +926,7 @@ workers_spawn(struct worker_rec *wk)
 		int64_t limit = (int64_t)w->cfg.heartbeat_interval_ms * (w->cfg.heartbeat_misses + 1);
 		workers_timer_ms(wk->timer, (int)(limit > WORKERS_START_MIN_MS ? limit : WORKERS_START_MIN_MS));
 	}
-	log_debug("workers_spawn: %s: worker %d spawned", wk->name, (int)pid);
+	log_debug("%s: worker %d spawned", wk->name, (int)pid);
 	return 0;
 }
 
@@ -1014,7 +1014,7 @@ workers_exited(struct worker_rec *wk, int status)
 	if (will_restart)
 		wk->restarts++;
 	if (no_restart || WEXITSTATUS(status) != 0 || WIFSIGNALED(status))
-		log_info("workers: %s: %s%s", wk->name, detail, will_restart ? "; restarting" : "");
+		log_info("%s: %s%s", wk->name, detail, will_restart ? "; restarting" : "");
 	if (!will_restart)
 		;	/* stays idle until workers_connect or workers_restart */
 	else if (wk->restart_now)
@@ -1043,7 +1043,7 @@ workers_sigchld_cb(evutil_socket_t sig, short what, void *arg)
 		if ((wk = workers_find_pid(w, pid)) != NULL)
 			workers_exited(wk, status);
 		else
-			log_debug("workers_sigchld_cb: reaped unknown child %d", (int)pid);
+			log_debug("reaped unknown child %d", (int)pid);
 	}
 }
 
@@ -1084,7 +1084,7 @@ workers_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 			if (++wk->misses >= w->cfg.heartbeat_misses) {
 				char why[64];
 				snprintf(why, sizeof(why), "missed %d heartbeats", wk->misses);
-				log_warnx("workers: %s: worker %d %s; killing it", wk->name, (int)wk->pid, why);
+				log_warnx("%s: worker %d %s; killing it", wk->name, (int)wk->pid, why);
 				workers_kill(wk, why);
 			}
 			continue;
@@ -1111,11 +1111,11 @@ workers_timer_cb(evutil_socket_t fd, short what, void *arg)
 		workers_enqueue(wk);
 		break;
 	case WK_STARTING:
-		log_warnx("workers: %s: worker %d did not answer Start; killing it", wk->name, (int)wk->pid);
+		log_warnx("%s: worker %d did not answer Start; killing it", wk->name, (int)wk->pid);
 		workers_kill(wk, "no Ready in time");
 		break;
 	case WK_STOPPING:
-		log_warnx("workers: %s: worker %d did not stop in time; killing it", wk->name, (int)wk->pid);
+		log_warnx("%s: worker %d did not stop in time; killing it", wk->name, (int)wk->pid);
 		workers_kill(wk, "did not stop in time");
 		break;
 	default:

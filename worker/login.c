@@ -91,7 +91,7 @@ login_marked_cb(void *arg, int ok, const char *error)
 	struct session *s = arg;
 
 	if (!ok)
-		log_warnx("login_marked_cb: %s: marking prekeys uploaded failed: %s", worker_instance_name(s->w),
+		log_warnx("%s: marking prekeys uploaded failed: %s", worker_instance_name(s->w),
 		    error);
 }
 
@@ -106,14 +106,14 @@ login_upload_cb(void *arg, const struct wa_node *reply)
 		return;
 	last = s->upload[s->nupload - 1].id;
 	if (!login_is_result(reply)) {
-		log_warnx("login_upload_cb: %s: prekey upload failed", worker_instance_name(s->w));
+		log_warnx("%s: prekey upload failed", worker_instance_name(s->w));
 		if (reply == NULL && wa_conn_state(s->conn) != WA_CONN_OPEN)
 			return;		/* the connection is gone; login_reset_connection cleans up */
 	} else {
-		log_info("login_upload_cb: %s: %zu prekeys uploaded (up to id %u)", worker_instance_name(s->w),
+		log_info("%s: %zu prekeys uploaded (up to id %u)", worker_instance_name(s->w),
 		    s->nupload, last);
 		if (worker_request_store(s->w, NULL, 0, NULL, 0, last, login_marked_cb, s) == -1)
-			log_warnx("login_upload_cb: %s: cannot mark prekeys uploaded", worker_instance_name(s->w));
+			log_warnx("%s: cannot mark prekeys uploaded", worker_instance_name(s->w));
 	}
 	login_upload_done(s);
 }
@@ -176,7 +176,7 @@ login_stored_cb(void *arg, int ok, const char *error)
 	if (s->upload == NULL)
 		return;		/* the connection went away meanwhile */
 	if (!ok) {
-		log_warnx("login_stored_cb: %s: storing prekeys failed: %s", worker_instance_name(s->w), error);
+		log_warnx("%s: storing prekeys failed: %s", worker_instance_name(s->w), error);
 		/* Nothing was committed: hand the ids out again next time. */
 		if (s->creds->next_prekey_id == s->upload[s->nupload - 1].id + 1)
 			s->creds->next_prekey_id = s->upload[0].id;
@@ -184,7 +184,7 @@ login_stored_cb(void *arg, int ok, const char *error)
 		return;
 	}
 	if (login_send_upload(s) == -1) {
-		log_warnx("login_stored_cb: %s: cannot send the prekey upload", worker_instance_name(s->w));
+		log_warnx("%s: cannot send the prekey upload", worker_instance_name(s->w));
 		login_upload_done(s);
 	}
 }
@@ -212,7 +212,7 @@ login_prekeys_store(struct session *s)
 		goto out;
 	rc = worker_request_store(s->w, blob, len, recs, s->nupload, 0, login_stored_cb, s);
 	if (rc == 0)
-		log_info("login_prekeys_store: %s: storing %u prekeys (ids %u..%u)", worker_instance_name(s->w),
+		log_info("%s: storing %u prekeys (ids %u..%u)", worker_instance_name(s->w),
 		    count, first, first + count - 1);
 out:
 	for (i = 0; i < n; i++)
@@ -220,7 +220,7 @@ out:
 	free(recs);
 	free_wiped(blob, len);
 	if (rc == -1) {
-		log_warnx("login_prekeys_store: %s: cannot store prekeys", worker_instance_name(s->w));
+		log_warnx("%s: cannot store prekeys", worker_instance_name(s->w));
 		s->creds->next_prekey_id = first;
 		login_upload_done(s);
 	}
@@ -251,7 +251,7 @@ login_gen_cb(evutil_socket_t fd, short what, void *arg)
 	for (; s->nupload < end; s->nupload++)
 		if (wa_prekey_generate(s->creds->next_prekey_id + (uint32_t)s->nupload,
 		    &s->upload[s->nupload]) == -1) {
-			log_warnx("login_gen_cb: %s: cannot generate prekeys", worker_instance_name(s->w));
+			log_warnx("%s: cannot generate prekeys", worker_instance_name(s->w));
 			login_upload_done(s);
 			return;
 		}
@@ -273,7 +273,7 @@ login_refill_prekeys(struct session *s, unsigned count, void (*then)(struct sess
 	}
 	if (count == 0 || (uint64_t)first + count - 1 > WA_PREKEY_ID_MAX) {
 		/* Neither library handles wrap-around (section 6.4); neither do we yet. */
-		log_warnx("login_refill_prekeys: %s: prekey ids exhausted", worker_instance_name(s->w));
+		log_warnx("%s: prekey ids exhausted", worker_instance_name(s->w));
 		if (then != NULL)
 			then(s);
 		return;
@@ -302,10 +302,10 @@ login_active_cb(void *arg, const struct wa_node *reply)
 	if (wa_conn_state(s->conn) != WA_CONN_OPEN || !s->logged_in)
 		return;
 	if (!login_is_result(reply))
-		log_warnx("login_active_cb: %s: passive active not acknowledged", worker_instance_name(s->w));
+		log_warnx("%s: passive active not acknowledged", worker_instance_name(s->w));
 	s->open = 1;
 	s->qr_count = 0;
-	log_info("login_active_cb: %s: open as %s", worker_instance_name(s->w), s->creds->jid);
+	log_info("%s: open as %s", worker_instance_name(s->w), s->creds->jid);
 	worker_report_open(s->w, s->creds->jid, s->creds->lid, push);
 	if (worker_settings(s->w)->always_online && push != NULL && *push != '\0') {
 		pr = wa_node_new("presence");
@@ -329,7 +329,7 @@ login_go_active(struct session *s)
 	wa_node_set_attr(iq, "xmlns", "passive");
 	wa_node_add_child(iq, wa_node_new("active"));
 	if (iq_table_send(s->iq, s->conn, iq, 0, login_active_cb, s) == -1)
-		log_warnx("login_go_active: %s: cannot send passive active", worker_instance_name(s->w));
+		log_warnx("%s: cannot send passive active", worker_instance_name(s->w));
 	wa_node_free(iq);
 }
 
@@ -343,11 +343,11 @@ login_count_cb(void *arg, const struct wa_node *reply)
 	if (wa_conn_state(s->conn) != WA_CONN_OPEN || !s->logged_in)
 		return;
 	if (n < 0) {
-		log_warnx("login_count_cb: %s: no prekey count from the server", worker_instance_name(s->w));
+		log_warnx("%s: no prekey count from the server", worker_instance_name(s->w));
 		login_go_active(s);
 		return;
 	}
-	log_debug("login_count_cb: %s: server has %ld prekeys", worker_instance_name(s->w), n);
+	log_debug("%s: server has %ld prekeys", worker_instance_name(s->w), n);
 	if (n < SESSION_PREKEY_LOW)
 		login_refill_prekeys(s, s->creds->next_prekey_id == 1 ? SESSION_PREKEY_FIRST : SESSION_PREKEY_REFILL,
 		    login_go_active);
@@ -362,7 +362,7 @@ login_on_success(struct session *s, const struct wa_node *n)
 	struct wa_node *iq;
 
 	if (!session_creds_paired(s)) {
-		log_warnx("login_on_success: %s: <success> while not paired, ignored", worker_instance_name(s->w));
+		log_warnx("%s: <success> while not paired, ignored", worker_instance_name(s->w));
 		return;
 	}
 	s->logged_in = 1;
@@ -371,13 +371,13 @@ login_on_success(struct session *s, const struct wa_node *n)
 		creds_set_str(&s->creds->lid, lid);
 	if (name != NULL && *name != '\0' && strlen(name) < 256)
 		creds_set_str(&s->creds->push_name, name);
-	log_info("login_on_success: %s: logged in as %s", worker_instance_name(s->w), s->creds->jid);
+	log_info("%s: logged in as %s", worker_instance_name(s->w), s->creds->jid);
 	iq = wa_node_new("iq");
 	wa_node_set_attr(iq, "type", "get");
 	wa_node_set_attr(iq, "xmlns", "encrypt");
 	wa_node_add_child(iq, wa_node_new("count"));
 	if (iq_table_send(s->iq, s->conn, iq, 0, login_count_cb, s) == -1)
-		log_warnx("login_on_success: %s: cannot ask the prekey count", worker_instance_name(s->w));
+		log_warnx("%s: cannot ask the prekey count", worker_instance_name(s->w));
 	wa_node_free(iq);
 }
 
@@ -388,7 +388,7 @@ login_on_encrypt_notification(struct session *s, const struct wa_node *n)
 
 	if (!s->logged_in || count < 0)
 		return;
-	log_info("login_on_encrypt_notification: %s: server has %ld prekeys left", worker_instance_name(s->w),
+	log_info("%s: server has %ld prekeys left", worker_instance_name(s->w),
 	    count);
 	if (count < SESSION_PREKEY_LOW)
 		login_refill_prekeys(s, SESSION_PREKEY_REFILL, NULL);

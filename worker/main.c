@@ -20,7 +20,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct worker *w = arg;
 
 	(void)what;
-	log_info("main: %s: signal %d: exiting", worker_instance_name(w), (int)sig);
+	log_info("%s: signal %d: exiting", worker_instance_name(w), (int)sig);
 	worker_exit(w, IPC_EXIT_OK);
 }
 
@@ -38,22 +38,22 @@ main(int argc, char **argv)
 	}
 	log_init("wagate-worker", LOG_LEVEL_INFO);
 	if (fcntl(IPC_FD, F_GETFD) == -1)
-		fatal("main: %s: fd %d is not open (wagate-worker is started by wagate)", argv[1], IPC_FD);
+		fatal("%s: fd %d is not open (wagate-worker is started by wagate)", argv[1], IPC_FD);
 	signal(SIGPIPE, SIG_IGN);
 	if ((base = event_base_new()) == NULL)
-		fatalx("main: %s: event_base_new failed", argv[1]);
+		fatalx("%s: event_base_new failed", argv[1]);
 	if ((w = worker_new(base, IPC_FD, argv[1])) == NULL)
-		fatalx("main: %s: cannot set up the IPC channel", argv[1]);
-	log_debug("main: %s: started (%s, %s)", argv[1], WAGATE_VERSION, wa_library_version);
+		fatalx("%s: cannot set up the IPC channel", argv[1]);
+	log_debug("%s: started (%s, %s)", argv[1], WAGATE_VERSION, wa_library_version);
 	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, w);
 	sigint = evsignal_new(base, SIGINT, main_signal_cb, w);
 	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) == -1 || evsignal_add(sigint, NULL) == -1)
-		fatalx("main: %s: cannot watch signals", argv[1]);
+		fatalx("%s: cannot watch signals", argv[1]);
 
 	event_base_dispatch(base);
 
 	code = worker_exit_code(w);
-	log_debug("main: %s: exiting with code %d", argv[1], code);
+	log_debug("%s: exiting with code %d", argv[1], code);
 	event_free(sigterm);
 	event_free(sigint);
 	worker_free(w);

@@ -105,7 +105,7 @@ pair_show_qr(struct session *s)
 		if (pair_report_current(s) == 0)
 			break;
 		s->qr_count--;
-		log_warnx("pair_show_qr: %s: unusable ref skipped", worker_instance_name(s->w));
+		log_warnx("%s: unusable ref skipped", worker_instance_name(s->w));
 		s->ref_idx++;
 	}
 	s->showing = 1;
@@ -113,7 +113,7 @@ pair_show_qr(struct session *s)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(s->ev_qr, &tv);
-	log_info("pair_show_qr: %s: QR %u shown (ref %zu of %zu)", worker_instance_name(s->w), s->qr_count,
+	log_info("%s: QR %u shown (ref %zu of %zu)", worker_instance_name(s->w), s->qr_count,
 	    s->ref_idx + 1, s->nrefs);
 }
 
@@ -130,7 +130,7 @@ pair_hello_cb(void *arg, const struct wa_node *reply)
 	    (reg = wa_node_child(reply, "link_code_companion_reg")) == NULL ||
 	    (ref = pair_child_bytes(reg, "link_code_pairing_ref", &len)) == NULL || len == 0 ||
 	    len > WA_PAIR_REF_MAX) {
-		log_warnx("pair_hello_cb: %s: the server refused the pairing code request",
+		log_warnx("%s: the server refused the pairing code request",
 		    worker_instance_name(s->w));
 		return;
 	}
@@ -138,7 +138,7 @@ pair_hello_cb(void *arg, const struct wa_node *reply)
 	s->link_ref = xmalloc(len);
 	memcpy(s->link_ref, ref, len);
 	s->link_ref_len = len;
-	log_info("pair_hello_cb: %s: pairing code %.4s-%.4s registered", worker_instance_name(s->w),
+	log_info("%s: pairing code %.4s-%.4s registered", worker_instance_name(s->w),
 	    s->link_code, s->link_code + 4);
 }
 
@@ -154,12 +154,12 @@ pair_send_hello(struct session *s)
 		if (wa_linkcode_generate(s->link_code) == -1 ||
 		    wa_prekey_keypair(s->link_eph_priv, s->link_eph_pub) == -1) {
 			s->link_code[0] = '\0';
-			log_warnx("pair_send_hello: %s: cannot make a pairing code", worker_instance_name(s->w));
+			log_warnx("%s: cannot make a pairing code", worker_instance_name(s->w));
 			return;
 		}
 	}
 	if (wa_linkcode_wrap(s->link_code, s->link_eph_pub, wrapped) == -1) {
-		log_warnx("pair_send_hello: %s: cannot wrap the pairing key", worker_instance_name(s->w));
+		log_warnx("%s: cannot wrap the pairing key", worker_instance_name(s->w));
 		return;
 	}
 	iq = wa_node_new("iq");
@@ -180,7 +180,7 @@ pair_send_hello(struct session *s)
 	c = wa_node_add_child(reg, wa_node_new("link_code_pairing_nonce"));
 	wa_node_set_bytes(c, &nonce, 1);
 	if (iq_table_send(s->iq, s->conn, iq, 0, pair_hello_cb, s) == -1)
-		log_warnx("pair_send_hello: %s: cannot send the pairing code request", worker_instance_name(s->w));
+		log_warnx("%s: cannot send the pairing code request", worker_instance_name(s->w));
 	wa_node_free(iq);
 }
 
@@ -202,7 +202,7 @@ pair_on_pair_device(struct session *s, const struct wa_node *iq)
 	wa_conn_send_node(s->conn, ack);
 	wa_node_free(ack);
 	if (session_creds_paired(s) || s->pairing) {
-		log_warnx("pair_on_pair_device: %s: pair-device while paired, ignored", worker_instance_name(s->w));
+		log_warnx("%s: pair-device while paired, ignored", worker_instance_name(s->w));
 		return;
 	}
 	pair_free_refs(s);
@@ -216,7 +216,7 @@ pair_on_pair_device(struct session *s, const struct wa_node *iq)
 		s->refs[s->nrefs].len = r->nbytes;
 		s->nrefs++;
 	}
-	log_info("pair_on_pair_device: %s: %zu pairing refs", worker_instance_name(s->w), s->nrefs);
+	log_info("%s: %zu pairing refs", worker_instance_name(s->w), s->nrefs);
 	if (s->nrefs == 0)
 		return;
 	if (s->number != NULL)
@@ -235,7 +235,7 @@ pair_on_refresh(struct session *s, const struct wa_node *n)
 	s->qr_count++;
 	if (pair_report_current(s) == -1)
 		s->qr_count--;
-	log_info("pair_on_refresh: %s: new adv secret, QR %u", worker_instance_name(s->w), s->qr_count);
+	log_info("%s: new adv secret, QR %u", worker_instance_name(s->w), s->qr_count);
 }
 
 /* companion_finish answered. */
@@ -245,7 +245,7 @@ pair_finish_cb(void *arg, const struct wa_node *reply)
 	struct session *s = arg;
 
 	if (!pair_is_result(reply))
-		log_warnx("pair_finish_cb: %s: the server refused the pairing code bundle", worker_instance_name(s->w));
+		log_warnx("%s: the server refused the pairing code bundle", worker_instance_name(s->w));
 }
 
 /* The phone typed the code (primary_hello): finish the key exchange (section 2.11 steps 5-7). */
@@ -265,7 +265,7 @@ pair_on_link_code(struct session *s, const struct wa_node *n)
 	ref = pair_child_bytes(reg, "link_code_pairing_ref", &rlen);
 	if (wrapped == NULL || wlen != WA_LINKCODE_WRAPPED_LEN || primary_ident == NULL ||
 	    ilen != WA_LINKCODE_KEY_LEN) {
-		log_warnx("pair_on_link_code: %s: malformed primary_hello", worker_instance_name(s->w));
+		log_warnx("%s: malformed primary_hello", worker_instance_name(s->w));
 		return;
 	}
 	if (s->link_ref != NULL) {
@@ -273,13 +273,13 @@ pair_on_link_code(struct session *s, const struct wa_node *n)
 		rlen = s->link_ref_len;
 	}
 	if (ref == NULL || rlen == 0 || rlen > WA_PAIR_REF_MAX) {
-		log_warnx("pair_on_link_code: %s: no pairing ref", worker_instance_name(s->w));
+		log_warnx("%s: no pairing ref", worker_instance_name(s->w));
 		return;
 	}
 	if (wa_linkcode_unwrap(s->link_code, wrapped, wlen, primary_eph) == -1 ||
 	    wa_linkcode_companion_finish(s->link_eph_priv, primary_eph, s->creds->identity_priv,
 	    s->creds->identity_pub, primary_ident, &bundle, &blen, adv) == -1) {
-		log_warnx("pair_on_link_code: %s: pairing code key exchange failed", worker_instance_name(s->w));
+		log_warnx("%s: pairing code key exchange failed", worker_instance_name(s->w));
 		return;
 	}
 	/* pair-success will be HMAC'd with the new secret; it is stored with the paired creds. */
@@ -298,9 +298,9 @@ pair_on_link_code(struct session *s, const struct wa_node *n)
 	c = wa_node_add_child(r, wa_node_new("link_code_pairing_ref"));
 	wa_node_set_bytes(c, ref, rlen);
 	if (iq_table_send(s->iq, s->conn, iq, 0, pair_finish_cb, s) == -1)
-		log_warnx("pair_on_link_code: %s: cannot send companion_finish", worker_instance_name(s->w));
+		log_warnx("%s: cannot send companion_finish", worker_instance_name(s->w));
 	else
-		log_info("pair_on_link_code: %s: pairing code accepted on the phone", worker_instance_name(s->w));
+		log_info("%s: pairing code accepted on the phone", worker_instance_name(s->w));
 	wa_node_free(iq);
 	free(bundle);
 }
@@ -343,7 +343,7 @@ pair_stored_cb(void *arg, int ok, const char *error)
 	size_t plen = 0;
 
 	if (!ok) {
-		log_warnx("pair_stored_cb: %s: the supervisor could not store the pairing: %s",
+		log_warnx("%s: the supervisor could not store the pairing: %s",
 		    worker_instance_name(s->w), error);
 		if (s->pair_iq_id != NULL)
 			session_iq_reply_error(s, s->pair_iq_id, 500, "internal-error");
@@ -372,11 +372,11 @@ pair_stored_cb(void *arg, int ok, const char *error)
 		wa_node_set_attrf(di, "key-index", "%u", s->pair_adv.key_index);
 		wa_node_set_bytes(di, s->pair_adv.reply, s->pair_adv.reply_len);
 		if (wa_conn_send_node(s->conn, iq) == -1)
-			log_warnx("pair_stored_cb: %s: cannot send pair-device-sign", worker_instance_name(s->w));
+			log_warnx("%s: cannot send pair-device-sign", worker_instance_name(s->w));
 		wa_node_free(iq);
-		log_info("pair_stored_cb: %s: paired as %s", worker_instance_name(s->w), s->creds->jid);
+		log_info("%s: paired as %s", worker_instance_name(s->w), s->creds->jid);
 	} else
-		log_warnx("pair_stored_cb: %s: paired as %s, but the connection that paired is gone",
+		log_warnx("%s: paired as %s, but the connection that paired is gone",
 		    worker_instance_name(s->w), s->creds->jid);
 	pair_pending_clear(s);
 }
@@ -421,7 +421,7 @@ pair_on_pair_success(struct session *s, const struct wa_node *iq)
 	if (id == NULL)
 		return;
 	if (session_creds_paired(s) || s->pairing) {
-		log_warnx("pair_on_pair_success: %s: unexpected pair-success refused", worker_instance_name(s->w));
+		log_warnx("%s: unexpected pair-success refused", worker_instance_name(s->w));
 		session_iq_reply_error(s, id, 500, "internal-error");
 		return;
 	}
@@ -429,14 +429,14 @@ pair_on_pair_success(struct session *s, const struct wa_node *iq)
 	lid = dev != NULL ? wa_node_attr(dev, "lid") : NULL;
 	di = pair_child_bytes(ps, "device-identity", &dilen);
 	if (di == NULL || !pair_jid_ok(jid) || (lid != NULL && strlen(lid) > WA_JID_USER_MAX)) {
-		log_warnx("pair_on_pair_success: %s: malformed pair-success", worker_instance_name(s->w));
+		log_warnx("%s: malformed pair-success", worker_instance_name(s->w));
 		session_iq_reply_error(s, id, 500, "internal-error");
 		return;
 	}
 	rc = wa_adv_companion_verify(di, dilen, s->adv_secret, s->creds->identity_priv, s->creds->identity_pub,
 	    &s->pair_adv, err, sizeof(err));
 	if (rc != WA_ADV_OK) {
-		log_warnx("pair_on_pair_success: %s: refused: %s", worker_instance_name(s->w), err);
+		log_warnx("%s: refused: %s", worker_instance_name(s->w), err);
 		session_iq_reply_error(s, id, wa_adv_error_code(rc), wa_adv_error_text(rc));
 		wa_adv_result_clear(&s->pair_adv);
 		return;
@@ -480,7 +480,7 @@ pair_on_pair_success(struct session *s, const struct wa_node *iq)
 		pair_pending_clear(s);
 		return;
 	}
-	log_info("pair_on_pair_success: %s: phone approved %s, storing", worker_instance_name(s->w), jid);
+	log_info("%s: phone approved %s, storing", worker_instance_name(s->w), jid);
 }
 
 void
@@ -515,7 +515,7 @@ pair_reset_series(struct session *s, const char *number)
 		if (*p == '\0' && n >= 5 && n <= 20)
 			s->number = xstrdup(digits);
 		else
-			log_warnx("pair_reset_series: %s: unusable phone number for a pairing code, QR only",
+			log_warnx("%s: unusable phone number for a pairing code, QR only",
 			    worker_instance_name(s->w));
 	}
 	explicit_wipe(s->link_code, sizeof(s->link_code));

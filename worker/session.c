@@ -83,13 +83,13 @@ session_defer_cb(evutil_socket_t fd, short what, void *arg)
 	if (todo & SESSION_DO_QR_LIMIT) {
 		if (s->conn != NULL)
 			wa_conn_stop(s->conn);
-		log_info("session: %s: %u QR codes shown without a scan, giving up", worker_instance_name(s->w),
+		log_info("%s: %u QR codes shown without a scan, giving up", worker_instance_name(s->w),
 		    worker_qrcode_limit(s->w));
 		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_QR_LIMIT, "QR code limit reached");
 		return;
 	}
 	if ((todo & SESSION_DO_RESTART) && s->conn != NULL) {
-		log_info("session: %s: pairing refs exhausted, reconnecting", worker_instance_name(s->w));
+		log_info("%s: pairing refs exhausted, reconnecting", worker_instance_name(s->w));
 		wa_conn_restart(s->conn);
 	}
 }
@@ -142,13 +142,13 @@ session_state_cb(struct wa_conn *c, int state, int reason, const char *detail, l
 	(void)c;
 	switch (state) {
 	case WA_CONN_CONNECTING:
-		log_info("session: %s: connecting to %s", name, detail);
+		log_info("%s: connecting to %s", name, detail);
 		if (!s->logging_out)
 			worker_report_state(s->w, WORKER_CONNECTING, WORKER_REASON_NONE, detail);
 		break;
 	case WA_CONN_OPEN:
 		/* Transport up, not logged in: to the API this is still "connecting" until pairing/login. */
-		log_info("session: %s: %s (%s)", name, detail, session_creds_paired(s) ? "logging in" :
+		log_info("%s: %s (%s)", name, detail, session_creds_paired(s) ? "logging in" :
 		    "waiting for pairing");
 		break;
 	default:
@@ -164,13 +164,13 @@ session_state_cb(struct wa_conn *c, int state, int reason, const char *detail, l
 			break;	/* our own stop: never reported (session.h) */
 		if (reason == WA_CONN_REASON_RESTART_REQUIRED && retry_ms == 0) {
 			/* After pair-device-sign, or our own reconnect for new refs: not a close to the API. */
-			log_info("session: %s: %s, reconnecting", name, detail);
+			log_info("%s: %s, reconnecting", name, detail);
 			break;
 		}
 		if (retry_ms >= 0)
-			log_info("session: %s: closed (%d %s), retrying in %ld ms", name, reason, detail, retry_ms);
+			log_info("%s: closed (%d %s), retrying in %ld ms", name, reason, detail, retry_ms);
 		else
-			log_warnx("session: %s: closed (%d %s), not retrying", name, reason, detail);
+			log_warnx("%s: closed (%d %s), not retrying", name, reason, detail);
 		worker_report_state(s->w, WORKER_CLOSE, reason, detail);
 		if (reason == WA_CONN_REASON_LOGGED_OUT || reason == WA_CONN_REASON_FORBIDDEN)
 			session_defer(s, SESSION_DO_EXIT);
@@ -194,7 +194,7 @@ session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 		else if (wa_node_child(n, "pair-success") != NULL)
 			pair_on_pair_success(s, n);
 		else
-			log_debug("session: %s: unhandled iq set", worker_instance_name(s->w));
+			log_debug("%s: unhandled iq set", worker_instance_name(s->w));
 		return;
 	}
 	if (strcmp(n->tag, "success") == 0) {
@@ -218,7 +218,7 @@ session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 		return;
 	}
 	/* <message> is deliberately not acked: nothing handles messages yet (next issue). */
-	log_debug("session: %s: unhandled node <%s>", worker_instance_name(s->w), n->tag);
+	log_debug("%s: unhandled node <%s>", worker_instance_name(s->w), n->tag);
 }
 
 /* Set up the session for this worker (does not connect). */
@@ -239,7 +239,7 @@ worker_session_start(struct worker *w)
 	}
 	if ((blob = worker_creds(w, &len)) != NULL) {
 		if ((s->creds = creds_decode(blob, len, err, sizeof(err))) == NULL) {
-			log_warnx("worker_session_start: %s: stored credentials unreadable: %s",
+			log_warnx("%s: stored credentials unreadable: %s",
 			    worker_instance_name(w), err);
 			s->creds_bad = 1;
 		} else
@@ -276,7 +276,7 @@ session_connect_now(struct session *s)
 	char err[256];
 
 	if (session_payload(s, &payload, &plen) == -1) {
-		log_warnx("session_connect_now: %s: cannot build the client payload", worker_instance_name(s->w));
+		log_warnx("%s: cannot build the client payload", worker_instance_name(s->w));
 		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, "cannot build the client payload");
 		return;
 	}
@@ -307,7 +307,7 @@ session_connect_now(struct session *s)
 	s->conn = wa_conn_new(worker_base(s->w), &cfg, err, sizeof(err));
 	free(payload);
 	if (s->conn == NULL) {
-		log_warnx("session_connect_now: %s: %s", worker_instance_name(s->w), err);
+		log_warnx("%s: %s", worker_instance_name(s->w), err);
 		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_NO_TRANSPORT, err);
 		return;
 	}
@@ -323,14 +323,14 @@ session_fresh_stored_cb(void *arg, int ok, const char *error)
 
 	s->storing_fresh = 0;
 	if (!ok) {
-		log_warnx("session: %s: storing new credentials failed: %s", worker_instance_name(s->w), error);
+		log_warnx("%s: storing new credentials failed: %s", worker_instance_name(s->w), error);
 		creds_free(s->creds);
 		s->creds = NULL;
 		snprintf(detail, sizeof(detail), "storing credentials failed: %s", error);
 		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, detail);
 		return;
 	}
-	log_info("session: %s: new credentials stored", worker_instance_name(s->w));
+	log_info("%s: new credentials stored", worker_instance_name(s->w));
 	session_connect_now(s);
 }
 
@@ -389,7 +389,7 @@ session_logout_cb(void *arg, const struct wa_node *reply)
 	struct session *s = arg;
 
 	if (reply == NULL)
-		log_warnx("session: %s: no answer to remove-companion-device", worker_instance_name(s->w));
+		log_warnx("%s: no answer to remove-companion-device", worker_instance_name(s->w));
 	session_defer(s, SESSION_DO_LOGOUT);
 }
 
@@ -415,7 +415,7 @@ worker_session_logout(struct session *s)
 	if (iq_table_send(s->iq, s->conn, iq, SESSION_LOGOUT_MS, session_logout_cb, s) == -1)
 		session_defer(s, SESSION_DO_LOGOUT);
 	else
-		log_info("session: %s: unlinking %s", worker_instance_name(s->w), s->creds->jid);
+		log_info("%s: unlinking %s", worker_instance_name(s->w), s->creds->jid);
 	wa_node_free(iq);
 }
 

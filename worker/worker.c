@@ -80,7 +80,7 @@ static void
 worker_send(struct worker *w, IpcEnvelope *env)
 {
 	if (ipc_client_send(w->ipc, env) == -1)
-		log_warnx("worker_send: %s: could not queue %s", worker_label(w), ipc_msg_name((int)env->msg_case));
+		log_warnx("%s: could not queue %s", worker_label(w), ipc_msg_name((int)env->msg_case));
 }
 
 /* Reply to a request with Result. */
@@ -176,19 +176,19 @@ worker_on_start(struct worker *w, const IpcEnvelope *env)
 	if (!ipc_str_ok(st->instance_id, WORKER_ID_MAX) || !ipc_str_ok(st->instance_name, WORKER_NAME_MAX) ||
 	    !ipc_str_ok(st->wa_url, WORKER_URL_MAX) || !ipc_str_ok(st->connect_number, WORKER_FIELD_MAX) ||
 	    !ipc_str_ok(st->wa_tls_ca_file, WORKER_URL_MAX)) {
-		log_warnx("worker_on_start: %s: Start has an oversized string", worker_label(w));
+		log_warnx("%s: Start has an oversized string", worker_label(w));
 		return -1;
 	}
 	if (strcmp(st->instance_id, w->instance_id) != 0) {
-		log_warnx("worker_on_start: %s: Start is for instance %s", worker_label(w), st->instance_id);
+		log_warnx("%s: Start is for instance %s", worker_label(w), st->instance_id);
 		return -1;
 	}
 	if (st->wa_root_key.len != 0 && st->wa_root_key.len != WORKER_ROOT_KEY_LEN) {
-		log_warnx("worker_on_start: %s: root key of %zu bytes", worker_label(w), st->wa_root_key.len);
+		log_warnx("%s: root key of %zu bytes", worker_label(w), st->wa_root_key.len);
 		return -1;
 	}
 	if (worker_settings_copy(&w->settings, st->settings) == -1 || worker_proxy_copy(&w->proxy, st->proxy) == -1) {
-		log_warnx("worker_on_start: %s: Start has an oversized setting", worker_label(w));
+		log_warnx("%s: Start has an oversized setting", worker_label(w));
 		return -1;
 	}
 	level = st->log_level >= LOG_LEVEL_ERROR && st->log_level <= LOG_LEVEL_DEBUG ?
@@ -224,11 +224,11 @@ worker_on_start(struct worker *w, const IpcEnvelope *env)
 	reply.msg_case = WAGATE__IPC__ENVELOPE__MSG_READY;
 	reply.ready = &ready;
 	worker_send(w, &reply);
-	log_debug("worker_on_start: %s: ready (%s)", worker_label(w),
+	log_debug("%s: ready (%s)", worker_label(w),
 	    w->creds != NULL ? "with stored credentials" : "new");
 
 	if ((w->session = worker_session_start(w)) == NULL)
-		log_warnx("worker_on_start: %s: the session could not be created", worker_label(w));
+		log_warnx("%s: the session could not be created", worker_label(w));
 	if (st->connect_now) {
 		if (w->session != NULL)
 			worker_session_connect(w->session, *st->connect_number != '\0' ? st->connect_number : NULL);
@@ -361,7 +361,7 @@ worker_request_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	log_warnx("worker_request_timeout_cb: %s: no reply to request %llu within %d s", worker_label(r->w),
+	log_warnx("%s: no reply to request %llu within %d s", worker_label(r->w),
 	    (unsigned long long)r->id, WORKER_REQUEST_TIMEOUT_S);
 	worker_request_finish(r->w, r, 0, "timeout");
 }
@@ -387,7 +387,7 @@ worker_request_send(struct worker *w, IpcEnvelope *env, int reply_case, worker_r
 	}
 	env->request_id = r->id;
 	if (ipc_client_send(w->ipc, env) == -1) {
-		log_warnx("worker_request_send: %s: could not queue %s", worker_label(w),
+		log_warnx("%s: could not queue %s", worker_label(w),
 		    ipc_msg_name((int)env->msg_case));
 		event_free(r->timer);
 		free(r);
@@ -420,12 +420,12 @@ worker_on_reply(struct worker *w, const IpcEnvelope *env)
 		if (r->id == env->request_id)
 			break;
 	if (r == NULL) {
-		log_warnx("worker_on_reply: %s: %s for unknown request %llu", worker_label(w),
+		log_warnx("%s: %s for unknown request %llu", worker_label(w),
 		    ipc_msg_name((int)env->msg_case), (unsigned long long)env->request_id);
 		return 0;
 	}
 	if (r->reply_case != (int)env->msg_case) {
-		log_warnx("worker_on_reply: %s: %s does not answer request %llu", worker_label(w),
+		log_warnx("%s: %s does not answer request %llu", worker_label(w),
 		    ipc_msg_name((int)env->msg_case), (unsigned long long)env->request_id);
 		return -1;
 	}
@@ -511,7 +511,7 @@ worker_msg_cb(void *arg, IpcEnvelope *env)
 	if (w->phase == WORKER_PHASE_EXITING && env->msg_case != WAGATE__IPC__ENVELOPE__MSG_PING)
 		return;
 	if (env->version != IPC_VERSION) {
-		log_warnx("worker_msg_cb: %s: IPC version %u, expected %u", worker_label(w), env->version,
+		log_warnx("%s: IPC version %u, expected %u", worker_label(w), env->version,
 		    IPC_VERSION);
 		worker_exit(w, 1);
 		return;
@@ -520,13 +520,13 @@ worker_msg_cb(void *arg, IpcEnvelope *env)
 		if (worker_dispatch_table[i].msg_case == (int)env->msg_case)
 			d = &worker_dispatch_table[i];
 	if (d == NULL || !(d->phases & w->phase)) {
-		log_warnx("worker_msg_cb: %s: %s message %s", worker_label(w), d == NULL ? "unknown" : "unexpected",
+		log_warnx("%s: %s message %s", worker_label(w), d == NULL ? "unknown" : "unexpected",
 		    ipc_msg_name((int)env->msg_case));
 		worker_exit(w, 1);
 		return;
 	}
 	if (d->fn(w, env) == -1) {
-		log_warnx("worker_msg_cb: %s: invalid %s", worker_label(w), ipc_msg_name((int)env->msg_case));
+		log_warnx("%s: invalid %s", worker_label(w), ipc_msg_name((int)env->msg_case));
 		worker_exit(w, 1);
 	}
 }
@@ -538,9 +538,9 @@ worker_close_cb(void *arg, int error)
 	struct worker *w = arg;
 
 	if (error)
-		log_warnx("worker_close_cb: %s: IPC channel broken", worker_label(w));
+		log_warnx("%s: IPC channel broken", worker_label(w));
 	else
-		log_debug("worker_close_cb: %s: supervisor closed the channel", worker_label(w));
+		log_debug("%s: supervisor closed the channel", worker_label(w));
 	worker_exit(w, error ? 1 : IPC_EXIT_OK);
 }
 
@@ -715,7 +715,7 @@ worker_report_state(struct worker *w, int state, int reason, const char *detail)
 	cu.detail = (char *)(detail != NULL ? detail : "");
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE;
 	env.connection_update = &cu;
-	log_debug("worker_report_state: %s: state %d reason %d %s", worker_label(w), state, reason, cu.detail);
+	log_debug("%s: state %d reason %d %s", worker_label(w), state, reason, cu.detail);
 	worker_send(w, &env);
 }
 
@@ -733,7 +733,7 @@ worker_report_open(struct worker *w, const char *jid, const char *lid, const cha
 	cu.push_name = (char *)(push_name != NULL ? push_name : "");
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE;
 	env.connection_update = &cu;
-	log_debug("worker_report_open: %s: open as %s", worker_label(w), cu.jid);
+	log_debug("%s: open as %s", worker_label(w), cu.jid);
 	worker_send(w, &env);
 }
 
