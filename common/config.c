@@ -48,10 +48,13 @@ static const struct opt opts[] = {
 	{ "WA_WEBSOCKET_URL", OPT_STR, "wss://web.whatsapp.com/ws/chat", 0, 0, 0, O(wa_websocket_url),
 	  "WhatsApp WebSocket URL" },
 	{ "WA_ROOT_KEY", OPT_STR, NULL, 0, 0, 0, O(wa_root_key), "trusted root public key (hex or base64); default WhatsApp's" },
+	{ "WA_KEEPALIVE_MS", OPT_INT, "0", 0, 3600000, 0, O(wa_keepalive_ms),
+	  "WhatsApp keepalive ping interval, sent to workers in Start (0 = the worker's 20-30 s)" },
+	{ "WA_KEEPALIVE_DEADLINE_MS", OPT_INT, "0", 0, 3600000, 0, O(wa_keepalive_deadline_ms),
+	  "unanswered keepalive time before a worker reconnects (0 = the worker's default)" },
 	{ "WA_TLS_CA_FILE", OPT_STR, NULL, 0, 0, 0, O(wa_tls_ca_file), "extra CA bundle for the WhatsApp TLS connection" },
 	{ "WAGATE_WORKER_BIN", OPT_STR, NULL, 0, 0, 0, O(worker_bin), "path of wagate-worker (default: beside wagate)" },
 	{ "WAGATE_MIGRATIONS_DIR", OPT_STR, NULL, 0, 0, 0, O(migrations_dir), "directory of NNNN_*.sql migrations" },
-	{ "RUNTIME_DIRECTORY", OPT_STR, NULL, 0, 0, 0, O(runtime_dir), "runtime directory (sockets); set by systemd" },
 	{ "WAGATE_DB_POOL_SIZE", OPT_INT, "4", 1, 64, 0, O(db_pool_size), "PostgreSQL connections" },
 	{ "WAGATE_MAX_BODY_BYTES", OPT_INT, "1048576", 1024, 134217728, 0, O(max_body_bytes), "largest HTTP body accepted" },
 	{ "WAGATE_HEARTBEAT_INTERVAL_MS", OPT_INT, "5000", 50, 600000, 0, O(heartbeat_interval_ms), "worker ping interval" },
@@ -66,7 +69,6 @@ static const struct opt opts[] = {
 	{ "WAGATE_WEBHOOK_RETRY_MIN_MS", OPT_INT, "1000", 10, 3600000, 0, O(webhook_retry_min_ms), "first webhook retry delay" },
 	{ "WAGATE_WEBHOOK_RETRY_MAX_MS", OPT_INT, "300000", 10, 86400000, 0, O(webhook_retry_max_ms), "webhook retry delay cap" },
 	{ "WAGATE_WEBHOOK_CONCURRENCY", OPT_INT, "32", 1, 1024, 0, O(webhook_concurrency), "parallel webhook deliveries" },
-	{ "WAGATE_IPC_TIMEOUT_MS", OPT_INT, "10000", 100, 600000, 0, O(ipc_timeout_ms), "wait for a worker's reply" },
 };
 
 /* Read KEY=VALUE lines; existing environment variables win over the file. */

@@ -21,10 +21,11 @@ struct config {
 	char *log_level;
 	char *wa_websocket_url;
 	char *wa_root_key;		/* hex or base64 of the 32-byte root public key; NULL = WhatsApp's */
+	int wa_keepalive_ms;		/* WA_KEEPALIVE_MS, passed in Start; 0 = the worker's default */
+	int wa_keepalive_deadline_ms;	/* WA_KEEPALIVE_DEADLINE_MS, passed in Start; 0 = default */
 	char *wa_tls_ca_file;		/* extra CA bundle for the WhatsApp TLS connection (tests) */
 	char *worker_bin;
 	char *migrations_dir;
-	char *runtime_dir;
 	int db_pool_size;
 	int max_body_bytes;
 	int heartbeat_interval_ms;
@@ -38,7 +39,6 @@ struct config {
 	int webhook_retry_min_ms;
 	int webhook_retry_max_ms;
 	int webhook_concurrency;
-	int ipc_timeout_ms;
 };
 
 /* Load .env (if path exists; existing variables win), then read and validate every option.
