@@ -15,6 +15,7 @@
 #include "wa_frame.h"
 #include "wa_handshake.h"
 #include "wa_noise.h"
+#include "wa_xeddsa.h"
 
 struct world {
 	uint8_t root_priv[32], root_pub[32];
@@ -31,7 +32,7 @@ world_init(struct world *w)
 	uint64_t now = (uint64_t)time(NULL);
 
 	memset(w, 0, sizeof(*w));
-	assert_int_equal(wa_cert_keypair_generate(w->root_priv, w->root_pub), 0);
+	assert_int_equal(wa_xeddsa_keypair_generate(w->root_priv, w->root_pub), 0);
 	assert_int_equal(wa_noise_keypair_generate(w->server_priv, w->server_pub), 0);
 	assert_int_equal(wa_noise_keypair_generate(w->client_priv, w->client_pub), 0);
 	assert_int_equal(wa_cert_chain_generate(w->root_priv, w->server_pub, now - 3600, now + 3600, &w->chain,
