@@ -202,7 +202,8 @@ hs_read_peer_static(struct wa_handshake *h, const uint8_t *ct, size_t ctlen, con
 	h->has_rs = 1;
 	free_wiped(plain, plen);
 	if (hs_mix_dh(h, h->e_priv, h->rs) != 0) {
-		hs_fail(h, WA_HS_ERR_CRYPTO, err, errlen, "handshake: key agreement with the %s static key failed", who);
+		hs_fail(h, WA_HS_ERR_CRYPTO, err, errlen, "handshake: key agreement with the %s static key failed",
+		    who);
 		return -1;
 	}
 	return 0;
@@ -282,7 +283,8 @@ wa_handshake_client_on_server_hello(struct wa_handshake *h, const uint8_t *in, s
 		goto out;
 	}
 	if (sh->ephemeral.len != WA_NOISE_KEY_LEN) {
-		hs_fail(h, WA_HS_ERR_PROTO, err, errlen, "handshake: server ephemeral is %zu bytes, want 32", sh->ephemeral.len);
+		hs_fail(h, WA_HS_ERR_PROTO, err, errlen, "handshake: server ephemeral is %zu bytes, want 32",
+		    sh->ephemeral.len);
 		goto out;
 	}
 	memcpy(h->re, sh->ephemeral.data, WA_NOISE_KEY_LEN);

@@ -376,7 +376,6 @@ fail:
 	return rc;
 }
 
-
 /* Hide a value from the optimizer so that masks built from it stay masks, not branches. */
 static inline uint64_t
 ct_barrier(uint64_t x)
