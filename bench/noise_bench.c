@@ -12,6 +12,7 @@
 #include "wa_cert.h"
 #include "wa_handshake.h"
 #include "wa_noise.h"
+#include "wa_xeddsa.h"
 
 /* Seconds on the monotonic clock. */
 static double
@@ -87,7 +88,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: noise_bench [seconds] [frame-bytes] [handshake]\n");
 		return 2;
 	}
-	if (wa_cert_keypair_generate(rpriv, rpub) != 0 || wa_noise_keypair_generate(spriv, spub) != 0 ||
+	if (wa_xeddsa_keypair_generate(rpriv, rpub) != 0 || wa_noise_keypair_generate(spriv, spub) != 0 ||
 	    wa_cert_chain_generate(rpriv, spub, t - 60, t + 3600, &chain, &chain_len) != 0 ||
 	    handshake(rpriv, rpub, chain, chain_len, spriv, spub, &cs, &sr) != 0) {
 		printf("noise: FAILED (handshake)\n");

@@ -27,6 +27,7 @@
 #include "wa_jid.h"
 #include "wa_node.h"
 #include "wa_cert.h"
+#include "wa_xeddsa.h"
 #include "wa_noise.h"
 #include "wa_tls.h"
 #include "xmalloc.h"
@@ -389,7 +390,7 @@ fakewa_identity_setup(struct fw_server *s, const char *root_in, const char *root
 			snprintf(err, errlen, "%s: not a usable X25519 private key", root_in);
 			goto out;
 		}
-	} else if (wa_cert_keypair_generate(root_priv, root_pub) == -1) {
+	} else if (wa_xeddsa_keypair_generate(root_priv, root_pub) == -1) {
 		snprintf(err, errlen, "cannot generate the root key");
 		goto out;
 	}

@@ -8,9 +8,9 @@
 
 #include "log.h"
 #include "wa_binary.h"
-#include "wa_cert.h"
 #include "wa_jid.h"
 #include "wa_node.h"
+#include "wa_xeddsa.h"
 
 #include <mbedtls/sha1.h>
 
@@ -120,7 +120,7 @@ fw_iq_parse_skey(const struct wa_node *sk, const uint8_t identity[32], uint32_t 
 		return -1;
 	msg[0] = 0x05;
 	memcpy(msg + 1, v, 32);
-	if (wa_cert_verify(identity, msg, sizeof(msg), s) == -1)
+	if (wa_xeddsa_verify(identity, msg, sizeof(msg), s) == -1)
 		return -1;
 	*id = fw_iq_be(i, 3);
 	memcpy(pub, v, 32);

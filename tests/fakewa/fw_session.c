@@ -7,8 +7,8 @@
 
 #include "log.h"
 #include "random.h"
-#include "wa_cert.h"
 #include "wa_node.h"
+#include "wa_xeddsa.h"
 
 #include "client_payload.pb-c.h"
 #include "companion_reg.pb-c.h"
@@ -104,7 +104,7 @@ fw_session_registration(struct fw_client *c, const Wa__ClientPayload__DevicePair
 	}
 	signed_msg[0] = 0x05;
 	memcpy(signed_msg + 1, d->eskeyval.data, 32);
-	if (wa_cert_verify(d->eident.data, signed_msg, sizeof(signed_msg), d->eskeysig.data) == -1) {
+	if (wa_xeddsa_verify(d->eident.data, signed_msg, sizeof(signed_msg), d->eskeysig.data) == -1) {
 		snprintf(err, errlen, "signed prekey signature does not verify with eIdent");
 		return -1;
 	}

@@ -11,7 +11,7 @@
 #include <mbedtls/md.h>
 
 #include "adv.pb-c.h"
-#include "wa_cert.h"
+#include "wa_xeddsa.h"
 #include "xmalloc.h"
 
 #define ADV_HMAC_LEN	32
@@ -193,7 +193,7 @@ wa_adv_companion_verify(const uint8_t *msg, size_t len, const uint8_t adv_secret
 	}
 	m = adv_concat(adv_account_sig_prefix(d), s->details.data, s->details.len, identity_pub, WA_ADV_KEY_LEN,
 	    NULL, 0, &mlen);
-	if (wa_cert_verify(s->accountsignaturekey.data, m, mlen, s->accountsignature.data) != 0) {
+	if (wa_xeddsa_verify(s->accountsignaturekey.data, m, mlen, s->accountsignature.data) != 0) {
 		adv_err(err, errlen, "device-identity: account signature invalid");
 		rc = WA_ADV_ERR_SIGNATURE;
 		goto out;
@@ -203,7 +203,7 @@ wa_adv_companion_verify(const uint8_t *msg, size_t len, const uint8_t adv_secret
 	/* 4. our countersignature: 06 01 || details || our identity key || account key */
 	m = adv_concat(adv_device_prefix, s->details.data, s->details.len, identity_pub, WA_ADV_KEY_LEN,
 	    s->accountsignaturekey.data, WA_ADV_KEY_LEN, &mlen);
-	if (wa_cert_sign(identity_priv, m, mlen, sig) != 0) {
+	if (wa_xeddsa_sign(identity_priv, m, mlen, sig) != 0) {
 		adv_err(err, errlen, "device-identity: device signature failed");
 		rc = WA_ADV_ERR_PARSE;
 		goto out;
@@ -304,7 +304,7 @@ wa_adv_phone_issue(const uint8_t account_priv[WA_ADV_KEY_LEN], const uint8_t acc
 
 	m = adv_concat(adv_account_sig_prefix(&d), det, detlen, companion_identity_pub, WA_ADV_KEY_LEN, NULL, 0,
 	    &mlen);
-	if (wa_cert_sign(account_priv, m, mlen, sig) != 0) {
+	if (wa_xeddsa_sign(account_priv, m, mlen, sig) != 0) {
 		free(m);
 		goto out;
 	}
@@ -387,14 +387,14 @@ wa_adv_phone_check_reply(const uint8_t *msg, size_t len, const uint8_t account_p
 	}
 	m = adv_concat(adv_account_sig_prefix(d), s->details.data, s->details.len, companion_identity_pub,
 	    WA_ADV_KEY_LEN, NULL, 0, &mlen);
-	if (wa_cert_verify(account_pub, m, mlen, s->accountsignature.data) != 0) {
+	if (wa_xeddsa_verify(account_pub, m, mlen, s->accountsignature.data) != 0) {
 		adv_err(err, errlen, "pair-device-sign: account signature is not ours");
 		goto out;
 	}
 	free(m);
 	m = adv_concat(adv_device_prefix, s->details.data, s->details.len, companion_identity_pub, WA_ADV_KEY_LEN,
 	    account_pub, WA_ADV_KEY_LEN, &mlen);
-	if (wa_cert_verify(companion_identity_pub, m, mlen, s->devicesignature.data) != 0) {
+	if (wa_xeddsa_verify(companion_identity_pub, m, mlen, s->devicesignature.data) != 0) {
 		adv_err(err, errlen, "pair-device-sign: device signature invalid");
 		goto out;
 	}

@@ -5,7 +5,7 @@
  * is parsed with length checks; nothing is trusted.
  *
  * Keys are X25519 (Montgomery u, 32 bytes, no 0x05 prefix); signatures are the 64-byte curve25519 (XEdDSA)
- * signatures of wa_cert.h. */
+ * signatures of wa_xeddsa.h. */
 #ifndef WAGATE_WA_ADV_H
 #define WAGATE_WA_ADV_H
 

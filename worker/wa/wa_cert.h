@@ -1,7 +1,7 @@
 /* WhatsApp's Noise server certificate chain (reference/wa-transport.md section 3): the CertChain protobuf
  * (leaf signed by an intermediate, intermediate signed by the root), its verification with every check
- * whatsmeow makes, issuing chains for a test server, the "curve25519 signature" scheme (XEdDSA-compatible,
- * libsignal's curve25519_sign / curve25519_verify) implemented on mbedTLS, and root key files.
+ * whatsmeow makes, issuing chains for a test server, and root key files. The signatures are libsignal's
+ * "curve25519" signatures of wa_xeddsa.h (root and intermediate key pairs: wa_xeddsa_keypair_generate).
  * Pure computation: no sockets, no events, no logging.
  *
  * Key file format (WA_ROOT_KEY, fakewa --root-key-out / --root-key): one line holding the 32-byte key as
@@ -31,22 +31,6 @@ struct wa_cert_details {
 	uint64_t not_before;		/* Unix seconds */
 	uint64_t not_after;
 };
-
-/* Sign msg with an X25519 private key (libsignal "curve25519" signature, 64 random nonce bytes mixed in
- * from the kernel CSPRNG). 0 or -1. */
-int wa_cert_sign(const uint8_t priv[WA_CERT_KEY_LEN], const uint8_t *msg, size_t len,
-    uint8_t sig[WA_CERT_SIG_LEN]);
-/* As wa_cert_sign with caller-chosen nonce randomness (deterministic; for known-answer tests). Byte-
- * identical to libsignal-protocol-c's curve25519_sign(sig, priv, msg, len, random) for a clamped priv. */
-int wa_cert_sign_with_random(const uint8_t priv[WA_CERT_KEY_LEN], const uint8_t *msg, size_t len,
-    const uint8_t random[64], uint8_t sig[WA_CERT_SIG_LEN]);
-/* Verify a curve25519 signature against an X25519 public key: 0 valid, -1 invalid. Accepts exactly what
- * libsignal's curve25519_verify accepts. */
-int wa_cert_verify(const uint8_t pub[WA_CERT_KEY_LEN], const uint8_t *msg, size_t len,
-    const uint8_t sig[WA_CERT_SIG_LEN]);
-
-/* A fresh root (or intermediate) key pair: an X25519 key pair. 0 or -1. */
-int wa_cert_keypair_generate(uint8_t priv[WA_CERT_KEY_LEN], uint8_t pub[WA_CERT_KEY_LEN]);
 
 /* Serialize Details as WhatsApp does (fields 1..5 in order). *out is malloc'd. 0 or -1. */
 int wa_cert_details_encode(const struct wa_cert_details *d, uint8_t **out, size_t *outlen);

@@ -575,7 +575,7 @@ conn_handshake_frame(struct wa_conn *c, const uint8_t *frame, size_t len)
 	if (wa_handshake_client_on_server_hello(c->hs, frame, len, &finish, &flen, err, sizeof(err)) == -1) {
 		snprintf(detail, sizeof(detail), "Noise handshake: %s", err);
 		/* A certificate that does not verify will not verify on the next try either. */
-		if (strstr(err, "cert") != NULL)
+		if (wa_handshake_error(c->hs) == WA_HS_ERR_CERT)
 			conn_fail(c, WA_CONN_REASON_BAD_CERT, detail, RETRY_NONE);
 		else
 			conn_fail(c, WA_CONN_REASON_BAD_SESSION, detail, RETRY_BACKOFF);

@@ -1,6 +1,7 @@
-/* Unit tests for wa_conn without a server: URL validation, and the retry policy against a closed port
- * (transport errors back off with growing, jittered delays; stop ends everything). The full protocol is
- * tested end to end against fakewa (tests/fakewa/transport_e2e.py). */
+/* Unit tests for wa_conn: URL validation, the retry policy against a closed port (transport errors back
+ * off with growing, jittered delays; stop ends everything), and the handshake failure policy against a
+ * minimal in-process Noise server (a refused certificate closes for good, a malformed server hello backs
+ * off). The full protocol is tested end to end against fakewa (tests/fakewa/transport_e2e.py). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,13 +11,23 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 
+#include "wa_cert.h"
 #include "wa_conn.h"
+#include "wa_frame.h"
+#include "wa_handshake.h"
+#include "wa_noise.h"
+#include "wa_ws.h"
+#include "wa_xeddsa.h"
 
 struct rec {
 	int states[64], reasons[64];
@@ -165,6 +176,184 @@ test_bad_ca(void **state)
 	event_base_free(r.base);
 }
 
+/* A one-connection server: WebSocket upgrade, then a Noise server hello for the client hello. */
+struct hs_server {
+	struct evconnlistener *lis;
+	struct bufferevent *bev;
+	struct wa_ws *ws;
+	struct wa_frame_reader *frd;
+	struct wa_frame_writer *fwr;
+	struct wa_handshake *hs;
+	int upgraded;
+	int garbage;			/* answer with bytes that are no HandshakeMessage */
+};
+
+/* Answer one frame payload from the client (its hello) with a server hello. */
+static void
+srv_frame(struct hs_server *s, const uint8_t *p, size_t n)
+{
+	static const uint8_t junk[] = { 0xff, 0xff, 0xff, 0xff };
+	uint8_t *out = NULL, *f = NULL, ws[512];
+	size_t outlen = 0, flen = 0, wlen;
+	char err[256];
+
+	if (s->garbage) {
+		assert_int_equal(wa_frame_encode(s->fwr, junk, sizeof(junk), &f, &flen), 0);
+	} else {
+		if (wa_handshake_server_on_client_hello(s->hs, p, n, &out, &outlen, err, sizeof(err)) != 0)
+			fail_msg("server: %s", err);
+		assert_int_equal(wa_frame_encode(s->fwr, out, outlen, &f, &flen), 0);
+	}
+	wlen = wa_ws_frame_encode(ws, sizeof(ws), WA_WS_OP_BINARY, 1, 0, f, flen);
+	assert_true(wlen > 0);
+	bufferevent_write(s->bev, ws, wlen);
+	free(out);
+	free(f);
+}
+
+/* Upgrade, then take WebSocket messages apart into frames. */
+static void
+srv_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct hs_server *s = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct wa_ws_msg msg;
+	const uint8_t *p;
+	size_t len, used, need, n;
+	char key[WA_WS_KEY_LEN + 1], path[64], err[256], *answer;
+	uint8_t *buf;
+	int r;
+
+	if (!s->upgraded) {
+		len = evbuffer_get_length(in);
+		buf = evbuffer_pullup(in, -1);
+		if (wa_ws_request_parse((const char *)buf, len, &used, key, path, sizeof(path), err,
+		    sizeof(err)) != WA_WS_DONE)
+			return;
+		answer = wa_ws_response_build(key);
+		bufferevent_write(bev, answer, strlen(answer));
+		free(answer);
+		evbuffer_drain(in, used);
+		s->upgraded = 1;
+	}
+	while ((len = evbuffer_get_length(in)) > 0) {
+		buf = evbuffer_pullup(in, -1);
+		r = wa_ws_parse(s->ws, buf, len, &used, &need, &msg, err, sizeof(err));
+		if (r == WA_WS_DONE && msg.opcode == WA_WS_OP_BINARY) {
+			assert_int_equal(wa_frame_reader_feed(s->frd, msg.data, msg.len), 0);
+			while (wa_frame_reader_next(s->frd, &p, &n, err, sizeof(err)) == WA_FRAME_DONE)
+				srv_frame(s, p, n);
+		}
+		evbuffer_drain(in, used);
+		if (r != WA_WS_DONE)
+			break;
+	}
+}
+
+/* Take the one connection. */
+static void
+srv_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct hs_server *s = arg;
+
+	(void)sa;
+	(void)salen;
+	s->bev = bufferevent_socket_new(evconnlistener_get_base(lis), fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(s->bev, srv_read_cb, NULL, NULL, s);
+	bufferevent_enable(s->bev, EV_READ);
+}
+
+/* Leave the loop at the first close. */
+static void
+first_close_cb(struct wa_conn *c, int state, int reason, const char *detail, long retry_ms, void *arg)
+{
+	struct rec *r = arg;
+
+	(void)c;
+	(void)detail;
+	if (state != WA_CONN_CLOSED || r->n > 0)
+		return;
+	r->states[0] = state;
+	r->reasons[0] = reason;
+	r->retries[0] = retry_ms;
+	r->n = 1;
+	event_base_loopbreak(r->base);
+}
+
+/* Connect to a server presenting a chain from another root (or garbage) and record the first close. */
+static void
+run_handshake_failure(int garbage, struct rec *r)
+{
+	struct hs_server s;
+	struct wa_conn_config cfg;
+	struct wa_conn *c;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+	uint8_t root_priv[32], root_pub[32], spriv[32], spub[32], *chain;
+	size_t chain_len;
+	struct timeval limit = { 10, 0 };
+	char url[64], err[256];
+
+	memset(&s, 0, sizeof(s));
+	memset(r, 0, sizeof(*r));
+	r->base = event_base_new();
+	assert_int_equal(wa_xeddsa_keypair_generate(root_priv, root_pub), 0);
+	assert_int_equal(wa_noise_keypair_generate(spriv, spub), 0);
+	assert_int_equal(wa_cert_chain_generate(root_priv, spub, 1, UINT64_C(4000000000), &chain, &chain_len), 0);
+	s.garbage = garbage;
+	s.ws = wa_ws_new(WA_WS_SERVER, 0);
+	s.frd = wa_frame_reader_new(wa_frame_header_default, WA_FRAME_HEADER_LEN, 0);
+	s.fwr = wa_frame_writer_new(NULL, 0, 0);
+	s.hs = wa_handshake_server_new(spriv, spub, chain, chain_len);
+	assert_non_null(s.hs);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s.lis = evconnlistener_new_bind(r->base, srv_accept_cb, &s, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 1,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	assert_non_null(s.lis);
+	getsockname(evconnlistener_get_fd(s.lis), (struct sockaddr *)&sin, &sl);
+	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/ws/chat", ntohs(sin.sin_port));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.url = url;
+	cfg.root_key = NULL;		/* WhatsApp's real root: our chain is not signed by it */
+	cfg.backoff_min_ms = 40;
+	cfg.on_state = first_close_cb;
+	cfg.arg = r;
+	c = wa_conn_new(r->base, &cfg, err, sizeof(err));
+	assert_non_null(c);
+	wa_conn_start(c);
+	event_base_loopexit(r->base, &limit);
+	event_base_dispatch(r->base);
+	assert_int_equal(r->n, 1);
+	wa_conn_free(c);
+	if (s.bev != NULL)
+		bufferevent_free(s.bev);
+	evconnlistener_free(s.lis);
+	wa_handshake_free(s.hs);
+	wa_frame_writer_free(s.fwr);
+	wa_frame_reader_free(s.frd);
+	wa_ws_free(s.ws);
+	free(chain);
+	event_base_free(r->base);
+}
+
+/* The retry decision comes from the handshake's error code: a certificate that does not verify closes for
+ * good (reason 400, no retry); a server hello that does not parse is a bad session that backs off. */
+static void
+test_handshake_failures(void **state)
+{
+	struct rec r;
+
+	(void)state;
+	run_handshake_failure(0, &r);
+	assert_int_equal(r.states[0], WA_CONN_CLOSED);
+	assert_int_equal(r.reasons[0], WA_CONN_REASON_BAD_CERT);
+	assert_int_equal(r.retries[0], -1);
+	run_handshake_failure(1, &r);
+	assert_int_equal(r.states[0], WA_CONN_CLOSED);
+	assert_int_equal(r.reasons[0], WA_CONN_REASON_BAD_SESSION);
+	assert_true(r.retries[0] > 0);
+}
+
 int
 main(void)
 {
@@ -172,6 +361,7 @@ main(void)
 		cmocka_unit_test(test_urls),
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_bad_ca),
+		cmocka_unit_test(test_handshake_failures),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,7 @@ struct wa_handshake {
 	uint8_t *blob;				/* client: ClientPayload; server: CertChain */
 	size_t blob_len;
 	uint64_t now;
+	enum wa_hs_err error;			/* why the last step failed */
 };
 
 /* Allocate the common part. */
@@ -135,17 +136,18 @@ wa_handshake_set_time(struct wa_handshake *h, uint64_t now)
 	h->now = now;
 }
 
-/* Fill err, mark the handshake dead, return -1. */
+/* Record why, fill err, mark the handshake dead, return -1. */
 static int
-hs_fail(struct wa_handshake *h, char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+hs_fail(struct wa_handshake *h, enum wa_hs_err code, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static int
-hs_fail(struct wa_handshake *h, char *err, size_t errlen, const char *fmt, ...)
+hs_fail(struct wa_handshake *h, enum wa_hs_err code, char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
 	h->state = HS_FAILED;
+	h->error = code;
 	if (err != NULL && errlen > 0) {
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
@@ -188,11 +190,11 @@ hs_read_peer_static(struct wa_handshake *h, const uint8_t *ct, size_t ctlen, con
 	size_t plen = 0;
 
 	if (wa_noise_decrypt_and_hash(h->noise, ct, ctlen, &plain, &plen) != 0) {
-		hs_fail(h, err, errlen, "handshake: cannot decrypt the %s static key", who);
+		hs_fail(h, WA_HS_ERR_CRYPTO, err, errlen, "handshake: cannot decrypt the %s static key", who);
 		return -1;
 	}
 	if (plen != WA_NOISE_KEY_LEN) {
-		hs_fail(h, err, errlen, "handshake: %s static key is %zu bytes, want 32", who, plen);
+		hs_fail(h, WA_HS_ERR_PROTO, err, errlen, "handshake: %s static key is %zu bytes, want 32", who, plen);
 		free_wiped(plain, plen);
 		return -1;
 	}
@@ -200,7 +202,8 @@ hs_read_peer_static(struct wa_handshake *h, const uint8_t *ct, size_t ctlen, con
 	h->has_rs = 1;
 	free_wiped(plain, plen);
 	if (hs_mix_dh(h, h->e_priv, h->rs) != 0) {
-		hs_fail(h, err, errlen, "handshake: key agreement with the %s static key failed", who);
+		hs_fail(h, WA_HS_ERR_CRYPTO, err, errlen, "handshake: key agreement with the %s static key failed",
+		    who);
 		return -1;
 	}
 	return 0;
@@ -234,10 +237,13 @@ wa_handshake_client_hello(struct wa_handshake *h, uint8_t **out, size_t *outlen)
 
 	*out = NULL;
 	*outlen = 0;
-	if (h->role != HS_CLIENT || h->state != HS_START)
+	if (h->role != HS_CLIENT || h->state != HS_START) {
+		h->error = WA_HS_ERR_STATE;
 		return -1;
+	}
 	if (hs_start(h) != 0 || wa_noise_mix_hash(h->noise, h->e_pub, WA_NOISE_KEY_LEN) != 0) {
 		h->state = HS_FAILED;
+		h->error = WA_HS_ERR_INTERNAL;
 		return -1;
 	}
 	/* WhatsApp does not MixHash the (empty) payload of message 1, unlike the Noise spec. */
@@ -266,40 +272,44 @@ wa_handshake_client_on_server_hello(struct wa_handshake *h, const uint8_t *in, s
 	*finish = NULL;
 	*finishlen = 0;
 	if (h->role != HS_CLIENT || h->state != HS_HELLO)
-		return hs_fail(h, err, errlen, "handshake: server hello out of order");
+		return hs_fail(h, WA_HS_ERR_STATE, err, errlen, "handshake: server hello out of order");
 	if ((m = hs_unpack(in, len)) == NULL) {
-		hs_fail(h, err, errlen, "handshake: server hello does not parse (%zu bytes)", len);
+		hs_fail(h, WA_HS_ERR_PROTO, err, errlen, "handshake: server hello does not parse (%zu bytes)", len);
 		goto out;
 	}
 	sh = m->serverhello;
 	if (sh == NULL || !sh->has_ephemeral || !sh->has_static_ || !sh->has_payload) {
-		hs_fail(h, err, errlen, "handshake: server hello lacks ephemeral, static or payload");
+		hs_fail(h, WA_HS_ERR_PROTO, err, errlen, "handshake: server hello lacks ephemeral, static or payload");
 		goto out;
 	}
 	if (sh->ephemeral.len != WA_NOISE_KEY_LEN) {
-		hs_fail(h, err, errlen, "handshake: server ephemeral is %zu bytes, want 32", sh->ephemeral.len);
+		hs_fail(h, WA_HS_ERR_PROTO, err, errlen, "handshake: server ephemeral is %zu bytes, want 32",
+		    sh->ephemeral.len);
 		goto out;
 	}
 	memcpy(h->re, sh->ephemeral.data, WA_NOISE_KEY_LEN);
 	if (wa_noise_mix_hash(h->noise, h->re, WA_NOISE_KEY_LEN) != 0 || hs_mix_dh(h, h->e_priv, h->re) != 0) {
-		hs_fail(h, err, errlen, "handshake: key agreement with the server ephemeral failed");
+		hs_fail(h, WA_HS_ERR_CRYPTO, err, errlen, "handshake: key agreement with the server ephemeral failed");
 		goto out;
 	}
 	if (hs_read_peer_static(h, sh->static_.data, sh->static_.len, "server", err, errlen) != 0)
 		goto out;
+	/* The payload is sealed under es: a server presenting a static key it does not hold fails here, which is
+	 * a certificate failure in substance (the server cannot prove it is the certified one). */
 	if (wa_noise_decrypt_and_hash(h->noise, sh->payload.data, sh->payload.len, &plain, &plen) != 0) {
-		hs_fail(h, err, errlen, "handshake: cannot decrypt the server certificate");
+		hs_fail(h, WA_HS_ERR_CERT, err, errlen, "handshake: cannot decrypt the server certificate");
 		goto out;
 	}
 	if (wa_cert_chain_verify(plain, plen, h->root, h->rs, h->now != 0 ? h->now : (uint64_t)time(NULL), err,
 	    errlen) != 0) {
 		h->state = HS_FAILED;
+		h->error = WA_HS_ERR_CERT;
 		goto out;
 	}
 	if (wa_noise_encrypt_and_hash(h->noise, h->s_pub, WA_NOISE_KEY_LEN, &c1, &c1len) != 0 ||
 	    hs_mix_dh(h, h->s_priv, h->re) != 0 ||
 	    wa_noise_encrypt_and_hash(h->noise, h->blob, h->blob_len, &c2, &c2len) != 0) {
-		hs_fail(h, err, errlen, "handshake: cannot build the client finish");
+		hs_fail(h, WA_HS_ERR_INTERNAL, err, errlen, "handshake: cannot build the client finish");
 		goto out;
 	}
 	fin.has_static_ = 1;
@@ -338,14 +348,14 @@ wa_handshake_server_on_client_hello(struct wa_handshake *h, const uint8_t *in, s
 	*out = NULL;
 	*outlen = 0;
 	if (h->role != HS_SERVER || h->state != HS_START)
-		return hs_fail(h, err, errlen, "handshake: client hello out of order");
+		return hs_fail(h, WA_HS_ERR_STATE, err, errlen, "handshake: client hello out of order");
 	if ((m = hs_unpack(in, len)) == NULL) {
-		hs_fail(h, err, errlen, "handshake: client hello does not parse (%zu bytes)", len);
+		hs_fail(h, WA_HS_ERR_PROTO, err, errlen, "handshake: client hello does not parse (%zu bytes)", len);
 		goto out;
 	}
 	ch = m->clienthello;
 	if (ch == NULL || !ch->has_ephemeral || ch->ephemeral.len != WA_NOISE_KEY_LEN) {
-		hs_fail(h, err, errlen, "handshake: client hello lacks a 32-byte ephemeral key");
+		hs_fail(h, WA_HS_ERR_PROTO, err, errlen, "handshake: client hello lacks a 32-byte ephemeral key");
 		goto out;
 	}
 	memcpy(h->re, ch->ephemeral.data, WA_NOISE_KEY_LEN);
@@ -356,7 +366,7 @@ wa_handshake_server_on_client_hello(struct wa_handshake *h, const uint8_t *in, s
 	    wa_noise_encrypt_and_hash(h->noise, h->s_pub, WA_NOISE_KEY_LEN, &s, &slen) != 0 ||
 	    hs_mix_dh(h, h->s_priv, h->re) != 0 ||
 	    wa_noise_encrypt_and_hash(h->noise, h->blob, h->blob_len, &p, &plen) != 0) {
-		hs_fail(h, err, errlen, "handshake: key agreement with the client ephemeral failed");
+		hs_fail(h, WA_HS_ERR_CRYPTO, err, errlen, "handshake: key agreement with the client ephemeral failed");
 		goto out;
 	}
 	sh.has_ephemeral = 1;
@@ -395,20 +405,20 @@ wa_handshake_server_on_client_finish(struct wa_handshake *h, const uint8_t *in, 
 	*payload = NULL;
 	*payload_len = 0;
 	if (h->role != HS_SERVER || h->state != HS_HELLO)
-		return hs_fail(h, err, errlen, "handshake: client finish out of order");
+		return hs_fail(h, WA_HS_ERR_STATE, err, errlen, "handshake: client finish out of order");
 	if ((m = hs_unpack(in, len)) == NULL) {
-		hs_fail(h, err, errlen, "handshake: client finish does not parse (%zu bytes)", len);
+		hs_fail(h, WA_HS_ERR_PROTO, err, errlen, "handshake: client finish does not parse (%zu bytes)", len);
 		goto out;
 	}
 	cf = m->clientfinish;
 	if (cf == NULL || !cf->has_static_ || !cf->has_payload) {
-		hs_fail(h, err, errlen, "handshake: client finish lacks static or payload");
+		hs_fail(h, WA_HS_ERR_PROTO, err, errlen, "handshake: client finish lacks static or payload");
 		goto out;
 	}
 	if (hs_read_peer_static(h, cf->static_.data, cf->static_.len, "client", err, errlen) != 0)
 		goto out;
 	if (wa_noise_decrypt_and_hash(h->noise, cf->payload.data, cf->payload.len, &plain, &plen) != 0) {
-		hs_fail(h, err, errlen, "handshake: cannot decrypt the client payload");
+		hs_fail(h, WA_HS_ERR_CRYPTO, err, errlen, "handshake: cannot decrypt the client payload");
 		goto out;
 	}
 	memcpy(client_static, h->rs, WA_NOISE_KEY_LEN);
@@ -445,6 +455,13 @@ wa_handshake_split(struct wa_handshake *h, struct wa_noise_transport **send, str
 	explicit_wipe(h->e_priv, sizeof(h->e_priv));
 	h->state = HS_SPLIT;
 	return 0;
+}
+
+/* Why the last step failed. */
+enum wa_hs_err
+wa_handshake_error(const struct wa_handshake *h)
+{
+	return h->error;
 }
 
 /* Whether the handshake completed. */

@@ -17,6 +17,19 @@
 
 #define WA_HANDSHAKE_MAX_MESSAGE 65536	/* a handshake message longer than this is refused unparsed */
 
+/* Why a step failed, kept beside the text it wrote to err (wa_handshake_error). Callers decide what to do
+ * (retry, give up) from this code, never from the text, which is for people and may change. */
+enum wa_hs_err {
+	WA_HS_ERR_NONE = 0,	/* no step has failed */
+	WA_HS_ERR_STATE,	/* a step called out of order or for the other role: a bug in the caller */
+	WA_HS_ERR_PROTO,	/* the peer's message does not parse, lacks a part or has a wrong size */
+	WA_HS_ERR_CRYPTO,	/* key agreement or decryption failed (not the server's proof of identity) */
+	WA_HS_ERR_CERT,		/* the server did not prove its identity: its certificate chain does not
+				 * verify, or the certificate sealed to its static key does not decrypt. The
+				 * same server will fail the same way again. */
+	WA_HS_ERR_INTERNAL,	/* our side failed (randomness, encryption) */
+};
+
 struct wa_handshake;
 
 /* A client handshake. static_priv is the device's Noise key; root_pub the trusted certificate root (NULL:
@@ -40,8 +53,8 @@ void wa_handshake_set_time(struct wa_handshake *h, uint64_t now);
 int wa_handshake_client_hello(struct wa_handshake *h, uint8_t **out, size_t *outlen);
 /* Client step 2: process the server hello (decrypt the server static key and certificate chain, verify
  * the chain against the root), then build HandshakeMessage{clientFinish{static, payload}} into a malloc'd
- * *finish. 0, or -1 with a reason in err ("handshake: ..." or "certificate: ..."); the handshake is then
- * dead. */
+ * *finish. 0, or -1 with a reason in err ("handshake: ..." or "certificate: ...") and its code in
+ * wa_handshake_error (WA_HS_ERR_CERT for a refused certificate); the handshake is then dead. */
 int wa_handshake_client_on_server_hello(struct wa_handshake *h, const uint8_t *in, size_t len,
     uint8_t **finish, size_t *finishlen, char *err, size_t errlen);
 
@@ -59,6 +72,9 @@ int wa_handshake_server_on_client_finish(struct wa_handshake *h, const uint8_t *
  * other way round). The caller owns them. Works once. 0 or -1. */
 int wa_handshake_split(struct wa_handshake *h, struct wa_noise_transport **send,
     struct wa_noise_transport **recv);
+/* Why the last step failed: WA_HS_ERR_NONE while none has. Set by every step that returns -1 (a failed
+ * client_hello is WA_HS_ERR_INTERNAL or WA_HS_ERR_STATE); split failures leave it unchanged. */
+enum wa_hs_err wa_handshake_error(const struct wa_handshake *h);
 /* Whether the last step succeeded (split is allowed). */
 int wa_handshake_done(const struct wa_handshake *h);
 /* The peer's static public key once known (client: the server's, after on_server_hello; server: the

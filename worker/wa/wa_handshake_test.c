@@ -15,6 +15,7 @@
 #include "wa_frame.h"
 #include "wa_handshake.h"
 #include "wa_noise.h"
+#include "wa_xeddsa.h"
 
 struct world {
 	uint8_t root_priv[32], root_pub[32];
@@ -31,7 +32,7 @@ world_init(struct world *w)
 	uint64_t now = (uint64_t)time(NULL);
 
 	memset(w, 0, sizeof(*w));
-	assert_int_equal(wa_cert_keypair_generate(w->root_priv, w->root_pub), 0);
+	assert_int_equal(wa_xeddsa_keypair_generate(w->root_priv, w->root_pub), 0);
 	assert_int_equal(wa_noise_keypair_generate(w->server_priv, w->server_pub), 0);
 	assert_int_equal(wa_noise_keypair_generate(w->client_priv, w->client_pub), 0);
 	assert_int_equal(wa_cert_chain_generate(w->root_priv, w->server_pub, now - 3600, now + 3600, &w->chain,
@@ -147,6 +148,9 @@ test_full(void **state)
 	free(w.chain);
 }
 
+/* The client's wa_handshake_error after the last run_to_server_hello. */
+static enum wa_hs_err last_code;
+
 /* Run client hello + server hello and return the client's verdict on the server hello. */
 static int
 run_to_server_hello(const uint8_t *root, const uint8_t *srv_priv, const uint8_t *srv_pub, const uint8_t *chain,
@@ -170,7 +174,9 @@ run_to_server_hello(const uint8_t *root, const uint8_t *srv_priv, const uint8_t 
 		tamper(fin, finlen);
 	rc = wa_handshake_client_on_server_hello(c, fin, finlen, &m, &mlen, err, errlen);
 	free(fin);
+	last_code = wa_handshake_error(c);
 	if (rc == 0) {
+		assert_int_equal(last_code, WA_HS_ERR_NONE);
 		free(m);
 	} else {
 		struct wa_noise_transport *a, *b;
@@ -199,7 +205,14 @@ flip_static(uint8_t *m, size_t len)
 	m[3 + 2 + 32 + 2 + 5] ^= 0x01;
 }
 
-/* The client refuses bad certificates and tampered server hellos, each with its reason. */
+/* Overwrite the whole server hello with 0xff bytes: it no longer parses. */
+static void
+garble(uint8_t *m, size_t len)
+{
+	memset(m, 0xff, len);
+}
+
+/* The client refuses bad certificates and tampered server hellos, each with its reason and its code. */
 static void
 test_client_refuses(void **state)
 {
@@ -217,33 +230,45 @@ test_client_refuses(void **state)
 	assert_int_equal(run_to_server_hello(NULL, w.server_priv, w.server_pub, w.chain, w.chain_len, 0, NULL,
 	    err, sizeof(err)), -1);
 	assert_string_equal(err, "certificate: intermediate signature invalid (not signed by the trusted root)");
+	assert_int_equal(last_code, WA_HS_ERR_CERT);
 	/* expired by the clock */
 	assert_int_equal(run_to_server_hello(w.root_pub, w.server_priv, w.server_pub, w.chain, w.chain_len,
 	    now + 7200, NULL, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "certificate: intermediate expired"));
+	assert_int_equal(last_code, WA_HS_ERR_CERT);
 	/* a server whose static key is not the certified one */
 	assert_int_equal(wa_noise_keypair_generate(other_priv, other_pub), 0);
 	assert_int_equal(run_to_server_hello(w.root_pub, other_priv, other_pub, w.chain, w.chain_len, 0, NULL,
 	    err, sizeof(err)), -1);
 	assert_string_equal(err, "certificate: leaf key does not match the server static key");
+	assert_int_equal(last_code, WA_HS_ERR_CERT);
 	/* a chain signed by another root */
 	assert_int_equal(wa_cert_chain_generate(other_priv, w.server_pub, now - 10, now + 10, &chain,
 	    &chain_len), 0);
 	assert_int_equal(run_to_server_hello(w.root_pub, w.server_priv, w.server_pub, chain, chain_len, 0, NULL,
 	    err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "certificate: intermediate signature invalid"));
+	assert_int_equal(last_code, WA_HS_ERR_CERT);
 	free(chain);
 	/* garbage instead of a chain */
 	assert_int_equal(run_to_server_hello(w.root_pub, w.server_priv, w.server_pub, (const uint8_t *)"\xff", 1,
 	    0, NULL, err, sizeof(err)), -1);
 	assert_string_equal(err, "certificate: chain does not parse");
+	assert_int_equal(last_code, WA_HS_ERR_CERT);
 	/* tampered ciphertexts */
 	assert_int_equal(run_to_server_hello(w.root_pub, w.server_priv, w.server_pub, w.chain, w.chain_len, 0,
 	    flip_last, err, sizeof(err)), -1);
 	assert_string_equal(err, "handshake: cannot decrypt the server certificate");
+	assert_int_equal(last_code, WA_HS_ERR_CERT);
 	assert_int_equal(run_to_server_hello(w.root_pub, w.server_priv, w.server_pub, w.chain, w.chain_len, 0,
 	    flip_static, err, sizeof(err)), -1);
 	assert_string_equal(err, "handshake: cannot decrypt the server static key");
+	assert_int_equal(last_code, WA_HS_ERR_CRYPTO);
+	/* a server hello that is not one */
+	assert_int_equal(run_to_server_hello(w.root_pub, w.server_priv, w.server_pub, w.chain, w.chain_len, 0,
+	    garble, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "handshake: server hello does not parse"));
+	assert_int_equal(last_code, WA_HS_ERR_PROTO);
 	free(w.chain);
 }
 
@@ -270,11 +295,13 @@ test_malformed(void **state)
 	assert_int_equal(wa_handshake_server_on_client_hello(s, (const uint8_t *)"\xff\xff", 2, &m, &mlen, err,
 	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "does not parse"));
+	assert_int_equal(wa_handshake_error(s), WA_HS_ERR_PROTO);
 	wa_handshake_free(s);
 	s = wa_handshake_server_new(w.server_priv, w.server_pub, w.chain, w.chain_len);
 	assert_int_equal(wa_handshake_server_on_client_hello(s, empty_hello, sizeof(empty_hello), &m, &mlen, err,
 	    sizeof(err)), -1);
 	assert_string_equal(err, "handshake: client hello lacks a 32-byte ephemeral key");
+	assert_int_equal(wa_handshake_error(s), WA_HS_ERR_PROTO);
 	wa_handshake_free(s);
 	s = wa_handshake_server_new(w.server_priv, w.server_pub, w.chain, w.chain_len);
 	assert_int_equal(wa_handshake_server_on_client_hello(s, short_eph, sizeof(short_eph), &m, &mlen, err,
@@ -285,6 +312,7 @@ test_malformed(void **state)
 	assert_int_equal(wa_handshake_server_on_client_finish(s, short_eph, sizeof(short_eph), cs, &pl, &pllen,
 	    err, sizeof(err)), -1);
 	assert_string_equal(err, "handshake: client finish out of order");
+	assert_int_equal(wa_handshake_error(s), WA_HS_ERR_STATE);
 	wa_handshake_free(s);
 
 	/* client: a server hello missing parts; a server hello before the client hello */
@@ -292,14 +320,18 @@ test_malformed(void **state)
 	assert_int_equal(wa_handshake_client_on_server_hello(c, server_hello_only_eph,
 	    sizeof(server_hello_only_eph), &m, &mlen, err, sizeof(err)), -1);
 	assert_string_equal(err, "handshake: server hello out of order");
+	assert_int_equal(wa_handshake_error(c), WA_HS_ERR_STATE);
 	wa_handshake_free(c);
 	c = wa_handshake_client_new(w.client_priv, w.root_pub, NULL, 0);
+	assert_int_equal(wa_handshake_error(c), WA_HS_ERR_NONE);
 	assert_int_equal(wa_handshake_client_hello(c, &m, &mlen), 0);
 	free(m);
 	assert_int_equal(wa_handshake_client_hello(c, &m, &mlen), -1);
+	assert_int_equal(wa_handshake_error(c), WA_HS_ERR_STATE);
 	assert_int_equal(wa_handshake_client_on_server_hello(c, server_hello_only_eph,
 	    sizeof(server_hello_only_eph), &m, &mlen, err, sizeof(err)), -1);
 	assert_string_equal(err, "handshake: server hello lacks ephemeral, static or payload");
+	assert_int_equal(wa_handshake_error(c), WA_HS_ERR_PROTO);
 	wa_handshake_free(c);
 
 	/* server: a tampered client finish is refused */
@@ -313,6 +345,7 @@ test_malformed(void **state)
 	m[mlen - 1] ^= 1;
 	assert_int_equal(wa_handshake_server_on_client_finish(s, m, mlen, cs, &pl, &pllen, err, sizeof(err)), -1);
 	assert_string_equal(err, "handshake: cannot decrypt the client payload");
+	assert_int_equal(wa_handshake_error(s), WA_HS_ERR_CRYPTO);
 	assert_null(pl);
 	free(m);
 	wa_handshake_free(c);

@@ -1,8 +1,8 @@
 /* Prekey generation and libsignal record encoding. See wa_prekey.h. The two records are tiny protobufs;
  * they are written and read here by hand so the wa library needs no libsignal headers. */
 #include "wa_prekey.h"
-#include "wa_cert.h"
 #include "wa_noise.h"
+#include "wa_xeddsa.h"
 #include "xmalloc.h"
 
 #include <stdlib.h>
@@ -39,7 +39,7 @@ wa_prekey_signed_generate(uint32_t id, const uint8_t identity_priv[WA_PREKEY_KEY
 		return -1;
 	msg[0] = PREKEY_DJB_TYPE;
 	memcpy(msg + 1, k->pub, WA_PREKEY_KEY_LEN);
-	return wa_cert_sign(identity_priv, msg, sizeof(msg), k->sig);
+	return wa_xeddsa_sign(identity_priv, msg, sizeof(msg), k->sig);
 }
 
 int
@@ -49,7 +49,7 @@ wa_prekey_signed_verify(const struct wa_signed_prekey *k, const uint8_t identity
 
 	msg[0] = PREKEY_DJB_TYPE;
 	memcpy(msg + 1, k->pub, WA_PREKEY_KEY_LEN);
-	return wa_cert_verify(identity_pub, msg, sizeof(msg), k->sig);
+	return wa_xeddsa_verify(identity_pub, msg, sizeof(msg), k->sig);
 }
 
 /* --- writing --- */
