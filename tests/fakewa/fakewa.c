@@ -1,41 +1,19 @@
 /* fakewa: a WhatsApp server for tests. WebSocket (plain or TLS with a generated self-signed certificate) on
  * loopback, the Noise XX responder with a certificate chain signed by a test root key, binary nodes, and a
- * control HTTP API on 127.0.0.1 to inspect clients and inject faults:
- *   GET  /admin/clients                         -> {"count":N,"pings_answered":N,"clients":[...]}
- *   POST /admin/drop?client=ID|all              -> drop TCP connections
- *   POST /admin/stream-error?code=515&client=ID|all[&conflict=replaced]
- *   POST /admin/stream-end?client=ID|all        -> <xmlstreamend/> then close
- *   POST /admin/stall?client=ID|all, POST /admin/unstall?client=ID|all
- * and the mock phone and accounts (contract of issue 4; accounts live in memory only):
- *   POST /admin/mock-phone/scan-qr[?phone=DIGITS][&name=PUSH]   body = QR text  (fw_pair.h)
- *   POST /admin/mock-phone/pair-code?phone=DIGITS&code=XXXX-XXXX[&name=PUSH]
- *   POST /admin/remove-device?jid=DEVICE_JID                    -> {"removed":1} / 404
- *   POST /admin/companion-reg-refresh?client=ID|all             -> {"affected":N}
- *   POST /admin/prekey-low?jid=DEVICE_JID&count=N               -> {"sent":1} / 404
- *   GET  /admin/accounts                                        -> {"accounts":[...]}
- * The two mock-phone calls are also served as plain HTTP(S) on the WebSocket port, where Baileys' own e2e
- * helper posts the QR (fakewa_client.h). Replies of scan-qr/pair-code: 200 {"phone","jid","lid","device",
- * "key_index"}, 400 bad input, 404 no such client, 409 refused (companion error iq, closed connection, wrong
- * code), 504 no answer within 15 s.
- * On start it prints one line "fakewa ready port=P control=C" on stdout. */
+ * control HTTP API on 127.0.0.1 to inspect clients, inject faults and play the phone (fw_ctl.h).
+ * On start it prints one line "fakewa ready port=P control=C tls=0|1" on stdout. */
 #include "fakewa_client.h"
 #include "fw_account.h"
-#include "fw_pair.h"
-#include "fw_session.h"
+#include "fw_ctl.h"
 
 #include "log.h"
-#include "wa_jid.h"
-#include "wa_node.h"
 #include "wa_cert.h"
 #include "wa_xeddsa.h"
 #include "wa_noise.h"
 #include "wa_tls.h"
 #include "xmalloc.h"
 
-#include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
 #include <arpa/inet.h>
@@ -54,7 +32,7 @@ struct fakewa {
 	struct fw_server srv;
 	struct event_base *base;
 	struct evconnlistener *lis;
-	struct evhttp *http;
+	struct fw_ctl *ctl;
 	struct event *ev_sigint, *ev_sigterm;
 };
 
@@ -86,290 +64,6 @@ static void
 fakewa_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
 	fw_server_reap(arg);
-}
-
-/* Send a JSON reply (also used by fw_pair.c for its delayed answers). */
-void
-fw_http_reply(struct evhttp_request *req, int code, const char *json)
-{
-	struct evbuffer *b = evbuffer_new();
-
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-	evbuffer_add_printf(b, "%s\n", json);
-	evhttp_send_reply(req, code, code == 200 ? "OK" : "Error", b);
-	evbuffer_free(b);
-}
-
-/* Which control action a request names. */
-enum fakewa_action { ACT_DROP, ACT_STREAM_ERROR, ACT_STREAM_END, ACT_STALL, ACT_UNSTALL };
-
-/* Apply an action to the client(s) the request selects. */
-static void
-fakewa_act(struct fakewa *f, struct evhttp_request *req, enum fakewa_action act)
-{
-	struct evkeyvalq q;
-	const char *uri = evhttp_request_get_uri(req), *sel, *code, *conflict;
-	struct fw_client *c, *next;
-	char *json;
-	unsigned id = 0;
-	int all, n = 0;
-
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		fw_http_reply(req, 405, "{\"error\":\"use POST\"}");
-		return;
-	}
-	TAILQ_INIT(&q);
-	evhttp_parse_query(uri, &q);
-	sel = evhttp_find_header(&q, "client");
-	code = evhttp_find_header(&q, "code");
-	conflict = evhttp_find_header(&q, "conflict");
-	all = sel == NULL || strcmp(sel, "all") == 0;
-	if (!all)
-		id = (unsigned)strtoul(sel, NULL, 10);
-	for (c = fw_client_next(&f->srv, NULL); c != NULL; c = next) {
-		next = fw_client_next(&f->srv, c);
-		if (!all && fw_client_id(c) != id)
-			continue;
-		switch (act) {
-		case ACT_DROP:
-			fw_client_drop(c);
-			break;
-		case ACT_STREAM_ERROR:
-			if (fw_client_stream_error(c, code, conflict) == -1)
-				continue;
-			break;
-		case ACT_STREAM_END:
-			if (fw_client_stream_end(c) == -1)
-				continue;
-			break;
-		case ACT_STALL:
-			fw_client_stall(c, 1);
-			break;
-		case ACT_UNSTALL:
-			fw_client_stall(c, 0);
-			break;
-		}
-		n++;
-	}
-	evhttp_clear_headers(&q);
-	if (n == 0 && !all) {
-		fw_http_reply(req, 404, "{\"error\":\"no such client\"}");
-		return;
-	}
-	xasprintf(&json, "{\"affected\":%d}", n);
-	fw_http_reply(req, 200, json);
-	free(json);
-}
-
-/* GET /admin/clients */
-static void
-fakewa_clients(struct fakewa *f, struct evhttp_request *req)
-{
-	struct evbuffer *b = evbuffer_new();
-	struct fw_client *c;
-	int n = 0;
-
-	evbuffer_add_printf(b, "{\"clients\":[");
-	for (c = fw_client_next(&f->srv, NULL); c != NULL; c = fw_client_next(&f->srv, c)) {
-		char *j = fw_client_json(c);
-		evbuffer_add_printf(b, "%s%s", n ? "," : "", j);
-		free(j);
-		n++;
-	}
-	evbuffer_add_printf(b, "],\"count\":%d,\"pings_answered\":%lu}\n", n, f->srv.pings_answered);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-	evhttp_send_reply(req, 200, "OK", b);
-	evbuffer_free(b);
-}
-
-/* The query parameters of a POST request, or 405. 0 or -1 (already answered). */
-static int
-fakewa_post_query(struct evhttp_request *req, struct evkeyvalq *q)
-{
-	TAILQ_INIT(q);
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		fw_http_reply(req, 405, "{\"error\":\"use POST\"}");
-		return -1;
-	}
-	evhttp_parse_query(evhttp_request_get_uri(req), q);
-	return 0;
-}
-
-/* POST /admin/mock-phone/scan-qr */
-static void
-fakewa_scan_qr(struct fakewa *f, struct evhttp_request *req)
-{
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	struct evkeyvalq q;
-	size_t len = evbuffer_get_length(in);
-	char *body;
-
-	if (fakewa_post_query(req, &q) == -1)
-		return;
-	body = xmalloc(len + 1);
-	evbuffer_remove(in, body, len);
-	body[len] = '\0';
-	if (strlen(body) != len) {
-		fw_http_reply(req, 400, "{\"error\":\"bad QR text\"}");
-	} else
-		fw_pair_scan_qr(&f->srv, (struct fw_reply){ req, NULL }, body, evhttp_find_header(&q, "phone"),
-		    evhttp_find_header(&q, "name"));
-	free(body);
-	evhttp_clear_headers(&q);
-}
-
-/* POST /admin/mock-phone/pair-code */
-static void
-fakewa_pair_code(struct fakewa *f, struct evhttp_request *req)
-{
-	struct evkeyvalq q;
-
-	if (fakewa_post_query(req, &q) == -1)
-		return;
-	fw_pair_code(&f->srv, (struct fw_reply){ req, NULL }, evhttp_find_header(&q, "phone"),
-	    evhttp_find_header(&q, "code"), evhttp_find_header(&q, "name"));
-	evhttp_clear_headers(&q);
-}
-
-/* The registered device a jid=... parameter names (phone or LID form), or NULL. */
-static struct fw_device *
-fakewa_device_param(struct fakewa *f, struct evkeyvalq *q)
-{
-	const char *jid = evhttp_find_header(q, "jid");
-	struct wa_jid j;
-
-	if (jid == NULL || wa_jid_parse(jid, &j) == -1 || !wa_jid_is_user(&j))
-		return NULL;
-	return fw_device_find(&f->srv.accounts, j.user, j.device);
-}
-
-/* POST /admin/remove-device?jid= */
-static void
-fakewa_remove_device(struct fakewa *f, struct evhttp_request *req)
-{
-	struct evkeyvalq q;
-	struct fw_device *d;
-
-	if (fakewa_post_query(req, &q) == -1)
-		return;
-	if ((d = fakewa_device_param(f, &q)) == NULL)
-		fw_http_reply(req, 404, "{\"error\":\"no such device\"}");
-	else {
-		fw_session_remove_device(d, NULL);
-		fw_http_reply(req, 200, "{\"removed\":1}");
-	}
-	evhttp_clear_headers(&q);
-}
-
-/* POST /admin/prekey-low?jid=&count= */
-static void
-fakewa_prekey_low(struct fakewa *f, struct evhttp_request *req)
-{
-	struct evkeyvalq q;
-	struct fw_device *d;
-	struct wa_node *cnt;
-	const char *count;
-
-	if (fakewa_post_query(req, &q) == -1)
-		return;
-	count = evhttp_find_header(&q, "count");
-	if ((d = fakewa_device_param(f, &q)) == NULL || d->client == NULL)
-		fw_http_reply(req, 404, "{\"error\":\"no such connected device\"}");
-	else if (count == NULL || *count == '\0' || strspn(count, "0123456789") != strlen(count) || strlen(count) > 9)
-		fw_http_reply(req, 400, "{\"error\":\"count must be a number\"}");
-	else {
-		cnt = wa_node_new("count");
-		wa_node_set_attr(cnt, "value", count);
-		if (fw_client_notify(d->client, "encrypt", cnt) == -1)
-			fw_http_reply(req, 404, "{\"error\":\"no such connected device\"}");
-		else
-			fw_http_reply(req, 200, "{\"sent\":1}");
-	}
-	evhttp_clear_headers(&q);
-}
-
-/* POST /admin/companion-reg-refresh?client=ID|all: only unregistered clients waiting for a scan. */
-static void
-fakewa_reg_refresh(struct fakewa *f, struct evhttp_request *req)
-{
-	struct evkeyvalq q;
-	struct fw_client *c;
-	const char *sel;
-	char json[64];
-	unsigned id = 0;
-	int all, n = 0;
-
-	if (fakewa_post_query(req, &q) == -1)
-		return;
-	sel = evhttp_find_header(&q, "client");
-	all = sel == NULL || strcmp(sel, "all") == 0;
-	if (!all)
-		id = (unsigned)strtoul(sel, NULL, 10);
-	for (c = fw_client_next(&f->srv, NULL); c != NULL; c = fw_client_next(&f->srv, c)) {
-		if ((!all && c->id != id) || c->dead || c->phase != FW_OPEN || c->payload != FW_PAYLOAD_REGISTRATION ||
-		    c->registered)
-			continue;
-		if (fw_client_notify(c, "companion_reg_refresh", wa_node_new("companion_reg_refresh")) == 0)
-			n++;
-	}
-	evhttp_clear_headers(&q);
-	if (n == 0 && !all) {
-		fw_http_reply(req, 404, "{\"error\":\"no such unregistered client\"}");
-		return;
-	}
-	snprintf(json, sizeof(json), "{\"affected\":%d}", n);
-	fw_http_reply(req, 200, json);
-}
-
-/* GET /admin/accounts */
-static void
-fakewa_accounts(struct fakewa *f, struct evhttp_request *req)
-{
-	struct evbuffer *b = evbuffer_new();
-
-	fw_accounts_json(&f->srv.accounts, b);
-	evbuffer_add(b, "\n", 1);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-	evhttp_send_reply(req, 200, "OK", b);
-	evbuffer_free(b);
-}
-
-/* Route a control request. */
-static void
-fakewa_http_cb(struct evhttp_request *req, void *arg)
-{
-	struct fakewa *f = arg;
-	const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-	const char *path = u ? evhttp_uri_get_path(u) : NULL;
-
-	if (path == NULL)
-		fw_http_reply(req, 400, "{\"error\":\"bad uri\"}");
-	else if (strcmp(path, "/admin/clients") == 0)
-		fakewa_clients(f, req);
-	else if (strcmp(path, "/admin/drop") == 0)
-		fakewa_act(f, req, ACT_DROP);
-	else if (strcmp(path, "/admin/stream-error") == 0)
-		fakewa_act(f, req, ACT_STREAM_ERROR);
-	else if (strcmp(path, "/admin/stream-end") == 0)
-		fakewa_act(f, req, ACT_STREAM_END);
-	else if (strcmp(path, "/admin/stall") == 0)
-		fakewa_act(f, req, ACT_STALL);
-	else if (strcmp(path, "/admin/unstall") == 0)
-		fakewa_act(f, req, ACT_UNSTALL);
-	else if (strcmp(path, "/admin/mock-phone/scan-qr") == 0)
-		fakewa_scan_qr(f, req);
-	else if (strcmp(path, "/admin/mock-phone/pair-code") == 0)
-		fakewa_pair_code(f, req);
-	else if (strcmp(path, "/admin/remove-device") == 0)
-		fakewa_remove_device(f, req);
-	else if (strcmp(path, "/admin/companion-reg-refresh") == 0)
-		fakewa_reg_refresh(f, req);
-	else if (strcmp(path, "/admin/prekey-low") == 0)
-		fakewa_prekey_low(f, req);
-	else if (strcmp(path, "/admin/accounts") == 0)
-		fakewa_accounts(f, req);
-	else
-		fw_http_reply(req, 404, "{\"error\":\"not found\"}");
 }
 
 /* The server's Noise identity: the root key (generated, or the private key in root_in), written as a public
@@ -451,7 +145,6 @@ main(int argc, char **argv)
 	struct fakewa f;
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
-	struct evhttp_bound_socket *hs;
 	const char *cert_out = NULL, *root_out = NULL, *root_in = NULL, *tls_name = "127.0.0.1";
 	int port = 0, cport = 0, tls = 0, ch, debug = 0;
 	char err[512];
@@ -496,15 +189,8 @@ main(int argc, char **argv)
 	getsockname(evconnlistener_get_fd(f.lis), (struct sockaddr *)&sin, &sl);
 	port = ntohs(sin.sin_port);
 
-	f.http = evhttp_new(f.base);
-	evhttp_set_max_body_size(f.http, 4096);
-	evhttp_set_allowed_methods(f.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-	evhttp_set_gencb(f.http, fakewa_http_cb, &f);
-	if ((hs = evhttp_bind_socket_with_handle(f.http, "127.0.0.1", (uint16_t)cport)) == NULL)
+	if ((f.ctl = fw_ctl_new(&f.srv, cport, &cport)) == NULL)
 		fatal("fakewa: control port 127.0.0.1:%d", cport);
-	sl = sizeof(sin);
-	getsockname(evhttp_bound_socket_get_fd(hs), (struct sockaddr *)&sin, &sl);
-	cport = ntohs(sin.sin_port);
 
 	f.ev_sigint = evsignal_new(f.base, SIGINT, fakewa_signal_cb, f.base);
 	f.ev_sigterm = evsignal_new(f.base, SIGTERM, fakewa_signal_cb, f.base);
@@ -521,7 +207,7 @@ main(int argc, char **argv)
 		fw_client_free(fw_client_next(&f.srv, NULL));
 	fw_accounts_clear(&f.srv.accounts);
 	evconnlistener_free(f.lis);
-	evhttp_free(f.http);
+	fw_ctl_free(f.ctl);
 	event_free(f.ev_sigint);
 	event_free(f.ev_sigterm);
 	event_free(f.srv.ev_reap);

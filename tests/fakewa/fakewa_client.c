@@ -1,6 +1,7 @@
 /* One fakewa client connection (see fakewa_client.h). */
 #include "fakewa_client.h"
 
+#include "fw_ctl.h"
 #include "fw_iq.h"
 #include "fw_pair.h"
 #include "fw_session.h"
@@ -17,12 +18,9 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <strings.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,7 +36,7 @@ fw_client_kill(struct fw_client *c, const char *why)
 	log_debug("fakewa: client %u (%s): %s", c->id, c->peer, why);
 	c->dead = 1;
 	fw_session_end(c);
-	fw_pair_admin_gone(c);
+	fw_ctl_conn_gone(c->ctl);
 	wa_tls_set_reading(c->stream, 0);
 	event_active(c->s->ev_reap, EV_TIMEOUT, 0);
 }
@@ -252,145 +250,6 @@ fw_read_ws(struct fw_client *c, struct evbuffer *in)
 	}
 }
 
-void
-fw_client_admin_reply(struct fw_client *c, int code, const char *json)
-{
-	char *resp;
-
-	if (c->dead || c->phase == FW_CLOSING)
-		return;
-	xasprintf(&resp, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-	    "Connection: close\r\n\r\n%s\n", code, code == 200 ? "OK" : "Error", strlen(json) + 1, json);
-	wa_tls_write(c->stream, resp, strlen(resp));
-	free(resp);
-	c->phase = FW_CLOSING;
-	wa_tls_close_on_flush(c->stream);
-}
-
-#define FW_ADMIN_MAX_BODY 4096
-
-/* Decode a chunked body (RFC 9112 7.1; extensions and trailers ignored) from p[0..len). 1 with *body
- * (malloc'd, NUL-terminated) and *used when complete, 0 when more input is needed, -1 when malformed or too
- * long. */
-static int
-fw_admin_chunked(const char *p, size_t len, char **body, size_t *used)
-{
-	size_t off = 0, total = 0, n;
-	char out[FW_ADMIN_MAX_BODY + 1], *eol, *endp;
-
-	for (;;) {
-		if ((eol = memmem(p + off, len - off, "\r\n", 2)) == NULL)
-			return len - off > 32 ? -1 : 0;
-		n = strtoul(p + off, &endp, 16);
-		if (endp == p + off || n > FW_ADMIN_MAX_BODY - total)
-			return -1;
-		off = (size_t)(eol - p) + 2;
-		if (n == 0) {
-			/* skip trailers up to the empty line */
-			for (;;) {
-				if ((eol = memmem(p + off, len - off, "\r\n", 2)) == NULL)
-					return 0;
-				if (eol == p + off) {
-					off += 2;
-					break;
-				}
-				off = (size_t)(eol - p) + 2;
-			}
-			out[total] = '\0';
-			*body = xstrndup(out, total);
-			*used = off;
-			return strlen(*body) == total ? 1 : -1;
-		}
-		if (len - off < n + 2)
-			return 0;
-		if (memcmp(p + off + n, "\r\n", 2) != 0)
-			return -1;
-		memcpy(out + total, p + off, n);
-		total += n;
-		off += n + 2;
-	}
-}
-
-/* A plain HTTP POST on the WebSocket port (see fakewa_client.h): read head and body, then dispatch. */
-static void
-fw_read_admin(struct fw_client *c, struct evbuffer *in)
-{
-	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-	size_t len = evbuffer_get_length(in), head, clen = 0;
-	struct evhttp_uri *uri = NULL;
-	struct evkeyvalq q;
-	struct fw_reply to = { NULL, c };
-	const char *path, *query;
-	char *hs, *line, *next, *target, *sp, *body = NULL;
-	int chunked = 0, r;
-
-	if (end.pos < 0) {
-		if (len > WA_WS_MAX_HTTP_HEAD)
-			fw_client_admin_reply(c, 400, "{\"error\":\"request head too long\"}");
-		return;
-	}
-	head = (size_t)end.pos + 4;
-	hs = xstrndup((const char *)evbuffer_pullup(in, (ev_ssize_t)head), head);
-	for (line = strstr(hs, "\r\n") + 2; line != NULL && *line != '\r'; line = next) {
-		next = strstr(line, "\r\n");
-		if (next != NULL)
-			*next++ = '\0', next++;
-		if (strncasecmp(line, "Content-Length:", 15) == 0)
-			clen = strtoul(line + 15, NULL, 10);
-		else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strcasestr(line + 18, "chunked") != NULL)
-			chunked = 1;
-	}
-	if (chunked) {
-		/* node's http client sends a body written without a length this way (Baileys' helper does) */
-		r = fw_admin_chunked((const char *)evbuffer_pullup(in, -1) + head, len - head, &body, &clen);
-		if (r == 0 && len - head > 2 * FW_ADMIN_MAX_BODY)
-			r = -1;
-	} else if (clen > FW_ADMIN_MAX_BODY)
-		r = -1;
-	else if (len >= head + clen) {
-		body = xstrndup((const char *)evbuffer_pullup(in, (ev_ssize_t)(head + clen)) + head, clen);
-		r = strlen(body) == clen ? 1 : -1;
-	} else
-		r = 0;
-	if (r == 0) {
-		free(hs);
-		return;		/* wait for the rest of the body */
-	}
-	c->admin = 1;
-	if (r == -1) {
-		free(body);
-		free(hs);
-		fw_client_admin_reply(c, 400, "{\"error\":\"bad request body\"}");
-		return;
-	}
-	evbuffer_drain(in, head + clen);
-	TAILQ_INIT(&q);
-	target = hs + 5;
-	if ((sp = strchr(target, ' ')) != NULL)
-		*sp = '\0';
-	if (sp == NULL || (uri = evhttp_uri_parse(target)) == NULL ||
-	    (path = evhttp_uri_get_path(uri)) == NULL)
-		fw_client_admin_reply(c, 400, "{\"error\":\"bad request\"}");
-	else {
-		query = evhttp_uri_get_query(uri);
-		if (query != NULL)
-			evhttp_parse_query_str(query, &q);
-		if (strcmp(path, "/admin/mock-phone/scan-qr") == 0)
-			fw_pair_scan_qr(c->s, to, body, evhttp_find_header(&q, "phone"),
-			    evhttp_find_header(&q, "name"));
-		else if (strcmp(path, "/admin/mock-phone/pair-code") == 0)
-			fw_pair_code(c->s, to, evhttp_find_header(&q, "phone"), evhttp_find_header(&q, "code"),
-			    evhttp_find_header(&q, "name"));
-		else
-			fw_client_admin_reply(c, 404, "{\"error\":\"not found (use the control port)\"}");
-	}
-	evhttp_clear_headers(&q);
-	if (uri != NULL)
-		evhttp_uri_free(uri);
-	free(body);
-	free(hs);
-}
-
 /* Answer the HTTP upgrade. */
 static void
 fw_read_upgrade(struct fw_client *c, struct evbuffer *in)
@@ -435,11 +294,13 @@ fw_read_cb(struct wa_tls *t, struct evbuffer *in, void *arg)
 {
 	struct fw_client *c = arg;
 
-	if (c->dead || c->stalled || c->admin)
+	if (c->dead || c->stalled)
 		return;
-	if (c->phase == FW_UPGRADE && evbuffer_get_length(in) >= 5 &&
+	if (c->ctl == NULL && c->phase == FW_UPGRADE && evbuffer_get_length(in) >= 5 &&
 	    memcmp(evbuffer_pullup(in, 5), "POST ", 5) == 0)
-		fw_read_admin(c, in);
+		c->ctl = fw_ctl_conn_new_ws(c);
+	if (c->ctl != NULL)
+		fw_ctl_conn_input(c->ctl, in);
 	else if (c->phase == FW_UPGRADE)
 		fw_read_upgrade(c, in);
 	else
@@ -485,6 +346,7 @@ fw_client_free(struct fw_client *c)
 		return;
 	fw_session_end(c);
 	TAILQ_REMOVE(&c->s->clients, c, entry);
+	fw_ctl_conn_free(c->ctl);
 	wa_tls_free(c->stream);
 	wa_ws_free(c->ws);
 	wa_frame_reader_free(c->frd);

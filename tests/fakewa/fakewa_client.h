@@ -1,9 +1,9 @@
 /* One client connection inside fakewa: WebSocket upgrade, frame layer, Noise responder, then binary nodes
  * (the ClientPayload decides between pairing and login, see fw_session.h; iqs in fw_iq.h) and injected
  * faults. A plain HTTP POST to /admin/mock-phone/scan-qr or /admin/mock-phone/pair-code on this port is
- * served too (same as on the control port): Baileys' e2e suite posts the QR to the socket's own host and
- * port (src/__tests__/e2e/helpers/mock-phone.ts). The struct is shared with fw_session.c, fw_iq.c and
- * fw_pair.c, which act on a connection. */
+ * served too, through the same parser and route table as the control port (fw_ctl.h): Baileys' e2e suite
+ * posts the QR to the socket's own host and port (src/__tests__/e2e/helpers/mock-phone.ts). The struct is
+ * shared with fw_session.c, fw_iq.c, fw_pair.c and fw_ctl.c, which act on a connection. */
 #ifndef WAGATE_FAKEWA_CLIENT_H
 #define WAGATE_FAKEWA_CLIENT_H
 
@@ -24,6 +24,7 @@ struct wa_handshake;
 struct wa_noise_transport;
 struct wa_node;
 struct fw_pairing;
+struct fw_ctl_conn;
 
 #define FW_REFS		6	/* refs per pair-device, as WhatsApp */
 #define FW_REF_MAX	64
@@ -71,8 +72,7 @@ struct fw_client {
 	char jid[64];				/* device JID once registered */
 	struct fw_device *dev;			/* logged-in device (NULL once it is removed) */
 	struct fw_pairing *pairing;		/* a control call waiting on this client */
-	int admin;				/* a plain HTTP control request, not a WebSocket */
-	struct fw_pairing *admin_wait;		/* the pairing that will answer it */
+	struct fw_ctl_conn *ctl;		/* a plain HTTP control request, not a WebSocket (fw_ctl.h) */
 	/* link_code_companion_reg companion_hello, waiting for the phone to type the code */
 	int lc_pending;
 	char lc_phone[FW_PHONE_MAX];
@@ -100,9 +100,6 @@ void fw_client_close(struct fw_client *c);
 const char *fw_client_stanza_id(struct fw_client *c);
 /* Send <notification from=s.whatsapp.net type=... id t> with child (taken over; may be NULL). 0 or -1. */
 int fw_client_notify(struct fw_client *c, const char *type, struct wa_node *child);
-
-/* Answer a plain HTTP control request that came on this port, then close. */
-void fw_client_admin_reply(struct fw_client *c, int code, const char *json);
 
 /* Faults and queries for the control API. */
 unsigned fw_client_id(const struct fw_client *c);

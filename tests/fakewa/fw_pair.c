@@ -3,6 +3,7 @@
 
 #include "fakewa_client.h"
 #include "fw_account.h"
+#include "fw_ctl.h"
 #include "fw_iq.h"
 
 #include "b64.h"
@@ -15,7 +16,6 @@
 #include "xmalloc.h"
 
 #include <event2/event.h>
-#include <event2/http.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +29,7 @@ enum fw_pairing_stage { FW_PAIRING_LINK, FW_PAIRING_SIGN };
 /* A control call waiting on one client. */
 struct fw_pairing {
 	struct fw_server *s;
-	struct fw_reply to;			/* both NULL once the HTTP client went away */
+	struct fw_ctl_conn *to;			/* NULL once the HTTP client went away */
 	struct fw_client *c;
 	struct fw_account *a;
 	enum fw_pairing_stage stage;
@@ -40,34 +40,14 @@ struct fw_pairing {
 	struct event *timer;
 };
 
-/* The HTTP connection closed before we answered. */
-static void
-fw_pair_http_closed_cb(struct evhttp_connection *conn, void *arg)
-{
-	struct fw_pairing *p = arg;
-
-	p->to.req = NULL;
-}
-
-/* Answer a control call on whichever port it came. */
-static void
-fw_pair_reply(struct fw_reply to, int code, const char *json)
-{
-	if (to.req != NULL)
-		fw_http_reply(to.req, code, json);
-	else if (to.raw != NULL)
-		fw_client_admin_reply(to.raw, code, json);
-}
-
 /* Answer the control call (if its client is still there) and free the pairing. */
 static void
 fw_pair_finish(struct fw_pairing *p, int code, const char *json)
 {
-	if (p->to.req != NULL)
-		evhttp_connection_set_closecb(evhttp_request_get_connection(p->to.req), NULL, NULL);
-	if (p->to.raw != NULL)
-		p->to.raw->admin_wait = NULL;
-	fw_pair_reply(p->to, code, json);
+	if (p->to != NULL) {
+		fw_ctl_conn_wait(p->to, NULL);
+		fw_ctl_reply(p->to, code, json);
+	}
 	if (p->c != NULL && p->c->pairing == p)
 		p->c->pairing = NULL;
 	event_free(p->timer);
@@ -85,9 +65,9 @@ fw_pair_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	fw_pair_finish(p, 504, "{\"error\":\"no answer from the companion\"}");
 }
 
-/* A pairing for c answering req, with its deadline. */
+/* A pairing for c answering on to, with its deadline. */
 static struct fw_pairing *
-fw_pair_new(struct fw_server *s, struct fw_reply to, struct fw_client *c, struct fw_account *a)
+fw_pair_new(struct fw_server *s, struct fw_ctl_conn *to, struct fw_client *c, struct fw_account *a)
 {
 	struct fw_pairing *p = xcalloc(1, sizeof(*p));
 	struct timeval tv = { FW_PAIR_TIMEOUT_S, 0 };
@@ -98,10 +78,7 @@ fw_pair_new(struct fw_server *s, struct fw_reply to, struct fw_client *c, struct
 	p->a = a;
 	p->timer = evtimer_new(s->base, fw_pair_timeout_cb, p);
 	evtimer_add(p->timer, &tv);
-	if (to.req != NULL)
-		evhttp_connection_set_closecb(evhttp_request_get_connection(to.req), fw_pair_http_closed_cb, p);
-	if (to.raw != NULL)
-		to.raw->admin_wait = p;
+	fw_ctl_conn_wait(to, p);
 	c->pairing = p;
 	return p;
 }
@@ -188,7 +165,7 @@ fw_pair_parse_qr(char *qr, const char **ref, uint8_t noise[32], uint8_t ident[32
 }
 
 void
-fw_pair_scan_qr(struct fw_server *s, struct fw_reply to, const char *qr, const char *phone,
+fw_pair_scan_qr(struct fw_server *s, struct fw_ctl_conn *to, const char *qr, const char *phone,
     const char *name)
 {
 	struct fw_client *c, *found = NULL;
@@ -201,7 +178,7 @@ fw_pair_scan_qr(struct fw_server *s, struct fw_reply to, const char *qr, const c
 
 	if (fw_pair_parse_qr(text, &ref, noise, ident, adv) == -1) {
 		free(text);
-		fw_pair_reply(to, 400, "{\"error\":\"bad QR text\"}");
+		fw_ctl_reply(to, 400, "{\"error\":\"bad QR text\"}");
 		return;
 	}
 	for (c = fw_client_next(s, NULL); c != NULL && found == NULL; c = fw_client_next(s, c)) {
@@ -217,21 +194,21 @@ fw_pair_scan_qr(struct fw_server *s, struct fw_reply to, const char *qr, const c
 	}
 	free(text);
 	if (found == NULL) {
-		fw_pair_reply(to, 404, other_key ? "{\"error\":\"the client offered this ref has another Noise key\"}" :
+		fw_ctl_reply(to, 404, other_key ? "{\"error\":\"the client offered this ref has another Noise key\"}" :
 		    "{\"error\":\"no client was offered this ref\"}");
 		return;
 	}
 	c = found;
 	if (c->pairing != NULL) {
-		fw_pair_reply(to, 409, "{\"error\":\"a pairing is already in progress on this client\"}");
+		fw_ctl_reply(to, 409, "{\"error\":\"a pairing is already in progress on this client\"}");
 		return;
 	}
 	if (memcmp(c->reg.identity_pub, ident, 32) != 0) {
-		fw_pair_reply(to, 409, "{\"error\":\"the QR identity key is not the one the client registered\"}");
+		fw_ctl_reply(to, 409, "{\"error\":\"the QR identity key is not the one the client registered\"}");
 		return;
 	}
 	if ((a = fw_account_get(&s->accounts, phone, name)) == NULL) {
-		fw_pair_reply(to, 400, "{\"error\":\"bad phone number\"}");
+		fw_ctl_reply(to, 400, "{\"error\":\"bad phone number\"}");
 		return;
 	}
 	log_info("fakewa: phone %s scans the QR of client %u", a->phone, c->id);
@@ -243,7 +220,7 @@ fw_pair_scan_qr(struct fw_server *s, struct fw_reply to, const char *qr, const c
 }
 
 void
-fw_pair_code(struct fw_server *s, struct fw_reply to, const char *phone, const char *code,
+fw_pair_code(struct fw_server *s, struct fw_ctl_conn *to, const char *phone, const char *code,
     const char *name)
 {
 	struct fw_client *c;
@@ -254,7 +231,7 @@ fw_pair_code(struct fw_server *s, struct fw_reply to, const char *phone, const c
 	char norm[WA_LINKCODE_LEN + 1];
 
 	if (phone == NULL || code == NULL || wa_linkcode_normalize(code, norm) == -1) {
-		fw_pair_reply(to, 400, "{\"error\":\"phone and an 8-character code are required\"}");
+		fw_ctl_reply(to, 400, "{\"error\":\"phone and an 8-character code are required\"}");
 		return;
 	}
 	for (c = fw_client_next(s, NULL); c != NULL; c = fw_client_next(s, c))
@@ -262,15 +239,15 @@ fw_pair_code(struct fw_server *s, struct fw_reply to, const char *phone, const c
 		    strcmp(c->lc_phone, phone) == 0)
 			break;
 	if (c == NULL) {
-		fw_pair_reply(to, 404, "{\"error\":\"no pending link-code registration for this phone\"}");
+		fw_ctl_reply(to, 404, "{\"error\":\"no pending link-code registration for this phone\"}");
 		return;
 	}
 	if (c->pairing != NULL) {
-		fw_pair_reply(to, 409, "{\"error\":\"a pairing is already in progress on this client\"}");
+		fw_ctl_reply(to, 409, "{\"error\":\"a pairing is already in progress on this client\"}");
 		return;
 	}
 	if ((a = fw_account_get(&s->accounts, phone, name)) == NULL) {
-		fw_pair_reply(to, 400, "{\"error\":\"bad phone number\"}");
+		fw_ctl_reply(to, 400, "{\"error\":\"bad phone number\"}");
 		return;
 	}
 	p = fw_pair_new(s, to, c, a);
@@ -474,10 +451,7 @@ fw_pair_client_gone(struct fw_client *c)
 }
 
 void
-fw_pair_admin_gone(struct fw_client *raw)
+fw_pair_conn_gone(struct fw_pairing *p)
 {
-	if (raw->admin_wait != NULL) {
-		raw->admin_wait->to.raw = NULL;
-		raw->admin_wait = NULL;
-	}
+	p->to = NULL;
 }

@@ -5,25 +5,20 @@
 #ifndef WAGATE_FW_PAIR_H
 #define WAGATE_FW_PAIR_H
 
-struct evhttp_request;
+struct fw_ctl_conn;
 struct fw_server;
 struct fw_client;
+struct fw_pairing;
 struct wa_node;
 
 #define FW_PAIR_TIMEOUT_S	15
 
-/* Where a control call is answered: the control port (evhttp), or a plain HTTP request that came on the
- * WebSocket port (Baileys' e2e helper posts there, see fakewa_client.h). */
-struct fw_reply {
-	struct evhttp_request *req;
-	struct fw_client *raw;
-};
-
-/* POST /admin/mock-phone/scan-qr: qr is the request body; phone and name may be NULL. */
-void fw_pair_scan_qr(struct fw_server *s, struct fw_reply to, const char *qr, const char *phone,
+/* POST /admin/mock-phone/scan-qr: qr is the request body; phone and name may be NULL. The answer goes to
+ * the control connection to (on the control port or the WebSocket port, fw_ctl.h). */
+void fw_pair_scan_qr(struct fw_server *s, struct fw_ctl_conn *to, const char *qr, const char *phone,
     const char *name);
 /* POST /admin/mock-phone/pair-code. */
-void fw_pair_code(struct fw_server *s, struct fw_reply to, const char *phone, const char *code,
+void fw_pair_code(struct fw_server *s, struct fw_ctl_conn *to, const char *phone, const char *code,
     const char *name);
 
 /* An iq result/error from the client: 1 if it answered a pending pair-success (consumed), else 0. */
@@ -34,10 +29,7 @@ void fw_pair_link_finish(struct fw_client *c, const struct wa_node *iq, const st
 /* The client is going away: a waiting control call gets 409 (it closed instead of answering pair-success)
  * or 504. */
 void fw_pair_client_gone(struct fw_client *c);
-/* A plain HTTP client on the WebSocket port that waits for an answer went away. */
-void fw_pair_admin_gone(struct fw_client *raw);
-
-/* Defined by the control API (fakewa.c): send a JSON body with this status. */
-void fw_http_reply(struct evhttp_request *req, int code, const char *json);
+/* The control connection p answers on went away: the pairing goes on, unanswered. */
+void fw_pair_conn_gone(struct fw_pairing *p);
 
 #endif

@@ -7,15 +7,18 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include <mbedtls/asn1write.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +139,67 @@ tls_x509_time(time_t t, char out[16])
 	strftime(out, 16, "%Y%m%d%H%M%S", &tm);
 }
 
+/* Prepend one GeneralName ([tag] IMPLICIT, primitive) to the DER being written backwards at *p. The
+ * length written, or a negative mbedTLS error. */
+static int
+tls_san_write_name(unsigned char **p, unsigned char *start, int tag, const void *data, size_t len)
+{
+	int rc, n = 0;
+
+	if ((rc = mbedtls_asn1_write_raw_buffer(p, start, data, len)) < 0)
+		return rc;
+	n += rc;
+	if ((rc = mbedtls_asn1_write_len(p, start, len)) < 0)
+		return rc;
+	n += rc;
+	if ((rc = mbedtls_asn1_write_tag(p, start, MBEDTLS_ASN1_CONTEXT_SPECIFIC | tag)) < 0)
+		return rc;
+	return n + rc;
+}
+
+/* Add subjectAltName = DNS:localhost, IP:127.0.0.1 and the common name (as an IP when it is an address).
+ * Standard clients (OpenSSL, Python, Node) match host names against the SAN only and never accept an IP
+ * from the CN, so without it they refuse the certificate. mbedTLS 2.28 clients, once a SAN is present,
+ * compare the host name byte for byte with each SAN entry whatever its type, so the common name is also
+ * listed as a dNSName: a wagate worker dialing wss://127.0.0.1 keeps verifying. 0 or a mbedTLS error. */
+static int
+tls_crt_set_san(mbedtls_x509write_cert *crt, const char *cn)
+{
+	static const uint8_t loopback[4] = { 127, 0, 0, 1 };
+	unsigned char der[600], *p = der + sizeof(der);
+	uint8_t ip[16];
+	int rc, len = 0, n;
+
+	/* written backwards: the last name first */
+	if (strcmp(cn, "localhost") != 0) {
+		if (strlen(cn) > 255)
+			return MBEDTLS_ERR_X509_BAD_INPUT_DATA;
+		if ((rc = tls_san_write_name(&p, der, 2, cn, strlen(cn))) < 0)
+			return rc;
+		len += rc;
+	}
+	n = inet_pton(AF_INET, cn, ip) == 1 ? 4 : inet_pton(AF_INET6, cn, ip) == 1 ? 16 : 0;
+	if (n != 0 && !(n == 4 && memcmp(ip, loopback, 4) == 0)) {
+		if ((rc = tls_san_write_name(&p, der, 7, ip, (size_t)n)) < 0)
+			return rc;
+		len += rc;
+	}
+	if ((rc = tls_san_write_name(&p, der, 7, loopback, sizeof(loopback))) < 0)
+		return rc;
+	len += rc;
+	if ((rc = tls_san_write_name(&p, der, 2, "localhost", 9)) < 0)
+		return rc;
+	len += rc;
+	if ((rc = mbedtls_asn1_write_len(&p, der, (size_t)len)) < 0)
+		return rc;
+	len += rc;
+	if ((rc = mbedtls_asn1_write_tag(&p, der, MBEDTLS_ASN1_CONSTRUCTED | MBEDTLS_ASN1_SEQUENCE)) < 0)
+		return rc;
+	len += rc;
+	return mbedtls_x509write_crt_set_extension(crt, MBEDTLS_OID_SUBJECT_ALT_NAME,
+	    MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), 0, p, (size_t)len);
+}
+
 /* Generate a key pair and a self-signed certificate for a server configuration. */
 static int
 tls_ctx_selfsign(struct wa_tls_ctx *ctx, const char *cn, const char *cert_out, char *err, size_t errlen)
@@ -172,6 +236,7 @@ tls_ctx_selfsign(struct wa_tls_ctx *ctx, const char *cn, const char *cert_out, c
 	    (rc = mbedtls_x509write_crt_set_issuer_name(&crt, subject)) != 0 ||
 	    (rc = mbedtls_x509write_crt_set_validity(&crt, nb, na)) != 0 ||
 	    (rc = mbedtls_x509write_crt_set_basic_constraints(&crt, 1, 0)) != 0 ||
+	    (rc = tls_crt_set_san(&crt, cn)) != 0 ||
 	    (rc = mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), mbedtls_ctr_drbg_random, &ctx->drbg)) != 0) {
 		tls_strerror(rc, "writing the self-signed certificate", err, errlen);
 		mbedtls_x509write_crt_free(&crt);

@@ -1,5 +1,5 @@
-/* Tests for the plain/TLS stream over loopback: handshake with a generated self-signed certificate, data both
- * ways, and refusal of an untrusted certificate or a wrong host name with a clear reason. */
+/* Tests for the plain/TLS stream over loopback: handshake with a generated self-signed certificate (and its
+ * subjectAltName), data both ways, and refusal of an untrusted certificate or a wrong host name with a clear reason. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,6 +19,8 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+
+#include <mbedtls/x509_crt.h>
 
 #include "wa_tls.h"
 
@@ -185,6 +187,59 @@ test_tls_echo(void **state)
 	wa_tls_ctx_free(cctx);
 }
 
+/* The written certificate names localhost and 127.0.0.1 in its subjectAltName (what OpenSSL, Python and
+ * Node match), and still lists the common name as a dNSName, which mbedTLS 2.28 clients match. */
+static void
+test_tls_san(void **state)
+{
+	static const uint8_t loopback[4] = { 127, 0, 0, 1 };
+	struct fixture *f = fixture_new(1);
+	const mbedtls_x509_sequence *san;
+	mbedtls_x509_crt crt;
+	int dns_localhost = 0, dns_cn = 0, ip = 0;
+
+	(void)state;
+	mbedtls_x509_crt_init(&crt);
+	assert_int_equal(mbedtls_x509_crt_parse_file(&crt, f->certfile), 0);
+	for (san = &crt.subject_alt_names; san != NULL && san->buf.p != NULL; san = san->next) {
+		if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2) && san->buf.len == 9 &&
+		    memcmp(san->buf.p, "localhost", 9) == 0)
+			dns_localhost++;
+		else if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2) && san->buf.len == 9 &&
+		    memcmp(san->buf.p, "127.0.0.1", 9) == 0)
+			dns_cn++;
+		else if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && san->buf.len == 4 &&
+		    memcmp(san->buf.p, loopback, 4) == 0)
+			ip++;
+		else
+			fail_msg("unexpected subjectAltName entry, tag %#x", san->buf.tag);
+	}
+	assert_int_equal(dns_localhost, 1);
+	assert_int_equal(dns_cn, 1);
+	assert_int_equal(ip, 1);
+	mbedtls_x509_crt_free(&crt);
+	fixture_free(f);
+}
+
+/* Our own client verifies the certificate for localhost too. */
+static void
+test_tls_localhost(void **state)
+{
+	struct fixture *f = fixture_new(1);
+	char err[256];
+	struct wa_tls_ctx *cctx = wa_tls_ctx_new_client(f->certfile, NULL, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(cctx);
+	client_connect(f, cctx, "localhost");
+	wa_tls_write(f->cli.t, "by name", 7);
+	RUN_UNTIL(f, f->cli.gotlen == 7 || f->cli.failed);
+	assert_int_equal(f->cli.failed, 0);
+	assert_memory_equal(f->cli.got, "by name", 7);
+	fixture_free(f);
+	wa_tls_ctx_free(cctx);
+}
+
 /* The system bundle does not trust the self-signed certificate: CERT_ERROR with a readable reason. */
 static void
 test_tls_untrusted(void **state)
@@ -249,6 +304,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_echo),
 		cmocka_unit_test(test_tls_echo),
+		cmocka_unit_test(test_tls_san),
+		cmocka_unit_test(test_tls_localhost),
 		cmocka_unit_test(test_tls_untrusted),
 		cmocka_unit_test(test_tls_wrong_name),
 		cmocka_unit_test(test_connect_refused),

@@ -1,0 +1,24 @@
+/* The control API's route handlers (the table is in fw_ctl.c, the API in fw_ctl.h). Each answers exactly once
+ * through fw_ctl_reply, at once or, for the mock phone, when the pairing ends. */
+#ifndef WAGATE_FW_ROUTES_H
+#define WAGATE_FW_ROUTES_H
+
+struct fw_ctl_call;
+
+/* fw_routes_clients.c: inspect the connections and inject faults. */
+void fw_route_clients(struct fw_ctl_call *call);
+void fw_route_drop(struct fw_ctl_call *call);
+void fw_route_stream_error(struct fw_ctl_call *call);
+void fw_route_stream_end(struct fw_ctl_call *call);
+void fw_route_stall(struct fw_ctl_call *call);
+void fw_route_unstall(struct fw_ctl_call *call);
+void fw_route_reg_refresh(struct fw_ctl_call *call);
+
+/* fw_routes_phone.c: the mock phone and its accounts. */
+void fw_route_scan_qr(struct fw_ctl_call *call);
+void fw_route_pair_code(struct fw_ctl_call *call);
+void fw_route_remove_device(struct fw_ctl_call *call);
+void fw_route_prekey_low(struct fw_ctl_call *call);
+void fw_route_accounts(struct fw_ctl_call *call);
+
+#endif

@@ -1,0 +1,97 @@
+/* Control API: the mock phone and its accounts (see fw_routes.h; the pairing itself is fw_pair.c). */
+#include "fw_routes.h"
+
+#include "fakewa_client.h"
+#include "fw_account.h"
+#include "fw_ctl.h"
+#include "fw_http.h"
+#include "fw_pair.h"
+#include "fw_session.h"
+
+#include "wa_jid.h"
+#include "wa_node.h"
+
+#include <event2/buffer.h>
+
+#include <string.h>
+
+/* POST /admin/mock-phone/scan-qr: the body is the QR text. */
+void
+fw_route_scan_qr(struct fw_ctl_call *call)
+{
+	const struct fw_http_req *req = call->req;
+
+	if (strlen(req->body) != req->body_len) {
+		fw_ctl_reply(call->conn, 400, "{\"error\":\"bad QR text\"}");
+		return;
+	}
+	fw_pair_scan_qr(call->s, call->conn, req->body, fw_ctl_query(call, "phone"), fw_ctl_query(call, "name"));
+}
+
+/* POST /admin/mock-phone/pair-code */
+void
+fw_route_pair_code(struct fw_ctl_call *call)
+{
+	fw_pair_code(call->s, call->conn, fw_ctl_query(call, "phone"), fw_ctl_query(call, "code"),
+	    fw_ctl_query(call, "name"));
+}
+
+/* The registered device a jid=... parameter names (phone or LID form), or NULL. */
+static struct fw_device *
+fw_route_device_param(const struct fw_ctl_call *call)
+{
+	const char *jid = fw_ctl_query(call, "jid");
+	struct wa_jid j;
+
+	if (jid == NULL || wa_jid_parse(jid, &j) == -1 || !wa_jid_is_user(&j))
+		return NULL;
+	return fw_device_find(&call->s->accounts, j.user, j.device);
+}
+
+/* POST /admin/remove-device?jid= */
+void
+fw_route_remove_device(struct fw_ctl_call *call)
+{
+	struct fw_device *d;
+
+	if ((d = fw_route_device_param(call)) == NULL) {
+		fw_ctl_reply(call->conn, 404, "{\"error\":\"no such device\"}");
+		return;
+	}
+	fw_session_remove_device(d, NULL);
+	fw_ctl_reply(call->conn, 200, "{\"removed\":1}");
+}
+
+/* POST /admin/prekey-low?jid=&count= */
+void
+fw_route_prekey_low(struct fw_ctl_call *call)
+{
+	const char *count = fw_ctl_query(call, "count");
+	struct fw_device *d;
+	struct wa_node *cnt;
+
+	if ((d = fw_route_device_param(call)) == NULL || d->client == NULL)
+		fw_ctl_reply(call->conn, 404, "{\"error\":\"no such connected device\"}");
+	else if (count == NULL || *count == '\0' || strspn(count, "0123456789") != strlen(count) || strlen(count) > 9)
+		fw_ctl_reply(call->conn, 400, "{\"error\":\"count must be a number\"}");
+	else {
+		cnt = wa_node_new("count");
+		wa_node_set_attr(cnt, "value", count);
+		if (fw_client_notify(d->client, "encrypt", cnt) == -1)
+			fw_ctl_reply(call->conn, 404, "{\"error\":\"no such connected device\"}");
+		else
+			fw_ctl_reply(call->conn, 200, "{\"sent\":1}");
+	}
+}
+
+/* GET /admin/accounts */
+void
+fw_route_accounts(struct fw_ctl_call *call)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	fw_accounts_json(&call->s->accounts, b);
+	evbuffer_add(b, "", 1);
+	fw_ctl_reply(call->conn, 200, (const char *)evbuffer_pullup(b, -1));
+	evbuffer_free(b);
+}
