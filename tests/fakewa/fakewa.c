@@ -56,7 +56,7 @@ fakewa_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *
 	snprintf(peer, sizeof(peer), "%s:%d", host, port);
 	evutil_make_socket_nonblocking(fd);
 	if (fw_client_new(&f->srv, fd, peer) == NULL)
-		log_warnx("fakewa_accept_cb: cannot take client %s", peer);
+		log_warnx("cannot take client %s", peer);
 }
 
 /* Deferred: free dead clients. */
@@ -117,7 +117,7 @@ out:
 static void
 fakewa_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-	log_info("fakewa: %s, stopping", strsignal((int)sig));
+	log_info("%s, stopping", strsignal((int)sig));
 	event_base_loopbreak(arg);
 }
 
@@ -167,16 +167,16 @@ main(int argc, char **argv)
 	memset(&f, 0, sizeof(f));
 	f.base = event_base_new();
 	if (f.base == NULL)
-		fatalx("fakewa: no event base");
+		fatalx("no event base");
 	f.srv.base = f.base;
 	TAILQ_INIT(&f.srv.clients);
 	fw_accounts_init(&f.srv.accounts);
 	f.srv.ev_reap = event_new(f.base, -1, 0, fakewa_reap_cb, &f.srv);
 	if (tls && (f.srv.tls = wa_tls_ctx_new_server(tls_name, cert_out, err, sizeof(err))) == NULL)
-		fatalx("fakewa: TLS: %s", err);
+		fatalx("TLS: %s", err);
 
 	if (fakewa_identity_setup(&f.srv, root_in, root_out, err, sizeof(err)) == -1)
-		fatalx("fakewa: %s", err);
+		fatalx("%s", err);
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -185,12 +185,12 @@ main(int argc, char **argv)
 	f.lis = evconnlistener_new_bind(f.base, fakewa_accept_cb, &f, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
 	    LEV_OPT_CLOSE_ON_EXEC, 1024, (struct sockaddr *)&sin, sizeof(sin));
 	if (f.lis == NULL)
-		fatal("fakewa: listen on 127.0.0.1:%d", port);
+		fatal("listen on 127.0.0.1:%d", port);
 	getsockname(evconnlistener_get_fd(f.lis), (struct sockaddr *)&sin, &sl);
 	port = ntohs(sin.sin_port);
 
 	if ((f.ctl = fw_ctl_new(&f.srv, cport, &cport)) == NULL)
-		fatal("fakewa: control port 127.0.0.1:%d", cport);
+		fatal("control port 127.0.0.1:%d", cport);
 
 	f.ev_sigint = evsignal_new(f.base, SIGINT, fakewa_signal_cb, f.base);
 	f.ev_sigterm = evsignal_new(f.base, SIGTERM, fakewa_signal_cb, f.base);
@@ -199,7 +199,7 @@ main(int argc, char **argv)
 
 	printf("fakewa ready port=%d control=%d tls=%d\n", port, cport, tls);
 	fflush(stdout);
-	log_info("fakewa: listening on %s://127.0.0.1:%d/ws/chat, control on 127.0.0.1:%d", tls ? "wss" : "ws",
+	log_info("listening on %s://127.0.0.1:%d/ws/chat, control on 127.0.0.1:%d", tls ? "wss" : "ws",
 	    port, cport);
 	event_base_dispatch(f.base);
 

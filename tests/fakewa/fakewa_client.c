@@ -33,7 +33,7 @@ fw_client_kill(struct fw_client *c, const char *why)
 {
 	if (c->dead)
 		return;
-	log_debug("fakewa: client %u (%s): %s", c->id, c->peer, why);
+	log_debug("client %u (%s): %s", c->id, c->peer, why);
 	c->dead = 1;
 	fw_session_end(c);
 	fw_ctl_conn_gone(c->ctl);
@@ -180,7 +180,7 @@ fw_frame(struct fw_client *c, const uint8_t *frame, size_t len)
 		wa_handshake_free(c->hs);
 		c->hs = NULL;
 		c->phase = FW_OPEN;
-		log_debug("fakewa: client %u (%s): handshake done", c->id, c->peer);
+		log_debug("client %u (%s): handshake done", c->id, c->peer);
 		fw_session_start(c, plain, plen);
 		free(plain);
 		return c->dead ? -1 : 0;

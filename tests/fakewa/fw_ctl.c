@@ -80,7 +80,7 @@ fw_ctl_answer(struct fw_ctl_conn *conn, int code, const char *extra, const char 
 	if (conn->answered || conn->gone)
 		return;
 	conn->answered = 1;
-	log_debug("fakewa: control: answer %d%s%s", code, code != 200 ? " " : "", code != 200 ? json : "");
+	log_debug("control: answer %d%s%s", code, code != 200 ? " " : "", code != 200 ? json : "");
 	resp = fw_http_response(code, extra, json);
 	wa_tls_write(conn->stream, resp, strlen(resp));
 	free(resp);
@@ -119,7 +119,7 @@ fw_ctl_dispatch(struct fw_ctl_conn *conn, const struct fw_http_req *req)
 	char allow[64], json[64];
 	size_t i;
 
-	log_debug("fakewa: control%s: %s %s%s%s", conn->ws != NULL ? " (WebSocket port)" : "", req->method,
+	log_debug("control%s: %s %s%s%s", conn->ws != NULL ? " (WebSocket port)" : "", req->method,
 	    req->path, req->query != NULL ? "?" : "", req->query != NULL ? req->query : "");
 	for (i = 0; i < nroutes; i++) {
 		if (!fw_ctl_route_match(&fw_ctl_routes[i], req->path) ||
@@ -175,7 +175,7 @@ fw_ctl_conn_input(struct fw_ctl_conn *conn, struct evbuffer *in)
 		return;
 	conn->taken = 1;
 	if (r == FW_HTTP_ERROR) {
-		log_debug("fakewa: control: refused request: %s", err);
+		log_debug("control: refused request: %s", err);
 		evbuffer_drain(in, evbuffer_get_length(in));
 		snprintf(json, sizeof(json), "{\"error\":\"%s\"}", err);
 		fw_ctl_reply(conn, status, json);
@@ -284,7 +284,7 @@ fw_ctl_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *
 	conn->ctl = ctl;
 	if ((conn->stream = wa_tls_new(ctl->s->base, fd, NULL, NULL, 0, fw_ctl_read_cb, fw_ctl_event_cb,
 	    conn)) == NULL) {
-		log_warnx("fw_ctl_accept_cb: cannot take a control connection");
+		log_warnx("cannot take a control connection");
 		close(fd);
 		free(conn);
 		return;

@@ -166,7 +166,7 @@ fw_iq_encrypt_upload(struct fw_client *c, const struct wa_node *iq)
 	d->reg.skey_id = skid;
 	memcpy(d->reg.skey_pub, skpub, 32);
 	memcpy(d->reg.skey_sig, sksig, 64);
-	log_debug("fakewa: client %u: %zu prekeys uploaded (%zu on the server)", c->id, n, d->nprekeys);
+	log_debug("client %u: %zu prekeys uploaded (%zu on the server)", c->id, n, d->nprekeys);
 	fw_iq_reply_empty(c, iq);
 }
 
@@ -438,6 +438,6 @@ fw_iq_handle(struct fw_client *c, const struct wa_node *iq)
 			fw_iq_table[i].fn(c, iq);
 			return;
 		}
-	log_debug("fakewa: client %u: unknown iq xmlns %s", c->id, xmlns ? xmlns : "(none)");
+	log_debug("client %u: unknown iq xmlns %s", c->id, xmlns ? xmlns : "(none)");
 	fw_iq_reply_error(c, iq, 501, "feature-not-implemented");
 }

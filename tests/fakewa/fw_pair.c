@@ -61,7 +61,7 @@ fw_pair_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct fw_pairing *p = arg;
 
-	log_info("fakewa: client %u: pairing timed out", p->c->id);
+	log_info("client %u: pairing timed out", p->c->id);
 	fw_pair_finish(p, 504, "{\"error\":\"no answer from the companion\"}");
 }
 
@@ -125,7 +125,7 @@ fw_pair_send_success(struct fw_pairing *p)
 	fw_client_send(c, iq);
 	wa_node_free(iq);
 	free(msg);
-	log_info("fakewa: client %u: pair-success sent for %s:%u (key index %u)", c->id, a->phone, p->number,
+	log_info("client %u: pair-success sent for %s:%u (key index %u)", c->id, a->phone, p->number,
 	    p->key_index);
 }
 
@@ -211,7 +211,7 @@ fw_pair_scan_qr(struct fw_server *s, struct fw_ctl_conn *to, const char *qr, con
 		fw_ctl_reply(to, 400, "{\"error\":\"bad phone number\"}");
 		return;
 	}
-	log_info("fakewa: phone %s scans the QR of client %u", a->phone, c->id);
+	log_info("phone %s scans the QR of client %u", a->phone, c->id);
 	p = fw_pair_new(s, to, c, a);
 	memcpy(p->identity_pub, ident, 32);
 	memcpy(p->adv_secret, adv, 32);
@@ -266,7 +266,7 @@ fw_pair_code(struct fw_server *s, struct fw_ctl_conn *to, const char *phone, con
 	wa_node_set_bytes(n, wrapped, sizeof(wrapped));
 	n = wa_node_add_child(reg, wa_node_new("primary_identity_pub"));
 	wa_node_set_bytes(n, a->pub, 32);
-	log_info("fakewa: phone %s types the link code for client %u", a->phone, c->id);
+	log_info("phone %s types the link code for client %u", a->phone, c->id);
 	if (fw_client_notify(c, "link_code_companion_reg", reg) == -1)
 		fw_pair_finish(p, 504, "{\"error\":\"client disconnected\"}");
 }
@@ -320,7 +320,7 @@ fw_pair_link_hello(struct fw_client *c, const struct wa_node *iq, const struct w
 	wa_node_set_bytes(n, c->lc_ref, strlen(c->lc_ref));
 	fw_client_send(c, r);
 	wa_node_free(r);
-	log_info("fakewa: client %u asks to link with phone %s by code", c->id, c->lc_phone);
+	log_info("client %u asks to link with phone %s by code", c->id, c->lc_phone);
 }
 
 void
@@ -346,7 +346,7 @@ fw_pair_link_finish(struct fw_client *c, const struct wa_node *iq, const struct 
 	}
 	if (wa_linkcode_primary_finish(p->eph_priv, p->companion_eph_pub, p->a->priv, p->a->pub, bundle, blen,
 	    p->identity_pub, p->adv_secret, err, sizeof(err)) == -1) {
-		log_info("fakewa: client %u: companion_finish refused: %s", c->id, err);
+		log_info("client %u: companion_finish refused: %s", c->id, err);
 		fw_iq_reply_error(c, iq, 400, "bad-request");
 		fw_pair_finish(p, 409, "{\"error\":\"wrong code\"}");
 		return;
@@ -389,7 +389,7 @@ fw_pair_signed(struct fw_pairing *p, const struct wa_node *iq)
 	fw_device_lid(d, lid, sizeof(lid));
 	c->registered = 1;
 	snprintf(c->jid, sizeof(c->jid), "%s", jid);
-	log_info("fakewa: client %u paired as %s", c->id, jid);
+	log_info("client %u paired as %s", c->id, jid);
 	xasprintf(&json, "{\"phone\":\"%s\",\"jid\":\"%s\",\"lid\":\"%s\",\"device\":%u,\"key_index\":%u}",
 	    p->a->phone, jid, lid, d->number, d->key_index);
 	/* WhatsApp restarts the stream; the companion logs in on a new connection. */
@@ -398,7 +398,7 @@ fw_pair_signed(struct fw_pairing *p, const struct wa_node *iq)
 	free(json);
 	return;
 bad:
-	log_info("fakewa: client %u: bad pair-device-sign: %s", c->id, err);
+	log_info("client %u: bad pair-device-sign: %s", c->id, err);
 	for (char *t = err; *t != '\0'; t++)
 		if (*t == '"' || *t == '\\' || (unsigned char)*t < 0x20)
 			*t = '?';
@@ -430,7 +430,7 @@ fw_pair_on_reply(struct fw_client *c, const struct wa_node *iq)
 		if (*t == '"' || *t == '\\' || (unsigned char)*t < 0x20)
 			*t = '?';
 	xasprintf(&json, "{\"error\":\"companion refused: %s\"}", text);
-	log_info("fakewa: client %u refused pair-success: %s", c->id, json);
+	log_info("client %u refused pair-success: %s", c->id, json);
 	fw_pair_finish(p, 409, json);
 	free(json);
 	return 1;

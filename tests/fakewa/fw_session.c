@@ -24,7 +24,7 @@ fw_session_fail(struct fw_client *c, const char *reason, const char *why)
 {
 	struct wa_node *n = wa_node_new("failure");
 
-	log_info("fakewa: client %u (%s): failure %s: %s", c->id, c->peer, reason, why);
+	log_info("client %u (%s): failure %s: %s", c->id, c->peer, reason, why);
 	wa_node_set_attr(n, "reason", reason);
 	fw_client_send(c, n);
 	wa_node_free(n);
@@ -165,7 +165,7 @@ fw_session_login(struct fw_client *c, uint64_t username, uint32_t device)
 	wa_node_set_attr(n, "display_name", d->acct->push_name);
 	fw_client_send(c, n);
 	wa_node_free(n);
-	log_info("fakewa: client %u (%s): logged in as %s", c->id, c->peer, c->jid);
+	log_info("client %u (%s): logged in as %s", c->id, c->peer, c->jid);
 }
 
 void
@@ -212,7 +212,7 @@ fw_session_remove_device(struct fw_device *d, struct fw_client *skip)
 	char jid[64];
 
 	fw_device_jid(d, jid, sizeof(jid));
-	log_info("fakewa: device %s removed", jid);
+	log_info("device %s removed", jid);
 	if (c != NULL) {
 		c->dev = NULL;
 		c->registered = 0;
