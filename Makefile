@@ -1,9 +1,9 @@
-# The two commands: `make run` and `make test`. Everything else is meson.
+# The two commands: `make run` and `make test` (and `make fuzz`, CI's long fuzzing stage). Everything else is meson.
 BUILD    ?= build
 SANITIZE ?=
 MESON_OPTS = -Dsanitize=$(SANITIZE)
 
-.PHONY: all deps build run test bench clean
+.PHONY: all deps build run test fuzz bench clean
 
 all: build
 
@@ -20,6 +20,10 @@ run: build
 
 test: build
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) MESON_TEST_ARGS="$(MESON_TEST_ARGS)" tests/run.sh
+
+# Every fuzz target for WAGATE_FUZZ_SECONDS (default 120), two at a time; `make test` runs each a few seconds.
+fuzz: build
+	@tests/fuzz/ci.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan tests/fuzz/bin
