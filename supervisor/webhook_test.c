@@ -351,27 +351,6 @@ test_names(void **state)
 	assert_int_equal(webhook_filter_name("connection.update", out, 5), -1);
 }
 
-/* Backoff grows, is capped, has jitter within [d/2, d], never below min. */
-static void
-test_backoff(void **state)
-{
-	long d;
-	int i, a;
-
-	for (i = 0; i < 200; i++) {
-		d = webhook_backoff_ms(1, 1000, 300000);
-		assert_true(d >= 1000 && d <= 1000);
-		d = webhook_backoff_ms(3, 1000, 300000);
-		assert_true(d >= 2000 && d <= 4000);
-		d = webhook_backoff_ms(30, 1000, 300000);
-		assert_true(d >= 150000 && d <= 300000);
-		for (a = 1; a < 100; a += 7) {
-			d = webhook_backoff_ms(a, 100, 1000);
-			assert_true(d >= 100 && d <= 1000);
-		}
-	}
-}
-
 /* date_time is real UTC ISO-8601 with milliseconds and Z. */
 static void
 test_time(void **state)
@@ -688,6 +667,44 @@ test_db_down(void **state)
 	db_free(bad);
 }
 
+/* Every row has failed at least once. */
+static int
+pred_all_failed(void *arg)
+{
+	return sql_long("SELECT count(*) FROM webhook_outbox WHERE attempts >= 1") == *(long *)arg;
+}
+
+/* The first retry follows backoff_ms with failures 0: in [min/2, min], jittered (not always min). */
+static void
+test_retry_delay(void **state)
+{
+	char url[128], id[40], name[16];
+	struct webhook *w;
+	long rows = 12;
+	int port = pgtest_free_port(), i;
+
+	w = new_webhook(NULL, NULL, 0, 100);
+	/* Nothing listens on port; one URL per row, so no row's hold sets another's time. */
+	for (i = 0; i < rows; i++) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/d%d", port, i);
+		snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012d", i);
+		snprintf(name, sizeof(name), "d%d", i);
+		add_instance(id, name, url, 0, "{}", 1);
+		enqueue(w, id, name, "call", "{}", NULL);
+	}
+	webhook_free(w);
+	w = new_webhook(T.db, NULL, 0, 4000);
+	assert_true(run_until(pred_all_failed, &rows, 15000));
+	/* Scheduled from the failed attempt, which came after created_at: never before min/2. */
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE attempts = 1 AND"
+	    " next_attempt_at >= created_at + interval '2000 milliseconds'"
+	    " AND next_attempt_at <= now() + interval '4000 milliseconds'"), rows);
+	/* The old rule gave exactly min for every first retry; jitter puts some below it. */
+	assert_true(sql_long("SELECT count(*) FROM webhook_outbox"
+	    " WHERE next_attempt_at < created_at + interval '4000 milliseconds'") >= 1);
+	webhook_free(w);
+}
+
 /* A receiver that accepts connections and never answers holds at most a few slots; others flow. */
 static void
 test_fairness(void **state)
@@ -713,7 +730,8 @@ test_fairness(void **state)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.global_url = hole;
 	cfg.global_enabled = 1;
-	cfg.retry_min_ms = 5000;
+	/* First retry in [5 s, 10 s] (backoff_ms): not due again before the check below. */
+	cfg.retry_min_ms = 10000;
 	cfg.concurrency = 8;
 	cfg.request_timeout_ms = 4000;
 	w = webhook_new(T.base, NULL, &cfg);
@@ -805,12 +823,12 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_time),
 		cmocka_unit_test_setup(test_enqueue_rows, reset),
 		cmocka_unit_test_setup(test_enqueue_filters, reset),
 		cmocka_unit_test_setup(test_deliver, reset),
 		cmocka_unit_test_setup(test_retry_500, reset),
+		cmocka_unit_test_setup(test_retry_delay, reset),
 		cmocka_unit_test_setup(test_receiver_down, reset),
 		cmocka_unit_test_setup(test_restart, reset),
 		cmocka_unit_test_setup(test_max_age, reset),
