@@ -1,4 +1,5 @@
 #include "config.h"
+#include "b64.h"
 #include "xmalloc.h"
 
 #include <ctype.h>
@@ -10,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum opt_type { OPT_INT, OPT_BOOL, OPT_STR, OPT_MINUTES_OR_FALSE };
+enum opt_type { OPT_INT, OPT_BOOL, OPT_STR, OPT_MINUTES_OR_FALSE, OPT_KEY };
 
 struct opt {
 	const char *name;
@@ -47,7 +48,7 @@ static const struct opt opts[] = {
 	{ "LOG_LEVEL", OPT_STR, "info", 0, 0, 0, O(log_level), "error, warn, info or debug" },
 	{ "WA_WEBSOCKET_URL", OPT_STR, "wss://web.whatsapp.com/ws/chat", 0, 0, 0, O(wa_websocket_url),
 	  "WhatsApp WebSocket URL" },
-	{ "WA_ROOT_KEY", OPT_STR, NULL, 0, 0, 0, O(wa_root_key), "trusted root public key (hex or base64); default WhatsApp's" },
+	{ "WA_ROOT_KEY", OPT_KEY, NULL, 0, 0, 0, O(wa_root_key), "trusted root public key (hex or base64); default WhatsApp's" },
 	{ "WA_KEEPALIVE_MS", OPT_INT, "0", 0, 3600000, 0, O(wa_keepalive_ms),
 	  "WhatsApp keepalive ping interval, sent to workers in Start (0 = the worker's 20-30 s)" },
 	{ "WA_KEEPALIVE_DEADLINE_MS", OPT_INT, "0", 0, 3600000, 0, O(wa_keepalive_deadline_ms),
@@ -70,6 +71,29 @@ static const struct opt opts[] = {
 	{ "WAGATE_WEBHOOK_RETRY_MAX_MS", OPT_INT, "300000", 10, 86400000, 0, O(webhook_retry_max_ms), "webhook retry delay cap" },
 	{ "WAGATE_WEBHOOK_CONCURRENCY", OPT_INT, "32", 1, 1024, 0, O(webhook_concurrency), "parallel webhook deliveries" },
 };
+
+#define CONFIG_EVENTS_PREFIX	"WEBHOOK_EVENTS_"
+
+/*
+ * Evolution's WEBHOOK_EVENTS_<NAME> switches for the global webhook, by filter name; index i is bit i of
+ * webhook_global_events. INSTANCE_CREATE/DELETE reach the global webhook only. groups.update answers to
+ * GROUPS_UPDATE (Evolution's variable) and GROUP_UPDATE (the spelling instance webhooks use).
+ */
+static const char *const config_event_names[] = {
+	"APPLICATION_STARTUP", "INSTANCE_CREATE", "INSTANCE_DELETE", "QRCODE_UPDATED", "CONNECTION_UPDATE",
+	"MESSAGES_SET", "MESSAGES_UPSERT", "MESSAGES_EDITED", "MESSAGES_UPDATE", "MESSAGES_DELETE", "SEND_MESSAGE",
+	"CONTACTS_SET", "CONTACTS_UPSERT", "CONTACTS_UPDATE", "PRESENCE_UPDATE", "CHATS_SET", "CHATS_UPSERT",
+	"CHATS_UPDATE", "CHATS_DELETE", "GROUPS_UPSERT", "GROUPS_UPDATE", "GROUP_UPDATE",
+	"GROUP_PARTICIPANTS_UPDATE", "CALL", "TYPEBOT_START", "TYPEBOT_CHANGE_STATUS", "LABELS_EDIT",
+	"LABELS_ASSOCIATION", "REMOVE_INSTANCE", "LOGOUT_INSTANCE", NULL,
+};
+
+_Static_assert(sizeof(config_event_names) / sizeof(config_event_names[0]) - 1 <= 64,
+    "webhook_global_events has 64 bits");
+
+/* Evolution's error webhook (in its example .env), which wagate does not have: accepted so such a file
+ * still loads, and ignored. */
+static const char *const config_event_ignored[] = { "ERRORS", "ERRORS_WEBHOOK", NULL };
 
 /* Read KEY=VALUE lines; existing environment variables win over the file. */
 static void
@@ -143,6 +167,106 @@ err_append(char *err, size_t errlen, const char *fmt, const char *a, long b, lon
 		snprintf(err + used, errlen - used, fmt, a, b, c);
 }
 
+/* Value of one hex digit, or -1. */
+static int
+config_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A 32-byte key in hex or base64 (surrounding blanks ignored); a leading 0x05 (the Curve25519 type byte
+ * of libsignal's serialised keys) is dropped. 0, or -1 if s is neither. */
+static int
+config_parse_key(const char *s, unsigned char key[CONFIG_KEY_LEN])
+{
+	unsigned char buf[CONFIG_KEY_LEN + 16];
+	size_t n, i, olen = 0;
+	int hi, lo, hex = 1;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	for (n = strlen(s); n > 0 && isspace((unsigned char)s[n - 1]); n--)
+		;
+	if (n == 2 * CONFIG_KEY_LEN || n == 2 * (CONFIG_KEY_LEN + 1)) {
+		for (i = 0; i < n / 2 && hex; i++) {
+			if ((hi = config_hexval(s[2 * i])) < 0 || (lo = config_hexval(s[2 * i + 1])) < 0)
+				hex = 0;
+			else
+				buf[i] = (unsigned char)(hi << 4 | lo);
+		}
+		if (hex)
+			olen = n / 2;
+	} else
+		hex = 0;
+	/* 64 characters can be base64 too (of 48 bytes): that is the wrong length either way. */
+	if (!hex && (n == 0 || b64_decode(s, n, buf, sizeof(buf), &olen) == -1))
+		return -1;
+	if (olen == CONFIG_KEY_LEN + 1 && buf[0] == 0x05) {
+		memcpy(key, buf + 1, CONFIG_KEY_LEN);
+		return 0;
+	}
+	if (olen != CONFIG_KEY_LEN)
+		return -1;
+	memcpy(key, buf, CONFIG_KEY_LEN);
+	return 0;
+}
+
+/* Index of the n-character name in a NULL-terminated list, or -1. */
+static int
+config_name_index(const char *const *list, const char *name, size_t n)
+{
+	int i;
+
+	for (i = 0; list[i] != NULL; i++)
+		if (strlen(list[i]) == n && strncmp(list[i], name, n) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Every WEBHOOK_EVENTS_<NAME> in the environment (.env already merged): known names are booleans, empty
+ * means the default (true, as in Evolution), and an unknown name is refused, since a misspelt switch
+ * would otherwise leave its event on without a word. 0, or -1 with messages appended to err.
+ */
+static int
+config_load_events(struct config *cfg, char *err, size_t errlen)
+{
+	extern char **environ;
+	const size_t plen = sizeof(CONFIG_EVENTS_PREFIX) - 1;
+	char **e, var[128];
+	const char *name, *eq;
+	int i, b, bad = 0;
+
+	cfg->webhook_global_events = 0;
+	for (i = 0; config_event_names[i] != NULL; i++)
+		cfg->webhook_global_events |= (uint64_t)1 << i;
+	for (e = environ; *e != NULL; e++) {
+		if (strncmp(*e, CONFIG_EVENTS_PREFIX, plen) != 0 || (eq = strchr(*e, '=')) == NULL)
+			continue;
+		name = *e + plen;
+		snprintf(var, sizeof(var), "%.*s", (int)(eq - *e), *e);
+		if ((i = config_name_index(config_event_names, name, (size_t)(eq - name))) >= 0) {
+			if (eq[1] == '\0')
+				continue;
+			if (parse_bool(eq + 1, &b) == -1) {
+				err_append(err, errlen, "%s must be true or false\n", var, 0, 0);
+				bad = 1;
+			} else if (!b)
+				cfg->webhook_global_events &= ~((uint64_t)1 << i);
+		} else if (config_name_index(config_event_ignored, name, (size_t)(eq - name)) == -1) {
+			err_append(err, errlen, "%s: no such event (wagate --help lists them)\n", var, 0, 0);
+			bad = 1;
+		}
+	}
+	return bad ? -1 : 0;
+}
+
 struct config *
 config_load(const char *dotenv_path, char *err, size_t errlen)
 {
@@ -186,6 +310,14 @@ config_load(const char *dotenv_path, char *err, size_t errlen)
 			} else
 				*(int *)field = (int)n;
 			break;
+		case OPT_KEY:
+			if (config_parse_key(v, ((struct config_key *)field)->key) == -1) {
+				err_append(err, errlen, "%s must be a 32-byte key in hex (64 digits) or base64\n",
+				    o->name, 0, 0);
+				bad = 1;
+			} else
+				((struct config_key *)field)->set = 1;
+			break;
 		case OPT_MINUTES_OR_FALSE:
 			/* Evolution: a number of minutes arms the timer; true/false never do. */
 			if (parse_bool(v, &b) == 0)
@@ -200,6 +332,8 @@ config_load(const char *dotenv_path, char *err, size_t errlen)
 			break;
 		}
 	}
+	if (config_load_events(cfg, err, errlen) == -1)
+		bad = 1;
 	if (!bad && cfg->restart_backoff_max_ms < cfg->restart_backoff_min_ms) {
 		err_append(err, errlen, "%s must not be below WAGATE_RESTART_BACKOFF_MIN_MS\n",
 		    "WAGATE_RESTART_BACKOFF_MAX_MS", 0, 0);
@@ -237,24 +371,41 @@ void
 config_print_help(void)
 {
 	size_t i;
+	int col;
 
 	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		printf("  %-34s %s%s%s%s\n", opts[i].name, opts[i].help, opts[i].def ? " [default " : "",
 		    opts[i].def ? opts[i].def : "", opts[i].def ? "]" : (opts[i].required ? " [required]" : ""));
-	printf("  %-34s %s\n", "WEBHOOK_EVENTS_<EVENT>", "false disables one event on the global webhook [default true]");
+	printf("  %-34s %s\n", "WEBHOOK_EVENTS_<EVENT>", "false keeps one event off the global webhook [default true];"
+	    " EVENT is one of:");
+	for (i = 0, col = 0; config_event_names[i] != NULL; i++) {
+		if (col == 0)
+			col = printf("  %-34s", "");
+		col += printf(" %s", config_event_names[i]);
+		if (col > 100 || config_event_names[i + 1] == NULL) {
+			printf("\n");
+			col = 0;
+		}
+	}
+	printf("  %-34s %s\n", "", "(WEBHOOK_EVENTS_ERRORS and _ERRORS_WEBHOOK, Evolution's error webhook, are ignored)");
 }
 
-int
-config_global_event_enabled(const char *filter_name, void *unused)
+/* The table behind webhook_global_events, for code that names the bits. */
+const char *const *
+config_webhook_event_names(void)
 {
-	char name[128];
-	const char *v;
-	int b;
+	return config_event_names;
+}
 
-	(void)unused;
-	if (snprintf(name, sizeof(name), "WEBHOOK_EVENTS_%s", filter_name) >= (int)sizeof(name))
-		return 0;
-	if ((v = getenv(name)) == NULL || parse_bool(v, &b) == -1)
+/* The global webhook's per-event switch, read from the struct (the environment was read once, at load). */
+int
+config_global_event_enabled(const char *filter_name, void *cfg)
+{
+	const struct config *c = cfg;
+	int i;
+
+	if (c == NULL || filter_name == NULL ||
+	    (i = config_name_index(config_event_names, filter_name, strlen(filter_name))) == -1)
 		return 1;
-	return b;
+	return (c->webhook_global_events >> i & 1) != 0;
 }

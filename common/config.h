@@ -4,6 +4,15 @@
 #define WAGATE_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_KEY_LEN	32
+
+/* A 32-byte public key given in hex or base64. */
+struct config_key {
+	int set;			/* 0 = not configured */
+	unsigned char key[CONFIG_KEY_LEN];
+};
 
 struct config {
 	int server_port;
@@ -18,9 +27,10 @@ struct config {
 	char *webhook_global_url;
 	int webhook_global_enabled;
 	int webhook_global_by_events;
+	uint64_t webhook_global_events;	/* WEBHOOK_EVENTS_<NAME>: bit i on = config_webhook_event_names()[i] */
 	char *log_level;
 	char *wa_websocket_url;
-	char *wa_root_key;		/* hex or base64 of the 32-byte root public key; NULL = WhatsApp's */
+	struct config_key wa_root_key;	/* WA_ROOT_KEY (hex or base64, an 0x05 type byte allowed); unset = WhatsApp's */
 	int wa_keepalive_ms;		/* WA_KEEPALIVE_MS, passed in Start; 0 = the worker's default */
 	int wa_keepalive_deadline_ms;	/* WA_KEEPALIVE_DEADLINE_MS, passed in Start; 0 = default */
 	char *wa_tls_ca_file;		/* extra CA bundle for the WhatsApp TLS connection (tests) */
@@ -47,7 +57,11 @@ struct config *config_load(const char *dotenv_path, char *err, size_t errlen);
 void config_free(struct config *cfg);
 /* Print the option table (name, default, help) for --help. */
 void config_print_help(void);
-/* Whether the global webhook is enabled for an event filter name (WEBHOOK_EVENTS_<NAME>, default true). */
-int config_global_event_enabled(const char *filter_name, void *unused);
+/* The event filter names WEBHOOK_EVENTS_<NAME> accepts, NULL-terminated; index i is bit i of
+ * webhook_global_events. */
+const char *const *config_webhook_event_names(void);
+/* Whether the global webhook takes filter_name under cfg (a struct config *, as void * so it fits
+ * webhook_config's callback); names outside the table, and a NULL cfg, answer yes. */
+int config_global_event_enabled(const char *filter_name, void *cfg);
 
 #endif

@@ -1,4 +1,5 @@
-/* config: defaults, validation messages, .env loading, Evolution's DEL_INSTANCE rule. */
+/* config: defaults, validation messages, .env loading, Evolution's DEL_INSTANCE rule, WEBHOOK_EVENTS_*,
+ * WA_ROOT_KEY. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -10,9 +11,33 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+extern char **environ;
+
+/* Unset every WEBHOOK_EVENTS_* variable (names copied first: unsetenv reshuffles environ). */
+static void
+clear_events_env(void)
+{
+	char name[256];
+	char **e;
+	size_t n;
+
+	for (;;) {
+		for (e = environ; *e != NULL; e++)
+			if (strncmp(*e, "WEBHOOK_EVENTS_", 15) == 0)
+				break;
+		if (*e == NULL)
+			return;
+		n = strcspn(*e, "=");
+		snprintf(name, sizeof(name), "%.*s", (int)n, *e);
+		unsetenv(name);
+	}
+}
+
 static void
 clear_env(void)
 {
+	clear_events_env();
+	unsetenv("WA_ROOT_KEY");
 	unsetenv("AUTHENTICATION_API_KEY");
 	unsetenv("DATABASE_CONNECTION_URI");
 	unsetenv("SERVER_PORT");
@@ -118,9 +143,123 @@ test_config_dotenv(void **state)
 	assert_string_equal(cfg->database_uri, "postgresql://a/b");
 	assert_int_equal(cfg->qrcode_limit, 9);
 	config_free(cfg);
+}
+
+/* A config with the two required options set and whatever else the test put in the environment. */
+static struct config *
+load_minimal(char *err, size_t errlen)
+{
+	setenv("AUTHENTICATION_API_KEY", "0123456789AB", 1);
+	setenv("DATABASE_CONNECTION_URI", "postgresql://x/y", 1);
+	return config_load(NULL, err, errlen);
+}
+
+/* WEBHOOK_EVENTS_<NAME>: read once into the struct, default true, bad values and unknown names refused. */
+static void
+test_config_events(void **state)
+{
+	const char *const *names = config_webhook_event_names();
+	struct config *cfg;
+	char err[1024];
+	size_t i;
+
+	(void)state;
+	clear_env();
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	for (i = 0; names[i] != NULL; i++)
+		assert_true(config_global_event_enabled(names[i], cfg));
+	assert_true(config_global_event_enabled("NOT_IN_THE_TABLE", cfg));
+	config_free(cfg);
+
+	/* The answer comes from the struct, not from the environment of the moment. */
 	setenv("WEBHOOK_EVENTS_QRCODE_UPDATED", "false", 1);
-	assert_false(config_global_event_enabled("QRCODE_UPDATED", NULL));
-	assert_true(config_global_event_enabled("CONNECTION_UPDATE", NULL));
+	setenv("WEBHOOK_EVENTS_CALL", "0", 1);
+	setenv("WEBHOOK_EVENTS_CONNECTION_UPDATE", "true", 1);
+	setenv("WEBHOOK_EVENTS_MESSAGES_UPSERT", "", 1);	/* empty = default */
+	setenv("WEBHOOK_EVENTS_ERRORS", "false", 1);	/* Evolution's error webhook: ignored */
+	setenv("WEBHOOK_EVENTS_ERRORS_WEBHOOK", "https://errors.example.com", 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	setenv("WEBHOOK_EVENTS_CONNECTION_UPDATE", "false", 1);
+	assert_false(config_global_event_enabled("QRCODE_UPDATED", cfg));
+	assert_false(config_global_event_enabled("CALL", cfg));
+	assert_true(config_global_event_enabled("CONNECTION_UPDATE", cfg));
+	assert_true(config_global_event_enabled("MESSAGES_UPSERT", cfg));
+	assert_true(config_global_event_enabled("QRCODE_UPDATED", NULL));
+	config_free(cfg);
+	clear_events_env();
+
+	setenv("WEBHOOK_EVENTS_CALL", "maybe", 1);
+	setenv("WEBHOOK_EVENTS_QRCODE_UPDATE", "false", 1);	/* misspelt: UPDATED */
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "WEBHOOK_EVENTS_CALL must be true or false"));
+	assert_non_null(strstr(err, "WEBHOOK_EVENTS_QRCODE_UPDATE: no such event"));
+	clear_events_env();
+
+	/* The same refusal for a name that is only the prefix of real ones. */
+	setenv("WEBHOOK_EVENTS_MESSAGES", "false", 1);
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "WEBHOOK_EVENTS_MESSAGES: no such event"));
+	clear_events_env();
+}
+
+/* WA_ROOT_KEY: 32 bytes in hex or base64 (as --help says), with or without the 0x05 type byte. */
+static void
+test_config_root_key(void **state)
+{
+	static const char hex[] = "0123456789abcdef0123456789ABCDEF00112233445566778899aabbccddeeff";
+	static const char b64[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";	/* bytes 0..31 */
+	static const char b64_typed[] = "BQABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";	/* 05, then 0..31 */
+	static const char *const bad[] = {
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",	/* 63 digits */
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg",	/* not hex, not base64 */
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd",	/* base64 of 30 bytes */
+		"06" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",	/* 33 bytes, not 05 */
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",	/* padding missing */
+		"not a key",
+	};
+	struct config *cfg;
+	char err[1024];
+	size_t i;
+
+	(void)state;
+	clear_env();
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_false(cfg->wa_root_key.set);
+	config_free(cfg);
+
+	setenv("WA_ROOT_KEY", hex, 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_true(cfg->wa_root_key.set);
+	assert_int_equal(cfg->wa_root_key.key[0], 0x01);
+	assert_int_equal(cfg->wa_root_key.key[15], 0xef);
+	assert_int_equal(cfg->wa_root_key.key[31], 0xff);
+	config_free(cfg);
+
+	setenv("WA_ROOT_KEY", "05" "0123456789abcdef0123456789ABCDEF00112233445566778899aabbccddeeff", 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_int_equal(cfg->wa_root_key.key[0], 0x01);
+	assert_int_equal(cfg->wa_root_key.key[31], 0xff);
+	config_free(cfg);
+
+	setenv("WA_ROOT_KEY", b64, 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	for (i = 0; i < CONFIG_KEY_LEN; i++)
+		assert_int_equal(cfg->wa_root_key.key[i], i);
+	config_free(cfg);
+
+	setenv("WA_ROOT_KEY", b64_typed, 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	for (i = 0; i < CONFIG_KEY_LEN; i++)
+		assert_int_equal(cfg->wa_root_key.key[i], i);
+	config_free(cfg);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("WA_ROOT_KEY", bad[i], 1);
+		if ((cfg = load_minimal(err, sizeof(err))) != NULL)
+			fail_msg("WA_ROOT_KEY=%s accepted", bad[i]);
+		assert_non_null(strstr(err, "WA_ROOT_KEY must be a 32-byte key in hex"));
+	}
+	unsetenv("WA_ROOT_KEY");
 }
 
 int
@@ -130,6 +269,8 @@ main(void)
 		cmocka_unit_test(test_config_required),
 		cmocka_unit_test(test_config_defaults_and_bounds),
 		cmocka_unit_test(test_config_dotenv),
+		cmocka_unit_test(test_config_events),
+		cmocka_unit_test(test_config_root_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,9 +8,9 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "backoff.h"
 #include "db.h"
 #include "log.h"
-#include "random.h"
 #include "xmalloc.h"
 
 #define DB_POOL_MAX		64
@@ -363,19 +363,12 @@ db_conn_close(struct db_conn *c)
 	}
 }
 
-/* Schedule the next connection attempt with capped exponential backoff and jitter. */
+/* Schedule the next connection attempt with the common backoff (c->failures failed attempts so far). */
 static void
 db_conn_backoff(struct db_conn *c)
 {
-	unsigned ms = DB_BACKOFF_MIN_MS, i;
-
-	for (i = 0; i < c->failures && ms < DB_BACKOFF_MAX_MS; i++)
-		ms *= 2;
-	if (ms > DB_BACKOFF_MAX_MS)
-		ms = DB_BACKOFF_MAX_MS;
-	ms = ms / 2 + random_uniform(ms / 2 + 1);
 	c->state = DB_CONN_DOWN;
-	db_conn_timer(c, ms);
+	db_conn_timer(c, backoff_ms(c->failures, DB_BACKOFF_MIN_MS, DB_BACKOFF_MAX_MS));
 }
 
 /* A connection attempt failed: back off and, if nothing is up any more, fail the waiting work. */

@@ -46,23 +46,6 @@ main_default_worker_bin(void)
 	return path;
 }
 
-/* WA_ROOT_KEY: 64 hex digits of the 32-byte root public key. */
-static int
-main_parse_root_key(const char *s, unsigned char out[32])
-{
-	size_t i;
-
-	if (strlen(s) != 64)
-		return -1;
-	for (i = 0; i < 32; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (unsigned char)v;
-	}
-	return 0;
-}
-
 static void
 main_shutdown_done_cb(void *arg)
 {
@@ -124,7 +107,6 @@ main(int argc, char **argv)
 	struct webhook_config hcfg;
 	struct event *sigint, *sigterm;
 	enum log_level level = LOG_LEVEL_INFO;
-	unsigned char root_key[32];
 	char err[4096];
 	int check_only = 0, i;
 
@@ -148,10 +130,6 @@ main(int argc, char **argv)
 	}
 	if (log_level_parse(app.cfg->log_level, &level) == -1) {
 		fprintf(stderr, "wagate: invalid configuration:\nLOG_LEVEL must be error, warn, info or debug\n");
-		return 2;
-	}
-	if (app.cfg->wa_root_key != NULL && main_parse_root_key(app.cfg->wa_root_key, root_key) == -1) {
-		fprintf(stderr, "wagate: invalid configuration:\nWA_ROOT_KEY must be 64 hex digits (32 bytes)\n");
 		return 2;
 	}
 	if (check_only) {
@@ -188,6 +166,7 @@ main(int argc, char **argv)
 	hcfg.global_by_events = app.cfg->webhook_global_by_events;
 	hcfg.server_url = app.cfg->server_url;
 	hcfg.global_event_enabled = config_global_event_enabled;
+	hcfg.global_event_arg = app.cfg;
 	hcfg.retry_min_ms = app.cfg->webhook_retry_min_ms;
 	hcfg.retry_max_ms = app.cfg->webhook_retry_max_ms;
 	hcfg.max_age_s = 7 * 24 * 3600;
@@ -207,8 +186,8 @@ main(int argc, char **argv)
 	wcfg.rlimit_as_mb = (unsigned long)app.cfg->worker_rlimit_as_mb;
 	wcfg.rlimit_nofile = (unsigned long)app.cfg->worker_rlimit_nofile;
 	wcfg.wa_url = app.cfg->wa_websocket_url;
-	wcfg.wa_root_key = app.cfg->wa_root_key != NULL ? root_key : NULL;
-	wcfg.wa_root_key_len = app.cfg->wa_root_key != NULL ? sizeof(root_key) : 0;
+	wcfg.wa_root_key = app.cfg->wa_root_key.set ? app.cfg->wa_root_key.key : NULL;
+	wcfg.wa_root_key_len = app.cfg->wa_root_key.set ? sizeof(app.cfg->wa_root_key.key) : 0;
 	wcfg.wa_tls_ca_file = app.cfg->wa_tls_ca_file;
 	wcfg.log_level = (int)level;
 	wcfg.qrcode_limit = (unsigned)app.cfg->qrcode_limit;

@@ -14,6 +14,7 @@
 
 #include <libpq-fe.h>
 
+#include "errbuf.h"
 #include "migrate.h"
 #include "xmalloc.h"
 
@@ -27,31 +28,38 @@ struct migrate_file {
 
 static void migrate_err(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
 
+/* Fold a message onto one line: libpq's messages span lines (LINE n: ..., a caret line) and the caller
+ * logs one line. */
+static void
+migrate_flatten(char *msg)
+{
+	size_t i, n = 0;
+	int blank = 0;
+
+	for (i = 0; msg[i] != '\0'; i++) {
+		if (msg[i] == '\n' || msg[i] == '\r' || msg[i] == '\t' || msg[i] == ' ') {
+			blank = 1;
+			continue;
+		}
+		if (blank && n > 0)
+			msg[n++] = ' ';
+		blank = 0;
+		msg[n++] = msg[i];
+	}
+	msg[n] = '\0';
+}
+
 /* Write a one-line message into the caller's buffer. */
 static void
 migrate_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
-	size_t i, n = 0;
-	int blank = 0;
 
-	if (err == NULL || errlen == 0)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	errbuf_vfail(err, errlen, fmt, ap);
 	va_end(ap);
-	/* libpq's messages span lines (LINE n: ..., a caret line); the caller logs one line. */
-	for (i = 0; err[i] != '\0'; i++) {
-		if (err[i] == '\n' || err[i] == '\r' || err[i] == '\t' || err[i] == ' ') {
-			blank = 1;
-			continue;
-		}
-		if (blank && n > 0)
-			err[n++] = ' ';
-		blank = 0;
-		err[n++] = err[i];
-	}
-	err[n] = '\0';
+	if (err != NULL && errlen > 0)
+		migrate_flatten(err);
 }
 
 /* Keep server notices (e.g. "relation already exists, skipping") off stderr. */

@@ -1,6 +1,6 @@
 /* Durable webhook delivery: events become rows of webhook_outbox in the caller's transaction, and a
- * libcurl-multi loop on the supervisor's event base POSTs them, retrying with capped exponential backoff
- * until a 2xx deletes the row. All state is the table, so pending deliveries survive restarts. */
+ * libcurl-multi loop on the supervisor's event base POSTs them, retrying with the common backoff
+ * (backoff.h) until a 2xx deletes the row. All state is the table, so pending deliveries survive restarts. */
 #ifndef WAGATE_WEBHOOK_H
 #define WAGATE_WEBHOOK_H
 
@@ -19,7 +19,7 @@ struct webhook_config {
 	/* WEBHOOK_EVENTS_<X>: whether the global webhook gets filter name X; NULL = every event. */
 	int (*global_event_enabled)(const char *filter_name, void *arg);
 	void *global_event_arg;
-	int retry_min_ms, retry_max_ms;	/* capped exponential backoff with jitter; 0 = 1000, 300000 */
+	int retry_min_ms, retry_max_ms;	/* backoff_ms() bounds of the retry delay; 0 = 1000, 300000 */
 	int max_age_s;			/* rows older than this are dropped (and logged); 0 = 7 days */
 	int concurrency;		/* parallel deliveries; 0 = 32 */
 	int request_timeout_ms;		/* per POST; 0 = 15000 */
@@ -59,9 +59,6 @@ unsigned long webhook_dropped_total(const struct webhook *w);
 int webhook_filter_name(const char *event, char *out, size_t outsz);
 /* "group-participants.update" -> "group-participants-update"; 0 or -1. */
 int webhook_url_suffix(const char *event, char *out, size_t outsz);
-/* Delay before attempt number attempts+1 after attempts failures (>= 1): min * 2^(attempts-1), capped,
- * scaled by a random factor in [0.5, 1] (jitter), never below min. */
-long webhook_backoff_ms(int attempts, int min_ms, int max_ms);
 /* Current UTC time as "2025-01-22T15:39:14.123Z" (out needs 25 bytes). */
 void webhook_format_time(char *out, size_t outsz);
 

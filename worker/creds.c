@@ -1,11 +1,11 @@
 /* Credentials generation and the stored blob. See creds.h. */
 #include "creds.h"
+#include "errbuf.h"
 #include "random.h"
 #include "xmalloc.h"
 
 #include "creds.pb-c.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,16 +81,6 @@ creds_unpacked_free(Wagate__Creds__Creds *m)
 	wagate__creds__creds__free_unpacked(m, NULL);
 }
 
-static void
-creds_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 struct creds *
 creds_decode(const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
@@ -98,40 +88,40 @@ creds_decode(const uint8_t *buf, size_t len, char *err, size_t errlen)
 	struct creds *c;
 
 	if (len == 0 || len > CREDS_BLOB_MAX) {
-		creds_err(err, errlen, "credentials blob of %zu bytes", len);
+		errbuf_fail(err, errlen, "credentials blob of %zu bytes", len);
 		return NULL;
 	}
 	if ((m = wagate__creds__creds__unpack(NULL, len, buf)) == NULL) {
-		creds_err(err, errlen, "credentials blob does not parse");
+		errbuf_fail(err, errlen, "credentials blob does not parse");
 		return NULL;
 	}
 	c = xcalloc(1, sizeof(*c));
 	if (m->version != CREDS_VERSION) {
-		creds_err(err, errlen, "credentials version %u", m->version);
+		errbuf_fail(err, errlen, "credentials version %u", m->version);
 		goto fail;
 	}
 	if (creds_keypair(m->noise, c->noise_priv, c->noise_pub) == -1 ||
 	    creds_keypair(m->identity, c->identity_priv, c->identity_pub) == -1) {
-		creds_err(err, errlen, "credentials key pair invalid");
+		errbuf_fail(err, errlen, "credentials key pair invalid");
 		goto fail;
 	}
 	if (m->registration_id == 0 || m->registration_id > CREDS_REGID_MAX) {
-		creds_err(err, errlen, "registration id %u out of range", m->registration_id);
+		errbuf_fail(err, errlen, "registration id %u out of range", m->registration_id);
 		goto fail;
 	}
 	c->registration_id = m->registration_id;
 	if (wa_prekey_signed_decode(m->signed_prekey.data, m->signed_prekey.len, &c->signed_prekey) == -1 ||
 	    wa_prekey_signed_verify(&c->signed_prekey, c->identity_pub) == -1) {
-		creds_err(err, errlen, "signed prekey invalid");
+		errbuf_fail(err, errlen, "signed prekey invalid");
 		goto fail;
 	}
 	if (m->adv_secret.len != CREDS_KEY_LEN) {
-		creds_err(err, errlen, "adv secret of %zu bytes", m->adv_secret.len);
+		errbuf_fail(err, errlen, "adv secret of %zu bytes", m->adv_secret.len);
 		goto fail;
 	}
 	memcpy(c->adv_secret, m->adv_secret.data, CREDS_KEY_LEN);
 	if (m->next_prekey_id == 0 || m->next_prekey_id > WA_PREKEY_ID_MAX + 1) {
-		creds_err(err, errlen, "next prekey id %u out of range", m->next_prekey_id);
+		errbuf_fail(err, errlen, "next prekey id %u out of range", m->next_prekey_id);
 		goto fail;
 	}
 	c->next_prekey_id = m->next_prekey_id;
@@ -150,7 +140,7 @@ creds_decode(const uint8_t *buf, size_t len, char *err, size_t errlen)
 		c->has_account_pub = 1;
 		memcpy(c->account_pub, m->account_pub.data, CREDS_KEY_LEN);
 	} else if (m->account_pub.len != 0) {
-		creds_err(err, errlen, "account key of %zu bytes", m->account_pub.len);
+		errbuf_fail(err, errlen, "account key of %zu bytes", m->account_pub.len);
 		goto fail;
 	}
 	creds_unpacked_free(m);

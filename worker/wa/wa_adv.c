@@ -3,7 +3,6 @@
  * Baileys validate-connection.ts. */
 #include "wa_adv.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <mbedtls/md.h>
 
 #include "adv.pb-c.h"
+#include "errbuf.h"
 #include "wa_xeddsa.h"
 #include "xmalloc.h"
 
@@ -22,19 +22,6 @@
 static const uint8_t adv_account_prefix[ADV_PREFIX_LEN] = { 6, 0 };
 static const uint8_t adv_device_prefix[ADV_PREFIX_LEN] = { 6, 1 };
 static const uint8_t adv_hosted_prefix[ADV_PREFIX_LEN] = { 6, 5 };
-
-/* Format a reason into err (NULL or 0-length err is fine). */
-static void
-adv_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Constant-time comparison of two equal-length buffers: 0 when equal. */
 static int
@@ -143,16 +130,16 @@ wa_adv_companion_verify(const uint8_t *msg, size_t len, const uint8_t adv_secret
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (msg == NULL || len == 0 || len > WA_ADV_MAX_MESSAGE) {
-		adv_err(err, errlen, "device-identity: bad length %zu", len);
+		errbuf_fail(err, errlen, "device-identity: bad length %zu", len);
 		return WA_ADV_ERR_PARSE;
 	}
 	h = wa__advsigned_device_identity_hmac__unpack(NULL, len, msg);
 	if (h == NULL) {
-		adv_err(err, errlen, "device-identity: not an ADVSignedDeviceIdentityHMAC");
+		errbuf_fail(err, errlen, "device-identity: not an ADVSignedDeviceIdentityHMAC");
 		return WA_ADV_ERR_PARSE;
 	}
 	if (!h->has_details || !h->has_hmac) {
-		adv_err(err, errlen, "device-identity: %s missing", !h->has_details ? "details" : "HMAC");
+		errbuf_fail(err, errlen, "device-identity: %s missing", !h->has_details ? "details" : "HMAC");
 		rc = WA_ADV_ERR_PARSE;
 		goto out;
 	}
@@ -160,12 +147,12 @@ wa_adv_companion_verify(const uint8_t *msg, size_t len, const uint8_t adv_secret
 	/* 1. HMAC over [06 05 for hosted accounts] || details, compared in constant time */
 	hosted = h->has_accounttype && h->accounttype == WA__ADVENCRYPTION_TYPE__HOSTED;
 	if (adv_hmac(adv_secret, hosted ? adv_hosted_prefix : NULL, h->details.data, h->details.len, mac) != 0) {
-		adv_err(err, errlen, "device-identity: HMAC computation failed");
+		errbuf_fail(err, errlen, "device-identity: HMAC computation failed");
 		rc = WA_ADV_ERR_PARSE;
 		goto out;
 	}
 	if (h->hmac.len != ADV_HMAC_LEN || adv_ct_cmp(mac, h->hmac.data, ADV_HMAC_LEN) != 0) {
-		adv_err(err, errlen, "device-identity: HMAC mismatch");
+		errbuf_fail(err, errlen, "device-identity: HMAC mismatch");
 		rc = WA_ADV_ERR_HMAC;
 		goto out;
 	}
@@ -173,13 +160,13 @@ wa_adv_companion_verify(const uint8_t *msg, size_t len, const uint8_t adv_secret
 	/* 2. the signed identity and its details */
 	s = wa__advsigned_device_identity__unpack(NULL, h->details.len, h->details.data);
 	if (s == NULL || !s->has_details) {
-		adv_err(err, errlen, "device-identity: details are not an ADVSignedDeviceIdentity");
+		errbuf_fail(err, errlen, "device-identity: details are not an ADVSignedDeviceIdentity");
 		rc = WA_ADV_ERR_PARSE;
 		goto out;
 	}
 	d = wa__advdevice_identity__unpack(NULL, s->details.len, s->details.data);
 	if (d == NULL) {
-		adv_err(err, errlen, "device-identity: details are not an ADVDeviceIdentity");
+		errbuf_fail(err, errlen, "device-identity: details are not an ADVDeviceIdentity");
 		rc = WA_ADV_ERR_PARSE;
 		goto out;
 	}
@@ -187,14 +174,14 @@ wa_adv_companion_verify(const uint8_t *msg, size_t len, const uint8_t adv_secret
 	/* 3. the phone's signature over prefix || details || our identity key */
 	if (!s->has_accountsignaturekey || s->accountsignaturekey.len != WA_ADV_KEY_LEN ||
 	    !s->has_accountsignature || s->accountsignature.len != WA_ADV_SIG_LEN) {
-		adv_err(err, errlen, "device-identity: account key or signature has the wrong length");
+		errbuf_fail(err, errlen, "device-identity: account key or signature has the wrong length");
 		rc = WA_ADV_ERR_SIGNATURE;
 		goto out;
 	}
 	m = adv_concat(adv_account_sig_prefix(d), s->details.data, s->details.len, identity_pub, WA_ADV_KEY_LEN,
 	    NULL, 0, &mlen);
 	if (wa_xeddsa_verify(s->accountsignaturekey.data, m, mlen, s->accountsignature.data) != 0) {
-		adv_err(err, errlen, "device-identity: account signature invalid");
+		errbuf_fail(err, errlen, "device-identity: account signature invalid");
 		rc = WA_ADV_ERR_SIGNATURE;
 		goto out;
 	}
@@ -204,7 +191,7 @@ wa_adv_companion_verify(const uint8_t *msg, size_t len, const uint8_t adv_secret
 	m = adv_concat(adv_device_prefix, s->details.data, s->details.len, identity_pub, WA_ADV_KEY_LEN,
 	    s->accountsignaturekey.data, WA_ADV_KEY_LEN, &mlen);
 	if (wa_xeddsa_sign(identity_priv, m, mlen, sig) != 0) {
-		adv_err(err, errlen, "device-identity: device signature failed");
+		errbuf_fail(err, errlen, "device-identity: device signature failed");
 		rc = WA_ADV_ERR_PARSE;
 		goto out;
 	}
@@ -356,46 +343,46 @@ wa_adv_phone_check_reply(const uint8_t *msg, size_t len, const uint8_t account_p
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
 	if (msg == NULL || len == 0 || len > WA_ADV_MAX_MESSAGE) {
-		adv_err(err, errlen, "pair-device-sign: bad length %zu", len);
+		errbuf_fail(err, errlen, "pair-device-sign: bad length %zu", len);
 		return -1;
 	}
 	s = wa__advsigned_device_identity__unpack(NULL, len, msg);
 	if (s == NULL || !s->has_details) {
-		adv_err(err, errlen, "pair-device-sign: not an ADVSignedDeviceIdentity");
+		errbuf_fail(err, errlen, "pair-device-sign: not an ADVSignedDeviceIdentity");
 		goto out;
 	}
 	/* the companion must strip the account key (wa-session.md 2.8); a fake phone that accepted it would
 	 * hide that bug */
 	if (s->has_accountsignaturekey) {
-		adv_err(err, errlen, "pair-device-sign: accountSignatureKey present");
+		errbuf_fail(err, errlen, "pair-device-sign: accountSignatureKey present");
 		goto out;
 	}
 	if (!s->has_accountsignature || s->accountsignature.len != WA_ADV_SIG_LEN ||
 	    !s->has_devicesignature || s->devicesignature.len != WA_ADV_SIG_LEN) {
-		adv_err(err, errlen, "pair-device-sign: signature missing or wrong length");
+		errbuf_fail(err, errlen, "pair-device-sign: signature missing or wrong length");
 		goto out;
 	}
 	d = wa__advdevice_identity__unpack(NULL, s->details.len, s->details.data);
 	if (d == NULL) {
-		adv_err(err, errlen, "pair-device-sign: details are not an ADVDeviceIdentity");
+		errbuf_fail(err, errlen, "pair-device-sign: details are not an ADVDeviceIdentity");
 		goto out;
 	}
 	if ((d->has_keyindex ? d->keyindex : 0) != expect_key_index) {
-		adv_err(err, errlen, "pair-device-sign: key index %u, expected %u",
+		errbuf_fail(err, errlen, "pair-device-sign: key index %u, expected %u",
 		    (unsigned)(d->has_keyindex ? d->keyindex : 0), (unsigned)expect_key_index);
 		goto out;
 	}
 	m = adv_concat(adv_account_sig_prefix(d), s->details.data, s->details.len, companion_identity_pub,
 	    WA_ADV_KEY_LEN, NULL, 0, &mlen);
 	if (wa_xeddsa_verify(account_pub, m, mlen, s->accountsignature.data) != 0) {
-		adv_err(err, errlen, "pair-device-sign: account signature is not ours");
+		errbuf_fail(err, errlen, "pair-device-sign: account signature is not ours");
 		goto out;
 	}
 	free(m);
 	m = adv_concat(adv_device_prefix, s->details.data, s->details.len, companion_identity_pub, WA_ADV_KEY_LEN,
 	    account_pub, WA_ADV_KEY_LEN, &mlen);
 	if (wa_xeddsa_verify(companion_identity_pub, m, mlen, s->devicesignature.data) != 0) {
-		adv_err(err, errlen, "pair-device-sign: device signature invalid");
+		errbuf_fail(err, errlen, "pair-device-sign: device signature invalid");
 		goto out;
 	}
 	rc = 0;

@@ -3,7 +3,6 @@
  * (socket.ts requestPairingCode / generatePairingKey, messages-recv.ts link_code_companion_reg). */
 #include "wa_linkcode.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/pkcs5.h>
 
+#include "errbuf.h"
 #include "random.h"
 #include "wa_noise.h"
 #include "xmalloc.h"
@@ -27,19 +27,6 @@
 static const char lc_alphabet[] = "123456789ABCDEFGHJKLMNPQRSTVWXYZ";
 static const char lc_bundle_info[] = "link_code_pairing_key_bundle_encryption_key";
 static const char lc_adv_info[] = "adv_secret";
-
-/* Format a reason into err (NULL or 0-length err is fine). */
-static void
-lc_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* 5 bytes -> 8 characters, big-endian 5-bit groups (Go's base32 with that alphabet, Baileys'
  * bytesToCrockford). */
@@ -270,37 +257,37 @@ wa_linkcode_primary_finish(const uint8_t eph_priv[WA_LINKCODE_KEY_LEN],
 		err[0] = '\0';
 	mbedtls_gcm_init(&gcm);
 	if (bundle == NULL || len != WA_LINKCODE_BUNDLE_LEN) {
-		lc_err(err, errlen, "key bundle: %zu bytes, expected %d", len, WA_LINKCODE_BUNDLE_LEN);
+		errbuf_fail(err, errlen, "key bundle: %zu bytes, expected %d", len, WA_LINKCODE_BUNDLE_LEN);
 		goto out;
 	}
 	if (wa_noise_dh(eph_priv, companion_eph_pub, e) != 0) {
-		lc_err(err, errlen, "key bundle: bad companion ephemeral key");
+		errbuf_fail(err, errlen, "key bundle: bad companion ephemeral key");
 		goto out;
 	}
 	if (lc_hkdf(bundle, LC_SALT_LEN, e, sizeof(e), lc_bundle_info, key) != 0 ||
 	    mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, key, 256) != 0) {
-		lc_err(err, errlen, "key bundle: key derivation failed");
+		errbuf_fail(err, errlen, "key bundle: key derivation failed");
 		goto out;
 	}
 	if (mbedtls_gcm_auth_decrypt(&gcm, LC_PLAIN_LEN, bundle + LC_SALT_LEN, LC_NONCE_LEN, NULL, 0,
 	    bundle + LC_SALT_LEN + LC_NONCE_LEN + LC_PLAIN_LEN, LC_TAG_LEN, bundle + LC_SALT_LEN + LC_NONCE_LEN,
 	    plain) != 0) {
 		/* a wrong code gives both sides other ephemeral keys, so this is where it shows */
-		lc_err(err, errlen, "key bundle: does not decrypt (wrong code?)");
+		errbuf_fail(err, errlen, "key bundle: does not decrypt (wrong code?)");
 		goto out;
 	}
 	for (i = 0; i < WA_LINKCODE_KEY_LEN; i++)
 		d |= plain[WA_LINKCODE_KEY_LEN + i] ^ primary_identity_pub[i];
 	if (d != 0) {
-		lc_err(err, errlen, "key bundle: names another primary identity");
+		errbuf_fail(err, errlen, "key bundle: names another primary identity");
 		goto out;
 	}
 	if (wa_noise_dh(primary_identity_priv, plain, id_dh) != 0) {
-		lc_err(err, errlen, "key bundle: bad companion identity key");
+		errbuf_fail(err, errlen, "key bundle: bad companion identity key");
 		goto out;
 	}
 	if (lc_adv_secret(e, id_dh, plain + 2 * WA_LINKCODE_KEY_LEN, adv_secret) != 0) {
-		lc_err(err, errlen, "key bundle: adv secret derivation failed");
+		errbuf_fail(err, errlen, "key bundle: adv secret derivation failed");
 		goto out;
 	}
 	memcpy(companion_identity_pub, plain, WA_LINKCODE_KEY_LEN);

@@ -1,0 +1,160 @@
+/* Webhook events against a real PostgreSQL: Evolution's names, and the rows one event becomes (targets,
+ * byEvents, filters, headers, envelope, bad JSON). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "db.h"
+#include "pgtest.h"
+#include "webhook.h"
+#include "webhook_testlib.h"
+
+/* Names: filter name and byEvents suffix per Evolution. */
+static void
+test_names(void **state)
+{
+	char out[64];
+
+	assert_int_equal(webhook_filter_name("connection.update", out, sizeof(out)), 0);
+	assert_string_equal(out, "CONNECTION_UPDATE");
+	assert_int_equal(webhook_filter_name("group-participants.update", out, sizeof(out)), 0);
+	assert_string_equal(out, "GROUP_PARTICIPANTS_UPDATE");
+	assert_int_equal(webhook_url_suffix("group-participants.update", out, sizeof(out)), 0);
+	assert_string_equal(out, "group-participants-update");
+	assert_int_equal(webhook_url_suffix("typebot.change-status", out, sizeof(out)), 0);
+	assert_string_equal(out, "typebot-change-status");
+	assert_int_equal(webhook_url_suffix("call", out, sizeof(out)), 0);
+	assert_string_equal(out, "call");
+	assert_int_equal(webhook_filter_name("", out, sizeof(out)), -1);
+	assert_int_equal(webhook_filter_name("connection.update", out, 5), -1);
+}
+
+/* date_time is real UTC ISO-8601 with milliseconds and Z. */
+static void
+test_time(void **state)
+{
+	char buf[40];
+	regex_t re;
+
+	webhook_format_time(buf, sizeof(buf));
+	assert_int_equal(regcomp(&re, "^20[0-9]{2}-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]\\.[0-9]{3}Z$",
+	    REG_EXTENDED | REG_NOSUB), 0);
+	assert_int_equal(regexec(&re, buf, 0, NULL, 0), 0);
+	regfree(&re);
+}
+
+/* Rows per target: instance webhook (byEvents, filter) and global webhook (byEvents), envelope fields. */
+static void
+test_enqueue_rows(void **state)
+{
+	char url[128], gurl[128], q[512], *s;
+	struct webhook *w;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/inst", T.rx.port);
+	snprintf(gurl, sizeof(gurl), "http://127.0.0.1:%d/global", T.rx.port);
+	add_instance(INST_ID, "sales", url, 1, "{CONNECTION_UPDATE,GROUP_UPDATE}", 1);
+	w = new_webhook(NULL, gurl, 1, 100);	/* no db: rows stay for inspection */
+
+	enqueue(w, INST_ID, "sales", "connection.update", "{\"instance\":\"sales\",\"state\":\"open\"}",
+	    "5511999999999@s.whatsapp.net");
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'connection.update'"), 2);
+	snprintf(q, sizeof(q), "SELECT count(*) FROM webhook_outbox WHERE url = '%s/connection-update'"
+	    " AND headers->>'X-Custom' = '42'", url);
+	assert_int_equal(sql_long(q), 1);
+	snprintf(q, sizeof(q), "SELECT count(*) FROM webhook_outbox WHERE url = '%s/connection-update'"
+	    " AND headers = '{}'::jsonb", gurl);
+	assert_int_equal(sql_long(q), 1);
+	/* Envelope: destination is the stored instance URL without suffix, for both rows (Evolution). */
+	snprintf(q, sizeof(q), "SELECT count(*) FROM webhook_outbox WHERE body->>'destination' = '%s'"
+	    " AND body->>'event' = 'connection.update' AND body->>'instance' = 'sales'"
+	    " AND body->'data'->>'state' = 'open' AND body->>'sender' = '5511999999999@s.whatsapp.net'"
+	    " AND body->>'server_url' = 'https://api.example.com' AND NOT body ? 'apikey'"
+	    " AND body->>'date_time' ~ '^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z$'", url);
+	assert_int_equal(sql_long(q), 2);
+
+	/* Not in the instance filter: global only. */
+	enqueue(w, INST_ID, "sales", "messages.upsert", "{\"key\":{\"id\":\"ABC\"}}", NULL);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'messages.upsert'"), 1);
+	s = sql_text("SELECT url FROM webhook_outbox WHERE event = 'messages.upsert'");
+	snprintf(q, sizeof(q), "%s/messages-upsert", gurl);
+	assert_string_equal(s, q);
+	free(s);
+	/* No sender: no sender field. null data stays null. */
+	enqueue(w, INST_ID, "sales", "logout.instance", "null", NULL);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'logout.instance'"
+	    " AND NOT body ? 'sender' AND body->'data' = 'null'::jsonb"), 1);
+	/* groups.update matches the enum's GROUP_UPDATE spelling. */
+	enqueue(w, INST_ID, "sales", "groups.update", "[]", NULL);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'groups.update'"), 2);
+	/* instance.create never goes to an instance webhook. */
+	enqueue(w, INST_ID, "sales", "instance.create", "{\"instanceName\":\"sales\"}", NULL);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'instance.create'"), 1);
+	/* Global WEBHOOK_EVENTS_MESSAGES_UPSERT=false. */
+	T.msgs_global_off = 1;
+	enqueue(w, INST_ID, "sales", "messages.upsert", "{}", NULL);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'messages.upsert'"), 1);
+	webhook_free(w);
+}
+
+/* Empty events = all; disabled webhook and no global = nothing; bad JSON and NULs do not break the tx. */
+static void
+test_enqueue_filters(void **state)
+{
+	char url[128], q[512];
+	struct webhook *w, *wg;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/all/", T.rx.port);
+	add_instance(INST_ID, "all", url, 0, "{}", 1);
+	add_instance(INST2_ID, "off", "http://127.0.0.1:1/off", 0, "{}", 0);
+	w = new_webhook(NULL, NULL, 0, 100);
+	enqueue(w, INST_ID, "all", "messages.upsert", "{\"a\":1}", NULL);
+	enqueue(w, INST_ID, "all", "presence.update", "{\"a\":1}", NULL);
+	enqueue(w, INST2_ID, "off", "messages.upsert", "{\"a\":1}", NULL);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 2);
+	snprintf(q, sizeof(q), "SELECT count(*) FROM webhook_outbox WHERE url = '%s'", url);
+	assert_int_equal(sql_long(q), 2);
+	/* byEvents off: the URL is used as stored (a trailing slash stays). */
+	enqueue(w, INST_ID, "all", "messages.upsert", "{not json", NULL);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE body->'data' = 'null'::jsonb"), 1);
+	enqueue(w, INST_ID, "all", "messages.upsert", "{\"t\":\"a\\u0000b\\\\u0000\"}", NULL);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE body->'data'->>'t' = "
+	    "E'a\\uFFFDb\\\\u0000'"), 1);
+	enqueue(w, INST_ID, "all", "messages.upsert", "12", NULL);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE body->'data' = '12'::jsonb"), 1);
+	/* Disabled instance webhook: destination still names it; the global URL gets the event. */
+	wg = new_webhook(NULL, "http://127.0.0.1:1/g", 0, 100);
+	enqueue(wg, INST2_ID, "off", "connection.update", "{}", NULL);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'connection.update'"
+	    " AND url = 'http://127.0.0.1:1/g' AND body->>'destination' = 'http://127.0.0.1:1/off'"), 1);
+	/* Unknown instance: only the global row; destination is global + suffix. */
+	sql("DELETE FROM instance WHERE id = '" INST_ID "'");
+	enqueue(wg, INST_ID, "ghost", "instance.delete", "{}", NULL);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'instance.delete'"
+	    " AND body->>'destination' = 'http://127.0.0.1:1/g/instance-delete'"), 1);
+	webhook_free(w);
+	webhook_free(wg);
+}
+
+/* Pure helpers first, then the enqueue tests against PostgreSQL. */
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_time),
+		cmocka_unit_test_setup(test_enqueue_rows, webhook_test_reset),
+		cmocka_unit_test_setup(test_enqueue_filters, webhook_test_reset),
+	};
+
+	return cmocka_run_group_tests(tests, webhook_test_setup, webhook_test_teardown);
+}

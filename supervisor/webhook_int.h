@@ -1,0 +1,133 @@
+/* Webhook internals shared by its files: webhook.c (new/free, timers, metrics), webhook_event.c (names and
+ * enqueue), webhook_deliver.c (claim, outcome, retry) and webhook_curl.c (libcurl multi on libevent).
+ * Nothing outside supervisor/webhook*.c includes this. */
+#ifndef WAGATE_WEBHOOK_INT_H
+#define WAGATE_WEBHOOK_INT_H
+
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include <curl/curl.h>
+
+#include "webhook.h"
+
+#define WEBHOOK_POLL_MS		1000	/* look for due rows at least this often */
+#define WEBHOOK_MAINT_MS	2000	/* backlog count */
+#define WEBHOOK_SWEEP_EVERY	30	/* max-age sweep every this many maintenance ticks */
+#define WEBHOOK_MAX_HEADERS	64
+#define WEBHOOK_MAX_HEADER_LEN	8192
+#define WEBHOOK_MAX_ERROR_LEN	1000
+#define WEBHOOK_NAME_MAX	64	/* longest event name we build filter names for */
+#define WEBHOOK_PER_URL		4	/* deliveries to one URL claimed at once */
+
+enum webhook_op_kind {
+	WEBHOOK_OP_CLAIM,
+	WEBHOOK_OP_RESULT,
+	WEBHOOK_OP_COUNT,
+	WEBHOOK_OP_SWEEP,
+	WEBHOOK_OP_HOLD,
+};
+
+struct webhook_delivery {
+	TAILQ_ENTRY(webhook_delivery) entry;
+	struct webhook *w;
+	long long id;
+	char *event;
+	char *url;
+	char *body;
+	int attempts;			/* failed attempts before this one */
+	long age_s;			/* row age when claimed */
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* One database call in flight; survives the webhook so a late callback finds op->w == NULL. */
+struct webhook_op {
+	TAILQ_ENTRY(webhook_op) entry;
+	struct webhook *w;
+	enum webhook_op_kind kind;
+	struct webhook_delivery *d;
+	int limit;
+	int capped;			/* claim skipped busy URLs: they may have due rows */
+};
+
+/* libevent watcher for one socket libcurl asked us to watch. */
+struct webhook_sock {
+	LIST_ENTRY(webhook_sock) entry;
+	struct event *ev;
+	struct webhook *w;
+};
+
+TAILQ_HEAD(webhook_deliveries, webhook_delivery);
+TAILQ_HEAD(webhook_ops, webhook_op);
+LIST_HEAD(webhook_socks, webhook_sock);
+
+struct webhook {
+	struct event_base *base;
+	struct db *db;
+	char *global_url;
+	char *server_url;
+	int global_enabled;
+	int global_by_events;
+	int (*global_event_enabled)(const char *, void *);
+	void *global_event_arg;
+	int retry_min_ms;
+	int retry_max_ms;
+	int max_age_s;
+	int concurrency;
+	int request_timeout_ms;
+
+	CURLM *multi;
+	struct event *curl_timer;
+	struct event *poll_timer;
+	struct event *kick_ev;
+	struct event *wake_timer;
+	struct event *maint_timer;
+	struct timeval wake_at;
+
+	struct webhook_deliveries deliveries;	/* claimed rows: in flight or result being written */
+	int ndeliveries;
+	struct webhook_ops ops;
+	struct webhook_socks socks;		/* watchers libcurl has not removed yet */
+	int claiming;
+	int again;			/* more due rows may exist: claim again when a slot frees */
+	int kick_pending;		/* a claim was asked for while one was running */
+	int counting;
+	int sweeping;
+	unsigned maint_ticks;
+	int db_down_logged;
+
+	long backlog;
+	unsigned long delivered;
+	unsigned long failed;
+	unsigned long dropped;
+};
+
+/* webhook.c */
+/* Arm the one-shot wake timer to fire in ms unless it is already due sooner. */
+void webhook_wake_after(struct webhook *w, long ms);
+
+/* webhook_deliver.c */
+/* Ask the database for due rows, up to the free delivery slots. */
+void webhook_claim(struct webhook *w);
+/* Count the backlog and, now and then, drop rows past max age. */
+void webhook_maint(struct webhook *w);
+/* A POST ended (res, HTTP code): delete the row, schedule a retry, or drop it. */
+void webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode res, long code);
+/* Free a delivery (not linked any more), its transfer included. NULL is fine. */
+void webhook_delivery_free(struct webhook_delivery *d);
+
+/* webhook_curl.c */
+/* Create w's multi handle and its timer on w->base; 0, or -1 with a reason in err. */
+int webhook_curl_init(struct webhook *w, char *err, size_t errlen);
+/* Drop the multi handle, its socket watchers and timer (deliveries must be freed first). */
+void webhook_curl_cleanup(struct webhook *w);
+/* The request headers for d: ours, then the row's custom ones (headers_json may be NULL). */
+struct curl_slist *webhook_curl_headers(const struct webhook_delivery *d, const char *headers_json);
+/* Start POSTing d (its url, body and hdrs are set); 0, or -1 if the transfer could not be started. */
+int webhook_curl_start(struct webhook *w, struct webhook_delivery *d);
+/* Abandon d's transfer, if any. */
+void webhook_curl_stop(struct webhook_delivery *d);
+
+#endif
