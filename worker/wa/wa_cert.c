@@ -1,5 +1,6 @@
 /* Noise server certificate chain and key files (wa-transport.md section 3); signatures are wa_xeddsa's. */
 #include "wa_cert.h"
+#include "errbuf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -157,22 +158,6 @@ wa_cert_chain_generate(const uint8_t root_priv[WA_CERT_KEY_LEN],
 }
 
 /* Fill err with a reason and fail. */
-static int
-cert_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
-cert_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 /* Whether a certificate message has both its parts. */
 static int
 cert_complete(const Wa__CertChain__NoiseCertificate *c)
@@ -185,10 +170,10 @@ static int
 cert_check_time(const char *which, const struct wa_cert_details *d, uint64_t now, char *err, size_t errlen)
 {
 	if (now < d->not_before)
-		return cert_fail(err, errlen, "certificate: %s not yet valid (notBefore %llu, now %llu)", which,
+		return errbuf_fail(err, errlen, "certificate: %s not yet valid (notBefore %llu, now %llu)", which,
 		    (unsigned long long)d->not_before, (unsigned long long)now);
 	if (now > d->not_after)
-		return cert_fail(err, errlen, "certificate: %s expired (notAfter %llu, now %llu)", which,
+		return errbuf_fail(err, errlen, "certificate: %s expired (notAfter %llu, now %llu)", which,
 		    (unsigned long long)d->not_after, (unsigned long long)now);
 	return 0;
 }
@@ -206,61 +191,61 @@ wa_cert_chain_verify(const uint8_t *chain, size_t len, const uint8_t root_pub[WA
 	int rc = -1;
 
 	if (len > WA_CERT_MAX_CHAIN)
-		return cert_fail(err, errlen, "certificate: chain too long (%zu bytes)", len);
+		return errbuf_fail(err, errlen, "certificate: chain too long (%zu bytes)", len);
 	m = wa__cert_chain__unpack(NULL, len, chain);
 	if (m == NULL)
-		return cert_fail(err, errlen, "certificate: chain does not parse");
+		return errbuf_fail(err, errlen, "certificate: chain does not parse");
 	leaf = m->leaf;
 	inter = m->intermediate;
 	if (!cert_complete(leaf)) {
-		cert_fail(err, errlen, "certificate: leaf missing details or signature");
+		errbuf_fail(err, errlen, "certificate: leaf missing details or signature");
 		goto out;
 	}
 	if (!cert_complete(inter)) {
-		cert_fail(err, errlen, "certificate: intermediate missing details or signature");
+		errbuf_fail(err, errlen, "certificate: intermediate missing details or signature");
 		goto out;
 	}
 	if (inter->signature.len != WA_CERT_SIG_LEN) {
-		cert_fail(err, errlen, "certificate: intermediate signature is %zu bytes, want 64",
+		errbuf_fail(err, errlen, "certificate: intermediate signature is %zu bytes, want 64",
 		    inter->signature.len);
 		goto out;
 	}
 	if (leaf->signature.len != WA_CERT_SIG_LEN) {
-		cert_fail(err, errlen, "certificate: leaf signature is %zu bytes, want 64", leaf->signature.len);
+		errbuf_fail(err, errlen, "certificate: leaf signature is %zu bytes, want 64", leaf->signature.len);
 		goto out;
 	}
 	if (wa_xeddsa_verify(root_pub, inter->details.data, inter->details.len, inter->signature.data) != 0) {
-		cert_fail(err, errlen, "certificate: intermediate signature invalid (not signed by the trusted root)");
+		errbuf_fail(err, errlen, "certificate: intermediate signature invalid (not signed by the trusted root)");
 		goto out;
 	}
 	if (wa_cert_details_decode(inter->details.data, inter->details.len, &id) != 0) {
-		cert_fail(err, errlen, "certificate: intermediate details do not parse or key is not 32 bytes");
+		errbuf_fail(err, errlen, "certificate: intermediate details do not parse or key is not 32 bytes");
 		goto out;
 	}
 	if (id.issuer_serial != WA_CERT_ROOT_ISSUER_SERIAL) {
-		cert_fail(err, errlen, "certificate: intermediate issuer serial %u, want %u", id.issuer_serial,
+		errbuf_fail(err, errlen, "certificate: intermediate issuer serial %u, want %u", id.issuer_serial,
 		    WA_CERT_ROOT_ISSUER_SERIAL);
 		goto out;
 	}
 	if (wa_xeddsa_verify(id.key, leaf->details.data, leaf->details.len, leaf->signature.data) != 0) {
-		cert_fail(err, errlen, "certificate: leaf signature invalid (not signed by the intermediate)");
+		errbuf_fail(err, errlen, "certificate: leaf signature invalid (not signed by the intermediate)");
 		goto out;
 	}
 	if (cert_check_time("intermediate", &id, now, err, errlen) != 0)
 		goto out;
 	if (wa_cert_details_decode(leaf->details.data, leaf->details.len, &ld) != 0) {
-		cert_fail(err, errlen, "certificate: leaf details do not parse or key is not 32 bytes");
+		errbuf_fail(err, errlen, "certificate: leaf details do not parse or key is not 32 bytes");
 		goto out;
 	}
 	if (ld.issuer_serial != id.serial) {
-		cert_fail(err, errlen, "certificate: leaf issuer serial %u does not match intermediate serial %u",
+		errbuf_fail(err, errlen, "certificate: leaf issuer serial %u does not match intermediate serial %u",
 		    ld.issuer_serial, id.serial);
 		goto out;
 	}
 	for (i = 0; i < WA_CERT_KEY_LEN; i++)
 		diff |= (uint8_t)(ld.key[i] ^ server_static[i]);
 	if (diff != 0) {
-		cert_fail(err, errlen, "certificate: leaf key does not match the server static key");
+		errbuf_fail(err, errlen, "certificate: leaf key does not match the server static key");
 		goto out;
 	}
 	if (cert_check_time("leaf", &ld, now, err, errlen) != 0)
@@ -347,16 +332,16 @@ wa_cert_key_read_file(const char *path, uint8_t key[WA_CERT_KEY_LEN], char *err,
 	int bad;
 
 	if ((f = fopen(path, "re")) == NULL)
-		return cert_fail(err, errlen, "%s: %s", path, strerror(errno));
+		return errbuf_fail(err, errlen, "%s: %s", path, strerror(errno));
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	bad = ferror(f) || !feof(f);
 	fclose(f);
 	if (bad)
-		return cert_fail(err, errlen, "%s: read error or longer than 1 KiB", path);
+		return errbuf_fail(err, errlen, "%s: read error or longer than 1 KiB", path);
 	buf[n] = '\0';
 	if (strlen(buf) != n || wa_cert_key_parse(buf, key) != 0) {
 		explicit_wipe(buf, sizeof(buf));
-		return cert_fail(err, errlen, "%s: not a 32-byte key in hex or base64", path);
+		return errbuf_fail(err, errlen, "%s: not a 32-byte key in hex or base64", path);
 	}
 	explicit_wipe(buf, sizeof(buf));
 	return 0;

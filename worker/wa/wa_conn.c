@@ -4,6 +4,7 @@
  * attempt owns is torn down by conn_attempt_end(); the stream itself is freed on the next loop turn because
  * we are usually inside one of its callbacks when an attempt ends (STYLE rule 10). */
 #include "wa_conn.h"
+#include "backoff.h"
 
 #include "wa_binary.h"
 #include "wa_frame.h"
@@ -300,21 +301,15 @@ conn_report(struct wa_conn *c, int state, int reason, const char *detail, long r
 		c->cfg.on_state(c, state, reason, detail, retry_ms, c->cfg.arg);
 }
 
-/* Delay before the next attempt after c->failures consecutive failures: capped doubling, +-20 % jitter. */
+/* Delay before the next attempt after c->failures consecutive failures (the one backoff rule, backoff.h). */
 static long
 conn_backoff_ms(struct wa_conn *c)
 {
-	double ms = c->cfg.backoff_min_ms;
-	unsigned i;
+	long ms = backoff_ms(c->failures, c->cfg.backoff_min_ms, c->cfg.backoff_max_ms);
 
-	for (i = 0; i < c->failures && ms < c->cfg.backoff_max_ms; i++)
-		ms *= 2;
-	if (ms > c->cfg.backoff_max_ms)
-		ms = c->cfg.backoff_max_ms;
-	ms *= 0.8 + 0.4 * (conn_random32() / 4294967296.0);
 	if (c->failures < 64)
 		c->failures++;
-	return (long)ms;
+	return ms;
 }
 
 /* End the attempt and decide what comes next. */

@@ -123,10 +123,10 @@ test_backoff(void **state)
 		assert_int_equal(r.states[i + 1], WA_CONN_CLOSED);
 		assert_true(r.retries[i + 1] > 0);
 	}
-	/* 40 ms doubling with +-20 % jitter: 32..48, 64..96, 128..192. */
-	assert_true(r.retries[1] >= 32 && r.retries[1] <= 48);
-	assert_true(r.retries[3] >= 64 && r.retries[3] <= 96);
-	assert_true(r.retries[5] >= 128 && r.retries[5] <= 192);
+	/* 40 ms doubling with backoff.h's equal jitter, [base/2, base]: 20..40, 40..80, 80..160. */
+	assert_true(r.retries[1] >= 20 && r.retries[1] <= 40);
+	assert_true(r.retries[3] >= 40 && r.retries[3] <= 80);
+	assert_true(r.retries[5] >= 80 && r.retries[5] <= 160);
 	/* Already closed (a retry is pending): stop cancels it without another report. */
 	wa_conn_stop(c);
 	assert_int_equal(r.n, 6);

@@ -1,5 +1,6 @@
 /* WhatsApp's Noise XX handshake, both roles (reference/wa-transport.md sections 2.5-2.7). */
 #include "wa_handshake.h"
+#include "errbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -148,11 +149,9 @@ hs_fail(struct wa_handshake *h, enum wa_hs_err code, char *err, size_t errlen, c
 
 	h->state = HS_FAILED;
 	h->error = code;
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	errbuf_vfail(err, errlen, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 
