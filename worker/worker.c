@@ -1,5 +1,6 @@
-/* The worker process: IPC dispatch (one table, STYLE rule 15), settings from Start, reports to the supervisor,
- * and the worker's own requests (StoreBatch -> StoreAck, PairSuccess -> Result) with their timeouts. */
+/* The worker process: its dispatch table on the shared IPC peer (common/ipc_peer.c, STYLE rule 15), settings
+ * from Start, reports to the supervisor, and the worker's own requests (StoreBatch -> StoreAck, PairSuccess ->
+ * Result), whose ids and timeouts the peer tracks. */
 #include "worker.h"
 #include "conn_state.h"
 #include "ipc.h"
