@@ -301,6 +301,5 @@ worker_ipc_send_update(struct worker_rec *wk)
 	up.proxy = &px;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_UPDATE_PROXY;
 	env.update_proxy = &up;
-	env.request_id = 0;
 	return worker_ipc_send(wk, &env);
 }

@@ -37,7 +37,7 @@ extern char self_path[PATH_MAX];	/* this test binary: the misbehaving worker */
 /* A table with short timings (heartbeats every heartbeat_ms, 3 misses, backoff 200..2000 ms). */
 struct tctx *tctx_new(const char *worker_path, int concurrency, int heartbeat_ms);
 void tctx_free(struct tctx *t);
-/* The table's config before tctx_new_cfg applies it (for tests that need another value). */
+/* tctx_new with another open-files limit for the workers (64 in tctx_new). */
 struct tctx *tctx_new_cfg(const char *worker_path, int concurrency, int heartbeat_ms, unsigned long rlimit_nofile);
 /* Register one instance (fails the test if refused). */
 void add(struct tctx *t, const char *id, int connect_now);
