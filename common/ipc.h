@@ -13,7 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
-#define IPC_VERSION	2
+#define IPC_VERSION	3
 #define IPC_FD		3			/* the worker's end of the socketpair */
 #define IPC_HEADER_LEN	4
 #define IPC_FRAME_MAX	(16u * 1024 * 1024)	/* largest payload (bytes after the header) */
@@ -21,7 +21,8 @@
 /* Worker exit codes with a meaning for the supervisor. */
 #define IPC_EXIT_OK		0
 #define IPC_EXIT_NO_RESTART	3		/* logged out / credentials revoked: do not restart */
-#define IPC_EXIT_EXEC_FAILED	127		/* exec of the worker binary failed */
+#define IPC_EXIT_RLIMIT_FAILED	126		/* setrlimit in the forked child failed: exec never tried */
+#define IPC_EXIT_EXEC_FAILED	127		/* exec of the worker binary failed (or the fd setup before it) */
 
 typedef Wagate__Ipc__Envelope IpcEnvelope;
 

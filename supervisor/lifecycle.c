@@ -269,26 +269,32 @@ lifecycle_wuid(const char *jid, char *out, size_t outsz)
 	return 0;
 }
 
-/* Copy the settings and proxy a worker needs (strings borrowed). */
+/* Copy the settings and proxy a worker needs (strings borrowed). The registry is still flat here, so they
+ * are lent through static copies: workers_add/workers_update copy them at once. */
 void
 lifecycle_spec(const struct instance *inst, struct worker_spec *spec, int connect_now)
 {
+	static struct settings set;
+	static struct proxy px;
+
 	memset(spec, 0, sizeof(*spec));
+	set.reject_call = inst->settings.reject_call;
+	set.groups_ignore = inst->settings.groups_ignore;
+	set.always_online = inst->settings.always_online;
+	set.read_messages = inst->settings.read_messages;
+	set.read_status = inst->settings.read_status;
+	set.sync_full_history = inst->settings.sync_full_history;
+	set.msg_call = inst->settings.msg_call;
+	px.enabled = inst->proxy.enabled;
+	px.host = inst->proxy.host;
+	px.port = inst->proxy.port;
+	px.protocol = inst->proxy.protocol;
+	px.username = inst->proxy.username;
+	px.password = inst->proxy.password;
 	spec->instance_id = inst->id;
 	spec->instance_name = inst->name;
-	spec->reject_call = inst->settings.reject_call;
-	spec->groups_ignore = inst->settings.groups_ignore;
-	spec->always_online = inst->settings.always_online;
-	spec->read_messages = inst->settings.read_messages;
-	spec->read_status = inst->settings.read_status;
-	spec->sync_full_history = inst->settings.sync_full_history;
-	spec->msg_call = inst->settings.msg_call;
-	spec->proxy_enabled = inst->proxy.enabled;
-	spec->proxy_host = inst->proxy.host;
-	spec->proxy_port = inst->proxy.port;
-	spec->proxy_protocol = inst->proxy.protocol;
-	spec->proxy_username = inst->proxy.username;
-	spec->proxy_password = inst->proxy.password;
+	spec->settings = &set;
+	spec->proxy = &px;
 	spec->connect_now = connect_now;
 }
 

@@ -193,6 +193,8 @@ main(int argc, char **argv)
 	wcfg.qrcode_limit = (unsigned)app.cfg->qrcode_limit;
 	wcfg.qr_first_ms = (unsigned)app.cfg->qr_first_ms;
 	wcfg.qr_next_ms = (unsigned)app.cfg->qr_next_ms;
+	wcfg.keepalive_ms = (unsigned)app.cfg->wa_keepalive_ms;
+	wcfg.keepalive_deadline_ms = (unsigned)app.cfg->wa_keepalive_deadline_ms;
 	memset(&wcbs, 0, sizeof(wcbs));
 	wcbs.on_ready = lifecycle_on_ready;
 	wcbs.on_state = lifecycle_on_state;

@@ -3,6 +3,9 @@
 #ifndef WAGATE_WORKERS_H
 #define WAGATE_WORKERS_H
 
+#include "conn_state.h"
+#include "settings.h"
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -10,11 +13,9 @@
 struct event_base;
 struct workers;
 
-enum { WORKER_STATE_CLOSE = 0, WORKER_STATE_CONNECTING = 1, WORKER_STATE_OPEN = 2 };
-
-/* Reason codes the table itself reports in on_state (others come from the worker, see proto/ipc.proto). */
-#define WORKERS_REASON_CRASHED		600	/* the worker exited or was killed */
-#define WORKERS_REASON_LOGGED_OUT	401	/* the worker exited with IPC_EXIT_NO_RESTART */
+/* States and reasons in on_state are conn_state.h's CONN_* and REASON_*. The table itself reports
+ * REASON_WORKER_CRASHED (the worker exited or was killed) and REASON_LOGGED_OUT (it exited with
+ * IPC_EXIT_NO_RESTART); the others come from the worker. */
 
 struct workers_config {
 	const char *worker_path;            /* path of wagate-worker */
@@ -31,13 +32,14 @@ struct workers_config {
 	int log_level;
 	unsigned qrcode_limit;              /* passed in Start: QRs per connect series (QRCODE_LIMIT); 0 = none */
 	unsigned qr_first_ms, qr_next_ms;   /* passed in Start: QR display times (WA_QR_*_MS); 0 = the worker's default */
+	unsigned keepalive_ms;              /* passed in Start: WhatsApp keepalive (WA_KEEPALIVE_MS); 0 = default */
+	unsigned keepalive_deadline_ms;     /* passed in Start: its answer deadline (WA_KEEPALIVE_DEADLINE_MS); 0 = default */
 };
 
 struct worker_spec {                    /* everything Start needs; copied by workers_add/workers_update */
 	const char *instance_id, *instance_name;
-	int reject_call, groups_ignore, always_online, read_messages, read_status, sync_full_history;
-	const char *msg_call;
-	int proxy_enabled; const char *proxy_host, *proxy_port, *proxy_protocol, *proxy_username, *proxy_password;
+	const struct settings *settings;    /* NULL = all off */
+	const struct proxy *proxy;          /* NULL = none */
 	int connect_now;
 	const unsigned char *creds; size_t creds_len; /* stored credentials for Start (optional; wiped on free) */
 };
@@ -75,7 +77,7 @@ struct workers_store {
 
 struct workers_cbs {
 	void (*on_ready)(void *ctx, const char *instance_id, pid_t pid);
-	/* acct is set only with WORKER_STATE_OPEN reported by the worker (NULL otherwise). */
+	/* acct is set only with CONN_OPEN reported by the worker (NULL otherwise). */
 	void (*on_state)(void *ctx, const char *instance_id, int state, int reason, const char *detail,
 	    const struct workers_account *acct);
 	void (*on_exit)(void *ctx, const char *instance_id, int wstatus, int will_restart); /* crash/kill/exit */
@@ -119,5 +121,8 @@ int workers_reply_store(struct workers *w, const char *instance_id, uint64_t req
 int workers_forget_creds(struct workers *w, const char *instance_id);
 /* The credentials a Start would carry now (for tests and diagnostics); NULL when none. */
 const unsigned char *workers_creds(const struct workers *w, const char *instance_id, size_t *len, int *connect_now);
+
+/* TEMPORARY, removed at merge: the old name lifecycle.c still uses. */
+#define WORKERS_REASON_LOGGED_OUT	REASON_LOGGED_OUT
 
 #endif

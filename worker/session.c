@@ -1,11 +1,9 @@
 /* The WhatsApp session of this worker: credentials (loaded from Start, or generated and stored before the
  * first handshake), one wa_conn built from them, the routing of server nodes to pairing (pair.c) and login
- * (login.c), iq answers (iq.c), generic acks, and logout. See session.h for the contract with worker.c.
- *
- * Environment (tests only; the supervisor's environment is inherited): WA_KEEPALIVE_MS sets the keepalive
- * interval, WA_KEEPALIVE_DEADLINE_MS the answer deadline. */
+ * (login.c), iq answers (iq.c), generic acks, and logout. See session.h for the contract with worker.c. */
 #include "session.h"
 #include "session_int.h"
+#include "conn_state.h"
 #include "iq.h"
 #include "ipc.h"
 #include "log.h"
@@ -22,18 +20,33 @@
 
 static void session_connect_now(struct session *s);
 
-/* Read a positive millisecond setting from the environment (0 = unset or invalid). */
-static unsigned
-session_env_ms(const char *name)
+/* The one place a wa_conn reason becomes an IPC Reason: the library has its own numbers (wa_conn.h), most of
+ * them the same codes; the ones it alone knows (400, 403, stream errors) pass through as they are. */
+static int
+session_reason(int wa_reason)
 {
-	const char *v = getenv(name);
-	char *end;
-	unsigned long n;
-
-	if (v == NULL || *v == '\0')
-		return 0;
-	n = strtoul(v, &end, 10);
-	return *end == '\0' && n > 0 && n <= 3600000 ? (unsigned)n : 0;
+	switch (wa_reason) {
+	case WA_CONN_REASON_NONE:
+		return REASON_NONE;
+	case WA_CONN_REASON_LOGGED_OUT:
+		return REASON_LOGGED_OUT;
+	case WA_CONN_REASON_TIMED_OUT:
+		return REASON_TIMED_OUT;
+	case WA_CONN_REASON_CLOSED:
+		return REASON_CONNECTION_CLOSED;
+	case WA_CONN_REASON_REPLACED:
+		return REASON_REPLACED;
+	case WA_CONN_REASON_BAD_SESSION:
+		return REASON_BAD_SESSION;
+	case WA_CONN_REASON_UNAVAILABLE:
+		return REASON_UNAVAILABLE;
+	case WA_CONN_REASON_RESTART_REQUIRED:
+		return REASON_RESTART_REQUIRED;
+	case WA_CONN_REASON_CONFIG:
+		return REASON_NO_TRANSPORT;
+	default:
+		return wa_reason;
+	}
 }
 
 int
@@ -58,7 +71,7 @@ session_logout_finish(struct session *s)
 	s->logout_done = 1;
 	if (s->conn != NULL)
 		wa_conn_stop(s->conn);
-	worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_LOGGED_OUT, "logged out");
+	worker_report_state(s->w, CONN_CLOSE, REASON_LOGGED_OUT, "logged out");
 	worker_exit(s->w, IPC_EXIT_NO_RESTART);
 }
 
@@ -85,7 +98,7 @@ session_defer_cb(evutil_socket_t fd, short what, void *arg)
 			wa_conn_stop(s->conn);
 		log_info("%s: %u QR codes shown without a scan, giving up", worker_instance_name(s->w),
 		    worker_qrcode_limit(s->w));
-		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_QR_LIMIT, "QR code limit reached");
+		worker_report_state(s->w, CONN_CLOSE, REASON_QR_LIMIT, "QR code limit reached");
 		return;
 	}
 	if ((todo & SESSION_DO_RESTART) && s->conn != NULL) {
@@ -144,7 +157,7 @@ session_state_cb(struct wa_conn *c, int state, int reason, const char *detail, l
 	case WA_CONN_CONNECTING:
 		log_info("%s: connecting to %s", name, detail);
 		if (!s->logging_out)
-			worker_report_state(s->w, WORKER_CONNECTING, WORKER_REASON_NONE, detail);
+			worker_report_state(s->w, CONN_CONNECTING, REASON_NONE, detail);
 		break;
 	case WA_CONN_OPEN:
 		/* Transport up, not logged in: to the API this is still "connecting" until pairing/login. */
@@ -171,7 +184,7 @@ session_state_cb(struct wa_conn *c, int state, int reason, const char *detail, l
 			log_info("%s: closed (%d %s), retrying in %ld ms", name, reason, detail, retry_ms);
 		else
 			log_warnx("%s: closed (%d %s), not retrying", name, reason, detail);
-		worker_report_state(s->w, WORKER_CLOSE, reason, detail);
+		worker_report_state(s->w, CONN_CLOSE, session_reason(reason), detail);
 		if (reason == WA_CONN_REASON_LOGGED_OUT || reason == WA_CONN_REASON_FORBIDDEN)
 			session_defer(s, SESSION_DO_EXIT);
 		break;
@@ -277,7 +290,7 @@ session_connect_now(struct session *s)
 
 	if (session_payload(s, &payload, &plen) == -1) {
 		log_warnx("%s: cannot build the client payload", worker_instance_name(s->w));
-		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, "cannot build the client payload");
+		worker_report_state(s->w, CONN_CLOSE, REASON_BAD_SESSION, "cannot build the client payload");
 		return;
 	}
 	if (s->conn != NULL) {
@@ -299,8 +312,9 @@ session_connect_now(struct session *s)
 	cfg.payload = payload;
 	cfg.payload_len = plen;
 	cfg.extra_ca_file = worker_wa_tls_ca_file(s->w);
-	cfg.keepalive_min_ms = cfg.keepalive_max_ms = session_env_ms("WA_KEEPALIVE_MS");
-	cfg.keepalive_deadline_ms = session_env_ms("WA_KEEPALIVE_DEADLINE_MS");
+	/* Tests shorten these through the supervisor's config (Start); 0 keeps wa_conn's defaults. */
+	cfg.keepalive_min_ms = cfg.keepalive_max_ms = worker_keepalive_ms(s->w);
+	cfg.keepalive_deadline_ms = worker_keepalive_deadline_ms(s->w);
 	cfg.on_state = session_state_cb;
 	cfg.on_node = session_node_cb;
 	cfg.arg = s;
@@ -308,7 +322,7 @@ session_connect_now(struct session *s)
 	free(payload);
 	if (s->conn == NULL) {
 		log_warnx("%s: %s", worker_instance_name(s->w), err);
-		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_NO_TRANSPORT, err);
+		worker_report_state(s->w, CONN_CLOSE, REASON_NO_TRANSPORT, err);
 		return;
 	}
 	wa_conn_start(s->conn);
@@ -327,7 +341,7 @@ session_fresh_stored_cb(void *arg, int ok, const char *error)
 		creds_free(s->creds);
 		s->creds = NULL;
 		snprintf(detail, sizeof(detail), "storing credentials failed: %s", error);
-		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, detail);
+		worker_report_state(s->w, CONN_CLOSE, REASON_BAD_SESSION, detail);
 		return;
 	}
 	log_info("%s: new credentials stored", worker_instance_name(s->w));
@@ -344,11 +358,11 @@ worker_session_connect(struct session *s, const char *number)
 	if (s->logging_out)
 		return;
 	if (worker_wa_url(s->w) == NULL) {
-		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_NO_TRANSPORT, "no WhatsApp URL configured");
+		worker_report_state(s->w, CONN_CLOSE, REASON_NO_TRANSPORT, "no WhatsApp URL configured");
 		return;
 	}
 	if (s->creds_bad) {
-		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, "stored credentials unreadable");
+		worker_report_state(s->w, CONN_CLOSE, REASON_BAD_SESSION, "stored credentials unreadable");
 		return;
 	}
 	if (s->open) {
@@ -369,14 +383,14 @@ worker_session_connect(struct session *s, const char *number)
 	if ((s->creds = creds_generate()) == NULL || creds_encode(s->creds, &blob, &len) == -1) {
 		creds_free(s->creds);
 		s->creds = NULL;
-		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, "cannot generate credentials");
+		worker_report_state(s->w, CONN_CLOSE, REASON_BAD_SESSION, "cannot generate credentials");
 		return;
 	}
 	memcpy(s->adv_secret, s->creds->adv_secret, CREDS_KEY_LEN);
 	if (worker_request_store(s->w, blob, len, NULL, 0, 0, session_fresh_stored_cb, s) == -1) {
 		creds_free(s->creds);
 		s->creds = NULL;
-		worker_report_state(s->w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, "cannot store credentials");
+		worker_report_state(s->w, CONN_CLOSE, REASON_BAD_SESSION, "cannot store credentials");
 	} else
 		s->storing_fresh = 1;
 	free_wiped(blob, len);

@@ -1,8 +1,10 @@
-/* The worker process: IPC dispatch (one table, STYLE rule 15), settings from Start, reports to the supervisor,
- * and the worker's own requests (StoreBatch -> StoreAck, PairSuccess -> Result) with their timeouts. */
+/* The worker process: its dispatch table on the shared IPC peer (common/ipc_peer.c, STYLE rule 15), settings
+ * from Start, reports to the supervisor, and the worker's own requests (StoreBatch -> StoreAck, PairSuccess ->
+ * Result), whose ids and timeouts the peer tracks. */
 #include "worker.h"
+#include "conn_state.h"
 #include "ipc.h"
-#include "ipc_client.h"
+#include "ipc_peer.h"
 #include "log.h"
 #include "session.h"
 #include "xmalloc.h"
@@ -21,6 +23,7 @@
 #define WORKER_FIELD_MAX	1024
 #define WORKER_ROOT_KEY_LEN	32
 #define WORKER_EXIT_GRACE_S	5
+#define WORKER_KEEPALIVE_MAX_MS	3600000	/* a longer keepalive from Start is a bug: use the default */
 
 enum worker_phase {
 	WORKER_PHASE_WAIT_START = 1 << 0,	/* nothing but Start (or Shutdown) yet */
@@ -30,7 +33,7 @@ enum worker_phase {
 
 struct worker {
 	struct event_base *base;
-	struct ipc_client *ipc;
+	struct ipc_peer *ipc;
 	enum worker_phase phase;
 	int exit_code;
 	struct event *exit_timer;	/* leaves the loop if the supervisor stops reading */
@@ -42,30 +45,20 @@ struct worker {
 	size_t root_key_len;
 	unsigned char *creds;
 	size_t creds_len;
-	struct worker_settings settings;
-	struct worker_proxy proxy;
+	struct settings settings;
+	struct proxy proxy;
 	struct session *session;
 	unsigned qrcode_limit, qr_first_ms, qr_next_ms;
+	unsigned keepalive_ms, keepalive_deadline_ms;
 	char *connect_number;
-	struct worker_request *requests;
-	uint64_t next_request_id;
 };
 
-/* A request of ours waiting for the supervisor's reply. */
-struct worker_request {
-	struct worker_request *next;
+/* A request of ours (StoreBatch, PairSuccess): the session's callback, kept until the peer ends it. */
+struct worker_call {
 	struct worker *w;
-	uint64_t id;
-	int reply_case;			/* the Envelope case that answers it */
-	struct event *timer;
+	const char *what;		/* for the timeout log line */
 	worker_reply_cb cb;
 	void *arg;
-};
-
-struct worker_dispatch {
-	int msg_case;
-	unsigned phases;		/* enum worker_phase bits in which the message is allowed */
-	int (*fn)(struct worker *, const IpcEnvelope *);
 };
 
 /* The instance's name for log lines (its id until Start arrived). */
@@ -79,7 +72,7 @@ worker_label(const struct worker *w)
 static void
 worker_send(struct worker *w, IpcEnvelope *env)
 {
-	if (ipc_client_send(w->ipc, env) == -1)
+	if (ipc_peer_send(w->ipc, env) == -1)
 		log_warnx("%s: could not queue %s", worker_label(w), ipc_msg_name((int)env->msg_case));
 }
 
@@ -99,75 +92,18 @@ worker_send_result(struct worker *w, uint64_t request_id, int ok, int code, cons
 	worker_send(w, &env);
 }
 
-/* Drop the settings strings. */
-static void
-worker_settings_clear(struct worker_settings *s)
+/* A keepalive time from Start: 0 (the library's default) when unset or out of range. */
+static unsigned
+worker_keepalive(uint32_t ms)
 {
-	free(s->msg_call);
-	memset(s, 0, sizeof(*s));
-}
-
-/* Drop the proxy strings (the password is wiped). */
-static void
-worker_proxy_clear(struct worker_proxy *p)
-{
-	free(p->host);
-	free(p->port);
-	free(p->protocol);
-	free(p->username);
-	if (p->password != NULL)
-		free_wiped(p->password, strlen(p->password));
-	memset(p, 0, sizeof(*p));
-}
-
-/* Copy Settings from a message after checking its strings. */
-static int
-worker_settings_copy(struct worker_settings *dst, const Wagate__Ipc__Settings *src)
-{
-	if (src == NULL) {
-		worker_settings_clear(dst);
-		return 0;
-	}
-	if (!ipc_str_ok(src->msg_call, WORKER_FIELD_MAX))
-		return -1;
-	worker_settings_clear(dst);
-	dst->reject_call = src->reject_call;
-	dst->msg_call = xstrdup(src->msg_call);
-	dst->groups_ignore = src->groups_ignore;
-	dst->always_online = src->always_online;
-	dst->read_messages = src->read_messages;
-	dst->read_status = src->read_status;
-	dst->sync_full_history = src->sync_full_history;
-	return 0;
-}
-
-/* Copy Proxy from a message after checking its strings (empty strings become NULL). */
-static int
-worker_proxy_copy(struct worker_proxy *dst, const Wagate__Ipc__Proxy *src)
-{
-	const char *f[5];
-	char **d[5];
-	size_t i;
-
-	worker_proxy_clear(dst);
-	if (src == NULL)
-		return 0;
-	f[0] = src->host, f[1] = src->port, f[2] = src->protocol, f[3] = src->username, f[4] = src->password;
-	d[0] = &dst->host, d[1] = &dst->port, d[2] = &dst->protocol, d[3] = &dst->username, d[4] = &dst->password;
-	for (i = 0; i < 5; i++)
-		if (!ipc_str_ok(f[i], WORKER_FIELD_MAX))
-			return -1;
-	dst->enabled = src->enabled;
-	for (i = 0; i < 5; i++)
-		if (*f[i] != '\0')
-			*d[i] = xstrdup(f[i]);
-	return 0;
+	return ms <= WORKER_KEEPALIVE_MAX_MS ? ms : 0;
 }
 
 /* Start: take the instance's state, answer Ready, hand over to the session. */
 static int
-worker_on_start(struct worker *w, const IpcEnvelope *env)
+worker_on_start(void *arg, const IpcEnvelope *env)
 {
+	struct worker *w = arg;
 	const Wagate__Ipc__Start *st = env->start;
 	IpcEnvelope reply = WAGATE__IPC__ENVELOPE__INIT;
 	Wagate__Ipc__Ready ready = WAGATE__IPC__READY__INIT;
@@ -187,7 +123,7 @@ worker_on_start(struct worker *w, const IpcEnvelope *env)
 		log_warnx("%s: root key of %zu bytes", worker_label(w), st->wa_root_key.len);
 		return -1;
 	}
-	if (worker_settings_copy(&w->settings, st->settings) == -1 || worker_proxy_copy(&w->proxy, st->proxy) == -1) {
+	if (settings_from_ipc(&w->settings, st->settings) == -1 || proxy_from_ipc(&w->proxy, st->proxy) == -1) {
 		log_warnx("%s: Start has an oversized setting", worker_label(w));
 		return -1;
 	}
@@ -214,6 +150,8 @@ worker_on_start(struct worker *w, const IpcEnvelope *env)
 	w->qrcode_limit = st->qrcode_limit;
 	w->qr_first_ms = st->qr_first_ms != 0 ? st->qr_first_ms : WORKER_QR_FIRST_MS;
 	w->qr_next_ms = st->qr_next_ms != 0 ? st->qr_next_ms : WORKER_QR_NEXT_MS;
+	w->keepalive_ms = worker_keepalive(st->keepalive_ms);
+	w->keepalive_deadline_ms = worker_keepalive(st->keepalive_deadline_ms);
 	if (*st->connect_number != '\0')
 		w->connect_number = xstrdup(st->connect_number);
 	w->phase = WORKER_PHASE_RUNNING;
@@ -233,15 +171,16 @@ worker_on_start(struct worker *w, const IpcEnvelope *env)
 		if (w->session != NULL)
 			worker_session_connect(w->session, *st->connect_number != '\0' ? st->connect_number : NULL);
 		else
-			worker_report_state(w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, "session could not be created");
+			worker_report_state(w, CONN_CLOSE, REASON_BAD_SESSION, "session could not be created");
 	}
 	return 0;
 }
 
 /* Ping: answer at once; the supervisor measures the round trip and counts misses. */
 static int
-worker_on_ping(struct worker *w, const IpcEnvelope *env)
+worker_on_ping(void *arg, const IpcEnvelope *env)
 {
+	struct worker *w = arg;
 	IpcEnvelope reply = WAGATE__IPC__ENVELOPE__INIT;
 	Wagate__Ipc__Pong pong = WAGATE__IPC__PONG__INIT;
 
@@ -256,8 +195,9 @@ worker_on_ping(struct worker *w, const IpcEnvelope *env)
 
 /* Connect: start a QR or pairing-code login. */
 static int
-worker_on_connect(struct worker *w, const IpcEnvelope *env)
+worker_on_connect(void *arg, const IpcEnvelope *env)
 {
+	struct worker *w = arg;
 	const char *number = env->connect->number;
 
 	if (!ipc_str_ok(number, WORKER_FIELD_MAX))
@@ -266,19 +206,20 @@ worker_on_connect(struct worker *w, const IpcEnvelope *env)
 	if (w->session != NULL)
 		worker_session_connect(w->session, *number != '\0' ? number : NULL);
 	else
-		worker_report_state(w, WORKER_CLOSE, WORKER_REASON_BAD_SESSION, "session could not be created");
+		worker_report_state(w, CONN_CLOSE, REASON_BAD_SESSION, "session could not be created");
 	return 0;
 }
 
 /* Logout: the session unlinks the device and ends the process with IPC_EXIT_NO_RESTART. */
 static int
-worker_on_logout(struct worker *w, const IpcEnvelope *env)
+worker_on_logout(void *arg, const IpcEnvelope *env)
 {
+	struct worker *w = arg;
 	worker_send_result(w, env->request_id, 1, 0, NULL);
 	if (w->session != NULL)
 		worker_session_logout(w->session);
 	else {
-		worker_report_state(w, WORKER_CLOSE, WORKER_REASON_LOGGED_OUT, "logged out");
+		worker_report_state(w, CONN_CLOSE, REASON_LOGGED_OUT, "logged out");
 		worker_exit(w, IPC_EXIT_NO_RESTART);
 	}
 	return 0;
@@ -286,8 +227,9 @@ worker_on_logout(struct worker *w, const IpcEnvelope *env)
 
 /* Shutdown: close everything and exit 0. */
 static int
-worker_on_shutdown(struct worker *w, const IpcEnvelope *env)
+worker_on_shutdown(void *arg, const IpcEnvelope *env)
 {
+	struct worker *w = arg;
 	worker_send_result(w, env->request_id, 1, 0, NULL);
 	worker_exit(w, IPC_EXIT_OK);
 	return 0;
@@ -295,9 +237,10 @@ worker_on_shutdown(struct worker *w, const IpcEnvelope *env)
 
 /* UpdateSettings: replace the settings; the session reads them when it needs them. */
 static int
-worker_on_update_settings(struct worker *w, const IpcEnvelope *env)
+worker_on_update_settings(void *arg, const IpcEnvelope *env)
 {
-	if (worker_settings_copy(&w->settings, env->update_settings->settings) == -1)
+	struct worker *w = arg;
+	if (settings_from_ipc(&w->settings, env->update_settings->settings) == -1)
 		return -1;
 	worker_send_result(w, env->request_id, 1, 0, NULL);
 	if (w->session != NULL)
@@ -307,9 +250,10 @@ worker_on_update_settings(struct worker *w, const IpcEnvelope *env)
 
 /* UpdateProxy: replace the proxy; it applies from the next connection. */
 static int
-worker_on_update_proxy(struct worker *w, const IpcEnvelope *env)
+worker_on_update_proxy(void *arg, const IpcEnvelope *env)
 {
-	if (worker_proxy_copy(&w->proxy, env->update_proxy->proxy) == -1)
+	struct worker *w = arg;
+	if (proxy_from_ipc(&w->proxy, env->update_proxy->proxy) == -1)
 		return -1;
 	worker_send_result(w, env->request_id, 1, 0, NULL);
 	if (w->session != NULL)
@@ -317,96 +261,29 @@ worker_on_update_proxy(struct worker *w, const IpcEnvelope *env)
 	return 0;
 }
 
-/* Unlink and free a request (no callback). */
-static void
-worker_request_drop(struct worker *w, struct worker_request *r)
-{
-	struct worker_request **pp;
-
-	for (pp = &w->requests; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	if (r->timer != NULL)
-		event_free(r->timer);
-	free(r);
-}
-
-/* Finish a request: drop it, then call back (the callback may send new requests). */
-static void
-worker_request_finish(struct worker *w, struct worker_request *r, int ok, const char *error)
-{
-	worker_reply_cb cb = r->cb;
-	void *arg = r->arg;
-
-	worker_request_drop(w, r);
-	if (cb != NULL)
-		cb(arg, ok, error);
-}
-
-/* Forget every pending request without calling back: the session they belong to is going away. */
-static void
-worker_requests_cancel(struct worker *w)
-{
-	while (w->requests != NULL)
-		worker_request_drop(w, w->requests);
-}
-
-/* The supervisor did not answer in time: the request failed. */
-static void
-worker_request_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker_request *r = arg;
-
-	(void)fd;
-	(void)what;
-	log_warnx("%s: no reply to request %llu within %d s", worker_label(r->w),
-	    (unsigned long long)r->id, WORKER_REQUEST_TIMEOUT_S);
-	worker_request_finish(r->w, r, 0, "timeout");
-}
-
-/* Send env as a request answered by reply_case; cb gets the outcome. 0 or -1. */
+/* The end of one of our requests: the reply (StoreAck or Result), a timeout, or a cancel at exit. */
 static int
-worker_request_send(struct worker *w, IpcEnvelope *env, int reply_case, worker_reply_cb cb, void *arg)
+worker_call_done(void *arg, enum ipc_peer_outcome how, const IpcEnvelope *env)
 {
-	struct worker_request *r;
-	struct timeval tv = { WORKER_REQUEST_TIMEOUT_S, 0 };
-
-	if (w->phase != WORKER_PHASE_RUNNING)
-		return -1;
-	r = xcalloc(1, sizeof(*r));
-	r->w = w;
-	r->id = ++w->next_request_id;
-	r->reply_case = reply_case;
-	r->cb = cb;
-	r->arg = arg;
-	if ((r->timer = evtimer_new(w->base, worker_request_timeout_cb, r)) == NULL) {
-		free(r);
-		return -1;
-	}
-	env->request_id = r->id;
-	if (ipc_client_send(w->ipc, env) == -1) {
-		log_warnx("%s: could not queue %s", worker_label(w),
-		    ipc_msg_name((int)env->msg_case));
-		event_free(r->timer);
-		free(r);
-		return -1;
-	}
-	evtimer_add(r->timer, &tv);
-	r->next = w->requests;
-	w->requests = r;
-	return 0;
-}
-
-/* A reply (StoreAck or Result) to one of our requests. A late reply after the timeout is only logged. */
-static int
-worker_on_reply(struct worker *w, const IpcEnvelope *env)
-{
-	struct worker_request *r;
-	int ok;
+	struct worker_call *c = arg;
+	struct worker *w = c->w;
+	worker_reply_cb cb = c->cb;
+	void *cbarg = c->arg;
 	const char *error;
+	int ok;
 
+	if (how == IPC_PEER_CANCELLED) {
+		/* The session is going away: nothing is called back (worker.h). */
+		free(c);
+		return 0;
+	}
+	if (how == IPC_PEER_TIMED_OUT) {
+		log_warnx("%s: no reply to %s within %d s", worker_label(w), c->what, WORKER_REQUEST_TIMEOUT_S);
+		free(c);
+		cb(cbarg, 0, "timeout");
+		return 0;
+	}
+	free(c);
 	if (env->msg_case == WAGATE__IPC__ENVELOPE__MSG_STORE_ACK) {
 		ok = env->store_ack->ok;
 		error = env->store_ack->error;
@@ -416,20 +293,28 @@ worker_on_reply(struct worker *w, const IpcEnvelope *env)
 	}
 	if (!ipc_str_ok(error, WORKER_FIELD_MAX))
 		return -1;
-	for (r = w->requests; r != NULL; r = r->next)
-		if (r->id == env->request_id)
-			break;
-	if (r == NULL) {
-		log_warnx("%s: %s for unknown request %llu", worker_label(w),
-		    ipc_msg_name((int)env->msg_case), (unsigned long long)env->request_id);
-		return 0;
-	}
-	if (r->reply_case != (int)env->msg_case) {
-		log_warnx("%s: %s does not answer request %llu", worker_label(w),
-		    ipc_msg_name((int)env->msg_case), (unsigned long long)env->request_id);
+	cb(cbarg, ok, *error != '\0' ? error : (ok ? NULL : "failed"));
+	return 0;
+}
+
+/* Send env as a request answered by reply_case; cb gets the outcome. 0 or -1. */
+static int
+worker_request_send(struct worker *w, IpcEnvelope *env, int reply_case, worker_reply_cb cb, void *arg)
+{
+	struct worker_call *c;
+
+	if (w->phase != WORKER_PHASE_RUNNING || cb == NULL)
+		return -1;
+	c = xcalloc(1, sizeof(*c));
+	c->w = w;
+	c->what = ipc_msg_name((int)env->msg_case);
+	c->cb = cb;
+	c->arg = arg;
+	if (ipc_peer_request(w->ipc, env, reply_case, WORKER_REQUEST_TIMEOUT_S * 1000, worker_call_done, c) == -1) {
+		log_warnx("%s: could not queue %s", worker_label(w), c->what);
+		free(c);
 		return -1;
 	}
-	worker_request_finish(w, r, ok, *error != '\0' ? error : (ok ? NULL : "failed"));
 	return 0;
 }
 
@@ -487,8 +372,8 @@ worker_request_paired(struct worker *w, const char *jid, const char *lid, const 
 	return worker_request_send(w, &env, WAGATE__IPC__ENVELOPE__MSG_RESULT, cb, arg);
 }
 
-/* Every message the supervisor may send, and when. */
-static const struct worker_dispatch worker_dispatch_table[] = {
+/* Every message the supervisor may send, and when; a NULL handler is a reply to one of our requests. */
+static const struct ipc_peer_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_START, WORKER_PHASE_WAIT_START, worker_on_start },
 	{ WAGATE__IPC__ENVELOPE__MSG_PING, WORKER_PHASE_RUNNING | WORKER_PHASE_EXITING, worker_on_ping },
 	{ WAGATE__IPC__ENVELOPE__MSG_CONNECT, WORKER_PHASE_RUNNING, worker_on_connect },
@@ -496,42 +381,28 @@ static const struct worker_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN, WORKER_PHASE_WAIT_START | WORKER_PHASE_RUNNING, worker_on_shutdown },
 	{ WAGATE__IPC__ENVELOPE__MSG_UPDATE_SETTINGS, WORKER_PHASE_RUNNING, worker_on_update_settings },
 	{ WAGATE__IPC__ENVELOPE__MSG_UPDATE_PROXY, WORKER_PHASE_RUNNING, worker_on_update_proxy },
-	{ WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, WORKER_PHASE_RUNNING, worker_on_reply },
-	{ WAGATE__IPC__ENVELOPE__MSG_RESULT, WORKER_PHASE_RUNNING, worker_on_reply },
+	{ WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, WORKER_PHASE_RUNNING, NULL },
+	{ WAGATE__IPC__ENVELOPE__MSG_RESULT, WORKER_PHASE_RUNNING, NULL },
 };
 
-/* One frame from the supervisor: version, then the table; anything else ends this process. */
-static void
-worker_msg_cb(void *arg, IpcEnvelope *env)
+/* The phase the dispatch table is checked against. */
+static unsigned
+worker_phase_cb(void *arg)
 {
-	struct worker *w = arg;
-	const struct worker_dispatch *d = NULL;
-	size_t i;
-
-	if (w->phase == WORKER_PHASE_EXITING && env->msg_case != WAGATE__IPC__ENVELOPE__MSG_PING)
-		return;
-	if (env->version != IPC_VERSION) {
-		log_warnx("%s: IPC version %u, expected %u", worker_label(w), env->version,
-		    IPC_VERSION);
-		worker_exit(w, 1);
-		return;
-	}
-	for (i = 0; i < sizeof(worker_dispatch_table) / sizeof(worker_dispatch_table[0]); i++)
-		if (worker_dispatch_table[i].msg_case == (int)env->msg_case)
-			d = &worker_dispatch_table[i];
-	if (d == NULL || !(d->phases & w->phase)) {
-		log_warnx("%s: %s message %s", worker_label(w), d == NULL ? "unknown" : "unexpected",
-		    ipc_msg_name((int)env->msg_case));
-		worker_exit(w, 1);
-		return;
-	}
-	if (d->fn(w, env) == -1) {
-		log_warnx("%s: invalid %s", worker_label(w), ipc_msg_name((int)env->msg_case));
-		worker_exit(w, 1);
-	}
+	return ((struct worker *)arg)->phase;
 }
 
-/* The supervisor went away (or sent a bad frame): exit cleanly. */
+/* The supervisor broke the protocol (bad frame, version, unknown, unexpected or invalid message): exit. */
+static void
+worker_protocol_error_cb(void *arg, const char *what)
+{
+	struct worker *w = arg;
+
+	log_warnx("%s: %s", worker_label(w), what);
+	worker_exit(w, 1);
+}
+
+/* The supervisor went away: exit cleanly. */
 static void
 worker_close_cb(void *arg, int error)
 {
@@ -550,7 +421,7 @@ worker_exit_done_cb(void *arg)
 {
 	struct worker *w = arg;
 
-	worker_requests_cancel(w);
+	ipc_peer_cancel(w->ipc);
 	worker_session_stop(w->session);
 	w->session = NULL;
 	event_base_loopexit(w->base, NULL);
@@ -569,13 +440,14 @@ struct worker *
 worker_new(struct event_base *base, int fd, const char *instance_id)
 {
 	struct worker *w = xcalloc(1, sizeof(*w));
-	struct ipc_client_cbs cbs = { worker_msg_cb, worker_close_cb, w };
+	struct ipc_peer_cbs cbs = { worker_dispatch_table, sizeof(worker_dispatch_table) /
+	    sizeof(worker_dispatch_table[0]), worker_phase_cb, worker_protocol_error_cb, worker_close_cb, w };
 
 	w->base = base;
 	w->phase = WORKER_PHASE_WAIT_START;
 	w->instance_id = xstrdup(instance_id);
 	if ((w->exit_timer = evtimer_new(base, worker_exit_timer_cb, w)) == NULL ||
-	    (w->ipc = ipc_client_new(base, fd, &cbs)) == NULL) {
+	    (w->ipc = ipc_peer_new(base, fd, &cbs)) == NULL) {
 		worker_free(w);
 		return NULL;
 	}
@@ -587,9 +459,11 @@ worker_free(struct worker *w)
 {
 	if (w == NULL)
 		return;
-	worker_requests_cancel(w);
+	/* Pending requests are cancelled first: their callbacks belong to the session. */
+	if (w->ipc != NULL)
+		ipc_peer_cancel(w->ipc);
 	worker_session_stop(w->session);
-	ipc_client_free(w->ipc);
+	ipc_peer_free(w->ipc);
 	if (w->exit_timer != NULL)
 		event_free(w->exit_timer);
 	free(w->instance_id);
@@ -599,8 +473,8 @@ worker_free(struct worker *w)
 	free(w->connect_number);
 	free_wiped(w->root_key, w->root_key_len);
 	free_wiped(w->creds, w->creds_len);
-	worker_settings_clear(&w->settings);
-	worker_proxy_clear(&w->proxy);
+	settings_clear(&w->settings);
+	proxy_clear(&w->proxy);
 	free(w);
 }
 
@@ -621,7 +495,7 @@ worker_exit(struct worker *w, int code)
 	w->exit_code = code;
 	/* The session is stopped from a fresh loop turn: we may be inside one of its own calls. */
 	evtimer_add(w->exit_timer, &grace);
-	ipc_client_drain(w->ipc, worker_exit_done_cb, w);
+	ipc_peer_drain(w->ipc, worker_exit_done_cb, w);
 }
 
 struct event_base *
@@ -692,16 +566,28 @@ worker_connect_number(const struct worker *w)
 	return w->connect_number;
 }
 
-const struct worker_settings *
+const struct settings *
 worker_settings(const struct worker *w)
 {
 	return &w->settings;
 }
 
-const struct worker_proxy *
+const struct proxy *
 worker_proxy(const struct worker *w)
 {
 	return &w->proxy;
+}
+
+unsigned
+worker_keepalive_ms(const struct worker *w)
+{
+	return w->keepalive_ms;
+}
+
+unsigned
+worker_keepalive_deadline_ms(const struct worker *w)
+{
+	return w->keepalive_deadline_ms;
 }
 
 void
@@ -725,8 +611,8 @@ worker_report_open(struct worker *w, const char *jid, const char *lid, const cha
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
 	Wagate__Ipc__ConnectionUpdate cu = WAGATE__IPC__CONNECTION_UPDATE__INIT;
 
-	cu.state = WAGATE__IPC__CONN_STATE__CONN_STATE_OPEN;
-	cu.reason = WORKER_REASON_NONE;
+	cu.state = CONN_OPEN;
+	cu.reason = REASON_NONE;
 	cu.detail = (char *)"logged in";
 	cu.jid = (char *)(jid != NULL ? jid : "");
 	cu.lid = (char *)(lid != NULL ? lid : "");

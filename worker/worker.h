@@ -3,41 +3,17 @@
 #ifndef WAGATE_WORKER_WORKER_H
 #define WAGATE_WORKER_WORKER_H
 
+#include "settings.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
 struct event_base;
 struct worker;
 
-/* Connection states and reasons as in proto/ipc.proto (ConnState, Reason). */
-enum { WORKER_CLOSE = 0, WORKER_CONNECTING = 1, WORKER_OPEN = 2 };
-enum {
-	WORKER_REASON_NONE = 0,
-	WORKER_REASON_LOGGED_OUT = 401,
-	WORKER_REASON_TIMED_OUT = 408,
-	WORKER_REASON_CONNECTION_CLOSED = 428,
-	WORKER_REASON_REPLACED = 440,
-	WORKER_REASON_BAD_SESSION = 500,
-	WORKER_REASON_UNAVAILABLE = 503,
-	WORKER_REASON_RESTART_REQUIRED = 515,
-	WORKER_REASON_NO_TRANSPORT = 601,
-	WORKER_REASON_QR_LIMIT = 603,
-};
-
 #define WORKER_REQUEST_TIMEOUT_S	30	/* a request the supervisor does not answer in time has failed */
 #define WORKER_QR_FIRST_MS		60000	/* Start.qr_first_ms = 0 */
 #define WORKER_QR_NEXT_MS		20000	/* Start.qr_next_ms = 0 */
-
-struct worker_settings {
-	int reject_call;
-	char *msg_call;
-	int groups_ignore, always_online, read_messages, read_status, sync_full_history;
-};
-
-struct worker_proxy {
-	int enabled;
-	char *host, *port, *protocol, *username, *password;
-};
 
 /* Take over the IPC socket fd for instance_id and wait for Start. NULL on failure. */
 struct worker *worker_new(struct event_base *base, int fd, const char *instance_id);
@@ -60,10 +36,12 @@ unsigned worker_qrcode_limit(const struct worker *w);		/* 0 = no limit */
 unsigned worker_qr_first_ms(const struct worker *w);		/* never 0 */
 unsigned worker_qr_next_ms(const struct worker *w);		/* never 0 */
 const char *worker_connect_number(const struct worker *w);	/* Start.connect_number, NULL = none */
-const struct worker_settings *worker_settings(const struct worker *w);
-const struct worker_proxy *worker_proxy(const struct worker *w);
+const struct settings *worker_settings(const struct worker *w);	/* strings NULL when empty */
+const struct proxy *worker_proxy(const struct worker *w);		/* strings NULL when empty */
+unsigned worker_keepalive_ms(const struct worker *w);		/* Start.keepalive_ms, 0 = default */
+unsigned worker_keepalive_deadline_ms(const struct worker *w);	/* Start.keepalive_deadline_ms, 0 = default */
 
-/* Tell the supervisor the WhatsApp connection state (ConnectionUpdate). */
+/* Tell the supervisor the WhatsApp connection state (ConnectionUpdate; CONN_* and REASON_* of conn_state.h). */
 void worker_report_state(struct worker *w, int state, int reason, const char *detail);
 /* Report OPEN with the own device JID, LID and push name (NULL = unknown). */
 void worker_report_open(struct worker *w, const char *jid, const char *lid, const char *push_name);
