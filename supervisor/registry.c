@@ -179,30 +179,8 @@ instance_new(const char *id, const char *name, const char *token)
 	inst->name = xstrdup(name);
 	inst->token = xstrdup(token);
 	inst->integration = xstrdup("WHATSAPP-BAILEYS");
-	inst->settings.msg_call = xstrdup("");
-	inst->settings.wavoip_token = xstrdup("");
-	inst->state = INSTANCE_CLOSE;
+	inst->state = CONN_CLOSE;
 	return inst;
-}
-
-void
-instance_settings_clear(struct instance_settings *s)
-{
-	free(s->msg_call);
-	free(s->wavoip_token);
-	memset(s, 0, sizeof(*s));
-}
-
-void
-instance_proxy_clear(struct instance_proxy *p)
-{
-	free(p->host);
-	free(p->port);
-	free(p->protocol);
-	free(p->username);
-	if (p->password != NULL)
-		free_wiped(p->password, strlen(p->password));
-	memset(p, 0, sizeof(*p));
 }
 
 void
@@ -221,8 +199,8 @@ instance_free(struct instance *inst)
 	free(inst->owner_jid);
 	free(inst->profile_name);
 	instance_qr_reset(inst);
-	instance_settings_clear(&inst->settings);
-	instance_proxy_clear(&inst->proxy);
+	settings_clear(&inst->settings);
+	proxy_clear(&inst->proxy);
 	free(inst);
 }
 
@@ -231,19 +209,6 @@ instance_set_str(char **field, const char *value)
 {
 	free(*field);
 	*field = value != NULL ? xstrdup(value) : NULL;
-}
-
-const char *
-instance_state_name(enum instance_state s)
-{
-	switch (s) {
-	case INSTANCE_OPEN:
-		return "open";
-	case INSTANCE_CONNECTING:
-		return "connecting";
-	default:
-		return "close";
-	}
 }
 
 void
