@@ -68,10 +68,12 @@ lifecycle_pending(const struct lifecycle *lc)
 	return lc != NULL ? lc->npending + lc->njobs : 0;
 }
 
-/* Whether inst may be written: it exists and no delete is queued. Sets errno = ENOENT when not. */
+/* Whether inst may be written: it exists and no delete is queued. Sets errno = ENOENT when not. Worker
+ * events that arrived before are handled first, so their writes come first in the chain. */
 static int
-lc_writable(const struct instance *inst)
+lc_writable(struct app *app, const struct instance *inst)
 {
+	lc_pending_run(app->lc);
 	if (inst == NULL || inst->deleting) {
 		errno = ENOENT;
 		return 0;
@@ -484,7 +486,7 @@ lifecycle_settings_set(struct app *app, struct instance *inst, const struct sett
 	struct lc_set_ctx *s;
 	struct db_tx *tx;
 
-	if (!lc_writable(inst))
+	if (!lc_writable(app, inst))
 		return -1;
 	s = xcalloc(1, sizeof(*s));
 	s->what = LC_SET_SETTINGS;
@@ -503,7 +505,7 @@ lifecycle_proxy_set(struct app *app, struct instance *inst, const struct proxy *
 	struct lc_set_ctx *s;
 	struct db_tx *tx;
 
-	if (!lc_writable(inst))
+	if (!lc_writable(app, inst))
 		return -1;
 	s = xcalloc(1, sizeof(*s));
 	s->what = LC_SET_PROXY;
@@ -522,7 +524,7 @@ lifecycle_webhook_set(struct app *app, struct instance *inst, const struct lifec
 	struct lc_set_ctx *s;
 	struct db_tx *tx;
 
-	if (!lc_writable(inst))
+	if (!lc_writable(app, inst))
 		return -1;
 	s = xcalloc(1, sizeof(*s));
 	s->what = LC_SET_WEBHOOK;
@@ -541,7 +543,7 @@ lifecycle_logout(struct app *app, struct instance *inst, void (*done)(void *arg,
 	struct db_tx *tx;
 	const char *p[1];
 
-	if (!lc_writable(inst))
+	if (!lc_writable(app, inst))
 		return -1;
 	if (workers_logout(app->workers, inst->id) == -1) {
 		errno = EAGAIN;
@@ -603,7 +605,7 @@ lc_delete(struct app *app, struct instance *inst, void (*done)(void *, int, cons
 	struct json_object *data;
 	const char *p[1] = { inst->id };
 
-	if (!lc_writable(inst))
+	if (!lc_writable(app, inst))
 		return -1;
 	inst->deleting = 1;
 	tx = db_tx_new();
@@ -630,7 +632,7 @@ int
 lifecycle_delete(struct app *app, struct instance *inst,
     void (*done)(void *arg, int ok, const struct db_result *r), void *arg)
 {
-	if (!lc_writable(inst))
+	if (!lc_writable(app, inst))
 		return -1;
 	if (inst->state != CONN_CLOSE)
 		workers_logout(app->workers, inst->id);
@@ -646,6 +648,8 @@ lc_del_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	/* An open that already arrived counts. */
+	lc_pending_run(app->lc);
 	if (inst->state == CONN_OPEN || inst->deleting)
 		return;
 	log_info("%s: not connected %d minute(s) after creation (DEL_INSTANCE): deleting",

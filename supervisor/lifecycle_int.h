@@ -38,6 +38,10 @@ void lc_wake(struct lifecycle *lc, const char *instance_id, enum lifecycle_wake 
 void lc_wait_free_all(struct lifecycle *lc);
 /* Drop worker events that were never handled (at exit); answers nobody. */
 void lc_pending_free_all(struct lifecycle *lc);
+/* Handle the worker events recorded so far. The writers a route calls run this first, so an event that
+ * arrived before the request (a StoreBatch before a logout) is queued before the request's write. Never from
+ * inside a worker-table callback. */
+void lc_pending_run(struct lifecycle *lc);
 /* The deferred event's callback (lifecycle_worker.c). */
 void lc_deferred_cb(evutil_socket_t fd, short what, void *arg);
 

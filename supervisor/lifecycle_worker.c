@@ -677,19 +677,25 @@ lc_handle(struct app *app, struct lc_pending *pd)
 	}
 }
 
-/* The loop turn after worker events arrived: handle them in arrival order. */
+/* Handle every recorded worker event, in arrival order. */
 void
-lc_deferred_cb(evutil_socket_t fd, short what, void *arg)
+lc_pending_run(struct lifecycle *lc)
 {
-	struct lifecycle *lc = arg;
 	struct lc_pending *pd;
 
-	(void)fd;
-	(void)what;
 	while ((pd = TAILQ_FIRST(&lc->pending)) != NULL) {
 		TAILQ_REMOVE(&lc->pending, pd, entry);
 		lc->npending--;
 		lc_handle(lc->app, pd);
 		lc_pending_free(pd);
 	}
+}
+
+/* The loop turn after worker events arrived. */
+void
+lc_deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	lc_pending_run(arg);
 }
