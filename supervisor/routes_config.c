@@ -38,18 +38,21 @@ row_json_reply(struct http_call *c, int code, const struct db_result *r)
 		http_reply_raw_json(c, code, PQgetvalue(r->res[r->nres - 1], 0, 0));
 }
 
+/* A find answered: 200 with the row. */
 static void
 row_json_cb(void *arg, const struct db_result *r)
 {
 	row_json_reply(arg, 200, r);
 }
 
+/* A /webhook/set committed: 201 with the stored row. */
 static void
 row_json_created_cb(void *arg, const struct db_result *r)
 {
 	row_json_reply(arg, 201, r);
 }
 
+/* Run a read of the calling instance's row. */
 static void
 find_row(struct http_call *c, const char *sql)
 {
@@ -58,6 +61,7 @@ find_row(struct http_call *c, const char *sql)
 	db_query(c->app->db, sql, 1, p, row_json_cb, c);
 }
 
+/* GET /settings/find. */
 void
 route_settings_find(struct http_call *c)
 {
@@ -68,12 +72,14 @@ route_settings_find(struct http_call *c)
 	    " 'wavoipToken', s.wavoip_token)::text FROM instance_setting s WHERE s.instance_id = $1");
 }
 
+/* GET /webhook/find. */
 void
 route_webhook_find(struct http_call *c)
 {
 	find_row(c, "SELECT " SQL_WEBHOOK_JSON("w") "::text FROM instance_webhook w WHERE w.instance_id = $1");
 }
 
+/* GET /proxy/find. */
 void
 route_proxy_find(struct http_call *c)
 {
@@ -112,6 +118,7 @@ set_refused(struct http_call *c, struct set_ctx *s)
 	http_reply_error_msg(c, 404, "The \"%s\" instance does not exist", c->name);
 }
 
+/* POST /settings/set: validate, hand to lifecycle, echo the body once committed. */
 void
 route_settings_set(struct http_call *c)
 {
@@ -156,6 +163,7 @@ route_settings_set(struct http_call *c)
 		set_refused(c, s);
 }
 
+/* POST /webhook/set: validate, hand to lifecycle, answer with the stored row. */
 void
 route_webhook_set(struct http_call *c)
 {
@@ -191,6 +199,7 @@ route_webhook_set(struct http_call *c)
 
 static void proxy_store(struct http_call *c);
 
+/* The proxy answered (or not): store it, or refuse. */
 static void
 proxy_checked_cb(void *arg, int ok, const char *reason)
 {
@@ -209,6 +218,7 @@ proxy_checked_cb(void *arg, int ok, const char *reason)
 	proxy_store(c);
 }
 
+/* POST /proxy/set: validate, check an enabled proxy, then proxy_store. */
 void
 route_proxy_set(struct http_call *c)
 {

@@ -174,6 +174,7 @@ create_done_cb(void *arg, struct instance *inst, const struct db_result *r)
 	create_free(cc);
 }
 
+/* Whether s is a number Evolution accepts for pairing by code. */
 static int
 number_ok(const char *s)
 {
@@ -190,6 +191,7 @@ number_ok(const char *s)
 
 static void create_store(struct http_call *c);
 
+/* The proxy of a create answered (or not): go on storing, or refuse. */
 static void
 create_proxy_checked_cb(void *arg, int ok, const char *reason)
 {
@@ -207,6 +209,7 @@ create_proxy_checked_cb(void *arg, int ok, const char *reason)
 	create_store(c);
 }
 
+/* POST /instance/create: validate, check the proxy, then create_store. */
 void
 route_instance_create(struct http_call *c)
 {
@@ -371,6 +374,7 @@ create_store(struct http_call *c)
 
 /* ---- state, connect, restart ---- */
 
+/* Evolution's connectionState body. */
 static struct json_object *
 state_json(const struct instance *inst)
 {
@@ -382,12 +386,14 @@ state_json(const struct instance *inst)
 	return o;
 }
 
+/* GET /instance/connectionState. */
 void
 route_instance_state(struct http_call *c)
 {
 	http_reply_json(c, 200, state_json(c->inst));
 }
 
+/* GET /instance/connect: the state when open, else the QR (waiting for the first one). */
 void
 route_instance_connect(struct http_call *c)
 {
@@ -420,6 +426,7 @@ route_instance_connect(struct http_call *c)
 	}
 }
 
+/* POST /instance/restart: restart the worker, answer with the state. */
 void
 route_instance_restart(struct http_call *c)
 {
@@ -438,6 +445,7 @@ route_instance_restart(struct http_call *c)
 
 /* ---- fetchInstances ---- */
 
+/* The fetchInstances query answered: reply with its JSON text. */
 static void
 fetch_cb(void *arg, const struct db_result *r)
 {
@@ -474,6 +482,7 @@ fetch_cb(void *arg, const struct db_result *r)
 	http_reply_raw_json(c, 200, text);
 }
 
+/* GET /instance/fetchInstances (a read: the query stays here). */
 void
 route_instance_fetch(struct http_call *c)
 {
@@ -490,6 +499,7 @@ route_instance_fetch(struct http_call *c)
 
 /* ---- presence, logout, delete ---- */
 
+/* POST /instance/setPresence: validated, then not implemented yet. */
 void
 route_instance_presence(struct http_call *c)
 {
@@ -519,6 +529,7 @@ route_instance_presence(struct http_call *c)
 	http_reply_error_msg(c, 501, "setPresence is not implemented yet: presence is sent once messaging lands");
 }
 
+/* The logout is committed (or not): answer. */
 static void
 logout_committed_cb(void *arg, const struct db_result *r)
 {
@@ -542,6 +553,7 @@ logout_committed_cb(void *arg, const struct db_result *r)
 	http_reply_json(c, 200, o);
 }
 
+/* DELETE /instance/logout. */
 void
 route_instance_logout(struct http_call *c)
 {
@@ -559,6 +571,7 @@ route_instance_logout(struct http_call *c)
 	}
 }
 
+/* The delete is committed (or not): answer. */
 static void
 delete_done_cb(void *arg, int ok, const struct db_result *r)
 {
@@ -581,6 +594,7 @@ delete_done_cb(void *arg, int ok, const struct db_result *r)
 	http_reply_json(c, 200, o);
 }
 
+/* DELETE /instance/delete. */
 void
 route_instance_delete(struct http_call *c)
 {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+/* GET /: Evolution's welcome object. */
 void
 route_root(struct http_call *c)
 {
@@ -28,6 +29,7 @@ route_root(struct http_call *c)
 	http_reply_json(c, 200, o);
 }
 
+/* The database answered (or not): the health body. */
 static void
 health_cb(void *arg, const struct db_result *r)
 {
@@ -43,6 +45,7 @@ health_cb(void *arg, const struct db_result *r)
 	http_reply_json(c, ok ? 200 : 503, o);
 }
 
+/* GET /health. */
 void
 route_health(struct http_call *c)
 {
@@ -70,6 +73,7 @@ struct metrics_walk {
 	int pass;
 };
 
+/* One instance's lines for the current pass of route_metrics. */
 static int
 metrics_instance(struct instance *inst, void *arg)
 {
@@ -103,6 +107,7 @@ metrics_instance(struct instance *inst, void *arg)
 	return 0;
 }
 
+/* GET /metrics in the Prometheus text format. */
 void
 route_metrics(struct http_call *c)
 {
