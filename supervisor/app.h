@@ -23,7 +23,7 @@ struct app {
 	struct registry *reg;
 	struct evhttp *http;
 	struct evdns_base *dns;
-	struct lifecycle *lc;		/* lifecycle.c's own state (per-instance write order, QR waiters) */
+	struct lifecycle *lc;		/* the only writer of instance state (lifecycle_new) */
 	time_t started;
 	unsigned long http_requests;
 	unsigned long http_errors;

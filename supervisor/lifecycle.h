@@ -1,6 +1,7 @@
-/* Instance lifecycle glue between the worker table, the database and webhooks: state changes, QR codes,
- * pairing and credential storage, start-up load, delete, and the DEL_INSTANCE timer. Every state change is
- * committed with its webhook rows, and every write of one instance is committed in the order it was asked. */
+/* Instance lifecycle, the only writer of instance state: start-up load, create, delete, logout, the
+ * settings/proxy/webhook rows, worker events (state changes, QR codes, pairing and credential storage) and
+ * the DEL_INSTANCE timer. Every write of one instance is committed in the order it was asked, each state
+ * change with its webhook rows, and nothing of an instance commits after its delete. */
 #ifndef WAGATE_LIFECYCLE_H
 #define WAGATE_LIFECYCLE_H
 
@@ -10,9 +11,11 @@
 
 struct app;
 struct instance;
+struct lifecycle;
+struct proxy;
+struct settings;
 struct worker_spec;
 struct db_result;
-struct db_tx;
 struct workers_account;
 struct workers_pair;
 struct workers_store;
@@ -27,14 +30,40 @@ enum lifecycle_wake {
 	LIFECYCLE_WAKE_SHUTDOWN,	/* the supervisor is stopping: answer now, the HTTP server goes next */
 };
 
+/* An instance's webhook row as a route validated it (create and /webhook/set); strings borrowed. */
+struct lifecycle_webhook {
+	int enabled, by_events, base64;
+	const char *url;
+	const char *headers;		/* JSON object text; NULL = "{}" */
+	const char *events;		/* PostgreSQL text[] literal; NULL = none */
+};
+
+/* A new instance as /instance/create validated it; everything borrowed for the call only. */
+struct lifecycle_create {
+	const char *name;
+	const char *token;		/* NULL or "": a fresh one */
+	const char *number;		/* NULL or "": none */
+	const struct settings *settings;
+	const struct proxy *proxy;	/* NULL or not enabled: no proxy row */
+	const struct lifecycle_webhook *webhook;	/* NULL: no webhook row */
+};
+
+/* lifecycle's state on app (app->base, reg, db, workers and webhook are used as they are set); main.c keeps
+ * it in app->lc. */
+struct lifecycle *lifecycle_new(struct app *app);
+/* Release it (NULL ok; at exit, after the HTTP server and the database pool are gone). */
+void lifecycle_free(struct lifecycle *lc);
+/* Worker events not handled yet plus writes not finished (0 when idle; for the exit drain and tests). */
+unsigned lifecycle_pending(const struct lifecycle *lc);
+
 /* Blocking, start-up only: load every instance of this client name with its stored credentials and register
  * its worker; instances with paired credentials connect at once. */
 int lifecycle_load(struct app *app, char *err, size_t errlen);
-/* Release lifecycle's state (at exit, after the database pool is gone). */
-void lifecycle_free(struct app *app);
 /* Fill a worker spec from the registry entry (pointers borrow from inst). */
 void lifecycle_spec(const struct instance *inst, struct worker_spec *spec, int connect_now);
-/* Worker table callbacks (ctx = app). */
+
+/* Worker table callbacks (ctx = app). They copy what arrived and return; the work follows on a later loop
+ * turn, in arrival order. PairSuccess and StoreBatch are answered after their COMMIT. */
 void lifecycle_on_ready(void *ctx, const char *instance_id, pid_t pid);
 void lifecycle_on_state(void *ctx, const char *instance_id, int state, int reason, const char *detail,
     const struct workers_account *acct);
@@ -42,21 +71,37 @@ void lifecycle_on_exit(void *ctx, const char *instance_id, int wstatus, int will
 void lifecycle_on_qr(void *ctx, const char *instance_id, const char *qr, unsigned count, const char *pairing_code);
 void lifecycle_on_pair_success(void *ctx, const char *instance_id, uint64_t req, const struct workers_pair *p);
 void lifecycle_on_store(void *ctx, const char *instance_id, uint64_t req, const struct workers_store *b);
-/* Run tx after every earlier write of this instance has finished (same contract as db_tx_run). */
-int lifecycle_tx_run(struct app *app, const char *instance_id, struct db_tx *tx,
-    void (*cb)(void *arg, const struct db_result *r), void *arg);
+
+/* Create: rows and instance.create in one transaction, then the registry entry, DEL_INSTANCE and the worker.
+ * done gets the new entry, or NULL and the failed result (sqlstate "23505" when the name is taken). */
+void lifecycle_create(struct app *app, const struct lifecycle_create *req,
+    void (*done)(void *arg, struct instance *inst, const struct db_result *r), void *arg);
+/* Writes of one existing instance, queued behind its earlier writes. done gets the result (for
+ * lifecycle_webhook_set the last statement returns the stored row as JSON text); on success the registry and
+ * the worker already have the new values. -1 with errno ENOENT when the instance is being deleted (done is
+ * not called); lifecycle_logout also -1 with EAGAIN when the worker cannot take Logout now. */
+int lifecycle_settings_set(struct app *app, struct instance *inst, const struct settings *s,
+    void (*done)(void *arg, const struct db_result *r), void *arg);
+int lifecycle_proxy_set(struct app *app, struct instance *inst, const struct proxy *p,
+    void (*done)(void *arg, const struct db_result *r), void *arg);
+int lifecycle_webhook_set(struct app *app, struct instance *inst, const struct lifecycle_webhook *wh,
+    void (*done)(void *arg, const struct db_result *r), void *arg);
+int lifecycle_logout(struct app *app, struct instance *inst, void (*done)(void *arg, const struct db_result *r),
+    void *arg);
+/* Delete an instance everywhere: rows (with instance.delete / remove.instance events), worker, registry.
+ * Runs after the instance's earlier writes; later ones are refused from this call on. done gets ok=1, or
+ * ok=0 with the database result that failed (the instance then takes writes again). -1 (ENOENT) when a
+ * delete is already queued. */
+int lifecycle_delete(struct app *app, struct instance *inst,
+    void (*done)(void *arg, int ok, const struct db_result *r), void *arg);
+
 /* Call cb once, on a later loop turn: at the next QR, open or close of the instance, when it is deleted,
  * at shutdown, or after ms. inst is the registry entry then (NULL when gone). Never blocks the loop. */
 void lifecycle_wait(struct app *app, const char *instance_id, int ms,
     void (*cb)(void *arg, struct instance *inst, enum lifecycle_wake why), void *arg);
 /* End every wait now with LIFECYCLE_WAKE_SHUTDOWN (before the HTTP server is freed). */
 void lifecycle_wait_shutdown(struct app *app);
-/* Delete an instance everywhere: rows (with instance.delete / remove.instance events), worker, registry.
- * done gets ok=1, or ok=0 with the database result that failed. */
-void lifecycle_delete(struct app *app, struct instance *inst,
-    void (*done)(void *arg, int ok, const struct db_result *r), void *arg);
-/* Arm DEL_INSTANCE for a freshly created instance (no-op when the option is off). */
-void lifecycle_arm_del_timer(struct app *app, struct instance *inst);
+
 /* Evolution's wuid: "15551234567:7@s.whatsapp.net" -> "15551234567@s.whatsapp.net" in out.
  * 0, or -1 if jid is not a phone-number device JID (or out is too small). */
 int lifecycle_wuid(const char *jid, char *out, size_t outsz);

@@ -10,10 +10,12 @@
 #include "migrate.h"
 #include "pgtest.h"
 #include "registry.h"
+#include "settings.h"
 #include "webhook.h"
 #include "workers.h"
 #include "xmalloc.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
 #include <setjmp.h>
@@ -39,7 +41,9 @@ static struct {
 	int nreply, reply_ok[32], reply_pair[32];
 	uint64_t reply_req[32];
 	char reply_err[32][256];
-	int nforget, nadd, add_connect_now;
+	int nforget, nadd, add_connect_now, nremove, nupdate, update_reject_call;
+	/* the order in which the writes of test_delete_order finished */
+	char done_order[64];
 	char add_creds[64];
 	/* QR waits */
 	int nwoken;
@@ -95,6 +99,24 @@ workers_remove(struct workers *w, const char *id)
 {
 	(void)w;
 	(void)id;
+	T.nremove++;
+	return 0;
+}
+
+int
+workers_update(struct workers *w, const struct worker_spec *spec)
+{
+	(void)w;
+	T.nupdate++;
+	T.update_reject_call = spec->settings != NULL && spec->settings->reject_call;
+	return 0;
+}
+
+int
+workers_logout(struct workers *w, const char *id)
+{
+	(void)w;
+	(void)id;
 	return 0;
 }
 
@@ -133,7 +155,7 @@ run_until(const int *flag, int want, int ms)
 	return *flag >= want;
 }
 
-/* Let every queued write finish. */
+/* Let every worker event be handled and every queued write finish. */
 static void
 drain(void)
 {
@@ -141,12 +163,13 @@ drain(void)
 	struct event *tick = evtimer_new(T.app.base, tick_cb, NULL);
 	struct timeval tv = { 0, 10000 };
 
-	while (db_pending(T.app.db) > 0 && now_ms() < end) {
+	while ((db_pending(T.app.db) > 0 || lifecycle_pending(T.app.lc) > 0) && now_ms() < end) {
 		evtimer_add(tick, &tv);
 		event_base_loop(T.app.base, EVLOOP_ONCE);
 	}
 	event_free(tick);
 	assert_int_equal(db_pending(T.app.db), 0);
+	assert_int_equal(lifecycle_pending(T.app.lc), 0);
 }
 
 static void
@@ -281,14 +304,15 @@ test_store(void **state)
 	assert_val("9", "SELECT length(creds) FROM auth_creds");
 	assert_val("<none>", "SELECT 1 FROM signal_prekey WHERE key_id = 3");
 
-	/* an empty batch is answered at once */
+	/* an empty batch is answered without a transaction, but never from inside the worker's callback */
 	memset(&b, 0, sizeof(b));
 	lifecycle_on_store(&T.app, IID, 44, &b);
-	assert_int_equal(T.nreply, n + 4);
+	assert_int_equal(T.nreply, n + 3);
+	assert_true(run_until(&T.nreply, n + 4, 1000));
 	assert_int_equal(T.reply_ok[n + 3], 1);
 	/* unknown instance: refused */
 	lifecycle_on_store(&T.app, "99999999-2222-4333-8444-555555555555", 45, &b);
-	assert_int_equal(T.nreply, n + 5);
+	assert_true(run_until(&T.nreply, n + 5, 1000));
 	assert_int_equal(T.reply_ok[n + 4], 0);
 }
 
@@ -299,7 +323,7 @@ test_qr(void **state)
 	struct instance *i = inst();
 
 	(void)state;
-	lifecycle_on_state(&T.app, IID, INSTANCE_CONNECTING, 0, "", NULL);
+	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
 	drain();
 	assert_val("connecting", "SELECT connection_status FROM instance");
 	T.nwoken = 0;
@@ -326,6 +350,8 @@ test_qr(void **state)
 
 	/* a pairing code rides along */
 	lifecycle_on_qr(&T.app, IID, "2@ref2,AAAA,BBBB,CCCC", 2, "ABCD1234");
+	assert_null(i->qr_pairing_code);	/* recorded only, handled on the next loop turn */
+	drain();
 	assert_string_equal(i->qr_pairing_code, "ABCD1234");
 	assert_int_equal(i->qr_count, 2);
 	drain();
@@ -381,7 +407,7 @@ test_pair_open(void **state)
 	/* a bad JID is refused */
 	p.jid = "100000000000001:1@lid";
 	lifecycle_on_pair_success(&T.app, IID, 79, &p);
-	assert_int_equal(T.nreply, n + 3);
+	assert_true(run_until(&T.nreply, n + 3, 1000));
 	assert_int_equal(T.reply_ok[n + 2], 0);
 
 	T.nwoken = 0;
@@ -389,10 +415,10 @@ test_pair_open(void **state)
 	a.jid = "15550000001:1@s.whatsapp.net";
 	a.lid = "100000000000001:1@lid";
 	a.push_name = "Fake Phone 15550000001";
-	lifecycle_on_state(&T.app, IID, INSTANCE_OPEN, 0, "", &a);
+	lifecycle_on_state(&T.app, IID, CONN_OPEN, 0, "", &a);
 	assert_true(run_until(&T.nwoken, 1, 1000));
 	assert_int_equal(T.woken_why, LIFECYCLE_WAKE_OPEN);
-	assert_int_equal(i->state, INSTANCE_OPEN);
+	assert_int_equal(i->state, CONN_OPEN);
 	assert_null(i->qr_code);
 	assert_int_equal(i->qr_count, 0);
 	drain();
@@ -432,15 +458,15 @@ test_qr_limit(void **state)
 	struct instance *i = inst();
 
 	(void)state;
-	lifecycle_on_state(&T.app, IID, INSTANCE_CONNECTING, 0, "", NULL);
+	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
 	lifecycle_on_qr(&T.app, IID, "2@x,AAAA,BBBB,CCCC", 3, "");
 	sql("DELETE FROM webhook_outbox");
 	drain();
 	sql("DELETE FROM webhook_outbox");
-	lifecycle_on_state(&T.app, IID, INSTANCE_CLOSE, 603, "QR code limit reached", NULL);
-	assert_int_equal(i->state, INSTANCE_CLOSE);
-	assert_null(i->qr_code);
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_QR_LIMIT, "QR code limit reached", NULL);
 	drain();
+	assert_int_equal(i->state, CONN_CLOSE);
+	assert_null(i->qr_code);
 	assert_val("{\"message\": \"QR code limit reached, please login again\", \"statusCode\": 500}",
 	    "SELECT body->'data' FROM webhook_outbox WHERE event = 'qrcode.updated'");
 	assert_val("refused|428|15550000001@s.whatsapp.net|null",
@@ -450,7 +476,7 @@ test_qr_limit(void **state)
 	assert_val("close|603", "SELECT concat_ws('|', connection_status, disconnection_reason_code) FROM instance");
 	/* the credentials stay: the device keys are still good for the next connect */
 	assert_val("1", "SELECT count(*) FROM auth_creds");
-	lifecycle_on_state(&T.app, IID, INSTANCE_CLOSE, 603, "again", NULL);
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_QR_LIMIT, "again", NULL);
 	drain();
 	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'connection.update'");
 }
@@ -469,11 +495,11 @@ test_logged_out(void **state)
 	T.nwoken = 0;
 	lifecycle_wait(&T.app, IID, 5000, waited_cb, NULL);
 	/* already close (after the QR limit): a 401 still voids the credentials */
-	lifecycle_on_state(&T.app, IID, INSTANCE_CLOSE, 401, "device_removed", NULL);
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_LOGGED_OUT, "device_removed", NULL);
 	assert_true(run_until(&T.nwoken, 1, 1000));
 	assert_int_equal(T.woken_why, LIFECYCLE_WAKE_CLOSE);
 	assert_int_equal(T.nforget, f + 1);
-	assert_int_equal(i->reason, 401);
+	assert_int_equal(i->reason, REASON_LOGGED_OUT);
 	drain();
 	assert_val("0", "SELECT (SELECT count(*) FROM auth_creds) + (SELECT count(*) FROM signal_prekey) +"
 	    " (SELECT count(*) FROM signal_session) + (SELECT count(*) FROM signal_identity)");
@@ -481,7 +507,7 @@ test_logged_out(void **state)
 	assert_val("close|401", "SELECT concat_ws('|', body->'data'->>'state', body->'data'->>'statusReason')"
 	    " FROM webhook_outbox WHERE event = 'connection.update'");
 	/* the worker's exit 3 repeats it: nothing new */
-	lifecycle_on_state(&T.app, IID, INSTANCE_CLOSE, 401, "logged out", NULL);
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_LOGGED_OUT, "logged out", NULL);
 	drain();
 	assert_int_equal(T.nforget, f + 1);
 	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'logout.instance'");
@@ -504,13 +530,148 @@ test_order(void **state)
 		b.creds_len = strlen(creds);
 		lifecycle_on_store(&T.app, IID, 100 + (uint64_t)k, &b);
 		if (k == 10)
-			lifecycle_on_state(&T.app, IID, INSTANCE_CONNECTING, 0, "", NULL);
+			lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
 	}
 	assert_true(run_until(&T.nreply, n + 20, 10000));
 	for (k = 0; k < 20; k++)
 		assert_int_equal(T.reply_req[(n + k) % 32], 100 + k);
 	assert_val("C19", "SELECT convert_from(creds, 'UTF8') FROM auth_creds");
 	drain();
+}
+
+/* A write of test_delete_order finished: note its tag, with '!' when it failed. */
+static void
+set_done_cb(void *arg, const struct db_result *r)
+{
+	size_t len = strlen(T.done_order);
+
+	snprintf(T.done_order + len, sizeof(T.done_order) - len, "%s%s,", (const char *)arg, r->err != NULL ? "!" : "");
+}
+
+/* The delete of test_delete_order finished. */
+static void
+delete_done_cb(void *arg, int ok, const struct db_result *r)
+{
+	size_t len = strlen(T.done_order);
+
+	(void)r;
+	snprintf(T.done_order + len, sizeof(T.done_order) - len, "%s%s,", (const char *)arg, ok ? "" : "!");
+}
+
+/* A create finished: keep the entry (NULL on failure) and the SQLSTATE. */
+static struct instance *created;
+static char created_state[8];
+static int ncreated;
+
+static void
+created_cb(void *arg, struct instance *i, const struct db_result *r)
+{
+	(void)arg;
+	created = i;
+	snprintf(created_state, sizeof(created_state), "%s", r->sqlstate != NULL ? r->sqlstate : "");
+	ncreated++;
+}
+
+/* Create: rows and instance.create committed, then the one register path (registry and worker); a taken
+ * name is refused with 23505. */
+static void
+test_create(void **state)
+{
+	struct lifecycle_create req;
+	struct lifecycle_webhook wh;
+	struct settings st;
+	int a = T.nadd;
+
+	(void)state;
+	memset(&req, 0, sizeof(req));
+	memset(&st, 0, sizeof(st));
+	memset(&wh, 0, sizeof(wh));
+	st.groups_ignore = 1;
+	st.msg_call = (char *)"no calls";
+	wh.enabled = 1;
+	wh.url = "http://127.0.0.1:9/lc2";
+	wh.events = "{QRCODE_UPDATED}";
+	req.name = "lc2";
+	req.settings = &st;
+	req.webhook = &wh;
+	ncreated = 0;
+	lifecycle_create(&T.app, &req, created_cb, NULL);
+	assert_true(run_until(&ncreated, 1, 10000));
+	assert_non_null(created);
+	assert_ptr_equal(registry_find(T.app.reg, "lc2"), created);
+	assert_int_equal(created->settings.groups_ignore, 1);
+	assert_string_equal(created->settings.msg_call, "no calls");
+	assert_int_equal(strlen(created->token), 36);
+	assert_int_equal(T.nadd, a + 1);
+	assert_int_equal(T.add_connect_now, 0);
+	assert_val("t|no calls|{QRCODE_UPDATED}", "SELECT concat_ws('|', s.groups_ignore, s.msg_call, w.events)"
+	    " FROM instance i JOIN instance_setting s ON s.instance_id = i.id"
+	    " JOIN instance_webhook w ON w.instance_id = i.id WHERE i.name = 'lc2'");
+	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'instance.create'");
+
+	lifecycle_create(&T.app, &req, created_cb, NULL);
+	assert_true(run_until(&ncreated, 2, 10000));
+	assert_null(created);
+	assert_string_equal(created_state, "23505");
+	assert_int_equal(T.nadd, a + 1);
+	drain();
+}
+
+/* A worker batch, a settings update, then a delete, then more writes: the batch that arrived first and the
+ * update commit before the delete (were the update after it, its row would hit the missing instance),
+ * everything after the delete is refused, and nothing of the instance is left. */
+static void
+test_delete_order(void **state)
+{
+	struct settings st;
+	struct proxy px;
+	struct lifecycle_webhook wh;
+	struct workers_store b;
+	struct instance *i = inst();
+	int k, n, r = T.nremove;
+
+	(void)state;
+	drain();
+	memset(&st, 0, sizeof(st));
+	memset(&px, 0, sizeof(px));
+	memset(&wh, 0, sizeof(wh));
+	T.done_order[0] = '\0';
+	/* recorded, not handled yet: the writers below handle it first, so it is queued first */
+	n = T.nreply;
+	memset(&b, 0, sizeof(b));
+	b.creds = (const unsigned char *)"EARLY";
+	b.creds_len = 5;
+	lifecycle_on_store(&T.app, IID, 199, &b);
+	st.reject_call = 1;
+	st.msg_call = (char *)"busy";
+	assert_int_equal(lifecycle_settings_set(&T.app, i, &st, set_done_cb, (void *)"S1"), 0);
+	assert_int_equal(lifecycle_delete(&T.app, i, delete_done_cb, (void *)"D"), 0);
+	st.reject_call = 0;
+	errno = 0;
+	assert_int_equal(lifecycle_settings_set(&T.app, i, &st, set_done_cb, (void *)"S2"), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(lifecycle_proxy_set(&T.app, i, &px, set_done_cb, (void *)"P"), -1);
+	assert_int_equal(lifecycle_webhook_set(&T.app, i, &wh, set_done_cb, (void *)"W"), -1);
+	assert_int_equal(lifecycle_logout(&T.app, i, set_done_cb, (void *)"L"), -1);
+	assert_int_equal(lifecycle_delete(&T.app, i, delete_done_cb, (void *)"D2"), -1);
+	/* a worker's batch arriving now is refused too */
+	memset(&b, 0, sizeof(b));
+	b.creds = (const unsigned char *)"LATE";
+	b.creds_len = 4;
+	lifecycle_on_store(&T.app, IID, 200, &b);
+	drain();
+	assert_string_equal(T.done_order, "S1,D,");
+	assert_int_equal(T.update_reject_call, 1);	/* the worker got the update before the delete */
+	assert_int_equal(T.nremove, r + 1);
+	assert_null(registry_find_id(T.app.reg, IID));
+	/* the refusal needs no commit, so it may be answered first */
+	assert_int_equal(T.nreply, n + 2);
+	for (k = n; k < n + 2; k++)
+		assert_int_equal(T.reply_ok[k % 32], T.reply_req[k % 32] == 199);
+	assert_val("<none>", "SELECT 1 FROM instance WHERE id = '" IID "'");
+	assert_val("<none>", "SELECT 1 FROM instance_setting WHERE instance_id = '" IID "'");
+	assert_val("<none>", "SELECT 1 FROM auth_creds WHERE instance_id = '" IID "'");
+	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'instance.delete'");
 }
 
 /* ---- set-up ---- */
@@ -542,6 +703,7 @@ setup(void **state)
 	T.cfg.database_uri = T.uri;
 	T.app.cfg = &T.cfg;
 	T.app.base = event_base_new();
+	T.app.lc = lifecycle_new(&T.app);
 	T.app.db = db_new(T.app.base, T.uri, 4);
 	memset(&hc, 0, sizeof(hc));
 	hc.global_url = "http://127.0.0.1:9/hook";
@@ -567,7 +729,7 @@ teardown(void **state)
 	lifecycle_wait_shutdown(&T.app);
 	webhook_free(T.app.webhook);
 	db_free(T.app.db);
-	lifecycle_free(&T.app);
+	lifecycle_free(T.app.lc);
 	registry_free(T.app.reg);
 	event_base_free(T.app.base);
 	PQfinish(T.conn);
@@ -588,6 +750,8 @@ main(void)
 		cmocka_unit_test(test_qr_limit),
 		cmocka_unit_test(test_logged_out),
 		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_create),
+		cmocka_unit_test(test_delete_order),	/* last: the instance is gone afterwards */
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -205,6 +205,7 @@ main(int argc, char **argv)
 	wcbs.ctx = &app;
 	if ((app.workers = workers_new(app.base, &wcfg, &wcbs)) == NULL)
 		fatalx("worker table could not be created");
+	app.lc = lifecycle_new(&app);
 
 	if (lifecycle_load(&app, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -237,7 +238,7 @@ main(int argc, char **argv)
 		struct timeval deadline, now;
 		gettimeofday(&deadline, NULL);
 		deadline.tv_sec += 3;
-		while (db_pending(app.db) > 0 && db_available(app.db)) {
+		while ((db_pending(app.db) > 0 || lifecycle_pending(app.lc) > 0) && db_available(app.db)) {
 			event_base_loop(app.base, EVLOOP_ONCE);
 			gettimeofday(&now, NULL);
 			if (timercmp(&now, &deadline, >))
@@ -254,7 +255,8 @@ main(int argc, char **argv)
 	workers_free(app.workers);
 	webhook_free(app.webhook);
 	db_free(app.db);
-	lifecycle_free(&app);
+	lifecycle_free(app.lc);
+	app.lc = NULL;
 	registry_free(app.reg);
 	if (app.dns != NULL)
 		evdns_base_free(app.dns, 0);

@@ -20,6 +20,7 @@ struct registry {
 	size_t count;
 };
 
+/* FNV-1a of a name or id. */
 static uint64_t
 hash_str(const char *s)
 {
@@ -32,6 +33,7 @@ hash_str(const char *s)
 	return h;
 }
 
+/* An empty registry. */
 struct registry *
 registry_new(void)
 {
@@ -43,6 +45,7 @@ registry_new(void)
 	return r;
 }
 
+/* Free the registry and every instance in it. */
 void
 registry_free(struct registry *r)
 {
@@ -63,6 +66,7 @@ registry_free(struct registry *r)
 	free(r);
 }
 
+/* Put an entry in both tables. */
 static void
 registry_link(struct registry *r, struct entry *e)
 {
@@ -75,6 +79,7 @@ registry_link(struct registry *r, struct entry *e)
 	r->by_id[bi] = e;
 }
 
+/* Double the buckets and rehash every entry. */
 static void
 registry_grow(struct registry *r)
 {
@@ -93,6 +98,7 @@ registry_grow(struct registry *r)
 	free(old);
 }
 
+/* Add inst (owned from now on). */
 void
 registry_add(struct registry *r, struct instance *inst)
 {
@@ -105,6 +111,7 @@ registry_add(struct registry *r, struct instance *inst)
 	r->count++;
 }
 
+/* The instance of this name, or NULL. */
 struct instance *
 registry_find(const struct registry *r, const char *name)
 {
@@ -116,6 +123,7 @@ registry_find(const struct registry *r, const char *name)
 	return NULL;
 }
 
+/* The instance of this id, or NULL. */
 struct instance *
 registry_find_id(const struct registry *r, const char *id)
 {
@@ -127,6 +135,7 @@ registry_find_id(const struct registry *r, const char *id)
 	return NULL;
 }
 
+/* Unlink inst from both tables and free it. */
 void
 registry_remove(struct registry *r, struct instance *inst)
 {
@@ -150,12 +159,14 @@ registry_remove(struct registry *r, struct instance *inst)
 	free(e);
 }
 
+/* How many instances there are. */
 size_t
 registry_count(const struct registry *r)
 {
 	return r->count;
 }
 
+/* Visit every instance until fn returns non-zero. */
 void
 registry_foreach(const struct registry *r, int (*fn)(struct instance *, void *), void *arg)
 {
@@ -170,6 +181,7 @@ registry_foreach(const struct registry *r, int (*fn)(struct instance *, void *),
 		}
 }
 
+/* A closed instance with no settings, proxy or QR yet. */
 struct instance *
 instance_new(const char *id, const char *name, const char *token)
 {
@@ -179,32 +191,11 @@ instance_new(const char *id, const char *name, const char *token)
 	inst->name = xstrdup(name);
 	inst->token = xstrdup(token);
 	inst->integration = xstrdup("WHATSAPP-BAILEYS");
-	inst->settings.msg_call = xstrdup("");
-	inst->settings.wavoip_token = xstrdup("");
-	inst->state = INSTANCE_CLOSE;
+	inst->state = CONN_CLOSE;
 	return inst;
 }
 
-void
-instance_settings_clear(struct instance_settings *s)
-{
-	free(s->msg_call);
-	free(s->wavoip_token);
-	memset(s, 0, sizeof(*s));
-}
-
-void
-instance_proxy_clear(struct instance_proxy *p)
-{
-	free(p->host);
-	free(p->port);
-	free(p->protocol);
-	free(p->username);
-	if (p->password != NULL)
-		free_wiped(p->password, strlen(p->password));
-	memset(p, 0, sizeof(*p));
-}
-
+/* Free inst with its timer, wiping the token and the proxy password. */
 void
 instance_free(struct instance *inst)
 {
@@ -221,11 +212,12 @@ instance_free(struct instance *inst)
 	free(inst->owner_jid);
 	free(inst->profile_name);
 	instance_qr_reset(inst);
-	instance_settings_clear(&inst->settings);
-	instance_proxy_clear(&inst->proxy);
+	settings_clear(&inst->settings);
+	proxy_clear(&inst->proxy);
 	free(inst);
 }
 
+/* Replace an owned string field with a copy of value (NULL clears it). */
 void
 instance_set_str(char **field, const char *value)
 {
@@ -233,19 +225,7 @@ instance_set_str(char **field, const char *value)
 	*field = value != NULL ? xstrdup(value) : NULL;
 }
 
-const char *
-instance_state_name(enum instance_state s)
-{
-	switch (s) {
-	case INSTANCE_OPEN:
-		return "open";
-	case INSTANCE_CONNECTING:
-		return "connecting";
-	default:
-		return "close";
-	}
-}
-
+/* Forget the QR being shown. */
 void
 instance_qr_reset(struct instance *inst)
 {

@@ -3,23 +3,13 @@
 #ifndef WAGATE_REGISTRY_H
 #define WAGATE_REGISTRY_H
 
+#include "conn_state.h"
+#include "settings.h"
+
 #include <stddef.h>
 #include <time.h>
 
 struct event;
-
-enum instance_state { INSTANCE_CLOSE = 0, INSTANCE_CONNECTING = 1, INSTANCE_OPEN = 2 };
-
-struct instance_settings {
-	int reject_call, groups_ignore, always_online, read_messages, read_status, sync_full_history;
-	char *msg_call;
-	char *wavoip_token;
-};
-
-struct instance_proxy {
-	int enabled;
-	char *host, *port, *protocol, *username, *password;
-};
 
 struct instance {
 	char *id;
@@ -29,11 +19,11 @@ struct instance {
 	char *number;
 	char *owner_jid;
 	char *profile_name;
-	enum instance_state state;
-	int reason;
-	int deleting;		/* a delete is in flight: refuse other changes */
-	struct instance_settings settings;
-	struct instance_proxy proxy;
+	int state;		/* CONN_* (conn_state.h) */
+	int reason;		/* REASON_* of the last report */
+	int deleting;		/* a delete is queued or in flight: lifecycle refuses other writes */
+	struct settings settings;
+	struct proxy proxy;
 	/* Evolution's QR object: the offer being shown (NULL = not known yet), reset by open and close. */
 	char *qr_code;			/* the QR text */
 	char *qr_base64;		/* "data:image/png;base64,..." */
@@ -47,7 +37,7 @@ struct registry;
 
 struct registry *registry_new(void);
 void registry_free(struct registry *r);
-/* Takes ownership of inst; the name must not be present. */
+/* Takes ownership of inst; the name must not be present. Only lifecycle.c adds and removes instances. */
 void registry_add(struct registry *r, struct instance *inst);
 struct instance *registry_find(const struct registry *r, const char *name);
 struct instance *registry_find_id(const struct registry *r, const char *id);
@@ -60,10 +50,7 @@ void registry_foreach(const struct registry *r, int (*fn)(struct instance *, voi
 struct instance *instance_new(const char *id, const char *name, const char *token);
 void instance_free(struct instance *inst);
 void instance_set_str(char **field, const char *value);
-const char *instance_state_name(enum instance_state s);
 /* Back to "nothing offered" ({"count":0}). */
 void instance_qr_reset(struct instance *inst);
-void instance_settings_clear(struct instance_settings *s);
-void instance_proxy_clear(struct instance_proxy *p);
 
 #endif

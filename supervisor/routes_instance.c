@@ -6,16 +6,15 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "proxy_check.h"
-#include "random.h"
 #include "registry.h"
 #include "routes.h"
 #include "sql.h"
 #include "validate.h"
-#include "webhook.h"
 #include "workers.h"
 #include "xmalloc.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,36 +25,37 @@
 
 /* ---- create ---- */
 
+/* A create waiting for its commit: what the 201 body needs beyond the new entry. */
 struct create_ctx {
 	struct http_call *c;
-	struct instance *inst;		/* not yet registered */
 	int qrcode;
 	char *number;
 	struct json_object *webhook_resp;
 };
 
+/* Release a create's reply state. */
 static void
 create_free(struct create_ctx *cc)
 {
-	instance_free(cc->inst);
 	free(cc->number);
 	json_object_put(cc->webhook_resp);
 	free(cc);
 }
 
+/* Evolution's settings object. */
 static struct json_object *
-settings_json(const struct instance_settings *s)
+settings_json(const struct settings *s)
 {
 	struct json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "rejectCall", json_object_new_boolean(s->reject_call));
-	json_object_object_add(o, "msgCall", json_object_new_string(s->msg_call));
+	json_object_object_add(o, "msgCall", json_object_new_string(s->msg_call != NULL ? s->msg_call : ""));
 	json_object_object_add(o, "groupsIgnore", json_object_new_boolean(s->groups_ignore));
 	json_object_object_add(o, "alwaysOnline", json_object_new_boolean(s->always_online));
 	json_object_object_add(o, "readMessages", json_object_new_boolean(s->read_messages));
 	json_object_object_add(o, "readStatus", json_object_new_boolean(s->read_status));
 	json_object_object_add(o, "syncFullHistory", json_object_new_boolean(s->sync_full_history));
-	json_object_object_add(o, "wavoipToken", json_object_new_string(s->wavoip_token));
+	json_object_object_add(o, "wavoipToken", json_object_new_string(s->wavoip_token != NULL ? s->wavoip_token : ""));
 	return o;
 }
 
@@ -93,7 +93,7 @@ create_qr_done_cb(void *arg, struct instance *inst, enum lifecycle_wake why)
 
 	(void)why;
 	json_object_object_add(io, "status", json_object_new_string(inst != NULL ?
-	    instance_state_name(inst->state) : "close"));
+	    conn_state_name(inst->state) : "close"));
 	json_object_object_add(qw->resp, "qrcode", qrcode_json(inst));
 	http_reply_json(qw->c, 201, qw->resp);
 	free(qw);
@@ -111,56 +111,35 @@ connect_qr_done_cb(void *arg, struct instance *inst, enum lifecycle_wake why)
 		http_reply_error_msg(c, 503, "wagate is shutting down; try again shortly");
 	else if (inst == NULL)
 		http_reply_error_msg(c, 404, "The \"%s\" instance does not exist", c->name);
-	else if (inst->state == INSTANCE_OPEN)
+	else if (inst->state == CONN_OPEN)
 		http_reply_json(c, 200, state_json(inst));
 	else
 		http_reply_json(c, 200, qrcode_json(inst));
 }
 
+/* The new instance is committed and registered (or not): start connecting when asked, answer 201. */
 static void
-create_committed_cb(void *arg, const struct db_result *r)
+create_done_cb(void *arg, struct instance *inst, const struct db_result *r)
 {
 	struct create_ctx *cc = arg;
 	struct http_call *c = cc->c;
 	struct app *app = c->app;
-	struct instance *inst = cc->inst;
 	struct json_object *o, *io;
-	struct worker_spec spec;
 
-	if (r->unavailable) {
-		http_reply_unavailable(c, "database");
-		create_free(cc);
-		return;
-	}
-	if (r->err != NULL) {
-		if (r->sqlstate != NULL && strcmp(r->sqlstate, "23505") == 0)
-			http_reply_error_msg(c, 403, "This name \"%s\" is already in use.", inst->name);
-		else {
-			log_warnx("%s: %s", inst->name, r->err);
+	if (inst == NULL) {
+		if (r->unavailable)
+			http_reply_unavailable(c, "database");
+		else if (r->sqlstate != NULL && strcmp(r->sqlstate, "23505") == 0)
+			http_reply_error_msg(c, 403, "This name \"%s\" is already in use.", v_str(c->body, "instanceName", ""));
+		else
 			http_reply_error_msg(c, 500, "Could not create the instance: %s", r->err);
-		}
 		create_free(cc);
 		return;
 	}
-	if (registry_find(app->reg, inst->name) != NULL) {
-		/* Cannot happen while names are unique in the table; refuse rather than shadow. */
-		http_reply_error_msg(c, 403, "This name \"%s\" is already in use.", inst->name);
-		create_free(cc);
-		return;
-	}
-	cc->inst = NULL;
-	inst->app = app;
-	registry_add(app->reg, inst);
-	lifecycle_arm_del_timer(app, inst);
-	lifecycle_spec(inst, &spec, 0);
-	if (workers_add(app->workers, &spec) == -1)
-		log_warnx("%s: could not register its worker", inst->name);
 	if (cc->qrcode && workers_connect(app->workers, inst->id, cc->number) == -1) {
 		log_warnx("%s: could not start connecting", inst->name);
 		cc->qrcode = -1;	/* answer at once with {"count":0} */
 	}
-	webhook_kick(app->webhook);
-	log_info("%s: created (%s)", inst->name, inst->id);
 
 	o = json_object_new_object();
 	io = json_object_new_object();
@@ -170,7 +149,7 @@ create_committed_cb(void *arg, const struct db_result *r)
 	json_object_object_add(io, "webhookWaBusiness", NULL);
 	json_object_object_add(io, "accessTokenWaBusiness", json_object_new_string(""));
 	if (cc->qrcode != 1)
-		json_object_object_add(io, "status", json_object_new_string(instance_state_name(inst->state)));
+		json_object_object_add(io, "status", json_object_new_string(conn_state_name(inst->state)));
 	json_object_object_add(o, "instance", io);
 	json_object_object_add(o, "hash", json_object_new_string(inst->token));
 	json_object_object_add(o, "webhook", cc->webhook_resp != NULL ? json_object_get(cc->webhook_resp) :
@@ -195,6 +174,7 @@ create_committed_cb(void *arg, const struct db_result *r)
 	create_free(cc);
 }
 
+/* Whether s is a number Evolution accepts for pairing by code. */
 static int
 number_ok(const char *s)
 {
@@ -211,6 +191,7 @@ number_ok(const char *s)
 
 static void create_store(struct http_call *c);
 
+/* The proxy of a create answered (or not): go on storing, or refuse. */
 static void
 create_proxy_checked_cb(void *arg, int ok, const char *reason)
 {
@@ -228,6 +209,7 @@ create_proxy_checked_cb(void *arg, int ok, const char *reason)
 	create_store(c);
 }
 
+/* POST /instance/create: validate, check the proxy, then create_store. */
 void
 route_instance_create(struct http_call *c)
 {
@@ -322,127 +304,96 @@ route_instance_create(struct http_call *c)
 	create_store(c);
 }
 
-/* Write the validated instance and its rows in one transaction, with the instance.create event. */
+/* Hand the validated instance to lifecycle; create_done_cb answers. */
 static void
 create_store(struct http_call *c)
 {
 	struct app *app = c->app;
-	struct json_object *b = c->body, *wh = NULL;
-	const char *name = v_str(b, "instanceName", ""), *token, *number = v_str(b, "number", NULL);
-	const char *phost = v_str(b, "proxyHost", NULL), *pport = v_str(b, "proxyPort", NULL);
-	const char *pproto = v_str(b, "proxyProtocol", NULL);
-	char id[37], tok[37], *events = NULL;
+	struct json_object *b = c->body, *wh = NULL, *hdr = NULL;
+	const char *number = v_str(b, "number", NULL), *phost = v_str(b, "proxyHost", NULL);
+	char *events = NULL;
+	struct lifecycle_create req;
+	struct lifecycle_webhook lw;
+	struct settings st;
+	struct proxy px;
 	struct create_ctx *cc;
-	struct db_tx *tx;
-	struct instance *inst;
 
+	memset(&req, 0, sizeof(req));
+	memset(&st, 0, sizeof(st));
+	memset(&px, 0, sizeof(px));
+	st.reject_call = v_bool(b, "rejectCall", 0);
+	st.groups_ignore = v_bool(b, "groupsIgnore", 0);
+	st.always_online = v_bool(b, "alwaysOnline", 0);
+	st.read_messages = v_bool(b, "readMessages", 0);
+	st.read_status = v_bool(b, "readStatus", 0);
+	st.sync_full_history = v_bool(b, "syncFullHistory", 0);
+	st.msg_call = (char *)v_str(b, "msgCall", "");
+	if (phost != NULL && *phost != '\0') {
+		px.enabled = 1;
+		px.host = (char *)phost;
+		px.port = (char *)v_str(b, "proxyPort", NULL);
+		px.protocol = (char *)v_str(b, "proxyProtocol", NULL);
+		px.username = (char *)v_str(b, "proxyUsername", "");
+		px.password = (char *)v_str(b, "proxyPassword", "");
+		req.proxy = &px;
+	}
+	req.name = v_str(b, "instanceName", "");
+	req.token = v_str(b, "token", "");
+	req.number = number;
+	req.settings = &st;
+	cc = xcalloc(1, sizeof(*cc));
 	if (json_object_object_get_ex(b, "webhook", &wh) && wh != NULL) {
 		struct json_object *errs = json_object_new_array();
 		int bad_url = 0;
+
+		/* Validated by the route already; this only extracts the events literal. */
 		v_webhook(errs, wh, "webhook.", 0, &bad_url, &events);
 		json_object_put(errs);
-	}
-	random_uuid(id, 0);
-	token = v_str(b, "token", "");
-	if (*token == '\0') {
-		random_uuid(tok, 1);
-		token = tok;
-	}
-	inst = instance_new(id, name, token);
-	instance_set_str(&inst->number, number != NULL && *number != '\0' ? number : NULL);
-	inst->settings.reject_call = v_bool(b, "rejectCall", 0);
-	inst->settings.groups_ignore = v_bool(b, "groupsIgnore", 0);
-	inst->settings.always_online = v_bool(b, "alwaysOnline", 0);
-	inst->settings.read_messages = v_bool(b, "readMessages", 0);
-	inst->settings.read_status = v_bool(b, "readStatus", 0);
-	inst->settings.sync_full_history = v_bool(b, "syncFullHistory", 0);
-	instance_set_str(&inst->settings.msg_call, v_str(b, "msgCall", ""));
-
-	tx = db_tx_new();
-	{
-		const char *p[5] = { inst->id, inst->name, inst->token, inst->number, app->cfg->client_name };
-		db_tx_add(tx, "INSERT INTO instance (id, name, token, number, client_name) VALUES ($1, $2, $3, $4, $5)",
-		    5, p);
-	}
-	{
-		const struct instance_settings *s = &inst->settings;
-		const char *p[8] = { inst->id, s->reject_call ? "t" : "f", s->msg_call, s->groups_ignore ? "t" : "f",
-			s->always_online ? "t" : "f", s->read_messages ? "t" : "f", s->read_status ? "t" : "f",
-			s->sync_full_history ? "t" : "f" };
-		db_tx_add(tx, "INSERT INTO instance_setting (instance_id, reject_call, msg_call, groups_ignore,"
-		    " always_online, read_messages, read_status, sync_full_history)"
-		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, p);
-	}
-	cc = xcalloc(1, sizeof(*cc));
-	if (wh != NULL) {
-		struct json_object *hdr = NULL;
-		const char *headers = "{}";
-		const char *p[6];
-
-		if (json_object_object_get_ex(wh, "headers", &hdr) && hdr != NULL)
-			headers = json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN);
-		p[0] = inst->id;
-		p[1] = v_str(wh, "url", "");
-		p[2] = headers;
-		p[3] = v_bool(wh, "byEvents", 0) ? "t" : "f";
-		p[4] = v_bool(wh, "base64", 0) ? "t" : "f";
-		p[5] = events;
-		db_tx_add(tx, "INSERT INTO instance_webhook (instance_id, enabled, url, headers, by_events, base64, events)"
-		    " VALUES ($1, true, $2, $3::jsonb, $4, $5, $6::text[])", 6, p);
+		json_object_object_get_ex(wh, "headers", &hdr);
+		memset(&lw, 0, sizeof(lw));
+		lw.enabled = 1;
+		lw.url = v_str(wh, "url", "");
+		lw.headers = hdr != NULL ? json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN) : "{}";
+		lw.by_events = v_bool(wh, "byEvents", 0);
+		lw.base64 = v_bool(wh, "base64", 0);
+		lw.events = events;
+		req.webhook = &lw;
 		cc->webhook_resp = json_object_new_object();
-		json_object_object_add(cc->webhook_resp, "webhookUrl", json_object_new_string(p[1]));
+		json_object_object_add(cc->webhook_resp, "webhookUrl", json_object_new_string(lw.url));
 		json_object_object_add(cc->webhook_resp, "webhookHeaders",
 		    hdr != NULL ? json_object_get(hdr) : json_object_new_object());
-		json_object_object_add(cc->webhook_resp, "webhookByEvents", json_object_new_boolean(v_bool(wh, "byEvents", 0)));
-		json_object_object_add(cc->webhook_resp, "webhookBase64", json_object_new_boolean(v_bool(wh, "base64", 0)));
-	}
-	free(events);
-	if (phost != NULL && *phost != '\0') {
-		const char *p[6] = { inst->id, phost, pport, pproto, v_str(b, "proxyUsername", ""),
-			v_str(b, "proxyPassword", "") };
-		db_tx_add(tx, "INSERT INTO instance_proxy (instance_id, enabled, host, port, protocol, username, password)"
-		    " VALUES ($1, true, $2, $3, $4, $5, $6)", 6, p);
-		inst->proxy.enabled = 1;
-		instance_set_str(&inst->proxy.host, phost);
-		instance_set_str(&inst->proxy.port, pport);
-		instance_set_str(&inst->proxy.protocol, pproto);
-		instance_set_str(&inst->proxy.username, p[4]);
-		instance_set_str(&inst->proxy.password, p[5]);
-	}
-	{
-		struct json_object *data = json_object_new_object();
-		json_object_object_add(data, "instanceName", json_object_new_string(inst->name));
-		json_object_object_add(data, "instanceId", json_object_new_string(inst->id));
-		webhook_enqueue(app->webhook, tx, inst->id, inst->name, "instance.create",
-		    json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN), NULL);
-		json_object_put(data);
+		json_object_object_add(cc->webhook_resp, "webhookByEvents", json_object_new_boolean(lw.by_events));
+		json_object_object_add(cc->webhook_resp, "webhookBase64", json_object_new_boolean(lw.base64));
 	}
 	cc->c = c;
-	cc->inst = inst;
 	cc->qrcode = v_bool(b, "qrcode", 0);
 	cc->number = number != NULL && *number != '\0' ? xstrdup(number) : NULL;
-	db_tx_run(app->db, tx, create_committed_cb, cc);
+	lifecycle_create(app, &req, create_done_cb, cc);
+	free(events);
 }
 
 /* ---- state, connect, restart ---- */
 
+/* Evolution's connectionState body. */
 static struct json_object *
 state_json(const struct instance *inst)
 {
 	struct json_object *o = json_object_new_object(), *i = json_object_new_object();
 
 	json_object_object_add(i, "instanceName", json_object_new_string(inst->name));
-	json_object_object_add(i, "state", json_object_new_string(instance_state_name(inst->state)));
+	json_object_object_add(i, "state", json_object_new_string(conn_state_name(inst->state)));
 	json_object_object_add(o, "instance", i);
 	return o;
 }
 
+/* GET /instance/connectionState. */
 void
 route_instance_state(struct http_call *c)
 {
 	http_reply_json(c, 200, state_json(c->inst));
 }
 
+/* GET /instance/connect: the state when open, else the QR (waiting for the first one). */
 void
 route_instance_connect(struct http_call *c)
 {
@@ -454,10 +405,10 @@ route_instance_connect(struct http_call *c)
 		return;
 	}
 	switch (inst->state) {
-	case INSTANCE_OPEN:
+	case CONN_OPEN:
 		http_reply_json(c, 200, state_json(inst));
 		return;
-	case INSTANCE_CONNECTING:
+	case CONN_CONNECTING:
 		http_reply_json(c, 200, qrcode_json(inst));
 		return;
 	default:
@@ -475,6 +426,7 @@ route_instance_connect(struct http_call *c)
 	}
 }
 
+/* POST /instance/restart: restart the worker, answer with the state. */
 void
 route_instance_restart(struct http_call *c)
 {
@@ -486,13 +438,14 @@ route_instance_restart(struct http_call *c)
 	}
 	/* A paired instance logs in again by itself; one showing QR codes goes on showing them (Evolution
 	 * reconnects both). */
-	if (inst->state == INSTANCE_CONNECTING)
+	if (inst->state == CONN_CONNECTING)
 		workers_connect(c->app->workers, inst->id, NULL);
 	http_reply_json(c, 200, state_json(inst));
 }
 
 /* ---- fetchInstances ---- */
 
+/* The fetchInstances query answered: reply with its JSON text. */
 static void
 fetch_cb(void *arg, const struct db_result *r)
 {
@@ -529,6 +482,7 @@ fetch_cb(void *arg, const struct db_result *r)
 	http_reply_raw_json(c, 200, text);
 }
 
+/* GET /instance/fetchInstances (a read: the query stays here). */
 void
 route_instance_fetch(struct http_call *c)
 {
@@ -545,6 +499,7 @@ route_instance_fetch(struct http_call *c)
 
 /* ---- presence, logout, delete ---- */
 
+/* POST /instance/setPresence: validated, then not implemented yet. */
 void
 route_instance_presence(struct http_call *c)
 {
@@ -567,13 +522,14 @@ route_instance_presence(struct http_call *c)
 		return;
 	}
 	json_object_put(errs);
-	if (c->inst->state != INSTANCE_OPEN) {
+	if (c->inst->state != CONN_OPEN) {
 		http_reply_error_msg(c, 400, "The \"%s\" instance is not connected", c->inst->name);
 		return;
 	}
 	http_reply_error_msg(c, 501, "setPresence is not implemented yet: presence is sent once messaging lands");
 }
 
+/* The logout is committed (or not): answer. */
 static void
 logout_committed_cb(void *arg, const struct db_result *r)
 {
@@ -588,7 +544,6 @@ logout_committed_cb(void *arg, const struct db_result *r)
 		http_reply_error_msg(c, 500, "Could not log out: %s", r->err);
 		return;
 	}
-	webhook_kick(c->app->webhook);
 	o = json_object_new_object();
 	json_object_object_add(o, "status", json_object_new_string("SUCCESS"));
 	json_object_object_add(o, "error", json_object_new_boolean(0));
@@ -598,27 +553,25 @@ logout_committed_cb(void *arg, const struct db_result *r)
 	http_reply_json(c, 200, o);
 }
 
+/* DELETE /instance/logout. */
 void
 route_instance_logout(struct http_call *c)
 {
 	struct instance *inst = c->inst;
-	struct db_tx *tx;
-	const char *p[1] = { inst->id };
 
-	if (inst->state == INSTANCE_CLOSE) {
+	if (inst->state == CONN_CLOSE) {
 		http_reply_error_msg(c, 400, "The \"%s\" instance is not connected", inst->name);
 		return;
 	}
-	if (workers_logout(c->app->workers, inst->id) == -1) {
-		http_reply_error_msg(c, 503, "The worker of \"%s\" is restarting; try again shortly", inst->name);
-		return;
+	if (lifecycle_logout(c->app, inst, logout_committed_cb, c) == -1) {
+		if (errno == EAGAIN)
+			http_reply_error_msg(c, 503, "The worker of \"%s\" is restarting; try again shortly", inst->name);
+		else
+			http_reply_error_msg(c, 404, "The \"%s\" instance does not exist", c->name);
 	}
-	tx = db_tx_new();
-	db_tx_add(tx, "DELETE FROM auth_creds WHERE instance_id = $1", 1, p);
-	/* After any store the worker asked for before, so those creds cannot come back. */
-	lifecycle_tx_run(c->app, inst->id, tx, logout_committed_cb, c);
 }
 
+/* The delete is committed (or not): answer. */
 static void
 delete_done_cb(void *arg, int ok, const struct db_result *r)
 {
@@ -641,10 +594,10 @@ delete_done_cb(void *arg, int ok, const struct db_result *r)
 	http_reply_json(c, 200, o);
 }
 
+/* DELETE /instance/delete. */
 void
 route_instance_delete(struct http_call *c)
 {
-	if (c->inst->state != INSTANCE_CLOSE)
-		workers_logout(c->app->workers, c->inst->id);
-	lifecycle_delete(c->app, c->inst, delete_done_cb, c);
+	if (lifecycle_delete(c->app, c->inst, delete_done_cb, c) == -1)
+		http_reply_error_msg(c, 404, "The \"%s\" instance does not exist", c->name);
 }

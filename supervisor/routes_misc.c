@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+/* GET /: Evolution's welcome object. */
 void
 route_root(struct http_call *c)
 {
@@ -28,6 +29,7 @@ route_root(struct http_call *c)
 	http_reply_json(c, 200, o);
 }
 
+/* The database answered (or not): the health body. */
 static void
 health_cb(void *arg, const struct db_result *r)
 {
@@ -43,6 +45,7 @@ health_cb(void *arg, const struct db_result *r)
 	http_reply_json(c, ok ? 200 : 503, o);
 }
 
+/* GET /health. */
 void
 route_health(struct http_call *c)
 {
@@ -70,6 +73,7 @@ struct metrics_walk {
 	int pass;
 };
 
+/* One instance's lines for the current pass of route_metrics. */
 static int
 metrics_instance(struct instance *inst, void *arg)
 {
@@ -79,12 +83,13 @@ metrics_instance(struct instance *inst, void *arg)
 
 	switch (w->pass) {
 	case 0:
-		w->by_state[inst->state]++;
+		if (conn_state_valid(inst->state))
+			w->by_state[inst->state]++;
 		break;
 	case 1:
 		evbuffer_add_printf(b, "wagate_instance_state{instance=\"");
 		metrics_label(b, inst->name);
-		evbuffer_add_printf(b, "\",instance_id=\"%s\",state=\"%s\"} 1\n", inst->id, instance_state_name(inst->state));
+		evbuffer_add_printf(b, "\",instance_id=\"%s\",state=\"%s\"} 1\n", inst->id, conn_state_name(inst->state));
 		break;
 	case 2:
 		if ((pid = workers_pid(w->app->workers, inst->id)) > 0) {
@@ -102,6 +107,7 @@ metrics_instance(struct instance *inst, void *arg)
 	return 0;
 }
 
+/* GET /metrics in the Prometheus text format. */
 void
 route_metrics(struct http_call *c)
 {
@@ -114,9 +120,8 @@ route_metrics(struct http_call *c)
 
 	registry_foreach(app->reg, metrics_instance, &w);
 	evbuffer_add_printf(b, "# HELP wagate_instances Instances by connection state.\n# TYPE wagate_instances gauge\n");
-	for (s = 0; s < 3; s++)
-		evbuffer_add_printf(b, "wagate_instances{state=\"%s\"} %u\n", instance_state_name((enum instance_state)s),
-		    w.by_state[s]);
+	for (s = CONN_CLOSE; s <= CONN_OPEN; s++)
+		evbuffer_add_printf(b, "wagate_instances{state=\"%s\"} %u\n", conn_state_name(s), w.by_state[s]);
 	evbuffer_add_printf(b, "# HELP wagate_instance_state Connection state of each instance.\n"
 	    "# TYPE wagate_instance_state gauge\n");
 	w.pass = 1;

@@ -122,7 +122,4 @@ int workers_forget_creds(struct workers *w, const char *instance_id);
 /* The credentials a Start would carry now (for tests and diagnostics); NULL when none. */
 const unsigned char *workers_creds(const struct workers *w, const char *instance_id, size_t *len, int *connect_now);
 
-/* TEMPORARY, removed at merge: the old name lifecycle.c still uses. */
-#define WORKERS_REASON_LOGGED_OUT	REASON_LOGGED_OUT
-
 #endif
