@@ -26,7 +26,8 @@ from case import E2ETestCase, sanitizer_findings  # noqa: F401
 from common import (HERE, REPO, free_port, kill_everything, log, missing, pid_alive, rand_suffix,  # noqa: F401
                     wait_until)
 from fakewa_server import Fakewa, find_fakewa  # noqa: F401
-from pairing import (PairingCase, decode_qr_image, owner_jid, parse_qr_text, tamper_adv_secret)  # noqa: F401
+from pairing import (PNG_PREFIX, QR_TEXT_RX, PairingCase, decode_qr_image, owner_jid, parse_qr_text,  # noqa: F401
+                     tamper_adv_secret)
 from pgcluster import PgCluster, Database, psql, superuser_uri, uri_with_db  # noqa: F401
 from receiver import Receiver  # noqa: F401
 from supervisor import (API_KEY, Response, Supervisor, find_bins, http_request, is_sanitized,  # noqa: F401
@@ -34,7 +35,7 @@ from supervisor import (API_KEY, Response, Supervisor, find_bins, http_request, 
 
 _pid_alive = pid_alive  # the older name some scenarios import
 
-__all__ = ["API_KEY", "Database", "E2ETestCase", "Fakewa", "HERE", "PairingCase", "PgCluster", "REPO", "Receiver",
+__all__ = ["API_KEY", "PNG_PREFIX", "QR_TEXT_RX", "Database", "E2ETestCase", "Fakewa", "HERE", "PairingCase", "PgCluster", "REPO", "Receiver",
            "Response", "Supervisor", "decode_qr_image", "find_bins", "find_fakewa", "free_port", "http_request",
            "is_sanitized", "kill_everything", "log", "main", "missing", "our_worker_pids", "owner_jid",
            "parse_metrics", "parse_qr_text", "pid_alive", "psql", "rand_suffix", "sanitizer_findings",

@@ -153,6 +153,21 @@ class PairingCase(E2ETestCase):
         return wait_until(have, timeout, interval=0.2, msg="%s row with %r" % (name, fields),
                           msg_fn=lambda: {k: (self.sup.fetch(name) or {}).get(k) for k in fields})
 
+    def wait_prekeys_uploaded(self, name, n=812, timeout=30):
+        """The end of a worker's first login: n prekeys stored and marked uploaded."""
+        iid = self.instance_id(name)
+        wait_until(lambda: self.db.count("signal_prekey", "instance_id = '%s' AND uploaded" % iid) == n, timeout,
+                   interval=0.2, msg="%d uploaded prekeys of %s in the database" % (n, name),
+                   msg_fn=lambda: self.db.query("SELECT uploaded, count(*) FROM signal_prekey GROUP BY 1"))
+
+    def wait_retired(self, name, timeout=20):
+        """The worker of name exited after a logout (exit 3) and the supervisor planned no other ("workers: NAME:
+        logged out": idle until the next connect): no worker of name in the metrics."""
+        wait_until(lambda: "workers: %s: logged out" % name in self.sup.log_text(), timeout,
+                   msg="the supervisor retires the worker of %s" % name)
+        iid = self.instance_id(name)
+        self.assertNotIn(iid, self.sup.worker_pids(), "a worker of %s after its logout" % name)
+
     def instance_id(self, name):
         return self.sup.fetch(name)["id"]
 
