@@ -2,6 +2,7 @@
 
 import http.server
 import json
+import sys
 import threading
 import time
 
@@ -43,6 +44,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = _handle
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        """A sender that hung up (its timeout) is routine: the product retries; anything else is printed."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class Receiver:
     """A threaded HTTP server on 127.0.0.1 that records every request; answers `status` (200 by default)."""
 
@@ -59,16 +70,9 @@ class Receiver:
         return "http://127.0.0.1:%d/hook" % self.port
 
     def start(self):
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), _Handler)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        """Listen on self.port (again, after stop: the old socket may linger a moment)."""
+        self.server = wait_until(lambda: _Server(("127.0.0.1", self.port), _Handler), 10, msg="port %d" % self.port,
+                                 ignore=(OSError,))
         self.server.daemon_threads = True
         self.server.receiver = self
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
