@@ -122,17 +122,20 @@ class PairingCase(E2ETestCase):
     def scan(self, name, code=None, phone=None, push=None, timeout=30):
         """Scan `code` (else the current QR of name) until fakewa pairs it; returns fakewa's 200 JSON.
 
-        A 404 (the ref rotated between connect and scan) is retried with the newest QR of connect."""
+        A 404 (the ref rotated between connect and scan) is retried with the next QR of connect."""
         deadline = time.monotonic() + timeout
+        seen = 0  # count of the QR last scanned from connect
         while True:
-            c = code or self.sup.wait_qr(name, 20)["code"]
-            code = None
+            if code is None:
+                q = self.sup.wait_qr(name, 20, newer_than=seen)
+                c, seen = q["code"], q["count"]
+            else:
+                c, code = code, None
             r = self.fw.scan_qr(c, phone=phone, name=push)
             if r.status == 200:
                 return r.json
             if r.status != 404 or (r.json or {}).get("error") == "not found" or time.monotonic() > deadline:
                 raise AssertionError("scan-qr of %s -> %r" % (name, r))
-            time.sleep(0.3)
 
     def pair(self, name, phone, push=None, timeout=40):
         """create -> connect -> scan -> open. Returns fakewa's scan answer (jid, lid, ...)."""
