@@ -1,9 +1,11 @@
 """Self-test of the harness (needs PostgreSQL, not the product): receiver, metrics parser, databases."""
 
+import os
+import time
 import unittest
 
-from harness import (Database, Receiver, http_request, main, parse_metrics, superuser_uri, uri_with_db,
-                     wait_until)
+from harness import (Database, Receiver, free_port, http_request, main, missing, parse_metrics, superuser_uri,
+                     uri_with_db, wait_until)
 
 
 class HarnessTest(unittest.TestCase):
@@ -48,6 +50,31 @@ class HarnessTest(unittest.TestCase):
         self.assertTrue(wait_until(p, 2, 0.01))
         with self.assertRaises(AssertionError):
             wait_until(lambda: False, 0.2, 0.05, msg="never")
+
+    def test_wait_until_fails_at_once_when_the_predicate_raises(self):
+        def broken():
+            raise KeyError("typo")
+        t0 = time.monotonic()
+        with self.assertRaises(KeyError):
+            wait_until(broken, 30, 0.01)
+        self.assertLess(time.monotonic() - t0, 5)
+        # only the exceptions the caller expects are retried; the last one is named at the timeout
+        with self.assertRaisesRegex(AssertionError, "ConnectionRefusedError"):
+            wait_until(lambda: http_request(free_port(), "GET", "/", timeout=1), 0.3, 0.05,
+                       ignore=(ConnectionRefusedError,))
+
+    def test_missing_tool_skips_or_fails_under_ci(self):
+        old = os.environ.pop("CI", None)
+        try:
+            with self.assertRaises(unittest.SkipTest):
+                missing("no such tool")
+            os.environ["CI"] = "true"
+            with self.assertRaisesRegex(AssertionError, "no such tool"):
+                missing("no such tool")
+        finally:
+            os.environ.pop("CI", None)
+            if old is not None:
+                os.environ["CI"] = old
 
     def test_database_lifecycle_and_fingerprint(self):
         db = Database(superuser_uri())

@@ -6,7 +6,6 @@ One test: python3 test_lifecycle.py LifecycleTest.test_worker_kill_logs_back_in 
 
 import os
 import signal
-import time
 
 from harness import PairingCase, _pid_alive, main, owner_jid, parse_qr_text, wait_until, worker_processes
 
@@ -97,9 +96,9 @@ class LifecycleTest(LifecycleCase):
                    msg_fn=lambda: self.creds_rows(iid))
         self.assertIsNotNone(self.sup.fetch("lo"), "logout must keep the instance")
         self.wait_row("lo", connectionStatus="close")
-        # the worker said goodbye (exit 3); whatever runs now does not reconnect by itself
+        # the worker said goodbye (exit 3); none runs until the next connect
         wait_until(lambda: not _pid_alive(pid), 10, msg="the logged-out worker exits")
-        time.sleep(1.5)
+        self.wait_retired("lo")
         self.assertEqual(self.sup.state("lo"), "close")
         self.assertEqual(self.clients_of(res["jid"]), [])
         self.assertEqual(self.registration_clients(), [])
@@ -134,9 +133,9 @@ class LifecycleTest(LifecycleCase):
                    msg_fn=lambda: self.creds_rows(iid))
         self.assertTrue(self.device_gone(res["jid"]), self.fw.accounts())
         self.assertIsNotNone(self.sup.fetch("rm"))
-        # no reconnect loop: nothing at fakewa, no more events, no worker restarts
+        # no reconnect loop: no worker until the next connect, nothing at fakewa, no more events
         n_updates = len(self.updates("rm"))
-        time.sleep(4)
+        self.wait_retired("rm")
         self.assertEqual(self.clients_of(res["jid"]), [])
         self.assertEqual(self.registration_clients(), [])
         self.assertEqual(len(self.updates("rm")), n_updates, self.updates("rm"))
@@ -157,7 +156,7 @@ class LifecycleTest(LifecycleCase):
         wait_until(lambda: self.creds_rows(iid) == (0, 0), 10, msg="credentials and keys deleted",
                    msg_fn=lambda: self.creds_rows(iid))
         n_updates = len(self.updates("rmo"))
-        time.sleep(3)
+        self.wait_retired("rmo")
         self.assertEqual(len(self.updates("rmo")), n_updates, self.updates("rmo"))
         self.assertEqual(self.sup.state("rmo"), "close")
         self.assertEqual(self.fw.clients(), [])
@@ -191,7 +190,7 @@ class SupervisorRestartTest(LifecycleCase):
         for name in list(self.jids) + ["unpaired"]:
             iid = self.instance_id(name)
             self.assertEqual(procs.get(iid), [pids[iid]], "%s: worker processes %r" % (name, procs.get(iid)))
-        time.sleep(1)
+        # one worker process each (above), so nothing can open a second connection later
         for name, jid in self.jids.items():
             self.assertEqual(len(self.clients_of(jid)), 1, "%s: connections %r" % (name, self.fw.clients()))
 
@@ -232,7 +231,9 @@ class QrLimitTest(LifecycleCase):
         self.wait_row("ql", connectionStatus="close")
         wait_until(lambda: self.fw.clients() == [], 10, msg="the worker closed its connection",
                    msg_fn=self.fw.clients)
-        time.sleep(2)
+        # the worker's own word that the series is over (a stray QR later would still show in the counts below)
+        wait_until(lambda: "session: ql: 2 QR codes shown without a scan, giving up" in self.sup.log_text(), 10,
+                   msg="the worker gives up")
         self.assertEqual(self.sup.worker_pids().get(iid), pid, "the worker must stay alive")
         self.assertTrue(_pid_alive(pid))
         self.assertEqual(len(self.qr_events("ql")), 2, "QR codes after the limit")
@@ -257,7 +258,8 @@ class QrLimitTest(LifecycleCase):
             r = self.fw.scan_qr(q["code"], phone="15550007001")
         self.assertEqual(r.status, 200, r)
         self.sup.wait_state("qs", "open", 30)
-        time.sleep(2)
+        # the whole first login after the pairing (longer than the two QR periods a live QR timer would need)
+        self.wait_prekeys_uploaded("qs")
         self.assertEqual(self.limit_events("qs"), [])
         self.assertEqual(self.sup.state("qs"), "open")
 

@@ -6,7 +6,6 @@ right one still pairs.
 One test: python3 test_pairing.py PairingTest.test_scan_opens (see README.md for the environment)."""
 
 import re
-import time
 
 from harness import (PairingCase, decode_qr_image, main, owner_jid, parse_qr_text, tamper_adv_secret, wait_until,
                      PNG_PREFIX)
@@ -118,9 +117,9 @@ class PairingTest(PairingCase, QrAssertions):
                    msg_fn=lambda: self.db.query("SELECT uploaded, count(*) FROM signal_prekey GROUP BY 1"))
         self.assertEqual(self.db.count("signal_prekey", "instance_id = '%s'" % iid), 812)
         self.assertEqual(self.db.scalar("SELECT paired FROM auth_creds WHERE instance_id = '%s'" % iid), "t")
-        # connect on an open instance answers the connectionState shape and starts nothing
+        # connect on an open instance answers the connectionState shape and starts nothing (the supervisor
+        # answers it alone: nothing goes to the worker)
         self.assertEqual(self.sup.qr("p1"), {"instance": {"instanceName": "p1", "state": "open"}})
-        time.sleep(0.5)
         self.assertEqual(len([c for c in self.fw.clients() if c.get("jid") == res["jid"]]), 1)
         # every QR the instance showed carried the same registration keys (the scanned ones)
         for d in self.qr_events("p1"):
@@ -149,7 +148,8 @@ class PairingTest(PairingCase, QrAssertions):
         r = self.fw.scan_qr(tamper_adv_secret(q["code"]), phone=phone)
         self.assertEqual(r.status, 409, r)
         self.assertIn("hmac-mismatch", (r.json or {}).get("error", ""), r)
-        time.sleep(1)
+        wait_until(lambda: "pair_on_pair_success: t1: refused" in self.sup.log_text(), 10,
+                   msg="the worker logs its refusal")
         self.assertEqual(self.sup.state("t1"), "connecting")
         self.assertEqual(self.sup.worker_pids()[self.instance_id("t1")], pid, "the worker must not die")
         self.assertEqual(self.updates("t1", "open"), [])
@@ -266,7 +266,8 @@ class QrRotationTest(PairingCase, QrAssertions):
         self.wait_row("rot", ownerJid=owner_jid(res["phone"]))
         # count resets at open: no QR after it
         n = len(self.qr_events("rot"))
-        time.sleep(1.5)
+        # the whole first login after the pairing (longer than the QR periods a live QR timer would need)
+        self.wait_prekeys_uploaded("rot")
         self.assertEqual(len(self.qr_events("rot")), n, "QR codes after open")
 
     def test_companion_reg_refresh(self):

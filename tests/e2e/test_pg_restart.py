@@ -1,9 +1,43 @@
 """PostgreSQL restart mid-run (a private cluster via scripts/pg.sh): the API answers 503 during the outage,
-the supervisor and its workers stay up, and everything recovers by itself when the database is back."""
+the supervisor and its workers stay up, and everything recovers by itself when the database is back. Started
+with the database down, wagate waits for it (retrying, not listening yet) and then comes up."""
 
+import socket
+import threading
 import time
 
 from harness import E2ETestCase, PgCluster, Database, main, wait_until, _pid_alive
+
+
+class PortCounter:
+    """Listens where the stopped cluster listened and counts connections (each closed at once): every accept is
+    one connection attempt of a client that is still trying."""
+
+    def __init__(self, port):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            c.close()
+            self.accepted += 1
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(5)
 
 
 class PgRestartTest(E2ETestCase):
@@ -41,8 +75,13 @@ class PgRestartTest(E2ETestCase):
         self.assertTrue(sup.running(), "wagate exited during the outage:\n" + sup.log_tail())
         for iid, pid in pids.items():
             self.assertTrue(_pid_alive(pid), iid)
-        time.sleep(2)
-        self.assertTrue(sup.running())
+        # the pool keeps retrying through the outage (a failed attempt per line): two more rounds, still up
+        failed = sup.log_text().count("db_conn_connect_failed")
+        wait_until(lambda: sup.log_text().count("db_conn_connect_failed") >= failed + 4 or not sup.running(), 30,
+                   msg="two more failed reconnection rounds of the pool")
+        self.assertTrue(sup.running(), "wagate exited during the outage:\n" + sup.log_tail())
+        for iid, pid in pids.items():
+            self.assertTrue(_pid_alive(pid), iid)
 
         self.cluster.start()
         wait_until(lambda: sup.request("GET", "/health", timeout=5).status == 200, 60,
@@ -56,21 +95,26 @@ class PgRestartTest(E2ETestCase):
         db.drop()
 
     def test_start_while_database_down(self):
-        """wagate started with the database down either waits for it or exits non-zero with a clear message."""
+        """wagate started with the database down waits for it (migrate_connect_wait: an attempt every 250 ms for
+        up to 60 s) before it listens; when the database is back it migrates and becomes healthy."""
         db = Database(self.cluster.uri)
         self.cluster.stop()
+        attempts = PortCounter(self.cluster.port)
+        self.addCleanup(attempts.close)
         sup = self.supervisor(db_uri=db.uri, start=False)
         sup.start(wait=False)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and sup.running():
-            time.sleep(0.1)
-        if not sup.running():
-            self.assertNotEqual(sup.proc.returncode, 0)
-            self.assertTrue(sup.log_text().strip(), "no message on exit")
-            return
+        wait_until(lambda: attempts.accepted >= 4 or not sup.running(), 20, msg="wagate retrying the database",
+                   msg_fn=lambda: attempts.accepted)
+        self.assertTrue(sup.running(), "wagate exited instead of waiting (rc %s):\n%s"
+                        % (sup.proc.returncode, sup.log_tail()))
+        with self.assertRaises(ConnectionRefusedError, msg="wagate listens before its database is there"):
+            sup.request("GET", "/health", timeout=5)
+        attempts.close()
         self.cluster.start()
         sup.wait_healthy(60)
+        self.assertIn("instance", db.tables(), "migrations did not run")
         sup.create_instance("late")
+        self.assertEqual(db.count("instance"), 1)
         db.drop()
 
 

@@ -2,7 +2,6 @@
 the receiver is down (also across a supervisor restart), retries keep their delivery id, no duplicates."""
 
 import re
-import time
 
 from harness import E2ETestCase, Receiver, main, wait_until
 
@@ -37,6 +36,11 @@ class WebhookTest(E2ETestCase):
         self.assertTrue(req["headers"].get("x-wagate-delivery"), req["headers"])
         self.assertIn("application/json", req["headers"].get("content-type", ""))
         self.assertEqual(req["method"], "POST")
+
+    def wait_outbox_empty(self, timeout=20):
+        """Every enqueued delivery was made (a row leaves webhook_outbox when its receiver accepted it)."""
+        wait_until(lambda: self.db.count("webhook_outbox") == 0, timeout, interval=0.2, msg="the outbox drained",
+                   msg_fn=lambda: self.db.query("SELECT event, url, attempts FROM webhook_outbox"))
 
     def assert_no_duplicates(self):
         """Every accepted delivery id was accepted once, and every event got a single id."""
@@ -96,7 +100,7 @@ class WebhookTest(E2ETestCase):
         self.assertEqual(req["path"], "/hook/remove-instance")
         self.assertEqual(req["headers"].get("x-custom"), "abc")
         self.assert_envelope(req)
-        time.sleep(1.5)
+        self.wait_outbox_empty()
         # instance.create/delete are global-only; "other" did not subscribe to REMOVE_INSTANCE
         got = [(r["body"]["event"], r["body"]["instance"]) for r in own.snapshot()]
         self.assertNotIn(("instance.create", "mine"), got)
@@ -113,7 +117,8 @@ class WebhookTest(E2ETestCase):
             sup.create_instance(n)
         wait_until(lambda: (sup.metric("wagate_webhook_backlog") or 0) >= len(names), 10,
                    msg="backlog counts the undelivered events")
-        time.sleep(1.0)  # a few failed attempts
+        wait_until(lambda: self.db.count("webhook_outbox", "attempts > 0") >= len(names), 20,
+                   msg="a failed attempt for every event")
         self.rx.start()
         for n in names:
             self.rx.wait_event("instance.create", n, timeout=20)
@@ -166,7 +171,7 @@ class WebhookTest(E2ETestCase):
         sup.start()
         for n in ("k0", "k1"):
             self.rx.wait_event("instance.create", n, timeout=30)
-        time.sleep(1.0)
+        self.wait_outbox_empty()
         self.assert_no_duplicates()
 
 

@@ -2,6 +2,7 @@
 worker is detected by missed heartbeats and replaced."""
 
 import os
+import re
 import signal
 import time
 
@@ -119,11 +120,15 @@ class CrashLoopTest(E2ETestCase):
     def test_crash_loop_is_throttled(self):
         sup = self.supervisor()
         sup.create_instance("loop")
-        wait_until(lambda: sup.restarts("loop") >= 1, 15, msg="first restart")
-        time.sleep(6)
-        n = sup.restarts("loop")
-        # 200 ms doubling to a 2 s cap: about 6 restarts in 6 s; a tight loop would make hundreds
-        self.assertLess(n, 20, "crash loop not throttled: %d restarts" % n)
+        # 200 ms doubling to a 2 s cap, half of it jitter ("restart in N ms"); a tight loop would make hundreds
+        def delays():
+            return [int(x) for x in re.findall(r"workers_schedule_restart: loop: restart in (\d+) ms",
+                                                sup.log_text())]
+        d = wait_until(lambda: (lambda d: d if len(d) >= 5 else None)(delays()), 30, msg="five restarts",
+                       msg_fn=delays)
+        for i, ms in enumerate(d[:5]):
+            self.assertGreaterEqual(ms, min(200 << i, 2000) // 2, "crash loop not throttled: delays %r" % d)
+        self.assertLessEqual(sup.restarts("loop"), len(delays()), "restarts without a back-off delay")
         self.assertStatus(sup.api("GET", "/health"), 200)
         r = sup.api("GET", "/instance/connectionState/loop")
         self.assertStatus(r, 200)

@@ -1,74 +1,43 @@
-"""Shared plumbing of the fakewa end-to-end tests (transport_e2e.py, pairing_e2e.py): a fakewa process, a wa_probe
+"""Shared plumbing of the fakewa end-to-end tests (transport_e2e.py, pairing_e2e.py): a fakewa process (the
+process wrapper itself is fakewa_proc.py, shared with tests/e2e), a wa_probe
 process whose output lines are collected, control-API calls, and the runner.
 
 Every test script takes the same arguments: FAKEWA WA_PROBE [test-name ...]. run() reads them, so the paths are
 set before any test starts a process."""
-import json
-import os
 import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
+
+from fakewa_proc import FakewaProc
 
 FAKEWA = PROBE = None
 
 STATE_RE = re.compile(r"^STATE (\d+) (\w+) reason=(-?\d+) retry=(-?\d+) t=(\d+) detail=(.*)$")
 
 
-class Fakewa:
+class Fakewa(FakewaProc):
+    """fakewa (TLS unless told) in the test's temp dir, started at once; the control API as these tests use it."""
+
     def __init__(self, tmp, tls=True, extra=()):
-        self.cert = os.path.join(tmp, "cert.pem")
-        self.root = os.path.join(tmp, "root.pub")
-        args = [FAKEWA, "--cert-out", self.cert, "--root-key-out", self.root]
-        if tls:
-            args.append("--tls")
-        args += list(extra)
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"fakewa ready port=(\d+) control=(\d+)", line)
-        if not m:
-            raise RuntimeError("fakewa did not start: %r %s" % (line, self.proc.stderr.read()))
-        self.port, self.control = int(m.group(1)), int(m.group(2))
-        self.url = "%s://127.0.0.1:%d/ws/chat" % ("wss" if tls else "ws", self.port)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def _request(self, path, method, data):
-        return urllib.request.Request("http://127.0.0.1:%d%s" % (self.control, path), method=method, data=data)
+        super().__init__(FAKEWA, tmp, tls=tls, extra=extra)
+        self.start()
 
     def call(self, path, method="POST"):
         """A control-API call that must succeed (an error status raises); its JSON answer."""
-        req = self._request(path, method, b"" if method == "POST" else None)
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return json.loads(r.read())
+        r = self.request(method, path)
+        if r.status >= 400:
+            raise RuntimeError("%s %s -> %d %r" % (method, path, r.status, r.json))
+        return r.json
 
     def post(self, path, body=b""):
         """POST to the control port; (status, json) also for error statuses."""
-        req = self._request(path, "POST", body.encode() if isinstance(body, str) else body)
-        try:
-            with urllib.request.urlopen(req, timeout=20) as r:
-                return r.status, json.loads(r.read())
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read())
+        return self.request("POST", path, body, timeout=20)
 
     def clients(self):
-        return self.call("/admin/clients", "GET")
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        return self.admin_clients()
 
 
 class Probe:
@@ -135,6 +104,16 @@ class Probe:
     def dump(self):
         closes = [l for l in self.lines if " close " in l][:10]
         return "\n".join(closes + ["..."] + self.lines[-30:]) + "\n" + (self.proc.stderr.read() if self.proc.poll() is not None else "")
+
+
+def poll(pred, timeout=10.0, interval=0.05):
+    """Call pred() until it is true (returned) or timeout seconds passed (False). An exception propagates."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= end:
+            return v
+        time.sleep(interval)
 
 
 def check(cond, msg, probe=None):

@@ -1,0 +1,114 @@
+"""The webhook receiver of the e2e tests: a threaded HTTP server that records every request."""
+
+import http.server
+import json
+import sys
+import threading
+import time
+
+from common import free_port, wait_until
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def _handle(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n > 0 else b""
+        rec = self.server.receiver
+        try:
+            parsed = json.loads(body.decode("utf-8")) if body else None
+        except ValueError:
+            parsed = None
+        status = rec.status
+        entry = {"method": self.command, "path": self.path,
+                 "headers": {k.lower(): v for k, v in self.headers.items()},
+                 "body": parsed, "raw": body, "status": status, "time": time.time()}
+        with rec.lock:
+            rec.requests.append(entry)
+        payload = b'{"ok":true}' if status < 300 else b'{"ok":false}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        try:
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the sender gave up (its timeout); the request is recorded, the product will retry
+
+    do_POST = _handle
+    do_PUT = _handle
+    do_GET = _handle
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        """A sender that hung up (its timeout) is routine: the product retries; anything else is printed."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class Receiver:
+    """A threaded HTTP server on 127.0.0.1 that records every request; answers `status` (200 by default)."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.requests = []
+        self.lock = threading.Lock()
+        self.status = 200
+        self.server = None
+        self.thread = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/hook" % self.port
+
+    def start(self):
+        """Listen on self.port (again, after stop: the old socket may linger a moment)."""
+        self.server = wait_until(lambda: _Server(("127.0.0.1", self.port), _Handler), 10, msg="port %d" % self.port,
+                                 ignore=(OSError,))
+        self.server.daemon_threads = True
+        self.server.receiver = self
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.requests)
+
+    def accepted(self):
+        """Requests answered 2xx (the ones the product may consider delivered)."""
+        return [r for r in self.snapshot() if r["status"] < 300]
+
+    def events(self, event=None, instance=None, accepted_only=True):
+        reqs = self.accepted() if accepted_only else self.snapshot()
+        out = []
+        for r in reqs:
+            b = r["body"] if isinstance(r["body"], dict) else {}
+            if event is not None and b.get("event") != event:
+                continue
+            if instance is not None and b.get("instance") != instance:
+                continue
+            out.append(r)
+        return out
+
+    def wait_event(self, event, instance=None, timeout=15, count=1, pred=None):
+        def have():
+            ev = [r for r in self.events(event, instance) if pred is None or pred(r)]
+            return ev if len(ev) >= count else None
+        return wait_until(have, timeout, msg="webhook %s for %s (got: %s)" % (
+            event, instance, [(r["body"] or {}).get("event") for r in self.snapshot()][-20:]))
+
