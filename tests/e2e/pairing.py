@@ -164,9 +164,9 @@ class PairingCase(E2ETestCase):
                    msg_fn=lambda: self.db.query("SELECT uploaded, count(*) FROM signal_prekey GROUP BY 1"))
 
     def wait_retired(self, name, timeout=20):
-        """The worker of name exited after a logout (exit 3) and the supervisor planned no other ("workers: NAME:
-        logged out": idle until the next connect): no worker of name in the metrics."""
-        wait_until(lambda: "workers: %s: logged out" % name in self.sup.log_text(), timeout,
+        """The worker of name exited after a logout (exit 3) and the supervisor planned no other
+        ("worker_reap_exited: NAME: logged out": idle until the next connect): no worker of name in the metrics."""
+        wait_until(lambda: "worker_reap_exited: %s: logged out" % name in self.sup.log_text(), timeout,
                    msg="the supervisor retires the worker of %s" % name)
         iid = self.instance_id(name)
         self.assertNotIn(iid, self.sup.worker_pids(), "a worker of %s after its logout" % name)

@@ -42,7 +42,7 @@ class ConnectionCase(E2ETestCase):
 
     def retry_delays(self, name):
         """The worker's reconnection delays in ms, from its log ("closed (...), retrying in N ms")."""
-        rx = re.compile(r"session: %s: closed \(.*\), retrying in (\d+) ms" % re.escape(name))
+        rx = re.compile(r"session_state_cb: %s: closed \(.*\), retrying in (\d+) ms" % re.escape(name))
         return [int(m.group(1)) for m in rx.finditer(self.sup.log_text())]
 
     def assert_waits_for_connect(self, name, pid, expected_connections):

@@ -232,7 +232,7 @@ class QrLimitTest(LifecycleCase):
         wait_until(lambda: self.fw.clients() == [], 10, msg="the worker closed its connection",
                    msg_fn=self.fw.clients)
         # the worker's own word that the series is over (a stray QR later would still show in the counts below)
-        wait_until(lambda: "session: ql: 2 QR codes shown without a scan, giving up" in self.sup.log_text(), 10,
+        wait_until(lambda: "session_defer_cb: ql: 2 QR codes shown without a scan, giving up" in self.sup.log_text(), 10,
                    msg="the worker gives up")
         self.assertEqual(self.sup.worker_pids().get(iid), pid, "the worker must stay alive")
         self.assertTrue(_pid_alive(pid))

@@ -44,7 +44,7 @@ class TransportTest(E2ETestCase):
         log = self.sup.log_text()
         self.assertIn("certificate", log)
         # the worker's decision, logged with the close it reported
-        wait_until(lambda: re.search(r"session: badroot: closed \(400 .*\), not retrying", self.sup.log_text()), 10,
+        wait_until(lambda: re.search(r"session_state_cb: badroot: closed \(400 .*\), not retrying", self.sup.log_text()), 10,
                    msg="the worker logs that it does not retry")
         # One attempt only: a single connecting update, the state stays close, nothing open at fakewa.
         connecting = [r for r in self.rx.events("connection.update", "badroot")

@@ -122,7 +122,7 @@ class CrashLoopTest(E2ETestCase):
         sup.create_instance("loop")
         # 200 ms doubling to a 2 s cap, half of it jitter ("restart in N ms"); a tight loop would make hundreds
         def delays():
-            return [int(x) for x in re.findall(r"workers_schedule_restart: loop: restart in (\d+) ms",
+            return [int(x) for x in re.findall(r"worker_reap_schedule_restart: loop: restart in (\d+) ms",
                                                 sup.log_text())]
         d = wait_until(lambda: (lambda d: d if len(d) >= 5 else None)(delays()), 30, msg="five restarts",
                        msg_fn=delays)
