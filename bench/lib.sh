@@ -17,16 +17,15 @@ now() { date +%s.%N; }
 # Seconds (2 decimals) from $1 to now.
 since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
 
-# Our workers: the supervisor gives them only a few harmless variables, RUNTIME_DIRECTORY among them, so they are
-# recognised by our private runtime dir (or by the tag, should it ever be passed on); kill exactly those.
+# Our workers: processes running this build's wagate-worker (the supervisor passes workers no variable we could
+# tag them with); a bench run is the only user of its build directory's worker while it runs.
 kill_our_workers() {
-	local f pid envs
-	for f in /proc/[0-9]*/environ; do
-		pid=${f#/proc/}; pid=${pid%/environ}
-		envs=$({ tr '\0' '\n' <"$f"; } 2>/dev/null) || continue
-		if grep -qx -e "WAGATE_BENCH_TAG=$tag" -e "RUNTIME_DIRECTORY=$tmp/run" <<<"$envs"; then
-			kill -9 "$pid" 2>/dev/null || true
-		fi
+	local f pid exe want
+	want=$(readlink -f "$wrk_bin")
+	for f in /proc/[0-9]*/exe; do
+		pid=${f#/proc/}; pid=${pid%/exe}
+		exe=$(readlink "$f" 2>/dev/null) || continue
+		[ "$exe" = "$want" ] && kill -9 "$pid" 2>/dev/null || true
 	done
 }
 stop_sup() {
