@@ -1,5 +1,5 @@
 #include "config.h"
-#include "b64.h"
+#include "keytext.h"
 #include "xmalloc.h"
 
 #include <ctype.h>
@@ -167,56 +167,6 @@ err_append(char *err, size_t errlen, const char *fmt, const char *a, long b, lon
 		snprintf(err + used, errlen - used, fmt, a, b, c);
 }
 
-/* Value of one hex digit, or -1. */
-static int
-config_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* A 32-byte key in hex or base64 (surrounding blanks ignored); a leading 0x05 (the Curve25519 type byte
- * of libsignal's serialised keys) is dropped. 0, or -1 if s is neither. */
-static int
-config_parse_key(const char *s, unsigned char key[CONFIG_KEY_LEN])
-{
-	unsigned char buf[CONFIG_KEY_LEN + 16];
-	size_t n, i, olen = 0;
-	int hi, lo, hex = 1;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	for (n = strlen(s); n > 0 && isspace((unsigned char)s[n - 1]); n--)
-		;
-	if (n == 2 * CONFIG_KEY_LEN || n == 2 * (CONFIG_KEY_LEN + 1)) {
-		for (i = 0; i < n / 2 && hex; i++) {
-			if ((hi = config_hexval(s[2 * i])) < 0 || (lo = config_hexval(s[2 * i + 1])) < 0)
-				hex = 0;
-			else
-				buf[i] = (unsigned char)(hi << 4 | lo);
-		}
-		if (hex)
-			olen = n / 2;
-	} else
-		hex = 0;
-	/* 64 characters can be base64 too (of 48 bytes): that is the wrong length either way. */
-	if (!hex && (n == 0 || b64_decode(s, n, buf, sizeof(buf), &olen) == -1))
-		return -1;
-	if (olen == CONFIG_KEY_LEN + 1 && buf[0] == 0x05) {
-		memcpy(key, buf + 1, CONFIG_KEY_LEN);
-		return 0;
-	}
-	if (olen != CONFIG_KEY_LEN)
-		return -1;
-	memcpy(key, buf, CONFIG_KEY_LEN);
-	return 0;
-}
-
 /* Index of the n-character name in a NULL-terminated list, or -1. */
 static int
 config_name_index(const char *const *list, const char *name, size_t n)
@@ -311,7 +261,7 @@ config_load(const char *dotenv_path, char *err, size_t errlen)
 				*(int *)field = (int)n;
 			break;
 		case OPT_KEY:
-			if (config_parse_key(v, ((struct config_key *)field)->key) == -1) {
+			if (keytext_parse(v, ((struct config_key *)field)->key) == -1) {
 				err_append(err, errlen, "%s must be a 32-byte key in hex (64 digits) or base64\n",
 				    o->name, 0, 0);
 				bad = 1;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONFIG_KEY_LEN	32
+#define CONFIG_KEY_LEN	32		/* KEYTEXT_KEY_LEN */
 
 /* A 32-byte public key given in hex or base64. */
 struct config_key {

@@ -1,8 +1,8 @@
 /* Noise server certificate chain and key files (wa-transport.md section 3); signatures are wa_xeddsa's. */
 #include "wa_cert.h"
 #include "errbuf.h"
+#include "keytext.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <mbedtls/base64.h>
 
 #include "cert.pb-c.h"
 #include "wa_xeddsa.h"
@@ -256,72 +255,6 @@ out:
 	return rc;
 }
 
-/* Value of a hex digit, or -1. */
-static int
-cert_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Parse a hex or base64 key. */
-int
-wa_cert_key_parse(const char *text, uint8_t key[WA_CERT_KEY_LEN])
-{
-	uint8_t buf[48];
-	size_t start = 0, end = strlen(text), n, i, olen = 0;
-
-	while (start < end && isspace((unsigned char)text[start]))
-		start++;
-	while (end > start && isspace((unsigned char)text[end - 1]))
-		end--;
-	n = end - start;
-	text += start;
-	if (n == 2 * WA_CERT_KEY_LEN || n == 2 * (WA_CERT_KEY_LEN + 1)) {
-		for (i = 0; i < n / 2; i++) {
-			int hi = cert_hexval(text[2 * i]), lo = cert_hexval(text[2 * i + 1]);
-
-			if (hi < 0 || lo < 0)
-				goto b64;
-			buf[i] = (uint8_t)(hi << 4 | lo);
-		}
-		olen = n / 2;
-		goto done;
-	}
-b64:
-	if (n == 0 || n > 64 || mbedtls_base64_decode(buf, sizeof(buf), &olen, (const unsigned char *)text, n) != 0)
-		return -1;
-done:
-	if (olen == WA_CERT_KEY_LEN + 1 && buf[0] == 0x05) {
-		memcpy(key, buf + 1, WA_CERT_KEY_LEN);
-		return 0;
-	}
-	if (olen != WA_CERT_KEY_LEN)
-		return -1;
-	memcpy(key, buf, WA_CERT_KEY_LEN);
-	explicit_wipe(buf, sizeof(buf));
-	return 0;
-}
-
-/* Format a key as hex. */
-void
-wa_cert_key_format(const uint8_t key[WA_CERT_KEY_LEN], char out[2 * WA_CERT_KEY_LEN + 1])
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < WA_CERT_KEY_LEN; i++) {
-		out[2 * i] = hex[key[i] >> 4];
-		out[2 * i + 1] = hex[key[i] & 15];
-	}
-	out[2 * WA_CERT_KEY_LEN] = '\0';
-}
-
 /* Read a key file. */
 int
 wa_cert_key_read_file(const char *path, uint8_t key[WA_CERT_KEY_LEN], char *err, size_t errlen)
@@ -339,7 +272,7 @@ wa_cert_key_read_file(const char *path, uint8_t key[WA_CERT_KEY_LEN], char *err,
 	if (bad)
 		return errbuf_fail(err, errlen, "%s: read error or longer than 1 KiB", path);
 	buf[n] = '\0';
-	if (strlen(buf) != n || wa_cert_key_parse(buf, key) != 0) {
+	if (strlen(buf) != n || keytext_parse(buf, key) != 0) {
 		explicit_wipe(buf, sizeof(buf));
 		return errbuf_fail(err, errlen, "%s: not a 32-byte key in hex or base64", path);
 	}
@@ -355,7 +288,7 @@ wa_cert_key_write_file(const char *path, const uint8_t key[WA_CERT_KEY_LEN], int
 	int fd, saved;
 	ssize_t w;
 
-	wa_cert_key_format(key, line);
+	keytext_format(key, line);
 	line[2 * WA_CERT_KEY_LEN] = '\n';
 	line[2 * WA_CERT_KEY_LEN + 1] = '\0';
 	xasprintf(&tmp, "%s.tmpXXXXXX", path);

@@ -59,12 +59,7 @@ int wa_cert_chain_generate(const uint8_t root_priv[WA_CERT_KEY_LEN],
 int wa_cert_chain_verify(const uint8_t *chain, size_t len, const uint8_t root_pub[WA_CERT_KEY_LEN],
     const uint8_t server_static[WA_CERT_KEY_LEN], uint64_t now, char *err, size_t errlen);
 
-/* Parse a key written as hex (64 digits) or base64, surrounding whitespace ignored; 33 bytes starting with
- * 0x05 lose the prefix. 0 or -1. */
-int wa_cert_key_parse(const char *text, uint8_t key[WA_CERT_KEY_LEN]);
-/* Format a key as 64 lower-case hex digits (NUL-terminated). */
-void wa_cert_key_format(const uint8_t key[WA_CERT_KEY_LEN], char out[2 * WA_CERT_KEY_LEN + 1]);
-/* Read a key file (format above; at most 1 KiB). 0, or -1 with a reason in err. */
+/* Read a key file (common/keytext.h's text forms; at most 1 KiB). 0, or -1 with a reason in err. */
 int wa_cert_key_read_file(const char *path, uint8_t key[WA_CERT_KEY_LEN], char *err, size_t errlen);
 /* Write a key file: hex and a newline, created mode 0600 if secret else 0644, replaced atomically.
  * 0, or -1 with errno set. */

@@ -18,6 +18,7 @@
 #include <signal/signal_protocol.h>
 
 #include "wa_cert.h"
+#include "keytext.h"
 #include "wa_signal_check.h"
 #include "wa_noise.h"
 #include "wa_xeddsa.h"
@@ -305,21 +306,21 @@ test_key_files(void **state)
 
 	(void)state;
 	unhex32(root_pub_hex, k);
-	wa_cert_key_format(k, hex);
+	keytext_format(k, hex);
 	assert_string_equal(hex, root_pub_hex);
-	assert_int_equal(wa_cert_key_parse("  6d549fc6053adf4b0938d7435b6afd34c31e7a26413f0c211efedf3fdd31e86d\n", k2), 0);
+	assert_int_equal(keytext_parse("  6d549fc6053adf4b0938d7435b6afd34c31e7a26413f0c211efedf3fdd31e86d\n", k2), 0);
 	assert_memory_equal(k, k2, 32);
-	assert_int_equal(wa_cert_key_parse("6D549FC6053ADF4B0938D7435B6AFD34C31E7A26413F0C211EFEDF3FDD31E86D", k2), 0);
+	assert_int_equal(keytext_parse("6D549FC6053ADF4B0938D7435B6AFD34C31E7A26413F0C211EFEDF3FDD31E86D", k2), 0);
 	assert_memory_equal(k, k2, 32);
-	assert_int_equal(wa_cert_key_parse("bVSfxgU630sJONdDW2r9NMMeeiZBPwwhHv7fP90x6G0=", k2), 0);
+	assert_int_equal(keytext_parse("bVSfxgU630sJONdDW2r9NMMeeiZBPwwhHv7fP90x6G0=", k2), 0);
 	assert_memory_equal(k, k2, 32);
-	assert_int_equal(wa_cert_key_parse("056d549fc6053adf4b0938d7435b6afd34c31e7a26413f0c211efedf3fdd31e86d", k2), 0);
+	assert_int_equal(keytext_parse("056d549fc6053adf4b0938d7435b6afd34c31e7a26413f0c211efedf3fdd31e86d", k2), 0);
 	assert_memory_equal(k, k2, 32);
-	assert_int_equal(wa_cert_key_parse("BW1Un8YFOt9LCTjXQ1tq/TTDHnomQT8MIR7+3z/dMeht", k2), 0);
+	assert_int_equal(keytext_parse("BW1Un8YFOt9LCTjXQ1tq/TTDHnomQT8MIR7+3z/dMeht", k2), 0);
 	assert_memory_equal(k, k2, 32);
-	assert_int_equal(wa_cert_key_parse("6d549f", k2), -1);
-	assert_int_equal(wa_cert_key_parse("", k2), -1);
-	assert_int_equal(wa_cert_key_parse("zz549fc6053adf4b0938d7435b6afd34c31e7a26413f0c211efedf3fdd31e86d", k2), -1);
+	assert_int_equal(keytext_parse("6d549f", k2), -1);
+	assert_int_equal(keytext_parse("", k2), -1);
+	assert_int_equal(keytext_parse("zz549fc6053adf4b0938d7435b6afd34c31e7a26413f0c211efedf3fdd31e86d", k2), -1);
 
 	assert_non_null(mkdtemp(path));
 	snprintf(file, sizeof(file), "%s/root.pub", path);
