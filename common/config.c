@@ -1,4 +1,5 @@
 #include "config.h"
+#include "event_names.h"
 #include "keytext.h"
 #include "xmalloc.h"
 
@@ -73,23 +74,6 @@ static const struct opt opts[] = {
 };
 
 #define CONFIG_EVENTS_PREFIX	"WEBHOOK_EVENTS_"
-
-/*
- * Evolution's WEBHOOK_EVENTS_<NAME> switches for the global webhook, by filter name; index i is bit i of
- * webhook_global_events. INSTANCE_CREATE/DELETE reach the global webhook only. groups.update answers to
- * GROUPS_UPDATE (Evolution's variable) and GROUP_UPDATE (the spelling instance webhooks use).
- */
-static const char *const config_event_names[] = {
-	"APPLICATION_STARTUP", "INSTANCE_CREATE", "INSTANCE_DELETE", "QRCODE_UPDATED", "CONNECTION_UPDATE",
-	"MESSAGES_SET", "MESSAGES_UPSERT", "MESSAGES_EDITED", "MESSAGES_UPDATE", "MESSAGES_DELETE", "SEND_MESSAGE",
-	"CONTACTS_SET", "CONTACTS_UPSERT", "CONTACTS_UPDATE", "PRESENCE_UPDATE", "CHATS_SET", "CHATS_UPSERT",
-	"CHATS_UPDATE", "CHATS_DELETE", "GROUPS_UPSERT", "GROUPS_UPDATE", "GROUP_UPDATE",
-	"GROUP_PARTICIPANTS_UPDATE", "CALL", "TYPEBOT_START", "TYPEBOT_CHANGE_STATUS", "LABELS_EDIT",
-	"LABELS_ASSOCIATION", "REMOVE_INSTANCE", "LOGOUT_INSTANCE", NULL,
-};
-
-_Static_assert(sizeof(config_event_names) / sizeof(config_event_names[0]) - 1 <= 64,
-    "webhook_global_events has 64 bits");
 
 /* Evolution's error webhook (in its example .env), which wagate does not have: accepted so such a file
  * still loads, and ignored. */
@@ -194,14 +178,15 @@ config_load_events(struct config *cfg, char *err, size_t errlen)
 	int i, b, bad = 0;
 
 	cfg->webhook_global_events = 0;
-	for (i = 0; config_event_names[i] != NULL; i++)
-		cfg->webhook_global_events |= (uint64_t)1 << i;
+	for (i = 0; event_names[i].name != NULL; i++)
+		if (event_names[i].flags & EVENT_NAME_GLOBAL)
+			cfg->webhook_global_events |= (uint64_t)1 << i;
 	for (e = environ; *e != NULL; e++) {
 		if (strncmp(*e, CONFIG_EVENTS_PREFIX, plen) != 0 || (eq = strchr(*e, '=')) == NULL)
 			continue;
 		name = *e + plen;
 		snprintf(var, sizeof(var), "%.*s", (int)(eq - *e), *e);
-		if ((i = config_name_index(config_event_names, name, (size_t)(eq - name))) >= 0) {
+		if ((i = event_name_find(name, (size_t)(eq - name), EVENT_NAME_GLOBAL)) >= 0) {
 			if (eq[1] == '\0')
 				continue;
 			if (parse_bool(eq + 1, &b) == -1) {
@@ -328,23 +313,20 @@ config_print_help(void)
 		    opts[i].def ? opts[i].def : "", opts[i].def ? "]" : (opts[i].required ? " [required]" : ""));
 	printf("  %-34s %s\n", "WEBHOOK_EVENTS_<EVENT>", "false keeps one event off the global webhook [default true];"
 	    " EVENT is one of:");
-	for (i = 0, col = 0; config_event_names[i] != NULL; i++) {
+	for (i = 0, col = 0; event_names[i].name != NULL; i++) {
+		if (!(event_names[i].flags & EVENT_NAME_GLOBAL))
+			continue;
 		if (col == 0)
 			col = printf("  %-34s", "");
-		col += printf(" %s", config_event_names[i]);
-		if (col > 100 || config_event_names[i + 1] == NULL) {
+		col += printf(" %s", event_names[i].name);
+		if (col > 100) {
 			printf("\n");
 			col = 0;
 		}
 	}
+	if (col > 0)
+		printf("\n");
 	printf("  %-34s %s\n", "", "(WEBHOOK_EVENTS_ERRORS and _ERRORS_WEBHOOK, Evolution's error webhook, are ignored)");
-}
-
-/* The table behind webhook_global_events, for code that names the bits. */
-const char *const *
-config_webhook_event_names(void)
-{
-	return config_event_names;
 }
 
 /* The global webhook's per-event switch, read from the struct (the environment was read once, at load). */
@@ -355,7 +337,7 @@ config_global_event_enabled(const char *filter_name, void *cfg)
 	int i;
 
 	if (c == NULL || filter_name == NULL ||
-	    (i = config_name_index(config_event_names, filter_name, strlen(filter_name))) == -1)
+	    (i = event_name_find(filter_name, strlen(filter_name), EVENT_NAME_GLOBAL)) == -1)
 		return 1;
 	return (c->webhook_global_events >> i & 1) != 0;
 }

@@ -27,7 +27,7 @@ struct config {
 	char *webhook_global_url;
 	int webhook_global_enabled;
 	int webhook_global_by_events;
-	uint64_t webhook_global_events;	/* WEBHOOK_EVENTS_<NAME>: bit i on = config_webhook_event_names()[i] */
+	uint64_t webhook_global_events;	/* WEBHOOK_EVENTS_<NAME>: bit i on = event_names[i] (event_names.h) on */
 	char *log_level;
 	char *wa_websocket_url;
 	struct config_key wa_root_key;	/* WA_ROOT_KEY (hex or base64, an 0x05 type byte allowed); unset = WhatsApp's */
@@ -57,9 +57,6 @@ struct config *config_load(const char *dotenv_path, char *err, size_t errlen);
 void config_free(struct config *cfg);
 /* Print the option table (name, default, help) for --help. */
 void config_print_help(void);
-/* The event filter names WEBHOOK_EVENTS_<NAME> accepts, NULL-terminated; index i is bit i of
- * webhook_global_events. */
-const char *const *config_webhook_event_names(void);
 /* Whether the global webhook takes filter_name under cfg (a struct config *, as void * so it fits
  * webhook_config's callback); names outside the table, and a NULL cfg, answer yes. */
 int config_global_event_enabled(const char *filter_name, void *cfg);

@@ -1,6 +1,7 @@
 /* config: defaults, validation messages, .env loading, Evolution's DEL_INSTANCE rule, WEBHOOK_EVENTS_*,
  * WA_ROOT_KEY. */
 #include "config.h"
+#include "event_names.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -158,7 +159,6 @@ load_minimal(char *err, size_t errlen)
 static void
 test_config_events(void **state)
 {
-	const char *const *names = config_webhook_event_names();
 	struct config *cfg;
 	char err[1024];
 	size_t i;
@@ -166,8 +166,8 @@ test_config_events(void **state)
 	(void)state;
 	clear_env();
 	assert_non_null(cfg = load_minimal(err, sizeof(err)));
-	for (i = 0; names[i] != NULL; i++)
-		assert_true(config_global_event_enabled(names[i], cfg));
+	for (i = 0; event_names[i].name != NULL; i++)
+		assert_true(config_global_event_enabled(event_names[i].name, cfg));
 	assert_true(config_global_event_enabled("NOT_IN_THE_TABLE", cfg));
 	config_free(cfg);
 

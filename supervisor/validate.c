@@ -1,4 +1,5 @@
 #include "validate.h"
+#include "event_names.h"
 
 #include "xmalloc.h"
 
@@ -111,21 +112,6 @@ v_instance_name_ok(const char *name)
 	return 1;
 }
 
-static const char *const webhook_event_names[] = {
-	"APPLICATION_STARTUP", "QRCODE_UPDATED", "MESSAGES_SET", "MESSAGES_UPSERT", "MESSAGES_EDITED",
-	"MESSAGES_UPDATE", "MESSAGES_DELETE", "SEND_MESSAGE", "CONTACTS_SET", "CONTACTS_UPSERT",
-	"CONTACTS_UPDATE", "PRESENCE_UPDATE", "CHATS_SET", "CHATS_UPSERT", "CHATS_UPDATE", "CHATS_DELETE",
-	"GROUPS_UPSERT", "GROUP_UPDATE", "GROUP_PARTICIPANTS_UPDATE", "CONNECTION_UPDATE", "LABELS_EDIT",
-	"LABELS_ASSOCIATION", "CALL", "TYPEBOT_START", "TYPEBOT_CHANGE_STATUS", "REMOVE_INSTANCE",
-	"LOGOUT_INSTANCE", NULL,
-};
-
-const char *const *
-v_webhook_events(void)
-{
-	return webhook_event_names;
-}
-
 /* Check a webhook object ({enabled, url, headers, byEvents, base64, events}); errors go to errs (schema
  * style) or, for the url, to *bad_url. Builds the SQL text array literal of events into *events_out. */
 int
@@ -155,19 +141,20 @@ v_webhook(struct json_object *errs, struct json_object *wh, const char *prefix, 
 	n = events != NULL ? json_object_array_length(events) : 0;
 	for (i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(events, i);
-		const char *const *p;
+		const struct event_name *p;
 		int ok = 0;
 
 		if (json_object_is_type(e, json_type_string))
-			for (p = webhook_event_names; *p != NULL; p++)
-				if (strcmp(*p, json_object_get_string(e)) == 0)
-					ok = 1;
+			ok = event_name_find(json_object_get_string(e), strlen(json_object_get_string(e)),
+			    EVENT_NAME_INSTANCE) >= 0;
 		if (!ok) {
 			snprintf(msg, sizeof(msg), "%sevents[%zu] is not one of enum values: ", prefix, i);
-			for (p = webhook_event_names; *p != NULL; p++) {
-				strncat(msg, *p, sizeof(msg) - strlen(msg) - 1);
-				if (p[1] != NULL)
+			for (p = event_names; p->name != NULL; p++) {
+				if (!(p->flags & EVENT_NAME_INSTANCE))
+					continue;
+				if (p != event_names)
 					strncat(msg, ",", sizeof(msg) - strlen(msg) - 1);
+				strncat(msg, p->name, sizeof(msg) - strlen(msg) - 1);
 			}
 			json_object_array_add(errs, json_object_new_string(msg));
 		}
@@ -181,27 +168,26 @@ v_webhook(struct json_object *errs, struct json_object *wh, const char *prefix, 
 	enabled = v_bool(wh, "enabled", 1);
 	{
 		/* Empty list while enabled means every event; disabled stores none (Evolution). */
-		size_t cap = 4, len;
+		size_t cap = 4, len, count = 0;
 		char *s = xmalloc(cap);
-		const char *const *names = NULL;
-		size_t count = 0;
+		const char *nm;
 
 		strcpy(s, "{");
-		if (enabled && n == 0) {
-			names = webhook_event_names;
-			while (names[count] != NULL)
+		if (enabled && n == 0)
+			while (event_names[count].name != NULL)
 				count++;
-		} else if (enabled)
+		else if (enabled)
 			count = n;
 		for (i = 0; i < count; i++) {
-			const char *nm = names != NULL ? names[i] :
-			    json_object_get_string(json_object_array_get_idx(events, i));
+			if (n == 0 && !(event_names[i].flags & EVENT_NAME_INSTANCE))
+				continue;
+			nm = n == 0 ? event_names[i].name : json_object_get_string(json_object_array_get_idx(events, i));
 			len = strlen(s) + strlen(nm) + 3;
 			if (len > cap) {
 				cap = len * 2;
 				s = xreallocarray(s, cap, 1);
 			}
-			if (i > 0)
+			if (s[1] != '\0')
 				strcat(s, ",");
 			strcat(s, nm);
 		}

@@ -18,8 +18,6 @@ int v_url_ok(const char *url);
 /* Instance names go in URL paths: 1-100 bytes, no '/', '?', '#', '%' or control characters. */
 int v_instance_name_ok(const char *name);
 
-/* Every webhook event filter name Evolution accepts, NULL-terminated. */
-const char *const *v_webhook_events(void);
 /* Check a webhook object ({enabled, url, headers, byEvents, base64, events}); schema errors go to errs and a
  * bad url sets *bad_url. On success *events_out is a malloc'd SQL text[] literal of the stored event list. */
 int v_webhook(struct json_object *errs, struct json_object *wh, const char *prefix, int need_enabled,
