@@ -149,6 +149,7 @@ worker_ipc_error_cb(void *arg, const char *what)
 
 	log_warnx("%s: worker %d: %s; killing it", wk->name, (int)wk->pid, what);
 	snprintf(reason, sizeof(reason), "protocol error: %s", what);
+	wk->protocol_error = 1;
 	worker_reap_kill(wk, reason);
 }
 

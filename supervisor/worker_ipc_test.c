@@ -43,9 +43,11 @@ test_bad_workers_killed(void **state)
 		if (!seen)
 			fail_msg("%s was not killed", modes[i]);
 	}
-	for (j = 0; j < t->nstate && j < MAXEV; j++)
+	for (j = 0; j < t->nstate && j < MAXEV; j++) {
 		if (strstr(t->detail[j], "protocol error") == NULL)
 			fail_msg("unexpected detail %s", t->detail[j]);
+		assert_int_equal(t->reason[j], REASON_PROTOCOL_ERROR);
+	}
 	tctx_free(t);
 }
 

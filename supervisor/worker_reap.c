@@ -97,7 +97,8 @@ worker_reap_exited(struct worker_rec *wk, int status)
 	char detail[256];
 	int will_restart, uptime_ok;
 	int no_restart = WIFEXITED(status) && WEXITSTATUS(status) == IPC_EXIT_NO_RESTART;
-	int reason = no_restart ? REASON_LOGGED_OUT : REASON_WORKER_CRASHED;
+	int reason = no_restart ? REASON_LOGGED_OUT :
+	    wk->protocol_error ? REASON_PROTOCOL_ERROR : REASON_WORKER_CRASHED;
 
 	worker_reap_describe(wk, status, detail, sizeof(detail));
 	worker_ipc_close(wk);

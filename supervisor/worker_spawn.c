@@ -137,6 +137,7 @@ worker_spawn(struct worker_rec *wk)
 	wk->gen++;
 	wk->started_ms = workers_now_ms();
 	wk->kill_reason[0] = '\0';
+	wk->protocol_error = 0;
 	wk->misses = 0;
 	wk->ping_outstanding = 0;
 	workers_set_phase(wk, WK_STARTING);

@@ -74,6 +74,7 @@ struct worker_rec {
 	int pending_connect;
 	char *pending_number;
 	char kill_reason[128];			/* why we killed it, for on_state */
+	int protocol_error;			/* killed for breaking the IPC protocol (reason 602) */
 	int removed, restart_now, dead;
 	unsigned gen;				/* bumped at every spawn: replies go only to the asker */
 	struct worker_req_list reqs;		/* unanswered requests */
