@@ -57,6 +57,8 @@ static const struct opt opts[] = {
 	{ "WA_TLS_CA_FILE", OPT_STR, NULL, 0, 0, 0, O(wa_tls_ca_file), "extra CA bundle for the WhatsApp TLS connection" },
 	{ "WAGATE_WORKER_BIN", OPT_STR, NULL, 0, 0, 0, O(worker_bin), "path of wagate-worker (default: beside wagate)" },
 	{ "WAGATE_MIGRATIONS_DIR", OPT_STR, NULL, 0, 0, 0, O(migrations_dir), "directory of NNNN_*.sql migrations" },
+	{ "WAGATE_MANAGER_DIR", OPT_STR, NULL, 0, 0, 0, O(manager_dir),
+	  "directory of the manager page served at /manager (default: the installed or source tree's manager/)" },
 	{ "WAGATE_DB_POOL_SIZE", OPT_INT, "4", 1, 64, 0, O(db_pool_size), "PostgreSQL connections" },
 	{ "WAGATE_MAX_BODY_BYTES", OPT_INT, "1048576", 1024, 134217728, 0, O(max_body_bytes), "largest HTTP body accepted" },
 	{ "WAGATE_HEARTBEAT_INTERVAL_MS", OPT_INT, "5000", 50, 600000, 0, O(heartbeat_interval_ms), "worker ping interval" },

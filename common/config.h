@@ -36,6 +36,7 @@ struct config {
 	char *wa_tls_ca_file;		/* extra CA bundle for the WhatsApp TLS connection (tests) */
 	char *worker_bin;
 	char *migrations_dir;
+	char *manager_dir;			/* WAGATE_MANAGER_DIR; NULL = the compiled-in default */
 	int db_pool_size;
 	int max_body_bytes;
 	int heartbeat_interval_ms;

@@ -13,6 +13,7 @@ struct webhook;
 struct registry;
 struct evdns_base;
 struct lifecycle;
+struct manager;
 
 struct app {
 	struct event_base *base;
@@ -24,6 +25,7 @@ struct app {
 	struct evhttp *http;
 	struct evdns_base *dns;
 	struct lifecycle *lc;		/* the only writer of instance state (lifecycle_new) */
+	struct manager *manager;	/* the /manager page, or NULL when its directory is unusable */
 	time_t started;
 	unsigned long http_requests;
 	unsigned long http_errors;

@@ -34,6 +34,8 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_GET, "/", AUTH_NONE, route_root },
 	{ EVHTTP_REQ_GET, "/health", AUTH_NONE, route_health },
 	{ EVHTTP_REQ_GET, "/metrics", AUTH_NONE, route_metrics },
+	{ EVHTTP_REQ_GET, "/manager", AUTH_NONE, route_manager },
+	{ EVHTTP_REQ_GET, "/manager/", AUTH_NONE, route_manager },	/* /manager/<file>: the name in c->name */
 	{ EVHTTP_REQ_POST, "/instance/create", AUTH_GLOBAL, route_instance_create },
 	{ EVHTTP_REQ_GET, "/instance/fetchInstances", AUTH_FETCH, route_instance_fetch },
 	{ EVHTTP_REQ_GET, "/instance/connect/", AUTH_INSTANCE, route_instance_connect },
@@ -287,7 +289,8 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		const struct route *r = &routes[i];
 		size_t pl = strlen(r->prefix);
 
-		if (r->auth == AUTH_INSTANCE) {
+		/* A prefix ending in '/' takes one more path segment (an instance or manager file name). */
+		if (pl > 1 && r->prefix[pl - 1] == '/') {
 			const char *rest;
 			if (strncmp(c->path, r->prefix, pl) != 0)
 				continue;

@@ -5,6 +5,7 @@
 #include "http.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "manager.h"
 #include "migrate.h"
 #include "registry.h"
 #include "webhook.h"
@@ -143,6 +144,11 @@ main(int argc, char **argv)
 		fatal("worker binary %s", app.cfg->worker_bin);
 	if (app.cfg->migrations_dir == NULL)
 		app.cfg->migrations_dir = xstrdup(WAGATE_MIGRATIONS_DIR);
+	if (app.cfg->manager_dir == NULL)
+		app.cfg->manager_dir = xstrdup(WAGATE_MANAGER_DIR);
+	/* The page is optional: without it /manager answers 404 and the API runs as usual. */
+	if ((app.manager = manager_new(app.cfg->manager_dir, err, sizeof(err))) == NULL)
+		log_warnx("manager page not served: %s", err);
 	signal(SIGPIPE, SIG_IGN);
 
 	if (migrate_connect_wait(app.cfg->database_uri, 60, err, sizeof(err)) == -1)
@@ -258,6 +264,7 @@ main(int argc, char **argv)
 	lifecycle_free(app.lc);
 	app.lc = NULL;
 	registry_free(app.reg);
+	manager_free(app.manager);
 	if (app.dns != NULL)
 		evdns_base_free(app.dns, 0);
 	event_base_free(app.base);

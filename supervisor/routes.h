@@ -7,6 +7,7 @@ struct http_call;
 void route_root(struct http_call *c);
 void route_health(struct http_call *c);
 void route_metrics(struct http_call *c);
+void route_manager(struct http_call *c);
 void route_instance_create(struct http_call *c);
 void route_instance_connect(struct http_call *c);
 void route_instance_state(struct http_call *c);

@@ -1,8 +1,9 @@
-/* GET /, /health and /metrics. */
+/* GET /, /health, /metrics and the /manager page. */
 #include "app.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "manager.h"
 #include "registry.h"
 #include "routes.h"
 #include "webhook.h"
@@ -10,6 +11,7 @@
 #include "xmalloc.h"
 
 #include <event2/buffer.h>
+#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,4 +164,33 @@ route_metrics(struct http_call *c)
 	evbuffer_free(b);
 	http_reply_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", text);
 	free(text);
+}
+
+/* The page talks only to this origin and loads nothing from elsewhere; QR images arrive as data: URLs. */
+#define MANAGER_CSP	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
+	"connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+/* GET /manager, /manager/ and /manager/<file>: a file of the set loaded at start-up (no authentication: the
+ * page holds no secret, the operator's key stays in the browser). */
+void
+route_manager(struct http_call *c)
+{
+	const struct manager_file *f;
+	struct evkeyvalq *out;
+
+	if (c->app->manager == NULL) {
+		http_reply_error_msg(c, 404, "The manager page is not installed (WAGATE_MANAGER_DIR %s has no index.html)",
+		    c->app->cfg->manager_dir != NULL ? c->app->cfg->manager_dir : "unset");
+		return;
+	}
+	if ((f = manager_find(c->app->manager, c->name != NULL ? c->name : "index.html")) == NULL) {
+		http_reply_error_msg(c, 404, "Cannot GET %s", c->path);
+		return;
+	}
+	out = evhttp_request_get_output_headers(c->req);
+	evhttp_add_header(out, "Content-Security-Policy", MANAGER_CSP);
+	evhttp_add_header(out, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+	evhttp_add_header(out, "X-Frame-Options", "DENY");
+	http_reply_text(c, 200, f->type, f->data);
 }
