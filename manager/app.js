@@ -64,6 +64,10 @@
 
 	const enc = encodeURIComponent;
 
+	// A phone number as people type it (+55 11 99999-0001): the separators go, anything else is left for the
+	// API to judge.
+	const phone = (s) => s.replace(/[\s+().-]/g, "");
+
 	// ---- messages
 
 	function showError(e) {
@@ -303,7 +307,7 @@
 
 	async function connect() {
 		const name = state.selected;
-		const number = $("connect-number").value.trim();
+		const number = phone($("connect-number").value);
 		state.wantQr = true;
 		const q = await api("GET", "/instance/connect/" + enc(name) + (number ? "?number=" + enc(number) : ""));
 		showQr(q);
@@ -424,7 +428,7 @@
 
 	async function create(form) {
 		const name = $("create-name").value.trim();
-		const number = $("create-number").value.trim();
+		const number = phone($("create-number").value);
 		const qrcode = $("create-qrcode").checked;
 		const body = { instanceName: name, integration: "WHATSAPP-BAILEYS", qrcode };
 		if (number)
@@ -437,6 +441,8 @@
 		if (qrcode) {
 			state.wantQr = true;
 			showQr(r.qrcode);
+			if (!r.qrcode || (!r.qrcode.base64 && !r.qrcode.pairingCode))
+				status("Connecting: the QR code appears in a moment.");
 		}
 	}
 

@@ -6,7 +6,7 @@ pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
       libcurl4-openssl-dev libqrencode-dev libpng-dev zlib1g-dev libmbedtls-dev
       libsignal-protocol-c-dev libcmocka-dev libsystemd-dev
       postgresql postgresql-contrib zbar-tools python3 wrk valgrind curl ca-certificates
-      nodejs npm systemd openssl)
+      nodejs npm systemd openssl chromium)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
