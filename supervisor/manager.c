@@ -99,6 +99,7 @@ manager_new(const char *dir, char *err, size_t errlen)
 {
 	struct manager *m;
 	struct dirent *de;
+	struct stat st;
 	const char *type;
 	DIR *d;
 
@@ -109,7 +110,9 @@ manager_new(const char *dir, char *err, size_t errlen)
 	}
 	m = xcalloc(1, sizeof(*m));
 	while ((de = readdir(d)) != NULL) {
-		if ((type = manager_type(de->d_name)) == NULL)
+		/* unknown types, hidden names and subdirectories are not part of the page */
+		if ((type = manager_type(de->d_name)) == NULL ||
+		    (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && !S_ISREG(st.st_mode)))
 			continue;
 		if (m->n == MANAGER_FILES_MAX) {
 			manager_err(err, errlen, "%s: more than %d files", dir, MANAGER_FILES_MAX);
