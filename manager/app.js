@@ -286,6 +286,15 @@
 		$("detail-close").focus();
 	}
 
+	// Closed by the operator (button, Escape): keyboard focus goes back to the instance's row.
+	function closeDetailByUser() {
+		const name = state.selected;
+		closeDetail();
+		const row = Array.from($("instances").tBodies[0].rows).find((r) => r.dataset.name === name);
+		if (row)
+			row.querySelector("button").focus();
+	}
+
 	function closeDetail() {
 		state.selected = null;
 		state.wantQr = false;
@@ -479,14 +488,14 @@
 		onSubmit("webhook-form", saveWebhook);
 		onSubmit("proxy-form", saveProxy);
 		$("logout-manager").addEventListener("click", logoutManager);
-		$("detail-close").addEventListener("click", closeDetail);
+		$("detail-close").addEventListener("click", closeDetailByUser);
 		$("act-connect").addEventListener("click", (e) => act(e.currentTarget, connect));
 		$("act-restart").addEventListener("click", (e) => act(e.currentTarget, restart));
 		$("act-logout").addEventListener("click", (e) => act(e.currentTarget, logoutInstance));
 		$("act-delete").addEventListener("click", (e) => act(e.currentTarget, remove));
 		document.addEventListener("keydown", (e) => {
 			if (e.key === "Escape" && state.selected)
-				closeDetail();
+				closeDetailByUser();
 		});
 		const saved = sessionStorage.getItem(KEY_STORE);
 		if (saved)

@@ -151,6 +151,15 @@ async function run() {
 	if (navigations !== navBefore || !(await page.evaluate(() => window.__sameDocument === true)))
 		throw new Error('the page was reloaded')
 
+	step('keyboard: Escape closes the detail view and focus returns to the row; Enter opens it again')
+	await page.keyboard.press('Escape')
+	await page.waitForFunction(() => document.querySelector('#detail').hidden)
+	if (await page.evaluate(() => document.activeElement.closest('tr')?.dataset.name) !== NAME)
+		throw new Error('focus did not return to the instance row')
+	await page.keyboard.press('Enter')
+	await visible('#detail')
+	await page.waitForFunction(() => document.querySelector('#detail-state').textContent === 'open')
+
 	step('settings: reject calls, saved and read back')
 	await page.click('#detail details:nth-of-type(1) summary')
 	await visible('#settings-form input[name=rejectCall]')
