@@ -240,6 +240,7 @@ http_json_compact(const char *text, size_t *outlen)
 	return out;
 }
 
+/* JSON text built elsewhere (PostgreSQL), sent compact. */
 void
 http_reply_raw_json(struct http_call *c, int code, const char *text)
 {

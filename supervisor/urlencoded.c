@@ -48,6 +48,7 @@ ue_utf8_valid(const unsigned char *s, size_t n)
 	return 1;
 }
 
+/* The value of one hex digit, or -1. */
 static int
 ue_hex(int ch)
 {
@@ -303,6 +304,7 @@ ue_compact(struct json_object *o)
 			ue_compact(v);
 }
 
+/* The body's pairs, in order, into one object (the contract is in urlencoded.h). */
 int
 urlencoded_parse(const char *data, size_t len, struct json_object **out, char *err, size_t errlen)
 {
