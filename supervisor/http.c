@@ -475,7 +475,8 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	}
 	if ((origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin")) != NULL &&
 	    !http_origin_allowed(req, app->cfg, origin)) {
-		http_reply_error_msg(c, 403, "Not allowed by CORS");
+		/* Evolution's cors callback fails the request (500, this message as a string); 403 says why */
+		http_reply_error(c, 403, json_object_new_string("Not allowed by CORS"));
 		return;
 	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {

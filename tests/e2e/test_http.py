@@ -155,7 +155,7 @@ class HttpTest(E2ETestCase):
                      headers={"Origin": "https://evil.example"})
         self.assertErrorEnvelope(r, 403, "Forbidden")
         self.assertReason(r)
-        self.assertEqual(r.json["response"]["message"], ["Not allowed by CORS"])
+        self.assertEqual(r.json["response"]["message"], "Not allowed by CORS")
         self.assertNotIn("access-control-allow-origin", r.headers)
         self.assertEqual(self.db.count("instance"), 0)
         r = self.req("OPTIONS", "/instance/create", apikey=None, headers={"Origin": "https://evil.example"})
