@@ -12,7 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
-enum opt_type { OPT_INT, OPT_BOOL, OPT_STR, OPT_MINUTES_OR_FALSE, OPT_KEY };
+/* OPT_ORIGINS and OPT_METHODS are strings checked (and normalised) as CORS lists */
+enum opt_type { OPT_INT, OPT_BOOL, OPT_STR, OPT_MINUTES_OR_FALSE, OPT_KEY, OPT_ORIGINS, OPT_METHODS };
 
 struct opt {
 	const char *name;
@@ -25,6 +26,7 @@ struct opt {
 };
 
 #define O(f) offsetof(struct config, f)
+
 
 #ifndef WAGATE_DEFAULT_RLIMIT_AS_MB
 #define WAGATE_DEFAULT_RLIMIT_AS_MB "1024"
@@ -73,6 +75,12 @@ static const struct opt opts[] = {
 	{ "WAGATE_WEBHOOK_RETRY_MIN_MS", OPT_INT, "1000", 10, 3600000, 0, O(webhook_retry_min_ms), "first webhook retry delay" },
 	{ "WAGATE_WEBHOOK_RETRY_MAX_MS", OPT_INT, "300000", 10, 86400000, 0, O(webhook_retry_max_ms), "webhook retry delay cap" },
 	{ "WAGATE_WEBHOOK_CONCURRENCY", OPT_INT, "32", 1, 1024, 0, O(webhook_concurrency), "parallel webhook deliveries" },
+	{ "CORS_ORIGIN", OPT_ORIGINS, "*", 0, 0, 0, O(cors_origin),
+	  "origins browsers may call from: * or a comma list like https://a.example,http://localhost:3000" },
+	{ "CORS_METHODS", OPT_METHODS, "POST,GET,PUT,DELETE", 0, 0, 0, O(cors_methods),
+	  "methods a CORS preflight allows (comma list)" },
+	{ "CORS_CREDENTIALS", OPT_BOOL, "true", 0, 1, 0, O(cors_credentials),
+	  "send Access-Control-Allow-Credentials: true" },
 };
 
 #define CONFIG_EVENTS_PREFIX	"WEBHOOK_EVENTS_"
@@ -204,6 +212,75 @@ config_load_events(struct config *cfg, char *err, size_t errlen)
 	return bad ? -1 : 0;
 }
 
+/* Drop the spaces around every item of a comma list, in place. */
+static void
+config_trim_list(char *v)
+{
+	char *r = v, *w = v;
+
+	while (*r != '\0') {
+		while (*r == ' ' || *r == '\t')
+			r++;
+		while (*r != '\0' && *r != ',')
+			*w++ = *r++;
+		while (w > v && (w[-1] == ' ' || w[-1] == '\t'))
+			w--;
+		if (*r == ',')
+			*w++ = *r++;
+	}
+	*w = '\0';
+}
+
+/*
+ * CORS_ORIGIN: "*" or origins as browsers send them in Origin (scheme://host[:port], no path, no trailing
+ * slash), since anything else could never match and would fail silently.
+ */
+static const char *
+config_check_origins(char *v)
+{
+	const char *p, *item, *host;
+	size_t n;
+
+	config_trim_list(v);
+	for (item = v;; item = p + 1) {
+		p = strchr(item, ',');
+		n = p != NULL ? (size_t)(p - item) : strlen(item);
+		if (n == 0)
+			return "must be * or a comma list of origins without empty items";
+		if (!(n == 1 && *item == '*')) {
+			if ((host = strstr(item, "://")) == NULL || host - item >= (ptrdiff_t)n || host == item)
+				return "must be * or origins like https://app.example.com (scheme://host[:port])";
+			host += 3;
+			if (host - item >= (ptrdiff_t)n || memchr(host, '/', n - (size_t)(host - item)) != NULL ||
+			    memchr(item, ' ', n) != NULL)
+				return "must be * or origins like https://app.example.com (no path, no trailing slash)";
+		}
+		if (p == NULL)
+			return NULL;
+	}
+}
+
+/* CORS_METHODS: known HTTP methods only, upper-cased as browsers compare them. */
+static const char *
+config_check_methods(char *v)
+{
+	static const char *const known[] = { "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", NULL };
+	char *item, *p;
+	size_t n;
+
+	config_trim_list(v);
+	for (p = v; *p != '\0'; p++)
+		*p = (char)toupper((unsigned char)*p);
+	for (item = v;; item = p + 1) {
+		p = strchr(item, ',');
+		n = p != NULL ? (size_t)(p - item) : strlen(item);
+		if (config_name_index(known, item, n) == -1)
+			return "must be a comma list of GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS";
+		if (p == NULL)
+			return NULL;
+	}
+}
+
 struct config *
 config_load(const char *dotenv_path, char *err, size_t errlen)
 {
@@ -215,7 +292,8 @@ config_load(const char *dotenv_path, char *err, size_t errlen)
 	config_load_dotenv(dotenv_path);
 	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
 		const struct opt *o = &opts[i];
-		const char *v = getenv(o->name);
+		const char *v = getenv(o->name), *why;
+		char msg[256];
 		char *field = (char *)cfg + o->off;
 		long n;
 		int b;
@@ -232,6 +310,17 @@ config_load(const char *dotenv_path, char *err, size_t errlen)
 		switch (o->type) {
 		case OPT_STR:
 			*(char **)field = xstrdup(v);
+			break;
+		case OPT_ORIGINS:
+		case OPT_METHODS:
+			*(char **)field = xstrdup(v);
+			why = o->type == OPT_ORIGINS ? config_check_origins(*(char **)field) :
+			    config_check_methods(*(char **)field);
+			if (why != NULL) {
+				snprintf(msg, sizeof(msg), "%s %s", o->name, why);
+				err_append(err, errlen, "%s\n", msg, 0, 0);
+				bad = 1;
+			}
 			break;
 		case OPT_BOOL:
 			if (parse_bool(v, &b) == -1) {
@@ -299,7 +388,7 @@ config_free(struct config *cfg)
 	if (cfg == NULL)
 		return;
 	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-		if (opts[i].type == OPT_STR)
+		if (opts[i].type == OPT_STR || opts[i].type == OPT_ORIGINS || opts[i].type == OPT_METHODS)
 			free(*(char **)((char *)cfg + opts[i].off));
 	free(cfg);
 }
@@ -342,4 +431,21 @@ config_global_event_enabled(const char *filter_name, void *cfg)
 	    (i = event_name_find(filter_name, strlen(filter_name), EVENT_NAME_GLOBAL)) == -1)
 		return 1;
 	return (c->webhook_global_events >> i & 1) != 0;
+}
+
+/* CORS_ORIGIN as Evolution reads it: "*" anywhere in the list allows every origin, otherwise an exact match. */
+int
+config_cors_origin_allowed(const struct config *cfg, const char *origin)
+{
+	const char *item, *p;
+	size_t n, ol = strlen(origin);
+
+	for (item = cfg->cors_origin;; item = p + 1) {
+		p = strchr(item, ',');
+		n = p != NULL ? (size_t)(p - item) : strlen(item);
+		if ((n == 1 && *item == '*') || (n == ol && strncmp(item, origin, n) == 0))
+			return 1;
+		if (p == NULL)
+			return 0;
+	}
 }

@@ -50,6 +50,9 @@ struct config {
 	int webhook_retry_min_ms;
 	int webhook_retry_max_ms;
 	int webhook_concurrency;
+	char *cors_origin;		/* CORS_ORIGIN: "*", or a comma list of origins (spaces trimmed) */
+	char *cors_methods;		/* CORS_METHODS: comma list of upper-case methods, as sent in preflights */
+	int cors_credentials;		/* CORS_CREDENTIALS */
 };
 
 /* Load .env (if path exists; existing variables win), then read and validate every option.
@@ -61,5 +64,7 @@ void config_print_help(void);
 /* Whether the global webhook takes filter_name under cfg (a struct config *, as void * so it fits
  * webhook_config's callback); names outside the table, and a NULL cfg, answer yes. */
 int config_global_event_enabled(const char *filter_name, void *cfg);
+/* Whether CORS_ORIGIN lets a browser page from origin (the request's Origin header) call the API. */
+int config_cors_origin_allowed(const struct config *cfg, const char *origin);
 
 #endif

@@ -48,6 +48,9 @@ clear_env(void)
 	unsetenv("QRCODE_LIMIT");
 	unsetenv("WA_QR_FIRST_MS");
 	unsetenv("WA_QR_NEXT_MS");
+	unsetenv("CORS_ORIGIN");
+	unsetenv("CORS_METHODS");
+	unsetenv("CORS_CREDENTIALS");
 }
 
 static void
@@ -262,6 +265,66 @@ test_config_root_key(void **state)
 	unsetenv("WA_ROOT_KEY");
 }
 
+/* CORS_*: Evolution's example defaults, lists trimmed and normalised, values that could never match refused. */
+static void
+test_config_cors(void **state)
+{
+	static const char *const bad_origins[] = { "", ",", "https://a.example,", "a.example",
+	    "https://a.example/", "https://a.example/app", "://x", "https://", "http://a b" };
+	static const char *const bad_methods[] = { "GET,", "FETCH", "GET POST", "GET,,POST" };
+	struct config *cfg;
+	char err[1024];
+	size_t i;
+
+	(void)state;
+	clear_env();
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_string_equal(cfg->cors_origin, "*");
+	assert_string_equal(cfg->cors_methods, "POST,GET,PUT,DELETE");
+	assert_int_equal(cfg->cors_credentials, 1);
+	assert_true(config_cors_origin_allowed(cfg, "https://anything.example"));
+	config_free(cfg);
+
+	setenv("CORS_ORIGIN", " https://a.example , http://localhost:3000", 1);
+	setenv("CORS_METHODS", "get, Post,delete", 1);
+	setenv("CORS_CREDENTIALS", "false", 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_string_equal(cfg->cors_origin, "https://a.example,http://localhost:3000");
+	assert_string_equal(cfg->cors_methods, "GET,POST,DELETE");
+	assert_int_equal(cfg->cors_credentials, 0);
+	assert_true(config_cors_origin_allowed(cfg, "https://a.example"));
+	assert_true(config_cors_origin_allowed(cfg, "http://localhost:3000"));
+	assert_false(config_cors_origin_allowed(cfg, "http://localhost:300"));
+	assert_false(config_cors_origin_allowed(cfg, "https://a.example.evil"));
+	assert_false(config_cors_origin_allowed(cfg, "null"));
+	config_free(cfg);
+
+	setenv("CORS_ORIGIN", "https://a.example,*", 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_true(config_cors_origin_allowed(cfg, "https://b.example"));
+	config_free(cfg);
+
+	/* an empty variable means the default, as for every option */
+	for (i = 1; i < sizeof(bad_origins) / sizeof(bad_origins[0]); i++) {
+		setenv("CORS_ORIGIN", bad_origins[i], 1);
+		if ((cfg = load_minimal(err, sizeof(err))) != NULL)
+			fail_msg("CORS_ORIGIN=%s accepted", bad_origins[i]);
+		assert_non_null(strstr(err, "CORS_ORIGIN must be * or"));
+	}
+	unsetenv("CORS_ORIGIN");
+	for (i = 0; i < sizeof(bad_methods) / sizeof(bad_methods[0]); i++) {
+		setenv("CORS_METHODS", bad_methods[i], 1);
+		if ((cfg = load_minimal(err, sizeof(err))) != NULL)
+			fail_msg("CORS_METHODS=%s accepted", bad_methods[i]);
+		assert_non_null(strstr(err, "CORS_METHODS must be a comma list"));
+	}
+	unsetenv("CORS_METHODS");
+	setenv("CORS_CREDENTIALS", "sometimes", 1);
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "CORS_CREDENTIALS must be true or false"));
+	clear_env();
+}
+
 int
 main(void)
 {
@@ -271,6 +334,7 @@ main(void)
 		cmocka_unit_test(test_config_dotenv),
 		cmocka_unit_test(test_config_events),
 		cmocka_unit_test(test_config_root_key),
+		cmocka_unit_test(test_config_cors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

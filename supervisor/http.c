@@ -4,6 +4,7 @@
 #include "log.h"
 #include "registry.h"
 #include "routes.h"
+#include "urlencoded.h"
 #include "xmalloc.h"
 
 #include <event2/buffer.h>
@@ -11,10 +12,12 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum auth_kind {
 	AUTH_NONE,	/* public */
@@ -67,23 +70,33 @@ http_method_name(enum evhttp_cmd_type t)
 	}
 }
 
+/* Every status we send with its standard reason phrase (Node's http.STATUS_CODES, which Express sends). */
+static const struct {
+	int code;
+	const char *phrase;
+} http_reasons[] = {
+	{ 200, "OK" }, { 201, "Created" }, { 202, "Accepted" }, { 204, "No Content" },
+	{ 301, "Moved Permanently" }, { 302, "Found" }, { 304, "Not Modified" },
+	{ 400, "Bad Request" }, { 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" },
+	{ 405, "Method Not Allowed" }, { 406, "Not Acceptable" }, { 408, "Request Timeout" }, { 409, "Conflict" },
+	{ 410, "Gone" }, { 411, "Length Required" }, { 412, "Precondition Failed" }, { 413, "Payload Too Large" },
+	{ 414, "URI Too Long" }, { 415, "Unsupported Media Type" }, { 422, "Unprocessable Entity" },
+	{ 423, "Locked" }, { 425, "Too Early" }, { 428, "Precondition Required" }, { 429, "Too Many Requests" },
+	{ 431, "Request Header Fields Too Large" },
+	{ 500, "Internal Server Error" }, { 501, "Not Implemented" }, { 502, "Bad Gateway" },
+	{ 503, "Service Unavailable" }, { 504, "Gateway Timeout" }, { 507, "Insufficient Storage" },
+};
+
+/* The reason phrase of code, for the status line and the error body's "error". */
 static const char *
 http_reason(int code)
 {
-	switch (code) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 409: return "Conflict";
-	case 413: return "Payload Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Error";
-	}
+	size_t i;
+
+	for (i = 0; i < sizeof(http_reasons) / sizeof(http_reasons[0]); i++)
+		if (http_reasons[i].code == code)
+			return http_reasons[i].phrase;
+	return "Unknown";
 }
 
 /* Constant-time string equality: the time depends only on the presented key's length. */
@@ -111,15 +124,69 @@ http_call_free(struct http_call *c)
 	free(c);
 }
 
+/*
+ * Whether a browser page from origin may call us: CORS_ORIGIN allows it, or it is our own origin (a page the
+ * supervisor serves calls the API with an Origin header that names the Host it was loaded from).
+ */
+static int
+http_origin_allowed(struct evhttp_request *req, const struct config *cfg, const char *origin)
+{
+	const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+	const char *p = strstr(origin, "://");
+
+	if (config_cors_origin_allowed(cfg, origin))
+		return 1;
+	return host != NULL && p != NULL && strcasecmp(p + 3, host) == 0;
+}
+
+/*
+ * The CORS headers as Evolution's cors middleware sets them: an allowed request Origin echoed (with the
+ * credentials flag "*" cannot be sent), the credentials flag, and Vary: Origin; a preflight adds the
+ * methods and echoes the requested headers.
+ */
+static void
+http_add_cors(struct http_call *c, int preflight)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(c->req);
+	const struct config *cfg = c->app->cfg;
+	const char *origin = evhttp_find_header(in, "Origin"), *asked;
+
+	if (origin != NULL && http_origin_allowed(c->req, cfg, origin))
+		evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
+	if (cfg->cors_credentials)
+		evhttp_add_header(out, "Access-Control-Allow-Credentials", "true");
+	if (!preflight) {
+		evhttp_add_header(out, "Vary", "Origin");
+		return;
+	}
+	evhttp_add_header(out, "Access-Control-Allow-Methods", cfg->cors_methods);
+	if ((asked = evhttp_find_header(in, "Access-Control-Request-Headers")) != NULL && *asked != '\0')
+		evhttp_add_header(out, "Access-Control-Allow-Headers", asked);
+	evhttp_add_header(out, "Vary", "Origin, Access-Control-Request-Headers");
+}
+
+/*
+ * Send the reply and free the call. Content-Length is always set by us: libevent leaves it out of HEAD and
+ * 204 answers, and a keep-alive client needs it. HEAD gets GET's headers without the body.
+ */
 static void
 http_send(struct http_call *c, int code, const char *content_type, const char *data, size_t len)
 {
 	struct evbuffer *buf = evbuffer_new();
 	struct evkeyvalq *out = evhttp_request_get_output_headers(c->req);
+	char clen[24];
 
-	evhttp_add_header(out, "Content-Type", content_type);
-	evhttp_add_header(out, "Cache-Control", "no-store");
-	evbuffer_add(buf, data, len);
+	if (content_type != NULL) {
+		evhttp_add_header(out, "Content-Type", content_type);
+		evhttp_add_header(out, "Cache-Control", "no-store");
+	}
+	http_add_cors(c, 0);
+	snprintf(clen, sizeof(clen), "%zu", len);
+	evhttp_remove_header(out, "Content-Length");
+	evhttp_add_header(out, "Content-Length", clen);
+	if (evhttp_request_get_command(c->req) != EVHTTP_REQ_HEAD)
+		evbuffer_add(buf, data, len);
 	if (code >= 400)
 		c->app->http_errors++;
 	evhttp_send_reply(c->req, code, http_reason(code), buf);
@@ -127,10 +194,63 @@ http_send(struct http_call *c, int code, const char *content_type, const char *d
 	http_call_free(c);
 }
 
+/* OPTIONS on any path: the CORS preflight, answered before routing and authentication as the cors middleware does. */
+static void
+http_reply_preflight(struct http_call *c)
+{
+	struct evbuffer *buf = evbuffer_new();
+	struct evkeyvalq *out = evhttp_request_get_output_headers(c->req);
+
+	http_add_cors(c, 1);
+	evhttp_add_header(out, "Content-Length", "0");
+	evhttp_send_reply(c->req, 204, http_reason(204), buf);
+	evbuffer_free(buf);
+	http_call_free(c);
+}
+
+/*
+ * JSON text as Express's JSON.stringify writes it: PostgreSQL's json_build_object writes "k" : v, ", ";
+ * dropping the whitespace outside strings is enough, keeps key order and number spelling, and costs one pass.
+ * The text is our own queries' output, so it is valid JSON.
+ */
+static char *
+http_json_compact(const char *text, size_t *outlen)
+{
+	size_t n = strlen(text), i, o = 0;
+	char *out = xmalloc(n + 1);
+	int in_str = 0;
+
+	for (i = 0; i < n; i++) {
+		char ch = text[i];
+
+		if (in_str) {
+			out[o++] = ch;
+			if (ch == '\\' && i + 1 < n)
+				out[o++] = text[++i];
+			else if (ch == '"')
+				in_str = 0;
+			continue;
+		}
+		if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t')
+			continue;
+		if (ch == '"')
+			in_str = 1;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return out;
+}
+
+/* JSON text built elsewhere (PostgreSQL), sent compact. */
 void
 http_reply_raw_json(struct http_call *c, int code, const char *text)
 {
-	http_send(c, code, "application/json; charset=utf-8", text, strlen(text));
+	size_t len;
+	char *compact = http_json_compact(text, &len);
+
+	http_send(c, code, "application/json; charset=utf-8", compact, len);
+	free(compact);
 }
 
 void
@@ -220,7 +340,44 @@ http_parse_query(const char *query)
 	return q;
 }
 
-/* Parse the body as a JSON object. Returns -1 after replying 400 when it is not one. */
+/* Whether the body is declared a form (the media type only: "; charset=..." and case do not matter). */
+static int
+http_body_is_form(struct evhttp_request *req)
+{
+	static const char form[] = "application/x-www-form-urlencoded";
+	const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+
+	if (ct == NULL)
+		return 0;
+	ct += strspn(ct, " \t");
+	if (strncasecmp(ct, form, sizeof(form) - 1) != 0)
+		return 0;
+	ct += sizeof(form) - 1;
+	ct += strspn(ct, " \t");
+	return *ct == '\0' || *ct == ';';
+}
+
+/* A form body read into the JSON object the routes validate. Returns -1 after replying when it is refused. */
+static int
+http_parse_form(struct http_call *c, const char *data, size_t len)
+{
+	char err[160];
+
+	if (urlencoded_parse(data, len, &c->body, err, sizeof(err)) == 0)
+		return 0;
+	/* body-parser answers 413 for too many parameters */
+	if (errno == E2BIG)
+		http_reply_error_msg(c, 413, "Invalid urlencoded body: %s", err);
+	else
+		http_reply_error_msg(c, 400, "Invalid urlencoded body: %s", err);
+	return -1;
+}
+
+/*
+ * Parse the body into a JSON object: a form when the Content-Type says so (Evolution's urlencoded parser),
+ * JSON otherwise. A "form" that starts with '{' is read as JSON, since curl -d sends JSON with the form type
+ * and wagate always accepted that. Returns -1 after replying 400 when the body is neither.
+ */
 static int
 http_parse_body(struct http_call *c)
 {
@@ -233,6 +390,14 @@ http_parse_body(struct http_call *c)
 	if (len == 0)
 		return 0;
 	data = (const char *)evbuffer_pullup(in, -1);
+	if (http_body_is_form(c->req)) {
+		size_t lead = 0;
+
+		while (lead < len && strchr(" \t\r\n", data[lead]) != NULL && data[lead] != '\0')
+			lead++;
+		if (lead == len || data[lead] != '{')
+			return http_parse_form(c, data, len);
+	}
 	tok = json_tokener_new_ex(64);
 	c->body = json_tokener_parse_ex(tok, data, (int)len);
 	jerr = json_tokener_get_error(tok);
@@ -260,6 +425,29 @@ http_parse_body(struct http_call *c)
 	return 0;
 }
 
+/*
+ * Whether path is route r's, as Express 4's router defaults match: letters in any case, one trailing slash
+ * ignored. A prefix ending in '/' (but "/") takes one more segment into *name, case kept: the instance name or
+ * the manager file.
+ */
+static int
+http_route_match(const struct route *r, const char *path, char **name)
+{
+	size_t pl = strlen(r->prefix), n;
+	const char *rest;
+
+	if (strncasecmp(path, r->prefix, pl) != 0)
+		return 0;
+	rest = path + pl;
+	if (pl == 1 || r->prefix[pl - 1] != '/')
+		return *rest == '\0' || (pl > 1 && strcmp(rest, "/") == 0);
+	n = strcspn(rest, "/");
+	if (n == 0 || (rest[n] != '\0' && strcmp(rest + n, "/") != 0))
+		return 0;
+	*name = xstrndup(rest, n);
+	return 1;
+}
+
 static void
 http_unauthorized(struct http_call *c)
 {
@@ -271,7 +459,7 @@ http_request_cb(struct evhttp_request *req, void *arg)
 {
 	struct app *app = arg;
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *rawpath = evhttp_uri_get_path(uri), *key;
+	const char *rawpath = evhttp_uri_get_path(uri), *key, *origin;
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 	struct http_call *c = xcalloc(1, sizeof(*c));
 	const struct route *rt = NULL;
@@ -284,28 +472,23 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	c->path = evhttp_uridecode(rawpath != NULL && *rawpath != '\0' ? rawpath : "/", 0, NULL);
 	if (c->path == NULL)
 		c->path = xstrdup("/");
-	/* Tolerate one trailing slash on fixed routes, as Express does. */
+	if (method == EVHTTP_REQ_OPTIONS) {
+		http_reply_preflight(c);
+		return;
+	}
+	if ((origin = evhttp_find_header(evhttp_request_get_input_headers(req), "Origin")) != NULL &&
+	    !http_origin_allowed(req, app->cfg, origin)) {
+		/* Evolution's cors callback fails the request (500, this message as a string); 403 says why */
+		http_reply_error(c, 403, json_object_new_string("Not allowed by CORS"));
+		return;
+	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *r = &routes[i];
-		size_t pl = strlen(r->prefix);
 
-		/* A prefix ending in '/' takes one more path segment (an instance or manager file name). */
-		if (pl > 1 && r->prefix[pl - 1] == '/') {
-			const char *rest;
-			if (strncmp(c->path, r->prefix, pl) != 0)
-				continue;
-			rest = c->path + pl;
-			if (*rest == '\0' || strchr(rest, '/') != NULL)
-				continue;
-			if (r->method != method)
-				continue;
-			c->name = xstrdup(rest);
-			rt = r;
-			break;
-		}
-		if ((strcmp(c->path, r->prefix) == 0 ||
-		    (pl > 1 && strncmp(c->path, r->prefix, pl) == 0 && strcmp(c->path + pl, "/") == 0)) &&
-		    r->method == method) {
+		/* Express answers HEAD with the GET route */
+		if (r->method != method && !(method == EVHTTP_REQ_HEAD && r->method == EVHTTP_REQ_GET))
+			continue;
+		if (http_route_match(r, c->path, &c->name)) {
 			rt = r;
 			break;
 		}

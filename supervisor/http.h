@@ -27,6 +27,7 @@ void http_stop(struct app *app);
 
 /* Replies; each frees the call. obj ownership passes to the helper. */
 void http_reply_json(struct http_call *c, int code, struct json_object *obj);
+/* text is JSON built elsewhere (PostgreSQL); it is sent compact, as JSON.stringify writes it */
 void http_reply_raw_json(struct http_call *c, int code, const char *text);
 void http_reply_text(struct http_call *c, int code, const char *content_type, const char *text);
 /* {"status":code,"error":"<phrase>","response":{"message":payload}} */
