@@ -183,7 +183,12 @@ route_manager(struct http_call *c)
 		    c->app->cfg->manager_dir != NULL ? c->app->cfg->manager_dir : "unset");
 		return;
 	}
-	if ((f = manager_find(c->app->manager, c->name != NULL ? c->name : "index.html")) == NULL) {
+	/* A file name with a trailing slash names a directory that does not exist (as express.static answers). */
+	if (c->name != NULL && c->path[strlen(c->path) - 1] == '/')
+		f = NULL;
+	else
+		f = manager_find(c->app->manager, c->name != NULL ? c->name : "index.html");
+	if (f == NULL) {
 		http_reply_error_msg(c, 404, "Cannot GET %s", c->path);
 		return;
 	}
