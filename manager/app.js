@@ -309,8 +309,9 @@
 			return;
 		const s = r && r.instance ? r.instance.state : "close";
 		showState(s);
-		// connect while connecting returns the current QR and starts nothing.
-		if (s === "connecting" && state.wantQr)
+		// connect while connecting returns the current QR and starts nothing: an instance found waiting for a
+		// scan (created elsewhere, or restarted) shows its QR without another click.
+		if (s === "connecting")
 			showQr(await api("GET", "/instance/connect/" + enc(name)));
 	}
 
