@@ -499,13 +499,29 @@ route_instance_fetch(struct http_call *c)
 
 /* ---- presence, logout, delete ---- */
 
-/* POST /instance/setPresence: validated, then not implemented yet. */
+/* The worker sent the presence (or could not): Evolution's 201 {"presence": ...}, or 400 with why not. */
+static void
+presence_done_cb(void *arg, int ok, const char *error)
+{
+	struct http_call *c = arg;
+	struct json_object *o;
+
+	if (!ok) {
+		http_reply_error_msg(c, 400, "%s", error);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "presence", json_object_new_string(v_str(c->body, "presence", "")));
+	http_reply_json(c, 201, o);
+}
+
+/* POST /instance/setPresence: our global presence, sent by the worker; presence_done_cb answers. */
 void
 route_instance_presence(struct http_call *c)
 {
 	struct json_object *errs = json_object_new_array(), *p;
 	static const char *const ok[] = { "unavailable", "available", "composing", "recording", "paused", NULL };
-	const char *v;
+	const char *v = NULL;
 	size_t i;
 
 	p = v_field(errs, c->body, "", "presence", V_STRING, 1);
@@ -526,7 +542,13 @@ route_instance_presence(struct http_call *c)
 		http_reply_error_msg(c, 400, "The \"%s\" instance is not connected", c->inst->name);
 		return;
 	}
-	http_reply_error_msg(c, 501, "setPresence is not implemented yet: presence is sent once messaging lands");
+	/* Typing states belong to a chat: Evolution's global setPresence fails on them (no recipient). */
+	if (strcmp(v, "available") != 0 && strcmp(v, "unavailable") != 0) {
+		http_reply_error_msg(c, 400, "Presence \"%s\" needs a chat: use /chat/sendPresence", v);
+		return;
+	}
+	if (workers_set_presence(c->app->workers, c->inst->id, v, presence_done_cb, c) == -1)
+		http_reply_error_msg(c, 503, "The worker of \"%s\" is restarting; try again shortly", c->inst->name);
 }
 
 /* The logout is committed (or not): answer. */
