@@ -32,9 +32,10 @@ enum lifecycle_wake {
 
 /* An instance's webhook row as a route validated it (create and /webhook/set); strings borrowed. */
 struct lifecycle_webhook {
-	int enabled, by_events, base64;
+	int enabled;
+	int by_events, base64;		/* 0 or 1; -1 = keep the stored value (false for a new row) */
 	const char *url;
-	const char *headers;		/* JSON object text; NULL = "{}" */
+	const char *headers;		/* JSON object text; NULL = keep the stored one ("{}" for a new row) */
 	const char *events;		/* PostgreSQL text[] literal; NULL = none */
 };
 

