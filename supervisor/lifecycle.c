@@ -527,6 +527,28 @@ lifecycle_webhook_set(struct app *app, struct instance *inst, const struct lifec
 	return 0;
 }
 
+/* /instance/restart: mark the coming close as ours, then restart the worker. */
+int
+lifecycle_restart(struct app *app, struct instance *inst)
+{
+	int connecting;
+
+	if (!lc_writable(app, inst))
+		return -1;
+	connecting = inst->state == CONN_CONNECTING;
+	/* Only a live process reports a close when it ends; an idle worker just starts. */
+	inst->restarting = workers_pid(app->workers, inst->id) > 0;
+	if (workers_restart(app->workers, inst->id) == -1) {
+		inst->restarting = 0;
+		errno = ENOENT;
+		return -1;
+	}
+	/* Evolution reconnects both a paired instance and one showing QR codes. */
+	if (connecting)
+		workers_connect(app->workers, inst->id, NULL);
+	return 0;
+}
+
 /* /instance/logout: Logout to the worker, the credentials row after every store it asked for before. */
 int
 lifecycle_logout(struct app *app, struct instance *inst, void (*done)(void *arg, const struct db_result *r),

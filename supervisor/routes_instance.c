@@ -426,21 +426,20 @@ route_instance_connect(struct http_call *c)
 	}
 }
 
-/* POST /instance/restart: restart the worker, answer with the state. */
+/* POST /instance/restart: a fresh worker; answered as Evolution does right after its restart: the state when
+ * open or close, the current QR object when connecting. */
 void
 route_instance_restart(struct http_call *c)
 {
 	struct instance *inst = c->inst;
+	struct json_object *o = inst->state == CONN_CONNECTING ? qrcode_json(inst) : state_json(inst);
 
-	if (workers_restart(c->app->workers, inst->id) == -1) {
-		http_reply_error_msg(c, 500, "Could not restart the worker of \"%s\"", inst->name);
+	if (lifecycle_restart(c->app, inst) == -1) {
+		json_object_put(o);
+		http_reply_error_msg(c, 404, "The \"%s\" instance does not exist", c->name);
 		return;
 	}
-	/* A paired instance logs in again by itself; one showing QR codes goes on showing them (Evolution
-	 * reconnects both). */
-	if (inst->state == CONN_CONNECTING)
-		workers_connect(c->app->workers, inst->id, NULL);
-	http_reply_json(c, 200, state_json(inst));
+	http_reply_json(c, 200, o);
 }
 
 /* ---- fetchInstances ---- */

@@ -2,12 +2,12 @@
 updates keeping what was not sent, the disabled transports, verify-creds, GET /, restart without code 600,
 fetchInstances' parameter precedence, and numbers as people type them.
 
-One test: python3 test_compat.py PresenceTest.test_set_presence_open (see README.md for the environment)."""
+One test: python3 test_compat.py PairedTest.test_set_presence_open (see README.md for the environment)."""
 
 from harness import E2ETestCase, PairingCase, main, wait_until
 
 
-class PresenceTest(PairingCase):
+class PairedTest(PairingCase):
 
     def fw_presences(self):
         """(last presence type, count) of the live fakewa client."""
@@ -43,6 +43,38 @@ class PresenceTest(PairingCase):
         r = self.sup.api("POST", "/instance/setPresence/presclosed", {"presence": "available"})
         self.assertErrorEnvelope(r, 400, "Bad Request")
         self.assertEqual(r.json["response"]["message"], ['The "presclosed" instance is not connected'])
+
+    def test_restart_is_not_a_disconnection(self):
+        """An API restart of an open instance: no disconnection stored, no connection.update with 600; it opens
+        again by itself."""
+        self.pair("rst", "5511999990102")
+        iid = self.sup.fetch("rst")["id"]
+        pid = self.sup.worker_pids()[iid]
+        nopen = len(self.updates("rst", "open"))
+        r = self.sup.api("POST", "/instance/restart/rst")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json, {"instance": {"instanceName": "rst", "state": "open"}})
+        wait_until(lambda: self.sup.worker_pids().get(iid) not in (None, pid), 20, msg="a new worker")
+        wait_until(lambda: len(self.updates("rst", "open")) > nopen, 30, msg="open again after the restart")
+        self.assertEqual([d for d in self.updates("rst") if d.get("statusReason") == 600], [])
+        row = self.sup.fetch("rst")
+        self.assertEqual(row["connectionStatus"], "open")
+        self.assertIsNone(row["disconnectionReasonCode"], row)
+        self.assertIsNone(row["disconnectionAt"], row)
+        self.assertEqual(self.sup.restarts("rst"), 1)
+
+    def test_restart_connecting_answers_qr(self):
+        """restart on a connecting instance answers the QR object (as Evolution's connect does) and goes on
+        showing QR codes."""
+        q = self.connect_qr("rqr")
+        r = self.sup.api("POST", "/instance/restart/rqr")
+        self.assertStatus(r, 200)
+        self.assertTrue(set(r.json) <= {"pairingCode", "code", "base64", "count"}, r)
+        self.assertIn("count", r.json, r)
+        self.assertEqual(r.json.get("code"), q["code"], r)
+        self.sup.wait_qr("rqr", 30)
+        self.assertEqual([d for d in self.updates("rqr") if d.get("statusReason") == 600], [])
+        self.assertIsNone(self.sup.fetch("rqr")["disconnectionReasonCode"])
 
 
 class CompatTest(E2ETestCase):
