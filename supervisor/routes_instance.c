@@ -174,19 +174,14 @@ create_done_cb(void *arg, struct instance *inst, const struct db_result *r)
 	create_free(cc);
 }
 
-/* Whether s is a number Evolution accepts for pairing by code. */
-static int
-number_ok(const char *s)
+/* Answer 400 in Evolution's schema form for a number that cannot be one. */
+static void
+number_refuse(struct http_call *c)
 {
-	/* Evolution's pattern ^\d+[\.@\w-]+ : digits first, at least two characters. */
-	size_t i = 0;
+	struct json_object *errs = json_object_new_array();
 
-	if (!isdigit((unsigned char)s[0]) || strlen(s) < 2 || strlen(s) > 64)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr(".@_-", s[i]) == NULL)
-			return 0;
-	return 1;
+	json_object_array_add(errs, json_object_new_string(V_NUMBER_PATTERN_MSG));
+	http_reply_validation(c, errs);
 }
 
 static void create_store(struct http_call *c);
@@ -217,7 +212,7 @@ route_instance_create(struct http_call *c)
 	struct json_object *errs = json_object_new_array(), *b = c->body, *name_o, *wh;
 	const char *name, *integration, *number;
 	const char *phost, *pport, *pproto;
-	char *events = NULL;
+	char *events = NULL, digits[V_NUMBER_MAX + 1];
 	int bad_url = 0, check_proxy = 0;
 	static const char *const bool_fields[] = { "rejectCall", "groupsIgnore", "alwaysOnline", "readMessages",
 		"readStatus", "syncFullHistory", "qrcode", NULL };
@@ -258,9 +253,13 @@ route_instance_create(struct http_call *c)
 		return;
 	}
 	number = v_str(b, "number", NULL);
-	if (number != NULL && *number != '\0' && !number_ok(number)) {
-		http_reply_error_msg(c, 400, "Invalid number: digits first, then letters, digits, '.', '@', '_' or '-'");
-		return;
+	if (number != NULL && *number != '\0') {
+		/* Stored and used as digits, whatever punctuation it was typed with. */
+		if (v_number(number, digits, sizeof(digits)) == -1) {
+			number_refuse(c);
+			return;
+		}
+		json_object_object_add(b, "number", json_object_new_string(digits));
 	}
 	if (v_str(b, "wavoipToken", "")[0] != '\0') {
 		http_reply_error_msg(c, 400, "wavoipToken is not supported by wagate");
@@ -399,10 +398,14 @@ route_instance_connect(struct http_call *c)
 {
 	struct instance *inst = c->inst;
 	const char *number = http_query(c, "number");
+	char digits[V_NUMBER_MAX + 1];
 
-	if (number != NULL && *number != '\0' && !number_ok(number)) {
-		http_reply_error_msg(c, 400, "Invalid number: digits first, then letters, digits, '.', '@', '_' or '-'");
-		return;
+	if (number != NULL && *number != '\0') {
+		if (v_number(number, digits, sizeof(digits)) == -1) {
+			number_refuse(c);
+			return;
+		}
+		number = digits;
 	}
 	switch (inst->state) {
 	case CONN_OPEN:
@@ -474,7 +477,7 @@ fetch_cb(void *arg, const struct db_result *r)
 		}
 		if (id != NULL || name != NULL || number != NULL) {
 			http_reply_error_msg(c, 404, "Instance \"%s\" not found",
-			    id != NULL ? id : name != NULL ? name : number);
+			    id != NULL ? id : number != NULL ? number : name);
 			return;
 		}
 	}
@@ -489,9 +492,10 @@ route_instance_fetch(struct http_call *c)
 
 	p[0] = c->app->cfg->client_name;
 	p[1] = http_query(c, "instanceId");
-	p[2] = http_query(c, "instanceName");
-	/* Evolution ignores the number filter for token callers. */
+	/* Evolution ignores the number filter for token callers; for the global key instanceId (then number)
+	 * wins over instanceName. */
 	p[3] = c->global ? http_query(c, "number") : NULL;
+	p[2] = c->global && (p[1] != NULL || p[3] != NULL) ? NULL : http_query(c, "instanceName");
 	p[4] = c->global ? NULL : c->token;
 	db_query(c->app->db, SQL_FETCH_INSTANCES, 5, p, fetch_cb, c);
 }

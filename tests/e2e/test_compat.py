@@ -124,6 +124,38 @@ class CompatTest(E2ETestCase):
         r = self.sup.api("POST", "/settings/set/part", dict(flags, msgCall=""))
         self.assertEqual(self.sup.api("GET", "/settings/find/part").json["msgCall"], "")
 
+    def test_number_as_typed(self):
+        """create and connect take a number as people type it, store digits, refuse what cannot be a number."""
+        self.sup.create_instance("num1", number="+55 11 99999-0001")
+        self.assertEqual(self.sup.fetch("num1")["number"], "5511999990001")
+        self.sup.create_instance("num2", number="(11) 99999-0002")
+        self.assertEqual(self.sup.fetch("num2")["number"], "11999990002")
+        pattern = 'number does not match pattern "^\\\\d+[\\\\.@\\\\w-]+"'
+        for bad in ("abc", "55 11 abc", "+", "1234567890123456"):
+            with self.subTest(bad):
+                r = self.sup.api("POST", "/instance/create", {"instanceName": "numbad", "number": bad,
+                                                              "integration": "WHATSAPP-BAILEYS"})
+                self.assertErrorEnvelope(r, 400, "Bad Request")
+                self.assertEqual(r.json["response"]["message"], [[pattern]])
+                self.assertIsNone(self.sup.fetch("numbad"))
+        r = self.sup.api("GET", "/instance/connect/num1?number=%2B55%20(11)%2099999-0001")
+        self.assertStatus(r, 200)
+        r = self.sup.api("GET", "/instance/connect/num2?number=abc")
+        self.assertErrorEnvelope(r, 400, "Bad Request")
+        self.assertEqual(r.json["response"]["message"], [[pattern]])
+
+    def test_fetch_instance_id_wins_over_name(self):
+        """?instanceId= wins over ?instanceName= for the global key, as in Evolution."""
+        a = self.sup.create_instance("fa")["instance"]["instanceId"]
+        self.sup.create_instance("fb")
+        r = self.sup.api("GET", "/instance/fetchInstances?instanceName=fb&instanceId=" + a)
+        self.assertStatus(r, 200)
+        self.assertEqual([x["name"] for x in r.json], ["fa"])
+        r = self.sup.api("GET", "/instance/fetchInstances?instanceId=" + a + "&instanceName=fa")
+        self.assertEqual([x["name"] for x in r.json], ["fa"])
+        r = self.sup.api("GET", "/instance/fetchInstances?instanceName=fb")
+        self.assertEqual([x["name"] for x in r.json], ["fb"])
+
 
 if __name__ == "__main__":
     main()
