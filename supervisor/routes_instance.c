@@ -117,6 +117,18 @@ connect_qr_done_cb(void *arg, struct instance *inst, enum lifecycle_wake why)
 		http_reply_json(c, 200, qrcode_json(inst));
 }
 
+/* Evolution's create echo of a transport it has disabled: {"enabled": <as sent>}, or {} when not sent. */
+static struct json_object *
+transport_echo(struct json_object *body, const char *name)
+{
+	struct json_object *o = json_object_new_object(), *t, *en;
+
+	if (json_object_object_get_ex(body, name, &t) && json_object_is_type(t, json_type_object) &&
+	    json_object_object_get_ex(t, "enabled", &en))
+		json_object_object_add(o, "enabled", json_object_get(en));
+	return o;
+}
+
 /* The new instance is committed and registered (or not): start connecting when asked, answer 201. */
 static void
 create_done_cb(void *arg, struct instance *inst, const struct db_result *r)
@@ -125,6 +137,8 @@ create_done_cb(void *arg, struct instance *inst, const struct db_result *r)
 	struct http_call *c = cc->c;
 	struct app *app = c->app;
 	struct json_object *o, *io;
+	static const char *const transports[] = { "websocket", "rabbitmq", "sqs", NULL };
+	size_t i;
 
 	if (inst == NULL) {
 		if (r->unavailable)
@@ -154,9 +168,8 @@ create_done_cb(void *arg, struct instance *inst, const struct db_result *r)
 	json_object_object_add(o, "hash", json_object_new_string(inst->token));
 	json_object_object_add(o, "webhook", cc->webhook_resp != NULL ? json_object_get(cc->webhook_resp) :
 	    json_object_new_object());
-	json_object_object_add(o, "websocket", json_object_new_object());
-	json_object_object_add(o, "rabbitmq", json_object_new_object());
-	json_object_object_add(o, "sqs", json_object_new_object());
+	for (i = 0; transports[i] != NULL; i++)
+		json_object_object_add(o, transports[i], transport_echo(c->body, transports[i]));
 	json_object_object_add(o, "settings", settings_json(&inst->settings));
 	if (cc->qrcode == 1) {
 		/* Answered by create_qr_done_cb at the first QR (or open, close, 10 s); the loop goes on. */
@@ -358,11 +371,14 @@ create_store(struct http_call *c)
 		lw.events = events;
 		req.webhook = &lw;
 		cc->webhook_resp = json_object_new_object();
+		/* Evolution echoes what was sent: members not sent are absent. */
 		json_object_object_add(cc->webhook_resp, "webhookUrl", json_object_new_string(lw.url));
-		json_object_object_add(cc->webhook_resp, "webhookHeaders",
-		    hdr != NULL ? json_object_get(hdr) : json_object_new_object());
-		json_object_object_add(cc->webhook_resp, "webhookByEvents", json_object_new_boolean(lw.by_events));
-		json_object_object_add(cc->webhook_resp, "webhookBase64", json_object_new_boolean(lw.base64));
+		if (hdr != NULL)
+			json_object_object_add(cc->webhook_resp, "webhookHeaders", json_object_get(hdr));
+		if (json_object_object_get_ex(wh, "byEvents", NULL))
+			json_object_object_add(cc->webhook_resp, "webhookByEvents", json_object_new_boolean(lw.by_events));
+		if (json_object_object_get_ex(wh, "base64", NULL))
+			json_object_object_add(cc->webhook_resp, "webhookBase64", json_object_new_boolean(lw.base64));
 	}
 	cc->c = c;
 	cc->qrcode = v_bool(b, "qrcode", 0);

@@ -156,6 +156,73 @@ class CompatTest(E2ETestCase):
         r = self.sup.api("GET", "/instance/fetchInstances?instanceName=fb")
         self.assertEqual([x["name"] for x in r.json], ["fb"])
 
+    def test_disabled_transports(self):
+        """/websocket, /rabbitmq, /sqs set and find answer as Evolution with those transports disabled."""
+        self.sup.create_instance("tr")
+        tok = self.sup.fetch("tr")["token"]
+        for t in ("websocket", "rabbitmq", "sqs"):
+            with self.subTest(t):
+                r = self.sup.api("POST", "/%s/set/tr" % t, {t: {"enabled": True, "events": ["MESSAGES_UPSERT"]}})
+                self.assertStatus(r, 201)
+                self.assertEqual(r.body, b"", r)
+                self.assertTrue(r.headers.get("content-type", "").startswith("application/json"), r.headers)
+                r = self.sup.api("GET", "/%s/find/tr" % t, apikey=tok)
+                self.assertStatus(r, 200)
+                self.assertEqual(r.body, b"", r)
+                # validated as Evolution does
+                r = self.sup.api("POST", "/%s/set/tr" % t, {t: {"events": []}})
+                self.assertErrorEnvelope(r, 400, "Bad Request")
+                self.assertEqual(r.json["response"]["message"], [['%s requires property "enabled"' % t]])
+                r = self.sup.api("POST", "/%s/set/tr" % t, {t: {"enabled": True, "events": ["NOPE"]}})
+                self.assertErrorEnvelope(r, 400, "Bad Request")
+                self.assertTrue(r.json["response"]["message"][0][0].startswith(
+                    "%s.events[0] is not one of enum values: APPLICATION_STARTUP," % t), r)
+                r = self.sup.api("POST", "/%s/set/tr" % t, {})
+                self.assertEqual(r.json["response"]["message"], [['instance requires property "%s"' % t]])
+                # the usual guards
+                self.assertStatus(self.sup.api("GET", "/%s/find/tr" % t, apikey=None), 401)
+                self.assertStatus(self.sup.api("GET", "/%s/find/ghost" % t), 404)
+
+    def test_verify_creds(self):
+        """POST /verify-creds: the global key only; Evolution's body."""
+        r = self.sup.api("POST", "/verify-creds")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json, {"status": 200, "message": "Credentials are valid"})
+        self.assertStatus(self.sup.api("POST", "/verify-creds", apikey=None), 401)
+        self.assertStatus(self.sup.api("POST", "/verify-creds", apikey="wrong"), 401)
+        self.sup.create_instance("vc")
+        r = self.sup.api("POST", "/verify-creds", apikey=self.sup.fetch("vc")["token"])
+        self.assertErrorEnvelope(r, 401, "Unauthorized")
+        self.assertEqual(r.json["response"]["message"], "Unauthorized")
+
+    def test_root(self):
+        """GET / has Evolution's fields; manager points at this server's /manager."""
+        r = self.sup.request("GET", "/")
+        self.assertStatus(r, 200)
+        j = r.json
+        self.assertEqual(j["status"], 200)
+        self.assertEqual(j["message"], "Welcome to the Evolution API, it is working!")
+        self.assertEqual(j["version"], "2.2.1")
+        self.assertIn("clientName", j)
+        self.assertEqual(j["manager"], "http://127.0.0.1:%d/manager" % self.sup.port)
+        self.assertEqual(j["documentation"], "https://doc.evolution-api.com")
+        r = self.sup.request("GET", "/", headers={"Host": "wa.example.com:8080"})
+        self.assertEqual(r.json["manager"], "http://wa.example.com:8080/manager")
+
+    def test_create_echoes_transports(self):
+        """create echoes webhook/websocket/rabbitmq/sqs as sent, as Evolution does."""
+        r = self.sup.api("POST", "/instance/create", {
+            "instanceName": "echo", "integration": "WHATSAPP-BAILEYS",
+            "webhook": {"url": "http://127.0.0.1:9/e", "events": []},
+            "websocket": {"enabled": True, "events": []}, "rabbitmq": {"enabled": False}})
+        self.assertStatus(r, 201)
+        self.assertEqual(r.json["webhook"], {"webhookUrl": "http://127.0.0.1:9/e"})
+        self.assertEqual(r.json["websocket"], {"enabled": True})
+        self.assertEqual(r.json["rabbitmq"], {"enabled": False})
+        self.assertEqual(r.json["sqs"], {})
+        r = self.sup.api("POST", "/instance/create", {"instanceName": "echo2", "integration": "WHATSAPP-BAILEYS"})
+        self.assertEqual((r.json["webhook"], r.json["websocket"], r.json["rabbitmq"], r.json["sqs"]), ({}, {}, {}, {}))
+
 
 if __name__ == "__main__":
     main()
