@@ -264,8 +264,11 @@ proxy_store(struct http_call *c)
 	p.host = (char *)(enabled ? v_str(c->body, "host", "") : "");
 	p.port = (char *)(enabled ? v_str(c->body, "port", "") : "");
 	p.protocol = (char *)(enabled ? v_str(c->body, "protocol", "") : "");
-	p.username = (char *)(enabled ? v_str(c->body, "username", "") : "");
-	p.password = (char *)(enabled ? v_str(c->body, "password", "") : "");
+	/* Optional credentials not sent keep the stored ones, as in Evolution's upsert. */
+	p.username = (char *)(enabled ? v_str(c->body, "username", c->inst->proxy.username != NULL ?
+	    c->inst->proxy.username : "") : "");
+	p.password = (char *)(enabled ? v_str(c->body, "password", c->inst->proxy.password != NULL ?
+	    c->inst->proxy.password : "") : "");
 	o = json_object_new_object();
 	inner = json_object_new_object();
 	px = json_object_new_object();

@@ -4,6 +4,8 @@ fetchInstances' parameter precedence, and numbers as people type them.
 
 One test: python3 test_compat.py PairedTest.test_set_presence_open (see README.md for the environment)."""
 
+import socket
+
 from harness import E2ETestCase, PairingCase, main, wait_until
 
 
@@ -123,6 +125,27 @@ class CompatTest(E2ETestCase):
         self.assertEqual(self.sup.fetch("part")["Setting"]["msgCall"], "busy")
         r = self.sup.api("POST", "/settings/set/part", dict(flags, msgCall=""))
         self.assertEqual(self.sup.api("GET", "/settings/find/part").json["msgCall"], "")
+
+    def test_proxy_partial_update_keeps_credentials(self):
+        """/proxy/set without username/password keeps the stored ones (Evolution's upsert); disabling blanks them."""
+        lsock = socket.socket()
+        self.addCleanup(lsock.close)
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(16)  # the proxy check only needs a TCP connection to be accepted
+        port = str(lsock.getsockname()[1])
+        self.sup.create_instance("px")
+        r = self.sup.api("POST", "/proxy/set/px", {"enabled": True, "host": "127.0.0.1", "port": port,
+                                                   "protocol": "http", "username": "u", "password": "p"})
+        self.assertStatus(r, 201)
+        r = self.sup.api("POST", "/proxy/set/px", {"enabled": True, "host": "127.0.0.1", "port": port,
+                                                   "protocol": "socks5"})
+        self.assertStatus(r, 201)
+        f = self.sup.api("GET", "/proxy/find/px").json
+        self.assertEqual((f["protocol"], f["username"], f["password"]), ("socks5", "u", "p"), f)
+        r = self.sup.api("POST", "/proxy/set/px", {"enabled": False, "host": "", "port": "", "protocol": ""})
+        self.assertStatus(r, 201)
+        f = self.sup.api("GET", "/proxy/find/px").json
+        self.assertEqual((f["enabled"], f["username"], f["password"]), (False, "", ""), f)
 
     def test_number_as_typed(self):
         """create and connect take a number as people type it, store digits, refuse what cannot be a number."""
