@@ -315,11 +315,13 @@ login_active_cb(void *arg, const struct wa_node *reply)
 int
 login_send_presence(struct session *s, const char *type)
 {
-	const char *push = login_push_name(s);
+	const char *push;
 	struct wa_node *pr;
 
-	if (!s->open || wa_conn_state(s->conn) != WA_CONN_OPEN)
+	/* Not open: there may be no connection and no credentials at all. */
+	if (!s->open || s->conn == NULL || s->creds == NULL || wa_conn_state(s->conn) != WA_CONN_OPEN)
 		return -1;
+	push = login_push_name(s);
 	pr = wa_node_new("presence");
 	if (push != NULL && *push != '\0')
 		wa_node_set_attr(pr, "name", push);
