@@ -13,7 +13,6 @@
 #include "workers.h"
 #include "xmalloc.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <stdio.h>
