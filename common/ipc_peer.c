@@ -77,6 +77,20 @@ ipc_peer_reply_in(struct ipc_peer *p, const IpcEnvelope *env)
 	return ipc_peer_req_end(r, IPC_PEER_REPLIED, env);
 }
 
+/* Whether env answers one of our tracked requests (it then goes to that request, not to the table's fn). */
+static int
+ipc_peer_awaited(const struct ipc_peer *p, const IpcEnvelope *env)
+{
+	const struct ipc_peer_req *r;
+
+	if (env->request_id == 0)
+		return 0;
+	TAILQ_FOREACH(r, &p->reqs, entry)
+		if (r->id == env->request_id && r->reply_case == (int)env->msg_case)
+			return 1;
+	return 0;
+}
+
 /* Check one frame against the version and the table, then run its handler. */
 static void
 ipc_peer_dispatch(struct ipc_peer *p, const IpcEnvelope *env)
@@ -104,7 +118,7 @@ ipc_peer_dispatch(struct ipc_peer *p, const IpcEnvelope *env)
 		ipc_peer_fail(p, what);
 		return;
 	}
-	rc = d->fn != NULL ? d->fn(p->cbs.arg, env) : ipc_peer_reply_in(p, env);
+	rc = d->fn != NULL && !ipc_peer_awaited(p, env) ? d->fn(p->cbs.arg, env) : ipc_peer_reply_in(p, env);
 	if (rc == -1) {
 		snprintf(what, sizeof(what), "invalid %s", ipc_msg_name((int)env->msg_case));
 		ipc_peer_fail(p, what);

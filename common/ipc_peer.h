@@ -16,7 +16,8 @@ struct event_base;
 struct ipc_peer;
 
 /* One row of a dispatch table (STYLE rule 15). fn NULL marks a reply to one of our own requests: the peer
- * matches it by request_id and hands it to that request's callback. fn returns -1 for an invalid message. */
+ * matches it by request_id and hands it to that request's callback. With fn, a message answering a tracked
+ * request still goes to that request's callback; fn gets the others. fn returns -1 for an invalid message. */
 struct ipc_peer_dispatch {
 	int msg_case;
 	unsigned phases;			/* owner's phase bits in which the message is allowed */

@@ -28,6 +28,7 @@ struct tctx {
 	char error[128];
 	int reply_ok;
 	int reject_reply;
+	int nresults;			/* Results given to table2's handler */
 };
 
 /* Ping handler: counts; a ping with seq 99 is "invalid". */
@@ -46,6 +47,21 @@ static const struct ipc_peer_dispatch table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_PING, PH_A, on_ping },
 	{ WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, PH_A | PH_B, NULL },
 	{ WAGATE__IPC__ENVELOPE__MSG_RESULT, PH_A | PH_B, NULL },
+};
+
+/* Result handler of table2: counts the Results that answer none of our requests. */
+static int
+on_result(void *arg, const IpcEnvelope *env)
+{
+	(void)env;
+	((struct tctx *)arg)->nresults++;
+	return 0;
+}
+
+/* A table with a handler for Result, as the supervisor's (Results of untracked commands are only logged). */
+static const struct ipc_peer_dispatch table2[] = {
+	{ WAGATE__IPC__ENVELOPE__MSG_PING, PH_A, on_ping },
+	{ WAGATE__IPC__ENVELOPE__MSG_RESULT, PH_A | PH_B, on_result },
 };
 
 static unsigned
@@ -88,7 +104,7 @@ cb_reply(void *arg, enum ipc_peer_outcome how, const IpcEnvelope *reply)
 		return 0;
 	}
 	t->nreplies++;
-	t->reply_ok = reply->store_ack->ok;
+	t->reply_ok = reply->msg_case == WAGATE__IPC__ENVELOPE__MSG_RESULT ? reply->result->ok : reply->store_ack->ok;
 	return t->reject_reply ? -1 : 0;
 }
 
@@ -98,11 +114,12 @@ cb_drained(void *arg)
 	((struct tctx *)arg)->ndrained++;
 }
 
+/* A peer on one end of a socketpair with dispatch table tbl; the other end stays raw. */
 static struct tctx *
-tctx_new(void)
+tctx_new_table(const struct ipc_peer_dispatch *tbl, size_t ntbl)
 {
 	struct tctx *t = calloc(1, sizeof(*t));
-	struct ipc_peer_cbs cbs = { table, sizeof(table) / sizeof(table[0]), cb_phase, cb_error, cb_close, NULL };
+	struct ipc_peer_cbs cbs = { tbl, ntbl, cb_phase, cb_error, cb_close, NULL };
 	int sv[2];
 
 	assert_non_null(t);
@@ -114,6 +131,13 @@ tctx_new(void)
 	assert_non_null(t->p);
 	t->fd = sv[1];
 	return t;
+}
+
+/* A peer with the default table. */
+static struct tctx *
+tctx_new(void)
+{
+	return tctx_new_table(table, sizeof(table) / sizeof(table[0]));
 }
 
 static void
@@ -320,6 +344,34 @@ test_requests(void **state)
 	tctx_free(t);
 }
 
+/* With a handler for the reply's case, a reply to a tracked request still goes to that request; others to fn. */
+static void
+test_reply_to_handled_case(void **state)
+{
+	struct tctx *t = tctx_new_table(table2, sizeof(table2) / sizeof(table2[0]));
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__Connect c = WAGATE__IPC__CONNECT__INIT;
+
+	(void)state;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CONNECT;
+	env.connect = &c;
+	c.number = (char *)"";
+	assert_int_equal(ipc_peer_request(t->p, &env, WAGATE__IPC__ENVELOPE__MSG_RESULT, 5000, cb_reply, t), 0);
+	raw_reply(t, 4242, 0, 1);		/* answers nothing we track: the handler's */
+	raw_reply(t, env.request_id, 1, 1);	/* ours */
+	run_ms(t, 50);
+	assert_int_equal(t->nreplies, 1);
+	assert_int_equal(t->reply_ok, 1);
+	assert_int_equal(t->nresults, 1);
+	assert_int_equal(ipc_peer_pending(t->p), 0);
+	raw_reply(t, env.request_id, 1, 1);	/* a repeat: no longer tracked */
+	run_ms(t, 50);
+	assert_int_equal(t->nreplies, 1);
+	assert_int_equal(t->nresults, 2);
+	assert_int_equal(t->nerrors, 0);
+	tctx_free(t);
+}
+
 static void
 test_timeout_cancel_close(void **state)
 {
@@ -406,6 +458,7 @@ main(void)
 		cmocka_unit_test(test_unknown_and_phase),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_requests),
+		cmocka_unit_test(test_reply_to_handled_case),
 		cmocka_unit_test(test_timeout_cancel_close),
 		cmocka_unit_test(test_drain),
 	};

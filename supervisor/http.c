@@ -53,6 +53,14 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_GET, "/webhook/find/", AUTH_INSTANCE, route_webhook_find },
 	{ EVHTTP_REQ_POST, "/proxy/set/", AUTH_INSTANCE, route_proxy_set },
 	{ EVHTTP_REQ_GET, "/proxy/find/", AUTH_INSTANCE, route_proxy_find },
+	/* issue 10: what Evolution answers for its other transports (disabled) and its manager's login */
+	{ EVHTTP_REQ_POST, "/websocket/set/", AUTH_INSTANCE, route_transport_set },
+	{ EVHTTP_REQ_GET, "/websocket/find/", AUTH_INSTANCE, route_transport_find },
+	{ EVHTTP_REQ_POST, "/rabbitmq/set/", AUTH_INSTANCE, route_transport_set },
+	{ EVHTTP_REQ_GET, "/rabbitmq/find/", AUTH_INSTANCE, route_transport_find },
+	{ EVHTTP_REQ_POST, "/sqs/set/", AUTH_INSTANCE, route_transport_set },
+	{ EVHTTP_REQ_GET, "/sqs/find/", AUTH_INSTANCE, route_transport_find },
+	{ EVHTTP_REQ_POST, "/verify-creds", AUTH_GLOBAL, route_verify_creds },
 };
 
 static const char *

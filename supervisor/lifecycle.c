@@ -265,18 +265,22 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 static void
 lc_webhook_row(struct db_tx *tx, const char *instance_id, const struct lifecycle_webhook *wh, int returning)
 {
-	const char *p[7] = { instance_id, wh->enabled ? "t" : "f", lc_str(wh->url),
-		wh->headers != NULL ? wh->headers : "{}", wh->by_events ? "t" : "f", wh->base64 ? "t" : "f",
+	/* NULL parameters keep the stored value (Evolution's upsert leaves fields it was not sent alone). */
+	const char *p[7] = { instance_id, wh->enabled ? "t" : "f", lc_str(wh->url), wh->headers,
+		wh->by_events < 0 ? NULL : wh->by_events ? "t" : "f", wh->base64 < 0 ? NULL : wh->base64 ? "t" : "f",
 		wh->events };
 
 	db_tx_add(tx, returning ?
 	    "INSERT INTO instance_webhook AS w (instance_id, enabled, url, headers, by_events, base64, events)"
-	    " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::text[]) ON CONFLICT (instance_id) DO UPDATE SET"
-	    " enabled = EXCLUDED.enabled, url = EXCLUDED.url, headers = EXCLUDED.headers,"
-	    " by_events = EXCLUDED.by_events, base64 = EXCLUDED.base64, events = EXCLUDED.events, updated_at = now()"
+	    " VALUES ($1, $2, $3, COALESCE($4::jsonb, '{}'), COALESCE($5::boolean, false),"
+	    " COALESCE($6::boolean, false), $7::text[]) ON CONFLICT (instance_id) DO UPDATE SET"
+	    " enabled = EXCLUDED.enabled, url = EXCLUDED.url, headers = COALESCE($4::jsonb, w.headers),"
+	    " by_events = COALESCE($5::boolean, w.by_events), base64 = COALESCE($6::boolean, w.base64),"
+	    " events = EXCLUDED.events, updated_at = now()"
 	    " RETURNING " SQL_WEBHOOK_JSON("w") "::text" :
 	    "INSERT INTO instance_webhook (instance_id, enabled, url, headers, by_events, base64, events)"
-	    " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7::text[])", 7, p);
+	    " VALUES ($1, $2, $3, COALESCE($4::jsonb, '{}'), COALESCE($5::boolean, false),"
+	    " COALESCE($6::boolean, false), $7::text[])", 7, p);
 }
 
 /* Add the settings row of instance_id to tx, inserted or replaced. */
@@ -520,6 +524,28 @@ lifecycle_webhook_set(struct app *app, struct instance *inst, const struct lifec
 	tx = db_tx_new();
 	lc_webhook_row(tx, inst->id, wh, 1);
 	lc_set_push(app, inst, s, tx, done, arg);
+	return 0;
+}
+
+/* /instance/restart: mark the coming close as ours, then restart the worker. */
+int
+lifecycle_restart(struct app *app, struct instance *inst)
+{
+	int connecting;
+
+	if (!lc_writable(app, inst))
+		return -1;
+	connecting = inst->state == CONN_CONNECTING;
+	/* Only a live process reports a close when it ends; an idle worker just starts. */
+	inst->restarting = workers_pid(app->workers, inst->id) > 0;
+	if (workers_restart(app->workers, inst->id) == -1) {
+		inst->restarting = 0;
+		errno = ENOENT;
+		return -1;
+	}
+	/* Evolution reconnects both a paired instance and one showing QR codes. */
+	if (connecting)
+		workers_connect(app->workers, inst->id, NULL);
 	return 0;
 }
 

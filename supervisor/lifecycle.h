@@ -32,9 +32,10 @@ enum lifecycle_wake {
 
 /* An instance's webhook row as a route validated it (create and /webhook/set); strings borrowed. */
 struct lifecycle_webhook {
-	int enabled, by_events, base64;
+	int enabled;
+	int by_events, base64;		/* 0 or 1; -1 = keep the stored value (false for a new row) */
 	const char *url;
-	const char *headers;		/* JSON object text; NULL = "{}" */
+	const char *headers;		/* JSON object text; NULL = keep the stored one ("{}" for a new row) */
 	const char *events;		/* PostgreSQL text[] literal; NULL = none */
 };
 
@@ -88,6 +89,10 @@ int lifecycle_webhook_set(struct app *app, struct instance *inst, const struct l
     void (*done)(void *arg, const struct db_result *r), void *arg);
 int lifecycle_logout(struct app *app, struct instance *inst, void (*done)(void *arg, const struct db_result *r),
     void *arg);
+/* /instance/restart: a fresh worker process now (a paired one logs in again, one showing QR codes goes on
+ * showing them). The old process's close is not a disconnection: not stored as one, not announced. -1 with
+ * errno ENOENT when the instance is being deleted or unknown to the worker table. */
+int lifecycle_restart(struct app *app, struct instance *inst);
 /* Delete an instance everywhere: rows (with instance.delete / remove.instance events), worker, registry.
  * Runs after the instance's earlier writes; later ones are refused from this call on. done gets ok=1, or
  * ok=0 with the database result that failed (the instance then takes writes again). -1 (ENOENT) when a

@@ -42,6 +42,8 @@ static struct {
 	uint64_t reply_req[32];
 	char reply_err[32][256];
 	int nforget, nadd, add_connect_now, nremove, nupdate, update_reject_call;
+	int nrestart, nconnect;
+	pid_t pid;			/* what workers_pid answers */
 	/* the order in which the writes of test_delete_order finished */
 	char done_order[64];
 	char add_creds[64];
@@ -117,6 +119,33 @@ workers_logout(struct workers *w, const char *id)
 {
 	(void)w;
 	(void)id;
+	return 0;
+}
+
+pid_t
+workers_pid(const struct workers *w, const char *id)
+{
+	(void)w;
+	(void)id;
+	return T.pid;
+}
+
+int
+workers_restart(struct workers *w, const char *id)
+{
+	(void)w;
+	(void)id;
+	T.nrestart++;
+	return 0;
+}
+
+int
+workers_connect(struct workers *w, const char *id, const char *number)
+{
+	(void)w;
+	(void)id;
+	(void)number;
+	T.nconnect++;
 	return 0;
 }
 
@@ -539,6 +568,43 @@ test_order(void **state)
 	drain();
 }
 
+/* An API restart: the old process's close is neither stored as a disconnection nor announced; a crash is. */
+static void
+test_restart(void **state)
+{
+	struct instance *i = inst();
+
+	(void)state;
+	drain();
+	sql("DELETE FROM webhook_outbox");
+	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
+	drain();
+	sql("UPDATE instance SET disconnection_reason_code = NULL, disconnection_at = NULL");
+	sql("DELETE FROM webhook_outbox");
+	T.pid = 4242;
+	T.nrestart = T.nconnect = 0;
+	assert_int_equal(lifecycle_restart(&T.app, i), 0);
+	assert_int_equal(T.nrestart, 1);
+	assert_int_equal(T.nconnect, 1);	/* it was showing QR codes: it goes on */
+	assert_true(i->restarting);
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_WORKER_CRASHED, "worker exited with code 0", NULL);
+	drain();
+	assert_int_equal(i->state, CONN_CLOSE);
+	assert_int_equal(i->reason, REASON_NONE);
+	assert_false(i->restarting);
+	assert_val("close", "SELECT concat_ws('|', connection_status, disconnection_reason_code, disconnection_at)"
+	    " FROM instance");
+	assert_val("0", "SELECT count(*) FROM webhook_outbox");
+	/* a crash afterwards is one */
+	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_WORKER_CRASHED, "worker killed by signal 9", NULL);
+	drain();
+	assert_val("close|600", "SELECT concat_ws('|', connection_status, disconnection_reason_code) FROM instance");
+	assert_val("close|600", "SELECT concat_ws('|', body->'data'->>'state', body->'data'->>'statusReason')"
+	    " FROM webhook_outbox WHERE event = 'connection.update' ORDER BY id DESC LIMIT 1");
+	T.pid = 0;
+}
+
 /* A write of test_delete_order finished: note its tag, with '!' when it failed. */
 static void
 set_done_cb(void *arg, const struct db_result *r)
@@ -750,6 +816,7 @@ main(void)
 		cmocka_unit_test(test_qr_limit),
 		cmocka_unit_test(test_logged_out),
 		cmocka_unit_test(test_order),
+		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_create),
 		cmocka_unit_test(test_delete_order),	/* last: the instance is gone afterwards */
 	};

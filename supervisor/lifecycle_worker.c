@@ -372,6 +372,26 @@ lc_transition(struct app *app, struct instance *inst, int reason, const char *de
 	lc_commit(app, inst, tx, state_s);
 }
 
+/* The old process of an API restart ended: close in memory and in connection_status, but no disconnection
+ * columns and no connection.update (DESIGN.md: a restart requested through the API is not a disconnection). */
+static void
+lc_restarted(struct app *app, struct instance *inst)
+{
+	struct db_tx *tx;
+	const char *p[1] = { inst->id };
+
+	log_info("%s: %s -> close (restarted on request)", inst->name, conn_state_name(inst->state));
+	instance_qr_reset(inst);
+	inst->reason = REASON_NONE;
+	if (inst->state == CONN_CLOSE)
+		return;
+	inst->state = CONN_CLOSE;
+	app->state_changes++;
+	tx = db_tx_new();
+	db_tx_add(tx, "UPDATE instance SET connection_status = 'close', updated_at = now() WHERE id = $1", 1, p);
+	lc_commit(app, inst, tx, "close");
+}
+
 /* A state report: store, announce, void creds on a logout. */
 static void
 lc_handle_state(struct app *app, struct instance *inst, const struct lc_pending *pd)
@@ -386,6 +406,13 @@ lc_handle_state(struct app *app, struct instance *inst, const struct lc_pending 
 		lc_wake(app->lc, inst->id, LIFECYCLE_WAKE_OPEN);
 	else if (state == CONN_CLOSE)
 		lc_wake(app->lc, inst->id, LIFECYCLE_WAKE_CLOSE);
+	if (state == CONN_CLOSE && inst->restarting) {
+		inst->restarting = 0;
+		if (reason == REASON_WORKER_CRASHED) {
+			lc_restarted(app, inst);
+			return;
+		}
+	}
 	logged_out = state == CONN_CLOSE && reason == REASON_LOGGED_OUT;
 	qr_limit = state == CONN_CLOSE && reason == REASON_QR_LIMIT;
 	/* Only transitions are stored and announced (Evolution emits no event for a repeat); a logout or the

@@ -22,6 +22,7 @@ struct instance {
 	int state;		/* CONN_* (conn_state.h) */
 	int reason;		/* REASON_* of the last report */
 	int deleting;		/* a delete is queued or in flight: lifecycle refuses other writes */
+	int restarting;		/* an API restart is under way: its close is not a disconnection */
 	struct settings settings;
 	struct proxy proxy;
 	/* Evolution's QR object: the offer being shown (NULL = not known yet), reset by open and close. */

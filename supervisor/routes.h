@@ -22,5 +22,8 @@ void route_webhook_set(struct http_call *c);
 void route_webhook_find(struct http_call *c);
 void route_proxy_set(struct http_call *c);
 void route_proxy_find(struct http_call *c);
+void route_transport_set(struct http_call *c);
+void route_transport_find(struct http_call *c);
+void route_verify_creds(struct http_call *c);
 
 #endif

@@ -1,6 +1,7 @@
 /* /settings, /webhook and /proxy routes: one row per instance each, upserted and echoed. */
 #include "app.h"
 #include "db.h"
+#include "event_names.h"
 #include "http.h"
 #include "log.h"
 #include "registry.h"
@@ -149,7 +150,9 @@ route_settings_set(struct http_call *c)
 	st.read_messages = v_bool(c->body, "readMessages", 0);
 	st.read_status = v_bool(c->body, "readStatus", 0);
 	st.sync_full_history = v_bool(c->body, "syncFullHistory", 0);
-	st.msg_call = (char *)v_str(c->body, "msgCall", "");
+	/* msgCall is optional: not sent keeps the stored text, as in Evolution's upsert. */
+	st.msg_call = (char *)v_str(c->body, "msgCall", c->inst->settings.msg_call != NULL ?
+	    c->inst->settings.msg_call : "");
 	/* Evolution echoes the body as sent. */
 	o = json_object_new_object();
 	inner = json_object_new_object();
@@ -188,9 +191,10 @@ route_webhook_set(struct http_call *c)
 	memset(&lw, 0, sizeof(lw));
 	lw.enabled = v_bool(wh, "enabled", 1);
 	lw.url = v_str(wh, "url", "");
-	lw.headers = hdr != NULL ? json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN) : "{}";
-	lw.by_events = v_bool(wh, "byEvents", 0);
-	lw.base64 = v_bool(wh, "base64", 0);
+	/* What was not sent keeps its stored value, as in Evolution's upsert. */
+	lw.headers = hdr != NULL ? json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN) : NULL;
+	lw.by_events = json_object_object_get_ex(wh, "byEvents", NULL) ? v_bool(wh, "byEvents", 0) : -1;
+	lw.base64 = json_object_object_get_ex(wh, "base64", NULL) ? v_bool(wh, "base64", 0) : -1;
 	lw.events = events;
 	if (lifecycle_webhook_set(c->app, c->inst, &lw, row_json_created_cb, c) == -1)
 		http_reply_error_msg(c, 404, "The \"%s\" instance does not exist", c->name);
@@ -260,8 +264,11 @@ proxy_store(struct http_call *c)
 	p.host = (char *)(enabled ? v_str(c->body, "host", "") : "");
 	p.port = (char *)(enabled ? v_str(c->body, "port", "") : "");
 	p.protocol = (char *)(enabled ? v_str(c->body, "protocol", "") : "");
-	p.username = (char *)(enabled ? v_str(c->body, "username", "") : "");
-	p.password = (char *)(enabled ? v_str(c->body, "password", "") : "");
+	/* Optional credentials not sent keep the stored ones, as in Evolution's upsert. */
+	p.username = (char *)(enabled ? v_str(c->body, "username", c->inst->proxy.username != NULL ?
+	    c->inst->proxy.username : "") : "");
+	p.password = (char *)(enabled ? v_str(c->body, "password", c->inst->proxy.password != NULL ?
+	    c->inst->proxy.password : "") : "");
 	o = json_object_new_object();
 	inner = json_object_new_object();
 	px = json_object_new_object();
@@ -279,4 +286,67 @@ proxy_store(struct http_call *c)
 	s->reply = o;
 	if (lifecycle_proxy_set(c->app, c->inst, &p, set_committed_cb, s) == -1)
 		set_refused(c, s);
+}
+
+/* The event transport of a /websocket, /rabbitmq or /sqs route: the first segment of its path. */
+static const char *
+transport_name(const struct http_call *c)
+{
+	static const char *const names[] = { "websocket", "rabbitmq", "sqs", NULL };
+	size_t i, n;
+
+	for (i = 0; names[i] != NULL; i++) {
+		n = strlen(names[i]);
+		if (c->path[0] == '/' && strncmp(c->path + 1, names[i], n) == 0 && c->path[n + 1] == '/')
+			return names[i];
+	}
+	return "websocket";	/* not reached: the route table sends only these three here */
+}
+
+/* POST /{websocket,rabbitmq,sqs}/set: validated as Evolution does ({"<name>": {enabled, events}}); wagate has
+ * no such transport, and Evolution with one disabled answers 201 with an empty body and stores nothing. */
+void
+route_transport_set(struct http_call *c)
+{
+	const char *name = transport_name(c);
+	struct json_object *errs = json_object_new_array(), *t, *events, *e;
+	char prefix[32], msg[1024];
+	const struct event_name *p;
+	size_t i, n;
+
+	t = v_field(errs, c->body, "", name, V_OBJECT, 1);
+	if (t != NULL) {
+		snprintf(prefix, sizeof(prefix), "%s.", name);
+		v_field(errs, t, prefix, "enabled", V_BOOL, 1);
+		events = v_field(errs, t, prefix, "events", V_ARRAY, 0);
+		n = events != NULL ? json_object_array_length(events) : 0;
+		for (i = 0; i < n; i++) {
+			e = json_object_array_get_idx(events, i);
+			if (json_object_is_type(e, json_type_string) && event_name_find(json_object_get_string(e),
+			    strlen(json_object_get_string(e)), EVENT_NAME_INSTANCE) >= 0)
+				continue;
+			snprintf(msg, sizeof(msg), "%sevents[%zu] is not one of enum values: ", prefix, i);
+			for (p = event_names; p->name != NULL; p++) {
+				if (!(p->flags & EVENT_NAME_INSTANCE))
+					continue;
+				if (p != event_names)
+					strncat(msg, ",", sizeof(msg) - strlen(msg) - 1);
+				strncat(msg, p->name, sizeof(msg) - strlen(msg) - 1);
+			}
+			json_object_array_add(errs, json_object_new_string(msg));
+		}
+	}
+	if (json_object_array_length(errs) > 0) {
+		http_reply_validation(c, errs);
+		return;
+	}
+	json_object_put(errs);
+	http_reply_raw_json(c, 201, "");
+}
+
+/* GET /{websocket,rabbitmq,sqs}/find: Evolution with the transport disabled answers 200 with an empty body. */
+void
+route_transport_find(struct http_call *c)
+{
+	http_reply_raw_json(c, 200, "");
 }

@@ -13,7 +13,6 @@
 #include "workers.h"
 #include "xmalloc.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <stdio.h>
@@ -117,6 +116,18 @@ connect_qr_done_cb(void *arg, struct instance *inst, enum lifecycle_wake why)
 		http_reply_json(c, 200, qrcode_json(inst));
 }
 
+/* Evolution's create echo of a transport it has disabled: {"enabled": <as sent>}, or {} when not sent. */
+static struct json_object *
+transport_echo(struct json_object *body, const char *name)
+{
+	struct json_object *o = json_object_new_object(), *t, *en;
+
+	if (json_object_object_get_ex(body, name, &t) && json_object_is_type(t, json_type_object) &&
+	    json_object_object_get_ex(t, "enabled", &en))
+		json_object_object_add(o, "enabled", json_object_get(en));
+	return o;
+}
+
 /* The new instance is committed and registered (or not): start connecting when asked, answer 201. */
 static void
 create_done_cb(void *arg, struct instance *inst, const struct db_result *r)
@@ -125,6 +136,8 @@ create_done_cb(void *arg, struct instance *inst, const struct db_result *r)
 	struct http_call *c = cc->c;
 	struct app *app = c->app;
 	struct json_object *o, *io;
+	static const char *const transports[] = { "websocket", "rabbitmq", "sqs", NULL };
+	size_t i;
 
 	if (inst == NULL) {
 		if (r->unavailable)
@@ -154,9 +167,8 @@ create_done_cb(void *arg, struct instance *inst, const struct db_result *r)
 	json_object_object_add(o, "hash", json_object_new_string(inst->token));
 	json_object_object_add(o, "webhook", cc->webhook_resp != NULL ? json_object_get(cc->webhook_resp) :
 	    json_object_new_object());
-	json_object_object_add(o, "websocket", json_object_new_object());
-	json_object_object_add(o, "rabbitmq", json_object_new_object());
-	json_object_object_add(o, "sqs", json_object_new_object());
+	for (i = 0; transports[i] != NULL; i++)
+		json_object_object_add(o, transports[i], transport_echo(c->body, transports[i]));
 	json_object_object_add(o, "settings", settings_json(&inst->settings));
 	if (cc->qrcode == 1) {
 		/* Answered by create_qr_done_cb at the first QR (or open, close, 10 s); the loop goes on. */
@@ -174,19 +186,14 @@ create_done_cb(void *arg, struct instance *inst, const struct db_result *r)
 	create_free(cc);
 }
 
-/* Whether s is a number Evolution accepts for pairing by code. */
-static int
-number_ok(const char *s)
+/* Answer 400 in Evolution's schema form for a number that cannot be one. */
+static void
+number_refuse(struct http_call *c)
 {
-	/* Evolution's pattern ^\d+[\.@\w-]+ : digits first, at least two characters. */
-	size_t i = 0;
+	struct json_object *errs = json_object_new_array();
 
-	if (!isdigit((unsigned char)s[0]) || strlen(s) < 2 || strlen(s) > 64)
-		return 0;
-	for (i = 0; s[i] != '\0'; i++)
-		if (!isalnum((unsigned char)s[i]) && strchr(".@_-", s[i]) == NULL)
-			return 0;
-	return 1;
+	json_object_array_add(errs, json_object_new_string(V_NUMBER_PATTERN_MSG));
+	http_reply_validation(c, errs);
 }
 
 static void create_store(struct http_call *c);
@@ -217,7 +224,7 @@ route_instance_create(struct http_call *c)
 	struct json_object *errs = json_object_new_array(), *b = c->body, *name_o, *wh;
 	const char *name, *integration, *number;
 	const char *phost, *pport, *pproto;
-	char *events = NULL;
+	char *events = NULL, digits[V_NUMBER_MAX + 1];
 	int bad_url = 0, check_proxy = 0;
 	static const char *const bool_fields[] = { "rejectCall", "groupsIgnore", "alwaysOnline", "readMessages",
 		"readStatus", "syncFullHistory", "qrcode", NULL };
@@ -258,9 +265,13 @@ route_instance_create(struct http_call *c)
 		return;
 	}
 	number = v_str(b, "number", NULL);
-	if (number != NULL && *number != '\0' && !number_ok(number)) {
-		http_reply_error_msg(c, 400, "Invalid number: digits first, then letters, digits, '.', '@', '_' or '-'");
-		return;
+	if (number != NULL && *number != '\0') {
+		/* Stored and used as digits, whatever punctuation it was typed with. */
+		if (v_number(number, digits, sizeof(digits)) == -1) {
+			number_refuse(c);
+			return;
+		}
+		json_object_object_add(b, "number", json_object_new_string(digits));
 	}
 	if (v_str(b, "wavoipToken", "")[0] != '\0') {
 		http_reply_error_msg(c, 400, "wavoipToken is not supported by wagate");
@@ -359,11 +370,14 @@ create_store(struct http_call *c)
 		lw.events = events;
 		req.webhook = &lw;
 		cc->webhook_resp = json_object_new_object();
+		/* Evolution echoes what was sent: members not sent are absent. */
 		json_object_object_add(cc->webhook_resp, "webhookUrl", json_object_new_string(lw.url));
-		json_object_object_add(cc->webhook_resp, "webhookHeaders",
-		    hdr != NULL ? json_object_get(hdr) : json_object_new_object());
-		json_object_object_add(cc->webhook_resp, "webhookByEvents", json_object_new_boolean(lw.by_events));
-		json_object_object_add(cc->webhook_resp, "webhookBase64", json_object_new_boolean(lw.base64));
+		if (hdr != NULL)
+			json_object_object_add(cc->webhook_resp, "webhookHeaders", json_object_get(hdr));
+		if (json_object_object_get_ex(wh, "byEvents", NULL))
+			json_object_object_add(cc->webhook_resp, "webhookByEvents", json_object_new_boolean(lw.by_events));
+		if (json_object_object_get_ex(wh, "base64", NULL))
+			json_object_object_add(cc->webhook_resp, "webhookBase64", json_object_new_boolean(lw.base64));
 	}
 	cc->c = c;
 	cc->qrcode = v_bool(b, "qrcode", 0);
@@ -399,10 +413,14 @@ route_instance_connect(struct http_call *c)
 {
 	struct instance *inst = c->inst;
 	const char *number = http_query(c, "number");
+	char digits[V_NUMBER_MAX + 1];
 
-	if (number != NULL && *number != '\0' && !number_ok(number)) {
-		http_reply_error_msg(c, 400, "Invalid number: digits first, then letters, digits, '.', '@', '_' or '-'");
-		return;
+	if (number != NULL && *number != '\0') {
+		if (v_number(number, digits, sizeof(digits)) == -1) {
+			number_refuse(c);
+			return;
+		}
+		number = digits;
 	}
 	switch (inst->state) {
 	case CONN_OPEN:
@@ -426,21 +444,20 @@ route_instance_connect(struct http_call *c)
 	}
 }
 
-/* POST /instance/restart: restart the worker, answer with the state. */
+/* POST /instance/restart: a fresh worker; answered as Evolution does right after its restart: the state when
+ * open or close, the current QR object when connecting. */
 void
 route_instance_restart(struct http_call *c)
 {
 	struct instance *inst = c->inst;
+	struct json_object *o = inst->state == CONN_CONNECTING ? qrcode_json(inst) : state_json(inst);
 
-	if (workers_restart(c->app->workers, inst->id) == -1) {
-		http_reply_error_msg(c, 500, "Could not restart the worker of \"%s\"", inst->name);
+	if (lifecycle_restart(c->app, inst) == -1) {
+		json_object_put(o);
+		http_reply_error_msg(c, 404, "The \"%s\" instance does not exist", c->name);
 		return;
 	}
-	/* A paired instance logs in again by itself; one showing QR codes goes on showing them (Evolution
-	 * reconnects both). */
-	if (inst->state == CONN_CONNECTING)
-		workers_connect(c->app->workers, inst->id, NULL);
-	http_reply_json(c, 200, state_json(inst));
+	http_reply_json(c, 200, o);
 }
 
 /* ---- fetchInstances ---- */
@@ -475,7 +492,7 @@ fetch_cb(void *arg, const struct db_result *r)
 		}
 		if (id != NULL || name != NULL || number != NULL) {
 			http_reply_error_msg(c, 404, "Instance \"%s\" not found",
-			    id != NULL ? id : name != NULL ? name : number);
+			    id != NULL ? id : number != NULL ? number : name);
 			return;
 		}
 	}
@@ -490,22 +507,39 @@ route_instance_fetch(struct http_call *c)
 
 	p[0] = c->app->cfg->client_name;
 	p[1] = http_query(c, "instanceId");
-	p[2] = http_query(c, "instanceName");
-	/* Evolution ignores the number filter for token callers. */
+	/* Evolution ignores the number filter for token callers; for the global key instanceId (then number)
+	 * wins over instanceName. */
 	p[3] = c->global ? http_query(c, "number") : NULL;
+	p[2] = c->global && (p[1] != NULL || p[3] != NULL) ? NULL : http_query(c, "instanceName");
 	p[4] = c->global ? NULL : c->token;
 	db_query(c->app->db, SQL_FETCH_INSTANCES, 5, p, fetch_cb, c);
 }
 
 /* ---- presence, logout, delete ---- */
 
-/* POST /instance/setPresence: validated, then not implemented yet. */
+/* The worker sent the presence (or could not): Evolution's 201 {"presence": ...}, or 400 with why not. */
+static void
+presence_done_cb(void *arg, int ok, const char *error)
+{
+	struct http_call *c = arg;
+	struct json_object *o;
+
+	if (!ok) {
+		http_reply_error_msg(c, 400, "%s", error);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "presence", json_object_new_string(v_str(c->body, "presence", "")));
+	http_reply_json(c, 201, o);
+}
+
+/* POST /instance/setPresence: our global presence, sent by the worker; presence_done_cb answers. */
 void
 route_instance_presence(struct http_call *c)
 {
 	struct json_object *errs = json_object_new_array(), *p;
 	static const char *const ok[] = { "unavailable", "available", "composing", "recording", "paused", NULL };
-	const char *v;
+	const char *v = NULL;
 	size_t i;
 
 	p = v_field(errs, c->body, "", "presence", V_STRING, 1);
@@ -526,7 +560,13 @@ route_instance_presence(struct http_call *c)
 		http_reply_error_msg(c, 400, "The \"%s\" instance is not connected", c->inst->name);
 		return;
 	}
-	http_reply_error_msg(c, 501, "setPresence is not implemented yet: presence is sent once messaging lands");
+	/* Typing states belong to a chat: Evolution's global setPresence fails on them (no recipient). */
+	if (strcmp(v, "available") != 0 && strcmp(v, "unavailable") != 0) {
+		http_reply_error_msg(c, 400, "Presence \"%s\" needs a chat: use /chat/sendPresence", v);
+		return;
+	}
+	if (workers_set_presence(c->app->workers, c->inst->id, v, presence_done_cb, c) == -1)
+		http_reply_error_msg(c, 503, "The worker of \"%s\" is restarting; try again shortly", c->inst->name);
 }
 
 /* The logout is committed (or not): answer. */

@@ -17,17 +17,46 @@
 #include <string.h>
 #include <time.h>
 
-/* GET /: Evolution's welcome object. */
+/* GET /: Evolution's welcome object; manager is this server's /manager page, on the host the client used. */
 void
 route_root(struct http_call *c)
 {
 	struct json_object *o = json_object_new_object();
+	const char *host = evhttp_find_header(evhttp_request_get_input_headers(c->req), "Host");
+	char *manager = NULL;
 
+	if (host != NULL && *host != '\0' && strpbrk(host, "/\\ \t\r\n") == NULL)
+		xasprintf(&manager, "http://%s/manager", host);
+	else if (c->app->cfg->server_url != NULL && *c->app->cfg->server_url != '\0')
+		xasprintf(&manager, "%s/manager", c->app->cfg->server_url);
 	json_object_object_add(o, "status", json_object_new_int(200));
 	json_object_object_add(o, "message", json_object_new_string("Welcome to the Evolution API, it is working!"));
 	json_object_object_add(o, "version", json_object_new_string("2.2.1"));
 	json_object_object_add(o, "clientName", json_object_new_string(c->app->cfg->client_name));
+	if (manager != NULL)
+		json_object_object_add(o, "manager", json_object_new_string(manager));
+	json_object_object_add(o, "documentation", json_object_new_string("https://doc.evolution-api.com"));
 	json_object_object_add(o, "server", json_object_new_string("wagate " WAGATE_VERSION));
+	free(manager);
+	http_reply_json(c, 200, o);
+}
+
+/* POST /verify-creds (global key only, checked by the route table): Evolution's manager logs in with it. The
+ * facebook* members are Evolution's environment values, absent when unset. */
+void
+route_verify_creds(struct http_call *c)
+{
+	static const char *const fb[][2] = { { "facebookAppId", "FACEBOOK_APP_ID" },
+		{ "facebookConfigId", "FACEBOOK_CONFIG_ID" }, { "facebookUserToken", "FACEBOOK_USER_TOKEN" } };
+	struct json_object *o = json_object_new_object();
+	const char *v;
+	size_t i;
+
+	json_object_object_add(o, "status", json_object_new_int(200));
+	json_object_object_add(o, "message", json_object_new_string("Credentials are valid"));
+	for (i = 0; i < sizeof(fb) / sizeof(fb[0]); i++)
+		if ((v = getenv(fb[i][1])) != NULL)
+			json_object_object_add(o, fb[i][0], json_object_new_string(v));
 	http_reply_json(c, 200, o);
 }
 

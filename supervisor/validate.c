@@ -219,3 +219,42 @@ v_proxy(const char *host, const char *port, const char *protocol)
 			return 0;
 	return -1;
 }
+
+/* A typed phone number to its digits: an optional '+', digits with spaces, dots, dashes and brackets between
+ * them, and optionally a JID's "@server" (or ":device@server") tail; 6 to V_NUMBER_MAX digits. */
+int
+v_number(const char *in, char *out, size_t outlen)
+{
+	const char *p = in;
+	size_t n = 0;
+
+	if (outlen < V_NUMBER_MAX + 1)
+		return -1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '+')
+		p++;
+	for (; *p != '\0' && *p != '@' && *p != ':'; p++) {
+		if (*p >= '0' && *p <= '9') {
+			if (n == V_NUMBER_MAX)
+				return -1;
+			out[n++] = *p;
+		} else if (strchr(" \t-.()", *p) == NULL)
+			return -1;
+	}
+	if (*p == ':')		/* a device number, then the server */
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	if (*p == '@') {
+		if (p[1] == '\0')
+			return -1;
+		for (p++; *p != '\0'; p++)
+			if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9') &&
+			    strchr("._-", *p) == NULL)
+				return -1;
+	}
+	if (*p != '\0' || n < 6)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}

@@ -24,4 +24,11 @@ int v_webhook(struct json_object *errs, struct json_object *wh, const char *pref
     int *bad_url, char **events_out);
 int v_proxy(const char *host, const char *port, const char *protocol);
 
+#define V_NUMBER_MAX	15		/* digits of an E.164 number */
+/* Evolution's schema message for a number that cannot be one (its pattern, as jsonschema prints it). */
+#define V_NUMBER_PATTERN_MSG	"number does not match pattern \"^\\\\d+[\\\\.@\\\\w-]+\""
+/* A phone number as people type it ("+55 11 99999-0001", "(11) 9999-0001", "5511...@s.whatsapp.net") as its
+ * digits in out (at least V_NUMBER_MAX + 1 bytes). 0, or -1 when it cannot be a number. */
+int v_number(const char *in, char *out, size_t outlen);
+
 #endif

@@ -107,6 +107,30 @@ test_v_proxy(void **state)
 	assert_int_equal(v_proxy("a b", "3128", "http"), -1);
 }
 
+/* Numbers as people type them become digits; what cannot be a number is refused. */
+static void
+test_v_number(void **state)
+{
+	static const char *const good[][2] = {
+		{ "5511999990001", "5511999990001" }, { "+55 11 99999-0001", "5511999990001" },
+		{ "(11) 99999-0001", "11999990001" }, { " +1 (555) 123.4567", "15551234567" },
+		{ "5511999990001@s.whatsapp.net", "5511999990001" }, { "5511999990001:7@s.whatsapp.net", "5511999990001" },
+	};
+	static const char *const bad[] = { "", "abc", "+", "12345", "55 11 abc", "5511999990001@", "++5511999990001",
+		"1234567890123456", "55119999@bad host", "5511999990001x", "-" };
+	char out[V_NUMBER_MAX + 1];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(v_number(good[i][0], out, sizeof(out)), 0);
+		assert_string_equal(out, good[i][1]);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (v_number(bad[i], out, sizeof(out)) != -1)
+			fail_msg("accepted %s", bad[i]);
+}
+
 int
 main(void)
 {
@@ -115,6 +139,7 @@ main(void)
 		cmocka_unit_test(test_v_url_and_name),
 		cmocka_unit_test(test_v_webhook),
 		cmocka_unit_test(test_v_proxy),
+		cmocka_unit_test(test_v_number),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -304,3 +304,62 @@ worker_ipc_send_update(struct worker_rec *wk)
 	env.update_proxy = &up;
 	return worker_ipc_send(wk, &env);
 }
+
+/* A command waiting for its Result: whom to tell. */
+struct worker_ipc_call {
+	workers_result_cb cb;
+	void *arg;
+};
+
+/* The Result of a command sent with a callback arrived (or will not): tell the caller once. */
+static int
+worker_ipc_call_done_cb(void *arg, enum ipc_peer_outcome how, const IpcEnvelope *reply)
+{
+	struct worker_ipc_call *call = arg;
+	workers_result_cb cb = call->cb;
+	void *cbarg = call->arg;
+
+	free(call);
+	switch (how) {
+	case IPC_PEER_REPLIED:
+		if (!ipc_str_ok(reply->result->error, WORKERS_DETAIL_MAX)) {
+			cb(cbarg, 0, "the worker sent an invalid answer");
+			return -1;
+		}
+		cb(cbarg, reply->result->ok, reply->result->ok ? NULL :
+		    *reply->result->error != '\0' ? reply->result->error : "the worker refused");
+		return 0;
+	case IPC_PEER_TIMED_OUT:
+		cb(cbarg, 0, "the worker did not answer in time");
+		return 0;
+	default:
+		/* Cancelled: possibly inside ipc_peer_free, so nothing here touches the peer. */
+		cb(cbarg, 0, "the worker stopped before answering");
+		return 0;
+	}
+}
+
+/* Send SetPresence; its Result goes to cb (see workers_set_presence). */
+int
+worker_ipc_send_presence(struct worker_rec *wk, const char *presence, workers_result_cb cb, void *arg)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__SetPresence sp = WAGATE__IPC__SET_PRESENCE__INIT;
+	struct worker_ipc_call *call;
+
+	if (wk->peer == NULL || !(wk->phase & WK_ALIVE))
+		return -1;
+	sp.presence = (char *)presence;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SET_PRESENCE;
+	env.set_presence = &sp;
+	call = xcalloc(1, sizeof(*call));
+	call->cb = cb;
+	call->arg = arg;
+	if (ipc_peer_request(wk->peer, &env, WAGATE__IPC__ENVELOPE__MSG_RESULT, WORKERS_PRESENCE_TIMEOUT_MS,
+	    worker_ipc_call_done_cb, call) == -1) {
+		log_warnx("%s: could not queue %s", wk->name, ipc_msg_name((int)env.msg_case));
+		free(call);
+		return -1;
+	}
+	return 0;
+}

@@ -131,6 +131,7 @@ int worker_ipc_send_empty(struct worker_rec *wk, int msg_case);
 int worker_ipc_send_connect(struct worker_rec *wk, const char *number);
 int worker_ipc_send_start(struct worker_rec *wk);
 int worker_ipc_send_update(struct worker_rec *wk);
+int worker_ipc_send_presence(struct worker_rec *wk, const char *presence, workers_result_cb cb, void *arg);
 
 /* worker_req.c: requests the worker waits on, and the credentials the next Start carries. */
 int worker_req_on_pair_success(void *arg, const IpcEnvelope *env);

@@ -297,7 +297,6 @@ login_active_cb(void *arg, const struct wa_node *reply)
 {
 	struct session *s = arg;
 	const char *push = login_push_name(s);
-	struct wa_node *pr;
 
 	if (wa_conn_state(s->conn) != WA_CONN_OPEN || !s->logged_in)
 		return;
@@ -307,13 +306,29 @@ login_active_cb(void *arg, const struct wa_node *reply)
 	s->qr_count = 0;
 	log_info("%s: open as %s", worker_instance_name(s->w), s->creds->jid);
 	worker_report_open(s->w, s->creds->jid, s->creds->lid, push);
-	if (worker_settings(s->w)->always_online && push != NULL && *push != '\0') {
-		pr = wa_node_new("presence");
+	if (worker_settings(s->w)->always_online && push != NULL && *push != '\0')
+		login_send_presence(s, "available");
+}
+
+/* Send our global presence (available/unavailable) with the push name, as WhatsApp Web does. 0, or -1
+ * while not logged in. */
+int
+login_send_presence(struct session *s, const char *type)
+{
+	const char *push;
+	struct wa_node *pr;
+
+	/* Not open: there may be no connection and no credentials at all. */
+	if (!s->open || s->conn == NULL || s->creds == NULL || wa_conn_state(s->conn) != WA_CONN_OPEN)
+		return -1;
+	push = login_push_name(s);
+	pr = wa_node_new("presence");
+	if (push != NULL && *push != '\0')
 		wa_node_set_attr(pr, "name", push);
-		wa_node_set_attr(pr, "type", "available");
-		wa_conn_send_node(s->conn, pr);
-		wa_node_free(pr);
-	}
+	wa_node_set_attr(pr, "type", type);
+	wa_conn_send_node(s->conn, pr);
+	wa_node_free(pr);
+	return 0;
 }
 
 /* Prekeys are fine: go active. */

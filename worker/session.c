@@ -440,6 +440,13 @@ worker_session_update(struct session *s)
 	(void)s;
 }
 
+/* Our global presence, when logged in. */
+int
+worker_session_presence(struct session *s, const char *presence)
+{
+	return login_send_presence(s, presence);
+}
+
 /* Close and free everything, silently. */
 void
 worker_session_stop(struct session *s)

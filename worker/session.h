@@ -16,6 +16,8 @@
  *    CLOSE/401, and calls worker_exit(w, IPC_EXIT_NO_RESTART) when done (possibly later, from the loop).
  *  - worker_session_update() is called after UpdateSettings/UpdateProxy changed worker_settings() or
  *    worker_proxy(); a proxy change takes effect on the next connection.
+ *  - worker_session_presence() is called for SetPresence ("available" or "unavailable"): it sends our
+ *    global presence and returns 0, or -1 when the session is not open (nothing sent).
  *  - worker_session_stop() is called for Shutdown, on IPC EOF and before the process exits: close the
  *    connection and free everything (NULL is fine). It must not report anything.
  *  - A server-side logout (401 and friends) is reported as CLOSE with its reason and followed by
@@ -30,6 +32,7 @@ struct session *worker_session_start(struct worker *w);
 void worker_session_connect(struct session *s, const char *number);
 void worker_session_logout(struct session *s);
 void worker_session_update(struct session *s);
+int worker_session_presence(struct session *s, const char *presence);
 void worker_session_stop(struct session *s);
 
 #endif

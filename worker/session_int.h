@@ -104,6 +104,7 @@ void login_on_success(struct session *s, const struct wa_node *n);
 void login_on_encrypt_notification(struct session *s, const struct wa_node *n);
 void login_refill_prekeys(struct session *s, unsigned count, void (*then)(struct session *));
 int login_payload(const struct creds *c, uint8_t **out, size_t *outlen);
+int login_send_presence(struct session *s, const char *type);
 void login_reset_connection(struct session *s);
 void login_free(struct session *s);
 

@@ -261,6 +261,24 @@ worker_on_update_proxy(void *arg, const IpcEnvelope *env)
 	return 0;
 }
 
+/* SetPresence: our global presence; refused (Result !ok) unless the session is open. */
+static int
+worker_on_set_presence(void *arg, const IpcEnvelope *env)
+{
+	struct worker *w = arg;
+	const char *p = env->set_presence->presence;
+
+	if (!ipc_str_ok(p, WORKER_FIELD_MAX))
+		return -1;
+	if (strcmp(p, "available") != 0 && strcmp(p, "unavailable") != 0)
+		worker_send_result(w, env->request_id, 0, 0, "presence must be available or unavailable");
+	else if (w->session == NULL || worker_session_presence(w->session, p) == -1)
+		worker_send_result(w, env->request_id, 0, REASON_CONNECTION_CLOSED, "Connection Closed");
+	else
+		worker_send_result(w, env->request_id, 1, 0, NULL);
+	return 0;
+}
+
 /* The end of one of our requests: the reply (StoreAck or Result), a timeout, or a cancel at exit. */
 static int
 worker_call_done(void *arg, enum ipc_peer_outcome how, const IpcEnvelope *env)
@@ -381,6 +399,7 @@ static const struct ipc_peer_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN, WORKER_PHASE_WAIT_START | WORKER_PHASE_RUNNING, worker_on_shutdown },
 	{ WAGATE__IPC__ENVELOPE__MSG_UPDATE_SETTINGS, WORKER_PHASE_RUNNING, worker_on_update_settings },
 	{ WAGATE__IPC__ENVELOPE__MSG_UPDATE_PROXY, WORKER_PHASE_RUNNING, worker_on_update_proxy },
+	{ WAGATE__IPC__ENVELOPE__MSG_SET_PRESENCE, WORKER_PHASE_RUNNING, worker_on_set_presence },
 	{ WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, WORKER_PHASE_RUNNING, NULL },
 	{ WAGATE__IPC__ENVELOPE__MSG_RESULT, WORKER_PHASE_RUNNING, NULL },
 };

@@ -349,6 +349,7 @@ test_full_session(void **state)
 	Wagate__Ipc__Settings set = WAGATE__IPC__SETTINGS__INIT;
 	Wagate__Ipc__Proxy px = WAGATE__IPC__PROXY__INIT;
 	Wagate__Ipc__Shutdown sd = WAGATE__IPC__SHUTDOWN__INIT;
+	Wagate__Ipc__SetPresence sp = WAGATE__IPC__SET_PRESENCE__INIT;
 
 	(void)state;
 	peer_start(&p, "inst-full");
@@ -388,6 +389,25 @@ test_full_session(void **state)
 	assert_int_equal(r->connection_update->state, WAGATE__IPC__CONN_STATE__CONN_STATE_CLOSE);
 	assert_int_equal(r->connection_update->reason, 601);
 	assert_true(strlen(r->connection_update->detail) > 0);
+	ipc_envelope_free(r);
+
+	/* SetPresence: refused while not logged in, and for anything but available/unavailable. */
+	sp.presence = "available";
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SET_PRESENCE;
+	env.set_presence = &sp;
+	env.request_id = 14;
+	peer_send(&p, &env);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_RESULT);
+	assert_int_equal(r->request_id, 14);
+	assert_false(r->result->ok);
+	assert_string_equal(r->result->error, "Connection Closed");
+	ipc_envelope_free(r);
+	sp.presence = "composing";
+	env.request_id = 15;
+	peer_send(&p, &env);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_RESULT);
+	assert_int_equal(r->request_id, 15);
+	assert_false(r->result->ok);
 	ipc_envelope_free(r);
 
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN;

@@ -19,6 +19,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,14 +142,26 @@ fw_client_notify(struct fw_client *c, const char *type, struct wa_node *child)
 	return rc;
 }
 
-/* Answer one node from the client: iqs are handled; acks, receipts, presence and ib are accepted
- * silently (messages are a later issue). */
+/* Answer one node from the client: iqs are handled; a presence is recorded for /admin/clients; acks,
+ * receipts and ib are accepted silently (messages are a later issue). */
 static void
 fw_handle_node(struct fw_client *c, const struct wa_node *n)
 {
+	const char *type;
+	size_t i;
+
 	c->nodes_in++;
 	if (strcmp(n->tag, "iq") == 0)
 		fw_iq_handle(c, n);
+	else if (strcmp(n->tag, "presence") == 0) {
+		type = wa_node_attr(n, "type");
+		snprintf(c->presence, sizeof(c->presence), "%s", type != NULL ? type : "");
+		/* Only letters go into the JSON (no escaping needed). */
+		for (i = 0; c->presence[i] != '\0'; i++)
+			if (!islower((unsigned char)c->presence[i]))
+				c->presence[i] = '?';
+		c->presences++;
+	}
 }
 
 /* Handle one complete frame in the current phase. 0, or -1 when the client is finished. */
@@ -398,11 +411,11 @@ fw_client_json(const struct fw_client *c)
 		snprintf(jid, sizeof(jid), ",\"jid\":\"%s\"", c->jid);
 	xasprintf(&s, "{\"id\":%u,\"peer\":\"%s\",\"phase\":\"%s\",\"tls\":%s,\"stalled\":%s,\"dead\":%s,"
 	    "\"noise_static\":\"%s\",\"nodes_in\":%lu,\"nodes_out\":%lu,\"since\":%lld,\"payload\":\"%s\","
-	    "\"registered\":%s%s,\"refs_offered\":%u,\"link_code_pending\":%s}",
+	    "\"registered\":%s%s,\"refs_offered\":%u,\"link_code_pending\":%s,\"presence\":\"%s\",\"presences\":%u}",
 	    c->id, c->peer, fw_phase_names[c->phase], wa_tls_is_tls(c->stream) ? "true" : "false",
 	    c->stalled ? "true" : "false", c->dead ? "true" : "false", key, c->nodes_in, c->nodes_out,
 	    (long long)c->since, payloads[c->payload], c->registered ? "true" : "false", jid, c->refs_offered,
-	    c->lc_pending ? "true" : "false");
+	    c->lc_pending ? "true" : "false", c->presence, c->presences);
 	return s;
 }
 

@@ -62,6 +62,8 @@ struct fw_client {
 	uint8_t client_static[32];
 	int stalled, dead;
 	unsigned long nodes_in, nodes_out;
+	char presence[16];			/* type of the last <presence/> the client sent ("" = none) */
+	unsigned presences;			/* <presence/> nodes received */
 	time_t since;
 
 	enum fw_payload payload;
