@@ -22,13 +22,19 @@ class RestartTest(E2ETestCase):
         p = self.sup.worker_pids()
         return p if all(i in p for i in self.ids.values()) else None
 
-    def assert_one_live_worker_each(self):
-        pids = wait_until(self.all_pids, 30, msg="all %d instances have a worker again" % N)
+    def one_live_worker_each(self):
+        """The supervisor's worker pids once each instance has exactly that one live worker process (the old
+        supervisor's workers exit on IPC EOF, and a just-forked worker has not exec'd yet: both settle)."""
+        pids = self.all_pids()
+        if pids is None:
+            return None
         procs = worker_processes()
-        for name, iid in self.ids.items():
-            self.assertTrue(_pid_alive(pids[iid]), name)
-            self.assertEqual(procs.get(iid), [pids[iid]], "%s: worker processes %r" % (name, procs.get(iid)))
-        return pids
+        ok = all(_pid_alive(pids[iid]) and procs.get(iid) == [pids[iid]] for iid in self.ids.values())
+        return pids if ok else None
+
+    def assert_one_live_worker_each(self):
+        return wait_until(self.one_live_worker_each, 30, msg="one live worker for each of the %d instances" % N,
+                          msg_fn=lambda: (self.sup.worker_pids(), worker_processes()))
 
     def assert_instances_intact(self):
         r = self.sup.api("GET", "/instance/fetchInstances")
