@@ -620,6 +620,11 @@ route_instance_fetch(struct http_call *c)
 	struct instance *inst;
 	char uuid[37];
 
+	/* The registry only mirrors the tables: with no connection to them, answer as the query did. */
+	if (!db_available(app->db)) {
+		http_reply_unavailable(c, "database");
+		return;
+	}
 	if (id != NULL)
 		name = NULL;
 	memset(&f, 0, sizeof(f));
