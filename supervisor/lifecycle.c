@@ -6,6 +6,7 @@
 #include "app.h"
 #include "config.h"
 #include "db.h"
+#include "instance_json.h"
 #include "log.h"
 #include "random.h"
 #include "registry.h"
@@ -105,6 +106,22 @@ lc_ts_text(int64_t us, char *buf, size_t len)
 	gmtime_r(&sec, &tm);
 	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us % 1000000));
+}
+
+/* Rebuild the compact fetchInstances text of inst: a poll of the full list then only joins these. */
+void
+lc_fetch_refresh(struct app *app, struct instance *inst)
+{
+	struct json_object *o = instance_json_fetch(inst, app->cfg->client_name);
+	size_t len;
+	const char *t = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+	    &len);
+
+	free(inst->fetch_json);
+	inst->fetch_json = xmalloc(len + 1);
+	memcpy(inst->fetch_json, t, len + 1);
+	inst->fetch_json_len = len;
+	json_object_put(o);
 }
 
 /* "" for an unset string (the table columns are NOT NULL ''). */
@@ -308,6 +325,7 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 		inst->count_messages = pq_int64(r, i, 35);
 		inst->count_contacts = pq_int64(r, i, 36);
 		inst->count_chats = pq_int64(r, i, 37);
+		lc_fetch_refresh(app, inst);
 		if (creds != NULL) {
 			explicit_wipe(creds, creds_len);
 			PQfreemem(creds);
@@ -446,6 +464,7 @@ lc_created_cb(void *arg, const struct db_result *r)
 		lc_setting_stamp(inst, cc->ts_us);
 		if (cc->proxy.enabled)
 			lc_proxy_stamp(inst, cc->ts_us);
+		lc_fetch_refresh(app, inst);
 		webhook_kick(app->webhook);
 		log_info("%s: created (%s)", inst->name, inst->id);
 		cc->done(cc->arg, inst, r);
@@ -545,6 +564,7 @@ lc_set_committed_cb(void *arg, const struct db_result *r)
 			break;
 		}
 		if (s->what == LC_SET_SETTINGS || s->what == LC_SET_PROXY) {
+			lc_fetch_refresh(s->app, inst);
 			lifecycle_spec(inst, &spec, 0);
 			workers_update(s->app->workers, &spec);
 		}
@@ -768,4 +788,5 @@ lifecycle_count_add(struct app *app, const char *instance_id, int64_t messages, 
 		inst->count_contacts = 0;
 	if (inst->count_chats < 0)
 		inst->count_chats = 0;
+	lc_fetch_refresh(app, inst);
 }

@@ -524,6 +524,7 @@ lc_request_done_cb(void *arg, const struct db_result *r)
 	} else if (rq->pair && inst != NULL) {
 		instance_set_str(&inst->owner_jid, rq->wuid);
 		inst->updated_us = rq->ts_us;
+		lc_fetch_refresh(app, inst);
 		log_info("%s: paired as %s", inst->name, rq->wuid);
 	}
 	if (rq->pair)
@@ -710,6 +711,9 @@ lc_handle(struct app *app, struct lc_pending *pd)
 			lc_handle_exit(inst, pd);
 		break;
 	}
+	/* State, owner, profile name, disconnection and updatedAt change here (pairing's owner on its commit). */
+	if (!gone && (pd->kind == LC_STATE || pd->kind == LC_QR))
+		lc_fetch_refresh(app, inst);
 }
 
 /* Handle every recorded worker event, in arrival order. */

@@ -231,6 +231,7 @@ instance_free(struct instance *inst)
 	free(inst->owner_jid);
 	free(inst->profile_name);
 	free(inst->disconnection_object);
+	free(inst->fetch_json);
 	instance_qr_reset(inst);
 	settings_clear(&inst->settings);
 	proxy_clear(&inst->proxy);

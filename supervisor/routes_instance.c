@@ -3,6 +3,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "instance_json.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "proxy_check.h"
@@ -14,11 +15,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #define QR_WAIT_MS	10000	/* create(qrcode:true) and connect wait this long for the first QR */
 
@@ -444,126 +445,13 @@ route_instance_restart(struct http_call *c)
 
 /* ---- fetchInstances ---- */
 
-/* A row timestamp as Evolution shows it: ISO 8601 in UTC with milliseconds and Z (what SQL_TS printed). */
-static struct json_object *
-fetch_ts_json(int64_t us)
-{
-	time_t sec = (time_t)(us / 1000000);
-	struct tm tm;
-	char buf[64];
-
-	gmtime_r(&sec, &tm);
-	snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us % 1000000 / 1000));
-	return json_object_new_string(buf);
-}
-
-/* A string member that is null when unset. */
-static struct json_object *
-fetch_str_json(const char *s)
-{
-	return s != NULL ? json_object_new_string(s) : NULL;
-}
-
-/* A NOT NULL '' text column: "" when unset. */
-static struct json_object *
-fetch_text_json(const char *s)
-{
-	return json_object_new_string(s != NULL ? s : "");
-}
-
-/* The Setting member (the instance_setting row), null without a row. */
-static struct json_object *
-fetch_setting_json(const struct instance *inst)
-{
-	const struct settings *s = &inst->settings;
-	struct json_object *o;
-
-	if (!inst->has_setting)
-		return NULL;
-	o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_string(inst->id));
-	json_object_object_add(o, "rejectCall", json_object_new_boolean(s->reject_call));
-	json_object_object_add(o, "msgCall", fetch_text_json(s->msg_call));
-	json_object_object_add(o, "groupsIgnore", json_object_new_boolean(s->groups_ignore));
-	json_object_object_add(o, "alwaysOnline", json_object_new_boolean(s->always_online));
-	json_object_object_add(o, "readMessages", json_object_new_boolean(s->read_messages));
-	json_object_object_add(o, "readStatus", json_object_new_boolean(s->read_status));
-	json_object_object_add(o, "syncFullHistory", json_object_new_boolean(s->sync_full_history));
-	json_object_object_add(o, "wavoipToken", fetch_text_json(s->wavoip_token));
-	json_object_object_add(o, "createdAt", fetch_ts_json(inst->setting_created_us));
-	json_object_object_add(o, "updatedAt", fetch_ts_json(inst->setting_updated_us));
-	json_object_object_add(o, "instanceId", json_object_new_string(inst->id));
-	return o;
-}
-
-/* The Proxy member (the instance_proxy row), null without a row. */
-static struct json_object *
-fetch_proxy_json(const struct instance *inst)
-{
-	const struct proxy *p = &inst->proxy;
-	struct json_object *o;
-
-	if (!inst->has_proxy)
-		return NULL;
-	o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_string(inst->id));
-	json_object_object_add(o, "enabled", json_object_new_boolean(p->enabled));
-	json_object_object_add(o, "host", fetch_text_json(p->host));
-	json_object_object_add(o, "port", fetch_text_json(p->port));
-	json_object_object_add(o, "protocol", fetch_text_json(p->protocol));
-	json_object_object_add(o, "username", fetch_text_json(p->username));
-	json_object_object_add(o, "password", fetch_text_json(p->password));
-	json_object_object_add(o, "createdAt", fetch_ts_json(inst->proxy_created_us));
-	json_object_object_add(o, "updatedAt", fetch_ts_json(inst->proxy_updated_us));
-	json_object_object_add(o, "instanceId", json_object_new_string(inst->id));
-	return o;
-}
-
-/* One fetchInstances element, built from the registry in the member order Evolution (and the old query) used. */
-static struct json_object *
-fetch_instance_json(const struct instance *inst, const char *client_name)
-{
-	struct json_object *o = json_object_new_object(), *n = json_object_new_object();
-
-	json_object_object_add(o, "id", json_object_new_string(inst->id));
-	json_object_object_add(o, "name", json_object_new_string(inst->name));
-	json_object_object_add(o, "connectionStatus", json_object_new_string(conn_state_name(inst->state)));
-	json_object_object_add(o, "ownerJid", fetch_str_json(inst->owner_jid));
-	json_object_object_add(o, "profileName", fetch_str_json(inst->profile_name));
-	/* Nothing stores a picture URL or a business id yet. */
-	json_object_object_add(o, "profilePicUrl", NULL);
-	json_object_object_add(o, "integration", json_object_new_string(inst->integration));
-	json_object_object_add(o, "number", fetch_str_json(inst->number));
-	json_object_object_add(o, "businessId", NULL);
-	json_object_object_add(o, "token", json_object_new_string(inst->token));
-	json_object_object_add(o, "clientName", json_object_new_string(client_name));
-	json_object_object_add(o, "disconnectionReasonCode", inst->has_disconnection ?
-	    json_object_new_int(inst->disconnection_code) : NULL);
-	json_object_object_add(o, "disconnectionObject", fetch_str_json(inst->disconnection_object));
-	json_object_object_add(o, "disconnectionAt", inst->has_disconnection ?
-	    fetch_ts_json(inst->disconnection_us) : NULL);
-	json_object_object_add(o, "createdAt", fetch_ts_json(inst->created_us));
-	json_object_object_add(o, "updatedAt", fetch_ts_json(inst->updated_us));
-	json_object_object_add(o, "Chatwoot", NULL);
-	json_object_object_add(o, "Proxy", fetch_proxy_json(inst));
-	json_object_object_add(o, "Rabbitmq", NULL);
-	json_object_object_add(o, "Sqs", NULL);
-	json_object_object_add(o, "Websocket", NULL);
-	json_object_object_add(o, "Setting", fetch_setting_json(inst));
-	json_object_object_add(n, "Message", json_object_new_int64(inst->count_messages));
-	json_object_object_add(n, "Contact", json_object_new_int64(inst->count_contacts));
-	json_object_object_add(n, "Chat", json_object_new_int64(inst->count_chats));
-	json_object_object_add(o, "_count", n);
-	return o;
-}
-
 /* What a fetchInstances call selects: the number filter (global key only) and the token (instance key). */
 struct fetch_filter {
 	const char *number;		/* NULL = any */
 	const char *token;		/* NULL = the global key: every instance */
 	const char *client_name;
-	struct json_object *out;	/* the array */
+	struct evbuffer *out;		/* the array's text */
+	size_t n;			/* elements in it */
 };
 
 /* Add inst to the answer when the filters keep it. */
@@ -576,7 +464,19 @@ fetch_add_cb(struct instance *inst, void *arg)
 		return 0;
 	if (f->token != NULL && strcmp(inst->token, f->token) != 0)
 		return 0;
-	json_object_array_add(f->out, fetch_instance_json(inst, f->client_name));
+	evbuffer_add(f->out, f->n++ == 0 ? "[" : ",", 1);
+	if (inst->fetch_json != NULL)
+		evbuffer_add(f->out, inst->fetch_json, inst->fetch_json_len);
+	else {
+		/* lifecycle keeps the text current; this only guards a gap in that. */
+		struct json_object *o = instance_json_fetch(inst, f->client_name);
+		size_t len;
+		const char *t = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+		evbuffer_add(f->out, t, len);
+		json_object_put(o);
+	}
 	return 0;
 }
 
@@ -609,7 +509,8 @@ fetch_uuid_canon(const char *s, char out[37])
 }
 
 /* GET /instance/fetchInstances, answered from the registry: ?instanceId= (which wins over ?instanceName=, as in
- * Evolution) and ?instanceName= are one lookup, the full list one walk in (createdAt, name) order. */
+ * Evolution) and ?instanceName= are one lookup, the full list one walk in (createdAt, name) order joining each
+ * entry's JSON text (kept by lifecycle). */
 void
 route_instance_fetch(struct http_call *c)
 {
@@ -632,14 +533,16 @@ route_instance_fetch(struct http_call *c)
 	f.number = c->global ? number : NULL;
 	f.token = c->global ? NULL : c->token;
 	f.client_name = app->cfg->client_name;
-	f.out = json_object_new_array();
 	if (id != NULL) {
 		/* Not a uuid: the query used to fail on the cast, answered as not found. */
 		if (fetch_uuid_canon(id, uuid) == -1) {
-			json_object_put(f.out);
 			http_reply_error_msg(c, 404, "Instance \"%s\" not found", id);
 			return;
 		}
+	}
+	if ((f.out = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	if (id != NULL) {
 		if ((inst = registry_find_id(app->reg, uuid)) != NULL)
 			fetch_add_cb(inst, &f);
 	} else if (name != NULL) {
@@ -647,20 +550,20 @@ route_instance_fetch(struct http_call *c)
 			fetch_add_cb(inst, &f);
 	} else
 		registry_foreach(app->reg, fetch_add_cb, &f);
-	if (json_object_array_length(f.out) == 0) {
-		if (!c->global) {
-			json_object_put(f.out);
+	if (f.n == 0) {
+		evbuffer_free(f.out);
+		if (!c->global)
 			http_reply_error(c, 401, json_object_new_string("Unauthorized"));
-			return;
-		}
-		if (id != NULL || name != NULL || number != NULL) {
-			json_object_put(f.out);
+		else if (id != NULL || name != NULL || number != NULL)
 			http_reply_error_msg(c, 404, "Instance \"%s\" not found",
 			    id != NULL ? id : name != NULL ? name : number);
-			return;
-		}
+		else
+			http_reply_raw_json(c, 200, "[]");
+		return;
 	}
-	http_reply_json(c, 200, f.out);
+	evbuffer_add(f.out, "]", 1);
+	http_reply_json_buffer(c, 200, f.out);
+	evbuffer_free(f.out);
 }
 
 /* ---- presence, logout, delete ---- */
