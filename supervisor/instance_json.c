@@ -1,10 +1,22 @@
 /* fetchInstances' view of one instance, from its registry entry. */
 #include "instance_json.h"
+#include "log.h"
 #include "registry.h"
+#include "xmalloc.h"
 
+#include <event2/buffer.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+/* text is ",{...}": an element of a list after the first is one reference with no separator chain. */
+struct instance_json_text {
+	unsigned refs;
+	size_t len;			/* with the comma */
+	char text[];
+};
 
 /* A row timestamp as Evolution shows it: ISO 8601 in UTC with milliseconds and Z (what SQL_TS printed). */
 static struct json_object *
@@ -118,4 +130,50 @@ instance_json_fetch(const struct instance *inst, const char *client_name)
 	json_object_object_add(n, "Chat", json_object_new_int64(inst->count_chats));
 	json_object_object_add(o, "_count", n);
 	return o;
+}
+
+/* inst's element as compact text with one reference. */
+struct instance_json_text *
+instance_json_text_new(const struct instance *inst, const char *client_name)
+{
+	struct json_object *o = instance_json_fetch(inst, client_name);
+	struct instance_json_text *t;
+	size_t len;
+	const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+	    &len);
+
+	t = xmalloc(sizeof(*t) + len + 2);
+	t->refs = 1;
+	t->len = len + 1;
+	t->text[0] = ',';
+	memcpy(t->text + 1, s, len + 1);
+	json_object_put(o);
+	return t;
+}
+
+/* Drop one reference; free on the last. */
+void
+instance_json_text_unref(struct instance_json_text *t)
+{
+	if (t != NULL && --t->refs == 0)
+		free(t);
+}
+
+/* libevent is done with the bytes of a reference chain. */
+static void
+instance_json_text_release_cb(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	instance_json_text_unref(arg);
+}
+
+/* Reference the text from buf, after a comma unless it is the first element. */
+void
+instance_json_text_add(struct evbuffer *buf, struct instance_json_text *t, int first)
+{
+	t->refs++;
+	if (evbuffer_add_reference(buf, t->text + (first ? 1 : 0), t->len - (first ? 1 : 0),
+	    instance_json_text_release_cb, t) == -1)
+		fatalx("evbuffer_add_reference");
 }

@@ -112,16 +112,9 @@ lc_ts_text(int64_t us, char *buf, size_t len)
 void
 lc_fetch_refresh(struct app *app, struct instance *inst)
 {
-	struct json_object *o = instance_json_fetch(inst, app->cfg->client_name);
-	size_t len;
-	const char *t = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-	    &len);
-
-	free(inst->fetch_json);
-	inst->fetch_json = xmalloc(len + 1);
-	memcpy(inst->fetch_json, t, len + 1);
-	inst->fetch_json_len = len;
-	json_object_put(o);
+	/* A reply still being written keeps its reference to the old text. */
+	instance_json_text_unref(inst->fetch_json);
+	inst->fetch_json = instance_json_text_new(inst, app->cfg->client_name);
 }
 
 /* "" for an unset string (the table columns are NOT NULL ''). */

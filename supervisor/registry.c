@@ -1,4 +1,5 @@
 #include "registry.h"
+#include "instance_json.h"
 #include "xmalloc.h"
 
 #include <event2/event.h>
@@ -231,7 +232,7 @@ instance_free(struct instance *inst)
 	free(inst->owner_jid);
 	free(inst->profile_name);
 	free(inst->disconnection_object);
-	free(inst->fetch_json);
+	instance_json_text_unref(inst->fetch_json);
 	instance_qr_reset(inst);
 	settings_clear(&inst->settings);
 	proxy_clear(&inst->proxy);

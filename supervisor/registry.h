@@ -12,6 +12,7 @@
 #include <time.h>
 
 struct event;
+struct instance_json_text;
 
 struct instance {
 	char *id;
@@ -40,8 +41,7 @@ struct instance {
 	int64_t count_messages, count_contacts, count_chats;
 	/* This entry's fetchInstances element as compact JSON text (instance_json.h), rebuilt by lifecycle after
 	 * every change of the fields above; NULL until the first. */
-	char *fetch_json;
-	size_t fetch_json_len;
+	struct instance_json_text *fetch_json;
 	/* Evolution's QR object: the offer being shown (NULL = not known yet), reset by open and close. */
 	char *qr_code;			/* the QR text */
 	char *qr_base64;		/* "data:image/png;base64,..." */

@@ -464,9 +464,8 @@ fetch_add_cb(struct instance *inst, void *arg)
 		return 0;
 	if (f->token != NULL && strcmp(inst->token, f->token) != 0)
 		return 0;
-	evbuffer_add(f->out, f->n++ == 0 ? "[" : ",", 1);
 	if (inst->fetch_json != NULL)
-		evbuffer_add(f->out, inst->fetch_json, inst->fetch_json_len);
+		instance_json_text_add(f->out, inst->fetch_json, f->n == 0);
 	else {
 		/* lifecycle keeps the text current; this only guards a gap in that. */
 		struct json_object *o = instance_json_fetch(inst, f->client_name);
@@ -474,9 +473,12 @@ fetch_add_cb(struct instance *inst, void *arg)
 		const char *t = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
 		    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 
+		if (f->n > 0)
+			evbuffer_add(f->out, ",", 1);
 		evbuffer_add(f->out, t, len);
 		json_object_put(o);
 	}
+	f->n++;
 	return 0;
 }
 
@@ -542,6 +544,7 @@ route_instance_fetch(struct http_call *c)
 	}
 	if ((f.out = evbuffer_new()) == NULL)
 		fatalx("evbuffer_new");
+	evbuffer_add(f.out, "[", 1);
 	if (id != NULL) {
 		if ((inst = registry_find_id(app->reg, uuid)) != NULL)
 			fetch_add_cb(inst, &f);
