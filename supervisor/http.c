@@ -7,6 +7,7 @@
 #include "xmalloc.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -139,6 +140,14 @@ http_send(struct http_call *c, int code, const char *content_type, const char *d
 void
 http_reply_json_buffer(struct http_call *c, int code, struct evbuffer *buf)
 {
+	struct evhttp_connection *conn = evhttp_request_get_connection(c->req);
+	struct bufferevent *bev = conn != NULL ? evhttp_connection_get_bufferevent(conn) : NULL;
+	size_t len = evbuffer_get_length(buf);
+
+	/* libevent writes 16 KiB per loop turn by default: a 1 MB list would take 64 turns, each with its own
+	 * epoll_wait, interleaved with every other connection's. */
+	if (bev != NULL && len > 16384)
+		bufferevent_set_max_single_write(bev, len > (1U << 22) ? (ev_ssize_t)(1U << 22) : (ev_ssize_t)len);
 	http_send_buffer(c, code, "application/json; charset=utf-8", buf);
 }
 
