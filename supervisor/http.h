@@ -5,6 +5,7 @@
 #include <json-c/json.h>
 
 struct app;
+struct evbuffer;
 struct evhttp_request;
 struct instance;
 
@@ -29,6 +30,8 @@ void http_stop(struct app *app);
 void http_reply_json(struct http_call *c, int code, struct json_object *obj);
 /* text is JSON built elsewhere (PostgreSQL); it is sent compact, as JSON.stringify writes it */
 void http_reply_raw_json(struct http_call *c, int code, const char *text);
+/* JSON text already in buf (large bodies: no copy; buf is left empty, the caller frees it). */
+void http_reply_json_buffer(struct http_call *c, int code, struct evbuffer *buf);
 void http_reply_text(struct http_call *c, int code, const char *content_type, const char *text);
 /* {"status":code,"error":"<phrase>","response":{"message":payload}} */
 void http_reply_error(struct http_call *c, int code, struct json_object *payload);

@@ -6,6 +6,7 @@
 #include "app.h"
 #include "config.h"
 #include "db.h"
+#include "instance_json.h"
 #include "log.h"
 #include "random.h"
 #include "registry.h"
@@ -22,12 +23,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 /* An instance to register, as its database row or its create request has it (everything borrowed). */
 struct lc_row {
 	const char *id, *name, *token, *integration, *number, *owner_jid, *profile_name;
 	const struct settings *settings;
 	const struct proxy *proxy;
+	int64_t created_us;		/* the registry orders by it */
 };
 
 static void lc_del_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -79,6 +83,38 @@ lc_writable(struct app *app, const struct instance *inst)
 		return 0;
 	}
 	return 1;
+}
+
+/* Now, in microseconds since the epoch: the timestamp a write stores and the registry keeps. */
+int64_t
+lc_now_us(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* us as a timestamptz literal ("2026-01-02 03:04:05.678901+00"): writes pass the time they keep in the
+ * registry instead of now(), so the row and the registry agree to the microsecond. */
+void
+lc_ts_text(int64_t us, char *buf, size_t len)
+{
+	time_t sec = (time_t)(us / 1000000);
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	snprintf(buf, len, "%04d-%02d-%02d %02d:%02d:%02d.%06d+00", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(us % 1000000));
+}
+
+/* Rebuild the compact fetchInstances text of inst: a poll of the full list then only joins these. */
+void
+lc_fetch_refresh(struct app *app, struct instance *inst)
+{
+	/* A reply still being written keeps its reference to the old text. */
+	instance_json_text_unref(inst->fetch_json);
+	inst->fetch_json = instance_json_text_new(inst, app->cfg->client_name);
 }
 
 /* "" for an unset string (the table columns are NOT NULL ''). */
@@ -149,6 +185,7 @@ lc_register(struct app *app, const struct lc_row *row, const unsigned char *cred
 	instance_set_str(&inst->profile_name, row->profile_name);
 	settings_copy(&inst->settings, row->settings);
 	proxy_copy(&inst->proxy, row->proxy);
+	inst->created_us = inst->updated_us = row->created_us;
 	/* Whatever was stored, nothing is connected until a worker reports it. */
 	inst->state = CONN_CLOSE;
 	inst->app = app;
@@ -168,6 +205,16 @@ lc_register(struct app *app, const struct lc_row *row, const unsigned char *cred
 	return inst;
 }
 
+/* A timestamptz column as microseconds since the epoch (exact: extract gives numeric). */
+#define LC_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+/* A bigint column, 0 when NULL. */
+static int64_t
+pq_int64(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
 /* Start-up: every instance of our client name, with its credentials, into the registry and the worker table. */
 int
 lifecycle_load(struct app *app, char *err, size_t errlen)
@@ -179,11 +226,20 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 	    " coalesce(s.read_messages, false), coalesce(s.read_status, false), coalesce(s.sync_full_history, false),"
 	    " coalesce(s.msg_call, ''), coalesce(s.wavoip_token, ''),"
 	    " coalesce(p.enabled, false), p.host, p.port, p.protocol, p.username, p.password,"
-	    " coalesce(c.paired, false), c.creds"
+	    " coalesce(c.paired, false), c.creds,"
+	    " " LC_US("i.created_at") ", " LC_US("i.updated_at") ","
+	    " s.instance_id IS NOT NULL, " LC_US("s.created_at") ", " LC_US("s.updated_at") ","
+	    " p.instance_id IS NOT NULL, " LC_US("p.created_at") ", " LC_US("p.updated_at") ","
+	    " i.disconnection_reason_code, i.disconnection_object, " LC_US("i.disconnection_at") ","
+	    " coalesce(mc.n, 0), coalesce(cc.n, 0), coalesce(hc.n, 0)"
 	    " FROM instance i LEFT JOIN instance_setting s ON s.instance_id = i.id"
 	    " LEFT JOIN instance_proxy p ON p.instance_id = i.id"
 	    " LEFT JOIN auth_creds c ON c.instance_id = i.id"
-	    " WHERE i.client_name = $1 ORDER BY i.created_at";
+	    /* The only COUNT(*) of these tables: from here on lifecycle_count_add keeps the numbers. */
+	    " LEFT JOIN (SELECT instance_id, count(*) AS n FROM message GROUP BY 1) mc ON mc.instance_id = i.id"
+	    " LEFT JOIN (SELECT instance_id, count(*) AS n FROM contact GROUP BY 1) cc ON cc.instance_id = i.id"
+	    " LEFT JOIN (SELECT instance_id, count(*) AS n FROM chat GROUP BY 1) hc ON hc.instance_id = i.id"
+	    " WHERE i.client_name = $1 ORDER BY i.created_at, i.name";
 	const char *params[1] = { app->cfg->client_name };
 	PGconn *conn = PQconnectdb(app->cfg->database_uri);
 	PGresult *r;
@@ -196,6 +252,11 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 		PQfinish(conn);
 		return -1;
 	}
+	/* Whatever the table said, nothing is connected until a worker reports it (first, so the rows read
+	 * below carry the updated_at the registry keeps). */
+	r = PQexecParams(conn, "UPDATE instance SET connection_status = 'close', updated_at = now()"
+	    " WHERE client_name = $1 AND connection_status <> 'close'", 1, NULL, params, NULL, NULL, 0);
+	PQclear(r);
 	r = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		snprintf(err, errlen, "loading instances: %s", PQresultErrorMessage(r));
@@ -208,6 +269,7 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 		struct settings s;
 		struct proxy p;
 		struct lc_row row;
+		struct instance *inst;
 
 		memset(&row, 0, sizeof(row));
 		row.id = PQgetvalue(r, i, 0);
@@ -233,6 +295,7 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 		p.password = (char *)pq_str(r, i, 21);
 		row.settings = &s;
 		row.proxy = &p;
+		row.created_us = pq_int64(r, i, 24);
 		creds = NULL;
 		creds_len = 0;
 		if (!PQgetisnull(r, i, 23) &&
@@ -240,7 +303,22 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 			log_warnx("%s: could not decode the stored credentials", row.name);
 		/* Paired instances log in by themselves; unpaired ones wait for /instance/connect but keep their
 		 * registration keys (the worker gets the blob either way). */
-		lc_register(app, &row, creds, creds_len, pq_bool(r, i, 22), 0);
+		inst = lc_register(app, &row, creds, creds_len, pq_bool(r, i, 22), 0);
+		inst->updated_us = pq_int64(r, i, 25);
+		inst->has_setting = pq_bool(r, i, 26);
+		inst->setting_created_us = pq_int64(r, i, 27);
+		inst->setting_updated_us = pq_int64(r, i, 28);
+		inst->has_proxy = pq_bool(r, i, 29);
+		inst->proxy_created_us = pq_int64(r, i, 30);
+		inst->proxy_updated_us = pq_int64(r, i, 31);
+		if ((inst->has_disconnection = !PQgetisnull(r, i, 32)))
+			inst->disconnection_code = atoi(PQgetvalue(r, i, 32));
+		instance_set_str(&inst->disconnection_object, pq_str(r, i, 33));
+		inst->disconnection_us = pq_int64(r, i, 34);
+		inst->count_messages = pq_int64(r, i, 35);
+		inst->count_contacts = pq_int64(r, i, 36);
+		inst->count_chats = pq_int64(r, i, 37);
+		lc_fetch_refresh(app, inst);
 		if (creds != NULL) {
 			explicit_wipe(creds, creds_len);
 			PQfreemem(creds);
@@ -251,10 +329,6 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 		if (!PQgetisnull(r, i, 21))
 			explicit_wipe(PQgetvalue(r, i, 21), (size_t)PQgetlength(r, i, 21));
 	}
-	PQclear(r);
-	/* Whatever the table said, nothing is connected until a worker reports it. */
-	r = PQexecParams(conn, "UPDATE instance SET connection_status = 'close', updated_at = now()"
-	    " WHERE client_name = $1 AND connection_status <> 'close'", 1, NULL, params, NULL, NULL, 0);
 	PQclear(r);
 	PQfinish(conn);
 	log_info("%d instance(s) loaded", n);
@@ -283,41 +357,70 @@ lc_webhook_row(struct db_tx *tx, const char *instance_id, const struct lifecycle
 	    " COALESCE($6::boolean, false), $7::text[])", 7, p);
 }
 
-/* Add the settings row of instance_id to tx, inserted or replaced. */
+/* Add the settings row of instance_id to tx, inserted or replaced, stamped ts_us. */
 static void
-lc_settings_row(struct db_tx *tx, const char *instance_id, const struct settings *s)
+lc_settings_row(struct db_tx *tx, const char *instance_id, const struct settings *s, int64_t ts_us)
 {
-	const char *p[8] = { instance_id, s->reject_call ? "t" : "f", lc_str(s->msg_call),
+	char ts[40];
+	const char *p[9] = { instance_id, s->reject_call ? "t" : "f", lc_str(s->msg_call),
 		s->groups_ignore ? "t" : "f", s->always_online ? "t" : "f", s->read_messages ? "t" : "f",
-		s->read_status ? "t" : "f", s->sync_full_history ? "t" : "f" };
+		s->read_status ? "t" : "f", s->sync_full_history ? "t" : "f", ts };
 
+	lc_ts_text(ts_us, ts, sizeof(ts));
 	db_tx_add(tx, "INSERT INTO instance_setting (instance_id, reject_call, msg_call, groups_ignore,"
-	    " always_online, read_messages, read_status, sync_full_history)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (instance_id) DO UPDATE SET"
+	    " always_online, read_messages, read_status, sync_full_history, created_at, updated_at)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::timestamptz, $9::timestamptz)"
+	    " ON CONFLICT (instance_id) DO UPDATE SET"
 	    " reject_call = EXCLUDED.reject_call, msg_call = EXCLUDED.msg_call,"
 	    " groups_ignore = EXCLUDED.groups_ignore, always_online = EXCLUDED.always_online,"
 	    " read_messages = EXCLUDED.read_messages, read_status = EXCLUDED.read_status,"
-	    " sync_full_history = EXCLUDED.sync_full_history, updated_at = now()", 8, p);
+	    " sync_full_history = EXCLUDED.sync_full_history, updated_at = EXCLUDED.updated_at", 9, p);
 }
 
-/* Add the proxy row of instance_id to tx, inserted or replaced. */
+/* Add the proxy row of instance_id to tx, inserted or replaced, stamped ts_us. */
 static void
-lc_proxy_row(struct db_tx *tx, const char *instance_id, const struct proxy *px)
+lc_proxy_row(struct db_tx *tx, const char *instance_id, const struct proxy *px, int64_t ts_us)
 {
-	const char *p[7] = { instance_id, px->enabled ? "t" : "f", lc_str(px->host), lc_str(px->port),
-		lc_str(px->protocol), lc_str(px->username), lc_str(px->password) };
+	char ts[40];
+	const char *p[8] = { instance_id, px->enabled ? "t" : "f", lc_str(px->host), lc_str(px->port),
+		lc_str(px->protocol), lc_str(px->username), lc_str(px->password), ts };
 
-	db_tx_add(tx, "INSERT INTO instance_proxy (instance_id, enabled, host, port, protocol, username, password)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (instance_id) DO UPDATE SET"
+	lc_ts_text(ts_us, ts, sizeof(ts));
+	db_tx_add(tx, "INSERT INTO instance_proxy (instance_id, enabled, host, port, protocol, username, password,"
+	    " created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::timestamptz, $8::timestamptz)"
+	    " ON CONFLICT (instance_id) DO UPDATE SET"
 	    " enabled = EXCLUDED.enabled, host = EXCLUDED.host, port = EXCLUDED.port,"
 	    " protocol = EXCLUDED.protocol, username = EXCLUDED.username, password = EXCLUDED.password,"
-	    " updated_at = now()", 7, p);
+	    " updated_at = EXCLUDED.updated_at", 8, p);
+}
+
+/* The settings row of inst was stored at ts_us (after its COMMIT). */
+static void
+lc_setting_stamp(struct instance *inst, int64_t ts_us)
+{
+	if (!inst->has_setting) {
+		inst->has_setting = 1;
+		inst->setting_created_us = ts_us;
+	}
+	inst->setting_updated_us = ts_us;
+}
+
+/* The proxy row of inst was stored at ts_us (after its COMMIT). */
+static void
+lc_proxy_stamp(struct instance *inst, int64_t ts_us)
+{
+	if (!inst->has_proxy) {
+		inst->has_proxy = 1;
+		inst->proxy_created_us = ts_us;
+	}
+	inst->proxy_updated_us = ts_us;
 }
 
 /* A create in flight: what lc_register needs once the rows are committed. */
 struct lc_create_ctx {
 	struct app *app;
 	char *id, *name, *token, *number;
+	int64_t ts_us;			/* created_at of every row */
 	struct settings settings;
 	struct proxy proxy;
 	void (*done)(void *, struct instance *, const struct db_result *);
@@ -353,7 +456,12 @@ lc_created_cb(void *arg, const struct db_result *r)
 		row.number = cc->number;
 		row.settings = &cc->settings;
 		row.proxy = &cc->proxy;
+		row.created_us = cc->ts_us;
 		inst = lc_register(app, &row, NULL, 0, 0, 1);
+		lc_setting_stamp(inst, cc->ts_us);
+		if (cc->proxy.enabled)
+			lc_proxy_stamp(inst, cc->ts_us);
+		lc_fetch_refresh(app, inst);
 		webhook_kick(app->webhook);
 		log_info("%s: created (%s)", inst->name, inst->id);
 		cc->done(cc->arg, inst, r);
@@ -375,7 +483,7 @@ lifecycle_create(struct app *app, const struct lifecycle_create *req,
 	struct lc_create_ctx *cc = xcalloc(1, sizeof(*cc));
 	struct json_object *data;
 	struct db_tx *tx;
-	char id[37], tok[37];
+	char id[37], tok[37], ts[40];
 
 	random_uuid(id, 0);
 	if (req->token == NULL || *req->token == '\0')
@@ -390,18 +498,20 @@ lifecycle_create(struct app *app, const struct lifecycle_create *req,
 		proxy_copy(&cc->proxy, req->proxy);
 	cc->done = done;
 	cc->arg = arg;
+	cc->ts_us = lc_now_us();
+	lc_ts_text(cc->ts_us, ts, sizeof(ts));
 
 	tx = db_tx_new();
 	{
-		const char *p[5] = { cc->id, cc->name, cc->token, cc->number, app->cfg->client_name };
-		db_tx_add(tx, "INSERT INTO instance (id, name, token, number, client_name) VALUES ($1, $2, $3, $4, $5)",
-		    5, p);
+		const char *p[6] = { cc->id, cc->name, cc->token, cc->number, app->cfg->client_name, ts };
+		db_tx_add(tx, "INSERT INTO instance (id, name, token, number, client_name, created_at, updated_at)"
+		    " VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $6::timestamptz)", 6, p);
 	}
-	lc_settings_row(tx, cc->id, &cc->settings);
+	lc_settings_row(tx, cc->id, &cc->settings, cc->ts_us);
 	if (req->webhook != NULL)
 		lc_webhook_row(tx, cc->id, req->webhook, 0);
 	if (cc->proxy.enabled)
-		lc_proxy_row(tx, cc->id, &cc->proxy);
+		lc_proxy_row(tx, cc->id, &cc->proxy, cc->ts_us);
 	data = json_object_new_object();
 	json_object_object_add(data, "instanceName", json_object_new_string(cc->name));
 	json_object_object_add(data, "instanceId", json_object_new_string(cc->id));
@@ -417,6 +527,7 @@ struct lc_set_ctx {
 	struct app *app;
 	char *instance_id;
 	enum { LC_SET_SETTINGS, LC_SET_PROXY, LC_SET_WEBHOOK, LC_SET_LOGOUT } what;
+	int64_t ts_us;			/* SETTINGS, PROXY: the row's updated_at */
 	struct settings settings;
 	struct proxy proxy;
 	void (*done)(void *, const struct db_result *);
@@ -437,9 +548,11 @@ lc_set_committed_cb(void *arg, const struct db_result *r)
 		switch (s->what) {
 		case LC_SET_SETTINGS:
 			settings_copy(&inst->settings, &s->settings);
+			lc_setting_stamp(inst, s->ts_us);
 			break;
 		case LC_SET_PROXY:
 			proxy_copy(&inst->proxy, &s->proxy);
+			lc_proxy_stamp(inst, s->ts_us);
 			break;
 		case LC_SET_LOGOUT:
 			webhook_kick(s->app->webhook);
@@ -448,6 +561,7 @@ lc_set_committed_cb(void *arg, const struct db_result *r)
 			break;
 		}
 		if (s->what == LC_SET_SETTINGS || s->what == LC_SET_PROXY) {
+			lc_fetch_refresh(s->app, inst);
 			lifecycle_spec(inst, &spec, 0);
 			workers_update(s->app->workers, &spec);
 		}
@@ -483,9 +597,10 @@ lifecycle_settings_set(struct app *app, struct instance *inst, const struct sett
 		return -1;
 	s = xcalloc(1, sizeof(*s));
 	s->what = LC_SET_SETTINGS;
+	s->ts_us = lc_now_us();
 	settings_copy(&s->settings, st);
 	tx = db_tx_new();
-	lc_settings_row(tx, inst->id, &s->settings);
+	lc_settings_row(tx, inst->id, &s->settings, s->ts_us);
 	lc_set_push(app, inst, s, tx, done, arg);
 	return 0;
 }
@@ -502,9 +617,10 @@ lifecycle_proxy_set(struct app *app, struct instance *inst, const struct proxy *
 		return -1;
 	s = xcalloc(1, sizeof(*s));
 	s->what = LC_SET_PROXY;
+	s->ts_us = lc_now_us();
 	proxy_copy(&s->proxy, px);
 	tx = db_tx_new();
-	lc_proxy_row(tx, inst->id, &s->proxy);
+	lc_proxy_row(tx, inst->id, &s->proxy, s->ts_us);
 	lc_set_push(app, inst, s, tx, done, arg);
 	return 0;
 }
@@ -670,4 +786,26 @@ lc_del_timer_cb(evutil_socket_t fd, short what, void *arg)
 	log_info("%s: not connected %d minute(s) after creation (DEL_INSTANCE): deleting",
 	    inst->name, app->cfg->del_instance_minutes);
 	lc_delete(app, inst, NULL, NULL);
+}
+
+/* The messaging writers call this after the COMMIT that added (positive) or removed (negative) message,
+ * contact or chat rows of an instance: fetchInstances' _count stays current without a COUNT(*). */
+void
+lifecycle_count_add(struct app *app, const char *instance_id, int64_t messages, int64_t contacts, int64_t chats)
+{
+	struct instance *inst = registry_find_id(app->reg, instance_id);
+
+	if (inst == NULL)
+		return;
+	inst->count_messages += messages;
+	inst->count_contacts += contacts;
+	inst->count_chats += chats;
+	/* A removal of more rows than were counted would be a caller's bug; never show a negative count. */
+	if (inst->count_messages < 0)
+		inst->count_messages = 0;
+	if (inst->count_contacts < 0)
+		inst->count_contacts = 0;
+	if (inst->count_chats < 0)
+		inst->count_chats = 0;
+	lc_fetch_refresh(app, inst);
 }

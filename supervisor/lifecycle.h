@@ -100,6 +100,11 @@ int lifecycle_restart(struct app *app, struct instance *inst);
 int lifecycle_delete(struct app *app, struct instance *inst,
     void (*done)(void *arg, int ok, const struct db_result *r), void *arg);
 
+/* After the COMMIT of message/contact/chat rows of an instance: add the rows added (negative: removed) to its
+ * fetchInstances _count in the registry (no COUNT(*) per request). Unknown instances are ignored. */
+void lifecycle_count_add(struct app *app, const char *instance_id, int64_t messages, int64_t contacts,
+    int64_t chats);
+
 /* Call cb once, on a later loop turn: at the next QR, open or close of the instance, when it is deleted,
  * at shutdown, or after ms. inst is the registry entry then (NULL when gone). Never blocks the loop. */
 void lifecycle_wait(struct app *app, const char *instance_id, int ms,

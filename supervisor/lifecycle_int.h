@@ -25,6 +25,15 @@ struct lifecycle {
 	unsigned njobs;				/* writes queued or running in every chain */
 };
 
+/* Now in microseconds since the epoch, and as a timestamptz literal for a statement: writes store the time the
+ * registry keeps (not now()), so fetchInstances from memory shows what the row holds. */
+int64_t lc_now_us(void);
+void lc_ts_text(int64_t us, char *buf, size_t len);
+
+/* Rebuild inst->fetch_json after any change of what fetchInstances shows of it (every writer of those fields
+ * calls it once it is done). */
+void lc_fetch_refresh(struct app *app, struct instance *inst);
+
 /* Queue tx behind the earlier writes of instance_id and run it when they are done (same contract as
  * db_tx_run: cb exactly once, never from inside this call). No check that the instance may be written: the
  * public writers do that first. */

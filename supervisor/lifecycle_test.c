@@ -237,6 +237,14 @@ val(const char *fmt, ...)
 	free(v_);								\
 } while (0)
 
+/* A registry timestamp equals the column the query selects, to the microsecond. */
+#define assert_us(us, ...) do {							\
+	char w_[32];								\
+	snprintf(w_, sizeof(w_), "%lld", (long long)(us));			\
+	assert_val(w_, __VA_ARGS__);						\
+} while (0)
+#define US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
 static struct instance *
 inst(void)
 {
@@ -467,13 +475,30 @@ test_load(void **state)
 	struct registry *old = T.app.reg;
 	char err[256];
 
+	struct instance *i;
+
 	(void)state;
+	/* _count is counted here once: two chats, one contact */
+	sql("INSERT INTO chat (instance_id, remote_jid) VALUES ('" IID "', 'a@s.whatsapp.net'),"
+	    " ('" IID "', 'b@s.whatsapp.net')");
+	sql("INSERT INTO contact (instance_id, remote_jid) VALUES ('" IID "', 'a@s.whatsapp.net')");
 	T.app.reg = registry_new();
 	T.nadd = 0;
 	assert_int_equal(lifecycle_load(&T.app, err, sizeof(err)), 0);
 	assert_int_equal(T.nadd, 1);
 	assert_int_equal(T.add_connect_now, 1);
 	assert_string_equal(T.add_creds, "PAIRED2");
+	i = registry_find_id(T.app.reg, IID);
+	assert_non_null(i);
+	assert_int_equal(i->count_chats, 2);
+	assert_int_equal(i->count_contacts, 1);
+	assert_int_equal(i->count_messages, 0);
+	assert_int_equal(i->has_setting, 0);
+	assert_us(i->created_us, "SELECT " US("created_at") " FROM instance WHERE id = '" IID "'");
+	/* after load's own UPDATE to close */
+	assert_us(i->updated_us, "SELECT " US("updated_at") " FROM instance WHERE id = '" IID "'");
+	sql("DELETE FROM chat");
+	sql("DELETE FROM contact");
 	registry_free(T.app.reg);
 	T.app.reg = old;
 	/* load marked everything close */
@@ -503,6 +528,12 @@ test_qr_limit(void **state)
 	    " body->'data'->'profilePictureUrl') FROM webhook_outbox WHERE event = 'connection.update'");
 	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'connection.update'");
 	assert_val("close|603", "SELECT concat_ws('|', connection_status, disconnection_reason_code) FROM instance");
+	/* the registry has what fetchInstances shows of the row */
+	assert_int_equal(i->has_disconnection, 1);
+	assert_int_equal(i->disconnection_code, REASON_QR_LIMIT);
+	assert_string_equal(i->disconnection_object, "QR code limit reached");
+	assert_us(i->updated_us, "SELECT " US("updated_at") " FROM instance WHERE id = '" IID "'");
+	assert_us(i->disconnection_us, "SELECT " US("disconnection_at") " FROM instance WHERE id = '" IID "'");
 	/* the credentials stay: the device keys are still good for the next connect */
 	assert_val("1", "SELECT count(*) FROM auth_creds");
 	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_QR_LIMIT, "again", NULL);
@@ -638,6 +669,26 @@ created_cb(void *arg, struct instance *i, const struct db_result *r)
 	ncreated++;
 }
 
+/* The messaging hook: counts move by what was committed, never below zero; unknown instances are ignored. */
+static void
+test_count_add(void **state)
+{
+	struct instance *i = inst();
+
+	(void)state;
+	i->count_messages = i->count_contacts = i->count_chats = 0;
+	lifecycle_count_add(&T.app, IID, 3, 2, 1);
+	lifecycle_count_add(&T.app, IID, 1, 0, 0);
+	assert_int_equal(i->count_messages, 4);
+	assert_int_equal(i->count_contacts, 2);
+	assert_int_equal(i->count_chats, 1);
+	lifecycle_count_add(&T.app, IID, -1, -5, 0);
+	assert_int_equal(i->count_messages, 3);
+	assert_int_equal(i->count_contacts, 0);
+	lifecycle_count_add(&T.app, "00000000-0000-0000-0000-000000000000", 1, 1, 1);
+	i->count_messages = i->count_contacts = i->count_chats = 0;
+}
+
 /* Create: rows and instance.create committed, then the one register path (registry and worker); a taken
  * name is refused with 23505. */
 static void
@@ -670,6 +721,12 @@ test_create(void **state)
 	assert_int_equal(strlen(created->token), 36);
 	assert_int_equal(T.nadd, a + 1);
 	assert_int_equal(T.add_connect_now, 0);
+	assert_us(created->created_us, "SELECT " US("created_at") " FROM instance WHERE name = 'lc2'");
+	assert_us(created->updated_us, "SELECT " US("updated_at") " FROM instance WHERE name = 'lc2'");
+	assert_int_equal(created->has_setting, 1);
+	assert_int_equal(created->has_proxy, 0);
+	assert_us(created->setting_created_us, "SELECT " US("s.created_at") " FROM instance_setting s"
+	    " JOIN instance i ON i.id = s.instance_id WHERE i.name = 'lc2'");
 	assert_val("t|no calls|{QRCODE_UPDATED}", "SELECT concat_ws('|', s.groups_ignore, s.msg_call, w.events)"
 	    " FROM instance i JOIN instance_setting s ON s.instance_id = i.id"
 	    " JOIN instance_webhook w ON w.instance_id = i.id WHERE i.name = 'lc2'");
@@ -818,6 +875,7 @@ main(void)
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_create),
+		cmocka_unit_test(test_count_add),
 		cmocka_unit_test(test_delete_order),	/* last: the instance is gone afterwards */
 	};
 

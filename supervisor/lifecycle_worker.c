@@ -263,18 +263,40 @@ lc_json_str(const char *s)
 	return s != NULL ? json_object_new_string(s) : NULL;
 }
 
+/* The instance row is written now: keep its updated_at in the registry (with the state, which the registry
+ * takes when the report arrives) and its literal in ts. */
+static void
+lc_stamp(struct instance *inst, char *ts, size_t tslen)
+{
+	inst->updated_us = lc_now_us();
+	lc_ts_text(inst->updated_us, ts, tslen);
+}
+
+/* A close is written now: the disconnection columns as the row gets them (object NULL when empty). */
+static void
+lc_stamp_close(struct instance *inst, int reason, const char *object, char *ts, size_t tslen)
+{
+	lc_stamp(inst, ts, tslen);
+	inst->has_disconnection = 1;
+	inst->disconnection_code = reason;
+	instance_set_str(&inst->disconnection_object, object != NULL && *object != '\0' ? object : NULL);
+	inst->disconnection_us = inst->updated_us;
+}
+
 /* QRCODE_LIMIT codes went unscanned (CLOSE/REASON_QR_LIMIT): Evolution's "refused" pair of events, state close. */
 static void
 lc_qr_limit(struct app *app, struct instance *inst, const char *detail)
 {
 	struct db_tx *tx = db_tx_new();
 	struct json_object *data;
-	char reason_s[16];
-	const char *p[3] = { inst->id, reason_s, detail != NULL && *detail ? detail : "QR code limit reached" };
+	char reason_s[16], ts[40];
+	const char *p[4] = { inst->id, reason_s, detail != NULL && *detail ? detail : "QR code limit reached", ts };
 
 	snprintf(reason_s, sizeof(reason_s), "%d", REASON_QR_LIMIT);
+	lc_stamp_close(inst, REASON_QR_LIMIT, p[2], ts, sizeof(ts));
 	db_tx_add(tx, "UPDATE instance SET connection_status = 'close', disconnection_reason_code = $2::int,"
-	    " disconnection_object = $3, disconnection_at = now(), updated_at = now() WHERE id = $1", 3, p);
+	    " disconnection_object = $3, disconnection_at = $4::timestamptz, updated_at = $4::timestamptz"
+	    " WHERE id = $1", 4, p);
 	data = json_object_new_object();
 	json_object_object_add(data, "message", json_object_new_string(LIFECYCLE_QR_LIMIT_MSG));
 	json_object_object_add(data, "statusCode", json_object_new_int(500));
@@ -298,7 +320,7 @@ lc_open(struct app *app, struct instance *inst, const struct lc_pending *pd)
 {
 	struct db_tx *tx = db_tx_new();
 	struct json_object *data;
-	char wuid[64];
+	char wuid[64], ts[40];
 
 	if (pd->has_acct) {
 		if (lifecycle_wuid(pd->jid, wuid, sizeof(wuid)) == 0)
@@ -309,10 +331,11 @@ lc_open(struct app *app, struct instance *inst, const struct lc_pending *pd)
 		instance_set_str(&inst->profile_name, pd->push_name != NULL && pd->push_name[0] != '\0' ?
 		    pd->push_name : NULL);
 	}
+	lc_stamp(inst, ts, sizeof(ts));
 	{
-		const char *p[3] = { inst->id, inst->owner_jid, inst->profile_name };
+		const char *p[4] = { inst->id, inst->owner_jid, inst->profile_name, ts };
 		db_tx_add(tx, "UPDATE instance SET connection_status = 'open', owner_jid = $2, profile_name = $3,"
-		    " updated_at = now() WHERE id = $1", 3, p);
+		    " updated_at = $4::timestamptz WHERE id = $1", 4, p);
 	}
 	data = json_object_new_object();
 	json_object_object_add(data, "instance", json_object_new_string(inst->name));
@@ -332,18 +355,21 @@ lc_transition(struct app *app, struct instance *inst, int reason, const char *de
 {
 	struct db_tx *tx = db_tx_new();
 	struct json_object *data;
-	char reason_s[16];
+	char reason_s[16], ts[40];
 	const char *state_s = conn_state_name(inst->state);
 
 	snprintf(reason_s, sizeof(reason_s), "%d", reason);
 	if (inst->state == CONN_CLOSE) {
-		const char *p[4] = { inst->id, state_s, reason_s, detail != NULL ? detail : "" };
+		const char *p[5] = { inst->id, state_s, reason_s, detail != NULL ? detail : "", ts };
+		lc_stamp_close(inst, reason, detail, ts, sizeof(ts));
 		db_tx_add(tx, "UPDATE instance SET connection_status = $2, disconnection_reason_code = $3::int,"
-		    " disconnection_object = nullif($4, ''), disconnection_at = now(), updated_at = now()"
-		    " WHERE id = $1", 4, p);
+		    " disconnection_object = nullif($4, ''), disconnection_at = $5::timestamptz,"
+		    " updated_at = $5::timestamptz WHERE id = $1", 5, p);
 	} else {
-		const char *p[2] = { inst->id, state_s };
-		db_tx_add(tx, "UPDATE instance SET connection_status = $2, updated_at = now() WHERE id = $1", 2, p);
+		const char *p[3] = { inst->id, state_s, ts };
+		lc_stamp(inst, ts, sizeof(ts));
+		db_tx_add(tx, "UPDATE instance SET connection_status = $2, updated_at = $3::timestamptz WHERE id = $1",
+		    3, p);
 	}
 	data = json_object_new_object();
 	json_object_object_add(data, "instance", json_object_new_string(inst->name));
@@ -450,8 +476,8 @@ lc_handle_qr(struct app *app, struct instance *inst, struct lc_pending *pd)
 {
 	struct json_object *data, *q;
 	struct db_tx *tx;
-	char *uri = NULL;
-	const char *p[1];
+	char *uri = NULL, ts[40];
+	const char *p[2];
 
 	if (pd->text == NULL || *pd->text == '\0') {
 		log_warnx("%s: empty QR text ignored", inst->name);
@@ -481,8 +507,11 @@ lc_handle_qr(struct app *app, struct instance *inst, struct lc_pending *pd)
 	    inst->qr_pairing_code ? ", pairing code " : "", inst->qr_pairing_code ? inst->qr_pairing_code : "");
 
 	tx = db_tx_new();
+	lc_stamp(inst, ts, sizeof(ts));
 	p[0] = inst->id;
-	db_tx_add(tx, "UPDATE instance SET connection_status = 'connecting', updated_at = now() WHERE id = $1", 1, p);
+	p[1] = ts;
+	db_tx_add(tx, "UPDATE instance SET connection_status = 'connecting', updated_at = $2::timestamptz"
+	    " WHERE id = $1", 2, p);
 	data = json_object_new_object();
 	q = json_object_new_object();
 	json_object_object_add(q, "instance", json_object_new_string(inst->name));
@@ -503,6 +532,7 @@ struct lc_request {
 	uint64_t req;
 	int pair;
 	char *wuid;			/* PairSuccess: the owner JID to keep once committed */
+	int64_t ts_us;			/* PairSuccess: the instance row's updated_at */
 };
 
 /* The pairing or store transaction finished: answer the worker (it waits for this). */
@@ -520,6 +550,8 @@ lc_request_done_cb(void *arg, const struct db_result *r)
 		snprintf(err, sizeof(err), "%s", r->unavailable ? "database unavailable" : r->err);
 	} else if (rq->pair && inst != NULL) {
 		instance_set_str(&inst->owner_jid, rq->wuid);
+		inst->updated_us = rq->ts_us;
+		lc_fetch_refresh(app, inst);
 		log_info("%s: paired as %s", inst->name, rq->wuid);
 	}
 	if (rq->pair)
@@ -533,7 +565,8 @@ lc_request_done_cb(void *arg, const struct db_result *r)
 
 /* Queue a worker request's transaction in the instance's order. */
 static void
-lc_request(struct app *app, struct instance *inst, uint64_t req, int pair, const char *wuid, struct db_tx *tx)
+lc_request(struct app *app, struct instance *inst, uint64_t req, int pair, const char *wuid, int64_t ts_us,
+    struct db_tx *tx)
 {
 	struct lc_request *rq = xcalloc(1, sizeof(*rq));
 
@@ -542,6 +575,7 @@ lc_request(struct app *app, struct instance *inst, uint64_t req, int pair, const
 	rq->req = req;
 	rq->pair = pair;
 	rq->wuid = wuid != NULL ? xstrdup(wuid) : NULL;
+	rq->ts_us = ts_us;
 	lc_chain_push(app->lc, inst->id, tx, lc_request_done_cb, rq);
 }
 
@@ -550,7 +584,8 @@ static void
 lc_handle_pair(struct app *app, struct instance *inst, const struct lc_pending *pd)
 {
 	struct db_tx *tx;
-	char wuid[64];
+	char wuid[64], ts[40];
+	int64_t ts_us = lc_now_us();
 
 	if (lifecycle_wuid(pd->jid, wuid, sizeof(wuid)) == -1) {
 		log_warnx("%s: not a phone JID: \"%s\"", inst->name, pd->jid != NULL ? pd->jid : "");
@@ -565,13 +600,14 @@ lc_handle_pair(struct app *app, struct instance *inst, const struct lc_pending *
 		    " VALUES ($1, $2, true, now()) ON CONFLICT (instance_id) DO UPDATE"
 		    " SET creds = EXCLUDED.creds, paired = true, updated_at = now()", 2, p, len, fmt);
 	}
+	lc_ts_text(ts_us, ts, sizeof(ts));
 	{
-		const char *p[2] = { inst->id, wuid };
-		db_tx_add(tx, "UPDATE instance SET owner_jid = $2, updated_at = now() WHERE id = $1", 2, p);
+		const char *p[3] = { inst->id, wuid, ts };
+		db_tx_add(tx, "UPDATE instance SET owner_jid = $2, updated_at = $3::timestamptz WHERE id = $1", 3, p);
 	}
 	log_info("%s: phone linked %s (platform %s)", inst->name, pd->jid,
 	    pd->platform != NULL && pd->platform[0] ? pd->platform : "?");
-	lc_request(app, inst, pd->req, 1, wuid, tx);
+	lc_request(app, inst, pd->req, 1, wuid, ts_us, tx);
 }
 
 /* The prekeys of a batch as two PostgreSQL array literals: ids and hex records (caller frees; recs wiped). */
@@ -653,7 +689,7 @@ lc_handle_store(struct app *app, struct instance *inst, const struct lc_pending 
 	}
 	log_debug("%s: creds %zu bytes, %zu prekeys, uploaded up to %u", inst->name,
 	    pd->creds_len, pd->nprekeys, pd->upto);
-	lc_request(app, inst, pd->req, 0, NULL, tx);
+	lc_request(app, inst, pd->req, 0, NULL, 0, tx);
 }
 
 /* A worker process ended: only logged; the table reports the resulting close (REASON_WORKER_CRASHED). */
@@ -702,6 +738,9 @@ lc_handle(struct app *app, struct lc_pending *pd)
 			lc_handle_exit(inst, pd);
 		break;
 	}
+	/* State, owner, profile name, disconnection and updatedAt change here (pairing's owner on its commit). */
+	if (!gone && (pd->kind == LC_STATE || pd->kind == LC_QR))
+		lc_fetch_refresh(app, inst);
 }
 
 /* Handle every recorded worker event, in arrival order. */

@@ -1,21 +1,26 @@
 #include "registry.h"
+#include "instance_json.h"
 #include "xmalloc.h"
 
 #include <event2/event.h>
+#include <sys/queue.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Two chained hash tables, by name and by id; sizes grow by doubling. */
+/* Two chained hash tables, by name and by id; sizes grow by doubling. A list keeps fetchInstances' order
+ * (created_us, name) so the full list needs no sort per request. */
 struct entry {
 	struct instance *inst;
 	struct entry *next_name;
 	struct entry *next_id;
+	TAILQ_ENTRY(entry) order;
 };
 
 struct registry {
 	struct entry **by_name;
 	struct entry **by_id;
+	TAILQ_HEAD(entry_list, entry) ordered;
 	size_t nbuckets;
 	size_t count;
 };
@@ -42,6 +47,7 @@ registry_new(void)
 	r->nbuckets = 64;
 	r->by_name = xcalloc(r->nbuckets, sizeof(*r->by_name));
 	r->by_id = xcalloc(r->nbuckets, sizeof(*r->by_id));
+	TAILQ_INIT(&r->ordered);
 	return r;
 }
 
@@ -98,16 +104,33 @@ registry_grow(struct registry *r)
 	free(old);
 }
 
+/* Whether a sorts before b in fetchInstances' order. */
+static int
+registry_before(const struct instance *a, const struct instance *b)
+{
+	if (a->created_us != b->created_us)
+		return a->created_us < b->created_us;
+	return strcmp(a->name, b->name) < 0;
+}
+
 /* Add inst (owned from now on). */
 void
 registry_add(struct registry *r, struct instance *inst)
 {
-	struct entry *e = xcalloc(1, sizeof(*e));
+	struct entry *e = xcalloc(1, sizeof(*e)), *at;
 
 	if (r->count + 1 > r->nbuckets)
 		registry_grow(r);
 	e->inst = inst;
 	registry_link(r, e);
+	/* New instances are the newest, so the walk from the tail stops at once. */
+	at = TAILQ_LAST(&r->ordered, entry_list);
+	while (at != NULL && registry_before(inst, at->inst))
+		at = TAILQ_PREV(at, entry_list, order);
+	if (at == NULL)
+		TAILQ_INSERT_HEAD(&r->ordered, e, order);
+	else
+		TAILQ_INSERT_AFTER(&r->ordered, at, e, order);
 	r->count++;
 }
 
@@ -154,6 +177,7 @@ registry_remove(struct registry *r, struct instance *inst)
 		}
 	if (e == NULL)
 		return;
+	TAILQ_REMOVE(&r->ordered, e, order);
 	r->count--;
 	instance_free(e->inst);
 	free(e);
@@ -166,19 +190,15 @@ registry_count(const struct registry *r)
 	return r->count;
 }
 
-/* Visit every instance until fn returns non-zero. */
+/* Visit every instance, oldest first, until fn returns non-zero. */
 void
 registry_foreach(const struct registry *r, int (*fn)(struct instance *, void *), void *arg)
 {
-	size_t i;
-	struct entry *e, *next;
+	struct entry *e;
 
-	for (i = 0; i < r->nbuckets; i++)
-		for (e = r->by_name[i]; e != NULL; e = next) {
-			next = e->next_name;
-			if (fn(e->inst, arg) != 0)
-				return;
-		}
+	TAILQ_FOREACH(e, &r->ordered, order)
+		if (fn(e->inst, arg) != 0)
+			return;
 }
 
 /* A closed instance with no settings, proxy or QR yet. */
@@ -211,6 +231,8 @@ instance_free(struct instance *inst)
 	free(inst->number);
 	free(inst->owner_jid);
 	free(inst->profile_name);
+	free(inst->disconnection_object);
+	instance_json_text_unref(inst->fetch_json);
 	instance_qr_reset(inst);
 	settings_clear(&inst->settings);
 	proxy_clear(&inst->proxy);

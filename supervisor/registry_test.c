@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <cmocka.h>
 
 static int
@@ -60,12 +61,49 @@ test_instance_defaults(void **state)
 	instance_free(inst);
 }
 
+/* Appends each visited name to the buffer in arg. */
+static int
+names_cb(struct instance *inst, void *arg)
+{
+	strcat(arg, inst->name);
+	return 0;
+}
+
+/* fetchInstances' order: created_us, then name, whatever the order of the adds; removal keeps it. */
+static void
+test_registry_order(void **state)
+{
+	static const struct { const char *name; int64_t us; } in[] = {
+		{ "d", 30 }, { "b", 10 }, { "c", 20 }, { "a", 20 }, { "e", 5 }, { "f", 40 },
+	};
+	struct registry *r = registry_new();
+	struct instance *inst;
+	char order[16] = "";
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		inst = instance_new(in[i].name, in[i].name, "T");
+		inst->created_us = in[i].us;
+		registry_add(r, inst);
+	}
+	registry_foreach(r, names_cb, order);
+	assert_string_equal(order, "ebacdf");
+	registry_remove(r, registry_find(r, "a"));
+	registry_remove(r, registry_find(r, "f"));
+	order[0] = '\0';
+	registry_foreach(r, names_cb, order);
+	assert_string_equal(order, "ebcd");
+	registry_free(r);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registry_many),
 		cmocka_unit_test(test_instance_defaults),
+		cmocka_unit_test(test_registry_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

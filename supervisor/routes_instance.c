@@ -3,18 +3,19 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "instance_json.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "proxy_check.h"
 #include "registry.h"
 #include "routes.h"
-#include "sql.h"
 #include "validate.h"
 #include "workers.h"
 #include "xmalloc.h"
 
+#include <ctype.h>
 #include <errno.h>
-#include <libpq-fe.h>
+#include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -462,57 +463,129 @@ route_instance_restart(struct http_call *c)
 
 /* ---- fetchInstances ---- */
 
-/* The fetchInstances query answered: reply with its JSON text. */
-static void
-fetch_cb(void *arg, const struct db_result *r)
-{
-	struct http_call *c = arg;
-	const char *text;
-	const char *id = http_query(c, "instanceId"), *name = http_query(c, "instanceName");
-	const char *number = http_query(c, "number");
+/* What a fetchInstances call selects: the number filter (global key only) and the token (instance key). */
+struct fetch_filter {
+	const char *number;		/* NULL = any */
+	const char *token;		/* NULL = the global key: every instance */
+	const char *client_name;
+	struct evbuffer *out;		/* the array's text */
+	size_t n;			/* elements in it */
+};
 
-	if (r->unavailable) {
-		http_reply_unavailable(c, "database");
-		return;
+/* Add inst to the answer when the filters keep it. */
+static int
+fetch_add_cb(struct instance *inst, void *arg)
+{
+	struct fetch_filter *f = arg;
+
+	if (f->number != NULL && (inst->number == NULL || strcmp(inst->number, f->number) != 0))
+		return 0;
+	if (f->token != NULL && strcmp(inst->token, f->token) != 0)
+		return 0;
+	if (inst->fetch_json != NULL)
+		instance_json_text_add(f->out, inst->fetch_json, f->n == 0);
+	else {
+		/* lifecycle keeps the text current; this only guards a gap in that. */
+		struct json_object *o = instance_json_fetch(inst, f->client_name);
+		size_t len;
+		const char *t = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+		if (f->n > 0)
+			evbuffer_add(f->out, ",", 1);
+		evbuffer_add(f->out, t, len);
+		json_object_put(o);
 	}
-	if (r->err != NULL) {
-		if (r->sqlstate != NULL && strcmp(r->sqlstate, "22P02") == 0) {
-			http_reply_error_msg(c, 404, "Instance \"%s\" not found", id != NULL ? id : "");
-			return;
-		}
-		log_warnx("%s", r->err);
-		http_reply_error_msg(c, 500, "Could not list instances: %s", r->err);
-		return;
-	}
-	text = PQgetvalue(r->res[0], 0, 0);
-	if (strcmp(text, "[]") == 0) {
-		if (!c->global) {
-			http_reply_error(c, 401, json_object_new_string("Unauthorized"));
-			return;
-		}
-		if (id != NULL || name != NULL || number != NULL) {
-			http_reply_error_msg(c, 404, "Instance \"%s\" not found",
-			    id != NULL ? id : number != NULL ? number : name);
-			return;
-		}
-	}
-	http_reply_raw_json(c, 200, text);
+	f->n++;
+	return 0;
 }
 
-/* GET /instance/fetchInstances (a read: the query stays here). */
+/* s as PostgreSQL's uuid input reads it (hex digits, an optional hyphen after any group of four, optional
+ * braces) in the canonical lower-case form the registry keys on. 0, or -1 when it is not a uuid. */
+static int
+fetch_uuid_canon(const char *s, char out[37])
+{
+	size_t len = strlen(s), i, n = 0, o = 0;
+	int braces = len > 0 && s[0] == '{';
+
+	if (braces) {
+		if (len < 2 || s[len - 1] != '}')
+			return -1;
+		s++;
+		len -= 2;
+	}
+	for (i = 0; i < len; i++) {
+		if (s[i] == '-' && n > 0 && n % 4 == 0 && i + 1 < len && s[i + 1] != '-')
+			continue;
+		if (!isxdigit((unsigned char)s[i]) || n == 32)
+			return -1;
+		if (n == 8 || n == 12 || n == 16 || n == 20)
+			out[o++] = '-';
+		out[o++] = (char)tolower((unsigned char)s[i]);
+		n++;
+	}
+	out[o] = '\0';
+	return n == 32 ? 0 : -1;
+}
+
+/* GET /instance/fetchInstances, answered from the registry: ?instanceId= (which wins over ?instanceName=, as in
+ * Evolution) and ?instanceName= are one lookup, the full list one walk in (createdAt, name) order joining each
+ * entry's JSON text (kept by lifecycle). */
 void
 route_instance_fetch(struct http_call *c)
 {
-	const char *p[5];
+	struct app *app = c->app;
+	const char *id = http_query(c, "instanceId"), *name = http_query(c, "instanceName");
+	const char *number = http_query(c, "number");
+	struct fetch_filter f;
+	struct instance *inst;
+	char uuid[37];
 
-	p[0] = c->app->cfg->client_name;
-	p[1] = http_query(c, "instanceId");
-	/* Evolution ignores the number filter for token callers; for the global key instanceId (then number)
-	 * wins over instanceName. */
-	p[3] = c->global ? http_query(c, "number") : NULL;
-	p[2] = c->global && (p[1] != NULL || p[3] != NULL) ? NULL : http_query(c, "instanceName");
-	p[4] = c->global ? NULL : c->token;
-	db_query(c->app->db, SQL_FETCH_INSTANCES, 5, p, fetch_cb, c);
+	/* The registry only mirrors the tables: with no connection to them, answer as the query did. */
+	if (!db_available(app->db)) {
+		http_reply_unavailable(c, "database");
+		return;
+	}
+	/* For the global key instanceId, then number, wins over instanceName (Evolution). */
+	if (id != NULL || (c->global && number != NULL))
+		name = NULL;
+	memset(&f, 0, sizeof(f));
+	/* Evolution ignores the number filter for token callers. */
+	f.number = c->global ? number : NULL;
+	f.token = c->global ? NULL : c->token;
+	f.client_name = app->cfg->client_name;
+	if (id != NULL) {
+		/* Not a uuid: the query used to fail on the cast, answered as not found. */
+		if (fetch_uuid_canon(id, uuid) == -1) {
+			http_reply_error_msg(c, 404, "Instance \"%s\" not found", id);
+			return;
+		}
+	}
+	if ((f.out = evbuffer_new()) == NULL)
+		fatalx("evbuffer_new");
+	evbuffer_add(f.out, "[", 1);
+	if (id != NULL) {
+		if ((inst = registry_find_id(app->reg, uuid)) != NULL)
+			fetch_add_cb(inst, &f);
+	} else if (name != NULL) {
+		if ((inst = registry_find(app->reg, name)) != NULL)
+			fetch_add_cb(inst, &f);
+	} else
+		registry_foreach(app->reg, fetch_add_cb, &f);
+	if (f.n == 0) {
+		evbuffer_free(f.out);
+		if (!c->global)
+			http_reply_error(c, 401, json_object_new_string("Unauthorized"));
+		else if (id != NULL || name != NULL || number != NULL)
+			http_reply_error_msg(c, 404, "Instance \"%s\" not found",
+			    id != NULL ? id : number != NULL ? number : name);
+		else
+			http_reply_raw_json(c, 200, "[]");
+		return;
+	}
+	evbuffer_add(f.out, "]", 1);
+	http_reply_json_buffer(c, 200, f.out);
+	evbuffer_free(f.out);
 }
 
 /* ---- presence, logout, delete ---- */

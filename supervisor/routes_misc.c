@@ -104,38 +104,41 @@ struct metrics_walk {
 	int pass;
 };
 
-/* One instance's lines for the current pass of route_metrics. */
+/* One instance's lines for the current registry pass of route_metrics (0: count, 1: state). */
 static int
 metrics_instance(struct instance *inst, void *arg)
 {
 	struct metrics_walk *w = arg;
 	struct evbuffer *b = w->b;
-	pid_t pid;
 
-	switch (w->pass) {
-	case 0:
+	if (w->pass == 0) {
 		if (conn_state_valid(inst->state))
 			w->by_state[inst->state]++;
-		break;
-	case 1:
-		evbuffer_add_printf(b, "wagate_instance_state{instance=\"");
-		metrics_label(b, inst->name);
-		evbuffer_add_printf(b, "\",instance_id=\"%s\",state=\"%s\"} 1\n", inst->id, conn_state_name(inst->state));
-		break;
-	case 2:
-		if ((pid = workers_pid(w->app->workers, inst->id)) > 0) {
-			evbuffer_add_printf(b, "wagate_worker_pid{instance=\"");
-			metrics_label(b, inst->name);
-			evbuffer_add_printf(b, "\",instance_id=\"%s\"} %d\n", inst->id, (int)pid);
-		}
-		break;
-	case 3:
-		evbuffer_add_printf(b, "wagate_worker_restarts_total{instance=\"");
-		metrics_label(b, inst->name);
-		evbuffer_add_printf(b, "\",instance_id=\"%s\"} %u\n", inst->id, workers_restarts(w->app->workers, inst->id));
-		break;
+		return 0;
 	}
+	evbuffer_add_printf(b, "wagate_instance_state{instance=\"");
+	metrics_label(b, inst->name);
+	evbuffer_add_printf(b, "\",instance_id=\"%s\",state=\"%s\"} 1\n", inst->id, conn_state_name(inst->state));
 	return 0;
+}
+
+/* One worker's line for the current worker-table pass of route_metrics (2: pid, 3: restarts). The walk goes over
+ * the worker table with an O(1) registry lookup each, so /metrics stays linear in instances. */
+static void
+metrics_worker(const char *instance_id, pid_t pid, unsigned restarts, void *arg)
+{
+	struct metrics_walk *w = arg;
+	struct evbuffer *b = w->b;
+	struct instance *inst = registry_find_id(w->app->reg, instance_id);
+
+	if (inst == NULL || (w->pass == 2 && pid <= 0))
+		return;
+	evbuffer_add_printf(b, "%s{instance=\"", w->pass == 2 ? "wagate_worker_pid" : "wagate_worker_restarts_total");
+	metrics_label(b, inst->name);
+	if (w->pass == 2)
+		evbuffer_add_printf(b, "\",instance_id=\"%s\"} %d\n", inst->id, (int)pid);
+	else
+		evbuffer_add_printf(b, "\",instance_id=\"%s\"} %u\n", inst->id, restarts);
 }
 
 /* GET /metrics in the Prometheus text format. */
@@ -159,11 +162,11 @@ route_metrics(struct http_call *c)
 	registry_foreach(app->reg, metrics_instance, &w);
 	evbuffer_add_printf(b, "# HELP wagate_worker_pid Process id of each running worker.\n# TYPE wagate_worker_pid gauge\n");
 	w.pass = 2;
-	registry_foreach(app->reg, metrics_instance, &w);
+	workers_foreach(app->workers, metrics_worker, &w);
 	evbuffer_add_printf(b, "# HELP wagate_worker_restarts_total Worker restarts after a crash or hang.\n"
 	    "# TYPE wagate_worker_restarts_total counter\n");
 	w.pass = 3;
-	registry_foreach(app->reg, metrics_instance, &w);
+	workers_foreach(app->workers, metrics_worker, &w);
 	evbuffer_add_printf(b, "# HELP wagate_workers_ready Workers that answered Start.\n# TYPE wagate_workers_ready gauge\n"
 	    "wagate_workers_ready %u\n", workers_ready_count(app->workers));
 	evbuffer_add_printf(b, "# HELP wagate_ipc_latency_ms Worker heartbeat round trip.\n# TYPE wagate_ipc_latency_ms gauge\n"

@@ -479,6 +479,17 @@ workers_restarts(const struct workers *w, const char *instance_id)
 	return wk != NULL ? wk->restarts : 0;
 }
 
+void
+workers_foreach(const struct workers *w,
+    void (*fn)(const char *instance_id, pid_t pid, unsigned restarts, void *arg), void *arg)
+{
+	struct worker_rec *wk;
+
+	TAILQ_FOREACH(wk, &w->all, entry)
+		if (!wk->removed)
+			fn(wk->id, (wk->phase & WK_ALIVE) ? wk->pid : 0, wk->restarts, arg);
+}
+
 unsigned
 workers_ready_count(const struct workers *w)
 {

@@ -112,6 +112,10 @@ int workers_set_presence(struct workers *w, const char *instance_id, const char 
     void *arg);
 pid_t workers_pid(const struct workers *w, const char *instance_id); /* 0 if not running */
 unsigned workers_restarts(const struct workers *w, const char *instance_id);
+/* Visit every worker once with its pid (0 if not running) and restarts: /metrics in one pass, where a
+ * workers_pid per instance would search the table per instance. */
+void workers_foreach(const struct workers *w,
+    void (*fn)(const char *instance_id, pid_t pid, unsigned restarts, void *arg), void *arg);
 unsigned workers_ready_count(const struct workers *w);
 unsigned workers_starting_count(const struct workers *w);            /* spawned, not yet Ready */
 double workers_ipc_latency_ms(const struct workers *w);              /* last/avg Ping->Pong round trip */
