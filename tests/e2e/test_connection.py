@@ -91,7 +91,7 @@ class ConnectionTest(ConnectionCase):
         # the close by the peer, then two refused attempts
         delays = wait_until(lambda: (lambda d: d if len(d) >= 3 else None)(self.retry_delays("b1")), 30,
                             msg="three reconnection delays in the log", msg_fn=lambda: self.retry_delays("b1"))
-        # doubling with at most +-50 % jitter: the third delay exceeds the first
+        # doubling with equal jitter (each delay in [base/2, base]): the third delay exceeds the first
         self.assertGreater(delays[2], delays[0], "reconnection delays do not grow: %r" % delays)
         # an unbounded instant-reconnect loop (reference section 8 #4) would flood connection.update: one
         # connecting and one close per attempt, plus the first connect
