@@ -1,7 +1,6 @@
 /* /settings, /webhook and /proxy routes: one row per instance each, upserted and echoed. */
 #include "app.h"
 #include "db.h"
-#include "event_names.h"
 #include "http.h"
 #include "log.h"
 #include "registry.h"
@@ -309,32 +308,15 @@ void
 route_transport_set(struct http_call *c)
 {
 	const char *name = transport_name(c);
-	struct json_object *errs = json_object_new_array(), *t, *events, *e;
-	char prefix[32], msg[1024];
-	const struct event_name *p;
-	size_t i, n;
+	struct json_object *errs = json_object_new_array(), *t, *events;
+	char prefix[32];
 
 	t = v_field(errs, c->body, "", name, V_OBJECT, 1);
 	if (t != NULL) {
 		snprintf(prefix, sizeof(prefix), "%s.", name);
 		v_field(errs, t, prefix, "enabled", V_BOOL, 1);
 		events = v_field(errs, t, prefix, "events", V_ARRAY, 0);
-		n = events != NULL ? json_object_array_length(events) : 0;
-		for (i = 0; i < n; i++) {
-			e = json_object_array_get_idx(events, i);
-			if (json_object_is_type(e, json_type_string) && event_name_find(json_object_get_string(e),
-			    strlen(json_object_get_string(e)), EVENT_NAME_INSTANCE) >= 0)
-				continue;
-			snprintf(msg, sizeof(msg), "%sevents[%zu] is not one of enum values: ", prefix, i);
-			for (p = event_names; p->name != NULL; p++) {
-				if (!(p->flags & EVENT_NAME_INSTANCE))
-					continue;
-				if (p != event_names)
-					strncat(msg, ",", sizeof(msg) - strlen(msg) - 1);
-				strncat(msg, p->name, sizeof(msg) - strlen(msg) - 1);
-			}
-			json_object_array_add(errs, json_object_new_string(msg));
-		}
+		v_events(errs, events, prefix);
 	}
 	if (json_object_array_length(errs) > 0) {
 		http_reply_validation(c, errs);

@@ -112,6 +112,33 @@ v_instance_name_ok(const char *name)
 	return 1;
 }
 
+/* Check an events array: each item one of Evolution's instance event names, else its schema-style message
+ * listing them (prefix.events[i] is not one of enum values: ...). events NULL is fine. */
+void
+v_events(struct json_object *errs, struct json_object *events, const char *prefix)
+{
+	const struct event_name *p;
+	struct json_object *e;
+	size_t i, n = events != NULL ? json_object_array_length(events) : 0;
+	char msg[1024];
+
+	for (i = 0; i < n; i++) {
+		e = json_object_array_get_idx(events, i);
+		if (json_object_is_type(e, json_type_string) && event_name_find(json_object_get_string(e),
+		    strlen(json_object_get_string(e)), EVENT_NAME_INSTANCE) >= 0)
+			continue;
+		snprintf(msg, sizeof(msg), "%sevents[%zu] is not one of enum values: ", prefix, i);
+		for (p = event_names; p->name != NULL; p++) {
+			if (!(p->flags & EVENT_NAME_INSTANCE))
+				continue;
+			if (p != event_names)
+				strncat(msg, ",", sizeof(msg) - strlen(msg) - 1);
+			strncat(msg, p->name, sizeof(msg) - strlen(msg) - 1);
+		}
+		json_object_array_add(errs, json_object_new_string(msg));
+	}
+}
+
 /* Check a webhook object ({enabled, url, headers, byEvents, base64, events}); errors go to errs (schema
  * style) or, for the url, to *bad_url. Builds the SQL text array literal of events into *events_out. */
 int
@@ -139,26 +166,7 @@ v_webhook(struct json_object *errs, struct json_object *wh, const char *prefix, 
 		}
 	}
 	n = events != NULL ? json_object_array_length(events) : 0;
-	for (i = 0; i < n; i++) {
-		struct json_object *e = json_object_array_get_idx(events, i);
-		const struct event_name *p;
-		int ok = 0;
-
-		if (json_object_is_type(e, json_type_string))
-			ok = event_name_find(json_object_get_string(e), strlen(json_object_get_string(e)),
-			    EVENT_NAME_INSTANCE) >= 0;
-		if (!ok) {
-			snprintf(msg, sizeof(msg), "%sevents[%zu] is not one of enum values: ", prefix, i);
-			for (p = event_names; p->name != NULL; p++) {
-				if (!(p->flags & EVENT_NAME_INSTANCE))
-					continue;
-				if (p != event_names)
-					strncat(msg, ",", sizeof(msg) - strlen(msg) - 1);
-				strncat(msg, p->name, sizeof(msg) - strlen(msg) - 1);
-			}
-			json_object_array_add(errs, json_object_new_string(msg));
-		}
-	}
+	v_events(errs, events, prefix);
 	if (json_object_array_length(errs) != before)
 		return -1;
 	if (!v_url_ok(json_object_get_string(url))) {

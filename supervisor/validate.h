@@ -18,6 +18,8 @@ int v_url_ok(const char *url);
 /* Instance names go in URL paths: 1-100 bytes, no '/', '?', '#', '%' or control characters. */
 int v_instance_name_ok(const char *name);
 
+/* Check an events array against Evolution's instance event names (errors schema-style into errs). */
+void v_events(struct json_object *errs, struct json_object *events, const char *prefix);
 /* Check a webhook object ({enabled, url, headers, byEvents, base64, events}); schema errors go to errs and a
  * bad url sets *bad_url. On success *events_out is a malloc'd SQL text[] literal of the stored event list. */
 int v_webhook(struct json_object *errs, struct json_object *wh, const char *prefix, int need_enabled,
