@@ -41,22 +41,15 @@ route_root(struct http_call *c)
 	http_reply_json(c, 200, o);
 }
 
-/* POST /verify-creds (global key only, checked by the route table): Evolution's manager logs in with it. The
- * facebook* members are Evolution's environment values, absent when unset. */
+/* POST /verify-creds (global key only, checked by the route table): Evolution's manager logs in with it.
+ * Evolution adds its Meta (Facebook) app settings; wagate has no Meta channel, so it has none to add. */
 void
 route_verify_creds(struct http_call *c)
 {
-	static const char *const fb[][2] = { { "facebookAppId", "FACEBOOK_APP_ID" },
-		{ "facebookConfigId", "FACEBOOK_CONFIG_ID" }, { "facebookUserToken", "FACEBOOK_USER_TOKEN" } };
 	struct json_object *o = json_object_new_object();
-	const char *v;
-	size_t i;
 
 	json_object_object_add(o, "status", json_object_new_int(200));
 	json_object_object_add(o, "message", json_object_new_string("Credentials are valid"));
-	for (i = 0; i < sizeof(fb) / sizeof(fb[0]); i++)
-		if ((v = getenv(fb[i][1])) != NULL)
-			json_object_object_add(o, fb[i][0], json_object_new_string(v));
 	http_reply_json(c, 200, o);
 }
 
