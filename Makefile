@@ -3,7 +3,7 @@ BUILD    ?= build
 SANITIZE ?=
 MESON_OPTS = -Dsanitize=$(SANITIZE)
 
-.PHONY: all deps build run test fuzz bench clean
+.PHONY: all deps build run test fuzz clean
 
 all: build
 
@@ -26,4 +26,4 @@ fuzz: build
 	@tests/fuzz/ci.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan tests/fuzz/bin
+	rm -rf $(BUILD) build-asan
