@@ -1,23 +1,11 @@
 /* Keys as text (see keytext.h). */
 #include "keytext.h"
+#include "hex.h"
 #include "b64.h"
 #include "xmalloc.h"
 
 #include <ctype.h>
 #include <string.h>
-
-/* Value of one hex digit, or -1. */
-static int
-keytext_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* n characters of hex into out (n even); -1 on a non-hex character. */
 static int
@@ -27,8 +15,8 @@ keytext_hex(const char *s, size_t n, unsigned char *out)
 	int hi, lo;
 
 	for (i = 0; i < n / 2; i++) {
-		if ((hi = keytext_hexval((unsigned char)s[2 * i])) < 0 ||
-		    (lo = keytext_hexval((unsigned char)s[2 * i + 1])) < 0)
+		if ((hi = hex_digit((unsigned char)s[2 * i])) < 0 ||
+		    (lo = hex_digit((unsigned char)s[2 * i + 1])) < 0)
 			return -1;
 		out[i] = (unsigned char)(hi << 4 | lo);
 	}

@@ -585,10 +585,10 @@ lc_set_push(struct app *app, struct instance *inst, struct lc_set_ctx *s, struct
 	lc_chain_push(app->lc, inst->id, tx, lc_set_committed_cb, s);
 }
 
-/* /settings/set: the row, then the registry and the worker. */
-int
-lifecycle_settings_set(struct app *app, struct instance *inst, const struct settings *st,
-    void (*done)(void *arg, const struct db_result *r), void *arg)
+/* Queue one row write of inst (what: SETTINGS with st, PROXY with px, WEBHOOK with wh). */
+static int
+lc_set_row(struct app *app, struct instance *inst, int what, const struct settings *st, const struct proxy *px,
+    const struct lifecycle_webhook *wh, void (*done)(void *arg, const struct db_result *r), void *arg)
 {
 	struct lc_set_ctx *s;
 	struct db_tx *tx;
@@ -596,13 +596,32 @@ lifecycle_settings_set(struct app *app, struct instance *inst, const struct sett
 	if (!lc_writable(app, inst))
 		return -1;
 	s = xcalloc(1, sizeof(*s));
-	s->what = LC_SET_SETTINGS;
+	s->what = what;
 	s->ts_us = lc_now_us();
-	settings_copy(&s->settings, st);
 	tx = db_tx_new();
-	lc_settings_row(tx, inst->id, &s->settings, s->ts_us);
+	switch (what) {
+	case LC_SET_SETTINGS:
+		settings_copy(&s->settings, st);
+		lc_settings_row(tx, inst->id, &s->settings, s->ts_us);
+		break;
+	case LC_SET_PROXY:
+		proxy_copy(&s->proxy, px);
+		lc_proxy_row(tx, inst->id, &s->proxy, s->ts_us);
+		break;
+	default:
+		lc_webhook_row(tx, inst->id, wh, 1);
+		break;
+	}
 	lc_set_push(app, inst, s, tx, done, arg);
 	return 0;
+}
+
+/* /settings/set: the row, then the registry and the worker. */
+int
+lifecycle_settings_set(struct app *app, struct instance *inst, const struct settings *st,
+    void (*done)(void *arg, const struct db_result *r), void *arg)
+{
+	return lc_set_row(app, inst, LC_SET_SETTINGS, st, NULL, NULL, done, arg);
 }
 
 /* /proxy/set: the row, then the registry and the worker. */
@@ -610,19 +629,7 @@ int
 lifecycle_proxy_set(struct app *app, struct instance *inst, const struct proxy *px,
     void (*done)(void *arg, const struct db_result *r), void *arg)
 {
-	struct lc_set_ctx *s;
-	struct db_tx *tx;
-
-	if (!lc_writable(app, inst))
-		return -1;
-	s = xcalloc(1, sizeof(*s));
-	s->what = LC_SET_PROXY;
-	s->ts_us = lc_now_us();
-	proxy_copy(&s->proxy, px);
-	tx = db_tx_new();
-	lc_proxy_row(tx, inst->id, &s->proxy, s->ts_us);
-	lc_set_push(app, inst, s, tx, done, arg);
-	return 0;
+	return lc_set_row(app, inst, LC_SET_PROXY, NULL, px, NULL, done, arg);
 }
 
 /* /webhook/set: the row, returned as JSON text. */
@@ -630,17 +637,7 @@ int
 lifecycle_webhook_set(struct app *app, struct instance *inst, const struct lifecycle_webhook *wh,
     void (*done)(void *arg, const struct db_result *r), void *arg)
 {
-	struct lc_set_ctx *s;
-	struct db_tx *tx;
-
-	if (!lc_writable(app, inst))
-		return -1;
-	s = xcalloc(1, sizeof(*s));
-	s->what = LC_SET_WEBHOOK;
-	tx = db_tx_new();
-	lc_webhook_row(tx, inst->id, wh, 1);
-	lc_set_push(app, inst, s, tx, done, arg);
-	return 0;
+	return lc_set_row(app, inst, LC_SET_WEBHOOK, NULL, NULL, wh, done, arg);
 }
 
 /* /instance/restart: mark the coming close as ours, then restart the worker. */

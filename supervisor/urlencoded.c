@@ -1,4 +1,5 @@
 #include "urlencoded.h"
+#include "hex.h"
 #include "xmalloc.h"
 
 #include <json-c/json.h>
@@ -48,19 +49,6 @@ ue_utf8_valid(const unsigned char *s, size_t n)
 	return 1;
 }
 
-/* The value of one hex digit, or -1. */
-static int
-ue_hex(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /*
  * '+' to space, then %XX decoded; as qs does, a string whose escapes are malformed or decode to invalid UTF-8
  * is kept as sent (with only the '+' replaced) rather than refused. Returns a NUL-terminated copy.
@@ -80,8 +68,8 @@ ue_decode(const char *s, size_t n, size_t *outlen)
 			dec[o++] = raw[i];
 			continue;
 		}
-		if (i + 2 >= n || (hi = ue_hex((unsigned char)raw[i + 1])) < 0 ||
-		    (lo = ue_hex((unsigned char)raw[i + 2])) < 0) {
+		if (i + 2 >= n || (hi = hex_digit((unsigned char)raw[i + 1])) < 0 ||
+		    (lo = hex_digit((unsigned char)raw[i + 2])) < 0) {
 			ok = 0;
 			break;
 		}
