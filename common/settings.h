@@ -8,7 +8,8 @@
 
 #include <stddef.h>
 
-#define SETTINGS_FIELD_MAX	256	/* longest string either process accepts over IPC (STYLE rule 14) */
+#define SETTINGS_FIELD_MAX	1024	/* longest string either process accepts over IPC (STYLE rule 14); the
+					 * HTTP routes refuse longer ones (validate.h V_SETTING) */
 
 struct settings {
 	int reject_call, groups_ignore, always_online, read_messages, read_status, sync_full_history;

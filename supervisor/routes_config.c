@@ -131,7 +131,7 @@ route_settings_set(struct http_call *c)
 
 	for (i = 0; req[i] != NULL; i++)
 		v_field(errs, c->body, "", req[i], V_BOOL, 1);
-	v_field(errs, c->body, "", "msgCall", V_STRING, 0);
+	v_field(errs, c->body, "", "msgCall", V_SETTING, 0);
 	v_field(errs, c->body, "", "wavoipToken", V_STRING, 0);
 	if (json_object_array_length(errs) > 0) {
 		http_reply_validation(c, errs);
@@ -228,11 +228,11 @@ route_proxy_set(struct http_call *c)
 	struct json_object *errs = json_object_new_array();
 
 	v_field(errs, c->body, "", "enabled", V_BOOL, 1);
-	v_field(errs, c->body, "", "host", V_STRING, 1);
-	v_field(errs, c->body, "", "port", V_STRING, 1);
-	v_field(errs, c->body, "", "protocol", V_STRING, 1);
-	v_field(errs, c->body, "", "username", V_STRING, 0);
-	v_field(errs, c->body, "", "password", V_STRING, 0);
+	v_field(errs, c->body, "", "host", V_SETTING, 1);
+	v_field(errs, c->body, "", "port", V_SETTING, 1);
+	v_field(errs, c->body, "", "protocol", V_SETTING, 1);
+	v_field(errs, c->body, "", "username", V_SETTING, 0);
+	v_field(errs, c->body, "", "password", V_SETTING, 0);
 	if (json_object_array_length(errs) > 0) {
 		http_reply_validation(c, errs);
 		return;

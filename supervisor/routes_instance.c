@@ -237,15 +237,15 @@ route_instance_create(struct http_call *c)
 	v_field(errs, b, "", "token", V_STRING, 0);
 	v_field(errs, b, "", "number", V_STRING, 0);
 	v_field(errs, b, "", "integration", V_STRING, 0);
-	v_field(errs, b, "", "msgCall", V_STRING, 0);
+	v_field(errs, b, "", "msgCall", V_SETTING, 0);
 	v_field(errs, b, "", "wavoipToken", V_STRING, 0);
 	for (i = 0; bool_fields[i] != NULL; i++)
 		v_field(errs, b, "", bool_fields[i], V_BOOL, 0);
-	v_field(errs, b, "", "proxyHost", V_STRING, 0);
-	v_field(errs, b, "", "proxyPort", V_STRING, 0);
-	v_field(errs, b, "", "proxyProtocol", V_STRING, 0);
-	v_field(errs, b, "", "proxyUsername", V_STRING, 0);
-	v_field(errs, b, "", "proxyPassword", V_STRING, 0);
+	v_field(errs, b, "", "proxyHost", V_SETTING, 0);
+	v_field(errs, b, "", "proxyPort", V_SETTING, 0);
+	v_field(errs, b, "", "proxyProtocol", V_SETTING, 0);
+	v_field(errs, b, "", "proxyUsername", V_SETTING, 0);
+	v_field(errs, b, "", "proxyPassword", V_SETTING, 0);
 	wh = v_field(errs, b, "", "webhook", V_OBJECT, 0);
 	if (name_o != NULL && !v_instance_name_ok(json_object_get_string(name_o)))
 		json_object_array_add(errs, json_object_new_string(

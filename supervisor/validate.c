@@ -1,4 +1,5 @@
 #include "validate.h"
+#include "settings.h"
 #include "event_names.h"
 
 #include "xmalloc.h"
@@ -13,7 +14,7 @@ v_kind_name(enum v_kind k)
 {
 	switch (k) {
 	case V_BOOL: return "boolean";
-	case V_STRING: return "string";
+	case V_STRING: case V_SETTING: return "string";
 	case V_OBJECT: return "object";
 	case V_ARRAY: return "array";
 	default: return "number";
@@ -25,7 +26,7 @@ v_is(struct json_object *v, enum v_kind k)
 {
 	switch (k) {
 	case V_BOOL: return json_object_is_type(v, json_type_boolean);
-	case V_STRING: return json_object_is_type(v, json_type_string);
+	case V_STRING: case V_SETTING: return json_object_is_type(v, json_type_string);
 	case V_OBJECT: return json_object_is_type(v, json_type_object);
 	case V_ARRAY: return json_object_is_type(v, json_type_array);
 	default: return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
@@ -52,6 +53,11 @@ v_field(struct json_object *errs, struct json_object *obj, const char *prefix, c
 	}
 	if (!v_is(v, kind)) {
 		snprintf(msg, sizeof(msg), "%s%s is not of a type(s) %s", prefix, field, v_kind_name(kind));
+		json_object_array_add(errs, json_object_new_string(msg));
+		return NULL;
+	}
+	if (kind == V_SETTING && (size_t)json_object_get_string_len(v) > SETTINGS_FIELD_MAX) {
+		snprintf(msg, sizeof(msg), "%s%s does not meet maximum length of %d", prefix, field, SETTINGS_FIELD_MAX);
 		json_object_array_add(errs, json_object_new_string(msg));
 		return NULL;
 	}

@@ -4,7 +4,9 @@
 
 #include <json-c/json.h>
 
-enum v_kind { V_BOOL, V_STRING, V_OBJECT, V_ARRAY, V_NUMBER };
+/* V_SETTING: a string a worker receives (settings, proxy), at most SETTINGS_FIELD_MAX bytes, the cap the worker
+ * enforces on IPC: a longer one must be refused here, or the worker would refuse its Start and restart forever. */
+enum v_kind { V_BOOL, V_STRING, V_OBJECT, V_ARRAY, V_NUMBER, V_SETTING };
 
 /* Append an error to errs when obj.field is present with the wrong type, or absent while required.
  * prefix is "" for top-level fields or e.g. "webhook." for nested ones. Returns the value or NULL. */

@@ -1,5 +1,6 @@
 /* validate: Evolution's schema messages, URL and name rules, webhook and proxy checks. */
 #include "validate.h"
+#include "settings.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,6 +34,28 @@ test_v_field_messages(void **state)
 	assert_string_equal(err_at(errs, 0), "port is not of a type(s) string");
 	assert_string_equal(err_at(errs, 1), "instance requires property \"groupsIgnore\"");
 	assert_string_equal(err_at(errs, 2), "webhook requires property \"url\"");
+	json_object_put(errs);
+	json_object_put(body);
+}
+
+/* A string a worker receives is capped at the worker's own limit (else its Start would be refused forever). */
+static void
+test_v_setting_length(void **state)
+{
+	struct json_object *errs = json_object_new_array(), *body = json_object_new_object();
+	char *big = malloc(SETTINGS_FIELD_MAX + 2);
+
+	(void)state;
+	memset(big, 'a', SETTINGS_FIELD_MAX + 1);
+	big[SETTINGS_FIELD_MAX + 1] = '\0';
+	json_object_object_add(body, "msgCall", json_object_new_string(big));
+	big[SETTINGS_FIELD_MAX] = '\0';
+	json_object_object_add(body, "host", json_object_new_string(big));
+	assert_null(v_field(errs, body, "", "msgCall", V_SETTING, 0));
+	assert_non_null(v_field(errs, body, "", "host", V_SETTING, 1));
+	assert_int_equal(json_object_array_length(errs), 1);
+	assert_string_equal(err_at(errs, 0), "msgCall does not meet maximum length of 1024");
+	free(big);
 	json_object_put(errs);
 	json_object_put(body);
 }
@@ -136,6 +159,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_v_field_messages),
+		cmocka_unit_test(test_v_setting_length),
 		cmocka_unit_test(test_v_url_and_name),
 		cmocka_unit_test(test_v_webhook),
 		cmocka_unit_test(test_v_proxy),
