@@ -1,6 +1,6 @@
 # Shared plumbing of the bench scripts that run their own PostgreSQL + wagate (+ fakewa). Source it from the
 # repository root after setting `name` (the result-line prefix and the scratch dir's name). It sets the binaries
-# (BUILD, WAGATE_BIN, WAGATE_WORKER_BIN), the API key, the env tag given to the supervisor and the scratch dir
+# (BUILD, WAGATE_BIN, WAGATE_WORKER_BIN), the API key and the scratch dir
 # `tmp`, installs the cleanup trap and opens fd 3 for the result line(s).
 
 repo=$(pwd)
@@ -8,7 +8,6 @@ BUILD=${BUILD:-build}
 sup_bin=${WAGATE_BIN:-$repo/$BUILD/supervisor/wagate}
 wrk_bin=${WAGATE_WORKER_BIN:-$repo/$BUILD/worker/wagate-worker}
 key=bench-key-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
-tag=wagate-bench-$$-$RANDOM
 tmp=$(mktemp -d "/tmp/wagate-bench-$name.XXXXXX")
 sup_pid=
 
@@ -17,19 +16,23 @@ now() { date +%s.%N; }
 # Seconds (2 decimals) from $1 to now.
 since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
 
-# Our workers: processes running this build's wagate-worker (the supervisor passes workers no variable we could
-# tag them with); a bench run is the only user of its build directory's worker while it runs.
+# Our workers: the children of each supervisor we started, noted when it is stopped (they exit on IPC EOF by
+# themselves; this is the backstop). A pid is killed only while it still runs the worker binary.
+our_workers=
+note_our_workers() {
+	[ -n "$sup_pid" ] && our_workers="$our_workers $(pgrep -P "$sup_pid" | tr '\n' ' ')"
+}
 kill_our_workers() {
-	local f pid exe want
+	local pid want
 	want=$(readlink -f "$wrk_bin")
-	for f in /proc/[0-9]*/exe; do
-		pid=${f#/proc/}; pid=${pid%/exe}
-		exe=$(readlink "$f" 2>/dev/null) || continue
-		[ "$exe" = "$want" ] && kill -9 "$pid" 2>/dev/null || true
+	for pid in $our_workers; do
+		[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$want" ] && kill -9 "$pid" 2>/dev/null || true
 	done
+	our_workers=
 }
 stop_sup() {
 	if [ -n "$sup_pid" ] && kill -0 "$sup_pid" 2>/dev/null; then
+		note_our_workers
 		kill -TERM "$sup_pid" 2>/dev/null || true
 		for _ in $(seq 1 200); do kill -0 "$sup_pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$sup_pid" 2>/dev/null || true
@@ -55,7 +58,7 @@ start_sup() {
 		exec env SERVER_PORT="$port" AUTHENTICATION_API_KEY="$key" \
 			DATABASE_CONNECTION_URI="postgresql://postgres@127.0.0.1:$pgport/postgres" \
 			WAGATE_WORKER_BIN="$wrk_bin" WAGATE_MIGRATIONS_DIR="$repo/migrations" RUNTIME_DIRECTORY="$tmp/run" \
-			LOG_LEVEL=warn "${sup_env[@]}" WAGATE_BENCH_TAG="$tag" "$sup_bin"
+			LOG_LEVEL=warn "${sup_env[@]}" "$sup_bin"
 	) >>"$tmp/wagate.log" 2>&1 &
 	sup_pid=$!
 	for _ in $(seq 1 600); do

@@ -404,7 +404,8 @@ static void
 lc_restarted(struct app *app, struct instance *inst)
 {
 	struct db_tx *tx;
-	const char *p[1] = { inst->id };
+	const char *p[2] = { inst->id, NULL };
+	char ts[40];
 
 	log_info("%s: %s -> close (restarted on request)", inst->name, conn_state_name(inst->state));
 	instance_qr_reset(inst);
@@ -413,8 +414,11 @@ lc_restarted(struct app *app, struct instance *inst)
 		return;
 	inst->state = CONN_CLOSE;
 	app->state_changes++;
+	lc_stamp(inst, ts, sizeof(ts));
+	p[1] = ts;
 	tx = db_tx_new();
-	db_tx_add(tx, "UPDATE instance SET connection_status = 'close', updated_at = now() WHERE id = $1", 1, p);
+	db_tx_add(tx, "UPDATE instance SET connection_status = 'close', updated_at = $2::timestamptz WHERE id = $1",
+	    2, p);
 	lc_commit(app, inst, tx, "close");
 }
 
@@ -615,7 +619,7 @@ static void
 lc_prekey_arrays(const struct lc_pending *pd, char **idsp, char **recsp, size_t *reclenp)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i, j, idlen = pd->nprekeys * 10 + 3, reclen = 3;
+	size_t i, j, idlen = pd->nprekeys * 11 + 3, reclen = 3;
 	char *ids, *recs, *ip, *rp;
 
 	for (i = 0; i < pd->nprekeys; i++)

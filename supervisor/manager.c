@@ -1,13 +1,13 @@
 /* The manager page's files, loaded once: a request only ever looks a name up in this set, so nothing from a URL
  * reaches the filesystem. */
 #include "manager.h"
+#include "errbuf.h"
 #include "xmalloc.h"
 
 #include <sys/stat.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,17 +30,6 @@ static const struct {
 	{ ".json", "application/json; charset=utf-8" },
 	{ ".txt", "text/plain; charset=utf-8" },
 };
-
-/* printf into err. */
-static void
-manager_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* The Content-Type of a plain file name ([A-Za-z0-9._-], not hidden) with a known extension, else NULL. */
 static const char *
@@ -69,11 +58,11 @@ manager_read(int dfd, const char *name, struct manager_file *f, char *err, size_
 	int fd;
 
 	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1) {
-		manager_err(err, errlen, "%s: %s", name, strerror(errno));
+		errbuf_fail(err, errlen, "%s: %s", name, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > MANAGER_FILE_MAX) {
-		manager_err(err, errlen, "%s: not a regular file of at most %d bytes", name, MANAGER_FILE_MAX);
+		errbuf_fail(err, errlen, "%s: not a regular file of at most %d bytes", name, MANAGER_FILE_MAX);
 		close(fd);
 		return -1;
 	}
@@ -83,7 +72,7 @@ manager_read(int dfd, const char *name, struct manager_file *f, char *err, size_
 	close(fd);
 	f->data[got] = '\0';
 	if (got != (size_t)st.st_size || memchr(f->data, '\0', got) != NULL) {
-		manager_err(err, errlen, "%s: short read or not a text file", name);
+		errbuf_fail(err, errlen, "%s: short read or not a text file", name);
 		free(f->data);
 		f->data = NULL;
 		return -1;
@@ -104,7 +93,7 @@ manager_new(const char *dir, char *err, size_t errlen)
 	DIR *d;
 
 	if (dir == NULL || (d = opendir(dir)) == NULL) {
-		manager_err(err, errlen, "%s: %s", dir != NULL ? dir : "(no directory)", dir != NULL ?
+		errbuf_fail(err, errlen, "%s: %s", dir != NULL ? dir : "(no directory)", dir != NULL ?
 		    strerror(errno) : "not configured");
 		return NULL;
 	}
@@ -115,7 +104,7 @@ manager_new(const char *dir, char *err, size_t errlen)
 		    (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && !S_ISREG(st.st_mode)))
 			continue;
 		if (m->n == MANAGER_FILES_MAX) {
-			manager_err(err, errlen, "%s: more than %d files", dir, MANAGER_FILES_MAX);
+			errbuf_fail(err, errlen, "%s: more than %d files", dir, MANAGER_FILES_MAX);
 			goto fail;
 		}
 		if (manager_read(dirfd(d), de->d_name, &m->files[m->n], err, errlen) == -1)
@@ -124,7 +113,7 @@ manager_new(const char *dir, char *err, size_t errlen)
 	}
 	closedir(d);
 	if (manager_find(m, "index.html") == NULL) {
-		manager_err(err, errlen, "%s: no index.html", dir);
+		errbuf_fail(err, errlen, "%s: no index.html", dir);
 		manager_free(m);
 		return NULL;
 	}

@@ -296,7 +296,7 @@ transport_name(const struct http_call *c)
 
 	for (i = 0; names[i] != NULL; i++) {
 		n = strlen(names[i]);
-		if (c->path[0] == '/' && strncmp(c->path + 1, names[i], n) == 0 && c->path[n + 1] == '/')
+		if (c->path[0] == '/' && strncasecmp(c->path + 1, names[i], n) == 0 && c->path[n + 1] == '/')
 			return names[i];
 	}
 	return "websocket";	/* not reached: the route table sends only these three here */

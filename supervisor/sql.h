@@ -5,14 +5,6 @@
 /* Evolution's timestamp format: ISO 8601 in UTC with milliseconds and Z. */
 #define SQL_TS(col) "to_char((" col ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-#define SQL_SETTING_JSON(alias)                                                                   \
-	"json_build_object('id', " alias ".instance_id, 'rejectCall', " alias ".reject_call,"      \
-	" 'msgCall', " alias ".msg_call, 'groupsIgnore', " alias ".groups_ignore,"                 \
-	" 'alwaysOnline', " alias ".always_online, 'readMessages', " alias ".read_messages,"       \
-	" 'readStatus', " alias ".read_status, 'syncFullHistory', " alias ".sync_full_history,"    \
-	" 'wavoipToken', " alias ".wavoip_token, 'createdAt', " SQL_TS(alias ".created_at") ","    \
-	" 'updatedAt', " SQL_TS(alias ".updated_at") ", 'instanceId', " alias ".instance_id)"
-
 #define SQL_PROXY_JSON(alias)                                                                     \
 	"json_build_object('id', " alias ".instance_id, 'enabled', " alias ".enabled,"             \
 	" 'host', " alias ".host, 'port', " alias ".port, 'protocol', " alias ".protocol,"         \

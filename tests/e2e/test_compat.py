@@ -74,7 +74,9 @@ class PairedTest(PairingCase):
         self.assertTrue(set(r.json) <= {"pairingCode", "code", "base64", "count"}, r)
         self.assertIn("count", r.json, r)
         self.assertEqual(r.json.get("code"), q["code"], r)
-        self.sup.wait_qr("rqr", 30)
+        # the restarted worker goes on showing codes: a new one (new refs from the new connection) appears
+        wait_until(lambda: (lambda x: x if isinstance(x, dict) and x.get("code") and x["code"] != q["code"]
+                            else None)(self.sup.qr("rqr")), 30, msg="a new QR code after the restart")
         self.assertEqual([d for d in self.updates("rqr") if d.get("statusReason") == 600], [])
         self.assertIsNone(self.sup.fetch("rqr")["disconnectionReasonCode"])
 
