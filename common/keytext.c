@@ -54,12 +54,5 @@ out:
 void
 keytext_format(const unsigned char key[KEYTEXT_KEY_LEN], char out[2 * KEYTEXT_KEY_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < KEYTEXT_KEY_LEN; i++) {
-		out[2 * i] = hex[key[i] >> 4];
-		out[2 * i + 1] = hex[key[i] & 15];
-	}
-	out[2 * KEYTEXT_KEY_LEN] = '\0';
+	hex_encode(key, KEYTEXT_KEY_LEN, out);
 }

@@ -2,6 +2,7 @@
  * calls in from its IPC read callback, so each callback only copies what arrived into a pending record; the
  * rendering, JSON and SQL happen on the next loop turn, in arrival order (STYLE rule 15). */
 #include "lifecycle_int.h"
+#include "hex.h"
 #include "app.h"
 #include "db.h"
 #include "log.h"
@@ -618,8 +619,7 @@ lc_handle_pair(struct app *app, struct instance *inst, const struct lc_pending *
 static void
 lc_prekey_arrays(const struct lc_pending *pd, char **idsp, char **recsp, size_t *reclenp)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, j, idlen = pd->nprekeys * 11 + 3, reclen = 3;
+	size_t i, idlen = pd->nprekeys * 11 + 3, reclen = 3;
 	char *ids, *recs, *ip, *rp;
 
 	for (i = 0; i < pd->nprekeys; i++)
@@ -634,10 +634,9 @@ lc_prekey_arrays(const struct lc_pending *pd, char **idsp, char **recsp, size_t 
 			*rp++ = ',';
 		}
 		ip += snprintf(ip, idlen - (size_t)(ip - ids), "%u", pd->prekeys[i].id);
-		for (j = 0; j < pd->prekeys[i].len; j++) {
-			*rp++ = hex[pd->prekeys[i].record[j] >> 4];
-			*rp++ = hex[pd->prekeys[i].record[j] & 15];
-		}
+		/* its NUL lands where the next ',' or the closing '}' goes */
+		hex_encode(pd->prekeys[i].record, pd->prekeys[i].len, rp);
+		rp += 2 * pd->prekeys[i].len;
 	}
 	*ip++ = '}';
 	*ip = '\0';

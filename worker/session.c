@@ -20,34 +20,20 @@
 
 static void session_connect_now(struct session *s);
 
-/* The one place a wa_conn reason becomes an IPC Reason: the library has its own numbers (wa_conn.h), most of
- * them the same codes; the ones it alone knows (400, 403, stream errors) pass through as they are. */
-static int
-session_reason(int wa_reason)
-{
-	switch (wa_reason) {
-	case WA_CONN_REASON_NONE:
-		return REASON_NONE;
-	case WA_CONN_REASON_LOGGED_OUT:
-		return REASON_LOGGED_OUT;
-	case WA_CONN_REASON_TIMED_OUT:
-		return REASON_TIMED_OUT;
-	case WA_CONN_REASON_CLOSED:
-		return REASON_CONNECTION_CLOSED;
-	case WA_CONN_REASON_REPLACED:
-		return REASON_REPLACED;
-	case WA_CONN_REASON_BAD_SESSION:
-		return REASON_BAD_SESSION;
-	case WA_CONN_REASON_UNAVAILABLE:
-		return REASON_UNAVAILABLE;
-	case WA_CONN_REASON_RESTART_REQUIRED:
-		return REASON_RESTART_REQUIRED;
-	case WA_CONN_REASON_CONFIG:
-		return REASON_NO_TRANSPORT;
-	default:
-		return wa_reason;
-	}
-}
+/* The WhatsApp library keeps its own reason numbers (wa_conn.h) so it stays free of IPC; the codes both sets
+ * have are the same numbers, so a wa_conn reason goes to the supervisor as it is (the ones only the library
+ * knows, 400, 403 and stream errors, pass through too). */
+#define SESSION_SAME(a, b) ((int)(a) == (int)(b))
+_Static_assert(SESSION_SAME(WA_CONN_REASON_NONE, REASON_NONE) &&
+    SESSION_SAME(WA_CONN_REASON_LOGGED_OUT, REASON_LOGGED_OUT) &&
+    SESSION_SAME(WA_CONN_REASON_TIMED_OUT, REASON_TIMED_OUT) &&
+    SESSION_SAME(WA_CONN_REASON_CLOSED, REASON_CONNECTION_CLOSED) &&
+    SESSION_SAME(WA_CONN_REASON_REPLACED, REASON_REPLACED) &&
+    SESSION_SAME(WA_CONN_REASON_BAD_SESSION, REASON_BAD_SESSION) &&
+    SESSION_SAME(WA_CONN_REASON_UNAVAILABLE, REASON_UNAVAILABLE) &&
+    SESSION_SAME(WA_CONN_REASON_RESTART_REQUIRED, REASON_RESTART_REQUIRED) &&
+    SESSION_SAME(WA_CONN_REASON_CONFIG, REASON_NO_TRANSPORT),
+    "wa_conn.h reasons must keep ipc.proto's numbers");
 
 int
 session_creds_paired(const struct session *s)
@@ -184,7 +170,7 @@ session_state_cb(struct wa_conn *c, int state, int reason, const char *detail, l
 			log_info("%s: closed (%d %s), retrying in %ld ms", name, reason, detail, retry_ms);
 		else
 			log_warnx("%s: closed (%d %s), not retrying", name, reason, detail);
-		worker_report_state(s->w, CONN_CLOSE, session_reason(reason), detail);
+		worker_report_state(s->w, CONN_CLOSE, reason, detail);
 		if (reason == WA_CONN_REASON_LOGGED_OUT || reason == WA_CONN_REASON_FORBIDDEN)
 			session_defer(s, SESSION_DO_EXIT);
 		break;
