@@ -5,7 +5,7 @@
 (function () {
 	const KEY_STORE = "wagate.manager.apikey";
 	const POLL_MS = 2000;
-	// The API is served by the same supervisor, one level above /manager (also behind a path prefix).
+	// The API is served by the same supervisor, one level above /manager (the page's assets are at /manager/).
 	const BASE = location.pathname.replace(/\/manager(\/.*)?$/, "");
 	const EVENTS = ["APPLICATION_STARTUP", "QRCODE_UPDATED", "MESSAGES_SET", "MESSAGES_UPSERT", "MESSAGES_EDITED",
 		"MESSAGES_UPDATE", "MESSAGES_DELETE", "SEND_MESSAGE", "CONTACTS_SET", "CONTACTS_UPSERT", "CONTACTS_UPDATE",
@@ -21,7 +21,6 @@
 		global: false,	// logged in with the global key (sees and creates every instance)
 		instances: [],
 		selected: null,	// name of the instance in the detail view
-		wantQr: false,	// the operator asked to connect: keep the QR current while connecting
 		pollTimer: null,
 		polling: false,
 	};
@@ -236,11 +235,9 @@
 		const el = $("detail-state");
 		el.dataset.state = s || "close";
 		el.textContent = s || "close";
-		if (s === "open" || s === "close") {
-			state.wantQr = state.wantQr && s !== "open";
-			if (s === "open")
-				hideQr();
-		}
+		// a QR shown before is void once the instance is open or closed (QR limit, logout)
+		if (s === "open" || s === "close")
+			hideQr();
 	}
 
 	function hideQr() {
@@ -269,7 +266,6 @@
 
 	async function openDetail(name) {
 		if (state.selected !== name) {
-			state.wantQr = false;
 			hideQr();
 		}
 		state.selected = name;
@@ -297,7 +293,6 @@
 
 	function closeDetail() {
 		state.selected = null;
-		state.wantQr = false;
 		hideQr();
 		$("detail").hidden = true;
 	}
@@ -318,7 +313,6 @@
 	async function connect() {
 		const name = state.selected;
 		const number = phone($("connect-number").value);
-		state.wantQr = true;
 		const q = await api("GET", "/instance/connect/" + enc(name) + (number ? "?number=" + enc(number) : ""));
 		showQr(q);
 		if (q && !q.instance && !q.base64 && !q.pairingCode)
@@ -327,14 +321,12 @@
 
 	async function restart() {
 		const q = await api("POST", "/instance/restart/" + enc(state.selected));
-		state.wantQr = true;
 		showQr(q);
 		status("Restarted.");
 	}
 
 	async function logoutInstance() {
 		await api("DELETE", "/instance/logout/" + enc(state.selected));
-		state.wantQr = false;
 		hideQr();
 		status("Logged out: connect again to pair.");
 		await poll();
@@ -449,7 +441,6 @@
 		await poll();
 		await openDetail(name);
 		if (qrcode) {
-			state.wantQr = true;
 			showQr(r.qrcode);
 			if (!r.qrcode || (!r.qrcode.base64 && !r.qrcode.pairingCode))
 				status("Connecting: the QR code appears in a moment.");

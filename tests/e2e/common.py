@@ -94,9 +94,10 @@ def track_proc(proc):
 
 
 def on_exit(fn):
-    """Run fn() on any exit path, after every tracked process was killed."""
+    """Run fn() on any exit path, after every tracked process was killed (once, however often it is asked)."""
     with _lock:
-        _cleanups.append(fn)
+        if fn not in _cleanups:
+            _cleanups.append(fn)
 
 
 def forget_on_exit(fn):
