@@ -490,6 +490,17 @@ static int wa_dec_value(struct wa_dec *, struct wa_dval *, int);
 static int
 wa_dec_jid_part(struct wa_dec *d, struct wa_dval *v, int none_ok)
 {
+	unsigned tag;
+
+	/* A JID part that is itself a JID would be refused after decoding anyway (it is not a string), but
+	 * decoding it first recursed once per tag byte: a frame of JID tags overflowed the stack (fuzz-node).
+	 * Refuse it by its tag, before any recursion. */
+	if (d->pos < d->len) {
+		tag = d->p[d->pos];
+		if (tag == WA_BIN_JID_PAIR || tag == WA_BIN_AD_JID || tag == WA_BIN_FB_JID ||
+		    tag == WA_BIN_INTEROP_JID)
+			return wa_dec_fail(d, "JID part is not a string");
+	}
 	if (wa_dec_value(d, v, 0) == -1)
 		return -1;
 	if (v->type == WA_DVAL_NONE && none_ok) {

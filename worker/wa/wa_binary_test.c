@@ -710,6 +710,22 @@ test_rejects(void **state)
 		check_reject(q, n, "66 levels");
 		free(q);
 	}
+	/* a JID whose part is a JID whose part is a JID...: refused, not one stack frame per byte */
+	{
+		static const unsigned char kinds[] = { 0xfa, 0xf6, 0xf5, 0xf7 };	/* JID_PAIR, FB, INTEROP, AD */
+		size_t n, k, len = 200000;
+		unsigned char *q = malloc(len + 8);
+
+		for (k = 0; k < sizeof(kinds); k++) {
+			n = 0;
+			q[n++] = 0;
+			q[n++] = 0xf8; q[n++] = 0x03; q[n++] = 0x19; q[n++] = 0x19;	/* <tag attr=...> */
+			while (n < len)
+				q[n++] = kinds[k];
+			check_reject(q, n, "nested JIDs");
+		}
+		free(q);
+	}
 	/* encoder refusals */
 	{
 		struct wa_node *n = wa_node_new("");
