@@ -13,20 +13,25 @@ jobs=${WAGATE_FUZZ_JOBS:-2}
 command -v clang >/dev/null || { echo "fuzz: clang not installed (scripts/deps.sh installs it)" >&2; exit 1; }
 # The targets link protoc-c output from the build directory; this is a no-op after `make test`.
 ninja -C "$build" >/dev/null || { echo "fuzz: ninja -C $build failed" >&2; exit 1; }
-mapfile -t names < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' tests/fuzz/targets.txt | awk '{ print $1 }')
+# Heaviest first (a `weight=N` token in targets.txt multiplies the time), so two at a time finish together.
+mapfile -t names < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' tests/fuzz/targets.txt |
+	awk '{ w = 1; for (i = 2; i <= NF; i++) if ($i ~ /^weight=[0-9]+$/) w = substr($i, 8); print w, NR, $1 }' |
+	sort -k1,1nr -k2,2n | awk '{ print $3 }')
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
 # Build and run one target in the background of this shell; its output and exit status land in $logs.
 fuzz_start_target() {
-	local name=$1
+	local name=$1 weight t
+	weight=$(grep -E "^$name( |$)" tests/fuzz/targets.txt | grep -oE 'weight=[0-9]+' | head -n 1 | cut -d= -f2)
+	t=$((secs * ${weight:-1}))
 	( rc=0
-	  WAGATE_FUZZ_SECONDS=$secs CI=true timeout -k 10 $((secs + 300)) \
+	  WAGATE_FUZZ_SECONDS=$t CI=true timeout -k 10 $((t + 300)) \
 		bash tests/fuzz/run.sh "$name" "$src" "$build" >"$logs/$name.out" 2>&1 || rc=$?
 	  echo "$rc" >"$logs/$name.rc" ) &
 }
 
-echo "fuzz: ${#names[@]} targets, ${secs} s each, ${jobs} at a time"
+echo "fuzz: ${#names[@]} targets, ${secs} s each (times their weight), ${jobs} at a time"
 start=$SECONDS
 running=0
 for name in "${names[@]}"; do

@@ -20,6 +20,7 @@ sources=()
 for w in "${words[@]:1}"; do
 	case "$w" in
 	@build/*) sources+=("$build/${w#@build/}") ;;
+	weight=*) ;;	# CI's time multiplier (tests/fuzz/ci.sh), not a source
 	*) sources+=("$src/$w") ;;
 	esac
 done
