@@ -332,7 +332,7 @@ ed_decode(const struct ed *e, struct ed_pt *r, const uint8_t in[32])
 
 /* Set up d, 2d, sqrt(-1) and the base point. */
 static int
-ed_init(struct ed *e)
+ed_setup(struct ed *e)
 {
 	fe a, b, zero;
 	uint8_t bb[32];
@@ -354,6 +354,19 @@ ed_init(struct ed *e)
 	fe_mul(&a, &a, &b);
 	fe_tobytes(bb, &a);
 	return ed_decode(e, &e->base, bb);
+}
+
+/* The curve constants, computed once per process: they cost a quarter of a verification. Public values only; the
+ * wa library runs on one thread per process (worker and fakewa alike). */
+static const struct ed *
+ed_params(void)
+{
+	static struct ed e;
+	static int state;	/* 0 not yet, 1 ready, -1 failed */
+
+	if (state == 0)
+		state = ed_setup(&e) == 0 ? 1 : -1;
+	return state == 1 ? &e : NULL;
 }
 
 /* SHA-512 over up to three pieces. */
@@ -529,12 +542,12 @@ int
 wa_xeddsa_verify(const uint8_t pub[WA_XEDDSA_KEY_LEN], const uint8_t *msg, size_t len,
     const uint8_t sig[WA_XEDDSA_SIG_LEN])
 {
-	struct ed e;
+	const struct ed *e;
 	struct ed_pt a, na, r;
 	fe u, n, dn, y, one;
 	uint8_t edpub[32], s[32], hash[64], h[32], check[32];
 
-	if (ed_init(&e) != 0)
+	if ((e = ed_params()) == NULL)
 		return -1;
 	/* Montgomery u to Edwards y = (u - 1) / (u + 1); u = -1 gives 0, as in libsignal. */
 	fe_frombytes(&u, pub);
@@ -550,14 +563,14 @@ wa_xeddsa_verify(const uint8_t pub[WA_XEDDSA_KEY_LEN], const uint8_t *msg, size_
 	s[31] &= 0x7f;
 	if (s[31] & 0xe0)
 		return -1;
-	if (ed_decode(&e, &a, edpub) != 0)
+	if (ed_decode(e, &a, edpub) != 0)
 		return -1;
 	if (xeddsa_sha512(hash, sig, 32, edpub, 32, msg, len) != 0)
 		return -1;
 	sc_reduce(h, hash);
 	/* R' = S B - h A must encode to R. */
 	ed_neg(&na, &a);
-	ed_double_scalarmult(&e, &r, s, &e.base, h, &na);
+	ed_double_scalarmult(e, &r, s, &e->base, h, &na);
 	ed_encode(check, &r);
 	return memcmp(check, sig, 32) == 0 ? 0 : -1;
 }
@@ -572,7 +585,7 @@ wa_xeddsa_sign_with_random(const uint8_t priv[WA_XEDDSA_KEY_LEN], const uint8_t 
 		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 	};
 	mbedtls_sha512_context ctx;
-	struct ed e;
+	const struct ed *e;
 	struct ed_pt a, r;
 	uint8_t sk[32], edpub[32], hash[64], nonce[32], h[32], out[64];
 	int rc = -1;
@@ -582,9 +595,9 @@ wa_xeddsa_sign_with_random(const uint8_t priv[WA_XEDDSA_KEY_LEN], const uint8_t 
 	sk[31] &= 127;
 	sk[31] |= 64;
 	mbedtls_sha512_init(&ctx);
-	if (ed_init(&e) != 0)
+	if ((e = ed_params()) == NULL)
 		goto fail;
-	ed_scalarmult_ct(&e, &a, sk, &e.base);
+	ed_scalarmult_ct(e, &a, sk, &e->base);
 	ed_encode(edpub, &a);
 	/* nonce = SHA512(0xfe ff*31 || k || msg || random) mod l */
 	CHK(mbedtls_sha512_starts_ret(&ctx, 0));
@@ -594,7 +607,7 @@ wa_xeddsa_sign_with_random(const uint8_t priv[WA_XEDDSA_KEY_LEN], const uint8_t 
 	CHK(mbedtls_sha512_update_ret(&ctx, random, 64));
 	CHK(mbedtls_sha512_finish_ret(&ctx, hash));
 	sc_reduce(nonce, hash);
-	ed_scalarmult_ct(&e, &r, nonce, &e.base);
+	ed_scalarmult_ct(e, &r, nonce, &e->base);
 	ed_encode(out, &r);
 	/* h = SHA512(R || A || msg) mod l; S = nonce + h k mod l */
 	CHK(xeddsa_sha512(hash, out, 32, edpub, 32, msg, len));
