@@ -268,8 +268,7 @@ seal_store_fail(PGconn *conn, struct instance *inst, const char *why)
 	instance_set_str(&inst->disconnection_object, msg);
 	inst->disconnection_us = inst->updated_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 	snprintf(us, sizeof(us), "%lld", (long long)inst->updated_us);
-	log_warnx("%s: not started: %s (set the key that sealed them, WAGATE_CREDS_KEY or WAGATE_CREDS_KEY_OLD,"
-	    " and restart)", inst->name, msg);
+	log_warnx("%s: not started: %s (README.md, \"Credentials at rest\")", inst->name, msg);
 	r = PQexecParams(conn, "UPDATE instance SET disconnection_reason_code = $2::int, disconnection_object = $3,"
 	    " disconnection_at = 'epoch'::timestamptz + $4::bigint * interval '1 microsecond',"
 	    " updated_at = 'epoch'::timestamptz + $4::bigint * interval '1 microsecond' WHERE id = $1", 4, NULL, p,
