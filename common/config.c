@@ -5,12 +5,15 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* OPT_ORIGINS and OPT_METHODS are strings checked (and normalised) as CORS lists */
 enum opt_type { OPT_INT, OPT_BOOL, OPT_STR, OPT_MINUTES_OR_FALSE, OPT_KEY, OPT_ORIGINS, OPT_METHODS };
@@ -81,6 +84,15 @@ static const struct opt opts[] = {
 	  "methods a CORS preflight allows (comma list)" },
 	{ "CORS_CREDENTIALS", OPT_BOOL, "true", 0, 1, 0, O(cors_credentials),
 	  "send Access-Control-Allow-Credentials: true" },
+	/* credentials encrypted at rest (config_load_creds_keys) */
+	{ "WAGATE_CREDS_KEY", OPT_KEY, NULL, 0, 0, 0, O(creds_key),
+	  "AES-256 key sealing stored credentials (64 hex digits or base64); unset = stored in plaintext" },
+	{ "WAGATE_CREDS_KEY_FILE", OPT_STR, NULL, 0, 0, 0, O(creds_key_file),
+	  "file holding WAGATE_CREDS_KEY (mode 0600 or stricter); default $CREDENTIALS_DIRECTORY/wagate-creds-key" },
+	{ "WAGATE_CREDS_KEY_OLD", OPT_KEY, NULL, 0, 0, 0, O(creds_key_old),
+	  "previous key, still read during a rotation; rows are re-sealed with the current key at start" },
+	{ "WAGATE_CREDS_KEY_OLD_FILE", OPT_STR, NULL, 0, 0, 0, O(creds_key_old_file),
+	  "file holding WAGATE_CREDS_KEY_OLD; default $CREDENTIALS_DIRECTORY/wagate-creds-key-old" },
 };
 
 #define CONFIG_EVENTS_PREFIX	"WEBHOOK_EVENTS_"
@@ -281,6 +293,98 @@ config_check_methods(char *v)
 	}
 }
 
+/* Largest key file read: a key and some whitespace, never a file someone pointed us at by mistake. */
+#define CONFIG_KEY_FILE_MAX	256
+
+/*
+ * One creds key from a file. The file must not be readable or writable by group or others: a key anyone on
+ * the host can read seals nothing. 0, or -1 with one message appended to err.
+ */
+static int
+config_read_key_file(const char *var, const char *path, struct config_key *k, char *err, size_t errlen)
+{
+	char buf[CONFIG_KEY_FILE_MAX + 1], msg[512];
+	struct stat st;
+	ssize_t n;
+	int fd, rc = -1;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		snprintf(msg, sizeof(msg), "%s: cannot open %s: %s", var, path, strerror(errno));
+		err_append(err, errlen, "%s\n", msg, 0, 0);
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		snprintf(msg, sizeof(msg), "%s: %s is not a regular file", var, path);
+	else if (st.st_mode & 077)
+		snprintf(msg, sizeof(msg), "%s: %s is accessible to group or others (mode %03o); chmod 600 it", var,
+		    path, (unsigned)(st.st_mode & 0777));
+	else if ((n = read(fd, buf, sizeof(buf))) < 0)
+		snprintf(msg, sizeof(msg), "%s: reading %s: %s", var, path, strerror(errno));
+	else if (n > CONFIG_KEY_FILE_MAX)
+		snprintf(msg, sizeof(msg), "%s: %s is longer than a key", var, path);
+	else {
+		buf[n] = '\0';
+		if (keytext_parse(buf, k->key) == -1)
+			snprintf(msg, sizeof(msg), "%s: %s must hold a 32-byte key in hex (64 digits) or base64", var,
+			    path);
+		else {
+			k->set = 1;
+			rc = 0;
+		}
+	}
+	explicit_wipe(buf, sizeof(buf));
+	close(fd);
+	if (rc == -1)
+		err_append(err, errlen, "%s\n", msg, 0, 0);
+	return rc;
+}
+
+/* One creds key: k as the table set it from the variable, else its _FILE, else the systemd credential; both
+ * the variable and the file set is refused. */
+static int
+config_creds_key(const char *var, const char *file, const char *credential, struct config_key *k, char *err,
+    size_t errlen)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char path[4096];
+
+	if (k->set && file != NULL) {
+		snprintf(path, sizeof(path), "%s and %s_FILE are both set; keep one", var, var);
+		err_append(err, errlen, "%s\n", path, 0, 0);
+		return -1;
+	}
+	if (k->set)
+		return 0;
+	if (file != NULL)
+		return config_read_key_file(var, file, k, err, errlen);
+	if (dir != NULL && *dir != '\0') {
+		snprintf(path, sizeof(path), "%s/%s", dir, credential);
+		if (access(path, F_OK) == 0)
+			return config_read_key_file(var, path, k, err, errlen);
+	}
+	return 0;
+}
+
+/* The credentials keys (current and old), after the table set the inline ones. 0, or -1 with messages. */
+static int
+config_load_creds_keys(struct config *cfg, char *err, size_t errlen)
+{
+	int bad = 0;
+
+	if (config_creds_key("WAGATE_CREDS_KEY", cfg->creds_key_file, "wagate-creds-key", &cfg->creds_key,
+	    err, errlen) == -1)
+		bad = 1;
+	if (config_creds_key("WAGATE_CREDS_KEY_OLD", cfg->creds_key_old_file, "wagate-creds-key-old",
+	    &cfg->creds_key_old, err, errlen) == -1)
+		bad = 1;
+	if (!bad && cfg->creds_key.set && cfg->creds_key_old.set &&
+	    memcmp(cfg->creds_key.key, cfg->creds_key_old.key, CONFIG_KEY_LEN) == 0) {
+		err_append(err, errlen, "%s is the same key as WAGATE_CREDS_KEY\n", "WAGATE_CREDS_KEY_OLD", 0, 0);
+		bad = 1;
+	}
+	return bad ? -1 : 0;
+}
+
 struct config *
 config_load(const char *dotenv_path, char *err, size_t errlen)
 {
@@ -373,6 +477,8 @@ config_load(const char *dotenv_path, char *err, size_t errlen)
 		err_append(err, errlen, "%s must be at least 8 characters\n", "AUTHENTICATION_API_KEY", 0, 0);
 		bad = 1;
 	}
+	if (config_load_creds_keys(cfg, err, errlen) == -1)
+		bad = 1;
 	if (bad) {
 		config_free(cfg);
 		return NULL;
@@ -390,7 +496,8 @@ config_free(struct config *cfg)
 	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
 		if (opts[i].type == OPT_STR || opts[i].type == OPT_ORIGINS || opts[i].type == OPT_METHODS)
 			free(*(char **)((char *)cfg + opts[i].off));
-	free(cfg);
+	/* the creds keys, and any other key material, do not outlive the struct */
+	free_wiped(cfg, sizeof(*cfg));
 }
 
 void

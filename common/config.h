@@ -53,6 +53,12 @@ struct config {
 	char *cors_origin;		/* CORS_ORIGIN: "*", or a comma list of origins (spaces trimmed) */
 	char *cors_methods;		/* CORS_METHODS: comma list of upper-case methods, as sent in preflights */
 	int cors_credentials;		/* CORS_CREDENTIALS */
+	/* Credentials encrypted at rest (supervisor/seal.h). Each key comes from its variable, its _FILE, or the
+	 * systemd credential of the same role in $CREDENTIALS_DIRECTORY; unset current key = plaintext rows. */
+	struct config_key creds_key;		/* WAGATE_CREDS_KEY[_FILE], credential wagate-creds-key */
+	struct config_key creds_key_old;	/* WAGATE_CREDS_KEY_OLD[_FILE], credential wagate-creds-key-old */
+	char *creds_key_file;			/* WAGATE_CREDS_KEY_FILE */
+	char *creds_key_old_file;		/* WAGATE_CREDS_KEY_OLD_FILE */
 };
 
 /* Load .env (if path exists; existing variables win), then read and validate every option.

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -51,6 +52,11 @@ clear_env(void)
 	unsetenv("CORS_ORIGIN");
 	unsetenv("CORS_METHODS");
 	unsetenv("CORS_CREDENTIALS");
+	unsetenv("WAGATE_CREDS_KEY");
+	unsetenv("WAGATE_CREDS_KEY_FILE");
+	unsetenv("WAGATE_CREDS_KEY_OLD");
+	unsetenv("WAGATE_CREDS_KEY_OLD_FILE");
+	unsetenv("CREDENTIALS_DIRECTORY");
 }
 
 static void
@@ -325,6 +331,72 @@ test_config_cors(void **state)
 	clear_env();
 }
 
+/* The creds keys (credentials at rest): inline, from a 0600 file, from $CREDENTIALS_DIRECTORY; a file others
+ * can read, a variable and its _FILE both set, and the old key equal to the current one are refused. */
+static void
+test_config_creds_keys(void **state)
+{
+	static const char k1[] = "0101010101010101010101010101010101010101010101010101010101010101";
+	char dir[] = "/tmp/wagate-config-test.XXXXXX", path[256], cred[256], err[1024];
+	struct config *cfg;
+	FILE *f;
+
+	(void)state;
+	clear_env();
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/key", dir);
+	snprintf(cred, sizeof(cred), "%s/wagate-creds-key-old", dir);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_false(cfg->creds_key.set);
+	assert_false(cfg->creds_key_old.set);
+	config_free(cfg);
+
+	setenv("WAGATE_CREDS_KEY", k1, 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_true(cfg->creds_key.set);
+	assert_int_equal(cfg->creds_key.key[31], 0x01);
+	config_free(cfg);
+
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "  %s\n", "0202020202020202020202020202020202020202020202020202020202020202");
+	fclose(f);
+	chmod(path, 0640);
+	setenv("WAGATE_CREDS_KEY_OLD_FILE", path, 1);
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "WAGATE_CREDS_KEY_OLD: "));
+	assert_non_null(strstr(err, "chmod 600"));
+	chmod(path, 0600);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_true(cfg->creds_key_old.set);
+	assert_int_equal(cfg->creds_key_old.key[0], 0x02);
+	config_free(cfg);
+
+	setenv("WAGATE_CREDS_KEY_FILE", path, 1);
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "WAGATE_CREDS_KEY and WAGATE_CREDS_KEY_FILE are both set"));
+	unsetenv("WAGATE_CREDS_KEY");
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "WAGATE_CREDS_KEY_OLD is the same key"));
+	unsetenv("WAGATE_CREDS_KEY_FILE");
+	unsetenv("WAGATE_CREDS_KEY_OLD_FILE");
+	setenv("WAGATE_CREDS_KEY_FILE", "/nonexistent/key", 1);
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "cannot open /nonexistent/key"));
+	unsetenv("WAGATE_CREDS_KEY_FILE");
+
+	/* the systemd credential, used only when nothing else names that key */
+	assert_int_equal(rename(path, cred), 0);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_false(cfg->creds_key.set);
+	assert_true(cfg->creds_key_old.set);
+	assert_int_equal(cfg->creds_key_old.key[0], 0x02);
+	config_free(cfg);
+	unsetenv("CREDENTIALS_DIRECTORY");
+	unlink(cred);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -335,6 +407,7 @@ main(void)
 		cmocka_unit_test(test_config_events),
 		cmocka_unit_test(test_config_root_key),
 		cmocka_unit_test(test_config_cors),
+		cmocka_unit_test(test_config_creds_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "random.h"
 #include "registry.h"
+#include "seal_store.h"
 #include "sql.h"
 #include "webhook.h"
 #include "workers.h"
@@ -32,6 +33,7 @@ struct lc_row {
 	const struct settings *settings;
 	const struct proxy *proxy;
 	int64_t created_us;		/* the registry orders by it */
+	const char *creds_error;	/* set: the stored creds cannot be opened (seal_store.h), no worker */
 };
 
 static void lc_del_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -200,7 +202,7 @@ lc_register(struct app *app, const struct lc_row *row, const unsigned char *cred
 	lifecycle_spec(inst, &spec, connect_now);
 	spec.creds = creds;
 	spec.creds_len = creds_len;
-	if (workers_add(app->workers, &spec) == -1)
+	if (row->creds_error == NULL && workers_add(app->workers, &spec) == -1)
 		log_warnx("%s: could not register its worker", inst->name);
 	return inst;
 }
@@ -245,6 +247,7 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 	PGresult *r;
 	unsigned char *creds;
 	size_t creds_len;
+	char sealerr[256];
 	int i, n;
 
 	if (PQstatus(conn) != CONNECTION_OK) {
@@ -301,6 +304,8 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 		if (!PQgetisnull(r, i, 23) &&
 		    (creds = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 23), &creds_len)) == NULL)
 			log_warnx("%s: could not decode the stored credentials", row.name);
+		if (seal_store_open(app->cfg, conn, row.id, row.name, creds, &creds_len, sealerr, sizeof(sealerr)) == -1)
+			row.creds_error = sealerr;
 		/* Paired instances log in by themselves; unpaired ones wait for /instance/connect but keep their
 		 * registration keys (the worker gets the blob either way). */
 		inst = lc_register(app, &row, creds, creds_len, pq_bool(r, i, 22), 0);
@@ -318,6 +323,8 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 		inst->count_messages = pq_int64(r, i, 35);
 		inst->count_contacts = pq_int64(r, i, 36);
 		inst->count_chats = pq_int64(r, i, 37);
+		if (row.creds_error != NULL)
+			seal_store_fail(conn, inst, row.creds_error);
 		lc_fetch_refresh(app, inst);
 		if (creds != NULL) {
 			explicit_wipe(creds, creds_len);

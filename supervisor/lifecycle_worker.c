@@ -8,6 +8,7 @@
 #include "log.h"
 #include "qr.h"
 #include "registry.h"
+#include "seal_store.h"
 #include "webhook.h"
 #include "workers.h"
 #include "xmalloc.h"
@@ -51,19 +52,6 @@ static char *
 lc_dup(const char *s)
 {
 	return s != NULL ? xstrdup(s) : NULL;
-}
-
-/* A copy of secret bytes (NULL when empty). */
-static unsigned char *
-lc_dup_bytes(const unsigned char *p, size_t n)
-{
-	unsigned char *out;
-
-	if (n == 0)
-		return NULL;
-	out = xmalloc(n);
-	memcpy(out, p, n);
-	return out;
 }
 
 /* Release a pending record, wiping the key material. */
@@ -172,8 +160,7 @@ lifecycle_on_pair_success(void *ctx, const char *instance_id, uint64_t req, cons
 	pd->req = req;
 	pd->jid = lc_dup(p->jid);
 	pd->platform = lc_dup(p->platform);
-	pd->creds = lc_dup_bytes(p->creds, p->creds_len);
-	pd->creds_len = p->creds_len;
+	pd->creds = seal_store_creds(((struct app *)ctx)->cfg, instance_id, p->creds, p->creds_len, &pd->creds_len);
 	lc_pending_add(ctx, pd);
 }
 
@@ -185,8 +172,7 @@ lifecycle_on_store(void *ctx, const char *instance_id, uint64_t req, const struc
 	size_t i, off = 0;
 
 	pd->req = req;
-	pd->creds = lc_dup_bytes(b->creds, b->creds_len);
-	pd->creds_len = b->creds_len;
+	pd->creds = seal_store_creds(((struct app *)ctx)->cfg, instance_id, b->creds, b->creds_len, &pd->creds_len);
 	pd->upto = b->prekeys_uploaded_upto;
 	if (b->nprekeys > 0) {
 		/* The worker table capped both (WORKERS_PREKEYS_MAX, WORKERS_PREKEY_RECORD_MAX). */
@@ -202,6 +188,8 @@ lifecycle_on_store(void *ctx, const char *instance_id, uint64_t req, const struc
 			pd->prekeys[i].len = b->prekeys[i].len;
 			off += b->prekeys[i].len;
 		}
+		seal_store_prekeys(((struct app *)ctx)->cfg, instance_id, pd->prekeys, pd->nprekeys, &pd->records,
+		    &pd->records_len);
 	}
 	lc_pending_add(ctx, pd);
 }
