@@ -368,9 +368,10 @@ proxy_http_head(struct wa_proxy *p, char *err, size_t errlen)
 		p->phase = PX_DONE;
 		return WA_PROXY_DONE;
 	}
-	if (status == 407)
-		return proxy_fail(p, WA_PROXY_ERR_AUTH, err, errlen, "407 %s%s",
-		    *reason ? reason : "Proxy Authentication Required",
+	/* 407 is the proxy's own challenge; some proxies (tinyproxy 1.11) answer a CONNECT with 401 instead. */
+	if (status == 407 || status == 401)
+		return proxy_fail(p, WA_PROXY_ERR_AUTH, err, errlen, "%d %s%s", status,
+		    *reason ? reason : status == 407 ? "Proxy Authentication Required" : "Unauthorized",
 		    p->user == NULL ? " (no username configured)" : "");
 	return proxy_fail(p, WA_PROXY_ERR_REFUSED, err, errlen, "%d %s", status, *reason ? reason : "(no reason)");
 }
