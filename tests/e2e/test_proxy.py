@@ -188,6 +188,25 @@ class ProxyTest(PairingCase):
         # The other instance still has the wrong password and stays refused.
         self.assertEqual(self.sup.state("badhttp"), "close")
 
+    def test_https_proxy_is_refused_clearly(self):
+        import socket
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(4)
+        self.addCleanup(ls.close)
+        port = str(ls.getsockname()[1])
+        msg = "Invalid proxy: protocol https is not supported (use http, socks4 or socks5)"
+        r = self.sup.api("POST", "/instance/create", {"instanceName": "tlsproxy", "integration": "WHATSAPP-BAILEYS",
+                                                      "proxyHost": "127.0.0.1", "proxyPort": port,
+                                                      "proxyProtocol": "https"})
+        self.assertStatus(r, 400)
+        self.assertEqual(r.json["response"]["message"], [msg])
+        self.sup.create_instance("tlsproxy")
+        r = self.sup.api("POST", "/proxy/set/tlsproxy", {"enabled": True, "host": "127.0.0.1", "port": port,
+                                                         "protocol": "HTTPS"})
+        self.assertStatus(r, 400)
+        self.assertEqual(r.json["response"]["message"], [msg])
+
     def test_dead_proxy_is_604(self):
         port = free_port()  # nothing listens there by the time the worker dials (the create check needs one)
         import socket
