@@ -36,6 +36,12 @@
 enum conn_phase { PH_IDLE, PH_RESOLVING, PH_CONNECTING, PH_PROXY, PH_UPGRADING, PH_HANDSHAKE, PH_OPEN };
 enum conn_retry { RETRY_NOW, RETRY_BACKOFF, RETRY_NONE };
 
+/* A proxy as the connection keeps it (host NULL = connect directly). */
+struct conn_proxy {
+	char *protocol, *host, *port, *user, *pass;
+	char *hostport;			/* "host:port" for messages */
+};
+
 struct wa_conn {
 	struct event_base *base;
 	struct wa_conn_config cfg;	/* callbacks and timings; pointers below are our own copies */
@@ -49,8 +55,9 @@ struct wa_conn {
 	struct wa_tls_ctx *tlsctx;
 	int own_tlsctx;			/* tlsctx was built here (else borrowed from the config) */
 	struct evdns_base *dns;
-	/* The proxy for the next attempts (px_host NULL = direct). */
-	char *px_protocol, *px_host, *px_port, *px_user, *px_pass, *px_hostport;
+	/* The proxy for the next attempts, and the one the current attempt took at its start (a change in the
+	 * middle of an attempt must not make it dial the proxy and then talk to it as if it were WhatsApp). */
+	struct conn_proxy px_next, pxa;
 
 	/* The current attempt. */
 	enum conn_phase phase;
@@ -166,6 +173,8 @@ conn_parse_url(struct wa_conn *c, const char *url, char *err, size_t errlen)
 	return 0;
 }
 
+static void conn_proxy_clear(struct conn_proxy *);
+static void conn_proxy_copy(struct conn_proxy *, const struct conn_proxy *);
 static void conn_timeout_cb(evutil_socket_t, short, void *);
 static void conn_ping_cb(evutil_socket_t, short, void *);
 static void conn_deadline_cb(evutil_socket_t, short, void *);
@@ -307,7 +316,8 @@ wa_conn_free(struct wa_conn *c)
 	for (int i = 0; i < 2; i++)
 		if (c->px_zombie[i] != NULL)
 			event_free(c->px_zombie[i]);
-	wa_conn_set_proxy(c, NULL);
+	conn_proxy_clear(&c->px_next);
+	conn_proxy_clear(&c->pxa);
 	if (c->ev_timeout)
 		event_free(c->ev_timeout);
 	if (c->ev_ping)
@@ -493,8 +503,8 @@ conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	char detail[400];
 
 	/* Until the tunnel is open, a slow attempt is the proxy's doing. */
-	if (c->px_host != NULL && !c->px_tunnel) {
-		snprintf(detail, sizeof(detail), "proxy: %s %s timed out in %s", c->px_protocol, c->px_hostport,
+	if (c->pxa.host != NULL && !c->px_tunnel) {
+		snprintf(detail, sizeof(detail), "proxy: %s %s timed out in %s", c->pxa.protocol, c->pxa.hostport,
 		    names[c->phase]);
 		conn_fail(c, WA_CONN_REASON_PROXY, detail, RETRY_BACKOFF);
 		return;
@@ -885,7 +895,7 @@ conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
 		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
 			soerr = errno;
 		if (soerr != 0) {
-			snprintf(msg, sizeof(msg), "connect to %s %s: %s", c->px_protocol, c->px_hostport,
+			snprintf(msg, sizeof(msg), "connect to %s %s: %s", c->pxa.protocol, c->pxa.hostport,
 			    strerror(soerr));
 			conn_proxy_fail(c, msg);
 			return;
@@ -906,8 +916,8 @@ static void
 conn_proxy_begin(struct wa_conn *c, int fd)
 {
 	char err[300];
-	struct wa_proxy *px = wa_proxy_new(wa_proxy_type_from_name(c->px_protocol), c->host,
-	    (unsigned)strtoul(c->port, NULL, 10), c->px_user, c->px_pass, err, sizeof(err));
+	struct wa_proxy *px = wa_proxy_new(wa_proxy_type_from_name(c->pxa.protocol), c->host,
+	    (unsigned)strtoul(c->port, NULL, 10), c->pxa.user, c->pxa.pass, err, sizeof(err));
 
 	c->px_fd = fd;
 	c->phase = PH_PROXY;
@@ -933,20 +943,20 @@ conn_connect_addr(struct wa_conn *c, const struct sockaddr *sa, socklen_t salen)
 	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd == -1 || (connect(fd, sa, salen) == -1 && errno != EINPROGRESS)) {
-		if (c->px_host != NULL)
-			snprintf(detail, sizeof(detail), "connect to %s %s: %s", c->px_protocol, c->px_hostport,
+		if (c->pxa.host != NULL)
+			snprintf(detail, sizeof(detail), "connect to %s %s: %s", c->pxa.protocol, c->pxa.hostport,
 			    strerror(errno));
 		else
 			snprintf(detail, sizeof(detail), "connect to %s: %s", c->hostport, strerror(errno));
 		if (fd != -1)
 			close(fd);
-		if (c->px_host != NULL)
+		if (c->pxa.host != NULL)
 			conn_proxy_fail(c, detail);
 		else
 			conn_fail(c, WA_CONN_REASON_TIMED_OUT, detail, RETRY_BACKOFF);
 		return;
 	}
-	if (c->px_host != NULL) {
+	if (c->pxa.host != NULL) {
 		conn_proxy_begin(c, fd);
 		return;
 	}
@@ -970,11 +980,11 @@ conn_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 		return;
 	c->dnsreq = NULL;
 	if (result != 0 || res == NULL) {
-		snprintf(detail, sizeof(detail), "resolving %s: %s", c->px_host ? c->px_host : c->host,
+		snprintf(detail, sizeof(detail), "resolving %s: %s", c->pxa.host ? c->pxa.host : c->host,
 		    evutil_gai_strerror(result));
 		if (res)
 			evutil_freeaddrinfo(res);
-		if (c->px_host != NULL)
+		if (c->pxa.host != NULL)
 			conn_proxy_fail(c, detail);
 		else
 			conn_fail(c, WA_CONN_REASON_TIMED_OUT, detail, RETRY_BACKOFF);
@@ -990,11 +1000,14 @@ conn_attempt_begin(struct wa_conn *c)
 {
 	struct timeval tv = conn_tv(c->cfg.connect_timeout_ms);
 	struct evutil_addrinfo hints, *res = NULL;
-	const char *host = c->px_host ? c->px_host : c->host, *port = c->px_host ? c->px_port : c->port;
+	const char *host, *port;
 	char err[400];
 
 	conn_attempt_end(c);
 	evtimer_del(c->ev_retry);
+	conn_proxy_copy(&c->pxa, &c->px_next);
+	host = c->pxa.host ? c->pxa.host : c->host;
+	port = c->pxa.host ? c->pxa.port : c->port;
 	if (c->use_tls && c->tlsctx == NULL) {
 		c->tlsctx = wa_tls_ctx_new_client(c->ca_file, c->extra_ca_file, err, sizeof(err));
 		if (c->tlsctx == NULL) {
@@ -1012,9 +1025,9 @@ conn_attempt_begin(struct wa_conn *c)
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_protocol = IPPROTO_TCP;
 	hints.ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_NUMERICSERV;
-	if (c->px_host != NULL && wa_proxy_type_from_name(c->px_protocol) == 0) {
+	if (c->pxa.host != NULL && wa_proxy_type_from_name(c->pxa.protocol) == 0) {
 		snprintf(err, sizeof(err), "protocol %s is not supported (use http, socks4 or socks5)",
-		    c->px_protocol);
+		    c->pxa.protocol);
 		conn_proxy_fail(c, err);
 		return;
 	}
@@ -1093,27 +1106,51 @@ wa_conn_set_payload(struct wa_conn *c, const uint8_t *payload, size_t len)
 	}
 }
 
+/* Forget a proxy, wiping the credentials. */
+static void
+conn_proxy_clear(struct conn_proxy *p)
+{
+	free(p->protocol);
+	free(p->host);
+	free(p->port);
+	free(p->hostport);
+	if (p->user != NULL)
+		free_wiped(p->user, strlen(p->user));
+	if (p->pass != NULL)
+		free_wiped(p->pass, strlen(p->pass));
+	memset(p, 0, sizeof(*p));
+}
+
+/* dst = a copy of src (strings NULL stay NULL). */
+static void
+conn_proxy_copy(struct conn_proxy *dst, const struct conn_proxy *src)
+{
+	conn_proxy_clear(dst);
+	if (src->host == NULL)
+		return;
+	dst->protocol = xstrdup(src->protocol);
+	dst->host = xstrdup(src->host);
+	dst->port = xstrdup(src->port);
+	dst->hostport = xstrdup(src->hostport);
+	dst->user = src->user ? xstrdup(src->user) : NULL;
+	dst->pass = src->pass ? xstrdup(src->pass) : NULL;
+}
+
 /* Replace the proxy for the next attempts. */
 void
 wa_conn_set_proxy(struct wa_conn *c, const struct wa_conn_proxy *proxy)
 {
-	free(c->px_protocol);
-	free(c->px_host);
-	free(c->px_port);
-	free(c->px_hostport);
-	if (c->px_user != NULL)
-		free_wiped(c->px_user, strlen(c->px_user));
-	if (c->px_pass != NULL)
-		free_wiped(c->px_pass, strlen(c->px_pass));
-	c->px_protocol = c->px_host = c->px_port = c->px_user = c->px_pass = c->px_hostport = NULL;
+	struct conn_proxy *p = &c->px_next;
+
+	conn_proxy_clear(p);
 	if (proxy == NULL || proxy->host == NULL || *proxy->host == '\0')
 		return;
-	c->px_protocol = xstrdup(proxy->protocol ? proxy->protocol : "");
-	c->px_host = xstrdup(proxy->host);
-	c->px_port = xstrdup(proxy->port ? proxy->port : "");
-	c->px_user = proxy->username && *proxy->username ? xstrdup(proxy->username) : NULL;
-	c->px_pass = proxy->password && *proxy->password ? xstrdup(proxy->password) : NULL;
-	xasprintf(&c->px_hostport, strchr(c->px_host, ':') ? "[%s]:%s" : "%s:%s", c->px_host, c->px_port);
+	p->protocol = xstrdup(proxy->protocol ? proxy->protocol : "");
+	p->host = xstrdup(proxy->host);
+	p->port = xstrdup(proxy->port ? proxy->port : "");
+	p->user = proxy->username && *proxy->username ? xstrdup(proxy->username) : NULL;
+	p->pass = proxy->password && *proxy->password ? xstrdup(proxy->password) : NULL;
+	xasprintf(&p->hostport, strchr(p->host, ':') ? "[%s]:%s" : "%s:%s", p->host, p->port);
 }
 
 /* Current state. */
