@@ -32,6 +32,7 @@ pair_open(struct pair *sp)
 	assert_int_equal(fcntl(sp->client, F_SETFL, fcntl(sp->client, F_GETFL) | O_NONBLOCK), 0);
 }
 
+/* Close what is still open of the pair. */
 static void
 pair_close(struct pair *sp)
 {
@@ -67,6 +68,7 @@ peer_expect_nothing(struct pair *sp)
 	assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+/* The peer answers these bytes. */
 static void
 peer_send(struct pair *sp, const void *data, size_t len)
 {
