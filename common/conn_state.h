@@ -23,6 +23,7 @@ typedef Wagate__Ipc__ConnState conn_state;
 #define REASON_NO_TRANSPORT	WAGATE__IPC__REASON__REASON_NO_TRANSPORT
 #define REASON_PROTOCOL_ERROR	WAGATE__IPC__REASON__REASON_PROTOCOL_ERROR
 #define REASON_QR_LIMIT		WAGATE__IPC__REASON__REASON_QR_LIMIT
+#define REASON_PROXY_FAILED	WAGATE__IPC__REASON__REASON_PROXY_FAILED
 
 /* Evolution's name of a state: "close", "connecting" or "open" ("close" for anything unknown). */
 const char *conn_state_name(int state);

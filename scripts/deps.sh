@@ -6,7 +6,8 @@ pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
       libcurl4-openssl-dev libqrencode-dev libpng-dev zlib1g-dev libmbedtls-dev
       libsignal-protocol-c-dev libcmocka-dev libsystemd-dev
       postgresql postgresql-contrib zbar-tools python3 wrk valgrind curl ca-certificates
-      nodejs npm systemd openssl chromium)
+      nodejs npm systemd openssl chromium
+      tinyproxy microsocks)	# the HTTP and SOCKS5 proxies of tests/e2e/test_proxy.py
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

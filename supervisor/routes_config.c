@@ -245,7 +245,7 @@ route_proxy_set(struct http_call *c)
 	if (v_proxy(v_str(c->body, "host", ""), v_str(c->body, "port", ""), v_str(c->body, "protocol", "")) == -1 ||
 	    proxy_check_start(c->app->base, c->app->dns, v_str(c->body, "host", ""), v_str(c->body, "port", ""),
 	    PROXY_CHECK_TIMEOUT_MS, proxy_checked_cb, c) == -1)
-		http_reply_error_msg(c, 400, "Invalid proxy");
+		http_reply_error_msg(c, 400, v_proxy_message(v_str(c->body, "protocol", "")));
 }
 
 /* Hand the checked proxy to lifecycle (row, registry, worker); set_committed_cb answers. */

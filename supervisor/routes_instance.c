@@ -283,7 +283,7 @@ route_instance_create(struct http_call *c)
 	pproto = v_str(b, "proxyProtocol", NULL);
 	if (phost != NULL && *phost != '\0') {
 		if (pport == NULL || pproto == NULL || v_proxy(phost, pport, pproto) == -1) {
-			http_reply_error_msg(c, 400, "Invalid proxy");
+			http_reply_error_msg(c, 400, v_proxy_message(pproto));
 			return;
 		}
 		check_proxy = 1;

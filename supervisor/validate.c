@@ -214,11 +214,12 @@ v_webhook(struct json_object *errs, struct json_object *wh, const char *prefix, 
 	return 0;
 }
 
-/* A proxy the worker can use: host, port 1-65535, a protocol it knows. */
+/* A proxy the worker can use: host, port 1-65535, a protocol it knows. Evolution also takes "https" (TLS to
+ * the proxy); the worker does not speak it (worker/wa/wa_proxy.h), so it is refused here, never half-used. */
 int
 v_proxy(const char *host, const char *port, const char *protocol)
 {
-	static const char *const protos[] = { "http", "https", "socks4", "socks5", NULL };
+	static const char *const protos[] = { "http", "socks4", "socks5", NULL };
 	const char *const *pp;
 	long n;
 	char *end;
@@ -232,6 +233,15 @@ v_proxy(const char *host, const char *port, const char *protocol)
 		if (strcasecmp(*pp, protocol) == 0)
 			return 0;
 	return -1;
+}
+
+/* The 400 message for a proxy v_proxy refused: the reason when it is the https protocol. */
+const char *
+v_proxy_message(const char *protocol)
+{
+	if (protocol != NULL && strcasecmp(protocol, "https") == 0)
+		return "Invalid proxy: protocol https is not supported (use http, socks4 or socks5)";
+	return "Invalid proxy";
 }
 
 /* A typed phone number to its digits: an optional '+', digits with spaces, dots, dashes and brackets between

@@ -27,6 +27,7 @@ void v_events(struct json_object *errs, struct json_object *events, const char *
 int v_webhook(struct json_object *errs, struct json_object *wh, const char *prefix, int need_enabled,
     int *bad_url, char **events_out);
 int v_proxy(const char *host, const char *port, const char *protocol);
+const char *v_proxy_message(const char *protocol);
 
 #define V_NUMBER_MAX	15		/* digits of an E.164 number */
 /* Evolution's schema message for a number that cannot be one (its pattern, as jsonschema prints it). */

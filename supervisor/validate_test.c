@@ -126,6 +126,11 @@ test_v_proxy(void **state)
 	assert_int_equal(v_proxy("10.0.0.9", "70000", "http"), -1);
 	assert_int_equal(v_proxy("10.0.0.9", "31a", "http"), -1);
 	assert_int_equal(v_proxy("10.0.0.9", "3128", "gopher"), -1);
+	/* TLS to the proxy is not implemented: refused with its own message. */
+	assert_int_equal(v_proxy("10.0.0.9", "3128", "https"), -1);
+	assert_string_equal(v_proxy_message("HTTPS"),
+	    "Invalid proxy: protocol https is not supported (use http, socks4 or socks5)");
+	assert_string_equal(v_proxy_message("gopher"), "Invalid proxy");
 	assert_int_equal(v_proxy("", "3128", "http"), -1);
 	assert_int_equal(v_proxy("a b", "3128", "http"), -1);
 }

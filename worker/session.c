@@ -32,7 +32,8 @@ _Static_assert(SESSION_SAME(WA_CONN_REASON_NONE, REASON_NONE) &&
     SESSION_SAME(WA_CONN_REASON_BAD_SESSION, REASON_BAD_SESSION) &&
     SESSION_SAME(WA_CONN_REASON_UNAVAILABLE, REASON_UNAVAILABLE) &&
     SESSION_SAME(WA_CONN_REASON_RESTART_REQUIRED, REASON_RESTART_REQUIRED) &&
-    SESSION_SAME(WA_CONN_REASON_CONFIG, REASON_NO_TRANSPORT),
+    SESSION_SAME(WA_CONN_REASON_CONFIG, REASON_NO_TRANSPORT) &&
+    SESSION_SAME(WA_CONN_REASON_PROXY, REASON_PROXY_FAILED),
     "wa_conn.h reasons must keep ipc.proto's numbers");
 
 int
@@ -264,6 +265,28 @@ session_payload(struct session *s, uint8_t **out, size_t *outlen)
 	return wa_pair_registration_payload(&reg, out, outlen);
 }
 
+/* Hand the instance's proxy (or none) to the connection: it applies from the next attempt on. */
+static void
+session_apply_proxy(struct session *s)
+{
+	const struct proxy *p = worker_proxy(s->w);
+	struct wa_conn_proxy cp;
+
+	if (s->conn == NULL)
+		return;
+	if (p == NULL || !p->enabled || p->host == NULL) {
+		wa_conn_set_proxy(s->conn, NULL);
+		return;
+	}
+	memset(&cp, 0, sizeof(cp));
+	cp.protocol = p->protocol;
+	cp.host = p->host;
+	cp.port = p->port;
+	cp.username = p->username;
+	cp.password = p->password;
+	wa_conn_set_proxy(s->conn, &cp);
+}
+
 /* Credentials are there: (re)connect with them. */
 static void
 session_connect_now(struct session *s)
@@ -286,6 +309,7 @@ session_connect_now(struct session *s)
 		pair_reset_connection(s);
 		wa_conn_set_payload(s->conn, payload, plen);
 		free(payload);
+		session_apply_proxy(s);
 		wa_conn_start(s->conn);
 		return;
 	}
@@ -311,6 +335,7 @@ session_connect_now(struct session *s)
 		worker_report_state(s->w, CONN_CLOSE, REASON_NO_TRANSPORT, err);
 		return;
 	}
+	session_apply_proxy(s);
 	wa_conn_start(s->conn);
 }
 
@@ -419,11 +444,11 @@ worker_session_logout(struct session *s)
 	wa_node_free(iq);
 }
 
-/* Settings or proxy changed: nothing in the transport depends on them yet (proxies: not supported). */
+/* Settings or proxy changed: the proxy is used from the next connection attempt (the open one is kept). */
 void
 worker_session_update(struct session *s)
 {
-	(void)s;
+	session_apply_proxy(s);
 }
 
 /* Our global presence, when logged in. */

@@ -3,7 +3,10 @@
  * (wa-transport.md section 6): 515 reconnects at once; 401/403/516/device_removed and <failure> 401/403/406
  * close as logged out; replaced (440/409) closes; 500/503/xmlstreamend/transport errors/dead keepalive
  * reconnect with capped exponential backoff and jitter; a refused server certificate (TLS or Noise) closes
- * with reason 400 and is NOT retried automatically (retrying cannot help; wa_conn_start tries again). */
+ * with reason 400 and is NOT retried automatically (retrying cannot help; wa_conn_start tries again).
+ * With a proxy set (wa_conn_set_proxy), the TCP connection goes to the proxy and the tunnel handshake
+ * (wa_proxy.h) comes before TLS; a proxy that cannot be reached or refuses closes with reason 604 and a
+ * "proxy: ..." detail, retried with backoff like any transport failure. */
 #ifndef WAGATE_WA_CONN_H
 #define WAGATE_WA_CONN_H
 
@@ -35,6 +38,14 @@ enum {
 	WA_CONN_REASON_RESTART_REQUIRED = 515,
 	WA_CONN_REASON_STOPPED = 1000,		/* wa_conn_stop was called */
 	WA_CONN_REASON_CONFIG = 601,		/* bad URL / TLS configuration: nothing to retry */
+	WA_CONN_REASON_PROXY = 604,		/* the proxy is unreachable, refused us or failed the tunnel */
+};
+
+/* A proxy to reach WhatsApp through (strings borrowed for the call only). */
+struct wa_conn_proxy {
+	const char *protocol;			/* "http", "socks4" or "socks5" (see wa_proxy_type_from_name) */
+	const char *host, *port;
+	const char *username, *password;	/* NULL or "" = no authentication */
 };
 
 /* state: the new state; reason: why (WA_CONN_REASON_*, or a stream-error/failure code); detail: short text.
@@ -81,6 +92,8 @@ void wa_conn_restart(struct wa_conn *c);
 int wa_conn_send_node(struct wa_conn *c, const struct wa_node *node);
 /* Replace the ClientPayload used by the next handshakes (copied). */
 void wa_conn_set_payload(struct wa_conn *c, const uint8_t *payload, size_t len);
+/* Use this proxy (copied) from the next attempt on; NULL = connect directly. The running connection is kept. */
+void wa_conn_set_proxy(struct wa_conn *c, const struct wa_conn_proxy *proxy);
 /* Current state and the number of completed handshakes so far. */
 int wa_conn_state(const struct wa_conn *c);
 unsigned wa_conn_handshakes(const struct wa_conn *c);

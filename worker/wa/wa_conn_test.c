@@ -1,7 +1,8 @@
 /* Unit tests for wa_conn: URL validation, the retry policy against a closed port (transport errors back
  * off with growing, jittered delays; stop ends everything), and the handshake failure policy against a
  * minimal in-process Noise server (a refused certificate closes for good, a malformed server hello backs
- * off). The full protocol is tested end to end against fakewa (tests/fakewa/transport_e2e.py). */
+ * off), also reached through an HTTP CONNECT proxy played by the same server; a proxy that refuses or is
+ * down closes with 604 and backs off. The full protocol is tested end to end against fakewa (tests/fakewa/transport_e2e.py). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -32,6 +33,7 @@
 struct rec {
 	int states[64], reasons[64];
 	long retries[64];
+	char detail[256];		/* of the first close (first_close_cb) */
 	int n;
 	struct event_base *base;
 };
@@ -186,7 +188,11 @@ struct hs_server {
 	struct wa_handshake *hs;
 	int upgraded;
 	int garbage;			/* answer with bytes that are no HandshakeMessage */
+	int proxy;			/* PROXY_*: first play an HTTP proxy on the same connection */
+	char connect_line[128];		/* the CONNECT request line it got */
 };
+
+enum { PROXY_NONE, PROXY_TUNNEL, PROXY_407 };
 
 /* Answer one frame payload from the client (its hello) with a server hello. */
 static void
@@ -250,6 +256,34 @@ srv_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* The proxy's part: take the CONNECT head, answer, and (for a tunnel) be the server from then on. */
+static void
+srv_proxy_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct hs_server *s = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	size_t eol;
+
+	if (end.pos < 0)
+		return;
+	eol = (size_t)evbuffer_search(in, "\r\n", 2, NULL).pos;
+	if (eol >= sizeof(s->connect_line))
+		eol = sizeof(s->connect_line) - 1;
+	evbuffer_remove(in, s->connect_line, eol);
+	s->connect_line[eol] = '\0';
+	evbuffer_drain(in, (size_t)end.pos + 4 - eol);
+	if (s->proxy == PROXY_407) {
+		static const char no[] = "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n";
+		bufferevent_write(bev, no, strlen(no));
+		return;
+	}
+	bufferevent_write(bev, "HTTP/1.1 200 Connection established\r\n\r\n", 39);
+	bufferevent_setcb(bev, srv_read_cb, NULL, NULL, s);
+	if (evbuffer_get_length(in) > 0)
+		srv_read_cb(bev, s);
+}
+
 /* Take the one connection. */
 static void
 srv_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
@@ -258,8 +292,12 @@ srv_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *s
 
 	(void)sa;
 	(void)salen;
+	if (s->bev != NULL) {
+		close(fd);	/* a retry: one connection is all we serve */
+		return;
+	}
 	s->bev = bufferevent_socket_new(evconnlistener_get_base(lis), fd, BEV_OPT_CLOSE_ON_FREE);
-	bufferevent_setcb(s->bev, srv_read_cb, NULL, NULL, s);
+	bufferevent_setcb(s->bev, s->proxy != PROXY_NONE ? srv_proxy_read_cb : srv_read_cb, NULL, NULL, s);
 	bufferevent_enable(s->bev, EV_READ);
 }
 
@@ -270,21 +308,24 @@ first_close_cb(struct wa_conn *c, int state, int reason, const char *detail, lon
 	struct rec *r = arg;
 
 	(void)c;
-	(void)detail;
 	if (state != WA_CONN_CLOSED || r->n > 0)
 		return;
 	r->states[0] = state;
 	r->reasons[0] = reason;
 	r->retries[0] = retry_ms;
+	snprintf(r->detail, sizeof(r->detail), "%s", detail);
 	r->n = 1;
 	event_base_loopbreak(r->base);
 }
 
-/* Connect to a server presenting a chain from another root (or garbage) and record the first close. */
+/* Connect to a server presenting a chain from another root (or garbage) and record the first close; through
+ * the server playing an HTTP proxy first when proxy is set (connect_line gets its CONNECT line). */
 static void
-run_handshake_failure(int garbage, struct rec *r)
+run_handshake_failure(int garbage, int proxy, struct rec *r, char *connect_line, size_t cllen)
 {
 	struct hs_server s;
+	struct wa_conn_proxy px = { "http", "127.0.0.1", NULL, "user", "pass" };
+	char pxport[8];
 	struct wa_conn_config cfg;
 	struct wa_conn *c;
 	struct sockaddr_in sin = { .sin_family = AF_INET };
@@ -301,6 +342,7 @@ run_handshake_failure(int garbage, struct rec *r)
 	assert_int_equal(wa_noise_keypair_generate(spriv, spub), 0);
 	assert_int_equal(wa_cert_chain_generate(root_priv, spub, 1, UINT64_C(4000000000), &chain, &chain_len), 0);
 	s.garbage = garbage;
+	s.proxy = proxy;
 	s.ws = wa_ws_new(WA_WS_SERVER, 0);
 	s.frd = wa_frame_reader_new(wa_frame_header_default, WA_FRAME_HEADER_LEN, 0);
 	s.fwr = wa_frame_writer_new(NULL, 0, 0);
@@ -311,7 +353,13 @@ run_handshake_failure(int garbage, struct rec *r)
 	    (struct sockaddr *)&sin, sizeof(sin));
 	assert_non_null(s.lis);
 	getsockname(evconnlistener_get_fd(s.lis), (struct sockaddr *)&sin, &sl);
-	snprintf(url, sizeof(url), "ws://127.0.0.1:%d/ws/chat", ntohs(sin.sin_port));
+	/* Through the proxy the target is a name only the proxy would resolve. */
+	if (proxy != PROXY_NONE)
+		snprintf(url, sizeof(url), "ws://wa.invalid:8443/ws/chat");
+	else
+		snprintf(url, sizeof(url), "ws://127.0.0.1:%d/ws/chat", ntohs(sin.sin_port));
+	snprintf(pxport, sizeof(pxport), "%d", ntohs(sin.sin_port));
+	px.port = pxport;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.url = url;
 	cfg.root_key = NULL;		/* WhatsApp's real root: our chain is not signed by it */
@@ -320,10 +368,14 @@ run_handshake_failure(int garbage, struct rec *r)
 	cfg.arg = r;
 	c = wa_conn_new(r->base, &cfg, err, sizeof(err));
 	assert_non_null(c);
+	if (proxy != PROXY_NONE)
+		wa_conn_set_proxy(c, &px);
 	wa_conn_start(c);
 	event_base_loopexit(r->base, &limit);
 	event_base_dispatch(r->base);
 	assert_int_equal(r->n, 1);
+	if (connect_line != NULL)
+		snprintf(connect_line, cllen, "%s", s.connect_line);
 	wa_conn_free(c);
 	if (s.bev != NULL)
 		bufferevent_free(s.bev);
@@ -344,14 +396,68 @@ test_handshake_failures(void **state)
 	struct rec r;
 
 	(void)state;
-	run_handshake_failure(0, &r);
+	run_handshake_failure(0, PROXY_NONE, &r, NULL, 0);
 	assert_int_equal(r.states[0], WA_CONN_CLOSED);
 	assert_int_equal(r.reasons[0], WA_CONN_REASON_BAD_CERT);
 	assert_int_equal(r.retries[0], -1);
-	run_handshake_failure(1, &r);
+	run_handshake_failure(1, PROXY_NONE, &r, NULL, 0);
 	assert_int_equal(r.states[0], WA_CONN_CLOSED);
 	assert_int_equal(r.reasons[0], WA_CONN_REASON_BAD_SESSION);
 	assert_true(r.retries[0] > 0);
+}
+
+/* Through an HTTP proxy: the WebSocket upgrade and the Noise handshake run inside the tunnel (the certificate
+ * refusal proves the server hello came through), the target goes to the proxy by name; a 407 and a proxy that
+ * is down close with 604, a "proxy: " detail and a retry. */
+static void
+test_proxy(void **state)
+{
+	struct rec r;
+	struct wa_conn_config cfg;
+	struct wa_conn *c;
+	struct wa_conn_proxy px = { "http", "127.0.0.1", NULL, NULL, NULL };
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sin);
+	char line[128], port[8], want[128], err[256];
+	int fd;
+
+	(void)state;
+	run_handshake_failure(0, PROXY_TUNNEL, &r, line, sizeof(line));
+	assert_string_equal(line, "CONNECT wa.invalid:8443 HTTP/1.1");
+	assert_int_equal(r.reasons[0], WA_CONN_REASON_BAD_CERT);
+	assert_int_equal(r.retries[0], -1);
+
+	run_handshake_failure(0, PROXY_407, &r, line, sizeof(line));
+	assert_int_equal(r.reasons[0], WA_CONN_REASON_PROXY);
+	assert_string_equal(r.detail, "proxy: 407 Proxy Authentication Required");
+	assert_true(r.retries[0] > 0);
+
+	/* Nothing listens on the proxy's port. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	close(fd);
+	snprintf(port, sizeof(port), "%d", ntohs(sin.sin_port));
+	px.port = port;
+	memset(&r, 0, sizeof(r));
+	r.base = event_base_new();
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.url = "ws://wa.invalid/ws/chat";
+	cfg.backoff_min_ms = 40;
+	cfg.on_state = first_close_cb;
+	cfg.arg = &r;
+	c = wa_conn_new(r.base, &cfg, err, sizeof(err));
+	assert_non_null(c);
+	wa_conn_set_proxy(c, &px);
+	wa_conn_start(c);
+	event_base_dispatch(r.base);
+	assert_int_equal(r.reasons[0], WA_CONN_REASON_PROXY);
+	snprintf(want, sizeof(want), "proxy: connect to http 127.0.0.1:%s: Connection refused", port);
+	assert_string_equal(r.detail, want);
+	assert_true(r.retries[0] > 0);
+	wa_conn_free(c);
+	event_base_free(r.base);
 }
 
 int
@@ -362,6 +468,7 @@ main(void)
 		cmocka_unit_test(test_backoff),
 		cmocka_unit_test(test_bad_ca),
 		cmocka_unit_test(test_handshake_failures),
+		cmocka_unit_test(test_proxy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
