@@ -81,6 +81,11 @@ static const struct opt opts[] = {
 	  "methods a CORS preflight allows (comma list)" },
 	{ "CORS_CREDENTIALS", OPT_BOOL, "true", 0, 1, 0, O(cors_credentials),
 	  "send Access-Control-Allow-Credentials: true" },
+	/* Workers outlive a supervisor restart (adoption). */
+	{ "RUNTIME_DIRECTORY", OPT_STR, NULL, 0, 0, 0, O(runtime_dir),
+	  "directory for worker adoption sockets (systemd RuntimeDirectory=); unset = workers exit with the supervisor" },
+	{ "WAGATE_ORPHAN_GRACE_S", OPT_INT, "120", 1, 86400, 0, O(orphan_grace_s),
+	  "seconds an orphaned worker waits to be adopted before it exits" },
 };
 
 #define CONFIG_EVENTS_PREFIX	"WEBHOOK_EVENTS_"
@@ -371,6 +376,13 @@ config_load(const char *dotenv_path, char *err, size_t errlen)
 	}
 	if (!bad && cfg->api_key != NULL && strlen(cfg->api_key) < 8) {
 		err_append(err, errlen, "%s must be at least 8 characters\n", "AUTHENTICATION_API_KEY", 0, 0);
+		bad = 1;
+	}
+	/* Adoption: the socket path ($RUNTIME_DIRECTORY/workers/<uuid>.sock) must fit in sun_path. */
+	if (!bad && cfg->runtime_dir != NULL && (cfg->runtime_dir[0] != '/' ||
+	    strlen(cfg->runtime_dir) > CONFIG_RUNTIME_DIR_MAX)) {
+		err_append(err, errlen, "%s must be an absolute path of at most %ld bytes (worker sockets live there)\n",
+		    "RUNTIME_DIRECTORY", CONFIG_RUNTIME_DIR_MAX, 0);
 		bad = 1;
 	}
 	if (bad) {

@@ -53,7 +53,13 @@ struct config {
 	char *cors_origin;		/* CORS_ORIGIN: "*", or a comma list of origins (spaces trimmed) */
 	char *cors_methods;		/* CORS_METHODS: comma list of upper-case methods, as sent in preflights */
 	int cors_credentials;		/* CORS_CREDENTIALS */
+	/* Workers outlive a supervisor restart (adoption). */
+	char *runtime_dir;		/* RUNTIME_DIRECTORY; NULL = no adoption (workers exit on IPC EOF) */
+	int orphan_grace_s;		/* WAGATE_ORPHAN_GRACE_S, passed in Start */
 };
+
+/* Longest RUNTIME_DIRECTORY: "<dir>/workers/<36-char uuid>.sock" must fit in a sockaddr_un (108 bytes). */
+#define CONFIG_RUNTIME_DIR_MAX	57L
 
 /* Load .env (if path exists; existing variables win), then read and validate every option.
  * On failure returns NULL and writes one message per problem into err. */
