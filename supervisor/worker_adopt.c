@@ -60,8 +60,9 @@ worker_adopt_connect(const struct sockaddr_un *sun, pid_t *pid, int *dead)
 		close(fd);
 		return -1;
 	}
-	/* Only a worker of our own user is taken over (and handed the instance's settings). */
-	if (cred.uid != getuid() || cred.pid <= 0) {
+	/* Only a worker of our own user is taken over (and handed the instance's settings); the pid is the one
+	 * that listened, and the one we watch and may kill, so never ours. */
+	if (cred.uid != getuid() || cred.pid <= 0 || cred.pid == getpid()) {
 		close(fd);
 		errno = EPERM;
 		return -1;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Caps on what the supervisor may send (it is trusted, but a bug must not become a crash). */
@@ -35,6 +36,7 @@
 #define WORKER_ORPHAN_GRACE_S	120	/* Start.orphan_grace_s = 0 */
 #define WORKER_HELD_MAX		32	/* requests kept for the next supervisor while orphaned */
 #define WORKER_HELD_BYTES_MAX	(4u * 1024 * 1024)
+#define WORKER_SOCK_CHECK_MS	1000	/* how often an orphan checks that its socket file is still there */
 
 enum worker_phase {
 	WORKER_PHASE_WAIT_START = 1 << 0,	/* nothing but Start (or Shutdown) yet */
@@ -87,7 +89,7 @@ struct worker {
 	char *detail, *jid, *lid, *push_name;
 	char *sock_path;		/* set while the adoption socket exists */
 	int lfd;
-	struct event *ev_accept, *ev_grace;
+	struct event *ev_accept, *ev_grace, *ev_watch;
 	struct worker_call_list held;	/* requests for the next supervisor */
 	size_t nheld, held_bytes;
 };
@@ -563,6 +565,8 @@ worker_adopt_close(struct worker *w)
 	}
 	if (w->ev_grace != NULL)
 		evtimer_del(w->ev_grace);
+	if (w->ev_watch != NULL)
+		event_del(w->ev_watch);
 }
 
 /* Adopt: a new supervisor takes this orphan over. Apply its configuration, answer Adopted with what it
@@ -698,6 +702,26 @@ worker_grace_cb(evutil_socket_t fd, short what, void *arg)
 	worker_exit(w, IPC_EXIT_OK);
 }
 
+/* The socket file is gone: the runtime directory was removed (systemd removes RuntimeDirectory= on a full
+ * stop, not on a restart) or someone cleaned up. Nobody can adopt us any more: exit now, not after the grace. */
+static void
+worker_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct stat st;
+
+	(void)fd;
+	(void)what;
+	if (w->phase != WORKER_PHASE_ORPHAN || w->sock_path == NULL)
+		return;
+	if (lstat(w->sock_path, &st) == -1 && errno == ENOENT) {
+		log_info("%s: adoption socket removed; exiting", worker_label(w));
+		free(w->sock_path);	/* not ours to unlink any more */
+		w->sock_path = NULL;
+		worker_exit(w, IPC_EXIT_OK);
+	}
+}
+
 /* Whether this worker should wait to be adopted rather than exit on EOF: adoption is configured, the
  * instance is paired (it was open in this process) and its connection is up or coming up. A pairing in
  * progress has nothing worth keeping. */
@@ -714,6 +738,7 @@ worker_orphan(struct worker *w)
 {
 	char path[256], err[256];
 	struct timeval grace = { (time_t)w->orphan_grace_s, 0 };
+	struct timeval check = { WORKER_SOCK_CHECK_MS / 1000, (WORKER_SOCK_CHECK_MS % 1000) * 1000 };
 
 	if (adopt_path(w->runtime_dir, w->instance_id, path, sizeof(path)) == -1) {
 		log_warnx("%s: adoption socket path too long", worker_label(w));
@@ -726,7 +751,8 @@ worker_orphan(struct worker *w)
 	w->sock_path = xstrdup(path);
 	if ((w->ev_accept = event_new(w->base, w->lfd, EV_READ | EV_PERSIST, worker_accept_cb, w)) == NULL ||
 	    (w->ev_grace == NULL && (w->ev_grace = evtimer_new(w->base, worker_grace_cb, w)) == NULL) ||
-	    event_add(w->ev_accept, NULL) == -1) {
+	    (w->ev_watch == NULL && (w->ev_watch = event_new(w->base, -1, EV_PERSIST, worker_watch_cb, w)) == NULL) ||
+	    event_add(w->ev_accept, NULL) == -1 || event_add(w->ev_watch, &check) == -1) {
 		log_warnx("%s: cannot watch the adoption socket", worker_label(w));
 		worker_adopt_close(w);
 		return -1;
@@ -815,6 +841,8 @@ worker_free(struct worker *w)
 	worker_adopt_close(w);
 	if (w->ev_grace != NULL)
 		event_free(w->ev_grace);
+	if (w->ev_watch != NULL)
+		event_free(w->ev_watch);
 	if (w->exit_timer != NULL)
 		event_free(w->exit_timer);
 	free(w->runtime_dir);

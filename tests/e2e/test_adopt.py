@@ -185,6 +185,15 @@ class AdoptTest(PairingCase):
         wait_until(lambda: not any(d["connected"] for d in self.devices().values()), 10,
                    msg="fakewa sees the connection closed")
 
+    def test_socket_removed(self):
+        """A full systemctl stop removes RuntimeDirectory=: an orphan whose socket file is gone exits at once."""
+        names = self.pair_many(1)
+        pid = self.sup.worker_pids()[self.instance_id(names[0])]
+        self.sup.kill()
+        wait_until(lambda: len(self.sockets()) == 1, 20, msg="adoption socket")
+        shutil.rmtree(os.path.join(self.rundir, "workers"))
+        wait_until(lambda: not pid_alive(pid), 10, interval=0.1, msg="the orphan exits (grace is 60 s)")
+
     def instance_id_db(self, name):
         return self.db.scalar("SELECT id FROM instance WHERE name = '%s'" % name)
 
