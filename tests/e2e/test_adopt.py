@@ -10,6 +10,8 @@ import concurrent.futures
 import os
 import shutil
 import signal
+import socket
+import struct
 import sys
 import tempfile
 import time
@@ -41,12 +43,29 @@ class AdoptTest(PairingCase):
                     s.proc.wait(20)
                 except Exception:
                     s.kill()
-        for pid in our_worker_pids():
+        for pid in set(our_worker_pids()) | set(self.socket_pids()):
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
         shutil.rmtree(self.rundir, ignore_errors=True)
+
+    def socket_pids(self):
+        """Pids of the wagate-worker processes listening on sockets under our runtime directory (SO_PEERCRED)."""
+        out = []
+        for iid in self.sockets():
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+                    c.settimeout(2)
+                    c.connect(os.path.join(self.rundir, "workers", iid + ".sock"))
+                    pid = struct.unpack("3i", c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                             struct.calcsize("3i")))[0]
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    if os.path.basename(f.read().split(b"\0")[0]).startswith(b"wagate-worker"):
+                        out.append(pid)
+            except OSError:
+                pass
+        return out
 
     # --- helpers
     def sockets(self):
@@ -193,6 +212,28 @@ class AdoptTest(PairingCase):
         wait_until(lambda: len(self.sockets()) == 1, 20, msg="adoption socket")
         shutil.rmtree(os.path.join(self.rundir, "workers"))
         wait_until(lambda: not pid_alive(pid), 10, interval=0.1, msg="the orphan exits (grace is 60 s)")
+
+    def test_store_held_while_orphaned(self):
+        """A StoreBatch the worker makes while orphaned (a prekey refill WhatsApp asks for) waits for the next
+        supervisor, which stores it; only then are the keys uploaded."""
+        names = self.pair_many(1)
+        iid = self.instance_id(names[0])
+        jid = list(self.devices())[0]
+        before = self.logins()
+        self.sup.kill()
+        wait_until(lambda: len(self.sockets()) == 1, 20, msg="adoption socket")
+        r = self.fw.post("/admin/prekey-low?jid=%s&count=2" % jid)
+        self.assertEqual(r.status, 200, r)
+        sup2 = self.next_supervisor()
+        sup2.start(timeout=60)
+        sup2.wait_state(names[0], "open", 30)
+        wait_until(lambda: self.db.count("signal_prekey", "instance_id = '%s' AND uploaded" % iid) > 812, 30,
+                   interval=0.2, msg="the held refill stored and uploaded",
+                   msg_fn=lambda: self.db.count("signal_prekey", "instance_id = '%s'" % iid))
+        n = self.db.count("signal_prekey", "instance_id = '%s'" % iid)
+        wait_until(lambda: self.devices()[jid]["prekeys"] == n, 20, msg="fakewa has the %d prekeys" % n,
+                   msg_fn=lambda: self.devices()[jid]["prekeys"])
+        self.assertEqual(self.logins(), before)
 
     def instance_id_db(self, name):
         return self.db.scalar("SELECT id FROM instance WHERE name = '%s'" % name)
