@@ -26,6 +26,7 @@ class AdoptTest(PairingCase):
     def setUp(self):
         # short: <dir>/workers/<uuid>.sock must fit in a sockaddr_un
         self.rundir = tempfile.mkdtemp(prefix="wgad-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, self.rundir, True)  # also when setUp fails
         self.pairing_env = {"RUNTIME_DIRECTORY": self.rundir, "WAGATE_ORPHAN_GRACE_S": "60",
                             # many workers generating keys at once on 2 shared cores
                             "WAGATE_HEARTBEAT_INTERVAL_MS": "1000", "WAGATE_HEARTBEAT_MISSES": "10",
