@@ -6,9 +6,7 @@
  * that instance is spawned as usual. */
 #include "workers_int.h"
 #include "conn_state.h"
-#include "ipc_peer.h"
 #include "log.h"
-#include "xmalloc.h"
 
 #include <dirent.h>
 #include <errno.h>
