@@ -93,6 +93,11 @@ static const struct opt opts[] = {
 	  "previous key, still read during a rotation; rows are re-sealed with the current key at start" },
 	{ "WAGATE_CREDS_KEY_OLD_FILE", OPT_STR, NULL, 0, 0, 0, O(creds_key_old_file),
 	  "file holding WAGATE_CREDS_KEY_OLD; default $CREDENTIALS_DIRECTORY/wagate-creds-key-old" },
+	/* Workers outlive a supervisor restart (adoption). */
+	{ "RUNTIME_DIRECTORY", OPT_STR, NULL, 0, 0, 0, O(runtime_dir),
+	  "directory for worker adoption sockets (systemd RuntimeDirectory=); unset = workers exit with the supervisor" },
+	{ "WAGATE_ORPHAN_GRACE_S", OPT_INT, "120", 1, 86400, 0, O(orphan_grace_s),
+	  "seconds an orphaned worker waits to be adopted before it exits" },
 };
 
 #define CONFIG_EVENTS_PREFIX	"WEBHOOK_EVENTS_"
@@ -479,6 +484,13 @@ config_load(const char *dotenv_path, char *err, size_t errlen)
 	}
 	if (config_load_creds_keys(cfg, err, errlen) == -1)
 		bad = 1;
+	/* Adoption: the socket path ($RUNTIME_DIRECTORY/workers/<uuid>.sock) must fit in sun_path. */
+	if (!bad && cfg->runtime_dir != NULL && (cfg->runtime_dir[0] != '/' ||
+	    strlen(cfg->runtime_dir) > CONFIG_RUNTIME_DIR_MAX)) {
+		err_append(err, errlen, "%s must be an absolute path of at most %ld bytes (worker sockets live there)\n",
+		    "RUNTIME_DIRECTORY", CONFIG_RUNTIME_DIR_MAX, 0);
+		bad = 1;
+	}
 	if (bad) {
 		config_free(cfg);
 		return NULL;

@@ -59,7 +59,13 @@ struct config {
 	struct config_key creds_key_old;	/* WAGATE_CREDS_KEY_OLD[_FILE], credential wagate-creds-key-old */
 	char *creds_key_file;			/* WAGATE_CREDS_KEY_FILE */
 	char *creds_key_old_file;		/* WAGATE_CREDS_KEY_OLD_FILE */
+	/* Workers outlive a supervisor restart (adoption). */
+	char *runtime_dir;		/* RUNTIME_DIRECTORY; NULL = no adoption (workers exit on IPC EOF) */
+	int orphan_grace_s;		/* WAGATE_ORPHAN_GRACE_S, passed in Start */
 };
+
+/* Longest RUNTIME_DIRECTORY: "<dir>/workers/<36-char uuid>.sock" must fit in a sockaddr_un (108 bytes). */
+#define CONFIG_RUNTIME_DIR_MAX	57L
 
 /* Load .env (if path exists; existing variables win), then read and validate every option.
  * On failure returns NULL and writes one message per problem into err. */

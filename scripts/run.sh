@@ -9,7 +9,9 @@ mkdir -p var
 [ -f .env ] && { set -a; . ./.env; set +a; }
 started_pg=""
 cleanup() {
-	[ -n "${sup_pid:-}" ] && kill -TERM "$sup_pid" 2>/dev/null && wait "$sup_pid" 2>/dev/null || true
+	# SIGINT, not SIGTERM: with RUNTIME_DIRECTORY set, SIGTERM leaves the workers running to be adopted by the
+	# next supervisor (try it: kill -TERM the wagate pid, then make run again); Ctrl-C stops everything.
+	[ -n "${sup_pid:-}" ] && kill -INT "$sup_pid" 2>/dev/null && wait "$sup_pid" 2>/dev/null || true
 	[ -n "${fake_pid:-}" ] && kill -TERM "$fake_pid" 2>/dev/null || true
 	[ -n "$started_pg" ] && scripts/pg.sh stop "$root/var/pg" && echo "run: embedded PostgreSQL stopped" >&2
 }
@@ -34,8 +36,11 @@ if [ -z "${AUTHENTICATION_API_KEY:-}" ]; then
 fi
 export WAGATE_WORKER_BIN=${WAGATE_WORKER_BIN:-$root/$BUILD/worker/wagate-worker}
 export WAGATE_MIGRATIONS_DIR=${WAGATE_MIGRATIONS_DIR:-$root/migrations}
+# Worker adoption on (workers outlive a supervisor restart); the socket paths must fit in 108 bytes, so a
+# checkout too deep for it runs without.
 export RUNTIME_DIRECTORY=${RUNTIME_DIRECTORY:-$root/var/run}
-mkdir -p "$RUNTIME_DIRECTORY"
+[ ${#RUNTIME_DIRECTORY} -le 57 ] || { echo "run: $RUNTIME_DIRECTORY is too long for adoption sockets; adoption off" >&2; unset RUNTIME_DIRECTORY; }
+[ -z "${RUNTIME_DIRECTORY:-}" ] || mkdir -p "$RUNTIME_DIRECTORY"
 if [ "${DEMO:-}" = 1 ] && [ -x "$BUILD/tests/fakewa/fakewa" ]; then
 	"$BUILD/tests/fakewa/fakewa" --port 5280 --control-port 5281 --root-key-out var/fakewa-root.key &
 	fake_pid=$!

@@ -75,6 +75,14 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	/* Requests waiting for a QR are answered before the HTTP server that holds them goes away. */
 	lifecycle_wait_shutdown(app);
 	http_stop(app);
+	/* SIGTERM (systemctl stop/restart) with adoption: leave the workers to the next supervisor (those with
+	 * nothing worth keeping exit on the EOF). SIGINT (Ctrl-C of make run) stops everything. */
+	if (sig == SIGTERM && app->cfg->runtime_dir != NULL) {
+		log_info("leaving the workers to be adopted");
+		workers_detach(app->workers);
+		event_base_loopexit(app->base, NULL);
+		return;
+	}
 	workers_shutdown(app->workers, main_shutdown_done_cb, app);
 	/* Do not wait forever for workers that refuse to go. */
 	event_base_loopexit(app->base, &grace);
@@ -201,6 +209,8 @@ main(int argc, char **argv)
 	wcfg.qr_next_ms = (unsigned)app.cfg->qr_next_ms;
 	wcfg.keepalive_ms = (unsigned)app.cfg->wa_keepalive_ms;
 	wcfg.keepalive_deadline_ms = (unsigned)app.cfg->wa_keepalive_deadline_ms;
+	wcfg.runtime_dir = app.cfg->runtime_dir;
+	wcfg.orphan_grace_s = (unsigned)app.cfg->orphan_grace_s;
 	memset(&wcbs, 0, sizeof(wcbs));
 	wcbs.on_ready = lifecycle_on_ready;
 	wcbs.on_state = lifecycle_on_state;
@@ -213,8 +223,10 @@ main(int argc, char **argv)
 		fatalx("worker table could not be created");
 	app.lc = lifecycle_new(&app);
 
+	/* Loading registers every instance: its worker is adopted if one outlived the previous supervisor. */
 	if (lifecycle_load(&app, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	workers_adopt_strays(app.workers);
 	if (http_start(&app, "0.0.0.0", app.cfg->server_port) == -1)
 		fatal("cannot listen on port %d", app.cfg->server_port);
 	log_info("wagate %s listening on port %d", WAGATE_VERSION, app.cfg->server_port);

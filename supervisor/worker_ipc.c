@@ -19,7 +19,7 @@ worker_ipc_on_ready(void *arg, const IpcEnvelope *env)
 	struct worker_rec *wk = arg;
 	struct workers *w = wk->w;
 
-	if (!ipc_str_ok(env->ready->version, WORKERS_FIELD_MAX))
+	if (!ipc_str_ok(env->ready->version, WORKERS_FIELD_MAX) || wk->adopted)
 		return -1;
 	if (env->ready->pid != wk->pid)
 		log_warnx("%s: worker says pid %d, we forked %d", wk->name, env->ready->pid, (int)wk->pid);
@@ -58,6 +58,9 @@ worker_ipc_on_connection_update(void *arg, const IpcEnvelope *env)
 	acct.jid = cu->jid;
 	acct.lid = cu->lid;
 	acct.push_name = cu->push_name;
+	/* An adopted worker's exit status is not ours to read: remember that its end will be a logout. */
+	if ((int)cu->state == CONN_CLOSE && cu->reason == REASON_LOGGED_OUT)
+		wk->logged_out = 1;
 	if (w->cbs.on_state != NULL)
 		w->cbs.on_state(w->cbs.ctx, wk->id, (int)cu->state, cu->reason, cu->detail,
 		    (int)cu->state == CONN_OPEN ? &acct : NULL);
@@ -131,6 +134,7 @@ static const struct ipc_peer_dispatch worker_ipc_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_PAIR_SUCCESS, WK_READY, worker_req_on_pair_success },
 	/* A stopping worker may still be saving what it has; storing it is always safe. */
 	{ WAGATE__IPC__ENVELOPE__MSG_STORE_BATCH, WK_READY | WK_STOPPING, worker_req_on_store_batch },
+	{ WAGATE__IPC__ENVELOPE__MSG_ADOPTED, WK_STARTING, worker_adopt_on_adopted },
 };
 
 /* The phase the table is checked against. */
@@ -241,37 +245,66 @@ worker_ipc_send_connect(struct worker_rec *wk, const char *number)
 	return worker_ipc_send(wk, &env);
 }
 
+/* Fill Start from the record and the table's config (pointers into both; set and px are the caller's). */
+static void
+worker_ipc_fill_start(struct worker_rec *wk, Wagate__Ipc__Start *st_out, Wagate__Ipc__Settings *set,
+    Wagate__Ipc__Proxy *px)
+{
+	struct workers *w = wk->w;
+	Wagate__Ipc__Start *st = st_out;
+
+	settings_to_ipc(&wk->settings, set);
+	proxy_to_ipc(&wk->proxy, px);
+	st->instance_id = wk->id;
+	st->instance_name = wk->name;
+	st->settings = set;
+	st->proxy = px;
+	st->wa_url = w->cfg.wa_url != NULL ? (char *)w->cfg.wa_url : (char *)"";
+	st->wa_tls_ca_file = w->cfg.wa_tls_ca_file != NULL ? (char *)w->cfg.wa_tls_ca_file : (char *)"";
+	st->wa_root_key.data = (uint8_t *)w->cfg.wa_root_key;
+	st->wa_root_key.len = w->cfg.wa_root_key != NULL ? w->cfg.wa_root_key_len : 0;
+	st->log_level = w->cfg.log_level;
+	st->qrcode_limit = w->cfg.qrcode_limit;
+	st->qr_first_ms = w->cfg.qr_first_ms;
+	st->qr_next_ms = w->cfg.qr_next_ms;
+	st->keepalive_ms = w->cfg.keepalive_ms;
+	st->keepalive_deadline_ms = w->cfg.keepalive_deadline_ms;
+	st->runtime_dir = w->cfg.runtime_dir != NULL ? (char *)w->cfg.runtime_dir : (char *)"";
+	st->orphan_grace_s = w->cfg.orphan_grace_s;
+}
+
+/* Send Adopt: what a Start would carry now, without credentials (the worker keeps its session). */
+int
+worker_ipc_send_adopt(struct worker_rec *wk)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__Adopt ad = WAGATE__IPC__ADOPT__INIT;
+	Wagate__Ipc__Start st = WAGATE__IPC__START__INIT;
+	Wagate__Ipc__Settings set;
+	Wagate__Ipc__Proxy px;
+
+	worker_ipc_fill_start(wk, &st, &set, &px);
+	ad.start = &st;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_ADOPT;
+	env.adopt = &ad;
+	return worker_ipc_send(wk, &env);
+}
+
 /* Send Start, built from the record and the table's config. */
 int
 worker_ipc_send_start(struct worker_rec *wk)
 {
-	struct workers *w = wk->w;
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
 	Wagate__Ipc__Start st = WAGATE__IPC__START__INIT;
 	Wagate__Ipc__Settings set;
 	Wagate__Ipc__Proxy px;
 	int rc;
 
-	settings_to_ipc(&wk->settings, &set);
-	proxy_to_ipc(&wk->proxy, &px);
-	st.instance_id = wk->id;
-	st.instance_name = wk->name;
-	st.settings = &set;
-	st.proxy = &px;
-	st.wa_url = w->cfg.wa_url != NULL ? (char *)w->cfg.wa_url : (char *)"";
-	st.wa_tls_ca_file = w->cfg.wa_tls_ca_file != NULL ? (char *)w->cfg.wa_tls_ca_file : (char *)"";
-	st.wa_root_key.data = (uint8_t *)w->cfg.wa_root_key;
-	st.wa_root_key.len = w->cfg.wa_root_key != NULL ? w->cfg.wa_root_key_len : 0;
-	st.log_level = w->cfg.log_level;
+	worker_ipc_fill_start(wk, &st, &set, &px);
 	st.connect_now = wk->connect_now || wk->pending_connect;
 	st.creds.data = wk->creds;
 	st.creds.len = wk->creds_len;
 	st.connect_number = wk->pending_connect && wk->pending_number != NULL ? wk->pending_number : (char *)"";
-	st.qrcode_limit = w->cfg.qrcode_limit;
-	st.qr_first_ms = w->cfg.qr_first_ms;
-	st.qr_next_ms = w->cfg.qr_next_ms;
-	st.keepalive_ms = w->cfg.keepalive_ms;
-	st.keepalive_deadline_ms = w->cfg.keepalive_deadline_ms;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_START;
 	env.start = &st;
 	rc = worker_ipc_send(wk, &env);

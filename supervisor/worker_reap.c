@@ -8,6 +8,7 @@
 #include "ipc_peer.h"
 #include "log.h"
 
+#include <errno.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,7 +21,7 @@ worker_reap_find_pid(const struct workers *w, pid_t pid)
 	struct worker_rec *wk;
 
 	TAILQ_FOREACH(wk, &w->all, entry)
-		if (wk->pid == pid && (wk->phase & WK_ALIVE))
+		if (wk->pid == pid && (wk->phase & WK_ALIVE) && !wk->adopted)
 			return wk;
 	return NULL;
 }
@@ -52,6 +53,7 @@ worker_reap_stop(struct worker_rec *wk)
 			worker_reap_kill(wk, "stopped");
 			return;
 		}
+		wk->stop_sent = 1;
 		workers_set_phase(wk, WK_STOPPING);
 		workers_timer_ms(wk->timer, WORKERS_GRACE_MS);
 	}
@@ -90,7 +92,7 @@ worker_reap_describe(const struct worker_rec *wk, int status, char *detail, size
 }
 
 /* A worker process is gone: report it and apply the restart policy (STYLE rule 13). */
-static void
+void
 worker_reap_exited(struct worker_rec *wk, int status)
 {
 	struct workers *w = wk->w;
@@ -101,6 +103,7 @@ worker_reap_exited(struct worker_rec *wk, int status)
 	    wk->protocol_error ? REASON_PROTOCOL_ERROR : REASON_WORKER_CRASHED;
 
 	worker_reap_describe(wk, status, detail, sizeof(detail));
+	worker_adopt_forget(wk);
 	worker_ipc_close(wk);
 	evtimer_del(wk->timer);
 	wk->pid = 0;
@@ -142,6 +145,26 @@ worker_reap_exited(struct worker_rec *wk, int status)
 		w->cbs.on_state(w->cbs.ctx, wk->id, CONN_CLOSE, reason, detail, NULL);
 }
 
+/* An adopted worker ended. It is not our child, so there is no status to read: the one it would have had
+ * is inferred from what we know (killed by us, logged out, asked to stop), else it counts as a crash. */
+void
+worker_reap_gone(struct worker_rec *wk)
+{
+	int status;
+
+	if (wk->kill_reason[0] != '\0')
+		status = SIGKILL;				/* as WIFSIGNALED(SIGKILL) */
+	else if (wk->logged_out)
+		status = IPC_EXIT_NO_RESTART << 8;		/* as WEXITSTATUS == 3 */
+	else if (wk->stop_sent)
+		status = 0;
+	else {
+		status = 1 << 8;
+		snprintf(wk->kill_reason, sizeof(wk->kill_reason), "adopted worker ended without a status");
+	}
+	worker_reap_exited(wk, status);
+}
+
 /* Reap every exited child (signals merge, so one SIGCHLD may stand for several). */
 void
 worker_reap_sigchld_cb(evutil_socket_t sig, short what, void *arg)
@@ -173,7 +196,13 @@ worker_reap_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	for (wk = TAILQ_FIRST(&w->all); wk != NULL; wk = next) {
 		next = TAILQ_NEXT(wk, entry);
-		if ((wk->phase & WK_ALIVE) && wk->pid > 0 && waitpid(wk->pid, &status, WNOHANG) == wk->pid)
+		if (!(wk->phase & WK_ALIVE) || wk->pid <= 0)
+			continue;
+		if (wk->adopted) {
+			/* Without a pidfd (old kernel) this is how an adopted worker's end is seen. */
+			if (wk->pidfd == -1 && kill(wk->pid, 0) == -1 && errno == ESRCH)
+				worker_reap_gone(wk);
+		} else if (waitpid(wk->pid, &status, WNOHANG) == wk->pid)
 			worker_reap_exited(wk, status);
 	}
 	workers_pump(w);

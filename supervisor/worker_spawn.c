@@ -140,6 +140,8 @@ worker_spawn(struct worker_rec *wk)
 	wk->protocol_error = 0;
 	wk->misses = 0;
 	wk->ping_outstanding = 0;
+	wk->stop_sent = 0;
+	wk->logged_out = 0;
 	workers_set_phase(wk, WK_STARTING);
 	if (worker_ipc_open(wk, sv[0]) == -1) {
 		close(sv[0]);

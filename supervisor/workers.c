@@ -174,6 +174,7 @@ workers_rec_free(struct worker_rec *wk)
 {
 	worker_req_free_all(wk);
 	worker_ipc_close(wk);
+	worker_adopt_forget(wk);
 	event_free(wk->timer);
 	workers_spec_clear(wk);
 	free(wk->pending_number);
@@ -229,6 +230,7 @@ workers_new(struct event_base *base, const struct workers_config *cfg, const str
 	w->cfg.wa_url = cfg->wa_url != NULL && *cfg->wa_url != '\0' ? xstrdup(cfg->wa_url) : NULL;
 	w->cfg.wa_tls_ca_file = cfg->wa_tls_ca_file != NULL && *cfg->wa_tls_ca_file != '\0' ?
 	    xstrdup(cfg->wa_tls_ca_file) : NULL;
+	w->cfg.runtime_dir = cfg->runtime_dir != NULL && *cfg->runtime_dir != '\0' ? xstrdup(cfg->runtime_dir) : NULL;
 	if (cfg->wa_root_key != NULL && cfg->wa_root_key_len > 0) {
 		unsigned char *k = xmalloc(cfg->wa_root_key_len);
 		memcpy(k, cfg->wa_root_key, cfg->wa_root_key_len);
@@ -300,6 +302,7 @@ workers_free(struct workers *w)
 	free((char *)w->cfg.worker_path);
 	free((char *)w->cfg.wa_url);
 	free((char *)w->cfg.wa_tls_ca_file);
+	free((char *)w->cfg.runtime_dir);
 	free_wiped((void *)w->cfg.wa_root_key, w->cfg.wa_root_key_len);
 	free(w);
 }
@@ -315,6 +318,7 @@ workers_add(struct workers *w, const struct worker_spec *spec)
 	wk = xcalloc(1, sizeof(*wk));
 	wk->w = w;
 	wk->id = xstrdup(spec->instance_id);
+	wk->pidfd = -1;
 	TAILQ_INIT(&wk->reqs);
 	if ((wk->timer = evtimer_new(w->base, workers_timer_cb, wk)) == NULL) {
 		free(wk->id);
@@ -324,7 +328,8 @@ workers_add(struct workers *w, const struct worker_spec *spec)
 	workers_spec_copy(wk, spec);
 	wk->phase = WK_IDLE;
 	TAILQ_INSERT_TAIL(&w->all, wk, entry);
-	if (!w->shutting_down)
+	/* A live worker of this instance that outlived the previous supervisor is taken over, not doubled. */
+	if (!w->shutting_down && worker_adopt_try(wk) == -1)
 		workers_enqueue(wk);
 	return 0;
 }
@@ -448,6 +453,7 @@ workers_logout(struct workers *w, const char *instance_id)
 		return -1;
 	/* The stored credentials are void from now on, whatever the worker manages to do. */
 	workers_forget_creds(w, instance_id);
+	wk->logged_out = 1;
 	return worker_ipc_send_empty(wk, WAGATE__IPC__ENVELOPE__MSG_LOGOUT);
 }
 

@@ -34,6 +34,9 @@ struct workers_config {
 	unsigned qr_first_ms, qr_next_ms;   /* passed in Start: QR display times (WA_QR_*_MS); 0 = the worker's default */
 	unsigned keepalive_ms;              /* passed in Start: WhatsApp keepalive (WA_KEEPALIVE_MS); 0 = default */
 	unsigned keepalive_deadline_ms;     /* passed in Start: its answer deadline (WA_KEEPALIVE_DEADLINE_MS); 0 = default */
+	/* Adoption (DESIGN.md "Workers outlive a supervisor restart"): NULL = none (workers exit on IPC EOF). */
+	const char *runtime_dir;            /* RUNTIME_DIRECTORY: workers listen on <dir>/workers/<id>.sock */
+	unsigned orphan_grace_s;            /* passed in Start (WAGATE_ORPHAN_GRACE_S); 0 = the worker's 120 */
 };
 
 struct worker_spec {                    /* everything Start needs; copied by workers_add/workers_update */
@@ -120,6 +123,13 @@ unsigned workers_ready_count(const struct workers *w);
 unsigned workers_starting_count(const struct workers *w);            /* spawned, not yet Ready */
 double workers_ipc_latency_ms(const struct workers *w);              /* last/avg Ping->Pong round trip */
 void workers_shutdown(struct workers *w, void (*done)(void *arg), void *arg); /* graceful stop of all, for exit */
+/* Adoption. With runtime_dir, workers_add first tries to adopt a live worker of the instance from its socket
+ * and spawns only if that fails. workers_adopt_strays asks the workers whose sockets name no registered
+ * instance to exit and removes those sockets (call it once, after every instance was added).
+ * workers_detach closes every channel without stopping anyone, for an exit that leaves the workers to
+ * the next supervisor (those that cannot be adopted exit on the EOF). */
+void workers_adopt_strays(struct workers *w);
+void workers_detach(struct workers *w);
 
 /* Answer a PairSuccess with Result{ok, error} under the worker's request_id. ok = the creds are committed:
  * they become the ones every later Start carries, with connect_now set. The answer is dropped (the creds

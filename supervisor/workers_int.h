@@ -78,6 +78,12 @@ struct worker_rec {
 	int removed, restart_now, dead;
 	unsigned gen;				/* bumped at every spawn: replies go only to the asker */
 	struct worker_req_list reqs;		/* unanswered requests */
+	/* adoption: a process we did not fork; its end is seen on pidfd (or by kill(pid, 0)), never SIGCHLD */
+	int adopted;
+	int pidfd;				/* -1 = none (then the sweep polls kill(pid, 0)) */
+	struct event *pidfd_ev;
+	int stop_sent;				/* Shutdown sent: an end without a status is a clean exit */
+	int logged_out;				/* Logout sent or CLOSE/401 seen: an end means "do not restart" */
 };
 
 TAILQ_HEAD(worker_list, worker_rec);
@@ -111,10 +117,17 @@ void workers_check_done(struct workers *w);
 /* worker_spawn.c: fork+exec one worker with its socket on fd 3, then Start. 0, or -1 (nothing spawned). */
 int worker_spawn(struct worker_rec *wk);
 
+/* worker_adopt.c: taking over a live worker from its adoption socket instead of spawning. */
+int worker_adopt_try(struct worker_rec *wk);		/* 0 = adoption under way; -1 = spawn instead */
+int worker_adopt_on_adopted(void *arg, const IpcEnvelope *env);
+void worker_adopt_forget(struct worker_rec *wk);	/* stop watching the process (pidfd) */
+
 /* worker_reap.c: stopping and reaping processes, and the restart policy. */
 void worker_reap_kill(struct worker_rec *wk, const char *reason);
 void worker_reap_stop(struct worker_rec *wk);
 void worker_reap_schedule_restart(struct worker_rec *wk);
+void worker_reap_exited(struct worker_rec *wk, int status);
+void worker_reap_gone(struct worker_rec *wk);		/* an adopted worker's process ended */
 void worker_reap_sigchld_cb(evutil_socket_t sig, short what, void *arg);
 void worker_reap_sweep_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -130,6 +143,7 @@ int worker_ipc_reply(struct worker_rec *wk, IpcEnvelope *env, uint64_t request_i
 int worker_ipc_send_empty(struct worker_rec *wk, int msg_case);
 int worker_ipc_send_connect(struct worker_rec *wk, const char *number);
 int worker_ipc_send_start(struct worker_rec *wk);
+int worker_ipc_send_adopt(struct worker_rec *wk);
 int worker_ipc_send_update(struct worker_rec *wk);
 int worker_ipc_send_presence(struct worker_rec *wk, const char *presence, workers_result_cb cb, void *arg);
 

@@ -194,7 +194,6 @@ class Supervisor:
             "AUTHENTICATION_API_KEY": API_KEY,
             "DATABASE_CONNECTION_URI": self.db_uri,
             "WAGATE_MIGRATIONS_DIR": os.path.join(REPO, "migrations"),
-            "RUNTIME_DIRECTORY": self.runtime_dir,
             "LOG_LEVEL": "debug",
             "WAGATE_HEARTBEAT_INTERVAL_MS": "200",
             "WAGATE_HEARTBEAT_MISSES": "3",
@@ -210,6 +209,8 @@ class Supervisor:
             if is_sanitized(self.worker_bin):
                 # ASan reserves terabytes of shadow memory: the default RLIMIT_AS kills the worker at start
                 env["WAGATE_WORKER_RLIMIT_AS_MB"] = "0"
+        # RUNTIME_DIRECTORY is left unset: it turns on worker adoption (workers outlive the supervisor), which
+        # only test_adopt.py wants; it passes its own (short: a socket path must fit in 108 bytes).
         # Never contact the real WhatsApp from a test: a closed loopback port unless a test brings fakewa.
         env["WA_WEBSOCKET_URL"] = "ws://127.0.0.1:9/ws/chat"
         for k, v in self.extra_env.items():
