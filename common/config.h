@@ -53,6 +53,11 @@ struct config {
 	char *cors_origin;		/* CORS_ORIGIN: "*", or a comma list of origins (spaces trimmed) */
 	char *cors_methods;		/* CORS_METHODS: comma list of upper-case methods, as sent in preflights */
 	int cors_credentials;		/* CORS_CREDENTIALS */
+	/* issue 11, the HTTP listener (supervisor/http_guard.c) */
+	char *server_host;		/* SERVER_HOST: the address to listen on, an IPv4 or IPv6 literal */
+	int http_max_connections;	/* HTTP_MAX_CONNECTIONS; 0 = from RLIMIT_NOFILE (http_guard_default_max) */
+	int http_max_connections_per_ip;	/* HTTP_MAX_CONNECTIONS_PER_IP; 0 = half the total cap */
+	int http_request_timeout_s;	/* HTTP_REQUEST_TIMEOUT: seconds to receive a whole request */
 };
 
 /* Load .env (if path exists; existing variables win), then read and validate every option.
