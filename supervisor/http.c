@@ -592,10 +592,8 @@ http_guard_config_get(const struct config *cfg, struct http_guard_config *gc)
 	struct rlimit rl;
 	unsigned long nofile = 1024;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		nofile = (unsigned long)rl.rlim_cur;
-	else if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		nofile = 1UL << 20;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		nofile = rl.rlim_cur == RLIM_INFINITY ? 1UL << 20 : (unsigned long)rl.rlim_cur;
 	gc->max_connections = cfg->http_max_connections > 0 ? cfg->http_max_connections :
 	    http_guard_default_max(nofile, reserve);
 	gc->max_per_address = cfg->http_max_connections_per_ip > 0 ? cfg->http_max_connections_per_ip :

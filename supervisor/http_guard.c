@@ -31,7 +31,7 @@ enum guard_state {
 	GUARD_IDLE,		/* between requests: evhttp's idle timeout applies until the next first byte */
 };
 
-/* Connections held by one client address (IPv4 as v4-mapped IPv6). */
+/* Connections held by one client address: an IPv4 address (as v4-mapped IPv6) or an IPv6 /64. */
 struct guard_addr {
 	unsigned char key[16];
 	unsigned count;
@@ -111,7 +111,8 @@ guard_elapsed_ms(const struct timespec *since)
 	return (long)(now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
 }
 
-/* The connection's peer as a 16-byte key; 0, or -1 when it has no IP address (then it is not capped per address). */
+/* The connection's client as a 16-byte key (see guard_addr); 0, or -1 when it has no IP address (then it is not
+ * capped per address). */
 static int
 guard_addr_key(struct evhttp_connection *evcon, evutil_socket_t fd, unsigned char key[16])
 {
@@ -131,7 +132,12 @@ guard_addr_key(struct evhttp_connection *evcon, evutil_socket_t fd, unsigned cha
 		return 0;
 	}
 	if (sa->sa_family == AF_INET6) {
+		static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
 		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		/* one host gets a whole /64 and picks any address in it per connection: the /64 is the client */
+		if (memcmp(key, v4mapped, 12) != 0)
+			memset(key + 8, 0, 8);
 		return 0;
 	}
 	return -1;
@@ -189,8 +195,8 @@ guard_addr_text(const unsigned char key[16], char *buf, size_t len)
 
 	if (memcmp(key, v4mapped, 12) == 0)
 		inet_ntop(AF_INET, key + 12, buf, (socklen_t)len);
-	else
-		inet_ntop(AF_INET6, key, buf, (socklen_t)len);
+	else if (inet_ntop(AF_INET6, key, buf, (socklen_t)len) != NULL && strlen(buf) + 4 <= len)
+		strcat(buf, "/64");
 }
 
 /* Stop watching a connection evhttp is closing; the record is freed on the next loop turn. */
@@ -240,7 +246,7 @@ static void
 guard_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct guard_conn *c = arg;
-	char addr[INET6_ADDRSTRLEN] = "?";
+	char addr[INET6_ADDRSTRLEN + 4] = "?";
 
 	(void)fd;
 	(void)what;
@@ -321,7 +327,7 @@ guard_refuse(struct http_guard *g, struct evhttp_connection *evcon, evutil_socke
 	    "{\"status\":503,\"error\":\"Service Unavailable\","
 	    "\"response\":{\"message\":[\"Too many connections, try again shortly\"]}}";
 	time_t now = time(NULL);
-	char addr[INET6_ADDRSTRLEN] = "?";
+	char addr[INET6_ADDRSTRLEN + 4] = "?";
 
 	if (fd >= 0)
 		(void)send(fd, reply, sizeof(reply) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
