@@ -13,6 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 name=flood
 . bench/lib.sh
+# cleanup in an || list: lib.sh's stop_sup fails under set -e when the supervisor has no worker (pgrep finds no
+# child), which would leave wagate and PostgreSQL running; this bench creates no instance.
+crowd_pid=
+trap '[ -z "$crowd_pid" ] || kill "$crowd_pid" 2>/dev/null || true; cleanup || true' EXIT
 secs=${BENCH_SECONDS:-10}
 cap=${BENCH_CAP:-1000}
 per_ip=${BENCH_PER_IP:-200}
@@ -30,12 +34,14 @@ start_sup
 
 # The crowd: on SIGTERM it writes "held closed" (sockets open now, and closes seen by the clients) to $tmp/crowd.
 cat >"$tmp/crowd.py" <<'EOF'
-import select, signal, socket, sys, time
+import select, signal, socket, struct, sys, time
 port, addrs, tries, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 stop = []
 signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
 def opener(src):
     s = socket.socket()
+    # closed with a reset: no TIME_WAIT holding thousands of local ports on a shared machine
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.bind((src, 0))
     s.setblocking(False)
     s.connect_ex(("127.0.0.1", port))
@@ -86,7 +92,6 @@ with open(out, "w") as f:
 EOF
 python3 "$tmp/crowd.py" "$port" "$addrs" "$tries" "$tmp/crowd" &
 crowd_pid=$!
-trap 'kill "$crowd_pid" 2>/dev/null || true; cleanup' EXIT
 # the crowd is in place when wagate holds its share of it
 for _ in $(seq 1 200); do
 	n=$(ls "/proc/$sup_pid/fd" | wc -l)

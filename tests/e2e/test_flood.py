@@ -9,6 +9,7 @@ import os
 import resource
 import select
 import socket
+import struct
 import threading
 import time
 
@@ -28,6 +29,16 @@ def open_from(src, port, blocking=True):
         s.setblocking(False)
         s.connect_ex(("127.0.0.1", port))
     return s
+
+
+def abort(s):
+    """Close with a reset: a client-side TIME_WAIT would hold its source port, and the harness's free_port() may
+    pick that port for another test's server, whose bind then fails (the machine is shared)."""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    s.close()
 
 
 def closed_or_answered(s):
@@ -81,7 +92,7 @@ class Crowd:
         self.stop = True
         self.thread.join(5)
         for s in self.socks:
-            s.close()
+            abort(s)
 
 
 def cpu_seconds(pid):
@@ -150,7 +161,7 @@ class FloodTest(E2ETestCase):
         status = wait_until(lambda: self.fresh_health(sup)[0] == 200, TIMEOUT + 3, interval=0.2,
                             msg="fresh client answered after the deadline freed slots")
         for s in idle + more:
-            s.close()
+            abort(s)
 
         # The keep-alive connection idled through all that and still serves its next request.
         ka.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -162,7 +173,7 @@ class FloodTest(E2ETestCase):
         ka.settimeout(TIMEOUT + 5)
         self.assertEqual(ka.recv(65536), b"")
         self.assertGreater(time.monotonic() - t0, TIMEOUT - 0.6)
-        ka.close()
+        abort(ka)
         self.assertIn("HTTP_MAX_CONNECTIONS_PER_IP reached", sup.log_text())
         self.assertLess(sup.log_text().count("refused a connection"), 4, sup.log_tail())
 
@@ -177,7 +188,7 @@ class FloodTest(E2ETestCase):
         self.addCleanup(lambda: sup.running() and resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard)))
 
         flood = [open_from("127.0.0.%d" % (2 + i % 5), sup.port, blocking=False) for i in range(100)]
-        self.addCleanup(lambda: [s.close() for s in flood])
+        self.addCleanup(lambda: [abort(s) for s in flood])
         wait_until(lambda: "pausing new connections" in sup.log_text(), 10, msg="accept hit EMFILE",
                    msg_fn=lambda: sup.log_tail(10))
         # paused, not spinning: the supervisor sleeps while connections wait in the backlog
@@ -189,7 +200,7 @@ class FloodTest(E2ETestCase):
 
         # The flood goes away: descriptors come back, accepting resumes, and a fresh client is answered.
         for s in flood:
-            s.close()
+            abort(s)
         status = wait_until(lambda: (lambda r: r if r[0] == 200 else None)(self.fresh_health(sup, timeout=3)),
                             TIMEOUT + 10, interval=0.2, ignore=(OSError,),
                             msg="fresh client answered after the flood")
