@@ -92,6 +92,7 @@ struct http_guard {
  */
 static struct http_guard *guards;
 
+/* See http_guard.h. */
 int
 http_guard_default_max(unsigned long nofile, unsigned long reserve)
 {
@@ -102,6 +103,7 @@ http_guard_default_max(unsigned long nofile, unsigned long reserve)
 	return n < 16 ? 16 : (int)n;
 }
 
+/* Milliseconds since a CLOCK_MONOTONIC instant. */
 static long
 guard_elapsed_ms(const struct timespec *since)
 {
@@ -143,6 +145,7 @@ guard_addr_key(struct evhttp_connection *evcon, evutil_socket_t fd, unsigned cha
 	return -1;
 }
 
+/* The hash bucket of an address key (FNV-1a, seeded). */
 static size_t
 guard_addr_bucket(const struct http_guard *g, const unsigned char key[16])
 {
@@ -173,6 +176,7 @@ guard_addr_find(struct http_guard *g, const unsigned char key[16], int create)
 	return a;
 }
 
+/* One connection of the address is gone; the entry goes with its last one. */
 static void
 guard_addr_release(struct http_guard *g, struct guard_addr *a)
 {
@@ -188,6 +192,7 @@ guard_addr_release(struct http_guard *g, struct guard_addr *a)
 	free(a);
 }
 
+/* An address key as text for the log. */
 static void
 guard_addr_text(const unsigned char key[16], char *buf, size_t len)
 {
@@ -218,6 +223,7 @@ guard_conn_release(struct guard_conn *c)
 	event_active(g->reap_ev, 0, 0);
 }
 
+/* Free the records of closed connections, outside any callback of theirs. */
 static void
 guard_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -258,6 +264,7 @@ guard_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	evhttp_connection_free(c->evcon);
 }
 
+/* Start the deadline of the request being received. */
 static void
 guard_arm(struct guard_conn *c)
 {
@@ -276,6 +283,7 @@ guard_input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *
 		guard_arm(c);
 }
 
+/* The record of an evhttp connection, or NULL (not admitted, or already gone). */
 static struct guard_conn *
 guard_conn_find(struct http_guard *g, struct evhttp_connection *evcon)
 {
@@ -408,6 +416,7 @@ guard_admit(struct http_guard *g, struct bufferevent *bev)
 	guard_arm(c);
 }
 
+/* Decide on every connection accepted since the last turn. */
 static void
 guard_admit_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -451,6 +460,7 @@ guard_bev_cb(struct event_base *base, void *arg)
 	return bev;
 }
 
+/* The pause after an accept error is over: try accepting again. */
 static void
 guard_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -502,6 +512,7 @@ guard_accept_error_cb(struct evconnlistener *lev, void *arg)
 	evtimer_add(g->resume_ev, &tv);
 }
 
+/* See http_guard.h. */
 struct http_guard *
 http_guard_new(struct event_base *base, struct evhttp *http, struct evconnlistener *lev,
     const struct http_guard_config *cfg)
