@@ -3,6 +3,9 @@
 #include "keytext.h"
 #include "xmalloc.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -98,6 +101,16 @@ static const struct opt opts[] = {
 	  "directory for worker adoption sockets (systemd RuntimeDirectory=); unset = workers exit with the supervisor" },
 	{ "WAGATE_ORPHAN_GRACE_S", OPT_INT, "120", 1, 86400, 0, O(orphan_grace_s),
 	  "seconds an orphaned worker waits to be adopted before it exits" },
+	/* issue 11, the HTTP listener */
+	{ "SERVER_HOST", OPT_STR, "0.0.0.0", 0, 0, 0, O(server_host),
+	  "address to listen on: 0.0.0.0 (every IPv4 address), ::, 127.0.0.1, ::1 or one of the host's addresses" },
+	{ "HTTP_MAX_CONNECTIONS", OPT_INT, "0", 0, 1000000, 0, O(http_max_connections),
+	  "HTTP connections held at once (0 = half of RLIMIT_NOFILE after a reserve for the database, webhooks"
+	  " and accept bursts)" },
+	{ "HTTP_MAX_CONNECTIONS_PER_IP", OPT_INT, "0", 0, 1000000, 0, O(http_max_connections_per_ip),
+	  "HTTP connections one client address may hold (0 = half of HTTP_MAX_CONNECTIONS)" },
+	{ "HTTP_REQUEST_TIMEOUT", OPT_INT, "30", 1, 3600, 0, O(http_request_timeout_s),
+	  "seconds a client has to send a whole request (from the connection, or from the request's first byte)" },
 };
 
 #define CONFIG_EVENTS_PREFIX	"WEBHOOK_EVENTS_"
@@ -489,6 +502,20 @@ config_load(const char *dotenv_path, char *err, size_t errlen)
 	    strlen(cfg->runtime_dir) > CONFIG_RUNTIME_DIR_MAX)) {
 		err_append(err, errlen, "%s must be an absolute path of at most %ld bytes (worker sockets live there)\n",
 		    "RUNTIME_DIRECTORY", CONFIG_RUNTIME_DIR_MAX, 0);
+		bad = 1;
+	}
+	/* issue 11, the HTTP listener: a literal address, since a name could resolve to several or to none */
+	if (!bad && cfg->server_host != NULL) {
+		unsigned char sa[sizeof(struct in6_addr)];
+
+		if (inet_pton(AF_INET, cfg->server_host, sa) != 1 && inet_pton(AF_INET6, cfg->server_host, sa) != 1) {
+			err_append(err, errlen, "%s must be an IP address such as 0.0.0.0, 127.0.0.1, :: or ::1"
+			    " (not a host name, no brackets or port)\n", "SERVER_HOST", 0, 0);
+			bad = 1;
+		}
+	}
+	if (!bad && cfg->http_max_connections > 0 && cfg->http_max_connections_per_ip > cfg->http_max_connections) {
+		err_append(err, errlen, "%s must not be above HTTP_MAX_CONNECTIONS\n", "HTTP_MAX_CONNECTIONS_PER_IP", 0, 0);
 		bad = 1;
 	}
 	if (bad) {

@@ -62,6 +62,11 @@ struct config {
 	/* Workers outlive a supervisor restart (adoption). */
 	char *runtime_dir;		/* RUNTIME_DIRECTORY; NULL = no adoption (workers exit on IPC EOF) */
 	int orphan_grace_s;		/* WAGATE_ORPHAN_GRACE_S, passed in Start */
+	/* issue 11, the HTTP listener (supervisor/http_guard.c) */
+	char *server_host;		/* SERVER_HOST: the address to listen on, an IPv4 or IPv6 literal */
+	int http_max_connections;	/* HTTP_MAX_CONNECTIONS; 0 = from RLIMIT_NOFILE (http_guard_default_max) */
+	int http_max_connections_per_ip;	/* HTTP_MAX_CONNECTIONS_PER_IP; 0 = half the total cap */
+	int http_request_timeout_s;	/* HTTP_REQUEST_TIMEOUT: seconds to receive a whole request */
 };
 
 /* Longest RUNTIME_DIRECTORY: "<dir>/workers/<36-char uuid>.sock" must fit in a sockaddr_un (108 bytes). */

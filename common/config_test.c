@@ -397,6 +397,64 @@ test_config_creds_keys(void **state)
 	rmdir(dir);
 }
 
+/* issue 11: SERVER_HOST is an address literal; the listener's caps and deadline have bounds and defaults. */
+static void
+test_config_listener(void **state)
+{
+	static const char *const good_hosts[] = { "0.0.0.0", "127.0.0.1", "::", "::1", "fe80::1", "10.1.2.3" };
+	static const char *const bad_hosts[] = { "localhost", "[::1]", "127.0.0.1:8080", "1.2.3", " 127.0.0.1",
+	    "0.0.0.0 " };
+	struct config *cfg;
+	char err[1024];
+	size_t i;
+
+	(void)state;
+	clear_env();
+	unsetenv("SERVER_HOST");
+	unsetenv("HTTP_MAX_CONNECTIONS");
+	unsetenv("HTTP_MAX_CONNECTIONS_PER_IP");
+	unsetenv("HTTP_REQUEST_TIMEOUT");
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_string_equal(cfg->server_host, "0.0.0.0");
+	assert_int_equal(cfg->http_max_connections, 0);
+	assert_int_equal(cfg->http_max_connections_per_ip, 0);
+	assert_int_equal(cfg->http_request_timeout_s, 30);
+	config_free(cfg);
+	for (i = 0; i < sizeof(good_hosts) / sizeof(good_hosts[0]); i++) {
+		setenv("SERVER_HOST", good_hosts[i], 1);
+		if ((cfg = load_minimal(err, sizeof(err))) == NULL)
+			fail_msg("SERVER_HOST=%s refused: %s", good_hosts[i], err);
+		assert_string_equal(cfg->server_host, good_hosts[i]);
+		config_free(cfg);
+	}
+	for (i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
+		setenv("SERVER_HOST", bad_hosts[i], 1);
+		if ((cfg = load_minimal(err, sizeof(err))) != NULL)
+			fail_msg("SERVER_HOST=%s accepted", bad_hosts[i]);
+		assert_non_null(strstr(err, "SERVER_HOST must be an IP address"));
+	}
+	unsetenv("SERVER_HOST");
+
+	setenv("HTTP_MAX_CONNECTIONS", "50", 1);
+	setenv("HTTP_MAX_CONNECTIONS_PER_IP", "20", 1);
+	setenv("HTTP_REQUEST_TIMEOUT", "3", 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_int_equal(cfg->http_max_connections, 50);
+	assert_int_equal(cfg->http_max_connections_per_ip, 20);
+	assert_int_equal(cfg->http_request_timeout_s, 3);
+	config_free(cfg);
+	setenv("HTTP_MAX_CONNECTIONS_PER_IP", "51", 1);
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "HTTP_MAX_CONNECTIONS_PER_IP must not be above HTTP_MAX_CONNECTIONS"));
+	setenv("HTTP_REQUEST_TIMEOUT", "0", 1);
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "HTTP_REQUEST_TIMEOUT must be an integer from 1 to 3600"));
+	unsetenv("HTTP_MAX_CONNECTIONS");
+	unsetenv("HTTP_MAX_CONNECTIONS_PER_IP");
+	unsetenv("HTTP_REQUEST_TIMEOUT");
+	clear_env();
+}
+
 int
 main(void)
 {
@@ -408,6 +466,7 @@ main(void)
 		cmocka_unit_test(test_config_root_key),
 		cmocka_unit_test(test_config_cors),
 		cmocka_unit_test(test_config_creds_keys),
+		cmocka_unit_test(test_config_listener),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 
 struct event_base;
 struct evhttp;
+struct http_guard;
 struct config;
 struct db;
 struct workers;
@@ -23,6 +24,7 @@ struct app {
 	struct webhook *webhook;
 	struct registry *reg;
 	struct evhttp *http;
+	struct http_guard *http_guard;	/* connection caps and request deadlines of http (http_guard.h) */
 	struct evdns_base *dns;
 	struct lifecycle *lc;		/* the only writer of instance state (lifecycle_new) */
 	struct manager *manager;	/* the /manager page, or NULL when its directory is unusable */

@@ -1,5 +1,6 @@
 #include "http.h"
 #include "app.h"
+#include "http_guard.h"
 #include "config.h"
 #include "log.h"
 #include "registry.h"
@@ -13,6 +14,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -500,6 +502,8 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	const struct route *rt = NULL;
 	size_t i;
 
+	/* read whole: the request deadline stops here */
+	http_guard_request_begin(app->http_guard, req);
 	app->http_requests++;
 	c->app = app;
 	c->req = req;
@@ -575,10 +579,40 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	rt->fn(c);
 }
 
+/*
+ * The connection caps in effect: the configured ones, or HTTP_MAX_CONNECTIONS from RLIMIT_NOFILE less a reserve
+ * of 64 descriptors for the process itself (log, epoll, signals, DNS), 128 for one accept burst (connections
+ * evhttp accepts in one loop turn before the guard refuses the surplus), one per PostgreSQL connection and one
+ * per parallel webhook transfer; workers' sockets share the other half (http_guard_default_max).
+ */
+static void
+http_guard_config_get(const struct config *cfg, struct http_guard_config *gc)
+{
+	unsigned long reserve = 64 + 128 + (unsigned long)cfg->db_pool_size + (unsigned long)cfg->webhook_concurrency;
+	struct rlimit rl;
+	unsigned long nofile = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		nofile = rl.rlim_cur == RLIM_INFINITY ? 1UL << 20 : (unsigned long)rl.rlim_cur;
+	gc->max_connections = cfg->http_max_connections > 0 ? cfg->http_max_connections :
+	    http_guard_default_max(nofile, reserve);
+	gc->max_per_address = cfg->http_max_connections_per_ip > 0 ? cfg->http_max_connections_per_ip :
+	    (gc->max_connections + 1) / 2;
+	if (gc->max_per_address > gc->max_connections)
+		gc->max_per_address = gc->max_connections;
+	gc->request_timeout_s = cfg->http_request_timeout_s;
+	if ((unsigned long)gc->max_connections + reserve > nofile)
+		log_warnx("HTTP_MAX_CONNECTIONS %d with RLIMIT_NOFILE %lu leaves fewer than %lu descriptors for the rest:"
+		    " accepts may fail (EMFILE) and pause the listener", gc->max_connections, nofile, reserve);
+	log_info("HTTP: at most %d connections, %d per client address, %d s per request", gc->max_connections,
+	    gc->max_per_address, gc->request_timeout_s);
+}
+
 int
 http_start(struct app *app, const char *addr, int port)
 {
 	struct evhttp_bound_socket *bound;
+	struct http_guard_config gc;
 	int one = 1;
 
 	app->http = evhttp_new(app->base);
@@ -599,13 +633,23 @@ http_start(struct app *app, const char *addr, int port)
 	 * delayed ACK (40 ms per fetchInstances of 1,000 instances on a keep-alive connection). */
 	if (setsockopt(evhttp_bound_socket_get_fd(bound), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
 		log_warn("TCP_NODELAY");
+	http_guard_config_get(app->cfg, &gc);
+	if ((app->http_guard = http_guard_new(app->base, app->http, evhttp_bound_socket_get_listener(bound),
+	    &gc)) == NULL) {
+		evhttp_free(app->http);
+		app->http = NULL;
+		return -1;
+	}
 	return 0;
 }
 
 void
 http_stop(struct app *app)
 {
+	/* evhttp reports each connection it closes to the guard, so the guard goes second */
 	if (app->http != NULL)
 		evhttp_free(app->http);
 	app->http = NULL;
+	http_guard_free(app->http_guard);
+	app->http_guard = NULL;
 }

@@ -227,9 +227,9 @@ main(int argc, char **argv)
 	if (lifecycle_load(&app, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	workers_adopt_strays(app.workers);
-	if (http_start(&app, "0.0.0.0", app.cfg->server_port) == -1)
-		fatal("cannot listen on port %d", app.cfg->server_port);
-	log_info("wagate %s listening on port %d", WAGATE_VERSION, app.cfg->server_port);
+	if (http_start(&app, app.cfg->server_host, app.cfg->server_port) == -1)
+		fatal("cannot listen on %s port %d", app.cfg->server_host, app.cfg->server_port);
+	log_info("wagate %s listening on %s port %d", WAGATE_VERSION, app.cfg->server_host, app.cfg->server_port);
 
 	sigint = evsignal_new(app.base, SIGINT, main_signal_cb, &app);
 	sigterm = evsignal_new(app.base, SIGTERM, main_signal_cb, &app);
