@@ -20,7 +20,8 @@ since() { awk -v a="$(now)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
 # themselves; this is the backstop). A pid is killed only while it still runs the worker binary.
 our_workers=
 note_our_workers() {
-	[ -n "$sup_pid" ] && our_workers="$our_workers $(pgrep -P "$sup_pid" | tr '\n' ' ')"
+	[ -n "$sup_pid" ] && our_workers="$our_workers $(pgrep -P "$sup_pid" | tr '\n' ' ' || true)"
+	return 0
 }
 kill_our_workers() {
 	local pid want

@@ -26,8 +26,30 @@ def log(msg):
     sys.stderr.flush()
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A TCP port that was free a moment ago on 127.0.0.1."""
+    """A TCP port that was free a moment ago on every address, chosen below the kernel's ephemeral range: a port
+    the kernel hands out (bind to 0) is also what it gives the next outgoing connection, so a server started on it
+    a moment later could find it taken by some test's client socket ("Address already in use")."""
+    low = min(_ephemeral_low(), 65536)
+    lo, hi = (10000, low - 1) if low > 11000 else (1024, 65535)
+    for _ in range(200):
+        p = random.randint(lo, hi)
+        s = socket.socket()
+        try:
+            s.bind(("0.0.0.0", p))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        return p
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     p = s.getsockname()[1]
