@@ -81,6 +81,9 @@ static const struct opt opts[] = {
 	  "methods a CORS preflight allows (comma list)" },
 	{ "CORS_CREDENTIALS", OPT_BOOL, "true", 0, 1, 0, O(cors_credentials),
 	  "send Access-Control-Allow-Credentials: true" },
+	/* PostgreSQL outage (supervisor/lifecycle_chain.c). */
+	{ "WAGATE_PENDING_WRITES_MAX", OPT_INT, "10000", 16, 10000000, 0, O(pending_writes_max),
+	  "state writes kept in memory while PostgreSQL is away; past it the oldest transitions are coalesced" },
 };
 
 #define CONFIG_EVENTS_PREFIX	"WEBHOOK_EVENTS_"

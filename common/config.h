@@ -53,6 +53,8 @@ struct config {
 	char *cors_origin;		/* CORS_ORIGIN: "*", or a comma list of origins (spaces trimmed) */
 	char *cors_methods;		/* CORS_METHODS: comma list of upper-case methods, as sent in preflights */
 	int cors_credentials;		/* CORS_CREDENTIALS */
+	/* PostgreSQL outage: worker transitions kept in memory until written (supervisor/lifecycle_chain.c). */
+	int pending_writes_max;		/* WAGATE_PENDING_WRITES_MAX */
 };
 
 /* Load .env (if path exists; existing variables win), then read and validate every option.

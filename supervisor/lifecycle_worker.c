@@ -237,15 +237,25 @@ lc_committed_cb(void *arg, const struct db_result *r)
 	free(cm);
 }
 
-/* Run a state/QR transaction of inst in its order; what names it in a failure log. */
+/* Run a state/QR transaction of inst in its order; what names it in a failure log. It records what already
+ * happened at the worker, so it is kept through a database outage (LC_WRITE_RETRY); coalesce: a later
+ * transition supersedes it (not a creds wipe). Every such write stamps the instance row with inst->updated_us,
+ * unique per instance (lc_stamp), so whether an unanswered COMMIT committed is one look at the row. */
 static void
-lc_commit(struct app *app, struct instance *inst, struct db_tx *tx, const char *what)
+lc_commit(struct app *app, struct instance *inst, struct db_tx *tx, const char *what, int coalesce)
 {
 	struct lc_commit *cm = xcalloc(1, sizeof(*cm));
+	struct db_tx *check = db_tx_new();
+	char ts[40];
+	const char *p[2] = { inst->id, ts };
 
+	lc_ts_text(inst->updated_us, ts, sizeof(ts));
+	db_tx_add(check, "SELECT EXISTS (SELECT 1 FROM instance WHERE id = $1 AND updated_at = $2::timestamptz)",
+	    2, p);
 	cm->app = app;
 	xasprintf(&cm->what, "%s: %s", inst->name, what);
-	lc_chain_push(app->lc, inst->id, tx, lc_committed_cb, cm);
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_RETRY | (coalesce ? LC_WRITE_COALESCE : 0), check,
+	    lc_committed_cb, cm);
 }
 
 /* Queue one event of inst on tx with data as JSON text. */
@@ -269,7 +279,10 @@ lc_json_str(const char *s)
 static void
 lc_stamp(struct instance *inst, char *ts, size_t tslen)
 {
-	inst->updated_us = lc_now_us();
+	int64_t now = lc_now_us();
+
+	/* Strictly increasing per instance: the stamp tells whether a write committed (lc_commit). */
+	inst->updated_us = now > inst->updated_us ? now : inst->updated_us + 1;
 	lc_ts_text(inst->updated_us, ts, tslen);
 }
 
@@ -312,7 +325,7 @@ lc_qr_limit(struct app *app, struct instance *inst, const char *detail)
 	json_object_object_add(data, "profilePictureUrl", NULL);
 	lc_event(app, tx, inst, "connection.update", data);
 	json_object_put(data);
-	lc_commit(app, inst, tx, "QR limit");
+	lc_commit(app, inst, tx, "QR limit", 1);
 }
 
 /* The account is open: store who we are, announce it. */
@@ -347,7 +360,7 @@ lc_open(struct app *app, struct instance *inst, const struct lc_pending *pd)
 	json_object_object_add(data, "statusReason", json_object_new_int(200));
 	lc_event(app, tx, inst, "connection.update", data);
 	json_object_put(data);
-	lc_commit(app, inst, tx, "open");
+	lc_commit(app, inst, tx, "open", 1);
 }
 
 /* connecting, or close for any reason but the QR limit. */
@@ -396,7 +409,7 @@ lc_transition(struct app *app, struct instance *inst, int reason, const char *de
 		}
 		lc_event(app, tx, inst, "logout.instance", NULL);
 	}
-	lc_commit(app, inst, tx, state_s);
+	lc_commit(app, inst, tx, state_s, !void_creds);
 }
 
 /* The old process of an API restart ended: close in memory and in connection_status, but no disconnection
@@ -420,7 +433,7 @@ lc_restarted(struct app *app, struct instance *inst)
 	tx = db_tx_new();
 	db_tx_add(tx, "UPDATE instance SET connection_status = 'close', updated_at = $2::timestamptz WHERE id = $1",
 	    2, p);
-	lc_commit(app, inst, tx, "close");
+	lc_commit(app, inst, tx, "close", 1);
 }
 
 /* A state report: store, announce, void creds on a logout. */
@@ -526,7 +539,7 @@ lc_handle_qr(struct app *app, struct instance *inst, struct lc_pending *pd)
 	json_object_object_add(data, "qrcode", q);
 	lc_event(app, tx, inst, "qrcode.updated", data);
 	json_object_put(data);
-	lc_commit(app, inst, tx, "QR code");
+	lc_commit(app, inst, tx, "QR code", 1);
 	lc_wake(app->lc, inst->id, LIFECYCLE_WAKE_QR);
 }
 
@@ -555,7 +568,9 @@ lc_request_done_cb(void *arg, const struct db_result *r)
 		snprintf(err, sizeof(err), "%s", r->unavailable ? "database unavailable" : r->err);
 	} else if (rq->pair && inst != NULL) {
 		instance_set_str(&inst->owner_jid, rq->wuid);
-		inst->updated_us = rq->ts_us;
+		/* A transition queued after the pairing committed after it, with a later stamp. */
+		if (rq->ts_us > inst->updated_us)
+			inst->updated_us = rq->ts_us;
 		lc_fetch_refresh(app, inst);
 		log_info("%s: paired as %s", inst->name, rq->wuid);
 	}
@@ -581,7 +596,8 @@ lc_request(struct app *app, struct instance *inst, uint64_t req, int pair, const
 	rq->pair = pair;
 	rq->wuid = wuid != NULL ? xstrdup(wuid) : NULL;
 	rq->ts_us = ts_us;
-	lc_chain_push(app->lc, inst->id, tx, lc_request_done_cb, rq);
+	/* The worker waits for the answer and keeps its keys until then: an outage fails it now (ONCE). */
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_ONCE, NULL, lc_request_done_cb, rq);
 }
 
 /* PairSuccess: creds (paired) and owner JID in one transaction, then Result to the worker. */
@@ -713,7 +729,8 @@ static void
 lc_handle(struct app *app, struct lc_pending *pd)
 {
 	struct instance *inst = registry_find_id(app->reg, pd->instance_id);
-	int gone = inst == NULL || inst->deleting;
+	/* A delete still probing the database may fail: until it is queued the instance's events are written. */
+	int gone = inst == NULL || inst->deleting == LC_DELETE_QUEUED;
 
 	switch (pd->kind) {
 	case LC_STATE:
