@@ -229,7 +229,9 @@ lc_committed_cb(void *arg, const struct db_result *r)
 {
 	struct lc_commit *cm = arg;
 
-	if (r->err != NULL)
+	if (r->err != NULL && r->unavailable)
+		log_debug("%s: %s", cm->what, r->err);	/* coalesced: lifecycle_chain.c logged it */
+	else if (r->err != NULL)
 		log_warnx("%s: storing it failed: %s", cm->what, r->err);
 	else
 		webhook_kick(cm->app->webhook);
