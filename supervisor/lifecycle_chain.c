@@ -65,6 +65,15 @@ struct lc_wait {
 static void lc_chain_run(struct lc_chain *ch);
 static void lc_job_done_cb(void *arg, const struct db_result *r);
 
+/* The instance's name for a log line (its id once it is gone from the registry). */
+static const char *
+lc_chain_name(const struct lc_chain *ch)
+{
+	const struct instance *inst = registry_find_id(ch->lc->app->reg, ch->instance_id);
+
+	return inst != NULL ? inst->name : ch->instance_id;
+}
+
 /* Release a job that is out of its chain. */
 static void
 lc_job_free(struct lc_job *job)
@@ -151,7 +160,7 @@ static void
 lc_job_finish(struct lc_chain *ch, struct lc_job *job, const struct db_result *r)
 {
 	if (ch->failures > 0 && (job->flags & LC_WRITE_RETRY) && r->err == NULL)
-		log_info("%s: the database is back; writing %u kept write(s)", ch->instance_id, ch->nretry);
+		log_info("%s: the database is back; %u kept write(s) to go", lc_chain_name(ch), ch->nretry);
 	ch->failures = 0;
 	lc_job_unlink(ch, job);
 	ch->dispatching++;
@@ -223,8 +232,8 @@ lc_job_done_cb(void *arg, const struct db_result *r)
 	if (r->maybe_committed && job->check != NULL)
 		job->checking = 1;
 	if (ch->failures++ == 0)
-		log_warnx("%s: database unavailable (%s); %u write(s) kept in memory until it returns",
-		    ch->instance_id, r->err, ch->nretry);
+		log_warnx("%s: %s; %u write(s) kept in memory until the database takes them", lc_chain_name(ch),
+		    r->err, ch->nretry);
 	lc_chain_fail_once(ch);
 	ms = backoff_ms(ch->failures - 1, LC_RETRY_MIN_MS, LC_RETRY_MAX_MS);
 	tv.tv_sec = ms / 1000;
@@ -298,7 +307,7 @@ lc_chain_coalesce(struct lifecycle *lc, struct lc_chain *ch)
 	/* One line per hundred: an outage long enough to reach the cap would fill the log otherwise. */
 	if (lc->coalesced % 100 == 1)
 		log_warnx("%s: pending writes past the cap (%u for an instance, %u in all): oldest transitions "
-		    "coalesced, %lu dropped so far", c->instance_id, LC_INSTANCE_WRITES_MAX, lc->retry_max,
+		    "coalesced, %lu dropped so far", lc_chain_name(c), LC_INSTANCE_WRITES_MAX, lc->retry_max,
 		    lc->coalesced);
 	lc_job_fail_later(lc, job, "coalesced: past the pending-writes cap, a later transition carries the state");
 }
