@@ -70,7 +70,7 @@ lifecycle_free(struct lifecycle *lc)
 unsigned
 lifecycle_pending(const struct lifecycle *lc)
 {
-	return lc != NULL ? lc->npending + lc->njobs : 0;
+	return lc != NULL ? lc->npending + lc->njobs + lc->nfailed : 0;
 }
 
 /* Writes kept for the database (queued or waiting for it to come back). */

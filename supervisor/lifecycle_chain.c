@@ -114,6 +114,7 @@ lc_job_fail_later(struct lifecycle *lc, struct lc_job *job, const char *why)
 {
 	job->fail_err = why;
 	TAILQ_INSERT_TAIL(&lc->failed, job, entry);
+	lc->nfailed++;
 	event_active(lc->fail_ev, EV_TIMEOUT, 0);
 }
 
@@ -129,6 +130,7 @@ lc_fail_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	while ((job = TAILQ_FIRST(&lc->failed)) != NULL) {
 		TAILQ_REMOVE(&lc->failed, job, entry);
+		lc->nfailed--;
 		memset(&r, 0, sizeof(r));
 		r.err = job->fail_err;
 		r.unavailable = 1;
@@ -207,7 +209,6 @@ lc_chain_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	ch->waiting = 0;
-	ch->lc->nwaiting--;
 	lc_chain_run(ch);
 	lc_chain_gc(ch);
 }
@@ -239,7 +240,6 @@ lc_job_done_cb(void *arg, const struct db_result *r)
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	ch->waiting = 1;
-	ch->lc->nwaiting++;
 	evtimer_add(ch->timer, &tv);
 }
 
@@ -397,7 +397,7 @@ lc_chain_free_all(struct lifecycle *lc)
 	if (lc->fail_ev != NULL)
 		event_free(lc->fail_ev);
 	lc->fail_ev = NULL;
-	lc->njobs = lc->nretry = lc->nwaiting = 0;
+	lc->njobs = lc->nretry = lc->nfailed = 0;
 }
 
 /* The wait ended (timer, or woken on the previous turn): tell the caller once and forget it. */

@@ -27,10 +27,10 @@ struct lifecycle {
 	/* Pending writes through a database outage (lifecycle_chain.c). */
 	TAILQ_HEAD(, lc_job) failed;		/* LC_WRITE_ONCE jobs failed by an outage, answered from fail_ev */
 	struct event *fail_ev;
+	unsigned nfailed;			/* on failed, not answered yet (lifecycle_pending counts them) */
 	unsigned nretry;			/* LC_WRITE_RETRY jobs in every chain (the global cap counts these) */
 	unsigned retry_max;			/* WAGATE_PENDING_WRITES_MAX */
 	unsigned long coalesced;		/* transitions dropped past a cap (/metrics) */
-	unsigned nwaiting;			/* chains waiting for the database to come back */
 };
 
 /* How a chained write behaves when the database is away (lc_chain_push). */
