@@ -1,6 +1,7 @@
 /* lifecycle's private parts, shared by lifecycle.c (instances: load, create, delete, settings), lifecycle_chain.c
  * (the per-instance write chains and the QR waits) and lifecycle_worker.c (worker events, recorded in the IPC
- * callback and handled on a later loop turn). Nothing outside these three files includes it. */
+ * callback and handled on a later loop turn). Nothing outside these three files includes it but lifecycle_test.c
+ * (the chain's outage paths). */
 #ifndef WAGATE_LIFECYCLE_INT_H
 #define WAGATE_LIFECYCLE_INT_H
 

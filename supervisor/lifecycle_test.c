@@ -3,6 +3,7 @@
  * their answers, QR objects and qrcode.updated rows, open/refused/logout handling, QR waits, and the start-up
  * load of stored credentials. */
 #include "lifecycle.h"
+#include "lifecycle_int.h"
 #include "app.h"
 #include "config.h"
 #include "db.h"
@@ -880,6 +881,46 @@ test_outage_coalesce(void **state)
 	db_free(dead);
 }
 
+/* A RETRY write whose COMMIT was sent and never answered runs its check before running again: once when the
+ * check says it did not commit (it commits on the second run), never when the check says it did. */
+static void
+test_outage_unanswered_commit(void **state)
+{
+	struct db_tx *tx, *check;
+	int n0;
+
+	(void)state;
+	drain();
+	sql("CREATE TABLE lc_probe (n integer)");
+	sql("CREATE SEQUENCE lc_seq");
+	sql("CREATE SEQUENCE lc_seq2");
+	/* One statement (sent = committing): the first run inserts, then its session dies before the commit. */
+	tx = db_tx_new();
+	db_tx_add(tx, "WITH i AS (INSERT INTO lc_probe VALUES (1) RETURNING n) SELECT CASE WHEN nextval('lc_seq') = 1"
+	    " THEN pg_terminate_backend(pg_backend_pid()) ELSE true END FROM i", 0, NULL);
+	check = db_tx_new();
+	db_tx_add(check, "SELECT EXISTS (SELECT 1 FROM lc_probe)", 0, NULL);
+	outage_done = outage_unavailable = 0;
+	lc_chain_push(T.app.lc, IID, tx, LC_WRITE_RETRY, check, outage_set_cb, NULL);
+	assert_true(run_until(&outage_done, 1, 10000));
+	assert_int_equal(outage_unavailable, 0);
+	assert_val("1", "SELECT count(*) FROM lc_probe");
+	assert_val("2", "SELECT last_value FROM lc_seq");
+	/* The check says it committed: it is done, not run again. */
+	tx = db_tx_new();
+	db_tx_add(tx, "SELECT CASE WHEN nextval('lc_seq2') = 1 THEN pg_terminate_backend(pg_backend_pid())"
+	    " ELSE true END", 0, NULL);
+	check = db_tx_new();
+	db_tx_add(check, "SELECT true", 0, NULL);
+	n0 = outage_done;
+	lc_chain_push(T.app.lc, IID, tx, LC_WRITE_RETRY, check, outage_set_cb, NULL);
+	assert_true(run_until(&outage_done, n0 + 1, 10000));
+	assert_int_equal(outage_unavailable, 0);
+	assert_val("1", "SELECT last_value FROM lc_seq2");
+	drain();
+	sql("DROP TABLE lc_probe");
+}
+
 /* A worker batch, a settings update, then a delete, then more writes: the batch that arrived first and the
  * update commit before the delete (were the update after it, its row would hit the missing instance),
  * everything after the delete is refused, and nothing of the instance is left. */
@@ -1018,6 +1059,7 @@ main(void)
 		cmocka_unit_test(test_count_add),
 		cmocka_unit_test(test_outage_order),
 		cmocka_unit_test(test_outage_coalesce),
+		cmocka_unit_test(test_outage_unanswered_commit),
 		cmocka_unit_test(test_delete_order),	/* last: the instance is gone afterwards */
 	};
 
