@@ -613,6 +613,9 @@ test_restart(void **state)
 	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
 	drain();
 	sql("UPDATE instance SET disconnection_reason_code = NULL, disconnection_at = NULL");
+	/* the registry the same (a write restates its disconnection columns) */
+	i->has_disconnection = 0;
+	i->disconnection_us = 0;
 	sql("DELETE FROM webhook_outbox");
 	T.pid = 4242;
 	T.nrestart = T.nconnect = 0;
@@ -878,6 +881,28 @@ test_outage_coalesce(void **state)
 	    " FROM webhook_outbox ORDER BY id DESC LIMIT 1");
 	assert_val("close|428", "SELECT concat_ws('|', connection_status, disconnection_reason_code) FROM instance"
 	    " WHERE id = '" IID "'");
+	/* Past the global cap (2 here) a close is coalesced away: the later connecting restates the disconnection
+	 * columns the registry took from it, so the row still shows that close. */
+	T.app.lc->retry_max = 2;
+	T.app.db = dead;
+	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, 500, "dropped", NULL);
+	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
+	run_for(300);
+	assert_int_equal(lifecycle_writes_pending(T.app.lc), 2);
+	assert_int_equal(lifecycle_writes_coalesced(T.app.lc) - c0, 37);
+	T.app.db = live;
+	drain();
+	T.app.lc->retry_max = LC_PENDING_WRITES_DEFAULT;
+	assert_val("connecting|500|dropped", "SELECT concat_ws('|', connection_status, disconnection_reason_code,"
+	    " disconnection_object) FROM instance WHERE id = '" IID "'");
+	assert_us(i->disconnection_us, "SELECT " US("disconnection_at") " FROM instance WHERE id = '" IID "'");
+	assert_us(i->updated_us, "SELECT " US("updated_at") " FROM instance WHERE id = '" IID "'");
+	/* its webhook is the one lost (counted above) */
+	assert_val("0", "SELECT count(*) FROM webhook_outbox WHERE body->'data'->>'statusReason' = '500'");
+	/* leave it closed, as the tests after this one expect */
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, 428, "", NULL);
+	drain();
 	db_free(dead);
 }
 

@@ -299,6 +299,33 @@ lc_stamp_close(struct instance *inst, int reason, const char *object, char *ts, 
 	inst->disconnection_us = inst->updated_us;
 }
 
+/* The disconnection columns as the registry has them (all NULL without one), for the writes that are not a
+ * close: they restate them, so a close coalesced away during an outage (lifecycle_chain.c) cannot leave the
+ * row with an older disconnection than the registry shows. */
+struct lc_disc {
+	char code[16], at[40];
+	const char *p[3];		/* code, object, at: parameters of LC_DISC_SET */
+};
+
+#define LC_DISC_SET(c, o, a) "disconnection_reason_code = $" #c "::int, disconnection_object = $" #o ", " \
+	"disconnection_at = $" #a "::timestamptz"
+
+/* Fill d from inst. */
+static void
+lc_disc(const struct instance *inst, struct lc_disc *d)
+{
+	memset(d, 0, sizeof(*d));
+	if (!inst->has_disconnection)
+		return;
+	snprintf(d->code, sizeof(d->code), "%d", inst->disconnection_code);
+	d->p[0] = d->code;
+	d->p[1] = inst->disconnection_object;
+	if (inst->disconnection_us != 0) {
+		lc_ts_text(inst->disconnection_us, d->at, sizeof(d->at));
+		d->p[2] = d->at;
+	}
+}
+
 /* QRCODE_LIMIT codes went unscanned (CLOSE/REASON_QR_LIMIT): Evolution's "refused" pair of events, state close. */
 static void
 lc_qr_limit(struct app *app, struct instance *inst, const char *detail)
@@ -349,9 +376,13 @@ lc_open(struct app *app, struct instance *inst, const struct lc_pending *pd)
 	}
 	lc_stamp(inst, ts, sizeof(ts));
 	{
-		const char *p[4] = { inst->id, inst->owner_jid, inst->profile_name, ts };
+		struct lc_disc d;
+		const char *p[7] = { inst->id, inst->owner_jid, inst->profile_name, ts, NULL, NULL, NULL };
+
+		lc_disc(inst, &d);
+		memcpy(&p[4], d.p, sizeof(d.p));
 		db_tx_add(tx, "UPDATE instance SET connection_status = 'open', owner_jid = $2, profile_name = $3,"
-		    " updated_at = $4::timestamptz WHERE id = $1", 4, p);
+		    " updated_at = $4::timestamptz, " LC_DISC_SET(5, 6, 7) " WHERE id = $1", 7, p);
 	}
 	data = json_object_new_object();
 	json_object_object_add(data, "instance", json_object_new_string(inst->name));
@@ -382,10 +413,14 @@ lc_transition(struct app *app, struct instance *inst, int reason, const char *de
 		    " disconnection_object = nullif($4, ''), disconnection_at = $5::timestamptz,"
 		    " updated_at = $5::timestamptz WHERE id = $1", 5, p);
 	} else {
-		const char *p[3] = { inst->id, state_s, ts };
+		struct lc_disc d;
+		const char *p[6] = { inst->id, state_s, ts, NULL, NULL, NULL };
+
+		lc_disc(inst, &d);
+		memcpy(&p[3], d.p, sizeof(d.p));
 		lc_stamp(inst, ts, sizeof(ts));
-		db_tx_add(tx, "UPDATE instance SET connection_status = $2, updated_at = $3::timestamptz WHERE id = $1",
-		    3, p);
+		db_tx_add(tx, "UPDATE instance SET connection_status = $2, updated_at = $3::timestamptz, "
+		    LC_DISC_SET(4, 5, 6) " WHERE id = $1", 6, p);
 	}
 	data = json_object_new_object();
 	json_object_object_add(data, "instance", json_object_new_string(inst->name));
@@ -420,7 +455,8 @@ static void
 lc_restarted(struct app *app, struct instance *inst)
 {
 	struct db_tx *tx;
-	const char *p[2] = { inst->id, NULL };
+	struct lc_disc d;
+	const char *p[5] = { inst->id, NULL, NULL, NULL, NULL };
 	char ts[40];
 
 	log_info("%s: %s -> close (restarted on request)", inst->name, conn_state_name(inst->state));
@@ -431,10 +467,14 @@ lc_restarted(struct app *app, struct instance *inst)
 	inst->state = CONN_CLOSE;
 	app->state_changes++;
 	lc_stamp(inst, ts, sizeof(ts));
+	lc_disc(inst, &d);
 	p[1] = ts;
+	p[2] = d.p[0];
+	p[3] = d.p[1];
+	p[4] = d.p[2];
 	tx = db_tx_new();
-	db_tx_add(tx, "UPDATE instance SET connection_status = 'close', updated_at = $2::timestamptz WHERE id = $1",
-	    2, p);
+	db_tx_add(tx, "UPDATE instance SET connection_status = 'close', updated_at = $2::timestamptz, "
+	    LC_DISC_SET(3, 4, 5) " WHERE id = $1", 5, p);
 	lc_commit(app, inst, tx, "close", 1);
 }
 
@@ -496,8 +536,9 @@ lc_handle_qr(struct app *app, struct instance *inst, struct lc_pending *pd)
 {
 	struct json_object *data, *q;
 	struct db_tx *tx;
+	struct lc_disc d;
 	char *uri = NULL, ts[40];
-	const char *p[2];
+	const char *p[5];
 
 	if (pd->text == NULL || *pd->text == '\0') {
 		log_warnx("%s: empty QR text ignored", inst->name);
@@ -528,10 +569,14 @@ lc_handle_qr(struct app *app, struct instance *inst, struct lc_pending *pd)
 
 	tx = db_tx_new();
 	lc_stamp(inst, ts, sizeof(ts));
+	lc_disc(inst, &d);
 	p[0] = inst->id;
 	p[1] = ts;
-	db_tx_add(tx, "UPDATE instance SET connection_status = 'connecting', updated_at = $2::timestamptz"
-	    " WHERE id = $1", 2, p);
+	p[2] = d.p[0];
+	p[3] = d.p[1];
+	p[4] = d.p[2];
+	db_tx_add(tx, "UPDATE instance SET connection_status = 'connecting', updated_at = $2::timestamptz, "
+	    LC_DISC_SET(3, 4, 5) " WHERE id = $1", 5, p);
 	data = json_object_new_object();
 	q = json_object_new_object();
 	json_object_object_add(q, "instance", json_object_new_string(inst->name));
