@@ -588,16 +588,16 @@ lc_set_committed_cb(void *arg, const struct db_result *r)
 	free(s);
 }
 
-/* Queue a settings/proxy/webhook write of inst (flags LC_WRITE_ONCE) or the logout's creds wipe (RETRY). */
+/* Queue a settings/proxy/webhook write of inst: an API write, refused by an outage (LC_WRITE_ONCE). */
 static void
-lc_set_push(struct app *app, struct instance *inst, struct lc_set_ctx *s, struct db_tx *tx, unsigned flags,
+lc_set_push(struct app *app, struct instance *inst, struct lc_set_ctx *s, struct db_tx *tx,
     void (*done)(void *, const struct db_result *), void *arg)
 {
 	s->app = app;
 	s->instance_id = xstrdup(inst->id);
 	s->done = done;
 	s->arg = arg;
-	lc_chain_push(app->lc, inst->id, tx, flags, NULL, lc_set_committed_cb, s);
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_ONCE, NULL, lc_set_committed_cb, s);
 }
 
 /* Queue one row write of inst (what: SETTINGS with st, PROXY with px, WEBHOOK with wh). */
@@ -627,7 +627,7 @@ lc_set_row(struct app *app, struct instance *inst, int what, const struct settin
 		lc_webhook_row(tx, inst->id, wh, 1);
 		break;
 	}
-	lc_set_push(app, inst, s, tx, LC_WRITE_ONCE, done, arg);
+	lc_set_push(app, inst, s, tx, done, arg);
 	return 0;
 }
 
@@ -837,27 +837,26 @@ lc_delete_probed_cb(void *arg, const struct db_result *r)
 	struct app *app = d->app;
 	struct instance *inst = registry_find_id(app->reg, d->instance_id);
 	unsigned flags = LC_WRITE_ONCE;
+	struct db_result gone;
 
 	if (inst != NULL && inst->deleting == LC_DELETE_PROBING)
 		inst->deleting = 0;
-	if (r->err != NULL || inst == NULL) {
-		if (r->err != NULL)
-			log_warnx("%s: not deleted: %s", inst != NULL ? inst->name : d->instance_id, r->err);
-		if (d->done != NULL)
-			d->done(d->arg, 0, r);
-	} else {
+	memset(&gone, 0, sizeof(gone));
+	gone.err = "the instance is gone";
+	if (r->err == NULL && inst != NULL) {
 		/* Told to log out, the worker unlinks the device: from here the delete is owed. A worker that
 		 * cannot take it (gone, restarting) was told nothing. */
 		if (inst->state != CONN_CLOSE && workers_logout(app->workers, inst->id) == 0)
 			flags = LC_WRITE_RETRY;
-		if (lc_delete(app, inst, flags, d->done, d->arg) == -1 && d->done != NULL) {
-			struct db_result gone;
-
-			memset(&gone, 0, sizeof(gone));
-			gone.err = "the instance is gone";
-			d->done(d->arg, 0, &gone);
-		}
-	}
+		if (lc_delete(app, inst, flags, d->done, d->arg) == 0)
+			goto out;
+		r = &gone;
+	} else if (r->err == NULL)
+		r = &gone;
+	log_warnx("%s: not deleted: %s", inst != NULL ? inst->name : d->instance_id, r->err);
+	if (d->done != NULL)
+		d->done(d->arg, 0, r);
+out:
 	free(d->instance_id);
 	free(d);
 }
