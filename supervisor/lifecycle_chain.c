@@ -161,10 +161,15 @@ lc_chain_fail_once(struct lc_chain *ch)
 static void
 lc_job_finish(struct lc_chain *ch, struct lc_job *job, const struct db_result *r)
 {
-	if (ch->failures > 0 && (job->flags & LC_WRITE_RETRY) && r->err == NULL)
-		log_info("%s: the database is back; %u kept write(s) to go", lc_chain_name(ch), ch->nretry);
-	ch->failures = 0;
 	lc_job_unlink(ch, job);
+	if (ch->failures > 0) {
+		log_debug("%s: written after %u attempt(s); %u kept write(s) to go", lc_chain_name(ch),
+		    ch->failures + 1, ch->nretry);
+		/* One line for the outage, not one per instance. */
+		if (--ch->lc->nstalled == 0)
+			log_info("the database takes writes again; every kept write is queued for it");
+	}
+	ch->failures = 0;
 	ch->dispatching++;
 	if (job->cb != NULL)
 		job->cb(job->arg, r);
@@ -232,9 +237,11 @@ lc_job_done_cb(void *arg, const struct db_result *r)
 	 * without one the write is idempotent (a DELETE of what is gone) and simply runs again. */
 	if (r->maybe_committed && job->check != NULL)
 		job->checking = 1;
-	if (ch->failures++ == 0)
-		log_warnx("%s: %s; %u write(s) kept in memory until the database takes them", lc_chain_name(ch),
-		    r->err, ch->nretry);
+	if (ch->failures++ == 0) {
+		log_debug("%s: %s; %u write(s) kept in memory", lc_chain_name(ch), r->err, ch->nretry);
+		if (ch->lc->nstalled++ == 0)
+			log_warnx("%s; state writes are kept in memory until it returns", r->err);
+	}
 	lc_chain_fail_once(ch);
 	ms = backoff_ms(ch->failures - 1, LC_RETRY_MIN_MS, LC_RETRY_MAX_MS);
 	tv.tv_sec = ms / 1000;
@@ -397,7 +404,7 @@ lc_chain_free_all(struct lifecycle *lc)
 	if (lc->fail_ev != NULL)
 		event_free(lc->fail_ev);
 	lc->fail_ev = NULL;
-	lc->njobs = lc->nretry = lc->nfailed = 0;
+	lc->njobs = lc->nretry = lc->nfailed = lc->nstalled = 0;
 }
 
 /* The wait ended (timer, or woken on the previous turn): tell the caller once and forget it. */

@@ -29,6 +29,7 @@ struct lifecycle {
 	TAILQ_HEAD(, lc_job) failed;		/* LC_WRITE_ONCE jobs failed by an outage, answered from fail_ev */
 	struct event *fail_ev;
 	unsigned nfailed;			/* on failed, not answered yet (lifecycle_pending counts them) */
+	unsigned nstalled;			/* chains whose first write waits for the database */
 	unsigned nretry;			/* LC_WRITE_RETRY jobs in every chain (the global cap counts these) */
 	unsigned retry_max;			/* WAGATE_PENDING_WRITES_MAX */
 	unsigned long coalesced;		/* transitions dropped past a cap (/metrics) */
