@@ -111,6 +111,9 @@ static const struct opt opts[] = {
 	  "HTTP connections one client address may hold (0 = half of HTTP_MAX_CONNECTIONS)" },
 	{ "HTTP_REQUEST_TIMEOUT", OPT_INT, "30", 1, 3600, 0, O(http_request_timeout_s),
 	  "seconds a client has to send a whole request (from the connection, or from the request's first byte)" },
+	/* PostgreSQL outage (supervisor/lifecycle_chain.c). */
+	{ "WAGATE_PENDING_WRITES_MAX", OPT_INT, "10000", 16, 10000000, 0, O(pending_writes_max),
+	  "state writes kept in memory while PostgreSQL is away; past it the oldest transitions are coalesced" },
 };
 
 #define CONFIG_EVENTS_PREFIX	"WEBHOOK_EVENTS_"

@@ -67,6 +67,8 @@ struct config {
 	int http_max_connections;	/* HTTP_MAX_CONNECTIONS; 0 = from RLIMIT_NOFILE (http_guard_default_max) */
 	int http_max_connections_per_ip;	/* HTTP_MAX_CONNECTIONS_PER_IP; 0 = half the total cap */
 	int http_request_timeout_s;	/* HTTP_REQUEST_TIMEOUT: seconds to receive a whole request */
+	/* PostgreSQL outage: worker transitions kept in memory until written (supervisor/lifecycle_chain.c). */
+	int pending_writes_max;		/* WAGATE_PENDING_WRITES_MAX */
 };
 
 /* Longest RUNTIME_DIRECTORY: "<dir>/workers/<36-char uuid>.sock" must fit in a sockaddr_un (108 bytes). */

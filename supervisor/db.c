@@ -190,6 +190,21 @@ db_tx_count(const struct db_tx *tx)
 	return tx == NULL ? 0 : tx->n;
 }
 
+/* A deep copy of tx, binary parameters included. */
+struct db_tx *
+db_tx_dup(const struct db_tx *tx)
+{
+	struct db_tx *out = db_tx_new();
+	const struct db_stmt *s;
+	int i;
+
+	for (i = 0; i < tx->n; i++) {
+		s = &tx->stmts[i];
+		db_tx_add_bin(out, s->sql, s->nparams, (const char *const *)s->values, s->lengths, s->formats);
+	}
+	return out;
+}
+
 /* Release a batch and every copy it holds. */
 void
 db_tx_free(struct db_tx *tx)
@@ -284,6 +299,7 @@ db_done_cb(evutil_socket_t fd, short what, void *arg)
 			r.err = job->err;
 			r.sqlstate = job->sqlstate[0] != '\0' ? job->sqlstate : NULL;
 			r.unavailable = job->unavailable;
+			r.maybe_committed = job->unavailable && job->committing;
 		} else {
 			r.res = job->res;
 			r.nres = job->nres;

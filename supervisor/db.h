@@ -14,6 +14,8 @@ struct db_result {
 	const char *err;	/* NULL on success; else a human-readable message */
 	const char *sqlstate;	/* SQLSTATE of the failing statement when the server reported one (e.g. "23505"), else NULL */
 	int unavailable;	/* 1 when the database could not be reached / connection lost: callers answer 503 */
+	int maybe_committed;	/* with unavailable: the statement that commits was sent and no answer came, so the
+				 * work may have committed; 0 = it certainly did not */
 };
 
 typedef void (*db_cb)(void *arg, const struct db_result *r);
@@ -42,6 +44,9 @@ void db_tx_add_bin(struct db_tx *tx, const char *sql, int nparams, const char *c
     const int *lengths, const int *formats);
 /* Number of statements added so far. */
 int db_tx_count(const struct db_tx *tx);
+/* A copy of a batch that was never run, for a caller that may have to run the same work again (the pool
+ * takes the one it runs). */
+struct db_tx *db_tx_dup(const struct db_tx *tx);
 /* Release a batch that was never run (NULL ok). */
 void db_tx_free(struct db_tx *tx);
 

@@ -84,6 +84,7 @@ struct rec {
 	int called;
 	int failed;
 	int unavailable;
+	int maybe_committed;
 	int nres;
 	int ntuples;		/* rows in the last result */
 	int sync;		/* called while db_tx_run was still on the stack */
@@ -106,6 +107,7 @@ test_rec_cb(void *arg, const struct db_result *r)
 	rec->sync = in_run;
 	rec->failed = r->err != NULL;
 	rec->unavailable = r->unavailable;
+	rec->maybe_committed = r->maybe_committed;
 	rec->nres = r->nres;
 	snprintf(rec->err, sizeof(rec->err), "%s", r->err ? r->err : "");
 	snprintf(rec->sqlstate, sizeof(rec->sqlstate), "%s", r->sqlstate ? r->sqlstate : "");
@@ -412,6 +414,7 @@ test_retry(void **state)
 	assert_true(test_run_until(base, &rec.called, 1, 60));
 	assert_true(rec.failed);
 	assert_true(rec.unavailable);
+	assert_false(rec.maybe_committed);	/* COMMIT was never sent */
 	assert_true(test_wait_up(base, db, 1, 60));
 	test_sync(base, db, &rec, "SELECT count(*) FROM r WHERE n = 2");
 	assert_string_equal(rec.val, "0");
@@ -421,6 +424,7 @@ test_retry(void **state)
 	test_query(db, &rec, "SELECT nextval('r_seq'), pg_terminate_backend(pg_backend_pid())", 0, NULL);
 	assert_true(test_run_until(base, &rec.called, 1, 60));
 	assert_true(rec.unavailable);
+	assert_true(rec.maybe_committed);
 	assert_true(test_wait_up(base, db, 1, 60));
 	test_sync(base, db, &rec, "SELECT last_value FROM r_seq");
 	assert_string_equal(rec.val, "3");
@@ -611,6 +615,7 @@ test_no_server(void **state)
 	assert_true(test_run_until(base, &early.called, 1, 30));
 	assert_true(early.failed);
 	assert_true(early.unavailable);
+	assert_false(early.maybe_committed);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	test_query(db, &late, "SELECT 1", 0, NULL);
 	assert_int_equal(late.called, 0);

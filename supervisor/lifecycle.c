@@ -50,6 +50,7 @@ lifecycle_new(struct app *app)
 	TAILQ_INIT(&lc->pending);
 	if ((lc->deferred = event_new(app->base, -1, 0, lc_deferred_cb, lc)) == NULL)
 		fatalx("event_new");
+	lc_chain_init(lc);
 	return lc;
 }
 
@@ -71,7 +72,21 @@ lifecycle_free(struct lifecycle *lc)
 unsigned
 lifecycle_pending(const struct lifecycle *lc)
 {
-	return lc != NULL ? lc->npending + lc->njobs : 0;
+	return lc != NULL ? lc->npending + lc->njobs + lc->nfailed : 0;
+}
+
+/* Writes kept for the database (queued or waiting for it to come back). */
+unsigned
+lifecycle_writes_pending(const struct lifecycle *lc)
+{
+	return lc != NULL ? lc->nretry : 0;
+}
+
+/* Transitions dropped past WAGATE_PENDING_WRITES_MAX or the per-instance cap since start. */
+unsigned long
+lifecycle_writes_coalesced(const struct lifecycle *lc)
+{
+	return lc != NULL ? lc->coalesced : 0;
 }
 
 /* Whether inst may be written: it exists and no delete is queued. Sets errno = ENOENT when not. Worker
@@ -526,7 +541,7 @@ lifecycle_create(struct app *app, const struct lifecycle_create *req,
 	    json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN), NULL);
 	json_object_put(data);
 	/* A fresh id: the chain is empty, but every write goes the one way. */
-	lc_chain_push(app->lc, cc->id, tx, lc_created_cb, cc);
+	lc_chain_push(app->lc, cc->id, tx, LC_WRITE_ONCE, NULL, lc_created_cb, cc);
 }
 
 /* A settings, proxy, webhook or logout write in flight. */
@@ -580,7 +595,7 @@ lc_set_committed_cb(void *arg, const struct db_result *r)
 	free(s);
 }
 
-/* Queue a settings/proxy/webhook/logout write of inst. */
+/* Queue a settings/proxy/webhook write of inst: an API write, refused by an outage (LC_WRITE_ONCE). */
 static void
 lc_set_push(struct app *app, struct instance *inst, struct lc_set_ctx *s, struct db_tx *tx,
     void (*done)(void *, const struct db_result *), void *arg)
@@ -589,7 +604,7 @@ lc_set_push(struct app *app, struct instance *inst, struct lc_set_ctx *s, struct
 	s->instance_id = xstrdup(inst->id);
 	s->done = done;
 	s->arg = arg;
-	lc_chain_push(app->lc, inst->id, tx, lc_set_committed_cb, s);
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_ONCE, NULL, lc_set_committed_cb, s);
 }
 
 /* Queue one row write of inst (what: SETTINGS with st, PROXY with px, WEBHOOK with wh). */
@@ -669,28 +684,78 @@ lifecycle_restart(struct app *app, struct instance *inst)
 	return 0;
 }
 
-/* /instance/logout: Logout to the worker, the credentials row after every store it asked for before. */
+/* Why a logout changed nothing though the database took the probe: the worker could not take Logout. */
+const char lifecycle_worker_busy[] = "the worker cannot take Logout now";
+
+/* A probe of the database: a write that changes nothing but needs the instance row and a writable
+ * primary. lifecycle_logout and lifecycle_delete run it before they tell the worker anything. */
+static struct db_tx *
+lc_probe_tx(const char *instance_id)
+{
+	struct db_tx *tx = db_tx_new();
+	const char *p[1] = { instance_id };
+
+	db_tx_add(tx, "UPDATE instance SET updated_at = updated_at WHERE id = $1", 1, p);
+	return tx;
+}
+
+/* The logout's probe answered: tell the worker, then wipe the creds row. */
+static void
+lc_logout_probed_cb(void *arg, const struct db_result *r)
+{
+	struct lc_set_ctx *s = arg;
+	struct app *app = s->app;
+	struct instance *inst = registry_find_id(app->reg, s->instance_id);
+	struct db_result busy;
+	struct db_tx *tx;
+	const char *p[1];
+
+	if (r->err == NULL && (inst == NULL || inst->deleting || workers_logout(app->workers, inst->id) == -1)) {
+		/* The worker went away in between (or a delete came first): nothing was told, nothing written. */
+		memset(&busy, 0, sizeof(busy));
+		busy.err = lifecycle_worker_busy;
+		r = &busy;
+	}
+	if (r->err != NULL) {
+		s->done(s->arg, r);
+		free(s->instance_id);
+		free(s);
+		return;
+	}
+	/* The account is being unlinked at WhatsApp now, so this write records a fact, not a wish: it is kept
+	 * through an outage like a worker transition (RETRY) and the caller hears once it is written. Behind any
+	 * store the worker asked for before, so those creds cannot come back; the worker's close 401 wipes the
+	 * keys too. DELETE is idempotent, so an unanswered COMMIT needs no check. */
+	p[0] = inst->id;
+	tx = db_tx_new();
+	db_tx_add(tx, "DELETE FROM auth_creds WHERE instance_id = $1", 1, p);
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_RETRY, NULL, lc_set_committed_cb, s);
+}
+
+/* /instance/logout. An answered error must mean nothing changed, and Logout cannot be taken back (the
+ * device is unlinked at WhatsApp), so the database is probed first, in the instance's order: if it cannot
+ * take a write the caller gets 503 and the worker is never told. Once it is told, the creds wipe is kept
+ * until written (lc_logout_probed_cb). */
 int
 lifecycle_logout(struct app *app, struct instance *inst, void (*done)(void *arg, const struct db_result *r),
     void *arg)
 {
 	struct lc_set_ctx *s;
-	struct db_tx *tx;
-	const char *p[1];
 
 	if (!lc_writable(app, inst))
 		return -1;
-	if (workers_logout(app->workers, inst->id) == -1) {
+	/* Checked again after the probe; this only spares a probe when the answer is known. */
+	if (workers_pid(app->workers, inst->id) <= 0) {
 		errno = EAGAIN;
 		return -1;
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->what = LC_SET_LOGOUT;
-	p[0] = inst->id;
-	tx = db_tx_new();
-	/* After any store the worker asked for before, so those creds cannot come back. */
-	db_tx_add(tx, "DELETE FROM auth_creds WHERE instance_id = $1", 1, p);
-	lc_set_push(app, inst, s, tx, done, arg);
+	s->app = app;
+	s->instance_id = xstrdup(inst->id);
+	s->done = done;
+	s->arg = arg;
+	lc_chain_push(app->lc, inst->id, lc_probe_tx(inst->id), LC_WRITE_ONCE, NULL, lc_logout_probed_cb, s);
 	return 0;
 }
 
@@ -731,18 +796,21 @@ lc_deleted_cb(void *arg, const struct db_result *r)
 	free(d);
 }
 
-/* Queue the delete of inst behind its earlier writes; later writes are refused from now on. */
+/* Queue the delete of inst behind its earlier writes; later writes are refused from now on. flags:
+ * LC_WRITE_ONCE when nothing was done yet (an error changes nothing), LC_WRITE_RETRY once the worker was told
+ * to log out (the delete is then owed and kept until written). */
 static int
-lc_delete(struct app *app, struct instance *inst, void (*done)(void *, int, const struct db_result *), void *arg)
+lc_delete(struct app *app, struct instance *inst, unsigned flags, void (*done)(void *, int, const struct db_result *),
+    void *arg)
 {
-	struct db_tx *tx;
+	struct db_tx *tx, *check = NULL;
 	struct lc_delete_ctx *d;
 	struct json_object *data;
 	const char *p[1] = { inst->id };
 
 	if (!lc_writable(app, inst))
 		return -1;
-	inst->deleting = 1;
+	inst->deleting = LC_DELETE_QUEUED;
 	tx = db_tx_new();
 	data = json_object_new_object();
 	json_object_object_add(data, "instanceName", json_object_new_string(inst->name));
@@ -753,25 +821,75 @@ lc_delete(struct app *app, struct instance *inst, void (*done)(void *, int, cons
 	webhook_enqueue(app->webhook, tx, inst->id, inst->name, "remove.instance", "null", inst->owner_jid);
 	json_object_put(data);
 	db_tx_add(tx, "DELETE FROM instance WHERE id = $1", 1, p);
+	if (flags & LC_WRITE_RETRY) {
+		/* Only this write removes the row: if it is gone, an unanswered COMMIT did commit (running it again
+		 * would queue the two events twice). */
+		check = db_tx_new();
+		db_tx_add(check, "SELECT NOT EXISTS (SELECT 1 FROM instance WHERE id = $1)", 1, p);
+	}
 	d = xcalloc(1, sizeof(*d));
 	d->app = app;
 	d->instance_id = xstrdup(inst->id);
 	d->done = done;
 	d->arg = arg;
-	lc_chain_push(app->lc, inst->id, tx, lc_deleted_cb, d);
+	lc_chain_push(app->lc, inst->id, tx, flags, check, lc_deleted_cb, d);
 	return 0;
 }
 
-/* /instance/delete: log a connected account out first, then delete everything. */
+/* The delete's probe answered: log the account out, then delete. */
+static void
+lc_delete_probed_cb(void *arg, const struct db_result *r)
+{
+	struct lc_delete_ctx *d = arg;
+	struct app *app = d->app;
+	struct instance *inst = registry_find_id(app->reg, d->instance_id);
+	unsigned flags = LC_WRITE_ONCE;
+	struct db_result gone;
+
+	if (inst != NULL && inst->deleting == LC_DELETE_PROBING)
+		inst->deleting = 0;
+	memset(&gone, 0, sizeof(gone));
+	gone.err = "the instance is gone";
+	if (r->err == NULL && inst != NULL) {
+		/* Told to log out, the worker unlinks the device: from here the delete is owed. A worker that
+		 * cannot take it (gone, restarting) was told nothing. */
+		if (inst->state != CONN_CLOSE && workers_logout(app->workers, inst->id) == 0)
+			flags = LC_WRITE_RETRY;
+		if (lc_delete(app, inst, flags, d->done, d->arg) == 0)
+			goto out;
+		r = &gone;
+	} else if (r->err == NULL)
+		r = &gone;
+	log_warnx("%s: not deleted: %s", inst != NULL ? inst->name : d->instance_id, r->err);
+	if (d->done != NULL)
+		d->done(d->arg, 0, r);
+out:
+	free(d->instance_id);
+	free(d);
+}
+
+/* /instance/delete: log a connected account out first, then delete everything. Logging out cannot be taken
+ * back, so for a connected account the database is probed first (as for lifecycle_logout): an answered error
+ * means the worker was never told and nothing was written. */
 int
 lifecycle_delete(struct app *app, struct instance *inst,
     void (*done)(void *arg, int ok, const struct db_result *r), void *arg)
 {
+	struct lc_delete_ctx *d;
+
 	if (!lc_writable(app, inst))
 		return -1;
-	if (inst->state != CONN_CLOSE)
-		workers_logout(app->workers, inst->id);
-	return lc_delete(app, inst, done, arg);
+	if (inst->state == CONN_CLOSE)
+		return lc_delete(app, inst, LC_WRITE_ONCE, done, arg);
+	/* API calls see it gone meanwhile; worker events are still written (lc_handle), the probe may fail. */
+	inst->deleting = LC_DELETE_PROBING;
+	d = xcalloc(1, sizeof(*d));
+	d->app = app;
+	d->instance_id = xstrdup(inst->id);
+	d->done = done;
+	d->arg = arg;
+	lc_chain_push(app->lc, inst->id, lc_probe_tx(inst->id), LC_WRITE_ONCE, NULL, lc_delete_probed_cb, d);
+	return 0;
 }
 
 /* DEL_INSTANCE: still not connected some minutes after creation. */
@@ -789,7 +907,7 @@ lc_del_timer_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	log_info("%s: not connected %d minute(s) after creation (DEL_INSTANCE): deleting",
 	    inst->name, app->cfg->del_instance_minutes);
-	lc_delete(app, inst, NULL, NULL);
+	lc_delete(app, inst, LC_WRITE_ONCE, NULL, NULL);
 }
 
 /* The messaging writers call this after the COMMIT that added (positive) or removed (negative) message,

@@ -56,6 +56,12 @@ struct lifecycle *lifecycle_new(struct app *app);
 void lifecycle_free(struct lifecycle *lc);
 /* Worker events not handled yet plus writes not finished (0 when idle; for the exit drain and tests). */
 unsigned lifecycle_pending(const struct lifecycle *lc);
+/* Writes kept in memory for the database: worker transitions and owed logout/delete writes, queued or
+ * waiting through an outage (a /metrics gauge). */
+unsigned lifecycle_writes_pending(const struct lifecycle *lc);
+/* Transitions dropped since start because WAGATE_PENDING_WRITES_MAX or the per-instance cap was reached
+ * during an outage (a /metrics counter; their webhooks are lost, the final state is kept). */
+unsigned long lifecycle_writes_coalesced(const struct lifecycle *lc);
 
 /* Blocking, start-up only: load every instance of this client name with its stored credentials and register
  * its worker; instances with paired credentials connect at once. */
@@ -80,7 +86,11 @@ void lifecycle_create(struct app *app, const struct lifecycle_create *req,
 /* Writes of one existing instance, queued behind its earlier writes. done gets the result (for
  * lifecycle_webhook_set the last statement returns the stored row as JSON text); on success the registry and
  * the worker already have the new values. -1 with errno ENOENT when the instance is being deleted (done is
- * not called); lifecycle_logout also -1 with EAGAIN when the worker cannot take Logout now. */
+ * not called); lifecycle_logout also -1 with EAGAIN when the worker cannot take Logout now.
+ * lifecycle_logout probes the database before it tells the worker: done gets unavailable=1 when the database
+ * is away, err == lifecycle_worker_busy when the worker could not take Logout after all (in both cases
+ * nothing changed), else the result of the creds wipe, which is kept through an outage once the worker was
+ * told (done waits for it). */
 int lifecycle_settings_set(struct app *app, struct instance *inst, const struct settings *s,
     void (*done)(void *arg, const struct db_result *r), void *arg);
 int lifecycle_proxy_set(struct app *app, struct instance *inst, const struct proxy *p,
@@ -89,14 +99,16 @@ int lifecycle_webhook_set(struct app *app, struct instance *inst, const struct l
     void (*done)(void *arg, const struct db_result *r), void *arg);
 int lifecycle_logout(struct app *app, struct instance *inst, void (*done)(void *arg, const struct db_result *r),
     void *arg);
+extern const char lifecycle_worker_busy[];
 /* /instance/restart: a fresh worker process now (a paired one logs in again, one showing QR codes goes on
  * showing them). The old process's close is not a disconnection: not stored as one, not announced. -1 with
  * errno ENOENT when the instance is being deleted or unknown to the worker table. */
 int lifecycle_restart(struct app *app, struct instance *inst);
 /* Delete an instance everywhere: rows (with instance.delete / remove.instance events), worker, registry.
  * Runs after the instance's earlier writes; later ones are refused from this call on. done gets ok=1, or
- * ok=0 with the database result that failed (the instance then takes writes again). -1 (ENOENT) when a
- * delete is already queued. */
+ * ok=0 with the database result that failed (the instance then takes writes again, and a connected worker
+ * was never told to log out: the database is probed first). Once the worker was told, the delete is kept
+ * through an outage until written and done waits for it. -1 (ENOENT) when a delete is already queued. */
 int lifecycle_delete(struct app *app, struct instance *inst,
     void (*done)(void *arg, int ok, const struct db_result *r), void *arg);
 

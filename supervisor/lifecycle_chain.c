@@ -2,32 +2,52 @@
  * waits of HTTP requests (create with qrcode:true, connect). */
 #include "lifecycle_int.h"
 #include "app.h"
+#include "backoff.h"
+#include "config.h"
 #include "db.h"
 #include "log.h"
 #include "registry.h"
 #include "xmalloc.h"
 
 #include <event2/event.h>
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A retryable write waits this long after the first failed attempt, doubling up to the cap: short enough
+ * that the writes follow the database within a couple of seconds of its return, long enough that a thousand
+ * waiting instances cost a few hundred cheap refusals a second from a pool that knows it is down. */
+#define LC_RETRY_MIN_MS		100
+#define LC_RETRY_MAX_MS		2000
 
 /* One write waiting for the earlier writes of its instance. */
 struct lc_job {
 	TAILQ_ENTRY(lc_job) entry;
 	struct lc_chain *chain;
-	struct db_tx *tx;
+	struct db_tx *tx;		/* ONCE: handed to the pool when run; RETRY: kept, a copy runs each time */
+	struct db_tx *check;		/* RETRY: did an unanswered COMMIT commit? (NULL: the write is idempotent) */
+	unsigned flags;			/* LC_WRITE_* */
+	int checking;			/* the next attempt runs check first */
+	const char *fail_err;		/* ONCE jobs on lc->failed: why */
 	db_cb cb;
 	void *arg;
 };
 
 /* The writes of one instance, committed one after the other: two transactions of the same instance on two
  * pool connections could otherwise commit in either order (creds stored after the logout that voided them,
- * a settings row written after the delete that removed the instance). */
+ * a settings row written after the delete that removed the instance). While the database is away the first
+ * write waits on timer and the later ones wait behind it, so the order survives the outage too. */
 struct lc_chain {
 	LIST_ENTRY(lc_chain) entry;
 	struct lifecycle *lc;
 	char *instance_id;
-	TAILQ_HEAD(, lc_job) jobs;	/* the first one is running */
+	TAILQ_HEAD(, lc_job) jobs;	/* the first one is running or waiting */
+	struct event *timer;		/* the first job's next attempt */
+	unsigned failures;		/* failed attempts of the first job in a row */
+	unsigned nretry;		/* RETRY jobs queued */
+	int running;			/* the first job is in the pool */
+	int waiting;			/* the first job waits for timer */
+	int dispatching;		/* inside a job's callback: the chain must outlive it */
 };
 
 /* An HTTP request waiting for a QR. */
@@ -42,48 +62,270 @@ struct lc_wait {
 	void *arg;
 };
 
-static void lc_chain_next(struct lc_chain *ch);
+static void lc_chain_run(struct lc_chain *ch);
+static void lc_job_done_cb(void *arg, const struct db_result *r);
 
-/* A write of the chain finished: hand the result on, then start the next one. */
+/* The instance's name for a log line (its id once it is gone from the registry). */
+static const char *
+lc_chain_name(const struct lc_chain *ch)
+{
+	const struct instance *inst = registry_find_id(ch->lc->app->reg, ch->instance_id);
+
+	return inst != NULL ? inst->name : ch->instance_id;
+}
+
+/* Release a job that is out of its chain. */
+static void
+lc_job_free(struct lc_job *job)
+{
+	db_tx_free(job->tx);
+	db_tx_free(job->check);
+	free(job);
+}
+
+/* Take job out of its chain's books. */
+static void
+lc_job_unlink(struct lc_chain *ch, struct lc_job *job)
+{
+	TAILQ_REMOVE(&ch->jobs, job, entry);
+	ch->lc->njobs--;
+	if (job->flags & LC_WRITE_RETRY) {
+		ch->nretry--;
+		ch->lc->nretry--;
+	}
+}
+
+/* Drop the chain once nothing is queued and no callback of it is running. */
+static void
+lc_chain_gc(struct lc_chain *ch)
+{
+	if (!TAILQ_EMPTY(&ch->jobs) || ch->dispatching || ch->running || ch->waiting)
+		return;
+	LIST_REMOVE(ch, entry);
+	event_free(ch->timer);
+	free(ch->instance_id);
+	free(ch);
+}
+
+/* Fail job (already out of its chain) with an outage on a later loop turn: callbacks never run from the stack
+ * of the push or of another job's callback. */
+static void
+lc_job_fail_later(struct lifecycle *lc, struct lc_job *job, const char *why)
+{
+	job->fail_err = why;
+	TAILQ_INSERT_TAIL(&lc->failed, job, entry);
+	lc->nfailed++;
+	event_active(lc->fail_ev, EV_TIMEOUT, 0);
+}
+
+/* Answer the writes an outage failed without running them: nothing of them reached the database. */
+static void
+lc_fail_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lifecycle *lc = arg;
+	struct lc_job *job;
+	struct db_result r;
+
+	(void)fd;
+	(void)what;
+	while ((job = TAILQ_FIRST(&lc->failed)) != NULL) {
+		TAILQ_REMOVE(&lc->failed, job, entry);
+		lc->nfailed--;
+		memset(&r, 0, sizeof(r));
+		r.err = job->fail_err;
+		r.unavailable = 1;
+		if (job->cb != NULL)
+			job->cb(job->arg, &r);
+		lc_job_free(job);
+	}
+}
+
+/* The first job waits for the database: the API writes queued behind it would wait as long, so they fail
+ * now, unrun (their callers answer 503 and nothing changed). */
+static void
+lc_chain_fail_once(struct lc_chain *ch)
+{
+	struct lc_job *job, *next;
+
+	for (job = TAILQ_NEXT(TAILQ_FIRST(&ch->jobs), entry); job != NULL; job = next) {
+		next = TAILQ_NEXT(job, entry);
+		if (job->flags & LC_WRITE_RETRY)
+			continue;
+		lc_job_unlink(ch, job);
+		lc_job_fail_later(ch->lc, job, "database unavailable");
+	}
+}
+
+/* The first job is done (committed, found committed, or failed for good): hand the result on, then start the
+ * next one. */
+static void
+lc_job_finish(struct lc_chain *ch, struct lc_job *job, const struct db_result *r)
+{
+	lc_job_unlink(ch, job);
+	if (ch->failures > 0) {
+		log_debug("%s: written after %u attempt(s); %u kept write(s) to go", lc_chain_name(ch),
+		    ch->failures + 1, ch->nretry);
+		/* One line for the outage, not one per instance. */
+		if (--ch->lc->nstalled == 0)
+			log_info("the database takes writes again; every kept write is queued for it");
+	}
+	ch->failures = 0;
+	ch->dispatching++;
+	if (job->cb != NULL)
+		job->cb(job->arg, r);
+	ch->dispatching--;
+	lc_job_free(job);
+	lc_chain_run(ch);
+	lc_chain_gc(ch);
+}
+
+/* The check of an unanswered COMMIT answered: done if it committed, else run the write again. */
+static void
+lc_check_done_cb(void *arg, const struct db_result *r)
+{
+	struct lc_job *job = arg;
+	struct lc_chain *ch = job->chain;
+	struct db_result ok;
+
+	if (r->err == NULL && r->nres == 1 && PQntuples(r->res[0]) == 1 &&
+	    PQgetvalue(r->res[0], 0, 0)[0] == 't') {
+		/* It did commit: running it again would add its webhook rows twice. */
+		ch->running = 0;
+		memset(&ok, 0, sizeof(ok));
+		lc_job_finish(ch, job, &ok);
+		return;
+	}
+	if (r->err == NULL) {
+		job->checking = 0;
+		ch->running = 0;
+		lc_chain_run(ch);
+		return;
+	}
+	/* The check failed: its own outage retry applies (checking stays set), or a real error ends the write. */
+	lc_job_done_cb(job, r);
+}
+
+/* The first job's wait is over: try again. */
+static void
+lc_chain_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lc_chain *ch = arg;
+
+	(void)fd;
+	(void)what;
+	ch->waiting = 0;
+	lc_chain_run(ch);
+	lc_chain_gc(ch);
+}
+
+/* A write of the chain finished: a RETRY write the database could not take waits and runs again, anything
+ * else is done. */
 static void
 lc_job_done_cb(void *arg, const struct db_result *r)
 {
 	struct lc_job *job = arg;
 	struct lc_chain *ch = job->chain;
+	struct timeval tv;
+	unsigned ms;
 
-	TAILQ_REMOVE(&ch->jobs, job, entry);
-	ch->lc->njobs--;
-	if (job->cb != NULL)
-		job->cb(job->arg, r);
-	free(job);
-	lc_chain_next(ch);
-}
-
-/* Start the first queued write, or drop the chain when none is left. */
-static void
-lc_chain_next(struct lc_chain *ch)
-{
-	struct lc_job *job = TAILQ_FIRST(&ch->jobs);
-
-	if (job == NULL) {
-		LIST_REMOVE(ch, entry);
-		free(ch->instance_id);
-		free(ch);
+	ch->running = 0;
+	if (r->err == NULL || !r->unavailable || !(job->flags & LC_WRITE_RETRY)) {
+		lc_job_finish(ch, job, r);
 		return;
 	}
+	/* A COMMIT sent and never answered may have committed: with a check, ask before running it again;
+	 * without one the write is idempotent (a DELETE of what is gone) and simply runs again. */
+	if (r->maybe_committed && job->check != NULL)
+		job->checking = 1;
+	if (ch->failures++ == 0) {
+		log_debug("%s: %s; %u write(s) kept in memory", lc_chain_name(ch), r->err, ch->nretry);
+		if (ch->lc->nstalled++ == 0)
+			log_warnx("%s; state writes are kept in memory until it returns", r->err);
+	}
+	lc_chain_fail_once(ch);
+	ms = backoff_ms(ch->failures - 1, LC_RETRY_MIN_MS, LC_RETRY_MAX_MS);
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	ch->waiting = 1;
+	evtimer_add(ch->timer, &tv);
+}
+
+/* Start the first queued write unless one is running or waiting. */
+static void
+lc_chain_run(struct lc_chain *ch)
+{
+	struct lc_job *job = TAILQ_FIRST(&ch->jobs);
+	struct db_tx *tx;
+	db_cb cb = lc_job_done_cb;
+
+	if (job == NULL || ch->running || ch->waiting)
+		return;
+	if (job->checking) {
+		tx = db_tx_dup(job->check);
+		cb = lc_check_done_cb;
+	} else if (job->flags & LC_WRITE_RETRY)
+		tx = db_tx_dup(job->tx);
+	else {
+		tx = job->tx;
+		job->tx = NULL;
+	}
+	ch->running = 1;
 	/* db_tx_run fails only on misuse (an empty tx): lc_chain_push never queues one. */
-	if (db_tx_run(ch->lc->app->db, job->tx, lc_job_done_cb, job) == -1)
+	if (db_tx_run(ch->lc->app->db, tx, cb, job) == -1)
 		fatalx("%s: db_tx_run refused a transaction", ch->instance_id);
+}
+
+/* The oldest transition of c that may go: not the first job (it may be in the pool), and one with a later
+ * transition of its instance behind it (own: the one being pushed), which carries the state. */
+static struct lc_job *
+lc_chain_victim(struct lc_chain *c, int own)
+{
+	struct lc_job *job, *later;
+
+	TAILQ_FOREACH(job, &c->jobs, entry) {
+		if (job == TAILQ_FIRST(&c->jobs) || !(job->flags & LC_WRITE_COALESCE))
+			continue;
+		if (own)
+			return job;
+		for (later = TAILQ_NEXT(job, entry); later != NULL; later = TAILQ_NEXT(later, entry))
+			if (later->flags & LC_WRITE_COALESCE)
+				return job;
+	}
+	return NULL;
+}
+
+/* Past a cap: drop the oldest transition that a later one supersedes, from ch first, else (global cap only)
+ * from any chain. Writes that are not plain transitions (a creds wipe, a logout, a delete) are never dropped:
+ * they are at most a few per instance, since pairing again needs the database. */
+static void
+lc_chain_coalesce(struct lifecycle *lc, struct lc_chain *ch)
+{
+	struct lc_chain *c = ch;
+	struct lc_job *job = lc_chain_victim(ch, 1);
+
+	if (job == NULL && ch->nretry < LC_INSTANCE_WRITES_MAX)
+		LIST_FOREACH(c, &lc->chains, entry)
+			if (c != ch && (job = lc_chain_victim(c, 0)) != NULL)
+				break;
+	if (job == NULL)
+		return;
+	lc_job_unlink(c, job);
+	lc->coalesced++;
+	/* One line per hundred: an outage long enough to reach the cap would fill the log otherwise. */
+	if (lc->coalesced % 100 == 1)
+		log_warnx("%s: pending writes past the cap (%u for an instance, %u in all): oldest transitions "
+		    "coalesced, %lu dropped so far", lc_chain_name(c), LC_INSTANCE_WRITES_MAX, lc->retry_max,
+		    lc->coalesced);
+	lc_job_fail_later(lc, job, "coalesced: past the pending-writes cap, a later transition carries the state");
 }
 
 /* Queue tx behind the writes of its instance (see struct lc_chain). */
 void
-lc_chain_push(struct lifecycle *lc, const char *instance_id, struct db_tx *tx,
-    void (*cb)(void *arg, const struct db_result *r), void *arg)
+lc_chain_push(struct lifecycle *lc, const char *instance_id, struct db_tx *tx, unsigned flags,
+    struct db_tx *check, void (*cb)(void *arg, const struct db_result *r), void *arg)
 {
 	struct lc_chain *ch;
 	struct lc_job *job;
-	int idle;
 
 	if (tx == NULL || db_tx_count(tx) == 0)
 		fatalx("%s: an empty write", instance_id);
@@ -95,18 +337,44 @@ lc_chain_push(struct lifecycle *lc, const char *instance_id, struct db_tx *tx,
 		ch->lc = lc;
 		ch->instance_id = xstrdup(instance_id);
 		TAILQ_INIT(&ch->jobs);
+		if ((ch->timer = evtimer_new(lc->app->base, lc_chain_timer_cb, ch)) == NULL)
+			fatalx("evtimer_new");
 		LIST_INSERT_HEAD(&lc->chains, ch, entry);
 	}
 	job = xcalloc(1, sizeof(*job));
 	job->chain = ch;
 	job->tx = tx;
+	job->flags = flags;
+	job->check = (flags & LC_WRITE_RETRY) ? check : NULL;
+	if (!(flags & LC_WRITE_RETRY))
+		db_tx_free(check);
 	job->cb = cb;
 	job->arg = arg;
-	idle = TAILQ_EMPTY(&ch->jobs);
+	if (ch->waiting && !(flags & LC_WRITE_RETRY)) {
+		/* It would wait for the outage behind the waiting write: refuse it now, unrun. */
+		lc_job_fail_later(lc, job, "database unavailable");
+		return;
+	}
+	if ((flags & LC_WRITE_COALESCE) && (ch->nretry >= LC_INSTANCE_WRITES_MAX || lc->nretry >= lc->retry_max))
+		lc_chain_coalesce(lc, ch);
 	TAILQ_INSERT_TAIL(&ch->jobs, job, entry);
 	lc->njobs++;
-	if (idle)
-		lc_chain_next(ch);
+	if (flags & LC_WRITE_RETRY) {
+		ch->nretry++;
+		lc->nretry++;
+	}
+	lc_chain_run(ch);
+}
+
+/* The failure queue and its event. */
+void
+lc_chain_init(struct lifecycle *lc)
+{
+	TAILQ_INIT(&lc->failed);
+	if ((lc->fail_ev = event_new(lc->app->base, -1, 0, lc_fail_cb, lc)) == NULL)
+		fatalx("event_new");
+	lc->retry_max = lc->app->cfg != NULL && lc->app->cfg->pending_writes_max > 0 ?
+	    (unsigned)lc->app->cfg->pending_writes_max : LC_PENDING_WRITES_DEFAULT;
 }
 
 /* Release every chain at exit. */
@@ -116,22 +384,27 @@ lc_chain_free_all(struct lifecycle *lc)
 	struct lc_chain *ch;
 	struct lc_job *job;
 
+	if (lc->nretry > 0)
+		log_warnx("%u write(s) kept through a database outage were never written", lc->nretry);
 	while ((ch = LIST_FIRST(&lc->chains)) != NULL) {
-		/* The first job's tx belongs to the (freed) pool now; the queued ones never ran. */
-		if ((job = TAILQ_FIRST(&ch->jobs)) != NULL) {
-			TAILQ_REMOVE(&ch->jobs, job, entry);
-			free(job);
-		}
+		/* A running first job's copy belongs to the (freed) pool; the job's own tx is ours either way. */
 		while ((job = TAILQ_FIRST(&ch->jobs)) != NULL) {
 			TAILQ_REMOVE(&ch->jobs, job, entry);
-			db_tx_free(job->tx);
-			free(job);
+			lc_job_free(job);
 		}
 		LIST_REMOVE(ch, entry);
+		event_free(ch->timer);
 		free(ch->instance_id);
 		free(ch);
 	}
-	lc->njobs = 0;
+	while ((job = TAILQ_FIRST(&lc->failed)) != NULL) {
+		TAILQ_REMOVE(&lc->failed, job, entry);
+		lc_job_free(job);
+	}
+	if (lc->fail_ev != NULL)
+		event_free(lc->fail_ev);
+	lc->fail_ev = NULL;
+	lc->njobs = lc->nretry = lc->nfailed = lc->nstalled = 0;
 }
 
 /* The wait ended (timer, or woken on the previous turn): tell the caller once and forget it. */

@@ -1,6 +1,7 @@
 /* lifecycle's private parts, shared by lifecycle.c (instances: load, create, delete, settings), lifecycle_chain.c
  * (the per-instance write chains and the QR waits) and lifecycle_worker.c (worker events, recorded in the IPC
- * callback and handled on a later loop turn). Nothing outside these three files includes it. */
+ * callback and handled on a later loop turn). Nothing outside these three files includes it but lifecycle_test.c
+ * (the chain's outage paths). */
 #ifndef WAGATE_LIFECYCLE_INT_H
 #define WAGATE_LIFECYCLE_INT_H
 
@@ -14,6 +15,7 @@ struct event;
 struct lc_chain;
 struct lc_wait;
 struct lc_pending;
+struct lc_job;
 
 struct lifecycle {
 	struct app *app;
@@ -23,7 +25,32 @@ struct lifecycle {
 	unsigned npending;
 	struct event *deferred;			/* handles pending on the loop turn after they arrived */
 	unsigned njobs;				/* writes queued or running in every chain */
+	/* Pending writes through a database outage (lifecycle_chain.c). */
+	TAILQ_HEAD(, lc_job) failed;		/* LC_WRITE_ONCE jobs failed by an outage, answered from fail_ev */
+	struct event *fail_ev;
+	unsigned nfailed;			/* on failed, not answered yet (lifecycle_pending counts them) */
+	unsigned nstalled;			/* chains whose first write waits for the database */
+	unsigned nretry;			/* LC_WRITE_RETRY jobs in every chain (the global cap counts these) */
+	unsigned retry_max;			/* WAGATE_PENDING_WRITES_MAX */
+	unsigned long coalesced;		/* transitions dropped past a cap (/metrics) */
 };
+
+/* How a chained write behaves when the database is away (lc_chain_push). */
+#define LC_WRITE_ONCE		0	/* an API write: fails with the outage, its caller answers the error and nothing
+					 * changed (also when it was queued behind a write waiting for the database) */
+#define LC_WRITE_RETRY		0x1	/* records something that already happened (a worker transition, a logout
+					 * the worker was told): kept in memory and retried until it is written */
+#define LC_WRITE_COALESCE	0x2	/* with RETRY: a state transition that a later one of its instance supersedes;
+					 * the oldest such may be dropped past the caps */
+/* Retryable writes one instance may have waiting before its oldest transitions are coalesced. */
+#define LC_INSTANCE_WRITES_MAX	64
+/* WAGATE_PENDING_WRITES_MAX when the configuration does not say (tests without a config). */
+#define LC_PENDING_WRITES_DEFAULT	10000
+
+/* inst->deleting while the database is probed before the worker is told to log out (lifecycle_delete): API
+ * calls already see the instance as gone, but worker events are still written (the delete may fail). */
+#define LC_DELETE_QUEUED	1
+#define LC_DELETE_PROBING	2
 
 /* Now in microseconds since the epoch, and as a timestamptz literal for a statement: writes store the time the
  * registry keeps (not now()), so fetchInstances from memory shows what the row holds. */
@@ -36,9 +63,15 @@ void lc_fetch_refresh(struct app *app, struct instance *inst);
 
 /* Queue tx behind the earlier writes of instance_id and run it when they are done (same contract as
  * db_tx_run: cb exactly once, never from inside this call). No check that the instance may be written: the
- * public writers do that first. */
-void lc_chain_push(struct lifecycle *lc, const char *instance_id, struct db_tx *tx,
-    void (*cb)(void *arg, const struct db_result *r), void *arg);
+ * public writers do that first. flags: LC_WRITE_*. A RETRY write that fails because the database is away is
+ * run again with backoff until it commits (or fails for another reason); its cb must not need the results,
+ * since a retry found committed by check gets an empty success. check (RETRY only, may be NULL, taken) is
+ * one statement answering a boolean, true when the write already committed: it runs before the write again
+ * after an attempt whose COMMIT was sent but never answered. Without a check the write must be idempotent. */
+void lc_chain_push(struct lifecycle *lc, const char *instance_id, struct db_tx *tx, unsigned flags,
+    struct db_tx *check, void (*cb)(void *arg, const struct db_result *r), void *arg);
+/* Set up the outage machinery on lc (lifecycle_new). */
+void lc_chain_init(struct lifecycle *lc);
 /* Forget every chain; queued writes never run and their callbacks are not called (at exit). */
 void lc_chain_free_all(struct lifecycle *lc);
 /* End the waits of one instance (every instance when instance_id is NULL) on the next loop turn. */

@@ -3,6 +3,7 @@
  * their answers, QR objects and qrcode.updated rows, open/refused/logout handling, QR waits, and the start-up
  * load of stored credentials. */
 #include "lifecycle.h"
+#include "lifecycle_int.h"
 #include "app.h"
 #include "config.h"
 #include "db.h"
@@ -42,7 +43,7 @@ static struct {
 	uint64_t reply_req[32];
 	char reply_err[32][256];
 	int nforget, nadd, add_connect_now, nremove, nupdate, update_reject_call;
-	int nrestart, nconnect;
+	int nrestart, nconnect, nlogout;
 	pid_t pid;			/* what workers_pid answers */
 	/* the order in which the writes of test_delete_order finished */
 	char done_order[64];
@@ -119,6 +120,7 @@ workers_logout(struct workers *w, const char *id)
 {
 	(void)w;
 	(void)id;
+	T.nlogout++;
 	return 0;
 }
 
@@ -611,6 +613,9 @@ test_restart(void **state)
 	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
 	drain();
 	sql("UPDATE instance SET disconnection_reason_code = NULL, disconnection_at = NULL");
+	/* the registry the same (a write restates its disconnection columns) */
+	i->has_disconnection = 0;
+	i->disconnection_us = 0;
 	sql("DELETE FROM webhook_outbox");
 	T.pid = 4242;
 	T.nrestart = T.nconnect = 0;
@@ -738,6 +743,207 @@ test_create(void **state)
 	assert_string_equal(created_state, "23505");
 	assert_int_equal(T.nadd, a + 1);
 	drain();
+}
+
+/* ---- a database outage (the pool swapped for one that cannot connect) ---- */
+
+static int outage_unavailable, outage_done;
+
+/* A write refused by the outage: count it. */
+static void
+outage_set_cb(void *arg, const struct db_result *r)
+{
+	(void)arg;
+	outage_done++;
+	outage_unavailable += r->err != NULL && r->unavailable;
+}
+
+/* A delete refused by the outage: count it. */
+static void
+outage_delete_cb(void *arg, int ok, const struct db_result *r)
+{
+	(void)arg;
+	outage_done++;
+	outage_unavailable += !ok && r->unavailable;
+}
+
+/* A pool on a port nothing listens on, past its first attempt (its work fails at once from then on). */
+static struct db *
+dead_pool(void)
+{
+	struct db *dead = db_new(T.app.base, "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", 1);
+	int n0 = outage_done;
+
+	db_query(dead, "SELECT 1", 0, NULL, outage_set_cb, NULL);
+	assert_true(run_until(&outage_done, n0 + 1, 5000));
+	return dead;
+}
+
+/* Run the loop for ms (nothing to wait for: the writes are kept while the database is away). */
+static void
+run_for(int ms)
+{
+	int never = 0;
+
+	run_until(&never, 1, ms);
+}
+
+/* The order of the connection.update states in the outbox, comma separated. */
+#define OUTBOX_STATES "SELECT string_agg(body->'data'->>'state', ',' ORDER BY id) FROM webhook_outbox" \
+	" WHERE event = 'connection.update'"
+
+/* Transitions during an outage are kept in order and written when the database is back; logout and delete
+ * are refused (unavailable) without touching the worker meanwhile. */
+static void
+test_outage_order(void **state)
+{
+	struct db *live = T.app.db, *dead;
+	struct instance *i = inst();
+	struct workers_account a;
+	int lo = T.nlogout;
+
+	(void)state;
+	drain();
+	sql("DELETE FROM webhook_outbox");
+	dead = dead_pool();
+	T.app.db = dead;
+	memset(&a, 0, sizeof(a));
+	a.jid = "15550000001:3@s.whatsapp.net";
+	a.push_name = "Out";
+	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
+	lifecycle_on_state(&T.app, IID, CONN_OPEN, 0, "", &a);
+	run_for(300);
+	assert_int_equal(lifecycle_writes_pending(T.app.lc), 2);
+	assert_int_equal(i->state, CONN_OPEN);
+	/* the chain waits for the database: logout and delete are refused before the worker hears of them */
+	T.pid = 4242;
+	outage_done = outage_unavailable = 0;
+	assert_int_equal(lifecycle_logout(&T.app, i, outage_set_cb, NULL), 0);
+	assert_int_equal(lifecycle_delete(&T.app, i, outage_delete_cb, NULL), 0);
+	assert_true(run_until(&outage_done, 2, 3000));
+	assert_int_equal(outage_unavailable, 2);
+	assert_int_equal(T.nlogout, lo);
+	assert_int_equal(i->deleting, 0);
+	assert_ptr_equal(registry_find_id(T.app.reg, IID), i);
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_WORKER_CRASHED, "worker killed by signal 9", NULL);
+	run_for(200);
+	assert_int_equal(lifecycle_writes_pending(T.app.lc), 3);
+	assert_val("0", "SELECT count(*) FROM webhook_outbox");
+
+	T.app.db = live;
+	drain();
+	assert_int_equal(lifecycle_writes_pending(T.app.lc), 0);
+	assert_val("connecting,open,close", OUTBOX_STATES);
+	assert_val("close|600|15550000001@s.whatsapp.net", "SELECT concat_ws('|', connection_status,"
+	    " disconnection_reason_code, owner_jid) FROM instance WHERE id = '" IID "'");
+	assert_us(i->updated_us, "SELECT " US("updated_at") " FROM instance WHERE id = '" IID "'");
+	/* and with the database back, logout goes through: probe, Logout, creds wipe */
+	i->state = CONN_OPEN;
+	outage_done = outage_unavailable = 0;
+	assert_int_equal(lifecycle_logout(&T.app, i, outage_set_cb, NULL), 0);
+	assert_true(run_until(&outage_done, 1, 5000));
+	assert_int_equal(outage_unavailable, 0);
+	assert_int_equal(T.nlogout, lo + 1);
+	i->state = CONN_CLOSE;
+	T.pid = 0;
+	drain();
+	db_free(dead);
+}
+
+/* Past the per-instance cap the oldest transitions are coalesced: the first (in flight) and the last are
+ * kept, the count is exact, and what is written ends in the final state. */
+static void
+test_outage_coalesce(void **state)
+{
+	struct db *live = T.app.db, *dead;
+	struct instance *i = inst();
+	unsigned long c0 = lifecycle_writes_coalesced(T.app.lc);
+	int k;
+
+	(void)state;
+	drain();
+	sql("DELETE FROM webhook_outbox");
+	dead = dead_pool();
+	T.app.db = dead;
+	assert_int_equal(i->state, CONN_CLOSE);
+	/* 100 transitions: connecting, close, connecting, ... close */
+	for (k = 0; k < 100; k++)
+		lifecycle_on_state(&T.app, IID, k % 2 == 0 ? CONN_CONNECTING : CONN_CLOSE, k % 2 == 0 ? 0 : 428,
+		    "", NULL);
+	run_for(300);
+	assert_int_equal(lifecycle_writes_pending(T.app.lc), 64);
+	assert_int_equal(lifecycle_writes_coalesced(T.app.lc) - c0, 36);
+	T.app.db = live;
+	drain();
+	assert_val("64", "SELECT count(*) FROM webhook_outbox WHERE event = 'connection.update'");
+	assert_val("connecting", "SELECT body->'data'->>'state' FROM webhook_outbox ORDER BY id LIMIT 1");
+	assert_val("close|428", "SELECT concat_ws('|', body->'data'->>'state', body->'data'->>'statusReason')"
+	    " FROM webhook_outbox ORDER BY id DESC LIMIT 1");
+	assert_val("close|428", "SELECT concat_ws('|', connection_status, disconnection_reason_code) FROM instance"
+	    " WHERE id = '" IID "'");
+	/* Past the global cap (2 here) a close is coalesced away: the later connecting restates the disconnection
+	 * columns the registry took from it, so the row still shows that close. */
+	T.app.lc->retry_max = 2;
+	T.app.db = dead;
+	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, 500, "dropped", NULL);
+	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
+	run_for(300);
+	assert_int_equal(lifecycle_writes_pending(T.app.lc), 2);
+	assert_int_equal(lifecycle_writes_coalesced(T.app.lc) - c0, 37);
+	T.app.db = live;
+	drain();
+	T.app.lc->retry_max = LC_PENDING_WRITES_DEFAULT;
+	assert_val("connecting|500|dropped", "SELECT concat_ws('|', connection_status, disconnection_reason_code,"
+	    " disconnection_object) FROM instance WHERE id = '" IID "'");
+	assert_us(i->disconnection_us, "SELECT " US("disconnection_at") " FROM instance WHERE id = '" IID "'");
+	assert_us(i->updated_us, "SELECT " US("updated_at") " FROM instance WHERE id = '" IID "'");
+	/* its webhook is the one lost (counted above) */
+	assert_val("0", "SELECT count(*) FROM webhook_outbox WHERE body->'data'->>'statusReason' = '500'");
+	/* leave it closed, as the tests after this one expect */
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, 428, "", NULL);
+	drain();
+	db_free(dead);
+}
+
+/* A RETRY write whose COMMIT was sent and never answered runs its check before running again: once when the
+ * check says it did not commit (it commits on the second run), never when the check says it did. */
+static void
+test_outage_unanswered_commit(void **state)
+{
+	struct db_tx *tx, *check;
+	int n0;
+
+	(void)state;
+	drain();
+	sql("CREATE TABLE lc_probe (n integer)");
+	sql("CREATE SEQUENCE lc_seq");
+	sql("CREATE SEQUENCE lc_seq2");
+	/* One statement (sent = committing): the first run inserts, then its session dies before the commit. */
+	tx = db_tx_new();
+	db_tx_add(tx, "WITH i AS (INSERT INTO lc_probe VALUES (1) RETURNING n) SELECT CASE WHEN nextval('lc_seq') = 1"
+	    " THEN pg_terminate_backend(pg_backend_pid()) ELSE true END FROM i", 0, NULL);
+	check = db_tx_new();
+	db_tx_add(check, "SELECT EXISTS (SELECT 1 FROM lc_probe)", 0, NULL);
+	outage_done = outage_unavailable = 0;
+	lc_chain_push(T.app.lc, IID, tx, LC_WRITE_RETRY, check, outage_set_cb, NULL);
+	assert_true(run_until(&outage_done, 1, 10000));
+	assert_int_equal(outage_unavailable, 0);
+	assert_val("1", "SELECT count(*) FROM lc_probe");
+	assert_val("2", "SELECT last_value FROM lc_seq");
+	/* The check says it committed: it is done, not run again. */
+	tx = db_tx_new();
+	db_tx_add(tx, "SELECT CASE WHEN nextval('lc_seq2') = 1 THEN pg_terminate_backend(pg_backend_pid())"
+	    " ELSE true END", 0, NULL);
+	check = db_tx_new();
+	db_tx_add(check, "SELECT true", 0, NULL);
+	n0 = outage_done;
+	lc_chain_push(T.app.lc, IID, tx, LC_WRITE_RETRY, check, outage_set_cb, NULL);
+	assert_true(run_until(&outage_done, n0 + 1, 10000));
+	assert_int_equal(outage_unavailable, 0);
+	assert_val("1", "SELECT last_value FROM lc_seq2");
+	drain();
+	sql("DROP TABLE lc_probe");
 }
 
 /* A worker batch, a settings update, then a delete, then more writes: the batch that arrived first and the
@@ -876,6 +1082,9 @@ main(void)
 		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_create),
 		cmocka_unit_test(test_count_add),
+		cmocka_unit_test(test_outage_order),
+		cmocka_unit_test(test_outage_coalesce),
+		cmocka_unit_test(test_outage_unanswered_commit),
 		cmocka_unit_test(test_delete_order),	/* last: the instance is gone afterwards */
 	};
 

@@ -217,7 +217,9 @@ lc_committed_cb(void *arg, const struct db_result *r)
 {
 	struct lc_commit *cm = arg;
 
-	if (r->err != NULL)
+	if (r->err != NULL && r->unavailable)
+		log_debug("%s: %s", cm->what, r->err);	/* coalesced: lifecycle_chain.c logged it */
+	else if (r->err != NULL)
 		log_warnx("%s: storing it failed: %s", cm->what, r->err);
 	else
 		webhook_kick(cm->app->webhook);
@@ -225,15 +227,25 @@ lc_committed_cb(void *arg, const struct db_result *r)
 	free(cm);
 }
 
-/* Run a state/QR transaction of inst in its order; what names it in a failure log. */
+/* Run a state/QR transaction of inst in its order; what names it in a failure log. It records what already
+ * happened at the worker, so it is kept through a database outage (LC_WRITE_RETRY); coalesce: a later
+ * transition supersedes it (not a creds wipe). Every such write stamps the instance row with inst->updated_us,
+ * unique per instance (lc_stamp), so whether an unanswered COMMIT committed is one look at the row. */
 static void
-lc_commit(struct app *app, struct instance *inst, struct db_tx *tx, const char *what)
+lc_commit(struct app *app, struct instance *inst, struct db_tx *tx, const char *what, int coalesce)
 {
 	struct lc_commit *cm = xcalloc(1, sizeof(*cm));
+	struct db_tx *check = db_tx_new();
+	char ts[40];
+	const char *p[2] = { inst->id, ts };
 
+	lc_ts_text(inst->updated_us, ts, sizeof(ts));
+	db_tx_add(check, "SELECT EXISTS (SELECT 1 FROM instance WHERE id = $1 AND updated_at = $2::timestamptz)",
+	    2, p);
 	cm->app = app;
 	xasprintf(&cm->what, "%s: %s", inst->name, what);
-	lc_chain_push(app->lc, inst->id, tx, lc_committed_cb, cm);
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_RETRY | (coalesce ? LC_WRITE_COALESCE : 0), check,
+	    lc_committed_cb, cm);
 }
 
 /* Queue one event of inst on tx with data as JSON text. */
@@ -257,7 +269,10 @@ lc_json_str(const char *s)
 static void
 lc_stamp(struct instance *inst, char *ts, size_t tslen)
 {
-	inst->updated_us = lc_now_us();
+	int64_t now = lc_now_us();
+
+	/* Strictly increasing per instance: the stamp tells whether a write committed (lc_commit). */
+	inst->updated_us = now > inst->updated_us ? now : inst->updated_us + 1;
 	lc_ts_text(inst->updated_us, ts, tslen);
 }
 
@@ -270,6 +285,33 @@ lc_stamp_close(struct instance *inst, int reason, const char *object, char *ts, 
 	inst->disconnection_code = reason;
 	instance_set_str(&inst->disconnection_object, object != NULL && *object != '\0' ? object : NULL);
 	inst->disconnection_us = inst->updated_us;
+}
+
+/* The disconnection columns as the registry has them (all NULL without one), for the writes that are not a
+ * close: they restate them, so a close coalesced away during an outage (lifecycle_chain.c) cannot leave the
+ * row with an older disconnection than the registry shows. */
+struct lc_disc {
+	char code[16], at[40];
+	const char *p[3];		/* code, object, at: parameters of LC_DISC_SET */
+};
+
+#define LC_DISC_SET(c, o, a) "disconnection_reason_code = $" #c "::int, disconnection_object = $" #o ", " \
+	"disconnection_at = $" #a "::timestamptz"
+
+/* Fill d from inst. */
+static void
+lc_disc(const struct instance *inst, struct lc_disc *d)
+{
+	memset(d, 0, sizeof(*d));
+	if (!inst->has_disconnection)
+		return;
+	snprintf(d->code, sizeof(d->code), "%d", inst->disconnection_code);
+	d->p[0] = d->code;
+	d->p[1] = inst->disconnection_object;
+	if (inst->disconnection_us != 0) {
+		lc_ts_text(inst->disconnection_us, d->at, sizeof(d->at));
+		d->p[2] = d->at;
+	}
 }
 
 /* QRCODE_LIMIT codes went unscanned (CLOSE/REASON_QR_LIMIT): Evolution's "refused" pair of events, state close. */
@@ -300,7 +342,7 @@ lc_qr_limit(struct app *app, struct instance *inst, const char *detail)
 	json_object_object_add(data, "profilePictureUrl", NULL);
 	lc_event(app, tx, inst, "connection.update", data);
 	json_object_put(data);
-	lc_commit(app, inst, tx, "QR limit");
+	lc_commit(app, inst, tx, "QR limit", 1);
 }
 
 /* The account is open: store who we are, announce it. */
@@ -322,9 +364,13 @@ lc_open(struct app *app, struct instance *inst, const struct lc_pending *pd)
 	}
 	lc_stamp(inst, ts, sizeof(ts));
 	{
-		const char *p[4] = { inst->id, inst->owner_jid, inst->profile_name, ts };
+		struct lc_disc d;
+		const char *p[7] = { inst->id, inst->owner_jid, inst->profile_name, ts, NULL, NULL, NULL };
+
+		lc_disc(inst, &d);
+		memcpy(&p[4], d.p, sizeof(d.p));
 		db_tx_add(tx, "UPDATE instance SET connection_status = 'open', owner_jid = $2, profile_name = $3,"
-		    " updated_at = $4::timestamptz WHERE id = $1", 4, p);
+		    " updated_at = $4::timestamptz, " LC_DISC_SET(5, 6, 7) " WHERE id = $1", 7, p);
 	}
 	data = json_object_new_object();
 	json_object_object_add(data, "instance", json_object_new_string(inst->name));
@@ -335,7 +381,7 @@ lc_open(struct app *app, struct instance *inst, const struct lc_pending *pd)
 	json_object_object_add(data, "statusReason", json_object_new_int(200));
 	lc_event(app, tx, inst, "connection.update", data);
 	json_object_put(data);
-	lc_commit(app, inst, tx, "open");
+	lc_commit(app, inst, tx, "open", 1);
 }
 
 /* connecting, or close for any reason but the QR limit. */
@@ -355,10 +401,14 @@ lc_transition(struct app *app, struct instance *inst, int reason, const char *de
 		    " disconnection_object = nullif($4, ''), disconnection_at = $5::timestamptz,"
 		    " updated_at = $5::timestamptz WHERE id = $1", 5, p);
 	} else {
-		const char *p[3] = { inst->id, state_s, ts };
+		struct lc_disc d;
+		const char *p[6] = { inst->id, state_s, ts, NULL, NULL, NULL };
+
+		lc_disc(inst, &d);
+		memcpy(&p[3], d.p, sizeof(d.p));
 		lc_stamp(inst, ts, sizeof(ts));
-		db_tx_add(tx, "UPDATE instance SET connection_status = $2, updated_at = $3::timestamptz WHERE id = $1",
-		    3, p);
+		db_tx_add(tx, "UPDATE instance SET connection_status = $2, updated_at = $3::timestamptz, "
+		    LC_DISC_SET(4, 5, 6) " WHERE id = $1", 6, p);
 	}
 	data = json_object_new_object();
 	json_object_object_add(data, "instance", json_object_new_string(inst->name));
@@ -384,7 +434,7 @@ lc_transition(struct app *app, struct instance *inst, int reason, const char *de
 		}
 		lc_event(app, tx, inst, "logout.instance", NULL);
 	}
-	lc_commit(app, inst, tx, state_s);
+	lc_commit(app, inst, tx, state_s, !void_creds);
 }
 
 /* The old process of an API restart ended: close in memory and in connection_status, but no disconnection
@@ -393,7 +443,8 @@ static void
 lc_restarted(struct app *app, struct instance *inst)
 {
 	struct db_tx *tx;
-	const char *p[2] = { inst->id, NULL };
+	struct lc_disc d;
+	const char *p[5] = { inst->id, NULL, NULL, NULL, NULL };
 	char ts[40];
 
 	log_info("%s: %s -> close (restarted on request)", inst->name, conn_state_name(inst->state));
@@ -404,11 +455,15 @@ lc_restarted(struct app *app, struct instance *inst)
 	inst->state = CONN_CLOSE;
 	app->state_changes++;
 	lc_stamp(inst, ts, sizeof(ts));
+	lc_disc(inst, &d);
 	p[1] = ts;
+	p[2] = d.p[0];
+	p[3] = d.p[1];
+	p[4] = d.p[2];
 	tx = db_tx_new();
-	db_tx_add(tx, "UPDATE instance SET connection_status = 'close', updated_at = $2::timestamptz WHERE id = $1",
-	    2, p);
-	lc_commit(app, inst, tx, "close");
+	db_tx_add(tx, "UPDATE instance SET connection_status = 'close', updated_at = $2::timestamptz, "
+	    LC_DISC_SET(3, 4, 5) " WHERE id = $1", 5, p);
+	lc_commit(app, inst, tx, "close", 1);
 }
 
 /* A state report: store, announce, void creds on a logout. */
@@ -469,8 +524,9 @@ lc_handle_qr(struct app *app, struct instance *inst, struct lc_pending *pd)
 {
 	struct json_object *data, *q;
 	struct db_tx *tx;
+	struct lc_disc d;
 	char *uri = NULL, ts[40];
-	const char *p[2];
+	const char *p[5];
 
 	if (pd->text == NULL || *pd->text == '\0') {
 		log_warnx("%s: empty QR text ignored", inst->name);
@@ -501,10 +557,14 @@ lc_handle_qr(struct app *app, struct instance *inst, struct lc_pending *pd)
 
 	tx = db_tx_new();
 	lc_stamp(inst, ts, sizeof(ts));
+	lc_disc(inst, &d);
 	p[0] = inst->id;
 	p[1] = ts;
-	db_tx_add(tx, "UPDATE instance SET connection_status = 'connecting', updated_at = $2::timestamptz"
-	    " WHERE id = $1", 2, p);
+	p[2] = d.p[0];
+	p[3] = d.p[1];
+	p[4] = d.p[2];
+	db_tx_add(tx, "UPDATE instance SET connection_status = 'connecting', updated_at = $2::timestamptz, "
+	    LC_DISC_SET(3, 4, 5) " WHERE id = $1", 5, p);
 	data = json_object_new_object();
 	q = json_object_new_object();
 	json_object_object_add(q, "instance", json_object_new_string(inst->name));
@@ -514,7 +574,7 @@ lc_handle_qr(struct app *app, struct instance *inst, struct lc_pending *pd)
 	json_object_object_add(data, "qrcode", q);
 	lc_event(app, tx, inst, "qrcode.updated", data);
 	json_object_put(data);
-	lc_commit(app, inst, tx, "QR code");
+	lc_commit(app, inst, tx, "QR code", 1);
 	lc_wake(app->lc, inst->id, LIFECYCLE_WAKE_QR);
 }
 
@@ -543,7 +603,9 @@ lc_request_done_cb(void *arg, const struct db_result *r)
 		snprintf(err, sizeof(err), "%s", r->unavailable ? "database unavailable" : r->err);
 	} else if (rq->pair && inst != NULL) {
 		instance_set_str(&inst->owner_jid, rq->wuid);
-		inst->updated_us = rq->ts_us;
+		/* A transition queued after the pairing committed after it, with a later stamp. */
+		if (rq->ts_us > inst->updated_us)
+			inst->updated_us = rq->ts_us;
 		lc_fetch_refresh(app, inst);
 		log_info("%s: paired as %s", inst->name, rq->wuid);
 	}
@@ -569,7 +631,8 @@ lc_request(struct app *app, struct instance *inst, uint64_t req, int pair, const
 	rq->pair = pair;
 	rq->wuid = wuid != NULL ? xstrdup(wuid) : NULL;
 	rq->ts_us = ts_us;
-	lc_chain_push(app->lc, inst->id, tx, lc_request_done_cb, rq);
+	/* The worker waits for the answer and keeps its keys until then: an outage fails it now (ONCE). */
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_ONCE, NULL, lc_request_done_cb, rq);
 }
 
 /* PairSuccess: creds (paired) and owner JID in one transaction, then Result to the worker. */
@@ -701,7 +764,8 @@ static void
 lc_handle(struct app *app, struct lc_pending *pd)
 {
 	struct instance *inst = registry_find_id(app->reg, pd->instance_id);
-	int gone = inst == NULL || inst->deleting;
+	/* A delete still probing the database may fail: until it is queued the instance's events are written. */
+	int gone = inst == NULL || inst->deleting == LC_DELETE_QUEUED;
 
 	switch (pd->kind) {
 	case LC_STATE:

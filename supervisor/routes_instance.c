@@ -653,6 +653,11 @@ logout_committed_cb(void *arg, const struct db_result *r)
 		http_reply_unavailable(c, "database");
 		return;
 	}
+	if (r->err == lifecycle_worker_busy) {
+		/* The worker could not take Logout after the probe: nothing changed, as for EAGAIN below. */
+		http_reply_error_msg(c, 503, "The worker of \"%s\" is restarting; try again shortly", c->name);
+		return;
+	}
 	if (r->err != NULL) {
 		http_reply_error_msg(c, 500, "Could not log out: %s", r->err);
 		return;

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "lifecycle.h"
 #include "manager.h"
 #include "registry.h"
 #include "routes.h"
@@ -182,6 +183,12 @@ route_metrics(struct http_call *c)
 	    "# TYPE wagate_http_errors_total counter\nwagate_http_errors_total %lu\n", app->http_errors);
 	evbuffer_add_printf(b, "# HELP wagate_state_changes_total Instance connection state changes.\n"
 	    "# TYPE wagate_state_changes_total counter\nwagate_state_changes_total %lu\n", app->state_changes);
+	/* PostgreSQL outage (lifecycle_chain.c). */
+	evbuffer_add_printf(b, "# HELP wagate_pending_writes State writes kept in memory for the database.\n"
+	    "# TYPE wagate_pending_writes gauge\nwagate_pending_writes %u\n", lifecycle_writes_pending(app->lc));
+	evbuffer_add_printf(b, "# HELP wagate_pending_writes_coalesced_total Transitions dropped past "
+	    "WAGATE_PENDING_WRITES_MAX.\n# TYPE wagate_pending_writes_coalesced_total counter\n"
+	    "wagate_pending_writes_coalesced_total %lu\n", lifecycle_writes_coalesced(app->lc));
 	len = evbuffer_get_length(b);
 	text = xmalloc(len + 1);
 	evbuffer_remove(b, text, len);
