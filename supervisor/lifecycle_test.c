@@ -327,7 +327,22 @@ test_store(void **state)
 	assert_val("1,2", "SELECT string_agg(key_id::text, ',' ORDER BY key_id) FROM signal_prekey WHERE uploaded");
 	assert_val("9", "SELECT length(creds) FROM auth_creds");
 
-	/* a stored id again: the whole batch fails, creds untouched */
+	/* a batch replayed before its ids were uploaded (the supervisor died between COMMIT and StoreAck, and
+	 * the worker re-sent it to the next one): stored again, once */
+	memset(&b, 0, sizeof(b));
+	keys[0].id = 5;
+	b.prekeys = keys;
+	b.nprekeys = 1;
+	lifecycle_on_store(&T.app, IID, 45, &b);
+	assert_true(run_until(&T.nreply, n + 3, 10000));
+	assert_int_equal(T.reply_ok[n + 2], 1);
+	lifecycle_on_store(&T.app, IID, 46, &b);
+	assert_true(run_until(&T.nreply, n + 4, 10000));
+	assert_int_equal(T.reply_ok[n + 3], 1);
+	assert_val("1", "SELECT count(*) FROM signal_prekey WHERE key_id = 5");
+	n += 2;
+
+	/* an uploaded id again: a worker bug, the whole batch fails, creds untouched */
 	memset(&b, 0, sizeof(b));
 	b.creds = (const unsigned char *)"OTHER";
 	b.creds_len = 5;
@@ -339,7 +354,7 @@ test_store(void **state)
 	assert_true(run_until(&T.nreply, n + 3, 10000));
 	assert_int_equal(T.reply_req[n + 2], 43);
 	assert_int_equal(T.reply_ok[n + 2], 0);
-	assert_non_null(strstr(T.reply_err[n + 2], "duplicate"));
+	assert_non_null(strstr(T.reply_err[n + 2], "division by zero"));	/* the count check */
 	assert_val("9", "SELECT length(creds) FROM auth_creds");
 	assert_val("<none>", "SELECT 1 FROM signal_prekey WHERE key_id = 3");
 

@@ -713,8 +713,10 @@ lc_handle_store(struct app *app, struct instance *inst, const struct lc_pending 
 		    2, p, len, fmt);
 	}
 	if (pd->nprekeys > 0) {
-		/* One statement for the whole batch. A conflict with a stored id is a worker bug and fails the
-		 * batch (nothing is overwritten). */
+		/* One statement for the whole batch. The same ids again, not yet uploaded, are a replay: a worker
+		 * whose supervisor died between COMMIT and StoreAck re-sends its batch to the supervisor that adopts
+		 * it, and the rows take the same keys again (sealed anew). A conflict with an uploaded prekey is a
+		 * worker bug: the count check divides by zero and fails the batch, so nothing is overwritten. */
 		char *ids, *recs;
 		size_t reclen;
 		const char *p[3];
@@ -723,8 +725,11 @@ lc_handle_store(struct app *app, struct instance *inst, const struct lc_pending 
 		p[0] = inst->id;
 		p[1] = ids;
 		p[2] = recs;
-		db_tx_add(tx, "INSERT INTO signal_prekey (instance_id, key_id, record)"
-		    " SELECT $1::uuid, k, decode(r, 'hex') FROM unnest($2::int[], $3::text[]) AS t(k, r)", 3, p);
+		db_tx_add(tx, "WITH ins AS (INSERT INTO signal_prekey (instance_id, key_id, record)"
+		    " SELECT $1::uuid, k, decode(r, 'hex') FROM unnest($2::int[], $3::text[]) AS t(k, r)"
+		    " ON CONFLICT (instance_id, key_id) DO UPDATE SET record = EXCLUDED.record"
+		    " WHERE NOT signal_prekey.uploaded RETURNING 1)"
+		    " SELECT 1 / (count(*) = cardinality($2::int[]))::int FROM ins", 3, p);
 		free(ids);
 		free_wiped(recs, reclen);
 	}
