@@ -81,6 +81,10 @@ static const struct opt opts[] = {
 	  "methods a CORS preflight allows (comma list)" },
 	{ "CORS_CREDENTIALS", OPT_BOOL, "true", 0, 1, 0, O(cors_credentials),
 	  "send Access-Control-Allow-Credentials: true" },
+	/* issue 11 (strict requests): /metrics by HTTP basic auth as well as by the global key */
+	{ "METRICS_USER", OPT_STR, NULL, 0, 0, 0, O(metrics_user),
+	  "user name a Prometheus scraper may send (HTTP basic auth) for /metrics, with METRICS_PASSWORD" },
+	{ "METRICS_PASSWORD", OPT_STR, NULL, 0, 0, 0, O(metrics_password), "password of METRICS_USER" },
 };
 
 #define CONFIG_EVENTS_PREFIX	"WEBHOOK_EVENTS_"
@@ -371,6 +375,15 @@ config_load(const char *dotenv_path, char *err, size_t errlen)
 	}
 	if (!bad && cfg->api_key != NULL && strlen(cfg->api_key) < 8) {
 		err_append(err, errlen, "%s must be at least 8 characters\n", "AUTHENTICATION_API_KEY", 0, 0);
+		bad = 1;
+	}
+	/* issue 11 (strict requests): a user without a password (or the reverse) would never match, silently */
+	if (!bad && (cfg->metrics_user == NULL) != (cfg->metrics_password == NULL)) {
+		err_append(err, errlen, "%s and METRICS_PASSWORD must be set together\n", "METRICS_USER", 0, 0);
+		bad = 1;
+	}
+	if (!bad && cfg->metrics_user != NULL && strchr(cfg->metrics_user, ':') != NULL) {
+		err_append(err, errlen, "%s must not contain ':' (HTTP basic auth splits there)\n", "METRICS_USER", 0, 0);
 		bad = 1;
 	}
 	if (bad) {

@@ -53,6 +53,10 @@ struct config {
 	char *cors_origin;		/* CORS_ORIGIN: "*", or a comma list of origins (spaces trimmed) */
 	char *cors_methods;		/* CORS_METHODS: comma list of upper-case methods, as sent in preflights */
 	int cors_credentials;		/* CORS_CREDENTIALS */
+	/* issue 11 (strict requests): HTTP basic credentials /metrics accepts besides the global key; both NULL = none.
+	 * Evolution's names; its PROMETHEUS_METRICS, METRICS_AUTH_REQUIRED and METRICS_ALLOWED_IPS are not read. */
+	char *metrics_user;		/* METRICS_USER */
+	char *metrics_password;		/* METRICS_PASSWORD */
 };
 
 /* Load .env (if path exists; existing variables win), then read and validate every option.

@@ -325,6 +325,41 @@ test_config_cors(void **state)
 	clear_env();
 }
 
+/* issue 11: METRICS_USER and METRICS_PASSWORD come together; the user holds no ':'. */
+static void
+test_config_metrics_auth(void **state)
+{
+	struct config *cfg;
+	char err[1024];
+
+	(void)state;
+	clear_env();
+	unsetenv("METRICS_USER");
+	unsetenv("METRICS_PASSWORD");
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_null(cfg->metrics_user);
+	assert_null(cfg->metrics_password);
+	config_free(cfg);
+	setenv("METRICS_USER", "prometheus", 1);
+	setenv("METRICS_PASSWORD", "s3cret:with colon", 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_string_equal(cfg->metrics_user, "prometheus");
+	assert_string_equal(cfg->metrics_password, "s3cret:with colon");
+	config_free(cfg);
+	unsetenv("METRICS_PASSWORD");
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "METRICS_USER and METRICS_PASSWORD must be set together"));
+	setenv("METRICS_USER", "pro:metheus", 1);
+	setenv("METRICS_PASSWORD", "x", 1);
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "METRICS_USER must not contain ':'"));
+	unsetenv("METRICS_USER");
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "must be set together"));
+	unsetenv("METRICS_PASSWORD");
+	clear_env();
+}
+
 int
 main(void)
 {
@@ -335,6 +370,7 @@ main(void)
 		cmocka_unit_test(test_config_events),
 		cmocka_unit_test(test_config_root_key),
 		cmocka_unit_test(test_config_cors),
+		cmocka_unit_test(test_config_metrics_auth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
