@@ -583,6 +583,11 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		http_reply_error(c, 403, json_object_new_string("Not allowed by CORS"));
 		return;
 	}
+	/* before routing: the 404 message echoes the query */
+	if (http_parse_query(evhttp_uri_get_query(uri), &c->query) == -1) {
+		http_reply_error_msg(c, 400, "Query parameters must be UTF-8 without NUL characters (%%00)");
+		return;
+	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *r = &routes[i];
 
@@ -597,10 +602,6 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	if (rt == NULL) {
 		const char *full = evhttp_request_get_uri(req);
 		http_reply_error_msg(c, 404, "Cannot %s %s", c->method, full != NULL ? full : c->path);
-		return;
-	}
-	if (http_parse_query(evhttp_uri_get_query(uri), &c->query) == -1) {
-		http_reply_error_msg(c, 400, "Query parameters must be UTF-8 without NUL characters (%%00)");
 		return;
 	}
 

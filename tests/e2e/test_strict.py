@@ -156,6 +156,12 @@ class StrictTest(E2ETestCase):
         r = self.sup.api("GET", "/instance/fetchInstances?instanceName=foo")
         self.assertStatus(r, 200)
         self.assertEqual(len(r.json), 1)
+        # raw bytes in the request line, even on a route that does not exist (its 404 would echo them)
+        for target, fragment in [(b"/nothing?x=\xff", "Query parameters"), (b"/nothing/\xff", "The request path")]:
+            responses = split_responses(raw_exchange(self.sup.port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                                                     b"Connection: close\r\n\r\n"))
+            self.assertEqual(responses[0][0], 400, responses)
+            self.assertIn(fragment, json.loads(responses[0][2])["response"]["message"][0])
 
     # --- framing: each refusal is a JSON 400/501 and the connection is closed after it
     def assertRefusedAndClosed(self, data, fragment, status=400):
