@@ -42,7 +42,7 @@ http_framing_check(const struct evkeyvalq *headers, int *code, char *err, size_t
 	const struct evkeyval *h;
 	const char *cl = NULL, *te = NULL, *k;
 	char shown[41];
-	int ncl = 0, nte = 0;
+	int ncl = 0, nte = 0, nhost = 0;
 
 	*code = 400;
 	TAILQ_FOREACH(h, headers, next) {
@@ -58,6 +58,13 @@ http_framing_check(const struct evkeyvalq *headers, int *code, char *err, size_t
 			ncl++, cl = h->value;
 		else if (strcasecmp(h->key, "Transfer-Encoding") == 0)
 			nte++, te = h->value;
+		else if (strcasecmp(h->key, "Host") == 0)
+			nhost++;
+	}
+	/* RFC 9112 section 3.2: the same-origin test of CORS and GET /'s manager URL would each pick one */
+	if (nhost > 1) {
+		snprintf(err, errlen, "more than one Host header");
+		return -1;
 	}
 	if (ncl > 1) {
 		snprintf(err, errlen, "more than one Content-Length header");

@@ -42,6 +42,7 @@ static const struct {
 	{ { "X(y)", "5", NULL }, 400, "\"X(y)\" is not a token" },
 	{ { "X-\xc3\xa9", "5", NULL }, 400, "\"X-??\" is not a token" },
 	{ { "Transfer-Encoding", "chunked", "Content-Length", "5", NULL }, 400, "Transfer-Encoding and Content-Length" },
+	{ { "Host", "a", "host", "b", NULL }, 400, "more than one Host header" },
 	{ { "Transfer-Encoding", "gzip, chunked", NULL }, 501, "other than chunked" },
 	{ { "Transfer-Encoding", "identity", NULL }, 501, "other than chunked" },
 	{ { "Transfer-Encoding", "chunked", "Transfer-Encoding", "chunked", NULL }, 501, "repeated" },

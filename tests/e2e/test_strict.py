@@ -195,6 +195,8 @@ class StrictTest(E2ETestCase):
         self.assertRefusedAndClosed(post_raw(["Content-Type: application/json",
                                               "Content-Length : %d" % len(smuggled)], smuggled),
                                     "the header name \"Content-Length \" is not a token")
+        self.assertRefusedAndClosed(post_raw(["Host: evil.example", "Content-Type: application/json",
+                                              "Content-Length: %d" % n], b), "more than one Host header")
         self.assertEqual(self.db.count("instance"), 0)
         # optional whitespace around a valid value is RFC 9110's, and chunked alone is read
         responses = split_responses(raw_exchange(self.sup.port, post_raw(
