@@ -117,7 +117,8 @@ class StrictTest(E2ETestCase):
 
     def test_valid_json_still_accepted(self):
         # escapes decode, a leading BOM and whitespace are fine, the value keeps every character
-        body = b'\xef\xbb\xbf \r\n{ "instanceName" : "caf\\u00e9-\\ud83d\\ude00" ,\t"integration":"WHATSAPP-BAILEYS" }\n'
+        body = (b'\xef\xbb\xbf \r\n{ "instanceName" : "caf\\u00e9-\\ud83d\\ude00" ,'
+                b'\t"integration":"WHATSAPP-BAILEYS" }\n')
         r = self.sup.request("POST", CREATE, raw=body, apikey=API_KEY)
         self.assertStatus(r, 201)
         self.assertEqual(r.json["instance"]["instanceName"], "caf\u00e9-\U0001F600")
@@ -213,7 +214,8 @@ class StrictTest(E2ETestCase):
         b = create_body("libevent")
         for data, status in [
                 (post_raw(["Content-Type: application/json", "Content-Length: -1"], b""), 400),
-                (post_raw(["Content-Type: application/json", "Transfer-Encoding: chunked", "Content-Length: %d" % len(b)],
+                (post_raw(["Content-Type: application/json", "Transfer-Encoding: chunked",
+                           "Content-Length: %d" % len(b)],
                           b"%x\r\n" % len(b) + b + b"\r\n0\r\n\r\n"), 400),
                 (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 400),
                 (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 70000 + b"\r\n\r\n", 400)]:
@@ -258,7 +260,8 @@ class StrictTest(E2ETestCase):
             self.assertErrorEnvelope(r, 401, "Unauthorized")
             self.assertTrue(r.headers.get("www-authenticate", "").startswith("Basic realm="), r.headers)
         # the metrics credential opens nothing else
-        r = sup.request("GET", "/instance/fetchInstances", headers={"Authorization": basic(b"prometheus:s3cret:with colon")})
+        r = sup.request("GET", "/instance/fetchInstances",
+                        headers={"Authorization": basic(b"prometheus:s3cret:with colon")})
         self.assertStatus(r, 401)
 
     def test_health_counts_only_for_the_global_key(self):
