@@ -299,7 +299,7 @@ json_strict_parse(const char *data, size_t len, struct json_object **out, char *
 	struct js j = { (const unsigned char *)data, len, 0, 0, err, errlen };
 	struct json_tokener *tok;
 	enum json_tokener_error jerr;
-	size_t bad;
+	size_t bad, start;
 
 	*out = NULL;
 	err[0] = '\0';
@@ -309,8 +309,8 @@ json_strict_parse(const char *data, size_t len, struct json_object **out, char *
 		j.i = bad;
 		return js_fail(&j, "invalid UTF-8");
 	}
-	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0)
-		j.i = 3;
+	start = len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+	j.i = start;
 	js_ws(&j);
 	if (js_value(&j) == -1)
 		return -1;
@@ -320,8 +320,7 @@ json_strict_parse(const char *data, size_t len, struct json_object **out, char *
 	/* json-c counts its depth from 1 and refuses at its limit */
 	tok = json_tokener_new_ex(JSON_STRICT_MAX_DEPTH + 1);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	j.i = len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
-	*out = json_tokener_parse_ex(tok, data + j.i, (int)(len - j.i));
+	*out = json_tokener_parse_ex(tok, data + start, (int)(len - start));
 	/* a number or a literal at the very end waits for a byte that ends it */
 	if ((jerr = json_tokener_get_error(tok)) == json_tokener_continue) {
 		*out = json_tokener_parse_ex(tok, " ", 1);
@@ -333,6 +332,6 @@ json_strict_parse(const char *data, size_t len, struct json_object **out, char *
 	/* not reached for a text the grammar above accepted, but json-c has the last word on what it stores */
 	json_object_put(*out);
 	*out = NULL;
-	snprintf(err, errlen, "%s", json_tokener_error_desc(jerr));
+	snprintf(err, errlen, "json-c refused it: %s", json_tokener_error_desc(jerr));
 	return -1;
 }
