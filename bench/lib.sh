@@ -71,7 +71,7 @@ start_sup() {
 }
 # The value of the metric $1 (its full name with labels) in wagate's /metrics.
 # (awk reads to the end: an early exit would make curl fail with a write error under pipefail)
-metric() { curl -fs "$base/metrics" | awk -v m="$1" '$1 == m {v = $2} END {print v}'; }
+metric() { curl -fs -H "apikey: $key" "$base/metrics" | awk -v m="$1" '$1 == m {v = $2} END {print v}'; }
 # Wait until the metric $2 reads $3, at most $limit s from the time $1; $4 names what is counted in the failure
 # message, and $5 (optional) the phase.
 wait_metric() {

@@ -96,7 +96,7 @@ done
 
 sleep 2	# idle: the logins are done, a few keepalives go by
 # (awk reads to the end: an early exit would make curl fail with a write error under pipefail)
-pid=$(curl -fs "$base/metrics" | awk '$1 ~ /^wagate_worker_pid\{/ && !p {p = $2} END {print p}')
+pid=$(curl -fs -H "apikey: $key" "$base/metrics" | awk '$1 ~ /^wagate_worker_pid\{/ && !p {p = $2} END {print p}')
 [ -n "$pid" ] || fail "no worker pid in /metrics"
 pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")
 rss=$(awk '/^Rss:/ {print $2}' "/proc/$pid/smaps_rollup")

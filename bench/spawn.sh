@@ -34,7 +34,7 @@ t_restart=$(since "$t0")
 sleep 1
 
 sup_rss=$(awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$sup_pid/status")
-pids=$(curl -fs "$base/metrics" | awk '$1 ~ /^wagate_worker_pid\{/ {print $2}')
+pids=$(curl -fs -H "apikey: $key" "$base/metrics" | awk '$1 ~ /^wagate_worker_pid\{/ {print $2}')
 total=0; count=0
 for p in $pids; do
 	kb=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)

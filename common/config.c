@@ -114,6 +114,10 @@ static const struct opt opts[] = {
 	/* PostgreSQL outage (supervisor/lifecycle_chain.c). */
 	{ "WAGATE_PENDING_WRITES_MAX", OPT_INT, "10000", 16, 10000000, 0, O(pending_writes_max),
 	  "state writes kept in memory while PostgreSQL is away; past it the oldest transitions are coalesced" },
+	/* issue 11 (strict requests): /metrics by HTTP basic auth as well as by the global key */
+	{ "METRICS_USER", OPT_STR, NULL, 0, 0, 0, O(metrics_user),
+	  "user name a Prometheus scraper may send (HTTP basic auth) for /metrics, with METRICS_PASSWORD" },
+	{ "METRICS_PASSWORD", OPT_STR, NULL, 0, 0, 0, O(metrics_password), "password of METRICS_USER" },
 };
 
 #define CONFIG_EVENTS_PREFIX	"WEBHOOK_EVENTS_"
@@ -519,6 +523,15 @@ config_load(const char *dotenv_path, char *err, size_t errlen)
 	}
 	if (!bad && cfg->http_max_connections > 0 && cfg->http_max_connections_per_ip > cfg->http_max_connections) {
 		err_append(err, errlen, "%s must not be above HTTP_MAX_CONNECTIONS\n", "HTTP_MAX_CONNECTIONS_PER_IP", 0, 0);
+		bad = 1;
+	}
+	/* issue 11 (strict requests): a user without a password (or the reverse) would never match, silently */
+	if (!bad && (cfg->metrics_user == NULL) != (cfg->metrics_password == NULL)) {
+		err_append(err, errlen, "%s and METRICS_PASSWORD must be set together\n", "METRICS_USER", 0, 0);
+		bad = 1;
+	}
+	if (!bad && cfg->metrics_user != NULL && strchr(cfg->metrics_user, ':') != NULL) {
+		err_append(err, errlen, "%s must not contain ':' (HTTP basic auth splits there)\n", "METRICS_USER", 0, 0);
 		bad = 1;
 	}
 	if (bad) {

@@ -69,6 +69,10 @@ struct config {
 	int http_request_timeout_s;	/* HTTP_REQUEST_TIMEOUT: seconds to receive a whole request */
 	/* PostgreSQL outage: worker transitions kept in memory until written (supervisor/lifecycle_chain.c). */
 	int pending_writes_max;		/* WAGATE_PENDING_WRITES_MAX */
+	/* issue 11 (strict requests): HTTP basic credentials /metrics accepts besides the global key; both NULL = none.
+	 * Evolution's names; its PROMETHEUS_METRICS, METRICS_AUTH_REQUIRED and METRICS_ALLOWED_IPS are not read. */
+	char *metrics_user;		/* METRICS_USER */
+	char *metrics_password;		/* METRICS_PASSWORD */
 };
 
 /* Longest RUNTIME_DIRECTORY: "<dir>/workers/<36-char uuid>.sock" must fit in a sockaddr_un (108 bytes). */

@@ -452,6 +452,40 @@ test_config_listener(void **state)
 	unsetenv("HTTP_MAX_CONNECTIONS");
 	unsetenv("HTTP_MAX_CONNECTIONS_PER_IP");
 	unsetenv("HTTP_REQUEST_TIMEOUT");
+}
+
+/* issue 11: METRICS_USER and METRICS_PASSWORD come together; the user holds no ':'. */
+static void
+test_config_metrics_auth(void **state)
+{
+	struct config *cfg;
+	char err[1024];
+
+	(void)state;
+	clear_env();
+	unsetenv("METRICS_USER");
+	unsetenv("METRICS_PASSWORD");
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_null(cfg->metrics_user);
+	assert_null(cfg->metrics_password);
+	config_free(cfg);
+	setenv("METRICS_USER", "prometheus", 1);
+	setenv("METRICS_PASSWORD", "s3cret:with colon", 1);
+	assert_non_null(cfg = load_minimal(err, sizeof(err)));
+	assert_string_equal(cfg->metrics_user, "prometheus");
+	assert_string_equal(cfg->metrics_password, "s3cret:with colon");
+	config_free(cfg);
+	unsetenv("METRICS_PASSWORD");
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "METRICS_USER and METRICS_PASSWORD must be set together"));
+	setenv("METRICS_USER", "pro:metheus", 1);
+	setenv("METRICS_PASSWORD", "x", 1);
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "METRICS_USER must not contain ':'"));
+	unsetenv("METRICS_USER");
+	assert_null(load_minimal(err, sizeof(err)));
+	assert_non_null(strstr(err, "must be set together"));
+	unsetenv("METRICS_PASSWORD");
 	clear_env();
 }
 
@@ -467,6 +501,7 @@ main(void)
 		cmocka_unit_test(test_config_cors),
 		cmocka_unit_test(test_config_creds_keys),
 		cmocka_unit_test(test_config_listener),
+		cmocka_unit_test(test_config_metrics_auth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

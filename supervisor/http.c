@@ -1,11 +1,15 @@
 #include "http.h"
 #include "app.h"
+#include "b64.h"
 #include "http_guard.h"
 #include "config.h"
+#include "http_framing.h"
+#include "json_strict.h"
 #include "log.h"
 #include "registry.h"
 #include "routes.h"
 #include "urlencoded.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 #include <event2/buffer.h>
@@ -30,6 +34,7 @@ enum auth_kind {
 	AUTH_GLOBAL,	/* global key only */
 	AUTH_FETCH,	/* global key, or any instance token (narrowed by the handler) */
 	AUTH_INSTANCE,	/* global key or this instance's token; :instanceName required */
+	AUTH_METRICS,	/* global key, or METRICS_USER/METRICS_PASSWORD by HTTP basic auth when configured */
 };
 
 struct route {
@@ -42,7 +47,7 @@ struct route {
 static const struct route routes[] = {
 	{ EVHTTP_REQ_GET, "/", AUTH_NONE, route_root },
 	{ EVHTTP_REQ_GET, "/health", AUTH_NONE, route_health },
-	{ EVHTTP_REQ_GET, "/metrics", AUTH_NONE, route_metrics },
+	{ EVHTTP_REQ_GET, "/metrics", AUTH_METRICS, route_metrics },
 	{ EVHTTP_REQ_GET, "/manager", AUTH_NONE, route_manager },
 	{ EVHTTP_REQ_GET, "/manager/", AUTH_NONE, route_manager },	/* /manager/<file>: the name in c->name */
 	{ EVHTTP_REQ_POST, "/instance/create", AUTH_GLOBAL, route_instance_create },
@@ -360,21 +365,41 @@ http_query(const struct http_call *c, const char *key)
 	return json_object_get_string(v);
 }
 
-static struct json_object *
-http_parse_query(const char *query)
+/*
+ * The query parameters into *out as a JSON object of strings. Returns -1 (and no object) when one would not
+ * arrive whole: %00 decodes to a NUL that would cut it short, and a value that is not UTF-8 cannot be
+ * matched, stored or echoed in a JSON reply.
+ */
+static int
+http_parse_query(const char *query, struct json_object **out)
 {
-	struct json_object *q = json_object_new_object();
+	struct json_object *q;
 	struct evkeyvalq kv;
 	struct evkeyval *p;
+	int bad = 0;
 
+	*out = json_object_new_object();
 	if (query == NULL)
-		return q;
+		return 0;
+	if (strcasestr(query, "%00") != NULL)
+		bad = 1;
+	q = *out;
 	TAILQ_INIT(&kv);
-	if (evhttp_parse_query_str(query, &kv) == 0)
-		TAILQ_FOREACH(p, &kv, next)
+	if (!bad && evhttp_parse_query_str(query, &kv) == 0)
+		TAILQ_FOREACH(p, &kv, next) {
+			if (!utf8_valid(p->key, strlen(p->key), NULL) || !utf8_valid(p->value, strlen(p->value), NULL)) {
+				bad = 1;
+				break;
+			}
 			json_object_object_add(q, p->key, json_object_new_string(p->value));
+		}
 	evhttp_clear_headers(&kv);
-	return q;
+	if (bad) {
+		json_object_put(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 /* Whether the body is declared a form (the media type only: "; charset=..." and case do not matter). */
@@ -412,17 +437,17 @@ http_parse_form(struct http_call *c, const char *data, size_t len)
 
 /*
  * Parse the body into a JSON object: a form when the Content-Type says so (Evolution's urlencoded parser),
- * JSON otherwise. A "form" that starts with '{' is read as JSON, since curl -d sends JSON with the form type
- * and wagate always accepted that. Returns -1 after replying 400 when the body is neither.
+ * JSON otherwise, held to RFC 8259 (json_strict.h). A "form" that starts with '{' is read as JSON, since curl -d
+ * sends JSON with the form type and wagate always accepted that. Returns -1 after replying 400 when the body
+ * is neither.
  */
 static int
 http_parse_body(struct http_call *c)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
 	size_t len = evbuffer_get_length(in);
-	struct json_tokener *tok;
-	enum json_tokener_error jerr;
 	const char *data;
+	char err[160];
 
 	if (len == 0)
 		return 0;
@@ -435,27 +460,11 @@ http_parse_body(struct http_call *c)
 		if (lead == len || data[lead] != '{')
 			return http_parse_form(c, data, len);
 	}
-	tok = json_tokener_new_ex(64);
-	c->body = json_tokener_parse_ex(tok, data, (int)len);
-	jerr = json_tokener_get_error(tok);
-	if (jerr == json_tokener_success && json_tokener_get_parse_end(tok) < len) {
-		/* trailing bytes after the value: only whitespace is fine */
-		size_t i;
-		for (i = json_tokener_get_parse_end(tok); i < len; i++)
-			if (data[i] != ' ' && data[i] != '\n' && data[i] != '\r' && data[i] != '\t') {
-				jerr = json_tokener_error_parse_unexpected;
-				break;
-			}
-	}
-	json_tokener_free(tok);
-	if (jerr != json_tokener_success || c->body == NULL) {
-		json_object_put(c->body);
-		c->body = NULL;
-		http_reply_error_msg(c, 400, "Invalid JSON body: %s",
-		    jerr != json_tokener_success ? json_tokener_error_desc(jerr) : "empty value");
+	if (json_strict_parse(data, len, &c->body, err, sizeof(err)) == -1) {
+		http_reply_error_msg(c, 400, "Invalid JSON body: %s", err);
 		return -1;
 	}
-	if (!json_object_is_type(c->body, json_type_object)) {
+	if (c->body == NULL || !json_object_is_type(c->body, json_type_object)) {
 		http_reply_error_msg(c, 400, "The request body must be a JSON object");
 		return -1;
 	}
@@ -491,6 +500,48 @@ http_unauthorized(struct http_call *c)
 	http_reply_error(c, 401, json_object_new_string("Unauthorized"));
 }
 
+/* A request whose framing is in doubt: the error, then the connection closed, since what follows on it cannot be
+ * trusted to start a request. */
+static void
+http_reply_close(struct http_call *c, int code, const char *msg)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(c->req), "Connection", "close");
+	http_reply_error_msg(c, code, "%s", msg);
+}
+
+#define HTTP_BASIC_MAX	1024	/* longest Authorization: Basic credential decoded */
+
+/* Whether the request carries METRICS_USER and METRICS_PASSWORD by HTTP basic auth (RFC 7617), when configured. */
+static int
+http_metrics_basic_ok(struct http_call *c)
+{
+	const struct config *cfg = c->app->cfg;
+	const char *auth = evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
+	char buf[HTTP_BASIC_MAX + 1], *colon;
+	size_t n, len;
+	int ok;
+
+	if (cfg->metrics_user == NULL || auth == NULL || strncasecmp(auth, "Basic", 5) != 0 ||
+	    (auth[5] != ' ' && auth[5] != '\t'))
+		return 0;
+	auth += 5 + strspn(auth + 5, " \t");
+	n = strlen(auth);
+	if (b64_decoded_max(n) > HTTP_BASIC_MAX || b64_decode(auth, n, buf, HTTP_BASIC_MAX, &len) == -1)
+		return 0;
+	buf[len] = '\0';
+	/* a NUL would end the user or the password early for the comparison below */
+	if (memchr(buf, '\0', len) != NULL || (colon = strchr(buf, ':')) == NULL) {
+		explicit_bzero(buf, sizeof(buf));
+		return 0;
+	}
+	*colon = '\0';
+	/* both compared every time, so the time does not tell which one was wrong */
+	ok = http_key_equal(buf, cfg->metrics_user);
+	ok &= http_key_equal(colon + 1, cfg->metrics_password);
+	explicit_bzero(buf, sizeof(buf));
+	return ok;
+}
+
 static void
 http_request_cb(struct evhttp_request *req, void *arg)
 {
@@ -500,7 +551,9 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	enum evhttp_cmd_type method = evhttp_request_get_command(req);
 	struct http_call *c = xcalloc(1, sizeof(*c));
 	const struct route *rt = NULL;
-	size_t i;
+	char err[160];
+	size_t i, plen = 0;
+	int code;
 
 	/* read whole: the request deadline stops here */
 	http_guard_request_begin(app->http_guard, req);
@@ -508,9 +561,22 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	c->app = app;
 	c->req = req;
 	c->method = http_method_name(method);
-	c->path = evhttp_uridecode(rawpath != NULL && *rawpath != '\0' ? rawpath : "/", 0, NULL);
+	/* before anything else: libevent has read the body one way, the client may have meant another */
+	if (http_framing_check(evhttp_request_get_input_headers(req), &code, err, sizeof(err)) == -1) {
+		c->path = xstrdup("/");
+		http_reply_close(c, code, err);
+		return;
+	}
+	c->path = evhttp_uridecode(rawpath != NULL && *rawpath != '\0' ? rawpath : "/", 0, &plen);
 	if (c->path == NULL)
 		c->path = xstrdup("/");
+	else if (strlen(c->path) != plen || !utf8_valid(c->path, plen, NULL)) {
+		/* %00 would cut an instance name short; other bytes could not be matched or echoed in JSON */
+		free(c->path);
+		c->path = xstrdup("/");
+		http_reply_error_msg(c, 400, "The request path must be UTF-8 without NUL characters (%%00)");
+		return;
+	}
 	if (method == EVHTTP_REQ_OPTIONS) {
 		http_reply_preflight(c);
 		return;
@@ -519,6 +585,11 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	    !http_origin_allowed(req, app->cfg, origin)) {
 		/* Evolution's cors callback fails the request (500, this message as a string); 403 says why */
 		http_reply_error(c, 403, json_object_new_string("Not allowed by CORS"));
+		return;
+	}
+	/* before routing: the 404 message echoes the query */
+	if (http_parse_query(evhttp_uri_get_query(uri), &c->query) == -1) {
+		http_reply_error_msg(c, 400, "Query parameters must be UTF-8 without NUL characters (%%00)");
 		return;
 	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -537,18 +608,26 @@ http_request_cb(struct evhttp_request *req, void *arg)
 		http_reply_error_msg(c, 404, "Cannot %s %s", c->method, full != NULL ? full : c->path);
 		return;
 	}
-	c->query = http_parse_query(evhttp_uri_get_query(uri));
 
-	/* Authentication comes before existence, so an unauthenticated caller cannot probe names. */
+	/* Authentication comes before existence, so an unauthenticated caller cannot probe names. The global key
+	 * is noted on public routes too: /health shows counts only to it. */
 	key = evhttp_find_header(evhttp_request_get_input_headers(req), "apikey");
-	if (rt->auth != AUTH_NONE) {
-		int is_global = key != NULL && *key != '\0' && http_key_equal(key, app->cfg->api_key);
+	c->global = key != NULL && *key != '\0' && http_key_equal(key, app->cfg->api_key);
+	if (rt->auth == AUTH_METRICS) {
+		if (!c->global && !http_metrics_basic_ok(c)) {
+			if (app->cfg->metrics_user != NULL)
+				evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+				    "Basic realm=\"wagate metrics\", charset=\"UTF-8\"");
+			http_unauthorized(c);
+			return;
+		}
+	} else if (rt->auth != AUTH_NONE) {
+		int is_global = c->global;
 
 		if (key == NULL || *key == '\0') {
 			http_unauthorized(c);
 			return;
 		}
-		c->global = is_global;
 		c->token = xstrdup(key);
 		switch (rt->auth) {
 		case AUTH_GLOBAL:

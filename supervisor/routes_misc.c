@@ -54,7 +54,8 @@ route_verify_creds(struct http_call *c)
 	http_reply_json(c, 200, o);
 }
 
-/* The database answered (or not): the health body. */
+/* The database answered (or not): the health body. A probe without the global key learns only that; the
+ * counts (how many accounts this server holds, how long it has run) are for the operator. */
 static void
 health_cb(void *arg, const struct db_result *r)
 {
@@ -64,13 +65,17 @@ health_cb(void *arg, const struct db_result *r)
 
 	json_object_object_add(o, "status", json_object_new_string(ok ? "ok" : "degraded"));
 	json_object_object_add(o, "database", json_object_new_string(ok ? "up" : "down"));
+	if (!c->global) {
+		http_reply_json(c, ok ? 200 : 503, o);
+		return;
+	}
 	json_object_object_add(o, "instances", json_object_new_int64((int64_t)registry_count(c->app->reg)));
 	json_object_object_add(o, "workersReady", json_object_new_int64(workers_ready_count(c->app->workers)));
 	json_object_object_add(o, "uptimeSeconds", json_object_new_int64((int64_t)(time(NULL) - c->app->started)));
 	http_reply_json(c, ok ? 200 : 503, o);
 }
 
-/* GET /health. */
+/* GET /health (public; counts with the global key). */
 void
 route_health(struct http_call *c)
 {
@@ -135,7 +140,8 @@ metrics_worker(const char *instance_id, pid_t pid, unsigned restarts, void *arg)
 		evbuffer_add_printf(b, "\",instance_id=\"%s\"} %u\n", inst->id, restarts);
 }
 
-/* GET /metrics in the Prometheus text format. */
+/* GET /metrics in the Prometheus text format (the global key or METRICS_USER's basic auth, checked by the route
+ * table: instance names and worker pids are not for anyone who can reach the port). */
 void
 route_metrics(struct http_call *c)
 {

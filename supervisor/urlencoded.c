@@ -1,5 +1,6 @@
 #include "urlencoded.h"
 #include "hex.h"
+#include "utf8.h"
 #include "xmalloc.h"
 
 #include <json-c/json.h>
@@ -15,46 +16,14 @@ struct ue_seg {
 	int bracket;	/* came from [..] (only those can be array slots) */
 };
 
-/* Whether s holds valid UTF-8 as decodeURIComponent demands (no overlongs, surrogates or > U+10FFFF). */
-static int
-ue_utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0, k, need;
-	unsigned cp, min;
-
-	while (i < n) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		if ((s[i] & 0xe0) == 0xc0) {
-			need = 1, cp = s[i] & 0x1f, min = 0x80;
-		} else if ((s[i] & 0xf0) == 0xe0) {
-			need = 2, cp = s[i] & 0x0f, min = 0x800;
-		} else if ((s[i] & 0xf8) == 0xf0) {
-			need = 3, cp = s[i] & 0x07, min = 0x10000;
-		} else
-			return 0;
-		if (n - i <= need)
-			return 0;
-		for (k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += need + 1;
-	}
-	return 1;
-}
-
 /*
- * '+' to space, then %XX decoded; as qs does, a string whose escapes are malformed or decode to invalid UTF-8
- * is kept as sent (with only the '+' replaced) rather than refused. Returns a NUL-terminated copy.
+ * '+' to space, then %XX decoded; as qs does, a string whose escapes are malformed is kept as sent (with only
+ * the '+' replaced). Unlike qs, escapes that decode to invalid UTF-8 are refused rather than kept as sent, and
+ * so is a NUL (%00, or the byte itself), which would cut the string short further on: NULL, with why in *why.
+ * Returns a NUL-terminated copy.
  */
 static char *
-ue_decode(const char *s, size_t n, size_t *outlen)
+ue_decode(const char *s, size_t n, size_t *outlen, const char **why)
 {
 	char *raw = xmalloc(n + 1), *dec = xmalloc(n + 1);
 	size_t i, o = 0;
@@ -76,15 +45,19 @@ ue_decode(const char *s, size_t n, size_t *outlen)
 		dec[o++] = (char)(hi << 4 | lo);
 		i += 2;
 	}
-	if (ok && ue_utf8_valid((unsigned char *)dec, o)) {
-		dec[o] = '\0';
+	if (!ok) {
+		free(dec);
+		dec = raw, o = n;
+	} else
 		free(raw);
-		*outlen = o;
-		return dec;
+	if (memchr(dec, '\0', o) != NULL || !utf8_valid(dec, o, NULL)) {
+		*why = memchr(dec, '\0', o) != NULL ? "holds a NUL character (%00)" : "is not valid UTF-8";
+		free(dec);
+		return NULL;
 	}
-	free(dec);
-	*outlen = n;
-	return raw;
+	dec[o] = '\0';
+	*outlen = o;
+	return dec;
 }
 
 /*
@@ -298,8 +271,8 @@ urlencoded_parse(const char *data, size_t len, struct json_object **out, char *e
 {
 	struct json_object *top;
 	struct ue_seg seg[URLENCODED_MAX_DEPTH + 1];
-	const char *p = data, *end = data + len, *amp, *eq;
-	size_t i, amps = 0, kl, vl;
+	const char *p = data, *end = data + len, *amp, *eq, *why = NULL;
+	size_t i, amps = 0, kl, vl, pair = 0;
 	long limit;
 	char *key, *val;
 	int nseg;
@@ -324,12 +297,20 @@ urlencoded_parse(const char *data, size_t len, struct json_object **out, char *e
 			continue;
 		}
 		eq = memchr(p, '=', (size_t)(amp - p));
-		key = ue_decode(p, (size_t)((eq != NULL ? eq : amp) - p), &kl);
-		if (eq != NULL)
-			val = ue_decode(eq + 1, (size_t)(amp - eq - 1), &vl);
+		pair++;
+		key = ue_decode(p, (size_t)((eq != NULL ? eq : amp) - p), &kl, &why);
+		if (key == NULL)
+			val = NULL;
+		else if (eq != NULL)
+			val = ue_decode(eq + 1, (size_t)(amp - eq - 1), &vl, &why);
 		else
 			val = xstrdup(""), vl = 0;
 		p = amp < end ? amp + 1 : end;
+		if (key == NULL || val == NULL) {
+			snprintf(err, errlen, "the %s of parameter %zu %s", key == NULL ? "name" : "value", pair, why);
+			errno = EINVAL;
+			goto fail;
+		}
 		if (kl == 0) {
 			free(key);
 			free(val);

@@ -58,9 +58,17 @@ test_decoding(void **state)
 	expect("n=%2B55+11+99999-0001", "{\"n\":\"+55 11 99999-0001\"}");
 	expect("url=https%3A%2F%2Fexample.com%2Fhook", "{\"url\":\"https://example.com/hook\"}");
 	expect("s=caf%C3%A9", "{\"s\":\"caf\xc3\xa9\"}");
-	/* malformed escapes and invalid UTF-8 keep the text as sent, as decodeURIComponent's failure does in qs */
+	/* malformed escapes keep the text as sent, as decodeURIComponent's failure does in qs */
 	expect("s=100%25+a%zz", "{\"s\":\"100%25 a%zz\"}");
-	expect("s=%C3", "{\"s\":\"%C3\"}");
+	expect("s=a%zz%00", "{\"s\":\"a%zz%00\"}");	/* kept as sent: no NUL in it */
+	/* where qs keeps invalid UTF-8 as sent or lets a NUL through, wagate refuses (issue 11) */
+	expect_error("s=%C3", EINVAL);
+	expect_error("s=%C0%80", EINVAL);
+	expect_error("s=%ED%A0%80", EINVAL);
+	expect_error("s=caf\xe9", EINVAL);
+	expect_error("instanceName=nul%00evil", EINVAL);
+	expect_error("a=1&nul%00=x", EINVAL);
+	expect_error("a[%FF]=x", EINVAL);
 	expect("s=%", "{\"s\":\"%\"}");
 	expect("k%5Bx%5D=1", "{\"k\":{\"x\":\"1\"}}");
 }

@@ -294,7 +294,7 @@ class Supervisor:
         return self.request(method, path, body=body, apikey=apikey, **kw)
 
     def metrics(self):
-        r = self.request("GET", "/metrics", timeout=10)
+        r = self.api("GET", "/metrics", timeout=10)
         if r.status != 200:
             raise AssertionError("GET /metrics -> %r" % r)
         return parse_metrics(r.text)

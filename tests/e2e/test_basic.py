@@ -26,7 +26,7 @@ class BasicTest(E2ETestCase):
         self.assertIn("json", r.headers.get("content-type", ""), r.headers)
 
     def test_metrics(self):
-        r = self.sup.request("GET", "/metrics")
+        r = self.sup.api("GET", "/metrics")
         self.assertStatus(r, 200)
         self.assertTrue(r.headers.get("content-type", "").startswith("text/plain"), r.headers)
         m = parse_metrics(r.text)

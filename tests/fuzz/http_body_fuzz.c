@@ -1,4 +1,5 @@
 /* Fuzz the supervisor's request-body path: JSON parsing and every body validator. */
+#include "json_strict.h"
 #include "validate.h"
 
 #include <json-c/json.h>
@@ -9,17 +10,14 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct json_tokener *tok;
 	struct json_object *body, *errs, *wh;
-	char *events = NULL;
+	char *events = NULL, err[160];
 	int bad_url = 0;
 
 	if (size > 65536)
 		return 0;
-	tok = json_tokener_new_ex(64);
-	body = json_tokener_parse_ex(tok, (const char *)data, (int)size);
-	json_tokener_free(tok);
-	if (body == NULL)
+	/* as http_parse_body reads a JSON body */
+	if (json_strict_parse((const char *)data, size, &body, err, sizeof(err)) == -1 || body == NULL)
 		return 0;
 	errs = json_object_new_array();
 	if (json_object_is_type(body, json_type_object)) {
