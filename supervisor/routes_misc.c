@@ -3,6 +3,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "http_guard.h"
 #include "lifecycle.h"
 #include "manager.h"
 #include "registry.h"
@@ -195,6 +196,23 @@ route_metrics(struct http_call *c)
 	evbuffer_add_printf(b, "# HELP wagate_pending_writes_coalesced_total Transitions dropped past "
 	    "WAGATE_PENDING_WRITES_MAX.\n# TYPE wagate_pending_writes_coalesced_total counter\n"
 	    "wagate_pending_writes_coalesced_total %lu\n", lifecycle_writes_coalesced(app->lc));
+	/* The HTTP listener's guard (http_guard.c). */
+	if (app->http_guard != NULL) {
+		struct http_guard_stats gs;
+
+		http_guard_get_stats(app->http_guard, &gs);
+		evbuffer_add_printf(b, "# HELP wagate_http_connections HTTP connections held.\n"
+		    "# TYPE wagate_http_connections gauge\nwagate_http_connections %lu\n", gs.open);
+		evbuffer_add_printf(b, "# HELP wagate_http_connections_refused_total Connections closed at accept for "
+		    "HTTP_MAX_CONNECTIONS[_PER_IP].\n# TYPE wagate_http_connections_refused_total counter\n"
+		    "wagate_http_connections_refused_total %lu\n", gs.refused);
+		evbuffer_add_printf(b, "# HELP wagate_http_request_timeouts_total Connections closed at "
+		    "HTTP_REQUEST_TIMEOUT.\n# TYPE wagate_http_request_timeouts_total counter\n"
+		    "wagate_http_request_timeouts_total %lu\n", gs.timed_out);
+		evbuffer_add_printf(b, "# HELP wagate_http_accept_pauses_total Listener pauses after an accept error "
+		    "(descriptors exhausted).\n# TYPE wagate_http_accept_pauses_total counter\n"
+		    "wagate_http_accept_pauses_total %lu\n", gs.accept_pauses);
+	}
 	len = evbuffer_get_length(b);
 	text = xmalloc(len + 1);
 	evbuffer_remove(b, text, len);

@@ -176,6 +176,9 @@ class FloodTest(E2ETestCase):
         abort(ka)
         self.assertIn("HTTP_MAX_CONNECTIONS_PER_IP reached", sup.log_text())
         self.assertLess(sup.log_text().count("refused a connection"), 4, sup.log_tail())
+        # and /metrics counts what the log only samples
+        self.assertGreaterEqual(float(sup.metric("wagate_http_connections_refused_total")), 10)
+        self.assertGreaterEqual(float(sup.metric("wagate_http_request_timeouts_total")), 1)
 
     def test_emfile_pauses_listener(self):
         sup = self.supervisor({"HTTP_MAX_CONNECTIONS": "5000", "HTTP_MAX_CONNECTIONS_PER_IP": "5000",
@@ -211,6 +214,7 @@ class FloodTest(E2ETestCase):
         self.assertLess(len(accept_lines), 10, "\n".join(accept_lines[:20]))
         self.assertNotIn("Too many open files", text.replace("accept: Too many open files; pausing", ""))
         self.assertLess(len(text), 200000, "log grew to %d bytes" % len(text))
+        self.assertGreaterEqual(float(sup.metric("wagate_http_accept_pauses_total")), 1)
 
 
 if __name__ == "__main__":
