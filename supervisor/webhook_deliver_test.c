@@ -328,6 +328,74 @@ test_fairness(void **state)
 	close(fd);
 }
 
+/* A throughput run: its loop and how many deliveries end it. */
+struct tput {
+	struct webhook *w;
+	long want;
+};
+
+/* The run delivered its count. */
+static int
+pred_delivered(void *arg)
+{
+	struct tput *t = arg;
+
+	return (long)webhook_delivered_total(t->w) >= t->want;
+}
+
+/* Queue n rows for each of ninst instances, instance i posting to url_fmt with i, in one statement. */
+static void
+tput_fill(int ninst, int n, const char *url_fmt)
+{
+	char q[1024], url[256];
+
+	snprintf(url, sizeof(url), url_fmt, T.rx.port);
+	snprintf(q, sizeof(q), "INSERT INTO webhook_outbox (instance_id, event, url, body)"
+	    " SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'messages.upsert',"
+	    " replace('%s', '%%d', i::text), jsonb_build_object('i', i, 'n', k)"
+	    " FROM generate_series(1, %d) k, generate_series(1, %d) i ORDER BY k, i", url, n, ninst);
+	sql(q);
+}
+
+/* Deliver every queued row with the receiver up; events per second. */
+static double
+tput_run(long want)
+{
+	struct webhook_config cfg;
+	struct timespec t0, t1;
+	struct tput t;
+	double s;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.retry_min_ms = 100;
+	cfg.request_timeout_ms = 5000;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t.w = webhook_new(T.base, T.db, &cfg);
+	t.want = want;
+	assert_true(run_until(pred_delivered, &t, 60000));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	webhook_free(t.w);
+	s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return (double)want / s;
+}
+
+/* Throughput with the receiver up (printed, not asserted: shared machine): 20 instances x 25 rows, first to
+ * one URL each, then all to one URL (the per-URL share is the limit there). */
+static void
+test_throughput(void **state)
+{
+	double own, shared;
+
+	tput_fill(20, 25, "http://127.0.0.1:%d/t%%d");
+	own = tput_run(500);
+	assert_true(run_until(pred_outbox_empty, NULL, 10000));
+	tput_fill(20, 25, "http://127.0.0.1:%d/shared");
+	shared = tput_run(500);
+	assert_true(run_until(pred_outbox_empty, NULL, 10000));
+	fprintf(stderr, "webhook throughput: %.0f events/s (20 instances, own URLs), %.0f events/s (one URL)\n",
+	    own, shared);
+}
+
 /* Every delivery test runs against PostgreSQL and the receiver, on clean tables. */
 int
 main(void)
@@ -342,6 +410,7 @@ main(void)
 		cmocka_unit_test_setup(test_many, webhook_test_reset),
 		cmocka_unit_test_setup(test_fairness, webhook_test_reset),
 		cmocka_unit_test_setup(test_db_down, webhook_test_reset),
+		cmocka_unit_test_setup(test_throughput, webhook_test_reset),
 	};
 
 	return cmocka_run_group_tests(tests, webhook_test_setup, webhook_test_teardown);
