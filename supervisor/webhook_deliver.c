@@ -497,7 +497,7 @@ webhook_handoff(struct webhook *w, const PGresult *res)
 	if (res == NULL || PQntuples(res) != 1 || PQnfields(res) < 9 || PQgetisnull(res, 0, 0))
 		return;
 	if (strcmp(PQgetvalue(res, 0, 8), "t") != 0)
-		return;		/* behind a retry: its wake-up timer is set */
+		return;		/* only rows written before this rule (held then) wait: the poll finds them */
 	id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	TAILQ_FOREACH(d, &w->deliveries, entry)
 		if (d->id == id)
