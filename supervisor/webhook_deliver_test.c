@@ -1,5 +1,6 @@
 /* Webhook delivery against a real PostgreSQL and a real HTTP receiver (evhttp in this process): retries
- * with a stable delivery id and the common backoff, outages, restarts, max age, fairness between URLs. */
+ * with a stable delivery id and the common backoff, outages, restarts, max age, fairness between URLs,
+ * order per (instance, url) queue, and the throughput with the receiver up (printed). */
 #include <sys/socket.h>
 #include <netinet/in.h>
 
