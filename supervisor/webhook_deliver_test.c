@@ -504,11 +504,12 @@ tput_run(long want)
 }
 
 /* Throughput with the receiver up (printed, not asserted: shared machine): 20 instances x 25 rows, first to
- * one URL each, then all to one URL (the per-URL share is the limit there). */
+ * one URL each, then all to one URL (the per-URL share is the limit there); then 64 instances x 8 rows, one
+ * URL each (more queues than delivery slots). */
 static void
 test_throughput(void **state)
 {
-	double own, shared;
+	double own, shared, many;
 
 	tput_fill(20, 25, "http://127.0.0.1:%d/t%%d");
 	own = tput_run(500);
@@ -516,8 +517,11 @@ test_throughput(void **state)
 	tput_fill(20, 25, "http://127.0.0.1:%d/shared");
 	shared = tput_run(500);
 	assert_true(run_until(pred_outbox_empty, NULL, 10000));
-	fprintf(stderr, "webhook throughput: %.0f events/s (20 instances, own URLs), %.0f events/s (one URL)\n",
-	    own, shared);
+	tput_fill(64, 8, "http://127.0.0.1:%d/u%%d");
+	many = tput_run(512);
+	assert_true(run_until(pred_outbox_empty, NULL, 10000));
+	fprintf(stderr, "webhook throughput: %.0f events/s (20 instances, own URLs), %.0f events/s (one URL),"
+	    " %.0f events/s (64 instances, own URLs)\n", own, shared, many);
 }
 
 /* Every delivery test runs against PostgreSQL and the receiver, on clean tables. */
