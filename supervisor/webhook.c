@@ -116,6 +116,7 @@ webhook_free(struct webhook *w)
 		TAILQ_REMOVE(&w->deliveries, d, entry);
 		webhook_delivery_free(d);
 	}
+	webhook_holds_clear(w);
 	webhook_curl_cleanup(w);
 	event_free(w->poll_timer);
 	event_free(w->kick_ev);

@@ -1,10 +1,11 @@
-/* Webhook delivery: claim due rows (per-URL ordering and shares), record each outcome (delete, retry later
- * with the common backoff, hold the receiver's other rows, drop), and the periodic backlog count and
- * max-age sweep. The POSTs themselves are webhook_curl.c's. */
+/* Webhook delivery: claim the due heads of the (instance, url) queues (per-URL shares), record each
+ * outcome (delete, retry later with the common backoff, hold an unreachable receiver, drop), and the
+ * periodic backlog count and max-age sweep. The POSTs themselves are webhook_curl.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <libpq-fe.h>
 
 #include "backoff.h"
@@ -12,6 +13,10 @@
 #include "log.h"
 #include "webhook_int.h"
 #include "xmalloc.h"
+
+/* The queue key of a row: events of no instance (if any) form their own queue per URL. Spelled exactly as
+ * in migrations/0003_webhook_order.sql's index, which the planner must match. */
+#define WEBHOOK_QKEY(t)	"coalesce(" t ".instance_id, '00000000-0000-0000-0000-000000000000'::uuid)"
 
 /* Allocate a database-call record owned by w's list. */
 static struct webhook_op *
@@ -46,6 +51,7 @@ webhook_delivery_free(struct webhook_delivery *d)
 		return;
 	webhook_curl_stop(d);
 	curl_slist_free_all(d->hdrs);
+	free(d->instance_id);
 	free(d->event);
 	free(d->url);
 	free(d->body);
@@ -82,31 +88,89 @@ webhook_inflight_ids(struct webhook *w)
 
 static void webhook_db_cb(void *arg, const struct db_result *r);
 
+/* Forget every receiver hold. */
+void
+webhook_holds_clear(struct webhook *w)
+{
+	int i;
+
+	for (i = 0; i < w->nholds; i++)
+		free(w->holds[i].url);
+	w->nholds = 0;
+}
+
+/* Drop hold i (order does not matter). */
+static void
+webhook_hold_remove(struct webhook *w, int i)
+{
+	free(w->holds[i].url);
+	w->holds[i] = w->holds[--w->nholds];
+}
+
+/* The index of url's hold, or -1. */
+static int
+webhook_hold_find(struct webhook *w, const char *url)
+{
+	int i;
+
+	for (i = 0; i < w->nholds; i++)
+		if (strcmp(w->holds[i].url, url) == 0)
+			return i;
+	return -1;
+}
+
 /*
- * Hold the receiver's other due rows (not in flight here) until the failed row's retry time, so they do
- * not each spend a slot and a timeout on a receiver that is down. Its own statement, with SKIP LOCKED,
- * so it never waits on (or deadlocks with) a concurrent result write; best effort.
+ * The receiver at url refused, timed out or asked us to back off: claim none of its queues' heads for
+ * delay_ms (the failed row's own retry delay), so they do not each spend a slot and a timeout on it. Kept
+ * in memory: after a restart every head is due anyway. Bounded: when full, the hold ending first goes.
  */
 static void
-webhook_hold_url(struct webhook *w, const char *url, const char *delay)
+webhook_hold_url(struct webhook *w, const char *url, long delay_ms)
 {
-	struct webhook_op *op;
-	const char *params[3];
-	char *ids;
+	struct timeval now, tv;
+	int i, j;
 
-	ids = webhook_inflight_ids(w);
-	params[0] = url;
-	params[1] = delay;
-	params[2] = ids;
-	op = webhook_op_new(w, WEBHOOK_OP_HOLD);
-	if (db_query(w->db, "UPDATE webhook_outbox SET next_attempt_at = now() + $2::bigint * interval '1 millisecond'"
-	    " WHERE id IN (SELECT id FROM webhook_outbox WHERE url = $1 AND next_attempt_at <= now()"
-	    " AND NOT (id = ANY($3::bigint[])) FOR UPDATE SKIP LOCKED)", 3, params, webhook_db_cb, op) == -1) {
-		TAILQ_REMOVE(&w->ops, op, entry);
-		free(op);
+	event_base_gettimeofday_cached(w->base, &now);
+	tv.tv_sec = delay_ms / 1000;
+	tv.tv_usec = (delay_ms % 1000) * 1000;
+	if ((i = webhook_hold_find(w, url)) == -1) {
+		if (w->nholds == WEBHOOK_HOLDS_MAX) {
+			for (i = 0, j = 1; j < w->nholds; j++)
+				if (timercmp(&w->holds[j].until, &w->holds[i].until, <))
+					i = j;
+			webhook_hold_remove(w, i);
+		}
+		i = w->nholds++;
+		w->holds[i].url = xstrdup(url);
 	}
-	free(ids);
+	/* The latest failure says the most about the receiver now. */
+	timeradd(&now, &tv, &w->holds[i].until);
 }
+
+/* The receiver at url answered: it is reachable again. */
+static void
+webhook_hold_clear_url(struct webhook *w, const char *url)
+{
+	int i;
+
+	if ((i = webhook_hold_find(w, url)) != -1)
+		webhook_hold_remove(w, i);
+}
+
+/*
+ * Delete a settled head and, in the same statement, read its queue's next row (the new head), with the
+ * claim's columns and whether it is due: webhook_handoff starts it at once, without a claim round trip,
+ * so one queue moves at one statement per event. The statement's snapshot still shows the deleted row,
+ * hence id > $1. One row when the row was deleted (all NULL when its queue is now empty), none when it was
+ * already gone (the sweep): the claim finds the head then.
+ */
+static const char webhook_handoff_sql[] =
+    "WITH del AS (DELETE FROM webhook_outbox WHERE id = $1::bigint RETURNING url, instance_id)"
+    " SELECT n.* FROM del LEFT JOIN LATERAL (SELECT o.id, o.event, o.url, o.headers::text, o.body::text,"
+    " o.attempts, floor(extract(epoch FROM now() - o.created_at))::bigint, o.instance_id::text,"
+    " o.next_attempt_at <= now() FROM webhook_outbox o WHERE o.url = del.url"
+    " AND " WEBHOOK_QKEY("o") " = " WEBHOOK_QKEY("del") " AND o.id > $1::bigint"
+    " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT 1) n ON true";
 
 /* Write a delivery's outcome: delete the row, or record the failure and when to try again. */
 static void
@@ -128,11 +192,11 @@ webhook_delivery_record(struct webhook *w, struct webhook_delivery *d, int delet
 	params[1] = error;
 	params[2] = delay;
 	if (!delete && hold_url)
-		webhook_hold_url(w, d->url, delay);
+		webhook_hold_url(w, d->url, delay_ms);
 	op = webhook_op_new(w, WEBHOOK_OP_RESULT);
 	op->d = d;
 	if (delete)
-		rc = db_query(w->db, "DELETE FROM webhook_outbox WHERE id = $1::bigint", 1, params, webhook_db_cb, op);
+		rc = db_query(w->db, webhook_handoff_sql, 1, params, webhook_db_cb, op);
 	else
 		rc = db_query(w->db, "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = left($2, 1000),"
 		    " next_attempt_at = now() + $3::bigint * interval '1 millisecond' WHERE id = $1::bigint",
@@ -153,9 +217,11 @@ webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode 
 	int attempts = d->attempts + 1;
 	long delay;
 
+	d->posted = 1;
 	if (res == CURLE_OK && code >= 200 && code <= 299) {
 		w->delivered++;
 		w->db_down_logged = 0;
+		webhook_hold_clear_url(w, d->url);
 		log_debug("delivered %s #%lld to %s (HTTP %ld, attempt %d)", d->event, d->id, d->url,
 		    code, attempts);
 		webhook_delivery_record(w, d, 1, NULL, 0, 0);
@@ -185,12 +251,17 @@ webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode 
 	delay = (long)backoff_ms((unsigned)d->attempts, (unsigned)w->retry_min_ms, (unsigned)w->retry_max_ms);
 	log_debug("%s #%lld to %s failed (attempt %d): %s; retry in %ld ms", d->event, d->id, d->url,
 	    attempts, error, delay);
-	/* Network errors, timeouts, 5xx and 429 say the receiver is unwell, not this one event. */
-	webhook_delivery_record(w, d, 0, error, delay, res != CURLE_OK || code >= 500 || code == 429);
+	/*
+	 * Network errors, timeouts, 429 and the gateway answers (502-504) say the receiver is unwell, not this
+	 * one event: hold its other queues too. Any other error answer came fast and may be about this event
+	 * alone (a receiver failing on one payload): only this queue waits, the instances beside it go on.
+	 */
+	webhook_delivery_record(w, d, 0, error, delay, res != CURLE_OK || code == 429 ||
+	    (code >= 502 && code <= 504));
 	webhook_wake_after(w, delay);
 }
 
-/* Start the POST for one claimed row. */
+/* Start the POST for one claimed row, or drop it unsent when it is past max age. */
 static void
 webhook_delivery_start(struct webhook *w, const PGresult *res, int row)
 {
@@ -203,29 +274,54 @@ webhook_delivery_start(struct webhook *w, const PGresult *res, int row)
 	d->body = xstrdup(PQgetvalue(res, row, 4));
 	d->attempts = atoi(PQgetvalue(res, row, 5));
 	d->age_s = strtol(PQgetvalue(res, row, 6), NULL, 10);
-	d->hdrs = webhook_curl_headers(d, PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3));
+	d->instance_id = PQgetisnull(res, row, 7) ? NULL : xstrdup(PQgetvalue(res, row, 7));
 	TAILQ_INSERT_TAIL(&w->deliveries, d, entry);
 	w->ndeliveries++;
 
+	/* Expired before its turn came (its queue was blocked): never sent, and the queue moves on once the
+	 * row is gone, which keeps the rows after it in order. */
+	if (d->age_s >= w->max_age_s) {
+		d->expired = 1;
+		d->posted = 1;
+		webhook_delivery_record(w, d, 1, NULL, 0, 0);
+		return;
+	}
+	d->hdrs = webhook_curl_headers(d, PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3));
 	if (webhook_curl_start(w, d) == -1)
 		webhook_delivery_finish(w, d, CURLE_FAILED_INIT, 0);
 }
 
 /*
- * Due rows not already in flight here ($1), at most $4 per URL and none for URLs already busy ($3), so
- * one slow receiver cannot take every slot; rows past max age ($5) are left to the sweep. No lease is written: after a crash or restart every row
- * is due at once (at-least-once; receivers de-duplicate on the delivery id). Several supervisors
- * sharing one outbox would need a lease or per-instance ownership first (DESIGN.md, scale plan).
+ * Delivery order: the rows of one instance to one URL form a queue, delivered in outbox (id) order. Only a
+ * queue's head (its lowest id) may be claimed; a failed head keeps its place and retries (backoff), and
+ * every row behind it waits, so a later event never overtakes an earlier one (a receiver that saw the
+ * backlog out of order took a stale connection.update for the instance's state). Other queues, to the
+ * same URL too, are not held up, and a queue has at most one delivery in flight: its head is in $1 while
+ * posted, so no other row of it is a head.
+ *
+ * The heads come from a loose index scan of webhook_outbox_queue_idx: one probe per queue, never the whole
+ * backlog. Of the due heads, not in flight ($1) and not to busy or held URLs ($3), at most $4 per URL, $2
+ * in all. Heads past max age are returned too and dropped unsent (webhook_delivery_start): skipping them
+ * would let the rows behind go first. No lease is written: after a crash or restart every head is due at
+ * once (at-least-once; receivers de-duplicate on the delivery id). Several supervisors sharing one outbox
+ * would need a lease or per-instance ownership first (DESIGN.md, scale plan).
  */
 static const char webhook_claim_sql[] =
-    "SELECT o.id, o.event, o.url, o.headers::text, o.body::text, o.attempts,"
-    " floor(extract(epoch FROM now() - o.created_at))::bigint"
-    " FROM webhook_outbox o JOIN (SELECT c.id FROM (SELECT id, next_attempt_at,"
-    " row_number() OVER (PARTITION BY url ORDER BY next_attempt_at, id) AS rn FROM webhook_outbox"
-    " WHERE next_attempt_at <= now() AND NOT (id = ANY($1::bigint[])) AND NOT (url = ANY($3::text[]))"
-    " AND created_at >= now() - $5::bigint * interval '1 second') c"
-    " WHERE c.rn <= $4::int ORDER BY c.next_attempt_at, c.id LIMIT $2::int) due ON o.id = due.id"
-    " ORDER BY o.next_attempt_at, o.id";
+    "WITH RECURSIVE q AS ("
+    "(SELECT o.url, " WEBHOOK_QKEY("o") " AS qkey, o.id, o.next_attempt_at FROM webhook_outbox o"
+    " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT 1)"
+    " UNION ALL SELECT n.url, n.qkey, n.id, n.next_attempt_at FROM q CROSS JOIN LATERAL"
+    " (SELECT o.url, " WEBHOOK_QKEY("o") " AS qkey, o.id, o.next_attempt_at FROM webhook_outbox o"
+    " WHERE (o.url, " WEBHOOK_QKEY("o") ") > (q.url, q.qkey)"
+    " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT 1) n),"
+    " due AS (SELECT id, next_attempt_at,"
+    " row_number() OVER (PARTITION BY url ORDER BY next_attempt_at, id) AS rn FROM q"
+    " WHERE next_attempt_at <= now() AND NOT (id = ANY($1::bigint[])) AND NOT (url = ANY($3::text[])))"
+    " SELECT o.id, o.event, o.url, o.headers::text, o.body::text, o.attempts,"
+    " floor(extract(epoch FROM now() - o.created_at))::bigint, o.instance_id::text"
+    " FROM webhook_outbox o JOIN (SELECT id, next_attempt_at FROM due WHERE rn <= $4::int"
+    " ORDER BY next_attempt_at, id LIMIT $2::int) h ON o.id = h.id"
+    " ORDER BY h.next_attempt_at, h.id";
 
 /* Append s to a PostgreSQL array literal being built in *buf (quoted, backslash-escaped). */
 static void
@@ -249,6 +345,20 @@ webhook_array_add(char **buf, size_t *len, size_t *cap, const char *str)
 	(*buf)[*len] = '\0';
 }
 
+/* Whether a row of d's queue other than d is being posted: the claim never returns one (its head is in
+ * flight), but a head deleted meanwhile (max-age sweep) would make the next row look like a head. */
+static int
+webhook_queue_posting(struct webhook *w, const char *instance_id, const char *url)
+{
+	struct webhook_delivery *d;
+
+	TAILQ_FOREACH(d, &w->deliveries, entry)
+		if (!d->posted && strcmp(d->url, url) == 0 && ((d->instance_id == NULL && instance_id == NULL) ||
+		    (d->instance_id != NULL && instance_id != NULL && strcmp(d->instance_id, instance_id) == 0)))
+			return 1;
+	return 0;
+}
+
 /* Deliveries in flight to url. */
 static int
 webhook_url_busy(struct webhook *w, const char *url)
@@ -268,10 +378,11 @@ webhook_claim(struct webhook *w)
 {
 	struct webhook_delivery *d, *e;
 	struct webhook_op *op;
-	char *ids, *urls, limit[16], per_url[16], max_age[16];
-	const char *params[5];
+	struct timeval now;
+	char *ids, *urls, limit[16], per_url[16];
+	const char *params[4];
 	size_t ulen = 1, ucap = 64;
-	int room, seen, capped = 0;
+	int i, room, seen, capped = 0;
 
 	if (w->db == NULL)
 		return;
@@ -297,22 +408,30 @@ webhook_claim(struct webhook *w)
 			capped = 1;
 		}
 	}
+	/* Held receivers wait for their time (the wake timer is set for it); ended holds go. */
+	event_base_gettimeofday_cached(w->base, &now);
+	for (i = 0; i < w->nholds; ) {
+		if (!timercmp(&w->holds[i].until, &now, >)) {
+			webhook_hold_remove(w, i);
+			continue;
+		}
+		webhook_array_add(&urls, &ulen, &ucap, w->holds[i].url);
+		i++;
+	}
 	urls = xreallocarray(urls, ulen + 2, 1);
 	urls[ulen++] = '}';
 	urls[ulen] = '\0';
 	snprintf(limit, sizeof(limit), "%d", room);
 	snprintf(per_url, sizeof(per_url), "%d", WEBHOOK_PER_URL);
-	snprintf(max_age, sizeof(max_age), "%d", w->max_age_s);
 	params[0] = ids;
 	params[1] = limit;
 	params[2] = urls;
 	params[3] = per_url;
-	params[4] = max_age;
 	op = webhook_op_new(w, WEBHOOK_OP_CLAIM);
 	op->limit = room;
 	op->capped = capped;
 	w->claiming = 1;
-	if (db_query(w->db, webhook_claim_sql, 5, params, webhook_db_cb, op) == -1) {
+	if (db_query(w->db, webhook_claim_sql, 4, params, webhook_db_cb, op) == -1) {
 		TAILQ_REMOVE(&w->ops, op, entry);
 		free(op);
 		w->claiming = 0;
@@ -326,8 +445,8 @@ void
 webhook_maint(struct webhook *w)
 {
 	struct webhook_op *op;
-	char age[32];
-	const char *params[1];
+	char age[32], *ids;
+	const char *params[2];
 
 	if (w->db == NULL)
 		return;
@@ -342,17 +461,76 @@ webhook_maint(struct webhook *w)
 	}
 	if (!w->sweeping && w->maint_ticks++ % WEBHOOK_SWEEP_EVERY == 0) {
 		snprintf(age, sizeof(age), "%d", w->max_age_s);
+		ids = webhook_inflight_ids(w);
 		params[0] = age;
+		params[1] = ids;
 		op = webhook_op_new(w, WEBHOOK_OP_SWEEP);
 		w->sweeping = 1;
-		/* Rows whose retry is already scheduled are judged when their next attempt ends. */
+		/*
+		 * Rows whose retry is already scheduled are judged when they are claimed again; rows being posted
+		 * by their outcome. Dropping an old row never reorders a queue: it is older than every row behind
+		 * it, and an expired row is never sent, by the sweep or by the claim.
+		 */
 		if (db_query(w->db, "DELETE FROM webhook_outbox WHERE created_at < now() - $1::bigint * interval '1 second'"
-		    " AND next_attempt_at <= now() RETURNING id, event, url, attempts", 1, params, webhook_db_cb, op) == -1) {
+		    " AND next_attempt_at <= now() AND NOT (id = ANY($2::bigint[])) RETURNING id, event, url, attempts",
+		    2, params, webhook_db_cb, op) == -1) {
 			TAILQ_REMOVE(&w->ops, op, entry);
 			free(op);
 			w->sweeping = 0;
 		}
+		free(ids);
 	}
+}
+
+/*
+ * A head was deleted and res holds its queue's next row, if any: start it now when it is due and a slot,
+ * its URL's share and its queue are free (a claim may have started it meanwhile); else let a claim look.
+ */
+static void
+webhook_handoff(struct webhook *w, const PGresult *res)
+{
+	struct webhook_delivery *d;
+	struct timeval now;
+	long long id;
+	int i;
+
+	if (res == NULL || PQntuples(res) != 1 || PQnfields(res) < 9 || PQgetisnull(res, 0, 0))
+		return;
+	if (strcmp(PQgetvalue(res, 0, 8), "t") != 0)
+		return;		/* only rows written before this rule (held then) wait: the poll finds them */
+	id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	TAILQ_FOREACH(d, &w->deliveries, entry)
+		if (d->id == id)
+			return;
+	event_base_gettimeofday_cached(w->base, &now);
+	i = webhook_hold_find(w, PQgetvalue(res, 0, 2));
+	if (w->ndeliveries >= w->concurrency || webhook_url_busy(w, PQgetvalue(res, 0, 2)) >= WEBHOOK_PER_URL ||
+	    (i != -1 && timercmp(&w->holds[i].until, &now, >)) ||
+	    webhook_queue_posting(w, PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7), PQgetvalue(res, 0, 2))) {
+		w->again = 1;
+		webhook_kick(w);
+		return;
+	}
+	/* A claim on its way may have seen this row as its queue's head: it must not start it again. */
+	if (w->claiming) {
+		if (w->nhandoffs < WEBHOOK_HANDOFFS_MAX)
+			w->handoffs[w->nhandoffs] = id;
+		if (w->nhandoffs <= WEBHOOK_HANDOFFS_MAX)
+			w->nhandoffs++;
+	}
+	webhook_delivery_start(w, res, 0);
+}
+
+/* Whether row id is one of the first n handed off while the claim ran (the claim saw it as a head: stale). */
+static int
+webhook_handed_off(struct webhook *w, int n, long long id)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (w->handoffs[i] == id)
+			return 1;
+	return 0;
 }
 
 /* Rows came back from a claim: start them. */
@@ -360,11 +538,19 @@ static void
 webhook_claim_done(struct webhook *w, struct webhook_op *op, const struct db_result *r)
 {
 	const PGresult *res;
-	int i, n;
+	int i, n, handoffs;
 
 	w->claiming = 0;
+	handoffs = w->nhandoffs;
+	w->nhandoffs = 0;
 	if (r->err != NULL || r->nres < 1) {
 		webhook_db_error(w, "claim", r);
+		return;
+	}
+	if (handoffs > WEBHOOK_HANDOFFS_MAX) {
+		/* Too many to check: the rows may be stale, ask again. */
+		w->again = 1;
+		webhook_kick(w);
 		return;
 	}
 	if (w->db_down_logged)
@@ -372,9 +558,16 @@ webhook_claim_done(struct webhook *w, struct webhook_op *op, const struct db_res
 	w->db_down_logged = 0;
 	res = r->res[r->nres - 1];
 	n = PQntuples(res);
-	if (PQnfields(res) < 7)
+	if (PQnfields(res) < 8)
 		return;
 	for (i = 0; i < n; i++) {
+		if (webhook_handed_off(w, handoffs, strtoll(PQgetvalue(res, i, 0), NULL, 10)))
+			continue;
+		if (webhook_queue_posting(w, PQgetisnull(res, i, 7) ? NULL : PQgetvalue(res, i, 7),
+		    PQgetvalue(res, i, 2))) {
+			op->capped = 1;	/* its turn comes when the POST in flight ends */
+			continue;
+		}
 		webhook_delivery_start(w, res, i);
 		/* A URL that reached its share may have more due rows: look again when a slot frees. */
 		if (webhook_url_busy(w, PQgetvalue(res, i, 2)) >= WEBHOOK_PER_URL)
@@ -408,18 +601,24 @@ webhook_db_cb(void *arg, const struct db_result *r)
 		webhook_claim_done(w, op, r);
 		break;
 	case WEBHOOK_OP_RESULT:
+		res = NULL;
 		if (r->err != NULL)
 			webhook_db_error(w, "record result", r);
+		else if (r->nres >= 1 && PQnfields(r->res[0]) > 0)
+			res = r->res[0];	/* a delete: its queue's next row */
+		/* Counted here, once: the sweep may have deleted the same row meanwhile (then no row). */
+		if (op->d->expired && res != NULL && PQntuples(res) == 1) {
+			w->dropped++;
+			log_warnx("dropping %s #%lld to %s after %d attempts: older than %d s", op->d->event,
+			    op->d->id, op->d->url, op->d->attempts, w->max_age_s);
+		}
 		webhook_delivery_release(w, op->d);
+		webhook_handoff(w, res);
 		break;
 	case WEBHOOK_OP_COUNT:
 		w->counting = 0;
 		if (r->err == NULL && r->nres >= 1 && PQntuples(r->res[0]) == 1)
 			w->backlog = strtol(PQgetvalue(r->res[0], 0, 0), NULL, 10);
-		break;
-	case WEBHOOK_OP_HOLD:
-		if (r->err != NULL && !r->unavailable)
-			webhook_db_error(w, "hold", r);
 		break;
 	case WEBHOOK_OP_SWEEP:
 		w->sweeping = 0;

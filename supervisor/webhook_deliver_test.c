@@ -1,8 +1,10 @@
 /* Webhook delivery against a real PostgreSQL and a real HTTP receiver (evhttp in this process): retries
- * with a stable delivery id and the common backoff, outages, restarts, max age, fairness between URLs. */
+ * with a stable delivery id and the common backoff, outages, restarts, max age, fairness between URLs,
+ * order per (instance, url) queue, and the throughput with the receiver up (printed). */
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -269,7 +271,19 @@ test_retry_delay(void **state)
 	webhook_free(w);
 }
 
-/* A receiver that accepts connections and never answers holds at most a few slots; others flow. */
+/* Connections waiting on a listening socket that never accepts by itself (non-blocking); kept open. */
+static int
+hole_accept_all(int fd, int *open_fds, int max)
+{
+	int n = 0, c;
+
+	while (n < max && (c = accept(fd, NULL, NULL)) >= 0)
+		open_fds[n++] = c;
+	return n;
+}
+
+/* A receiver that accepts connections and never answers holds at most a few slots; others flow. After its
+ * timeouts it is held: its other queues wait for the retry instead of each spending a slot and a timeout. */
 static void
 test_fairness(void **state)
 {
@@ -277,8 +291,8 @@ test_fairness(void **state)
 	socklen_t len = sizeof(sa);
 	struct webhook_config cfg;
 	struct webhook *w;
-	char hole[128], good[128];
-	int fd, i, want = 5;
+	char hole[128], good[128], id[40];
+	int fd, i, want = 5, conns[64], nconn;
 	struct timespec t0, t1;
 
 	fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -288,6 +302,7 @@ test_fairness(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(fd, 128), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
 	snprintf(hole, sizeof(hole), "http://127.0.0.1:%d/hole", ntohs(sa.sin_port));
 	snprintf(good, sizeof(good), "http://127.0.0.1:%d/good", T.rx.port);
 
@@ -299,8 +314,11 @@ test_fairness(void **state)
 	cfg.concurrency = 8;
 	cfg.request_timeout_ms = 4000;
 	w = webhook_new(T.base, NULL, &cfg);
-	for (i = 0; i < 20; i++)
-		enqueue(w, NULL, "x", "messages.upsert", "{}", NULL);
+	/* 20 instances' events to the global URL: 20 queues, so the per-URL share is what limits them. */
+	for (i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012d", i + 1);
+		enqueue(w, id, "x", "messages.upsert", "{}", NULL);
+	}
 	webhook_free(w);
 	add_instance(INST_ID, "good", good, 0, "{}", 1);
 	w = new_webhook(NULL, NULL, 0, 100);
@@ -318,14 +336,192 @@ test_fairness(void **state)
 	/* All five good ones arrived before the first hole timeout (4 s). */
 	assert_true(t1.tv_sec - t0.tv_sec < 4);
 	assert_int_equal(webhook_failed_attempts_total(w), 0);
-	/* After the timeouts the hole's other rows wait for the retry instead of taking slots. */
+	/* After the timeouts (4 s) the hole is held until the retry (5 s or more later): no new connection. */
 	run_for(4600);
-	assert_true(webhook_failed_attempts_total(w) >= 1);
-	assert_true(webhook_failed_attempts_total(w) <= 8);
-	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE url LIKE '%/hole'"
-	    " AND next_attempt_at <= now()"), 0);
+	assert_int_equal(webhook_failed_attempts_total(w), 4);
+	nconn = hole_accept_all(fd, conns, 64);
+	assert_int_equal(nconn, 4);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE url LIKE '%/hole' AND attempts = 1"
+	    " AND next_attempt_at > now()"), 4);
 	webhook_free(w);
+	for (i = 0; i < nconn; i++)
+		close(conns[i]);
 	close(fd);
+}
+
+/* The "n" of the requests of one instance, in arrival order; accepted only when ok_only. */
+static int
+hol_seq(const char *instance, int ok_only, int *out, int max)
+{
+	char key[96];
+	const char *p;
+	int i, n = 0;
+
+	snprintf(key, sizeof(key), "\"instance\": \"%s\"", instance);
+	for (i = 0; i < T.rx.n && n < max; i++) {
+		if (strstr(T.rx.reqs[i].body, key) == NULL || (ok_only && T.rx.reqs[i].status != 200))
+			continue;
+		if ((p = strstr(T.rx.reqs[i].body, "\"n\": ")) != NULL)
+			out[n++] = atoi(p + 5);
+	}
+	return n;
+}
+
+/* Instance holb has *arg requests accepted. */
+static int
+pred_holb(void *arg)
+{
+	int seq[MAX_REQS];
+
+	return hol_seq("holb", 1, seq, MAX_REQS) >= *(int *)arg;
+}
+
+/* One queue per (instance, url): a failing head blocks its own queue (retried, then the rest in order,
+ * one at a time) and not another instance's queue to the same URL. */
+static void
+test_order_per_queue(void **state)
+{
+	char url[128], data[32];
+	struct webhook *w;
+	int i, n, seq[MAX_REQS], four = 4;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/same", T.rx.port);
+	add_instance(INST_ID, "hola", url, 0, "{}", 1);
+	add_instance(INST2_ID, "holb", url, 0, "{}", 1);
+	w = new_webhook(NULL, NULL, 0, 100);
+	for (i = 1; i <= 4; i++) {
+		snprintf(data, sizeof(data), "{\"n\":%d}", i);
+		enqueue(w, INST_ID, "hola", "connection.update", data, NULL);
+		enqueue(w, INST2_ID, "holb", "connection.update", data, NULL);
+	}
+	webhook_free(w);
+	/* hola's first event fails twice (a fast 500: only its queue waits); every answer comes 30 ms late. */
+	T.rx.fail_match = "\"instance\": \"hola\"";
+	T.rx.fail_match_n = 2;
+	T.rx.delay_ms = 30;
+	/* Retries after [500, 1000] ms then [1000, 2000] ms: hola's first success is 1.5 s away at least. */
+	w = new_webhook(T.db, NULL, 0, 1000);
+	assert_true(run_until(pred_holb, &four, 10000));
+	/* holb went on while hola's head was failing. */
+	assert_int_equal(hol_seq("hola", 1, seq, MAX_REQS), 0);
+	assert_int_equal(hol_seq("hola", 0, seq, MAX_REQS), 1);
+	assert_true(run_until(pred_outbox_empty, NULL, 15000));
+	/* hola: its head three times (500, 500, 200), then the rest in order, nothing overtaking. */
+	n = hol_seq("hola", 0, seq, MAX_REQS);
+	assert_int_equal(n, 6);
+	assert_int_equal(seq[0], 1);
+	assert_int_equal(seq[1], 1);
+	assert_int_equal(seq[2], 1);
+	for (i = 3; i < 6; i++)
+		assert_int_equal(seq[i], i - 1);
+	n = hol_seq("holb", 0, seq, MAX_REQS);
+	assert_int_equal(n, 4);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(seq[i], i + 1);
+	/* Never two deliveries of one instance in flight at once. */
+	assert_int_equal(T.rx.overlaps, 0);
+	assert_int_equal(webhook_failed_attempts_total(w), 2);
+	webhook_free(w);
+}
+
+/* A queue whose head expired (max age) drops it unsent and delivers the rest in order. */
+static void
+test_expired_head(void **state)
+{
+	char url[128], q[1024];
+	struct webhook *w;
+	int seq[MAX_REQS], two = 2;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/exp", T.rx.port);
+	add_instance(INST_ID, "exp", url, 0, "{}", 1);
+	snprintf(q, sizeof(q), "INSERT INTO webhook_outbox (instance_id, event, url, body, created_at) VALUES"
+	    " ('%s', 'connection.update', '%s', '{\"instance\": \"exp\", \"n\": 0}', now() - interval '8 days'),"
+	    " ('%s', 'connection.update', '%s', '{\"instance\": \"exp\", \"n\": 1}', now()),"
+	    " ('%s', 'connection.update', '%s', '{\"instance\": \"exp\", \"n\": 2}', now())",
+	    INST_ID, url, INST_ID, url, INST_ID, url);
+	sql(q);
+	w = new_webhook(T.db, NULL, 0, 100);
+	assert_true(run_until(pred_reqs, &two, 10000));
+	assert_true(run_until(pred_outbox_empty, NULL, 10000));
+	run_for(100);
+	assert_int_equal(T.rx.n, 2);
+	assert_int_equal(hol_seq("exp", 1, seq, MAX_REQS), 2);
+	assert_int_equal(seq[0], 1);
+	assert_int_equal(seq[1], 2);
+	assert_int_equal(webhook_dropped_total(w), 1);
+	webhook_free(w);
+}
+
+/* A throughput run: its loop and how many deliveries end it. */
+struct tput {
+	struct webhook *w;
+	long want;
+};
+
+/* The run delivered its count. */
+static int
+pred_delivered(void *arg)
+{
+	struct tput *t = arg;
+
+	return (long)webhook_delivered_total(t->w) >= t->want;
+}
+
+/* Queue n rows for each of ninst instances, instance i posting to url_fmt with i, in one statement. */
+static void
+tput_fill(int ninst, int n, const char *url_fmt)
+{
+	char q[1024], url[256];
+
+	snprintf(url, sizeof(url), url_fmt, T.rx.port);
+	snprintf(q, sizeof(q), "INSERT INTO webhook_outbox (instance_id, event, url, body)"
+	    " SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, 'messages.upsert',"
+	    " replace('%s', '%%d', i::text), jsonb_build_object('i', i, 'n', k)"
+	    " FROM generate_series(1, %d) k, generate_series(1, %d) i ORDER BY k, i", url, n, ninst);
+	sql(q);
+}
+
+/* Deliver every queued row with the receiver up; events per second. */
+static double
+tput_run(long want)
+{
+	struct webhook_config cfg;
+	struct timespec t0, t1;
+	struct tput t;
+	double s;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.retry_min_ms = 100;
+	cfg.request_timeout_ms = 5000;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t.w = webhook_new(T.base, T.db, &cfg);
+	t.want = want;
+	assert_true(run_until(pred_delivered, &t, 60000));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	webhook_free(t.w);
+	s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return (double)want / s;
+}
+
+/* Throughput with the receiver up (printed, not asserted: shared machine): 20 instances x 25 rows, first to
+ * one URL each, then all to one URL (the per-URL share is the limit there); then 64 instances x 8 rows, one
+ * URL each (more queues than delivery slots). */
+static void
+test_throughput(void **state)
+{
+	double own, shared, many;
+
+	tput_fill(20, 25, "http://127.0.0.1:%d/t%%d");
+	own = tput_run(500);
+	assert_true(run_until(pred_outbox_empty, NULL, 10000));
+	tput_fill(20, 25, "http://127.0.0.1:%d/shared");
+	shared = tput_run(500);
+	assert_true(run_until(pred_outbox_empty, NULL, 10000));
+	tput_fill(64, 8, "http://127.0.0.1:%d/u%%d");
+	many = tput_run(512);
+	assert_true(run_until(pred_outbox_empty, NULL, 10000));
+	fprintf(stderr, "webhook throughput: %.0f events/s (20 instances, own URLs), %.0f events/s (one URL),"
+	    " %.0f events/s (64 instances, own URLs)\n", own, shared, many);
 }
 
 /* Every delivery test runs against PostgreSQL and the receiver, on clean tables. */
@@ -342,6 +538,9 @@ main(void)
 		cmocka_unit_test_setup(test_many, webhook_test_reset),
 		cmocka_unit_test_setup(test_fairness, webhook_test_reset),
 		cmocka_unit_test_setup(test_db_down, webhook_test_reset),
+		cmocka_unit_test_setup(test_order_per_queue, webhook_test_reset),
+		cmocka_unit_test_setup(test_expired_head, webhook_test_reset),
+		cmocka_unit_test_setup(test_throughput, webhook_test_reset),
 	};
 
 	return cmocka_run_group_tests(tests, webhook_test_setup, webhook_test_teardown);

@@ -19,19 +19,23 @@
 #define WEBHOOK_MAX_ERROR_LEN	1000
 #define WEBHOOK_NAME_MAX	64	/* longest event name we build filter names for */
 #define WEBHOOK_PER_URL		4	/* deliveries to one URL claimed at once */
+#define WEBHOOK_HOLDS_MAX	64	/* receivers held after a transport failure, remembered at once */
+#define WEBHOOK_HANDOFFS_MAX	256	/* hand-offs remembered during one claim (more: redo the claim) */
 
 enum webhook_op_kind {
 	WEBHOOK_OP_CLAIM,
 	WEBHOOK_OP_RESULT,
 	WEBHOOK_OP_COUNT,
 	WEBHOOK_OP_SWEEP,
-	WEBHOOK_OP_HOLD,
 };
 
 struct webhook_delivery {
 	TAILQ_ENTRY(webhook_delivery) entry;
 	struct webhook *w;
 	long long id;
+	char *instance_id;		/* NULL: an event of no instance */
+	int posted;			/* the POST ended: only its outcome is being written */
+	int expired;			/* past max age when claimed: deleted unsent */
 	char *event;
 	char *url;
 	char *body;
@@ -57,6 +61,12 @@ struct webhook_sock {
 	LIST_ENTRY(webhook_sock) entry;
 	struct event *ev;
 	struct webhook *w;
+};
+
+/* A receiver not to be tried before until: it refused, timed out or asked us to back off. */
+struct webhook_hold {
+	char *url;
+	struct timeval until;
 };
 
 TAILQ_HEAD(webhook_deliveries, webhook_delivery);
@@ -90,7 +100,11 @@ struct webhook {
 	int ndeliveries;
 	struct webhook_ops ops;
 	struct webhook_socks socks;		/* watchers libcurl has not removed yet */
+	struct webhook_hold holds[WEBHOOK_HOLDS_MAX];
+	int nholds;
 	int claiming;
+	long long handoffs[WEBHOOK_HANDOFFS_MAX];	/* rows handed off while the claim runs */
+	int nhandoffs;			/* WEBHOOK_HANDOFFS_MAX + 1: too many, the claim is stale */
 	int again;			/* more due rows may exist: claim again when a slot frees */
 	int kick_pending;		/* a claim was asked for while one was running */
 	int counting;
@@ -117,6 +131,8 @@ void webhook_maint(struct webhook *w);
 void webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode res, long code);
 /* Free a delivery (not linked any more), its transfer included. NULL is fine. */
 void webhook_delivery_free(struct webhook_delivery *d);
+/* Forget every receiver hold (webhook_free). */
+void webhook_holds_clear(struct webhook *w);
 
 /* webhook_curl.c */
 /* Create w's multi handle and its timer on w->base; 0, or -1 with a reason in err. */

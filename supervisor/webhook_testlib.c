@@ -19,6 +19,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "migrate.h"
 #include "pgtest.h"
 #include "webhook.h"
 #include "webhook_testlib.h"
@@ -76,16 +77,78 @@ copy_header(struct evkeyvalq *h, const char *name, char *out, size_t outsz)
 	snprintf(out, outsz, "%s", v ? v : "");
 }
 
-/* The receiver: record the request, answer 500 while fail_next > 0, else 200. */
+/* An answer the receiver sends delay_ms late. */
+struct recv_later {
+	struct evhttp_request *req;
+	struct event *ev;
+	char instance[64];
+	int code;
+	struct recv_later *next;
+};
+
+static struct recv_later *recv_pending;
+
+/* The body's "instance" value (jsonb text form), or "" when it has none. */
+static void
+body_instance(const char *body, char *out, size_t outsz)
+{
+	const char *p = strstr(body, "\"instance\": \"");
+	size_t n;
+
+	out[0] = '\0';
+	if (p == NULL)
+		return;
+	p += strlen("\"instance\": \"");
+	n = strcspn(p, "\"");
+	if (n < outsz) {
+		memcpy(out, p, n);
+		out[n] = '\0';
+	}
+}
+
+/* Send a delayed answer and forget it. */
+static void
+receiver_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct recv_later *l = arg, **pp;
+
+	for (pp = &recv_pending; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	T.rx.pending--;
+	evhttp_send_reply(l->req, l->code, l->code == 200 ? "OK" : "Internal Server Error", NULL);
+	event_free(l->ev);
+	free(l);
+}
+
+/* The receiver: record the request, answer 500 while fail_next > 0 or to a fail_match body, else 200;
+ * delay_ms late when set, counting requests of an instance that already has one waiting. */
 static void
 receiver_cb(struct evhttp_request *req, void *arg)
 {
 	struct receiver *rx = arg;
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-	struct recv_req *r;
+	struct recv_req *r = NULL;
+	struct recv_later *l, *o;
+	struct timeval tv;
+	char *body;
 	size_t len;
+	int code = 200;
 
+	len = evbuffer_get_length(in);
+	body = xmalloc(len + 1);
+	evbuffer_remove(in, body, len);
+	body[len] = '\0';
+	if (rx->fail_next > 0) {
+		rx->fail_next--;
+		code = 500;
+	} else if (rx->fail_match != NULL && rx->fail_match_n > 0 && strstr(body, rx->fail_match) != NULL) {
+		rx->fail_match_n--;
+		code = 500;
+	}
 	if (rx->n < MAX_REQS) {
 		r = &rx->reqs[rx->n++];
 		snprintf(r->path, sizeof(r->path), "%s", evhttp_request_get_uri(req));
@@ -94,17 +157,30 @@ receiver_cb(struct evhttp_request *req, void *arg)
 		copy_header(h, "Authorization", r->auth, sizeof(r->auth));
 		copy_header(h, "X-Custom", r->custom, sizeof(r->custom));
 		copy_header(h, "Content-Type", r->ctype, sizeof(r->ctype));
-		len = evbuffer_get_length(in);
-		r->body = xmalloc(len + 1);
-		evbuffer_remove(in, r->body, len);
-		r->body[len] = '\0';
+		r->body = body;
+		r->status = code;
+		body = NULL;
 	}
-	if (rx->fail_next > 0) {
-		rx->fail_next--;
-		evhttp_send_reply(req, 500, "Internal Server Error", NULL);
+	if (rx->delay_ms <= 0) {
+		free(body);
+		evhttp_send_reply(req, code, code == 200 ? "OK" : "Internal Server Error", NULL);
 		return;
 	}
-	evhttp_send_reply(req, 200, "OK", NULL);
+	l = xcalloc(1, sizeof(*l));
+	l->req = req;
+	l->code = code;
+	body_instance(r != NULL ? r->body : body, l->instance, sizeof(l->instance));
+	free(body);
+	for (o = recv_pending; o != NULL; o = o->next)
+		if (l->instance[0] != '\0' && strcmp(o->instance, l->instance) == 0)
+			rx->overlaps++;
+	l->next = recv_pending;
+	recv_pending = l;
+	rx->pending++;
+	l->ev = evtimer_new(T.base, receiver_later_cb, l);
+	tv.tv_sec = rx->delay_ms / 1000;
+	tv.tv_usec = (rx->delay_ms % 1000) * 1000;
+	evtimer_add(l->ev, &tv);
 }
 
 /* Start listening on port (0 = pick one). */
@@ -124,6 +200,15 @@ receiver_start(int port)
 void
 receiver_stop(void)
 {
+	struct recv_later *l;
+
+	/* Unanswered delayed requests die with their connections. */
+	while ((l = recv_pending) != NULL) {
+		recv_pending = l->next;
+		event_free(l->ev);
+		free(l);
+	}
+	T.rx.pending = 0;
 	if (T.rx.http != NULL)
 		evhttp_free(T.rx.http);
 	T.rx.http = NULL;
@@ -139,6 +224,10 @@ receiver_reset(void)
 		free(T.rx.reqs[i].body);
 	T.rx.n = 0;
 	T.rx.fail_next = 0;
+	T.rx.fail_match = NULL;
+	T.rx.fail_match_n = 0;
+	T.rx.delay_ms = 0;
+	T.rx.overlaps = 0;
 }
 
 /* Run the loop until pred(arg) holds or timeout_ms passes; returns whether it holds. */
@@ -300,10 +389,7 @@ int
 webhook_test_setup(void **state)
 {
 	const char *src = getenv("WAGATE_SRCDIR") ? getenv("WAGATE_SRCDIR") : ".";
-	char path[512], *schema;
-	PGresult *r;
-	FILE *f;
-	long n;
+	char path[512], err[512];
 
 	log_init("webhook_test", getenv("WAGATE_TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
 	T.base = event_base_new();
@@ -313,22 +399,12 @@ webhook_test_setup(void **state)
 	T.conn = PQconnectdb(T.uri);
 	if (PQstatus(T.conn) != CONNECTION_OK)
 		return -1;
-	snprintf(path, sizeof(path), "%s/migrations/0001_init.sql", src);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	schema = xmalloc((size_t)n + 1);
-	schema[fread(schema, 1, (size_t)n, f)] = '\0';
-	fclose(f);
-	r = PQexec(T.conn, schema);
-	free(schema);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		fprintf(stderr, "schema: %s", PQerrorMessage(T.conn));
+	/* Every migration, as the supervisor applies them (0003 adds the index the claim walks). */
+	snprintf(path, sizeof(path), "%s/migrations", src);
+	if (migrate_run(T.uri, path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "schema: %s\n", err);
 		return -1;
 	}
-	PQclear(r);
 	T.db = db_new(T.base, T.uri, 2);
 	receiver_start(0);
 	return 0;

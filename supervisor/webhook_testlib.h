@@ -22,12 +22,18 @@ struct recv_req {
 	char custom[64];
 	char ctype[64];
 	char *body;
+	int status;			/* what the receiver answered */
 };
 
 struct receiver {
 	struct evhttp *http;
 	int port;
 	int fail_next;			/* answer 500 to this many requests first */
+	const char *fail_match;		/* answer 500 to fail_match_n requests whose body contains this */
+	int fail_match_n;
+	int delay_ms;			/* answer this late (0: at once) */
+	int pending;			/* answers waiting for delay_ms */
+	int overlaps;			/* requests that came while another of the same instance was pending */
 	struct recv_req reqs[MAX_REQS];
 	int n;
 };

@@ -2,6 +2,7 @@
 
 import http.server
 import json
+import socket
 import sys
 import threading
 import time
@@ -23,12 +24,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             parsed = json.loads(body.decode("utf-8")) if body else None
         except ValueError:
             parsed = None
-        status = rec.status
+        with rec.lock:
+            rec.seen += 1
+            # fail_every = n: the 1st, (n+1)th, ... request is answered 500 (a flaky receiver)
+            status = 500 if rec.fail_every and rec.seen % rec.fail_every == 1 % rec.fail_every else rec.status
         entry = {"method": self.command, "path": self.path,
                  "headers": {k.lower(): v for k, v in self.headers.items()},
                  "body": parsed, "raw": body, "status": status, "time": time.time()}
         with rec.lock:
             rec.requests.append(entry)
+        if rec.delay:
+            time.sleep(rec.delay)  # a slow receiver; each request has its own thread
+        entry["answered"] = time.time()
         payload = b'{"ok":true}' if status < 300 else b'{"ok":false}'
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -47,6 +54,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
+    def process_request(self, request, client_address):
+        """Remember open connections, so that 'down' can cut the keep-alive ones too."""
+        with self.receiver.lock:
+            self.receiver.conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self.receiver.lock:
+            self.receiver.conns.discard(request)
+        super().shutdown_request(request)
+
     def handle_error(self, request, client_address):
         """A sender that hung up (its timeout) is routine: the product retries; anything else is printed."""
         if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
@@ -62,6 +80,10 @@ class Receiver:
         self.requests = []
         self.lock = threading.Lock()
         self.status = 200
+        self.delay = 0.0      # seconds before each answer (slow mode)
+        self.fail_every = 0   # n > 0: answer 500 to one request in n (flaky mode)
+        self.seen = 0         # requests seen, for fail_every
+        self.conns = set()    # open connections (sockets)
         self.server = None
         self.thread = None
 
@@ -77,6 +99,26 @@ class Receiver:
         self.server.receiver = self
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
+        return self
+
+    def set_mode(self, mode, delay=0.2, fail_every=2):
+        """'up' (answers at once), 'slow' (delay seconds per answer), 'flaky' (slow, and 500 to one request in
+        fail_every), 'down' (stopped: connections refused); restarts the server when leaving 'down'."""
+        with self.lock:
+            self.delay = delay if mode in ("slow", "flaky") else 0.0
+            self.fail_every = fail_every if mode == "flaky" else 0
+        if mode == "down":
+            self.stop()
+            # a stopped server still answers on its open keep-alive connections: cut them
+            with self.lock:
+                conns, self.conns = list(self.conns), set()
+            for c in conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        elif self.server is None:
+            self.start()
         return self
 
     def stop(self):
