@@ -493,7 +493,8 @@ wa_signal_decrypt(struct wa_signal *s, const char *address, enum wa_signal_type 
 	signal_want(s, WA_SIGNAL_SESSION, address, NULL, 0);
 	if (pkm != NULL) {
 		signal_want(s, WA_SIGNAL_IDENTITY, address, NULL, 0);
-		if (pre_key_signal_message_has_pre_key_id(pkm))
+		if (pre_key_signal_message_has_pre_key_id(pkm) && pre_key_signal_message_get_pre_key_id(pkm) != 0 &&
+		    pre_key_signal_message_get_pre_key_id(pkm) <= 0xffffff)
 			signal_want(s, WA_SIGNAL_PREKEY, NULL, NULL, pre_key_signal_message_get_pre_key_id(pkm));
 	}
 	for (attempt = 0; attempt < 2 && !signal_lacking(s); attempt++) {

@@ -598,11 +598,19 @@ session_delete_all_cb(const char *name, size_t name_len, void *ud)
 	return n;
 }
 
+/* Ids travel as 3 bytes (section 6.4): one outside that range is unknown without asking the caller, who
+ * could not load it. */
+static int
+prekey_id_ok(uint32_t id)
+{
+	return id != 0 && id <= 0xffffff;
+}
+
 static int
 prekey_load_cb(signal_buffer **record, uint32_t id, void *ud)
 {
 	struct wa_signal_key k = { .kind = WA_SIGNAL_PREKEY, .prekey_id = id };
-	int rc = store_load(ud, &k, record);
+	int rc = prekey_id_ok(id) ? store_load(ud, &k, record) : 0;
 
 	return rc == 0 ? SG_ERR_INVALID_KEY_ID : rc < 0 ? rc : SG_SUCCESS;
 }
@@ -624,8 +632,11 @@ prekey_contains_cb(uint32_t id, void *ud)
 	struct wa_signal_key k = { .kind = WA_SIGNAL_PREKEY, .prekey_id = id };
 	const uint8_t *data;
 	size_t len;
-	int rc = wa_signal_store_get(ud, &k, &data, &len);
+	int rc;
 
+	if (!prekey_id_ok(id))
+		return 0;
+	rc = wa_signal_store_get(ud, &k, &data, &len);
 	return rc < 0 ? WA_SIGNAL_STORE_MISS : rc;
 }
 

@@ -412,6 +412,15 @@ test_signal_unknown_prekey(void **state)
 	assert_int_equal(b.last_changes, 0);
 	assert_false(db_has(&b, WA_SIGNAL_SESSION, a.addr, NULL, 0));
 	free(m.ct);
+	/* an id that cannot travel in 3 bytes is unknown at once: never asked for, it could not be loaded (fuzz) */
+	bundle.prekey_id = 0x1000000;
+	assert_int_equal(RUN(&a, wa_signal_session_build(a.s, b.addr, &bundle, err, sizeof(err))), WA_SIGNAL_DONE);
+	m = send_msg(&a, &b, "to nowhere");
+	b.loads = 0;
+	assert_int_equal(recv_msg(&b, &a, &m, "", &e), WA_SIGNAL_FAILED);
+	assert_int_equal(e, WA_SIGNAL_E_NO_PREKEY);
+	assert_int_equal(b.loads, 0);
+	free(m.ct);
 	/* a msg without a session */
 	party_bundle(&b, 1, &bundle);
 	a.loads = 0;
