@@ -25,7 +25,21 @@ void wa_signal_store_free(struct wa_signal_store *st);
  * private identity key, the registration id, the signed prekey's id and serialized record. Copied. */
 void wa_signal_store_set_own(struct wa_signal_store *st, const uint8_t pub[33], const uint8_t priv[32],
     uint32_t regid, uint32_t spk_id, const uint8_t *spk_rec, size_t spk_len);
-/* Register the callbacks with a libsignal store context. 0 or -1. */
+/* Our own material as set. */
+struct wa_signal_store_own {
+	uint8_t pub[33];
+	uint8_t priv[32];
+	uint32_t regid;
+	uint32_t spk_id;
+	uint8_t *spk_rec;
+	size_t spk_len;
+};
+const struct wa_signal_store_own *wa_signal_store_own(const struct wa_signal_store *st);
+/* Call fn for each cached, present session of user name (any device); fn may stage writes. */
+void wa_signal_store_foreach_session(struct wa_signal_store *st, const char *name, size_t name_len,
+    void (*fn)(const struct wa_signal_key *k, void *arg), void *arg);
+
+/* Register the callbacks (wa_signal_callbacks.c) with a libsignal store context. 0 or -1. */
 int wa_signal_store_install(struct wa_signal_store *st, signal_protocol_store_context *sc);
 
 /* A clean record loaded by the caller (data NULL: known absent); kept as is if it has unsaved changes. */
