@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Signal layer benchmark: builds bench/signal_bench.c (meson target signal_bench, not built by default) and
 # prints ONE line:
-#   signal: encrypt+decrypt N msg/s, session record X bytes cached (Y serialized)
+#   signal: encrypt+decrypt N msg/s alternating, M msg/s one way; session record X bytes cached (Y serialized)
 # Knobs: BUILD (build dir, default build), BENCH_SECONDS (default 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."

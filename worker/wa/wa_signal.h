@@ -118,7 +118,8 @@ void wa_signal_set_random(struct wa_signal *s, void (*fn)(void *buf, size_t n, v
  * record with unsaved changes is kept (the cache is newer). Data per kind as in enum wa_signal_kind. 0 or -1. */
 int wa_signal_put(struct wa_signal *s, const struct wa_signal_key *k, const uint8_t *data, size_t len, char *err,
     size_t errlen);
-/* The keys the last operation returning WA_SIGNAL_NEED lacked; valid until the next call on s. */
+/* The keys the last operation returning WA_SIGNAL_NEED lacked; valid until the next operation (wa_signal_put
+ * leaves it, so the caller can put while walking it). */
 const struct wa_signal_key *wa_signal_needed(const struct wa_signal *s, size_t *n);
 /* Why the last operation failed. */
 enum wa_signal_error wa_signal_error(const struct wa_signal *s);
