@@ -11,6 +11,9 @@
  *  - A successful operation leaves its writes in the cache, dirty. wa_signal_take_changes() hands every dirty
  *    record to the caller (to write in one transaction with the message row) and marks them clean. If that
  *    transaction fails, the cache is ahead of the database: drop it with wa_signal_clear() (or free it).
+ *    Taken records are clean, so evictable: until that transaction has committed, answer a NEED for one of
+ *    them from the change list, not from the database (or run no operation meanwhile, as the worker does
+ *    when it waits for the supervisor's ack).
  *  - Eviction (least recently used first) drops only clean records, whenever a cap is exceeded, and never
  *    the records put since the last operation ended (DONE or FAILED): those are for the next run, so a NEED
  *    answered always makes progress even when dirty records fill the cache.
