@@ -40,7 +40,7 @@ fi
 	-I"$src/common" -I"$src/worker/wa" -I"$src/supervisor" -I"$build/proto" -I"$src/tests/fuzz" \
 	$(pkg-config --cflags json-c libprotobuf-c 2>/dev/null) \
 	"${sources[@]}" -o "$out/$name" \
-	$(pkg-config --libs json-c libprotobuf-c zlib 2>/dev/null) -lmbedtls -lmbedx509 -lmbedcrypto -lm
+	$(pkg-config --libs json-c libprotobuf-c zlib libsignal-protocol-c 2>/dev/null) -lmbedtls -lmbedx509 -lmbedcrypto -lm
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 [ -d "$src/tests/fuzz/corpus/$name" ] && cp -r "$src/tests/fuzz/corpus/$name/." "$work/" 2>/dev/null || true
