@@ -138,18 +138,9 @@ worker_adopt_try(struct worker_rec *wk)
 			log_warn("%s: cannot connect to %s", wk->name, sun.sun_path);
 		return -1;
 	}
-	wk->pid = pid;
 	wk->adopted = 1;
-	wk->gen++;
-	wk->started_ms = workers_now_ms();
-	wk->kill_reason[0] = '\0';
-	wk->protocol_error = 0;
-	wk->misses = 0;
-	wk->ping_outstanding = 0;
-	wk->stop_sent = 0;
-	wk->logged_out = 0;
+	workers_begin(wk, pid);
 	worker_adopt_watch(wk, pid);
-	workers_set_phase(wk, WK_STARTING);
 	if (worker_ipc_open(wk, fd) == -1) {
 		close(fd);
 		worker_reap_kill(wk, "IPC setup failed");
@@ -184,24 +175,15 @@ worker_adopt_on_adopted(void *arg, const IpcEnvelope *env)
 	}
 	if (strcmp(ad->version, WAGATE_VERSION) != 0)
 		log_warnx("%s: adopted worker version %s, supervisor %s", wk->name, ad->version, WAGATE_VERSION);
-	evtimer_del(wk->timer);
-	workers_set_phase(wk, WK_READY);
 	log_info("%s: adopted worker %d (state %d)", wk->name, (int)wk->pid, (int)ad->state);
-	if (w->cbs.on_ready != NULL)
-		w->cbs.on_ready(w->cbs.ctx, wk->id, wk->pid);
+	workers_ready(wk);
 	acct.jid = ad->jid;
 	acct.lid = ad->lid;
 	acct.push_name = ad->push_name;
 	if (w->cbs.on_state != NULL)
 		w->cbs.on_state(w->cbs.ctx, wk->id, (int)ad->state, ad->reason, ad->detail,
 		    (int)ad->state == CONN_OPEN ? &acct : NULL);
-	if (wk->pending_connect && wk->phase == WK_READY) {
-		wk->pending_connect = 0;
-		worker_ipc_send_connect(wk, wk->pending_number);
-		free(wk->pending_number);
-		wk->pending_number = NULL;
-	}
-	workers_pump(w);
+	workers_ready_done(wk);
 	return 0;
 }
 

@@ -17,7 +17,6 @@ static int
 worker_ipc_on_ready(void *arg, const IpcEnvelope *env)
 {
 	struct worker_rec *wk = arg;
-	struct workers *w = wk->w;
 
 	if (!ipc_str_ok(env->ready->version, WORKERS_FIELD_MAX) || wk->adopted)
 		return -1;
@@ -25,20 +24,9 @@ worker_ipc_on_ready(void *arg, const IpcEnvelope *env)
 		log_warnx("%s: worker says pid %d, we forked %d", wk->name, env->ready->pid, (int)wk->pid);
 	if (strcmp(env->ready->version, WAGATE_VERSION) != 0)
 		log_warnx("%s: worker version %s, supervisor %s", wk->name, env->ready->version, WAGATE_VERSION);
-	evtimer_del(wk->timer);
-	workers_set_phase(wk, WK_READY);
-	wk->misses = 0;
-	wk->ping_outstanding = 0;
 	log_debug("%s: worker %d ready", wk->name, (int)wk->pid);
-	if (w->cbs.on_ready != NULL)
-		w->cbs.on_ready(w->cbs.ctx, wk->id, wk->pid);
-	if (wk->pending_connect && wk->phase == WK_READY) {
-		wk->pending_connect = 0;
-		worker_ipc_send_connect(wk, wk->pending_number);
-		free(wk->pending_number);
-		wk->pending_number = NULL;
-	}
-	workers_pump(w);
+	workers_ready(wk);
+	workers_ready_done(wk);
 	return 0;
 }
 

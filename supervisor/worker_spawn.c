@@ -133,16 +133,7 @@ worker_spawn(struct worker_rec *wk)
 	}
 	close(sv[1]);
 	worker_spawn_env_free(envp);
-	wk->pid = pid;
-	wk->gen++;
-	wk->started_ms = workers_now_ms();
-	wk->kill_reason[0] = '\0';
-	wk->protocol_error = 0;
-	wk->misses = 0;
-	wk->ping_outstanding = 0;
-	wk->stop_sent = 0;
-	wk->logged_out = 0;
-	workers_set_phase(wk, WK_STARTING);
+	workers_begin(wk, pid);
 	if (worker_ipc_open(wk, sv[0]) == -1) {
 		close(sv[0]);
 		worker_reap_kill(wk, "IPC setup failed");

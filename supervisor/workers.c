@@ -54,6 +54,49 @@ workers_find(const struct workers *w, const char *id)
 	return NULL;
 }
 
+/* A process (spawned or adopted) now stands behind the record: a new generation, no leftovers of the last. */
+void
+workers_begin(struct worker_rec *wk, pid_t pid)
+{
+	wk->pid = pid;
+	wk->gen++;
+	wk->started_ms = workers_now_ms();
+	wk->kill_reason[0] = '\0';
+	wk->protocol_error = 0;
+	wk->misses = 0;
+	wk->ping_outstanding = 0;
+	wk->stop_sent = 0;
+	wk->logged_out = 0;
+	workers_set_phase(wk, WK_STARTING);
+}
+
+/* The worker answered Start (Ready) or Adopt (Adopted): tell the owner, send a Connect that waited for it. */
+void
+workers_ready(struct worker_rec *wk)
+{
+	struct workers *w = wk->w;
+
+	evtimer_del(wk->timer);
+	workers_set_phase(wk, WK_READY);
+	wk->misses = 0;
+	wk->ping_outstanding = 0;
+	if (w->cbs.on_ready != NULL)
+		w->cbs.on_ready(w->cbs.ctx, wk->id, wk->pid);
+}
+
+/* After workers_ready and anything the owner must see first: a queued Connect goes out, the queue moves. */
+void
+workers_ready_done(struct worker_rec *wk)
+{
+	if (wk->pending_connect && wk->phase == WK_READY) {
+		wk->pending_connect = 0;
+		worker_ipc_send_connect(wk, wk->pending_number);
+		free(wk->pending_number);
+		wk->pending_number = NULL;
+	}
+	workers_pump(wk->w);
+}
+
 /* Change phase, keeping the counters and the spawn queue in step. */
 void
 workers_set_phase(struct worker_rec *wk, enum worker_phase phase)
