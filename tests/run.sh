@@ -14,6 +14,9 @@ export WAGATE_FUZZ_SECONDS=${WAGATE_FUZZ_SECONDS:-5}
 if [ -n "${SANITIZE:-}" ]; then
 	# ASan reserves terabytes of address space: an address-space rlimit would kill every worker at start.
 	export WAGATE_WORKER_RLIMIT_AS_MB=0
+	# A sanitized worker holds ~290 MB: e2e-adopt's 100 open instances would need 29 GB. The adoption logic is
+	# the same for 10; the unsanitized run keeps 100.
+	export WAGATE_E2E_ADOPT_N=${WAGATE_E2E_ADOPT_N:-10}
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 fi
