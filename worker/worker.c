@@ -1,108 +1,29 @@
 /* The worker process: its dispatch table on the shared IPC peer (common/ipc_peer.c, STYLE rule 15), settings
- * from Start, reports to the supervisor, and the worker's own requests (StoreBatch -> StoreAck, PairSuccess ->
- * Result), whose ids and timeouts the peer tracks.
- *
- * Adoption (DESIGN.md "Workers outlive a supervisor restart"): when Start named a runtime directory and the
- * supervisor goes away while the instance is paired and its connection is up or coming up, the worker keeps
- * the session, holds what it would have sent (the latest state; requests, bounded), listens on
- * adopt.h's socket and waits for Adopt, or exits cleanly after the grace. Anything else still exits on EOF. */
-#include "worker.h"
-#include "adopt.h"
+ * from Start, reports to the supervisor, and the process's end. Our own requests to the supervisor are in
+ * worker_call.c, adoption by a new supervisor in worker_orphan.c (worker_int.h holds what they share). */
+#include "worker_int.h"
 #include "conn_state.h"
-#include "ipc.h"
-#include "ipc_peer.h"
 #include "log.h"
 #include "session.h"
 #include "xmalloc.h"
 
-#include <errno.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-/* Caps on what the supervisor may send (it is trusted, but a bug must not become a crash). */
-#define WORKER_ID_MAX		128
-#define WORKER_NAME_MAX		256
-#define WORKER_URL_MAX		2048
-#define WORKER_FIELD_MAX	1024
-#define WORKER_ROOT_KEY_LEN	32
-#define WORKER_EXIT_GRACE_S	5
-#define WORKER_KEEPALIVE_MAX_MS	3600000	/* a longer keepalive from Start is a bug: use the default */
-#define WORKER_ORPHAN_GRACE_S	120	/* Start.orphan_grace_s = 0 */
-#define WORKER_HELD_MAX		32	/* requests kept for the next supervisor while orphaned */
-#define WORKER_HELD_BYTES_MAX	(4u * 1024 * 1024)
-#define WORKER_SOCK_CHECK_MS	1000	/* how often an orphan checks that its socket file is still there */
-
-enum worker_phase {
-	WORKER_PHASE_WAIT_START = 1 << 0,	/* nothing but Start (or Shutdown) yet */
-	WORKER_PHASE_RUNNING = 1 << 1,
-	WORKER_PHASE_EXITING = 1 << 2,
-	WORKER_PHASE_ORPHAN = 1 << 3,		/* the supervisor went away: waiting for Adopt on the socket */
-};
-
-/* A request of ours (StoreBatch, PairSuccess): the session's callback, kept until the peer ends it, and the
- * packed envelope, so that a request the supervisor's death cancelled can be sent again to the next one. */
-struct worker_call {
-	TAILQ_ENTRY(worker_call) entry;		/* in worker.held while orphaned */
-	struct worker *w;
-	const char *what;		/* for the timeout log line */
-	int reply_case;
-	uint8_t *frame;			/* packed Envelope (request_id replaced when sent again) */
-	size_t len;
-	worker_reply_cb cb;
-	void *arg;
-};
-
-TAILQ_HEAD(worker_call_list, worker_call);
-
-struct worker {
-	struct event_base *base;
-	struct ipc_peer *ipc;
-	enum worker_phase phase;
-	int exit_code;
-	struct event *exit_timer;	/* leaves the loop if the supervisor stops reading */
-	char *instance_id;
-	char *instance_name;
-	char *wa_url;
-	char *tls_ca_file;
-	unsigned char *root_key;
-	size_t root_key_len;
-	unsigned char *creds;
-	size_t creds_len;
-	struct settings settings;
-	struct proxy proxy;
-	struct session *session;
-	unsigned qrcode_limit, qr_first_ms, qr_next_ms;
-	unsigned keepalive_ms, keepalive_deadline_ms;
-	char *connect_number;
-
-	/* adoption */
-	char *runtime_dir;		/* Start.runtime_dir; NULL = exit on EOF */
-	unsigned orphan_grace_s;
-	int was_open;			/* OPEN reported since Start: the instance is paired */
-	int state, reason;		/* the last state reported (what Adopted carries) */
-	char *detail, *jid, *lid, *push_name;
-	char *sock_path;		/* set while the adoption socket exists */
-	int lfd;
-	struct event *ev_accept, *ev_grace, *ev_watch;
-	struct worker_call_list held;	/* requests for the next supervisor */
-	size_t nheld, held_bytes;
-};
 
 /* The instance's name for log lines (its id until Start arrived). */
-static const char *
+const char *
 worker_label(const struct worker *w)
 {
 	return w->instance_name != NULL ? w->instance_name : w->instance_id;
 }
 
 /* Queue one message for the supervisor; a failure here means the channel is gone, and EOF handles that. */
-static void
+void
 worker_send(struct worker *w, IpcEnvelope *env)
 {
 	/* Orphaned: nobody to tell; what the next supervisor needs travels in Adopted. */
@@ -145,7 +66,7 @@ worker_set_str(char **field, const char *s)
 
 /* The parts of Start (or of Adopt's Start) that are configuration, not the session: checked, then applied.
  * 0, or -1 for an invalid message (nothing applied). */
-static int
+int
 worker_take_config(struct worker *w, const Wagate__Ipc__Start *st)
 {
 	struct settings set;
@@ -350,271 +271,6 @@ worker_on_set_presence(void *arg, const IpcEnvelope *env)
 	return 0;
 }
 
-/* Release one request record. */
-static void
-worker_call_free(struct worker_call *c)
-{
-	if (c == NULL)
-		return;
-	free_wiped(c->frame, c->len);
-	free(c);
-}
-
-/* Whether a request can wait for the next supervisor: adoption is configured and the session goes on. */
-static int
-worker_can_hold(const struct worker *w)
-{
-	return w->runtime_dir != NULL && (w->phase == WORKER_PHASE_RUNNING || w->phase == WORKER_PHASE_ORPHAN);
-}
-
-/* Keep c for the next supervisor (bounded). 0, or -1 when the hold is full (c untouched). */
-static int
-worker_hold(struct worker *w, struct worker_call *c)
-{
-	if (w->nheld >= WORKER_HELD_MAX || w->held_bytes + c->len > WORKER_HELD_BYTES_MAX)
-		return -1;
-	TAILQ_INSERT_TAIL(&w->held, c, entry);
-	w->nheld++;
-	w->held_bytes += c->len;
-	return 0;
-}
-
-/* Drop every held request without calling back (the process is ending: worker.h's contract). */
-static void
-worker_held_free(struct worker *w)
-{
-	struct worker_call *c;
-
-	while ((c = TAILQ_FIRST(&w->held)) != NULL) {
-		TAILQ_REMOVE(&w->held, c, entry);
-		worker_call_free(c);
-	}
-	w->nheld = 0;
-	w->held_bytes = 0;
-}
-
-/* The end of one of our requests: the reply (StoreAck or Result), a timeout, or a cancel at exit. */
-static int
-worker_call_done(void *arg, enum ipc_peer_outcome how, const IpcEnvelope *env)
-{
-	struct worker_call *c = arg;
-	struct worker *w = c->w;
-	worker_reply_cb cb = c->cb;
-	void *cbarg = c->arg;
-	const char *error;
-	int ok;
-
-	if (how == IPC_PEER_CANCELLED) {
-		/* The supervisor went away with the request unanswered: if this worker may be adopted, the next
-		 * supervisor gets it again (its handling is idempotent for creds; see the report for prekeys). */
-		if (worker_can_hold(w) && worker_hold(w, c) == 0)
-			return 0;
-		/* The session is going away: nothing is called back (worker.h). */
-		worker_call_free(c);
-		return 0;
-	}
-	if (how == IPC_PEER_TIMED_OUT) {
-		log_warnx("%s: no reply to %s within %d s", worker_label(w), c->what, WORKER_REQUEST_TIMEOUT_S);
-		worker_call_free(c);
-		cb(cbarg, 0, "timeout");
-		return 0;
-	}
-	worker_call_free(c);
-	if (env->msg_case == WAGATE__IPC__ENVELOPE__MSG_STORE_ACK) {
-		ok = env->store_ack->ok;
-		error = env->store_ack->error;
-	} else {
-		ok = env->result->ok;
-		error = env->result->error;
-	}
-	if (!ipc_str_ok(error, WORKER_FIELD_MAX))
-		return -1;
-	cb(cbarg, ok, *error != '\0' ? error : (ok ? NULL : "failed"));
-	return 0;
-}
-
-/* Send a request record's envelope under a fresh id. 0, or -1 (c still the caller's). */
-static int
-worker_call_send(struct worker *w, struct worker_call *c)
-{
-	IpcEnvelope *env;
-	int rc;
-
-	if (c->frame == NULL)
-		return -1;
-	if ((env = wagate__ipc__envelope__unpack(NULL, c->len, c->frame)) == NULL)
-		return -1;
-	rc = ipc_peer_request(w->ipc, env, c->reply_case, WORKER_REQUEST_TIMEOUT_S * 1000, worker_call_done, c);
-	wagate__ipc__envelope__free_unpacked(env, NULL);
-	return rc;
-}
-
-/* Send env as a request answered by reply_case; cb gets the outcome. While orphaned it waits (bounded) for
- * the next supervisor. 0 or -1. */
-static int
-worker_request_send(struct worker *w, IpcEnvelope *env, int reply_case, worker_reply_cb cb, void *arg)
-{
-	struct worker_call *c;
-	size_t len;
-
-	if ((w->phase != WORKER_PHASE_RUNNING && w->phase != WORKER_PHASE_ORPHAN) || cb == NULL)
-		return -1;
-	c = xcalloc(1, sizeof(*c));
-	c->w = w;
-	c->what = ipc_msg_name((int)env->msg_case);
-	c->reply_case = reply_case;
-	c->cb = cb;
-	c->arg = arg;
-	/* A copy only where it may be needed again: a worker without adoption never sends a request twice. */
-	if (w->runtime_dir != NULL) {
-		env->version = IPC_VERSION;
-		if ((len = wagate__ipc__envelope__get_packed_size(env)) == 0 || len > IPC_FRAME_MAX) {
-			worker_call_free(c);
-			return -1;
-		}
-		c->frame = xmalloc(len);
-		c->len = wagate__ipc__envelope__pack(env, c->frame);
-	}
-	if (w->phase == WORKER_PHASE_ORPHAN) {
-		if (worker_hold(w, c) == -1) {
-			log_warnx("%s: %s not kept for the next supervisor: %zu requests wait already", worker_label(w),
-			    c->what, w->nheld);
-			worker_call_free(c);
-			return -1;
-		}
-		return 0;
-	}
-	if (ipc_peer_request(w->ipc, env, reply_case, WORKER_REQUEST_TIMEOUT_S * 1000, worker_call_done, c) == -1) {
-		log_warnx("%s: could not queue %s", worker_label(w), c->what);
-		worker_call_free(c);
-		return -1;
-	}
-	return 0;
-}
-
-int
-worker_request_store(struct worker *w, const unsigned char *creds, size_t creds_len,
-    const struct worker_prekey *prekeys, size_t nprekeys, uint32_t uploaded_upto, worker_reply_cb cb, void *arg)
-{
-	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
-	Wagate__Ipc__StoreBatch sb = WAGATE__IPC__STORE_BATCH__INIT;
-	Wagate__Ipc__PreKey *pk = NULL, **pkp = NULL;
-	size_t i;
-	int rc;
-
-	sb.creds.data = (uint8_t *)creds;
-	sb.creds.len = creds != NULL ? creds_len : 0;
-	if (nprekeys > 0) {
-		pk = xreallocarray(NULL, nprekeys, sizeof(*pk));
-		pkp = xreallocarray(NULL, nprekeys, sizeof(*pkp));
-		for (i = 0; i < nprekeys; i++) {
-			wagate__ipc__pre_key__init(&pk[i]);
-			pk[i].id = prekeys[i].id;
-			pk[i].record.data = (uint8_t *)prekeys[i].record;
-			pk[i].record.len = prekeys[i].len;
-			pkp[i] = &pk[i];
-		}
-	}
-	sb.n_prekeys = nprekeys;
-	sb.prekeys = pkp;
-	sb.prekeys_uploaded_upto = uploaded_upto;
-	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_STORE_BATCH;
-	env.store_batch = &sb;
-	rc = worker_request_send(w, &env, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, cb, arg);
-	free(pk);
-	free(pkp);
-	return rc;
-}
-
-int
-worker_request_paired(struct worker *w, const char *jid, const char *lid, const char *push_name,
-    const char *platform, const char *business_name, const unsigned char *creds, size_t creds_len,
-    worker_reply_cb cb, void *arg)
-{
-	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
-	Wagate__Ipc__PairSuccess p = WAGATE__IPC__PAIR_SUCCESS__INIT;
-
-	p.jid = (char *)(jid != NULL ? jid : "");
-	p.lid = (char *)(lid != NULL ? lid : "");
-	p.push_name = (char *)(push_name != NULL ? push_name : "");
-	p.platform = (char *)(platform != NULL ? platform : "");
-	p.business_name = (char *)(business_name != NULL ? business_name : "");
-	p.creds.data = (uint8_t *)creds;
-	p.creds.len = creds_len;
-	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_PAIR_SUCCESS;
-	env.pair_success = &p;
-	return worker_request_send(w, &env, WAGATE__IPC__ENVELOPE__MSG_RESULT, cb, arg);
-}
-
-/* Close the adoption socket and remove its file (nothing once it is gone). */
-static void
-worker_adopt_close(struct worker *w)
-{
-	if (w->ev_accept != NULL) {
-		event_free(w->ev_accept);
-		w->ev_accept = NULL;
-	}
-	if (w->lfd >= 0) {
-		close(w->lfd);
-		w->lfd = -1;
-	}
-	if (w->sock_path != NULL) {
-		(void)unlink(w->sock_path);
-		free(w->sock_path);
-		w->sock_path = NULL;
-	}
-	if (w->ev_grace != NULL)
-		evtimer_del(w->ev_grace);
-	if (w->ev_watch != NULL)
-		event_del(w->ev_watch);
-}
-
-/* Adopt: a new supervisor takes this orphan over. Apply its configuration, answer Adopted with what it
- * missed, and send it the requests that waited. */
-static int
-worker_on_adopt(void *arg, const IpcEnvelope *env)
-{
-	struct worker *w = arg;
-	IpcEnvelope reply = WAGATE__IPC__ENVELOPE__INIT;
-	Wagate__Ipc__Adopted ad = WAGATE__IPC__ADOPTED__INIT;
-	struct worker_call *c;
-
-	if (worker_take_config(w, env->adopt->start) == -1)
-		return -1;
-	ad.pid = (int32_t)getpid();
-	ad.version = (char *)WAGATE_VERSION;
-	ad.state = (Wagate__Ipc__ConnState)w->state;
-	ad.reason = w->reason;
-	ad.detail = w->detail != NULL ? w->detail : (char *)"";
-	ad.jid = w->jid != NULL ? w->jid : (char *)"";
-	ad.lid = w->lid != NULL ? w->lid : (char *)"";
-	ad.push_name = w->push_name != NULL ? w->push_name : (char *)"";
-	reply.request_id = env->request_id;
-	reply.msg_case = WAGATE__IPC__ENVELOPE__MSG_ADOPTED;
-	reply.adopted = &ad;
-	w->phase = WORKER_PHASE_RUNNING;
-	worker_send(w, &reply);
-	worker_adopt_close(w);
-	log_info("%s: adopted (state %d)", worker_label(w), w->state);
-	/* Settings or proxy changed while we were orphaned apply as an update would. */
-	if (w->session != NULL)
-		worker_session_update(w->session);
-	while ((c = TAILQ_FIRST(&w->held)) != NULL) {
-		TAILQ_REMOVE(&w->held, c, entry);
-		w->nheld--;
-		w->held_bytes -= c->len;
-		if (worker_call_send(w, c) == -1) {
-			worker_reply_cb cb = c->cb;
-			void *cbarg = c->arg;
-
-			log_warnx("%s: could not send the held %s", worker_label(w), c->what);
-			worker_call_free(c);
-			cb(cbarg, 0, "could not be sent");
-		}
-	}
-	return 0;
-}
-
 /* Every message the supervisor may send, and when; a NULL handler is a reply to one of our requests. */
 static const struct ipc_peer_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_START, WORKER_PHASE_WAIT_START, worker_on_start },
@@ -628,7 +284,7 @@ static const struct ipc_peer_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_SET_PRESENCE, WORKER_PHASE_RUNNING, worker_on_set_presence },
 	{ WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, WORKER_PHASE_RUNNING, NULL },
 	{ WAGATE__IPC__ENVELOPE__MSG_RESULT, WORKER_PHASE_RUNNING, NULL },
-	{ WAGATE__IPC__ENVELOPE__MSG_ADOPT, WORKER_PHASE_ORPHAN, worker_on_adopt },
+	{ WAGATE__IPC__ENVELOPE__MSG_ADOPT, WORKER_PHASE_ORPHAN, worker_orphan_on_adopt },
 };
 
 /* The phase the dispatch table is checked against. */
@@ -651,117 +307,13 @@ worker_protocol_error_cb(void *arg, const char *what)
 static void worker_close_cb(void *arg, int error);
 
 /* The callbacks of a channel to a supervisor (the spawning one on fd 3, or an adopting one). */
-static struct ipc_peer *
+struct ipc_peer *
 worker_peer_new(struct worker *w, int fd)
 {
 	struct ipc_peer_cbs cbs = { worker_dispatch_table, sizeof(worker_dispatch_table) /
 	    sizeof(worker_dispatch_table[0]), worker_phase_cb, worker_protocol_error_cb, worker_close_cb, w };
 
 	return ipc_peer_new(w->base, fd, &cbs);
-}
-
-/* A supervisor connects to the adoption socket: take exactly one (our uid only), then wait for its Adopt. */
-static void
-worker_accept_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker *w = arg;
-	struct ipc_peer *p;
-	pid_t pid;
-	int cfd;
-
-	(void)fd;
-	(void)what;
-	if ((cfd = adopt_accept(w->lfd, &pid)) == -1) {
-		if (errno == EPERM)
-			log_warnx("%s: refused a connection from another user", worker_label(w));
-		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			log_warn("%s: accept", worker_label(w));
-		return;
-	}
-	if ((p = worker_peer_new(w, cfd)) == NULL) {
-		log_warnx("%s: cannot set up the adopting channel", worker_label(w));
-		close(cfd);
-		return;
-	}
-	/* The old channel ended long ago (its callbacks are over), so it can go now. */
-	ipc_peer_free(w->ipc);
-	w->ipc = p;
-	event_del(w->ev_accept);
-	log_debug("%s: supervisor %d connected", worker_label(w), (int)pid);
-}
-
-/* Nobody adopted us in time: exit cleanly (the next supervisor, if any, spawns a fresh worker). */
-static void
-worker_grace_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker *w = arg;
-
-	(void)fd;
-	(void)what;
-	log_info("%s: not adopted within %u s; exiting", worker_label(w), w->orphan_grace_s);
-	worker_exit(w, IPC_EXIT_OK);
-}
-
-/* The socket file is gone: the runtime directory was removed (systemd removes RuntimeDirectory= on a full
- * stop, not on a restart) or someone cleaned up. Nobody can adopt us any more: exit now, not after the grace. */
-static void
-worker_watch_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker *w = arg;
-	struct stat st;
-
-	(void)fd;
-	(void)what;
-	if (w->phase != WORKER_PHASE_ORPHAN || w->sock_path == NULL)
-		return;
-	if (lstat(w->sock_path, &st) == -1 && errno == ENOENT) {
-		log_info("%s: adoption socket removed; exiting", worker_label(w));
-		free(w->sock_path);	/* not ours to unlink any more */
-		w->sock_path = NULL;
-		worker_exit(w, IPC_EXIT_OK);
-	}
-}
-
-/* Whether this worker should wait to be adopted rather than exit on EOF: adoption is configured, the
- * instance is paired (it was open in this process) and its connection is up or coming up. A pairing in
- * progress has nothing worth keeping. */
-static int
-worker_adoptable(const struct worker *w)
-{
-	return w->runtime_dir != NULL && w->phase == WORKER_PHASE_RUNNING && w->session != NULL && w->was_open &&
-	    w->state != CONN_CLOSE;
-}
-
-/* Become an orphan: keep the session, listen on the adoption socket, arm the grace. 0 or -1. */
-static int
-worker_orphan(struct worker *w)
-{
-	char path[256], err[256];
-	struct timeval grace = { (time_t)w->orphan_grace_s, 0 };
-	struct timeval check = { WORKER_SOCK_CHECK_MS / 1000, (WORKER_SOCK_CHECK_MS % 1000) * 1000 };
-
-	if (adopt_path(w->runtime_dir, w->instance_id, path, sizeof(path)) == -1) {
-		log_warnx("%s: adoption socket path too long", worker_label(w));
-		return -1;
-	}
-	if ((w->lfd = adopt_listen(w->runtime_dir, path, err, sizeof(err))) == -1) {
-		log_warnx("%s: %s", worker_label(w), err);
-		return -1;
-	}
-	w->sock_path = xstrdup(path);
-	if ((w->ev_accept = event_new(w->base, w->lfd, EV_READ | EV_PERSIST, worker_accept_cb, w)) == NULL ||
-	    (w->ev_grace == NULL && (w->ev_grace = evtimer_new(w->base, worker_grace_cb, w)) == NULL) ||
-	    (w->ev_watch == NULL && (w->ev_watch = event_new(w->base, -1, EV_PERSIST, worker_watch_cb, w)) == NULL) ||
-	    event_add(w->ev_accept, NULL) == -1 || event_add(w->ev_watch, &check) == -1) {
-		log_warnx("%s: cannot watch the adoption socket", worker_label(w));
-		worker_adopt_close(w);
-		return -1;
-	}
-	evtimer_add(w->ev_grace, &grace);
-	w->phase = WORKER_PHASE_ORPHAN;
-	log_info("%s: supervisor gone; waiting %u s to be adopted on %s (%zu requests held)", worker_label(w),
-	    w->orphan_grace_s, path, w->nheld);
-	return 0;
 }
 
 /* The supervisor went away: wait for the next one if this worker is worth adopting, else exit cleanly. */
@@ -776,7 +328,7 @@ worker_close_cb(void *arg, int error)
 		worker_exit(w, IPC_EXIT_OK);
 		return;
 	}
-	if (worker_adoptable(w) && worker_orphan(w) == 0)
+	if (worker_orphan_adoptable(w) && worker_orphan_begin(w) == 0)
 		return;
 	if (error)
 		log_warnx("%s: IPC channel broken", worker_label(w));
@@ -794,7 +346,7 @@ worker_exit_done_cb(void *arg)
 	ipc_peer_cancel(w->ipc);
 	worker_session_stop(w->session);
 	w->session = NULL;
-	worker_adopt_close(w);
+	worker_orphan_close(w);
 	event_base_loopexit(w->base, NULL);
 }
 
@@ -837,8 +389,8 @@ worker_free(struct worker *w)
 		ipc_peer_cancel(w->ipc);
 	worker_session_stop(w->session);
 	ipc_peer_free(w->ipc);
-	worker_held_free(w);
-	worker_adopt_close(w);
+	worker_call_free_held(w);
+	worker_orphan_close(w);
 	if (w->ev_grace != NULL)
 		event_free(w->ev_grace);
 	if (w->ev_watch != NULL)
