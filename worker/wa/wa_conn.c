@@ -2,8 +2,9 @@
  *
  * One attempt = resolve -> TCP connect -> (TLS) -> WebSocket upgrade -> Noise XX -> OPEN. Everything an
  * attempt owns is torn down by conn_attempt_end(); the stream itself is freed on the next loop turn because
- * we are usually inside one of its callbacks when an attempt ends (STYLE rule 10). */
-#include "wa_conn.h"
+ * we are usually inside one of its callbacks when an attempt ends (STYLE rule 10). Reaching the server
+ * (resolve, TCP, the proxy) is wa_conn_dial.c. */
+#include "wa_conn_int.h"
 #include "backoff.h"
 
 #include "wa_binary.h"
@@ -12,7 +13,6 @@
 #include "wa_cert.h"
 #include "wa_noise.h"
 #include "wa_node.h"
-#include "wa_proxy.h"
 #include "wa_tls.h"
 #include "wa_ws.h"
 #include "xmalloc.h"
@@ -22,72 +22,13 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-enum conn_phase { PH_IDLE, PH_RESOLVING, PH_CONNECTING, PH_PROXY, PH_UPGRADING, PH_HANDSHAKE, PH_OPEN };
-enum conn_retry { RETRY_NOW, RETRY_BACKOFF, RETRY_NONE };
-
-/* A proxy as the connection keeps it (host NULL = connect directly). */
-struct conn_proxy {
-	char *protocol, *host, *port, *user, *pass;
-	char *hostport;			/* "host:port" for messages */
-};
-
-struct wa_conn {
-	struct event_base *base;
-	struct wa_conn_config cfg;	/* callbacks and timings; pointers below are our own copies */
-	char *url, *host, *hostport, *path, *port;
-	int use_tls;
-	uint8_t root_key[32];
-	uint8_t static_priv[32];
-	uint8_t *payload;
-	size_t payload_len;
-	char *extra_ca_file, *ca_file;
-	struct wa_tls_ctx *tlsctx;
-	int own_tlsctx;			/* tlsctx was built here (else borrowed from the config) */
-	struct evdns_base *dns;
-	/* The proxy for the next attempts, and the one the current attempt took at its start (a change in the
-	 * middle of an attempt must not make it dial the proxy and then talk to it as if it were WhatsApp). */
-	struct conn_proxy px_next, pxa;
-
-	/* The current attempt. */
-	enum conn_phase phase;
-	unsigned gen;			/* bumped by every attempt end: detects teardown inside callbacks */
-	struct evdns_getaddrinfo_request *dnsreq;
-	struct wa_tls *stream;
-	/* Through a proxy: the socket and its events until the tunnel is open, then the stream owns the socket. */
-	int px_fd;
-	int px_connected;			/* the TCP connect to the proxy finished */
-	int px_tunnel;				/* the tunnel is open: what fails now is not the proxy's doing */
-	struct wa_proxy *px;
-	struct event *px_rd, *px_wr;
-	struct event *px_zombie[2];		/* a finished attempt's proxy events, freed on the next loop turn */
-	struct wa_tls *zombie;		/* a finished attempt's stream, freed on the next loop turn */
-	struct wa_ws *ws;
-	char wskey[WA_WS_KEY_LEN + 1];
-	struct wa_frame_reader *frd;
-	struct wa_frame_writer *fwr;
-	struct wa_handshake *hs;
-	struct wa_noise_transport *tx, *rx;
-	int ws_close_sent;
-
-	struct event *ev_timeout, *ev_ping, *ev_deadline, *ev_retry, *ev_reap;
-	char ping_id[32];
-	int state;
-	int stopped;
-	unsigned failures, handshakes, idn;
-	uint8_t idr[2];
-	char idbuf[32];
-};
 
 /* Random 32-bit value for jitter and ids. */
 static uint32_t
@@ -173,8 +114,6 @@ conn_parse_url(struct wa_conn *c, const char *url, char *err, size_t errlen)
 	return 0;
 }
 
-static void conn_proxy_clear(struct conn_proxy *);
-static void conn_proxy_copy(struct conn_proxy *, const struct conn_proxy *);
 static void conn_timeout_cb(evutil_socket_t, short, void *);
 static void conn_ping_cb(evutil_socket_t, short, void *);
 static void conn_deadline_cb(evutil_socket_t, short, void *);
@@ -236,32 +175,6 @@ wa_conn_new(struct event_base *base, const struct wa_conn_config *cfg, char *err
 fail:
 	wa_conn_free(c);
 	return NULL;
-}
-
-/* Free the proxy handshake of the attempt. Its events go to the reaper: we may be inside one of them. */
-static void
-conn_proxy_end(struct wa_conn *c)
-{
-	int i;
-
-	wa_proxy_free(c->px);
-	c->px = NULL;
-	for (i = 0; i < 2; i++) {
-		struct event **ev = i == 0 ? &c->px_rd : &c->px_wr;
-		if (*ev == NULL)
-			continue;
-		event_del(*ev);
-		if (c->px_zombie[i] != NULL)
-			event_free(c->px_zombie[i]);
-		c->px_zombie[i] = *ev;
-		*ev = NULL;
-		event_active(c->ev_reap, EV_TIMEOUT, 0);
-	}
-	if (c->px_fd >= 0)
-		close(c->px_fd);
-	c->px_fd = -1;
-	c->px_connected = 0;
-	c->px_tunnel = 0;
 }
 
 /* Free what the current attempt owns; the stream goes to the reaper. No callbacks. */
@@ -365,7 +278,7 @@ conn_backoff_ms(struct wa_conn *c)
 }
 
 /* End the attempt and decide what comes next. */
-static void
+void
 conn_fail(struct wa_conn *c, int reason, const char *detail, enum conn_retry retry)
 {
 	long retry_ms = -1;
@@ -804,7 +717,7 @@ conn_read_upgrade(struct wa_conn *c, struct evbuffer *in)
 }
 
 /* Stream input. */
-static void
+void
 conn_stream_read_cb(struct wa_tls *t, struct evbuffer *in, void *arg)
 {
 	struct wa_conn *c = arg;
@@ -818,7 +731,7 @@ conn_stream_read_cb(struct wa_tls *t, struct evbuffer *in, void *arg)
 }
 
 /* Stream events: connected, closed, failed. */
-static void
+void
 conn_stream_event_cb(struct wa_tls *t, int what, const char *reason, void *arg)
 {
 	struct wa_conn *c = arg;
@@ -851,163 +764,16 @@ conn_stream_event_cb(struct wa_tls *t, int what, const char *reason, void *arg)
 	}
 }
 
-/* The proxy failed this attempt: reason 604 with "proxy: " and what went wrong. */
-static void
-conn_proxy_fail(struct wa_conn *c, const char *what)
-{
-	char detail[600];
-
-	snprintf(detail, sizeof(detail), "proxy: %s", what);
-	conn_fail(c, WA_CONN_REASON_PROXY, detail, RETRY_BACKOFF);
-}
-
-/* The tunnel is open: TLS (or plain WebSocket) runs inside it exactly as on a direct connection. */
-static void
-conn_proxy_open(struct wa_conn *c)
-{
-	int fd = c->px_fd;
-
-	c->px_fd = -1;
-	conn_proxy_end(c);
-	c->px_tunnel = 1;
-	c->phase = PH_CONNECTING;
-	c->stream = wa_tls_new(c->base, fd, c->use_tls ? c->tlsctx : NULL, c->host, 0, conn_stream_read_cb,
-	    conn_stream_event_cb, c);
-	if (c->stream == NULL) {
-		close(fd);
-		conn_fail(c, WA_CONN_REASON_CLOSED, "cannot set up the stream", RETRY_BACKOFF);
-	}
-}
-
-/* The proxy socket is ready: finish the TCP connect, then advance the proxy handshake. */
-static void
-conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct wa_conn *c = arg;
-	char err[300], msg[400];
-	int soerr = 0, want_write = 0, r;
-	socklen_t sl = sizeof(soerr);
-
-	(void)what;
-	if (c->px == NULL || fd != c->px_fd)
-		return;
-	if (!c->px_connected) {
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == -1)
-			soerr = errno;
-		if (soerr != 0) {
-			snprintf(msg, sizeof(msg), "connect to %s %s: %s", c->pxa.protocol, c->pxa.hostport,
-			    strerror(soerr));
-			conn_proxy_fail(c, msg);
-			return;
-		}
-		c->px_connected = 1;
-	}
-	r = wa_proxy_io(c->px, fd, &want_write, err, sizeof(err));
-	if (r == WA_PROXY_DONE)
-		conn_proxy_open(c);
-	else if (r == WA_PROXY_AGAIN)
-		event_add(want_write ? c->px_wr : c->px_rd, NULL);
-	else
-		conn_proxy_fail(c, err);
-}
-
-/* Connected socket to the proxy under way: set up the handshake and wait for the connect to finish. */
-static void
-conn_proxy_begin(struct wa_conn *c, int fd)
-{
-	char err[300];
-	struct wa_proxy *px = wa_proxy_new(wa_proxy_type_from_name(c->pxa.protocol), c->host,
-	    (unsigned)strtoul(c->port, NULL, 10), c->pxa.user, c->pxa.pass, err, sizeof(err));
-
-	c->px_fd = fd;
-	c->phase = PH_PROXY;
-	if (px == NULL) {
-		conn_proxy_fail(c, err);
-		return;
-	}
-	c->px = px;
-	c->px_rd = event_new(c->base, fd, EV_READ, conn_proxy_cb, c);
-	c->px_wr = event_new(c->base, fd, EV_WRITE, conn_proxy_cb, c);
-	if (c->px_rd == NULL || c->px_wr == NULL) {
-		conn_proxy_fail(c, "cannot create socket events");
-		return;
-	}
-	event_add(c->px_wr, NULL);
-}
-
-/* Open the TCP connection to one resolved address (WhatsApp's, or the proxy's). */
-static void
-conn_connect_addr(struct wa_conn *c, const struct sockaddr *sa, socklen_t salen)
-{
-	char detail[400];
-	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-	if (fd == -1 || (connect(fd, sa, salen) == -1 && errno != EINPROGRESS)) {
-		if (c->pxa.host != NULL)
-			snprintf(detail, sizeof(detail), "connect to %s %s: %s", c->pxa.protocol, c->pxa.hostport,
-			    strerror(errno));
-		else
-			snprintf(detail, sizeof(detail), "connect to %s: %s", c->hostport, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		if (c->pxa.host != NULL)
-			conn_proxy_fail(c, detail);
-		else
-			conn_fail(c, WA_CONN_REASON_TIMED_OUT, detail, RETRY_BACKOFF);
-		return;
-	}
-	if (c->pxa.host != NULL) {
-		conn_proxy_begin(c, fd);
-		return;
-	}
-	c->phase = PH_CONNECTING;
-	c->stream = wa_tls_new(c->base, fd, c->use_tls ? c->tlsctx : NULL, c->host, 1, conn_stream_read_cb,
-	    conn_stream_event_cb, c);
-	if (c->stream == NULL) {
-		close(fd);
-		conn_fail(c, WA_CONN_REASON_CLOSED, "cannot set up the stream", RETRY_BACKOFF);
-	}
-}
-
-/* DNS answer. */
-static void
-conn_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
-{
-	struct wa_conn *c = arg;
-	char detail[400];
-
-	if (result == EVUTIL_EAI_CANCEL)
-		return;
-	c->dnsreq = NULL;
-	if (result != 0 || res == NULL) {
-		snprintf(detail, sizeof(detail), "resolving %s: %s", c->pxa.host ? c->pxa.host : c->host,
-		    evutil_gai_strerror(result));
-		if (res)
-			evutil_freeaddrinfo(res);
-		if (c->pxa.host != NULL)
-			conn_proxy_fail(c, detail);
-		else
-			conn_fail(c, WA_CONN_REASON_TIMED_OUT, detail, RETRY_BACKOFF);
-		return;
-	}
-	conn_connect_addr(c, res->ai_addr, res->ai_addrlen);
-	evutil_freeaddrinfo(res);
-}
-
 /* Begin one attempt. */
 static void
 conn_attempt_begin(struct wa_conn *c)
 {
 	struct timeval tv = conn_tv(c->cfg.connect_timeout_ms);
-	struct evutil_addrinfo hints, *res = NULL;
-	const char *host, *port;
 	char err[400];
 
 	conn_attempt_end(c);
 	evtimer_del(c->ev_retry);
 	conn_proxy_copy(&c->pxa, &c->px_next);
-	host = c->pxa.host ? c->pxa.host : c->host;
-	port = c->pxa.host ? c->pxa.port : c->port;
 	if (c->use_tls && c->tlsctx == NULL) {
 		c->tlsctx = wa_tls_ctx_new_client(c->ca_file, c->extra_ca_file, err, sizeof(err));
 		if (c->tlsctx == NULL) {
@@ -1020,29 +786,7 @@ conn_attempt_begin(struct wa_conn *c)
 	if (c->stopped)
 		return;	/* the owner stopped us from inside the callback */
 	evtimer_add(c->ev_timeout, &tv);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	hints.ai_flags = EVUTIL_AI_NUMERICHOST | EVUTIL_AI_NUMERICSERV;
-	if (c->pxa.host != NULL && wa_proxy_type_from_name(c->pxa.protocol) == 0) {
-		snprintf(err, sizeof(err), "protocol %s is not supported (use http, socks4 or socks5)",
-		    c->pxa.protocol);
-		conn_proxy_fail(c, err);
-		return;
-	}
-	if (evutil_getaddrinfo(host, port, &hints, &res) == 0 && res != NULL) {
-		conn_connect_addr(c, res->ai_addr, res->ai_addrlen);
-		evutil_freeaddrinfo(res);
-		return;
-	}
-	if (c->dns == NULL && (c->dns = evdns_base_new(c->base, EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL) {
-		conn_fail(c, WA_CONN_REASON_TIMED_OUT, "no DNS resolver configured", RETRY_BACKOFF);
-		return;
-	}
-	hints.ai_flags = EVUTIL_AI_NUMERICSERV | EVUTIL_AI_ADDRCONFIG;
-	c->phase = PH_RESOLVING;
-	c->dnsreq = evdns_getaddrinfo(c->dns, host, port, &hints, conn_dns_cb, c);
+	conn_dial(c);
 }
 
 /* Backoff elapsed: try again. */
@@ -1104,53 +848,6 @@ wa_conn_set_payload(struct wa_conn *c, const uint8_t *payload, size_t len)
 		memcpy(c->payload, payload, len);
 		c->payload_len = len;
 	}
-}
-
-/* Forget a proxy, wiping the credentials. */
-static void
-conn_proxy_clear(struct conn_proxy *p)
-{
-	free(p->protocol);
-	free(p->host);
-	free(p->port);
-	free(p->hostport);
-	if (p->user != NULL)
-		free_wiped(p->user, strlen(p->user));
-	if (p->pass != NULL)
-		free_wiped(p->pass, strlen(p->pass));
-	memset(p, 0, sizeof(*p));
-}
-
-/* dst = a copy of src (strings NULL stay NULL). */
-static void
-conn_proxy_copy(struct conn_proxy *dst, const struct conn_proxy *src)
-{
-	conn_proxy_clear(dst);
-	if (src->host == NULL)
-		return;
-	dst->protocol = xstrdup(src->protocol);
-	dst->host = xstrdup(src->host);
-	dst->port = xstrdup(src->port);
-	dst->hostport = xstrdup(src->hostport);
-	dst->user = src->user ? xstrdup(src->user) : NULL;
-	dst->pass = src->pass ? xstrdup(src->pass) : NULL;
-}
-
-/* Replace the proxy for the next attempts. */
-void
-wa_conn_set_proxy(struct wa_conn *c, const struct wa_conn_proxy *proxy)
-{
-	struct conn_proxy *p = &c->px_next;
-
-	conn_proxy_clear(p);
-	if (proxy == NULL || proxy->host == NULL || *proxy->host == '\0')
-		return;
-	p->protocol = xstrdup(proxy->protocol ? proxy->protocol : "");
-	p->host = xstrdup(proxy->host);
-	p->port = xstrdup(proxy->port ? proxy->port : "");
-	p->user = proxy->username && *proxy->username ? xstrdup(proxy->username) : NULL;
-	p->pass = proxy->password && *proxy->password ? xstrdup(proxy->password) : NULL;
-	xasprintf(&p->hostport, strchr(p->host, ':') ? "[%s]:%s" : "%s:%s", p->host, p->port);
 }
 
 /* Current state. */
