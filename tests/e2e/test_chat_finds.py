@@ -44,6 +44,7 @@ class ChatFindsTest(E2ETestCase):
 
     def seed(self):
         a, b = sql_str(self.aid), sql_str(self.bid)
+        # Rows go in against time order (newest first), so an order by row id instead of time shows.
         # C1: 120 messages a minute apart, every other one ours, a third from iOS, every tenth an image (the
         # newest one included); C2: 5 newer ones, one from a group participant; C3: a contact without messages.
         # B shares C1's JID with newer messages of its own, which must never show in A's answers.
@@ -64,7 +65,7 @@ class ChatFindsTest(E2ETestCase):
                                'jpegThumbnail', 'AAAA', 'url', 'https://mmg.whatsapp.net/x'), 'base64', 'QUJD')
                         ELSE jsonb_build_object('conversation', 'text ' || i) END,
                    {BASE_TS} + i * 60, 'DELIVERY_ACK', CASE WHEN i % 3 = 0 THEN 'ios' ELSE 'android' END
-              FROM generate_series(0, {N1 - 1}) i;
+              FROM generate_series({N1 - 1}, 0, -1) i;   -- row ids against time: the order must be by time
             INSERT INTO message (instance_id, key_id, remote_jid, from_me, participant, push_name, message_type,
                                  key, message, message_timestamp, status, source)
             SELECT {a}, 'A2-' || i, '{C2}', false, CASE WHEN i = 2 THEN '{GROUP_MEMBER}' END, 'Bruno',
