@@ -61,7 +61,7 @@ find_int(const PGresult *res, int row, int col)
 
 /* Column col of row (json text from PostgreSQL) as json-c, or null when NULL or deeper than we parse. */
 static struct json_object *
-find_json(const PGresult *res, int row, int col)
+find_json(const char *name, const PGresult *res, int row, int col)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
@@ -74,7 +74,8 @@ find_json(const PGresult *res, int row, int col)
 		return NULL;
 	o = json_tokener_parse_ex(tok, s, PQgetlength(res, row, col));
 	if (json_tokener_get_error(tok) != json_tokener_success) {
-		log_warnx("a stored JSON value could not be read: %s", json_tokener_error_desc(json_tokener_get_error(tok)));
+		log_warnx("%s: a stored JSON value could not be read: %s", name,
+		    json_tokener_error_desc(json_tokener_get_error(tok)));
 		json_object_put(o);
 		o = NULL;
 	}
@@ -235,15 +236,15 @@ find_check_count(struct json_object *errs, struct json_object *body, const char 
 
 /* One stored message as Evolution's findMessages record; cols from col. */
 static struct json_object *
-find_msg_record(const PGresult *res, int row, int col)
+find_msg_record(const char *name, const PGresult *res, int row, int col)
 {
 	struct json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "id", find_text(res, row, col));
-	json_object_object_add(o, "key", find_json(res, row, col + 1));
+	json_object_object_add(o, "key", find_json(name, res, row, col + 1));
 	json_object_object_add(o, "pushName", find_text(res, row, col + 2));
 	json_object_object_add(o, "messageType", find_text(res, row, col + 3));
-	json_object_object_add(o, "message", find_json(res, row, col + 4));
+	json_object_object_add(o, "message", find_json(name, res, row, col + 4));
 	json_object_object_add(o, "messageTimestamp", find_int(res, row, col + 5));
 	json_object_object_add(o, "instanceId", find_text(res, row, col + 6));
 	json_object_object_add(o, "source", find_text(res, row, col + 7));
@@ -276,7 +277,7 @@ find_msg_cb(void *arg, const struct db_result *r)
 	/* a page past the end is one row of NULLs beside the count */
 	for (i = 0; i < n; i++)
 		if (!PQgetisnull(res, i, 1))
-			json_object_array_add(records, find_msg_record(res, i, 1));
+			json_object_array_add(records, find_msg_record(c->name, res, i, 1));
 	m = json_object_new_object();
 	json_object_object_add(m, "total", json_object_new_int64(total));
 	json_object_object_add(m, "pages", json_object_new_int64(chat_find_pages(total, fc->page_size)));
@@ -416,11 +417,11 @@ find_chats_cb(void *arg, const struct db_result *r)
 		json_object_object_add(o, "windowActive", json_object_new_boolean(PQgetvalue(res, i, 7)[0] == 't'));
 		lm = json_object_new_object();
 		json_object_object_add(lm, "id", find_text(res, i, 8));
-		json_object_object_add(lm, "key", find_json(res, i, 9));
+		json_object_object_add(lm, "key", find_json(c->name, res, i, 9));
 		json_object_object_add(lm, "pushName", find_text(res, i, 10));
 		json_object_object_add(lm, "participant", find_text(res, i, 11));
 		json_object_object_add(lm, "messageType", find_text(res, i, 12));
-		msg = find_json(res, i, 13);
+		msg = find_json(c->name, res, i, 13);
 		chat_find_message_clean(msg);
 		json_object_object_add(lm, "message", msg);
 		json_object_object_add(lm, "contextInfo", NULL);
@@ -461,7 +462,6 @@ route_chat_find_chats(struct http_call *c)
 	}
 	json_object_put(errs);
 	/* the range picks the messages considered; a contact without one in it is not listed */
-	f.remote_jid = NULL;
 	if (chat_find_messages_where(&f, c->inst->id, &w) == -1) {
 		http_reply_error_msg(c, 500, "The filter is too large");
 		return;
