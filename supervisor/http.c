@@ -72,6 +72,10 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_POST, "/sqs/set/", AUTH_INSTANCE, route_transport_set },
 	{ EVHTTP_REQ_GET, "/sqs/find/", AUTH_INSTANCE, route_transport_find },
 	{ EVHTTP_REQ_POST, "/verify-creds", AUTH_GLOBAL, route_verify_creds },
+	/* issue 9: the chat read routes over the stored tables */
+	{ EVHTTP_REQ_POST, "/chat/findMessages/", AUTH_INSTANCE, route_chat_find_messages },
+	{ EVHTTP_REQ_POST, "/chat/findChats/", AUTH_INSTANCE, route_chat_find_chats },
+	{ EVHTTP_REQ_POST, "/chat/findContacts/", AUTH_INSTANCE, route_chat_find_contacts },
 };
 
 static const char *

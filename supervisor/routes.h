@@ -25,5 +25,8 @@ void route_proxy_find(struct http_call *c);
 void route_transport_set(struct http_call *c);
 void route_transport_find(struct http_call *c);
 void route_verify_creds(struct http_call *c);
+void route_chat_find_messages(struct http_call *c);
+void route_chat_find_chats(struct http_call *c);
+void route_chat_find_contacts(struct http_call *c);
 
 #endif

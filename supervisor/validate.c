@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static const char *
 v_kind_name(enum v_kind k)
@@ -17,6 +18,7 @@ v_kind_name(enum v_kind k)
 	case V_STRING: case V_SETTING: return "string";
 	case V_OBJECT: return "object";
 	case V_ARRAY: return "array";
+	case V_INTEGER: return "integer";
 	default: return "number";
 	}
 }
@@ -29,6 +31,13 @@ v_is(struct json_object *v, enum v_kind k)
 	case V_STRING: case V_SETTING: return json_object_is_type(v, json_type_string);
 	case V_OBJECT: return json_object_is_type(v, json_type_object);
 	case V_ARRAY: return json_object_is_type(v, json_type_array);
+	case V_INTEGER:
+		if (json_object_is_type(v, json_type_int))
+			return 1;
+		/* within +-2^53 every double a cast keeps unchanged is an integer; NaN fails both tests */
+		return json_object_is_type(v, json_type_double) && json_object_get_double(v) > -9007199254740992.0 &&
+		    json_object_get_double(v) < 9007199254740992.0 &&
+		    (double)(long long)json_object_get_double(v) == json_object_get_double(v);
 	default: return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
 	}
 }
@@ -281,4 +290,187 @@ v_number(const char *in, char *out, size_t outlen)
 		return -1;
 	out[n] = '\0';
 	return 0;
+}
+
+/* Evolution's createJid, MX/AR rule: 52/54 with 13 digits lose the third digit. */
+static void
+v_jid_mx_ar(char *d)
+{
+	if (strlen(d) == 13 && (strncmp(d, "52", 2) == 0 || strncmp(d, "54", 2) == 0))
+		memmove(d + 2, d + 3, strlen(d + 3) + 1);
+}
+
+/* Evolution's createJid, BR rule: 55 + DDD + 9 + 8 digits loses the 9 when DDD >= 31 and the subscriber
+ * number starts with 7, 8 or 9 (those numbers were registered before the ninth digit). */
+static void
+v_jid_br(char *d)
+{
+	if (strlen(d) == 13 && strncmp(d, "55", 2) == 0 && (d[2] - '0') * 10 + (d[3] - '0') >= 31 && d[5] >= '7')
+		memmove(d + 4, d + 5, strlen(d + 5) + 1);
+}
+
+int
+v_jid(const char *in, char *out, size_t outlen)
+{
+	static const char *const servers[] = { "@g.us", "@s.whatsapp.net", "@lid", "@broadcast", NULL };
+	char buf[V_JID_MAX + 1], *p, *q;
+	size_t i, n = strlen(in), dashes = 0;
+
+	if (n > V_JID_MAX)
+		return -1;
+	/* the first ":<digits>" goes (a device suffix), as Evolution's replace(/:\d+/, '') */
+	memcpy(buf, in, n + 1);
+	for (p = buf; (p = strchr(p, ':')) != NULL; p++)
+		if (p[1] >= '0' && p[1] <= '9') {
+			for (q = p + 1; *q >= '0' && *q <= '9'; q++)
+				;
+			memmove(p, q, strlen(q) + 1);
+			break;
+		}
+	for (i = 0; servers[i] != NULL; i++)
+		if (strstr(buf, servers[i]) != NULL) {
+			if (strlen(buf) + 1 > outlen)
+				return -1;
+			memcpy(out, buf, strlen(buf) + 1);
+			return 0;
+		}
+	/* spaces, '+' and brackets go; the part before any ':' or '@' stays */
+	for (p = q = buf; *p != '\0' && *p != ':' && *p != '@'; p++)
+		if (strchr(" \t\r\n\f\v+()", *p) == NULL)
+			*q++ = *p;
+	*q = '\0';
+	for (p = buf; *p != '\0'; p++)
+		dashes += *p == '-';
+	/* a group id typed with its dash ("<creator>-<time>"), or 18 and more digits: a group */
+	if (dashes > 0 && strlen(buf) >= 24) {
+		for (p = q = buf; *p != '\0'; p++)
+			if ((*p >= '0' && *p <= '9') || *p == '-')
+				*q++ = *p;
+		*q = '\0';
+		return snprintf(out, outlen, "%s@g.us", buf) >= (int)outlen ? -1 : 0;
+	}
+	for (p = q = buf; *p != '\0'; p++)
+		if (*p >= '0' && *p <= '9')
+			*q++ = *p;
+	*q = '\0';
+	if (strlen(buf) >= 18)
+		return snprintf(out, outlen, "%s@g.us", buf) >= (int)outlen ? -1 : 0;
+	v_jid_mx_ar(buf);
+	v_jid_br(buf);
+	return snprintf(out, outlen, "%s@s.whatsapp.net", buf) >= (int)outlen ? -1 : 0;
+}
+
+/* n digits at *p as a number (advancing *p), or -1 when they are not all digits. */
+static int
+v_digits(const char **p, int n)
+{
+	int v = 0;
+
+	while (n-- > 0) {
+		if (**p < '0' || **p > '9')
+			return -1;
+		v = v * 10 + (*(*p)++ - '0');
+	}
+	return v;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (civil-from-days inverted). */
+static long long
+v_days(long long y, int m, int d)
+{
+	long long era, yoe, doy;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* The ISO 8601 forms of ECMAScript's date time string format: YYYY[-MM[-DD]][THH:mm[:ss[.sss]][Z|+-HH:mm]]. */
+static int
+v_date_iso(const char *s, long long *out)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	const char *p = s;
+	int y, mo = 1, d = 1, h = 0, mi = 0, sec = 0, sign, oh, om;
+	long long off = 0;
+
+	if ((y = v_digits(&p, 4)) < 0)
+		return -1;
+	if (*p == '-') {
+		p++;
+		if ((mo = v_digits(&p, 2)) < 1 || mo > 12)
+			return -1;
+		if (*p == '-') {
+			p++;
+			if ((d = v_digits(&p, 2)) < 1 || d > mdays[mo - 1] ||
+			    (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))))
+				return -1;
+		}
+	}
+	if (*p == 'T' || *p == 't' || *p == ' ') {
+		p++;
+		if ((h = v_digits(&p, 2)) < 0 || h > 24 || *p++ != ':' || (mi = v_digits(&p, 2)) < 0 || mi > 59)
+			return -1;
+		if (*p == ':') {
+			p++;
+			if ((sec = v_digits(&p, 2)) < 0 || sec > 59)
+				return -1;
+			if (*p == '.') {
+				/* fractions of a second: the result is floored to seconds anyway */
+				if (*++p < '0' || *p > '9')
+					return -1;
+				while (*p >= '0' && *p <= '9')
+					p++;
+			}
+		}
+		if (h == 24 && (mi != 0 || sec != 0))
+			return -1;
+		if (*p == 'Z' || *p == 'z')
+			p++;
+		else if (*p == '+' || *p == '-') {
+			sign = *p++ == '-' ? -1 : 1;
+			if ((oh = v_digits(&p, 2)) < 0 || oh > 23)
+				return -1;
+			if (*p == ':')
+				p++;
+			if ((om = v_digits(&p, 2)) < 0 || om > 59)
+				return -1;
+			off = sign * (oh * 3600LL + om * 60LL);
+		}
+	}
+	if (*p != '\0')
+		return -1;
+	*out = v_days(y, mo, d) * 86400 + h * 3600LL + mi * 60LL + sec - off;
+	return 0;
+}
+
+int
+v_date(struct json_object *v, long long *out)
+{
+	/* ECMAScript's time range: +-8.64e15 ms around the epoch */
+	const double lim = 8.64e15;
+	double ms;
+	long long q;
+
+	if (json_object_is_type(v, json_type_string))
+		return v_date_iso(json_object_get_string(v), out);
+	if (json_object_is_type(v, json_type_int)) {
+		q = (long long)json_object_get_int64(v);
+		if (q > (long long)lim || q < -(long long)lim)
+			return -1;
+		/* floor division, as Math.floor(ms / 1000) */
+		*out = q >= 0 ? q / 1000 : -((-q + 999) / 1000);
+		return 0;
+	}
+	if (json_object_is_type(v, json_type_double)) {
+		ms = json_object_get_double(v);
+		if (!(ms >= -lim && ms <= lim))
+			return -1;
+		q = (long long)ms;	/* new Date() truncates a fraction of a millisecond towards zero */
+		*out = q >= 0 ? q / 1000 : -((-q + 999) / 1000);
+		return 0;
+	}
+	return -1;
 }

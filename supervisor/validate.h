@@ -6,7 +6,8 @@
 
 /* V_SETTING: a string a worker receives (settings, proxy), at most SETTINGS_FIELD_MAX bytes, the cap the worker
  * enforces on IPC: a longer one must be refused here, or the worker would refuse its Start and restart forever. */
-enum v_kind { V_BOOL, V_STRING, V_OBJECT, V_ARRAY, V_NUMBER, V_SETTING };
+/* V_INTEGER: a JSON number without a fraction (1.0 counts, as JSON Schema's "integer" says). */
+enum v_kind { V_BOOL, V_STRING, V_OBJECT, V_ARRAY, V_NUMBER, V_SETTING, V_INTEGER };
 
 /* Append an error to errs when obj.field is present with the wrong type, or absent while required.
  * prefix is "" for top-level fields or e.g. "webhook." for nested ones. Returns the value or NULL. */
@@ -35,5 +36,17 @@ const char *v_proxy_message(const char *protocol);
 /* A phone number as people type it ("+55 11 99999-0001", "(11) 9999-0001", "5511...@s.whatsapp.net") as its
  * digits in out (at least V_NUMBER_MAX + 1 bytes). 0, or -1 when it cannot be a number. */
 int v_number(const char *in, char *out, size_t outlen);
+
+
+/* Chat finds (issue 9). */
+#define V_JID_MAX	128		/* longest JID a find compares (Evolution's columns are VARCHAR(100)) */
+/* A number or JID as Evolution's createJid normalises it: a JID with a known server is kept (less a ":device"
+ * suffix), else digits become a user JID (MX/AR 13-digit and BR 13-digit mobile rules) or a group id. 0, or -1
+ * when the result would not fit in out. */
+int v_jid(const char *in, char *out, size_t outlen);
+/* A date as JavaScript's new Date(v) reads the ones clients send: a number of milliseconds since the epoch, or
+ * an ISO 8601 string (date only, or date and time with an optional zone; no zone = UTC). Floored to epoch
+ * seconds in *out. 0, or -1 when it is not such a date. */
+int v_date(struct json_object *v, long long *out);
 
 #endif

@@ -159,6 +159,101 @@ test_v_number(void **state)
 			fail_msg("accepted %s", bad[i]);
 }
 
+/* Evolution's createJid: JIDs kept (less a device), numbers made user JIDs with the MX/AR/BR rules, groups. */
+static void
+test_v_jid(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "5511999999999@s.whatsapp.net", "5511999999999@s.whatsapp.net" },
+		{ "5511999999999:12@s.whatsapp.net", "5511999999999@s.whatsapp.net" },
+		{ "120363000000000000@g.us", "120363000000000000@g.us" },
+		{ "status@broadcast", "status@broadcast" },
+		{ "+1 (415) 555-0100", "14155550100@s.whatsapp.net" },
+		{ "5215512345678", "525512345678@s.whatsapp.net" },		/* MX: 13 digits lose the 3rd */
+		{ "5491112345678", "541112345678@s.whatsapp.net" },		/* AR */
+		{ "5531987654321", "553187654321@s.whatsapp.net" },		/* BR: DDD 31, starts with 8 */
+		{ "5511987654321", "5511987654321@s.whatsapp.net" },	/* BR: DDD 11 keeps the 9 */
+		{ "5531912345678", "5531912345678@s.whatsapp.net" },	/* BR: starts with 1 keeps it */
+		{ "123456789012345678", "123456789012345678@g.us" },		/* 18 digits: a group */
+		{ "5511999999999-1600000000", "5511999999999-1600000000@g.us" },
+		{ "5511999999999:3", "5511999999999@s.whatsapp.net" },
+	};
+	char out[V_JID_MAX + 32], big[V_JID_MAX + 2];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(v_jid(cases[i][0], out, sizeof(out)), 0);
+		assert_string_equal(out, cases[i][1]);
+	}
+	memset(big, '1', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(v_jid(big, out, sizeof(out)), -1);
+	assert_int_equal(v_jid("5511999999999", out, 10), -1);
+}
+
+/* Dates as new Date() reads them, floored to seconds; anything else refused. */
+static void
+test_v_date(void **state)
+{
+	static const struct {
+		const char *json;
+		long long want;
+	} ok[] = {
+		{ "\"2025-01-01T00:00:00Z\"", 1735689600 },
+		{ "\"2025-01-01\"", 1735689600 },
+		{ "\"2025-01\"", 1735689600 },
+		{ "\"2025\"", 1735689600 },
+		{ "\"2025-01-31T23:59:59.999Z\"", 1738367999 },
+		{ "\"2025-01-01T02:00:00+02:00\"", 1735689600 },
+		{ "\"2024-12-31T21:30:00-0230\"", 1735689600 },
+		{ "\"2024-02-29T12:00\"", 1709208000 },
+		{ "\"1969-12-31T23:59:59Z\"", -1 },
+		{ "1735689600999", 1735689600 },
+		{ "1735689600999.9", 1735689600 },
+		{ "-1", -1 },
+	};
+	static const char *const bad[] = { "\"\"", "\"yesterday\"", "\"2025-13-01\"", "\"2025-02-29\"",
+		"\"2025-01-01T25:00Z\"", "\"2025-01-01T10\"", "\"2025-01-01Z\"", "\"1737570000\"", "true", "{}",
+		"9e15", "\"2025-01-01T00:00:00.Z\"" };
+	struct json_object *v;
+	long long t;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		v = json_tokener_parse(ok[i].json);
+		assert_int_equal(v_date(v, &t), 0);
+		assert_int_equal(t, ok[i].want);
+		json_object_put(v);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		v = json_tokener_parse(bad[i]);
+		assert_non_null(v);
+		assert_int_equal(v_date(v, &t), -1);
+		json_object_put(v);
+	}
+}
+
+/* JSON Schema's integer: 2 and 2.0, not 2.5 nor "2". */
+static void
+test_v_integer(void **state)
+{
+	struct json_object *errs = json_object_new_array();
+	struct json_object *body = json_tokener_parse("{\"a\": 2, \"b\": 2.0, \"c\": 2.5, \"d\": \"2\", \"e\": 1e300}");
+
+	(void)state;
+	assert_non_null(v_field(errs, body, "", "a", V_INTEGER, 0));
+	assert_non_null(v_field(errs, body, "", "b", V_INTEGER, 0));
+	assert_null(v_field(errs, body, "", "c", V_INTEGER, 0));
+	assert_null(v_field(errs, body, "", "d", V_INTEGER, 0));
+	assert_null(v_field(errs, body, "", "e", V_INTEGER, 0));
+	assert_int_equal(json_object_array_length(errs), 3);
+	assert_string_equal(err_at(errs, 0), "c is not of a type(s) integer");
+	json_object_put(errs);
+	json_object_put(body);
+}
+
 int
 main(void)
 {
@@ -169,6 +264,9 @@ main(void)
 		cmocka_unit_test(test_v_webhook),
 		cmocka_unit_test(test_v_proxy),
 		cmocka_unit_test(test_v_number),
+		cmocka_unit_test(test_v_jid),
+		cmocka_unit_test(test_v_date),
+		cmocka_unit_test(test_v_integer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
