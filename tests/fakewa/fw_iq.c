@@ -5,6 +5,7 @@
 #include "fw_account.h"
 #include "fw_pair.h"
 #include "fw_session.h"
+#include "fw_usync.h"
 
 #include "log.h"
 #include "wa_binary.h"
@@ -376,24 +377,6 @@ fw_iq_privacy(struct fw_client *c, const struct wa_node *iq)
 	fw_iq_send(c, r);
 }
 
-/* xmlns usync: an empty result list, echoing the query's attributes. */
-static void
-fw_iq_usync(struct fw_client *c, const struct wa_node *iq)
-{
-	const struct wa_node *q = wa_node_child(iq, "usync");
-	struct wa_node *r = fw_iq_result_new(iq), *u;
-	static const char *keys[] = { "sid", "mode", "context" };
-
-	u = wa_node_add_child(r, wa_node_new("usync"));
-	for (size_t i = 0; q != NULL && i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (wa_node_attr(q, keys[i]) != NULL)
-			wa_node_set_attr(u, keys[i], wa_node_attr(q, keys[i]));
-	wa_node_set_attr(u, "index", "0");
-	wa_node_set_attr(u, "last", "true");
-	wa_node_add_child(u, wa_node_new("list"));
-	fw_iq_send(c, r);
-}
-
 /* xmlns w:p: keepalive. */
 static void
 fw_iq_ping(struct fw_client *c, const struct wa_node *iq)
@@ -417,7 +400,7 @@ static const struct {
 	{ "blocklist", fw_iq_blocklist },
 	{ "privacy", fw_iq_privacy },
 	{ "urn:xmpp:whatsapp:dirty", fw_iq_reply_empty },
-	{ "usync", fw_iq_usync },
+	{ "usync", fw_usync_handle },
 };
 
 void
