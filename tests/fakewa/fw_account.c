@@ -2,6 +2,7 @@
 #include "fw_account.h"
 
 #include "fw_msg.h"
+#include "fw_phone_signal.h"
 
 #include "random.h"
 #include "wa_prekey.h"
@@ -46,6 +47,7 @@ fw_accounts_clear(struct fw_accounts *as)
 			fw_device_free(d);
 		}
 		TAILQ_REMOVE(&as->list, a, entry);
+		fw_phone_free(a->mock);
 		explicit_wipe(a->priv, sizeof(a->priv));
 		free(a);
 	}
@@ -112,6 +114,11 @@ fw_account_get(struct fw_accounts *as, const char *phone, const char *name)
 		return NULL;
 	}
 	random_bytes(&a->raw_id, sizeof(a->raw_id));
+	if ((a->mock = fw_phone_new(a)) == NULL) {
+		explicit_wipe(a->priv, sizeof(a->priv));
+		free(a);
+		return NULL;
+	}
 	a->next_device = 1;
 	a->next_key_index = 1;
 	TAILQ_INIT(&a->devices);

@@ -33,6 +33,7 @@ struct fw_prekey {
 
 struct fw_account;
 struct fw_queued;
+struct fw_phone;
 
 struct fw_device {
 	struct fw_account *acct;
@@ -56,6 +57,7 @@ struct fw_account {
 	uint8_t priv[32], pub[32];		/* account (identity) key pair */
 	uint32_t raw_id;			/* ADVDeviceIdentity.rawID */
 	unsigned next_device, next_key_index;
+	struct fw_phone *mock;			/* the phone's Signal endpoint (fw_phone_signal.h) */
 	TAILQ_HEAD(, fw_device) devices;
 	TAILQ_ENTRY(fw_account) entry;
 };

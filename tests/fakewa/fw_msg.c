@@ -3,6 +3,7 @@
 
 #include "fakewa_client.h"
 #include "fw_account.h"
+#include "fw_phone_signal.h"
 
 #include "log.h"
 #include "wa_jid.h"
@@ -242,8 +243,8 @@ fw_msg_handle(struct fw_client *c, const struct wa_node *m)
 		if (tv[i].acct == c->dev->acct && tv[i].device == c->dev->number)
 			continue;	/* never back to the sending device */
 		if (tv[i].device == 0) {
-			log_debug("client %u: message %s for the phone of %s: the phone does not decrypt yet", c->id,
-			    id, tv[i].acct->phone);
+			fw_phone_receive(c, tv[i].acct, m, tv[i].enc);
+			delivered++;
 			continue;
 		}
 		TAILQ_FOREACH(d, &tv[i].acct->devices, entry)
