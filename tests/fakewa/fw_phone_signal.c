@@ -4,6 +4,7 @@
 #include "fakewa_client.h"
 #include "fw_account.h"
 #include "fw_msg.h"
+#include "fw_sigstore.h"
 #include "fw_text.h"
 
 #include "log.h"
@@ -21,117 +22,22 @@
 #include <string.h>
 #include <time.h>
 
-/* One stored Signal record (the phone's "database"). */
-struct fw_phone_row {
-	enum wa_signal_kind kind;
-	char *address, *group;
-	uint32_t id;
-	uint8_t *data;
-	size_t len;
-	struct fw_phone_row *next;
-};
-
 struct fw_phone_got {
 	char from[64], id[FW_MSG_ID_MAX + 1], type[16];
 	char *text;
 };
 
 struct fw_phone {
-	struct wa_signal *sig;
+	struct fw_sigstore *st;
+	struct wa_signal *sig;			/* st's */
 	struct wa_signal_own own;
 	uint8_t identity_pub[32], spk_pub[32];
 	struct fw_prekey pool[FW_PHONE_PREKEYS];	/* public halves not handed out yet */
 	size_t npool;
-	struct fw_phone_row *rows;
 	int fail_next;
 	struct fw_phone_got got[FW_PHONE_RECEIVED_MAX];
 	size_t ngot;
 };
-
-/* Same string, NULL counting as "". */
-static int
-fw_phone_same(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
-static struct fw_phone_row **
-fw_phone_row_find(struct fw_phone *p, const struct wa_signal_key *k)
-{
-	struct fw_phone_row **pp;
-
-	for (pp = &p->rows; *pp != NULL; pp = &(*pp)->next)
-		if ((*pp)->kind == k->kind && (*pp)->id == k->prekey_id && fw_phone_same((*pp)->address, k->address) &&
-		    fw_phone_same((*pp)->group, k->group))
-			break;
-	return pp;
-}
-
-/* Write a record, or delete it (data NULL). */
-static void
-fw_phone_row_set(struct fw_phone *p, const struct wa_signal_key *k, const uint8_t *data, size_t len)
-{
-	struct fw_phone_row **pp = fw_phone_row_find(p, k), *r = *pp;
-
-	if (r != NULL) {
-		*pp = r->next;
-		explicit_wipe(r->data, r->len);
-		free(r->data);
-		free(r->address);
-		free(r->group);
-		free(r);
-	}
-	if (data == NULL)
-		return;
-	r = xcalloc(1, sizeof(*r));
-	r->kind = k->kind;
-	r->address = k->address ? xstrdup(k->address) : NULL;
-	r->group = k->group ? xstrdup(k->group) : NULL;
-	r->id = k->prekey_id;
-	r->data = xmalloc(len);
-	memcpy(r->data, data, len);
-	r->len = len;
-	r->next = p->rows;
-	p->rows = r;
-}
-
-/* Answer a NEED from the table (absent rows as absent). */
-static void
-fw_phone_load(struct fw_phone *p)
-{
-	const struct wa_signal_key *k;
-	struct fw_phone_row *r;
-	size_t n;
-	char err[128];
-
-	k = wa_signal_needed(p->sig, &n);
-	for (size_t i = 0; i < n; i++) {
-		r = *fw_phone_row_find(p, &k[i]);
-		if (wa_signal_put(p->sig, &k[i], r ? r->data : NULL, r ? r->len : 0, err, sizeof(err)) == -1)
-			log_warnx("phone: %s", err);
-	}
-}
-
-/* Write an operation's changes to the table. */
-static void
-fw_phone_save(struct fw_phone *p)
-{
-	struct wa_signal_change *v;
-	size_t n;
-
-	wa_signal_take_changes(p->sig, &v, &n);
-	for (size_t i = 0; i < n; i++)
-		fw_phone_row_set(p, &v[i].key, v[i].data, v[i].len);
-	wa_signal_changes_free(v, n);
-}
-
-/* Run a wa_signal operation the way its contract asks: load what it lacks, run again, then save. */
-#define FW_PHONE_RUN(p, call) ({ \
-	int rc_, round_ = 0; \
-	while ((rc_ = (call)) == WA_SIGNAL_NEED && round_++ < 4) \
-		fw_phone_load(p); \
-	fw_phone_save(p); \
-	rc_; })
 
 struct fw_phone *
 fw_phone_new(const struct fw_account *a)
@@ -153,15 +59,16 @@ fw_phone_new(const struct fw_account *a)
 	p->own.signed_prekey_timestamp = spk.timestamp;
 	memcpy(p->spk_pub, spk.pub, 32);
 	explicit_wipe(&spk, sizeof(spk));
-	if ((p->sig = wa_signal_new(&p->own, 256, 8u * 1024 * 1024, err, sizeof(err))) == NULL) {
+	if ((p->st = fw_sigstore_new(&p->own, err, sizeof(err))) == NULL) {
 		log_warnx("phone of %s: %s", a->phone, err);
 		goto fail;
 	}
+	p->sig = fw_sigstore_signal(p->st);
 	for (uint32_t id = 1; id <= FW_PHONE_PREKEYS; id++) {
 		if (wa_prekey_generate(id, &pk) == -1)
 			goto fail;
 		k.prekey_id = id;
-		fw_phone_row_set(p, &k, pk.priv, 32);
+		fw_sigstore_set(p->st, &k, pk.priv, 32);
 		p->pool[p->npool].id = id;
 		memcpy(p->pool[p->npool++].pub, pk.pub, 32);
 		explicit_wipe(&pk, sizeof(pk));
@@ -175,17 +82,11 @@ fail:
 void
 fw_phone_free(struct fw_phone *p)
 {
-	struct wa_signal_key k;
-
 	if (p == NULL)
 		return;
-	while (p->rows != NULL) {
-		k = (struct wa_signal_key){ p->rows->kind, p->rows->address, p->rows->group, p->rows->id };
-		fw_phone_row_set(p, &k, NULL, 0);
-	}
+	fw_sigstore_free(p->st);
 	for (size_t i = 0; i < p->ngot; i++)
 		free(p->got[i].text);
-	wa_signal_free(p->sig);
 	explicit_wipe(p, sizeof(*p));
 	free(p);
 }
@@ -307,7 +208,7 @@ fw_phone_receive(struct fw_client *c, struct fw_account *a, const struct wa_node
 		fw_phone_receipt(p, a, c->dev, id, 1);
 		return;
 	}
-	rc = FW_PHONE_RUN(p, wa_signal_decrypt(p->sig, addr, t, enc->bytes, enc->nbytes, &pt, &ptlen, err,
+	rc = FW_SIGSTORE_RUN(p->st, wa_signal_decrypt(p->sig, addr, t, enc->bytes, enc->nbytes, &pt, &ptlen, err,
 	    sizeof(err)));
 	if (rc != WA_SIGNAL_DONE) {
 		log_info("phone of %s: message %s from %s: %s", a->phone, id, from, rc == WA_SIGNAL_NEED ?
@@ -376,7 +277,7 @@ fw_phone_send_one(struct fw_phone *p, struct fw_account *a, struct fw_device *d,
 
 	snprintf(addr, sizeof(addr), "%s:%u", d->acct->phone, d->number);
 	k.address = addr;
-	if (*fw_phone_row_find(p, &k) == NULL) {
+	if (!fw_sigstore_has(p->st, &k)) {
 		memset(&b, 0, sizeof(b));
 		b.registration_id = d->reg.regid;
 		b.device_id = d->number;
@@ -389,14 +290,14 @@ fw_phone_send_one(struct fw_phone *p, struct fw_account *a, struct fw_device *d,
 		memcpy(b.signed_prekey_pub, d->reg.skey_pub, 32);
 		memcpy(b.signed_prekey_sig, d->reg.skey_sig, 64);
 		memcpy(b.identity_pub, d->reg.identity_pub, 32);
-		if (FW_PHONE_RUN(p, wa_signal_session_build(p->sig, addr, &b, err, sizeof(err))) != WA_SIGNAL_DONE) {
+		if (FW_SIGSTORE_RUN(p->st, wa_signal_session_build(p->sig, addr, &b, err, sizeof(err))) != WA_SIGNAL_DONE) {
 			log_info("phone of %s: no session with %s: %s", a->phone, addr, err);
 			return -1;
 		}
 	}
 	if (wa_signal_pad(pt, ptlen, &padded, &plen) == -1)
 		return -1;
-	rc = FW_PHONE_RUN(p, wa_signal_encrypt(p->sig, addr, padded, plen, &t, &ct, &ctlen, err, sizeof(err)));
+	rc = FW_SIGSTORE_RUN(p->st, wa_signal_encrypt(p->sig, addr, padded, plen, &t, &ct, &ctlen, err, sizeof(err)));
 	free(padded);
 	if (rc != WA_SIGNAL_DONE) {
 		log_info("phone of %s: cannot encrypt for %s: %s", a->phone, addr, err);

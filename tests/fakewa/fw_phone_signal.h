@@ -3,7 +3,7 @@
  * one-time prekeys (served by the prekey fetch like any device's, each once). It decrypts pkmsg/msg addressed
  * to it and keeps what it read (bounded), answers with a delivery receipt, or with a retry receipt when told to
  * fail the next decryption; it sends a conversation text to every device of a user, building sessions from
- * the bundles fakewa holds. Its records live in a private in-memory table answering wa_signal's NEEDs. */
+ * the bundles fakewa holds. Its records live in an fw_sigstore.h table. */
 #ifndef WAGATE_FW_PHONE_SIGNAL_H
 #define WAGATE_FW_PHONE_SIGNAL_H
 

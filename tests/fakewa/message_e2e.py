@@ -118,7 +118,58 @@ def t_usync_keys(tmp):
         stop(a, b)
 
 
-TESTS = [t_route, t_usync_keys]
+def received(fw, account):
+    return fw.call("/phone/received?account=" + account, "GET")["received"]
+
+
+def phone_send(fw, account, to, text):
+    st, js = fw.post("/phone/send?" + urllib.parse.urlencode({"account": account, "to": to, "text": text}))
+    check(st == 200 and "id" in js, "phone/send: %d %s" % (st, js))
+    return js["id"]
+
+
+def t_phone(tmp):
+    with Fakewa(tmp) as fw:
+        a, ja = pair(fw, A)
+        b, jb = pair(fw, B)
+        # phone A -> user B: B's companion decrypts a pkmsg; A's companion gets the DeviceSentMessage copy
+        mid = phone_send(fw, A, B + "@s.whatsapp.net", "hello from phone A")
+        check(line(b, "MSG 0 %s@s.whatsapp.net %s offline=0 recipient=- enc=pkmsg:" % (A, mid)), "no pkmsg at B", b)
+        check(line(b, "TEXT 0 %s@s.whatsapp.net %s hello from phone A" % (A, mid)), "B cannot decrypt", b)
+        check(line(a, "TEXT 0 %s@s.whatsapp.net %s hello from phone A" % (A, mid)), "own copy (DSM) at A", a)
+        check(line(a, "MSG 0 %s@s.whatsapp.net %s offline=0 recipient=%s@s.whatsapp.net" % (A, mid, B)),
+              "own copy without recipient", a)
+        # companion A -> phone B: a pkmsg from B's phone bundle, decrypted by the phone
+        a.cmd("0 key %s:0@s.whatsapp.net" % B)
+        check(line(a, "SESSION 0 %s:0@s.whatsapp.net built" % B), "no session with phone B", a)
+        a.cmd("0 sendtext m-p1 %s@s.whatsapp.net %s:0@s.whatsapp.net hi phone B" % (B, B))
+        check(line(a, "SENT 0 m-p1 pkmsg"), "not sent", a)
+        check(line(a, "ACK 0 message m-p1 error=-"), "no ack", a)
+        check(line(a, "RECEIPT 0 %s@s.whatsapp.net m-p1 delivery" % B), "no receipt from phone B", a)
+        check(received(fw, B) == [{"from": ja["jid"], "id": "m-p1", "type": "text", "text": "hi phone B"}],
+              "phone B received %s" % received(fw, B))
+        # the phone fails the next decryption on purpose: a retry receipt; the one after decrypts again
+        st, js = fw.post("/phone/fail-next-decrypt?account=" + B)
+        check(st == 200, "fail-next-decrypt %d %s" % (st, js))
+        a.cmd("0 sendtext m-p2 %s@s.whatsapp.net %s:0@s.whatsapp.net lost" % (B, B))
+        check(line(a, "RECEIPT 0 %s@s.whatsapp.net m-p2 retry" % B), "no retry receipt", a)
+        a.cmd("0 sendtext m-p3 %s@s.whatsapp.net %s:0@s.whatsapp.net third" % (B, B))
+        check(line(a, "RECEIPT 0 %s@s.whatsapp.net m-p3 delivery" % B), "no receipt after the retry", a)
+        got = [(r["id"], r["type"], r.get("text")) for r in received(fw, B)]
+        check(got == [("m-p1", "text", "hi phone B"), ("m-p2", "retry", None), ("m-p3", "text", "third")],
+              "phone B received %s" % got)
+        # phone B answers on the session A started: a msg
+        mid = phone_send(fw, B, A + "@s.whatsapp.net", "answer")
+        check(line(a, "MSG 0 %s@s.whatsapp.net %s offline=0 recipient=- enc=msg:" % (B, mid)), "no msg at A", a)
+        check(line(a, "TEXT 0 %s@s.whatsapp.net %s answer" % (B, mid)), "A cannot decrypt the answer", a)
+        # errors
+        check(fw.post("/phone/send?account=19990000000&to=%s@s.whatsapp.net&text=x" % A)[0] == 404, "unknown account")
+        check(fw.post("/phone/send?account=%s&to=19990000000@s.whatsapp.net&text=x" % A)[0] == 400, "unknown peer")
+        check(fw.post("/phone/send?account=%s&text=x" % A)[0] == 400, "missing to")
+        stop(a, b)
+
+
+TESTS = [t_route, t_usync_keys, t_phone]
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@
 struct probe {
 	struct event_base *base;
 	struct wa_conn **conns;
+	struct probe_conn *pcs;
 	int count, open, closed_for_good, exit_after_open;
 	struct timeval start;
 	char cmd[65536];			/* --commands: a partial stdin line */
@@ -88,7 +89,7 @@ probe_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 	printf("NODE %d %s%s%s\n", pc->idx, n->tag, child ? " " : "", child ? child : "");
 	fflush(stdout);
 	if (pc->comp != NULL) {
-		probe_msg_node(pc->idx, c, n);
+		probe_msg_node(pc->idx, probe_companion_signal(pc->comp), c, n);
 		probe_companion_node(pc->comp, c, n);
 	}
 }
@@ -114,8 +115,8 @@ probe_stdin_cb(evutil_socket_t fd, short what, void *arg)
 
 		*nl = '\0';
 		idx = strtol(p->cmd, &rest, 10);
-		if (rest != p->cmd && idx >= 0 && idx < p->count)
-			probe_msg_command((int)idx, p->conns[idx], rest);
+		if (rest != p->cmd && idx >= 0 && idx < p->count && p->pcs[idx].comp != NULL)
+			probe_msg_command((int)idx, probe_companion_signal(p->pcs[idx].comp), p->conns[idx], rest);
 		p->cmdlen -= (size_t)(nl + 1 - p->cmd);
 		memmove(p->cmd, nl + 1, p->cmdlen + 1);
 	}
@@ -251,6 +252,7 @@ main(int argc, char **argv)
 	gettimeofday(&p.start, NULL);
 	p.conns = xcalloc((size_t)p.count, sizeof(*p.conns));
 	pcs = xcalloc((size_t)p.count, sizeof(*pcs));
+	p.pcs = pcs;
 	cfg.on_state = probe_state_cb;
 	cfg.on_node = probe_node_cb;
 	for (int i = 0; i < p.count; i++) {
