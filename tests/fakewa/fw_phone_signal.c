@@ -290,7 +290,8 @@ fw_phone_send_one(struct fw_phone *p, struct fw_account *a, struct fw_device *d,
 		memcpy(b.signed_prekey_pub, d->reg.skey_pub, 32);
 		memcpy(b.signed_prekey_sig, d->reg.skey_sig, 64);
 		memcpy(b.identity_pub, d->reg.identity_pub, 32);
-		if (FW_SIGSTORE_RUN(p->st, wa_signal_session_build(p->sig, addr, &b, err, sizeof(err))) != WA_SIGNAL_DONE) {
+		rc = FW_SIGSTORE_RUN(p->st, wa_signal_session_build(p->sig, addr, &b, err, sizeof(err)));
+		if (rc != WA_SIGNAL_DONE) {
 			log_info("phone of %s: no session with %s: %s", a->phone, addr, err);
 			return -1;
 		}

@@ -27,6 +27,7 @@ fw_sigstore_same(const char *a, const char *b)
 	return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+/* Where the row for k is, or the NULL link at the end of the list. */
 static struct fw_sigrow **
 fw_sigstore_find(struct fw_sigstore *st, const struct wa_signal_key *k)
 {

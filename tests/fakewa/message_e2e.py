@@ -44,9 +44,11 @@ def device(fw, jid):
 
 
 def stop(*ps):
+    """Close each probe's stdin (it exits) and check it exited cleanly (under ASan: no leak or error)."""
     for p in ps:
         p.proc.stdin.close()
-        p.finish()
+        rc = p.finish()
+        check(rc == 0, "probe exited with %s" % rc, p)
 
 
 def t_route(tmp):

@@ -21,7 +21,7 @@ pm_send(struct wa_conn *c, struct wa_node *n)
 	wa_node_free(n);
 }
 
-/* A getter with an empty-string fallback for printing. */
+/* An attribute, or dflt when it is absent (for printing). */
 static const char *
 pm_attr(const struct wa_node *n, const char *k, const char *dflt)
 {
@@ -194,7 +194,8 @@ pm_key(int idx, struct fw_sigstore *st, const struct wa_node *iq)
 			printf("KEY %d %s reg=%ld prekey=%ld\n", idx, pm_attr(u, "jid", "-"), pm_be(u, "registration"),
 			    pm_be(k, "id"));
 		else
-			printf("KEY %d %s reg=%ld prekey=none\n", idx, pm_attr(u, "jid", "-"), pm_be(u, "registration"));
+			printf("KEY %d %s reg=%ld prekey=none\n", idx, pm_attr(u, "jid", "-"),
+			    pm_be(u, "registration"));
 		if (e == NULL && st != NULL)
 			pm_session(idx, st, u);
 	}
