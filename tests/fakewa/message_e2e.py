@@ -25,13 +25,15 @@ def line(p, prefix, timeout=10):
 
 
 def pair(fw, phone, *extra):
-    """A companion with stdin commands, paired to phone and logged in (its <ib><offline count=0> seen)."""
+    """A companion with stdin commands, paired to phone, logged in (its <ib><offline count=0> seen) and with its
+    three one-time prekeys uploaded."""
     p = Probe(fw, "--pair", "--run-seconds", "60", *extra, commands=True)
     qr = line(p, "QR 0 ")
     check(qr is not None, "no QR", p)
     st, js = fw.post("/admin/mock-phone/scan-qr?" + urllib.parse.urlencode({"phone": phone}), qr[5:])
     check(st == 200, "scan-qr: %d %s" % (st, js), p)
     check(line(p, "IB 0 offline 0"), "no <ib><offline count=0> after login", p)
+    check(line(p, "RESULT 0 probe-upload result -"), "prekeys not uploaded", p)
     return p, js
 
 
@@ -79,6 +81,16 @@ def t_route(tmp):
         # refused: a device of an unknown account, and no <to> at all
         a.cmd("0 send m-bad %s@s.whatsapp.net 19990000000:1@s.whatsapp.net aa" % B)
         check(line(a, "ACK 0 message m-bad error=479"), "bad target not refused", a)
+        a.cmd("0 sendbad m-none %s@s.whatsapp.net none" % B)
+        a.cmd("0 sendbad m-both %s@s.whatsapp.net both" % B)
+        check(line(a, "ACK 0 message m-none error=479") and line(a, "ACK 0 message m-both error=479"),
+              "a message without or with both <participants> and <enc> not refused", a)
+        # a companion of the chat that does not exist is skipped; the rest is delivered
+        a.cmd("0 send m-gap %s@s.whatsapp.net %s:9@s.whatsapp.net,%s 0a0b" % (B, B, bdev))
+        check(line(a, "ACK 0 message m-gap error=-") and line(b, "MSG 0 %s m-gap offline=0" % adev),
+              "unknown device of the chat", b)
+        check(not any(" m-bad " in l or " m-none " in l or " m-both " in l for l in b.lines if l.startswith("MSG")),
+              "a refused message was delivered", b)
         # offline: B drops, A sends, fakewa queues, B logs in again and gets it before <ib><offline count=1>
         bc = [c for c in fw.clients()["clients"] if c["jid"] == bdev and not c["dead"]]
         check(len(bc) == 1, "B's connection %s" % bc)

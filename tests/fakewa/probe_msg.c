@@ -344,6 +344,19 @@ probe_msg_command(int idx, struct fw_sigstore *st, struct wa_conn *c, char *line
 		}
 		free(bytes);
 		pm_send(c, n);
+	} else if (verb != NULL && strcmp(verb, "sendbad") == 0 && a3 != NULL) {
+		/* a stanza fakewa must refuse: neither <participants> nor <enc> ("none"), or both ("both") */
+		n = wa_node_new("message");
+		wa_node_set_attr(n, "id", a1);
+		wa_node_set_attr(n, "to", a2);
+		wa_node_set_attr(n, "type", "text");
+		if (strcmp(a3, "both") == 0) {
+			wa_node_add_child(n, wa_node_new("participants"));
+			enc = wa_node_add_child(n, wa_node_new("enc"));
+			wa_node_set_attr(enc, "type", "msg");
+			wa_node_set_bytes(enc, "x", 1);
+		}
+		pm_send(c, n);
 	} else if (verb != NULL && strcmp(verb, "receipt") == 0 && a3 != NULL) {
 		n = wa_node_new("receipt");
 		wa_node_set_attr(n, "id", a1);

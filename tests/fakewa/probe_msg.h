@@ -2,6 +2,7 @@
  * prints what the server routes to the companion and acts on commands read from stdin, one per line:
  *   <conn#> send <msg id> <chat jid> <device jid>[,<device jid>...] <enc hex>
  *           a <message type="text"> with one opaque <enc v="2" type="msg"> per device in <participants>
+ *   <conn#> sendbad <msg id> <chat jid> <none|both>   a <message> with neither or both of <participants>, <enc>
  *   <conn#> receipt <msg id> <to jid> <type|->        a receipt (- = delivery)
  *   <conn#> usync <user jid>[,...]                     devices + contact + lid query, iq id probe-usync
  *   <conn#> key <device jid>[,...]                     prekey bundle fetch, iq id probe-key; a Signal session
