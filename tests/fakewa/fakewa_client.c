@@ -3,6 +3,7 @@
 
 #include "fw_ctl.h"
 #include "fw_iq.h"
+#include "fw_msg.h"
 #include "fw_pair.h"
 #include "fw_session.h"
 
@@ -142,8 +143,8 @@ fw_client_notify(struct fw_client *c, const char *type, struct wa_node *child)
 	return rc;
 }
 
-/* Answer one node from the client: iqs are handled; a presence is recorded for /admin/clients; acks,
- * receipts and ib are accepted silently (messages are a later issue). */
+/* Answer one node from the client: iqs are handled; messages and receipts are routed (fw_msg.h); a presence
+ * is recorded for /admin/clients; acks and ib are accepted silently. */
 static void
 fw_handle_node(struct fw_client *c, const struct wa_node *n)
 {
@@ -153,6 +154,10 @@ fw_handle_node(struct fw_client *c, const struct wa_node *n)
 	c->nodes_in++;
 	if (strcmp(n->tag, "iq") == 0)
 		fw_iq_handle(c, n);
+	else if (strcmp(n->tag, "message") == 0)
+		fw_msg_handle(c, n);
+	else if (strcmp(n->tag, "receipt") == 0)
+		fw_msg_receipt(c, n);
 	else if (strcmp(n->tag, "presence") == 0) {
 		type = wa_node_attr(n, "type");
 		snprintf(c->presence, sizeof(c->presence), "%s", type != NULL ? type : "");

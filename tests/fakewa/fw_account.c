@@ -1,6 +1,9 @@
 /* fakewa's accounts, phones and linked devices (see fw_account.h). */
 #include "fw_account.h"
 
+#include "fw_msg.h"
+#include "fw_phone_signal.h"
+
 #include "random.h"
 #include "wa_prekey.h"
 #include "xmalloc.h"
@@ -27,6 +30,7 @@ fw_accounts_init(struct fw_accounts *as)
 static void
 fw_device_free(struct fw_device *d)
 {
+	fw_msg_queue_clear(d);
 	free(d->prekeys);
 	free(d);
 }
@@ -43,6 +47,7 @@ fw_accounts_clear(struct fw_accounts *as)
 			fw_device_free(d);
 		}
 		TAILQ_REMOVE(&as->list, a, entry);
+		fw_phone_free(a->mock);
 		explicit_wipe(a->priv, sizeof(a->priv));
 		free(a);
 	}
@@ -109,6 +114,11 @@ fw_account_get(struct fw_accounts *as, const char *phone, const char *name)
 		return NULL;
 	}
 	random_bytes(&a->raw_id, sizeof(a->raw_id));
+	if ((a->mock = fw_phone_new(a)) == NULL) {
+		explicit_wipe(a->priv, sizeof(a->priv));
+		free(a);
+		return NULL;
+	}
 	a->next_device = 1;
 	a->next_key_index = 1;
 	TAILQ_INIT(&a->devices);
@@ -130,8 +140,19 @@ fw_device_add(struct fw_account *a, unsigned number, unsigned key_index, const u
 	d->key_index = key_index;
 	memcpy(d->noise_pub, noise_pub, 32);
 	d->reg = *reg;
+	TAILQ_INIT(&d->queue);
 	TAILQ_INSERT_TAIL(&a->devices, d, entry);
 	return d;
+}
+
+struct fw_account *
+fw_account_find_user(struct fw_accounts *as, const char *user)
+{
+	struct fw_account *a;
+
+	if ((a = fw_account_find(as, user)) == NULL)
+		a = fw_account_find_lid(as, user);
+	return a;
 }
 
 struct fw_device *
@@ -140,7 +161,7 @@ fw_device_find(struct fw_accounts *as, const char *user, unsigned number)
 	struct fw_account *a;
 	struct fw_device *d;
 
-	if ((a = fw_account_find(as, user)) == NULL && (a = fw_account_find_lid(as, user)) == NULL)
+	if ((a = fw_account_find_user(as, user)) == NULL)
 		return NULL;
 	TAILQ_FOREACH(d, &a->devices, entry)
 		if (d->number == number)
@@ -233,9 +254,9 @@ fw_accounts_json(struct fw_accounts *as, struct evbuffer *b)
 			fw_device_jid(d, jid, sizeof(jid));
 			fw_device_lid(d, lid, sizeof(lid));
 			evbuffer_add_printf(b, "%s{\"jid\":\"%s\",\"lid\":\"%s\",\"device\":%u,\"key_index\":%u,"
-			    "\"connected\":%s,\"active\":%s,\"prekeys\":%zu,\"logins\":%lu,\"os\":", nd++ ? "," : "",
-			    jid, lid, d->number, d->key_index, d->client ? "true" : "false",
-			    d->active ? "true" : "false", d->nprekeys, d->logins);
+			    "\"connected\":%s,\"active\":%s,\"prekeys\":%zu,\"logins\":%lu,\"queued\":%zu,\"os\":",
+			    nd++ ? "," : "", jid, lid, d->number, d->key_index, d->client ? "true" : "false",
+			    d->active ? "true" : "false", d->nprekeys, d->logins, d->nqueued);
 			fw_json_string(b, d->reg.os);
 			evbuffer_add_printf(b, "}");
 		}

@@ -32,6 +32,8 @@ struct fw_prekey {
 };
 
 struct fw_account;
+struct fw_queued;
+struct fw_phone;
 
 struct fw_device {
 	struct fw_account *acct;
@@ -43,6 +45,8 @@ struct fw_device {
 	struct fw_client *client;		/* connected and logged in, else NULL */
 	int active;				/* passive iq: <active/> seen */
 	unsigned long logins;
+	TAILQ_HEAD(, fw_queued) queue;		/* stanzas waiting for the next login (fw_msg.h) */
+	size_t nqueued;
 	TAILQ_ENTRY(fw_device) entry;
 };
 
@@ -53,6 +57,7 @@ struct fw_account {
 	uint8_t priv[32], pub[32];		/* account (identity) key pair */
 	uint32_t raw_id;			/* ADVDeviceIdentity.rawID */
 	unsigned next_device, next_key_index;
+	struct fw_phone *mock;			/* the phone's Signal endpoint (fw_phone_signal.h) */
 	TAILQ_HEAD(, fw_device) devices;
 	TAILQ_ENTRY(fw_account) entry;
 };
@@ -68,6 +73,8 @@ void fw_accounts_clear(struct fw_accounts *as);
 
 /* The account with this phone number, or NULL. */
 struct fw_account *fw_account_find(struct fw_accounts *as, const char *phone);
+/* The account whose phone number or LID user is user, or NULL. */
+struct fw_account *fw_account_find_user(struct fw_accounts *as, const char *user);
 /* The account with this phone number, created if missing; phone NULL: a new account with a generated
  * number. name (may be NULL) replaces the push name. NULL if phone is not 1..20 digits or keys fail. */
 struct fw_account *fw_account_get(struct fw_accounts *as, const char *phone, const char *name);

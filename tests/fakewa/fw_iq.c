@@ -4,12 +4,15 @@
 #include "fakewa_client.h"
 #include "fw_account.h"
 #include "fw_pair.h"
+#include "fw_phone_signal.h"
 #include "fw_session.h"
+#include "fw_usync.h"
 
 #include "log.h"
 #include "wa_binary.h"
 #include "wa_jid.h"
 #include "wa_node.h"
+#include "wa_signal.h"
 #include "wa_xeddsa.h"
 
 #include <mbedtls/sha1.h>
@@ -199,11 +202,35 @@ fw_iq_encrypt_digest(struct fw_client *c, const struct wa_node *iq)
 	fw_iq_send(c, r);
 }
 
+/* The mock phone's bundle (device 0), one of its one-time prekeys taken. */
+static void
+fw_iq_add_phone_bundle(struct wa_node *u, struct fw_phone *p)
+{
+	struct wa_signal_bundle b;
+	struct wa_node *sk, *k;
+	uint8_t type = 0x05;
+
+	fw_phone_bundle(p, &b);
+	fw_iq_add_be(u, "registration", b.registration_id, 4);
+	fw_iq_add_bytes(u, "type", &type, 1);
+	fw_iq_add_bytes(u, "identity", b.identity_pub, 32);
+	sk = wa_node_add_child(u, wa_node_new("skey"));
+	fw_iq_add_be(sk, "id", b.signed_prekey_id, 3);
+	fw_iq_add_bytes(sk, "value", b.signed_prekey_pub, 32);
+	fw_iq_add_bytes(sk, "signature", b.signed_prekey_sig, 64);
+	if (b.has_prekey) {
+		k = wa_node_add_child(u, wa_node_new("key"));
+		fw_iq_add_be(k, "id", b.prekey_id, 3);
+		fw_iq_add_bytes(k, "value", b.prekey_pub, 32);
+	}
+}
+
 /* encrypt: <key><user jid/>...</key>: prekey bundles (wa-session.md 4.4); each hands out one prekey. */
 static void
 fw_iq_encrypt_key(struct fw_client *c, const struct wa_node *iq, const struct wa_node *key)
 {
 	struct wa_node *r = fw_iq_result_new(iq), *list, *u, *e;
+	struct fw_account *a;
 	struct fw_device *d;
 	struct fw_prekey pk;
 	struct wa_jid j;
@@ -218,6 +245,11 @@ fw_iq_encrypt_key(struct fw_client *c, const struct wa_node *iq, const struct wa
 			continue;
 		u = wa_node_add_child(list, wa_node_new("user"));
 		wa_node_set_attr(u, "jid", jid);
+		if (wa_jid_parse(jid, &j) == 0 && wa_jid_is_user(&j) && j.device == 0 &&
+		    (a = fw_account_find_user(&c->s->accounts, j.user)) != NULL && a->mock != NULL) {
+			fw_iq_add_phone_bundle(u, a->mock);
+			continue;
+		}
 		if (wa_jid_parse(jid, &j) == -1 || !wa_jid_is_user(&j) ||
 		    (d = fw_device_find(&c->s->accounts, j.user, j.device)) == NULL) {
 			e = wa_node_add_child(u, wa_node_new("error"));
@@ -376,24 +408,6 @@ fw_iq_privacy(struct fw_client *c, const struct wa_node *iq)
 	fw_iq_send(c, r);
 }
 
-/* xmlns usync: an empty result list, echoing the query's attributes. */
-static void
-fw_iq_usync(struct fw_client *c, const struct wa_node *iq)
-{
-	const struct wa_node *q = wa_node_child(iq, "usync");
-	struct wa_node *r = fw_iq_result_new(iq), *u;
-	static const char *keys[] = { "sid", "mode", "context" };
-
-	u = wa_node_add_child(r, wa_node_new("usync"));
-	for (size_t i = 0; q != NULL && i < sizeof(keys) / sizeof(keys[0]); i++)
-		if (wa_node_attr(q, keys[i]) != NULL)
-			wa_node_set_attr(u, keys[i], wa_node_attr(q, keys[i]));
-	wa_node_set_attr(u, "index", "0");
-	wa_node_set_attr(u, "last", "true");
-	wa_node_add_child(u, wa_node_new("list"));
-	fw_iq_send(c, r);
-}
-
 /* xmlns w:p: keepalive. */
 static void
 fw_iq_ping(struct fw_client *c, const struct wa_node *iq)
@@ -417,7 +431,7 @@ static const struct {
 	{ "blocklist", fw_iq_blocklist },
 	{ "privacy", fw_iq_privacy },
 	{ "urn:xmpp:whatsapp:dirty", fw_iq_reply_empty },
-	{ "usync", fw_iq_usync },
+	{ "usync", fw_usync_handle },
 };
 
 void

@@ -6,6 +6,7 @@
 #include "fw_ctl.h"
 #include "fw_http.h"
 #include "fw_pair.h"
+#include "fw_phone_signal.h"
 #include "fw_session.h"
 
 #include "wa_jid.h"
@@ -13,6 +14,7 @@
 
 #include <event2/buffer.h>
 
+#include <stdio.h>
 #include <string.h>
 
 /* POST /admin/mock-phone/scan-qr: the body is the QR text. */
@@ -94,4 +96,75 @@ fw_route_accounts(struct fw_ctl_call *call)
 	evbuffer_add(b, "", 1);
 	fw_ctl_reply(call->conn, 200, (const char *)evbuffer_pullup(b, -1));
 	evbuffer_free(b);
+}
+
+/* The account an account=DIGITS parameter names, or NULL after a 404 answer. */
+static struct fw_account *
+fw_route_phone_account(struct fw_ctl_call *call)
+{
+	const char *phone = fw_ctl_query(call, "account");
+	struct fw_account *a = phone != NULL ? fw_account_find(&call->s->accounts, phone) : NULL;
+
+	if (a == NULL || a->mock == NULL)
+		fw_ctl_reply(call->conn, 404, "{\"error\":\"no such account\"}");
+	return a;
+}
+
+/* POST /phone/send?account&to&text */
+void
+fw_route_phone_send(struct fw_ctl_call *call)
+{
+	const char *to = fw_ctl_query(call, "to"), *text = fw_ctl_query(call, "text");
+	struct fw_account *a;
+	struct evbuffer *b;
+	char id[64], err[160];
+
+	if (to == NULL || text == NULL) {
+		fw_ctl_reply(call->conn, 400, "{\"error\":\"to and text are required\"}");
+		return;
+	}
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	b = evbuffer_new();
+	if (fw_phone_send(call->s, a, to, text, id, sizeof(id), err, sizeof(err)) == -1) {
+		evbuffer_add_printf(b, "{\"error\":");
+		fw_json_string(b, err);
+		evbuffer_add_printf(b, "}");
+		evbuffer_add(b, "", 1);
+		fw_ctl_reply(call->conn, 400, (const char *)evbuffer_pullup(b, -1));
+	} else {
+		evbuffer_add_printf(b, "{\"id\":\"%s\"}", id);
+		evbuffer_add(b, "", 1);
+		fw_ctl_reply(call->conn, 200, (const char *)evbuffer_pullup(b, -1));
+	}
+	evbuffer_free(b);
+}
+
+/* GET /phone/received?account */
+void
+fw_route_phone_received(struct fw_ctl_call *call)
+{
+	struct fw_account *a;
+	struct evbuffer *b;
+
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	b = evbuffer_new();
+	evbuffer_add_printf(b, "{\"received\":");
+	fw_phone_received_json(a->mock, b);
+	evbuffer_add(b, "}", 2);
+	fw_ctl_reply(call->conn, 200, (const char *)evbuffer_pullup(b, -1));
+	evbuffer_free(b);
+}
+
+/* POST /phone/fail-next-decrypt?account */
+void
+fw_route_phone_fail_next(struct fw_ctl_call *call)
+{
+	struct fw_account *a;
+
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	fw_phone_fail_next(a->mock);
+	fw_ctl_reply(call->conn, 200, "{\"armed\":1}");
 }

@@ -3,6 +3,7 @@
 
 #include "fakewa_client.h"
 #include "fw_account.h"
+#include "fw_msg.h"
 #include "fw_pair.h"
 
 #include "log.h"
@@ -166,6 +167,7 @@ fw_session_login(struct fw_client *c, uint64_t username, uint32_t device)
 	fw_client_send(c, n);
 	wa_node_free(n);
 	log_info("client %u (%s): logged in as %s", c->id, c->peer, c->jid);
+	fw_msg_login(c);
 }
 
 void

@@ -43,13 +43,16 @@ class Fakewa(FakewaProc):
 class Probe:
     """Runs wa_probe and collects its lines in a thread."""
 
-    def __init__(self, fw, *extra, root=None, ca=True):
+    def __init__(self, fw, *extra, root=None, ca=True, commands=False):
         args = [PROBE, "--url", fw.url, "--root-key", root or fw.root, "--backoff-min", "300",
                 "--backoff-max", "2000"]
         if ca and fw.url.startswith("wss"):
             args += ["--ca", fw.cert]
         args += list(extra)
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if commands:  # wa_probe --commands reads probe_msg.h commands from stdin
+            args.append("--commands")
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE if commands else None, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
         self.lines = []
         self.lock = threading.Condition()
         self.thread = threading.Thread(target=self._read, daemon=True)
@@ -62,6 +65,11 @@ class Probe:
                 self.lock.notify_all()
         with self.lock:
             self.lock.notify_all()
+
+    def cmd(self, line):
+        """Send one --commands line to the probe."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
 
     def states(self, idx=None):
         out = []

@@ -1,6 +1,8 @@
 /* wa_probe's companion mode (see probe_companion.h). */
 #include "probe_companion.h"
 
+#include "fw_sigstore.h"
+
 #include "random.h"
 #include "wa_adv.h"
 #include "wa_conn.h"
@@ -25,12 +27,15 @@ struct probe_companion {
 	struct wa_signed_prekey skey;
 	uint32_t regid;
 	char jid[64];
+	struct fw_sigstore *st;			/* the companion's Signal side (probe_msg.h) */
 };
 
 struct probe_companion *
 probe_companion_new(int idx, int logout)
 {
 	struct probe_companion *pc = xcalloc(1, sizeof(*pc));
+	struct wa_signal_own own;
+	char err[128];
 
 	pc->idx = idx;
 	pc->logout = logout;
@@ -42,6 +47,16 @@ probe_companion_new(int idx, int logout)
 	}
 	random_bytes(pc->adv, sizeof(pc->adv));
 	pc->regid = 1 + random_uniform(16380);
+	own.registration_id = pc->regid;
+	memcpy(own.identity_priv, pc->id_priv, 32);
+	own.signed_prekey_id = pc->skey.id;
+	memcpy(own.signed_prekey_priv, pc->skey.priv, 32);
+	memcpy(own.signed_prekey_sig, pc->skey.sig, 64);
+	own.signed_prekey_timestamp = pc->skey.timestamp;
+	if ((pc->st = fw_sigstore_new(&own, err, sizeof(err))) == NULL) {
+		probe_companion_free(pc);
+		return NULL;
+	}
 	return pc;
 }
 
@@ -50,8 +65,15 @@ probe_companion_free(struct probe_companion *pc)
 {
 	if (pc == NULL)
 		return;
+	fw_sigstore_free(pc->st);
 	explicit_wipe(pc, sizeof(*pc));
 	free(pc);
+}
+
+struct fw_sigstore *
+probe_companion_signal(struct probe_companion *pc)
+{
+	return pc->st;
 }
 
 const uint8_t *
@@ -124,8 +146,11 @@ pc_after_login(struct probe_companion *pc, struct wa_conn *c)
 	wa_node_set_bytes(wa_node_add_child(iq, wa_node_new("identity")), pc->id_pub, 32);
 	list = wa_node_add_child(iq, wa_node_new("list"));
 	for (uint32_t id = 1; id <= PC_PREKEYS; id++) {
+		struct wa_signal_key sk_ = { .kind = WA_SIGNAL_PREKEY, .prekey_id = id };
 		if (wa_prekey_generate(id, &pk) == -1)
 			continue;
+		/* kept, so a pkmsg naming it decrypts (the upload replaces any earlier key with this id) */
+		fw_sigstore_set(pc->st, &sk_, pk.priv, 32);
 		k = wa_node_add_child(list, wa_node_new("key"));
 		pc_add_be(k, "id", id, 3);
 		wa_node_set_bytes(wa_node_add_child(k, wa_node_new("value")), pk.pub, 32);

@@ -17,10 +17,13 @@
 struct wa_conn;
 struct wa_node;
 struct probe_companion;
+struct fw_sigstore;
 
 /* Fresh keys for connection idx; logout: send remove-companion-device after the iqs. NULL on failure. */
 struct probe_companion *probe_companion_new(int idx, int logout);
 void probe_companion_free(struct probe_companion *pc);
+/* The companion's Signal records: its keys, and the one-time prekeys of its last upload. */
+struct fw_sigstore *probe_companion_signal(struct probe_companion *pc);
 /* The Noise static private key the connection must use. */
 const uint8_t *probe_companion_noise_priv(const struct probe_companion *pc);
 /* The registration ClientPayload. *out is malloc'd. 0 or -1. */

@@ -7,11 +7,12 @@
  * --no-payload is given, so fakewa offers pair-device as it does to a new companion. --login USER:DEVICE
  * sends a login payload instead (with a random Noise key); --pair makes each connection a minimal companion
  * that pairs and logs in (probe_companion.h, which also lists the extra lines it prints; --logout adds a
- * remove-companion-device after login).
+ * remove-companion-device after login; --commands reads messaging commands from stdin, probe_msg.h).
  * Exits 0 when --run-seconds elapse, when --exit-after-open is met, or when every connection closed for
  * good (retry=-1); 3 when the configuration is refused. */
 #include "log.h"
 #include "probe_companion.h"
+#include "probe_msg.h"
 #include "random.h"
 #include "wa_cert.h"
 #include "wa_conn.h"
@@ -29,12 +30,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 struct probe {
 	struct event_base *base;
 	struct wa_conn **conns;
+	struct probe_conn *pcs;
 	int count, open, closed_for_good, exit_after_open;
 	struct timeval start;
+	char cmd[65536];			/* --commands: a partial stdin line */
+	size_t cmdlen;
 };
 
 struct probe_conn {
@@ -83,8 +88,40 @@ probe_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 
 	printf("NODE %d %s%s%s\n", pc->idx, n->tag, child ? " " : "", child ? child : "");
 	fflush(stdout);
-	if (pc->comp != NULL)
+	if (pc->comp != NULL) {
+		probe_msg_node(pc->idx, probe_companion_signal(pc->comp), c, n);
 		probe_companion_node(pc->comp, c, n);
+	}
+}
+
+/* --commands: stdin is readable; run each complete line "<conn#> <command ...>" (probe_msg.h). */
+static void
+probe_stdin_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct probe *p = arg;
+	ssize_t n;
+	char *nl;
+
+	n = read(fd, p->cmd + p->cmdlen, sizeof(p->cmd) - 1 - p->cmdlen);
+	if (n <= 0) {
+		event_base_loopexit(p->base, NULL);	/* the test closed stdin: done */
+		return;
+	}
+	p->cmdlen += (size_t)n;
+	p->cmd[p->cmdlen] = '\0';
+	while ((nl = strchr(p->cmd, '\n')) != NULL) {
+		char *rest;
+		long idx;
+
+		*nl = '\0';
+		idx = strtol(p->cmd, &rest, 10);
+		if (rest != p->cmd && idx >= 0 && idx < p->count && p->pcs[idx].comp != NULL)
+			probe_msg_command((int)idx, probe_companion_signal(p->pcs[idx].comp), p->conns[idx], rest);
+		p->cmdlen -= (size_t)(nl + 1 - p->cmd);
+		memmove(p->cmd, nl + 1, p->cmdlen + 1);
+	}
+	if (p->cmdlen == sizeof(p->cmd) - 1)
+		p->cmdlen = 0;	/* an absurd line: drop it */
 }
 
 /* A registration ClientPayload with fresh keys (wa-session.md 1.2). *out is malloc'd. 0 or -1. */
@@ -124,7 +161,7 @@ probe_usage(void)
 	fprintf(stderr, "usage: wa_probe --url URL [--root-key FILE] [--ca FILE] [--count N] [--keepalive MS]\n"
 	    "                [--deadline MS] [--backoff-min MS] [--backoff-max MS] [--connect-timeout MS]\n"
 	    "                [--run-seconds S] [--exit-after-open N] [--no-payload | --login USER:DEVICE |\n"
-	    "                 --pair [--logout]] [--debug]\n");
+	    "                 --pair [--logout] [--commands]] [--debug]\n");
 	exit(2);
 }
 
@@ -139,17 +176,18 @@ main(int argc, char **argv)
 		{ "connect-timeout", required_argument, NULL, 'T' }, { "run-seconds", required_argument, NULL, 's' },
 		{ "exit-after-open", required_argument, NULL, 'x' }, { "debug", no_argument, NULL, 'd' },
 		{ "no-payload", no_argument, NULL, 'P' }, { "login", required_argument, NULL, 'L' },
-		{ "pair", no_argument, NULL, 'a' }, { "logout", no_argument, NULL, 'o' }, { NULL, 0, NULL, 0 },
+		{ "pair", no_argument, NULL, 'a' }, { "logout", no_argument, NULL, 'o' },
+		{ "commands", no_argument, NULL, 'C' }, { NULL, 0, NULL, 0 },
 	};
 	struct wa_conn_config cfg;
 	struct probe p;
 	struct probe_conn *pcs;
-	struct event *ev_int, *ev_term;
+	struct event *ev_int, *ev_term, *ev_stdin = NULL;
 	struct wa_tls_ctx *tlsctx = NULL;
 	uint8_t root[32];
 	const char *root_file = NULL;
 	double run_seconds = 0;
-	int ch, debug = 0, no_payload = 0, pair = 0, logout = 0;
+	int ch, debug = 0, no_payload = 0, pair = 0, logout = 0, commands = 0;
 	const char *login = NULL;
 	uint8_t *payload = NULL;
 	size_t payload_len = 0;
@@ -177,6 +215,7 @@ main(int argc, char **argv)
 		case 'L': login = optarg; break;
 		case 'a': pair = 1; break;
 		case 'o': logout = 1; break;
+		case 'C': commands = 1; break;
 		default: probe_usage();
 		}
 	}
@@ -213,6 +252,7 @@ main(int argc, char **argv)
 	gettimeofday(&p.start, NULL);
 	p.conns = xcalloc((size_t)p.count, sizeof(*p.conns));
 	pcs = xcalloc((size_t)p.count, sizeof(*pcs));
+	p.pcs = pcs;
 	cfg.on_state = probe_state_cb;
 	cfg.on_node = probe_node_cb;
 	for (int i = 0; i < p.count; i++) {
@@ -245,6 +285,10 @@ main(int argc, char **argv)
 	ev_term = evsignal_new(p.base, SIGTERM, probe_signal_cb, p.base);
 	evsignal_add(ev_int, NULL);
 	evsignal_add(ev_term, NULL);
+	if (commands && pair) {
+		ev_stdin = event_new(p.base, 0, EV_READ | EV_PERSIST, probe_stdin_cb, &p);
+		event_add(ev_stdin, NULL);
+	}
 	if (run_seconds > 0) {
 		struct timeval tv = { (time_t)run_seconds, (suseconds_t)((run_seconds - (long)run_seconds) * 1e6) };
 		event_base_loopexit(p.base, &tv);
@@ -264,6 +308,8 @@ main(int argc, char **argv)
 	free(pcs);
 	event_free(ev_int);
 	event_free(ev_term);
+	if (ev_stdin != NULL)
+		event_free(ev_stdin);
 	event_base_free(p.base);
 	wa_tls_ctx_free(tlsctx);
 	free(payload);

@@ -1,0 +1,365 @@
+/* The mock phone's Signal endpoint (see fw_phone_signal.h). */
+#include "fw_phone_signal.h"
+
+#include "fakewa_client.h"
+#include "fw_account.h"
+#include "fw_msg.h"
+#include "fw_sigstore.h"
+#include "fw_text.h"
+
+#include "log.h"
+#include "random.h"
+#include "wa_jid.h"
+#include "wa_node.h"
+#include "wa_prekey.h"
+#include "wa_signal.h"
+#include "xmalloc.h"
+
+#include <event2/buffer.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct fw_phone_got {
+	char from[64], id[FW_MSG_ID_MAX + 1], type[16];
+	char *text;
+};
+
+struct fw_phone {
+	struct fw_sigstore *st;
+	struct wa_signal *sig;			/* st's */
+	struct wa_signal_own own;
+	uint8_t identity_pub[32], spk_pub[32];
+	struct fw_prekey pool[FW_PHONE_PREKEYS];	/* public halves not handed out yet */
+	size_t npool;
+	int fail_next;
+	struct fw_phone_got got[FW_PHONE_RECEIVED_MAX];
+	size_t ngot;
+};
+
+struct fw_phone *
+fw_phone_new(const struct fw_account *a)
+{
+	struct fw_phone *p = xcalloc(1, sizeof(*p));
+	struct wa_signed_prekey spk;
+	struct wa_prekey pk;
+	struct wa_signal_key k = { .kind = WA_SIGNAL_PREKEY };
+	char err[128];
+
+	p->own.registration_id = 1 + random_uniform(16380);
+	memcpy(p->own.identity_priv, a->priv, 32);
+	memcpy(p->identity_pub, a->pub, 32);
+	if (wa_prekey_signed_generate(1, a->priv, (uint64_t)time(NULL) * 1000, &spk) == -1)
+		goto fail;
+	p->own.signed_prekey_id = spk.id;
+	memcpy(p->own.signed_prekey_priv, spk.priv, 32);
+	memcpy(p->own.signed_prekey_sig, spk.sig, 64);
+	p->own.signed_prekey_timestamp = spk.timestamp;
+	memcpy(p->spk_pub, spk.pub, 32);
+	explicit_wipe(&spk, sizeof(spk));
+	if ((p->st = fw_sigstore_new(&p->own, err, sizeof(err))) == NULL) {
+		log_warnx("phone of %s: %s", a->phone, err);
+		goto fail;
+	}
+	p->sig = fw_sigstore_signal(p->st);
+	for (uint32_t id = 1; id <= FW_PHONE_PREKEYS; id++) {
+		if (wa_prekey_generate(id, &pk) == -1)
+			goto fail;
+		k.prekey_id = id;
+		fw_sigstore_set(p->st, &k, pk.priv, 32);
+		p->pool[p->npool].id = id;
+		memcpy(p->pool[p->npool++].pub, pk.pub, 32);
+		explicit_wipe(&pk, sizeof(pk));
+	}
+	return p;
+fail:
+	fw_phone_free(p);
+	return NULL;
+}
+
+void
+fw_phone_free(struct fw_phone *p)
+{
+	if (p == NULL)
+		return;
+	fw_sigstore_free(p->st);
+	for (size_t i = 0; i < p->ngot; i++)
+		free(p->got[i].text);
+	explicit_wipe(p, sizeof(*p));
+	free(p);
+}
+
+void
+fw_phone_bundle(struct fw_phone *p, struct wa_signal_bundle *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->registration_id = p->own.registration_id;
+	b->device_id = 0;
+	b->signed_prekey_id = p->own.signed_prekey_id;
+	memcpy(b->signed_prekey_pub, p->spk_pub, 32);
+	memcpy(b->signed_prekey_sig, p->own.signed_prekey_sig, 64);
+	memcpy(b->identity_pub, p->identity_pub, 32);
+	if (p->npool > 0) {
+		b->has_prekey = 1;
+		b->prekey_id = p->pool[0].id;
+		memcpy(b->prekey_pub, p->pool[0].pub, 32);
+		memmove(p->pool, p->pool + 1, (p->npool - 1) * sizeof(p->pool[0]));
+		p->npool--;
+	}
+}
+
+void
+fw_phone_fail_next(struct fw_phone *p)
+{
+	p->fail_next = 1;
+}
+
+/* Keep one received entry (the oldest goes when full). */
+static void
+fw_phone_remember(struct fw_phone *p, const char *from, const char *id, const char *type, const char *text)
+{
+	struct fw_phone_got *g;
+
+	if (p->ngot == FW_PHONE_RECEIVED_MAX) {
+		free(p->got[0].text);
+		memmove(p->got, p->got + 1, (p->ngot - 1) * sizeof(p->got[0]));
+		p->ngot--;
+	}
+	g = &p->got[p->ngot++];
+	snprintf(g->from, sizeof(g->from), "%s", from);
+	snprintf(g->id, sizeof(g->id), "%s", id);
+	snprintf(g->type, sizeof(g->type), "%s", type);
+	g->text = text != NULL ? xstrdup(text) : NULL;
+}
+
+void
+fw_phone_received_json(const struct fw_phone *p, struct evbuffer *b)
+{
+	evbuffer_add(b, "[", 1);
+	for (size_t i = 0; i < p->ngot; i++) {
+		evbuffer_add_printf(b, "%s{\"from\":", i ? "," : "");
+		fw_json_string(b, p->got[i].from);
+		evbuffer_add_printf(b, ",\"id\":");
+		fw_json_string(b, p->got[i].id);
+		evbuffer_add_printf(b, ",\"type\":");
+		fw_json_string(b, p->got[i].type);
+		if (p->got[i].text != NULL) {
+			evbuffer_add_printf(b, ",\"text\":");
+			fw_json_string(b, p->got[i].text);
+		}
+		evbuffer_add(b, "}", 1);
+	}
+	evbuffer_add(b, "]", 1);
+}
+
+/* A receipt from a's phone about message id, to the sender device (retry: wa-session.md 5.4). */
+static void
+fw_phone_receipt(struct fw_phone *p, struct fw_account *a, struct fw_device *to, const char *id, int retry)
+{
+	struct wa_node *r = wa_node_new("receipt"), *rt;
+	uint8_t reg[4];
+
+	wa_node_set_attrf(r, "from", "%s@s.whatsapp.net", a->phone);
+	wa_node_set_attr(r, "id", id);
+	wa_node_set_attrf(r, "t", "%lld", (long long)time(NULL));
+	if (retry) {
+		wa_node_set_attr(r, "type", "retry");
+		rt = wa_node_add_child(r, wa_node_new("retry"));
+		wa_node_set_attr(rt, "count", "1");
+		wa_node_set_attr(rt, "id", id);
+		wa_node_set_attrf(rt, "t", "%lld", (long long)time(NULL));
+		wa_node_set_attr(rt, "v", "1");
+		for (int i = 0; i < 4; i++)
+			reg[i] = (uint8_t)(p->own.registration_id >> (24 - 8 * i));
+		wa_node_set_bytes(wa_node_add_child(r, wa_node_new("registration")), reg, 4);
+	}
+	fw_msg_deliver(to, r);
+}
+
+void
+fw_phone_receive(struct fw_client *c, struct fw_account *a, const struct wa_node *msg, const struct wa_node *enc)
+{
+	struct fw_phone *p = a->mock;
+	const char *id = wa_node_attr(msg, "id"), *etype = wa_node_attr(enc, "type");
+	enum wa_signal_type t;
+	char addr[64], from[64], err[160], text[FW_TEXT_MAX + 1];
+	uint8_t *pt = NULL;
+	size_t ptlen = 0, unpadded;
+	int rc;
+
+	if (p == NULL || c->dev == NULL)
+		return;
+	snprintf(addr, sizeof(addr), "%s:%u", c->dev->acct->phone, c->dev->number);
+	fw_device_jid(c->dev, from, sizeof(from));
+	if (strcmp(etype, "pkmsg") == 0)
+		t = WA_SIGNAL_PKMSG;
+	else if (strcmp(etype, "msg") == 0)
+		t = WA_SIGNAL_MSG;
+	else {
+		fw_phone_remember(p, from, id, "unsupported", NULL);
+		return;
+	}
+	if (p->fail_next) {
+		/* told to fail: nothing is decrypted, so the sender's session stays where it was */
+		p->fail_next = 0;
+		fw_phone_remember(p, from, id, "retry", NULL);
+		fw_phone_receipt(p, a, c->dev, id, 1);
+		return;
+	}
+	rc = FW_SIGSTORE_RUN(p->st, wa_signal_decrypt(p->sig, addr, t, enc->bytes, enc->nbytes, &pt, &ptlen, err,
+	    sizeof(err)));
+	if (rc != WA_SIGNAL_DONE) {
+		log_info("phone of %s: message %s from %s: %s", a->phone, id, from, rc == WA_SIGNAL_NEED ?
+		    "records still missing" : err);
+		fw_phone_remember(p, from, id, "undecryptable", NULL);
+		if (wa_signal_error(p->sig) != WA_SIGNAL_E_DUPLICATE)
+			fw_phone_receipt(p, a, c->dev, id, 1);
+		return;
+	}
+	if (wa_signal_unpad(pt, ptlen, &unpadded) == -1 || (rc = fw_text_extract(pt, unpadded, text,
+	    sizeof(text))) == -1)
+		fw_phone_remember(p, from, id, "invalid", NULL);
+	else
+		fw_phone_remember(p, from, id, rc == 1 ? "text" : "other", rc == 1 ? text : NULL);
+	free(pt);
+	fw_phone_receipt(p, a, c->dev, id, 0);
+}
+
+/* Append a protobuf length-delimited field. */
+static size_t
+fw_phone_pb_field(uint8_t *out, unsigned field, const uint8_t *data, size_t len)
+{
+	size_t o = 0;
+	uint64_t v = (uint64_t)field << 3 | 2;
+
+	for (int k = 0; k < 2; k++) {
+		do {
+			out[o++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+			v >>= 7;
+		} while (v != 0);
+		v = len;
+	}
+	memcpy(out + o, data, len);
+	return o + len;
+}
+
+/* Message{deviceSentMessage{destinationJID, message}} around an encoded Message (wa-session.md 4.7). */
+static uint8_t *
+fw_phone_dsm(const char *dest, const uint8_t *inner, size_t innerlen, size_t *outlen)
+{
+	size_t dl = strlen(dest), n;
+	uint8_t *dsm = xmalloc(dl + innerlen + 20), *out = xmalloc(dl + innerlen + 40);
+
+	n = fw_phone_pb_field(dsm, 1, (const uint8_t *)dest, dl);
+	n += fw_phone_pb_field(dsm + n, 2, inner, innerlen);
+	*outlen = fw_phone_pb_field(out, 31, dsm, n);
+	free(dsm);
+	return out;
+}
+
+/* Encrypt pt for device d (a session is built from fakewa's copy of its bundle when there is none) and
+ * deliver it. 0 or -1. */
+static int
+fw_phone_send_one(struct fw_phone *p, struct fw_account *a, struct fw_device *d, const char *id, const char *chat,
+    const uint8_t *pt, size_t ptlen)
+{
+	struct wa_signal_key k = { .kind = WA_SIGNAL_SESSION };
+	struct wa_signal_bundle b;
+	struct fw_prekey pk;
+	struct wa_node *m, *e;
+	enum wa_signal_type t;
+	uint8_t *ct = NULL, *padded = NULL;
+	size_t ctlen = 0, plen;
+	char addr[64], err[160];
+	int rc;
+
+	snprintf(addr, sizeof(addr), "%s:%u", d->acct->phone, d->number);
+	k.address = addr;
+	if (!fw_sigstore_has(p->st, &k)) {
+		memset(&b, 0, sizeof(b));
+		b.registration_id = d->reg.regid;
+		b.device_id = d->number;
+		if (fw_device_prekey_take(d, &pk) == 0) {
+			b.has_prekey = 1;
+			b.prekey_id = pk.id;
+			memcpy(b.prekey_pub, pk.pub, 32);
+		}
+		b.signed_prekey_id = d->reg.skey_id;
+		memcpy(b.signed_prekey_pub, d->reg.skey_pub, 32);
+		memcpy(b.signed_prekey_sig, d->reg.skey_sig, 64);
+		memcpy(b.identity_pub, d->reg.identity_pub, 32);
+		rc = FW_SIGSTORE_RUN(p->st, wa_signal_session_build(p->sig, addr, &b, err, sizeof(err)));
+		if (rc != WA_SIGNAL_DONE) {
+			log_info("phone of %s: no session with %s: %s", a->phone, addr, err);
+			return -1;
+		}
+	}
+	if (wa_signal_pad(pt, ptlen, &padded, &plen) == -1)
+		return -1;
+	rc = FW_SIGSTORE_RUN(p->st, wa_signal_encrypt(p->sig, addr, padded, plen, &t, &ct, &ctlen, err, sizeof(err)));
+	free(padded);
+	if (rc != WA_SIGNAL_DONE) {
+		log_info("phone of %s: cannot encrypt for %s: %s", a->phone, addr, err);
+		return -1;
+	}
+	m = wa_node_new("message");
+	wa_node_set_attrf(m, "from", "%s@s.whatsapp.net", a->phone);
+	wa_node_set_attr(m, "id", id);
+	wa_node_set_attr(m, "type", "text");
+	wa_node_set_attrf(m, "t", "%lld", (long long)time(NULL));
+	wa_node_set_attr(m, "notify", a->push_name);
+	if (d->acct == a)
+		wa_node_set_attr(m, "recipient", chat);
+	e = wa_node_add_child(m, wa_node_new("enc"));
+	wa_node_set_attr(e, "v", "2");
+	wa_node_set_attr(e, "type", t == WA_SIGNAL_PKMSG ? "pkmsg" : "msg");
+	wa_node_set_bytes(e, ct, ctlen);
+	free(ct);
+	fw_msg_deliver(d, m);
+	return 0;
+}
+
+int
+fw_phone_send(struct fw_server *s, struct fw_account *a, const char *to, const char *text, char *id, size_t idlen,
+    char *err, size_t errlen)
+{
+	struct fw_account *peer;
+	struct fw_device *d;
+	struct wa_jid j;
+	uint8_t *msg, *dsm, rnd[8];
+	size_t mlen, dlen;
+	char chat[80];
+	int sent = 0;
+
+	if (a->mock == NULL) {
+		snprintf(err, errlen, "the phone has no Signal keys");
+		return -1;
+	}
+	if (wa_jid_parse(to, &j) == -1 || !wa_jid_is_user(&j) || j.is_ad ||
+	    (peer = fw_account_find_user(&s->accounts, j.user)) == NULL) {
+		snprintf(err, errlen, "to must be the user JID of an account fakewa knows");
+		return -1;
+	}
+	if (fw_text_encode(text, &msg, &mlen) == -1) {
+		snprintf(err, errlen, "text longer than %d bytes", FW_TEXT_MAX);
+		return -1;
+	}
+	snprintf(chat, sizeof(chat), "%s", to);
+	random_bytes(rnd, sizeof(rnd));
+	snprintf(id, idlen, "3EB0%02X%02X%02X%02X%02X%02X%02X%02X", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
+	    rnd[6], rnd[7]);
+	TAILQ_FOREACH(d, &peer->devices, entry)
+		sent += fw_phone_send_one(a->mock, a, d, id, chat, msg, mlen) == 0;
+	if (peer != a) {
+		/* the sender's own companions get a copy wrapped in DeviceSentMessage */
+		dsm = fw_phone_dsm(chat, msg, mlen, &dlen);
+		TAILQ_FOREACH(d, &a->devices, entry)
+			sent += fw_phone_send_one(a->mock, a, d, id, chat, dsm, dlen) == 0;
+		free(dsm);
+	}
+	free(msg);
+	log_info("phone of %s: message %s to %s for %d device(s)", a->phone, id, to, sent);
+	return 0;
+}

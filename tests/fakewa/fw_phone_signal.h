@@ -1,0 +1,40 @@
+/* The mock phone's Signal side (wa-session.md 4.4-4.7, 5.2-5.4, 6): device 0 of each account is an ordinary
+ * Signal endpoint on wa_signal.h, with the account identity key, its own registration id, signed prekey and
+ * one-time prekeys (served by the prekey fetch like any device's, each once). It decrypts pkmsg/msg addressed
+ * to it and keeps what it read (bounded), answers with a delivery receipt, or with a retry receipt when told to
+ * fail the next decryption; it sends a conversation text to every device of a user, building sessions from
+ * the bundles fakewa holds. Its records live in an fw_sigstore.h table. */
+#ifndef WAGATE_FW_PHONE_SIGNAL_H
+#define WAGATE_FW_PHONE_SIGNAL_H
+
+#include <stddef.h>
+
+struct evbuffer;
+struct fw_account;
+struct fw_client;
+struct fw_server;
+struct fw_phone;
+struct wa_node;
+struct wa_signal_bundle;
+
+#define FW_PHONE_PREKEYS	50	/* one-time prekeys made at start; the pool is not refilled */
+#define FW_PHONE_RECEIVED_MAX	256	/* decrypted messages kept for GET /phone/received (oldest dropped) */
+
+/* The phone of account a (identity = the account key pair). NULL on key failure. */
+struct fw_phone *fw_phone_new(const struct fw_account *a);
+void fw_phone_free(struct fw_phone *p);
+/* The phone's bundle, with one one-time prekey taken out of its pool (has_prekey 0 once it is empty). */
+void fw_phone_bundle(struct fw_phone *p, struct wa_signal_bundle *b);
+/* A <message> stanza from sender device c, with enc the <enc> for the phone of account a. */
+void fw_phone_receive(struct fw_client *c, struct fw_account *a, const struct wa_node *msg,
+    const struct wa_node *enc);
+/* Send text from a's phone to every device of the user JID to (phone included only if it is another
+ * account's). 0 with the message id in id (>= 32 bytes), or -1 with err. */
+int fw_phone_send(struct fw_server *s, struct fw_account *a, const char *to, const char *text, char *id,
+    size_t idlen, char *err, size_t errlen);
+/* The next decryption fails on purpose (a retry receipt goes back, wa-session.md 5.4). */
+void fw_phone_fail_next(struct fw_phone *p);
+/* Append [{"from","id","type","text"},...] (what the phone decrypted, oldest first) to b. */
+void fw_phone_received_json(const struct fw_phone *p, struct evbuffer *b);
+
+#endif

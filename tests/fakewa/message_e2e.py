@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""End-to-end tests of fakewa's message routing (fw_msg.h), usync and prekey fetch (fw_usync.h, fw_iq.c), with
+wa_probe --pair --commands as the companions (probe_msg.h). The <enc> bytes are opaque to fakewa, so these tests
+send arbitrary bytes; the Signal side is the mock phone's.
+
+usage: message_e2e.py FAKEWA WA_PROBE [test-name ...]"""
+import os
+import sys
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fwtest import Fakewa, Probe, check, poll, run  # noqa: E402
+
+A, B = "15551110001", "15551110002"
+
+
+def line(p, prefix, timeout=10):
+    """The first output line starting with prefix (waits for it), else None."""
+    found = []
+
+    def pred(p):
+        found[:] = [l for l in p.lines if l.startswith(prefix)]
+        return bool(found)
+    return found[0] if p.wait_for(pred, timeout) else None
+
+
+def pair(fw, phone, *extra):
+    """A companion with stdin commands, paired to phone, logged in (its <ib><offline count=0> seen) and with its
+    three one-time prekeys uploaded."""
+    p = Probe(fw, "--pair", "--run-seconds", "60", *extra, commands=True)
+    qr = line(p, "QR 0 ")
+    check(qr is not None, "no QR", p)
+    st, js = fw.post("/admin/mock-phone/scan-qr?" + urllib.parse.urlencode({"phone": phone}), qr[5:])
+    check(st == 200, "scan-qr: %d %s" % (st, js), p)
+    check(line(p, "IB 0 offline 0"), "no <ib><offline count=0> after login", p)
+    check(line(p, "RESULT 0 probe-upload result -"), "prekeys not uploaded", p)
+    return p, js
+
+
+def device(fw, jid):
+    for a in fw.call("/admin/accounts", "GET")["accounts"]:
+        for d in a["devices"]:
+            if d["jid"] == jid:
+                return d
+    return None
+
+
+def stop(*ps):
+    """Close each probe's stdin (it exits) and check it exited cleanly (under ASan: no leak or error)."""
+    for p in ps:
+        p.proc.stdin.close()
+        rc = p.finish()
+        check(rc == 0, "probe exited with %s" % rc, p)
+
+
+def t_route(tmp):
+    with Fakewa(tmp) as fw:
+        a, ja = pair(fw, A)
+        b, jb = pair(fw, B, "--backoff-min", "3000", "--backoff-max", "3000")
+        a2, ja2 = pair(fw, A)
+        check(ja2["device"] == 2, "second companion of A: %s" % ja2)
+        adev, bdev, a2dev = ja["jid"], jb["jid"], ja2["jid"]
+        # online: to B's companion, A's other companion and both phones (the phones do not answer yet)
+        a.cmd("0 send m1 %s@s.whatsapp.net %s,%s,%s:0@s.whatsapp.net,%s:0@s.whatsapp.net c0ffee01" %
+              (B, bdev, a2dev, B, A))
+        check(line(a, "ACK 0 message m1 error=-"), "no server ack for m1", a)
+        check(line(b, "MSG 0 %s m1 offline=0 recipient=- enc=msg:c0ffee01" % adev), "B did not get m1", b)
+        check(line(a2, "MSG 0 %s m1 offline=0 recipient=%s@s.whatsapp.net enc=msg:c0ffee01" % (adev, B)),
+              "A's other companion did not get m1 with recipient", a2)
+        # B's and A2's automatic receipts come back to the sender, and each is acked to its author
+        check(line(a, "RECEIPT 0 %s m1 delivery" % bdev), "delivery receipt not relayed", a)
+        check(line(a, "RECEIPT 0 %s m1 sender" % a2dev), "sender receipt not relayed", a)
+        check(line(b, "ACK 0 receipt m1 error=-"), "B's receipt not acked", b)
+        b.cmd("0 receipt m1 %s read" % adev)
+        check(line(a, "RECEIPT 0 %s m1 read" % bdev), "read receipt not relayed", a)
+        check(not any(l.startswith("MSG ") for l in a.lines), "the sender got its own message back", a)
+        # by LID: the sender is named by its LID too
+        lid_b, lid_a = jb["lid"].split(":")[0], ja["lid"].split(":")[0]
+        a.cmd("0 send m-lid %s@lid %s:1@lid 0102" % (lid_b, lid_b))
+        check(line(b, "MSG 0 %s:1@lid m-lid offline=0" % lid_a), "LID-addressed message", b)
+        # refused: a device of an unknown account, and no <to> at all
+        a.cmd("0 send m-bad %s@s.whatsapp.net 19990000000:1@s.whatsapp.net aa" % B)
+        check(line(a, "ACK 0 message m-bad error=479"), "bad target not refused", a)
+        a.cmd("0 sendbad m-none %s@s.whatsapp.net none" % B)
+        a.cmd("0 sendbad m-both %s@s.whatsapp.net both" % B)
+        check(line(a, "ACK 0 message m-none error=479") and line(a, "ACK 0 message m-both error=479"),
+              "a message without or with both <participants> and <enc> not refused", a)
+        # a companion of the chat that does not exist is skipped; the rest is delivered
+        a.cmd("0 send m-gap %s@s.whatsapp.net %s:9@s.whatsapp.net,%s 0a0b" % (B, B, bdev))
+        check(line(a, "ACK 0 message m-gap error=-") and line(b, "MSG 0 %s m-gap offline=0" % adev),
+              "unknown device of the chat", b)
+        check(not any(" m-bad " in l or " m-none " in l or " m-both " in l for l in b.lines if l.startswith("MSG")),
+              "a refused message was delivered", b)
+        # offline: B drops, A sends, fakewa queues, B logs in again and gets it before <ib><offline count=1>
+        bc = [c for c in fw.clients()["clients"] if c["jid"] == bdev and not c["dead"]]
+        check(len(bc) == 1, "B's connection %s" % bc)
+        fw.call("/admin/drop?client=%d" % bc[0]["id"])
+        check(poll(lambda: not device(fw, bdev)["connected"], 5), "B still connected")
+        a.cmd("0 send m2 %s@s.whatsapp.net %s 0bad" % (B, bdev))
+        check(line(a, "ACK 0 message m2 error=-"), "no server ack for m2", a)
+        check(poll(lambda: device(fw, bdev)["queued"] == 1, 5), "m2 not queued: %s" % device(fw, bdev))
+        check(line(b, "IB 0 offline 1", 15), "no <ib><offline count=1> after the reconnect", b)
+        i_msg = [i for i, l in enumerate(b.lines) if l.startswith("MSG 0 %s m2 offline=1 " % adev)]
+        i_ib = b.lines.index("IB 0 offline 1")
+        check(len(i_msg) == 1 and i_msg[0] < i_ib, "m2 not delivered once before the marker", b)
+        check(device(fw, bdev)["queued"] == 0, "queue not emptied")
+        check(line(a, "RECEIPT 0 %s m2 delivery" % bdev), "delivery receipt of the queued message", a)
+        stop(a, b, a2)
+
+
+def t_usync_keys(tmp):
+    with Fakewa(tmp) as fw:
+        a, ja = pair(fw, A)
+        b, jb = pair(fw, B)
+        lid_b = jb["lid"].split(":")[0] + "@lid"
+        a.cmd("0 usync %s@s.whatsapp.net,%s@s.whatsapp.net,19990000000@s.whatsapp.net" % (B, A))
+        check(line(a, "USYNC 0 %s@s.whatsapp.net devices=0,1 contact=in lid=%s" % (B, lid_b)), "usync of B", a)
+        check(line(a, "USYNC 0 %s@s.whatsapp.net devices=0,1 contact=in" % A), "usync of A", a)
+        check(line(a, "USYNC 0 19990000000@s.whatsapp.net devices=- contact=out lid=-"), "usync of unknown", a)
+        # B uploaded prekeys 1..3 at login: each fetch takes one, none comes twice, then the pool is empty
+        got = []
+        for i in range(4):
+            a.cmd("0 key %s" % jb["jid"])
+            check(a.wait_for(lambda p: len([l for l in p.lines if l.startswith("KEY 0 ")]) >= i + 1), "no key", a)
+            got.append([l for l in a.lines if l.startswith("KEY 0 ")][i])
+        ids = [l.split("prekey=")[1] for l in got]
+        check(sorted(ids[:3]) == ["1", "2", "3"] and ids[3] == "none", "prekeys served: %s" % got, a)
+        check(all("reg=" in l and "reg=-1" not in l for l in got), "registration id missing: %s" % got, a)
+        check(device(fw, jb["jid"])["prekeys"] == 0, "pool not emptied")
+        a.cmd("0 key %s:7@s.whatsapp.net" % B)
+        check(line(a, "KEY 0 %s:7@s.whatsapp.net error=404" % B), "unknown device", a)
+        stop(a, b)
+
+
+def received(fw, account):
+    return fw.call("/phone/received?account=" + account, "GET")["received"]
+
+
+def phone_send(fw, account, to, text):
+    st, js = fw.post("/phone/send?" + urllib.parse.urlencode({"account": account, "to": to, "text": text}))
+    check(st == 200 and "id" in js, "phone/send: %d %s" % (st, js))
+    return js["id"]
+
+
+def t_phone(tmp):
+    with Fakewa(tmp) as fw:
+        a, ja = pair(fw, A)
+        b, jb = pair(fw, B)
+        # phone A -> user B: B's companion decrypts a pkmsg; A's companion gets the DeviceSentMessage copy
+        mid = phone_send(fw, A, B + "@s.whatsapp.net", "hello from phone A")
+        check(line(b, "MSG 0 %s@s.whatsapp.net %s offline=0 recipient=- enc=pkmsg:" % (A, mid)), "no pkmsg at B", b)
+        check(line(b, "TEXT 0 %s@s.whatsapp.net %s hello from phone A" % (A, mid)), "B cannot decrypt", b)
+        check(line(a, "TEXT 0 %s@s.whatsapp.net %s hello from phone A" % (A, mid)), "own copy (DSM) at A", a)
+        check(line(a, "MSG 0 %s@s.whatsapp.net %s offline=0 recipient=%s@s.whatsapp.net" % (A, mid, B)),
+              "own copy without recipient", a)
+        # companion A -> phone B: a pkmsg from B's phone bundle, decrypted by the phone
+        a.cmd("0 key %s:0@s.whatsapp.net" % B)
+        check(line(a, "SESSION 0 %s:0@s.whatsapp.net built" % B), "no session with phone B", a)
+        a.cmd("0 sendtext m-p1 %s@s.whatsapp.net %s:0@s.whatsapp.net hi phone B" % (B, B))
+        check(line(a, "SENT 0 m-p1 pkmsg"), "not sent", a)
+        check(line(a, "ACK 0 message m-p1 error=-"), "no ack", a)
+        check(line(a, "RECEIPT 0 %s@s.whatsapp.net m-p1 delivery" % B), "no receipt from phone B", a)
+        check(received(fw, B) == [{"from": ja["jid"], "id": "m-p1", "type": "text", "text": "hi phone B"}],
+              "phone B received %s" % received(fw, B))
+        # the phone fails the next decryption on purpose: a retry receipt; the one after decrypts again
+        st, js = fw.post("/phone/fail-next-decrypt?account=" + B)
+        check(st == 200, "fail-next-decrypt %d %s" % (st, js))
+        a.cmd("0 sendtext m-p2 %s@s.whatsapp.net %s:0@s.whatsapp.net lost" % (B, B))
+        check(line(a, "RECEIPT 0 %s@s.whatsapp.net m-p2 retry" % B), "no retry receipt", a)
+        a.cmd("0 sendtext m-p3 %s@s.whatsapp.net %s:0@s.whatsapp.net third" % (B, B))
+        check(line(a, "RECEIPT 0 %s@s.whatsapp.net m-p3 delivery" % B), "no receipt after the retry", a)
+        got = [(r["id"], r["type"], r.get("text")) for r in received(fw, B)]
+        check(got == [("m-p1", "text", "hi phone B"), ("m-p2", "retry", None), ("m-p3", "text", "third")],
+              "phone B received %s" % got)
+        # phone B answers on the session A started: a msg
+        mid = phone_send(fw, B, A + "@s.whatsapp.net", "answer")
+        check(line(a, "MSG 0 %s@s.whatsapp.net %s offline=0 recipient=- enc=msg:" % (B, mid)), "no msg at A", a)
+        check(line(a, "TEXT 0 %s@s.whatsapp.net %s answer" % (B, mid)), "A cannot decrypt the answer", a)
+        # errors
+        check(fw.post("/phone/send?account=19990000000&to=%s@s.whatsapp.net&text=x" % A)[0] == 404, "unknown account")
+        check(fw.post("/phone/send?account=%s&to=19990000000@s.whatsapp.net&text=x" % A)[0] == 400, "unknown peer")
+        check(fw.post("/phone/send?account=%s&text=x" % A)[0] == 400, "missing to")
+        stop(a, b)
+
+
+TESTS = [t_route, t_usync_keys, t_phone]
+
+
+if __name__ == "__main__":
+    sys.exit(run(TESTS))
