@@ -1,3 +1,4 @@
+/* Connection caps, request deadlines and accept-error pauses around the evhttp listener (contract: http_guard.h). */
 #include "http_guard.h"
 #include "log.h"
 #include "xmalloc.h"
