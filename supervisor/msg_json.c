@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "b64.h"
@@ -100,16 +101,51 @@ scan_wire(const uint8_t *buf, size_t len, char *err, size_t errlen)
 	}
 }
 
-/* A 64-bit integer as long.js serializes a Long: signed 32-bit halves and the signedness flag. */
+/* A 64-bit integer as protobufjs' toJSON writes it: a decimal string (JSON numbers lose precision past 2^53). */
 static json_object *
 json_new_long(uint64_t v, bool is_unsigned)
 {
-	json_object *o = json_object_new_object();
+	char buf[24];
 
-	json_object_object_add(o, "low", json_object_new_int((int32_t)(uint32_t)(v & 0xffffffffu)));
-	json_object_object_add(o, "high", json_object_new_int((int32_t)(uint32_t)(v >> 32)));
-	json_object_object_add(o, "unsigned", json_object_new_boolean(is_unsigned));
-	return o;
+	if (is_unsigned)
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	else
+		snprintf(buf, sizeof(buf), "%lld", (long long)(int64_t)v);
+	return json_object_new_string(buf);
+}
+
+/*
+ * A float or double as JavaScript prints it: the shortest of %.15g..%.17g that reads back to the same
+ * double, so 0.1 stays "0.1" rather than json-c's "0.10000000000000001". protobufjs' toJSON writes
+ * non-finite values as the strings "NaN", "Infinity" and "-Infinity".
+ */
+static json_object *
+json_new_number(double d)
+{
+	char buf[32];
+	int prec;
+
+	if (isnan(d))
+		return json_object_new_string("NaN");
+	if (isinf(d))
+		return json_object_new_string(d > 0 ? "Infinity" : "-Infinity");
+	for (prec = 15; prec < 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	if (prec == 17)
+		snprintf(buf, sizeof(buf), "%.17g", d);
+	return json_object_new_double_s(d, buf);
+}
+
+/* An enum value by its name, as protobufjs' toJSON writes it; a value the schema does not name stays a number. */
+static json_object *
+json_new_enum(const ProtobufCEnumDescriptor *e, int32_t v)
+{
+	const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(e, v);
+
+	return ev != NULL ? json_object_new_string(ev->name) : json_object_new_int(v);
 }
 
 /* A protobuf string as a JSON string: cut to the cap, each ill-formed UTF-8 byte replaced by U+FFFD. */
@@ -156,8 +192,9 @@ walk_value(struct walk *w, const ProtobufCFieldDescriptor *f, const void *p, int
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-	case PROTOBUF_C_TYPE_ENUM:
 		return json_object_new_int(*(const int32_t *)p);
+	case PROTOBUF_C_TYPE_ENUM:
+		return json_new_enum(f->descriptor, *(const int32_t *)p);
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
 		return json_object_new_int64(*(const uint32_t *)p);
@@ -171,8 +208,7 @@ walk_value(struct walk *w, const ProtobufCFieldDescriptor *f, const void *p, int
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE:
 		d = f->type == PROTOBUF_C_TYPE_FLOAT ? (double)*(const float *)p : *(const double *)p;
-		/* JSON has no NaN or Infinity; JSON.stringify writes null. */
-		return isfinite(d) ? json_object_new_double(d) : json_object_new_null();
+		return json_new_number(d);
 	case PROTOBUF_C_TYPE_BOOL:
 		return json_object_new_boolean(*(const protobuf_c_boolean *)p != 0);
 	case PROTOBUF_C_TYPE_STRING:

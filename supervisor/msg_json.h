@@ -2,18 +2,20 @@
  * A WhatsApp Message protobuf (proto/wa/e2e.proto) rendered as the JSON Evolution stores in Message.message,
  * with its Evolution messageType. One generic walk over the protobuf-c descriptors: no code per message type.
  *
- * JSON conventions, matching what Evolution gets from JSON.stringify of Baileys' decoded protobufjs objects:
+ * JSON conventions: what Evolution stores, i.e. JSON.stringify of Baileys' decoded protobufjs objects, whose
+ * generated toJSON() is toObject() with protobufjs' toJSONOptions {longs: String, enums: String,
+ * bytes: String, json: true} (Baileys WAProto/index.js is pbjs static-module output):
  *  - keys are the .proto field names as Baileys spells them (camelCase: fileSha256, stanzaId, mentionedJid);
- *  - only fields present on the wire appear (proto2 presence), in field-number order;
+ *  - only fields present on the wire appear (proto2 presence), in field-number order; empty repeated
+ *    fields are left out, as toObject does;
  *  - repeated fields are arrays (at most MSG_JSON_MAX_ARRAY elements; the rest is dropped);
- *  - 32-bit integers, floats and enums are JSON numbers (enums by value: protobufjs decodes them to numbers);
- *    a non-finite float becomes null, as JSON.stringify does;
- *  - 64-bit integers are long.js objects {"low":L,"high":H,"unsigned":U} (L, H the signed 32-bit halves;
- *    U true for uint64/fixed64): Baileys decodes int64/uint64 to Long and Evolution stores them so
- *    (it reads size.fileLength.low back);
+ *  - 32-bit integers are JSON numbers; floats and doubles are numbers written as JavaScript would
+ *    (shortest form), non-finite ones the strings "NaN", "Infinity", "-Infinity";
+ *  - 64-bit integers (fileLength, mediaKeyTimestamp, senderTimestampMs) are decimal strings: "12345";
+ *  - enums are their value names ("REVOKE"), or the number when the schema has no name for it;
  *  - bytes are standard base64 strings (bytes over MSG_JSON_MAX_BYTES are left out: a cut base64 is garbage);
- *  - strings over MSG_JSON_MAX_STRING bytes are cut; ill-formed UTF-8 becomes U+FFFD per bad byte, as
- *    protobufjs' decoder does, so the result always fits a PostgreSQL jsonb.
+ *  - strings over MSG_JSON_MAX_STRING bytes are cut; ill-formed UTF-8 becomes U+FFFD per bad byte, so the
+ *    result always fits a PostgreSQL jsonb.
  *
  * messageType follows Baileys' getContentType on what Baileys hands to Evolution: a deviceSentMessage is first
  * replaced by its inner message (Baileys decode-wa-message does `msg = msg.deviceSentMessage?.message || msg`,

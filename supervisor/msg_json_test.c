@@ -101,7 +101,7 @@ test_extended_text_reply(void **state)
 	expect_msg(&m, "{\"extendedTextMessage\":{\"text\":\"reply\",\"contextInfo\":{\"stanzaId\":\"3EB0AA\","
 	    "\"participant\":\"5511@s.whatsapp.net\",\"quotedMessage\":{\"extendedTextMessage\":{\"text\":"
 	    "\"original\"}},\"mentionedJid\":[\"1@s.whatsapp.net\",\"2@s.whatsapp.net\"],\"isForwarded\":true,"
-	    "\"ephemeralSettingTimestamp\":{\"low\":-1,\"high\":-1,\"unsigned\":false}}},"
+	    "\"ephemeralSettingTimestamp\":\"-1\"}},"
 	    "\"messageContextInfo\":{\"messageSecret\":\"+/8=\"}}", "extendedTextMessage");
 
 	len = wa__message__get_packed_size(&m);
@@ -117,7 +117,7 @@ test_extended_text_reply(void **state)
 	json_object_put(o);
 }
 
-/* Media: bytes as base64, uint64 fileLength and int64 timestamps as long.js objects. */
+/* Media: bytes as base64, uint64 fileLength and int64 timestamps as decimal strings (protobufjs toJSON). */
 static void
 test_image(void **state)
 {
@@ -147,9 +147,9 @@ test_image(void **state)
 	i.viewonce = 0;
 	m.imagemessage = &i;
 	expect_msg(&m, "{\"imageMessage\":{\"url\":\"https://mmg.whatsapp.net/x\",\"mimetype\":\"image/jpeg\","
-	    "\"caption\":\"look\",\"fileSha256\":\"AQID\",\"fileLength\":{\"low\":12345,\"high\":0,\"unsigned\":true},"
+	    "\"caption\":\"look\",\"fileSha256\":\"AQID\",\"fileLength\":\"12345\","
 	    "\"height\":640,\"width\":480,\"mediaKey\":\"3q2+7w==\","
-	    "\"mediaKeyTimestamp\":{\"low\":-807049093,\"high\":395,\"unsigned\":false},\"viewOnce\":false}}",
+	    "\"mediaKeyTimestamp\":\"1700000000123\",\"viewOnce\":false}}",
 	    "imageMessage");
 	i.filelength = (1ULL << 32) + 5;
 	i.has_mediakey = 0;
@@ -158,7 +158,7 @@ test_image(void **state)
 	i.has_height = i.has_width = 0;
 	i.url = i.mimetype = i.caption = NULL;
 	i.has_filesha256 = 0;
-	expect_msg(&m, "{\"imageMessage\":{\"fileLength\":{\"low\":5,\"high\":1,\"unsigned\":true}}}", "imageMessage");
+	expect_msg(&m, "{\"imageMessage\":{\"fileLength\":\"4294967301\"}}", "imageMessage");
 }
 
 /* Wrappers stay: Evolution calls getContentType on the raw message. */
@@ -200,8 +200,42 @@ test_reaction(void **state)
 	r.sendertimestampms = 1700000000123LL;
 	m.reactionmessage = &r;
 	expect_msg(&m, "{\"reactionMessage\":{\"key\":{\"remoteJid\":\"5511@s.whatsapp.net\",\"fromMe\":true,"
-	    "\"id\":\"3EB0BB\"},\"text\":\"\xf0\x9f\x91\x8d\",\"senderTimestampMs\":{\"low\":-807049093,\"high\":395,"
-	    "\"unsigned\":false}}}", "reactionMessage");
+	    "\"id\":\"3EB0BB\"},\"text\":\"\xf0\x9f\x91\x8d\",\"senderTimestampMs\":\"1700000000123\"}}", "reactionMessage");
+}
+
+/* Enums by name (a value without a name stays a number); doubles as JavaScript prints them. */
+static void
+test_enums_numbers(void **state)
+{
+	Wa__Message m = WA__MESSAGE__INIT, ed = WA__MESSAGE__INIT;
+	Wa__ProtocolMessage p = WA__PROTOCOL_MESSAGE__INIT;
+	Wa__MessageKey k = WA__MESSAGE_KEY__INIT;
+	Wa__LocationMessage l = WA__LOCATION_MESSAGE__INIT;
+
+	(void)state;
+	k.id = "3EB0CC";
+	ed.conversation = "fixed";
+	p.key = &k;
+	p.has_type = 1;
+	p.type = WA__PROTOCOL_MESSAGE__TYPE__MESSAGE_EDIT;
+	p.editedmessage = &ed;
+	m.protocolmessage = &p;
+	expect_msg(&m, "{\"protocolMessage\":{\"key\":{\"id\":\"3EB0CC\"},\"type\":\"MESSAGE_EDIT\","
+	    "\"editedMessage\":{\"conversation\":\"fixed\"}}}", "protocolMessage");
+	p.type = 99;
+	p.editedmessage = NULL;
+	expect_msg(&m, "{\"protocolMessage\":{\"key\":{\"id\":\"3EB0CC\"},\"type\":99}}", "protocolMessage");
+
+	m.protocolmessage = NULL;
+	l.has_degreeslatitude = 1;
+	l.degreeslatitude = 0.1;
+	l.has_degreeslongitude = 1;
+	l.degreeslongitude = 0.0 / 0.0;
+	l.has_speedinmps = 1;
+	l.speedinmps = 0.1f;
+	m.locationmessage = &l;
+	expect_msg(&m, "{\"locationMessage\":{\"degreesLatitude\":0.1,\"degreesLongitude\":\"NaN\","
+	    "\"speedInMps\":0.10000000149011612}}", "locationMessage");
 }
 
 /* Baileys hands over the inner message of a deviceSentMessage; a bare sender-key message is "unknown". */
@@ -378,6 +412,7 @@ main(void)
 		cmocka_unit_test(test_image),
 		cmocka_unit_test(test_ephemeral),
 		cmocka_unit_test(test_reaction),
+		cmocka_unit_test(test_enums_numbers),
 		cmocka_unit_test(test_device_sent),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_bad_utf8),

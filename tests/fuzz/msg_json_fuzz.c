@@ -36,7 +36,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Sub-messages, arrays and long.js objects nest past json-c's default parse depth of 32. */
 	tok = json_tokener_new_ex(4 * MSG_JSON_MAX_DEPTH);
 	back = json_tokener_parse_ex(tok, s, (int)strlen(s));
-	if (back == NULL || !json_object_equal(o, back))
+	/* Compared as text: a double written "2" reads back as an int, which json_object_equal calls different. */
+	if (back == NULL || strcmp(s, json_object_to_json_string_ext(back, JSON_C_TO_STRING_PLAIN)) != 0)
 		abort();
 	json_object_put(back);
 	json_tokener_free(tok);
