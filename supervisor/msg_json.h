@@ -59,7 +59,10 @@ int msg_json_from_bytes(const uint8_t *buf, size_t len, json_object **out, char 
  * Evolution's prepareMessage rewrites, applied to a result of msg_json_from_bytes in place: an
  * extendedTextMessage becomes "conversation" (its text; messageType "conversation"), a
  * documentWithCaptionMessage becomes its inner "documentMessage" (messageType "documentMessage"); the same two
- * rewrites apply to the content's contextInfo.quotedMessage. type is updated when the top level changes.
+ * rewrites apply to contextInfo.quotedMessage of the member named by type (before the top-level rewrite; a
+ * wrapper such as documentWithCaptionMessage has no contextInfo, so its quoted message stays as it is, as in
+ * Evolution). Evolution also stores that contextInfo in its own column: take it before calling this, since an
+ * extendedTextMessage, contextInfo included, is removed. type is updated when the top level changes.
  */
 void msg_json_normalize(json_object *msg, char *type, size_t typelen);
 

@@ -304,6 +304,109 @@ test_bad_utf8(void **state)
 	expect_bytes(b, sizeof(b), "{\"conversation\":\"a\xef\xbf\xbd" "b\xef\xbf\xbd(\"}", "conversation");
 }
 
+/*
+ * Evolution's documentWithCaptionMessage rewrite. Its quoted-message rewrite goes through the content's
+ * contextInfo, and the content here is the wrapper, which has none: the quoted wrapper stays, as in Evolution.
+ * An image replying to an extended text gets its quoted message rewritten.
+ */
+static void
+test_normalize_document(void **state)
+{
+	Wa__Message m = WA__MESSAGE__INIT, in = WA__MESSAGE__INIT, q = WA__MESSAGE__INIT, qin = WA__MESSAGE__INIT;
+	Wa__FutureProofMessage fp = WA__FUTURE_PROOF_MESSAGE__INIT, qfp = WA__FUTURE_PROOF_MESSAGE__INIT;
+	Wa__DocumentMessage d = WA__DOCUMENT_MESSAGE__INIT, qd = WA__DOCUMENT_MESSAGE__INIT;
+	Wa__ContextInfo c = WA__CONTEXT_INFO__INIT;
+	char t[MSG_JSON_TYPE_MAX], err[256];
+	json_object *o;
+	uint8_t *buf;
+	size_t len;
+
+	(void)state;
+	qd.filename = "old.pdf";
+	qin.documentmessage = &qd;
+	qfp.message = &qin;
+	q.documentwithcaptionmessage = &qfp;
+	c.quotedmessage = &q;
+	d.filename = "a.pdf";
+	d.caption = "see";
+	d.contextinfo = &c;
+	in.documentmessage = &d;
+	fp.message = &in;
+	m.documentwithcaptionmessage = &fp;
+	len = wa__message__get_packed_size(&m);
+	buf = malloc(len);
+	assert_non_null(buf);
+	wa__message__pack(&m, buf);
+	assert_int_equal(msg_json_from_bytes(buf, len, &o, t, sizeof(t), err, sizeof(err)), 0);
+	free(buf);
+	assert_string_equal(t, "documentWithCaptionMessage");
+	msg_json_normalize(o, t, sizeof(t));
+	assert_string_equal(t, "documentMessage");
+	assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+	    "{\"documentMessage\":{\"fileName\":\"a.pdf\",\"contextInfo\":{\"quotedMessage\":"
+	    "{\"documentWithCaptionMessage\":{\"message\":{\"documentMessage\":{\"fileName\":\"old.pdf\"}}}}},"
+	    "\"caption\":\"see\"}}");
+	json_object_put(o);
+
+	{
+		Wa__Message im = WA__MESSAGE__INIT, qt = WA__MESSAGE__INIT;
+		Wa__ImageMessage i = WA__IMAGE_MESSAGE__INIT;
+		Wa__ExtendedTextMessage qe = WA__EXTENDED_TEXT_MESSAGE__INIT;
+		Wa__ContextInfo ic = WA__CONTEXT_INFO__INIT;
+
+		qe.text = "what?";
+		qt.extendedtextmessage = &qe;
+		ic.quotedmessage = &qt;
+		i.caption = "this";
+		i.contextinfo = &ic;
+		im.imagemessage = &i;
+		len = wa__message__get_packed_size(&im);
+		buf = malloc(len);
+		assert_non_null(buf);
+		wa__message__pack(&im, buf);
+		assert_int_equal(msg_json_from_bytes(buf, len, &o, t, sizeof(t), err, sizeof(err)), 0);
+		free(buf);
+		msg_json_normalize(o, t, sizeof(t));
+		assert_string_equal(t, "imageMessage");
+		assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+		    "{\"imageMessage\":{\"caption\":\"this\",\"contextInfo\":{\"quotedMessage\":"
+		    "{\"conversation\":\"what?\"}}}}");
+		json_object_put(o);
+	}
+}
+
+/* A repeated field keeps its first MSG_JSON_MAX_ARRAY elements. */
+static void
+test_array_cap(void **state)
+{
+	Wa__Message m = WA__MESSAGE__INIT;
+	Wa__ExtendedTextMessage e = WA__EXTENDED_TEXT_MESSAGE__INIT;
+	Wa__ContextInfo c = WA__CONTEXT_INFO__INIT;
+	char *jids[MSG_JSON_MAX_ARRAY + 10], t[MSG_JSON_TYPE_MAX], err[256];
+	json_object *o, *ext, *ctx, *arr;
+	uint8_t *buf;
+	size_t len, i;
+
+	(void)state;
+	for (i = 0; i < MSG_JSON_MAX_ARRAY + 10; i++)
+		jids[i] = "1@s.whatsapp.net";
+	c.n_mentionedjid = MSG_JSON_MAX_ARRAY + 10;
+	c.mentionedjid = jids;
+	e.contextinfo = &c;
+	m.extendedtextmessage = &e;
+	len = wa__message__get_packed_size(&m);
+	buf = malloc(len);
+	assert_non_null(buf);
+	wa__message__pack(&m, buf);
+	assert_int_equal(msg_json_from_bytes(buf, len, &o, t, sizeof(t), err, sizeof(err)), 0);
+	free(buf);
+	assert_true(json_object_object_get_ex(o, "extendedTextMessage", &ext));
+	assert_true(json_object_object_get_ex(ext, "contextInfo", &ctx));
+	assert_true(json_object_object_get_ex(ctx, "mentionedJid", &arr));
+	assert_int_equal(json_object_array_length(arr), MSG_JSON_MAX_ARRAY);
+	json_object_put(o);
+}
+
 /* n levels of ephemeralMessage around a conversation, built from the inside out without recursion. */
 static uint8_t *
 nest_ephemeral(unsigned n, size_t *lenp)
@@ -416,6 +519,8 @@ main(void)
 		cmocka_unit_test(test_device_sent),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_bad_utf8),
+		cmocka_unit_test(test_normalize_document),
+		cmocka_unit_test(test_array_cap),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_truncated_garbage),
 	};
