@@ -97,8 +97,8 @@ probe_companion_payload(const struct probe_companion *pc, uint8_t **out, size_t 
 }
 
 /* An iq to the server. */
-static struct wa_node *
-pc_iq(const char *id, const char *type, const char *xmlns)
+struct wa_node *
+probe_companion_iq(const char *id, const char *type, const char *xmlns)
 {
 	struct wa_node *iq = wa_node_new("iq");
 
@@ -136,11 +136,11 @@ pc_after_login(struct probe_companion *pc, struct wa_conn *c)
 	struct wa_prekey pk;
 	uint8_t type = 0x05;
 
-	iq = pc_iq("probe-count", "get", "encrypt");
+	iq = probe_companion_iq("probe-count", "get", "encrypt");
 	wa_node_add_child(iq, wa_node_new("count"));
 	pc_send(c, iq);
 
-	iq = pc_iq("probe-upload", "set", "encrypt");
+	iq = probe_companion_iq("probe-upload", "set", "encrypt");
 	pc_add_be(iq, "registration", pc->regid, 4);
 	wa_node_set_bytes(wa_node_add_child(iq, wa_node_new("type")), &type, 1);
 	wa_node_set_bytes(wa_node_add_child(iq, wa_node_new("identity")), pc->id_pub, 32);
@@ -161,15 +161,15 @@ pc_after_login(struct probe_companion *pc, struct wa_conn *c)
 	wa_node_set_bytes(wa_node_add_child(sk, wa_node_new("signature")), pc->skey.sig, 64);
 	pc_send(c, iq);
 
-	iq = pc_iq("probe-active", "set", "passive");
+	iq = probe_companion_iq("probe-active", "set", "passive");
 	wa_node_add_child(iq, wa_node_new("active"));
 	pc_send(c, iq);
 
-	iq = pc_iq("probe-unknown", "get", "fakewa:no-such-namespace");
+	iq = probe_companion_iq("probe-unknown", "get", "fakewa:no-such-namespace");
 	pc_send(c, iq);
 
 	if (pc->logout) {
-		iq = pc_iq("probe-logout", "set", "md");
+		iq = probe_companion_iq("probe-logout", "set", "md");
 		k = wa_node_add_child(iq, wa_node_new("remove-companion-device"));
 		wa_node_set_attr(k, "jid", pc->jid);
 		wa_node_set_attr(k, "reason", "user_initiated");

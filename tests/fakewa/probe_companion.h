@@ -29,6 +29,8 @@ const uint8_t *probe_companion_noise_priv(const struct probe_companion *pc);
 /* The registration ClientPayload. *out is malloc'd. 0 or -1. */
 int probe_companion_payload(const struct probe_companion *pc, uint8_t **out, size_t *outlen);
 /* A node from the server. */
+/* A new <iq to=s.whatsapp.net> with these attributes. */
+struct wa_node *probe_companion_iq(const char *id, const char *type, const char *xmlns);
 void probe_companion_node(struct probe_companion *pc, struct wa_conn *c, const struct wa_node *n);
 
 #endif

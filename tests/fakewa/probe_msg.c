@@ -1,5 +1,6 @@
 /* The test companion's messaging commands and output (see probe_msg.h). */
 #include "probe_msg.h"
+#include "probe_companion.h"
 
 #include "fw_sigstore.h"
 #include "fw_text.h"
@@ -238,19 +239,6 @@ probe_msg_node(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct 
 		pm_key(idx, st, n);
 }
 
-/* An iq to s.whatsapp.net. */
-static struct wa_node *
-pm_iq(const char *id, const char *type, const char *xmlns)
-{
-	struct wa_node *iq = wa_node_new("iq");
-
-	wa_node_set_attr(iq, "id", id);
-	wa_node_set_attr(iq, "to", "s.whatsapp.net");
-	wa_node_set_attr(iq, "type", type);
-	wa_node_set_attr(iq, "xmlns", xmlns);
-	return iq;
-}
-
 /* Decode hex into a malloc'd buffer. NULL if it is not hex. */
 static uint8_t *
 pm_unhex(const char *s, size_t *len)
@@ -365,7 +353,7 @@ probe_msg_command(int idx, struct fw_sigstore *st, struct wa_conn *c, char *line
 			wa_node_set_attr(n, "type", a3);
 		pm_send(c, n);
 	} else if (verb != NULL && strcmp(verb, "usync") == 0 && a1 != NULL) {
-		n = pm_iq("probe-usync", "get", "usync");
+		n = probe_companion_iq("probe-usync", "get", "usync");
 		u = wa_node_add_child(n, wa_node_new("usync"));
 		wa_node_set_attr(u, "sid", "probe-usync");
 		wa_node_set_attr(u, "mode", "query");
@@ -381,7 +369,7 @@ probe_msg_command(int idx, struct fw_sigstore *st, struct wa_conn *c, char *line
 			wa_node_set_attr(wa_node_add_child(list, wa_node_new("user")), "jid", j);
 		pm_send(c, n);
 	} else if (verb != NULL && strcmp(verb, "key") == 0 && a1 != NULL) {
-		n = pm_iq("probe-key", "get", "encrypt");
+		n = probe_companion_iq("probe-key", "get", "encrypt");
 		q = wa_node_add_child(n, wa_node_new("key"));
 		for (j = strtok_r(a1, ",", &save); j != NULL; j = strtok_r(NULL, ",", &save)) {
 			u = wa_node_add_child(q, wa_node_new("user"));
