@@ -28,9 +28,9 @@ struct fw_sigstore *probe_companion_signal(struct probe_companion *pc);
 const uint8_t *probe_companion_noise_priv(const struct probe_companion *pc);
 /* The registration ClientPayload. *out is malloc'd. 0 or -1. */
 int probe_companion_payload(const struct probe_companion *pc, uint8_t **out, size_t *outlen);
-/* A node from the server. */
 /* A new <iq to=s.whatsapp.net> with these attributes. */
 struct wa_node *probe_companion_iq(const char *id, const char *type, const char *xmlns);
+/* A node from the server. */
 void probe_companion_node(struct probe_companion *pc, struct wa_conn *c, const struct wa_node *n);
 
 #endif
