@@ -31,10 +31,12 @@ kill_our_workers() {
 	done
 	our_workers=
 }
+# stop_sup [SIGNAL]: TERM (default) leaves paired workers to be adopted by the next start_sup (RUNTIME_DIRECTORY is
+# set); INT stops them too.
 stop_sup() {
 	if [ -n "$sup_pid" ] && kill -0 "$sup_pid" 2>/dev/null; then
 		note_our_workers
-		kill -TERM "$sup_pid" 2>/dev/null || true
+		kill -"${1:-TERM}" "$sup_pid" 2>/dev/null || true
 		for _ in $(seq 1 200); do kill -0 "$sup_pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$sup_pid" 2>/dev/null || true
 		wait "$sup_pid" 2>/dev/null || true
