@@ -265,14 +265,32 @@ identity_raw(const uint8_t *key_data, size_t key_len, const uint8_t **raw)
 	return 0;
 }
 
+/* The stored identity of k against key_data: *stored = whether one is stored, *same = whether it is this key.
+ * 0, or the libsignal error to return (bad key, record not loaded). */
+static int
+identity_compare(void *ud, const uint8_t *key_data, size_t key_len, struct wa_signal_key *k, const uint8_t **raw,
+    int *stored, int *same)
+{
+	const uint8_t *old;
+	size_t oldlen;
+	int rc;
+
+	if (identity_raw(key_data, key_len, raw) == -1)
+		return SG_ERR_INVALID_KEY;
+	if ((rc = wa_signal_store_get(ud, k, &old, &oldlen)) < 0)
+		return WA_SIGNAL_STORE_MISS;
+	*stored = rc == 1;
+	*same = *stored && oldlen == 32 && memcmp(old, *raw, 32) == 0;
+	return 0;
+}
+
 static int
 identity_save_cb(const signal_protocol_address *address, uint8_t *key_data, size_t key_len, void *ud)
 {
 	char a[ADDR_BUF];
 	struct wa_signal_key k = { .kind = WA_SIGNAL_IDENTITY, .address = a };
-	const uint8_t *raw, *old;
-	size_t oldlen;
-	int rc;
+	const uint8_t *raw;
+	int rc, stored, same;
 
 	if (store_address(address, a, sizeof(a)) == -1)
 		return SG_ERR_INVAL;
@@ -280,13 +298,10 @@ identity_save_cb(const signal_protocol_address *address, uint8_t *key_data, size
 		wa_signal_store_stage(ud, &k, NULL, 0, 0);
 		return 0;
 	}
-	if (identity_raw(key_data, key_len, &raw) == -1)
-		return SG_ERR_INVALID_KEY;
-	if ((rc = wa_signal_store_get(ud, &k, &old, &oldlen)) < 0)
-		return WA_SIGNAL_STORE_MISS;
-	if (rc == 1 && oldlen == 32 && memcmp(old, raw, 32) == 0)
-		return 0;	/* unchanged: no write */
-	wa_signal_store_stage(ud, &k, raw, 32, rc == 1);
+	if ((rc = identity_compare(ud, key_data, key_len, &k, &raw, &stored, &same)) != 0)
+		return rc;
+	if (!same)	/* unchanged: no write */
+		wa_signal_store_stage(ud, &k, raw, 32, stored);
 	return 0;
 }
 
@@ -296,17 +311,14 @@ identity_trusted_cb(const signal_protocol_address *address, uint8_t *key_data, s
 {
 	char a[ADDR_BUF];
 	struct wa_signal_key k = { .kind = WA_SIGNAL_IDENTITY, .address = a };
-	const uint8_t *raw, *old;
-	size_t oldlen;
-	int rc;
+	const uint8_t *raw;
+	int rc, stored, same;
 
 	if (store_address(address, a, sizeof(a)) == -1)
 		return SG_ERR_INVAL;
-	if (identity_raw(key_data, key_len, &raw) == -1)
-		return SG_ERR_INVALID_KEY;
-	if ((rc = wa_signal_store_get(ud, &k, &old, &oldlen)) < 0)
-		return WA_SIGNAL_STORE_MISS;
-	return rc == 0 || (oldlen == 32 && memcmp(old, raw, 32) == 0);
+	if ((rc = identity_compare(ud, key_data, key_len, &k, &raw, &stored, &same)) != 0)
+		return rc;
+	return !stored || same;
 }
 
 /* The (group, sender) key of a libsignal sender key name. */
