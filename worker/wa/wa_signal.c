@@ -516,13 +516,17 @@ wa_signal_decrypt(struct wa_signal *s, const char *address, enum wa_signal_type 
 	return signal_end(s, rc, 0, "decrypt", address, err, errlen);
 }
 
-/* The sender key name of (group, address); a's name buffer must outlive it. */
-static void
-signal_skname(signal_protocol_sender_key_name *n, const char *group, const struct signal_addr *a)
+/* The sender key name of (group, address), both checked; a holds the parsed address and must outlive n.
+ * 0, or -1 for a bad group or address. */
+static int
+signal_skname(signal_protocol_sender_key_name *n, const char *group, const char *address, struct signal_addr *a)
 {
+	if (!signal_group_ok(group) || signal_addr_parse(address, a) == -1)
+		return -1;
 	n->group_id = group;
 	n->group_id_len = strlen(group);
 	n->sender = a->a;
+	return 0;
 }
 
 int
@@ -536,9 +540,8 @@ wa_signal_group_create(struct wa_signal *s, const char *group, const char *own, 
 	int rc;
 
 	signal_begin(s);
-	if (!signal_group_ok(group) || signal_addr_parse(own, &a) == -1)
+	if (signal_skname(&n, group, own, &a) == -1)
 		return signal_end(s, 0, WA_SIGNAL_E_INTERNAL, "group create", "(bad group or address)", err, errlen);
-	signal_skname(&n, group, &a);
 	if (signal_want(s, WA_SIGNAL_SENDER_KEY, own, group, 0) < 0)
 		return signal_end(s, 0, 0, "group create", group, err, errlen);
 	if ((rc = group_session_builder_create(&gb, s->sc, s->ctx)) == 0) {
@@ -563,10 +566,9 @@ wa_signal_group_process(struct wa_signal *s, const char *group, const char *send
 	int rc;
 
 	signal_begin(s);
-	if (!signal_group_ok(group) || signal_addr_parse(sender, &a) == -1 || !signal_size_ok(skdmlen))
+	if (signal_skname(&n, group, sender, &a) == -1 || !signal_size_ok(skdmlen))
 		return signal_end(s, 0, WA_SIGNAL_E_INTERNAL, "group process", "(bad group, address or size)", err,
 		    errlen);
-	signal_skname(&n, group, &a);
 	if ((rc = sender_key_distribution_message_deserialize(&m, skdm, skdmlen, s->ctx)) != 0)
 		return signal_end(s, rc, WA_SIGNAL_E_INVALID, "group process", sender, err, errlen);
 	if (signal_want(s, WA_SIGNAL_SENDER_KEY, sender, group, 0) >= 0 &&
@@ -589,10 +591,9 @@ wa_signal_group_encrypt(struct wa_signal *s, const char *group, const char *own,
 	int rc;
 
 	signal_begin(s);
-	if (!signal_group_ok(group) || signal_addr_parse(own, &a) == -1 || !signal_size_ok(ptlen))
+	if (signal_skname(&n, group, own, &a) == -1 || !signal_size_ok(ptlen))
 		return signal_end(s, 0, WA_SIGNAL_E_INTERNAL, "group encrypt", "(bad group, address or size)", err,
 		    errlen);
-	signal_skname(&n, group, &a);
 	if ((rc = signal_want(s, WA_SIGNAL_SENDER_KEY, own, group, 0)) <= 0)
 		return signal_end(s, 0, rc == 0 ? WA_SIGNAL_E_NO_SESSION : 0, "group encrypt", group, err, errlen);
 	if ((rc = group_cipher_create(&gc, s->sc, &n, s->ctx)) == 0) {
@@ -617,10 +618,9 @@ wa_signal_group_decrypt(struct wa_signal *s, const char *group, const char *send
 	int rc;
 
 	signal_begin(s);
-	if (!signal_group_ok(group) || signal_addr_parse(sender, &a) == -1 || !signal_size_ok(ctlen))
+	if (signal_skname(&n, group, sender, &a) == -1 || !signal_size_ok(ctlen))
 		return signal_end(s, 0, WA_SIGNAL_E_INTERNAL, "group decrypt", "(bad group, address or size)", err,
 		    errlen);
-	signal_skname(&n, group, &a);
 	if ((rc = sender_key_message_deserialize(&m, ct, ctlen, s->ctx)) != 0)
 		return signal_end(s, rc, WA_SIGNAL_E_INVALID, "group decrypt", sender, err, errlen);
 	if (signal_want(s, WA_SIGNAL_SENDER_KEY, sender, group, 0) >= 0 &&
