@@ -52,6 +52,20 @@ struct lifecycle {
 #define LC_DELETE_QUEUED	1
 #define LC_DELETE_PROBING	2
 
+/* An instance to register, as its database row or its create request has it (everything borrowed). */
+struct lc_row {
+	const char *id, *name, *token, *integration, *number, *owner_jid, *profile_name;
+	const struct settings *settings;
+	const struct proxy *proxy;
+	int64_t created_us;		/* the registry orders by it */
+	const char *creds_error;	/* set: the stored creds cannot be opened (seal_store.h), no worker */
+};
+
+/* The one register path (start-up load and create): build the registry entry from row, add it, arm
+ * DEL_INSTANCE when asked (arm_del), and register its worker with creds. Returns the entry. */
+struct instance *lc_register(struct app *app, const struct lc_row *row, const unsigned char *creds,
+    size_t creds_len, int connect_now, int arm_del);
+
 /* Now in microseconds since the epoch, and as a timestamptz literal for a statement: writes store the time the
  * registry keeps (not now()), so fetchInstances from memory shows what the row holds. */
 int64_t lc_now_us(void);
