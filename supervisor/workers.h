@@ -78,6 +78,98 @@ struct workers_store {
 	unsigned prekeys_uploaded_upto;     /* 0 = none */
 };
 
+/* Messaging (issue 9, proto/ipc.proto block 52..79). Kinds and statuses are the IPC enums' numbers. */
+#define WORKERS_SIG_KEYS_MAX	512		/* keys in one SignalLoad */
+#define WORKERS_SIG_RECORD_MAX	(1024u * 1024)	/* bytes of one Signal record (WA_SIGNAL_RECORD_MAX) */
+#define WORKERS_STORE_MSGS_MAX	512		/* messages, statuses, changes or lids in one MessageStore, each */
+#define WORKERS_MESSAGE_MAX	(2u * 1024 * 1024) /* bytes of one serialized Message */
+#define WORKERS_NUMBERS_MAX	50		/* numbers in one CheckNumbers */
+#define WORKERS_READ_KEYS_MAX	256		/* keys in one MarkRead */
+#define WORKERS_SEND_TIMEOUT_MS	60000		/* SendMessage without SendResult: failed (504) */
+#define WORKERS_QUERY_TIMEOUT_MS 30000		/* CheckNumbers / MarkRead without an answer: failed */
+
+enum { WORKERS_SIG_SESSION = 1, WORKERS_SIG_IDENTITY, WORKERS_SIG_PREKEY, WORKERS_SIG_SENDER_KEY };
+enum { WORKERS_MSG_ERROR = 1, WORKERS_MSG_PENDING, WORKERS_MSG_SERVER_ACK, WORKERS_MSG_DELIVERY_ACK,
+	WORKERS_MSG_READ, WORKERS_MSG_PLAYED };
+
+struct workers_sig_key {
+	int kind;			/* WORKERS_SIG_* */
+	const char *address;		/* SESSION, IDENTITY, SENDER_KEY ("" otherwise, never NULL) */
+	const char *group;		/* SENDER_KEY ("" otherwise) */
+	unsigned prekey_id;		/* PREKEY */
+};
+
+/* One answer to a SignalLoad key; data is the record as stored (PREKEY unsealed). */
+struct workers_sig_record {
+	struct workers_sig_key key;
+	int found;
+	const unsigned char *data; size_t len;
+};
+
+struct workers_sig_change {
+	struct workers_sig_key key;
+	int deleted;
+	const unsigned char *data; size_t len;	/* when !deleted: 1..WORKERS_SIG_RECORD_MAX bytes */
+	int identity_changed;
+};
+
+/* StoredMessage, validated (strings never NULL, "" = none). */
+struct workers_msg {
+	const char *id, *remote_jid, *remote_jid_alt, *participant, *participant_alt, *push_name, *source;
+	int from_me, sent_by_api;
+	int64_t timestamp;		/* seconds */
+	int status;			/* WORKERS_MSG_*, 0 = none */
+	const unsigned char *message; size_t message_len;	/* serialized waE2E.Message */
+};
+
+struct workers_msg_status {
+	const char *id, *remote_jid, *participant;
+	int from_me, status;
+	int64_t timestamp;
+};
+
+struct workers_lid {
+	const char *lid, *pn;
+};
+
+/* MessageStore, validated; the pointers live only during the callback. Commit all in one transaction, then
+ * workers_reply_store (it answers StoreAck for MessageStore too). */
+struct workers_msg_store {
+	const struct workers_sig_change *changes; size_t nchanges;
+	const struct workers_msg *msgs; size_t nmsgs;
+	const struct workers_msg_status *statuses; size_t nstatuses;
+	const struct workers_lid *lids; size_t nlids;
+};
+
+/* What to send (SendMessage) and what came back (SendResult). */
+struct workers_send {
+	const char *to;			/* user JID without device, or group JID */
+	const unsigned char *message; size_t message_len;
+	const char *id;			/* NULL or "" = the worker makes one */
+};
+
+struct workers_send_result {
+	int ok, code;			/* code as SendResult.code; 503 when the worker went away, 504 on timeout */
+	const char *error;		/* never NULL when !ok */
+	const char *id, *remote_jid, *remote_jid_alt;	/* with ok, never NULL */
+	int64_t timestamp;
+	int status;
+};
+typedef void (*workers_send_cb)(void *arg, const struct workers_send_result *r);
+
+struct workers_number {
+	const char *number, *jid, *lid;	/* never NULL */
+	int exists;
+};
+/* ok: v[0..n) one per number asked, in order. !ok: code and error say why (v NULL). */
+typedef void (*workers_numbers_cb)(void *arg, int ok, int code, const char *error, const struct workers_number *v,
+    size_t n);
+
+struct workers_msg_key {
+	const char *remote_jid, *id, *participant;	/* participant NULL or "" in 1:1 chats */
+	int from_me;
+};
+
 struct workers_cbs {
 	void (*on_ready)(void *ctx, const char *instance_id, pid_t pid);
 	/* acct is set only with CONN_OPEN reported by the worker (NULL otherwise). */
@@ -90,6 +182,11 @@ struct workers_cbs {
 	 * must be called exactly once, on a later loop turn or from inside the callback. NULL = refused (ok=false). */
 	void (*on_pair_success)(void *ctx, const char *instance_id, uint64_t req, const struct workers_pair *p);
 	void (*on_store)(void *ctx, const char *instance_id, uint64_t req, const struct workers_store *b);
+	/* Messaging requests. on_signal_load is answered with workers_reply_signal, on_msg_store with
+	 * workers_reply_store, each exactly once (as above). NULL = refused. */
+	void (*on_signal_load)(void *ctx, const char *instance_id, uint64_t req, const struct workers_sig_key *keys,
+	    size_t n);
+	void (*on_msg_store)(void *ctx, const char *instance_id, uint64_t req, const struct workers_msg_store *m);
 	void *ctx;
 };
 
@@ -143,5 +240,18 @@ int workers_reply_store(struct workers *w, const char *instance_id, uint64_t req
 int workers_forget_creds(struct workers *w, const char *instance_id);
 /* The credentials a Start would carry now (for tests and diagnostics); NULL when none. */
 const unsigned char *workers_creds(const struct workers *w, const char *instance_id, size_t *len, int *connect_now);
+
+/* Answer a SignalLoad: recs[0..n) one per key asked, in order (ok), or ok=0 with error. -1 if req is unknown. */
+int workers_reply_signal(struct workers *w, const char *instance_id, uint64_t req, int ok, const char *error,
+    const struct workers_sig_record *recs, size_t n);
+
+/* Commands with an answer (each cb exactly once, later: the worker's answer, or !ok with 503 when the worker
+ * goes away first, 504 after the timeout). -1 unless the worker is Ready (cb never called). */
+int workers_send_message(struct workers *w, const char *instance_id, const struct workers_send *m,
+    workers_send_cb cb, void *arg);
+int workers_check_numbers(struct workers *w, const char *instance_id, const char *const *numbers, size_t n,
+    workers_numbers_cb cb, void *arg);
+int workers_mark_read(struct workers *w, const char *instance_id, const struct workers_msg_key *keys, size_t n,
+    workers_result_cb cb, void *arg);
 
 #endif

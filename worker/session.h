@@ -25,6 +25,11 @@
 #ifndef WAGATE_WORKER_SESSION_H
 #define WAGATE_WORKER_SESSION_H
 
+#include "ipc.pb-c.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
 struct worker;
 struct session;
 
@@ -34,5 +39,12 @@ void worker_session_logout(struct session *s);
 void worker_session_update(struct session *s);
 int worker_session_presence(struct session *s, const char *presence);
 void worker_session_stop(struct session *s);
+/* Messaging commands (issue 9), each answered exactly once with its request_id, possibly later:
+ * SendMessage -> worker_reply_send, CheckNumbers -> worker_reply_numbers, MarkRead -> worker_reply_result.
+ * A session that is not open answers at once with code 503. The arguments are borrowed for the call. */
+void worker_session_send(struct session *s, uint64_t request_id, const char *to, const uint8_t *msg, size_t len,
+    const char *id);
+void worker_session_check_numbers(struct session *s, uint64_t request_id, char **numbers, size_t n);
+void worker_session_mark_read(struct session *s, uint64_t request_id, Wagate__Ipc__MessageKey **keys, size_t n);
 
 #endif

@@ -79,6 +79,11 @@ struct session {
 	size_t nupload, nwant;		/* generated so far, wanted */
 	struct event *ev_gen;		/* generates them a chunk per loop turn */
 	void (*upload_then)(struct session *);
+
+	/* messaging (msg.h) */
+	struct msg_exec *exec;		/* the Signal executor, from login on */
+	struct msg_recv_state *recv;	/* msg_recv.c's state */
+	struct msg_send_state *send;	/* msg_send.c's state (device cache, stanzas waiting for their ack) */
 };
 
 /* session.c */

@@ -66,4 +66,18 @@ int worker_request_paired(struct worker *w, const char *jid, const char *lid, co
 /* Send one line to the supervisor's log (level as in common/log.h). */
 void worker_report_log(struct worker *w, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Messaging (issue 9; proto/ipc.proto block 52..79). These use the IPC messages directly: the session builds
+ * and reads them, worker_call.c / worker.c only carry them. */
+#include "ipc.pb-c.h"
+/* SignalLoad: ok with recs one per key asked, in order (PREKEY data: the stored PreKeyRecordStructure). */
+typedef void (*worker_signal_cb)(void *arg, int ok, const char *error, Wagate__Ipc__SignalRecord **recs, size_t n);
+int worker_request_signal_load(struct worker *w, Wagate__Ipc__SignalKey **keys, size_t n, worker_signal_cb cb,
+    void *arg);
+/* MessageStore: one transaction; cb(ok) after its COMMIT (StoreAck). 0 or -1. */
+int worker_request_msg_store(struct worker *w, const Wagate__Ipc__MessageStore *m, worker_reply_cb cb, void *arg);
+/* Answers to the supervisor's messaging commands (exactly one per request id the session was handed). */
+void worker_reply_send(struct worker *w, uint64_t request_id, const Wagate__Ipc__SendResult *r);
+void worker_reply_numbers(struct worker *w, uint64_t request_id, const Wagate__Ipc__NumbersResult *r);
+void worker_reply_result(struct worker *w, uint64_t request_id, int ok, int code, const char *error);
+
 #endif

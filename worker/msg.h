@@ -1,0 +1,76 @@
+/* Messaging inside the worker's WhatsApp session (issue 9; reference/wa-session.md sections 4-6): the Signal
+ * executor (msg_exec.c), receiving (msg_recv.c: <message>, <receipt>, offline), sending (msg_send.c:
+ * SendMessage, usync devices, prekey bundles, CheckNumbers, MarkRead). Nothing outside worker/ includes it.
+ *
+ * The executor is the only place that runs wa_signal operations and the only writer of MessageStore. It
+ * keeps the durability rule (DESIGN.md): a job's Signal changes and rows commit in one MessageStore, and the
+ * job learns of the COMMIT (committed ok) before it sends WhatsApp anything that depends on it (the ack and
+ * receipts of an incoming stanza, the stanza of an outgoing message).
+ *
+ * Jobs run in submission order. The executor takes every queued job (up to MSG_EXEC_BATCH_MAX) as one
+ * batch: it calls each job's step until DONE, answering WA_SIGNAL_NEED by loading wa_signal_needed() with a
+ * SignalLoad (PREKEY records converted to the 32-byte private key) and calling the same step again; then it
+ * sends one MessageStore with wa_signal_take_changes() and every row the batch's steps added, and calls each
+ * job's committed() when the StoreAck arrives. No Signal operation runs while a MessageStore is in flight
+ * (wa_signal.h's contract). If the store fails, the cache is cleared (it is ahead of the database) and
+ * every job of the batch gets committed(ok=0).
+ *
+ * A step is re-entered after NEED: it must resume at the operation that needed records and not run again
+ * the operations that already succeeded (their results are dirty in the cache). A step returning
+ * WA_SIGNAL_FAILED fails only itself: the executor clears the cache of the whole batch (the earlier jobs'
+ * dirty records cannot be told apart), fails that job, and runs the batch's other jobs again from the start
+ * as a fresh batch (their steps must therefore be restartable until they returned DONE once: keep results
+ * of a step only after DONE). A Signal error that is an answer (bad MAC, no session: a retry receipt) is
+ * not FAILED: the step records it and returns DONE. */
+#ifndef WAGATE_WORKER_MSG_H
+#define WAGATE_WORKER_MSG_H
+
+#include "ipc.pb-c.h"
+#include "wa_signal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct session;
+struct wa_node;
+struct msg_exec;
+struct msg_batch;
+
+#define MSG_EXEC_BATCH_MAX	128	/* jobs per MessageStore */
+#define MSG_CACHE_RECORDS	256	/* wa_signal cache caps */
+#define MSG_CACHE_BYTES		(512u * 1024)
+
+struct msg_job_ops {
+	/* Run the job's Signal operations on sig and add its rows to b. WA_SIGNAL_DONE, _NEED or _FAILED. */
+	int (*step)(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch *b);
+	/* The batch committed (ok) or failed (error set). Called exactly once per submitted job, from the
+	 * loop; the job frees itself here. Also called with ok=0 when the session stops (s may be mid-free:
+	 * touch only arg then, flagged by stopping). */
+	void (*committed)(struct session *s, void *arg, int ok, const char *error, int stopping);
+};
+
+/* The session's executor, created with the Signal layer from the session's creds at login (<success>);
+ * NULL until then. msg_exec_free calls every queued job's committed(ok=0, stopping=1). */
+struct msg_exec *msg_exec_new(struct session *s);
+void msg_exec_free(struct msg_exec *e);
+/* Queue a job; it starts on a later loop turn. 0, or -1 when the executor is gone (committed never called). */
+int msg_exec_submit(struct session *s, const struct msg_job_ops *ops, void *arg);
+
+/* Rows a step adds to its batch (deep copies; the caller keeps ownership of its arguments). */
+void msg_batch_add_message(struct msg_batch *b, const Wagate__Ipc__StoredMessage *m);
+void msg_batch_add_status(struct msg_batch *b, const Wagate__Ipc__StatusChange *st);
+void msg_batch_add_lid(struct msg_batch *b, const char *lid, const char *pn);
+
+/* msg_recv.c: stanzas routed here by session.c. */
+void msg_recv_message(struct session *s, const struct wa_node *n);
+void msg_recv_receipt(struct session *s, const struct wa_node *n);
+void msg_recv_reset_connection(struct session *s);
+void msg_recv_free(struct session *s);
+
+/* msg_send.c: the session's messaging commands (session.h) and the acks of our stanzas. */
+int msg_send_on_ack(struct session *s, const struct wa_node *n);	/* 1 if the <ack> was ours */
+void msg_send_on_devices_notification(struct session *s, const struct wa_node *n);
+void msg_send_reset_connection(struct session *s);	/* fail what waits for the server (503) */
+void msg_send_free(struct session *s);
+
+#endif
