@@ -69,6 +69,9 @@ void msg_recv_free(struct session *s);
 
 /* msg_send.c: the session's messaging commands (session.h) and the acks of our stanzas. */
 int msg_send_on_ack(struct session *s, const struct wa_node *n);	/* 1 if the <ack> was ours */
+/* A <receipt type="retry"> for a message of ours: re-encrypt it for that device and send it again (bounded
+ * count, from a bounded cache of recent sent messages). msg_recv.c routes it here; this sends the <ack>. */
+void msg_send_on_retry_receipt(struct session *s, const struct wa_node *n);
 void msg_send_on_devices_notification(struct session *s, const struct wa_node *n);
 void msg_send_reset_connection(struct session *s);	/* fail what waits for the server (503) */
 void msg_send_free(struct session *s);
