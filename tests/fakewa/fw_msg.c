@@ -3,6 +3,7 @@
 
 #include "fakewa_client.h"
 #include "fw_account.h"
+#include "fw_group.h"
 #include "fw_phone_signal.h"
 
 #include "log.h"
@@ -231,6 +232,10 @@ fw_msg_handle(struct fw_client *c, const struct wa_node *m)
 		log_debug("client %u: message before login ignored", c->id);
 		return;
 	}
+	if (fw_group_jid_is(to)) {
+		fw_group_msg_handle(c, m);
+		return;
+	}
 	if ((why = fw_msg_parse(c, m, &tv, &tn)) != NULL) {
 		log_info("client %u (%s): message %s refused: %s", c->id, c->jid, id ? id : "-", why);
 		/* 479: the stanza was refused (Baileys' "smax-invalid") */
@@ -293,6 +298,8 @@ fw_msg_receipt(struct fw_client *c, const struct wa_node *r)
 	struct wa_jid j;
 
 	if (c->dev == NULL || id == NULL || strlen(id) > FW_MSG_ID_MAX)
+		return;
+	if (fw_group_receipt(c, r) == 0)
 		return;
 	fw_msg_ack(c, "receipt", id, to, type, NULL);
 	if (fw_msg_resolve(c, to, &t) == -1 || wa_jid_parse(to, &j) == -1) {
