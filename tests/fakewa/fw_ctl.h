@@ -26,6 +26,8 @@
  *   POST /phone/group-create?account=DIGITS&subject=S&participants=DIGITS,...[&style=old]
  *        -> {"group":JID} / 400; the phone's account creates it, every member device gets the w:gp2 create
  *   GET  /admin/groups                                      -> {"groups":[{"jid","subject","creator",...}]}
+ *   POST /phone/reinstall?account=DIGITS                    -> {"notified":N}: a new Signal identity for the
+ *        phone; the devices of the users it had sessions with get <notification type=encrypt><identity/>
  * The two mock-phone calls are also served as plain HTTP(S) on the WebSocket port, where Baileys' own e2e
  * helper posts the QR (fakewa_client.h). Replies of scan-qr/pair-code: 200 {"phone","jid","lid","device",
  * "key_index"}, 400 bad input, 404 no such client, 409 refused (companion error iq, closed connection, wrong

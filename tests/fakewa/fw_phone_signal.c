@@ -48,8 +48,9 @@ struct fw_phone {
 	size_t nskdm;
 };
 
-struct fw_phone *
-fw_phone_new(const struct fw_account *a)
+/* A phone with this identity key pair. */
+static struct fw_phone *
+fw_phone_new_keys(const struct fw_account *a, const uint8_t priv[32], const uint8_t pub[32])
 {
 	struct fw_phone *p = xcalloc(1, sizeof(*p));
 	struct wa_signed_prekey spk;
@@ -58,9 +59,9 @@ fw_phone_new(const struct fw_account *a)
 	char err[128];
 
 	p->own.registration_id = 1 + random_uniform(16380);
-	memcpy(p->own.identity_priv, a->priv, 32);
-	memcpy(p->identity_pub, a->pub, 32);
-	if (wa_prekey_signed_generate(1, a->priv, (uint64_t)time(NULL) * 1000, &spk) == -1)
+	memcpy(p->own.identity_priv, priv, 32);
+	memcpy(p->identity_pub, pub, 32);
+	if (wa_prekey_signed_generate(1, priv, (uint64_t)time(NULL) * 1000, &spk) == -1)
 		goto fail;
 	p->own.signed_prekey_id = spk.id;
 	memcpy(p->own.signed_prekey_priv, spk.priv, 32);
@@ -86,6 +87,59 @@ fw_phone_new(const struct fw_account *a)
 fail:
 	fw_phone_free(p);
 	return NULL;
+}
+
+struct fw_phone *
+fw_phone_new(const struct fw_account *a)
+{
+	return fw_phone_new_keys(a, a->priv, a->pub);
+}
+
+int
+fw_phone_reinstall(struct fw_server *s, struct fw_account *a)
+{
+	struct fw_phone *old = a->mock, *p;
+	const char *addr[FW_PHONE_SESSIONS_MAX];
+	struct fw_account *peers[FW_PHONE_SESSIONS_MAX], *peer;
+	struct fw_device *d;
+	struct wa_node *n;
+	uint8_t priv[32], pub[32];
+	char user[FW_PHONE_MAX + 1], id[32];
+	size_t naddr, npeers = 0, k;
+	int notified = 0;
+
+	if (old == NULL || wa_prekey_keypair(priv, pub) == -1 || (p = fw_phone_new_keys(a, priv, pub)) == NULL) {
+		explicit_wipe(priv, sizeof(priv));
+		return -1;
+	}
+	explicit_wipe(priv, sizeof(priv));
+	/* the users whose devices have a session with the old phone: it has one with each of them too */
+	naddr = fw_sigstore_addresses(old->st, WA_SIGNAL_SESSION, addr, FW_PHONE_SESSIONS_MAX);
+	for (size_t i = 0; i < naddr && i < FW_PHONE_SESSIONS_MAX; i++) {
+		snprintf(user, sizeof(user), "%.*s", (int)strcspn(addr[i], ":"), addr[i]);
+		if ((peer = fw_account_find_user(&s->accounts, user)) == NULL)
+			continue;
+		for (k = 0; k < npeers && peers[k] != peer; k++)
+			;
+		if (k == npeers)
+			peers[npeers++] = peer;
+	}
+	a->mock = p;
+	fw_phone_free(old);
+	snprintf(id, sizeof(id), "%lu.identity", ++s->next_stanza);
+	for (size_t i = 0; i < npeers; i++)
+		TAILQ_FOREACH(d, &peers[i]->devices, entry) {
+			n = wa_node_new("notification");
+			wa_node_set_attrf(n, "from", "%s@s.whatsapp.net", a->phone);
+			wa_node_set_attr(n, "type", "encrypt");
+			wa_node_set_attr(n, "id", id);
+			wa_node_set_attrf(n, "t", "%lld", (long long)time(NULL));
+			wa_node_add_child(n, wa_node_new("identity"));
+			fw_msg_deliver(d, n);
+			notified++;
+		}
+	log_info("phone of %s: reinstalled with a new identity, %d device(s) told", a->phone, notified);
+	return notified;
 }
 
 void

@@ -19,6 +19,7 @@ struct wa_signal_bundle;
 
 #define FW_PHONE_PREKEYS	50	/* one-time prekeys made at start; the pool is not refilled */
 #define FW_PHONE_RECEIVED_MAX	256	/* decrypted messages kept for GET /phone/received (oldest dropped) */
+#define FW_PHONE_SESSIONS_MAX	1024	/* sessions a reinstall looks at to find whom to tell */
 #define FW_PHONE_SKDM_MAX	1024	/* (group, device) pairs the phone gave its sender key; then it forgets all */
 
 /* The phone of account a (identity = the account key pair). NULL on key failure. */
@@ -41,6 +42,11 @@ void fw_phone_group_receive(struct fw_server *s, struct fw_account *a, const str
  * lacks it, the text as one skmsg for all (wa-session.md 6.6). 0 with the id in id, or -1 with err. */
 int fw_phone_group_send(struct fw_server *s, struct fw_account *a, const char *group, const char *text, char *id,
     size_t idlen, char *err, size_t errlen);
+/* The phone is reinstalled: a new Signal identity (the account key, which signs companions, stays), fresh
+ * prekeys and no sessions or sender keys; every companion of the users it had sessions with gets
+ * <notification type="encrypt" from=PHONE_USER><identity/></notification> (wa-session.md 5, 6.5). The number of
+ * devices told, or -1 on key failure (nothing changed). */
+int fw_phone_reinstall(struct fw_server *s, struct fw_account *a);
 /* The next decryption fails on purpose (a retry receipt goes back, wa-session.md 5.4). */
 void fw_phone_fail_next(struct fw_phone *p);
 /* Append [{"from","id","type","text"[,"group"]},...] (what the phone decrypted, oldest first) to b. */

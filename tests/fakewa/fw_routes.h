@@ -27,5 +27,6 @@ void fw_route_phone_received(struct fw_ctl_call *call);
 void fw_route_phone_fail_next(struct fw_ctl_call *call);
 void fw_route_phone_group_create(struct fw_ctl_call *call);
 void fw_route_groups(struct fw_ctl_call *call);
+void fw_route_phone_reinstall(struct fw_ctl_call *call);
 
 #endif

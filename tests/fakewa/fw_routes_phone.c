@@ -237,3 +237,21 @@ fw_route_groups(struct fw_ctl_call *call)
 	fw_ctl_reply(call->conn, 200, (const char *)evbuffer_pullup(b, -1));
 	evbuffer_free(b);
 }
+
+/* POST /phone/reinstall?account */
+void
+fw_route_phone_reinstall(struct fw_ctl_call *call)
+{
+	struct fw_account *a;
+	char json[64];
+	int n;
+
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	if ((n = fw_phone_reinstall(call->s, a)) == -1) {
+		fw_route_error(call, 500, "no new keys");
+		return;
+	}
+	snprintf(json, sizeof(json), "{\"notified\":%d}", n);
+	fw_ctl_reply(call->conn, 200, json);
+}

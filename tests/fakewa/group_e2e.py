@@ -165,7 +165,45 @@ def t_group_messages(tmp):
         stop(a, b, c)
 
 
-TESTS = [t_group_iq, t_group_messages]
+def t_reinstall(tmp):
+    with Fakewa(tmp) as fw:
+        a, ja = pair(fw, A)
+        b, jb = pair(fw, B)
+        c, jc = pair(fw, C)
+        gid = group_create(fw, A, "Before", [B])
+        # sessions with phone A: b starts one (pkmsg to the phone), phone A sends in the group (pkmsg to b, a)
+        pa = u(A).replace("@", ":0@")
+        b.cmd("0 key " + pa)
+        check(line(b, "SESSION 0 %s built" % pa), "no session with phone A", b)
+        b.cmd("0 sendtext r1 %s %s before" % (u(A), pa))
+        check(poll(lambda: any(r["id"] == "r1" and r.get("text") == "before" for r in received(fw, A)), 5),
+              "phone A did not decrypt r1: %s" % received(fw, A))
+        m1 = phone_send(fw, A, gid, "old key")
+        check(line(b, "GTEXT 0 %s %s %s old key" % (gid, u(A), m1)), "group text before the reinstall", b)
+        # reinstall: the devices of A and B (sessions with the phone) are told, C (none) is not
+        st, js = fw.post("/phone/reinstall?account=" + A)
+        check(st == 200 and js == {"notified": 2}, "reinstall: %d %s" % (st, js))
+        check(line(b, "IDENTITY 0 " + u(A)), "B not told of the new identity", b)
+        check(line(a, "IDENTITY 0 " + u(A)), "A's companion not told", a)
+        check(not lines(c, "IDENTITY "), "C told though it had no session", c)
+        # b's old session is useless now: the new phone cannot decrypt it and asks for a retry
+        b.cmd("0 sendtext r2 %s %s stale" % (u(A), pa))
+        check(line(b, "RECEIPT 0 %s r2 retry" % u(A)), "no retry receipt for the old session", b)
+        # the new phone's texts carry its new identity: b accepts it (a new session) in the group and 1:1
+        m2 = phone_send(fw, A, gid, "new key")
+        check(line(b, "GMSG 0 %s %s %s offline=0 encs=pkmsg,skmsg" % (gid, u(A), m2)), "no new sender key", b)
+        check(line(b, "GTEXT 0 %s %s %s new key" % (gid, u(A), m2)), "group text after the reinstall", b)
+        # a fresh bundle holds the new identity: b's new session reaches the new phone
+        b.cmd("0 key " + pa)
+        check(poll(lambda: len(lines(b, "SESSION 0 %s built" % pa)) == 2, 5), "no second session", b)
+        b.cmd("0 sendtext r3 %s %s after" % (u(A), pa))
+        check(poll(lambda: any(r["id"] == "r3" and r.get("text") == "after" for r in received(fw, A)), 5),
+              "the new phone did not decrypt r3: %s" % received(fw, A))
+        check(fw.post("/phone/reinstall?account=" + UNKNOWN)[0] == 404, "unknown account")
+        stop(a, b, c)
+
+
+TESTS = [t_group_iq, t_group_messages, t_reinstall]
 
 
 if __name__ == "__main__":

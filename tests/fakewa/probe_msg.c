@@ -234,6 +234,10 @@ probe_msg_node(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct 
 		printf("ACK %d %s %s error=%s%s%s\n", idx, pm_attr(n, "class", "-"), pm_attr(n, "id", "-"),
 		    pm_attr(n, "error", "-"), wa_node_attr(n, "phash") ? " phash=" : "", pm_attr(n, "phash", ""));
 		fflush(stdout);
+	} else if (strcmp(n->tag, "notification") == 0 && strcmp(pm_attr(n, "type", ""), "encrypt") == 0 &&
+	    wa_node_child(n, "identity") != NULL) {
+		printf("IDENTITY %d %s\n", idx, pm_attr(n, "from", "-"));
+		fflush(stdout);
 	} else if (strcmp(n->tag, "ib") == 0 && (off = wa_node_child(n, "offline")) != NULL) {
 		printf("IB %d offline %s\n", idx, pm_attr(off, "count", "-"));
 		fflush(stdout);

@@ -17,6 +17,7 @@
  *   RECEIPT <conn#> <from> <id> <type|delivery>[ participant=<jid>]            (acked)
  *   ACK <conn#> <class> <id> error=<code|->[ phash=<server's participant hash>]
  *   IB <conn#> offline <count>
+ *   IDENTITY <conn#> <user jid>            <notification type=encrypt><identity/> (that user reinstalled)
  *   USYNC <conn#> <jid> devices=<ids|-> contact=<type|-> lid=<jid|->
  *   KEY <conn#> <jid> reg=<n> prekey=<id|none>     or     KEY <conn#> <jid> error=<code>
  *   SESSION <conn#> <jid> <built|failed>
