@@ -11,7 +11,6 @@
 #include "wa_node.h"
 #include "xmalloc.h"
 
-#include <event2/buffer.h>
 #include <mbedtls/sha256.h>
 
 #include <stdio.h>
@@ -227,23 +226,4 @@ fw_group_notify(struct fw_server *s, const struct fw_group *g, const struct fw_a
 			fw_msg_deliver(d, n);
 		}
 	wa_node_free(child);
-}
-
-void
-fw_groups_json(const struct fw_groups *gs, struct evbuffer *b)
-{
-	const struct fw_group *g;
-	int ng = 0;
-
-	evbuffer_add_printf(b, "{\"groups\":[");
-	TAILQ_FOREACH(g, &gs->list, entry) {
-		evbuffer_add_printf(b, "%s{\"jid\":\"%s\",\"subject\":", ng++ ? "," : "", g->jid);
-		fw_json_string(b, g->subject);
-		evbuffer_add_printf(b, ",\"creator\":\"%s@s.whatsapp.net\",\"creation\":%lld,\"participants\":[",
-		    g->creator->phone, (long long)g->creation);
-		for (size_t i = 0; i < g->nmembers; i++)
-			evbuffer_add_printf(b, "%s\"%s@s.whatsapp.net\"", i ? "," : "", g->members[i]->phone);
-		evbuffer_add_printf(b, "]}");
-	}
-	evbuffer_add_printf(b, "]}");
 }

@@ -21,7 +21,6 @@
 #include <sys/queue.h>
 #include <time.h>
 
-struct evbuffer;
 struct fw_account;
 struct fw_client;
 struct fw_server;
@@ -73,8 +72,6 @@ void fw_group_phash(const struct fw_group *g, char *out, size_t outlen);
  * account in to[] (queued while offline), except the device skip (may be NULL). */
 void fw_group_notify(struct fw_server *s, const struct fw_group *g, const struct fw_account *actor,
     struct wa_node *child, struct fw_account *const *to, size_t nto, const void *skip);
-/* Append {"groups":[{"jid","subject","creator","participants":[...]}]} to b. */
-void fw_groups_json(const struct fw_groups *gs, struct evbuffer *b);
 
 /* fw_group_iq.c: the w:g2 iqs. */
 void fw_group_iq(struct fw_client *c, const struct wa_node *iq);

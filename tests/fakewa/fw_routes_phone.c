@@ -226,13 +226,25 @@ fw_route_phone_group_create(struct fw_ctl_call *call)
 	fw_ctl_reply(call->conn, 200, json);
 }
 
-/* GET /admin/groups */
+/* GET /admin/groups: {"groups":[{"jid","subject","creator","creation","participants":[...]}]} */
 void
 fw_route_groups(struct fw_ctl_call *call)
 {
 	struct evbuffer *b = evbuffer_new();
+	const struct fw_group *g;
+	int ng = 0;
 
-	fw_groups_json(call->s->groups, b);
+	evbuffer_add_printf(b, "{\"groups\":[");
+	TAILQ_FOREACH(g, &call->s->groups->list, entry) {
+		evbuffer_add_printf(b, "%s{\"jid\":\"%s\",\"subject\":", ng++ ? "," : "", g->jid);
+		fw_json_string(b, g->subject);
+		evbuffer_add_printf(b, ",\"creator\":\"%s@s.whatsapp.net\",\"creation\":%lld,\"participants\":[",
+		    g->creator->phone, (long long)g->creation);
+		for (size_t i = 0; i < g->nmembers; i++)
+			evbuffer_add_printf(b, "%s\"%s@s.whatsapp.net\"", i ? "," : "", g->members[i]->phone);
+		evbuffer_add_printf(b, "]}");
+	}
+	evbuffer_add_printf(b, "]}");
 	evbuffer_add(b, "", 1);
 	fw_ctl_reply(call->conn, 200, (const char *)evbuffer_pullup(b, -1));
 	evbuffer_free(b);
