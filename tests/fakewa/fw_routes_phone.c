@@ -101,11 +101,12 @@ fw_route_accounts(struct fw_ctl_call *call)
 	evbuffer_free(b);
 }
 
-/* The account an account=DIGITS parameter names, or NULL after a 404 answer. */
+/* The account an account=DIGITS (or phone=DIGITS) parameter names, or NULL after a 404 answer. */
 static struct fw_account *
 fw_route_phone_account(struct fw_ctl_call *call)
 {
-	const char *phone = fw_ctl_query(call, "account");
+	const char *phone = fw_ctl_query(call, "account") != NULL ? fw_ctl_query(call, "account") :
+	    fw_ctl_query(call, "phone");
 	struct fw_account *a = phone != NULL ? fw_account_find(&call->s->accounts, phone) : NULL;
 
 	if (a == NULL || a->mock == NULL)
@@ -186,7 +187,7 @@ fw_route_error(struct fw_ctl_call *call, int code, const char *err)
 	evbuffer_free(b);
 }
 
-/* POST /phone/group-create?account&subject&participants=DIGITS,...[&style=old] */
+/* POST /phone/group-create?account&subject&participants=DIGITS|USER_JID,...[&style=old] */
 void
 fw_route_phone_group_create(struct fw_ctl_call *call)
 {
@@ -206,6 +207,8 @@ fw_route_phone_group_create(struct fw_ctl_call *call)
 		return;
 	copy = xstrdup(list);
 	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		/* a number, or a user JID */
+		tok[strcspn(tok, "@")] = '\0';
 		if (n == FW_GROUP_MEMBERS_MAX || (m[n++] = fw_account_find(&call->s->accounts, tok)) == NULL) {
 			free(copy);
 			fw_route_error(call, 400, "participants must be up to 64 known account numbers");

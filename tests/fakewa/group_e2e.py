@@ -109,9 +109,9 @@ def t_group_messages(tmp):
     with Fakewa(tmp) as fw:
         a, ja = pair(fw, A)
         b, jb = pair(fw, B)
-        c, jc = pair(fw, C)
+        c, jc = pair(fw, C, "--backoff-min", "3000", "--backoff-max", "3000")
         adev, bdev, cdev = ja["jid"], jb["jid"], jc["jid"]
-        gid = group_create(fw, A, "Chat", [B, C])
+        gid = group_create(fw, A, "Chat", [B, u(C)])
         check(line(b, "NOTIF 0 w:gp2 %s create" % gid), "B not notified", b)
         # phone A -> group: sender key pairwise + skmsg to every member device, its own companion included
         m1 = phone_send(fw, A, gid, "hello group")
@@ -151,6 +151,19 @@ def t_group_messages(tmp):
         check(line(b, "ACK 0 message g3 error=-"), "no ack for g3", b)
         check(lines(b, "ACK 0 message g3 error=-") == ["ACK 0 message g3 error=-"], "right phash answered", b)
         check(line(c, "GTEXT 0 %s %s g3 right" % (gid, bdev)), "g3", c)
+        # offline: c drops, phone A and b send, fakewa queues both; c gets them at its next login, decrypted
+        cc = [x for x in fw.clients()["clients"] if x["jid"] == cdev and not x["dead"]]
+        check(len(cc) == 1, "C's connection %s" % cc)
+        fw.call("/admin/drop?client=%d" % cc[0]["id"])
+        check(poll(lambda: not fw.device(cdev)["connected"], 5), "C still connected")
+        m3 = phone_send(fw, A, gid, "while away")
+        b.cmd("0 gsend g7 %s - - also away" % gid)
+        check(line(b, "ACK 0 message g7 error=-"), "no ack for g7", b)
+        check(poll(lambda: fw.device(cdev)["queued"] == 2, 5), "not queued: %s" % fw.device(cdev))
+        check(line(c, "IB 0 offline 2", 15), "no <ib><offline count=2> after the reconnect", c)
+        check(line(c, "GTEXT 0 %s %s %s while away" % (gid, u(A), m3)), "queued phone text", c)
+        check(line(c, "GTEXT 0 %s %s g7 also away" % (gid, bdev)), "queued companion text", c)
+        check(line(c, "GMSG 0 %s %s g7 offline=1 encs=skmsg" % (gid, bdev)), "not marked offline", c)
         # refused: a group C is not in, an unknown group, a non-member device in <participants>
         gid_ab = group_create(fw, A, "AB", [B])
         c.cmd("0 gsend g4 %s - - nope" % gid_ab)
