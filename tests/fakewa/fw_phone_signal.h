@@ -3,7 +3,9 @@
  * one-time prekeys (served by the prekey fetch like any device's, each once). It decrypts pkmsg/msg addressed
  * to it and keeps what it read (bounded), answers with a delivery receipt, or with a retry receipt when told to
  * fail the next decryption; it sends a conversation text to every device of a user, building sessions from
- * the bundles fakewa holds. Its records live in an fw_sigstore.h table. */
+ * the bundles fakewa holds. In groups (fw_group.h) it is a member device like any other: it decrypts the
+ * sender key distributions and skmsgs it gets, and sends with its own sender key. Its records (sessions,
+ * identities, prekeys, sender keys) live in an fw_sigstore.h table. */
 #ifndef WAGATE_FW_PHONE_SIGNAL_H
 #define WAGATE_FW_PHONE_SIGNAL_H
 
