@@ -7,6 +7,7 @@
 #include "iq.h"
 #include "ipc.h"
 #include "log.h"
+#include "msg.h"
 #include "wa_conn.h"
 #include "wa_node.h"
 #include "wa_pair.h"
@@ -466,7 +467,10 @@ worker_session_stop(struct session *s)
 		return;
 	/* wa_conn_free reports nothing; the iq table is dropped without callbacks. */
 	wa_conn_free(s->conn);
+	s->conn = NULL;
 	iq_table_free(s->iq);
+	/* After the connection: the jobs' committed(stopping) must not send anything. */
+	msg_exec_free(s->exec);
 	pair_free(s);
 	login_free(s);
 	if (s->ev_defer != NULL)
