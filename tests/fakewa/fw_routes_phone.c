@@ -168,3 +168,49 @@ fw_route_phone_fail_next(struct fw_ctl_call *call)
 	fw_phone_fail_next(a->mock);
 	fw_ctl_reply(call->conn, 200, "{\"armed\":1}");
 }
+
+/* GET /phone/receipts?account */
+void
+fw_route_phone_receipts(struct fw_ctl_call *call)
+{
+	struct fw_account *a;
+	struct evbuffer *b;
+
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	b = evbuffer_new();
+	evbuffer_add_printf(b, "{\"receipts\":");
+	fw_phone_receipts_json(a->mock, b);
+	evbuffer_add(b, "}", 2);
+	fw_ctl_reply(call->conn, 200, (const char *)evbuffer_pullup(b, -1));
+	evbuffer_free(b);
+}
+
+/* POST /phone/redeliver?account */
+void
+fw_route_phone_redeliver(struct fw_ctl_call *call)
+{
+	struct fw_account *a;
+	char body[64];
+
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	snprintf(body, sizeof(body), "{\"delivered\":%d}", fw_phone_redeliver(call->s, a->mock));
+	fw_ctl_reply(call->conn, 200, body);
+}
+
+/* POST /admin/account?phone&name: an account with its phone and no companion (a contact to talk to). */
+void
+fw_route_account_new(struct fw_ctl_call *call)
+{
+	const char *phone = fw_ctl_query(call, "phone");
+	struct fw_account *a;
+	char body[128];
+
+	if (phone == NULL || (a = fw_account_get(&call->s->accounts, phone, fw_ctl_query(call, "name"))) == NULL) {
+		fw_ctl_reply(call->conn, 400, "{\"error\":\"phone must be 1..20 digits\"}");
+		return;
+	}
+	snprintf(body, sizeof(body), "{\"phone\":\"%s\",\"lid\":\"%s\"}", a->phone, a->lid);
+	fw_ctl_reply(call->conn, 200, body);
+}
