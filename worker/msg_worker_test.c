@@ -559,15 +559,18 @@ one_more_store(void)
 	return sv.stores > stores_seen;
 }
 
-/* How many receipts phone B got for id with this type ("" = delivery). */
+static const char *receipts_of = PHONE_B;
+
+/* How many receipts the phone of receipts_of got for id with this type ("" = delivery). */
 static int
 receipts(const char *id, const char *type)
 {
-	char body[65536], pat[256];
+	char body[65536], pat[256], path[128];
 	const char *p;
 	int n = 0;
 
-	assert_int_equal(http("GET", "/phone/receipts?account=" PHONE_B, NULL, body, sizeof(body)), 200);
+	snprintf(path, sizeof(path), "/phone/receipts?account=%s", receipts_of);
+	assert_int_equal(http("GET", path, NULL, body, sizeof(body)), 200);
 	snprintf(pat, sizeof(pat), "\"id\":\"%s\",\"type\":\"%s\"", id, type);
 	for (p = body; (p = strstr(p, pat)) != NULL; p++)
 		n++;
@@ -595,6 +598,16 @@ wait_receipts(const char *id, const char *type, int n)
 }
 
 /* Phone B writes text to A; the message id. */
+static void
+phone_send_from(const char *from, const char *to, const char *text, char *id)
+{
+	char path[256], body[1024];
+
+	snprintf(path, sizeof(path), "/phone/send?account=%s&to=%s@s.whatsapp.net&text=%s", from, to, text);
+	assert_int_equal(http("POST", path, "", body, sizeof(body)), 200);
+	assert_int_equal(sscanf(body, "{\"id\":\"%63[^\"]\"}", id), 1);
+}
+
 static void
 phone_send(const char *text, char *id, size_t idlen)
 {
@@ -731,6 +744,17 @@ test_receive(void **state)
 	assert_int_equal(stored_count(m3), 0);
 	assert_int_equal(receipts(m3, ""), 0);
 	assert_true(sv.lids == 0);	/* fakewa's phone names itself by phone number only */
+
+	/* 5. our own phone writes to B: the worker gets its DeviceSentMessage copy, stores the inner message as
+	 * ours in the chat with B, and answers with a "sender" receipt to our phone */
+	phone_send_from(PHONE_A, PHONE_B, "mine", m1);
+	receipts_of = PHONE_A;
+	wait_receipts(m1, "sender", 1);
+	assert_int_equal(stored_count(m1), 1);
+	assert_text(stored(m1), "mine");
+	assert_true(stored(m1)->from_me);
+	assert_string_equal(stored(m1)->remote_jid, PHONE_B "@s.whatsapp.net");
+	assert_string_equal(stored(m1)->push_name, "");
 
 	worker_stop();
 	fakewa_stop();
