@@ -14,6 +14,7 @@
 #include "wa_conn.h"
 #include "wa_jid.h"
 #include "wa_node.h"
+#include "wa_prekey.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #define RECV_ENC_MAX		8	/* <enc> children of one stanza we look at */
@@ -37,10 +39,21 @@ struct recv_retry {
 	unsigned count;
 };
 
+/* A retry receipt with <keys>, waiting for the StoreAck of the fresh prekey it hands out (the durability rule:
+ * a key is used only after its COMMIT). */
+struct recv_keyed {
+	TAILQ_ENTRY(recv_keyed) entry;
+	struct session *s;
+	uint64_t gen;
+	struct wa_node *receipt;
+	struct wa_prekey pk;
+};
+
 struct msg_recv_state {
 	uint64_t gen;				/* connection generation: a reset drops what waits to be sent */
 	struct recv_retry retry[RECV_RETRY_IDS];	/* a ring */
 	size_t retry_next;
+	TAILQ_HEAD(, recv_keyed) keyed;		/* retry receipts whose prekey is being stored */
 };
 
 enum recv_enc_type { RECV_PKMSG, RECV_MSG, RECV_SKMSG };
@@ -81,8 +94,10 @@ struct recv_job {
 static struct msg_recv_state *
 recv_state(struct session *s)
 {
-	if (s->recv == NULL)
+	if (s->recv == NULL) {
 		s->recv = xcalloc(1, sizeof(*s->recv));
+		TAILQ_INIT(&s->recv->keyed);
+	}
 	return s->recv;
 }
 
@@ -247,8 +262,105 @@ recv_retry_count(struct msg_recv_state *st, const char *id)
 	return 1;
 }
 
-/* The retry receipt (5.4): ask the sender to encrypt the message again. <keys> (a fresh prekey, which would
- * have to be stored before it is handed out) is not sent: the sender re-fetches our bundle itself. */
+/* A 3-byte big-endian key id child. */
+static void
+recv_key_id(struct wa_node *parent, uint32_t id)
+{
+	uint8_t b[3] = { (uint8_t)(id >> 16), (uint8_t)(id >> 8), (uint8_t)id };
+
+	wa_node_set_bytes(wa_node_add_child(parent, wa_node_new("id")), b, sizeof(b));
+}
+
+/* <keys>: our identity, the fresh one-time prekey, the signed prekey and our device identity (5.4). */
+static void
+recv_add_keys(const struct session *s, struct wa_node *r, const struct wa_prekey *pk)
+{
+	struct wa_node *keys = wa_node_add_child(r, wa_node_new("keys")), *k;
+	const struct creds *c = s->creds;
+	uint8_t type = 0x05;
+
+	wa_node_set_bytes(wa_node_add_child(keys, wa_node_new("type")), &type, 1);
+	wa_node_set_bytes(wa_node_add_child(keys, wa_node_new("identity")), c->identity_pub, CREDS_KEY_LEN);
+	k = wa_node_add_child(keys, wa_node_new("key"));
+	recv_key_id(k, pk->id);
+	wa_node_set_bytes(wa_node_add_child(k, wa_node_new("value")), pk->pub, WA_PREKEY_KEY_LEN);
+	k = wa_node_add_child(keys, wa_node_new("skey"));
+	recv_key_id(k, c->signed_prekey.id);
+	wa_node_set_bytes(wa_node_add_child(k, wa_node_new("value")), c->signed_prekey.pub, WA_PREKEY_KEY_LEN);
+	wa_node_set_bytes(wa_node_add_child(k, wa_node_new("signature")), c->signed_prekey.sig, WA_PREKEY_SIG_LEN);
+	if (c->account != NULL)
+		wa_node_set_bytes(wa_node_add_child(keys, wa_node_new("device-identity")), c->account, c->account_len);
+}
+
+static void
+recv_keyed_free(struct recv_keyed *k)
+{
+	wa_node_free(k->receipt);
+	explicit_wipe(&k->pk, sizeof(k->pk));
+	free(k);
+}
+
+/* The fresh prekey is stored (or not): send the retry receipt, with <keys> only if it is. */
+static void
+recv_keyed_stored_cb(void *arg, int ok, const char *error)
+{
+	struct recv_keyed *k = arg;
+	struct session *s = k->s;
+
+	TAILQ_REMOVE(&s->recv->keyed, k, entry);
+	if (!ok)
+		log_warnx("%s: prekey %u for a retry receipt not stored: %s", worker_instance_name(s->w), k->pk.id,
+		    error);
+	else
+		recv_add_keys(s, k->receipt, &k->pk);
+	if (recv_can_send(s, k->gen))
+		wa_conn_send_node(s->conn, k->receipt);
+	recv_keyed_free(k);
+}
+
+/* Store a fresh one-time prekey (and the advanced next id in the creds), then send r with it. 0, or -1 when
+ * that cannot be done now (the caller sends r as it is). */
+static int
+recv_retry_with_keys(struct session *s, uint64_t gen, struct wa_node *r)
+{
+	struct recv_keyed *k;
+	struct worker_prekey wp;
+	uint8_t *blob = NULL, *rec = NULL;
+	size_t len = 0, reclen = 0;
+	int rc = -1;
+
+	/* A prekey refill hands out ids from the same counter right now: leave the keys out this time. */
+	if (s->prekey_busy || s->creds->next_prekey_id == 0 || s->creds->next_prekey_id > WA_PREKEY_ID_MAX)
+		return -1;
+	k = xcalloc(1, sizeof(*k));
+	if (wa_prekey_generate(s->creds->next_prekey_id, &k->pk) == -1 || wa_prekey_encode(&k->pk, &rec,
+	    &reclen) == -1) {
+		recv_keyed_free(k);
+		return -1;
+	}
+	s->creds->next_prekey_id++;
+	if (creds_encode(s->creds, &blob, &len) == 0) {
+		wp.id = k->pk.id;
+		wp.record = rec;
+		wp.len = reclen;
+		rc = worker_request_store(s->w, blob, len, &wp, 1, 0, recv_keyed_stored_cb, k);
+	}
+	free_wiped(blob, len);
+	free_wiped(rec, reclen);
+	if (rc == -1) {
+		s->creds->next_prekey_id--;
+		recv_keyed_free(k);
+		return -1;
+	}
+	k->s = s;
+	k->gen = gen;
+	k->receipt = r;
+	TAILQ_INSERT_TAIL(&s->recv->keyed, k, entry);
+	return 0;
+}
+
+/* The retry receipt (5.4): ask the sender to encrypt the message again. From the second one on it carries
+ * <keys> with a fresh one-time prekey (as whatsmeow), sent once that prekey is stored. */
 static void
 recv_send_retry(struct session *s, const struct recv_job *j, unsigned count)
 {
@@ -273,6 +385,8 @@ recv_send_retry(struct session *s, const struct recv_job *j, unsigned count)
 	wa_node_set_attr(rt, "v", "1");
 	reg = wa_node_add_child(r, wa_node_new("registration"));
 	wa_node_set_bytes(reg, be, sizeof(be));
+	if (count >= 2 && recv_retry_with_keys(s, j->gen, r) == 0)
+		return;		/* r is sent (and freed) once the prekey is stored */
 	wa_conn_send_node(s->conn, r);
 	wa_node_free(r);
 }
@@ -694,6 +808,15 @@ msg_recv_reset_connection(struct session *s)
 void
 msg_recv_free(struct session *s)
 {
+	struct recv_keyed *k;
+
+	if (s->recv == NULL)
+		return;
+	/* Their StoreBatch never answers now (worker.h: nothing is called back once the session stops). */
+	while ((k = TAILQ_FIRST(&s->recv->keyed)) != NULL) {
+		TAILQ_REMOVE(&s->recv->keyed, k, entry);
+		recv_keyed_free(k);
+	}
 	free(s->recv);
 	s->recv = NULL;
 }

@@ -79,6 +79,7 @@ static struct {
 	uint64_t held_id;
 	int have_held;
 	int stopping;		/* EOF expected */
+	int one_prekey_stores;	/* StoreBatch with a single prekey (for a retry receipt's <keys>) */
 } sv;
 
 static int
@@ -303,6 +304,8 @@ on_store_batch(const IpcEnvelope *env)
 		memcpy(sv.creds, b->creds.data, b->creds.len);
 		sv.creds_len = b->creds.len;
 	}
+	if (b->n_prekeys == 1)
+		sv.one_prekey_stores++;
 	for (i = 0; i < b->n_prekeys; i++)
 		db_set(WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", b->prekeys[i]->id,
 		    b->prekeys[i]->record.data, b->prekeys[i]->record.len);
@@ -577,6 +580,22 @@ receipts(const char *id, const char *type)
 	return n;
 }
 
+/* How many retry receipts for id the phone of receipts_of got with (keys 1) or without <keys>. */
+static int
+retries_with_keys(const char *id, int keys)
+{
+	char body[65536], pat[256], path[128];
+	const char *p;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/phone/receipts?account=%s", receipts_of);
+	assert_int_equal(http("GET", path, NULL, body, sizeof(body)), 200);
+	snprintf(pat, sizeof(pat), "\"id\":\"%s\",\"type\":\"retry\",\"keys\":%s}", id, keys ? "true" : "false");
+	for (p = body; (p = strstr(p, pat)) != NULL; p++)
+		n++;
+	return n;
+}
+
 static const char *wait_id, *wait_type;
 static int wait_n;
 
@@ -743,6 +762,14 @@ test_receive(void **state)
 	wait_receipts(m3, "retry", 1);
 	assert_int_equal(stored_count(m3), 0);
 	assert_int_equal(receipts(m3, ""), 0);
+	assert_int_equal(retries_with_keys(m3, 0), 1);
+	/* the second retry for it carries <keys> with a fresh prekey, stored before it was sent */
+	assert_int_equal(sv.one_prekey_stores, 0);
+	assert_int_equal(http("POST", "/phone/redeliver?account=" PHONE_B, "", body, sizeof(body)), 200);
+	wait_receipts(m3, "retry", 2);
+	assert_int_equal(retries_with_keys(m3, 1), 1);
+	assert_int_equal(sv.one_prekey_stores, 1);
+	assert_int_equal(stored_count(m3), 0);
 	assert_true(sv.lids == 0);	/* fakewa's phone names itself by phone number only */
 
 	/* 5. our own phone writes to B: the worker gets its DeviceSentMessage copy, stores the inner message as

@@ -304,7 +304,7 @@ fw_msg_receipt(struct fw_client *c, const struct wa_node *r)
 		char from[64];
 
 		fw_device_jid(c->dev, from, sizeof(from));
-		fw_phone_receipt_seen(t.acct->mock, from, id, type);
+		fw_phone_receipt_seen(t.acct->mock, from, id, type, wa_node_child(r, "keys") != NULL);
 	}
 	/* to names one device (the author of the message), or a bare user: then every device but the sender */
 	TAILQ_FOREACH(d, &t.acct->devices, entry) {

@@ -25,6 +25,7 @@
 struct fw_phone_got {
 	char from[64], id[FW_MSG_ID_MAX + 1], type[16];
 	char *text;
+	int keys;
 };
 
 struct fw_phone_sent {
@@ -166,7 +167,7 @@ fw_phone_received_json(const struct fw_phone *p, struct evbuffer *b)
 }
 
 void
-fw_phone_receipt_seen(struct fw_phone *p, const char *from, const char *id, const char *type)
+fw_phone_receipt_seen(struct fw_phone *p, const char *from, const char *id, const char *type, int keys)
 {
 	struct fw_phone_got *g;
 
@@ -179,6 +180,7 @@ fw_phone_receipt_seen(struct fw_phone *p, const char *from, const char *id, cons
 	snprintf(g->id, sizeof(g->id), "%s", id);
 	snprintf(g->type, sizeof(g->type), "%s", type != NULL ? type : "");
 	g->text = NULL;
+	g->keys = keys;
 }
 
 void
@@ -192,7 +194,7 @@ fw_phone_receipts_json(const struct fw_phone *p, struct evbuffer *b)
 		fw_json_string(b, p->receipts[i].id);
 		evbuffer_add_printf(b, ",\"type\":");
 		fw_json_string(b, p->receipts[i].type);
-		evbuffer_add(b, "}", 1);
+		evbuffer_add_printf(b, ",\"keys\":%s}", p->receipts[i].keys ? "true" : "false");
 	}
 	evbuffer_add(b, "]", 1);
 }

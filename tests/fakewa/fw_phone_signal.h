@@ -38,8 +38,9 @@ void fw_phone_fail_next(struct fw_phone *p);
 /* Append [{"from","id","type","text"},...] (what the phone decrypted, oldest first) to b. */
 void fw_phone_received_json(const struct fw_phone *p, struct evbuffer *b);
 /* A receipt a device sent to the phone (to its user JID or device 0): kept (bounded) for GET /phone/receipts. */
-void fw_phone_receipt_seen(struct fw_phone *p, const char *from, const char *id, const char *type);
-/* Append [{"from","id","type"},...] (receipts the phone got, oldest first; type "" = delivery) to b. */
+void fw_phone_receipt_seen(struct fw_phone *p, const char *from, const char *id, const char *type, int keys);
+/* Append [{"from","id","type","keys"},...] (receipts the phone got, oldest first; type "" = delivery; keys
+ * true when a retry receipt carried <keys>) to b. */
 void fw_phone_receipts_json(const struct fw_phone *p, struct evbuffer *b);
 /* Deliver the stanzas of the phone's last fw_phone_send again, unchanged (a duplicate delivery, as after a
  * lost receipt). The number delivered. */
