@@ -80,6 +80,11 @@ static struct {
 	int have_held;
 	int stopping;		/* EOF expected */
 	int one_prekey_stores;	/* StoreBatch with a single prekey (for a retry receipt's <keys>) */
+	struct {
+		char id[160], remote_jid[160];
+		int from_me, status;
+	} statuses[64];
+	size_t nstatuses;
 } sv;
 
 static int
@@ -370,6 +375,13 @@ store_apply(const Wagate__Ipc__MessageStore *m)
 		memcpy(s->message, m->messages[i]->message.data, s->len);
 	}
 	sv.lids += (int)m->n_lids;
+	for (i = 0; i < m->n_statuses && sv.nstatuses < 64; i++) {
+		snprintf(sv.statuses[sv.nstatuses].id, sizeof(sv.statuses[0].id), "%s", m->statuses[i]->id);
+		snprintf(sv.statuses[sv.nstatuses].remote_jid, sizeof(sv.statuses[0].remote_jid), "%s",
+		    m->statuses[i]->remote_jid);
+		sv.statuses[sv.nstatuses].from_me = m->statuses[i]->from_me;
+		sv.statuses[sv.nstatuses++].status = m->statuses[i]->status;
+	}
 }
 
 static IpcEnvelope *held_store;
@@ -596,6 +608,33 @@ retries_with_keys(const char *id, int keys)
 	return n;
 }
 
+/* The status stored for (id, remote_jid, from_me), 0 if none. */
+static int
+status_of(const char *id)
+{
+	size_t i;
+	int st = 0;
+
+	for (i = 0; i < sv.nstatuses; i++)
+		if (strcmp(sv.statuses[i].id, id) == 0 && sv.statuses[i].from_me &&
+		    strcmp(sv.statuses[i].remote_jid, PHONE_B "@s.whatsapp.net") == 0)
+			st = sv.statuses[i].status;
+	return st;
+}
+
+static int
+two_read(void)
+{
+	return status_of("OUR-1") == WAGATE__IPC__MSG_STATUS__MSG_STATUS_READ &&
+	    status_of("OUR-2") == WAGATE__IPC__MSG_STATUS__MSG_STATUS_READ;
+}
+
+static int
+one_delivered(void)
+{
+	return status_of("OUR-3") == WAGATE__IPC__MSG_STATUS__MSG_STATUS_DELIVERY_ACK;
+}
+
 static const char *wait_id, *wait_type;
 static int wait_n;
 
@@ -782,6 +821,16 @@ test_receive(void **state)
 	assert_true(stored(m1)->from_me);
 	assert_string_equal(stored(m1)->remote_jid, PHONE_B "@s.whatsapp.net");
 	assert_string_equal(stored(m1)->push_name, "");
+
+	/* 6. receipts for our messages (ids of our own, as a sender's phone answers them): status rows */
+	assert_int_equal(http("POST", "/phone/receipt?account=" PHONE_B "&to=" PHONE_A "@s.whatsapp.net&type=read"
+	    "&ids=OUR-1,OUR-2", "", body, sizeof(body)), 200);
+	if (!pump(two_read, WAIT_S * 1000))
+		fail_msg("no READ rows for a read receipt with a <list>");
+	assert_int_equal(http("POST", "/phone/receipt?account=" PHONE_B "&to=" PHONE_A "@s.whatsapp.net&ids=OUR-3",
+	    "", body, sizeof(body)), 200);
+	if (!pump(one_delivered, WAIT_S * 1000))
+		fail_msg("no DELIVERY_ACK row for a delivery receipt");
 
 	worker_stop();
 	fakewa_stop();

@@ -439,3 +439,38 @@ fw_phone_send(struct fw_server *s, struct fw_account *a, const char *to, const c
 	log_info("phone of %s: message %s to %s for %d device(s)", a->phone, id, to, sent);
 	return 0;
 }
+
+int
+fw_phone_send_receipt(struct fw_server *s, struct fw_account *a, const char *to, const char *type,
+    const char *const *ids, size_t nids, char *err, size_t errlen)
+{
+	struct fw_account *peer;
+	struct fw_device *d;
+	struct wa_node *r, *list;
+	struct wa_jid j;
+
+	if (wa_jid_parse(to, &j) == -1 || !wa_jid_is_user(&j) || j.is_ad ||
+	    (peer = fw_account_find_user(&s->accounts, j.user)) == NULL) {
+		snprintf(err, errlen, "to must be the user JID of an account fakewa knows");
+		return -1;
+	}
+	if (nids == 0 || nids > 16) {
+		snprintf(err, errlen, "1..16 ids");
+		return -1;
+	}
+	TAILQ_FOREACH(d, &peer->devices, entry) {
+		r = wa_node_new("receipt");
+		wa_node_set_attrf(r, "from", "%s@s.whatsapp.net", a->phone);
+		wa_node_set_attr(r, "id", ids[0]);
+		if (type != NULL && *type != '\0')
+			wa_node_set_attr(r, "type", type);
+		wa_node_set_attrf(r, "t", "%lld", (long long)time(NULL));
+		if (nids > 1) {
+			list = wa_node_add_child(r, wa_node_new("list"));
+			for (size_t i = 1; i < nids; i++)
+				wa_node_set_attr(wa_node_add_child(list, wa_node_new("item")), "id", ids[i]);
+		}
+		fw_msg_deliver(d, r);
+	}
+	return 0;
+}

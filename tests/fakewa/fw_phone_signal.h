@@ -42,6 +42,10 @@ void fw_phone_receipt_seen(struct fw_phone *p, const char *from, const char *id,
 /* Append [{"from","id","type","keys"},...] (receipts the phone got, oldest first; type "" = delivery; keys
  * true when a retry receipt carried <keys>) to b. */
 void fw_phone_receipts_json(const struct fw_phone *p, struct evbuffer *b);
+/* a's phone sends a receipt (type NULL = delivery) for message ids (1..16, the first in id=, the rest in
+ * <list><item>) to every device of the user JID to, as if it had received them. 0, or -1 with err. */
+int fw_phone_send_receipt(struct fw_server *s, struct fw_account *a, const char *to, const char *type,
+    const char *const *ids, size_t nids, char *err, size_t errlen);
 /* Deliver the stanzas of the phone's last fw_phone_send again, unchanged (a duplicate delivery, as after a
  * lost receipt). The number delivered. */
 int fw_phone_redeliver(struct fw_server *s, struct fw_phone *p);

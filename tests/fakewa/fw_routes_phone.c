@@ -5,6 +5,7 @@
 #include "fw_account.h"
 #include "fw_ctl.h"
 #include "fw_http.h"
+#include "fw_msg.h"
 #include "fw_pair.h"
 #include "fw_phone_signal.h"
 #include "fw_session.h"
@@ -213,4 +214,30 @@ fw_route_account_new(struct fw_ctl_call *call)
 	}
 	snprintf(body, sizeof(body), "{\"phone\":\"%s\",\"lid\":\"%s\"}", a->phone, a->lid);
 	fw_ctl_reply(call->conn, 200, body);
+}
+
+/* POST /phone/receipt?account&to&ids=ID[,ID...]&type: the phone says it got (or read, ...) those messages. */
+void
+fw_route_phone_receipt(struct fw_ctl_call *call)
+{
+	const char *to = fw_ctl_query(call, "to"), *ids = fw_ctl_query(call, "ids");
+	const char *v[16];
+	char buf[16 * (FW_MSG_ID_MAX + 1)], err[160], *p, *save = NULL;
+	struct fw_account *a;
+	size_t n = 0;
+
+	if (to == NULL || ids == NULL || strlen(ids) >= sizeof(buf)) {
+		fw_ctl_reply(call->conn, 400, "{\"error\":\"to and ids are required\"}");
+		return;
+	}
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	snprintf(buf, sizeof(buf), "%s", ids);
+	for (p = strtok_r(buf, ",", &save); p != NULL && n < 16; p = strtok_r(NULL, ",", &save))
+		v[n++] = p;
+	if (fw_phone_send_receipt(call->s, a, to, fw_ctl_query(call, "type"), v, n, err, sizeof(err)) == -1) {
+		fw_ctl_reply(call->conn, 400, "{\"error\":\"bad receipt\"}");
+		return;
+	}
+	fw_ctl_reply(call->conn, 200, "{\"sent\":1}");
 }
