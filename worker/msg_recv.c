@@ -209,6 +209,10 @@ recv_send_ack(struct session *s, const struct wa_node *n, const char *error)
 	struct wa_node *ack = wa_node_new("ack");
 	const char *p = wa_node_attr(n, "participant"), *r = wa_node_attr(n, "recipient");
 
+	if (s->conn == NULL) {
+		wa_node_free(ack);
+		return;
+	}
 	wa_node_set_attr(ack, "class", "message");
 	wa_node_set_attr(ack, "id", wa_node_attr(n, "id"));
 	wa_node_set_attr(ack, "to", wa_node_attr(n, "from"));
