@@ -459,7 +459,8 @@ msg_exec_loaded_cb(void *arg, int ok, const char *error, Wagate__Ipc__SignalReco
 			/* The database keeps the whole PreKeyRecordStructure; the Signal layer wants the private key.
 			 * A record that does not parse is as good as none (the pkmsg then asks for a retry). */
 			if (wa_prekey_decode(data, len, &pk) == -1 || pk.id != k.prekey_id) {
-				log_warnx("%s: stored prekey %u unreadable", worker_instance_name(e->s->w), k.prekey_id);
+				log_warnx("%s: stored prekey %u unreadable", worker_instance_name(e->s->w),
+				    k.prekey_id);
 				data = NULL;
 				len = 0;
 			} else {

@@ -512,7 +512,8 @@ recv_rows(struct session *s, struct recv_job *j, struct msg_batch *b)
 	m.participant_alt = j->participant_alt;
 	m.push_name = (char *)(j->notify != NULL && !j->from_me ? j->notify : "");
 	m.timestamp = j->t;
-	m.status = j->from_me ? WAGATE__IPC__MSG_STATUS__MSG_STATUS_SERVER_ACK : WAGATE__IPC__MSG_STATUS__MSG_STATUS_NONE;
+	m.status = j->from_me ? WAGATE__IPC__MSG_STATUS__MSG_STATUS_SERVER_ACK :
+	    WAGATE__IPC__MSG_STATUS__MSG_STATUS_NONE;
 	m.message.data = j->content.message;
 	m.message.len = j->content.len;
 	m.source = (char *)recv_source(j->id);

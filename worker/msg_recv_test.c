@@ -431,7 +431,8 @@ test_group(void **state)
 	assert_string_equal(sup.store->lids[0]->lid, ALICE_LID "@lid");
 	assert_string_equal(sup.store->lids[0]->pn, ALICE_PN "@s.whatsapp.net");
 	for (i = 0; i < sup.store->n_changes; i++)
-		saw_sender_key |= sup.store->changes[i]->key->kind == WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SENDER_KEY &&
+		saw_sender_key |=
+		    sup.store->changes[i]->key->kind == WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SENDER_KEY &&
 		    strcmp(sup.store->changes[i]->key->group, GROUP) == 0 &&
 		    strcmp(sup.store->changes[i]->key->address, ALICE_PN ":0") == 0;
 	assert_true(saw_sender_key);

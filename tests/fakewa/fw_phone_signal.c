@@ -218,7 +218,8 @@ fw_phone_redeliver(struct fw_server *s, struct fw_phone *p)
 
 	for (size_t i = 0; i < p->nsent; i++) {
 		/* The device may have been removed since: look it up again. */
-		if (wa_jid_parse(p->sent[i].to, &j) == -1 || (d = fw_device_find(&s->accounts, j.user, j.device)) == NULL)
+		if (wa_jid_parse(p->sent[i].to, &j) == -1 ||
+		    (d = fw_device_find(&s->accounts, j.user, j.device)) == NULL)
 			continue;
 		fw_msg_deliver(d, wa_node_clone(p->sent[i].n));
 		n++;
