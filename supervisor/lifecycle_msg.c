@@ -429,6 +429,12 @@ lm_is_group(const char *jid)
 	return n > 5 && strcmp(jid + n - 5, "@g.us") == 0;
 }
 
+/* Whether the message row of key id (a parameter) was inserted by this transaction. Statuses come after the
+ * messages of a batch, so no UPDATE of this transaction has touched an older row yet. The chat and contact
+ * writes of a message wait for it: a redelivered old message must not bring back an old push name. */
+#define LM_MSG_NEW(id) "EXISTS (SELECT 1 FROM message WHERE instance_id = $13::uuid AND key_id = " id \
+	" AND xmin = pg_current_xact_id()::xid)"
+
 /* The message row with messages.upsert / send.message, then its chat and (incoming) its contact. */
 static void
 lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg *m)
@@ -490,7 +496,7 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 	/* The chat: chats.upsert when its row is new. A 1:1 chat takes the peer's push name, as Evolution does. */
 	{
 		const char *name = !m->from_me && !lm_is_group(m->remote_jid) && *m->push_name ? m->push_name : NULL;
-		const char *p[3] = { inst->id, m->remote_jid, name };
+		const char *p[4] = { inst->id, m->remote_jid, name, m->id };
 		struct json_object *arr = json_object_new_array(), *c = json_object_new_object();
 
 		json_object_object_add(c, "remoteJid", json_object_new_string(m->remote_jid));
@@ -499,10 +505,10 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 		json_object_object_add(c, "unreadMessages", json_object_new_int(0));
 		json_object_array_add(arr, c);
 		lm_event(app, inst, st->tx, "chats.upsert", arr,
-		    "up AS (INSERT INTO chat (instance_id, remote_jid, name) VALUES ($13::uuid, $14, $15)"
-		    " ON CONFLICT (instance_id, remote_jid) DO UPDATE SET name = coalesce(EXCLUDED.name, chat.name),"
-		    " updated_at = now() RETURNING (xmax = 0) AS fresh),"
-		    " gate AS (SELECT NULL::jsonb AS extra FROM up WHERE fresh)", 3, p, NULL, NULL);
+		    "up AS (INSERT INTO chat (instance_id, remote_jid, name) SELECT $13::uuid, $14, $15"
+		    " WHERE " LM_MSG_NEW("$16") " ON CONFLICT (instance_id, remote_jid) DO UPDATE"
+		    " SET name = coalesce(EXCLUDED.name, chat.name), updated_at = now() RETURNING (xmax = 0) AS fresh),"
+		    " gate AS (SELECT NULL::jsonb AS extra FROM up WHERE fresh)", 4, p, NULL, NULL);
 		lm_count(st, LM_COUNT_CHAT);
 		json_object_put(arr);
 	}
@@ -510,7 +516,7 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 	/* The sender of an incoming message: contacts.upsert when new, contacts.update when its push name
 	 * changed (a new row already has the name, so the update finds nothing to change). */
 	if (!m->from_me && *sender != '\0' && strcmp(m->remote_jid, "status@broadcast") != 0) {
-		const char *p[3] = { inst->id, sender, *m->push_name ? m->push_name : NULL };
+		const char *p[4] = { inst->id, sender, *m->push_name ? m->push_name : NULL, m->id };
 		struct json_object *c = json_object_new_object();
 
 		json_object_object_add(c, "remoteJid", json_object_new_string(sender));
@@ -518,15 +524,15 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 		json_object_object_add(c, "profilePicUrl", NULL);
 		json_object_object_add(c, "instanceId", json_object_new_string(inst->id));
 		lm_event(app, inst, st->tx, "contacts.upsert", c,
-		    "ins AS (INSERT INTO contact (instance_id, remote_jid, push_name) VALUES ($13::uuid, $14, $15)"
-		    " ON CONFLICT (instance_id, remote_jid) DO NOTHING RETURNING 1),"
-		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 3, p, NULL, NULL);
+		    "ins AS (INSERT INTO contact (instance_id, remote_jid, push_name) SELECT $13::uuid, $14, $15"
+		    " WHERE " LM_MSG_NEW("$16") " ON CONFLICT (instance_id, remote_jid) DO NOTHING RETURNING 1),"
+		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 4, p, NULL, NULL);
 		lm_count(st, LM_COUNT_CONTACT);
 		if (*m->push_name != '\0')
 			lm_event(app, inst, st->tx, "contacts.update", c,
 			    "upd AS (UPDATE contact SET push_name = $15, updated_at = now() WHERE instance_id = $13::uuid"
-			    " AND remote_jid = $14 AND push_name IS DISTINCT FROM $15 RETURNING 1),"
-			    " gate AS (SELECT NULL::jsonb AS extra FROM upd)", 3, p, NULL, NULL);
+			    " AND remote_jid = $14 AND push_name IS DISTINCT FROM $15 AND " LM_MSG_NEW("$16") " RETURNING 1),"
+			    " gate AS (SELECT NULL::jsonb AS extra FROM upd)", 4, p, NULL, NULL);
 		json_object_put(c);
 	}
 }
