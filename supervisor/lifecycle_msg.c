@@ -442,7 +442,6 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 	struct json_object *msg = NULL, *ctxinfo = NULL, *inner, *data, *key;
 	char type[MSG_JSON_TYPE_MAX], err[160], ts[24], *keytext, *msgtext;
 	const char *status = lm_msg_status(m), *source = *m->source != '\0' ? m->source : "unknown";
-	const char *sender = lm_is_group(m->remote_jid) ? m->participant : m->remote_jid;
 
 	if (msg_json_from_bytes(m->message, m->message_len, &msg, type, sizeof(type), err, sizeof(err)) == -1) {
 		/* Stored anyway: the worker received it, and refusing the batch would hold its receipts (and
@@ -513,14 +512,17 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 		json_object_put(arr);
 	}
 
-	/* The sender of an incoming message: contacts.upsert when new, contacts.update when its push name
-	 * changed (a new row already has the name, so the update finds nothing to change). */
-	if (!m->from_me && *sender != '\0' && strcmp(m->remote_jid, "status@broadcast") != 0) {
-		const char *p[4] = { inst->id, sender, *m->push_name ? m->push_name : NULL, m->id };
+	/* The chat's contact, as Evolution keys it (findChats lists contacts with messages): contacts.upsert when
+	 * new, for every chat a message was stored in. Its push name is the peer's, from an incoming 1:1 message
+	 * only (a group member's name is not the group's; an own message carries ours); contacts.update when it
+	 * changed (a new row already has it, so the update finds nothing to change). */
+	if (strcmp(m->remote_jid, "status@broadcast") != 0) {
+		const char *push = !m->from_me && !lm_is_group(m->remote_jid) && *m->push_name ? m->push_name : NULL;
+		const char *p[4] = { inst->id, m->remote_jid, push, m->id };
 		struct json_object *c = json_object_new_object();
 
-		json_object_object_add(c, "remoteJid", json_object_new_string(sender));
-		json_object_object_add(c, "pushName", lm_str_or_null(m->push_name));
+		json_object_object_add(c, "remoteJid", json_object_new_string(m->remote_jid));
+		json_object_object_add(c, "pushName", lm_str_or_null(push));
 		json_object_object_add(c, "profilePicUrl", NULL);
 		json_object_object_add(c, "instanceId", json_object_new_string(inst->id));
 		lm_event(app, inst, st->tx, "contacts.upsert", c,
@@ -528,7 +530,7 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 		    " WHERE " LM_MSG_NEW("$16") " ON CONFLICT (instance_id, remote_jid) DO NOTHING RETURNING 1),"
 		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 4, p, NULL, NULL);
 		lm_count(st, LM_COUNT_CONTACT);
-		if (*m->push_name != '\0')
+		if (push != NULL)
 			lm_event(app, inst, st->tx, "contacts.update", c,
 			    "upd AS (UPDATE contact SET push_name = $15, updated_at = now() WHERE instance_id = $13::uuid"
 			    " AND remote_jid = $14 AND push_name IS DISTINCT FROM $15 AND " LM_MSG_NEW("$16") " RETURNING 1),"

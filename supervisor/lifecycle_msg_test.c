@@ -429,7 +429,7 @@ test_store_all(void **state)
 {
 	struct workers_sig_change ch[4];
 	struct workers_lid lid = { "123@lid", "15550001111@s.whatsapp.net" };
-	struct workers_msg m[3];
+	struct workers_msg m[4];
 	struct workers_msg_status st = { "M2", "15550002222@s.whatsapp.net", "", 1, WORKERS_MSG_SERVER_ACK, 1700000002 };
 	struct workers_msg_store s;
 	uint8_t *b1, *b2, *b3;
@@ -467,11 +467,13 @@ test_store_all(void **state)
 	m[1] = msg("M2", "15550002222@s.whatsapp.net", "", "", 1, 1, WORKERS_MSG_PENDING, b2, l2);
 	m[2] = msg("M3", "120363@g.us", "15550001111@s.whatsapp.net", "Alice B", 0, 0, 0, b3, l3);
 	m[2].participant_alt = "123@lid";
+	m[3] = msg("M6", "15550001111@s.whatsapp.net", "", "Alice B", 0, 0, 0, b1, l1);
+	m[3].timestamp = 1700000005;
 	memset(&s, 0, sizeof(s));
 	s.changes = ch;
 	s.nchanges = 4;
 	s.msgs = m;
-	s.nmsgs = 3;
+	s.nmsgs = 4;
 	s.statuses = &st;
 	s.nstatuses = 1;
 	s.lids = &lid;
@@ -500,18 +502,19 @@ test_store_all(void **state)
 	assert_val("conversation|hey @15550009999|15550001111@s.whatsapp.net",
 	    "SELECT concat_ws('|', message_type, message->>'conversation', participant) FROM message WHERE key_id = 'M3'");
 
-	/* chats and the contact (the second message renamed it) */
+	/* chats and their contacts (M6 renamed the peer; a group's member name is not the group's) */
 	assert_val("120363@g.us,15550001111@s.whatsapp.net,15550002222@s.whatsapp.net",
 	    "SELECT string_agg(remote_jid, ',' ORDER BY remote_jid) FROM chat WHERE instance_id = '" IID "'");
-	assert_val("Alice", "SELECT name FROM chat WHERE remote_jid = '15550001111@s.whatsapp.net'");
-	assert_val("15550001111@s.whatsapp.net|Alice B",
-	    "SELECT string_agg(remote_jid || '|' || push_name, ',') FROM contact WHERE instance_id = '" IID "'");
-	assert_int_equal(inst()->count_messages, msgs + 3);
+	assert_val("Alice B", "SELECT name FROM chat WHERE remote_jid = '15550001111@s.whatsapp.net'");
+	assert_val("120363@g.us|,15550001111@s.whatsapp.net|Alice B,15550002222@s.whatsapp.net|",
+	    "SELECT string_agg(remote_jid || '|' || coalesce(push_name, ''), ',' ORDER BY remote_jid) FROM contact"
+	    " WHERE instance_id = '" IID "'");
+	assert_int_equal(inst()->count_messages, msgs + 4);
 	assert_int_equal(inst()->count_chats, chats + 3);
-	assert_int_equal(inst()->count_contacts, contacts + 1);
+	assert_int_equal(inst()->count_contacts, contacts + 3);
 
 	/* webhook rows: one per event, Evolution's payloads */
-	assert_val("chats.upsert:3,contacts.update:1,contacts.upsert:1,messages.update:1,messages.upsert:2,"
+	assert_val("chats.upsert:3,contacts.update:1,contacts.upsert:3,messages.update:1,messages.upsert:3,"
 	    "send.message:1", "SELECT string_agg(event || ':' || n, ',' ORDER BY event) FROM"
 	    " (SELECT event, count(*) AS n FROM webhook_outbox GROUP BY event) e");
 	assert_val("t", "SELECT body->'data' = jsonb_build_object('key', jsonb_build_object('remoteJid',"
@@ -533,17 +536,21 @@ test_store_all(void **state)
 	    " '15550001111@s.whatsapp.net', 'instanceId', '" IID "', 'name', 'Alice', 'unreadMessages', 0))"
 	    " FROM webhook_outbox WHERE event = 'chats.upsert' AND body->'data'->0->>'remoteJid' = '15550001111@s.whatsapp.net'");
 	assert_val("Alice|Alice B", "SELECT concat_ws('|', (SELECT body->'data'->>'pushName' FROM webhook_outbox"
-	    " WHERE event = 'contacts.upsert'), (SELECT body->'data'->>'pushName' FROM webhook_outbox"
-	    " WHERE event = 'contacts.update'))");
+	    " WHERE event = 'contacts.upsert' AND body->'data'->>'remoteJid' = '15550001111@s.whatsapp.net'),"
+	    " (SELECT body->'data'->>'pushName' FROM webhook_outbox WHERE event = 'contacts.update'))");
+	assert_val("t", "SELECT body->'data' = jsonb_build_object('remoteJid', '120363@g.us', 'pushName', null,"
+	    " 'profilePicUrl', null, 'instanceId', '" IID "') FROM webhook_outbox WHERE event = 'contacts.upsert'"
+	    " AND body->'data'->>'remoteJid' = '120363@g.us'");
 
 	/* a redelivery of the whole store: nothing new, no second webhook, still ok */
 	assert_int_equal(store(&s, 11), 1);
-	assert_val("3", "SELECT count(*) FROM message");
-	assert_val("9", "SELECT count(*) FROM webhook_outbox");
+	assert_val("4", "SELECT count(*) FROM message");
+	assert_val("12", "SELECT count(*) FROM webhook_outbox");
 	/* the older message's push name did not come back */
 	assert_val("Alice B", "SELECT push_name FROM contact WHERE remote_jid = '15550001111@s.whatsapp.net'");
-	assert_int_equal(inst()->count_messages, msgs + 3);
+	assert_int_equal(inst()->count_messages, msgs + 4);
 	assert_int_equal(inst()->count_chats, chats + 3);
+	assert_int_equal(inst()->count_contacts, contacts + 3);
 	free(b1);
 	free(b2);
 	free(b3);
