@@ -243,7 +243,8 @@ route_message_send_text(struct http_call *c)
 	if ((quoted = v_field(errs, c->body, "", "quoted", V_OBJECT, 0)) != NULL)
 		msg_check_quoted(errs, quoted, &t, c->inst->owner_jid, &qbuf);
 	if (json_object_array_length(errs) > 0) {
-		http_reply_validation(c, errs);
+		http_reply_validation(c, errs);	/* takes errs */
+		errs = NULL;
 		goto out;
 	}
 	json_object_put(errs);
