@@ -1,7 +1,8 @@
 /* lifecycle's private parts, shared by lifecycle.c (instances: load, create, delete, settings), lifecycle_chain.c
  * (the per-instance write chains and the QR waits) and lifecycle_worker.c (worker events, recorded in the IPC
- * callback and handled on a later loop turn). Nothing outside these three files includes it but lifecycle_test.c
- * (the chain's outage paths). */
+ * callback and handled on a later loop turn), plus lifecycle_msg.c (the messaging requests, queued with the worker
+ * events through lc_pending_call). Nothing else includes it but lifecycle_test.c (the chain's outage paths) and
+ * lifecycle_msg_test.c. */
 #ifndef WAGATE_LIFECYCLE_INT_H
 #define WAGATE_LIFECYCLE_INT_H
 
