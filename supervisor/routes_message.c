@@ -4,6 +4,7 @@
  * before the stanza); the SERVER_ACK it reports is recorded through lifecycle_msg_sent. */
 #include "app.h"
 #include "conn_state.h"
+#include "db.h"
 #include "http.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -16,6 +17,7 @@
 #include "xmalloc.h"
 
 #include <ctype.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +64,13 @@ struct msg_send_ctx {
 	struct app *app;
 	char *instance_id;
 	char *number;			/* as the caller wrote it */
+	char *own_jid;			/* the account's JID (a quote of our own message names it) */
 	char jid[MSG_SEND_JID_MAX];
+	struct msg_send_text t;		/* strings borrowed from c->body (alive until the reply) or owned below */
+	char **mentions;
+	size_t nmentions;
+	uint8_t *qbuf;			/* the quoted Message */
+	char *qparticipant;
 	uint8_t *msg;			/* the serialized Message sent */
 	size_t len;
 };
@@ -70,8 +78,16 @@ struct msg_send_ctx {
 static void
 msg_send_ctx_free(struct msg_send_ctx *sc)
 {
+	size_t i;
+
+	for (i = 0; i < sc->nmentions; i++)
+		free(sc->mentions[i]);
+	free(sc->mentions);
+	free(sc->qbuf);
+	free(sc->qparticipant);
 	free(sc->instance_id);
 	free(sc->number);
+	free(sc->own_jid);
 	free(sc->msg);
 	free(sc);
 }
@@ -210,20 +226,77 @@ msg_check_quoted(struct json_object *errs, struct json_object *q, struct msg_sen
 	}
 }
 
+/* Build the message and hand it to the worker; msg_send_done_cb answers (or the reply is made here). */
+static void
+msg_send_go(struct msg_send_ctx *sc)
+{
+	struct workers_send send;
+
+	sc->t.mentions = (const char *const *)sc->mentions;
+	sc->t.nmentions = sc->nmentions;
+	if ((sc->msg = msg_send_text_pack(&sc->t, &sc->len)) == NULL) {
+		http_reply_error_msg(sc->c, 400, "The message cannot be built");
+		msg_send_ctx_free(sc);
+		return;
+	}
+	memset(&send, 0, sizeof(send));
+	send.to = sc->jid;
+	send.message = sc->msg;
+	send.message_len = sc->len;
+	if (workers_send_message(sc->app->workers, sc->instance_id, &send, msg_send_done_cb, sc) == -1) {
+		msg_reply_closed(sc->c);
+		msg_send_ctx_free(sc);
+	}
+}
+
+/* The stored message a quote names (quoted without its message): Evolution quotes what it finds and sends
+ * without a quote when it finds nothing. Only a text is rebuilt (rows keep Evolution's JSON, not the
+ * protobuf); anything else is sent without the quote too. */
+static void
+msg_quoted_cb(void *arg, const struct db_result *r)
+{
+	struct msg_send_ctx *sc = arg;
+	const PGresult *res;
+	struct msg_send_text qt;
+
+	if (r->unavailable) {
+		http_reply_unavailable(sc->c, "database");
+		msg_send_ctx_free(sc);
+		return;
+	}
+	res = r->err == NULL ? r->res[0] : NULL;
+	if (res == NULL || PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		if (r->err != NULL)
+			log_warnx("%s: the quoted message: %s", sc->c->name, r->err);
+		sc->t.quoted_id = NULL;
+		sc->t.quoted_participant = NULL;
+		msg_send_go(sc);
+		return;
+	}
+	memset(&qt, 0, sizeof(qt));
+	qt.text = PQgetvalue(res, 0, 0);
+	sc->qbuf = msg_send_text_pack(&qt, &sc->t.quoted_len);
+	sc->t.quoted_message = sc->qbuf;
+	if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
+		sc->t.quoted_participant = sc->own_jid;
+	else {
+		sc->qparticipant = xstrdup(PQgetvalue(res, 0, 2));
+		sc->t.quoted_participant = sc->qparticipant;
+	}
+	msg_send_go(sc);
+}
+
 /* POST /message/sendText: Evolution's body; the worker sends and answers once WhatsApp acked the stanza. */
 void
 route_message_send_text(struct http_call *c)
 {
 	struct json_object *errs = json_object_new_array(), *number, *text, *mentioned, *quoted, *v;
-	struct msg_send_text t;
-	struct msg_send_ctx *sc;
-	struct workers_send send;
-	enum msg_send_kind kind;
-	char **mentions = NULL;
-	size_t nmentions = 0, i;
-	uint8_t *qbuf = NULL;
+	struct msg_send_ctx *sc = xcalloc(1, sizeof(*sc));
 
-	memset(&t, 0, sizeof(t));
+	sc->c = c;
+	sc->app = c->app;
+	sc->instance_id = xstrdup(c->inst->id);
+	sc->own_jid = xstrdup(c->inst->owner_jid != NULL ? c->inst->owner_jid : "");
 	/* Evolution's schema words a non-string number with its own description */
 	if (c->body != NULL && json_object_object_get_ex(c->body, "number", &v) && v != NULL &&
 	    !json_object_is_type(v, json_type_string)) {
@@ -233,68 +306,52 @@ route_message_send_text(struct http_call *c)
 		number = v_field(errs, c->body, "", "number", V_STRING, 1);
 	text = v_field(errs, c->body, "", "text", V_STRING, 1);
 	if (c->body != NULL && json_object_object_get_ex(c->body, "delay", &v) && v != NULL &&
-	    !(json_object_is_type(v, json_type_int) ||
-	    (json_object_is_type(v, json_type_double) && json_object_get_double(v) == (double)(long long)json_object_get_double(v))))
+	    !(json_object_is_type(v, json_type_int) || (json_object_is_type(v, json_type_double) &&
+	    json_object_get_double(v) == (double)(long long)json_object_get_double(v))))
 		json_object_array_add(errs, json_object_new_string("Enter a value in milliseconds"));
 	v_field(errs, c->body, "", "linkPreview", V_BOOL, 0);
 	v_field(errs, c->body, "", "mentionsEveryOne", V_BOOL, 0);
 	if ((mentioned = v_field(errs, c->body, "", "mentioned", V_ARRAY, 0)) != NULL)
-		msg_check_mentioned(errs, mentioned, &mentions, &nmentions);
+		msg_check_mentioned(errs, mentioned, &sc->mentions, &sc->nmentions);
 	if ((quoted = v_field(errs, c->body, "", "quoted", V_OBJECT, 0)) != NULL)
-		msg_check_quoted(errs, quoted, &t, c->inst->owner_jid, &qbuf);
+		msg_check_quoted(errs, quoted, &sc->t, sc->own_jid, &sc->qbuf);
 	if (json_object_array_length(errs) > 0) {
 		http_reply_validation(c, errs);	/* takes errs */
-		errs = NULL;
-		goto out;
+		msg_send_ctx_free(sc);
+		return;
 	}
 	json_object_put(errs);
-	errs = NULL;
 	if (!msg_has_text(json_object_get_string(text))) {
 		http_reply_error_msg(c, 400, "Text is required");
-		goto out;
+		msg_send_ctx_free(sc);
+		return;
 	}
 	if ((size_t)json_object_get_string_len(text) > MSG_SEND_TEXT_MAX) {
 		http_reply_error_msg(c, 400, "Text is longer than %d bytes", MSG_SEND_TEXT_MAX);
-		goto out;
-	}
-	sc = xcalloc(1, sizeof(*sc));
-	kind = msg_send_jid(json_object_get_string(number), sc->jid);
-	if (kind == MSG_SEND_BAD) {
-		msg_reply_not_exists(c, sc->jid, json_object_get_string(number));
 		msg_send_ctx_free(sc);
-		goto out;
+		return;
+	}
+	sc->number = xstrdup(json_object_get_string(number));
+	if (msg_send_jid(sc->number, sc->jid) == MSG_SEND_BAD) {
+		msg_reply_not_exists(c, sc->jid, sc->number);
+		msg_send_ctx_free(sc);
+		return;
 	}
 	if (c->inst->state != CONN_OPEN) {
 		msg_reply_closed(c);
 		msg_send_ctx_free(sc);
-		goto out;
+		return;
 	}
-	t.text = json_object_get_string(text);
-	t.mentions = (const char *const *)mentions;
-	t.nmentions = nmentions;
-	if ((sc->msg = msg_send_text_pack(&t, &sc->len)) == NULL) {
-		http_reply_error_msg(c, 400, "The message cannot be built");
-		msg_send_ctx_free(sc);
-		goto out;
+	sc->t.text = json_object_get_string(text);
+	if (sc->t.quoted_id != NULL && sc->t.quoted_message == NULL) {
+		const char *p[2] = { sc->instance_id, sc->t.quoted_id };
+
+		db_query(c->app->db, "SELECT message->>'conversation', from_me,"
+		    " coalesce(nullif(participant, ''), remote_jid) FROM message WHERE instance_id = $1 AND key_id = $2",
+		    2, p, msg_quoted_cb, sc);
+		return;
 	}
-	sc->c = c;
-	sc->app = c->app;
-	sc->instance_id = xstrdup(c->inst->id);
-	sc->number = xstrdup(json_object_get_string(number));
-	memset(&send, 0, sizeof(send));
-	send.to = sc->jid;
-	send.message = sc->msg;
-	send.message_len = sc->len;
-	if (workers_send_message(c->app->workers, c->inst->id, &send, msg_send_done_cb, sc) == -1) {
-		msg_reply_closed(c);
-		msg_send_ctx_free(sc);
-	}
-out:
-	json_object_put(errs);
-	for (i = 0; i < nmentions; i++)
-		free(mentions[i]);
-	free(mentions);
-	free(qbuf);
+	msg_send_go(sc);
 }
 
 /* ---- whatsappNumbers ---- */
