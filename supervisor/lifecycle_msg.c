@@ -10,6 +10,7 @@
 #include "msg_json.h"
 #include "registry.h"
 #include "seal.h"
+#include "seal_store.h"
 #include "webhook.h"
 #include "workers.h"
 #include "xmalloc.h"
@@ -140,6 +141,18 @@ lm_load_done_cb(void *arg, const struct db_result *r)
 			    sizeof(serr)) == -1) {
 				free_wiped(raw, rawlen);
 				snprintf(err, sizeof(err), "prekey %u cannot be opened: %s", ld->keys[i].prekey_id, serr);
+				goto fail;
+			}
+			free_wiped(raw, rawlen);
+		} else if (ld->keys[i].kind == WORKERS_SIG_SESSION || ld->keys[i].kind == WORKERS_SIG_SENDER_KEY) {
+			char serr[128];
+			int sk = ld->keys[i].kind == WORKERS_SIG_SENDER_KEY;
+
+			if (seal_store_record_open(app->cfg, ld->instance_id, sk ? ld->keys[i].group : NULL,
+			    ld->keys[i].address, raw, rawlen, &bufs[nb], &lens[nb], serr, sizeof(serr)) == -1) {
+				free_wiped(raw, rawlen);
+				snprintf(err, sizeof(err), "%s %s cannot be opened: %s", sk ? "sender key of" : "session",
+				    ld->keys[i].address, serr);
 				goto fail;
 			}
 			free_wiped(raw, rawlen);
@@ -343,21 +356,30 @@ lm_event(struct app *app, struct instance *inst, struct db_tx *tx, const char *e
 
 /* One Signal record change. -1 with err for a change the contract does not allow (nothing added). */
 static int
-lm_add_change(struct instance *inst, struct db_tx *tx, const struct workers_sig_change *c, char *err, size_t errlen)
+lm_add_change(struct app *app, struct instance *inst, struct db_tx *tx, const struct workers_sig_change *c,
+    char *err, size_t errlen)
 {
 	char id[16];
 	const char *p[4] = { inst->id, c->key.address, (const char *)c->data, c->key.group };
 	int lens[4] = { 0, 0, (int)c->len, 0 }, fmts[4] = { 0, 0, 1, 0 };
+	unsigned char *blob;
+	size_t bloblen;
 
-	/* Sessions and sender keys are stored as the worker sent them: seal.c knows creds and prekey contexts
-	 * only (see the report of issue 9); prekeys are only ever deleted here. */
+	/* Sessions and sender keys hold ratchet keys: sealed like the prekeys when a creds key is configured
+	 * (seal_store_record; the AAD binds instance and address, and group for a sender key). Identity keys
+	 * are public; prekeys are only ever deleted here. */
 	switch (c->key.kind) {
 	case WORKERS_SIG_SESSION:
-		if (c->deleted)
+		if (c->deleted) {
 			db_tx_add(tx, "DELETE FROM signal_session WHERE instance_id = $1 AND address = $2", 2, p);
-		else
-			db_tx_add_bin(tx, "INSERT INTO signal_session (instance_id, address, record) VALUES ($1, $2, $3)"
-			    " ON CONFLICT (instance_id, address) DO UPDATE SET record = EXCLUDED.record", 3, p, lens, fmts);
+			return 0;
+		}
+		blob = seal_store_record(app->cfg, inst->id, NULL, c->key.address, c->data, c->len, &bloblen);
+		p[2] = (const char *)blob;
+		lens[2] = (int)bloblen;
+		db_tx_add_bin(tx, "INSERT INTO signal_session (instance_id, address, record) VALUES ($1, $2, $3)"
+		    " ON CONFLICT (instance_id, address) DO UPDATE SET record = EXCLUDED.record", 3, p, lens, fmts);
+		free_wiped(blob, bloblen > 0 ? bloblen : 1);
 		return 0;
 	case WORKERS_SIG_IDENTITY:
 		if (c->identity_changed)
@@ -383,10 +405,15 @@ lm_add_change(struct instance *inst, struct db_tx *tx, const struct workers_sig_
 			const char *dp[3] = { inst->id, c->key.group, c->key.address };
 			db_tx_add(tx, "DELETE FROM signal_sender_key WHERE instance_id = $1 AND group_id = $2"
 			    " AND sender = $3", 3, dp);
-		} else
-			db_tx_add_bin(tx, "INSERT INTO signal_sender_key (instance_id, sender, record, group_id)"
-			    " VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id, group_id, sender)"
-			    " DO UPDATE SET record = EXCLUDED.record", 4, p, lens, fmts);
+			return 0;
+		}
+		blob = seal_store_record(app->cfg, inst->id, c->key.group, c->key.address, c->data, c->len, &bloblen);
+		p[2] = (const char *)blob;
+		lens[2] = (int)bloblen;
+		db_tx_add_bin(tx, "INSERT INTO signal_sender_key (instance_id, sender, record, group_id)"
+		    " VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id, group_id, sender)"
+		    " DO UPDATE SET record = EXCLUDED.record", 4, p, lens, fmts);
+		free_wiped(blob, bloblen > 0 ? bloblen : 1);
 		return 0;
 	}
 	snprintf(err, errlen, "unknown Signal record kind %d", c->key.kind);
@@ -645,7 +672,7 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 	}
 	st->tx = db_tx_new();
 	for (i = 0; i < m->nchanges; i++)
-		if (lm_add_change(inst, st->tx, &m->changes[i], err, sizeof(err)) == -1) {
+		if (lm_add_change(app, inst, st->tx, &m->changes[i], err, sizeof(err)) == -1) {
 			log_warnx("%s: MessageStore refused: %s", inst->name, err);
 			workers_reply_store(app->workers, instance_id, req, 0, err);
 			lm_store_free(st);

@@ -422,6 +422,59 @@ test_signal_load(void **state)
 	T.cfg.creds_key.set = 0;
 }
 
+/* With a creds key, sessions and sender keys from a MessageStore are stored sealed for their rows and a
+ * SignalLoad opens them; a sealed record moved to another address does not open. */
+static void
+test_signal_sealed(void **state)
+{
+	struct workers_sig_change ch[2];
+	struct workers_msg_store m;
+	struct workers_sig_key keys[2] = {
+		{ WORKERS_SIG_SESSION, "s:1", "", 0 },
+		{ WORKERS_SIG_SENDER_KEY, "s:1", "120363@g.us", 0 },
+	};
+	struct workers_sig_key moved = { WORKERS_SIG_SESSION, "t:1", "", 0 };
+	int n;
+
+	(void)state;
+	T.cfg.creds_key.set = 1;
+	memset(T.cfg.creds_key.key, 0x42, sizeof(T.cfg.creds_key.key));
+	memset(ch, 0, sizeof(ch));
+	ch[0].key.kind = WORKERS_SIG_SESSION;
+	ch[0].key.address = "s:1";
+	ch[0].key.group = "";
+	ch[0].data = (const unsigned char *)"SESSION-S1";
+	ch[0].len = 10;
+	ch[1].key.kind = WORKERS_SIG_SENDER_KEY;
+	ch[1].key.address = "s:1";
+	ch[1].key.group = "120363@g.us";
+	ch[1].data = (const unsigned char *)"SKEY-S1";
+	ch[1].len = 7;
+	memset(&m, 0, sizeof(m));
+	m.changes = ch;
+	m.nchanges = 2;
+	assert_int_equal(store(&m, 5), 1);
+	assert_val("WGS|WGS", "SELECT concat_ws('|', (SELECT convert_from(substr(record, 1, 3), 'SQL_ASCII') FROM"
+	    " signal_session WHERE address = 's:1'), (SELECT convert_from(substr(record, 1, 3), 'SQL_ASCII') FROM"
+	    " signal_sender_key WHERE sender = 's:1'))");
+	n = T.nsig;
+	lifecycle_on_signal_load(&T.app, IID, 6, keys, 2);
+	assert_true(run_until(&T.nsig, n + 1, 10000));
+	assert_int_equal(T.sig_ok, 1);
+	assert_string_equal(T.sig[0].data, "SESSION-S1");
+	assert_string_equal(T.sig[1].data, "SKEY-S1");
+	sql("INSERT INTO signal_session (instance_id, address, record) SELECT instance_id, 't:1', record"
+	    " FROM signal_session WHERE address = 's:1'");
+	n = T.nsig;
+	lifecycle_on_signal_load(&T.app, IID, 7, &moved, 1);
+	assert_true(run_until(&T.nsig, n + 1, 10000));
+	assert_int_equal(T.sig_ok, 0);
+	assert_non_null(strstr(T.sig_err, "session t:1"));
+	sql("DELETE FROM signal_session WHERE address IN ('s:1', 't:1')");
+	sql("DELETE FROM signal_sender_key WHERE sender = 's:1'");
+	T.cfg.creds_key.set = 0;
+}
+
 /* A store with Signal changes, LIDs, three messages and a status commits all of it, with Evolution's rows and
  * webhook payloads; the same store again adds nothing. */
 static void
@@ -742,6 +795,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_signal_load),
+		cmocka_unit_test(test_signal_sealed),
 		cmocka_unit_test(test_store_all),
 		cmocka_unit_test(test_status_up),
 		cmocka_unit_test(test_store_fails),
