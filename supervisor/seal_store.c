@@ -308,9 +308,11 @@ seal_store_rekey(const struct seal_keys *keys, PGconn *conn, const char *instanc
 	}
 	PQclear(r);
 	if (ok)
-		log_info("%s: stored credentials, %zu prekey(s) and %zu session/sender-key record(s) %s", name, nkeys,
-		    nrecs, keys->current != NULL ? "re-sealed with the current key" :
-		    "stored in plaintext again (no current key)");
+		/* the line as it was before sessions were sealed too (operators and tests look for it), their count
+		 * after it */
+		log_info("%s: stored credentials and %zu prekey(s) %s, with %zu session/sender-key record(s)", name,
+		    nkeys, keys->current != NULL ? "re-sealed with the current key" :
+		    "stored in plaintext again (no current key)", nrecs);
 	free_wiped(blob, bloblen > 0 ? bloblen : 1);
 	free(ids);
 	if (recs != NULL)
