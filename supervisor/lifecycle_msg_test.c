@@ -708,6 +708,61 @@ test_store_fails(void **state)
 	free(b);
 }
 
+static void
+run_for(int ms)
+{
+	int never = 0;
+
+	run_until(&never, 1, ms);
+}
+
+/* The database away: a MessageStore and a SignalLoad fail at once ("database unavailable", nothing stored:
+ * WhatsApp redelivers what the worker could not ack), while the SERVER_ACK of a send waits for the database
+ * and is written once it is back. */
+static void
+test_outage(void **state)
+{
+	struct db *live = T.app.db, *dead;
+	struct workers_sig_key key = { WORKERS_SIG_SESSION, "a:1", "", 0 };
+	struct workers_msg m;
+	struct workers_msg_store s;
+	uint8_t *b;
+	size_t l;
+	int n, k;
+
+	(void)state;
+	drain();
+	sql("DELETE FROM webhook_outbox");
+	dead = db_new(T.app.base, "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", 1);
+	run_for(300);
+	T.app.db = dead;
+	b = pack_text("lost", &l);
+	m = msg("OUT1", "15550004444@s.whatsapp.net", "", "Dan", 0, 0, 0, b, l);
+	memset(&s, 0, sizeof(s));
+	s.msgs = &m;
+	s.nmsgs = 1;
+	n = T.nreply;
+	lifecycle_on_msg_store(&T.app, IID, 40, &s);
+	assert_true(run_until(&T.nreply, n + 1, 10000));
+	assert_int_equal(T.reply_ok[n % 32], 0);
+	assert_string_equal(T.reply_err[n % 32], "database unavailable");
+	k = T.nsig;
+	lifecycle_on_signal_load(&T.app, IID, 41, &key, 1);
+	assert_true(run_until(&T.nsig, k + 1, 10000));
+	assert_int_equal(T.sig_ok, 0);
+	lifecycle_msg_sent(&T.app, IID, "M5", WORKERS_MSG_DELIVERY_ACK);
+	run_for(300);
+	assert_int_equal(lifecycle_writes_pending(T.app.lc), 1);
+	T.app.db = live;
+	drain();
+	assert_int_equal(lifecycle_writes_pending(T.app.lc), 0);
+	assert_val("DELIVERY_ACK", "SELECT status FROM message WHERE key_id = 'M5'");
+	assert_val("0", "SELECT count(*) FROM message WHERE key_id = 'OUT1'");
+	assert_val("1", "SELECT count(*) FROM webhook_outbox");
+	db_free(dead);
+	free(b);
+}
+
 /* A logout from the phone voids the keys: every Signal table and the LID map of the instance. */
 static void
 test_logout_wipes(void **state)
@@ -799,6 +854,7 @@ main(void)
 		cmocka_unit_test(test_store_all),
 		cmocka_unit_test(test_status_up),
 		cmocka_unit_test(test_store_fails),
+		cmocka_unit_test(test_outage),
 		cmocka_unit_test(test_logout_wipes),	/* last: the keys are gone afterwards */
 	};
 
