@@ -183,7 +183,7 @@ struct workers_group_participant {
 struct workers_group {
 	const char *jid, *subject, *subject_owner, *owner, *desc, *desc_id;	/* never NULL */
 	int64_t subject_time, creation;
-	int restrict_, announce;
+	int locked, announce;		/* Evolution: restrict, announce */
 	const struct workers_group_participant *participants; size_t nparticipants;
 };
 
