@@ -7,6 +7,7 @@
 #include "iq.h"
 #include "ipc.h"
 #include "log.h"
+#include "msg.h"
 #include "wa_conn.h"
 #include "wa_node.h"
 #include "wa_pair.h"
@@ -153,6 +154,7 @@ session_state_cb(struct wa_conn *c, int state, int reason, const char *detail, l
 		break;
 	default:
 		iq_table_fail_all(s->iq);
+		msg_send_reset_connection(s);
 		pair_reset_connection(s);
 		login_reset_connection(s);
 		if (s->logging_out) {
@@ -201,6 +203,12 @@ session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 		login_on_success(s, n);
 		return;
 	}
+	if (strcmp(n->tag, "ack") == 0) {
+		if (!msg_send_on_ack(s, n))
+			log_debug("%s: ack for %s we do not wait for", worker_instance_name(s->w),
+			    wa_node_attr(n, "id") != NULL ? wa_node_attr(n, "id") : "-");
+		return;
+	}
 	if (strcmp(n->tag, "notification") == 0) {
 		session_send_ack(s, n);
 		if (type == NULL)
@@ -211,6 +219,8 @@ session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 			pair_on_link_code(s, n);
 		else if (strcmp(type, "encrypt") == 0)
 			login_on_encrypt_notification(s, n);
+		else if (strcmp(type, "devices") == 0)
+			msg_send_on_devices_notification(s, n);
 		return;
 	}
 	if (strcmp(n->tag, "receipt") == 0 || strcmp(n->tag, "call") == 0) {
@@ -306,6 +316,7 @@ session_connect_now(struct session *s)
 		/* A running attempt is replaced without a close report: forget what belonged to it. */
 		login_reset_connection(s);
 		iq_table_fail_all(s->iq);
+		msg_send_reset_connection(s);
 		pair_reset_connection(s);
 		wa_conn_set_payload(s->conn, payload, plen);
 		free(payload);
@@ -467,6 +478,8 @@ worker_session_stop(struct session *s)
 	/* wa_conn_free reports nothing; the iq table is dropped without callbacks. */
 	wa_conn_free(s->conn);
 	iq_table_free(s->iq);
+	/* after the iq table (its queries are dropped without callbacks), before anything the ops point to */
+	msg_send_free(s);
 	pair_free(s);
 	login_free(s);
 	if (s->ev_defer != NULL)
