@@ -56,6 +56,10 @@ void msg_exec_free(struct msg_exec *e);
 /* Queue a job; it starts on a later loop turn. 0, or -1 when the executor is gone (committed never called). */
 int msg_exec_submit(struct session *s, const struct msg_job_ops *ops, void *arg);
 
+/* Which batch run this is: a fresh value for every batch, and for a batch started again after one of its
+ * jobs FAILED (the cache was cleared). A step keeps the value its progress belongs to; on a different value it
+ * starts from its beginning (its earlier operations' results are gone). Private to msg_exec.c's users. */
+uint64_t msg_batch_id(const struct msg_batch *b);
 /* Rows a step adds to its batch (deep copies; the caller keeps ownership of its arguments). */
 void msg_batch_add_message(struct msg_batch *b, const Wagate__Ipc__StoredMessage *m);
 void msg_batch_add_status(struct msg_batch *b, const Wagate__Ipc__StatusChange *st);

@@ -306,7 +306,7 @@ send_op_submit(struct send_op *op)
 	if (!send_is_open(s))
 		return -1;
 	op->stage = SEND_STAGE_EXEC;
-	op->step_done = 0;
+	op->batch_id = 0;
 	TAILQ_REMOVE(&send_state(s)->ops, op, entry);
 	if (msg_exec_submit(s, &send_job_ops, op) == -1) {
 		TAILQ_INSERT_TAIL(&send_state(s)->ops, op, entry);
@@ -409,17 +409,15 @@ send_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch 
 	int rc;
 
 	(void)s;
-	if (op->step_done) {
-		/* called again after DONE: the batch runs again from the start (msg.h) */
-		op->step_done = 0;
+	if (op->batch_id != msg_batch_id(b)) {
+		/* a new batch, or this one again after another job FAILED: start over (msg.h) */
+		op->batch_id = msg_batch_id(b);
 		send_step_restart(op);
 	}
 	if (!op->probed && (rc = send_step_probe(op, sig)) != WA_SIGNAL_DONE)
 		return rc;
-	if (op->need_keys) {
-		op->step_done = 1;
+	if (op->need_keys)
 		return WA_SIGNAL_DONE;	/* no changes: the bundles come first */
-	}
 	for (; op->pos < op->ntargets; op->pos++)
 		if ((rc = send_step_target(op, &op->targets[op->pos], sig)) != WA_SIGNAL_DONE)
 			return rc;
@@ -443,7 +441,6 @@ send_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch 
 		m.sent_by_api = 1;
 		msg_batch_add_message(b, &m);
 	}
-	op->step_done = 1;
 	return WA_SIGNAL_DONE;
 }
 

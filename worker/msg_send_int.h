@@ -66,7 +66,8 @@ struct send_op {
 	struct send_target *targets;
 	size_t ntargets;
 	/* the step's progress (msg.h: resumable after NEED, restartable until DONE) */
-	int probed, need_keys, keys_fetched, step_done;
+	uint64_t batch_id;		/* msg_batch_id of the run the progress belongs to (0: none yet) */
+	int probed, need_keys, keys_fetched;
 	size_t pos;
 	int code;			/* set when the step decided the send fails */
 	char error[256];

@@ -477,8 +477,11 @@ worker_session_stop(struct session *s)
 		return;
 	/* wa_conn_free reports nothing; the iq table is dropped without callbacks. */
 	wa_conn_free(s->conn);
+	s->conn = NULL;
 	iq_table_free(s->iq);
-	/* after the iq table (its queries are dropped without callbacks), before anything the ops point to */
+	/* After the connection: the jobs' committed(stopping) must not send anything. */
+	msg_exec_free(s->exec);
+	/* after the iq table (its queries are dropped without callbacks) and the executor (it frees its jobs) */
 	msg_send_free(s);
 	pair_free(s);
 	login_free(s);
