@@ -161,7 +161,8 @@ send_add_targets(struct send_op *op, const struct send_devcache *c, int own)
 	struct send_target *t;
 
 	for (size_t i = 0; i < c->ndevs; i++) {
-		if (own && c->devs[i] == op->own_device)
+		/* never our own device (a message to ourselves lists it among the peer's) */
+		if (c->devs[i] == op->own_device && strcmp(c->user, op->own_user) == 0)
 			continue;
 		op->targets = xreallocarray(op->targets, op->ntargets + 1, sizeof(*op->targets));
 		t = &op->targets[op->ntargets];

@@ -223,6 +223,10 @@ session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 			msg_send_on_devices_notification(s, n);
 		return;
 	}
+	if (strcmp(n->tag, "receipt") == 0 && type != NULL && strcmp(type, "retry") == 0) {
+		msg_send_on_retry_receipt(s, n);	/* it acks */
+		return;
+	}
 	if (strcmp(n->tag, "receipt") == 0 || strcmp(n->tag, "call") == 0) {
 		session_send_ack(s, n);
 		return;
