@@ -219,8 +219,9 @@ send_usync_cb(void *arg, const struct wa_node *reply)
 			send_finish(op, 500, "malformed device list from the server");
 			return;
 		}
-		/* an empty list is cached too: "not on WhatsApp" stays true until a devices notification */
-		send_cache_put(st, users[i], lid, devs, rc == 1 ? n : 0);
+		/* "not on WhatsApp" is not cached: the number may register any time, with no notification to us */
+		if (rc == 1)
+			send_cache_put(st, users[i], lid, devs, n);
 	}
 	send_devices_ready(op);
 }

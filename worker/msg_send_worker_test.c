@@ -36,7 +36,7 @@
 #define PHONE_A		"15550001001"
 #define PHONE_B		"15550001002"
 #define NOBODY		"15559990000"
-#define WAIT_MS		30000
+#define WAIT_MS		60000	/* valgrind is slow */
 #define MAX_REPLIES	32
 #define MAX_HELD	8
 
@@ -265,8 +265,12 @@ inst_start(struct inst *in, int connect_now)
 	in->pid = fork();
 	assert_true(in->pid >= 0);
 	if (in->pid == 0) {
+		const char *vg = getenv("WAGATE_VALGRIND");
 		if (dup2(sv[1], IPC_FD) == -1)
 			_exit(126);
+		if (vg != NULL && *vg != '\0')
+			execl(vg, "valgrind", "-q", "--leak-check=full", "--show-leak-kinds=all",
+			    "--errors-for-leak-kinds=all", "--error-exitcode=99", bin, in->name, (char *)NULL);
 		execl(bin, "wagate-worker", in->name, (char *)NULL);
 		_exit(127);
 	}
@@ -618,9 +622,12 @@ inst_stop(struct inst *in)
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN;
 	env.shutdown = &sd;
 	inst_send(in, &env);
+	/* EOF after Shutdown: the worker exits 0 (under valgrind: 99 on a leak or memory error) */
 	close(in->fd);
 	in->fd = 0;
-	waitpid(in->pid, &st, 0);
+	assert_int_equal(waitpid(in->pid, &st, 0), in->pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
 	if (in->scan_pid > 0)
 		waitpid(in->scan_pid, &st, 0);
 	while ((r = in->recs) != NULL) {
