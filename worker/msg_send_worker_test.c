@@ -60,7 +60,7 @@ struct inst {
 	uint8_t *creds;
 	size_t creds_len;
 	struct rec *recs;
-	int open, scanned;
+	int open, scanned, opens;		/* opens: OPEN reports so far */
 	char jid[128];
 	uint64_t next_req;
 	IpcEnvelope *replies[MAX_REPLIES];	/* SendResult, NumbersResult, Result of our requests */
@@ -402,6 +402,7 @@ inst_handle(struct inst *in, IpcEnvelope *env)
 		break;
 	case WAGATE__IPC__ENVELOPE__MSG_CONNECTION_UPDATE:
 		in->open = env->connection_update->state == WAGATE__IPC__CONN_STATE__CONN_STATE_OPEN;
+		in->opens += in->open;
 		if (in->open)
 			snprintf(in->jid, sizeof(in->jid), "%s", env->connection_update->jid);
 		break;
@@ -839,6 +840,63 @@ test_retry(void **state)
 		fail_msg("the resend did not reach B's phone");
 }
 
+struct want_stored {
+	struct inst *in;
+	const char *id;
+	int opens;
+};
+
+static int
+stored_came(void *arg)
+{
+	struct want_stored *w = arg;
+
+	for (size_t i = 0; i < w->in->nstored; i++)
+		if (strcmp(w->in->stored_ids[i], w->id) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+reopened(void *arg)
+{
+	struct want_stored *w = arg;
+
+	return w->in->open && w->in->opens > w->opens;
+}
+
+/* The connection drops while the message waits for the server: 503 (it may still arrive, the API says), and
+ * the worker logs in again by itself. */
+static void
+test_connection_drop(void **state)
+{
+	char to[64], body[256];
+	struct want_stored ws = { &ia, "3EB0TESTDROP0001", ia.opens };
+	IpcEnvelope *r;
+	uint64_t id;
+
+	(void)state;
+	/* fakewa stops reading: the stanza is never taken, so no ack comes */
+	assert_int_equal(http("POST", "/admin/stall?client=all", "", body, sizeof(body)), 200);
+	snprintf(to, sizeof(to), "%s@s.whatsapp.net", PHONE_B);
+	id = send_text(&ia, to, "into the void", ws.id);
+	if (!pump(stored_came, &ws, WAIT_MS))
+		fail_msg("the message was not stored");
+	assert_int_equal(http("POST", "/admin/drop?client=all", "", body, sizeof(body)), 200);
+	r = await_reply(&ia, id);
+	assert_false(r->send_result->ok);
+	assert_int_equal(r->send_result->code, 503);
+	ipc_envelope_free(r);
+	assert_false(phone_got_any(PHONE_B, ws.id));
+	if (!pump(reopened, &ws, WAIT_MS))
+		fail_msg("the worker did not log in again");
+	/* and sends again on the new connection */
+	id = send_text(&ia, to, "back again", "3EB0TESTDROP0002");
+	r = await_reply(&ia, id);
+	assert_true(r->send_result->ok);
+	ipc_envelope_free(r);
+}
+
 /* A worker that never connected answers 503 at once. */
 static void
 test_not_open(void **state)
@@ -871,6 +929,7 @@ main(void)
 		cmocka_unit_test(test_check_numbers),
 		cmocka_unit_test(test_mark_read),
 		cmocka_unit_test(test_retry),
+		cmocka_unit_test(test_connection_drop),
 		cmocka_unit_test(test_not_open),
 	};
 
