@@ -226,6 +226,26 @@ send_usync_cb(void *arg, const struct wa_node *reply)
 	send_devices_ready(op);
 }
 
+/* The op's copy of the Message and the two padded plaintexts: the Message for the recipient's devices, the
+ * DeviceSentMessage for our own (section 4.7). 0, or -1 when msg is no protobuf message. */
+static int
+send_plaintexts(struct send_op *op, const uint8_t *msg, size_t len)
+{
+	uint8_t *dsm;
+	size_t dlen;
+	int rc;
+
+	op->msg = xmalloc(len);
+	memcpy(op->msg, msg, len);
+	op->len = len;
+	if (msg_stanza_dsm(op->to, msg, len, &dsm, &dlen) == -1)
+		return -1;
+	rc = wa_signal_pad(msg, len, &op->pt, &op->ptlen) == 0 &&
+	    wa_signal_pad(dsm, dlen, &op->pt_own, &op->pt_ownlen) == 0 ? 0 : -1;
+	free(dsm);
+	return rc;
+}
+
 void
 worker_session_send(struct session *s, uint64_t request_id, const char *to, const uint8_t *msg, size_t len,
     const char *id)
@@ -264,25 +284,9 @@ worker_session_send(struct session *s, uint64_t request_id, const char *to, cons
 		send_finish(op, 400, "to must be a user JID");
 		return;
 	}
-	op->msg = xmalloc(len);
-	memcpy(op->msg, msg, len);
-	op->len = len;
-	if (wa_signal_pad(msg, len, &op->pt, &op->ptlen) == -1 ||
-	    msg_stanza_dsm(to, msg, len, &op->pt_own, &op->pt_ownlen) == -1) {
+	if (send_plaintexts(op, msg, len) == -1) {
 		send_finish(op, 400, "message is no valid protobuf message");
 		return;
-	}
-	{
-		uint8_t *padded;
-		size_t plen;
-
-		if (wa_signal_pad(op->pt_own, op->pt_ownlen, &padded, &plen) == -1) {
-			send_finish(op, 500, "padding failed");
-			return;
-		}
-		free(op->pt_own);
-		op->pt_own = padded;
-		op->pt_ownlen = plen;
 	}
 	if (send_cache_find(st, op->to) == NULL)
 		need[nneed++] = op->to;

@@ -311,6 +311,18 @@ test_keys(void **state)
 	wa_node_set_attr(r, "type", "error");
 	assert_int_equal(msg_keys_bundle(r, "15551234567:3@s.whatsapp.net", &b), -1);
 	wa_node_free(r);
+
+	/* a retry receipt's <keys> (section 5.4): the registration sits beside it, the device comes from "from" */
+	r = wa_node_new("receipt");
+	u = key_user(r, "unused", 1);	/* the same children as <keys> has; the tag is not read */
+	assert_int_equal(msg_keys_parse(u, 777, 4, &b), 0);
+	assert_int_equal(b.registration_id, 777);
+	assert_int_equal(b.device_id, 4);
+	assert_true(b.has_prekey);
+	/* a type byte other than 0x05 is refused */
+	((struct wa_node *)wa_node_child(u, "type"))->bytes[0] = 6;
+	assert_int_equal(msg_keys_parse(u, 777, 4, &b), -1);
+	wa_node_free(r);
 }
 
 static void
