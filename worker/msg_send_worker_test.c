@@ -27,6 +27,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -74,6 +75,7 @@ struct inst {
 	size_t nstored;
 	char lid_pn[128], lid_lid[128];	/* the last LID mapping stored */
 	int session_changes;			/* SESSION changes stored */
+	int sessions_loaded;			/* SESSION records found for a SignalLoad */
 };
 
 struct fakewa {
@@ -146,6 +148,8 @@ fakewa_start(void)
 	fw.pid = fork();
 	assert_true(fw.pid >= 0);
 	if (fw.pid == 0) {
+		/* a test that dies must not leave fakewa behind (holding the test runner's pipes) */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(pipefd[1], 1);
 		close(pipefd[0]);
 		execl(bin, "fakewa", "--root-key-out", root, "--cert-out", cert, (char *)NULL);
@@ -283,6 +287,8 @@ inst_start(struct inst *in, int connect_now)
 	st.wa_root_key.len = 32;
 	st.log_level = 2;
 	st.connect_now = connect_now;
+	st.creds.data = in->creds;
+	st.creds.len = in->creds_len;
 	env.request_id = 1;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_START;
 	env.start = &st;
@@ -304,6 +310,7 @@ inst_signal_load(struct inst *in, const IpcEnvelope *req)
 		wagate__ipc__signal_record__init(&r[i]);
 		r[i].key = (Wagate__Ipc__SignalKey *)k;
 		r[i].found = found != NULL;
+		in->sessions_loaded += found != NULL && k->kind == WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION;
 		if (found != NULL) {
 			r[i].data.data = found->data;
 			r[i].data.len = found->len;
@@ -609,16 +616,14 @@ setup(void **state)
 	return 0;
 }
 
+/* Shutdown, and the process's clean end; the store stays. */
 static void
-inst_stop(struct inst *in)
+inst_shutdown(struct inst *in)
 {
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
 	Wagate__Ipc__Shutdown sd = WAGATE__IPC__SHUTDOWN__INIT;
-	struct rec *r;
 	int st;
 
-	if (in->fd <= 0)
-		return;
 	env.request_id = 9999;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN;
 	env.shutdown = &sd;
@@ -631,6 +636,20 @@ inst_stop(struct inst *in)
 	assert_int_equal(WEXITSTATUS(st), 0);
 	if (in->scan_pid > 0)
 		waitpid(in->scan_pid, &st, 0);
+	in->scan_pid = 0;
+	free(in->buf);
+	in->buf = NULL;
+	in->have = 0;
+}
+
+static void
+inst_stop(struct inst *in)
+{
+	struct rec *r;
+
+	if (in->fd <= 0)
+		return;
+	inst_shutdown(in);
 	while ((r = in->recs) != NULL) {
 		in->recs = r->next;
 		free(r->address);
@@ -643,7 +662,6 @@ inst_stop(struct inst *in)
 	for (size_t i = 0; i < in->nheld; i++)
 		ipc_envelope_free(in->held[i]);
 	free(in->creds);
-	free(in->buf);
 }
 
 static int
@@ -653,12 +671,14 @@ teardown(void **state)
 	int st;
 
 	(void)state;
-	inst_stop(&ia);
-	inst_stop(&ib);
+	/* fakewa first: a failing check below must not leave it running */
 	if (fw.pid > 0) {
 		kill(fw.pid, SIGTERM);
 		waitpid(fw.pid, &st, 0);
+		fw.pid = 0;
 	}
+	inst_stop(&ia);
+	inst_stop(&ib);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fw.dir);
 	(void)system(cmd);
 	return 0;
@@ -897,6 +917,38 @@ test_connection_drop(void **state)
 	ipc_envelope_free(r);
 }
 
+/* A restarted worker (the store as it was committed, sessions read back through SignalLoad) goes on with the
+ * same ratchets: the phone decrypts what it sends next. */
+static void
+test_restart(void **state)
+{
+	char to[64];
+	struct want_stored ws = { &ia, NULL, ia.opens };
+	struct want_phone wp = { PHONE_B, "3EB0TESTRESTART1", "text", "after a restart" };
+	IpcEnvelope *r;
+	uint64_t id;
+	int loaded;
+
+	(void)state;
+	inst_shutdown(&ia);
+	ia.open = 0;
+	inst_start(&ia, 1);
+	if (!pump(reopened, &ws, WAIT_MS))
+		fail_msg("the restarted worker did not log in");
+	snprintf(to, sizeof(to), "%s@s.whatsapp.net", PHONE_B);
+	loaded = ia.sessions_loaded;
+	id = send_text(&ia, to, "after a restart", wp.id);
+	r = await_reply(&ia, id);
+	/* the sessions came back from the store (no new ones from prekey bundles) ... */
+	assert_true(ia.sessions_loaded >= loaded + 2);
+	if (!r->send_result->ok)
+		fail_msg("send after restart: %d %s", r->send_result->code, r->send_result->error);
+	ipc_envelope_free(r);
+	/* ... with their ratchets as committed: a stale one would reuse a counter and the phone would refuse it */
+	if (!pump(phone_came, &wp, WAIT_MS))
+		fail_msg("B's phone could not decrypt what the restarted worker sent");
+}
+
 /* A worker that never connected answers 503 at once. */
 static void
 test_not_open(void **state)
@@ -930,6 +982,7 @@ main(void)
 		cmocka_unit_test(test_mark_read),
 		cmocka_unit_test(test_retry),
 		cmocka_unit_test(test_connection_drop),
+		cmocka_unit_test(test_restart),
 		cmocka_unit_test(test_not_open),
 	};
 
