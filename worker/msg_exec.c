@@ -6,12 +6,14 @@
 #include "msg.h"
 #include "session_int.h"
 #include "log.h"
+#include "wa_jid.h"
 #include "wa_prekey.h"
 #include "worker.h"
 #include "xmalloc.h"
 
 #include <event2/event.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -151,6 +153,29 @@ msg_batch_add_lid(struct msg_batch *b, const char *lid, const char *pn)
 	l->lid = xstrdup(lid);
 	l->pn = xstrdup(pn);
 	msg_append((void ***)&b->lids, &b->nlids, &b->caplids, l);
+}
+
+int
+msg_signal_address(const char *jid, char *buf, size_t len)
+{
+	struct wa_jid j;
+	const char *suffix;
+	int n;
+
+	if (jid == NULL || wa_jid_parse(jid, &j) == -1 || j.user[0] == '\0')
+		return -1;
+	if (strcmp(j.server, WA_SERVER_USER) == 0)
+		suffix = "";
+	else if (strcmp(j.server, WA_SERVER_LID) == 0)
+		suffix = "_1";
+	else if (strcmp(j.server, WA_SERVER_HOSTED) == 0)
+		suffix = "_128";
+	else if (strcmp(j.server, WA_SERVER_HOSTED_LID) == 0)
+		suffix = "_129";
+	else
+		return -1;
+	n = snprintf(buf, len, "%s%s:%u", j.user, suffix, (unsigned)j.device);
+	return n > 0 && (size_t)n < len && (size_t)n <= WA_SIGNAL_ADDRESS_MAX ? 0 : -1;
 }
 
 /* --- jobs --- */
@@ -434,7 +459,8 @@ msg_exec_loaded_cb(void *arg, int ok, const char *error, Wagate__Ipc__SignalReco
 			/* The database keeps the whole PreKeyRecordStructure; the Signal layer wants the private key.
 			 * A record that does not parse is as good as none (the pkmsg then asks for a retry). */
 			if (wa_prekey_decode(data, len, &pk) == -1 || pk.id != k.prekey_id) {
-				log_warnx("%s: stored prekey %u unreadable", worker_instance_name(e->s->w), k.prekey_id);
+				log_warnx("%s: stored prekey %u unreadable", worker_instance_name(e->s->w),
+				    k.prekey_id);
 				data = NULL;
 				len = 0;
 			} else {

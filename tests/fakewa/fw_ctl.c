@@ -51,6 +51,10 @@ static const struct fw_ctl_route fw_ctl_routes[] = {
 	{ "POST", "/phone/send", 0, fw_route_phone_send },
 	{ "GET", "/phone/received", 0, fw_route_phone_received },
 	{ "POST", "/phone/fail-next-decrypt", 0, fw_route_phone_fail_next },
+	{ "GET", "/phone/receipts", 0, fw_route_phone_receipts },
+	{ "POST", "/phone/receipt", 0, fw_route_phone_receipt },
+	{ "POST", "/phone/redeliver", 0, fw_route_phone_redeliver },
+	{ "POST", "/admin/account", 0, fw_route_account_new },
 };
 
 /* The control port. */
