@@ -94,7 +94,8 @@ send_finish(struct send_op *op, int code, const char *error)
 	r.remote_jid = op->to;
 	r.remote_jid_alt = op->to_alt;
 	r.timestamp = op->t;
-	r.status = code == 0 ? WAGATE__IPC__MSG_STATUS__MSG_STATUS_SERVER_ACK : WAGATE__IPC__MSG_STATUS__MSG_STATUS_ERROR;
+	r.status = code == 0 ? WAGATE__IPC__MSG_STATUS__MSG_STATUS_SERVER_ACK :
+	    WAGATE__IPC__MSG_STATUS__MSG_STATUS_ERROR;
 	if (code != 0)
 		log_info("%s: message %s to %s: %d %s", worker_instance_name(s->w), op->id, op->to, code, r.error);
 	worker_reply_send(s->w, op->request_id, &r);

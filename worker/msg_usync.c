@@ -163,7 +163,8 @@ msg_usync_devices(const struct wa_node *iq, const char *user, uint16_t *devs, si
 		hosted = wa_node_attr(dev, "is_hosted");
 		/* hosted (Cloud API) devices live under another server; a companion without key-index is not
 		 * signed by the account (Baileys skips those too) */
-		if ((hosted != NULL && strcmp(hosted, "true") == 0) || (id != 0 && wa_node_attr(dev, "key-index") == NULL))
+		if ((hosted != NULL && strcmp(hosted, "true") == 0) ||
+		    (id != 0 && wa_node_attr(dev, "key-index") == NULL))
 			continue;
 		if (*n >= max)
 			return -1;
@@ -225,7 +226,8 @@ msg_usync_contact(const struct wa_node *iq, const char *number, int *exists, cha
 		const struct wa_node *u = list->children[i];
 		/* the answer repeats the query in <contact>: that is how a number finds its user */
 		if (strcmp(u->tag, "user") != 0 || (ct = wa_node_child(u, "contact")) == NULL ||
-		    ct->ctype != WA_CONTENT_BYTES || ct->nbytes != strlen(want) || memcmp(ct->bytes, want, ct->nbytes) != 0)
+		    ct->ctype != WA_CONTENT_BYTES || ct->nbytes != strlen(want) ||
+		    memcmp(ct->bytes, want, ct->nbytes) != 0)
 			continue;
 		type = wa_node_attr(ct, "type");
 		if (type == NULL || strcmp(type, "in") != 0)
