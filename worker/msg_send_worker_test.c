@@ -324,6 +324,18 @@ test_check_numbers(void **state)
 	lw.lid = lid;
 	if (!pump(lid_came, &lw, WAIT_MS))
 		fail_msg("the LID mapping of %s was not stored", pn);
+	/* a send to the LID it told reaches B's phone too (Signal addresses "<lid>_1:<device>") */
+	{
+		struct want_phone wp = { PHONE_B, "3EB0TESTTOLID001", "text", "by LID" };
+		uint64_t sid = send_text(&ia, lid, "by LID", wp.id);
+		r = await_reply(&ia, sid);
+		if (!r->send_result->ok)
+			fail_msg("send to %s: %d %s", lid, r->send_result->code, r->send_result->error);
+		assert_string_equal(r->send_result->remote_jid, lid);
+		ipc_envelope_free(r);
+		if (!pump(phone_came, &wp, WAIT_MS))
+			fail_msg("B's phone did not decrypt the message sent to its LID");
+	}
 	/* not digits: refused before WhatsApp */
 	numbers[1] = (char *)"+1555";
 	env.request_id = ++ia.next_req;
