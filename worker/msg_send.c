@@ -300,7 +300,7 @@ worker_session_send(struct session *s, uint64_t request_id, const char *to, cons
 	op->stage = SEND_STAGE_USYNC;
 	snprintf(sid, sizeof(sid), "wagate-%u", ++st->sid);
 	iq = msg_usync_devices_query(need, nneed, sid);
-	if (iq_table_send(s->iq, s->conn, iq, SEND_ACK_TIMEOUT_S * 1000, send_usync_cb, op) == -1)
+	if (iq_table_send(s->iq, s->conn, iq, SEND_QUERY_TIMEOUT_S * 1000, send_usync_cb, op) == -1)
 		send_finish(op, 503, "Connection Closed");
 	wa_node_free(iq);
 }
@@ -504,7 +504,7 @@ send_fetch_keys(struct send_op *op)
 	op->stage = SEND_STAGE_KEYS;
 	iq = msg_keys_query(devs, n);
 	free(devs);
-	if (iq_table_send(op->s->iq, op->s->conn, iq, SEND_ACK_TIMEOUT_S * 1000, send_keys_cb, op) == -1)
+	if (iq_table_send(op->s->iq, op->s->conn, iq, SEND_QUERY_TIMEOUT_S * 1000, send_keys_cb, op) == -1)
 		send_finish(op, 503, "Connection Closed");
 	wa_node_free(iq);
 }

@@ -12,7 +12,11 @@
 struct event;
 struct session;
 
-#define SEND_ACK_TIMEOUT_S	30	/* no <ack> for our stanza or receipt in time: 504 */
+/* Deadlines inside the supervisor's (workers.h: 60 s for a send, 30 s for CheckNumbers and MarkRead), so that
+ * the worker's answer, with its reason, comes first. */
+#define SEND_ACK_TIMEOUT_S	30	/* no <ack> for our stanza in time: 504 */
+#define SEND_QUERY_TIMEOUT_S	10	/* usync and prekey queries of a send */
+#define SEND_CMD_TIMEOUT_S	20	/* CheckNumbers' usync, MarkRead's receipt acks */
 #define SEND_CACHE_USERS	256	/* device lists kept */
 #define SEND_SENT_MAX		256	/* sent messages kept for retry receipts */
 #define SEND_SENT_BYTES		(4u * 1024 * 1024)

@@ -180,7 +180,7 @@ worker_session_check_numbers(struct session *s, uint64_t request_id, char **numb
 	TAILQ_INSERT_TAIL(&st->checks, c, entry);
 	snprintf(sid, sizeof(sid), "wagate-%u", ++st->sid);
 	iq = msg_usync_contacts_query(numbers, n, sid);
-	if (iq_table_send(s->iq, s->conn, iq, SEND_ACK_TIMEOUT_S * 1000, send_check_cb, c) == -1) {
+	if (iq_table_send(s->iq, s->conn, iq, SEND_CMD_TIMEOUT_S * 1000, send_check_cb, c) == -1) {
 		TAILQ_REMOVE(&st->checks, c, entry);
 		send_check_free(c);
 		send_numbers_fail(s, request_id, 503, "Connection Closed");
@@ -254,7 +254,7 @@ worker_session_mark_read(struct session *s, uint64_t request_id, Wagate__Ipc__Me
 {
 	struct msg_send_state *st;
 	struct send_read *r;
-	struct timeval tv = { SEND_ACK_TIMEOUT_S, 0 };
+	struct timeval tv = { SEND_CMD_TIMEOUT_S, 0 };
 	const char **ids;
 	char *done;
 	struct wa_node *rc;
