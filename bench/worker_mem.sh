@@ -7,7 +7,7 @@
 #   (c) open after another cold restart with 1,000 sessions per instance in signal_session (random ~800-byte
 #       records, as libsignal SessionRecords are): sessions load on demand, so a start must not read them; the
 #       statements PostgreSQL ran during that start are logged and those touching signal_session counted,
-# against the floor: bench/mem_floor.c, a program linking the worker's libraries that only sleeps, running beside
+# against the floor: bench/mem_floor.c linked against the worker's shared libraries, only sleeping, running beside
 # the workers (so the libraries' shared pages are split the same way). Several workers run so the worker binary's
 # own pages are shared as in production. Prints one line per figure:
 #   worker_mem: floor PSS F kB (private dirty D kB)
@@ -24,15 +24,19 @@ cd "$(dirname "$0")/.."
 name=worker_mem
 . bench/lib.sh
 fw_bin=${WAGATE_FAKEWA_BIN:-$repo/$BUILD/tests/fakewa/fakewa}
-floor_bin=$repo/$BUILD/worker/mem_floor
 limit=${BENCH_TIMEOUT:-300}
 par=${BENCH_PARALLEL:-8}
 n=${BENCH_INSTANCES:-8}
 nsess=${BENCH_SESSIONS:-1000}
 idle=${BENCH_IDLE:-2}
 [[ "$n" =~ ^[1-9][0-9]*$ && "$nsess" =~ ^[0-9]+$ ]] || fail "BENCH_INSTANCES and BENCH_SESSIONS must be numbers"
-ninja -C "$BUILD" worker/mem_floor >/dev/null || fail "cannot build worker/mem_floor"
-need_built "$sup_bin" "$wrk_bin" "$fw_bin" "$floor_bin"
+need_built "$sup_bin" "$wrk_bin" "$fw_bin"
+# The floor links the shared libraries the worker binary needs (its DT_NEEDED entries, resolved by ldd).
+floor_bin=$tmp/mem_floor
+floor_libs=$(ldd "$wrk_bin" | awk '$2 == "=>" && $3 ~ /^\// && $1 !~ /^(libc|ld-linux)/ {print $3}')
+[ -n "$floor_libs" ] || fail "no shared libraries found for $wrk_bin"
+# shellcheck disable=SC2086 # one path per word
+${CC:-cc} -O2 -o "$floor_bin" bench/mem_floor.c -Wl,--no-as-needed $floor_libs || fail "cannot build the floor program"
 
 psql_q() { psql -qAtX -v ON_ERROR_STOP=1 "postgresql://postgres@127.0.0.1:$pgport/postgres" -c "$1"; }
 wait_open() { wait_metric "$(now)" 'wagate_instances{state="open"}' "$1" open "$2"; }
@@ -95,7 +99,7 @@ wait_open "$n" "pairing"
 wait_uploaded
 sleep "$idle"
 read -r f d <<<"$(mem_of "$floor_pid")"
-echo "$name: floor PSS $f kB (private dirty $d kB; mem_floor beside $n workers)" >&3
+echo "$name: floor PSS $f kB (private dirty $d kB; mem_floor beside $n workers; libraries: $(basename -a $floor_libs | tr '\n' ' ' | sed 's/ $//'))" >&3
 report "(a) paired, idle" ""
 
 stop_sup INT
