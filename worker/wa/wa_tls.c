@@ -24,14 +24,21 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define TLS_CHUNK 16384
+/* Plaintext per TLS record written. mbedTLS encrypts a record in its output buffer, so the size of the largest
+ * record written is how much of that buffer stays resident: 4 KB records keep an idle worker's to two pages
+ * after a prekey upload (at 16 KB all five), for 29 bytes of framing per 4 KB. */
+#define TLS_CHUNK 4096
+#define TLS_READ_CHUNK 4096	/* plaintext per read: a larger stack buffer stays resident in an idle worker */
+#define TLS_PLAIN_READ 65536	/* bytes per read without TLS */
 
 struct wa_tls_ctx {
 	int server;
@@ -416,6 +423,32 @@ tls_fail(struct wa_tls *t, int what, const char *reason)
 	t->eventcb(t, what, reason, t->arg);
 }
 
+/* Give back the whole pages of buf (len bytes) that hold only zeros. For mbedTLS's record buffers right after
+ * mbedtls_ssl_setup: it callocs both at their full compile-time size (16.7 KB each in Debian's build), and glibc
+ * clears memory it reuses, so every page would stay resident although a connection that only sees small records
+ * touches the first one or two. MADV_DONTNEED on private anonymous memory reads back as zeros, which is what
+ * these pages hold; a page that is not all zeros is left alone. */
+static void
+tls_drop_zero_pages(void *buf, size_t len)
+{
+	static uintptr_t pg;
+	uintptr_t p, end;
+	const uint64_t *w;
+	size_t i;
+
+	if (pg == 0)
+		pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	p = ((uintptr_t)buf + pg - 1) & ~(pg - 1);
+	end = ((uintptr_t)buf + len) & ~(pg - 1);
+	for (; p < end; p += pg) {
+		w = (const uint64_t *)p;
+		for (i = 0; i < pg / sizeof(*w) && w[i] == 0; i++)
+			;
+		if (i == pg / sizeof(*w))
+			(void)madvise((void *)p, pg, MADV_DONTNEED);
+	}
+}
+
 /* Mark the stream usable and tell the owner. */
 static void
 tls_open(struct wa_tls *t)
@@ -525,7 +558,7 @@ tls_read(struct wa_tls *t)
 
 	for (int rounds = 0; rounds < 64; rounds++) {
 		if (!t->use_tls) {
-			int n = evbuffer_read(t->in, t->fd, TLS_CHUNK * 4);
+			int n = evbuffer_read(t->in, t->fd, TLS_PLAIN_READ);
 			if (n > 0)
 				continue;
 			if (n == 0)
@@ -537,7 +570,7 @@ tls_read(struct wa_tls *t)
 			}
 			break;
 		}
-		unsigned char buf[TLS_CHUNK];
+		unsigned char buf[TLS_READ_CHUNK];
 		int rc = mbedtls_ssl_read(&t->ssl, buf, sizeof(buf));
 		if (rc > 0) {
 			evbuffer_add(t->in, buf, (size_t)rc);
@@ -662,6 +695,9 @@ wa_tls_new(struct event_base *base, int fd, struct wa_tls_ctx *ctx, const char *
 		}
 		if (mbedtls_ssl_setup(&t->ssl, &ctx->conf) != 0)
 			goto fail;
+		/* Each buffer is at least its content length long. */
+		tls_drop_zero_pages(t->ssl.in_buf, MBEDTLS_SSL_IN_CONTENT_LEN);
+		tls_drop_zero_pages(t->ssl.out_buf, MBEDTLS_SSL_OUT_CONTENT_LEN);
 		if (!ctx->server && hostname != NULL && mbedtls_ssl_set_hostname(&t->ssl, hostname) != 0)
 			goto fail;
 		mbedtls_ssl_set_bio(&t->ssl, t, tls_bio_send, tls_bio_recv, NULL);
