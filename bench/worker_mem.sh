@@ -9,14 +9,16 @@
 #       statements PostgreSQL ran during that start are logged and those touching signal_session counted,
 # against the floor: bench/mem_floor.c linked against the worker's shared libraries, only sleeping, running beside
 # the workers (so the libraries' shared pages are split the same way). Several workers run so the worker binary's
-# own pages are shared as in production. Prints one line per figure:
-#   worker_mem: floor PSS F kB (private dirty D kB)
-#   worker_mem: (a) paired, idle: PSS median M kB (min-max A-B kB, private dirty median D kB; N workers) = X.XXx floor
-#   worker_mem: (b) cold restart, idle: ... = X.XXx floor
-#   worker_mem: (c) 1000 stored sessions, idle: ... = X.XXx floor; signal_session statements during the start: K
+# own pages are shared as in production: PSS splits a shared page between the processes mapping it, so the pages of
+# code a worker runs weigh less the more workers run; "private" (Private_Clean + Private_Dirty, the USS) is what each
+# worker alone holds, whatever their number. Prints one line per figure:
+#   worker_mem: floor PSS F kB, private U kB (mem_floor beside N workers; its libraries)
+#   worker_mem: (a) paired, idle: PSS median M kB (min-max A-B) = X.XXx floor's F kB; private median U kB = Y.YYx floor's U kB (N workers)
+#   worker_mem: (b) cold restart, idle: ...
+#   worker_mem: (c) 1000 stored sessions each, idle: ...; statements on signal_session during the start: K
 # Figures only, nothing is asserted.
 # usage: bench/worker_mem.sh
-# Knobs: BUILD (default build), WAGATE_BIN, WAGATE_WORKER_BIN, WAGATE_FAKEWA_BIN, BENCH_INSTANCES (8),
+# Knobs: BUILD (default build), WAGATE_BIN, WAGATE_WORKER_BIN, WAGATE_FAKEWA_BIN, BENCH_INSTANCES (16),
 #        BENCH_SESSIONS (1000), BENCH_TLS (1; 0 = plain ws), BENCH_IDLE (2 s of idle before each reading),
 #        BENCH_TIMEOUT (300 s per wait), BENCH_PARALLEL (8 pairings at a time), BENCH_KEEP (keep the scratch dir).
 set -euo pipefail
@@ -26,7 +28,7 @@ name=worker_mem
 fw_bin=${WAGATE_FAKEWA_BIN:-$repo/$BUILD/tests/fakewa/fakewa}
 limit=${BENCH_TIMEOUT:-300}
 par=${BENCH_PARALLEL:-8}
-n=${BENCH_INSTANCES:-8}
+n=${BENCH_INSTANCES:-16}
 nsess=${BENCH_SESSIONS:-1000}
 idle=${BENCH_IDLE:-2}
 [[ "$n" =~ ^[1-9][0-9]*$ && "$nsess" =~ ^[0-9]+$ ]] || fail "BENCH_INSTANCES and BENCH_SESSIONS must be numbers"
@@ -42,8 +44,11 @@ psql_q() { psql -qAtX -v ON_ERROR_STOP=1 "postgresql://postgres@127.0.0.1:$pgpor
 wait_open() { wait_metric "$(now)" 'wagate_instances{state="open"}' "$1" open "$2"; }
 # The pids of the running workers, from /metrics.
 worker_pids() { curl -fs -H "apikey: $key" "$base/metrics" | awk '$1 ~ /^wagate_worker_pid\{/ {print $2}'; }
-# "PSS PRIVATE_DIRTY" (kB) of the pid $1.
-mem_of() { awk '/^Pss:/ {p = $2} /^Private_Dirty:/ {d = $2} END {print p, d}' "/proc/$1/smaps_rollup"; }
+# "PSS PRIVATE" (kB) of the pid $1; private = Private_Clean + Private_Dirty (USS: what the process alone holds).
+mem_of() { awk '/^Pss:/ {p = $2} /^Private_(Clean|Dirty):/ {u += $2} END {print p, u}' "/proc/$1/smaps_rollup"; }
+# The median of the numbers on stdin.
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 # Wait until every prekey of every instance is marked uploaded: the pairing's burst is over.
 wait_uploaded() {
 	local t0 have
@@ -57,24 +62,24 @@ wait_uploaded() {
 	done
 }
 floor_pss=
-# One result line: the workers' PSS (median, range) and private dirty against the floor. $1 = the label, $2 = a
-# suffix for the line.
+# One result line: the workers' PSS (median, range) and private memory (median) against the floor's, read at the
+# same moment. $1 = the label, $2 = a suffix for the line.
 report() {
-	local pids pid all=() dirty=() med dmed f
+	local pids pid p u all=() priv=() med umed lo hi f fu
 	sleep "$idle"	# idle: the logins are done, a few keepalives go by
 	pids=$(worker_pids)
 	[ "$(wc -w <<<"$pids")" -eq "$n" ] || fail "$(wc -w <<<"$pids") workers running, not $n ($1)"
 	for pid in $pids; do
-		read -r p d <<<"$(mem_of "$pid")"
+		read -r p u <<<"$(mem_of "$pid")"
 		all+=("$p")
-		dirty+=("$d")
+		priv+=("$u")
 	done
-	read -r f _ <<<"$(mem_of "$floor_pid")"
-	med=$(printf '%s\n' "${all[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
-	dmed=$(printf '%s\n' "${dirty[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+	read -r f fu <<<"$(mem_of "$floor_pid")"
+	med=$(printf '%s\n' "${all[@]}" | median)
+	umed=$(printf '%s\n' "${priv[@]}" | median)
 	read -r lo hi <<<"$(printf '%s\n' "${all[@]}" | sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo, hi}')"
-	echo "$name: $1: PSS median $med kB (min-max $lo-$hi kB, private dirty median $dmed kB; $n workers)" \
-		"= $(awk -v a="$med" -v b="$f" 'BEGIN { printf "%.2f", a / b }')x floor ($f kB now)$2" >&3
+	echo "$name: $1: PSS median $med kB (min-max $lo-$hi) = $(ratio "$med" "$f")x floor's $f kB;" \
+		"private median $umed kB = $(ratio "$umed" "$fu")x floor's $fu kB ($n workers)$2" >&3
 }
 
 start_pg
@@ -98,8 +103,9 @@ pair_range 1 "$n"
 wait_open "$n" "pairing"
 wait_uploaded
 sleep "$idle"
-read -r f d <<<"$(mem_of "$floor_pid")"
-echo "$name: floor PSS $f kB (private dirty $d kB; mem_floor beside $n workers; libraries: $(basename -a $floor_libs | tr '\n' ' ' | sed 's/ $//'))" >&3
+read -r f u <<<"$(mem_of "$floor_pid")"
+# shellcheck disable=SC2086 # one path per word
+echo "$name: floor PSS $f kB, private $u kB (mem_floor beside $n workers; $(basename -a $floor_libs | tr '\n' ' ' | sed 's/ $//'))" >&3
 report "(a) paired, idle" ""
 
 stop_sup INT
