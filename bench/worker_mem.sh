@@ -19,7 +19,8 @@
 # Figures only, nothing is asserted.
 # usage: bench/worker_mem.sh
 # Knobs: BUILD (default build), WAGATE_BIN, WAGATE_WORKER_BIN, WAGATE_FAKEWA_BIN, BENCH_INSTANCES (16),
-#        BENCH_SESSIONS (1000), BENCH_TLS (1; 0 = plain ws), BENCH_IDLE (2 s of idle before each reading),
+#        BENCH_SESSIONS (1000), BENCH_TLS (1; 0 = plain ws), BENCH_IDLE (12 s of idle before each
+#        reading: the worker trims its heap every 10 s),
 #        BENCH_TIMEOUT (300 s per wait), BENCH_PARALLEL (8 pairings at a time), BENCH_KEEP (keep the scratch dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ limit=${BENCH_TIMEOUT:-300}
 par=${BENCH_PARALLEL:-8}
 n=${BENCH_INSTANCES:-16}
 nsess=${BENCH_SESSIONS:-1000}
-idle=${BENCH_IDLE:-2}
+idle=${BENCH_IDLE:-12}
 [[ "$n" =~ ^[1-9][0-9]*$ && "$nsess" =~ ^[0-9]+$ ]] || fail "BENCH_INSTANCES and BENCH_SESSIONS must be numbers"
 need_built "$sup_bin" "$wrk_bin" "$fw_bin"
 # The floor links the shared libraries the worker binary needs (its DT_NEEDED entries, resolved by ldd).
@@ -66,7 +67,7 @@ floor_pss=
 # same moment. $1 = the label, $2 = a suffix for the line.
 report() {
 	local pids pid p u all=() priv=() med umed lo hi f fu
-	sleep "$idle"	# idle: the logins are done, a few keepalives go by
+	sleep "$idle"	# idle: the logins are done, keepalives go by, the worker's periodic trim runs
 	pids=$(worker_pids)
 	[ "$(wc -w <<<"$pids")" -eq "$n" ] || fail "$(wc -w <<<"$pids") workers running, not $n ($1)"
 	for pid in $pids; do
@@ -102,7 +103,6 @@ trap 'kill "$floor_pid" 2>/dev/null || true; cleanup' EXIT
 pair_range 1 "$n"
 wait_open "$n" "pairing"
 wait_uploaded
-sleep "$idle"
 read -r f u <<<"$(mem_of "$floor_pid")"
 # shellcheck disable=SC2086 # one path per word
 echo "$name: floor PSS $f kB, private $u kB (mem_floor beside $n workers; $(basename -a $floor_libs | tr '\n' ' ' | sed 's/ $//'))" >&3

@@ -15,7 +15,7 @@
 extern const char *wa_library_version;
 
 /* How often an idle worker gives freed heap pages back (a backstop: the login trims when it reaches open). */
-#define MAIN_TRIM_INTERVAL_S	60
+#define MAIN_TRIM_INTERVAL_S	10
 
 /* SIGTERM/SIGINT: the same clean exit as Shutdown. */
 static void
