@@ -294,7 +294,12 @@ fake_worker(const char *mode)
 		for (fd = 4; fd < 256; fd++)
 			if (fcntl(fd, F_GETFD) != -1)
 				return 40;
-		return getenv("WAGATE_TEST_SECRET") != NULL ? 41 : 42;
+		if (getenv("WAGATE_TEST_SECRET") != NULL)
+			return 41;
+		/* the malloc settings every worker gets (worker_spawn_tunables) */
+		if (getenv("GLIBC_TUNABLES") == NULL || strstr(getenv("GLIBC_TUNABLES"), "glibc.malloc.tcache_count=") == NULL)
+			return 43;
+		return 42;
 	}
 	for (;;)
 		pause();
