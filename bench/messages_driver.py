@@ -1,0 +1,279 @@
+"""The driver of bench/messages.sh (run by it; standard library only): pairs instances with fakewa's mock phones,
+runs a webhook receiver that timestamps arrivals (its own process: the senders do not share its interpreter),
+sends texts instance -> instance through POST /message/sendText and measures, per message, the time from the
+request to the receiving instance's messages.upsert at the receiver (API accepted -> fakewa -> receiving worker ->
+row committed -> webhook delivered). Prints the result lines on stdout; a failure is one line on stderr and exit 1.
+
+usage: messages_driver.py BASE KEY FW_CONTROL SCRATCH_DIR PAIRS:MESSAGES:CONCURRENCY ...
+  (e.g. 1:1000:32 50:2000:100; pair sets grow: the pairs of a smaller set are reused by the next)"""
+
+import concurrent.futures
+import http.client
+import http.server
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+BASE, KEY, CONTROL, SCRATCH = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+PORT = int(BASE.rsplit(":", 1)[1])
+LIMIT = float(os.environ.get("BENCH_TIMEOUT", "600"))
+_local = threading.local()
+
+
+def die(msg):
+    sys.stderr.write("%s\n" % msg)
+    sys.exit(1)
+
+
+def req(port, method, path, body=None, timeout=120, keep=False):
+    """One request; keep=True reuses this thread's connection to wagate (keep-alive)."""
+    hdr = {"apikey": KEY}
+    if body is not None:
+        body = body if isinstance(body, bytes) else json.dumps(body).encode()
+        hdr["Content-Type"] = "application/json"
+    for attempt in (0, 1):
+        c = getattr(_local, "conn", None) if keep else None
+        if c is None:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            if keep:
+                _local.conn = c
+        try:
+            c.request(method, path, body=body, headers=hdr)
+            r = c.getresponse()
+            data = r.read()
+            if not keep or r.getheader("Connection", "").lower() == "close":
+                c.close()
+                _local.conn = None
+            return r.status, (json.loads(data) if data else None)
+        except (http.client.HTTPException, ConnectionError) as e:
+            c.close()
+            _local.conn = None
+            if not keep or attempt == 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def metrics():
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    c.request("GET", "/metrics", headers={"apikey": KEY})
+    return c.getresponse().read().decode()
+
+
+def worker_pids():
+    """{instance_id: pid} from /metrics."""
+    out = {}
+    for line in metrics().splitlines():
+        if line.startswith("wagate_worker_pid{"):
+            iid = line.split('instance_id="', 1)[1].split('"', 1)[0]
+            pid = int(float(line.rsplit(" ", 1)[1]))
+            if pid > 0:
+                out[iid] = pid
+    return out
+
+
+def wait(pred, what, limit=LIMIT, interval=0.2):
+    end = time.monotonic() + limit
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            die("timed out after %ds waiting for %s" % (limit, what() if callable(what) else what))
+        time.sleep(interval)
+
+
+def fw_devices():
+    _, j = req(CONTROL, "GET", "/admin/accounts")
+    return {d["jid"]: d for a in j["accounts"] for d in a["devices"]}
+
+
+def pair(name, phone):
+    """create (qrcode:true) -> fakewa's phone scans -> open with its prekeys uploaded; returns the device JID."""
+    st, j = req(PORT, "POST", "/instance/create", {"instanceName": name, "integration": "WHATSAPP-BAILEYS",
+                                                   "qrcode": True})
+    if st != 201:
+        die("create %s: %s %s" % (name, st, j))
+    code = (j.get("qrcode") or {}).get("code")
+    end = time.monotonic() + 120
+    while True:
+        if code:
+            st, j = req(CONTROL, "POST", "/admin/mock-phone/scan-qr?phone=%s" % phone, code.encode())
+            if st == 200:
+                return j["jid"]
+            if st != 404:
+                die("scan %s: %s %s" % (name, st, j))
+        if time.monotonic() > end:
+            die("scan %s: no QR that fakewa knows" % name)
+        time.sleep(0.3)
+        st, j = req(PORT, "GET", "/instance/connect/" + name)
+        code = j.get("code") if st == 200 and isinstance(j, dict) else None
+
+
+def state(name):
+    st, j = req(PORT, "GET", "/instance/connectionState/" + name)
+    return (j or {}).get("instance", {}).get("state") if st == 200 else None
+
+
+def pss(pid):
+    """(PSS, private, RSS) kB of a process."""
+    v = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            k, _, rest = line.partition(":")
+            if k in ("Pss", "Rss", "Private_Clean", "Private_Dirty"):
+                v[k] = int(rest.split()[0])
+    return v["Pss"], v["Private_Clean"] + v["Private_Dirty"], v["Rss"]
+
+
+# --- the receiver: its own process, appending "<instance> <key.id> <arrival time>" per messages.upsert
+RECEIVER = r'''
+import http.server, json, sys, threading, time
+out = open(sys.argv[2], "a", buffering=1)
+lock = threading.Lock()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        t = time.time()
+        try:
+            j = json.loads(body)
+            if j.get("event") == "messages.upsert":
+                with lock:
+                    out.write("%s %s %.6f\n" % (j.get("instance"), j["data"]["key"]["id"], t))
+        except Exception:
+            pass
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+s = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+s.daemon_threads = True
+s.serve_forever()
+'''
+
+
+class Arrivals:
+    """Reads the receiver's file incrementally: {key.id: (instance, time)}."""
+
+    def __init__(self, path):
+        self.path, self.pos, self.seen = path, 0, {}
+
+    def poll(self):
+        with open(self.path) as f:
+            f.seek(self.pos)
+            data = f.read()
+        end = data.rfind("\n") + 1
+        self.pos += len(data[:end].encode())
+        for line in data[:end].splitlines():
+            inst, mid, t = line.split(" ")
+            self.seen.setdefault(mid, (inst, float(t)))
+        return self.seen
+
+
+def run_set(npairs, nmsgs, conc, arrivals):
+    """nmsgs texts over npairs sender -> receiver pairs, conc in flight: (msg/s, p50 ms, p99 ms)."""
+    sends = {}  # id -> (pair, t0)
+    errors = []
+    lock = threading.Lock()
+
+    def one(i):
+        p = 1 + i % npairs
+        t0 = time.time()
+        st, j = req(PORT, "POST", "/message/sendText/s%d" % p, {"number": "15554%06d" % p, "text": "bench %d" % i},
+                    keep=True)
+        if st != 201:
+            with lock:
+                errors.append("%s %s" % (st, j))
+            return
+        with lock:
+            sends[j["key"]["id"]] = (p, t0)
+
+    t_start = time.time()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=conc) as ex:
+        list(ex.map(one, range(nmsgs)))
+    if errors:
+        die("%d of %d sendText failed, first: %s" % (len(errors), nmsgs, errors[0]))
+    t_sent = time.time()
+
+    def all_in():
+        seen = arrivals.poll()
+        return all(mid in seen for mid in sends)
+    wait(all_in, lambda: "%d messages.upsert at the receiver (%d in)" % (nmsgs, sum(m in arrivals.seen
+                                                                                        for m in sends)),
+         interval=0.05)
+    seen = arrivals.seen
+    bad = [mid for mid, (p, _) in sends.items() if seen[mid][0] != "r%d" % p]
+    if bad:
+        die("%d messages arrived at the wrong instance" % len(bad))
+    lat = sorted((seen[mid][1] - t0) * 1000 for mid, (_, t0) in sends.items())
+    last = max(seen[mid][1] for mid in sends)
+    rate = nmsgs / (last - t_start)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    return rate, statistics.median(lat), p99, t_sent - t_start
+
+
+def main():
+    sets = []
+    for s in sys.argv[5:]:
+        a, b, c = (int(x) for x in s.split(":"))
+        sets.append((a, b, c))
+    rport = int(os.environ.get("BENCH_RECEIVER_PORT", "0"))
+    rfile = os.path.join(SCRATCH, "arrivals.txt")
+    open(rfile, "w").close()
+    rx = subprocess.Popen([sys.executable, "-c", RECEIVER, str(rport), rfile])
+    try:
+        arrivals = Arrivals(rfile)
+        have = 0
+        for npairs, nmsgs, conc in sets:
+            t0 = time.time()
+            names = []
+            with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
+                jobs = []
+                for p in range(have + 1, npairs + 1):
+                    jobs.append(ex.submit(pair, "s%d" % p, "15553%06d" % p))
+                    jobs.append(ex.submit(pair, "r%d" % p, "15554%06d" % p))
+                    names += ["s%d" % p, "r%d" % p]
+                jids = [j.result() for j in jobs]
+            for n in names:
+                wait(lambda: state(n) == "open", "%s open" % n)
+            wait(lambda: all(fw_devices().get(j, {}).get("prekeys", 0) >= 812 for j in jids), "prekeys uploaded")
+            t_pair = time.time() - t0
+            if have == 0:
+                time.sleep(2)  # idle: the logins are done, a few keepalives go by
+                pid = list(worker_pids().values())[0]
+                print("messages: idle paired worker PSS %d kB (private %d kB, RSS %d kB; after pairing)" % pss(pid),
+                      flush=True)
+            have = npairs
+            # warm-up: one message per pair builds the Signal sessions (pkmsg), not measured
+            rate, p50, p99, _ = run_set(npairs, npairs, min(conc, npairs), arrivals)
+            rate, p50, p99, t_send = run_set(npairs, nmsgs, conc, arrivals)
+            print("messages pairs=%d: %d texts, %.0f msg/s end to end (goal 2000), latency p50 %.1f ms p99 %.1f ms "
+                  "(%d in flight; sendText calls took %.2f s; pairing took %.1f s)"
+                  % (npairs, nmsgs, rate, p50, p99, conc, t_send, t_pair), flush=True)
+        # the receiving worker of pair 1 after the load, then after a restart (kill -9, logged in again, idle)
+        ids = {}
+        _, j = req(PORT, "GET", "/instance/fetchInstances")
+        for x in j:
+            ids[x["name"]] = x["id"]
+        pid = worker_pids()[ids["r1"]]
+        time.sleep(2)
+        print("messages: idle worker PSS %d kB (private %d kB, RSS %d kB; after the load)" % pss(pid), flush=True)
+        os.kill(pid, signal.SIGKILL)
+        new = wait(lambda: (lambda q: q if q and q != pid else None)(worker_pids().get(ids["r1"])), "r1 restarted")
+        wait(lambda: state("r1") == "open", "r1 open again")
+        time.sleep(2)
+        print("messages: idle worker PSS %d kB (private %d kB, RSS %d kB; after a restart)" % pss(new), flush=True)
+    finally:
+        rx.kill()
+        rx.wait()
+
+
+if __name__ == "__main__":
+    main()
