@@ -353,13 +353,14 @@ fw_msg_receipt(struct fw_client *c, const struct wa_node *r)
 
 	if (c->dev == NULL || id == NULL || strlen(id) > FW_MSG_ID_MAX)
 		return;
-	fw_msg_ack(c, "receipt", id, to, type, NULL);
-	/* any receipt (delivery, read, sender, retry ...) confirms the device has the message: no redelivery */
+	/* any receipt (delivery, read, sender, retry ...; group ones too) confirms the device has the message: no
+	 * redelivery */
 	fw_msg_receipted(c->dev, id);
 	list = wa_node_child(r, "list");
 	for (size_t i = 0; list != NULL && list->ctype == WA_CONTENT_NODES && i < list->nchildren; i++)
 		if (strcmp(list->children[i]->tag, "item") == 0 && wa_node_attr(list->children[i], "id") != NULL)
 			fw_msg_receipted(c->dev, wa_node_attr(list->children[i], "id"));
+	fw_msg_ack(c, "receipt", id, to, type, NULL);
 	if (fw_msg_resolve(c, to, &t) == -1 || wa_jid_parse(to, &j) == -1) {
 		log_debug("client %u: receipt %s to %s: nobody to forward it to", c->id, id, to ? to : "-");
 		return;
