@@ -12,8 +12,9 @@ from pairing import PairingCase
 
 # Evolution's status names in the order a stored status may move (it only ever goes up).
 STATUS_ORDER = ["ERROR", "PENDING", "SERVER_ACK", "DELIVERY_ACK", "READ", "PLAYED"]
-# The normalized message ("messageRaw") of messages.upsert / send.message / the sendText answer.
-MSG_KEYS = {"key", "message", "messageType", "messageTimestamp", "instanceId", "status"}
+# The normalized message ("messageRaw", evolution-api-lite.md 2.5 and 9) of the sendText answer and send.message;
+# an incoming one (messages.upsert) has pushName too. contextInfo is absent for a plain text.
+MSG_KEYS = {"key", "message", "messageType", "messageTimestamp", "instanceId", "status", "source"}
 RECORD_KEYS = {"id", "key", "pushName", "messageType", "message", "messageTimestamp", "instanceId", "source",
                "contextInfo", "MessageUpdate"}
 UPDATE_KEYS = {"keyId", "remoteJid", "fromMe", "status", "instanceId"}
@@ -138,8 +139,10 @@ class MessagingCase(PairingCase):
         self.assertEqual(d["instanceId"], iid, d)
 
     def assert_received_shape(self, d, iid, remote, mid, text, push, what="messages.upsert"):
-        """Evolution's messageRaw of an incoming text (messages.upsert, findMessages)."""
+        """Evolution's messageRaw of an incoming text (messages.upsert; findMessages' record has no status)."""
         self.assertIsInstance(d, dict, what)
+        self.assertTrue((MSG_KEYS | {"pushName"}) - ({"status"} if what == "findMessages" else set()) <= set(d),
+                        "%s: %r" % (what, d))
         self.assertEqual((d["key"].get("remoteJid"), d["key"].get("fromMe"), d["key"].get("id")),
                          (remote, False, mid), "%s: %r" % (what, d))
         self.assertEqual(d.get("pushName"), push, d)
