@@ -16,9 +16,10 @@ One test: python3 test_messages.py MessagesTest.test_retry (see README.md)."""
 
 import os
 import signal
+import threading
 import time
 
-from harness import main, wait_until
+from harness import log, main, wait_until
 from messaging import MessagingCase, RECORD_KEYS, UPDATE_KEYS, lid_user, sql_str, user_jid
 
 TEXT = "ol\u00e1 \u00fcn\u00efc\u00f8de \U0001F44B \"quoted\" & <tags>\nsecond line"
@@ -203,16 +204,25 @@ class MessagesTest(MessagingCase):
         me = self.pair_ready("dur", "15557600001", "Durable")
         peer = self.pair_ready("dur-peer", "15557600002", "Stream")
         texts = ["durable #%02d" % i for i in range(n)]
-        ids = []
-        for t in texts[:n // 2]:
-            ids.append(self.phone_send(peer["phone"], me["user"], t))
-        # kill the receiving worker while it is in the middle of them
-        wait_until(lambda: self.count_rows("message", me["iid"]) >= 3, 30, msg="the first rows")
+        ids, errors = [], []
+
+        def stream():   # the phone sends all of them back to back, whatever happens to the receiver meanwhile
+            try:
+                for t in texts:
+                    ids.append(self.phone_send(peer["phone"], me["user"], t))
+            except Exception as e:  # noqa: BLE001 (reported by the test thread)
+                errors.append(e)
+        sender = threading.Thread(target=stream, daemon=True)
+        sender.start()
+        # kill -9 the receiving worker as soon as it has stored a few: the rest are in its socket, being decrypted
+        # or committed, or not sent yet
+        wait_until(lambda: self.count_rows("message", me["iid"]) >= 3, 30, interval=0.02, msg="the first rows")
         pid = self.sup.worker_pids()[me["iid"]]
         os.kill(pid, signal.SIGKILL)
-        in_db = self.count_rows("message", me["iid"])
-        for t in texts[n // 2:]:
-            ids.append(self.phone_send(peer["phone"], me["user"], t))
+        in_db, sent = self.count_rows("message", me["iid"]), len(ids)
+        log("worker killed with %d rows stored, %d of %d texts sent" % (in_db, sent, n))
+        sender.join(60)
+        self.assertFalse(sender.is_alive() or errors, errors)
         wait_until(lambda: (self.sup.worker_pids().get(me["iid"]) or pid) != pid, 20, msg="worker restarted")
         wait_until(lambda: self.count_rows("message", me["iid"]) >= n, 90, interval=0.5, msg="all %d rows" % n,
                    msg_fn=lambda: self.count_rows("message", me["iid"]))
@@ -221,12 +231,13 @@ class MessagesTest(MessagingCase):
         self.assertEqual(sorted(r["message"].get("conversation") for r in rows), sorted(texts))
         for r in rows:
             self.assertEqual((r["from_me"], r["remote_jid"]), (False, peer["user"]), r)
-        # fakewa holds nothing unreceipted any more, and each message was announced once
+        # fakewa holds nothing queued any more, and each message was announced once
         wait_until(lambda: self.fw.device(me["jid"])["queued"] == 0, 10, msg="queue drained")
         self.wait_outbox_empty(60)
         for mid in ids:
             self.assertEqual(len(self.hooks("messages.upsert", "dur", mid)), 1, mid)
-        self.assertEqual(self.count_rows("message", me["iid"]), n, "rows before the kill: %d" % in_db)
+        self.assertEqual(self.count_rows("message", me["iid"]), n,
+                         "rows at the kill: %d of the %d sent by then" % (in_db, sent))
 
     def test_retry(self):
         me = self.pair_ready("rt", "15557700001", "Retrier")
