@@ -50,7 +50,6 @@ static const struct fw_ctl_route fw_ctl_routes[] = {
 	{ "GET", "/admin/accounts", 0, fw_route_accounts },
 	{ "POST", "/phone/send", 0, fw_route_phone_send },
 	{ "GET", "/phone/received", 0, fw_route_phone_received },
-	{ "GET", "/phone/receipts", 0, fw_route_phone_receipts },
 	{ "POST", "/phone/fail-next-decrypt", 0, fw_route_phone_fail_next },
 };
 

@@ -349,7 +349,6 @@ fw_msg_receipt(struct fw_client *c, const struct wa_node *r)
 	struct fw_device *d;
 	const struct wa_node *list;
 	struct wa_jid j;
-	char from[64];
 
 	if (c->dev == NULL || id == NULL || strlen(id) > FW_MSG_ID_MAX)
 		return;
@@ -365,12 +364,7 @@ fw_msg_receipt(struct fw_client *c, const struct wa_node *r)
 		log_debug("client %u: receipt %s to %s: nobody to forward it to", c->id, id, to ? to : "-");
 		return;
 	}
-	/* to names one device (the author of the message), or a bare user: then every device but the sender;
-	 * the mock phone (device 0) only records it (GET /phone/receipts) */
-	if (t.acct->mock != NULL && (!j.is_ad || t.device == 0)) {
-		fw_device_jid(c->dev, from, sizeof(from));
-		fw_phone_receipt_seen(t.acct->mock, from, r);
-	}
+	/* to names one device (the author of the message), or a bare user: then every device but the sender */
 	TAILQ_FOREACH(d, &t.acct->devices, entry) {
 		if (d == c->dev || (j.is_ad && d->number != t.device))
 			continue;

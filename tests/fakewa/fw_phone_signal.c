@@ -27,10 +27,6 @@ struct fw_phone_got {
 	char *text;
 };
 
-struct fw_phone_rcpt {
-	char from[64], id[FW_MSG_ID_MAX + 1], type[16];
-};
-
 struct fw_phone {
 	struct fw_sigstore *st;
 	struct wa_signal *sig;			/* st's */
@@ -41,8 +37,6 @@ struct fw_phone {
 	int fail_next;
 	struct fw_phone_got got[FW_PHONE_RECEIVED_MAX];
 	size_t ngot;
-	struct fw_phone_rcpt rcpts[FW_PHONE_RECEIPTS_MAX];
-	size_t nrcpts;
 };
 
 struct fw_phone *
@@ -155,54 +149,6 @@ fw_phone_received_json(const struct fw_phone *p, struct evbuffer *b)
 			evbuffer_add_printf(b, ",\"text\":");
 			fw_json_string(b, p->got[i].text);
 		}
-		evbuffer_add(b, "}", 1);
-	}
-	evbuffer_add(b, "]", 1);
-}
-
-/* Keep one receipt entry (the oldest goes when full). */
-static void
-fw_phone_rcpt_add(struct fw_phone *p, const char *from, const char *id, const char *type)
-{
-	struct fw_phone_rcpt *r;
-
-	if (id == NULL || strlen(id) > FW_MSG_ID_MAX)
-		return;
-	if (p->nrcpts == FW_PHONE_RECEIPTS_MAX) {
-		memmove(p->rcpts, p->rcpts + 1, (p->nrcpts - 1) * sizeof(p->rcpts[0]));
-		p->nrcpts--;
-	}
-	r = &p->rcpts[p->nrcpts++];
-	snprintf(r->from, sizeof(r->from), "%s", from);
-	snprintf(r->id, sizeof(r->id), "%s", id);
-	snprintf(r->type, sizeof(r->type), "%s", type != NULL ? type : "delivery");
-}
-
-void
-fw_phone_receipt_seen(struct fw_phone *p, const char *from, const struct wa_node *receipt)
-{
-	const char *type = wa_node_attr(receipt, "type");
-	const struct wa_node *list = wa_node_child(receipt, "list");
-
-	if (p == NULL)
-		return;
-	fw_phone_rcpt_add(p, from, wa_node_attr(receipt, "id"), type);
-	for (size_t i = 0; list != NULL && list->ctype == WA_CONTENT_NODES && i < list->nchildren; i++)
-		if (strcmp(list->children[i]->tag, "item") == 0)
-			fw_phone_rcpt_add(p, from, wa_node_attr(list->children[i], "id"), type);
-}
-
-void
-fw_phone_receipts_json(const struct fw_phone *p, struct evbuffer *b)
-{
-	evbuffer_add(b, "[", 1);
-	for (size_t i = 0; i < p->nrcpts; i++) {
-		evbuffer_add_printf(b, "%s{\"from\":", i ? "," : "");
-		fw_json_string(b, p->rcpts[i].from);
-		evbuffer_add_printf(b, ",\"id\":");
-		fw_json_string(b, p->rcpts[i].id);
-		evbuffer_add_printf(b, ",\"type\":");
-		fw_json_string(b, p->rcpts[i].type);
 		evbuffer_add(b, "}", 1);
 	}
 	evbuffer_add(b, "]", 1);

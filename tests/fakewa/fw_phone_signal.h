@@ -19,7 +19,6 @@ struct wa_signal_bundle;
 
 #define FW_PHONE_PREKEYS	50	/* one-time prekeys made at start; the pool is not refilled */
 #define FW_PHONE_RECEIVED_MAX	256	/* decrypted messages kept for GET /phone/received (oldest dropped) */
-#define FW_PHONE_RECEIPTS_MAX	256	/* receipts kept for GET /phone/receipts (oldest dropped) */
 
 /* The phone of account a (identity = the account key pair). NULL on key failure. */
 struct fw_phone *fw_phone_new(const struct fw_account *a);
@@ -37,10 +36,5 @@ int fw_phone_send(struct fw_server *s, struct fw_account *a, const char *to, con
 void fw_phone_fail_next(struct fw_phone *p);
 /* Append [{"from","id","type","text"},...] (what the phone decrypted, oldest first) to b. */
 void fw_phone_received_json(const struct fw_phone *p, struct evbuffer *b);
-/* A companion (device JID from) sent the phone's user a receipt: remember its type ("delivery" when absent)
- * for id and each <list><item id/> (a test can see read receipts arrive). */
-void fw_phone_receipt_seen(struct fw_phone *p, const char *from, const struct wa_node *receipt);
-/* Append [{"from","id","type"},...] (receipts seen, oldest first) to b. */
-void fw_phone_receipts_json(const struct fw_phone *p, struct evbuffer *b);
 
 #endif

@@ -25,6 +25,5 @@ void fw_route_accounts(struct fw_ctl_call *call);
 void fw_route_phone_send(struct fw_ctl_call *call);
 void fw_route_phone_received(struct fw_ctl_call *call);
 void fw_route_phone_fail_next(struct fw_ctl_call *call);
-void fw_route_phone_receipts(struct fw_ctl_call *call);
 
 #endif

@@ -157,23 +157,6 @@ fw_route_phone_received(struct fw_ctl_call *call)
 	evbuffer_free(b);
 }
 
-/* GET /phone/receipts?account */
-void
-fw_route_phone_receipts(struct fw_ctl_call *call)
-{
-	struct fw_account *a;
-	struct evbuffer *b;
-
-	if ((a = fw_route_phone_account(call)) == NULL)
-		return;
-	b = evbuffer_new();
-	evbuffer_add_printf(b, "{\"receipts\":");
-	fw_phone_receipts_json(a->mock, b);
-	evbuffer_add(b, "}", 2);
-	fw_ctl_reply(call->conn, 200, (const char *)evbuffer_pullup(b, -1));
-	evbuffer_free(b);
-}
-
 /* POST /phone/fail-next-decrypt?account */
 void
 fw_route_phone_fail_next(struct fw_ctl_call *call)
