@@ -5,6 +5,7 @@
 #include "fakewa_client.h"
 #include "fw_account.h"
 #include "fw_ctl.h"
+#include "fw_group.h"
 
 #include "log.h"
 #include "wa_cert.h"
@@ -171,6 +172,7 @@ main(int argc, char **argv)
 	f.srv.base = f.base;
 	TAILQ_INIT(&f.srv.clients);
 	fw_accounts_init(&f.srv.accounts);
+	f.srv.groups = fw_groups_new();
 	f.srv.ev_reap = event_new(f.base, -1, 0, fakewa_reap_cb, &f.srv);
 	if (tls && (f.srv.tls = wa_tls_ctx_new_server(tls_name, cert_out, err, sizeof(err))) == NULL)
 		fatalx("TLS: %s", err);
@@ -205,6 +207,7 @@ main(int argc, char **argv)
 
 	while (fw_client_next(&f.srv, NULL) != NULL)
 		fw_client_free(fw_client_next(&f.srv, NULL));
+	fw_groups_free(f.srv.groups);
 	fw_accounts_clear(&f.srv.accounts);
 	evconnlistener_free(f.lis);
 	fw_ctl_free(f.ctl);

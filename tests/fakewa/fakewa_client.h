@@ -25,6 +25,7 @@ struct wa_noise_transport;
 struct wa_node;
 struct fw_pairing;
 struct fw_ctl_conn;
+struct fw_groups;
 
 #define FW_REFS		6	/* refs per pair-device, as WhatsApp */
 #define FW_REF_MAX	64
@@ -43,6 +44,7 @@ struct fw_server {
 	TAILQ_HEAD(, fw_client) clients;
 	struct event *ev_reap;			/* frees dead clients outside their callbacks */
 	struct fw_accounts accounts;
+	struct fw_groups *groups;		/* fw_group.h */
 };
 
 enum fw_phase { FW_UPGRADE, FW_HELLO, FW_FINISH, FW_OPEN, FW_CLOSING };

@@ -51,6 +51,9 @@ static const struct fw_ctl_route fw_ctl_routes[] = {
 	{ "POST", "/phone/send", 0, fw_route_phone_send },
 	{ "GET", "/phone/received", 0, fw_route_phone_received },
 	{ "POST", "/phone/fail-next-decrypt", 0, fw_route_phone_fail_next },
+	{ "POST", "/phone/group-create", 0, fw_route_phone_group_create },
+	{ "GET", "/admin/groups", 0, fw_route_groups },
+	{ "POST", "/phone/reinstall", 0, fw_route_phone_reinstall },
 };
 
 /* The control port. */

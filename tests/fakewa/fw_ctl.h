@@ -14,13 +14,20 @@
  *   POST /admin/companion-reg-refresh?client=ID|all             -> {"affected":N}
  *   POST /admin/prekey-low?jid=DEVICE_JID&count=N               -> {"sent":1} / 404
  *   GET  /admin/accounts                                        -> {"accounts":[...]}
- * and the phone's messaging (fw_phone_signal.h; account = the phone number, parameters in the query string
- * like every other route):
+ * and the phone's messaging (fw_phone_signal.h; account = the phone number, phone= is taken for it too;
+ * parameters in the query string like every other route):
  *   POST /phone/send?account=DIGITS&to=USER_JID&text=TEXT   -> {"id":MSG_ID} / 400 / 404 no such account
  *   GET  /phone/received?account=DIGITS                     -> {"received":[{"from","id","type","text"}]}
  *        type: text, other (no text in it), invalid (bad padding or protobuf), undecryptable, retry (failed
  *        on purpose), unsupported (an enc type other than pkmsg/msg)
  *   POST /phone/fail-next-decrypt?account=DIGITS            -> {"armed":1}: a retry receipt instead
+ * and groups (fw_group.h): to= of /phone/send may be a group JID the phone is a member of (an skmsg for all,
+ * the sender key pairwise to the devices lacking it); received entries of group messages carry "group".
+ *   POST /phone/group-create?account=DIGITS&subject=S&participants=DIGITS|USER_JID,...[&style=old]
+ *        -> {"group":JID} / 400; the phone's account creates it, every member device gets the w:gp2 create
+ *   GET  /admin/groups                                      -> {"groups":[{"jid","subject","creator",...}]}
+ *   POST /phone/reinstall?account=DIGITS                    -> {"notified":N}: a new Signal identity for the
+ *        phone; the devices of the users it had sessions with get <notification type=encrypt><identity/>
  * The two mock-phone calls are also served as plain HTTP(S) on the WebSocket port, where Baileys' own e2e
  * helper posts the QR (fakewa_client.h). Replies of scan-qr/pair-code: 200 {"phone","jid","lid","device",
  * "key_index"}, 400 bad input, 404 no such client, 409 refused (companion error iq, closed connection, wrong

@@ -3,6 +3,7 @@
 
 #include "fakewa_client.h"
 #include "fw_account.h"
+#include "fw_group.h"
 #include "fw_pair.h"
 #include "fw_phone_signal.h"
 #include "fw_session.h"
@@ -432,6 +433,7 @@ static const struct {
 	{ "privacy", fw_iq_privacy },
 	{ "urn:xmpp:whatsapp:dirty", fw_iq_reply_empty },
 	{ "usync", fw_usync_handle },
+	{ "w:g2", fw_group_iq },
 };
 
 void

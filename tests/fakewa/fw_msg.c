@@ -3,6 +3,7 @@
 
 #include "fakewa_client.h"
 #include "fw_account.h"
+#include "fw_group.h"
 #include "fw_phone_signal.h"
 
 #include "log.h"
@@ -288,6 +289,10 @@ fw_msg_handle(struct fw_client *c, const struct wa_node *m)
 		log_debug("client %u: message before login ignored", c->id);
 		return;
 	}
+	if (fw_group_jid_is(to)) {
+		fw_group_msg_handle(c, m);
+		return;
+	}
 	if ((why = fw_msg_parse(c, m, &tv, &tn)) != NULL) {
 		log_info("client %u (%s): message %s refused: %s", c->id, c->jid, id ? id : "-", why);
 		/* 479: the stanza was refused (Baileys' "smax-invalid") */
@@ -359,6 +364,8 @@ fw_msg_receipt(struct fw_client *c, const struct wa_node *r)
 	for (size_t i = 0; list != NULL && list->ctype == WA_CONTENT_NODES && i < list->nchildren; i++)
 		if (strcmp(list->children[i]->tag, "item") == 0 && wa_node_attr(list->children[i], "id") != NULL)
 			fw_msg_receipted(c->dev, wa_node_attr(list->children[i], "id"));
+	if (fw_group_receipt(c, r) == 0)
+		return;
 	fw_msg_ack(c, "receipt", id, to, type, NULL);
 	if (fw_msg_resolve(c, to, &t) == -1 || wa_jid_parse(to, &j) == -1) {
 		log_debug("client %u: receipt %s to %s: nobody to forward it to", c->id, id, to ? to : "-");

@@ -3,7 +3,9 @@
  * one-time prekeys (served by the prekey fetch like any device's, each once). It decrypts pkmsg/msg addressed
  * to it and keeps what it read (bounded), answers with a delivery receipt, or with a retry receipt when told to
  * fail the next decryption; it sends a conversation text to every device of a user, building sessions from
- * the bundles fakewa holds. Its records live in an fw_sigstore.h table. */
+ * the bundles fakewa holds. In groups (fw_group.h) it is a member device like any other: it decrypts the
+ * sender key distributions and skmsgs it gets, and sends with its own sender key. Its records (sessions,
+ * identities, prekeys, sender keys) live in an fw_sigstore.h table. */
 #ifndef WAGATE_FW_PHONE_SIGNAL_H
 #define WAGATE_FW_PHONE_SIGNAL_H
 
@@ -19,6 +21,8 @@ struct wa_signal_bundle;
 
 #define FW_PHONE_PREKEYS	50	/* one-time prekeys made at start; the pool is not refilled */
 #define FW_PHONE_RECEIVED_MAX	256	/* decrypted messages kept for GET /phone/received (oldest dropped) */
+#define FW_PHONE_SESSIONS_MAX	1024	/* sessions a reinstall looks at to find whom to tell */
+#define FW_PHONE_SKDM_MAX	1024	/* (group, device) pairs the phone gave its sender key; then it forgets all */
 
 /* The phone of account a (identity = the account key pair). NULL on key failure. */
 struct fw_phone *fw_phone_new(const struct fw_account *a);
@@ -32,9 +36,22 @@ void fw_phone_receive(struct fw_client *c, struct fw_account *a, const struct wa
  * account's). 0 with the message id in id (>= 32 bytes), or -1 with err. */
 int fw_phone_send(struct fw_server *s, struct fw_account *a, const char *to, const char *text, char *id,
     size_t idlen, char *err, size_t errlen);
+/* A group <message> for a's phone, as a member device would get it (fw_group_msg.c): from=GROUP
+ * participant=SENDER, a pairwise pkmsg/msg (carrying the sender key distribution) and/or an skmsg, decrypted in
+ * that order; the text is kept with its group, and a receipt goes to the sender device (none to a phone). */
+void fw_phone_group_receive(struct fw_server *s, struct fw_account *a, const struct wa_node *m);
+/* Send text from a's phone to group (a member): its sender key goes pairwise to every member device that
+ * lacks it, the text as one skmsg for all (wa-session.md 6.6). 0 with the id in id, or -1 with err. */
+int fw_phone_group_send(struct fw_server *s, struct fw_account *a, const char *group, const char *text, char *id,
+    size_t idlen, char *err, size_t errlen);
+/* The phone is reinstalled: a new Signal identity (the account key, which signs companions, stays), fresh
+ * prekeys and no sessions or sender keys; every companion of the users it had sessions with gets
+ * <notification type="encrypt" from=PHONE_USER><identity/></notification> (wa-session.md 5, 6.5). The number of
+ * devices told, or -1 on key failure (nothing changed). */
+int fw_phone_reinstall(struct fw_server *s, struct fw_account *a);
 /* The next decryption fails on purpose (a retry receipt goes back, wa-session.md 5.4). */
 void fw_phone_fail_next(struct fw_phone *p);
-/* Append [{"from","id","type","text"},...] (what the phone decrypted, oldest first) to b. */
+/* Append [{"from","id","type","text"[,"group"]},...] (what the phone decrypted, oldest first) to b. */
 void fw_phone_received_json(const struct fw_phone *p, struct evbuffer *b);
 
 #endif

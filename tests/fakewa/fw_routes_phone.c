@@ -4,6 +4,7 @@
 #include "fakewa_client.h"
 #include "fw_account.h"
 #include "fw_ctl.h"
+#include "fw_group.h"
 #include "fw_http.h"
 #include "fw_pair.h"
 #include "fw_phone_signal.h"
@@ -11,10 +12,12 @@
 
 #include "wa_jid.h"
 #include "wa_node.h"
+#include "xmalloc.h"
 
 #include <event2/buffer.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* POST /admin/mock-phone/scan-qr: the body is the QR text. */
@@ -98,11 +101,12 @@ fw_route_accounts(struct fw_ctl_call *call)
 	evbuffer_free(b);
 }
 
-/* The account an account=DIGITS parameter names, or NULL after a 404 answer. */
+/* The account an account=DIGITS (or phone=DIGITS) parameter names, or NULL after a 404 answer. */
 static struct fw_account *
 fw_route_phone_account(struct fw_ctl_call *call)
 {
-	const char *phone = fw_ctl_query(call, "account");
+	const char *phone = fw_ctl_query(call, "account") != NULL ? fw_ctl_query(call, "account") :
+	    fw_ctl_query(call, "phone");
 	struct fw_account *a = phone != NULL ? fw_account_find(&call->s->accounts, phone) : NULL;
 
 	if (a == NULL || a->mock == NULL)
@@ -126,7 +130,8 @@ fw_route_phone_send(struct fw_ctl_call *call)
 	if ((a = fw_route_phone_account(call)) == NULL)
 		return;
 	b = evbuffer_new();
-	if (fw_phone_send(call->s, a, to, text, id, sizeof(id), err, sizeof(err)) == -1) {
+	if ((fw_group_jid_is(to) ? fw_phone_group_send(call->s, a, to, text, id, sizeof(id), err, sizeof(err)) :
+	    fw_phone_send(call->s, a, to, text, id, sizeof(id), err, sizeof(err))) == -1) {
 		evbuffer_add_printf(b, "{\"error\":");
 		fw_json_string(b, err);
 		evbuffer_add_printf(b, "}");
@@ -167,4 +172,101 @@ fw_route_phone_fail_next(struct fw_ctl_call *call)
 		return;
 	fw_phone_fail_next(a->mock);
 	fw_ctl_reply(call->conn, 200, "{\"armed\":1}");
+}
+
+/* Answer 400 with err as the JSON error. */
+static void
+fw_route_error(struct fw_ctl_call *call, int code, const char *err)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evbuffer_add_printf(b, "{\"error\":");
+	fw_json_string(b, err);
+	evbuffer_add(b, "}", 2);
+	fw_ctl_reply(call->conn, code, (const char *)evbuffer_pullup(b, -1));
+	evbuffer_free(b);
+}
+
+/* POST /phone/group-create?account&subject&participants=DIGITS|USER_JID,...[&style=old] */
+void
+fw_route_phone_group_create(struct fw_ctl_call *call)
+{
+	const char *subject = fw_ctl_query(call, "subject"), *list = fw_ctl_query(call, "participants"),
+	    *style = fw_ctl_query(call, "style");
+	struct fw_account *a, *m[FW_GROUP_MEMBERS_MAX];
+	struct fw_group *g;
+	struct wa_node *note;
+	char *copy, *save = NULL, *tok, err[128], json[128];
+	size_t n = 0;
+
+	if (subject == NULL || list == NULL) {
+		fw_route_error(call, 400, "subject and participants are required");
+		return;
+	}
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	copy = xstrdup(list);
+	for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		/* a number, or a user JID */
+		tok[strcspn(tok, "@")] = '\0';
+		if (n == FW_GROUP_MEMBERS_MAX || (m[n++] = fw_account_find(&call->s->accounts, tok)) == NULL) {
+			free(copy);
+			fw_route_error(call, 400, "participants must be up to 64 known account numbers");
+			return;
+		}
+	}
+	free(copy);
+	if ((g = fw_group_create(call->s->groups, a, subject, m, n, style != NULL && strcmp(style, "old") == 0, err,
+	    sizeof(err))) == NULL) {
+		fw_route_error(call, 400, err);
+		return;
+	}
+	/* every member device hears of it, the creator's companions included */
+	note = wa_node_new("create");
+	wa_node_add_child(note, fw_group_node(g));
+	fw_group_notify(call->s, g, a, note, g->members, g->nmembers, NULL);
+	snprintf(json, sizeof(json), "{\"group\":\"%s\"}", g->jid);
+	fw_ctl_reply(call->conn, 200, json);
+}
+
+/* GET /admin/groups: {"groups":[{"jid","subject","creator","creation","participants":[...]}]} */
+void
+fw_route_groups(struct fw_ctl_call *call)
+{
+	struct evbuffer *b = evbuffer_new();
+	const struct fw_group *g;
+	int ng = 0;
+
+	evbuffer_add_printf(b, "{\"groups\":[");
+	TAILQ_FOREACH(g, &call->s->groups->list, entry) {
+		evbuffer_add_printf(b, "%s{\"jid\":\"%s\",\"subject\":", ng++ ? "," : "", g->jid);
+		fw_json_string(b, g->subject);
+		evbuffer_add_printf(b, ",\"creator\":\"%s@s.whatsapp.net\",\"creation\":%lld,\"participants\":[",
+		    g->creator->phone, (long long)g->creation);
+		for (size_t i = 0; i < g->nmembers; i++)
+			evbuffer_add_printf(b, "%s\"%s@s.whatsapp.net\"", i ? "," : "", g->members[i]->phone);
+		evbuffer_add_printf(b, "]}");
+	}
+	evbuffer_add_printf(b, "]}");
+	evbuffer_add(b, "", 1);
+	fw_ctl_reply(call->conn, 200, (const char *)evbuffer_pullup(b, -1));
+	evbuffer_free(b);
+}
+
+/* POST /phone/reinstall?account */
+void
+fw_route_phone_reinstall(struct fw_ctl_call *call)
+{
+	struct fw_account *a;
+	char json[64];
+	int n;
+
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	if ((n = fw_phone_reinstall(call->s, a)) == -1) {
+		fw_route_error(call, 500, "no new keys");
+		return;
+	}
+	snprintf(json, sizeof(json), "{\"notified\":%d}", n);
+	fw_ctl_reply(call->conn, 200, json);
 }

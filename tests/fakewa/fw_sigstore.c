@@ -142,3 +142,17 @@ fw_sigstore_save(struct fw_sigstore *st)
 		fw_sigstore_row(st, &v[i].key, v[i].data, v[i].len);
 	wa_signal_changes_free(v, n);
 }
+
+size_t
+fw_sigstore_addresses(struct fw_sigstore *st, enum wa_signal_kind kind, const char **out, size_t max)
+{
+	size_t n = 0;
+
+	for (struct fw_sigrow *r = st->rows; r != NULL; r = r->next)
+		if (r->kind == kind && r->address != NULL) {
+			if (n < max)
+				out[n] = r->address;
+			n++;
+		}
+	return n;
+}

@@ -20,6 +20,9 @@ struct wa_signal *fw_sigstore_signal(struct fw_sigstore *st);
 void fw_sigstore_set(struct fw_sigstore *st, const struct wa_signal_key *k, const uint8_t *data, size_t len);
 /* 1 if the table holds the record. */
 int fw_sigstore_has(struct fw_sigstore *st, const struct wa_signal_key *k);
+/* The addresses of the records of kind (SESSION, IDENTITY) into out (at most max; valid until the next write).
+ * Returns how many there are. */
+size_t fw_sigstore_addresses(struct fw_sigstore *st, enum wa_signal_kind kind, const char **out, size_t max);
 /* Answer the NEED of the last operation; write the changes of the last operation. */
 void fw_sigstore_load(struct fw_sigstore *st);
 void fw_sigstore_save(struct fw_sigstore *st);

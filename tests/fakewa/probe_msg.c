@@ -1,6 +1,7 @@
 /* The test companion's messaging commands and output (see probe_msg.h). */
 #include "probe_msg.h"
 #include "probe_companion.h"
+#include "probe_group.h"
 
 #include "fw_sigstore.h"
 #include "fw_text.h"
@@ -210,11 +211,14 @@ probe_msg_node(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct 
 	const struct wa_node *off;
 	struct wa_node *a;
 
+	if (probe_group_node(idx, st, c, n))
+		return;
 	if (strcmp(n->tag, "message") == 0)
 		pm_message(idx, st, c, n);
 	else if (strcmp(n->tag, "receipt") == 0) {
-		printf("RECEIPT %d %s %s %s\n", idx, pm_attr(n, "from", "-"), pm_attr(n, "id", "-"),
-		    pm_attr(n, "type", "delivery"));
+		printf("RECEIPT %d %s %s %s%s%s\n", idx, pm_attr(n, "from", "-"), pm_attr(n, "id", "-"),
+		    pm_attr(n, "type", "delivery"), wa_node_attr(n, "participant") ? " participant=" : "",
+		    pm_attr(n, "participant", ""));
 		fflush(stdout);
 		if (id == NULL)
 			return;
@@ -227,8 +231,12 @@ probe_msg_node(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct 
 			wa_node_set_attr(a, "type", wa_node_attr(n, "type"));
 		pm_send(c, a);
 	} else if (strcmp(n->tag, "ack") == 0) {
-		printf("ACK %d %s %s error=%s\n", idx, pm_attr(n, "class", "-"), pm_attr(n, "id", "-"),
-		    pm_attr(n, "error", "-"));
+		printf("ACK %d %s %s error=%s%s%s\n", idx, pm_attr(n, "class", "-"), pm_attr(n, "id", "-"),
+		    pm_attr(n, "error", "-"), wa_node_attr(n, "phash") ? " phash=" : "", pm_attr(n, "phash", ""));
+		fflush(stdout);
+	} else if (strcmp(n->tag, "notification") == 0 && strcmp(pm_attr(n, "type", ""), "encrypt") == 0 &&
+	    wa_node_child(n, "identity") != NULL) {
+		printf("IDENTITY %d %s\n", idx, pm_attr(n, "from", "-"));
 		fflush(stdout);
 	} else if (strcmp(n->tag, "ib") == 0 && (off = wa_node_child(n, "offline")) != NULL) {
 		printf("IB %d offline %s\n", idx, pm_attr(off, "count", "-"));
@@ -303,12 +311,20 @@ pm_sendtext(int idx, struct fw_sigstore *st, struct wa_conn *c, const char *id, 
 void
 probe_msg_command(int idx, struct fw_sigstore *st, struct wa_conn *c, char *line)
 {
-	char *verb = strtok(line, " \n"), *a1 = strtok(NULL, " \n"), *a2 = strtok(NULL, " \n"),
-	    *a3 = strtok(NULL, " \n"), *a4 = strtok(NULL, " \n"), *save = NULL, *j;
+	char *verb, *a1, *a2, *a3, *a4, *save = NULL, *j;
 	struct wa_node *n, *parts, *to, *enc, *q, *u, *list;
 	uint8_t *bytes;
 	size_t len;
 
+	if (line[strspn(line, " ")] == 'g') {
+		probe_group_command(idx, st, c, line);
+		return;
+	}
+	verb = strtok(line, " \n");
+	a1 = strtok(NULL, " \n");
+	a2 = strtok(NULL, " \n");
+	a3 = strtok(NULL, " \n");
+	a4 = strtok(NULL, " \n");
 	if (verb != NULL && strcmp(verb, "sendtext") == 0 && a3 != NULL && a4 != NULL) {
 		char *more = strtok(NULL, "\n");
 		char text[FW_TEXT_MAX + 1];

@@ -7,15 +7,17 @@
  *   <conn#> usync <user jid>[,...]                     devices + contact + lid query, iq id probe-usync
  *   <conn#> key <device jid>[,...]                     prekey bundle fetch, iq id probe-key; a Signal session
  *                                                      is built from each bundle received
+ *   <conn#> g...                                       group commands (probe_group.h)
  *   <conn#> sendtext <msg id> <chat jid> <device jid> <text...>
  *           Message{conversation} encrypted with wa_signal for that device (session from a key command)
  * Lines (stdout, flushed):
  *   MSG <conn#> <from> <id> offline=<0|1> recipient=<jid|-> enc=<type>:<hex>   (answered with a receipt)
  *   TEXT <conn#> <from> <id> <text>        a pkmsg/msg that decrypted (address "user:device" of from)
  *   DECRYPT-FAIL <conn#> <from> <id> <reason>
- *   RECEIPT <conn#> <from> <id> <type|delivery>                                (acked)
- *   ACK <conn#> <class> <id> error=<code|->
+ *   RECEIPT <conn#> <from> <id> <type|delivery>[ participant=<jid>]            (acked)
+ *   ACK <conn#> <class> <id> error=<code|->[ phash=<server's participant hash>]
  *   IB <conn#> offline <count>
+ *   IDENTITY <conn#> <user jid>            <notification type=encrypt><identity/> (that user reinstalled)
  *   USYNC <conn#> <jid> devices=<ids|-> contact=<type|-> lid=<jid|->
  *   KEY <conn#> <jid> reg=<n> prekey=<id|none>     or     KEY <conn#> <jid> error=<code>
  *   SESSION <conn#> <jid> <built|failed>
