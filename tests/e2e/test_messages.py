@@ -120,7 +120,7 @@ class MessagesTest(MessagingCase):
             self.assertEqual(self.count_rows("chat", x["iid"], "remote_jid = %s" % sql_str(y["user"])), 1)
             self.assertEqual(self.count_rows("contact", x["iid"], "remote_jid = %s" % sql_str(y["user"])), 1)
             # the peer's LID <-> phone number mapping was learnt (sender_lid / usync)
-            n = self.count_rows("lid_map l", "l::text LIKE %s AND l::text LIKE %s"
+            n = self.count_rows("lid_map l", x["iid"], "l::text LIKE %s AND l::text LIKE %s"
                                 % (sql_str("%" + lid_user(y) + "@lid%"), sql_str("%" + y["user"] + "%")))
             self.assertGreaterEqual(n, 1, "no lid_map row for %s" % y["name"])
         # findChats on each side: the other one, with the newest message
