@@ -4,10 +4,14 @@ sends texts instance -> instance through POST /message/sendText and measures, pe
 request to the receiving instance's messages.upsert at the receiver (API accepted -> fakewa -> receiving worker ->
 row committed -> webhook delivered). Prints the result lines on stdout; a failure is one line on stderr and exit 1.
 
-usage: messages_driver.py BASE KEY FW_CONTROL SCRATCH_DIR PAIRS:MESSAGES:CONCURRENCY ...
+The latency is split at the receiving row's created_at (the storing transaction's start, read with psql): API ->
+row stored, row -> webhook delivered.
+
+usage: messages_driver.py BASE KEY FW_CONTROL SCRATCH_DIR DB_URI PAIRS:MESSAGES:CONCURRENCY ...
   (e.g. 1:1000:32 50:2000:100; pair sets grow: the pairs of a smaller set are reused by the next)"""
 
 import concurrent.futures
+import glob
 import http.client
 import http.server
 import json
@@ -19,7 +23,7 @@ import sys
 import threading
 import time
 
-BASE, KEY, CONTROL, SCRATCH = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+BASE, KEY, CONTROL, SCRATCH, DB = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 PORT = int(BASE.rsplit(":", 1)[1])
 LIMIT = float(os.environ.get("BENCH_TIMEOUT", "600"))
 _local = threading.local()
@@ -87,6 +91,21 @@ def wait(pred, what, limit=LIMIT, interval=0.2):
         time.sleep(interval)
 
 
+def psql(sql):
+    """Rows of one query (tab-separated fields) with the newest server-side psql."""
+    c = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))
+    r = subprocess.run([c[-1] if c else "psql", "-X", "-q", "-A", "-t", "-F", "\t", "-d", DB, "-c", sql],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    if r.returncode != 0:
+        die("psql: %s" % r.stderr.strip())
+    return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * p))]
+
+
 def fw_devices():
     _, j = req(CONTROL, "GET", "/admin/accounts")
     return {d["jid"]: d for a in j["accounts"] for d in a["devices"]}
@@ -132,11 +151,16 @@ def pss(pid):
 
 # --- the receiver: its own process, appending "<instance> <key.id> <arrival time>" per messages.upsert
 RECEIVER = r'''
-import http.server, json, sys, threading, time
+import http.server, json, socket, sys, threading, time
 out = open(sys.argv[2], "a", buffering=1)
 lock = threading.Lock()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    def setup(self):
+        super().setup()
+        # the headers and the body go out in two writes: with Nagle on, a keep-alive client waits for the
+        # delayed ACK (40 ms) before the second one, and the receiver would cap deliveries at ~22/s per connection
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     def log_message(self, *a):
         pass
     def do_POST(self):
@@ -212,16 +236,24 @@ def run_set(npairs, nmsgs, conc, arrivals):
     bad = [mid for mid, (p, _) in sends.items() if seen[mid][0] != "r%d" % p]
     if bad:
         die("%d messages arrived at the wrong instance" % len(bad))
-    lat = sorted((seen[mid][1] - t0) * 1000 for mid, (_, t0) in sends.items())
+    lat = [(seen[mid][1] - t0) * 1000 for mid, (_, t0) in sends.items()]
     last = max(seen[mid][1] for mid in sends)
     rate = nmsgs / (last - t_start)
-    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-    return rate, statistics.median(lat), p99, t_sent - t_start
+    # the split: when the receiving instance's row was stored
+    stored = {r[0]: float(r[1]) for r in psql(
+        "SELECT key_id, extract(epoch FROM created_at) FROM message WHERE NOT from_me AND key_id IN (%s)"
+        % ",".join("'%s'" % mid for mid in sends))}
+    to_row = [(stored[mid] - t0) * 1000 for mid, (_, t0) in sends.items() if mid in stored]
+    to_hook = [(seen[mid][1] - stored[mid]) * 1000 for mid in sends if mid in stored]
+    split = "API->row p50 %.1f p99 %.1f ms, row->webhook p50 %.1f p99 %.1f ms" % (
+        statistics.median(to_row), pct(to_row, 0.99), statistics.median(to_hook), pct(to_hook, 0.99)) \
+        if to_row else "no rows found for the split"
+    return rate, statistics.median(lat), pct(lat, 0.99), t_sent - t_start, split
 
 
 def main():
     sets = []
-    for s in sys.argv[5:]:
+    for s in sys.argv[6:]:
         a, b, c = (int(x) for x in s.split(":"))
         sets.append((a, b, c))
     rport = int(os.environ.get("BENCH_RECEIVER_PORT", "0"))
@@ -252,11 +284,11 @@ def main():
                       flush=True)
             have = npairs
             # warm-up: one message per pair builds the Signal sessions (pkmsg), not measured
-            rate, p50, p99, _ = run_set(npairs, npairs, min(conc, npairs), arrivals)
-            rate, p50, p99, t_send = run_set(npairs, nmsgs, conc, arrivals)
+            run_set(npairs, npairs, min(conc, npairs), arrivals)
+            rate, p50, p99, t_send, split = run_set(npairs, nmsgs, conc, arrivals)
             print("messages pairs=%d: %d texts, %.0f msg/s end to end (goal 2000), latency p50 %.1f ms p99 %.1f ms "
-                  "(%d in flight; sendText calls took %.2f s; pairing took %.1f s)"
-                  % (npairs, nmsgs, rate, p50, p99, conc, t_send, t_pair), flush=True)
+                  "(%s; %d in flight; sendText calls took %.2f s; pairing took %.1f s)"
+                  % (npairs, nmsgs, rate, p50, p99, split, conc, t_send, t_pair), flush=True)
         # the receiving worker of pair 1 after the load, then after a restart (kill -9, logged in again, idle)
         ids = {}
         _, j = req(PORT, "GET", "/instance/fetchInstances")
