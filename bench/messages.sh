@@ -6,7 +6,8 @@
 # webhook delivered). Goal: 2,000 msg/s. Prints one line per figure set (bench/messages_driver.py does the work):
 #   messages: idle paired worker PSS A kB (private B kB, RSS C kB; after pairing)
 #   messages pairs=1: N texts, R msg/s end to end (goal 2000), latency p50 X ms p99 Y ms (API->row ..., row->webhook
-#     ...; ...)       (the split at the receiving row's created_at: where the time goes)
+#     ...; cpu s: wagate, workers, fakewa, postgres, receiver, driver; ...)   (the split at the receiving row's
+#     created_at and the CPU seconds each part used during the set: where the time goes)
 #   messages pairs=50: ... the same
 #   messages: idle worker PSS A kB (...; after the load)
 #   messages: idle worker PSS A kB (...; after a restart)      (kill -9 of a receiving worker, logged in again)
@@ -36,6 +37,6 @@ rport=$(free_port)
 sup_env=(WA_WEBSOCKET_URL="ws://127.0.0.1:$fw_port/ws/chat" WA_ROOT_KEY="$fw_root_key"
 	WEBHOOK_GLOBAL_URL="http://127.0.0.1:$rport/hook" WEBHOOK_GLOBAL_ENABLED=true)
 start_sup
-BENCH_RECEIVER_PORT=$rport python3 bench/messages_driver.py "$base" "$key" "$fw_control" "$tmp" \
+BENCH_RECEIVER_PORT=$rport BENCH_SUP_PID=$sup_pid BENCH_FW_PID=$fw_pid python3 bench/messages_driver.py "$base" "$key" "$fw_control" "$tmp" \
 	"postgresql://postgres@127.0.0.1:$pgport/postgres" "${sets[@]}" \
 	>&3 2>"$tmp/driver.err" || fail "$(tail -n 1 "$tmp/driver.err")"

@@ -138,6 +138,45 @@ def state(name):
     return (j or {}).get("instance", {}).get("state") if st == 200 else None
 
 
+def _ticks(pid):
+    """utime + stime of a process, in clock ticks (0 once it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return int(v[11]) + int(v[12])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _children(ppid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == ppid:
+                        out.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def cpu(rx_pid):
+    """CPU seconds so far of wagate, its workers, fakewa, PostgreSQL (postmaster and backends), the receiver and
+    this driver (the senders). A process that exited meanwhile (a killed worker) is simply missing."""
+    hz = os.sysconf("SC_CLK_TCK")
+    sup, fw = int(os.environ.get("BENCH_SUP_PID", "0")), int(os.environ.get("BENCH_FW_PID", "0"))
+    try:
+        with open(os.path.join(SCRATCH, "pg", "data", "postmaster.pid")) as f:
+            pm = int(f.readline())
+    except (OSError, ValueError):
+        pm = 0
+    t = os.times()
+    return {"wagate": _ticks(sup) / hz, "workers": sum(_ticks(p) for p in _children(sup)) / hz,
+            "fakewa": _ticks(fw) / hz, "postgres": (_ticks(pm) + sum(_ticks(p) for p in _children(pm))) / hz,
+            "receiver": _ticks(rx_pid) / hz, "driver": t.user + t.system}
+
+
 def pss(pid):
     """(PSS, private, RSS) kB of a process."""
     v = {}
@@ -201,7 +240,7 @@ class Arrivals:
         return self.seen
 
 
-def run_set(npairs, nmsgs, conc, arrivals):
+def run_set(npairs, nmsgs, conc, arrivals, rx_pid):
     """nmsgs texts over npairs sender -> receiver pairs, conc in flight: (msg/s, p50 ms, p99 ms)."""
     sends = {}  # id -> (pair, t0)
     errors = []
@@ -219,7 +258,7 @@ def run_set(npairs, nmsgs, conc, arrivals):
         with lock:
             sends[j["key"]["id"]] = (p, t0)
 
-    t_start = time.time()
+    t_start, c0 = time.time(), cpu(rx_pid)
     with concurrent.futures.ThreadPoolExecutor(max_workers=conc) as ex:
         list(ex.map(one, range(nmsgs)))
     if errors:
@@ -236,6 +275,8 @@ def run_set(npairs, nmsgs, conc, arrivals):
     bad = [mid for mid, (p, _) in sends.items() if seen[mid][0] != "r%d" % p]
     if bad:
         die("%d messages arrived at the wrong instance" % len(bad))
+    c1 = cpu(rx_pid)
+    used = "cpu s: " + ", ".join("%s %.1f" % (k, c1[k] - c0[k]) for k in c1)
     lat = [(seen[mid][1] - t0) * 1000 for mid, (_, t0) in sends.items()]
     last = max(seen[mid][1] for mid in sends)
     rate = nmsgs / (last - t_start)
@@ -248,7 +289,7 @@ def run_set(npairs, nmsgs, conc, arrivals):
     split = "API->row p50 %.1f p99 %.1f ms, row->webhook p50 %.1f p99 %.1f ms" % (
         statistics.median(to_row), pct(to_row, 0.99), statistics.median(to_hook), pct(to_hook, 0.99)) \
         if to_row else "no rows found for the split"
-    return rate, statistics.median(lat), pct(lat, 0.99), t_sent - t_start, split
+    return rate, statistics.median(lat), pct(lat, 0.99), t_sent - t_start, split + "; " + used
 
 
 def main():
@@ -284,8 +325,8 @@ def main():
                       flush=True)
             have = npairs
             # warm-up: one message per pair builds the Signal sessions (pkmsg), not measured
-            run_set(npairs, npairs, min(conc, npairs), arrivals)
-            rate, p50, p99, t_send, split = run_set(npairs, nmsgs, conc, arrivals)
+            run_set(npairs, npairs, min(conc, npairs), arrivals, rx.pid)
+            rate, p50, p99, t_send, split = run_set(npairs, nmsgs, conc, arrivals, rx.pid)
             print("messages pairs=%d: %d texts, %.0f msg/s end to end (goal 2000), latency p50 %.1f ms p99 %.1f ms "
                   "(%s; %d in flight; sendText calls took %.2f s; pairing took %.1f s)"
                   % (npairs, nmsgs, rate, p50, p99, split, conc, t_send, t_pair), flush=True)
