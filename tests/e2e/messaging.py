@@ -4,10 +4,12 @@ supervisor) plus the steps of a text exchange: instances paired and ready to rec
 Evolution's shapes (evolution-api-lite.md 2.5, 2.6, 4.2)."""
 
 import json
+import shutil
+import subprocess
 import time
 import urllib.parse
 
-from common import wait_until
+from common import missing, wait_until
 from pairing import PairingCase
 
 # Evolution's status names in the order a stored status may move (it only ever goes up).
@@ -18,6 +20,23 @@ MSG_KEYS = {"key", "message", "messageType", "messageTimestamp", "instanceId", "
 RECORD_KEYS = {"id", "key", "pushName", "messageType", "message", "messageTimestamp", "instanceId", "source",
                "contextInfo", "MessageUpdate"}
 UPDATE_KEYS = {"keyId", "remoteJid", "fromMe", "status", "instanceId"}
+
+
+def ipc_backlog(worker_pid):
+    """Bytes the worker wrote to its supervisor that the supervisor has not read yet: the Recv-Q of the far ends
+    of the worker's Unix sockets (ss -x). Meaningful while the supervisor is stopped."""
+    if shutil.which("ss") is None:
+        missing("ss not installed (iproute2)")
+    out = subprocess.run(["ss", "-x", "-n", "-p"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         timeout=10).stdout.splitlines()
+    rows = []
+    for line in out[1:]:
+        f = line.split()
+        # Netid State Recv-Q Send-Q Local-Address Port(inode) Peer-Address Port(inode) [Process]
+        if len(f) >= 8 and f[2].isdigit() and f[5].isdigit() and f[7].isdigit():
+            rows.append((int(f[2]), f[5], f[7], " ".join(f[8:])))
+    peers = {peer for _, _, peer, proc in rows if "pid=%d," % worker_pid in proc}
+    return sum(q for q, local, _, proc in rows if local in peers and "pid=%d," % worker_pid not in proc)
 
 
 def sql_str(s):
