@@ -432,8 +432,10 @@ test_invalid_answers(void **state)
 	const char *numbers[2] = { "15551234567", "15550000000" };
 	Wagate__Ipc__SendResult sr = WAGATE__IPC__SEND_RESULT__INIT;
 	Wagate__Ipc__NumbersResult nr = WAGATE__IPC__NUMBERS_RESULT__INIT;
-	Wagate__Ipc__NumberInfo ni, *nip = &ni;
+	Wagate__Ipc__NumberInfo ni, *nip[3] = { &ni, &ni, &ni };
 	IpcEnvelope *env;
+	char id[32];
+	int v;
 
 	(void)state;
 	memset(&s, 0, sizeof(s));
@@ -453,23 +455,26 @@ test_invalid_answers(void **state)
 	assert_int_equal(workers_remove(t->w, "hand-inv1"), 0);
 	fw_close(&f);
 
-	/* one entry for two numbers */
-	fw_start(t, lfd, "hand-inv2", &f);
-	assert_int_equal(workers_check_numbers(t->w, "hand-inv2", numbers, 2, on_numbers, &s), 0);
-	env = fw_expect(t, &f, WAGATE__IPC__ENVELOPE__MSG_CHECK_NUMBERS, 10000);
-	wagate__ipc__number_info__init(&ni);
-	ni.number = (char *)"15551234567";
-	nr.ok = 1;
-	nr.n_numbers = 1;
-	nr.numbers = &nip;
-	fw_send_numbers(t, &f, env->request_id, &nr);
-	ipc_envelope_free(env);
-	assert_true(run_until(t, &t->nexit, 2, 10000));
-	assert_int_equal(s.nnum, 1);
-	assert_false(s.num_ok[0]);
-	assert_int_equal(s.num_code[0], 500);
-	assert_int_equal(workers_remove(t->w, "hand-inv2"), 0);
-	fw_close(&f);
+	/* one entry, then three, for two numbers */
+	for (v = 0; v < 2; v++) {
+		snprintf(id, sizeof(id), "hand-inv2%c", 'a' + v);
+		fw_start(t, lfd, id, &f);
+		assert_int_equal(workers_check_numbers(t->w, id, numbers, 2, on_numbers, &s), 0);
+		env = fw_expect(t, &f, WAGATE__IPC__ENVELOPE__MSG_CHECK_NUMBERS, 10000);
+		wagate__ipc__number_info__init(&ni);
+		ni.number = (char *)"15551234567";
+		nr.ok = 1;
+		nr.n_numbers = v == 0 ? 1 : 3;
+		nr.numbers = nip;
+		fw_send_numbers(t, &f, env->request_id, &nr);
+		ipc_envelope_free(env);
+		assert_true(run_until(t, &t->nexit, 2 + v, 10000));
+		assert_int_equal(s.nnum, 1 + v);
+		assert_false(s.num_ok[v]);
+		assert_int_equal(s.num_code[v], 500);
+		assert_int_equal(workers_remove(t->w, id), 0);
+		fw_close(&f);
+	}
 
 	/* the answer of another command: a NumbersResult under a SendMessage's id */
 	fw_start(t, lfd, "hand-inv3", &f);
@@ -479,14 +484,14 @@ test_invalid_answers(void **state)
 	nr.ok = 0;
 	fw_send_numbers(t, &f, env->request_id, &nr);
 	ipc_envelope_free(env);
-	assert_true(run_until(t, &t->nexit, 3, 10000));
+	assert_true(run_until(t, &t->nexit, 4, 10000));
 	assert_true(run_until(t, &s.nsend, 2, 10000));
 	assert_false(s.send_ok[1]);
 	assert_int_equal(s.send_code[1], 503);	/* the request itself never got its answer */
 	fw_close(&f);
 	tctx_free(t);
 	assert_int_equal(s.nsend, 2);
-	assert_int_equal(s.nnum, 1);
+	assert_int_equal(s.nnum, 2);
 	fw_unlisten(lfd);
 }
 
