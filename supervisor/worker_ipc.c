@@ -180,8 +180,12 @@ worker_ipc_open(struct worker_rec *wk, int fd)
 void
 worker_ipc_close(struct worker_rec *wk)
 {
-	ipc_peer_free(wk->peer);
+	struct ipc_peer *p = wk->peer;
+
+	/* Pending commands hear "gone" from inside ipc_peer_free; a caller that sends again from that callback
+	 * must find no channel, not queue on the one being freed (and be cancelled again, and again). */
 	wk->peer = NULL;
+	ipc_peer_free(p);
 }
 
 /* Queue one message to a live worker with a fresh request id (its Result is only logged). */

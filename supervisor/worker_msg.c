@@ -84,7 +84,8 @@ worker_msg_records_ok(const struct workers_sig_record *recs, size_t n, size_t nk
 	if (n != nkeys || (n > 0 && recs == NULL))
 		return 0;
 	for (i = 0; i < n; i++)
-		if (recs[i].found && (recs[i].len > WORKERS_SIG_RECORD_MAX || (recs[i].len > 0 && recs[i].data == NULL)))
+		if (recs[i].found &&
+		    (recs[i].len > WORKERS_SIG_RECORD_MAX || (recs[i].len > 0 && recs[i].data == NULL)))
 			return 0;
 	return 1;
 }

@@ -22,7 +22,8 @@ worker_msg_key(const Wagate__Ipc__SignalKey *k, struct workers_sig_key *out)
 {
 	if (k == NULL)
 		return "a Signal key is missing";
-	if (!worker_msg_str(k->address, WORKER_MSG_ADDRESS_MAX, 0) || !worker_msg_str(k->group, WORKER_MSG_ADDRESS_MAX, 0))
+	if (!worker_msg_str(k->address, WORKER_MSG_ADDRESS_MAX, 0) ||
+	    !worker_msg_str(k->group, WORKER_MSG_ADDRESS_MAX, 0))
 		return "Signal address or group too long or not UTF-8";
 	out->kind = (int)k->kind;
 	out->address = "";
@@ -285,8 +286,8 @@ worker_msg_check_numbers(const Wagate__Ipc__NumbersResult *r, size_t nasked, str
 		const Wagate__Ipc__NumberInfo *ni = r->numbers[i];
 
 		if (ni == NULL || !worker_msg_str(ni->number, WORKER_MSG_STR_MAX, 1) ||
-		    !worker_msg_str(ni->jid, WORKER_MSG_STR_MAX, 0) || !worker_msg_str(ni->lid, WORKER_MSG_STR_MAX, 0) ||
-		    (ni->exists && *ni->jid == '\0')) {
+		    !worker_msg_str(ni->jid, WORKER_MSG_STR_MAX, 0) ||
+		    !worker_msg_str(ni->lid, WORKER_MSG_STR_MAX, 0) || (ni->exists && *ni->jid == '\0')) {
 			free(out);
 			return -1;
 		}

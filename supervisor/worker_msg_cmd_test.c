@@ -310,6 +310,22 @@ test_command_timeouts(void **state)
 	fw_unlisten(lfd);
 }
 
+/* A caller that sends again when told the worker went away (from inside the table's teardown of the
+ * channel): it must be refused, not queued on the dying channel and cancelled again, without end. */
+static struct tctx *retry_t;
+static int retry_n, retry_rc = 99;
+
+static void
+on_send_retry(void *arg, const struct workers_send_result *r)
+{
+	static struct workers_send snd = { "15551234567@s.whatsapp.net", (const unsigned char *)"x", 1, NULL };
+
+	(void)arg;
+	assert_int_equal(r->code, 503);
+	retry_n++;
+	retry_rc = workers_send_message(retry_t->w, "hand-gone", &snd, on_send_retry, NULL);
+}
+
 /* Issue one of each command to instance id (all must be accepted). */
 static void
 issue_all(struct tctx *t, const char *id, struct seen *s)
@@ -350,8 +366,14 @@ test_worker_gone(void **state)
 
 	/* 1: the process is killed (not by the table). */
 	issue_all(t, "hand-gone", &s);
+	retry_t = t;
+	assert_int_equal(workers_send_message(t->w, "hand-gone", &(struct workers_send){ "1@s.whatsapp.net",
+	    (const unsigned char *)"x", 1, NULL }, on_send_retry, NULL), 0);
 	assert_int_equal(kill(f.pid, SIGKILL), 0);
 	assert_true(run_until(t, &s.nread, 1, 10000));
+	assert_true(run_until(t, &retry_n, 1, 10000));
+	assert_int_equal(retry_n, 1);
+	assert_int_equal(retry_rc, -1);
 	assert_int_equal(s.nsend, 1);
 	assert_int_equal(s.send_code[0], 503);
 	assert_string_equal(s.send_error[0], "the worker went away");

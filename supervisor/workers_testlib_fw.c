@@ -314,8 +314,9 @@ fw_orphan_start(const char *dir, const char *id)
 		memset(&sun, 0, sizeof(sun));
 		sun.sun_family = AF_UNIX;
 		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/workers/%s.sock", dir, id);
-		if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 || bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-		    listen(lfd, 4) == -1 || write(p[1], "x", 1) != 1)
+		if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1 ||
+		    bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) == -1 || listen(lfd, 4) == -1 ||
+		    write(p[1], "x", 1) != 1)
 			_exit(31);
 		close(p[1]);
 		if ((fd = accept(lfd, NULL, NULL)) == -1)
