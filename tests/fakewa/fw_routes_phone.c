@@ -105,7 +105,7 @@ fw_route_accounts(struct fw_ctl_call *call)
  * has its phone; here one is otherwise made by the first pairing, and tests of messaging with a phone that
  * has no companion (Baileys' interop, a wagate instance writing to a plain phone) need it without one. */
 void
-fw_route_account(struct fw_ctl_call *call)
+fw_route_account_new(struct fw_ctl_call *call)
 {
 	const char *phone = fw_ctl_query(call, "phone");
 	struct fw_account *a;
@@ -115,7 +115,7 @@ fw_route_account(struct fw_ctl_call *call)
 		fw_ctl_reply(call->conn, 400, "{\"error\":\"phone must be 1..20 digits\"}");
 		return;
 	}
-	snprintf(json, sizeof(json), "{\"phone\":\"%s\",\"lid\":\"%s@lid\"}", a->phone, a->lid);
+	snprintf(json, sizeof(json), "{\"phone\":\"%s\",\"lid\":\"%s\"}", a->phone, a->lid);
 	fw_ctl_reply(call->conn, 200, json);
 }
 

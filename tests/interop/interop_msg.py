@@ -52,7 +52,7 @@ class Fw(FakewaProc):
 def scenario(fw, agent):
     lid = {}
     for ph in (B, C):
-        lid[ph] = fw.post("/admin/account", phone=ph, name="Phone " + ph)["lid"]
+        lid[ph] = fw.post("/admin/account", phone=ph, name="Phone " + ph)["lid"] + "@lid"
     opened = agent.wait_open()
     check(opened["jid"].startswith(A + ":"), "Baileys logged in as %s, not a device of %s" % (opened["jid"], A))
     me = opened["jid"]
