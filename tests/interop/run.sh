@@ -35,6 +35,7 @@ else
 	(cd "$work" && npm ci --no-audit --no-fund --ignore-scripts --prefer-offline >npm.log 2>&1) ||
 		{ cat "$work/npm.log"; echo "npm ci failed"; exit 1; }
 fi
+export PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 # The messaging modes are Python drivers that start fakewa (and wagate) themselves and run Baileys through
 # baileys_agent.mjs in $work.
 case $what in
