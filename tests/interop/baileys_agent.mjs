@@ -10,6 +10,8 @@
 //          {"ev":"close","status"} and {"ev":"fatal","error"}      the connection closed / the agent gives up
 //   stdin  {"op":"send","tag","to","text"}   sendMessage(to, {text})
 //          {"op":"groups","tag"}             groupFetchAllParticipating()
+//          {"op":"disconnect","tag"}         end the connection (answer {"ev":"disconnected","tag"} once closed)
+//          {"op":"connect","tag"}            log in again with the same auth state (then a new "open" event)
 //          {"op":"quit"}                     end the socket and exit 0 (so does stdin's end)
 // The driver decides what is right; this file only translates. Baileys' own log goes to stderr at the level
 // INTEROP_LOG (default warn), so a failing test can show what Baileys complained about.
@@ -19,6 +21,7 @@ import https from 'node:https'
 import os from 'node:os'
 import path from 'node:path'
 import readline from 'node:readline'
+import util from 'node:util'
 import * as baileys from 'baileys'
 
 const [url, rootFile, controlPort, phone] = process.argv.slice(2)
@@ -57,10 +60,14 @@ const safeJson = (o) => {
 const logger = makeLogger('')
 
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n')
+// stdout is the event channel: libsignal's console.log/info chatter ("Closing session ...") goes to the log
+for (const k of ['log', 'info', 'warn', 'error', 'debug'])
+	console[k] = (...args) => process.stderr.write(`[console ${k}] ${util.format(...args)}\n`)
 const authDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wagate-interop-agent-'))
 const { state, saveCreds } = await useMultiFileAuthState(authDir)
 let sock = null
 let exiting = false
+let onClosed = null	// set by the disconnect command: the close it asked for is not a failure
 const exit = (code) => {
 	if (exiting) return
 	exiting = true
@@ -105,6 +112,11 @@ const connect = () => {
 		keepAliveIntervalMs: 5000,
 		markOnlineOnConnect: false,
 		syncFullHistory: false,
+		// fakewa's phone sends no history sync notification. With the default (sync wanted) a first session
+		// waits up to 20 s for one in AwaitingInitialSync, buffering events meanwhile; online stanzas flush the
+		// buffer, but offline ones (delivered at login) do not, so their messages.upsert would come only at that
+		// timeout. Saying no history is wanted makes Baileys go Online at once, as it would after a real sync.
+		shouldSyncHistoryMessage: () => false,
 	})
 	const s = sock
 	s.ev.on('creds.update', saveCreds)
@@ -121,6 +133,12 @@ const connect = () => {
 			if (status === DisconnectReason.restartRequired && scanned !== null) {
 				// after the pairing: Baileys leaves the reconnect to the application (same auth state)
 				scanned.then(() => connect(), fatal)
+				return
+			}
+			if (onClosed !== null) {
+				const done = onClosed
+				onClosed = null
+				done(status)
 				return
 			}
 			emit({ ev: 'close', status })
@@ -151,6 +169,17 @@ const run = async (cmd) => {
 			participants: g.participants.map(p => p.id), addressingMode: g.addressingMode })) })
 		break
 	}
+	case 'disconnect':
+		await new Promise((resolve) => {
+			onClosed = resolve
+			sock.end(undefined)
+		})
+		emit({ ev: 'disconnected', tag: cmd.tag })
+		break
+	case 'connect':
+		connect()
+		emit({ ev: 'connecting', tag: cmd.tag })
+		break
 	case 'quit':
 		exit(0)
 		break

@@ -66,8 +66,12 @@ class Agent:
             return ""
         return "----- Baileys log (%s) -----\n%s" % (self.log_path, "\n".join(lines[-n:]))
 
-    def wait_open(self, timeout=40):
-        return self.wait("Baileys open", lambda e: e["ev"] == "open", timeout)
+    def wait_open(self, timeout=40, nth=1):
+        """The nth "open" event (1: the first login; 2: after the first reconnect ...)."""
+        def pred(e):
+            opens = [x for x in self.events if x["ev"] == "open"]
+            return len(opens) >= nth and opens[nth - 1] is e
+        return self.wait("Baileys open #%d" % nth, pred, timeout)
 
     def command(self, op, timeout=20, **args):
         """Run one command; its answer event (sent, groups); AssertionError on an error event."""

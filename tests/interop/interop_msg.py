@@ -36,6 +36,17 @@ class Fw(FakewaProc):
         check(r.status == 200, "received of %s -> %d %s" % (phone, r.status, r.json))
         return r.json["received"]
 
+    def wait_device(self, jid, pred, what, agent, timeout=20):
+        """Poll /admin/accounts until the device jid satisfies pred."""
+        end = time.monotonic() + timeout
+        while True:
+            d = [x for a in self.accounts() for x in a["devices"] if x["jid"] == jid]
+            if d and pred(d[0]):
+                return d[0]
+            if time.monotonic() > end:
+                raise AssertionError("timed out waiting for %s: %s\n%s" % (what, d, agent.tail()))
+            time.sleep(0.1)
+
     def wait_received(self, phone, pred, what, agent, timeout=20):
         """The first entry of phone's received list that pred accepts (polled: fakewa has no push)."""
         end = time.monotonic() + timeout
@@ -117,6 +128,29 @@ def scenario(fw, agent):
     bad = [r for ph in (B, C) for r in fw.received(ph) if r["type"] != "text"]
     check(not bad, "the phones could not read: %s" % bad)
     log("group: second texts both ways")
+
+    # offline: Baileys disconnects, B and C write (1:1 and in the group), fakewa queues; at the next login Baileys
+    # gets them before <ib><offline>, decrypts them and upserts them (as 'append': they carry offline="1")
+    me_dev = opened["jid"]
+    agent.command("disconnect")
+    fw.wait_device(me_dev, lambda d: not d["connected"], "Baileys disconnected", agent)
+    queued = [("1:1", fw.post("/phone/send", account=B, to=u(A), text="while you were away (B)")["id"]),
+              ("group", fw.post("/phone/send", account=C, to=gid, text="while you were away (C, group)")["id"]),
+              ("1:1", fw.post("/phone/send", account=C, to=u(A), text="while you were away (C)")["id"])]
+    fw.wait_device(me_dev, lambda d: d["queued"] == 3, "3 stanzas queued for Baileys", agent)
+    agent.command("connect")
+    agent.wait_open(nth=2)
+    for text, (kind, mid) in zip(("while you were away (B)", "while you were away (C, group)",
+                                  "while you were away (C)"), queued):
+        ev = agent.wait_text(text)
+        check(ev["id"] == mid and (ev["remoteJid"] == gid) == (kind == "group"), "offline %s text: %s" % (kind, ev))
+        check(ev["upsert"] == "append", "an offline message upserted as %r, not 'append': %s" % (ev["upsert"], ev))
+    fw.wait_device(me_dev, lambda d: d["queued"] == 0, "the queue drained", agent)
+    # and the sessions survived the reconnect (Baileys' stored state): a text each way
+    sid = agent.send(u(B), "back online")
+    got = fw.wait_received(B, lambda r: r["id"] == sid, "Baileys' text after the reconnect", agent)
+    check(got["type"] == "text" and got["text"] == "back online", "phone B got %s" % got)
+    log("offline: 3 queued texts delivered at the next login, sessions kept")
 
 
 def main():
