@@ -76,6 +76,10 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_POST, "/chat/findMessages/", AUTH_INSTANCE, route_chat_find_messages },
 	{ EVHTTP_REQ_POST, "/chat/findChats/", AUTH_INSTANCE, route_chat_find_chats },
 	{ EVHTTP_REQ_POST, "/chat/findContacts/", AUTH_INSTANCE, route_chat_find_contacts },
+	/* issue 9: messaging through the instance's worker */
+	{ EVHTTP_REQ_POST, "/message/sendText/", AUTH_INSTANCE, route_message_send_text },
+	{ EVHTTP_REQ_POST, "/chat/whatsappNumbers/", AUTH_INSTANCE, route_chat_whatsapp_numbers },
+	{ EVHTTP_REQ_POST, "/chat/markMessageAsRead/", AUTH_INSTANCE, route_chat_mark_read },
 };
 
 static const char *

@@ -568,7 +568,15 @@ lc_logout_probed_cb(void *arg, const struct db_result *r)
 	 * keys too. DELETE is idempotent, so an unanswered COMMIT needs no check. */
 	p[0] = inst->id;
 	tx = db_tx_new();
+	/* The Signal keys and LID mappings belong to the unlinked device too (issue 9): a new pairing starts
+	 * with none of them. */
 	db_tx_add(tx, "DELETE FROM auth_creds WHERE instance_id = $1", 1, p);
+	db_tx_add(tx, "DELETE FROM signal_identity WHERE instance_id = $1", 1, p);
+	db_tx_add(tx, "DELETE FROM signal_prekey WHERE instance_id = $1", 1, p);
+	db_tx_add(tx, "DELETE FROM signal_signed_prekey WHERE instance_id = $1", 1, p);
+	db_tx_add(tx, "DELETE FROM signal_session WHERE instance_id = $1", 1, p);
+	db_tx_add(tx, "DELETE FROM signal_sender_key WHERE instance_id = $1", 1, p);
+	db_tx_add(tx, "DELETE FROM lid_map WHERE instance_id = $1", 1, p);
 	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_RETRY, NULL, lc_set_committed_cb, s);
 }
 

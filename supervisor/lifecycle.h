@@ -19,6 +19,8 @@ struct db_result;
 struct workers_account;
 struct workers_pair;
 struct workers_store;
+struct workers_sig_key;
+struct workers_msg_store;
 
 /* Why a QR wait ended (lifecycle_wait). */
 enum lifecycle_wake {
@@ -78,6 +80,21 @@ void lifecycle_on_exit(void *ctx, const char *instance_id, int wstatus, int will
 void lifecycle_on_qr(void *ctx, const char *instance_id, const char *qr, unsigned count, const char *pairing_code);
 void lifecycle_on_pair_success(void *ctx, const char *instance_id, uint64_t req, const struct workers_pair *p);
 void lifecycle_on_store(void *ctx, const char *instance_id, uint64_t req, const struct workers_store *b);
+
+/* Messaging (lifecycle_msg.c; ctx = app). SignalLoad is answered from the Signal tables in one query, run in
+ * the instance's write chain behind every store that arrived before it. MessageStore is committed in one
+ * transaction (Signal changes, LID mappings, message rows with messages.upsert or send.message, chats with
+ * chats.upsert, contacts with contacts.upsert/update, statuses with messages.update; a message id already
+ * stored adds nothing and queues no webhook), then StoreAck. */
+void lifecycle_on_signal_load(void *ctx, const char *instance_id, uint64_t req, const struct workers_sig_key *keys,
+    size_t n);
+void lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const struct workers_msg_store *m);
+/* A send was acked by WhatsApp: raise message id of the instance to status (WORKERS_MSG_*), with its
+ * messages.update, on a later loop turn in the instance's order; kept through an outage (safe to call from a
+ * worker-table callback). */
+void lifecycle_msg_sent(struct app *app, const char *instance_id, const char *id, int status);
+/* Evolution's text of a WORKERS_MSG_* status ("SERVER_ACK"), NULL for 0 or an unknown value. */
+const char *lifecycle_msg_status_name(int status);
 
 /* Create: rows and instance.create in one transaction, then the registry entry, DEL_INSTANCE and the worker.
  * done gets the new entry, or NULL and the failed result (sqlstate "23505" when the name is taken). */

@@ -1,7 +1,8 @@
 /* lifecycle's private parts, shared by lifecycle.c (instances: load, create, delete, settings), lifecycle_chain.c
  * (the per-instance write chains and the QR waits) and lifecycle_worker.c (worker events, recorded in the IPC
- * callback and handled on a later loop turn). Nothing outside these three files includes it but lifecycle_test.c
- * (the chain's outage paths). */
+ * callback and handled on a later loop turn), plus lifecycle_msg.c (the messaging requests, queued with the worker
+ * events through lc_pending_call). Nothing else includes it but lifecycle_test.c (the chain's outage paths) and
+ * lifecycle_msg_test.c. */
 #ifndef WAGATE_LIFECYCLE_INT_H
 #define WAGATE_LIFECYCLE_INT_H
 
@@ -98,6 +99,14 @@ void lc_pending_free_all(struct lifecycle *lc);
  * arrived before the request (a StoreBatch before a logout) is queued before the request's write. Never from
  * inside a worker-table callback. */
 void lc_pending_run(struct lifecycle *lc);
+/* A worker request handled outside lifecycle_worker.c (lifecycle_msg.c: SignalLoad, MessageStore, the
+ * SERVER_ACK of a send): fn runs on a later loop turn in arrival order with every other worker event, so a
+ * MessageStore cannot overtake a StoreBatch or a logout's wipe that arrived before it. inst is NULL when the
+ * instance is gone or being deleted. fn owns payload from the call on; free_fn releases one that never ran
+ * (at exit). */
+typedef void (*lc_call_fn)(struct app *app, struct instance *inst, void *payload);
+void lc_pending_call(struct app *app, const char *instance_id, lc_call_fn fn, void (*free_fn)(void *),
+    void *payload);
 /* The deferred event's callback (lifecycle_worker.c). */
 void lc_deferred_cb(evutil_socket_t fd, short what, void *arg);
 

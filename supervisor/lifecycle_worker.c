@@ -22,7 +22,7 @@
 
 #define LIFECYCLE_QR_LIMIT_MSG	"QR code limit reached, please login again"
 
-enum lc_kind { LC_STATE, LC_QR, LC_PAIR, LC_STORE, LC_EXIT };
+enum lc_kind { LC_STATE, LC_QR, LC_PAIR, LC_STORE, LC_EXIT, LC_CALL };
 
 /* One worker event as it arrived; every pointer is owned (the callback's own die with the callback). */
 struct lc_pending {
@@ -45,6 +45,9 @@ struct lc_pending {
 	unsigned char *records;		/* wiped when freed */
 	size_t records_len;
 	unsigned upto;			/* STORE */
+	lc_call_fn fn;			/* CALL: runs with payload (which it then owns) */
+	void (*free_fn)(void *);
+	void *payload;
 };
 
 /* A copy of a string the callback only lends (NULL stays NULL). */
@@ -72,6 +75,8 @@ lc_pending_free(struct lc_pending *pd)
 	if (pd->records != NULL)
 		free_wiped(pd->records, pd->records_len);
 	free(pd->prekeys);
+	if (pd->payload != NULL)
+		pd->free_fn(pd->payload);
 	free(pd);
 }
 
@@ -192,6 +197,18 @@ lifecycle_on_store(void *ctx, const char *instance_id, uint64_t req, const struc
 		    &pd->records_len);
 	}
 	lc_pending_add(ctx, pd);
+}
+
+/* A request of lifecycle_msg.c, queued with the worker events. */
+void
+lc_pending_call(struct app *app, const char *instance_id, lc_call_fn fn, void (*free_fn)(void *), void *payload)
+{
+	struct lc_pending *pd = lc_pending_new(LC_CALL, instance_id);
+
+	pd->fn = fn;
+	pd->free_fn = free_fn;
+	pd->payload = payload;
+	lc_pending_add(app, pd);
 }
 
 /* Worker table callback: the process ended. */
@@ -423,7 +440,7 @@ lc_transition(struct app *app, struct instance *inst, int reason, const char *de
 	if (void_creds) {
 		/* Logged out from the phone or by us: credentials and every key are void; the instance stays. */
 		static const char *const tables[] = { "auth_creds", "signal_identity", "signal_prekey",
-		    "signal_signed_prekey", "signal_session", "signal_sender_key" };
+		    "signal_signed_prekey", "signal_session", "signal_sender_key", "lid_map" };
 		const char *p[1] = { inst->id };
 		char sql[128];
 		size_t i;
@@ -796,6 +813,10 @@ lc_handle(struct app *app, struct lc_pending *pd)
 	case LC_EXIT:
 		if (inst != NULL)
 			lc_handle_exit(inst, pd);
+		break;
+	case LC_CALL:
+		pd->fn(app, gone ? NULL : inst, pd->payload);
+		pd->payload = NULL;
 		break;
 	}
 	/* State, owner, profile name, disconnection and updatedAt change here (pairing's owner on its commit). */

@@ -218,6 +218,8 @@ main(int argc, char **argv)
 	wcbs.on_qr = lifecycle_on_qr;
 	wcbs.on_pair_success = lifecycle_on_pair_success;
 	wcbs.on_store = lifecycle_on_store;
+	wcbs.on_signal_load = lifecycle_on_signal_load;
+	wcbs.on_msg_store = lifecycle_on_msg_store;
 	wcbs.ctx = &app;
 	if ((app.workers = workers_new(app.base, &wcfg, &wcbs)) == NULL)
 		fatalx("worker table could not be created");

@@ -28,5 +28,8 @@ void route_verify_creds(struct http_call *c);
 void route_chat_find_messages(struct http_call *c);
 void route_chat_find_chats(struct http_call *c);
 void route_chat_find_contacts(struct http_call *c);
+void route_message_send_text(struct http_call *c);
+void route_chat_whatsapp_numbers(struct http_call *c);
+void route_chat_mark_read(struct http_call *c);
 
 #endif

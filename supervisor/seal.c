@@ -50,6 +50,51 @@ seal_context_prekey(const char *instance_id, uint32_t key_id, unsigned char out[
 	return n;
 }
 
+/* SHA-256 of len bytes. */
+static void
+seal_sha256(const unsigned char *buf, size_t len, unsigned char out[32])
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	mbedtls_sha256(buf, len, out, 0);
+#else
+	mbedtls_sha256_ret(buf, len, out, 0);
+#endif
+}
+
+/* column's context for a row named by variable-length text: the names enter as their SHA-256 (a, then NUL and
+ * b when b is set), so any length fits and no name can run into another. */
+static size_t
+seal_context_named(const char *column, const char *instance_id, const char *a, const char *b,
+    unsigned char out[SEAL_CONTEXT_MAX])
+{
+	size_t n = seal_context(column, instance_id, out), la = strlen(a), lb = b != NULL ? strlen(b) : 0;
+	unsigned char *buf = xmalloc(la + lb + 2);
+
+	memcpy(buf, a, la);
+	buf[la] = '\0';
+	if (b != NULL)
+		memcpy(buf + la + 1, b, lb);
+	if (n > SEAL_CONTEXT_MAX - 33)
+		n = SEAL_CONTEXT_MAX - 33;
+	out[n++] = '\0';
+	seal_sha256(buf, b != NULL ? la + 1 + lb : la, out + n);
+	free(buf);
+	return n + 32;
+}
+
+size_t
+seal_context_session(const char *instance_id, const char *address, unsigned char out[SEAL_CONTEXT_MAX])
+{
+	return seal_context_named("signal_session.record", instance_id, address, NULL, out);
+}
+
+size_t
+seal_context_sender_key(const char *instance_id, const char *group, const char *sender,
+    unsigned char out[SEAL_CONTEXT_MAX])
+{
+	return seal_context_named("signal_sender_key.record", instance_id, group, sender, out);
+}
+
 void
 seal_key_id(const unsigned char key[SEAL_KEY_LEN], unsigned char id[SEAL_KEYID_LEN])
 {

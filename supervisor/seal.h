@@ -1,5 +1,7 @@
 /* Credentials sealed at rest: AES-256-GCM blobs for the key material the supervisor stores (auth_creds.creds,
- * signal_prekey.record). A library: no logging, errors in the caller's buffer.
+ * signal_prekey.record, and since issue 9 signal_session.record and signal_sender_key.record: all of them libsignal
+ * protobuf records, so the magic below tells them from plaintext rows). A library: no logging, errors in the
+ * caller's buffer.
  *
  * Blob format, version 1 (bump SEAL_VERSION if any of it changes; old versions must stay readable):
  *   "WGS"            3 bytes magic; 'W' (0x57) is wire type 7, which no protobuf message can start with, so a
@@ -40,6 +42,12 @@ struct seal_keys {
 size_t seal_context_creds(const char *instance_id, unsigned char out[SEAL_CONTEXT_MAX]);
 /* The context of signal_prekey.record of (instance_id, key_id). Returns its length. */
 size_t seal_context_prekey(const char *instance_id, uint32_t key_id, unsigned char out[SEAL_CONTEXT_MAX]);
+
+/* The context of signal_session.record of (instance_id, address) and of signal_sender_key.record of
+ * (instance_id, group_id, sender); the names enter hashed, so any length fits. Return their length. */
+size_t seal_context_session(const char *instance_id, const char *address, unsigned char out[SEAL_CONTEXT_MAX]);
+size_t seal_context_sender_key(const char *instance_id, const char *group, const char *sender,
+    unsigned char out[SEAL_CONTEXT_MAX]);
 
 /* The key id written in blobs sealed with key. */
 void seal_key_id(const unsigned char key[SEAL_KEY_LEN], unsigned char id[SEAL_KEYID_LEN]);

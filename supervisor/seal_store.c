@@ -81,6 +81,38 @@ seal_store_prekeys(const struct config *cfg, const char *instance_id, struct wor
 	*records_len = total;
 }
 
+/* The context of a session (group NULL) or sender-key record. */
+static size_t
+seal_store_record_ctx(const char *instance_id, const char *group, const char *address,
+    unsigned char ctx[SEAL_CONTEXT_MAX])
+{
+	return group != NULL ? seal_context_sender_key(instance_id, group, address, ctx) :
+	    seal_context_session(instance_id, address, ctx);
+}
+
+unsigned char *
+seal_store_record(const struct config *cfg, const char *instance_id, const char *group, const char *address,
+    const unsigned char *plain, size_t len, size_t *outlen)
+{
+	unsigned char ctx[SEAL_CONTEXT_MAX];
+	size_t ctxlen = seal_store_record_ctx(instance_id, group, address, ctx);
+
+	return seal_store_one(cfg->creds_key.set ? cfg->creds_key.key : NULL, ctx, ctxlen, plain, len, outlen);
+}
+
+int
+seal_store_record_open(const struct config *cfg, const char *instance_id, const char *group, const char *address,
+    const unsigned char *data, size_t len, unsigned char **out, size_t *outlen, char *err, size_t errlen)
+{
+	unsigned char ctx[SEAL_CONTEXT_MAX];
+	size_t ctxlen = seal_store_record_ctx(instance_id, group, address, ctx);
+	struct seal_keys keys;
+	enum seal_which which;
+
+	seal_store_keys(cfg, &keys);
+	return seal_decrypt(&keys, ctx, ctxlen, data, len, out, outlen, &which, err, errlen);
+}
+
 /* Run one statement of the rewrite; 0 or -1 (logged). */
 static int
 seal_store_exec(PGconn *conn, const char *name, const char *sql, int n, const char *const *p, const int *lens,
@@ -175,17 +207,75 @@ seal_store_prekey_arrays(const struct seal_keys *keys, PGconn *conn, const char 
 	return 0;
 }
 
-/* Re-seal the creds (plain) and the prekeys of instance_id with keys->current in one transaction. -1 with err
- * only when a prekey record cannot be opened; a failed write is logged and ends in 0. */
+/* Inside the rewrite's transaction: every session (sender_keys 0) or sender-key record of instance_id not
+ * stored the way keys->current wants, re-sealed row by row (start-up only, on the load connection). 1 when
+ * written (*count rows), 0 when a read or write failed (logged), -1 with err when a record cannot be opened. */
+static int
+seal_store_rekey_records(const struct seal_keys *keys, PGconn *conn, const char *instance_id, const char *name,
+    int sender_keys, size_t *count, char *err, size_t errlen)
+{
+	const char *p[1] = { instance_id };
+	PGresult *r = PQexecParams(conn, sender_keys ?
+	    "SELECT group_id, sender, record FROM signal_sender_key WHERE instance_id = $1" :
+	    "SELECT NULL, address, record FROM signal_session WHERE instance_id = $1", 1, NULL, p, NULL, NULL, 1);
+	unsigned char ctx[SEAL_CONTEXT_MAX], *plain, *blob;
+	size_t ctxlen, plen, bloblen;
+	enum seal_which which;
+	int i, n, rc = 1;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_warnx("%s: reading the Signal records to re-seal: %s", name, PQresultErrorMessage(r));
+		PQclear(r);
+		return 0;
+	}
+	n = PQntuples(r);
+	for (i = 0; i < n && rc == 1; i++) {
+		/* libpq ends every value with a NUL, binary text included */
+		const char *group = sender_keys ? PQgetvalue(r, i, 0) : NULL, *addr = PQgetvalue(r, i, 1);
+		const unsigned char *rec = (const unsigned char *)PQgetvalue(r, i, 2);
+		size_t len = (size_t)PQgetlength(r, i, 2);
+
+		if (keys->current != NULL ? seal_is_sealed_with(rec, len, keys->current) : !seal_is_sealed(rec, len))
+			continue;
+		ctxlen = seal_store_record_ctx(instance_id, group, addr, ctx);
+		if (seal_decrypt(keys, ctx, ctxlen, rec, len, &plain, &plen, &which, err, errlen) == -1) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "%s %s: %s", sender_keys ? "sender key of" : "session", addr, err);
+			snprintf(err, errlen, "%s", why);
+			rc = -1;
+			break;
+		}
+		blob = seal_store_one(keys->current, ctx, ctxlen, plain, plen, &bloblen);
+		free_wiped(plain, plen > 0 ? plen : 1);
+		{
+			const char *up[4] = { instance_id, addr, (const char *)blob, group };
+			int lens[4] = { 0, 0, (int)bloblen, 0 }, fmts[4] = { 0, 0, 1, 0 };
+
+			if (seal_store_exec(conn, name, sender_keys ?
+			    "UPDATE signal_sender_key SET record = $3 WHERE instance_id = $1 AND sender = $2 AND group_id = $4" :
+			    "UPDATE signal_session SET record = $3 WHERE instance_id = $1 AND address = $2",
+			    sender_keys ? 4 : 3, up, lens, fmts) == -1)
+				rc = 0;
+		}
+		free_wiped(blob, bloblen > 0 ? bloblen : 1);
+		(*count)++;
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* Re-seal the creds (plain), the prekeys, sessions and sender keys of instance_id with keys->current in one
+ * transaction. -1 with err only when a record cannot be opened; a failed write is logged and ends in 0. */
 static int
 seal_store_rekey(const struct seal_keys *keys, PGconn *conn, const char *instance_id, const char *name,
     const unsigned char *plain, size_t plen, char *err, size_t errlen)
 {
 	unsigned char ctx[SEAL_CONTEXT_MAX], *blob;
-	size_t ctxlen, bloblen, nkeys, recs_cap = 0;
+	size_t ctxlen, bloblen, nkeys, recs_cap = 0, nrecs = 0;
 	char *ids = NULL, *recs = NULL;
 	PGresult *r;
-	int ok;
+	int ok, rc = 1;
 
 	if (seal_store_prekey_arrays(keys, conn, instance_id, name, &ids, &recs, &recs_cap, &nkeys, err,
 	    errlen) == -1)
@@ -207,6 +297,10 @@ seal_store_rekey(const struct seal_keys *keys, PGconn *conn, const char *instanc
 		    " FROM unnest($2::int[], $3::text[]) AS t(k, r) WHERE instance_id = $1 AND key_id = t.k",
 		    3, p, NULL, NULL) == 0;
 	}
+	if (ok && (rc = seal_store_rekey_records(keys, conn, instance_id, name, 0, &nrecs, err, errlen)) == 1)
+		rc = seal_store_rekey_records(keys, conn, instance_id, name, 1, &nrecs, err, errlen);
+	if (ok && rc != 1)
+		ok = 0;
 	r = PQexec(conn, ok ? "COMMIT" : "ROLLBACK");
 	if (ok && PQresultStatus(r) != PGRES_COMMAND_OK) {
 		log_warnx("%s: re-sealing the stored credentials: %s", name, PQresultErrorMessage(r));
@@ -214,13 +308,16 @@ seal_store_rekey(const struct seal_keys *keys, PGconn *conn, const char *instanc
 	}
 	PQclear(r);
 	if (ok)
-		log_info("%s: stored credentials and %zu prekey(s) %s", name, nkeys,
-		    keys->current != NULL ? "re-sealed with the current key" : "stored in plaintext again (no current key)");
+		/* the line as it was before sessions were sealed too (operators and tests look for it), their count
+		 * after it */
+		log_info("%s: stored credentials and %zu prekey(s) %s, with %zu session/sender-key record(s)", name,
+		    nkeys, keys->current != NULL ? "re-sealed with the current key" :
+		    "stored in plaintext again (no current key)", nrecs);
 	free_wiped(blob, bloblen > 0 ? bloblen : 1);
 	free(ids);
 	if (recs != NULL)
 		free_wiped(recs, recs_cap);
-	return 0;
+	return rc == -1 ? -1 : 0;
 }
 
 int

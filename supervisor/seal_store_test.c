@@ -55,7 +55,14 @@ reset_rows(void)
 	char sql[256];
 	unsigned id;
 
-	exec_ok("DROP TABLE IF EXISTS auth_creds, signal_prekey");
+	exec_ok("DROP TABLE IF EXISTS auth_creds, signal_prekey, signal_session, signal_sender_key");
+	/* Sessions and sender keys (issue 9) are re-sealed with the rest: one plaintext row of each. */
+	exec_ok("CREATE TABLE signal_session (instance_id uuid, address text, record bytea NOT NULL,"
+	    " PRIMARY KEY (instance_id, address))");
+	exec_ok("CREATE TABLE signal_sender_key (instance_id uuid, group_id text, sender text, record bytea NOT NULL,"
+	    " PRIMARY KEY (instance_id, group_id, sender))");
+	exec_ok("INSERT INTO signal_session VALUES ('" IID "', '15551234567:2', '\\x0a0153')");
+	exec_ok("INSERT INTO signal_sender_key VALUES ('" IID "', '120363@g.us', '15551234567:2', '\\x0a014b')");
 	exec_ok("CREATE TABLE auth_creds (instance_id uuid PRIMARY KEY, creds bytea NOT NULL)");
 	exec_ok("CREATE TABLE signal_prekey (instance_id uuid, key_id integer, record bytea NOT NULL,"
 	    " PRIMARY KEY (instance_id, key_id))");
@@ -123,6 +130,30 @@ assert_rows(const unsigned char *key)
 		assert_int_equal(outlen, 3);
 		assert_memory_equal(out, want, 3);
 		free_wiped(out, outlen);
+	}
+	PQclear(r);
+	/* the session and the sender key: sealed for their own rows (another row's context fails) */
+	r = PQexecParams(conn, "SELECT (SELECT record FROM signal_session), (SELECT record FROM signal_sender_key)",
+	    0, NULL, NULL, NULL, NULL, 1);
+	for (i = 0; i < 2; i++) {
+		const unsigned char *v = (const unsigned char *)PQgetvalue(r, 0, i);
+		size_t vlen = (size_t)PQgetlength(r, 0, i);
+
+		if (key != NULL)
+			assert_true(seal_is_sealed_with(v, vlen, key));
+		else
+			assert_false(seal_is_sealed(v, vlen));
+		ctxlen = i == 0 ? seal_context_session(IID, "15551234567:2", ctx) :
+		    seal_context_sender_key(IID, "120363@g.us", "15551234567:2", ctx);
+		assert_int_equal(seal_decrypt(&keys, ctx, ctxlen, v, vlen, &out, &outlen, &which, err, sizeof(err)), 0);
+		assert_int_equal(outlen, 3);
+		assert_memory_equal(out, i == 0 ? "\x0a\x01S" : "\x0a\x01K", 3);
+		free_wiped(out, outlen);
+		if (key != NULL) {
+			ctxlen = seal_context_session(IID, "15551234567:3", ctx);
+			assert_int_equal(seal_decrypt(&keys, ctx, ctxlen, v, vlen, &out, &outlen, &which, err,
+			    sizeof(err)), -1);
+		}
 	}
 	PQclear(r);
 	c = stored_creds(&len);
@@ -254,6 +285,42 @@ test_bad_prekey(void **state)
 	}
 }
 
+/* A session record that fails its tag during a rotation: the same, naming the session; the prekeys re-sealed
+ * before it in the same transaction are rolled back too. */
+static void
+test_bad_session(void **state)
+{
+	struct config cfg;
+	char err[256];
+	size_t len;
+	unsigned char *c;
+
+	(void)state;
+	reset_rows();
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.creds_key.set = 1;
+	memcpy(cfg.creds_key.key, k1, SEAL_KEY_LEN);
+	assert_int_equal(open_stored(&cfg, err, sizeof(err)), 0);
+	exec_ok("UPDATE signal_session SET record = set_byte(record, length(record) - 1,"
+	    " get_byte(record, length(record) - 1) # 1)");
+	memcpy(cfg.creds_key.key, k2, SEAL_KEY_LEN);
+	cfg.creds_key_old.set = 1;
+	memcpy(cfg.creds_key_old.key, k1, SEAL_KEY_LEN);
+	assert_int_equal(open_stored(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "session 15551234567:2: "));
+	c = stored_creds(&len);
+	assert_true(seal_is_sealed_with(c, len, k1));
+	free(c);
+	{
+		PGresult *r = PQexecParams(conn, "SELECT record FROM signal_prekey WHERE key_id = 1", 0, NULL, NULL, NULL,
+		    NULL, 1);
+
+		assert_true(seal_is_sealed_with((const unsigned char *)PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0),
+		    k1));
+		PQclear(r);
+	}
+}
+
 /* The write side: creds and prekey records sealed for their rows with a key, copied without one. */
 static void
 test_write_side(void **state)
@@ -339,6 +406,7 @@ main(void)
 		cmocka_unit_test(test_enable),
 		cmocka_unit_test(test_rotate_and_disable),
 		cmocka_unit_test(test_bad_prekey),
+		cmocka_unit_test(test_bad_session),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -42,6 +42,17 @@ void webhook_free(struct webhook *w);
  * Add it BEFORE a DELETE of the instance in the same transaction (instance.delete). */
 void webhook_enqueue(struct webhook *w, struct db_tx *tx, const char *instance_id, const char *instance_name,
     const char *event, const char *data_json, const char *sender);
+/* Gated enqueue, for an event that exists only if the caller's write in the same statement happened (a message
+ * row that was new, a status that moved up). gate is the text of the caller's CTEs, without WITH, the last one
+ * named "gate" with a jsonb column "extra": the event's rows are inserted only when gate has a row, and an
+ * object data gets the first non-NULL extra merged in (row values the caller only learns in SQL, such as a
+ * row id). The gate's parameters are $13..$(12+ngate) (gparams, with lens/fmts as db_tx_add_bin; NULL = all
+ * text). The statement answers one row: count(*) of gate. The caller's CTEs run whether or not any webhook
+ * wants the event, and with w NULL (then only the instance's own webhook row can want it). -1 (nothing added) on NULL tx or gate, or more than WEBHOOK_GATE_PARAMS_MAX parameters. */
+#define WEBHOOK_GATE_PARAMS_MAX	16
+int webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const char *instance_id, const char *instance_name,
+    const char *event, const char *data_json, const char *sender, const char *gate, int ngate,
+    const char *const *gparams, const int *glens, const int *gfmts);
 /* Rows were committed: look for due work now (coalesced, runs on the next loop turn). */
 void webhook_kick(struct webhook *w);
 

@@ -116,44 +116,90 @@ webhook_json_strip_nul(const char *text)
  * target become rows with the final URL, headers and the envelope. destination follows Evolution: the
  * instance webhook URL when one is stored, else the global URL with the suffix.
  */
-static const char webhook_enqueue_sql[] =
-    "WITH ev AS (SELECT $1::uuid AS iid, $2::text AS iname, $3::text AS event, $4::text[] AS filters,"
-    " $5::text AS suffix, $6::jsonb AS data, $7::text AS sender, $8::text AS server_url,"
-    " $9::text AS date_time, $10::text AS gurl, $11::boolean AS gby, $12::boolean AS iallowed),"
-    " iw AS (SELECT w.url, w.headers, w.enabled, w.by_events, w.events FROM instance_webhook w, ev"
-    " WHERE w.instance_id = ev.iid),"
-    " tgt AS (SELECT CASE WHEN iw.by_events THEN iw.url || '/' || ev.suffix ELSE iw.url END AS url,"
-    " iw.headers AS headers FROM iw, ev WHERE ev.iallowed AND iw.enabled AND iw.url <> ''"
-    " AND (cardinality(iw.events) = 0 OR iw.events && ev.filters)"
-    " UNION ALL SELECT CASE WHEN ev.gby THEN ev.gurl || '/' || ev.suffix ELSE ev.gurl END, '{}'::jsonb"
+#define WEBHOOK_EV_CTES \
+    "ev AS (SELECT $1::uuid AS iid, $2::text AS iname, $3::text AS event, $4::text[] AS filters," \
+    " $5::text AS suffix, $6::jsonb AS data, $7::text AS sender, $8::text AS server_url," \
+    " $9::text AS date_time, $10::text AS gurl, $11::boolean AS gby, $12::boolean AS iallowed)," \
+    " iw AS (SELECT w.url, w.headers, w.enabled, w.by_events, w.events FROM instance_webhook w, ev" \
+    " WHERE w.instance_id = ev.iid)," \
+    " tgt AS (SELECT CASE WHEN iw.by_events THEN iw.url || '/' || ev.suffix ELSE iw.url END AS url," \
+    " iw.headers AS headers FROM iw, ev WHERE ev.iallowed AND iw.enabled AND iw.url <> ''" \
+    " AND (cardinality(iw.events) = 0 OR iw.events && ev.filters)" \
+    " UNION ALL SELECT CASE WHEN ev.gby THEN ev.gurl || '/' || ev.suffix ELSE ev.gurl END, '{}'::jsonb" \
     " FROM ev WHERE ev.gurl IS NOT NULL)"
-    " INSERT INTO webhook_outbox (instance_id, event, url, headers, body)"
-    " SELECT ev.iid, ev.event, tgt.url, tgt.headers,"
-    " jsonb_build_object('event', ev.event, 'instance', ev.iname, 'data', ev.data,"
-    " 'destination', coalesce((SELECT nullif(iw.url, '') FROM iw), ev.gurl || '/' || ev.suffix),"
-    " 'date_time', ev.date_time)"
-    " || CASE WHEN ev.sender IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('sender', ev.sender) END"
-    " || CASE WHEN ev.server_url IS NULL THEN '{}'::jsonb"
-    " ELSE jsonb_build_object('server_url', ev.server_url) END"
-    " FROM ev, tgt";
+
+/* The row insert; the data is ev.data, merged with the gate's extra object in the gated form. */
+#define WEBHOOK_EV_INSERT(data) \
+    " INSERT INTO webhook_outbox (instance_id, event, url, headers, body)" \
+    " SELECT ev.iid, ev.event, tgt.url, tgt.headers," \
+    " jsonb_build_object('event', ev.event, 'instance', ev.iname, 'data', " data "," \
+    " 'destination', coalesce((SELECT nullif(iw.url, '') FROM iw), ev.gurl || '/' || ev.suffix)," \
+    " 'date_time', ev.date_time)" \
+    " || CASE WHEN ev.sender IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('sender', ev.sender) END" \
+    " || CASE WHEN ev.server_url IS NULL THEN '{}'::jsonb" \
+    " ELSE jsonb_build_object('server_url', ev.server_url) END" \
+    " FROM ev, tgt"
+
+static const char webhook_enqueue_sql[] = "WITH " WEBHOOK_EV_CTES " " WEBHOOK_EV_INSERT("ev.data");
+
+/* The gated form: the caller's CTEs (the last one named gate, with a jsonb column extra) come first, the rows
+ * are inserted only when gate has a row, and the statement answers count(*) of gate. */
+static const char webhook_gated_head[] = "WITH ";
+static const char webhook_gated_tail[] = ", " WEBHOOK_EV_CTES ", wh AS (" WEBHOOK_EV_INSERT(
+    "CASE WHEN jsonb_typeof(ev.data) = 'object'"
+    " THEN ev.data || coalesce((SELECT g.extra FROM gate g WHERE g.extra IS NOT NULL LIMIT 1), '{}'::jsonb)"
+    " ELSE ev.data END") " WHERE EXISTS (SELECT 1 FROM gate)) SELECT count(*) FROM gate";
+
+static void webhook_enqueue_stmt(struct webhook *w, struct db_tx *tx, const char *instance_id,
+    const char *instance_name, const char *event, const char *data_json, const char *sender, const char *gate,
+    int ngate, const char *const *gparams, const int *glens, const int *gfmts);
 
 /* Append the enqueue statement for one event to the caller's transaction. */
 void
 webhook_enqueue(struct webhook *w, struct db_tx *tx, const char *instance_id, const char *instance_name,
     const char *event, const char *data_json, const char *sender)
 {
+	webhook_enqueue_stmt(w, tx, instance_id, instance_name, event, data_json, sender, NULL, 0, NULL, NULL, NULL);
+}
+
+int
+webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const char *instance_id, const char *instance_name,
+    const char *event, const char *data_json, const char *sender, const char *gate, int ngate,
+    const char *const *gparams, const int *glens, const int *gfmts)
+{
+	if (tx == NULL || gate == NULL || ngate < 0 || ngate > WEBHOOK_GATE_PARAMS_MAX)
+		return -1;
+	webhook_enqueue_stmt(w, tx, instance_id, instance_name, event, data_json, sender, gate, ngate, gparams,
+	    glens, gfmts);
+	return 0;
+}
+
+/* One enqueue statement: plain (gate NULL) or gated. */
+static void
+webhook_enqueue_stmt(struct webhook *w, struct db_tx *tx, const char *instance_id, const char *instance_name,
+    const char *event, const char *data_json, const char *sender, const char *gate, int ngate,
+    const char *const *gparams, const int *glens, const int *gfmts)
+{
 	char filter[WEBHOOK_NAME_MAX], suffix[WEBHOOK_NAME_MAX], filters[2 * WEBHOOK_NAME_MAX + 8];
 	char date_time[40];
-	const char *params[12];
+	const char *params[12 + WEBHOOK_GATE_PARAMS_MAX];
+	int lens[12 + WEBHOOK_GATE_PARAMS_MAX], fmts[12 + WEBHOOK_GATE_PARAMS_MAX];
 	const char *data = "null";
+	char *sql;
+	int i;
 	char *data_copy = NULL;
 	int iallowed;
 
-	if (w == NULL || tx == NULL)
+	/* Without a webhook module the gated form still runs the caller's write (only the instance's own webhook
+	 * row can then want the event). */
+	if (tx == NULL || (w == NULL && gate == NULL))
 		return;
 	if (webhook_filter_name(event, filter, sizeof(filter)) == -1 ||
 	    webhook_url_suffix(event, suffix, sizeof(suffix)) == -1 ||
 	    strspn(event, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(event)) {
+		/* The gated form carries the caller's own write: dropping it would lose more than an event. */
+		if (gate != NULL)
+			fatalx("bad event name \"%s\" with a gate", event);
 		log_warnx("%s: bad event name, not queued", instance_name ? instance_name : "-");
 		return;
 	}
@@ -183,11 +229,24 @@ webhook_enqueue(struct webhook *w, struct db_tx *tx, const char *instance_id, co
 	params[4] = suffix;
 	params[5] = data;
 	params[6] = sender;
-	params[7] = (w->server_url != NULL && w->server_url[0] != '\0') ? w->server_url : NULL;
+	params[7] = (w != NULL && w->server_url != NULL && w->server_url[0] != '\0') ? w->server_url : NULL;
 	params[8] = date_time;
-	params[9] = webhook_global_wants(w, filter) ? w->global_url : NULL;
-	params[10] = w->global_by_events ? "true" : "false";
+	params[9] = w != NULL && webhook_global_wants(w, filter) ? w->global_url : NULL;
+	params[10] = w != NULL && w->global_by_events ? "true" : "false";
 	params[11] = iallowed ? "true" : "false";
-	db_tx_add(tx, webhook_enqueue_sql, 12, params);
+	if (gate == NULL) {
+		db_tx_add(tx, webhook_enqueue_sql, 12, params);
+		free(data_copy);
+		return;
+	}
+	for (i = 0; i < 12 + ngate; i++) {
+		lens[i] = i < 12 || glens == NULL ? 0 : glens[i - 12];
+		fmts[i] = i < 12 || gfmts == NULL ? 0 : gfmts[i - 12];
+		if (i >= 12)
+			params[i] = gparams[i - 12];
+	}
+	xasprintf(&sql, "%s%s%s", webhook_gated_head, gate, webhook_gated_tail);
+	db_tx_add_bin(tx, sql, 12 + ngate, params, lens, fmts);
+	free(sql);
 	free(data_copy);
 }

@@ -1,5 +1,5 @@
 /* Webhook events against a real PostgreSQL: Evolution's names, and the rows one event becomes (targets,
- * byEvents, filters, headers, envelope, bad JSON). */
+ * byEvents, filters, headers, envelope, bad JSON), and the gated form's rows. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -145,6 +145,90 @@ test_enqueue_filters(void **state)
 	webhook_free(wg);
 }
 
+/* A gated enqueue through the real db layer: the gate's count, or -1 with the error in err. */
+struct gated_wait {
+	int done;
+	long count;
+	char err[256];
+};
+
+static void
+gated_done_cb(void *arg, const struct db_result *r)
+{
+	struct gated_wait *gw = arg;
+
+	gw->count = r->err == NULL && r->nres == 1 && PQntuples(r->res[0]) == 1 ?
+	    strtol(PQgetvalue(r->res[0], 0, 0), NULL, 10) : -1;
+	snprintf(gw->err, sizeof(gw->err), "%s", r->err != NULL ? r->err : "");
+	gw->done = 1;
+}
+
+static long
+gated(struct webhook *w, const char *event, const char *data, const char *gate, int n, const char *const *p)
+{
+	struct db_tx *tx = db_tx_new();
+	struct gated_wait gw;
+
+	memset(&gw, 0, sizeof(gw));
+	assert_int_equal(webhook_enqueue_gated(w, tx, INST_ID, "sales", event, data, NULL, gate, n, p, NULL, NULL), 0);
+	assert_int_equal(db_tx_run(T.db, tx, gated_done_cb, &gw), 0);
+	assert_true(run_until(pred_flag, &gw.done, 10000));
+	if (gw.err[0] != '\0')
+		fail_msg("gated %s: %s", event, gw.err);
+	return gw.count;
+}
+
+/* The gated form: rows only when the gate has one, the caller's write done either way (also where no target
+ * wants the event, and with no webhook module), the gate's extra merged into object data only. */
+static void
+test_enqueue_gated(void **state)
+{
+	static const char gate[] = "ins AS (INSERT INTO gated_t (k) VALUES ($13) ON CONFLICT DO NOTHING RETURNING k),"
+	    " gate AS (SELECT jsonb_build_object('k', k) AS extra FROM ins)";
+	char url[128];
+	const char *p[1];
+	struct webhook *w;
+
+	(void)state;
+	sql("DROP TABLE IF EXISTS gated_t");
+	sql("CREATE TABLE gated_t (k text PRIMARY KEY)");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/inst", T.rx.port);
+	add_instance(INST_ID, "sales", url, 0, "{MESSAGES_UPDATE,CHATS_UPSERT}", 1);
+	w = new_webhook(NULL, NULL, 0, 100);
+	p[0] = "a";
+	assert_int_equal(gated(w, "messages.update", "{\"status\":\"READ\"}", gate, 1, p), 1);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'messages.update'"
+	    " AND body->'data' = '{\"status\":\"READ\",\"k\":\"a\"}'::jsonb"), 1);
+	/* the same key again: the gate is empty, no row */
+	assert_int_equal(gated(w, "messages.update", "{\"status\":\"READ\"}", gate, 1, p), 0);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 1);
+	/* array data stays as it is */
+	p[0] = "b";
+	assert_int_equal(gated(w, "chats.upsert", "[{\"remoteJid\":\"x\"}]", gate, 1, p), 1);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'chats.upsert'"
+	    " AND body->'data' = '[{\"remoteJid\":\"x\"}]'::jsonb"), 1);
+	/* filtered out, and no webhook module at all: the write happens, no row */
+	p[0] = "c";
+	assert_int_equal(gated(w, "contacts.upsert", "{}", gate, 1, p), 1);
+	p[0] = "d";
+	assert_int_equal(gated(NULL, "contacts.upsert", "{}", gate, 1, p), 1);
+	assert_int_equal(sql_long("SELECT count(*) FROM gated_t"), 4);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 2);
+	/* refused arguments add nothing */
+	{
+		struct db_tx *tx = db_tx_new();
+
+		assert_int_equal(webhook_enqueue_gated(w, tx, INST_ID, "sales", "messages.update", "{}", NULL, NULL, 0,
+		    NULL, NULL, NULL), -1);
+		assert_int_equal(webhook_enqueue_gated(w, tx, INST_ID, "sales", "messages.update", "{}", NULL, gate,
+		    WEBHOOK_GATE_PARAMS_MAX + 1, p, NULL, NULL), -1);
+		assert_int_equal(db_tx_count(tx), 0);
+		db_tx_free(tx);
+	}
+	sql("DROP TABLE gated_t");
+	webhook_free(w);
+}
+
 /* Pure helpers first, then the enqueue tests against PostgreSQL. */
 int
 main(void)
@@ -154,6 +238,7 @@ main(void)
 		cmocka_unit_test(test_time),
 		cmocka_unit_test_setup(test_enqueue_rows, webhook_test_reset),
 		cmocka_unit_test_setup(test_enqueue_filters, webhook_test_reset),
+		cmocka_unit_test_setup(test_enqueue_gated, webhook_test_reset),
 	};
 
 	return cmocka_run_group_tests(tests, webhook_test_setup, webhook_test_teardown);

@@ -4,6 +4,7 @@
  * notification that asks for more prekeys, and the login ClientPayload. */
 #include "session_int.h"
 #include "iq.h"
+#include "msg.h"
 #include "log.h"
 #include "wa_conn.h"
 #include "wa_jid.h"
@@ -387,6 +388,10 @@ login_on_success(struct session *s, const struct wa_node *n)
 	if (name != NULL && *name != '\0' && strlen(name) < 256)
 		creds_set_str(&s->creds->push_name, name);
 	log_info("%s: logged in as %s", worker_instance_name(s->w), s->creds->jid);
+	/* The Signal executor outlives reconnections (its cache stays valid); the session frees it at stop. */
+	if (s->exec == NULL && (s->exec = msg_exec_new(s)) == NULL)
+		log_warnx("%s: no Signal executor: messages cannot be received or sent",
+		    worker_instance_name(s->w));
 	iq = wa_node_new("iq");
 	wa_node_set_attr(iq, "type", "get");
 	wa_node_set_attr(iq, "xmlns", "encrypt");

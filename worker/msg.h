@@ -56,6 +56,14 @@ void msg_exec_free(struct msg_exec *e);
 /* Queue a job; it starts on a later loop turn. 0, or -1 when the executor is gone (committed never called). */
 int msg_exec_submit(struct session *s, const struct msg_job_ops *ops, void *arg);
 
+/* Which batch run this is: a fresh value for every batch, and for a batch started again after one of its
+ * jobs FAILED (the cache was cleared). A step keeps the value its progress belongs to; on a different value it
+ * starts from its beginning (its earlier operations' results are gone). Private to msg_exec.c's users. */
+uint64_t msg_batch_id(const struct msg_batch *b);
+/* The Signal store address of a device JID (wa-session.md 6.2, whatsmeow's form): "user:device" for a phone
+ * number, "user_1:device" for a LID (hosted: _128 / _129). 0, or -1 for anything else or too long. Shared by
+ * msg_recv.c and msg_send.c so both key the same records. */
+int msg_signal_address(const char *jid, char *buf, size_t len);
 /* Rows a step adds to its batch (deep copies; the caller keeps ownership of its arguments). */
 void msg_batch_add_message(struct msg_batch *b, const Wagate__Ipc__StoredMessage *m);
 void msg_batch_add_status(struct msg_batch *b, const Wagate__Ipc__StatusChange *st);

@@ -7,6 +7,7 @@
 #include "iq.h"
 #include "ipc.h"
 #include "log.h"
+#include "msg.h"
 #include "wa_conn.h"
 #include "wa_node.h"
 #include "wa_pair.h"
@@ -155,6 +156,7 @@ session_state_cb(struct wa_conn *c, int state, int reason, const char *detail, l
 		iq_table_fail_all(s->iq);
 		pair_reset_connection(s);
 		login_reset_connection(s);
+		msg_recv_reset_connection(s);
 		if (s->logging_out) {
 			if (!s->logout_done)
 				session_defer(s, SESSION_DO_LOGOUT);
@@ -176,6 +178,17 @@ session_state_cb(struct wa_conn *c, int state, int reason, const char *detail, l
 			session_defer(s, SESSION_DO_EXIT);
 		break;
 	}
+}
+
+/* <ib>: the end of the offline queue (wa-session.md 3.7) is worth a line; the rest is informational. */
+static void
+session_on_ib(struct session *s, const struct wa_node *n)
+{
+	const struct wa_node *off = wa_node_child(n, "offline");
+	const char *count = off != NULL ? wa_node_attr(off, "count") : NULL;
+
+	if (count != NULL && strlen(count) < 16 && strspn(count, "0123456789") == strlen(count))
+		log_info("%s: offline queue delivered (%s stanzas)", worker_instance_name(s->w), count);
 }
 
 /* Nodes from the server that the transport does not handle itself. */
@@ -213,11 +226,22 @@ session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 			login_on_encrypt_notification(s, n);
 		return;
 	}
-	if (strcmp(n->tag, "receipt") == 0 || strcmp(n->tag, "call") == 0) {
+	if (strcmp(n->tag, "message") == 0) {
+		msg_recv_message(s, n);		/* acked after its COMMIT */
+		return;
+	}
+	if (strcmp(n->tag, "receipt") == 0) {
+		msg_recv_receipt(s, n);		/* acked after its COMMIT */
+		return;
+	}
+	if (strcmp(n->tag, "call") == 0) {
 		session_send_ack(s, n);
 		return;
 	}
-	/* <message> is deliberately not acked: nothing handles messages yet (next issue). */
+	if (strcmp(n->tag, "ib") == 0) {
+		session_on_ib(s, n);
+		return;
+	}
 	log_debug("%s: unhandled node <%s>", worker_instance_name(s->w), n->tag);
 }
 
@@ -305,6 +329,7 @@ session_connect_now(struct session *s)
 	if (s->conn != NULL) {
 		/* A running attempt is replaced without a close report: forget what belonged to it. */
 		login_reset_connection(s);
+		msg_recv_reset_connection(s);
 		iq_table_fail_all(s->iq);
 		pair_reset_connection(s);
 		wa_conn_set_payload(s->conn, payload, plen);
@@ -466,7 +491,11 @@ worker_session_stop(struct session *s)
 		return;
 	/* wa_conn_free reports nothing; the iq table is dropped without callbacks. */
 	wa_conn_free(s->conn);
+	s->conn = NULL;
 	iq_table_free(s->iq);
+	/* After the connection: the jobs' committed(stopping) must not send anything. */
+	msg_exec_free(s->exec);
+	msg_recv_free(s);
 	pair_free(s);
 	login_free(s);
 	if (s->ev_defer != NULL)

@@ -1,4 +1,5 @@
-/* The worker's own requests to the supervisor (StoreBatch -> StoreAck, PairSuccess -> Result): ids and timeouts
+/* The worker's own requests to the supervisor (StoreBatch -> StoreAck, PairSuccess -> Result, SignalLoad ->
+ * SignalRecords, MessageStore -> StoreAck): ids and timeouts
  * are the IPC peer's; a request the supervisor's death cancelled waits (bounded) for the next supervisor when
  * this worker may be adopted, and is sent again from its packed copy. */
 #include "worker_int.h"
@@ -15,6 +16,20 @@ worker_call_free(struct worker_call *c)
 		return;
 	free_wiped(c->frame, c->len);
 	free(c);
+}
+
+void
+worker_call_fail(struct worker_call *c, const char *error)
+{
+	worker_reply_cb cb = c->cb;
+	worker_signal_cb scb = c->scb;
+	void *arg = c->arg;
+
+	worker_call_free(c);
+	if (scb != NULL)
+		scb(arg, 0, error, NULL, 0);
+	else
+		cb(arg, 0, error);
 }
 
 /* Whether a request can wait for the next supervisor: adoption is configured and the session goes on. */
@@ -50,7 +65,32 @@ worker_call_free_held(struct worker *w)
 	w->held_bytes = 0;
 }
 
-/* The end of one of our requests: the reply (StoreAck or Result), a timeout, or a cancel at exit. */
+/* SignalRecords for a SignalLoad: the supervisor's strings and count are checked here (the records' keys
+ * against what was asked by the caller). 0, or -1 for an invalid reply. */
+static int
+worker_call_records(struct worker_call *c, const Wagate__Ipc__SignalRecords *r)
+{
+	worker_signal_cb scb = c->scb;
+	void *arg = c->arg;
+	size_t i;
+
+	worker_call_free(c);
+	if (!ipc_str_ok(r->error, WORKER_FIELD_MAX) || r->n_records > WORKER_SIGNAL_KEYS_MAX)
+		return -1;
+	for (i = 0; i < r->n_records; i++)
+		if (r->records[i]->key == NULL || !ipc_str_ok(r->records[i]->key->address, WORKER_FIELD_MAX) ||
+		    !ipc_str_ok(r->records[i]->key->group, WORKER_FIELD_MAX))
+			return -1;
+	if (!r->ok) {
+		scb(arg, 0, *r->error != '\0' ? r->error : "failed", NULL, 0);
+		return 0;
+	}
+	scb(arg, 1, NULL, r->records, r->n_records);
+	return 0;
+}
+
+/* The end of one of our requests: the reply (StoreAck, Result or SignalRecords), a timeout, or a cancel at
+ * exit. */
 static int
 worker_call_done(void *arg, enum ipc_peer_outcome how, const IpcEnvelope *env)
 {
@@ -64,18 +104,27 @@ worker_call_done(void *arg, enum ipc_peer_outcome how, const IpcEnvelope *env)
 	if (how == IPC_PEER_CANCELLED) {
 		/* The supervisor went away with the request unanswered: if this worker may be adopted, the next
 		 * supervisor gets it again (its handling is idempotent for creds; see the report for prekeys). */
-		if (worker_can_hold(w) && worker_hold(w, c) == 0)
+		if (worker_can_hold(w)) {
+			if (worker_hold(w, c) == 0)
+				return 0;
+			/* The session goes on, so its callback must hear of it (the executor would wait forever);
+			 * the callbacks only record the failure and never call into the peer from here. */
+			log_warnx("%s: %s not kept for the next supervisor: the hold is full", worker_label(w),
+			    c->what);
+			worker_call_fail(c, "supervisor gone");
 			return 0;
+		}
 		/* The session is going away: nothing is called back (worker.h). */
 		worker_call_free(c);
 		return 0;
 	}
 	if (how == IPC_PEER_TIMED_OUT) {
 		log_warnx("%s: no reply to %s within %d s", worker_label(w), c->what, WORKER_REQUEST_TIMEOUT_S);
-		worker_call_free(c);
-		cb(cbarg, 0, "timeout");
+		worker_call_fail(c, "timeout");
 		return 0;
 	}
+	if (env->msg_case == WAGATE__IPC__ENVELOPE__MSG_SIGNAL_RECORDS)
+		return worker_call_records(c, env->signal_records);
 	worker_call_free(c);
 	if (env->msg_case == WAGATE__IPC__ENVELOPE__MSG_STORE_ACK) {
 		ok = env->store_ack->ok;
@@ -109,18 +158,20 @@ worker_call_send(struct worker *w, struct worker_call *c)
 /* Send env as a request answered by reply_case; cb gets the outcome. While orphaned it waits (bounded) for
  * the next supervisor. 0 or -1. */
 static int
-worker_request_send(struct worker *w, IpcEnvelope *env, int reply_case, worker_reply_cb cb, void *arg)
+worker_request_send(struct worker *w, IpcEnvelope *env, int reply_case, worker_reply_cb cb, worker_signal_cb scb,
+    void *arg)
 {
 	struct worker_call *c;
 	size_t len;
 
-	if ((w->phase != WORKER_PHASE_RUNNING && w->phase != WORKER_PHASE_ORPHAN) || cb == NULL)
+	if ((w->phase != WORKER_PHASE_RUNNING && w->phase != WORKER_PHASE_ORPHAN) || (cb == NULL) == (scb == NULL))
 		return -1;
 	c = xcalloc(1, sizeof(*c));
 	c->w = w;
 	c->what = ipc_msg_name((int)env->msg_case);
 	c->reply_case = reply_case;
 	c->cb = cb;
+	c->scb = scb;
 	c->arg = arg;
 	/* A copy only where it may be needed again: a worker without adoption never sends a request twice. */
 	if (w->runtime_dir != NULL) {
@@ -177,7 +228,7 @@ worker_request_store(struct worker *w, const unsigned char *creds, size_t creds_
 	sb.prekeys_uploaded_upto = uploaded_upto;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_STORE_BATCH;
 	env.store_batch = &sb;
-	rc = worker_request_send(w, &env, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, cb, arg);
+	rc = worker_request_send(w, &env, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, cb, NULL, arg);
 	free(pk);
 	free(pkp);
 	return rc;
@@ -200,5 +251,31 @@ worker_request_paired(struct worker *w, const char *jid, const char *lid, const 
 	p.creds.len = creds_len;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_PAIR_SUCCESS;
 	env.pair_success = &p;
-	return worker_request_send(w, &env, WAGATE__IPC__ENVELOPE__MSG_RESULT, cb, arg);
+	return worker_request_send(w, &env, WAGATE__IPC__ENVELOPE__MSG_RESULT, cb, NULL, arg);
+}
+
+int
+worker_request_signal_load(struct worker *w, Wagate__Ipc__SignalKey **keys, size_t n, worker_signal_cb cb,
+    void *arg)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__SignalLoad sl = WAGATE__IPC__SIGNAL_LOAD__INIT;
+
+	if (n == 0 || n > WORKER_SIGNAL_KEYS_MAX || cb == NULL)
+		return -1;
+	sl.keys = keys;
+	sl.n_keys = n;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SIGNAL_LOAD;
+	env.signal_load = &sl;
+	return worker_request_send(w, &env, WAGATE__IPC__ENVELOPE__MSG_SIGNAL_RECORDS, NULL, cb, arg);
+}
+
+int
+worker_request_msg_store(struct worker *w, const Wagate__Ipc__MessageStore *m, worker_reply_cb cb, void *arg)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_MESSAGE_STORE;
+	env.message_store = (Wagate__Ipc__MessageStore *)m;
+	return worker_request_send(w, &env, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, cb, NULL, arg);
 }

@@ -25,6 +25,7 @@
 #define WORKER_ORPHAN_GRACE_S	120	/* Start.orphan_grace_s = 0 */
 #define WORKER_HELD_MAX		32	/* requests kept for the next supervisor while orphaned */
 #define WORKER_HELD_BYTES_MAX	(4u * 1024 * 1024)
+#define WORKER_SIGNAL_KEYS_MAX	512	/* keys of one SignalLoad (ipc.proto) */
 #define WORKER_SOCK_CHECK_MS	1000	/* how often an orphan checks that its socket file is still there */
 
 enum worker_phase {
@@ -34,7 +35,7 @@ enum worker_phase {
 	WORKER_PHASE_ORPHAN = 1 << 3,		/* the supervisor went away: waiting for Adopt on the socket */
 };
 
-/* A request of ours (StoreBatch, PairSuccess): the session's callback, kept until the peer ends it, and the
+/* A request of ours (StoreBatch, PairSuccess, SignalLoad, MessageStore): the session's callback, kept until the peer ends it, and the
  * packed envelope, so that a request the supervisor's death cancelled can be sent again to the next one. */
 struct worker_call {
 	TAILQ_ENTRY(worker_call) entry;		/* in worker.held while orphaned */
@@ -44,6 +45,7 @@ struct worker_call {
 	uint8_t *frame;			/* packed Envelope (request_id replaced when sent again) */
 	size_t len;
 	worker_reply_cb cb;
+	worker_signal_cb scb;		/* SignalLoad: the records' callback instead of cb */
 	void *arg;
 };
 
@@ -89,8 +91,11 @@ void worker_send(struct worker *w, IpcEnvelope *env);
 int worker_take_config(struct worker *w, const Wagate__Ipc__Start *st);
 struct ipc_peer *worker_peer_new(struct worker *w, int fd);
 
-/* worker_call.c: requests of ours (StoreBatch, PairSuccess), held for the next supervisor while orphaned */
+/* worker_call.c: requests of ours (StoreBatch, PairSuccess, SignalLoad, MessageStore), held for the next
+ * supervisor while orphaned */
 void worker_call_free(struct worker_call *c);
+/* Free c and tell its callback that it failed with error. */
+void worker_call_fail(struct worker_call *c, const char *error);
 void worker_call_free_held(struct worker *w);
 int worker_call_send(struct worker *w, struct worker_call *c);
 

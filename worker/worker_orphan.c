@@ -73,12 +73,8 @@ worker_orphan_on_adopt(void *arg, const IpcEnvelope *env)
 		w->nheld--;
 		w->held_bytes -= c->len;
 		if (worker_call_send(w, c) == -1) {
-			worker_reply_cb cb = c->cb;
-			void *cbarg = c->arg;
-
 			log_warnx("%s: could not send the held %s", worker_label(w), c->what);
-			worker_call_free(c);
-			cb(cbarg, 0, "could not be sent");
+			worker_call_fail(c, "could not be sent");
 		}
 	}
 	return 0;

@@ -55,6 +55,10 @@ static const struct fw_ctl_route fw_ctl_routes[] = {
 	{ "POST", "/phone/group-create", 0, fw_route_phone_group_create },
 	{ "GET", "/admin/groups", 0, fw_route_groups },
 	{ "POST", "/phone/reinstall", 0, fw_route_phone_reinstall },
+	{ "GET", "/phone/receipts", 0, fw_route_phone_receipts },
+	{ "POST", "/phone/receipt", 0, fw_route_phone_receipt },
+	{ "POST", "/phone/redeliver", 0, fw_route_phone_redeliver },
+	{ "POST", "/admin/account", 0, fw_route_account_new },
 };
 
 /* The control port. */

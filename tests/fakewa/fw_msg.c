@@ -306,6 +306,13 @@ fw_msg_receipt(struct fw_client *c, const struct wa_node *r)
 		log_debug("client %u: receipt %s to %s: nobody to forward it to", c->id, id, to ? to : "-");
 		return;
 	}
+	/* the phone (device 0, or the bare user) has no connection: it notes the receipt (GET /phone/receipts) */
+	if (t.acct->mock != NULL && (!j.is_ad || t.device == 0)) {
+		char from[64];
+
+		fw_device_jid(c->dev, from, sizeof(from));
+		fw_phone_receipt_seen(t.acct->mock, from, id, type, wa_node_child(r, "keys") != NULL);
+	}
 	/* to names one device (the author of the message), or a bare user: then every device but the sender */
 	TAILQ_FOREACH(d, &t.acct->devices, entry) {
 		if (d == c->dev || (j.is_ad && d->number != t.device))

@@ -29,6 +29,12 @@ struct fw_phone_got {
 	char from[64], id[FW_MSG_ID_MAX + 1], type[16];
 	char group[FW_GROUP_JID_MAX];		/* "" for a 1:1 message */
 	char *text;
+	int keys;
+};
+
+struct fw_phone_sent {
+	char to[64];			/* the device's JID */
+	struct wa_node *n;
 };
 
 struct fw_phone {
@@ -46,6 +52,10 @@ struct fw_phone {
 		char group[FW_GROUP_JID_MAX], addr[64];
 	} skdm[FW_PHONE_SKDM_MAX];
 	size_t nskdm;
+	struct fw_phone_got receipts[FW_PHONE_RECEIVED_MAX];
+	size_t nreceipts;
+	struct fw_phone_sent sent[FW_PHONE_SENT_MAX];	/* the last send's stanzas */
+	size_t nsent;
 };
 
 /* A phone with this identity key pair. */
@@ -150,6 +160,8 @@ fw_phone_free(struct fw_phone *p)
 	fw_sigstore_free(p->st);
 	for (size_t i = 0; i < p->ngot; i++)
 		free(p->got[i].text);
+	for (size_t i = 0; i < p->nsent; i++)
+		wa_node_free(p->sent[i].n);
 	explicit_wipe(p, sizeof(*p));
 	free(p);
 }
@@ -221,6 +233,67 @@ fw_phone_received_json(const struct fw_phone *p, struct evbuffer *b)
 		evbuffer_add(b, "}", 1);
 	}
 	evbuffer_add(b, "]", 1);
+}
+
+void
+fw_phone_receipt_seen(struct fw_phone *p, const char *from, const char *id, const char *type, int keys)
+{
+	struct fw_phone_got *g;
+
+	if (p->nreceipts == FW_PHONE_RECEIVED_MAX) {
+		memmove(p->receipts, p->receipts + 1, (p->nreceipts - 1) * sizeof(p->receipts[0]));
+		p->nreceipts--;
+	}
+	g = &p->receipts[p->nreceipts++];
+	snprintf(g->from, sizeof(g->from), "%s", from);
+	snprintf(g->id, sizeof(g->id), "%s", id);
+	snprintf(g->type, sizeof(g->type), "%s", type != NULL ? type : "");
+	g->text = NULL;
+	g->keys = keys;
+}
+
+void
+fw_phone_receipts_json(const struct fw_phone *p, struct evbuffer *b)
+{
+	evbuffer_add(b, "[", 1);
+	for (size_t i = 0; i < p->nreceipts; i++) {
+		evbuffer_add_printf(b, "%s{\"from\":", i ? "," : "");
+		fw_json_string(b, p->receipts[i].from);
+		evbuffer_add_printf(b, ",\"id\":");
+		fw_json_string(b, p->receipts[i].id);
+		evbuffer_add_printf(b, ",\"type\":");
+		fw_json_string(b, p->receipts[i].type);
+		evbuffer_add_printf(b, ",\"keys\":%s}", p->receipts[i].keys ? "true" : "false");
+	}
+	evbuffer_add(b, "]", 1);
+}
+
+/* Keep a copy of a stanza of the current send for fw_phone_redeliver. */
+static void
+fw_phone_keep_sent(struct fw_phone *p, const struct fw_device *d, const struct wa_node *m)
+{
+	if (p->nsent == FW_PHONE_SENT_MAX)
+		return;
+	fw_device_jid(d, p->sent[p->nsent].to, sizeof(p->sent[p->nsent].to));
+	p->sent[p->nsent++].n = wa_node_clone(m);
+}
+
+int
+fw_phone_redeliver(struct fw_server *s, struct fw_phone *p)
+{
+	struct fw_device *d;
+	struct wa_jid j;
+	int n = 0;
+
+	for (size_t i = 0; i < p->nsent; i++) {
+		/* The device may have been removed since: look it up again. */
+		if (wa_jid_parse(p->sent[i].to, &j) == -1 ||
+		    (d = fw_device_find(&s->accounts, j.user, j.device)) == NULL)
+			continue;
+		fw_msg_deliver(d, wa_node_clone(p->sent[i].n));
+		n++;
+	}
+	return n;
 }
 
 /* A receipt from a's phone about message id, to the sender device (retry: wa-session.md 5.4); group: the
@@ -426,6 +499,7 @@ fw_phone_send_one(struct fw_phone *p, struct fw_account *a, struct fw_device *d,
 	if (d->acct == a)
 		wa_node_set_attr(m, "recipient", chat);
 	wa_node_add_child(m, e);
+	fw_phone_keep_sent(p, d, m);
 	fw_msg_deliver(d, m);
 	return 0;
 }
@@ -456,6 +530,9 @@ fw_phone_send(struct fw_server *s, struct fw_account *a, const char *to, const c
 		return -1;
 	}
 	snprintf(chat, sizeof(chat), "%s", to);
+	for (size_t i = 0; i < a->mock->nsent; i++)
+		wa_node_free(a->mock->sent[i].n);
+	a->mock->nsent = 0;
 	random_bytes(rnd, sizeof(rnd));
 	snprintf(id, idlen, "3EB0%02X%02X%02X%02X%02X%02X%02X%02X", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
 	    rnd[6], rnd[7]);
@@ -718,5 +795,40 @@ fw_phone_group_send(struct fw_server *s, struct fw_account *a, const char *group
 	free(msg);
 	free(dist);
 	log_info("phone of %s: group message %s to %s for %d device(s)", a->phone, id, g->jid, sent);
+	return 0;
+}
+
+int
+fw_phone_send_receipt(struct fw_server *s, struct fw_account *a, const char *to, const char *type,
+    const char *const *ids, size_t nids, char *err, size_t errlen)
+{
+	struct fw_account *peer;
+	struct fw_device *d;
+	struct wa_node *r, *list;
+	struct wa_jid j;
+
+	if (wa_jid_parse(to, &j) == -1 || !wa_jid_is_user(&j) || j.is_ad ||
+	    (peer = fw_account_find_user(&s->accounts, j.user)) == NULL) {
+		snprintf(err, errlen, "to must be the user JID of an account fakewa knows");
+		return -1;
+	}
+	if (nids == 0 || nids > 16) {
+		snprintf(err, errlen, "1..16 ids");
+		return -1;
+	}
+	TAILQ_FOREACH(d, &peer->devices, entry) {
+		r = wa_node_new("receipt");
+		wa_node_set_attrf(r, "from", "%s@s.whatsapp.net", a->phone);
+		wa_node_set_attr(r, "id", ids[0]);
+		if (type != NULL && *type != '\0')
+			wa_node_set_attr(r, "type", type);
+		wa_node_set_attrf(r, "t", "%lld", (long long)time(NULL));
+		if (nids > 1) {
+			list = wa_node_add_child(r, wa_node_new("list"));
+			for (size_t i = 1; i < nids; i++)
+				wa_node_set_attr(wa_node_add_child(list, wa_node_new("item")), "id", ids[i]);
+		}
+		fw_msg_deliver(d, r);
+	}
 	return 0;
 }

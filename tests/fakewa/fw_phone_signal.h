@@ -23,6 +23,7 @@ struct wa_signal_bundle;
 #define FW_PHONE_RECEIVED_MAX	256	/* decrypted messages kept for GET /phone/received (oldest dropped) */
 #define FW_PHONE_SESSIONS_MAX	1024	/* sessions a reinstall looks at to find whom to tell */
 #define FW_PHONE_SKDM_MAX	1024	/* (group, device) pairs the phone gave its sender key; then it forgets all */
+#define FW_PHONE_SENT_MAX	16	/* stanzas of the last send kept for POST /phone/redeliver */
 
 /* The phone of account a (identity = the account key pair). NULL on key failure. */
 struct fw_phone *fw_phone_new(const struct fw_account *a);
@@ -53,5 +54,17 @@ int fw_phone_reinstall(struct fw_server *s, struct fw_account *a);
 void fw_phone_fail_next(struct fw_phone *p);
 /* Append [{"from","id","type","text"[,"group"]},...] (what the phone decrypted, oldest first) to b. */
 void fw_phone_received_json(const struct fw_phone *p, struct evbuffer *b);
+/* A receipt a device sent to the phone (to its user JID or device 0): kept (bounded) for GET /phone/receipts. */
+void fw_phone_receipt_seen(struct fw_phone *p, const char *from, const char *id, const char *type, int keys);
+/* Append [{"from","id","type","keys"},...] (receipts the phone got, oldest first; type "" = delivery; keys
+ * true when a retry receipt carried <keys>) to b. */
+void fw_phone_receipts_json(const struct fw_phone *p, struct evbuffer *b);
+/* a's phone sends a receipt (type NULL = delivery) for message ids (1..16, the first in id=, the rest in
+ * <list><item>) to every device of the user JID to, as if it had received them. 0, or -1 with err. */
+int fw_phone_send_receipt(struct fw_server *s, struct fw_account *a, const char *to, const char *type,
+    const char *const *ids, size_t nids, char *err, size_t errlen);
+/* Deliver the stanzas of the phone's last fw_phone_send again, unchanged (a duplicate delivery, as after a
+ * lost receipt). The number delivered. */
+int fw_phone_redeliver(struct fw_server *s, struct fw_phone *p);
 
 #endif

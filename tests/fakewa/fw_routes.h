@@ -29,5 +29,9 @@ void fw_route_phone_fail_next(struct fw_ctl_call *call);
 void fw_route_phone_group_create(struct fw_ctl_call *call);
 void fw_route_groups(struct fw_ctl_call *call);
 void fw_route_phone_reinstall(struct fw_ctl_call *call);
+void fw_route_phone_receipts(struct fw_ctl_call *call);
+void fw_route_phone_receipt(struct fw_ctl_call *call);
+void fw_route_phone_redeliver(struct fw_ctl_call *call);
+void fw_route_account_new(struct fw_ctl_call *call);
 
 #endif

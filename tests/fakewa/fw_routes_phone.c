@@ -6,6 +6,7 @@
 #include "fw_ctl.h"
 #include "fw_group.h"
 #include "fw_http.h"
+#include "fw_msg.h"
 #include "fw_pair.h"
 #include "fw_phone_signal.h"
 #include "fw_session.h"
@@ -271,6 +272,23 @@ fw_route_groups(struct fw_ctl_call *call)
 	evbuffer_free(b);
 }
 
+/* GET /phone/receipts?account */
+void
+fw_route_phone_receipts(struct fw_ctl_call *call)
+{
+	struct fw_account *a;
+	struct evbuffer *b;
+
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	b = evbuffer_new();
+	evbuffer_add_printf(b, "{\"receipts\":");
+	fw_phone_receipts_json(a->mock, b);
+	evbuffer_add(b, "}", 2);
+	fw_ctl_reply(call->conn, 200, (const char *)evbuffer_pullup(b, -1));
+	evbuffer_free(b);
+}
+
 /* POST /phone/reinstall?account */
 void
 fw_route_phone_reinstall(struct fw_ctl_call *call)
@@ -287,4 +305,59 @@ fw_route_phone_reinstall(struct fw_ctl_call *call)
 	}
 	snprintf(json, sizeof(json), "{\"notified\":%d}", n);
 	fw_ctl_reply(call->conn, 200, json);
+}
+
+/* POST /phone/redeliver?account */
+void
+fw_route_phone_redeliver(struct fw_ctl_call *call)
+{
+	struct fw_account *a;
+	char body[64];
+
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	snprintf(body, sizeof(body), "{\"delivered\":%d}", fw_phone_redeliver(call->s, a->mock));
+	fw_ctl_reply(call->conn, 200, body);
+}
+
+/* POST /admin/account?phone&name: an account with its phone and no companion (a contact to talk to). */
+void
+fw_route_account_new(struct fw_ctl_call *call)
+{
+	const char *phone = fw_ctl_query(call, "phone");
+	struct fw_account *a;
+	char body[128];
+
+	if (phone == NULL || (a = fw_account_get(&call->s->accounts, phone, fw_ctl_query(call, "name"))) == NULL) {
+		fw_ctl_reply(call->conn, 400, "{\"error\":\"phone must be 1..20 digits\"}");
+		return;
+	}
+	snprintf(body, sizeof(body), "{\"phone\":\"%s\",\"lid\":\"%s\"}", a->phone, a->lid);
+	fw_ctl_reply(call->conn, 200, body);
+}
+
+/* POST /phone/receipt?account&to&ids=ID[,ID...]&type: the phone says it got (or read, ...) those messages. */
+void
+fw_route_phone_receipt(struct fw_ctl_call *call)
+{
+	const char *to = fw_ctl_query(call, "to"), *ids = fw_ctl_query(call, "ids");
+	const char *v[16];
+	char buf[16 * (FW_MSG_ID_MAX + 1)], err[160], *p, *save = NULL;
+	struct fw_account *a;
+	size_t n = 0;
+
+	if (to == NULL || ids == NULL || strlen(ids) >= sizeof(buf)) {
+		fw_ctl_reply(call->conn, 400, "{\"error\":\"to and ids are required\"}");
+		return;
+	}
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	snprintf(buf, sizeof(buf), "%s", ids);
+	for (p = strtok_r(buf, ",", &save); p != NULL && n < 16; p = strtok_r(NULL, ",", &save))
+		v[n++] = p;
+	if (fw_phone_send_receipt(call->s, a, to, fw_ctl_query(call, "type"), v, n, err, sizeof(err)) == -1) {
+		fw_ctl_reply(call->conn, 400, "{\"error\":\"bad receipt\"}");
+		return;
+	}
+	fw_ctl_reply(call->conn, 200, "{\"sent\":1}");
 }

@@ -1,0 +1,761 @@
+/* Messaging requests of the workers (issue 9): SignalLoad answered from the Signal tables, MessageStore
+ * committed in one transaction (Signal changes, message rows, statuses, LID mappings, chats, contacts and
+ * their webhook rows), and the SERVER_ACK a send route records. Everything runs in the instance's write
+ * chain, queued with the other worker events in arrival order (lc_pending_call). */
+#include "lifecycle_int.h"
+#include "app.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "msg_json.h"
+#include "registry.h"
+#include "seal.h"
+#include "seal_store.h"
+#include "webhook.h"
+#include "workers.h"
+#include "xmalloc.h"
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const lm_status_names[] = { NULL, "ERROR", "PENDING", "SERVER_ACK", "DELIVERY_ACK", "READ",
+    "PLAYED" };
+
+/* Evolution's status text of a WORKERS_MSG_* (NULL for none or out of range). */
+const char *
+lifecycle_msg_status_name(int status)
+{
+	return status > 0 && status < (int)(sizeof(lm_status_names) / sizeof(lm_status_names[0])) ?
+	    lm_status_names[status] : NULL;
+}
+
+/* ---- a growing string, for array literals ---- */
+
+struct lm_buf {
+	char *p;
+	size_t len, cap;
+};
+
+static void
+lm_put(struct lm_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = xreallocarray(b->p, b->cap, 1);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* One element of a PostgreSQL array literal, double-quoted so commas, braces and NULL mean nothing. */
+static void
+lm_put_elem(struct lm_buf *b, const char *s, int first)
+{
+	if (!first)
+		lm_put(b, ",", 1);
+	lm_put(b, "\"", 1);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			lm_put(b, "\\", 1);
+		lm_put(b, s, 1);
+	}
+	lm_put(b, "\"", 1);
+}
+
+/* ---- SignalLoad ---- */
+
+struct lm_load {
+	struct app *app;
+	char *instance_id;
+	uint64_t req;
+	size_t n;
+	struct workers_sig_key *keys;	/* address and group owned */
+};
+
+static void
+lm_load_free(void *arg)
+{
+	struct lm_load *ld = arg;
+	size_t i;
+
+	for (i = 0; i < ld->n; i++) {
+		free((char *)ld->keys[i].address);
+		free((char *)ld->keys[i].group);
+	}
+	free(ld->keys);
+	free(ld->instance_id);
+	free(ld);
+}
+
+/* The records as stored, in the keys' order; prekeys opened as the start-up path opens them. */
+static void
+lm_load_done_cb(void *arg, const struct db_result *r)
+{
+	struct lm_load *ld = arg;
+	struct app *app = ld->app;
+	struct workers_sig_record *recs = NULL;
+	unsigned char **bufs = NULL;
+	size_t *lens = NULL, i, nb = 0;
+	const PGresult *res;
+	char err[256] = "";
+
+	if (r->err != NULL) {
+		snprintf(err, sizeof(err), "%s", r->unavailable ? "database unavailable" : r->err);
+		goto fail;
+	}
+	res = r->res[0];
+	if ((size_t)PQntuples(res) != ld->n) {
+		snprintf(err, sizeof(err), "%d rows for %zu keys", PQntuples(res), ld->n);
+		goto fail;
+	}
+	recs = xcalloc(ld->n > 0 ? ld->n : 1, sizeof(*recs));
+	bufs = xcalloc(ld->n > 0 ? ld->n : 1, sizeof(*bufs));
+	lens = xcalloc(ld->n > 0 ? ld->n : 1, sizeof(*lens));
+	for (i = 0; i < ld->n; i++) {
+		unsigned char *raw;
+		size_t rawlen;
+
+		recs[i].key = ld->keys[i];
+		if (PQgetisnull(res, (int)i, 0))
+			continue;
+		raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, (int)i, 0), &rawlen);
+		if (raw == NULL) {
+			snprintf(err, sizeof(err), "out of memory");
+			goto fail;
+		}
+		if (ld->keys[i].kind == WORKERS_SIG_PREKEY) {
+			/* Sealed exactly as lifecycle_on_store wrote it: the AAD binds instance and prekey id. */
+			unsigned char ctx[SEAL_CONTEXT_MAX];
+			size_t ctxlen = seal_context_prekey(ld->instance_id, ld->keys[i].prekey_id, ctx);
+			struct seal_keys keys;
+			enum seal_which which;
+			char serr[128];
+
+			keys.current = app->cfg->creds_key.set ? app->cfg->creds_key.key : NULL;
+			keys.old = app->cfg->creds_key_old.set ? app->cfg->creds_key_old.key : NULL;
+			if (seal_decrypt(&keys, ctx, ctxlen, raw, rawlen, &bufs[nb], &lens[nb], &which, serr,
+			    sizeof(serr)) == -1) {
+				free_wiped(raw, rawlen);
+				snprintf(err, sizeof(err), "prekey %u cannot be opened: %s", ld->keys[i].prekey_id, serr);
+				goto fail;
+			}
+			free_wiped(raw, rawlen);
+		} else if (ld->keys[i].kind == WORKERS_SIG_SESSION || ld->keys[i].kind == WORKERS_SIG_SENDER_KEY) {
+			char serr[128];
+			int sk = ld->keys[i].kind == WORKERS_SIG_SENDER_KEY;
+
+			if (seal_store_record_open(app->cfg, ld->instance_id, sk ? ld->keys[i].group : NULL,
+			    ld->keys[i].address, raw, rawlen, &bufs[nb], &lens[nb], serr, sizeof(serr)) == -1) {
+				free_wiped(raw, rawlen);
+				snprintf(err, sizeof(err), "%s %s cannot be opened: %s", sk ? "sender key of" : "session",
+				    ld->keys[i].address, serr);
+				goto fail;
+			}
+			free_wiped(raw, rawlen);
+		} else {
+			bufs[nb] = xmalloc(rawlen > 0 ? rawlen : 1);
+			memcpy(bufs[nb], raw, rawlen);
+			lens[nb] = rawlen;
+			free_wiped(raw, rawlen);
+		}
+		recs[i].found = 1;
+		recs[i].data = bufs[nb];
+		recs[i].len = lens[nb];
+		nb++;
+	}
+	workers_reply_signal(app->workers, ld->instance_id, ld->req, 1, NULL, recs, ld->n);
+	goto out;
+fail:
+	log_warnx("%s: loading %zu Signal records failed: %s", ld->instance_id, ld->n, err);
+	workers_reply_signal(app->workers, ld->instance_id, ld->req, 0, err, NULL, 0);
+out:
+	for (i = 0; i < nb; i++)
+		free_wiped(bufs[i], lens[i]);
+	free(bufs);
+	free(lens);
+	free(recs);
+	lm_load_free(ld);
+}
+
+/*
+ * One round trip for every key: the keys become four parallel arrays, unnested WITH ORDINALITY and left-joined
+ * to the table of their kind, so each key gets exactly one row (record NULL when absent), in order.
+ */
+static const char lm_load_sql[] =
+    "SELECT CASE k.kind WHEN 1 THEN s.record WHEN 2 THEN i.identity_key WHEN 3 THEN p.record"
+    " WHEN 4 THEN sk.record END"
+    " FROM unnest($2::int[], $3::text[], $4::text[], $5::int[]) WITH ORDINALITY AS k(kind, address, grp, pid, ord)"
+    " LEFT JOIN signal_session s ON k.kind = 1 AND s.instance_id = $1 AND s.address = k.address"
+    " LEFT JOIN signal_identity i ON k.kind = 2 AND i.instance_id = $1 AND i.address = k.address"
+    " LEFT JOIN signal_prekey p ON k.kind = 3 AND p.instance_id = $1 AND p.key_id = k.pid"
+    " LEFT JOIN signal_sender_key sk ON k.kind = 4 AND sk.instance_id = $1 AND sk.group_id = k.grp"
+    " AND sk.sender = k.address"
+    " ORDER BY k.ord";
+
+/* The load's turn among the instance's worker events. */
+static void
+lm_load_run(struct app *app, struct instance *inst, void *payload)
+{
+	struct lm_load *ld = payload;
+	struct lm_buf kinds = { 0 }, addrs = { 0 }, groups = { 0 }, ids = { 0 };
+	struct db_tx *tx;
+	const char *p[5];
+	char num[16];
+	size_t i;
+
+	if (inst == NULL) {
+		workers_reply_signal(app->workers, ld->instance_id, ld->req, 0, "the instance is being deleted", NULL, 0);
+		lm_load_free(ld);
+		return;
+	}
+	if (ld->n == 0) {
+		workers_reply_signal(app->workers, ld->instance_id, ld->req, 1, NULL, NULL, 0);
+		lm_load_free(ld);
+		return;
+	}
+	lm_put(&kinds, "{", 1);
+	lm_put(&addrs, "{", 1);
+	lm_put(&groups, "{", 1);
+	lm_put(&ids, "{", 1);
+	for (i = 0; i < ld->n; i++) {
+		snprintf(num, sizeof(num), "%s%d", i > 0 ? "," : "", ld->keys[i].kind);
+		lm_put(&kinds, num, strlen(num));
+		snprintf(num, sizeof(num), "%s%u", i > 0 ? "," : "", ld->keys[i].prekey_id);
+		lm_put(&ids, num, strlen(num));
+		lm_put_elem(&addrs, ld->keys[i].address, i == 0);
+		lm_put_elem(&groups, ld->keys[i].group, i == 0);
+	}
+	lm_put(&kinds, "}", 1);
+	lm_put(&addrs, "}", 1);
+	lm_put(&groups, "}", 1);
+	lm_put(&ids, "}", 1);
+	p[0] = inst->id;
+	p[1] = kinds.p;
+	p[2] = addrs.p;
+	p[3] = groups.p;
+	p[4] = ids.p;
+	tx = db_tx_new();
+	db_tx_add(tx, lm_load_sql, 5, p);
+	free(kinds.p);
+	free(addrs.p);
+	free(groups.p);
+	free(ids.p);
+	/*
+	 * In the chain, not straight to the pool: the worker may evict a record from its cache once it sent the
+	 * MessageStore that changed it, and load it again before that store committed. A read beside the chain
+	 * could run on another connection before the COMMIT and answer the old ratchet (a message then fails to
+	 * decrypt, or a used prekey comes back). Queued behind the instance's writes, it sees every store that
+	 * arrived before it. The cost is that a load waits for the instance's own earlier writes, nobody else's.
+	 * ONCE: the worker waits for the answer, so an outage fails it now.
+	 */
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_ONCE, NULL, lm_load_done_cb, ld);
+}
+
+/* Worker table callback: SignalLoad (keys capped at WORKERS_SIG_KEYS_MAX by the table). */
+void
+lifecycle_on_signal_load(void *ctx, const char *instance_id, uint64_t req, const struct workers_sig_key *keys,
+    size_t n)
+{
+	struct lm_load *ld = xcalloc(1, sizeof(*ld));
+	size_t i;
+
+	ld->app = ctx;
+	ld->instance_id = xstrdup(instance_id);
+	ld->req = req;
+	ld->n = n;
+	ld->keys = xcalloc(n > 0 ? n : 1, sizeof(*ld->keys));
+	for (i = 0; i < n; i++) {
+		ld->keys[i].kind = keys[i].kind;
+		ld->keys[i].address = xstrdup(keys[i].address != NULL ? keys[i].address : "");
+		ld->keys[i].group = xstrdup(keys[i].group != NULL ? keys[i].group : "");
+		ld->keys[i].prekey_id = keys[i].prekey_id;
+	}
+	lc_pending_call(ctx, instance_id, lm_load_run, lm_load_free, ld);
+}
+
+/* ---- MessageStore ---- */
+
+/* What a statement's count(*) of gate adds to the instance's fetchInstances _count. */
+enum { LM_COUNT_NONE, LM_COUNT_MSG, LM_COUNT_CONTACT, LM_COUNT_CHAT };
+
+struct lm_store {
+	struct app *app;
+	char *instance_id;
+	uint64_t req;
+	struct db_tx *tx;		/* NULL: nothing to write, only the answer */
+	unsigned char *counts;		/* per statement of tx: LM_COUNT_* */
+	int ncounts, capcounts;
+};
+
+static void
+lm_store_free(void *arg)
+{
+	struct lm_store *st = arg;
+
+	db_tx_free(st->tx);
+	free(st->counts);
+	free(st->instance_id);
+	free(st);
+}
+
+/* Note what the statement just added to st->tx counts. */
+static void
+lm_count(struct lm_store *st, int what)
+{
+	int i = db_tx_count(st->tx) - 1;
+
+	if (i >= st->capcounts) {
+		st->capcounts = (i + 1) * 2;
+		st->counts = xreallocarray(st->counts, (size_t)st->capcounts, 1);
+	}
+	while (st->ncounts <= i)
+		st->counts[st->ncounts++] = LM_COUNT_NONE;
+	st->counts[i] = (unsigned char)what;
+}
+
+/* JSON text of o as PostgreSQL's jsonb takes it: compact, and \u0000 (valid JSON, refused by jsonb) turned
+ * into \ufffd. Caller frees. */
+static char *
+lm_json_text(struct json_object *o)
+{
+	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] != '\\' || s[i + 1] == '\0')
+			continue;
+		if (strncmp(s + i + 1, "u0000", 5) == 0)
+			memcpy(s + i + 2, "fffd", 4);
+		i++;
+	}
+	return s;
+}
+
+static struct json_object *
+lm_str_or_null(const char *s)
+{
+	return s != NULL && *s != '\0' ? json_object_new_string(s) : NULL;
+}
+
+/* Queue event on tx, gated; gate's parameters are $13... */
+static void
+lm_event(struct app *app, struct instance *inst, struct db_tx *tx, const char *event, struct json_object *data,
+    const char *gate, int n, const char *const *p, const int *lens, const int *fmts)
+{
+	char *text = data != NULL ? lm_json_text(data) : NULL;
+
+	if (webhook_enqueue_gated(app->webhook, tx, inst->id, inst->name, event, text, inst->owner_jid, gate, n, p,
+	    lens, fmts) == -1)
+		fatalx("%s: the gated enqueue refused %s", inst->name, event);
+	free(text);
+}
+
+/* One Signal record change. -1 with err for a change the contract does not allow (nothing added). */
+static int
+lm_add_change(struct app *app, struct instance *inst, struct db_tx *tx, const struct workers_sig_change *c,
+    char *err, size_t errlen)
+{
+	char id[16];
+	const char *p[4] = { inst->id, c->key.address, (const char *)c->data, c->key.group };
+	int lens[4] = { 0, 0, (int)c->len, 0 }, fmts[4] = { 0, 0, 1, 0 };
+	unsigned char *blob;
+	size_t bloblen;
+
+	/* Sessions and sender keys hold ratchet keys: sealed like the prekeys when a creds key is configured
+	 * (seal_store_record; the AAD binds instance and address, and group for a sender key). Identity keys
+	 * are public; prekeys are only ever deleted here. */
+	switch (c->key.kind) {
+	case WORKERS_SIG_SESSION:
+		if (c->deleted) {
+			db_tx_add(tx, "DELETE FROM signal_session WHERE instance_id = $1 AND address = $2", 2, p);
+			return 0;
+		}
+		blob = seal_store_record(app->cfg, inst->id, NULL, c->key.address, c->data, c->len, &bloblen);
+		p[2] = (const char *)blob;
+		lens[2] = (int)bloblen;
+		db_tx_add_bin(tx, "INSERT INTO signal_session (instance_id, address, record) VALUES ($1, $2, $3)"
+		    " ON CONFLICT (instance_id, address) DO UPDATE SET record = EXCLUDED.record", 3, p, lens, fmts);
+		free_wiped(blob, bloblen > 0 ? bloblen : 1);
+		return 0;
+	case WORKERS_SIG_IDENTITY:
+		if (c->identity_changed)
+			log_info("%s: the identity key of %s changed (the peer reinstalled)", inst->name, c->key.address);
+		if (c->deleted)
+			db_tx_add(tx, "DELETE FROM signal_identity WHERE instance_id = $1 AND address = $2", 2, p);
+		else
+			db_tx_add_bin(tx, "INSERT INTO signal_identity (instance_id, address, identity_key)"
+			    " VALUES ($1, $2, $3) ON CONFLICT (instance_id, address)"
+			    " DO UPDATE SET identity_key = EXCLUDED.identity_key", 3, p, lens, fmts);
+		return 0;
+	case WORKERS_SIG_PREKEY:
+		if (!c->deleted) {
+			snprintf(err, errlen, "prekey %u: a MessageStore only deletes prekeys", c->key.prekey_id);
+			return -1;
+		}
+		snprintf(id, sizeof(id), "%u", c->key.prekey_id);
+		p[1] = id;
+		db_tx_add(tx, "DELETE FROM signal_prekey WHERE instance_id = $1 AND key_id = $2::int", 2, p);
+		return 0;
+	case WORKERS_SIG_SENDER_KEY:
+		if (c->deleted) {
+			const char *dp[3] = { inst->id, c->key.group, c->key.address };
+			db_tx_add(tx, "DELETE FROM signal_sender_key WHERE instance_id = $1 AND group_id = $2"
+			    " AND sender = $3", 3, dp);
+			return 0;
+		}
+		blob = seal_store_record(app->cfg, inst->id, c->key.group, c->key.address, c->data, c->len, &bloblen);
+		p[2] = (const char *)blob;
+		lens[2] = (int)bloblen;
+		db_tx_add_bin(tx, "INSERT INTO signal_sender_key (instance_id, sender, record, group_id)"
+		    " VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id, group_id, sender)"
+		    " DO UPDATE SET record = EXCLUDED.record", 4, p, lens, fmts);
+		free_wiped(blob, bloblen > 0 ? bloblen : 1);
+		return 0;
+	}
+	snprintf(err, errlen, "unknown Signal record kind %d", c->key.kind);
+	return -1;
+}
+
+/* Baileys 7's message key: {remoteJid, fromMe, id, participant?, remoteJidAlt?, participantAlt?}. */
+static struct json_object *
+lm_key_json(const struct workers_msg *m)
+{
+	struct json_object *k = json_object_new_object();
+
+	json_object_object_add(k, "remoteJid", json_object_new_string(m->remote_jid));
+	json_object_object_add(k, "fromMe", json_object_new_boolean(m->from_me));
+	json_object_object_add(k, "id", json_object_new_string(m->id));
+	if (*m->participant != '\0')
+		json_object_object_add(k, "participant", json_object_new_string(m->participant));
+	if (*m->remote_jid_alt != '\0')
+		json_object_object_add(k, "remoteJidAlt", json_object_new_string(m->remote_jid_alt));
+	if (*m->participant_alt != '\0')
+		json_object_object_add(k, "participantAlt", json_object_new_string(m->participant_alt));
+	return k;
+}
+
+/* A message's status text: the worker's, else Evolution's default (DELIVERY_ACK for an incoming message
+ * without one; an own message seen from another device was at least accepted by the server). */
+static const char *
+lm_msg_status(const struct workers_msg *m)
+{
+	const char *s = lifecycle_msg_status_name(m->status);
+
+	return s != NULL ? s : m->from_me ? "SERVER_ACK" : "DELIVERY_ACK";
+}
+
+static int
+lm_is_group(const char *jid)
+{
+	size_t n = strlen(jid);
+
+	return n > 5 && strcmp(jid + n - 5, "@g.us") == 0;
+}
+
+/* Whether the message row of key id (a parameter) was inserted by this transaction. Statuses come after the
+ * messages of a batch, so no UPDATE of this transaction has touched an older row yet. The chat and contact
+ * writes of a message wait for it: a redelivered old message must not bring back an old push name. */
+#define LM_MSG_NEW(id) "EXISTS (SELECT 1 FROM message WHERE instance_id = $13::uuid AND key_id = " id \
+	" AND xmin = pg_current_xact_id()::xid)"
+
+/* The message row with messages.upsert / send.message, then its chat and (incoming) its contact. */
+static void
+lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg *m)
+{
+	struct json_object *msg = NULL, *ctxinfo = NULL, *inner, *data, *key;
+	char type[MSG_JSON_TYPE_MAX], err[160], ts[24], *keytext, *msgtext;
+	const char *status = lm_msg_status(m), *source = *m->source != '\0' ? m->source : "unknown";
+
+	if (msg_json_from_bytes(m->message, m->message_len, &msg, type, sizeof(type), err, sizeof(err)) == -1) {
+		/* Stored anyway: the worker received it, and refusing the batch would hold its receipts (and
+		 * WhatsApp's redeliveries) forever. The row says what it is. */
+		log_warnx("%s: message %s cannot be rendered: %s", inst->name, m->id, err);
+		msg = json_object_new_object();
+		snprintf(type, sizeof(type), "unknown");
+	}
+	/* Evolution keeps the content's contextInfo beside the message; normalize drops it with an
+	 * extendedTextMessage, so take it first. */
+	if (json_object_object_get_ex(msg, type, &inner) && json_object_is_type(inner, json_type_object) &&
+	    json_object_object_get_ex(inner, "contextInfo", &ctxinfo))
+		json_object_get(ctxinfo);
+	msg_json_normalize(msg, type, sizeof(type));
+	key = lm_key_json(m);
+	data = json_object_new_object();
+	json_object_object_add(data, "key", json_object_get(key));
+	if (*m->push_name != '\0')
+		json_object_object_add(data, "pushName", json_object_new_string(m->push_name));
+	json_object_object_add(data, "status", json_object_new_string(status));
+	json_object_object_add(data, "message", json_object_get(msg));
+	if (ctxinfo != NULL)
+		json_object_object_add(data, "contextInfo", ctxinfo);
+	json_object_object_add(data, "messageType", json_object_new_string(type));
+	json_object_object_add(data, "messageTimestamp", json_object_new_int64(m->timestamp));
+	json_object_object_add(data, "instanceId", json_object_new_string(inst->id));
+	json_object_object_add(data, "source", json_object_new_string(source));
+	keytext = lm_json_text(key);
+	msgtext = lm_json_text(msg);
+	snprintf(ts, sizeof(ts), "%lld", (long long)m->timestamp);
+	{
+		/* ON CONFLICT DO NOTHING: a redelivered id stores nothing and, with the gate empty, queues no
+		 * webhook a second time. */
+		const char *p[12] = { inst->id, m->id, m->remote_jid, m->from_me ? "true" : "false",
+		    *m->participant ? m->participant : NULL, *m->push_name ? m->push_name : NULL, type, keytext,
+		    msgtext, ts, status, source };
+		lm_event(app, inst, st->tx, m->sent_by_api ? "send.message" : "messages.upsert", data,
+		    "ins AS (INSERT INTO message (instance_id, key_id, remote_jid, from_me, participant, push_name,"
+		    " message_type, key, message, message_timestamp, status, source) VALUES ($13::uuid, $14, $15,"
+		    " $16::boolean, $17, $18, $19, $20::jsonb, $21::jsonb, $22::bigint, $23, $24)"
+		    " ON CONFLICT (instance_id, key_id) DO NOTHING RETURNING id),"
+		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 12, p, NULL, NULL);
+		lm_count(st, LM_COUNT_MSG);
+	}
+	json_object_put(data);
+	free(keytext);
+	free(msgtext);
+	json_object_put(key);
+	json_object_put(msg);
+
+	/* The chat: chats.upsert when its row is new. A 1:1 chat takes the peer's push name, as Evolution does. */
+	{
+		const char *name = !m->from_me && !lm_is_group(m->remote_jid) && *m->push_name ? m->push_name : NULL;
+		const char *p[4] = { inst->id, m->remote_jid, name, m->id };
+		struct json_object *arr = json_object_new_array(), *c = json_object_new_object();
+
+		json_object_object_add(c, "remoteJid", json_object_new_string(m->remote_jid));
+		json_object_object_add(c, "instanceId", json_object_new_string(inst->id));
+		json_object_object_add(c, "name", lm_str_or_null(name));
+		json_object_object_add(c, "unreadMessages", json_object_new_int(0));
+		json_object_array_add(arr, c);
+		lm_event(app, inst, st->tx, "chats.upsert", arr,
+		    "up AS (INSERT INTO chat (instance_id, remote_jid, name) SELECT $13::uuid, $14, $15"
+		    " WHERE " LM_MSG_NEW("$16") " ON CONFLICT (instance_id, remote_jid) DO UPDATE"
+		    " SET name = coalesce(EXCLUDED.name, chat.name), updated_at = now() RETURNING (xmax = 0) AS fresh),"
+		    " gate AS (SELECT NULL::jsonb AS extra FROM up WHERE fresh)", 4, p, NULL, NULL);
+		lm_count(st, LM_COUNT_CHAT);
+		json_object_put(arr);
+	}
+
+	/* The chat's contact, as Evolution keys it (findChats lists contacts with messages): contacts.upsert when
+	 * new, for every chat a message was stored in. Its push name is the peer's, from an incoming 1:1 message
+	 * only (a group member's name is not the group's; an own message carries ours); contacts.update when it
+	 * changed (a new row already has it, so the update finds nothing to change). */
+	if (strcmp(m->remote_jid, "status@broadcast") != 0) {
+		const char *push = !m->from_me && !lm_is_group(m->remote_jid) && *m->push_name ? m->push_name : NULL;
+		const char *p[4] = { inst->id, m->remote_jid, push, m->id };
+		struct json_object *c = json_object_new_object();
+
+		json_object_object_add(c, "remoteJid", json_object_new_string(m->remote_jid));
+		json_object_object_add(c, "pushName", lm_str_or_null(push));
+		json_object_object_add(c, "profilePicUrl", NULL);
+		json_object_object_add(c, "instanceId", json_object_new_string(inst->id));
+		lm_event(app, inst, st->tx, "contacts.upsert", c,
+		    "ins AS (INSERT INTO contact (instance_id, remote_jid, push_name) SELECT $13::uuid, $14, $15"
+		    " WHERE " LM_MSG_NEW("$16") " ON CONFLICT (instance_id, remote_jid) DO NOTHING RETURNING 1),"
+		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 4, p, NULL, NULL);
+		lm_count(st, LM_COUNT_CONTACT);
+		if (push != NULL)
+			lm_event(app, inst, st->tx, "contacts.update", c,
+			    "upd AS (UPDATE contact SET push_name = $15, updated_at = now() WHERE instance_id = $13::uuid"
+			    " AND remote_jid = $14 AND push_name IS DISTINCT FROM $15 AND " LM_MSG_NEW("$16") " RETURNING 1),"
+			    " gate AS (SELECT NULL::jsonb AS extra FROM upd)", 4, p, NULL, NULL);
+		json_object_put(c);
+	}
+}
+
+/*
+ * A status only moves up, PENDING < SERVER_ACK < DELIVERY_ACK < READ < PLAYED; ERROR only from PENDING and
+ * nothing from ERROR. messages.update carries the row's values (messageId, keyId, remoteJid, fromMe and,
+ * as Evolution fills it, participant = the remote JID) through the gate's extra.
+ */
+#define LM_STATUS_RANK(x) "coalesce(array_position(ARRAY['PENDING','SERVER_ACK','DELIVERY_ACK','READ','PLAYED']," \
+	" " x "), 0)"
+static const char lm_status_gate[] =
+    "upd AS (UPDATE message m SET status = $15 WHERE m.instance_id = $13::uuid AND m.key_id = $14"
+    " AND (($15 = 'ERROR' AND m.status = 'PENDING') OR ($15 <> 'ERROR' AND m.status IS DISTINCT FROM 'ERROR'"
+    " AND " LM_STATUS_RANK("m.status") " < " LM_STATUS_RANK("$15::text") ")) RETURNING m.id, m.key_id, m.remote_jid,"
+    " m.from_me),"
+    " gate AS (SELECT jsonb_build_object('messageId', id::text, 'keyId', key_id, 'remoteJid', remote_jid,"
+    " 'fromMe', from_me, 'participant', remote_jid) AS extra FROM upd)";
+
+/* Raise one stored message's status (with messages.update when it moved); unknown statuses are ignored. */
+static void
+lm_add_status(struct app *app, struct instance *inst, struct db_tx *tx, const char *id, int status)
+{
+	const char *name = lifecycle_msg_status_name(status);
+	const char *p[3] = { inst->id, id, name };
+	struct json_object *data;
+
+	if (name == NULL)
+		return;
+	data = json_object_new_object();
+	json_object_object_add(data, "status", json_object_new_string(name));
+	json_object_object_add(data, "instanceId", json_object_new_string(inst->id));
+	lm_event(app, inst, tx, "messages.update", data, lm_status_gate, 3, p, NULL, NULL);
+	json_object_put(data);
+}
+
+/* The store committed (or not): counts, webhooks, then StoreAck (the worker sends its receipts after it). */
+static void
+lm_store_done_cb(void *arg, const struct db_result *r)
+{
+	struct lm_store *st = arg;
+	struct app *app = st->app;
+	int64_t n[4] = { 0, 0, 0, 0 };
+	char err[256];
+	int i;
+
+	if (r->err != NULL) {
+		log_warnx("%s: storing messages failed: %s", st->instance_id, r->err);
+		snprintf(err, sizeof(err), "%s", r->unavailable ? "database unavailable" : r->err);
+		workers_reply_store(app->workers, st->instance_id, st->req, 0, err);
+		lm_store_free(st);
+		return;
+	}
+	for (i = 0; i < st->ncounts && i < r->nres; i++)
+		if (st->counts[i] != LM_COUNT_NONE && PQntuples(r->res[i]) == 1)
+			n[st->counts[i]] += strtoll(PQgetvalue(r->res[i], 0, 0), NULL, 10);
+	if (n[LM_COUNT_MSG] + n[LM_COUNT_CONTACT] + n[LM_COUNT_CHAT] > 0)
+		lifecycle_count_add(app, st->instance_id, n[LM_COUNT_MSG], n[LM_COUNT_CONTACT], n[LM_COUNT_CHAT]);
+	webhook_kick(app->webhook);
+	workers_reply_store(app->workers, st->instance_id, st->req, 1, NULL);
+	lm_store_free(st);
+}
+
+/* The store's turn among the instance's worker events. */
+static void
+lm_store_run(struct app *app, struct instance *inst, void *payload)
+{
+	struct lm_store *st = payload;
+	struct db_tx *tx = st->tx;
+
+	if (inst == NULL) {
+		workers_reply_store(app->workers, st->instance_id, st->req, 0, "the instance is being deleted");
+		lm_store_free(st);
+		return;
+	}
+	if (tx == NULL) {
+		workers_reply_store(app->workers, st->instance_id, st->req, 1, NULL);
+		lm_store_free(st);
+		return;
+	}
+	st->tx = NULL;
+	/* ONCE: the worker waits for the ack and holds its receipts until then; an outage fails it now and
+	 * WhatsApp redelivers what was not acked. */
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_ONCE, NULL, lm_store_done_cb, st);
+}
+
+/*
+ * Worker table callback: MessageStore. The transaction is built here, while the worker's pointers live: the
+ * db_tx is the copy (a deep copy of up to WORKERS_STORE_MSGS_MAX messages first, to render them a turn later,
+ * would copy everything twice). It runs on a later turn, in arrival order, through the instance's chain.
+ */
+void
+lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const struct workers_msg_store *m)
+{
+	struct app *app = ctx;
+	struct instance *inst = registry_find_id(app->reg, instance_id);
+	struct lm_store *st = xcalloc(1, sizeof(*st));
+	char err[160];
+	size_t i;
+
+	st->app = app;
+	st->instance_id = xstrdup(instance_id);
+	st->req = req;
+	if (inst == NULL) {
+		/* Answered on its turn (gone then too). */
+		lc_pending_call(app, instance_id, lm_store_run, lm_store_free, st);
+		return;
+	}
+	st->tx = db_tx_new();
+	for (i = 0; i < m->nchanges; i++)
+		if (lm_add_change(app, inst, st->tx, &m->changes[i], err, sizeof(err)) == -1) {
+			log_warnx("%s: MessageStore refused: %s", inst->name, err);
+			workers_reply_store(app->workers, instance_id, req, 0, err);
+			lm_store_free(st);
+			return;
+		}
+	for (i = 0; i < m->nlids; i++) {
+		const char *p[3] = { inst->id, m->lids[i].lid, m->lids[i].pn };
+
+		db_tx_add(st->tx, "INSERT INTO lid_map (instance_id, lid, pn) VALUES ($1, $2, $3)"
+		    " ON CONFLICT (instance_id, lid) DO UPDATE SET pn = EXCLUDED.pn, updated_at = now()"
+		    " WHERE lid_map.pn <> EXCLUDED.pn", 3, p);
+	}
+	for (i = 0; i < m->nmsgs; i++)
+		lm_add_message(app, inst, st, &m->msgs[i]);
+	for (i = 0; i < m->nstatuses; i++)
+		lm_add_status(app, inst, st->tx, m->statuses[i].id, m->statuses[i].status);
+	if (db_tx_count(st->tx) == 0) {
+		db_tx_free(st->tx);
+		st->tx = NULL;
+	}
+	log_debug("%s: MessageStore: %zu changes, %zu messages, %zu statuses, %zu lids", inst->name, m->nchanges,
+	    m->nmsgs, m->nstatuses, m->nlids);
+	lc_pending_call(app, instance_id, lm_store_run, lm_store_free, st);
+}
+
+/* ---- the SERVER_ACK of a send ---- */
+
+struct lm_sent {
+	struct app *app;
+	char *id;
+	int status;
+};
+
+static void
+lm_sent_free(void *arg)
+{
+	struct lm_sent *s = arg;
+
+	free(s->id);
+	free(s);
+}
+
+static void
+lm_sent_done_cb(void *arg, const struct db_result *r)
+{
+	struct lm_sent *s = arg;
+
+	if (r->err != NULL && !r->unavailable)
+		log_warnx("message %s: recording %s failed: %s", s->id, lifecycle_msg_status_name(s->status), r->err);
+	else if (r->err == NULL)
+		webhook_kick(s->app->webhook);
+	lm_sent_free(s);
+}
+
+static void
+lm_sent_run(struct app *app, struct instance *inst, void *payload)
+{
+	struct lm_sent *s = payload;
+	struct db_tx *tx;
+
+	if (inst == NULL) {
+		lm_sent_free(s);
+		return;
+	}
+	tx = db_tx_new();
+	lm_add_status(app, inst, tx, s->id, s->status);
+	if (db_tx_count(tx) == 0) {
+		db_tx_free(tx);
+		lm_sent_free(s);
+		return;
+	}
+	/* RETRY: it records what WhatsApp already answered; raising a status is idempotent (never down), so
+	 * an unanswered COMMIT needs no check. */
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_RETRY, NULL, lm_sent_done_cb, s);
+}
+
+void
+lifecycle_msg_sent(struct app *app, const char *instance_id, const char *id, int status)
+{
+	struct lm_sent *s = xcalloc(1, sizeof(*s));
+
+	s->app = app;
+	s->id = xstrdup(id);
+	s->status = status;
+	lc_pending_call(app, instance_id, lm_sent_run, lm_sent_free, s);
+}

@@ -1,0 +1,862 @@
+/* lifecycle_msg.c against a real PostgreSQL (WAGATE_TEST_PGURI, or a private cluster via scripts/pg.sh) with the
+ * worker table replaced by stubs that record the answers: SignalLoad (found, absent, a sealed prekey opened),
+ * MessageStore (rows, jsonb shapes, webhook rows with Evolution's payloads), duplicates, statuses that only
+ * go up, a failing store that changes nothing, the SERVER_ACK of a send, and the logout wipe. The fixture is
+ * lifecycle_test.c's (the stub table and the helpers), copied: that file is long already. */
+#include "lifecycle.h"
+#include "lifecycle_int.h"
+#include "app.h"
+#include "config.h"
+#include "conn_state.h"
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "pgtest.h"
+#include "registry.h"
+#include "settings.h"
+#include "webhook.h"
+#include "workers.h"
+#include "xmalloc.h"
+
+#include "e2e.pb-c.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <libpq-fe.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define IID	"11111111-2222-4333-8444-555555555555"
+
+static struct {
+	struct app app;
+	struct config cfg;
+	struct pgtest *pg;
+	char *uri;
+	PGconn *conn;
+	/* StoreAck / Result answers */
+	int nreply, reply_ok[32];
+	uint64_t reply_req[32];
+	char reply_err[32][256];
+	/* SignalRecords answers: the last one */
+	int nsig, sig_ok;
+	char sig_err[256];
+	size_t sig_n;
+	struct { int kind, found; char data[256]; size_t len; unsigned prekey_id; } sig[16];
+	int nforget;
+} T;
+
+/* ---- worker table stubs ---- */
+
+int
+workers_reply_pair(struct workers *w, const char *id, uint64_t req, int ok, const char *error)
+{
+	(void)w;
+	(void)id;
+	T.reply_req[T.nreply % 32] = req;
+	T.reply_ok[T.nreply % 32] = ok;
+	snprintf(T.reply_err[T.nreply % 32], 256, "%s", error != NULL ? error : "");
+	T.nreply++;
+	return 0;
+}
+
+int
+workers_reply_store(struct workers *w, const char *id, uint64_t req, int ok, const char *error)
+{
+	return workers_reply_pair(w, id, req, ok, error);
+}
+
+int
+workers_reply_signal(struct workers *w, const char *id, uint64_t req, int ok, const char *error,
+    const struct workers_sig_record *recs, size_t n)
+{
+	size_t i;
+
+	(void)w;
+	(void)id;
+	(void)req;
+	T.sig_ok = ok;
+	snprintf(T.sig_err, sizeof(T.sig_err), "%s", error != NULL ? error : "");
+	T.sig_n = n;
+	for (i = 0; i < n && i < 16; i++) {
+		T.sig[i].kind = recs[i].key.kind;
+		T.sig[i].found = recs[i].found;
+		T.sig[i].prekey_id = recs[i].key.prekey_id;
+		T.sig[i].len = recs[i].len;
+		memset(T.sig[i].data, 0, sizeof(T.sig[i].data));
+		if (recs[i].found && recs[i].len < sizeof(T.sig[i].data))
+			memcpy(T.sig[i].data, recs[i].data, recs[i].len);
+	}
+	T.nsig++;
+	return 0;
+}
+
+int
+workers_forget_creds(struct workers *w, const char *id)
+{
+	(void)w;
+	(void)id;
+	T.nforget++;
+	return 0;
+}
+
+int
+workers_add(struct workers *w, const struct worker_spec *spec)
+{
+	(void)w;
+	(void)spec;
+	return 0;
+}
+
+int
+workers_remove(struct workers *w, const char *id)
+{
+	(void)w;
+	(void)id;
+	return 0;
+}
+
+int
+workers_update(struct workers *w, const struct worker_spec *spec)
+{
+	(void)w;
+	(void)spec;
+	return 0;
+}
+
+int
+workers_logout(struct workers *w, const char *id)
+{
+	(void)w;
+	(void)id;
+	return 0;
+}
+
+pid_t
+workers_pid(const struct workers *w, const char *id)
+{
+	(void)w;
+	(void)id;
+	return 0;
+}
+
+int
+workers_restart(struct workers *w, const char *id)
+{
+	(void)w;
+	(void)id;
+	return 0;
+}
+
+int
+workers_connect(struct workers *w, const char *id, const char *number)
+{
+	(void)w;
+	(void)id;
+	(void)number;
+	return 0;
+}
+
+/* ---- helpers ---- */
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run the loop until *flag >= want or ms pass. */
+static int
+run_until(const int *flag, int want, int ms)
+{
+	long long end = now_ms() + ms;
+	struct event *tick = evtimer_new(T.app.base, tick_cb, NULL);
+	struct timeval tv = { 0, 10000 };
+
+	while (*flag < want && now_ms() < end) {
+		evtimer_add(tick, &tv);
+		event_base_loop(T.app.base, EVLOOP_ONCE);
+	}
+	event_free(tick);
+	return *flag >= want;
+}
+
+/* Let every worker event be handled and every queued write finish. */
+static void
+drain(void)
+{
+	long long end = now_ms() + 10000;
+	struct event *tick = evtimer_new(T.app.base, tick_cb, NULL);
+	struct timeval tv = { 0, 10000 };
+
+	while ((db_pending(T.app.db) > 0 || lifecycle_pending(T.app.lc) > 0) && now_ms() < end) {
+		evtimer_add(tick, &tv);
+		event_base_loop(T.app.base, EVLOOP_ONCE);
+	}
+	event_free(tick);
+	assert_int_equal(db_pending(T.app.db), 0);
+	assert_int_equal(lifecycle_pending(T.app.lc), 0);
+}
+
+static void
+sql(const char *q)
+{
+	PGresult *r = PQexec(T.conn, q);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", q, PQresultErrorMessage(r));
+	PQclear(r);
+}
+
+/* The first value of a query as a string ("" for NULL, "<none>" without rows); caller frees. */
+static char *
+val(const char *fmt, ...)
+{
+	char q[1024], *out;
+	va_list ap;
+	PGresult *r;
+
+	va_start(ap, fmt);
+	vsnprintf(q, sizeof(q), fmt, ap);
+	va_end(ap);
+	r = PQexec(T.conn, q);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", q, PQresultErrorMessage(r));
+	out = xstrdup(PQntuples(r) == 0 ? "<none>" : PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return out;
+}
+
+#define assert_val(want, ...) do {						\
+	char *v_ = val(__VA_ARGS__);						\
+	if (strcmp(v_, (want)) != 0)						\
+		fail_msg("%s: got \"%s\", want \"%s\"", #__VA_ARGS__, v_, (want)); \
+	free(v_);								\
+} while (0)
+
+static struct instance *
+inst(void)
+{
+	struct instance *i = registry_find_id(T.app.reg, IID);
+
+	assert_non_null(i);
+	return i;
+}
+
+/* A conversation Message, packed (caller frees). */
+static uint8_t *
+pack_text(const char *text, size_t *len)
+{
+	Wa__Message m = WA__MESSAGE__INIT;
+	uint8_t *buf;
+
+	m.conversation = (char *)text;
+	*len = wa__message__get_packed_size(&m);
+	buf = xmalloc(*len + 1);
+	wa__message__pack(&m, buf);
+	return buf;
+}
+
+/* A reply mentioning someone: extendedTextMessage with contextInfo (Evolution stores it as conversation). */
+static uint8_t *
+pack_reply(const char *text, size_t *len)
+{
+	Wa__Message m = WA__MESSAGE__INIT;
+	Wa__ExtendedTextMessage e = WA__EXTENDED_TEXT_MESSAGE__INIT;
+	Wa__ContextInfo c = WA__CONTEXT_INFO__INIT;
+	char *mentions[] = { "15550009999@s.whatsapp.net" };
+	uint8_t *buf;
+
+	c.stanzaid = "M1";
+	c.n_mentionedjid = 1;
+	c.mentionedjid = mentions;
+	e.text = (char *)text;
+	e.contextinfo = &c;
+	m.extendedtextmessage = &e;
+	*len = wa__message__get_packed_size(&m);
+	buf = xmalloc(*len + 1);
+	wa__message__pack(&m, buf);
+	return buf;
+}
+
+/* A message with every string set ("" = none). */
+static struct workers_msg
+msg(const char *id, const char *remote, const char *participant, const char *push, int from_me, int by_api,
+    int status, const uint8_t *body, size_t len)
+{
+	struct workers_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.id = id;
+	m.remote_jid = remote;
+	m.remote_jid_alt = "";
+	m.participant = participant;
+	m.participant_alt = "";
+	m.push_name = push;
+	m.source = from_me ? "" : "android";
+	m.from_me = from_me;
+	m.sent_by_api = by_api;
+	m.timestamp = 1700000000;
+	m.status = status;
+	m.message = body;
+	m.message_len = len;
+	return m;
+}
+
+/* Hand a MessageStore to lifecycle and wait for its answer; returns ok. */
+static int
+store(const struct workers_msg_store *m, uint64_t req)
+{
+	int n = T.nreply;
+
+	lifecycle_on_msg_store(&T.app, IID, req, m);
+	assert_true(run_until(&T.nreply, n + 1, 10000));
+	drain();
+	assert_int_equal(T.reply_req[n % 32], req);
+	return T.reply_ok[n % 32];
+}
+
+/* One status change in a store of its own. */
+static int
+store_status(const char *id, int status, uint64_t req)
+{
+	struct workers_msg_status s = { id, "15550002222@s.whatsapp.net", "", 1, status, 1700000001 };
+	struct workers_msg_store m;
+
+	memset(&m, 0, sizeof(m));
+	m.statuses = &s;
+	m.nstatuses = 1;
+	return store(&m, req);
+}
+
+/* ---- tests ---- */
+
+/* SignalLoad: one record per key in order, found or not; a prekey sealed by the StoreBatch path comes back
+ * opened; a sealed blob moved to another prekey id fails its tag and the load fails as a whole. */
+static void
+test_signal_load(void **state)
+{
+	struct workers_prekey pk = { 7, (const unsigned char *)"PREKEY-SEVEN", 12 };
+	struct workers_store b;
+	struct workers_sig_key keys[6] = {
+		{ WORKERS_SIG_SESSION, "a:1", "", 0 },
+		{ WORKERS_SIG_SESSION, "zz:1", "", 0 },
+		{ WORKERS_SIG_IDENTITY, "b:1", "", 0 },
+		{ WORKERS_SIG_PREKEY, "", "", 7 },
+		{ WORKERS_SIG_PREKEY, "", "", 8 },
+		{ WORKERS_SIG_SENDER_KEY, "c:1", "120363@g.us", 0 },
+	};
+	struct workers_sig_key moved = { WORKERS_SIG_PREKEY, "", "", 9 };
+	int n = T.nreply, s;
+
+	(void)state;
+	T.cfg.creds_key.set = 1;
+	memset(T.cfg.creds_key.key, 0x42, sizeof(T.cfg.creds_key.key));
+	memset(&b, 0, sizeof(b));
+	b.prekeys = &pk;
+	b.nprekeys = 1;
+	lifecycle_on_store(&T.app, IID, 1, &b);
+	assert_true(run_until(&T.nreply, n + 1, 10000));
+	drain();
+	assert_int_equal(T.reply_ok[n % 32], 1);
+	/* stored sealed, not in clear */
+	assert_val("WGS", "SELECT convert_from(substr(record, 1, 3), 'SQL_ASCII') FROM signal_prekey WHERE key_id = 7");
+	sql("INSERT INTO signal_session VALUES ('" IID "', 'a:1', 'sess-a')");
+	sql("INSERT INTO signal_identity VALUES ('" IID "', 'b:1', 'idkey-b')");
+	sql("INSERT INTO signal_sender_key VALUES ('" IID "', '120363@g.us', 'c:1', 'skey-c')");
+	sql("INSERT INTO signal_sender_key VALUES ('" IID "', '120363@g.us', 'other:1', 'skey-other')");
+
+	s = T.nsig;
+	lifecycle_on_signal_load(&T.app, IID, 2, keys, 6);
+	assert_true(run_until(&T.nsig, s + 1, 10000));
+	assert_int_equal(T.sig_ok, 1);
+	assert_int_equal(T.sig_n, 6);
+	assert_int_equal(T.sig[0].found, 1);
+	assert_string_equal(T.sig[0].data, "sess-a");
+	assert_int_equal(T.sig[1].found, 0);
+	assert_int_equal(T.sig[2].found, 1);
+	assert_string_equal(T.sig[2].data, "idkey-b");
+	assert_int_equal(T.sig[3].found, 1);
+	assert_int_equal(T.sig[3].prekey_id, 7);
+	assert_int_equal(T.sig[3].len, 12);
+	assert_string_equal(T.sig[3].data, "PREKEY-SEVEN");
+	assert_int_equal(T.sig[4].found, 0);
+	assert_int_equal(T.sig[5].kind, WORKERS_SIG_SENDER_KEY);
+	assert_string_equal(T.sig[5].data, "skey-c");
+
+	/* a blob copied to another id: its AAD names prekey 7, so it does not open as 9 */
+	sql("INSERT INTO signal_prekey (instance_id, key_id, record) SELECT instance_id, 9, record FROM signal_prekey"
+	    " WHERE key_id = 7");
+	s = T.nsig;
+	lifecycle_on_signal_load(&T.app, IID, 3, &moved, 1);
+	assert_true(run_until(&T.nsig, s + 1, 10000));
+	assert_int_equal(T.sig_ok, 0);
+	assert_non_null(strstr(T.sig_err, "prekey 9"));
+
+	/* no keys: an empty answer */
+	s = T.nsig;
+	lifecycle_on_signal_load(&T.app, IID, 4, NULL, 0);
+	assert_true(run_until(&T.nsig, s + 1, 10000));
+	assert_int_equal(T.sig_ok, 1);
+	assert_int_equal(T.sig_n, 0);
+	sql("DELETE FROM signal_prekey WHERE key_id = 9");
+	T.cfg.creds_key.set = 0;
+}
+
+/* With a creds key, sessions and sender keys from a MessageStore are stored sealed for their rows and a
+ * SignalLoad opens them; a sealed record moved to another address does not open. */
+static void
+test_signal_sealed(void **state)
+{
+	struct workers_sig_change ch[2];
+	struct workers_msg_store m;
+	struct workers_sig_key keys[2] = {
+		{ WORKERS_SIG_SESSION, "s:1", "", 0 },
+		{ WORKERS_SIG_SENDER_KEY, "s:1", "120363@g.us", 0 },
+	};
+	struct workers_sig_key moved = { WORKERS_SIG_SESSION, "t:1", "", 0 };
+	int n;
+
+	(void)state;
+	T.cfg.creds_key.set = 1;
+	memset(T.cfg.creds_key.key, 0x42, sizeof(T.cfg.creds_key.key));
+	memset(ch, 0, sizeof(ch));
+	ch[0].key.kind = WORKERS_SIG_SESSION;
+	ch[0].key.address = "s:1";
+	ch[0].key.group = "";
+	ch[0].data = (const unsigned char *)"SESSION-S1";
+	ch[0].len = 10;
+	ch[1].key.kind = WORKERS_SIG_SENDER_KEY;
+	ch[1].key.address = "s:1";
+	ch[1].key.group = "120363@g.us";
+	ch[1].data = (const unsigned char *)"SKEY-S1";
+	ch[1].len = 7;
+	memset(&m, 0, sizeof(m));
+	m.changes = ch;
+	m.nchanges = 2;
+	assert_int_equal(store(&m, 5), 1);
+	assert_val("WGS|WGS", "SELECT concat_ws('|', (SELECT convert_from(substr(record, 1, 3), 'SQL_ASCII') FROM"
+	    " signal_session WHERE address = 's:1'), (SELECT convert_from(substr(record, 1, 3), 'SQL_ASCII') FROM"
+	    " signal_sender_key WHERE sender = 's:1'))");
+	n = T.nsig;
+	lifecycle_on_signal_load(&T.app, IID, 6, keys, 2);
+	assert_true(run_until(&T.nsig, n + 1, 10000));
+	assert_int_equal(T.sig_ok, 1);
+	assert_string_equal(T.sig[0].data, "SESSION-S1");
+	assert_string_equal(T.sig[1].data, "SKEY-S1");
+	sql("INSERT INTO signal_session (instance_id, address, record) SELECT instance_id, 't:1', record"
+	    " FROM signal_session WHERE address = 's:1'");
+	n = T.nsig;
+	lifecycle_on_signal_load(&T.app, IID, 7, &moved, 1);
+	assert_true(run_until(&T.nsig, n + 1, 10000));
+	assert_int_equal(T.sig_ok, 0);
+	assert_non_null(strstr(T.sig_err, "session t:1"));
+	sql("DELETE FROM signal_session WHERE address IN ('s:1', 't:1')");
+	sql("DELETE FROM signal_sender_key WHERE sender = 's:1'");
+	T.cfg.creds_key.set = 0;
+}
+
+/* A store with Signal changes, LIDs, three messages and a status commits all of it, with Evolution's rows and
+ * webhook payloads; the same store again adds nothing. */
+static void
+test_store_all(void **state)
+{
+	struct workers_sig_change ch[4];
+	struct workers_lid lid = { "123@lid", "15550001111@s.whatsapp.net" };
+	struct workers_msg m[4];
+	struct workers_msg_status st = { "M2", "15550002222@s.whatsapp.net", "", 1, WORKERS_MSG_SERVER_ACK, 1700000002 };
+	struct workers_msg_store s;
+	uint8_t *b1, *b2, *b3;
+	size_t l1, l2, l3;
+	int64_t msgs = inst()->count_messages, chats = inst()->count_chats, contacts = inst()->count_contacts;
+
+	(void)state;
+	sql("DELETE FROM webhook_outbox");
+	memset(ch, 0, sizeof(ch));
+	ch[0].key.kind = WORKERS_SIG_SESSION;
+	ch[0].key.address = "a:1";
+	ch[0].key.group = "";
+	ch[0].data = (const unsigned char *)"sess-a2";
+	ch[0].len = 7;
+	ch[1].key.kind = WORKERS_SIG_IDENTITY;
+	ch[1].key.address = "d:1";
+	ch[1].key.group = "";
+	ch[1].data = (const unsigned char *)"idk-d";
+	ch[1].len = 5;
+	ch[1].identity_changed = 1;
+	ch[2].key.kind = WORKERS_SIG_PREKEY;
+	ch[2].key.address = "";
+	ch[2].key.group = "";
+	ch[2].key.prekey_id = 7;
+	ch[2].deleted = 1;
+	ch[3].key.kind = WORKERS_SIG_SENDER_KEY;
+	ch[3].key.address = "other:1";
+	ch[3].key.group = "120363@g.us";
+	ch[3].deleted = 1;
+	b1 = pack_text("hi", &l1);
+	b2 = pack_text("yo", &l2);
+	b3 = pack_reply("hey @15550009999", &l3);
+	m[0] = msg("M1", "15550001111@s.whatsapp.net", "", "Alice", 0, 0, 0, b1, l1);
+	m[0].remote_jid_alt = "123@lid";
+	m[1] = msg("M2", "15550002222@s.whatsapp.net", "", "", 1, 1, WORKERS_MSG_PENDING, b2, l2);
+	m[2] = msg("M3", "120363@g.us", "15550001111@s.whatsapp.net", "Alice B", 0, 0, 0, b3, l3);
+	m[2].participant_alt = "123@lid";
+	m[3] = msg("M6", "15550001111@s.whatsapp.net", "", "Alice B", 0, 0, 0, b1, l1);
+	m[3].timestamp = 1700000005;
+	memset(&s, 0, sizeof(s));
+	s.changes = ch;
+	s.nchanges = 4;
+	s.msgs = m;
+	s.nmsgs = 4;
+	s.statuses = &st;
+	s.nstatuses = 1;
+	s.lids = &lid;
+	s.nlids = 1;
+	assert_int_equal(store(&s, 10), 1);
+
+	/* Signal rows */
+	assert_val("sess-a2", "SELECT convert_from(record, 'UTF8') FROM signal_session WHERE address = 'a:1'");
+	assert_val("idk-d", "SELECT convert_from(identity_key, 'UTF8') FROM signal_identity WHERE address = 'd:1'");
+	assert_val("0", "SELECT count(*) FROM signal_prekey WHERE key_id = 7");
+	assert_val("c:1", "SELECT string_agg(sender, ',') FROM signal_sender_key");
+	assert_val("15550001111@s.whatsapp.net", "SELECT pn FROM lid_map WHERE instance_id = '" IID "' AND lid = '123@lid'");
+
+	/* message rows in Evolution's shape */
+	assert_val("t", "SELECT key = '{\"remoteJid\":\"15550001111@s.whatsapp.net\",\"fromMe\":false,\"id\":\"M1\","
+	    "\"remoteJidAlt\":\"123@lid\"}'::jsonb FROM message WHERE key_id = 'M1'");
+	assert_val("{\"conversation\": \"hi\"}|conversation|DELIVERY_ACK|Alice|android|1700000000",
+	    "SELECT concat_ws('|', message::text, message_type, status, push_name, source, message_timestamp)"
+	    " FROM message WHERE key_id = 'M1'");
+	assert_val("{\"conversation\": \"yo\"}|SERVER_ACK|unknown|t|",
+	    "SELECT concat_ws('|', message::text, status, source, from_me, coalesce(push_name, ''))"
+	    " FROM message WHERE key_id = 'M2'");
+	assert_val("t", "SELECT key = '{\"remoteJid\":\"120363@g.us\",\"fromMe\":false,\"id\":\"M3\","
+	    "\"participant\":\"15550001111@s.whatsapp.net\",\"participantAlt\":\"123@lid\"}'::jsonb"
+	    " FROM message WHERE key_id = 'M3'");
+	assert_val("conversation|hey @15550009999|15550001111@s.whatsapp.net",
+	    "SELECT concat_ws('|', message_type, message->>'conversation', participant) FROM message WHERE key_id = 'M3'");
+
+	/* chats and their contacts (M6 renamed the peer; a group's member name is not the group's) */
+	assert_val("120363@g.us,15550001111@s.whatsapp.net,15550002222@s.whatsapp.net",
+	    "SELECT string_agg(remote_jid, ',' ORDER BY remote_jid) FROM chat WHERE instance_id = '" IID "'");
+	assert_val("Alice B", "SELECT name FROM chat WHERE remote_jid = '15550001111@s.whatsapp.net'");
+	assert_val("120363@g.us|,15550001111@s.whatsapp.net|Alice B,15550002222@s.whatsapp.net|",
+	    "SELECT string_agg(remote_jid || '|' || coalesce(push_name, ''), ',' ORDER BY remote_jid) FROM contact"
+	    " WHERE instance_id = '" IID "'");
+	assert_int_equal(inst()->count_messages, msgs + 4);
+	assert_int_equal(inst()->count_chats, chats + 3);
+	assert_int_equal(inst()->count_contacts, contacts + 3);
+
+	/* webhook rows: one per event, Evolution's payloads */
+	assert_val("chats.upsert:3,contacts.update:1,contacts.upsert:3,messages.update:1,messages.upsert:3,"
+	    "send.message:1", "SELECT string_agg(event || ':' || n, ',' ORDER BY event) FROM"
+	    " (SELECT event, count(*) AS n FROM webhook_outbox GROUP BY event) e");
+	assert_val("t", "SELECT body->'data' = jsonb_build_object('key', jsonb_build_object('remoteJid',"
+	    " '15550001111@s.whatsapp.net', 'fromMe', false, 'id', 'M1', 'remoteJidAlt', '123@lid'), 'pushName', 'Alice',"
+	    " 'status', 'DELIVERY_ACK', 'message', jsonb_build_object('conversation', 'hi'), 'messageType', 'conversation',"
+	    " 'messageTimestamp', 1700000000, 'instanceId', '" IID "', 'source', 'android')"
+	    " AND body->>'instance' = 'lc' AND body->>'event' = 'messages.upsert'"
+	    " FROM webhook_outbox WHERE event = 'messages.upsert' AND body->'data'->'key'->>'id' = 'M1'");
+	assert_val("M1|15550009999@s.whatsapp.net", "SELECT concat_ws('|', body->'data'->'contextInfo'->>'stanzaId',"
+	    " body->'data'->'contextInfo'->'mentionedJid'->>0) FROM webhook_outbox"
+	    " WHERE event = 'messages.upsert' AND body->'data'->'key'->>'id' = 'M3'");
+	assert_val("PENDING|true|M2", "SELECT concat_ws('|', body->'data'->>'status', body->'data'->'key'->>'fromMe',"
+	    " body->'data'->'key'->>'id') FROM webhook_outbox WHERE event = 'send.message'");
+	assert_val("t", "SELECT body->'data' = jsonb_build_object('messageId', (SELECT id::text FROM message"
+	    " WHERE key_id = 'M2'), 'keyId', 'M2', 'remoteJid', '15550002222@s.whatsapp.net', 'fromMe', true,"
+	    " 'participant', '15550002222@s.whatsapp.net', 'status', 'SERVER_ACK', 'instanceId', '" IID "')"
+	    " FROM webhook_outbox WHERE event = 'messages.update'");
+	assert_val("t", "SELECT body->'data' = jsonb_build_array(jsonb_build_object('remoteJid',"
+	    " '15550001111@s.whatsapp.net', 'instanceId', '" IID "', 'name', 'Alice', 'unreadMessages', 0))"
+	    " FROM webhook_outbox WHERE event = 'chats.upsert' AND body->'data'->0->>'remoteJid' = '15550001111@s.whatsapp.net'");
+	assert_val("Alice|Alice B", "SELECT concat_ws('|', (SELECT body->'data'->>'pushName' FROM webhook_outbox"
+	    " WHERE event = 'contacts.upsert' AND body->'data'->>'remoteJid' = '15550001111@s.whatsapp.net'),"
+	    " (SELECT body->'data'->>'pushName' FROM webhook_outbox WHERE event = 'contacts.update'))");
+	assert_val("t", "SELECT body->'data' = jsonb_build_object('remoteJid', '120363@g.us', 'pushName', null,"
+	    " 'profilePicUrl', null, 'instanceId', '" IID "') FROM webhook_outbox WHERE event = 'contacts.upsert'"
+	    " AND body->'data'->>'remoteJid' = '120363@g.us'");
+
+	/* a redelivery of the whole store: nothing new, no second webhook, still ok */
+	assert_int_equal(store(&s, 11), 1);
+	assert_val("4", "SELECT count(*) FROM message");
+	assert_val("12", "SELECT count(*) FROM webhook_outbox");
+	/* the older message's push name did not come back */
+	assert_val("Alice B", "SELECT push_name FROM contact WHERE remote_jid = '15550001111@s.whatsapp.net'");
+	assert_int_equal(inst()->count_messages, msgs + 4);
+	assert_int_equal(inst()->count_chats, chats + 3);
+	assert_int_equal(inst()->count_contacts, contacts + 3);
+	free(b1);
+	free(b2);
+	free(b3);
+}
+
+/* A status only moves up; ERROR only from PENDING; each move one messages.update. The SERVER_ACK of a send
+ * (lifecycle_msg_sent) goes the same way. */
+static void
+test_status_up(void **state)
+{
+	struct workers_msg m;
+	struct workers_msg_store s;
+	uint8_t *b;
+	size_t l;
+
+	(void)state;
+	sql("DELETE FROM webhook_outbox");
+	assert_int_equal(store_status("M2", WORKERS_MSG_READ, 20), 1);
+	assert_val("READ", "SELECT status FROM message WHERE key_id = 'M2'");
+	assert_int_equal(store_status("M2", WORKERS_MSG_DELIVERY_ACK, 21), 1);
+	assert_int_equal(store_status("M2", WORKERS_MSG_ERROR, 22), 1);
+	assert_int_equal(store_status("M2", WORKERS_MSG_PENDING, 23), 1);
+	assert_val("READ", "SELECT status FROM message WHERE key_id = 'M2'");
+	assert_int_equal(store_status("M2", WORKERS_MSG_PLAYED, 24), 1);
+	assert_val("PLAYED", "SELECT status FROM message WHERE key_id = 'M2'");
+	assert_val("READ,PLAYED", "SELECT string_agg(body->'data'->>'status', ',' ORDER BY id) FROM webhook_outbox"
+	    " WHERE event = 'messages.update'");
+	/* unknown id: nothing, still ok */
+	assert_int_equal(store_status("NOPE", WORKERS_MSG_READ, 25), 1);
+	assert_val("2", "SELECT count(*) FROM webhook_outbox");
+
+	/* ERROR from PENDING, then nothing moves it */
+	b = pack_text("fails", &l);
+	m = msg("M4", "15550002222@s.whatsapp.net", "", "", 1, 1, WORKERS_MSG_PENDING, b, l);
+	memset(&s, 0, sizeof(s));
+	s.msgs = &m;
+	s.nmsgs = 1;
+	assert_int_equal(store(&s, 26), 1);
+	assert_int_equal(store_status("M4", WORKERS_MSG_ERROR, 27), 1);
+	assert_int_equal(store_status("M4", WORKERS_MSG_SERVER_ACK, 28), 1);
+	assert_val("ERROR", "SELECT status FROM message WHERE key_id = 'M4'");
+
+	/* a send's SERVER_ACK */
+	m.id = "M5";
+	assert_int_equal(store(&s, 29), 1);
+	lifecycle_msg_sent(&T.app, IID, "M5", WORKERS_MSG_SERVER_ACK);
+	drain();
+	assert_val("SERVER_ACK", "SELECT status FROM message WHERE key_id = 'M5'");
+	assert_val("SERVER_ACK|M5", "SELECT concat_ws('|', body->'data'->>'status', body->'data'->>'keyId')"
+	    " FROM webhook_outbox WHERE event = 'messages.update' AND body->'data'->>'keyId' = 'M5'");
+	free(b);
+}
+
+/* A store that fails in the database changes nothing and answers ok=0; a change the contract forbids is
+ * refused before the database. */
+static void
+test_store_fails(void **state)
+{
+	struct workers_sig_change ch;
+	struct workers_msg m[2];
+	struct workers_msg_store s;
+	uint8_t *b;
+	size_t l;
+	int n;
+
+	(void)state;
+	sql("DELETE FROM webhook_outbox");
+	/* a test-only constraint: the second message violates it */
+	sql("ALTER TABLE message ADD CONSTRAINT test_no_bad CHECK (key_id <> 'BAD')");
+	memset(&ch, 0, sizeof(ch));
+	ch.key.kind = WORKERS_SIG_SESSION;
+	ch.key.address = "f:1";
+	ch.key.group = "";
+	ch.data = (const unsigned char *)"sess-f";
+	ch.len = 6;
+	b = pack_text("x", &l);
+	m[0] = msg("OK1", "15550003333@s.whatsapp.net", "", "Carol", 0, 0, 0, b, l);
+	m[1] = msg("BAD", "15550003333@s.whatsapp.net", "", "Carol", 0, 0, 0, b, l);
+	memset(&s, 0, sizeof(s));
+	s.changes = &ch;
+	s.nchanges = 1;
+	s.msgs = m;
+	s.nmsgs = 2;
+	n = T.nreply;
+	assert_int_equal(store(&s, 30), 0);
+	assert_non_null(strstr(T.reply_err[n % 32], "test_no_bad"));
+	assert_val("0", "SELECT (SELECT count(*) FROM signal_session WHERE address = 'f:1') +"
+	    " (SELECT count(*) FROM message WHERE key_id IN ('OK1', 'BAD')) +"
+	    " (SELECT count(*) FROM contact WHERE remote_jid = '15550003333@s.whatsapp.net') +"
+	    " (SELECT count(*) FROM chat WHERE remote_jid = '15550003333@s.whatsapp.net') +"
+	    " (SELECT count(*) FROM webhook_outbox)");
+	sql("ALTER TABLE message DROP CONSTRAINT test_no_bad");
+
+	/* a prekey upsert is not a MessageStore's to make */
+	ch.key.kind = WORKERS_SIG_PREKEY;
+	ch.key.prekey_id = 11;
+	s.nmsgs = 0;
+	n = T.nreply;
+	assert_int_equal(store(&s, 31), 0);
+	assert_non_null(strstr(T.reply_err[n % 32], "only deletes"));
+	assert_val("0", "SELECT count(*) FROM signal_prekey WHERE key_id = 11");
+	free(b);
+}
+
+static void
+run_for(int ms)
+{
+	int never = 0;
+
+	run_until(&never, 1, ms);
+}
+
+/* The database away: a MessageStore and a SignalLoad fail at once ("database unavailable", nothing stored:
+ * WhatsApp redelivers what the worker could not ack), while the SERVER_ACK of a send waits for the database
+ * and is written once it is back. */
+static void
+test_outage(void **state)
+{
+	struct db *live = T.app.db, *dead;
+	struct workers_sig_key key = { WORKERS_SIG_SESSION, "a:1", "", 0 };
+	struct workers_msg m;
+	struct workers_msg_store s;
+	uint8_t *b;
+	size_t l;
+	int n, k;
+
+	(void)state;
+	drain();
+	sql("DELETE FROM webhook_outbox");
+	dead = db_new(T.app.base, "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", 1);
+	run_for(300);
+	T.app.db = dead;
+	b = pack_text("lost", &l);
+	m = msg("OUT1", "15550004444@s.whatsapp.net", "", "Dan", 0, 0, 0, b, l);
+	memset(&s, 0, sizeof(s));
+	s.msgs = &m;
+	s.nmsgs = 1;
+	n = T.nreply;
+	lifecycle_on_msg_store(&T.app, IID, 40, &s);
+	assert_true(run_until(&T.nreply, n + 1, 10000));
+	assert_int_equal(T.reply_ok[n % 32], 0);
+	assert_string_equal(T.reply_err[n % 32], "database unavailable");
+	k = T.nsig;
+	lifecycle_on_signal_load(&T.app, IID, 41, &key, 1);
+	assert_true(run_until(&T.nsig, k + 1, 10000));
+	assert_int_equal(T.sig_ok, 0);
+	lifecycle_msg_sent(&T.app, IID, "M5", WORKERS_MSG_DELIVERY_ACK);
+	run_for(300);
+	assert_int_equal(lifecycle_writes_pending(T.app.lc), 1);
+	T.app.db = live;
+	drain();
+	assert_int_equal(lifecycle_writes_pending(T.app.lc), 0);
+	assert_val("DELIVERY_ACK", "SELECT status FROM message WHERE key_id = 'M5'");
+	assert_val("0", "SELECT count(*) FROM message WHERE key_id = 'OUT1'");
+	assert_val("1", "SELECT count(*) FROM webhook_outbox");
+	db_free(dead);
+	free(b);
+}
+
+/* A logout from the phone voids the keys: every Signal table and the LID map of the instance. */
+static void
+test_logout_wipes(void **state)
+{
+	(void)state;
+	sql("INSERT INTO lid_map (instance_id, lid, pn) VALUES ('" IID "', '999@lid', '1999@s.whatsapp.net')"
+	    " ON CONFLICT DO NOTHING");
+	sql("INSERT INTO signal_sender_key VALUES ('" IID "', 'g2@g.us', 'x:1', 'k') ON CONFLICT DO NOTHING");
+	sql("INSERT INTO signal_prekey (instance_id, key_id, record) VALUES ('" IID "', 12, 'r')");
+	assert_val("f", "SELECT (SELECT count(*) FROM lid_map) = 0 OR (SELECT count(*) FROM signal_session) = 0");
+	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_LOGGED_OUT, "device_removed", NULL);
+	drain();
+	assert_val("0", "SELECT (SELECT count(*) FROM auth_creds) + (SELECT count(*) FROM signal_prekey) +"
+	    " (SELECT count(*) FROM signal_session) + (SELECT count(*) FROM signal_identity) +"
+	    " (SELECT count(*) FROM signal_sender_key) + (SELECT count(*) FROM lid_map)");
+	/* messages, chats and contacts stay: they are the account's history, not its keys */
+	assert_val("t", "SELECT count(*) > 0 FROM message");
+}
+
+/* ---- set-up ---- */
+
+static int
+setup(void **state)
+{
+	const char *src = getenv("WAGATE_SRCDIR") ? getenv("WAGATE_SRCDIR") : ".";
+	char cmd[768], err[512];
+	struct webhook_config hc;
+	struct instance *i;
+
+	(void)state;
+	log_init("lifecycle_msg_test", getenv("WAGATE_TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
+	if ((T.pg = pgtest_new(0)) == NULL ||
+	    (T.uri = pgtest_db_create(T.pg, "lifecycle_msg_test_%d", (int)getpid())) == NULL)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s/migrations", src);
+	if (migrate_run(T.uri, cmd, err, sizeof(err)) == -1) {
+		fprintf(stderr, "migrations: %s\n", err);
+		return -1;
+	}
+	if ((T.conn = PQconnectdb(T.uri)) == NULL || PQstatus(T.conn) != CONNECTION_OK)
+		return -1;
+	PQclear(PQexec(T.conn, "INSERT INTO instance (id, name, token, client_name) VALUES ('" IID "', 'lc', 'TOK',"
+	    " 'wagate')"));
+
+	T.cfg.client_name = (char *)"wagate";
+	T.cfg.database_uri = T.uri;
+	T.app.cfg = &T.cfg;
+	T.app.base = event_base_new();
+	T.app.lc = lifecycle_new(&T.app);
+	T.app.db = db_new(T.app.base, T.uri, 4);
+	memset(&hc, 0, sizeof(hc));
+	hc.global_url = "http://127.0.0.1:9/hook";
+	hc.global_enabled = 1;
+	T.app.webhook = webhook_new(T.app.base, NULL, &hc);	/* rows only, nothing sent */
+	T.app.reg = registry_new();
+	i = instance_new(IID, "lc", "TOK");
+	i->app = &T.app;
+	registry_add(T.app.reg, i);
+	{
+		long long end = now_ms() + 10000;
+		while (!db_available(T.app.db) && now_ms() < end)
+			event_base_loop(T.app.base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(10000);
+	}
+	return db_available(T.app.db) ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	lifecycle_wait_shutdown(&T.app);
+	webhook_free(T.app.webhook);
+	db_free(T.app.db);
+	lifecycle_free(T.app.lc);
+	registry_free(T.app.reg);
+	event_base_free(T.app.base);
+	PQfinish(T.conn);
+	pgtest_free(T.pg);
+	free(T.uri);
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_signal_load),
+		cmocka_unit_test(test_signal_sealed),
+		cmocka_unit_test(test_store_all),
+		cmocka_unit_test(test_status_up),
+		cmocka_unit_test(test_store_fails),
+		cmocka_unit_test(test_outage),
+		cmocka_unit_test(test_logout_wipes),	/* last: the keys are gone afterwards */
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,589 @@
+/* POST /message/sendText, /chat/whatsappNumbers and /chat/markMessageAsRead (issue 9): validated as Evolution
+ * does, then handed to the instance's worker (workers.h messaging commands), answered when the worker answers.
+ * Bad input gets a 400 and never reaches a worker. The worker stores a sent message itself (a MessageStore
+ * before the stanza); the SERVER_ACK it reports is recorded through lifecycle_msg_sent. */
+#include "app.h"
+#include "conn_state.h"
+#include "db.h"
+#include "http.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "msg_json.h"
+#include "msg_send.h"
+#include "registry.h"	/* struct instance */
+#include "routes.h"
+#include "validate.h"
+#include "workers.h"
+#include "xmalloc.h"
+
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MSG_CLOSED	"Error: Connection Closed"	/* what Evolution's Baileys says for a closed socket */
+
+/* The instance cannot take a command now (closed, or its worker restarting): Evolution's send error. */
+static void
+msg_reply_closed(struct http_call *c)
+{
+	http_reply_error_msg(c, 400, "%s", MSG_CLOSED);
+}
+
+/* Evolution's answer for a recipient that is not on WhatsApp: 400 with the lookup object as the message. */
+static void
+msg_reply_not_exists(struct http_call *c, const char *jid, const char *number)
+{
+	struct json_object *a = json_object_new_array(), *o = json_object_new_object();
+
+	json_object_object_add(o, "exists", json_object_new_boolean(0));
+	json_object_object_add(o, "jid", json_object_new_string(jid));
+	json_object_object_add(o, "number", json_object_new_string(number));
+	json_object_array_add(a, o);
+	http_reply_error(c, 400, a);
+}
+
+/* A worker's failure to the caller: 504 when WhatsApp did not answer in time, the closed-socket error when the
+ * worker is not connected or went away, else 400 with its error (Evolution answers send errors with 400). */
+static void
+msg_reply_worker_error(struct http_call *c, int code, const char *error)
+{
+	if (code == 504)
+		http_reply_error_msg(c, 504, "%s", error);
+	else if (code == 503)
+		msg_reply_closed(c);
+	else
+		http_reply_error_msg(c, 400, "Error: %s", error);
+}
+
+/* ---- sendText ---- */
+
+struct msg_send_ctx {
+	struct http_call *c;
+	struct app *app;
+	char *instance_id;
+	char *number;			/* as the caller wrote it */
+	char *own_jid;			/* the account's JID (a quote of our own message names it) */
+	char jid[MSG_SEND_JID_MAX];
+	struct msg_send_text t;		/* strings borrowed from c->body (alive until the reply) or owned below */
+	char **mentions;
+	size_t nmentions;
+	uint8_t *qbuf;			/* the quoted Message */
+	char *qparticipant;
+	uint8_t *msg;			/* the serialized Message sent */
+	size_t len;
+};
+
+static void
+msg_send_ctx_free(struct msg_send_ctx *sc)
+{
+	size_t i;
+
+	for (i = 0; i < sc->nmentions; i++)
+		free(sc->mentions[i]);
+	free(sc->mentions);
+	free(sc->qbuf);
+	free(sc->qparticipant);
+	free(sc->instance_id);
+	free(sc->number);
+	free(sc->own_jid);
+	free(sc->msg);
+	free(sc);
+}
+
+/* The worker's SendResult: record the ack (later, in the instance's order), answer 201 with the message as
+ * Evolution answers it (status PENDING, as Evolution's send returns before any ack). */
+static void
+msg_send_done_cb(void *arg, const struct workers_send_result *r)
+{
+	struct msg_send_ctx *sc = arg;
+	struct json_object *o, *key, *msg = NULL, *inner, *ctxinfo = NULL;
+	char type[MSG_JSON_TYPE_MAX], err[128];
+
+	if (!r->ok) {
+		if (r->code == 400)
+			msg_reply_not_exists(sc->c, sc->jid, sc->number);
+		else
+			msg_reply_worker_error(sc->c, r->code, r->error);
+		msg_send_ctx_free(sc);
+		return;
+	}
+	lifecycle_msg_sent(sc->app, sc->instance_id, r->id, r->status > 0 ? r->status : WORKERS_MSG_SERVER_ACK);
+	if (msg_json_from_bytes(sc->msg, sc->len, &msg, type, sizeof(type), err, sizeof(err)) == -1) {
+		/* we built it: a failure here is a bug, but the message went out */
+		log_warnx("%s: message %s: %s", sc->c->name, r->id, err);
+		msg = json_object_new_object();
+		snprintf(type, sizeof(type), "unknown");
+	}
+	if (json_object_object_get_ex(msg, type, &inner) && json_object_is_type(inner, json_type_object) &&
+	    json_object_object_get_ex(inner, "contextInfo", &ctxinfo))
+		json_object_get(ctxinfo);
+	msg_json_normalize(msg, type, sizeof(type));
+	key = json_object_new_object();
+	json_object_object_add(key, "remoteJid", json_object_new_string(r->remote_jid));
+	json_object_object_add(key, "fromMe", json_object_new_boolean(1));
+	json_object_object_add(key, "id", json_object_new_string(r->id));
+	o = json_object_new_object();
+	json_object_object_add(o, "key", key);
+	json_object_object_add(o, "status", json_object_new_string("PENDING"));
+	json_object_object_add(o, "message", msg);
+	if (ctxinfo != NULL)
+		json_object_object_add(o, "contextInfo", ctxinfo);
+	json_object_object_add(o, "messageType", json_object_new_string(type));
+	json_object_object_add(o, "messageTimestamp", json_object_new_int64(r->timestamp));
+	json_object_object_add(o, "instanceId", json_object_new_string(sc->instance_id));
+	json_object_object_add(o, "source", json_object_new_string("unknown"));
+	http_reply_json(sc->c, 201, o);
+	msg_send_ctx_free(sc);
+}
+
+/* Whether s has something besides white space (Evolution trims the text before its check). */
+static int
+msg_has_text(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!isspace((unsigned char)*s))
+			return 1;
+	return 0;
+}
+
+/* mentioned: an array of unique number strings (^\d+), as mentioned JIDs in mentions (n of them, each
+ * malloc'd). Errors schema-style into errs. */
+static void
+msg_check_mentioned(struct json_object *errs, struct json_object *arr, char ***mentions, size_t *n)
+{
+	size_t i, j, len = json_object_array_length(arr);
+	char msg[160];
+
+	*mentions = NULL;
+	*n = 0;
+	if (len == 0) {
+		json_object_array_add(errs, json_object_new_string("mentioned does not meet minimum length of 1"));
+		return;
+	}
+	if (len > MSG_SEND_MENTIONS_MAX) {
+		snprintf(msg, sizeof(msg), "mentioned does not meet maximum length of %d", MSG_SEND_MENTIONS_MAX);
+		json_object_array_add(errs, json_object_new_string(msg));
+		return;
+	}
+	*mentions = xcalloc(len, sizeof(**mentions));
+	for (i = 0; i < len; i++) {
+		struct json_object *v = json_object_array_get_idx(arr, i);
+		const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+		size_t d = s != NULL ? strspn(s, "0123456789") : 0;
+
+		if (s == NULL || d == 0 || d > V_NUMBER_MAX) {
+			snprintf(msg, sizeof(msg), "mentioned[%zu] does not match pattern \"^\\\\d+\"", i);
+			json_object_array_add(errs, json_object_new_string(msg));
+			continue;
+		}
+		for (j = 0; j < i; j++)
+			if (json_object_equal(v, json_object_array_get_idx(arr, j)))
+				break;
+		if (j < i) {
+			json_object_array_add(errs, json_object_new_string("mentioned contains duplicate item"));
+			continue;
+		}
+		xasprintf(&(*mentions)[(*n)++], "%.*s@s.whatsapp.net", (int)d, s);
+	}
+}
+
+/* quoted: {key: {id (required), remoteJid, fromMe, participant}, message?}. Into t: the quoted id and its
+ * sender; with message.conversation, the quoted text (packed into *qbuf). Errors into errs. */
+static void
+msg_check_quoted(struct json_object *errs, struct json_object *q, struct msg_send_text *t, const char *own_jid,
+    uint8_t **qbuf)
+{
+	struct json_object *key, *id, *rj, *part, *m, *conv;
+
+	*qbuf = NULL;
+	if ((key = v_field(errs, q, "quoted.", "key", V_OBJECT, 1)) == NULL)
+		return;
+	id = v_field(errs, key, "quoted.key.", "id", V_STRING, 1);
+	rj = v_field(errs, key, "quoted.key.", "remoteJid", V_STRING, 0);
+	part = v_field(errs, key, "quoted.key.", "participant", V_STRING, 0);
+	v_field(errs, key, "quoted.key.", "fromMe", V_BOOL, 0);
+	m = v_field(errs, q, "quoted.", "message", V_OBJECT, 0);
+	if (id == NULL || json_object_get_string_len(id) == 0)
+		return;
+	t->quoted_id = json_object_get_string(id);
+	/* WhatsApp names the quoted message's sender: ourselves, the group member, or the 1:1 peer */
+	if (v_bool(key, "fromMe", 0))
+		t->quoted_participant = own_jid;
+	else if (part != NULL && json_object_get_string_len(part) > 0)
+		t->quoted_participant = json_object_get_string(part);
+	else if (rj != NULL && json_object_get_string_len(rj) > 0)
+		t->quoted_participant = json_object_get_string(rj);
+	if (m != NULL && json_object_object_get_ex(m, "conversation", &conv) &&
+	    json_object_is_type(conv, json_type_string) && json_object_get_string_len(conv) > 0) {
+		struct msg_send_text qt;
+
+		memset(&qt, 0, sizeof(qt));
+		qt.text = json_object_get_string(conv);
+		if ((*qbuf = msg_send_text_pack(&qt, &t->quoted_len)) != NULL)
+			t->quoted_message = *qbuf;
+	}
+}
+
+/* Build the message and hand it to the worker; msg_send_done_cb answers (or the reply is made here). */
+static void
+msg_send_go(struct msg_send_ctx *sc)
+{
+	struct workers_send send;
+
+	sc->t.mentions = (const char *const *)sc->mentions;
+	sc->t.nmentions = sc->nmentions;
+	if ((sc->msg = msg_send_text_pack(&sc->t, &sc->len)) == NULL) {
+		http_reply_error_msg(sc->c, 400, "The message cannot be built");
+		msg_send_ctx_free(sc);
+		return;
+	}
+	memset(&send, 0, sizeof(send));
+	send.to = sc->jid;
+	send.message = sc->msg;
+	send.message_len = sc->len;
+	if (workers_send_message(sc->app->workers, sc->instance_id, &send, msg_send_done_cb, sc) == -1) {
+		msg_reply_closed(sc->c);
+		msg_send_ctx_free(sc);
+	}
+}
+
+/* The stored message a quote names (quoted without its message): Evolution quotes what it finds and sends
+ * without a quote when it finds nothing. Only a text is rebuilt (rows keep Evolution's JSON, not the
+ * protobuf); anything else is sent without the quote too. */
+static void
+msg_quoted_cb(void *arg, const struct db_result *r)
+{
+	struct msg_send_ctx *sc = arg;
+	const PGresult *res;
+	struct msg_send_text qt;
+
+	if (r->unavailable) {
+		http_reply_unavailable(sc->c, "database");
+		msg_send_ctx_free(sc);
+		return;
+	}
+	res = r->err == NULL ? r->res[0] : NULL;
+	if (res == NULL || PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		if (r->err != NULL)
+			log_warnx("%s: the quoted message: %s", sc->c->name, r->err);
+		sc->t.quoted_id = NULL;
+		sc->t.quoted_participant = NULL;
+		msg_send_go(sc);
+		return;
+	}
+	memset(&qt, 0, sizeof(qt));
+	qt.text = PQgetvalue(res, 0, 0);
+	sc->qbuf = msg_send_text_pack(&qt, &sc->t.quoted_len);
+	sc->t.quoted_message = sc->qbuf;
+	if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
+		sc->t.quoted_participant = sc->own_jid;
+	else {
+		sc->qparticipant = xstrdup(PQgetvalue(res, 0, 2));
+		sc->t.quoted_participant = sc->qparticipant;
+	}
+	msg_send_go(sc);
+}
+
+/* POST /message/sendText: Evolution's body; the worker sends and answers once WhatsApp acked the stanza. */
+void
+route_message_send_text(struct http_call *c)
+{
+	struct json_object *errs = json_object_new_array(), *number, *text, *mentioned, *quoted, *v;
+	struct msg_send_ctx *sc = xcalloc(1, sizeof(*sc));
+
+	sc->c = c;
+	sc->app = c->app;
+	sc->instance_id = xstrdup(c->inst->id);
+	sc->own_jid = xstrdup(c->inst->owner_jid != NULL ? c->inst->owner_jid : "");
+	/* Evolution's schema words a non-string number with its own description */
+	if (c->body != NULL && json_object_object_get_ex(c->body, "number", &v) && v != NULL &&
+	    !json_object_is_type(v, json_type_string)) {
+		json_object_array_add(errs, json_object_new_string("Invalid format"));
+		number = NULL;
+	} else
+		number = v_field(errs, c->body, "", "number", V_STRING, 1);
+	text = v_field(errs, c->body, "", "text", V_STRING, 1);
+	if (c->body != NULL && json_object_object_get_ex(c->body, "delay", &v) && v != NULL &&
+	    !(json_object_is_type(v, json_type_int) || (json_object_is_type(v, json_type_double) &&
+	    json_object_get_double(v) == (double)(long long)json_object_get_double(v))))
+		json_object_array_add(errs, json_object_new_string("Enter a value in milliseconds"));
+	v_field(errs, c->body, "", "linkPreview", V_BOOL, 0);
+	v_field(errs, c->body, "", "mentionsEveryOne", V_BOOL, 0);
+	if ((mentioned = v_field(errs, c->body, "", "mentioned", V_ARRAY, 0)) != NULL)
+		msg_check_mentioned(errs, mentioned, &sc->mentions, &sc->nmentions);
+	if ((quoted = v_field(errs, c->body, "", "quoted", V_OBJECT, 0)) != NULL)
+		msg_check_quoted(errs, quoted, &sc->t, sc->own_jid, &sc->qbuf);
+	if (json_object_array_length(errs) > 0) {
+		http_reply_validation(c, errs);	/* takes errs */
+		msg_send_ctx_free(sc);
+		return;
+	}
+	json_object_put(errs);
+	if (!msg_has_text(json_object_get_string(text))) {
+		http_reply_error_msg(c, 400, "Text is required");
+		msg_send_ctx_free(sc);
+		return;
+	}
+	if ((size_t)json_object_get_string_len(text) > MSG_SEND_TEXT_MAX) {
+		http_reply_error_msg(c, 400, "Text is longer than %d bytes", MSG_SEND_TEXT_MAX);
+		msg_send_ctx_free(sc);
+		return;
+	}
+	sc->number = xstrdup(json_object_get_string(number));
+	if (msg_send_jid(sc->number, sc->jid) == MSG_SEND_BAD) {
+		msg_reply_not_exists(c, sc->jid, sc->number);
+		msg_send_ctx_free(sc);
+		return;
+	}
+	if (c->inst->state != CONN_OPEN) {
+		msg_reply_closed(c);
+		msg_send_ctx_free(sc);
+		return;
+	}
+	sc->t.text = json_object_get_string(text);
+	if (sc->t.quoted_id != NULL && sc->t.quoted_message == NULL) {
+		const char *p[2] = { sc->instance_id, sc->t.quoted_id };
+
+		db_query(c->app->db, "SELECT message->>'conversation', from_me,"
+		    " coalesce(nullif(participant, ''), remote_jid) FROM message WHERE instance_id = $1 AND key_id = $2",
+		    2, p, msg_quoted_cb, sc);
+		return;
+	}
+	msg_send_go(sc);
+}
+
+/* ---- whatsappNumbers ---- */
+
+struct msg_numbers_ctx {
+	struct http_call *c;
+	struct json_object *head;	/* broadcast and group entries, answered without the worker */
+	size_t n;
+	char **inputs;			/* the user entries as asked, in order */
+	char **jids;			/* their normalised JIDs */
+};
+
+static void
+msg_numbers_free(struct msg_numbers_ctx *nc)
+{
+	size_t i;
+
+	for (i = 0; i < nc->n; i++) {
+		free(nc->inputs[i]);
+		free(nc->jids[i]);
+	}
+	free(nc->inputs);
+	free(nc->jids);
+	json_object_put(nc->head);
+	free(nc);
+}
+
+/* One entry of the answer. */
+static struct json_object *
+msg_number_json(int exists, const char *jid, const char *number)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "exists", json_object_new_boolean(exists));
+	json_object_object_add(o, "jid", json_object_new_string(jid));
+	json_object_object_add(o, "number", json_object_new_string(number));
+	return o;
+}
+
+/* The worker's NumbersResult: broadcast and group entries first, then the users, as Evolution orders them. */
+static void
+msg_numbers_done_cb(void *arg, int ok, int code, const char *error, const struct workers_number *v, size_t n)
+{
+	struct msg_numbers_ctx *nc = arg;
+	struct json_object *a;
+	size_t i;
+
+	if (!ok || n != nc->n) {
+		msg_reply_worker_error(nc->c, ok ? 500 : code, ok ? "the worker answered another count" : error);
+		msg_numbers_free(nc);
+		return;
+	}
+	a = nc->head;
+	nc->head = NULL;
+	for (i = 0; i < n; i++)
+		json_object_array_add(a, msg_number_json(v[i].exists,
+		    v[i].exists && v[i].jid[0] != '\0' ? v[i].jid : nc->jids[i], nc->inputs[i]));
+	http_reply_json(nc->c, 200, a);
+	msg_numbers_free(nc);
+}
+
+/* POST /chat/whatsappNumbers: which numbers have WhatsApp (the worker asks WhatsApp, usync). */
+void
+route_chat_whatsapp_numbers(struct http_call *c)
+{
+	struct json_object *errs = json_object_new_array(), *numbers, *v;
+	struct msg_numbers_ctx *nc;
+	const char **digits;
+	char jid[MSG_SEND_JID_MAX], msg[128], **d;
+	size_t i, j, len, n;
+
+	numbers = v_field(errs, c->body, "", "numbers", V_ARRAY, 1);
+	len = numbers != NULL ? json_object_array_length(numbers) : 0;
+	if (numbers != NULL && len == 0)
+		json_object_array_add(errs, json_object_new_string("numbers does not meet minimum length of 1"));
+	if (len > WORKERS_NUMBERS_MAX) {
+		snprintf(msg, sizeof(msg), "numbers does not meet maximum length of %d", WORKERS_NUMBERS_MAX);
+		json_object_array_add(errs, json_object_new_string(msg));
+		len = 0;
+	}
+	for (i = 0; i < len; i++) {
+		v = json_object_array_get_idx(numbers, i);
+		if (!json_object_is_type(v, json_type_string)) {
+			snprintf(msg, sizeof(msg), "numbers[%zu] is not of a type(s) string", i);
+			json_object_array_add(errs, json_object_new_string(msg));
+			continue;
+		}
+		for (j = 0; j < i; j++)
+			if (json_object_equal(v, json_object_array_get_idx(numbers, j)))
+				break;
+		if (j < i)
+			json_object_array_add(errs, json_object_new_string("numbers contains duplicate item"));
+	}
+	if (json_object_array_length(errs) > 0) {
+		http_reply_validation(c, errs);
+		return;
+	}
+	json_object_put(errs);
+	if (c->inst->state != CONN_OPEN) {
+		msg_reply_closed(c);
+		return;
+	}
+	nc = xcalloc(1, sizeof(*nc));
+	nc->c = c;
+	nc->head = json_object_new_array();
+	nc->inputs = xcalloc(len, sizeof(*nc->inputs));
+	nc->jids = xcalloc(len, sizeof(*nc->jids));
+	/* Broadcasts and groups first, as Evolution answers; groups and LIDs cannot be asked by number (a group
+	 * needs its metadata, which wagate does not fetch yet): reported as not existing. */
+	for (i = 0; i < len; i++) {
+		const char *in = json_object_get_string(json_object_array_get_idx(numbers, i));
+		enum msg_send_kind k = msg_send_jid(in, jid);
+
+		if (k == MSG_SEND_USER && strstr(jid, "@s.whatsapp.net") != NULL) {
+			nc->inputs[nc->n] = xstrdup(in);
+			nc->jids[nc->n] = xstrdup(jid);
+			nc->n++;
+			continue;
+		}
+		json_object_array_add(nc->head, msg_number_json(0, jid, in));
+	}
+	if (nc->n == 0) {
+		struct json_object *a = nc->head;
+
+		nc->head = NULL;
+		http_reply_json(c, 200, a);
+		msg_numbers_free(nc);
+		return;
+	}
+	digits = xcalloc(nc->n, sizeof(*digits));
+	/* CheckNumbers takes digits: the user part of each normalised JID */
+	d = xcalloc(nc->n, sizeof(*d));
+	for (i = 0; i < nc->n; i++) {
+		d[i] = xstrdup(nc->jids[i]);
+		d[i][strcspn(d[i], "@")] = '\0';
+		digits[i] = d[i];
+	}
+	n = nc->n;
+	if (workers_check_numbers(c->app->workers, c->inst->id, digits, n, msg_numbers_done_cb, nc) == -1) {
+		msg_reply_closed(c);
+		msg_numbers_free(nc);
+	}
+	for (i = 0; i < n; i++)
+		free(d[i]);
+	free(d);
+	free(digits);
+}
+
+/* ---- markMessageAsRead ---- */
+
+/* The worker sent the receipts (or could not). */
+static void
+msg_read_done_cb(void *arg, int ok, const char *error)
+{
+	struct http_call *c = arg;
+	struct json_object *o, *a;
+
+	if (!ok) {
+		a = json_object_new_array();
+		json_object_array_add(a, json_object_new_string("Read messages fail"));
+		json_object_array_add(a, json_object_new_string(error != NULL ? error : ""));
+		http_reply_error(c, 500, a);
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "message", json_object_new_string("Read messages"));
+	json_object_object_add(o, "read", json_object_new_string("success"));
+	http_reply_json(c, 201, o);
+}
+
+/* POST /chat/markMessageAsRead: read receipts for incoming messages. */
+void
+route_chat_mark_read(struct http_call *c)
+{
+	struct json_object *errs = json_object_new_array(), *arr, *e, *id, *rj, *fm, *part;
+	struct workers_msg_key *keys;
+	char prefix[48], msg[128], jid[MSG_SEND_JID_MAX];
+	size_t i, len, n = 0;
+
+	arr = v_field(errs, c->body, "", "readMessages", V_ARRAY, 1);
+	len = arr != NULL ? json_object_array_length(arr) : 0;
+	if (arr != NULL && len == 0)
+		json_object_array_add(errs, json_object_new_string("readMessages does not meet minimum length of 1"));
+	if (len > WORKERS_READ_KEYS_MAX) {
+		snprintf(msg, sizeof(msg), "readMessages does not meet maximum length of %d", WORKERS_READ_KEYS_MAX);
+		json_object_array_add(errs, json_object_new_string(msg));
+		len = 0;
+	}
+	for (i = 0; i < len; i++) {
+		e = json_object_array_get_idx(arr, i);
+		snprintf(prefix, sizeof(prefix), "readMessages[%zu].", i);
+		if (!json_object_is_type(e, json_type_object)) {
+			snprintf(msg, sizeof(msg), "readMessages[%zu] is not of a type(s) object", i);
+			json_object_array_add(errs, json_object_new_string(msg));
+			continue;
+		}
+		v_field(errs, e, prefix, "id", V_STRING, 1);
+		v_field(errs, e, prefix, "fromMe", V_BOOL, 1);
+		v_field(errs, e, prefix, "remoteJid", V_STRING, 1);
+		v_field(errs, e, prefix, "participant", V_STRING, 0);
+	}
+	if (json_object_array_length(errs) > 0) {
+		http_reply_validation(c, errs);
+		return;
+	}
+	json_object_put(errs);
+	if (c->inst->state != CONN_OPEN) {
+		msg_reply_closed(c);
+		return;
+	}
+	keys = xcalloc(len > 0 ? len : 1, sizeof(*keys));
+	for (i = 0; i < len; i++) {
+		e = json_object_array_get_idx(arr, i);
+		json_object_object_get_ex(e, "id", &id);
+		json_object_object_get_ex(e, "remoteJid", &rj);
+		json_object_object_get_ex(e, "fromMe", &fm);
+		/* Evolution skips what is neither a user nor a group chat; ids are the worker's to check */
+		if (msg_send_jid(json_object_get_string(rj), jid) == MSG_SEND_BAD || json_object_get_string_len(id) == 0)
+			continue;
+		keys[n].remote_jid = json_object_get_string(rj);
+		keys[n].id = json_object_get_string(id);
+		keys[n].from_me = json_object_get_boolean(fm);
+		keys[n].participant = json_object_object_get_ex(e, "participant", &part) && part != NULL ?
+		    json_object_get_string(part) : "";
+		n++;
+	}
+	if (n == 0) {
+		free(keys);
+		msg_read_done_cb(c, 1, NULL);
+		return;
+	}
+	if (workers_mark_read(c->app->workers, c->inst->id, keys, n, msg_read_done_cb, c) == -1)
+		msg_reply_closed(c);
+	free(keys);
+}

@@ -1,0 +1,39 @@
+/* The plaintext of one received <enc> (reference/wa-session.md 5.2; proto/wa/e2e.proto): a waE2E.Message,
+ * checked and classified for the receive path. Pure computation on untrusted bytes: no logging, no state.
+ *
+ *  - The bytes are scanned iteratively first (protobuf-c recurses once per nested sub-message with no limit:
+ *    Message -> FutureProofMessage -> Message ...), refused beyond MSG_CONTENT_MAX_DEPTH or when malformed.
+ *  - A deviceSentMessage (our own phone's copy of what it sent) is unwrapped: the stored message is the inner
+ *    one and dsm_dest is the chat it was sent to.
+ *  - A senderKeyDistributionMessage (outer or inner) is handed out (group id and the axolotl bytes) and
+ *    removed from the stored message: it is key material, not content.
+ *  - What is left is "content" unless it is empty, or nothing but messageContextInfo, or a protocolMessage of
+ *    a key / sync kind (history sync, app-state keys, fanout backfill, security setting sync): those are
+ *    protocol traffic and are not stored. Revokes, edits and ephemeral settings are content (Evolution
+ *    stores them). A message carrying only fields this schema does not know is content (stored as sent). */
+#ifndef WAGATE_WORKER_MSG_CONTENT_H
+#define WAGATE_WORKER_MSG_CONTENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MSG_CONTENT_MAX_DEPTH	32		/* nested sub-messages, the outer Message at depth 0 */
+#define MSG_CONTENT_MAX_INPUT	(1024u * 1024)	/* bytes of one plaintext (msg_json.h takes no more) */
+#define MSG_CONTENT_JID_MAX	256		/* destinationJid and groupId longer than this are refused */
+#define MSG_CONTENT_SKDM_MAX	1024		/* axolotl distribution messages are ~100 bytes */
+
+struct msg_content {
+	uint8_t *message;		/* serialized Message to store; NULL = protocol only */
+	size_t len;
+	char *dsm_dest;			/* deviceSentMessage.destinationJid, NULL = not a DSM */
+	char *skdm_group;		/* senderKeyDistributionMessage.groupId ("" if absent), NULL = no SKDM */
+	uint8_t *skdm;
+	size_t skdm_len;
+};
+
+/* Parse len unpadded plaintext bytes. 0 with c filled (free with msg_content_clear), or -1 with a reason
+ * in err and c empty. */
+int msg_content_parse(const uint8_t *buf, size_t len, struct msg_content *c, char *err, size_t errlen);
+void msg_content_clear(struct msg_content *c);
+
+#endif

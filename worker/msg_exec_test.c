@@ -1,0 +1,657 @@
+/* The Signal executor (msg_exec.c) with the real Signal layer and a scripted supervisor in place of
+ * worker_call.c: batching, NEED answered by SignalLoad (prekey records converted), one MessageStore per batch,
+ * committed only after the StoreAck, a FAILED job failing alone while the others run again, a failed store
+ * clearing the cache, the NEED loop guard, and freeing with jobs queued. */
+#include "msg.h"
+#include "session_int.h"
+#include "creds.h"
+#include "wa_prekey.h"
+#include "worker.h"
+#include "xmalloc.h"
+
+#include <event2/event.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#define NPREKEYS	4
+#define ALICE		"15550001111:0"
+
+/* --- the fake supervisor (worker.h's requests) --- */
+
+struct row {
+	Wagate__Ipc__SignalKey key;
+	uint8_t *data;
+	size_t len;
+	struct row *next;
+};
+
+static struct {
+	struct event_base *base;
+	struct row *db;
+	/* the request in flight */
+	worker_signal_cb load_cb;
+	Wagate__Ipc__SignalKey **load_keys;
+	size_t nload;
+	void *load_arg;
+	worker_reply_cb store_cb;
+	void *store_arg;
+	Wagate__Ipc__MessageStore *store;	/* a copy of the last MessageStore */
+	int nstores, nloads;
+	int refuse_requests;
+} sup;
+
+struct event_base *
+worker_base(const struct worker *w)
+{
+	(void)w;
+	return sup.base;
+}
+
+const char *
+worker_instance_name(const struct worker *w)
+{
+	(void)w;
+	return "test";
+}
+
+int
+worker_request_signal_load(struct worker *w, Wagate__Ipc__SignalKey **keys, size_t n, worker_signal_cb cb,
+    void *arg)
+{
+	(void)w;
+	assert_null(sup.load_cb);
+	assert_null(sup.store_cb);
+	if (sup.refuse_requests)
+		return -1;
+	sup.load_cb = cb;
+	sup.load_keys = keys;
+	sup.nload = n;
+	sup.load_arg = arg;
+	sup.nloads++;
+	return 0;
+}
+
+int
+worker_request_msg_store(struct worker *w, const Wagate__Ipc__MessageStore *m, worker_reply_cb cb, void *arg)
+{
+	size_t len = wagate__ipc__message_store__get_packed_size(m);
+	uint8_t *buf = malloc(len + 1);
+
+	(void)w;
+	assert_null(sup.load_cb);
+	assert_null(sup.store_cb);
+	wagate__ipc__message_store__pack(m, buf);
+	if (sup.store != NULL)
+		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
+	sup.store = wagate__ipc__message_store__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(sup.store);
+	sup.store_cb = cb;
+	sup.store_arg = arg;
+	sup.nstores++;
+	return 0;
+}
+
+static int
+key_same(const Wagate__Ipc__SignalKey *a, const Wagate__Ipc__SignalKey *b)
+{
+	return a->kind == b->kind && a->prekey_id == b->prekey_id && strcmp(a->address, b->address) == 0 &&
+	    strcmp(a->group, b->group) == 0;
+}
+
+static struct row **
+db_find(const Wagate__Ipc__SignalKey *k)
+{
+	struct row **pp;
+
+	for (pp = &sup.db; *pp != NULL; pp = &(*pp)->next)
+		if (key_same(&(*pp)->key, k))
+			return pp;
+	return pp;
+}
+
+static void
+db_set(const Wagate__Ipc__SignalKey *k, const uint8_t *data, size_t len)
+{
+	struct row **pp = db_find(k), *r = *pp;
+
+	if (r != NULL) {
+		*pp = r->next;
+		free(r->key.address);
+		free(r->key.group);
+		free(r->data);
+		free(r);
+	}
+	if (data == NULL)
+		return;
+	r = calloc(1, sizeof(*r));
+	r->key = *k;
+	r->key.base = k->base;
+	r->key.address = strdup(k->address);
+	r->key.group = strdup(k->group);
+	r->data = malloc(len + 1);
+	memcpy(r->data, data, len);
+	r->len = len;
+	r->next = sup.db;
+	sup.db = r;
+}
+
+static size_t
+db_count(void)
+{
+	size_t n = 0;
+	struct row *r;
+
+	for (r = sup.db; r != NULL; r = r->next)
+		n++;
+	return n;
+}
+
+/* Answer the SignalLoad in flight from the database (ok) or with an error. */
+static void
+sup_answer_load(int ok)
+{
+	Wagate__Ipc__SignalRecord *recs, **recp;
+	worker_signal_cb cb = sup.load_cb;
+	size_t i, n = sup.nload;
+
+	assert_non_null(cb);
+	sup.load_cb = NULL;
+	recs = calloc(n, sizeof(*recs));
+	recp = calloc(n, sizeof(*recp));
+	for (i = 0; i < n; i++) {
+		struct row *r = *db_find(sup.load_keys[i]);
+
+		wagate__ipc__signal_record__init(&recs[i]);
+		recs[i].key = sup.load_keys[i];
+		recs[i].found = r != NULL;
+		if (r != NULL) {
+			recs[i].data.data = r->data;
+			recs[i].data.len = r->len;
+		}
+		recp[i] = &recs[i];
+	}
+	if (ok)
+		cb(sup.load_arg, 1, NULL, recp, n);
+	else
+		cb(sup.load_arg, 0, "database down", NULL, 0);
+	free(recs);
+	free(recp);
+}
+
+/* Answer the MessageStore in flight: apply it (ok) or fail it. */
+static void
+sup_answer_store(int ok)
+{
+	worker_reply_cb cb = sup.store_cb;
+	size_t i;
+
+	assert_non_null(cb);
+	sup.store_cb = NULL;
+	if (ok)
+		for (i = 0; i < sup.store->n_changes; i++) {
+			const Wagate__Ipc__SignalChange *c = sup.store->changes[i];
+			db_set(c->key, c->deleted ? NULL : c->data.data, c->data.len);
+		}
+	cb(sup.store_arg, ok, ok ? NULL : "commit failed");
+}
+
+/* Run the loop until nothing is pending in it. */
+static void
+spin(void)
+{
+	int i;
+
+	for (i = 0; i < 10; i++)
+		event_base_loop(sup.base, EVLOOP_NONBLOCK);
+}
+
+/* --- the parties --- */
+
+static struct session sess;
+static struct wa_signal *alice;
+static uint8_t alice_pub[32];
+
+/* Our own device's bundle with one-time prekey id (stored in the fake database as a PreKeyRecordStructure). */
+static void
+own_bundle(uint32_t id, struct wa_signal_bundle *b)
+{
+	struct wa_prekey pk;
+	Wagate__Ipc__SignalKey k = WAGATE__IPC__SIGNAL_KEY__INIT;
+	uint8_t *rec;
+	size_t len;
+
+	assert_int_equal(wa_prekey_generate(id, &pk), 0);
+	assert_int_equal(wa_prekey_encode(&pk, &rec, &len), 0);
+	k.kind = WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY;
+	k.prekey_id = id;
+	db_set(&k, rec, len);
+	free(rec);
+	memset(b, 0, sizeof(*b));
+	b->registration_id = sess.creds->registration_id;
+	b->device_id = 1;
+	b->has_prekey = 1;
+	b->prekey_id = id;
+	memcpy(b->prekey_pub, pk.pub, 32);
+	b->signed_prekey_id = sess.creds->signed_prekey.id;
+	memcpy(b->signed_prekey_pub, sess.creds->signed_prekey.pub, 32);
+	memcpy(b->signed_prekey_sig, sess.creds->signed_prekey.sig, 64);
+	memcpy(b->identity_pub, sess.creds->identity_pub, 32);
+}
+
+/* After an operation of alice's: her records live only in her cache (a NEED is always answered "none"). */
+static int
+alice_run(int rc)
+{
+	struct wa_signal_change *v;
+	size_t n;
+
+	assert_int_not_equal(rc, WA_SIGNAL_NEED);
+	wa_signal_take_changes(alice, &v, &n);
+	wa_signal_changes_free(v, n);
+	return rc;
+}
+
+#define ALICE_RUN(call) ({ \
+	int rc_; \
+	while ((rc_ = (call)) == WA_SIGNAL_NEED) { \
+		const struct wa_signal_key *k_; size_t n_, i_; char e_[256]; \
+		k_ = wa_signal_needed(alice, &n_); \
+		for (i_ = 0; i_ < n_; i_++) \
+			assert_int_equal(wa_signal_put(alice, &k_[i_], NULL, 0, e_, sizeof(e_)), 0); \
+	} \
+	alice_run(rc_); })
+
+/* alice starts a session with us on prekey id. */
+static void
+alice_build(uint32_t id)
+{
+	struct wa_signal_bundle b;
+	char err[256];
+
+	own_bundle(id, &b);
+	assert_int_equal(ALICE_RUN(wa_signal_session_build(alice, "1:1", &b, err, sizeof(err))), WA_SIGNAL_DONE);
+}
+
+struct ct {
+	enum wa_signal_type type;
+	uint8_t *ct;
+	size_t len;
+};
+
+static struct ct
+alice_send(const char *text)
+{
+	struct ct c;
+	char err[256];
+
+	assert_int_equal(ALICE_RUN(wa_signal_encrypt(alice, "1:1", (const uint8_t *)text, strlen(text), &c.type,
+	    &c.ct, &c.len, err, sizeof(err))), WA_SIGNAL_DONE);
+	return c;
+}
+
+/* --- jobs --- */
+
+struct tjob {
+	struct ct c;
+	const char *want;	/* expected plaintext; NULL: expect a failure */
+	int done;		/* decrypted in batch bid */
+	uint64_t bid;
+	int steps, committed, ok, stopping;
+	int sig_error;		/* the Signal error of a failed decrypt (an answer, not FAILED) */
+	int force_fail;		/* return FAILED instead */
+	int force_loop;		/* clear the cache before every run: the same NEED forever */
+	char error[128];
+};
+
+static int
+tjob_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch *b)
+{
+	struct tjob *j = arg;
+	Wagate__Ipc__StoredMessage m = WAGATE__IPC__STORED_MESSAGE__INIT;
+	uint8_t *pt = NULL;
+	size_t ptlen = 0;
+	char err[256], id[32];
+	int rc;
+
+	(void)s;
+	j->steps++;
+	if (j->force_fail)
+		return WA_SIGNAL_FAILED;
+	if (j->done && j->bid == msg_batch_id(b))
+		return WA_SIGNAL_DONE;
+	j->done = 0;
+	if (j->force_loop)
+		wa_signal_clear(sig);
+	rc = wa_signal_decrypt(sig, ALICE, j->c.type, j->c.ct, j->c.len, &pt, &ptlen, err, sizeof(err));
+	if (rc == WA_SIGNAL_NEED)
+		return rc;
+	j->done = 1;
+	j->bid = msg_batch_id(b);
+	if (rc != WA_SIGNAL_DONE) {
+		j->sig_error = wa_signal_error(sig);
+		return WA_SIGNAL_DONE;
+	}
+	snprintf(id, sizeof(id), "M%p", (void *)j);
+	m.id = id;
+	m.remote_jid = (char *)"15550001111@s.whatsapp.net";
+	m.message.data = pt;
+	m.message.len = ptlen;
+	msg_batch_add_message(b, &m);
+	msg_batch_add_lid(b, "999@lid", "15550001111@s.whatsapp.net");
+	free(pt);
+	return WA_SIGNAL_DONE;
+}
+
+static void
+tjob_committed(struct session *s, void *arg, int ok, const char *error, int stopping)
+{
+	struct tjob *j = arg;
+
+	(void)s;
+	j->committed++;
+	j->ok = ok;
+	j->stopping = stopping;
+	snprintf(j->error, sizeof(j->error), "%s", error != NULL ? error : "");
+}
+
+static const struct msg_job_ops tjob_ops = { tjob_step, tjob_committed };
+
+/* The MessageStore holds a message with this plaintext. */
+static int
+store_has(const char *text)
+{
+	size_t i;
+
+	for (i = 0; sup.store != NULL && i < sup.store->n_messages; i++)
+		if (sup.store->messages[i]->message.len == strlen(text) &&
+		    memcmp(sup.store->messages[i]->message.data, text, strlen(text)) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	struct wa_signal_own own;
+	struct creds *ac;
+	char err[256];
+
+	(void)state;
+	memset(&sup, 0, sizeof(sup));
+	sup.base = event_base_new();
+	memset(&sess, 0, sizeof(sess));
+	sess.creds = creds_generate();
+	assert_non_null(sess.creds);
+	sess.exec = msg_exec_new(&sess);
+	assert_non_null(sess.exec);
+	ac = creds_generate();
+	memset(&own, 0, sizeof(own));
+	own.registration_id = ac->registration_id;
+	memcpy(own.identity_priv, ac->identity_priv, 32);
+	memcpy(alice_pub, ac->identity_pub, 32);
+	own.signed_prekey_id = ac->signed_prekey.id;
+	memcpy(own.signed_prekey_priv, ac->signed_prekey.priv, 32);
+	memcpy(own.signed_prekey_sig, ac->signed_prekey.sig, 64);
+	own.signed_prekey_timestamp = ac->signed_prekey.timestamp;
+	creds_free(ac);
+	alice = wa_signal_new(&own, 256, 1 << 20, err, sizeof(err));
+	assert_non_null(alice);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	msg_exec_free(sess.exec);
+	creds_free(sess.creds);
+	wa_signal_free(alice);
+	while (sup.db != NULL)
+		db_set(&sup.db->key, NULL, 0);
+	if (sup.store != NULL)
+		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
+	event_base_free(sup.base);
+	return 0;
+}
+
+/* Three messages in one loop turn: one SignalLoad (session, identity, prekey), one MessageStore with all
+ * three rows and the ratchet, and committed only after the StoreAck. */
+static void
+test_batch(void **state)
+{
+	struct tjob j[3];
+	const char *texts[3] = { "one", "two", "three" };
+	Wagate__Ipc__SignalKey pk = WAGATE__IPC__SIGNAL_KEY__INIT;
+	int i, saw_prekey = 0;
+	size_t k;
+
+	(void)state;
+	alice_build(7);
+	memset(j, 0, sizeof(j));
+	for (i = 0; i < 3; i++) {
+		j[i].c = alice_send(texts[i]);
+		j[i].want = texts[i];
+		assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &j[i]), 0);
+	}
+	assert_int_equal(j[0].c.type, WA_SIGNAL_PKMSG);
+	assert_int_equal(j[0].steps, 0);	/* nothing runs in the submitting turn */
+	spin();
+	assert_non_null(sup.load_cb);
+	for (k = 0; k < sup.nload; k++)
+		saw_prekey |= sup.load_keys[k]->kind == WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY &&
+		    sup.load_keys[k]->prekey_id == 7;
+	assert_true(saw_prekey);
+	sup_answer_load(1);
+	spin();
+	assert_null(sup.load_cb);
+	assert_int_equal(sup.nloads, 1);
+	assert_int_equal(sup.nstores, 1);
+	assert_int_equal(sup.store->n_messages, 3);
+	assert_true(store_has("one") && store_has("two") && store_has("three"));
+	assert_int_equal(sup.store->n_lids, 1);		/* the same mapping three times is one row */
+	assert_true(sup.store->n_changes >= 3);		/* session, identity, the used prekey */
+	for (k = 0; k < sup.store->n_changes; k++)
+		if (sup.store->changes[k]->key->kind == WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY)
+			assert_true(sup.store->changes[k]->deleted);
+	/* held ack: nobody has been told */
+	spin();
+	for (i = 0; i < 3; i++)
+		assert_int_equal(j[i].committed, 0);
+	sup_answer_store(1);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(j[i].committed, 1);
+		assert_int_equal(j[i].ok, 1);
+		free(j[i].c.ct);
+	}
+	pk.kind = WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY;
+	pk.prekey_id = 7;
+	assert_null(*db_find(&pk));		/* the one-time prekey was deleted */
+	/* the next message runs from the cache: no load */
+	j[0].c = alice_send("four");
+	memset(&j[1], 0, sizeof(j[1]));
+	j[1].c = j[0].c;
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &j[1]), 0);
+	spin();
+	assert_int_equal(sup.nloads, 1);
+	assert_int_equal(sup.nstores, 2);
+	assert_true(store_has("four"));
+	sup_answer_store(1);
+	assert_int_equal(j[1].ok, 1);
+	free(j[1].c.ct);
+}
+
+/* The middle job FAILS: it alone hears of it at once; the others run again from scratch as a fresh batch. */
+static void
+test_failed_job(void **state)
+{
+	struct tjob j[3];
+	int i;
+
+	(void)state;
+	alice_build(8);
+	memset(j, 0, sizeof(j));
+	for (i = 0; i < 3; i++)
+		j[i].c = alice_send(i == 0 ? "a" : i == 1 ? "b" : "c");
+	j[1].force_fail = 1;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &j[i]), 0);
+	spin();
+	sup_answer_load(1);
+	/* j[0] decrypted, j[1] failed: the cache was cleared, so the fresh batch loads again */
+	assert_int_equal(j[1].committed, 1);
+	assert_int_equal(j[1].ok, 0);
+	assert_int_equal(j[0].committed, 0);
+	spin();
+	assert_non_null(sup.load_cb);
+	assert_int_equal(sup.nloads, 2);
+	sup_answer_load(1);
+	spin();
+	assert_int_equal(sup.nstores, 1);
+	assert_int_equal(sup.store->n_messages, 2);
+	assert_true(store_has("a") && store_has("c") && !store_has("b"));
+	assert_int_equal(j[0].steps, 4);	/* NEED, DONE; then NEED, DONE again in the fresh batch */
+	sup_answer_store(1);
+	assert_int_equal(j[0].ok, 1);
+	assert_int_equal(j[2].ok, 1);
+	assert_int_equal(j[1].committed, 1);
+	for (i = 0; i < 3; i++)
+		free(j[i].c.ct);
+}
+
+/* A failed MessageStore: every job hears ok=0, the cache is dropped (so the next message loads the database
+ * state again, which never saw the failed batch), and a redelivery decrypts from there. */
+static void
+test_store_failed(void **state)
+{
+	struct tjob j, again;
+	size_t rows;
+
+	(void)state;
+	alice_build(9);
+	memset(&j, 0, sizeof(j));
+	j.c = alice_send("lost");
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &j), 0);
+	spin();
+	sup_answer_load(1);
+	rows = db_count();
+	sup_answer_store(0);
+	assert_int_equal(j.committed, 1);
+	assert_int_equal(j.ok, 0);
+	assert_string_equal(j.error, "commit failed");
+	assert_int_equal(db_count(), rows);
+	/* WhatsApp delivers it again: the executor loads again and decrypts it (the prekey is still there) */
+	memset(&again, 0, sizeof(again));
+	again.c = j.c;
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &again), 0);
+	spin();
+	assert_non_null(sup.load_cb);
+	assert_int_equal(sup.nloads, 2);
+	sup_answer_load(1);
+	spin();
+	assert_true(store_has("lost"));
+	sup_answer_store(1);
+	assert_int_equal(again.ok, 1);
+	assert_int_equal(again.sig_error, 0);
+	free(j.c.ct);
+}
+
+/* A step that needs the same records after they were loaded has failed (no endless loop); a failed
+ * SignalLoad fails its job; a job that meets a Signal error (an answer) still commits. */
+static void
+test_need_loop_and_load_error(void **state)
+{
+	struct tjob loop, lerr, bad;
+
+	(void)state;
+	alice_build(10);
+	memset(&loop, 0, sizeof(loop));
+	loop.c = alice_send("x");
+	loop.force_loop = 1;
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &loop), 0);
+	spin();
+	sup_answer_load(1);
+	assert_int_equal(loop.committed, 1);
+	assert_int_equal(loop.ok, 0);
+	assert_non_null(strstr(loop.error, "needed again"));
+	assert_null(sup.load_cb);
+
+	memset(&lerr, 0, sizeof(lerr));
+	lerr.c = loop.c;
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &lerr), 0);
+	spin();
+	sup_answer_load(0);
+	assert_int_equal(lerr.committed, 1);
+	assert_int_equal(lerr.ok, 0);
+	assert_string_equal(lerr.error, "database down");
+
+	/* garbage ciphertext: the Signal layer's answer is recorded, the job commits (nothing to store) */
+	memset(&bad, 0, sizeof(bad));
+	bad.c = loop.c;
+	bad.c.type = WA_SIGNAL_MSG;
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &bad), 0);
+	spin();
+	if (sup.load_cb != NULL)
+		sup_answer_load(1);
+	spin();
+	assert_int_equal(bad.committed, 1);
+	assert_int_equal(bad.ok, 1);
+	assert_int_not_equal(bad.sig_error, 0);
+	free(loop.c.ct);
+}
+
+/* Freeing the executor tells every queued and running job (stopping), and a refused request fails the job. */
+static void
+test_free_and_refused(void **state)
+{
+	struct tjob a, b;
+
+	(void)state;
+	alice_build(11);
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	a.c = alice_send("p");
+	b.c = alice_send("q");
+	sup.refuse_requests = 1;
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &a), 0);
+	spin();
+	assert_int_equal(a.committed, 1);
+	assert_int_equal(a.ok, 0);
+	sup.refuse_requests = 0;
+	free(a.c.ct);
+	memset(&a, 0, sizeof(a));
+	a.c = b.c;
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &a), 0);
+	spin();
+	assert_non_null(sup.load_cb);
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &b), 0);
+	msg_exec_free(sess.exec);
+	sess.exec = NULL;
+	sup.load_cb = NULL;
+	assert_int_equal(a.committed, 1);
+	assert_int_equal(a.stopping, 1);
+	assert_int_equal(b.committed, 1);
+	assert_int_equal(b.stopping, 1);
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &b), -1);
+	free(b.c.ct);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_job, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_failed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_need_loop_and_load_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_and_refused, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
