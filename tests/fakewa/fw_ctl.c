@@ -48,7 +48,6 @@ static const struct fw_ctl_route fw_ctl_routes[] = {
 	{ "POST", "/admin/remove-device", 0, fw_route_remove_device },
 	{ "POST", "/admin/prekey-low", 0, fw_route_prekey_low },
 	{ "GET", "/admin/accounts", 0, fw_route_accounts },
-	{ "POST", "/admin/account", 0, fw_route_account_new },
 	{ "POST", "/phone/send", 0, fw_route_phone_send },
 	{ "GET", "/phone/received", 0, fw_route_phone_received },
 	{ "POST", "/phone/fail-next-decrypt", 0, fw_route_phone_fail_next },

@@ -20,7 +20,6 @@ void fw_route_pair_code(struct fw_ctl_call *call);
 void fw_route_remove_device(struct fw_ctl_call *call);
 void fw_route_prekey_low(struct fw_ctl_call *call);
 void fw_route_accounts(struct fw_ctl_call *call);
-void fw_route_account_new(struct fw_ctl_call *call);
 
 /* fw_routes_phone.c: the phone's messaging (fw_phone_signal.h). */
 void fw_route_phone_send(struct fw_ctl_call *call);

@@ -102,24 +102,6 @@ fw_route_accounts(struct fw_ctl_call *call)
 	evbuffer_free(b);
 }
 
-/* POST /admin/account?phone=DIGITS[&name=PUSH]: an account that exists only as its phone. A real account always
- * has its phone; here one is otherwise made by the first pairing, and tests of messaging with a phone that
- * has no companion (Baileys' interop, a wagate instance writing to a plain phone) need it without one. */
-void
-fw_route_account_new(struct fw_ctl_call *call)
-{
-	const char *phone = fw_ctl_query(call, "phone");
-	struct fw_account *a;
-	char json[128];
-
-	if (phone == NULL || (a = fw_account_get(&call->s->accounts, phone, fw_ctl_query(call, "name"))) == NULL) {
-		fw_ctl_reply(call->conn, 400, "{\"error\":\"phone must be 1..20 digits\"}");
-		return;
-	}
-	snprintf(json, sizeof(json), "{\"phone\":\"%s\",\"lid\":\"%s\"}", a->phone, a->lid);
-	fw_ctl_reply(call->conn, 200, json);
-}
-
 /* The account an account=DIGITS (or phone=DIGITS) parameter names, or NULL after a 404 answer. */
 static struct fw_account *
 fw_route_phone_account(struct fw_ctl_call *call)
