@@ -172,6 +172,15 @@ def t_phone(tmp):
         got = [(r["id"], r["type"], r.get("text")) for r in received(fw, B)]
         check(got == [("m-p1", "text", "hi phone B"), ("m-p2", "retry", None), ("m-p3", "text", "third")],
               "phone B received %s" % got)
+        # A's own phone decrypts A's copy of a message to B and answers as a real client does: type="sender" with
+        # the chat as recipient, not a delivery (which would tell A that B got it)
+        a.cmd("0 key %s:0@s.whatsapp.net" % A)
+        check(line(a, "SESSION 0 %s:0@s.whatsapp.net built" % A), "no session with phone A", a)
+        a.cmd("0 sendtext m-own %s@s.whatsapp.net %s:0@s.whatsapp.net my copy" % (B, A))
+        check(line(a, "RECEIPT 0 %s@s.whatsapp.net m-own sender recipient=%s@s.whatsapp.net" % (A, B)),
+              "own phone's receipt is not type=sender with the chat as recipient", a)
+        check(not any(l.startswith("RECEIPT 0 %s@s.whatsapp.net m-own delivery" % A) for l in a.lines),
+              "own phone sent a delivery receipt", a)
         # phone B answers on the session A started: a msg
         mid = phone_send(fw, B, A + "@s.whatsapp.net", "answer")
         check(line(a, "MSG 0 %s@s.whatsapp.net %s offline=0 recipient=- enc=msg:" % (B, mid)), "no msg at A", a)

@@ -3,13 +3,19 @@
 // to fakewa's control API, as baileys_pair.mjs does), reconnects after the 515, and once 'open' reads commands
 // on stdin and reports events on stdout, one JSON object a line each way:
 //   stdout {"ev":"open","jid","lid"}                              logged in
-//          {"ev":"msg","upsert","id","remoteJid","remoteJidAlt","participant","participantAlt","fromMe","text"}
+//          {"ev":"msg","upsert","id","remoteJid","remoteJidAlt","participant","participantAlt","fromMe","text",
+//           "status"}
 //                                                                 each messages.upsert message with its text
+//          {"ev":"update","id","remoteJid","status"}              each messages.update carrying a status (a
+//                                                                 receipt for our message: 3 delivered, 4 read;
+//                                                                 Baileys folds a receipt into a still-buffered
+//                                                                 upsert of the message instead: msg's status)
 //          {"ev":"sent","tag","id","remoteJid"} / {"ev":"error","tag","error"}   answer to a command
 //          {"ev":"groups","tag","groups":[{"id","subject","participants":[...]}]}
 //          {"ev":"close","status"} and {"ev":"fatal","error"}      the connection closed / the agent gives up
 //   stdin  {"op":"send","tag","to","text"}   sendMessage(to, {text})
 //          {"op":"groups","tag"}             groupFetchAllParticipating()
+//          {"op":"read","tag","id"}          readMessages([key of the received message id]): a read receipt
 //          {"op":"disconnect","tag"}         end the connection (answer {"ev":"disconnected","tag"} once closed)
 //          {"op":"connect","tag"}            log in again with the same auth state (then a new "open" event)
 //          {"op":"quit"}                     end the socket and exit 0 (so does stdin's end)
@@ -68,6 +74,7 @@ const { state, saveCreds } = await useMultiFileAuthState(authDir)
 let sock = null
 let exiting = false
 let onClosed = null	// set by the disconnect command: the close it asked for is not a failure
+const received = new Map()	// id -> key of each message received (for the read command); bounded by the test
 const exit = (code) => {
 	if (exiting) return
 	exiting = true
@@ -147,11 +154,19 @@ const connect = () => {
 	})
 	s.ev.on('messages.upsert', ({ messages, type }) => {
 		for (const m of messages) {
+			if (!m.key.fromMe) received.set(m.key.id, m.key)
 			emit({
 				ev: 'msg', upsert: type, id: m.key.id, remoteJid: m.key.remoteJid, remoteJidAlt: m.key.remoteJidAlt,
 				participant: m.key.participant, participantAlt: m.key.participantAlt, fromMe: !!m.key.fromMe,
 				text: textOf(m.message), stub: m.messageStubType ?? null, stubParams: m.messageStubParameters ?? null,
+				status: m.status ?? null,
 			})
+		}
+	})
+	s.ev.on('messages.update', (updates) => {
+		for (const { key, update } of updates) {
+			if (typeof update?.status === 'number')
+				emit({ ev: 'update', id: key.id, remoteJid: key.remoteJid, status: update.status })
 		}
 	})
 }
@@ -167,6 +182,13 @@ const run = async (cmd) => {
 		const all = await sock.groupFetchAllParticipating()
 		emit({ ev: 'groups', tag: cmd.tag, groups: Object.values(all).map(g => ({ id: g.id, subject: g.subject,
 			participants: g.participants.map(p => p.id), addressingMode: g.addressingMode })) })
+		break
+	}
+	case 'read': {
+		const key = received.get(cmd.id)
+		if (!key) throw new Error(`no received message ${cmd.id}`)
+		await sock.readMessages([key])
+		emit({ ev: 'read', tag: cmd.tag, id: cmd.id })
 		break
 	}
 	case 'disconnect':

@@ -87,6 +87,12 @@ class Agent:
         """sendMessage(to, {text}); the message id."""
         return self.command("send", timeout, to=to, text=text)["id"]
 
+    def wait_status(self, mid, status, timeout=20):
+        """Baileys' status of our message mid reached status (3 delivered, 4 read): a messages.update, or a
+        messages.upsert of it carrying the status (Baileys merges a receipt into an upsert still buffered)."""
+        return self.wait("status %d of %s" % (status, mid), lambda e: e["ev"] in ("update", "msg") and
+                         e.get("id") == mid and (e.get("status") or 0) >= status, timeout)
+
     def messages(self):
         with self.cond:
             return [e for e in self.events if e["ev"] == "msg"]

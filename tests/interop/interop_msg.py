@@ -47,6 +47,19 @@ class Fw(FakewaProc):
                 raise AssertionError("timed out waiting for %s: %s\n%s" % (what, d, agent.tail()))
             time.sleep(0.1)
 
+    def wait_receipt(self, phone, pred, what, agent, timeout=20):
+        """The first receipt phone got (GET /phone/receipts) that pred accepts."""
+        end = time.monotonic() + timeout
+        while True:
+            r = self.request("GET", "/phone/receipts?account=" + phone)
+            check(r.status == 200, "receipts of %s -> %d %s" % (phone, r.status, r.json))
+            got = [x for x in r.json["receipts"] if pred(x)]
+            if got:
+                return got[0]
+            if time.monotonic() > end:
+                raise AssertionError("phone %s never got %s; it got %s\n%s" % (phone, what, r.json, agent.tail()))
+            time.sleep(0.1)
+
     def wait_received(self, phone, pred, what, agent, timeout=20):
         """The first entry of phone's received list that pred accepts (polled: fakewa has no push)."""
         end = time.monotonic() + timeout
@@ -77,6 +90,13 @@ def scenario(fw, agent):
     mid = fw.post("/phone/send", account=B, to=u(A), text="second, on the same session")["id"]
     ev = agent.wait_text("second, on the same session")
     check(ev["id"] == mid and sender_is(ev, B, lid[B]), "second 1:1 text from B: %s" % ev)
+    # Baileys' receipts reach phone B: delivery on its own ("inactive": a delivery from a client that is not
+    # marked online, markOnlineOnConnect false), read when the application reads it
+    fw.wait_receipt(B, lambda r: r["id"] == mid and r["type"] in ("", "inactive") and r["from"] == me,
+                    "Baileys' delivery", agent)
+    agent.command("read", id=mid)
+    fw.wait_receipt(B, lambda r: r["id"] == mid and r["type"] == "read" and r["from"] == me, "Baileys' read", agent)
+    log("Baileys' delivery and read receipts reached phone B")
 
     # 1:1, Baileys -> phone B: Baileys answers on the session B started, then to C with a new session
     sid = agent.send(u(B), "hello phone B, from Baileys")
@@ -84,6 +104,11 @@ def scenario(fw, agent):
     check(got["type"] == "text" and got["text"] == "hello phone B, from Baileys" and got["from"].startswith(A),
           "phone B got %s" % got)
     log("Baileys -> phone B: decrypted (%s)" % got)
+    # phone B's receipts reach Baileys: its automatic delivery receipt, then a read one (messages.update)
+    agent.wait_status(sid, 3)
+    fw.post("/phone/receipt", account=B, to=u(A), ids=sid, type="read")
+    agent.wait_status(sid, 4)
+    log("phone B's delivery and read receipts reached Baileys")
     sid = agent.send(u(C), "hello phone C, a new session")
     got = fw.wait_received(C, lambda r: r["id"] == sid, "Baileys' text " + sid, agent)
     check(got["type"] == "text" and got["text"] == "hello phone C, a new session", "phone C got %s" % got)
