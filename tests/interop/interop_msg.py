@@ -3,7 +3,8 @@
 fakewa as account A exchanges texts with fakewa's mock phones B and C, 1:1 and in a group. Both ends really
 encrypt: Baileys' libsignal on one side, fakewa's mock phone (wa_signal.h) on the other, so each side reading
 the other's plaintext is the proof that the two Signal implementations agree, and that fakewa's routing,
-usync, prekey fetch, group iqs and fan-out meet what a real client expects.
+usync, prekey fetch, group iqs and fan-out meet what a real client expects. Also: receipts both ways (delivery
+and read), and Baileys offline while B and C write (fakewa's queue, <ib><offline>, then the same sessions).
 
 usage: INTEROP_NODE_DIR=DIR interop_msg.py FAKEWA   (run.sh msg sets it up)"""
 import os
@@ -199,7 +200,7 @@ def main():
         print("INTEROP FAIL the Baileys agent exited with %s; logs kept in %s" % (rc, tmp))
         return 1
     shutil.rmtree(tmp, ignore_errors=True)
-    print("INTEROP OK Baileys <-> fakewa phones: 1:1 both ways, group both ways (sender keys)")
+    print("INTEROP OK Baileys <-> fakewa phones: 1:1 and group texts both ways, receipts both ways, offline queue")
     return 0
 
 

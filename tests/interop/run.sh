@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Interop tests: Baileys (pinned in package-lock.json) against fakewa over TLS. Skips (77) only without node or npm,
+# Interop tests: Baileys (pinned in package-lock.json) against fakewa (over TLS; plain ws for wagate-msg, as the
+# e2e harness runs fakewa) and, in wagate-msg, against a wagate instance. Skips (77) only without node or npm,
 # and fails instead when CI is set.
-# usage: run.sh FAKEWA_BINARY [handshake | pair-qr | pair-code | pair-errors]
+# usage: run.sh FAKEWA_BINARY [handshake | pair-qr | pair-code | pair-errors | msg | wagate-msg]
 #   handshake  the Noise handshake and the pair-device offer (baileys_handshake.mjs)
 #   pair-qr    QR pairing through /admin/mock-phone/scan-qr, 515, login, prekeys, removal (baileys_pair.mjs qr)
 #   pair-code  pairing-code flow through /admin/mock-phone/pair-code, login, logout (baileys_pair.mjs code)
