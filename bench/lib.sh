@@ -87,10 +87,11 @@ wait_metric() {
 		sleep 0.05
 	done
 }
-# fakewa (tests/fakewa) on free ports: sets fw_pid, fw_port, fw_control, fw_root_key. $1 = the binary.
+# fakewa (tests/fakewa) on free ports: sets fw_pid, fw_port, fw_control, fw_root_key. $1 = the binary, then
+# fakewa's options (--tls: its certificate is $tmp/fakewa-cert.pem).
 fw_pid=
 start_fakewa() {
-	"$1" --root-key-out "$tmp/fakewa-root.pub" --cert-out "$tmp/fakewa-cert.pem" \
+	"$1" "${@:2}" --root-key-out "$tmp/fakewa-root.pub" --cert-out "$tmp/fakewa-cert.pem" \
 		>"$tmp/fakewa.out" 2>"$tmp/fakewa.log" 3>&- &
 	fw_pid=$!
 	for _ in $(seq 1 100); do
@@ -102,6 +103,50 @@ start_fakewa() {
 	fw_control=$(sed -n 's/^fakewa ready .*control=\([0-9]*\).*/\1/p' "$tmp/fakewa.out")
 	[ -n "$fw_port" ] && [ -n "$fw_control" ] || fail "fakewa did not start"
 	fw_root_key=$(cat "$tmp/fakewa-root.pub")
+}
+# Create instances r<from>..r<to> with qrcode:true and let fakewa's phone scan each QR (a rotated ref is retried);
+# \$par (default 8) pairings at a time. Needs start_fakewa and start_sup.
+pair_range() {
+	python3 - "$base" "$key" "$fw_control" "$1" "$2" "${par:-8}" <<'PY' || fail "pairing failed"
+import concurrent.futures, http.client, json, sys, time
+base, key, control, lo, hi, par = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+port = int(base.rsplit(":", 1)[1])
+
+def req(p, method, path, body=None, hdr=None, timeout=60):
+    c = http.client.HTTPConnection("127.0.0.1", p, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=hdr or {})
+        r = c.getresponse()
+        data = r.read()
+        return r.status, json.loads(data) if data else None
+    finally:
+        c.close()
+
+def pair(i):
+    name = "r%d" % i
+    h = {"apikey": key, "Content-Type": "application/json"}
+    st, j = req(port, "POST", "/instance/create", json.dumps({"instanceName": name, "integration": "WHATSAPP-BAILEYS",
+                                                              "qrcode": True}), h)
+    if st != 201:
+        raise SystemExit("create %s: %s %s" % (name, st, j))
+    code = (j.get("qrcode") or {}).get("code")
+    deadline = time.monotonic() + 120
+    while True:
+        if code:
+            st, j = req(control, "POST", "/admin/mock-phone/scan-qr?phone=1555200%04d" % i, code.encode())
+            if st == 200:
+                return
+            if st != 404:
+                raise SystemExit("scan %s: %s %s" % (name, st, j))
+        if time.monotonic() > deadline:
+            raise SystemExit("scan %s: no QR that fakewa knows" % name)
+        time.sleep(0.3)
+        st, j = req(port, "GET", "/instance/connect/" + name, None, {"apikey": key})
+        code = j.get("code") if st == 200 and isinstance(j, dict) else None
+
+with concurrent.futures.ThreadPoolExecutor(max_workers=par) as ex:
+    list(ex.map(pair, range(lo, hi + 1)))
+PY
 }
 cleanup() {
 	stop_sup

@@ -82,7 +82,8 @@ worker_ipc_on_log(void *arg, const IpcEnvelope *env)
 	return 0;
 }
 
-/* Result: the reply to a command; only failures are interesting for now. */
+/* Result: the reply to a command sent without a callback (one with a callback, SetPresence or MarkRead, goes
+ * to worker_ipc_call_done_cb instead); only failures are interesting. */
 static int
 worker_ipc_on_result(void *arg, const IpcEnvelope *env)
 {
@@ -123,6 +124,12 @@ static const struct ipc_peer_dispatch worker_ipc_table[] = {
 	/* A stopping worker may still be saving what it has; storing it is always safe. */
 	{ WAGATE__IPC__ENVELOPE__MSG_STORE_BATCH, WK_READY | WK_STOPPING, worker_req_on_store_batch },
 	{ WAGATE__IPC__ENVELOPE__MSG_ADOPTED, WK_STARTING, worker_adopt_on_adopted },
+	/* Messaging (worker_msg.c). A stopping worker may still need records to finish a message it is taking
+	 * in, and may still be saving one; answers to our commands count until the process is gone. */
+	{ WAGATE__IPC__ENVELOPE__MSG_SIGNAL_LOAD, WK_READY | WK_STOPPING, worker_msg_on_signal_load },
+	{ WAGATE__IPC__ENVELOPE__MSG_MESSAGE_STORE, WK_READY | WK_STOPPING, worker_msg_on_msg_store },
+	{ WAGATE__IPC__ENVELOPE__MSG_SEND_RESULT, WK_READY | WK_STOPPING, NULL },
+	{ WAGATE__IPC__ENVELOPE__MSG_NUMBERS_RESULT, WK_READY | WK_STOPPING, NULL },
 };
 
 /* The phase the table is checked against. */
@@ -360,27 +367,35 @@ worker_ipc_call_done_cb(void *arg, enum ipc_peer_outcome how, const IpcEnvelope 
 	}
 }
 
+/* Send a command answered by Result (SetPresence, MarkRead); the Result goes to cb. */
+int
+worker_ipc_call(struct worker_rec *wk, IpcEnvelope *env, int timeout_ms, workers_result_cb cb, void *arg)
+{
+	struct worker_ipc_call *call;
+
+	if (wk->peer == NULL || !(wk->phase & WK_ALIVE))
+		return -1;
+	call = xcalloc(1, sizeof(*call));
+	call->cb = cb;
+	call->arg = arg;
+	if (ipc_peer_request(wk->peer, env, WAGATE__IPC__ENVELOPE__MSG_RESULT, timeout_ms, worker_ipc_call_done_cb,
+	    call) == -1) {
+		log_warnx("%s: could not queue %s", wk->name, ipc_msg_name((int)env->msg_case));
+		free(call);
+		return -1;
+	}
+	return 0;
+}
+
 /* Send SetPresence; its Result goes to cb (see workers_set_presence). */
 int
 worker_ipc_send_presence(struct worker_rec *wk, const char *presence, workers_result_cb cb, void *arg)
 {
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
 	Wagate__Ipc__SetPresence sp = WAGATE__IPC__SET_PRESENCE__INIT;
-	struct worker_ipc_call *call;
 
-	if (wk->peer == NULL || !(wk->phase & WK_ALIVE))
-		return -1;
 	sp.presence = (char *)presence;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SET_PRESENCE;
 	env.set_presence = &sp;
-	call = xcalloc(1, sizeof(*call));
-	call->cb = cb;
-	call->arg = arg;
-	if (ipc_peer_request(wk->peer, &env, WAGATE__IPC__ENVELOPE__MSG_RESULT, WORKERS_PRESENCE_TIMEOUT_MS,
-	    worker_ipc_call_done_cb, call) == -1) {
-		log_warnx("%s: could not queue %s", wk->name, ipc_msg_name((int)env.msg_case));
-		free(call);
-		return -1;
-	}
-	return 0;
+	return worker_ipc_call(wk, &env, WORKERS_PRESENCE_TIMEOUT_MS, cb, arg);
 }

@@ -1,6 +1,7 @@
-/* Requests a worker waits on (PairSuccess -> Result, StoreBatch -> StoreAck): checked against the limits,
- * handed to the caller under a table-wide ticket, answered exactly once to the process that asked; and
- * custody of the credentials the next Start carries (only committed ones, forgotten on logout). */
+/* Requests a worker waits on (PairSuccess -> Result, StoreBatch and MessageStore -> StoreAck, SignalLoad ->
+ * SignalRecords; the messaging ones are taken in by worker_msg.c): checked against the limits, handed to the
+ * caller under a table-wide ticket, answered exactly once to the process that asked; and custody of the
+ * credentials the next Start carries (only committed ones, forgotten on logout). */
 #include "workers_int.h"
 #include "conn_state.h"
 #include "log.h"
@@ -10,15 +11,16 @@
 #include <string.h>
 
 /* Remember an unanswered request; creds (copied) are what to keep once it is committed. */
-static struct worker_req *
-worker_req_new(struct worker_rec *wk, uint64_t request_id, int pair, const unsigned char *creds, size_t len)
+struct worker_req *
+worker_req_new(struct worker_rec *wk, uint64_t request_id, enum worker_req_kind kind, const unsigned char *creds,
+    size_t len)
 {
 	struct worker_req *rq = xcalloc(1, sizeof(*rq));
 
 	rq->ticket = ++wk->w->next_ticket;
 	rq->request_id = request_id;
 	rq->gen = wk->gen;
-	rq->pair = pair;
+	rq->kind = kind;
 	if (creds != NULL && len > 0) {
 		rq->creds = xmalloc(len);
 		memcpy(rq->creds, creds, len);
@@ -29,7 +31,7 @@ worker_req_new(struct worker_rec *wk, uint64_t request_id, int pair, const unsig
 }
 
 /* Unlink and free one request, wiping its creds. */
-static void
+void
 worker_req_free(struct worker_rec *wk, struct worker_req *rq)
 {
 	TAILQ_REMOVE(&wk->reqs, rq, entry);
@@ -37,42 +39,61 @@ worker_req_free(struct worker_rec *wk, struct worker_req *rq)
 	free(rq);
 }
 
-/* Send Result or StoreAck for rq to the process that asked, if it is still there. */
+/* Send env as the answer to rq, to the process that asked, if it is still there. */
+void
+worker_req_send(struct worker_rec *wk, const struct worker_req *rq, IpcEnvelope *env)
+{
+	if (rq->gen != wk->gen || !(wk->phase & (WK_READY | WK_STOPPING)) || wk->peer == NULL) {
+		log_debug("%s: the worker that sent request %llu is gone; answer dropped", wk->name,
+		    (unsigned long long)rq->request_id);
+		return;
+	}
+	worker_ipc_reply(wk, env, rq->request_id);
+}
+
+/* Send Result, StoreAck or (failed) SignalRecords for rq, by its kind. */
 static void
 worker_req_answer(struct worker_rec *wk, const struct worker_req *rq, int ok, const char *error)
 {
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
 	Wagate__Ipc__Result res = WAGATE__IPC__RESULT__INIT;
 	Wagate__Ipc__StoreAck ack = WAGATE__IPC__STORE_ACK__INIT;
+	Wagate__Ipc__SignalRecords recs = WAGATE__IPC__SIGNAL_RECORDS__INIT;
 	char *err = (char *)(error != NULL ? error : "");
 
-	if (rq->gen != wk->gen || !(wk->phase & (WK_READY | WK_STOPPING)) || wk->peer == NULL) {
-		log_debug("%s: the worker that sent request %llu is gone; answer dropped", wk->name,
-		    (unsigned long long)rq->request_id);
-		return;
-	}
-	if (rq->pair) {
+	switch (rq->kind) {
+	case WORKER_REQ_PAIR:
 		res.ok = ok;
 		res.code = ok ? 0 : REASON_BAD_SESSION;
 		res.error = err;
 		env.msg_case = WAGATE__IPC__ENVELOPE__MSG_RESULT;
 		env.result = &res;
-	} else {
+		break;
+	case WORKER_REQ_STORE:
 		ack.ok = ok;
 		ack.error = err;
 		env.msg_case = WAGATE__IPC__ENVELOPE__MSG_STORE_ACK;
 		env.store_ack = &ack;
+		break;
+	case WORKER_REQ_SIGNAL:
+		/* Records are sent by workers_reply_signal; this path only ever says no. */
+		recs.ok = 0;
+		recs.error = err;
+		env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SIGNAL_RECORDS;
+		env.signal_records = &recs;
+		break;
 	}
-	worker_ipc_reply(wk, &env, rq->request_id);
+	worker_req_send(wk, rq, &env);
 }
 
 /* Refuse a request at once (invalid, or nobody to store it). */
-static void
-worker_req_refuse(struct worker_rec *wk, uint64_t request_id, int pair, const char *error)
+void
+worker_req_refuse(struct worker_rec *wk, uint64_t request_id, enum worker_req_kind kind, const char *error)
 {
-	struct worker_req *rq = worker_req_new(wk, request_id, pair, NULL, 0);
+	static const char *const names[] = { "StoreBatch", "PairSuccess", "SignalLoad" };
+	struct worker_req *rq = worker_req_new(wk, request_id, kind, NULL, 0);
 
-	log_warnx("%s: %s refused: %s", wk->name, pair ? "PairSuccess" : "StoreBatch", error);
+	log_warnx("%s: %s refused: %s", wk->name, names[kind], error);
 	worker_req_answer(wk, rq, 0, error);
 	worker_req_free(wk, rq);
 }
@@ -92,15 +113,15 @@ worker_req_on_pair_success(void *arg, const IpcEnvelope *env)
 	    !ipc_str_ok(p->business_name, WORKERS_FIELD_MAX))
 		return -1;
 	if (p->creds.len == 0 || p->creds.len > WORKERS_CREDS_MAX || *p->jid == '\0') {
-		worker_req_refuse(wk, env->request_id, 1, p->creds.len == 0 ? "no credentials" :
+		worker_req_refuse(wk, env->request_id, WORKER_REQ_PAIR, p->creds.len == 0 ? "no credentials" :
 		    *p->jid == '\0' ? "no jid" : "credentials too large");
 		return 0;
 	}
 	if (w->cbs.on_pair_success == NULL) {
-		worker_req_refuse(wk, env->request_id, 1, "credentials cannot be stored");
+		worker_req_refuse(wk, env->request_id, WORKER_REQ_PAIR, "credentials cannot be stored");
 		return 0;
 	}
-	rq = worker_req_new(wk, env->request_id, 1, p->creds.data, p->creds.len);
+	rq = worker_req_new(wk, env->request_id, WORKER_REQ_PAIR, p->creds.data, p->creds.len);
 	pair.jid = p->jid;
 	pair.lid = p->lid;
 	pair.push_name = p->push_name;
@@ -153,14 +174,14 @@ worker_req_on_store_batch(void *arg, const IpcEnvelope *env)
 	size_t i;
 
 	if ((why = worker_req_store_check(b)) != NULL) {
-		worker_req_refuse(wk, env->request_id, 0, why);
+		worker_req_refuse(wk, env->request_id, WORKER_REQ_STORE, why);
 		return 0;
 	}
 	if (w->cbs.on_store == NULL) {
-		worker_req_refuse(wk, env->request_id, 0, "nothing can be stored");
+		worker_req_refuse(wk, env->request_id, WORKER_REQ_STORE, "nothing can be stored");
 		return 0;
 	}
-	rq = worker_req_new(wk, env->request_id, 0, b->creds.data, b->creds.len);
+	rq = worker_req_new(wk, env->request_id, WORKER_REQ_STORE, b->creds.data, b->creds.len);
 	if (b->n_prekeys > 0)
 		keys = xcalloc(b->n_prekeys, sizeof(*keys));
 	for (i = 0; i < b->n_prekeys; i++) {
@@ -179,7 +200,7 @@ worker_req_on_store_batch(void *arg, const IpcEnvelope *env)
 }
 
 /* Find the unanswered request req of an instance. */
-static struct worker_req *
+struct worker_req *
 worker_req_find(const struct workers *w, const char *instance_id, uint64_t req, struct worker_rec **wkp)
 {
 	struct worker_rec *wk = workers_find(w, instance_id);
@@ -197,12 +218,13 @@ worker_req_find(const struct workers *w, const char *instance_id, uint64_t req, 
 
 /* Answer a request; on success its creds (if any, and not forgotten since) become the record's. */
 static int
-worker_req_reply(struct workers *w, const char *instance_id, uint64_t req, int pair, int ok, const char *error)
+worker_req_reply(struct workers *w, const char *instance_id, uint64_t req, enum worker_req_kind kind, int ok,
+    const char *error)
 {
 	struct worker_rec *wk = NULL;
 	struct worker_req *rq = worker_req_find(w, instance_id, req, &wk);
 
-	if (rq == NULL || rq->pair != pair)
+	if (rq == NULL || rq->kind != kind)
 		return -1;
 	if (ok && rq->creds != NULL) {
 		/* Committed: a successor process (kill -9, restart) must start from exactly these. */
@@ -211,7 +233,7 @@ worker_req_reply(struct workers *w, const char *instance_id, uint64_t req, int p
 		wk->creds_len = rq->creds_len;
 		rq->creds = NULL;
 		rq->creds_len = 0;
-		if (pair)
+		if (kind == WORKER_REQ_PAIR)
 			wk->connect_now = 1;
 	}
 	worker_req_answer(wk, rq, ok, error);
@@ -222,13 +244,13 @@ worker_req_reply(struct workers *w, const char *instance_id, uint64_t req, int p
 int
 workers_reply_pair(struct workers *w, const char *instance_id, uint64_t req, int ok, const char *error)
 {
-	return worker_req_reply(w, instance_id, req, 1, ok, error);
+	return worker_req_reply(w, instance_id, req, WORKER_REQ_PAIR, ok, error);
 }
 
 int
 workers_reply_store(struct workers *w, const char *instance_id, uint64_t req, int ok, const char *error)
 {
-	return worker_req_reply(w, instance_id, req, 0, ok, error);
+	return worker_req_reply(w, instance_id, req, WORKER_REQ_STORE, ok, error);
 }
 
 int

@@ -17,7 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-/* The child has only fds 0-3 and none of our environment's secrets; a missing binary exits 127. */
+/* The child has only fds 0-3, none of our environment's secrets and the workers' malloc settings; a missing
+ * binary exits 127. */
 static void
 test_fd_hygiene_and_exec_failure(void **state)
 {

@@ -298,6 +298,8 @@ workers_new(struct event_base *base, const struct workers_config *cfg, const str
 		w->cfg.spawn_concurrency = 16;
 	if (w->cfg.rlimit_nofile == 0)
 		w->cfg.rlimit_nofile = 256;
+	w->send_timeout_ms = WORKERS_SEND_TIMEOUT_MS;
+	w->query_timeout_ms = WORKERS_QUERY_TIMEOUT_MS;
 	if (cbs != NULL)
 		w->cbs = *cbs;
 	TAILQ_INIT(&w->all);

@@ -170,6 +170,27 @@ struct workers_msg_key {
 	int from_me;
 };
 
+/* Groups (proto/ipc.proto block 60..63), validated; pointers live only during the callback. */
+#define WORKERS_GROUP_PARTICIPANTS_MAX	1024	/* participants of one group (WhatsApp's cap is 1024) */
+#define WORKERS_GROUPS_MAX		2000	/* groups in one GroupList answer */
+#define WORKERS_SUBJECT_MAX		1024	/* bytes of a subject (WhatsApp: 100 characters) */
+#define WORKERS_DESC_MAX		8192	/* bytes of a description */
+
+struct workers_group_participant {
+	const char *jid, *lid, *admin;	/* never NULL; admin "", "admin" or "superadmin" */
+};
+
+struct workers_group {
+	const char *jid, *subject, *subject_owner, *owner, *desc, *desc_id;	/* never NULL */
+	int64_t subject_time, creation;
+	int locked, announce;		/* Evolution: restrict, announce */
+	const struct workers_group_participant *participants; size_t nparticipants;
+};
+
+/* ok: v[0..n) (GroupCreate/GroupQuery: n == 1). !ok: code and error (v NULL). */
+typedef void (*workers_groups_cb)(void *arg, int ok, int code, const char *error, const struct workers_group *v,
+    size_t n);
+
 struct workers_cbs {
 	void (*on_ready)(void *ctx, const char *instance_id, pid_t pid);
 	/* acct is set only with CONN_OPEN reported by the worker (NULL otherwise). */
@@ -253,5 +274,11 @@ int workers_check_numbers(struct workers *w, const char *instance_id, const char
     workers_numbers_cb cb, void *arg);
 int workers_mark_read(struct workers *w, const char *instance_id, const struct workers_msg_key *keys, size_t n,
     workers_result_cb cb, void *arg);
+/* Group commands, as the commands above (cb exactly once; 503/504; -1 unless Ready). */
+int workers_group_create(struct workers *w, const char *instance_id, const char *subject,
+    const char *const *participants, size_t n, workers_groups_cb cb, void *arg);
+int workers_group_query(struct workers *w, const char *instance_id, const char *group_jid, workers_groups_cb cb,
+    void *arg);
+int workers_group_list(struct workers *w, const char *instance_id, workers_groups_cb cb, void *arg);
 
 #endif

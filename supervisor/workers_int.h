@@ -2,7 +2,8 @@
  * table, and the calls the role files make into each other. Nothing outside supervisor/worker*.c includes
  * this. The roles: workers.c (the table, its public API, phases, spawn pacing), worker_spawn.c (fork+exec),
  * worker_reap.c (stopping, reaping, restart policy), worker_heartbeat.c (pings), worker_ipc.c (the channel,
- * Start and the dispatch table), worker_req.c (requests the worker waits on, and credential custody). */
+ * Start and the dispatch table), worker_req.c (requests the worker waits on, and credential custody),
+ * worker_msg.c (messaging requests and commands; worker_msg_check.c checks their frames). */
 #ifndef WAGATE_WORKERS_INT_H
 #define WAGATE_WORKERS_INT_H
 
@@ -37,13 +38,21 @@ enum worker_phase {
 };
 #define WK_ALIVE (WK_STARTING | WK_READY | WK_STOPPING)
 
-/* A PairSuccess or StoreBatch the worker waits on: answered once, by workers_reply_pair/_store. */
+/* What a request is, and so which reply answers it. */
+enum worker_req_kind {
+	WORKER_REQ_STORE,			/* StoreBatch or MessageStore: StoreAck (workers_reply_store) */
+	WORKER_REQ_PAIR,			/* PairSuccess: Result (workers_reply_pair) */
+	WORKER_REQ_SIGNAL,			/* SignalLoad: SignalRecords (workers_reply_signal) */
+};
+
+/* A request the worker waits on: answered once, by workers_reply_pair/_store/_signal. */
 struct worker_req {
 	TAILQ_ENTRY(worker_req) entry;
 	uint64_t ticket;			/* table-wide handle given to the callback */
 	uint64_t request_id;			/* the worker's id, echoed in the reply */
 	unsigned gen;				/* spawn generation of the process that asked */
-	int pair;				/* PairSuccess (Result) rather than StoreBatch (StoreAck) */
+	enum worker_req_kind kind;
+	size_t nkeys;				/* SIGNAL: keys asked (the answer has one record per key) */
 	unsigned char *creds;			/* creds to keep once committed (NULL = none or forgotten) */
 	size_t creds_len;
 };
@@ -102,6 +111,9 @@ struct workers {
 	double latency_ms;
 	int have_latency;
 	uint64_t next_ticket;
+	/* Deadlines of the messaging commands (WORKERS_SEND_TIMEOUT_MS, WORKERS_QUERY_TIMEOUT_MS; tests shorten
+	 * them). */
+	int send_timeout_ms, query_timeout_ms;
 };
 
 /* workers.c: the table. */
@@ -149,10 +161,28 @@ int worker_ipc_send_start(struct worker_rec *wk);
 int worker_ipc_send_adopt(struct worker_rec *wk);
 int worker_ipc_send_update(struct worker_rec *wk);
 int worker_ipc_send_presence(struct worker_rec *wk, const char *presence, workers_result_cb cb, void *arg);
+/* Send a command answered by Result; cb gets it, or !ok after timeout_ms or when the channel ends. 0 or -1
+ * (cb never called). */
+int worker_ipc_call(struct worker_rec *wk, IpcEnvelope *env, int timeout_ms, workers_result_cb cb, void *arg);
 
 /* worker_req.c: requests the worker waits on, and the credentials the next Start carries. */
 int worker_req_on_pair_success(void *arg, const IpcEnvelope *env);
 int worker_req_on_store_batch(void *arg, const IpcEnvelope *env);
 void worker_req_free_all(struct worker_rec *wk);
+/* For worker_msg.c's requests: remember one (creds copied, may be NULL), find one by ticket (and its record),
+ * send its answer to the process that asked (dropped if that process is gone), forget one. */
+struct worker_req *worker_req_new(struct worker_rec *wk, uint64_t request_id, enum worker_req_kind kind,
+    const unsigned char *creds, size_t len);
+struct worker_req *worker_req_find(const struct workers *w, const char *instance_id, uint64_t req,
+    struct worker_rec **wkp);
+void worker_req_send(struct worker_rec *wk, const struct worker_req *rq, IpcEnvelope *env);
+void worker_req_free(struct worker_rec *wk, struct worker_req *rq);
+/* Answer a request with a failure at once (StoreAck, Result or SignalRecords by kind) and forget it. */
+void worker_req_refuse(struct worker_rec *wk, uint64_t request_id, enum worker_req_kind kind, const char *error);
+
+/* worker_msg.c: messaging (proto/ipc.proto 52..59): the SignalLoad and MessageStore requests, and the
+ * commands with an answer (SendMessage, CheckNumbers, MarkRead). */
+int worker_msg_on_signal_load(void *arg, const IpcEnvelope *env);
+int worker_msg_on_msg_store(void *arg, const IpcEnvelope *env);
 
 #endif

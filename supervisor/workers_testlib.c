@@ -237,6 +237,8 @@ fake_worker(const char *mode)
 		return IPC_EXIT_NO_RESTART;
 	if (strncmp(mode, "pair", 4) == 0)
 		return fake_pair();
+	if (strncmp(mode, "hand", 4) == 0)
+		return fw_hand_main();
 	if (strncmp(mode, "garbage", 7) == 0)
 		fake_write("\x00\x00\x00\x03\xff\xff\xff", 7);
 	else if (strncmp(mode, "oversize", 8) == 0)
@@ -294,7 +296,12 @@ fake_worker(const char *mode)
 		for (fd = 4; fd < 256; fd++)
 			if (fcntl(fd, F_GETFD) != -1)
 				return 40;
-		return getenv("WAGATE_TEST_SECRET") != NULL ? 41 : 42;
+		if (getenv("WAGATE_TEST_SECRET") != NULL)
+			return 41;
+		/* the malloc settings every worker gets (worker_spawn_tunables) */
+		if (getenv("GLIBC_TUNABLES") == NULL || strstr(getenv("GLIBC_TUNABLES"), "glibc.malloc.tcache_count=") == NULL)
+			return 43;
+		return 42;
 	}
 	for (;;)
 		pause();
@@ -378,6 +385,30 @@ cb_pair(void *ctx, const char *id, uint64_t req, const struct workers_pair *p)
 		t->pair_req[t->npair] = req;
 	snprintf(t->pair_jid, sizeof(t->pair_jid), "%s", p->jid);
 	t->npair++;
+}
+
+/* Record a SignalLoad request (and show it to the test's hook). */
+static void
+cb_signal_load(void *ctx, const char *id, uint64_t req, const struct workers_sig_key *keys, size_t n)
+{
+	struct tctx *t = ctx;
+
+	t->sig_req = req;
+	t->nsig++;
+	if (t->sig_hook != NULL)
+		t->sig_hook(t, id, req, keys, n);
+}
+
+/* Record a MessageStore request (and show it to the test's hook). */
+static void
+cb_msg_store(void *ctx, const char *id, uint64_t req, const struct workers_msg_store *m)
+{
+	struct tctx *t = ctx;
+
+	t->msgstore_req = req;
+	t->nmsgstore++;
+	if (t->msgstore_hook != NULL)
+		t->msgstore_hook(t, id, req, m);
 }
 
 /* workers_shutdown finished. */
@@ -466,6 +497,8 @@ tctx_new_cfg(const char *worker_path, int concurrency, int heartbeat_ms, unsigne
 	cbs.on_exit = cb_exit;
 	cbs.on_store = cb_store;
 	cbs.on_pair_success = cb_pair;
+	cbs.on_signal_load = cb_signal_load;
+	cbs.on_msg_store = cb_msg_store;
 	cbs.ctx = t;
 	cfg.qrcode_limit = 3;
 	cfg.qr_first_ms = 1500;

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +308,9 @@ login_active_cb(void *arg, const struct wa_node *reply)
 	s->qr_count = 0;
 	log_info("%s: open as %s", worker_instance_name(s->w), s->creds->jid);
 	worker_report_open(s->w, s->creds->jid, s->creds->lid, push);
+	/* The login's bursts are over (TLS handshake, first prekeys: about 1 MB of heap after a pairing), and the
+	 * worker is about to idle: hand the freed pages back now (bench/worker_mem.sh). */
+	malloc_trim(0);
 	if (worker_settings(s->w)->always_online && push != NULL && *push != '\0')
 		login_send_presence(s, "available");
 }

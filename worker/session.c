@@ -154,6 +154,7 @@ session_state_cb(struct wa_conn *c, int state, int reason, const char *detail, l
 		break;
 	default:
 		iq_table_fail_all(s->iq);
+		msg_send_reset_connection(s);
 		pair_reset_connection(s);
 		login_reset_connection(s);
 		msg_recv_reset_connection(s);
@@ -214,6 +215,12 @@ session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 		login_on_success(s, n);
 		return;
 	}
+	if (strcmp(n->tag, "ack") == 0) {
+		if (!msg_send_on_ack(s, n))
+			log_debug("%s: ack for %s we do not wait for", worker_instance_name(s->w),
+			    wa_node_attr(n, "id") != NULL ? wa_node_attr(n, "id") : "-");
+		return;
+	}
 	if (strcmp(n->tag, "notification") == 0) {
 		session_send_ack(s, n);
 		if (type == NULL)
@@ -224,6 +231,8 @@ session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 			pair_on_link_code(s, n);
 		else if (strcmp(type, "encrypt") == 0)
 			login_on_encrypt_notification(s, n);
+		else if (strcmp(type, "devices") == 0)
+			msg_send_on_devices_notification(s, n);
 		return;
 	}
 	if (strcmp(n->tag, "message") == 0) {
@@ -331,6 +340,7 @@ session_connect_now(struct session *s)
 		login_reset_connection(s);
 		msg_recv_reset_connection(s);
 		iq_table_fail_all(s->iq);
+		msg_send_reset_connection(s);
 		pair_reset_connection(s);
 		wa_conn_set_payload(s->conn, payload, plen);
 		free(payload);
@@ -496,6 +506,8 @@ worker_session_stop(struct session *s)
 	/* After the connection: the jobs' committed(stopping) must not send anything. */
 	msg_exec_free(s->exec);
 	msg_recv_free(s);
+	/* after the iq table (its queries are dropped without callbacks) and the executor (it frees its jobs) */
+	msg_send_free(s);
 	pair_free(s);
 	login_free(s);
 	if (s->ev_defer != NULL)

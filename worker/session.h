@@ -46,5 +46,10 @@ void worker_session_send(struct session *s, uint64_t request_id, const char *to,
     const char *id);
 void worker_session_check_numbers(struct session *s, uint64_t request_id, char **numbers, size_t n);
 void worker_session_mark_read(struct session *s, uint64_t request_id, Wagate__Ipc__MessageKey **keys, size_t n);
+/* Group commands (GroupCreate, GroupQuery, GroupList), each answered once with worker_reply_groups. */
+void worker_session_group_create(struct session *s, uint64_t request_id, const char *subject, char **participants,
+    size_t n);
+void worker_session_group_query(struct session *s, uint64_t request_id, const char *jid);
+void worker_session_group_list(struct session *s, uint64_t request_id);
 
 #endif

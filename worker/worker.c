@@ -271,6 +271,83 @@ worker_on_set_presence(void *arg, const IpcEnvelope *env)
 	return 0;
 }
 
+/* SendMessage: checked here, answered by the session with SendResult (possibly much later). */
+static int
+worker_on_send_message(void *arg, const IpcEnvelope *env)
+{
+	struct worker *w = arg;
+	const Wagate__Ipc__SendMessage *m = env->send_message;
+	Wagate__Ipc__SendResult r = WAGATE__IPC__SEND_RESULT__INIT;
+
+	if (!ipc_str_ok(m->to, WORKER_JID_MAX) || !ipc_str_ok(m->id, WORKER_MSG_ID_MAX) ||
+	    m->message.len > WORKER_MESSAGE_MAX)
+		return -1;
+	if (w->session == NULL || *m->to == '\0' || m->message.len == 0) {
+		r.code = w->session == NULL ? 503 : 400;
+		r.error = (char *)(w->session == NULL ? "Connection Closed" : "to and message are required");
+		r.id = m->id;
+		r.remote_jid = m->to;
+		worker_reply_send(w, env->request_id, &r);
+		return 0;
+	}
+	worker_session_send(w->session, env->request_id, m->to, m->message.data, m->message.len, m->id);
+	return 0;
+}
+
+/* CheckNumbers: at most WORKER_NUMBERS_MAX numbers of digits only. */
+static int
+worker_on_check_numbers(void *arg, const IpcEnvelope *env)
+{
+	struct worker *w = arg;
+	const Wagate__Ipc__CheckNumbers *c = env->check_numbers;
+	Wagate__Ipc__NumbersResult r = WAGATE__IPC__NUMBERS_RESULT__INIT;
+	size_t i, len;
+
+	if (c->n_numbers > WORKER_NUMBERS_MAX)
+		return -1;
+	for (i = 0; i < c->n_numbers; i++) {
+		if (!ipc_str_ok(c->numbers[i], WORKER_NUMBER_MAX))
+			return -1;
+		len = strlen(c->numbers[i]);
+		if (len == 0 || strspn(c->numbers[i], "0123456789") != len) {
+			r.code = 400;
+			r.error = (char *)"numbers must be digits only";
+			worker_reply_numbers(w, env->request_id, &r);
+			return 0;
+		}
+	}
+	if (w->session == NULL) {
+		r.code = 503;
+		r.error = (char *)"Connection Closed";
+		worker_reply_numbers(w, env->request_id, &r);
+		return 0;
+	}
+	worker_session_check_numbers(w->session, env->request_id, c->numbers, c->n_numbers);
+	return 0;
+}
+
+/* MarkRead: at most WORKER_READ_KEYS_MAX keys. */
+static int
+worker_on_mark_read(void *arg, const IpcEnvelope *env)
+{
+	struct worker *w = arg;
+	const Wagate__Ipc__MarkRead *m = env->mark_read;
+	size_t i;
+
+	if (m->n_keys > WORKER_READ_KEYS_MAX)
+		return -1;
+	for (i = 0; i < m->n_keys; i++)
+		if (m->keys[i] == NULL || !ipc_str_ok(m->keys[i]->remote_jid, WORKER_JID_MAX) ||
+		    !ipc_str_ok(m->keys[i]->id, WORKER_MSG_ID_MAX) ||
+		    !ipc_str_ok(m->keys[i]->participant, WORKER_JID_MAX))
+			return -1;
+	if (w->session == NULL)
+		worker_send_result(w, env->request_id, 0, 503, "Connection Closed");
+	else
+		worker_session_mark_read(w->session, env->request_id, m->keys, m->n_keys);
+	return 0;
+}
+
 /* Every message the supervisor may send, and when; a NULL handler is a reply to one of our requests. */
 static const struct ipc_peer_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_START, WORKER_PHASE_WAIT_START, worker_on_start },
@@ -282,6 +359,9 @@ static const struct ipc_peer_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_UPDATE_SETTINGS, WORKER_PHASE_RUNNING, worker_on_update_settings },
 	{ WAGATE__IPC__ENVELOPE__MSG_UPDATE_PROXY, WORKER_PHASE_RUNNING, worker_on_update_proxy },
 	{ WAGATE__IPC__ENVELOPE__MSG_SET_PRESENCE, WORKER_PHASE_RUNNING, worker_on_set_presence },
+	{ WAGATE__IPC__ENVELOPE__MSG_SEND_MESSAGE, WORKER_PHASE_RUNNING, worker_on_send_message },
+	{ WAGATE__IPC__ENVELOPE__MSG_CHECK_NUMBERS, WORKER_PHASE_RUNNING, worker_on_check_numbers },
+	{ WAGATE__IPC__ENVELOPE__MSG_MARK_READ, WORKER_PHASE_RUNNING, worker_on_mark_read },
 	{ WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, WORKER_PHASE_RUNNING, NULL },
 	{ WAGATE__IPC__ENVELOPE__MSG_SIGNAL_RECORDS, WORKER_PHASE_RUNNING, NULL },
 	{ WAGATE__IPC__ENVELOPE__MSG_RESULT, WORKER_PHASE_RUNNING, NULL },
@@ -600,4 +680,32 @@ worker_report_log(struct worker *w, int level, const char *fmt, ...)
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_LOG;
 	env.log = &l;
 	worker_send(w, &env);
+}
+
+void
+worker_reply_send(struct worker *w, uint64_t request_id, const Wagate__Ipc__SendResult *r)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+
+	env.request_id = request_id;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SEND_RESULT;
+	env.send_result = (Wagate__Ipc__SendResult *)r;
+	worker_send(w, &env);
+}
+
+void
+worker_reply_numbers(struct worker *w, uint64_t request_id, const Wagate__Ipc__NumbersResult *r)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+
+	env.request_id = request_id;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_NUMBERS_RESULT;
+	env.numbers_result = (Wagate__Ipc__NumbersResult *)r;
+	worker_send(w, &env);
+}
+
+void
+worker_reply_result(struct worker *w, uint64_t request_id, int ok, int code, const char *error)
+{
+	worker_send_result(w, request_id, ok, code, error);
 }

@@ -79,5 +79,6 @@ int worker_request_msg_store(struct worker *w, const Wagate__Ipc__MessageStore *
 void worker_reply_send(struct worker *w, uint64_t request_id, const Wagate__Ipc__SendResult *r);
 void worker_reply_numbers(struct worker *w, uint64_t request_id, const Wagate__Ipc__NumbersResult *r);
 void worker_reply_result(struct worker *w, uint64_t request_id, int ok, int code, const char *error);
+void worker_reply_groups(struct worker *w, uint64_t request_id, const Wagate__Ipc__GroupResult *r);
 
 #endif

@@ -20,6 +20,12 @@
 #define WORKER_URL_MAX		2048
 #define WORKER_FIELD_MAX	1024
 #define WORKER_ROOT_KEY_LEN	32
+#define WORKER_JID_MAX		256	/* messaging commands (issue 9) */
+#define WORKER_MSG_ID_MAX	128
+#define WORKER_MESSAGE_MAX	(2u * 1024 * 1024)	/* SendMessage.message */
+#define WORKER_NUMBERS_MAX	50	/* CheckNumbers */
+#define WORKER_NUMBER_MAX	32
+#define WORKER_READ_KEYS_MAX	256	/* MarkRead */
 #define WORKER_EXIT_GRACE_S	5
 #define WORKER_KEEPALIVE_MAX_MS	3600000	/* a longer keepalive from Start is a bug: use the default */
 #define WORKER_ORPHAN_GRACE_S	120	/* Start.orphan_grace_s = 0 */

@@ -507,6 +507,97 @@ test_bad_frames(void **state)
 	assert_int_equal(peer_finish(&p), 1);
 }
 
+/* The messaging commands before any connection: checked per field, answered 400 or 503 at once; a command over
+ * its caps is a protocol error (the worker exits). */
+static void
+test_messaging_closed(void **state)
+{
+	struct peer p;
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
+	Wagate__Ipc__SendMessage sm = WAGATE__IPC__SEND_MESSAGE__INIT;
+	Wagate__Ipc__CheckNumbers cn = WAGATE__IPC__CHECK_NUMBERS__INIT;
+	Wagate__Ipc__MarkRead mr = WAGATE__IPC__MARK_READ__INIT;
+	Wagate__Ipc__MessageKey k = WAGATE__IPC__MESSAGE_KEY__INIT, *kp[257];
+	char *numbers[51];
+	uint8_t msg[] = { 0x0a, 0x02, 'h', 'i' };
+	size_t i;
+
+	(void)state;
+	peer_start(&p, "inst-msg");
+	peer_handshake(&p, "inst-msg", 0);
+	sm.to = "15551234567@s.whatsapp.net";
+	sm.message.data = msg;
+	sm.message.len = sizeof(msg);
+	sm.id = "3EB0CLOSED";
+	env.request_id = 60;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SEND_MESSAGE;
+	env.send_message = &sm;
+	peer_send(&p, &env);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_SEND_RESULT);
+	assert_int_equal(r->request_id, 60);
+	assert_false(r->send_result->ok);
+	assert_int_equal(r->send_result->code, 503);
+	assert_string_equal(r->send_result->id, "3EB0CLOSED");
+	ipc_envelope_free(r);
+	sm.to = "";
+	env.request_id = 61;
+	peer_send(&p, &env);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_SEND_RESULT);
+	assert_int_equal(r->send_result->code, 400);
+	ipc_envelope_free(r);
+
+	numbers[0] = "15551234567";
+	numbers[1] = "12a";
+	cn.numbers = numbers;
+	cn.n_numbers = 2;
+	env.request_id = 62;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CHECK_NUMBERS;
+	env.check_numbers = &cn;
+	peer_send(&p, &env);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_NUMBERS_RESULT);
+	assert_int_equal(r->numbers_result->code, 400);
+	ipc_envelope_free(r);
+	cn.n_numbers = 1;
+	env.request_id = 63;
+	peer_send(&p, &env);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_NUMBERS_RESULT);
+	assert_false(r->numbers_result->ok);
+	assert_int_equal(r->numbers_result->code, 503);
+	ipc_envelope_free(r);
+
+	k.remote_jid = "15551234567@s.whatsapp.net";
+	k.id = "3EB0X";
+	for (i = 0; i < 257; i++)
+		kp[i] = &k;
+	mr.keys = kp;
+	mr.n_keys = 1;
+	env.request_id = 64;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_MARK_READ;
+	env.mark_read = &mr;
+	peer_send(&p, &env);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_RESULT);
+	assert_false(r->result->ok);
+	assert_int_equal(r->result->code, 503);
+	ipc_envelope_free(r);
+	/* 257 keys: over the cap (short fields, so the frame fits peer_send's buffer) */
+	k.remote_jid = "x";
+	k.id = "y";
+	mr.n_keys = 257;
+	peer_send(&p, &env);
+	assert_int_equal(peer_finish(&p), 1);
+
+	/* 51 numbers: over the cap */
+	peer_start(&p, "inst-msg2");
+	peer_handshake(&p, "inst-msg2", 0);
+	for (i = 0; i < 51; i++)
+		numbers[i] = "15551234567";
+	cn.n_numbers = 51;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CHECK_NUMBERS;
+	env.check_numbers = &cn;
+	peer_send(&p, &env);
+	assert_int_equal(peer_finish(&p), 1);
+}
+
 int
 main(void)
 {
@@ -515,6 +606,7 @@ main(void)
 		cmocka_unit_test(test_logout_exit3),
 		cmocka_unit_test(test_eof_exits_clean),
 		cmocka_unit_test(test_bad_frames),
+		cmocka_unit_test(test_messaging_closed),
 		cmocka_unit_test(test_fresh_store_first),
 		cmocka_unit_test(test_fresh_store_fails),
 		cmocka_unit_test(test_bad_creds),

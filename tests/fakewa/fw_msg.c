@@ -16,8 +16,13 @@
 #include <string.h>
 #include <time.h>
 
+/* A device's queue (d->queue, oldest first) holds stanzas waiting for its next login (sent 0, counted in
+ * d->nqueued) and messages it was sent but has not receipted yet (sent 1, at most FW_MSG_INFLIGHT_MAX). A real
+ * server keeps a message until the device confirms it: a client that dies between reading a message and its
+ * receipt (a kill -9) gets it again, offline="1", at its next login. */
 struct fw_queued {
 	struct wa_node *n;
+	int sent;
 	TAILQ_ENTRY(fw_queued) entry;
 };
 
@@ -42,48 +47,100 @@ fw_msg_queue_clear(struct fw_device *d)
 	d->nqueued = 0;
 }
 
+/* The oldest entry of d's queue with this sent flag, and how many there are. */
+static struct fw_queued *
+fw_msg_oldest(struct fw_device *d, int sent, size_t *count)
+{
+	struct fw_queued *q, *first = NULL;
+
+	*count = 0;
+	TAILQ_FOREACH(q, &d->queue, entry)
+		if (q->sent == sent && (*count)++ == 0)
+			first = q;
+	return first;
+}
+
+/* Drop one entry of d's queue (not counted in nqueued when sent). */
+static void
+fw_msg_drop(struct fw_device *d, struct fw_queued *q)
+{
+	TAILQ_REMOVE(&d->queue, q, entry);
+	if (!q->sent)
+		d->nqueued--;
+	wa_node_free(q->n);
+	free(q);
+}
+
 void
 fw_msg_deliver(struct fw_device *d, struct wa_node *n)
 {
 	struct fw_queued *q;
+	size_t count;
 	char jid[64];
+	int online = d->client != NULL && !d->client->dead;
 
-	if (d->client != NULL && !d->client->dead) {
+	if (online && strcmp(n->tag, "message") != 0) {
 		fw_client_send(d->client, n);
 		wa_node_free(n);
 		return;
 	}
-	/* A device that never comes back must not hold memory without limit: the oldest stanza goes. */
-	if (d->nqueued >= FW_MSG_QUEUE_MAX && (q = TAILQ_FIRST(&d->queue)) != NULL) {
+	/* A device that never comes back (or never receipts) must not hold memory without limit: the oldest
+	 * stanza of the same kind goes. */
+	if (online && (q = fw_msg_oldest(d, 1, &count)) != NULL && count >= FW_MSG_INFLIGHT_MAX) {
+		fw_device_jid(d, jid, sizeof(jid));
+		log_info("%s never receipted %zu messages: forgetting %s", jid, count, wa_node_attr(q->n, "id"));
+		fw_msg_drop(d, q);
+	}
+	if (!online && d->nqueued >= FW_MSG_QUEUE_MAX && (q = fw_msg_oldest(d, 0, &count)) != NULL) {
 		fw_device_jid(d, jid, sizeof(jid));
 		log_info("queue of %s full: dropping %s %s", jid, q->n->tag, wa_node_attr(q->n, "id"));
-		TAILQ_REMOVE(&d->queue, q, entry);
-		wa_node_free(q->n);
-		free(q);
-		d->nqueued--;
+		fw_msg_drop(d, q);
 	}
+	if (online)
+		fw_client_send(d->client, n);
 	q = xcalloc(1, sizeof(*q));
 	q->n = n;
+	q->sent = online;
 	TAILQ_INSERT_TAIL(&d->queue, q, entry);
-	d->nqueued++;
+	if (!online)
+		d->nqueued++;
+}
+
+/* Device d receipted message id: it is no longer kept for redelivery. */
+static void
+fw_msg_receipted(struct fw_device *d, const char *id)
+{
+	struct fw_queued *q;
+
+	TAILQ_FOREACH(q, &d->queue, entry)
+		if (q->sent && strcmp(q->n->tag, "message") == 0 && wa_node_attr(q->n, "id") != NULL &&
+		    strcmp(wa_node_attr(q->n, "id"), id) == 0) {
+			fw_msg_drop(d, q);
+			return;
+		}
 }
 
 void
 fw_msg_login(struct fw_client *c)
 {
 	struct fw_device *d = c->dev;
-	struct fw_queued *q;
+	struct fw_queued *q, *next;
 	struct wa_node *ib, *off;
 	unsigned count = 0;
 
-	while (d != NULL && (q = TAILQ_FIRST(&d->queue)) != NULL) {
-		TAILQ_REMOVE(&d->queue, q, entry);
-		d->nqueued--;
+	/* Oldest first: messages sent to an earlier connection and never receipted, then what was queued. A
+	 * message stays (sent) until it is receipted; anything else is done once sent. */
+	for (q = d != NULL ? TAILQ_FIRST(&d->queue) : NULL; q != NULL; q = next) {
+		next = TAILQ_NEXT(q, entry);
 		wa_node_set_attr(q->n, "offline", "1");
 		fw_client_send(c, q->n);
-		wa_node_free(q->n);
-		free(q);
 		count++;
+		if (strcmp(q->n->tag, "message") != 0)
+			fw_msg_drop(d, q);
+		else if (!q->sent) {
+			q->sent = 1;
+			d->nqueued--;
+		}
 	}
 	/* Sent with count 0 too: Baileys holds its event buffer until this marker arrives. */
 	ib = wa_node_new("ib");
@@ -295,10 +352,18 @@ fw_msg_receipt(struct fw_client *c, const struct wa_node *r)
 	const char *id = wa_node_attr(r, "id"), *to = wa_node_attr(r, "to"), *type = wa_node_attr(r, "type");
 	struct fw_msg_target t;
 	struct fw_device *d;
+	const struct wa_node *list;
 	struct wa_jid j;
 
 	if (c->dev == NULL || id == NULL || strlen(id) > FW_MSG_ID_MAX)
 		return;
+	/* any receipt (delivery, read, sender, retry ...; group ones too) confirms the device has the message: no
+	 * redelivery */
+	fw_msg_receipted(c->dev, id);
+	list = wa_node_child(r, "list");
+	for (size_t i = 0; list != NULL && list->ctype == WA_CONTENT_NODES && i < list->nchildren; i++)
+		if (strcmp(list->children[i]->tag, "item") == 0 && wa_node_attr(list->children[i], "id") != NULL)
+			fw_msg_receipted(c->dev, wa_node_attr(list->children[i], "id"));
 	if (fw_group_receipt(c, r) == 0)
 		return;
 	fw_msg_ack(c, "receipt", id, to, type, NULL);

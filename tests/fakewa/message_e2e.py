@@ -5,6 +5,7 @@ send arbitrary bytes; the Signal side is the mock phone's.
 
 usage: message_e2e.py FAKEWA WA_PROBE [test-name ...]"""
 import os
+import signal
 import sys
 import urllib.parse
 
@@ -92,6 +93,8 @@ def t_route(tmp):
         check(not any(" m-bad " in l or " m-none " in l or " m-both " in l for l in b.lines if l.startswith("MSG")),
               "a refused message was delivered", b)
         # offline: B drops, A sends, fakewa queues, B logs in again and gets it before <ib><offline count=1>
+        # (first B's receipt of m-gap is in: fakewa acked it; a message not receipted would come again)
+        check(line(b, "ACK 0 receipt m-gap error=-"), "B's receipt of m-gap not acked", b)
         bc = [c for c in fw.clients()["clients"] if c["jid"] == bdev and not c["dead"]]
         check(len(bc) == 1, "B's connection %s" % bc)
         fw.call("/admin/drop?client=%d" % bc[0]["id"])
@@ -214,7 +217,49 @@ def t_account(tmp):
         stop(a)
 
 
-TESTS = [t_route, t_usync_keys, t_phone, t_account]
+def t_redeliver(tmp):
+    """A message a device was sent but never receipted (its client died first) comes again, offline, at its next
+    login; a receipted one never does."""
+    with Fakewa(tmp) as fw:
+        a, ja = pair(fw, A)
+        b, jb = pair(fw, B)
+        adev, bdev = ja["jid"], jb["jid"]
+
+        def drop_b():
+            bc = [c for c in fw.clients()["clients"] if c["jid"] == bdev and not c["dead"]]
+            check(len(bc) == 1, "B's connection %s" % bc)
+            fw.call("/admin/drop?client=%d" % bc[0]["id"])
+            check(poll(lambda: not device(fw, bdev)["connected"], 5), "B still connected")
+
+        a.cmd("0 send r1 %s@s.whatsapp.net %s 01" % (B, bdev))
+        check(line(b, "ACK 0 receipt r1 error=-"), "B's receipt of r1 not acked", b)
+        # B is frozen: r2 reaches its socket but no receipt can come back before fakewa drops the connection
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        try:
+            a.cmd("0 send r2 %s@s.whatsapp.net %s 02" % (B, bdev))
+            check(line(a, "ACK 0 message r2 error=-"), "no server ack for r2", a)
+            drop_b()
+            check(device(fw, bdev)["queued"] == 0, "r2 was sent, not queued: %s" % device(fw, bdev))
+        finally:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        check(line(b, "IB 0 offline 1", 15), "no <ib><offline count=1> after the reconnect", b)
+        i_ib = b.lines.index("IB 0 offline 1")
+        again = [i for i, l in enumerate(b.lines) if l.startswith("MSG 0 %s r2 offline=1 " % adev)]
+        check(len(again) == 1 and again[0] < i_ib, "r2 not redelivered once before the marker", b)
+        check(not any(" r1 offline=1 " in l for l in b.lines), "the receipted r1 came again", b)
+        check(line(a, "RECEIPT 0 %s r2 delivery" % bdev), "no delivery receipt for the redelivered r2", a)
+        # receipted now (fakewa acked it): the next login brings nothing
+        check(b.wait_for(lambda p: p.lines.count("ACK 0 receipt r2 error=-") >= 1), "r2 receipt not acked", b)
+        drop_b()
+        check(b.wait_for(lambda p: len([l for l in p.lines if l.startswith("IB 0 offline ")]) >= 3, 15),
+              "no third login", b)
+        check([l for l in b.lines if l.startswith("IB 0 offline ")][2] == "IB 0 offline 0", "offline after the "
+              "receipt: %s" % [l for l in b.lines if l.startswith("IB 0")], b)
+        check(len([l for l in b.lines if " r2 offline=1 " in l]) == 1, "r2 delivered after its receipt", b)
+        stop(a, b)
+
+
+TESTS = [t_route, t_usync_keys, t_phone, t_account, t_redeliver]
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ usage: gen_tokens.py [TOKENS_DIR] [OUTPUT]
 The output is checked in, so the build never needs the token directory. The lookup table is an
 open-addressing hash (FNV-1a 32-bit, linear probing); the C side must use the same hash (wa_tokens.c
 contains the function, generated from HASH_C below).
+
+The tokens are one string pool indexed by offsets, not tables of pointers: pointers in a PIE binary are
+relocated at load, which dirties their pages in every process (20 KB per worker), while a pool and its
+offsets stay read-only pages shared by all workers.
 """
 import os
 import sys
@@ -97,22 +101,34 @@ def main():
     o.append("")
     o.append('#include "wa_tokens.h"')
     o.append("")
-    o.append("struct wa_token { const char *s; uint8_t len; };")
+    o.append("struct wa_token { uint16_t off; uint8_t len; };	/* off: into wa_token_pool */")
     o.append("")
     o.append(f"#define WA_TOKEN_HASH_SIZE {HASH_SIZE}")
     o.append(f"#define WA_TOKEN_MAX_PROBE {maxprobe}")
     o.append(f"#define WA_TOKEN_MAX_LEN {maxlen}")
     o.append("")
+    # The pool: every token NUL-terminated, single-byte ones first; index 0 (not a token) has offset 0, length 0.
+    offsets, pool = {}, 0
+    o.append("/* Every token, NUL-terminated. */")
+    o.append("static const char wa_token_pool[] =")
+    for t in single[1:] + [t for lst in double for t in lst]:
+        offsets[t] = pool
+        o.append(f"\t{c_str(t + chr(0))}".replace(chr(0), "\\0"))
+        pool += len(t) + 1
+    o[-1] += ";"
+    if pool > 0xFFFF:
+        sys.exit("token pool too large for 16-bit offsets")
+    o.append("")
     o.append(f"static const struct wa_token wa_token_single_tab[{SINGLE_COUNT}] = {{")
     for i, t in enumerate(single):
-        o.append(f"\t{{ {c_str(t)}, {len(t)} }},\t/* {i} */" if i else "\t{ NULL, 0 },\t/* 0: LIST_EMPTY, not a token */")
+        o.append(f"\t{{ {offsets[t]}, {len(t)} }},\t/* {i}: {t} */" if i else "\t{ 0, 0 },\t/* 0: LIST_EMPTY, not a token */")
     o.append("};")
     o.append("")
     o.append(f"static const struct wa_token wa_token_double_tab[{DOUBLE_DICTS}][{DOUBLE_COUNT}] = {{")
     for d, lst in enumerate(double):
         o.append("\t{")
         for i, t in enumerate(lst):
-            o.append(f"\t\t{{ {c_str(t)}, {len(t)} }},\t/* {d}/{i} */")
+            o.append(f"\t\t{{ {offsets[t]}, {len(t)} }},\t/* {d}/{i}: {t} */")
         o.append("\t},")
     o.append("};")
     o.append("")
@@ -144,7 +160,7 @@ def main():
     o.append("\t\treturn NULL;")
     o.append("\tif (len != NULL)")
     o.append("\t\t*len = wa_token_single_tab[idx].len;")
-    o.append("\treturn wa_token_single_tab[idx].s;")
+    o.append("\treturn wa_token_pool + wa_token_single_tab[idx].off;")
     o.append("}")
     o.append("")
     o.append("/* The double-byte token of dictionary dict at index idx, NULL if out of range. */")
@@ -155,7 +171,7 @@ def main():
     o.append("\t\treturn NULL;")
     o.append("\tif (len != NULL)")
     o.append("\t\t*len = wa_token_double_tab[dict][idx].len;")
-    o.append("\treturn wa_token_double_tab[dict][idx].s;")
+    o.append("\treturn wa_token_pool + wa_token_double_tab[dict][idx].off;")
     o.append("}")
     o.append("")
     o.append("/* Find how a string is written as a token: 1 = single byte, 2 = double byte, 0 = not a token. */")
@@ -176,7 +192,7 @@ def main():
     o.append("\t\tcode--;")
     o.append("\t\tt = code < 256 ? &wa_token_single_tab[code] :")
     o.append("\t\t    &wa_token_double_tab[(code - 256) / 256][code % 256];")
-    o.append("\t\tif (t->len == len && memcmp(t->s, s, len) == 0) {")
+    o.append("\t\tif (t->len == len && memcmp(wa_token_pool + t->off, s, len) == 0) {")
     o.append("\t\t\tif (code < 256) {")
     o.append("\t\t\t\t*dict = 0;")
     o.append("\t\t\t\t*idx = (uint8_t)code;")

@@ -445,6 +445,21 @@ out:
 }
 
 int
+wa_signal_has_session(struct wa_signal *s, const char *address, int *has, char *err, size_t errlen)
+{
+	struct signal_addr a;
+	int rc;
+
+	signal_begin(s);
+	if (signal_addr_parse(address, &a) == -1)
+		return signal_end(s, 0, WA_SIGNAL_E_INTERNAL, "has-session", "(bad address)", err, errlen);
+	rc = signal_want(s, WA_SIGNAL_SESSION, address, NULL, 0);
+	if (rc >= 0)
+		*has = rc > 0;
+	return signal_end(s, 0, 0, "has-session", address, err, errlen);
+}
+
+int
 wa_signal_encrypt(struct wa_signal *s, const char *address, const uint8_t *pt, size_t ptlen,
     enum wa_signal_type *type, uint8_t **ct, size_t *ctlen, char *err, size_t errlen)
 {

@@ -141,6 +141,9 @@ void wa_signal_cache_usage(const struct wa_signal *s, size_t *records, size_t *b
 /* Start a session with a peer device from its bundle (signature checked; X3DH as initiator). */
 int wa_signal_session_build(struct wa_signal *s, const char *address, const struct wa_signal_bundle *b,
     char *err, size_t errlen);
+/* Whether a session with the device exists (*has 1 or 0), without changing anything: a sender learns which
+ * devices need a prekey bundle (section 4.4) before its first operation that changes state. */
+int wa_signal_has_session(struct wa_signal *s, const char *address, int *has, char *err, size_t errlen);
 /* Encrypt for a device we have a session with: *type is PKMSG until the peer has answered, then MSG. */
 int wa_signal_encrypt(struct wa_signal *s, const char *address, const uint8_t *pt, size_t ptlen,
     enum wa_signal_type *type, uint8_t **ct, size_t *ctlen, char *err, size_t errlen);

@@ -270,13 +270,21 @@ test_signal_pairwise(void **state)
 {
 	struct party a, b;
 	struct msg m;
-	char text[64];
-	int i, j;
+	char text[64], err[256];
+	int i, j, has = -1;
 
 	(void)state;
 	party_init(&a, "15551230001:0", 101, 1, 1000);
 	party_init(&b, "123456789012345_1:5", 202, 1, 1000);
+	/* has_session asks for the record it lacks and changes nothing */
+	assert_int_equal(RUN(&a, wa_signal_has_session(a.s, b.addr, &has, err, sizeof(err))), WA_SIGNAL_DONE);
+	assert_int_equal(has, 0);
+	assert_int_equal(a.last_changes, 0);
 	establish(&a, &b, 0);
+	wa_signal_clear(a.s);
+	assert_int_equal(RUN(&a, wa_signal_has_session(a.s, b.addr, &has, err, sizeof(err))), WA_SIGNAL_DONE);
+	assert_int_equal(has, 1);
+	assert_int_equal(wa_signal_has_session(a.s, "no-device", &has, err, sizeof(err)), WA_SIGNAL_FAILED);
 	/* bob's one-time prekey went with the pkmsg; both sides saved session and identity */
 	assert_false(db_has(&b, WA_SIGNAL_PREKEY, NULL, NULL, 1));
 	assert_true(db_has(&b, WA_SIGNAL_PREKEY, NULL, NULL, 2));

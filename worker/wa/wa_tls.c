@@ -1,7 +1,12 @@
 /* Plain or TLS byte stream on a libevent base (see wa_tls.h). mbedTLS does the record layer through BIO
- * callbacks on the non-blocking fd; libevent only tells us when the fd is readable or writable. */
+ * callbacks on the non-blocking fd; libevent only tells us when the fd is readable or writable.
+ * Memory: a worker holds one client context for its whole life, idle most of the time. Parsed, the system CA
+ * bundle is about 400 KB of heap (144 certificates), needed only to verify a server during a handshake: a
+ * client context loads it when a handshake starts and drops it when the last one ends. The random generator
+ * is seeded from the kernel (getrandom) rather than through an mbedtls_entropy_context, which is 37 KB. */
 #include "wa_tls.h"
 
+#include "random.h"
 #include "xmalloc.h"
 
 #include <event2/buffer.h>
@@ -10,7 +15,6 @@
 #include <mbedtls/asn1write.h>
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/ecp.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/oid.h>
@@ -20,22 +24,31 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define TLS_CHUNK 16384
+/* Plaintext per TLS record written. mbedTLS encrypts a record in its output buffer, so the size of the largest
+ * record written is how much of that buffer stays resident: 4 KB records keep an idle worker's to two pages
+ * after a prekey upload (at 16 KB all five), for 29 bytes of framing per 4 KB. */
+#define TLS_CHUNK 4096
+#define TLS_READ_CHUNK 4096	/* plaintext per read: a larger stack buffer stays resident in an idle worker */
+#define TLS_PLAIN_READ 65536	/* bytes per read without TLS */
 
 struct wa_tls_ctx {
 	int server;
-	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	mbedtls_ssl_config conf;
-	mbedtls_x509_crt chain;		/* trusted CAs (client) or own certificate (server) */
+	mbedtls_x509_crt chain;		/* trusted CAs (client, loaded while handshakes run) or own certificate */
 	mbedtls_pk_context key;		/* server only */
+	char *ca_file, *extra_ca_file;	/* client: what chain is loaded from */
+	int ca_loaded;			/* client: chain holds the CAs */
+	unsigned handshakes;		/* client: streams of this context in their handshake */
 };
 
 enum tls_state { TLS_CONNECTING, TLS_HANDSHAKE, TLS_OPEN, TLS_DEAD };
@@ -55,6 +68,7 @@ struct wa_tls {
 	int closing, drained;
 	int kick_connected;
 	int resumed;		/* reading was just re-enabled: re-offer buffered input */
+	int holds_ca;		/* counted in ctx->handshakes */
 	wa_tls_read_cb readcb;
 	wa_tls_event_cb eventcb;
 	void *arg;
@@ -70,24 +84,77 @@ tls_strerror(int rc, const char *what, char *err, size_t errlen)
 	snprintf(err, errlen, "%s: %s (-0x%04x)", what, buf, (unsigned)-rc);
 }
 
+/* Entropy for the random generator: the kernel's CSPRNG (random_bytes is fatal if the kernel refuses). */
+static int
+tls_entropy(void *arg, unsigned char *buf, size_t len)
+{
+	(void)arg;
+	random_bytes(buf, len);
+	return 0;
+}
+
 /* Seed the per-context random generator. */
 static int
 tls_ctx_seed(struct wa_tls_ctx *ctx, const char *pers, char *err, size_t errlen)
 {
 	int rc;
 
-	mbedtls_entropy_init(&ctx->entropy);
 	mbedtls_ctr_drbg_init(&ctx->drbg);
 	mbedtls_ssl_config_init(&ctx->conf);
 	mbedtls_x509_crt_init(&ctx->chain);
 	mbedtls_pk_init(&ctx->key);
-	rc = mbedtls_ctr_drbg_seed(&ctx->drbg, mbedtls_entropy_func, &ctx->entropy, (const unsigned char *)pers,
-	    strlen(pers));
+	rc = mbedtls_ctr_drbg_seed(&ctx->drbg, tls_entropy, NULL, (const unsigned char *)pers, strlen(pers));
 	if (rc != 0) {
 		tls_strerror(rc, "seeding the random generator", err, errlen);
 		return -1;
 	}
 	return 0;
+}
+
+/* Drop a client context's CAs (they are loaded again by the next handshake). */
+static void
+tls_ca_unload(struct wa_tls_ctx *ctx)
+{
+	mbedtls_x509_crt_free(&ctx->chain);
+	mbedtls_x509_crt_init(&ctx->chain);
+	ctx->ca_loaded = 0;
+}
+
+/* Parse a client context's CA files into its chain (the configuration points at it). 0, or -1 with err. */
+static int
+tls_ca_load(struct wa_tls_ctx *ctx, char *err, size_t errlen)
+{
+	char what[300];
+	int rc;
+
+	if (ctx->ca_loaded)
+		return 0;
+	/* A positive return means some certificates of a bundle did not parse; the rest are usable. */
+	if ((rc = mbedtls_x509_crt_parse_file(&ctx->chain, ctx->ca_file)) < 0) {
+		snprintf(what, sizeof(what), "reading CA file %s", ctx->ca_file);
+		tls_strerror(rc, what, err, errlen);
+		tls_ca_unload(ctx);
+		return -1;
+	}
+	if (ctx->extra_ca_file != NULL && (rc = mbedtls_x509_crt_parse_file(&ctx->chain, ctx->extra_ca_file)) < 0) {
+		snprintf(what, sizeof(what), "reading extra CA file %s", ctx->extra_ca_file);
+		tls_strerror(rc, what, err, errlen);
+		tls_ca_unload(ctx);
+		return -1;
+	}
+	ctx->ca_loaded = 1;
+	return 0;
+}
+
+/* A client stream's handshake is over (done, failed or abandoned): the last one out drops the CAs. */
+static void
+tls_ca_release(struct wa_tls *t)
+{
+	if (!t->holds_ca)
+		return;
+	t->holds_ca = 0;
+	if (--t->ctx->handshakes == 0)
+		tls_ca_unload(t->ctx);
 }
 
 /* Build a client configuration that verifies the server against the given CA files. */
@@ -99,21 +166,12 @@ wa_tls_ctx_new_client(const char *ca_file, const char *extra_ca_file, char *err,
 
 	if (tls_ctx_seed(ctx, "wagate tls client", err, errlen) == -1)
 		goto fail;
-	if (ca_file == NULL)
-		ca_file = WA_TLS_SYSTEM_CA_FILE;
-	/* A positive return means some certificates of a bundle did not parse; the rest are usable. */
-	if ((rc = mbedtls_x509_crt_parse_file(&ctx->chain, ca_file)) < 0) {
-		char what[300];
-		snprintf(what, sizeof(what), "reading CA file %s", ca_file);
-		tls_strerror(rc, what, err, errlen);
+	ctx->ca_file = xstrdup(ca_file != NULL ? ca_file : WA_TLS_SYSTEM_CA_FILE);
+	ctx->extra_ca_file = extra_ca_file != NULL ? xstrdup(extra_ca_file) : NULL;
+	/* Read once now so that a missing or broken file is a configuration error, reported here; the chain
+	 * stays for the first handshake, which comes next. */
+	if (tls_ca_load(ctx, err, errlen) == -1)
 		goto fail;
-	}
-	if (extra_ca_file != NULL && (rc = mbedtls_x509_crt_parse_file(&ctx->chain, extra_ca_file)) < 0) {
-		char what[300];
-		snprintf(what, sizeof(what), "reading extra CA file %s", extra_ca_file);
-		tls_strerror(rc, what, err, errlen);
-		goto fail;
-	}
 	if ((rc = mbedtls_ssl_config_defaults(&ctx->conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
 	    MBEDTLS_SSL_PRESET_DEFAULT)) != 0) {
 		tls_strerror(rc, "TLS client defaults", err, errlen);
@@ -301,7 +359,8 @@ wa_tls_ctx_free(struct wa_tls_ctx *ctx)
 	mbedtls_x509_crt_free(&ctx->chain);
 	mbedtls_pk_free(&ctx->key);
 	mbedtls_ctr_drbg_free(&ctx->drbg);
-	mbedtls_entropy_free(&ctx->entropy);
+	free(ctx->ca_file);
+	free(ctx->extra_ca_file);
 	free(ctx);
 }
 
@@ -358,9 +417,36 @@ tls_fail(struct wa_tls *t, int what, const char *reason)
 	if (t->state == TLS_DEAD)
 		return;
 	t->state = TLS_DEAD;
+	tls_ca_release(t);
 	event_del(t->ev_read);
 	event_del(t->ev_write);
 	t->eventcb(t, what, reason, t->arg);
+}
+
+/* Give back the whole pages of buf (len bytes) that hold only zeros. For mbedTLS's record buffers right after
+ * mbedtls_ssl_setup: it callocs both at their full compile-time size (16.7 KB each in Debian's build), and glibc
+ * clears memory it reuses, so every page would stay resident although a connection that only sees small records
+ * touches the first one or two. MADV_DONTNEED on private anonymous memory reads back as zeros, which is what
+ * these pages hold; a page that is not all zeros is left alone. */
+static void
+tls_drop_zero_pages(void *buf, size_t len)
+{
+	static uintptr_t pg;
+	uintptr_t p, end;
+	const uint64_t *w;
+	size_t i;
+
+	if (pg == 0)
+		pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	p = ((uintptr_t)buf + pg - 1) & ~(pg - 1);
+	end = ((uintptr_t)buf + len) & ~(pg - 1);
+	for (; p < end; p += pg) {
+		w = (const uint64_t *)p;
+		for (i = 0; i < pg / sizeof(*w) && w[i] == 0; i++)
+			;
+		if (i == pg / sizeof(*w))
+			(void)madvise((void *)p, pg, MADV_DONTNEED);
+	}
 }
 
 /* Mark the stream usable and tell the owner. */
@@ -384,6 +470,7 @@ tls_handshake_step(struct wa_tls *t)
 
 	if (rc == 0) {
 		t->hs_wants_write = 0;
+		tls_ca_release(t);
 		tls_open(t);
 		return;
 	}
@@ -471,7 +558,7 @@ tls_read(struct wa_tls *t)
 
 	for (int rounds = 0; rounds < 64; rounds++) {
 		if (!t->use_tls) {
-			int n = evbuffer_read(t->in, t->fd, TLS_CHUNK * 4);
+			int n = evbuffer_read(t->in, t->fd, TLS_PLAIN_READ);
 			if (n > 0)
 				continue;
 			if (n == 0)
@@ -483,7 +570,7 @@ tls_read(struct wa_tls *t)
 			}
 			break;
 		}
-		unsigned char buf[TLS_CHUNK];
+		unsigned char buf[TLS_READ_CHUNK];
 		int rc = mbedtls_ssl_read(&t->ssl, buf, sizeof(buf));
 		if (rc > 0) {
 			evbuffer_add(t->in, buf, (size_t)rc);
@@ -598,8 +685,19 @@ wa_tls_new(struct event_base *base, int fd, struct wa_tls_ctx *ctx, const char *
 		goto fail;
 	if (t->use_tls) {
 		mbedtls_ssl_init(&t->ssl);
+		if (!ctx->server) {
+			char err[400];
+			/* Loaded again if every earlier handshake is over (a failure is retried like a socket's). */
+			if (tls_ca_load(ctx, err, sizeof(err)) == -1)
+				goto fail;
+			ctx->handshakes++;
+			t->holds_ca = 1;
+		}
 		if (mbedtls_ssl_setup(&t->ssl, &ctx->conf) != 0)
 			goto fail;
+		/* Each buffer is at least its content length long. */
+		tls_drop_zero_pages(t->ssl.in_buf, MBEDTLS_SSL_IN_CONTENT_LEN);
+		tls_drop_zero_pages(t->ssl.out_buf, MBEDTLS_SSL_OUT_CONTENT_LEN);
 		if (!ctx->server && hostname != NULL && mbedtls_ssl_set_hostname(&t->ssl, hostname) != 0)
 			goto fail;
 		mbedtls_ssl_set_bio(&t->ssl, t, tls_bio_send, tls_bio_recv, NULL);
@@ -628,6 +726,7 @@ wa_tls_free(struct wa_tls *t)
 {
 	if (t == NULL)
 		return;
+	tls_ca_release(t);
 	if (t->ev_read)
 		event_free(t->ev_read);
 	if (t->ev_write)

@@ -28,7 +28,8 @@ typedef void (*wa_tls_read_cb)(struct wa_tls *t, struct evbuffer *in, void *arg)
 typedef void (*wa_tls_event_cb)(struct wa_tls *t, int what, const char *reason, void *arg);
 
 /* Client configuration: trust ca_file (NULL = WA_TLS_SYSTEM_CA_FILE) plus extra_ca_file if not NULL.
- * NULL with a reason in err on failure. */
+ * NULL with a reason in err on failure (the files are read here). The parsed CAs are kept only while a
+ * handshake runs: a later wa_tls_new reads the files again, and fails if they have become unreadable. */
 struct wa_tls_ctx *wa_tls_ctx_new_client(const char *ca_file, const char *extra_ca_file, char *err,
     size_t errlen);
 /* Server configuration with a fresh self-signed ECDSA P-256 certificate for common name cn; its PEM is

@@ -1,5 +1,6 @@
 /* Tests for the plain/TLS stream over loopback: handshake with a generated self-signed certificate (and its
- * subjectAltName), data both ways, and refusal of an untrusted certificate or a wrong host name with a clear reason. */
+ * subjectAltName), data both ways, refusal of an untrusted certificate or a wrong host name with a clear reason,
+ * and a client context that holds its CAs only while handshakes run. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -37,7 +38,7 @@ struct fixture {
 	struct event_base *base;
 	struct evconnlistener *lis;
 	struct wa_tls_ctx *sctx;
-	struct side srv, cli;
+	struct side srv, cli, srv2;	/* srv2: a second accepted stream */
 	int port;
 	char certfile[64];
 };
@@ -78,9 +79,11 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 {
 	struct fixture *f = arg;
 
+	struct side *s = f->srv.t == NULL ? &f->srv : &f->srv2;
+
 	evutil_make_socket_nonblocking(fd);
-	f->srv.echo = 1;
-	f->srv.t = wa_tls_new(f->base, fd, f->sctx, NULL, 0, side_read_cb, side_event_cb, &f->srv);
+	s->echo = 1;
+	s->t = wa_tls_new(f->base, fd, f->sctx, NULL, 0, side_read_cb, side_event_cb, s);
 }
 
 /* Start a listener (TLS when tls != 0). */
@@ -115,6 +118,7 @@ static void
 fixture_free(struct fixture *f)
 {
 	wa_tls_free(f->srv.t);
+	wa_tls_free(f->srv2.t);
 	wa_tls_free(f->cli.t);
 	evconnlistener_free(f->lis);
 	wa_tls_ctx_free(f->sctx);
@@ -123,9 +127,9 @@ fixture_free(struct fixture *f)
 	free(f);
 }
 
-/* Connect a client stream to the fixture. */
-static void
-client_connect(struct fixture *f, struct wa_tls_ctx *cctx, const char *host)
+/* A stream for side s connecting to the fixture (NULL if wa_tls_new refused; the socket is then closed). */
+static struct wa_tls *
+side_connect(struct fixture *f, struct side *s, struct wa_tls_ctx *cctx, const char *host)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -134,8 +138,17 @@ client_connect(struct fixture *f, struct wa_tls_ctx *cctx, const char *host)
 	sin.sin_port = htons((uint16_t)f->port);
 	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
 		assert_int_equal(errno, EINPROGRESS);
-	f->cli.t = wa_tls_new(f->base, fd, cctx, host, 1, side_read_cb, side_event_cb, &f->cli);
-	assert_non_null(f->cli.t);
+	s->t = wa_tls_new(f->base, fd, cctx, host, 1, side_read_cb, side_event_cb, s);
+	if (s->t == NULL)
+		close(fd);
+	return s->t;
+}
+
+/* Connect a client stream to the fixture. */
+static void
+client_connect(struct fixture *f, struct wa_tls_ctx *cctx, const char *host)
+{
+	assert_non_null(side_connect(f, &f->cli, cctx, host));
 }
 
 /* Run the loop until cond or about 5 s. */
@@ -278,6 +291,102 @@ test_tls_wrong_name(void **state)
 	wa_tls_ctx_free(cctx);
 }
 
+/* Copy the fixture's certificate to path (the client's CA file). */
+static void
+copy_cert(const struct fixture *f, const char *path)
+{
+	char buf[8192];
+	FILE *in = fopen(f->certfile, "r"), *out = fopen(path, "w");
+	size_t n;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	n = fread(buf, 1, sizeof(buf), in);
+	assert_true(n > 0 && n < sizeof(buf));
+	assert_int_equal(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+}
+
+/* Whether wa_tls_new refuses a client stream with cctx (on a socket never connected: no server end to clean). */
+static int
+client_refused(struct fixture *f, struct wa_tls_ctx *cctx)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct side s = { 0 };
+	struct wa_tls *t = wa_tls_new(f->base, fd, cctx, "127.0.0.1", 1, side_read_cb, side_event_cb, &s);
+
+	if (t == NULL) {
+		close(fd);
+		return 1;
+	}
+	wa_tls_free(t);
+	return 0;
+}
+
+/* Drop both ends of the fixture's streams (the next connection starts clean). */
+static void
+fixture_reset_streams(struct fixture *f)
+{
+	wa_tls_free(f->cli.t);
+	wa_tls_free(f->srv.t);
+	wa_tls_free(f->srv2.t);
+	memset(&f->cli, 0, sizeof(f->cli));
+	memset(&f->srv, 0, sizeof(f->srv));
+	memset(&f->srv2, 0, sizeof(f->srv2));
+}
+
+/* A client context keeps its CAs only while a handshake runs (they are most of an idle worker's heap): after a
+ * handshake they are gone and read again by the next stream, which fails while the file is missing; two
+ * handshakes under way keep them until both are done. */
+static void
+test_tls_ca_only_while_handshaking(void **state)
+{
+	struct fixture *f = fixture_new(1);
+	struct wa_tls_ctx *cctx;
+	struct side other = { 0 };
+	char cafile[80], err[256];
+
+	(void)state;
+	snprintf(cafile, sizeof(cafile), "/tmp/wa_tls_test.%d.ca.pem", (int)getpid());
+	copy_cert(f, cafile);
+	cctx = wa_tls_ctx_new_client(cafile, NULL, err, sizeof(err));
+	assert_non_null(cctx);
+	client_connect(f, cctx, "127.0.0.1");
+	wa_tls_write(f->cli.t, "one", 3);
+	RUN_UNTIL(f, f->cli.gotlen == 3 || f->cli.failed);
+	assert_int_equal(f->cli.failed, 0);
+	fixture_reset_streams(f);
+
+	/* The CAs were dropped: a new stream reads the file again, and cannot without it. */
+	assert_int_equal(unlink(cafile), 0);
+	assert_true(client_refused(f, cctx));
+	copy_cert(f, cafile);
+
+	/* Two handshakes at once: the file goes away after both started, and both still verify the server. */
+	client_connect(f, cctx, "127.0.0.1");
+	assert_non_null(side_connect(f, &other, cctx, "127.0.0.1"));
+	assert_int_equal(unlink(cafile), 0);
+	wa_tls_write(f->cli.t, "two", 3);
+	wa_tls_write(other.t, "three", 5);
+	RUN_UNTIL(f, (f->cli.gotlen == 3 && other.gotlen == 5) || f->cli.failed || other.failed);
+	assert_int_equal(f->cli.failed, 0);
+	assert_int_equal(other.failed, 0);
+	assert_memory_equal(other.got, "three", 5);
+	wa_tls_free(other.t);
+	fixture_reset_streams(f);
+	assert_true(client_refused(f, cctx));
+
+	/* A stream freed in its handshake gives its hold back too. */
+	copy_cert(f, cafile);
+	client_connect(f, cctx, "127.0.0.1");
+	assert_int_equal(unlink(cafile), 0);
+	fixture_reset_streams(f);
+	assert_true(client_refused(f, cctx));
+	fixture_free(f);
+	wa_tls_ctx_free(cctx);
+}
+
 /* Connecting to a closed port reports an error. */
 static void
 test_connect_refused(void **state)
@@ -308,6 +417,7 @@ main(void)
 		cmocka_unit_test(test_tls_localhost),
 		cmocka_unit_test(test_tls_untrusted),
 		cmocka_unit_test(test_tls_wrong_name),
+		cmocka_unit_test(test_tls_ca_only_while_handshaking),
 		cmocka_unit_test(test_connect_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

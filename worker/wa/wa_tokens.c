@@ -6,1283 +6,2545 @@
 
 #include "wa_tokens.h"
 
-struct wa_token { const char *s; uint8_t len; };
+struct wa_token { uint16_t off; uint8_t len; };	/* off: into wa_token_pool */
 
 #define WA_TOKEN_HASH_SIZE 4096
 #define WA_TOKEN_MAX_PROBE 7
 #define WA_TOKEN_MAX_LEN 48
 
+/* Every token, NUL-terminated. */
+static const char wa_token_pool[] =
+	"xmlstreamstart\0"
+	"xmlstreamend\0"
+	"s.whatsapp.net\0"
+	"type\0"
+	"participant\0"
+	"from\0"
+	"receipt\0"
+	"id\0"
+	"notification\0"
+	"disappearing_mode\0"
+	"status\0"
+	"jid\0"
+	"broadcast\0"
+	"user\0"
+	"devices\0"
+	"device_hash\0"
+	"to\0"
+	"offline\0"
+	"message\0"
+	"result\0"
+	"class\0"
+	"xmlns\0"
+	"duration\0"
+	"notify\0"
+	"iq\0"
+	"t\0"
+	"ack\0"
+	"g.us\0"
+	"enc\0"
+	"urn:xmpp:whatsapp:push\0"
+	"presence\0"
+	"config_value\0"
+	"picture\0"
+	"verified_name\0"
+	"config_code\0"
+	"key-index-list\0"
+	"contact\0"
+	"mediatype\0"
+	"routing_info\0"
+	"edge_routing\0"
+	"get\0"
+	"read\0"
+	"urn:xmpp:ping\0"
+	"fallback_hostname\0"
+	"0\0"
+	"chatstate\0"
+	"business_hours_config\0"
+	"unavailable\0"
+	"download_buckets\0"
+	"skmsg\0"
+	"verified_level\0"
+	"composing\0"
+	"handshake\0"
+	"device-list\0"
+	"media\0"
+	"text\0"
+	"fallback_ip4\0"
+	"media_conn\0"
+	"device\0"
+	"creation\0"
+	"location\0"
+	"config\0"
+	"item\0"
+	"fallback_ip6\0"
+	"count\0"
+	"w:profile:picture\0"
+	"image\0"
+	"business\0"
+	"2\0"
+	"hostname\0"
+	"call-creator\0"
+	"display_name\0"
+	"relaylatency\0"
+	"platform\0"
+	"abprops\0"
+	"success\0"
+	"msg\0"
+	"offline_preview\0"
+	"prop\0"
+	"key-index\0"
+	"v\0"
+	"day_of_week\0"
+	"pkmsg\0"
+	"version\0"
+	"1\0"
+	"ping\0"
+	"w:p\0"
+	"download\0"
+	"video\0"
+	"set\0"
+	"specific_hours\0"
+	"props\0"
+	"primary\0"
+	"unknown\0"
+	"hash\0"
+	"commerce_experience\0"
+	"last\0"
+	"subscribe\0"
+	"max_buckets\0"
+	"call\0"
+	"profile\0"
+	"member_since_text\0"
+	"close_time\0"
+	"call-id\0"
+	"sticker\0"
+	"mode\0"
+	"participants\0"
+	"value\0"
+	"query\0"
+	"profile_options\0"
+	"open_time\0"
+	"code\0"
+	"list\0"
+	"host\0"
+	"ts\0"
+	"contacts\0"
+	"upload\0"
+	"lid\0"
+	"preview\0"
+	"update\0"
+	"usync\0"
+	"w:stats\0"
+	"delivery\0"
+	"auth_ttl\0"
+	"context\0"
+	"fail\0"
+	"cart_enabled\0"
+	"appdata\0"
+	"category\0"
+	"atn\0"
+	"direct_connection\0"
+	"decrypt-fail\0"
+	"relay_id\0"
+	"mmg-fallback.whatsapp.net\0"
+	"target\0"
+	"available\0"
+	"name\0"
+	"last_id\0"
+	"mmg.whatsapp.net\0"
+	"categories\0"
+	"401\0"
+	"is_new\0"
+	"index\0"
+	"tctoken\0"
+	"ip4\0"
+	"token_id\0"
+	"latency\0"
+	"recipient\0"
+	"edit\0"
+	"ip6\0"
+	"add\0"
+	"thumbnail-document\0"
+	"26\0"
+	"paused\0"
+	"true\0"
+	"identity\0"
+	"stream:error\0"
+	"key\0"
+	"sidelist\0"
+	"background\0"
+	"audio\0"
+	"3\0"
+	"thumbnail-image\0"
+	"biz-cover-photo\0"
+	"cat\0"
+	"gcm\0"
+	"thumbnail-video\0"
+	"error\0"
+	"auth\0"
+	"deny\0"
+	"serial\0"
+	"in\0"
+	"registration\0"
+	"thumbnail-link\0"
+	"remove\0"
+	"00\0"
+	"gif\0"
+	"thumbnail-gif\0"
+	"tag\0"
+	"capability\0"
+	"multicast\0"
+	"item-not-found\0"
+	"description\0"
+	"business_hours\0"
+	"config_expo_key\0"
+	"md-app-state\0"
+	"expiration\0"
+	"fallback\0"
+	"ttl\0"
+	"300\0"
+	"md-msg-hist\0"
+	"device_orientation\0"
+	"out\0"
+	"w:m\0"
+	"open_24h\0"
+	"side_list\0"
+	"token\0"
+	"inactive\0"
+	"01\0"
+	"document\0"
+	"te2\0"
+	"played\0"
+	"encrypt\0"
+	"msgr\0"
+	"hide\0"
+	"direct_path\0"
+	"12\0"
+	"state\0"
+	"not-authorized\0"
+	"url\0"
+	"terminate\0"
+	"signature\0"
+	"status-revoke-delay\0"
+	"02\0"
+	"te\0"
+	"linked_accounts\0"
+	"trusted_contact\0"
+	"timezone\0"
+	"ptt\0"
+	"kyc-id\0"
+	"privacy_token\0"
+	"readreceipts\0"
+	"appointment_only\0"
+	"address\0"
+	"expected_ts\0"
+	"privacy\0"
+	"7\0"
+	"android\0"
+	"interactive\0"
+	"device-identity\0"
+	"enabled\0"
+	"attribute_padding\0"
+	"1080\0"
+	"03\0"
+	"screen_height\0"
+	"read-self\0"
+	"active\0"
+	"fbns\0"
+	"protocol\0"
+	"reaction\0"
+	"screen_width\0"
+	"heartbeat\0"
+	"deviceid\0"
+	"2:47DEQpj8\0"
+	"uploadfieldstat\0"
+	"voip_settings\0"
+	"retry\0"
+	"priority\0"
+	"longitude\0"
+	"conflict\0"
+	"false\0"
+	"ig_professional\0"
+	"replaced\0"
+	"preaccept\0"
+	"cover_photo\0"
+	"uncompressed\0"
+	"encopt\0"
+	"ppic\0"
+	"04\0"
+	"passive\0"
+	"status-revoke-drop\0"
+	"keygen\0"
+	"540\0"
+	"offer\0"
+	"rate\0"
+	"opus\0"
+	"latitude\0"
+	"w:gp2\0"
+	"ver\0"
+	"4\0"
+	"business_profile\0"
+	"medium\0"
+	"sender\0"
+	"prev_v_id\0"
+	"email\0"
+	"website\0"
+	"invited\0"
+	"sign_credential\0"
+	"05\0"
+	"transport\0"
+	"skey\0"
+	"reason\0"
+	"peer_abtest_bucket\0"
+	"America/Sao_Paulo\0"
+	"appid\0"
+	"refresh\0"
+	"100\0"
+	"06\0"
+	"404\0"
+	"101\0"
+	"104\0"
+	"107\0"
+	"102\0"
+	"109\0"
+	"103\0"
+	"member_add_mode\0"
+	"105\0"
+	"transaction-id\0"
+	"110\0"
+	"106\0"
+	"outgoing\0"
+	"108\0"
+	"111\0"
+	"tokens\0"
+	"followers\0"
+	"ig_handle\0"
+	"self_pid\0"
+	"tue\0"
+	"dec\0"
+	"thu\0"
+	"joinable\0"
+	"peer_pid\0"
+	"mon\0"
+	"features\0"
+	"wed\0"
+	"peer_device_presence\0"
+	"pn\0"
+	"delete\0"
+	"07\0"
+	"fri\0"
+	"audio_duration\0"
+	"admin\0"
+	"connected\0"
+	"delta\0"
+	"rcat\0"
+	"disable\0"
+	"collection\0"
+	"08\0"
+	"480\0"
+	"sat\0"
+	"phash\0"
+	"all\0"
+	"invite\0"
+	"accept\0"
+	"critical_unblock_low\0"
+	"group_update\0"
+	"signed_credential\0"
+	"blinded_credential\0"
+	"eph_setting\0"
+	"net\0"
+	"09\0"
+	"background_location\0"
+	"refresh_id\0"
+	"Asia/Kolkata\0"
+	"privacy_mode_ts\0"
+	"account_sync\0"
+	"voip_payload_type\0"
+	"service_areas\0"
+	"acs_public_key\0"
+	"v_id\0"
+	"0a\0"
+	"fallback_class\0"
+	"relay\0"
+	"actual_actors\0"
+	"metadata\0"
+	"w:biz\0"
+	"5\0"
+	"connected-limit\0"
+	"notice\0"
+	"0b\0"
+	"host_storage\0"
+	"fb_page\0"
+	"subject\0"
+	"privatestats\0"
+	"invis\0"
+	"groupadd\0"
+	"010\0"
+	"note.m4r\0"
+	"uuid\0"
+	"0c\0"
+	"8000\0"
+	"sun\0"
+	"372\0"
+	"1020\0"
+	"stage\0"
+	"1200\0"
+	"720\0"
+	"canonical\0"
+	"fb\0"
+	"011\0"
+	"video_duration\0"
+	"0d\0"
+	"1140\0"
+	"superadmin\0"
+	"012\0"
+	"Opening.m4r\0"
+	"keystore_attestation\0"
+	"dleq_proof\0"
+	"013\0"
+	"timestamp\0"
+	"ab_key\0"
+	"w:sync:app:state\0"
+	"0e\0"
+	"vertical\0"
+	"600\0"
+	"p_v_id\0"
+	"6\0"
+	"likes\0"
+	"014\0"
+	"500\0"
+	"1260\0"
+	"creator\0"
+	"0f\0"
+	"rte\0"
+	"destination\0"
+	"group\0"
+	"group_info\0"
+	"syncd_anti_tampering_fatal_exception_enabled\0"
+	"015\0"
+	"dl_bw\0"
+	"Asia/Jakarta\0"
+	"vp8/h.264\0"
+	"online\0"
+	"1320\0"
+	"fb:multiway\0"
+	"10\0"
+	"timeout\0"
+	"016\0"
+	"nse_retry\0"
+	"urn:xmpp:whatsapp:dirty\0"
+	"017\0"
+	"a_v_id\0"
+	"web_shops_chat_header_button_enabled\0"
+	"nse_call\0"
+	"inactive-upgrade\0"
+	"none\0"
+	"web\0"
+	"groups\0"
+	"2250\0"
+	"mms_hot_content_timespan_in_seconds\0"
+	"contact_blacklist\0"
+	"nse_read\0"
+	"suspended_group_deletion_notification\0"
+	"binary_version\0"
+	"018\0"
+	"https://www.whatsapp.com/otp/copy/\0"
+	"reg_push\0"
+	"shops_hide_catalog_attachment_entrypoint\0"
+	"server_sync\0"
+	".\0"
+	"ephemeral_messages_allowed_values\0"
+	"019\0"
+	"mms_vcache_aggregation_enabled\0"
+	"iphone\0"
+	"America/Argentina/Buenos_Aires\0"
+	"01a\0"
+	"mms_vcard_autodownload_size_kb\0"
+	"nse_ver\0"
+	"shops_header_dropdown_menu_item\0"
+	"dhash\0"
+	"catalog_status\0"
+	"communities_mvp_new_iqs_serverprop\0"
+	"blocklist\0"
+	"default\0"
+	"11\0"
+	"ephemeral_messages_enabled\0"
+	"01b\0"
+	"original_dimensions\0"
+	"8\0"
+	"mms4_media_retry_notification_encryption_enabled\0"
+	"mms4_server_error_receipt_encryption_enabled\0"
+	"original_image_url\0"
+	"sync\0"
+	"multiway\0"
+	"420\0"
+	"companion_enc_static\0"
+	"shops_profile_drawer_entrypoint\0"
+	"01c\0"
+	"vcard_as_document_size_kb\0"
+	"status_video_max_duration\0"
+	"request_image_url\0"
+	"01d\0"
+	"regular_high\0"
+	"s_t\0"
+	"abt\0"
+	"share_ext_min_preliminary_image_quality\0"
+	"01e\0"
+	"32\0"
+	"syncd_key_rotation_enabled\0"
+	"data_namespace\0"
+	"md_downgrade_read_receipts2\0"
+	"patch\0"
+	"polltype\0"
+	"ephemeral_messages_setting\0"
+	"userrate\0"
+	"15\0"
+	"partial_pjpeg_bw_threshold\0"
+	"played-self\0"
+	"catalog_exists\0"
+	"01f\0"
+	"mute_v2\0"
+	"reject\0"
+	"dirty\0"
+	"announcement\0"
+	"020\0"
+	"13\0"
+	"9\0"
+	"status_video_max_bitrate\0"
+	"fb:thrift_iq\0"
+	"offline_batch\0"
+	"022\0"
+	"full\0"
+	"ctwa_first_business_reply_logging\0"
+	"h.264\0"
+	"smax_id\0"
+	"group_description_length\0"
+	"https://www.whatsapp.com/otp/code\0"
+	"status_image_max_edge\0"
+	"smb_upsell_business_profile_enabled\0"
+	"021\0"
+	"web_upgrade_to_md_modal\0"
+	"14\0"
+	"023\0"
+	"s_o\0"
+	"smaller_video_thumbs_status_enabled\0"
+	"media_max_autodownload\0"
+	"960\0"
+	"blocking_status\0"
+	"peer_msg\0"
+	"joinable_group_call_client_version\0"
+	"group_call_video_maximization_enabled\0"
+	"return_snapshot\0"
+	"high\0"
+	"America/Mexico_City\0"
+	"entry_point_block_logging_enabled\0"
+	"pop\0"
+	"024\0"
+	"1050\0"
+	"16\0"
+	"1380\0"
+	"one_tap_calling_in_group_chat_size\0"
+	"regular_low\0"
+	"inline_joinable_education_enabled\0"
+	"hq_image_max_edge\0"
+	"locked\0"
+	"America/Bogota\0"
+	"smb_biztools_deeplink_enabled\0"
+	"status_image_quality\0"
+	"1088\0"
+	"025\0"
+	"payments_upi_intent_transaction_limit\0"
+	"voip\0"
+	"w:g2\0"
+	"027\0"
+	"md_pin_chat_enabled\0"
+	"026\0"
+	"multi_scan_pjpeg_download_enabled\0"
+	"shops_product_grid\0"
+	"transaction_id\0"
+	"ctwa_context_enabled\0"
+	"20\0"
+	"fna\0"
+	"hq_image_quality\0"
+	"alt_jpeg_doc_detection_quality\0"
+	"group_call_max_participants\0"
+	"pkey\0"
+	"America/Belem\0"
+	"image_max_kbytes\0"
+	"web_cart_v1_1_order_message_changes_enabled\0"
+	"ctwa_context_enterprise_enabled\0"
+	"urn:xmpp:whatsapp:account\0"
+	"840\0"
+	"Asia/Kuala_Lumpur\0"
+	"max_participants\0"
+	"video_remux_after_repair_enabled\0"
+	"stella_addressbook_restriction_type\0"
+	"660\0"
+	"900\0"
+	"780\0"
+	"context_menu_ios13_enabled\0"
+	"mute-state\0"
+	"ref\0"
+	"payments_request_messages\0"
+	"029\0"
+	"frskmsg\0"
+	"vcard_max_size_kb\0"
+	"sample_buffer_gif_player_enabled\0"
+	"match_last_seen\0"
+	"510\0"
+	"4983\0"
+	"video_max_bitrate\0"
+	"028\0"
+	"w:comms:chat\0"
+	"17\0"
+	"frequently_forwarded_max\0"
+	"groups_privacy_blacklist\0"
+	"Asia/Karachi\0"
+	"02a\0"
+	"web_download_document_thumb_mms_enabled\0"
+	"02b\0"
+	"hist_sync\0"
+	"biz_block_reasons_version\0"
+	"1024\0"
+	"18\0"
+	"web_is_direct_connection_for_plm_transparent\0"
+	"view_once_write\0"
+	"file_max_size\0"
+	"paid_convo_id\0"
+	"online_privacy_setting\0"
+	"video_max_edge\0"
+	"view_once_read\0"
+	"enhanced_storage_management\0"
+	"multi_scan_pjpeg_encoding_enabled\0"
+	"ctwa_context_forward_enabled\0"
+	"video_transcode_downgrade_enable\0"
+	"template_doc_mime_types\0"
+	"hq_image_bw_threshold\0"
+	"30\0"
+	"body\0"
+	"u_aud_limit_sil_restarts_ctrl\0"
+	"other\0"
+	"participating\0"
+	"w:biz:directory\0"
+	"1110\0"
+	"vp8\0"
+	"4018\0"
+	"meta\0"
+	"doc_detection_image_max_edge\0"
+	"image_quality\0"
+	"1170\0"
+	"02c\0"
+	"smb_upsell_chat_banner_enabled\0"
+	"key_expiry_time_second\0"
+	"pid\0"
+	"stella_interop_enabled\0"
+	"19\0"
+	"linked_device_max_count\0"
+	"md_device_sync_enabled\0"
+	"02d\0"
+	"02e\0"
+	"360\0"
+	"enhanced_block_enabled\0"
+	"ephemeral_icon_in_forwarding\0"
+	"paid_convo_status\0"
+	"gif_provider\0"
+	"project_name\0"
+	"server-error\0"
+	"canonical_url_validation_enabled\0"
+	"wallpapers_v2\0"
+	"syncd_clear_chat_delete_chat_enabled\0"
+	"medianotify\0"
+	"02f\0"
+	"shops_required_tos_version\0"
+	"vote\0"
+	"reset_skey_on_id_change\0"
+	"030\0"
+	"image_max_edge\0"
+	"multicast_limit_global\0"
+	"ul_bw\0"
+	"21\0"
+	"25\0"
+	"5000\0"
+	"poll\0"
+	"570\0"
+	"22\0"
+	"031\0"
+	"1280\0"
+	"WhatsApp\0"
+	"032\0"
+	"bloks_shops_enabled\0"
+	"50\0"
+	"upload_host_switching_enabled\0"
+	"web_ctwa_context_compose_enabled\0"
+	"ptt_forwarded_features_enabled\0"
+	"unblocked\0"
+	"partial_pjpeg_enabled\0"
+	"fbid:devices\0"
+	"height\0"
+	"ephemeral_group_query_ts\0"
+	"group_join_permissions\0"
+	"order\0"
+	"033\0"
+	"alt_jpeg_status_quality\0"
+	"migrate\0"
+	"popular-bank\0"
+	"win_uwp_deprecation_killswitch_enabled\0"
+	"web_download_status_thumb_mms_enabled\0"
+	"blocking\0"
+	"url_text\0"
+	"035\0"
+	"web_forwarding_limit_to_groups\0"
+	"1600\0"
+	"val\0"
+	"1000\0"
+	"syncd_msg_date_enabled\0"
+	"bank-ref-id\0"
+	"max_subject\0"
+	"payments_web_enabled\0"
+	"web_upload_document_thumb_mms_enabled\0"
+	"size\0"
+	"request\0"
+	"ephemeral\0"
+	"24\0"
+	"receipt_agg\0"
+	"ptt_remember_play_position\0"
+	"sampling_weight\0"
+	"enc_rekey\0"
+	"mute_always\0"
+	"037\0"
+	"034\0"
+	"23\0"
+	"036\0"
+	"action\0"
+	"click_to_chat_qr_enabled\0"
+	"width\0"
+	"disabled\0"
+	"038\0"
+	"md_blocklist_v2\0"
+	"played_self_enabled\0"
+	"web_buttons_message_enabled\0"
+	"flow_id\0"
+	"clear\0"
+	"450\0"
+	"fbid:thread\0"
+	"bloks_session_state\0"
+	"America/Lima\0"
+	"attachment_picker_refresh\0"
+	"download_host_switching_enabled\0"
+	"1792\0"
+	"u_aud_limit_sil_restarts_test2\0"
+	"custom_urls\0"
+	"device_fanout\0"
+	"optimistic_upload\0"
+	"2000\0"
+	"key_cipher_suite\0"
+	"web_smb_upsell_in_biz_profile_enabled\0"
+	"e\0"
+	"039\0"
+	"siri_post_status_shortcut\0"
+	"pair-device\0"
+	"lg\0"
+	"lc\0"
+	"stream_attribution_url\0"
+	"model\0"
+	"mspjpeg_phash_gen\0"
+	"catalog_send_all\0"
+	"new_multi_vcards_ui\0"
+	"share_biz_vcard_enabled\0"
+	"-\0"
+	"clean\0"
+	"200\0"
+	"md_blocklist_v2_server\0"
+	"03b\0"
+	"03a\0"
+	"web_md_migration_experience\0"
+	"ptt_conversation_waveform\0"
+	"u_aud_limit_sil_restarts_test1\0"
+	"64\0"
+	"ptt_playback_speed_enabled\0"
+	"web_product_list_message_enabled\0"
+	"paid_convo_ts\0"
+	"27\0"
+	"manufacturer\0"
+	"psp-routing\0"
+	"grp_uii_cleanup\0"
+	"ptt_draft_enabled\0"
+	"03c\0"
+	"business_initiated\0"
+	"web_catalog_products_onoff\0"
+	"web_upload_link_thumb_mms_enabled\0"
+	"03e\0"
+	"mediaretry\0"
+	"35\0"
+	"hfm_string_changes\0"
+	"28\0"
+	"America/Fortaleza\0"
+	"max_keys\0"
+	"md_mhfs_days\0"
+	"streaming_upload_chunk_size\0"
+	"5541\0"
+	"040\0"
+	"03d\0"
+	"2675\0"
+	"03f\0"
+	"...\0"
+	"512\0"
+	"mute\0"
+	"48\0"
+	"041\0"
+	"alt_jpeg_quality\0"
+	"60\0"
+	"042\0"
+	"md_smb_quick_reply\0"
+	"5183\0"
+	"c\0"
+	"1343\0"
+	"40\0"
+	"1230\0"
+	"043\0"
+	"044\0"
+	"mms_cat_v1_forward_hot_override_enabled\0"
+	"user_notice\0"
+	"ptt_waveform_send\0"
+	"047\0"
+	"Asia/Calcutta\0"
+	"250\0"
+	"md_privacy_v2\0"
+	"31\0"
+	"29\0"
+	"128\0"
+	"md_messaging_enabled\0"
+	"046\0"
+	"crypto\0"
+	"690\0"
+	"045\0"
+	"enc_iv\0"
+	"75\0"
+	"failure\0"
+	"ptt_oot_playback\0"
+	"AIzaSyDR5yfaG7OG8sMTUj8kfQEb8T9pN8BM6Lk\0"
+	"w\0"
+	"048\0"
+	"2201\0"
+	"web_large_files_ui\0"
+	"Asia/Makassar\0"
+	"812\0"
+	"status_collapse_muted\0"
+	"1334\0"
+	"257\0"
+	"2HP4dm\0"
+	"049\0"
+	"patches\0"
+	"1290\0"
+	"43cY6T\0"
+	"America/Caracas\0"
+	"web_sticker_maker\0"
+	"campaign\0"
+	"ptt_pausable_enabled\0"
+	"33\0"
+	"42\0"
+	"attestation\0"
+	"biz\0"
+	"04b\0"
+	"query_linked\0"
+	"s\0"
+	"125\0"
+	"04a\0"
+	"810\0"
+	"availability\0"
+	"1411\0"
+	"responsiveness_v2_m1\0"
+	"catalog_not_created\0"
+	"34\0"
+	"America/Santiago\0"
+	"1465\0"
+	"enc_p\0"
+	"04d\0"
+	"status_info\0"
+	"04f\0"
+	"key_version\0"
+	"..\0"
+	"04c\0"
+	"04e\0"
+	"md_group_notification\0"
+	"1598\0"
+	"1215\0"
+	"web_cart_enabled\0"
+	"37\0"
+	"630\0"
+	"1920\0"
+	"2394\0"
+	"-1\0"
+	"vcard\0"
+	"38\0"
+	"elapsed\0"
+	"36\0"
+	"828\0"
+	"peer\0"
+	"pricing_category\0"
+	"1245\0"
+	"invalid\0"
+	"stella_ios_enabled\0"
+	"2687\0"
+	"45\0"
+	"1528\0"
+	"39\0"
+	"u_is_redial_audio_1104_ctrl\0"
+	"1025\0"
+	"1455\0"
+	"58\0"
+	"2524\0"
+	"2603\0"
+	"054\0"
+	"bsp_system_message_enabled\0"
+	"web_pip_redesign\0"
+	"051\0"
+	"verify_apps\0"
+	"1974\0"
+	"1272\0"
+	"1322\0"
+	"1755\0"
+	"052\0"
+	"70\0"
+	"050\0"
+	"1063\0"
+	"1135\0"
+	"1361\0"
+	"80\0"
+	"1096\0"
+	"1828\0"
+	"1851\0"
+	"1251\0"
+	"1921\0"
+	"key_config_id\0"
+	"1254\0"
+	"1566\0"
+	"1252\0"
+	"2525\0"
+	"critical_block\0"
+	"1669\0"
+	"max_available\0"
+	"w:auth:backup:token\0"
+	"product\0"
+	"2530\0"
+	"870\0"
+	"1022\0"
+	"participant_uuid\0"
+	"web_cart_on_off\0"
+	"1255\0"
+	"1432\0"
+	"1867\0"
+	"41\0"
+	"1415\0"
+	"1440\0"
+	"240\0"
+	"1204\0"
+	"1608\0"
+	"1690\0"
+	"1846\0"
+	"1483\0"
+	"1687\0"
+	"1749\0"
+	"69\0"
+	"url_number\0"
+	"053\0"
+	"1325\0"
+	"1040\0"
+	"365\0"
+	"59\0"
+	"Asia/Riyadh\0"
+	"1177\0"
+	"test_recommended\0"
+	"057\0"
+	"1612\0"
+	"43\0"
+	"1061\0"
+	"1518\0"
+	"1635\0"
+	"055\0"
+	"1034\0"
+	"1375\0"
+	"750\0"
+	"1430\0"
+	"event_code\0"
+	"1682\0"
+	"503\0"
+	"55\0"
+	"865\0"
+	"78\0"
+	"1309\0"
+	"1365\0"
+	"44\0"
+	"America/Guayaquil\0"
+	"535\0"
+	"LIMITED\0"
+	"1377\0"
+	"1613\0"
+	"1420\0"
+	"1599\0"
+	"1822\0"
+	"05a\0"
+	"1681\0"
+	"password\0"
+	"1111\0"
+	"1214\0"
+	"1376\0"
+	"1478\0"
+	"47\0"
+	"1082\0"
+	"4282\0"
+	"Europe/Istanbul\0"
+	"1307\0"
+	"46\0"
+	"058\0"
+	"1124\0"
+	"256\0"
+	"rate-overlimit\0"
+	"retail\0"
+	"u_a_socket_err_fix_succ_test\0"
+	"1292\0"
+	"1370\0"
+	"1388\0"
+	"520\0"
+	"861\0"
+	"psa\0"
+	"regular\0"
+	"1181\0"
+	"1766\0"
+	"05b\0"
+	"1183\0"
+	"1213\0"
+	"1304\0"
+	"1537\0"
+	"1724\0"
+	"profile_picture\0"
+	"1071\0"
+	"1314\0"
+	"1605\0"
+	"407\0"
+	"990\0"
+	"1710\0"
+	"746\0"
+	"pricing_model\0"
+	"056\0"
+	"059\0"
+	"061\0"
+	"1119\0"
+	"6027\0"
+	"65\0"
+	"877\0"
+	"1607\0"
+	"05d\0"
+	"917\0"
+	"seen\0"
+	"1516\0"
+	"49\0"
+	"470\0"
+	"973\0"
+	"1037\0"
+	"1350\0"
+	"1394\0"
+	"1480\0"
+	"1796\0"
+	"keys\0"
+	"794\0"
+	"1536\0"
+	"1594\0"
+	"2378\0"
+	"1333\0"
+	"1524\0"
+	"1825\0"
+	"116\0"
+	"309\0"
+	"52\0"
+	"808\0"
+	"827\0"
+	"909\0"
+	"495\0"
+	"1660\0"
+	"361\0"
+	"957\0"
+	"google\0"
+	"1357\0"
+	"1565\0"
+	"1967\0"
+	"996\0"
+	"1775\0"
+	"586\0"
+	"736\0"
+	"1052\0"
+	"1670\0"
+	"bank\0"
+	"177\0"
+	"1416\0"
+	"2194\0"
+	"2222\0"
+	"1454\0"
+	"1839\0"
+	"1275\0"
+	"53\0"
+	"997\0"
+	"1629\0"
+	"6028\0"
+	"smba\0"
+	"1378\0"
+	"1410\0"
+	"05c\0"
+	"1849\0"
+	"727\0"
+	"create\0"
+	"1559\0"
+	"536\0"
+	"1106\0"
+	"1310\0"
+	"1944\0"
+	"670\0"
+	"1297\0"
+	"1316\0"
+	"1762\0"
+	"en\0"
+	"1148\0"
+	"1295\0"
+	"1551\0"
+	"1853\0"
+	"1890\0"
+	"1208\0"
+	"1784\0"
+	"7200\0"
+	"05f\0"
+	"178\0"
+	"1283\0"
+	"1332\0"
+	"381\0"
+	"643\0"
+	"1056\0"
+	"1238\0"
+	"2024\0"
+	"2387\0"
+	"179\0"
+	"981\0"
+	"1547\0"
+	"1705\0"
+	"05e\0"
+	"290\0"
+	"903\0"
+	"1069\0"
+	"1285\0"
+	"2436\0"
+	"062\0"
+	"251\0"
+	"560\0"
+	"582\0"
+	"719\0"
+	"56\0"
+	"1700\0"
+	"2321\0"
+	"325\0"
+	"448\0"
+	"613\0"
+	"777\0"
+	"791\0"
+	"51\0"
+	"488\0"
+	"902\0"
+	"Asia/Almaty\0"
+	"is_hidden\0"
+	"1398\0"
+	"1527\0"
+	"1893\0"
+	"1999\0"
+	"2367\0"
+	"2642\0"
+	"237\0"
+	"busy\0"
+	"065\0"
+	"067\0"
+	"233\0"
+	"590\0"
+	"993\0"
+	"1511\0"
+	"54\0"
+	"723\0"
+	"860\0"
+	"363\0"
+	"487\0"
+	"522\0"
+	"605\0"
+	"995\0"
+	"1321\0"
+	"1691\0"
+	"1865\0"
+	"2447\0"
+	"2462\0"
+	"NON_TRANSACTIONAL\0"
+	"433\0"
+	"871\0"
+	"432\0"
+	"1004\0"
+	"1207\0"
+	"2032\0"
+	"2050\0"
+	"2379\0"
+	"2446\0"
+	"279\0"
+	"636\0"
+	"703\0"
+	"904\0"
+	"248\0"
+	"370\0"
+	"691\0"
+	"700\0"
+	"1068\0"
+	"1655\0"
+	"2334\0"
+	"060\0"
+	"063\0"
+	"364\0"
+	"533\0"
+	"534\0"
+	"567\0"
+	"1191\0"
+	"1210\0"
+	"1473\0"
+	"1827\0"
+	"069\0"
+	"701\0"
+	"2531\0"
+	"514\0"
+	"prev_dhash\0"
+	"064\0"
+	"496\0"
+	"790\0"
+	"1046\0"
+	"1139\0"
+	"1505\0"
+	"1521\0"
+	"1108\0"
+	"207\0"
+	"544\0"
+	"637\0"
+	"final\0"
+	"1173\0"
+	"1293\0"
+	"1694\0"
+	"1939\0"
+	"1951\0"
+	"1993\0"
+	"2353\0"
+	"2515\0"
+	"504\0"
+	"601\0"
+	"857\0"
+	"modify\0"
+	"spam_request\0"
+	"p_121_aa_1101_test4\0"
+	"866\0"
+	"1427\0"
+	"1502\0"
+	"1638\0"
+	"1744\0"
+	"2153\0"
+	"068\0"
+	"382\0"
+	"725\0"
+	"1704\0"
+	"1864\0"
+	"1990\0"
+	"2003\0"
+	"Asia/Dubai\0"
+	"508\0"
+	"531\0"
+	"1387\0"
+	"1474\0"
+	"1632\0"
+	"2307\0"
+	"2386\0"
+	"819\0"
+	"2014\0"
+	"066\0"
+	"387\0"
+	"1468\0"
+	"1706\0"
+	"2186\0"
+	"2261\0"
+	"471\0"
+	"728\0"
+	"1147\0"
+	"1372\0"
+	"1961\0";
+
 static const struct wa_token wa_token_single_tab[236] = {
-	{ NULL, 0 },	/* 0: LIST_EMPTY, not a token */
-	{ "xmlstreamstart", 14 },	/* 1 */
-	{ "xmlstreamend", 12 },	/* 2 */
-	{ "s.whatsapp.net", 14 },	/* 3 */
-	{ "type", 4 },	/* 4 */
-	{ "participant", 11 },	/* 5 */
-	{ "from", 4 },	/* 6 */
-	{ "receipt", 7 },	/* 7 */
-	{ "id", 2 },	/* 8 */
-	{ "notification", 12 },	/* 9 */
-	{ "disappearing_mode", 17 },	/* 10 */
-	{ "status", 6 },	/* 11 */
-	{ "jid", 3 },	/* 12 */
-	{ "broadcast", 9 },	/* 13 */
-	{ "user", 4 },	/* 14 */
-	{ "devices", 7 },	/* 15 */
-	{ "device_hash", 11 },	/* 16 */
-	{ "to", 2 },	/* 17 */
-	{ "offline", 7 },	/* 18 */
-	{ "message", 7 },	/* 19 */
-	{ "result", 6 },	/* 20 */
-	{ "class", 5 },	/* 21 */
-	{ "xmlns", 5 },	/* 22 */
-	{ "duration", 8 },	/* 23 */
-	{ "notify", 6 },	/* 24 */
-	{ "iq", 2 },	/* 25 */
-	{ "t", 1 },	/* 26 */
-	{ "ack", 3 },	/* 27 */
-	{ "g.us", 4 },	/* 28 */
-	{ "enc", 3 },	/* 29 */
-	{ "urn:xmpp:whatsapp:push", 22 },	/* 30 */
-	{ "presence", 8 },	/* 31 */
-	{ "config_value", 12 },	/* 32 */
-	{ "picture", 7 },	/* 33 */
-	{ "verified_name", 13 },	/* 34 */
-	{ "config_code", 11 },	/* 35 */
-	{ "key-index-list", 14 },	/* 36 */
-	{ "contact", 7 },	/* 37 */
-	{ "mediatype", 9 },	/* 38 */
-	{ "routing_info", 12 },	/* 39 */
-	{ "edge_routing", 12 },	/* 40 */
-	{ "get", 3 },	/* 41 */
-	{ "read", 4 },	/* 42 */
-	{ "urn:xmpp:ping", 13 },	/* 43 */
-	{ "fallback_hostname", 17 },	/* 44 */
-	{ "0", 1 },	/* 45 */
-	{ "chatstate", 9 },	/* 46 */
-	{ "business_hours_config", 21 },	/* 47 */
-	{ "unavailable", 11 },	/* 48 */
-	{ "download_buckets", 16 },	/* 49 */
-	{ "skmsg", 5 },	/* 50 */
-	{ "verified_level", 14 },	/* 51 */
-	{ "composing", 9 },	/* 52 */
-	{ "handshake", 9 },	/* 53 */
-	{ "device-list", 11 },	/* 54 */
-	{ "media", 5 },	/* 55 */
-	{ "text", 4 },	/* 56 */
-	{ "fallback_ip4", 12 },	/* 57 */
-	{ "media_conn", 10 },	/* 58 */
-	{ "device", 6 },	/* 59 */
-	{ "creation", 8 },	/* 60 */
-	{ "location", 8 },	/* 61 */
-	{ "config", 6 },	/* 62 */
-	{ "item", 4 },	/* 63 */
-	{ "fallback_ip6", 12 },	/* 64 */
-	{ "count", 5 },	/* 65 */
-	{ "w:profile:picture", 17 },	/* 66 */
-	{ "image", 5 },	/* 67 */
-	{ "business", 8 },	/* 68 */
-	{ "2", 1 },	/* 69 */
-	{ "hostname", 8 },	/* 70 */
-	{ "call-creator", 12 },	/* 71 */
-	{ "display_name", 12 },	/* 72 */
-	{ "relaylatency", 12 },	/* 73 */
-	{ "platform", 8 },	/* 74 */
-	{ "abprops", 7 },	/* 75 */
-	{ "success", 7 },	/* 76 */
-	{ "msg", 3 },	/* 77 */
-	{ "offline_preview", 15 },	/* 78 */
-	{ "prop", 4 },	/* 79 */
-	{ "key-index", 9 },	/* 80 */
-	{ "v", 1 },	/* 81 */
-	{ "day_of_week", 11 },	/* 82 */
-	{ "pkmsg", 5 },	/* 83 */
-	{ "version", 7 },	/* 84 */
-	{ "1", 1 },	/* 85 */
-	{ "ping", 4 },	/* 86 */
-	{ "w:p", 3 },	/* 87 */
-	{ "download", 8 },	/* 88 */
-	{ "video", 5 },	/* 89 */
-	{ "set", 3 },	/* 90 */
-	{ "specific_hours", 14 },	/* 91 */
-	{ "props", 5 },	/* 92 */
-	{ "primary", 7 },	/* 93 */
-	{ "unknown", 7 },	/* 94 */
-	{ "hash", 4 },	/* 95 */
-	{ "commerce_experience", 19 },	/* 96 */
-	{ "last", 4 },	/* 97 */
-	{ "subscribe", 9 },	/* 98 */
-	{ "max_buckets", 11 },	/* 99 */
-	{ "call", 4 },	/* 100 */
-	{ "profile", 7 },	/* 101 */
-	{ "member_since_text", 17 },	/* 102 */
-	{ "close_time", 10 },	/* 103 */
-	{ "call-id", 7 },	/* 104 */
-	{ "sticker", 7 },	/* 105 */
-	{ "mode", 4 },	/* 106 */
-	{ "participants", 12 },	/* 107 */
-	{ "value", 5 },	/* 108 */
-	{ "query", 5 },	/* 109 */
-	{ "profile_options", 15 },	/* 110 */
-	{ "open_time", 9 },	/* 111 */
-	{ "code", 4 },	/* 112 */
-	{ "list", 4 },	/* 113 */
-	{ "host", 4 },	/* 114 */
-	{ "ts", 2 },	/* 115 */
-	{ "contacts", 8 },	/* 116 */
-	{ "upload", 6 },	/* 117 */
-	{ "lid", 3 },	/* 118 */
-	{ "preview", 7 },	/* 119 */
-	{ "update", 6 },	/* 120 */
-	{ "usync", 5 },	/* 121 */
-	{ "w:stats", 7 },	/* 122 */
-	{ "delivery", 8 },	/* 123 */
-	{ "auth_ttl", 8 },	/* 124 */
-	{ "context", 7 },	/* 125 */
-	{ "fail", 4 },	/* 126 */
-	{ "cart_enabled", 12 },	/* 127 */
-	{ "appdata", 7 },	/* 128 */
-	{ "category", 8 },	/* 129 */
-	{ "atn", 3 },	/* 130 */
-	{ "direct_connection", 17 },	/* 131 */
-	{ "decrypt-fail", 12 },	/* 132 */
-	{ "relay_id", 8 },	/* 133 */
-	{ "mmg-fallback.whatsapp.net", 25 },	/* 134 */
-	{ "target", 6 },	/* 135 */
-	{ "available", 9 },	/* 136 */
-	{ "name", 4 },	/* 137 */
-	{ "last_id", 7 },	/* 138 */
-	{ "mmg.whatsapp.net", 16 },	/* 139 */
-	{ "categories", 10 },	/* 140 */
-	{ "401", 3 },	/* 141 */
-	{ "is_new", 6 },	/* 142 */
-	{ "index", 5 },	/* 143 */
-	{ "tctoken", 7 },	/* 144 */
-	{ "ip4", 3 },	/* 145 */
-	{ "token_id", 8 },	/* 146 */
-	{ "latency", 7 },	/* 147 */
-	{ "recipient", 9 },	/* 148 */
-	{ "edit", 4 },	/* 149 */
-	{ "ip6", 3 },	/* 150 */
-	{ "add", 3 },	/* 151 */
-	{ "thumbnail-document", 18 },	/* 152 */
-	{ "26", 2 },	/* 153 */
-	{ "paused", 6 },	/* 154 */
-	{ "true", 4 },	/* 155 */
-	{ "identity", 8 },	/* 156 */
-	{ "stream:error", 12 },	/* 157 */
-	{ "key", 3 },	/* 158 */
-	{ "sidelist", 8 },	/* 159 */
-	{ "background", 10 },	/* 160 */
-	{ "audio", 5 },	/* 161 */
-	{ "3", 1 },	/* 162 */
-	{ "thumbnail-image", 15 },	/* 163 */
-	{ "biz-cover-photo", 15 },	/* 164 */
-	{ "cat", 3 },	/* 165 */
-	{ "gcm", 3 },	/* 166 */
-	{ "thumbnail-video", 15 },	/* 167 */
-	{ "error", 5 },	/* 168 */
-	{ "auth", 4 },	/* 169 */
-	{ "deny", 4 },	/* 170 */
-	{ "serial", 6 },	/* 171 */
-	{ "in", 2 },	/* 172 */
-	{ "registration", 12 },	/* 173 */
-	{ "thumbnail-link", 14 },	/* 174 */
-	{ "remove", 6 },	/* 175 */
-	{ "00", 2 },	/* 176 */
-	{ "gif", 3 },	/* 177 */
-	{ "thumbnail-gif", 13 },	/* 178 */
-	{ "tag", 3 },	/* 179 */
-	{ "capability", 10 },	/* 180 */
-	{ "multicast", 9 },	/* 181 */
-	{ "item-not-found", 14 },	/* 182 */
-	{ "description", 11 },	/* 183 */
-	{ "business_hours", 14 },	/* 184 */
-	{ "config_expo_key", 15 },	/* 185 */
-	{ "md-app-state", 12 },	/* 186 */
-	{ "expiration", 10 },	/* 187 */
-	{ "fallback", 8 },	/* 188 */
-	{ "ttl", 3 },	/* 189 */
-	{ "300", 3 },	/* 190 */
-	{ "md-msg-hist", 11 },	/* 191 */
-	{ "device_orientation", 18 },	/* 192 */
-	{ "out", 3 },	/* 193 */
-	{ "w:m", 3 },	/* 194 */
-	{ "open_24h", 8 },	/* 195 */
-	{ "side_list", 9 },	/* 196 */
-	{ "token", 5 },	/* 197 */
-	{ "inactive", 8 },	/* 198 */
-	{ "01", 2 },	/* 199 */
-	{ "document", 8 },	/* 200 */
-	{ "te2", 3 },	/* 201 */
-	{ "played", 6 },	/* 202 */
-	{ "encrypt", 7 },	/* 203 */
-	{ "msgr", 4 },	/* 204 */
-	{ "hide", 4 },	/* 205 */
-	{ "direct_path", 11 },	/* 206 */
-	{ "12", 2 },	/* 207 */
-	{ "state", 5 },	/* 208 */
-	{ "not-authorized", 14 },	/* 209 */
-	{ "url", 3 },	/* 210 */
-	{ "terminate", 9 },	/* 211 */
-	{ "signature", 9 },	/* 212 */
-	{ "status-revoke-delay", 19 },	/* 213 */
-	{ "02", 2 },	/* 214 */
-	{ "te", 2 },	/* 215 */
-	{ "linked_accounts", 15 },	/* 216 */
-	{ "trusted_contact", 15 },	/* 217 */
-	{ "timezone", 8 },	/* 218 */
-	{ "ptt", 3 },	/* 219 */
-	{ "kyc-id", 6 },	/* 220 */
-	{ "privacy_token", 13 },	/* 221 */
-	{ "readreceipts", 12 },	/* 222 */
-	{ "appointment_only", 16 },	/* 223 */
-	{ "address", 7 },	/* 224 */
-	{ "expected_ts", 11 },	/* 225 */
-	{ "privacy", 7 },	/* 226 */
-	{ "7", 1 },	/* 227 */
-	{ "android", 7 },	/* 228 */
-	{ "interactive", 11 },	/* 229 */
-	{ "device-identity", 15 },	/* 230 */
-	{ "enabled", 7 },	/* 231 */
-	{ "attribute_padding", 17 },	/* 232 */
-	{ "1080", 4 },	/* 233 */
-	{ "03", 2 },	/* 234 */
-	{ "screen_height", 13 },	/* 235 */
+	{ 0, 0 },	/* 0: LIST_EMPTY, not a token */
+	{ 0, 14 },	/* 1: xmlstreamstart */
+	{ 15, 12 },	/* 2: xmlstreamend */
+	{ 28, 14 },	/* 3: s.whatsapp.net */
+	{ 43, 4 },	/* 4: type */
+	{ 48, 11 },	/* 5: participant */
+	{ 60, 4 },	/* 6: from */
+	{ 65, 7 },	/* 7: receipt */
+	{ 73, 2 },	/* 8: id */
+	{ 76, 12 },	/* 9: notification */
+	{ 89, 17 },	/* 10: disappearing_mode */
+	{ 107, 6 },	/* 11: status */
+	{ 114, 3 },	/* 12: jid */
+	{ 118, 9 },	/* 13: broadcast */
+	{ 128, 4 },	/* 14: user */
+	{ 133, 7 },	/* 15: devices */
+	{ 141, 11 },	/* 16: device_hash */
+	{ 153, 2 },	/* 17: to */
+	{ 156, 7 },	/* 18: offline */
+	{ 164, 7 },	/* 19: message */
+	{ 172, 6 },	/* 20: result */
+	{ 179, 5 },	/* 21: class */
+	{ 185, 5 },	/* 22: xmlns */
+	{ 191, 8 },	/* 23: duration */
+	{ 200, 6 },	/* 24: notify */
+	{ 207, 2 },	/* 25: iq */
+	{ 210, 1 },	/* 26: t */
+	{ 212, 3 },	/* 27: ack */
+	{ 216, 4 },	/* 28: g.us */
+	{ 221, 3 },	/* 29: enc */
+	{ 225, 22 },	/* 30: urn:xmpp:whatsapp:push */
+	{ 248, 8 },	/* 31: presence */
+	{ 257, 12 },	/* 32: config_value */
+	{ 270, 7 },	/* 33: picture */
+	{ 278, 13 },	/* 34: verified_name */
+	{ 292, 11 },	/* 35: config_code */
+	{ 304, 14 },	/* 36: key-index-list */
+	{ 319, 7 },	/* 37: contact */
+	{ 327, 9 },	/* 38: mediatype */
+	{ 337, 12 },	/* 39: routing_info */
+	{ 350, 12 },	/* 40: edge_routing */
+	{ 363, 3 },	/* 41: get */
+	{ 367, 4 },	/* 42: read */
+	{ 372, 13 },	/* 43: urn:xmpp:ping */
+	{ 386, 17 },	/* 44: fallback_hostname */
+	{ 404, 1 },	/* 45: 0 */
+	{ 406, 9 },	/* 46: chatstate */
+	{ 416, 21 },	/* 47: business_hours_config */
+	{ 438, 11 },	/* 48: unavailable */
+	{ 450, 16 },	/* 49: download_buckets */
+	{ 467, 5 },	/* 50: skmsg */
+	{ 473, 14 },	/* 51: verified_level */
+	{ 488, 9 },	/* 52: composing */
+	{ 498, 9 },	/* 53: handshake */
+	{ 508, 11 },	/* 54: device-list */
+	{ 520, 5 },	/* 55: media */
+	{ 526, 4 },	/* 56: text */
+	{ 531, 12 },	/* 57: fallback_ip4 */
+	{ 544, 10 },	/* 58: media_conn */
+	{ 555, 6 },	/* 59: device */
+	{ 562, 8 },	/* 60: creation */
+	{ 571, 8 },	/* 61: location */
+	{ 580, 6 },	/* 62: config */
+	{ 587, 4 },	/* 63: item */
+	{ 592, 12 },	/* 64: fallback_ip6 */
+	{ 605, 5 },	/* 65: count */
+	{ 611, 17 },	/* 66: w:profile:picture */
+	{ 629, 5 },	/* 67: image */
+	{ 635, 8 },	/* 68: business */
+	{ 644, 1 },	/* 69: 2 */
+	{ 646, 8 },	/* 70: hostname */
+	{ 655, 12 },	/* 71: call-creator */
+	{ 668, 12 },	/* 72: display_name */
+	{ 681, 12 },	/* 73: relaylatency */
+	{ 694, 8 },	/* 74: platform */
+	{ 703, 7 },	/* 75: abprops */
+	{ 711, 7 },	/* 76: success */
+	{ 719, 3 },	/* 77: msg */
+	{ 723, 15 },	/* 78: offline_preview */
+	{ 739, 4 },	/* 79: prop */
+	{ 744, 9 },	/* 80: key-index */
+	{ 754, 1 },	/* 81: v */
+	{ 756, 11 },	/* 82: day_of_week */
+	{ 768, 5 },	/* 83: pkmsg */
+	{ 774, 7 },	/* 84: version */
+	{ 782, 1 },	/* 85: 1 */
+	{ 784, 4 },	/* 86: ping */
+	{ 789, 3 },	/* 87: w:p */
+	{ 793, 8 },	/* 88: download */
+	{ 802, 5 },	/* 89: video */
+	{ 808, 3 },	/* 90: set */
+	{ 812, 14 },	/* 91: specific_hours */
+	{ 827, 5 },	/* 92: props */
+	{ 833, 7 },	/* 93: primary */
+	{ 841, 7 },	/* 94: unknown */
+	{ 849, 4 },	/* 95: hash */
+	{ 854, 19 },	/* 96: commerce_experience */
+	{ 874, 4 },	/* 97: last */
+	{ 879, 9 },	/* 98: subscribe */
+	{ 889, 11 },	/* 99: max_buckets */
+	{ 901, 4 },	/* 100: call */
+	{ 906, 7 },	/* 101: profile */
+	{ 914, 17 },	/* 102: member_since_text */
+	{ 932, 10 },	/* 103: close_time */
+	{ 943, 7 },	/* 104: call-id */
+	{ 951, 7 },	/* 105: sticker */
+	{ 959, 4 },	/* 106: mode */
+	{ 964, 12 },	/* 107: participants */
+	{ 977, 5 },	/* 108: value */
+	{ 983, 5 },	/* 109: query */
+	{ 989, 15 },	/* 110: profile_options */
+	{ 1005, 9 },	/* 111: open_time */
+	{ 1015, 4 },	/* 112: code */
+	{ 1020, 4 },	/* 113: list */
+	{ 1025, 4 },	/* 114: host */
+	{ 1030, 2 },	/* 115: ts */
+	{ 1033, 8 },	/* 116: contacts */
+	{ 1042, 6 },	/* 117: upload */
+	{ 1049, 3 },	/* 118: lid */
+	{ 1053, 7 },	/* 119: preview */
+	{ 1061, 6 },	/* 120: update */
+	{ 1068, 5 },	/* 121: usync */
+	{ 1074, 7 },	/* 122: w:stats */
+	{ 1082, 8 },	/* 123: delivery */
+	{ 1091, 8 },	/* 124: auth_ttl */
+	{ 1100, 7 },	/* 125: context */
+	{ 1108, 4 },	/* 126: fail */
+	{ 1113, 12 },	/* 127: cart_enabled */
+	{ 1126, 7 },	/* 128: appdata */
+	{ 1134, 8 },	/* 129: category */
+	{ 1143, 3 },	/* 130: atn */
+	{ 1147, 17 },	/* 131: direct_connection */
+	{ 1165, 12 },	/* 132: decrypt-fail */
+	{ 1178, 8 },	/* 133: relay_id */
+	{ 1187, 25 },	/* 134: mmg-fallback.whatsapp.net */
+	{ 1213, 6 },	/* 135: target */
+	{ 1220, 9 },	/* 136: available */
+	{ 1230, 4 },	/* 137: name */
+	{ 1235, 7 },	/* 138: last_id */
+	{ 1243, 16 },	/* 139: mmg.whatsapp.net */
+	{ 1260, 10 },	/* 140: categories */
+	{ 1271, 3 },	/* 141: 401 */
+	{ 1275, 6 },	/* 142: is_new */
+	{ 1282, 5 },	/* 143: index */
+	{ 1288, 7 },	/* 144: tctoken */
+	{ 1296, 3 },	/* 145: ip4 */
+	{ 1300, 8 },	/* 146: token_id */
+	{ 1309, 7 },	/* 147: latency */
+	{ 1317, 9 },	/* 148: recipient */
+	{ 1327, 4 },	/* 149: edit */
+	{ 1332, 3 },	/* 150: ip6 */
+	{ 1336, 3 },	/* 151: add */
+	{ 1340, 18 },	/* 152: thumbnail-document */
+	{ 1359, 2 },	/* 153: 26 */
+	{ 1362, 6 },	/* 154: paused */
+	{ 1369, 4 },	/* 155: true */
+	{ 1374, 8 },	/* 156: identity */
+	{ 1383, 12 },	/* 157: stream:error */
+	{ 1396, 3 },	/* 158: key */
+	{ 1400, 8 },	/* 159: sidelist */
+	{ 1409, 10 },	/* 160: background */
+	{ 1420, 5 },	/* 161: audio */
+	{ 1426, 1 },	/* 162: 3 */
+	{ 1428, 15 },	/* 163: thumbnail-image */
+	{ 1444, 15 },	/* 164: biz-cover-photo */
+	{ 1460, 3 },	/* 165: cat */
+	{ 1464, 3 },	/* 166: gcm */
+	{ 1468, 15 },	/* 167: thumbnail-video */
+	{ 1484, 5 },	/* 168: error */
+	{ 1490, 4 },	/* 169: auth */
+	{ 1495, 4 },	/* 170: deny */
+	{ 1500, 6 },	/* 171: serial */
+	{ 1507, 2 },	/* 172: in */
+	{ 1510, 12 },	/* 173: registration */
+	{ 1523, 14 },	/* 174: thumbnail-link */
+	{ 1538, 6 },	/* 175: remove */
+	{ 1545, 2 },	/* 176: 00 */
+	{ 1548, 3 },	/* 177: gif */
+	{ 1552, 13 },	/* 178: thumbnail-gif */
+	{ 1566, 3 },	/* 179: tag */
+	{ 1570, 10 },	/* 180: capability */
+	{ 1581, 9 },	/* 181: multicast */
+	{ 1591, 14 },	/* 182: item-not-found */
+	{ 1606, 11 },	/* 183: description */
+	{ 1618, 14 },	/* 184: business_hours */
+	{ 1633, 15 },	/* 185: config_expo_key */
+	{ 1649, 12 },	/* 186: md-app-state */
+	{ 1662, 10 },	/* 187: expiration */
+	{ 1673, 8 },	/* 188: fallback */
+	{ 1682, 3 },	/* 189: ttl */
+	{ 1686, 3 },	/* 190: 300 */
+	{ 1690, 11 },	/* 191: md-msg-hist */
+	{ 1702, 18 },	/* 192: device_orientation */
+	{ 1721, 3 },	/* 193: out */
+	{ 1725, 3 },	/* 194: w:m */
+	{ 1729, 8 },	/* 195: open_24h */
+	{ 1738, 9 },	/* 196: side_list */
+	{ 1748, 5 },	/* 197: token */
+	{ 1754, 8 },	/* 198: inactive */
+	{ 1763, 2 },	/* 199: 01 */
+	{ 1766, 8 },	/* 200: document */
+	{ 1775, 3 },	/* 201: te2 */
+	{ 1779, 6 },	/* 202: played */
+	{ 1786, 7 },	/* 203: encrypt */
+	{ 1794, 4 },	/* 204: msgr */
+	{ 1799, 4 },	/* 205: hide */
+	{ 1804, 11 },	/* 206: direct_path */
+	{ 1816, 2 },	/* 207: 12 */
+	{ 1819, 5 },	/* 208: state */
+	{ 1825, 14 },	/* 209: not-authorized */
+	{ 1840, 3 },	/* 210: url */
+	{ 1844, 9 },	/* 211: terminate */
+	{ 1854, 9 },	/* 212: signature */
+	{ 1864, 19 },	/* 213: status-revoke-delay */
+	{ 1884, 2 },	/* 214: 02 */
+	{ 1887, 2 },	/* 215: te */
+	{ 1890, 15 },	/* 216: linked_accounts */
+	{ 1906, 15 },	/* 217: trusted_contact */
+	{ 1922, 8 },	/* 218: timezone */
+	{ 1931, 3 },	/* 219: ptt */
+	{ 1935, 6 },	/* 220: kyc-id */
+	{ 1942, 13 },	/* 221: privacy_token */
+	{ 1956, 12 },	/* 222: readreceipts */
+	{ 1969, 16 },	/* 223: appointment_only */
+	{ 1986, 7 },	/* 224: address */
+	{ 1994, 11 },	/* 225: expected_ts */
+	{ 2006, 7 },	/* 226: privacy */
+	{ 2014, 1 },	/* 227: 7 */
+	{ 2016, 7 },	/* 228: android */
+	{ 2024, 11 },	/* 229: interactive */
+	{ 2036, 15 },	/* 230: device-identity */
+	{ 2052, 7 },	/* 231: enabled */
+	{ 2060, 17 },	/* 232: attribute_padding */
+	{ 2078, 4 },	/* 233: 1080 */
+	{ 2083, 2 },	/* 234: 03 */
+	{ 2086, 13 },	/* 235: screen_height */
 };
 
 static const struct wa_token wa_token_double_tab[4][256] = {
 	{
-		{ "read-self", 9 },	/* 0/0 */
-		{ "active", 6 },	/* 0/1 */
-		{ "fbns", 4 },	/* 0/2 */
-		{ "protocol", 8 },	/* 0/3 */
-		{ "reaction", 8 },	/* 0/4 */
-		{ "screen_width", 12 },	/* 0/5 */
-		{ "heartbeat", 9 },	/* 0/6 */
-		{ "deviceid", 8 },	/* 0/7 */
-		{ "2:47DEQpj8", 10 },	/* 0/8 */
-		{ "uploadfieldstat", 15 },	/* 0/9 */
-		{ "voip_settings", 13 },	/* 0/10 */
-		{ "retry", 5 },	/* 0/11 */
-		{ "priority", 8 },	/* 0/12 */
-		{ "longitude", 9 },	/* 0/13 */
-		{ "conflict", 8 },	/* 0/14 */
-		{ "false", 5 },	/* 0/15 */
-		{ "ig_professional", 15 },	/* 0/16 */
-		{ "replaced", 8 },	/* 0/17 */
-		{ "preaccept", 9 },	/* 0/18 */
-		{ "cover_photo", 11 },	/* 0/19 */
-		{ "uncompressed", 12 },	/* 0/20 */
-		{ "encopt", 6 },	/* 0/21 */
-		{ "ppic", 4 },	/* 0/22 */
-		{ "04", 2 },	/* 0/23 */
-		{ "passive", 7 },	/* 0/24 */
-		{ "status-revoke-drop", 18 },	/* 0/25 */
-		{ "keygen", 6 },	/* 0/26 */
-		{ "540", 3 },	/* 0/27 */
-		{ "offer", 5 },	/* 0/28 */
-		{ "rate", 4 },	/* 0/29 */
-		{ "opus", 4 },	/* 0/30 */
-		{ "latitude", 8 },	/* 0/31 */
-		{ "w:gp2", 5 },	/* 0/32 */
-		{ "ver", 3 },	/* 0/33 */
-		{ "4", 1 },	/* 0/34 */
-		{ "business_profile", 16 },	/* 0/35 */
-		{ "medium", 6 },	/* 0/36 */
-		{ "sender", 6 },	/* 0/37 */
-		{ "prev_v_id", 9 },	/* 0/38 */
-		{ "email", 5 },	/* 0/39 */
-		{ "website", 7 },	/* 0/40 */
-		{ "invited", 7 },	/* 0/41 */
-		{ "sign_credential", 15 },	/* 0/42 */
-		{ "05", 2 },	/* 0/43 */
-		{ "transport", 9 },	/* 0/44 */
-		{ "skey", 4 },	/* 0/45 */
-		{ "reason", 6 },	/* 0/46 */
-		{ "peer_abtest_bucket", 18 },	/* 0/47 */
-		{ "America/Sao_Paulo", 17 },	/* 0/48 */
-		{ "appid", 5 },	/* 0/49 */
-		{ "refresh", 7 },	/* 0/50 */
-		{ "100", 3 },	/* 0/51 */
-		{ "06", 2 },	/* 0/52 */
-		{ "404", 3 },	/* 0/53 */
-		{ "101", 3 },	/* 0/54 */
-		{ "104", 3 },	/* 0/55 */
-		{ "107", 3 },	/* 0/56 */
-		{ "102", 3 },	/* 0/57 */
-		{ "109", 3 },	/* 0/58 */
-		{ "103", 3 },	/* 0/59 */
-		{ "member_add_mode", 15 },	/* 0/60 */
-		{ "105", 3 },	/* 0/61 */
-		{ "transaction-id", 14 },	/* 0/62 */
-		{ "110", 3 },	/* 0/63 */
-		{ "106", 3 },	/* 0/64 */
-		{ "outgoing", 8 },	/* 0/65 */
-		{ "108", 3 },	/* 0/66 */
-		{ "111", 3 },	/* 0/67 */
-		{ "tokens", 6 },	/* 0/68 */
-		{ "followers", 9 },	/* 0/69 */
-		{ "ig_handle", 9 },	/* 0/70 */
-		{ "self_pid", 8 },	/* 0/71 */
-		{ "tue", 3 },	/* 0/72 */
-		{ "dec", 3 },	/* 0/73 */
-		{ "thu", 3 },	/* 0/74 */
-		{ "joinable", 8 },	/* 0/75 */
-		{ "peer_pid", 8 },	/* 0/76 */
-		{ "mon", 3 },	/* 0/77 */
-		{ "features", 8 },	/* 0/78 */
-		{ "wed", 3 },	/* 0/79 */
-		{ "peer_device_presence", 20 },	/* 0/80 */
-		{ "pn", 2 },	/* 0/81 */
-		{ "delete", 6 },	/* 0/82 */
-		{ "07", 2 },	/* 0/83 */
-		{ "fri", 3 },	/* 0/84 */
-		{ "audio_duration", 14 },	/* 0/85 */
-		{ "admin", 5 },	/* 0/86 */
-		{ "connected", 9 },	/* 0/87 */
-		{ "delta", 5 },	/* 0/88 */
-		{ "rcat", 4 },	/* 0/89 */
-		{ "disable", 7 },	/* 0/90 */
-		{ "collection", 10 },	/* 0/91 */
-		{ "08", 2 },	/* 0/92 */
-		{ "480", 3 },	/* 0/93 */
-		{ "sat", 3 },	/* 0/94 */
-		{ "phash", 5 },	/* 0/95 */
-		{ "all", 3 },	/* 0/96 */
-		{ "invite", 6 },	/* 0/97 */
-		{ "accept", 6 },	/* 0/98 */
-		{ "critical_unblock_low", 20 },	/* 0/99 */
-		{ "group_update", 12 },	/* 0/100 */
-		{ "signed_credential", 17 },	/* 0/101 */
-		{ "blinded_credential", 18 },	/* 0/102 */
-		{ "eph_setting", 11 },	/* 0/103 */
-		{ "net", 3 },	/* 0/104 */
-		{ "09", 2 },	/* 0/105 */
-		{ "background_location", 19 },	/* 0/106 */
-		{ "refresh_id", 10 },	/* 0/107 */
-		{ "Asia/Kolkata", 12 },	/* 0/108 */
-		{ "privacy_mode_ts", 15 },	/* 0/109 */
-		{ "account_sync", 12 },	/* 0/110 */
-		{ "voip_payload_type", 17 },	/* 0/111 */
-		{ "service_areas", 13 },	/* 0/112 */
-		{ "acs_public_key", 14 },	/* 0/113 */
-		{ "v_id", 4 },	/* 0/114 */
-		{ "0a", 2 },	/* 0/115 */
-		{ "fallback_class", 14 },	/* 0/116 */
-		{ "relay", 5 },	/* 0/117 */
-		{ "actual_actors", 13 },	/* 0/118 */
-		{ "metadata", 8 },	/* 0/119 */
-		{ "w:biz", 5 },	/* 0/120 */
-		{ "5", 1 },	/* 0/121 */
-		{ "connected-limit", 15 },	/* 0/122 */
-		{ "notice", 6 },	/* 0/123 */
-		{ "0b", 2 },	/* 0/124 */
-		{ "host_storage", 12 },	/* 0/125 */
-		{ "fb_page", 7 },	/* 0/126 */
-		{ "subject", 7 },	/* 0/127 */
-		{ "privatestats", 12 },	/* 0/128 */
-		{ "invis", 5 },	/* 0/129 */
-		{ "groupadd", 8 },	/* 0/130 */
-		{ "010", 3 },	/* 0/131 */
-		{ "note.m4r", 8 },	/* 0/132 */
-		{ "uuid", 4 },	/* 0/133 */
-		{ "0c", 2 },	/* 0/134 */
-		{ "8000", 4 },	/* 0/135 */
-		{ "sun", 3 },	/* 0/136 */
-		{ "372", 3 },	/* 0/137 */
-		{ "1020", 4 },	/* 0/138 */
-		{ "stage", 5 },	/* 0/139 */
-		{ "1200", 4 },	/* 0/140 */
-		{ "720", 3 },	/* 0/141 */
-		{ "canonical", 9 },	/* 0/142 */
-		{ "fb", 2 },	/* 0/143 */
-		{ "011", 3 },	/* 0/144 */
-		{ "video_duration", 14 },	/* 0/145 */
-		{ "0d", 2 },	/* 0/146 */
-		{ "1140", 4 },	/* 0/147 */
-		{ "superadmin", 10 },	/* 0/148 */
-		{ "012", 3 },	/* 0/149 */
-		{ "Opening.m4r", 11 },	/* 0/150 */
-		{ "keystore_attestation", 20 },	/* 0/151 */
-		{ "dleq_proof", 10 },	/* 0/152 */
-		{ "013", 3 },	/* 0/153 */
-		{ "timestamp", 9 },	/* 0/154 */
-		{ "ab_key", 6 },	/* 0/155 */
-		{ "w:sync:app:state", 16 },	/* 0/156 */
-		{ "0e", 2 },	/* 0/157 */
-		{ "vertical", 8 },	/* 0/158 */
-		{ "600", 3 },	/* 0/159 */
-		{ "p_v_id", 6 },	/* 0/160 */
-		{ "6", 1 },	/* 0/161 */
-		{ "likes", 5 },	/* 0/162 */
-		{ "014", 3 },	/* 0/163 */
-		{ "500", 3 },	/* 0/164 */
-		{ "1260", 4 },	/* 0/165 */
-		{ "creator", 7 },	/* 0/166 */
-		{ "0f", 2 },	/* 0/167 */
-		{ "rte", 3 },	/* 0/168 */
-		{ "destination", 11 },	/* 0/169 */
-		{ "group", 5 },	/* 0/170 */
-		{ "group_info", 10 },	/* 0/171 */
-		{ "syncd_anti_tampering_fatal_exception_enabled", 44 },	/* 0/172 */
-		{ "015", 3 },	/* 0/173 */
-		{ "dl_bw", 5 },	/* 0/174 */
-		{ "Asia/Jakarta", 12 },	/* 0/175 */
-		{ "vp8/h.264", 9 },	/* 0/176 */
-		{ "online", 6 },	/* 0/177 */
-		{ "1320", 4 },	/* 0/178 */
-		{ "fb:multiway", 11 },	/* 0/179 */
-		{ "10", 2 },	/* 0/180 */
-		{ "timeout", 7 },	/* 0/181 */
-		{ "016", 3 },	/* 0/182 */
-		{ "nse_retry", 9 },	/* 0/183 */
-		{ "urn:xmpp:whatsapp:dirty", 23 },	/* 0/184 */
-		{ "017", 3 },	/* 0/185 */
-		{ "a_v_id", 6 },	/* 0/186 */
-		{ "web_shops_chat_header_button_enabled", 36 },	/* 0/187 */
-		{ "nse_call", 8 },	/* 0/188 */
-		{ "inactive-upgrade", 16 },	/* 0/189 */
-		{ "none", 4 },	/* 0/190 */
-		{ "web", 3 },	/* 0/191 */
-		{ "groups", 6 },	/* 0/192 */
-		{ "2250", 4 },	/* 0/193 */
-		{ "mms_hot_content_timespan_in_seconds", 35 },	/* 0/194 */
-		{ "contact_blacklist", 17 },	/* 0/195 */
-		{ "nse_read", 8 },	/* 0/196 */
-		{ "suspended_group_deletion_notification", 37 },	/* 0/197 */
-		{ "binary_version", 14 },	/* 0/198 */
-		{ "018", 3 },	/* 0/199 */
-		{ "https://www.whatsapp.com/otp/copy/", 34 },	/* 0/200 */
-		{ "reg_push", 8 },	/* 0/201 */
-		{ "shops_hide_catalog_attachment_entrypoint", 40 },	/* 0/202 */
-		{ "server_sync", 11 },	/* 0/203 */
-		{ ".", 1 },	/* 0/204 */
-		{ "ephemeral_messages_allowed_values", 33 },	/* 0/205 */
-		{ "019", 3 },	/* 0/206 */
-		{ "mms_vcache_aggregation_enabled", 30 },	/* 0/207 */
-		{ "iphone", 6 },	/* 0/208 */
-		{ "America/Argentina/Buenos_Aires", 30 },	/* 0/209 */
-		{ "01a", 3 },	/* 0/210 */
-		{ "mms_vcard_autodownload_size_kb", 30 },	/* 0/211 */
-		{ "nse_ver", 7 },	/* 0/212 */
-		{ "shops_header_dropdown_menu_item", 31 },	/* 0/213 */
-		{ "dhash", 5 },	/* 0/214 */
-		{ "catalog_status", 14 },	/* 0/215 */
-		{ "communities_mvp_new_iqs_serverprop", 34 },	/* 0/216 */
-		{ "blocklist", 9 },	/* 0/217 */
-		{ "default", 7 },	/* 0/218 */
-		{ "11", 2 },	/* 0/219 */
-		{ "ephemeral_messages_enabled", 26 },	/* 0/220 */
-		{ "01b", 3 },	/* 0/221 */
-		{ "original_dimensions", 19 },	/* 0/222 */
-		{ "8", 1 },	/* 0/223 */
-		{ "mms4_media_retry_notification_encryption_enabled", 48 },	/* 0/224 */
-		{ "mms4_server_error_receipt_encryption_enabled", 44 },	/* 0/225 */
-		{ "original_image_url", 18 },	/* 0/226 */
-		{ "sync", 4 },	/* 0/227 */
-		{ "multiway", 8 },	/* 0/228 */
-		{ "420", 3 },	/* 0/229 */
-		{ "companion_enc_static", 20 },	/* 0/230 */
-		{ "shops_profile_drawer_entrypoint", 31 },	/* 0/231 */
-		{ "01c", 3 },	/* 0/232 */
-		{ "vcard_as_document_size_kb", 25 },	/* 0/233 */
-		{ "status_video_max_duration", 25 },	/* 0/234 */
-		{ "request_image_url", 17 },	/* 0/235 */
-		{ "01d", 3 },	/* 0/236 */
-		{ "regular_high", 12 },	/* 0/237 */
-		{ "s_t", 3 },	/* 0/238 */
-		{ "abt", 3 },	/* 0/239 */
-		{ "share_ext_min_preliminary_image_quality", 39 },	/* 0/240 */
-		{ "01e", 3 },	/* 0/241 */
-		{ "32", 2 },	/* 0/242 */
-		{ "syncd_key_rotation_enabled", 26 },	/* 0/243 */
-		{ "data_namespace", 14 },	/* 0/244 */
-		{ "md_downgrade_read_receipts2", 27 },	/* 0/245 */
-		{ "patch", 5 },	/* 0/246 */
-		{ "polltype", 8 },	/* 0/247 */
-		{ "ephemeral_messages_setting", 26 },	/* 0/248 */
-		{ "userrate", 8 },	/* 0/249 */
-		{ "15", 2 },	/* 0/250 */
-		{ "partial_pjpeg_bw_threshold", 26 },	/* 0/251 */
-		{ "played-self", 11 },	/* 0/252 */
-		{ "catalog_exists", 14 },	/* 0/253 */
-		{ "01f", 3 },	/* 0/254 */
-		{ "mute_v2", 7 },	/* 0/255 */
+		{ 2100, 9 },	/* 0/0: read-self */
+		{ 2110, 6 },	/* 0/1: active */
+		{ 2117, 4 },	/* 0/2: fbns */
+		{ 2122, 8 },	/* 0/3: protocol */
+		{ 2131, 8 },	/* 0/4: reaction */
+		{ 2140, 12 },	/* 0/5: screen_width */
+		{ 2153, 9 },	/* 0/6: heartbeat */
+		{ 2163, 8 },	/* 0/7: deviceid */
+		{ 2172, 10 },	/* 0/8: 2:47DEQpj8 */
+		{ 2183, 15 },	/* 0/9: uploadfieldstat */
+		{ 2199, 13 },	/* 0/10: voip_settings */
+		{ 2213, 5 },	/* 0/11: retry */
+		{ 2219, 8 },	/* 0/12: priority */
+		{ 2228, 9 },	/* 0/13: longitude */
+		{ 2238, 8 },	/* 0/14: conflict */
+		{ 2247, 5 },	/* 0/15: false */
+		{ 2253, 15 },	/* 0/16: ig_professional */
+		{ 2269, 8 },	/* 0/17: replaced */
+		{ 2278, 9 },	/* 0/18: preaccept */
+		{ 2288, 11 },	/* 0/19: cover_photo */
+		{ 2300, 12 },	/* 0/20: uncompressed */
+		{ 2313, 6 },	/* 0/21: encopt */
+		{ 2320, 4 },	/* 0/22: ppic */
+		{ 2325, 2 },	/* 0/23: 04 */
+		{ 2328, 7 },	/* 0/24: passive */
+		{ 2336, 18 },	/* 0/25: status-revoke-drop */
+		{ 2355, 6 },	/* 0/26: keygen */
+		{ 2362, 3 },	/* 0/27: 540 */
+		{ 2366, 5 },	/* 0/28: offer */
+		{ 2372, 4 },	/* 0/29: rate */
+		{ 2377, 4 },	/* 0/30: opus */
+		{ 2382, 8 },	/* 0/31: latitude */
+		{ 2391, 5 },	/* 0/32: w:gp2 */
+		{ 2397, 3 },	/* 0/33: ver */
+		{ 2401, 1 },	/* 0/34: 4 */
+		{ 2403, 16 },	/* 0/35: business_profile */
+		{ 2420, 6 },	/* 0/36: medium */
+		{ 2427, 6 },	/* 0/37: sender */
+		{ 2434, 9 },	/* 0/38: prev_v_id */
+		{ 2444, 5 },	/* 0/39: email */
+		{ 2450, 7 },	/* 0/40: website */
+		{ 2458, 7 },	/* 0/41: invited */
+		{ 2466, 15 },	/* 0/42: sign_credential */
+		{ 2482, 2 },	/* 0/43: 05 */
+		{ 2485, 9 },	/* 0/44: transport */
+		{ 2495, 4 },	/* 0/45: skey */
+		{ 2500, 6 },	/* 0/46: reason */
+		{ 2507, 18 },	/* 0/47: peer_abtest_bucket */
+		{ 2526, 17 },	/* 0/48: America/Sao_Paulo */
+		{ 2544, 5 },	/* 0/49: appid */
+		{ 2550, 7 },	/* 0/50: refresh */
+		{ 2558, 3 },	/* 0/51: 100 */
+		{ 2562, 2 },	/* 0/52: 06 */
+		{ 2565, 3 },	/* 0/53: 404 */
+		{ 2569, 3 },	/* 0/54: 101 */
+		{ 2573, 3 },	/* 0/55: 104 */
+		{ 2577, 3 },	/* 0/56: 107 */
+		{ 2581, 3 },	/* 0/57: 102 */
+		{ 2585, 3 },	/* 0/58: 109 */
+		{ 2589, 3 },	/* 0/59: 103 */
+		{ 2593, 15 },	/* 0/60: member_add_mode */
+		{ 2609, 3 },	/* 0/61: 105 */
+		{ 2613, 14 },	/* 0/62: transaction-id */
+		{ 2628, 3 },	/* 0/63: 110 */
+		{ 2632, 3 },	/* 0/64: 106 */
+		{ 2636, 8 },	/* 0/65: outgoing */
+		{ 2645, 3 },	/* 0/66: 108 */
+		{ 2649, 3 },	/* 0/67: 111 */
+		{ 2653, 6 },	/* 0/68: tokens */
+		{ 2660, 9 },	/* 0/69: followers */
+		{ 2670, 9 },	/* 0/70: ig_handle */
+		{ 2680, 8 },	/* 0/71: self_pid */
+		{ 2689, 3 },	/* 0/72: tue */
+		{ 2693, 3 },	/* 0/73: dec */
+		{ 2697, 3 },	/* 0/74: thu */
+		{ 2701, 8 },	/* 0/75: joinable */
+		{ 2710, 8 },	/* 0/76: peer_pid */
+		{ 2719, 3 },	/* 0/77: mon */
+		{ 2723, 8 },	/* 0/78: features */
+		{ 2732, 3 },	/* 0/79: wed */
+		{ 2736, 20 },	/* 0/80: peer_device_presence */
+		{ 2757, 2 },	/* 0/81: pn */
+		{ 2760, 6 },	/* 0/82: delete */
+		{ 2767, 2 },	/* 0/83: 07 */
+		{ 2770, 3 },	/* 0/84: fri */
+		{ 2774, 14 },	/* 0/85: audio_duration */
+		{ 2789, 5 },	/* 0/86: admin */
+		{ 2795, 9 },	/* 0/87: connected */
+		{ 2805, 5 },	/* 0/88: delta */
+		{ 2811, 4 },	/* 0/89: rcat */
+		{ 2816, 7 },	/* 0/90: disable */
+		{ 2824, 10 },	/* 0/91: collection */
+		{ 2835, 2 },	/* 0/92: 08 */
+		{ 2838, 3 },	/* 0/93: 480 */
+		{ 2842, 3 },	/* 0/94: sat */
+		{ 2846, 5 },	/* 0/95: phash */
+		{ 2852, 3 },	/* 0/96: all */
+		{ 2856, 6 },	/* 0/97: invite */
+		{ 2863, 6 },	/* 0/98: accept */
+		{ 2870, 20 },	/* 0/99: critical_unblock_low */
+		{ 2891, 12 },	/* 0/100: group_update */
+		{ 2904, 17 },	/* 0/101: signed_credential */
+		{ 2922, 18 },	/* 0/102: blinded_credential */
+		{ 2941, 11 },	/* 0/103: eph_setting */
+		{ 2953, 3 },	/* 0/104: net */
+		{ 2957, 2 },	/* 0/105: 09 */
+		{ 2960, 19 },	/* 0/106: background_location */
+		{ 2980, 10 },	/* 0/107: refresh_id */
+		{ 2991, 12 },	/* 0/108: Asia/Kolkata */
+		{ 3004, 15 },	/* 0/109: privacy_mode_ts */
+		{ 3020, 12 },	/* 0/110: account_sync */
+		{ 3033, 17 },	/* 0/111: voip_payload_type */
+		{ 3051, 13 },	/* 0/112: service_areas */
+		{ 3065, 14 },	/* 0/113: acs_public_key */
+		{ 3080, 4 },	/* 0/114: v_id */
+		{ 3085, 2 },	/* 0/115: 0a */
+		{ 3088, 14 },	/* 0/116: fallback_class */
+		{ 3103, 5 },	/* 0/117: relay */
+		{ 3109, 13 },	/* 0/118: actual_actors */
+		{ 3123, 8 },	/* 0/119: metadata */
+		{ 3132, 5 },	/* 0/120: w:biz */
+		{ 3138, 1 },	/* 0/121: 5 */
+		{ 3140, 15 },	/* 0/122: connected-limit */
+		{ 3156, 6 },	/* 0/123: notice */
+		{ 3163, 2 },	/* 0/124: 0b */
+		{ 3166, 12 },	/* 0/125: host_storage */
+		{ 3179, 7 },	/* 0/126: fb_page */
+		{ 3187, 7 },	/* 0/127: subject */
+		{ 3195, 12 },	/* 0/128: privatestats */
+		{ 3208, 5 },	/* 0/129: invis */
+		{ 3214, 8 },	/* 0/130: groupadd */
+		{ 3223, 3 },	/* 0/131: 010 */
+		{ 3227, 8 },	/* 0/132: note.m4r */
+		{ 3236, 4 },	/* 0/133: uuid */
+		{ 3241, 2 },	/* 0/134: 0c */
+		{ 3244, 4 },	/* 0/135: 8000 */
+		{ 3249, 3 },	/* 0/136: sun */
+		{ 3253, 3 },	/* 0/137: 372 */
+		{ 3257, 4 },	/* 0/138: 1020 */
+		{ 3262, 5 },	/* 0/139: stage */
+		{ 3268, 4 },	/* 0/140: 1200 */
+		{ 3273, 3 },	/* 0/141: 720 */
+		{ 3277, 9 },	/* 0/142: canonical */
+		{ 3287, 2 },	/* 0/143: fb */
+		{ 3290, 3 },	/* 0/144: 011 */
+		{ 3294, 14 },	/* 0/145: video_duration */
+		{ 3309, 2 },	/* 0/146: 0d */
+		{ 3312, 4 },	/* 0/147: 1140 */
+		{ 3317, 10 },	/* 0/148: superadmin */
+		{ 3328, 3 },	/* 0/149: 012 */
+		{ 3332, 11 },	/* 0/150: Opening.m4r */
+		{ 3344, 20 },	/* 0/151: keystore_attestation */
+		{ 3365, 10 },	/* 0/152: dleq_proof */
+		{ 3376, 3 },	/* 0/153: 013 */
+		{ 3380, 9 },	/* 0/154: timestamp */
+		{ 3390, 6 },	/* 0/155: ab_key */
+		{ 3397, 16 },	/* 0/156: w:sync:app:state */
+		{ 3414, 2 },	/* 0/157: 0e */
+		{ 3417, 8 },	/* 0/158: vertical */
+		{ 3426, 3 },	/* 0/159: 600 */
+		{ 3430, 6 },	/* 0/160: p_v_id */
+		{ 3437, 1 },	/* 0/161: 6 */
+		{ 3439, 5 },	/* 0/162: likes */
+		{ 3445, 3 },	/* 0/163: 014 */
+		{ 3449, 3 },	/* 0/164: 500 */
+		{ 3453, 4 },	/* 0/165: 1260 */
+		{ 3458, 7 },	/* 0/166: creator */
+		{ 3466, 2 },	/* 0/167: 0f */
+		{ 3469, 3 },	/* 0/168: rte */
+		{ 3473, 11 },	/* 0/169: destination */
+		{ 3485, 5 },	/* 0/170: group */
+		{ 3491, 10 },	/* 0/171: group_info */
+		{ 3502, 44 },	/* 0/172: syncd_anti_tampering_fatal_exception_enabled */
+		{ 3547, 3 },	/* 0/173: 015 */
+		{ 3551, 5 },	/* 0/174: dl_bw */
+		{ 3557, 12 },	/* 0/175: Asia/Jakarta */
+		{ 3570, 9 },	/* 0/176: vp8/h.264 */
+		{ 3580, 6 },	/* 0/177: online */
+		{ 3587, 4 },	/* 0/178: 1320 */
+		{ 3592, 11 },	/* 0/179: fb:multiway */
+		{ 3604, 2 },	/* 0/180: 10 */
+		{ 3607, 7 },	/* 0/181: timeout */
+		{ 3615, 3 },	/* 0/182: 016 */
+		{ 3619, 9 },	/* 0/183: nse_retry */
+		{ 3629, 23 },	/* 0/184: urn:xmpp:whatsapp:dirty */
+		{ 3653, 3 },	/* 0/185: 017 */
+		{ 3657, 6 },	/* 0/186: a_v_id */
+		{ 3664, 36 },	/* 0/187: web_shops_chat_header_button_enabled */
+		{ 3701, 8 },	/* 0/188: nse_call */
+		{ 3710, 16 },	/* 0/189: inactive-upgrade */
+		{ 3727, 4 },	/* 0/190: none */
+		{ 3732, 3 },	/* 0/191: web */
+		{ 3736, 6 },	/* 0/192: groups */
+		{ 3743, 4 },	/* 0/193: 2250 */
+		{ 3748, 35 },	/* 0/194: mms_hot_content_timespan_in_seconds */
+		{ 3784, 17 },	/* 0/195: contact_blacklist */
+		{ 3802, 8 },	/* 0/196: nse_read */
+		{ 3811, 37 },	/* 0/197: suspended_group_deletion_notification */
+		{ 3849, 14 },	/* 0/198: binary_version */
+		{ 3864, 3 },	/* 0/199: 018 */
+		{ 3868, 34 },	/* 0/200: https://www.whatsapp.com/otp/copy/ */
+		{ 3903, 8 },	/* 0/201: reg_push */
+		{ 3912, 40 },	/* 0/202: shops_hide_catalog_attachment_entrypoint */
+		{ 3953, 11 },	/* 0/203: server_sync */
+		{ 3965, 1 },	/* 0/204: . */
+		{ 3967, 33 },	/* 0/205: ephemeral_messages_allowed_values */
+		{ 4001, 3 },	/* 0/206: 019 */
+		{ 4005, 30 },	/* 0/207: mms_vcache_aggregation_enabled */
+		{ 4036, 6 },	/* 0/208: iphone */
+		{ 4043, 30 },	/* 0/209: America/Argentina/Buenos_Aires */
+		{ 4074, 3 },	/* 0/210: 01a */
+		{ 4078, 30 },	/* 0/211: mms_vcard_autodownload_size_kb */
+		{ 4109, 7 },	/* 0/212: nse_ver */
+		{ 4117, 31 },	/* 0/213: shops_header_dropdown_menu_item */
+		{ 4149, 5 },	/* 0/214: dhash */
+		{ 4155, 14 },	/* 0/215: catalog_status */
+		{ 4170, 34 },	/* 0/216: communities_mvp_new_iqs_serverprop */
+		{ 4205, 9 },	/* 0/217: blocklist */
+		{ 4215, 7 },	/* 0/218: default */
+		{ 4223, 2 },	/* 0/219: 11 */
+		{ 4226, 26 },	/* 0/220: ephemeral_messages_enabled */
+		{ 4253, 3 },	/* 0/221: 01b */
+		{ 4257, 19 },	/* 0/222: original_dimensions */
+		{ 4277, 1 },	/* 0/223: 8 */
+		{ 4279, 48 },	/* 0/224: mms4_media_retry_notification_encryption_enabled */
+		{ 4328, 44 },	/* 0/225: mms4_server_error_receipt_encryption_enabled */
+		{ 4373, 18 },	/* 0/226: original_image_url */
+		{ 4392, 4 },	/* 0/227: sync */
+		{ 4397, 8 },	/* 0/228: multiway */
+		{ 4406, 3 },	/* 0/229: 420 */
+		{ 4410, 20 },	/* 0/230: companion_enc_static */
+		{ 4431, 31 },	/* 0/231: shops_profile_drawer_entrypoint */
+		{ 4463, 3 },	/* 0/232: 01c */
+		{ 4467, 25 },	/* 0/233: vcard_as_document_size_kb */
+		{ 4493, 25 },	/* 0/234: status_video_max_duration */
+		{ 4519, 17 },	/* 0/235: request_image_url */
+		{ 4537, 3 },	/* 0/236: 01d */
+		{ 4541, 12 },	/* 0/237: regular_high */
+		{ 4554, 3 },	/* 0/238: s_t */
+		{ 4558, 3 },	/* 0/239: abt */
+		{ 4562, 39 },	/* 0/240: share_ext_min_preliminary_image_quality */
+		{ 4602, 3 },	/* 0/241: 01e */
+		{ 4606, 2 },	/* 0/242: 32 */
+		{ 4609, 26 },	/* 0/243: syncd_key_rotation_enabled */
+		{ 4636, 14 },	/* 0/244: data_namespace */
+		{ 4651, 27 },	/* 0/245: md_downgrade_read_receipts2 */
+		{ 4679, 5 },	/* 0/246: patch */
+		{ 4685, 8 },	/* 0/247: polltype */
+		{ 4694, 26 },	/* 0/248: ephemeral_messages_setting */
+		{ 4721, 8 },	/* 0/249: userrate */
+		{ 4730, 2 },	/* 0/250: 15 */
+		{ 4733, 26 },	/* 0/251: partial_pjpeg_bw_threshold */
+		{ 4760, 11 },	/* 0/252: played-self */
+		{ 4772, 14 },	/* 0/253: catalog_exists */
+		{ 4787, 3 },	/* 0/254: 01f */
+		{ 4791, 7 },	/* 0/255: mute_v2 */
 	},
 	{
-		{ "reject", 6 },	/* 1/0 */
-		{ "dirty", 5 },	/* 1/1 */
-		{ "announcement", 12 },	/* 1/2 */
-		{ "020", 3 },	/* 1/3 */
-		{ "13", 2 },	/* 1/4 */
-		{ "9", 1 },	/* 1/5 */
-		{ "status_video_max_bitrate", 24 },	/* 1/6 */
-		{ "fb:thrift_iq", 12 },	/* 1/7 */
-		{ "offline_batch", 13 },	/* 1/8 */
-		{ "022", 3 },	/* 1/9 */
-		{ "full", 4 },	/* 1/10 */
-		{ "ctwa_first_business_reply_logging", 33 },	/* 1/11 */
-		{ "h.264", 5 },	/* 1/12 */
-		{ "smax_id", 7 },	/* 1/13 */
-		{ "group_description_length", 24 },	/* 1/14 */
-		{ "https://www.whatsapp.com/otp/code", 33 },	/* 1/15 */
-		{ "status_image_max_edge", 21 },	/* 1/16 */
-		{ "smb_upsell_business_profile_enabled", 35 },	/* 1/17 */
-		{ "021", 3 },	/* 1/18 */
-		{ "web_upgrade_to_md_modal", 23 },	/* 1/19 */
-		{ "14", 2 },	/* 1/20 */
-		{ "023", 3 },	/* 1/21 */
-		{ "s_o", 3 },	/* 1/22 */
-		{ "smaller_video_thumbs_status_enabled", 35 },	/* 1/23 */
-		{ "media_max_autodownload", 22 },	/* 1/24 */
-		{ "960", 3 },	/* 1/25 */
-		{ "blocking_status", 15 },	/* 1/26 */
-		{ "peer_msg", 8 },	/* 1/27 */
-		{ "joinable_group_call_client_version", 34 },	/* 1/28 */
-		{ "group_call_video_maximization_enabled", 37 },	/* 1/29 */
-		{ "return_snapshot", 15 },	/* 1/30 */
-		{ "high", 4 },	/* 1/31 */
-		{ "America/Mexico_City", 19 },	/* 1/32 */
-		{ "entry_point_block_logging_enabled", 33 },	/* 1/33 */
-		{ "pop", 3 },	/* 1/34 */
-		{ "024", 3 },	/* 1/35 */
-		{ "1050", 4 },	/* 1/36 */
-		{ "16", 2 },	/* 1/37 */
-		{ "1380", 4 },	/* 1/38 */
-		{ "one_tap_calling_in_group_chat_size", 34 },	/* 1/39 */
-		{ "regular_low", 11 },	/* 1/40 */
-		{ "inline_joinable_education_enabled", 33 },	/* 1/41 */
-		{ "hq_image_max_edge", 17 },	/* 1/42 */
-		{ "locked", 6 },	/* 1/43 */
-		{ "America/Bogota", 14 },	/* 1/44 */
-		{ "smb_biztools_deeplink_enabled", 29 },	/* 1/45 */
-		{ "status_image_quality", 20 },	/* 1/46 */
-		{ "1088", 4 },	/* 1/47 */
-		{ "025", 3 },	/* 1/48 */
-		{ "payments_upi_intent_transaction_limit", 37 },	/* 1/49 */
-		{ "voip", 4 },	/* 1/50 */
-		{ "w:g2", 4 },	/* 1/51 */
-		{ "027", 3 },	/* 1/52 */
-		{ "md_pin_chat_enabled", 19 },	/* 1/53 */
-		{ "026", 3 },	/* 1/54 */
-		{ "multi_scan_pjpeg_download_enabled", 33 },	/* 1/55 */
-		{ "shops_product_grid", 18 },	/* 1/56 */
-		{ "transaction_id", 14 },	/* 1/57 */
-		{ "ctwa_context_enabled", 20 },	/* 1/58 */
-		{ "20", 2 },	/* 1/59 */
-		{ "fna", 3 },	/* 1/60 */
-		{ "hq_image_quality", 16 },	/* 1/61 */
-		{ "alt_jpeg_doc_detection_quality", 30 },	/* 1/62 */
-		{ "group_call_max_participants", 27 },	/* 1/63 */
-		{ "pkey", 4 },	/* 1/64 */
-		{ "America/Belem", 13 },	/* 1/65 */
-		{ "image_max_kbytes", 16 },	/* 1/66 */
-		{ "web_cart_v1_1_order_message_changes_enabled", 43 },	/* 1/67 */
-		{ "ctwa_context_enterprise_enabled", 31 },	/* 1/68 */
-		{ "urn:xmpp:whatsapp:account", 25 },	/* 1/69 */
-		{ "840", 3 },	/* 1/70 */
-		{ "Asia/Kuala_Lumpur", 17 },	/* 1/71 */
-		{ "max_participants", 16 },	/* 1/72 */
-		{ "video_remux_after_repair_enabled", 32 },	/* 1/73 */
-		{ "stella_addressbook_restriction_type", 35 },	/* 1/74 */
-		{ "660", 3 },	/* 1/75 */
-		{ "900", 3 },	/* 1/76 */
-		{ "780", 3 },	/* 1/77 */
-		{ "context_menu_ios13_enabled", 26 },	/* 1/78 */
-		{ "mute-state", 10 },	/* 1/79 */
-		{ "ref", 3 },	/* 1/80 */
-		{ "payments_request_messages", 25 },	/* 1/81 */
-		{ "029", 3 },	/* 1/82 */
-		{ "frskmsg", 7 },	/* 1/83 */
-		{ "vcard_max_size_kb", 17 },	/* 1/84 */
-		{ "sample_buffer_gif_player_enabled", 32 },	/* 1/85 */
-		{ "match_last_seen", 15 },	/* 1/86 */
-		{ "510", 3 },	/* 1/87 */
-		{ "4983", 4 },	/* 1/88 */
-		{ "video_max_bitrate", 17 },	/* 1/89 */
-		{ "028", 3 },	/* 1/90 */
-		{ "w:comms:chat", 12 },	/* 1/91 */
-		{ "17", 2 },	/* 1/92 */
-		{ "frequently_forwarded_max", 24 },	/* 1/93 */
-		{ "groups_privacy_blacklist", 24 },	/* 1/94 */
-		{ "Asia/Karachi", 12 },	/* 1/95 */
-		{ "02a", 3 },	/* 1/96 */
-		{ "web_download_document_thumb_mms_enabled", 39 },	/* 1/97 */
-		{ "02b", 3 },	/* 1/98 */
-		{ "hist_sync", 9 },	/* 1/99 */
-		{ "biz_block_reasons_version", 25 },	/* 1/100 */
-		{ "1024", 4 },	/* 1/101 */
-		{ "18", 2 },	/* 1/102 */
-		{ "web_is_direct_connection_for_plm_transparent", 44 },	/* 1/103 */
-		{ "view_once_write", 15 },	/* 1/104 */
-		{ "file_max_size", 13 },	/* 1/105 */
-		{ "paid_convo_id", 13 },	/* 1/106 */
-		{ "online_privacy_setting", 22 },	/* 1/107 */
-		{ "video_max_edge", 14 },	/* 1/108 */
-		{ "view_once_read", 14 },	/* 1/109 */
-		{ "enhanced_storage_management", 27 },	/* 1/110 */
-		{ "multi_scan_pjpeg_encoding_enabled", 33 },	/* 1/111 */
-		{ "ctwa_context_forward_enabled", 28 },	/* 1/112 */
-		{ "video_transcode_downgrade_enable", 32 },	/* 1/113 */
-		{ "template_doc_mime_types", 23 },	/* 1/114 */
-		{ "hq_image_bw_threshold", 21 },	/* 1/115 */
-		{ "30", 2 },	/* 1/116 */
-		{ "body", 4 },	/* 1/117 */
-		{ "u_aud_limit_sil_restarts_ctrl", 29 },	/* 1/118 */
-		{ "other", 5 },	/* 1/119 */
-		{ "participating", 13 },	/* 1/120 */
-		{ "w:biz:directory", 15 },	/* 1/121 */
-		{ "1110", 4 },	/* 1/122 */
-		{ "vp8", 3 },	/* 1/123 */
-		{ "4018", 4 },	/* 1/124 */
-		{ "meta", 4 },	/* 1/125 */
-		{ "doc_detection_image_max_edge", 28 },	/* 1/126 */
-		{ "image_quality", 13 },	/* 1/127 */
-		{ "1170", 4 },	/* 1/128 */
-		{ "02c", 3 },	/* 1/129 */
-		{ "smb_upsell_chat_banner_enabled", 30 },	/* 1/130 */
-		{ "key_expiry_time_second", 22 },	/* 1/131 */
-		{ "pid", 3 },	/* 1/132 */
-		{ "stella_interop_enabled", 22 },	/* 1/133 */
-		{ "19", 2 },	/* 1/134 */
-		{ "linked_device_max_count", 23 },	/* 1/135 */
-		{ "md_device_sync_enabled", 22 },	/* 1/136 */
-		{ "02d", 3 },	/* 1/137 */
-		{ "02e", 3 },	/* 1/138 */
-		{ "360", 3 },	/* 1/139 */
-		{ "enhanced_block_enabled", 22 },	/* 1/140 */
-		{ "ephemeral_icon_in_forwarding", 28 },	/* 1/141 */
-		{ "paid_convo_status", 17 },	/* 1/142 */
-		{ "gif_provider", 12 },	/* 1/143 */
-		{ "project_name", 12 },	/* 1/144 */
-		{ "server-error", 12 },	/* 1/145 */
-		{ "canonical_url_validation_enabled", 32 },	/* 1/146 */
-		{ "wallpapers_v2", 13 },	/* 1/147 */
-		{ "syncd_clear_chat_delete_chat_enabled", 36 },	/* 1/148 */
-		{ "medianotify", 11 },	/* 1/149 */
-		{ "02f", 3 },	/* 1/150 */
-		{ "shops_required_tos_version", 26 },	/* 1/151 */
-		{ "vote", 4 },	/* 1/152 */
-		{ "reset_skey_on_id_change", 23 },	/* 1/153 */
-		{ "030", 3 },	/* 1/154 */
-		{ "image_max_edge", 14 },	/* 1/155 */
-		{ "multicast_limit_global", 22 },	/* 1/156 */
-		{ "ul_bw", 5 },	/* 1/157 */
-		{ "21", 2 },	/* 1/158 */
-		{ "25", 2 },	/* 1/159 */
-		{ "5000", 4 },	/* 1/160 */
-		{ "poll", 4 },	/* 1/161 */
-		{ "570", 3 },	/* 1/162 */
-		{ "22", 2 },	/* 1/163 */
-		{ "031", 3 },	/* 1/164 */
-		{ "1280", 4 },	/* 1/165 */
-		{ "WhatsApp", 8 },	/* 1/166 */
-		{ "032", 3 },	/* 1/167 */
-		{ "bloks_shops_enabled", 19 },	/* 1/168 */
-		{ "50", 2 },	/* 1/169 */
-		{ "upload_host_switching_enabled", 29 },	/* 1/170 */
-		{ "web_ctwa_context_compose_enabled", 32 },	/* 1/171 */
-		{ "ptt_forwarded_features_enabled", 30 },	/* 1/172 */
-		{ "unblocked", 9 },	/* 1/173 */
-		{ "partial_pjpeg_enabled", 21 },	/* 1/174 */
-		{ "fbid:devices", 12 },	/* 1/175 */
-		{ "height", 6 },	/* 1/176 */
-		{ "ephemeral_group_query_ts", 24 },	/* 1/177 */
-		{ "group_join_permissions", 22 },	/* 1/178 */
-		{ "order", 5 },	/* 1/179 */
-		{ "033", 3 },	/* 1/180 */
-		{ "alt_jpeg_status_quality", 23 },	/* 1/181 */
-		{ "migrate", 7 },	/* 1/182 */
-		{ "popular-bank", 12 },	/* 1/183 */
-		{ "win_uwp_deprecation_killswitch_enabled", 38 },	/* 1/184 */
-		{ "web_download_status_thumb_mms_enabled", 37 },	/* 1/185 */
-		{ "blocking", 8 },	/* 1/186 */
-		{ "url_text", 8 },	/* 1/187 */
-		{ "035", 3 },	/* 1/188 */
-		{ "web_forwarding_limit_to_groups", 30 },	/* 1/189 */
-		{ "1600", 4 },	/* 1/190 */
-		{ "val", 3 },	/* 1/191 */
-		{ "1000", 4 },	/* 1/192 */
-		{ "syncd_msg_date_enabled", 22 },	/* 1/193 */
-		{ "bank-ref-id", 11 },	/* 1/194 */
-		{ "max_subject", 11 },	/* 1/195 */
-		{ "payments_web_enabled", 20 },	/* 1/196 */
-		{ "web_upload_document_thumb_mms_enabled", 37 },	/* 1/197 */
-		{ "size", 4 },	/* 1/198 */
-		{ "request", 7 },	/* 1/199 */
-		{ "ephemeral", 9 },	/* 1/200 */
-		{ "24", 2 },	/* 1/201 */
-		{ "receipt_agg", 11 },	/* 1/202 */
-		{ "ptt_remember_play_position", 26 },	/* 1/203 */
-		{ "sampling_weight", 15 },	/* 1/204 */
-		{ "enc_rekey", 9 },	/* 1/205 */
-		{ "mute_always", 11 },	/* 1/206 */
-		{ "037", 3 },	/* 1/207 */
-		{ "034", 3 },	/* 1/208 */
-		{ "23", 2 },	/* 1/209 */
-		{ "036", 3 },	/* 1/210 */
-		{ "action", 6 },	/* 1/211 */
-		{ "click_to_chat_qr_enabled", 24 },	/* 1/212 */
-		{ "width", 5 },	/* 1/213 */
-		{ "disabled", 8 },	/* 1/214 */
-		{ "038", 3 },	/* 1/215 */
-		{ "md_blocklist_v2", 15 },	/* 1/216 */
-		{ "played_self_enabled", 19 },	/* 1/217 */
-		{ "web_buttons_message_enabled", 27 },	/* 1/218 */
-		{ "flow_id", 7 },	/* 1/219 */
-		{ "clear", 5 },	/* 1/220 */
-		{ "450", 3 },	/* 1/221 */
-		{ "fbid:thread", 11 },	/* 1/222 */
-		{ "bloks_session_state", 19 },	/* 1/223 */
-		{ "America/Lima", 12 },	/* 1/224 */
-		{ "attachment_picker_refresh", 25 },	/* 1/225 */
-		{ "download_host_switching_enabled", 31 },	/* 1/226 */
-		{ "1792", 4 },	/* 1/227 */
-		{ "u_aud_limit_sil_restarts_test2", 30 },	/* 1/228 */
-		{ "custom_urls", 11 },	/* 1/229 */
-		{ "device_fanout", 13 },	/* 1/230 */
-		{ "optimistic_upload", 17 },	/* 1/231 */
-		{ "2000", 4 },	/* 1/232 */
-		{ "key_cipher_suite", 16 },	/* 1/233 */
-		{ "web_smb_upsell_in_biz_profile_enabled", 37 },	/* 1/234 */
-		{ "e", 1 },	/* 1/235 */
-		{ "039", 3 },	/* 1/236 */
-		{ "siri_post_status_shortcut", 25 },	/* 1/237 */
-		{ "pair-device", 11 },	/* 1/238 */
-		{ "lg", 2 },	/* 1/239 */
-		{ "lc", 2 },	/* 1/240 */
-		{ "stream_attribution_url", 22 },	/* 1/241 */
-		{ "model", 5 },	/* 1/242 */
-		{ "mspjpeg_phash_gen", 17 },	/* 1/243 */
-		{ "catalog_send_all", 16 },	/* 1/244 */
-		{ "new_multi_vcards_ui", 19 },	/* 1/245 */
-		{ "share_biz_vcard_enabled", 23 },	/* 1/246 */
-		{ "-", 1 },	/* 1/247 */
-		{ "clean", 5 },	/* 1/248 */
-		{ "200", 3 },	/* 1/249 */
-		{ "md_blocklist_v2_server", 22 },	/* 1/250 */
-		{ "03b", 3 },	/* 1/251 */
-		{ "03a", 3 },	/* 1/252 */
-		{ "web_md_migration_experience", 27 },	/* 1/253 */
-		{ "ptt_conversation_waveform", 25 },	/* 1/254 */
-		{ "u_aud_limit_sil_restarts_test1", 30 },	/* 1/255 */
+		{ 4799, 6 },	/* 1/0: reject */
+		{ 4806, 5 },	/* 1/1: dirty */
+		{ 4812, 12 },	/* 1/2: announcement */
+		{ 4825, 3 },	/* 1/3: 020 */
+		{ 4829, 2 },	/* 1/4: 13 */
+		{ 4832, 1 },	/* 1/5: 9 */
+		{ 4834, 24 },	/* 1/6: status_video_max_bitrate */
+		{ 4859, 12 },	/* 1/7: fb:thrift_iq */
+		{ 4872, 13 },	/* 1/8: offline_batch */
+		{ 4886, 3 },	/* 1/9: 022 */
+		{ 4890, 4 },	/* 1/10: full */
+		{ 4895, 33 },	/* 1/11: ctwa_first_business_reply_logging */
+		{ 4929, 5 },	/* 1/12: h.264 */
+		{ 4935, 7 },	/* 1/13: smax_id */
+		{ 4943, 24 },	/* 1/14: group_description_length */
+		{ 4968, 33 },	/* 1/15: https://www.whatsapp.com/otp/code */
+		{ 5002, 21 },	/* 1/16: status_image_max_edge */
+		{ 5024, 35 },	/* 1/17: smb_upsell_business_profile_enabled */
+		{ 5060, 3 },	/* 1/18: 021 */
+		{ 5064, 23 },	/* 1/19: web_upgrade_to_md_modal */
+		{ 5088, 2 },	/* 1/20: 14 */
+		{ 5091, 3 },	/* 1/21: 023 */
+		{ 5095, 3 },	/* 1/22: s_o */
+		{ 5099, 35 },	/* 1/23: smaller_video_thumbs_status_enabled */
+		{ 5135, 22 },	/* 1/24: media_max_autodownload */
+		{ 5158, 3 },	/* 1/25: 960 */
+		{ 5162, 15 },	/* 1/26: blocking_status */
+		{ 5178, 8 },	/* 1/27: peer_msg */
+		{ 5187, 34 },	/* 1/28: joinable_group_call_client_version */
+		{ 5222, 37 },	/* 1/29: group_call_video_maximization_enabled */
+		{ 5260, 15 },	/* 1/30: return_snapshot */
+		{ 5276, 4 },	/* 1/31: high */
+		{ 5281, 19 },	/* 1/32: America/Mexico_City */
+		{ 5301, 33 },	/* 1/33: entry_point_block_logging_enabled */
+		{ 5335, 3 },	/* 1/34: pop */
+		{ 5339, 3 },	/* 1/35: 024 */
+		{ 5343, 4 },	/* 1/36: 1050 */
+		{ 5348, 2 },	/* 1/37: 16 */
+		{ 5351, 4 },	/* 1/38: 1380 */
+		{ 5356, 34 },	/* 1/39: one_tap_calling_in_group_chat_size */
+		{ 5391, 11 },	/* 1/40: regular_low */
+		{ 5403, 33 },	/* 1/41: inline_joinable_education_enabled */
+		{ 5437, 17 },	/* 1/42: hq_image_max_edge */
+		{ 5455, 6 },	/* 1/43: locked */
+		{ 5462, 14 },	/* 1/44: America/Bogota */
+		{ 5477, 29 },	/* 1/45: smb_biztools_deeplink_enabled */
+		{ 5507, 20 },	/* 1/46: status_image_quality */
+		{ 5528, 4 },	/* 1/47: 1088 */
+		{ 5533, 3 },	/* 1/48: 025 */
+		{ 5537, 37 },	/* 1/49: payments_upi_intent_transaction_limit */
+		{ 5575, 4 },	/* 1/50: voip */
+		{ 5580, 4 },	/* 1/51: w:g2 */
+		{ 5585, 3 },	/* 1/52: 027 */
+		{ 5589, 19 },	/* 1/53: md_pin_chat_enabled */
+		{ 5609, 3 },	/* 1/54: 026 */
+		{ 5613, 33 },	/* 1/55: multi_scan_pjpeg_download_enabled */
+		{ 5647, 18 },	/* 1/56: shops_product_grid */
+		{ 5666, 14 },	/* 1/57: transaction_id */
+		{ 5681, 20 },	/* 1/58: ctwa_context_enabled */
+		{ 5702, 2 },	/* 1/59: 20 */
+		{ 5705, 3 },	/* 1/60: fna */
+		{ 5709, 16 },	/* 1/61: hq_image_quality */
+		{ 5726, 30 },	/* 1/62: alt_jpeg_doc_detection_quality */
+		{ 5757, 27 },	/* 1/63: group_call_max_participants */
+		{ 5785, 4 },	/* 1/64: pkey */
+		{ 5790, 13 },	/* 1/65: America/Belem */
+		{ 5804, 16 },	/* 1/66: image_max_kbytes */
+		{ 5821, 43 },	/* 1/67: web_cart_v1_1_order_message_changes_enabled */
+		{ 5865, 31 },	/* 1/68: ctwa_context_enterprise_enabled */
+		{ 5897, 25 },	/* 1/69: urn:xmpp:whatsapp:account */
+		{ 5923, 3 },	/* 1/70: 840 */
+		{ 5927, 17 },	/* 1/71: Asia/Kuala_Lumpur */
+		{ 5945, 16 },	/* 1/72: max_participants */
+		{ 5962, 32 },	/* 1/73: video_remux_after_repair_enabled */
+		{ 5995, 35 },	/* 1/74: stella_addressbook_restriction_type */
+		{ 6031, 3 },	/* 1/75: 660 */
+		{ 6035, 3 },	/* 1/76: 900 */
+		{ 6039, 3 },	/* 1/77: 780 */
+		{ 6043, 26 },	/* 1/78: context_menu_ios13_enabled */
+		{ 6070, 10 },	/* 1/79: mute-state */
+		{ 6081, 3 },	/* 1/80: ref */
+		{ 6085, 25 },	/* 1/81: payments_request_messages */
+		{ 6111, 3 },	/* 1/82: 029 */
+		{ 6115, 7 },	/* 1/83: frskmsg */
+		{ 6123, 17 },	/* 1/84: vcard_max_size_kb */
+		{ 6141, 32 },	/* 1/85: sample_buffer_gif_player_enabled */
+		{ 6174, 15 },	/* 1/86: match_last_seen */
+		{ 6190, 3 },	/* 1/87: 510 */
+		{ 6194, 4 },	/* 1/88: 4983 */
+		{ 6199, 17 },	/* 1/89: video_max_bitrate */
+		{ 6217, 3 },	/* 1/90: 028 */
+		{ 6221, 12 },	/* 1/91: w:comms:chat */
+		{ 6234, 2 },	/* 1/92: 17 */
+		{ 6237, 24 },	/* 1/93: frequently_forwarded_max */
+		{ 6262, 24 },	/* 1/94: groups_privacy_blacklist */
+		{ 6287, 12 },	/* 1/95: Asia/Karachi */
+		{ 6300, 3 },	/* 1/96: 02a */
+		{ 6304, 39 },	/* 1/97: web_download_document_thumb_mms_enabled */
+		{ 6344, 3 },	/* 1/98: 02b */
+		{ 6348, 9 },	/* 1/99: hist_sync */
+		{ 6358, 25 },	/* 1/100: biz_block_reasons_version */
+		{ 6384, 4 },	/* 1/101: 1024 */
+		{ 6389, 2 },	/* 1/102: 18 */
+		{ 6392, 44 },	/* 1/103: web_is_direct_connection_for_plm_transparent */
+		{ 6437, 15 },	/* 1/104: view_once_write */
+		{ 6453, 13 },	/* 1/105: file_max_size */
+		{ 6467, 13 },	/* 1/106: paid_convo_id */
+		{ 6481, 22 },	/* 1/107: online_privacy_setting */
+		{ 6504, 14 },	/* 1/108: video_max_edge */
+		{ 6519, 14 },	/* 1/109: view_once_read */
+		{ 6534, 27 },	/* 1/110: enhanced_storage_management */
+		{ 6562, 33 },	/* 1/111: multi_scan_pjpeg_encoding_enabled */
+		{ 6596, 28 },	/* 1/112: ctwa_context_forward_enabled */
+		{ 6625, 32 },	/* 1/113: video_transcode_downgrade_enable */
+		{ 6658, 23 },	/* 1/114: template_doc_mime_types */
+		{ 6682, 21 },	/* 1/115: hq_image_bw_threshold */
+		{ 6704, 2 },	/* 1/116: 30 */
+		{ 6707, 4 },	/* 1/117: body */
+		{ 6712, 29 },	/* 1/118: u_aud_limit_sil_restarts_ctrl */
+		{ 6742, 5 },	/* 1/119: other */
+		{ 6748, 13 },	/* 1/120: participating */
+		{ 6762, 15 },	/* 1/121: w:biz:directory */
+		{ 6778, 4 },	/* 1/122: 1110 */
+		{ 6783, 3 },	/* 1/123: vp8 */
+		{ 6787, 4 },	/* 1/124: 4018 */
+		{ 6792, 4 },	/* 1/125: meta */
+		{ 6797, 28 },	/* 1/126: doc_detection_image_max_edge */
+		{ 6826, 13 },	/* 1/127: image_quality */
+		{ 6840, 4 },	/* 1/128: 1170 */
+		{ 6845, 3 },	/* 1/129: 02c */
+		{ 6849, 30 },	/* 1/130: smb_upsell_chat_banner_enabled */
+		{ 6880, 22 },	/* 1/131: key_expiry_time_second */
+		{ 6903, 3 },	/* 1/132: pid */
+		{ 6907, 22 },	/* 1/133: stella_interop_enabled */
+		{ 6930, 2 },	/* 1/134: 19 */
+		{ 6933, 23 },	/* 1/135: linked_device_max_count */
+		{ 6957, 22 },	/* 1/136: md_device_sync_enabled */
+		{ 6980, 3 },	/* 1/137: 02d */
+		{ 6984, 3 },	/* 1/138: 02e */
+		{ 6988, 3 },	/* 1/139: 360 */
+		{ 6992, 22 },	/* 1/140: enhanced_block_enabled */
+		{ 7015, 28 },	/* 1/141: ephemeral_icon_in_forwarding */
+		{ 7044, 17 },	/* 1/142: paid_convo_status */
+		{ 7062, 12 },	/* 1/143: gif_provider */
+		{ 7075, 12 },	/* 1/144: project_name */
+		{ 7088, 12 },	/* 1/145: server-error */
+		{ 7101, 32 },	/* 1/146: canonical_url_validation_enabled */
+		{ 7134, 13 },	/* 1/147: wallpapers_v2 */
+		{ 7148, 36 },	/* 1/148: syncd_clear_chat_delete_chat_enabled */
+		{ 7185, 11 },	/* 1/149: medianotify */
+		{ 7197, 3 },	/* 1/150: 02f */
+		{ 7201, 26 },	/* 1/151: shops_required_tos_version */
+		{ 7228, 4 },	/* 1/152: vote */
+		{ 7233, 23 },	/* 1/153: reset_skey_on_id_change */
+		{ 7257, 3 },	/* 1/154: 030 */
+		{ 7261, 14 },	/* 1/155: image_max_edge */
+		{ 7276, 22 },	/* 1/156: multicast_limit_global */
+		{ 7299, 5 },	/* 1/157: ul_bw */
+		{ 7305, 2 },	/* 1/158: 21 */
+		{ 7308, 2 },	/* 1/159: 25 */
+		{ 7311, 4 },	/* 1/160: 5000 */
+		{ 7316, 4 },	/* 1/161: poll */
+		{ 7321, 3 },	/* 1/162: 570 */
+		{ 7325, 2 },	/* 1/163: 22 */
+		{ 7328, 3 },	/* 1/164: 031 */
+		{ 7332, 4 },	/* 1/165: 1280 */
+		{ 7337, 8 },	/* 1/166: WhatsApp */
+		{ 7346, 3 },	/* 1/167: 032 */
+		{ 7350, 19 },	/* 1/168: bloks_shops_enabled */
+		{ 7370, 2 },	/* 1/169: 50 */
+		{ 7373, 29 },	/* 1/170: upload_host_switching_enabled */
+		{ 7403, 32 },	/* 1/171: web_ctwa_context_compose_enabled */
+		{ 7436, 30 },	/* 1/172: ptt_forwarded_features_enabled */
+		{ 7467, 9 },	/* 1/173: unblocked */
+		{ 7477, 21 },	/* 1/174: partial_pjpeg_enabled */
+		{ 7499, 12 },	/* 1/175: fbid:devices */
+		{ 7512, 6 },	/* 1/176: height */
+		{ 7519, 24 },	/* 1/177: ephemeral_group_query_ts */
+		{ 7544, 22 },	/* 1/178: group_join_permissions */
+		{ 7567, 5 },	/* 1/179: order */
+		{ 7573, 3 },	/* 1/180: 033 */
+		{ 7577, 23 },	/* 1/181: alt_jpeg_status_quality */
+		{ 7601, 7 },	/* 1/182: migrate */
+		{ 7609, 12 },	/* 1/183: popular-bank */
+		{ 7622, 38 },	/* 1/184: win_uwp_deprecation_killswitch_enabled */
+		{ 7661, 37 },	/* 1/185: web_download_status_thumb_mms_enabled */
+		{ 7699, 8 },	/* 1/186: blocking */
+		{ 7708, 8 },	/* 1/187: url_text */
+		{ 7717, 3 },	/* 1/188: 035 */
+		{ 7721, 30 },	/* 1/189: web_forwarding_limit_to_groups */
+		{ 7752, 4 },	/* 1/190: 1600 */
+		{ 7757, 3 },	/* 1/191: val */
+		{ 7761, 4 },	/* 1/192: 1000 */
+		{ 7766, 22 },	/* 1/193: syncd_msg_date_enabled */
+		{ 7789, 11 },	/* 1/194: bank-ref-id */
+		{ 7801, 11 },	/* 1/195: max_subject */
+		{ 7813, 20 },	/* 1/196: payments_web_enabled */
+		{ 7834, 37 },	/* 1/197: web_upload_document_thumb_mms_enabled */
+		{ 7872, 4 },	/* 1/198: size */
+		{ 7877, 7 },	/* 1/199: request */
+		{ 7885, 9 },	/* 1/200: ephemeral */
+		{ 7895, 2 },	/* 1/201: 24 */
+		{ 7898, 11 },	/* 1/202: receipt_agg */
+		{ 7910, 26 },	/* 1/203: ptt_remember_play_position */
+		{ 7937, 15 },	/* 1/204: sampling_weight */
+		{ 7953, 9 },	/* 1/205: enc_rekey */
+		{ 7963, 11 },	/* 1/206: mute_always */
+		{ 7975, 3 },	/* 1/207: 037 */
+		{ 7979, 3 },	/* 1/208: 034 */
+		{ 7983, 2 },	/* 1/209: 23 */
+		{ 7986, 3 },	/* 1/210: 036 */
+		{ 7990, 6 },	/* 1/211: action */
+		{ 7997, 24 },	/* 1/212: click_to_chat_qr_enabled */
+		{ 8022, 5 },	/* 1/213: width */
+		{ 8028, 8 },	/* 1/214: disabled */
+		{ 8037, 3 },	/* 1/215: 038 */
+		{ 8041, 15 },	/* 1/216: md_blocklist_v2 */
+		{ 8057, 19 },	/* 1/217: played_self_enabled */
+		{ 8077, 27 },	/* 1/218: web_buttons_message_enabled */
+		{ 8105, 7 },	/* 1/219: flow_id */
+		{ 8113, 5 },	/* 1/220: clear */
+		{ 8119, 3 },	/* 1/221: 450 */
+		{ 8123, 11 },	/* 1/222: fbid:thread */
+		{ 8135, 19 },	/* 1/223: bloks_session_state */
+		{ 8155, 12 },	/* 1/224: America/Lima */
+		{ 8168, 25 },	/* 1/225: attachment_picker_refresh */
+		{ 8194, 31 },	/* 1/226: download_host_switching_enabled */
+		{ 8226, 4 },	/* 1/227: 1792 */
+		{ 8231, 30 },	/* 1/228: u_aud_limit_sil_restarts_test2 */
+		{ 8262, 11 },	/* 1/229: custom_urls */
+		{ 8274, 13 },	/* 1/230: device_fanout */
+		{ 8288, 17 },	/* 1/231: optimistic_upload */
+		{ 8306, 4 },	/* 1/232: 2000 */
+		{ 8311, 16 },	/* 1/233: key_cipher_suite */
+		{ 8328, 37 },	/* 1/234: web_smb_upsell_in_biz_profile_enabled */
+		{ 8366, 1 },	/* 1/235: e */
+		{ 8368, 3 },	/* 1/236: 039 */
+		{ 8372, 25 },	/* 1/237: siri_post_status_shortcut */
+		{ 8398, 11 },	/* 1/238: pair-device */
+		{ 8410, 2 },	/* 1/239: lg */
+		{ 8413, 2 },	/* 1/240: lc */
+		{ 8416, 22 },	/* 1/241: stream_attribution_url */
+		{ 8439, 5 },	/* 1/242: model */
+		{ 8445, 17 },	/* 1/243: mspjpeg_phash_gen */
+		{ 8463, 16 },	/* 1/244: catalog_send_all */
+		{ 8480, 19 },	/* 1/245: new_multi_vcards_ui */
+		{ 8500, 23 },	/* 1/246: share_biz_vcard_enabled */
+		{ 8524, 1 },	/* 1/247: - */
+		{ 8526, 5 },	/* 1/248: clean */
+		{ 8532, 3 },	/* 1/249: 200 */
+		{ 8536, 22 },	/* 1/250: md_blocklist_v2_server */
+		{ 8559, 3 },	/* 1/251: 03b */
+		{ 8563, 3 },	/* 1/252: 03a */
+		{ 8567, 27 },	/* 1/253: web_md_migration_experience */
+		{ 8595, 25 },	/* 1/254: ptt_conversation_waveform */
+		{ 8621, 30 },	/* 1/255: u_aud_limit_sil_restarts_test1 */
 	},
 	{
-		{ "64", 2 },	/* 2/0 */
-		{ "ptt_playback_speed_enabled", 26 },	/* 2/1 */
-		{ "web_product_list_message_enabled", 32 },	/* 2/2 */
-		{ "paid_convo_ts", 13 },	/* 2/3 */
-		{ "27", 2 },	/* 2/4 */
-		{ "manufacturer", 12 },	/* 2/5 */
-		{ "psp-routing", 11 },	/* 2/6 */
-		{ "grp_uii_cleanup", 15 },	/* 2/7 */
-		{ "ptt_draft_enabled", 17 },	/* 2/8 */
-		{ "03c", 3 },	/* 2/9 */
-		{ "business_initiated", 18 },	/* 2/10 */
-		{ "web_catalog_products_onoff", 26 },	/* 2/11 */
-		{ "web_upload_link_thumb_mms_enabled", 33 },	/* 2/12 */
-		{ "03e", 3 },	/* 2/13 */
-		{ "mediaretry", 10 },	/* 2/14 */
-		{ "35", 2 },	/* 2/15 */
-		{ "hfm_string_changes", 18 },	/* 2/16 */
-		{ "28", 2 },	/* 2/17 */
-		{ "America/Fortaleza", 17 },	/* 2/18 */
-		{ "max_keys", 8 },	/* 2/19 */
-		{ "md_mhfs_days", 12 },	/* 2/20 */
-		{ "streaming_upload_chunk_size", 27 },	/* 2/21 */
-		{ "5541", 4 },	/* 2/22 */
-		{ "040", 3 },	/* 2/23 */
-		{ "03d", 3 },	/* 2/24 */
-		{ "2675", 4 },	/* 2/25 */
-		{ "03f", 3 },	/* 2/26 */
-		{ "...", 3 },	/* 2/27 */
-		{ "512", 3 },	/* 2/28 */
-		{ "mute", 4 },	/* 2/29 */
-		{ "48", 2 },	/* 2/30 */
-		{ "041", 3 },	/* 2/31 */
-		{ "alt_jpeg_quality", 16 },	/* 2/32 */
-		{ "60", 2 },	/* 2/33 */
-		{ "042", 3 },	/* 2/34 */
-		{ "md_smb_quick_reply", 18 },	/* 2/35 */
-		{ "5183", 4 },	/* 2/36 */
-		{ "c", 1 },	/* 2/37 */
-		{ "1343", 4 },	/* 2/38 */
-		{ "40", 2 },	/* 2/39 */
-		{ "1230", 4 },	/* 2/40 */
-		{ "043", 3 },	/* 2/41 */
-		{ "044", 3 },	/* 2/42 */
-		{ "mms_cat_v1_forward_hot_override_enabled", 39 },	/* 2/43 */
-		{ "user_notice", 11 },	/* 2/44 */
-		{ "ptt_waveform_send", 17 },	/* 2/45 */
-		{ "047", 3 },	/* 2/46 */
-		{ "Asia/Calcutta", 13 },	/* 2/47 */
-		{ "250", 3 },	/* 2/48 */
-		{ "md_privacy_v2", 13 },	/* 2/49 */
-		{ "31", 2 },	/* 2/50 */
-		{ "29", 2 },	/* 2/51 */
-		{ "128", 3 },	/* 2/52 */
-		{ "md_messaging_enabled", 20 },	/* 2/53 */
-		{ "046", 3 },	/* 2/54 */
-		{ "crypto", 6 },	/* 2/55 */
-		{ "690", 3 },	/* 2/56 */
-		{ "045", 3 },	/* 2/57 */
-		{ "enc_iv", 6 },	/* 2/58 */
-		{ "75", 2 },	/* 2/59 */
-		{ "failure", 7 },	/* 2/60 */
-		{ "ptt_oot_playback", 16 },	/* 2/61 */
-		{ "AIzaSyDR5yfaG7OG8sMTUj8kfQEb8T9pN8BM6Lk", 39 },	/* 2/62 */
-		{ "w", 1 },	/* 2/63 */
-		{ "048", 3 },	/* 2/64 */
-		{ "2201", 4 },	/* 2/65 */
-		{ "web_large_files_ui", 18 },	/* 2/66 */
-		{ "Asia/Makassar", 13 },	/* 2/67 */
-		{ "812", 3 },	/* 2/68 */
-		{ "status_collapse_muted", 21 },	/* 2/69 */
-		{ "1334", 4 },	/* 2/70 */
-		{ "257", 3 },	/* 2/71 */
-		{ "2HP4dm", 6 },	/* 2/72 */
-		{ "049", 3 },	/* 2/73 */
-		{ "patches", 7 },	/* 2/74 */
-		{ "1290", 4 },	/* 2/75 */
-		{ "43cY6T", 6 },	/* 2/76 */
-		{ "America/Caracas", 15 },	/* 2/77 */
-		{ "web_sticker_maker", 17 },	/* 2/78 */
-		{ "campaign", 8 },	/* 2/79 */
-		{ "ptt_pausable_enabled", 20 },	/* 2/80 */
-		{ "33", 2 },	/* 2/81 */
-		{ "42", 2 },	/* 2/82 */
-		{ "attestation", 11 },	/* 2/83 */
-		{ "biz", 3 },	/* 2/84 */
-		{ "04b", 3 },	/* 2/85 */
-		{ "query_linked", 12 },	/* 2/86 */
-		{ "s", 1 },	/* 2/87 */
-		{ "125", 3 },	/* 2/88 */
-		{ "04a", 3 },	/* 2/89 */
-		{ "810", 3 },	/* 2/90 */
-		{ "availability", 12 },	/* 2/91 */
-		{ "1411", 4 },	/* 2/92 */
-		{ "responsiveness_v2_m1", 20 },	/* 2/93 */
-		{ "catalog_not_created", 19 },	/* 2/94 */
-		{ "34", 2 },	/* 2/95 */
-		{ "America/Santiago", 16 },	/* 2/96 */
-		{ "1465", 4 },	/* 2/97 */
-		{ "enc_p", 5 },	/* 2/98 */
-		{ "04d", 3 },	/* 2/99 */
-		{ "status_info", 11 },	/* 2/100 */
-		{ "04f", 3 },	/* 2/101 */
-		{ "key_version", 11 },	/* 2/102 */
-		{ "..", 2 },	/* 2/103 */
-		{ "04c", 3 },	/* 2/104 */
-		{ "04e", 3 },	/* 2/105 */
-		{ "md_group_notification", 21 },	/* 2/106 */
-		{ "1598", 4 },	/* 2/107 */
-		{ "1215", 4 },	/* 2/108 */
-		{ "web_cart_enabled", 16 },	/* 2/109 */
-		{ "37", 2 },	/* 2/110 */
-		{ "630", 3 },	/* 2/111 */
-		{ "1920", 4 },	/* 2/112 */
-		{ "2394", 4 },	/* 2/113 */
-		{ "-1", 2 },	/* 2/114 */
-		{ "vcard", 5 },	/* 2/115 */
-		{ "38", 2 },	/* 2/116 */
-		{ "elapsed", 7 },	/* 2/117 */
-		{ "36", 2 },	/* 2/118 */
-		{ "828", 3 },	/* 2/119 */
-		{ "peer", 4 },	/* 2/120 */
-		{ "pricing_category", 16 },	/* 2/121 */
-		{ "1245", 4 },	/* 2/122 */
-		{ "invalid", 7 },	/* 2/123 */
-		{ "stella_ios_enabled", 18 },	/* 2/124 */
-		{ "2687", 4 },	/* 2/125 */
-		{ "45", 2 },	/* 2/126 */
-		{ "1528", 4 },	/* 2/127 */
-		{ "39", 2 },	/* 2/128 */
-		{ "u_is_redial_audio_1104_ctrl", 27 },	/* 2/129 */
-		{ "1025", 4 },	/* 2/130 */
-		{ "1455", 4 },	/* 2/131 */
-		{ "58", 2 },	/* 2/132 */
-		{ "2524", 4 },	/* 2/133 */
-		{ "2603", 4 },	/* 2/134 */
-		{ "054", 3 },	/* 2/135 */
-		{ "bsp_system_message_enabled", 26 },	/* 2/136 */
-		{ "web_pip_redesign", 16 },	/* 2/137 */
-		{ "051", 3 },	/* 2/138 */
-		{ "verify_apps", 11 },	/* 2/139 */
-		{ "1974", 4 },	/* 2/140 */
-		{ "1272", 4 },	/* 2/141 */
-		{ "1322", 4 },	/* 2/142 */
-		{ "1755", 4 },	/* 2/143 */
-		{ "052", 3 },	/* 2/144 */
-		{ "70", 2 },	/* 2/145 */
-		{ "050", 3 },	/* 2/146 */
-		{ "1063", 4 },	/* 2/147 */
-		{ "1135", 4 },	/* 2/148 */
-		{ "1361", 4 },	/* 2/149 */
-		{ "80", 2 },	/* 2/150 */
-		{ "1096", 4 },	/* 2/151 */
-		{ "1828", 4 },	/* 2/152 */
-		{ "1851", 4 },	/* 2/153 */
-		{ "1251", 4 },	/* 2/154 */
-		{ "1921", 4 },	/* 2/155 */
-		{ "key_config_id", 13 },	/* 2/156 */
-		{ "1254", 4 },	/* 2/157 */
-		{ "1566", 4 },	/* 2/158 */
-		{ "1252", 4 },	/* 2/159 */
-		{ "2525", 4 },	/* 2/160 */
-		{ "critical_block", 14 },	/* 2/161 */
-		{ "1669", 4 },	/* 2/162 */
-		{ "max_available", 13 },	/* 2/163 */
-		{ "w:auth:backup:token", 19 },	/* 2/164 */
-		{ "product", 7 },	/* 2/165 */
-		{ "2530", 4 },	/* 2/166 */
-		{ "870", 3 },	/* 2/167 */
-		{ "1022", 4 },	/* 2/168 */
-		{ "participant_uuid", 16 },	/* 2/169 */
-		{ "web_cart_on_off", 15 },	/* 2/170 */
-		{ "1255", 4 },	/* 2/171 */
-		{ "1432", 4 },	/* 2/172 */
-		{ "1867", 4 },	/* 2/173 */
-		{ "41", 2 },	/* 2/174 */
-		{ "1415", 4 },	/* 2/175 */
-		{ "1440", 4 },	/* 2/176 */
-		{ "240", 3 },	/* 2/177 */
-		{ "1204", 4 },	/* 2/178 */
-		{ "1608", 4 },	/* 2/179 */
-		{ "1690", 4 },	/* 2/180 */
-		{ "1846", 4 },	/* 2/181 */
-		{ "1483", 4 },	/* 2/182 */
-		{ "1687", 4 },	/* 2/183 */
-		{ "1749", 4 },	/* 2/184 */
-		{ "69", 2 },	/* 2/185 */
-		{ "url_number", 10 },	/* 2/186 */
-		{ "053", 3 },	/* 2/187 */
-		{ "1325", 4 },	/* 2/188 */
-		{ "1040", 4 },	/* 2/189 */
-		{ "365", 3 },	/* 2/190 */
-		{ "59", 2 },	/* 2/191 */
-		{ "Asia/Riyadh", 11 },	/* 2/192 */
-		{ "1177", 4 },	/* 2/193 */
-		{ "test_recommended", 16 },	/* 2/194 */
-		{ "057", 3 },	/* 2/195 */
-		{ "1612", 4 },	/* 2/196 */
-		{ "43", 2 },	/* 2/197 */
-		{ "1061", 4 },	/* 2/198 */
-		{ "1518", 4 },	/* 2/199 */
-		{ "1635", 4 },	/* 2/200 */
-		{ "055", 3 },	/* 2/201 */
-		{ "1034", 4 },	/* 2/202 */
-		{ "1375", 4 },	/* 2/203 */
-		{ "750", 3 },	/* 2/204 */
-		{ "1430", 4 },	/* 2/205 */
-		{ "event_code", 10 },	/* 2/206 */
-		{ "1682", 4 },	/* 2/207 */
-		{ "503", 3 },	/* 2/208 */
-		{ "55", 2 },	/* 2/209 */
-		{ "865", 3 },	/* 2/210 */
-		{ "78", 2 },	/* 2/211 */
-		{ "1309", 4 },	/* 2/212 */
-		{ "1365", 4 },	/* 2/213 */
-		{ "44", 2 },	/* 2/214 */
-		{ "America/Guayaquil", 17 },	/* 2/215 */
-		{ "535", 3 },	/* 2/216 */
-		{ "LIMITED", 7 },	/* 2/217 */
-		{ "1377", 4 },	/* 2/218 */
-		{ "1613", 4 },	/* 2/219 */
-		{ "1420", 4 },	/* 2/220 */
-		{ "1599", 4 },	/* 2/221 */
-		{ "1822", 4 },	/* 2/222 */
-		{ "05a", 3 },	/* 2/223 */
-		{ "1681", 4 },	/* 2/224 */
-		{ "password", 8 },	/* 2/225 */
-		{ "1111", 4 },	/* 2/226 */
-		{ "1214", 4 },	/* 2/227 */
-		{ "1376", 4 },	/* 2/228 */
-		{ "1478", 4 },	/* 2/229 */
-		{ "47", 2 },	/* 2/230 */
-		{ "1082", 4 },	/* 2/231 */
-		{ "4282", 4 },	/* 2/232 */
-		{ "Europe/Istanbul", 15 },	/* 2/233 */
-		{ "1307", 4 },	/* 2/234 */
-		{ "46", 2 },	/* 2/235 */
-		{ "058", 3 },	/* 2/236 */
-		{ "1124", 4 },	/* 2/237 */
-		{ "256", 3 },	/* 2/238 */
-		{ "rate-overlimit", 14 },	/* 2/239 */
-		{ "retail", 6 },	/* 2/240 */
-		{ "u_a_socket_err_fix_succ_test", 28 },	/* 2/241 */
-		{ "1292", 4 },	/* 2/242 */
-		{ "1370", 4 },	/* 2/243 */
-		{ "1388", 4 },	/* 2/244 */
-		{ "520", 3 },	/* 2/245 */
-		{ "861", 3 },	/* 2/246 */
-		{ "psa", 3 },	/* 2/247 */
-		{ "regular", 7 },	/* 2/248 */
-		{ "1181", 4 },	/* 2/249 */
-		{ "1766", 4 },	/* 2/250 */
-		{ "05b", 3 },	/* 2/251 */
-		{ "1183", 4 },	/* 2/252 */
-		{ "1213", 4 },	/* 2/253 */
-		{ "1304", 4 },	/* 2/254 */
-		{ "1537", 4 },	/* 2/255 */
+		{ 8652, 2 },	/* 2/0: 64 */
+		{ 8655, 26 },	/* 2/1: ptt_playback_speed_enabled */
+		{ 8682, 32 },	/* 2/2: web_product_list_message_enabled */
+		{ 8715, 13 },	/* 2/3: paid_convo_ts */
+		{ 8729, 2 },	/* 2/4: 27 */
+		{ 8732, 12 },	/* 2/5: manufacturer */
+		{ 8745, 11 },	/* 2/6: psp-routing */
+		{ 8757, 15 },	/* 2/7: grp_uii_cleanup */
+		{ 8773, 17 },	/* 2/8: ptt_draft_enabled */
+		{ 8791, 3 },	/* 2/9: 03c */
+		{ 8795, 18 },	/* 2/10: business_initiated */
+		{ 8814, 26 },	/* 2/11: web_catalog_products_onoff */
+		{ 8841, 33 },	/* 2/12: web_upload_link_thumb_mms_enabled */
+		{ 8875, 3 },	/* 2/13: 03e */
+		{ 8879, 10 },	/* 2/14: mediaretry */
+		{ 8890, 2 },	/* 2/15: 35 */
+		{ 8893, 18 },	/* 2/16: hfm_string_changes */
+		{ 8912, 2 },	/* 2/17: 28 */
+		{ 8915, 17 },	/* 2/18: America/Fortaleza */
+		{ 8933, 8 },	/* 2/19: max_keys */
+		{ 8942, 12 },	/* 2/20: md_mhfs_days */
+		{ 8955, 27 },	/* 2/21: streaming_upload_chunk_size */
+		{ 8983, 4 },	/* 2/22: 5541 */
+		{ 8988, 3 },	/* 2/23: 040 */
+		{ 8992, 3 },	/* 2/24: 03d */
+		{ 8996, 4 },	/* 2/25: 2675 */
+		{ 9001, 3 },	/* 2/26: 03f */
+		{ 9005, 3 },	/* 2/27: ... */
+		{ 9009, 3 },	/* 2/28: 512 */
+		{ 9013, 4 },	/* 2/29: mute */
+		{ 9018, 2 },	/* 2/30: 48 */
+		{ 9021, 3 },	/* 2/31: 041 */
+		{ 9025, 16 },	/* 2/32: alt_jpeg_quality */
+		{ 9042, 2 },	/* 2/33: 60 */
+		{ 9045, 3 },	/* 2/34: 042 */
+		{ 9049, 18 },	/* 2/35: md_smb_quick_reply */
+		{ 9068, 4 },	/* 2/36: 5183 */
+		{ 9073, 1 },	/* 2/37: c */
+		{ 9075, 4 },	/* 2/38: 1343 */
+		{ 9080, 2 },	/* 2/39: 40 */
+		{ 9083, 4 },	/* 2/40: 1230 */
+		{ 9088, 3 },	/* 2/41: 043 */
+		{ 9092, 3 },	/* 2/42: 044 */
+		{ 9096, 39 },	/* 2/43: mms_cat_v1_forward_hot_override_enabled */
+		{ 9136, 11 },	/* 2/44: user_notice */
+		{ 9148, 17 },	/* 2/45: ptt_waveform_send */
+		{ 9166, 3 },	/* 2/46: 047 */
+		{ 9170, 13 },	/* 2/47: Asia/Calcutta */
+		{ 9184, 3 },	/* 2/48: 250 */
+		{ 9188, 13 },	/* 2/49: md_privacy_v2 */
+		{ 9202, 2 },	/* 2/50: 31 */
+		{ 9205, 2 },	/* 2/51: 29 */
+		{ 9208, 3 },	/* 2/52: 128 */
+		{ 9212, 20 },	/* 2/53: md_messaging_enabled */
+		{ 9233, 3 },	/* 2/54: 046 */
+		{ 9237, 6 },	/* 2/55: crypto */
+		{ 9244, 3 },	/* 2/56: 690 */
+		{ 9248, 3 },	/* 2/57: 045 */
+		{ 9252, 6 },	/* 2/58: enc_iv */
+		{ 9259, 2 },	/* 2/59: 75 */
+		{ 9262, 7 },	/* 2/60: failure */
+		{ 9270, 16 },	/* 2/61: ptt_oot_playback */
+		{ 9287, 39 },	/* 2/62: AIzaSyDR5yfaG7OG8sMTUj8kfQEb8T9pN8BM6Lk */
+		{ 9327, 1 },	/* 2/63: w */
+		{ 9329, 3 },	/* 2/64: 048 */
+		{ 9333, 4 },	/* 2/65: 2201 */
+		{ 9338, 18 },	/* 2/66: web_large_files_ui */
+		{ 9357, 13 },	/* 2/67: Asia/Makassar */
+		{ 9371, 3 },	/* 2/68: 812 */
+		{ 9375, 21 },	/* 2/69: status_collapse_muted */
+		{ 9397, 4 },	/* 2/70: 1334 */
+		{ 9402, 3 },	/* 2/71: 257 */
+		{ 9406, 6 },	/* 2/72: 2HP4dm */
+		{ 9413, 3 },	/* 2/73: 049 */
+		{ 9417, 7 },	/* 2/74: patches */
+		{ 9425, 4 },	/* 2/75: 1290 */
+		{ 9430, 6 },	/* 2/76: 43cY6T */
+		{ 9437, 15 },	/* 2/77: America/Caracas */
+		{ 9453, 17 },	/* 2/78: web_sticker_maker */
+		{ 9471, 8 },	/* 2/79: campaign */
+		{ 9480, 20 },	/* 2/80: ptt_pausable_enabled */
+		{ 9501, 2 },	/* 2/81: 33 */
+		{ 9504, 2 },	/* 2/82: 42 */
+		{ 9507, 11 },	/* 2/83: attestation */
+		{ 9519, 3 },	/* 2/84: biz */
+		{ 9523, 3 },	/* 2/85: 04b */
+		{ 9527, 12 },	/* 2/86: query_linked */
+		{ 9540, 1 },	/* 2/87: s */
+		{ 9542, 3 },	/* 2/88: 125 */
+		{ 9546, 3 },	/* 2/89: 04a */
+		{ 9550, 3 },	/* 2/90: 810 */
+		{ 9554, 12 },	/* 2/91: availability */
+		{ 9567, 4 },	/* 2/92: 1411 */
+		{ 9572, 20 },	/* 2/93: responsiveness_v2_m1 */
+		{ 9593, 19 },	/* 2/94: catalog_not_created */
+		{ 9613, 2 },	/* 2/95: 34 */
+		{ 9616, 16 },	/* 2/96: America/Santiago */
+		{ 9633, 4 },	/* 2/97: 1465 */
+		{ 9638, 5 },	/* 2/98: enc_p */
+		{ 9644, 3 },	/* 2/99: 04d */
+		{ 9648, 11 },	/* 2/100: status_info */
+		{ 9660, 3 },	/* 2/101: 04f */
+		{ 9664, 11 },	/* 2/102: key_version */
+		{ 9676, 2 },	/* 2/103: .. */
+		{ 9679, 3 },	/* 2/104: 04c */
+		{ 9683, 3 },	/* 2/105: 04e */
+		{ 9687, 21 },	/* 2/106: md_group_notification */
+		{ 9709, 4 },	/* 2/107: 1598 */
+		{ 9714, 4 },	/* 2/108: 1215 */
+		{ 9719, 16 },	/* 2/109: web_cart_enabled */
+		{ 9736, 2 },	/* 2/110: 37 */
+		{ 9739, 3 },	/* 2/111: 630 */
+		{ 9743, 4 },	/* 2/112: 1920 */
+		{ 9748, 4 },	/* 2/113: 2394 */
+		{ 9753, 2 },	/* 2/114: -1 */
+		{ 9756, 5 },	/* 2/115: vcard */
+		{ 9762, 2 },	/* 2/116: 38 */
+		{ 9765, 7 },	/* 2/117: elapsed */
+		{ 9773, 2 },	/* 2/118: 36 */
+		{ 9776, 3 },	/* 2/119: 828 */
+		{ 9780, 4 },	/* 2/120: peer */
+		{ 9785, 16 },	/* 2/121: pricing_category */
+		{ 9802, 4 },	/* 2/122: 1245 */
+		{ 9807, 7 },	/* 2/123: invalid */
+		{ 9815, 18 },	/* 2/124: stella_ios_enabled */
+		{ 9834, 4 },	/* 2/125: 2687 */
+		{ 9839, 2 },	/* 2/126: 45 */
+		{ 9842, 4 },	/* 2/127: 1528 */
+		{ 9847, 2 },	/* 2/128: 39 */
+		{ 9850, 27 },	/* 2/129: u_is_redial_audio_1104_ctrl */
+		{ 9878, 4 },	/* 2/130: 1025 */
+		{ 9883, 4 },	/* 2/131: 1455 */
+		{ 9888, 2 },	/* 2/132: 58 */
+		{ 9891, 4 },	/* 2/133: 2524 */
+		{ 9896, 4 },	/* 2/134: 2603 */
+		{ 9901, 3 },	/* 2/135: 054 */
+		{ 9905, 26 },	/* 2/136: bsp_system_message_enabled */
+		{ 9932, 16 },	/* 2/137: web_pip_redesign */
+		{ 9949, 3 },	/* 2/138: 051 */
+		{ 9953, 11 },	/* 2/139: verify_apps */
+		{ 9965, 4 },	/* 2/140: 1974 */
+		{ 9970, 4 },	/* 2/141: 1272 */
+		{ 9975, 4 },	/* 2/142: 1322 */
+		{ 9980, 4 },	/* 2/143: 1755 */
+		{ 9985, 3 },	/* 2/144: 052 */
+		{ 9989, 2 },	/* 2/145: 70 */
+		{ 9992, 3 },	/* 2/146: 050 */
+		{ 9996, 4 },	/* 2/147: 1063 */
+		{ 10001, 4 },	/* 2/148: 1135 */
+		{ 10006, 4 },	/* 2/149: 1361 */
+		{ 10011, 2 },	/* 2/150: 80 */
+		{ 10014, 4 },	/* 2/151: 1096 */
+		{ 10019, 4 },	/* 2/152: 1828 */
+		{ 10024, 4 },	/* 2/153: 1851 */
+		{ 10029, 4 },	/* 2/154: 1251 */
+		{ 10034, 4 },	/* 2/155: 1921 */
+		{ 10039, 13 },	/* 2/156: key_config_id */
+		{ 10053, 4 },	/* 2/157: 1254 */
+		{ 10058, 4 },	/* 2/158: 1566 */
+		{ 10063, 4 },	/* 2/159: 1252 */
+		{ 10068, 4 },	/* 2/160: 2525 */
+		{ 10073, 14 },	/* 2/161: critical_block */
+		{ 10088, 4 },	/* 2/162: 1669 */
+		{ 10093, 13 },	/* 2/163: max_available */
+		{ 10107, 19 },	/* 2/164: w:auth:backup:token */
+		{ 10127, 7 },	/* 2/165: product */
+		{ 10135, 4 },	/* 2/166: 2530 */
+		{ 10140, 3 },	/* 2/167: 870 */
+		{ 10144, 4 },	/* 2/168: 1022 */
+		{ 10149, 16 },	/* 2/169: participant_uuid */
+		{ 10166, 15 },	/* 2/170: web_cart_on_off */
+		{ 10182, 4 },	/* 2/171: 1255 */
+		{ 10187, 4 },	/* 2/172: 1432 */
+		{ 10192, 4 },	/* 2/173: 1867 */
+		{ 10197, 2 },	/* 2/174: 41 */
+		{ 10200, 4 },	/* 2/175: 1415 */
+		{ 10205, 4 },	/* 2/176: 1440 */
+		{ 10210, 3 },	/* 2/177: 240 */
+		{ 10214, 4 },	/* 2/178: 1204 */
+		{ 10219, 4 },	/* 2/179: 1608 */
+		{ 10224, 4 },	/* 2/180: 1690 */
+		{ 10229, 4 },	/* 2/181: 1846 */
+		{ 10234, 4 },	/* 2/182: 1483 */
+		{ 10239, 4 },	/* 2/183: 1687 */
+		{ 10244, 4 },	/* 2/184: 1749 */
+		{ 10249, 2 },	/* 2/185: 69 */
+		{ 10252, 10 },	/* 2/186: url_number */
+		{ 10263, 3 },	/* 2/187: 053 */
+		{ 10267, 4 },	/* 2/188: 1325 */
+		{ 10272, 4 },	/* 2/189: 1040 */
+		{ 10277, 3 },	/* 2/190: 365 */
+		{ 10281, 2 },	/* 2/191: 59 */
+		{ 10284, 11 },	/* 2/192: Asia/Riyadh */
+		{ 10296, 4 },	/* 2/193: 1177 */
+		{ 10301, 16 },	/* 2/194: test_recommended */
+		{ 10318, 3 },	/* 2/195: 057 */
+		{ 10322, 4 },	/* 2/196: 1612 */
+		{ 10327, 2 },	/* 2/197: 43 */
+		{ 10330, 4 },	/* 2/198: 1061 */
+		{ 10335, 4 },	/* 2/199: 1518 */
+		{ 10340, 4 },	/* 2/200: 1635 */
+		{ 10345, 3 },	/* 2/201: 055 */
+		{ 10349, 4 },	/* 2/202: 1034 */
+		{ 10354, 4 },	/* 2/203: 1375 */
+		{ 10359, 3 },	/* 2/204: 750 */
+		{ 10363, 4 },	/* 2/205: 1430 */
+		{ 10368, 10 },	/* 2/206: event_code */
+		{ 10379, 4 },	/* 2/207: 1682 */
+		{ 10384, 3 },	/* 2/208: 503 */
+		{ 10388, 2 },	/* 2/209: 55 */
+		{ 10391, 3 },	/* 2/210: 865 */
+		{ 10395, 2 },	/* 2/211: 78 */
+		{ 10398, 4 },	/* 2/212: 1309 */
+		{ 10403, 4 },	/* 2/213: 1365 */
+		{ 10408, 2 },	/* 2/214: 44 */
+		{ 10411, 17 },	/* 2/215: America/Guayaquil */
+		{ 10429, 3 },	/* 2/216: 535 */
+		{ 10433, 7 },	/* 2/217: LIMITED */
+		{ 10441, 4 },	/* 2/218: 1377 */
+		{ 10446, 4 },	/* 2/219: 1613 */
+		{ 10451, 4 },	/* 2/220: 1420 */
+		{ 10456, 4 },	/* 2/221: 1599 */
+		{ 10461, 4 },	/* 2/222: 1822 */
+		{ 10466, 3 },	/* 2/223: 05a */
+		{ 10470, 4 },	/* 2/224: 1681 */
+		{ 10475, 8 },	/* 2/225: password */
+		{ 10484, 4 },	/* 2/226: 1111 */
+		{ 10489, 4 },	/* 2/227: 1214 */
+		{ 10494, 4 },	/* 2/228: 1376 */
+		{ 10499, 4 },	/* 2/229: 1478 */
+		{ 10504, 2 },	/* 2/230: 47 */
+		{ 10507, 4 },	/* 2/231: 1082 */
+		{ 10512, 4 },	/* 2/232: 4282 */
+		{ 10517, 15 },	/* 2/233: Europe/Istanbul */
+		{ 10533, 4 },	/* 2/234: 1307 */
+		{ 10538, 2 },	/* 2/235: 46 */
+		{ 10541, 3 },	/* 2/236: 058 */
+		{ 10545, 4 },	/* 2/237: 1124 */
+		{ 10550, 3 },	/* 2/238: 256 */
+		{ 10554, 14 },	/* 2/239: rate-overlimit */
+		{ 10569, 6 },	/* 2/240: retail */
+		{ 10576, 28 },	/* 2/241: u_a_socket_err_fix_succ_test */
+		{ 10605, 4 },	/* 2/242: 1292 */
+		{ 10610, 4 },	/* 2/243: 1370 */
+		{ 10615, 4 },	/* 2/244: 1388 */
+		{ 10620, 3 },	/* 2/245: 520 */
+		{ 10624, 3 },	/* 2/246: 861 */
+		{ 10628, 3 },	/* 2/247: psa */
+		{ 10632, 7 },	/* 2/248: regular */
+		{ 10640, 4 },	/* 2/249: 1181 */
+		{ 10645, 4 },	/* 2/250: 1766 */
+		{ 10650, 3 },	/* 2/251: 05b */
+		{ 10654, 4 },	/* 2/252: 1183 */
+		{ 10659, 4 },	/* 2/253: 1213 */
+		{ 10664, 4 },	/* 2/254: 1304 */
+		{ 10669, 4 },	/* 2/255: 1537 */
 	},
 	{
-		{ "1724", 4 },	/* 3/0 */
-		{ "profile_picture", 15 },	/* 3/1 */
-		{ "1071", 4 },	/* 3/2 */
-		{ "1314", 4 },	/* 3/3 */
-		{ "1605", 4 },	/* 3/4 */
-		{ "407", 3 },	/* 3/5 */
-		{ "990", 3 },	/* 3/6 */
-		{ "1710", 4 },	/* 3/7 */
-		{ "746", 3 },	/* 3/8 */
-		{ "pricing_model", 13 },	/* 3/9 */
-		{ "056", 3 },	/* 3/10 */
-		{ "059", 3 },	/* 3/11 */
-		{ "061", 3 },	/* 3/12 */
-		{ "1119", 4 },	/* 3/13 */
-		{ "6027", 4 },	/* 3/14 */
-		{ "65", 2 },	/* 3/15 */
-		{ "877", 3 },	/* 3/16 */
-		{ "1607", 4 },	/* 3/17 */
-		{ "05d", 3 },	/* 3/18 */
-		{ "917", 3 },	/* 3/19 */
-		{ "seen", 4 },	/* 3/20 */
-		{ "1516", 4 },	/* 3/21 */
-		{ "49", 2 },	/* 3/22 */
-		{ "470", 3 },	/* 3/23 */
-		{ "973", 3 },	/* 3/24 */
-		{ "1037", 4 },	/* 3/25 */
-		{ "1350", 4 },	/* 3/26 */
-		{ "1394", 4 },	/* 3/27 */
-		{ "1480", 4 },	/* 3/28 */
-		{ "1796", 4 },	/* 3/29 */
-		{ "keys", 4 },	/* 3/30 */
-		{ "794", 3 },	/* 3/31 */
-		{ "1536", 4 },	/* 3/32 */
-		{ "1594", 4 },	/* 3/33 */
-		{ "2378", 4 },	/* 3/34 */
-		{ "1333", 4 },	/* 3/35 */
-		{ "1524", 4 },	/* 3/36 */
-		{ "1825", 4 },	/* 3/37 */
-		{ "116", 3 },	/* 3/38 */
-		{ "309", 3 },	/* 3/39 */
-		{ "52", 2 },	/* 3/40 */
-		{ "808", 3 },	/* 3/41 */
-		{ "827", 3 },	/* 3/42 */
-		{ "909", 3 },	/* 3/43 */
-		{ "495", 3 },	/* 3/44 */
-		{ "1660", 4 },	/* 3/45 */
-		{ "361", 3 },	/* 3/46 */
-		{ "957", 3 },	/* 3/47 */
-		{ "google", 6 },	/* 3/48 */
-		{ "1357", 4 },	/* 3/49 */
-		{ "1565", 4 },	/* 3/50 */
-		{ "1967", 4 },	/* 3/51 */
-		{ "996", 3 },	/* 3/52 */
-		{ "1775", 4 },	/* 3/53 */
-		{ "586", 3 },	/* 3/54 */
-		{ "736", 3 },	/* 3/55 */
-		{ "1052", 4 },	/* 3/56 */
-		{ "1670", 4 },	/* 3/57 */
-		{ "bank", 4 },	/* 3/58 */
-		{ "177", 3 },	/* 3/59 */
-		{ "1416", 4 },	/* 3/60 */
-		{ "2194", 4 },	/* 3/61 */
-		{ "2222", 4 },	/* 3/62 */
-		{ "1454", 4 },	/* 3/63 */
-		{ "1839", 4 },	/* 3/64 */
-		{ "1275", 4 },	/* 3/65 */
-		{ "53", 2 },	/* 3/66 */
-		{ "997", 3 },	/* 3/67 */
-		{ "1629", 4 },	/* 3/68 */
-		{ "6028", 4 },	/* 3/69 */
-		{ "smba", 4 },	/* 3/70 */
-		{ "1378", 4 },	/* 3/71 */
-		{ "1410", 4 },	/* 3/72 */
-		{ "05c", 3 },	/* 3/73 */
-		{ "1849", 4 },	/* 3/74 */
-		{ "727", 3 },	/* 3/75 */
-		{ "create", 6 },	/* 3/76 */
-		{ "1559", 4 },	/* 3/77 */
-		{ "536", 3 },	/* 3/78 */
-		{ "1106", 4 },	/* 3/79 */
-		{ "1310", 4 },	/* 3/80 */
-		{ "1944", 4 },	/* 3/81 */
-		{ "670", 3 },	/* 3/82 */
-		{ "1297", 4 },	/* 3/83 */
-		{ "1316", 4 },	/* 3/84 */
-		{ "1762", 4 },	/* 3/85 */
-		{ "en", 2 },	/* 3/86 */
-		{ "1148", 4 },	/* 3/87 */
-		{ "1295", 4 },	/* 3/88 */
-		{ "1551", 4 },	/* 3/89 */
-		{ "1853", 4 },	/* 3/90 */
-		{ "1890", 4 },	/* 3/91 */
-		{ "1208", 4 },	/* 3/92 */
-		{ "1784", 4 },	/* 3/93 */
-		{ "7200", 4 },	/* 3/94 */
-		{ "05f", 3 },	/* 3/95 */
-		{ "178", 3 },	/* 3/96 */
-		{ "1283", 4 },	/* 3/97 */
-		{ "1332", 4 },	/* 3/98 */
-		{ "381", 3 },	/* 3/99 */
-		{ "643", 3 },	/* 3/100 */
-		{ "1056", 4 },	/* 3/101 */
-		{ "1238", 4 },	/* 3/102 */
-		{ "2024", 4 },	/* 3/103 */
-		{ "2387", 4 },	/* 3/104 */
-		{ "179", 3 },	/* 3/105 */
-		{ "981", 3 },	/* 3/106 */
-		{ "1547", 4 },	/* 3/107 */
-		{ "1705", 4 },	/* 3/108 */
-		{ "05e", 3 },	/* 3/109 */
-		{ "290", 3 },	/* 3/110 */
-		{ "903", 3 },	/* 3/111 */
-		{ "1069", 4 },	/* 3/112 */
-		{ "1285", 4 },	/* 3/113 */
-		{ "2436", 4 },	/* 3/114 */
-		{ "062", 3 },	/* 3/115 */
-		{ "251", 3 },	/* 3/116 */
-		{ "560", 3 },	/* 3/117 */
-		{ "582", 3 },	/* 3/118 */
-		{ "719", 3 },	/* 3/119 */
-		{ "56", 2 },	/* 3/120 */
-		{ "1700", 4 },	/* 3/121 */
-		{ "2321", 4 },	/* 3/122 */
-		{ "325", 3 },	/* 3/123 */
-		{ "448", 3 },	/* 3/124 */
-		{ "613", 3 },	/* 3/125 */
-		{ "777", 3 },	/* 3/126 */
-		{ "791", 3 },	/* 3/127 */
-		{ "51", 2 },	/* 3/128 */
-		{ "488", 3 },	/* 3/129 */
-		{ "902", 3 },	/* 3/130 */
-		{ "Asia/Almaty", 11 },	/* 3/131 */
-		{ "is_hidden", 9 },	/* 3/132 */
-		{ "1398", 4 },	/* 3/133 */
-		{ "1527", 4 },	/* 3/134 */
-		{ "1893", 4 },	/* 3/135 */
-		{ "1999", 4 },	/* 3/136 */
-		{ "2367", 4 },	/* 3/137 */
-		{ "2642", 4 },	/* 3/138 */
-		{ "237", 3 },	/* 3/139 */
-		{ "busy", 4 },	/* 3/140 */
-		{ "065", 3 },	/* 3/141 */
-		{ "067", 3 },	/* 3/142 */
-		{ "233", 3 },	/* 3/143 */
-		{ "590", 3 },	/* 3/144 */
-		{ "993", 3 },	/* 3/145 */
-		{ "1511", 4 },	/* 3/146 */
-		{ "54", 2 },	/* 3/147 */
-		{ "723", 3 },	/* 3/148 */
-		{ "860", 3 },	/* 3/149 */
-		{ "363", 3 },	/* 3/150 */
-		{ "487", 3 },	/* 3/151 */
-		{ "522", 3 },	/* 3/152 */
-		{ "605", 3 },	/* 3/153 */
-		{ "995", 3 },	/* 3/154 */
-		{ "1321", 4 },	/* 3/155 */
-		{ "1691", 4 },	/* 3/156 */
-		{ "1865", 4 },	/* 3/157 */
-		{ "2447", 4 },	/* 3/158 */
-		{ "2462", 4 },	/* 3/159 */
-		{ "NON_TRANSACTIONAL", 17 },	/* 3/160 */
-		{ "433", 3 },	/* 3/161 */
-		{ "871", 3 },	/* 3/162 */
-		{ "432", 3 },	/* 3/163 */
-		{ "1004", 4 },	/* 3/164 */
-		{ "1207", 4 },	/* 3/165 */
-		{ "2032", 4 },	/* 3/166 */
-		{ "2050", 4 },	/* 3/167 */
-		{ "2379", 4 },	/* 3/168 */
-		{ "2446", 4 },	/* 3/169 */
-		{ "279", 3 },	/* 3/170 */
-		{ "636", 3 },	/* 3/171 */
-		{ "703", 3 },	/* 3/172 */
-		{ "904", 3 },	/* 3/173 */
-		{ "248", 3 },	/* 3/174 */
-		{ "370", 3 },	/* 3/175 */
-		{ "691", 3 },	/* 3/176 */
-		{ "700", 3 },	/* 3/177 */
-		{ "1068", 4 },	/* 3/178 */
-		{ "1655", 4 },	/* 3/179 */
-		{ "2334", 4 },	/* 3/180 */
-		{ "060", 3 },	/* 3/181 */
-		{ "063", 3 },	/* 3/182 */
-		{ "364", 3 },	/* 3/183 */
-		{ "533", 3 },	/* 3/184 */
-		{ "534", 3 },	/* 3/185 */
-		{ "567", 3 },	/* 3/186 */
-		{ "1191", 4 },	/* 3/187 */
-		{ "1210", 4 },	/* 3/188 */
-		{ "1473", 4 },	/* 3/189 */
-		{ "1827", 4 },	/* 3/190 */
-		{ "069", 3 },	/* 3/191 */
-		{ "701", 3 },	/* 3/192 */
-		{ "2531", 4 },	/* 3/193 */
-		{ "514", 3 },	/* 3/194 */
-		{ "prev_dhash", 10 },	/* 3/195 */
-		{ "064", 3 },	/* 3/196 */
-		{ "496", 3 },	/* 3/197 */
-		{ "790", 3 },	/* 3/198 */
-		{ "1046", 4 },	/* 3/199 */
-		{ "1139", 4 },	/* 3/200 */
-		{ "1505", 4 },	/* 3/201 */
-		{ "1521", 4 },	/* 3/202 */
-		{ "1108", 4 },	/* 3/203 */
-		{ "207", 3 },	/* 3/204 */
-		{ "544", 3 },	/* 3/205 */
-		{ "637", 3 },	/* 3/206 */
-		{ "final", 5 },	/* 3/207 */
-		{ "1173", 4 },	/* 3/208 */
-		{ "1293", 4 },	/* 3/209 */
-		{ "1694", 4 },	/* 3/210 */
-		{ "1939", 4 },	/* 3/211 */
-		{ "1951", 4 },	/* 3/212 */
-		{ "1993", 4 },	/* 3/213 */
-		{ "2353", 4 },	/* 3/214 */
-		{ "2515", 4 },	/* 3/215 */
-		{ "504", 3 },	/* 3/216 */
-		{ "601", 3 },	/* 3/217 */
-		{ "857", 3 },	/* 3/218 */
-		{ "modify", 6 },	/* 3/219 */
-		{ "spam_request", 12 },	/* 3/220 */
-		{ "p_121_aa_1101_test4", 19 },	/* 3/221 */
-		{ "866", 3 },	/* 3/222 */
-		{ "1427", 4 },	/* 3/223 */
-		{ "1502", 4 },	/* 3/224 */
-		{ "1638", 4 },	/* 3/225 */
-		{ "1744", 4 },	/* 3/226 */
-		{ "2153", 4 },	/* 3/227 */
-		{ "068", 3 },	/* 3/228 */
-		{ "382", 3 },	/* 3/229 */
-		{ "725", 3 },	/* 3/230 */
-		{ "1704", 4 },	/* 3/231 */
-		{ "1864", 4 },	/* 3/232 */
-		{ "1990", 4 },	/* 3/233 */
-		{ "2003", 4 },	/* 3/234 */
-		{ "Asia/Dubai", 10 },	/* 3/235 */
-		{ "508", 3 },	/* 3/236 */
-		{ "531", 3 },	/* 3/237 */
-		{ "1387", 4 },	/* 3/238 */
-		{ "1474", 4 },	/* 3/239 */
-		{ "1632", 4 },	/* 3/240 */
-		{ "2307", 4 },	/* 3/241 */
-		{ "2386", 4 },	/* 3/242 */
-		{ "819", 3 },	/* 3/243 */
-		{ "2014", 4 },	/* 3/244 */
-		{ "066", 3 },	/* 3/245 */
-		{ "387", 3 },	/* 3/246 */
-		{ "1468", 4 },	/* 3/247 */
-		{ "1706", 4 },	/* 3/248 */
-		{ "2186", 4 },	/* 3/249 */
-		{ "2261", 4 },	/* 3/250 */
-		{ "471", 3 },	/* 3/251 */
-		{ "728", 3 },	/* 3/252 */
-		{ "1147", 4 },	/* 3/253 */
-		{ "1372", 4 },	/* 3/254 */
-		{ "1961", 4 },	/* 3/255 */
+		{ 10674, 4 },	/* 3/0: 1724 */
+		{ 10679, 15 },	/* 3/1: profile_picture */
+		{ 10695, 4 },	/* 3/2: 1071 */
+		{ 10700, 4 },	/* 3/3: 1314 */
+		{ 10705, 4 },	/* 3/4: 1605 */
+		{ 10710, 3 },	/* 3/5: 407 */
+		{ 10714, 3 },	/* 3/6: 990 */
+		{ 10718, 4 },	/* 3/7: 1710 */
+		{ 10723, 3 },	/* 3/8: 746 */
+		{ 10727, 13 },	/* 3/9: pricing_model */
+		{ 10741, 3 },	/* 3/10: 056 */
+		{ 10745, 3 },	/* 3/11: 059 */
+		{ 10749, 3 },	/* 3/12: 061 */
+		{ 10753, 4 },	/* 3/13: 1119 */
+		{ 10758, 4 },	/* 3/14: 6027 */
+		{ 10763, 2 },	/* 3/15: 65 */
+		{ 10766, 3 },	/* 3/16: 877 */
+		{ 10770, 4 },	/* 3/17: 1607 */
+		{ 10775, 3 },	/* 3/18: 05d */
+		{ 10779, 3 },	/* 3/19: 917 */
+		{ 10783, 4 },	/* 3/20: seen */
+		{ 10788, 4 },	/* 3/21: 1516 */
+		{ 10793, 2 },	/* 3/22: 49 */
+		{ 10796, 3 },	/* 3/23: 470 */
+		{ 10800, 3 },	/* 3/24: 973 */
+		{ 10804, 4 },	/* 3/25: 1037 */
+		{ 10809, 4 },	/* 3/26: 1350 */
+		{ 10814, 4 },	/* 3/27: 1394 */
+		{ 10819, 4 },	/* 3/28: 1480 */
+		{ 10824, 4 },	/* 3/29: 1796 */
+		{ 10829, 4 },	/* 3/30: keys */
+		{ 10834, 3 },	/* 3/31: 794 */
+		{ 10838, 4 },	/* 3/32: 1536 */
+		{ 10843, 4 },	/* 3/33: 1594 */
+		{ 10848, 4 },	/* 3/34: 2378 */
+		{ 10853, 4 },	/* 3/35: 1333 */
+		{ 10858, 4 },	/* 3/36: 1524 */
+		{ 10863, 4 },	/* 3/37: 1825 */
+		{ 10868, 3 },	/* 3/38: 116 */
+		{ 10872, 3 },	/* 3/39: 309 */
+		{ 10876, 2 },	/* 3/40: 52 */
+		{ 10879, 3 },	/* 3/41: 808 */
+		{ 10883, 3 },	/* 3/42: 827 */
+		{ 10887, 3 },	/* 3/43: 909 */
+		{ 10891, 3 },	/* 3/44: 495 */
+		{ 10895, 4 },	/* 3/45: 1660 */
+		{ 10900, 3 },	/* 3/46: 361 */
+		{ 10904, 3 },	/* 3/47: 957 */
+		{ 10908, 6 },	/* 3/48: google */
+		{ 10915, 4 },	/* 3/49: 1357 */
+		{ 10920, 4 },	/* 3/50: 1565 */
+		{ 10925, 4 },	/* 3/51: 1967 */
+		{ 10930, 3 },	/* 3/52: 996 */
+		{ 10934, 4 },	/* 3/53: 1775 */
+		{ 10939, 3 },	/* 3/54: 586 */
+		{ 10943, 3 },	/* 3/55: 736 */
+		{ 10947, 4 },	/* 3/56: 1052 */
+		{ 10952, 4 },	/* 3/57: 1670 */
+		{ 10957, 4 },	/* 3/58: bank */
+		{ 10962, 3 },	/* 3/59: 177 */
+		{ 10966, 4 },	/* 3/60: 1416 */
+		{ 10971, 4 },	/* 3/61: 2194 */
+		{ 10976, 4 },	/* 3/62: 2222 */
+		{ 10981, 4 },	/* 3/63: 1454 */
+		{ 10986, 4 },	/* 3/64: 1839 */
+		{ 10991, 4 },	/* 3/65: 1275 */
+		{ 10996, 2 },	/* 3/66: 53 */
+		{ 10999, 3 },	/* 3/67: 997 */
+		{ 11003, 4 },	/* 3/68: 1629 */
+		{ 11008, 4 },	/* 3/69: 6028 */
+		{ 11013, 4 },	/* 3/70: smba */
+		{ 11018, 4 },	/* 3/71: 1378 */
+		{ 11023, 4 },	/* 3/72: 1410 */
+		{ 11028, 3 },	/* 3/73: 05c */
+		{ 11032, 4 },	/* 3/74: 1849 */
+		{ 11037, 3 },	/* 3/75: 727 */
+		{ 11041, 6 },	/* 3/76: create */
+		{ 11048, 4 },	/* 3/77: 1559 */
+		{ 11053, 3 },	/* 3/78: 536 */
+		{ 11057, 4 },	/* 3/79: 1106 */
+		{ 11062, 4 },	/* 3/80: 1310 */
+		{ 11067, 4 },	/* 3/81: 1944 */
+		{ 11072, 3 },	/* 3/82: 670 */
+		{ 11076, 4 },	/* 3/83: 1297 */
+		{ 11081, 4 },	/* 3/84: 1316 */
+		{ 11086, 4 },	/* 3/85: 1762 */
+		{ 11091, 2 },	/* 3/86: en */
+		{ 11094, 4 },	/* 3/87: 1148 */
+		{ 11099, 4 },	/* 3/88: 1295 */
+		{ 11104, 4 },	/* 3/89: 1551 */
+		{ 11109, 4 },	/* 3/90: 1853 */
+		{ 11114, 4 },	/* 3/91: 1890 */
+		{ 11119, 4 },	/* 3/92: 1208 */
+		{ 11124, 4 },	/* 3/93: 1784 */
+		{ 11129, 4 },	/* 3/94: 7200 */
+		{ 11134, 3 },	/* 3/95: 05f */
+		{ 11138, 3 },	/* 3/96: 178 */
+		{ 11142, 4 },	/* 3/97: 1283 */
+		{ 11147, 4 },	/* 3/98: 1332 */
+		{ 11152, 3 },	/* 3/99: 381 */
+		{ 11156, 3 },	/* 3/100: 643 */
+		{ 11160, 4 },	/* 3/101: 1056 */
+		{ 11165, 4 },	/* 3/102: 1238 */
+		{ 11170, 4 },	/* 3/103: 2024 */
+		{ 11175, 4 },	/* 3/104: 2387 */
+		{ 11180, 3 },	/* 3/105: 179 */
+		{ 11184, 3 },	/* 3/106: 981 */
+		{ 11188, 4 },	/* 3/107: 1547 */
+		{ 11193, 4 },	/* 3/108: 1705 */
+		{ 11198, 3 },	/* 3/109: 05e */
+		{ 11202, 3 },	/* 3/110: 290 */
+		{ 11206, 3 },	/* 3/111: 903 */
+		{ 11210, 4 },	/* 3/112: 1069 */
+		{ 11215, 4 },	/* 3/113: 1285 */
+		{ 11220, 4 },	/* 3/114: 2436 */
+		{ 11225, 3 },	/* 3/115: 062 */
+		{ 11229, 3 },	/* 3/116: 251 */
+		{ 11233, 3 },	/* 3/117: 560 */
+		{ 11237, 3 },	/* 3/118: 582 */
+		{ 11241, 3 },	/* 3/119: 719 */
+		{ 11245, 2 },	/* 3/120: 56 */
+		{ 11248, 4 },	/* 3/121: 1700 */
+		{ 11253, 4 },	/* 3/122: 2321 */
+		{ 11258, 3 },	/* 3/123: 325 */
+		{ 11262, 3 },	/* 3/124: 448 */
+		{ 11266, 3 },	/* 3/125: 613 */
+		{ 11270, 3 },	/* 3/126: 777 */
+		{ 11274, 3 },	/* 3/127: 791 */
+		{ 11278, 2 },	/* 3/128: 51 */
+		{ 11281, 3 },	/* 3/129: 488 */
+		{ 11285, 3 },	/* 3/130: 902 */
+		{ 11289, 11 },	/* 3/131: Asia/Almaty */
+		{ 11301, 9 },	/* 3/132: is_hidden */
+		{ 11311, 4 },	/* 3/133: 1398 */
+		{ 11316, 4 },	/* 3/134: 1527 */
+		{ 11321, 4 },	/* 3/135: 1893 */
+		{ 11326, 4 },	/* 3/136: 1999 */
+		{ 11331, 4 },	/* 3/137: 2367 */
+		{ 11336, 4 },	/* 3/138: 2642 */
+		{ 11341, 3 },	/* 3/139: 237 */
+		{ 11345, 4 },	/* 3/140: busy */
+		{ 11350, 3 },	/* 3/141: 065 */
+		{ 11354, 3 },	/* 3/142: 067 */
+		{ 11358, 3 },	/* 3/143: 233 */
+		{ 11362, 3 },	/* 3/144: 590 */
+		{ 11366, 3 },	/* 3/145: 993 */
+		{ 11370, 4 },	/* 3/146: 1511 */
+		{ 11375, 2 },	/* 3/147: 54 */
+		{ 11378, 3 },	/* 3/148: 723 */
+		{ 11382, 3 },	/* 3/149: 860 */
+		{ 11386, 3 },	/* 3/150: 363 */
+		{ 11390, 3 },	/* 3/151: 487 */
+		{ 11394, 3 },	/* 3/152: 522 */
+		{ 11398, 3 },	/* 3/153: 605 */
+		{ 11402, 3 },	/* 3/154: 995 */
+		{ 11406, 4 },	/* 3/155: 1321 */
+		{ 11411, 4 },	/* 3/156: 1691 */
+		{ 11416, 4 },	/* 3/157: 1865 */
+		{ 11421, 4 },	/* 3/158: 2447 */
+		{ 11426, 4 },	/* 3/159: 2462 */
+		{ 11431, 17 },	/* 3/160: NON_TRANSACTIONAL */
+		{ 11449, 3 },	/* 3/161: 433 */
+		{ 11453, 3 },	/* 3/162: 871 */
+		{ 11457, 3 },	/* 3/163: 432 */
+		{ 11461, 4 },	/* 3/164: 1004 */
+		{ 11466, 4 },	/* 3/165: 1207 */
+		{ 11471, 4 },	/* 3/166: 2032 */
+		{ 11476, 4 },	/* 3/167: 2050 */
+		{ 11481, 4 },	/* 3/168: 2379 */
+		{ 11486, 4 },	/* 3/169: 2446 */
+		{ 11491, 3 },	/* 3/170: 279 */
+		{ 11495, 3 },	/* 3/171: 636 */
+		{ 11499, 3 },	/* 3/172: 703 */
+		{ 11503, 3 },	/* 3/173: 904 */
+		{ 11507, 3 },	/* 3/174: 248 */
+		{ 11511, 3 },	/* 3/175: 370 */
+		{ 11515, 3 },	/* 3/176: 691 */
+		{ 11519, 3 },	/* 3/177: 700 */
+		{ 11523, 4 },	/* 3/178: 1068 */
+		{ 11528, 4 },	/* 3/179: 1655 */
+		{ 11533, 4 },	/* 3/180: 2334 */
+		{ 11538, 3 },	/* 3/181: 060 */
+		{ 11542, 3 },	/* 3/182: 063 */
+		{ 11546, 3 },	/* 3/183: 364 */
+		{ 11550, 3 },	/* 3/184: 533 */
+		{ 11554, 3 },	/* 3/185: 534 */
+		{ 11558, 3 },	/* 3/186: 567 */
+		{ 11562, 4 },	/* 3/187: 1191 */
+		{ 11567, 4 },	/* 3/188: 1210 */
+		{ 11572, 4 },	/* 3/189: 1473 */
+		{ 11577, 4 },	/* 3/190: 1827 */
+		{ 11582, 3 },	/* 3/191: 069 */
+		{ 11586, 3 },	/* 3/192: 701 */
+		{ 11590, 4 },	/* 3/193: 2531 */
+		{ 11595, 3 },	/* 3/194: 514 */
+		{ 11599, 10 },	/* 3/195: prev_dhash */
+		{ 11610, 3 },	/* 3/196: 064 */
+		{ 11614, 3 },	/* 3/197: 496 */
+		{ 11618, 3 },	/* 3/198: 790 */
+		{ 11622, 4 },	/* 3/199: 1046 */
+		{ 11627, 4 },	/* 3/200: 1139 */
+		{ 11632, 4 },	/* 3/201: 1505 */
+		{ 11637, 4 },	/* 3/202: 1521 */
+		{ 11642, 4 },	/* 3/203: 1108 */
+		{ 11647, 3 },	/* 3/204: 207 */
+		{ 11651, 3 },	/* 3/205: 544 */
+		{ 11655, 3 },	/* 3/206: 637 */
+		{ 11659, 5 },	/* 3/207: final */
+		{ 11665, 4 },	/* 3/208: 1173 */
+		{ 11670, 4 },	/* 3/209: 1293 */
+		{ 11675, 4 },	/* 3/210: 1694 */
+		{ 11680, 4 },	/* 3/211: 1939 */
+		{ 11685, 4 },	/* 3/212: 1951 */
+		{ 11690, 4 },	/* 3/213: 1993 */
+		{ 11695, 4 },	/* 3/214: 2353 */
+		{ 11700, 4 },	/* 3/215: 2515 */
+		{ 11705, 3 },	/* 3/216: 504 */
+		{ 11709, 3 },	/* 3/217: 601 */
+		{ 11713, 3 },	/* 3/218: 857 */
+		{ 11717, 6 },	/* 3/219: modify */
+		{ 11724, 12 },	/* 3/220: spam_request */
+		{ 11737, 19 },	/* 3/221: p_121_aa_1101_test4 */
+		{ 11757, 3 },	/* 3/222: 866 */
+		{ 11761, 4 },	/* 3/223: 1427 */
+		{ 11766, 4 },	/* 3/224: 1502 */
+		{ 11771, 4 },	/* 3/225: 1638 */
+		{ 11776, 4 },	/* 3/226: 1744 */
+		{ 11781, 4 },	/* 3/227: 2153 */
+		{ 11786, 3 },	/* 3/228: 068 */
+		{ 11790, 3 },	/* 3/229: 382 */
+		{ 11794, 3 },	/* 3/230: 725 */
+		{ 11798, 4 },	/* 3/231: 1704 */
+		{ 11803, 4 },	/* 3/232: 1864 */
+		{ 11808, 4 },	/* 3/233: 1990 */
+		{ 11813, 4 },	/* 3/234: 2003 */
+		{ 11818, 10 },	/* 3/235: Asia/Dubai */
+		{ 11829, 3 },	/* 3/236: 508 */
+		{ 11833, 3 },	/* 3/237: 531 */
+		{ 11837, 4 },	/* 3/238: 1387 */
+		{ 11842, 4 },	/* 3/239: 1474 */
+		{ 11847, 4 },	/* 3/240: 1632 */
+		{ 11852, 4 },	/* 3/241: 2307 */
+		{ 11857, 4 },	/* 3/242: 2386 */
+		{ 11862, 3 },	/* 3/243: 819 */
+		{ 11866, 4 },	/* 3/244: 2014 */
+		{ 11871, 3 },	/* 3/245: 066 */
+		{ 11875, 3 },	/* 3/246: 387 */
+		{ 11879, 4 },	/* 3/247: 1468 */
+		{ 11884, 4 },	/* 3/248: 1706 */
+		{ 11889, 4 },	/* 3/249: 2186 */
+		{ 11894, 4 },	/* 3/250: 2261 */
+		{ 11899, 3 },	/* 3/251: 471 */
+		{ 11903, 3 },	/* 3/252: 728 */
+		{ 11907, 4 },	/* 3/253: 1147 */
+		{ 11912, 4 },	/* 3/254: 1372 */
+		{ 11917, 4 },	/* 3/255: 1961 */
 	},
 };
 
@@ -1568,7 +2830,7 @@ wa_token_single(unsigned idx, size_t *len)
 		return NULL;
 	if (len != NULL)
 		*len = wa_token_single_tab[idx].len;
-	return wa_token_single_tab[idx].s;
+	return wa_token_pool + wa_token_single_tab[idx].off;
 }
 
 /* The double-byte token of dictionary dict at index idx, NULL if out of range. */
@@ -1579,7 +2841,7 @@ wa_token_double(unsigned dict, unsigned idx, size_t *len)
 		return NULL;
 	if (len != NULL)
 		*len = wa_token_double_tab[dict][idx].len;
-	return wa_token_double_tab[dict][idx].s;
+	return wa_token_pool + wa_token_double_tab[dict][idx].off;
 }
 
 /* Find how a string is written as a token: 1 = single byte, 2 = double byte, 0 = not a token. */
@@ -1600,7 +2862,7 @@ wa_token_find(const char *s, size_t len, uint8_t *dict, uint8_t *idx)
 		code--;
 		t = code < 256 ? &wa_token_single_tab[code] :
 		    &wa_token_double_tab[(code - 256) / 256][code % 256];
-		if (t->len == len && memcmp(t->s, s, len) == 0) {
+		if (t->len == len && memcmp(wa_token_pool + t->off, s, len) == 0) {
 			if (code < 256) {
 				*dict = 0;
 				*idx = (uint8_t)code;

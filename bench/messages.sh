@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Messaging benchmark (issue 9): a private PostgreSQL + fakewa + wagate; instance pairs (sender s<i>, receiver r<i>,
+# each paired with its own mock phone) exchange texts instance -> instance through POST /message/sendText. A
+# webhook receiver (its own process) timestamps every messages.upsert: per message, the time from the sendText
+# request to the receiving instance's webhook (API accepted -> fakewa -> receiving worker -> row committed ->
+# webhook delivered). Goal: 2,000 msg/s. Prints one line per figure set (bench/messages_driver.py does the work):
+#   messages: idle paired worker PSS A kB (private B kB, RSS C kB; after pairing)
+#   messages pairs=1: N texts, R msg/s end to end (goal 2000), latency p50 X ms p99 Y ms (API->row ..., row->webhook
+#     ...; cpu s: wagate, workers, fakewa, postgres, receiver, driver; ...)   (the split at the receiving row's
+#     created_at and the CPU seconds each part used during the set: where the time goes)
+#   messages pairs=50: ... the same
+#   messages: idle worker PSS A kB (...; after the load)
+#   messages: idle worker PSS A kB (...; after a restart)      (kill -9 of a receiving worker, logged in again)
+# Figures only, nothing is asserted. fakewa is one process that also encrypts/decrypts for the mock phones (each
+# text reaches the receiver's phone and, as a DeviceSentMessage, the sender's): it is part of what is measured.
+# usage: bench/messages.sh [PAIRS:MESSAGES:CONCURRENCY ...]   (default 1:1000:32 50:2000:100; pairs must grow)
+# Knobs: BUILD (default build), WAGATE_BIN, WAGATE_WORKER_BIN, WAGATE_FAKEWA_BIN, BENCH_TIMEOUT (600 s per wait),
+#        BENCH_KEEP (keep the scratch dir).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=messages
+. bench/lib.sh
+fw_bin=${WAGATE_FAKEWA_BIN:-$repo/$BUILD/tests/fakewa/fakewa}
+sets=("$@")
+[ ${#sets[@]} -gt 0 ] || sets=(1:1000:32 50:2000:100)
+need_built "$sup_bin" "$wrk_bin" "$fw_bin"
+prev=0
+for s in "${sets[@]}"; do
+	[[ "$s" =~ ^([0-9]+):[0-9]+:[0-9]+$ ]] && [ "${BASH_REMATCH[1]}" -gt "$prev" ] ||
+		fail "sets are PAIRS:MESSAGES:CONCURRENCY with growing PAIRS"
+	prev=${BASH_REMATCH[1]}
+done
+
+start_pg
+start_fakewa "$fw_bin"
+rport=$(free_port)
+sup_env=(WA_WEBSOCKET_URL="ws://127.0.0.1:$fw_port/ws/chat" WA_ROOT_KEY="$fw_root_key"
+	WEBHOOK_GLOBAL_URL="http://127.0.0.1:$rport/hook" WEBHOOK_GLOBAL_ENABLED=true)
+start_sup
+BENCH_RECEIVER_PORT=$rport BENCH_SUP_PID=$sup_pid BENCH_FW_PID=$fw_pid python3 bench/messages_driver.py "$base" "$key" "$fw_control" "$tmp" \
+	"postgresql://postgres@127.0.0.1:$pgport/postgres" "${sets[@]}" \
+	>&3 2>"$tmp/driver.err" || fail "$(tail -n 1 "$tmp/driver.err")"

@@ -1,0 +1,352 @@
+"""The driver of bench/messages.sh (run by it; standard library only): pairs instances with fakewa's mock phones,
+runs a webhook receiver that timestamps arrivals (its own process: the senders do not share its interpreter),
+sends texts instance -> instance through POST /message/sendText and measures, per message, the time from the
+request to the receiving instance's messages.upsert at the receiver (API accepted -> fakewa -> receiving worker ->
+row committed -> webhook delivered). Prints the result lines on stdout; a failure is one line on stderr and exit 1.
+
+The latency is split at the receiving row's created_at (the storing transaction's start, read with psql): API ->
+row stored, row -> webhook delivered.
+
+usage: messages_driver.py BASE KEY FW_CONTROL SCRATCH_DIR DB_URI PAIRS:MESSAGES:CONCURRENCY ...
+  (e.g. 1:1000:32 50:2000:100; pair sets grow: the pairs of a smaller set are reused by the next)"""
+
+import concurrent.futures
+import glob
+import http.client
+import http.server
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+BASE, KEY, CONTROL, SCRATCH, DB = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+PORT = int(BASE.rsplit(":", 1)[1])
+LIMIT = float(os.environ.get("BENCH_TIMEOUT", "600"))
+_local = threading.local()
+
+
+def die(msg):
+    sys.stderr.write("%s\n" % msg)
+    sys.exit(1)
+
+
+def req(port, method, path, body=None, timeout=120, keep=False):
+    """One request; keep=True reuses this thread's connection to wagate (keep-alive)."""
+    hdr = {"apikey": KEY}
+    if body is not None:
+        body = body if isinstance(body, bytes) else json.dumps(body).encode()
+        hdr["Content-Type"] = "application/json"
+    for attempt in (0, 1):
+        c = getattr(_local, "conn", None) if keep else None
+        if c is None:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+            if keep:
+                _local.conn = c
+        try:
+            c.request(method, path, body=body, headers=hdr)
+            r = c.getresponse()
+            data = r.read()
+            if not keep or r.getheader("Connection", "").lower() == "close":
+                c.close()
+                _local.conn = None
+            return r.status, (json.loads(data) if data else None)
+        except (http.client.HTTPException, ConnectionError) as e:
+            c.close()
+            _local.conn = None
+            if not keep or attempt == 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def metrics():
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+    c.request("GET", "/metrics", headers={"apikey": KEY})
+    return c.getresponse().read().decode()
+
+
+def worker_pids():
+    """{instance_id: pid} from /metrics."""
+    out = {}
+    for line in metrics().splitlines():
+        if line.startswith("wagate_worker_pid{"):
+            iid = line.split('instance_id="', 1)[1].split('"', 1)[0]
+            pid = int(float(line.rsplit(" ", 1)[1]))
+            if pid > 0:
+                out[iid] = pid
+    return out
+
+
+def wait(pred, what, limit=LIMIT, interval=0.2):
+    end = time.monotonic() + limit
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            die("timed out after %ds waiting for %s" % (limit, what() if callable(what) else what))
+        time.sleep(interval)
+
+
+def psql(sql):
+    """Rows of one query (tab-separated fields) with the newest server-side psql."""
+    c = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))
+    r = subprocess.run([c[-1] if c else "psql", "-X", "-q", "-A", "-t", "-F", "\t", "-d", DB, "-c", sql],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    if r.returncode != 0:
+        die("psql: %s" % r.stderr.strip())
+    return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * p))]
+
+
+def fw_devices():
+    _, j = req(CONTROL, "GET", "/admin/accounts")
+    return {d["jid"]: d for a in j["accounts"] for d in a["devices"]}
+
+
+def pair(name, phone):
+    """create (qrcode:true) -> fakewa's phone scans -> open with its prekeys uploaded; returns the device JID."""
+    st, j = req(PORT, "POST", "/instance/create", {"instanceName": name, "integration": "WHATSAPP-BAILEYS",
+                                                   "qrcode": True})
+    if st != 201:
+        die("create %s: %s %s" % (name, st, j))
+    code = (j.get("qrcode") or {}).get("code")
+    end = time.monotonic() + 120
+    while True:
+        if code:
+            st, j = req(CONTROL, "POST", "/admin/mock-phone/scan-qr?phone=%s" % phone, code.encode())
+            if st == 200:
+                return j["jid"]
+            if st != 404:
+                die("scan %s: %s %s" % (name, st, j))
+        if time.monotonic() > end:
+            die("scan %s: no QR that fakewa knows" % name)
+        time.sleep(0.3)
+        st, j = req(PORT, "GET", "/instance/connect/" + name)
+        code = j.get("code") if st == 200 and isinstance(j, dict) else None
+
+
+def state(name):
+    st, j = req(PORT, "GET", "/instance/connectionState/" + name)
+    return (j or {}).get("instance", {}).get("state") if st == 200 else None
+
+
+def _ticks(pid):
+    """utime + stime of a process, in clock ticks (0 once it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            v = f.read().rsplit(")", 1)[1].split()
+        return int(v[11]) + int(v[12])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _children(ppid):
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == ppid:
+                        out.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def cpu(rx_pid):
+    """CPU seconds so far of wagate, its workers, fakewa, PostgreSQL (postmaster and backends), the receiver and
+    this driver (the senders). A process that exited meanwhile (a killed worker) is simply missing."""
+    hz = os.sysconf("SC_CLK_TCK")
+    sup, fw = int(os.environ.get("BENCH_SUP_PID", "0")), int(os.environ.get("BENCH_FW_PID", "0"))
+    try:
+        with open(os.path.join(SCRATCH, "pg", "data", "postmaster.pid")) as f:
+            pm = int(f.readline())
+    except (OSError, ValueError):
+        pm = 0
+    t = os.times()
+    return {"wagate": _ticks(sup) / hz, "workers": sum(_ticks(p) for p in _children(sup)) / hz,
+            "fakewa": _ticks(fw) / hz, "postgres": (_ticks(pm) + sum(_ticks(p) for p in _children(pm))) / hz,
+            "receiver": _ticks(rx_pid) / hz, "driver": t.user + t.system}
+
+
+def pss(pid):
+    """(PSS, private, RSS) kB of a process."""
+    v = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            k, _, rest = line.partition(":")
+            if k in ("Pss", "Rss", "Private_Clean", "Private_Dirty"):
+                v[k] = int(rest.split()[0])
+    return v["Pss"], v["Private_Clean"] + v["Private_Dirty"], v["Rss"]
+
+
+# --- the receiver: its own process, appending "<instance> <key.id> <arrival time>" per messages.upsert
+RECEIVER = r'''
+import http.server, json, socket, sys, threading, time
+out = open(sys.argv[2], "a", buffering=1)
+lock = threading.Lock()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def setup(self):
+        super().setup()
+        # the headers and the body go out in two writes: with Nagle on, a keep-alive client waits for the
+        # delayed ACK (40 ms) before the second one, and the receiver would cap deliveries at ~22/s per connection
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        t = time.time()
+        try:
+            j = json.loads(body)
+            if j.get("event") == "messages.upsert":
+                with lock:
+                    out.write("%s %s %.6f\n" % (j.get("instance"), j["data"]["key"]["id"], t))
+        except Exception:
+            pass
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+s = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+s.daemon_threads = True
+s.serve_forever()
+'''
+
+
+class Arrivals:
+    """Reads the receiver's file incrementally: {key.id: (instance, time)}."""
+
+    def __init__(self, path):
+        self.path, self.pos, self.seen = path, 0, {}
+
+    def poll(self):
+        with open(self.path) as f:
+            f.seek(self.pos)
+            data = f.read()
+        end = data.rfind("\n") + 1
+        self.pos += len(data[:end].encode())
+        for line in data[:end].splitlines():
+            inst, mid, t = line.split(" ")
+            self.seen.setdefault(mid, (inst, float(t)))
+        return self.seen
+
+
+def run_set(npairs, nmsgs, conc, arrivals, rx_pid):
+    """nmsgs texts over npairs sender -> receiver pairs, conc in flight: (msg/s, p50 ms, p99 ms)."""
+    sends = {}  # id -> (pair, t0)
+    errors = []
+    lock = threading.Lock()
+
+    def one(i):
+        p = 1 + i % npairs
+        t0 = time.time()
+        st, j = req(PORT, "POST", "/message/sendText/s%d" % p, {"number": "15554%06d" % p, "text": "bench %d" % i},
+                    keep=True)
+        if st != 201:
+            with lock:
+                errors.append("%s %s" % (st, j))
+            return
+        with lock:
+            sends[j["key"]["id"]] = (p, t0)
+
+    t_start, c0 = time.time(), cpu(rx_pid)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=conc) as ex:
+        list(ex.map(one, range(nmsgs)))
+    if errors:
+        die("%d of %d sendText failed, first: %s" % (len(errors), nmsgs, errors[0]))
+    t_sent = time.time()
+
+    def all_in():
+        seen = arrivals.poll()
+        return all(mid in seen for mid in sends)
+    wait(all_in, lambda: "%d messages.upsert at the receiver (%d in)" % (nmsgs, sum(m in arrivals.seen
+                                                                                        for m in sends)),
+         interval=0.05)
+    seen = arrivals.seen
+    bad = [mid for mid, (p, _) in sends.items() if seen[mid][0] != "r%d" % p]
+    if bad:
+        die("%d messages arrived at the wrong instance" % len(bad))
+    c1 = cpu(rx_pid)
+    used = "cpu s: " + ", ".join("%s %.1f" % (k, c1[k] - c0[k]) for k in c1)
+    lat = [(seen[mid][1] - t0) * 1000 for mid, (_, t0) in sends.items()]
+    last = max(seen[mid][1] for mid in sends)
+    rate = nmsgs / (last - t_start)
+    # the split: when the receiving instance's row was stored
+    stored = {r[0]: float(r[1]) for r in psql(
+        "SELECT key_id, extract(epoch FROM created_at) FROM message WHERE NOT from_me AND key_id IN (%s)"
+        % ",".join("'%s'" % mid for mid in sends))}
+    to_row = [(stored[mid] - t0) * 1000 for mid, (_, t0) in sends.items() if mid in stored]
+    to_hook = [(seen[mid][1] - stored[mid]) * 1000 for mid in sends if mid in stored]
+    split = "API->row p50 %.1f p99 %.1f ms, row->webhook p50 %.1f p99 %.1f ms" % (
+        statistics.median(to_row), pct(to_row, 0.99), statistics.median(to_hook), pct(to_hook, 0.99)) \
+        if to_row else "no rows found for the split"
+    return rate, statistics.median(lat), pct(lat, 0.99), t_sent - t_start, split + "; " + used
+
+
+def main():
+    sets = []
+    for s in sys.argv[6:]:
+        a, b, c = (int(x) for x in s.split(":"))
+        sets.append((a, b, c))
+    rport = int(os.environ.get("BENCH_RECEIVER_PORT", "0"))
+    rfile = os.path.join(SCRATCH, "arrivals.txt")
+    open(rfile, "w").close()
+    rx = subprocess.Popen([sys.executable, "-c", RECEIVER, str(rport), rfile])
+    try:
+        arrivals = Arrivals(rfile)
+        have = 0
+        for npairs, nmsgs, conc in sets:
+            t0 = time.time()
+            names = []
+            with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
+                jobs = []
+                for p in range(have + 1, npairs + 1):
+                    jobs.append(ex.submit(pair, "s%d" % p, "15553%06d" % p))
+                    jobs.append(ex.submit(pair, "r%d" % p, "15554%06d" % p))
+                    names += ["s%d" % p, "r%d" % p]
+                jids = [j.result() for j in jobs]
+            for n in names:
+                wait(lambda: state(n) == "open", "%s open" % n)
+            wait(lambda: all(fw_devices().get(j, {}).get("prekeys", 0) >= 812 for j in jids), "prekeys uploaded")
+            t_pair = time.time() - t0
+            if have == 0:
+                time.sleep(2)  # idle: the logins are done, a few keepalives go by
+                pid = list(worker_pids().values())[0]
+                print("messages: idle paired worker PSS %d kB (private %d kB, RSS %d kB; after pairing)" % pss(pid),
+                      flush=True)
+            have = npairs
+            # warm-up: one message per pair builds the Signal sessions (pkmsg), not measured
+            run_set(npairs, npairs, min(conc, npairs), arrivals, rx.pid)
+            rate, p50, p99, t_send, split = run_set(npairs, nmsgs, conc, arrivals, rx.pid)
+            print("messages pairs=%d: %d texts, %.0f msg/s end to end (goal 2000), latency p50 %.1f ms p99 %.1f ms "
+                  "(%s; %d in flight; sendText calls took %.2f s; pairing took %.1f s)"
+                  % (npairs, nmsgs, rate, p50, p99, split, conc, t_send, t_pair), flush=True)
+        # the receiving worker of pair 1 after the load, then after a restart (kill -9, logged in again, idle)
+        ids = {}
+        _, j = req(PORT, "GET", "/instance/fetchInstances")
+        for x in j:
+            ids[x["name"]] = x["id"]
+        pid = worker_pids()[ids["r1"]]
+        time.sleep(2)
+        print("messages: idle worker PSS %d kB (private %d kB, RSS %d kB; after the load)" % pss(pid), flush=True)
+        os.kill(pid, signal.SIGKILL)
+        new = wait(lambda: (lambda q: q if q and q != pid else None)(worker_pids().get(ids["r1"])), "r1 restarted")
+        wait(lambda: state("r1") == "open", "r1 open again")
+        time.sleep(2)
+        print("messages: idle worker PSS %d kB (private %d kB, RSS %d kB; after a restart)" % pss(new), flush=True)
+    finally:
+        rx.kill()
+        rx.wait()
+
+
+if __name__ == "__main__":
+    main()

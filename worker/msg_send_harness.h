@@ -1,0 +1,86 @@
+/* The supervisor side for end-to-end tests of the worker's send path (msg_send_worker_test.c): real
+ * wagate-worker processes, a real fakewa, and an in-memory store answering StoreBatch, PairSuccess, SignalLoad
+ * and MessageStore. Test code: cmocka assertions fail the running test. */
+#ifndef WAGATE_WORKER_MSG_SEND_HARNESS_H
+#define WAGATE_WORKER_MSG_SEND_HARNESS_H
+
+#include "ipc.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define WAIT_MS		60000	/* valgrind is slow */
+#define MAX_REPLIES	32
+#define MAX_HELD	8
+#define HARNESS_INSTS	4
+
+/* One Signal record of an instance's store. */
+struct rec {
+	struct rec *next;
+	int kind;
+	char *address, *group;
+	uint32_t prekey_id;
+	uint8_t *data;
+	size_t len;
+};
+
+/* A worker and what its supervisor (this test) keeps for it. */
+struct inst {
+	const char *name, *phone;
+	pid_t pid, scan_pid;
+	int fd;
+	uint8_t *buf;
+	size_t have, cap;
+	uint8_t *creds;
+	size_t creds_len;
+	struct rec *recs;
+	int open, scanned, opens;		/* opens: OPEN reports so far */
+	char jid[128];
+	uint64_t next_req;
+	IpcEnvelope *replies[MAX_REPLIES];	/* SendResult, NumbersResult, Result of our requests */
+	size_t nreplies;
+	const char *hold_id;			/* hold the StoreAck of the MessageStore with this message */
+	IpcEnvelope *held[MAX_HELD];
+	size_t nheld;
+	int stores;				/* MessageStores seen */
+	char stored_status[64][8];		/* status of each message row stored, by order */
+	char stored_ids[64][64];
+	size_t nstored;
+	char lid_pn[16][128], lid_lid[16][128];	/* LID mappings stored */
+	size_t nlids;
+	int session_changes;			/* SESSION changes stored */
+	int sessions_loaded;			/* SESSION records found for a SignalLoad */
+};
+
+struct fakewa {
+	pid_t pid;
+	int port, control;
+	uint8_t root[32];
+	char dir[64];
+};
+
+extern struct fakewa fw;
+
+int64_t now_ms(void);
+/* One blocking HTTP/1.1 request to fakewa's control port: the status; the body into out (NUL-terminated). */
+int http(const char *method, const char *path, const char *body, char *out, size_t outlen);
+/* Start fakewa (dies with the test) and learn its ports and root key. */
+void fakewa_start(void);
+void fakewa_stop(void);
+/* Serve in (and the others watched) from pump(). */
+void inst_watch(struct inst *in);
+void inst_send(struct inst *in, IpcEnvelope *env);
+void inst_store_ack(struct inst *in, uint64_t request_id, int ok);
+/* Start a worker for in (with its stored creds, if any) and send Start. */
+void inst_start(struct inst *in, int connect_now);
+/* Serve every watched worker for up to ms, or until done(arg) holds. 1 if it did. */
+int pump(int (*done)(void *), void *arg, int ms);
+/* The reply to request id of in, once it came (NULL until then); await_reply waits for it. */
+IpcEnvelope *reply_find(struct inst *in, uint64_t id);
+IpcEnvelope *await_reply(struct inst *in, uint64_t id);
+/* Shutdown, drain, and the process's clean exit (the store stays); inst_stop also frees the store. */
+void inst_shutdown(struct inst *in);
+void inst_stop(struct inst *in);
+
+#endif
