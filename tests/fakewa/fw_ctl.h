@@ -14,6 +14,8 @@
  *   POST /admin/companion-reg-refresh?client=ID|all             -> {"affected":N}
  *   POST /admin/prekey-low?jid=DEVICE_JID&count=N               -> {"sent":1} / 404
  *   GET  /admin/accounts                                        -> {"accounts":[...]}
+ *   POST /admin/account?phone=DIGITS[&name=PUSH]   -> {"phone","lid":LID_USER}: an account with its phone and no
+ *        companion (created if missing), so the phone can message and be messaged without a pairing
  * and the phone's messaging (fw_phone_signal.h; account = the phone number, phone= is taken for it too;
  * parameters in the query string like every other route):
  *   POST /phone/send?account=DIGITS&to=USER_JID&text=TEXT   -> {"id":MSG_ID} / 400 / 404 no such account

@@ -296,11 +296,13 @@ fw_phone_redeliver(struct fw_server *s, struct fw_phone *p)
 	return n;
 }
 
-/* A receipt from a's phone about message id, to the sender device (retry: wa-session.md 5.4); group: the
- * message came from that group (the receipt names the phone as participant). */
+/* A receipt from a's phone about message id, as fw_phone_receipt below; own_chat non-NULL: the message was our
+ * own companion's copy (a DeviceSentMessage) of what it sent to own_chat, and a real client answers such a copy
+ * with type="sender" recipient=CHAT (wa-session.md 5.3; Baileys' sendReceipt), not with a delivery receipt: the
+ * sender must not take its own phone's copy for the recipient's delivery. */
 static void
-fw_phone_receipt(struct fw_phone *p, struct fw_account *a, struct fw_device *to, const char *group, const char *id,
-    int retry)
+fw_phone_receipt_own(struct fw_phone *p, struct fw_account *a, struct fw_device *to, const char *group,
+    const char *id, int retry, const char *own_chat)
 {
 	struct wa_node *r = wa_node_new("receipt"), *rt;
 	uint8_t reg[4];
@@ -312,6 +314,10 @@ fw_phone_receipt(struct fw_phone *p, struct fw_account *a, struct fw_device *to,
 		wa_node_set_attrf(r, "from", "%s@s.whatsapp.net", a->phone);
 	wa_node_set_attr(r, "id", id);
 	wa_node_set_attrf(r, "t", "%lld", (long long)time(NULL));
+	if (own_chat != NULL && !retry) {
+		wa_node_set_attr(r, "type", "sender");
+		wa_node_set_attr(r, "recipient", own_chat);
+	}
 	if (retry) {
 		wa_node_set_attr(r, "type", "retry");
 		rt = wa_node_add_child(r, wa_node_new("retry"));
@@ -324,6 +330,15 @@ fw_phone_receipt(struct fw_phone *p, struct fw_account *a, struct fw_device *to,
 		wa_node_set_bytes(wa_node_add_child(r, wa_node_new("registration")), reg, 4);
 	}
 	fw_msg_deliver(to, r);
+}
+
+/* A receipt from a's phone about message id, to the sender device (retry: wa-session.md 5.4); group: the
+ * message came from that group (the receipt names the phone as participant). */
+static void
+fw_phone_receipt(struct fw_phone *p, struct fw_account *a, struct fw_device *to, const char *group, const char *id,
+    int retry)
+{
+	fw_phone_receipt_own(p, a, to, group, id, retry, NULL);
 }
 
 void
@@ -372,7 +387,8 @@ fw_phone_receive(struct fw_client *c, struct fw_account *a, const struct wa_node
 	else
 		fw_phone_remember(p, NULL, from, id, rc == 1 ? "text" : "other", rc == 1 ? text : NULL);
 	free(pt);
-	fw_phone_receipt(p, a, c->dev, NULL, id, 0);
+	/* our own companion's copy: the chat is the stanza's to= (a user JID; checked by the router) */
+	fw_phone_receipt_own(p, a, c->dev, NULL, id, 0, c->dev->acct == a ? wa_node_attr(msg, "to") : NULL);
 }
 
 /* Append a protobuf length-delimited field. */

@@ -151,6 +151,9 @@ def t_group_messages(tmp):
         check(line(b, "ACK 0 message g3 error=-"), "no ack for g3", b)
         check(lines(b, "ACK 0 message g3 error=-") == ["ACK 0 message g3 error=-"], "right phash answered", b)
         check(line(c, "GTEXT 0 %s %s g3 right" % (gid, bdev)), "g3", c)
+        # fakewa keeps a message until its receipt and redelivers it at the next login: c's receipt of g3 (its
+        # last message; the earlier ones were receipted before it) must be in before the drop
+        check(line(c, "ACK 0 receipt g3 error=-"), "c's receipt of g3 not acked", c)
         # offline: c drops, phone A and b send, fakewa queues both; c gets them at its next login, decrypted
         cc = [x for x in fw.clients()["clients"] if x["jid"] == cdev and not x["dead"]]
         check(len(cc) == 1, "C's connection %s" % cc)

@@ -175,6 +175,15 @@ def t_phone(tmp):
         got = [(r["id"], r["type"], r.get("text")) for r in received(fw, B)]
         check(got == [("m-p1", "text", "hi phone B"), ("m-p2", "retry", None), ("m-p3", "text", "third")],
               "phone B received %s" % got)
+        # A's own phone decrypts A's copy of a message to B and answers as a real client does: type="sender" with
+        # the chat as recipient, not a delivery (which would tell A that B got it)
+        a.cmd("0 key %s:0@s.whatsapp.net" % A)
+        check(line(a, "SESSION 0 %s:0@s.whatsapp.net built" % A), "no session with phone A", a)
+        a.cmd("0 sendtext m-own %s@s.whatsapp.net %s:0@s.whatsapp.net my copy" % (B, A))
+        check(line(a, "RECEIPT 0 %s@s.whatsapp.net m-own sender recipient=%s@s.whatsapp.net" % (A, B)),
+              "own phone's receipt is not type=sender with the chat as recipient", a)
+        check(not any(l.startswith("RECEIPT 0 %s@s.whatsapp.net m-own delivery" % A) for l in a.lines),
+              "own phone sent a delivery receipt", a)
         # phone B answers on the session A started: a msg
         mid = phone_send(fw, B, A + "@s.whatsapp.net", "answer")
         check(line(a, "MSG 0 %s@s.whatsapp.net %s offline=0 recipient=- enc=msg:" % (B, mid)), "no msg at A", a)
@@ -184,6 +193,28 @@ def t_phone(tmp):
         check(fw.post("/phone/send?account=%s&to=19990000000@s.whatsapp.net&text=x" % A)[0] == 400, "unknown peer")
         check(fw.post("/phone/send?account=%s&text=x" % A)[0] == 400, "missing to")
         stop(a, b)
+
+
+def t_account(tmp):
+    """POST /admin/account: an account that is only its phone (no pairing), messaging both ways."""
+    with Fakewa(tmp) as fw:
+        st, js = fw.post("/admin/account?phone=%s&name=Solo" % B)
+        check(st == 200 and js["phone"] == B and js["lid"].isdigit(), "account: %d %s" % (st, js))
+        st, again = fw.post("/admin/account?phone=%s" % B)
+        check(st == 200 and again == js, "a second call made another account: %s" % again)
+        acct = [x for x in fw.call("/admin/accounts", "GET")["accounts"] if x["phone"] == B]
+        check(len(acct) == 1 and acct[0]["devices"] == [] and acct[0]["push_name"] == "Solo", "accounts: %s" % acct)
+        for bad in ("", "?phone=", "?phone=12ab", "?phone=" + "1" * 21):
+            check(fw.post("/admin/account" + bad)[0] == 400, "bad phone accepted: %r" % bad)
+        a, ja = pair(fw, A)
+        a.cmd("0 usync %s@s.whatsapp.net" % B)
+        check(line(a, "USYNC 0 %s@s.whatsapp.net devices=0 contact=in lid=%s@lid" % (B, js["lid"])), "usync of B", a)
+        mid = phone_send(fw, B, A + "@s.whatsapp.net", "from a phone alone")
+        check(line(a, "TEXT 0 %s@s.whatsapp.net %s from a phone alone" % (B, mid)), "A cannot decrypt", a)
+        a.cmd("0 sendtext m-s1 %s@s.whatsapp.net %s:0@s.whatsapp.net back" % (B, B))
+        check(poll(lambda: received(fw, B) == [{"from": ja["jid"], "id": "m-s1", "type": "text", "text": "back"}], 5),
+              "phone B received %s" % received(fw, B))
+        stop(a)
 
 
 def t_redeliver(tmp):
@@ -228,7 +259,7 @@ def t_redeliver(tmp):
         stop(a, b)
 
 
-TESTS = [t_route, t_usync_keys, t_phone, t_redeliver]
+TESTS = [t_route, t_usync_keys, t_phone, t_account, t_redeliver]
 
 
 if __name__ == "__main__":

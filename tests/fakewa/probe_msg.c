@@ -216,9 +216,10 @@ probe_msg_node(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct 
 	if (strcmp(n->tag, "message") == 0)
 		pm_message(idx, st, c, n);
 	else if (strcmp(n->tag, "receipt") == 0) {
-		printf("RECEIPT %d %s %s %s%s%s\n", idx, pm_attr(n, "from", "-"), pm_attr(n, "id", "-"),
+		printf("RECEIPT %d %s %s %s%s%s%s%s\n", idx, pm_attr(n, "from", "-"), pm_attr(n, "id", "-"),
 		    pm_attr(n, "type", "delivery"), wa_node_attr(n, "participant") ? " participant=" : "",
-		    pm_attr(n, "participant", ""));
+		    pm_attr(n, "participant", ""), wa_node_attr(n, "recipient") ? " recipient=" : "",
+		    pm_attr(n, "recipient", ""));
 		fflush(stdout);
 		if (id == NULL)
 			return;
