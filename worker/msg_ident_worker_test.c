@@ -156,7 +156,7 @@ setup(void **state)
 	inst_watch(&ib);
 	inst_start(&ia, 1);
 	inst_start(&ib, 1);
-	if (!pump(both_open, NULL, 60000))
+	if (!pump(both_open, NULL, 3 * WAIT_MS))	/* valgrind on a loaded machine */
 		fail_msg("the workers did not pair and open (a=%d b=%d)", ia.open, ib.open);
 	return 0;
 }
