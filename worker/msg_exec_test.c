@@ -650,6 +650,8 @@ struct fjob {
 	int forget, has_alice, has_other, phase;
 };
 
+/* forget: drop alice and name her in the batch (twice: once in the store); probe: alice's session, then
+ * another user's. */
 static int
 fjob_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch *b)
 {
@@ -672,6 +674,7 @@ fjob_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch 
 	return wa_signal_has_session(sig, "15550002222:0", &j->has_other, err, sizeof(err));
 }
 
+/* The forget and probe jobs' batch commits. */
 static void
 fjob_committed(struct session *s, void *arg, int ok, const char *error, int stopping)
 {

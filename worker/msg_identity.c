@@ -23,6 +23,7 @@ struct ident_job {
 	char name[WA_SIGNAL_ADDRESS_MAX];	/* its Signal name: "digits" or "digits_1" */
 };
 
+/* The job and its copy of the notification. */
 static void
 ident_job_free(struct ident_job *j)
 {
@@ -67,6 +68,8 @@ ident_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch
 	return WA_SIGNAL_DONE;
 }
 
+/* After the COMMIT: the device list goes and the notification is acked; on a failed store nothing is acked,
+ * so WhatsApp sends it again. */
 static void
 ident_committed(struct session *s, void *arg, int ok, const char *error, int stopping)
 {
