@@ -420,6 +420,38 @@ lm_add_change(struct app *app, struct instance *inst, struct db_tx *tx, const st
 	return -1;
 }
 
+/*
+ * A user's identity changed (forget_users): delete the sessions and identities of every device of it. The
+ * Signal name of "<digits>@s.whatsapp.net" is "<digits>", of "<digits>@lid" "<digits>_1" (msg_signal_address's
+ * forms "name:device"); matched as the whole part before the colon, never with LIKE, so "123" does not reach
+ * "1234:0" or "123_1:0". -1 with err for a JID the worker table should have refused.
+ */
+static int
+lm_add_forget(struct instance *inst, struct db_tx *tx, const char *jid, char *err, size_t errlen)
+{
+	char name[80];
+	const char *at = strchr(jid, '@');
+	const char *p[2] = { inst->id, name };
+	size_t n = at != NULL ? (size_t)(at - jid) : 0;
+
+	if (n == 0 || n + 3 > sizeof(name) || strspn(jid, "0123456789") != n) {
+		snprintf(err, errlen, "forget_users: %.64s is no user JID", jid);
+		return -1;
+	}
+	if (strcmp(at, "@s.whatsapp.net") == 0)
+		snprintf(name, sizeof(name), "%.*s", (int)n, jid);
+	else if (strcmp(at, "@lid") == 0)
+		snprintf(name, sizeof(name), "%.*s_1", (int)n, jid);
+	else {
+		snprintf(err, errlen, "forget_users: %.64s is neither a phone number nor a LID", jid);
+		return -1;
+	}
+	log_info("%s: the identity of %s changed: its Signal sessions are dropped", inst->name, jid);
+	db_tx_add(tx, "DELETE FROM signal_session WHERE instance_id = $1 AND split_part(address, ':', 1) = $2", 2, p);
+	db_tx_add(tx, "DELETE FROM signal_identity WHERE instance_id = $1 AND split_part(address, ':', 1) = $2", 2, p);
+	return 0;
+}
+
 /* Baileys 7's message key: {remoteJid, fromMe, id, participant?, remoteJidAlt?, participantAlt?}. */
 static struct json_object *
 lm_key_json(const struct workers_msg *m)
@@ -671,6 +703,14 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 		return;
 	}
 	st->tx = db_tx_new();
+	/* First: a change in this batch (a session built after the notification) is newer than the forgetting. */
+	for (i = 0; i < m->nforget_users; i++)
+		if (lm_add_forget(inst, st->tx, m->forget_users[i], err, sizeof(err)) == -1) {
+			log_warnx("%s: MessageStore refused: %s", inst->name, err);
+			workers_reply_store(app->workers, instance_id, req, 0, err);
+			lm_store_free(st);
+			return;
+		}
 	for (i = 0; i < m->nchanges; i++)
 		if (lm_add_change(app, inst, st->tx, &m->changes[i], err, sizeof(err)) == -1) {
 			log_warnx("%s: MessageStore refused: %s", inst->name, err);
@@ -693,8 +733,8 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 		db_tx_free(st->tx);
 		st->tx = NULL;
 	}
-	log_debug("%s: MessageStore: %zu changes, %zu messages, %zu statuses, %zu lids", inst->name, m->nchanges,
-	    m->nmsgs, m->nstatuses, m->nlids);
+	log_debug("%s: MessageStore: %zu changes, %zu messages, %zu statuses, %zu lids, %zu forgotten", inst->name,
+	    m->nchanges, m->nmsgs, m->nstatuses, m->nlids, m->nforget_users);
 	lc_pending_call(app, instance_id, lm_store_run, lm_store_free, st);
 }
 

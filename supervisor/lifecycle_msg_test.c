@@ -708,6 +708,39 @@ test_store_fails(void **state)
 	free(b);
 }
 
+/* forget_users deletes every session and identity of the user (PN or LID names, any device) and nothing of a
+ * user whose name merely starts alike; a change of the same store (a new session) survives it. */
+static void
+test_forget_users(void **state)
+{
+	const char *const bad[1] = { "555%@s.whatsapp.net" }, *const users[2] = { "555@s.whatsapp.net", "777@lid" };
+	struct workers_sig_change ch = { { WORKERS_SIG_SESSION, "555:1", "", 0 }, 0, (const unsigned char *)"fresh", 5,
+	    0 };
+	struct workers_msg_store s = { .forget_users = bad, .nforget_users = 1 };
+
+	(void)state;
+	sql("INSERT INTO signal_session VALUES ('" IID "', '555:0', 's'), ('" IID "', '555:12', 's'),"
+	    " ('" IID "', '5555:0', 'keep'), ('" IID "', '555_1:0', 'keep'), ('" IID "', '777_1:3', 's'),"
+	    " ('" IID "', '777:3', 'keep'), ('" IID "', '55:0', 'keep')");
+	sql("INSERT INTO signal_identity VALUES ('" IID "', '555:0', 'i'), ('" IID "', '555:12', 'i'),"
+	    " ('" IID "', '5550:0', 'keep'), ('" IID "', '777_1:3', 'i'), ('" IID "', '777_10:3', 'keep')");
+	/* a user JID the worker table would have refused: refused here too, nothing deleted */
+	assert_int_equal(store(&s, 35), 0);
+	assert_val("12", "SELECT (SELECT count(*) FROM signal_session WHERE address ~ '^[0-9]') +"
+	    " (SELECT count(*) FROM signal_identity WHERE address ~ '^[0-9]')");
+	s.changes = &ch;
+	s.nchanges = 1;
+	s.forget_users = users;
+	s.nforget_users = 2;
+	assert_int_equal(store(&s, 36), 1);
+	assert_val("5555:0=keep 555:1=fresh 555_1:0=keep 55:0=keep 777:3=keep", "SELECT string_agg(address || '=' ||"
+	    " convert_from(record, 'SQL_ASCII'), ' ' ORDER BY address COLLATE \"C\") FROM signal_session"
+	    " WHERE address ~ '^[0-9]'");
+	assert_val("5550:0 777_10:3", "SELECT string_agg(address, ' ' ORDER BY address COLLATE \"C\")"
+	    " FROM signal_identity WHERE address ~ '^[0-9]'");
+	sql("DELETE FROM signal_session WHERE address ~ '^[0-9]'; DELETE FROM signal_identity WHERE address ~ '^[0-9]'");
+}
+
 static void
 run_for(int ms)
 {
@@ -854,6 +887,7 @@ main(void)
 		cmocka_unit_test(test_store_all),
 		cmocka_unit_test(test_status_up),
 		cmocka_unit_test(test_store_fails),
+		cmocka_unit_test(test_forget_users),
 		cmocka_unit_test(test_outage),
 		cmocka_unit_test(test_logout_wipes),	/* last: the keys are gone afterwards */
 	};

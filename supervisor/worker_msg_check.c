@@ -170,6 +170,19 @@ worker_msg_status(const Wagate__Ipc__StatusChange *s, struct workers_msg_status 
 	return NULL;
 }
 
+/* forget_users: digits only, so the user is a Signal address name without wildcards or separators. */
+int
+worker_msg_forget_user_ok(const char *jid)
+{
+	size_t n;
+
+	if (jid == NULL)
+		return 0;
+	n = strspn(jid, "0123456789");
+	return n >= 1 && n <= WORKER_MSG_FORGET_DIGITS_MAX && (strcmp(jid + n, "@s.whatsapp.net") == 0 ||
+	    strcmp(jid + n, "@lid") == 0);
+}
+
 void
 worker_msg_store_clear(struct workers_msg_store *m)
 {
@@ -192,7 +205,8 @@ worker_msg_check_store(const Wagate__Ipc__MessageStore *ms, struct workers_msg_s
 	memset(out, 0, sizeof(*out));
 	*why = NULL;
 	if (ms->n_changes > WORKERS_STORE_MSGS_MAX || ms->n_messages > WORKERS_STORE_MSGS_MAX ||
-	    ms->n_statuses > WORKERS_STORE_MSGS_MAX || ms->n_lids > WORKERS_STORE_MSGS_MAX) {
+	    ms->n_statuses > WORKERS_STORE_MSGS_MAX || ms->n_lids > WORKERS_STORE_MSGS_MAX ||
+	    ms->n_forget_users > WORKERS_FORGET_USERS_MAX) {
 		*why = "too many entries in one MessageStore";
 		return -1;
 	}
@@ -222,10 +236,16 @@ worker_msg_check_store(const Wagate__Ipc__MessageStore *ms, struct workers_msg_s
 			lids[i].pn = l->pn;
 		}
 	}
+	/* Strictly digits and one of two servers: the user becomes a Signal address prefix in a DELETE. */
+	for (i = 0; *why == NULL && i < ms->n_forget_users; i++)
+		if (!worker_msg_forget_user_ok(ms->forget_users[i]))
+			*why = "forget_users entry is not a user JID (digits@s.whatsapp.net or digits@lid)";
 	if (*why != NULL) {
 		worker_msg_store_clear(out);
 		return -1;
 	}
+	out->forget_users = ms->n_forget_users > 0 ? (const char *const *)ms->forget_users : NULL;
+	out->nforget_users = ms->n_forget_users;
 	out->nchanges = ms->n_changes;
 	out->nmsgs = ms->n_messages;
 	out->nstatuses = ms->n_statuses;

@@ -16,6 +16,8 @@
 #define WORKER_MSG_IDENTITY_LEN	32
 /* Longest id, JID, push name or source in a stored message, a status change, a LID mapping or an answer. */
 #define WORKER_MSG_STR_MAX	256
+/* Most digits of a forget_users user. */
+#define WORKER_MSG_FORGET_DIGITS_MAX	64
 /* Longest error text in an answer. */
 #define WORKER_MSG_ERROR_MAX	1024
 
@@ -25,10 +27,14 @@
 int worker_msg_check_signal_load(const Wagate__Ipc__SignalLoad *sl, struct workers_sig_key **keys, size_t *n,
     const char **why);
 
-/* MessageStore: at most WORKERS_STORE_MSGS_MAX of each part (all empty is fine), every field in range. On
+/* MessageStore: at most WORKERS_STORE_MSGS_MAX of each part (all empty is fine; forget_users at most
+ * WORKERS_FORGET_USERS_MAX, each worker_msg_forget_user_ok), every field in range. On
  * success *out holds the converted parts (release with worker_msg_store_clear); -1 and *why otherwise. */
 int worker_msg_check_store(const Wagate__Ipc__MessageStore *ms, struct workers_msg_store *out, const char **why);
 void worker_msg_store_clear(struct workers_msg_store *m);
+/* Whether jid is what forget_users may hold: 1..WORKER_MSG_FORGET_DIGITS_MAX digits, then "@s.whatsapp.net"
+ * or "@lid" (no device, no agent). */
+int worker_msg_forget_user_ok(const char *jid);
 
 /* SendResult: with ok, an id and a remote_jid and a status in range; !ok, an error (code 500 if none or out of
  * 100..599, error "the worker refused" if empty). 0 with *out filled, or -1 (invalid answer). */

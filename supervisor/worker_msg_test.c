@@ -347,6 +347,7 @@ enum {
 	BAD_CHANGE_DELETED_DATA, BAD_CHANGE_EMPTY, BAD_CHANGE_HUGE, BAD_IDENTITY_31, BAD_CHANGE_KEY_KIND,
 	BAD_MSG_NO_ID, BAD_MSG_NO_CHAT, BAD_MSG_STATUS, BAD_MSG_TS, BAD_MSG_HUGE, BAD_MSG_PUSH_LONG,
 	BAD_MSG_UTF8, BAD_STATUS_NONE, BAD_STATUS_NO_ID, BAD_LID_NO_PN,
+	BAD_FORGET_MANY, BAD_FORGET_DEVICE, BAD_FORGET_WILDCARD, BAD_FORGET_GROUP, BAD_FORGET_LONG, BAD_FORGET_EMPTY,
 	BAD_N
 };
 
@@ -359,8 +360,9 @@ bad_send(struct tctx *t, struct fw *f, int c)
 	static Wagate__Ipc__StoredMessage *many_m[WORKERS_STORE_MSGS_MAX + 1];
 	static Wagate__Ipc__StatusChange *many_s[WORKERS_STORE_MSGS_MAX + 1];
 	static Wagate__Ipc__LidMapping *many_l[WORKERS_STORE_MSGS_MAX + 1];
+	static char *many_f[WORKERS_FORGET_USERS_MAX + 1];
 	static unsigned char huge[WORKERS_MESSAGE_MAX + 1];
-	char long_s[WORKER_MSG_STR_MAX + 2];
+	char long_s[WORKER_MSG_STR_MAX + 2], digits[WORKER_MSG_FORGET_DIGITS_MAX + 32], *forget;
 	Wagate__Ipc__SignalKey k, *kp = &k, ck, idk;
 	Wagate__Ipc__SignalChange ch = WAGATE__IPC__SIGNAL_CHANGE__INIT, *chp = &ch;
 	Wagate__Ipc__StoredMessage m = WAGATE__IPC__STORED_MESSAGE__INIT, *mp = &m;
@@ -430,6 +432,24 @@ bad_send(struct tctx *t, struct fw *f, int c)
 	case BAD_STATUS_NONE: st.status = 0; break;
 	case BAD_STATUS_NO_ID: st.id = (char *)""; break;
 	case BAD_LID_NO_PN: lid.pn = (char *)""; break;
+	case BAD_FORGET_MANY:
+		for (i = 0; i <= WORKERS_FORGET_USERS_MAX; i++)
+			many_f[i] = (char *)"15551234567@s.whatsapp.net";
+		ms.forget_users = many_f;
+		ms.n_forget_users = WORKERS_FORGET_USERS_MAX + 1;
+		break;
+	case BAD_FORGET_DEVICE: forget = (char *)"15551234567:1@s.whatsapp.net"; goto one_forget;
+	case BAD_FORGET_WILDCARD: forget = (char *)"1555%@s.whatsapp.net"; goto one_forget;
+	case BAD_FORGET_GROUP: forget = (char *)"120363000000000001@g.us"; goto one_forget;
+	case BAD_FORGET_EMPTY: forget = (char *)"@lid"; goto one_forget;
+	case BAD_FORGET_LONG:
+		memset(digits, '1', WORKER_MSG_FORGET_DIGITS_MAX + 1);
+		snprintf(digits + WORKER_MSG_FORGET_DIGITS_MAX + 1, 8, "@lid");
+		forget = digits;
+	one_forget:
+		ms.forget_users = &forget;
+		ms.n_forget_users = 1;
+		break;
 	default: fail();
 	}
 	if (c <= BAD_ADDRESS_UTF8)
@@ -468,6 +488,16 @@ test_bad_frames(void **state)
 	fw_unlisten(lfd);
 }
 
+/* The full forget_users list reaches the callback as sent. */
+static void
+limits_store_hook(struct tctx *t, const char *id, uint64_t req, const struct workers_msg_store *m)
+{
+	(void)t, (void)id, (void)req;
+	assert_int_equal(m->nforget_users, WORKERS_FORGET_USERS_MAX);
+	assert_int_equal(strlen(m->forget_users[0]), WORKER_MSG_FORGET_DIGITS_MAX + 4);
+	assert_string_equal(m->forget_users[1], "1@s.whatsapp.net");
+}
+
 /* The limits themselves are allowed: a full SignalLoad, a full MessageStore of each part, and the largest
  * record and message. */
 static void
@@ -481,7 +511,9 @@ test_limits_pass(void **state)
 	static Wagate__Ipc__StoredMessage *mp[WORKERS_STORE_MSGS_MAX];
 	static Wagate__Ipc__StatusChange *sp[WORKERS_STORE_MSGS_MAX];
 	static Wagate__Ipc__LidMapping *lp[WORKERS_STORE_MSGS_MAX];
+	static char *fp[WORKERS_FORGET_USERS_MAX];
 	static unsigned char rec[WORKERS_SIG_RECORD_MAX], msg[WORKERS_MESSAGE_MAX];
+	char user[WORKER_MSG_FORGET_DIGITS_MAX + 8];
 	char addr[WORKER_MSG_ADDRESS_MAX + 1], name[WORKER_MSG_STR_MAX + 1];
 	Wagate__Ipc__SignalKey k, bigk;
 	Wagate__Ipc__SignalChange ch = WAGATE__IPC__SIGNAL_CHANGE__INIT, big = WAGATE__IPC__SIGNAL_CHANGE__INIT;
@@ -525,13 +557,21 @@ test_limits_pass(void **state)
 		sp[i] = &st;
 		lp[i] = &lid;
 	}
+	memset(user, '9', WORKER_MSG_FORGET_DIGITS_MAX);
+	snprintf(user + WORKER_MSG_FORGET_DIGITS_MAX, 8, "@lid");
+	for (i = 0; i < WORKERS_FORGET_USERS_MAX; i++)
+		fp[i] = i % 2 == 0 ? user : (char *)"1@s.whatsapp.net";
 	ms.n_changes = ms.n_messages = ms.n_statuses = ms.n_lids = WORKERS_STORE_MSGS_MAX;
 	ms.changes = cp;
 	ms.messages = mp;
 	ms.statuses = sp;
 	ms.lids = lp;
+	ms.n_forget_users = WORKERS_FORGET_USERS_MAX;
+	ms.forget_users = fp;
+	t->msgstore_hook = limits_store_hook;
 	fw_send_msg_store(t, &f, 71, &ms);
 	assert_true(run_until(t, &t->nmsgstore, 1, 10000));
+	t->msgstore_hook = NULL;
 	assert_int_equal(workers_reply_store(t->w, "hand-limits", t->msgstore_req, 1, NULL), 0);
 	ipc_envelope_free(fw_expect(t, &f, WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, 10000));
 

@@ -82,6 +82,7 @@ struct workers_store {
 #define WORKERS_SIG_KEYS_MAX	512		/* keys in one SignalLoad */
 #define WORKERS_SIG_RECORD_MAX	(1024u * 1024)	/* bytes of one Signal record (WA_SIGNAL_RECORD_MAX) */
 #define WORKERS_STORE_MSGS_MAX	512		/* messages, statuses, changes or lids in one MessageStore, each */
+#define WORKERS_FORGET_USERS_MAX 256		/* forget_users in one MessageStore */
 #define WORKERS_MESSAGE_MAX	(2u * 1024 * 1024) /* bytes of one serialized Message */
 #define WORKERS_NUMBERS_MAX	50		/* numbers in one CheckNumbers */
 #define WORKERS_READ_KEYS_MAX	256		/* keys in one MarkRead */
@@ -139,6 +140,9 @@ struct workers_msg_store {
 	const struct workers_msg *msgs; size_t nmsgs;
 	const struct workers_msg_status *statuses; size_t nstatuses;
 	const struct workers_lid *lids; size_t nlids;
+	/* User JIDs (no device; "<digits>@s.whatsapp.net" or "<digits>@lid") whose Signal sessions and identities
+	 * of every device are deleted in the transaction, before changes are applied. */
+	const char *const *forget_users; size_t nforget_users;
 };
 
 /* What to send (SendMessage) and what came back (SendResult). */

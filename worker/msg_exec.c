@@ -4,6 +4,7 @@
  * while a SignalLoad or a MessageStore is in flight no step runs (wa_signal.h: taken changes are clean and
  * evictable until their transaction committed). */
 #include "msg.h"
+#include "msg_identity.h"
 #include "session_int.h"
 #include "log.h"
 #include "wa_jid.h"
@@ -36,6 +37,9 @@ struct msg_batch {
 	size_t nsts, capsts;
 	Wagate__Ipc__LidMapping **lids;
 	size_t nlids, caplids;
+	char **forget;			/* user JIDs whose rows this batch deletes (forget_users) */
+	char **forget_names;		/* their Signal names ("user" / "user_1"), same order */
+	size_t nforget, capforget;
 };
 
 enum msg_exec_state {
@@ -85,6 +89,12 @@ msg_batch_free(struct msg_batch *b)
 		wagate__ipc__status_change__free_unpacked(b->sts[i], NULL);
 	for (i = 0; i < b->nlids; i++)
 		wagate__ipc__lid_mapping__free_unpacked(b->lids[i], NULL);
+	for (i = 0; i < b->nforget; i++) {
+		free(b->forget[i]);
+		free(b->forget_names[i]);
+	}
+	free(b->forget);
+	free(b->forget_names);
 	free(b->msgs);
 	free(b->sts);
 	free(b->lids);
@@ -153,6 +163,45 @@ msg_batch_add_lid(struct msg_batch *b, const char *lid, const char *pn)
 	l->lid = xstrdup(lid);
 	l->pn = xstrdup(pn);
 	msg_append((void ***)&b->lids, &b->nlids, &b->caplids, l);
+}
+
+int
+msg_batch_add_forget(struct msg_batch *b, const char *user, const char *name)
+{
+	size_t i, cap;
+
+	for (i = 0; i < b->nforget; i++)
+		if (strcmp(b->forget[i], user) == 0)
+			return 0;
+	if (b->nforget >= MSG_FORGET_USERS_MAX)
+		return -1;
+	if (b->nforget == b->capforget) {
+		cap = b->capforget != 0 ? b->capforget * 2 : 4;
+		b->forget = xreallocarray(b->forget, cap, sizeof(*b->forget));
+		b->forget_names = xreallocarray(b->forget_names, cap, sizeof(*b->forget_names));
+		b->capforget = cap;
+	}
+	b->forget[b->nforget] = xstrdup(user);
+	b->forget_names[b->nforget++] = xstrdup(name);
+	return 0;
+}
+
+/* Whether k is a session or identity of a user this batch forgets: its rows are still in the database until
+ * the batch commits, so a NEED for it is answered as absent, never loaded (wa_signal_forget_user). */
+static int
+msg_batch_forgets(const struct msg_batch *b, const struct wa_signal_key *k)
+{
+	const char *colon;
+	size_t i;
+
+	if ((k->kind != WA_SIGNAL_SESSION && k->kind != WA_SIGNAL_IDENTITY) || k->address == NULL ||
+	    (colon = strrchr(k->address, ':')) == NULL)
+		return 0;
+	for (i = 0; i < b->nforget; i++)
+		if (strlen(b->forget_names[i]) == (size_t)(colon - k->address) &&
+		    strncmp(b->forget_names[i], k->address, (size_t)(colon - k->address)) == 0)
+			return 1;
+	return 0;
 }
 
 int
@@ -258,13 +307,14 @@ msg_need_string(const struct wa_signal_key *k, size_t n)
 static void msg_exec_loaded_cb(void *arg, int ok, const char *error, Wagate__Ipc__SignalRecord **recs,
     size_t n);
 
-/* The current job needs records: ask the supervisor for them. 0, or -1 (the job has failed). */
+/* The current job needs records: ask the supervisor for them. 0, 1 when every key was answered here (step
+ * again), or -1 (the job has failed). */
 static int
 msg_exec_load(struct msg_exec *e)
 {
 	const struct wa_signal_key *k;
-	char *need;
-	size_t n, i;
+	char *need, err[256];
+	size_t n, i, nremote = 0;
 
 	k = wa_signal_needed(e->sig, &n);
 	if (n == 0) {
@@ -282,9 +332,25 @@ msg_exec_load(struct msg_exec *e)
 	}
 	free(e->last_need);
 	e->last_need = need;
-	e->load = xcalloc(n, sizeof(*e->load));
 	for (i = 0; i < n; i++) {
-		Wagate__Ipc__SignalKey *sk = xcalloc(1, sizeof(*sk));
+		if (!msg_batch_forgets(e->b, &k[i])) {
+			nremote++;
+			continue;
+		}
+		if (wa_signal_put(e->sig, &k[i], NULL, 0, err, sizeof(err)) == -1) {
+			msg_exec_fail_current(e, err);
+			return -1;
+		}
+	}
+	if (nremote == 0)
+		return 1;
+	e->load = xcalloc(nremote, sizeof(*e->load));
+	for (i = 0; i < n; i++) {
+		Wagate__Ipc__SignalKey *sk;
+
+		if (msg_batch_forgets(e->b, &k[i]))
+			continue;
+		sk = xcalloc(1, sizeof(*sk));
 
 		wagate__ipc__signal_key__init(sk);
 		/* wa_signal_kind and SignalKind keep the same numbers (checked below). */
@@ -292,8 +358,7 @@ msg_exec_load(struct msg_exec *e)
 		sk->address = xstrdup(k[i].address != NULL ? k[i].address : "");
 		sk->group = xstrdup(k[i].group != NULL ? k[i].group : "");
 		sk->prekey_id = k[i].prekey_id;
-		e->load[i] = sk;
-		e->nload++;
+		e->load[e->nload++] = sk;
 	}
 	if (worker_request_signal_load(e->s->w, e->load, e->nload, msg_exec_loaded_cb, e) == -1) {
 		msg_exec_load_free(e);
@@ -326,7 +391,7 @@ msg_exec_store(struct msg_exec *e)
 	int rc;
 
 	wa_signal_take_changes(e->sig, &v, &n);
-	if (n == 0 && e->b->nmsgs == 0 && e->b->nsts == 0 && e->b->nlids == 0) {
+	if (n == 0 && e->b->nmsgs == 0 && e->b->nsts == 0 && e->b->nlids == 0 && e->b->nforget == 0) {
 		while ((j = TAILQ_FIRST(&e->batch)) != NULL) {
 			TAILQ_REMOVE(&e->batch, j, entry);
 			msg_job_end(e, j, 1, NULL, 0);
@@ -363,6 +428,8 @@ msg_exec_store(struct msg_exec *e)
 	ms.n_statuses = e->b->nsts;
 	ms.lids = e->b->lids;
 	ms.n_lids = e->b->nlids;
+	ms.forget_users = e->b->forget;
+	ms.n_forget_users = e->b->nforget;
 	/* The request packs the message now; the changes are not needed afterwards (no operation runs until
 	 * the ack, and a failure clears the cache). */
 	rc = worker_request_msg_store(e->s->w, &ms, msg_exec_stored_cb, e);
@@ -407,7 +474,9 @@ msg_exec_step(struct msg_exec *e)
 	while (e->cur != NULL) {
 		rc = e->cur->ops->step(e->s, e->cur->arg, e->sig, e->b);
 		if (rc == WA_SIGNAL_NEED) {
-			(void)msg_exec_load(e);
+			/* answered here (forgotten users): step the same job again */
+			if (msg_exec_load(e) == 1)
+				continue;
 			return;
 		}
 		if (rc != WA_SIGNAL_DONE) {

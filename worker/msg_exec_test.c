@@ -3,6 +3,7 @@
  * committed only after the StoreAck, a FAILED job failing alone while the others run again, a failed store
  * clearing the cache, the NEED loop guard, and freeing with jobs queued. */
 #include "msg.h"
+#include "msg_identity.h"
 #include "session_int.h"
 #include "creds.h"
 #include "wa_prekey.h"
@@ -642,6 +643,95 @@ test_free_and_refused(void **state)
 	free(b.c.ct);
 }
 
+/* An identity change and a probe in one batch: the forgotten user's records are dropped from the cache, a NEED
+ * for them is answered as absent without asking the supervisor (its rows are deleted only by this batch's
+ * COMMIT), another user's still loads, and the MessageStore names the user in forget_users. */
+struct fjob {
+	int forget, has_alice, has_other, phase;
+};
+
+/* forget: drop alice and name her in the batch (twice: once in the store); probe: alice's session, then
+ * another user's. */
+static int
+fjob_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch *b)
+{
+	struct fjob *j = arg;
+	char err[256];
+	int rc;
+
+	(void)s;
+	if (j->forget) {
+		assert_int_equal(wa_signal_forget_user(sig, "15550001111"), 0);
+		assert_int_equal(msg_batch_add_forget(b, "15550001111@s.whatsapp.net", "15550001111"), 0);
+		assert_int_equal(msg_batch_add_forget(b, "15550001111@s.whatsapp.net", "15550001111"), 0);
+		return WA_SIGNAL_DONE;
+	}
+	if (j->phase == 0) {
+		if ((rc = wa_signal_has_session(sig, ALICE, &j->has_alice, err, sizeof(err))) != WA_SIGNAL_DONE)
+			return rc;
+		j->phase = 1;
+	}
+	return wa_signal_has_session(sig, "15550002222:0", &j->has_other, err, sizeof(err));
+}
+
+/* The forget and probe jobs' batch commits. */
+static void
+fjob_committed(struct session *s, void *arg, int ok, const char *error, int stopping)
+{
+	(void)s, (void)arg, (void)error, (void)stopping;
+	assert_true(ok);
+}
+
+static const struct msg_job_ops fjob_ops = { fjob_step, fjob_committed };
+
+static void
+test_forget_user(void **state)
+{
+	struct tjob j;
+	struct fjob f = { 1, -1, -1, 0 }, probe = { 0, -1, -1, 0 };
+	Wagate__Ipc__SignalKey other = WAGATE__IPC__SIGNAL_KEY__INIT;
+	int loads;
+
+	(void)state;
+	/* alice's session is committed and cached */
+	alice_build(9);
+	memset(&j, 0, sizeof(j));
+	j.c = alice_send("before");
+	j.want = "before";
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &j), 0);
+	spin();
+	sup_answer_load(1);
+	spin();
+	sup_answer_store(1);
+	spin();
+	assert_int_equal(j.ok, 1);
+	free(j.c.ct);
+	other.kind = WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION;
+	other.address = (char *)"15550002222:0";
+	other.group = (char *)"";
+	db_set(&other, (const uint8_t *)"not a record", 12);
+
+	loads = sup.nloads;
+	assert_int_equal(msg_exec_submit(&sess, &fjob_ops, &f), 0);
+	assert_int_equal(msg_exec_submit(&sess, &fjob_ops, &probe), 0);
+	spin();
+	/* alice: absent without a load, although her rows are still in the database; the other user: loaded */
+	assert_int_equal(probe.has_alice, 0);
+	assert_non_null(sup.load_cb);
+	assert_int_equal(sup.nloads, loads + 1);
+	assert_int_equal(sup.nload, 1);
+	assert_string_equal(sup.load_keys[0]->address, "15550002222:0");
+	sup_answer_load(1);
+	spin();
+	assert_int_equal(probe.has_other, 1);
+	assert_non_null(sup.store_cb);
+	assert_int_equal(sup.store->n_forget_users, 1);
+	assert_string_equal(sup.store->forget_users[0], "15550001111@s.whatsapp.net");
+	assert_int_equal(sup.store->n_changes, 0);
+	sup_answer_store(1);
+	spin();
+}
+
 int
 main(void)
 {
@@ -651,6 +741,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_store_failed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_need_loop_and_load_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_and_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forget_user, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
  * decrypted (their ratchet and sender keys are stored) but make no row. */
 #include "msg.h"
 #include "msg_content.h"
+#include "msg_identity.h"
 #include "session_int.h"
 #include "log.h"
 #include "wa_conn.h"
@@ -32,8 +33,6 @@
 #define RECV_RECEIPT_IDS_MAX	256	/* ids of one receipt's <list> */
 #define RECV_JID_MAX		WA_JID_USER_MAX
 
-#pragma weak msg_send_on_retry_receipt	/* msg_send.c (another branch); until it is linked, retries are acked */
-
 struct recv_retry {
 	char id[RECV_ID_MAX + 1];
 	unsigned count;
@@ -51,7 +50,8 @@ struct recv_keyed {
 
 struct msg_recv_state {
 	uint64_t gen;				/* connection generation: a reset drops what waits to be sent */
-	struct recv_retry retry[RECV_RETRY_IDS];	/* a ring */
+	struct recv_retry *retry;		/* a ring of RECV_RETRY_IDS (~34 KB): allocated at the first
+						 * retry receipt, since most workers never send one */
 	size_t retry_next;
 	TAILQ_HEAD(, recv_keyed) keyed;		/* retry receipts whose prekey is being stored */
 };
@@ -256,6 +256,8 @@ recv_retry_count(struct msg_recv_state *st, const char *id)
 {
 	size_t i;
 
+	if (st->retry == NULL)
+		st->retry = xcalloc(RECV_RETRY_IDS, sizeof(*st->retry));
 	for (i = 0; i < RECV_RETRY_IDS; i++)
 		if (strcmp(st->retry[i].id, id) == 0)
 			return ++st->retry[i].count;
@@ -755,10 +757,7 @@ msg_recv_receipt(struct session *s, const struct wa_node *n)
 	int from_me = 1;
 
 	if (type != NULL && strcmp(type, "retry") == 0) {
-		if (msg_send_on_retry_receipt != NULL)
-			msg_send_on_retry_receipt(s, n);
-		else
-			session_send_ack(s, n);
+		msg_send_on_retry_receipt(s, n);
 		return;
 	}
 	if (type == NULL || strcmp(type, "inactive") == 0)
@@ -804,6 +803,12 @@ msg_recv_receipt(struct session *s, const struct wa_node *n)
 	}
 }
 
+uint64_t
+msg_recv_gen(struct session *s)
+{
+	return recv_state(s)->gen;
+}
+
 void
 msg_recv_reset_connection(struct session *s)
 {
@@ -822,6 +827,7 @@ msg_recv_free(struct session *s)
 		TAILQ_REMOVE(&s->recv->keyed, k, entry);
 		recv_keyed_free(k);
 	}
+	free(s->recv->retry);
 	free(s->recv);
 	s->recv = NULL;
 }

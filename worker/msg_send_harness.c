@@ -124,6 +124,12 @@ rec_find(struct inst *in, int kind, const char *address, const char *group, uint
 	return pp;
 }
 
+const struct rec *
+inst_rec(struct inst *in, int kind, const char *address)
+{
+	return *rec_find(in, kind, address, "", 0);
+}
+
 static void
 rec_put(struct inst *in, int kind, const char *address, const char *group, uint32_t id, const uint8_t *data,
     size_t len)
@@ -156,6 +162,35 @@ rec_del(struct inst *in, int kind, const char *address, const char *group, uint3
 	free(r->group);
 	free(r->data);
 	free(r);
+}
+
+/* forget_users (an identity change): every SESSION and IDENTITY record of the user, any device, goes; the
+ * Signal name is the digits, "_1" appended for a LID (msg_signal_address). */
+static void
+rec_forget(struct inst *in, const char *user)
+{
+	char name[128];
+	const char *at = strchr(user, '@');
+	struct rec **pp, *r;
+	size_t n;
+
+	assert_non_null(at);
+	snprintf(name, sizeof(name), "%.*s%s", (int)(at - user), user, strcmp(at, "@lid") == 0 ? "_1" : "");
+	n = strlen(name);
+	for (pp = &in->recs; (r = *pp) != NULL;) {
+		if ((r->kind == WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION ||
+		    r->kind == WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_IDENTITY) && strncmp(r->address, name, n) == 0 &&
+		    r->address[n] == ':') {
+			*pp = r->next;
+			free(r->address);
+			free(r->group);
+			free(r->data);
+			free(r);
+		} else
+			pp = &r->next;
+	}
+	in->forgets++;
+	snprintf(in->forgot, sizeof(in->forgot), "%s", user);
 }
 
 /* --- IPC --- */
@@ -276,6 +311,9 @@ inst_message_store(struct inst *in, IpcEnvelope *req)
 	for (size_t i = 0; i < m->n_messages; i++)
 		if (in->hold_id != NULL && strcmp(m->messages[i]->id, in->hold_id) == 0)
 			hold = 1;
+	/* first, as the supervisor does: a change of this batch is newer than the forgetting */
+	for (size_t i = 0; i < m->n_forget_users; i++)
+		rec_forget(in, m->forget_users[i]);
 	for (size_t i = 0; i < m->n_changes; i++) {
 		const Wagate__Ipc__SignalChange *c = m->changes[i];
 		if (c->deleted)

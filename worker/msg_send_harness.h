@@ -51,6 +51,8 @@ struct inst {
 	size_t nlids;
 	int session_changes;			/* SESSION changes stored */
 	int sessions_loaded;			/* SESSION records found for a SignalLoad */
+	int forgets;				/* forget_users entries applied */
+	char forgot[128];			/* the last one */
 };
 
 struct fakewa {
@@ -82,5 +84,7 @@ IpcEnvelope *await_reply(struct inst *in, uint64_t id);
 /* Shutdown, drain, and the process's clean exit (the store stays); inst_stop also frees the store. */
 void inst_shutdown(struct inst *in);
 void inst_stop(struct inst *in);
+/* The store's record of kind (SignalKind) at address, or NULL. */
+const struct rec *inst_rec(struct inst *in, int kind, const char *address);
 
 #endif

@@ -8,6 +8,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_identity.h"
 #include "wa_conn.h"
 #include "wa_node.h"
 #include "wa_pair.h"
@@ -222,6 +223,11 @@ session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 		return;
 	}
 	if (strcmp(n->tag, "notification") == 0) {
+		/* a user's identity changed: acked after its sessions are dropped in the database */
+		if (type != NULL && strcmp(type, "encrypt") == 0 && wa_node_child(n, "identity") != NULL) {
+			msg_identity_notification(s, n);
+			return;
+		}
 		session_send_ack(s, n);
 		if (type == NULL)
 			return;

@@ -83,6 +83,17 @@ fuzz_store(const struct workers_msg_store *m)
 		fuzz_str(m->lids[i].lid, WORKER_MSG_STR_MAX, 1);
 		fuzz_str(m->lids[i].pn, WORKER_MSG_STR_MAX, 1);
 	}
+	/* forget_users: digits then one of two servers, nothing a DELETE could read as more than one user */
+	if (m->nforget_users > WORKERS_FORGET_USERS_MAX || (m->nforget_users > 0) != (m->forget_users != NULL))
+		abort();
+	for (i = 0; i < m->nforget_users; i++) {
+		const char *u = m->forget_users[i];
+		size_t n = u != NULL ? strspn(u, "0123456789") : 0;
+
+		if (n == 0 || n > WORKER_MSG_FORGET_DIGITS_MAX || (strcmp(u + n, "@s.whatsapp.net") != 0 &&
+		    strcmp(u + n, "@lid") != 0))
+			abort();
+	}
 }
 
 int

@@ -279,6 +279,18 @@ wa_signal_clear(struct wa_signal *s)
 	wa_signal_store_clear(s->st);
 }
 
+int
+wa_signal_forget_user(struct wa_signal *s, const char *name)
+{
+	size_t n = name != NULL ? strlen(name) : 0;
+
+	/* a name with a colon would match no address, or the wrong one: refused rather than silently kept */
+	if (n == 0 || n >= WA_SIGNAL_ADDRESS_MAX || strchr(name, ':') != NULL)
+		return -1;
+	wa_signal_store_forget(s->st, name, n);
+	return 0;
+}
+
 void
 wa_signal_cache_usage(const struct wa_signal *s, size_t *records, size_t *bytes)
 {

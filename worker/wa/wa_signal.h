@@ -132,6 +132,13 @@ void wa_signal_take_changes(struct wa_signal *s, struct wa_signal_change **v, si
 void wa_signal_changes_free(struct wa_signal_change *v, size_t n);
 /* Drop every cached record, clean or dirty (after a failed database write). */
 void wa_signal_clear(struct wa_signal *s);
+/* A user's identity changed (<notification type="encrypt"><identity/>, wa-session.md 6.5): drop every cached
+ * SESSION and IDENTITY record whose address is "name:<device>" (any device), clean or dirty, and record nothing
+ * to write for them: the caller deletes the rows itself, in the transaction that takes the changes made from
+ * now on (a later dirty record for one of those addresses is newer than the deletion). Later operations NEED
+ * those records again; until that transaction has committed, answer such a NEED as absent, not from the
+ * database. Not during an operation. 0, or -1 for an empty name, one with a colon or too long. */
+int wa_signal_forget_user(struct wa_signal *s, const char *name);
 /* Records and bytes in the cache now. */
 void wa_signal_cache_usage(const struct wa_signal *s, size_t *records, size_t *bytes);
 

@@ -285,20 +285,42 @@ wa_signal_store_own(const struct wa_signal_store *st)
 	return &st->own;
 }
 
+/* Whether e's address is "name:<device>". */
+static int
+store_is_user(const struct entry *e, const char *name, size_t name_len)
+{
+	const char *colon;
+
+	return e->key.address != NULL && (colon = strrchr(e->key.address, ':')) != NULL &&
+	    (size_t)(colon - e->key.address) == name_len && memcmp(e->key.address, name, name_len) == 0;
+}
+
 void
 wa_signal_store_foreach_session(struct wa_signal_store *st, const char *name, size_t name_len,
     void (*fn)(const struct wa_signal_key *k, void *arg), void *arg)
 {
 	struct entry *e, *next;
-	const char *colon;
 
 	/* fn may stage writes, never touch the cache itself, so the list stays as it is */
 	for (e = TAILQ_FIRST(&st->lru); e != NULL; e = next) {
 		next = TAILQ_NEXT(e, lru);
-		if (e->key.kind == WA_SIGNAL_SESSION && e->data != NULL &&
-		    (colon = strrchr(e->key.address, ':')) != NULL && (size_t)(colon - e->key.address) == name_len &&
-		    memcmp(e->key.address, name, name_len) == 0)
+		if (e->key.kind == WA_SIGNAL_SESSION && e->data != NULL && store_is_user(e, name, name_len))
 			fn(&e->key, arg);
+	}
+}
+
+void
+wa_signal_store_forget(struct wa_signal_store *st, const char *name, size_t name_len)
+{
+	struct entry *e, *next;
+
+	for (e = TAILQ_FIRST(&st->lru); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, lru);
+		if ((e->key.kind == WA_SIGNAL_SESSION || e->key.kind == WA_SIGNAL_IDENTITY) &&
+		    store_is_user(e, name, name_len)) {
+			store_unlink(st, e);	/* off the dirty list too: nothing is written for it */
+			entry_free(e);
+		}
 	}
 }
 

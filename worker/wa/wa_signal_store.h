@@ -39,6 +39,10 @@ const struct wa_signal_store_own *wa_signal_store_own(const struct wa_signal_sto
 void wa_signal_store_foreach_session(struct wa_signal_store *st, const char *name, size_t name_len,
     void (*fn)(const struct wa_signal_key *k, void *arg), void *arg);
 
+/* Unlink and free every SESSION and IDENTITY entry of user name (any device), clean or dirty (see
+ * wa_signal_forget_user); between operations only. */
+void wa_signal_store_forget(struct wa_signal_store *st, const char *name, size_t name_len);
+
 /* Register the callbacks (wa_signal_callbacks.c) with a libsignal store context. 0 or -1. */
 int wa_signal_store_install(struct wa_signal_store *st, signal_protocol_store_context *sc);
 

@@ -501,6 +501,60 @@ test_signal_identity_change(void **state)
 	party_free(&b2);
 }
 
+/* forget_user: the user's cached sessions and identities go (a dirty one unwritten), others stay; answered as
+ * absent, the next NEED leads to a fresh session from a bundle, which reaches the peer as a pkmsg. */
+static void
+test_signal_forget_user(void **state)
+{
+	struct wa_signal_key other = { WA_SIGNAL_SESSION, "155512300020:0", NULL, 0 };
+	struct wa_signal_key lid = { WA_SIGNAL_IDENTITY, "15551230002_1:0", NULL, 0 };
+	struct wa_signal_key gone[2] = { { WA_SIGNAL_SESSION, "15551230002:0", NULL, 0 }, { WA_SIGNAL_IDENTITY,
+	    "15551230002:0", NULL, 0 } };
+	struct wa_signal_bundle bundle;
+	struct wa_signal_change *v;
+	struct party a, b;
+	struct msg m;
+	enum wa_signal_type t;
+	uint8_t *ct;
+	size_t n, len, before, after, bytes;
+	char err[256];
+	int has;
+
+	(void)state;
+	party_init(&a, "15551230001:0", 101, 1, 1000);
+	party_init(&b, "15551230002:0", 202, 1, 1000);
+	establish(&a, &b, 0);
+	assert_true(wa_signal_put(a.s, &other, (const uint8_t *)"x", 1, err, sizeof(err)) == 0 &&
+	    wa_signal_put(a.s, &lid, b.identity_pub, 32, err, sizeof(err)) == 0);
+	/* a dirty session record of bob, never taken */
+	assert_int_equal(wa_signal_encrypt(a.s, b.addr, (const uint8_t *)"x", 1, &t, &ct, &len, err, sizeof(err)),
+	    WA_SIGNAL_DONE);
+	free(ct);
+	wa_signal_cache_usage(a.s, &before, &bytes);
+	assert_true(wa_signal_forget_user(a.s, NULL) == -1 && wa_signal_forget_user(a.s, "") == -1);
+	assert_int_equal(wa_signal_forget_user(a.s, "15551230002:0"), -1);
+	assert_int_equal(wa_signal_forget_user(a.s, "15551230002"), 0);
+	wa_signal_cache_usage(a.s, &after, &bytes);
+	assert_int_equal(after, before - 2);
+	wa_signal_take_changes(a.s, &v, &n);
+	assert_true(n == 0 && v == NULL);	/* the others are still cached: no NEED */
+	assert_int_equal(wa_signal_has_session(a.s, other.address, &has, err, sizeof(err)), WA_SIGNAL_DONE);
+	assert_int_equal(has, 1);
+	/* bob's records are needed again; the caller deleted the rows and answers absent */
+	assert_int_equal(wa_signal_has_session(a.s, b.addr, &has, err, sizeof(err)), WA_SIGNAL_NEED);
+	db_set(&a, &gone[0], NULL, 0), db_set(&a, &gone[1], NULL, 0);
+	assert_int_equal(RUN(&a, wa_signal_has_session(a.s, b.addr, &has, err, sizeof(err))), WA_SIGNAL_DONE);
+	assert_int_equal(has, 0);
+	party_bundle(&b, 1, &bundle);
+	assert_int_equal(RUN(&a, wa_signal_session_build(a.s, b.addr, &bundle, err, sizeof(err))), WA_SIGNAL_DONE);
+	assert_int_equal(a.identity_changes, 0);	/* nothing to compare with: trusted as new */
+	m = send_msg(&a, &b, "after the reinstall");
+	assert_int_equal(m.type, WA_SIGNAL_PKMSG);
+	recv_ok(&b, &a, &m, "after the reinstall");
+	party_free(&a);
+	party_free(&b);
+}
+
 #define GROUP "120363000000000001@g.us"
 
 static void
@@ -833,6 +887,7 @@ main(void)
 		cmocka_unit_test(test_signal_tampered),
 		cmocka_unit_test(test_signal_unknown_prekey),
 		cmocka_unit_test(test_signal_identity_change),
+		cmocka_unit_test(test_signal_forget_user),
 		cmocka_unit_test(test_signal_group),
 		cmocka_unit_test(test_signal_cache_cap),
 		cmocka_unit_test(test_signal_padding),
