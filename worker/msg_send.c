@@ -527,7 +527,7 @@ static void
 send_write(struct send_op *op)
 {
 	struct session *s = op->s;
-	struct msg_stanza_enc *encs = xreallocarray(NULL, op->ntargets, sizeof(*encs));
+	struct msg_stanza_enc *encs = xreallocarray(NULL, op->ntargets + 1, sizeof(*encs));	/* a group send may have none */
 	struct timeval tv = { SEND_ACK_TIMEOUT_S, 0 };
 	const uint8_t *ident;
 	struct wa_node *m;
