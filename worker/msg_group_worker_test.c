@@ -7,6 +7,8 @@
  *  - a group text from A: the row PENDING (participant A) before fakewa sees it, SERVER_ACK, and both phones
  *    decrypt it (sender key distributed pairwise); a second text rides the sender key alone;
  *  - after B's phone created a group with A (a w:gp2 notification), a send there works too;
+ *  - a phone that fails to decrypt a group text sends a retry receipt: the resend (pairwise, with our sender
+ *    key) reaches it;
  *  - a group text from B's phone reaches A: a MessageStore row with the group and B as participant;
  *  - a worker that is not connected answers 503.
  * Needs WAGATE_WORKER_BIN and WAGATE_FAKEWA_BIN. */
@@ -386,6 +388,46 @@ test_send(void **state)
 	ipc_envelope_free(r);
 }
 
+/* Whether phone's mock phone asked for a retry of message id (a retry receipt to us). */
+static int
+phone_retried(void *arg)
+{
+	struct want_phone *w = arg;
+	char path[128], body[65536], needle[256];
+
+	snprintf(path, sizeof(path), "/phone/received?account=%s", w->phone);
+	if (http("GET", path, NULL, body, sizeof(body)) != 200)
+		return 0;
+	snprintf(needle, sizeof(needle), "\"id\":\"%s\",\"type\":\"retry\"", w->id);
+	return strstr(body, needle) != NULL;
+}
+
+/* C's phone fails to decrypt a group text and sends a retry receipt: the worker resends it to that device
+ * alone, pairwise with our sender key, and the phone reads it. */
+static void
+test_retry(void **state)
+{
+	struct want_phone wp = { PHONE_C, "3EB0GROUPRETRY01", NULL, "again, group" };
+	char body[256];
+	IpcEnvelope *r;
+	uint64_t id;
+
+	(void)state;
+	wp.group = group;
+	assert_int_equal(http("POST", "/phone/fail-next-decrypt?account=" PHONE_C, "", body, sizeof(body)), 200);
+	id = send_text(&ia, group, "again, group", wp.id);
+	r = await_reply(&ia, id);
+	assert_true(r->send_result->ok);
+	ipc_envelope_free(r);
+	if (!pump(phone_retried, &wp, WAIT_MS))
+		fail_msg("C's phone did not fail as told");
+	if (!pump(phone_came, &wp, WAIT_MS))
+		fail_msg("the resend did not reach C's phone");
+	/* B read it the first time */
+	wp.phone = PHONE_B;
+	assert_true(phone_came(&wp));
+}
+
 /* B's phone writes to the group: A's worker decrypts it and stores it with B as the participant. */
 static void
 test_receive(void **state)
@@ -437,6 +479,7 @@ main(void)
 		cmocka_unit_test(test_query),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_send),
+		cmocka_unit_test(test_retry),
 		cmocka_unit_test(test_receive),
 		cmocka_unit_test(test_not_open),
 	};

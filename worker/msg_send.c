@@ -439,7 +439,7 @@ send_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch 
 	for (; op->pos < op->ntargets; op->pos++)
 		if ((rc = send_step_target(op, &op->targets[op->pos], sig)) != WA_SIGNAL_DONE)
 			return rc;
-	if (op->group)
+	if (op->group && op->kind == SEND_KIND_MESSAGE)
 		return send_group_step_final(op, sig, b);
 	/* a message needs at least one device of the recipient; a resend its one device */
 	for (size_t i = 0; i < op->ntargets; i++)

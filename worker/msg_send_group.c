@@ -229,6 +229,13 @@ send_group_step_key(struct send_op *op, struct wa_signal *sig)
 	}
 	msg_group_skdm_message(op->to, skdm, skdmlen, &m, &mlen);
 	free(skdm);
+	if (op->kind == SEND_KIND_RETRY) {
+		/* the resend: the Message itself with our sender key added (its field 2 appended: protobuf merges) */
+		m = xreallocarray(m, mlen + op->len, 1);
+		memmove(m + op->len, m, mlen);
+		memcpy(m, op->msg, op->len);
+		mlen += op->len;
+	}
 	rc = wa_signal_pad(m, mlen, &op->pt, &op->ptlen);
 	free(m);
 	if (rc == -1) {

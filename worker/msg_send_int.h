@@ -169,8 +169,9 @@ void send_cache_drop(struct msg_send_state *st, const char *user);
 
 /* msg_send_group.c: a SendMessage to a group (op->to a group JID; op->id, own_user, own_device set). */
 void send_group_begin(struct send_op *op, const uint8_t *msg, size_t len);
-/* Executor step parts (msg.h rules): our sender key and the pairwise plaintext before the targets; the skmsg
- * and the row after them. WA_SIGNAL_DONE (op->code set on failure), _NEED or _FAILED. */
+/* Executor step parts (msg.h rules): our sender key and the pairwise plaintext before the targets
+ * (Message{senderKeyDistributionMessage}; for a retry resend the Message itself with it); the skmsg and the row
+ * after them (not for a resend). WA_SIGNAL_DONE (op->code set on failure), _NEED or _FAILED. */
 int send_group_step_key(struct send_op *op, struct wa_signal *sig);
 int send_group_step_final(struct send_op *op, struct wa_signal *sig, struct msg_batch *b);
 /* Forget the results of a group step that must run again (msg.h). */
