@@ -7,6 +7,7 @@
  *  - a group text from A: the row PENDING (participant A) before fakewa sees it, SERVER_ACK, and both phones
  *    decrypt it (sender key distributed pairwise); a second text rides the sender key alone;
  *  - after B's phone created a group with A (a w:gp2 notification), a send there works too;
+ *  - a member added later (w:gp2 notification) gets our sender key with the next send, no retry needed;
  *  - a phone that fails to decrypt a group text sends a retry receipt: the resend (pairwise, with our sender
  *    key) reaches it;
  *  - a group text from B's phone reaches A: a MessageStore row with the group and B as participant;
@@ -388,18 +389,24 @@ test_send(void **state)
 	ipc_envelope_free(r);
 }
 
-/* Whether phone's mock phone asked for a retry of message id (a retry receipt to us). */
+/* Whether phone's mock phone kept message id as type ("retry": it failed as told and asked for a retry;
+ * "undecryptable": it could not decrypt it, e.g. for want of our sender key, and asked for one). */
 static int
-phone_retried(void *arg)
+phone_kept(const struct want_phone *w, const char *type)
 {
-	struct want_phone *w = arg;
 	char path[128], body[65536], needle[256];
 
 	snprintf(path, sizeof(path), "/phone/received?account=%s", w->phone);
 	if (http("GET", path, NULL, body, sizeof(body)) != 200)
 		return 0;
-	snprintf(needle, sizeof(needle), "\"id\":\"%s\",\"type\":\"retry\"", w->id);
+	snprintf(needle, sizeof(needle), "\"id\":\"%s\",\"type\":\"%s\"", w->id, type);
 	return strstr(body, needle) != NULL;
+}
+
+static int
+phone_retried(void *arg)
+{
+	return phone_kept(arg, "retry");
 }
 
 /* C's phone fails to decrypt a group text and sends a retry receipt: the worker resends it to that device
@@ -426,6 +433,53 @@ test_retry(void **state)
 	/* B read it the first time */
 	wp.phone = PHONE_B;
 	assert_true(phone_came(&wp));
+}
+
+/* A CheckNumbers round trip: once answered, the worker has read everything fakewa wrote to it before. */
+static void
+barrier(void)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
+	Wagate__Ipc__CheckNumbers cn = WAGATE__IPC__CHECK_NUMBERS__INIT;
+	char *numbers[] = { (char *)NOBODY };
+
+	cn.n_numbers = 1;
+	cn.numbers = numbers;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CHECK_NUMBERS;
+	env.check_numbers = &cn;
+	r = await_reply(&ia, send_env(&ia, &env));
+	assert_true(r->numbers_result->ok);
+	ipc_envelope_free(r);
+}
+
+/* B's phone adds C to B's group after A sent there (A's worker knows its participants): the w:gp2 notification
+ * drops them, so A's next send lists C and gives it our sender key pairwise at once (no retry needed). */
+static void
+test_member_added(void **state)
+{
+	struct want_phone wp = { PHONE_C, "3EB0GROUPADDED01", NULL, "welcome, cid" };
+	char body[256], path[256];
+	IpcEnvelope *r;
+	uint64_t id;
+
+	(void)state;
+	assert_true(group_b[0] != '\0');
+	wp.group = group_b;
+	snprintf(path, sizeof(path), "/phone/group-add?account=%s&group=%s&participant=%s", PHONE_B, group_b, PHONE_C);
+	assert_int_equal(http("POST", path, NULL, body, sizeof(body)), 200);
+	barrier();
+	id = send_text(&ia, group_b, "welcome, cid", wp.id);
+	r = await_reply(&ia, id);
+	if (!r->send_result->ok)
+		fail_msg("send after the add failed: %d %s", r->send_result->code, r->send_result->error);
+	ipc_envelope_free(r);
+	if (!pump(phone_came, &wp, WAIT_MS))
+		fail_msg("C's phone did not decrypt the text in the group it was added to");
+	/* at the first try: not through a retry receipt and the resend */
+	assert_false(phone_kept(&wp, "undecryptable"));
+	wp.phone = PHONE_B;
+	if (!pump(phone_came, &wp, WAIT_MS))
+		fail_msg("B's phone did not decrypt the text");
 }
 
 /* B's phone writes to the group: A's worker decrypts it and stores it with B as the participant. */
@@ -480,6 +534,7 @@ main(void)
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_send),
 		cmocka_unit_test(test_retry),
+		cmocka_unit_test(test_member_added),
 		cmocka_unit_test(test_receive),
 		cmocka_unit_test(test_not_open),
 	};
