@@ -322,7 +322,8 @@ group_iq_cb(void *arg, const struct wa_node *reply)
 	free(c);
 }
 
-/* Send iq for a command (iq is freed); the answer comes through group_iq_cb. 0, or -1 with no callback. */
+/* Send iq for a command (iq is freed); the answer comes through group_iq_cb. 0, or the GroupResult code
+ * when it could not be sent (no callback then): 503 not connected, 500 too many waiting. */
 static int
 group_send(struct session *s, enum group_kind kind, uint64_t request_id, struct wa_node *iq,
     void (*cb)(void *, int, const char *), void *arg)
@@ -333,7 +334,7 @@ group_send(struct session *s, enum group_kind kind, uint64_t request_id, struct 
 
 	if (!send_is_open(s) || st->ncmds >= GROUP_CMDS_MAX) {
 		wa_node_free(iq);
-		return -1;
+		return send_is_open(s) ? 500 : 503;
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->s = s;
@@ -343,20 +344,31 @@ group_send(struct session *s, enum group_kind kind, uint64_t request_id, struct 
 	c->arg = arg;
 	TAILQ_INSERT_TAIL(&st->cmds, c, entry);
 	st->ncmds++;
-	rc = iq_table_send(s->iq, s->conn, iq, GROUP_IQ_TIMEOUT_S * 1000, group_iq_cb, c);
+	/* a send's metadata query keeps inside the send's deadline, as its usync does */
+	rc = iq_table_send(s->iq, s->conn, iq, (kind == GROUP_FETCH ? SEND_QUERY_TIMEOUT_S : GROUP_IQ_TIMEOUT_S) *
+	    1000, group_iq_cb, c);
 	wa_node_free(iq);
 	if (rc == -1) {
 		TAILQ_REMOVE(&st->cmds, c, entry);
 		st->ncmds--;
 		free(c);
+		return 503;
 	}
-	return rc;
+	return 0;
+}
+
+/* Answer a command group_send could not send. */
+static void
+group_refuse(struct session *s, uint64_t request_id, int code)
+{
+	group_reply(s, request_id, code, code == 503 ? "Connection Closed" : "too many group requests waiting", NULL,
+	    0);
 }
 
 int
 msg_group_fetch(struct session *s, const char *group, void (*cb)(void *arg, int code, const char *error), void *arg)
 {
-	return group_send(s, GROUP_FETCH, 0, msg_group_info_query(group), cb, arg);
+	return group_send(s, GROUP_FETCH, 0, msg_group_info_query(group), cb, arg) == 0 ? 0 : -1;
 }
 
 void
@@ -365,28 +377,33 @@ worker_session_group_create(struct session *s, uint64_t request_id, const char *
 {
 	char key[MSG_WIRE_ID_LEN + 1];
 	struct wa_jid j;
+	int code;
 
 	if (!send_is_open(s)) {
-		group_reply(s, request_id, 503, "Connection Closed", NULL, 0);
+		group_refuse(s, request_id, 503);
 		return;
 	}
 	/* the key lets WhatsApp tell a repeated create from a new one; a message id's form does */
 	msg_stanza_make_id(wa_jid_parse(s->creds->jid, &j) == 0 ? j.user : NULL, (int64_t)time(NULL), key);
-	if (group_send(s, GROUP_CREATE, request_id, msg_group_create_query(subject, participants, n, key), NULL,
-	    NULL) == -1)
-		group_reply(s, request_id, 503, "Connection Closed", NULL, 0);
+	if ((code = group_send(s, GROUP_CREATE, request_id, msg_group_create_query(subject, participants, n, key),
+	    NULL, NULL)) != 0)
+		group_refuse(s, request_id, code);
 }
 
 void
 worker_session_group_query(struct session *s, uint64_t request_id, const char *jid)
 {
-	if (!send_is_open(s) || group_send(s, GROUP_QUERY, request_id, msg_group_info_query(jid), NULL, NULL) == -1)
-		group_reply(s, request_id, 503, "Connection Closed", NULL, 0);
+	int code = group_send(s, GROUP_QUERY, request_id, msg_group_info_query(jid), NULL, NULL);
+
+	if (code != 0)
+		group_refuse(s, request_id, code);
 }
 
 void
 worker_session_group_list(struct session *s, uint64_t request_id)
 {
-	if (!send_is_open(s) || group_send(s, GROUP_LIST, request_id, msg_group_list_query(), NULL, NULL) == -1)
-		group_reply(s, request_id, 503, "Connection Closed", NULL, 0);
+	int code = group_send(s, GROUP_LIST, request_id, msg_group_list_query(), NULL, NULL);
+
+	if (code != 0)
+		group_refuse(s, request_id, code);
 }
