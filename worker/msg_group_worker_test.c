@@ -11,6 +11,8 @@
  *  - a phone that fails to decrypt a group text sends a retry receipt: the resend (pairwise, with our sender
  *    key) reaches it;
  *  - a group text from B's phone reaches A: a MessageStore row with the group and B as participant;
+ *  - a connection lost while a group query waits gives 503; a restarted worker sends to the group again (its
+ *    sender key handed out anew, which the phones take);
  *  - a worker that is not connected answers 503.
  * Needs WAGATE_WORKER_BIN and WAGATE_FAKEWA_BIN. */
 #include "msg_send_harness.h"
@@ -504,6 +506,64 @@ test_receive(void **state)
 	assert_string_equal(ia.stored_status[k], "other");	/* not ours */
 }
 
+static int
+reopened(void *arg)
+{
+	return ia.open && ia.opens > *(int *)arg;
+}
+
+/* The connection drops while a group query waits for its answer: 503; after the worker logged in again, the
+ * query works. Then a restarted worker (our sender key read back from the store, the memory of who has it
+ * gone) sends to the group: the key goes to everyone again and both phones read the text. */
+static void
+test_drop_restart(void **state)
+{
+	struct want_phone wp = { PHONE_B, "3EB0GROUPRESTART", NULL, "after a restart" };
+	Wagate__Ipc__GroupResult *gr;
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
+	Wagate__Ipc__GroupQuery gq = WAGATE__IPC__GROUP_QUERY__INIT;
+	char body[256];
+	int opens = ia.opens;
+	uint64_t id;
+
+	(void)state;
+	wp.group = group;
+	/* fakewa stops reading: the query is never taken, so no answer comes */
+	assert_int_equal(http("POST", "/admin/stall?client=all", "", body, sizeof(body)), 200);
+	gq.jid = group;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_GROUP_QUERY;
+	env.group_query = &gq;
+	id = send_env(&ia, &env);
+	assert_int_equal(http("POST", "/admin/drop?client=all", "", body, sizeof(body)), 200);
+	r = await_reply(&ia, id);
+	assert_false(r->group_result->ok);
+	assert_int_equal(r->group_result->code, 503);
+	ipc_envelope_free(r);
+	if (!pump(reopened, &opens, WAIT_MS))
+		fail_msg("the worker did not log in again");
+	gr = group_cmd(&r, 1, group, NULL, 0);
+	assert_true(gr->ok);
+	ipc_envelope_free(r);
+
+	inst_shutdown(&ia);
+	ia.open = 0;
+	opens = ia.opens;
+	inst_start(&ia, 1);
+	if (!pump(reopened, &opens, WAIT_MS))
+		fail_msg("the restarted worker did not open");
+	id = send_text(&ia, group, "after a restart", wp.id);
+	r = await_reply(&ia, id);
+	if (!r->send_result->ok)
+		fail_msg("group send after the restart failed: %d %s", r->send_result->code, r->send_result->error);
+	ipc_envelope_free(r);
+	if (!pump(phone_came, &wp, WAIT_MS))
+		fail_msg("B's phone did not decrypt the text sent after the restart");
+	wp.phone = PHONE_C;
+	if (!pump(phone_came, &wp, WAIT_MS))
+		fail_msg("C's phone did not decrypt the text sent after the restart");
+	assert_false(phone_kept(&wp, "undecryptable"));
+}
+
 /* A worker that never connected answers 503 at once. */
 static void
 test_not_open(void **state)
@@ -536,6 +596,7 @@ main(void)
 		cmocka_unit_test(test_retry),
 		cmocka_unit_test(test_member_added),
 		cmocka_unit_test(test_receive),
+		cmocka_unit_test(test_drop_restart),
 		cmocka_unit_test(test_not_open),
 	};
 
