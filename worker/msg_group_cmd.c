@@ -10,6 +10,7 @@
 #include "session.h"
 #include "session_int.h"
 
+#include "ipc.h"
 #include "iq.h"
 #include "log.h"
 #include "wa_jid.h"
@@ -258,6 +259,13 @@ group_reply(struct session *s, uint64_t request_id, int code, const char *error,
 	r.error = (char *)(error != NULL ? error : "");
 	r.groups = gv;
 	r.n_groups = code == 0 ? n : 0;
+	/* a huge participating list could pass the IPC frame cap: an answer, not silence */
+	if (code == 0 && wagate__ipc__group_result__get_packed_size(&r) > IPC_FRAME_MAX - 1024) {
+		r.ok = 0;
+		r.code = code = 500;
+		r.error = (char *)"the groups do not fit in one answer";
+		r.n_groups = 0;
+	}
 	if (code != 0)
 		log_info("%s: group command: %d %s", worker_instance_name(s->w), code, r.error);
 	worker_reply_groups(s->w, request_id, &r);
