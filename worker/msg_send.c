@@ -5,7 +5,10 @@
  *
  * An op's executor job first probes which devices lack a session (read-only); if some do, the job ends
  * without changes, the bundles are fetched, and the job runs again with them. The common case (sessions
- * exist) is one job. */
+ * exist) is one job.
+ *
+ * A SendMessage to a group goes through msg_send_group.c for its participants and devices, then the same job
+ * (with the group parts in send_step) and the same stanza, ack and retry handling. */
 #include "msg.h"
 #include "msg_send_int.h"
 #include "session.h"
@@ -281,13 +284,13 @@ worker_session_send(struct session *s, uint64_t request_id, const char *to, cons
 		snprintf(op->id, sizeof(op->id), "%s", id);
 	else
 		msg_stanza_make_id(j.user, op->t, op->id);
-	if (wa_jid_parse(to, &j) == 0 && wa_jid_is_group(&j)) {
+	if (wa_jid_parse(to, &j) == 0 && wa_jid_is_group(&j) && *j.user != '\0' && strlen(to) < sizeof(op->to)) {
 		send_group_begin(op, msg, len);
 		return;
 	}
-	/* 1:1 chats only here: the to must be a user JID without a device */
+	/* a 1:1 chat: the to must be a user JID without a device (groups went to send_group_begin above) */
 	if (wa_jid_parse(to, &j) == -1 || !wa_jid_is_user(&j) || j.is_ad || strlen(to) >= sizeof(op->to)) {
-		send_finish(op, 400, "to must be a user JID");
+		send_finish(op, 400, "to must be a user or group JID");
 		return;
 	}
 	if (send_plaintexts(op, msg, len) == -1) {
