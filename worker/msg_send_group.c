@@ -43,10 +43,16 @@ send_group_free(struct send_op *op)
 static void
 send_group_users(struct send_op *op, char **users, size_t n)
 {
+	const char *lid = op->s->creds->lid;
+	char own_lid[MSG_WIRE_JID_MAX] = "";
+
+	/* a LID-addressed group may list us by our LID only: that is us too, not another member */
+	if (lid == NULL || msg_wire_user(lid, own_lid, sizeof(own_lid)) == -1)
+		own_lid[0] = '\0';
 	op->gusers = xcalloc(n + 1, sizeof(*op->gusers));
 	op->gusers[op->ngusers++] = xstrdup(op->own_user);
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(users[i], op->own_user) != 0)
+		if (strcmp(users[i], op->own_user) != 0 && strcmp(users[i], own_lid) != 0)
 			op->gusers[op->ngusers++] = xstrdup(users[i]);
 	op->gpos = 0;
 }
