@@ -108,7 +108,9 @@ iq_table_send(struct iq_table *t, struct wa_conn *c, struct wa_node *n, unsigned
 	if (strlen(id) >= IQ_ID_MAX)
 		return -1;
 	wa_node_set_attr(n, "id", id);
-	wa_node_set_attr(n, "to", "s.whatsapp.net");
+	/* most iqs go to the server; group iqs (w:g2) name their group or "@g.us" themselves */
+	if (wa_node_attr(n, "to") == NULL)
+		wa_node_set_attr(n, "to", "s.whatsapp.net");
 	r = xcalloc(1, sizeof(*r));
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	if (wa_conn_send_node(c, n) == -1 || (r->timer = evtimer_new(t->base, iq_timeout_cb, r)) == NULL) {

@@ -17,7 +17,7 @@ typedef void (*iq_cb)(void *arg, const struct wa_node *reply);
 struct iq_table *iq_table_new(struct event_base *base);
 /* Drop every pending request without calling back (NULL is fine). */
 void iq_table_free(struct iq_table *t);
-/* Give n (an <iq>) an id and to="s.whatsapp.net", send it on c, and wait for the answer up to timeout_ms
+/* Give n (an <iq>) an id and to="s.whatsapp.net" (unless it has a to), send it on c, and wait for the answer up to timeout_ms
  * (0 = IQ_TIMEOUT_MS). cb may be NULL (fire and forget, the answer is swallowed). 0, or -1 if it could not
  * be sent (no callback then). n stays the caller's. */
 int iq_table_send(struct iq_table *t, struct wa_conn *c, struct wa_node *n, unsigned timeout_ms, iq_cb cb,

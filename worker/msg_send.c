@@ -5,7 +5,10 @@
  *
  * An op's executor job first probes which devices lack a session (read-only); if some do, the job ends
  * without changes, the bundles are fetched, and the job runs again with them. The common case (sessions
- * exist) is one job. */
+ * exist) is one job.
+ *
+ * A SendMessage to a group goes through msg_send_group.c for its participants and devices, then the same job
+ * (with the group parts in send_step) and the same stanza, ack and retry handling. */
 #include "msg.h"
 #include "msg_send_int.h"
 #include "session.h"
@@ -69,6 +72,7 @@ send_op_free(struct send_op *op)
 	free(op->msg);
 	free(op->pt);
 	free(op->pt_own);
+	send_group_free(op);
 	free(op);
 }
 
@@ -103,7 +107,7 @@ send_finish(struct send_op *op, int code, const char *error)
 }
 
 /* The device list cache entry of user (moved to the front), or NULL. */
-static struct send_devcache *
+struct send_devcache *
 send_cache_find(struct msg_send_state *st, const char *user)
 {
 	struct send_devcache *c;
@@ -118,7 +122,7 @@ send_cache_find(struct msg_send_state *st, const char *user)
 }
 
 /* Remember user's devices (the least recently used entry goes when full). */
-static void
+void
 send_cache_put(struct msg_send_state *st, const char *user, const char *lid, const uint16_t *devs, size_t n)
 {
 	struct send_devcache *c = send_cache_find(st, user);
@@ -140,7 +144,7 @@ send_cache_put(struct msg_send_state *st, const char *user, const char *lid, con
 }
 
 /* Forget the device list of user (NULL: every user). */
-static void
+void
 send_cache_drop(struct msg_send_state *st, const char *user)
 {
 	struct send_devcache *c, *next;
@@ -280,9 +284,13 @@ worker_session_send(struct session *s, uint64_t request_id, const char *to, cons
 		snprintf(op->id, sizeof(op->id), "%s", id);
 	else
 		msg_stanza_make_id(j.user, op->t, op->id);
-	/* 1:1 chats only here: the to must be a user JID without a device */
+	if (wa_jid_parse(to, &j) == 0 && wa_jid_is_group(&j) && *j.user != '\0' && strlen(to) < sizeof(op->to)) {
+		send_group_begin(op, msg, len);
+		return;
+	}
+	/* a 1:1 chat: the to must be a user JID without a device (groups went to send_group_begin above) */
 	if (wa_jid_parse(to, &j) == -1 || !wa_jid_is_user(&j) || j.is_ad || strlen(to) >= sizeof(op->to)) {
-		send_finish(op, 400, "to must be a user JID");
+		send_finish(op, 400, "to must be a user or group JID");
 		return;
 	}
 	if (send_plaintexts(op, msg, len) == -1) {
@@ -340,6 +348,8 @@ send_step_restart(struct send_op *op)
 	op->need_keys = 0;
 	op->code = 0;
 	op->error[0] = '\0';
+	if (op->group)
+		send_group_restart(op);
 }
 
 /* Which targets lack a session (read-only). WA_SIGNAL_DONE, _NEED or _FAILED. */
@@ -421,13 +431,19 @@ send_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch 
 		op->batch_id = msg_batch_id(b);
 		send_step_restart(op);
 	}
+	if (op->group && (rc = send_group_step_key(op, sig)) != WA_SIGNAL_DONE)
+		return rc;
+	if (op->code != 0)
+		return WA_SIGNAL_DONE;
 	if (!op->probed && (rc = send_step_probe(op, sig)) != WA_SIGNAL_DONE)
 		return rc;
 	if (op->need_keys)
-		return WA_SIGNAL_DONE;	/* no changes: the bundles come first */
+		return WA_SIGNAL_DONE;	/* the bundles come first (a group's new sender key is kept) */
 	for (; op->pos < op->ntargets; op->pos++)
 		if ((rc = send_step_target(op, &op->targets[op->pos], sig)) != WA_SIGNAL_DONE)
 			return rc;
+	if (op->group && op->kind == SEND_KIND_MESSAGE)
+		return send_group_step_final(op, sig, b);
 	/* a message needs at least one device of the recipient; a resend its one device */
 	for (size_t i = 0; i < op->ntargets; i++)
 		peers += (op->kind == SEND_KIND_RETRY || !op->targets[i].own) && op->targets[i].sub == 2;
@@ -514,7 +530,7 @@ static void
 send_write(struct send_op *op)
 {
 	struct session *s = op->s;
-	struct msg_stanza_enc *encs = xreallocarray(NULL, op->ntargets, sizeof(*encs));
+	struct msg_stanza_enc *encs = xreallocarray(NULL, op->ntargets + 1, sizeof(*encs));	/* a group send may have none */
 	struct timeval tv = { SEND_ACK_TIMEOUT_S, 0 };
 	const uint8_t *ident;
 	struct wa_node *m;
@@ -530,7 +546,10 @@ send_write(struct send_op *op)
 			n++;
 		}
 	ident = send_identity(s, &ilen);
-	m = msg_stanza_message(op->id, op->to, encs, n, ident, ilen);
+	if (op->group)
+		m = send_group_stanza(op, encs, n);
+	else
+		m = msg_stanza_message(op->id, op->to, encs, n, ident, ilen);
 	free(encs);
 	rc = wa_conn_send_node(s->conn, m);
 	wa_node_free(m);
@@ -606,8 +625,11 @@ msg_send_on_ack(struct session *s, const struct wa_node *n)
 		/* 479: stanza refused, 463: privacy token missing (section 4.9) */
 		snprintf(why, sizeof(why), "the server refused the message (error %.16s)", error);
 		send_finish(op, 500, why);
-	} else
+	} else {
+		if (op->group)
+			send_group_acked(op, wa_node_attr(n, "phash"));
 		send_finish(op, 0, NULL);
+	}
 	return 1;
 }
 

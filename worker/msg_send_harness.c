@@ -330,6 +330,8 @@ inst_message_store(struct inst *in, IpcEnvelope *req)
 			snprintf(in->stored_status[in->nstored], 8, "%d", s->status);
 		else
 			snprintf(in->stored_status[in->nstored], 8, "other");
+		snprintf(in->stored_remote[in->nstored], 128, "%s", s->remote_jid);
+		snprintf(in->stored_participant[in->nstored], 128, "%s", s->participant);
 		snprintf(in->stored_ids[in->nstored++], 64, "%s", s->id);
 	}
 	for (size_t i = 0; i < m->n_lids && in->nlids < 16; i++) {
@@ -397,6 +399,7 @@ inst_handle(struct inst *in, IpcEnvelope *env)
 	case WAGATE__IPC__ENVELOPE__MSG_SEND_RESULT:
 	case WAGATE__IPC__ENVELOPE__MSG_NUMBERS_RESULT:
 	case WAGATE__IPC__ENVELOPE__MSG_RESULT:
+	case WAGATE__IPC__ENVELOPE__MSG_GROUP_RESULT:
 		if (in->nreplies < MAX_REPLIES) {
 			in->replies[in->nreplies++] = env;
 			return;

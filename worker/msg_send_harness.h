@@ -46,6 +46,8 @@ struct inst {
 	int stores;				/* MessageStores seen */
 	char stored_status[64][8];		/* status of each message row stored, by order */
 	char stored_ids[64][64];
+	char stored_remote[64][128];		/* remote_jid and participant of each row */
+	char stored_participant[64][128];
 	size_t nstored;
 	char lid_pn[16][128], lid_lid[16][128];	/* LID mappings stored */
 	size_t nlids;

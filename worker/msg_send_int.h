@@ -10,7 +10,9 @@
 #include <sys/queue.h>
 
 struct event;
+struct msg_batch;
 struct session;
+struct wa_node;
 
 /* Deadlines inside the supervisor's (workers.h: 60 s for a send, 30 s for CheckNumbers and MarkRead), so that
  * the worker's answer, with its reason, comes first. */
@@ -76,6 +78,17 @@ struct send_op {
 	int code;			/* set when the step decided the send fails */
 	char error[256];
 	struct event *timer;		/* SEND_STAGE_ACK */
+	/* a group send (msg_send_group.c): targets are the devices that lack our sender key, pt the padded
+	 * Message{senderKeyDistributionMessage} for them, gpt the padded Message for the one skmsg */
+	int group;
+	char own_addr[WA_SIGNAL_ADDRESS_MAX];	/* our Signal address: the sender key's name in our store */
+	char **gusers;			/* the participants (user JIDs), copied from the group cache */
+	size_t ngusers, gpos;		/* gpos: users before it had their device lists asked for */
+	char **gdevs;			/* every device of the group (the participant hash) */
+	size_t ngdevs;
+	char phash[24];
+	uint8_t *gpt, *skct;
+	size_t gptlen, sklen;
 };
 
 TAILQ_HEAD(send_op_list, send_op);
@@ -147,6 +160,27 @@ void send_finish(struct send_op *op, int code, const char *error);
 int send_op_submit(struct send_op *op);
 /* Our ADVSignedDeviceIdentity for <device-identity>. */
 const uint8_t *send_identity(const struct session *s, size_t *len);
+
+/* The device list cache (most recently used first; "not on WhatsApp" is not cached). */
+struct send_devcache *send_cache_find(struct msg_send_state *st, const char *user);
+void send_cache_put(struct msg_send_state *st, const char *user, const char *lid, const uint16_t *devs, size_t n);
+/* Forget the device list of user (NULL: every user). */
+void send_cache_drop(struct msg_send_state *st, const char *user);
+
+/* msg_send_group.c: a SendMessage to a group (op->to a group JID; op->id, own_user, own_device set). */
+void send_group_begin(struct send_op *op, const uint8_t *msg, size_t len);
+/* Executor step parts (msg.h rules): our sender key and the pairwise plaintext before the targets
+ * (Message{senderKeyDistributionMessage}; for a retry resend the Message itself with it); the skmsg and the row
+ * after them (not for a resend). WA_SIGNAL_DONE (op->code set on failure), _NEED or _FAILED. */
+int send_group_step_key(struct send_op *op, struct wa_signal *sig);
+int send_group_step_final(struct send_op *op, struct wa_signal *sig, struct msg_batch *b);
+/* Forget the results of a group step that must run again (msg.h). */
+void send_group_restart(struct send_op *op);
+/* The stanza for the committed op. */
+struct wa_node *send_group_stanza(struct send_op *op, const struct msg_stanza_enc *encs, size_t n);
+/* The server acked op: its targets have our sender key now; a phash other than ours drops the cached lists. */
+void send_group_acked(struct send_op *op, const char *phash);
+void send_group_free(struct send_op *op);
 
 /* msg_send_retry.c */
 void send_sent_add(struct session *s, const struct send_op *op);

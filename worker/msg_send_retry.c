@@ -2,6 +2,7 @@
  * the resend to the one device that could not decrypt it, through an executor job so that the ratchet change
  * (or the session rebuilt from the receipt's <keys>) commits before the stanza goes out. */
 #include "msg.h"
+#include "msg_group.h"
 #include "msg_send_int.h"
 #include "session_int.h"
 
@@ -90,11 +91,21 @@ send_retry_count(const struct wa_node *n)
 	return (unsigned)atoi(v);
 }
 
+/* The receipt fits the message: from its group naming a participant device, or (1:1) without one. */
+static int
+send_retry_fits(const struct send_sent *e, const char *from, const char *part)
+{
+	struct wa_jid j;
+	int group = wa_jid_parse(e->to, &j) == 0 && wa_jid_is_group(&j);
+
+	return part != NULL ? group && strcmp(e->to, from) == 0 : !group;
+}
+
 /* The op for one resend, or NULL (logged) when the receipt is not usable. */
 static struct send_op *
 send_retry_op(struct session *s, const struct wa_node *n, struct send_sent *e, unsigned count)
 {
-	const char *from = wa_node_attr(n, "from");
+	const char *from = wa_node_attr(n, "from"), *part = wa_node_attr(n, "participant");
 	const struct wa_node *keys = wa_node_child(n, "keys");
 	struct send_op *op;
 	struct send_target *t;
@@ -103,7 +114,11 @@ send_retry_op(struct session *s, const struct wa_node *n, struct send_sent *e, u
 	size_t dlen;
 	int64_t reg;
 	char user[MSG_WIRE_JID_MAX];
+	int group = part != NULL;
 
+	/* in a group the receipt comes from the group and names the device as participant */
+	if (group)
+		from = part;
 	if (wa_jid_parse(from, &j) == -1 || !wa_jid_is_user(&j) || msg_wire_user(from, user, sizeof(user)) == -1 ||
 	    wa_jid_parse(s->creds->jid, &own) == -1)
 		return NULL;
@@ -121,10 +136,15 @@ send_retry_op(struct session *s, const struct wa_node *n, struct send_sent *e, u
 	op->ntargets = 1;
 	t = &op->targets[0];
 	(void)msg_wire_user(s->creds->jid, op->own_user, sizeof(op->own_user));
-	t->own = strcmp(user, op->own_user) == 0;
+	t->own = !group && strcmp(user, op->own_user) == 0;
 	if (msg_wire_device_set(&t->dev, user, j.device) == -1)
 		goto bad;
-	if (t->own) {
+	if (group) {
+		/* the plaintext (the Message with our sender key) is made by the executor step */
+		op->group = 1;
+		if (msg_signal_address(s->creds->jid, op->own_addr, sizeof(op->own_addr)) == -1)
+			goto bad;
+	} else if (t->own) {
 		/* our own other device gets the DeviceSentMessage, as at the first send */
 		if (msg_stanza_dsm(e->to, e->msg, e->len, &dsm, &dlen) == -1)
 			goto bad;
@@ -163,11 +183,7 @@ msg_send_on_retry_receipt(struct session *s, const struct wa_node *n)
 	session_send_ack(s, n);
 	if (from == NULL || id == NULL || !send_is_open(s))
 		return;
-	if (wa_node_attr(n, "participant") != NULL) {
-		log_debug("%s: retry receipt for %s in a group: not handled", worker_instance_name(s->w), id);
-		return;
-	}
-	if ((e = send_sent_find(s, id)) == NULL) {
+	if ((e = send_sent_find(s, id)) == NULL || !send_retry_fits(e, from, wa_node_attr(n, "participant"))) {
 		log_info("%s: retry receipt from %s for %s: not among our recent messages", worker_instance_name(s->w),
 		    from, id);
 		return;
@@ -178,8 +194,13 @@ msg_send_on_retry_receipt(struct session *s, const struct wa_node *n)
 	}
 	if ((op = send_retry_op(s, n, e, count)) == NULL)
 		return;
+	/* a group device that could not decrypt may lack our sender key: the resend carries it, and the next
+	 * send gives it again too */
+	if (op->group)
+		msg_group_skdm_forget(s, op->to, op->targets[0].dev.jid);
 	e->resends++;
-	log_info("%s: resending %s to %s (retry %u)", worker_instance_name(s->w), id, from, count);
+	log_info("%s: resending %s to %s (retry %u)", worker_instance_name(s->w), id, op->targets[0].dev.jid,
+	    count);
 	TAILQ_INSERT_TAIL(&send_state(s)->ops, op, entry);
 	if (send_op_submit(op) == -1)
 		send_finish(op, 503, "Connection Closed");
@@ -197,7 +218,10 @@ send_retry_write(struct send_op *op)
 	int rc;
 
 	ident = send_identity(s, &ilen);
-	m = msg_stanza_resend(op->id, t->dev.jid, &enc, op->count, op->t, ident, ilen);
+	/* a group resend goes to the group, for one participant device (wa-session.md 5.5) */
+	m = msg_stanza_resend(op->id, op->group ? op->to : t->dev.jid, &enc, op->count, op->t, ident, ilen);
+	if (op->group)
+		wa_node_set_attr(m, "participant", t->dev.jid);
 	rc = wa_conn_send_node(s->conn, m);
 	wa_node_free(m);
 	/* its <ack> is matched against the sent cache (msg_send_on_ack) */

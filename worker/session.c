@@ -8,6 +8,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "msg.h"
+#include "msg_group.h"
 #include "msg_identity.h"
 #include "wa_conn.h"
 #include "wa_node.h"
@@ -156,6 +157,7 @@ session_state_cb(struct wa_conn *c, int state, int reason, const char *detail, l
 	default:
 		iq_table_fail_all(s->iq);
 		msg_send_reset_connection(s);
+		msg_group_reset_connection(s);
 		pair_reset_connection(s);
 		login_reset_connection(s);
 		msg_recv_reset_connection(s);
@@ -239,6 +241,8 @@ session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 			login_on_encrypt_notification(s, n);
 		else if (strcmp(type, "devices") == 0)
 			msg_send_on_devices_notification(s, n);
+		else if (strcmp(type, "w:gp2") == 0)
+			msg_group_on_notification(s, n);
 		return;
 	}
 	if (strcmp(n->tag, "message") == 0) {
@@ -347,6 +351,7 @@ session_connect_now(struct session *s)
 		msg_recv_reset_connection(s);
 		iq_table_fail_all(s->iq);
 		msg_send_reset_connection(s);
+		msg_group_reset_connection(s);
 		pair_reset_connection(s);
 		wa_conn_set_payload(s->conn, payload, plen);
 		free(payload);
@@ -514,6 +519,7 @@ worker_session_stop(struct session *s)
 	msg_recv_free(s);
 	/* after the iq table (its queries are dropped without callbacks) and the executor (it frees its jobs) */
 	msg_send_free(s);
+	msg_group_free(s);
 	pair_free(s);
 	login_free(s);
 	if (s->ev_defer != NULL)

@@ -84,6 +84,7 @@ struct session {
 	struct msg_exec *exec;		/* the Signal executor, from login on */
 	struct msg_recv_state *recv;	/* msg_recv.c's state */
 	struct msg_send_state *send;	/* msg_send.c's state (device cache, stanzas waiting for their ack) */
+	struct msg_group_state *group;	/* msg_group_cmd.c's state (group iqs, participants, sender keys given) */
 };
 
 /* session.c */

@@ -5,6 +5,7 @@
 #include "conn_state.h"
 #include "log.h"
 #include "session.h"
+#include "wa_jid.h"
 #include "xmalloc.h"
 
 #include <event2/event.h>
@@ -348,6 +349,100 @@ worker_on_mark_read(void *arg, const IpcEnvelope *env)
 	return 0;
 }
 
+/* Answer a group command at once (refused before the session saw it). */
+static void
+worker_group_refuse(struct worker *w, uint64_t request_id, int code, const char *error)
+{
+	Wagate__Ipc__GroupResult r = WAGATE__IPC__GROUP_RESULT__INIT;
+
+	r.code = code;
+	r.error = (char *)error;
+	worker_reply_groups(w, request_id, &r);
+}
+
+/* Whether s is a user JID ("user@s.whatsapp.net" or "user@lid", no device) of at most WORKER_USER_JID_MAX. */
+static int
+worker_user_jid_ok(const char *s)
+{
+	struct wa_jid j;
+
+	return strlen(s) <= WORKER_USER_JID_MAX && wa_jid_parse(s, &j) == 0 && wa_jid_is_user(&j) && !j.is_ad;
+}
+
+/* Whether s is a group JID ("...@g.us") of at most WORKER_JID_MAX. */
+static int
+worker_group_jid_ok(const char *s)
+{
+	struct wa_jid j;
+
+	return wa_jid_parse(s, &j) == 0 && wa_jid_is_group(&j) && *j.user != '\0';
+}
+
+/* GroupCreate: a subject of 1..WORKER_SUBJECT_MAX bytes, at most WORKER_GROUP_USERS_MAX user JIDs. */
+static int
+worker_on_group_create(void *arg, const IpcEnvelope *env)
+{
+	struct worker *w = arg;
+	const Wagate__Ipc__GroupCreate *g = env->group_create;
+
+	/* the frame cap bounds the sizes; a missing string is a broken peer */
+	if (g->subject == NULL)
+		return -1;
+	for (size_t i = 0; i < g->n_participants; i++)
+		if (g->participants[i] == NULL)
+			return -1;
+	if (*g->subject == '\0' || strlen(g->subject) > WORKER_SUBJECT_MAX) {
+		worker_group_refuse(w, env->request_id, 400, "the subject must be 1..1024 bytes");
+		return 0;
+	}
+	if (g->n_participants > WORKER_GROUP_USERS_MAX) {
+		worker_group_refuse(w, env->request_id, 400, "at most 256 participants");
+		return 0;
+	}
+	for (size_t i = 0; i < g->n_participants; i++)
+		if (!worker_user_jid_ok(g->participants[i])) {
+			worker_group_refuse(w, env->request_id, 400, "participants must be user JIDs");
+			return 0;
+		}
+	if (w->session == NULL)
+		worker_group_refuse(w, env->request_id, 503, "Connection Closed");
+	else
+		worker_session_group_create(w->session, env->request_id, g->subject, g->participants,
+		    g->n_participants);
+	return 0;
+}
+
+/* GroupQuery: a group JID. */
+static int
+worker_on_group_query(void *arg, const IpcEnvelope *env)
+{
+	struct worker *w = arg;
+	const Wagate__Ipc__GroupQuery *g = env->group_query;
+
+	if (!ipc_str_ok(g->jid, WORKER_JID_MAX))
+		return -1;
+	if (!worker_group_jid_ok(g->jid))
+		worker_group_refuse(w, env->request_id, 400, "jid must be a group JID (...@g.us)");
+	else if (w->session == NULL)
+		worker_group_refuse(w, env->request_id, 503, "Connection Closed");
+	else
+		worker_session_group_query(w->session, env->request_id, g->jid);
+	return 0;
+}
+
+/* GroupList: nothing to check. */
+static int
+worker_on_group_list(void *arg, const IpcEnvelope *env)
+{
+	struct worker *w = arg;
+
+	if (w->session == NULL)
+		worker_group_refuse(w, env->request_id, 503, "Connection Closed");
+	else
+		worker_session_group_list(w->session, env->request_id);
+	return 0;
+}
+
 /* Every message the supervisor may send, and when; a NULL handler is a reply to one of our requests. */
 static const struct ipc_peer_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_START, WORKER_PHASE_WAIT_START, worker_on_start },
@@ -362,6 +457,9 @@ static const struct ipc_peer_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_SEND_MESSAGE, WORKER_PHASE_RUNNING, worker_on_send_message },
 	{ WAGATE__IPC__ENVELOPE__MSG_CHECK_NUMBERS, WORKER_PHASE_RUNNING, worker_on_check_numbers },
 	{ WAGATE__IPC__ENVELOPE__MSG_MARK_READ, WORKER_PHASE_RUNNING, worker_on_mark_read },
+	{ WAGATE__IPC__ENVELOPE__MSG_GROUP_CREATE, WORKER_PHASE_RUNNING, worker_on_group_create },
+	{ WAGATE__IPC__ENVELOPE__MSG_GROUP_QUERY, WORKER_PHASE_RUNNING, worker_on_group_query },
+	{ WAGATE__IPC__ENVELOPE__MSG_GROUP_LIST, WORKER_PHASE_RUNNING, worker_on_group_list },
 	{ WAGATE__IPC__ENVELOPE__MSG_STORE_ACK, WORKER_PHASE_RUNNING, NULL },
 	{ WAGATE__IPC__ENVELOPE__MSG_SIGNAL_RECORDS, WORKER_PHASE_RUNNING, NULL },
 	{ WAGATE__IPC__ENVELOPE__MSG_RESULT, WORKER_PHASE_RUNNING, NULL },
@@ -708,4 +806,15 @@ void
 worker_reply_result(struct worker *w, uint64_t request_id, int ok, int code, const char *error)
 {
 	worker_send_result(w, request_id, ok, code, error);
+}
+
+void
+worker_reply_groups(struct worker *w, uint64_t request_id, const Wagate__Ipc__GroupResult *r)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+
+	env.request_id = request_id;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_GROUP_RESULT;
+	env.group_result = (Wagate__Ipc__GroupResult *)r;
+	worker_send(w, &env);
 }

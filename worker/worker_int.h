@@ -26,6 +26,9 @@
 #define WORKER_NUMBERS_MAX	50	/* CheckNumbers */
 #define WORKER_NUMBER_MAX	32
 #define WORKER_READ_KEYS_MAX	256	/* MarkRead */
+#define WORKER_SUBJECT_MAX	1024	/* GroupCreate.subject */
+#define WORKER_GROUP_USERS_MAX	256	/* GroupCreate.participants */
+#define WORKER_USER_JID_MAX	128	/* each of them */
 #define WORKER_EXIT_GRACE_S	5
 #define WORKER_KEEPALIVE_MAX_MS	3600000	/* a longer keepalive from Start is a bug: use the default */
 #define WORKER_ORPHAN_GRACE_S	120	/* Start.orphan_grace_s = 0 */

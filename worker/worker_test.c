@@ -598,6 +598,77 @@ test_messaging_closed(void **state)
 	assert_int_equal(peer_finish(&p), 1);
 }
 
+/* Group commands: checked by the worker (400), then 503 from a session that is not connected. */
+static void
+test_groups_closed(void **state)
+{
+	struct peer p;
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
+	Wagate__Ipc__GroupCreate gc = WAGATE__IPC__GROUP_CREATE__INIT;
+	Wagate__Ipc__GroupQuery gq = WAGATE__IPC__GROUP_QUERY__INIT;
+	Wagate__Ipc__GroupList gl = WAGATE__IPC__GROUP_LIST__INIT;
+	char *users[257], subject[1026];
+	struct { const char *subject; size_t n; const char *user; int code; } cases[] = {
+		{ "ok", 2, "15551234567@s.whatsapp.net", 503 },
+		{ "ok", 1, "123456789@lid", 503 },
+		{ "ok", 0, NULL, 503 },
+		{ "", 1, "15551234567@s.whatsapp.net", 400 },
+		{ subject, 1, "15551234567@s.whatsapp.net", 400 },
+		{ "ok", 257, "1@lid", 400 },
+		{ "ok", 1, "15551234567:2@s.whatsapp.net", 400 },
+		{ "ok", 1, "120363012345678901@g.us", 400 },
+		{ "ok", 1, "not a jid", 400 },
+	};
+	const char *queries[] = { "120363012345678901@g.us", "15551234567-1700000000@g.us", "15551234567@s.whatsapp.net",
+	    "@g.us", "" };
+	int qcodes[] = { 503, 503, 400, 400, 400 };
+
+	(void)state;
+	memset(subject, 'x', 1025);
+	subject[1025] = '\0';
+	peer_start(&p, "inst-groups");
+	peer_handshake(&p, "inst-groups", 0);
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_GROUP_CREATE;
+	env.group_create = &gc;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (size_t k = 0; k < cases[i].n; k++)
+			users[k] = (char *)cases[i].user;
+		gc.subject = (char *)cases[i].subject;
+		gc.participants = users;
+		gc.n_participants = cases[i].n;
+		env.request_id = 70 + i;
+		peer_send(&p, &env);
+		r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_GROUP_RESULT);
+		assert_int_equal(r->request_id, 70 + i);
+		assert_false(r->group_result->ok);
+		if (r->group_result->code != cases[i].code)
+			fail_msg("GroupCreate case %zu: %d, not %d", i, r->group_result->code, cases[i].code);
+		assert_int_equal(r->group_result->n_groups, 0);
+		ipc_envelope_free(r);
+	}
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_GROUP_QUERY;
+	env.group_query = &gq;
+	for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		gq.jid = (char *)queries[i];
+		env.request_id = 90 + i;
+		peer_send(&p, &env);
+		r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_GROUP_RESULT);
+		if (r->group_result->code != qcodes[i])
+			fail_msg("GroupQuery %s: %d, not %d", queries[i], r->group_result->code, qcodes[i]);
+		ipc_envelope_free(r);
+	}
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_GROUP_LIST;
+	env.group_list = &gl;
+	env.request_id = 99;
+	peer_send(&p, &env);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_GROUP_RESULT);
+	assert_int_equal(r->request_id, 99);
+	assert_int_equal(r->group_result->code, 503);
+	ipc_envelope_free(r);
+	peer_shutdown(&p, 100);
+	assert_int_equal(peer_finish(&p), 0);
+}
+
 int
 main(void)
 {
@@ -607,6 +678,7 @@ main(void)
 		cmocka_unit_test(test_eof_exits_clean),
 		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_messaging_closed),
+		cmocka_unit_test(test_groups_closed),
 		cmocka_unit_test(test_fresh_store_first),
 		cmocka_unit_test(test_fresh_store_fails),
 		cmocka_unit_test(test_bad_creds),

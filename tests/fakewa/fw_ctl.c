@@ -52,6 +52,7 @@ static const struct fw_ctl_route fw_ctl_routes[] = {
 	{ "GET", "/phone/received", 0, fw_route_phone_received },
 	{ "POST", "/phone/fail-next-decrypt", 0, fw_route_phone_fail_next },
 	{ "POST", "/phone/group-create", 0, fw_route_phone_group_create },
+	{ "POST", "/phone/group-add", 0, fw_route_phone_group_add },
 	{ "GET", "/admin/groups", 0, fw_route_groups },
 	{ "POST", "/phone/reinstall", 0, fw_route_phone_reinstall },
 	{ "GET", "/phone/receipts", 0, fw_route_phone_receipts },

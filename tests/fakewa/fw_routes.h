@@ -26,6 +26,7 @@ void fw_route_phone_send(struct fw_ctl_call *call);
 void fw_route_phone_received(struct fw_ctl_call *call);
 void fw_route_phone_fail_next(struct fw_ctl_call *call);
 void fw_route_phone_group_create(struct fw_ctl_call *call);
+void fw_route_phone_group_add(struct fw_ctl_call *call);
 void fw_route_groups(struct fw_ctl_call *call);
 void fw_route_phone_reinstall(struct fw_ctl_call *call);
 void fw_route_phone_receipts(struct fw_ctl_call *call);

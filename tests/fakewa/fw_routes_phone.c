@@ -230,6 +230,36 @@ fw_route_phone_group_create(struct fw_ctl_call *call)
 	fw_ctl_reply(call->conn, 200, json);
 }
 
+/* POST /phone/group-add?account&group&participant=DIGITS: the phone of account (a member) adds one known
+ * account to the group; every member device hears of it (w:gp2 <add>). */
+void
+fw_route_phone_group_add(struct fw_ctl_call *call)
+{
+	const char *jid = fw_ctl_query(call, "group"), *who = fw_ctl_query(call, "participant");
+	struct fw_account *a, *m;
+	struct fw_group *g;
+	struct wa_node *note;
+
+	if (jid == NULL || who == NULL) {
+		fw_route_error(call, 400, "group and participant are required");
+		return;
+	}
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	if ((g = fw_group_find(call->s->groups, jid)) == NULL || !fw_group_is_member(g, a)) {
+		fw_route_error(call, 404, "no such group with that member");
+		return;
+	}
+	if ((m = fw_account_find(&call->s->accounts, who)) == NULL || fw_group_add(g, m) != 0) {
+		fw_route_error(call, 400, "participant must be a known account, not yet a member, in a group not full");
+		return;
+	}
+	note = wa_node_new("add");
+	wa_node_set_attrf(wa_node_add_child(note, wa_node_new("participant")), "jid", "%s@s.whatsapp.net", m->phone);
+	fw_group_notify(call->s, g, a, note, g->members, g->nmembers, NULL);
+	fw_ctl_reply(call->conn, 200, "{}");
+}
+
 /* GET /admin/groups: {"groups":[{"jid","subject","creator","creation","participants":[...]}]} */
 void
 fw_route_groups(struct fw_ctl_call *call)
