@@ -1,8 +1,9 @@
 /* Group commands through the worker table (worker_group.c, proto/ipc.proto 60..63), against real processes the
  * table spawned, whose channel the test plays frame by frame (workers_testlib.h "struct fw"): GroupCreate,
  * GroupQuery and GroupList carry what was asked and hand back the worker's validated GroupResult; a refusal
- * keeps its code; 504 after the deadline; 503 when the worker goes away (exit, EOF, free); an answer that
- * breaks the caps of workers.h is a protocol error: 500 to the caller, and the worker is killed. */
+ * keeps its code; 504 after the deadline; 503 when the worker goes away (exit, EOF, remove, free), while an
+ * answer that still comes as it stops counts; an answer that breaks the caps of workers.h is a protocol error:
+ * 500 to the caller, and the worker is killed. */
 #include "workers_testlib.h"
 #include "workers_int.h"
 #include "worker_group_check.h"
@@ -246,7 +247,8 @@ test_group_commands(void **state)
 }
 
 /* 504 after the deadline (a late answer is dropped, not a protocol error); 503 when the worker is killed, when
- * it closes its end, and when the table is freed with commands pending. */
+ * it closes its end, when it is removed (an answer sent while it stops still counts), and when the table is
+ * freed with commands pending. */
 static void
 test_group_timeouts_and_gone(void **state)
 {
@@ -303,6 +305,28 @@ test_group_timeouts_and_gone(void **state)
 	assert_int_equal(s.code[5], 503);
 	assert_int_equal(kill(f.pid, SIGKILL), 0);
 
+	/* removed: an answer that still comes while it stops counts; the other command ends when it is gone */
+	assert_true(fw_accept(t, lfd, &f, 10000));
+	fw_ready(t, &f, "hand-gslow");
+	assert_int_equal(workers_group_list(t->w, "hand-gslow", on_groups, &s), 0);
+	assert_int_equal(workers_group_query(t->w, "hand-gslow", GJID, on_groups, &s), 0);
+	env = fw_expect(t, &f, WAGATE__IPC__ENVELOPE__MSG_GROUP_LIST, 10000);
+	ipc_envelope_free(fw_expect(t, &f, WAGATE__IPC__ENVELOPE__MSG_GROUP_QUERY, 10000));
+	assert_int_equal(workers_remove(t->w, "hand-gslow"), 0);
+	ipc_envelope_free(fw_expect(t, &f, WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN, 10000));
+	wagate__ipc__group_result__init(&r);
+	r.ok = 1;
+	fw_send_group_result(t, &f, env->request_id, &r);
+	ipc_envelope_free(env);
+	assert_true(run_until(t, &s.n, 7, 10000));
+	assert_true(s.ok[6]);
+	assert_int_equal(s.ngroups[6], 0);
+	assert_int_equal(kill(f.pid, SIGKILL), 0);
+	assert_true(run_until(t, &s.n, 8, 10000));
+	assert_int_equal(s.code[7], 503);
+	assert_int_equal(workers_group_list(t->w, "hand-gslow", on_groups, &s), -1);
+	fw_close(&f);
+
 	/* freed with commands pending: called during workers_free */
 	fw_start(t, lfd, "hand-gfree", &f);
 	assert_int_equal(workers_group_list(t->w, "hand-gfree", on_groups, &sf), 0);
@@ -313,7 +337,7 @@ test_group_timeouts_and_gone(void **state)
 	assert_int_equal(sf.n, 2);
 	assert_int_equal(sf.code[0], 503);
 	assert_int_equal(sf.code[1], 503);
-	assert_int_equal(s.n, 6);
+	assert_int_equal(s.n, 8);
 	fw_close(&f);
 	fw_unlisten(lfd);
 }
