@@ -137,13 +137,14 @@ group_create_done_cb(void *arg, int ok, int code, const char *error, const struc
 	http_reply_json(c, 201, group_json(&v[0], GROUP_JSON_PARTICIPANTS));
 }
 
-/* participants: Evolution's item schema (a string of at least 10 characters with a digit; each failing
- * keyword reports the item's description), unique items, at least one (and at most WORKER_GROUP_CREATE_MAX,
- * wagate's cap). */
+/* participants: at least one item (and at most WORKER_GROUP_CREATE_MAX, wagate's cap), unique items (one error
+ * for any number of duplicates), then every item against Evolution's item schema (a string of at least 10
+ * characters with a digit; each failing keyword reports the item's description), in jsonschema's order. */
 static void
 group_check_participants(struct json_object *errs, struct json_object *arr)
 {
 	size_t i, j, len = json_object_array_length(arr);
+	int dup = 0, bad;
 	char msg[128];
 
 	if (len == 0)
@@ -153,25 +154,20 @@ group_check_participants(struct json_object *errs, struct json_object *arr)
 		json_object_array_add(errs, json_object_new_string(msg));
 		return;
 	}
+	for (i = 1; i < len && !dup; i++)
+		for (j = 0; j < i && !dup; j++)
+			dup = json_object_equal(json_object_array_get_idx(arr, i), json_object_array_get_idx(arr, j));
+	if (dup)
+		json_object_array_add(errs, json_object_new_string("participants contains duplicate item"));
 	for (i = 0; i < len; i++) {
 		struct json_object *v = json_object_array_get_idx(arr, i);
-		const char *s;
-		int bad;
 
-		for (j = 0; j < i; j++)
-			if (json_object_equal(v, json_object_array_get_idx(arr, j)))
-				break;
-		if (j < i) {
-			json_object_array_add(errs, json_object_new_string("participants contains duplicate item"));
-			continue;
-		}
-		if (!json_object_is_type(v, json_type_string)) {
+		/* minLength counts characters; a string under 10 bytes has under 10 characters, and a digit is one */
+		if (!json_object_is_type(v, json_type_string))
 			bad = 1;
-		} else {
-			s = json_object_get_string(v);
-			/* minLength counts characters; every digit is one byte, so bytes are a fair stand-in */
-			bad = (json_object_get_string_len(v) < 10) + (strpbrk(s, "0123456789") == NULL);
-		}
+		else
+			bad = (json_object_get_string_len(v) < 10) +
+			    (strpbrk(json_object_get_string(v), "0123456789") == NULL);
 		while (bad-- > 0)
 			json_object_array_add(errs,
 			    json_object_new_string("\"participants\" must be an array of numeric strings"));

@@ -381,9 +381,10 @@ test_create_refused(void **state)
 	    "\"promoteParticipants\":\"yes\"}");
 	assert_int_equal(T.code, 400);
 	assert_member("[[\"subject is not of a type(s) string\",\"promoteParticipants is not of a type(s) boolean\","
-	    "\"promoteParticipants is not one of enum values: true,false\",\"\\\"participants\\\" must be an array of "
+	    "\"promoteParticipants is not one of enum values: true,false\",\"participants contains duplicate item\","
+	    "\"\\\"participants\\\" must be an array of numeric strings\",\"\\\"participants\\\" must be an array of "
 	    "numeric strings\",\"\\\"participants\\\" must be an array of numeric strings\",\"\\\"participants\\\" "
-	    "must be an array of numeric strings\",\"participants contains duplicate item\"]]", "response.message");
+	    "must be an array of numeric strings\"]]", "response.message");
 	post("/group/create/rt", "{\"subject\":\"S\",\"participants\":[]}");
 	assert_member("[[\"participants does not meet minimum length of 1\"]]", "response.message");
 	/* isNotEmpty applies only to a body of its listed members */
