@@ -9,9 +9,10 @@
  * accepted and ignored (the IPC has no command to set them yet; the answer's desc shows what the group has);
  * participants are normalised as sendText normalises a number, and those that cannot be a user are dropped
  * (Evolution drops the numbers its existence check fails, which wagate leaves to WhatsApp); pictureUrl is
- * always null (no picture lookup), and the participants carry no name or imgUrl (no contact lookup). */
+ * always null (no picture lookup); participants' names and pictures come from the stored contacts only. */
 #include "app.h"
 #include "conn_state.h"
+#include "db.h"
 #include "http.h"
 #include "log.h"
 #include "msg_send.h"
@@ -22,6 +23,7 @@
 #include "workers.h"
 #include "xmalloc.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,22 +335,77 @@ group_info_done_cb(void *arg, int ok, int code, const char *error, const struct 
 	http_reply_json(c, 200, group_json(&v[0], GROUP_JSON_PICTURE | GROUP_JSON_PARTICIPANTS));
 }
 
-/* The worker's GroupResult for participants. */
+/* participants waiting for the instance's contacts: Evolution names each participant it has a contact for. */
+struct group_parts_ctx {
+	struct http_call *c;
+	struct json_object *parts;	/* [{id, admin}] */
+};
+
+/* The contacts of the participants: name and imgUrl from each one found (null when the contact has none), left
+ * out for the others, as Evolution's participant.name ?? contact?.pushName does. */
+static void
+group_contacts_cb(void *arg, const struct db_result *r)
+{
+	struct group_parts_ctx *pc = arg;
+	const PGresult *res = r->err == NULL && r->nres == 1 ? r->res[0] : NULL;
+	struct json_object *o, *p, *id;
+	size_t i, len = json_object_array_length(pc->parts);
+	int k;
+
+	if (r->unavailable) {
+		http_reply_unavailable(pc->c, "database");
+		json_object_put(pc->parts);
+		free(pc);
+		return;
+	}
+	if (res == NULL)
+		log_warnx("%s: participants' contacts: %s", pc->c->name, r->err != NULL ? r->err : "no result");
+	for (k = 0; res != NULL && k < PQntuples(res); k++)
+		for (i = 0; i < len; i++) {
+			p = json_object_array_get_idx(pc->parts, i);
+			if (!json_object_object_get_ex(p, "id", &id) || strcmp(json_object_get_string(id),
+			    PQgetvalue(res, k, 0)) != 0)
+				continue;
+			json_object_object_add(p, "name", PQgetisnull(res, k, 1) ? NULL :
+			    json_object_new_string(PQgetvalue(res, k, 1)));
+			json_object_object_add(p, "imgUrl", PQgetisnull(res, k, 2) ? NULL :
+			    json_object_new_string(PQgetvalue(res, k, 2)));
+		}
+	o = json_object_new_object();
+	json_object_object_add(o, "participants", pc->parts);
+	http_reply_json(pc->c, 200, o);
+	free(pc);
+}
+
+/* The worker's GroupResult for participants: then the contacts of its members. */
 static void
 group_participants_done_cb(void *arg, int ok, int code, const char *error, const struct workers_group *v,
     size_t n)
 {
 	struct http_call *c = arg;
-	struct json_object *o;
+	struct group_parts_ctx *pc;
+	struct json_object *ids;
+	const char *p[2];
+	size_t i;
 
 	if (!ok || n != 1) {
 		group_reply_worker_error(c, ok ? 500 : code, ok ? "the worker answered another count" : error, 404,
 		    "No participants");
 		return;
 	}
-	o = json_object_new_object();
-	json_object_object_add(o, "participants", group_json_participants(&v[0]));
-	http_reply_json(c, 200, o);
+	pc = xcalloc(1, sizeof(*pc));
+	pc->c = c;
+	pc->parts = group_json_participants(&v[0]);
+	/* the JIDs as a JSON array: JSON text is escaped by json-c, where an array literal would need quoting */
+	ids = json_object_new_array();
+	for (i = 0; i < v[0].nparticipants; i++)
+		json_object_array_add(ids, json_object_new_string(v[0].participants[i].jid));
+	p[0] = c->inst->id;
+	p[1] = json_object_to_json_string_ext(ids, JSON_C_TO_STRING_PLAIN);
+	if (db_query(c->app->db, "SELECT remote_jid, push_name, profile_pic_url FROM contact WHERE instance_id = $1"
+	    " AND remote_jid IN (SELECT jsonb_array_elements_text($2::jsonb))", 2, p, group_contacts_cb, pc) == -1)
+		group_contacts_cb(pc, &(struct db_result){ .err = "the query was not queued" });
+	json_object_put(ids);
 }
 
 /* findGroupInfos and participants: the group's metadata from the worker, to done. */

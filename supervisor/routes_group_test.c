@@ -3,8 +3,8 @@
  * command and answer it on a later loop turn, as the contract says: create (validation in Evolution's nested
  * shape, participants normalised, the 201 metadata), findGroupInfos and participants (groupJid from the query
  * or the body, "@g.us" appended, {property, message} errors), fetchAllGroups (getParticipants), and the
- * worker's failures (closed, 504, Evolution's 404/500 answers). Every refusal is checked not to reach the
- * worker. */
+ * worker's failures (closed, 504, Evolution's 404/500 answers); participants named from the stored contacts.
+ * Every refusal is checked not to reach the worker. */
 #include "app.h"
 #include "config.h"
 #include "conn_state.h"
@@ -279,6 +279,16 @@ get(const char *path)
 	req(EVHTTP_REQ_GET, path, NULL);
 }
 
+static void
+sql(const char *q)
+{
+	PGresult *r = PQexec(T.conn, q);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", q, PQresultErrorMessage(r));
+	PQclear(r);
+}
+
 /* How many group commands the stub table got so far. */
 static int
 asked(void)
@@ -445,6 +455,19 @@ test_participants(void **state)
 	assert_int_equal(T.code, 200);
 	assert_string_equal(T.qjid, GJID);
 	assert_string_equal(T.body, "{\"participants\":" PARTS_JSON "}");
+	/* members with a stored contact get its name and picture (null when it has none), as Evolution adds them */
+	sql("INSERT INTO contact (instance_id, remote_jid, push_name, profile_pic_url) VALUES"
+	    " ('" IID "', '15551234567@s.whatsapp.net', 'Bea \"B\"', NULL),"
+	    " ('" IID "', '15557654321@s.whatsapp.net', NULL, 'https://pps.example/p.jpg'),"
+	    " ('" IID "', '15559999999@s.whatsapp.net', 'Not a member', NULL)");
+	get("/group/participants/rt?groupJid=120363000000000001");
+	assert_int_equal(T.code, 200);
+	assert_string_equal(T.body, "{\"participants\":[{\"id\":\"15550001111@s.whatsapp.net\","
+	    "\"admin\":\"superadmin\"},{\"id\":\"15551234567@s.whatsapp.net\",\"admin\":null,"
+	    "\"name\":\"Bea \\\"B\\\"\",\"imgUrl\":null},"
+	    "{\"id\":\"15557654321@s.whatsapp.net\",\"admin\":\"admin\",\"name\":null,\"imgUrl\":"
+	    "\"https://pps.example/p.jpg\"}]}");
+	sql("DELETE FROM contact");
 	T.answer_ok = 0;
 	T.answer_code = 403;
 	get("/group/participants/rt?groupJid=120363000000000001@g.us");
