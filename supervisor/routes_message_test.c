@@ -195,6 +195,14 @@ int workers_set_presence(struct workers *w, const char *i, const char *p, worker
 void workers_foreach(const struct workers *w, void (*fn)(const char *, pid_t, unsigned, void *), void *a)
 { (void)w; (void)fn; (void)a; }
 unsigned workers_ready_count(const struct workers *w) { (void)w; return 0; }
+/* the group routes share http.c (routes_group_test.c tests them) */
+int workers_group_create(struct workers *w, const char *i, const char *s, const char *const *p, size_t n,
+    workers_groups_cb cb, void *a)
+{ (void)w; (void)i; (void)s; (void)p; (void)n; (void)cb; (void)a; return -1; }
+int workers_group_query(struct workers *w, const char *i, const char *j, workers_groups_cb cb, void *a)
+{ (void)w; (void)i; (void)j; (void)cb; (void)a; return -1; }
+int workers_group_list(struct workers *w, const char *i, workers_groups_cb cb, void *a)
+{ (void)w; (void)i; (void)cb; (void)a; return -1; }
 double workers_ipc_latency_ms(const struct workers *w) { (void)w; return 0; }
 
 /* ---- helpers ---- */

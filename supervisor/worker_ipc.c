@@ -130,6 +130,8 @@ static const struct ipc_peer_dispatch worker_ipc_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_MESSAGE_STORE, WK_READY | WK_STOPPING, worker_msg_on_msg_store },
 	{ WAGATE__IPC__ENVELOPE__MSG_SEND_RESULT, WK_READY | WK_STOPPING, NULL },
 	{ WAGATE__IPC__ENVELOPE__MSG_NUMBERS_RESULT, WK_READY | WK_STOPPING, NULL },
+	/* Groups (worker_group.c): answers to our commands, as above. */
+	{ WAGATE__IPC__ENVELOPE__MSG_GROUP_RESULT, WK_READY | WK_STOPPING, NULL },
 };
 
 /* The phase the table is checked against. */

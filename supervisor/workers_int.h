@@ -3,7 +3,8 @@
  * this. The roles: workers.c (the table, its public API, phases, spawn pacing), worker_spawn.c (fork+exec),
  * worker_reap.c (stopping, reaping, restart policy), worker_heartbeat.c (pings), worker_ipc.c (the channel,
  * Start and the dispatch table), worker_req.c (requests the worker waits on, and credential custody),
- * worker_msg.c (messaging requests and commands; worker_msg_check.c checks their frames). */
+ * worker_msg.c (messaging requests and commands; worker_msg_check.c checks their frames), worker_group.c (the
+ * group commands; worker_group_check.c checks their answers). */
 #ifndef WAGATE_WORKERS_INT_H
 #define WAGATE_WORKERS_INT_H
 

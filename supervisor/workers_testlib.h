@@ -96,6 +96,7 @@ void fw_send_msg_store(struct tctx *t, struct fw *f, uint64_t rid, Wagate__Ipc__
 void fw_send_send_result(struct tctx *t, struct fw *f, uint64_t rid, Wagate__Ipc__SendResult *r);
 void fw_send_numbers(struct tctx *t, struct fw *f, uint64_t rid, Wagate__Ipc__NumbersResult *r);
 void fw_send_result(struct tctx *t, struct fw *f, uint64_t rid, int ok, const char *error);
+void fw_send_group_result(struct tctx *t, struct fw *f, uint64_t rid, Wagate__Ipc__GroupResult *r);
 
 /* main() of every test binary: play the fake worker when started as one, else run tests. */
 int testlib_main(int argc, char **argv, const struct CMUnitTest *tests, size_t ntests);

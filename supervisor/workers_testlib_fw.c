@@ -391,6 +391,17 @@ fw_send_result(struct tctx *t, struct fw *f, uint64_t rid, int ok, const char *e
 	fw_send(t, f, &env);
 }
 
+void
+fw_send_group_result(struct tctx *t, struct fw *f, uint64_t rid, Wagate__Ipc__GroupResult *r)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_GROUP_RESULT;
+	env.group_result = r;
+	env.request_id = rid;
+	fw_send(t, f, &env);
+}
+
 struct tctx *
 fw_tctx(void)
 {
