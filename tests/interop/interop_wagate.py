@@ -9,8 +9,7 @@ instance's QR), exchange texts, each side reading the other's plaintext:
         delivery receipt takes wagate's row to DELIVERY_ACK; a second text each way rides the sessions.
   group A's phone creates a group of A, W and a plain phone C; Baileys' sender-key texts (skmsg with its
         SKDM) are stored by wagate with the group and participant;
-        W -> group (sendText to the group JID) is written but skipped until wagate sends to groups: set
-        INTEROP_WAGATE_GROUP_SEND=1 to run it.
+        W -> group (sendText to the group JID): Baileys and C read W's sender-key texts.
 
 Needs the wagate binaries (WAGATE_BIN, WAGATE_WORKER_BIN, WAGATE_FAKEWA_BIN; meson passes them) and PostgreSQL
 (WAGATE_TEST_PGURI, else a private cluster), like tests/e2e; and INTEROP_NODE_DIR (run.sh wagate-msg).
@@ -31,7 +30,6 @@ from pairing import PairingCase  # noqa: E402
 from interop_agent import Agent, node_dir, sender_is  # noqa: E402
 
 A, W, C = "15553330001", "15553330002", "15553330003"
-GROUP_SEND = os.environ.get("INTEROP_WAGATE_GROUP_SEND", "") not in ("", "0")
 
 
 def u(phone):
@@ -169,8 +167,6 @@ class WagateInterop(PairingCase):
                if r.get("group") == gid]
         self.assertEqual([r.get("text") for r in got], ["Baileys to the group #0", "Baileys to the group #1"], got)
 
-    @unittest.skipUnless(GROUP_SEND, "group send not implemented in wagate (issue 9 sends 1:1 only): set "
-                         "INTEROP_WAGATE_GROUP_SEND=1 to run it")
     def test_group_from_wagate(self):
         """W's sender-key texts to the group: Baileys and phone C read them."""
         gid = self.make_group()
