@@ -7,6 +7,7 @@
 #include "session_int.h"
 #include "creds.h"
 #include "wa_prekey.h"
+#include "sigdb_testlib.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -23,18 +24,11 @@
 #define NPREKEYS	4
 #define ALICE		"15550001111:0"
 
-/* --- the fake supervisor (worker.h's requests) --- */
-
-struct row {
-	Wagate__Ipc__SignalKey key;
-	uint8_t *data;
-	size_t len;
-	struct row *next;
-};
+/* --- the fake supervisor (worker.h's requests; its Signal records: sigdb_testlib.h) --- */
 
 static struct {
 	struct event_base *base;
-	struct row *db;
+	struct sigdb_row *db;
 	/* the request in flight */
 	worker_signal_cb load_cb;
 	Wagate__Ipc__SignalKey **load_keys;
@@ -99,59 +93,18 @@ worker_request_msg_store(struct worker *w, const Wagate__Ipc__MessageStore *m, w
 	return 0;
 }
 
-static int
-key_same(const Wagate__Ipc__SignalKey *a, const Wagate__Ipc__SignalKey *b)
-{
-	return a->kind == b->kind && a->prekey_id == b->prekey_id && strcmp(a->address, b->address) == 0 &&
-	    strcmp(a->group, b->group) == 0;
-}
-
-static struct row **
+/* The row of key k. */
+static struct sigdb_row **
 db_find(const Wagate__Ipc__SignalKey *k)
 {
-	struct row **pp;
-
-	for (pp = &sup.db; *pp != NULL; pp = &(*pp)->next)
-		if (key_same(&(*pp)->key, k))
-			return pp;
-	return pp;
+	return sigdb_find(&sup.db, (int)k->kind, k->address, k->group, k->prekey_id);
 }
 
+/* Write or (data NULL) delete the row of key k. */
 static void
 db_set(const Wagate__Ipc__SignalKey *k, const uint8_t *data, size_t len)
 {
-	struct row **pp = db_find(k), *r = *pp;
-
-	if (r != NULL) {
-		*pp = r->next;
-		free(r->key.address);
-		free(r->key.group);
-		free(r->data);
-		free(r);
-	}
-	if (data == NULL)
-		return;
-	r = calloc(1, sizeof(*r));
-	r->key = *k;
-	r->key.base = k->base;
-	r->key.address = strdup(k->address);
-	r->key.group = strdup(k->group);
-	r->data = malloc(len + 1);
-	memcpy(r->data, data, len);
-	r->len = len;
-	r->next = sup.db;
-	sup.db = r;
-}
-
-static size_t
-db_count(void)
-{
-	size_t n = 0;
-	struct row *r;
-
-	for (r = sup.db; r != NULL; r = r->next)
-		n++;
-	return n;
+	sigdb_set(&sup.db, (int)k->kind, k->address, k->group, k->prekey_id, data, len);
 }
 
 /* Answer the SignalLoad in flight from the database (ok) or with an error. */
@@ -167,7 +120,7 @@ sup_answer_load(int ok)
 	recs = calloc(n, sizeof(*recs));
 	recp = calloc(n, sizeof(*recp));
 	for (i = 0; i < n; i++) {
-		struct row *r = *db_find(sup.load_keys[i]);
+		struct sigdb_row *r = *db_find(sup.load_keys[i]);
 
 		wagate__ipc__signal_record__init(&recs[i]);
 		recs[i].key = sup.load_keys[i];
@@ -414,8 +367,7 @@ teardown(void **state)
 	msg_exec_free(sess.exec);
 	creds_free(sess.creds);
 	wa_signal_free(alice);
-	while (sup.db != NULL)
-		db_set(&sup.db->key, NULL, 0);
+	sigdb_free(&sup.db);
 	if (sup.store != NULL)
 		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
 	event_base_free(sup.base);
@@ -541,12 +493,12 @@ test_store_failed(void **state)
 	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &j), 0);
 	spin();
 	sup_answer_load(1);
-	rows = db_count();
+	rows = sigdb_count(sup.db);
 	sup_answer_store(0);
 	assert_int_equal(j.committed, 1);
 	assert_int_equal(j.ok, 0);
 	assert_string_equal(j.error, "commit failed");
-	assert_int_equal(db_count(), rows);
+	assert_int_equal(sigdb_count(sup.db), rows);
 	/* WhatsApp delivers it again: the executor loads again and decrypts it (the prekey is still there) */
 	memset(&again, 0, sizeof(again));
 	again.c = j.c;

@@ -9,6 +9,7 @@
 #include "creds.h"
 #include "wa_node.h"
 #include "wa_prekey.h"
+#include "sigdb_testlib.h"
 #include "worker.h"
 
 #include <event2/event.h>
@@ -26,20 +27,11 @@
 #define ALICE_LID	"99887766"
 #define OWN_JID		"15550000001:1@s.whatsapp.net"
 
-/* --- the scripted supervisor --- */
-
-struct row {
-	int kind;
-	char *address, *group;
-	uint32_t id;
-	uint8_t *data;
-	size_t len;
-	struct row *next;
-};
+/* --- the scripted supervisor (its Signal records: sigdb_testlib.h) --- */
 
 static struct {
 	struct event_base *base;
-	struct row *db;
+	struct sigdb_row *db;
 	worker_signal_cb load_cb;
 	void *load_arg;
 	Wagate__Ipc__SignalKey **keys;
@@ -119,50 +111,6 @@ worker_request_msg_store(struct worker *w, const Wagate__Ipc__MessageStore *m, w
 	return 0;
 }
 
-static int
-s_eq(const char *a, const char *b)
-{
-	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
-}
-
-static struct row **
-db_find(int kind, const char *address, const char *group, uint32_t id)
-{
-	struct row **pp;
-
-	for (pp = &sup.db; *pp != NULL; pp = &(*pp)->next)
-		if ((*pp)->kind == kind && (*pp)->id == id && s_eq((*pp)->address, address) &&
-		    s_eq((*pp)->group, group))
-			return pp;
-	return pp;
-}
-
-static void
-db_set(int kind, const char *address, const char *group, uint32_t id, const uint8_t *data, size_t len)
-{
-	struct row **pp = db_find(kind, address, group, id), *r = *pp;
-
-	if (r != NULL) {
-		*pp = r->next;
-		free(r->address);
-		free(r->group);
-		free(r->data);
-		free(r);
-	}
-	if (data == NULL)
-		return;
-	r = calloc(1, sizeof(*r));
-	r->kind = kind;
-	r->address = strdup(address != NULL ? address : "");
-	r->group = strdup(group != NULL ? group : "");
-	r->id = id;
-	r->data = malloc(len + 1);
-	memcpy(r->data, data, len);
-	r->len = len;
-	r->next = sup.db;
-	sup.db = r;
-}
-
 /* Run the loop, answering every SignalLoad from the database, until a MessageStore waits (1) or nothing
  * happens any more (0). */
 static int
@@ -181,7 +129,7 @@ run_until_store(void)
 			size_t k;
 
 			for (k = 0; k < sup.nkeys; k++) {
-				struct row *r = *db_find((int)sup.keys[k]->kind, sup.keys[k]->address,
+				struct sigdb_row *r = *sigdb_find(&sup.db, (int)sup.keys[k]->kind, sup.keys[k]->address,
 				    sup.keys[k]->group, sup.keys[k]->prekey_id);
 
 				wagate__ipc__signal_record__init(&recs[k]);
@@ -214,7 +162,7 @@ answer_store(int ok)
 	for (i = 0; ok && i < sup.store->n_changes; i++) {
 		const Wagate__Ipc__SignalChange *c = sup.store->changes[i];
 
-		db_set((int)c->key->kind, c->key->address, c->key->group, c->key->prekey_id,
+		sigdb_set(&sup.db, (int)c->key->kind, c->key->address, c->key->group, c->key->prekey_id,
 		    c->deleted ? NULL : c->data.data, c->data.len);
 	}
 	cb(sup.store_arg, ok, ok ? NULL : "commit failed");
@@ -260,7 +208,7 @@ alice_session(uint32_t id)
 
 	assert_int_equal(wa_prekey_generate(id, &pk), 0);
 	assert_int_equal(wa_prekey_encode(&pk, &rec, &len), 0);
-	db_set(WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", id, rec, len);
+	sigdb_set(&sup.db, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", id, rec, len);
 	free(rec);
 	memset(&b, 0, sizeof(b));
 	b.registration_id = sess.creds->registration_id;
@@ -383,8 +331,7 @@ teardown(void **state)
 	msg_recv_free(&sess);
 	creds_free(sess.creds);
 	wa_signal_free(alice);
-	while (sup.db != NULL)
-		db_set(sup.db->kind, sup.db->address, sup.db->group, sup.db->id, NULL, 0);
+	sigdb_free(&sup.db);
 	if (sup.store != NULL)
 		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
 	event_base_free(sup.base);
@@ -498,7 +445,7 @@ test_lid_and_refused(void **state)
 
 		assert_int_equal(wa_prekey_generate(9, &pk), 0);
 		assert_int_equal(wa_prekey_encode(&pk, &rec, &len), 0);
-		db_set(WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", 9, rec, len);
+		sigdb_set(&sup.db, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", 9, rec, len);
 		free(rec);
 		memset(&b, 0, sizeof(b));
 		b.registration_id = sess.creds->registration_id;
@@ -530,7 +477,8 @@ test_lid_and_refused(void **state)
 	assert_string_equal(stored("3EB0ABCDEF0123456789AB")->participant, "");
 	assert_int_equal(sup.store->n_lids, 1);
 	answer_store(1);
-	assert_non_null(*db_find(WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION, ALICE_LID "_1:3", "", 0));
+	assert_non_null(*sigdb_find(&sup.db, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION, ALICE_LID "_1:3", "",
+	    0));
 
 	/* refused before decryption: no id, a group stanza without participant, an oversized id; and one with
 	 * nothing to decrypt. None of them makes a job. */
