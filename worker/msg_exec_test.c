@@ -7,8 +7,8 @@
 #include "session_int.h"
 #include "creds.h"
 #include "wa_prekey.h"
-#include "sigdb_testlib.h"
 #include "worker.h"
+#include "msg_sup_testlib.h"
 #include "xmalloc.h"
 
 #include <event2/event.h>
@@ -24,74 +24,7 @@
 #define NPREKEYS	4
 #define ALICE		"15550001111:0"
 
-/* --- the fake supervisor (worker.h's requests; its Signal records: sigdb_testlib.h) --- */
-
-static struct {
-	struct event_base *base;
-	struct sigdb_row *db;
-	/* the request in flight */
-	worker_signal_cb load_cb;
-	Wagate__Ipc__SignalKey **load_keys;
-	size_t nload;
-	void *load_arg;
-	worker_reply_cb store_cb;
-	void *store_arg;
-	Wagate__Ipc__MessageStore *store;	/* a copy of the last MessageStore */
-	int nstores, nloads;
-	int refuse_requests;
-} sup;
-
-struct event_base *
-worker_base(const struct worker *w)
-{
-	(void)w;
-	return sup.base;
-}
-
-const char *
-worker_instance_name(const struct worker *w)
-{
-	(void)w;
-	return "test";
-}
-
-int
-worker_request_signal_load(struct worker *w, Wagate__Ipc__SignalKey **keys, size_t n, worker_signal_cb cb,
-    void *arg)
-{
-	(void)w;
-	assert_null(sup.load_cb);
-	assert_null(sup.store_cb);
-	if (sup.refuse_requests)
-		return -1;
-	sup.load_cb = cb;
-	sup.load_keys = keys;
-	sup.nload = n;
-	sup.load_arg = arg;
-	sup.nloads++;
-	return 0;
-}
-
-int
-worker_request_msg_store(struct worker *w, const Wagate__Ipc__MessageStore *m, worker_reply_cb cb, void *arg)
-{
-	size_t len = wagate__ipc__message_store__get_packed_size(m);
-	uint8_t *buf = malloc(len + 1);
-
-	(void)w;
-	assert_null(sup.load_cb);
-	assert_null(sup.store_cb);
-	wagate__ipc__message_store__pack(m, buf);
-	if (sup.store != NULL)
-		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
-	sup.store = wagate__ipc__message_store__unpack(NULL, len, buf);
-	free(buf);
-	assert_non_null(sup.store);
-	sup.store_cb = cb;
-	sup.store_arg = arg;
-	sup.nstores++;
-	return 0;
-}
+/* --- the fake supervisor (msg_sup_testlib.h), keyed by the IPC's SignalKey --- */
 
 /* The row of key k. */
 static struct sigdb_row **
@@ -105,55 +38,6 @@ static void
 db_set(const Wagate__Ipc__SignalKey *k, const uint8_t *data, size_t len)
 {
 	sigdb_set(&sup.db, (int)k->kind, k->address, k->group, k->prekey_id, data, len);
-}
-
-/* Answer the SignalLoad in flight from the database (ok) or with an error. */
-static void
-sup_answer_load(int ok)
-{
-	Wagate__Ipc__SignalRecord *recs, **recp;
-	worker_signal_cb cb = sup.load_cb;
-	size_t i, n = sup.nload;
-
-	assert_non_null(cb);
-	sup.load_cb = NULL;
-	recs = calloc(n, sizeof(*recs));
-	recp = calloc(n, sizeof(*recp));
-	for (i = 0; i < n; i++) {
-		struct sigdb_row *r = *db_find(sup.load_keys[i]);
-
-		wagate__ipc__signal_record__init(&recs[i]);
-		recs[i].key = sup.load_keys[i];
-		recs[i].found = r != NULL;
-		if (r != NULL) {
-			recs[i].data.data = r->data;
-			recs[i].data.len = r->len;
-		}
-		recp[i] = &recs[i];
-	}
-	if (ok)
-		cb(sup.load_arg, 1, NULL, recp, n);
-	else
-		cb(sup.load_arg, 0, "database down", NULL, 0);
-	free(recs);
-	free(recp);
-}
-
-/* Answer the MessageStore in flight: apply it (ok) or fail it. */
-static void
-sup_answer_store(int ok)
-{
-	worker_reply_cb cb = sup.store_cb;
-	size_t i;
-
-	assert_non_null(cb);
-	sup.store_cb = NULL;
-	if (ok)
-		for (i = 0; i < sup.store->n_changes; i++) {
-			const Wagate__Ipc__SignalChange *c = sup.store->changes[i];
-			db_set(c->key, c->deleted ? NULL : c->data.data, c->data.len);
-		}
-	cb(sup.store_arg, ok, ok ? NULL : "commit failed");
 }
 
 /* Run the loop until nothing is pending in it. */
@@ -338,8 +222,7 @@ setup(void **state)
 	char err[256];
 
 	(void)state;
-	memset(&sup, 0, sizeof(sup));
-	sup.base = event_base_new();
+	sup_init();
 	memset(&sess, 0, sizeof(sess));
 	sess.creds = creds_generate();
 	assert_non_null(sess.creds);
@@ -367,10 +250,7 @@ teardown(void **state)
 	msg_exec_free(sess.exec);
 	creds_free(sess.creds);
 	wa_signal_free(alice);
-	sigdb_free(&sup.db);
-	if (sup.store != NULL)
-		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
-	event_base_free(sup.base);
+	sup_free();
 	return 0;
 }
 

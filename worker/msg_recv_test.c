@@ -9,8 +9,8 @@
 #include "creds.h"
 #include "wa_node.h"
 #include "wa_prekey.h"
-#include "sigdb_testlib.h"
 #include "worker.h"
+#include "msg_sup_testlib.h"
 
 #include <event2/event.h>
 
@@ -27,34 +27,7 @@
 #define ALICE_LID	"99887766"
 #define OWN_JID		"15550000001:1@s.whatsapp.net"
 
-/* --- the scripted supervisor (its Signal records: sigdb_testlib.h) --- */
-
-static struct {
-	struct event_base *base;
-	struct sigdb_row *db;
-	worker_signal_cb load_cb;
-	void *load_arg;
-	Wagate__Ipc__SignalKey **keys;
-	size_t nkeys;
-	worker_reply_cb store_cb;
-	void *store_arg;
-	Wagate__Ipc__MessageStore *store;
-	int loads, stores;
-} sup;
-
-struct event_base *
-worker_base(const struct worker *w)
-{
-	(void)w;
-	return sup.base;
-}
-
-const char *
-worker_instance_name(const struct worker *w)
-{
-	(void)w;
-	return "test";
-}
+/* --- the scripted supervisor (msg_sup_testlib.h), and what else msg_recv.c calls --- */
 
 int
 worker_request_store(struct worker *w, const unsigned char *creds, size_t creds_len,
@@ -78,39 +51,6 @@ msg_send_on_retry_receipt(struct session *s, const struct wa_node *n)
 	(void)s, (void)n;
 }
 
-int
-worker_request_signal_load(struct worker *w, Wagate__Ipc__SignalKey **keys, size_t n, worker_signal_cb cb,
-    void *arg)
-{
-	(void)w;
-	assert_null(sup.load_cb);
-	sup.load_cb = cb;
-	sup.load_arg = arg;
-	sup.keys = keys;
-	sup.nkeys = n;
-	sup.loads++;
-	return 0;
-}
-
-int
-worker_request_msg_store(struct worker *w, const Wagate__Ipc__MessageStore *m, worker_reply_cb cb, void *arg)
-{
-	size_t len = wagate__ipc__message_store__get_packed_size(m);
-	uint8_t *buf = malloc(len + 1);
-
-	(void)w;
-	assert_null(sup.store_cb);
-	wagate__ipc__message_store__pack(m, buf);
-	if (sup.store != NULL)
-		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
-	sup.store = wagate__ipc__message_store__unpack(NULL, len, buf);
-	free(buf);
-	sup.store_cb = cb;
-	sup.store_arg = arg;
-	sup.stores++;
-	return 0;
-}
-
 /* Run the loop, answering every SignalLoad from the database, until a MessageStore waits (1) or nothing
  * happens any more (0). */
 static int
@@ -122,50 +62,10 @@ run_until_store(void)
 		event_base_loop(sup.base, EVLOOP_NONBLOCK);
 		if (sup.store_cb != NULL)
 			return 1;
-		if (sup.load_cb != NULL) {
-			Wagate__Ipc__SignalRecord *recs = calloc(sup.nkeys, sizeof(*recs));
-			Wagate__Ipc__SignalRecord **recp = calloc(sup.nkeys, sizeof(*recp));
-			worker_signal_cb cb = sup.load_cb;
-			size_t k;
-
-			for (k = 0; k < sup.nkeys; k++) {
-				struct sigdb_row *r = *sigdb_find(&sup.db, (int)sup.keys[k]->kind, sup.keys[k]->address,
-				    sup.keys[k]->group, sup.keys[k]->prekey_id);
-
-				wagate__ipc__signal_record__init(&recs[k]);
-				recs[k].key = sup.keys[k];
-				recs[k].found = r != NULL;
-				if (r != NULL) {
-					recs[k].data.data = r->data;
-					recs[k].data.len = r->len;
-				}
-				recp[k] = &recs[k];
-			}
-			sup.load_cb = NULL;
-			cb(sup.load_arg, 1, NULL, recp, sup.nkeys);
-			free(recs);
-			free(recp);
-		}
+		if (sup.load_cb != NULL)
+			sup_answer_load(1);
 	}
 	return 0;
-}
-
-/* Answer the MessageStore: apply it (ok) or fail it. */
-static void
-answer_store(int ok)
-{
-	worker_reply_cb cb = sup.store_cb;
-	size_t i;
-
-	assert_non_null(cb);
-	sup.store_cb = NULL;
-	for (i = 0; ok && i < sup.store->n_changes; i++) {
-		const Wagate__Ipc__SignalChange *c = sup.store->changes[i];
-
-		sigdb_set(&sup.db, (int)c->key->kind, c->key->address, c->key->group, c->key->prekey_id,
-		    c->deleted ? NULL : c->data.data, c->data.len);
-	}
-	cb(sup.store_arg, ok, ok ? NULL : "commit failed");
 }
 
 /* --- our session and alice --- */
@@ -302,8 +202,7 @@ setup(void **state)
 	char err[256];
 
 	(void)state;
-	memset(&sup, 0, sizeof(sup));
-	sup.base = event_base_new();
+	sup_init();
 	memset(&sess, 0, sizeof(sess));
 	sess.creds = creds_generate();
 	creds_set_str(&sess.creds->jid, OWN_JID);
@@ -331,10 +230,7 @@ teardown(void **state)
 	msg_recv_free(&sess);
 	creds_free(sess.creds);
 	wa_signal_free(alice);
-	sigdb_free(&sup.db);
-	if (sup.store != NULL)
-		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
-	event_base_free(sup.base);
+	sup_free();
 	return 0;
 }
 
@@ -390,10 +286,10 @@ test_group(void **state)
 		    strcmp(sup.store->changes[i]->key->group, GROUP) == 0 &&
 		    strcmp(sup.store->changes[i]->key->address, ALICE_PN ":0") == 0;
 	assert_true(saw_sender_key);
-	answer_store(1);
+	sup_answer_store(1);
 
 	/* the next skmsg decrypts from the cache; its row comes without a load */
-	n = (size_t)sup.loads;
+	n = (size_t)sup.nloads;
 	m = group_stanza("GRP-2");
 	pt = text_msg("second", &ptlen);
 	add_enc(m, pt, ptlen, 1);
@@ -401,9 +297,9 @@ test_group(void **state)
 	msg_recv_message(&sess, m);
 	wa_node_free(m);
 	assert_true(run_until_store());
-	assert_int_equal((size_t)sup.loads, n);
+	assert_int_equal((size_t)sup.nloads, n);
 	assert_text(stored("GRP-2"), "second");
-	answer_store(0);	/* the cache goes */
+	sup_answer_store(0);	/* the cache goes */
 
 	/* after the failed commit, the same skmsg again: the sender key comes from the database */
 	m = group_stanza("GRP-2");
@@ -413,9 +309,9 @@ test_group(void **state)
 	msg_recv_message(&sess, m);
 	wa_node_free(m);
 	assert_true(run_until_store());
-	assert_true((size_t)sup.loads > n);
+	assert_true((size_t)sup.nloads > n);
 	assert_text(stored("GRP-2"), "second again");
-	answer_store(1);
+	sup_answer_store(1);
 }
 
 /* A 1:1 stanza from alice's LID device: decrypted at "user_1:device", stored in the PN chat with the LID as
@@ -476,7 +372,7 @@ test_lid_and_refused(void **state)
 	assert_string_equal(stored("3EB0ABCDEF0123456789AB")->source, "web");
 	assert_string_equal(stored("3EB0ABCDEF0123456789AB")->participant, "");
 	assert_int_equal(sup.store->n_lids, 1);
-	answer_store(1);
+	sup_answer_store(1);
 	assert_non_null(*sigdb_find(&sup.db, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION, ALICE_LID "_1:3", "",
 	    0));
 
@@ -504,7 +400,7 @@ test_lid_and_refused(void **state)
 	msg_recv_message(&sess, m);
 	wa_node_free(m);
 	assert_false(run_until_store());
-	assert_int_equal(sup.stores, 1);
+	assert_int_equal(sup.nstores, 1);
 }
 
 int
