@@ -2,6 +2,8 @@
 #include "msg_send_harness.h"
 #include "keytext.h"
 
+#include "e2e.pb-c.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -77,6 +79,7 @@ fakewa_start(void)
 	FILE *f;
 
 	assert_non_null(bin);
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(fw.dir, sizeof(fw.dir), "/tmp/wagate-send-XXXXXX");
 	assert_non_null(mkdtemp(fw.dir));
 	snprintf(root, sizeof(root), "%s/root.pub", fw.dir);
@@ -569,4 +572,115 @@ fakewa_stop(void)
 	kill(fw.pid, SIGTERM);
 	waitpid(fw.pid, &st, 0);
 	fw.pid = 0;
+}
+
+/* --- what the tests share on top --- */
+
+struct open_all {
+	struct inst *const *v;
+	size_t n;
+};
+
+static int
+all_open(void *arg)
+{
+	const struct open_all *a = arg;
+
+	for (size_t i = 0; i < a->n; i++)
+		if (!a->v[i]->open)
+			return 0;
+	return 1;
+}
+
+/* All watched before any starts: pump() serves only watched workers, and the first may pair while the second
+ * starts. */
+int
+inst_open_all(struct inst *const *v, size_t n, int ms)
+{
+	struct open_all a = { v, n };
+
+	for (size_t i = 0; i < n; i++)
+		inst_watch(v[i]);
+	for (size_t i = 0; i < n; i++)
+		inst_start(v[i], 1);
+	return pump(all_open, &a, ms);
+}
+
+void
+harness_end(struct inst *const *v, size_t n)
+{
+	char cmd[128];
+
+	fakewa_stop();
+	for (size_t i = 0; i < n; i++)
+		inst_stop(v[i]);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", fw.dir);
+	(void)system(cmd);
+}
+
+uint64_t
+inst_request(struct inst *in, IpcEnvelope *env)
+{
+	env->request_id = ++in->next_req;
+	inst_send(in, env);
+	return env->request_id;
+}
+
+uint8_t *
+text_message(const char *text, size_t *len)
+{
+	Wa__Message m = WA__MESSAGE__INIT;
+	uint8_t *buf;
+
+	m.conversation = (char *)text;
+	*len = wa__message__get_packed_size(&m);
+	buf = malloc(*len);
+	wa__message__pack(&m, buf);
+	return buf;
+}
+
+uint64_t
+send_text(struct inst *in, const char *to, const char *text, const char *id)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__SendMessage sm = WAGATE__IPC__SEND_MESSAGE__INIT;
+	uint8_t *msg;
+	size_t len;
+	uint64_t rid;
+
+	msg = text_message(text, &len);
+	sm.to = (char *)to;
+	sm.message.data = msg;
+	sm.message.len = len;
+	sm.id = (char *)(id != NULL ? id : "");
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SEND_MESSAGE;
+	env.send_message = &sm;
+	rid = inst_request(in, &env);
+	free(msg);
+	return rid;
+}
+
+int
+stored_came(void *arg)
+{
+	const struct want_stored *w = arg;
+
+	for (size_t i = 0; i < w->in->nstored; i++)
+		if (strcmp(w->in->stored_ids[i], w->id) == 0)
+			return 1;
+	return 0;
+}
+
+int
+inst_reopened(void *arg)
+{
+	const struct want_stored *w = arg;
+
+	return w->in->open && w->in->opens > w->opens;
+}
+
+int
+held_came(void *arg)
+{
+	return ((struct inst *)arg)->nheld > 0;
 }

@@ -1,6 +1,7 @@
-/* The supervisor side for end-to-end tests of the worker's send path (msg_send_worker_test.c): real
- * wagate-worker processes, a real fakewa, and an in-memory store answering StoreBatch, PairSuccess, SignalLoad
- * and MessageStore. Test code: cmocka assertions fail the running test. */
+/* The supervisor side for end-to-end tests of the worker's send path (msg_send_worker_test.c,
+ * msg_ident_worker_test.c, msg_group_worker_test.c): real wagate-worker processes, a real fakewa, and an
+ * in-memory store answering StoreBatch, PairSuccess, SignalLoad and MessageStore. Test code: cmocka assertions
+ * fail the running test. */
 #ifndef WAGATE_WORKER_MSG_SEND_HARNESS_H
 #define WAGATE_WORKER_MSG_SEND_HARNESS_H
 
@@ -69,7 +70,8 @@ extern struct fakewa fw;
 int64_t now_ms(void);
 /* One blocking HTTP/1.1 request to fakewa's control port: the status; the body into out (NUL-terminated). */
 int http(const char *method, const char *path, const char *body, char *out, size_t outlen);
-/* Start fakewa (dies with the test) and learn its ports and root key. */
+/* Start fakewa (dies with the test) and learn its ports and root key; SIGPIPE is ignored from then on (a worker
+ * that died must fail the test, not kill it). */
 void fakewa_start(void);
 void fakewa_stop(void);
 /* Serve in (and the others watched) from pump(). */
@@ -88,5 +90,31 @@ void inst_shutdown(struct inst *in);
 void inst_stop(struct inst *in);
 /* The store's record of kind (SignalKind) at address, or NULL. */
 const struct rec *inst_rec(struct inst *in, int kind, const char *address);
+
+/* --- what the tests share on top (msg_send_harness.c, the end) --- */
+
+/* Watch and start (connect_now) the n workers of v, which pair by QR: 1 once every one is open, 0 after ms. */
+int inst_open_all(struct inst *const *v, size_t n, int ms);
+/* The tests' teardown: fakewa first (a failed check must not leave it running), the n workers of v, and
+ * fakewa's directory. */
+void harness_end(struct inst *const *v, size_t n);
+/* Send env from in under its next request id; that id. */
+uint64_t inst_request(struct inst *in, IpcEnvelope *env);
+/* A packed Message with conversation text (caller frees). */
+uint8_t *text_message(const char *text, size_t *len);
+/* SendMessage of a text from in to the JID to, with message id (NULL: the worker picks one); the request id. */
+uint64_t send_text(struct inst *in, const char *to, const char *text, const char *id);
+
+/* pump() conditions. A message row with id w->in stored (w->opens: see inst_reopened). */
+struct want_stored {
+	struct inst *in;
+	const char *id;
+	int opens;
+};
+int stored_came(void *arg);
+/* w->in is open again after w->opens OPEN reports. */
+int inst_reopened(void *arg);
+/* A MessageStore of the inst is held (its hold_id came). */
+int held_came(void *arg);
 
 #endif
