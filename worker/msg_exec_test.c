@@ -54,57 +54,6 @@ spin(void)
 
 static struct session sess;
 static struct wa_signal *alice;
-static uint8_t alice_pub[32];
-
-/* Our own device's bundle with one-time prekey id (stored in the fake database as a PreKeyRecordStructure). */
-static void
-own_bundle(uint32_t id, struct wa_signal_bundle *b)
-{
-	struct wa_prekey pk;
-	Wagate__Ipc__SignalKey k = WAGATE__IPC__SIGNAL_KEY__INIT;
-	uint8_t *rec;
-	size_t len;
-
-	assert_int_equal(wa_prekey_generate(id, &pk), 0);
-	assert_int_equal(wa_prekey_encode(&pk, &rec, &len), 0);
-	k.kind = WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY;
-	k.prekey_id = id;
-	db_set(&k, rec, len);
-	free(rec);
-	memset(b, 0, sizeof(*b));
-	b->registration_id = sess.creds->registration_id;
-	b->device_id = 1;
-	b->has_prekey = 1;
-	b->prekey_id = id;
-	memcpy(b->prekey_pub, pk.pub, 32);
-	b->signed_prekey_id = sess.creds->signed_prekey.id;
-	memcpy(b->signed_prekey_pub, sess.creds->signed_prekey.pub, 32);
-	memcpy(b->signed_prekey_sig, sess.creds->signed_prekey.sig, 64);
-	memcpy(b->identity_pub, sess.creds->identity_pub, 32);
-}
-
-/* After an operation of alice's: her records live only in her cache (a NEED is always answered "none"). */
-static int
-alice_run(int rc)
-{
-	struct wa_signal_change *v;
-	size_t n;
-
-	assert_int_not_equal(rc, WA_SIGNAL_NEED);
-	wa_signal_take_changes(alice, &v, &n);
-	wa_signal_changes_free(v, n);
-	return rc;
-}
-
-#define ALICE_RUN(call) ({ \
-	int rc_; \
-	while ((rc_ = (call)) == WA_SIGNAL_NEED) { \
-		const struct wa_signal_key *k_; size_t n_, i_; char e_[256]; \
-		k_ = wa_signal_needed(alice, &n_); \
-		for (i_ = 0; i_ < n_; i_++) \
-			assert_int_equal(wa_signal_put(alice, &k_[i_], NULL, 0, e_, sizeof(e_)), 0); \
-	} \
-	alice_run(rc_); })
 
 /* alice starts a session with us on prekey id. */
 static void
@@ -113,8 +62,9 @@ alice_build(uint32_t id)
 	struct wa_signal_bundle b;
 	char err[256];
 
-	own_bundle(id, &b);
-	assert_int_equal(ALICE_RUN(wa_signal_session_build(alice, "1:1", &b, err, sizeof(err))), WA_SIGNAL_DONE);
+	sup_own_bundle(sess.creds, id, &b);
+	assert_int_equal(PEER_RUN(alice, wa_signal_session_build(alice, "1:1", &b, err, sizeof(err))),
+	    WA_SIGNAL_DONE);
 }
 
 struct ct {
@@ -129,8 +79,8 @@ alice_send(const char *text)
 	struct ct c;
 	char err[256];
 
-	assert_int_equal(ALICE_RUN(wa_signal_encrypt(alice, "1:1", (const uint8_t *)text, strlen(text), &c.type,
-	    &c.ct, &c.len, err, sizeof(err))), WA_SIGNAL_DONE);
+	assert_int_equal(PEER_RUN(alice, wa_signal_encrypt(alice, "1:1", (const uint8_t *)text, strlen(text),
+	    &c.type, &c.ct, &c.len, err, sizeof(err))), WA_SIGNAL_DONE);
 	return c;
 }
 
@@ -217,10 +167,6 @@ store_has(const char *text)
 static int
 setup(void **state)
 {
-	struct wa_signal_own own;
-	struct creds *ac;
-	char err[256];
-
 	(void)state;
 	sup_init();
 	memset(&sess, 0, sizeof(sess));
@@ -228,18 +174,7 @@ setup(void **state)
 	assert_non_null(sess.creds);
 	sess.exec = msg_exec_new(&sess);
 	assert_non_null(sess.exec);
-	ac = creds_generate();
-	memset(&own, 0, sizeof(own));
-	own.registration_id = ac->registration_id;
-	memcpy(own.identity_priv, ac->identity_priv, 32);
-	memcpy(alice_pub, ac->identity_pub, 32);
-	own.signed_prekey_id = ac->signed_prekey.id;
-	memcpy(own.signed_prekey_priv, ac->signed_prekey.priv, 32);
-	memcpy(own.signed_prekey_sig, ac->signed_prekey.sig, 64);
-	own.signed_prekey_timestamp = ac->signed_prekey.timestamp;
-	creds_free(ac);
-	alice = wa_signal_new(&own, 256, 1 << 20, err, sizeof(err));
-	assert_non_null(alice);
+	alice = peer_new();
 	return 0;
 }
 

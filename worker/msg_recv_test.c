@@ -73,54 +73,15 @@ run_until_store(void)
 static struct session sess;
 static struct wa_signal *alice;
 
-static int
-alice_op(int rc)
-{
-	struct wa_signal_change *v;
-	size_t n;
-
-	assert_int_equal(rc, WA_SIGNAL_DONE);
-	wa_signal_take_changes(alice, &v, &n);
-	wa_signal_changes_free(v, n);
-	return rc;
-}
-
-/* alice's operations: her NEEDs are answered "none" (she keeps everything in her cache). */
-#define ALICE(call) ({ \
-	int rc_; \
-	while ((rc_ = (call)) == WA_SIGNAL_NEED) { \
-		const struct wa_signal_key *k_; size_t n_, i_; char e_[256]; \
-		k_ = wa_signal_needed(alice, &n_); \
-		for (i_ = 0; i_ < n_; i_++) \
-			assert_int_equal(wa_signal_put(alice, &k_[i_], NULL, 0, e_, sizeof(e_)), 0); \
-	} \
-	alice_op(rc_); })
-
 /* alice starts a session with our device 1 on a prekey stored in our database. */
 static void
 alice_session(uint32_t id)
 {
 	struct wa_signal_bundle b;
-	struct wa_prekey pk;
-	uint8_t *rec;
-	size_t len;
 	char err[256];
 
-	assert_int_equal(wa_prekey_generate(id, &pk), 0);
-	assert_int_equal(wa_prekey_encode(&pk, &rec, &len), 0);
-	sigdb_set(&sup.db, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", id, rec, len);
-	free(rec);
-	memset(&b, 0, sizeof(b));
-	b.registration_id = sess.creds->registration_id;
-	b.device_id = 1;
-	b.has_prekey = 1;
-	b.prekey_id = id;
-	memcpy(b.prekey_pub, pk.pub, 32);
-	b.signed_prekey_id = sess.creds->signed_prekey.id;
-	memcpy(b.signed_prekey_pub, sess.creds->signed_prekey.pub, 32);
-	memcpy(b.signed_prekey_sig, sess.creds->signed_prekey.sig, 64);
-	memcpy(b.identity_pub, sess.creds->identity_pub, 32);
-	ALICE(wa_signal_session_build(alice, "15550000001:1", &b, err, sizeof(err)));
+	sup_own_bundle(sess.creds, id, &b);
+	PEER_RUN(alice, wa_signal_session_build(alice, "15550000001:1", &b, err, sizeof(err)));
 }
 
 /* An <enc> child with a padded plaintext encrypted pairwise (to us) or with alice's sender key. */
@@ -135,10 +96,10 @@ add_enc(struct wa_node *m, const uint8_t *pt, size_t ptlen, int group)
 
 	assert_int_equal(wa_signal_pad(pt, ptlen, &padded, &plen), 0);
 	if (group)
-		ALICE(wa_signal_group_encrypt(alice, GROUP, ALICE_PN ":0", padded, plen, &ct, &ctlen, err,
+		PEER_RUN(alice, wa_signal_group_encrypt(alice, GROUP, ALICE_PN ":0", padded, plen, &ct, &ctlen, err,
 		    sizeof(err)));
 	else
-		ALICE(wa_signal_encrypt(alice, "15550000001:1", padded, plen, &t, &ct, &ctlen, err, sizeof(err)));
+		PEER_RUN(alice, wa_signal_encrypt(alice, "15550000001:1", padded, plen, &t, &ct, &ctlen, err, sizeof(err)));
 	free(padded);
 	wa_node_set_attr(e, "v", "2");
 	wa_node_set_attr(e, "type", group ? "skmsg" : t == WA_SIGNAL_PKMSG ? "pkmsg" : "msg");
@@ -197,10 +158,6 @@ assert_text(const Wagate__Ipc__StoredMessage *m, const char *text)
 static int
 setup(void **state)
 {
-	struct wa_signal_own own;
-	struct creds *ac;
-	char err[256];
-
 	(void)state;
 	sup_init();
 	memset(&sess, 0, sizeof(sess));
@@ -208,17 +165,7 @@ setup(void **state)
 	creds_set_str(&sess.creds->jid, OWN_JID);
 	sess.exec = msg_exec_new(&sess);
 	assert_non_null(sess.exec);
-	ac = creds_generate();
-	memset(&own, 0, sizeof(own));
-	own.registration_id = ac->registration_id;
-	memcpy(own.identity_priv, ac->identity_priv, 32);
-	own.signed_prekey_id = ac->signed_prekey.id;
-	memcpy(own.signed_prekey_priv, ac->signed_prekey.priv, 32);
-	memcpy(own.signed_prekey_sig, ac->signed_prekey.sig, 64);
-	own.signed_prekey_timestamp = ac->signed_prekey.timestamp;
-	creds_free(ac);
-	alice = wa_signal_new(&own, 256, 1 << 20, err, sizeof(err));
-	assert_non_null(alice);
+	alice = peer_new();
 	return 0;
 }
 
@@ -245,7 +192,7 @@ test_group(void **state)
 
 	(void)state;
 	alice_session(5);
-	ALICE(wa_signal_group_create(alice, GROUP, ALICE_PN ":0", &skdm, &skdmlen, err, sizeof(err)));
+	PEER_RUN(alice, wa_signal_group_create(alice, GROUP, ALICE_PN ":0", &skdm, &skdmlen, err, sizeof(err)));
 	/* Message{senderKeyDistributionMessage{groupId, axolotl...}} by hand: field 2 { 1: group, 2: skdm } */
 	n = 0;
 	buf[n++] = 0x12;
@@ -353,7 +300,7 @@ test_lid_and_refused(void **state)
 		memcpy(b.signed_prekey_pub, sess.creds->signed_prekey.pub, 32);
 		memcpy(b.signed_prekey_sig, sess.creds->signed_prekey.sig, 64);
 		memcpy(b.identity_pub, sess.creds->identity_pub, 32);
-		ALICE(wa_signal_session_build(alice, "15550000001:1", &b, err, sizeof(err)));
+		PEER_RUN(alice, wa_signal_session_build(alice, "15550000001:1", &b, err, sizeof(err)));
 	}
 	m = wa_node_new("message");
 	wa_node_set_attr(m, "from", ALICE_LID ":3@lid");

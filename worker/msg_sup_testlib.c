@@ -1,5 +1,6 @@
 /* Test-only: the scripted supervisor of msg_sup_testlib.h. */
 #include "msg_sup_testlib.h"
+#include "wa_prekey.h"
 
 #include <event2/event.h>
 
@@ -131,4 +132,61 @@ sup_answer_store(int ok)
 		    c->deleted ? NULL : c->data.data, c->data.len);
 	}
 	cb(sup.store_arg, ok, ok ? NULL : "commit failed");
+}
+
+void
+sup_own_bundle(const struct creds *c, uint32_t id, struct wa_signal_bundle *b)
+{
+	struct wa_prekey pk;
+	uint8_t *rec;
+	size_t len;
+
+	assert_int_equal(wa_prekey_generate(id, &pk), 0);
+	assert_int_equal(wa_prekey_encode(&pk, &rec, &len), 0);
+	sigdb_set(&sup.db, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", id, rec, len);
+	free(rec);
+	memset(b, 0, sizeof(*b));
+	b->registration_id = c->registration_id;
+	b->device_id = 1;
+	b->has_prekey = 1;
+	b->prekey_id = id;
+	memcpy(b->prekey_pub, pk.pub, 32);
+	b->signed_prekey_id = c->signed_prekey.id;
+	memcpy(b->signed_prekey_pub, c->signed_prekey.pub, 32);
+	memcpy(b->signed_prekey_sig, c->signed_prekey.sig, 64);
+	memcpy(b->identity_pub, c->identity_pub, 32);
+}
+
+struct wa_signal *
+peer_new(void)
+{
+	struct wa_signal_own own;
+	struct wa_signal *p;
+	struct creds *ac;
+	char err[256];
+
+	ac = creds_generate();
+	memset(&own, 0, sizeof(own));
+	own.registration_id = ac->registration_id;
+	memcpy(own.identity_priv, ac->identity_priv, 32);
+	own.signed_prekey_id = ac->signed_prekey.id;
+	memcpy(own.signed_prekey_priv, ac->signed_prekey.priv, 32);
+	memcpy(own.signed_prekey_sig, ac->signed_prekey.sig, 64);
+	own.signed_prekey_timestamp = ac->signed_prekey.timestamp;
+	creds_free(ac);
+	p = wa_signal_new(&own, 256, 1 << 20, err, sizeof(err));
+	assert_non_null(p);
+	return p;
+}
+
+int
+peer_done(struct wa_signal *p, int rc)
+{
+	struct wa_signal_change *v;
+	size_t n;
+
+	assert_int_equal(rc, WA_SIGNAL_DONE);
+	wa_signal_take_changes(p, &v, &n);
+	wa_signal_changes_free(v, n);
+	return rc;
 }
