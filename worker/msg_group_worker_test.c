@@ -152,14 +152,6 @@ setup(void **state)
 	return 0;
 }
 
-static int
-teardown(void **state)
-{
-	(void)state;
-	harness_end(only_a, 1);
-	return 0;
-}
-
 static void
 test_create(void **state)
 {
@@ -530,5 +522,5 @@ main(void)
 		cmocka_unit_test(test_not_open),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, harness_teardown);
 }

@@ -114,14 +114,6 @@ setup(void **state)
 	return 0;
 }
 
-static int
-teardown(void **state)
-{
-	(void)state;
-	harness_end(both, 2);
-	return 0;
-}
-
 static void
 test_reinstall(void **state)
 {
@@ -177,5 +169,5 @@ main(void)
 		cmocka_unit_test(test_reinstall),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, harness_teardown);
 }

@@ -606,16 +606,18 @@ inst_open_all(struct inst *const *v, size_t n, int ms)
 	return pump(all_open, &a, ms);
 }
 
-void
-harness_end(struct inst *const *v, size_t n)
+int
+harness_teardown(void **state)
 {
 	char cmd[128];
 
+	(void)state;
 	fakewa_stop();
-	for (size_t i = 0; i < n; i++)
-		inst_stop(v[i]);
+	for (size_t i = 0; i < HARNESS_INSTS && watched[i] != NULL; i++)
+		inst_stop(watched[i]);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", fw.dir);
 	(void)system(cmd);
+	return 0;
 }
 
 uint64_t

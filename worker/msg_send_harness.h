@@ -95,9 +95,9 @@ const struct rec *inst_rec(struct inst *in, int kind, const char *address);
 
 /* Watch and start (connect_now) the n workers of v, which pair by QR: 1 once every one is open, 0 after ms. */
 int inst_open_all(struct inst *const *v, size_t n, int ms);
-/* The tests' teardown: fakewa first (a failed check must not leave it running), the n workers of v, and
- * fakewa's directory. */
-void harness_end(struct inst *const *v, size_t n);
+/* The tests' group teardown (cmocka's signature): fakewa first (a failed check must not leave it running),
+ * every watched worker, and fakewa's directory. */
+int harness_teardown(void **state);
 /* Send env from in under its next request id; that id. */
 uint64_t inst_request(struct inst *in, IpcEnvelope *env);
 /* A packed Message with conversation text (caller frees). */
@@ -105,16 +105,16 @@ uint8_t *text_message(const char *text, size_t *len);
 /* SendMessage of a text from in to the JID to, with message id (NULL: the worker picks one); the request id. */
 uint64_t send_text(struct inst *in, const char *to, const char *text, const char *id);
 
-/* pump() conditions. A message row with id w->in stored (w->opens: see inst_reopened). */
+/* pump() conditions over a want_stored. stored_came: w->in stored a message row with id w->id. */
 struct want_stored {
 	struct inst *in;
 	const char *id;
 	int opens;
 };
 int stored_came(void *arg);
-/* w->in is open again after w->opens OPEN reports. */
+/* inst_reopened: w->in is open again, after more than w->opens OPEN reports. */
 int inst_reopened(void *arg);
-/* A MessageStore of the inst is held (its hold_id came). */
+/* held_came (arg: the inst): a MessageStore with its hold_id is held. */
 int held_came(void *arg);
 
 #endif

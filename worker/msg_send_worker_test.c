@@ -106,14 +106,6 @@ setup(void **state)
 	return 0;
 }
 
-static int
-teardown(void **state)
-{
-	(void)state;
-	harness_end(both, 2);
-	return 0;
-}
-
 /* The first message to B: stored (PENDING, ratchets) before fakewa sees it, SERVER_ACK after, decrypted by
  * B's phone, and the copy for our own phone decrypted too. */
 static void
@@ -423,5 +415,5 @@ main(void)
 		cmocka_unit_test(test_not_open),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, harness_teardown);
 }
