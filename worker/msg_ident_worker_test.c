@@ -97,7 +97,7 @@ b_records(void)
 {
 	int n = 0;
 
-	for (const struct rec *r = ia.recs; r != NULL; r = r->next)
+	for (const struct sigdb_row *r = ia.recs; r != NULL; r = r->next)
 		if ((r->kind == KIND_SESSION || r->kind == KIND_IDENTITY) &&
 		    strncmp(r->address, PHONE_B ":", strlen(PHONE_B) + 1) == 0)
 			n++;

@@ -109,62 +109,17 @@ fakewa_start(void)
 
 /* --- the store --- */
 
-static int
-str_eq(const char *a, const char *b)
-{
-	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
-}
-
-static struct rec **
-rec_find(struct inst *in, int kind, const char *address, const char *group, uint32_t id)
-{
-	struct rec **pp;
-
-	for (pp = &in->recs; *pp != NULL; pp = &(*pp)->next)
-		if ((*pp)->kind == kind && (*pp)->prekey_id == id && str_eq((*pp)->address, address) &&
-		    str_eq((*pp)->group, group))
-			return pp;
-	return pp;
-}
-
-const struct rec *
+const struct sigdb_row *
 inst_rec(struct inst *in, int kind, const char *address)
 {
-	return *rec_find(in, kind, address, "", 0);
+	return *sigdb_find(&in->recs, kind, address, "", 0);
 }
 
-static void
-rec_put(struct inst *in, int kind, const char *address, const char *group, uint32_t id, const uint8_t *data,
-    size_t len)
+/* A record's bytes for sigdb_set, never NULL: an empty record is still a record (NULL would delete it). */
+static const uint8_t *
+rec_bytes(const ProtobufCBinaryData *b)
 {
-	struct rec **pp = rec_find(in, kind, address, group, id), *r = *pp;
-
-	if (r == NULL) {
-		r = calloc(1, sizeof(*r));
-		r->kind = kind;
-		r->address = strdup(address != NULL ? address : "");
-		r->group = strdup(group != NULL ? group : "");
-		r->prekey_id = id;
-		*pp = r;
-	}
-	free(r->data);
-	r->data = malloc(len > 0 ? len : 1);
-	memcpy(r->data, data, len);
-	r->len = len;
-}
-
-static void
-rec_del(struct inst *in, int kind, const char *address, const char *group, uint32_t id)
-{
-	struct rec **pp = rec_find(in, kind, address, group, id), *r = *pp;
-
-	if (r == NULL)
-		return;
-	*pp = r->next;
-	free(r->address);
-	free(r->group);
-	free(r->data);
-	free(r);
+	return b->data != NULL ? b->data : (const uint8_t *)"";
 }
 
 /* forget_users (an identity change): every SESSION and IDENTITY record of the user, any device, goes; the
@@ -174,7 +129,7 @@ rec_forget(struct inst *in, const char *user)
 {
 	char name[128];
 	const char *at = strchr(user, '@');
-	struct rec **pp, *r;
+	struct sigdb_row **pp, *r;
 	size_t n;
 
 	assert_non_null(at);
@@ -281,7 +236,7 @@ inst_signal_load(struct inst *in, const IpcEnvelope *req)
 
 	for (size_t i = 0; i < l->n_keys; i++) {
 		const Wagate__Ipc__SignalKey *k = l->keys[i];
-		struct rec *found = *rec_find(in, k->kind, k->address, k->group, k->prekey_id);
+		struct sigdb_row *found = *sigdb_find(&in->recs, k->kind, k->address, k->group, k->prekey_id);
 		wagate__ipc__signal_record__init(&r[i]);
 		r[i].key = (Wagate__Ipc__SignalKey *)k;
 		r[i].found = found != NULL;
@@ -319,11 +274,8 @@ inst_message_store(struct inst *in, IpcEnvelope *req)
 		rec_forget(in, m->forget_users[i]);
 	for (size_t i = 0; i < m->n_changes; i++) {
 		const Wagate__Ipc__SignalChange *c = m->changes[i];
-		if (c->deleted)
-			rec_del(in, c->key->kind, c->key->address, c->key->group, c->key->prekey_id);
-		else
-			rec_put(in, c->key->kind, c->key->address, c->key->group, c->key->prekey_id, c->data.data,
-			    c->data.len);
+		sigdb_set(&in->recs, c->key->kind, c->key->address, c->key->group, c->key->prekey_id,
+		    c->deleted ? NULL : rec_bytes(&c->data), c->data.len);
 		in->session_changes += c->key->kind == WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION;
 	}
 	for (size_t i = 0; i < m->n_messages && in->nstored < 64; i++) {
@@ -366,8 +318,8 @@ inst_handle(struct inst *in, IpcEnvelope *env)
 			in->creds_len = env->store_batch->creds.len;
 		}
 		for (size_t i = 0; i < env->store_batch->n_prekeys; i++)
-			rec_put(in, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, NULL, NULL,
-			    env->store_batch->prekeys[i]->id, env->store_batch->prekeys[i]->record.data,
+			sigdb_set(&in->recs, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, NULL, NULL,
+			    env->store_batch->prekeys[i]->id, rec_bytes(&env->store_batch->prekeys[i]->record),
 			    env->store_batch->prekeys[i]->record.len);
 		inst_store_ack(in, env->request_id, 1);
 		break;
@@ -532,18 +484,10 @@ inst_shutdown(struct inst *in)
 void
 inst_stop(struct inst *in)
 {
-	struct rec *r;
-
 	if (in->fd <= 0)
 		return;
 	inst_shutdown(in);
-	while ((r = in->recs) != NULL) {
-		in->recs = r->next;
-		free(r->address);
-		free(r->group);
-		free(r->data);
-		free(r);
-	}
+	sigdb_free(&in->recs);
 	for (size_t i = 0; i < in->nreplies; i++)
 		ipc_envelope_free(in->replies[i]);
 	for (size_t i = 0; i < in->nheld; i++)

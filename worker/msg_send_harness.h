@@ -6,6 +6,7 @@
 #define WAGATE_WORKER_MSG_SEND_HARNESS_H
 
 #include "ipc.h"
+#include "sigdb_testlib.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,16 +17,6 @@
 #define MAX_HELD	8
 #define HARNESS_INSTS	4
 
-/* One Signal record of an instance's store. */
-struct rec {
-	struct rec *next;
-	int kind;
-	char *address, *group;
-	uint32_t prekey_id;
-	uint8_t *data;
-	size_t len;
-};
-
 /* A worker and what its supervisor (this test) keeps for it. */
 struct inst {
 	const char *name, *phone;
@@ -35,7 +26,7 @@ struct inst {
 	size_t have, cap;
 	uint8_t *creds;
 	size_t creds_len;
-	struct rec *recs;
+	struct sigdb_row *recs;			/* its Signal records (sigdb_testlib.h) */
 	int open, scanned, opens;		/* opens: OPEN reports so far */
 	char jid[128];
 	uint64_t next_req;
@@ -89,7 +80,7 @@ IpcEnvelope *await_reply(struct inst *in, uint64_t id);
 void inst_shutdown(struct inst *in);
 void inst_stop(struct inst *in);
 /* The store's record of kind (SignalKind) at address, or NULL. */
-const struct rec *inst_rec(struct inst *in, int kind, const char *address);
+const struct sigdb_row *inst_rec(struct inst *in, int kind, const char *address);
 
 /* --- what the tests share on top (msg_send_harness.c, the end) --- */
 

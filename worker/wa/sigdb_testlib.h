@@ -1,7 +1,8 @@
 /* Test-only: an in-memory table of Signal records, keyed as the supervisor's signal_* tables key them (kind,
  * address, group, prekey id), for the tests that play the worker's database: wa_signal_test (a party's store),
- * msg_exec_test and msg_recv_test (the scripted supervisor), msg_worker_test (the in-memory supervisor). A NULL
- * address or group is the same as "". Kinds are whatever the test uses (wa_signal's or the IPC's). */
+ * msg_exec_test and msg_recv_test (the scripted supervisor), msg_worker_test and msg_send_harness.c (the
+ * in-memory supervisors). A NULL address or group is the same as "". Kinds are whatever the test uses
+ * (wa_signal's or the IPC's). */
 #ifndef WAGATE_SIGDB_TESTLIB_H
 #define WAGATE_SIGDB_TESTLIB_H
 
