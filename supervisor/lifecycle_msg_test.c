@@ -1,266 +1,30 @@
 /* lifecycle_msg.c against a real PostgreSQL (WAGATE_TEST_PGURI, or a private cluster via scripts/pg.sh) with the
  * worker table replaced by stubs that record the answers: SignalLoad (found, absent, a sealed prekey opened),
  * MessageStore (rows, jsonb shapes, webhook rows with Evolution's payloads), duplicates, statuses that only
- * go up, a failing store that changes nothing, the SERVER_ACK of a send, and the logout wipe. The fixture is
- * lifecycle_test.c's (the stub table and the helpers), copied: that file is long already. */
+ * go up, a failing store that changes nothing, the SERVER_ACK of a send, and the logout wipe. The fixture
+ * and the stub table are lifecycle_test.c's (lc_testlib.h, lc_stubs.c). */
 #include "lifecycle.h"
 #include "lifecycle_int.h"
 #include "app.h"
-#include "config.h"
 #include "conn_state.h"
 #include "db.h"
-#include "log.h"
-#include "migrate.h"
-#include "pgtest.h"
 #include "registry.h"
-#include "settings.h"
-#include "webhook.h"
 #include "workers.h"
 #include "xmalloc.h"
 
 #include "e2e.pb-c.h"
 
-#include <errno.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 #include <cmocka.h>
 
-#define IID	"11111111-2222-4333-8444-555555555555"
-
-static struct {
-	struct app app;
-	struct config cfg;
-	struct pgtest *pg;
-	char *uri;
-	PGconn *conn;
-	/* StoreAck / Result answers */
-	int nreply, reply_ok[32];
-	uint64_t reply_req[32];
-	char reply_err[32][256];
-	/* SignalRecords answers: the last one */
-	int nsig, sig_ok;
-	char sig_err[256];
-	size_t sig_n;
-	struct { int kind, found; char data[256]; size_t len; unsigned prekey_id; } sig[16];
-	int nforget;
-} T;
-
-/* ---- worker table stubs ---- */
-
-int
-workers_reply_pair(struct workers *w, const char *id, uint64_t req, int ok, const char *error)
-{
-	(void)w;
-	(void)id;
-	T.reply_req[T.nreply % 32] = req;
-	T.reply_ok[T.nreply % 32] = ok;
-	snprintf(T.reply_err[T.nreply % 32], 256, "%s", error != NULL ? error : "");
-	T.nreply++;
-	return 0;
-}
-
-int
-workers_reply_store(struct workers *w, const char *id, uint64_t req, int ok, const char *error)
-{
-	return workers_reply_pair(w, id, req, ok, error);
-}
-
-int
-workers_reply_signal(struct workers *w, const char *id, uint64_t req, int ok, const char *error,
-    const struct workers_sig_record *recs, size_t n)
-{
-	size_t i;
-
-	(void)w;
-	(void)id;
-	(void)req;
-	T.sig_ok = ok;
-	snprintf(T.sig_err, sizeof(T.sig_err), "%s", error != NULL ? error : "");
-	T.sig_n = n;
-	for (i = 0; i < n && i < 16; i++) {
-		T.sig[i].kind = recs[i].key.kind;
-		T.sig[i].found = recs[i].found;
-		T.sig[i].prekey_id = recs[i].key.prekey_id;
-		T.sig[i].len = recs[i].len;
-		memset(T.sig[i].data, 0, sizeof(T.sig[i].data));
-		if (recs[i].found && recs[i].len < sizeof(T.sig[i].data))
-			memcpy(T.sig[i].data, recs[i].data, recs[i].len);
-	}
-	T.nsig++;
-	return 0;
-}
-
-int
-workers_forget_creds(struct workers *w, const char *id)
-{
-	(void)w;
-	(void)id;
-	T.nforget++;
-	return 0;
-}
-
-int
-workers_add(struct workers *w, const struct worker_spec *spec)
-{
-	(void)w;
-	(void)spec;
-	return 0;
-}
-
-int
-workers_remove(struct workers *w, const char *id)
-{
-	(void)w;
-	(void)id;
-	return 0;
-}
-
-int
-workers_update(struct workers *w, const struct worker_spec *spec)
-{
-	(void)w;
-	(void)spec;
-	return 0;
-}
-
-int
-workers_logout(struct workers *w, const char *id)
-{
-	(void)w;
-	(void)id;
-	return 0;
-}
-
-pid_t
-workers_pid(const struct workers *w, const char *id)
-{
-	(void)w;
-	(void)id;
-	return 0;
-}
-
-int
-workers_restart(struct workers *w, const char *id)
-{
-	(void)w;
-	(void)id;
-	return 0;
-}
-
-int
-workers_connect(struct workers *w, const char *id, const char *number)
-{
-	(void)w;
-	(void)id;
-	(void)number;
-	return 0;
-}
-
-/* ---- helpers ---- */
-
-static void
-tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Run the loop until *flag >= want or ms pass. */
-static int
-run_until(const int *flag, int want, int ms)
-{
-	long long end = now_ms() + ms;
-	struct event *tick = evtimer_new(T.app.base, tick_cb, NULL);
-	struct timeval tv = { 0, 10000 };
-
-	while (*flag < want && now_ms() < end) {
-		evtimer_add(tick, &tv);
-		event_base_loop(T.app.base, EVLOOP_ONCE);
-	}
-	event_free(tick);
-	return *flag >= want;
-}
-
-/* Let every worker event be handled and every queued write finish. */
-static void
-drain(void)
-{
-	long long end = now_ms() + 10000;
-	struct event *tick = evtimer_new(T.app.base, tick_cb, NULL);
-	struct timeval tv = { 0, 10000 };
-
-	while ((db_pending(T.app.db) > 0 || lifecycle_pending(T.app.lc) > 0) && now_ms() < end) {
-		evtimer_add(tick, &tv);
-		event_base_loop(T.app.base, EVLOOP_ONCE);
-	}
-	event_free(tick);
-	assert_int_equal(db_pending(T.app.db), 0);
-	assert_int_equal(lifecycle_pending(T.app.lc), 0);
-}
-
-static void
-sql(const char *q)
-{
-	PGresult *r = PQexec(T.conn, q);
-
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", q, PQresultErrorMessage(r));
-	PQclear(r);
-}
-
-/* The first value of a query as a string ("" for NULL, "<none>" without rows); caller frees. */
-static char *
-val(const char *fmt, ...)
-{
-	char q[1024], *out;
-	va_list ap;
-	PGresult *r;
-
-	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
-	va_end(ap);
-	r = PQexec(T.conn, q);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", q, PQresultErrorMessage(r));
-	out = xstrdup(PQntuples(r) == 0 ? "<none>" : PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return out;
-}
-
-#define assert_val(want, ...) do {						\
-	char *v_ = val(__VA_ARGS__);						\
-	if (strcmp(v_, (want)) != 0)						\
-		fail_msg("%s: got \"%s\", want \"%s\"", #__VA_ARGS__, v_, (want)); \
-	free(v_);								\
-} while (0)
-
-static struct instance *
-inst(void)
-{
-	struct instance *i = registry_find_id(T.app.reg, IID);
-
-	assert_non_null(i);
-	return i;
-}
+#include "lc_testlib.h"
 
 /* A conversation Message, packed (caller frees). */
 static uint8_t *
@@ -326,13 +90,13 @@ msg(const char *id, const char *remote, const char *participant, const char *pus
 static int
 store(const struct workers_msg_store *m, uint64_t req)
 {
-	int n = T.nreply;
+	int n = LC.nreply;
 
-	lifecycle_on_msg_store(&T.app, IID, req, m);
-	assert_true(run_until(&T.nreply, n + 1, 10000));
-	drain();
-	assert_int_equal(T.reply_req[n % 32], req);
-	return T.reply_ok[n % 32];
+	lifecycle_on_msg_store(&LC.app, IID, req, m);
+	assert_true(lct_run_until(&LC.nreply, n + 1, 10000));
+	lct_drain();
+	assert_int_equal(LC.reply_req[n % 32], req);
+	return LC.reply_ok[n % 32];
 }
 
 /* One status change in a store of its own. */
@@ -366,60 +130,60 @@ test_signal_load(void **state)
 		{ WORKERS_SIG_SENDER_KEY, "c:1", "120363@g.us", 0 },
 	};
 	struct workers_sig_key moved = { WORKERS_SIG_PREKEY, "", "", 9 };
-	int n = T.nreply, s;
+	int n = LC.nreply, s;
 
 	(void)state;
-	T.cfg.creds_key.set = 1;
-	memset(T.cfg.creds_key.key, 0x42, sizeof(T.cfg.creds_key.key));
+	LC.cfg.creds_key.set = 1;
+	memset(LC.cfg.creds_key.key, 0x42, sizeof(LC.cfg.creds_key.key));
 	memset(&b, 0, sizeof(b));
 	b.prekeys = &pk;
 	b.nprekeys = 1;
-	lifecycle_on_store(&T.app, IID, 1, &b);
-	assert_true(run_until(&T.nreply, n + 1, 10000));
-	drain();
-	assert_int_equal(T.reply_ok[n % 32], 1);
+	lifecycle_on_store(&LC.app, IID, 1, &b);
+	assert_true(lct_run_until(&LC.nreply, n + 1, 10000));
+	lct_drain();
+	assert_int_equal(LC.reply_ok[n % 32], 1);
 	/* stored sealed, not in clear */
 	assert_val("WGS", "SELECT convert_from(substr(record, 1, 3), 'SQL_ASCII') FROM signal_prekey WHERE key_id = 7");
-	sql("INSERT INTO signal_session VALUES ('" IID "', 'a:1', 'sess-a')");
-	sql("INSERT INTO signal_identity VALUES ('" IID "', 'b:1', 'idkey-b')");
-	sql("INSERT INTO signal_sender_key VALUES ('" IID "', '120363@g.us', 'c:1', 'skey-c')");
-	sql("INSERT INTO signal_sender_key VALUES ('" IID "', '120363@g.us', 'other:1', 'skey-other')");
+	lct_sql("INSERT INTO signal_session VALUES ('" IID "', 'a:1', 'sess-a')");
+	lct_sql("INSERT INTO signal_identity VALUES ('" IID "', 'b:1', 'idkey-b')");
+	lct_sql("INSERT INTO signal_sender_key VALUES ('" IID "', '120363@g.us', 'c:1', 'skey-c')");
+	lct_sql("INSERT INTO signal_sender_key VALUES ('" IID "', '120363@g.us', 'other:1', 'skey-other')");
 
-	s = T.nsig;
-	lifecycle_on_signal_load(&T.app, IID, 2, keys, 6);
-	assert_true(run_until(&T.nsig, s + 1, 10000));
-	assert_int_equal(T.sig_ok, 1);
-	assert_int_equal(T.sig_n, 6);
-	assert_int_equal(T.sig[0].found, 1);
-	assert_string_equal(T.sig[0].data, "sess-a");
-	assert_int_equal(T.sig[1].found, 0);
-	assert_int_equal(T.sig[2].found, 1);
-	assert_string_equal(T.sig[2].data, "idkey-b");
-	assert_int_equal(T.sig[3].found, 1);
-	assert_int_equal(T.sig[3].prekey_id, 7);
-	assert_int_equal(T.sig[3].len, 12);
-	assert_string_equal(T.sig[3].data, "PREKEY-SEVEN");
-	assert_int_equal(T.sig[4].found, 0);
-	assert_int_equal(T.sig[5].kind, WORKERS_SIG_SENDER_KEY);
-	assert_string_equal(T.sig[5].data, "skey-c");
+	s = LC.nsig;
+	lifecycle_on_signal_load(&LC.app, IID, 2, keys, 6);
+	assert_true(lct_run_until(&LC.nsig, s + 1, 10000));
+	assert_int_equal(LC.sig_ok, 1);
+	assert_int_equal(LC.sig_n, 6);
+	assert_int_equal(LC.sig[0].found, 1);
+	assert_string_equal(LC.sig[0].data, "sess-a");
+	assert_int_equal(LC.sig[1].found, 0);
+	assert_int_equal(LC.sig[2].found, 1);
+	assert_string_equal(LC.sig[2].data, "idkey-b");
+	assert_int_equal(LC.sig[3].found, 1);
+	assert_int_equal(LC.sig[3].prekey_id, 7);
+	assert_int_equal(LC.sig[3].len, 12);
+	assert_string_equal(LC.sig[3].data, "PREKEY-SEVEN");
+	assert_int_equal(LC.sig[4].found, 0);
+	assert_int_equal(LC.sig[5].kind, WORKERS_SIG_SENDER_KEY);
+	assert_string_equal(LC.sig[5].data, "skey-c");
 
 	/* a blob copied to another id: its AAD names prekey 7, so it does not open as 9 */
-	sql("INSERT INTO signal_prekey (instance_id, key_id, record) SELECT instance_id, 9, record FROM signal_prekey"
+	lct_sql("INSERT INTO signal_prekey (instance_id, key_id, record) SELECT instance_id, 9, record FROM signal_prekey"
 	    " WHERE key_id = 7");
-	s = T.nsig;
-	lifecycle_on_signal_load(&T.app, IID, 3, &moved, 1);
-	assert_true(run_until(&T.nsig, s + 1, 10000));
-	assert_int_equal(T.sig_ok, 0);
-	assert_non_null(strstr(T.sig_err, "prekey 9"));
+	s = LC.nsig;
+	lifecycle_on_signal_load(&LC.app, IID, 3, &moved, 1);
+	assert_true(lct_run_until(&LC.nsig, s + 1, 10000));
+	assert_int_equal(LC.sig_ok, 0);
+	assert_non_null(strstr(LC.sig_err, "prekey 9"));
 
 	/* no keys: an empty answer */
-	s = T.nsig;
-	lifecycle_on_signal_load(&T.app, IID, 4, NULL, 0);
-	assert_true(run_until(&T.nsig, s + 1, 10000));
-	assert_int_equal(T.sig_ok, 1);
-	assert_int_equal(T.sig_n, 0);
-	sql("DELETE FROM signal_prekey WHERE key_id = 9");
-	T.cfg.creds_key.set = 0;
+	s = LC.nsig;
+	lifecycle_on_signal_load(&LC.app, IID, 4, NULL, 0);
+	assert_true(lct_run_until(&LC.nsig, s + 1, 10000));
+	assert_int_equal(LC.sig_ok, 1);
+	assert_int_equal(LC.sig_n, 0);
+	lct_sql("DELETE FROM signal_prekey WHERE key_id = 9");
+	LC.cfg.creds_key.set = 0;
 }
 
 /* With a creds key, sessions and sender keys from a MessageStore are stored sealed for their rows and a
@@ -437,8 +201,8 @@ test_signal_sealed(void **state)
 	int n;
 
 	(void)state;
-	T.cfg.creds_key.set = 1;
-	memset(T.cfg.creds_key.key, 0x42, sizeof(T.cfg.creds_key.key));
+	LC.cfg.creds_key.set = 1;
+	memset(LC.cfg.creds_key.key, 0x42, sizeof(LC.cfg.creds_key.key));
 	memset(ch, 0, sizeof(ch));
 	ch[0].key.kind = WORKERS_SIG_SESSION;
 	ch[0].key.address = "s:1";
@@ -457,22 +221,22 @@ test_signal_sealed(void **state)
 	assert_val("WGS|WGS", "SELECT concat_ws('|', (SELECT convert_from(substr(record, 1, 3), 'SQL_ASCII') FROM"
 	    " signal_session WHERE address = 's:1'), (SELECT convert_from(substr(record, 1, 3), 'SQL_ASCII') FROM"
 	    " signal_sender_key WHERE sender = 's:1'))");
-	n = T.nsig;
-	lifecycle_on_signal_load(&T.app, IID, 6, keys, 2);
-	assert_true(run_until(&T.nsig, n + 1, 10000));
-	assert_int_equal(T.sig_ok, 1);
-	assert_string_equal(T.sig[0].data, "SESSION-S1");
-	assert_string_equal(T.sig[1].data, "SKEY-S1");
-	sql("INSERT INTO signal_session (instance_id, address, record) SELECT instance_id, 't:1', record"
+	n = LC.nsig;
+	lifecycle_on_signal_load(&LC.app, IID, 6, keys, 2);
+	assert_true(lct_run_until(&LC.nsig, n + 1, 10000));
+	assert_int_equal(LC.sig_ok, 1);
+	assert_string_equal(LC.sig[0].data, "SESSION-S1");
+	assert_string_equal(LC.sig[1].data, "SKEY-S1");
+	lct_sql("INSERT INTO signal_session (instance_id, address, record) SELECT instance_id, 't:1', record"
 	    " FROM signal_session WHERE address = 's:1'");
-	n = T.nsig;
-	lifecycle_on_signal_load(&T.app, IID, 7, &moved, 1);
-	assert_true(run_until(&T.nsig, n + 1, 10000));
-	assert_int_equal(T.sig_ok, 0);
-	assert_non_null(strstr(T.sig_err, "session t:1"));
-	sql("DELETE FROM signal_session WHERE address IN ('s:1', 't:1')");
-	sql("DELETE FROM signal_sender_key WHERE sender = 's:1'");
-	T.cfg.creds_key.set = 0;
+	n = LC.nsig;
+	lifecycle_on_signal_load(&LC.app, IID, 7, &moved, 1);
+	assert_true(lct_run_until(&LC.nsig, n + 1, 10000));
+	assert_int_equal(LC.sig_ok, 0);
+	assert_non_null(strstr(LC.sig_err, "session t:1"));
+	lct_sql("DELETE FROM signal_session WHERE address IN ('s:1', 't:1')");
+	lct_sql("DELETE FROM signal_sender_key WHERE sender = 's:1'");
+	LC.cfg.creds_key.set = 0;
 }
 
 /* A store with Signal changes, LIDs, three messages and a status commits all of it, with Evolution's rows and
@@ -487,10 +251,10 @@ test_store_all(void **state)
 	struct workers_msg_store s;
 	uint8_t *b1, *b2, *b3;
 	size_t l1, l2, l3;
-	int64_t msgs = inst()->count_messages, chats = inst()->count_chats, contacts = inst()->count_contacts;
+	int64_t msgs = lct_inst()->count_messages, chats = lct_inst()->count_chats, contacts = lct_inst()->count_contacts;
 
 	(void)state;
-	sql("DELETE FROM webhook_outbox");
+	lct_sql("DELETE FROM webhook_outbox");
 	memset(ch, 0, sizeof(ch));
 	ch[0].key.kind = WORKERS_SIG_SESSION;
 	ch[0].key.address = "a:1";
@@ -562,9 +326,9 @@ test_store_all(void **state)
 	assert_val("120363@g.us|,15550001111@s.whatsapp.net|Alice B,15550002222@s.whatsapp.net|",
 	    "SELECT string_agg(remote_jid || '|' || coalesce(push_name, ''), ',' ORDER BY remote_jid) FROM contact"
 	    " WHERE instance_id = '" IID "'");
-	assert_int_equal(inst()->count_messages, msgs + 4);
-	assert_int_equal(inst()->count_chats, chats + 3);
-	assert_int_equal(inst()->count_contacts, contacts + 3);
+	assert_int_equal(lct_inst()->count_messages, msgs + 4);
+	assert_int_equal(lct_inst()->count_chats, chats + 3);
+	assert_int_equal(lct_inst()->count_contacts, contacts + 3);
 
 	/* webhook rows: one per event, Evolution's payloads */
 	assert_val("chats.upsert:3,contacts.update:1,contacts.upsert:3,messages.update:1,messages.upsert:3,"
@@ -601,9 +365,9 @@ test_store_all(void **state)
 	assert_val("12", "SELECT count(*) FROM webhook_outbox");
 	/* the older message's push name did not come back */
 	assert_val("Alice B", "SELECT push_name FROM contact WHERE remote_jid = '15550001111@s.whatsapp.net'");
-	assert_int_equal(inst()->count_messages, msgs + 4);
-	assert_int_equal(inst()->count_chats, chats + 3);
-	assert_int_equal(inst()->count_contacts, contacts + 3);
+	assert_int_equal(lct_inst()->count_messages, msgs + 4);
+	assert_int_equal(lct_inst()->count_chats, chats + 3);
+	assert_int_equal(lct_inst()->count_contacts, contacts + 3);
 	free(b1);
 	free(b2);
 	free(b3);
@@ -620,7 +384,7 @@ test_status_up(void **state)
 	size_t l;
 
 	(void)state;
-	sql("DELETE FROM webhook_outbox");
+	lct_sql("DELETE FROM webhook_outbox");
 	assert_int_equal(store_status("M2", WORKERS_MSG_READ, 20), 1);
 	assert_val("READ", "SELECT status FROM message WHERE key_id = 'M2'");
 	assert_int_equal(store_status("M2", WORKERS_MSG_DELIVERY_ACK, 21), 1);
@@ -649,8 +413,8 @@ test_status_up(void **state)
 	/* a send's SERVER_ACK */
 	m.id = "M5";
 	assert_int_equal(store(&s, 29), 1);
-	lifecycle_msg_sent(&T.app, IID, "M5", WORKERS_MSG_SERVER_ACK);
-	drain();
+	lifecycle_msg_sent(&LC.app, IID, "M5", WORKERS_MSG_SERVER_ACK);
+	lct_drain();
 	assert_val("SERVER_ACK", "SELECT status FROM message WHERE key_id = 'M5'");
 	assert_val("SERVER_ACK|M5", "SELECT concat_ws('|', body->'data'->>'status', body->'data'->>'keyId')"
 	    " FROM webhook_outbox WHERE event = 'messages.update' AND body->'data'->>'keyId' = 'M5'");
@@ -670,9 +434,9 @@ test_store_fails(void **state)
 	int n;
 
 	(void)state;
-	sql("DELETE FROM webhook_outbox");
+	lct_sql("DELETE FROM webhook_outbox");
 	/* a test-only constraint: the second message violates it */
-	sql("ALTER TABLE message ADD CONSTRAINT test_no_bad CHECK (key_id <> 'BAD')");
+	lct_sql("ALTER TABLE message ADD CONSTRAINT test_no_bad CHECK (key_id <> 'BAD')");
 	memset(&ch, 0, sizeof(ch));
 	ch.key.kind = WORKERS_SIG_SESSION;
 	ch.key.address = "f:1";
@@ -687,23 +451,23 @@ test_store_fails(void **state)
 	s.nchanges = 1;
 	s.msgs = m;
 	s.nmsgs = 2;
-	n = T.nreply;
+	n = LC.nreply;
 	assert_int_equal(store(&s, 30), 0);
-	assert_non_null(strstr(T.reply_err[n % 32], "test_no_bad"));
+	assert_non_null(strstr(LC.reply_err[n % 32], "test_no_bad"));
 	assert_val("0", "SELECT (SELECT count(*) FROM signal_session WHERE address = 'f:1') +"
 	    " (SELECT count(*) FROM message WHERE key_id IN ('OK1', 'BAD')) +"
 	    " (SELECT count(*) FROM contact WHERE remote_jid = '15550003333@s.whatsapp.net') +"
 	    " (SELECT count(*) FROM chat WHERE remote_jid = '15550003333@s.whatsapp.net') +"
 	    " (SELECT count(*) FROM webhook_outbox)");
-	sql("ALTER TABLE message DROP CONSTRAINT test_no_bad");
+	lct_sql("ALTER TABLE message DROP CONSTRAINT test_no_bad");
 
 	/* a prekey upsert is not a MessageStore's to make */
 	ch.key.kind = WORKERS_SIG_PREKEY;
 	ch.key.prekey_id = 11;
 	s.nmsgs = 0;
-	n = T.nreply;
+	n = LC.nreply;
 	assert_int_equal(store(&s, 31), 0);
-	assert_non_null(strstr(T.reply_err[n % 32], "only deletes"));
+	assert_non_null(strstr(LC.reply_err[n % 32], "only deletes"));
 	assert_val("0", "SELECT count(*) FROM signal_prekey WHERE key_id = 11");
 	free(b);
 }
@@ -719,10 +483,10 @@ test_forget_users(void **state)
 	struct workers_msg_store s = { .forget_users = bad, .nforget_users = 1 };
 
 	(void)state;
-	sql("INSERT INTO signal_session VALUES ('" IID "', '555:0', 's'), ('" IID "', '555:12', 's'),"
+	lct_sql("INSERT INTO signal_session VALUES ('" IID "', '555:0', 's'), ('" IID "', '555:12', 's'),"
 	    " ('" IID "', '5555:0', 'keep'), ('" IID "', '555_1:0', 'keep'), ('" IID "', '777_1:3', 's'),"
 	    " ('" IID "', '777:3', 'keep'), ('" IID "', '55:0', 'keep')");
-	sql("INSERT INTO signal_identity VALUES ('" IID "', '555:0', 'i'), ('" IID "', '555:12', 'i'),"
+	lct_sql("INSERT INTO signal_identity VALUES ('" IID "', '555:0', 'i'), ('" IID "', '555:12', 'i'),"
 	    " ('" IID "', '5550:0', 'keep'), ('" IID "', '777_1:3', 'i'), ('" IID "', '777_10:3', 'keep')");
 	/* a user JID the worker table would have refused: refused here too, nothing deleted */
 	assert_int_equal(store(&s, 35), 0);
@@ -738,15 +502,7 @@ test_forget_users(void **state)
 	    " WHERE address ~ '^[0-9]'");
 	assert_val("5550:0 777_10:3", "SELECT string_agg(address, ' ' ORDER BY address COLLATE \"C\")"
 	    " FROM signal_identity WHERE address ~ '^[0-9]'");
-	sql("DELETE FROM signal_session WHERE address ~ '^[0-9]'; DELETE FROM signal_identity WHERE address ~ '^[0-9]'");
-}
-
-static void
-run_for(int ms)
-{
-	int never = 0;
-
-	run_until(&never, 1, ms);
+	lct_sql("DELETE FROM signal_session WHERE address ~ '^[0-9]'; DELETE FROM signal_identity WHERE address ~ '^[0-9]'");
 }
 
 /* The database away: a MessageStore and a SignalLoad fail at once ("database unavailable", nothing stored:
@@ -755,7 +511,7 @@ run_for(int ms)
 static void
 test_outage(void **state)
 {
-	struct db *live = T.app.db, *dead;
+	struct db *live = LC.app.db, *dead;
 	struct workers_sig_key key = { WORKERS_SIG_SESSION, "a:1", "", 0 };
 	struct workers_msg m;
 	struct workers_msg_store s;
@@ -764,31 +520,31 @@ test_outage(void **state)
 	int n, k;
 
 	(void)state;
-	drain();
-	sql("DELETE FROM webhook_outbox");
-	dead = db_new(T.app.base, "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", 1);
-	run_for(300);
-	T.app.db = dead;
+	lct_drain();
+	lct_sql("DELETE FROM webhook_outbox");
+	dead = db_new(LC.app.base, "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", 1);
+	lct_run_for(300);
+	LC.app.db = dead;
 	b = pack_text("lost", &l);
 	m = msg("OUT1", "15550004444@s.whatsapp.net", "", "Dan", 0, 0, 0, b, l);
 	memset(&s, 0, sizeof(s));
 	s.msgs = &m;
 	s.nmsgs = 1;
-	n = T.nreply;
-	lifecycle_on_msg_store(&T.app, IID, 40, &s);
-	assert_true(run_until(&T.nreply, n + 1, 10000));
-	assert_int_equal(T.reply_ok[n % 32], 0);
-	assert_string_equal(T.reply_err[n % 32], "database unavailable");
-	k = T.nsig;
-	lifecycle_on_signal_load(&T.app, IID, 41, &key, 1);
-	assert_true(run_until(&T.nsig, k + 1, 10000));
-	assert_int_equal(T.sig_ok, 0);
-	lifecycle_msg_sent(&T.app, IID, "M5", WORKERS_MSG_DELIVERY_ACK);
-	run_for(300);
-	assert_int_equal(lifecycle_writes_pending(T.app.lc), 1);
-	T.app.db = live;
-	drain();
-	assert_int_equal(lifecycle_writes_pending(T.app.lc), 0);
+	n = LC.nreply;
+	lifecycle_on_msg_store(&LC.app, IID, 40, &s);
+	assert_true(lct_run_until(&LC.nreply, n + 1, 10000));
+	assert_int_equal(LC.reply_ok[n % 32], 0);
+	assert_string_equal(LC.reply_err[n % 32], "database unavailable");
+	k = LC.nsig;
+	lifecycle_on_signal_load(&LC.app, IID, 41, &key, 1);
+	assert_true(lct_run_until(&LC.nsig, k + 1, 10000));
+	assert_int_equal(LC.sig_ok, 0);
+	lifecycle_msg_sent(&LC.app, IID, "M5", WORKERS_MSG_DELIVERY_ACK);
+	lct_run_for(300);
+	assert_int_equal(lifecycle_writes_pending(LC.app.lc), 1);
+	LC.app.db = live;
+	lct_drain();
+	assert_int_equal(lifecycle_writes_pending(LC.app.lc), 0);
 	assert_val("DELIVERY_ACK", "SELECT status FROM message WHERE key_id = 'M5'");
 	assert_val("0", "SELECT count(*) FROM message WHERE key_id = 'OUT1'");
 	assert_val("1", "SELECT count(*) FROM webhook_outbox");
@@ -801,13 +557,13 @@ static void
 test_logout_wipes(void **state)
 {
 	(void)state;
-	sql("INSERT INTO lid_map (instance_id, lid, pn) VALUES ('" IID "', '999@lid', '1999@s.whatsapp.net')"
+	lct_sql("INSERT INTO lid_map (instance_id, lid, pn) VALUES ('" IID "', '999@lid', '1999@s.whatsapp.net')"
 	    " ON CONFLICT DO NOTHING");
-	sql("INSERT INTO signal_sender_key VALUES ('" IID "', 'g2@g.us', 'x:1', 'k') ON CONFLICT DO NOTHING");
-	sql("INSERT INTO signal_prekey (instance_id, key_id, record) VALUES ('" IID "', 12, 'r')");
+	lct_sql("INSERT INTO signal_sender_key VALUES ('" IID "', 'g2@g.us', 'x:1', 'k') ON CONFLICT DO NOTHING");
+	lct_sql("INSERT INTO signal_prekey (instance_id, key_id, record) VALUES ('" IID "', 12, 'r')");
 	assert_val("f", "SELECT (SELECT count(*) FROM lid_map) = 0 OR (SELECT count(*) FROM signal_session) = 0");
-	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_LOGGED_OUT, "device_removed", NULL);
-	drain();
+	lifecycle_on_state(&LC.app, IID, CONN_CLOSE, REASON_LOGGED_OUT, "device_removed", NULL);
+	lct_drain();
 	assert_val("0", "SELECT (SELECT count(*) FROM auth_creds) + (SELECT count(*) FROM signal_prekey) +"
 	    " (SELECT count(*) FROM signal_session) + (SELECT count(*) FROM signal_identity) +"
 	    " (SELECT count(*) FROM signal_sender_key) + (SELECT count(*) FROM lid_map)");
@@ -820,62 +576,8 @@ test_logout_wipes(void **state)
 static int
 setup(void **state)
 {
-	const char *src = getenv("WAGATE_SRCDIR") ? getenv("WAGATE_SRCDIR") : ".";
-	char cmd[768], err[512];
-	struct webhook_config hc;
-	struct instance *i;
-
 	(void)state;
-	log_init("lifecycle_msg_test", getenv("WAGATE_TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
-	if ((T.pg = pgtest_new(0)) == NULL ||
-	    (T.uri = pgtest_db_create(T.pg, "lifecycle_msg_test_%d", (int)getpid())) == NULL)
-		return -1;
-	snprintf(cmd, sizeof(cmd), "%s/migrations", src);
-	if (migrate_run(T.uri, cmd, err, sizeof(err)) == -1) {
-		fprintf(stderr, "migrations: %s\n", err);
-		return -1;
-	}
-	if ((T.conn = PQconnectdb(T.uri)) == NULL || PQstatus(T.conn) != CONNECTION_OK)
-		return -1;
-	PQclear(PQexec(T.conn, "INSERT INTO instance (id, name, token, client_name) VALUES ('" IID "', 'lc', 'TOK',"
-	    " 'wagate')"));
-
-	T.cfg.client_name = (char *)"wagate";
-	T.cfg.database_uri = T.uri;
-	T.app.cfg = &T.cfg;
-	T.app.base = event_base_new();
-	T.app.lc = lifecycle_new(&T.app);
-	T.app.db = db_new(T.app.base, T.uri, 4);
-	memset(&hc, 0, sizeof(hc));
-	hc.global_url = "http://127.0.0.1:9/hook";
-	hc.global_enabled = 1;
-	T.app.webhook = webhook_new(T.app.base, NULL, &hc);	/* rows only, nothing sent */
-	T.app.reg = registry_new();
-	i = instance_new(IID, "lc", "TOK");
-	i->app = &T.app;
-	registry_add(T.app.reg, i);
-	{
-		long long end = now_ms() + 10000;
-		while (!db_available(T.app.db) && now_ms() < end)
-			event_base_loop(T.app.base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(10000);
-	}
-	return db_available(T.app.db) ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	lifecycle_wait_shutdown(&T.app);
-	webhook_free(T.app.webhook);
-	db_free(T.app.db);
-	lifecycle_free(T.app.lc);
-	registry_free(T.app.reg);
-	event_base_free(T.app.base);
-	PQfinish(T.conn);
-	pgtest_free(T.pg);
-	free(T.uri);
-	return 0;
+	return lct_setup("lifecycle_msg_test", "lc", 0);
 }
 
 int
@@ -892,5 +594,5 @@ main(void)
 		cmocka_unit_test(test_logout_wipes),	/* last: the keys are gone afterwards */
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, lct_teardown);
 }

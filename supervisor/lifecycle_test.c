@@ -1,15 +1,11 @@
 /* lifecycle against a real PostgreSQL (WAGATE_TEST_PGURI, or a private cluster via scripts/pg.sh) with the
- * worker table replaced by stubs that record what lifecycle asks of it: StoreBatch and PairSuccess commits and
- * their answers, QR objects and qrcode.updated rows, open/refused/logout handling, QR waits, and the start-up
- * load of stored credentials. */
+ * worker table replaced by stubs that record what lifecycle asks of it (lc_testlib.h, lc_stubs.c): StoreBatch
+ * and PairSuccess commits and their answers, QR objects and qrcode.updated rows, open/refused/logout handling,
+ * QR waits, and the start-up load of stored credentials. */
 #include "lifecycle.h"
 #include "lifecycle_int.h"
 #include "app.h"
-#include "config.h"
 #include "db.h"
-#include "log.h"
-#include "migrate.h"
-#include "pgtest.h"
 #include "registry.h"
 #include "settings.h"
 #include "webhook.h"
@@ -20,224 +16,24 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 #include <cmocka.h>
 
-#define IID	"11111111-2222-4333-8444-555555555555"
+#include "lc_testlib.h"
 
+/* what this file's tests record beside the stub table's (LC) */
 static struct {
-	struct app app;
-	struct config cfg;
-	struct pgtest *pg;
-	char *uri;
-	PGconn *conn;
-	/* what lifecycle asked of the worker table */
-	int nreply, reply_ok[32], reply_pair[32];
-	uint64_t reply_req[32];
-	char reply_err[32][256];
-	int nforget, nadd, add_connect_now, nremove, nupdate, update_reject_call;
-	int nrestart, nconnect, nlogout;
-	pid_t pid;			/* what workers_pid answers */
 	/* the order in which the writes of test_delete_order finished */
 	char done_order[64];
-	char add_creds[64];
 	/* QR waits */
 	int nwoken;
 	enum lifecycle_wake woken_why;
 	struct instance *woken_inst;
 } T;
-
-/* ---- worker table stubs ---- */
-
-int
-workers_reply_pair(struct workers *w, const char *id, uint64_t req, int ok, const char *error)
-{
-	(void)w;
-	(void)id;
-	T.reply_req[T.nreply % 32] = req;
-	T.reply_ok[T.nreply % 32] = ok;
-	T.reply_pair[T.nreply % 32] = 1;
-	snprintf(T.reply_err[T.nreply % 32], 256, "%s", error != NULL ? error : "");
-	T.nreply++;
-	return 0;
-}
-
-int
-workers_reply_store(struct workers *w, const char *id, uint64_t req, int ok, const char *error)
-{
-	workers_reply_pair(w, id, req, ok, error);
-	T.reply_pair[(T.nreply - 1) % 32] = 0;
-	return 0;
-}
-
-int
-workers_forget_creds(struct workers *w, const char *id)
-{
-	(void)w;
-	(void)id;
-	T.nforget++;
-	return 0;
-}
-
-int
-workers_add(struct workers *w, const struct worker_spec *spec)
-{
-	(void)w;
-	T.nadd++;
-	T.add_connect_now = spec->connect_now;
-	snprintf(T.add_creds, sizeof(T.add_creds), "%.*s", (int)spec->creds_len,
-	    spec->creds != NULL ? (const char *)spec->creds : "");
-	return 0;
-}
-
-int
-workers_remove(struct workers *w, const char *id)
-{
-	(void)w;
-	(void)id;
-	T.nremove++;
-	return 0;
-}
-
-int
-workers_update(struct workers *w, const struct worker_spec *spec)
-{
-	(void)w;
-	T.nupdate++;
-	T.update_reject_call = spec->settings != NULL && spec->settings->reject_call;
-	return 0;
-}
-
-int
-workers_logout(struct workers *w, const char *id)
-{
-	(void)w;
-	(void)id;
-	T.nlogout++;
-	return 0;
-}
-
-pid_t
-workers_pid(const struct workers *w, const char *id)
-{
-	(void)w;
-	(void)id;
-	return T.pid;
-}
-
-int
-workers_restart(struct workers *w, const char *id)
-{
-	(void)w;
-	(void)id;
-	T.nrestart++;
-	return 0;
-}
-
-int
-workers_connect(struct workers *w, const char *id, const char *number)
-{
-	(void)w;
-	(void)id;
-	(void)number;
-	T.nconnect++;
-	return 0;
-}
-
-/* ---- helpers ---- */
-
-static void
-tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-}
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Run the loop until *flag >= want or ms pass. */
-static int
-run_until(const int *flag, int want, int ms)
-{
-	long long end = now_ms() + ms;
-	struct event *tick = evtimer_new(T.app.base, tick_cb, NULL);
-	struct timeval tv = { 0, 10000 };
-
-	while (*flag < want && now_ms() < end) {
-		evtimer_add(tick, &tv);
-		event_base_loop(T.app.base, EVLOOP_ONCE);
-	}
-	event_free(tick);
-	return *flag >= want;
-}
-
-/* Let every worker event be handled and every queued write finish. */
-static void
-drain(void)
-{
-	long long end = now_ms() + 10000;
-	struct event *tick = evtimer_new(T.app.base, tick_cb, NULL);
-	struct timeval tv = { 0, 10000 };
-
-	while ((db_pending(T.app.db) > 0 || lifecycle_pending(T.app.lc) > 0) && now_ms() < end) {
-		evtimer_add(tick, &tv);
-		event_base_loop(T.app.base, EVLOOP_ONCE);
-	}
-	event_free(tick);
-	assert_int_equal(db_pending(T.app.db), 0);
-	assert_int_equal(lifecycle_pending(T.app.lc), 0);
-}
-
-static void
-sql(const char *q)
-{
-	PGresult *r = PQexec(T.conn, q);
-
-	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", q, PQresultErrorMessage(r));
-	PQclear(r);
-}
-
-/* The first value of a query as a string ("" for NULL, "<none>" without rows); caller frees. */
-static char *
-val(const char *fmt, ...)
-{
-	char q[1024], *out;
-	va_list ap;
-	PGresult *r;
-
-	va_start(ap, fmt);
-	vsnprintf(q, sizeof(q), fmt, ap);
-	va_end(ap);
-	r = PQexec(T.conn, q);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", q, PQresultErrorMessage(r));
-	out = xstrdup(PQntuples(r) == 0 ? "<none>" : PQgetisnull(r, 0, 0) ? "" : PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return out;
-}
-
-#define assert_val(want, ...) do {						\
-	char *v_ = val(__VA_ARGS__);						\
-	if (strcmp(v_, (want)) != 0)						\
-		fail_msg("%s: got \"%s\", want \"%s\"", #__VA_ARGS__, v_, (want)); \
-	free(v_);								\
-} while (0)
 
 /* A registry timestamp equals the column the query selects, to the microsecond. */
 #define assert_us(us, ...) do {							\
@@ -246,15 +42,6 @@ val(const char *fmt, ...)
 	assert_val(w_, __VA_ARGS__);						\
 } while (0)
 #define US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
-
-static struct instance *
-inst(void)
-{
-	struct instance *i = registry_find_id(T.app.reg, IID);
-
-	assert_non_null(i);
-	return i;
-}
 
 static void
 waited_cb(void *arg, struct instance *i, enum lifecycle_wake why)
@@ -306,12 +93,12 @@ test_store(void **state)
 	b.creds_len = 9;
 	b.prekeys = keys;
 	b.nprekeys = 3;
-	n = T.nreply;
-	lifecycle_on_store(&T.app, IID, 41, &b);
-	assert_true(run_until(&T.nreply, n + 1, 10000));
-	assert_int_equal(T.reply_req[n], 41);
-	assert_int_equal(T.reply_ok[n], 1);
-	assert_int_equal(T.reply_pair[n], 0);
+	n = LC.nreply;
+	lifecycle_on_store(&LC.app, IID, 41, &b);
+	assert_true(lct_run_until(&LC.nreply, n + 1, 10000));
+	assert_int_equal(LC.reply_req[n], 41);
+	assert_int_equal(LC.reply_ok[n], 1);
+	assert_int_equal(LC.reply_pair[n], 0);
 	assert_val("\\x52454700435245445" "3", "SELECT creds FROM auth_creds WHERE instance_id = '" IID "'");
 	assert_val("f", "SELECT paired FROM auth_creds WHERE instance_id = '" IID "'");
 	assert_val("3", "SELECT count(*) FROM signal_prekey WHERE instance_id = '" IID "' AND NOT uploaded");
@@ -321,9 +108,9 @@ test_store(void **state)
 	/* uploaded up to 2, no creds: the blob stays */
 	memset(&b, 0, sizeof(b));
 	b.prekeys_uploaded_upto = 2;
-	lifecycle_on_store(&T.app, IID, 42, &b);
-	assert_true(run_until(&T.nreply, n + 2, 10000));
-	assert_int_equal(T.reply_ok[n + 1], 1);
+	lifecycle_on_store(&LC.app, IID, 42, &b);
+	assert_true(lct_run_until(&LC.nreply, n + 2, 10000));
+	assert_int_equal(LC.reply_ok[n + 1], 1);
 	assert_val("1,2", "SELECT string_agg(key_id::text, ',' ORDER BY key_id) FROM signal_prekey WHERE uploaded");
 	assert_val("9", "SELECT length(creds) FROM auth_creds");
 
@@ -333,12 +120,12 @@ test_store(void **state)
 	keys[0].id = 5;
 	b.prekeys = keys;
 	b.nprekeys = 1;
-	lifecycle_on_store(&T.app, IID, 45, &b);
-	assert_true(run_until(&T.nreply, n + 3, 10000));
-	assert_int_equal(T.reply_ok[n + 2], 1);
-	lifecycle_on_store(&T.app, IID, 46, &b);
-	assert_true(run_until(&T.nreply, n + 4, 10000));
-	assert_int_equal(T.reply_ok[n + 3], 1);
+	lifecycle_on_store(&LC.app, IID, 45, &b);
+	assert_true(lct_run_until(&LC.nreply, n + 3, 10000));
+	assert_int_equal(LC.reply_ok[n + 2], 1);
+	lifecycle_on_store(&LC.app, IID, 46, &b);
+	assert_true(lct_run_until(&LC.nreply, n + 4, 10000));
+	assert_int_equal(LC.reply_ok[n + 3], 1);
 	assert_val("1", "SELECT count(*) FROM signal_prekey WHERE key_id = 5");
 	n += 2;
 
@@ -350,41 +137,41 @@ test_store(void **state)
 	keys[1].id = 2;
 	b.prekeys = keys;
 	b.nprekeys = 2;
-	lifecycle_on_store(&T.app, IID, 43, &b);
-	assert_true(run_until(&T.nreply, n + 3, 10000));
-	assert_int_equal(T.reply_req[n + 2], 43);
-	assert_int_equal(T.reply_ok[n + 2], 0);
-	assert_non_null(strstr(T.reply_err[n + 2], "division by zero"));	/* the count check */
+	lifecycle_on_store(&LC.app, IID, 43, &b);
+	assert_true(lct_run_until(&LC.nreply, n + 3, 10000));
+	assert_int_equal(LC.reply_req[n + 2], 43);
+	assert_int_equal(LC.reply_ok[n + 2], 0);
+	assert_non_null(strstr(LC.reply_err[n + 2], "division by zero"));	/* the count check */
 	assert_val("9", "SELECT length(creds) FROM auth_creds");
 	assert_val("<none>", "SELECT 1 FROM signal_prekey WHERE key_id = 3");
 
 	/* an empty batch is answered without a transaction, but never from inside the worker's callback */
 	memset(&b, 0, sizeof(b));
-	lifecycle_on_store(&T.app, IID, 44, &b);
-	assert_int_equal(T.nreply, n + 3);
-	assert_true(run_until(&T.nreply, n + 4, 1000));
-	assert_int_equal(T.reply_ok[n + 3], 1);
+	lifecycle_on_store(&LC.app, IID, 44, &b);
+	assert_int_equal(LC.nreply, n + 3);
+	assert_true(lct_run_until(&LC.nreply, n + 4, 1000));
+	assert_int_equal(LC.reply_ok[n + 3], 1);
 	/* unknown instance: refused */
-	lifecycle_on_store(&T.app, "99999999-2222-4333-8444-555555555555", 45, &b);
-	assert_true(run_until(&T.nreply, n + 5, 1000));
-	assert_int_equal(T.reply_ok[n + 4], 0);
+	lifecycle_on_store(&LC.app, "99999999-2222-4333-8444-555555555555", 45, &b);
+	assert_true(lct_run_until(&LC.nreply, n + 5, 1000));
+	assert_int_equal(LC.reply_ok[n + 4], 0);
 }
 
 /* QrUpdate: registry QR object, state connecting in the table, qrcode.updated row; a QR wait ends. */
 static void
 test_qr(void **state)
 {
-	struct instance *i = inst();
+	struct instance *i = lct_inst();
 
 	(void)state;
-	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
-	drain();
+	lifecycle_on_state(&LC.app, IID, CONN_CONNECTING, 0, "", NULL);
+	lct_drain();
 	assert_val("connecting", "SELECT connection_status FROM instance");
 	T.nwoken = 0;
-	lifecycle_wait(&T.app, IID, 5000, waited_cb, NULL);
-	lifecycle_on_qr(&T.app, IID, "https://wa.me/settings/linked_devices#2@ref,AAAA,BBBB,CCCC,1", 1, "");
+	lifecycle_wait(&LC.app, IID, 5000, waited_cb, NULL);
+	lifecycle_on_qr(&LC.app, IID, "https://wa.me/settings/linked_devices#2@ref,AAAA,BBBB,CCCC,1", 1, "");
 	assert_int_equal(T.nwoken, 0);	/* never from inside the worker's callback */
-	assert_true(run_until(&T.nwoken, 1, 1000));
+	assert_true(lct_run_until(&T.nwoken, 1, 1000));
 	assert_int_equal(T.woken_why, LIFECYCLE_WAKE_QR);
 	assert_ptr_equal(T.woken_inst, i);
 	assert_string_equal(i->qr_code, "https://wa.me/settings/linked_devices#2@ref,AAAA,BBBB,CCCC,1");
@@ -392,7 +179,7 @@ test_qr(void **state)
 	assert_memory_equal(i->qr_base64, "data:image/png;base64,iVBOR", 27);
 	assert_null(i->qr_pairing_code);
 	assert_int_equal(i->qr_count, 1);
-	drain();
+	lct_drain();
 	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'qrcode.updated'");
 	assert_val("[\"qrcode\"]", "SELECT json_agg(k) FROM webhook_outbox, jsonb_object_keys(body->'data') k"
 	    " WHERE event = 'qrcode.updated'");
@@ -403,19 +190,19 @@ test_qr(void **state)
 	assert_val("lc", "SELECT body->'data'->'qrcode'->>'instance' FROM webhook_outbox WHERE event = 'qrcode.updated'");
 
 	/* a pairing code rides along */
-	lifecycle_on_qr(&T.app, IID, "2@ref2,AAAA,BBBB,CCCC", 2, "ABCD1234");
+	lifecycle_on_qr(&LC.app, IID, "2@ref2,AAAA,BBBB,CCCC", 2, "ABCD1234");
 	assert_null(i->qr_pairing_code);	/* recorded only, handled on the next loop turn */
-	drain();
+	lct_drain();
 	assert_string_equal(i->qr_pairing_code, "ABCD1234");
 	assert_int_equal(i->qr_count, 2);
-	drain();
+	lct_drain();
 	assert_val("ABCD1234", "SELECT body->'data'->'qrcode'->>'pairingCode' FROM webhook_outbox"
 	    " WHERE event = 'qrcode.updated' ORDER BY id DESC LIMIT 1");
 
 	/* a wait with nothing happening ends by its timer */
 	T.nwoken = 0;
-	lifecycle_wait(&T.app, IID, 200, waited_cb, NULL);
-	assert_true(run_until(&T.nwoken, 1, 2000));
+	lifecycle_wait(&LC.app, IID, 200, waited_cb, NULL);
+	assert_true(lct_run_until(&T.nwoken, 1, 2000));
 	assert_int_equal(T.woken_why, LIFECYCLE_WAKE_TIMEOUT);
 }
 
@@ -425,8 +212,8 @@ test_pair_open(void **state)
 {
 	struct workers_pair p;
 	struct workers_account a;
-	struct instance *i = inst();
-	int n = T.nreply;
+	struct instance *i = lct_inst();
+	int n = LC.nreply;
 
 	(void)state;
 	memset(&p, 0, sizeof(p));
@@ -437,11 +224,11 @@ test_pair_open(void **state)
 	p.business_name = "";
 	p.creds = (const unsigned char *)"PAIRED";
 	p.creds_len = 6;
-	lifecycle_on_pair_success(&T.app, IID, 77, &p);
-	assert_true(run_until(&T.nreply, n + 1, 10000));
-	assert_int_equal(T.reply_req[n], 77);
-	assert_int_equal(T.reply_ok[n], 1);
-	assert_int_equal(T.reply_pair[n], 1);
+	lifecycle_on_pair_success(&LC.app, IID, 77, &p);
+	assert_true(lct_run_until(&LC.nreply, n + 1, 10000));
+	assert_int_equal(LC.reply_req[n], 77);
+	assert_int_equal(LC.reply_ok[n], 1);
+	assert_int_equal(LC.reply_pair[n], 1);
 	assert_val("t", "SELECT paired FROM auth_creds");
 	assert_val("6", "SELECT length(creds) FROM auth_creds");
 	assert_val("15550000001@s.whatsapp.net", "SELECT owner_jid FROM instance");
@@ -453,29 +240,29 @@ test_pair_open(void **state)
 		memset(&b, 0, sizeof(b));
 		b.creds = (const unsigned char *)"PAIRED2";
 		b.creds_len = 7;
-		lifecycle_on_store(&T.app, IID, 78, &b);
-		assert_true(run_until(&T.nreply, n + 2, 10000));
+		lifecycle_on_store(&LC.app, IID, 78, &b);
+		assert_true(lct_run_until(&LC.nreply, n + 2, 10000));
 		assert_val("t", "SELECT paired FROM auth_creds");
 		assert_val("7", "SELECT length(creds) FROM auth_creds");
 	}
 	/* a bad JID is refused */
 	p.jid = "100000000000001:1@lid";
-	lifecycle_on_pair_success(&T.app, IID, 79, &p);
-	assert_true(run_until(&T.nreply, n + 3, 1000));
-	assert_int_equal(T.reply_ok[n + 2], 0);
+	lifecycle_on_pair_success(&LC.app, IID, 79, &p);
+	assert_true(lct_run_until(&LC.nreply, n + 3, 1000));
+	assert_int_equal(LC.reply_ok[n + 2], 0);
 
 	T.nwoken = 0;
-	lifecycle_wait(&T.app, IID, 5000, waited_cb, NULL);
+	lifecycle_wait(&LC.app, IID, 5000, waited_cb, NULL);
 	a.jid = "15550000001:1@s.whatsapp.net";
 	a.lid = "100000000000001:1@lid";
 	a.push_name = "Fake Phone 15550000001";
-	lifecycle_on_state(&T.app, IID, CONN_OPEN, 0, "", &a);
-	assert_true(run_until(&T.nwoken, 1, 1000));
+	lifecycle_on_state(&LC.app, IID, CONN_OPEN, 0, "", &a);
+	assert_true(lct_run_until(&T.nwoken, 1, 1000));
 	assert_int_equal(T.woken_why, LIFECYCLE_WAKE_OPEN);
 	assert_int_equal(i->state, CONN_OPEN);
 	assert_null(i->qr_code);
 	assert_int_equal(i->qr_count, 0);
-	drain();
+	lct_drain();
 	assert_val("open|15550000001@s.whatsapp.net|Fake Phone 15550000001",
 	    "SELECT concat_ws('|', connection_status, owner_jid, profile_name) FROM instance");
 	assert_val("{\"wuid\": \"15550000001@s.whatsapp.net\", \"state\": \"open\", \"instance\": \"lc\","
@@ -489,23 +276,23 @@ test_pair_open(void **state)
 static void
 test_load(void **state)
 {
-	struct registry *old = T.app.reg;
+	struct registry *old = LC.app.reg;
 	char err[256];
 
 	struct instance *i;
 
 	(void)state;
 	/* _count is counted here once: two chats, one contact */
-	sql("INSERT INTO chat (instance_id, remote_jid) VALUES ('" IID "', 'a@s.whatsapp.net'),"
+	lct_sql("INSERT INTO chat (instance_id, remote_jid) VALUES ('" IID "', 'a@s.whatsapp.net'),"
 	    " ('" IID "', 'b@s.whatsapp.net')");
-	sql("INSERT INTO contact (instance_id, remote_jid) VALUES ('" IID "', 'a@s.whatsapp.net')");
-	T.app.reg = registry_new();
-	T.nadd = 0;
-	assert_int_equal(lifecycle_load(&T.app, err, sizeof(err)), 0);
-	assert_int_equal(T.nadd, 1);
-	assert_int_equal(T.add_connect_now, 1);
-	assert_string_equal(T.add_creds, "PAIRED2");
-	i = registry_find_id(T.app.reg, IID);
+	lct_sql("INSERT INTO contact (instance_id, remote_jid) VALUES ('" IID "', 'a@s.whatsapp.net')");
+	LC.app.reg = registry_new();
+	LC.nadd = 0;
+	assert_int_equal(lifecycle_load(&LC.app, err, sizeof(err)), 0);
+	assert_int_equal(LC.nadd, 1);
+	assert_int_equal(LC.add_connect_now, 1);
+	assert_string_equal(LC.add_creds, "PAIRED2");
+	i = registry_find_id(LC.app.reg, IID);
 	assert_non_null(i);
 	assert_int_equal(i->count_chats, 2);
 	assert_int_equal(i->count_contacts, 1);
@@ -514,28 +301,28 @@ test_load(void **state)
 	assert_us(i->created_us, "SELECT " US("created_at") " FROM instance WHERE id = '" IID "'");
 	/* after load's own UPDATE to close */
 	assert_us(i->updated_us, "SELECT " US("updated_at") " FROM instance WHERE id = '" IID "'");
-	sql("DELETE FROM chat");
-	sql("DELETE FROM contact");
-	registry_free(T.app.reg);
-	T.app.reg = old;
+	lct_sql("DELETE FROM chat");
+	lct_sql("DELETE FROM contact");
+	registry_free(LC.app.reg);
+	LC.app.reg = old;
 	/* load marked everything close */
-	sql("UPDATE instance SET connection_status = 'open'");
+	lct_sql("UPDATE instance SET connection_status = 'open'");
 }
 
 /* QR limit: refused pair of events, state close, QR reset; the repeat is quiet. */
 static void
 test_qr_limit(void **state)
 {
-	struct instance *i = inst();
+	struct instance *i = lct_inst();
 
 	(void)state;
-	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
-	lifecycle_on_qr(&T.app, IID, "2@x,AAAA,BBBB,CCCC", 3, "");
-	sql("DELETE FROM webhook_outbox");
-	drain();
-	sql("DELETE FROM webhook_outbox");
-	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_QR_LIMIT, "QR code limit reached", NULL);
-	drain();
+	lifecycle_on_state(&LC.app, IID, CONN_CONNECTING, 0, "", NULL);
+	lifecycle_on_qr(&LC.app, IID, "2@x,AAAA,BBBB,CCCC", 3, "");
+	lct_sql("DELETE FROM webhook_outbox");
+	lct_drain();
+	lct_sql("DELETE FROM webhook_outbox");
+	lifecycle_on_state(&LC.app, IID, CONN_CLOSE, REASON_QR_LIMIT, "QR code limit reached", NULL);
+	lct_drain();
 	assert_int_equal(i->state, CONN_CLOSE);
 	assert_null(i->qr_code);
 	assert_val("{\"message\": \"QR code limit reached, please login again\", \"statusCode\": 500}",
@@ -553,8 +340,8 @@ test_qr_limit(void **state)
 	assert_us(i->disconnection_us, "SELECT " US("disconnection_at") " FROM instance WHERE id = '" IID "'");
 	/* the credentials stay: the device keys are still good for the next connect */
 	assert_val("1", "SELECT count(*) FROM auth_creds");
-	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_QR_LIMIT, "again", NULL);
-	drain();
+	lifecycle_on_state(&LC.app, IID, CONN_CLOSE, REASON_QR_LIMIT, "again", NULL);
+	lct_drain();
 	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'connection.update'");
 }
 
@@ -562,31 +349,31 @@ test_qr_limit(void **state)
 static void
 test_logged_out(void **state)
 {
-	struct instance *i = inst();
-	int f = T.nforget;
+	struct instance *i = lct_inst();
+	int f = LC.nforget;
 
 	(void)state;
-	sql("INSERT INTO signal_session VALUES ('" IID "', 'a', 'x'), ('" IID "', 'b', 'y')");
-	sql("INSERT INTO signal_identity VALUES ('" IID "', 'a', 'x')");
-	sql("DELETE FROM webhook_outbox");
+	lct_sql("INSERT INTO signal_session VALUES ('" IID "', 'a', 'x'), ('" IID "', 'b', 'y')");
+	lct_sql("INSERT INTO signal_identity VALUES ('" IID "', 'a', 'x')");
+	lct_sql("DELETE FROM webhook_outbox");
 	T.nwoken = 0;
-	lifecycle_wait(&T.app, IID, 5000, waited_cb, NULL);
+	lifecycle_wait(&LC.app, IID, 5000, waited_cb, NULL);
 	/* already close (after the QR limit): a 401 still voids the credentials */
-	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_LOGGED_OUT, "device_removed", NULL);
-	assert_true(run_until(&T.nwoken, 1, 1000));
+	lifecycle_on_state(&LC.app, IID, CONN_CLOSE, REASON_LOGGED_OUT, "device_removed", NULL);
+	assert_true(lct_run_until(&T.nwoken, 1, 1000));
 	assert_int_equal(T.woken_why, LIFECYCLE_WAKE_CLOSE);
-	assert_int_equal(T.nforget, f + 1);
+	assert_int_equal(LC.nforget, f + 1);
 	assert_int_equal(i->reason, REASON_LOGGED_OUT);
-	drain();
+	lct_drain();
 	assert_val("0", "SELECT (SELECT count(*) FROM auth_creds) + (SELECT count(*) FROM signal_prekey) +"
 	    " (SELECT count(*) FROM signal_session) + (SELECT count(*) FROM signal_identity)");
 	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'logout.instance'");
 	assert_val("close|401", "SELECT concat_ws('|', body->'data'->>'state', body->'data'->>'statusReason')"
 	    " FROM webhook_outbox WHERE event = 'connection.update'");
 	/* the worker's exit 3 repeats it: nothing new */
-	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_LOGGED_OUT, "logged out", NULL);
-	drain();
-	assert_int_equal(T.nforget, f + 1);
+	lifecycle_on_state(&LC.app, IID, CONN_CLOSE, REASON_LOGGED_OUT, "logged out", NULL);
+	lct_drain();
+	assert_int_equal(LC.nforget, f + 1);
 	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'logout.instance'");
 	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'connection.update'");
 }
@@ -597,7 +384,7 @@ test_order(void **state)
 {
 	struct workers_store b;
 	char creds[16];
-	int k, n = T.nreply;
+	int k, n = LC.nreply;
 
 	(void)state;
 	for (k = 0; k < 20; k++) {
@@ -605,41 +392,41 @@ test_order(void **state)
 		snprintf(creds, sizeof(creds), "C%02d", k);
 		b.creds = (const unsigned char *)creds;
 		b.creds_len = strlen(creds);
-		lifecycle_on_store(&T.app, IID, 100 + (uint64_t)k, &b);
+		lifecycle_on_store(&LC.app, IID, 100 + (uint64_t)k, &b);
 		if (k == 10)
-			lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
+			lifecycle_on_state(&LC.app, IID, CONN_CONNECTING, 0, "", NULL);
 	}
-	assert_true(run_until(&T.nreply, n + 20, 10000));
+	assert_true(lct_run_until(&LC.nreply, n + 20, 10000));
 	for (k = 0; k < 20; k++)
-		assert_int_equal(T.reply_req[(n + k) % 32], 100 + k);
+		assert_int_equal(LC.reply_req[(n + k) % 32], 100 + k);
 	assert_val("C19", "SELECT convert_from(creds, 'UTF8') FROM auth_creds");
-	drain();
+	lct_drain();
 }
 
 /* An API restart: the old process's close is neither stored as a disconnection nor announced; a crash is. */
 static void
 test_restart(void **state)
 {
-	struct instance *i = inst();
+	struct instance *i = lct_inst();
 
 	(void)state;
-	drain();
-	sql("DELETE FROM webhook_outbox");
-	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
-	drain();
-	sql("UPDATE instance SET disconnection_reason_code = NULL, disconnection_at = NULL");
+	lct_drain();
+	lct_sql("DELETE FROM webhook_outbox");
+	lifecycle_on_state(&LC.app, IID, CONN_CONNECTING, 0, "", NULL);
+	lct_drain();
+	lct_sql("UPDATE instance SET disconnection_reason_code = NULL, disconnection_at = NULL");
 	/* the registry the same (a write restates its disconnection columns) */
 	i->has_disconnection = 0;
 	i->disconnection_us = 0;
-	sql("DELETE FROM webhook_outbox");
-	T.pid = 4242;
-	T.nrestart = T.nconnect = 0;
-	assert_int_equal(lifecycle_restart(&T.app, i), 0);
-	assert_int_equal(T.nrestart, 1);
-	assert_int_equal(T.nconnect, 1);	/* it was showing QR codes: it goes on */
+	lct_sql("DELETE FROM webhook_outbox");
+	LC.pid = 4242;
+	LC.nrestart = LC.nconnect = 0;
+	assert_int_equal(lifecycle_restart(&LC.app, i), 0);
+	assert_int_equal(LC.nrestart, 1);
+	assert_int_equal(LC.nconnect, 1);	/* it was showing QR codes: it goes on */
 	assert_true(i->restarting);
-	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_WORKER_CRASHED, "worker exited with code 0", NULL);
-	drain();
+	lifecycle_on_state(&LC.app, IID, CONN_CLOSE, REASON_WORKER_CRASHED, "worker exited with code 0", NULL);
+	lct_drain();
 	assert_int_equal(i->state, CONN_CLOSE);
 	assert_int_equal(i->reason, REASON_NONE);
 	assert_false(i->restarting);
@@ -647,13 +434,13 @@ test_restart(void **state)
 	    " FROM instance");
 	assert_val("0", "SELECT count(*) FROM webhook_outbox");
 	/* a crash afterwards is one */
-	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
-	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_WORKER_CRASHED, "worker killed by signal 9", NULL);
-	drain();
+	lifecycle_on_state(&LC.app, IID, CONN_CONNECTING, 0, "", NULL);
+	lifecycle_on_state(&LC.app, IID, CONN_CLOSE, REASON_WORKER_CRASHED, "worker killed by signal 9", NULL);
+	lct_drain();
 	assert_val("close|600", "SELECT concat_ws('|', connection_status, disconnection_reason_code) FROM instance");
 	assert_val("close|600", "SELECT concat_ws('|', body->'data'->>'state', body->'data'->>'statusReason')"
 	    " FROM webhook_outbox WHERE event = 'connection.update' ORDER BY id DESC LIMIT 1");
-	T.pid = 0;
+	LC.pid = 0;
 }
 
 /* A write of test_delete_order finished: note its tag, with '!' when it failed. */
@@ -693,19 +480,19 @@ created_cb(void *arg, struct instance *i, const struct db_result *r)
 static void
 test_count_add(void **state)
 {
-	struct instance *i = inst();
+	struct instance *i = lct_inst();
 
 	(void)state;
 	i->count_messages = i->count_contacts = i->count_chats = 0;
-	lifecycle_count_add(&T.app, IID, 3, 2, 1);
-	lifecycle_count_add(&T.app, IID, 1, 0, 0);
+	lifecycle_count_add(&LC.app, IID, 3, 2, 1);
+	lifecycle_count_add(&LC.app, IID, 1, 0, 0);
 	assert_int_equal(i->count_messages, 4);
 	assert_int_equal(i->count_contacts, 2);
 	assert_int_equal(i->count_chats, 1);
-	lifecycle_count_add(&T.app, IID, -1, -5, 0);
+	lifecycle_count_add(&LC.app, IID, -1, -5, 0);
 	assert_int_equal(i->count_messages, 3);
 	assert_int_equal(i->count_contacts, 0);
-	lifecycle_count_add(&T.app, "00000000-0000-0000-0000-000000000000", 1, 1, 1);
+	lifecycle_count_add(&LC.app, "00000000-0000-0000-0000-000000000000", 1, 1, 1);
 	i->count_messages = i->count_contacts = i->count_chats = 0;
 }
 
@@ -717,7 +504,7 @@ test_create(void **state)
 	struct lifecycle_create req;
 	struct lifecycle_webhook wh;
 	struct settings st;
-	int a = T.nadd;
+	int a = LC.nadd;
 
 	(void)state;
 	memset(&req, 0, sizeof(req));
@@ -732,15 +519,15 @@ test_create(void **state)
 	req.settings = &st;
 	req.webhook = &wh;
 	ncreated = 0;
-	lifecycle_create(&T.app, &req, created_cb, NULL);
-	assert_true(run_until(&ncreated, 1, 10000));
+	lifecycle_create(&LC.app, &req, created_cb, NULL);
+	assert_true(lct_run_until(&ncreated, 1, 10000));
 	assert_non_null(created);
-	assert_ptr_equal(registry_find(T.app.reg, "lc2"), created);
+	assert_ptr_equal(registry_find(LC.app.reg, "lc2"), created);
 	assert_int_equal(created->settings.groups_ignore, 1);
 	assert_string_equal(created->settings.msg_call, "no calls");
 	assert_int_equal(strlen(created->token), 36);
-	assert_int_equal(T.nadd, a + 1);
-	assert_int_equal(T.add_connect_now, 0);
+	assert_int_equal(LC.nadd, a + 1);
+	assert_int_equal(LC.add_connect_now, 0);
 	assert_us(created->created_us, "SELECT " US("created_at") " FROM instance WHERE name = 'lc2'");
 	assert_us(created->updated_us, "SELECT " US("updated_at") " FROM instance WHERE name = 'lc2'");
 	assert_int_equal(created->has_setting, 1);
@@ -752,12 +539,12 @@ test_create(void **state)
 	    " JOIN instance_webhook w ON w.instance_id = i.id WHERE i.name = 'lc2'");
 	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE event = 'instance.create'");
 
-	lifecycle_create(&T.app, &req, created_cb, NULL);
-	assert_true(run_until(&ncreated, 2, 10000));
+	lifecycle_create(&LC.app, &req, created_cb, NULL);
+	assert_true(lct_run_until(&ncreated, 2, 10000));
 	assert_null(created);
 	assert_string_equal(created_state, "23505");
-	assert_int_equal(T.nadd, a + 1);
-	drain();
+	assert_int_equal(LC.nadd, a + 1);
+	lct_drain();
 }
 
 /* ---- a database outage (the pool swapped for one that cannot connect) ---- */
@@ -786,21 +573,12 @@ outage_delete_cb(void *arg, int ok, const struct db_result *r)
 static struct db *
 dead_pool(void)
 {
-	struct db *dead = db_new(T.app.base, "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", 1);
+	struct db *dead = db_new(LC.app.base, "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", 1);
 	int n0 = outage_done;
 
 	db_query(dead, "SELECT 1", 0, NULL, outage_set_cb, NULL);
-	assert_true(run_until(&outage_done, n0 + 1, 5000));
+	assert_true(lct_run_until(&outage_done, n0 + 1, 5000));
 	return dead;
-}
-
-/* Run the loop for ms (nothing to wait for: the writes are kept while the database is away). */
-static void
-run_for(int ms)
-{
-	int never = 0;
-
-	run_until(&never, 1, ms);
 }
 
 /* The order of the connection.update states in the outbox, comma separated. */
@@ -812,42 +590,42 @@ run_for(int ms)
 static void
 test_outage_order(void **state)
 {
-	struct db *live = T.app.db, *dead;
-	struct instance *i = inst();
+	struct db *live = LC.app.db, *dead;
+	struct instance *i = lct_inst();
 	struct workers_account a;
-	int lo = T.nlogout;
+	int lo = LC.nlogout;
 
 	(void)state;
-	drain();
-	sql("DELETE FROM webhook_outbox");
+	lct_drain();
+	lct_sql("DELETE FROM webhook_outbox");
 	dead = dead_pool();
-	T.app.db = dead;
+	LC.app.db = dead;
 	memset(&a, 0, sizeof(a));
 	a.jid = "15550000001:3@s.whatsapp.net";
 	a.push_name = "Out";
-	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
-	lifecycle_on_state(&T.app, IID, CONN_OPEN, 0, "", &a);
-	run_for(300);
-	assert_int_equal(lifecycle_writes_pending(T.app.lc), 2);
+	lifecycle_on_state(&LC.app, IID, CONN_CONNECTING, 0, "", NULL);
+	lifecycle_on_state(&LC.app, IID, CONN_OPEN, 0, "", &a);
+	lct_run_for(300);
+	assert_int_equal(lifecycle_writes_pending(LC.app.lc), 2);
 	assert_int_equal(i->state, CONN_OPEN);
 	/* the chain waits for the database: logout and delete are refused before the worker hears of them */
-	T.pid = 4242;
+	LC.pid = 4242;
 	outage_done = outage_unavailable = 0;
-	assert_int_equal(lifecycle_logout(&T.app, i, outage_set_cb, NULL), 0);
-	assert_int_equal(lifecycle_delete(&T.app, i, outage_delete_cb, NULL), 0);
-	assert_true(run_until(&outage_done, 2, 3000));
+	assert_int_equal(lifecycle_logout(&LC.app, i, outage_set_cb, NULL), 0);
+	assert_int_equal(lifecycle_delete(&LC.app, i, outage_delete_cb, NULL), 0);
+	assert_true(lct_run_until(&outage_done, 2, 3000));
 	assert_int_equal(outage_unavailable, 2);
-	assert_int_equal(T.nlogout, lo);
+	assert_int_equal(LC.nlogout, lo);
 	assert_int_equal(i->deleting, 0);
-	assert_ptr_equal(registry_find_id(T.app.reg, IID), i);
-	lifecycle_on_state(&T.app, IID, CONN_CLOSE, REASON_WORKER_CRASHED, "worker killed by signal 9", NULL);
-	run_for(200);
-	assert_int_equal(lifecycle_writes_pending(T.app.lc), 3);
+	assert_ptr_equal(registry_find_id(LC.app.reg, IID), i);
+	lifecycle_on_state(&LC.app, IID, CONN_CLOSE, REASON_WORKER_CRASHED, "worker killed by signal 9", NULL);
+	lct_run_for(200);
+	assert_int_equal(lifecycle_writes_pending(LC.app.lc), 3);
 	assert_val("0", "SELECT count(*) FROM webhook_outbox");
 
-	T.app.db = live;
-	drain();
-	assert_int_equal(lifecycle_writes_pending(T.app.lc), 0);
+	LC.app.db = live;
+	lct_drain();
+	assert_int_equal(lifecycle_writes_pending(LC.app.lc), 0);
 	assert_val("connecting,open,close", OUTBOX_STATES);
 	assert_val("close|600|15550000001@s.whatsapp.net", "SELECT concat_ws('|', connection_status,"
 	    " disconnection_reason_code, owner_jid) FROM instance WHERE id = '" IID "'");
@@ -855,13 +633,13 @@ test_outage_order(void **state)
 	/* and with the database back, logout goes through: probe, Logout, creds wipe */
 	i->state = CONN_OPEN;
 	outage_done = outage_unavailable = 0;
-	assert_int_equal(lifecycle_logout(&T.app, i, outage_set_cb, NULL), 0);
-	assert_true(run_until(&outage_done, 1, 5000));
+	assert_int_equal(lifecycle_logout(&LC.app, i, outage_set_cb, NULL), 0);
+	assert_true(lct_run_until(&outage_done, 1, 5000));
 	assert_int_equal(outage_unavailable, 0);
-	assert_int_equal(T.nlogout, lo + 1);
+	assert_int_equal(LC.nlogout, lo + 1);
 	i->state = CONN_CLOSE;
-	T.pid = 0;
-	drain();
+	LC.pid = 0;
+	lct_drain();
 	db_free(dead);
 }
 
@@ -870,26 +648,26 @@ test_outage_order(void **state)
 static void
 test_outage_coalesce(void **state)
 {
-	struct db *live = T.app.db, *dead;
-	struct instance *i = inst();
-	unsigned long c0 = lifecycle_writes_coalesced(T.app.lc);
+	struct db *live = LC.app.db, *dead;
+	struct instance *i = lct_inst();
+	unsigned long c0 = lifecycle_writes_coalesced(LC.app.lc);
 	int k;
 
 	(void)state;
-	drain();
-	sql("DELETE FROM webhook_outbox");
+	lct_drain();
+	lct_sql("DELETE FROM webhook_outbox");
 	dead = dead_pool();
-	T.app.db = dead;
+	LC.app.db = dead;
 	assert_int_equal(i->state, CONN_CLOSE);
 	/* 100 transitions: connecting, close, connecting, ... close */
 	for (k = 0; k < 100; k++)
-		lifecycle_on_state(&T.app, IID, k % 2 == 0 ? CONN_CONNECTING : CONN_CLOSE, k % 2 == 0 ? 0 : 428,
+		lifecycle_on_state(&LC.app, IID, k % 2 == 0 ? CONN_CONNECTING : CONN_CLOSE, k % 2 == 0 ? 0 : 428,
 		    "", NULL);
-	run_for(300);
-	assert_int_equal(lifecycle_writes_pending(T.app.lc), 64);
-	assert_int_equal(lifecycle_writes_coalesced(T.app.lc) - c0, 36);
-	T.app.db = live;
-	drain();
+	lct_run_for(300);
+	assert_int_equal(lifecycle_writes_pending(LC.app.lc), 64);
+	assert_int_equal(lifecycle_writes_coalesced(LC.app.lc) - c0, 36);
+	LC.app.db = live;
+	lct_drain();
 	assert_val("64", "SELECT count(*) FROM webhook_outbox WHERE event = 'connection.update'");
 	assert_val("connecting", "SELECT body->'data'->>'state' FROM webhook_outbox ORDER BY id LIMIT 1");
 	assert_val("close|428", "SELECT concat_ws('|', body->'data'->>'state', body->'data'->>'statusReason')"
@@ -898,17 +676,17 @@ test_outage_coalesce(void **state)
 	    " WHERE id = '" IID "'");
 	/* Past the global cap (2 here) a close is coalesced away: the later connecting restates the disconnection
 	 * columns the registry took from it, so the row still shows that close. */
-	T.app.lc->retry_max = 2;
-	T.app.db = dead;
-	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
-	lifecycle_on_state(&T.app, IID, CONN_CLOSE, 500, "dropped", NULL);
-	lifecycle_on_state(&T.app, IID, CONN_CONNECTING, 0, "", NULL);
-	run_for(300);
-	assert_int_equal(lifecycle_writes_pending(T.app.lc), 2);
-	assert_int_equal(lifecycle_writes_coalesced(T.app.lc) - c0, 37);
-	T.app.db = live;
-	drain();
-	T.app.lc->retry_max = LC_PENDING_WRITES_DEFAULT;
+	LC.app.lc->retry_max = 2;
+	LC.app.db = dead;
+	lifecycle_on_state(&LC.app, IID, CONN_CONNECTING, 0, "", NULL);
+	lifecycle_on_state(&LC.app, IID, CONN_CLOSE, 500, "dropped", NULL);
+	lifecycle_on_state(&LC.app, IID, CONN_CONNECTING, 0, "", NULL);
+	lct_run_for(300);
+	assert_int_equal(lifecycle_writes_pending(LC.app.lc), 2);
+	assert_int_equal(lifecycle_writes_coalesced(LC.app.lc) - c0, 37);
+	LC.app.db = live;
+	lct_drain();
+	LC.app.lc->retry_max = LC_PENDING_WRITES_DEFAULT;
 	assert_val("connecting|500|dropped", "SELECT concat_ws('|', connection_status, disconnection_reason_code,"
 	    " disconnection_object) FROM instance WHERE id = '" IID "'");
 	assert_us(i->disconnection_us, "SELECT " US("disconnection_at") " FROM instance WHERE id = '" IID "'");
@@ -916,8 +694,8 @@ test_outage_coalesce(void **state)
 	/* its webhook is the one lost (counted above) */
 	assert_val("0", "SELECT count(*) FROM webhook_outbox WHERE body->'data'->>'statusReason' = '500'");
 	/* leave it closed, as the tests after this one expect */
-	lifecycle_on_state(&T.app, IID, CONN_CLOSE, 428, "", NULL);
-	drain();
+	lifecycle_on_state(&LC.app, IID, CONN_CLOSE, 428, "", NULL);
+	lct_drain();
 	db_free(dead);
 }
 
@@ -930,10 +708,10 @@ test_outage_unanswered_commit(void **state)
 	int n0;
 
 	(void)state;
-	drain();
-	sql("CREATE TABLE lc_probe (n integer)");
-	sql("CREATE SEQUENCE lc_seq");
-	sql("CREATE SEQUENCE lc_seq2");
+	lct_drain();
+	lct_sql("CREATE TABLE lc_probe (n integer)");
+	lct_sql("CREATE SEQUENCE lc_seq");
+	lct_sql("CREATE SEQUENCE lc_seq2");
 	/* One statement (sent = committing): the first run inserts, then its session dies before the commit. */
 	tx = db_tx_new();
 	db_tx_add(tx, "WITH i AS (INSERT INTO lc_probe VALUES (1) RETURNING n) SELECT CASE WHEN nextval('lc_seq') = 1"
@@ -941,8 +719,8 @@ test_outage_unanswered_commit(void **state)
 	check = db_tx_new();
 	db_tx_add(check, "SELECT EXISTS (SELECT 1 FROM lc_probe)", 0, NULL);
 	outage_done = outage_unavailable = 0;
-	lc_chain_push(T.app.lc, IID, tx, LC_WRITE_RETRY, check, outage_set_cb, NULL);
-	assert_true(run_until(&outage_done, 1, 10000));
+	lc_chain_push(LC.app.lc, IID, tx, LC_WRITE_RETRY, check, outage_set_cb, NULL);
+	assert_true(lct_run_until(&outage_done, 1, 10000));
 	assert_int_equal(outage_unavailable, 0);
 	assert_val("1", "SELECT count(*) FROM lc_probe");
 	assert_val("2", "SELECT last_value FROM lc_seq");
@@ -953,12 +731,12 @@ test_outage_unanswered_commit(void **state)
 	check = db_tx_new();
 	db_tx_add(check, "SELECT true", 0, NULL);
 	n0 = outage_done;
-	lc_chain_push(T.app.lc, IID, tx, LC_WRITE_RETRY, check, outage_set_cb, NULL);
-	assert_true(run_until(&outage_done, n0 + 1, 10000));
+	lc_chain_push(LC.app.lc, IID, tx, LC_WRITE_RETRY, check, outage_set_cb, NULL);
+	assert_true(lct_run_until(&outage_done, n0 + 1, 10000));
 	assert_int_equal(outage_unavailable, 0);
 	assert_val("1", "SELECT last_value FROM lc_seq2");
-	drain();
-	sql("DROP TABLE lc_probe");
+	lct_drain();
+	lct_sql("DROP TABLE lc_probe");
 }
 
 /* A worker batch, a settings update, then a delete, then more writes: the batch that arrived first and the
@@ -971,47 +749,47 @@ test_delete_order(void **state)
 	struct proxy px;
 	struct lifecycle_webhook wh;
 	struct workers_store b;
-	struct instance *i = inst();
-	int k, n, r = T.nremove;
+	struct instance *i = lct_inst();
+	int k, n, r = LC.nremove;
 
 	(void)state;
-	drain();
+	lct_drain();
 	memset(&st, 0, sizeof(st));
 	memset(&px, 0, sizeof(px));
 	memset(&wh, 0, sizeof(wh));
 	T.done_order[0] = '\0';
 	/* recorded, not handled yet: the writers below handle it first, so it is queued first */
-	n = T.nreply;
+	n = LC.nreply;
 	memset(&b, 0, sizeof(b));
 	b.creds = (const unsigned char *)"EARLY";
 	b.creds_len = 5;
-	lifecycle_on_store(&T.app, IID, 199, &b);
+	lifecycle_on_store(&LC.app, IID, 199, &b);
 	st.reject_call = 1;
 	st.msg_call = (char *)"busy";
-	assert_int_equal(lifecycle_settings_set(&T.app, i, &st, set_done_cb, (void *)"S1"), 0);
-	assert_int_equal(lifecycle_delete(&T.app, i, delete_done_cb, (void *)"D"), 0);
+	assert_int_equal(lifecycle_settings_set(&LC.app, i, &st, set_done_cb, (void *)"S1"), 0);
+	assert_int_equal(lifecycle_delete(&LC.app, i, delete_done_cb, (void *)"D"), 0);
 	st.reject_call = 0;
 	errno = 0;
-	assert_int_equal(lifecycle_settings_set(&T.app, i, &st, set_done_cb, (void *)"S2"), -1);
+	assert_int_equal(lifecycle_settings_set(&LC.app, i, &st, set_done_cb, (void *)"S2"), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_int_equal(lifecycle_proxy_set(&T.app, i, &px, set_done_cb, (void *)"P"), -1);
-	assert_int_equal(lifecycle_webhook_set(&T.app, i, &wh, set_done_cb, (void *)"W"), -1);
-	assert_int_equal(lifecycle_logout(&T.app, i, set_done_cb, (void *)"L"), -1);
-	assert_int_equal(lifecycle_delete(&T.app, i, delete_done_cb, (void *)"D2"), -1);
+	assert_int_equal(lifecycle_proxy_set(&LC.app, i, &px, set_done_cb, (void *)"P"), -1);
+	assert_int_equal(lifecycle_webhook_set(&LC.app, i, &wh, set_done_cb, (void *)"W"), -1);
+	assert_int_equal(lifecycle_logout(&LC.app, i, set_done_cb, (void *)"L"), -1);
+	assert_int_equal(lifecycle_delete(&LC.app, i, delete_done_cb, (void *)"D2"), -1);
 	/* a worker's batch arriving now is refused too */
 	memset(&b, 0, sizeof(b));
 	b.creds = (const unsigned char *)"LATE";
 	b.creds_len = 4;
-	lifecycle_on_store(&T.app, IID, 200, &b);
-	drain();
+	lifecycle_on_store(&LC.app, IID, 200, &b);
+	lct_drain();
 	assert_string_equal(T.done_order, "S1,D,");
-	assert_int_equal(T.update_reject_call, 1);	/* the worker got the update before the delete */
-	assert_int_equal(T.nremove, r + 1);
-	assert_null(registry_find_id(T.app.reg, IID));
+	assert_int_equal(LC.update_reject_call, 1);	/* the worker got the update before the delete */
+	assert_int_equal(LC.nremove, r + 1);
+	assert_null(registry_find_id(LC.app.reg, IID));
 	/* the refusal needs no commit, so it may be answered first */
-	assert_int_equal(T.nreply, n + 2);
+	assert_int_equal(LC.nreply, n + 2);
 	for (k = n; k < n + 2; k++)
-		assert_int_equal(T.reply_ok[k % 32], T.reply_req[k % 32] == 199);
+		assert_int_equal(LC.reply_ok[k % 32], LC.reply_req[k % 32] == 199);
 	assert_val("<none>", "SELECT 1 FROM instance WHERE id = '" IID "'");
 	assert_val("<none>", "SELECT 1 FROM instance_setting WHERE instance_id = '" IID "'");
 	assert_val("<none>", "SELECT 1 FROM auth_creds WHERE instance_id = '" IID "'");
@@ -1023,63 +801,8 @@ test_delete_order(void **state)
 static int
 setup(void **state)
 {
-	const char *src = getenv("WAGATE_SRCDIR") ? getenv("WAGATE_SRCDIR") : ".";
-	char cmd[768], err[512];
-	struct webhook_config hc;
-	struct instance *i;
-
 	(void)state;
-	log_init("lifecycle_test", getenv("WAGATE_TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
-	if ((T.pg = pgtest_new(0)) == NULL ||
-	    (T.uri = pgtest_db_create(T.pg, "lifecycle_test_%d", (int)getpid())) == NULL)
-		return -1;
-	snprintf(cmd, sizeof(cmd), "%s/migrations", src);
-	if (migrate_run(T.uri, cmd, err, sizeof(err)) == -1) {
-		fprintf(stderr, "migrations: %s\n", err);
-		return -1;
-	}
-	if ((T.conn = PQconnectdb(T.uri)) == NULL || PQstatus(T.conn) != CONNECTION_OK)
-		return -1;
-	PQclear(PQexec(T.conn, "INSERT INTO instance (id, name, token, client_name) VALUES ('" IID "', 'lc', 'TOK',"
-	    " 'wagate')"));
-
-	T.cfg.client_name = (char *)"wagate";
-	T.cfg.database_uri = T.uri;
-	T.app.cfg = &T.cfg;
-	T.app.base = event_base_new();
-	T.app.lc = lifecycle_new(&T.app);
-	T.app.db = db_new(T.app.base, T.uri, 4);
-	memset(&hc, 0, sizeof(hc));
-	hc.global_url = "http://127.0.0.1:9/hook";
-	hc.global_enabled = 1;
-	T.app.webhook = webhook_new(T.app.base, NULL, &hc);	/* rows only, nothing sent */
-	T.app.reg = registry_new();
-	i = instance_new(IID, "lc", "TOK");
-	i->app = &T.app;
-	registry_add(T.app.reg, i);
-	/* wait for the pool */
-	{
-		long long end = now_ms() + 10000;
-		while (!db_available(T.app.db) && now_ms() < end)
-			event_base_loop(T.app.base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(10000);
-	}
-	return db_available(T.app.db) ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	lifecycle_wait_shutdown(&T.app);
-	webhook_free(T.app.webhook);
-	db_free(T.app.db);
-	lifecycle_free(T.app.lc);
-	registry_free(T.app.reg);
-	event_base_free(T.app.base);
-	PQfinish(T.conn);
-	pgtest_free(T.pg);
-	free(T.uri);
-	return 0;
+	return lct_setup("lifecycle_test", "lc", 0);
 }
 
 int
@@ -1103,5 +826,5 @@ main(void)
 		cmocka_unit_test(test_delete_order),	/* last: the instance is gone afterwards */
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, lct_teardown);
 }

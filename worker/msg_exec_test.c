@@ -8,6 +8,7 @@
 #include "creds.h"
 #include "wa_prekey.h"
 #include "worker.h"
+#include "msg_sup_testlib.h"
 #include "xmalloc.h"
 
 #include <event2/event.h>
@@ -23,184 +24,20 @@
 #define NPREKEYS	4
 #define ALICE		"15550001111:0"
 
-/* --- the fake supervisor (worker.h's requests) --- */
+/* --- the fake supervisor (msg_sup_testlib.h), keyed by the IPC's SignalKey --- */
 
-struct row {
-	Wagate__Ipc__SignalKey key;
-	uint8_t *data;
-	size_t len;
-	struct row *next;
-};
-
-static struct {
-	struct event_base *base;
-	struct row *db;
-	/* the request in flight */
-	worker_signal_cb load_cb;
-	Wagate__Ipc__SignalKey **load_keys;
-	size_t nload;
-	void *load_arg;
-	worker_reply_cb store_cb;
-	void *store_arg;
-	Wagate__Ipc__MessageStore *store;	/* a copy of the last MessageStore */
-	int nstores, nloads;
-	int refuse_requests;
-} sup;
-
-struct event_base *
-worker_base(const struct worker *w)
-{
-	(void)w;
-	return sup.base;
-}
-
-const char *
-worker_instance_name(const struct worker *w)
-{
-	(void)w;
-	return "test";
-}
-
-int
-worker_request_signal_load(struct worker *w, Wagate__Ipc__SignalKey **keys, size_t n, worker_signal_cb cb,
-    void *arg)
-{
-	(void)w;
-	assert_null(sup.load_cb);
-	assert_null(sup.store_cb);
-	if (sup.refuse_requests)
-		return -1;
-	sup.load_cb = cb;
-	sup.load_keys = keys;
-	sup.nload = n;
-	sup.load_arg = arg;
-	sup.nloads++;
-	return 0;
-}
-
-int
-worker_request_msg_store(struct worker *w, const Wagate__Ipc__MessageStore *m, worker_reply_cb cb, void *arg)
-{
-	size_t len = wagate__ipc__message_store__get_packed_size(m);
-	uint8_t *buf = malloc(len + 1);
-
-	(void)w;
-	assert_null(sup.load_cb);
-	assert_null(sup.store_cb);
-	wagate__ipc__message_store__pack(m, buf);
-	if (sup.store != NULL)
-		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
-	sup.store = wagate__ipc__message_store__unpack(NULL, len, buf);
-	free(buf);
-	assert_non_null(sup.store);
-	sup.store_cb = cb;
-	sup.store_arg = arg;
-	sup.nstores++;
-	return 0;
-}
-
-static int
-key_same(const Wagate__Ipc__SignalKey *a, const Wagate__Ipc__SignalKey *b)
-{
-	return a->kind == b->kind && a->prekey_id == b->prekey_id && strcmp(a->address, b->address) == 0 &&
-	    strcmp(a->group, b->group) == 0;
-}
-
-static struct row **
+/* The row of key k. */
+static struct sigdb_row **
 db_find(const Wagate__Ipc__SignalKey *k)
 {
-	struct row **pp;
-
-	for (pp = &sup.db; *pp != NULL; pp = &(*pp)->next)
-		if (key_same(&(*pp)->key, k))
-			return pp;
-	return pp;
+	return sigdb_find(&sup.db, (int)k->kind, k->address, k->group, k->prekey_id);
 }
 
+/* Write or (data NULL) delete the row of key k. */
 static void
 db_set(const Wagate__Ipc__SignalKey *k, const uint8_t *data, size_t len)
 {
-	struct row **pp = db_find(k), *r = *pp;
-
-	if (r != NULL) {
-		*pp = r->next;
-		free(r->key.address);
-		free(r->key.group);
-		free(r->data);
-		free(r);
-	}
-	if (data == NULL)
-		return;
-	r = calloc(1, sizeof(*r));
-	r->key = *k;
-	r->key.base = k->base;
-	r->key.address = strdup(k->address);
-	r->key.group = strdup(k->group);
-	r->data = malloc(len + 1);
-	memcpy(r->data, data, len);
-	r->len = len;
-	r->next = sup.db;
-	sup.db = r;
-}
-
-static size_t
-db_count(void)
-{
-	size_t n = 0;
-	struct row *r;
-
-	for (r = sup.db; r != NULL; r = r->next)
-		n++;
-	return n;
-}
-
-/* Answer the SignalLoad in flight from the database (ok) or with an error. */
-static void
-sup_answer_load(int ok)
-{
-	Wagate__Ipc__SignalRecord *recs, **recp;
-	worker_signal_cb cb = sup.load_cb;
-	size_t i, n = sup.nload;
-
-	assert_non_null(cb);
-	sup.load_cb = NULL;
-	recs = calloc(n, sizeof(*recs));
-	recp = calloc(n, sizeof(*recp));
-	for (i = 0; i < n; i++) {
-		struct row *r = *db_find(sup.load_keys[i]);
-
-		wagate__ipc__signal_record__init(&recs[i]);
-		recs[i].key = sup.load_keys[i];
-		recs[i].found = r != NULL;
-		if (r != NULL) {
-			recs[i].data.data = r->data;
-			recs[i].data.len = r->len;
-		}
-		recp[i] = &recs[i];
-	}
-	if (ok)
-		cb(sup.load_arg, 1, NULL, recp, n);
-	else
-		cb(sup.load_arg, 0, "database down", NULL, 0);
-	free(recs);
-	free(recp);
-}
-
-/* Answer the MessageStore in flight: apply it (ok) or fail it. */
-static void
-sup_answer_store(int ok)
-{
-	worker_reply_cb cb = sup.store_cb;
-	size_t i;
-
-	assert_non_null(cb);
-	sup.store_cb = NULL;
-	if (ok)
-		for (i = 0; i < sup.store->n_changes; i++) {
-			const Wagate__Ipc__SignalChange *c = sup.store->changes[i];
-			db_set(c->key, c->deleted ? NULL : c->data.data, c->data.len);
-		}
-	cb(sup.store_arg, ok, ok ? NULL : "commit failed");
+	sigdb_set(&sup.db, (int)k->kind, k->address, k->group, k->prekey_id, data, len);
 }
 
 /* Run the loop until nothing is pending in it. */
@@ -217,57 +54,6 @@ spin(void)
 
 static struct session sess;
 static struct wa_signal *alice;
-static uint8_t alice_pub[32];
-
-/* Our own device's bundle with one-time prekey id (stored in the fake database as a PreKeyRecordStructure). */
-static void
-own_bundle(uint32_t id, struct wa_signal_bundle *b)
-{
-	struct wa_prekey pk;
-	Wagate__Ipc__SignalKey k = WAGATE__IPC__SIGNAL_KEY__INIT;
-	uint8_t *rec;
-	size_t len;
-
-	assert_int_equal(wa_prekey_generate(id, &pk), 0);
-	assert_int_equal(wa_prekey_encode(&pk, &rec, &len), 0);
-	k.kind = WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY;
-	k.prekey_id = id;
-	db_set(&k, rec, len);
-	free(rec);
-	memset(b, 0, sizeof(*b));
-	b->registration_id = sess.creds->registration_id;
-	b->device_id = 1;
-	b->has_prekey = 1;
-	b->prekey_id = id;
-	memcpy(b->prekey_pub, pk.pub, 32);
-	b->signed_prekey_id = sess.creds->signed_prekey.id;
-	memcpy(b->signed_prekey_pub, sess.creds->signed_prekey.pub, 32);
-	memcpy(b->signed_prekey_sig, sess.creds->signed_prekey.sig, 64);
-	memcpy(b->identity_pub, sess.creds->identity_pub, 32);
-}
-
-/* After an operation of alice's: her records live only in her cache (a NEED is always answered "none"). */
-static int
-alice_run(int rc)
-{
-	struct wa_signal_change *v;
-	size_t n;
-
-	assert_int_not_equal(rc, WA_SIGNAL_NEED);
-	wa_signal_take_changes(alice, &v, &n);
-	wa_signal_changes_free(v, n);
-	return rc;
-}
-
-#define ALICE_RUN(call) ({ \
-	int rc_; \
-	while ((rc_ = (call)) == WA_SIGNAL_NEED) { \
-		const struct wa_signal_key *k_; size_t n_, i_; char e_[256]; \
-		k_ = wa_signal_needed(alice, &n_); \
-		for (i_ = 0; i_ < n_; i_++) \
-			assert_int_equal(wa_signal_put(alice, &k_[i_], NULL, 0, e_, sizeof(e_)), 0); \
-	} \
-	alice_run(rc_); })
 
 /* alice starts a session with us on prekey id. */
 static void
@@ -276,8 +62,9 @@ alice_build(uint32_t id)
 	struct wa_signal_bundle b;
 	char err[256];
 
-	own_bundle(id, &b);
-	assert_int_equal(ALICE_RUN(wa_signal_session_build(alice, "1:1", &b, err, sizeof(err))), WA_SIGNAL_DONE);
+	sup_own_bundle(sess.creds, id, &b);
+	assert_int_equal(PEER_RUN(alice, wa_signal_session_build(alice, "1:1", &b, err, sizeof(err))),
+	    WA_SIGNAL_DONE);
 }
 
 struct ct {
@@ -292,8 +79,8 @@ alice_send(const char *text)
 	struct ct c;
 	char err[256];
 
-	assert_int_equal(ALICE_RUN(wa_signal_encrypt(alice, "1:1", (const uint8_t *)text, strlen(text), &c.type,
-	    &c.ct, &c.len, err, sizeof(err))), WA_SIGNAL_DONE);
+	assert_int_equal(PEER_RUN(alice, wa_signal_encrypt(alice, "1:1", (const uint8_t *)text, strlen(text),
+	    &c.type, &c.ct, &c.len, err, sizeof(err))), WA_SIGNAL_DONE);
 	return c;
 }
 
@@ -380,30 +167,14 @@ store_has(const char *text)
 static int
 setup(void **state)
 {
-	struct wa_signal_own own;
-	struct creds *ac;
-	char err[256];
-
 	(void)state;
-	memset(&sup, 0, sizeof(sup));
-	sup.base = event_base_new();
+	sup_init();
 	memset(&sess, 0, sizeof(sess));
 	sess.creds = creds_generate();
 	assert_non_null(sess.creds);
 	sess.exec = msg_exec_new(&sess);
 	assert_non_null(sess.exec);
-	ac = creds_generate();
-	memset(&own, 0, sizeof(own));
-	own.registration_id = ac->registration_id;
-	memcpy(own.identity_priv, ac->identity_priv, 32);
-	memcpy(alice_pub, ac->identity_pub, 32);
-	own.signed_prekey_id = ac->signed_prekey.id;
-	memcpy(own.signed_prekey_priv, ac->signed_prekey.priv, 32);
-	memcpy(own.signed_prekey_sig, ac->signed_prekey.sig, 64);
-	own.signed_prekey_timestamp = ac->signed_prekey.timestamp;
-	creds_free(ac);
-	alice = wa_signal_new(&own, 256, 1 << 20, err, sizeof(err));
-	assert_non_null(alice);
+	alice = peer_new();
 	return 0;
 }
 
@@ -414,11 +185,7 @@ teardown(void **state)
 	msg_exec_free(sess.exec);
 	creds_free(sess.creds);
 	wa_signal_free(alice);
-	while (sup.db != NULL)
-		db_set(&sup.db->key, NULL, 0);
-	if (sup.store != NULL)
-		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
-	event_base_free(sup.base);
+	sup_free();
 	return 0;
 }
 
@@ -541,12 +308,12 @@ test_store_failed(void **state)
 	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &j), 0);
 	spin();
 	sup_answer_load(1);
-	rows = db_count();
+	rows = sigdb_count(sup.db);
 	sup_answer_store(0);
 	assert_int_equal(j.committed, 1);
 	assert_int_equal(j.ok, 0);
 	assert_string_equal(j.error, "commit failed");
-	assert_int_equal(db_count(), rows);
+	assert_int_equal(sigdb_count(sup.db), rows);
 	/* WhatsApp delivers it again: the executor loads again and decrypts it (the prekey is still there) */
 	memset(&again, 0, sizeof(again));
 	again.c = j.c;

@@ -17,8 +17,6 @@
  * Needs WAGATE_WORKER_BIN and WAGATE_FAKEWA_BIN. */
 #include "msg_send_harness.h"
 
-#include "e2e.pb-c.h"
-
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,58 +33,9 @@
 #define NOBODY		"15559990009"
 
 static struct inst ia = { .name = "a", .phone = PHONE_A };
+static struct inst *const only_a[] = { &ia };
 static char group[128];		/* the group test_create made */
 static char group_b[128];	/* the group B's phone made with A */
-
-static int
-a_open(void *arg)
-{
-	(void)arg;
-	return ia.open;
-}
-
-/* A text Message. */
-static uint8_t *
-text_message(const char *text, size_t *len)
-{
-	Wa__Message m = WA__MESSAGE__INIT;
-	uint8_t *buf;
-
-	m.conversation = (char *)text;
-	*len = wa__message__get_packed_size(&m);
-	buf = malloc(*len);
-	wa__message__pack(&m, buf);
-	return buf;
-}
-
-static uint64_t
-send_env(struct inst *in, IpcEnvelope *env)
-{
-	env->request_id = ++in->next_req;
-	inst_send(in, env);
-	return env->request_id;
-}
-
-static uint64_t
-send_text(struct inst *in, const char *to, const char *text, const char *id)
-{
-	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
-	Wagate__Ipc__SendMessage sm = WAGATE__IPC__SEND_MESSAGE__INIT;
-	uint8_t *msg;
-	size_t len;
-	uint64_t rid;
-
-	msg = text_message(text, &len);
-	sm.to = (char *)to;
-	sm.message.data = msg;
-	sm.message.len = len;
-	sm.id = (char *)(id != NULL ? id : "");
-	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SEND_MESSAGE;
-	env.send_message = &sm;
-	rid = send_env(in, &env);
-	free(msg);
-	return rid;
-}
 
 /* GroupCreate / GroupQuery / GroupList from in, and its GroupResult. */
 static Wagate__Ipc__GroupResult *
@@ -111,7 +60,7 @@ group_cmd(IpcEnvelope **keep, int kind, const char *arg, char **users, size_t n)
 		env.msg_case = WAGATE__IPC__ENVELOPE__MSG_GROUP_LIST;
 		env.group_list = &gl;
 	}
-	r = await_reply(&ia, send_env(&ia, &env));
+	r = await_reply(&ia, inst_request(&ia, &env));
 	assert_int_equal(r->msg_case, WAGATE__IPC__ENVELOPE__MSG_GROUP_RESULT);
 	*keep = r;
 	return r->group_result;
@@ -165,7 +114,7 @@ phone_came(void *arg)
 	return strstr(body, needle) != NULL;
 }
 
-struct want_stored {
+struct want_row {
 	const char *id, *remote;
 };
 
@@ -181,17 +130,11 @@ stored_idx(const char *id, const char *remote)
 }
 
 static int
-stored_came(void *arg)
+row_came(void *arg)
 {
-	struct want_stored *w = arg;
+	struct want_row *w = arg;
 
 	return stored_idx(w->id, w->remote) >= 0;
-}
-
-static int
-held_came(void *arg)
-{
-	return ((struct inst *)arg)->nheld > 0;
 }
 
 static int
@@ -200,28 +143,12 @@ setup(void **state)
 	char body[1024];
 
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
 	fakewa_start();
 	assert_int_equal(http("POST", "/admin/account?phone=" PHONE_B "&name=Bea", NULL, body, sizeof(body)), 200);
 	assert_int_equal(http("POST", "/admin/account?phone=" PHONE_C "&name=Cid", NULL, body, sizeof(body)), 200);
-	inst_watch(&ia);
-	inst_start(&ia, 1);
 	/* generating and storing the first 812 prekeys is slow under valgrind on a loaded machine */
-	if (!pump(a_open, NULL, 3 * WAIT_MS))
+	if (!inst_open_all(only_a, 1, 3 * WAIT_MS))
 		fail_msg("the worker did not pair and open");
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	fakewa_stop();
-	inst_stop(&ia);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fw.dir);
-	(void)system(cmd);
 	return 0;
 }
 
@@ -450,7 +377,7 @@ barrier(void)
 	cn.numbers = numbers;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CHECK_NUMBERS;
 	env.check_numbers = &cn;
-	r = await_reply(&ia, send_env(&ia, &env));
+	r = await_reply(&ia, inst_request(&ia, &env));
 	assert_true(r->numbers_result->ok);
 	ipc_envelope_free(r);
 }
@@ -489,7 +416,7 @@ test_member_added(void **state)
 static void
 test_receive(void **state)
 {
-	struct want_stored ws = { NULL, NULL };
+	struct want_row ws = { NULL, NULL };
 	char body[1024], path[256], id[64], *p;
 	int k;
 
@@ -500,17 +427,11 @@ test_receive(void **state)
 	snprintf(id, sizeof(id), "%.*s", (int)strcspn(p + 6, "\""), p + 6);
 	ws.id = id;
 	ws.remote = group;
-	if (!pump(stored_came, &ws, WAIT_MS))
+	if (!pump(row_came, &ws, WAIT_MS))
 		fail_msg("the worker stored no row for B's group text %s", id);
 	k = stored_idx(id, group);
 	assert_string_equal(ia.stored_participant[k], PHONE_B "@s.whatsapp.net");
 	assert_string_equal(ia.stored_status[k], "other");	/* not ours */
-}
-
-static int
-reopened(void *arg)
-{
-	return ia.open && ia.opens > *(int *)arg;
 }
 
 /* The connection drops while a group query waits for its answer: 503; after the worker logged in again, the
@@ -524,7 +445,7 @@ test_drop_restart(void **state)
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
 	Wagate__Ipc__GroupQuery gq = WAGATE__IPC__GROUP_QUERY__INIT;
 	char body[256];
-	int opens = ia.opens;
+	struct want_stored wo = { &ia, NULL, ia.opens };
 	uint64_t id;
 
 	(void)state;
@@ -534,13 +455,13 @@ test_drop_restart(void **state)
 	gq.jid = group;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_GROUP_QUERY;
 	env.group_query = &gq;
-	id = send_env(&ia, &env);
+	id = inst_request(&ia, &env);
 	assert_int_equal(http("POST", "/admin/drop?client=all", "", body, sizeof(body)), 200);
 	r = await_reply(&ia, id);
 	assert_false(r->group_result->ok);
 	assert_int_equal(r->group_result->code, 503);
 	ipc_envelope_free(r);
-	if (!pump(reopened, &opens, WAIT_MS))
+	if (!pump(inst_reopened, &wo, WAIT_MS))
 		fail_msg("the worker did not log in again");
 	gr = group_cmd(&r, 1, group, NULL, 0);
 	assert_true(gr->ok);
@@ -548,9 +469,9 @@ test_drop_restart(void **state)
 
 	inst_shutdown(&ia);
 	ia.open = 0;
-	opens = ia.opens;
+	wo.opens = ia.opens;
 	inst_start(&ia, 1);
-	if (!pump(reopened, &opens, WAIT_MS))
+	if (!pump(inst_reopened, &wo, WAIT_MS))
 		fail_msg("the restarted worker did not open");
 	id = send_text(&ia, group, "after a restart", wp.id);
 	r = await_reply(&ia, id);
@@ -601,5 +522,5 @@ main(void)
 		cmocka_unit_test(test_not_open),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, harness_teardown);
 }

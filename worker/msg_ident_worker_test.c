@@ -10,8 +10,6 @@
  * Needs WAGATE_WORKER_BIN and WAGATE_FAKEWA_BIN. */
 #include "msg_send_harness.h"
 
-#include "e2e.pb-c.h"
-
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,38 +26,14 @@
 #define KIND_IDENTITY	WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_IDENTITY
 
 static struct inst ia = { .name = "ia", .phone = PHONE_A }, ib = { .name = "ib", .phone = PHONE_B };
-
-static int
-both_open(void *arg)
-{
-	(void)arg;
-	return ia.open && ib.open;
-}
+static struct inst *const both[] = { &ia, &ib };
 
 /* SendMessage of a text from in to to; the SendResult must be ok. */
 static void
-send_text(struct inst *in, const char *to, const char *text, const char *id)
+send_ok(struct inst *in, const char *to, const char *text, const char *id)
 {
-	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
-	Wagate__Ipc__SendMessage sm = WAGATE__IPC__SEND_MESSAGE__INIT;
-	Wa__Message m = WA__MESSAGE__INIT;
-	uint8_t *buf;
-	size_t len;
+	IpcEnvelope *r = await_reply(in, send_text(in, to, text, id));
 
-	m.conversation = (char *)text;
-	len = wa__message__get_packed_size(&m);
-	buf = malloc(len);
-	wa__message__pack(&m, buf);
-	sm.to = (char *)to;
-	sm.message.data = buf;
-	sm.message.len = len;
-	sm.id = (char *)id;
-	env.request_id = ++in->next_req;
-	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SEND_MESSAGE;
-	env.send_message = &sm;
-	inst_send(in, &env);
-	free(buf);
-	r = await_reply(in, env.request_id);
 	if (!r->send_result->ok)
 		fail_msg("send %s: %d %s", id, r->send_result->code, r->send_result->error);
 	ipc_envelope_free(r);
@@ -111,22 +85,6 @@ phone_send(const char *account, const char *text, char *id, size_t idlen)
 	snprintf(id, idlen, "%.*s", (int)(q - p), p);
 }
 
-struct want_stored {
-	struct inst *in;
-	const char *id;
-};
-
-static int
-stored_came(void *arg)
-{
-	struct want_stored *w = arg;
-
-	for (size_t i = 0; i < w->in->nstored; i++)
-		if (strcmp(w->in->stored_ids[i], w->id) == 0)
-			return 1;
-	return 0;
-}
-
 static int
 forgot_came(void *arg)
 {
@@ -139,7 +97,7 @@ b_records(void)
 {
 	int n = 0;
 
-	for (const struct rec *r = ia.recs; r != NULL; r = r->next)
+	for (const struct sigdb_row *r = ia.recs; r != NULL; r = r->next)
 		if ((r->kind == KIND_SESSION || r->kind == KIND_IDENTITY) &&
 		    strncmp(r->address, PHONE_B ":", strlen(PHONE_B) + 1) == 0)
 			n++;
@@ -150,28 +108,9 @@ static int
 setup(void **state)
 {
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
 	fakewa_start();
-	inst_watch(&ia);
-	inst_watch(&ib);
-	inst_start(&ia, 1);
-	inst_start(&ib, 1);
-	if (!pump(both_open, NULL, 3 * WAIT_MS))	/* valgrind on a loaded machine */
+	if (!inst_open_all(both, 2, 3 * WAIT_MS))	/* valgrind on a loaded machine */
 		fail_msg("the workers did not pair and open (a=%d b=%d)", ia.open, ib.open);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	fakewa_stop();
-	inst_stop(&ia);
-	inst_stop(&ib);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fw.dir);
-	(void)system(cmd);
 	return 0;
 }
 
@@ -179,13 +118,13 @@ static void
 test_reinstall(void **state)
 {
 	struct want_phone wp = { PHONE_B, "3EB0IDENTBEFORE1", "before" };
-	struct want_stored ws = { &ia, NULL };
+	struct want_stored ws = { &ia, NULL, 0 };
 	char id[64], body[256];
 	int n, as_text;
 
 	(void)state;
 	/* they talk: sessions with B's phone (device 0) both ways, and with B's companion */
-	send_text(&ia, PHONE_B "@s.whatsapp.net", "before", wp.id);
+	send_ok(&ia, PHONE_B "@s.whatsapp.net", "before", wp.id);
 	if (!pump(phone_came, &wp, WAIT_MS))
 		fail_msg("B's phone did not get the first message");
 	phone_send(PHONE_B, "hello", id, sizeof(id));
@@ -207,7 +146,7 @@ test_reinstall(void **state)
 	/* A's next message: decrypted by the new phone on its first delivery (no undecryptable entry first) */
 	wp.id = "3EB0IDENTAFTER01";
 	wp.text = "after";
-	send_text(&ia, PHONE_B "@s.whatsapp.net", "after", wp.id);
+	send_ok(&ia, PHONE_B "@s.whatsapp.net", "after", wp.id);
 	if (!pump(phone_came, &wp, WAIT_MS))
 		fail_msg("B's new phone got nothing");
 	n = phone_entries(PHONE_B, wp.id, "after", &as_text);
@@ -230,5 +169,5 @@ main(void)
 		cmocka_unit_test(test_reinstall),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, harness_teardown);
 }

@@ -10,6 +10,7 @@
 #include "wa_node.h"
 #include "wa_prekey.h"
 #include "worker.h"
+#include "msg_sup_testlib.h"
 
 #include <event2/event.h>
 
@@ -26,43 +27,7 @@
 #define ALICE_LID	"99887766"
 #define OWN_JID		"15550000001:1@s.whatsapp.net"
 
-/* --- the scripted supervisor --- */
-
-struct row {
-	int kind;
-	char *address, *group;
-	uint32_t id;
-	uint8_t *data;
-	size_t len;
-	struct row *next;
-};
-
-static struct {
-	struct event_base *base;
-	struct row *db;
-	worker_signal_cb load_cb;
-	void *load_arg;
-	Wagate__Ipc__SignalKey **keys;
-	size_t nkeys;
-	worker_reply_cb store_cb;
-	void *store_arg;
-	Wagate__Ipc__MessageStore *store;
-	int loads, stores;
-} sup;
-
-struct event_base *
-worker_base(const struct worker *w)
-{
-	(void)w;
-	return sup.base;
-}
-
-const char *
-worker_instance_name(const struct worker *w)
-{
-	(void)w;
-	return "test";
-}
+/* --- the scripted supervisor (msg_sup_testlib.h), and what else msg_recv.c calls --- */
 
 int
 worker_request_store(struct worker *w, const unsigned char *creds, size_t creds_len,
@@ -86,83 +51,6 @@ msg_send_on_retry_receipt(struct session *s, const struct wa_node *n)
 	(void)s, (void)n;
 }
 
-int
-worker_request_signal_load(struct worker *w, Wagate__Ipc__SignalKey **keys, size_t n, worker_signal_cb cb,
-    void *arg)
-{
-	(void)w;
-	assert_null(sup.load_cb);
-	sup.load_cb = cb;
-	sup.load_arg = arg;
-	sup.keys = keys;
-	sup.nkeys = n;
-	sup.loads++;
-	return 0;
-}
-
-int
-worker_request_msg_store(struct worker *w, const Wagate__Ipc__MessageStore *m, worker_reply_cb cb, void *arg)
-{
-	size_t len = wagate__ipc__message_store__get_packed_size(m);
-	uint8_t *buf = malloc(len + 1);
-
-	(void)w;
-	assert_null(sup.store_cb);
-	wagate__ipc__message_store__pack(m, buf);
-	if (sup.store != NULL)
-		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
-	sup.store = wagate__ipc__message_store__unpack(NULL, len, buf);
-	free(buf);
-	sup.store_cb = cb;
-	sup.store_arg = arg;
-	sup.stores++;
-	return 0;
-}
-
-static int
-s_eq(const char *a, const char *b)
-{
-	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
-}
-
-static struct row **
-db_find(int kind, const char *address, const char *group, uint32_t id)
-{
-	struct row **pp;
-
-	for (pp = &sup.db; *pp != NULL; pp = &(*pp)->next)
-		if ((*pp)->kind == kind && (*pp)->id == id && s_eq((*pp)->address, address) &&
-		    s_eq((*pp)->group, group))
-			return pp;
-	return pp;
-}
-
-static void
-db_set(int kind, const char *address, const char *group, uint32_t id, const uint8_t *data, size_t len)
-{
-	struct row **pp = db_find(kind, address, group, id), *r = *pp;
-
-	if (r != NULL) {
-		*pp = r->next;
-		free(r->address);
-		free(r->group);
-		free(r->data);
-		free(r);
-	}
-	if (data == NULL)
-		return;
-	r = calloc(1, sizeof(*r));
-	r->kind = kind;
-	r->address = strdup(address != NULL ? address : "");
-	r->group = strdup(group != NULL ? group : "");
-	r->id = id;
-	r->data = malloc(len + 1);
-	memcpy(r->data, data, len);
-	r->len = len;
-	r->next = sup.db;
-	sup.db = r;
-}
-
 /* Run the loop, answering every SignalLoad from the database, until a MessageStore waits (1) or nothing
  * happens any more (0). */
 static int
@@ -174,50 +62,10 @@ run_until_store(void)
 		event_base_loop(sup.base, EVLOOP_NONBLOCK);
 		if (sup.store_cb != NULL)
 			return 1;
-		if (sup.load_cb != NULL) {
-			Wagate__Ipc__SignalRecord *recs = calloc(sup.nkeys, sizeof(*recs));
-			Wagate__Ipc__SignalRecord **recp = calloc(sup.nkeys, sizeof(*recp));
-			worker_signal_cb cb = sup.load_cb;
-			size_t k;
-
-			for (k = 0; k < sup.nkeys; k++) {
-				struct row *r = *db_find((int)sup.keys[k]->kind, sup.keys[k]->address,
-				    sup.keys[k]->group, sup.keys[k]->prekey_id);
-
-				wagate__ipc__signal_record__init(&recs[k]);
-				recs[k].key = sup.keys[k];
-				recs[k].found = r != NULL;
-				if (r != NULL) {
-					recs[k].data.data = r->data;
-					recs[k].data.len = r->len;
-				}
-				recp[k] = &recs[k];
-			}
-			sup.load_cb = NULL;
-			cb(sup.load_arg, 1, NULL, recp, sup.nkeys);
-			free(recs);
-			free(recp);
-		}
+		if (sup.load_cb != NULL)
+			sup_answer_load(1);
 	}
 	return 0;
-}
-
-/* Answer the MessageStore: apply it (ok) or fail it. */
-static void
-answer_store(int ok)
-{
-	worker_reply_cb cb = sup.store_cb;
-	size_t i;
-
-	assert_non_null(cb);
-	sup.store_cb = NULL;
-	for (i = 0; ok && i < sup.store->n_changes; i++) {
-		const Wagate__Ipc__SignalChange *c = sup.store->changes[i];
-
-		db_set((int)c->key->kind, c->key->address, c->key->group, c->key->prekey_id,
-		    c->deleted ? NULL : c->data.data, c->data.len);
-	}
-	cb(sup.store_arg, ok, ok ? NULL : "commit failed");
 }
 
 /* --- our session and alice --- */
@@ -225,54 +73,15 @@ answer_store(int ok)
 static struct session sess;
 static struct wa_signal *alice;
 
-static int
-alice_op(int rc)
-{
-	struct wa_signal_change *v;
-	size_t n;
-
-	assert_int_equal(rc, WA_SIGNAL_DONE);
-	wa_signal_take_changes(alice, &v, &n);
-	wa_signal_changes_free(v, n);
-	return rc;
-}
-
-/* alice's operations: her NEEDs are answered "none" (she keeps everything in her cache). */
-#define ALICE(call) ({ \
-	int rc_; \
-	while ((rc_ = (call)) == WA_SIGNAL_NEED) { \
-		const struct wa_signal_key *k_; size_t n_, i_; char e_[256]; \
-		k_ = wa_signal_needed(alice, &n_); \
-		for (i_ = 0; i_ < n_; i_++) \
-			assert_int_equal(wa_signal_put(alice, &k_[i_], NULL, 0, e_, sizeof(e_)), 0); \
-	} \
-	alice_op(rc_); })
-
 /* alice starts a session with our device 1 on a prekey stored in our database. */
 static void
 alice_session(uint32_t id)
 {
 	struct wa_signal_bundle b;
-	struct wa_prekey pk;
-	uint8_t *rec;
-	size_t len;
 	char err[256];
 
-	assert_int_equal(wa_prekey_generate(id, &pk), 0);
-	assert_int_equal(wa_prekey_encode(&pk, &rec, &len), 0);
-	db_set(WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", id, rec, len);
-	free(rec);
-	memset(&b, 0, sizeof(b));
-	b.registration_id = sess.creds->registration_id;
-	b.device_id = 1;
-	b.has_prekey = 1;
-	b.prekey_id = id;
-	memcpy(b.prekey_pub, pk.pub, 32);
-	b.signed_prekey_id = sess.creds->signed_prekey.id;
-	memcpy(b.signed_prekey_pub, sess.creds->signed_prekey.pub, 32);
-	memcpy(b.signed_prekey_sig, sess.creds->signed_prekey.sig, 64);
-	memcpy(b.identity_pub, sess.creds->identity_pub, 32);
-	ALICE(wa_signal_session_build(alice, "15550000001:1", &b, err, sizeof(err)));
+	sup_own_bundle(sess.creds, id, &b);
+	PEER_RUN(alice, wa_signal_session_build(alice, "15550000001:1", &b, err, sizeof(err)));
 }
 
 /* An <enc> child with a padded plaintext encrypted pairwise (to us) or with alice's sender key. */
@@ -287,10 +96,10 @@ add_enc(struct wa_node *m, const uint8_t *pt, size_t ptlen, int group)
 
 	assert_int_equal(wa_signal_pad(pt, ptlen, &padded, &plen), 0);
 	if (group)
-		ALICE(wa_signal_group_encrypt(alice, GROUP, ALICE_PN ":0", padded, plen, &ct, &ctlen, err,
+		PEER_RUN(alice, wa_signal_group_encrypt(alice, GROUP, ALICE_PN ":0", padded, plen, &ct, &ctlen, err,
 		    sizeof(err)));
 	else
-		ALICE(wa_signal_encrypt(alice, "15550000001:1", padded, plen, &t, &ct, &ctlen, err, sizeof(err)));
+		PEER_RUN(alice, wa_signal_encrypt(alice, "15550000001:1", padded, plen, &t, &ct, &ctlen, err, sizeof(err)));
 	free(padded);
 	wa_node_set_attr(e, "v", "2");
 	wa_node_set_attr(e, "type", group ? "skmsg" : t == WA_SIGNAL_PKMSG ? "pkmsg" : "msg");
@@ -349,29 +158,14 @@ assert_text(const Wagate__Ipc__StoredMessage *m, const char *text)
 static int
 setup(void **state)
 {
-	struct wa_signal_own own;
-	struct creds *ac;
-	char err[256];
-
 	(void)state;
-	memset(&sup, 0, sizeof(sup));
-	sup.base = event_base_new();
+	sup_init();
 	memset(&sess, 0, sizeof(sess));
 	sess.creds = creds_generate();
 	creds_set_str(&sess.creds->jid, OWN_JID);
 	sess.exec = msg_exec_new(&sess);
 	assert_non_null(sess.exec);
-	ac = creds_generate();
-	memset(&own, 0, sizeof(own));
-	own.registration_id = ac->registration_id;
-	memcpy(own.identity_priv, ac->identity_priv, 32);
-	own.signed_prekey_id = ac->signed_prekey.id;
-	memcpy(own.signed_prekey_priv, ac->signed_prekey.priv, 32);
-	memcpy(own.signed_prekey_sig, ac->signed_prekey.sig, 64);
-	own.signed_prekey_timestamp = ac->signed_prekey.timestamp;
-	creds_free(ac);
-	alice = wa_signal_new(&own, 256, 1 << 20, err, sizeof(err));
-	assert_non_null(alice);
+	alice = peer_new();
 	return 0;
 }
 
@@ -383,11 +177,7 @@ teardown(void **state)
 	msg_recv_free(&sess);
 	creds_free(sess.creds);
 	wa_signal_free(alice);
-	while (sup.db != NULL)
-		db_set(sup.db->kind, sup.db->address, sup.db->group, sup.db->id, NULL, 0);
-	if (sup.store != NULL)
-		wagate__ipc__message_store__free_unpacked(sup.store, NULL);
-	event_base_free(sup.base);
+	sup_free();
 	return 0;
 }
 
@@ -402,7 +192,7 @@ test_group(void **state)
 
 	(void)state;
 	alice_session(5);
-	ALICE(wa_signal_group_create(alice, GROUP, ALICE_PN ":0", &skdm, &skdmlen, err, sizeof(err)));
+	PEER_RUN(alice, wa_signal_group_create(alice, GROUP, ALICE_PN ":0", &skdm, &skdmlen, err, sizeof(err)));
 	/* Message{senderKeyDistributionMessage{groupId, axolotl...}} by hand: field 2 { 1: group, 2: skdm } */
 	n = 0;
 	buf[n++] = 0x12;
@@ -443,10 +233,10 @@ test_group(void **state)
 		    strcmp(sup.store->changes[i]->key->group, GROUP) == 0 &&
 		    strcmp(sup.store->changes[i]->key->address, ALICE_PN ":0") == 0;
 	assert_true(saw_sender_key);
-	answer_store(1);
+	sup_answer_store(1);
 
 	/* the next skmsg decrypts from the cache; its row comes without a load */
-	n = (size_t)sup.loads;
+	n = (size_t)sup.nloads;
 	m = group_stanza("GRP-2");
 	pt = text_msg("second", &ptlen);
 	add_enc(m, pt, ptlen, 1);
@@ -454,9 +244,9 @@ test_group(void **state)
 	msg_recv_message(&sess, m);
 	wa_node_free(m);
 	assert_true(run_until_store());
-	assert_int_equal((size_t)sup.loads, n);
+	assert_int_equal((size_t)sup.nloads, n);
 	assert_text(stored("GRP-2"), "second");
-	answer_store(0);	/* the cache goes */
+	sup_answer_store(0);	/* the cache goes */
 
 	/* after the failed commit, the same skmsg again: the sender key comes from the database */
 	m = group_stanza("GRP-2");
@@ -466,9 +256,9 @@ test_group(void **state)
 	msg_recv_message(&sess, m);
 	wa_node_free(m);
 	assert_true(run_until_store());
-	assert_true((size_t)sup.loads > n);
+	assert_true((size_t)sup.nloads > n);
 	assert_text(stored("GRP-2"), "second again");
-	answer_store(1);
+	sup_answer_store(1);
 }
 
 /* A 1:1 stanza from alice's LID device: decrypted at "user_1:device", stored in the PN chat with the LID as
@@ -498,7 +288,7 @@ test_lid_and_refused(void **state)
 
 		assert_int_equal(wa_prekey_generate(9, &pk), 0);
 		assert_int_equal(wa_prekey_encode(&pk, &rec, &len), 0);
-		db_set(WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", 9, rec, len);
+		sigdb_set(&sup.db, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", 9, rec, len);
 		free(rec);
 		memset(&b, 0, sizeof(b));
 		b.registration_id = sess.creds->registration_id;
@@ -510,7 +300,7 @@ test_lid_and_refused(void **state)
 		memcpy(b.signed_prekey_pub, sess.creds->signed_prekey.pub, 32);
 		memcpy(b.signed_prekey_sig, sess.creds->signed_prekey.sig, 64);
 		memcpy(b.identity_pub, sess.creds->identity_pub, 32);
-		ALICE(wa_signal_session_build(alice, "15550000001:1", &b, err, sizeof(err)));
+		PEER_RUN(alice, wa_signal_session_build(alice, "15550000001:1", &b, err, sizeof(err)));
 	}
 	m = wa_node_new("message");
 	wa_node_set_attr(m, "from", ALICE_LID ":3@lid");
@@ -529,8 +319,9 @@ test_lid_and_refused(void **state)
 	assert_string_equal(stored("3EB0ABCDEF0123456789AB")->source, "web");
 	assert_string_equal(stored("3EB0ABCDEF0123456789AB")->participant, "");
 	assert_int_equal(sup.store->n_lids, 1);
-	answer_store(1);
-	assert_non_null(*db_find(WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION, ALICE_LID "_1:3", "", 0));
+	sup_answer_store(1);
+	assert_non_null(*sigdb_find(&sup.db, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION, ALICE_LID "_1:3", "",
+	    0));
 
 	/* refused before decryption: no id, a group stanza without participant, an oversized id; and one with
 	 * nothing to decrypt. None of them makes a job. */
@@ -556,7 +347,7 @@ test_lid_and_refused(void **state)
 	msg_recv_message(&sess, m);
 	wa_node_free(m);
 	assert_false(run_until_store());
-	assert_int_equal(sup.stores, 1);
+	assert_int_equal(sup.nstores, 1);
 }
 
 int

@@ -2,6 +2,8 @@
 #include "msg_send_harness.h"
 #include "keytext.h"
 
+#include "e2e.pb-c.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -77,6 +79,7 @@ fakewa_start(void)
 	FILE *f;
 
 	assert_non_null(bin);
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(fw.dir, sizeof(fw.dir), "/tmp/wagate-send-XXXXXX");
 	assert_non_null(mkdtemp(fw.dir));
 	snprintf(root, sizeof(root), "%s/root.pub", fw.dir);
@@ -106,62 +109,17 @@ fakewa_start(void)
 
 /* --- the store --- */
 
-static int
-str_eq(const char *a, const char *b)
-{
-	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
-}
-
-static struct rec **
-rec_find(struct inst *in, int kind, const char *address, const char *group, uint32_t id)
-{
-	struct rec **pp;
-
-	for (pp = &in->recs; *pp != NULL; pp = &(*pp)->next)
-		if ((*pp)->kind == kind && (*pp)->prekey_id == id && str_eq((*pp)->address, address) &&
-		    str_eq((*pp)->group, group))
-			return pp;
-	return pp;
-}
-
-const struct rec *
+const struct sigdb_row *
 inst_rec(struct inst *in, int kind, const char *address)
 {
-	return *rec_find(in, kind, address, "", 0);
+	return *sigdb_find(&in->recs, kind, address, "", 0);
 }
 
-static void
-rec_put(struct inst *in, int kind, const char *address, const char *group, uint32_t id, const uint8_t *data,
-    size_t len)
+/* A record's bytes for sigdb_set, never NULL: an empty record is still a record (NULL would delete it). */
+static const uint8_t *
+rec_bytes(const ProtobufCBinaryData *b)
 {
-	struct rec **pp = rec_find(in, kind, address, group, id), *r = *pp;
-
-	if (r == NULL) {
-		r = calloc(1, sizeof(*r));
-		r->kind = kind;
-		r->address = strdup(address != NULL ? address : "");
-		r->group = strdup(group != NULL ? group : "");
-		r->prekey_id = id;
-		*pp = r;
-	}
-	free(r->data);
-	r->data = malloc(len > 0 ? len : 1);
-	memcpy(r->data, data, len);
-	r->len = len;
-}
-
-static void
-rec_del(struct inst *in, int kind, const char *address, const char *group, uint32_t id)
-{
-	struct rec **pp = rec_find(in, kind, address, group, id), *r = *pp;
-
-	if (r == NULL)
-		return;
-	*pp = r->next;
-	free(r->address);
-	free(r->group);
-	free(r->data);
-	free(r);
+	return b->data != NULL ? b->data : (const uint8_t *)"";
 }
 
 /* forget_users (an identity change): every SESSION and IDENTITY record of the user, any device, goes; the
@@ -171,7 +129,7 @@ rec_forget(struct inst *in, const char *user)
 {
 	char name[128];
 	const char *at = strchr(user, '@');
-	struct rec **pp, *r;
+	struct sigdb_row **pp, *r;
 	size_t n;
 
 	assert_non_null(at);
@@ -278,7 +236,7 @@ inst_signal_load(struct inst *in, const IpcEnvelope *req)
 
 	for (size_t i = 0; i < l->n_keys; i++) {
 		const Wagate__Ipc__SignalKey *k = l->keys[i];
-		struct rec *found = *rec_find(in, k->kind, k->address, k->group, k->prekey_id);
+		struct sigdb_row *found = *sigdb_find(&in->recs, k->kind, k->address, k->group, k->prekey_id);
 		wagate__ipc__signal_record__init(&r[i]);
 		r[i].key = (Wagate__Ipc__SignalKey *)k;
 		r[i].found = found != NULL;
@@ -316,11 +274,8 @@ inst_message_store(struct inst *in, IpcEnvelope *req)
 		rec_forget(in, m->forget_users[i]);
 	for (size_t i = 0; i < m->n_changes; i++) {
 		const Wagate__Ipc__SignalChange *c = m->changes[i];
-		if (c->deleted)
-			rec_del(in, c->key->kind, c->key->address, c->key->group, c->key->prekey_id);
-		else
-			rec_put(in, c->key->kind, c->key->address, c->key->group, c->key->prekey_id, c->data.data,
-			    c->data.len);
+		sigdb_set(&in->recs, c->key->kind, c->key->address, c->key->group, c->key->prekey_id,
+		    c->deleted ? NULL : rec_bytes(&c->data), c->data.len);
 		in->session_changes += c->key->kind == WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION;
 	}
 	for (size_t i = 0; i < m->n_messages && in->nstored < 64; i++) {
@@ -363,8 +318,8 @@ inst_handle(struct inst *in, IpcEnvelope *env)
 			in->creds_len = env->store_batch->creds.len;
 		}
 		for (size_t i = 0; i < env->store_batch->n_prekeys; i++)
-			rec_put(in, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, NULL, NULL,
-			    env->store_batch->prekeys[i]->id, env->store_batch->prekeys[i]->record.data,
+			sigdb_set(&in->recs, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, NULL, NULL,
+			    env->store_batch->prekeys[i]->id, rec_bytes(&env->store_batch->prekeys[i]->record),
 			    env->store_batch->prekeys[i]->record.len);
 		inst_store_ack(in, env->request_id, 1);
 		break;
@@ -529,18 +484,10 @@ inst_shutdown(struct inst *in)
 void
 inst_stop(struct inst *in)
 {
-	struct rec *r;
-
 	if (in->fd <= 0)
 		return;
 	inst_shutdown(in);
-	while ((r = in->recs) != NULL) {
-		in->recs = r->next;
-		free(r->address);
-		free(r->group);
-		free(r->data);
-		free(r);
-	}
+	sigdb_free(&in->recs);
 	for (size_t i = 0; i < in->nreplies; i++)
 		ipc_envelope_free(in->replies[i]);
 	for (size_t i = 0; i < in->nheld; i++)
@@ -569,4 +516,117 @@ fakewa_stop(void)
 	kill(fw.pid, SIGTERM);
 	waitpid(fw.pid, &st, 0);
 	fw.pid = 0;
+}
+
+/* --- what the tests share on top --- */
+
+struct open_all {
+	struct inst *const *v;
+	size_t n;
+};
+
+static int
+all_open(void *arg)
+{
+	const struct open_all *a = arg;
+
+	for (size_t i = 0; i < a->n; i++)
+		if (!a->v[i]->open)
+			return 0;
+	return 1;
+}
+
+/* All watched before any starts: pump() serves only watched workers, and the first may pair while the second
+ * starts. */
+int
+inst_open_all(struct inst *const *v, size_t n, int ms)
+{
+	struct open_all a = { v, n };
+
+	for (size_t i = 0; i < n; i++)
+		inst_watch(v[i]);
+	for (size_t i = 0; i < n; i++)
+		inst_start(v[i], 1);
+	return pump(all_open, &a, ms);
+}
+
+int
+harness_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	fakewa_stop();
+	for (size_t i = 0; i < HARNESS_INSTS && watched[i] != NULL; i++)
+		inst_stop(watched[i]);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", fw.dir);
+	(void)system(cmd);
+	return 0;
+}
+
+uint64_t
+inst_request(struct inst *in, IpcEnvelope *env)
+{
+	env->request_id = ++in->next_req;
+	inst_send(in, env);
+	return env->request_id;
+}
+
+uint8_t *
+text_message(const char *text, size_t *len)
+{
+	Wa__Message m = WA__MESSAGE__INIT;
+	uint8_t *buf;
+
+	m.conversation = (char *)text;
+	*len = wa__message__get_packed_size(&m);
+	buf = malloc(*len);
+	wa__message__pack(&m, buf);
+	return buf;
+}
+
+uint64_t
+send_text(struct inst *in, const char *to, const char *text, const char *id)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+	Wagate__Ipc__SendMessage sm = WAGATE__IPC__SEND_MESSAGE__INIT;
+	uint8_t *msg;
+	size_t len;
+	uint64_t rid;
+
+	msg = text_message(text, &len);
+	sm.to = (char *)to;
+	sm.message.data = msg;
+	sm.message.len = len;
+	sm.id = (char *)(id != NULL ? id : "");
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SEND_MESSAGE;
+	env.send_message = &sm;
+	rid = inst_request(in, &env);
+	free(msg);
+	return rid;
+}
+
+int
+stored_came(void *arg)
+{
+	const struct want_stored *w = arg;
+
+	for (size_t i = 0; i < w->in->nstored; i++)
+		if (strcmp(w->in->stored_ids[i], w->id) == 0)
+			return 1;
+	return 0;
+}
+
+int
+inst_reopened(void *arg)
+{
+	const struct want_stored *w = arg;
+
+	return w->in->open && w->in->opens > w->opens;
+}
+
+int
+held_came(void *arg)
+{
+	return ((struct inst *)arg)->nheld > 0;
 }

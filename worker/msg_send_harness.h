@@ -1,10 +1,12 @@
-/* The supervisor side for end-to-end tests of the worker's send path (msg_send_worker_test.c): real
- * wagate-worker processes, a real fakewa, and an in-memory store answering StoreBatch, PairSuccess, SignalLoad
- * and MessageStore. Test code: cmocka assertions fail the running test. */
+/* The supervisor side for end-to-end tests of the worker's send path (msg_send_worker_test.c,
+ * msg_ident_worker_test.c, msg_group_worker_test.c): real wagate-worker processes, a real fakewa, and an
+ * in-memory store answering StoreBatch, PairSuccess, SignalLoad and MessageStore. Test code: cmocka assertions
+ * fail the running test. */
 #ifndef WAGATE_WORKER_MSG_SEND_HARNESS_H
 #define WAGATE_WORKER_MSG_SEND_HARNESS_H
 
 #include "ipc.h"
+#include "sigdb_testlib.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -15,16 +17,6 @@
 #define MAX_HELD	8
 #define HARNESS_INSTS	4
 
-/* One Signal record of an instance's store. */
-struct rec {
-	struct rec *next;
-	int kind;
-	char *address, *group;
-	uint32_t prekey_id;
-	uint8_t *data;
-	size_t len;
-};
-
 /* A worker and what its supervisor (this test) keeps for it. */
 struct inst {
 	const char *name, *phone;
@@ -34,7 +26,7 @@ struct inst {
 	size_t have, cap;
 	uint8_t *creds;
 	size_t creds_len;
-	struct rec *recs;
+	struct sigdb_row *recs;			/* its Signal records (sigdb_testlib.h) */
 	int open, scanned, opens;		/* opens: OPEN reports so far */
 	char jid[128];
 	uint64_t next_req;
@@ -69,7 +61,8 @@ extern struct fakewa fw;
 int64_t now_ms(void);
 /* One blocking HTTP/1.1 request to fakewa's control port: the status; the body into out (NUL-terminated). */
 int http(const char *method, const char *path, const char *body, char *out, size_t outlen);
-/* Start fakewa (dies with the test) and learn its ports and root key. */
+/* Start fakewa (dies with the test) and learn its ports and root key; SIGPIPE is ignored from then on (a worker
+ * that died must fail the test, not kill it). */
 void fakewa_start(void);
 void fakewa_stop(void);
 /* Serve in (and the others watched) from pump(). */
@@ -87,6 +80,32 @@ IpcEnvelope *await_reply(struct inst *in, uint64_t id);
 void inst_shutdown(struct inst *in);
 void inst_stop(struct inst *in);
 /* The store's record of kind (SignalKind) at address, or NULL. */
-const struct rec *inst_rec(struct inst *in, int kind, const char *address);
+const struct sigdb_row *inst_rec(struct inst *in, int kind, const char *address);
+
+/* --- what the tests share on top (msg_send_harness.c, the end) --- */
+
+/* Watch and start (connect_now) the n workers of v, which pair by QR: 1 once every one is open, 0 after ms. */
+int inst_open_all(struct inst *const *v, size_t n, int ms);
+/* The tests' group teardown (cmocka's signature): fakewa first (a failed check must not leave it running),
+ * every watched worker, and fakewa's directory. */
+int harness_teardown(void **state);
+/* Send env from in under its next request id; that id. */
+uint64_t inst_request(struct inst *in, IpcEnvelope *env);
+/* A packed Message with conversation text (caller frees). */
+uint8_t *text_message(const char *text, size_t *len);
+/* SendMessage of a text from in to the JID to, with message id (NULL: the worker picks one); the request id. */
+uint64_t send_text(struct inst *in, const char *to, const char *text, const char *id);
+
+/* pump() conditions over a want_stored. stored_came: w->in stored a message row with id w->id. */
+struct want_stored {
+	struct inst *in;
+	const char *id;
+	int opens;
+};
+int stored_came(void *arg);
+/* inst_reopened: w->in is open again, after more than w->opens OPEN reports. */
+int inst_reopened(void *arg);
+/* held_came (arg: the inst): a MessageStore with its hold_id is held. */
+int held_came(void *arg);
 
 #endif

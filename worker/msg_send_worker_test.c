@@ -12,8 +12,6 @@
  * The supervisor side is msg_send_harness.c. Needs WAGATE_WORKER_BIN and WAGATE_FAKEWA_BIN. */
 #include "msg_send_harness.h"
 
-#include "e2e.pb-c.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -39,49 +37,7 @@
 #define NOBODY		"15559990000"
 
 static struct inst ia = { .name = "a", .phone = PHONE_A }, ib = { .name = "b", .phone = PHONE_B };
-
-static int
-both_open(void *arg)
-{
-	(void)arg;
-	return ia.open && ib.open;
-}
-
-/* A text Message. */
-static uint8_t *
-text_message(const char *text, size_t *len)
-{
-	Wa__Message m = WA__MESSAGE__INIT;
-	uint8_t *buf;
-
-	m.conversation = (char *)text;
-	*len = wa__message__get_packed_size(&m);
-	buf = malloc(*len);
-	wa__message__pack(&m, buf);
-	return buf;
-}
-
-/* SendMessage from in; its request id. */
-static uint64_t
-send_text(struct inst *in, const char *to, const char *text, const char *id)
-{
-	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
-	Wagate__Ipc__SendMessage sm = WAGATE__IPC__SEND_MESSAGE__INIT;
-	uint8_t *msg;
-	size_t len;
-
-	msg = text_message(text, &len);
-	sm.to = (char *)to;
-	sm.message.data = msg;
-	sm.message.len = len;
-	sm.id = (char *)(id != NULL ? id : "");
-	env.request_id = ++in->next_req;
-	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SEND_MESSAGE;
-	env.send_message = &sm;
-	inst_send(in, &env);
-	free(msg);
-	return env.request_id;
-}
+static struct inst *const both[] = { &ia, &ib };
 
 /* Whether phone's mock phone received message id as type (e.g. "text") with text (NULL: any). */
 static int
@@ -121,29 +77,6 @@ phone_came(void *arg)
 	return phone_got(w->phone, w->id, w->type, w->text);
 }
 
-struct want_stored {
-	struct inst *in;
-	const char *id;
-	int opens;
-};
-
-static int
-stored_came(void *arg)
-{
-	struct want_stored *w = arg;
-
-	for (size_t i = 0; i < w->in->nstored; i++)
-		if (strcmp(w->in->stored_ids[i], w->id) == 0)
-			return 1;
-	return 0;
-}
-
-static int
-held_came(void *arg)
-{
-	return ((struct inst *)arg)->nheld > 0;
-}
-
 /* A CheckNumbers round trip through fakewa: when it is answered, fakewa has handled every stanza in wrote
  * before (one connection, in order). */
 static void
@@ -155,11 +88,9 @@ barrier(struct inst *in)
 
 	cn.n_numbers = 1;
 	cn.numbers = numbers;
-	env.request_id = ++in->next_req;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CHECK_NUMBERS;
 	env.check_numbers = &cn;
-	inst_send(in, &env);
-	r = await_reply(in, env.request_id);
+	r = await_reply(in, inst_request(in, &env));
 	assert_true(r->numbers_result->ok);
 	ipc_envelope_free(r);
 }
@@ -169,29 +100,9 @@ static int
 setup(void **state)
 {
 	(void)state;
-	signal(SIGPIPE, SIG_IGN);
 	fakewa_start();
-	inst_watch(&ia);
-	inst_watch(&ib);
-	inst_start(&ia, 1);
-	inst_start(&ib, 1);
-	if (!pump(both_open, NULL, 60000))
+	if (!inst_open_all(both, 2, 60000))
 		fail_msg("the workers did not pair and open (a=%d b=%d)", ia.open, ib.open);
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[128];
-
-	(void)state;
-	/* fakewa first: a failing check below must not leave it running */
-	fakewa_stop();
-	inst_stop(&ia);
-	inst_stop(&ib);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", fw.dir);
-	(void)system(cmd);
 	return 0;
 }
 
@@ -403,14 +314,6 @@ test_retry(void **state)
 		fail_msg("the resend did not reach B's phone");
 }
 
-static int
-reopened(void *arg)
-{
-	struct want_stored *w = arg;
-
-	return w->in->open && w->in->opens > w->opens;
-}
-
 /* The connection drops while the message waits for the server: 503 (it may still arrive, the API says), and
  * the worker logs in again by itself. */
 static void
@@ -434,7 +337,7 @@ test_connection_drop(void **state)
 	assert_int_equal(r->send_result->code, 503);
 	ipc_envelope_free(r);
 	assert_false(phone_got_any(PHONE_B, ws.id));
-	if (!pump(reopened, &ws, WAIT_MS))
+	if (!pump(inst_reopened, &ws, WAIT_MS))
 		fail_msg("the worker did not log in again");
 	/* and sends again on the new connection */
 	id = send_text(&ia, to, "back again", "3EB0TESTDROP0002");
@@ -459,7 +362,7 @@ test_restart(void **state)
 	inst_shutdown(&ia);
 	ia.open = 0;
 	inst_start(&ia, 1);
-	if (!pump(reopened, &ws, WAIT_MS))
+	if (!pump(inst_reopened, &ws, WAIT_MS))
 		fail_msg("the restarted worker did not log in");
 	snprintf(to, sizeof(to), "%s@s.whatsapp.net", PHONE_B);
 	loaded = ia.sessions_loaded;
@@ -512,5 +415,5 @@ main(void)
 		cmocka_unit_test(test_not_open),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, harness_teardown);
 }

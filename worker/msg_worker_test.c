@@ -9,6 +9,7 @@
  *  - with the session lost from the database and the prekey used up, the worker answers a retry receipt. */
 #include "ipc.h"
 #include "keytext.h"
+#include "sigdb_testlib.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,16 +36,7 @@
 #define RECV_BUF		(8u * 1024 * 1024)
 #define WAIT_S			60	/* valgrind and 812 prekeys are slow */
 
-/* --- the in-memory supervisor's database --- */
-
-struct row {
-	int kind;
-	char *address, *group;
-	uint32_t id;
-	uint8_t *data;
-	size_t len;
-	struct row *next;
-};
+/* --- the in-memory supervisor's database (its Signal records: sigdb_testlib.h) --- */
 
 struct stored {
 	char id[160], remote_jid[160], push_name[160];
@@ -65,7 +57,7 @@ static struct {
 	uint8_t *buf;
 	size_t have;
 	/* the database */
-	struct row *db;
+	struct sigdb_row *db;
 	uint8_t *creds;
 	size_t creds_len;
 	struct stored msgs[64];
@@ -86,50 +78,6 @@ static struct {
 	} statuses[64];
 	size_t nstatuses;
 } sv;
-
-static int
-str_eq(const char *a, const char *b)
-{
-	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
-}
-
-static struct row **
-db_find(int kind, const char *address, const char *group, uint32_t id)
-{
-	struct row **pp;
-
-	for (pp = &sv.db; *pp != NULL; pp = &(*pp)->next)
-		if ((*pp)->kind == kind && (*pp)->id == id && str_eq((*pp)->address, address) &&
-		    str_eq((*pp)->group, group))
-			return pp;
-	return pp;
-}
-
-static void
-db_set(int kind, const char *address, const char *group, uint32_t id, const uint8_t *data, size_t len)
-{
-	struct row **pp = db_find(kind, address, group, id), *r = *pp;
-
-	if (r != NULL) {
-		*pp = r->next;
-		free(r->address);
-		free(r->group);
-		free(r->data);
-		free(r);
-	}
-	if (data == NULL)
-		return;
-	r = calloc(1, sizeof(*r));
-	r->kind = kind;
-	r->address = strdup(address != NULL ? address : "");
-	r->group = strdup(group != NULL ? group : "");
-	r->id = id;
-	r->data = malloc(len + 1);
-	memcpy(r->data, data, len);
-	r->len = len;
-	r->next = sv.db;
-	sv.db = r;
-}
 
 /* --- HTTP to fakewa's control port --- */
 
@@ -312,7 +260,7 @@ on_store_batch(const IpcEnvelope *env)
 	if (b->n_prekeys == 1)
 		sv.one_prekey_stores++;
 	for (i = 0; i < b->n_prekeys; i++)
-		db_set(WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", b->prekeys[i]->id,
+		sigdb_set(&sv.db, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY, "", "", b->prekeys[i]->id,
 		    b->prekeys[i]->record.data, b->prekeys[i]->record.len);
 	reply_store_ack(env->request_id, 1);
 }
@@ -328,7 +276,7 @@ on_signal_load(const IpcEnvelope *env)
 
 	for (i = 0; i < l->n_keys; i++) {
 		const Wagate__Ipc__SignalKey *k = l->keys[i];
-		struct row *r = *db_find((int)k->kind, k->address, k->group, k->prekey_id);
+		struct sigdb_row *r = *sigdb_find(&sv.db, (int)k->kind, k->address, k->group, k->prekey_id);
 
 		wagate__ipc__signal_record__init(&recs[i]);
 		recs[i].key = (Wagate__Ipc__SignalKey *)k;
@@ -360,7 +308,7 @@ store_apply(const Wagate__Ipc__MessageStore *m)
 	for (i = 0; i < m->n_changes; i++) {
 		const Wagate__Ipc__SignalChange *c = m->changes[i];
 
-		db_set((int)c->key->kind, c->key->address, c->key->group, c->key->prekey_id,
+		sigdb_set(&sv.db, (int)c->key->kind, c->key->address, c->key->group, c->key->prekey_id,
 		    c->deleted ? NULL : c->data.data, c->data.len);
 	}
 	for (i = 0; i < m->n_messages && sv.nmsgs < 64; i++) {
@@ -738,7 +686,7 @@ static void
 test_receive(void **state)
 {
 	char body[1024], m1[64], m2[64], m3[64], addr[64];
-	struct row **r;
+	struct sigdb_row **r;
 
 	(void)state;
 	sv.buf = malloc(RECV_BUF);
@@ -793,9 +741,9 @@ test_receive(void **state)
 	if (!pump(one_more_store, WAIT_S * 1000))
 		fail_msg("no MessageStore for the third message");
 	snprintf(addr, sizeof(addr), "%s:0", PHONE_B);
-	r = db_find(WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION, addr, "", 0);
+	r = sigdb_find(&sv.db, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION, addr, "", 0);
 	assert_non_null(*r);
-	db_set(WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION, addr, "", 0, NULL, 0);
+	sigdb_set(&sv.db, WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION, addr, "", 0, NULL, 0);
 	sv.store_policy = 1;
 	assert_int_equal(http("POST", "/phone/redeliver?account=" PHONE_B, "", body, sizeof(body)), 200);
 	wait_receipts(m3, "retry", 1);
@@ -834,8 +782,7 @@ test_receive(void **state)
 
 	worker_stop();
 	fakewa_stop();
-	while (sv.db != NULL)
-		db_set(sv.db->kind, sv.db->address, sv.db->group, sv.db->id, NULL, 0);
+	sigdb_free(&sv.db);
 	for (size_t i = 0; i < sv.nmsgs; i++)
 		free(sv.msgs[i].message);
 	free(sv.creds);

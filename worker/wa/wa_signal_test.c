@@ -4,6 +4,7 @@
 #include "wa_noise.h"
 #include "wa_prekey.h"
 #include "wa_xeddsa.h"
+#include "sigdb_testlib.h"
 
 #include <mbedtls/sha256.h>
 
@@ -21,16 +22,6 @@
  * libsignal or in its serialization shows here). */
 #define DETERMINISTIC_HASH "0022b197329e9543f71ce4668efc4e4c9ff0d00835f8d34e162108d6062d93c2"
 
-/* One row of a party's database. */
-struct row {
-	struct row *next;
-	enum wa_signal_kind kind;
-	char *address, *group;
-	uint32_t id;
-	uint8_t *data;
-	size_t len;
-};
-
 struct party {
 	char addr[64];
 	struct wa_signal *s;
@@ -38,64 +29,24 @@ struct party {
 	uint8_t identity_pub[32];
 	uint8_t spk_pub[32];
 	struct wa_prekey prekeys[NPREKEYS];
-	struct row *db;
+	struct sigdb_row *db;	/* its database */
 	int loads;		/* NEED rounds answered */
 	int identity_changes;	/* identity_changed flags seen */
 	size_t last_changes;	/* changes written after the last operation */
 };
 
-static int
-str_same(const char *a, const char *b)
-{
-	return strcmp(a ? a : "", b ? b : "") == 0;
-}
-
-static struct row **
+/* The row of key k in p's database. */
+static struct sigdb_row **
 db_find(struct party *p, const struct wa_signal_key *k)
 {
-	struct row **pp;
-
-	for (pp = &p->db; *pp != NULL; pp = &(*pp)->next)
-		if ((*pp)->kind == k->kind && (*pp)->id == k->prekey_id && str_same((*pp)->address, k->address) &&
-		    str_same((*pp)->group, k->group))
-			return pp;
-	return pp;
+	return sigdb_find(&p->db, (int)k->kind, k->address, k->group, k->prekey_id);
 }
 
 /* Write or (data NULL) delete a row. */
 static void
 db_set(struct party *p, const struct wa_signal_key *k, const uint8_t *data, size_t len)
 {
-	struct row **pp = db_find(p, k), *r = *pp;
-
-	if (r != NULL) {
-		*pp = r->next;
-		free(r->address);
-		free(r->group);
-		free(r->data);
-		free(r);
-	}
-	if (data == NULL)
-		return;
-	r = calloc(1, sizeof(*r));
-	r->kind = k->kind;
-	r->address = k->address ? strdup(k->address) : NULL;
-	r->group = k->group ? strdup(k->group) : NULL;
-	r->id = k->prekey_id;
-	r->data = malloc(len);
-	memcpy(r->data, data, len);
-	r->len = len;
-	r->next = p->db;
-	p->db = r;
-}
-
-static void
-db_free(struct party *p)
-{
-	while (p->db != NULL) {
-		struct wa_signal_key k = { p->db->kind, p->db->address, p->db->group, p->db->id };
-		db_set(p, &k, NULL, 0);
-	}
+	sigdb_set(&p->db, (int)k->kind, k->address, k->group, k->prekey_id, data, len);
 }
 
 /* Answer a NEED: every needed key from the database, or absent. */
@@ -109,7 +60,7 @@ db_load(struct party *p)
 	k = wa_signal_needed(p->s, &n);
 	assert_true(n > 0);
 	for (i = 0; i < n; i++) {
-		struct row *r = *db_find(p, &k[i]);
+		struct sigdb_row *r = *db_find(p, &k[i]);
 		assert_int_equal(wa_signal_put(p->s, &k[i], r ? r->data : NULL, r ? r->len : 0, err, sizeof(err)), 0);
 	}
 	p->loads++;
@@ -172,7 +123,7 @@ static void
 party_free(struct party *p)
 {
 	wa_signal_free(p->s);
-	db_free(p);
+	sigdb_free(&p->db);
 }
 
 /* p's bundle with its i-th one-time prekey (or none when i < 0). */
