@@ -1,4 +1,4 @@
-/* fakewa's devices notifications (wa-session.md 3.x, whatsmeow handleDeviceNotification): when an account gains
+/* fakewa's devices notifications (wa-session.md 3.9, whatsmeow handleDeviceNotification): when an account gains
  * or loses a companion, the devices of its contacts get
  *   <notification from="<user>@s.whatsapp.net" id t type="devices">
  *     <add|remove><device jid="<user>:<n>@s.whatsapp.net" key-index="<k>"/></add|remove></notification>
