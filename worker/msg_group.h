@@ -72,7 +72,8 @@ int msg_group_fetch(struct session *s, const char *group, void (*cb)(void *arg, 
 /* Whether device (a device JID) got our sender key for group; remember that it did. */
 int msg_group_skdm_has(struct session *s, const char *group, const char *device);
 void msg_group_skdm_add(struct session *s, const char *group, const char *device);
-/* Forget that device got our sender key for group (a retry receipt: it lost it). */
+/* Forget that device got our sender key for group (a retry receipt: it lost it); group NULL: for every group
+ * (a devices notification: the device may be a new one under a reused number). */
 void msg_group_skdm_forget(struct session *s, const char *group, const char *device);
 /* Drop the cached participants of group (they are asked again on the next send). */
 void msg_group_forget(struct session *s, const char *group);

@@ -178,17 +178,29 @@ msg_group_skdm_add(struct session *s, const char *group, const char *device)
 	m->skdm[m->nskdm++] = xstrdup(device);
 }
 
-void
-msg_group_skdm_forget(struct session *s, const char *group, const char *device)
+/* Forget device in m's sender key list. */
+static void
+group_meta_skdm_forget(struct group_meta *m, const char *device)
 {
-	struct group_meta *m = group_meta_get(s, group, 0);
-
-	for (size_t i = 0; m != NULL && i < m->nskdm; i++)
+	for (size_t i = 0; i < m->nskdm; i++)
 		if (strcmp(m->skdm[i], device) == 0) {
 			free(m->skdm[i]);
 			m->skdm[i] = m->skdm[--m->nskdm];
 			return;
 		}
+}
+
+void
+msg_group_skdm_forget(struct session *s, const char *group, const char *device)
+{
+	struct group_meta *m;
+
+	if (group == NULL) {
+		if (s->group != NULL)
+			TAILQ_FOREACH(m, &s->group->metas, entry)
+				group_meta_skdm_forget(m, device);
+	} else if ((m = group_meta_get(s, group, 0)) != NULL)
+		group_meta_skdm_forget(m, device);
 }
 
 void

@@ -10,6 +10,7 @@
  * A SendMessage to a group goes through msg_send_group.c for its participants and devices, then the same job
  * (with the group parts in send_step) and the same stanza, ack and retry handling. */
 #include "msg.h"
+#include "msg_group.h"
 #include "msg_send_int.h"
 #include "session.h"
 #include "session_int.h"
@@ -151,7 +152,8 @@ send_cache_drop(struct msg_send_state *st, const char *user)
 
 	for (c = TAILQ_FIRST(&st->cache); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (user == NULL || strcmp(c->user, user) == 0) {
+		/* a user named by its LID drops the entry asked for by phone number too */
+		if (user == NULL || strcmp(c->user, user) == 0 || strcmp(c->lid, user) == 0) {
 			TAILQ_REMOVE(&st->cache, c, entry);
 			free(c);
 			st->ncache--;
@@ -636,13 +638,26 @@ msg_send_on_ack(struct session *s, const struct wa_node *n)
 void
 msg_send_on_devices_notification(struct session *s, const struct wa_node *n)
 {
+	const struct wa_node *ch;
+	const char *jid;
 	char user[MSG_WIRE_JID_MAX];
 
+	/* a device added or removed may come back under the same number with new keys: it must get our group
+	 * sender keys again (whatever the notification's shape, only <device jid> children are read) */
+	for (size_t i = 0; n->ctype == WA_CONTENT_NODES && i < n->nchildren; i++) {
+		ch = n->children[i];
+		for (size_t k = 0; ch->ctype == WA_CONTENT_NODES && k < ch->nchildren; k++)
+			if (strcmp(ch->children[k]->tag, "device") == 0 &&
+			    (jid = wa_node_attr(ch->children[k], "jid")) != NULL)
+				msg_group_skdm_forget(s, NULL, jid);
+	}
 	if (s->send == NULL)
 		return;
 	/* the user's device list changed: ask again on the next send */
-	if (msg_wire_user(wa_node_attr(n, "from"), user, sizeof(user)) == 0)
+	if (msg_wire_user(wa_node_attr(n, "from"), user, sizeof(user)) == 0) {
+		log_info("%s: devices of %s changed: their list is asked again", worker_instance_name(s->w), user);
 		send_cache_drop(s->send, user);
+	}
 }
 
 void

@@ -129,6 +129,36 @@ named:
 	return a;
 }
 
+/* Remember peer as one of a's peers (once). */
+static void
+fw_account_peer_put(struct fw_account *a, const struct fw_account *peer)
+{
+	if (fw_account_has_peer(a, peer))
+		return;
+	snprintf(a->peers[a->next_peer], sizeof(a->peers[0]), "%s", peer->phone);
+	a->next_peer = (a->next_peer + 1) % FW_PEERS_MAX;
+	if (a->npeers < FW_PEERS_MAX)
+		a->npeers++;
+}
+
+void
+fw_account_peer_add(struct fw_account *a, struct fw_account *b)
+{
+	if (a == b)
+		return;
+	fw_account_peer_put(a, b);
+	fw_account_peer_put(b, a);
+}
+
+int
+fw_account_has_peer(const struct fw_account *a, const struct fw_account *b)
+{
+	for (size_t i = 0; i < a->npeers; i++)
+		if (strcmp(a->peers[i], b->phone) == 0)
+			return 1;
+	return 0;
+}
+
 struct fw_device *
 fw_device_add(struct fw_account *a, unsigned number, unsigned key_index, const uint8_t noise_pub[32],
     const struct fw_reg *reg)

@@ -14,6 +14,7 @@ struct fw_client;
 #define FW_PHONE_MAX	24
 #define FW_NAME_MAX	128
 #define FW_PREKEYS_MAX	20000	/* one-time prekeys kept per device; more are refused */
+#define FW_PEERS_MAX	64	/* users an account exchanged messages with, kept for devices notifications */
 
 /* A companion's registration material (ClientPayload.devicePairingData, wa-session.md 1.2). */
 struct fw_reg {
@@ -59,6 +60,10 @@ struct fw_account {
 	unsigned next_device, next_key_index;
 	struct fw_phone *mock;			/* the phone's Signal endpoint (fw_phone_signal.h) */
 	TAILQ_HEAD(, fw_device) devices;
+	/* phone numbers of the accounts this one exchanged 1:1 messages with (its "contacts", told when its
+	 * device list changes); a ring: the oldest goes when full */
+	char peers[FW_PEERS_MAX][FW_PHONE_MAX];
+	size_t npeers, next_peer;
 	TAILQ_ENTRY(fw_account) entry;
 };
 
@@ -78,6 +83,11 @@ struct fw_account *fw_account_find_user(struct fw_accounts *as, const char *user
 /* The account with this phone number, created if missing; phone NULL: a new account with a generated
  * number. name (may be NULL) replaces the push name. NULL if phone is not 1..20 digits or keys fail. */
 struct fw_account *fw_account_get(struct fw_accounts *as, const char *phone, const char *name);
+
+/* a and b exchanged a message: each is remembered as the other's peer (nothing if a == b). */
+void fw_account_peer_add(struct fw_account *a, struct fw_account *b);
+/* Whether b is one of a's peers. */
+int fw_account_has_peer(const struct fw_account *a, const struct fw_account *b);
 
 /* Register a new device (number and key index already allocated from the account). */
 struct fw_device *fw_device_add(struct fw_account *a, unsigned number, unsigned key_index,

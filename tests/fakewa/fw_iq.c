@@ -329,7 +329,7 @@ fw_iq_remove_companion(struct fw_client *c, const struct wa_node *iq, const stru
 		return;
 	}
 	own = d == c->dev;
-	fw_session_remove_device(d, c);
+	fw_session_remove_device(c->s, d, c);
 	fw_iq_reply_empty(c, iq);
 	if (own)
 		fw_client_close(c);

@@ -301,6 +301,8 @@ fw_msg_handle(struct fw_client *c, const struct wa_node *m)
 		return;
 	}
 	fw_msg_ack(c, "message", id, to, NULL, NULL);
+	/* the chat's devices are told when the sender's account gains or loses a device, and the other way */
+	fw_account_peer_add(c->dev->acct, tv[0].acct);
 	for (size_t i = 0; i < tn; i++) {
 		if (tv[i].acct == c->dev->acct && tv[i].device == c->dev->number)
 			continue;	/* never back to the sending device */

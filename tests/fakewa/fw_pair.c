@@ -4,6 +4,7 @@
 #include "fakewa_client.h"
 #include "fw_account.h"
 #include "fw_ctl.h"
+#include "fw_devices.h"
 #include "fw_iq.h"
 
 #include "b64.h"
@@ -390,6 +391,7 @@ fw_pair_signed(struct fw_pairing *p, const struct wa_node *iq)
 	c->registered = 1;
 	snprintf(c->jid, sizeof(c->jid), "%s", jid);
 	log_info("client %u paired as %s", c->id, jid);
+	fw_devices_notify(c->s, d, 1);
 	xasprintf(&json, "{\"phone\":\"%s\",\"jid\":\"%s\",\"lid\":\"%s\",\"device\":%u,\"key_index\":%u}",
 	    p->a->phone, jid, lid, d->number, d->key_index);
 	/* WhatsApp restarts the stream; the companion logs in on a new connection. */

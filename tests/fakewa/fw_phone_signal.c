@@ -546,6 +546,7 @@ fw_phone_send(struct fw_server *s, struct fw_account *a, const char *to, const c
 		return -1;
 	}
 	snprintf(chat, sizeof(chat), "%s", to);
+	fw_account_peer_add(a, peer);
 	for (size_t i = 0; i < a->mock->nsent; i++)
 		wa_node_free(a->mock->sent[i].n);
 	a->mock->nsent = 0;

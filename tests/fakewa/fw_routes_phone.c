@@ -64,7 +64,7 @@ fw_route_remove_device(struct fw_ctl_call *call)
 		fw_ctl_reply(call->conn, 404, "{\"error\":\"no such device\"}");
 		return;
 	}
-	fw_session_remove_device(d, NULL);
+	fw_session_remove_device(call->s, d, NULL);
 	fw_ctl_reply(call->conn, 200, "{\"removed\":1}");
 }
 

@@ -3,6 +3,7 @@
 
 #include "fakewa_client.h"
 #include "fw_account.h"
+#include "fw_devices.h"
 #include "fw_msg.h"
 #include "fw_pair.h"
 
@@ -208,13 +209,14 @@ fw_session_end(struct fw_client *c)
 }
 
 void
-fw_session_remove_device(struct fw_device *d, struct fw_client *skip)
+fw_session_remove_device(struct fw_server *s, struct fw_device *d, struct fw_client *skip)
 {
 	struct fw_client *c = d->client;
 	char jid[64];
 
 	fw_device_jid(d, jid, sizeof(jid));
 	log_info("device %s removed", jid);
+	fw_devices_notify(s, d, 0);
 	if (c != NULL) {
 		c->dev = NULL;
 		c->registered = 0;

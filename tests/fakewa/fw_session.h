@@ -9,13 +9,14 @@
 
 struct fw_client;
 struct fw_device;
+struct fw_server;
 
 /* Act on the decrypted ClientPayload bytes (may be empty). */
 void fw_session_start(struct fw_client *c, const uint8_t *payload, size_t len);
 /* The client is going away: detach it from its device. */
 void fw_session_end(struct fw_client *c);
-/* Unlink a device: stream:error 401 device_removed to it if connected (except to skip, which the caller
- * closes itself), then forget it. */
-void fw_session_remove_device(struct fw_device *d, struct fw_client *skip);
+/* Unlink a device: its contacts get a devices notification (fw_devices.h), a stream:error 401 device_removed
+ * goes to it if connected (except to skip, which the caller closes itself), then it is forgotten. */
+void fw_session_remove_device(struct fw_server *s, struct fw_device *d, struct fw_client *skip);
 
 #endif

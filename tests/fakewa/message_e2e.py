@@ -259,7 +259,48 @@ def t_redeliver(tmp):
         stop(a, b)
 
 
-TESTS = [t_route, t_usync_keys, t_phone, t_account, t_redeliver]
+def t_devices(tmp):
+    """<notification type="devices"> to the devices of an account's peers when it gains or loses a companion."""
+    C = "15551110003"
+    with Fakewa(tmp) as fw:
+        a, ja = pair(fw, A, "--backoff-min", "3000", "--backoff-max", "3000")
+        b, jb = pair(fw, B)
+        # A's companion writes to B: A and B are peers now
+        a.cmd("0 send d1 %s@s.whatsapp.net %s 01" % (B, jb["jid"]))
+        check(line(b, "MSG 0 %s d1 offline=0" % ja["jid"]), "B did not get d1", b)
+        # B gains a companion: A's companion is told; B's own first companion is not (no account_sync here)
+        b2, jb2 = pair(fw, B)
+        check(line(a, "DEVICES 0 %s@s.whatsapp.net add %s" % (B, jb2["jid"])), "A not told of B's new device", a)
+        # C never talked to A: its pairing tells nobody; then C's phone writes to A, and C's next device is told
+        c, jc = pair(fw, C)
+        phone_send(fw, C, A + "@s.whatsapp.net", "hello A")
+        check(line(a, "TEXT 0 %s@s.whatsapp.net" % C), "A did not get C's text", a)
+        c2, jc2 = pair(fw, C)
+        check(line(a, "DEVICES 0 %s@s.whatsapp.net add %s" % (C, jc2["jid"])), "A not told of C's new device", a)
+        devs = [l for l in a.lines if l.startswith("DEVICES ")]
+        check(devs == ["DEVICES 0 %s@s.whatsapp.net add %s" % (B, jb2["jid"]),
+                       "DEVICES 0 %s@s.whatsapp.net add %s" % (C, jc2["jid"])], "A was told %s" % devs, a)
+        check(not any(l.startswith("DEVICES ") for l in b.lines + b2.lines), "B's devices told of their own", b)
+        # A is offline when B's second companion is removed: the notification waits for A's next login
+        ac = [x for x in fw.clients()["clients"] if x["jid"] == ja["jid"] and not x["dead"]]
+        check(len(ac) == 1, "A's connection %s" % ac)
+        fw.call("/admin/drop?client=%d" % ac[0]["id"])
+        check(poll(lambda: not device(fw, ja["jid"])["connected"], 5), "A still connected")
+        st, js = fw.post("/admin/remove-device?" + urllib.parse.urlencode({"jid": jb2["jid"]}))
+        check(st == 200, "remove-device %d %s" % (st, js))
+        check(device(fw, ja["jid"])["queued"] == 1, "notification not queued: %s" % device(fw, ja["jid"]))
+        check(line(a, "IB 0 offline 1", 15), "no <ib><offline count=1> after the reconnect", a)
+        i_dev = [i for i, l in enumerate(a.lines) if l == "DEVICES 0 %s@s.whatsapp.net remove %s" % (B, jb2["jid"])]
+        check(len(i_dev) == 1 and i_dev[0] < a.lines.index("IB 0 offline 1"), "removal not delivered at login", a)
+        check(device(fw, ja["jid"])["queued"] == 0, "queue not emptied")
+        # a message to the removed device is skipped, the rest delivered
+        a.cmd("0 send d2 %s@s.whatsapp.net %s,%s 02" % (B, jb["jid"], jb2["jid"]))
+        check(line(a, "ACK 0 message d2 error=-") and line(b, "MSG 0 %s d2 offline=0" % ja["jid"]), "d2", b)
+        stop(b2)
+        stop(a, b, c, c2)
+
+
+TESTS = [t_route, t_usync_keys, t_phone, t_account, t_redeliver, t_devices]
 
 
 if __name__ == "__main__":

@@ -72,6 +72,31 @@ pm_decrypt(int idx, struct fw_sigstore *st, const struct wa_node *n, const struc
 }
 
 /* An incoming message: print it, then confirm delivery as a client does (wa-session.md 5.3). */
+/* <notification type="devices">: one DEVICES line per <add>/<remove>/... child. */
+static void
+pm_devices(int idx, const struct wa_node *n)
+{
+	const struct wa_node *ch, *d;
+	const char *sep;
+
+	if (n->ctype != WA_CONTENT_NODES)
+		return;
+	for (size_t i = 0; i < n->nchildren; i++) {
+		ch = n->children[i];
+		printf("DEVICES %d %s %s ", idx, pm_attr(n, "from", "-"), ch->tag);
+		sep = "";
+		for (size_t k = 0; ch->ctype == WA_CONTENT_NODES && k < ch->nchildren; k++) {
+			d = ch->children[k];
+			if (strcmp(d->tag, "device") == 0) {
+				printf("%s%s", sep, pm_attr(d, "jid", "-"));
+				sep = ",";
+			}
+		}
+		printf("%s\n", *sep == '\0' ? "-" : "");
+	}
+	fflush(stdout);
+}
+
 static void
 pm_message(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct wa_node *n)
 {
@@ -239,7 +264,9 @@ probe_msg_node(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct 
 	    wa_node_child(n, "identity") != NULL) {
 		printf("IDENTITY %d %s\n", idx, pm_attr(n, "from", "-"));
 		fflush(stdout);
-	} else if (strcmp(n->tag, "ib") == 0 && (off = wa_node_child(n, "offline")) != NULL) {
+	} else if (strcmp(n->tag, "notification") == 0 && strcmp(pm_attr(n, "type", ""), "devices") == 0)
+		pm_devices(idx, n);
+	else if (strcmp(n->tag, "ib") == 0 && (off = wa_node_child(n, "offline")) != NULL) {
 		printf("IB %d offline %s\n", idx, pm_attr(off, "count", "-"));
 		fflush(stdout);
 	} else if (strcmp(n->tag, "iq") == 0 && id != NULL && strcmp(id, "probe-usync") == 0)

@@ -18,6 +18,8 @@
  *   ACK <conn#> <class> <id> error=<code|->[ phash=<server's participant hash>]
  *   IB <conn#> offline <count>
  *   IDENTITY <conn#> <user jid>            <notification type=encrypt><identity/> (that user reinstalled)
+ *   DEVICES <conn#> <user jid> <add|remove|...> <device jid>[,...]   <notification type=devices>, one line per
+ *                                          change child (the companion side acks it)
  *   USYNC <conn#> <jid> devices=<ids|-> contact=<type|-> lid=<jid|->
  *   KEY <conn#> <jid> reg=<n> prekey=<id|none>     or     KEY <conn#> <jid> error=<code>
  *   SESSION <conn#> <jid> <built|failed>
