@@ -74,6 +74,11 @@ webhook_new(struct event_base *base, struct db *db, const struct webhook_config 
 		w->retry_max_ms = w->retry_min_ms;
 	w->max_age_s = cfg->max_age_s > 0 ? cfg->max_age_s : 7 * 24 * 3600;
 	w->concurrency = cfg->concurrency > 0 ? cfg->concurrency : 32;
+	/* One URL's share of the slots. Every instance's queue to a URL has at most one POST in flight, so with
+	 * one receiver for all instances (the global webhook) this share is the whole parallelism: at 4, a
+	 * hundred busy instances waited behind four POSTs (bench/messages.sh, 50 pairs: row -> webhook 7 s).
+	 * Half the slots keep the other half for the other receivers while a slow one fills its share. */
+	w->per_url = w->concurrency / 2 > WEBHOOK_PER_URL ? w->concurrency / 2 : WEBHOOK_PER_URL;
 	w->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 15000;
 	w->backlog = -1;
 	TAILQ_INIT(&w->deliveries);

@@ -403,7 +403,7 @@ webhook_claim(struct webhook *w)
 		for (e = TAILQ_FIRST(&w->deliveries); e != d; e = TAILQ_NEXT(e, entry))
 			if (strcmp(e->url, d->url) == 0)
 				seen = 1;
-		if (!seen && webhook_url_busy(w, d->url) >= WEBHOOK_PER_URL) {
+		if (!seen && webhook_url_busy(w, d->url) >= w->per_url) {
 			webhook_array_add(&urls, &ulen, &ucap, d->url);
 			capped = 1;
 		}
@@ -422,7 +422,7 @@ webhook_claim(struct webhook *w)
 	urls[ulen++] = '}';
 	urls[ulen] = '\0';
 	snprintf(limit, sizeof(limit), "%d", room);
-	snprintf(per_url, sizeof(per_url), "%d", WEBHOOK_PER_URL);
+	snprintf(per_url, sizeof(per_url), "%d", w->per_url);
 	params[0] = ids;
 	params[1] = limit;
 	params[2] = urls;
@@ -504,7 +504,7 @@ webhook_handoff(struct webhook *w, const PGresult *res)
 			return;
 	event_base_gettimeofday_cached(w->base, &now);
 	i = webhook_hold_find(w, PQgetvalue(res, 0, 2));
-	if (w->ndeliveries >= w->concurrency || webhook_url_busy(w, PQgetvalue(res, 0, 2)) >= WEBHOOK_PER_URL ||
+	if (w->ndeliveries >= w->concurrency || webhook_url_busy(w, PQgetvalue(res, 0, 2)) >= w->per_url ||
 	    (i != -1 && timercmp(&w->holds[i].until, &now, >)) ||
 	    webhook_queue_posting(w, PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7), PQgetvalue(res, 0, 2))) {
 		w->again = 1;
@@ -570,7 +570,7 @@ webhook_claim_done(struct webhook *w, struct webhook_op *op, const struct db_res
 		}
 		webhook_delivery_start(w, res, i);
 		/* A URL that reached its share may have more due rows: look again when a slot frees. */
-		if (webhook_url_busy(w, PQgetvalue(res, i, 2)) >= WEBHOOK_PER_URL)
+		if (webhook_url_busy(w, PQgetvalue(res, i, 2)) >= w->per_url)
 			op->capped = 1;
 	}
 	if (n >= op->limit || op->capped)

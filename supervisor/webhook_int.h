@@ -18,7 +18,7 @@
 #define WEBHOOK_MAX_HEADER_LEN	8192
 #define WEBHOOK_MAX_ERROR_LEN	1000
 #define WEBHOOK_NAME_MAX	64	/* longest event name we build filter names for */
-#define WEBHOOK_PER_URL		4	/* deliveries to one URL claimed at once */
+#define WEBHOOK_PER_URL		4	/* least share of one URL in the delivery slots (webhook.per_url) */
 #define WEBHOOK_HOLDS_MAX	64	/* receivers held after a transport failure, remembered at once */
 #define WEBHOOK_HANDOFFS_MAX	256	/* hand-offs remembered during one claim (more: redo the claim) */
 
@@ -86,6 +86,7 @@ struct webhook {
 	int retry_max_ms;
 	int max_age_s;
 	int concurrency;
+	int per_url;			/* deliveries to one URL at once: half the slots, at least WEBHOOK_PER_URL */
 	int request_timeout_ms;
 
 	CURLM *multi;
