@@ -10,6 +10,7 @@
 
 #include "backoff.h"
 #include "db.h"
+#include "db_prep.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -71,6 +72,8 @@ struct db_conn {
 	struct db_job *job;
 	enum db_step step;
 	int stmt;
+	int preparing;		/* the command in flight prepares the statement stmt (then it runs) */
+	struct db_prep *prep;	/* the statements this session prepared (NULL while down) */
 	PGresult *cur;		/* first result of the command in flight */
 };
 
@@ -373,6 +376,10 @@ db_conn_close(struct db_conn *c)
 		PQclear(c->cur);
 		c->cur = NULL;
 	}
+	/* A new session starts with no prepared statements. */
+	db_prep_free(c->prep);
+	c->prep = NULL;
+	c->preparing = 0;
 	if (c->pg != NULL) {
 		PQfinish(c->pg);
 		c->pg = NULL;
@@ -423,6 +430,8 @@ db_conn_up(struct db_conn *c)
 		return;
 	}
 	PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
+	db_prep_free(c->prep);
+	c->prep = db_prep_new();
 	if (c->warned)
 		log_info("connection %u is back", c->idx);
 	else
@@ -468,15 +477,12 @@ fail:
 	db_conn_connect_failed(c, PQerrorMessage(c->pg));
 }
 
-/* Send one command; -1 when the connection is broken. */
+/* Wait for the answer of the command just sent; -1 when the connection is broken. */
 static int
-db_conn_send(struct db_conn *c, const char *sql, int nparams, char *const *values, const int *lengths,
-    const int *formats)
+db_conn_sent(struct db_conn *c)
 {
 	int r;
 
-	if (PQsendQueryParams(c->pg, sql, nparams, NULL, (const char *const *)values, lengths, formats, 0) == 0)
-		return -1;
 	db_conn_timer(c, DB_BACKSTOP_MS);
 	if ((r = PQflush(c->pg)) == -1)
 		return -1;
@@ -484,6 +490,44 @@ db_conn_send(struct db_conn *c, const char *sql, int nparams, char *const *value
 		return -1;
 	event_add(c->ev, NULL);
 	return 0;
+}
+
+/* Send one command; -1 when the connection is broken. */
+static int
+db_conn_send(struct db_conn *c, const char *sql, int nparams, char *const *values, const int *lengths,
+    const int *formats)
+{
+	if (PQsendQueryParams(c->pg, sql, nparams, NULL, (const char *const *)values, lengths, formats, 0) == 0)
+		return -1;
+	return db_conn_sent(c);
+}
+
+/*
+ * Send statement s: as the prepared statement of its text when this session has one, else prepare it first
+ * (c->preparing: db_conn_step_done runs it once the server has it). Only texts with parameters: those are
+ * the repeated ones (their values are parameters), and a text without any may be one-off DDL.
+ */
+static int
+db_conn_send_stmt(struct db_conn *c, const struct db_stmt *s)
+{
+	char name[DB_PREP_NAME_MAX];
+
+	if (s->nparams == 0 || c->prep == NULL)
+		return db_conn_send(c, s->sql, s->nparams, s->values, s->lengths, s->formats);
+	switch (db_prep_find(c->prep, s->sql, name)) {
+	case 1:
+		if (PQsendQueryPrepared(c->pg, name, s->nparams, (const char *const *)s->values, s->lengths,
+		    s->formats, 0) == 0)
+			return -1;
+		return db_conn_sent(c);
+	case 0:
+		if (PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL) == 0)
+			return -1;
+		c->preparing = 1;
+		return db_conn_sent(c);
+	default:
+		return db_conn_send(c, s->sql, s->nparams, s->values, s->lengths, s->formats);
+	}
 }
 
 /* Send the command the connection's job is at. */
@@ -505,8 +549,10 @@ db_conn_send_step(struct db_conn *c)
 		return db_conn_send(c, "ROLLBACK", 0, NULL, NULL, NULL);
 	case DB_STEP_STMT:
 		s = &job->tx->stmts[c->stmt];
-		if (db_conn_send(c, s->sql, s->nparams, s->values, s->lengths, s->formats) == -1)
+		if (db_conn_send_stmt(c, s) == -1)
 			return -1;
+		if (c->preparing)
+			return 0;	/* the statement itself goes once it is prepared */
 		c->db->queries++;
 		if (job->tx->n == 1)
 			job->committing = 1;
@@ -521,6 +567,7 @@ db_conn_run(struct db_conn *c, struct db_job *job)
 {
 	c->job = job;
 	c->state = DB_CONN_BUSY;
+	c->preparing = 0;
 	job->attempts++;
 	db_job_clear(job);
 	if (job->tx->n > 1)
@@ -624,6 +671,15 @@ db_conn_step_done(struct db_conn *c, PGresult *r)
 		c->stmt = 0;
 		break;
 	case DB_STEP_STMT:
+		if (c->preparing) {
+			/* The statement is prepared (or its text was refused: the job fails as if it had run). */
+			c->preparing = 0;
+			if (!ok)
+				goto failed;
+			PQclear(r);
+			db_prep_add(c->prep, job->tx->stmts[c->stmt].sql);
+			break;
+		}
 		if (!ok)
 			goto failed;
 		job->res[job->nres++] = r;
