@@ -55,7 +55,13 @@ struct db_job {
 TAILQ_HEAD(db_jobq, db_job);
 
 enum db_conn_state { DB_CONN_DOWN, DB_CONN_CONNECTING, DB_CONN_IDLE, DB_CONN_BUSY };
-enum db_step { DB_STEP_BEGIN, DB_STEP_STMT, DB_STEP_COMMIT, DB_STEP_ROLLBACK };
+/*
+ * A single statement is one command (STMT). A batch of several goes in two round trips, not one per statement:
+ * PREP prepares the texts this session lacks (one command each, once per session), PIPE sends BEGIN and every
+ * statement in one pipeline and collects their results, then COMMIT (or ROLLBACK after an error) goes on its
+ * own: work whose COMMIT was never sent still cannot have committed (db_conn_lost reruns it elsewhere).
+ */
+enum db_step { DB_STEP_STMT, DB_STEP_PREP, DB_STEP_PIPE, DB_STEP_COMMIT, DB_STEP_ROLLBACK };
 
 struct db_conn {
 	struct db *db;
@@ -71,7 +77,7 @@ struct db_conn {
 	int warned;		/* this outage was logged */
 	struct db_job *job;
 	enum db_step step;
-	int stmt;
+	int stmt;		/* STMT, PREP: the statement at hand; PIPE: whose results come next (-1: BEGIN's) */
 	int preparing;		/* the command in flight prepares the statement stmt (then it runs) */
 	struct db_prep *prep;	/* the statements this session prepared (NULL while down) */
 	PGresult *cur;		/* first result of the command in flight */
@@ -530,16 +536,60 @@ db_conn_send_stmt(struct db_conn *c, const struct db_stmt *s)
 	}
 }
 
+/* BEGIN and every statement of the job in one pipeline, then a sync point (which commits nothing: the block
+ * is explicit). */
+static int
+db_conn_send_pipe(struct db_conn *c)
+{
+	struct db_job *job = c->job;
+	const struct db_stmt *s;
+	char name[DB_PREP_NAME_MAX];
+	int i, rc;
+
+	if (PQenterPipelineMode(c->pg) == 0 ||
+	    PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 0)
+		return -1;
+	for (i = 0; i < job->tx->n; i++) {
+		s = &job->tx->stmts[i];
+		if (s->nparams > 0 && c->prep != NULL && db_prep_find(c->prep, s->sql, name) == 1)
+			rc = PQsendQueryPrepared(c->pg, name, s->nparams, (const char *const *)s->values, s->lengths,
+			    s->formats, 0);
+		else
+			rc = PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, (const char *const *)s->values,
+			    s->lengths, s->formats, 0);
+		if (rc == 0)
+			return -1;
+		c->db->queries++;
+	}
+	if (PQpipelineSync(c->pg) == 0)
+		return -1;
+	c->stmt = -1;
+	return db_conn_sent(c);
+}
+
 /* Send the command the connection's job is at. */
 static int
 db_conn_send_step(struct db_conn *c)
 {
 	struct db_job *job = c->job;
 	struct db_stmt *s;
+	char name[DB_PREP_NAME_MAX];
 
 	switch (c->step) {
-	case DB_STEP_BEGIN:
-		return db_conn_send(c, "BEGIN", 0, NULL, NULL, NULL);
+	case DB_STEP_PREP:
+		for (; c->stmt < job->tx->n; c->stmt++) {
+			s = &job->tx->stmts[c->stmt];
+			if (s->nparams == 0 || c->prep == NULL || db_prep_find(c->prep, s->sql, name) != 0)
+				continue;
+			if (PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL) == 0)
+				return -1;
+			c->preparing = 1;
+			return db_conn_sent(c);
+		}
+		c->step = DB_STEP_PIPE;
+		return db_conn_send_pipe(c);
+	case DB_STEP_PIPE:
+		return -1;	/* sent at once by PREP */
 	case DB_STEP_COMMIT:
 		if (db_conn_send(c, "COMMIT", 0, NULL, NULL, NULL) == -1)
 			return -1;
@@ -554,8 +604,7 @@ db_conn_send_step(struct db_conn *c)
 		if (c->preparing)
 			return 0;	/* the statement itself goes once it is prepared */
 		c->db->queries++;
-		if (job->tx->n == 1)
-			job->committing = 1;
+		job->committing = 1;
 		return 0;
 	}
 	return -1;
@@ -570,10 +619,7 @@ db_conn_run(struct db_conn *c, struct db_job *job)
 	c->preparing = 0;
 	job->attempts++;
 	db_job_clear(job);
-	if (job->tx->n > 1)
-		c->step = DB_STEP_BEGIN;
-	else
-		c->step = DB_STEP_STMT;
+	c->step = job->tx->n > 1 ? DB_STEP_PREP : DB_STEP_STMT;
 	c->stmt = 0;
 	if (db_conn_send_step(c) == -1)
 		db_conn_lost(c, PQerrorMessage(c->pg));
@@ -663,13 +709,18 @@ db_conn_step_done(struct db_conn *c, PGresult *r)
 		return;
 	}
 	switch (c->step) {
-	case DB_STEP_BEGIN:
+	case DB_STEP_PREP:
+		/* A text the server refused fails the job: nothing ran yet, no transaction to roll back. */
+		c->preparing = 0;
 		if (!ok)
 			goto failed;
 		PQclear(r);
-		c->step = DB_STEP_STMT;
-		c->stmt = 0;
+		db_prep_add(c->prep, job->tx->stmts[c->stmt].sql);
+		c->stmt++;
 		break;
+	case DB_STEP_PIPE:
+		PQclear(r);	/* db_conn_pipe_drain's */
+		return;
 	case DB_STEP_STMT:
 		if (c->preparing) {
 			/* The statement is prepared (or its text was refused: the job fails as if it had run). */
@@ -683,16 +734,8 @@ db_conn_step_done(struct db_conn *c, PGresult *r)
 		if (!ok)
 			goto failed;
 		job->res[job->nres++] = r;
-		if (c->stmt + 1 < job->tx->n) {
-			c->stmt++;
-			break;
-		}
-		if (job->tx->n == 1) {
-			db_conn_finish(c);
-			return;
-		}
-		c->step = DB_STEP_COMMIT;
-		break;
+		db_conn_finish(c);
+		return;
 	case DB_STEP_COMMIT:
 		if (!ok)
 			goto failed;
@@ -718,17 +761,134 @@ failed:
 	}
 	job->retry = state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
 	PQclear(r);
-	if (c->step == DB_STEP_STMT && job->tx->n > 1) {
-		c->step = DB_STEP_ROLLBACK;
-		if (db_conn_send_step(c) == -1) {
+	db_conn_finish(c);
+}
+
+/* Whether r says the server or the connection went away, or the statement ran past statement_timeout: then
+ * the job and the connection are settled here (the connection is replaced) and 1 is returned. */
+static int
+db_conn_broken(struct db_conn *c, PGresult *r, int ok)
+{
+	struct db_job *job = c->job;
+	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	char msg[DB_ERR_MAX];
+
+	if (!ok && (PQstatus(c->pg) == CONNECTION_BAD ||
+	    (state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)))) {
+		db_copy_msg(msg, sizeof(msg), r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
+		PQclear(r);
+		db_conn_lost(c, msg);
+		return 1;
+	}
+	if (!ok && state != NULL && strcmp(state, "57014") == 0) {
+		db_job_clear(job);
+		db_job_set_error(job, r);
+		job->unavailable = 1;
+		PQclear(r);
+		c->job = NULL;
+		db_job_done(c->db, job);
+		db_conn_lost(c, "statement timeout");
+		return 1;
+	}
+	return 0;
+}
+
+/* The results of one pipelined command (r: its first result, may be NULL). -1: the connection is gone. */
+static int
+db_conn_pipe_result(struct db_conn *c, PGresult *r)
+{
+	struct db_job *job = c->job;
+	ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
+	int k = c->stmt++;
+
+	if (st == PGRES_PIPELINE_ABORTED) {
+		/* Skipped after an earlier error: that one is the job's. */
+		PQclear(r);
+		return 0;
+	}
+	if (db_conn_broken(c, r, ok))
+		return -1;
+	if (!ok) {
+		if (!job->failed) {
+			db_job_clear(job);
+			if (r != NULL)
+				db_job_set_error(job, r);
+			else {
+				db_copy_msg(job->err, sizeof(job->err), "statement returned no result");
+				job->failed = 1;
+			}
+			job->retry = state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+		}
+		PQclear(r);
+		return 0;
+	}
+	if (k < 0 || job->failed || job->nres >= job->tx->n)
+		PQclear(r);	/* BEGIN's */
+	else
+		job->res[job->nres++] = r;
+	return 0;
+}
+
+/* The pipeline's sync point: leave pipeline mode, then COMMIT, or ROLLBACK the failed block. */
+static void
+db_conn_pipe_end(struct db_conn *c)
+{
+	struct db_job *job = c->job;
+
+	if (PQexitPipelineMode(c->pg) == 0) {
+		db_conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	if (!job->failed && job->nres != job->tx->n) {
+		db_job_clear(job);
+		db_copy_msg(job->err, sizeof(job->err), "a statement returned no result");
+		job->failed = 1;
+	}
+	c->step = job->failed ? DB_STEP_ROLLBACK : DB_STEP_COMMIT;
+	if (db_conn_send_step(c) == -1) {
+		if (job->failed) {
 			/* Nothing committed: the job is finished with its own error, the connection is replaced. */
 			c->job = NULL;
 			db_job_done(c->db, job);
-			db_conn_lost(c, PQerrorMessage(c->pg));
 		}
-		return;
+		db_conn_lost(c, PQerrorMessage(c->pg));
 	}
-	db_conn_finish(c);
+}
+
+/* Collect the pipeline's results that are complete without blocking: each command's results end with a
+ * NULL, the whole with the sync point. */
+static void
+db_conn_pipe_drain(struct db_conn *c)
+{
+	PGresult *r;
+
+	while (c->state == DB_CONN_BUSY && c->step == DB_STEP_PIPE) {
+		if (PQisBusy(c->pg))
+			return;
+		r = PQgetResult(c->pg);
+		if (r != NULL && PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			if (c->cur != NULL) {
+				PQclear(c->cur);
+				c->cur = NULL;
+			}
+			db_conn_pipe_end(c);
+			return;
+		}
+		if (r != NULL) {
+			if (c->cur == NULL)
+				c->cur = r;
+			else
+				PQclear(r);
+			continue;
+		}
+		r = c->cur;
+		c->cur = NULL;
+		if (db_conn_pipe_result(c, r) == -1)
+			return;
+	}
 }
 
 /* Collect every result that is complete without blocking. */
@@ -738,6 +898,12 @@ db_conn_drain(struct db_conn *c)
 	PGresult *r;
 
 	while (c->state == DB_CONN_BUSY) {
+		if (c->step == DB_STEP_PIPE) {
+			db_conn_pipe_drain(c);
+			if (c->state != DB_CONN_BUSY || c->step == DB_STEP_PIPE)
+				return;
+			continue;
+		}
 		if (PQisBusy(c->pg))
 			return;
 		if ((r = PQgetResult(c->pg)) != NULL) {
