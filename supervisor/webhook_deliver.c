@@ -17,6 +17,8 @@
 /* The queue key of a row: events of no instance (if any) form their own queue per URL. Spelled exactly as
  * in migrations/0003_webhook_order.sql's index, which the planner must match. */
 #define WEBHOOK_QKEY(t)	"coalesce(" t ".instance_id, '00000000-0000-0000-0000-000000000000'::uuid)"
+#define WEBHOOK_STR_(x)	#x
+#define WEBHOOK_STR(x)	WEBHOOK_STR_(x)
 
 /* Allocate a database-call record owned by w's list. */
 static struct webhook_op *
@@ -43,12 +45,19 @@ webhook_db_error(struct webhook *w, const char *what, const struct db_result *r)
 	log_warnx("%s: %s", what, r->err ? r->err : "unknown error");
 }
 
-/* Free a delivery's transfer and memory (not linked any more). */
+/* Free a delivery's transfer and memory (not linked any more), and the rows read ahead of it. */
 void
 webhook_delivery_free(struct webhook_delivery *d)
 {
+	struct webhook_delivery *a;
+
 	if (d == NULL)
 		return;
+	while ((a = d->ahead) != NULL) {
+		d->ahead = a->ahead;
+		a->ahead = NULL;
+		webhook_delivery_free(a);
+	}
 	webhook_curl_stop(d);
 	curl_slist_free_all(d->hdrs);
 	free(d->instance_id);
@@ -87,6 +96,8 @@ webhook_inflight_ids(struct webhook *w)
 }
 
 static void webhook_db_cb(void *arg, const struct db_result *r);
+static void webhook_delivery_go(struct webhook *w, struct webhook_delivery *d);
+static void webhook_note_handoff(struct webhook *w, long long id);
 
 /* Forget every receiver hold. */
 void
@@ -158,11 +169,13 @@ webhook_hold_clear_url(struct webhook *w, const char *url)
 }
 
 /*
- * Delete a settled head and, in the same statement, read its queue's next row (the new head), with the
- * claim's columns and whether it is due: webhook_handoff starts it at once, without a claim round trip,
- * so one queue moves at one statement per event. The statement's snapshot still shows the deleted row,
- * hence id > $1. One row when the row was deleted (all NULL when its queue is now empty), none when it was
- * already gone (the sweep): the claim finds the head then.
+ * Delete a settled head and, in the same statement, read its queue's next rows (the new head and up to
+ * WEBHOOK_AHEAD - 1 behind it), with the claim's columns and whether each is due: webhook_handoff starts the
+ * head at once, without a claim round trip, and keeps the others on it, so each of them starts the moment
+ * the one before it was delivered (webhook_delivery_finish), while that one's DELETE runs beside it: a busy
+ * queue waits for its receiver only, not for a statement per event. The statement's snapshot still shows
+ * the deleted row, hence id > $1. Rows when the row was deleted (one all NULL when its queue is now empty),
+ * none when it was already gone (the sweep): the claim finds the head then.
  */
 static const char webhook_handoff_sql[] =
     "WITH del AS (DELETE FROM webhook_outbox WHERE id = $1::bigint RETURNING url, instance_id)"
@@ -170,7 +183,7 @@ static const char webhook_handoff_sql[] =
     " o.attempts, floor(extract(epoch FROM now() - o.created_at))::bigint, o.instance_id::text,"
     " o.next_attempt_at <= now() FROM webhook_outbox o WHERE o.url = del.url"
     " AND " WEBHOOK_QKEY("o") " = " WEBHOOK_QKEY("del") " AND o.id > $1::bigint"
-    " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT 1) n ON true";
+    " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT " WEBHOOK_STR(WEBHOOK_AHEAD) ") n ON true ORDER BY n.id";
 
 /* Write a delivery's outcome: delete the row, or record the failure and when to try again. */
 static void
@@ -193,9 +206,21 @@ webhook_delivery_record(struct webhook *w, struct webhook_delivery *d, int delet
 	params[2] = delay;
 	if (!delete && hold_url)
 		webhook_hold_url(w, d->url, delay_ms);
+	if (!d->plain_delete) {
+		/* The hand-off (or the claim, after a failure) reads the queue again: what was read ahead goes. */
+		struct webhook_delivery *a;
+
+		while ((a = d->ahead) != NULL) {
+			d->ahead = a->ahead;
+			a->ahead = NULL;
+			webhook_delivery_free(a);
+		}
+	}
 	op = webhook_op_new(w, WEBHOOK_OP_RESULT);
 	op->d = d;
-	if (delete)
+	if (delete && d->plain_delete)
+		rc = db_query(w->db, "DELETE FROM webhook_outbox WHERE id = $1::bigint", 1, params, webhook_db_cb, op);
+	else if (delete)
 		rc = db_query(w->db, webhook_handoff_sql, 1, params, webhook_db_cb, op);
 	else
 		rc = db_query(w->db, "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = left($2, 1000),"
@@ -214,6 +239,7 @@ void
 webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode res, long code)
 {
 	char error[WEBHOOK_MAX_ERROR_LEN];
+	struct webhook_delivery *next;
 	int attempts = d->attempts + 1;
 	long delay;
 
@@ -224,6 +250,15 @@ webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode 
 		webhook_hold_clear_url(w, d->url);
 		log_debug("delivered %s #%lld to %s (HTTP %ld, attempt %d)", d->event, d->id, d->url,
 		    code, attempts);
+		if ((next = d->ahead) != NULL && w->db != NULL) {
+			/* Its queue's next row goes now; this one's DELETE runs beside it. */
+			d->ahead = NULL;
+			d->plain_delete = 1;
+			webhook_delivery_record(w, d, 1, NULL, 0, 0);
+			webhook_note_handoff(w, next->id);
+			webhook_delivery_go(w, next);
+			return;
+		}
 		webhook_delivery_record(w, d, 1, NULL, 0, 0);
 		return;
 	}
@@ -261,9 +296,9 @@ webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode 
 	webhook_wake_after(w, delay);
 }
 
-/* Start the POST for one claimed row, or drop it unsent when it is past max age. */
-static void
-webhook_delivery_start(struct webhook *w, const PGresult *res, int row)
+/* A delivery of row of a claim's or hand-off's answer, not started. */
+static struct webhook_delivery *
+webhook_delivery_new(struct webhook *w, const PGresult *res, int row)
 {
 	struct webhook_delivery *d = xcalloc(1, sizeof(*d));
 
@@ -275,6 +310,14 @@ webhook_delivery_start(struct webhook *w, const PGresult *res, int row)
 	d->attempts = atoi(PQgetvalue(res, row, 5));
 	d->age_s = strtol(PQgetvalue(res, row, 6), NULL, 10);
 	d->instance_id = PQgetisnull(res, row, 7) ? NULL : xstrdup(PQgetvalue(res, row, 7));
+	d->hdrs = webhook_curl_headers(d, PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3));
+	return d;
+}
+
+/* Start the POST of d, or drop it unsent when it is past max age. */
+static void
+webhook_delivery_go(struct webhook *w, struct webhook_delivery *d)
+{
 	TAILQ_INSERT_TAIL(&w->deliveries, d, entry);
 	w->ndeliveries++;
 
@@ -286,9 +329,28 @@ webhook_delivery_start(struct webhook *w, const PGresult *res, int row)
 		webhook_delivery_record(w, d, 1, NULL, 0, 0);
 		return;
 	}
-	d->hdrs = webhook_curl_headers(d, PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3));
 	if (webhook_curl_start(w, d) == -1)
 		webhook_delivery_finish(w, d, CURLE_FAILED_INIT, 0);
+}
+
+/* Start the POST for one claimed row, or drop it unsent when it is past max age. */
+static void
+webhook_delivery_start(struct webhook *w, const PGresult *res, int row)
+{
+	webhook_delivery_go(w, webhook_delivery_new(w, res, row));
+}
+
+/* Row id of a queue starts outside a claim: a claim on its way may have seen it as its queue's head and must
+ * not start it again (webhook_claim_done). */
+static void
+webhook_note_handoff(struct webhook *w, long long id)
+{
+	if (!w->claiming)
+		return;
+	if (w->nhandoffs < WEBHOOK_HANDOFFS_MAX)
+		w->handoffs[w->nhandoffs] = id;
+	if (w->nhandoffs <= WEBHOOK_HANDOFFS_MAX)
+		w->nhandoffs++;
 }
 
 /*
@@ -489,12 +551,12 @@ webhook_maint(struct webhook *w)
 static void
 webhook_handoff(struct webhook *w, const PGresult *res)
 {
-	struct webhook_delivery *d;
+	struct webhook_delivery *d, **tail;
 	struct timeval now;
 	long long id;
 	int i;
 
-	if (res == NULL || PQntuples(res) != 1 || PQnfields(res) < 9 || PQgetisnull(res, 0, 0))
+	if (res == NULL || PQntuples(res) < 1 || PQnfields(res) < 9 || PQgetisnull(res, 0, 0))
 		return;
 	if (strcmp(PQgetvalue(res, 0, 8), "t") != 0)
 		return;		/* only rows written before this rule (held then) wait: the poll finds them */
@@ -511,14 +573,15 @@ webhook_handoff(struct webhook *w, const PGresult *res)
 		webhook_kick(w);
 		return;
 	}
-	/* A claim on its way may have seen this row as its queue's head: it must not start it again. */
-	if (w->claiming) {
-		if (w->nhandoffs < WEBHOOK_HANDOFFS_MAX)
-			w->handoffs[w->nhandoffs] = id;
-		if (w->nhandoffs <= WEBHOOK_HANDOFFS_MAX)
-			w->nhandoffs++;
+	webhook_note_handoff(w, id);
+	d = webhook_delivery_new(w, res, 0);
+	/* The due rows behind it, in order: each starts when the one before it was delivered. */
+	tail = &d->ahead;
+	for (i = 1; i < PQntuples(res) && !PQgetisnull(res, i, 0) && strcmp(PQgetvalue(res, i, 8), "t") == 0; i++) {
+		*tail = webhook_delivery_new(w, res, i);
+		tail = &(*tail)->ahead;
 	}
-	webhook_delivery_start(w, res, 0);
+	webhook_delivery_go(w, d);
 }
 
 /* Whether row id is one of the first n handed off while the claim ran (the claim saw it as a head: stale). */
@@ -607,7 +670,7 @@ webhook_db_cb(void *arg, const struct db_result *r)
 		else if (r->nres >= 1 && PQnfields(r->res[0]) > 0)
 			res = r->res[0];	/* a delete: its queue's next row */
 		/* Counted here, once: the sweep may have deleted the same row meanwhile (then no row). */
-		if (op->d->expired && res != NULL && PQntuples(res) == 1) {
+		if (op->d->expired && res != NULL && PQntuples(res) >= 1) {
 			w->dropped++;
 			log_warnx("dropping %s #%lld to %s after %d attempts: older than %d s", op->d->event,
 			    op->d->id, op->d->url, op->d->attempts, w->max_age_s);

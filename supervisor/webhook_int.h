@@ -21,6 +21,7 @@
 #define WEBHOOK_PER_URL		4	/* least share of one URL in the delivery slots (webhook.per_url) */
 #define WEBHOOK_HOLDS_MAX	64	/* receivers held after a transport failure, remembered at once */
 #define WEBHOOK_HANDOFFS_MAX	256	/* hand-offs remembered during one claim (more: redo the claim) */
+#define WEBHOOK_AHEAD		8	/* rows of a queue a hand-off reads: the next one and those behind it */
 
 enum webhook_op_kind {
 	WEBHOOK_OP_CLAIM,
@@ -41,6 +42,8 @@ struct webhook_delivery {
 	char *body;
 	int attempts;			/* failed attempts before this one */
 	long age_s;			/* row age when claimed */
+	int plain_delete;		/* delivered, its queue's next row already started: delete without hand-off */
+	struct webhook_delivery *ahead;	/* the due rows behind this one in its queue, read with it, not started */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
