@@ -216,11 +216,16 @@ webhook_delivery_record(struct webhook *w, struct webhook_delivery *d, int delet
 			webhook_delivery_free(a);
 		}
 	}
+	if (delete && d->plain_delete) {
+		/* With the other rows delivered this turn: one statement and one commit for all of them. */
+		d->del_queued = 1;
+		w->ndel_queued++;
+		event_active(w->del_ev, EV_TIMEOUT, 0);
+		return;
+	}
 	op = webhook_op_new(w, WEBHOOK_OP_RESULT);
 	op->d = d;
-	if (delete && d->plain_delete)
-		rc = db_query(w->db, "DELETE FROM webhook_outbox WHERE id = $1::bigint", 1, params, webhook_db_cb, op);
-	else if (delete)
+	if (delete)
 		rc = db_query(w->db, webhook_handoff_sql, 1, params, webhook_db_cb, op);
 	else
 		rc = db_query(w->db, "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = left($2, 1000),"
@@ -502,6 +507,47 @@ webhook_claim(struct webhook *w)
 	free(urls);
 }
 
+void
+webhook_flush_deletes(struct webhook *w)
+{
+	struct webhook_delivery *d;
+	struct webhook_op *op;
+	const char *params[1];
+	size_t cap;
+	char *ids, *p;
+	int i, n = 0;
+
+	if (w->ndel_queued == 0 || w->db == NULL)
+		return;
+	op = webhook_op_new(w, WEBHOOK_OP_DELETE);
+	op->ds = xcalloc((size_t)w->ndel_queued, sizeof(*op->ds));
+	cap = 3 + (size_t)w->ndel_queued * 22;
+	ids = p = xmalloc(cap);
+	*p++ = '{';
+	TAILQ_FOREACH(d, &w->deliveries, entry) {
+		if (!d->del_queued || n == w->ndel_queued)
+			continue;
+		d->del_queued = 0;
+		p += snprintf(p, cap - (size_t)(p - ids), "%s%lld", n > 0 ? "," : "", d->id);
+		op->ds[n++] = d;
+	}
+	*p++ = '}';
+	*p = '\0';
+	op->nds = n;
+	w->ndel_queued = 0;
+	params[0] = ids;
+	if (db_query(w->db, "DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[])", 1, params, webhook_db_cb,
+	    op) == -1) {
+		/* The rows stay and are posted again later (at least once), as after a failed DELETE. */
+		TAILQ_REMOVE(&w->ops, op, entry);
+		for (i = 0; i < op->nds; i++)
+			webhook_delivery_release(w, op->ds[i]);
+		free(op->ds);
+		free(op);
+	}
+	free(ids);
+}
+
 /* Count the backlog and, now and then, drop rows past max age. */
 void
 webhook_maint(struct webhook *w)
@@ -655,6 +701,7 @@ webhook_db_cb(void *arg, const struct db_result *r)
 
 	if (w == NULL) {
 		/* The webhook was freed; whatever this was, the table still says what to do. */
+		free(op->ds);
 		free(op);
 		return;
 	}
@@ -677,6 +724,13 @@ webhook_db_cb(void *arg, const struct db_result *r)
 		}
 		webhook_delivery_release(w, op->d);
 		webhook_handoff(w, res);
+		break;
+	case WEBHOOK_OP_DELETE:
+		if (r->err != NULL)
+			webhook_db_error(w, "record results", r);
+		for (i = 0; i < op->nds; i++)
+			webhook_delivery_release(w, op->ds[i]);
+		free(op->ds);
 		break;
 	case WEBHOOK_OP_COUNT:
 		w->counting = 0;

@@ -28,6 +28,7 @@ enum webhook_op_kind {
 	WEBHOOK_OP_RESULT,
 	WEBHOOK_OP_COUNT,
 	WEBHOOK_OP_SWEEP,
+	WEBHOOK_OP_DELETE,		/* the delivered rows of one loop turn */
 };
 
 struct webhook_delivery {
@@ -43,6 +44,7 @@ struct webhook_delivery {
 	int attempts;			/* failed attempts before this one */
 	long age_s;			/* row age when claimed */
 	int plain_delete;		/* delivered, its queue's next row already started: delete without hand-off */
+	int del_queued;			/* its plain DELETE waits for the turn's batch (webhook_flush_deletes) */
 	struct webhook_delivery *ahead;	/* the due rows behind this one in its queue, read with it, not started */
 	CURL *easy;
 	struct curl_slist *hdrs;
@@ -57,6 +59,8 @@ struct webhook_op {
 	struct webhook_delivery *d;
 	int limit;
 	int capped;			/* claim skipped busy URLs: they may have due rows */
+	struct webhook_delivery **ds;	/* DELETE: the deliveries whose rows it deletes */
+	int nds;
 };
 
 /* libevent watcher for one socket libcurl asked us to watch. */
@@ -98,6 +102,8 @@ struct webhook {
 	struct event *kick_ev;
 	struct event *wake_timer;
 	struct event *maint_timer;
+	struct event *del_ev;			/* flush the plain DELETEs queued this turn */
+	int ndel_queued;
 	struct timeval wake_at;
 
 	struct webhook_deliveries deliveries;	/* claimed rows: in flight or result being written */
@@ -131,6 +137,8 @@ void webhook_wake_after(struct webhook *w, long ms);
 void webhook_claim(struct webhook *w);
 /* Count the backlog and, now and then, drop rows past max age. */
 void webhook_maint(struct webhook *w);
+/* Delete the rows delivered this loop turn in one statement. */
+void webhook_flush_deletes(struct webhook *w);
 /* A POST ended (res, HTTP code): delete the row, schedule a retry, or drop it. */
 void webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode res, long code);
 /* Free a delivery (not linked any more), its transfer included. NULL is fine. */
