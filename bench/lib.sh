@@ -48,7 +48,7 @@ start_pg() {
 	pgport=$(free_port)
 	port=$(free_port)
 	base="http://127.0.0.1:$port"
-	PG_FSYNC=off scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null 2>&1 || fail "PostgreSQL did not start"
+	PG_FSYNC=${PG_FSYNC:-off} scripts/pg.sh start "$tmp/pg" "$pgport" >/dev/null 2>&1 || fail "PostgreSQL did not start"
 	mkdir -p "$tmp/run"
 }
 # wagate against the private PostgreSQL, logging to $tmp/wagate.log; returns once /health answers. sup_env holds

@@ -15,7 +15,8 @@
 # text reaches the receiver's phone and, as a DeviceSentMessage, the sender's): it is part of what is measured.
 # usage: bench/messages.sh [PAIRS:MESSAGES:CONCURRENCY ...]   (default 1:1000:32 50:2000:100; pairs must grow)
 # Knobs: BUILD (default build), WAGATE_BIN, WAGATE_WORKER_BIN, WAGATE_FAKEWA_BIN, BENCH_TIMEOUT (600 s per wait),
-#        BENCH_KEEP (keep the scratch dir).
+#        BENCH_KEEP (keep the scratch dir), PG_FSYNC (default off; on: durable commits as in production), PG_OPTS
+#        (more server options, e.g. "-c shared_preload_libraries=pg_stat_statements" to profile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=messages

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Start or stop a private PostgreSQL cluster: pg.sh start DIR PORT | pg.sh stop DIR | pg.sh uri DIR PORT
+# PG_OPTS: extra server options (e.g. "-c shared_preload_libraries=pg_stat_statements" to profile a bench).
 # Runs the server as the Debian "postgres" user when invoked as root (initdb refuses root).
 set -euo pipefail
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -23,7 +24,7 @@ start)
 			|| { cat "$dir/initdb.log" >&2; exit 1; }
 	fi
 	as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PG_FSYNC:-on}" start >/dev/null \
+		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=${PG_FSYNC:-on} ${PG_OPTS:-}" start >/dev/null \
 		|| { tail -n 20 "$dir/server.log" >&2; exit 1; }
 	;;
 stop)

@@ -10,6 +10,8 @@
 
 #include "backoff.h"
 #include "db.h"
+#include "db_prep.h"
+#include "db_tx.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -22,19 +24,6 @@
 #define DB_RETRY_MAX		3
 #define DB_ERR_MAX		512
 
-struct db_stmt {
-	char *sql;
-	int nparams;
-	char **values;
-	int *lengths;		/* NULL when every parameter is text */
-	int *formats;
-};
-
-struct db_tx {
-	struct db_stmt *stmts;
-	int n;
-	int cap;
-};
 
 struct db_job {
 	TAILQ_ENTRY(db_job) entry;
@@ -54,7 +43,13 @@ struct db_job {
 TAILQ_HEAD(db_jobq, db_job);
 
 enum db_conn_state { DB_CONN_DOWN, DB_CONN_CONNECTING, DB_CONN_IDLE, DB_CONN_BUSY };
-enum db_step { DB_STEP_BEGIN, DB_STEP_STMT, DB_STEP_COMMIT, DB_STEP_ROLLBACK };
+/*
+ * A single statement is one command (STMT). A batch of several goes in two round trips, not one per statement:
+ * PREP prepares the texts this session lacks (one command each, once per session), PIPE sends BEGIN and every
+ * statement in one pipeline and collects their results, then COMMIT (or ROLLBACK after an error) goes on its
+ * own: work whose COMMIT was never sent still cannot have committed (db_conn_lost reruns it elsewhere).
+ */
+enum db_step { DB_STEP_STMT, DB_STEP_PREP, DB_STEP_PIPE, DB_STEP_COMMIT, DB_STEP_ROLLBACK };
 
 struct db_conn {
 	struct db *db;
@@ -70,7 +65,9 @@ struct db_conn {
 	int warned;		/* this outage was logged */
 	struct db_job *job;
 	enum db_step step;
-	int stmt;
+	int stmt;		/* STMT, PREP: the statement at hand; PIPE: whose results come next (-1: BEGIN's) */
+	int preparing;		/* the command in flight prepares the statement stmt (then it runs) */
+	struct db_prep *prep;	/* the statements this session prepared (NULL while down) */
 	PGresult *cur;		/* first result of the command in flight */
 };
 
@@ -125,110 +122,6 @@ db_notice_cb(void *arg, const char *msg)
 {
 	(void)arg;
 	log_debug("%s", msg);
-}
-
-/* A new, empty batch of statements. */
-struct db_tx *
-db_tx_new(void)
-{
-	return xcalloc(1, sizeof(struct db_tx));
-}
-
-/* Append a copy of one statement and its parameters. */
-void
-db_tx_add_bin(struct db_tx *tx, const char *sql, int nparams, const char *const *params,
-    const int *lengths, const int *formats)
-{
-	struct db_stmt *s;
-	int i, bin;
-
-	if (tx == NULL || sql == NULL || nparams < 0 || (nparams > 0 && params == NULL))
-		fatalx("misuse");
-	if (tx->n == tx->cap) {
-		tx->cap = tx->cap ? tx->cap * 2 : 4;
-		tx->stmts = xreallocarray(tx->stmts, tx->cap, sizeof(*tx->stmts));
-	}
-	s = &tx->stmts[tx->n++];
-	memset(s, 0, sizeof(*s));
-	s->sql = xstrdup(sql);
-	s->nparams = nparams;
-	if (nparams == 0)
-		return;
-	s->values = xcalloc(nparams, sizeof(char *));
-	if (formats != NULL) {
-		s->formats = xcalloc(nparams, sizeof(int));
-		s->lengths = xcalloc(nparams, sizeof(int));
-	}
-	for (i = 0; i < nparams; i++) {
-		bin = formats != NULL && formats[i] == 1;
-		if (formats != NULL)
-			s->formats[i] = bin;
-		if (params[i] == NULL)
-			continue;
-		if (bin) {
-			if (lengths == NULL || lengths[i] < 0)
-				fatalx("binary parameter %d without a length", i);
-			s->lengths[i] = lengths[i];
-			s->values[i] = xmalloc(lengths[i] > 0 ? (size_t)lengths[i] : 1);
-			memcpy(s->values[i], params[i], lengths[i]);
-		} else
-			s->values[i] = xstrdup(params[i]);
-	}
-}
-
-/* Append a copy of one statement with text parameters. */
-void
-db_tx_add(struct db_tx *tx, const char *sql, int nparams, const char *const *params)
-{
-	db_tx_add_bin(tx, sql, nparams, params, NULL, NULL);
-}
-
-/* How many statements the batch holds. */
-int
-db_tx_count(const struct db_tx *tx)
-{
-	return tx == NULL ? 0 : tx->n;
-}
-
-/* A deep copy of tx, binary parameters included. */
-struct db_tx *
-db_tx_dup(const struct db_tx *tx)
-{
-	struct db_tx *out = db_tx_new();
-	const struct db_stmt *s;
-	int i;
-
-	for (i = 0; i < tx->n; i++) {
-		s = &tx->stmts[i];
-		db_tx_add_bin(out, s->sql, s->nparams, (const char *const *)s->values, s->lengths, s->formats);
-	}
-	return out;
-}
-
-/* Release a batch and every copy it holds. */
-void
-db_tx_free(struct db_tx *tx)
-{
-	int i, j;
-
-	if (tx == NULL)
-		return;
-	for (i = 0; i < tx->n; i++) {
-		for (j = 0; j < tx->stmts[i].nparams; j++) {
-			/* Parameters can be credentials and private prekeys: wipe before freeing. */
-			if (tx->stmts[i].values[j] != NULL)
-				explicit_wipe(tx->stmts[i].values[j], tx->stmts[i].lengths != NULL &&
-				    tx->stmts[i].formats[j] ? (size_t)tx->stmts[i].lengths[j] :
-				    strlen(tx->stmts[i].values[j]));
-			free(tx->stmts[i].values[j]);
-		}
-		free(tx->stmts[i].values);
-		free(tx->stmts[i].lengths);
-		free(tx->stmts[i].formats);
-		free(tx->stmts[i].sql);
-	}
-	free(tx->stmts);
-	free(tx);
 }
 
 /* Drop the results a job collected (before a retry, or once its callback ran). */
@@ -373,6 +266,10 @@ db_conn_close(struct db_conn *c)
 		PQclear(c->cur);
 		c->cur = NULL;
 	}
+	/* A new session starts with no prepared statements. */
+	db_prep_free(c->prep);
+	c->prep = NULL;
+	c->preparing = 0;
 	if (c->pg != NULL) {
 		PQfinish(c->pg);
 		c->pg = NULL;
@@ -423,6 +320,8 @@ db_conn_up(struct db_conn *c)
 		return;
 	}
 	PQsetNoticeProcessor(c->pg, db_notice_cb, NULL);
+	db_prep_free(c->prep);
+	c->prep = db_prep_new();
 	if (c->warned)
 		log_info("connection %u is back", c->idx);
 	else
@@ -468,15 +367,12 @@ fail:
 	db_conn_connect_failed(c, PQerrorMessage(c->pg));
 }
 
-/* Send one command; -1 when the connection is broken. */
+/* Wait for the answer of the command just sent; -1 when the connection is broken. */
 static int
-db_conn_send(struct db_conn *c, const char *sql, int nparams, char *const *values, const int *lengths,
-    const int *formats)
+db_conn_sent(struct db_conn *c)
 {
 	int r;
 
-	if (PQsendQueryParams(c->pg, sql, nparams, NULL, (const char *const *)values, lengths, formats, 0) == 0)
-		return -1;
 	db_conn_timer(c, DB_BACKSTOP_MS);
 	if ((r = PQflush(c->pg)) == -1)
 		return -1;
@@ -486,16 +382,98 @@ db_conn_send(struct db_conn *c, const char *sql, int nparams, char *const *value
 	return 0;
 }
 
+/* Send one command; -1 when the connection is broken. */
+static int
+db_conn_send(struct db_conn *c, const char *sql, int nparams, char *const *values, const int *lengths,
+    const int *formats)
+{
+	if (PQsendQueryParams(c->pg, sql, nparams, NULL, (const char *const *)values, lengths, formats, 0) == 0)
+		return -1;
+	return db_conn_sent(c);
+}
+
+/*
+ * Send statement s: as the prepared statement of its text when this session has one, else prepare it first
+ * (c->preparing: db_conn_step_done runs it once the server has it). Only texts with parameters: those are
+ * the repeated ones (their values are parameters), and a text without any may be one-off DDL.
+ */
+static int
+db_conn_send_stmt(struct db_conn *c, const struct db_stmt *s)
+{
+	char name[DB_PREP_NAME_MAX];
+
+	if (s->nparams == 0 || c->prep == NULL)
+		return db_conn_send(c, s->sql, s->nparams, s->values, s->lengths, s->formats);
+	switch (db_prep_find(c->prep, s->sql, name)) {
+	case 1:
+		if (PQsendQueryPrepared(c->pg, name, s->nparams, (const char *const *)s->values, s->lengths,
+		    s->formats, 0) == 0)
+			return -1;
+		return db_conn_sent(c);
+	case 0:
+		if (PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL) == 0)
+			return -1;
+		c->preparing = 1;
+		return db_conn_sent(c);
+	default:
+		return db_conn_send(c, s->sql, s->nparams, s->values, s->lengths, s->formats);
+	}
+}
+
+/* BEGIN and every statement of the job in one pipeline, then a sync point (which commits nothing: the block
+ * is explicit). */
+static int
+db_conn_send_pipe(struct db_conn *c)
+{
+	struct db_job *job = c->job;
+	const struct db_stmt *s;
+	char name[DB_PREP_NAME_MAX];
+	int i, rc;
+
+	if (PQenterPipelineMode(c->pg) == 0 ||
+	    PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 0)
+		return -1;
+	for (i = 0; i < job->tx->n; i++) {
+		s = &job->tx->stmts[i];
+		if (s->nparams > 0 && c->prep != NULL && db_prep_find(c->prep, s->sql, name) == 1)
+			rc = PQsendQueryPrepared(c->pg, name, s->nparams, (const char *const *)s->values, s->lengths,
+			    s->formats, 0);
+		else
+			rc = PQsendQueryParams(c->pg, s->sql, s->nparams, NULL, (const char *const *)s->values,
+			    s->lengths, s->formats, 0);
+		if (rc == 0)
+			return -1;
+		c->db->queries++;
+	}
+	if (PQpipelineSync(c->pg) == 0)
+		return -1;
+	c->stmt = -1;
+	return db_conn_sent(c);
+}
+
 /* Send the command the connection's job is at. */
 static int
 db_conn_send_step(struct db_conn *c)
 {
 	struct db_job *job = c->job;
 	struct db_stmt *s;
+	char name[DB_PREP_NAME_MAX];
 
 	switch (c->step) {
-	case DB_STEP_BEGIN:
-		return db_conn_send(c, "BEGIN", 0, NULL, NULL, NULL);
+	case DB_STEP_PREP:
+		for (; c->stmt < job->tx->n; c->stmt++) {
+			s = &job->tx->stmts[c->stmt];
+			if (s->nparams == 0 || c->prep == NULL || db_prep_find(c->prep, s->sql, name) != 0)
+				continue;
+			if (PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL) == 0)
+				return -1;
+			c->preparing = 1;
+			return db_conn_sent(c);
+		}
+		c->step = DB_STEP_PIPE;
+		return db_conn_send_pipe(c);
+	case DB_STEP_PIPE:
+		return -1;	/* sent at once by PREP */
 	case DB_STEP_COMMIT:
 		if (db_conn_send(c, "COMMIT", 0, NULL, NULL, NULL) == -1)
 			return -1;
@@ -505,11 +483,12 @@ db_conn_send_step(struct db_conn *c)
 		return db_conn_send(c, "ROLLBACK", 0, NULL, NULL, NULL);
 	case DB_STEP_STMT:
 		s = &job->tx->stmts[c->stmt];
-		if (db_conn_send(c, s->sql, s->nparams, s->values, s->lengths, s->formats) == -1)
+		if (db_conn_send_stmt(c, s) == -1)
 			return -1;
+		if (c->preparing)
+			return 0;	/* the statement itself goes once it is prepared */
 		c->db->queries++;
-		if (job->tx->n == 1)
-			job->committing = 1;
+		job->committing = 1;
 		return 0;
 	}
 	return -1;
@@ -521,12 +500,10 @@ db_conn_run(struct db_conn *c, struct db_job *job)
 {
 	c->job = job;
 	c->state = DB_CONN_BUSY;
+	c->preparing = 0;
 	job->attempts++;
 	db_job_clear(job);
-	if (job->tx->n > 1)
-		c->step = DB_STEP_BEGIN;
-	else
-		c->step = DB_STEP_STMT;
+	c->step = job->tx->n > 1 ? DB_STEP_PREP : DB_STEP_STMT;
 	c->stmt = 0;
 	if (db_conn_send_step(c) == -1)
 		db_conn_lost(c, PQerrorMessage(c->pg));
@@ -616,27 +593,33 @@ db_conn_step_done(struct db_conn *c, PGresult *r)
 		return;
 	}
 	switch (c->step) {
-	case DB_STEP_BEGIN:
+	case DB_STEP_PREP:
+		/* A text the server refused fails the job: nothing ran yet, no transaction to roll back. */
+		c->preparing = 0;
 		if (!ok)
 			goto failed;
 		PQclear(r);
-		c->step = DB_STEP_STMT;
-		c->stmt = 0;
+		db_prep_add(c->prep, job->tx->stmts[c->stmt].sql);
+		c->stmt++;
 		break;
+	case DB_STEP_PIPE:
+		PQclear(r);	/* db_conn_pipe_drain's */
+		return;
 	case DB_STEP_STMT:
+		if (c->preparing) {
+			/* The statement is prepared (or its text was refused: the job fails as if it had run). */
+			c->preparing = 0;
+			if (!ok)
+				goto failed;
+			PQclear(r);
+			db_prep_add(c->prep, job->tx->stmts[c->stmt].sql);
+			break;
+		}
 		if (!ok)
 			goto failed;
 		job->res[job->nres++] = r;
-		if (c->stmt + 1 < job->tx->n) {
-			c->stmt++;
-			break;
-		}
-		if (job->tx->n == 1) {
-			db_conn_finish(c);
-			return;
-		}
-		c->step = DB_STEP_COMMIT;
-		break;
+		db_conn_finish(c);
+		return;
 	case DB_STEP_COMMIT:
 		if (!ok)
 			goto failed;
@@ -662,17 +645,134 @@ failed:
 	}
 	job->retry = state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
 	PQclear(r);
-	if (c->step == DB_STEP_STMT && job->tx->n > 1) {
-		c->step = DB_STEP_ROLLBACK;
-		if (db_conn_send_step(c) == -1) {
+	db_conn_finish(c);
+}
+
+/* Whether r says the server or the connection went away, or the statement ran past statement_timeout: then
+ * the job and the connection are settled here (the connection is replaced) and 1 is returned. */
+static int
+db_conn_broken(struct db_conn *c, PGresult *r, int ok)
+{
+	struct db_job *job = c->job;
+	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	char msg[DB_ERR_MAX];
+
+	if (!ok && (PQstatus(c->pg) == CONNECTION_BAD ||
+	    (state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)))) {
+		db_copy_msg(msg, sizeof(msg), r != NULL ? PQresultErrorMessage(r) : PQerrorMessage(c->pg));
+		PQclear(r);
+		db_conn_lost(c, msg);
+		return 1;
+	}
+	if (!ok && state != NULL && strcmp(state, "57014") == 0) {
+		db_job_clear(job);
+		db_job_set_error(job, r);
+		job->unavailable = 1;
+		PQclear(r);
+		c->job = NULL;
+		db_job_done(c->db, job);
+		db_conn_lost(c, "statement timeout");
+		return 1;
+	}
+	return 0;
+}
+
+/* The results of one pipelined command (r: its first result, may be NULL). -1: the connection is gone. */
+static int
+db_conn_pipe_result(struct db_conn *c, PGresult *r)
+{
+	struct db_job *job = c->job;
+	ExecStatusType st = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
+	int k = c->stmt++;
+
+	if (st == PGRES_PIPELINE_ABORTED) {
+		/* Skipped after an earlier error: that one is the job's. */
+		PQclear(r);
+		return 0;
+	}
+	if (db_conn_broken(c, r, ok))
+		return -1;
+	if (!ok) {
+		if (!job->failed) {
+			db_job_clear(job);
+			if (r != NULL)
+				db_job_set_error(job, r);
+			else {
+				db_copy_msg(job->err, sizeof(job->err), "statement returned no result");
+				job->failed = 1;
+			}
+			job->retry = state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+		}
+		PQclear(r);
+		return 0;
+	}
+	if (k < 0 || job->failed || job->nres >= job->tx->n)
+		PQclear(r);	/* BEGIN's */
+	else
+		job->res[job->nres++] = r;
+	return 0;
+}
+
+/* The pipeline's sync point: leave pipeline mode, then COMMIT, or ROLLBACK the failed block. */
+static void
+db_conn_pipe_end(struct db_conn *c)
+{
+	struct db_job *job = c->job;
+
+	if (PQexitPipelineMode(c->pg) == 0) {
+		db_conn_lost(c, PQerrorMessage(c->pg));
+		return;
+	}
+	if (!job->failed && job->nres != job->tx->n) {
+		db_job_clear(job);
+		db_copy_msg(job->err, sizeof(job->err), "a statement returned no result");
+		job->failed = 1;
+	}
+	c->step = job->failed ? DB_STEP_ROLLBACK : DB_STEP_COMMIT;
+	if (db_conn_send_step(c) == -1) {
+		if (job->failed) {
 			/* Nothing committed: the job is finished with its own error, the connection is replaced. */
 			c->job = NULL;
 			db_job_done(c->db, job);
-			db_conn_lost(c, PQerrorMessage(c->pg));
 		}
-		return;
+		db_conn_lost(c, PQerrorMessage(c->pg));
 	}
-	db_conn_finish(c);
+}
+
+/* Collect the pipeline's results that are complete without blocking: each command's results end with a
+ * NULL, the whole with the sync point. */
+static void
+db_conn_pipe_drain(struct db_conn *c)
+{
+	PGresult *r;
+
+	while (c->state == DB_CONN_BUSY && c->step == DB_STEP_PIPE) {
+		if (PQisBusy(c->pg))
+			return;
+		r = PQgetResult(c->pg);
+		if (r != NULL && PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			if (c->cur != NULL) {
+				PQclear(c->cur);
+				c->cur = NULL;
+			}
+			db_conn_pipe_end(c);
+			return;
+		}
+		if (r != NULL) {
+			if (c->cur == NULL)
+				c->cur = r;
+			else
+				PQclear(r);
+			continue;
+		}
+		r = c->cur;
+		c->cur = NULL;
+		if (db_conn_pipe_result(c, r) == -1)
+			return;
+	}
 }
 
 /* Collect every result that is complete without blocking. */
@@ -682,6 +782,12 @@ db_conn_drain(struct db_conn *c)
 	PGresult *r;
 
 	while (c->state == DB_CONN_BUSY) {
+		if (c->step == DB_STEP_PIPE) {
+			db_conn_pipe_drain(c);
+			if (c->state != DB_CONN_BUSY || c->step == DB_STEP_PIPE)
+				return;
+			continue;
+		}
 		if (PQisBusy(c->pg))
 			return;
 		if ((r = PQgetResult(c->pg)) != NULL) {

@@ -690,6 +690,71 @@ test_outage(void **state)
 	pgtest_free(tmp);
 }
 
+/* A text with parameters is prepared once per connection and then only executed: the session lists it in
+ * pg_prepared_statements, with as many runs as were asked. A text the server refuses fails its transaction
+ * like any statement error, and the connection goes on. */
+static void
+test_prepared(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct db *db = db_new(base, conninfo, 1);
+	const char *sql = "SELECT $1::int * 2 AS prep_probe";
+	const char *p[1] = { "21" }, *q[1] = { sql };
+	struct rec rec = { 0 };
+	struct db_tx *tx;
+	int i;
+
+	(void)state;
+	assert_non_null(db);
+	for (i = 0; i < 5; i++) {
+		memset(&rec, 0, sizeof(rec));
+		test_query(db, &rec, sql, 1, p);
+		assert_true(test_run_until(base, &rec.called, 1, 60));
+		assert_false(rec.failed);
+		assert_string_equal(rec.val, "42");
+	}
+	/* One connection: this runs in the same session. */
+	memset(&rec, 0, sizeof(rec));
+	test_query(db, &rec, "SELECT count(*) || ':' || coalesce(sum(generic_plans + custom_plans), 0)"
+	    " FROM pg_prepared_statements WHERE statement = $1", 1, q);
+	assert_true(test_run_until(base, &rec.called, 1, 60));
+	assert_false(rec.failed);
+	assert_string_equal(rec.val, "1:5");
+
+	/* A refused text inside a transaction: the earlier statement is rolled back, nothing is cached. */
+	test_sync(base, db, &rec, "CREATE TABLE prep_t (n integer)");
+	tx = db_tx_new();
+	db_tx_add(tx, "INSERT INTO prep_t VALUES ($1::int)", 1, p);
+	db_tx_add(tx, "INSERT INTO prep_no_such_table VALUES ($1::int)", 1, p);
+	memset(&rec, 0, sizeof(rec));
+	test_tx(db, &rec, tx);
+	assert_true(test_run_until(base, &rec.called, 1, 60));
+	assert_true(rec.failed);
+	assert_string_equal(rec.sqlstate, "42P01");
+	test_sync(base, db, &rec, "SELECT count(*) FROM prep_t");
+	assert_string_equal(rec.val, "0");
+	memset(&rec, 0, sizeof(rec));
+	test_query(db, &rec, sql, 1, p);
+	assert_true(test_run_until(base, &rec.called, 1, 60));
+	assert_string_equal(rec.val, "42");
+
+	/* A new session (the server ended this one) prepares again instead of naming a statement it lacks. */
+	memset(&rec, 0, sizeof(rec));
+	test_query(db, &rec, "SELECT pg_terminate_backend(pg_backend_pid()) FROM (SELECT $1::int) x", 1, p);
+	assert_true(test_run_until(base, &rec.called, 1, 60));
+	assert_true(test_wait_up(base, db, 1, 60));
+	for (i = 0; i < 2; i++) {
+		memset(&rec, 0, sizeof(rec));
+		test_query(db, &rec, sql, 1, p);
+		assert_true(test_run_until(base, &rec.called, 1, 60));
+		assert_false(rec.failed);
+		assert_string_equal(rec.val, "42");
+	}
+	test_sync(base, db, &rec, "DROP TABLE prep_t");
+	db_free(db);
+	event_base_free(base);
+}
+
 /* Pick the server and create this process's scratch database. */
 static int
 test_setup(void **state)
@@ -716,6 +781,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_prepared),
 		cmocka_unit_test(test_transactions),
 		cmocka_unit_test(test_concurrency),
 		cmocka_unit_test(test_queue_bound),

@@ -42,6 +42,15 @@ webhook_maint_cb(evutil_socket_t fd, short what, void *arg)
 	webhook_maint(arg);
 }
 
+/* The plain DELETEs queued during the last turn go now, together. */
+static void
+webhook_del_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	webhook_flush_deletes(arg);
+}
+
 /* Ask for a claim on the next loop turn (several kicks in one turn make one query). */
 void
 webhook_kick(struct webhook *w)
@@ -74,6 +83,11 @@ webhook_new(struct event_base *base, struct db *db, const struct webhook_config 
 		w->retry_max_ms = w->retry_min_ms;
 	w->max_age_s = cfg->max_age_s > 0 ? cfg->max_age_s : 7 * 24 * 3600;
 	w->concurrency = cfg->concurrency > 0 ? cfg->concurrency : 32;
+	/* One URL's share of the slots. Every instance's queue to a URL has at most one POST in flight, so with
+	 * one receiver for all instances (the global webhook) this share is the whole parallelism: at 4, a
+	 * hundred busy instances waited behind four POSTs (bench/messages.sh, 50 pairs: row -> webhook 7 s).
+	 * Half the slots keep the other half for the other receivers while a slow one fills its share. */
+	w->per_url = w->concurrency / 2 > WEBHOOK_PER_URL ? w->concurrency / 2 : WEBHOOK_PER_URL;
 	w->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 15000;
 	w->backlog = -1;
 	TAILQ_INIT(&w->deliveries);
@@ -86,7 +100,9 @@ webhook_new(struct event_base *base, struct db *db, const struct webhook_config 
 	w->kick_ev = evtimer_new(base, webhook_poll_cb, w);
 	w->wake_timer = evtimer_new(base, webhook_poll_cb, w);
 	w->maint_timer = event_new(base, -1, EV_PERSIST, webhook_maint_cb, w);
-	if (w->poll_timer == NULL || w->kick_ev == NULL || w->wake_timer == NULL || w->maint_timer == NULL)
+	w->del_ev = event_new(base, -1, 0, webhook_del_cb, w);
+	if (w->poll_timer == NULL || w->kick_ev == NULL || w->wake_timer == NULL || w->maint_timer == NULL ||
+	    w->del_ev == NULL)
 		fatalx("event_new failed");
 	if (db != NULL) {
 		evtimer_add(w->poll_timer, &poll);
@@ -122,6 +138,7 @@ webhook_free(struct webhook *w)
 	event_free(w->kick_ev);
 	event_free(w->wake_timer);
 	event_free(w->maint_timer);
+	event_free(w->del_ev);
 	free(w->global_url);
 	free(w->server_url);
 	free(w);

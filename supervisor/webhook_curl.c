@@ -53,9 +53,11 @@ webhook_sock_event_cb(evutil_socket_t fd, short what, void *arg)
 	if (what & EV_WRITE)
 		action |= CURL_CSELECT_OUT;
 	curl_multi_socket_action(w->multi, fd, action, &running);
-	webhook_check_done(w);
+	/* Before the finished transfers are handed on: a delivery that ends may start its queue's next row
+	 * (webhook_delivery_finish), whose timer must survive. */
 	if (running <= 0 && evtimer_pending(w->curl_timer, NULL))
 		evtimer_del(w->curl_timer);
+	webhook_check_done(w);
 }
 
 /* libcurl's timeout expired. */

@@ -17,6 +17,8 @@
 /* The queue key of a row: events of no instance (if any) form their own queue per URL. Spelled exactly as
  * in migrations/0003_webhook_order.sql's index, which the planner must match. */
 #define WEBHOOK_QKEY(t)	"coalesce(" t ".instance_id, '00000000-0000-0000-0000-000000000000'::uuid)"
+#define WEBHOOK_STR_(x)	#x
+#define WEBHOOK_STR(x)	WEBHOOK_STR_(x)
 
 /* Allocate a database-call record owned by w's list. */
 static struct webhook_op *
@@ -43,12 +45,19 @@ webhook_db_error(struct webhook *w, const char *what, const struct db_result *r)
 	log_warnx("%s: %s", what, r->err ? r->err : "unknown error");
 }
 
-/* Free a delivery's transfer and memory (not linked any more). */
+/* Free a delivery's transfer and memory (not linked any more), and the rows read ahead of it. */
 void
 webhook_delivery_free(struct webhook_delivery *d)
 {
+	struct webhook_delivery *a;
+
 	if (d == NULL)
 		return;
+	while ((a = d->ahead) != NULL) {
+		d->ahead = a->ahead;
+		a->ahead = NULL;
+		webhook_delivery_free(a);
+	}
 	webhook_curl_stop(d);
 	curl_slist_free_all(d->hdrs);
 	free(d->instance_id);
@@ -87,6 +96,8 @@ webhook_inflight_ids(struct webhook *w)
 }
 
 static void webhook_db_cb(void *arg, const struct db_result *r);
+static void webhook_delivery_go(struct webhook *w, struct webhook_delivery *d);
+static void webhook_note_handoff(struct webhook *w, long long id);
 
 /* Forget every receiver hold. */
 void
@@ -158,11 +169,13 @@ webhook_hold_clear_url(struct webhook *w, const char *url)
 }
 
 /*
- * Delete a settled head and, in the same statement, read its queue's next row (the new head), with the
- * claim's columns and whether it is due: webhook_handoff starts it at once, without a claim round trip,
- * so one queue moves at one statement per event. The statement's snapshot still shows the deleted row,
- * hence id > $1. One row when the row was deleted (all NULL when its queue is now empty), none when it was
- * already gone (the sweep): the claim finds the head then.
+ * Delete a settled head and, in the same statement, read its queue's next rows (the new head and up to
+ * WEBHOOK_AHEAD - 1 behind it), with the claim's columns and whether each is due: webhook_handoff starts the
+ * head at once, without a claim round trip, and keeps the others on it, so each of them starts the moment
+ * the one before it was delivered (webhook_delivery_finish), while that one's DELETE runs beside it: a busy
+ * queue waits for its receiver only, not for a statement per event. The statement's snapshot still shows
+ * the deleted row, hence id > $1. Rows when the row was deleted (one all NULL when its queue is now empty),
+ * none when it was already gone (the sweep): the claim finds the head then.
  */
 static const char webhook_handoff_sql[] =
     "WITH del AS (DELETE FROM webhook_outbox WHERE id = $1::bigint RETURNING url, instance_id)"
@@ -170,7 +183,7 @@ static const char webhook_handoff_sql[] =
     " o.attempts, floor(extract(epoch FROM now() - o.created_at))::bigint, o.instance_id::text,"
     " o.next_attempt_at <= now() FROM webhook_outbox o WHERE o.url = del.url"
     " AND " WEBHOOK_QKEY("o") " = " WEBHOOK_QKEY("del") " AND o.id > $1::bigint"
-    " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT 1) n ON true";
+    " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT " WEBHOOK_STR(WEBHOOK_AHEAD) ") n ON true ORDER BY n.id";
 
 /* Write a delivery's outcome: delete the row, or record the failure and when to try again. */
 static void
@@ -193,6 +206,23 @@ webhook_delivery_record(struct webhook *w, struct webhook_delivery *d, int delet
 	params[2] = delay;
 	if (!delete && hold_url)
 		webhook_hold_url(w, d->url, delay_ms);
+	if (!d->plain_delete) {
+		/* The hand-off (or the claim, after a failure) reads the queue again: what was read ahead goes. */
+		struct webhook_delivery *a;
+
+		while ((a = d->ahead) != NULL) {
+			d->ahead = a->ahead;
+			a->ahead = NULL;
+			webhook_delivery_free(a);
+		}
+	}
+	if (delete && d->plain_delete) {
+		/* With the other rows delivered this turn: one statement and one commit for all of them. */
+		d->del_queued = 1;
+		w->ndel_queued++;
+		event_active(w->del_ev, EV_TIMEOUT, 0);
+		return;
+	}
 	op = webhook_op_new(w, WEBHOOK_OP_RESULT);
 	op->d = d;
 	if (delete)
@@ -214,6 +244,7 @@ void
 webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode res, long code)
 {
 	char error[WEBHOOK_MAX_ERROR_LEN];
+	struct webhook_delivery *next;
 	int attempts = d->attempts + 1;
 	long delay;
 
@@ -224,6 +255,15 @@ webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode 
 		webhook_hold_clear_url(w, d->url);
 		log_debug("delivered %s #%lld to %s (HTTP %ld, attempt %d)", d->event, d->id, d->url,
 		    code, attempts);
+		if ((next = d->ahead) != NULL && w->db != NULL) {
+			/* Its queue's next row goes now; this one's DELETE runs beside it. */
+			d->ahead = NULL;
+			d->plain_delete = 1;
+			webhook_delivery_record(w, d, 1, NULL, 0, 0);
+			webhook_note_handoff(w, next->id);
+			webhook_delivery_go(w, next);
+			return;
+		}
 		webhook_delivery_record(w, d, 1, NULL, 0, 0);
 		return;
 	}
@@ -261,9 +301,9 @@ webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode 
 	webhook_wake_after(w, delay);
 }
 
-/* Start the POST for one claimed row, or drop it unsent when it is past max age. */
-static void
-webhook_delivery_start(struct webhook *w, const PGresult *res, int row)
+/* A delivery of row of a claim's or hand-off's answer, not started. */
+static struct webhook_delivery *
+webhook_delivery_new(struct webhook *w, const PGresult *res, int row)
 {
 	struct webhook_delivery *d = xcalloc(1, sizeof(*d));
 
@@ -275,6 +315,14 @@ webhook_delivery_start(struct webhook *w, const PGresult *res, int row)
 	d->attempts = atoi(PQgetvalue(res, row, 5));
 	d->age_s = strtol(PQgetvalue(res, row, 6), NULL, 10);
 	d->instance_id = PQgetisnull(res, row, 7) ? NULL : xstrdup(PQgetvalue(res, row, 7));
+	d->hdrs = webhook_curl_headers(d, PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3));
+	return d;
+}
+
+/* Start the POST of d, or drop it unsent when it is past max age. */
+static void
+webhook_delivery_go(struct webhook *w, struct webhook_delivery *d)
+{
 	TAILQ_INSERT_TAIL(&w->deliveries, d, entry);
 	w->ndeliveries++;
 
@@ -286,9 +334,28 @@ webhook_delivery_start(struct webhook *w, const PGresult *res, int row)
 		webhook_delivery_record(w, d, 1, NULL, 0, 0);
 		return;
 	}
-	d->hdrs = webhook_curl_headers(d, PQgetisnull(res, row, 3) ? NULL : PQgetvalue(res, row, 3));
 	if (webhook_curl_start(w, d) == -1)
 		webhook_delivery_finish(w, d, CURLE_FAILED_INIT, 0);
+}
+
+/* Start the POST for one claimed row, or drop it unsent when it is past max age. */
+static void
+webhook_delivery_start(struct webhook *w, const PGresult *res, int row)
+{
+	webhook_delivery_go(w, webhook_delivery_new(w, res, row));
+}
+
+/* Row id of a queue starts outside a claim: a claim on its way may have seen it as its queue's head and must
+ * not start it again (webhook_claim_done). */
+static void
+webhook_note_handoff(struct webhook *w, long long id)
+{
+	if (!w->claiming)
+		return;
+	if (w->nhandoffs < WEBHOOK_HANDOFFS_MAX)
+		w->handoffs[w->nhandoffs] = id;
+	if (w->nhandoffs <= WEBHOOK_HANDOFFS_MAX)
+		w->nhandoffs++;
 }
 
 /*
@@ -403,7 +470,7 @@ webhook_claim(struct webhook *w)
 		for (e = TAILQ_FIRST(&w->deliveries); e != d; e = TAILQ_NEXT(e, entry))
 			if (strcmp(e->url, d->url) == 0)
 				seen = 1;
-		if (!seen && webhook_url_busy(w, d->url) >= WEBHOOK_PER_URL) {
+		if (!seen && webhook_url_busy(w, d->url) >= w->per_url) {
 			webhook_array_add(&urls, &ulen, &ucap, d->url);
 			capped = 1;
 		}
@@ -422,7 +489,7 @@ webhook_claim(struct webhook *w)
 	urls[ulen++] = '}';
 	urls[ulen] = '\0';
 	snprintf(limit, sizeof(limit), "%d", room);
-	snprintf(per_url, sizeof(per_url), "%d", WEBHOOK_PER_URL);
+	snprintf(per_url, sizeof(per_url), "%d", w->per_url);
 	params[0] = ids;
 	params[1] = limit;
 	params[2] = urls;
@@ -438,6 +505,47 @@ webhook_claim(struct webhook *w)
 	}
 	free(ids);
 	free(urls);
+}
+
+void
+webhook_flush_deletes(struct webhook *w)
+{
+	struct webhook_delivery *d;
+	struct webhook_op *op;
+	const char *params[1];
+	size_t cap;
+	char *ids, *p;
+	int i, n = 0;
+
+	if (w->ndel_queued == 0 || w->db == NULL)
+		return;
+	op = webhook_op_new(w, WEBHOOK_OP_DELETE);
+	op->ds = xcalloc((size_t)w->ndel_queued, sizeof(*op->ds));
+	cap = 3 + (size_t)w->ndel_queued * 22;
+	ids = p = xmalloc(cap);
+	*p++ = '{';
+	TAILQ_FOREACH(d, &w->deliveries, entry) {
+		if (!d->del_queued || n == w->ndel_queued)
+			continue;
+		d->del_queued = 0;
+		p += snprintf(p, cap - (size_t)(p - ids), "%s%lld", n > 0 ? "," : "", d->id);
+		op->ds[n++] = d;
+	}
+	*p++ = '}';
+	*p = '\0';
+	op->nds = n;
+	w->ndel_queued = 0;
+	params[0] = ids;
+	if (db_query(w->db, "DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[])", 1, params, webhook_db_cb,
+	    op) == -1) {
+		/* The rows stay and are posted again later (at least once), as after a failed DELETE. */
+		TAILQ_REMOVE(&w->ops, op, entry);
+		for (i = 0; i < op->nds; i++)
+			webhook_delivery_release(w, op->ds[i]);
+		free(op->ds);
+		free(op);
+	}
+	free(ids);
 }
 
 /* Count the backlog and, now and then, drop rows past max age. */
@@ -489,12 +597,12 @@ webhook_maint(struct webhook *w)
 static void
 webhook_handoff(struct webhook *w, const PGresult *res)
 {
-	struct webhook_delivery *d;
+	struct webhook_delivery *d, **tail;
 	struct timeval now;
 	long long id;
 	int i;
 
-	if (res == NULL || PQntuples(res) != 1 || PQnfields(res) < 9 || PQgetisnull(res, 0, 0))
+	if (res == NULL || PQntuples(res) < 1 || PQnfields(res) < 9 || PQgetisnull(res, 0, 0))
 		return;
 	if (strcmp(PQgetvalue(res, 0, 8), "t") != 0)
 		return;		/* only rows written before this rule (held then) wait: the poll finds them */
@@ -504,21 +612,22 @@ webhook_handoff(struct webhook *w, const PGresult *res)
 			return;
 	event_base_gettimeofday_cached(w->base, &now);
 	i = webhook_hold_find(w, PQgetvalue(res, 0, 2));
-	if (w->ndeliveries >= w->concurrency || webhook_url_busy(w, PQgetvalue(res, 0, 2)) >= WEBHOOK_PER_URL ||
+	if (w->ndeliveries >= w->concurrency || webhook_url_busy(w, PQgetvalue(res, 0, 2)) >= w->per_url ||
 	    (i != -1 && timercmp(&w->holds[i].until, &now, >)) ||
 	    webhook_queue_posting(w, PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7), PQgetvalue(res, 0, 2))) {
 		w->again = 1;
 		webhook_kick(w);
 		return;
 	}
-	/* A claim on its way may have seen this row as its queue's head: it must not start it again. */
-	if (w->claiming) {
-		if (w->nhandoffs < WEBHOOK_HANDOFFS_MAX)
-			w->handoffs[w->nhandoffs] = id;
-		if (w->nhandoffs <= WEBHOOK_HANDOFFS_MAX)
-			w->nhandoffs++;
+	webhook_note_handoff(w, id);
+	d = webhook_delivery_new(w, res, 0);
+	/* The due rows behind it, in order: each starts when the one before it was delivered. */
+	tail = &d->ahead;
+	for (i = 1; i < PQntuples(res) && !PQgetisnull(res, i, 0) && strcmp(PQgetvalue(res, i, 8), "t") == 0; i++) {
+		*tail = webhook_delivery_new(w, res, i);
+		tail = &(*tail)->ahead;
 	}
-	webhook_delivery_start(w, res, 0);
+	webhook_delivery_go(w, d);
 }
 
 /* Whether row id is one of the first n handed off while the claim ran (the claim saw it as a head: stale). */
@@ -570,7 +679,7 @@ webhook_claim_done(struct webhook *w, struct webhook_op *op, const struct db_res
 		}
 		webhook_delivery_start(w, res, i);
 		/* A URL that reached its share may have more due rows: look again when a slot frees. */
-		if (webhook_url_busy(w, PQgetvalue(res, i, 2)) >= WEBHOOK_PER_URL)
+		if (webhook_url_busy(w, PQgetvalue(res, i, 2)) >= w->per_url)
 			op->capped = 1;
 	}
 	if (n >= op->limit || op->capped)
@@ -592,6 +701,7 @@ webhook_db_cb(void *arg, const struct db_result *r)
 
 	if (w == NULL) {
 		/* The webhook was freed; whatever this was, the table still says what to do. */
+		free(op->ds);
 		free(op);
 		return;
 	}
@@ -607,13 +717,20 @@ webhook_db_cb(void *arg, const struct db_result *r)
 		else if (r->nres >= 1 && PQnfields(r->res[0]) > 0)
 			res = r->res[0];	/* a delete: its queue's next row */
 		/* Counted here, once: the sweep may have deleted the same row meanwhile (then no row). */
-		if (op->d->expired && res != NULL && PQntuples(res) == 1) {
+		if (op->d->expired && res != NULL && PQntuples(res) >= 1) {
 			w->dropped++;
 			log_warnx("dropping %s #%lld to %s after %d attempts: older than %d s", op->d->event,
 			    op->d->id, op->d->url, op->d->attempts, w->max_age_s);
 		}
 		webhook_delivery_release(w, op->d);
 		webhook_handoff(w, res);
+		break;
+	case WEBHOOK_OP_DELETE:
+		if (r->err != NULL)
+			webhook_db_error(w, "record results", r);
+		for (i = 0; i < op->nds; i++)
+			webhook_delivery_release(w, op->ds[i]);
+		free(op->ds);
 		break;
 	case WEBHOOK_OP_COUNT:
 		w->counting = 0;

@@ -503,6 +503,41 @@ tput_run(long want)
 	return (double)want / s;
 }
 
+/* A busy queue's rows are read ahead and posted one after the other: a failure in their middle holds every
+ * row behind it until its retry succeeded (nothing overtakes it), and no two POSTs of the queue overlap. */
+static void
+test_order_ahead(void **state)
+{
+	char url[128], data[32];
+	struct webhook *w;
+	int i, n, seq[MAX_REQS];
+
+	(void)state;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/ahead", T.rx.port);
+	add_instance(INST_ID, "hola", url, 0, "{}", 1);
+	w = new_webhook(NULL, NULL, 0, 100);
+	for (i = 1; i <= 20; i++) {
+		snprintf(data, sizeof(data), "{\"n\":%d}", i);
+		enqueue(w, INST_ID, "hola", "connection.update", data, NULL);
+	}
+	webhook_free(w);
+	/* The sixth is the hand-off's second row ahead: it fails once, fast. */
+	T.rx.fail_match = "\"n\": 6}";
+	T.rx.fail_match_n = 1;
+	w = new_webhook(T.db, NULL, 0, 100);
+	assert_true(run_until(pred_outbox_empty, NULL, 15000));
+	run_for(100);
+	n = hol_seq("hola", 0, seq, MAX_REQS);
+	assert_int_equal(n, 21);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(seq[i], i + 1);
+	for (i = 6; i < 21; i++)
+		assert_int_equal(seq[i], i);
+	assert_int_equal(T.rx.overlaps, 0);
+	assert_int_equal(webhook_failed_attempts_total(w), 1);
+	webhook_free(w);
+}
+
 /* Throughput with the receiver up (printed, not asserted: shared machine): 20 instances x 25 rows, first to
  * one URL each, then all to one URL (the per-URL share is the limit there); then 64 instances x 8 rows, one
  * URL each (more queues than delivery slots). */
@@ -540,6 +575,7 @@ main(void)
 		cmocka_unit_test_setup(test_db_down, webhook_test_reset),
 		cmocka_unit_test_setup(test_order_per_queue, webhook_test_reset),
 		cmocka_unit_test_setup(test_expired_head, webhook_test_reset),
+		cmocka_unit_test_setup(test_order_ahead, webhook_test_reset),
 		cmocka_unit_test_setup(test_throughput, webhook_test_reset),
 	};
 

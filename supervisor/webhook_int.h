@@ -18,15 +18,17 @@
 #define WEBHOOK_MAX_HEADER_LEN	8192
 #define WEBHOOK_MAX_ERROR_LEN	1000
 #define WEBHOOK_NAME_MAX	64	/* longest event name we build filter names for */
-#define WEBHOOK_PER_URL		4	/* deliveries to one URL claimed at once */
+#define WEBHOOK_PER_URL		4	/* least share of one URL in the delivery slots (webhook.per_url) */
 #define WEBHOOK_HOLDS_MAX	64	/* receivers held after a transport failure, remembered at once */
 #define WEBHOOK_HANDOFFS_MAX	256	/* hand-offs remembered during one claim (more: redo the claim) */
+#define WEBHOOK_AHEAD		8	/* rows of a queue a hand-off reads: the next one and those behind it */
 
 enum webhook_op_kind {
 	WEBHOOK_OP_CLAIM,
 	WEBHOOK_OP_RESULT,
 	WEBHOOK_OP_COUNT,
 	WEBHOOK_OP_SWEEP,
+	WEBHOOK_OP_DELETE,		/* the delivered rows of one loop turn */
 };
 
 struct webhook_delivery {
@@ -41,6 +43,9 @@ struct webhook_delivery {
 	char *body;
 	int attempts;			/* failed attempts before this one */
 	long age_s;			/* row age when claimed */
+	int plain_delete;		/* delivered, its queue's next row already started: delete without hand-off */
+	int del_queued;			/* its plain DELETE waits for the turn's batch (webhook_flush_deletes) */
+	struct webhook_delivery *ahead;	/* the due rows behind this one in its queue, read with it, not started */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
@@ -54,6 +59,8 @@ struct webhook_op {
 	struct webhook_delivery *d;
 	int limit;
 	int capped;			/* claim skipped busy URLs: they may have due rows */
+	struct webhook_delivery **ds;	/* DELETE: the deliveries whose rows it deletes */
+	int nds;
 };
 
 /* libevent watcher for one socket libcurl asked us to watch. */
@@ -86,6 +93,7 @@ struct webhook {
 	int retry_max_ms;
 	int max_age_s;
 	int concurrency;
+	int per_url;			/* deliveries to one URL at once: half the slots, at least WEBHOOK_PER_URL */
 	int request_timeout_ms;
 
 	CURLM *multi;
@@ -94,6 +102,8 @@ struct webhook {
 	struct event *kick_ev;
 	struct event *wake_timer;
 	struct event *maint_timer;
+	struct event *del_ev;			/* flush the plain DELETEs queued this turn */
+	int ndel_queued;
 	struct timeval wake_at;
 
 	struct webhook_deliveries deliveries;	/* claimed rows: in flight or result being written */
@@ -127,6 +137,8 @@ void webhook_wake_after(struct webhook *w, long ms);
 void webhook_claim(struct webhook *w);
 /* Count the backlog and, now and then, drop rows past max age. */
 void webhook_maint(struct webhook *w);
+/* Delete the rows delivered this loop turn in one statement. */
+void webhook_flush_deletes(struct webhook *w);
 /* A POST ended (res, HTTP code): delete the row, schedule a retry, or drop it. */
 void webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode res, long code);
 /* Free a delivery (not linked any more), its transfer included. NULL is fine. */

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,8 @@ fakewa_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *
 	}
 	snprintf(peer, sizeof(peer), "%s:%d", host, port);
 	evutil_make_socket_nonblocking(fd);
+	/* As the worker's side: stanzas go out without waiting for the client's delayed ACK. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	if (fw_client_new(&f->srv, fd, peer) == NULL)
 		log_warnx("cannot take client %s", peer);
 }

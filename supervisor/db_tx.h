@@ -1,0 +1,20 @@
+/* The insides of a batch of statements (db.h's struct db_tx), shared by db_tx.c, which builds batches, and
+ * db.c, which runs them. */
+#ifndef WAGATE_DB_TX_H
+#define WAGATE_DB_TX_H
+
+struct db_stmt {
+	char *sql;
+	int nparams;
+	char **values;
+	int *lengths;		/* NULL when every parameter is text */
+	int *formats;
+};
+
+struct db_tx {
+	struct db_stmt *stmts;
+	int n;
+	int cap;
+};
+
+#endif
