@@ -563,6 +563,21 @@ db_job_set_error(struct db_job *job, const PGresult *r)
 	job->failed = 1;
 }
 
+/* A statement of job failed (r its result, NULL when there was none; state its SQLSTATE): the job's error, and
+ * whether running it again may succeed (serialization failure or deadlock). */
+static void
+db_job_fail_stmt(struct db_job *job, PGresult *r, const char *state)
+{
+	db_job_clear(job);
+	if (r != NULL)
+		db_job_set_error(job, r);
+	else {
+		db_copy_msg(job->err, sizeof(job->err), "statement returned no result");
+		job->failed = 1;
+	}
+	job->retry = state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+}
+
 /* One command of the job completed with result r (may be NULL): move to the next. */
 static void
 db_conn_step_done(struct db_conn *c, PGresult *r)
@@ -636,14 +651,7 @@ db_conn_step_done(struct db_conn *c, PGresult *r)
 	return;
 
 failed:
-	db_job_clear(job);
-	if (r != NULL)
-		db_job_set_error(job, r);
-	else {
-		db_copy_msg(job->err, sizeof(job->err), "statement returned no result");
-		job->failed = 1;
-	}
-	job->retry = state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+	db_job_fail_stmt(job, r, state);
 	PQclear(r);
 	db_conn_finish(c);
 }
@@ -696,14 +704,7 @@ db_conn_pipe_result(struct db_conn *c, PGresult *r)
 		return -1;
 	if (!ok) {
 		if (!job->failed) {
-			db_job_clear(job);
-			if (r != NULL)
-				db_job_set_error(job, r);
-			else {
-				db_copy_msg(job->err, sizeof(job->err), "statement returned no result");
-				job->failed = 1;
-			}
-			job->retry = state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+			db_job_fail_stmt(job, r, state);
 		}
 		PQclear(r);
 		return 0;
