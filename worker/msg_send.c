@@ -418,12 +418,32 @@ send_step_target(struct send_op *op, struct send_target *t, struct wa_signal *si
 	return WA_SIGNAL_DONE;
 }
 
+/* The row of an outgoing message, PENDING until WhatsApp acks it: from us, sent through the API (send.message),
+ * committed with the ratchet changes before the stanza is written. participant: ours in a group, "" in 1:1. */
+void
+send_add_pending_row(const struct send_op *op, struct msg_batch *b, const char *remote_alt, const char *participant)
+{
+	Wagate__Ipc__StoredMessage m = WAGATE__IPC__STORED_MESSAGE__INIT;
+
+	m.id = (char *)op->id;
+	m.remote_jid = (char *)op->to;
+	m.remote_jid_alt = (char *)remote_alt;
+	m.participant = (char *)participant;
+	m.from_me = 1;
+	m.timestamp = op->t;
+	m.status = WAGATE__IPC__MSG_STATUS__MSG_STATUS_PENDING;
+	m.message.data = op->msg;
+	m.message.len = op->len;
+	m.source = (char *)"web";
+	m.sent_by_api = 1;
+	msg_batch_add_message(b, &m);
+}
+
 /* The executor job: probe, then (unless bundles are missing) build, encrypt and store the row. */
 static int
 send_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch *b)
 {
 	struct send_op *op = arg;
-	Wagate__Ipc__StoredMessage m = WAGATE__IPC__STORED_MESSAGE__INIT;
 	size_t peers = 0;
 	int rc;
 
@@ -454,17 +474,7 @@ send_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch 
 		if (op->error[0] == '\0')
 			snprintf(op->error, sizeof(op->error), "no session with any device of the recipient");
 	} else if (op->kind == SEND_KIND_MESSAGE) {
-		m.id = op->id;
-		m.remote_jid = op->to;
-		m.remote_jid_alt = op->to_alt;
-		m.from_me = 1;
-		m.timestamp = op->t;
-		m.status = WAGATE__IPC__MSG_STATUS__MSG_STATUS_PENDING;
-		m.message.data = op->msg;
-		m.message.len = op->len;
-		m.source = (char *)"web";
-		m.sent_by_api = 1;
-		msg_batch_add_message(b, &m);
+		send_add_pending_row(op, b, op->to_alt, "");
 	}
 	return WA_SIGNAL_DONE;
 }

@@ -254,7 +254,6 @@ send_group_step_key(struct send_op *op, struct wa_signal *sig)
 int
 send_group_step_final(struct send_op *op, struct wa_signal *sig, struct msg_batch *b)
 {
-	Wagate__Ipc__StoredMessage m = WAGATE__IPC__STORED_MESSAGE__INIT;
 	char err[160];
 	int rc;
 
@@ -269,18 +268,7 @@ send_group_step_final(struct send_op *op, struct wa_signal *sig, struct msg_batc
 			return WA_SIGNAL_DONE;
 		}
 	}
-	m.id = op->id;
-	m.remote_jid = op->to;
-	m.remote_jid_alt = (char *)"";
-	m.participant = op->own_user;
-	m.from_me = 1;
-	m.timestamp = op->t;
-	m.status = WAGATE__IPC__MSG_STATUS__MSG_STATUS_PENDING;
-	m.message.data = op->msg;
-	m.message.len = op->len;
-	m.source = (char *)"web";
-	m.sent_by_api = 1;
-	msg_batch_add_message(b, &m);
+	send_add_pending_row(op, b, "", op->own_user);
 	return WA_SIGNAL_DONE;
 }
 

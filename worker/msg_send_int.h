@@ -158,6 +158,9 @@ void send_op_free(struct send_op *op);
 void send_finish(struct send_op *op, int code, const char *error);
 /* Queue op's executor job (op leaves the list while the executor holds it). 0 or -1. */
 int send_op_submit(struct send_op *op);
+/* The PENDING row of op (sent through the API) into b; participant: ours in a group, "" in 1:1. */
+void send_add_pending_row(const struct send_op *op, struct msg_batch *b, const char *remote_alt,
+    const char *participant);
 /* Our ADVSignedDeviceIdentity for <device-identity>. */
 const uint8_t *send_identity(const struct session *s, size_t *len);
 
