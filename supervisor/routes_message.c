@@ -391,6 +391,27 @@ msg_number_json(int exists, const char *jid, const char *number)
 	return o;
 }
 
+/* A required array member of the body with 1..max elements, in Evolution's schema words; *len is how many to
+ * read (0 when the member is missing, not an array or too long: its error is in errs). */
+static struct json_object *
+msg_array_field(struct json_object *errs, struct json_object *body, const char *name, size_t max, size_t *len)
+{
+	struct json_object *arr = v_field(errs, body, "", name, V_ARRAY, 1);
+	char msg[128];
+
+	*len = arr != NULL ? json_object_array_length(arr) : 0;
+	if (arr != NULL && *len == 0) {
+		snprintf(msg, sizeof(msg), "%s does not meet minimum length of 1", name);
+		json_object_array_add(errs, json_object_new_string(msg));
+	}
+	if (*len > max) {
+		snprintf(msg, sizeof(msg), "%s does not meet maximum length of %zu", name, max);
+		json_object_array_add(errs, json_object_new_string(msg));
+		*len = 0;
+	}
+	return arr;
+}
+
 /* The worker's NumbersResult: broadcast and group entries first, then the users, as Evolution orders them. */
 static void
 msg_numbers_done_cb(void *arg, int ok, int code, const char *error, const struct workers_number *v, size_t n)
@@ -423,15 +444,7 @@ route_chat_whatsapp_numbers(struct http_call *c)
 	char jid[MSG_SEND_JID_MAX], msg[128], **d;
 	size_t i, j, len, n;
 
-	numbers = v_field(errs, c->body, "", "numbers", V_ARRAY, 1);
-	len = numbers != NULL ? json_object_array_length(numbers) : 0;
-	if (numbers != NULL && len == 0)
-		json_object_array_add(errs, json_object_new_string("numbers does not meet minimum length of 1"));
-	if (len > WORKERS_NUMBERS_MAX) {
-		snprintf(msg, sizeof(msg), "numbers does not meet maximum length of %d", WORKERS_NUMBERS_MAX);
-		json_object_array_add(errs, json_object_new_string(msg));
-		len = 0;
-	}
+	numbers = msg_array_field(errs, c->body, "numbers", WORKERS_NUMBERS_MAX, &len);
 	for (i = 0; i < len; i++) {
 		v = json_object_array_get_idx(numbers, i);
 		if (!json_object_is_type(v, json_type_string)) {
@@ -531,15 +544,7 @@ route_chat_mark_read(struct http_call *c)
 	char prefix[48], msg[128], jid[MSG_SEND_JID_MAX];
 	size_t i, len, n = 0;
 
-	arr = v_field(errs, c->body, "", "readMessages", V_ARRAY, 1);
-	len = arr != NULL ? json_object_array_length(arr) : 0;
-	if (arr != NULL && len == 0)
-		json_object_array_add(errs, json_object_new_string("readMessages does not meet minimum length of 1"));
-	if (len > WORKERS_READ_KEYS_MAX) {
-		snprintf(msg, sizeof(msg), "readMessages does not meet maximum length of %d", WORKERS_READ_KEYS_MAX);
-		json_object_array_add(errs, json_object_new_string(msg));
-		len = 0;
-	}
+	arr = msg_array_field(errs, c->body, "readMessages", WORKERS_READ_KEYS_MAX, &len);
 	for (i = 0; i < len; i++) {
 		e = json_object_array_get_idx(arr, i);
 		snprintf(prefix, sizeof(prefix), "readMessages[%zu].", i);
