@@ -117,7 +117,7 @@ json_new_long(uint64_t v, bool is_unsigned)
 /*
  * A float or double as JavaScript prints it: the shortest of %.15g..%.17g that reads back to the same
  * double, so 0.1 stays "0.1" rather than json-c's "0.10000000000000001". protobufjs' toJSON writes
- * non-finite values as the strings "NaN", "Infinity" and "-Infinity".
+ * non-finite values as the strings "NaN", "Infinity" and "-Infinity", and negative zero as 0.
  */
 static json_object *
 json_new_number(double d)
@@ -129,6 +129,9 @@ json_new_number(double d)
 		return json_object_new_string("NaN");
 	if (isinf(d))
 		return json_object_new_string(d > 0 ? "Infinity" : "-Infinity");
+	/* JSON.stringify(-0) is "0": "-0" would also read back as the integer 0, not the double it came from. */
+	if (d == 0)
+		d = 0;
 	for (prec = 15; prec < 17; prec++) {
 		snprintf(buf, sizeof(buf), "%.*g", prec, d);
 		if (strtod(buf, NULL) == d)
