@@ -32,6 +32,7 @@
 #define RECV_RETRY_MAX		4	/* retry receipts per message (whatsmeow stops after 4) */
 #define RECV_RECEIPT_IDS_MAX	256	/* ids of one receipt's <list> */
 #define RECV_JID_MAX		WA_JID_USER_MAX
+#define RECV_STATUS_IDS		128	/* messages whose last receipt status we remember */
 
 struct recv_retry {
 	char id[RECV_ID_MAX + 1];
@@ -48,11 +49,20 @@ struct recv_keyed {
 	struct wa_prekey pk;
 };
 
+/* A receipt status stored (or being stored) for a message: key hashes (from_me, chat, id). */
+struct recv_status {
+	uint64_t key;
+	Wagate__Ipc__MsgStatus status;
+};
+
 struct msg_recv_state {
 	uint64_t gen;				/* connection generation: a reset drops what waits to be sent */
 	struct recv_retry *retry;		/* a ring of RECV_RETRY_IDS (~34 KB): allocated at the first
 						 * retry receipt, since most workers never send one */
 	size_t retry_next;
+	struct recv_status *status;		/* a ring of RECV_STATUS_IDS (2 KB): allocated at the first
+						 * receipt for one of our messages */
+	size_t status_next;
 	TAILQ_HEAD(, recv_keyed) keyed;		/* retry receipts whose prekey is being stored */
 };
 
@@ -689,13 +699,70 @@ msg_recv_message(struct session *s, const struct wa_node *n)
 
 /* --- receipts for our messages --- */
 
+/* The key of a message in the status ring: FNV-1a 64 over from_me, chat and id (a collision, ~2^-64 per
+ * pair, would cost one receipt status; the ring is there to save statements, not to decide anything else). */
+static uint64_t
+recv_status_key(int from_me, const char *chat, const char *id)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const char *parts[2] = { chat, id };
+	size_t i;
+
+	h = (h ^ (uint64_t)(from_me ? '1' : '0')) * 0x100000001b3ULL;
+	for (i = 0; i < 2; i++) {
+		for (const unsigned char *p = (const unsigned char *)parts[i]; *p != '\0'; p++)
+			h = (h ^ *p) * 0x100000001b3ULL;
+		h = (h ^ 0xffu) * 0x100000001b3ULL;	/* a separator no JID or id byte sequence can fake */
+	}
+	return h;
+}
+
+/* The slot remembering key, or NULL. */
+static struct recv_status *
+recv_status_find(struct msg_recv_state *st, uint64_t key)
+{
+	size_t i;
+
+	for (i = 0; st->status != NULL && i < RECV_STATUS_IDS; i++)
+		if (st->status[i].status != WAGATE__IPC__MSG_STATUS__MSG_STATUS_NONE && st->status[i].key == key)
+			return &st->status[i];
+	return NULL;
+}
+
+/* Remember that status is stored, or on its way to be, for key. */
+static void
+recv_status_note(struct msg_recv_state *st, uint64_t key, Wagate__Ipc__MsgStatus status)
+{
+	struct recv_status *r = recv_status_find(st, key);
+
+	if (r == NULL) {
+		if (st->status == NULL)
+			st->status = xcalloc(RECV_STATUS_IDS, sizeof(*st->status));
+		r = &st->status[st->status_next];
+		st->status_next = (st->status_next + 1) % RECV_STATUS_IDS;
+		r->key = key;
+	}
+	r->status = status;
+}
+
 struct receipt_job {
 	uint64_t gen;
 	struct wa_node *node;
 	Wagate__Ipc__MsgStatus status;
+	uint64_t key;				/* in the status ring; 0: not there (a receipt with a <list>) */
 	int from_me;
 	char chat[RECV_JID_MAX], participant[RECV_JID_MAX];
 };
+
+/* j's status will not be stored: a later receipt of the same status must be stored, not skipped. */
+static void
+recv_status_forget(struct session *s, const struct receipt_job *j)
+{
+	struct recv_status *r = j->key != 0 ? recv_status_find(recv_state(s), j->key) : NULL;
+
+	if (r != NULL && r->status == j->status)
+		r->status = WAGATE__IPC__MSG_STATUS__MSG_STATUS_NONE;
+}
 
 static int
 receipt_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch *b)
@@ -734,10 +801,11 @@ receipt_committed(struct session *s, void *arg, int ok, const char *error, int s
 	struct receipt_job *j = arg;
 
 	if (!stopping) {
-		if (!ok)
+		if (!ok) {
+			recv_status_forget(s, j);
 			log_warnx("%s: receipt %s not stored: %s", worker_instance_name(s->w),
 			    wa_node_attr(j->node, "id"), error);
-		else if (recv_can_send(s, j->gen))
+		} else if (recv_can_send(s, j->gen))
 			session_send_ack(s, j->node);
 	}
 	wa_node_free(j->node);
@@ -795,8 +863,25 @@ msg_recv_receipt(struct session *s, const struct wa_node *n)
 	}
 	if (wa_jid_is_group(&jf) && wa_jid_format(&jf, j->chat, sizeof(j->chat)) < 0)
 		j->chat[0] = '\0';
+	/* Every device of a recipient (and every member of a group) sends its own receipt, and a message's row
+	 * keeps only the highest status: a receipt that says no more than one already stored, or on its way, is
+	 * acked at once instead of costing a statement that changes nothing. Acking it early loses nothing: the
+	 * earlier receipt is acked only after its COMMIT, so WhatsApp sends that one again if the store fails. */
+	if (wa_node_child(n, "list") == NULL) {
+		struct msg_recv_state *st = recv_state(s);
+		struct recv_status *r;
+
+		j->key = recv_status_key(from_me, j->chat, id);
+		if ((r = recv_status_find(st, j->key)) != NULL && r->status >= status) {
+			free(j);
+			session_send_ack(s, n);
+			return;
+		}
+		recv_status_note(st, j->key, status);
+	}
 	j->node = wa_node_clone(n);
 	if (msg_exec_submit(s, &receipt_ops, j) == -1) {
+		recv_status_forget(s, j);
 		wa_node_free(j->node);
 		free(j);
 		session_send_ack(s, n);
@@ -828,6 +913,7 @@ msg_recv_free(struct session *s)
 		recv_keyed_free(k);
 	}
 	free(s->recv->retry);
+	free(s->recv->status);
 	free(s->recv);
 	s->recv = NULL;
 }

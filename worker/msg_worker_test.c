@@ -583,6 +583,24 @@ one_delivered(void)
 	return status_of("OUR-3") == WAGATE__IPC__MSG_STATUS__MSG_STATUS_DELIVERY_ACK;
 }
 
+static int
+third_read(void)
+{
+	return status_of("OUR-3") == WAGATE__IPC__MSG_STATUS__MSG_STATUS_READ;
+}
+
+/* How many status changes to status the worker stored for our message id. */
+static int
+status_changes(const char *id, int status)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < sv.nstatuses; i++)
+		n += strcmp(sv.statuses[i].id, id) == 0 && sv.statuses[i].from_me && sv.statuses[i].status == status;
+	return n;
+}
+
 static const char *wait_id, *wait_type;
 static int wait_n;
 
@@ -779,6 +797,18 @@ test_receive(void **state)
 	    "", body, sizeof(body)), 200);
 	if (!pump(one_delivered, WAIT_S * 1000))
 		fail_msg("no DELIVERY_ACK row for a delivery receipt");
+
+	/* 7. another device's delivery receipt for OUR-3 says nothing new: acked, not stored (the status ring);
+	 * a read receipt after it is stored (stanzas are handled in order: once READ is stored, the duplicate
+	 * has been judged) */
+	assert_int_equal(http("POST", "/phone/receipt?account=" PHONE_B "&to=" PHONE_A "@s.whatsapp.net&ids=OUR-3",
+	    "", body, sizeof(body)), 200);
+	assert_int_equal(http("POST", "/phone/receipt?account=" PHONE_B "&to=" PHONE_A "@s.whatsapp.net&type=read"
+	    "&ids=OUR-3", "", body, sizeof(body)), 200);
+	if (!pump(third_read, WAIT_S * 1000))
+		fail_msg("no READ row for OUR-3");
+	assert_int_equal(status_changes("OUR-3", WAGATE__IPC__MSG_STATUS__MSG_STATUS_DELIVERY_ACK), 1);
+	assert_int_equal(status_changes("OUR-3", WAGATE__IPC__MSG_STATUS__MSG_STATUS_READ), 1);
 
 	worker_stop();
 	fakewa_stop();
