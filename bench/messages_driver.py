@@ -216,7 +216,11 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"{}")
-s = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+class S(http.server.ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of new delivery connections overflows it, SYNs are
+    # dropped and retried a second later, and the delivery counts as a transport failure (the receiver is held)
+    request_queue_size = 1024
+s = S(("127.0.0.1", int(sys.argv[1])), H)
 s.daemon_threads = True
 s.serve_forever()
 '''

@@ -80,7 +80,7 @@ static const struct opt opts[] = {
 	{ "WAGATE_WORKER_RLIMIT_NOFILE", OPT_INT, "256", 16, 1048576, 0, O(worker_rlimit_nofile), "worker open files" },
 	{ "WAGATE_WEBHOOK_RETRY_MIN_MS", OPT_INT, "1000", 10, 3600000, 0, O(webhook_retry_min_ms), "first webhook retry delay" },
 	{ "WAGATE_WEBHOOK_RETRY_MAX_MS", OPT_INT, "300000", 10, 86400000, 0, O(webhook_retry_max_ms), "webhook retry delay cap" },
-	{ "WAGATE_WEBHOOK_CONCURRENCY", OPT_INT, "32", 1, 1024, 0, O(webhook_concurrency), "parallel webhook deliveries" },
+	{ "WAGATE_WEBHOOK_CONCURRENCY", OPT_INT, "128", 1, 1024, 0, O(webhook_concurrency), "parallel webhook deliveries" },
 	{ "CORS_ORIGIN", OPT_ORIGINS, "*", 0, 0, 0, O(cors_origin),
 	  "origins browsers may call from: * or a comma list like https://a.example,http://localhost:3000" },
 	{ "CORS_METHODS", OPT_METHODS, "POST,GET,PUT,DELETE", 0, 0, 0, O(cors_methods),

@@ -59,6 +59,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
+    request_queue_size = 1024  # socketserver's 5 drops SYNs when wagate opens many delivery connections at once
 
     def process_request(self, request, client_address):
         """Remember open connections, so that 'down' can cut the keep-alive ones too."""
