@@ -10,6 +10,7 @@
 #include "msg.h"
 #include "msg_content.h"
 #include "msg_identity.h"
+#include "random.h"
 #include "session_int.h"
 #include "log.h"
 #include "wa_conn.h"
@@ -18,6 +19,8 @@
 #include "wa_prekey.h"
 #include "worker.h"
 #include "xmalloc.h"
+
+#include <mbedtls/sha256.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -63,6 +66,7 @@ struct msg_recv_state {
 	struct recv_status *status;		/* a ring of RECV_STATUS_IDS (2 KB): allocated at the first
 						 * receipt for one of our messages */
 	size_t status_next;
+	uint8_t status_secret[16];		/* recv_status_key's; drawn with the ring */
 	TAILQ_HEAD(, recv_keyed) keyed;		/* retry receipts whose prekey is being stored */
 };
 
@@ -699,22 +703,29 @@ msg_recv_message(struct session *s, const struct wa_node *n)
 
 /* --- receipts for our messages --- */
 
-/* The key of a message in the status ring: FNV-1a 64 over from_me, chat and id (a collision, ~2^-64 per
- * pair, would cost one receipt status; the ring is there to save statements, not to decide anything else). */
+/* The key of a message in the status ring: SHA-256 over a secret drawn with the ring, from_me, chat and id,
+ * cut to 64 bits. Receipt ids are the peer's bytes: with a public hash a member of a group could craft an id
+ * whose key equals one of our messages' and have that message's next status skipped; with the secret a
+ * collision is a 2^-64 accident, and it would cost one receipt status, nothing else. */
 static uint64_t
-recv_status_key(int from_me, const char *chat, const char *id)
+recv_status_key(const struct msg_recv_state *st, int from_me, const char *chat, const char *id)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	const char *parts[2] = { chat, id };
+	mbedtls_sha256_context sha;
+	uint8_t h[32], flag = from_me ? 1 : 0;
+	uint64_t k = 0;
 	size_t i;
 
-	h = (h ^ (uint64_t)(from_me ? '1' : '0')) * 0x100000001b3ULL;
-	for (i = 0; i < 2; i++) {
-		for (const unsigned char *p = (const unsigned char *)parts[i]; *p != '\0'; p++)
-			h = (h ^ *p) * 0x100000001b3ULL;
-		h = (h ^ 0xffu) * 0x100000001b3ULL;	/* a separator no JID or id byte sequence can fake */
-	}
-	return h;
+	mbedtls_sha256_init(&sha);
+	(void)mbedtls_sha256_starts_ret(&sha, 0);
+	(void)mbedtls_sha256_update_ret(&sha, st->status_secret, sizeof(st->status_secret));
+	(void)mbedtls_sha256_update_ret(&sha, &flag, 1);
+	(void)mbedtls_sha256_update_ret(&sha, (const uint8_t *)chat, strlen(chat) + 1);	/* with its NUL */
+	(void)mbedtls_sha256_update_ret(&sha, (const uint8_t *)id, strlen(id));
+	(void)mbedtls_sha256_finish_ret(&sha, h);
+	mbedtls_sha256_free(&sha);
+	for (i = 0; i < 8; i++)
+		k = k << 8 | h[i];
+	return k != 0 ? k : 1;	/* 0 means "not in the ring" in a receipt job */
 }
 
 /* The slot remembering key, or NULL. */
@@ -729,15 +740,13 @@ recv_status_find(struct msg_recv_state *st, uint64_t key)
 	return NULL;
 }
 
-/* Remember that status is stored, or on its way to be, for key. */
+/* Remember that status is stored, or on its way to be, for key (the ring exists: msg_recv_receipt made it). */
 static void
 recv_status_note(struct msg_recv_state *st, uint64_t key, Wagate__Ipc__MsgStatus status)
 {
 	struct recv_status *r = recv_status_find(st, key);
 
 	if (r == NULL) {
-		if (st->status == NULL)
-			st->status = xcalloc(RECV_STATUS_IDS, sizeof(*st->status));
 		r = &st->status[st->status_next];
 		st->status_next = (st->status_next + 1) % RECV_STATUS_IDS;
 		r->key = key;
@@ -871,7 +880,11 @@ msg_recv_receipt(struct session *s, const struct wa_node *n)
 		struct msg_recv_state *st = recv_state(s);
 		struct recv_status *r;
 
-		j->key = recv_status_key(from_me, j->chat, id);
+		if (st->status == NULL) {
+			st->status = xcalloc(RECV_STATUS_IDS, sizeof(*st->status));
+			random_bytes(st->status_secret, sizeof(st->status_secret));
+		}
+		j->key = recv_status_key(st, from_me, j->chat, id);
 		if ((r = recv_status_find(st, j->key)) != NULL && r->status >= status) {
 			free(j);
 			session_send_ack(s, n);
