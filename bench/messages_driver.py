@@ -94,8 +94,9 @@ def wait(pred, what, limit=LIMIT, interval=0.2):
 def psql(sql):
     """Rows of one query (tab-separated fields) with the newest server-side psql."""
     c = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))
-    r = subprocess.run([c[-1] if c else "psql", "-X", "-q", "-A", "-t", "-F", "\t", "-d", DB, "-c", sql],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+    # the query on stdin: a set of many texts names more ids than one argument may hold (128 KB)
+    r = subprocess.run([c[-1] if c else "psql", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                        "-d", DB], input=sql, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
     if r.returncode != 0:
         die("psql: %s" % r.stderr.strip())
     return [line.split("\t") for line in r.stdout.splitlines() if line]
