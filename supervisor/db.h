@@ -59,6 +59,15 @@ void db_tx_free(struct db_tx *tx);
  * connection when its connection is lost; anything that might have committed fails with unavailable=1.
  */
 int db_tx_run(struct db *db, struct db_tx *tx, db_cb cb, void *arg);
+/*
+ * Statements with parameters are prepared once per connection and run from PostgreSQL's plan cache, which keeps
+ * a generic plan after a few runs. A text that starts with DB_UNPREPARED is never prepared: it is planned at
+ * every run, with the table sizes of that moment. For statements on a table whose size swings, the webhook
+ * outbox: a generic plan made while the table was empty (every path costs nothing, a sequential scan wins) stays
+ * cached, and once a backlog has grown the table it scans all of it at every run (measured: a DELETE of a few
+ * delivered rows took 1.3 ms at ~5,000 queued rows instead of 0.05 ms, so draining a backlog went quadratic).
+ */
+#define DB_UNPREPARED	"/* unprepared */ "
 /* One statement, convenience wrapper of db_tx_run. */
 int db_query(struct db *db, const char *sql, int nparams, const char *const *params, db_cb cb, void *arg);
 

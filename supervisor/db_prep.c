@@ -5,6 +5,7 @@
  * A text prepared once per session is only executed; PostgreSQL's plan cache picks a generic plan after a few
  * runs when it costs no more than the custom ones.
  */
+#include "db.h"
 #include "db_prep.h"
 #include "xmalloc.h"
 
@@ -78,8 +79,11 @@ db_prep_free(struct db_prep *p)
 int
 db_prep_find(struct db_prep *p, const char *sql, char *name)
 {
-	struct db_prep_entry *e = db_prep_slot(p, sql, db_prep_hash(sql));
+	struct db_prep_entry *e;
 
+	if (strncmp(sql, DB_UNPREPARED, sizeof(DB_UNPREPARED) - 1) == 0)
+		return -1;
+	e = db_prep_slot(p, sql, db_prep_hash(sql));
 	if (e->sql != NULL) {
 		db_prep_name(e->id, name);
 		return 1;

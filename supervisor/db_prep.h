@@ -19,7 +19,8 @@ struct db_prep *db_prep_new(void);
 void db_prep_free(struct db_prep *p);
 /*
  * Look sql up. 1: prepared, its name in name. 0: not prepared and there is room: prepare it under name, then
- * db_prep_add. -1: the cache is full, run it unprepared. name holds DB_PREP_NAME_MAX bytes.
+ * db_prep_add. -1: run it unprepared: the cache is full, or sql starts with DB_UNPREPARED (db.h). name holds
+ * DB_PREP_NAME_MAX bytes.
  */
 int db_prep_find(struct db_prep *p, const char *sql, char *name);
 /* sql was prepared under the name db_prep_find gave (no other db_prep_add in between). */

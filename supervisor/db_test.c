@@ -721,6 +721,29 @@ test_prepared(void **state)
 	assert_false(rec.failed);
 	assert_string_equal(rec.val, "1:5");
 
+	/* A text marked DB_UNPREPARED runs as often, alone or in a pipelined transaction, and is never prepared
+	 * (planned at every run, with the table sizes of that moment). */
+	for (i = 0; i < 6; i++) {
+		memset(&rec, 0, sizeof(rec));
+		if (i % 2 == 0)
+			test_query(db, &rec, DB_UNPREPARED "SELECT $1::int * 3 AS unprep_probe", 1, p);
+		else {
+			tx = db_tx_new();
+			db_tx_add(tx, DB_UNPREPARED "SELECT $1::int * 3 AS unprep_probe", 1, p);
+			db_tx_add(tx, DB_UNPREPARED "SELECT $1::int * 3 AS unprep_probe", 1, p);
+			test_tx(db, &rec, tx);
+		}
+		assert_true(test_run_until(base, &rec.called, 1, 60));
+		assert_false(rec.failed);
+		assert_string_equal(rec.val, "63");
+	}
+	memset(&rec, 0, sizeof(rec));
+	test_query(db, &rec, "SELECT count(*)::text FROM pg_prepared_statements WHERE statement LIKE $1", 1,
+	    (const char *[]){ "%unprep_probe%" });
+	assert_true(test_run_until(base, &rec.called, 1, 60));
+	assert_false(rec.failed);
+	assert_string_equal(rec.val, "0");
+
 	/* A refused text inside a transaction: the earlier statement is rolled back, nothing is cached. */
 	test_sync(base, db, &rec, "CREATE TABLE prep_t (n integer)");
 	tx = db_tx_new();

@@ -177,7 +177,7 @@ webhook_hold_clear_url(struct webhook *w, const char *url)
  * the deleted row, hence id > $1. Rows when the row was deleted (one all NULL when its queue is now empty),
  * none when it was already gone (the sweep): the claim finds the head then.
  */
-static const char webhook_handoff_sql[] =
+static const char webhook_handoff_sql[] = DB_UNPREPARED
     "WITH del AS (DELETE FROM webhook_outbox WHERE id = $1::bigint RETURNING url, instance_id)"
     " SELECT n.* FROM del LEFT JOIN LATERAL (SELECT o.id, o.event, o.url, o.headers::text, o.body::text,"
     " o.attempts, floor(extract(epoch FROM now() - o.created_at))::bigint, o.instance_id::text,"
@@ -228,8 +228,9 @@ webhook_delivery_record(struct webhook *w, struct webhook_delivery *d, int delet
 	if (delete)
 		rc = db_query(w->db, webhook_handoff_sql, 1, params, webhook_db_cb, op);
 	else
-		rc = db_query(w->db, "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = left($2, 1000),"
-		    " next_attempt_at = now() + $3::bigint * interval '1 millisecond' WHERE id = $1::bigint",
+		rc = db_query(w->db, DB_UNPREPARED "UPDATE webhook_outbox SET attempts = attempts + 1,"
+		    " last_error = left($2, 1000), next_attempt_at = now() + $3::bigint * interval '1 millisecond'"
+		    " WHERE id = $1::bigint",
 		    3, params, webhook_db_cb, op);
 	if (rc == -1) {
 		/* The row stays as it was and is retried by the next claim. */
@@ -373,7 +374,7 @@ webhook_note_handoff(struct webhook *w, long long id)
  * once (at-least-once; receivers de-duplicate on the delivery id). Several supervisors sharing one outbox
  * would need a lease or per-instance ownership first (DESIGN.md, scale plan).
  */
-static const char webhook_claim_sql[] =
+static const char webhook_claim_sql[] = DB_UNPREPARED
     "WITH RECURSIVE q AS ("
     "(SELECT o.url, " WEBHOOK_QKEY("o") " AS qkey, o.id, o.next_attempt_at FROM webhook_outbox o"
     " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT 1)"
@@ -536,8 +537,8 @@ webhook_flush_deletes(struct webhook *w)
 	op->nds = n;
 	w->ndel_queued = 0;
 	params[0] = ids;
-	if (db_query(w->db, "DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[])", 1, params, webhook_db_cb,
-	    op) == -1) {
+	if (db_query(w->db, DB_UNPREPARED "DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[])", 1, params,
+	    webhook_db_cb, op) == -1) {
 		/* The rows stay and are posted again later (at least once), as after a failed DELETE. */
 		TAILQ_REMOVE(&w->ops, op, entry);
 		for (i = 0; i < op->nds; i++)
@@ -579,8 +580,9 @@ webhook_maint(struct webhook *w)
 		 * by their outcome. Dropping an old row never reorders a queue: it is older than every row behind
 		 * it, and an expired row is never sent, by the sweep or by the claim.
 		 */
-		if (db_query(w->db, "DELETE FROM webhook_outbox WHERE created_at < now() - $1::bigint * interval '1 second'"
-		    " AND next_attempt_at <= now() AND NOT (id = ANY($2::bigint[])) RETURNING id, event, url, attempts",
+		if (db_query(w->db, DB_UNPREPARED "DELETE FROM webhook_outbox"
+		    " WHERE created_at < now() - $1::bigint * interval '1 second' AND next_attempt_at <= now()"
+		    " AND NOT (id = ANY($2::bigint[])) RETURNING id, event, url, attempts",
 		    2, params, webhook_db_cb, op) == -1) {
 			TAILQ_REMOVE(&w->ops, op, entry);
 			free(op);
