@@ -1,5 +1,5 @@
 /* Messaging inside the worker's WhatsApp session (issue 9; reference/wa-session.md sections 4-6): the Signal
- * executor (msg_exec.c), receiving (msg_recv.c: <message>, <receipt>, offline), sending (msg_send.c:
+ * executor (msg_exec.c), receiving (msg_recv.c: <message>, offline; msg_receipt.c: <receipt>), sending (msg_send.c:
  * SendMessage, usync devices, prekey bundles, CheckNumbers, MarkRead). Nothing outside worker/ includes it.
  *
  * The executor is the only place that runs wa_signal operations and the only writer of MessageStore. It
@@ -69,7 +69,7 @@ void msg_batch_add_message(struct msg_batch *b, const Wagate__Ipc__StoredMessage
 void msg_batch_add_status(struct msg_batch *b, const Wagate__Ipc__StatusChange *st);
 void msg_batch_add_lid(struct msg_batch *b, const char *lid, const char *pn);
 
-/* msg_recv.c: stanzas routed here by session.c. */
+/* msg_recv.c (messages, connection resets) and msg_receipt.c (receipts): stanzas routed here by session.c. */
 void msg_recv_message(struct session *s, const struct wa_node *n);
 void msg_recv_receipt(struct session *s, const struct wa_node *n);
 void msg_recv_reset_connection(struct session *s);

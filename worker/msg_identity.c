@@ -4,6 +4,7 @@
  * the notification again and the forgetting happens then. */
 #include "msg.h"
 #include "msg_identity.h"
+#include "msg_recv_int.h"
 #include "session_int.h"
 #include "log.h"
 #include "wa_conn.h"
@@ -84,7 +85,7 @@ ident_committed(struct session *s, void *arg, int ok, const char *error, int sto
 			    j->user);
 			/* the cached device list may be the old install's */
 			msg_send_on_devices_notification(s, j->node);
-			if (s->conn != NULL && msg_recv_gen(s) == j->gen && wa_conn_state(s->conn) == WA_CONN_OPEN)
+			if (msg_recv_can_send(s, j->gen))
 				session_send_ack(s, j->node);
 		}
 	}

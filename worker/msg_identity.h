@@ -28,7 +28,4 @@ int msg_batch_add_forget(struct msg_batch *b, const char *user, const char *name
 /* msg_identity.c: the notification (session.c routes it here instead of acking it at once). */
 void msg_identity_notification(struct session *s, const struct wa_node *n);
 
-/* msg_recv.c: the connection generation (a reset makes answers prepared on the old connection moot). */
-uint64_t msg_recv_gen(struct session *s);
-
 #endif

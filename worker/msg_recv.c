@@ -1,7 +1,7 @@
 /* Receiving (reference/wa-session.md section 5): each <message> becomes an executor job that decrypts its
  * <enc> children in document order, stores the content and the LID mappings it reveals, and only after the
  * COMMIT sends the delivery receipt and the ack (or a retry receipt when it could not decrypt). Receipts for
- * our own messages become status rows, acked after their COMMIT. Several stanzas of one loop turn share a
+ * our own messages are msg_receipt.c's. Several stanzas of one loop turn share a
  * batch (msg_exec.c), so nothing here forces one MessageStore per stanza.
  *
  * What is stored: one row per stanza, for the last <enc> whose plaintext carries content (msg_content.h);
@@ -10,7 +10,7 @@
 #include "msg.h"
 #include "msg_content.h"
 #include "msg_identity.h"
-#include "random.h"
+#include "msg_recv_int.h"
 #include "session_int.h"
 #include "log.h"
 #include "wa_conn.h"
@@ -20,8 +20,6 @@
 #include "worker.h"
 #include "xmalloc.h"
 
-#include <mbedtls/sha256.h>
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,15 +28,11 @@
 #include <time.h>
 
 #define RECV_ENC_MAX		8	/* <enc> children of one stanza we look at */
-#define RECV_ID_MAX		128	/* message ids longer than this are refused */
 #define RECV_RETRY_IDS		256	/* messages whose retry count we remember */
 #define RECV_RETRY_MAX		4	/* retry receipts per message (whatsmeow stops after 4) */
-#define RECV_RECEIPT_IDS_MAX	256	/* ids of one receipt's <list> */
-#define RECV_JID_MAX		WA_JID_USER_MAX
-#define RECV_STATUS_IDS		128	/* messages whose last receipt status we remember */
 
 struct recv_retry {
-	char id[RECV_ID_MAX + 1];
+	char id[MSG_RECV_ID_MAX + 1];
 	unsigned count;
 };
 
@@ -52,21 +46,11 @@ struct recv_keyed {
 	struct wa_prekey pk;
 };
 
-/* A receipt status stored (or being stored) for a message: key hashes (from_me, chat, id). */
-struct recv_status {
-	uint64_t key;
-	Wagate__Ipc__MsgStatus status;
-};
-
 struct msg_recv_state {
 	uint64_t gen;				/* connection generation: a reset drops what waits to be sent */
 	struct recv_retry *retry;		/* a ring of RECV_RETRY_IDS (~34 KB): allocated at the first
 						 * retry receipt, since most workers never send one */
 	size_t retry_next;
-	struct recv_status *status;		/* a ring of RECV_STATUS_IDS (2 KB): allocated at the first
-						 * receipt for one of our messages */
-	size_t status_next;
-	uint8_t status_secret[16];		/* recv_status_key's; drawn with the ring */
 	TAILQ_HEAD(, recv_keyed) keyed;		/* retry receipts whose prekey is being stored */
 };
 
@@ -87,9 +71,9 @@ struct recv_job {
 	int group;				/* from a group or broadcast: skmsg possible, participant set */
 	int from_me;
 	char sender[WA_SIGNAL_ADDRESS_MAX + 1];	/* the sending device's Signal address */
-	char chat[RECV_JID_MAX], chat_alt[RECV_JID_MAX];
-	char participant[RECV_JID_MAX], participant_alt[RECV_JID_MAX];
-	char lid[RECV_JID_MAX], pn[RECV_JID_MAX];	/* a mapping the stanza reveals */
+	char chat[MSG_RECV_JID_MAX], chat_alt[MSG_RECV_JID_MAX];
+	char participant[MSG_RECV_JID_MAX], participant_alt[MSG_RECV_JID_MAX];
+	char lid[MSG_RECV_JID_MAX], pn[MSG_RECV_JID_MAX];	/* a mapping the stanza reveals */
 	struct recv_enc enc[RECV_ENC_MAX];
 	size_t nenc;
 	/* progress, valid for batch bid only (msg.h: restart on another batch) */
@@ -115,16 +99,14 @@ recv_state(struct session *s)
 	return s->recv;
 }
 
-/* Whether WhatsApp can be told something now (the connection the stanza came on may be gone). */
-static int
-recv_can_send(struct session *s, uint64_t gen)
+int
+msg_recv_can_send(struct session *s, uint64_t gen)
 {
 	return s->conn != NULL && s->recv != NULL && s->recv->gen == gen && wa_conn_state(s->conn) == WA_CONN_OPEN;
 }
 
-/* The user JID (no device) of jid into buf; -1 if it is none. */
-static int
-recv_user_jid(const char *jid, char *buf, size_t len, struct wa_jid *out)
+int
+msg_recv_user_jid(const char *jid, char *buf, size_t len, struct wa_jid *out)
 {
 	struct wa_jid j, u;
 
@@ -136,17 +118,16 @@ recv_user_jid(const char *jid, char *buf, size_t len, struct wa_jid *out)
 	return wa_jid_format(&u, buf, len) < 0 ? -1 : 0;
 }
 
-/* Whether jid is one of our own devices (phone number or LID). */
-static int
-recv_is_own(const struct session *s, const char *jid)
+int
+msg_recv_is_own(const struct session *s, const char *jid)
 {
-	char a[RECV_JID_MAX], b[RECV_JID_MAX];
+	char a[MSG_RECV_JID_MAX], b[MSG_RECV_JID_MAX];
 
-	if (recv_user_jid(jid, a, sizeof(a), NULL) == -1)
+	if (msg_recv_user_jid(jid, a, sizeof(a), NULL) == -1)
 		return 0;
-	if (s->creds->jid != NULL && recv_user_jid(s->creds->jid, b, sizeof(b), NULL) == 0 && strcmp(a, b) == 0)
+	if (s->creds->jid != NULL && msg_recv_user_jid(s->creds->jid, b, sizeof(b), NULL) == 0 && strcmp(a, b) == 0)
 		return 1;
-	return s->creds->lid != NULL && recv_user_jid(s->creds->lid, b, sizeof(b), NULL) == 0 && strcmp(a, b) == 0;
+	return s->creds->lid != NULL && msg_recv_user_jid(s->creds->lid, b, sizeof(b), NULL) == 0 && strcmp(a, b) == 0;
 }
 
 /* The sender's device kind from the shape of the message id, as WhatsApp clients make them. */
@@ -166,9 +147,8 @@ recv_source(const char *id)
 	return "unknown";
 }
 
-/* A decimal attribute (t): its value, or dflt when absent or malformed. */
-static int64_t
-recv_num(const char *v, int64_t dflt)
+int64_t
+msg_recv_num(const char *v, int64_t dflt)
 {
 	char *end;
 	long long x;
@@ -184,20 +164,20 @@ recv_num(const char *v, int64_t dflt)
 static void
 recv_pair(struct recv_job *j, const char *jid, const char *other, char *main, char *alt)
 {
-	char a[RECV_JID_MAX], b[RECV_JID_MAX];
+	char a[MSG_RECV_JID_MAX], b[MSG_RECV_JID_MAX];
 	struct wa_jid ja, jb;
 
-	if (recv_user_jid(jid, a, RECV_JID_MAX, &ja) == -1)
+	if (msg_recv_user_jid(jid, a, MSG_RECV_JID_MAX, &ja) == -1)
 		return;
-	snprintf(main, RECV_JID_MAX, "%s", a);
-	if (other == NULL || recv_user_jid(other, b, sizeof(b), &jb) == -1 || !wa_jid_is_user(&jb) ||
+	snprintf(main, MSG_RECV_JID_MAX, "%s", a);
+	if (other == NULL || msg_recv_user_jid(other, b, sizeof(b), &jb) == -1 || !wa_jid_is_user(&jb) ||
 	    !wa_jid_is_user(&ja) || wa_jid_is_lid(&ja) == wa_jid_is_lid(&jb))
 		return;
 	if (wa_jid_is_lid(&ja)) {
-		snprintf(main, RECV_JID_MAX, "%s", b);
-		snprintf(alt, RECV_JID_MAX, "%s", a);
+		snprintf(main, MSG_RECV_JID_MAX, "%s", b);
+		snprintf(alt, MSG_RECV_JID_MAX, "%s", a);
 	} else
-		snprintf(alt, RECV_JID_MAX, "%s", b);
+		snprintf(alt, MSG_RECV_JID_MAX, "%s", b);
 	snprintf(j->lid, sizeof(j->lid), "%s", wa_jid_is_lid(&ja) ? a : b);
 	snprintf(j->pn, sizeof(j->pn), "%s", wa_jid_is_lid(&ja) ? b : a);
 }
@@ -333,7 +313,7 @@ recv_keyed_stored_cb(void *arg, int ok, const char *error)
 		    error);
 	else
 		recv_add_keys(s, k->receipt, &k->pk);
-	if (recv_can_send(s, k->gen))
+	if (msg_recv_can_send(s, k->gen))
 		wa_conn_send_node(s->conn, k->receipt);
 	recv_keyed_free(k);
 }
@@ -508,7 +488,7 @@ static void
 recv_rows(struct session *s, struct recv_job *j, struct msg_batch *b)
 {
 	Wagate__Ipc__StoredMessage m = WAGATE__IPC__STORED_MESSAGE__INIT;
-	char chat[RECV_JID_MAX], chat_alt[RECV_JID_MAX];
+	char chat[MSG_RECV_JID_MAX], chat_alt[MSG_RECV_JID_MAX];
 
 	if (j->lid[0] != '\0')
 		msg_batch_add_lid(b, j->lid, j->pn);
@@ -518,7 +498,7 @@ recv_rows(struct session *s, struct recv_job *j, struct msg_batch *b)
 	snprintf(chat_alt, sizeof(chat_alt), "%s", j->chat_alt);
 	/* Our phone's copy of what it sent names the chat inside (when the stanza did not). */
 	if (j->from_me && !j->group && j->content.dsm_dest != NULL && wa_node_attr(j->node, "recipient") == NULL &&
-	    recv_user_jid(j->content.dsm_dest, chat, sizeof(chat), NULL) == 0)
+	    msg_recv_user_jid(j->content.dsm_dest, chat, sizeof(chat), NULL) == 0)
 		chat_alt[0] = '\0';
 	m.id = (char *)j->id;
 	m.remote_jid = chat;
@@ -568,7 +548,7 @@ recv_committed(struct session *s, void *arg, int ok, const char *error, int stop
 	}
 	if (!ok)
 		log_warnx("%s: message %s from %s not stored: %s", worker_instance_name(s->w), j->id, j->from, error);
-	else if (!recv_can_send(s, j->gen))
+	else if (!msg_recv_can_send(s, j->gen))
 		log_debug("%s: message %s: connection gone, WhatsApp sends it again", worker_instance_name(s->w),
 		    j->id);
 	else if (j->fail && j->content.message == NULL) {
@@ -604,8 +584,8 @@ recv_parse(struct session *s, struct recv_job *j)
 	j->from = from = wa_node_attr(n, "from");
 	j->participant_attr = part = wa_node_attr(n, "participant");
 	j->notify = wa_node_attr(n, "notify");
-	j->t = recv_num(wa_node_attr(n, "t"), (int64_t)time(NULL));
-	if (j->id == NULL || *j->id == '\0' || strlen(j->id) > RECV_ID_MAX)
+	j->t = msg_recv_num(wa_node_attr(n, "t"), (int64_t)time(NULL));
+	if (j->id == NULL || *j->id == '\0' || strlen(j->id) > MSG_RECV_ID_MAX)
 		return "bad id";
 	if (from == NULL || wa_jid_parse(from, &jf) == -1)
 		return "bad from";
@@ -613,17 +593,17 @@ recv_parse(struct session *s, struct recv_job *j)
 		j->notify = NULL;
 	j->group = wa_jid_is_group(&jf) || wa_jid_is_broadcast(&jf);
 	if (j->group) {
-		if (part == NULL || recv_user_jid(part, j->participant, sizeof(j->participant), NULL) == -1)
+		if (part == NULL || msg_recv_user_jid(part, j->participant, sizeof(j->participant), NULL) == -1)
 			return "group message without a participant";
 		if (wa_jid_format(&jf, j->chat, sizeof(j->chat)) < 0)
 			return "bad from";
 		sender_jid = part;
 		recv_pair(j, part, wa_node_attr(n, wa_node_attr(n, "participant_pn") != NULL ? "participant_pn" :
 		    "participant_lid"), j->participant, j->participant_alt);
-		j->from_me = recv_is_own(s, part);
+		j->from_me = msg_recv_is_own(s, part);
 	} else if (wa_jid_is_user(&jf)) {
 		sender_jid = from;
-		j->from_me = recv_is_own(s, from);
+		j->from_me = msg_recv_is_own(s, from);
 		if (j->from_me) {
 			const char *rcpt = wa_node_attr(n, "recipient");
 			const char *alt = wa_node_attr(n, "peer_recipient_pn") != NULL ?
@@ -682,8 +662,8 @@ msg_recv_message(struct session *s, const struct wa_node *n)
 	j->node = wa_node_clone(n);
 	if ((why = recv_parse(s, j)) != NULL) {
 		log_info("%s: message %s refused: %s", worker_instance_name(s->w),
-		    j->id != NULL && strlen(j->id) <= RECV_ID_MAX ? j->id : "-", why);
-		if (j->id != NULL && strlen(j->id) <= RECV_ID_MAX && wa_node_attr(n, "from") != NULL)
+		    j->id != NULL && strlen(j->id) <= MSG_RECV_ID_MAX ? j->id : "-", why);
+		if (j->id != NULL && strlen(j->id) <= MSG_RECV_ID_MAX && wa_node_attr(n, "from") != NULL)
 			recv_send_ack(s, n, "487");
 		recv_job_free(j);
 		return;
@@ -698,206 +678,6 @@ msg_recv_message(struct session *s, const struct wa_node *n)
 	if (msg_exec_submit(s, &recv_ops, j) == -1) {
 		recv_job_free(j);
 		log_warnx("%s: message %s dropped: no executor", worker_instance_name(s->w), wa_node_attr(n, "id"));
-	}
-}
-
-/* --- receipts for our messages --- */
-
-/* The key of a message in the status ring: SHA-256 over a secret drawn with the ring, from_me, chat and id,
- * cut to 64 bits. Receipt ids are the peer's bytes: with a public hash a member of a group could craft an id
- * whose key equals one of our messages' and have that message's next status skipped; with the secret a
- * collision is a 2^-64 accident, and it would cost one receipt status, nothing else. */
-static uint64_t
-recv_status_key(const struct msg_recv_state *st, int from_me, const char *chat, const char *id)
-{
-	mbedtls_sha256_context sha;
-	uint8_t h[32], flag = from_me ? 1 : 0;
-	uint64_t k = 0;
-	size_t i;
-
-	mbedtls_sha256_init(&sha);
-	(void)mbedtls_sha256_starts_ret(&sha, 0);
-	(void)mbedtls_sha256_update_ret(&sha, st->status_secret, sizeof(st->status_secret));
-	(void)mbedtls_sha256_update_ret(&sha, &flag, 1);
-	(void)mbedtls_sha256_update_ret(&sha, (const uint8_t *)chat, strlen(chat) + 1);	/* with its NUL */
-	(void)mbedtls_sha256_update_ret(&sha, (const uint8_t *)id, strlen(id));
-	(void)mbedtls_sha256_finish_ret(&sha, h);
-	mbedtls_sha256_free(&sha);
-	for (i = 0; i < 8; i++)
-		k = k << 8 | h[i];
-	return k != 0 ? k : 1;	/* 0 means "not in the ring" in a receipt job */
-}
-
-/* The slot remembering key, or NULL. */
-static struct recv_status *
-recv_status_find(struct msg_recv_state *st, uint64_t key)
-{
-	size_t i;
-
-	for (i = 0; st->status != NULL && i < RECV_STATUS_IDS; i++)
-		if (st->status[i].status != WAGATE__IPC__MSG_STATUS__MSG_STATUS_NONE && st->status[i].key == key)
-			return &st->status[i];
-	return NULL;
-}
-
-/* Remember that status is stored, or on its way to be, for key (the ring exists: msg_recv_receipt made it). */
-static void
-recv_status_note(struct msg_recv_state *st, uint64_t key, Wagate__Ipc__MsgStatus status)
-{
-	struct recv_status *r = recv_status_find(st, key);
-
-	if (r == NULL) {
-		r = &st->status[st->status_next];
-		st->status_next = (st->status_next + 1) % RECV_STATUS_IDS;
-		r->key = key;
-	}
-	r->status = status;
-}
-
-struct receipt_job {
-	uint64_t gen;
-	struct wa_node *node;
-	Wagate__Ipc__MsgStatus status;
-	uint64_t key;				/* in the status ring; 0: not there (a receipt with a <list>) */
-	int from_me;
-	char chat[RECV_JID_MAX], participant[RECV_JID_MAX];
-};
-
-/* j's status will not be stored: a later receipt of the same status must be stored, not skipped. */
-static void
-recv_status_forget(struct session *s, const struct receipt_job *j)
-{
-	struct recv_status *r = j->key != 0 ? recv_status_find(recv_state(s), j->key) : NULL;
-
-	if (r != NULL && r->status == j->status)
-		r->status = WAGATE__IPC__MSG_STATUS__MSG_STATUS_NONE;
-}
-
-static int
-receipt_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch *b)
-{
-	struct receipt_job *j = arg;
-	Wagate__Ipc__StatusChange st = WAGATE__IPC__STATUS_CHANGE__INIT;
-	const struct wa_node *list = wa_node_child(j->node, "list");
-	size_t i, n = 0;
-
-	(void)s;
-	(void)sig;
-	st.remote_jid = j->chat;
-	st.participant = j->participant;
-	st.from_me = j->from_me;
-	st.status = j->status;
-	st.timestamp = recv_num(wa_node_attr(j->node, "t"), (int64_t)time(NULL));
-	st.id = (char *)wa_node_attr(j->node, "id");
-	msg_batch_add_status(b, &st);
-	for (i = 0; list != NULL && list->ctype == WA_CONTENT_NODES && i < list->nchildren &&
-	    n < RECV_RECEIPT_IDS_MAX; i++) {
-		const char *id = wa_node_attr(list->children[i], "id");
-
-		if (strcmp(list->children[i]->tag, "item") != 0 || id == NULL || *id == '\0' ||
-		    strlen(id) > RECV_ID_MAX)
-			continue;
-		st.id = (char *)id;
-		msg_batch_add_status(b, &st);
-		n++;
-	}
-	return WA_SIGNAL_DONE;
-}
-
-static void
-receipt_committed(struct session *s, void *arg, int ok, const char *error, int stopping)
-{
-	struct receipt_job *j = arg;
-
-	if (!stopping) {
-		if (!ok) {
-			recv_status_forget(s, j);
-			log_warnx("%s: receipt %s not stored: %s", worker_instance_name(s->w),
-			    wa_node_attr(j->node, "id"), error);
-		} else if (recv_can_send(s, j->gen))
-			session_send_ack(s, j->node);
-	}
-	wa_node_free(j->node);
-	free(j);
-}
-
-static const struct msg_job_ops receipt_ops = { receipt_step, receipt_committed };
-
-void
-msg_recv_receipt(struct session *s, const struct wa_node *n)
-{
-	const char *id = wa_node_attr(n, "id"), *from = wa_node_attr(n, "from"), *type = wa_node_attr(n, "type");
-	const char *part = wa_node_attr(n, "participant"), *rcpt = wa_node_attr(n, "recipient");
-	Wagate__Ipc__MsgStatus status;
-	struct receipt_job *j;
-	struct wa_jid jf;
-	int from_me = 1;
-
-	if (type != NULL && strcmp(type, "retry") == 0) {
-		msg_send_on_retry_receipt(s, n);
-		return;
-	}
-	if (type == NULL || strcmp(type, "inactive") == 0)
-		status = WAGATE__IPC__MSG_STATUS__MSG_STATUS_DELIVERY_ACK;
-	else if (strcmp(type, "read") == 0 || strcmp(type, "read-self") == 0)
-		status = WAGATE__IPC__MSG_STATUS__MSG_STATUS_READ;
-	else if (strcmp(type, "played") == 0 || strcmp(type, "played-self") == 0)
-		status = WAGATE__IPC__MSG_STATUS__MSG_STATUS_PLAYED;
-	else
-		status = WAGATE__IPC__MSG_STATUS__MSG_STATUS_NONE;	/* sender, hist_sync, server-error, ... */
-	if (id == NULL || *id == '\0' || strlen(id) > RECV_ID_MAX || from == NULL || wa_jid_parse(from, &jf) == -1) {
-		log_info("%s: unusable receipt ignored", worker_instance_name(s->w));
-		return;
-	}
-	/* A "-self" receipt comes from our other device: it read a message someone sent us, in recipient. */
-	if (type != NULL && strstr(type, "-self") != NULL)
-		from_me = 0;
-	else if (recv_is_own(s, from))
-		status = WAGATE__IPC__MSG_STATUS__MSG_STATUS_NONE;	/* our device got our own message */
-	if (status == WAGATE__IPC__MSG_STATUS__MSG_STATUS_NONE || s->exec == NULL) {
-		session_send_ack(s, n);
-		return;
-	}
-	j = xcalloc(1, sizeof(*j));
-	j->gen = recv_state(s)->gen;
-	j->status = status;
-	j->from_me = from_me;
-	if (recv_user_jid(!from_me && rcpt != NULL ? rcpt : from, j->chat, sizeof(j->chat), NULL) == -1 ||
-	    (wa_jid_is_group(&jf) && (part == NULL || recv_user_jid(part, j->participant, sizeof(j->participant),
-	    NULL) == -1))) {
-		log_info("%s: receipt %s with unusable addresses ignored", worker_instance_name(s->w), id);
-		free(j);
-		session_send_ack(s, n);
-		return;
-	}
-	if (wa_jid_is_group(&jf) && wa_jid_format(&jf, j->chat, sizeof(j->chat)) < 0)
-		j->chat[0] = '\0';
-	/* Every device of a recipient (and every member of a group) sends its own receipt, and a message's row
-	 * keeps only the highest status: a receipt that says no more than one already stored, or on its way, is
-	 * acked at once instead of costing a statement that changes nothing. Acking it early loses nothing: the
-	 * earlier receipt is acked only after its COMMIT, so WhatsApp sends that one again if the store fails. */
-	if (wa_node_child(n, "list") == NULL) {
-		struct msg_recv_state *st = recv_state(s);
-		struct recv_status *r;
-
-		if (st->status == NULL) {
-			st->status = xcalloc(RECV_STATUS_IDS, sizeof(*st->status));
-			random_bytes(st->status_secret, sizeof(st->status_secret));
-		}
-		j->key = recv_status_key(st, from_me, j->chat, id);
-		if ((r = recv_status_find(st, j->key)) != NULL && r->status >= status) {
-			free(j);
-			session_send_ack(s, n);
-			return;
-		}
-		recv_status_note(st, j->key, status);
-	}
-	j->node = wa_node_clone(n);
-	if (msg_exec_submit(s, &receipt_ops, j) == -1) {
-		recv_status_forget(s, j);
-		wa_node_free(j->node);
-		free(j);
-		session_send_ack(s, n);
 	}
 }
 
@@ -918,6 +698,7 @@ msg_recv_free(struct session *s)
 {
 	struct recv_keyed *k;
 
+	msg_receipt_free(s);
 	if (s->recv == NULL)
 		return;
 	/* Their StoreBatch never answers now (worker.h: nothing is called back once the session stops). */
@@ -926,7 +707,6 @@ msg_recv_free(struct session *s)
 		recv_keyed_free(k);
 	}
 	free(s->recv->retry);
-	free(s->recv->status);
 	free(s->recv);
 	s->recv = NULL;
 }

@@ -83,6 +83,7 @@ struct session {
 	/* messaging (msg.h) */
 	struct msg_exec *exec;		/* the Signal executor, from login on */
 	struct msg_recv_state *recv;	/* msg_recv.c's state */
+	struct msg_receipt_state *receipt;	/* msg_receipt.c's state (NULL until the first receipt) */
 	struct msg_send_state *send;	/* msg_send.c's state (device cache, stanzas waiting for their ack) */
 	struct msg_group_state *group;	/* msg_group_cmd.c's state (group iqs, participants, sender keys given) */
 };

@@ -1,0 +1,30 @@
+/* What msg_recv.c shares with the other receiving files (msg_receipt.c, msg_identity.c). Internal to the
+ * worker's messaging. */
+#ifndef WAGATE_MSG_RECV_INT_H
+#define WAGATE_MSG_RECV_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wa_jid.h"
+
+#define MSG_RECV_ID_MAX			128	/* message ids longer than this are refused */
+#define MSG_RECV_RECEIPT_IDS_MAX	256	/* ids of one receipt's <list> */
+#define MSG_RECV_JID_MAX		WA_JID_USER_MAX
+
+struct session;
+
+/* The connection generation (a reset makes answers prepared on the old connection moot). */
+uint64_t msg_recv_gen(struct session *s);
+/* Whether WhatsApp can be told something now: the connection of generation gen is still the open one. */
+int msg_recv_can_send(struct session *s, uint64_t gen);
+/* The user JID (no device) of jid into buf, and the parsed jid into out (NULL ok); -1 if it is none. */
+int msg_recv_user_jid(const char *jid, char *buf, size_t len, struct wa_jid *out);
+/* Whether jid is one of our own devices (phone number or LID). */
+int msg_recv_is_own(const struct session *s, const char *jid);
+/* A decimal attribute (t): its value, or dflt when absent, negative or malformed. */
+int64_t msg_recv_num(const char *v, int64_t dflt);
+/* msg_receipt.c: forget its state (msg_recv_free calls it). */
+void msg_receipt_free(struct session *s);
+
+#endif
