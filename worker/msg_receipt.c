@@ -70,18 +70,15 @@ recv_status_find(struct msg_receipt_state *st, uint64_t key)
 	return NULL;
 }
 
-/* Remember that status is stored, or on its way to be, for key. */
-static void
-recv_status_note(struct msg_receipt_state *st, uint64_t key, Wagate__Ipc__MsgStatus status)
+/* A slot for key, which the ring does not hold: the oldest one goes. */
+static struct recv_status *
+recv_status_add(struct msg_receipt_state *st, uint64_t key)
 {
-	struct recv_status *r = recv_status_find(st, key);
+	struct recv_status *r = &st->ring[st->next];
 
-	if (r == NULL) {
-		r = &st->ring[st->next];
-		st->next = (st->next + 1) % RECEIPT_STATUS_IDS;
-		r->key = key;
-	}
-	r->status = status;
+	st->next = (st->next + 1) % RECEIPT_STATUS_IDS;
+	r->key = key;
+	return r;
 }
 
 struct receipt_job {
@@ -220,7 +217,9 @@ msg_recv_receipt(struct session *s, const struct wa_node *n)
 			session_send_ack(s, n);
 			return;
 		}
-		recv_status_note(st, j->key, status);
+		if (r == NULL)
+			r = recv_status_add(st, j->key);
+		r->status = status;	/* stored, or on its way to be */
 	}
 	j->node = wa_node_clone(n);
 	if (msg_exec_submit(s, &receipt_ops, j) == -1) {
