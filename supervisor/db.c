@@ -404,7 +404,7 @@ db_conn_send_stmt(struct db_conn *c, const struct db_stmt *s)
 
 	if (s->nparams == 0 || c->prep == NULL)
 		return db_conn_send(c, s->sql, s->nparams, s->values, s->lengths, s->formats);
-	switch (db_prep_find(c->prep, s->sql, name)) {
+	switch (db_prep_find(c->prep, s->sql, s->hash, name)) {
 	case 1:
 		if (PQsendQueryPrepared(c->pg, name, s->nparams, (const char *const *)s->values, s->lengths,
 		    s->formats, 0) == 0)
@@ -435,7 +435,7 @@ db_conn_send_pipe(struct db_conn *c)
 		return -1;
 	for (i = 0; i < job->tx->n; i++) {
 		s = &job->tx->stmts[i];
-		if (s->nparams > 0 && c->prep != NULL && db_prep_find(c->prep, s->sql, name) == 1)
+		if (s->nparams > 0 && c->prep != NULL && db_prep_find(c->prep, s->sql, s->hash, name) == 1)
 			rc = PQsendQueryPrepared(c->pg, name, s->nparams, (const char *const *)s->values, s->lengths,
 			    s->formats, 0);
 		else
@@ -463,7 +463,7 @@ db_conn_send_step(struct db_conn *c)
 	case DB_STEP_PREP:
 		for (; c->stmt < job->tx->n; c->stmt++) {
 			s = &job->tx->stmts[c->stmt];
-			if (s->nparams == 0 || c->prep == NULL || db_prep_find(c->prep, s->sql, name) != 0)
+			if (s->nparams == 0 || c->prep == NULL || db_prep_find(c->prep, s->sql, s->hash, name) != 0)
 				continue;
 			if (PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL) == 0)
 				return -1;
@@ -614,7 +614,7 @@ db_conn_step_done(struct db_conn *c, PGresult *r)
 		if (!ok)
 			goto failed;
 		PQclear(r);
-		db_prep_add(c->prep, job->tx->stmts[c->stmt].sql);
+		db_prep_add(c->prep, job->tx->stmts[c->stmt].sql, job->tx->stmts[c->stmt].hash);
 		c->stmt++;
 		break;
 	case DB_STEP_PIPE:
@@ -627,7 +627,7 @@ db_conn_step_done(struct db_conn *c, PGresult *r)
 			if (!ok)
 				goto failed;
 			PQclear(r);
-			db_prep_add(c->prep, job->tx->stmts[c->stmt].sql);
+			db_prep_add(c->prep, job->tx->stmts[c->stmt].sql, job->tx->stmts[c->stmt].hash);
 			break;
 		}
 		if (!ok)

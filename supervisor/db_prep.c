@@ -28,17 +28,25 @@ struct db_prep {
 	unsigned n;
 };
 
-/* FNV-1a: the texts are our own constants, no adversary chooses them. */
-static uint64_t
-db_prep_hash(const char *s)
+/*
+ * Eight bytes per step, each multiplied in (a byte-wise FNV-1a over the kilobytes of a message-path text was
+ * 1 % of all the CPU of bench/messages.sh). The texts are our own constants, no adversary chooses them; a
+ * collision costs one strcmp.
+ */
+uint64_t
+db_prep_hash(const char *sql, size_t len)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = 0xcbf29ce484222325ULL ^ len, w;
+	size_t i;
 
-	for (; *s != '\0'; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ULL;
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, sql + i, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
 	}
-	return h;
+	for (; i < len; i++)
+		h = (h ^ (unsigned char)sql[i]) * 0x100000001b3ULL;
+	return h ^ (h >> 32);
 }
 
 static void
@@ -77,13 +85,13 @@ db_prep_free(struct db_prep *p)
 }
 
 int
-db_prep_find(struct db_prep *p, const char *sql, char *name)
+db_prep_find(struct db_prep *p, const char *sql, uint64_t hash, char *name)
 {
 	struct db_prep_entry *e;
 
 	if (strncmp(sql, DB_UNPREPARED, sizeof(DB_UNPREPARED) - 1) == 0)
 		return -1;
-	e = db_prep_slot(p, sql, db_prep_hash(sql));
+	e = db_prep_slot(p, sql, hash);
 	if (e->sql != NULL) {
 		db_prep_name(e->id, name);
 		return 1;
@@ -95,9 +103,8 @@ db_prep_find(struct db_prep *p, const char *sql, char *name)
 }
 
 void
-db_prep_add(struct db_prep *p, const char *sql)
+db_prep_add(struct db_prep *p, const char *sql, uint64_t h)
 {
-	uint64_t h = db_prep_hash(sql);
 	struct db_prep_entry *e = db_prep_slot(p, sql, h);
 
 	if (e->sql != NULL || p->n >= DB_PREP_MAX)

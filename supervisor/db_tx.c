@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "db_prep.h"
 #include "db_tx.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -20,6 +21,7 @@ db_tx_add_bin(struct db_tx *tx, const char *sql, int nparams, const char *const 
     const int *lengths, const int *formats)
 {
 	struct db_stmt *s;
+	size_t len;
 	int i, bin;
 
 	if (tx == NULL || sql == NULL || nparams < 0 || (nparams > 0 && params == NULL))
@@ -30,7 +32,10 @@ db_tx_add_bin(struct db_tx *tx, const char *sql, int nparams, const char *const 
 	}
 	s = &tx->stmts[tx->n++];
 	memset(s, 0, sizeof(*s));
-	s->sql = xstrdup(sql);
+	len = strlen(sql);
+	s->sql = xmalloc(len + 1);
+	memcpy(s->sql, sql, len + 1);
+	s->hash = db_prep_hash(sql, len);
 	s->nparams = nparams;
 	if (nparams == 0)
 		return;

@@ -3,8 +3,11 @@
 #ifndef WAGATE_DB_TX_H
 #define WAGATE_DB_TX_H
 
+#include <stdint.h>
+
 struct db_stmt {
 	char *sql;
+	uint64_t hash;		/* db_prep_hash(sql) */
 	int nparams;
 	char **values;
 	int *lengths;		/* NULL when every parameter is text */
