@@ -7,6 +7,7 @@
 #include "config.h"
 #include "db.h"
 #include "instance_json.h"
+#include "known.h"
 #include "log.h"
 #include "random.h"
 #include "registry.h"
@@ -577,6 +578,8 @@ lc_logout_probed_cb(void *arg, const struct db_result *r)
 	db_tx_add(tx, "DELETE FROM signal_session WHERE instance_id = $1", 1, p);
 	db_tx_add(tx, "DELETE FROM signal_sender_key WHERE instance_id = $1", 1, p);
 	db_tx_add(tx, "DELETE FROM lid_map WHERE instance_id = $1", 1, p);
+	/* The stores queued before this wipe commit before it: what they would teach the known cache is wiped. */
+	known_clear(&inst->known);
 	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_RETRY, NULL, lc_set_committed_cb, s);
 }
 

@@ -6,6 +6,7 @@
 #include "app.h"
 #include "config.h"
 #include "db.h"
+#include "known.h"
 #include "log.h"
 #include "msg_json.h"
 #include "registry.h"
@@ -282,6 +283,12 @@ lifecycle_on_signal_load(void *ctx, const char *instance_id, uint64_t req, const
 /* What a statement's count(*) of gate adds to the instance's fetchInstances _count. */
 enum { LM_COUNT_NONE, LM_COUNT_MSG, LM_COUNT_CONTACT, LM_COUNT_CHAT };
 
+/* A value the store writes, for the instance's known cache once it committed (known.h). */
+struct lm_known_set {
+	uint64_t key, val;
+	int msg_stmt;			/* the message INSERT whose row must be new, or -1 */
+};
+
 struct lm_store {
 	struct app *app;
 	char *instance_id;
@@ -289,6 +296,9 @@ struct lm_store {
 	struct db_tx *tx;		/* NULL: nothing to write, only the answer */
 	unsigned char *counts;		/* per statement of tx: LM_COUNT_* */
 	int ncounts, capcounts;
+	uint64_t known_gen;		/* the known cache's generation when the store was built */
+	struct lm_known_set *sets;
+	size_t nsets;
 };
 
 static void
@@ -298,8 +308,29 @@ lm_store_free(void *arg)
 
 	db_tx_free(st->tx);
 	free(st->counts);
+	free(st->sets);
 	free(st->instance_id);
 	free(st);
+}
+
+/*
+ * Whether the store must write key = val: no when the instance's known cache says the row holds it (val 0:
+ * that the row exists). Otherwise the key is forgotten until this store commits (an earlier store on its way
+ * with another value must not make a later one skip) and noted for then.
+ */
+static int
+lm_known_write(struct instance *inst, struct lm_store *st, uint64_t key, uint64_t val, int msg_stmt)
+{
+	if (known_has(inst->known, key, val))
+		return 0;
+	if (val != 0)
+		known_forget(inst->known, key);
+	st->sets = xreallocarray(st->sets, st->nsets + 1, sizeof(*st->sets));
+	st->sets[st->nsets].key = key;
+	st->sets[st->nsets].val = val;
+	st->sets[st->nsets].msg_stmt = msg_stmt;
+	st->nsets++;
+	return 1;
 }
 
 /* Note what the statement just added to st->tx counts. */
@@ -494,13 +525,22 @@ lm_is_group(const char *jid)
 #define LM_MSG_NEW(id) "EXISTS (SELECT 1 FROM message WHERE instance_id = $13::uuid AND key_id = " id \
 	" AND xmin = pg_current_xact_id()::xid)"
 
+/* The push name a message gives its chat's contact: the peer's, from an incoming 1:1 message only (a group
+ * member's name is not the group's; an own message carries ours). NULL: none. */
+static const char *
+lm_contact_push(const struct workers_msg *m)
+{
+	return !m->from_me && !lm_is_group(m->remote_jid) && *m->push_name ? m->push_name : NULL;
+}
+
 /* The message row with messages.upsert / send.message, then its chat and (incoming) its contact. */
 static void
 lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg *m)
 {
 	struct json_object *msg = NULL, *ctxinfo = NULL, *inner, *data, *key;
 	char type[MSG_JSON_TYPE_MAX], err[160], ts[24], *keytext, *msgtext;
-	const char *status = lm_msg_status(m), *source = *m->source != '\0' ? m->source : "unknown";
+	const char *status = lm_msg_status(m), *source = *m->source != '\0' ? m->source : "unknown", *push;
+	int msg_stmt;
 
 	if (msg_json_from_bytes(m->message, m->message_len, &msg, type, sizeof(type), err, sizeof(err)) == -1) {
 		/* Stored anyway: the worker received it, and refusing the batch would hold its receipts (and
@@ -544,6 +584,7 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 		    " ON CONFLICT (instance_id, key_id) DO NOTHING RETURNING id),"
 		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 12, p, NULL, NULL);
 		lm_count(st, LM_COUNT_MSG);
+		msg_stmt = db_tx_count(st->tx) - 1;
 	}
 	json_object_put(data);
 	free(keytext);
@@ -553,7 +594,7 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 
 	/* The chat: chats.upsert when its row is new. A 1:1 chat takes the peer's push name, as Evolution does. */
 	{
-		const char *name = !m->from_me && !lm_is_group(m->remote_jid) && *m->push_name ? m->push_name : NULL;
+		const char *name = lm_contact_push(m);
 		const char *p[4] = { inst->id, m->remote_jid, name, m->id };
 		struct json_object *arr = json_object_new_array(), *c = json_object_new_object();
 
@@ -574,9 +615,11 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 	/* The chat's contact, as Evolution keys it (findChats lists contacts with messages): contacts.upsert when
 	 * new, for every chat a message was stored in. Its push name is the peer's, from an incoming 1:1 message
 	 * only (a group member's name is not the group's; an own message carries ours); contacts.update when it
-	 * changed (a new row already has it, so the update finds nothing to change). */
-	if (strcmp(m->remote_jid, "status@broadcast") != 0) {
-		const char *push = !m->from_me && !lm_is_group(m->remote_jid) && *m->push_name ? m->push_name : NULL;
+	 * changed (a new row already has it, so the update finds nothing to change). Neither runs when the known
+	 * cache says the row exists with that name (without a name: that it exists). */
+	push = lm_contact_push(m);
+	if (strcmp(m->remote_jid, "status@broadcast") != 0 && lm_known_write(inst, st,
+	    known_hash("contact", m->remote_jid), push != NULL ? known_hash("push", push) : 0, msg_stmt)) {
 		const char *p[4] = { inst->id, m->remote_jid, push, m->id };
 		struct json_object *c = json_object_new_object();
 
@@ -636,9 +679,11 @@ lm_store_done_cb(void *arg, const struct db_result *r)
 {
 	struct lm_store *st = arg;
 	struct app *app = st->app;
+	struct instance *inst;
 	int64_t n[4] = { 0, 0, 0, 0 };
 	char err[256];
-	int i;
+	size_t k;
+	int i, ms;
 
 	if (r->err != NULL) {
 		log_warnx("%s: storing messages failed: %s", st->instance_id, r->err);
@@ -650,6 +695,15 @@ lm_store_done_cb(void *arg, const struct db_result *r)
 	for (i = 0; i < st->ncounts && i < r->nres; i++)
 		if (st->counts[i] != LM_COUNT_NONE && PQntuples(r->res[i]) == 1)
 			n[st->counts[i]] += strtoll(PQgetvalue(r->res[i], 0, 0), NULL, 10);
+	if ((inst = registry_find_id(app->reg, st->instance_id)) != NULL)
+		for (k = 0; k < st->nsets; k++) {
+			ms = st->sets[k].msg_stmt;
+			/* A redelivered message wrote no contact: what it carried is not what the row holds. */
+			if (ms >= 0 && (ms >= r->nres || PQntuples(r->res[ms]) != 1 ||
+			    strcmp(PQgetvalue(r->res[ms], 0, 0), "1") != 0))
+				continue;
+			known_set(&inst->known, st->known_gen, st->sets[k].key, st->sets[k].val);
+		}
 	if (n[LM_COUNT_MSG] + n[LM_COUNT_CONTACT] + n[LM_COUNT_CHAT] > 0)
 		lifecycle_count_add(app, st->instance_id, n[LM_COUNT_MSG], n[LM_COUNT_CONTACT], n[LM_COUNT_CHAT]);
 	webhook_kick(app->webhook);
@@ -718,9 +772,12 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 			lm_store_free(st);
 			return;
 		}
+	st->known_gen = known_gen(inst->known);
 	for (i = 0; i < m->nlids; i++) {
 		const char *p[3] = { inst->id, m->lids[i].lid, m->lids[i].pn };
 
+		if (!lm_known_write(inst, st, known_hash("lid", m->lids[i].lid), known_hash("pn", m->lids[i].pn), -1))
+			continue;
 		db_tx_add(st->tx, "INSERT INTO lid_map (instance_id, lid, pn) VALUES ($1, $2, $3)"
 		    " ON CONFLICT (instance_id, lid) DO UPDATE SET pn = EXCLUDED.pn, updated_at = now()"
 		    " WHERE lid_map.pn <> EXCLUDED.pn", 3, p);

@@ -373,6 +373,54 @@ test_store_all(void **state)
 	free(b3);
 }
 
+/* One incoming 1:1 text, with the LID of its sender, in a store of its own. */
+static int
+store_from(const char *id, const char *push, uint64_t req)
+{
+	struct workers_lid lid = { "444@lid", "15550004444@s.whatsapp.net" };
+	struct workers_msg m;
+	struct workers_msg_store s;
+	size_t len;
+	uint8_t *b = pack_text("k", &len);
+	int ok;
+
+	m = msg(id, "15550004444@s.whatsapp.net", "", push, 0, 0, 0, b, len);
+	memset(&s, 0, sizeof(s));
+	s.msgs = &m;
+	s.nmsgs = 1;
+	s.lids = &lid;
+	s.nlids = 1;
+	ok = store(&s, 20);
+	free(b);
+	return ok;
+}
+
+/* The known cache (known.h): a contact or LID row stored with the same value is not written again; another
+ * value is; a redelivered message teaches nothing. The rows are changed behind wagate's back here only to
+ * see which statements ran. */
+static void
+test_known_skips(void **state)
+{
+	(void)state;
+	assert_int_equal(store_from("K1", "Carol", 20), 1);
+	assert_val("Carol|15550004444@s.whatsapp.net", "SELECT concat_ws('|', (SELECT push_name FROM contact WHERE"
+	    " remote_jid = '15550004444@s.whatsapp.net'), (SELECT pn FROM lid_map WHERE lid = '444@lid'))");
+	lct_sql("UPDATE contact SET push_name = 'X' WHERE remote_jid = '15550004444@s.whatsapp.net'");
+	lct_sql("DELETE FROM lid_map WHERE lid = '444@lid'");
+	/* the same name and mapping: neither is written */
+	assert_int_equal(store_from("K2", "Carol", 21), 1);
+	assert_val("X|0", "SELECT concat_ws('|', (SELECT push_name FROM contact WHERE"
+	    " remote_jid = '15550004444@s.whatsapp.net'), (SELECT count(*) FROM lid_map WHERE lid = '444@lid'))");
+	/* another name is */
+	assert_int_equal(store_from("K3", "Dave", 22), 1);
+	assert_val("Dave", "SELECT push_name FROM contact WHERE remote_jid = '15550004444@s.whatsapp.net'");
+	/* K1 again: a duplicate row, so its name was not written, and the cache must not think it was */
+	assert_int_equal(store_from("K1", "Carol", 23), 1);
+	assert_val("Dave", "SELECT push_name FROM contact WHERE remote_jid = '15550004444@s.whatsapp.net'");
+	assert_int_equal(store_from("K4", "Carol", 24), 1);
+	assert_val("Carol", "SELECT push_name FROM contact WHERE remote_jid = '15550004444@s.whatsapp.net'");
+}
+
 /* A status only moves up; ERROR only from PENDING; each move one messages.update. The SERVER_ACK of a send
  * (lifecycle_msg_sent) goes the same way. */
 static void
@@ -569,6 +617,9 @@ test_logout_wipes(void **state)
 	    " (SELECT count(*) FROM signal_sender_key) + (SELECT count(*) FROM lid_map)");
 	/* messages, chats and contacts stay: they are the account's history, not its keys */
 	assert_val("t", "SELECT count(*) > 0 FROM message");
+	/* the known cache forgot the wiped mapping (test_known_skips taught it 444@lid) */
+	assert_int_equal(store_from("K5", "Carol", 30), 1);
+	assert_val("15550004444@s.whatsapp.net", "SELECT pn FROM lid_map WHERE lid = '444@lid'");
 }
 
 /* ---- set-up ---- */
@@ -587,6 +638,7 @@ main(void)
 		cmocka_unit_test(test_signal_load),
 		cmocka_unit_test(test_signal_sealed),
 		cmocka_unit_test(test_store_all),
+		cmocka_unit_test(test_known_skips),
 		cmocka_unit_test(test_status_up),
 		cmocka_unit_test(test_store_fails),
 		cmocka_unit_test(test_forget_users),

@@ -5,6 +5,7 @@
 #include "hex.h"
 #include "app.h"
 #include "db.h"
+#include "known.h"
 #include "log.h"
 #include "qr.h"
 #include "registry.h"
@@ -449,6 +450,8 @@ lc_transition(struct app *app, struct instance *inst, int reason, const char *de
 			snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE instance_id = $1", tables[i]);
 			db_tx_add(tx, sql, 1, p);
 		}
+		/* As the logout route's wipe: what earlier stores would teach the known cache is wiped. */
+		known_clear(&inst->known);
 		lc_event(app, tx, inst, "logout.instance", NULL);
 	}
 	lc_commit(app, inst, tx, state_s, !void_creds);

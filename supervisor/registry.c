@@ -1,5 +1,6 @@
 #include "registry.h"
 #include "instance_json.h"
+#include "known.h"
 #include "xmalloc.h"
 
 #include <event2/event.h>
@@ -236,6 +237,7 @@ instance_free(struct instance *inst)
 	instance_qr_reset(inst);
 	settings_clear(&inst->settings);
 	proxy_clear(&inst->proxy);
+	known_free(inst->known);
 	free(inst);
 }
 

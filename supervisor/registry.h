@@ -12,6 +12,7 @@
 #include <time.h>
 
 struct event;
+struct known;
 struct instance_json_text;
 
 struct instance {
@@ -49,6 +50,7 @@ struct instance {
 	char *qr_pairing_code;		/* 8 characters when pairing by number */
 	unsigned qr_count;		/* QRs shown in this connect series; 0 = none yet */
 	struct event *del_timer;	/* DEL_INSTANCE */
+	struct known *known;		/* the message path's contact and LID rows known stored (known.h) */
 	void *app;		/* back pointer for timers */
 };
 
