@@ -12,6 +12,7 @@
 #include <sys/queue.h>
 
 struct db_tx;
+struct workers_sig_change;
 struct event;
 struct lc_chain;
 struct lc_wait;
@@ -107,6 +108,12 @@ void lc_pending_run(struct lifecycle *lc);
 typedef void (*lc_call_fn)(struct app *app, struct instance *inst, void *payload);
 void lc_pending_call(struct app *app, const char *instance_id, lc_call_fn fn, void (*free_fn)(void *),
     void *payload);
+/* A MessageStore's Signal changes (lifecycle_msg_sig.c), in order, appended to tx; -1 with err for a change the
+ * contract does not allow (the caller drops tx). */
+int lm_sig_add_changes(struct app *app, struct instance *inst, struct db_tx *tx,
+    const struct workers_sig_change *c, size_t n, char *err, size_t errlen);
+/* Drop the sessions and identities of every device of user jid (its identity changed); -1 with err. */
+int lm_sig_add_forget(struct instance *inst, struct db_tx *tx, const char *jid, char *err, size_t errlen);
 /* The deferred event's callback (lifecycle_worker.c). */
 void lc_deferred_cb(evutil_socket_t fd, short what, void *arg);
 

@@ -385,104 +385,6 @@ lm_event(struct app *app, struct instance *inst, struct db_tx *tx, const char *e
 	free(text);
 }
 
-/* One Signal record change. -1 with err for a change the contract does not allow (nothing added). */
-static int
-lm_add_change(struct app *app, struct instance *inst, struct db_tx *tx, const struct workers_sig_change *c,
-    char *err, size_t errlen)
-{
-	char id[16];
-	const char *p[4] = { inst->id, c->key.address, (const char *)c->data, c->key.group };
-	int lens[4] = { 0, 0, (int)c->len, 0 }, fmts[4] = { 0, 0, 1, 0 };
-	unsigned char *blob;
-	size_t bloblen;
-
-	/* Sessions and sender keys hold ratchet keys: sealed like the prekeys when a creds key is configured
-	 * (seal_store_record; the AAD binds instance and address, and group for a sender key). Identity keys
-	 * are public; prekeys are only ever deleted here. */
-	switch (c->key.kind) {
-	case WORKERS_SIG_SESSION:
-		if (c->deleted) {
-			db_tx_add(tx, "DELETE FROM signal_session WHERE instance_id = $1 AND address = $2", 2, p);
-			return 0;
-		}
-		blob = seal_store_record(app->cfg, inst->id, NULL, c->key.address, c->data, c->len, &bloblen);
-		p[2] = (const char *)blob;
-		lens[2] = (int)bloblen;
-		db_tx_add_bin(tx, "INSERT INTO signal_session (instance_id, address, record) VALUES ($1, $2, $3)"
-		    " ON CONFLICT (instance_id, address) DO UPDATE SET record = EXCLUDED.record", 3, p, lens, fmts);
-		free_wiped(blob, bloblen > 0 ? bloblen : 1);
-		return 0;
-	case WORKERS_SIG_IDENTITY:
-		if (c->identity_changed)
-			log_info("%s: the identity key of %s changed (the peer reinstalled)", inst->name, c->key.address);
-		if (c->deleted)
-			db_tx_add(tx, "DELETE FROM signal_identity WHERE instance_id = $1 AND address = $2", 2, p);
-		else
-			db_tx_add_bin(tx, "INSERT INTO signal_identity (instance_id, address, identity_key)"
-			    " VALUES ($1, $2, $3) ON CONFLICT (instance_id, address)"
-			    " DO UPDATE SET identity_key = EXCLUDED.identity_key", 3, p, lens, fmts);
-		return 0;
-	case WORKERS_SIG_PREKEY:
-		if (!c->deleted) {
-			snprintf(err, errlen, "prekey %u: a MessageStore only deletes prekeys", c->key.prekey_id);
-			return -1;
-		}
-		snprintf(id, sizeof(id), "%u", c->key.prekey_id);
-		p[1] = id;
-		db_tx_add(tx, "DELETE FROM signal_prekey WHERE instance_id = $1 AND key_id = $2::int", 2, p);
-		return 0;
-	case WORKERS_SIG_SENDER_KEY:
-		if (c->deleted) {
-			const char *dp[3] = { inst->id, c->key.group, c->key.address };
-			db_tx_add(tx, "DELETE FROM signal_sender_key WHERE instance_id = $1 AND group_id = $2"
-			    " AND sender = $3", 3, dp);
-			return 0;
-		}
-		blob = seal_store_record(app->cfg, inst->id, c->key.group, c->key.address, c->data, c->len, &bloblen);
-		p[2] = (const char *)blob;
-		lens[2] = (int)bloblen;
-		db_tx_add_bin(tx, "INSERT INTO signal_sender_key (instance_id, sender, record, group_id)"
-		    " VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id, group_id, sender)"
-		    " DO UPDATE SET record = EXCLUDED.record", 4, p, lens, fmts);
-		free_wiped(blob, bloblen > 0 ? bloblen : 1);
-		return 0;
-	}
-	snprintf(err, errlen, "unknown Signal record kind %d", c->key.kind);
-	return -1;
-}
-
-/*
- * A user's identity changed (forget_users): delete the sessions and identities of every device of it. The
- * Signal name of "<digits>@s.whatsapp.net" is "<digits>", of "<digits>@lid" "<digits>_1" (msg_signal_address's
- * forms "name:device"); matched as the whole part before the colon, never with LIKE, so "123" does not reach
- * "1234:0" or "123_1:0". -1 with err for a JID the worker table should have refused.
- */
-static int
-lm_add_forget(struct instance *inst, struct db_tx *tx, const char *jid, char *err, size_t errlen)
-{
-	char name[80];
-	const char *at = strchr(jid, '@');
-	const char *p[2] = { inst->id, name };
-	size_t n = at != NULL ? (size_t)(at - jid) : 0;
-
-	if (n == 0 || n + 3 > sizeof(name) || strspn(jid, "0123456789") != n) {
-		snprintf(err, errlen, "forget_users: %.64s is no user JID", jid);
-		return -1;
-	}
-	if (strcmp(at, "@s.whatsapp.net") == 0)
-		snprintf(name, sizeof(name), "%.*s", (int)n, jid);
-	else if (strcmp(at, "@lid") == 0)
-		snprintf(name, sizeof(name), "%.*s_1", (int)n, jid);
-	else {
-		snprintf(err, errlen, "forget_users: %.64s is neither a phone number nor a LID", jid);
-		return -1;
-	}
-	log_info("%s: the identity of %s changed: its Signal sessions are dropped", inst->name, jid);
-	db_tx_add(tx, "DELETE FROM signal_session WHERE instance_id = $1 AND split_part(address, ':', 1) = $2", 2, p);
-	db_tx_add(tx, "DELETE FROM signal_identity WHERE instance_id = $1 AND split_part(address, ':', 1) = $2", 2, p);
-	return 0;
-}
-
 /* Baileys 7's message key: {remoteJid, fromMe, id, participant?, remoteJidAlt?, participantAlt?}. */
 static struct json_object *
 lm_key_json(const struct workers_msg *m)
@@ -759,19 +661,18 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 	st->tx = db_tx_new();
 	/* First: a change in this batch (a session built after the notification) is newer than the forgetting. */
 	for (i = 0; i < m->nforget_users; i++)
-		if (lm_add_forget(inst, st->tx, m->forget_users[i], err, sizeof(err)) == -1) {
+		if (lm_sig_add_forget(inst, st->tx, m->forget_users[i], err, sizeof(err)) == -1) {
 			log_warnx("%s: MessageStore refused: %s", inst->name, err);
 			workers_reply_store(app->workers, instance_id, req, 0, err);
 			lm_store_free(st);
 			return;
 		}
-	for (i = 0; i < m->nchanges; i++)
-		if (lm_add_change(app, inst, st->tx, &m->changes[i], err, sizeof(err)) == -1) {
-			log_warnx("%s: MessageStore refused: %s", inst->name, err);
-			workers_reply_store(app->workers, instance_id, req, 0, err);
-			lm_store_free(st);
-			return;
-		}
+	if (lm_sig_add_changes(app, inst, st->tx, m->changes, m->nchanges, err, sizeof(err)) == -1) {
+		log_warnx("%s: MessageStore refused: %s", inst->name, err);
+		workers_reply_store(app->workers, instance_id, req, 0, err);
+		lm_store_free(st);
+		return;
+	}
 	st->known_gen = known_gen(inst->known);
 	for (i = 0; i < m->nlids; i++) {
 		const char *p[3] = { inst->id, m->lids[i].lid, m->lids[i].pn };

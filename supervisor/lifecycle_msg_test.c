@@ -239,6 +239,53 @@ test_signal_sealed(void **state)
 	LC.cfg.creds_key.set = 0;
 }
 
+/* A run of session writes is one statement (lifecycle_msg_sig.c): sealed, the last record of an address twice
+ * in the run wins, and a delete after the run still deletes. */
+static void
+test_sessions_batched(void **state)
+{
+	static const char *const addr[6] = { "b:1", "b:2", "b:1", "d:2", "b:3", "b:2" };
+	static const char *const data[6] = { "OLD", "TWO", "NEW", "IDK", "THREE", "" };
+	struct workers_sig_change ch[6];
+	struct workers_msg_store m;
+	struct workers_sig_key keys[3] = {
+		{ WORKERS_SIG_SESSION, "b:1", "", 0 },
+		{ WORKERS_SIG_SESSION, "b:2", "", 0 },
+		{ WORKERS_SIG_SESSION, "b:3", "", 0 },
+	};
+	int i, n;
+
+	(void)state;
+	LC.cfg.creds_key.set = 1;
+	memset(LC.cfg.creds_key.key, 0x42, sizeof(LC.cfg.creds_key.key));
+	memset(ch, 0, sizeof(ch));
+	for (i = 0; i < 6; i++) {
+		ch[i].key.kind = i == 3 ? WORKERS_SIG_IDENTITY : WORKERS_SIG_SESSION;
+		ch[i].key.address = addr[i];
+		ch[i].key.group = "";
+		ch[i].data = (const unsigned char *)data[i];
+		ch[i].len = strlen(data[i]);
+	}
+	ch[5].deleted = 1;
+	memset(&m, 0, sizeof(m));
+	m.changes = ch;
+	m.nchanges = 6;
+	assert_int_equal(store(&m, 8), 1);
+	assert_val("b:1,b:3|WGS", "SELECT concat_ws('|', string_agg(address, ',' ORDER BY address),"
+	    " min(convert_from(substr(record, 1, 3), 'SQL_ASCII'))) FROM signal_session WHERE address LIKE 'b:%%'");
+	assert_val("IDK", "SELECT convert_from(identity_key, 'UTF8') FROM signal_identity WHERE address = 'd:2'");
+	n = LC.nsig;
+	lifecycle_on_signal_load(&LC.app, IID, 9, keys, 3);
+	assert_true(lct_run_until(&LC.nsig, n + 1, 10000));
+	assert_int_equal(LC.sig_ok, 1);
+	assert_true(LC.sig[0].found && !LC.sig[1].found && LC.sig[2].found);
+	assert_string_equal(LC.sig[0].data, "NEW");
+	assert_string_equal(LC.sig[2].data, "THREE");
+	lct_sql("DELETE FROM signal_session WHERE address LIKE 'b:%'");
+	lct_sql("DELETE FROM signal_identity WHERE address = 'd:2'");
+	LC.cfg.creds_key.set = 0;
+}
+
 /* A store with Signal changes, LIDs, three messages and a status commits all of it, with Evolution's rows and
  * webhook payloads; the same store again adds nothing. */
 static void
@@ -637,6 +684,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_signal_load),
 		cmocka_unit_test(test_signal_sealed),
+		cmocka_unit_test(test_sessions_batched),
 		cmocka_unit_test(test_store_all),
 		cmocka_unit_test(test_known_skips),
 		cmocka_unit_test(test_status_up),
