@@ -215,7 +215,9 @@ def run_set(npairs, nmsgs, conc, arrivals, rx_pid):
         die("msg_load: not done after %ds" % LIMIT)
     t_sent = time.time()
     if r.returncode != 0:
-        die("msg_load: %s" % (r.stdout.strip() or r.stderr.strip() or "exit %d" % r.returncode))
+        # stderr (e.g. a sanitizer's report) and the status first, the summary last: messages.sh shows the last line
+        said = (r.stderr.strip(), "exit %d" % r.returncode, r.stdout.strip())
+        die("msg_load: %s" % "\n".join(x for x in said if x))
     sends = {}  # id -> (pair, t0)
     with open(out) as f:
         for line in f:
