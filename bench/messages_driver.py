@@ -1,8 +1,14 @@
 """The driver of bench/messages.sh (run by it; standard library only): pairs instances with fakewa's mock phones,
-runs a webhook receiver that timestamps arrivals (its own process: the senders do not share its interpreter),
-sends texts instance -> instance through POST /message/sendText and measures, per message, the time from the
-request to the receiving instance's messages.upsert at the receiver (API accepted -> fakewa -> receiving worker ->
-row committed -> webhook delivered). Prints the result lines on stdout; a failure is one line on stderr and exit 1.
+runs the webhook receiver (bench/msg_sink.c, timestamping every messages.upsert), sends texts instance -> instance
+through POST /message/sendText with the load generator (bench/msg_load.c, one run per set) and measures, per
+message, the time from the request to the receiving instance's messages.upsert at the receiver (API accepted ->
+fakewa -> receiving worker -> row committed -> webhook delivered). Prints the result lines on stdout; a failure is
+one line on stderr and exit 1.
+
+The sender and the receiver are C programs because they run on the same 2 cores as what is measured: in Python
+(a thread pool of http.client senders, an asyncio receiver) they took ~15 % of those cores, ~0.8 s of CPU per
+2,000 texts. The pairing, the bookkeeping and the figures stay here. Their binaries come from BENCH_LOAD_BIN and
+BENCH_SINK_BIN (messages.sh builds them).
 
 The latency is split at the receiving row's created_at (the storing transaction's start, read with psql): API ->
 row stored, row -> webhook delivered.
@@ -13,20 +19,18 @@ usage: messages_driver.py BASE KEY FW_CONTROL SCRATCH_DIR DB_URI PAIRS:MESSAGES:
 import concurrent.futures
 import glob
 import http.client
-import http.server
 import json
 import os
 import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 BASE, KEY, CONTROL, SCRATCH, DB = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 PORT = int(BASE.rsplit(":", 1)[1])
 LIMIT = float(os.environ.get("BENCH_TIMEOUT", "600"))
-_local = threading.local()
+LOAD_BIN, SINK_BIN = os.environ.get("BENCH_LOAD_BIN", ""), os.environ.get("BENCH_SINK_BIN", "")
 
 
 def die(msg):
@@ -34,32 +38,20 @@ def die(msg):
     sys.exit(1)
 
 
-def req(port, method, path, body=None, timeout=120, keep=False):
-    """One request; keep=True reuses this thread's connection to wagate (keep-alive)."""
+def req(port, method, path, body=None, timeout=120):
+    """One request on its own connection: (status, parsed JSON or None)."""
     hdr = {"apikey": KEY}
     if body is not None:
         body = body if isinstance(body, bytes) else json.dumps(body).encode()
         hdr["Content-Type"] = "application/json"
-    for attempt in (0, 1):
-        c = getattr(_local, "conn", None) if keep else None
-        if c is None:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-            if keep:
-                _local.conn = c
-        try:
-            c.request(method, path, body=body, headers=hdr)
-            r = c.getresponse()
-            data = r.read()
-            if not keep or r.getheader("Connection", "").lower() == "close":
-                c.close()
-                _local.conn = None
-            return r.status, (json.loads(data) if data else None)
-        except (http.client.HTTPException, ConnectionError) as e:
-            c.close()
-            _local.conn = None
-            if not keep or attempt == 1:
-                raise
-    raise AssertionError("unreachable")
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=hdr)
+        r = c.getresponse()
+        data = r.read()
+        return r.status, (json.loads(data) if data else None)
+    finally:
+        c.close()
 
 
 def metrics():
@@ -164,7 +156,10 @@ def _children(ppid):
 
 def cpu(rx_pid):
     """CPU seconds so far of wagate, its workers, fakewa, PostgreSQL (postmaster and backends), the receiver and
-    this driver (the senders). A process that exited meanwhile (a killed worker) is simply missing."""
+    the driver: this process plus its waited-for children, i.e. the msg_load runs (and the psql runs, which come
+    after a set's second reading). The receiver is not among those children until the very end (it is waited for
+    only once stopped), so it is counted once, from /proc. A process that exited meanwhile (a killed worker) is
+    simply missing."""
     hz = os.sysconf("SC_CLK_TCK")
     sup, fw = int(os.environ.get("BENCH_SUP_PID", "0")), int(os.environ.get("BENCH_FW_PID", "0"))
     try:
@@ -175,7 +170,8 @@ def cpu(rx_pid):
     t = os.times()
     return {"wagate": _ticks(sup) / hz, "workers": sum(_ticks(p) for p in _children(sup)) / hz,
             "fakewa": _ticks(fw) / hz, "postgres": (_ticks(pm) + sum(_ticks(p) for p in _children(pm))) / hz,
-            "receiver": _ticks(rx_pid) / hz, "driver": t.user + t.system}
+            "receiver": _ticks(rx_pid) / hz,
+            "driver": t.user + t.system + t.children_user + t.children_system}
 
 
 def pss(pid):
@@ -189,52 +185,9 @@ def pss(pid):
     return v["Pss"], v["Private_Clean"] + v["Private_Dirty"], v["Rss"]
 
 
-# --- the receiver: its own process, appending "<instance> <key.id> <arrival time>" per messages.upsert. One
-# asyncio loop speaking just enough HTTP/1.1 (keep-alive, Content-Length bodies): a thread per connection
-# (http.server) cost ~0.1 ms of CPU per POST, a quarter of the bench's CPU at 50 pairs, on the same 2 cores as
-# what is measured. Only a body naming messages.upsert is parsed as JSON.
-RECEIVER = r'''
-import asyncio, json, socket, sys, time
-out = open(sys.argv[2], "a", buffering=1)
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
-
-async def conn(reader, writer):
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            n = 0
-            for line in head.split(b"\r\n"):
-                if line[:15].lower() == b"content-length:":
-                    n = int(line[15:])
-            body = await reader.readexactly(n) if n else b""
-            t = time.time()
-            if b'"messages.upsert"' in body:
-                try:
-                    j = json.loads(body)
-                    if j.get("event") == "messages.upsert":
-                        out.write("%s %s %.6f\n" % (j.get("instance"), j["data"]["key"]["id"], t))
-                except Exception:
-                    pass
-            writer.write(OK)
-    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError, ValueError):
-        pass
-    finally:
-        writer.close()
-
-async def main():
-    srv = await asyncio.start_server(conn, "127.0.0.1", int(sys.argv[1]), backlog=1024, limit=1 << 20)
-    async with srv:
-        await srv.serve_forever()
-
-asyncio.run(main())
-'''
-
-
 class Arrivals:
-    """Reads the receiver's file incrementally: {key.id: (instance, time)}."""
+    """Reads the receiver's file ("<instance> <key.id> <time>" lines, appended while it runs) incrementally:
+    {key.id: (instance, time)}."""
 
     def __init__(self, path):
         self.path, self.pos, self.seen = path, 0, {}
@@ -253,28 +206,25 @@ class Arrivals:
 
 def run_set(npairs, nmsgs, conc, arrivals, rx_pid):
     """nmsgs texts over npairs sender -> receiver pairs, conc in flight: (msg/s, p50 ms, p99 ms)."""
-    sends = {}  # id -> (pair, t0)
-    errors = []
-    lock = threading.Lock()
-
-    def one(i):
-        p = 1 + i % npairs
-        t0 = time.time()
-        st, j = req(PORT, "POST", "/message/sendText/s%d" % p, {"number": "15554%06d" % p, "text": "bench %d" % i},
-                    keep=True)
-        if st != 201:
-            with lock:
-                errors.append("%s %s" % (st, j))
-            return
-        with lock:
-            sends[j["key"]["id"]] = (p, t0)
-
+    out = os.path.join(SCRATCH, "sends.txt")
     t_start, c0 = time.time(), cpu(rx_pid)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=conc) as ex:
-        list(ex.map(one, range(nmsgs)))
-    if errors:
-        die("%d of %d sendText failed, first: %s" % (len(errors), nmsgs, errors[0]))
+    try:
+        r = subprocess.run([LOAD_BIN, str(PORT), KEY, str(npairs), str(nmsgs), str(conc), out],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=LIMIT)
+    except subprocess.TimeoutExpired:
+        die("msg_load: not done after %ds" % LIMIT)
     t_sent = time.time()
+    if r.returncode != 0:
+        # stderr (e.g. a sanitizer's report) and the status first, the summary last: messages.sh shows the last line
+        said = (r.stderr.strip(), "exit %d" % r.returncode, r.stdout.strip())
+        die("msg_load: %s" % "\n".join(x for x in said if x))
+    sends = {}  # id -> (pair, t0)
+    with open(out) as f:
+        for line in f:
+            p, mid, t0 = line.split(" ")
+            sends[mid] = (int(p), float(t0))
+    if len(sends) != nmsgs:
+        die("msg_load: %d distinct ids for %d texts (%s)" % (len(sends), nmsgs, r.stdout.strip()))
 
     def all_in():
         seen = arrivals.poll()
@@ -311,8 +261,12 @@ def main():
     rport = int(os.environ.get("BENCH_RECEIVER_PORT", "0"))
     rfile = os.path.join(SCRATCH, "arrivals.txt")
     open(rfile, "w").close()
-    rx = subprocess.Popen([sys.executable, "-c", RECEIVER, str(rport), rfile])
+    if not (LOAD_BIN and SINK_BIN):
+        die("BENCH_LOAD_BIN and BENCH_SINK_BIN must name the built msg_load and msg_sink")
+    rx = subprocess.Popen([SINK_BIN, str(rport), rfile], stdout=subprocess.PIPE, text=True)
     try:
+        if rx.stdout.readline().strip() != "msg_sink ready":
+            die("msg_sink did not start")
         arrivals = Arrivals(rfile)
         have = 0
         for npairs, nmsgs, conc in sets:
@@ -355,8 +309,13 @@ def main():
         time.sleep(2)
         print("messages: idle worker PSS %d kB (private %d kB, RSS %d kB; after a restart)" % pss(new), flush=True)
     finally:
-        rx.kill()
-        rx.wait()
+        # SIGTERM: msg_sink frees everything and exits (a leak checker around it reports at exit)
+        rx.terminate()
+        try:
+            rx.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            rx.kill()
+            rx.wait()
 
 
 if __name__ == "__main__":
