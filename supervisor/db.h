@@ -47,6 +47,8 @@ int db_tx_count(const struct db_tx *tx);
 /* A copy of a batch that was never run, for a caller that may have to run the same work again (the pool
  * takes the one it runs). */
 struct db_tx *db_tx_dup(const struct db_tx *tx);
+/* Append deep copies of src's statements to dst. */
+void db_tx_append(struct db_tx *dst, const struct db_tx *src);
 /* Release a batch that was never run (NULL ok). */
 void db_tx_free(struct db_tx *tx);
 

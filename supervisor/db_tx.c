@@ -75,18 +75,26 @@ db_tx_count(const struct db_tx *tx)
 	return tx == NULL ? 0 : tx->n;
 }
 
-/* A deep copy of tx, binary parameters included. */
+/* Append deep copies of src's statements, binary parameters included, to dst. */
+void
+db_tx_append(struct db_tx *dst, const struct db_tx *src)
+{
+	const struct db_stmt *s;
+	int i;
+
+	for (i = 0; i < src->n; i++) {
+		s = &src->stmts[i];
+		db_tx_add_bin(dst, s->sql, s->nparams, (const char *const *)s->values, s->lengths, s->formats);
+	}
+}
+
+/* A deep copy of tx. */
 struct db_tx *
 db_tx_dup(const struct db_tx *tx)
 {
 	struct db_tx *out = db_tx_new();
-	const struct db_stmt *s;
-	int i;
 
-	for (i = 0; i < tx->n; i++) {
-		s = &tx->stmts[i];
-		db_tx_add_bin(out, s->sql, s->nparams, (const char *const *)s->values, s->lengths, s->formats);
-	}
+	db_tx_append(out, tx);
 	return out;
 }
 

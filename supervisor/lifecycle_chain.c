@@ -20,6 +20,11 @@
 #define LC_RETRY_MIN_MS		100
 #define LC_RETRY_MAX_MS		2000
 
+/* A merged transaction takes at most this many writes and statements (a MessageStore of many messages is a few
+ * hundred statements by itself). */
+#define LC_MERGE_JOBS		32
+#define LC_MERGE_STMTS		1024
+
 /* One write waiting for the earlier writes of its instance. */
 struct lc_job {
 	TAILQ_ENTRY(lc_job) entry;
@@ -28,6 +33,7 @@ struct lc_job {
 	struct db_tx *check;		/* RETRY: did an unanswered COMMIT commit? (NULL: the write is idempotent) */
 	unsigned flags;			/* LC_WRITE_* */
 	int checking;			/* the next attempt runs check first */
+	int nomerge;			/* runs alone: a transaction it shared failed on a statement */
 	const char *fail_err;		/* ONCE jobs on lc->failed: why */
 	db_cb cb;
 	void *arg;
@@ -48,6 +54,20 @@ struct lc_chain {
 	int running;			/* the first job is in the pool */
 	int waiting;			/* the first job waits for timer */
 	int dispatching;		/* inside a job's callback: the chain must outlive it */
+	struct lc_merge *merge;		/* the merged transaction running, if one is */
+};
+
+/*
+ * MERGE writes at the head of a chain run as one transaction: under load an instance's chain queues its message
+ * stores and status writes faster than one transaction at a time commits them (bench/messages.sh, one pair: the
+ * sender's chain ran three transactions per text and was the limit). Each write keeps its own callback, with
+ * its own statements' results; the transaction commits all of them or none.
+ */
+struct lc_merge {
+	struct lc_chain *ch;
+	int n;
+	struct lc_job *jobs[LC_MERGE_JOBS];
+	int nstmts[LC_MERGE_JOBS];
 };
 
 /* An HTTP request waiting for a QR. */
@@ -64,6 +84,7 @@ struct lc_wait {
 
 static void lc_chain_run(struct lc_chain *ch);
 static void lc_job_done_cb(void *arg, const struct db_result *r);
+static void lc_merge_done_cb(void *arg, const struct db_result *r);
 
 /* The instance's name for a log line (its id once it is gone from the registry). */
 static const char *
@@ -159,9 +180,8 @@ lc_chain_fail_once(struct lc_chain *ch)
 /* The first job is done (committed, found committed, or failed for good): hand the result on, then start the
  * next one. */
 static void
-lc_job_finish(struct lc_chain *ch, struct lc_job *job, const struct db_result *r)
+lc_chain_written(struct lc_chain *ch)
 {
-	lc_job_unlink(ch, job);
 	if (ch->failures > 0) {
 		log_debug("%s: written after %u attempt(s); %u kept write(s) to go", lc_chain_name(ch),
 		    ch->failures + 1, ch->nretry);
@@ -170,11 +190,25 @@ lc_job_finish(struct lc_chain *ch, struct lc_job *job, const struct db_result *r
 			log_info("the database takes writes again; every kept write is queued for it");
 	}
 	ch->failures = 0;
+}
+
+/* Take job out of its chain and answer it with r. */
+static void
+lc_job_answer(struct lc_chain *ch, struct lc_job *job, const struct db_result *r)
+{
+	lc_job_unlink(ch, job);
 	ch->dispatching++;
 	if (job->cb != NULL)
 		job->cb(job->arg, r);
 	ch->dispatching--;
 	lc_job_free(job);
+}
+
+static void
+lc_job_finish(struct lc_chain *ch, struct lc_job *job, const struct db_result *r)
+{
+	lc_chain_written(ch);
+	lc_job_answer(ch, job, r);
 	lc_chain_run(ch);
 	lc_chain_gc(ch);
 }
@@ -250,6 +284,100 @@ lc_job_done_cb(void *arg, const struct db_result *r)
 	evtimer_add(ch->timer, &tv);
 }
 
+/* Whether job may share a transaction with its neighbours (struct lc_merge). */
+static int
+lc_job_mergeable(const struct lc_job *job)
+{
+	return (job->flags & LC_WRITE_MERGE) && !(job->flags & LC_WRITE_COALESCE) && job->check == NULL &&
+	    !job->checking && !job->nomerge;
+}
+
+/* Run first and the mergeable writes right behind it as one transaction; 0 when first runs alone. */
+static int
+lc_chain_run_merged(struct lc_chain *ch, struct lc_job *first)
+{
+	struct lc_merge *m;
+	struct lc_job *job;
+	struct db_tx *tx;
+	int n = 0, stmts = 0;
+
+	for (job = first; job != NULL && n < LC_MERGE_JOBS && lc_job_mergeable(job); job = TAILQ_NEXT(job, entry)) {
+		if (n > 0 && stmts + db_tx_count(job->tx) > LC_MERGE_STMTS)
+			break;
+		stmts += db_tx_count(job->tx);
+		n++;
+	}
+	if (n < 2)
+		return 0;
+	m = xcalloc(1, sizeof(*m));
+	m->ch = ch;
+	tx = db_tx_new();
+	/* Copies: a write whose merged transaction failed on a statement runs again alone. */
+	for (job = first; m->n < n; job = TAILQ_NEXT(job, entry)) {
+		m->jobs[m->n] = job;
+		m->nstmts[m->n++] = db_tx_count(job->tx);
+		db_tx_append(tx, job->tx);
+	}
+	ch->running = 1;
+	ch->merge = m;
+	ch->lc->merged++;
+	if (db_tx_run(ch->lc->app->db, tx, lc_merge_done_cb, m) == -1)
+		fatalx("%s: db_tx_run refused a transaction", ch->instance_id);
+	return 1;
+}
+
+/*
+ * A merged transaction finished. Committed: each write hears of its own statements. The database away: the
+ * ONCE writes fail now as they would alone, the RETRY ones wait at the head of the chain (the first of them
+ * takes the outage's backoff). Refused (a statement failed, all rolled back): the writes run again one by one,
+ * so only the one at fault fails.
+ */
+static void
+lc_merge_done_cb(void *arg, const struct db_result *r)
+{
+	struct lc_merge *m = arg;
+	struct lc_chain *ch = m->ch;
+	struct lc_job *retry = NULL;
+	struct db_result part;
+	int i, off = 0;
+
+	/* running stays set while the writes are answered: they are still queued, and a callback that pushes a
+	 * write must not start them again. */
+	ch->merge = NULL;
+	if (r->err == NULL) {
+		lc_chain_written(ch);
+		for (i = 0; i < m->n; i++) {
+			part = *r;
+			part.res = r->res + off;
+			part.nres = m->nstmts[i];
+			off += m->nstmts[i];
+			lc_job_answer(ch, m->jobs[i], &part);
+		}
+	} else if (r->unavailable) {
+		for (i = 0; i < m->n; i++) {
+			if (m->jobs[i]->flags & LC_WRITE_RETRY) {
+				if (retry == NULL)
+					retry = m->jobs[i];
+				continue;
+			}
+			lc_job_answer(ch, m->jobs[i], r);
+		}
+	} else {
+		log_debug("%s: %d writes merged failed (%s); each runs alone", lc_chain_name(ch), m->n, r->err);
+		for (i = 0; i < m->n; i++)
+			m->jobs[i]->nomerge = 1;
+	}
+	free(m);
+	if (retry != NULL) {
+		/* Now the head of the chain: it takes the wait (and fails the API writes queued behind it). */
+		lc_job_done_cb(retry, r);
+		return;
+	}
+	ch->running = 0;
+	lc_chain_run(ch);
+	lc_chain_gc(ch);
+}
+
 /* Start the first queued write unless one is running or waiting. */
 static void
 lc_chain_run(struct lc_chain *ch)
@@ -258,7 +386,7 @@ lc_chain_run(struct lc_chain *ch)
 	struct db_tx *tx;
 	db_cb cb = lc_job_done_cb;
 
-	if (job == NULL || ch->running || ch->waiting)
+	if (job == NULL || ch->running || ch->waiting || lc_chain_run_merged(ch, job))
 		return;
 	if (job->checking) {
 		tx = db_tx_dup(job->check);
@@ -387,6 +515,7 @@ lc_chain_free_all(struct lifecycle *lc)
 	if (lc->nretry > 0)
 		log_warnx("%u write(s) kept through a database outage were never written", lc->nretry);
 	while ((ch = LIST_FIRST(&lc->chains)) != NULL) {
+		free(ch->merge);
 		/* A running first job's copy belongs to the (freed) pool; the job's own tx is ours either way. */
 		while ((job = TAILQ_FIRST(&ch->jobs)) != NULL) {
 			TAILQ_REMOVE(&ch->jobs, job, entry);

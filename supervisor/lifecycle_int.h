@@ -35,6 +35,7 @@ struct lifecycle {
 	unsigned nretry;			/* LC_WRITE_RETRY jobs in every chain (the global cap counts these) */
 	unsigned retry_max;			/* WAGATE_PENDING_WRITES_MAX */
 	unsigned long coalesced;		/* transitions dropped past a cap (/metrics) */
+	unsigned long merged;			/* transactions that carried several MERGE writes */
 };
 
 /* How a chained write behaves when the database is away (lc_chain_push). */
@@ -44,6 +45,8 @@ struct lifecycle {
 					 * the worker was told): kept in memory and retried until it is written */
 #define LC_WRITE_COALESCE	0x2	/* with RETRY: a state transition that a later one of its instance supersedes;
 					 * the oldest such may be dropped past the caps */
+#define LC_WRITE_MERGE		0x4	/* may share one transaction with the MERGE writes queued next to it (without
+					 * COALESCE or a check); its callback sees its own statements' results */
 /* Retryable writes one instance may have waiting before its oldest transitions are coalesced. */
 #define LC_INSTANCE_WRITES_MAX	64
 /* WAGATE_PENDING_WRITES_MAX when the configuration does not say (tests without a config). */

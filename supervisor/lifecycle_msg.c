@@ -633,7 +633,7 @@ lm_store_run(struct app *app, struct instance *inst, void *payload)
 	st->tx = NULL;
 	/* ONCE: the worker waits for the ack and holds its receipts until then; an outage fails it now and
 	 * WhatsApp redelivers what was not acked. */
-	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_ONCE, NULL, lm_store_done_cb, st);
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_ONCE | LC_WRITE_MERGE, NULL, lm_store_done_cb, st);
 }
 
 /*
@@ -744,7 +744,7 @@ lm_sent_run(struct app *app, struct instance *inst, void *payload)
 	}
 	/* RETRY: it records what WhatsApp already answered; raising a status is idempotent (never down), so
 	 * an unanswered COMMIT needs no check. */
-	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_RETRY, NULL, lm_sent_done_cb, s);
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_RETRY | LC_WRITE_MERGE, NULL, lm_sent_done_cb, s);
 }
 
 void

@@ -468,6 +468,50 @@ test_known_skips(void **state)
 	assert_val("Carol", "SELECT push_name FROM contact WHERE remote_jid = '15550004444@s.whatsapp.net'");
 }
 
+/* Stores queued behind a running one share a transaction (lifecycle_chain.c, LC_WRITE_MERGE), each answered
+ * with its own results; one that fails in a shared transaction fails alone once they run again one by one. */
+static void
+test_merged_stores(void **state)
+{
+	static const char *const ids[2][4] = { { "MG1", "MG2", "MG3", "MG4" }, { "MH1", "MH2", "BAD", "MH4" } };
+	struct workers_msg m;
+	struct workers_msg_store s;
+	uint8_t *b;
+	size_t l;
+	unsigned long merged;
+	int round, i, n;
+
+	(void)state;
+	lct_sql("ALTER TABLE message ADD CONSTRAINT test_no_bad CHECK (key_id <> 'BAD')");
+	b = pack_text("m", &l);
+	for (round = 0; round < 2; round++) {
+		merged = LC.app.lc->merged;
+		n = LC.nreply;
+		for (i = 0; i < 4; i++) {
+			m = msg(ids[round][i], "15550005555@s.whatsapp.net", "", "Eve", 0, 0, 0, b, l);
+			memset(&s, 0, sizeof(s));
+			s.msgs = &m;
+			s.nmsgs = 1;
+			lifecycle_on_msg_store(&LC.app, IID, (uint64_t)(50 + 4 * round + i), &s);
+		}
+		assert_true(lct_run_until(&LC.nreply, n + 4, 10000));
+		lct_drain();
+		/* the first ran alone, the three queued behind it together */
+		assert_true(LC.app.lc->merged == merged + 1);
+		for (i = 0; i < 4; i++) {
+			assert_int_equal(LC.reply_req[(n + i) % 32], 50 + 4 * round + i);
+			assert_int_equal(LC.reply_ok[(n + i) % 32], strcmp(ids[round][i], "BAD") != 0);
+		}
+	}
+	assert_non_null(strstr(LC.reply_err[(n + 2) % 32], "test_no_bad"));
+	assert_val("MG1,MG2,MG3,MG4,MH1,MH2,MH4", "SELECT string_agg(key_id, ',' ORDER BY key_id) FROM message"
+	    " WHERE remote_jid = '15550005555@s.whatsapp.net'");
+	assert_val("7", "SELECT count(*) FROM webhook_outbox WHERE event = 'messages.upsert'"
+	    " AND body->'data'->'key'->>'remoteJid' = '15550005555@s.whatsapp.net'");
+	lct_sql("ALTER TABLE message DROP CONSTRAINT test_no_bad");
+	free(b);
+}
+
 /* A status only moves up; ERROR only from PENDING; each move one messages.update. The SERVER_ACK of a send
  * (lifecycle_msg_sent) goes the same way. */
 static void
@@ -687,6 +731,7 @@ main(void)
 		cmocka_unit_test(test_sessions_batched),
 		cmocka_unit_test(test_store_all),
 		cmocka_unit_test(test_known_skips),
+		cmocka_unit_test(test_merged_stores),
 		cmocka_unit_test(test_status_up),
 		cmocka_unit_test(test_store_fails),
 		cmocka_unit_test(test_forget_users),
