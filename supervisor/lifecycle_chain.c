@@ -54,19 +54,23 @@ struct lc_chain {
 	int running;			/* the first job is in the pool */
 	int waiting;			/* the first job waits for timer */
 	int dispatching;		/* inside a job's callback: the chain must outlive it */
-	struct lc_merge *merge;		/* the merged transaction running, if one is */
 };
 
 /*
- * MERGE writes at the head of a chain run as one transaction: under load an instance's chain queues its message
- * stores and status writes faster than one transaction at a time commits them (bench/messages.sh, one pair: the
- * sender's chain ran three transactions per text and was the limit). Each write keeps its own callback, with
- * its own statements' results; the transaction commits all of them or none.
+ * MERGE writes run together in one transaction: those at the head of a chain (under load an instance's chain
+ * queues its message stores and status writes faster than one transaction at a time commits them:
+ * bench/messages.sh, one pair, the sender's chain ran three transactions per text and was the limit), and,
+ * while every pool connection is busy, the heads of every chain that gets one ready in the same loop turn (they
+ * would wait for a connection anyway; one transaction then costs PostgreSQL one BEGIN, one COMMIT and one
+ * round trip for all of them). A chain is in at most one merge, its writes in order. Each write keeps its own
+ * callback, with its own statements' results; the transaction commits all of them or none.
  */
 struct lc_merge {
-	struct lc_chain *ch;
-	int n;
-	struct lc_job *jobs[LC_MERGE_JOBS];
+	LIST_ENTRY(lc_merge) entry;	/* lc->merges: submitted, not answered */
+	struct lifecycle *lc;
+	struct db_tx *tx;
+	int n, stmts;
+	struct lc_job *jobs[LC_MERGE_JOBS];	/* grouped by chain, in each chain's order */
 	int nstmts[LC_MERGE_JOBS];
 };
 
@@ -292,14 +296,46 @@ lc_job_mergeable(const struct lc_job *job)
 	    !job->checking && !job->nomerge;
 }
 
-/* Run first and the mergeable writes right behind it as one transaction; 0 when first runs alone. */
+/* Submit merge m (its chains are marked running). */
+static void
+lc_merge_submit(struct lifecycle *lc, struct lc_merge *m)
+{
+	struct db_tx *tx = m->tx;
+
+	m->tx = NULL;
+	LIST_INSERT_HEAD(&lc->merges, m, entry);
+	if (m->n > 1)
+		lc->merged++;
+	if (db_tx_run(lc->app->db, tx, lc_merge_done_cb, m) == -1)
+		fatalx("db_tx_run refused a merged transaction");
+}
+
+/* The end of the loop turn: the batch of chain heads collected while the pool was busy goes. */
+static void
+lc_batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lifecycle *lc = arg;
+	struct lc_merge *m = lc->batch;
+
+	(void)fd;
+	(void)what;
+	lc->batch = NULL;
+	if (m != NULL)
+		lc_merge_submit(lc, m);
+}
+
+/*
+ * Run first and the mergeable writes right behind it in a merge: submitted now when it holds two or more and a
+ * pool connection is free, else added to the batch that goes at the end of this loop turn. 0 when first is
+ * not mergeable, or runs alone now.
+ */
 static int
 lc_chain_run_merged(struct lc_chain *ch, struct lc_job *first)
 {
+	struct lifecycle *lc = ch->lc;
 	struct lc_merge *m;
 	struct lc_job *job;
-	struct db_tx *tx;
-	int n = 0, stmts = 0;
+	int n = 0, stmts = 0, busy = db_pending(lc->app->db) >= db_connections_up(lc->app->db);
 
 	for (job = first; job != NULL && n < LC_MERGE_JOBS && lc_job_mergeable(job); job = TAILQ_NEXT(job, entry)) {
 		if (n > 0 && stmts + db_tx_count(job->tx) > LC_MERGE_STMTS)
@@ -307,75 +343,94 @@ lc_chain_run_merged(struct lc_chain *ch, struct lc_job *first)
 		stmts += db_tx_count(job->tx);
 		n++;
 	}
-	if (n < 2)
+	if (n == 0 || (n == 1 && !busy))
 		return 0;
-	m = xcalloc(1, sizeof(*m));
-	m->ch = ch;
-	tx = db_tx_new();
+	if (busy && lc->batch != NULL &&
+	    (lc->batch->n + n > LC_MERGE_JOBS || lc->batch->stmts + stmts > LC_MERGE_STMTS)) {
+		m = lc->batch;
+		lc->batch = NULL;
+		lc_merge_submit(lc, m);
+	}
+	if ((m = busy ? lc->batch : NULL) == NULL) {
+		m = xcalloc(1, sizeof(*m));
+		m->lc = lc;
+		m->tx = db_tx_new();
+	}
 	/* Copies: a write whose merged transaction failed on a statement runs again alone. */
-	for (job = first; m->n < n; job = TAILQ_NEXT(job, entry)) {
+	for (job = first; n-- > 0; job = TAILQ_NEXT(job, entry)) {
 		m->jobs[m->n] = job;
 		m->nstmts[m->n++] = db_tx_count(job->tx);
-		db_tx_append(tx, job->tx);
+		m->stmts += db_tx_count(job->tx);
+		db_tx_append(m->tx, job->tx);
 	}
 	ch->running = 1;
-	ch->merge = m;
-	ch->lc->merged++;
-	if (db_tx_run(ch->lc->app->db, tx, lc_merge_done_cb, m) == -1)
-		fatalx("%s: db_tx_run refused a transaction", ch->instance_id);
+	if (!busy)
+		lc_merge_submit(lc, m);
+	else if (lc->batch == NULL) {
+		lc->batch = m;
+		event_active(lc->batch_ev, EV_TIMEOUT, 0);
+	}
 	return 1;
 }
 
 /*
  * A merged transaction finished. Committed: each write hears of its own statements. The database away: the
- * ONCE writes fail now as they would alone, the RETRY ones wait at the head of the chain (the first of them
+ * ONCE writes fail now as they would alone, the RETRY ones wait at the head of their chain (the first of each
  * takes the outage's backoff). Refused (a statement failed, all rolled back): the writes run again one by one,
- * so only the one at fault fails.
+ * so only the one at fault fails. Then each chain goes on.
  */
 static void
 lc_merge_done_cb(void *arg, const struct db_result *r)
 {
 	struct lc_merge *m = arg;
-	struct lc_chain *ch = m->ch;
-	struct lc_job *retry = NULL;
+	struct lc_chain *ch;
+	struct lc_job *retry[LC_MERGE_JOBS];
+	struct lc_chain *chains[LC_MERGE_JOBS];
 	struct db_result part;
-	int i, off = 0;
+	int i, k, nch = 0, off = 0;
 
+	LIST_REMOVE(m, entry);
+	/* The chains in the merge, each once (its writes are next to each other). */
+	for (i = 0; i < m->n; i++)
+		if (i == 0 || m->jobs[i]->chain != m->jobs[i - 1]->chain) {
+			retry[nch] = NULL;
+			chains[nch++] = m->jobs[i]->chain;
+		}
 	/* running stays set while the writes are answered: they are still queued, and a callback that pushes a
 	 * write must not start them again. */
-	ch->merge = NULL;
-	if (r->err == NULL) {
-		lc_chain_written(ch);
-		for (i = 0; i < m->n; i++) {
+	if (r->err != NULL && !r->unavailable)
+		log_debug("%d merged writes failed (%s); each runs alone", m->n, r->err);
+	for (i = 0, k = -1; i < m->n; i++) {
+		ch = m->jobs[i]->chain;
+		if (k < 0 || chains[k] != ch) {
+			k++;
+			if (r->err == NULL)
+				lc_chain_written(ch);
+		}
+		if (r->err == NULL) {
 			part = *r;
 			part.res = r->res + off;
 			part.nres = m->nstmts[i];
 			off += m->nstmts[i];
 			lc_job_answer(ch, m->jobs[i], &part);
-		}
-	} else if (r->unavailable) {
-		for (i = 0; i < m->n; i++) {
-			if (m->jobs[i]->flags & LC_WRITE_RETRY) {
-				if (retry == NULL)
-					retry = m->jobs[i];
-				continue;
-			}
-			lc_job_answer(ch, m->jobs[i], r);
-		}
-	} else {
-		log_debug("%s: %d writes merged failed (%s); each runs alone", lc_chain_name(ch), m->n, r->err);
-		for (i = 0; i < m->n; i++)
+		} else if (!r->unavailable)
 			m->jobs[i]->nomerge = 1;
+		else if (!(m->jobs[i]->flags & LC_WRITE_RETRY))
+			lc_job_answer(ch, m->jobs[i], r);
+		else if (retry[k] == NULL)
+			retry[k] = m->jobs[i];
 	}
 	free(m);
-	if (retry != NULL) {
-		/* Now the head of the chain: it takes the wait (and fails the API writes queued behind it). */
-		lc_job_done_cb(retry, r);
-		return;
+	for (k = 0; k < nch; k++) {
+		if (retry[k] != NULL) {
+			/* Now the head of its chain: it takes the wait (and fails the API writes queued behind it). */
+			lc_job_done_cb(retry[k], r);
+			continue;
+		}
+		chains[k]->running = 0;
+		lc_chain_run(chains[k]);
+		lc_chain_gc(chains[k]);
 	}
-	ch->running = 0;
-	lc_chain_run(ch);
-	lc_chain_gc(ch);
 }
 
 /* Start the first queued write unless one is running or waiting. */
@@ -499,8 +554,10 @@ void
 lc_chain_init(struct lifecycle *lc)
 {
 	TAILQ_INIT(&lc->failed);
-	if ((lc->fail_ev = event_new(lc->app->base, -1, 0, lc_fail_cb, lc)) == NULL)
+	if ((lc->fail_ev = event_new(lc->app->base, -1, 0, lc_fail_cb, lc)) == NULL ||
+	    (lc->batch_ev = event_new(lc->app->base, -1, 0, lc_batch_cb, lc)) == NULL)
 		fatalx("event_new");
+	LIST_INIT(&lc->merges);
 	lc->retry_max = lc->app->cfg != NULL && lc->app->cfg->pending_writes_max > 0 ?
 	    (unsigned)lc->app->cfg->pending_writes_max : LC_PENDING_WRITES_DEFAULT;
 }
@@ -509,13 +566,25 @@ lc_chain_init(struct lifecycle *lc)
 void
 lc_chain_free_all(struct lifecycle *lc)
 {
+	struct lc_merge *m;
 	struct lc_chain *ch;
 	struct lc_job *job;
 
 	if (lc->nretry > 0)
 		log_warnx("%u write(s) kept through a database outage were never written", lc->nretry);
+	while ((m = LIST_FIRST(&lc->merges)) != NULL) {
+		LIST_REMOVE(m, entry);
+		free(m);
+	}
+	if (lc->batch != NULL) {
+		db_tx_free(lc->batch->tx);
+		free(lc->batch);
+		lc->batch = NULL;
+	}
+	if (lc->batch_ev != NULL)
+		event_free(lc->batch_ev);
+	lc->batch_ev = NULL;
 	while ((ch = LIST_FIRST(&lc->chains)) != NULL) {
-		free(ch->merge);
 		/* A running first job's copy belongs to the (freed) pool; the job's own tx is ours either way. */
 		while ((job = TAILQ_FIRST(&ch->jobs)) != NULL) {
 			TAILQ_REMOVE(&ch->jobs, job, entry);
