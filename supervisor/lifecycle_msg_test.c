@@ -652,6 +652,7 @@ test_outage(void **state)
 {
 	struct db *live = LC.app.db, *dead;
 	struct workers_sig_key key = { WORKERS_SIG_SESSION, "a:1", "", 0 };
+	unsigned long merged;
 	struct workers_msg m;
 	struct workers_msg_store s;
 	uint8_t *b;
@@ -678,14 +679,29 @@ test_outage(void **state)
 	lifecycle_on_signal_load(&LC.app, IID, 41, &key, 1);
 	assert_true(lct_run_until(&LC.nsig, k + 1, 10000));
 	assert_int_equal(LC.sig_ok, 0);
+	/* a status (RETRY) and a store (ONCE) queued behind a store share a transaction: both stores fail, the
+	 * status waits for the database */
+	merged = LC.app.lc->merged;
+	n = LC.nreply;
+	m.id = "OUT2";
+	lifecycle_on_msg_store(&LC.app, IID, 42, &s);
 	lifecycle_msg_sent(&LC.app, IID, "M5", WORKERS_MSG_DELIVERY_ACK);
+	m.id = "OUT3";
+	lifecycle_on_msg_store(&LC.app, IID, 43, &s);
+	assert_true(lct_run_until(&LC.nreply, n + 2, 10000));
+	assert_true(LC.app.lc->merged == merged + 1);
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(LC.reply_req[(n + k) % 32], 42 + k);
+		assert_int_equal(LC.reply_ok[(n + k) % 32], 0);
+		assert_string_equal(LC.reply_err[(n + k) % 32], "database unavailable");
+	}
 	lct_run_for(300);
 	assert_int_equal(lifecycle_writes_pending(LC.app.lc), 1);
 	LC.app.db = live;
 	lct_drain();
 	assert_int_equal(lifecycle_writes_pending(LC.app.lc), 0);
 	assert_val("DELIVERY_ACK", "SELECT status FROM message WHERE key_id = 'M5'");
-	assert_val("0", "SELECT count(*) FROM message WHERE key_id = 'OUT1'");
+	assert_val("0", "SELECT count(*) FROM message WHERE key_id IN ('OUT1', 'OUT2', 'OUT3')");
 	assert_val("1", "SELECT count(*) FROM webhook_outbox");
 	db_free(dead);
 	free(b);
