@@ -181,8 +181,7 @@ lc_chain_fail_once(struct lc_chain *ch)
 	}
 }
 
-/* The first job is done (committed, found committed, or failed for good): hand the result on, then start the
- * next one. */
+/* The chain's head was answered by the database: an outage it waited through is over for it. */
 static void
 lc_chain_written(struct lc_chain *ch)
 {
@@ -208,6 +207,8 @@ lc_job_answer(struct lc_chain *ch, struct lc_job *job, const struct db_result *r
 	lc_job_free(job);
 }
 
+/* The first job is done (committed, found committed, or failed for good): hand the result on, then start the
+ * next one. */
 static void
 lc_job_finish(struct lc_chain *ch, struct lc_job *job, const struct db_result *r)
 {

@@ -479,12 +479,14 @@ test_merged_stores(void **state)
 	uint8_t *b;
 	size_t l;
 	unsigned long merged;
+	int64_t msgs;
 	int round, i, n;
 
 	(void)state;
 	lct_sql("ALTER TABLE message ADD CONSTRAINT test_no_bad CHECK (key_id <> 'BAD')");
 	b = pack_text("m", &l);
 	for (round = 0; round < 2; round++) {
+		msgs = lct_inst()->count_messages;
 		merged = LC.app.lc->merged;
 		n = LC.nreply;
 		for (i = 0; i < 4; i++) {
@@ -502,6 +504,8 @@ test_merged_stores(void **state)
 			assert_int_equal(LC.reply_req[(n + i) % 32], 50 + 4 * round + i);
 			assert_int_equal(LC.reply_ok[(n + i) % 32], strcmp(ids[round][i], "BAD") != 0);
 		}
+		/* each store counted its own row from its own results */
+		assert_int_equal(lct_inst()->count_messages, msgs + (round == 0 ? 4 : 3));
 	}
 	assert_non_null(strstr(LC.reply_err[(n + 2) % 32], "test_no_bad"));
 	assert_val("MG1,MG2,MG3,MG4,MH1,MH2,MH4", "SELECT string_agg(key_id, ',' ORDER BY key_id) FROM message"
