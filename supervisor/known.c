@@ -6,12 +6,16 @@
 #include "random.h"
 #include "xmalloc.h"
 
+#define KNOWN_WAYS	2
+
+struct known_slot {
+	uint64_t key;		/* 0: empty */
+	uint64_t val;
+};
+
 struct known {
 	uint64_t gen;
-	struct {
-		uint64_t key;	/* 0: empty */
-		uint64_t val;
-	} slot[KNOWN_SLOTS];
+	struct known_slot slot[KNOWN_SLOTS];
 };
 
 /* SipHash-2-4 (Aumasson and Bernstein): the texts are peers' JIDs and push names, so the hash is keyed with a
@@ -85,30 +89,55 @@ known_hash(const char *kind, const char *text)
 	return h != 0 ? h : 1;
 }
 
+/* The slot holding key, or NULL. Slots are sets of KNOWN_WAYS: the contact and the LID row of one message
+ * never evict each other, whatever the secret makes of their keys. */
+static struct known_slot *
+known_find(const struct known *k, uint64_t key)
+{
+	size_t i, base = (size_t)(key % (KNOWN_SLOTS / KNOWN_WAYS)) * KNOWN_WAYS;
+
+	if (k == NULL)
+		return NULL;
+	for (i = base; i < base + KNOWN_WAYS; i++)
+		if (k->slot[i].key == key)
+			return (struct known_slot *)&k->slot[i];
+	return NULL;
+}
+
 int
 known_has(const struct known *k, uint64_t key, uint64_t val)
 {
-	size_t i = (size_t)(key % KNOWN_SLOTS);
+	const struct known_slot *s = known_find(k, key);
 
-	return k != NULL && k->slot[i].key == key && (val == 0 || k->slot[i].val == val);
+	return s != NULL && (val == 0 || s->val == val);
 }
 
 void
 known_forget(struct known *k, uint64_t key)
 {
-	if (k != NULL && k->slot[key % KNOWN_SLOTS].key == key)
-		k->slot[key % KNOWN_SLOTS].key = 0;
+	struct known_slot *s = known_find(k, key);
+
+	if (s != NULL)
+		s->key = 0;
 }
 
 void
 known_set(struct known **k, uint64_t gen, uint64_t key, uint64_t val)
 {
+	struct known_slot *s;
+	size_t base = (size_t)(key % (KNOWN_SLOTS / KNOWN_WAYS)) * KNOWN_WAYS;
+
 	if (known_gen(*k) != gen || (val == 0 && known_has(*k, key, 0)))
 		return;
 	if (*k == NULL)
 		*k = xcalloc(1, sizeof(**k));
-	(*k)->slot[key % KNOWN_SLOTS].key = key;
-	(*k)->slot[key % KNOWN_SLOTS].val = val;
+	if ((s = known_find(*k, key)) == NULL) {
+		/* The newest key takes the first way; the oldest of the set goes. */
+		memmove(&(*k)->slot[base + 1], &(*k)->slot[base], (KNOWN_WAYS - 1) * sizeof((*k)->slot[0]));
+		s = &(*k)->slot[base];
+	}
+	s->key = key;
+	s->val = val;
 }
 
 uint64_t

@@ -9,8 +9,9 @@
  * contact, only when its message row was new, since only then did the write run); a store that writes a
  * value forgets the key when it is built, so a later store of the same key is not skipped while an earlier,
  * different value is still on its way. known_clear (logout: lid_map is wiped) starts a new generation: the
- * stores built before it set nothing. Nothing else writes these rows. A slot holds one key: a collision of
- * slots only costs a statement; a collision of the 64-bit keyed hashes would need the per-process secret.
+ * stores built before it set nothing. Nothing else writes these rows. Slots go in sets of two, so the rows of
+ * one message never evict each other; a third key in a set only costs a statement; a collision of the 64-bit
+ * keyed hashes would need the per-process secret.
  */
 #ifndef WAGATE_KNOWN_H
 #define WAGATE_KNOWN_H

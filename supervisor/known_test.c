@@ -70,6 +70,33 @@ test_cache(void **state)
 	known_free(k);
 }
 
+/* Two keys of one set both stay (a message's contact and LID row, whatever the secret); a third evicts the
+ * older of the two; forgetting one leaves the other. */
+static void
+test_sets(void **state)
+{
+	struct known *k = NULL;
+	uint64_t sets = KNOWN_SLOTS / 2, a = 5, b = 5 + sets, c = 5 + 2 * sets;
+
+	(void)state;
+	known_set(&k, 0, a, 11);
+	known_set(&k, 0, b, 22);
+	assert_true(known_has(k, a, 11));
+	assert_true(known_has(k, b, 22));
+	known_set(&k, 0, b, 23);		/* an update stays in its way */
+	assert_true(known_has(k, a, 11));
+	assert_true(known_has(k, b, 23));
+	known_set(&k, 0, c, 33);
+	assert_false(known_has(k, a, 0));
+	assert_true(known_has(k, b, 23));
+	assert_true(known_has(k, c, 33));
+	known_forget(k, c);
+	assert_false(known_has(k, c, 0));
+	assert_true(known_has(k, b, 23));
+	assert_false(known_has(k, 6, 0));	/* another set is empty */
+	known_free(k);
+}
+
 int
 main(void)
 {
@@ -77,6 +104,7 @@ main(void)
 		cmocka_unit_test(test_siphash_vectors),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_sets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
