@@ -198,26 +198,23 @@ lc_register(struct app *app, const struct lc_row *row, const unsigned char *cred
 	return inst;
 }
 
-/* Add the webhook row of instance_id to tx (create and /webhook/set); RETURNING its JSON when asked. */
+/* Add the webhook row of instance_id to tx (create and /webhook/set), RETURNING its JSON: the answer of
+ * /webhook/set, and what the registry holds for the message events once it is committed. */
 static void
-lc_webhook_row(struct db_tx *tx, const char *instance_id, const struct lifecycle_webhook *wh, int returning)
+lc_webhook_row(struct db_tx *tx, const char *instance_id, const struct lifecycle_webhook *wh)
 {
 	/* NULL parameters keep the stored value (Evolution's upsert leaves fields it was not sent alone). */
 	const char *p[7] = { instance_id, wh->enabled ? "t" : "f", lc_str(wh->url), wh->headers,
 		wh->by_events < 0 ? NULL : wh->by_events ? "t" : "f", wh->base64 < 0 ? NULL : wh->base64 ? "t" : "f",
 		wh->events };
 
-	db_tx_add(tx, returning ?
-	    "INSERT INTO instance_webhook AS w (instance_id, enabled, url, headers, by_events, base64, events)"
+	db_tx_add(tx, "INSERT INTO instance_webhook AS w (instance_id, enabled, url, headers, by_events, base64, events)"
 	    " VALUES ($1, $2, $3, COALESCE($4::jsonb, '{}'), COALESCE($5::boolean, false),"
 	    " COALESCE($6::boolean, false), $7::text[]) ON CONFLICT (instance_id) DO UPDATE SET"
 	    " enabled = EXCLUDED.enabled, url = EXCLUDED.url, headers = COALESCE($4::jsonb, w.headers),"
 	    " by_events = COALESCE($5::boolean, w.by_events), base64 = COALESCE($6::boolean, w.base64),"
 	    " events = EXCLUDED.events, updated_at = now()"
-	    " RETURNING " SQL_WEBHOOK_JSON("w") "::text" :
-	    "INSERT INTO instance_webhook (instance_id, enabled, url, headers, by_events, base64, events)"
-	    " VALUES ($1, $2, $3, COALESCE($4::jsonb, '{}'), COALESCE($5::boolean, false),"
-	    " COALESCE($6::boolean, false), $7::text[])", 7, p);
+	    " RETURNING " SQL_WEBHOOK_JSON("w") "::text", 7, p);
 }
 
 /* Add the settings row of instance_id to tx, inserted or replaced, stamped ts_us. */
@@ -284,6 +281,7 @@ struct lc_create_ctx {
 	struct app *app;
 	char *id, *name, *token, *number;
 	int64_t ts_us;			/* created_at of every row */
+	int webhook_stmt;		/* the webhook row's statement (RETURNING its JSON); -1 = none */
 	struct settings settings;
 	struct proxy proxy;
 	void (*done)(void *, struct instance *, const struct db_result *);
@@ -321,6 +319,8 @@ lc_created_cb(void *arg, const struct db_result *r)
 		row.proxy = &cc->proxy;
 		row.created_us = cc->ts_us;
 		inst = lc_register(app, &row, NULL, 0, 0, 1);
+		if (cc->webhook_stmt >= 0 && cc->webhook_stmt < r->nres && PQntuples(r->res[cc->webhook_stmt]) == 1)
+			inst->webhook = webhook_inst_from_json(PQgetvalue(r->res[cc->webhook_stmt], 0, 0));
 		lc_setting_stamp(inst, cc->ts_us);
 		if (cc->proxy.enabled)
 			lc_proxy_stamp(inst, cc->ts_us);
@@ -371,8 +371,11 @@ lifecycle_create(struct app *app, const struct lifecycle_create *req,
 		    " VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $6::timestamptz)", 6, p);
 	}
 	lc_settings_row(tx, cc->id, &cc->settings, cc->ts_us);
-	if (req->webhook != NULL)
-		lc_webhook_row(tx, cc->id, req->webhook, 0);
+	cc->webhook_stmt = -1;
+	if (req->webhook != NULL) {
+		lc_webhook_row(tx, cc->id, req->webhook);
+		cc->webhook_stmt = db_tx_count(tx) - 1;
+	}
 	if (cc->proxy.enabled)
 		lc_proxy_row(tx, cc->id, &cc->proxy, cc->ts_us);
 	data = json_object_new_object();
@@ -421,6 +424,10 @@ lc_set_committed_cb(void *arg, const struct db_result *r)
 			webhook_kick(s->app->webhook);
 			break;
 		case LC_SET_WEBHOOK:
+			/* What message events resolve their targets from (webhook_enqueue_gated). */
+			webhook_inst_free(inst->webhook);
+			inst->webhook = r->nres == 1 && PQntuples(r->res[0]) == 1 ?
+			    webhook_inst_from_json(PQgetvalue(r->res[0], 0, 0)) : NULL;
 			break;
 		}
 		if (s->what == LC_SET_SETTINGS || s->what == LC_SET_PROXY) {
@@ -472,7 +479,7 @@ lc_set_row(struct app *app, struct instance *inst, int what, const struct settin
 		lc_proxy_row(tx, inst->id, &s->proxy, s->ts_us);
 		break;
 	default:
-		lc_webhook_row(tx, inst->id, wh, 1);
+		lc_webhook_row(tx, inst->id, wh);
 		break;
 	}
 	lc_set_push(app, inst, s, tx, done, arg);

@@ -6,6 +6,8 @@
 #include "log.h"
 #include "registry.h"
 #include "seal_store.h"
+#include "sql.h"
+#include "webhook.h"
 #include "xmalloc.h"
 
 #include <libpq-fe.h>
@@ -53,7 +55,8 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 	    " s.instance_id IS NOT NULL, " LC_US("s.created_at") ", " LC_US("s.updated_at") ","
 	    " p.instance_id IS NOT NULL, " LC_US("p.created_at") ", " LC_US("p.updated_at") ","
 	    " i.disconnection_reason_code, i.disconnection_object, " LC_US("i.disconnection_at") ","
-	    " coalesce(mc.n, 0), coalesce(cc.n, 0), coalesce(hc.n, 0)"
+	    " coalesce(mc.n, 0), coalesce(cc.n, 0), coalesce(hc.n, 0),"
+	    " (SELECT " SQL_WEBHOOK_JSON("w") "::text FROM instance_webhook w WHERE w.instance_id = i.id)"
 	    " FROM instance i LEFT JOIN instance_setting s ON s.instance_id = i.id"
 	    " LEFT JOIN instance_proxy p ON p.instance_id = i.id"
 	    " LEFT JOIN auth_creds c ON c.instance_id = i.id"
@@ -143,6 +146,8 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 		inst->count_messages = pq_int64(r, i, 35);
 		inst->count_contacts = pq_int64(r, i, 36);
 		inst->count_chats = pq_int64(r, i, 37);
+		if (!PQgetisnull(r, i, 38))
+			inst->webhook = webhook_inst_from_json(PQgetvalue(r, i, 38));
 		if (row.creds_error != NULL)
 			seal_store_fail(conn, inst, row.creds_error);
 		lc_fetch_refresh(app, inst);

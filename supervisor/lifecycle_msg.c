@@ -372,17 +372,16 @@ lm_str_or_null(const char *s)
 	return s != NULL && *s != '\0' ? json_object_new_string(s) : NULL;
 }
 
-/* Queue event on tx, gated; gate's parameters are $13... */
+/* Queue event on tx, gated by the CTEs gate (parameters $1..$n); extra: gate's extra is merged into data. */
 static void
 lm_event(struct app *app, struct instance *inst, struct db_tx *tx, const char *event, struct json_object *data,
-    const char *gate, int n, const char *const *p, const int *lens, const int *fmts)
+    const char *gate, int extra, int n, const char *const *p)
 {
-	char *text = data != NULL ? lm_json_text(data) : NULL;
+	struct webhook_gate g = { gate, extra, n, p, NULL, NULL };
 
-	if (webhook_enqueue_gated(app->webhook, tx, inst->id, inst->name, event, text, inst->owner_jid, gate, n, p,
-	    lens, fmts) == -1)
+	if (webhook_enqueue_gated(app->webhook, tx, inst->webhook, inst->id, inst->name, event, data, inst->owner_jid,
+	    &g) == -1)
 		fatalx("%s: the gated enqueue refused %s", inst->name, event);
-	free(text);
 }
 
 /* Baileys 7's message key: {remoteJid, fromMe, id, participant?, remoteJidAlt?, participantAlt?}. */
@@ -424,7 +423,7 @@ lm_is_group(const char *jid)
 /* Whether the message row of key id (a parameter) was inserted by this transaction. Statuses come after the
  * messages of a batch, so no UPDATE of this transaction has touched an older row yet. The chat and contact
  * writes of a message wait for it: a redelivered old message must not bring back an old push name. */
-#define LM_MSG_NEW(id) "EXISTS (SELECT 1 FROM message WHERE instance_id = $13::uuid AND key_id = " id \
+#define LM_MSG_NEW(id) "EXISTS (SELECT 1 FROM message WHERE instance_id = $1::uuid AND key_id = " id \
 	" AND xmin = pg_current_xact_id()::xid)"
 
 /* The push name a message gives its chat's contact: the peer's, from an incoming 1:1 message only (a group
@@ -481,10 +480,10 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 		    msgtext, ts, status, source };
 		lm_event(app, inst, st->tx, m->sent_by_api ? "send.message" : "messages.upsert", data,
 		    "ins AS (INSERT INTO message (instance_id, key_id, remote_jid, from_me, participant, push_name,"
-		    " message_type, key, message, message_timestamp, status, source) VALUES ($13::uuid, $14, $15,"
-		    " $16::boolean, $17, $18, $19, $20::jsonb, $21::jsonb, $22::bigint, $23, $24)"
+		    " message_type, key, message, message_timestamp, status, source) VALUES ($1::uuid, $2, $3,"
+		    " $4::boolean, $5, $6, $7, $8::jsonb, $9::jsonb, $10::bigint, $11, $12)"
 		    " ON CONFLICT (instance_id, key_id) DO NOTHING RETURNING id),"
-		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 12, p, NULL, NULL);
+		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 0, 12, p);
 		lm_count(st, LM_COUNT_MSG);
 		msg_stmt = db_tx_count(st->tx) - 1;
 	}
@@ -506,10 +505,10 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 		json_object_object_add(c, "unreadMessages", json_object_new_int(0));
 		json_object_array_add(arr, c);
 		lm_event(app, inst, st->tx, "chats.upsert", arr,
-		    "up AS (INSERT INTO chat (instance_id, remote_jid, name) SELECT $13::uuid, $14, $15"
-		    " WHERE " LM_MSG_NEW("$16") " ON CONFLICT (instance_id, remote_jid) DO UPDATE"
+		    "up AS (INSERT INTO chat (instance_id, remote_jid, name) SELECT $1::uuid, $2, $3"
+		    " WHERE " LM_MSG_NEW("$4") " ON CONFLICT (instance_id, remote_jid) DO UPDATE"
 		    " SET name = coalesce(EXCLUDED.name, chat.name), updated_at = now() RETURNING (xmax = 0) AS fresh),"
-		    " gate AS (SELECT NULL::jsonb AS extra FROM up WHERE fresh)", 4, p, NULL, NULL);
+		    " gate AS (SELECT NULL::jsonb AS extra FROM up WHERE fresh)", 0, 4, p);
 		lm_count(st, LM_COUNT_CHAT);
 		json_object_put(arr);
 	}
@@ -530,15 +529,15 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 		json_object_object_add(c, "profilePicUrl", NULL);
 		json_object_object_add(c, "instanceId", json_object_new_string(inst->id));
 		lm_event(app, inst, st->tx, "contacts.upsert", c,
-		    "ins AS (INSERT INTO contact (instance_id, remote_jid, push_name) SELECT $13::uuid, $14, $15"
-		    " WHERE " LM_MSG_NEW("$16") " ON CONFLICT (instance_id, remote_jid) DO NOTHING RETURNING 1),"
-		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 4, p, NULL, NULL);
+		    "ins AS (INSERT INTO contact (instance_id, remote_jid, push_name) SELECT $1::uuid, $2, $3"
+		    " WHERE " LM_MSG_NEW("$4") " ON CONFLICT (instance_id, remote_jid) DO NOTHING RETURNING 1),"
+		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 0, 4, p);
 		lm_count(st, LM_COUNT_CONTACT);
 		if (push != NULL)
 			lm_event(app, inst, st->tx, "contacts.update", c,
-			    "upd AS (UPDATE contact SET push_name = $15, updated_at = now() WHERE instance_id = $13::uuid"
-			    " AND remote_jid = $14 AND push_name IS DISTINCT FROM $15 AND " LM_MSG_NEW("$16") " RETURNING 1),"
-			    " gate AS (SELECT NULL::jsonb AS extra FROM upd)", 4, p, NULL, NULL);
+			    "upd AS (UPDATE contact SET push_name = $3, updated_at = now() WHERE instance_id = $1::uuid"
+			    " AND remote_jid = $2 AND push_name IS DISTINCT FROM $3 AND " LM_MSG_NEW("$4") " RETURNING 1),"
+			    " gate AS (SELECT NULL::jsonb AS extra FROM upd)", 0, 4, p);
 		json_object_put(c);
 	}
 }
@@ -551,9 +550,9 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 #define LM_STATUS_RANK(x) "coalesce(array_position(ARRAY['PENDING','SERVER_ACK','DELIVERY_ACK','READ','PLAYED']," \
 	" " x "), 0)"
 static const char lm_status_gate[] =
-    "upd AS (UPDATE message m SET status = $15 WHERE m.instance_id = $13::uuid AND m.key_id = $14"
-    " AND (($15 = 'ERROR' AND m.status = 'PENDING') OR ($15 <> 'ERROR' AND m.status IS DISTINCT FROM 'ERROR'"
-    " AND " LM_STATUS_RANK("m.status") " < " LM_STATUS_RANK("$15::text") ")) RETURNING m.id, m.key_id, m.remote_jid,"
+    "upd AS (UPDATE message m SET status = $3 WHERE m.instance_id = $1::uuid AND m.key_id = $2"
+    " AND (($3 = 'ERROR' AND m.status = 'PENDING') OR ($3 <> 'ERROR' AND m.status IS DISTINCT FROM 'ERROR'"
+    " AND " LM_STATUS_RANK("m.status") " < " LM_STATUS_RANK("$3::text") ")) RETURNING m.id, m.key_id, m.remote_jid,"
     " m.from_me),"
     " gate AS (SELECT jsonb_build_object('messageId', id::text, 'keyId', key_id, 'remoteJid', remote_jid,"
     " 'fromMe', from_me, 'participant', remote_jid) AS extra FROM upd)";
@@ -571,7 +570,7 @@ lm_add_status(struct app *app, struct instance *inst, struct db_tx *tx, const ch
 	data = json_object_new_object();
 	json_object_object_add(data, "status", json_object_new_string(name));
 	json_object_object_add(data, "instanceId", json_object_new_string(inst->id));
-	lm_event(app, inst, tx, "messages.update", data, lm_status_gate, 3, p, NULL, NULL);
+	lm_event(app, inst, tx, "messages.update", data, lm_status_gate, 1, 3, p);
 	json_object_put(data);
 }
 

@@ -9,6 +9,7 @@
 #include "conn_state.h"
 #include "db.h"
 #include "registry.h"
+#include "webhook.h"
 #include "workers.h"
 #include "xmalloc.h"
 
@@ -742,6 +743,68 @@ setup(void **state)
 	return lct_setup("lifecycle_msg_test", "lc", 0);
 }
 
+static void
+webhook_set_cb(void *arg, const struct db_result *r)
+{
+	*(int *)arg = r->err == NULL ? 1 : 2;
+}
+
+/* /webhook/set through lifecycle; waits for the COMMIT. */
+static void
+set_webhook(int enabled, const char *url, const char *headers, int by_events, const char *events)
+{
+	struct lifecycle_webhook wh = { enabled, by_events, 0, url, headers, events };
+	int done = 0;
+
+	assert_int_equal(lifecycle_webhook_set(&LC.app, lct_inst(), &wh, webhook_set_cb, &done), 0);
+	assert_true(lct_run_until(&done, 1, 10000));
+	lct_drain();
+}
+
+/* The message path's events go where the instance's webhook, as /webhook/set last committed it, says (its
+ * URL with byEvents, its headers, its events filter, enabled), beside the global one; the row is what the
+ * registry holds (lifecycle_test test_load: and what a start-up loads). */
+static void
+test_instance_webhook(void **state)
+{
+	struct workers_msg m;
+	struct workers_msg_store s;
+	size_t len;
+	uint8_t *b = pack_text("to the hook", &len);
+
+	(void)state;
+	lct_sql("DELETE FROM webhook_outbox");
+	set_webhook(1, "http://127.0.0.1:9/own", "{\"X-A\": \"1\"}", 1, "{MESSAGES_UPSERT}");
+	assert_non_null(lct_inst()->webhook);
+	m = msg("W1", "15550007777@s.whatsapp.net", "", "Wes", 0, 0, 0, b, len);
+	memset(&s, 0, sizeof(s));
+	s.msgs = &m;
+	s.nmsgs = 1;
+	assert_int_equal(store(&s, 40), 1);
+	/* messages.upsert twice (own + global); chats.upsert and contacts.upsert only global */
+	assert_val("chats.upsert:1,contacts.upsert:1,messages.upsert:2",
+	    "SELECT string_agg(event || ':' || n, ',' ORDER BY event) FROM"
+	    " (SELECT event, count(*) AS n FROM webhook_outbox GROUP BY event) e");
+	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE url = 'http://127.0.0.1:9/own/messages-upsert'"
+	    " AND headers = '{\"X-A\": \"1\"}' AND body->>'destination' = 'http://127.0.0.1:9/own'"
+	    " AND body->'data'->'key'->>'id' = 'W1'");
+	assert_val("4", "SELECT count(*) FROM webhook_outbox WHERE body->>'destination' = 'http://127.0.0.1:9/own'");
+	/* disabled: only the global rows, destination still names it */
+	lct_sql("DELETE FROM webhook_outbox");
+	set_webhook(0, "http://127.0.0.1:9/own", NULL, -1, "{}");
+	assert_int_equal(lct_inst()->webhook->enabled, 0);
+	m.id = "W2";
+	assert_int_equal(store(&s, 41), 1);
+	assert_val("1", "SELECT count(*) FROM webhook_outbox WHERE body->>'destination' = 'http://127.0.0.1:9/own'"
+	    " AND url LIKE 'http://127.0.0.1:9/hook%%'");
+	/* the headers kept by the upsert (NULL = keep) are what the registry holds too */
+	assert_string_equal(lct_inst()->webhook->headers, "{\"X-A\":\"1\"}");
+	/* back to no instance webhook for the tests after this one */
+	set_webhook(0, "", NULL, 0, "{}");
+	lct_sql("DELETE FROM webhook_outbox");
+	free(b);
+}
+
 int
 main(void)
 {
@@ -756,6 +819,7 @@ main(void)
 		cmocka_unit_test(test_store_fails),
 		cmocka_unit_test(test_forget_users),
 		cmocka_unit_test(test_outage),
+		cmocka_unit_test(test_instance_webhook),
 		cmocka_unit_test(test_logout_wipes),	/* last: the keys are gone afterwards */
 	};
 

@@ -7,8 +7,8 @@
 #include "app.h"
 #include "db.h"
 #include "registry.h"
-#include "settings.h"
 #include "webhook.h"
+#include "settings.h"
 #include "workers.h"
 #include "xmalloc.h"
 
@@ -286,6 +286,9 @@ test_load(void **state)
 	lct_sql("INSERT INTO chat (instance_id, remote_jid) VALUES ('" IID "', 'a@s.whatsapp.net'),"
 	    " ('" IID "', 'b@s.whatsapp.net')");
 	lct_sql("INSERT INTO contact (instance_id, remote_jid) VALUES ('" IID "', 'a@s.whatsapp.net')");
+	/* the instance's webhook row, which the message events resolve their targets from */
+	lct_sql("INSERT INTO instance_webhook (instance_id, url, headers, by_events, events) VALUES ('" IID "',"
+	    " 'http://127.0.0.1:9/own', '{\"X-A\": \"1\"}', true, '{MESSAGES_UPSERT,CHATS_UPSERT}')");
 	LC.app.reg = registry_new();
 	LC.nadd = 0;
 	assert_int_equal(lifecycle_load(&LC.app, err, sizeof(err)), 0);
@@ -298,6 +301,14 @@ test_load(void **state)
 	assert_int_equal(i->count_contacts, 1);
 	assert_int_equal(i->count_messages, 0);
 	assert_int_equal(i->has_setting, 0);
+	assert_non_null(i->webhook);
+	assert_string_equal(i->webhook->url, "http://127.0.0.1:9/own");
+	assert_string_equal(i->webhook->headers, "{\"X-A\":\"1\"}");
+	assert_int_equal(i->webhook->enabled, 1);
+	assert_int_equal(i->webhook->by_events, 1);
+	assert_int_equal(i->webhook->nevents, 2);
+	assert_string_equal(i->webhook->events[1], "CHATS_UPSERT");
+	lct_sql("DELETE FROM instance_webhook WHERE instance_id = '" IID "'");
 	assert_us(i->created_us, "SELECT " US("created_at") " FROM instance WHERE id = '" IID "'");
 	/* after load's own UPDATE to close */
 	assert_us(i->updated_us, "SELECT " US("updated_at") " FROM instance WHERE id = '" IID "'");

@@ -1,6 +1,7 @@
 #include "registry.h"
 #include "instance_json.h"
 #include "known.h"
+#include "webhook.h"
 #include "xmalloc.h"
 
 #include <event2/event.h>
@@ -238,6 +239,7 @@ instance_free(struct instance *inst)
 	settings_clear(&inst->settings);
 	proxy_clear(&inst->proxy);
 	known_free(inst->known);
+	webhook_inst_free(inst->webhook);
 	free(inst);
 }
 

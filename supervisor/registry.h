@@ -50,6 +50,7 @@ struct instance {
 	char *qr_pairing_code;		/* 8 characters when pairing by number */
 	unsigned qr_count;		/* QRs shown in this connect series; 0 = none yet */
 	struct event *del_timer;	/* DEL_INSTANCE */
+	struct webhook_inst *webhook;	/* its instance_webhook row after COMMIT; NULL = none (webhook.h) */
 	struct known *known;		/* the message path's contact and LID rows known stored (known.h) */
 	void *app;		/* back pointer for timers */
 };

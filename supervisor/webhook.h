@@ -42,17 +42,47 @@ void webhook_free(struct webhook *w);
  * Add it BEFORE a DELETE of the instance in the same transaction (instance.delete). */
 void webhook_enqueue(struct webhook *w, struct db_tx *tx, const char *instance_id, const char *instance_name,
     const char *event, const char *data_json, const char *sender);
-/* Gated enqueue, for an event that exists only if the caller's write in the same statement happened (a message
- * row that was new, a status that moved up). gate is the text of the caller's CTEs, without WITH, the last one
- * named "gate" with a jsonb column "extra": the event's rows are inserted only when gate has a row, and an
- * object data gets the first non-NULL extra merged in (row values the caller only learns in SQL, such as a
- * row id). The gate's parameters are $13..$(12+ngate) (gparams, with lens/fmts as db_tx_add_bin; NULL = all
- * text). The statement answers one row: count(*) of gate. The caller's CTEs run whether or not any webhook
- * wants the event, and with w NULL (then only the instance's own webhook row can want it). -1 (nothing added) on NULL tx or gate, or more than WEBHOOK_GATE_PARAMS_MAX parameters. */
+/*
+ * An instance's own webhook (its instance_webhook row) as the supervisor holds it, so that the message path
+ * resolves an event's targets in C instead of in every statement. The supervisor is the table's only writer
+ * (create, /webhook/set): it loads the rows at start and takes each new one after its COMMIT. A row edited by
+ * hand in psql reaches the message events at the next start (webhook_enqueue reads the table every time).
+ */
+struct webhook_inst {
+	int enabled, by_events;
+	char *url;			/* "" = none */
+	char *headers;			/* a JSON object's text */
+	char **events;			/* filter names; nevents 0 = every event */
+	size_t nevents;
+};
+/* From the text of SQL_WEBHOOK_JSON (url, headers, enabled, events, webhookByEvents); NULL (logged) if the
+ * text is not that shape. */
+struct webhook_inst *webhook_inst_from_json(const char *text);
+void webhook_inst_free(struct webhook_inst *iw);
+
+/*
+ * Gated enqueue, for an event that exists only if the caller's write in the same statement happened (a message
+ * row that was new, a status that moved up). The caller's write comes as CTEs without WITH, the last one named
+ * "gate" with a jsonb column "extra", and parameters $1..$n; the statement answers one row, count(*) of gate,
+ * and the write runs whether or not anything wants the event. The event's rows (targets from iw, the
+ * instance's own webhook or NULL, and the global one of w, which may be NULL) are inserted only when gate has
+ * a row; with extra set, an object data gets the first non-NULL extra merged in (row values the caller only
+ * learns in SQL, such as a row id). data is lent (NULL = JSON null). The envelope is built here; the text of
+ * the statement depends only on the gate and on the number of targets (0, 1 or 2), so it stays prepared.
+ * -1 (nothing added) on NULL tx or gate, a bad event name, or more than WEBHOOK_GATE_PARAMS_MAX parameters.
+ */
 #define WEBHOOK_GATE_PARAMS_MAX	16
-int webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const char *instance_id, const char *instance_name,
-    const char *event, const char *data_json, const char *sender, const char *gate, int ngate,
-    const char *const *gparams, const int *glens, const int *gfmts);
+struct webhook_gate {
+	const char *sql;
+	int extra;
+	int n;
+	const char *const *params;
+	const int *lens, *fmts;		/* as db_tx_add_bin; NULL = all text */
+};
+struct json_object;
+int webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const struct webhook_inst *iw,
+    const char *instance_id, const char *instance_name, const char *event, struct json_object *data,
+    const char *sender, const struct webhook_gate *gate);
 /* Rows were committed: look for due work now (coalesced, runs on the next loop turn). */
 void webhook_kick(struct webhook *w);
 

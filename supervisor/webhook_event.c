@@ -44,6 +44,24 @@ webhook_url_suffix(const char *event, char *out, size_t outsz)
 	return 0;
 }
 
+/* An event name's filter name and URL suffix (both WEBHOOK_NAME_MAX bytes); -1 if it is not a name. */
+int
+webhook_event_names(const char *event, char *filter, char *suffix)
+{
+	if (webhook_filter_name(event, filter, WEBHOOK_NAME_MAX) == -1 ||
+	    webhook_url_suffix(event, suffix, WEBHOOK_NAME_MAX) == -1 ||
+	    strspn(event, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(event))
+		return -1;
+	return 0;
+}
+
+/* instance.create / instance.delete are not accepted in webhook.events: global webhook only. */
+int
+webhook_instance_may_want(const char *filter)
+{
+	return strcmp(filter, "INSTANCE_CREATE") != 0 && strcmp(filter, "INSTANCE_DELETE") != 0;
+}
+
 /* Real UTC wall clock in ISO-8601 with milliseconds and 'Z'. */
 void
 webhook_format_time(char *out, size_t outsz)
@@ -59,7 +77,7 @@ webhook_format_time(char *out, size_t outsz)
 }
 
 /* Whether the global webhook takes this filter name (groups.update answers to both spellings). */
-static int
+int
 webhook_global_wants(struct webhook *w, const char *filter)
 {
 	if (!w->global_enabled || w->global_url == NULL || w->global_url[0] == '\0')
@@ -92,7 +110,7 @@ webhook_json_valid(const char *text)
 }
 
 /* A copy of JSON text with every \u0000 escape turned into \ufffd, or NULL when there is none. */
-static char *
+char *
 webhook_json_strip_nul(const char *text)
 {
 	char *copy = NULL;
@@ -142,68 +160,25 @@ webhook_json_strip_nul(const char *text)
 
 static const char webhook_enqueue_sql[] = "WITH " WEBHOOK_EV_CTES " " WEBHOOK_EV_INSERT("ev.data");
 
-/* The gated form: the caller's CTEs (the last one named gate, with a jsonb column extra) come first, the rows
- * are inserted only when gate has a row, and the statement answers count(*) of gate. */
-static const char webhook_gated_head[] = "WITH ";
-static const char webhook_gated_tail[] = ", " WEBHOOK_EV_CTES ", wh AS (" WEBHOOK_EV_INSERT(
-    "CASE WHEN jsonb_typeof(ev.data) = 'object'"
-    " THEN ev.data || coalesce((SELECT g.extra FROM gate g WHERE g.extra IS NOT NULL LIMIT 1), '{}'::jsonb)"
-    " ELSE ev.data END") " WHERE EXISTS (SELECT 1 FROM gate)) SELECT count(*) FROM gate";
-
-static void webhook_enqueue_stmt(struct webhook *w, struct db_tx *tx, const char *instance_id,
-    const char *instance_name, const char *event, const char *data_json, const char *sender, const char *gate,
-    int ngate, const char *const *gparams, const int *glens, const int *gfmts);
-
 /* Append the enqueue statement for one event to the caller's transaction. */
 void
 webhook_enqueue(struct webhook *w, struct db_tx *tx, const char *instance_id, const char *instance_name,
     const char *event, const char *data_json, const char *sender)
 {
-	webhook_enqueue_stmt(w, tx, instance_id, instance_name, event, data_json, sender, NULL, 0, NULL, NULL, NULL);
-}
-
-int
-webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const char *instance_id, const char *instance_name,
-    const char *event, const char *data_json, const char *sender, const char *gate, int ngate,
-    const char *const *gparams, const int *glens, const int *gfmts)
-{
-	if (tx == NULL || gate == NULL || ngate < 0 || ngate > WEBHOOK_GATE_PARAMS_MAX)
-		return -1;
-	webhook_enqueue_stmt(w, tx, instance_id, instance_name, event, data_json, sender, gate, ngate, gparams,
-	    glens, gfmts);
-	return 0;
-}
-
-/* One enqueue statement: plain (gate NULL) or gated. */
-static void
-webhook_enqueue_stmt(struct webhook *w, struct db_tx *tx, const char *instance_id, const char *instance_name,
-    const char *event, const char *data_json, const char *sender, const char *gate, int ngate,
-    const char *const *gparams, const int *glens, const int *gfmts)
-{
 	char filter[WEBHOOK_NAME_MAX], suffix[WEBHOOK_NAME_MAX], filters[2 * WEBHOOK_NAME_MAX + 8];
 	char date_time[40];
-	const char *params[12 + WEBHOOK_GATE_PARAMS_MAX];
-	int lens[12 + WEBHOOK_GATE_PARAMS_MAX], fmts[12 + WEBHOOK_GATE_PARAMS_MAX];
+	const char *params[12];
 	const char *data = "null";
-	char *sql;
-	int i;
 	char *data_copy = NULL;
 	int iallowed;
 
-	/* Without a webhook module the gated form still runs the caller's write (only the instance's own webhook
-	 * row can then want the event). */
-	if (tx == NULL || (w == NULL && gate == NULL))
+	if (tx == NULL || w == NULL)
 		return;
-	if (webhook_filter_name(event, filter, sizeof(filter)) == -1 ||
-	    webhook_url_suffix(event, suffix, sizeof(suffix)) == -1 ||
-	    strspn(event, "abcdefghijklmnopqrstuvwxyz0123456789.-_") != strlen(event)) {
-		/* The gated form carries the caller's own write: dropping it would lose more than an event. */
-		if (gate != NULL)
-			fatalx("bad event name \"%s\" with a gate", event);
+	if (webhook_event_names(event, filter, suffix) == -1) {
 		log_warnx("%s: bad event name, not queued", instance_name ? instance_name : "-");
 		return;
 	}
-	/* Invalid JSON would abort the caller's whole transaction (messages, Signal state): send null instead. */
+	/* Invalid JSON would abort the caller's whole transaction: send null instead. */
 	if (data_json != NULL) {
 		if (webhook_json_valid(data_json))
 			data = data_json;
@@ -218,8 +193,7 @@ webhook_enqueue_stmt(struct webhook *w, struct db_tx *tx, const char *instance_i
 		snprintf(filters, sizeof(filters), "{\"GROUPS_UPDATE\",\"GROUP_UPDATE\"}");
 	else
 		snprintf(filters, sizeof(filters), "{\"%s\"}", filter);
-	/* instance.create / instance.delete are not accepted in webhook.events: global webhook only. */
-	iallowed = strcmp(filter, "INSTANCE_CREATE") != 0 && strcmp(filter, "INSTANCE_DELETE") != 0;
+	iallowed = webhook_instance_may_want(filter);
 	webhook_format_time(date_time, sizeof(date_time));
 
 	params[0] = instance_id;
@@ -229,24 +203,11 @@ webhook_enqueue_stmt(struct webhook *w, struct db_tx *tx, const char *instance_i
 	params[4] = suffix;
 	params[5] = data;
 	params[6] = sender;
-	params[7] = (w != NULL && w->server_url != NULL && w->server_url[0] != '\0') ? w->server_url : NULL;
+	params[7] = w->server_url != NULL && w->server_url[0] != '\0' ? w->server_url : NULL;
 	params[8] = date_time;
-	params[9] = w != NULL && webhook_global_wants(w, filter) ? w->global_url : NULL;
-	params[10] = w != NULL && w->global_by_events ? "true" : "false";
+	params[9] = webhook_global_wants(w, filter) ? w->global_url : NULL;
+	params[10] = w->global_by_events ? "true" : "false";
 	params[11] = iallowed ? "true" : "false";
-	if (gate == NULL) {
-		db_tx_add(tx, webhook_enqueue_sql, 12, params);
-		free(data_copy);
-		return;
-	}
-	for (i = 0; i < 12 + ngate; i++) {
-		lens[i] = i < 12 || glens == NULL ? 0 : glens[i - 12];
-		fmts[i] = i < 12 || gfmts == NULL ? 0 : gfmts[i - 12];
-		if (i >= 12)
-			params[i] = gparams[i - 12];
-	}
-	xasprintf(&sql, "%s%s%s", webhook_gated_head, gate, webhook_gated_tail);
-	db_tx_add_bin(tx, sql, 12 + ngate, params, lens, fmts);
-	free(sql);
+	db_tx_add(tx, webhook_enqueue_sql, 12, params);
 	free(data_copy);
 }

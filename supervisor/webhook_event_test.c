@@ -1,5 +1,5 @@
 /* Webhook events against a real PostgreSQL: Evolution's names, and the rows one event becomes (targets,
- * byEvents, filters, headers, envelope, bad JSON), and the gated form's rows. */
+ * byEvents, filters, headers, envelope, bad JSON), and the gated form's rows, resolved in C the same way. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +16,7 @@
 
 #include "db.h"
 #include "pgtest.h"
+#include "sql.h"
 #include "webhook.h"
 #include "webhook_testlib.h"
 
@@ -164,13 +165,17 @@ gated_done_cb(void *arg, const struct db_result *r)
 }
 
 static long
-gated(struct webhook *w, const char *event, const char *data, const char *gate, int n, const char *const *p)
+gated(struct webhook *w, const struct webhook_inst *iw, const char *event, const char *data, const char *gate,
+    int extra, int n, const char *const *p)
 {
+	struct webhook_gate g = { gate, extra, n, p, NULL, NULL };
+	struct json_object *o = data != NULL ? json_tokener_parse(data) : NULL;
 	struct db_tx *tx = db_tx_new();
 	struct gated_wait gw;
 
 	memset(&gw, 0, sizeof(gw));
-	assert_int_equal(webhook_enqueue_gated(w, tx, INST_ID, "sales", event, data, NULL, gate, n, p, NULL, NULL), 0);
+	assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", event, o, "5511@s.whatsapp.net", &g), 0);
+	json_object_put(o);
 	assert_int_equal(db_tx_run(T.db, tx, gated_done_cb, &gw), 0);
 	assert_true(run_until(pred_flag, &gw.done, 10000));
 	if (gw.err[0] != '\0')
@@ -178,15 +183,33 @@ gated(struct webhook *w, const char *event, const char *data, const char *gate, 
 	return gw.count;
 }
 
+/* The instance's webhook row as the supervisor loads it (NULL: none). */
+static struct webhook_inst *
+load_inst(const char *id)
+{
+	char q[512], *text;
+	struct webhook_inst *iw;
+
+	snprintf(q, sizeof(q), "SELECT " SQL_WEBHOOK_JSON("w") "::text FROM instance_webhook w WHERE instance_id = '%s'",
+	    id);
+	if ((text = sql_text(q)) == NULL)
+		return NULL;
+	iw = webhook_inst_from_json(text);
+	assert_non_null(iw);
+	free(text);
+	return iw;
+}
+
 /* The gated form: rows only when the gate has one, the caller's write done either way (also where no target
- * wants the event, and with no webhook module), the gate's extra merged into object data only. */
+ * wants the event, and with no webhook module), the gate's extra merged into object data only when asked. */
 static void
 test_enqueue_gated(void **state)
 {
-	static const char gate[] = "ins AS (INSERT INTO gated_t (k) VALUES ($13) ON CONFLICT DO NOTHING RETURNING k),"
+	static const char gate[] = "ins AS (INSERT INTO gated_t (k) VALUES ($1) ON CONFLICT DO NOTHING RETURNING k),"
 	    " gate AS (SELECT jsonb_build_object('k', k) AS extra FROM ins)";
 	char url[128];
 	const char *p[1];
+	struct webhook_inst *iw;
 	struct webhook *w;
 
 	(void)state;
@@ -194,39 +217,107 @@ test_enqueue_gated(void **state)
 	sql("CREATE TABLE gated_t (k text PRIMARY KEY)");
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/inst", T.rx.port);
 	add_instance(INST_ID, "sales", url, 0, "{MESSAGES_UPDATE,CHATS_UPSERT}", 1);
+	iw = load_inst(INST_ID);
 	w = new_webhook(NULL, NULL, 0, 100);
 	p[0] = "a";
-	assert_int_equal(gated(w, "messages.update", "{\"status\":\"READ\"}", gate, 1, p), 1);
+	assert_int_equal(gated(w, iw, "messages.update", "{\"status\":\"READ\"}", gate, 1, 1, p), 1);
 	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'messages.update'"
-	    " AND body->'data' = '{\"status\":\"READ\",\"k\":\"a\"}'::jsonb"), 1);
+	    " AND body->'data' = '{\"status\":\"READ\",\"k\":\"a\"}'::jsonb AND headers->>'X-Custom' = '42'"
+	    " AND body->>'sender' = '5511@s.whatsapp.net' AND body->>'instance' = 'sales'"), 1);
 	/* the same key again: the gate is empty, no row */
-	assert_int_equal(gated(w, "messages.update", "{\"status\":\"READ\"}", gate, 1, p), 0);
+	assert_int_equal(gated(w, iw, "messages.update", "{\"status\":\"READ\"}", gate, 1, 1, p), 0);
 	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 1);
-	/* array data stays as it is */
+	/* array data stays as it is; without extra, object data too */
 	p[0] = "b";
-	assert_int_equal(gated(w, "chats.upsert", "[{\"remoteJid\":\"x\"}]", gate, 1, p), 1);
+	assert_int_equal(gated(w, iw, "chats.upsert", "[{\"remoteJid\":\"x\"}]", gate, 1, 1, p), 1);
 	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'chats.upsert'"
 	    " AND body->'data' = '[{\"remoteJid\":\"x\"}]'::jsonb"), 1);
-	/* filtered out, and no webhook module at all: the write happens, no row */
+	p[0] = "b2";
+	assert_int_equal(gated(w, iw, "messages.update", "{\"status\":\"READ\"}", gate, 0, 1, p), 1);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'messages.update'"
+	    " AND body->'data' = '{\"status\":\"READ\"}'::jsonb"), 1);
+	/* filtered out, no webhook module at all, no webhook row: the write happens, no row */
 	p[0] = "c";
-	assert_int_equal(gated(w, "contacts.upsert", "{}", gate, 1, p), 1);
+	assert_int_equal(gated(w, iw, "contacts.upsert", "{}", gate, 1, 1, p), 1);
 	p[0] = "d";
-	assert_int_equal(gated(NULL, "contacts.upsert", "{}", gate, 1, p), 1);
-	assert_int_equal(sql_long("SELECT count(*) FROM gated_t"), 4);
-	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 2);
+	assert_int_equal(gated(NULL, iw, "contacts.upsert", "{}", gate, 1, 1, p), 1);
+	p[0] = "e";
+	assert_int_equal(gated(w, NULL, "messages.update", "{}", gate, 1, 1, p), 1);
+	assert_int_equal(sql_long("SELECT count(*) FROM gated_t"), 6);
+	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 3);
 	/* refused arguments add nothing */
 	{
+		struct webhook_gate bad = { gate, 0, WEBHOOK_GATE_PARAMS_MAX + 1, p, NULL, NULL };
+		struct webhook_gate badname = { gate, 0, 1, p, NULL, NULL };
 		struct db_tx *tx = db_tx_new();
 
-		assert_int_equal(webhook_enqueue_gated(w, tx, INST_ID, "sales", "messages.update", "{}", NULL, NULL, 0,
-		    NULL, NULL, NULL), -1);
-		assert_int_equal(webhook_enqueue_gated(w, tx, INST_ID, "sales", "messages.update", "{}", NULL, gate,
-		    WEBHOOK_GATE_PARAMS_MAX + 1, p, NULL, NULL), -1);
+		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", "messages.update", NULL, NULL,
+		    NULL), -1);
+		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", "messages.update", NULL, NULL,
+		    &bad), -1);
+		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", "Bad Name", NULL, NULL,
+		    &badname), -1);
 		assert_int_equal(db_tx_count(tx), 0);
 		db_tx_free(tx);
 	}
 	sql("DROP TABLE gated_t");
+	webhook_inst_free(iw);
 	webhook_free(w);
+}
+
+/* The rows of one event, made by webhook_enqueue (targets resolved in SQL from the table) and by the gated
+ * form (resolved in C from the row as the supervisor holds it), are the same: URL, headers and envelope
+ * (date_time aside), for every kind of instance webhook and global configuration. */
+static void
+test_gated_matches_plain(void **state)
+{
+	static const char gate[] = "gate AS (SELECT NULL::jsonb AS extra)";
+	static const char *const events[] = { "messages.upsert", "groups.update", "connection.update",
+		"instance.create", "logout.instance", "chats.upsert" };
+	static const char *const datas[] = { "{\"key\":{\"id\":\"A\"},\"t\":\"x\\u0000y\"}", "[]", "{}", "{}",
+		"null", "[{\"remoteJid\":\"r\"}]" };
+	struct { const char *url; int by_events; const char *events; int enabled; } insts[] = {
+		{ "http://127.0.0.1:1/inst", 1, "{CONNECTION_UPDATE,GROUP_UPDATE}", 1 },
+		{ "http://127.0.0.1:1/all/", 0, "{}", 1 },
+		{ "http://127.0.0.1:1/off", 0, "{}", 0 },
+		{ "", 0, "{}", 1 },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct { const char *gurl; int by_events; int msgs_off; } globals[] = {
+		{ "http://127.0.0.1:1/g", 1, 0 }, { "http://127.0.0.1:1/g", 0, 1 }, { NULL, 0, 0 },
+	};
+	size_t i, j, k;
+
+	(void)state;
+	for (i = 0; i < sizeof(insts) / sizeof(insts[0]); i++)
+		for (j = 0; j < sizeof(globals) / sizeof(globals[0]); j++) {
+			struct webhook *w = new_webhook(NULL, globals[j].gurl, globals[j].by_events, 100);
+			struct webhook_inst *iw;
+
+			sql("DELETE FROM instance");
+			add_instance(INST_ID, "sales", insts[i].url, insts[i].by_events, insts[i].events, insts[i].enabled);
+			iw = load_inst(INST_ID);
+			assert_true((iw == NULL) == (insts[i].url == NULL));
+			T.msgs_global_off = globals[j].msgs_off;
+			for (k = 0; k < sizeof(events) / sizeof(events[0]); k++) {
+				long plain, both, same;
+
+				sql("DELETE FROM webhook_outbox");
+				enqueue(w, INST_ID, "sales", events[k], datas[k], "5511@s.whatsapp.net");
+				plain = sql_long("SELECT count(*) FROM webhook_outbox");
+				assert_int_equal(gated(w, iw, events[k], datas[k], gate, 0, 0, NULL), 1);
+				both = sql_long("SELECT count(*) FROM webhook_outbox");
+				same = sql_long("SELECT count(*) FROM webhook_outbox a JOIN webhook_outbox b ON a.id < b.id"
+				    " AND a.url = b.url AND a.headers = b.headers AND a.event = b.event"
+				    " AND a.instance_id = b.instance_id AND a.body - 'date_time' = b.body - 'date_time'");
+				if (both != 2 * plain || same != plain)
+					fail_msg("instance %zu, global %zu, %s: %ld rows in SQL, %ld gated, %ld the same", i,
+					    j, events[k], plain, both - plain, same);
+			}
+			T.msgs_global_off = 0;
+			webhook_inst_free(iw);
+			webhook_free(w);
+		}
 }
 
 /* Pure helpers first, then the enqueue tests against PostgreSQL. */
@@ -239,6 +330,7 @@ main(void)
 		cmocka_unit_test_setup(test_enqueue_rows, webhook_test_reset),
 		cmocka_unit_test_setup(test_enqueue_filters, webhook_test_reset),
 		cmocka_unit_test_setup(test_enqueue_gated, webhook_test_reset),
+		cmocka_unit_test_setup(test_gated_matches_plain, webhook_test_reset),
 	};
 
 	return cmocka_run_group_tests(tests, webhook_test_setup, webhook_test_teardown);

@@ -151,6 +151,12 @@ void webhook_holds_clear(struct webhook *w);
 int webhook_curl_init(struct webhook *w, char *err, size_t errlen);
 /* Drop the multi handle, its socket watchers and timer (deliveries must be freed first). */
 void webhook_curl_cleanup(struct webhook *w);
+/* webhook_event.c, shared with webhook_gated.c. */
+int webhook_event_names(const char *event, char *filter, char *suffix);
+int webhook_instance_may_want(const char *filter);
+int webhook_global_wants(struct webhook *w, const char *filter);
+char *webhook_json_strip_nul(const char *text);
+
 /* The request headers for d: ours, then the row's custom ones (headers_json may be NULL). */
 struct curl_slist *webhook_curl_headers(const struct webhook_delivery *d, const char *headers_json);
 /* Start POSTing d (its url, body and hdrs are set); 0, or -1 if the transfer could not be started. */
