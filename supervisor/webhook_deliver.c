@@ -67,10 +67,37 @@ webhook_delivery_free(struct webhook_delivery *d)
 	free(d);
 }
 
+/*
+ * d's POST ended (or it will never be sent): its slot is free for another POST while its outcome is being
+ * written. A slot is a connection to a receiver; the write waits for the database, and holding the slot
+ * through it made a busy pool cap the deliveries (bench/messages.sh, 50 pairs: a URL's 64 slots were mostly
+ * rows waiting for their DELETE). The row stays in w->deliveries until then, so no claim takes it again.
+ */
+static void
+webhook_delivery_settle(struct webhook *w, struct webhook_delivery *d)
+{
+	if (!d->posted) {
+		d->posted = 1;
+		w->nposting--;
+		if (w->again)
+			webhook_kick(w);
+	}
+}
+
+/* Whether another POST may start: a free slot, and at most as many rows again waiting for their write. */
+static int
+webhook_room(const struct webhook *w)
+{
+	int a = w->concurrency - w->nposting, b = 2 * w->concurrency - w->ndeliveries;
+
+	return a < b ? a : b;
+}
+
 /* The result of a delivery has been written (or not): forget the row and look for more work. */
 static void
 webhook_delivery_release(struct webhook *w, struct webhook_delivery *d)
 {
+	webhook_delivery_settle(w, d);
 	TAILQ_REMOVE(&w->deliveries, d, entry);
 	w->ndeliveries--;
 	webhook_delivery_free(d);
@@ -249,7 +276,7 @@ webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode 
 	int attempts = d->attempts + 1;
 	long delay;
 
-	d->posted = 1;
+	webhook_delivery_settle(w, d);
 	if (res == CURLE_OK && code >= 200 && code <= 299) {
 		w->delivered++;
 		w->db_down_logged = 0;
@@ -326,12 +353,13 @@ webhook_delivery_go(struct webhook *w, struct webhook_delivery *d)
 {
 	TAILQ_INSERT_TAIL(&w->deliveries, d, entry);
 	w->ndeliveries++;
+	w->nposting++;
 
 	/* Expired before its turn came (its queue was blocked): never sent, and the queue moves on once the
 	 * row is gone, which keeps the rows after it in order. */
 	if (d->age_s >= w->max_age_s) {
 		d->expired = 1;
-		d->posted = 1;
+		webhook_delivery_settle(w, d);
 		webhook_delivery_record(w, d, 1, NULL, 0, 0);
 		return;
 	}
@@ -431,7 +459,7 @@ webhook_queue_posting(struct webhook *w, const char *instance_id, const char *ur
 	return 0;
 }
 
-/* Deliveries in flight to url. */
+/* POSTs in flight to url. */
 static int
 webhook_url_busy(struct webhook *w, const char *url)
 {
@@ -439,7 +467,7 @@ webhook_url_busy(struct webhook *w, const char *url)
 	int n = 0;
 
 	TAILQ_FOREACH(d, &w->deliveries, entry)
-		if (strcmp(d->url, url) == 0)
+		if (!d->posted && strcmp(d->url, url) == 0)
 			n++;
 	return n;
 }
@@ -462,7 +490,7 @@ webhook_claim(struct webhook *w)
 		w->kick_pending = 1;
 		return;
 	}
-	if ((room = w->concurrency - w->ndeliveries) <= 0) {
+	if ((room = webhook_room(w)) <= 0) {
 		w->again = 1;
 		return;
 	}
@@ -618,7 +646,7 @@ webhook_handoff(struct webhook *w, const PGresult *res)
 			return;
 	event_base_gettimeofday_cached(w->base, &now);
 	i = webhook_hold_find(w, PQgetvalue(res, 0, 2));
-	if (w->ndeliveries >= w->concurrency || webhook_url_busy(w, PQgetvalue(res, 0, 2)) >= w->per_url ||
+	if (webhook_room(w) <= 0 || webhook_url_busy(w, PQgetvalue(res, 0, 2)) >= w->per_url ||
 	    (i != -1 && timercmp(&w->holds[i].until, &now, >)) ||
 	    webhook_queue_posting(w, PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7), PQgetvalue(res, 0, 2))) {
 		w->again = 1;

@@ -92,7 +92,7 @@ struct webhook {
 	int retry_min_ms;
 	int retry_max_ms;
 	int max_age_s;
-	int concurrency;
+	int concurrency;			/* POSTs at once; rows whose outcome is being written: as many more */
 	int per_url;			/* deliveries to one URL at once: half the slots, at least WEBHOOK_PER_URL */
 	int request_timeout_ms;
 
@@ -108,6 +108,7 @@ struct webhook {
 
 	struct webhook_deliveries deliveries;	/* claimed rows: in flight or result being written */
 	int ndeliveries;
+	int nposting;				/* of them, POSTs not ended: what the slots count */
 	struct webhook_ops ops;
 	struct webhook_socks socks;		/* watchers libcurl has not removed yet */
 	struct webhook_hold holds[WEBHOOK_HOLDS_MAX];
