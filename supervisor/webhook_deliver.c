@@ -93,6 +93,8 @@ webhook_room(const struct webhook *w)
 	return a < b ? a : b;
 }
 
+static void webhook_handoff(struct webhook *w, const PGresult *res, int first, int end);
+
 /* The result of a delivery has been written (or not): forget the row and look for more work. */
 static void
 webhook_delivery_release(struct webhook *w, struct webhook_delivery *d)
@@ -196,21 +198,25 @@ webhook_hold_clear_url(struct webhook *w, const char *url)
 }
 
 /*
- * Delete a settled head and, in the same statement, read its queue's next rows (the new head and up to
- * WEBHOOK_AHEAD - 1 behind it), with the claim's columns and whether each is due: webhook_handoff starts the
- * head at once, without a claim round trip, and keeps the others on it, so each of them starts the moment
- * the one before it was delivered (webhook_delivery_finish), while that one's DELETE runs beside it: a busy
- * queue waits for its receiver only, not for a statement per event. The statement's snapshot still shows
- * the deleted row, hence id > $1. Rows when the row was deleted (one all NULL when its queue is now empty),
- * none when it was already gone (the sweep): the claim finds the head then.
+ * Delete the settled heads of one loop turn and, in the same statement, read each one's queue's next rows
+ * (the new head and up to WEBHOOK_AHEAD - 1 behind it), with the claim's columns, whether each is due, and
+ * last the deleted head's id: webhook_handoff starts each new head at once, without a claim round trip, and
+ * keeps the others on it, so each of them starts the moment the one before it was delivered
+ * (webhook_delivery_finish), while that one's DELETE runs beside it: a busy queue waits for its receiver
+ * only, not for a statement per event. One queue has at most one head settling at a time, so the heads of
+ * one statement are of different queues. The statement's snapshot still shows the deleted rows, hence
+ * id > the head's. Per head: rows when it was deleted (one with the next row's columns all NULL when its
+ * queue is now empty), none when it was already gone (the sweep): the claim finds the new head then.
  */
 static const char webhook_handoff_sql[] =
-    "WITH del AS (DELETE FROM webhook_outbox WHERE id = $1::bigint RETURNING url, instance_id)"
-    " SELECT n.* FROM del LEFT JOIN LATERAL (SELECT o.id, o.event, o.url, o.headers::text, o.body::text,"
-    " o.attempts, floor(extract(epoch FROM now() - o.created_at))::bigint, o.instance_id::text,"
+    "WITH del AS (DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[]) RETURNING id AS did, url, instance_id)"
+    " SELECT n.*, del.did FROM del LEFT JOIN LATERAL (SELECT o.id, o.event, o.url, o.headers::text,"
+    " o.body::text, o.attempts, floor(extract(epoch FROM now() - o.created_at))::bigint, o.instance_id::text,"
     " o.next_attempt_at <= now() FROM webhook_outbox o WHERE o.url = del.url"
-    " AND " WEBHOOK_QKEY("o") " = " WEBHOOK_QKEY("del") " AND o.id > $1::bigint"
-    " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT " WEBHOOK_STR(WEBHOOK_AHEAD) ") n ON true ORDER BY n.id";
+    " AND " WEBHOOK_QKEY("o") " = " WEBHOOK_QKEY("del") " AND o.id > del.did"
+    " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT " WEBHOOK_STR(WEBHOOK_AHEAD) ") n ON true"
+    " ORDER BY del.did, n.id";
+#define WEBHOOK_HANDOFF_DID	9	/* the column of the deleted head's id */
 
 /* Write a delivery's outcome: delete the row, or record the failure and when to try again. */
 static void
@@ -243,22 +249,23 @@ webhook_delivery_record(struct webhook *w, struct webhook_delivery *d, int delet
 			webhook_delivery_free(a);
 		}
 	}
-	if (delete && d->plain_delete) {
-		/* With the other rows delivered this turn: one statement and one commit for all of them. */
-		d->del_queued = 1;
-		w->ndel_queued++;
+	if (delete) {
+		/* With the other rows settled this turn: one statement and one commit for all of them. */
+		if (d->plain_delete) {
+			d->del_queued = 1;
+			w->ndel_queued++;
+		} else {
+			d->hand_queued = 1;
+			w->nhand_queued++;
+		}
 		event_active(w->del_ev, EV_TIMEOUT, 0);
 		return;
 	}
 	op = webhook_op_new(w, WEBHOOK_OP_RESULT);
 	op->d = d;
-	if (delete)
-		rc = db_query(w->db, webhook_handoff_sql, 1, params, webhook_db_cb, op);
-	else
-		rc = db_query(w->db, DB_UNPREPARED "UPDATE webhook_outbox SET attempts = attempts + 1,"
-		    " last_error = left($2, 1000), next_attempt_at = now() + $3::bigint * interval '1 millisecond'"
-		    " WHERE id = $1::bigint",
-		    3, params, webhook_db_cb, op);
+	rc = db_query(w->db, DB_UNPREPARED "UPDATE webhook_outbox SET attempts = attempts + 1,"
+	    " last_error = left($2, 1000), next_attempt_at = now() + $3::bigint * interval '1 millisecond'"
+	    " WHERE id = $1::bigint", 3, params, webhook_db_cb, op);
 	if (rc == -1) {
 		/* The row stays as it was and is retried by the next claim. */
 		TAILQ_REMOVE(&w->ops, op, entry);
@@ -540,36 +547,36 @@ webhook_claim(struct webhook *w)
 	free(urls);
 }
 
-void
-webhook_flush_deletes(struct webhook *w)
+/* One statement for the deliveries queued this turn as kind (DELETE: plain deletes, HANDOFF: hand-offs). */
+static void
+webhook_flush_kind(struct webhook *w, enum webhook_op_kind kind, int queued)
 {
 	struct webhook_delivery *d;
 	struct webhook_op *op;
 	const char *params[1];
 	size_t cap;
 	char *ids, *p;
-	int i, n = 0;
+	int i, n = 0, *flag;
 
-	if (w->ndel_queued == 0 || w->db == NULL)
-		return;
-	op = webhook_op_new(w, WEBHOOK_OP_DELETE);
-	op->ds = xcalloc((size_t)w->ndel_queued, sizeof(*op->ds));
-	cap = 3 + (size_t)w->ndel_queued * 22;
+	op = webhook_op_new(w, kind);
+	op->ds = xcalloc((size_t)queued, sizeof(*op->ds));
+	cap = 3 + (size_t)queued * 22;
 	ids = p = xmalloc(cap);
 	*p++ = '{';
 	TAILQ_FOREACH(d, &w->deliveries, entry) {
-		if (!d->del_queued || n == w->ndel_queued)
+		flag = kind == WEBHOOK_OP_DELETE ? &d->del_queued : &d->hand_queued;
+		if (!*flag || n == queued)
 			continue;
-		d->del_queued = 0;
+		*flag = 0;
 		p += snprintf(p, cap - (size_t)(p - ids), "%s%lld", n > 0 ? "," : "", d->id);
 		op->ds[n++] = d;
 	}
 	*p++ = '}';
 	*p = '\0';
 	op->nds = n;
-	w->ndel_queued = 0;
 	params[0] = ids;
-	if (db_query(w->db, DB_UNPREPARED "DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[])", 1, params,
+	if (db_query(w->db, kind == WEBHOOK_OP_DELETE ?
+	    DB_UNPREPARED "DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[])" : webhook_handoff_sql, 1, params,
 	    webhook_db_cb, op) == -1) {
 		/* The rows stay and are posted again later (at least once), as after a failed DELETE. */
 		TAILQ_REMOVE(&w->ops, op, entry);
@@ -579,6 +586,67 @@ webhook_flush_deletes(struct webhook *w)
 		free(op);
 	}
 	free(ids);
+}
+
+void
+webhook_flush_deletes(struct webhook *w)
+{
+	int n;
+
+	if (w->db == NULL)
+		return;
+	if ((n = w->ndel_queued) > 0) {
+		w->ndel_queued = 0;
+		webhook_flush_kind(w, WEBHOOK_OP_DELETE, n);
+	}
+	if ((n = w->nhand_queued) > 0) {
+		w->nhand_queued = 0;
+		webhook_flush_kind(w, WEBHOOK_OP_HANDOFF, n);
+	}
+}
+
+/* The hand-offs of one turn are written (or not): per head, count an expired one's drop, forget it, then
+ * start its queue's next rows (the result is ordered by head id; the heads are in start order). */
+static void
+webhook_handoffs_done(struct webhook *w, struct webhook_op *op, const struct db_result *r)
+{
+	const PGresult *res = NULL;
+	struct webhook_delivery *d;
+	long long *dids = NULL;
+	int i, lo, hi, mid, first, end, n = 0;
+
+	if (r->err != NULL)
+		webhook_db_error(w, "record results", r);
+	else if (r->nres >= 1 && PQnfields(r->res[0]) > WEBHOOK_HANDOFF_DID)
+		res = r->res[0];
+	if (res != NULL && (n = PQntuples(res)) > 0) {
+		dids = xcalloc((size_t)n, sizeof(*dids));
+		for (i = 0; i < n; i++)
+			dids[i] = strtoll(PQgetvalue(res, i, WEBHOOK_HANDOFF_DID), NULL, 10);
+	}
+	for (i = 0; i < op->nds; i++) {
+		d = op->ds[i];
+		/* The first row of its head, then the end of its rows. */
+		for (lo = 0, hi = n; lo < hi; ) {
+			mid = lo + (hi - lo) / 2;
+			if (dids[mid] < d->id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (first = end = lo; end < n && dids[end] == d->id; end++)
+			;
+		/* Counted here, once: the sweep may have deleted the same row meanwhile (then no row). */
+		if (d->expired && end > first) {
+			w->dropped++;
+			log_warnx("dropping %s #%lld to %s after %d attempts: older than %d s", d->event, d->id, d->url,
+			    d->attempts, w->max_age_s);
+		}
+		webhook_delivery_release(w, d);
+		webhook_handoff(w, res, first, end);
+	}
+	free(dids);
+	free(op->ds);
 }
 
 /* Count the backlog and, now and then, drop rows past max age. */
@@ -625,39 +693,41 @@ webhook_maint(struct webhook *w)
 }
 
 /*
- * A head was deleted and res holds its queue's next row, if any: start it now when it is due and a slot,
- * its URL's share and its queue are free (a claim may have started it meanwhile); else let a claim look.
+ * A head was deleted and rows first..end-1 of res are its queue's next rows, if any: start the first now when
+ * it is due and a slot, its URL's share and its queue are free (a claim may have started it meanwhile); else
+ * let a claim look.
  */
 static void
-webhook_handoff(struct webhook *w, const PGresult *res)
+webhook_handoff(struct webhook *w, const PGresult *res, int first, int end)
 {
 	struct webhook_delivery *d, **tail;
 	struct timeval now;
 	long long id;
 	int i;
 
-	if (res == NULL || PQntuples(res) < 1 || PQnfields(res) < 9 || PQgetisnull(res, 0, 0))
+	if (first >= end || PQgetisnull(res, first, 0))
 		return;
-	if (strcmp(PQgetvalue(res, 0, 8), "t") != 0)
+	if (strcmp(PQgetvalue(res, first, 8), "t") != 0)
 		return;		/* only rows written before this rule (held then) wait: the poll finds them */
-	id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	id = strtoll(PQgetvalue(res, first, 0), NULL, 10);
 	TAILQ_FOREACH(d, &w->deliveries, entry)
 		if (d->id == id)
 			return;
 	event_base_gettimeofday_cached(w->base, &now);
-	i = webhook_hold_find(w, PQgetvalue(res, 0, 2));
-	if (webhook_room(w) <= 0 || webhook_url_busy(w, PQgetvalue(res, 0, 2)) >= w->per_url ||
+	i = webhook_hold_find(w, PQgetvalue(res, first, 2));
+	if (webhook_room(w) <= 0 || webhook_url_busy(w, PQgetvalue(res, first, 2)) >= w->per_url ||
 	    (i != -1 && timercmp(&w->holds[i].until, &now, >)) ||
-	    webhook_queue_posting(w, PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7), PQgetvalue(res, 0, 2))) {
+	    webhook_queue_posting(w, PQgetisnull(res, first, 7) ? NULL : PQgetvalue(res, first, 7),
+	    PQgetvalue(res, first, 2))) {
 		w->again = 1;
 		webhook_kick(w);
 		return;
 	}
 	webhook_note_handoff(w, id);
-	d = webhook_delivery_new(w, res, 0);
+	d = webhook_delivery_new(w, res, first);
 	/* The due rows behind it, in order: each starts when the one before it was delivered. */
 	tail = &d->ahead;
-	for (i = 1; i < PQntuples(res) && !PQgetisnull(res, i, 0) && strcmp(PQgetvalue(res, i, 8), "t") == 0; i++) {
+	for (i = first + 1; i < end && !PQgetisnull(res, i, 0) && strcmp(PQgetvalue(res, i, 8), "t") == 0; i++) {
 		*tail = webhook_delivery_new(w, res, i);
 		tail = &(*tail)->ahead;
 	}
@@ -745,19 +815,12 @@ webhook_db_cb(void *arg, const struct db_result *r)
 		webhook_claim_done(w, op, r);
 		break;
 	case WEBHOOK_OP_RESULT:
-		res = NULL;
 		if (r->err != NULL)
 			webhook_db_error(w, "record result", r);
-		else if (r->nres >= 1 && PQnfields(r->res[0]) > 0)
-			res = r->res[0];	/* a delete: its queue's next row */
-		/* Counted here, once: the sweep may have deleted the same row meanwhile (then no row). */
-		if (op->d->expired && res != NULL && PQntuples(res) >= 1) {
-			w->dropped++;
-			log_warnx("dropping %s #%lld to %s after %d attempts: older than %d s", op->d->event,
-			    op->d->id, op->d->url, op->d->attempts, w->max_age_s);
-		}
 		webhook_delivery_release(w, op->d);
-		webhook_handoff(w, res);
+		break;
+	case WEBHOOK_OP_HANDOFF:
+		webhook_handoffs_done(w, op, r);
 		break;
 	case WEBHOOK_OP_DELETE:
 		if (r->err != NULL)

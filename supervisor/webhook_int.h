@@ -29,6 +29,7 @@ enum webhook_op_kind {
 	WEBHOOK_OP_COUNT,
 	WEBHOOK_OP_SWEEP,
 	WEBHOOK_OP_DELETE,		/* the delivered rows of one loop turn */
+	WEBHOOK_OP_HANDOFF,		/* the settled heads of one loop turn, with their queues' next rows */
 };
 
 struct webhook_delivery {
@@ -45,6 +46,7 @@ struct webhook_delivery {
 	long age_s;			/* row age when claimed */
 	int plain_delete;		/* delivered, its queue's next row already started: delete without hand-off */
 	int del_queued;			/* its plain DELETE waits for the turn's batch (webhook_flush_deletes) */
+	int hand_queued;		/* its hand-off waits for the turn's batch (webhook_flush_deletes) */
 	struct webhook_delivery *ahead;	/* the due rows behind this one in its queue, read with it, not started */
 	CURL *easy;
 	struct curl_slist *hdrs;
@@ -59,7 +61,7 @@ struct webhook_op {
 	struct webhook_delivery *d;
 	int limit;
 	int capped;			/* claim skipped busy URLs: they may have due rows */
-	struct webhook_delivery **ds;	/* DELETE: the deliveries whose rows it deletes */
+	struct webhook_delivery **ds;	/* DELETE, HANDOFF: the deliveries whose rows it deletes */
 	int nds;
 };
 
@@ -102,8 +104,9 @@ struct webhook {
 	struct event *kick_ev;
 	struct event *wake_timer;
 	struct event *maint_timer;
-	struct event *del_ev;			/* flush the plain DELETEs queued this turn */
+	struct event *del_ev;			/* flush the plain DELETEs and hand-offs queued this turn */
 	int ndel_queued;
+	int nhand_queued;
 	struct timeval wake_at;
 
 	struct webhook_deliveries deliveries;	/* claimed rows: in flight or result being written */
