@@ -39,7 +39,16 @@ struct lifecycle {
 	LIST_HEAD(, lc_merge) merges;		/* merged transactions in the pool */
 	struct lc_merge *batch;			/* chain heads collected this loop turn while the pool was busy */
 	struct event *batch_ev;			/* submits batch at the end of the turn */
+	int64_t messages;			/* message rows of every instance (the _counts' sum) */
+	int64_t analyze_at;			/* ANALYZE the message tables when messages reaches it (0: never) */
 };
+
+/* The message tables are analyzed by wagate when the rows of its instances first reach 64, 128, ... up to
+ * this; past it, autovacuum's own rule keeps the statistics (lifecycle_count_add says why). */
+#define LC_ANALYZE_UNTIL	65536
+/* added message rows were stored (negative: removed); ANALYZE when a threshold is crossed. */
+void lc_analyze_young(struct app *app, int64_t added);
+int lc_analyze_skip(struct lifecycle *lc);
 
 /* How a chained write behaves when the database is away (lc_chain_push). */
 #define LC_WRITE_ONCE		0	/* an API write: fails with the outage, its caller answers the error and nothing

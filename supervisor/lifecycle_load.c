@@ -144,6 +144,8 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 		instance_set_str(&inst->disconnection_object, pq_str(r, i, 33));
 		inst->disconnection_us = pq_int64(r, i, 34);
 		inst->count_messages = pq_int64(r, i, 35);
+		if (app->lc != NULL)
+			app->lc->messages += inst->count_messages;
 		inst->count_contacts = pq_int64(r, i, 36);
 		inst->count_chats = pq_int64(r, i, 37);
 		if (!PQgetisnull(r, i, 38))
@@ -163,6 +165,9 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 	}
 	PQclear(r);
 	PQfinish(conn);
+	/* The tables' statistics are autovacuum's once they had rows before this start (lc_analyze_young). */
+	if (app->lc != NULL)
+		(void)lc_analyze_skip(app->lc);
 	log_info("%d instance(s) loaded", n);
 	return 0;
 }

@@ -743,6 +743,58 @@ setup(void **state)
 	return lct_setup("lifecycle_msg_test", "lc", 0);
 }
 
+/* A young message table is analyzed by wagate when its rows reach the next threshold (lc_analyze_young):
+ * without it, the first generic plans stay made on a table with no statistics. */
+static void
+test_analyze_young(void **state)
+{
+	struct lifecycle *lc = LC.app.lc;
+	struct workers_msg_store s;
+	struct workers_msg *ms;
+	char (*ids)[24];
+	size_t len;
+	uint8_t *b = pack_text("many", &len);
+	int64_t n, i, target;
+	long long deadline;
+	char *v;
+
+	(void)state;
+	assert_true(lc->analyze_at > 0);
+	target = lc->analyze_at;
+	n = target - lc->messages;
+	assert_true(n > 0 && n <= 256);
+	ms = xcalloc((size_t)n, sizeof(*ms));
+	ids = xcalloc((size_t)n, sizeof(*ids));
+	for (i = 0; i < n; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "AN%lld", (long long)i);
+		ms[i] = msg(ids[i], "15550003333@s.whatsapp.net", "", "", 0, 0, 0, b, len);
+	}
+	v = lct_val("SELECT reltuples::bigint FROM pg_class WHERE relname = 'message'");
+	assert_true(strtoll(v, NULL, 10) < target);
+	free(v);
+	memset(&s, 0, sizeof(s));
+	s.msgs = ms;
+	s.nmsgs = (size_t)n;
+	assert_int_equal(store(&s, 50), 1);
+	assert_true(lc->messages >= target);
+	assert_int_equal(lc->analyze_at, target * 2);
+	/* ANALYZE writes pg_class at its commit: wait for it, not for a time */
+	deadline = lct_now_ms() + 10000;
+	for (;;) {
+		v = lct_val("SELECT reltuples::bigint FROM pg_class WHERE relname = 'message'");
+		if (strtoll(v, NULL, 10) >= target)
+			break;
+		free(v);
+		if (lct_now_ms() > deadline)
+			fail_msg("message was not analyzed");
+		lct_run_for(20);
+	}
+	free(v);
+	free(ms);
+	free(ids);
+	free(b);
+}
+
 static void
 webhook_set_cb(void *arg, const struct db_result *r)
 {
@@ -820,6 +872,7 @@ main(void)
 		cmocka_unit_test(test_forget_users),
 		cmocka_unit_test(test_outage),
 		cmocka_unit_test(test_instance_webhook),
+		cmocka_unit_test(test_analyze_young),
 		cmocka_unit_test(test_logout_wipes),	/* last: the keys are gone afterwards */
 	};
 
