@@ -207,8 +207,10 @@ webhook_hold_clear_url(struct webhook *w, const char *url)
  * one statement are of different queues. The statement's snapshot still shows the deleted rows, hence
  * id > the head's. Per head: rows when it was deleted (one with the next row's columns all NULL when its
  * queue is now empty), none when it was already gone (the sweep): the claim finds the new head then.
+ * Planned at every run, as the plain DELETE: a generic plan of id = ANY($1) made on an empty outbox is a
+ * sequential scan, and a backlog (a receiver back from an outage) would then cost a scan per batch.
  */
-static const char webhook_handoff_sql[] =
+static const char webhook_handoff_sql[] = DB_UNPREPARED
     "WITH del AS (DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[]) RETURNING id AS did, url, instance_id)"
     " SELECT n.*, del.did FROM del LEFT JOIN LATERAL (SELECT o.id, o.event, o.url, o.headers::text,"
     " o.body::text, o.attempts, floor(extract(epoch FROM now() - o.created_at))::bigint, o.instance_id::text,"
@@ -409,9 +411,10 @@ webhook_note_handoff(struct webhook *w, long long id)
  * once (at-least-once; receivers de-duplicate on the delivery id). Several supervisors sharing one outbox
  * would need a lease or per-instance ownership first (DESIGN.md, scale plan).
  *
- * Unlike the outbox's DELETEs and UPDATE (DB_UNPREPARED), the claim and the hand-off stay prepared: planning
- * them at every run cost more than it saved (bench/messages.sh: 725 vs 550 msg/s for one pair), and a generic
- * plan made on an empty outbox is replaced once autoanalyze has seen a backlog grow it.
+ * Unlike the outbox's DELETEs, hand-offs and UPDATE (DB_UNPREPARED), the claim stays prepared: planning it
+ * at every run cost more than it saved (bench/messages.sh: 725 vs 550 msg/s for one pair, when the hand-off
+ * was a statement per row and prepared too), and a generic plan made on an empty outbox is replaced once
+ * autoanalyze has seen a backlog grow it.
  */
 static const char webhook_claim_sql[] =
     "WITH RECURSIVE q AS ("
