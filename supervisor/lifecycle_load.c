@@ -39,6 +39,30 @@ pq_int64(const PGresult *r, int row, int col)
 	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
 
+/* ANALYZE the message tables at start when their statistics count fewer than half of the messages rows wagate
+ * knows of: the generic plans made from them would read whole instances (lc_analyze_young). */
+static void
+lc_analyze_stale(PGconn *conn, int64_t messages)
+{
+	PGresult *r = PQexec(conn, "SELECT reltuples FROM pg_class WHERE oid = 'message'::regclass");
+	double tuples;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		PQclear(r);
+		return;
+	}
+	tuples = strtod(PQgetvalue(r, 0, 0), NULL);
+	PQclear(r);
+	if (messages == 0 || tuples >= (double)messages / 2)
+		return;
+	log_info("analyzing the message tables (statistics count %.0f of %lld rows)", tuples < 0 ? 0 : tuples,
+	    (long long)messages);
+	r = PQexec(conn, "ANALYZE message, chat, contact");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		log_warnx("analyzing the message tables: %s", PQresultErrorMessage(r));
+	PQclear(r);
+}
+
 /* Start-up: every instance of our client name, with its credentials, into the registry and the worker table. */
 int
 lifecycle_load(struct app *app, char *err, size_t errlen)
@@ -164,10 +188,13 @@ lifecycle_load(struct app *app, char *err, size_t errlen)
 			explicit_wipe(PQgetvalue(r, i, 21), (size_t)PQgetlength(r, i, 21));
 	}
 	PQclear(r);
-	PQfinish(conn);
-	/* The tables' statistics are autovacuum's once they had rows before this start (lc_analyze_young). */
-	if (app->lc != NULL)
+	/* The tables' statistics are autovacuum's once they had rows before this start (lc_analyze_young), unless
+	 * they say less than half the rows there are (never analyzed, or autovacuum off): then analyze now. */
+	if (app->lc != NULL) {
 		(void)lc_analyze_skip(app->lc);
+		lc_analyze_stale(conn, app->lc->messages);
+	}
+	PQfinish(conn);
 	log_info("%d instance(s) loaded", n);
 	return 0;
 }

@@ -286,6 +286,11 @@ test_load(void **state)
 	lct_sql("INSERT INTO chat (instance_id, remote_jid) VALUES ('" IID "', 'a@s.whatsapp.net'),"
 	    " ('" IID "', 'b@s.whatsapp.net')");
 	lct_sql("INSERT INTO contact (instance_id, remote_jid) VALUES ('" IID "', 'a@s.whatsapp.net')");
+	/* messages whose statistics say none (never analyzed): the load analyzes the tables */
+	lct_sql("INSERT INTO message (instance_id, key_id, remote_jid, from_me, message_type, key, message,"
+	    " message_timestamp) SELECT '" IID "', 'LD' || g, 'a@s.whatsapp.net', false, 'conversation', '{}', '{}', 1"
+	    " FROM generate_series(1, 3) g");
+	lct_sql("UPDATE pg_class SET reltuples = -1 WHERE relname = 'message'");
 	/* the instance's webhook row, which the message events resolve their targets from */
 	lct_sql("INSERT INTO instance_webhook (instance_id, url, headers, by_events, events) VALUES ('" IID "',"
 	    " 'http://127.0.0.1:9/own', '{\"X-A\": \"1\"}', true, '{MESSAGES_UPSERT,CHATS_UPSERT}')");
@@ -299,7 +304,9 @@ test_load(void **state)
 	assert_non_null(i);
 	assert_int_equal(i->count_chats, 2);
 	assert_int_equal(i->count_contacts, 1);
-	assert_int_equal(i->count_messages, 0);
+	assert_int_equal(i->count_messages, 3);
+	assert_val("3", "SELECT reltuples::bigint FROM pg_class WHERE relname = 'message'");
+	lct_sql("DELETE FROM message WHERE key_id LIKE 'LD%'");
 	assert_int_equal(i->has_setting, 0);
 	assert_non_null(i->webhook);
 	assert_string_equal(i->webhook->url, "http://127.0.0.1:9/own");
