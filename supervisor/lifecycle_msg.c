@@ -281,7 +281,7 @@ lifecycle_on_signal_load(void *ctx, const char *instance_id, uint64_t req, const
 /* ---- MessageStore ---- */
 
 /* What a statement's count(*) of gate adds to the instance's fetchInstances _count. */
-enum { LM_COUNT_NONE, LM_COUNT_MSG, LM_COUNT_CONTACT, LM_COUNT_CHAT };
+enum { LM_COUNT_NONE, LM_COUNT_MSG, LM_COUNT_CONTACT, LM_COUNT_CHAT, LM_COUNT_MSG_CHAT };
 
 /* A value the store writes, for the instance's known cache once it committed (known.h). */
 struct lm_known_set {
@@ -421,8 +421,9 @@ lm_is_group(const char *jid)
 }
 
 /* Whether the message row of key id (a parameter) was inserted by this transaction. Statuses come after the
- * messages of a batch, so no UPDATE of this transaction has touched an older row yet. The chat and contact
- * writes of a message wait for it: a redelivered old message must not bring back an old push name. */
+ * messages of a batch, so no UPDATE of this transaction has touched an older row yet. The contact writes of a
+ * message wait for it (its chat's write is in the message's own statement, behind the INSERT): a redelivered
+ * old message must not bring back an old push name. */
 #define LM_MSG_NEW(id) "EXISTS (SELECT 1 FROM message WHERE instance_id = $1::uuid AND key_id = " id \
 	" AND xmin = pg_current_xact_id()::xid)"
 
@@ -438,7 +439,7 @@ lm_contact_push(const struct workers_msg *m)
 static void
 lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg *m)
 {
-	struct json_object *msg = NULL, *ctxinfo = NULL, *inner, *data, *key;
+	struct json_object *msg = NULL, *ctxinfo = NULL, *inner, *data, *key, *chats, *chat;
 	char type[MSG_JSON_TYPE_MAX], err[160], ts[24], *keytext, *msgtext;
 	const char *status = lm_msg_status(m), *source = *m->source != '\0' ? m->source : "unknown", *push;
 	int msg_stmt;
@@ -472,46 +473,49 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 	keytext = lm_json_text(key);
 	msgtext = lm_json_text(msg);
 	snprintf(ts, sizeof(ts), "%lld", (long long)m->timestamp);
+	chats = json_object_new_array();
+	chat = json_object_new_object();
+	json_object_object_add(chat, "remoteJid", json_object_new_string(m->remote_jid));
+	json_object_object_add(chat, "instanceId", json_object_new_string(inst->id));
+	json_object_object_add(chat, "name", lm_str_or_null(lm_contact_push(m)));
+	json_object_object_add(chat, "unreadMessages", json_object_new_int(0));
+	json_object_array_add(chats, chat);
 	{
-		/* ON CONFLICT DO NOTHING: a redelivered id stores nothing and, with the gate empty, queues no
-		 * webhook a second time. */
-		const char *p[12] = { inst->id, m->id, m->remote_jid, m->from_me ? "true" : "false",
+		/*
+		 * The row, with messages.upsert / send.message, and in the same statement its chat, with
+		 * chats.upsert when the chat's row is new. ON CONFLICT DO NOTHING: a redelivered id stores nothing,
+		 * touches no chat (a redelivered old message must not bring back an old name) and, with both gates
+		 * empty, queues no webhook a second time. A 1:1 chat takes the peer's push name, as Evolution does.
+		 */
+		const char *p[13] = { inst->id, m->id, m->remote_jid, m->from_me ? "true" : "false",
 		    *m->participant ? m->participant : NULL, *m->push_name ? m->push_name : NULL, type, keytext,
-		    msgtext, ts, status, source };
-		lm_event(app, inst, st->tx, m->sent_by_api ? "send.message" : "messages.upsert", data,
-		    "ins AS (INSERT INTO message (instance_id, key_id, remote_jid, from_me, participant, push_name,"
-		    " message_type, key, message, message_timestamp, status, source) VALUES ($1::uuid, $2, $3,"
-		    " $4::boolean, $5, $6, $7, $8::jsonb, $9::jsonb, $10::bigint, $11, $12)"
+		    msgtext, ts, status, source, lm_contact_push(m) };
+		struct webhook_gated_event evs[2] = {
+			{ m->sent_by_api ? "send.message" : "messages.upsert", data, "gate", 0 },
+			{ "chats.upsert", chats, "cgate", 0 },
+		};
+		struct webhook_gate g = { "ins AS (INSERT INTO message (instance_id, key_id, remote_jid, from_me,"
+		    " participant, push_name, message_type, key, message, message_timestamp, status, source)"
+		    " VALUES ($1::uuid, $2, $3, $4::boolean, $5, $6, $7, $8::jsonb, $9::jsonb, $10::bigint, $11, $12)"
 		    " ON CONFLICT (instance_id, key_id) DO NOTHING RETURNING id),"
-		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 0, 12, p);
-		lm_count(st, LM_COUNT_MSG);
+		    " gate AS (SELECT NULL::jsonb AS extra FROM ins),"
+		    " up AS (INSERT INTO chat (instance_id, remote_jid, name) SELECT $1::uuid, $3, $13::text FROM ins"
+		    " ON CONFLICT (instance_id, remote_jid) DO UPDATE SET name = coalesce(EXCLUDED.name, chat.name),"
+		    " updated_at = now() RETURNING (xmax = 0) AS fresh),"
+		    " cgate AS (SELECT NULL::jsonb AS extra FROM up WHERE fresh)", 0, 13, p, NULL, NULL };
+
+		if (webhook_enqueue_gated_n(app->webhook, st->tx, inst->webhook, inst->id, inst->name, inst->owner_jid,
+		    &g, evs, 2) == -1)
+			fatalx("%s: the gated enqueue refused a message", inst->name);
+		lm_count(st, LM_COUNT_MSG_CHAT);
 		msg_stmt = db_tx_count(st->tx) - 1;
 	}
+	json_object_put(chats);
 	json_object_put(data);
 	free(keytext);
 	free(msgtext);
 	json_object_put(key);
 	json_object_put(msg);
-
-	/* The chat: chats.upsert when its row is new. A 1:1 chat takes the peer's push name, as Evolution does. */
-	{
-		const char *name = lm_contact_push(m);
-		const char *p[4] = { inst->id, m->remote_jid, name, m->id };
-		struct json_object *arr = json_object_new_array(), *c = json_object_new_object();
-
-		json_object_object_add(c, "remoteJid", json_object_new_string(m->remote_jid));
-		json_object_object_add(c, "instanceId", json_object_new_string(inst->id));
-		json_object_object_add(c, "name", lm_str_or_null(name));
-		json_object_object_add(c, "unreadMessages", json_object_new_int(0));
-		json_object_array_add(arr, c);
-		lm_event(app, inst, st->tx, "chats.upsert", arr,
-		    "up AS (INSERT INTO chat (instance_id, remote_jid, name) SELECT $1::uuid, $2, $3"
-		    " WHERE " LM_MSG_NEW("$4") " ON CONFLICT (instance_id, remote_jid) DO UPDATE"
-		    " SET name = coalesce(EXCLUDED.name, chat.name), updated_at = now() RETURNING (xmax = 0) AS fresh),"
-		    " gate AS (SELECT NULL::jsonb AS extra FROM up WHERE fresh)", 0, 4, p);
-		lm_count(st, LM_COUNT_CHAT);
-		json_object_put(arr);
-	}
 
 	/* The chat's contact, as Evolution keys it (findChats lists contacts with messages): contacts.upsert when
 	 * new, for every chat a message was stored in. Its push name is the peer's, from an incoming 1:1 message
@@ -581,7 +585,7 @@ lm_store_done_cb(void *arg, const struct db_result *r)
 	struct lm_store *st = arg;
 	struct app *app = st->app;
 	struct instance *inst;
-	int64_t n[4] = { 0, 0, 0, 0 };
+	int64_t n[5] = { 0, 0, 0, 0, 0 };
 	char err[256];
 	size_t k;
 	int i, ms;
@@ -593,9 +597,15 @@ lm_store_done_cb(void *arg, const struct db_result *r)
 		lm_store_free(st);
 		return;
 	}
-	for (i = 0; i < st->ncounts && i < r->nres; i++)
-		if (st->counts[i] != LM_COUNT_NONE && PQntuples(r->res[i]) == 1)
+	for (i = 0; i < st->ncounts && i < r->nres; i++) {
+		if (st->counts[i] == LM_COUNT_NONE || PQntuples(r->res[i]) != 1)
+			continue;
+		if (st->counts[i] == LM_COUNT_MSG_CHAT && PQnfields(r->res[i]) == 2) {
+			n[LM_COUNT_MSG] += strtoll(PQgetvalue(r->res[i], 0, 0), NULL, 10);
+			n[LM_COUNT_CHAT] += strtoll(PQgetvalue(r->res[i], 0, 1), NULL, 10);
+		} else if (st->counts[i] != LM_COUNT_MSG_CHAT)
 			n[st->counts[i]] += strtoll(PQgetvalue(r->res[i], 0, 0), NULL, 10);
+	}
 	if ((inst = registry_find_id(app->reg, st->instance_id)) != NULL)
 		for (k = 0; k < st->nsets; k++) {
 			ms = st->sets[k].msg_stmt;

@@ -378,6 +378,9 @@ test_store_all(void **state)
 	assert_int_equal(lct_inst()->count_chats, chats + 3);
 	assert_int_equal(lct_inst()->count_contacts, contacts + 3);
 
+	/* a new chat's chats.upsert comes right after its message's messages.upsert (one statement writes both) */
+	assert_val("messages.upsert,chats.upsert", "SELECT string_agg(event, ',' ORDER BY id) FROM (SELECT id, event"
+	    " FROM webhook_outbox WHERE event IN ('messages.upsert', 'chats.upsert') ORDER BY id LIMIT 2) e");
 	/* webhook rows: one per event, Evolution's payloads */
 	assert_val("chats.upsert:3,contacts.update:1,contacts.upsert:3,messages.update:1,messages.upsert:3,"
 	    "send.message:1", "SELECT string_agg(event || ':' || n, ',' ORDER BY event) FROM"

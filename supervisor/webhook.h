@@ -83,6 +83,22 @@ struct json_object;
 int webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const struct webhook_inst *iw,
     const char *instance_id, const char *instance_name, const char *event, struct json_object *data,
     const char *sender, const struct webhook_gate *gate);
+/*
+ * Several gated events in one statement, each with its own gate (a CTE of g->sql, with a jsonb column extra,
+ * merged into object data when extra is set); g->extra is not used. Their rows are inserted in the order of
+ * evs (only those whose gate has a row), and the statement answers one row: count(*) of each gate, in that
+ * order. -1 (nothing added) as webhook_enqueue_gated, or for nev outside 1..WEBHOOK_EVENTS_MAX.
+ */
+#define WEBHOOK_EVENTS_MAX	4
+struct webhook_gated_event {
+	const char *event;
+	struct json_object *data;	/* lent; NULL = JSON null */
+	const char *gate;		/* the name of its CTE */
+	int extra;
+};
+int webhook_enqueue_gated_n(struct webhook *w, struct db_tx *tx, const struct webhook_inst *iw,
+    const char *instance_id, const char *instance_name, const char *sender, const struct webhook_gate *g,
+    const struct webhook_gated_event *evs, int nev);
 /* Rows were committed: look for due work now (coalesced, runs on the next loop turn). */
 void webhook_kick(struct webhook *w);
 

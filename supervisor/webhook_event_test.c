@@ -245,6 +245,59 @@ test_enqueue_gated(void **state)
 	assert_int_equal(gated(w, NULL, "messages.update", "{}", gate, 1, 1, p), 1);
 	assert_int_equal(sql_long("SELECT count(*) FROM gated_t"), 6);
 	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 3);
+	/* two events, two gates, one statement: rows in the events' order, only for gates with a row, one count
+	 * per gate */
+	{
+		static const char two[] = "ins AS (INSERT INTO gated_t (k) VALUES ($1) ON CONFLICT DO NOTHING RETURNING k),"
+		    " g1 AS (SELECT jsonb_build_object('k', k) AS extra FROM ins),"
+		    " g2 AS (SELECT NULL::jsonb AS extra FROM ins WHERE k LIKE 'x%'),"
+		    " g3 AS (SELECT NULL::jsonb AS extra FROM ins)";
+		struct json_object *o1 = json_tokener_parse("{\"status\":\"READ\"}"), *o2 = json_tokener_parse("[1]");
+		struct webhook_gated_event evs[3] = { { "messages.update", o1, "g1", 1 }, { "chats.upsert", o2, "g2", 0 },
+			{ "contacts.upsert", NULL, "g3", 0 } };
+		struct webhook_gate g2 = { two, 0, 1, p, NULL, NULL };
+		struct db_tx *tx;
+		struct gated_wait gw;
+
+		sql("DELETE FROM webhook_outbox");
+		p[0] = "x1";
+		tx = db_tx_new();
+		memset(&gw, 0, sizeof(gw));
+		assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, &g2, evs, 3), 0);
+		assert_int_equal(db_tx_run(T.db, tx, gated_done_cb, &gw), 0);
+		assert_true(run_until(pred_flag, &gw.done, 10000));
+		assert_string_equal(gw.err, "");
+		/* contacts.upsert is filtered out by the instance's events: two rows, in order */
+		assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 2);
+		assert_int_equal(sql_long("SELECT count(*) FROM (SELECT event, lag(event) OVER (ORDER BY id) AS prev"
+		    " FROM webhook_outbox) e WHERE event = 'chats.upsert' AND prev = 'messages.update'"), 1);
+		assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'messages.update'"
+		    " AND body->'data' = '{\"status\":\"READ\",\"k\":\"x1\"}'::jsonb"), 1);
+		/* y1: g2 is empty, only messages.update */
+		sql("DELETE FROM webhook_outbox");
+		p[0] = "y1";
+		tx = db_tx_new();
+		memset(&gw, 0, sizeof(gw));
+		assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, &g2, evs, 3), 0);
+		assert_int_equal(db_tx_run(T.db, tx, gated_done_cb, &gw), 0);
+		assert_true(run_until(pred_flag, &gw.done, 10000));
+		assert_string_equal(gw.err, "");
+		assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 1);
+		assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'messages.update'"), 1);
+		/* bad arguments */
+		tx = db_tx_new();
+		assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, &g2, evs, 0), -1);
+		assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, &g2, evs,
+		    WEBHOOK_EVENTS_MAX + 1), -1);
+		evs[1].event = "Bad Name";
+		assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, &g2, evs, 3), -1);
+		assert_int_equal(db_tx_count(tx), 0);
+		db_tx_free(tx);
+		json_object_put(o1);
+		json_object_put(o2);
+		sql("DELETE FROM webhook_outbox");
+		sql("DELETE FROM gated_t WHERE k IN ('x1', 'y1')");
+	}
 	/* refused arguments add nothing */
 	{
 		struct webhook_gate bad = { gate, 0, WEBHOOK_GATE_PARAMS_MAX + 1, p, NULL, NULL };

@@ -128,36 +128,172 @@ webhook_envelope(struct webhook *w, const char *instance_name, const char *event
 	return text;
 }
 
+/* One event's part of the statement: its rows, ready, when its gate has a row. */
+struct webhook_part {
+	char *body;
+	char *urls[WEBHOOK_TARGETS_MAX];
+	const char *headers[WEBHOOK_TARGETS_MAX];
+	int nt;
+	int merge;			/* the gate's extra is merged into the envelope's data */
+};
+
+/* Resolve ev's targets and envelope into part; -1 on a bad event name. */
+static int
+webhook_part_build(struct webhook *w, const struct webhook_inst *iw, const char *instance_name,
+    const char *sender, const struct webhook_gated_event *ev, struct webhook_part *part)
+{
+	char filter[WEBHOOK_NAME_MAX], suffix[WEBHOOK_NAME_MAX], *gdest = NULL;
+	const char *dest;
+
+	memset(part, 0, sizeof(*part));
+	if (ev->event == NULL || ev->gate == NULL || webhook_event_names(ev->event, filter, suffix) == -1)
+		return -1;
+	if (iw != NULL && iw->enabled && iw->url[0] != '\0' && webhook_instance_may_want(filter) &&
+	    webhook_inst_wants(iw, filter)) {
+		part->urls[part->nt] = webhook_target_url(iw->url, iw->by_events, suffix);
+		part->headers[part->nt++] = iw->headers;
+	}
+	if (w != NULL && webhook_global_wants(w, filter)) {
+		part->urls[part->nt] = webhook_target_url(w->global_url, w->global_by_events, suffix);
+		part->headers[part->nt++] = "{}";
+		xasprintf(&gdest, "%s/%s", w->global_url, suffix);
+	}
+	/* Evolution's destination: the instance's URL when it has one, else the global URL with the suffix. */
+	dest = iw != NULL && iw->url[0] != '\0' ? iw->url : gdest;
+	if (part->nt > 0)
+		part->body = webhook_envelope(w, instance_name, ev->event, ev->data, dest, sender);
+	part->merge = ev->extra && json_object_is_type(ev->data, json_type_object);
+	free(gdest);
+	return 0;
+}
+
+static void
+webhook_part_clear(struct webhook_part *part)
+{
+	int i;
+
+	for (i = 0; i < part->nt; i++)
+		free(part->urls[i]);
+	free(part->body);
+	memset(part, 0, sizeof(*part));
+}
+
+/* Append text to the growing string *s. */
+static void
+webhook_cat(char **s, size_t *len, const char *text)
+{
+	size_t n = strlen(text);
+
+	*s = xreallocarray(*s, *len + n + 1, 1);
+	memcpy(*s + *len, text, n + 1);
+	*len += n;
+}
+
 /*
- * The statement: the gate, then (with targets) one INSERT of the finished rows that runs only when gate has
- * a row. The body is evaluated once, not per target; with extra, the gate's first non-NULL extra is merged
- * into the envelope's data. Parameters after the gate's: instance id, event, body, then url and headers of
- * each target.
+ * The statement: the caller's CTEs, then (when some event has targets) one INSERT of the finished rows of
+ * every event whose gate has a row, in the events' order (one INSERT over a UNION ALL: the order in which
+ * separate data-modifying CTEs run is not defined), then count(*) of each gate. A body is evaluated once,
+ * not per target; with merge, the gate's first non-NULL extra is merged into the envelope's data.
+ * Parameters after the caller's n: the instance id, then per event with targets: its name, its body, and the
+ * url and headers of each target.
  */
 static char *
-webhook_gated_sql(const struct webhook_gate *g, int ntargets, int merge)
+webhook_gated_sql(const char *ctes, int n, const struct webhook_gated_event *evs, const struct webhook_part *parts,
+    int nev)
 {
-	char values[128], body[256];
-	int n = g->n, b = n + 3;
-	char *sql;
+	char buf[512];
+	char *sql = NULL;
+	size_t len = 0;
+	int i, k, p = n + 2, first = 1;
 
-	if (ntargets == 0) {
-		xasprintf(&sql, "WITH %s SELECT count(*) FROM gate", g->sql);
-		return sql;
+	webhook_cat(&sql, &len, "WITH ");
+	webhook_cat(&sql, &len, ctes);
+	for (i = 0; i < nev; i++) {
+		if (parts[i].nt == 0)
+			continue;
+		if (first) {
+			snprintf(buf, sizeof(buf), ", wh AS (INSERT INTO webhook_outbox (instance_id, event, url, headers,"
+			    " body) SELECT $%d::uuid, x.event, x.url, x.headers, x.body FROM (", n + 1);
+			webhook_cat(&sql, &len, buf);
+		} else
+			webhook_cat(&sql, &len, " UNION ALL ");
+		first = 0;
+		if (parts[i].merge)
+			snprintf(buf, sizeof(buf), "SELECT $%d::text AS event, t.url, t.headers, b.body FROM (SELECT"
+			    " coalesce((SELECT jsonb_set($%d::jsonb, '{data}', ($%d::jsonb -> 'data') || g.extra) FROM %s g"
+			    " WHERE g.extra IS NOT NULL LIMIT 1), $%d::jsonb) AS body) b, (VALUES ", p, p + 1, p + 1,
+			    evs[i].gate, p + 1);
+		else
+			snprintf(buf, sizeof(buf), "SELECT $%d::text AS event, t.url, t.headers, b.body FROM (SELECT"
+			    " $%d::jsonb AS body) b, (VALUES ", p, p + 1);
+		webhook_cat(&sql, &len, buf);
+		p += 2;
+		for (k = 0; k < parts[i].nt; k++, p += 2) {
+			snprintf(buf, sizeof(buf), "%s($%d::text, $%d::jsonb)", k > 0 ? ", " : "", p, p + 1);
+			webhook_cat(&sql, &len, buf);
+		}
+		snprintf(buf, sizeof(buf), ") t(url, headers) WHERE EXISTS (SELECT 1 FROM %s)", evs[i].gate);
+		webhook_cat(&sql, &len, buf);
 	}
-	snprintf(values, sizeof(values), "($%d::text, $%d::jsonb)", n + 4, n + 5);
-	if (ntargets == 2)
-		snprintf(values + strlen(values), sizeof(values) - strlen(values), ", ($%d::text, $%d::jsonb)", n + 6,
-		    n + 7);
-	if (merge)
-		snprintf(body, sizeof(body), "coalesce((SELECT jsonb_set($%d::jsonb, '{data}', ($%d::jsonb -> 'data')"
-		    " || g.extra) FROM gate g WHERE g.extra IS NOT NULL LIMIT 1), $%d::jsonb)", b, b, b);
-	else
-		snprintf(body, sizeof(body), "$%d::jsonb", b);
-	xasprintf(&sql, "WITH %s, wh AS (INSERT INTO webhook_outbox (instance_id, event, url, headers, body)"
-	    " SELECT $%d::uuid, $%d, t.url, t.headers, b.body FROM (SELECT %s AS body) b, (VALUES %s) t(url, headers)"
-	    " WHERE EXISTS (SELECT 1 FROM gate)) SELECT count(*) FROM gate", g->sql, n + 1, n + 2, body, values);
+	if (!first)
+		webhook_cat(&sql, &len, ") x)");
+	webhook_cat(&sql, &len, " SELECT ");
+	for (i = 0; i < nev; i++) {
+		snprintf(buf, sizeof(buf), "%s(SELECT count(*) FROM %s)", i > 0 ? ", " : "", evs[i].gate);
+		webhook_cat(&sql, &len, buf);
+	}
 	return sql;
+}
+
+int
+webhook_enqueue_gated_n(struct webhook *w, struct db_tx *tx, const struct webhook_inst *iw,
+    const char *instance_id, const char *instance_name, const char *sender, const struct webhook_gate *g,
+    const struct webhook_gated_event *evs, int nev)
+{
+	enum { MAXP = WEBHOOK_GATE_PARAMS_MAX + 1 + WEBHOOK_EVENTS_MAX * (2 + 2 * WEBHOOK_TARGETS_MAX) };
+	struct webhook_part parts[WEBHOOK_EVENTS_MAX];
+	const char *params[MAXP];
+	int lens[MAXP], fmts[MAXP];
+	char *sql;
+	int i, k, np, rc = 0;
+
+	if (tx == NULL || g == NULL || g->sql == NULL || g->n < 0 || g->n > WEBHOOK_GATE_PARAMS_MAX || evs == NULL ||
+	    nev < 1 || nev > WEBHOOK_EVENTS_MAX)
+		return -1;
+	for (i = 0; i < nev; i++)
+		if (webhook_part_build(w, iw, instance_name, sender, &evs[i], &parts[i]) == -1) {
+			while (i >= 0)
+				webhook_part_clear(&parts[i--]);
+			return -1;
+		}
+	for (i = 0; i < g->n; i++) {
+		params[i] = g->params[i];
+		lens[i] = g->lens != NULL ? g->lens[i] : 0;
+		fmts[i] = g->fmts != NULL ? g->fmts[i] : 0;
+	}
+	np = g->n;
+	params[np++] = instance_id;
+	for (i = 0; i < nev; i++) {
+		if (parts[i].nt == 0)
+			continue;
+		params[np++] = evs[i].event;
+		params[np++] = parts[i].body;
+		for (k = 0; k < parts[i].nt; k++) {
+			params[np++] = parts[i].urls[k];
+			params[np++] = parts[i].headers[k];
+		}
+	}
+	/* Without a target, the instance id is not referenced and must not be sent (its type is unknown). */
+	if (np == g->n + 1)
+		np = g->n;
+	for (i = g->n; i < np; i++)
+		lens[i] = fmts[i] = 0;
+	sql = webhook_gated_sql(g->sql, g->n, evs, parts, nev);
+	db_tx_add_bin(tx, sql, np, params, lens, fmts);
+	free(sql);
+	for (i = 0; i < nev; i++)
+		webhook_part_clear(&parts[i]);
+	return rc;
 }
 
 int
@@ -165,52 +301,7 @@ webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const struct webhook_
     const char *instance_id, const char *instance_name, const char *event, struct json_object *data,
     const char *sender, const struct webhook_gate *g)
 {
-	char filter[WEBHOOK_NAME_MAX], suffix[WEBHOOK_NAME_MAX];
-	const char *params[WEBHOOK_GATE_PARAMS_MAX + 3 + 2 * WEBHOOK_TARGETS_MAX];
-	int lens[WEBHOOK_GATE_PARAMS_MAX + 3 + 2 * WEBHOOK_TARGETS_MAX];
-	int fmts[WEBHOOK_GATE_PARAMS_MAX + 3 + 2 * WEBHOOK_TARGETS_MAX];
-	char *urls[WEBHOOK_TARGETS_MAX], *gdest = NULL, *body = NULL, *sql;
-	const char *dest = NULL;
-	int i, nt = 0, np;
+	struct webhook_gated_event ev = { event, data, "gate", g != NULL ? g->extra : 0 };
 
-	if (tx == NULL || g == NULL || g->sql == NULL || g->n < 0 || g->n > WEBHOOK_GATE_PARAMS_MAX ||
-	    webhook_event_names(event, filter, suffix) == -1)
-		return -1;
-	for (i = 0; i < g->n; i++) {
-		params[i] = g->params[i];
-		lens[i] = g->lens != NULL ? g->lens[i] : 0;
-		fmts[i] = g->fmts != NULL ? g->fmts[i] : 0;
-	}
-	np = g->n + 3;
-	if (iw != NULL && iw->enabled && iw->url[0] != '\0' && webhook_instance_may_want(filter) &&
-	    webhook_inst_wants(iw, filter)) {
-		urls[nt] = webhook_target_url(iw->url, iw->by_events, suffix);
-		params[np++] = urls[nt++];
-		params[np++] = iw->headers;
-	}
-	if (w != NULL && webhook_global_wants(w, filter)) {
-		urls[nt] = webhook_target_url(w->global_url, w->global_by_events, suffix);
-		params[np++] = urls[nt++];
-		params[np++] = "{}";
-		xasprintf(&gdest, "%s/%s", w->global_url, suffix);
-	}
-	/* Evolution's destination: the instance's URL when it has one, else the global URL with the suffix. */
-	dest = iw != NULL && iw->url[0] != '\0' ? iw->url : gdest;
-	if (nt > 0) {
-		body = webhook_envelope(w, instance_name, event, data, dest, sender);
-		params[g->n] = instance_id;
-		params[g->n + 1] = event;
-		params[g->n + 2] = body;
-	} else
-		np = g->n;
-	for (i = g->n; i < np; i++)
-		lens[i] = fmts[i] = 0;
-	sql = webhook_gated_sql(g, nt, g->extra && json_object_is_type(data, json_type_object));
-	db_tx_add_bin(tx, sql, np, params, lens, fmts);
-	free(sql);
-	free(body);
-	free(gdest);
-	for (i = 0; i < nt; i++)
-		free(urls[i]);
-	return 0;
+	return webhook_enqueue_gated_n(w, tx, iw, instance_id, instance_name, sender, g, &ev, 1);
 }
