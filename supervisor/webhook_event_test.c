@@ -183,6 +183,22 @@ gated(struct webhook *w, const struct webhook_inst *iw, const char *event, const
 	return gw.count;
 }
 
+/* Several gated events in one statement, committed. */
+static void
+gated_n(struct webhook *w, const struct webhook_inst *iw, const struct webhook_gate *g,
+    const struct webhook_gated_event *evs, int nev)
+{
+	struct db_tx *tx = db_tx_new();
+	struct gated_wait gw;
+
+	memset(&gw, 0, sizeof(gw));
+	assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, g, evs, nev), 0);
+	assert_int_equal(db_tx_run(T.db, tx, gated_done_cb, &gw), 0);
+	assert_true(run_until(pred_flag, &gw.done, 10000));
+	if (gw.err[0] != '\0')
+		fail_msg("gated: %s", gw.err);
+}
+
 /* The instance's webhook row as the supervisor loads it (NULL: none). */
 static struct webhook_inst *
 load_inst(const char *id)
@@ -257,16 +273,10 @@ test_enqueue_gated(void **state)
 			{ "contacts.upsert", NULL, "g3", 0 } };
 		struct webhook_gate g2 = { two, 0, 1, p, NULL, NULL };
 		struct db_tx *tx;
-		struct gated_wait gw;
 
 		sql("DELETE FROM webhook_outbox");
 		p[0] = "x1";
-		tx = db_tx_new();
-		memset(&gw, 0, sizeof(gw));
-		assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, &g2, evs, 3), 0);
-		assert_int_equal(db_tx_run(T.db, tx, gated_done_cb, &gw), 0);
-		assert_true(run_until(pred_flag, &gw.done, 10000));
-		assert_string_equal(gw.err, "");
+		gated_n(w, iw, &g2, evs, 3);
 		/* contacts.upsert is filtered out by the instance's events: two rows, in order */
 		assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 2);
 		assert_int_equal(sql_long("SELECT count(*) FROM (SELECT event, lag(event) OVER (ORDER BY id) AS prev"
@@ -276,12 +286,7 @@ test_enqueue_gated(void **state)
 		/* y1: g2 is empty, only messages.update */
 		sql("DELETE FROM webhook_outbox");
 		p[0] = "y1";
-		tx = db_tx_new();
-		memset(&gw, 0, sizeof(gw));
-		assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, &g2, evs, 3), 0);
-		assert_int_equal(db_tx_run(T.db, tx, gated_done_cb, &gw), 0);
-		assert_true(run_until(pred_flag, &gw.done, 10000));
-		assert_string_equal(gw.err, "");
+		gated_n(w, iw, &g2, evs, 3);
 		assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 1);
 		assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'messages.update'"), 1);
 		/* bad arguments */

@@ -255,7 +255,7 @@ webhook_enqueue_gated_n(struct webhook *w, struct db_tx *tx, const struct webhoo
 	const char *params[MAXP];
 	int lens[MAXP], fmts[MAXP];
 	char *sql;
-	int i, k, np, rc = 0;
+	int i, k, np;
 
 	if (tx == NULL || g == NULL || g->sql == NULL || g->n < 0 || g->n > WEBHOOK_GATE_PARAMS_MAX || evs == NULL ||
 	    nev < 1 || nev > WEBHOOK_EVENTS_MAX)
@@ -293,7 +293,7 @@ webhook_enqueue_gated_n(struct webhook *w, struct db_tx *tx, const struct webhoo
 	free(sql);
 	for (i = 0; i < nev; i++)
 		webhook_part_clear(&parts[i]);
-	return rc;
+	return 0;
 }
 
 int
