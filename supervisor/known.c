@@ -89,12 +89,19 @@ known_hash(const char *kind, const char *text)
 	return h != 0 ? h : 1;
 }
 
-/* The slot holding key, or NULL. Slots are sets of KNOWN_WAYS: the contact and the LID row of one message
- * never evict each other, whatever the secret makes of their keys. */
+/* The first slot of key's set. Slots are sets of KNOWN_WAYS: the contact and the LID row of one message never
+ * evict each other, whatever the secret makes of their keys. */
+static size_t
+known_base(uint64_t key)
+{
+	return (size_t)(key % (KNOWN_SLOTS / KNOWN_WAYS)) * KNOWN_WAYS;
+}
+
+/* The slot holding key, or NULL. */
 static struct known_slot *
 known_find(const struct known *k, uint64_t key)
 {
-	size_t i, base = (size_t)(key % (KNOWN_SLOTS / KNOWN_WAYS)) * KNOWN_WAYS;
+	size_t i, base = known_base(key);
 
 	if (k == NULL)
 		return NULL;
@@ -125,7 +132,7 @@ void
 known_set(struct known **k, uint64_t gen, uint64_t key, uint64_t val)
 {
 	struct known_slot *s;
-	size_t base = (size_t)(key % (KNOWN_SLOTS / KNOWN_WAYS)) * KNOWN_WAYS;
+	size_t base = known_base(key);
 
 	if (known_gen(*k) != gen || (val == 0 && known_has(*k, key, 0)))
 		return;

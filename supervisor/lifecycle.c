@@ -769,8 +769,6 @@ lc_del_timer_cb(evutil_socket_t fd, short what, void *arg)
 	lc_delete(app, inst, LC_WRITE_ONCE, NULL, NULL);
 }
 
-/* The messaging writers call this after the COMMIT that added (positive) or removed (negative) message,
- * contact or chat rows of an instance: fetchInstances' _count stays current without a COUNT(*). */
 /* Move the next ANALYZE past the rows there are; whether a threshold was crossed. */
 int
 lc_analyze_skip(struct lifecycle *lc)
@@ -802,7 +800,7 @@ lc_analyze_cb(void *arg, const struct db_result *r)
  * ANALYZE itself while the tables are young: when its instances' rows first reach 64, 128, ... and
  * LC_ANALYZE_UNTIL. ANALYZE takes no lock that writes wait for.
  */
-void
+static void
 lc_analyze_young(struct app *app, int64_t added)
 {
 	struct lifecycle *lc = app->lc;
@@ -816,6 +814,8 @@ lc_analyze_young(struct app *app, int64_t added)
 		log_warnx("analyzing the message tables: not queued");
 }
 
+/* The messaging writers call this after the COMMIT that added (positive) or removed (negative) message,
+ * contact or chat rows of an instance: fetchInstances' _count stays current without a COUNT(*). */
 void
 lifecycle_count_add(struct app *app, const char *instance_id, int64_t messages, int64_t contacts, int64_t chats)
 {

@@ -44,10 +44,9 @@ struct lifecycle {
 };
 
 /* The message tables are analyzed by wagate when the rows of its instances first reach 64, 128, ... up to
- * this; past it, autovacuum's own rule keeps the statistics (lifecycle_count_add says why). */
+ * this; past it, autovacuum's own rule keeps the statistics (lifecycle.c, lc_analyze_young, says why). */
 #define LC_ANALYZE_UNTIL	65536
-/* added message rows were stored (negative: removed); ANALYZE when a threshold is crossed. */
-void lc_analyze_young(struct app *app, int64_t added);
+/* Move lc->analyze_at past lc->messages; whether a threshold was crossed (start-up skips those it had). */
 int lc_analyze_skip(struct lifecycle *lc);
 
 /* How a chained write behaves when the database is away (lc_chain_push). */

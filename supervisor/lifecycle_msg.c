@@ -348,24 +348,6 @@ lm_count(struct lm_store *st, int what)
 	st->counts[i] = (unsigned char)what;
 }
 
-/* JSON text of o as PostgreSQL's jsonb takes it: compact, and \u0000 (valid JSON, refused by jsonb) turned
- * into \ufffd. Caller frees. */
-static char *
-lm_json_text(struct json_object *o)
-{
-	char *s = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++) {
-		if (s[i] != '\\' || s[i + 1] == '\0')
-			continue;
-		if (strncmp(s + i + 1, "u0000", 5) == 0)
-			memcpy(s + i + 2, "fffd", 4);
-		i++;
-	}
-	return s;
-}
-
 static struct json_object *
 lm_str_or_null(const char *s)
 {
@@ -377,10 +359,11 @@ static void
 lm_event(struct app *app, struct instance *inst, struct db_tx *tx, const char *event, struct json_object *data,
     const char *gate, int extra, int n, const char *const *p)
 {
-	struct webhook_gate g = { gate, extra, n, p, NULL, NULL };
+	struct webhook_gate g = { gate, n, p, NULL, NULL };
+	struct webhook_gated_event ev = { event, data, "gate", extra };
 
-	if (webhook_enqueue_gated(app->webhook, tx, inst->webhook, inst->id, inst->name, event, data, inst->owner_jid,
-	    &g) == -1)
+	if (webhook_enqueue_gated(app->webhook, tx, inst->webhook, inst->id, inst->name, inst->owner_jid, &g, &ev,
+	    1) == -1)
 		fatalx("%s: the gated enqueue refused %s", inst->name, event);
 }
 
@@ -470,8 +453,8 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 	json_object_object_add(data, "messageTimestamp", json_object_new_int64(m->timestamp));
 	json_object_object_add(data, "instanceId", json_object_new_string(inst->id));
 	json_object_object_add(data, "source", json_object_new_string(source));
-	keytext = lm_json_text(key);
-	msgtext = lm_json_text(msg);
+	keytext = webhook_json_text(key);
+	msgtext = webhook_json_text(msg);
 	snprintf(ts, sizeof(ts), "%lld", (long long)m->timestamp);
 	chats = json_object_new_array();
 	chat = json_object_new_object();
@@ -502,9 +485,9 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 		    " up AS (INSERT INTO chat (instance_id, remote_jid, name) SELECT $1::uuid, $3, $13::text FROM ins"
 		    " ON CONFLICT (instance_id, remote_jid) DO UPDATE SET name = coalesce(EXCLUDED.name, chat.name),"
 		    " updated_at = now() RETURNING (xmax = 0) AS fresh),"
-		    " cgate AS (SELECT NULL::jsonb AS extra FROM up WHERE fresh)", 0, 13, p, NULL, NULL };
+		    " cgate AS (SELECT NULL::jsonb AS extra FROM up WHERE fresh)", 13, p, NULL, NULL };
 
-		if (webhook_enqueue_gated_n(app->webhook, st->tx, inst->webhook, inst->id, inst->name, inst->owner_jid,
+		if (webhook_enqueue_gated(app->webhook, st->tx, inst->webhook, inst->id, inst->name, inst->owner_jid,
 		    &g, evs, 2) == -1)
 			fatalx("%s: the gated enqueue refused a message", inst->name);
 		lm_count(st, LM_COUNT_MSG_CHAT);

@@ -61,44 +61,39 @@ struct webhook_inst *webhook_inst_from_json(const char *text);
 void webhook_inst_free(struct webhook_inst *iw);
 
 /*
- * Gated enqueue, for an event that exists only if the caller's write in the same statement happened (a message
- * row that was new, a status that moved up). The caller's write comes as CTEs without WITH, the last one named
- * "gate" with a jsonb column "extra", and parameters $1..$n; the statement answers one row, count(*) of gate,
- * and the write runs whether or not anything wants the event. The event's rows (targets from iw, the
- * instance's own webhook or NULL, and the global one of w, which may be NULL) are inserted only when gate has
- * a row; with extra set, an object data gets the first non-NULL extra merged in (row values the caller only
- * learns in SQL, such as a row id). data is lent (NULL = JSON null). The envelope is built here; the text of
- * the statement depends only on the gate and on the number of targets (0, 1 or 2), so it stays prepared.
- * -1 (nothing added) on NULL tx or gate, a bad event name, or more than WEBHOOK_GATE_PARAMS_MAX parameters.
+ * Gated enqueue, for events that exist only if the caller's write in the same statement happened (a message
+ * row that was new, a chat row that was new, a status that moved up). The caller's write comes as CTEs without
+ * WITH (g->sql) with parameters $1..$n; each event names its gate, one of those CTEs, with a jsonb column
+ * "extra". The statement answers one row, count(*) of each gate in the order of evs, and the write runs
+ * whether or not anything wants the events. An event's rows (targets from iw, the instance's own webhook or
+ * NULL, and the global one of w, which may be NULL) are inserted only when its gate has a row, in the order
+ * of evs; with extra set, an object data gets the gate's first non-NULL extra merged in (row values the caller
+ * only learns in SQL, such as a row id). data is lent (NULL = JSON null). The envelopes are built here; the
+ * text of the statement depends only on g->sql and on the number of targets of each event (0, 1 or 2), so it
+ * stays prepared. -1 (nothing added) on NULL tx or g, a bad event name, more than WEBHOOK_GATE_PARAMS_MAX
+ * parameters, or nev outside 1..WEBHOOK_EVENTS_MAX.
  */
 #define WEBHOOK_GATE_PARAMS_MAX	16
+#define WEBHOOK_EVENTS_MAX	4
 struct webhook_gate {
 	const char *sql;
-	int extra;
 	int n;
 	const char *const *params;
 	const int *lens, *fmts;		/* as db_tx_add_bin; NULL = all text */
 };
 struct json_object;
-int webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const struct webhook_inst *iw,
-    const char *instance_id, const char *instance_name, const char *event, struct json_object *data,
-    const char *sender, const struct webhook_gate *gate);
-/*
- * Several gated events in one statement, each with its own gate (a CTE of g->sql, with a jsonb column extra,
- * merged into object data when extra is set); g->extra is not used. Their rows are inserted in the order of
- * evs (only those whose gate has a row), and the statement answers one row: count(*) of each gate, in that
- * order. -1 (nothing added) as webhook_enqueue_gated, or for nev outside 1..WEBHOOK_EVENTS_MAX.
- */
-#define WEBHOOK_EVENTS_MAX	4
 struct webhook_gated_event {
 	const char *event;
 	struct json_object *data;	/* lent; NULL = JSON null */
 	const char *gate;		/* the name of its CTE */
 	int extra;
 };
-int webhook_enqueue_gated_n(struct webhook *w, struct db_tx *tx, const struct webhook_inst *iw,
+int webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const struct webhook_inst *iw,
     const char *instance_id, const char *instance_name, const char *sender, const struct webhook_gate *g,
     const struct webhook_gated_event *evs, int nev);
+/* JSON text of o as PostgreSQL's jsonb takes it: compact, and \u0000 (valid JSON, refused by jsonb) turned
+ * into \ufffd. Caller frees. */
+char *webhook_json_text(struct json_object *o);
 /* Rows were committed: look for due work now (coalesced, runs on the next loop turn). */
 void webhook_kick(struct webhook *w);
 

@@ -129,6 +129,18 @@ webhook_json_strip_nul(const char *text)
 	return copy;
 }
 
+char *
+webhook_json_text(struct json_object *o)
+{
+	char *text = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	char *stripped = webhook_json_strip_nul(text);
+
+	if (stripped == NULL)
+		return text;
+	free(text);
+	return stripped;
+}
+
 /*
  * One statement so it sees the caller's transaction: the instance's webhook row (if any) and the global
  * target become rows with the final URL, headers and the envelope. destination follows Evolution: the

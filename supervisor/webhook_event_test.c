@@ -168,13 +168,14 @@ static long
 gated(struct webhook *w, const struct webhook_inst *iw, const char *event, const char *data, const char *gate,
     int extra, int n, const char *const *p)
 {
-	struct webhook_gate g = { gate, extra, n, p, NULL, NULL };
+	struct webhook_gate g = { gate, n, p, NULL, NULL };
 	struct json_object *o = data != NULL ? json_tokener_parse(data) : NULL;
+	struct webhook_gated_event ev = { event, o, "gate", extra };
 	struct db_tx *tx = db_tx_new();
 	struct gated_wait gw;
 
 	memset(&gw, 0, sizeof(gw));
-	assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", event, o, "5511@s.whatsapp.net", &g), 0);
+	assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", "5511@s.whatsapp.net", &g, &ev, 1), 0);
 	json_object_put(o);
 	assert_int_equal(db_tx_run(T.db, tx, gated_done_cb, &gw), 0);
 	assert_true(run_until(pred_flag, &gw.done, 10000));
@@ -192,7 +193,7 @@ gated_n(struct webhook *w, const struct webhook_inst *iw, const struct webhook_g
 	struct gated_wait gw;
 
 	memset(&gw, 0, sizeof(gw));
-	assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, g, evs, nev), 0);
+	assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", NULL, g, evs, nev), 0);
 	assert_int_equal(db_tx_run(T.db, tx, gated_done_cb, &gw), 0);
 	assert_true(run_until(pred_flag, &gw.done, 10000));
 	if (gw.err[0] != '\0')
@@ -271,7 +272,7 @@ test_enqueue_gated(void **state)
 		struct json_object *o1 = json_tokener_parse("{\"status\":\"READ\"}"), *o2 = json_tokener_parse("[1]");
 		struct webhook_gated_event evs[3] = { { "messages.update", o1, "g1", 1 }, { "chats.upsert", o2, "g2", 0 },
 			{ "contacts.upsert", NULL, "g3", 0 } };
-		struct webhook_gate g2 = { two, 0, 1, p, NULL, NULL };
+		struct webhook_gate g2 = { two, 1, p, NULL, NULL };
 		struct db_tx *tx;
 
 		sql("DELETE FROM webhook_outbox");
@@ -291,11 +292,11 @@ test_enqueue_gated(void **state)
 		assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'messages.update'"), 1);
 		/* bad arguments */
 		tx = db_tx_new();
-		assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, &g2, evs, 0), -1);
-		assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, &g2, evs,
+		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", NULL, &g2, evs, 0), -1);
+		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", NULL, &g2, evs,
 		    WEBHOOK_EVENTS_MAX + 1), -1);
 		evs[1].event = "Bad Name";
-		assert_int_equal(webhook_enqueue_gated_n(w, tx, iw, INST_ID, "sales", NULL, &g2, evs, 3), -1);
+		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", NULL, &g2, evs, 3), -1);
 		assert_int_equal(db_tx_count(tx), 0);
 		db_tx_free(tx);
 		json_object_put(o1);
@@ -305,16 +306,15 @@ test_enqueue_gated(void **state)
 	}
 	/* refused arguments add nothing */
 	{
-		struct webhook_gate bad = { gate, 0, WEBHOOK_GATE_PARAMS_MAX + 1, p, NULL, NULL };
-		struct webhook_gate badname = { gate, 0, 1, p, NULL, NULL };
+		struct webhook_gate bad = { gate, WEBHOOK_GATE_PARAMS_MAX + 1, p, NULL, NULL };
+		struct webhook_gate one = { gate, 1, p, NULL, NULL };
+		struct webhook_gated_event ev = { "messages.update", NULL, "gate", 0 };
+		struct webhook_gated_event badname = { "Bad Name", NULL, "gate", 0 };
 		struct db_tx *tx = db_tx_new();
 
-		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", "messages.update", NULL, NULL,
-		    NULL), -1);
-		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", "messages.update", NULL, NULL,
-		    &bad), -1);
-		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", "Bad Name", NULL, NULL,
-		    &badname), -1);
+		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", NULL, NULL, &ev, 1), -1);
+		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", NULL, &bad, &ev, 1), -1);
+		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", NULL, &one, &badname, 1), -1);
 		assert_int_equal(db_tx_count(tx), 0);
 		db_tx_free(tx);
 	}

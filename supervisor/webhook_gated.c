@@ -1,11 +1,12 @@
-/* The gated enqueue of the message path (webhook.h): an event's targets and envelope resolved in C from the
+/* The gated enqueue of the message path (webhook.h): events' targets and envelopes resolved in C from the
  * instance's webhook as the supervisor holds it (struct webhook_inst), so that the statement carrying the
- * caller's write adds only an INSERT of finished rows, or nothing at all when no target wants the event. */
+ * caller's write adds only an INSERT of finished rows, or nothing at all when no target wants the events. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
+#include <json-c/printbuf.h>
 
 #include "db.h"
 #include "log.h"
@@ -107,7 +108,7 @@ webhook_envelope(struct webhook *w, const char *instance_name, const char *event
     const char *destination, const char *sender)
 {
 	struct json_object *env = json_object_new_object();
-	char date_time[40], *text, *stripped;
+	char date_time[40], *text;
 
 	webhook_format_time(date_time, sizeof(date_time));
 	json_object_object_add(env, "event", json_object_new_string(event));
@@ -119,12 +120,8 @@ webhook_envelope(struct webhook *w, const char *instance_name, const char *event
 		json_object_object_add(env, "sender", json_object_new_string(sender));
 	if (w != NULL && w->server_url != NULL && w->server_url[0] != '\0')
 		json_object_object_add(env, "server_url", json_object_new_string(w->server_url));
-	text = xstrdup(json_object_to_json_string_ext(env, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	text = webhook_json_text(env);
 	json_object_put(env);
-	if ((stripped = webhook_json_strip_nul(text)) != NULL) {
-		free(text);
-		text = stripped;
-	}
 	return text;
 }
 
@@ -178,17 +175,6 @@ webhook_part_clear(struct webhook_part *part)
 	memset(part, 0, sizeof(*part));
 }
 
-/* Append text to the growing string *s. */
-static void
-webhook_cat(char **s, size_t *len, const char *text)
-{
-	size_t n = strlen(text);
-
-	*s = xreallocarray(*s, *len + n + 1, 1);
-	memcpy(*s + *len, text, n + 1);
-	*len += n;
-}
-
 /*
  * The statement: the caller's CTEs, then (when some event has targets) one INSERT of the finished rows of
  * every event whose gate has a row, in the events' order (one INSERT over a UNION ALL: the order in which
@@ -201,52 +187,45 @@ static char *
 webhook_gated_sql(const char *ctes, int n, const struct webhook_gated_event *evs, const struct webhook_part *parts,
     int nev)
 {
-	char buf[512];
-	char *sql = NULL;
-	size_t len = 0;
+	struct printbuf *pb = printbuf_new();
+	char *sql;
 	int i, k, p = n + 2, first = 1;
 
-	webhook_cat(&sql, &len, "WITH ");
-	webhook_cat(&sql, &len, ctes);
+	sprintbuf(pb, "WITH %s", ctes);
 	for (i = 0; i < nev; i++) {
 		if (parts[i].nt == 0)
 			continue;
-		if (first) {
-			snprintf(buf, sizeof(buf), ", wh AS (INSERT INTO webhook_outbox (instance_id, event, url, headers,"
-			    " body) SELECT $%d::uuid, x.event, x.url, x.headers, x.body FROM (", n + 1);
-			webhook_cat(&sql, &len, buf);
-		} else
-			webhook_cat(&sql, &len, " UNION ALL ");
+		if (first)
+			sprintbuf(pb, ", wh AS (INSERT INTO webhook_outbox (instance_id, event, url, headers, body)"
+			    " SELECT $%d::uuid, x.event, x.url, x.headers, x.body FROM (", n + 1);
+		else
+			sprintbuf(pb, " UNION ALL ");
 		first = 0;
 		if (parts[i].merge)
-			snprintf(buf, sizeof(buf), "SELECT $%d::text AS event, t.url, t.headers, b.body FROM (SELECT"
+			sprintbuf(pb, "SELECT $%d::text AS event, t.url, t.headers, b.body FROM (SELECT"
 			    " coalesce((SELECT jsonb_set($%d::jsonb, '{data}', ($%d::jsonb -> 'data') || g.extra) FROM %s g"
 			    " WHERE g.extra IS NOT NULL LIMIT 1), $%d::jsonb) AS body) b, (VALUES ", p, p + 1, p + 1,
 			    evs[i].gate, p + 1);
 		else
-			snprintf(buf, sizeof(buf), "SELECT $%d::text AS event, t.url, t.headers, b.body FROM (SELECT"
-			    " $%d::jsonb AS body) b, (VALUES ", p, p + 1);
-		webhook_cat(&sql, &len, buf);
+			sprintbuf(pb, "SELECT $%d::text AS event, t.url, t.headers, b.body FROM (SELECT $%d::jsonb AS body)"
+			    " b, (VALUES ", p, p + 1);
 		p += 2;
-		for (k = 0; k < parts[i].nt; k++, p += 2) {
-			snprintf(buf, sizeof(buf), "%s($%d::text, $%d::jsonb)", k > 0 ? ", " : "", p, p + 1);
-			webhook_cat(&sql, &len, buf);
-		}
-		snprintf(buf, sizeof(buf), ") t(url, headers) WHERE EXISTS (SELECT 1 FROM %s)", evs[i].gate);
-		webhook_cat(&sql, &len, buf);
+		for (k = 0; k < parts[i].nt; k++, p += 2)
+			sprintbuf(pb, "%s($%d::text, $%d::jsonb)", k > 0 ? ", " : "", p, p + 1);
+		sprintbuf(pb, ") t(url, headers) WHERE EXISTS (SELECT 1 FROM %s)", evs[i].gate);
 	}
 	if (!first)
-		webhook_cat(&sql, &len, ") x)");
-	webhook_cat(&sql, &len, " SELECT ");
-	for (i = 0; i < nev; i++) {
-		snprintf(buf, sizeof(buf), "%s(SELECT count(*) FROM %s)", i > 0 ? ", " : "", evs[i].gate);
-		webhook_cat(&sql, &len, buf);
-	}
+		sprintbuf(pb, ") x)");
+	sprintbuf(pb, " SELECT ");
+	for (i = 0; i < nev; i++)
+		sprintbuf(pb, "%s(SELECT count(*) FROM %s)", i > 0 ? ", " : "", evs[i].gate);
+	sql = xstrdup(pb->buf);
+	printbuf_free(pb);
 	return sql;
 }
 
 int
-webhook_enqueue_gated_n(struct webhook *w, struct db_tx *tx, const struct webhook_inst *iw,
+webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const struct webhook_inst *iw,
     const char *instance_id, const char *instance_name, const char *sender, const struct webhook_gate *g,
     const struct webhook_gated_event *evs, int nev)
 {
@@ -294,14 +273,4 @@ webhook_enqueue_gated_n(struct webhook *w, struct db_tx *tx, const struct webhoo
 	for (i = 0; i < nev; i++)
 		webhook_part_clear(&parts[i]);
 	return 0;
-}
-
-int
-webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const struct webhook_inst *iw,
-    const char *instance_id, const char *instance_name, const char *event, struct json_object *data,
-    const char *sender, const struct webhook_gate *g)
-{
-	struct webhook_gated_event ev = { event, data, "gate", g != NULL ? g->extra : 0 };
-
-	return webhook_enqueue_gated_n(w, tx, iw, instance_id, instance_name, sender, g, &ev, 1);
 }
