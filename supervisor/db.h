@@ -64,10 +64,11 @@ int db_tx_run(struct db *db, struct db_tx *tx, db_cb cb, void *arg);
 /*
  * Statements with parameters are prepared once per connection and run from PostgreSQL's plan cache, which keeps
  * a generic plan after a few runs. A text that starts with DB_UNPREPARED is never prepared: it is planned at
- * every run, with the table sizes of that moment. For statements on a table whose size swings, the webhook
- * outbox: a generic plan made while the table was empty (every path costs nothing, a sequential scan wins) stays
- * cached, and once a backlog has grown the table it scans all of it at every run (measured: a DELETE of a few
- * delivered rows took 1.3 ms at ~5,000 queued rows instead of 0.05 ms, so draining a backlog went quadratic).
+ * every run, with the table sizes of that moment. For rare statements on a table whose size swings (the webhook
+ * outbox's retry UPDATE and max-age sweep): a generic plan made while the table was empty (every path costs
+ * nothing, a sequential scan wins) stays cached, and once a backlog has grown the table it scans all of it at
+ * every run. Planning costs a hot statement more than that (the outbox's hot ones stay prepared and get fresh
+ * statistics as the backlog grows instead: webhook_analyze_due).
  */
 #define DB_UNPREPARED	"/* unprepared */ "
 /* One statement, convenience wrapper of db_tx_run. */

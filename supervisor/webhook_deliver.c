@@ -207,10 +207,9 @@ webhook_hold_clear_url(struct webhook *w, const char *url)
  * one statement are of different queues. The statement's snapshot still shows the deleted rows, hence
  * id > the head's. Per head: rows when it was deleted (one with the next row's columns all NULL when its
  * queue is now empty), none when it was already gone (the sweep): the claim finds the new head then.
- * Planned at every run, as the plain DELETE: a generic plan of id = ANY($1) made on an empty outbox is a
- * sequential scan, and a backlog (a receiver back from an outage) would then cost a scan per batch.
+ * Runs with its generic plan, as the plain DELETE does (webhook_flush_kind).
  */
-static const char webhook_handoff_sql[] = DB_UNPREPARED
+static const char webhook_handoff_sql[] =
     "WITH del AS (DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[]) RETURNING id AS did, url, instance_id)"
     " SELECT n.*, del.did FROM del LEFT JOIN LATERAL (SELECT o.id, o.event, o.url, o.headers::text,"
     " o.body::text, o.attempts, floor(extract(epoch FROM now() - o.created_at))::bigint, o.instance_id::text,"
@@ -411,10 +410,8 @@ webhook_note_handoff(struct webhook *w, long long id)
  * once (at-least-once; receivers de-duplicate on the delivery id). Several supervisors sharing one outbox
  * would need a lease or per-instance ownership first (DESIGN.md, scale plan).
  *
- * Unlike the outbox's DELETEs, hand-offs and UPDATE (DB_UNPREPARED), the claim stays prepared: planning it
- * at every run cost more than it saved (bench/messages.sh: 725 vs 550 msg/s for one pair, when the hand-off
- * was a statement per row and prepared too), and a generic plan made on an empty outbox is replaced once
- * autoanalyze has seen a backlog grow it.
+ * Prepared, as the hand-off and the plain DELETE are: webhook_analyze_due keeps their generic plans from
+ * being made on an outbox much smaller than the one they run on.
  */
 static const char webhook_claim_sql[] =
     "WITH RECURSIVE q AS ("
@@ -550,12 +547,21 @@ webhook_claim(struct webhook *w)
 	free(urls);
 }
 
-/* One statement for the deliveries queued this turn as kind (DELETE: plain deletes, HANDOFF: hand-offs). */
+/*
+ * One statement for the deliveries queued this turn as kind (DELETE: plain deletes, HANDOFF: hand-offs), run
+ * with the generic plan only. Left to choose, PostgreSQL planned both afresh at almost every run: a custom plan
+ * knows how many ids $1 holds, the generic one assumes ten and so looks dearer, and the plan cache then keeps
+ * making custom plans (pg_stat_statements, bench/messages.sh at 50 pairs: 2,564 plans in 2,583 hand-offs, 0.17 ms
+ * each, more than their execution). The generic plan is as good for any number of ids and is made once per
+ * connection; webhook_analyze_due keeps it from being made on an outbox much smaller than the one it runs on.
+ * SET LOCAL ends with the transaction, so no other statement of the pool sees it.
+ */
 static void
 webhook_flush_kind(struct webhook *w, enum webhook_op_kind kind, int queued)
 {
 	struct webhook_delivery *d;
 	struct webhook_op *op;
+	struct db_tx *tx;
 	const char *params[1];
 	size_t cap;
 	char *ids, *p;
@@ -578,9 +584,11 @@ webhook_flush_kind(struct webhook *w, enum webhook_op_kind kind, int queued)
 	*p = '\0';
 	op->nds = n;
 	params[0] = ids;
-	if (db_query(w->db, kind == WEBHOOK_OP_DELETE ?
-	    DB_UNPREPARED "DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[])" : webhook_handoff_sql, 1, params,
-	    webhook_db_cb, op) == -1) {
+	tx = db_tx_new();
+	db_tx_add(tx, "SET LOCAL plan_cache_mode = force_generic_plan", 0, NULL);
+	db_tx_add(tx, kind == WEBHOOK_OP_DELETE ?
+	    "DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[])" : webhook_handoff_sql, 1, params);
+	if (db_tx_run(w->db, tx, webhook_db_cb, op) == -1) {
 		/* The rows stay and are posted again later (at least once), as after a failed DELETE. */
 		TAILQ_REMOVE(&w->ops, op, entry);
 		for (i = 0; i < op->nds; i++)
@@ -620,8 +628,8 @@ webhook_handoffs_done(struct webhook *w, struct webhook_op *op, const struct db_
 
 	if (r->err != NULL)
 		webhook_db_error(w, "record results", r);
-	else if (r->nres >= 1 && PQnfields(r->res[0]) > WEBHOOK_HANDOFF_DID)
-		res = r->res[0];
+	else if (r->nres == 2 && PQnfields(r->res[1]) > WEBHOOK_HANDOFF_DID)
+		res = r->res[1];	/* after the SET (webhook_flush_kind) */
 	if (res != NULL && (n = PQntuples(res)) > 0) {
 		dids = xcalloc((size_t)n, sizeof(*dids));
 		for (i = 0; i < n; i++)
@@ -650,6 +658,48 @@ webhook_handoffs_done(struct webhook *w, struct webhook_op *op, const struct db_
 	}
 	free(dids);
 	free(op->ds);
+}
+
+/*
+ * The outbox's hot statements run from PostgreSQL's plan cache on a generic plan (the hand-offs and the
+ * DELETEs of delivered rows from their first run, webhook_flush_kind; the claim after five), made with the
+ * table's statistics and size of that moment. Made on an empty or nearly empty outbox (a fresh install, or just after VACUUM truncated it), a
+ * sequential scan costs nothing and wins; the plan stays cached while a backlog (a receiver's outage) grows
+ * the table, and each DELETE then reads the whole backlog, so draining it goes quadratic (measured: 1.3 ms per
+ * DELETE at ~5,000 rows instead of 0.05). Only new statistics replace a cached plan, and autovacuum brings them
+ * a minute or more later. So wagate runs ANALYZE webhook_outbox itself when the backlog it counts
+ * (WEBHOOK_MAINT_MS) has doubled since the statistics were taken: no plan runs on a table much more than twice
+ * the size it was made for. A backlog that drains to a quarter lowers the mark, so that the next growth is seen;
+ * a steady flow analyzes nothing. Planning these statements at every run instead (as they once were) cost
+ * ~20 % of PostgreSQL's time in bench/messages.sh at 50 pairs (parsing and planning, pg_stat_statements).
+ */
+int
+webhook_analyze_due(long *analyzed, long backlog)
+{
+	if (backlog < *analyzed / 4)
+		*analyzed = backlog;
+	if (backlog < WEBHOOK_ANALYZE_MIN || backlog < 2 * *analyzed)
+		return 0;
+	*analyzed = backlog;
+	return 1;
+}
+
+/* Fresh statistics for the outbox when its backlog calls for them (webhook_analyze_due). */
+static void
+webhook_analyze(struct webhook *w)
+{
+	struct webhook_op *op;
+
+	if (w->analyzing || !webhook_analyze_due(&w->analyzed, w->backlog))
+		return;
+	op = webhook_op_new(w, WEBHOOK_OP_ANALYZE);
+	w->analyzing = 1;
+	if (db_query(w->db, "ANALYZE webhook_outbox", 0, NULL, webhook_db_cb, op) == -1) {
+		TAILQ_REMOVE(&w->ops, op, entry);
+		free(op);
+		w->analyzing = 0;
+		w->analyzed = 0;	/* not taken: the next count tries again */
+	}
 }
 
 /* Count the backlog and, now and then, drop rows past max age. */
@@ -834,8 +884,17 @@ webhook_db_cb(void *arg, const struct db_result *r)
 		break;
 	case WEBHOOK_OP_COUNT:
 		w->counting = 0;
-		if (r->err == NULL && r->nres >= 1 && PQntuples(r->res[0]) == 1)
+		if (r->err == NULL && r->nres >= 1 && PQntuples(r->res[0]) == 1) {
 			w->backlog = strtol(PQgetvalue(r->res[0], 0, 0), NULL, 10);
+			webhook_analyze(w);
+		}
+		break;
+	case WEBHOOK_OP_ANALYZE:
+		w->analyzing = 0;
+		if (r->err != NULL) {
+			webhook_db_error(w, "analyze", r);
+			w->analyzed = 0;	/* not taken: the next count tries again */
+		}
 		break;
 	case WEBHOOK_OP_SWEEP:
 		w->sweeping = 0;

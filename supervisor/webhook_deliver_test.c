@@ -1,6 +1,7 @@
 /* Webhook delivery against a real PostgreSQL and a real HTTP receiver (evhttp in this process): retries
  * with a stable delivery id and the common backoff, outages, restarts, max age, fairness between URLs,
- * order per (instance, url) queue, and the throughput with the receiver up (printed). */
+ * order per (instance, url) queue, fresh statistics for a grown backlog, and the throughput with the receiver up
+ * (printed). */
 #include <sys/socket.h>
 #include <netinet/in.h>
 
@@ -21,6 +22,7 @@
 #include "db.h"
 #include "pgtest.h"
 #include "webhook.h"
+#include "webhook_int.h"
 #include "webhook_testlib.h"
 
 /* End to end: instance + global targets delivered once each, headers and envelope as sent. */
@@ -538,6 +540,67 @@ test_order_ahead(void **state)
 	webhook_free(w);
 }
 
+/* When a backlog count calls for ANALYZE: from WEBHOOK_ANALYZE_MIN rows, at each doubling since the last one;
+ * a drain to a quarter lowers the mark so that the next growth is seen; a steady backlog never. */
+static void
+test_analyze_due(void **state)
+{
+	long mark = 0;
+
+	(void)state;
+	assert_false(webhook_analyze_due(&mark, 0));
+	assert_false(webhook_analyze_due(&mark, WEBHOOK_ANALYZE_MIN - 1));
+	assert_true(webhook_analyze_due(&mark, WEBHOOK_ANALYZE_MIN));
+	assert_int_equal(mark, WEBHOOK_ANALYZE_MIN);
+	assert_false(webhook_analyze_due(&mark, WEBHOOK_ANALYZE_MIN));
+	assert_false(webhook_analyze_due(&mark, 2 * WEBHOOK_ANALYZE_MIN - 1));
+	assert_true(webhook_analyze_due(&mark, 1000));
+	/* Steady around its size, or half drained and back: nothing. */
+	assert_false(webhook_analyze_due(&mark, 1500));
+	assert_false(webhook_analyze_due(&mark, 500));
+	assert_false(webhook_analyze_due(&mark, 1999));
+	assert_int_equal(mark, 1000);
+	/* Drained to a quarter: the mark follows it down, and growth from there is seen. */
+	assert_false(webhook_analyze_due(&mark, 100));
+	assert_int_equal(mark, 100);
+	assert_true(webhook_analyze_due(&mark, 200));
+	assert_false(webhook_analyze_due(&mark, 0));
+	assert_int_equal(mark, 0);
+	assert_true(webhook_analyze_due(&mark, WEBHOOK_ANALYZE_MIN));
+}
+
+static int
+pred_analyzed(void *arg)
+{
+	return sql_long("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'webhook_outbox'") >
+	    *(long *)arg;
+}
+
+/* A backlog (receiver down) of more than WEBHOOK_ANALYZE_MIN rows gets the outbox analyzed by wagate, without
+ * waiting for autovacuum (analyze_count counts only ANALYZEs run by a client). */
+static void
+test_analyze_backlog(void **state)
+{
+	char gurl[128];
+	struct webhook *w;
+	long before;
+	int i, port = pgtest_free_port();
+
+	(void)state;
+	snprintf(gurl, sizeof(gurl), "http://127.0.0.1:%d/down", port);
+	w = new_webhook(NULL, gurl, 0, 1000);
+	for (i = 0; i < 2 * WEBHOOK_ANALYZE_MIN; i++)
+		enqueue(w, INST_ID, "sales", "call", "{}", NULL);
+	webhook_free(w);
+	before = sql_long("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'webhook_outbox'");
+	assert_true(before >= 0);
+	w = new_webhook(T.db, gurl, 0, 1000);
+	assert_true(run_until(pred_analyzed, &before, 10000));
+	assert_true(sql_long("SELECT reltuples::bigint FROM pg_class WHERE relname = 'webhook_outbox'") >=
+	    2 * WEBHOOK_ANALYZE_MIN);
+	webhook_free(w);
+}
+
 /* Throughput with the receiver up (printed, not asserted: shared machine): 20 instances x 25 rows, first to
  * one URL each, then all to one URL (the per-URL share is the limit there); then 64 instances x 8 rows, one
  * URL each (more queues than delivery slots). */
@@ -576,6 +639,8 @@ main(void)
 		cmocka_unit_test_setup(test_order_per_queue, webhook_test_reset),
 		cmocka_unit_test_setup(test_expired_head, webhook_test_reset),
 		cmocka_unit_test_setup(test_order_ahead, webhook_test_reset),
+		cmocka_unit_test(test_analyze_due),
+		cmocka_unit_test_setup(test_analyze_backlog, webhook_test_reset),
 		cmocka_unit_test_setup(test_throughput, webhook_test_reset),
 	};
 
