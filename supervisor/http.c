@@ -80,6 +80,7 @@ static const struct route routes[] = {
 	{ EVHTTP_REQ_POST, "/message/sendText/", AUTH_INSTANCE, route_message_send_text },
 	{ EVHTTP_REQ_POST, "/chat/whatsappNumbers/", AUTH_INSTANCE, route_chat_whatsapp_numbers },
 	{ EVHTTP_REQ_POST, "/chat/markMessageAsRead/", AUTH_INSTANCE, route_chat_mark_read },
+	{ EVHTTP_REQ_POST, "/chat/sendPresence/", AUTH_INSTANCE, route_chat_send_presence },
 	/* issue 9: groups (routes_group.c) */
 	{ EVHTTP_REQ_POST, "/group/create/", AUTH_INSTANCE, route_group_create },
 	{ EVHTTP_REQ_GET, "/group/findGroupInfos/", AUTH_INSTANCE, route_group_find_info },

@@ -31,6 +31,7 @@ void route_chat_find_contacts(struct http_call *c);
 void route_message_send_text(struct http_call *c);
 void route_chat_whatsapp_numbers(struct http_call *c);
 void route_chat_mark_read(struct http_call *c);
+void route_chat_send_presence(struct http_call *c);
 void route_group_create(struct http_call *c);
 void route_group_find_info(struct http_call *c);
 void route_group_fetch_all(struct http_call *c);

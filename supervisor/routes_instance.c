@@ -638,7 +638,7 @@ route_instance_presence(struct http_call *c)
 		http_reply_error_msg(c, 400, "Presence \"%s\" needs a chat: use /chat/sendPresence", v);
 		return;
 	}
-	if (workers_set_presence(c->app->workers, c->inst->id, v, presence_done_cb, c) == -1)
+	if (workers_set_presence(c->app->workers, c->inst->id, NULL, v, presence_done_cb, c) == -1)
 		http_reply_error_msg(c, 503, "The worker of \"%s\" is restarting; try again shortly", c->inst->name);
 }
 

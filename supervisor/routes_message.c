@@ -1,4 +1,4 @@
-/* POST /message/sendText, /chat/whatsappNumbers and /chat/markMessageAsRead (issue 9): validated as Evolution
+/* POST /message/sendText, /chat/whatsappNumbers, /chat/markMessageAsRead (issue 9) and /chat/sendPresence: validated as Evolution
  * does, then handed to the instance's worker (workers.h messaging commands), answered when the worker answers.
  * Bad input gets a 400 and never reaches a worker. The worker stores a sent message itself (a MessageStore
  * before the stanza); the SERVER_ACK it reports is recorded through lifecycle_msg_sent. */
@@ -10,6 +10,7 @@
 #include "log.h"
 #include "msg_json.h"
 #include "msg_send.h"
+#include "msg_typing.h"
 #include "registry.h"	/* struct instance */
 #include "routes.h"
 #include "validate.h"
@@ -57,6 +58,39 @@ msg_reply_worker_error(struct http_call *c, int code, const char *error)
 		http_reply_error_msg(c, 400, "Error: %s", error);
 }
 
+/* delay: an integer of milliseconds (a whole double too, as JavaScript has no integers), into *ms (0 when
+ * absent or not above 0, as Evolution waits only for a positive one); over MSG_TYPING_MAX_MS is refused, as
+ * the request would be held that long. Errors into errs. */
+static void
+msg_check_delay(struct json_object *errs, struct json_object *body, int required, long long *ms)
+{
+	struct json_object *v;
+	double d;
+	char msg[96];
+
+	*ms = 0;
+	if (body == NULL || !json_object_object_get_ex(body, "delay", &v) || v == NULL) {
+		if (required)
+			json_object_array_add(errs, json_object_new_string("instance requires property \"delay\""));
+		return;
+	}
+	d = json_object_get_double(v);
+	if (json_object_is_type(v, json_type_int))
+		*ms = json_object_get_int64(v);
+	else if (json_object_is_type(v, json_type_double) && d > -9e18 && d < 9e18 && d == (double)(long long)d)
+		*ms = (long long)d;
+	else {
+		json_object_array_add(errs, json_object_new_string("Enter a value in milliseconds"));
+		return;
+	}
+	if (*ms > MSG_TYPING_MAX_MS) {
+		snprintf(msg, sizeof(msg), "delay must be at most %lld milliseconds", MSG_TYPING_MAX_MS);
+		json_object_array_add(errs, json_object_new_string(msg));
+	}
+	if (*ms < 0)
+		*ms = 0;
+}
+
 /* ---- sendText ---- */
 
 struct msg_send_ctx {
@@ -73,6 +107,7 @@ struct msg_send_ctx {
 	char *qparticipant;
 	uint8_t *msg;			/* the serialized Message sent */
 	size_t len;
+	long long delay_ms;		/* typing shown first (msg_typing.h) */
 };
 
 static void
@@ -226,12 +261,41 @@ msg_check_quoted(struct json_object *errs, struct json_object *q, struct msg_sen
 	}
 }
 
-/* Build the message and hand it to the worker; msg_send_done_cb answers (or the reply is made here). */
+/* Hand the built message to the worker; msg_send_done_cb answers (or the reply is made here). */
 static void
-msg_send_go(struct msg_send_ctx *sc)
+msg_send_now(struct msg_send_ctx *sc)
 {
 	struct workers_send send;
 
+	memset(&send, 0, sizeof(send));
+	send.to = sc->jid;
+	send.message = sc->msg;
+	send.message_len = sc->len;
+	if (workers_send_message(sc->app->workers, sc->instance_id, &send, msg_send_done_cb, sc) == -1) {
+		msg_reply_closed(sc->c);
+		msg_send_ctx_free(sc);
+	}
+}
+
+/* The typing shown before the send is over: send, or answer why not as a send error. */
+static void
+msg_send_typed_cb(void *arg, int ok, const char *error)
+{
+	struct msg_send_ctx *sc = arg;
+
+	if (ok) {
+		msg_send_now(sc);
+		return;
+	}
+	msg_reply_worker_error(sc->c, strcmp(error, "Connection Closed") == 0 ? 503 : 400, error);
+	msg_send_ctx_free(sc);
+}
+
+/* Build the message; with a delay, show composing in the chat for that long first (Evolution's
+ * sendMessageWithTyping), then send. */
+static void
+msg_send_go(struct msg_send_ctx *sc)
+{
 	sc->t.mentions = (const char *const *)sc->mentions;
 	sc->t.nmentions = sc->nmentions;
 	if ((sc->msg = msg_send_text_pack(&sc->t, &sc->len)) == NULL) {
@@ -239,11 +303,10 @@ msg_send_go(struct msg_send_ctx *sc)
 		msg_send_ctx_free(sc);
 		return;
 	}
-	memset(&send, 0, sizeof(send));
-	send.to = sc->jid;
-	send.message = sc->msg;
-	send.message_len = sc->len;
-	if (workers_send_message(sc->app->workers, sc->instance_id, &send, msg_send_done_cb, sc) == -1) {
+	if (sc->delay_ms <= 0)
+		msg_send_now(sc);
+	else if (msg_typing_start(sc->app, sc->instance_id, sc->jid, "composing", sc->delay_ms, msg_send_typed_cb,
+	    sc) == -1) {
 		msg_reply_closed(sc->c);
 		msg_send_ctx_free(sc);
 	}
@@ -305,10 +368,7 @@ route_message_send_text(struct http_call *c)
 	} else
 		number = v_field(errs, c->body, "", "number", V_STRING, 1);
 	text = v_field(errs, c->body, "", "text", V_STRING, 1);
-	if (c->body != NULL && json_object_object_get_ex(c->body, "delay", &v) && v != NULL &&
-	    !(json_object_is_type(v, json_type_int) || (json_object_is_type(v, json_type_double) &&
-	    json_object_get_double(v) == (double)(long long)json_object_get_double(v))))
-		json_object_array_add(errs, json_object_new_string("Enter a value in milliseconds"));
+	msg_check_delay(errs, c->body, 0, &sc->delay_ms);
 	v_field(errs, c->body, "", "linkPreview", V_BOOL, 0);
 	v_field(errs, c->body, "", "mentionsEveryOne", V_BOOL, 0);
 	if ((mentioned = v_field(errs, c->body, "", "mentioned", V_ARRAY, 0)) != NULL)
@@ -591,4 +651,74 @@ route_chat_mark_read(struct http_call *c)
 	if (workers_mark_read(c->app->workers, c->inst->id, keys, n, msg_read_done_cb, c) == -1)
 		msg_reply_closed(c);
 	free(keys);
+}
+
+/* ---- sendPresence ---- */
+
+struct msg_presence_ctx {
+	struct http_call *c;
+	char *presence;
+};
+
+/* The state was shown for the delay (and paused after it): answer as Evolution does, after the delay. */
+static void
+msg_presence_done_cb(void *arg, int ok, const char *error)
+{
+	struct msg_presence_ctx *pc = arg;
+	struct json_object *o;
+
+	if (ok) {
+		o = json_object_new_object();
+		json_object_object_add(o, "presence", json_object_new_string(pc->presence));
+		http_reply_json(pc->c, 201, o);
+	} else
+		msg_reply_worker_error(pc->c, strcmp(error, "Connection Closed") == 0 ? 503 : 400, error);
+	free(pc->presence);
+	free(pc);
+}
+
+/* POST /chat/sendPresence: {number, presence, delay}: our typing state in that chat for delay ms (then
+ * paused), or our global presence for available/unavailable; answered when the delay is over. */
+void
+route_chat_send_presence(struct http_call *c)
+{
+	static const char *const states[] = { "unavailable", "available", "composing", "recording", "paused", NULL };
+	struct json_object *errs = json_object_new_array(), *number, *presence;
+	struct msg_presence_ctx *pc;
+	char jid[MSG_SEND_JID_MAX];
+	long long delay_ms;
+	const char *p = NULL;
+	size_t i;
+
+	number = v_field(errs, c->body, "", "number", V_STRING, 1);
+	if ((presence = v_field(errs, c->body, "", "presence", V_STRING, 1)) != NULL) {
+		p = json_object_get_string(presence);
+		for (i = 0; states[i] != NULL && strcmp(states[i], p) != 0; i++)
+			;
+		if (states[i] == NULL)
+			json_object_array_add(errs, json_object_new_string(
+			    "presence is not one of enum values: unavailable,available,composing,recording,paused"));
+	}
+	msg_check_delay(errs, c->body, 1, &delay_ms);
+	if (json_object_array_length(errs) > 0) {
+		http_reply_validation(c, errs);	/* takes errs */
+		return;
+	}
+	json_object_put(errs);
+	if (msg_send_jid(json_object_get_string(number), jid) == MSG_SEND_BAD) {
+		msg_reply_not_exists(c, jid, json_object_get_string(number));
+		return;
+	}
+	if (c->inst->state != CONN_OPEN) {
+		msg_reply_closed(c);
+		return;
+	}
+	pc = xcalloc(1, sizeof(*pc));
+	pc->c = c;
+	pc->presence = xstrdup(p);
+	if (msg_typing_start(c->app, c->inst->id, jid, p, delay_ms, msg_presence_done_cb, pc) == -1) {
+		msg_reply_closed(c);
+		free(pc->presence);
+		free(pc);
+	}
 }

@@ -395,12 +395,15 @@ worker_ipc_call(struct worker_rec *wk, IpcEnvelope *env, int timeout_ms, workers
 
 /* Send SetPresence; its Result goes to cb (see workers_set_presence). */
 int
-worker_ipc_send_presence(struct worker_rec *wk, const char *presence, workers_result_cb cb, void *arg)
+worker_ipc_send_presence(struct worker_rec *wk, const char *to, const char *presence, workers_result_cb cb,
+    void *arg)
 {
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
 	Wagate__Ipc__SetPresence sp = WAGATE__IPC__SET_PRESENCE__INIT;
 
 	sp.presence = (char *)presence;
+	if (to != NULL)
+		sp.to = (char *)to;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SET_PRESENCE;
 	env.set_presence = &sp;
 	return worker_ipc_call(wk, &env, WORKERS_PRESENCE_TIMEOUT_MS, cb, arg);

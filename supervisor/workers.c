@@ -504,14 +504,14 @@ workers_logout(struct workers *w, const char *instance_id)
 
 /* Send SetPresence to a ready worker; cb gets its Result, or the timeout, or the worker's end. */
 int
-workers_set_presence(struct workers *w, const char *instance_id, const char *presence, workers_result_cb cb,
-    void *arg)
+workers_set_presence(struct workers *w, const char *instance_id, const char *to, const char *presence,
+    workers_result_cb cb, void *arg)
 {
 	struct worker_rec *wk = workers_find(w, instance_id);
 
 	if (wk == NULL || wk->phase != WK_READY)
 		return -1;
-	return worker_ipc_send_presence(wk, presence, cb, arg);
+	return worker_ipc_send_presence(wk, to, presence, cb, arg);
 }
 
 pid_t

@@ -230,11 +230,12 @@ int workers_logout(struct workers *w, const char *instance_id);      /* send Log
 /* The answer to a command sent with a callback: ok, or why not (error is never NULL when !ok). */
 typedef void (*workers_result_cb)(void *arg, int ok, const char *error);
 #define WORKERS_PRESENCE_TIMEOUT_MS	10000
-/* Send SetPresence ("available"/"unavailable"); cb is called exactly once, later, with the worker's Result,
+/* Send SetPresence: with to NULL our global presence ("available"/"unavailable"), else our typing state in
+ * the chat to ("composing", "recording", "paused"); cb is called exactly once, later, with the worker's Result,
  * or !ok after WORKERS_PRESENCE_TIMEOUT_MS or when the worker goes away first. -1 unless Ready (cb never
  * called). */
-int workers_set_presence(struct workers *w, const char *instance_id, const char *presence, workers_result_cb cb,
-    void *arg);
+int workers_set_presence(struct workers *w, const char *instance_id, const char *to, const char *presence,
+    workers_result_cb cb, void *arg);
 pid_t workers_pid(const struct workers *w, const char *instance_id); /* 0 if not running */
 unsigned workers_restarts(const struct workers *w, const char *instance_id);
 /* Visit every worker once with its pid (0 if not running) and restarts: /metrics in one pass, where a

@@ -161,7 +161,8 @@ int worker_ipc_send_connect(struct worker_rec *wk, const char *number);
 int worker_ipc_send_start(struct worker_rec *wk);
 int worker_ipc_send_adopt(struct worker_rec *wk);
 int worker_ipc_send_update(struct worker_rec *wk);
-int worker_ipc_send_presence(struct worker_rec *wk, const char *presence, workers_result_cb cb, void *arg);
+int worker_ipc_send_presence(struct worker_rec *wk, const char *to, const char *presence, workers_result_cb cb,
+    void *arg);
 /* Send a command answered by Result; cb gets it, or !ok after timeout_ms or when the channel ends. 0 or -1
  * (cb never called). */
 int worker_ipc_call(struct worker_rec *wk, IpcEnvelope *env, int timeout_ms, workers_result_cb cb, void *arg);

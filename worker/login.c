@@ -336,6 +336,32 @@ login_send_presence(struct session *s, const char *type)
 	return 0;
 }
 
+int
+login_send_chatstate(struct session *s, const char *to, const char *state)
+{
+	struct wa_jid j;
+	struct wa_node *cs, *st;
+	int recording = strcmp(state, "recording") == 0;
+
+	if (!s->open || s->conn == NULL || s->creds == NULL || wa_conn_state(s->conn) != WA_CONN_OPEN)
+		return -1;
+	if (wa_jid_parse(to, &j) == -1 || !(wa_jid_is_user(&j) || wa_jid_is_group(&j)) || j.is_ad ||
+	    *j.user == '\0')
+		return -2;
+	if (!recording && strcmp(state, "composing") != 0 && strcmp(state, "paused") != 0)
+		return -2;
+	cs = wa_node_new("chatstate");
+	wa_node_set_attr(cs, "from", s->creds->jid);
+	wa_node_set_attr(cs, "to", to);
+	st = wa_node_new(recording ? "composing" : state);
+	if (recording)
+		wa_node_set_attr(st, "media", "audio");
+	wa_node_add_child(cs, st);
+	wa_conn_send_node(s->conn, cs);
+	wa_node_free(cs);
+	return 0;
+}
+
 /* Prekeys are fine: go active. */
 static void
 login_go_active(struct session *s)

@@ -504,6 +504,12 @@ worker_session_presence(struct session *s, const char *presence)
 	return login_send_presence(s, presence);
 }
 
+int
+worker_session_chatstate(struct session *s, const char *to, const char *state)
+{
+	return login_send_chatstate(s, to, state);
+}
+
 /* Close and free everything, silently. */
 void
 worker_session_stop(struct session *s)

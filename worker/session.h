@@ -18,6 +18,9 @@
  *    worker_proxy(); a proxy change takes effect on the next connection.
  *  - worker_session_presence() is called for SetPresence ("available" or "unavailable"): it sends our
  *    global presence and returns 0, or -1 when the session is not open (nothing sent).
+ *  - worker_session_chatstate() is called for SetPresence with a chat: it sends our typing state there
+ *    ("composing", "recording" or "paused") and returns 0, -1 when the session is not open, -2 for a to that
+ *    is no user or group JID without device, or another state (nothing sent either way).
  *  - worker_session_stop() is called for Shutdown, on IPC EOF and before the process exits: close the
  *    connection and free everything (NULL is fine). It must not report anything.
  *  - A server-side logout (401 and friends) is reported as CLOSE with its reason and followed by
@@ -38,6 +41,7 @@ void worker_session_connect(struct session *s, const char *number);
 void worker_session_logout(struct session *s);
 void worker_session_update(struct session *s);
 int worker_session_presence(struct session *s, const char *presence);
+int worker_session_chatstate(struct session *s, const char *to, const char *state);
 void worker_session_stop(struct session *s);
 /* Messaging commands (issue 9), each answered exactly once with its request_id, possibly later:
  * SendMessage -> worker_reply_send, CheckNumbers -> worker_reply_numbers, MarkRead -> worker_reply_result.

@@ -112,6 +112,9 @@ void login_on_encrypt_notification(struct session *s, const struct wa_node *n);
 void login_refill_prekeys(struct session *s, unsigned count, void (*then)(struct session *));
 int login_payload(const struct creds *c, uint8_t **out, size_t *outlen);
 int login_send_presence(struct session *s, const char *type);
+/* Send our typing state in the chat to (a user or group JID without device): composing, recording (composing
+ * media=audio) or paused, as a <chatstate/>. 0, -1 while not logged in, -2 for a bad to or state. */
+int login_send_chatstate(struct session *s, const char *to, const char *state);
 void login_reset_connection(struct session *s);
 void login_free(struct session *s);
 

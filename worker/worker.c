@@ -254,16 +254,27 @@ worker_on_update_proxy(void *arg, const IpcEnvelope *env)
 	return 0;
 }
 
-/* SetPresence: our global presence; refused (Result !ok) unless the session is open. */
+/* SetPresence: our global presence, or (with to) our typing state in a chat; refused (Result !ok) unless the
+ * session is open. */
 static int
 worker_on_set_presence(void *arg, const IpcEnvelope *env)
 {
 	struct worker *w = arg;
-	const char *p = env->set_presence->presence;
+	const char *p = env->set_presence->presence, *to = env->set_presence->to;
+	int rc;
 
-	if (!ipc_str_ok(p, WORKER_FIELD_MAX))
+	if (!ipc_str_ok(p, WORKER_FIELD_MAX) || !ipc_str_ok(to, WORKER_JID_MAX))
 		return -1;
-	if (strcmp(p, "available") != 0 && strcmp(p, "unavailable") != 0)
+	if (*to != '\0') {
+		if (strcmp(p, "composing") != 0 && strcmp(p, "recording") != 0 && strcmp(p, "paused") != 0)
+			worker_send_result(w, env->request_id, 0, 0, "a chat's presence must be composing, recording or paused");
+		else if (w->session == NULL || (rc = worker_session_chatstate(w->session, to, p)) == -1)
+			worker_send_result(w, env->request_id, 0, REASON_CONNECTION_CLOSED, "Connection Closed");
+		else if (rc == -2)
+			worker_send_result(w, env->request_id, 0, 0, "to must be a user or group JID");
+		else
+			worker_send_result(w, env->request_id, 1, 0, NULL);
+	} else if (strcmp(p, "available") != 0 && strcmp(p, "unavailable") != 0)
 		worker_send_result(w, env->request_id, 0, 0, "presence must be available or unavailable");
 	else if (w->session == NULL || worker_session_presence(w->session, p) == -1)
 		worker_send_result(w, env->request_id, 0, REASON_CONNECTION_CLOSED, "Connection Closed");

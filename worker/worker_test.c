@@ -409,6 +409,24 @@ test_full_session(void **state)
 	assert_int_equal(r->request_id, 15);
 	assert_false(r->result->ok);
 	ipc_envelope_free(r);
+	/* With a chat: a typing state, refused while not logged in; a global presence is no chat's state. */
+	sp.to = "15551234567@s.whatsapp.net";
+	env.request_id = 16;
+	peer_send(&p, &env);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_RESULT);
+	assert_int_equal(r->request_id, 16);
+	assert_false(r->result->ok);
+	assert_string_equal(r->result->error, "Connection Closed");
+	ipc_envelope_free(r);
+	sp.presence = "available";
+	env.request_id = 17;
+	peer_send(&p, &env);
+	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_RESULT);
+	assert_int_equal(r->request_id, 17);
+	assert_false(r->result->ok);
+	assert_non_null(strstr(r->result->error, "composing, recording or paused"));
+	ipc_envelope_free(r);
+	sp.to = "";
 
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN;
 	env.shutdown = &sd;

@@ -11,6 +11,7 @@ Signal) + a webhook receiver. Each test pairs its own instances (and so has its 
 6. durability: 50 texts while the receiving worker is killed (-9) mid-stream: all 50 rows, each exactly once.
 7. retry: the phone fails a decryption (retry receipt): it still ends up with the plaintext.
 8. markMessageAsRead: the phone gets the read receipt; bad bodies are 400 and change nothing.
+9. typing: sendText's delay and /chat/sendPresence show their state in the chat (fakewa records it) for the delay.
 
 One test: python3 test_messages.py MessagesTest.test_retry (see README.md)."""
 
@@ -288,6 +289,56 @@ class MessagesTest(MessagingCase):
         # the bad requests sent nothing: only the good one's receipt is new
         new = [x for x in self.phone_receipts(peer["phone"]) if x not in receipts0 and x.get("type") == "read"]
         self.assertEqual(len(new), 1, new)
+
+    def test_typing(self):
+        """sendText's delay shows composing in the chat for that long, then paused, then sends; /chat/sendPresence
+        shows a state for its delay (recording as composing media=audio) and answers after it; bad bodies are 400
+        and send nothing."""
+        me = self.pair_ready("ty", "15557900001", "Typist")
+        peer = self.pair_ready("ty-peer", "15557900002", "Watcher")
+
+        def client():
+            cl = [c for c in self.fw.clients() if c.get("jid") == me["jid"]]
+            self.assertEqual(len(cl), 1, self.fw.clients())
+            return cl[0]
+
+        n0 = client()["messages_in"]
+        states0 = client()["chatstates"]
+        t0 = time.monotonic()
+        r = self.send_text("ty", peer["phone"], "after typing", delay=1200)
+        self.assertStatus(r, 201)
+        # (libevent's timers run on a coarse clock: a few ms early at most)
+        self.assertGreaterEqual(time.monotonic() - t0, 1.15, "sendText answered before its delay")
+        mid = r.json["key"]["id"]
+        self.wait_phone_text(peer["phone"], mid, "after typing", sender=me["jid"])
+        # composing, then paused, both before the message went out (N: the messages the client had sent then)
+        self.assertEqual(client()["chatstates"][len(states0):],
+                         ["composing %s %d" % (peer["user"], n0), "paused %s %d" % (peer["user"], n0)])
+        self.assertGreater(client()["messages_in"], n0)
+
+        states1 = client()["chatstates"]
+        bad = [{"number": peer["phone"], "presence": "recording"},
+               {"number": peer["phone"], "presence": "typing", "delay": 10},
+               {"number": peer["phone"], "presence": "composing", "delay": "soon"},
+               {"number": peer["phone"], "presence": "composing", "delay": 1.5},
+               {"number": peer["phone"], "presence": "composing", "delay": 3600001},
+               {"presence": "composing", "delay": 10}]
+        for body in bad:
+            r = self.sup.api("POST", "/chat/sendPresence/ty", body)
+            self.assertErrorEnvelope(r, 400, "Bad Request")
+        r = self.send_text("ty", peer["phone"], "never", delay="soon")
+        self.assertErrorEnvelope(r, 400, "Bad Request")
+        self.assertEqual(r.json["response"]["message"], [["Enter a value in milliseconds"]], r)
+        self.assertEqual(client()["chatstates"], states1, "a bad request sent a chatstate")
+        t0 = time.monotonic()
+        r = self.sup.api("POST", "/chat/sendPresence/ty", {"number": peer["phone"], "presence": "recording",
+                                                           "delay": 300})
+        self.assertStatus(r, 201)
+        self.assertEqual(r.json, {"presence": "recording"})
+        self.assertGreaterEqual(time.monotonic() - t0, 0.25, "sendPresence answered before its delay")
+        n1 = client()["messages_in"]
+        self.assertEqual(client()["chatstates"][len(states1):],
+                         ["composing-audio %s %d" % (peer["user"], n1), "paused %s %d" % (peer["user"], n1)])
 
     def rows_fingerprint(self, iid):
         """The instance's message, chat and contact rows (the other instance keeps writing its own meanwhile)."""

@@ -143,8 +143,30 @@ fw_client_notify(struct fw_client *c, const char *type, struct wa_node *child)
 	return rc;
 }
 
+/* Record a <chatstate to=...><STATE/></chatstate> for /admin/clients (fw_client.chatstates). Only the
+ * characters of a JID and a state go into the entry, so it needs no JSON escaping. */
+static void
+fw_chatstate(struct fw_client *c, const struct wa_node *n)
+{
+	const struct wa_node *st = n->nchildren == 1 ? n->children[0] : NULL;
+	const char *to = wa_node_attr(n, "to"), *media = st != NULL ? wa_node_attr(st, "media") : NULL;
+	char *e;
+	size_t i;
+
+	if (c->nchatstates == FW_CHATSTATES) {
+		memmove(c->chatstates[0], c->chatstates[1], sizeof(c->chatstates[0]) * (FW_CHATSTATES - 1));
+		c->nchatstates--;
+	}
+	e = c->chatstates[c->nchatstates++];
+	snprintf(e, FW_CHATSTATE_MAX, "%s%s %s %u", st != NULL ? st->tag : "?",
+	    media != NULL && strcmp(media, "audio") == 0 ? "-audio" : "", to != NULL ? to : "?", c->messages_in);
+	for (i = 0; e[i] != '\0'; i++)
+		if (!isalnum((unsigned char)e[i]) && strchr(" @.-:", e[i]) == NULL)
+			e[i] = '?';
+}
+
 /* Answer one node from the client: iqs are handled; messages and receipts are routed (fw_msg.h); a presence
- * is recorded for /admin/clients; acks and ib are accepted silently. */
+ * and a chatstate are recorded for /admin/clients; acks and ib are accepted silently. */
 static void
 fw_handle_node(struct fw_client *c, const struct wa_node *n)
 {
@@ -154,8 +176,11 @@ fw_handle_node(struct fw_client *c, const struct wa_node *n)
 	c->nodes_in++;
 	if (strcmp(n->tag, "iq") == 0)
 		fw_iq_handle(c, n);
-	else if (strcmp(n->tag, "message") == 0)
+	else if (strcmp(n->tag, "message") == 0) {
+		c->messages_in++;
 		fw_msg_handle(c, n);
+	} else if (strcmp(n->tag, "chatstate") == 0)
+		fw_chatstate(c, n);
 	else if (strcmp(n->tag, "receipt") == 0)
 		fw_msg_receipt(c, n);
 	else if (strcmp(n->tag, "presence") == 0) {
@@ -407,20 +432,26 @@ char *
 fw_client_json(const struct fw_client *c)
 {
 	static const char *payloads[] = { "none", "registration", "login", "invalid" };
-	char *s, key[65] = "", jid[80] = "";
+	char *s, key[65] = "", jid[80] = "", states[FW_CHATSTATES * (FW_CHATSTATE_MAX + 3) + 1] = "";
+	size_t off = 0;
+	unsigned k;
 
 	if (c->phase >= FW_OPEN)
 		for (int i = 0; i < 32; i++)
 			snprintf(key + 2 * i, 3, "%02x", c->client_static[i]);
 	if (c->registered)
 		snprintf(jid, sizeof(jid), ",\"jid\":\"%s\"", c->jid);
+	for (k = 0; k < c->nchatstates; k++)
+		off += (size_t)snprintf(states + off, sizeof(states) - off, "%s\"%s\"", k > 0 ? "," : "",
+		    c->chatstates[k]);
 	xasprintf(&s, "{\"id\":%u,\"peer\":\"%s\",\"phase\":\"%s\",\"tls\":%s,\"stalled\":%s,\"dead\":%s,"
 	    "\"noise_static\":\"%s\",\"nodes_in\":%lu,\"nodes_out\":%lu,\"since\":%lld,\"payload\":\"%s\","
-	    "\"registered\":%s%s,\"refs_offered\":%u,\"link_code_pending\":%s,\"presence\":\"%s\",\"presences\":%u}",
+	    "\"registered\":%s%s,\"refs_offered\":%u,\"link_code_pending\":%s,\"presence\":\"%s\",\"presences\":%u,"
+	    "\"messages_in\":%u,\"chatstates\":[%s]}",
 	    c->id, c->peer, fw_phase_names[c->phase], wa_tls_is_tls(c->stream) ? "true" : "false",
 	    c->stalled ? "true" : "false", c->dead ? "true" : "false", key, c->nodes_in, c->nodes_out,
 	    (long long)c->since, payloads[c->payload], c->registered ? "true" : "false", jid, c->refs_offered,
-	    c->lc_pending ? "true" : "false", c->presence, c->presences);
+	    c->lc_pending ? "true" : "false", c->presence, c->presences, c->messages_in, states);
 	return s;
 }
 

@@ -50,6 +50,9 @@ struct fw_server {
 enum fw_phase { FW_UPGRADE, FW_HELLO, FW_FINISH, FW_OPEN, FW_CLOSING };
 enum fw_payload { FW_PAYLOAD_NONE, FW_PAYLOAD_REGISTRATION, FW_PAYLOAD_LOGIN, FW_PAYLOAD_INVALID };
 
+#define FW_CHATSTATES		16
+#define FW_CHATSTATE_MAX	160
+
 struct fw_client {
 	struct fw_server *s;
 	unsigned id;
@@ -66,6 +69,11 @@ struct fw_client {
 	unsigned long nodes_in, nodes_out;
 	char presence[16];			/* type of the last <presence/> the client sent ("" = none) */
 	unsigned presences;			/* <presence/> nodes received */
+	unsigned messages_in;			/* <message/> nodes received */
+	/* The last FW_CHATSTATES <chatstate/> nodes received, oldest first: "STATE TO N" (N: messages_in then;
+	 * STATE "composing-audio" for composing media=audio; anything unexpected as "?"). */
+	char chatstates[FW_CHATSTATES][FW_CHATSTATE_MAX];
+	unsigned nchatstates;
 	time_t since;
 
 	enum fw_payload payload;

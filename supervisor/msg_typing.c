@@ -1,0 +1,114 @@
+/* A typing state shown in one chat for a while (msg_typing.h). */
+#include "msg_typing.h"
+#include "app.h"
+#include "log.h"
+#include "workers.h"
+#include "xmalloc.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct msg_typing {
+	struct app *app;
+	char *instance_id;
+	char *jid;
+	char *state;
+	int last;			/* state needs no paused after it (paused, or a global presence) */
+	long long left_ms;		/* of the delay, after the slice under way */
+	int pausing;			/* the last state (paused) is out: its Result ends it */
+	struct event *timer;
+	msg_typing_cb cb;
+	void *arg;
+};
+
+static void msg_typing_sent_cb(void *arg, int ok, const char *error);
+
+static void
+msg_typing_finish(struct msg_typing *t, int ok, const char *error)
+{
+	t->cb(t->arg, ok, error);
+	event_free(t->timer);
+	free(t->instance_id);
+	free(t->jid);
+	free(t->state);
+	free(t);
+}
+
+/* Send st; -1 when the worker is gone (restarting, or the instance deleted). */
+static int
+msg_typing_send(struct msg_typing *t, const char *st)
+{
+	int global = strcmp(st, "available") == 0 || strcmp(st, "unavailable") == 0;
+
+	return workers_set_presence(t->app->workers, t->instance_id, global ? NULL : t->jid, st, msg_typing_sent_cb,
+	    t);
+}
+
+/* A slice is over: the state again, or the end. */
+static void
+msg_typing_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct msg_typing *t = arg;
+	int rc;
+
+	(void)fd;
+	(void)what;
+	if (t->left_ms > 0)
+		rc = msg_typing_send(t, t->state);
+	else if (t->last) {
+		msg_typing_finish(t, 1, NULL);
+		return;
+	} else {
+		t->pausing = 1;
+		rc = msg_typing_send(t, "paused");
+	}
+	if (rc == -1)
+		msg_typing_finish(t, 0, "Connection Closed");
+}
+
+/* The worker's Result for a state: wait out the next slice, or end. */
+static void
+msg_typing_sent_cb(void *arg, int ok, const char *error)
+{
+	struct msg_typing *t = arg;
+	long long slice;
+	struct timeval tv;
+
+	if (!ok || t->pausing) {
+		msg_typing_finish(t, ok, error);
+		return;
+	}
+	slice = t->left_ms < MSG_TYPING_SLICE_MS ? t->left_ms : MSG_TYPING_SLICE_MS;
+	t->left_ms -= slice;
+	tv.tv_sec = (time_t)(slice / 1000);
+	tv.tv_usec = (suseconds_t)(slice % 1000) * 1000;
+	evtimer_add(t->timer, &tv);
+}
+
+int
+msg_typing_start(struct app *app, const char *instance_id, const char *jid, const char *state, long long delay_ms,
+    msg_typing_cb cb, void *arg)
+{
+	struct msg_typing *t = xcalloc(1, sizeof(*t));
+
+	t->app = app;
+	t->instance_id = xstrdup(instance_id);
+	t->jid = xstrdup(jid);
+	t->state = xstrdup(state);
+	t->last = strcmp(state, "paused") == 0 || strcmp(state, "available") == 0 || strcmp(state, "unavailable") == 0;
+	t->left_ms = delay_ms > 0 ? delay_ms : 0;
+	t->cb = cb;
+	t->arg = arg;
+	if ((t->timer = evtimer_new(app->base, msg_typing_timer_cb, t)) == NULL)
+		fatalx("evtimer_new failed");
+	if (msg_typing_send(t, state) == -1) {
+		event_free(t->timer);
+		free(t->instance_id);
+		free(t->jid);
+		free(t->state);
+		free(t);
+		return -1;
+	}
+	return 0;
+}
