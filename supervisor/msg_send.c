@@ -65,7 +65,7 @@ msg_send_text_pack(const struct msg_send_text *t, size_t *len)
 
 	*len = 0;
 	if (t->text == NULL || t->text[0] == '\0' || strlen(t->text) > MSG_SEND_TEXT_MAX ||
-	    t->nmentions > MSG_SEND_MENTIONS_MAX)
+	    t->nmentions > MSG_SEND_EVERYONE_MAX)
 		return NULL;
 	if (t->quoted_message != NULL &&
 	    (quoted = wa__message__unpack(NULL, t->quoted_len, t->quoted_message)) == NULL)

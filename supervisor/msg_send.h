@@ -9,7 +9,8 @@
 
 #define MSG_SEND_JID_MAX	130		/* a normalised recipient JID with its NUL */
 #define MSG_SEND_TEXT_MAX	65536		/* bytes of a text (WhatsApp caps a message at 65536 characters) */
-#define MSG_SEND_MENTIONS_MAX	256		/* mentioned numbers in one send */
+#define MSG_SEND_MENTIONS_MAX	256		/* mentioned numbers in one send's body */
+#define MSG_SEND_EVERYONE_MAX	4096		/* mentions of mentionsEveryOne: a group's members */
 
 enum msg_send_kind { MSG_SEND_BAD = -1, MSG_SEND_USER = 0, MSG_SEND_GROUP = 1 };
 
@@ -33,7 +34,7 @@ struct msg_send_text {
 };
 
 /* The serialized waE2E.Message of t (malloc'd, *len bytes), or NULL when t->text is NULL/empty/over
- * MSG_SEND_TEXT_MAX, a mention count is over MSG_SEND_MENTIONS_MAX or the quoted message does not unpack. */
+ * MSG_SEND_TEXT_MAX, a mention count is over MSG_SEND_EVERYONE_MAX or the quoted message does not unpack. */
 uint8_t *msg_send_text_pack(const struct msg_send_text *t, size_t *len);
 
 #endif

@@ -108,6 +108,7 @@ struct msg_send_ctx {
 	uint8_t *msg;			/* the serialized Message sent */
 	size_t len;
 	long long delay_ms;		/* typing shown first (msg_typing.h) */
+	int everyone;			/* mentionsEveryOne to a group: the members not asked yet */
 };
 
 static void
@@ -291,11 +292,44 @@ msg_send_typed_cb(void *arg, int ok, const char *error)
 	msg_send_ctx_free(sc);
 }
 
-/* Build the message; with a delay, show composing in the chat for that long first (Evolution's
- * sendMessageWithTyping), then send. */
+static void msg_send_go(struct msg_send_ctx *sc);
+
+/* mentionsEveryOne: the group's members (its metadata from the worker) become the mentions, in place of any
+ * `mentioned`, as Evolution does; then on to the send. */
+static void
+msg_send_members_cb(void *arg, int ok, int code, const char *error, const struct workers_group *v, size_t n)
+{
+	struct msg_send_ctx *sc = arg;
+	size_t i;
+
+	if (!ok || n != 1) {
+		msg_reply_worker_error(sc->c, ok ? 500 : code, ok ? "no group metadata" : error);
+		msg_send_ctx_free(sc);
+		return;
+	}
+	for (i = 0; i < sc->nmentions; i++)
+		free(sc->mentions[i]);
+	free(sc->mentions);
+	sc->nmentions = 0;
+	sc->mentions = xcalloc(v->nparticipants + 1, sizeof(*sc->mentions));
+	for (i = 0; i < v->nparticipants; i++)
+		sc->mentions[sc->nmentions++] = xstrdup(v->participants[i].jid);
+	msg_send_go(sc);
+}
+
+/* Build the message (after the group's members for mentionsEveryOne); with a delay, show composing in the chat
+ * for that long first (Evolution's sendMessageWithTyping), then send. */
 static void
 msg_send_go(struct msg_send_ctx *sc)
 {
+	if (sc->everyone) {
+		sc->everyone = 0;
+		if (workers_group_query(sc->app->workers, sc->instance_id, sc->jid, msg_send_members_cb, sc) == -1) {
+			msg_reply_closed(sc->c);
+			msg_send_ctx_free(sc);
+		}
+		return;
+	}
 	sc->t.mentions = (const char *const *)sc->mentions;
 	sc->t.nmentions = sc->nmentions;
 	if ((sc->msg = msg_send_text_pack(&sc->t, &sc->len)) == NULL) {
@@ -355,6 +389,8 @@ route_message_send_text(struct http_call *c)
 {
 	struct json_object *errs = json_object_new_array(), *number, *text, *mentioned, *quoted, *v;
 	struct msg_send_ctx *sc = xcalloc(1, sizeof(*sc));
+	enum msg_send_kind kind;
+	int everyone;
 
 	sc->c = c;
 	sc->app = c->app;
@@ -371,6 +407,7 @@ route_message_send_text(struct http_call *c)
 	msg_check_delay(errs, c->body, 0, &sc->delay_ms);
 	v_field(errs, c->body, "", "linkPreview", V_BOOL, 0);
 	v_field(errs, c->body, "", "mentionsEveryOne", V_BOOL, 0);
+	everyone = v_bool(c->body, "mentionsEveryOne", 0);
 	if ((mentioned = v_field(errs, c->body, "", "mentioned", V_ARRAY, 0)) != NULL)
 		msg_check_mentioned(errs, mentioned, &sc->mentions, &sc->nmentions);
 	if ((quoted = v_field(errs, c->body, "", "quoted", V_OBJECT, 0)) != NULL)
@@ -392,7 +429,7 @@ route_message_send_text(struct http_call *c)
 		return;
 	}
 	sc->number = xstrdup(json_object_get_string(number));
-	if (msg_send_jid(sc->number, sc->jid) == MSG_SEND_BAD) {
+	if ((kind = msg_send_jid(sc->number, sc->jid)) == MSG_SEND_BAD) {
 		msg_reply_not_exists(c, sc->jid, sc->number);
 		msg_send_ctx_free(sc);
 		return;
@@ -403,6 +440,7 @@ route_message_send_text(struct http_call *c)
 		return;
 	}
 	sc->t.text = json_object_get_string(text);
+	sc->everyone = everyone && kind == MSG_SEND_GROUP;	/* Evolution mentions only in groups */
 	if (sc->t.quoted_id != NULL && sc->t.quoted_message == NULL) {
 		const char *p[2] = { sc->instance_id, sc->t.quoted_id };
 

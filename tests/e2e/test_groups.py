@@ -125,6 +125,19 @@ class GroupsTest(MessagingCase):
         self.assertEqual((row["remote_jid"], row["from_me"]), (gid, True), row)
         self.assertEqual(row["message"].get("conversation"), TEXT, row)
 
+        # mentionsEveryOne: the members (as the group's metadata names them) mentioned, in place of `mentioned`
+        r = self.send_text("grp", gid, "hello all", mentionsEveryOne=True, mentioned=[PHONE_B])
+        self.assertStatus(r, 201)
+        mid_all = r.json["key"]["id"]
+        for phone in (PHONE_B, PHONE_C):
+            self.wait_phone_text(phone, mid_all, "hello all")
+        self.assertEqual(r.json.get("contextInfo"), {"mentionedJid": sorted(members)}, r.json)
+        self.assertEqual(self.wait_msg(me["iid"], mid_all)["message"], {"conversation": "hello all"})
+        # to a 1:1 chat it is ignored (Evolution mentions in groups only); the group lookup is the worker's
+        r = self.send_text("grp", PHONE_B, "just you", mentionsEveryOne=True)
+        self.assertStatus(r, 201)
+        self.assertNotIn("contextInfo", r.json)
+
         # 3. a phone writes to the group: a row with its participant, and messages.upsert
         text = "from Bea to everyone"
         mid2 = self.phone_send(PHONE_B, gid, text)
@@ -140,7 +153,7 @@ class GroupsTest(MessagingCase):
         self.assertEqual(up.get("instanceId"), me["iid"], up)
         self.wait_outbox_empty()
         self.assertEqual(len(self.hooks("messages.upsert", "grp", mid2)), 1)
-        self.assertEqual(self.count_rows("message", me["iid"], "remote_jid = %s" % sql_str(gid)), 2)
+        self.assertEqual(self.count_rows("message", me["iid"], "remote_jid = %s" % sql_str(gid)), 3)
 
 
 if __name__ == "__main__":
