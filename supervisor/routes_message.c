@@ -454,12 +454,31 @@ route_message_send_text(struct http_call *c)
 
 /* ---- whatsappNumbers ---- */
 
+/*
+ * The answer comes in three parts, in Evolution's order: broadcasts (and LIDs, which cannot be asked by
+ * number), answered here; groups, one metadata query each; users, one CheckNumbers. The queries run at once;
+ * the last answer replies. A query that fails for the instance (closed, WhatsApp silent) fails the request.
+ */
 struct msg_numbers_ctx {
 	struct http_call *c;
-	struct json_object *head;	/* broadcast and group entries, answered without the worker */
+	struct json_object *head;	/* broadcast entries */
+	struct json_object **groups;	/* group entries, NULL until answered */
+	struct json_object *users;	/* user entries, NULL until answered */
 	size_t n;
 	char **inputs;			/* the user entries as asked, in order */
 	char **jids;			/* their normalised JIDs */
+	size_t ngroups;
+	char **group_inputs;
+	char **group_jids;
+	int pending;			/* queries not answered */
+	int fail_code;			/* a query failed: the request answers with this (0: none) */
+	char *fail_error;
+};
+
+/* The group query of one entry: its answer and where it goes. */
+struct msg_numbers_group {
+	struct msg_numbers_ctx *nc;
+	size_t i;
 };
 
 static void
@@ -471,9 +490,19 @@ msg_numbers_free(struct msg_numbers_ctx *nc)
 		free(nc->inputs[i]);
 		free(nc->jids[i]);
 	}
+	for (i = 0; i < nc->ngroups; i++) {
+		free(nc->group_inputs[i]);
+		free(nc->group_jids[i]);
+		json_object_put(nc->groups[i]);
+	}
 	free(nc->inputs);
 	free(nc->jids);
+	free(nc->group_inputs);
+	free(nc->group_jids);
+	free(nc->groups);
+	free(nc->fail_error);
 	json_object_put(nc->head);
+	json_object_put(nc->users);
 	free(nc);
 }
 
@@ -510,26 +539,80 @@ msg_array_field(struct json_object *errs, struct json_object *body, const char *
 	return arr;
 }
 
-/* The worker's NumbersResult: broadcast and group entries first, then the users, as Evolution orders them. */
+/* One query answered: the last one replies, with every part in Evolution's order, or with the first failure. */
 static void
-msg_numbers_done_cb(void *arg, int ok, int code, const char *error, const struct workers_number *v, size_t n)
+msg_numbers_answered(struct msg_numbers_ctx *nc)
 {
-	struct msg_numbers_ctx *nc = arg;
 	struct json_object *a;
 	size_t i;
 
-	if (!ok || n != nc->n) {
-		msg_reply_worker_error(nc->c, ok ? 500 : code, ok ? "the worker answered another count" : error);
+	if (--nc->pending > 0)
+		return;
+	if (nc->fail_code != 0) {
+		msg_reply_worker_error(nc->c, nc->fail_code, nc->fail_error);
 		msg_numbers_free(nc);
 		return;
 	}
 	a = nc->head;
 	nc->head = NULL;
-	for (i = 0; i < n; i++)
-		json_object_array_add(a, msg_number_json(v[i].exists,
-		    v[i].exists && v[i].jid[0] != '\0' ? v[i].jid : nc->jids[i], nc->inputs[i]));
+	for (i = 0; i < nc->ngroups; i++) {
+		json_object_array_add(a, nc->groups[i]);
+		nc->groups[i] = NULL;
+	}
+	for (i = 0; nc->users != NULL && i < json_object_array_length(nc->users); i++)
+		json_object_array_add(a, json_object_get(json_object_array_get_idx(nc->users, i)));
 	http_reply_json(nc->c, 200, a);
 	msg_numbers_free(nc);
+}
+
+/* A query failed for the instance itself: remembered, answered once the others are in. */
+static void
+msg_numbers_fail(struct msg_numbers_ctx *nc, int code, const char *error)
+{
+	if (nc->fail_code != 0)
+		return;
+	nc->fail_code = code;
+	nc->fail_error = xstrdup(error);
+}
+
+/* The worker's NumbersResult: the user entries, in the order asked. */
+static void
+msg_numbers_done_cb(void *arg, int ok, int code, const char *error, const struct workers_number *v, size_t n)
+{
+	struct msg_numbers_ctx *nc = arg;
+	size_t i;
+
+	if (!ok || n != nc->n)
+		msg_numbers_fail(nc, ok ? 500 : code, ok ? "the worker answered another count" : error);
+	else {
+		nc->users = json_object_new_array();
+		for (i = 0; i < n; i++)
+			json_object_array_add(nc->users, msg_number_json(v[i].exists,
+			    v[i].exists && v[i].jid[0] != '\0' ? v[i].jid : nc->jids[i], nc->inputs[i]));
+	}
+	msg_numbers_answered(nc);
+}
+
+/* A group's metadata: it exists, with its subject as name (Evolution's entry); a group WhatsApp refuses to
+ * describe (unknown, or we are not in it) does not. Closed or silent fails the request, as for users. */
+static void
+msg_numbers_group_cb(void *arg, int ok, int code, const char *error, const struct workers_group *v, size_t n)
+{
+	struct msg_numbers_group *q = arg;
+	struct msg_numbers_ctx *nc = q->nc;
+	struct json_object *o;
+	size_t i = q->i;
+
+	free(q);
+	if (ok && n == 1) {
+		o = msg_number_json(1, v->jid, nc->group_inputs[i]);
+		json_object_object_add(o, "name", json_object_new_string(v->subject));
+		nc->groups[i] = o;
+	} else if (!ok && (code == 503 || code == 504))
+		msg_numbers_fail(nc, code, error);
+	else
+		nc->groups[i] = msg_number_json(0, nc->group_jids[i], nc->group_inputs[i]);
+	msg_numbers_answered(nc);
 }
 
 /* POST /chat/whatsappNumbers: which numbers have WhatsApp (the worker asks WhatsApp, usync). */
@@ -570,8 +653,10 @@ route_chat_whatsapp_numbers(struct http_call *c)
 	nc->head = json_object_new_array();
 	nc->inputs = xcalloc(len, sizeof(*nc->inputs));
 	nc->jids = xcalloc(len, sizeof(*nc->jids));
-	/* Broadcasts and groups first, as Evolution answers; groups and LIDs cannot be asked by number (a group
-	 * needs its metadata, which wagate does not fetch yet): reported as not existing. */
+	nc->group_inputs = xcalloc(len, sizeof(*nc->group_inputs));
+	nc->group_jids = xcalloc(len, sizeof(*nc->group_jids));
+	nc->groups = xcalloc(len, sizeof(*nc->groups));
+	/* LIDs cannot be asked by number: reported as not existing, with the broadcasts. */
 	for (i = 0; i < len; i++) {
 		const char *in = json_object_get_string(json_object_array_get_idx(numbers, i));
 		enum msg_send_kind k = msg_send_jid(in, jid);
@@ -580,35 +665,48 @@ route_chat_whatsapp_numbers(struct http_call *c)
 			nc->inputs[nc->n] = xstrdup(in);
 			nc->jids[nc->n] = xstrdup(jid);
 			nc->n++;
-			continue;
-		}
-		json_object_array_add(nc->head, msg_number_json(0, jid, in));
+		} else if (k == MSG_SEND_GROUP) {
+			nc->group_inputs[nc->ngroups] = xstrdup(in);
+			nc->group_jids[nc->ngroups] = xstrdup(jid);
+			nc->ngroups++;
+		} else
+			json_object_array_add(nc->head, msg_number_json(0, jid, in));
 	}
-	if (nc->n == 0) {
-		struct json_object *a = nc->head;
+	/* One pending for this call itself: no answer replies before every query is asked. */
+	nc->pending = 1;
+	for (i = 0; i < nc->ngroups; i++) {
+		struct msg_numbers_group *q = xcalloc(1, sizeof(*q));
 
-		nc->head = NULL;
-		http_reply_json(c, 200, a);
-		msg_numbers_free(nc);
-		return;
+		q->nc = nc;
+		q->i = i;
+		nc->pending++;
+		if (workers_group_query(c->app->workers, c->inst->id, nc->group_jids[i], msg_numbers_group_cb, q) == -1) {
+			free(q);
+			nc->pending--;
+			msg_numbers_fail(nc, 503, "Connection Closed");
+		}
 	}
-	digits = xcalloc(nc->n, sizeof(*digits));
-	/* CheckNumbers takes digits: the user part of each normalised JID */
-	d = xcalloc(nc->n, sizeof(*d));
-	for (i = 0; i < nc->n; i++) {
-		d[i] = xstrdup(nc->jids[i]);
-		d[i][strcspn(d[i], "@")] = '\0';
-		digits[i] = d[i];
+	if (nc->n > 0) {
+		/* CheckNumbers takes digits: the user part of each normalised JID */
+		digits = xcalloc(nc->n, sizeof(*digits));
+		d = xcalloc(nc->n, sizeof(*d));
+		for (i = 0; i < nc->n; i++) {
+			d[i] = xstrdup(nc->jids[i]);
+			d[i][strcspn(d[i], "@")] = '\0';
+			digits[i] = d[i];
+		}
+		n = nc->n;
+		nc->pending++;
+		if (workers_check_numbers(c->app->workers, c->inst->id, digits, n, msg_numbers_done_cb, nc) == -1) {
+			nc->pending--;
+			msg_numbers_fail(nc, 503, "Connection Closed");
+		}
+		for (i = 0; i < n; i++)
+			free(d[i]);
+		free(d);
+		free(digits);
 	}
-	n = nc->n;
-	if (workers_check_numbers(c->app->workers, c->inst->id, digits, n, msg_numbers_done_cb, nc) == -1) {
-		msg_reply_closed(c);
-		msg_numbers_free(nc);
-	}
-	for (i = 0; i < n; i++)
-		free(d[i]);
-	free(d);
-	free(digits);
+	msg_numbers_answered(nc);
 }
 
 /* ---- markMessageAsRead ---- */

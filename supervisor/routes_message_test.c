@@ -42,6 +42,8 @@ struct later {
 	workers_send_cb send_cb;
 	workers_numbers_cb numbers_cb;
 	workers_result_cb result_cb;
+	workers_groups_cb groups_cb;
+	char group[64];
 	void *arg;
 	struct event *ev;
 };
@@ -81,6 +83,17 @@ later_cb(evutil_socket_t fd, short what, void *a)
 		}
 		l->numbers_cb(l->arg, T.answer_ok, T.answer_code, T.answer_ok ? NULL : "failed", T.answer_ok ? v : NULL,
 		    T.answer_ok ? T.nnumbers : 0);
+	} else if (l->groups_cb != NULL) {
+		/* one group exists (we are in it); WhatsApp answers 404 for any other */
+		struct workers_group g;
+
+		memset(&g, 0, sizeof(g));
+		g.jid = l->group;
+		g.subject = "Team";
+		if (strcmp(l->group, "120363025246125888@g.us") == 0)
+			l->groups_cb(l->arg, 1, 0, NULL, &g, 1);
+		else
+			l->groups_cb(l->arg, 0, 404, "item-not-found", NULL, 0);
 	} else
 		l->result_cb(l->arg, T.answer_ok, T.answer_ok ? NULL : "socket gone");
 	event_free(l->ev);
@@ -127,6 +140,20 @@ workers_check_numbers(struct workers *w, const char *id, const char *const *numb
 		snprintf(T.numbers[i], sizeof(T.numbers[i]), "%s", numbers[i]);
 	T.ncheck++;
 	l->numbers_cb = cb;
+	l->arg = arg;
+	later(l);
+	return 0;
+}
+
+int
+workers_group_query(struct workers *w, const char *id, const char *jid, workers_groups_cb cb, void *arg)
+{
+	struct later *l = xcalloc(1, sizeof(*l));
+
+	(void)w;
+	(void)id;
+	snprintf(l->group, sizeof(l->group), "%s", jid);
+	l->groups_cb = cb;
 	l->arg = arg;
 	later(l);
 	return 0;
@@ -252,21 +279,29 @@ test_send_refused(void **state)
 	assert_int_equal(T.nsend, n);
 }
 
-/* whatsappNumbers: groups and broadcasts first (not asked), users in order with WhatsApp's JID. */
+/* whatsappNumbers: broadcasts first (not asked), then groups (their metadata: a group we can describe exists,
+ * with its subject as name), then users in order with WhatsApp's JID. */
 static void
 test_numbers(void **state)
 {
 	(void)state;
 	lct_post("/chat/whatsappNumbers/rt", "{\"numbers\":[\"+1 555 123 4567\",\"120363025246125888@g.us\","
-	    "\"15550000000\"]}");
+	    "\"15550000000\",\"120363000000000001@g.us\",\"status@broadcast\"]}");
 	assert_int_equal(LC.code, 200);
 	assert_int_equal(T.nnumbers, 2);
 	assert_string_equal(T.numbers[0], "15551234567");
 	assert_string_equal(T.numbers[1], "15550000000");
-	assert_string_equal(LC.body, "[{\"exists\":false,\"jid\":\"120363025246125888@g.us\","
-	    "\"number\":\"120363025246125888@g.us\"},{\"exists\":true,\"jid\":\"15551234567@s.whatsapp.net\","
+	assert_string_equal(LC.body, "[{\"exists\":false,\"jid\":\"status@broadcast\",\"number\":\"status@broadcast\"},"
+	    "{\"exists\":true,\"jid\":\"120363025246125888@g.us\",\"number\":\"120363025246125888@g.us\","
+	    "\"name\":\"Team\"},{\"exists\":false,\"jid\":\"120363000000000001@g.us\","
+	    "\"number\":\"120363000000000001@g.us\"},{\"exists\":true,\"jid\":\"15551234567@s.whatsapp.net\","
 	    "\"number\":\"+1 555 123 4567\"},{\"exists\":false,\"jid\":\"15550000000@s.whatsapp.net\","
 	    "\"number\":\"15550000000\"}]");
+	/* groups alone: no CheckNumbers */
+	T.nnumbers = 0;
+	lct_post("/chat/whatsappNumbers/rt", "{\"numbers\":[\"120363025246125888@g.us\"]}");
+	assert_int_equal(LC.code, 200);
+	assert_int_equal(T.nnumbers, 0);
 	lct_post("/chat/whatsappNumbers/rt", "{\"numbers\":[\"1\",\"1\"]}");
 	assert_int_equal(LC.code, 400);
 }

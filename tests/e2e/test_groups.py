@@ -3,7 +3,8 @@ webhook receiver. One paired instance; two fakewa phones (accounts without a com
 
 1. POST /group/create with the two numbers (one typed with a "+"): 201 with the group's metadata, as fakewa holds
    it (/admin/groups); findGroupInfos (groupJid without "@g.us"), participants and fetchAllGroups (with and
-   without participants) answer the same group; an unknown group is Evolution's 404; bad queries are 400s.
+   without participants) answer the same group; an unknown group is Evolution's 404; bad queries are 400s;
+   whatsappNumbers says the group exists (with its subject) and an unknown one does not.
 2. sendText to the group JID: 201, both phones decrypt exactly the text (sender keys), the row is ours.
 3. A phone's text to the group: a message row with the group as remote_jid and the phone as participant, and a
    messages.upsert webhook that names both.
@@ -113,6 +114,15 @@ class GroupsTest(MessagingCase):
         self.assertEqual(r.json["response"]["message"][0], "Error fetching group", r.json)
         groups = self.fw.call("/admin/groups", method="GET")["groups"]
         self.assertEqual([x["jid"] for x in groups], [gid], groups)
+        # whatsappNumbers: groups (after broadcasts, before users) exist when WhatsApp describes them
+        r = self.sup.api("POST", "/chat/whatsappNumbers/grp", {"numbers": [PHONE_B, "120363999999999999@g.us", gid,
+                                                                         "status@broadcast"]}, timeout=60)
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json, [
+            {"exists": False, "jid": "status@broadcast", "number": "status@broadcast"},
+            {"exists": False, "jid": "120363999999999999@g.us", "number": "120363999999999999@g.us"},
+            {"exists": True, "jid": gid, "number": gid, "name": "Team wagate"},
+            {"exists": True, "jid": user_jid(PHONE_B), "number": PHONE_B}])
 
         # 2. sendText to the group: both phones decrypt exactly the text
         r = self.send_text("grp", gid, TEXT)
