@@ -1,6 +1,7 @@
 /* An instance as fetchInstances shows it (Evolution's Instance with Setting, Proxy and _count), built from its
  * registry entry. lifecycle keeps the compact text of it on the entry (instance->fetch_json), refreshed after
- * each change, so a full list costs its bytes, not one JSON build per instance per request. */
+ * each change (or dropped, for the _count changes of every stored message, and rebuilt by the next list), so a
+ * full list costs its bytes, not one JSON build per instance per request. */
 #ifndef WAGATE_INSTANCE_JSON_H
 #define WAGATE_INSTANCE_JSON_H
 

@@ -88,7 +88,7 @@ int64_t lc_now_us(void);
 void lc_ts_text(int64_t us, char *buf, size_t len);
 
 /* Rebuild inst->fetch_json after any change of what fetchInstances shows of it (every writer of those fields
- * calls it once it is done). */
+ * calls it once it is done; the counts only drop it, and fetchInstances rebuilds it: lifecycle_count_add). */
 void lc_fetch_refresh(struct app *app, struct instance *inst);
 
 /* Queue tx behind the earlier writes of instance_id and run it when they are done (same contract as

@@ -482,20 +482,11 @@ fetch_add_cb(struct instance *inst, void *arg)
 		return 0;
 	if (f->token != NULL && strcmp(inst->token, f->token) != 0)
 		return 0;
-	if (inst->fetch_json != NULL)
-		instance_json_text_add(f->out, inst->fetch_json, f->n == 0);
-	else {
-		/* lifecycle keeps the text current; this only guards a gap in that. */
-		struct json_object *o = instance_json_fetch(inst, f->client_name);
-		size_t len;
-		const char *t = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
-		    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-
-		if (f->n > 0)
-			evbuffer_add(f->out, ",", 1);
-		evbuffer_add(f->out, t, len);
-		json_object_put(o);
-	}
+	/* lifecycle rebuilds the text after each change but a count's (lifecycle_count_add drops it): build it
+	 * once here then, for the lists that follow too. */
+	if (inst->fetch_json == NULL)
+		inst->fetch_json = instance_json_text_new(inst, f->client_name);
+	instance_json_text_add(f->out, inst->fetch_json, f->n == 0);
 	f->n++;
 	return 0;
 }

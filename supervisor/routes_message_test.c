@@ -5,6 +5,7 @@
  * order). */
 #include "app.h"
 #include "conn_state.h"
+#include "lifecycle.h"
 #include "registry.h"
 #include "workers.h"
 #include "xmalloc.h"
@@ -343,6 +344,29 @@ teardown(void **state)
 	return 0;
 }
 
+/* fetchInstances shows _count as the messaging writers move it: the cached text of the instance is dropped by
+ * each count change and built again by the next list. */
+static void
+test_fetch_counts(void **state)
+{
+	struct instance *i = lct_inst();
+	char want[96];
+
+	(void)state;
+	lct_get("/instance/fetchInstances");
+	assert_int_equal(LC.code, 200);
+	snprintf(want, sizeof(want), "{\"Message\":%lld,\"Contact\":%lld,\"Chat\":%lld}",
+	    (long long)i->count_messages, (long long)i->count_contacts, (long long)i->count_chats);
+	assert_member(want, "0._count");
+	lifecycle_count_add(&LC.app, IID, 2, 1, 1);
+	lct_get("/instance/fetchInstances");
+	snprintf(want, sizeof(want), "{\"Message\":%lld,\"Contact\":%lld,\"Chat\":%lld}",
+	    (long long)i->count_messages, (long long)i->count_contacts, (long long)i->count_chats);
+	assert_member(want, "0._count");
+	assert_true(i->count_messages >= 2);
+	lifecycle_count_add(&LC.app, IID, -2, -1, -1);
+}
+
 int
 main(void)
 {
@@ -352,6 +376,7 @@ main(void)
 		cmocka_unit_test(test_send_refused),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_mark_read),
+		cmocka_unit_test(test_fetch_counts),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
