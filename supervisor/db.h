@@ -67,8 +67,8 @@ int db_tx_run(struct db *db, struct db_tx *tx, db_cb cb, void *arg);
  * every run, with the table sizes of that moment. For rare statements on a table whose size swings (the webhook
  * outbox's retry UPDATE and max-age sweep): a generic plan made while the table was empty (every path costs
  * nothing, a sequential scan wins) stays cached, and once a backlog has grown the table it scans all of it at
- * every run. Planning costs a hot statement more than that (the outbox's hot ones stay prepared and get fresh
- * statistics as the backlog grows instead: webhook_analyze_due).
+ * every run. Planning costs a hot statement more than that (the outbox's hot ones run on a generic plan without
+ * sequential scans instead: webhook_tx_indexed).
  */
 #define DB_UNPREPARED	"/* unprepared */ "
 /* One statement, convenience wrapper of db_tx_run. */

@@ -198,6 +198,41 @@ webhook_hold_clear_url(struct webhook *w, const char *url)
 }
 
 /*
+ * A transaction for one of the outbox's hot statements (the claim, the hand-offs, the DELETEs of delivered
+ * rows), which follows: planned once per connection, with the indexes.
+ *  - Generic plan only. Left to choose, PostgreSQL planned the hand-off afresh at almost every run: a custom
+ *    plan knows how many ids $1 holds, the generic one assumes ten and looks dearer (pg_stat_statements,
+ *    bench/messages.sh at 50 pairs: 2,564 plans in 2,583 hand-offs, 0.17 ms each, more than their execution).
+ *  - Sequential scans off. A generic plan is made with the outbox's size and statistics of that moment and
+ *    kept until the statistics change: made on a small outbox it scans the table, and it went on scanning while
+ *    a backlog grew it: each DELETE read the whole backlog (1.3 ms per DELETE at ~5,000 rows instead of 0.05:
+ *    draining a backlog went quadratic), and at 50 pairs the hand-off read the few hundred rows in flight
+ *    (0.2 ms a run instead of 0.1). Without sequential scans the indexes remain; the statements are written so
+ *    that the right one serves each part (the primary key the ids, the queue index the queues' order).
+ *  - Statistics that fit (webhook_analyze_due). Statistics that say the outbox is empty (VACUUM of an empty
+ *    outbox, a quiet hour) make every path look free, and the DELETE then took a whole scan of the queue index
+ *    over the primary key's lookups (test_plans_indexed saw it). wagate analyzes the outbox itself when its
+ *    backlog outgrows them, and the plans are made again.
+ * SET LOCAL ends with the transaction: no other statement of the pool sees either setting. The results of the
+ * statement follow WEBHOOK_TX_SETS results of the settings.
+ */
+const char *const webhook_tx_settings[WEBHOOK_TX_SETS] = {
+	"SET LOCAL plan_cache_mode = force_generic_plan",
+	"SET LOCAL enable_seqscan = off",
+};
+
+static struct db_tx *
+webhook_tx_indexed(void)
+{
+	struct db_tx *tx = db_tx_new();
+	int i;
+
+	for (i = 0; i < WEBHOOK_TX_SETS; i++)
+		db_tx_add(tx, webhook_tx_settings[i], 0, NULL);
+	return tx;
+}
+
+/*
  * Delete the settled heads of one loop turn and, in the same statement, read each one's queue's next rows
  * (the new head and up to WEBHOOK_AHEAD - 1 behind it), with the claim's columns, whether each is due, and
  * last the deleted head's id: webhook_handoff starts each new head at once, without a claim round trip, and
@@ -207,14 +242,20 @@ webhook_hold_clear_url(struct webhook *w, const char *url)
  * one statement are of different queues. The statement's snapshot still shows the deleted rows, hence
  * id > the head's. Per head: rows when it was deleted (one with the next row's columns all NULL when its
  * queue is now empty), none when it was already gone (the sweep): the claim finds the new head then.
- * Runs with its generic plan, as the plain DELETE does (webhook_flush_kind).
+ * "After the head" is written as a row comparison over the queue index's columns, which only that index can
+ * serve: written as id > the head's, the primary key could serve it too (every later row of every queue,
+ * filtered), and a plan made on a small outbox took that (webhook_tx_indexed). The equalities keep the scan
+ * inside the head's queue: without them it read on into the next queues, past their deleted rows.
  */
-static const char webhook_handoff_sql[] =
+const char webhook_delete_sql[] = "DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[])";
+
+const char webhook_handoff_sql[] =
     "WITH del AS (DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[]) RETURNING id AS did, url, instance_id)"
     " SELECT n.*, del.did FROM del LEFT JOIN LATERAL (SELECT o.id, o.event, o.url, o.headers::text,"
     " o.body::text, o.attempts, floor(extract(epoch FROM now() - o.created_at))::bigint, o.instance_id::text,"
     " o.next_attempt_at <= now() FROM webhook_outbox o WHERE o.url = del.url"
-    " AND " WEBHOOK_QKEY("o") " = " WEBHOOK_QKEY("del") " AND o.id > del.did"
+    " AND " WEBHOOK_QKEY("o") " = " WEBHOOK_QKEY("del")
+    " AND (o.url, " WEBHOOK_QKEY("o") ", o.id) > (del.url, " WEBHOOK_QKEY("del") ", del.did)"
     " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT " WEBHOOK_STR(WEBHOOK_AHEAD) ") n ON true"
     " ORDER BY del.did, n.id";
 #define WEBHOOK_HANDOFF_DID	9	/* the column of the deleted head's id */
@@ -410,10 +451,9 @@ webhook_note_handoff(struct webhook *w, long long id)
  * once (at-least-once; receivers de-duplicate on the delivery id). Several supervisors sharing one outbox
  * would need a lease or per-instance ownership first (DESIGN.md, scale plan).
  *
- * Prepared, as the hand-off and the plain DELETE are: webhook_analyze_due keeps their generic plans from
- * being made on an outbox much smaller than the one they run on.
+ * Run on its generic plan with the queue index, as the hand-offs and DELETEs are (webhook_tx_indexed).
  */
-static const char webhook_claim_sql[] =
+const char webhook_claim_sql[] =
     "WITH RECURSIVE q AS ("
     "(SELECT o.url, " WEBHOOK_QKEY("o") " AS qkey, o.id, o.next_attempt_at FROM webhook_outbox o"
     " ORDER BY o.url, " WEBHOOK_QKEY("o") ", o.id LIMIT 1)"
@@ -485,6 +525,7 @@ webhook_claim(struct webhook *w)
 {
 	struct webhook_delivery *d, *e;
 	struct webhook_op *op;
+	struct db_tx *tx;
 	struct timeval now;
 	char *ids, *urls, limit[16], per_url[16];
 	const char *params[4];
@@ -538,7 +579,9 @@ webhook_claim(struct webhook *w)
 	op->limit = room;
 	op->capped = capped;
 	w->claiming = 1;
-	if (db_query(w->db, webhook_claim_sql, 4, params, webhook_db_cb, op) == -1) {
+	tx = webhook_tx_indexed();
+	db_tx_add(tx, webhook_claim_sql, 4, params);
+	if (db_tx_run(w->db, tx, webhook_db_cb, op) == -1) {
 		TAILQ_REMOVE(&w->ops, op, entry);
 		free(op);
 		w->claiming = 0;
@@ -547,15 +590,7 @@ webhook_claim(struct webhook *w)
 	free(urls);
 }
 
-/*
- * One statement for the deliveries queued this turn as kind (DELETE: plain deletes, HANDOFF: hand-offs), run
- * with the generic plan only. Left to choose, PostgreSQL planned both afresh at almost every run: a custom plan
- * knows how many ids $1 holds, the generic one assumes ten and so looks dearer, and the plan cache then keeps
- * making custom plans (pg_stat_statements, bench/messages.sh at 50 pairs: 2,564 plans in 2,583 hand-offs, 0.17 ms
- * each, more than their execution). The generic plan is as good for any number of ids and is made once per
- * connection; webhook_analyze_due keeps it from being made on an outbox much smaller than the one it runs on.
- * SET LOCAL ends with the transaction, so no other statement of the pool sees it.
- */
+/* One statement for the deliveries queued this turn as kind (DELETE: plain deletes, HANDOFF: hand-offs). */
 static void
 webhook_flush_kind(struct webhook *w, enum webhook_op_kind kind, int queued)
 {
@@ -584,10 +619,9 @@ webhook_flush_kind(struct webhook *w, enum webhook_op_kind kind, int queued)
 	*p = '\0';
 	op->nds = n;
 	params[0] = ids;
-	tx = db_tx_new();
-	db_tx_add(tx, "SET LOCAL plan_cache_mode = force_generic_plan", 0, NULL);
+	tx = webhook_tx_indexed();
 	db_tx_add(tx, kind == WEBHOOK_OP_DELETE ?
-	    "DELETE FROM webhook_outbox WHERE id = ANY($1::bigint[])" : webhook_handoff_sql, 1, params);
+	    webhook_delete_sql : webhook_handoff_sql, 1, params);
 	if (db_tx_run(w->db, tx, webhook_db_cb, op) == -1) {
 		/* The rows stay and are posted again later (at least once), as after a failed DELETE. */
 		TAILQ_REMOVE(&w->ops, op, entry);
@@ -628,8 +662,8 @@ webhook_handoffs_done(struct webhook *w, struct webhook_op *op, const struct db_
 
 	if (r->err != NULL)
 		webhook_db_error(w, "record results", r);
-	else if (r->nres == 2 && PQnfields(r->res[1]) > WEBHOOK_HANDOFF_DID)
-		res = r->res[1];	/* after the SET (webhook_flush_kind) */
+	else if (r->nres == WEBHOOK_TX_SETS + 1 && PQnfields(r->res[WEBHOOK_TX_SETS]) > WEBHOOK_HANDOFF_DID)
+		res = r->res[WEBHOOK_TX_SETS];
 	if (res != NULL && (n = PQntuples(res)) > 0) {
 		dids = xcalloc((size_t)n, sizeof(*dids));
 		for (i = 0; i < n; i++)
@@ -661,44 +695,29 @@ webhook_handoffs_done(struct webhook *w, struct webhook_op *op, const struct db_
 }
 
 /*
- * The outbox's hot statements run from PostgreSQL's plan cache on a generic plan (the hand-offs and the
- * DELETEs of delivered rows from their first run, webhook_flush_kind; the claim after five), made with the
- * table's statistics and size of that moment. Made on an empty or nearly empty outbox (a fresh install, or just after VACUUM truncated it), a
- * sequential scan costs nothing and wins; the plan stays cached while a backlog (a receiver's outage) grows
- * the table, and each DELETE then reads the whole backlog, so draining it goes quadratic (measured: 1.3 ms per
- * DELETE at ~5,000 rows instead of 0.05). Only new statistics replace a cached plan, and autovacuum brings them
- * a minute or more later. So wagate runs ANALYZE webhook_outbox itself when the backlog it counts
- * (WEBHOOK_MAINT_MS) has doubled since the statistics were taken: no plan runs on a table much more than twice
- * the size it was made for. A backlog that drains to a quarter lowers the mark, so that the next growth is seen;
- * a steady flow analyzes nothing. Planning these statements at every run instead (as they once were) cost
- * ~20 % of PostgreSQL's time in bench/messages.sh at 50 pairs (parsing and planning, pg_stat_statements).
+ * Whether the outbox wants new statistics: its backlog has outgrown what they say (reltuples; -1 never
+ * analyzed) by more than twice and is at least WEBHOOK_ANALYZE_MIN rows (below that every plan is cheap).
+ * Autovacuum takes a minute or more to notice, and until then the generic plans of webhook_tx_indexed are
+ * made on the old figures, at worst ones that say empty. Reading reltuples each time (with the count) covers
+ * autovacuum's own resets and a start on stale statistics alike; a steady backlog analyzes nothing.
  */
 int
-webhook_analyze_due(long *analyzed, long backlog)
+webhook_analyze_due(long backlog, double reltuples)
 {
-	if (backlog < *analyzed / 4)
-		*analyzed = backlog;
-	if (backlog < WEBHOOK_ANALYZE_MIN || backlog < 2 * *analyzed)
-		return 0;
-	*analyzed = backlog;
-	return 1;
+	return backlog >= WEBHOOK_ANALYZE_MIN && (double)backlog > 2 * (reltuples > 0 ? reltuples : 0);
 }
 
-/* Fresh statistics for the outbox when its backlog calls for them (webhook_analyze_due). */
+/* ANALYZE webhook_outbox (webhook_analyze_due); it takes no lock that the outbox's writers wait for. */
 static void
 webhook_analyze(struct webhook *w)
 {
-	struct webhook_op *op;
+	struct webhook_op *op = webhook_op_new(w, WEBHOOK_OP_ANALYZE);
 
-	if (w->analyzing || !webhook_analyze_due(&w->analyzed, w->backlog))
-		return;
-	op = webhook_op_new(w, WEBHOOK_OP_ANALYZE);
 	w->analyzing = 1;
 	if (db_query(w->db, "ANALYZE webhook_outbox", 0, NULL, webhook_db_cb, op) == -1) {
 		TAILQ_REMOVE(&w->ops, op, entry);
 		free(op);
 		w->analyzing = 0;
-		w->analyzed = 0;	/* not taken: the next count tries again */
 	}
 }
 
@@ -715,7 +734,8 @@ webhook_maint(struct webhook *w)
 	if (!w->counting) {
 		op = webhook_op_new(w, WEBHOOK_OP_COUNT);
 		w->counting = 1;
-		if (db_query(w->db, "SELECT count(*) FROM webhook_outbox", 0, NULL, webhook_db_cb, op) == -1) {
+		if (db_query(w->db, "SELECT count(*), (SELECT reltuples FROM pg_class"
+		    " WHERE oid = 'webhook_outbox'::regclass) FROM webhook_outbox", 0, NULL, webhook_db_cb, op) == -1) {
 			TAILQ_REMOVE(&w->ops, op, entry);
 			free(op);
 			w->counting = 0;
@@ -884,17 +904,16 @@ webhook_db_cb(void *arg, const struct db_result *r)
 		break;
 	case WEBHOOK_OP_COUNT:
 		w->counting = 0;
-		if (r->err == NULL && r->nres >= 1 && PQntuples(r->res[0]) == 1) {
+		if (r->err == NULL && r->nres >= 1 && PQntuples(r->res[0]) == 1 && PQnfields(r->res[0]) == 2) {
 			w->backlog = strtol(PQgetvalue(r->res[0], 0, 0), NULL, 10);
-			webhook_analyze(w);
+			if (!w->analyzing && webhook_analyze_due(w->backlog, strtod(PQgetvalue(r->res[0], 0, 1), NULL)))
+				webhook_analyze(w);
 		}
 		break;
 	case WEBHOOK_OP_ANALYZE:
 		w->analyzing = 0;
-		if (r->err != NULL) {
+		if (r->err != NULL)
 			webhook_db_error(w, "analyze", r);
-			w->analyzed = 0;	/* not taken: the next count tries again */
-		}
 		break;
 	case WEBHOOK_OP_SWEEP:
 		w->sweeping = 0;

@@ -1,7 +1,7 @@
 /* Webhook delivery against a real PostgreSQL and a real HTTP receiver (evhttp in this process): retries
  * with a stable delivery id and the common backoff, outages, restarts, max age, fairness between URLs,
- * order per (instance, url) queue, fresh statistics for a grown backlog, and the throughput with the receiver up
- * (printed). */
+ * order per (instance, url) queue, the plans of the hot statements (indexes at any outbox size), and the
+ * throughput with the receiver up (printed). */
 #include <sys/socket.h>
 #include <netinet/in.h>
 
@@ -24,6 +24,7 @@
 #include "webhook.h"
 #include "webhook_int.h"
 #include "webhook_testlib.h"
+#include "xmalloc.h"
 
 /* End to end: instance + global targets delivered once each, headers and envelope as sent. */
 static void
@@ -540,33 +541,88 @@ test_order_ahead(void **state)
 	webhook_free(w);
 }
 
-/* When a backlog count calls for ANALYZE: from WEBHOOK_ANALYZE_MIN rows, at each doubling since the last one;
- * a drain to a quarter lowers the mark so that the next growth is seen; a steady backlog never. */
+/* The plan a pool connection makes of stmt (n parameters of types types) under webhook_tx_indexed's settings,
+ * as text: a generic plan, made on the outbox as it is now. */
+static char *
+plan_of(const char *stmt, int n, const char *args)
+{
+	PGresult *res;
+	char q[256];
+	size_t len = 0, cap = 4096;
+	char *out = xmalloc(cap);
+	int i;
+
+	out[0] = '\0';
+	sql("BEGIN");
+	for (i = 0; i < WEBHOOK_TX_SETS; i++)
+		sql(webhook_tx_settings[i]);
+	res = PQprepare(T.conn, "plan_probe", stmt, n, NULL);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	snprintf(q, sizeof(q), "EXPLAIN EXECUTE plan_probe(%s)", args);
+	res = PQexec(T.conn, q);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	for (i = 0; i < PQntuples(res); i++) {
+		const char *line = PQgetvalue(res, i, 0);
+
+		if (len + strlen(line) + 2 > cap)
+			out = xreallocarray(out, cap = 2 * (len + strlen(line) + 2), 1);
+		len += (size_t)snprintf(out + len, cap - len, "%s\n", line);
+	}
+	PQclear(res);
+	sql("ROLLBACK");	/* the prepared statement stays: drop it */
+	sql("DEALLOCATE plan_probe");
+	return out;
+}
+
+/* The outbox's hot statements plan on the indexes, with no sequential scan, whether the plan is made on a small
+ * outbox or on a backlog, once the statistics fit the table (webhook_tx_indexed). With statistics that say
+ * empty, the DELETE's plan scanned the whole queue index instead of looking the ids up in the primary key:
+ * that is what webhook_analyze_due is for. */
+static void
+test_plans_indexed(void **state)
+{
+	static const char *const shapes[] = {
+		"INSERT INTO webhook_outbox (event, url, body) SELECT 'e', 'u', '{}' FROM generate_series(1, 20)",
+		"INSERT INTO webhook_outbox (instance_id, event, url, body) SELECT gen_random_uuid(), 'e', 'u' || (g % 7),"
+		" '{}' FROM generate_series(1, 3000) g",
+	};
+	char *p;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		sql(shapes[i]);
+		sql("ANALYZE webhook_outbox");
+		p = plan_of(webhook_delete_sql, 1, "'{1,2,3}'");
+		if (strstr(p, "Seq Scan") != NULL || strstr(p, "webhook_outbox_pkey") == NULL)
+			fail_msg("DELETE plan (outbox shape %zu):\n%s", i, p);
+		free(p);
+		p = plan_of(webhook_handoff_sql, 1, "'{1,2,3}'");
+		if (strstr(p, "Seq Scan") != NULL || strstr(p, "webhook_outbox_queue_idx") == NULL)
+			fail_msg("hand-off plan (outbox shape %zu):\n%s", i, p);
+		free(p);
+		p = plan_of(webhook_claim_sql, 4, "'{}', 10, '{}', 5");
+		if (strstr(p, "Seq Scan") != NULL || strstr(p, "webhook_outbox_queue_idx") == NULL)
+			fail_msg("claim plan (outbox shape %zu):\n%s", i, p);
+		free(p);
+	}
+	sql("DELETE FROM webhook_outbox");
+}
+
+/* When a backlog count calls for ANALYZE: from WEBHOOK_ANALYZE_MIN rows, when it is more than twice what the
+ * statistics say (never analyzed: -1; said empty: 0). */
 static void
 test_analyze_due(void **state)
 {
-	long mark = 0;
-
 	(void)state;
-	assert_false(webhook_analyze_due(&mark, 0));
-	assert_false(webhook_analyze_due(&mark, WEBHOOK_ANALYZE_MIN - 1));
-	assert_true(webhook_analyze_due(&mark, WEBHOOK_ANALYZE_MIN));
-	assert_int_equal(mark, WEBHOOK_ANALYZE_MIN);
-	assert_false(webhook_analyze_due(&mark, WEBHOOK_ANALYZE_MIN));
-	assert_false(webhook_analyze_due(&mark, 2 * WEBHOOK_ANALYZE_MIN - 1));
-	assert_true(webhook_analyze_due(&mark, 1000));
-	/* Steady around its size, or half drained and back: nothing. */
-	assert_false(webhook_analyze_due(&mark, 1500));
-	assert_false(webhook_analyze_due(&mark, 500));
-	assert_false(webhook_analyze_due(&mark, 1999));
-	assert_int_equal(mark, 1000);
-	/* Drained to a quarter: the mark follows it down, and growth from there is seen. */
-	assert_false(webhook_analyze_due(&mark, 100));
-	assert_int_equal(mark, 100);
-	assert_true(webhook_analyze_due(&mark, 200));
-	assert_false(webhook_analyze_due(&mark, 0));
-	assert_int_equal(mark, 0);
-	assert_true(webhook_analyze_due(&mark, WEBHOOK_ANALYZE_MIN));
+	assert_false(webhook_analyze_due(0, -1));
+	assert_false(webhook_analyze_due(WEBHOOK_ANALYZE_MIN - 1, 0));
+	assert_true(webhook_analyze_due(WEBHOOK_ANALYZE_MIN, 0));
+	assert_true(webhook_analyze_due(WEBHOOK_ANALYZE_MIN, -1));
+	assert_false(webhook_analyze_due(200, 100));
+	assert_true(webhook_analyze_due(201, 100));
+	assert_false(webhook_analyze_due(5, 100000));
 }
 
 static int
@@ -576,8 +632,8 @@ pred_analyzed(void *arg)
 	    *(long *)arg;
 }
 
-/* A backlog (receiver down) of more than WEBHOOK_ANALYZE_MIN rows gets the outbox analyzed by wagate, without
- * waiting for autovacuum (analyze_count counts only ANALYZEs run by a client). */
+/* A backlog (receiver down) the statistics say nothing of (the outbox just vacuumed empty) gets the outbox
+ * analyzed by wagate, without waiting for autovacuum (analyze_count counts only ANALYZEs run by a client). */
 static void
 test_analyze_backlog(void **state)
 {
@@ -587,6 +643,7 @@ test_analyze_backlog(void **state)
 	int i, port = pgtest_free_port();
 
 	(void)state;
+	sql("VACUUM ANALYZE webhook_outbox");
 	snprintf(gurl, sizeof(gurl), "http://127.0.0.1:%d/down", port);
 	w = new_webhook(NULL, gurl, 0, 1000);
 	for (i = 0; i < 2 * WEBHOOK_ANALYZE_MIN; i++)
@@ -639,6 +696,7 @@ main(void)
 		cmocka_unit_test_setup(test_order_per_queue, webhook_test_reset),
 		cmocka_unit_test_setup(test_expired_head, webhook_test_reset),
 		cmocka_unit_test_setup(test_order_ahead, webhook_test_reset),
+		cmocka_unit_test_setup(test_plans_indexed, webhook_test_reset),
 		cmocka_unit_test(test_analyze_due),
 		cmocka_unit_test_setup(test_analyze_backlog, webhook_test_reset),
 		cmocka_unit_test_setup(test_throughput, webhook_test_reset),

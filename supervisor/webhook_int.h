@@ -12,7 +12,7 @@
 #include "webhook.h"
 
 #define WEBHOOK_POLL_MS		1000	/* look for due rows at least this often */
-#define WEBHOOK_MAINT_MS	2000	/* backlog count (and with it, webhook_analyze_due) */
+#define WEBHOOK_MAINT_MS	2000	/* backlog count */
 #define WEBHOOK_SWEEP_EVERY	30	/* max-age sweep every this many maintenance ticks */
 #define WEBHOOK_MAX_HEADERS	64
 #define WEBHOOK_MAX_HEADER_LEN	8192
@@ -22,7 +22,7 @@
 #define WEBHOOK_HOLDS_MAX	64	/* receivers held after a transport failure, remembered at once */
 #define WEBHOOK_HANDOFFS_MAX	256	/* hand-offs remembered during one claim (more: redo the claim) */
 #define WEBHOOK_AHEAD		8	/* rows of a queue a hand-off reads: the next one and those behind it */
-#define WEBHOOK_ANALYZE_MIN	64	/* a backlog this small is not worth an ANALYZE (webhook_analyze_due) */
+#define WEBHOOK_ANALYZE_MIN	16	/* a backlog this small is not worth an ANALYZE (webhook_analyze_due) */
 
 enum webhook_op_kind {
 	WEBHOOK_OP_CLAIM,
@@ -31,7 +31,7 @@ enum webhook_op_kind {
 	WEBHOOK_OP_SWEEP,
 	WEBHOOK_OP_DELETE,		/* the delivered rows of one loop turn */
 	WEBHOOK_OP_HANDOFF,		/* the settled heads of one loop turn, with their queues' next rows */
-	WEBHOOK_OP_ANALYZE,		/* fresh statistics for a grown backlog */
+	WEBHOOK_OP_ANALYZE,		/* statistics for a backlog that outgrew them */
 };
 
 struct webhook_delivery {
@@ -126,7 +126,6 @@ struct webhook {
 	int counting;
 	int sweeping;
 	int analyzing;
-	long analyzed;				/* the backlog at the last ANALYZE, lowered as it drains */
 	unsigned maint_ticks;
 	int db_down_logged;
 
@@ -145,9 +144,14 @@ void webhook_wake_after(struct webhook *w, long ms);
 void webhook_claim(struct webhook *w);
 /* Count the backlog and, now and then, drop rows past max age. */
 void webhook_maint(struct webhook *w);
-/* Whether a backlog count calls for ANALYZE webhook_outbox; *analyzed is the count the statistics were last
- * taken at (0 at start), moved along. */
-int webhook_analyze_due(long *analyzed, long backlog);
+/* The outbox's hot statements and the settings they run with (webhook_deliver.c, webhook_tx_indexed). */
+#define WEBHOOK_TX_SETS	2
+extern const char *const webhook_tx_settings[WEBHOOK_TX_SETS];
+extern const char webhook_claim_sql[];
+extern const char webhook_handoff_sql[];
+extern const char webhook_delete_sql[];
+/* Whether a backlog count calls for ANALYZE webhook_outbox, given the statistics' row count (reltuples). */
+int webhook_analyze_due(long backlog, double reltuples);
 /* Delete the rows delivered this loop turn in one statement. */
 void webhook_flush_deletes(struct webhook *w);
 /* A POST ended (res, HTTP code): delete the row, schedule a retry, or drop it. */
