@@ -1,5 +1,6 @@
-/* POST /message/sendText, /chat/whatsappNumbers, /chat/markMessageAsRead (issue 9) and /chat/sendPresence: validated as Evolution
- * does, then handed to the instance's worker (workers.h messaging commands), answered when the worker answers.
+/* POST /message/sendText, /chat/whatsappNumbers, /chat/markMessageAsRead (issue 9) and /chat/sendPresence:
+ * validated as Evolution does, then handed to the instance's worker (workers.h messaging commands), answered
+ * when the worker answers.
  * Bad input gets a 400 and never reaches a worker. The worker stores a sent message itself (a MessageStore
  * before the stanza); the SERVER_ACK it reports is recorded through lifecycle_msg_sent. */
 #include "app.h"

@@ -620,8 +620,7 @@ webhook_flush_kind(struct webhook *w, enum webhook_op_kind kind, int queued)
 	op->nds = n;
 	params[0] = ids;
 	tx = webhook_tx_indexed();
-	db_tx_add(tx, kind == WEBHOOK_OP_DELETE ?
-	    webhook_delete_sql : webhook_handoff_sql, 1, params);
+	db_tx_add(tx, kind == WEBHOOK_OP_DELETE ? webhook_delete_sql : webhook_handoff_sql, 1, params);
 	if (db_tx_run(w->db, tx, webhook_db_cb, op) == -1) {
 		/* The rows stay and are posted again later (at least once), as after a failed DELETE. */
 		TAILQ_REMOVE(&w->ops, op, entry);
