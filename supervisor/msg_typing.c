@@ -25,14 +25,20 @@ struct msg_typing {
 static void msg_typing_sent_cb(void *arg, int ok, const char *error);
 
 static void
-msg_typing_finish(struct msg_typing *t, int ok, const char *error)
+msg_typing_free(struct msg_typing *t)
 {
-	t->cb(t->arg, ok, error);
 	event_free(t->timer);
 	free(t->instance_id);
 	free(t->jid);
 	free(t->state);
 	free(t);
+}
+
+static void
+msg_typing_finish(struct msg_typing *t, int ok, const char *error)
+{
+	t->cb(t->arg, ok, error);
+	msg_typing_free(t);
 }
 
 /* Send st; -1 when the worker is gone (restarting, or the instance deleted). */
@@ -103,11 +109,7 @@ msg_typing_start(struct app *app, const char *instance_id, const char *jid, cons
 	if ((t->timer = evtimer_new(app->base, msg_typing_timer_cb, t)) == NULL)
 		fatalx("evtimer_new failed");
 	if (msg_typing_send(t, state) == -1) {
-		event_free(t->timer);
-		free(t->instance_id);
-		free(t->jid);
-		free(t->state);
-		free(t);
+		msg_typing_free(t);
 		return -1;
 	}
 	return 0;

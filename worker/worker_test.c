@@ -337,6 +337,27 @@ test_bad_creds(void **state)
 	assert_int_equal(peer_finish(&p), 0);
 }
 
+/* SetPresence (presence, to) gets a Result that refuses it, with error containing want (NULL: any error). */
+static void
+presence_refused(struct peer *p, const char *presence, const char *to, uint64_t id, const char *want)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *r;
+	Wagate__Ipc__SetPresence sp = WAGATE__IPC__SET_PRESENCE__INIT;
+
+	sp.presence = (char *)presence;
+	sp.to = (char *)to;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SET_PRESENCE;
+	env.set_presence = &sp;
+	env.request_id = id;
+	peer_send(p, &env);
+	r = peer_expect(p, WAGATE__IPC__ENVELOPE__MSG_RESULT);
+	assert_int_equal(r->request_id, id);
+	assert_false(r->result->ok);
+	if (want != NULL)
+		assert_non_null(strstr(r->result->error, want));
+	ipc_envelope_free(r);
+}
+
 static void
 test_full_session(void **state)
 {
@@ -349,7 +370,6 @@ test_full_session(void **state)
 	Wagate__Ipc__Settings set = WAGATE__IPC__SETTINGS__INIT;
 	Wagate__Ipc__Proxy px = WAGATE__IPC__PROXY__INIT;
 	Wagate__Ipc__Shutdown sd = WAGATE__IPC__SHUTDOWN__INIT;
-	Wagate__Ipc__SetPresence sp = WAGATE__IPC__SET_PRESENCE__INIT;
 
 	(void)state;
 	peer_start(&p, "inst-full");
@@ -391,42 +411,12 @@ test_full_session(void **state)
 	assert_true(strlen(r->connection_update->detail) > 0);
 	ipc_envelope_free(r);
 
-	/* SetPresence: refused while not logged in, and for anything but available/unavailable. */
-	sp.presence = "available";
-	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SET_PRESENCE;
-	env.set_presence = &sp;
-	env.request_id = 14;
-	peer_send(&p, &env);
-	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_RESULT);
-	assert_int_equal(r->request_id, 14);
-	assert_false(r->result->ok);
-	assert_string_equal(r->result->error, "Connection Closed");
-	ipc_envelope_free(r);
-	sp.presence = "composing";
-	env.request_id = 15;
-	peer_send(&p, &env);
-	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_RESULT);
-	assert_int_equal(r->request_id, 15);
-	assert_false(r->result->ok);
-	ipc_envelope_free(r);
-	/* With a chat: a typing state, refused while not logged in; a global presence is no chat's state. */
-	sp.to = "15551234567@s.whatsapp.net";
-	env.request_id = 16;
-	peer_send(&p, &env);
-	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_RESULT);
-	assert_int_equal(r->request_id, 16);
-	assert_false(r->result->ok);
-	assert_string_equal(r->result->error, "Connection Closed");
-	ipc_envelope_free(r);
-	sp.presence = "available";
-	env.request_id = 17;
-	peer_send(&p, &env);
-	r = peer_expect(&p, WAGATE__IPC__ENVELOPE__MSG_RESULT);
-	assert_int_equal(r->request_id, 17);
-	assert_false(r->result->ok);
-	assert_non_null(strstr(r->result->error, "composing, recording or paused"));
-	ipc_envelope_free(r);
-	sp.to = "";
+	/* SetPresence: refused while not logged in, and for anything but available/unavailable; with a chat, a
+	 * typing state, refused while not logged in too, and a global presence is no chat's state. */
+	presence_refused(&p, "available", "", 14, "Connection Closed");
+	presence_refused(&p, "composing", "", 15, NULL);
+	presence_refused(&p, "composing", "15551234567@s.whatsapp.net", 16, "Connection Closed");
+	presence_refused(&p, "available", "15551234567@s.whatsapp.net", 17, "composing, recording or paused");
 
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN;
 	env.shutdown = &sd;
