@@ -1,5 +1,6 @@
 /* Webhook internals shared by its files: webhook.c (new/free, timers, metrics), webhook_event.c (names and
- * enqueue), webhook_deliver.c (claim, outcome, retry) and webhook_curl.c (libcurl multi on libevent).
+ * enqueue), webhook_deliver.c (claim, outcome, retry), webhook_sql.c (the outbox's hot statements) and
+ * webhook_curl.c (libcurl multi on libevent).
  * Nothing outside supervisor/webhook*.c includes this. */
 #ifndef WAGATE_WEBHOOK_INT_H
 #define WAGATE_WEBHOOK_INT_H
@@ -144,12 +145,16 @@ void webhook_wake_after(struct webhook *w, long ms);
 void webhook_claim(struct webhook *w);
 /* Count the backlog and, now and then, drop rows past max age. */
 void webhook_maint(struct webhook *w);
-/* The outbox's hot statements and the settings they run with (webhook_deliver.c, webhook_tx_indexed). */
+/* webhook_sql.c: the outbox's hot statements and the settings they run with (webhook_tx_indexed). */
 #define WEBHOOK_TX_SETS	2
 extern const char *const webhook_tx_settings[WEBHOOK_TX_SETS];
 extern const char webhook_claim_sql[];
 extern const char webhook_handoff_sql[];
+#define WEBHOOK_HANDOFF_DID	9	/* the hand-off's column of the deleted head's id */
 extern const char webhook_delete_sql[];
+/* A new transaction holding the settings, for one of those statements to follow (results after
+ * WEBHOOK_TX_SETS). */
+struct db_tx *webhook_tx_indexed(void);
 /* Whether a backlog count calls for ANALYZE webhook_outbox, given the statistics' row count (reltuples). */
 int webhook_analyze_due(long backlog, double reltuples);
 /* Delete the rows delivered this loop turn in one statement. */
