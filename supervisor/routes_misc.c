@@ -172,8 +172,9 @@ route_metrics(struct http_call *c)
 	    "wagate_workers_ready %u\n", workers_ready_count(app->workers));
 	evbuffer_add_printf(b, "# HELP wagate_ipc_latency_ms Worker heartbeat round trip.\n# TYPE wagate_ipc_latency_ms gauge\n"
 	    "wagate_ipc_latency_ms %.3f\n", workers_ipc_latency_ms(app->workers));
-	evbuffer_add_printf(b, "# HELP wagate_webhook_backlog Webhook deliveries waiting.\n# TYPE wagate_webhook_backlog gauge\n"
-	    "wagate_webhook_backlog %ld\n", webhook_backlog(app->webhook));
+	evbuffer_add_printf(b, "# HELP wagate_webhook_backlog Webhook deliveries waiting (counted up to %d, estimated"
+	    " from the outbox's size above).\n# TYPE wagate_webhook_backlog gauge\nwagate_webhook_backlog %ld\n",
+	    WEBHOOK_COUNT_CAP, webhook_backlog(app->webhook));
 	evbuffer_add_printf(b, "# HELP wagate_webhook_delivered_total Webhook deliveries acknowledged.\n"
 	    "# TYPE wagate_webhook_delivered_total counter\nwagate_webhook_delivered_total %lu\n",
 	    webhook_delivered_total(app->webhook));

@@ -90,6 +90,7 @@ webhook_new(struct event_base *base, struct db *db, const struct webhook_config 
 	w->per_url = w->concurrency / 2 > WEBHOOK_PER_URL ? w->concurrency / 2 : WEBHOOK_PER_URL;
 	w->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : 15000;
 	w->backlog = -1;
+	w->count_cap = WEBHOOK_COUNT_CAP;
 	TAILQ_INIT(&w->deliveries);
 	TAILQ_INIT(&w->ops);
 	LIST_INIT(&w->socks);

@@ -97,7 +97,10 @@ char *webhook_json_text(struct json_object *o);
 /* Rows were committed: look for due work now (coalesced, runs on the next loop turn). */
 void webhook_kick(struct webhook *w);
 
-/* Rows pending in the outbox (refreshed every few seconds), for /metrics; -1 before the first count. */
+/* Rows pending in the outbox (refreshed every few seconds), for /metrics; -1 before the first count. Counted
+ * exactly up to WEBHOOK_COUNT_CAP rows, estimated from the outbox's size above (a count of all of it every few
+ * seconds would read a large backlog again and again). */
+#define WEBHOOK_COUNT_CAP	100000
 long webhook_backlog(const struct webhook *w);
 /* Deliveries answered with 2xx since start. */
 unsigned long webhook_delivered_total(const struct webhook *w);

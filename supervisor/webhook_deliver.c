@@ -616,16 +616,17 @@ void
 webhook_maint(struct webhook *w)
 {
 	struct webhook_op *op;
-	char age[32], *ids;
+	char age[32], limit[32], *ids;
 	const char *params[2];
 
 	if (w->db == NULL)
 		return;
 	if (!w->counting) {
+		snprintf(limit, sizeof(limit), "%ld", w->count_cap + 1);
+		params[0] = limit;
 		op = webhook_op_new(w, WEBHOOK_OP_COUNT);
 		w->counting = 1;
-		if (db_query(w->db, "SELECT count(*), (SELECT reltuples FROM pg_class"
-		    " WHERE oid = 'webhook_outbox'::regclass) FROM webhook_outbox", 0, NULL, webhook_db_cb, op) == -1) {
+		if (db_query(w->db, webhook_count_sql, 1, params, webhook_db_cb, op) == -1) {
 			TAILQ_REMOVE(&w->ops, op, entry);
 			free(op);
 			w->counting = 0;
@@ -764,6 +765,7 @@ webhook_db_cb(void *arg, const struct db_result *r)
 	struct webhook_op *op = arg;
 	struct webhook *w = op->w;
 	const PGresult *res;
+	double reltuples;
 	int i;
 
 	if (w == NULL) {
@@ -794,9 +796,12 @@ webhook_db_cb(void *arg, const struct db_result *r)
 		break;
 	case WEBHOOK_OP_COUNT:
 		w->counting = 0;
-		if (r->err == NULL && r->nres >= 1 && PQntuples(r->res[0]) == 1 && PQnfields(r->res[0]) == 2) {
-			w->backlog = strtol(PQgetvalue(r->res[0], 0, 0), NULL, 10);
-			if (!w->analyzing && webhook_analyze_due(w->backlog, strtod(PQgetvalue(r->res[0], 0, 1), NULL)))
+		if (r->err == NULL && r->nres >= 1 && PQntuples(r->res[0]) == 1 && PQnfields(r->res[0]) == 4) {
+			res = r->res[0];
+			reltuples = strtod(PQgetvalue(res, 0, 1), NULL);
+			w->backlog = webhook_backlog_estimate(strtol(PQgetvalue(res, 0, 0), NULL, 10), w->count_cap,
+			    reltuples, strtod(PQgetvalue(res, 0, 2), NULL), strtod(PQgetvalue(res, 0, 3), NULL));
+			if (!w->analyzing && webhook_analyze_due(w->backlog, reltuples))
 				webhook_analyze(w);
 		}
 		break;

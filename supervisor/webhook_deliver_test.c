@@ -658,6 +658,70 @@ test_analyze_backlog(void **state)
 	webhook_free(w);
 }
 
+static void
+test_backlog_estimate(void **state)
+{
+	(void)state;
+	assert_int_equal(webhook_backlog_estimate(0, 50, -1, 0, 0), 0);
+	assert_int_equal(webhook_backlog_estimate(50, 50, 10, 1, 9), 50);		/* counted, not past the cap */
+	assert_int_equal(webhook_backlog_estimate(51, 50, 200, 10, 30), 600);	/* 20 rows a page, 30 pages */
+	assert_int_equal(webhook_backlog_estimate(51, 50, 20, 10, 10), 51);	/* never below what was counted */
+	assert_int_equal(webhook_backlog_estimate(51, 50, -1, 0, 30), 51);	/* no statistics: the floor */
+	assert_int_equal(webhook_backlog_estimate(51, 50, 200, 10, 0), 51);
+}
+
+struct backlog_range {
+	struct webhook *w;
+	long lo, hi;
+};
+
+static int
+pred_backlog(void *arg)
+{
+	struct backlog_range *b = arg;
+
+	return webhook_backlog(b->w) >= b->lo && webhook_backlog(b->w) <= b->hi;
+}
+
+/* Past its cap the backlog is not counted but estimated from the outbox's size: the statistics' rows per page
+ * times the pages now. Below the cap, counted. The receiver is down throughout: the rows stay. */
+static void
+test_backlog_capped(void **state)
+{
+	char gurl[128];
+	struct backlog_range b;
+	struct webhook *w;
+	int i, port = pgtest_free_port();
+
+	(void)state;
+	snprintf(gurl, sizeof(gurl), "http://127.0.0.1:%d/down", port);
+	w = new_webhook(NULL, gurl, 0, 1000);
+	for (i = 0; i < 600; i++) {
+		if (i == 200)
+			sql("VACUUM ANALYZE webhook_outbox");
+		enqueue(w, INST_ID, "sales", "call", "{}", NULL);
+	}
+	webhook_free(w);
+	/* Statistics of 200 rows, a table three times their size: ~600, not the 200 they say. */
+	b.w = w = new_webhook(T.db, gurl, 0, 1000);
+	w->count_cap = 50;
+	b.lo = 450, b.hi = 800;
+	assert_true(run_until(pred_backlog, &b, 10000));
+	webhook_free(w);
+	/* Statistics of 600 rows, 400 of them deleted since (the pages remain): the estimate says ~600, a count
+	 * 200; each is what it claims to be. */
+	sql("ANALYZE webhook_outbox");
+	sql("DELETE FROM webhook_outbox WHERE id > (SELECT min(id) + 199 FROM webhook_outbox)");
+	b.w = w = new_webhook(T.db, gurl, 0, 1000);
+	w->count_cap = 50;
+	b.lo = 540, b.hi = 700;
+	assert_true(run_until(pred_backlog, &b, 10000));
+	w->count_cap = 1000;
+	b.lo = b.hi = 200;
+	assert_true(run_until(pred_backlog, &b, 10000));
+	webhook_free(w);
+}
+
 /* Throughput with the receiver up (printed, not asserted: shared machine): 20 instances x 25 rows, first to
  * one URL each, then all to one URL (the per-URL share is the limit there); then 64 instances x 8 rows, one
  * URL each (more queues than delivery slots). */
@@ -699,6 +763,8 @@ main(void)
 		cmocka_unit_test_setup(test_plans_indexed, webhook_test_reset),
 		cmocka_unit_test(test_analyze_due),
 		cmocka_unit_test_setup(test_analyze_backlog, webhook_test_reset),
+		cmocka_unit_test(test_backlog_estimate),
+		cmocka_unit_test_setup(test_backlog_capped, webhook_test_reset),
 		cmocka_unit_test_setup(test_throughput, webhook_test_reset),
 	};
 

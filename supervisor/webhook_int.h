@@ -131,6 +131,7 @@ struct webhook {
 	int db_down_logged;
 
 	long backlog;
+	long count_cap;			/* WEBHOOK_COUNT_CAP (tests lower it) */
 	unsigned long delivered;
 	unsigned long failed;
 	unsigned long dropped;
@@ -157,6 +158,9 @@ extern const char webhook_delete_sql[];
 struct db_tx *webhook_tx_indexed(void);
 /* Whether a backlog count calls for ANALYZE webhook_outbox, given the statistics' row count (reltuples). */
 int webhook_analyze_due(long backlog, double reltuples);
+extern const char webhook_count_sql[];
+/* The backlog from a count stopped past cap and the statistics (reltuples, relpages) and size (pages) of the outbox. */
+long webhook_backlog_estimate(long counted, long cap, double reltuples, double relpages, double pages);
 /* Delete the rows delivered this loop turn in one statement. */
 void webhook_flush_deletes(struct webhook *w);
 /* A POST ended (res, HTTP code): delete the row, schedule a retry, or drop it. */
