@@ -149,7 +149,7 @@ WEAK int workers_group_query(struct workers *w, const char *i, const char *j, wo
 { (void)w; (void)i; (void)j; (void)cb; (void)a; return -1; }
 WEAK int workers_group_list(struct workers *w, const char *i, workers_groups_cb cb, void *a)
 { (void)w; (void)i; (void)cb; (void)a; return -1; }
-int workers_set_presence(struct workers *w, const char *i, const char *t, const char *p, workers_result_cb cb,
+WEAK int workers_set_presence(struct workers *w, const char *i, const char *t, const char *p, workers_result_cb cb,
     void *a)
 { (void)w; (void)i; (void)t; (void)p; (void)cb; (void)a; return -1; }
 void workers_foreach(const struct workers *w, void (*fn)(const char *, pid_t, unsigned, void *), void *a)

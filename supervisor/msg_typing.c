@@ -22,7 +22,7 @@ struct msg_typing {
 	void *arg;
 };
 
-static void msg_typing_sent_cb(void *arg, int ok, const char *error);
+static void msg_typing_sent_cb(void *arg, int ok, int status, const char *error);
 
 static void
 msg_typing_free(struct msg_typing *t)
@@ -35,9 +35,9 @@ msg_typing_free(struct msg_typing *t)
 }
 
 static void
-msg_typing_finish(struct msg_typing *t, int ok, const char *error)
+msg_typing_finish(struct msg_typing *t, int ok, int status, const char *error)
 {
-	t->cb(t->arg, ok, error);
+	t->cb(t->arg, ok, status, error);
 	msg_typing_free(t);
 }
 
@@ -63,26 +63,26 @@ msg_typing_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (t->left_ms > 0)
 		rc = msg_typing_send(t, t->state);
 	else if (t->last) {
-		msg_typing_finish(t, 1, NULL);
+		msg_typing_finish(t, 1, 0, NULL);
 		return;
 	} else {
 		t->pausing = 1;
 		rc = msg_typing_send(t, "paused");
 	}
 	if (rc == -1)
-		msg_typing_finish(t, 0, "Connection Closed");
+		msg_typing_finish(t, 0, 503, "Connection Closed");
 }
 
 /* The worker's Result for a state: wait out the next slice, or end. */
 static void
-msg_typing_sent_cb(void *arg, int ok, const char *error)
+msg_typing_sent_cb(void *arg, int ok, int status, const char *error)
 {
 	struct msg_typing *t = arg;
 	long long slice;
 	struct timeval tv;
 
 	if (!ok || t->pausing) {
-		msg_typing_finish(t, ok, error);
+		msg_typing_finish(t, ok, status, error);
 		return;
 	}
 	slice = t->left_ms < MSG_TYPING_SLICE_MS ? t->left_ms : MSG_TYPING_SLICE_MS;

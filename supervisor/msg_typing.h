@@ -11,8 +11,9 @@ struct app;
 /* The longest delay accepted (an HTTP request is held that long). */
 #define MSG_TYPING_MAX_MS	3600000LL
 
-/* The outcome: ok once the last state went out, or !ok with why (error never NULL then; nothing more is sent). */
-typedef void (*msg_typing_cb)(void *arg, int ok, const char *error);
+/* The outcome: ok once the last state went out, or !ok with why (error never NULL then; nothing more is sent) and
+ * workers_result_cb's status for it (503 when the instance is not connected). */
+typedef void (*msg_typing_cb)(void *arg, int ok, int status, const char *error);
 
 /*
  * Show state ("composing", "recording" or "paused") to jid (a user or group JID) from the instance for

@@ -583,13 +583,14 @@ route_instance_fetch(struct http_call *c)
 
 /* The worker sent the presence (or could not): Evolution's 201 {"presence": ...}, or 400 with why not. */
 static void
-presence_done_cb(void *arg, int ok, const char *error)
+presence_done_cb(void *arg, int ok, int status, const char *error)
 {
 	struct http_call *c = arg;
 	struct json_object *o;
 
 	if (!ok) {
-		http_reply_error_msg(c, 400, "%s", error);
+		/* Evolution's 400 for what the worker refused or could not send; no answer in time is ours. */
+		http_reply_error_msg(c, status == 504 ? 504 : 400, "%s", error);
 		return;
 	}
 	o = json_object_new_object();

@@ -281,7 +281,7 @@ msg_send_now(struct msg_send_ctx *sc)
 
 /* The typing shown before the send is over: send, or answer why not as a send error. */
 static void
-msg_send_typed_cb(void *arg, int ok, const char *error)
+msg_send_typed_cb(void *arg, int ok, int status, const char *error)
 {
 	struct msg_send_ctx *sc = arg;
 
@@ -289,7 +289,7 @@ msg_send_typed_cb(void *arg, int ok, const char *error)
 		msg_send_now(sc);
 		return;
 	}
-	msg_reply_worker_error(sc->c, strcmp(error, "Connection Closed") == 0 ? 503 : 400, error);
+	msg_reply_worker_error(sc->c, status, error);
 	msg_send_ctx_free(sc);
 }
 
@@ -714,11 +714,12 @@ route_chat_whatsapp_numbers(struct http_call *c)
 
 /* The worker sent the receipts (or could not). */
 static void
-msg_read_done_cb(void *arg, int ok, const char *error)
+msg_read_done_cb(void *arg, int ok, int status, const char *error)
 {
 	struct http_call *c = arg;
 	struct json_object *o, *a;
 
+	(void)status;	/* Evolution answers every failure here with 500 */
 	if (!ok) {
 		a = json_object_new_array();
 		json_object_array_add(a, json_object_new_string("Read messages fail"));
@@ -782,7 +783,7 @@ route_chat_mark_read(struct http_call *c)
 	}
 	if (n == 0) {
 		free(keys);
-		msg_read_done_cb(c, 1, NULL);
+		msg_read_done_cb(c, 1, 0, NULL);
 		return;
 	}
 	if (workers_mark_read(c->app->workers, c->inst->id, keys, n, msg_read_done_cb, c) == -1)
@@ -799,7 +800,7 @@ struct msg_presence_ctx {
 
 /* The state was shown for the delay (and paused after it): answer as Evolution does, after the delay. */
 static void
-msg_presence_done_cb(void *arg, int ok, const char *error)
+msg_presence_done_cb(void *arg, int ok, int status, const char *error)
 {
 	struct msg_presence_ctx *pc = arg;
 	struct json_object *o;
@@ -809,7 +810,7 @@ msg_presence_done_cb(void *arg, int ok, const char *error)
 		json_object_object_add(o, "presence", json_object_new_string(pc->presence));
 		http_reply_json(pc->c, 201, o);
 	} else
-		msg_reply_worker_error(pc->c, strcmp(error, "Connection Closed") == 0 ? 503 : 400, error);
+		msg_reply_worker_error(pc->c, status, error);
 	free(pc->presence);
 	free(pc);
 }

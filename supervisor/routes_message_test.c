@@ -32,6 +32,8 @@ static struct {
 	char numbers[8][32];
 	size_t nnumbers;
 	char read_keys[256];
+	char presence[8][32];		/* the states SetPresence was asked for */
+	size_t npresence;
 	/* how the stub answers */
 	int answer_ok, answer_code;
 } T;
@@ -96,7 +98,7 @@ later_cb(evutil_socket_t fd, short what, void *a)
 		else
 			l->groups_cb(l->arg, 0, 404, "item-not-found", NULL, 0);
 	} else
-		l->result_cb(l->arg, T.answer_ok, T.answer_ok ? NULL : "socket gone");
+		l->result_cb(l->arg, T.answer_ok, T.answer_ok ? 0 : T.answer_code, T.answer_ok ? NULL : "socket gone");
 	event_free(l->ev);
 	free(l);
 }
@@ -174,6 +176,24 @@ workers_mark_read(struct workers *w, const char *id, const struct workers_msg_ke
 		off += (size_t)snprintf(T.read_keys + off, sizeof(T.read_keys) - off, "%s%s/%s/%d/%s", i ? "," : "",
 		    keys[i].remote_jid, keys[i].id, keys[i].from_me, keys[i].participant ? keys[i].participant : "");
 	T.nread++;
+	l->result_cb = cb;
+	l->arg = arg;
+	later(l);
+	return 0;
+}
+
+int
+workers_set_presence(struct workers *w, const char *id, const char *to, const char *presence, workers_result_cb cb,
+    void *arg)
+{
+	struct later *l = xcalloc(1, sizeof(*l));
+
+	(void)w;
+	(void)id;
+	(void)to;
+	if (T.npresence < 8)
+		snprintf(T.presence[T.npresence], sizeof(T.presence[0]), "%s", presence);
+	T.npresence++;
 	l->result_cb = cb;
 	l->arg = arg;
 	later(l);
@@ -326,6 +346,38 @@ test_mark_read(void **state)
 	T.answer_ok = 1;
 }
 
+/* A typing delay the worker could not show: the send does not happen, and the answer says why by the worker's
+ * status, as a send's own failure would: not connected (or the worker gone) is Evolution's closed-socket 400, no
+ * answer in time 504, a refusal 400 with the worker's words. /chat/sendPresence answers the same way. */
+static void
+test_delay_refused(void **state)
+{
+	static const struct { int status, code; const char *message; } how[] = {
+		{ 503, 400, "[\"Error: Connection Closed\"]" },
+		{ 504, 504, "[\"socket gone\"]" },
+		{ 400, 400, "[\"Error: socket gone\"]" },
+	};
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < sizeof(how) / sizeof(how[0]); k++) {
+		T.answer_ok = 0;
+		T.answer_code = how[k].status;
+		T.npresence = 0;
+		T.send_to[0] = '\0';
+		lct_post("/message/sendText/rt", "{\"number\":\"15551234567\",\"text\":\"Hi\",\"delay\":5}");
+		assert_int_equal(LC.code, how[k].code);
+		assert_member(how[k].message, "response.message");
+		assert_int_equal(T.npresence, 1);
+		assert_string_equal(T.presence[0], "composing");
+		assert_string_equal(T.send_to, "");
+		lct_post("/chat/sendPresence/rt", "{\"number\":\"15551234567\",\"presence\":\"composing\",\"delay\":5}");
+		assert_int_equal(LC.code, how[k].code);
+		assert_member(how[k].message, "response.message");
+	}
+	T.answer_ok = 1;
+}
+
 /* ---- set-up ---- */
 
 static int
@@ -376,6 +428,7 @@ main(void)
 		cmocka_unit_test(test_send_refused),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_mark_read),
+		cmocka_unit_test(test_delay_refused),
 		cmocka_unit_test(test_fetch_counts),
 	};
 

@@ -345,6 +345,24 @@ struct worker_ipc_call {
 	void *arg;
 };
 
+/* A refusing Result's code (a Reason) as workers_result_cb's status. */
+static int
+worker_ipc_result_status(int32_t code)
+{
+	switch (code) {
+	case WAGATE__IPC__REASON__REASON_CONNECTION_CLOSED:
+	case WAGATE__IPC__REASON__REASON_UNAVAILABLE:
+		return 503;
+	case WAGATE__IPC__REASON__REASON_TIMED_OUT:
+	case 504:
+		return 504;
+	case WAGATE__IPC__REASON__REASON_NONE:
+		return 400;
+	default:
+		return 500;
+	}
+}
+
 /* The Result of a command sent with a callback arrived (or will not): tell the caller once. */
 static int
 worker_ipc_call_done_cb(void *arg, enum ipc_peer_outcome how, const IpcEnvelope *reply)
@@ -357,18 +375,21 @@ worker_ipc_call_done_cb(void *arg, enum ipc_peer_outcome how, const IpcEnvelope 
 	switch (how) {
 	case IPC_PEER_REPLIED:
 		if (!ipc_str_ok(reply->result->error, WORKERS_DETAIL_MAX)) {
-			cb(cbarg, 0, "the worker sent an invalid answer");
+			cb(cbarg, 0, 503, "the worker sent an invalid answer");
 			return -1;
 		}
-		cb(cbarg, reply->result->ok, reply->result->ok ? NULL :
-		    *reply->result->error != '\0' ? reply->result->error : "the worker refused");
+		if (reply->result->ok)
+			cb(cbarg, 1, 0, NULL);
+		else
+			cb(cbarg, 0, worker_ipc_result_status(reply->result->code),
+			    *reply->result->error != '\0' ? reply->result->error : "the worker refused");
 		return 0;
 	case IPC_PEER_TIMED_OUT:
-		cb(cbarg, 0, "the worker did not answer in time");
+		cb(cbarg, 0, 504, "the worker did not answer in time");
 		return 0;
 	default:
 		/* Cancelled: possibly inside ipc_peer_free, so nothing here touches the peer. */
-		cb(cbarg, 0, "the worker stopped before answering");
+		cb(cbarg, 0, 503, "the worker stopped before answering");
 		return 0;
 	}
 }

@@ -36,6 +36,7 @@ struct seen {
 	char num_error[NCB][128], num_jid[NCB][4][64], num_lid[NCB][4][64];
 	int num_exists[NCB][4];
 	int read_ok[NCB];
+	int read_status[NCB];
 	char read_error[NCB][128];
 };
 
@@ -85,13 +86,14 @@ on_numbers(void *arg, int ok, int code, const char *error, const struct workers_
 }
 
 static void
-on_read(void *arg, int ok, const char *error)
+on_read(void *arg, int ok, int status, const char *error)
 {
 	struct seen *s = arg;
 	int i = s->nread++;
 
 	assert_true(i < NCB);
 	s->read_ok[i] = ok;
+	s->read_status[i] = status;
 	snprintf(s->read_error[i], 128, "%s", ok ? "" : error);
 }
 
@@ -242,15 +244,35 @@ test_commands(void **state)
 	assert_string_equal(env->mark_read->keys[1]->participant, "15557654321@s.whatsapp.net");
 	rid = env->request_id;
 	ipc_envelope_free(env);
-	fw_send_result(t, &f, rid, 1, NULL);
+	fw_send_result(t, &f, rid, 1, 0, NULL);
 	assert_true(run_until(t, &s.nread, 1, 10000));
 	assert_true(s.read_ok[0]);
+	/* Refusals: the Result's code (a Reason) becomes the caller's status. */
+	{
+		static const struct { int code, status; } how[] = {
+			{ WAGATE__IPC__REASON__REASON_CONNECTION_CLOSED, 503 }, { 503, 503 }, { 504, 504 }, { 0, 400 },
+			{ 500, 500 },
+		};
+		size_t k;
+
+		for (k = 0; k < sizeof(how) / sizeof(how[0]); k++) {
+			assert_int_equal(workers_mark_read(t->w, "hand-cmd", keys, 1, on_read, &s), 0);
+			env = fw_expect(t, &f, WAGATE__IPC__ENVELOPE__MSG_MARK_READ, 10000);
+			rid = env->request_id;
+			ipc_envelope_free(env);
+			fw_send_result(t, &f, rid, 0, how[k].code, "no");
+			assert_true(run_until(t, &s.nread, (int)k + 2, 10000));
+			assert_false(s.read_ok[k + 1]);
+			assert_int_equal(s.read_status[k + 1], how[k].status);
+			assert_string_equal(s.read_error[k + 1], "no");
+		}
+	}
 
 	/* Nothing more was called, and the worker is still the one we started. */
 	run_for(t, 100);
 	assert_int_equal(s.nsend, 2);
 	assert_int_equal(s.nnum, 2);
-	assert_int_equal(s.nread, 1);
+	assert_int_equal(s.nread, 6);
 	assert_int_equal(t->nexit, 0);
 	assert_int_equal(workers_pid(t->w, "hand-cmd"), f.pid);
 	fw_close(&f);
@@ -298,6 +320,7 @@ test_command_timeouts(void **state)
 	assert_int_equal(s.num_code[0], 504);
 	assert_int_equal(s.nread, 1);
 	assert_false(s.read_ok[0]);
+	assert_int_equal(s.read_status[0], 504);
 	sr.ok = 1;
 	sr.id = (char *)"3EB0LATE";
 	sr.remote_jid = (char *)"15551234567@s.whatsapp.net";
@@ -380,6 +403,7 @@ test_worker_gone(void **state)
 	assert_int_equal(s.nnum, 1);
 	assert_int_equal(s.num_code[0], 503);
 	assert_false(s.read_ok[0]);
+	assert_int_equal(s.read_status[0], 503);
 	fw_close(&f);
 
 	/* 2: the successor; the old SignalLoad's answer is dropped, never sent to it. */

@@ -227,8 +227,11 @@ int workers_restart(struct workers *w, const char *instance_id);     /* Shutdown
  * backoff or stopping for good. */
 int workers_connect(struct workers *w, const char *instance_id, const char *number_or_null);
 int workers_logout(struct workers *w, const char *instance_id);      /* send Logout; -1 unless Ready */
-/* The answer to a command sent with a callback: ok, or why not (error is never NULL when !ok). */
-typedef void (*workers_result_cb)(void *arg, int ok, const char *error);
+/* The answer to a command sent with a callback: ok, or why not (error is never NULL when !ok) and how, as an HTTP
+ * status: 503 the instance is not connected (the worker's REASON_CONNECTION_CLOSED or REASON_UNAVAILABLE) or the
+ * worker went away first, 504 no answer in time, 400 the worker refused the request itself (code 0), 500 any
+ * other failure. */
+typedef void (*workers_result_cb)(void *arg, int ok, int status, const char *error);
 #define WORKERS_PRESENCE_TIMEOUT_MS	10000
 /* Send SetPresence: with to NULL our global presence ("available"/"unavailable"), else our typing state in
  * the chat to ("composing", "recording", "paused"); cb is called exactly once, later, with the worker's Result,

@@ -95,7 +95,7 @@ void fw_send_signal_load(struct tctx *t, struct fw *f, uint64_t rid, Wagate__Ipc
 void fw_send_msg_store(struct tctx *t, struct fw *f, uint64_t rid, Wagate__Ipc__MessageStore *m);
 void fw_send_send_result(struct tctx *t, struct fw *f, uint64_t rid, Wagate__Ipc__SendResult *r);
 void fw_send_numbers(struct tctx *t, struct fw *f, uint64_t rid, Wagate__Ipc__NumbersResult *r);
-void fw_send_result(struct tctx *t, struct fw *f, uint64_t rid, int ok, const char *error);
+void fw_send_result(struct tctx *t, struct fw *f, uint64_t rid, int ok, int code, const char *error);
 void fw_send_group_result(struct tctx *t, struct fw *f, uint64_t rid, Wagate__Ipc__GroupResult *r);
 
 /* main() of every test binary: play the fake worker when started as one, else run tests. */

@@ -378,12 +378,13 @@ fw_send_numbers(struct tctx *t, struct fw *f, uint64_t rid, Wagate__Ipc__Numbers
 }
 
 void
-fw_send_result(struct tctx *t, struct fw *f, uint64_t rid, int ok, const char *error)
+fw_send_result(struct tctx *t, struct fw *f, uint64_t rid, int ok, int code, const char *error)
 {
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
 	Wagate__Ipc__Result res = WAGATE__IPC__RESULT__INIT;
 
 	res.ok = ok;
+	res.code = code;
 	res.error = (char *)(error != NULL ? error : "");
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_RESULT;
 	env.result = &res;
