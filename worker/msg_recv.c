@@ -11,6 +11,7 @@
 #include "msg_content.h"
 #include "msg_identity.h"
 #include "msg_recv_int.h"
+#include "msg_wire.h"
 #include "session_int.h"
 #include "log.h"
 #include "wa_conn.h"
@@ -193,6 +194,30 @@ recv_job_free(struct recv_job *j)
 	free(j);
 }
 
+/* Whether jid is a broadcast (status@broadcast, a broadcast list). */
+static int
+recv_is_broadcast(const char *jid)
+{
+	size_t n = strlen(jid);
+
+	return n > 10 && strcmp(jid + n - 10, "@broadcast") == 0;
+}
+
+/*
+ * Whether the instance's settings have the stanza left alone, as Evolution has Baileys ignore it
+ * (shouldIgnoreJid): a group's with groupsIgnore, a broadcast's (statuses) without readStatus. It is acked and
+ * nothing else: not decrypted, no receipt, nothing stored.
+ */
+static int
+recv_ignored(struct session *s, const struct recv_job *j)
+{
+	const struct settings *st = worker_settings(s->w);
+
+	if (recv_is_broadcast(j->chat))
+		return !st->read_status;
+	return j->group && st->groups_ignore;
+}
+
 /* --- what goes back to WhatsApp --- */
 
 /* <ack class="message" id to [participant] [error]/>: the stanza is done with (whatsmeow acks every message;
@@ -240,6 +265,26 @@ recv_send_delivery(struct session *s, const struct recv_job *j)
 			wa_node_set_attr(r, "recipient", recipient);
 	} else if (j->from_me)
 		wa_node_set_attr(r, "type", "sender");
+	wa_conn_send_node(s->conn, r);
+	wa_node_free(r);
+}
+
+/*
+ * The instance's readMessages / readStatus settings, after the delivery receipt of a stored message: the read
+ * receipt, as Evolution has Baileys mark every stored message read. Not for our own messages (from another
+ * device of ours: nobody to tell), and statuses only with readStatus (they are not even stored without it).
+ */
+static void
+recv_send_read(struct session *s, const struct recv_job *j)
+{
+	const struct settings *st = worker_settings(s->w);
+	const char *ids[1] = { j->id };
+	struct wa_node *r;
+
+	if (j->from_me || j->content.message == NULL ||
+	    !(recv_is_broadcast(j->chat) ? st->read_status : st->read_messages))
+		return;
+	r = msg_stanza_read(j->from, j->participant_attr, ids, 1, (int64_t)time(NULL));
 	wa_conn_send_node(s->conn, r);
 	wa_node_free(r);
 }
@@ -564,6 +609,7 @@ recv_committed(struct session *s, void *arg, int ok, const char *error, int stop
 			log_debug("%s: message %s from %s stored", worker_instance_name(s->w), j->id, j->from);
 		recv_send_delivery(s, j);
 		recv_send_ack(s, j->node, NULL);
+		recv_send_read(s, j);
 	}
 	recv_job_free(j);
 }
@@ -665,6 +711,12 @@ msg_recv_message(struct session *s, const struct wa_node *n)
 		    j->id != NULL && strlen(j->id) <= MSG_RECV_ID_MAX ? j->id : "-", why);
 		if (j->id != NULL && strlen(j->id) <= MSG_RECV_ID_MAX && wa_node_attr(n, "from") != NULL)
 			recv_send_ack(s, n, "487");
+		recv_job_free(j);
+		return;
+	}
+	if (recv_ignored(s, j)) {
+		log_debug("%s: message %s in %s ignored (settings)", worker_instance_name(s->w), j->id, j->chat);
+		recv_send_ack(s, n, NULL);
 		recv_job_free(j);
 		return;
 	}

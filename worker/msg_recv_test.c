@@ -350,12 +350,51 @@ test_lid_and_refused(void **state)
 	assert_int_equal(sup.nstores, 1);
 }
 
+/* The settings that have a stanza left alone (acked, not decrypted, nothing stored), as Evolution has Baileys
+ * ignore it: a group's with groupsIgnore, a status without readStatus; with the settings off it is stored. */
+static void
+test_settings_ignore(void **state)
+{
+	struct wa_node *m;
+	uint8_t *pt;
+	size_t ptlen;
+
+	(void)state;
+	alice_session(6);
+	m = group_stanza("GRP-IGN");
+	pt = text_msg("seen or not", &ptlen);
+	add_enc(m, pt, ptlen, 0);
+	free(pt);
+	sup.settings.groups_ignore = 1;
+	sup.settings.read_status = 1;
+	msg_recv_message(&sess, m);
+	assert_false(run_until_store());
+	assert_int_equal(sup.nloads + sup.nstores, 0);
+	/* a status without readStatus (groupsIgnore does not apply to it) */
+	wa_node_set_attr(m, "from", "status@broadcast");
+	wa_node_set_attr(m, "id", "STATUS-1");
+	sup.settings.groups_ignore = 0;
+	sup.settings.read_status = 0;
+	msg_recv_message(&sess, m);
+	assert_false(run_until_store());
+	assert_int_equal(sup.nloads + sup.nstores, 0);
+	/* with readStatus, the same status is decrypted and stored */
+	sup.settings.read_status = 1;
+	sup.settings.groups_ignore = 1;
+	msg_recv_message(&sess, m);
+	wa_node_free(m);
+	assert_true(run_until_store());
+	assert_text(stored("STATUS-1"), "seen or not");
+	assert_string_equal(stored("STATUS-1")->remote_jid, "status@broadcast");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lid_and_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_settings_ignore, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,13 @@ worker_instance_name(const struct worker *w)
 	return "test";
 }
 
+const struct settings *
+worker_settings(const struct worker *w)
+{
+	(void)w;
+	return &sup.settings;
+}
+
 int
 worker_request_signal_load(struct worker *w, Wagate__Ipc__SignalKey **keys, size_t n, worker_signal_cb cb,
     void *arg)

@@ -1,5 +1,5 @@
 /* Test-only: a scripted supervisor in place of worker_call.c for the tests that run the Signal executor in
- * process (msg_exec_test, msg_recv_test). It defines worker_base, worker_instance_name and the SignalLoad and
+ * process (msg_exec_test, msg_recv_test). It defines worker_base, worker_instance_name, worker_settings and the SignalLoad and
  * MessageStore requests of worker.h: each request waits in sup until the test answers it from sup.db (the
  * supervisor's Signal tables, sigdb_testlib.h). And the remote party that talks to the executor. PEER_RUN needs
  * cmocka's headers first; failures fail the running test. */
@@ -27,6 +27,7 @@ struct msg_sup {
 	Wagate__Ipc__MessageStore *store;	/* a copy of the last MessageStore */
 	int nstores, nloads;
 	int refuse_requests;			/* SignalLoad fails to go out */
+	struct settings settings;		/* what worker_settings answers (sup_init zeroes it) */
 };
 
 extern struct msg_sup sup;

@@ -1,0 +1,98 @@
+"""The instance settings that act on messages and calls (issue 9), end to end: the real wagate + workers +
+PostgreSQL + fakewa with its mock phones (real Signal) + a webhook receiver. Evolution has Baileys act on them
+(whatsapp.baileys.service.ts); wagate's worker does:
+
+* readMessages: every stored incoming message gets a read receipt after its delivery receipt; without it, none.
+* groupsIgnore: a group's messages are acked and nothing else (not decrypted, not stored, no webhook); 1:1 chats
+  are unaffected, and the setting switched off lets the next group message through.
+* rejectCall / msgCall: a call offer is rejected (<call><reject/></call> to the caller) and/or answered with the
+  text msgCall; every call reaches the `call` webhook with Baileys' call object.
+
+Settings reach a running worker by UpdateSettings; a setPresence answered after /settings/set went over the same
+IPC channel after it, so the worker has them (the barrier of set_settings).
+
+One test: python3 test_settings_effects.py SettingsEffectsTest.test_read_messages (see README.md)."""
+
+import urllib.parse
+
+from common import wait_until
+from harness import main
+from messaging import MessagingCase, sql_str, user_jid
+
+SETTINGS = {"rejectCall": False, "msgCall": "", "groupsIgnore": False, "alwaysOnline": False, "readMessages": False,
+            "readStatus": False, "syncFullHistory": False}
+
+
+class SettingsEffectsTest(MessagingCase):
+
+    def set_settings(self, name, **changes):
+        body = dict(SETTINGS, **changes)
+        r = self.sup.api("POST", "/settings/set/" + name, body)
+        self.assertStatus(r, 201)
+        # the barrier: SetPresence is answered by the worker, which read the UpdateSettings queued before it
+        r = self.sup.api("POST", "/instance/setPresence/" + name, {"presence": "available"})
+        self.assertStatus(r, 201)
+
+    def phone_receipts(self, account):
+        r = self.fw.request("GET", "/phone/receipts?account=" + account)
+        self.assertEqual(r.status, 200, r)
+        return r.json["receipts"]
+
+    def receipts_for(self, account, mid):
+        return [x.get("type") for x in self.phone_receipts(account) if x["id"] == mid]
+
+    def test_read_messages(self):
+        me = self.pair_ready("rm", "15558300001", "Reads All")
+        peer = self.pair_ready("rm-peer", "15558300002", "Writes")
+        # off (the default): the delivery receipt only
+        mid0 = self.phone_send(peer["phone"], me["user"], "not read")
+        self.wait_msg(me["iid"], mid0)
+        wait_until(lambda: "" in self.receipts_for(peer["phone"], mid0), 20, msg="delivery receipt at the phone")
+        self.set_settings("rm", readMessages=True)
+        # on: the read receipt follows the delivery receipt
+        mid = self.phone_send(peer["phone"], me["user"], "read me at once")
+        row = self.wait_msg(me["iid"], mid)
+        self.assertEqual(row["status"], "DELIVERY_ACK", row)
+        got = wait_until(lambda: "read" in self.receipts_for(peer["phone"], mid) and self.receipts_for(
+            peer["phone"], mid), 20, msg="read receipt at the phone",
+            msg_fn=lambda: self.receipts_for(peer["phone"], mid))
+        self.assertLess(got.index(""), got.index("read"), got)     # delivered (no type) first
+        # our own messages are not read by us: my phone's text to peer, stored by my companion as fromMe
+        own = self.phone_send(me["phone"], peer["user"], "mine")
+        self.assertTrue(self.wait_msg(me["iid"], own)["from_me"])
+        self.wait_msg(peer["iid"], own)
+        self.wait_outbox_empty()
+        self.assertNotIn("read", self.receipts_for(me["phone"], own))
+        self.assertNotIn("read", self.receipts_for(peer["phone"], mid0))
+
+    def test_groups_ignore(self):
+        me = self.pair_ready("gi", "15558300011", "Ignores Groups")
+        phone_b, phone_c = "15558300012", "15558300013"
+        for phone, name in ((phone_b, "Bea"), (phone_c, "Cid")):
+            r = self.fw.post("/admin/account?" + urllib.parse.urlencode({"phone": phone, "name": name}))
+            self.assertEqual(r.status, 200, r)
+        r = self.sup.api("POST", "/group/create/gi", {"subject": "Ignored", "participants": [phone_b, phone_c]},
+                         timeout=60)
+        self.assertStatus(r, 201)
+        gid = r.json["id"]
+        self.set_settings("gi", groupsIgnore=True)
+        before = self.count_rows("message", me["iid"])
+        ignored = self.phone_send(phone_b, gid, "nobody stores this")
+        # a 1:1 text after it is stored: the group's came first and left nothing
+        direct = self.phone_send(phone_b, me["user"], "but this one")
+        self.wait_msg(me["iid"], direct)
+        self.wait_outbox_empty()
+        self.assertEqual(self.count_rows("message", me["iid"], "key_id = %s" % sql_str(ignored)), 0)
+        self.assertEqual(self.count_rows("message", me["iid"]), before + 1)
+        self.assertEqual(self.hooks("messages.upsert", "gi", ignored), [])
+        # off again: the next group text is stored, with its sender. (From C: B's sender key went with the ignored
+        # message, undecrypted as Baileys leaves it; B's next one takes the retry receipt path, which fakewa's
+        # phones do not answer for groups.)
+        self.set_settings("gi", groupsIgnore=False)
+        mid = self.phone_send(phone_c, gid, "now stored")
+        row = self.wait_msg(me["iid"], mid)
+        self.assertEqual((row["remote_jid"], row["participant"]), (gid, user_jid(phone_c)), row)
+
+
+if __name__ == "__main__":
+    main()
