@@ -4,6 +4,7 @@
  * On start it prints one line "fakewa ready port=P control=C tls=0|1" on stdout. */
 #include "fakewa_client.h"
 #include "fw_account.h"
+#include "fw_call.h"
 #include "fw_ctl.h"
 #include "fw_group.h"
 
@@ -176,6 +177,7 @@ main(int argc, char **argv)
 	TAILQ_INIT(&f.srv.clients);
 	fw_accounts_init(&f.srv.accounts);
 	f.srv.groups = fw_groups_new();
+	f.srv.calls = fw_calls_new();
 	f.srv.ev_reap = event_new(f.base, -1, 0, fakewa_reap_cb, &f.srv);
 	if (tls && (f.srv.tls = wa_tls_ctx_new_server(tls_name, cert_out, err, sizeof(err))) == NULL)
 		fatalx("TLS: %s", err);
@@ -211,6 +213,7 @@ main(int argc, char **argv)
 	while (fw_client_next(&f.srv, NULL) != NULL)
 		fw_client_free(fw_client_next(&f.srv, NULL));
 	fw_groups_free(f.srv.groups);
+	fw_calls_free(f.srv.calls);
 	fw_accounts_clear(&f.srv.accounts);
 	evconnlistener_free(f.lis);
 	fw_ctl_free(f.ctl);

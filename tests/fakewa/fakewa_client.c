@@ -1,6 +1,7 @@
 /* One fakewa client connection (see fakewa_client.h). */
 #include "fakewa_client.h"
 
+#include "fw_call.h"
 #include "fw_ctl.h"
 #include "fw_iq.h"
 #include "fw_msg.h"
@@ -166,7 +167,8 @@ fw_chatstate(struct fw_client *c, const struct wa_node *n)
 }
 
 /* Answer one node from the client: iqs are handled; messages and receipts are routed (fw_msg.h); a presence
- * and a chatstate are recorded for /admin/clients; acks and ib are accepted silently. */
+ * and a chatstate are recorded for /admin/clients; a call is acked and recorded (fw_call.h); acks and ib are
+ * accepted silently. */
 static void
 fw_handle_node(struct fw_client *c, const struct wa_node *n)
 {
@@ -183,6 +185,8 @@ fw_handle_node(struct fw_client *c, const struct wa_node *n)
 		fw_chatstate(c, n);
 	else if (strcmp(n->tag, "receipt") == 0)
 		fw_msg_receipt(c, n);
+	else if (strcmp(n->tag, "call") == 0)
+		fw_call_from_client(c, n);
 	else if (strcmp(n->tag, "presence") == 0) {
 		type = wa_node_attr(n, "type");
 		snprintf(c->presence, sizeof(c->presence), "%s", type != NULL ? type : "");

@@ -26,6 +26,7 @@ struct wa_node;
 struct fw_pairing;
 struct fw_ctl_conn;
 struct fw_groups;
+struct fw_calls;
 
 #define FW_REFS		6	/* refs per pair-device, as WhatsApp */
 #define FW_REF_MAX	64
@@ -45,6 +46,7 @@ struct fw_server {
 	struct event *ev_reap;			/* frees dead clients outside their callbacks */
 	struct fw_accounts accounts;
 	struct fw_groups *groups;		/* fw_group.h */
+	struct fw_calls *calls;			/* what clients sent as <call> (fw_call.h) */
 };
 
 enum fw_phase { FW_UPGRADE, FW_HELLO, FW_FINISH, FW_OPEN, FW_CLOSING };

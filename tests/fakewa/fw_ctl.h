@@ -30,6 +30,7 @@
  *   GET  /admin/groups                                      -> {"groups":[{"jid","subject","creator",...}]}
  *   POST /phone/reinstall?account=DIGITS                    -> {"notified":N}: a new Signal identity for the
  *        phone; the devices of the users it had sessions with get <notification type=encrypt><identity/>
+ * and calls (fw_call.h): POST /phone/call, POST /phone/call-end, GET /phone/calls?account=DIGITS.
  * The two mock-phone calls are also served as plain HTTP(S) on the WebSocket port, where Baileys' own e2e
  * helper posts the QR (fakewa_client.h). Replies of scan-qr/pair-code: 200 {"phone","jid","lid","device",
  * "key_index"}, 400 bad input, 404 no such client, 409 refused (companion error iq, closed connection, wrong

@@ -3,7 +3,13 @@
 #ifndef WAGATE_FW_ROUTES_H
 #define WAGATE_FW_ROUTES_H
 
+struct fw_account;
 struct fw_ctl_call;
+
+/* fw_routes_phone.c: helpers of the phone's routes. The account an account=DIGITS (or phone=DIGITS) parameter
+ * names, or NULL after a 404 answer; and an error answer {"error":err} with this status. */
+struct fw_account *fw_route_phone_account(struct fw_ctl_call *call);
+void fw_route_error(struct fw_ctl_call *call, int code, const char *err);
 
 /* fw_routes_clients.c: inspect the connections and inject faults. */
 void fw_route_clients(struct fw_ctl_call *call);
@@ -33,5 +39,10 @@ void fw_route_phone_receipts(struct fw_ctl_call *call);
 void fw_route_phone_receipt(struct fw_ctl_call *call);
 void fw_route_phone_redeliver(struct fw_ctl_call *call);
 void fw_route_account_new(struct fw_ctl_call *call);
+
+/* fw_call.c: calls (fw_call.h). */
+void fw_route_phone_call(struct fw_ctl_call *call);
+void fw_route_phone_call_end(struct fw_ctl_call *call);
+void fw_route_phone_calls(struct fw_ctl_call *call);
 
 #endif

@@ -102,8 +102,8 @@ fw_route_accounts(struct fw_ctl_call *call)
 	evbuffer_free(b);
 }
 
-/* The account an account=DIGITS (or phone=DIGITS) parameter names, or NULL after a 404 answer. */
-static struct fw_account *
+/* The account an account=DIGITS (or phone=DIGITS) parameter names (see fw_routes.h). */
+struct fw_account *
 fw_route_phone_account(struct fw_ctl_call *call)
 {
 	const char *phone = fw_ctl_query(call, "account") != NULL ? fw_ctl_query(call, "account") :
@@ -175,8 +175,8 @@ fw_route_phone_fail_next(struct fw_ctl_call *call)
 	fw_ctl_reply(call->conn, 200, "{\"armed\":1}");
 }
 
-/* Answer 400 with err as the JSON error. */
-static void
+/* Answer with err as the JSON error (see fw_routes.h). */
+void
 fw_route_error(struct fw_ctl_call *call, int code, const char *err)
 {
 	struct evbuffer *b = evbuffer_new();

@@ -5,8 +5,10 @@ send arbitrary bytes; the Signal side is the mock phone's.
 
 usage: message_e2e.py FAKEWA WA_PROBE [test-name ...]"""
 import os
+import re
 import signal
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -300,7 +302,83 @@ def t_devices(tmp):
         stop(a, b, c, c2)
 
 
-TESTS = [t_route, t_usync_keys, t_phone, t_account, t_redeliver, t_devices]
+def calls(fw, account):
+    return fw.call("/phone/calls?account=" + account, "GET")["calls"]
+
+
+def t_call(tmp):
+    """The phone of A calls B (fw_call.h): every connected companion of B gets the <call><offer>, none of A's; a
+    terminate ends it; a companion's <call><reject/> is acked and recorded for the account it is addressed to."""
+    with Fakewa(tmp) as fw:
+        a, ja = pair(fw, A)
+        b, jb = pair(fw, B)
+        b2, jb2 = pair(fw, B)
+        ua = A + "@s.whatsapp.net"
+        t0 = int(time.time())
+        st, js = fw.post("/phone/call?account=%s&to=%s&video=1" % (A, B))
+        check(st == 200 and js["sent"] == 2 and re.fullmatch("[0-9A-F]{32}", js["call_id"]), "call: %d %s" % (st, js))
+        cid = js["call_id"]
+        offer = ("platform=android version=2.24.1 offer call-id=%s call-creator=%s count=0 reason=- "
+                 "kids=audio/opus/16000,audio/opus/8000,video/vp8,net/3,encopt/2" % (cid, ua))
+        for p in (b, b2):
+            got = line(p, "CALL 0 %s " % ua)
+            m = re.fullmatch(r"CALL 0 \S+ (\S+) t=(\d+) (.*)", got or "")
+            check(m and m.group(3) == offer and abs(int(m.group(2)) - t0) <= 5, "offer: %r" % got, p)
+        check(not any(l.startswith("CALL ") for l in a.lines), "the caller's companion was rung", a)
+        # audio only, to as a JID, the id given; B's second companion is offline now and hears nothing of it
+        stop(b2)
+        check(poll(lambda: not device(fw, jb2["jid"])["connected"], 5), "B's second companion still connected")
+        st, js = fw.post("/phone/call?account=%s&to=%s&id=ABCDEF0123" % (A, B + "@s.whatsapp.net"))
+        check(st == 200 and js == {"call_id": "ABCDEF0123", "sent": 1}, "audio call: %d %s" % (st, js))
+        check(b.wait_for(lambda p: any(
+            "offer call-id=ABCDEF0123 " in l and l.endswith(" kids=audio/opus/16000,audio/opus/8000,net/3,encopt/2")
+            for l in p.lines)), "audio offer", b)
+        check(device(fw, jb2["jid"])["queued"] == 0, "a call was queued for an offline device")
+        st, js = fw.post("/phone/call-end?account=%s&to=%s&id=ABCDEF0123&reason=timeout" % (A, B))
+        check(st == 200 and js == {"call_id": "ABCDEF0123", "sent": 1}, "call-end: %d %s" % (st, js))
+        check(b.wait_for(lambda p: any(re.fullmatch(r"CALL 0 %s \S+ t=\d+ platform=- version=- terminate "
+                                                    r"call-id=ABCDEF0123 call-creator=%s count=0 reason=timeout "
+                                                    r"kids=-" % (ua, ua), l) for l in p.lines)), "terminate", b)
+        for q, code in (("account=19990000000&to=" + B, 404), ("account=%s" % A, 400),
+                        ("account=%s&to=19990000000" % A, 400), ("account=%s&to=%s" % (A, A), 400),
+                        ("account=%s&to=%s&id=not-hex" % (A, B), 400),
+                        ("account=%s&to=%s&id=%s" % (A, B, "A" * 65), 400)):
+            st, js = fw.post("/phone/call?" + q)
+            check(st == code and "error" in js, "call?%s: %d %s" % (q, st, js))
+        check(fw.post("/phone/call-end?account=%s&to=%s" % (A, B))[0] == 400, "call-end without id")
+        check(fw.post("/phone/call-end?account=%s&to=%s&id=AB&reason=busy" % (A, B))[0] == 400, "bad reason")
+        # B's companion rejects the first call, as whatsmeow's RejectCall does
+        check(calls(fw, A) == [], "records before any reject")
+        b.cmd("0 call rj1 %s reject %s %s 0" % (ua, cid, ua))
+        check(line(b, "ACK 0 call rj1 error=- type=reject from=%s" % ua), "reject not acked", b)
+        want = {"from": jb["jid"], "to": ua, "tag": "reject", "call_id": cid, "call_creator": ua, "count": "0"}
+        check(calls(fw, A) == [want], "records: %s" % calls(fw, A))
+        check(calls(fw, B) == [], "recorded for the wrong account")
+        # untrusted: no child (acked, not recorded), no id (recorded, not acked), unknown account (acked, not
+        # recorded), an id too long (cut), odd bytes (made '?'), to as the account's LID
+        lid_a = ja["lid"].split(":")[0] + "@lid"
+        b.cmd("0 call rj2 %s -" % ua)
+        check(line(b, "ACK 0 call rj2 error=- type=- from=%s" % ua), "childless call not acked", b)
+        b.cmd("0 call - %s reject NOID" % ua)
+        b.cmd("0 call rj3 19990000000@s.whatsapp.net reject X")
+        b.cmd('0 call rj4 %s reject %s a"b\\c<>' % (lid_a, "F" * 100))
+        check(line(b, "ACK 0 call rj4 "), "rj4 not acked", b)
+        got = calls(fw, A)
+        cut = {"from": jb["jid"], "to": lid_a, "tag": "reject", "call_id": "F" * 64, "call_creator": "a?b?c??",
+               "count": ""}
+        check(len(got) == 3 and got[1]["call_id"] == "NOID" and got[2] == cut, "records: %s" % got)
+        check(not any(" call - " in l or "NOID" in l for l in b.lines if l.startswith("ACK ")), "id-less acked", b)
+        # the last 16 are kept, oldest first
+        for i in range(17):
+            b.cmd("0 call r%d %s accept C%d %s 0" % (i, ua, i, ua))
+        check(line(b, "ACK 0 call r16 "), "r16 not acked", b)
+        got = [c["call_id"] for c in calls(fw, A)]
+        check(got == ["C%d" % i for i in range(1, 17)], "kept: %s" % got)
+        check(fw.request("GET", "/phone/calls?account=19990000000").status == 404, "unknown account")
+        stop(a, b)
+
+
+TESTS = [t_route, t_usync_keys, t_phone, t_account, t_redeliver, t_devices, t_call]
 
 
 if __name__ == "__main__":

@@ -127,6 +127,30 @@ pm_message(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct wa_n
 	pm_send(c, r);
 }
 
+/* <call>: one CALL line, its first child's attributes and the tags (with enc/rate/medium/keygen) inside that
+ * child. Not acked: fakewa does not wait for one. */
+static void
+pm_call(int idx, const struct wa_node *n)
+{
+	const struct wa_node *ch = n->ctype == WA_CONTENT_NODES && n->nchildren > 0 ? n->children[0] : NULL, *g;
+	char kids[256] = "-";
+	size_t o = 0;
+
+	for (size_t k = 0; ch != NULL && ch->ctype == WA_CONTENT_NODES && k < ch->nchildren; k++) {
+		g = ch->children[k];
+		o += (size_t)snprintf(kids + o, o < sizeof(kids) ? sizeof(kids) - o : 0, "%s%s%s%s%s%s", k ? "," : "",
+		    g->tag, wa_node_attr(g, "enc") ? "/" : "", pm_attr(g, "enc", ""),
+		    wa_node_attr(g, "rate") || wa_node_attr(g, "medium") || wa_node_attr(g, "keygen") ? "/" : "",
+		    pm_attr(g, "rate", pm_attr(g, "medium", pm_attr(g, "keygen", ""))));
+	}
+	printf("CALL %d %s %s t=%s platform=%s version=%s %s call-id=%s call-creator=%s count=%s reason=%s kids=%s\n",
+	    idx, pm_attr(n, "from", "-"), pm_attr(n, "id", "-"), pm_attr(n, "t", "-"), pm_attr(n, "platform", "-"),
+	    pm_attr(n, "version", "-"), ch ? ch->tag : "-", ch ? pm_attr(ch, "call-id", "-") : "-",
+	    ch ? pm_attr(ch, "call-creator", "-") : "-", ch ? pm_attr(ch, "count", "-") : "-",
+	    ch ? pm_attr(ch, "reason", "-") : "-", kids);
+	fflush(stdout);
+}
+
 /* usync result: one line per user. */
 static void
 pm_usync(int idx, const struct wa_node *iq)
@@ -240,6 +264,8 @@ probe_msg_node(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct 
 		return;
 	if (strcmp(n->tag, "message") == 0)
 		pm_message(idx, st, c, n);
+	else if (strcmp(n->tag, "call") == 0)
+		pm_call(idx, n);
 	else if (strcmp(n->tag, "receipt") == 0) {
 		printf("RECEIPT %d %s %s %s%s%s%s%s\n", idx, pm_attr(n, "from", "-"), pm_attr(n, "id", "-"),
 		    pm_attr(n, "type", "delivery"), wa_node_attr(n, "participant") ? " participant=" : "",
@@ -257,8 +283,12 @@ probe_msg_node(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct 
 			wa_node_set_attr(a, "type", wa_node_attr(n, "type"));
 		pm_send(c, a);
 	} else if (strcmp(n->tag, "ack") == 0) {
-		printf("ACK %d %s %s error=%s%s%s\n", idx, pm_attr(n, "class", "-"), pm_attr(n, "id", "-"),
+		printf("ACK %d %s %s error=%s%s%s", idx, pm_attr(n, "class", "-"), pm_attr(n, "id", "-"),
 		    pm_attr(n, "error", "-"), wa_node_attr(n, "phash") ? " phash=" : "", pm_attr(n, "phash", ""));
+		/* a call's ack also says which child it was (type) and whom the call was to (from) */
+		if (strcmp(pm_attr(n, "class", ""), "call") == 0)
+			printf(" type=%s from=%s", pm_attr(n, "type", "-"), pm_attr(n, "from", "-"));
+		printf("\n");
 		fflush(stdout);
 	} else if (strcmp(n->tag, "notification") == 0 && strcmp(pm_attr(n, "type", ""), "encrypt") == 0 &&
 	    wa_node_child(n, "identity") != NULL) {
@@ -387,6 +417,25 @@ probe_msg_command(int idx, struct fw_sigstore *st, struct wa_conn *c, char *line
 			enc = wa_node_add_child(n, wa_node_new("enc"));
 			wa_node_set_attr(enc, "type", "msg");
 			wa_node_set_bytes(enc, "x", 1);
+		}
+		pm_send(c, n);
+	} else if (verb != NULL && strcmp(verb, "call") == 0 && a3 != NULL) {
+		/* call <stanza id|-> <to jid> <tag|-> [<call-id> <call-creator> <count>]: a <call> as a client
+		 * answers one (whatsmeow's RejectCall: <reject call-id call-creator count="0"/>) */
+		char *a5 = strtok(NULL, " \n"), *a6 = strtok(NULL, " \n");
+
+		n = wa_node_new("call");
+		if (strcmp(a1, "-") != 0)
+			wa_node_set_attr(n, "id", a1);
+		wa_node_set_attr(n, "to", a2);
+		if (strcmp(a3, "-") != 0) {
+			q = wa_node_add_child(n, wa_node_new(a3));
+			if (a4 != NULL)
+				wa_node_set_attr(q, "call-id", a4);
+			if (a5 != NULL)
+				wa_node_set_attr(q, "call-creator", a5);
+			if (a6 != NULL)
+				wa_node_set_attr(q, "count", a6);
 		}
 		pm_send(c, n);
 	} else if (verb != NULL && strcmp(verb, "receipt") == 0 && a3 != NULL) {

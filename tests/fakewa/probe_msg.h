@@ -7,6 +7,8 @@
  *   <conn#> usync <user jid>[,...]                     devices + contact + lid query, iq id probe-usync
  *   <conn#> key <device jid>[,...]                     prekey bundle fetch, iq id probe-key; a Signal session
  *                                                      is built from each bundle received
+ *   <conn#> call <stanza id|-> <to jid> <tag|-> [<call-id> [<call-creator> [<count>]]]
+ *           a <call> with one child <tag call-id call-creator count/> (none for -), as a client rejects a call
  *   <conn#> g...                                       group commands (probe_group.h)
  *   <conn#> sendtext <msg id> <chat jid> <device jid> <text...>
  *           Message{conversation} encrypted with wa_signal for that device (session from a key command)
@@ -15,7 +17,8 @@
  *   TEXT <conn#> <from> <id> <text>        a pkmsg/msg that decrypted (address "user:device" of from)
  *   DECRYPT-FAIL <conn#> <from> <id> <reason>
  *   RECEIPT <conn#> <from> <id> <type|delivery>[ participant=<jid>]            (acked)
- *   ACK <conn#> <class> <id> error=<code|->[ phash=<server's participant hash>]
+ *   ACK <conn#> <class> <id> error=<code|->[ phash=<server's participant hash>][ type=<t|-> from=<jid|->]
+ *                                          (type and from: class call only)
  *   IB <conn#> offline <count>
  *   IDENTITY <conn#> <user jid>            <notification type=encrypt><identity/> (that user reinstalled)
  *   DEVICES <conn#> <user jid> <add|remove|...> <device jid>[,...]   <notification type=devices>, one line per
@@ -23,7 +26,9 @@
  *   USYNC <conn#> <jid> devices=<ids|-> contact=<type|-> lid=<jid|->
  *   KEY <conn#> <jid> reg=<n> prekey=<id|none>     or     KEY <conn#> <jid> error=<code>
  *   SESSION <conn#> <jid> <built|failed>
- *   SENT <conn#> <id> <pkmsg|msg>          or     SEND-FAIL <conn#> <id> <reason> */
+ *   SENT <conn#> <id> <pkmsg|msg>          or     SEND-FAIL <conn#> <id> <reason>
+ *   CALL <conn#> <from> <id> t=<t> platform=<p> version=<v> <child tag> call-id=<id> call-creator=<jid>
+ *        count=<n> reason=<r|-> kids=<tag[/enc][/rate|medium|keygen],...|->     a <call> from the server */
 #ifndef WAGATE_PROBE_MSG_H
 #define WAGATE_PROBE_MSG_H
 
