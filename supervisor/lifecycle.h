@@ -19,6 +19,7 @@ struct db_result;
 struct workers_account;
 struct workers_pair;
 struct workers_store;
+struct workers_call;
 struct workers_sig_key;
 struct workers_msg_store;
 
@@ -89,6 +90,8 @@ void lifecycle_on_store(void *ctx, const char *instance_id, uint64_t req, const 
 void lifecycle_on_signal_load(void *ctx, const char *instance_id, uint64_t req, const struct workers_sig_key *keys,
     size_t n);
 void lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const struct workers_msg_store *m);
+/* A call (CallEvent): Evolution's `call` webhook, in the instance's order (lifecycle_call.c). */
+void lifecycle_on_call(void *ctx, const char *instance_id, const struct workers_call *c);
 /* A send was acked by WhatsApp: raise message id of the instance to status (WORKERS_MSG_*), with its
  * messages.update, on a later loop turn in the instance's order; kept through an outage (safe to call from a
  * worker-table callback). */

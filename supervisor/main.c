@@ -220,6 +220,7 @@ main(int argc, char **argv)
 	wcbs.on_store = lifecycle_on_store;
 	wcbs.on_signal_load = lifecycle_on_signal_load;
 	wcbs.on_msg_store = lifecycle_on_msg_store;
+	wcbs.on_call = lifecycle_on_call;
 	wcbs.ctx = &app;
 	if ((app.workers = workers_new(app.base, &wcfg, &wcbs)) == NULL)
 		fatalx("worker table could not be created");

@@ -132,6 +132,8 @@ static const struct ipc_peer_dispatch worker_ipc_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_NUMBERS_RESULT, WK_READY | WK_STOPPING, NULL },
 	/* Groups (worker_group.c): answers to our commands, as above. */
 	{ WAGATE__IPC__ENVELOPE__MSG_GROUP_RESULT, WK_READY | WK_STOPPING, NULL },
+	/* Calls (worker_msg.c): what a stopping worker still saw is still news. */
+	{ WAGATE__IPC__ENVELOPE__MSG_CALL_EVENT, WK_READY | WK_STOPPING, worker_msg_on_call },
 };
 
 /* The phase the table is checked against. */

@@ -75,6 +75,24 @@ worker_msg_on_msg_store(void *arg, const IpcEnvelope *env)
 	return 0;
 }
 
+/* CallEvent: a call WhatsApp told the worker of; no answer. */
+int
+worker_msg_on_call(void *arg, const IpcEnvelope *env)
+{
+	struct worker_rec *wk = arg;
+	struct workers *w = wk->w;
+	struct workers_call c;
+	const char *why;
+
+	if (worker_msg_check_call(env->call_event, &c, &why) == -1) {
+		log_warnx("%s: invalid CallEvent: %s", wk->name, why);
+		return -1;
+	}
+	if (w->cbs.on_call != NULL)
+		w->cbs.on_call(w->cbs.ctx, wk->id, &c);
+	return 0;
+}
+
 /* Whether the caller's records can answer a SignalLoad of nkeys keys. */
 static int
 worker_msg_records_ok(const struct workers_sig_record *recs, size_t n, size_t nkeys)

@@ -319,3 +319,42 @@ worker_msg_check_numbers(const Wagate__Ipc__NumbersResult *r, size_t nasked, str
 	*v = out;
 	return 0;
 }
+
+int
+worker_msg_check_call(const Wagate__Ipc__CallEvent *e, struct workers_call *out, const char **why)
+{
+	static const char *const statuses[] = { "offer", "terminate", "timeout", "reject", "accept", "preaccept",
+	    "transport", "relaylatency", "ringing" };
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	if (!worker_msg_str(e->chat_id, WORKER_MSG_STR_MAX, 1) || !worker_msg_str(e->from, WORKER_MSG_STR_MAX, 1) ||
+	    !worker_msg_str(e->caller_pn, WORKER_MSG_STR_MAX, 0) || !worker_msg_str(e->id, WORKER_MSG_STR_MAX, 1) ||
+	    !worker_msg_str(e->status, WORKER_MSG_STR_MAX, 1) || !worker_msg_str(e->group_jid, WORKER_MSG_STR_MAX, 0)) {
+		*why = "a call's string is missing, too long or not UTF-8";
+		return -1;
+	}
+	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]) && strcmp(e->status, statuses[i]) != 0; i++)
+		;
+	if (i == sizeof(statuses) / sizeof(statuses[0])) {
+		*why = "unknown call status";
+		return -1;
+	}
+	if (e->timestamp < 0 || e->latency_ms < -1 || e->latency_ms > 3600000) {
+		*why = "call timestamp or latency out of range";
+		return -1;
+	}
+	out->chat_id = e->chat_id;
+	out->from = e->from;
+	out->caller_pn = e->caller_pn;
+	out->id = e->id;
+	out->status = e->status;
+	out->group_jid = e->group_jid;
+	out->timestamp = e->timestamp;
+	out->offline = e->offline;
+	out->is_video = e->is_video;
+	out->is_group = e->is_group;
+	out->rejected = e->rejected;
+	out->latency_ms = e->latency_ms;
+	return 0;
+}

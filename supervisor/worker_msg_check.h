@@ -45,4 +45,9 @@ int worker_msg_check_send_result(const Wagate__Ipc__SendResult *r, struct worker
 int worker_msg_check_numbers(const Wagate__Ipc__NumbersResult *r, size_t nasked, struct workers_number **v,
     int *code, const char **error);
 
+/* CallEvent: strings bounded (WORKER_MSG_STR_MAX) and UTF-8, the call id, caller and chat present, the status
+ * one of Baileys' (offer, terminate, timeout, reject, accept, preaccept, transport, relaylatency, ringing), the
+ * timestamp not negative, latency -1 or 0..3600000. 0 with *out filled, or -1 and *why. */
+int worker_msg_check_call(const Wagate__Ipc__CallEvent *e, struct workers_call *out, const char **why);
+
 #endif

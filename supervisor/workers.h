@@ -195,6 +195,15 @@ struct workers_group {
 typedef void (*workers_groups_cb)(void *arg, int ok, int code, const char *error, const struct workers_group *v,
     size_t n);
 
+/* A call WhatsApp told the worker of (CallEvent; Baileys' call event). Strings are never NULL ("" when absent)
+ * and live only during the callback. */
+struct workers_call {
+	const char *chat_id, *from, *caller_pn, *id, *status, *group_jid;
+	int64_t timestamp;
+	int offline, is_video, is_group, rejected;
+	int latency_ms;			/* -1 unknown */
+};
+
 struct workers_cbs {
 	void (*on_ready)(void *ctx, const char *instance_id, pid_t pid);
 	/* acct is set only with CONN_OPEN reported by the worker (NULL otherwise). */
@@ -212,6 +221,8 @@ struct workers_cbs {
 	void (*on_signal_load)(void *ctx, const char *instance_id, uint64_t req, const struct workers_sig_key *keys,
 	    size_t n);
 	void (*on_msg_store)(void *ctx, const char *instance_id, uint64_t req, const struct workers_msg_store *m);
+	/* Optional (NULL = ignored): a call event (no answer). */
+	void (*on_call)(void *ctx, const char *instance_id, const struct workers_call *c);
 	void *ctx;
 };
 

@@ -186,5 +186,6 @@ void worker_req_refuse(struct worker_rec *wk, uint64_t request_id, enum worker_r
  * commands with an answer (SendMessage, CheckNumbers, MarkRead). */
 int worker_msg_on_signal_load(void *arg, const IpcEnvelope *env);
 int worker_msg_on_msg_store(void *arg, const IpcEnvelope *env);
+int worker_msg_on_call(void *arg, const IpcEnvelope *env);
 
 #endif

@@ -81,6 +81,12 @@ int msg_send_on_ack(struct session *s, const struct wa_node *n);	/* 1 if the <ac
  * count, from a bounded cache of recent sent messages). msg_recv.c routes it here; this sends the <ack>. */
 void msg_send_on_retry_receipt(struct session *s, const struct wa_node *n);
 void msg_send_on_devices_notification(struct session *s, const struct wa_node *n);
+/* A message of the worker's own (msgCall's answer to a call) to the user JID to: sent, stored and acked like a
+ * SendMessage's, but stored as WhatsApp's own upsert (messages.upsert, not send.message), as Evolution emits
+ * it, and answered to nobody (a failure is logged). */
+void msg_send_own(struct session *s, const char *to, const uint8_t *msg, size_t len);
+/* msg_call.c: a <call> stanza (session.c acked it): CallEvent to the supervisor; rejectCall / msgCall. */
+void msg_call_on_node(struct session *s, const struct wa_node *n);
 void msg_send_reset_connection(struct session *s);	/* fail what waits for the server (503) */
 void msg_send_free(struct session *s);
 

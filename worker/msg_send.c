@@ -92,6 +92,13 @@ send_finish(struct send_op *op, int code, const char *error)
 		send_op_free(op);
 		return;
 	}
+	if (op->own) {
+		if (code != 0)
+			log_warnx("%s: own message %s to %s failed: %d %s", worker_instance_name(s->w), op->id, op->to,
+			    code, error != NULL ? error : "");
+		send_op_free(op);
+		return;
+	}
 	r.ok = code == 0;
 	r.code = code;
 	r.error = (char *)(error != NULL ? error : "");
@@ -253,8 +260,9 @@ send_plaintexts(struct send_op *op, const uint8_t *msg, size_t len)
 	return rc;
 }
 
-void
-worker_session_send(struct session *s, uint64_t request_id, const char *to, const uint8_t *msg, size_t len,
+/* A send for request_id (own: the worker's own, msg_send_own). */
+static void
+send_start(struct session *s, uint64_t request_id, int own, const char *to, const uint8_t *msg, size_t len,
     const char *id)
 {
 	struct msg_send_state *st = send_state(s);
@@ -268,6 +276,7 @@ worker_session_send(struct session *s, uint64_t request_id, const char *to, cons
 	op->s = s;
 	op->kind = SEND_KIND_MESSAGE;
 	op->request_id = request_id;
+	op->own = own;
 	op->t = (int64_t)time(NULL);
 	snprintf(op->to, sizeof(op->to), "%s", to);
 	TAILQ_INSERT_TAIL(&st->ops, op, entry);
@@ -313,6 +322,19 @@ worker_session_send(struct session *s, uint64_t request_id, const char *to, cons
 	if (iq_table_send(s->iq, s->conn, iq, SEND_QUERY_TIMEOUT_S * 1000, send_usync_cb, op) == -1)
 		send_finish(op, 503, "Connection Closed");
 	wa_node_free(iq);
+}
+
+void
+worker_session_send(struct session *s, uint64_t request_id, const char *to, const uint8_t *msg, size_t len,
+    const char *id)
+{
+	send_start(s, request_id, 0, to, msg, len, id);
+}
+
+void
+msg_send_own(struct session *s, const char *to, const uint8_t *msg, size_t len)
+{
+	send_start(s, 0, 1, to, msg, len, "");
 }
 
 int
@@ -435,7 +457,7 @@ send_add_pending_row(const struct send_op *op, struct msg_batch *b, const char *
 	m.message.data = op->msg;
 	m.message.len = op->len;
 	m.source = (char *)"web";
-	m.sent_by_api = 1;
+	m.sent_by_api = !op->own;
 	msg_batch_add_message(b, &m);
 }
 

@@ -58,6 +58,7 @@ struct send_op {
 	enum send_kind kind;
 	enum send_stage stage;
 	uint64_t request_id;
+	int own;			/* the worker's own message (msg_send_own): answered to nobody */
 	char id[MSG_WIRE_ID_LEN + 128];
 	char to[MSG_WIRE_JID_MAX];	/* the chat (user JID as given) */
 	char to_alt[MSG_WIRE_JID_MAX];	/* its LID when the usync answer told it, else "" */

@@ -427,6 +427,89 @@ test_stanzas(void **state)
 	wa_node_free(m);
 }
 
+/* <call> stanzas read as Baileys' call event; what is refused; the reject we answer an offer with. */
+static void
+test_calls(void **state)
+{
+	struct wa_node *n = wa_node_new("call"), *info, *r;
+	struct msg_call c;
+	const char *why;
+
+	(void)state;
+	wa_node_set_attr(n, "from", "15550001111@s.whatsapp.net");
+	wa_node_set_attr(n, "id", "S1");
+	wa_node_set_attr(n, "t", "1700000123");
+	assert_int_equal(msg_call_parse(n, &c, &why), -1);		/* no call info */
+	info = wa_node_add_child(n, wa_node_new("offer"));
+	wa_node_set_attr(info, "call-creator", "15550001111@s.whatsapp.net");
+	assert_int_equal(msg_call_parse(n, &c, &why), -1);		/* no call-id */
+	wa_node_set_attr(info, "call-id", "ABCDEF0123456789");
+	wa_node_add_child(info, wa_node_new("video"));
+	wa_node_set_attr(info, "group-jid", "120363000000000001@g.us");
+	assert_int_equal(msg_call_parse(n, &c, &why), 0);
+	assert_string_equal(c.id, "ABCDEF0123456789");
+	assert_string_equal(c.chat_id, "15550001111@s.whatsapp.net");
+	assert_string_equal(c.from, "15550001111@s.whatsapp.net");	/* the call-creator, with no from */
+	assert_string_equal(c.status, "offer");
+	assert_int_equal(c.t, 1700000123);
+	assert_true(c.is_video && c.is_group && !c.offline);
+	assert_string_equal(c.group_jid, "120363000000000001@g.us");
+	assert_int_equal(c.latency_ms, -1);
+	r = msg_call_reject(&c, "15559990000@s.whatsapp.net", "15550001111@s.whatsapp.net", "3EB0X");
+	assert_string_equal(r->tag, "call");
+	assert_string_equal(wa_node_attr(r, "to"), "15550001111@s.whatsapp.net");
+	assert_string_equal(wa_node_attr(r, "from"), "15559990000@s.whatsapp.net");
+	assert_string_equal(wa_node_attr(r, "id"), "3EB0X");
+	assert_string_equal(r->children[0]->tag, "reject");
+	assert_string_equal(wa_node_attr(r->children[0], "call-id"), "ABCDEF0123456789");
+	assert_string_equal(wa_node_attr(r->children[0], "call-creator"), "15550001111@s.whatsapp.net");
+	assert_string_equal(wa_node_attr(r->children[0], "count"), "0");
+	wa_node_free(r);
+	/* a terminate for a timeout, offline; the child's from wins over the creator */
+	wa_node_free(n);
+	n = wa_node_new("call");
+	wa_node_set_attr(n, "from", "15550001111@s.whatsapp.net");
+	wa_node_set_attr(n, "offline", "0");
+	info = wa_node_add_child(n, wa_node_new("terminate"));
+	wa_node_set_attr(info, "call-id", "C2");
+	wa_node_set_attr(info, "call-creator", "15550002222@s.whatsapp.net");
+	wa_node_set_attr(info, "from", "15550003333@s.whatsapp.net");
+	wa_node_set_attr(info, "reason", "timeout");
+	assert_int_equal(msg_call_parse(n, &c, &why), 0);
+	assert_string_equal(c.status, "timeout");
+	assert_string_equal(c.from, "15550003333@s.whatsapp.net");
+	assert_true(c.offline && !c.is_video);
+	assert_int_equal(c.t, 0);
+	/* a relay latency; an unknown tag is "ringing" */
+	wa_node_free(n);
+	n = wa_node_new("call");
+	wa_node_set_attr(n, "from", "15550001111@s.whatsapp.net");
+	info = wa_node_add_child(n, wa_node_new("relaylatency"));
+	wa_node_set_attr(info, "call-id", "C3");
+	wa_node_set_attr(info, "call-creator", "15550001111@s.whatsapp.net");
+	wa_node_set_attr(info, "latency", "33");
+	assert_int_equal(msg_call_parse(n, &c, &why), 0);
+	assert_string_equal(c.status, "relaylatency");
+	assert_int_equal(c.latency_ms, 33);
+	wa_node_free(n);
+	n = wa_node_new("call");
+	wa_node_set_attr(n, "from", "15550001111@s.whatsapp.net");
+	info = wa_node_add_child(n, wa_node_new("mystery"));
+	wa_node_set_attr(info, "call-id", "C4");
+	wa_node_set_attr(info, "call-creator", "15550001111@s.whatsapp.net");
+	assert_int_equal(msg_call_parse(n, &c, &why), 0);
+	assert_string_equal(c.status, "ringing");
+	/* refused: a bad JID, a call-id with a space or too long */
+	wa_node_set_attr(info, "call-creator", "not a jid");
+	assert_int_equal(msg_call_parse(n, &c, &why), -1);
+	wa_node_set_attr(info, "call-creator", "15550001111@s.whatsapp.net");
+	wa_node_set_attr(info, "call-id", "A B");
+	assert_int_equal(msg_call_parse(n, &c, &why), -1);
+	wa_node_set_attr(info, "call-id", "0123456789012345678901234567890123456789012345678901234567890123X");
+	assert_int_equal(msg_call_parse(n, &c, &why), -1);
+	wa_node_free(n);
+}
+
 int
 main(void)
 {
@@ -438,6 +521,7 @@ main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_dsm),
 		cmocka_unit_test(test_stanzas),
+		cmocka_unit_test(test_calls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

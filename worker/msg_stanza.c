@@ -1,8 +1,10 @@
 /* What we write when sending (reference/wa-session.md sections 4.1, 4.7, 4.8, 5.3, 5.5): message ids, the
- * DeviceSentMessage for our own devices, the <message> stanzas and read receipts. See msg_wire.h. */
+ * DeviceSentMessage for our own devices, the <message> stanzas and read receipts; and the <call> stanzas we read
+ * and the reject we answer them with. See msg_wire.h. */
 #include "msg_wire.h"
 
 #include "random.h"
+#include "wa_jid.h"
 #include "wa_node.h"
 #include "xmalloc.h"
 
@@ -218,4 +220,125 @@ msg_stanza_read(const char *chat, const char *participant, const char *const *id
 			wa_node_set_attr(wa_node_add_child(list, wa_node_new("item")), "id", ids[i]);
 	}
 	return r;
+}
+
+/* A JID attribute of n into out: "" when absent; -1 when present but malformed, too long, or (user) not a user
+ * JID (a phone number's or a LID, possibly with a device). */
+static int
+call_jid(const struct wa_node *n, const char *key, int user, char *out, size_t len)
+{
+	const char *v = wa_node_attr(n, key);
+	struct wa_jid j;
+
+	*out = '\0';
+	if (v == NULL)
+		return 0;
+	if (strlen(v) >= len || wa_jid_parse(v, &j) == -1 || (user && !wa_jid_is_user(&j)))
+		return -1;
+	snprintf(out, len, "%s", v);
+	return 0;
+}
+
+/* Baileys' call status for the call info's tag (getCallStatusFromNode). */
+static const char *
+call_status(const struct wa_node *info)
+{
+	static const char *const same[] = { "preaccept", "transport", "relaylatency", "reject", "accept" };
+	const char *reason = wa_node_attr(info, "reason");
+	size_t i;
+
+	if (strcmp(info->tag, "offer") == 0 || strcmp(info->tag, "offer_notice") == 0)
+		return "offer";
+	if (strcmp(info->tag, "terminate") == 0)
+		return reason != NULL && strcmp(reason, "timeout") == 0 ? "timeout" : "terminate";
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++)
+		if (strcmp(info->tag, same[i]) == 0)
+			return same[i];
+	return "ringing";
+}
+
+/* A decimal attribute of at most 9 digits, or dflt. */
+static int64_t
+call_num(const struct wa_node *n, const char *key, int64_t dflt)
+{
+	const char *v = wa_node_attr(n, key);
+	size_t len = v != NULL ? strlen(v) : 0;
+
+	if (len == 0 || len > 12 || strspn(v, "0123456789") != len)
+		return dflt;
+	return strtoll(v, NULL, 10);
+}
+
+int
+msg_call_parse(const struct wa_node *n, struct msg_call *c, const char **why)
+{
+	const struct wa_node *info;
+	const char *id, *lat;
+	char creator[MSG_WIRE_JID_MAX];
+	size_t len;
+
+	memset(c, 0, sizeof(*c));
+	c->latency_ms = -1;
+	if (strcmp(n->tag, "call") != 0 || n->ctype != WA_CONTENT_NODES || n->nchildren == 0) {
+		*why = "no call info";
+		return -1;
+	}
+	info = n->children[0];
+	id = wa_node_attr(info, "call-id");
+	len = id != NULL ? strlen(id) : 0;
+	if (len == 0 || len > MSG_CALL_ID_MAX) {
+		*why = "bad call-id";
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)id[i] < 0x21 || (unsigned char)id[i] > 0x7e) {
+			*why = "bad call-id";
+			return -1;
+		}
+	memcpy(c->id, id, len + 1);
+	if (call_jid(n, "from", 0, c->chat_id, sizeof(c->chat_id)) == -1 || c->chat_id[0] == '\0' ||
+	    call_jid(info, "call-creator", 1, creator, sizeof(creator)) == -1 ||
+	    call_jid(info, "from", 1, c->from, sizeof(c->from)) == -1 ||
+	    call_jid(info, "caller_pn", 1, c->caller_pn, sizeof(c->caller_pn)) == -1 ||
+	    call_jid(info, "group-jid", 0, c->group_jid, sizeof(c->group_jid)) == -1) {
+		*why = "bad JID";
+		return -1;
+	}
+	if (c->from[0] == '\0')
+		memcpy(c->from, creator, sizeof(c->from));
+	if (c->from[0] == '\0') {
+		*why = "no caller";
+		return -1;
+	}
+	snprintf(c->status, sizeof(c->status), "%s", call_status(info));
+	c->t = call_num(n, "t", 0);
+	c->offline = wa_node_attr(n, "offline") != NULL;
+	if (strcmp(c->status, "offer") == 0) {
+		c->is_video = wa_node_child(info, "video") != NULL;
+		c->is_group = c->group_jid[0] != '\0' || (wa_node_attr(info, "type") != NULL &&
+		    strcmp(wa_node_attr(info, "type"), "group") == 0);
+	}
+	if (strcmp(c->status, "relaylatency") == 0) {
+		lat = wa_node_attr(info, "latency") != NULL ? "latency" : wa_node_attr(info, "latency_ms") != NULL ?
+		    "latency_ms" : "latency-ms";
+		c->latency_ms = (int)call_num(info, lat, -1);
+		if (c->latency_ms > 3600000)
+			c->latency_ms = -1;
+	}
+	return 0;
+}
+
+struct wa_node *
+msg_call_reject(const struct msg_call *c, const char *own_user, const char *caller_user, const char *id)
+{
+	struct wa_node *n = wa_node_new("call"), *r;
+
+	wa_node_set_attr(n, "id", id);
+	wa_node_set_attr(n, "from", own_user);
+	wa_node_set_attr(n, "to", caller_user);
+	r = wa_node_add_child(n, wa_node_new("reject"));
+	wa_node_set_attr(r, "call-id", c->id);
+	wa_node_set_attr(r, "call-creator", caller_user);
+	wa_node_set_attr(r, "count", "0");
+	return n;
 }

@@ -58,6 +58,30 @@ int msg_keys_bundle(const struct wa_node *iq, const char *jid, struct wa_signal_
 /* A bundle carried by a node in the key layout (<registration> given separately, <type>, <identity>, <skey>,
  * [<key>]): <user> of a key answer, <keys> of a retry receipt. 0 or -1. */
 int msg_keys_parse(const struct wa_node *n, uint32_t registration_id, uint16_t device, struct wa_signal_bundle *b);
+/* A <call> stanza read as Baileys' call event (WACallEvent; whatsmeow's BasicCallMeta): strings are bounded
+ * copies ("" when absent), JIDs well formed, the caller's (from, caller_pn) user JIDs. */
+#define MSG_CALL_ID_MAX		64
+#define MSG_CALL_STATUS_MAX	16
+struct msg_call {
+	char chat_id[MSG_WIRE_JID_MAX];		/* the stanza's from */
+	char from[MSG_WIRE_JID_MAX];		/* the caller: the child's from, else its call-creator */
+	char caller_pn[MSG_WIRE_JID_MAX];	/* the caller's phone-number JID beside a LID, when named */
+	char id[MSG_CALL_ID_MAX + 1];		/* call-id */
+	char status[MSG_CALL_STATUS_MAX];	/* offer, terminate, timeout, reject, accept, preaccept, transport,
+						 * relaylatency, ringing */
+	char group_jid[MSG_WIRE_JID_MAX];
+	int64_t t;				/* seconds; 0 when absent */
+	int offline, is_video, is_group;
+	int latency_ms;				/* relaylatency; -1 unknown */
+};
+/* Read n (tag "call", first child the call info). 0, or -1 with why (then nothing is to be done with it but
+ * the ack). */
+int msg_call_parse(const struct wa_node *n, struct msg_call *c, const char **why);
+/* <call id from=own to=caller><reject call-id call-creator=caller count="0"/></call>: own and the caller as user
+ * JIDs without a device (whatsmeow's RejectCall). */
+struct wa_node *msg_call_reject(const struct msg_call *c, const char *own_user, const char *caller_user,
+    const char *id);
+
 /* A 1-4 byte big-endian number in child tag of n; -1 if absent or malformed. */
 int64_t msg_wire_be(const struct wa_node *n, const char *tag, size_t minlen, size_t maxlen);
 

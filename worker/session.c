@@ -255,6 +255,7 @@ session_node_cb(struct wa_conn *c, const struct wa_node *n, void *arg)
 	}
 	if (strcmp(n->tag, "call") == 0) {
 		session_send_ack(s, n);
+		msg_call_on_node(s, n);
 		return;
 	}
 	if (strcmp(n->tag, "ib") == 0) {

@@ -820,6 +820,16 @@ worker_reply_result(struct worker *w, uint64_t request_id, int ok, int code, con
 }
 
 void
+worker_report_call(struct worker *w, const Wagate__Ipc__CallEvent *c)
+{
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
+
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_CALL_EVENT;
+	env.call_event = (Wagate__Ipc__CallEvent *)c;
+	worker_send(w, &env);
+}
+
+void
 worker_reply_groups(struct worker *w, uint64_t request_id, const Wagate__Ipc__GroupResult *r)
 {
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;

@@ -80,5 +80,7 @@ void worker_reply_send(struct worker *w, uint64_t request_id, const Wagate__Ipc_
 void worker_reply_numbers(struct worker *w, uint64_t request_id, const Wagate__Ipc__NumbersResult *r);
 void worker_reply_result(struct worker *w, uint64_t request_id, int ok, int code, const char *error);
 void worker_reply_groups(struct worker *w, uint64_t request_id, const Wagate__Ipc__GroupResult *r);
+/* A call event for the supervisor (no answer). */
+void worker_report_call(struct worker *w, const Wagate__Ipc__CallEvent *c);
 
 #endif

@@ -6,7 +6,8 @@ PostgreSQL + fakewa with its mock phones (real Signal) + a webhook receiver. Evo
 * groupsIgnore: a group's messages are acked and nothing else (not decrypted, not stored, no webhook); 1:1 chats
   are unaffected, and the setting switched off lets the next group message through.
 * rejectCall / msgCall: a call offer is rejected (<call><reject/></call> to the caller) and/or answered with the
-  text msgCall; every call reaches the `call` webhook with Baileys' call object.
+  text msgCall (stored as our message, with messages.upsert as Evolution emits it); every call (offer, terminate)
+  reaches the `call` webhook with Baileys' call object.
 
 Settings reach a running worker by UpdateSettings; a setPresence answered after /settings/set went over the same
 IPC channel after it, so the worker has them (the barrier of set_settings).
@@ -92,6 +93,71 @@ class SettingsEffectsTest(MessagingCase):
         mid = self.phone_send(phone_c, gid, "now stored")
         row = self.wait_msg(me["iid"], mid)
         self.assertEqual((row["remote_jid"], row["participant"]), (gid, user_jid(phone_c)), row)
+
+
+    # --- calls (fakewa: POST /phone/call, /phone/call-end, GET /phone/calls)
+    def call(self, caller, callee, path="/phone/call", **q):
+        r = self.fw.post(path + "?" + urllib.parse.urlencode(dict(account=caller, to=callee, **q)))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["sent"], 1, r.json)
+        return r.json["call_id"]
+
+    def call_hook(self, name, cid, status):
+        """The data of the `call` webhook of name for call cid with that status."""
+        got = self.rx.wait_event("call", name, timeout=30, pred=lambda r: (r["body"]["data"] or {}).get("id") == cid
+                                 and r["body"]["data"].get("status") == status)
+        return got[0]["body"]["data"]
+
+    def rejects(self, caller, cid):
+        r = self.fw.request("GET", "/phone/calls?account=" + caller)
+        self.assertEqual(r.status, 200, r)
+        return [x for x in r.json["calls"] if x["call_id"] == cid]
+
+    def test_calls(self):
+        me = self.pair_ready("ring", "15558300021", "Callee")
+        caller = "15558300022"
+        r = self.fw.post("/admin/account?" + urllib.parse.urlencode({"phone": caller, "name": "Caller"}))
+        self.assertEqual(r.status, 200, r)
+        caller_jid = user_jid(caller)
+
+        # defaults: the call is reported (Baileys' call object), not rejected, not answered
+        cid = self.call(caller, me["phone"])
+        d = self.call_hook("ring", cid, "offer")
+        self.assertEqual(d, {"chatId": caller_jid, "from": caller_jid, "id": cid, "date": d["date"], "offline": False,
+                             "status": "offer", "isVideo": False, "isGroup": False}, d)
+        self.assertRegex(d["date"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$")
+        self.assertEqual(self.rejects(caller, cid), [])
+        self.call(caller, me["phone"], path="/phone/call-end", id=cid)
+        d = self.call_hook("ring", cid, "terminate")
+        self.assertEqual((d["from"], d["offline"]), (caller_jid, False), d)
+        self.assertNotIn("isVideo", d)
+
+        # rejectCall + msgCall: the offer is rejected and the caller gets the text, stored as messages.upsert
+        text = "Sorry, no calls here"
+        self.set_settings("ring", rejectCall=True, msgCall=text)
+        cid = self.call(caller, me["phone"], video=1)
+        d = self.call_hook("ring", cid, "offer")
+        self.assertTrue(d["isVideo"], d)
+        rej = wait_until(lambda: self.rejects(caller, cid), 20, msg="reject at the caller's phone")
+        self.assertEqual(rej[0]["tag"], "reject", rej)
+        self.assertEqual((rej[0]["call_creator"], rej[0]["count"], rej[0]["to"]), (caller_jid, "0", caller_jid), rej)
+        self.assertEqual(rej[0]["from"].split("@")[0].split(":")[0], me["phone"], rej)
+        got = wait_until(lambda: [x for x in self.phone_received(caller) if x.get("text") == text], 30,
+                         msg="msgCall's text at the caller's phone", msg_fn=lambda: self.phone_received(caller))
+        mid = got[0]["id"]
+        row = self.wait_msg(me["iid"], mid)
+        self.assertEqual((row["remote_jid"], row["from_me"], row["message"]), (caller_jid, True, {"conversation": text}),
+                         row)
+        self.wait_hook("messages.upsert", "ring", mid)
+        self.assertEqual(self.hooks("send.message", "ring", mid), [])
+
+        # msgCall alone: answered, not rejected
+        self.set_settings("ring", msgCall="Call me later")
+        cid = self.call(caller, me["phone"])
+        wait_until(lambda: [x for x in self.phone_received(caller) if x.get("text") == "Call me later"], 30,
+                   msg="the second msgCall at the caller's phone")
+        self.call_hook("ring", cid, "offer")
+        self.assertEqual(self.rejects(caller, cid), [])
 
 
 if __name__ == "__main__":

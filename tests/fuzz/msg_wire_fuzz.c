@@ -1,7 +1,7 @@
 /* libFuzzer target for the parsers of the server's answers to our sends (worker/msg_usync.c): a frame
  * plaintext is decoded as a node and read as a usync device list, a usync contact answer and a prekey
  * bundle answer (as the server's reply to our iq would be); the raw bytes also go through the
- * DeviceSentMessage wrapper's protobuf walk (msg_stanza.c). */
+ * DeviceSentMessage wrapper's protobuf walk (msg_stanza.c); the node is also read as a <call> (msg_call_parse). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,6 +35,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(dsm);
 	if ((n = wa_binary_decode(data, size, err, sizeof(err))) == NULL)
 		return 0;
+	{
+		struct msg_call c;
+		const char *why;
+
+		if (msg_call_parse(n, &c, &why) == 0 && (c.id[0] == '\0' || c.from[0] == '\0' || c.chat_id[0] == '\0' ||
+		    memchr(c.status, '\0', sizeof(c.status)) == NULL))
+			abort();
+	}
 	for (size_t i = 0; i < 3; i++) {
 		rc = msg_usync_devices(n, users[i], devs, MSG_WIRE_DEVICES_MAX, &ndevs);
 		if (rc == 1 && (ndevs == 0 || ndevs > MSG_WIRE_DEVICES_MAX))

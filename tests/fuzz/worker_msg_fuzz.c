@@ -110,6 +110,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (env == NULL)
 		return 0;
+	if (env->msg_case == WAGATE__IPC__ENVELOPE__MSG_CALL_EVENT) {
+		struct workers_call c;
+
+		if (worker_msg_check_call(env->call_event, &c, &why) == 0) {
+			fuzz_str(c.chat_id, WORKER_MSG_STR_MAX, 1);
+			fuzz_str(c.from, WORKER_MSG_STR_MAX, 1);
+			fuzz_str(c.caller_pn, WORKER_MSG_STR_MAX, 0);
+			fuzz_str(c.id, WORKER_MSG_STR_MAX, 1);
+			fuzz_str(c.status, WORKER_MSG_STR_MAX, 1);
+			fuzz_str(c.group_jid, WORKER_MSG_STR_MAX, 0);
+			if (c.timestamp < 0 || c.latency_ms < -1 || c.latency_ms > 3600000)
+				abort();
+		}
+	}
 	switch (env->msg_case) {
 	case WAGATE__IPC__ENVELOPE__MSG_SIGNAL_LOAD:
 		if (worker_msg_check_signal_load(env->signal_load, &keys, &n, &why) == 0) {
