@@ -77,6 +77,44 @@ send_op_free(struct send_op *op)
 	free(op);
 }
 
+/* The SERVER_ACK of the worker's own message (msg_send_own): no SendResult carries it to the supervisor, so it is
+ * stored as a receipt's status is, through the executor (after the PENDING row, which went before the stanza). */
+struct send_own_ack {
+	char id[MSG_WIRE_ID_LEN + 128];
+	char to[MSG_WIRE_JID_MAX];
+	int64_t t;
+};
+
+static int
+send_own_ack_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch *b)
+{
+	struct send_own_ack *a = arg;
+	Wagate__Ipc__StatusChange st = WAGATE__IPC__STATUS_CHANGE__INIT;
+
+	(void)s;
+	(void)sig;
+	st.id = a->id;
+	st.remote_jid = a->to;
+	st.from_me = 1;
+	st.status = WAGATE__IPC__MSG_STATUS__MSG_STATUS_SERVER_ACK;
+	st.timestamp = a->t;
+	msg_batch_add_status(b, &st);
+	return WA_SIGNAL_DONE;
+}
+
+static void
+send_own_ack_committed(struct session *s, void *arg, int ok, const char *error, int stopping)
+{
+	struct send_own_ack *a = arg;
+
+	if (!ok && !stopping)
+		log_warnx("%s: the server ack of own message %s not stored: %s", worker_instance_name(s->w), a->id,
+		    error);
+	free(a);
+}
+
+static const struct msg_job_ops send_own_ack_ops = { send_own_ack_step, send_own_ack_committed };
+
 /* Answer the op's SendMessage (retries answer nobody) and free it; op must be in the list. */
 void
 send_finish(struct send_op *op, int code, const char *error)
@@ -93,9 +131,19 @@ send_finish(struct send_op *op, int code, const char *error)
 		return;
 	}
 	if (op->own) {
+		struct send_own_ack *a;
+
 		if (code != 0)
 			log_warnx("%s: own message %s to %s failed: %d %s", worker_instance_name(s->w), op->id, op->to,
 			    code, error != NULL ? error : "");
+		else {
+			a = xcalloc(1, sizeof(*a));
+			snprintf(a->id, sizeof(a->id), "%s", op->id);
+			snprintf(a->to, sizeof(a->to), "%s", op->to);
+			a->t = op->t;
+			if (msg_exec_submit(s, &send_own_ack_ops, a) == -1)
+				free(a);
+		}
 		send_op_free(op);
 		return;
 	}

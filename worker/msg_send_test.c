@@ -427,6 +427,19 @@ test_stanzas(void **state)
 	wa_node_free(m);
 }
 
+/* <call from=15550001111><TAG call-id=id call-creator=15550001111/></call>; *info is the child. */
+static struct wa_node *
+call_node(const char *tag, const char *id, struct wa_node **info)
+{
+	struct wa_node *n = wa_node_new("call");
+
+	wa_node_set_attr(n, "from", "15550001111@s.whatsapp.net");
+	*info = wa_node_add_child(n, wa_node_new(tag));
+	wa_node_set_attr(*info, "call-id", id);
+	wa_node_set_attr(*info, "call-creator", "15550001111@s.whatsapp.net");
+	return n;
+}
+
 /* <call> stanzas read as Baileys' call event; what is refused; the reject we answer an offer with. */
 static void
 test_calls(void **state)
@@ -467,11 +480,8 @@ test_calls(void **state)
 	wa_node_free(r);
 	/* a terminate for a timeout, offline; the child's from wins over the creator */
 	wa_node_free(n);
-	n = wa_node_new("call");
-	wa_node_set_attr(n, "from", "15550001111@s.whatsapp.net");
+	n = call_node("terminate", "C2", &info);
 	wa_node_set_attr(n, "offline", "0");
-	info = wa_node_add_child(n, wa_node_new("terminate"));
-	wa_node_set_attr(info, "call-id", "C2");
 	wa_node_set_attr(info, "call-creator", "15550002222@s.whatsapp.net");
 	wa_node_set_attr(info, "from", "15550003333@s.whatsapp.net");
 	wa_node_set_attr(info, "reason", "timeout");
@@ -482,21 +492,13 @@ test_calls(void **state)
 	assert_int_equal(c.t, 0);
 	/* a relay latency; an unknown tag is "ringing" */
 	wa_node_free(n);
-	n = wa_node_new("call");
-	wa_node_set_attr(n, "from", "15550001111@s.whatsapp.net");
-	info = wa_node_add_child(n, wa_node_new("relaylatency"));
-	wa_node_set_attr(info, "call-id", "C3");
-	wa_node_set_attr(info, "call-creator", "15550001111@s.whatsapp.net");
+	n = call_node("relaylatency", "C3", &info);
 	wa_node_set_attr(info, "latency", "33");
 	assert_int_equal(msg_call_parse(n, &c, &why), 0);
 	assert_string_equal(c.status, "relaylatency");
 	assert_int_equal(c.latency_ms, 33);
 	wa_node_free(n);
-	n = wa_node_new("call");
-	wa_node_set_attr(n, "from", "15550001111@s.whatsapp.net");
-	info = wa_node_add_child(n, wa_node_new("mystery"));
-	wa_node_set_attr(info, "call-id", "C4");
-	wa_node_set_attr(info, "call-creator", "15550001111@s.whatsapp.net");
+	n = call_node("mystery", "C4", &info);
 	assert_int_equal(msg_call_parse(n, &c, &why), 0);
 	assert_string_equal(c.status, "ringing");
 	/* refused: a bad JID, a call-id with a space or too long */

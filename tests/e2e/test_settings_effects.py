@@ -150,6 +150,8 @@ class SettingsEffectsTest(MessagingCase):
                          row)
         self.wait_hook("messages.upsert", "ring", mid)
         self.assertEqual(self.hooks("send.message", "ring", mid), [])
+        # the server's ack raises it, as for an API send (the phone's receipt then to DELIVERY_ACK)
+        self.wait_hook("messages.update", "ring", mid, pred=lambda u: u.get("status") == "SERVER_ACK")
 
         # msgCall alone: answered, not rejected
         self.set_settings("ring", msgCall="Call me later")
