@@ -27,23 +27,25 @@ call_text_set(const char *s)
 	return 0;
 }
 
-/* The caller as a user JID to answer: the phone-number JID WhatsApp named beside a LID, else the caller's own
- * (without a device). 0 or -1. */
+/* The caller as a user JID to write to (msgCall): the phone-number JID WhatsApp named beside a LID, else the
+ * caller's own (without a device). 0 or -1. */
 static int
 call_caller_user(const struct msg_call *c, char *out, size_t len)
 {
 	return msg_wire_user(c->caller_pn[0] != '\0' ? c->caller_pn : c->from, out, len);
 }
 
-/* <call><reject/></call> to the caller; 0, or -1 when it could not be written. */
+/* <call><reject/></call> to the caller as the call names it (its LID when it is one: the call is WhatsApp's under
+ * that address), without a device as whatsmeow sends it; 0, or -1 when it could not be written. */
 static int
-call_reject(struct session *s, const struct msg_call *c, const char *caller)
+call_reject(struct session *s, const struct msg_call *c)
 {
-	char own[MSG_WIRE_JID_MAX], id[MSG_WIRE_ID_LEN + 1];
+	char own[MSG_WIRE_JID_MAX], caller[MSG_WIRE_JID_MAX], id[MSG_WIRE_ID_LEN + 1];
 	struct wa_node *n;
 	int rc;
 
-	if (s->conn == NULL || s->creds == NULL || msg_wire_user(s->creds->jid, own, sizeof(own)) == -1)
+	if (s->conn == NULL || s->creds == NULL || msg_wire_user(s->creds->jid, own, sizeof(own)) == -1 ||
+	    msg_wire_user(c->from, caller, sizeof(caller)) == -1)
 		return -1;
 	msg_stanza_make_id(own, (int64_t)time(NULL), id);
 	n = msg_call_reject(c, own, caller, id);
@@ -90,7 +92,7 @@ msg_call_on_node(struct session *s, const struct wa_node *n)
 		offer = 0;
 	}
 	if (offer && st->reject_call) {
-		ev.rejected = call_reject(s, &c, caller) == 0;
+		ev.rejected = call_reject(s, &c) == 0;
 		log_info("%s: call %s from %s %s", worker_instance_name(s->w), c.id, c.from,
 		    ev.rejected ? "rejected" : "not rejected: no connection");
 	}
