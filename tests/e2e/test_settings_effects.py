@@ -146,8 +146,8 @@ class SettingsEffectsTest(MessagingCase):
                          msg="msgCall's text at the caller's phone", msg_fn=lambda: self.phone_received(caller))
         mid = got[0]["id"]
         row = self.wait_msg(me["iid"], mid)
-        self.assertEqual((row["remote_jid"], row["from_me"], row["message"]), (caller_jid, True, {"conversation": text}),
-                         row)
+        self.assertEqual((row["remote_jid"], row["from_me"], row["message"]),
+                         (caller_jid, True, {"conversation": text}), row)
         self.wait_hook("messages.upsert", "ring", mid)
         self.assertEqual(self.hooks("send.message", "ring", mid), [])
         # the server's ack raises it, as for an API send (the phone's receipt then to DELIVERY_ACK)
