@@ -60,7 +60,7 @@ lc_call_run(struct app *app, struct instance *inst, void *payload)
 	tx = db_tx_new();
 	webhook_enqueue(app->webhook, tx, inst->id, inst->name, "call", cl->data, inst->owner_jid);
 	if (db_tx_count(tx) == 0) {
-		/* no webhook wants it */
+		/* nothing was queued (webhook_enqueue refused the event) */
 		db_tx_free(tx);
 		lc_call_free(cl);
 		return;

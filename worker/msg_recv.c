@@ -70,6 +70,7 @@ struct recv_job {
 	const char *id, *from, *participant_attr, *notify;
 	int64_t t;
 	int group;				/* from a group or broadcast: skmsg possible, participant set */
+	int broadcast;				/* from a broadcast (status@broadcast, a list) */
 	int from_me;
 	char sender[WA_SIGNAL_ADDRESS_MAX + 1];	/* the sending device's Signal address */
 	char chat[MSG_RECV_JID_MAX], chat_alt[MSG_RECV_JID_MAX];
@@ -194,15 +195,6 @@ recv_job_free(struct recv_job *j)
 	free(j);
 }
 
-/* Whether jid is a broadcast (status@broadcast, a broadcast list). */
-static int
-recv_is_broadcast(const char *jid)
-{
-	size_t n = strlen(jid);
-
-	return n > 10 && strcmp(jid + n - 10, "@broadcast") == 0;
-}
-
 /*
  * Whether the instance's settings have the stanza left alone, as Evolution has Baileys ignore it
  * (shouldIgnoreJid): a group's with groupsIgnore, a broadcast's (statuses) without readStatus. It is acked and
@@ -213,7 +205,7 @@ recv_ignored(struct session *s, const struct recv_job *j)
 {
 	const struct settings *st = worker_settings(s->w);
 
-	if (recv_is_broadcast(j->chat))
+	if (j->broadcast)
 		return !st->read_status;
 	return j->group && st->groups_ignore;
 }
@@ -282,7 +274,7 @@ recv_send_read(struct session *s, const struct recv_job *j)
 	struct wa_node *r;
 
 	if (j->from_me || j->content.message == NULL ||
-	    !(recv_is_broadcast(j->chat) ? st->read_status : st->read_messages))
+	    !(j->broadcast ? st->read_status : st->read_messages))
 		return;
 	r = msg_stanza_read(j->from, j->participant_attr, ids, 1, (int64_t)time(NULL));
 	wa_conn_send_node(s->conn, r);
@@ -637,7 +629,8 @@ recv_parse(struct session *s, struct recv_job *j)
 		return "bad from";
 	if (j->notify != NULL && strlen(j->notify) > 256)
 		j->notify = NULL;
-	j->group = wa_jid_is_group(&jf) || wa_jid_is_broadcast(&jf);
+	j->broadcast = wa_jid_is_broadcast(&jf);
+	j->group = wa_jid_is_group(&jf) || j->broadcast;
 	if (j->group) {
 		if (part == NULL || msg_recv_user_jid(part, j->participant, sizeof(j->participant), NULL) == -1)
 			return "group message without a participant";
