@@ -288,7 +288,7 @@ fw_accounts_json(struct fw_accounts *as, struct evbuffer *b)
 			    nd++ ? "," : "", jid, lid, d->number, d->key_index, d->client ? "true" : "false",
 			    d->active ? "true" : "false", d->nprekeys, d->logins, d->nqueued);
 			fw_json_string(b, d->reg.os);
-			evbuffer_add_printf(b, "}");
+			evbuffer_add_printf(b, ",\"requireFullSync\":%s}", d->reg.full_sync ? "true" : "false");
 		}
 		evbuffer_add_printf(b, "]}");
 	}

@@ -25,6 +25,7 @@ struct fw_reg {
 	uint8_t skey_sig[64];
 	char os[64];				/* DeviceProps.os, "" if absent */
 	int platform;				/* DeviceProps.platformType, -1 if absent */
+	int full_sync;				/* DeviceProps.requireFullSync */
 };
 
 struct fw_prekey {

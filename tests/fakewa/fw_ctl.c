@@ -61,6 +61,7 @@ static const struct fw_ctl_route fw_ctl_routes[] = {
 	{ "GET", "/phone/receipts", 0, fw_route_phone_receipts },
 	{ "POST", "/phone/receipt", 0, fw_route_phone_receipt },
 	{ "POST", "/phone/redeliver", 0, fw_route_phone_redeliver },
+	{ "POST", "/phone/history", 0, fw_route_phone_history },
 	{ "POST", "/admin/account", 0, fw_route_account_new },
 };
 

@@ -31,6 +31,10 @@
  *   POST /phone/reinstall?account=DIGITS                    -> {"notified":N}: a new Signal identity for the
  *        phone; the devices of the users it had sessions with get <notification type=encrypt><identity/>
  * and calls (fw_call.h): POST /phone/call, POST /phone/call-end, GET /phone/calls?account=DIGITS.
+ * and the history sync (fw_history.h): POST /phone/history?account=DIGITS, body = the chunk as JSON
+ *        -> {"id":MSG_ID,"sent":N} / 400 {"error"} (nothing sent) / 404: the phone sends the chunk as a peer
+ *        message to each of its companions (N = how many; 0 when none is linked). They answer with receipts
+ *        type="peer_msg" and type="hist_sync" to the own user JID, listed by GET /phone/receipts.
  * The two mock-phone calls are also served as plain HTTP(S) on the WebSocket port, where Baileys' own e2e
  * helper posts the QR (fakewa_client.h). Replies of scan-qr/pair-code: 200 {"phone","jid","lid","device",
  * "key_index"}, 400 bad input, 404 no such client, 409 refused (companion error iq, closed connection, wrong

@@ -115,7 +115,8 @@ fw_http_hexval(unsigned char ch)
 }
 
 /* Decode a chunked body (RFC 9112 7.1; extensions and trailer fields ignored) from p[0..len) into out
- * (FW_HTTP_MAX_BODY bytes): *outlen bytes of body, *used bytes of input. */
+ * (min(len, FW_HTTP_MAX_BODY) bytes: the body is never longer than its framing): *outlen bytes of body, *used
+ * bytes of input. */
 static int
 fw_http_chunked(const char *p, size_t len, char *out, size_t *outlen, size_t *used, int *status, char *err,
     size_t errlen)
@@ -182,7 +183,7 @@ fw_http_parse(const char *buf, size_t len, struct fw_http_req **out, size_t *use
 	struct fw_http_framing fr = { 0, 0, 0 };
 	struct fw_http_req *req;
 	const char *hend, *eol, *line, *why;
-	char body[FW_HTTP_MAX_BODY];
+	char *body;
 	size_t hlen, blen = 0, bused = 0;
 	int r;
 
@@ -212,9 +213,12 @@ fw_http_parse(const char *buf, size_t len, struct fw_http_req **out, size_t *use
 		why = "both Content-Length and Transfer-Encoding";
 		goto fail400;
 	}
+	/* on the heap, sized by what arrived: the cap is too big for the stack, and most bodies are tiny */
 	if (fr.chunked) {
+		body = xmalloc((len - hlen < FW_HTTP_MAX_BODY ? len - hlen : FW_HTTP_MAX_BODY) + 1);
 		if ((r = fw_http_chunked(buf + hlen, len - hlen, body, &blen, &bused, status, err, errlen)) !=
 		    FW_HTTP_DONE) {
+			free(body);
 			fw_http_req_free(req);
 			return r;
 		}
@@ -225,11 +229,11 @@ fw_http_parse(const char *buf, size_t len, struct fw_http_req **out, size_t *use
 		fw_http_req_free(req);
 		return FW_HTTP_AGAIN;
 	} else {
+		body = xmalloc(fr.length + 1);
 		memcpy(body, buf + hlen, fr.length);
 		blen = bused = fr.length;
 	}
-	req->body = xmalloc(blen + 1);
-	memcpy(req->body, body, blen);
+	req->body = body;
 	req->body[blen] = '\0';
 	req->body_len = blen;
 	*out = req;

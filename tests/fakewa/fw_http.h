@@ -9,7 +9,8 @@
 #include <stddef.h>
 
 #define FW_HTTP_MAX_HEAD	8192
-#define FW_HTTP_MAX_BODY	4096
+/* 4 MiB: POST /phone/history carries a whole history chunk as JSON (fw_history.h) */
+#define FW_HTTP_MAX_BODY	(4 * 1024 * 1024)
 #define FW_HTTP_MAX_CHUNKED	(4 * FW_HTTP_MAX_BODY)	/* chunk framing included */
 /* No complete request is longer: the caller need not buffer more than this. */
 #define FW_HTTP_MAX_REQUEST	(FW_HTTP_MAX_HEAD + FW_HTTP_MAX_CHUNKED)

@@ -380,6 +380,11 @@ fw_msg_receipt(struct fw_client *c, const struct wa_node *r)
 		fw_device_jid(c->dev, from, sizeof(from));
 		fw_phone_receipt_seen(t.acct->mock, from, id, type, wa_node_child(r, "keys") != NULL);
 	}
+	/* peer_msg and hist_sync answer the phone's own peer messages (a history sync): for it alone, not for the
+	 * account's other companions */
+	if (t.acct == c->dev->acct && type != NULL && (strcmp(type, "peer_msg") == 0 ||
+	    strcmp(type, "hist_sync") == 0))
+		return;
 	/* to names one device (the author of the message), or a bare user: then every device but the sender */
 	TAILQ_FOREACH(d, &t.acct->devices, entry) {
 		if (d == c->dev || (j.is_ad && d->number != t.device))

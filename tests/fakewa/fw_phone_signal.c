@@ -567,6 +567,37 @@ fw_phone_send(struct fw_server *s, struct fw_account *a, const char *to, const c
 	return 0;
 }
 
+int
+fw_phone_peer_send(struct fw_account *a, const uint8_t *pt, size_t ptlen, char *id, size_t idlen)
+{
+	struct fw_device *d;
+	struct wa_node *m, *e;
+	uint8_t rnd[8];
+	int sent = 0;
+
+	if (a->mock == NULL)
+		return -1;
+	random_bytes(rnd, sizeof(rnd));
+	snprintf(id, idlen, "3EB0%02X%02X%02X%02X%02X%02X%02X%02X", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5],
+	    rnd[6], rnd[7]);
+	TAILQ_FOREACH(d, &a->devices, entry) {
+		if ((e = fw_phone_encrypt(a->mock, a, d->number, pt, ptlen)) == NULL)
+			continue;
+		/* a peer message names no chat: no recipient, no participant, no DeviceSentMessage around it */
+		m = wa_node_new("message");
+		wa_node_set_attrf(m, "from", "%s@s.whatsapp.net", a->phone);
+		wa_node_set_attr(m, "id", id);
+		wa_node_set_attr(m, "type", "text");
+		wa_node_set_attr(m, "category", "peer");
+		wa_node_set_attrf(m, "t", "%lld", (long long)time(NULL));
+		wa_node_add_child(m, e);
+		fw_msg_deliver(d, m);
+		sent++;
+	}
+	log_info("phone of %s: peer message %s (%zu bytes) for %d companion(s)", a->phone, id, ptlen, sent);
+	return sent;
+}
+
 /* Has the device at addr got the phone's sender key of group? */
 static int
 fw_phone_skdm_has(const struct fw_phone *p, const char *group, const char *addr)

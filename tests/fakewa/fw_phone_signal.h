@@ -10,6 +10,7 @@
 #define WAGATE_FW_PHONE_SIGNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct evbuffer;
 struct fw_account;
@@ -37,6 +38,11 @@ void fw_phone_receive(struct fw_client *c, struct fw_account *a, const struct wa
  * account's). 0 with the message id in id (>= 32 bytes), or -1 with err. */
 int fw_phone_send(struct fw_server *s, struct fw_account *a, const char *to, const char *text, char *id,
     size_t idlen, char *err, size_t errlen);
+/* Send the plaintext Message pt from a's phone to each of a's companions as a peer message (category="peer",
+ * as the phone's history sync and app state key shares go), online or queued. The number of companions it went
+ * to (one that cannot be encrypted for is skipped), with the message id in id (>= 32 bytes); -1 if the phone
+ * has no Signal keys. */
+int fw_phone_peer_send(struct fw_account *a, const uint8_t *pt, size_t ptlen, char *id, size_t idlen);
 /* A group <message> for a's phone, as a member device would get it (fw_group_msg.c): from=GROUP
  * participant=SENDER, a pairwise pkmsg/msg (carrying the sender key distribution) and/or an skmsg, decrypted in
  * that order; the text is kept with its group, and a receipt goes to the sender device (none to a phone). */

@@ -38,6 +38,7 @@ void fw_route_phone_reinstall(struct fw_ctl_call *call);
 void fw_route_phone_receipts(struct fw_ctl_call *call);
 void fw_route_phone_receipt(struct fw_ctl_call *call);
 void fw_route_phone_redeliver(struct fw_ctl_call *call);
+void fw_route_phone_history(struct fw_ctl_call *call);
 void fw_route_account_new(struct fw_ctl_call *call);
 
 /* fw_call.c: calls (fw_call.h). */

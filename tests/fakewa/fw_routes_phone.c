@@ -5,6 +5,7 @@
 #include "fw_account.h"
 #include "fw_ctl.h"
 #include "fw_group.h"
+#include "fw_history.h"
 #include "fw_http.h"
 #include "fw_msg.h"
 #include "fw_pair.h"
@@ -372,4 +373,31 @@ fw_route_phone_receipt(struct fw_ctl_call *call)
 		return;
 	}
 	fw_ctl_reply(call->conn, 200, "{\"sent\":1}");
+}
+
+/* POST /phone/history?account, body = the chunk as JSON (fw_history.h): the phone sends it to its companions. */
+void
+fw_route_phone_history(struct fw_ctl_call *call)
+{
+	struct fw_account *a;
+	uint8_t *pt;
+	size_t ptlen;
+	char err[192], id[64], json[128];
+	int sent;
+
+	if ((a = fw_route_phone_account(call)) == NULL)
+		return;
+	if (fw_history_build(call->req->body, call->req->body_len, &pt, &ptlen, err, sizeof(err)) == -1) {
+		fw_route_error(call, 400, err);
+		return;
+	}
+	sent = fw_phone_peer_send(a, pt, ptlen, id, sizeof(id));
+	free(pt);
+	if (sent == -1) {
+		fw_route_error(call, 500, "the phone has no Signal keys");
+		return;
+	}
+	/* no companion linked is no error: the test sees sent 0 (nothing is queued for a later pairing) */
+	snprintf(json, sizeof(json), "{\"id\":\"%s\",\"sent\":%d}", id, sent);
+	fw_ctl_reply(call->conn, 200, json);
 }

@@ -123,6 +123,7 @@ fw_session_registration(struct fw_client *c, const Wa__ClientPayload__DevicePair
 			snprintf(c->reg.os, sizeof(c->reg.os), "%s", props->os);
 		if (props->has_platformtype)
 			c->reg.platform = (int)props->platformtype;
+		c->reg.full_sync = props->has_requirefullsync && props->requirefullsync;
 		wa__device_props__free_unpacked(props, NULL);
 	}
 	return 0;

@@ -4,12 +4,15 @@ wa_probe --pair --commands as the companions (probe_msg.h). The <enc> bytes are 
 send arbitrary bytes; the Signal side is the mock phone's.
 
 usage: message_e2e.py FAKEWA WA_PROBE [test-name ...]"""
+import base64
+import json
 import os
 import re
 import signal
 import sys
 import time
 import urllib.parse
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fwtest import Fakewa, Probe, check, poll, run  # noqa: E402
@@ -378,7 +381,99 @@ def t_call(tmp):
         stop(a, b)
 
 
-TESTS = [t_route, t_usync_keys, t_phone, t_account, t_redeliver, t_devices, t_call]
+def history(fw, account, body):
+    """POST /phone/history with body (a dict as JSON, or raw bytes): (status, json)."""
+    return fw.post("/phone/history?account=" + account, body if isinstance(body, bytes) else json.dumps(body))
+
+
+def t_history(tmp):
+    """POST /phone/history: the phone sends a history sync chunk as a peer message to its companions, which
+    decrypt and inflate it and answer with peer_msg and hist_sync receipts to the own user JID; bad bodies are
+    refused with nothing sent; an offline companion gets it at its next login."""
+    with Fakewa(tmp) as fw:
+        a, ja = pair(fw, A)
+        own = A + "@s.whatsapp.net"
+        chunk = {"syncType": 0, "chunkOrder": 1, "progress": 100,
+                 "conversations": [{"id": "15550001111@s.whatsapp.net", "name": "Alice", "unreadCount": 2,
+                                    "pnJid": "15550001111@s.whatsapp.net", "lidJid": "123456@lid",
+                                    "conversationTimestamp": 1700000000,
+                                    "messages": [{"id": "3EB0ABC", "fromMe": False, "text": "hello there",
+                                                  "timestamp": 1700000000, "pushName": "Alice", "status": 3},
+                                                 {"id": "3EB0ABD", "fromMe": True, "text": "hi"}]},
+                                   {"id": "120363000000000001@g.us", "messages": [
+                                       {"id": "G1", "participant": "15550001111@s.whatsapp.net", "text": "g"}]}],
+                 "pushnames": [{"id": "15550001111@s.whatsapp.net", "pushname": "Alice"}],
+                 "lidMappings": [{"pn": "15550001111@s.whatsapp.net", "lid": "123456@lid"}]}
+        st, js = history(fw, A, chunk)
+        check(st == 200 and js["sent"] == 1 and re.fullmatch(r"3EB0[0-9A-F]{16}", js["id"]), "history: %d %s" %
+              (st, js))
+        mid = js["id"]
+        check(line(a, "MSG 0 %s %s offline=0 recipient=- enc=pkmsg:" % (own, mid)), "no peer pkmsg", a)
+        check(line(a, "HISTORY 0 %s %s type=0 chunk=1 progress=100 payload=" % (own, mid)), "not a history sync", a)
+        got = line(a, "HISTORY 0 %s %s " % (own, mid))
+        check(" sync=ok conversations=2 messages=3 pushnames=1 lids=1 first=15550001111@s.whatsapp.net "
+              "text=hello there" in got, "chunk read back: %s" % got, a)
+        want = [{"from": ja["jid"], "id": mid, "type": t, "keys": False} for t in ("peer_msg", "hist_sync")]
+        check(poll(lambda: [r for r in fw.call("/phone/receipts?account=" + A, "GET")["receipts"]
+                            if r["id"] == mid] == want, 5),
+              "phone receipts: %s" % fw.call("/phone/receipts?account=" + A, "GET"))
+        check(line(a, "ACK 0 receipt %s error=-" % mid), "receipts not acked", a)
+        # rawPayload goes verbatim: garbage, and a zlib bomb over the probe's 16 MiB bound, neither readable
+        for raw in (b"not zlib at all", zlib.compress(b"\0" * (20 << 20), 9)):
+            st, js = history(fw, A, {"syncType": 2, "rawPayload": base64.b64encode(raw).decode()})
+            check(st == 200 and js["sent"] == 1, "rawPayload: %d %s" % (st, js))
+            got = line(a, "HISTORY 0 %s %s " % (own, js["id"]))
+            check(got is not None and " type=2 " in got and " payload=%d inflated=failed/0 sync=bad " % len(raw) in got,
+                  "raw payload read back: %s" % got, a)
+        # a big chunk (over the old 4 KiB body cap): 2000 messages
+        big = {"conversations": [{"id": "%d@s.whatsapp.net" % (15550002000 + i),
+                                  "messages": [{"id": "M%d.%d" % (i, k), "text": "t%d" % k} for k in range(100)]}
+                                 for i in range(20)]}
+        st, js = history(fw, A, big)
+        check(st == 200 and js["sent"] == 1, "big chunk: %d %s" % (st, js))
+        got = line(a, "HISTORY 0 %s %s " % (own, js["id"]))
+        check(got is not None and " sync=ok conversations=20 messages=2000 " in got, "big chunk: %s" % got, a)
+        # refused, nothing sent
+        nmsg = len([l for l in a.lines if l.startswith("MSG 0 %s " % own)])
+        for bad in (b"", b"[]", b"{", b"{} x", b'{"syncType": 7}', b'{"progress": 101}', b'{"chunkOrder": -1}',
+                    b'{"syncType": 1.5}', b'{"bogus": 1}', b'{"conversations": {}}',
+                    b'{"conversations": [{"messages": [{"status": 6}]}]}',
+                    b'{"conversations": [{"messages": [{"fromMe": 1}]}]}',
+                    b'{"conversations": [{"id": "a\\u0000b"}]}',
+                    b'{"conversations": [{"name": "' + b"x" * 257 + b'"}]}',
+                    b'{"pushnames": [{"id": 5}]}', b'{"lidMappings": [{"pn": "x", "jid": "y"}]}',
+                    b'{"rawPayload": "!!!"}', b'{"rawPayload": "AAAA", "pushnames": []}',
+                    json.dumps({"conversations": [{}] * 257}).encode(),
+                    json.dumps({"conversations": [{"messages": [{}] * 5001}] * 2}).encode()):
+            st, js = history(fw, A, bad)
+            check(st == 400 and "error" in js, "bad body %r: %d %s" % (bad[:80], st, js))
+        check(history(fw, "19990000000", {})[0] == 404, "unknown account")
+        check(fw.request("GET", "/phone/history?account=" + A).status == 405, "GET allowed")
+        # an account without companions: nothing to send to
+        fw.post("/admin/account?phone=" + B)
+        st, js = history(fw, B, {"progress": 100})
+        check(st == 200 and js["sent"] == 0, "no companion: %d %s" % (st, js))
+        time.sleep(0.5)
+        check(len([l for l in a.lines if l.startswith("MSG 0 %s " % own)]) == nmsg, "a refused body was sent", a)
+        # an offline companion gets it at its next login, offline="1"
+        os.kill(a.proc.pid, signal.SIGSTOP)
+        try:
+            ac = [c for c in fw.clients()["clients"] if c["jid"] == ja["jid"] and not c["dead"]]
+            check(len(ac) == 1, "A's connection %s" % ac)
+            fw.call("/admin/drop?client=%d" % ac[0]["id"])
+            check(poll(lambda: not device(fw, ja["jid"])["connected"], 5), "A still connected")
+            st, js = history(fw, A, {"syncType": 3, "pushnames": [{"id": own, "pushname": "me"}]})
+            check(st == 200 and js["sent"] == 1 and device(fw, ja["jid"])["queued"] == 1, "offline: %d %s %s" %
+                  (st, js, device(fw, ja["jid"])))
+        finally:
+            os.kill(a.proc.pid, signal.SIGCONT)
+        check(line(a, "MSG 0 %s %s offline=1 " % (own, js["id"]), 15), "not delivered at the next login", a)
+        got = line(a, "HISTORY 0 %s %s " % (own, js["id"]))
+        check(got is not None and " type=3 " in got and " pushnames=1 " in got, "offline chunk: %s" % got, a)
+        stop(a)
+
+
+TESTS = [t_route, t_usync_keys, t_phone, t_account, t_redeliver, t_devices, t_call, t_history]
 
 
 if __name__ == "__main__":

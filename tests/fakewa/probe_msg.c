@@ -11,9 +11,16 @@
 #include "wa_node.h"
 #include "xmalloc.h"
 
+#include "e2e.pb-c.h"
+#include "history.pb-c.h"
+
+#include <zlib.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PM_HISTORY_INFLATED_MAX	(16 * 1024 * 1024)	/* a bigger chunk is reported as inflated=failed */
 
 /* Send and free. */
 static void
@@ -44,8 +51,59 @@ pm_address(const char *jid, char *buf, size_t len)
 	return 0;
 }
 
-/* Decrypt a pkmsg/msg with the companion's Signal side and print the text. */
-static void
+/* If pt is a Message with a history sync notification, print its HISTORY line (inflating the inline chunk,
+ * bounded, as a companion does) and return 1; else 0. */
+static int
+pm_history(int idx, const struct wa_node *n, const uint8_t *pt, size_t len)
+{
+	Wa__Message *msg = wa__message__unpack(NULL, len, pt);
+	Wa__HistorySyncNotification *note;
+	Wa__HistorySync *hs = NULL;
+	const Wa__Conversation *c0 = NULL;
+	Wa__Message *first = NULL;
+	uLongf zlen = PM_HISTORY_INFLATED_MAX;
+	uint8_t *z = NULL;
+	size_t nmsg = 0;
+	int zrc = Z_DATA_ERROR;
+
+	if (msg == NULL || msg->protocolmessage == NULL || (note = msg->protocolmessage->historysyncnotification) ==
+	    NULL) {
+		wa__message__free_unpacked(msg, NULL);
+		return 0;
+	}
+	if (note->has_initialhistbootstrapinlinepayload) {
+		z = xmalloc(PM_HISTORY_INFLATED_MAX);
+		zrc = uncompress(z, &zlen, note->initialhistbootstrapinlinepayload.data,
+		    note->initialhistbootstrapinlinepayload.len);
+		if (zrc == Z_OK)
+			hs = wa__history_sync__unpack(NULL, zlen, z);
+	}
+	for (size_t i = 0; hs != NULL && i < hs->n_conversations; i++)
+		nmsg += hs->conversations[i]->n_messages;
+	if (hs != NULL && hs->n_conversations > 0)
+		c0 = hs->conversations[0];
+	if (c0 != NULL && c0->n_messages > 0 && c0->messages[0]->message != NULL &&
+	    c0->messages[0]->message->has_message)
+		first = wa__message__unpack(NULL, c0->messages[0]->message->message.len,
+		    c0->messages[0]->message->message.data);
+	printf("HISTORY %d %s %s type=%d chunk=%u progress=%u payload=%zu inflated=%s%lu sync=%s conversations=%zu "
+	    "messages=%zu pushnames=%zu lids=%zu first=%s text=%s\n", idx, pm_attr(n, "from", "-"),
+	    pm_attr(n, "id", "-"), note->has_synctype ? (int)note->synctype : -1, note->chunkorder, note->progress,
+	    note->initialhistbootstrapinlinepayload.len, zrc == Z_OK ? "" : "failed/", zrc == Z_OK ? zlen : 0,
+	    hs != NULL ? "ok" : "bad", hs != NULL ? hs->n_conversations : 0, nmsg, hs != NULL ? hs->n_pushnames : 0,
+	    hs != NULL ? hs->n_phonenumbertolidmappings : 0, c0 != NULL && c0->id != NULL ? c0->id : "-",
+	    first != NULL && first->conversation != NULL ? first->conversation : "-");
+	fflush(stdout);
+	wa__message__free_unpacked(first, NULL);
+	wa__history_sync__free_unpacked(hs, NULL);
+	free(z);
+	wa__message__free_unpacked(msg, NULL);
+	return 1;
+}
+
+/* Decrypt a pkmsg/msg with the companion's Signal side and print the text (or the history sync). 1 if it was a
+ * history sync notification. */
+static int
 pm_decrypt(int idx, struct fw_sigstore *st, const struct wa_node *n, const struct wa_node *enc)
 {
 	const char *type = wa_node_attr(enc, "type");
@@ -53,22 +111,25 @@ pm_decrypt(int idx, struct fw_sigstore *st, const struct wa_node *n, const struc
 	char addr[WA_JID_USER_MAX + 16], err[160], text[FW_TEXT_MAX + 1];
 	uint8_t *pt = NULL;
 	size_t ptlen = 0, unpadded;
-	int rc;
+	int rc, hist = 0;
 
 	if (type == NULL || (strcmp(type, "pkmsg") != 0 && strcmp(type, "msg") != 0) ||
 	    pm_address(wa_node_attr(n, "from"), addr, sizeof(addr)) == -1)
-		return;
+		return 0;
 	t = strcmp(type, "pkmsg") == 0 ? WA_SIGNAL_PKMSG : WA_SIGNAL_MSG;
 	rc = FW_SIGSTORE_RUN(st, wa_signal_decrypt(fw_sigstore_signal(st), addr, t, enc->bytes, enc->nbytes, &pt,
 	    &ptlen, err, sizeof(err)));
 	if (rc != WA_SIGNAL_DONE)
 		printf("DECRYPT-FAIL %d %s %s %s\n", idx, pm_attr(n, "from", "-"), pm_attr(n, "id", "-"), err);
-	else if (wa_signal_unpad(pt, ptlen, &unpadded) == -1 || fw_text_extract(pt, unpadded, text, sizeof(text)) != 1)
+	else if (wa_signal_unpad(pt, ptlen, &unpadded) == -1)
 		printf("DECRYPT-FAIL %d %s %s no-text\n", idx, pm_attr(n, "from", "-"), pm_attr(n, "id", "-"));
-	else
+	else if (fw_text_extract(pt, unpadded, text, sizeof(text)) == 1)
 		printf("TEXT %d %s %s %s\n", idx, pm_attr(n, "from", "-"), pm_attr(n, "id", "-"), text);
+	else if ((hist = pm_history(idx, n, pt, unpadded)) == 0)
+		printf("DECRYPT-FAIL %d %s %s no-text\n", idx, pm_attr(n, "from", "-"), pm_attr(n, "id", "-"));
 	fflush(stdout);
 	free(pt);
+	return hist;
 }
 
 /* An incoming message: print it, then confirm delivery as a client does (wa-session.md 5.3). */
@@ -103,6 +164,7 @@ pm_message(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct wa_n
 	const struct wa_node *enc = wa_node_child(n, "enc");
 	struct wa_node *r;
 	char *hex = NULL;
+	int hist = 0;
 
 	if (enc != NULL && enc->ctype == WA_CONTENT_BYTES) {
 		hex = xmalloc(enc->nbytes * 2 + 1);
@@ -114,7 +176,7 @@ pm_message(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct wa_n
 	fflush(stdout);
 	free(hex);
 	if (enc != NULL && enc->ctype == WA_CONTENT_BYTES && st != NULL)
-		pm_decrypt(idx, st, n, enc);
+		hist = pm_decrypt(idx, st, n, enc);
 	if (wa_node_attr(n, "id") == NULL || wa_node_attr(n, "from") == NULL)
 		return;
 	r = wa_node_new("receipt");
@@ -123,8 +185,17 @@ pm_message(int idx, struct fw_sigstore *st, struct wa_conn *c, const struct wa_n
 	if (wa_node_attr(n, "recipient") != NULL) {
 		wa_node_set_attr(r, "type", "sender");
 		wa_node_set_attr(r, "recipient", wa_node_attr(n, "recipient"));
-	}
+	} else if (strcmp(pm_attr(n, "category", ""), "peer") == 0)
+		wa_node_set_attr(r, "type", "peer_msg");	/* a message from our own phone (whatsmeow's way) */
 	pm_send(c, r);
+	/* a history sync is confirmed apart, to the own user JID, once the chunk is taken */
+	if (hist) {
+		r = wa_node_new("receipt");
+		wa_node_set_attr(r, "id", wa_node_attr(n, "id"));
+		wa_node_set_attr(r, "type", "hist_sync");
+		wa_node_set_attr(r, "to", wa_node_attr(n, "from"));
+		pm_send(c, r);
+	}
 }
 
 /* <call>: one CALL line, its first child's attributes and the tags (with enc/rate/medium/keygen) inside that

@@ -16,6 +16,11 @@
  *   MSG <conn#> <from> <id> offline=<0|1> recipient=<jid|-> enc=<type>:<hex>   (answered with a receipt)
  *   TEXT <conn#> <from> <id> <text>        a pkmsg/msg that decrypted (address "user:device" of from)
  *   DECRYPT-FAIL <conn#> <from> <id> <reason>
+ *   HISTORY <conn#> <from> <id> type=<syncType|-1> chunk=<n> progress=<n> payload=<bytes>
+ *           inflated=<bytes|failed/0> sync=<ok|bad> conversations=<n> messages=<n> pushnames=<n> lids=<n>
+ *           first=<first conversation id|-> text=<its first message's text|->
+ *           a pkmsg/msg carrying protocolMessage.historySyncNotification (the inline chunk inflated and read);
+ *           a category="peer" message is receipted type="peer_msg", a history sync then type="hist_sync"
  *   RECEIPT <conn#> <from> <id> <type|delivery>[ participant=<jid>]            (acked)
  *   ACK <conn#> <class> <id> error=<code|->[ phash=<server's participant hash>][ type=<t|-> from=<jid|->]
  *                                          (type and from: class call only)
