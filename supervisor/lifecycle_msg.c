@@ -418,43 +418,57 @@ lm_contact_push(const struct workers_msg *m)
 	return !m->from_me && !lm_is_group(m->remote_jid) && *m->push_name ? m->push_name : NULL;
 }
 
-/* The message row with messages.upsert / send.message, then its chat and (incoming) its contact. */
-static void
-lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg *m)
+/* Evolution's webhook object of message m (messages.upsert, send.message, an element of messages.set), and what
+ * its row stores: the message type, and the key and message JSON texts (*keytext, *msgtext; caller frees). */
+static struct json_object *
+lm_message_data(struct instance *inst, const struct workers_msg *m, char *type, size_t typelen, char **keytext,
+    char **msgtext)
 {
-	struct json_object *msg = NULL, *ctxinfo = NULL, *inner, *data, *key, *chats, *chat;
-	char type[MSG_JSON_TYPE_MAX], err[160], ts[24], *keytext, *msgtext;
-	const char *status = lm_msg_status(m), *source = *m->source != '\0' ? m->source : "unknown", *push;
-	int msg_stmt;
+	struct json_object *msg = NULL, *ctxinfo = NULL, *inner, *data, *key;
+	const char *status = lm_msg_status(m), *source = *m->source != '\0' ? m->source : "unknown";
+	char err[160];
 
-	if (msg_json_from_bytes(m->message, m->message_len, &msg, type, sizeof(type), err, sizeof(err)) == -1) {
+	if (msg_json_from_bytes(m->message, m->message_len, &msg, type, typelen, err, sizeof(err)) == -1) {
 		/* Stored anyway: the worker received it, and refusing the batch would hold its receipts (and
 		 * WhatsApp's redeliveries) forever. The row says what it is. */
 		log_warnx("%s: message %s cannot be rendered: %s", inst->name, m->id, err);
 		msg = json_object_new_object();
-		snprintf(type, sizeof(type), "unknown");
+		snprintf(type, typelen, "unknown");
 	}
 	/* Evolution keeps the content's contextInfo beside the message; normalize drops it with an
 	 * extendedTextMessage, so take it first. */
 	if (json_object_object_get_ex(msg, type, &inner) && json_object_is_type(inner, json_type_object) &&
 	    json_object_object_get_ex(inner, "contextInfo", &ctxinfo))
 		json_object_get(ctxinfo);
-	msg_json_normalize(msg, type, sizeof(type));
+	msg_json_normalize(msg, type, typelen);
 	key = lm_key_json(m);
 	data = json_object_new_object();
-	json_object_object_add(data, "key", json_object_get(key));
+	json_object_object_add(data, "key", key);
 	if (*m->push_name != '\0')
 		json_object_object_add(data, "pushName", json_object_new_string(m->push_name));
 	json_object_object_add(data, "status", json_object_new_string(status));
-	json_object_object_add(data, "message", json_object_get(msg));
+	json_object_object_add(data, "message", msg);
 	if (ctxinfo != NULL)
 		json_object_object_add(data, "contextInfo", ctxinfo);
 	json_object_object_add(data, "messageType", json_object_new_string(type));
 	json_object_object_add(data, "messageTimestamp", json_object_new_int64(m->timestamp));
 	json_object_object_add(data, "instanceId", json_object_new_string(inst->id));
 	json_object_object_add(data, "source", json_object_new_string(source));
-	keytext = webhook_json_text(key);
-	msgtext = webhook_json_text(msg);
+	*keytext = webhook_json_text(key);
+	*msgtext = webhook_json_text(msg);
+	return data;
+}
+
+/* The message row with messages.upsert / send.message, then its chat and (incoming) its contact. */
+static void
+lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg *m)
+{
+	struct json_object *data, *chats, *chat;
+	char type[MSG_JSON_TYPE_MAX], ts[24], *keytext, *msgtext;
+	const char *status = lm_msg_status(m), *source = *m->source != '\0' ? m->source : "unknown", *push;
+	int msg_stmt;
+
+	data = lm_message_data(inst, m, type, sizeof(type), &keytext, &msgtext);
 	snprintf(ts, sizeof(ts), "%lld", (long long)m->timestamp);
 	chats = json_object_new_array();
 	chat = json_object_new_object();
@@ -497,8 +511,6 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 	json_object_put(data);
 	free(keytext);
 	free(msgtext);
-	json_object_put(key);
-	json_object_put(msg);
 
 	/* The chat's contact, as Evolution keys it (findChats lists contacts with messages): contacts.upsert when
 	 * new, for every chat a message was stored in. Its push name is the peer's, from an incoming 1:1 message
@@ -527,6 +539,100 @@ lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, cons
 			    " gate AS (SELECT NULL::jsonb AS extra FROM upd)", 0, 4, p);
 		json_object_put(c);
 	}
+}
+
+/* The distinct elements of the jsonb array parameter $N by the text at PATH (a history chunk may repeat one). */
+#define LM_HIST_DISTINCT(n, path) "(SELECT DISTINCT ON (" path ") d FROM jsonb_array_elements(" n "::jsonb) AS e(d)" \
+	" ORDER BY " path ")"
+
+/* A chunk's messages ($2: their webhook objects) and chats ($3: {jid, name}), each inserted when new; the gates
+ * carry the array of the new ones, once per inserted row (count(*) makes the instance's _count). */
+static const char lm_hist_msgs_gate[] =
+    "ins AS (INSERT INTO message (instance_id, key_id, remote_jid, from_me, participant, push_name, message_type,"
+    " key, message, message_timestamp, status, source)"
+    " SELECT $1::uuid, d->'key'->>'id', d->'key'->>'remoteJid', (d->'key'->>'fromMe')::boolean,"
+    " d->'key'->>'participant', d->>'pushName', d->>'messageType', d->'key', d->'message',"
+    " (d->>'messageTimestamp')::bigint, d->>'status', d->>'source'"
+    " FROM " LM_HIST_DISTINCT("$2", "d->'key'->>'id'") " r"
+    " ON CONFLICT (instance_id, key_id) DO NOTHING RETURNING key_id),"
+    " gate AS (SELECT (SELECT jsonb_agg(e.d ORDER BY (e.d->>'messageTimestamp')::bigint)"
+    " FROM " LM_HIST_DISTINCT("$2", "d->'key'->>'id'") " e JOIN ins ON ins.key_id = e.d->'key'->>'id')"
+    " AS extra FROM ins),"
+    " ch AS (INSERT INTO chat (instance_id, remote_jid, name)"
+    " SELECT $1::uuid, d->>'jid', nullif(d->>'name', '') FROM " LM_HIST_DISTINCT("$3", "d->>'jid'") " c"
+    " ON CONFLICT (instance_id, remote_jid) DO NOTHING RETURNING remote_jid, name),"
+    " cgate AS (SELECT (SELECT jsonb_agg(jsonb_build_object('remoteJid', remote_jid, 'instanceId', $1::text,"
+    " 'name', name)) FROM ch) AS extra FROM ch)";
+/* A chunk's push names ($2: {jid, name}) as contacts inserted when new, with Evolution's contacts.upsert array. */
+static const char lm_hist_contacts_gate[] =
+    "ins AS (INSERT INTO contact (instance_id, remote_jid, push_name)"
+    " SELECT $1::uuid, d->>'jid', nullif(d->>'name', '') FROM " LM_HIST_DISTINCT("$2", "d->>'jid'") " c"
+    " ON CONFLICT (instance_id, remote_jid) DO NOTHING RETURNING remote_jid, push_name),"
+    " gate AS (SELECT (SELECT jsonb_agg(jsonb_build_object('remoteJid', remote_jid, 'pushName', push_name,"
+    " 'profilePicUrl', NULL, 'instanceId', $1::text)) FROM ins) AS extra FROM ins)";
+
+/*
+ * A history sync chunk's rows (Evolution's messaging-history.set): its messages in one statement, inserted when
+ * new, with one messages.set of the new ones; its chats inserted when new (a live message's chat keeps its
+ * name), with one chats.set; its push names as contacts inserted when new, with one contacts.upsert array. A
+ * chunk WhatsApp delivers again stores nothing twice and, with every gate empty, posts nothing again.
+ */
+/* [{jid, name}] of a chunk's chats or contacts, as jsonb text (caller frees). */
+static char *
+lm_names_text(const struct workers_name *v, size_t n)
+{
+	struct json_object *a = json_object_new_array(), *o;
+	char *text;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		o = json_object_new_object();
+		json_object_object_add(o, "jid", json_object_new_string(v[i].jid));
+		json_object_object_add(o, "name", json_object_new_string(v[i].name));
+		json_object_array_add(a, o);
+	}
+	text = webhook_json_text(a);
+	json_object_put(a);
+	return text;
+}
+
+static void
+lm_add_history(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg_store *m)
+{
+	struct json_object *rows = json_object_new_array(), *empty = json_object_new_array();
+	char type[MSG_JSON_TYPE_MAX], *keytext, *msgtext, *rowtext, *nametext;
+	size_t i;
+
+	for (i = 0; i < m->nmsgs; i++)
+		if (m->msgs[i].history) {
+			json_object_array_add(rows, lm_message_data(inst, &m->msgs[i], type, sizeof(type), &keytext,
+			    &msgtext));
+			free(keytext);
+			free(msgtext);
+		}
+	if (json_object_array_length(rows) > 0 || m->nchats > 0) {
+		struct webhook_gated_event evs[2] = { { "messages.set", empty, "gate", 1 },
+		    { "chats.set", empty, "cgate", 1 } };
+		const char *p[3] = { inst->id, rowtext = webhook_json_text(rows),
+		    nametext = lm_names_text(m->chats, m->nchats) };
+		struct webhook_gate g = { lm_hist_msgs_gate, 3, p, NULL, NULL };
+
+		if (webhook_enqueue_gated(app->webhook, st->tx, inst->webhook, inst->id, inst->name, inst->owner_jid,
+		    &g, evs, 2) == -1)
+			fatalx("%s: the gated enqueue refused a history chunk", inst->name);
+		lm_count(st, LM_COUNT_MSG_CHAT);
+		free(rowtext);
+		free(nametext);
+	}
+	if (m->ncontacts > 0) {
+		const char *p[2] = { inst->id, nametext = lm_names_text(m->contacts, m->ncontacts) };
+
+		lm_event(app, inst, st->tx, "contacts.upsert", empty, lm_hist_contacts_gate, 1, 2, p);
+		lm_count(st, LM_COUNT_CONTACT);
+		free(nametext);
+	}
+	json_object_put(rows);
+	json_object_put(empty);
 }
 
 /*
@@ -676,15 +782,18 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 		    " WHERE lid_map.pn <> EXCLUDED.pn", 3, p);
 	}
 	for (i = 0; i < m->nmsgs; i++)
-		lm_add_message(app, inst, st, &m->msgs[i]);
+		if (!m->msgs[i].history)
+			lm_add_message(app, inst, st, &m->msgs[i]);
+	lm_add_history(app, inst, st, m);
 	for (i = 0; i < m->nstatuses; i++)
 		lm_add_status(app, inst, st->tx, m->statuses[i].id, m->statuses[i].status);
 	if (db_tx_count(st->tx) == 0) {
 		db_tx_free(st->tx);
 		st->tx = NULL;
 	}
-	log_debug("%s: MessageStore: %zu changes, %zu messages, %zu statuses, %zu lids, %zu forgotten", inst->name,
-	    m->nchanges, m->nmsgs, m->nstatuses, m->nlids, m->nforget_users);
+	log_debug("%s: MessageStore: %zu changes, %zu messages, %zu statuses, %zu lids, %zu forgotten, %zu history"
+	    " chats, %zu history contacts", inst->name, m->nchanges, m->nmsgs, m->nstatuses, m->nlids,
+	    m->nforget_users, m->nchats, m->ncontacts);
 	lc_pending_call(app, instance_id, lm_store_run, lm_store_free, st);
 }
 

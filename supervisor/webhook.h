@@ -68,9 +68,10 @@ void webhook_inst_free(struct webhook_inst *iw);
  * whether or not anything wants the events. An event's rows (targets from iw, the instance's own webhook or
  * NULL, and the global one of w, which may be NULL) are inserted only when its gate has a row, in the order
  * of evs; with extra set, an object data gets the gate's first non-NULL extra merged in (row values the caller
- * only learns in SQL, such as a row id). data is lent (NULL = JSON null). The envelopes are built here; the
- * text of the statement depends only on g->sql and on the number of targets of each event (0, 1 or 2), so it
- * stays prepared. -1 (nothing added) on NULL tx or g, a bad event name, more than WEBHOOK_GATE_PARAMS_MAX
+ * only learns in SQL, such as a row id) and an array data gets it appended as jsonb's || does (an array extra's
+ * elements: messages.set lists the rows the statement inserted). data is lent (NULL = JSON null). The
+ * envelopes are built here; the text of the statement depends only on g->sql and on the number of targets of
+ * each event (0, 1 or 2), so it stays prepared. -1 (nothing added) on NULL tx or g, a bad event name, more than WEBHOOK_GATE_PARAMS_MAX
  * parameters, or nev outside 1..WEBHOOK_EVENTS_MAX.
  */
 #define WEBHOOK_GATE_PARAMS_MAX	16

@@ -244,11 +244,12 @@ test_enqueue_gated(void **state)
 	/* the same key again: the gate is empty, no row */
 	assert_int_equal(gated(w, iw, "messages.update", "{\"status\":\"READ\"}", gate, 1, 1, p), 0);
 	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 1);
-	/* array data stays as it is; without extra, object data too */
+	/* array data takes the extra as jsonb's || does (messages.set: [] || the new rows); without extra, object
+	 * data stays as it is */
 	p[0] = "b";
 	assert_int_equal(gated(w, iw, "chats.upsert", "[{\"remoteJid\":\"x\"}]", gate, 1, 1, p), 1);
 	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'chats.upsert'"
-	    " AND body->'data' = '[{\"remoteJid\":\"x\"}]'::jsonb"), 1);
+	    " AND body->'data' = '[{\"remoteJid\":\"x\"}, {\"k\":\"b\"}]'::jsonb"), 1);
 	p[0] = "b2";
 	assert_int_equal(gated(w, iw, "messages.update", "{\"status\":\"READ\"}", gate, 0, 1, p), 1);
 	assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox WHERE event = 'messages.update'"

@@ -159,7 +159,9 @@ webhook_part_build(struct webhook *w, const struct webhook_inst *iw, const char 
 	dest = iw != NULL && iw->url[0] != '\0' ? iw->url : gdest;
 	if (part->nt > 0)
 		part->body = webhook_envelope(w, instance_name, ev->event, ev->data, dest, sender);
-	part->merge = ev->extra && json_object_is_type(ev->data, json_type_object);
+	/* jsonb's || merges objects and concatenates arrays: an array event (messages.set) gets its elements. */
+	part->merge = ev->extra && (json_object_is_type(ev->data, json_type_object) ||
+	    json_object_is_type(ev->data, json_type_array));
 	free(gdest);
 	return 0;
 }

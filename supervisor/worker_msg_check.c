@@ -141,6 +141,7 @@ worker_msg_msg(const Wagate__Ipc__StoredMessage *m, struct workers_msg *out)
 	out->source = m->source;
 	out->from_me = m->from_me;
 	out->sent_by_api = m->sent_by_api;
+	out->history = m->history;
 	out->timestamp = m->timestamp;
 	out->status = (int)m->status;
 	out->message = m->message.len > 0 ? m->message.data : NULL;
@@ -170,6 +171,18 @@ worker_msg_status(const Wagate__Ipc__StatusChange *s, struct workers_msg_status 
 	return NULL;
 }
 
+/* A history chat or contact: a JID, and a name that may be empty. */
+static const char *
+worker_msg_name(const Wagate__Ipc__HistoryName *n, struct workers_name *out)
+{
+	if (n == NULL || !worker_msg_str(n->jid, WORKER_MSG_STR_MAX, 1) ||
+	    !worker_msg_str(n->name, WORKER_MSG_STR_MAX, 0))
+		return "history chat or contact without a JID, or a field too long or not UTF-8";
+	out->jid = n->jid;
+	out->name = n->name;
+	return NULL;
+}
+
 /* forget_users: digits only, so the user is a Signal address name without wildcards or separators. */
 int
 worker_msg_forget_user_ok(const char *jid)
@@ -190,6 +203,8 @@ worker_msg_store_clear(struct workers_msg_store *m)
 	free((void *)m->msgs);
 	free((void *)m->statuses);
 	free((void *)m->lids);
+	free((void *)m->chats);
+	free((void *)m->contacts);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -200,12 +215,14 @@ worker_msg_check_store(const Wagate__Ipc__MessageStore *ms, struct workers_msg_s
 	struct workers_msg *msgs = NULL;
 	struct workers_msg_status *statuses = NULL;
 	struct workers_lid *lids = NULL;
+	struct workers_name *chats = NULL, *contacts = NULL;
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
 	*why = NULL;
 	if (ms->n_changes > WORKERS_STORE_MSGS_MAX || ms->n_messages > WORKERS_STORE_MSGS_MAX ||
 	    ms->n_statuses > WORKERS_STORE_MSGS_MAX || ms->n_lids > WORKERS_STORE_MSGS_MAX ||
+	    ms->n_history_chats > WORKERS_STORE_MSGS_MAX || ms->n_history_contacts > WORKERS_STORE_MSGS_MAX ||
 	    ms->n_forget_users > WORKERS_FORGET_USERS_MAX) {
 		*why = "too many entries in one MessageStore";
 		return -1;
@@ -219,6 +236,10 @@ worker_msg_check_store(const Wagate__Ipc__MessageStore *ms, struct workers_msg_s
 		out->statuses = statuses = xcalloc(ms->n_statuses, sizeof(*statuses));
 	if (ms->n_lids > 0)
 		out->lids = lids = xcalloc(ms->n_lids, sizeof(*lids));
+	if (ms->n_history_chats > 0)
+		out->chats = chats = xcalloc(ms->n_history_chats, sizeof(*chats));
+	if (ms->n_history_contacts > 0)
+		out->contacts = contacts = xcalloc(ms->n_history_contacts, sizeof(*contacts));
 	for (i = 0; *why == NULL && i < ms->n_changes; i++)
 		*why = worker_msg_change(ms->changes[i], &changes[i]);
 	for (i = 0; *why == NULL && i < ms->n_messages; i++)
@@ -236,6 +257,10 @@ worker_msg_check_store(const Wagate__Ipc__MessageStore *ms, struct workers_msg_s
 			lids[i].pn = l->pn;
 		}
 	}
+	for (i = 0; *why == NULL && i < ms->n_history_chats; i++)
+		*why = worker_msg_name(ms->history_chats[i], &chats[i]);
+	for (i = 0; *why == NULL && i < ms->n_history_contacts; i++)
+		*why = worker_msg_name(ms->history_contacts[i], &contacts[i]);
 	/* Strictly digits and one of two servers: the user becomes a Signal address prefix in a DELETE. */
 	for (i = 0; *why == NULL && i < ms->n_forget_users; i++)
 		if (!worker_msg_forget_user_ok(ms->forget_users[i]))
@@ -250,6 +275,8 @@ worker_msg_check_store(const Wagate__Ipc__MessageStore *ms, struct workers_msg_s
 	out->nmsgs = ms->n_messages;
 	out->nstatuses = ms->n_statuses;
 	out->nlids = ms->n_lids;
+	out->nchats = ms->n_history_chats;
+	out->ncontacts = ms->n_history_contacts;
 	return 0;
 }
 

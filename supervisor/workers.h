@@ -81,7 +81,8 @@ struct workers_store {
 /* Messaging (issue 9, proto/ipc.proto block 52..79). Kinds and statuses are the IPC enums' numbers. */
 #define WORKERS_SIG_KEYS_MAX	512		/* keys in one SignalLoad */
 #define WORKERS_SIG_RECORD_MAX	(1024u * 1024)	/* bytes of one Signal record (WA_SIGNAL_RECORD_MAX) */
-#define WORKERS_STORE_MSGS_MAX	512		/* messages, statuses, changes or lids in one MessageStore, each */
+#define WORKERS_STORE_MSGS_MAX	4096		/* messages, statuses, changes, lids, history chats or contacts in one
+					 * MessageStore, each (a history sync chunk brings thousands) */
 #define WORKERS_FORGET_USERS_MAX 256		/* forget_users in one MessageStore */
 #define WORKERS_MESSAGE_MAX	(2u * 1024 * 1024) /* bytes of one serialized Message */
 #define WORKERS_NUMBERS_MAX	50		/* numbers in one CheckNumbers */
@@ -118,6 +119,7 @@ struct workers_sig_change {
 struct workers_msg {
 	const char *id, *remote_jid, *remote_jid_alt, *participant, *participant_alt, *push_name, *source;
 	int from_me, sent_by_api;
+	int history;			/* from a history sync chunk: messages.set, not messages.upsert */
 	int64_t timestamp;		/* seconds */
 	int status;			/* WORKERS_MSG_*, 0 = none */
 	const unsigned char *message; size_t message_len;	/* serialized waE2E.Message */
@@ -133,6 +135,11 @@ struct workers_lid {
 	const char *lid, *pn;
 };
 
+/* A chat or contact named by a history sync chunk; name "" = none. */
+struct workers_name {
+	const char *jid, *name;
+};
+
 /* MessageStore, validated; the pointers live only during the callback. Commit all in one transaction, then
  * workers_reply_store (it answers StoreAck for MessageStore too). */
 struct workers_msg_store {
@@ -143,6 +150,8 @@ struct workers_msg_store {
 	/* User JIDs (no device; "<digits>@s.whatsapp.net" or "<digits>@lid") whose Signal sessions and identities
 	 * of every device are deleted in the transaction, before changes are applied. */
 	const char *const *forget_users; size_t nforget_users;
+	const struct workers_name *chats; size_t nchats;	/* history sync: inserted when new */
+	const struct workers_name *contacts; size_t ncontacts;
 };
 
 /* What to send (SendMessage) and what came back (SendResult). */

@@ -47,6 +47,9 @@ struct msg_job_ops {
 	 * loop; the job frees itself here. Also called with ok=0 when the session stops (s may be mid-free:
 	 * touch only arg then, flagged by stopping). */
 	void (*committed)(struct session *s, void *arg, int ok, const char *error, int stopping);
+	/* A job that may bring thousands of rows (a peer message: a history sync chunk) runs in a batch of its
+	 * own, so one MessageStore never holds two chunks (msg_history.h caps one). */
+	int solo;
 };
 
 /* The session's executor, created with the Signal layer from the session's creds at login (<success>);
@@ -68,6 +71,10 @@ int msg_signal_address(const char *jid, char *buf, size_t len);
 void msg_batch_add_message(struct msg_batch *b, const Wagate__Ipc__StoredMessage *m);
 void msg_batch_add_status(struct msg_batch *b, const Wagate__Ipc__StatusChange *st);
 void msg_batch_add_lid(struct msg_batch *b, const char *lid, const char *pn);
+struct msg_history;
+/* Move a decoded history sync chunk's messages and names into b and copy its LID mappings (the caller still
+ * clears h). */
+void msg_batch_take_history(struct msg_batch *b, struct msg_history *h);
 
 /* msg_recv.c (messages, connection resets) and msg_receipt.c (receipts): stanzas routed here by session.c. */
 void msg_recv_message(struct session *s, const struct wa_node *n);

@@ -162,6 +162,19 @@ msg_content_parse(const uint8_t *buf, size_t len, struct msg_content *c, char *e
 		if (content_take_skdm(show, c, &inner_skdm, err, errlen) == -1)
 			goto out;
 	}
+	if (show->protocolmessage != NULL && show->protocolmessage->has_type && show->protocolmessage->type ==
+	    WA__PROTOCOL_MESSAGE__TYPE__HISTORY_SYNC_NOTIFICATION && show->protocolmessage->historysyncnotification !=
+	    NULL) {
+		const Wa__HistorySyncNotification *h = show->protocolmessage->historysyncnotification;
+
+		c->history = 1;
+		c->history_type = h->has_synctype ? (int)h->synctype : -1;
+		if (h->has_initialhistbootstrapinlinepayload && h->initialhistbootstrapinlinepayload.len > 0) {
+			c->history_inline_len = h->initialhistbootstrapinlinepayload.len;
+			c->history_inline = xmalloc(c->history_inline_len);
+			memcpy(c->history_inline, h->initialhistbootstrapinlinepayload.data, c->history_inline_len);
+		}
+	}
 	if (content_is_content(show)) {
 		c->len = protobuf_c_message_get_packed_size(&show->base);
 		c->message = xmalloc(c->len > 0 ? c->len : 1);
@@ -187,5 +200,22 @@ msg_content_clear(struct msg_content *c)
 	free(c->dsm_dest);
 	free(c->skdm_group);
 	free(c->skdm);
+	free(c->history_inline);
 	memset(c, 0, sizeof(*c));
+}
+
+const char *
+msg_content_source(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 20 && strncmp(id, "3A", 2) == 0)
+		return "ios";
+	if (n == 22 && strncmp(id, "3E", 2) == 0)
+		return "web";
+	if (n == 21 || n == 32)
+		return "android";
+	if (strncmp(id, "3F", 2) == 0 || n == 18)
+		return "desktop";
+	return "unknown";
 }

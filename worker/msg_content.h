@@ -10,7 +10,8 @@
  *  - What is left is "content" unless it is empty, or nothing but messageContextInfo, or a protocolMessage of
  *    a key / sync kind (history sync, app-state keys, fanout backfill, security setting sync): those are
  *    protocol traffic and are not stored. Revokes, edits and ephemeral settings are content (Evolution
- *    stores them). A message carrying only fields this schema does not know is content (stored as sent). */
+ *    stores them). A message carrying only fields this schema does not know is content (stored as sent).
+ *  - A history sync notification is handed out (history, its inline chunk): msg_history.h turns that into rows. */
 #ifndef WAGATE_WORKER_MSG_CONTENT_H
 #define WAGATE_WORKER_MSG_CONTENT_H
 
@@ -29,11 +30,20 @@ struct msg_content {
 	char *skdm_group;		/* senderKeyDistributionMessage.groupId ("" if absent), NULL = no SKDM */
 	uint8_t *skdm;
 	size_t skdm_len;
+	/* A protocolMessage's HistorySyncNotification (protocol only: message stays NULL): history is set, and
+	 * history_inline holds its zlib-compressed inline chunk (NULL when the chunk is a media blob instead). */
+	int history;
+	int history_type;		/* HistorySyncNotification.syncType, -1 when absent */
+	uint8_t *history_inline;
+	size_t history_inline_len;
 };
 
 /* Parse len unpadded plaintext bytes. 0 with c filled (free with msg_content_clear), or -1 with a reason
  * in err and c empty. */
 int msg_content_parse(const uint8_t *buf, size_t len, struct msg_content *c, char *err, size_t errlen);
 void msg_content_clear(struct msg_content *c);
+/* The sender's device kind from the shape of a message id, as WhatsApp clients make them (Evolution's source):
+ * "ios", "web", "android", "desktop" or "unknown". */
+const char *msg_content_source(const char *id);
 
 #endif

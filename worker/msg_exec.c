@@ -4,6 +4,7 @@
  * while a SignalLoad or a MessageStore is in flight no step runs (wa_signal.h: taken changes are clean and
  * evictable until their transaction committed). */
 #include "msg.h"
+#include "msg_history.h"
 #include "msg_identity.h"
 #include "session_int.h"
 #include "log.h"
@@ -37,6 +38,8 @@ struct msg_batch {
 	size_t nsts, capsts;
 	Wagate__Ipc__LidMapping **lids;
 	size_t nlids, caplids;
+	Wagate__Ipc__HistoryName **hchats, **hcontacts;	/* a history chunk's (solo jobs: one chunk at most) */
+	size_t nhchats, nhcontacts;
 	char **forget;			/* user JIDs whose rows this batch deletes (forget_users) */
 	char **forget_names;		/* their Signal names ("user" / "user_1"), same order */
 	size_t nforget, capforget;
@@ -89,6 +92,12 @@ msg_batch_free(struct msg_batch *b)
 		wagate__ipc__status_change__free_unpacked(b->sts[i], NULL);
 	for (i = 0; i < b->nlids; i++)
 		wagate__ipc__lid_mapping__free_unpacked(b->lids[i], NULL);
+	for (i = 0; i < b->nhchats; i++)
+		wagate__ipc__history_name__free_unpacked(b->hchats[i], NULL);
+	for (i = 0; i < b->nhcontacts; i++)
+		wagate__ipc__history_name__free_unpacked(b->hcontacts[i], NULL);
+	free(b->hchats);
+	free(b->hcontacts);
 	for (i = 0; i < b->nforget; i++) {
 		free(b->forget[i]);
 		free(b->forget_names[i]);
@@ -163,6 +172,27 @@ msg_batch_add_lid(struct msg_batch *b, const char *lid, const char *pn)
 	l->lid = xstrdup(lid);
 	l->pn = xstrdup(pn);
 	msg_append((void ***)&b->lids, &b->nlids, &b->caplids, l);
+}
+
+void
+msg_batch_take_history(struct msg_batch *b, struct msg_history *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->nmsgs; i++)
+		msg_append((void ***)&b->msgs, &b->nmsgs, &b->capmsgs, h->msgs[i]);
+	h->nmsgs = 0;
+	for (i = 0; i < h->nlids; i++)
+		msg_batch_add_lid(b, h->lids[i]->lid, h->lids[i]->pn);
+	/* A solo job's batch holds no other chunk: the names are handed over whole. */
+	if (b->nhchats == 0 && b->nhcontacts == 0) {
+		b->hchats = h->chats;
+		b->nhchats = h->nchats;
+		b->hcontacts = h->contacts;
+		b->nhcontacts = h->ncontacts;
+		h->chats = h->contacts = NULL;
+		h->nchats = h->ncontacts = 0;
+	}
 }
 
 int
@@ -430,6 +460,10 @@ msg_exec_store(struct msg_exec *e)
 	ms.n_lids = e->b->nlids;
 	ms.forget_users = e->b->forget;
 	ms.n_forget_users = e->b->nforget;
+	ms.history_chats = e->b->hchats;
+	ms.n_history_chats = e->b->nhchats;
+	ms.history_contacts = e->b->hcontacts;
+	ms.n_history_contacts = e->b->nhcontacts;
 	/* The request packs the message now; the changes are not needed afterwards (no operation runs until
 	 * the ack, and a failure clears the cache). */
 	rc = worker_request_msg_store(e->s->w, &ms, msg_exec_stored_cb, e);
@@ -565,9 +599,13 @@ msg_exec_run_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	e->b = msg_batch_new(e);
 	while (n < MSG_EXEC_BATCH_MAX && (j = TAILQ_FIRST(&e->queue)) != NULL) {
+		if (n > 0 && j->ops->solo)
+			break;
 		TAILQ_REMOVE(&e->queue, j, entry);
 		TAILQ_INSERT_TAIL(&e->batch, j, entry);
 		n++;
+		if (j->ops->solo)
+			break;
 	}
 	e->cur = TAILQ_FIRST(&e->batch);
 	msg_exec_step(e);

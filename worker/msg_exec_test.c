@@ -149,7 +149,7 @@ tjob_committed(struct session *s, void *arg, int ok, const char *error, int stop
 	snprintf(j->error, sizeof(j->error), "%s", error != NULL ? error : "");
 }
 
-static const struct msg_job_ops tjob_ops = { tjob_step, tjob_committed };
+static const struct msg_job_ops tjob_ops = { tjob_step, tjob_committed, 0 };
 
 /* The MessageStore holds a message with this plaintext. */
 static int
@@ -449,7 +449,7 @@ fjob_committed(struct session *s, void *arg, int ok, const char *error, int stop
 	assert_true(ok);
 }
 
-static const struct msg_job_ops fjob_ops = { fjob_step, fjob_committed };
+static const struct msg_job_ops fjob_ops = { fjob_step, fjob_committed, 0 };
 
 static void
 test_forget_user(void **state)

@@ -6,9 +6,13 @@
  *
  * What is stored: one row per stanza, for the last <enc> whose plaintext carries content (msg_content.h);
  * protocol-only plaintexts (a sender key distribution alone, history-sync and app-state key messages) are
- * decrypted (their ratchet and sender keys are stored) but make no row. */
+ * decrypted (their ratchet and sender keys are stored) but make no row. A history sync notification from our
+ * own phone with its chunk inline is the exception: the chunk's messages, chats and contacts go into the
+ * stanza's batch (a batch of its own: peer messages are solo jobs), and after the COMMIT a hist_sync receipt
+ * follows the usual ones, as whatsmeow sends it. */
 #include "msg.h"
 #include "msg_content.h"
+#include "msg_history.h"
 #include "msg_identity.h"
 #include "msg_recv_int.h"
 #include "msg_wire.h"
@@ -85,6 +89,7 @@ struct recv_job {
 	struct msg_content cur;
 	/* results */
 	struct msg_content content;		/* what is stored (message NULL: nothing) */
+	struct msg_content history;		/* a history sync notification (history set), else empty */
 	int ok, dup, fail;
 	enum wa_signal_error err;
 };
@@ -132,23 +137,6 @@ msg_recv_is_own(const struct session *s, const char *jid)
 	return s->creds->lid != NULL && msg_recv_user_jid(s->creds->lid, b, sizeof(b), NULL) == 0 && strcmp(a, b) == 0;
 }
 
-/* The sender's device kind from the shape of the message id, as WhatsApp clients make them. */
-static const char *
-recv_source(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n == 20 && strncmp(id, "3A", 2) == 0)
-		return "ios";
-	if (n == 22 && strncmp(id, "3E", 2) == 0)
-		return "web";
-	if (n == 21 || n == 32)
-		return "android";
-	if (strncmp(id, "3F", 2) == 0 || n == 18)
-		return "desktop";
-	return "unknown";
-}
-
 int64_t
 msg_recv_num(const char *v, int64_t dflt)
 {
@@ -191,6 +179,7 @@ recv_job_free(struct recv_job *j)
 		return;
 	msg_content_clear(&j->cur);
 	msg_content_clear(&j->content);
+	msg_content_clear(&j->history);
 	wa_node_free(j->node);
 	free(j);
 }
@@ -277,6 +266,23 @@ recv_send_read(struct session *s, const struct recv_job *j)
 	    !(j->broadcast ? st->read_status : st->read_messages))
 		return;
 	r = msg_stanza_read(j->from, j->participant_attr, ids, 1, (int64_t)time(NULL));
+	wa_conn_send_node(s->conn, r);
+	wa_node_free(r);
+}
+
+/* <receipt id type="hist_sync" to=our own user JID/>: the chunk is stored (whatsmeow's protocol message receipt). */
+static void
+recv_send_hist_sync(struct session *s, const struct recv_job *j)
+{
+	char own[MSG_RECV_JID_MAX];
+	struct wa_node *r;
+
+	if (msg_recv_user_jid(s->creds->jid, own, sizeof(own), NULL) == -1)
+		return;
+	r = wa_node_new("receipt");
+	wa_node_set_attr(r, "id", j->id);
+	wa_node_set_attr(r, "type", "hist_sync");
+	wa_node_set_attr(r, "to", own);
 	wa_conn_send_node(s->conn, r);
 	wa_node_free(r);
 }
@@ -439,6 +445,7 @@ recv_job_restart(struct recv_job *j, uint64_t bid)
 	j->stage = 0;
 	msg_content_clear(&j->cur);
 	msg_content_clear(&j->content);
+	msg_content_clear(&j->history);
 	j->ok = j->dup = j->fail = 0;
 	j->err = WA_SIGNAL_E_NONE;
 }
@@ -509,7 +516,11 @@ recv_use(struct session *s, struct recv_job *j, struct wa_signal *sig)
 			    j->sender, err);
 	}
 	j->ok = 1;
-	if (j->cur.message != NULL) {
+	if (j->cur.history && j->cur.message == NULL) {
+		msg_content_clear(&j->history);
+		j->history = j->cur;
+		memset(&j->cur, 0, sizeof(j->cur));
+	} else if (j->cur.message != NULL) {
 		msg_content_clear(&j->content);
 		j->content = j->cur;
 		memset(&j->cur, 0, sizeof(j->cur));
@@ -518,6 +529,36 @@ recv_use(struct session *s, struct recv_job *j, struct wa_signal *sig)
 	j->stage = 0;
 	j->next++;
 	return WA_SIGNAL_DONE;
+}
+
+/* A history sync notification from our own phone: its inline chunk's rows into b. A chunk that cannot be read
+ * is logged and acked like any message (WhatsApp sending it again would not make it readable). */
+static void
+recv_history_rows(struct session *s, struct recv_job *j, struct msg_batch *b)
+{
+	struct msg_history h;
+	char err[160];
+
+	if (!j->from_me) {
+		log_info("%s: message %s: a history sync from %s, not our own phone: ignored",
+		    worker_instance_name(s->w), j->id, j->from);
+		return;
+	}
+	if (j->history.history_inline == NULL) {
+		/* The chunk is a media blob (directPath, mediaKey): downloading those is not built yet. */
+		log_warnx("%s: message %s: history sync chunk (type %d) is a media blob: not downloaded",
+		    worker_instance_name(s->w), j->id, j->history.history_type);
+		return;
+	}
+	if (msg_history_decode(j->history.history_inline, j->history.history_inline_len, &h, err, sizeof(err)) == -1) {
+		log_warnx("%s: message %s: history sync chunk refused: %s", worker_instance_name(s->w), j->id, err);
+		return;
+	}
+	log_info("%s: history sync chunk (type %d): %zu messages, %zu chats, %zu contacts, %zu LID mappings; %zu "
+	    "skipped, %zu over the caps", worker_instance_name(s->w), h.sync_type, h.nmsgs, h.nchats, h.ncontacts,
+	    h.nlids, h.skipped, h.dropped);
+	msg_batch_take_history(b, &h);
+	msg_history_clear(&h);
 }
 
 /* The rows of a decrypted stanza. */
@@ -529,6 +570,8 @@ recv_rows(struct session *s, struct recv_job *j, struct msg_batch *b)
 
 	if (j->lid[0] != '\0')
 		msg_batch_add_lid(b, j->lid, j->pn);
+	if (j->history.history)
+		recv_history_rows(s, j, b);
 	if (j->content.message == NULL)
 		return;
 	snprintf(chat, sizeof(chat), "%s", j->chat);
@@ -549,7 +592,7 @@ recv_rows(struct session *s, struct recv_job *j, struct msg_batch *b)
 	    WAGATE__IPC__MSG_STATUS__MSG_STATUS_NONE;
 	m.message.data = j->content.message;
 	m.message.len = j->content.len;
-	m.source = (char *)recv_source(j->id);
+	m.source = (char *)msg_content_source(j->id);
 	msg_batch_add_message(b, &m);
 	(void)s;
 }
@@ -602,11 +645,15 @@ recv_committed(struct session *s, void *arg, int ok, const char *error, int stop
 		recv_send_delivery(s, j);
 		recv_send_ack(s, j->node, NULL);
 		recv_send_read(s, j);
+		if (j->history.history && j->from_me)
+			recv_send_hist_sync(s, j);
 	}
 	recv_job_free(j);
 }
 
-static const struct msg_job_ops recv_ops = { recv_step, recv_committed };
+static const struct msg_job_ops recv_ops = { recv_step, recv_committed, 0 };
+/* Peer messages (history sync chunks among them) run alone in their batch (msg.h). */
+static const struct msg_job_ops recv_peer_ops = { recv_step, recv_committed, 1 };
 
 /* Read a <message> into a job: who sent it, which chat, the <enc> children. NULL, or the reason it is
  * unusable (then nothing is decrypted). */
@@ -689,7 +736,7 @@ void
 msg_recv_message(struct session *s, const struct wa_node *n)
 {
 	struct recv_job *j;
-	const char *why;
+	const char *why, *category;
 
 	if (s->exec == NULL || s->creds == NULL) {
 		/* Not logged in (or no Signal layer): not acked, so WhatsApp delivers it again. */
@@ -720,7 +767,9 @@ msg_recv_message(struct session *s, const struct wa_node *n)
 		recv_job_free(j);
 		return;
 	}
-	if (msg_exec_submit(s, &recv_ops, j) == -1) {
+	category = wa_node_attr(n, "category");
+	if (msg_exec_submit(s, category != NULL && strcmp(category, "peer") == 0 ? &recv_peer_ops : &recv_ops,
+	    j) == -1) {
 		recv_job_free(j);
 		log_warnx("%s: message %s dropped: no executor", worker_instance_name(s->w), wa_node_attr(n, "id"));
 	}

@@ -306,6 +306,7 @@ session_payload(struct session *s, uint8_t **out, size_t *outlen)
 	reg.signed_prekey_id = s->creds->signed_prekey.id;
 	memcpy(reg.signed_prekey_pub, s->creds->signed_prekey.pub, CREDS_KEY_LEN);
 	memcpy(reg.signed_prekey_sig, s->creds->signed_prekey.sig, WA_PREKEY_SIG_LEN);
+	reg.full_sync = worker_settings(s->w)->sync_full_history;
 	return wa_pair_registration_payload(&reg, out, outlen);
 }
 

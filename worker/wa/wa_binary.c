@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
 
 #include "xmalloc.h"
 #include "wa_binary.h"
 #include "wa_jid.h"
 #include "wa_node.h"
 #include "wa_tokens.h"
+#include "wa_zlib.h"
 
 #define WA_BIN_MAX_LIST		65535u
 #define WA_BIN_MIN_NODE_LEN	3	/* LIST_8, count, one-byte tag */
@@ -813,65 +813,6 @@ wa_binary_decode_node(const unsigned char *p, size_t len, char *err, size_t errl
 	return n;
 }
 
-/* Inflate a zlib stream into a fresh buffer of at most WA_BINARY_MAX_INFLATED bytes. */
-static unsigned char *
-wa_binary_inflate(const unsigned char *p, size_t len, size_t *outlen, char *err, size_t errlen)
-{
-	z_stream zs;
-	unsigned char *out = NULL;
-	size_t cap;
-	int r;
-
-	memset(&zs, 0, sizeof(zs));
-	if (inflateInit(&zs) != Z_OK) {
-		snprintf(err, errlen, "zlib init failed");
-		return NULL;
-	}
-	cap = len < WA_BINARY_MAX_INFLATED / 4 ? len * 4 + 64 : WA_BINARY_MAX_INFLATED;
-	if (cap > WA_BINARY_MAX_INFLATED)
-		cap = WA_BINARY_MAX_INFLATED;
-	out = xmalloc(cap);
-	zs.next_in = (Bytef *)(uintptr_t)p;
-	zs.avail_in = (uInt)len;
-	zs.next_out = out;
-	zs.avail_out = (uInt)cap;
-	for (;;) {
-		r = inflate(&zs, Z_NO_FLUSH);
-		if (r == Z_STREAM_END)
-			break;
-		if (r == Z_BUF_ERROR && zs.avail_out == 0) {
-			if (cap >= WA_BINARY_MAX_INFLATED) {
-				snprintf(err, errlen, "inflated node larger than %u bytes", WA_BINARY_MAX_INFLATED);
-				goto fail;
-			}
-			cap = cap * 2 > WA_BINARY_MAX_INFLATED ? WA_BINARY_MAX_INFLATED : cap * 2;
-			out = xreallocarray(out, cap, 1);
-			zs.next_out = out + zs.total_out;
-			zs.avail_out = (uInt)(cap - zs.total_out);
-			continue;
-		}
-		if (r == Z_OK) {
-			if (zs.avail_out == 0)
-				continue;	/* next call reports Z_BUF_ERROR and we grow */
-			if (zs.avail_in == 0) {
-				snprintf(err, errlen, "truncated zlib stream");
-				goto fail;
-			}
-			continue;
-		}
-		snprintf(err, errlen, "zlib: %s", zs.msg ? zs.msg : r == Z_BUF_ERROR ?
-		    "truncated stream" : "inflate error");
-		goto fail;
-	}
-	*outlen = zs.total_out;
-	inflateEnd(&zs);
-	return out;
-fail:
-	inflateEnd(&zs);
-	free(out);
-	return NULL;
-}
-
 /* Decode a frame plaintext (flags byte, bit 0x02 = zlib-compressed). */
 struct wa_node *
 wa_binary_decode(const unsigned char *p, size_t len, char *err, size_t errlen)
@@ -896,7 +837,7 @@ wa_binary_decode(const unsigned char *p, size_t len, char *err, size_t errlen)
 		snprintf(err, errlen, "compressed frame too large");
 		return NULL;
 	}
-	if ((raw = wa_binary_inflate(p + 1, len - 1, &rawlen, err, errlen)) == NULL)
+	if ((raw = wa_zlib_inflate(p + 1, len - 1, WA_BINARY_MAX_INFLATED, 0, &rawlen, err, errlen)) == NULL)
 		return NULL;
 	n = wa_binary_decode_node(raw, rawlen, err, errlen);
 	free(raw);

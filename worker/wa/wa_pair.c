@@ -35,7 +35,7 @@ pair_pack(const ProtobufCMessage *m, uint8_t **out, size_t *outlen)
 }
 
 int
-wa_pair_device_props(uint8_t **out, size_t *outlen)
+wa_pair_device_props(int full_sync, uint8_t **out, size_t *outlen)
 {
 	Wa__DeviceProps dp = WA__DEVICE_PROPS__INIT;
 	Wa__DeviceProps__AppVersion v = WA__DEVICE_PROPS__APP_VERSION__INIT;
@@ -49,7 +49,7 @@ wa_pair_device_props(uint8_t **out, size_t *outlen)
 	dp.has_platformtype = 1;
 	dp.platformtype = WA__DEVICE_PROPS__PLATFORM_TYPE__CHROME;
 	dp.has_requirefullsync = 1;
-	dp.requirefullsync = 0;
+	dp.requirefullsync = full_sync != 0;
 	return pair_pack(&dp.base, out, outlen);
 }
 
@@ -109,7 +109,7 @@ wa_pair_registration_payload(const struct wa_pair_reg *r, uint8_t **out, size_t 
 	int rc;
 
 	if (r->signed_prekey_id >= (1u << 24) || wa_pair_build_hash(WA_PAIR_VERSION_STRING, hash) == -1 ||
-	    wa_pair_device_props(&props, &props_len) == -1)
+	    wa_pair_device_props(r->full_sync, &props, &props_len) == -1)
 		return -1;
 	pair_common(&p, &ua, &av, &wi);
 	pair_be(regid, r->registration_id, 4);

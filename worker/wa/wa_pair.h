@@ -28,13 +28,15 @@ struct wa_pair_reg {
 	uint32_t signed_prekey_id;		/* < 2^24: sent as 3 bytes */
 	uint8_t signed_prekey_pub[WA_PAIR_KEY_LEN];
 	uint8_t signed_prekey_sig[WA_PAIR_SIG_LEN];
+	int full_sync;				/* DeviceProps.requireFullSync: ask the phone for all of the history
+						 * (the instance's syncFullHistory, as Baileys sends it) */
 };
 
 /* MD5 of the version string (buildHash). 0 or -1. */
 int wa_pair_build_hash(const char *version, uint8_t out[WA_PAIR_HASH_LEN]);
-/* Serialized DeviceProps {os "wagate", version {0,1,0}, platformType CHROME, requireFullSync false}.
+/* Serialized DeviceProps {os "wagate", version {0,1,0}, platformType CHROME, requireFullSync full_sync}.
  * *out is malloc'd. 0 or -1. */
-int wa_pair_device_props(uint8_t **out, size_t *outlen);
+int wa_pair_device_props(int full_sync, uint8_t **out, size_t *outlen);
 /* Serialized registration ClientPayload (sections 1.1 and 1.2). *out is malloc'd. 0 or -1. */
 int wa_pair_registration_payload(const struct wa_pair_reg *r, uint8_t **out, size_t *outlen);
 /* Serialized login ClientPayload (sections 1.1 and 1.3) for the phone number user and device.

@@ -114,8 +114,10 @@ test_registration(void **state)
 	assert_int_equal(dp->version->tertiary, 0);
 	assert_true(dp->has_platformtype);
 	assert_int_equal(dp->platformtype, WA__DEVICE_PROPS__PLATFORM_TYPE__CHROME);
+	assert_true(dp->has_requirefullsync);
+	assert_false(dp->requirefullsync);
 	/* the same bytes as wa_pair_device_props */
-	assert_int_equal(wa_pair_device_props(&props, &plen), 0);
+	assert_int_equal(wa_pair_device_props(0, &props, &plen), 0);
 	assert_int_equal(plen, d->deviceprops.len);
 	assert_memory_equal(props, d->deviceprops.data, plen);
 	free(props);

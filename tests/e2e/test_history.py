@@ -1,0 +1,149 @@
+"""History sync (issue 9), end to end: the real wagate + worker + PostgreSQL + fakewa (its mock phone speaks real
+Signal) + a webhook receiver. After pairing, WhatsApp's phone sends its companion peer messages carrying
+HistorySyncNotifications; a chunk inline (initialHistBootstrapInlinePayload, zlib) is what wagate reads:
+
+* its messages become rows (key, message, type, timestamp, status as the chunk says) in ONE MessageStore with the
+  stanza's ratchet step, before any receipt; one `messages.set` webhook carries the new ones (Evolution's array);
+* its conversations become chats (`chats.set`), its push names contacts (`contacts.upsert`, an array), its
+  PN<->LID pairs the instance's LID map; nothing a live message stored is overwritten;
+* the worker answers the stanza as WhatsApp expects: delivery (peer_msg) and then `hist_sync` to our own user;
+* a chunk delivered again stores nothing twice and posts no webhook again; an unreadable chunk stores nothing,
+  is still acknowledged, and the instance goes on receiving;
+* syncFullHistory asks the phone for the whole history at pairing (DeviceProps.requireFullSync, as Baileys does).
+
+Not covered because not built: chunks as media blobs (directPath/mediaKey), which WhatsApp uses for most history.
+
+One test: python3 test_history.py HistoryTest.test_inline_chunk (see README.md)."""
+
+import base64
+import json
+import time
+
+from common import wait_until
+from harness import main
+from messaging import MessagingCase, sql_str, user_jid
+
+
+class HistoryTest(MessagingCase):
+
+    def push_history(self, account, body):
+        r = self.fw.request("POST", "/phone/history?account=" + account, json.dumps(body))
+        self.assertEqual(r.status, 200, r)
+        self.assertGreaterEqual(r.json.get("sent", 0), 1, r)
+        return r.json["id"]
+
+    def receipt_types(self, account, mid):
+        r = self.fw.request("GET", "/phone/receipts?account=" + account)
+        self.assertEqual(r.status, 200, r)
+        return [x.get("type") for x in r.json["receipts"] if x.get("id") == mid]
+
+    def wait_hist_sync(self, account, mid):
+        return wait_until(lambda: "hist_sync" in self.receipt_types(account, mid), 30,
+                          msg="hist_sync receipt for %s" % mid, msg_fn=lambda: self.receipt_types(account, mid))
+
+    def chunk(self, peer, peer_lid, group, member):
+        now = int(time.time())
+        return {"syncType": 0, "chunkOrder": 1, "progress": 100,
+                "conversations": [
+                    {"id": user_jid(peer), "name": "Old Friend", "lidJid": peer_lid, "unreadCount": 1,
+                     "messages": [
+                         {"id": "3EB0HIST0000000000001A", "fromMe": False, "text": "from the past",
+                          "timestamp": now - 86400, "pushName": "Old Friend", "status": 3},
+                         {"id": "3EB0HIST0000000000002B", "fromMe": True, "text": "my old answer",
+                          "timestamp": now - 86000, "status": 4}]},
+                    {"id": group, "name": "Old Group",
+                     "messages": [
+                         {"id": "3EB0HIST0000000000003C", "fromMe": False, "text": "group memory",
+                          "timestamp": now - 80000, "participant": user_jid(member), "pushName": "Member"}]}],
+                "pushnames": [{"id": user_jid(peer), "pushname": "Old Friend"},
+                              {"id": user_jid(member), "pushname": "Member"}],
+                "lidMappings": [{"pn": user_jid(peer), "lid": peer_lid}]}
+
+    def test_inline_chunk(self):
+        me = self.pair_ready("hs", "15558400001", "Has History")
+        iid = me["iid"]
+        self.assertIs(self.fw.device(me["jid"]).get("requireFullSync"), False)     # syncFullHistory off
+        peer, member = "15558400002", "15558400003"
+        peer_lid, group = "99887766554433@lid", "120363000000000777@g.us"
+        before = self.count_rows("message", iid)
+        mid = self.push_history(me["phone"], self.chunk(peer, peer_lid, group, member))
+        self.wait_hist_sync(me["phone"], mid)
+        types = self.receipt_types(me["phone"], mid)
+        self.assertLess(types.index("peer_msg"), types.index("hist_sync"), types)
+        # the rows were committed before the receipt (the durability rule): no waiting here
+        self.assertEqual(self.count_rows("message", iid), before + 3)
+        r1 = self.msg_row(iid, "3EB0HIST0000000000001A")
+        self.assertEqual((r1["remote_jid"], r1["from_me"], r1["message"], r1["message_type"], r1["status"],
+                          r1["push_name"]),
+                         (user_jid(peer), False, {"conversation": "from the past"}, "conversation", "DELIVERY_ACK",
+                          "Old Friend"), r1)
+        self.assertEqual(r1["key"].get("remoteJidAlt"), peer_lid, r1)
+        r2 = self.msg_row(iid, "3EB0HIST0000000000002B")
+        self.assertEqual((r2["from_me"], r2["status"], r2["push_name"]), (True, "READ", None), r2)
+        r3 = self.msg_row(iid, "3EB0HIST0000000000003C")
+        self.assertEqual((r3["remote_jid"], r3["participant"], r3["key"].get("participant")),
+                         (group, user_jid(member), user_jid(member)), r3)
+        self.assertEqual(r3["status"], "DELIVERY_ACK", r3)     # none in the chunk: Evolution's default
+        # chats with the chunk's names, contacts from its push names, the LID map
+        chats = {c["remote_jid"]: c["name"] for c in json_rows(self, "chat", iid)}
+        self.assertEqual((chats.get(user_jid(peer)), chats.get(group)), ("Old Friend", "Old Group"), chats)
+        contacts = {c["remote_jid"]: c["push_name"] for c in json_rows(self, "contact", iid)}
+        self.assertEqual(contacts.get(user_jid(member)), "Member", contacts)
+        self.assertEqual(self.db.scalar("SELECT pn FROM lid_map WHERE instance_id = %s AND lid = %s"
+                                        % (sql_str(iid), sql_str(peer_lid))), user_jid(peer))
+        # Evolution's webhooks: one messages.set array of the three, one chats.set, one contacts.upsert array
+        self.wait_outbox_empty()
+        sets = self.events("messages.set", "hs")
+        self.assertEqual(len(sets), 1, sets)
+        self.assertEqual(sorted(m["key"]["id"] for m in sets[0]), ["3EB0HIST0000000000001A", "3EB0HIST0000000000002B",
+                                                                   "3EB0HIST0000000000003C"], sets)
+        for m in sets[0]:
+            self.assertEqual(m["instanceId"], iid, m)
+            self.assertIn("messageTimestamp", m)
+            self.assertEqual(m["messageType"], "conversation", m)
+        chat_sets = self.events("chats.set", "hs")
+        self.assertEqual(len(chat_sets), 1, chat_sets)
+        self.assertEqual(sorted(c["remoteJid"] for c in chat_sets[0]), sorted([user_jid(peer), group]), chat_sets)
+        self.assertEqual(len(self.events("messages.upsert", "hs")), 0)
+        cups = [d for d in self.events("contacts.upsert", "hs") if isinstance(d, list)]
+        self.assertEqual(sorted(c["remoteJid"] for c in cups[0]), sorted([user_jid(peer), user_jid(member)]), cups)
+        # findMessages and findChats see the history
+        recs = self.find_messages("hs", {"key": {"id": "3EB0HIST0000000000001A"}})
+        self.assertEqual(len(recs), 1, recs)
+        # the same chunk again (WhatsApp sends chunks again after a reconnect): nothing twice, no webhook again
+        mid2 = self.push_history(me["phone"], self.chunk(peer, peer_lid, group, member))
+        self.wait_hist_sync(me["phone"], mid2)
+        self.assertEqual(self.count_rows("message", iid), before + 3)
+        self.wait_outbox_empty()
+        self.assertEqual(len(self.events("messages.set", "hs")), 1)
+        self.assertEqual(len(self.events("chats.set", "hs")), 1)
+
+    def test_full_sync_requested(self):
+        self.new_instance("hf", syncFullHistory=True)
+        res = self.scan("hf", phone="15558400021", push="Wants All")
+        self.sup.wait_state("hf", "open", 40)
+        self.assertIs(self.fw.device(res["jid"]).get("requireFullSync"), True)
+
+    def test_unreadable_chunk(self):
+        me = self.pair_ready("hb", "15558400011", "Bad History")
+        iid = me["iid"]
+        before = self.count_rows("message", iid)
+        for raw in (b"not zlib at all", b"x\x9c" + b"\x00" * 16):
+            mid = self.push_history(me["phone"], {"rawPayload": base64.b64encode(raw).decode()})
+            # acknowledged all the same (sending it again would not make it readable), nothing stored
+            self.wait_hist_sync(me["phone"], mid)
+        self.assertEqual(self.count_rows("message", iid), before)
+        # the instance goes on: a live text from another account arrives
+        peer = self.pair_ready("hb-peer", "15558400012", "Peer")
+        live = self.phone_send(peer["phone"], me["user"], "still here")
+        self.wait_msg(iid, live)
+        self.assertEqual(self.sup.api("GET", "/instance/connectionState/hb").json["instance"]["state"], "open")
+
+
+def json_rows(case, table, iid):
+    return json.loads(case.db.scalar("SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]'::jsonb)::text FROM %s t "
+                                     "WHERE t.instance_id = %s" % (table, sql_str(iid))))
+
+
+if __name__ == "__main__":
+    main()
