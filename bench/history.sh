@@ -12,7 +12,8 @@
 # usage: bench/history.sh
 # Knobs: BUILD (default build), WAGATE_BIN, WAGATE_WORKER_BIN, WAGATE_FAKEWA_BIN, BENCH_MSGS (3000; the worker
 #        stores at most 3000 per chunk), BENCH_CONVS (30), BENCH_ROUNDS (5), BENCH_TIMEOUT (120 s per wait),
-#        BENCH_IDLE (12 s: the worker trims its heap every 10 s), BENCH_KEEP (keep the scratch dir).
+#        BENCH_IDLE (12 s: the worker trims its heap every 10 s), BENCH_MEDIA (1: each chunk as a media blob the
+#        worker downloads from fakewa's control port, decrypts and checks; default 0, inline), BENCH_KEEP.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=history
@@ -33,7 +34,9 @@ pss_of() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
 
 start_pg
 start_fakewa "$fw_bin"
-sup_env=(WA_WEBSOCKET_URL="ws://127.0.0.1:$fw_port/ws/chat" WA_ROOT_KEY="$fw_root_key")
+sup_env=(WA_WEBSOCKET_URL="ws://127.0.0.1:$fw_port/ws/chat" WA_ROOT_KEY="$fw_root_key"
+	WA_MEDIA_URL="http://127.0.0.1:$fw_control")
+media=${BENCH_MEDIA:-0}
 start_sup
 pair_range 1 1
 wait_metric "$(now)" 'wagate_instances{state="open"}' 1 open "$limit"
@@ -48,7 +51,7 @@ pid=$(worker_pid)
 before=$(pss_of "$pid")
 cat >"$tmp/drive.py" <<'PY'
 import http.client, json, sys, time
-control, phone, msgs, convs, rounds, limit = int(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:])
+control, phone, msgs, convs, rounds, limit, media = int(sys.argv[1]), sys.argv[2], *map(int, sys.argv[3:])
 
 def req(method, path, body=None):
     c = http.client.HTTPConnection("127.0.0.1", control, timeout=60)
@@ -67,7 +70,8 @@ for r in range(rounds):
         conversations.append({"id": "1555300%04d@s.whatsapp.net" % c, "name": "Chat %d" % c, "messages": [
             {"id": "3EB0%02d%04d%012d" % (r, c, m), "fromMe": m % 3 == 0, "text": "history text %d of chat %d" % (m, c),
              "timestamp": now - 86400 + m, "status": 3} for m in range(per)]})
-    body = json.dumps({"syncType": 0, "chunkOrder": r + 1, "progress": 100, "conversations": conversations})
+    body = json.dumps({"syncType": 0, "chunkOrder": r + 1, "progress": 100, "conversations": conversations,
+                       "media": bool(media)})
     t = time.monotonic()
     st, j = req("POST", "/phone/history?account=" + phone, body)
     if st != 200 or j.get("sent") != 1:
@@ -81,11 +85,14 @@ for r in range(rounds):
         time.sleep(0.005)
     print("%.1f" % ((time.monotonic() - t) * 1000))
 PY
-times=$(python3 "$tmp/drive.py" "$fw_control" 15552000001 "$msgs" "$convs" "$rounds" "$limit") || fail "a chunk was not stored"
+times=$(python3 "$tmp/drive.py" "$fw_control" 15552000001 "$msgs" "$convs" "$rounds" "$limit" "$media") ||
+	fail "a chunk was not stored"
 sleep "$idle"
 after=$(pss_of "$pid")
 rows=$(psql_q "SELECT count(*) FROM message")
 read -r med lo hi <<<"$(sort -n <<<"$times" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)], v[1], v[NR]}')"
-echo "$name: $rounds chunks of $msgs messages ($convs chats): stored in $med ms median (min-max $lo-$hi)," \
+kind=inline
+[ "$media" = 1 ] && kind="media blobs"
+echo "$name: $rounds chunks of $msgs messages ($convs chats, $kind): stored in $med ms median (min-max $lo-$hi)," \
 	"$(awk -v m="$msgs" -v t="$med" 'BEGIN { printf "%d", m / (t / 1000) }') msg/s; worker PSS $before kB before," \
 	"$after kB after (idle); rows $rows" >&3

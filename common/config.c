@@ -62,6 +62,8 @@ static const struct opt opts[] = {
 	  "WhatsApp keepalive ping interval, sent to workers in Start (0 = the worker's 20-30 s)" },
 	{ "WA_KEEPALIVE_DEADLINE_MS", OPT_INT, "0", 0, 3600000, 0, O(wa_keepalive_deadline_ms),
 	  "unanswered keepalive time before a worker reconnects (0 = the worker's default)" },
+	{ "WA_MEDIA_URL", OPT_STR, "https://mmg.whatsapp.net", 0, 0, 0, O(wa_media_url),
+	  "WhatsApp media host the workers download from (history sync chunks)" },
 	{ "WA_TLS_CA_FILE", OPT_STR, NULL, 0, 0, 0, O(wa_tls_ca_file), "extra CA bundle for the WhatsApp TLS connection" },
 	{ "WAGATE_WORKER_BIN", OPT_STR, NULL, 0, 0, 0, O(worker_bin), "path of wagate-worker (default: beside wagate)" },
 	{ "WAGATE_MIGRATIONS_DIR", OPT_STR, NULL, 0, 0, 0, O(migrations_dir), "directory of NNNN_*.sql migrations" },

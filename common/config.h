@@ -33,6 +33,7 @@ struct config {
 	struct config_key wa_root_key;	/* WA_ROOT_KEY (hex or base64, an 0x05 type byte allowed); unset = WhatsApp's */
 	int wa_keepalive_ms;		/* WA_KEEPALIVE_MS, passed in Start; 0 = the worker's default */
 	int wa_keepalive_deadline_ms;	/* WA_KEEPALIVE_DEADLINE_MS, passed in Start; 0 = default */
+	char *wa_media_url;		/* WhatsApp's media host, for downloads (history sync chunks) */
 	char *wa_tls_ca_file;		/* extra CA bundle for the WhatsApp TLS connection (tests) */
 	char *worker_bin;
 	char *migrations_dir;

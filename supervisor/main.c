@@ -200,6 +200,7 @@ main(int argc, char **argv)
 	wcfg.rlimit_as_mb = (unsigned long)app.cfg->worker_rlimit_as_mb;
 	wcfg.rlimit_nofile = (unsigned long)app.cfg->worker_rlimit_nofile;
 	wcfg.wa_url = app.cfg->wa_websocket_url;
+	wcfg.wa_media_url = app.cfg->wa_media_url;
 	wcfg.wa_root_key = app.cfg->wa_root_key.set ? app.cfg->wa_root_key.key : NULL;
 	wcfg.wa_root_key_len = app.cfg->wa_root_key.set ? sizeof(app.cfg->wa_root_key.key) : 0;
 	wcfg.wa_tls_ca_file = app.cfg->wa_tls_ca_file;

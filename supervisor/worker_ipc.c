@@ -263,6 +263,7 @@ worker_ipc_fill_start(struct worker_rec *wk, Wagate__Ipc__Start *st_out, Wagate_
 	st->settings = set;
 	st->proxy = px;
 	st->wa_url = w->cfg.wa_url != NULL ? (char *)w->cfg.wa_url : (char *)"";
+	st->wa_media_url = w->cfg.wa_media_url != NULL ? (char *)w->cfg.wa_media_url : (char *)"";
 	st->wa_tls_ca_file = w->cfg.wa_tls_ca_file != NULL ? (char *)w->cfg.wa_tls_ca_file : (char *)"";
 	st->wa_root_key.data = (uint8_t *)w->cfg.wa_root_key;
 	st->wa_root_key.len = w->cfg.wa_root_key != NULL ? w->cfg.wa_root_key_len : 0;

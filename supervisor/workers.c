@@ -271,6 +271,8 @@ workers_new(struct event_base *base, const struct workers_config *cfg, const str
 	w->cfg = *cfg;
 	w->cfg.worker_path = xstrdup(cfg->worker_path);
 	w->cfg.wa_url = cfg->wa_url != NULL && *cfg->wa_url != '\0' ? xstrdup(cfg->wa_url) : NULL;
+	w->cfg.wa_media_url = cfg->wa_media_url != NULL && *cfg->wa_media_url != '\0' ? xstrdup(cfg->wa_media_url) :
+	    NULL;
 	w->cfg.wa_tls_ca_file = cfg->wa_tls_ca_file != NULL && *cfg->wa_tls_ca_file != '\0' ?
 	    xstrdup(cfg->wa_tls_ca_file) : NULL;
 	w->cfg.runtime_dir = cfg->runtime_dir != NULL && *cfg->runtime_dir != '\0' ? xstrdup(cfg->runtime_dir) : NULL;
@@ -346,6 +348,7 @@ workers_free(struct workers *w)
 		event_free(w->done_ev);
 	free((char *)w->cfg.worker_path);
 	free((char *)w->cfg.wa_url);
+	free((char *)w->cfg.wa_media_url);
 	free((char *)w->cfg.wa_tls_ca_file);
 	free((char *)w->cfg.runtime_dir);
 	free_wiped((void *)w->cfg.wa_root_key, w->cfg.wa_root_key_len);

@@ -27,6 +27,7 @@ struct workers_config {
 	unsigned long rlimit_as_mb;         /* default 1024; 0 = unlimited */
 	unsigned long rlimit_nofile;        /* default 256 */
 	const char *wa_url;                 /* passed in Start */
+	const char *wa_media_url;           /* passed in Start: the media host (WA_MEDIA_URL); NULL = none */
 	const char *wa_tls_ca_file;         /* passed in Start: extra CA PEM for wss:// (WA_TLS_CA_FILE); NULL = none */
 	const unsigned char *wa_root_key; size_t wa_root_key_len;
 	int log_level;

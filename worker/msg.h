@@ -40,8 +40,14 @@ struct msg_batch;
 #define MSG_CACHE_RECORDS	256	/* wa_signal cache caps */
 #define MSG_CACHE_BYTES		(512u * 1024)
 
+/* A step's fourth answer: it started something outside the executor (a media download) and calls msg_exec_resume
+ * when that is over; until then the batch is held (no other step runs, nothing is stored), then the same step runs
+ * again. Only for solo jobs: a whole batch waiting on one download would hold every message behind it. */
+#define MSG_STEP_WAIT	2
+
 struct msg_job_ops {
-	/* Run the job's Signal operations on sig and add its rows to b. WA_SIGNAL_DONE, _NEED or _FAILED. */
+	/* Run the job's Signal operations on sig and add its rows to b. WA_SIGNAL_DONE, _NEED, _FAILED, or
+	 * MSG_STEP_WAIT (solo jobs). */
 	int (*step)(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch *b);
 	/* The batch committed (ok) or failed (error set). Called exactly once per submitted job, from the
 	 * loop; the job frees itself here. Also called with ok=0 when the session stops (s may be mid-free:
@@ -58,6 +64,9 @@ struct msg_exec *msg_exec_new(struct session *s);
 void msg_exec_free(struct msg_exec *e);
 /* Queue a job; it starts on a later loop turn. 0, or -1 when the executor is gone (committed never called). */
 int msg_exec_submit(struct session *s, const struct msg_job_ops *ops, void *arg);
+/* The outside work a step answered MSG_STEP_WAIT for is over: run that step again (from the loop, never from
+ * inside a step). Nothing happens unless the executor is waiting. */
+void msg_exec_resume(struct session *s);
 
 /* Which batch run this is: a fresh value for every batch, and for a batch started again after one of its
  * jobs FAILED (the cache was cleared). A step keeps the value its progress belongs to; on a different value it

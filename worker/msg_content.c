@@ -78,6 +78,20 @@ content_scan(const uint8_t *b, size_t len, char *err, size_t errlen)
 	}
 }
 
+/* A media directPath we may put after the media host's URL: "/...", printable ASCII without spaces. */
+static int
+content_path_ok(const char *p)
+{
+	size_t n;
+
+	if (p == NULL || p[0] != '/' || (n = strlen(p)) > MSG_CONTENT_PATH_MAX)
+		return 0;
+	while (n-- > 0)
+		if (p[n] <= ' ' || p[n] >= 0x7f)
+			return 0;
+	return 1;
+}
+
 /* Whether a protocolMessage is protocol traffic (keys, sync) rather than something a chat shows. */
 static int
 content_protocol_only(const Wa__ProtocolMessage *p)
@@ -173,6 +187,16 @@ msg_content_parse(const uint8_t *buf, size_t len, struct msg_content *c, char *e
 			c->history_inline_len = h->initialhistbootstrapinlinepayload.len;
 			c->history_inline = xmalloc(c->history_inline_len);
 			memcpy(c->history_inline, h->initialhistbootstrapinlinepayload.data, c->history_inline_len);
+		} else if (content_path_ok(h->directpath) && h->has_mediakey && h->mediakey.len == 32) {
+			c->history_path = xstrdup(h->directpath);
+			memcpy(c->history_key, h->mediakey.data, 32);
+			if (h->has_fileencsha256 && h->fileencsha256.len == 32 && h->has_filesha256 &&
+			    h->filesha256.len == 32) {
+				memcpy(c->history_enc_sha256, h->fileencsha256.data, 32);
+				memcpy(c->history_sha256, h->filesha256.data, 32);
+				c->history_has_hashes = 1;
+			}
+			c->history_length = h->has_filelength ? h->filelength : 0;
 		}
 	}
 	if (content_is_content(show)) {
@@ -201,6 +225,8 @@ msg_content_clear(struct msg_content *c)
 	free(c->skdm_group);
 	free(c->skdm);
 	free(c->history_inline);
+	free(c->history_path);
+	explicit_wipe(c->history_key, sizeof(c->history_key));
 	memset(c, 0, sizeof(*c));
 }
 

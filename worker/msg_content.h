@@ -22,6 +22,7 @@
 #define MSG_CONTENT_MAX_INPUT	(1024u * 1024)	/* bytes of one plaintext (msg_json.h takes no more) */
 #define MSG_CONTENT_JID_MAX	256		/* destinationJid and groupId longer than this are refused */
 #define MSG_CONTENT_SKDM_MAX	1024		/* axolotl distribution messages are ~100 bytes */
+#define MSG_CONTENT_PATH_MAX	2048		/* a media directPath */
 
 struct msg_content {
 	uint8_t *message;		/* serialized Message to store; NULL = protocol only */
@@ -36,6 +37,13 @@ struct msg_content {
 	int history_type;		/* HistorySyncNotification.syncType, -1 when absent */
 	uint8_t *history_inline;
 	size_t history_inline_len;
+	/* The chunk as a media blob (when not inline): where it is and how to check and decrypt it. history_path is
+	 * NULL unless the notification has a usable directPath (a '/' path of printable ASCII, at most
+	 * MSG_CONTENT_PATH_MAX bytes) and a 32-byte mediaKey; the hashes are checked only when has_hashes. */
+	char *history_path;
+	uint8_t history_key[32], history_enc_sha256[32], history_sha256[32];
+	int history_has_hashes;
+	uint64_t history_length;		/* fileLength, 0 when absent */
 };
 
 /* Parse len unpadded plaintext bytes. 0 with c filled (free with msg_content_clear), or -1 with a reason

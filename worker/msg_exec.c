@@ -49,6 +49,7 @@ enum msg_exec_state {
 	MSG_EXEC_IDLE,
 	MSG_EXEC_LOADING,	/* a SignalLoad for the current job is in flight */
 	MSG_EXEC_STORING,	/* the batch's MessageStore is in flight */
+	MSG_EXEC_WAITING,	/* the current (solo) job waits for outside work (MSG_STEP_WAIT) */
 };
 
 struct msg_exec {
@@ -513,6 +514,10 @@ msg_exec_step(struct msg_exec *e)
 				continue;
 			return;
 		}
+		if (rc == MSG_STEP_WAIT && e->cur->ops->solo) {
+			e->state = MSG_EXEC_WAITING;
+			return;
+		}
 		if (rc != WA_SIGNAL_DONE) {
 			snprintf(err, sizeof(err), "Signal operation failed (error %d)", (int)wa_signal_error(e->sig));
 			msg_exec_fail_current(e, err);
@@ -680,6 +685,17 @@ msg_exec_free(struct msg_exec *e)
 		event_free(e->ev_run);
 	wa_signal_free(e->sig);
 	free(e);
+}
+
+void
+msg_exec_resume(struct session *s)
+{
+	struct msg_exec *e = s->exec;
+
+	if (e == NULL || e->state != MSG_EXEC_WAITING)
+		return;
+	e->state = MSG_EXEC_IDLE;
+	msg_exec_step(e);
 }
 
 int

@@ -35,6 +35,29 @@ worker_settings(const struct worker *w)
 	return &sup.settings;
 }
 
+/* No proxy, no media host, no extra CA: a history chunk as a media blob is not downloaded in these tests (the
+ * end-to-end test downloads one from fakewa). */
+const struct proxy *
+worker_proxy(const struct worker *w)
+{
+	(void)w;
+	return NULL;
+}
+
+const char *
+worker_wa_media_url(const struct worker *w)
+{
+	(void)w;
+	return NULL;
+}
+
+const char *
+worker_wa_tls_ca_file(const struct worker *w)
+{
+	(void)w;
+	return NULL;
+}
+
 int
 worker_request_signal_load(struct worker *w, Wagate__Ipc__SignalKey **keys, size_t n, worker_signal_cb cb,
     void *arg)

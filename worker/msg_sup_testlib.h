@@ -1,5 +1,6 @@
 /* Test-only: a scripted supervisor in place of worker_call.c for the tests that run the Signal executor in
- * process (msg_exec_test, msg_recv_test). It defines worker_base, worker_instance_name, worker_settings (sup.
+ * process (msg_exec_test, msg_recv_test). It defines worker_base, worker_instance_name, worker_proxy (none),
+ * worker_wa_media_url and worker_wa_tls_ca_file (none), worker_settings (sup.
  * settings) and the SignalLoad and MessageStore requests of worker.h: each request waits in sup until the test
  * answers it from sup.db (the supervisor's Signal tables, sigdb_testlib.h). And the remote party that talks to
  * the executor. PEER_RUN needs cmocka's headers first; failures fail the running test. */

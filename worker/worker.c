@@ -76,6 +76,7 @@ worker_take_config(struct worker *w, const Wagate__Ipc__Start *st)
 
 	if (st == NULL || !ipc_str_ok(st->instance_id, WORKER_ID_MAX) ||
 	    !ipc_str_ok(st->instance_name, WORKER_NAME_MAX) || !ipc_str_ok(st->wa_url, WORKER_URL_MAX) ||
+	    !ipc_str_ok(st->wa_media_url, WORKER_URL_MAX) ||
 	    !ipc_str_ok(st->connect_number, WORKER_FIELD_MAX) || !ipc_str_ok(st->wa_tls_ca_file, WORKER_URL_MAX) ||
 	    !ipc_str_ok(st->runtime_dir, WORKER_URL_MAX)) {
 		log_warnx("%s: Start has an oversized string", worker_label(w));
@@ -108,6 +109,7 @@ worker_take_config(struct worker *w, const Wagate__Ipc__Start *st)
 	if (w->instance_name == NULL)
 		w->instance_name = xstrdup(w->instance_id);
 	worker_set_str(&w->wa_url, st->wa_url);
+	worker_set_str(&w->wa_media_url, st->wa_media_url);
 	worker_set_str(&w->tls_ca_file, st->wa_tls_ca_file);
 	free_wiped(w->root_key, w->root_key_len);
 	w->root_key = NULL;
@@ -595,6 +597,7 @@ worker_free(struct worker *w)
 	free(w->instance_id);
 	free(w->instance_name);
 	free(w->wa_url);
+	free(w->wa_media_url);
 	free(w->tls_ca_file);
 	free(w->connect_number);
 	free_wiped(w->root_key, w->root_key_len);
@@ -646,6 +649,12 @@ const char *
 worker_wa_url(const struct worker *w)
 {
 	return w->wa_url;
+}
+
+const char *
+worker_wa_media_url(const struct worker *w)
+{
+	return w->wa_media_url;
 }
 
 const char *

@@ -29,6 +29,7 @@ struct event_base *worker_base(const struct worker *w);
 const char *worker_instance_id(const struct worker *w);
 const char *worker_instance_name(const struct worker *w);
 const char *worker_wa_url(const struct worker *w);		/* NULL when none is configured */
+const char *worker_wa_media_url(const struct worker *w);	/* the media host base URL, NULL = none */
 const char *worker_wa_tls_ca_file(const struct worker *w);	/* extra CA PEM path for wss://, NULL = none */
 const unsigned char *worker_wa_root_key(const struct worker *w, size_t *len); /* NULL = built-in key */
 const unsigned char *worker_creds(const struct worker *w, size_t *len);      /* NULL = never registered */

@@ -69,6 +69,7 @@ struct worker {
 	char *instance_id;
 	char *instance_name;
 	char *wa_url;
+	char *wa_media_url;
 	char *tls_ca_file;
 	unsigned char *root_key;
 	size_t root_key_len;

@@ -41,7 +41,9 @@ class Fakewa(FakewaProc):
     @property
     def env(self):
         """Supervisor environment that points workers at this fakewa."""
-        e = {"WA_WEBSOCKET_URL": self.url, "WA_ROOT_KEY": self.root_key}
+        # media (history sync blobs) from fakewa's control port, plain HTTP
+        e = {"WA_WEBSOCKET_URL": self.url, "WA_ROOT_KEY": self.root_key,
+             "WA_MEDIA_URL": "http://127.0.0.1:%d" % self.control}
         if self.tls:
             e["WA_TLS_CA_FILE"] = self.cert
         return e

@@ -7,6 +7,7 @@
 #include "fw_call.h"
 #include "fw_ctl.h"
 #include "fw_group.h"
+#include "fw_media.h"
 
 #include "log.h"
 #include "wa_cert.h"
@@ -178,6 +179,7 @@ main(int argc, char **argv)
 	fw_accounts_init(&f.srv.accounts);
 	f.srv.groups = fw_groups_new();
 	f.srv.calls = fw_calls_new();
+	f.srv.media = fw_media_new();
 	f.srv.ev_reap = event_new(f.base, -1, 0, fakewa_reap_cb, &f.srv);
 	if (tls && (f.srv.tls = wa_tls_ctx_new_server(tls_name, cert_out, err, sizeof(err))) == NULL)
 		fatalx("TLS: %s", err);
@@ -214,6 +216,7 @@ main(int argc, char **argv)
 		fw_client_free(fw_client_next(&f.srv, NULL));
 	fw_groups_free(f.srv.groups);
 	fw_calls_free(f.srv.calls);
+	fw_media_free(f.srv.media);
 	fw_accounts_clear(&f.srv.accounts);
 	evconnlistener_free(f.lis);
 	fw_ctl_free(f.ctl);

@@ -27,6 +27,7 @@ struct fw_pairing;
 struct fw_ctl_conn;
 struct fw_groups;
 struct fw_calls;
+struct fw_media;
 
 #define FW_REFS		6	/* refs per pair-device, as WhatsApp */
 #define FW_REF_MAX	64
@@ -47,6 +48,7 @@ struct fw_server {
 	struct fw_accounts accounts;
 	struct fw_groups *groups;		/* fw_group.h */
 	struct fw_calls *calls;			/* what clients sent as <call> (fw_call.h) */
+	struct fw_media *media;			/* the media host's blobs (fw_media.h) */
 };
 
 enum fw_phase { FW_UPGRADE, FW_HELLO, FW_FINISH, FW_OPEN, FW_CLOSING };

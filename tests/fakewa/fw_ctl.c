@@ -3,6 +3,7 @@
 
 #include "fakewa_client.h"
 #include "fw_http.h"
+#include "fw_media.h"
 #include "fw_pair.h"
 #include "fw_routes.h"
 
@@ -63,6 +64,9 @@ static const struct fw_ctl_route fw_ctl_routes[] = {
 	{ "POST", "/phone/redeliver", 0, fw_route_phone_redeliver },
 	{ "POST", "/phone/history", 0, fw_route_phone_history },
 	{ "POST", "/admin/account", 0, fw_route_account_new },
+	{ "GET", "/admin/media", 0, fw_route_media_list },
+	/* the media host's paths: the query (the link's own, and the downloader's hash and mms-type) is not matched */
+	{ "GET", FW_MEDIA_HISTORY_PREFIX, 0, fw_route_media_get },
 };
 
 /* The control port. */
@@ -86,6 +90,21 @@ struct fw_ctl_conn {
 	TAILQ_ENTRY(fw_ctl_conn) entry;
 };
 
+/* Write an answer (head, then len bytes of body) and close once it is written. The caller checked that it is
+ * the first. */
+static void
+fw_ctl_send(struct fw_ctl_conn *conn, const char *head, const void *body, size_t len)
+{
+	conn->answered = 1;
+	wa_tls_write(conn->stream, head, strlen(head));
+	if (len > 0)
+		wa_tls_write(conn->stream, body, len);
+	/* on the WebSocket port the client is done too: nothing of the WebSocket may follow the answer */
+	if (conn->ws != NULL)
+		conn->ws->phase = FW_CLOSING;
+	wa_tls_close_on_flush(conn->stream);
+}
+
 /* Write the answer (status, extra header lines, JSON) and close once it is written; the first answer only. */
 static void
 fw_ctl_answer(struct fw_ctl_conn *conn, int code, const char *extra, const char *json)
@@ -94,15 +113,10 @@ fw_ctl_answer(struct fw_ctl_conn *conn, int code, const char *extra, const char 
 
 	if (conn->answered || conn->gone)
 		return;
-	conn->answered = 1;
 	log_debug("control: answer %d%s%s", code, code != 200 ? " " : "", code != 200 ? json : "");
 	resp = fw_http_response(code, extra, json);
-	wa_tls_write(conn->stream, resp, strlen(resp));
+	fw_ctl_send(conn, resp, NULL, 0);
 	free(resp);
-	/* on the WebSocket port the client is done too: nothing of the WebSocket may follow the answer */
-	if (conn->ws != NULL)
-		conn->ws->phase = FW_CLOSING;
-	wa_tls_close_on_flush(conn->stream);
 }
 
 /* Answer a request (see fw_ctl.h). */
@@ -110,6 +124,20 @@ void
 fw_ctl_reply(struct fw_ctl_conn *conn, int code, const char *json)
 {
 	fw_ctl_answer(conn, code, NULL, json);
+}
+
+/* Answer with a body that is not JSON (see fw_ctl.h). */
+void
+fw_ctl_reply_bytes(struct fw_ctl_conn *conn, int code, const char *type, const void *body, size_t len)
+{
+	char *head;
+
+	if (conn->answered || conn->gone)
+		return;
+	log_debug("control: answer %d, %zu bytes of %s", code, len, type);
+	head = fw_http_head(code, NULL, type, len);
+	fw_ctl_send(conn, head, body, len);
+	free(head);
 }
 
 /* Is the path one a route serves? */

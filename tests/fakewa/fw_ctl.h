@@ -1,7 +1,7 @@
 /* fakewa's control API: plain HTTP on 127.0.0.1 to inspect clients and inject faults, and the mock phone.
  * Every request is read by the one parser (fw_http.h), looked up in one route table {method, path, handler}
  * and dispatched in one place (fw_ctl.c); the handlers live in fw_routes_*.c. Each request gets one JSON
- * answer, then its connection is closed.
+ * answer (a media download: the blob's bytes), then its connection is closed.
  *   GET  /admin/clients                         -> {"count":N,"pings_answered":N,"clients":[...]}
  *   POST /admin/drop?client=ID|all              -> drop TCP connections
  *   POST /admin/stream-error?code=515&client=ID|all[&conflict=replaced]
@@ -35,6 +35,8 @@
  *        -> {"id":MSG_ID,"sent":N} / 400 {"error"} (nothing sent) / 404: the phone sends the chunk as a peer
  *        message to each of its companions (N = how many; 0 when none is linked). They answer with receipts
  *        type="peer_msg" and type="hist_sync" to the own user JID, listed by GET /phone/receipts.
+ *        With "media": true in the body the chunk is an encrypted blob on the media host (fw_media.h) and the
+ *        answer is {"id","sent","directPath"}; GET DIRECT_PATH downloads it, GET /admin/media lists the blobs.
  * The two mock-phone calls are also served as plain HTTP(S) on the WebSocket port, where Baileys' own e2e
  * helper posts the QR (fakewa_client.h). Replies of scan-qr/pair-code: 200 {"phone","jid","lid","device",
  * "key_index"}, 400 bad input, 404 no such client, 409 refused (companion error iq, closed connection, wrong
@@ -43,6 +45,7 @@
 #ifndef WAGATE_FW_CTL_H
 #define WAGATE_FW_CTL_H
 
+#include <stddef.h>
 #include <sys/queue.h>
 
 #include <event2/keyvalq_struct.h>
@@ -83,6 +86,9 @@ void fw_ctl_conn_free(struct fw_ctl_conn *conn);
 /* Answer with this status and JSON body (a newline is added), then close once written. Only the first answer
  * counts; none is written after fw_ctl_conn_gone. */
 void fw_ctl_reply(struct fw_ctl_conn *conn, int code, const char *json);
+/* Answer with this status and len bytes of body as type (any bytes: a media blob), then close once written.
+ * Only the first answer counts, as for fw_ctl_reply. */
+void fw_ctl_reply_bytes(struct fw_ctl_conn *conn, int code, const char *type, const void *body, size_t len);
 /* The pairing p answers later (NULL: no longer): fw_pair_conn_gone(p) if the connection goes first. */
 void fw_ctl_conn_wait(struct fw_ctl_conn *conn, struct fw_pairing *p);
 /* A query parameter of the call, or NULL. */

@@ -28,6 +28,9 @@ struct fw_history {
 	size_t nmsg;				/* messages filled so far (info[i].message.data to free) */
 	Wa__Pushname *pn, **pnp;
 	Wa__PhoneNumberToLIDMapping *map, **mapp;
+	fw_history_put_fn *put;			/* media mode's store, or NULL */
+	void *arg;
+	struct fw_history_media *m;
 	char *err;
 	size_t errlen;
 };
@@ -296,7 +299,7 @@ fw_history_parse(struct fw_history *h, const char *body, size_t len)
 	return o;
 }
 
-/* The inline payload: rawPayload decoded, or the HistorySync packed and zlib-compressed. malloc'd. */
+/* The payload (malloc'd), inline or a media blob: rawPayload decoded, or the HistorySync packed and zlibbed. */
 static int
 fw_history_payload(struct fw_history *h, uint8_t **out, size_t *outlen)
 {
@@ -336,20 +339,79 @@ fw_history_payload(struct fw_history *h, uint8_t **out, size_t *outlen)
 	return 0;
 }
 
+/* An optional boolean member: 0 when absent. -1 when it is not a boolean. */
+static int
+fw_history_bool(struct fw_history *h, const char *key, int *out)
+{
+	struct json_object *v;
+
+	*out = 0;
+	if (!json_object_object_get_ex(h->root, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return fw_history_fail(h, "%s must be true or false", key);
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+/* The media keys of the body: -1 if malformed, else 0 with *media set and *flags the FW_HISTORY_MEDIA_* bits.
+ * The two faults need media mode: without it a test would get an inline chunk and believe it tested a fault. */
+static int
+fw_history_media_flags(struct fw_history *h, int *media, int *flags)
+{
+	int corrupt, missing;
+
+	*flags = 0;
+	if (fw_history_bool(h, "media", media) == -1 || fw_history_bool(h, "mediaCorrupt", &corrupt) == -1 ||
+	    fw_history_bool(h, "mediaMissing", &missing) == -1)
+		return -1;
+	if ((corrupt || missing) && !*media)
+		return fw_history_fail(h, "mediaCorrupt and mediaMissing need media");
+	if (corrupt && missing)
+		return fw_history_fail(h, "mediaCorrupt and mediaMissing exclude each other");
+	if (*media && h->put == NULL)
+		return fw_history_fail(h, "media mode is not available");
+	*flags = (corrupt ? FW_HISTORY_MEDIA_CORRUPT : 0) | (missing ? FW_HISTORY_MEDIA_MISSING : 0);
+	return 0;
+}
+
+/* Media mode: the payload goes to the store, and the notification names the blob instead of carrying it. */
+static int
+fw_history_media(struct fw_history *h, Wa__HistorySyncNotification *note, const uint8_t *payload, size_t plen,
+    int flags)
+{
+	struct fw_history_media *m = h->m;
+
+	if (h->put(h->arg, payload, plen, flags, m, h->err, h->errlen) == -1)
+		return -1;
+	m->direct_path[sizeof(m->direct_path) - 1] = '\0';
+	note->directpath = m->direct_path;
+	note->has_mediakey = note->has_filesha256 = note->has_fileencsha256 = note->has_filelength = 1;
+	note->mediakey.data = m->media_key;
+	note->mediakey.len = sizeof(m->media_key);
+	note->filesha256.data = m->file_sha256;
+	note->filesha256.len = sizeof(m->file_sha256);
+	note->fileencsha256.data = m->file_enc_sha256;
+	note->fileencsha256.len = sizeof(m->file_enc_sha256);
+	note->filelength = m->file_length;
+	return 0;
+}
+
 /* The Message around the payload, with the notification's own copies of the chunk's numbers. */
 static int
 fw_history_message_pack(struct fw_history *h, uint8_t **out, size_t *outlen)
 {
 	static const char *const keys[] = { "syncType", "chunkOrder", "progress", "conversations", "pushnames",
-	    "lidMappings", "rawPayload", NULL };
+	    "lidMappings", "rawPayload", "media", "mediaCorrupt", "mediaMissing", NULL };
 	Wa__Message msg = WA__MESSAGE__INIT;
 	Wa__ProtocolMessage pm = WA__PROTOCOL_MESSAGE__INIT;
 	Wa__HistorySyncNotification note = WA__HISTORY_SYNC_NOTIFICATION__INIT;
 	uint64_t type = 0, chunk = 0, progress = 0;
 	uint8_t *payload;
 	size_t plen;
+	int media, flags;
 
-	if (fw_history_keys(h, h->root, "the body", keys) == -1 ||
+	if (fw_history_keys(h, h->root, "the body", keys) == -1 || fw_history_media_flags(h, &media, &flags) == -1 ||
 	    fw_history_uint(h, h->root, "syncType", WA__HISTORY_SYNC__HISTORY_SYNC_TYPE__ON_DEMAND, &type,
 	    &note.has_synctype) == -1 ||
 	    fw_history_uint(h, h->root, "chunkOrder", UINT32_MAX, &chunk, &note.has_chunkorder) == -1 ||
@@ -370,9 +432,15 @@ fw_history_message_pack(struct fw_history *h, uint8_t **out, size_t *outlen)
 	if (fw_history_conversations(h) == -1 || fw_history_pairs(h) == -1 ||
 	    fw_history_payload(h, &payload, &plen) == -1)
 		return -1;
-	note.has_initialhistbootstrapinlinepayload = 1;
-	note.initialhistbootstrapinlinepayload.data = payload;
-	note.initialhistbootstrapinlinepayload.len = plen;
+	if (media && fw_history_media(h, &note, payload, plen, flags) == -1) {
+		free(payload);
+		return -1;
+	}
+	if (!media) {
+		note.has_initialhistbootstrapinlinepayload = 1;
+		note.initialhistbootstrapinlinepayload.data = payload;
+		note.initialhistbootstrapinlinepayload.len = plen;
+	}
 	pm.has_type = 1;
 	pm.type = WA__PROTOCOL_MESSAGE__TYPE__HISTORY_SYNC_NOTIFICATION;
 	pm.historysyncnotification = &note;
@@ -385,13 +453,18 @@ fw_history_message_pack(struct fw_history *h, uint8_t **out, size_t *outlen)
 }
 
 int
-fw_history_build(const char *body, size_t len, uint8_t **out, size_t *outlen, char *err, size_t errlen)
+fw_history_build(const char *body, size_t len, fw_history_put_fn *put, void *arg, struct fw_history_media *m,
+    uint8_t **out, size_t *outlen, char *err, size_t errlen)
 {
 	struct fw_history h;
 	int rc = -1;
 
 	memset(&h, 0, sizeof(h));
+	memset(m, 0, sizeof(*m));
 	wa__history_sync__init(&h.hs);
+	h.put = put;
+	h.arg = arg;
+	h.m = m;
 	h.err = err;
 	h.errlen = errlen;
 	*out = NULL;

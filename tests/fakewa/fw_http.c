@@ -273,14 +273,24 @@ fw_http_reason(int code)
 	}
 }
 
+/* Build a response head (see fw_http.h). */
+char *
+fw_http_head(int code, const char *extra, const char *type, size_t len)
+{
+	char *s;
+
+	xasprintf(&s, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
+	    code, fw_http_reason(code), type, len, extra != NULL ? extra : "");
+	return s;
+}
+
 /* Build a whole response (see fw_http.h). */
 char *
 fw_http_response(int code, const char *extra, const char *json)
 {
-	char *s;
+	char *head = fw_http_head(code, extra, "application/json", strlen(json) + 1), *s;
 
-	xasprintf(&s, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-	    "Connection: close\r\n%s\r\n%s\n", code, fw_http_reason(code), strlen(json) + 1, extra != NULL ? extra : "",
-	    json);
+	xasprintf(&s, "%s%s\n", head, json);
+	free(head);
 	return s;
 }

@@ -40,5 +40,8 @@ void fw_http_req_free(struct fw_http_req *req);
 /* A complete response (heap string): the status line, Content-Type: application/json, Content-Length,
  * Connection: close, the header lines in extra (each ending in CRLF; NULL for none), then json and a newline. */
 char *fw_http_response(int code, const char *extra, const char *json);
+/* The head alone (status line, headers, blank line) of a response whose body is len bytes of type, for a body
+ * that is not JSON text (a media blob may hold any byte): the caller writes the body after it. */
+char *fw_http_head(int code, const char *extra, const char *type, size_t len);
 
 #endif

@@ -171,6 +171,18 @@ test_response(void **state)
 	free(s);
 }
 
+/* A head for a binary body: its type and length, and nothing after the blank line. */
+static void
+test_head(void **state)
+{
+	char *s = fw_http_head(200, NULL, "application/octet-stream", 42);
+
+	(void)state;
+	assert_string_equal(s, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 42\r\n"
+	    "Connection: close\r\n\r\n");
+	free(s);
+}
+
 int
 main(void)
 {
@@ -181,6 +193,7 @@ main(void)
 		cmocka_unit_test(test_bad_requests),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_response),
+		cmocka_unit_test(test_head),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,10 @@ void fw_route_phone_redeliver(struct fw_ctl_call *call);
 void fw_route_phone_history(struct fw_ctl_call *call);
 void fw_route_account_new(struct fw_ctl_call *call);
 
+/* fw_media.c: the media host (fw_media.h). */
+void fw_route_media_get(struct fw_ctl_call *call);
+void fw_route_media_list(struct fw_ctl_call *call);
+
 /* fw_call.c: calls (fw_call.h). */
 void fw_route_phone_call(struct fw_ctl_call *call);
 void fw_route_phone_call_end(struct fw_ctl_call *call);

@@ -7,6 +7,7 @@
 #include "fw_group.h"
 #include "fw_history.h"
 #include "fw_http.h"
+#include "fw_media.h"
 #include "fw_msg.h"
 #include "fw_pair.h"
 #include "fw_phone_signal.h"
@@ -375,22 +376,26 @@ fw_route_phone_receipt(struct fw_ctl_call *call)
 	fw_ctl_reply(call->conn, 200, "{\"sent\":1}");
 }
 
-/* POST /phone/history?account, body = the chunk as JSON (fw_history.h): the phone sends it to its companions. */
+/* POST /phone/history?account, body = the chunk as JSON (fw_history.h): the phone sends it to its companions,
+ * inline or (media mode) as a blob on the media host (fw_media.h). */
 void
 fw_route_phone_history(struct fw_ctl_call *call)
 {
+	struct fw_history_media m;
 	struct fw_account *a;
 	uint8_t *pt;
 	size_t ptlen;
-	char err[192], id[64], json[128];
+	char err[192], id[64], json[128 + FW_HISTORY_PATH_MAX];
 	int sent;
 
 	if ((a = fw_route_phone_account(call)) == NULL)
 		return;
-	if (fw_history_build(call->req->body, call->req->body_len, &pt, &ptlen, err, sizeof(err)) == -1) {
+	if (fw_history_build(call->req->body, call->req->body_len, fw_media_put_history, call->s->media, &m, &pt,
+	    &ptlen, err, sizeof(err)) == -1) {
 		fw_route_error(call, 400, err);
 		return;
 	}
+	/* a blob stored for a chunk that then is not sent stays until it ages out: the store is bounded anyway */
 	sent = fw_phone_peer_send(a, pt, ptlen, id, sizeof(id));
 	free(pt);
 	if (sent == -1) {
@@ -398,6 +403,10 @@ fw_route_phone_history(struct fw_ctl_call *call)
 		return;
 	}
 	/* no companion linked is no error: the test sees sent 0 (nothing is queued for a later pairing) */
-	snprintf(json, sizeof(json), "{\"id\":\"%s\",\"sent\":%d}", id, sent);
+	if (m.direct_path[0] != '\0')
+		snprintf(json, sizeof(json), "{\"id\":\"%s\",\"sent\":%d,\"directPath\":\"%s\"}", id, sent,
+		    m.direct_path);
+	else
+		snprintf(json, sizeof(json), "{\"id\":\"%s\",\"sent\":%d}", id, sent);
 	fw_ctl_reply(call->conn, 200, json);
 }

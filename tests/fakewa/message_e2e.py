@@ -5,6 +5,9 @@ send arbitrary bytes; the Signal side is the mock phone's.
 
 usage: message_e2e.py FAKEWA WA_PROBE [test-name ...]"""
 import base64
+import hashlib
+import hmac
+import http.client
 import json
 import os
 import re
@@ -473,7 +476,120 @@ def t_history(tmp):
         stop(a)
 
 
-TESTS = [t_route, t_usync_keys, t_phone, t_account, t_redeliver, t_devices, t_call, t_history]
+def download(fw, path):
+    """GET path on the control port, the media host: (status, Content-Type, body bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", fw.control, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Connection": "close"})
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read()
+    finally:
+        conn.close()
+
+
+def media_keys(key):
+    """WhatsApp's history media keys from a media key: HKDF-SHA256 (no salt) to iv, cipherKey, macKey."""
+    prk = hmac.new(b"\0" * 32, key, hashlib.sha256).digest()
+    okm, t = b"", b""
+    for i in range(1, 5):
+        t = hmac.new(prk, t + b"WhatsApp History Keys" + bytes([i]), hashlib.sha256).digest()
+        okm += t
+    return okm[:16], okm[16:48], okm[48:80]
+
+
+def media_line(p, own, mid):
+    """The probe's HISTORY-MEDIA line of message mid as a dict of its key=value fields."""
+    got = line(p, "HISTORY-MEDIA 0 %s %s " % (own, mid))
+    check(got is not None, "no HISTORY-MEDIA line for %s" % mid, p)
+    return dict(f.split("=", 1) for f in got.split()[4:])
+
+
+def t_history_media(tmp):
+    """POST /phone/history with "media": true: the chunk is an encrypted blob on the media host (GET directPath
+    on the control port) and the notification names it; mediaMissing and mediaCorrupt break the download; the
+    store is capped."""
+    path_re = r"/v/t62\.7117-24/[0-9a-f]{32}\.enc\?ccb=9-4&oh=[0-9a-f]{16}&oe=[0-9A-F]{8}"
+    with Fakewa(tmp) as fw:
+        a, ja = pair(fw, A)
+        own = A + "@s.whatsapp.net"
+        chunk = {"syncType": 2, "chunkOrder": 3, "progress": 40, "media": True,
+                 "conversations": [{"id": "15550001111@s.whatsapp.net", "messages": [{"id": "M1", "text": "hi"}]}]}
+        st, js = history(fw, A, chunk)
+        check(st == 200 and js["sent"] == 1 and re.fullmatch(path_re, js["directPath"]), "media: %d %s" % (st, js))
+        mid, dp = js["id"], js["directPath"]
+        got = line(a, "HISTORY 0 %s %s " % (own, mid))
+        check(got is not None and " type=2 chunk=3 progress=40 payload=0 inflated=failed/0 sync=bad " in got,
+              "a media chunk went inline: %s" % got, a)
+        m = media_line(a, own, mid)
+        check(m["path"] == dp and int(m["length"]) > 0 and all(re.fullmatch(r"[0-9a-f]{64}", m[k]) for k in
+              ("sha256", "enc_sha256", "key")), "notification fields: %s" % m, a)
+        check(poll(lambda: [r["type"] for r in fw.call("/phone/receipts?account=" + A, "GET")["receipts"]
+                            if r["id"] == mid] == ["peer_msg", "hist_sync"], 5), "no receipts for the media chunk")
+        # the blob: AES-CBC of the payload, padded to the next 16, and a 10-byte MAC; downloaders append a query
+        for url in (dp, dp + "&hash=x&mms-type=md-msg-hist&__wa-mms="):
+            st, ctype, blob = download(fw, url)
+            check(st == 200 and ctype == "application/octet-stream", "GET %s: %d %s" % (url, st, ctype))
+            check(len(blob) == (int(m["length"]) // 16 + 1) * 16 + 10, "blob size %d for %s" % (len(blob), m))
+            check(hashlib.sha256(blob).hexdigest() == m["enc_sha256"], "fileEncSha256 is not the blob's")
+        iv, ckey, mkey = media_keys(bytes.fromhex(m["key"]))
+        check(hmac.new(mkey, iv + blob[:-10], hashlib.sha256).digest()[:10] == blob[-10:], "bad MAC")
+        plain = decrypt(ckey, iv, blob[:-10])
+        if plain is not None:
+            check(len(plain) == int(m["length"]) and hashlib.sha256(plain).hexdigest() == m["sha256"],
+                  "the blob does not decrypt to the notified payload")
+            zlib.decompress(plain)
+        listed = [b for b in fw.call("/admin/media", "GET")["blobs"] if b["path"] == dp]
+        check(listed == [{"path": dp, "size": len(blob), "downloads": 2}], "/admin/media: %s" % listed)
+        # rawPayload in media mode: those very bytes are the plaintext (an unreadable chunk)
+        raw = b"not zlib, encrypted all the same"
+        st, js = history(fw, A, {"media": True, "rawPayload": base64.b64encode(raw).decode()})
+        check(st == 200 and js["sent"] == 1, "raw media: %d %s" % (st, js))
+        m = media_line(a, own, js["id"])
+        st, _, blob = download(fw, js["directPath"])
+        check(st == 200 and int(m["length"]) == len(raw) and m["sha256"] == hashlib.sha256(raw).hexdigest(),
+              "raw media: %d %s" % (st, m))
+        iv, ckey, _ = media_keys(bytes.fromhex(m["key"]))
+        plain = decrypt(ckey, iv, blob[:-10])
+        check(plain is None or plain == raw, "raw media decrypts to %r" % plain)
+        # the faults: nothing stored, or a stored blob that does not match its hashes
+        st, js = history(fw, A, {"media": True, "mediaMissing": True})
+        check(st == 200 and re.fullmatch(path_re, js["directPath"]), "missing: %d %s" % (st, js))
+        media_line(a, own, js["id"])
+        check(download(fw, js["directPath"])[0] == 404, "a missing blob was served")
+        check(all(b["path"] != js["directPath"] for b in fw.call("/admin/media", "GET")["blobs"]), "missing listed")
+        st, js = history(fw, A, {"media": True, "mediaCorrupt": True, "progress": 1})
+        m = media_line(a, own, js["id"])
+        st, _, blob = download(fw, js["directPath"])
+        check(st == 200 and len(blob) == (int(m["length"]) // 16 + 1) * 16 + 10 and
+              hashlib.sha256(blob).hexdigest() != m["enc_sha256"], "corrupt: %d %s" % (st, m))
+        for bad in (b'{"media": 1}', b'{"mediaCorrupt": true}', b'{"media": false, "mediaMissing": true}',
+                    b'{"media": true, "mediaCorrupt": true, "mediaMissing": true}'):
+            st, js = history(fw, A, bad)
+            check(st == 400 and "error" in js, "bad body %r: %d %s" % (bad, st, js))
+        check(download(fw, "/v/t62.7117-24/" + "0" * 32 + ".enc?ccb=9-4")[0] == 404, "unknown blob served")
+        check(fw.request("POST", dp).status == 405, "POST to a blob allowed")
+        # at most 64 blobs: the oldest goes (an account without companions stores them all the same)
+        fw.post("/admin/account?phone=" + B)
+        paths = [history(fw, B, {"media": True, "chunkOrder": i})[1]["directPath"] for i in range(64)]
+        blobs = fw.call("/admin/media", "GET")["blobs"]
+        check([b["path"] for b in blobs] == paths, "kept: %d blobs" % len(blobs))
+        check(download(fw, dp)[0] == 404, "the oldest blob is still served")
+        stop(a)
+
+
+def decrypt(key, iv, ct):
+    """AES-256-CBC decryption and PKCS#7 unpadding when python's cryptography package is there, else None."""
+    try:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    except ImportError:
+        return None
+    d = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    pt = d.update(ct) + d.finalize()
+    check(1 <= pt[-1] <= 16 and pt[-pt[-1]:] == bytes([pt[-1]]) * pt[-1], "bad padding")
+    return pt[:-pt[-1]]
+
+
+TESTS = [t_route, t_usync_keys, t_phone, t_account, t_redeliver, t_devices, t_call, t_history, t_history_media]
 
 
 if __name__ == "__main__":

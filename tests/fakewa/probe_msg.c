@@ -51,6 +51,29 @@ pm_address(const char *jid, char *buf, size_t len)
 	return 0;
 }
 
+/* A bytes field as hex into buf (2 * 32 + 1 bytes), or "-" when absent or not of a hash's or key's length. */
+static const char *
+pm_hex32(protobuf_c_boolean has, const ProtobufCBinaryData *b, char *buf)
+{
+	if (!has || b->len != 32)
+		return "-";
+	hex_encode(b->data, b->len, buf);
+	return buf;
+}
+
+/* The HISTORY-MEDIA line of a chunk sent as a media blob: what a test needs to download and check it. */
+static void
+pm_history_media(int idx, const struct wa_node *n, const Wa__HistorySyncNotification *note)
+{
+	char sha[65], enc[65], key[65];
+
+	printf("HISTORY-MEDIA %d %s %s path=%s length=%lld sha256=%s enc_sha256=%s key=%s\n", idx,
+	    pm_attr(n, "from", "-"), pm_attr(n, "id", "-"), note->directpath,
+	    note->has_filelength ? (long long)note->filelength : -1LL, pm_hex32(note->has_filesha256, &note->filesha256,
+	    sha), pm_hex32(note->has_fileencsha256, &note->fileencsha256, enc), pm_hex32(note->has_mediakey,
+	    &note->mediakey, key));
+}
+
 /* If pt is a Message with a history sync notification, print its HISTORY line (inflating the inline chunk,
  * bounded, as a companion does) and return 1; else 0. */
 static int
@@ -71,6 +94,8 @@ pm_history(int idx, const struct wa_node *n, const uint8_t *pt, size_t len)
 		wa__message__free_unpacked(msg, NULL);
 		return 0;
 	}
+	if (note->directpath != NULL)
+		pm_history_media(idx, n, note);
 	if (note->has_initialhistbootstrapinlinepayload) {
 		z = xmalloc(PM_HISTORY_INFLATED_MAX);
 		zrc = uncompress(z, &zlen, note->initialhistbootstrapinlinepayload.data,

@@ -21,6 +21,8 @@
  *           first=<first conversation id|-> text=<its first message's text|->
  *           a pkmsg/msg carrying protocolMessage.historySyncNotification (the inline chunk inflated and read);
  *           a category="peer" message is receipted type="peer_msg", a history sync then type="hist_sync"
+ *   HISTORY-MEDIA <conn#> <from> <id> path=<directPath> length=<fileLength|-1> sha256=<hex|-> enc_sha256=<hex|->
+ *           key=<mediaKey hex|->   before the HISTORY line of a chunk sent as a media blob (not downloaded)
  *   RECEIPT <conn#> <from> <id> <type|delivery>[ participant=<jid>]            (acked)
  *   ACK <conn#> <class> <id> error=<code|->[ phash=<server's participant hash>][ type=<t|-> from=<jid|->]
  *                                          (type and from: class call only)
