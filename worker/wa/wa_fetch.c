@@ -343,34 +343,6 @@ fetch_tunnel(struct fetch_conn *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* mbedTLS BIO: send on the non-blocking socket. */
-static int
-fetch_bio_send(void *arg, const unsigned char *buf, size_t len)
-{
-	struct fetch_conn *c = arg;
-	ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
-
-	if (n >= 0)
-		return (int)n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return MBEDTLS_ERR_SSL_WANT_WRITE;
-	return MBEDTLS_ERR_NET_SEND_FAILED;
-}
-
-/* mbedTLS BIO: receive from the non-blocking socket. */
-static int
-fetch_bio_recv(void *arg, unsigned char *buf, size_t len)
-{
-	struct fetch_conn *c = arg;
-	ssize_t n = recv(c->fd, buf, len, 0);
-
-	if (n >= 0)
-		return (int)n;
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-		return MBEDTLS_ERR_SSL_WANT_READ;
-	return errno == ECONNRESET ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
-}
-
 /* Entropy for the random generator: the kernel's CSPRNG, as wa_tls seeds its own. */
 static int
 fetch_entropy(void *arg, unsigned char *buf, size_t len)
@@ -424,7 +396,7 @@ fetch_tls_open(struct fetch_conn *c, char *err, size_t errlen)
 		return fetch_tls_fail(rc, "TLS setup", err, errlen);
 	if ((rc = mbedtls_ssl_set_hostname(&c->ssl, f->host)) != 0)
 		return fetch_tls_fail(rc, "TLS host name", err, errlen);
-	mbedtls_ssl_set_bio(&c->ssl, c, fetch_bio_send, fetch_bio_recv, NULL);
+	mbedtls_ssl_set_bio(&c->ssl, &c->fd, wa_tls_fd_send, wa_tls_fd_recv, NULL);
 	while ((rc = mbedtls_ssl_handshake(&c->ssl)) != 0) {
 		if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
 			if (fetch_wait(c, rc == MBEDTLS_ERR_SSL_WANT_WRITE ? POLLOUT : POLLIN) == -1)

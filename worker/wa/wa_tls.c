@@ -364,12 +364,10 @@ wa_tls_ctx_free(struct wa_tls_ctx *ctx)
 	free(ctx);
 }
 
-/* mbedTLS BIO: send on the non-blocking fd. */
-static int
-tls_bio_send(void *arg, const unsigned char *buf, size_t len)
+int
+wa_tls_fd_send(void *fdp, const unsigned char *buf, size_t len)
 {
-	struct wa_tls *t = arg;
-	ssize_t n = send(t->fd, buf, len, MSG_NOSIGNAL);
+	ssize_t n = send(*(const int *)fdp, buf, len, MSG_NOSIGNAL);
 
 	if (n >= 0)
 		return (int)n;
@@ -378,12 +376,10 @@ tls_bio_send(void *arg, const unsigned char *buf, size_t len)
 	return MBEDTLS_ERR_NET_SEND_FAILED;
 }
 
-/* mbedTLS BIO: receive from the non-blocking fd. */
-static int
-tls_bio_recv(void *arg, unsigned char *buf, size_t len)
+int
+wa_tls_fd_recv(void *fdp, unsigned char *buf, size_t len)
 {
-	struct wa_tls *t = arg;
-	ssize_t n = recv(t->fd, buf, len, 0);
+	ssize_t n = recv(*(const int *)fdp, buf, len, 0);
 
 	if (n >= 0)
 		return (int)n;
@@ -700,7 +696,7 @@ wa_tls_new(struct event_base *base, int fd, struct wa_tls_ctx *ctx, const char *
 		tls_drop_zero_pages(t->ssl.out_buf, MBEDTLS_SSL_OUT_CONTENT_LEN);
 		if (!ctx->server && hostname != NULL && mbedtls_ssl_set_hostname(&t->ssl, hostname) != 0)
 			goto fail;
-		mbedtls_ssl_set_bio(&t->ssl, t, tls_bio_send, tls_bio_recv, NULL);
+		mbedtls_ssl_set_bio(&t->ssl, &t->fd, wa_tls_fd_send, wa_tls_fd_recv, NULL);
 	}
 	if (connecting) {
 		t->state = TLS_CONNECTING;

@@ -44,6 +44,11 @@ struct wa_tls *wa_tls_new(struct event_base *base, int fd, struct wa_tls_ctx *ct
     int connecting, wa_tls_read_cb readcb, wa_tls_event_cb eventcb, void *arg);
 /* Close the socket and free everything (NULL is fine). No callbacks are made afterwards. */
 void wa_tls_free(struct wa_tls *t);
+/* mbedTLS BIO callbacks on a non-blocking socket (fdp points to the int fd): what send/recv did, or
+ * MBEDTLS_ERR_SSL_WANT_WRITE / _WANT_READ when the socket would block. wa_tls and wa_fetch (its own thread's
+ * blocking-with-poll TLS) share them. */
+int wa_tls_fd_send(void *fdp, const unsigned char *buf, size_t len);
+int wa_tls_fd_recv(void *fdp, unsigned char *buf, size_t len);
 /* Queue bytes for sending (sent once connected). 0, or -1 if the stream is closed or closing. */
 int wa_tls_write(struct wa_tls *t, const void *data, size_t len);
 /* Bytes queued and not yet written. */
