@@ -82,6 +82,7 @@ struct recv_job {
 	int group;				/* from a group or broadcast: skmsg possible, participant set */
 	int broadcast;				/* from a broadcast (status@broadcast, a list) */
 	int from_me;
+	int peer;				/* category="peer": a solo job (msg.h), the only kind that takes history */
 	char sender[WA_SIGNAL_ADDRESS_MAX + 1];	/* the sending device's Signal address */
 	char chat[MSG_RECV_JID_MAX], chat_alt[MSG_RECV_JID_MAX];
 	char participant[MSG_RECV_JID_MAX], participant_alt[MSG_RECV_JID_MAX];
@@ -590,7 +591,7 @@ recv_history_fetch(struct session *s, struct recv_job *j)
 	char *url, err[160];
 	size_t max = RECV_BLOB_MAX;
 
-	if (j->fetched || !j->from_me || !j->history.history || j->history.history_inline != NULL ||
+	if (j->fetched || !j->from_me || !j->peer || !j->history.history || j->history.history_inline != NULL ||
 	    j->history.history_path == NULL)
 		return WA_SIGNAL_DONE;
 	if (j->fetch != NULL)
@@ -655,8 +656,9 @@ recv_history_rows(struct session *s, struct recv_job *j, struct msg_batch *b)
 	char err[160];
 	int rc;
 
-	if (!j->from_me) {
-		log_info("%s: message %s: a history sync from %s, not our own phone: ignored",
+	/* Only a peer message runs alone in its batch: a chunk anywhere else could overflow the store's caps. */
+	if (!j->from_me || !j->peer) {
+		log_info("%s: message %s: a history sync from %s, not our own phone's peer message: ignored",
 		    worker_instance_name(s->w), j->id, j->from);
 		return;
 	}
@@ -776,7 +778,7 @@ recv_committed(struct session *s, void *arg, int ok, const char *error, int stop
 		recv_send_delivery(s, j);
 		recv_send_ack(s, j->node, NULL);
 		recv_send_read(s, j);
-		if (j->history.history && j->from_me)
+		if (j->history.history && j->from_me && j->peer)
 			recv_send_hist_sync(s, j);
 	}
 	recv_job_free(j);
@@ -899,8 +901,8 @@ msg_recv_message(struct session *s, const struct wa_node *n)
 		return;
 	}
 	category = wa_node_attr(n, "category");
-	if (msg_exec_submit(s, category != NULL && strcmp(category, "peer") == 0 ? &recv_peer_ops : &recv_ops,
-	    j) == -1) {
+	j->peer = category != NULL && strcmp(category, "peer") == 0;
+	if (msg_exec_submit(s, j->peer ? &recv_peer_ops : &recv_ops, j) == -1) {
 		recv_job_free(j);
 		log_warnx("%s: message %s dropped: no executor", worker_instance_name(s->w), wa_node_attr(n, "id"));
 	}

@@ -12,7 +12,11 @@
 #include "worker.h"
 #include "msg_sup_testlib.h"
 
+#include "e2e.pb-c.h"
+#include "history.pb-c.h"
+
 #include <event2/event.h>
+#include <zlib.h>
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -388,6 +392,99 @@ test_settings_ignore(void **state)
 	assert_string_equal(stored("STATUS-1")->remote_jid, "status@broadcast");
 }
 
+/* Message{protocolMessage{HISTORY_SYNC_NOTIFICATION, inline = zlib(HistorySync{one chat, one text})}} */
+static uint8_t *
+history_msg(size_t *len)
+{
+	Wa__HistorySync hs = WA__HISTORY_SYNC__INIT;
+	Wa__Conversation cv = WA__CONVERSATION__INIT, *cvp = &cv;
+	Wa__HistorySyncMsg hm = WA__HISTORY_SYNC_MSG__INIT, *hmp = &hm;
+	Wa__WebMessageInfo w = WA__WEB_MESSAGE_INFO__INIT;
+	Wa__MessageKey k = WA__MESSAGE_KEY__INIT;
+	Wa__Message m = WA__MESSAGE__INIT;
+	Wa__ProtocolMessage pm = WA__PROTOCOL_MESSAGE__INIT;
+	Wa__HistorySyncNotification n = WA__HISTORY_SYNC_NOTIFICATION__INIT;
+	uint8_t raw[256], *z, *out;
+	size_t rawlen;
+	uLongf zlen = 512;
+
+	k.id = "HIST-OLD-1";
+	w.key = &k;
+	w.has_message = 1;
+	w.message.data = text_msg("old text", &w.message.len);
+	w.has_messagetimestamp = 1;
+	w.messagetimestamp = 1600000000;
+	hm.message = &w;
+	cv.id = ALICE_PN "@s.whatsapp.net";
+	cv.n_messages = 1;
+	cv.messages = &hmp;
+	hs.n_conversations = 1;
+	hs.conversations = &cvp;
+	rawlen = wa__history_sync__pack(&hs, raw);
+	free(w.message.data);
+	z = malloc(zlen);
+	assert_int_equal(compress2(z, &zlen, raw, rawlen, 6), Z_OK);
+	n.has_initialhistbootstrapinlinepayload = 1;
+	n.initialhistbootstrapinlinepayload.data = z;
+	n.initialhistbootstrapinlinepayload.len = zlen;
+	pm.has_type = 1;
+	pm.type = WA__PROTOCOL_MESSAGE__TYPE__HISTORY_SYNC_NOTIFICATION;
+	pm.historysyncnotification = &n;
+	m.protocolmessage = &pm;
+	*len = wa__message__get_packed_size(&m);
+	out = malloc(*len);
+	wa__message__pack(&m, out);
+	free(z);
+	return out;
+}
+
+/*
+ * A history chunk counts only in a peer message from our own phone: that runs alone in its batch (the chunk's
+ * caps are per store). The same chunk in an ordinary stanza, even from our own phone, is decrypted and ignored,
+ * never stored where it could overflow a batch of many stanzas.
+ */
+static void
+test_history_peer_only(void **state)
+{
+	struct wa_node *m;
+	uint8_t *pt;
+	size_t ptlen;
+
+	(void)state;
+	alice_session(7);
+	pt = history_msg(&ptlen);
+	m = wa_node_new("message");
+	wa_node_set_attr(m, "from", "15550000001@s.whatsapp.net");
+	wa_node_set_attr(m, "id", "PEER-HIST-1");
+	wa_node_set_attr(m, "t", "1700000000");
+	wa_node_set_attr(m, "type", "text");
+	add_enc(m, pt, ptlen, 0);
+	msg_recv_message(&sess, m);
+	assert_true(run_until_store());
+	assert_int_equal(sup.store->n_messages, 0);
+	assert_int_equal(sup.store->n_history_chats, 0);
+	sup_answer_store(1);
+	wa_node_free(m);
+	/* the same chunk as a peer message: its rows and chat go into the stanza's store */
+	m = wa_node_new("message");
+	wa_node_set_attr(m, "from", "15550000001@s.whatsapp.net");
+	wa_node_set_attr(m, "id", "PEER-HIST-2");
+	wa_node_set_attr(m, "t", "1700000000");
+	wa_node_set_attr(m, "type", "text");
+	wa_node_set_attr(m, "category", "peer");
+	add_enc(m, pt, ptlen, 0);
+	free(pt);
+	msg_recv_message(&sess, m);
+	wa_node_free(m);
+	assert_true(run_until_store());
+	assert_int_equal(sup.store->n_messages, 1);
+	assert_true(sup.store->messages[0]->history);
+	assert_string_equal(sup.store->messages[0]->id, "HIST-OLD-1");
+	assert_text(stored("HIST-OLD-1"), "old text");
+	assert_int_equal(sup.store->n_history_chats, 1);
+	assert_string_equal(sup.store->history_chats[0]->jid, ALICE_PN "@s.whatsapp.net");
+}
+
 int
 main(void)
 {
@@ -395,6 +492,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lid_and_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_settings_ignore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_history_peer_only, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
