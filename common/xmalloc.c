@@ -94,3 +94,15 @@ free_wiped(void *p, size_t n)
 	explicit_wipe(p, n);
 	free(p);
 }
+
+int
+ct_memcmp(const void *a, const void *b, size_t n)
+{
+	const unsigned char *x = a, *y = b;
+	unsigned char d = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		d |= x[i] ^ y[i];
+	return d != 0;
+}

@@ -14,5 +14,7 @@ int xasprintf(char **ret, const char *fmt, ...) __attribute__((format(printf, 2,
 void explicit_wipe(void *p, size_t n);
 /* Wipe then free a buffer holding secrets (NULL is fine). */
 void free_wiped(void *p, size_t n);
+/* Compare n bytes of MACs or hashes in time that does not depend on where they differ: 0 when equal. */
+int ct_memcmp(const void *a, const void *b, size_t n);
 
 #endif

@@ -12,17 +12,12 @@
  * follows the usual ones, as whatsmeow sends it. */
 #include "msg.h"
 #include "msg_content.h"
-#include "msg_history.h"
 #include "msg_identity.h"
 #include "msg_recv_int.h"
 #include "msg_wire.h"
 #include "session_int.h"
-#include "b64.h"
 #include "log.h"
 #include "wa_conn.h"
-#include "wa_fetch.h"
-#include "wa_media.h"
-#include "wa_proxy.h"
 #include "wa_jid.h"
 #include "wa_node.h"
 #include "wa_prekey.h"
@@ -39,8 +34,6 @@
 #define RECV_ENC_MAX		8	/* <enc> children of one stanza we look at */
 #define RECV_RETRY_IDS		256	/* messages whose retry count we remember */
 #define RECV_RETRY_MAX		4	/* retry receipts per message (whatsmeow stops after 4) */
-#define RECV_BLOB_MAX		(16u * 1024 * 1024)	/* a history chunk's media blob */
-#define RECV_FETCH_MS		60000	/* its download, all of it */
 
 struct recv_retry {
 	char id[MSG_RECV_ID_MAX + 1];
@@ -97,14 +90,7 @@ struct recv_job {
 	/* results */
 	struct msg_content content;		/* what is stored (message NULL: nothing) */
 	struct msg_content history;		/* a history sync notification (history set), else empty */
-	/* its chunk as a media blob: the download (in flight while fetch is set; fetched once it is over, with
-	 * blob, or with fetch_err) */
-	struct session *s;
-	struct wa_fetch *fetch;
-	int fetched;
-	uint8_t *blob;
-	size_t blob_len;
-	char fetch_err[160];
+	struct msg_recv_history hist;		/* its chunk's download (msg_recv_history.c) */
 	int ok, dup, fail;
 	enum wa_signal_error err;
 };
@@ -195,8 +181,7 @@ recv_job_free(struct recv_job *j)
 	msg_content_clear(&j->cur);
 	msg_content_clear(&j->content);
 	msg_content_clear(&j->history);
-	wa_fetch_cancel(j->fetch);
-	free(j->blob);
+	msg_recv_history_clear(&j->hist);
 	wa_node_free(j->node);
 	free(j);
 }
@@ -463,13 +448,7 @@ recv_job_restart(struct recv_job *j, uint64_t bid)
 	msg_content_clear(&j->cur);
 	msg_content_clear(&j->content);
 	msg_content_clear(&j->history);
-	wa_fetch_cancel(j->fetch);
-	j->fetch = NULL;
-	free(j->blob);
-	j->blob = NULL;
-	j->blob_len = 0;
-	j->fetched = 0;
-	j->fetch_err[0] = '\0';
+	msg_recv_history_clear(&j->hist);
 	j->ok = j->dup = j->fail = 0;
 	j->err = WA_SIGNAL_E_NONE;
 }
@@ -555,143 +534,6 @@ recv_use(struct session *s, struct recv_job *j, struct wa_signal *sig)
 	return WA_SIGNAL_DONE;
 }
 
-/* The history chunk's download is over (on the loop): keep what came, and let the executor run the step again. */
-static void
-recv_fetched_cb(void *arg, int ok, int status, uint8_t *body, size_t len, const char *err)
-{
-	struct recv_job *j = arg;
-
-	j->fetch = NULL;
-	j->fetched = 1;
-	if (!ok)
-		snprintf(j->fetch_err, sizeof(j->fetch_err), "%s", err);
-	else if (status != 200) {
-		snprintf(j->fetch_err, sizeof(j->fetch_err), "the media host answered HTTP %d", status);
-		free(body);
-	} else {
-		j->blob = body;
-		j->blob_len = len;
-	}
-	msg_exec_resume(j->s);
-}
-
-/*
- * A history chunk from our own phone as a media blob: download it (from the media host, through the instance's
- * proxy) while the executor holds this job's batch, so the chunk's rows commit with the stanza's ratchet step as
- * an inline chunk's do. MSG_STEP_WAIT while it downloads; DONE once it is over, or when it cannot start (then
- * fetch_err says why and the stanza is acked without rows, like an unreadable chunk).
- */
-static int
-recv_history_fetch(struct session *s, struct recv_job *j)
-{
-	const struct proxy *p = worker_proxy(s->w);
-	const char *base = worker_wa_media_url(s->w);
-	struct wa_fetch_proxy fp;
-	struct wa_fetch_req r;
-	char *url, err[160];
-	size_t max = RECV_BLOB_MAX;
-
-	if (j->fetched || !j->from_me || !j->peer || !j->history.history || j->history.history_inline != NULL ||
-	    j->history.history_path == NULL)
-		return WA_SIGNAL_DONE;
-	if (j->fetch != NULL)
-		return MSG_STEP_WAIT;
-	j->fetched = 1;
-	if (base == NULL) {
-		snprintf(j->fetch_err, sizeof(j->fetch_err), "no media host configured (WA_MEDIA_URL)");
-		return WA_SIGNAL_DONE;
-	}
-	/* The blob is the plaintext padded to 16 bytes plus a 10-byte MAC. */
-	if (j->history.history_length > 0 && j->history.history_length < RECV_BLOB_MAX - 26)
-		max = (size_t)j->history.history_length + 26;
-	/* As WhatsApp Web asks for it: the blob's hash and media type after the path's own query (whatsmeow too). */
-	if (j->history.history_has_hashes) {
-		char hash[64], *c;
-
-		/* base64 with the URL alphabet, padding kept (Go's URLEncoding) */
-		b64_encode(j->history.history_enc_sha256, 32, hash);
-		for (c = hash; *c != '\0'; c++)
-			*c = *c == '+' ? '-' : *c == '/' ? '_' : *c;
-		xasprintf(&url, "%s%s%shash=%s&mms-type=md-msg-hist&__wa-mms=", base, j->history.history_path,
-		    strchr(j->history.history_path, '?') != NULL ? "&" : "?", hash);
-	} else
-		xasprintf(&url, "%s%s", base, j->history.history_path);
-	memset(&r, 0, sizeof(r));
-	r.url = url;
-	r.extra_ca_file = worker_wa_tls_ca_file(s->w);
-	r.max_body = max;
-	r.timeout_ms = RECV_FETCH_MS;
-	r.origin = "https://web.whatsapp.com";
-	if (p != NULL && p->enabled && p->host != NULL) {
-		memset(&fp, 0, sizeof(fp));
-		fp.type = (int)wa_proxy_type_from_name(p->protocol);
-		fp.host = p->host;
-		fp.port = (unsigned)strtoul(p->port != NULL ? p->port : "0", NULL, 10);
-		fp.username = p->username;
-		fp.password = p->password;
-		r.proxy = &fp;
-	}
-	j->s = s;
-	j->fetch = wa_fetch_start(worker_base(s->w), &r, recv_fetched_cb, j, err, sizeof(err));
-	free(url);
-	if (j->fetch == NULL) {
-		snprintf(j->fetch_err, sizeof(j->fetch_err), "%s", err);
-		return WA_SIGNAL_DONE;
-	}
-	j->fetched = 0;
-	log_debug("%s: message %s: downloading a history sync chunk (%llu bytes)", worker_instance_name(s->w), j->id,
-	    (unsigned long long)j->history.history_length);
-	return MSG_STEP_WAIT;
-}
-
-/* A history sync notification from our own phone: its chunk's rows into b (inline, or the downloaded blob). A
- * chunk that cannot be had or read is logged and acked like any message (WhatsApp sending it again would not
- * make it readable). */
-static void
-recv_history_rows(struct session *s, struct recv_job *j, struct msg_batch *b)
-{
-	struct msg_history h;
-	uint8_t *plain = NULL;
-	size_t plen = 0;
-	char err[160];
-	int rc;
-
-	/* Only a peer message runs alone in its batch: a chunk anywhere else could overflow the store's caps. */
-	if (!j->from_me || !j->peer) {
-		log_info("%s: message %s: a history sync from %s, not our own phone's peer message: ignored",
-		    worker_instance_name(s->w), j->id, j->from);
-		return;
-	}
-	if (j->history.history_inline == NULL && j->history.history_path == NULL) {
-		log_warnx("%s: message %s: history sync chunk (type %d) neither inline nor a usable media blob",
-		    worker_instance_name(s->w), j->id, j->history.history_type);
-		return;
-	}
-	if (j->history.history_inline == NULL && j->blob == NULL) {
-		log_warnx("%s: message %s: history sync chunk not downloaded: %s", worker_instance_name(s->w), j->id,
-		    j->fetch_err[0] != '\0' ? j->fetch_err : "no download");
-		return;
-	}
-	if (j->history.history_inline == NULL && wa_media_decrypt(j->history.history_key, WA_MEDIA_INFO_HISTORY,
-	    j->blob, j->blob_len, j->history.history_has_hashes ? j->history.history_enc_sha256 : NULL,
-	    j->history.history_has_hashes ? j->history.history_sha256 : NULL, &plain, &plen, err, sizeof(err)) == -1) {
-		log_warnx("%s: message %s: history sync blob refused: %s", worker_instance_name(s->w), j->id, err);
-		return;
-	}
-	rc = plain != NULL ? msg_history_decode(plain, plen, &h, err, sizeof(err)) :
-	    msg_history_decode(j->history.history_inline, j->history.history_inline_len, &h, err, sizeof(err));
-	free(plain);
-	if (rc == -1) {
-		log_warnx("%s: message %s: history sync chunk refused: %s", worker_instance_name(s->w), j->id, err);
-		return;
-	}
-	log_info("%s: history sync chunk (type %d): %zu messages, %zu chats, %zu contacts, %zu LID mappings; %zu "
-	    "skipped, %zu over the caps", worker_instance_name(s->w), h.sync_type, h.nmsgs, h.nchats, h.ncontacts,
-	    h.nlids, h.skipped, h.dropped);
-	msg_batch_take_history(b, &h);
-	msg_history_clear(&h);
-}
-
 /* The rows of a decrypted stanza. */
 static void
 recv_rows(struct session *s, struct recv_job *j, struct msg_batch *b)
@@ -701,8 +543,12 @@ recv_rows(struct session *s, struct recv_job *j, struct msg_batch *b)
 
 	if (j->lid[0] != '\0')
 		msg_batch_add_lid(b, j->lid, j->pn);
-	if (j->history.history)
-		recv_history_rows(s, j, b);
+	/* Only a peer message runs alone in its batch: a chunk anywhere else could overflow the store's caps. */
+	if (j->history.history && (!j->from_me || !j->peer))
+		log_info("%s: message %s: a history sync from %s, not our own phone's peer message: ignored",
+		    worker_instance_name(s->w), j->id, j->from);
+	else if (j->history.history)
+		msg_recv_history_rows(s, &j->hist, &j->history, j->id, b);
 	if (j->content.message == NULL)
 		return;
 	snprintf(chat, sizeof(chat), "%s", j->chat);
@@ -741,7 +587,8 @@ recv_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch 
 		if (rc != WA_SIGNAL_DONE)
 			return rc;
 	}
-	if (recv_history_fetch(s, j) == MSG_STEP_WAIT)
+	if (j->history.history && j->from_me && j->peer &&
+	    msg_recv_history_fetch(s, &j->hist, &j->history, j->id) == MSG_STEP_WAIT)
 		return MSG_STEP_WAIT;
 	recv_rows(s, j, b);
 	return WA_SIGNAL_DONE;

@@ -24,6 +24,31 @@ int msg_recv_user_jid(const char *jid, char *buf, size_t len, struct wa_jid *out
 int msg_recv_is_own(const struct session *s, const char *jid);
 /* A decimal attribute (t): its value, or dflt when absent, negative or malformed. */
 int64_t msg_recv_num(const char *v, int64_t dflt);
+struct msg_batch;
+struct msg_content;
+struct wa_fetch;
+
+/* msg_recv_history.c: the history chunk of one received peer message from our own phone. */
+struct msg_recv_history {
+	struct session *s;
+	struct wa_fetch *fetch;			/* the media blob's download, while in flight */
+	int fetched;				/* the download is over: blob, or err says why */
+	uint8_t *blob;
+	size_t blob_len;
+	char err[160];
+};
+/* c's chunk as a media blob: start its download (from WA_MEDIA_URL, through the instance's proxy) and answer
+ * MSG_STEP_WAIT until it is over (msg_exec_resume). WA_SIGNAL_DONE when it is over, inline, or cannot start (err
+ * says why: the stanza is then acked without rows, like an unreadable chunk). */
+int msg_recv_history_fetch(struct session *s, struct msg_recv_history *rh, const struct msg_content *c,
+    const char *id);
+/* c's chunk (inline, or the downloaded blob checked and decrypted) as rows into b; logged, nothing added, when
+ * it cannot be had or read. */
+void msg_recv_history_rows(struct session *s, const struct msg_recv_history *rh, const struct msg_content *c,
+    const char *id, struct msg_batch *b);
+/* Cancel the download and free what rh holds (zeroed, reusable). */
+void msg_recv_history_clear(struct msg_recv_history *rh);
+
 /* msg_receipt.c: forget its state (msg_recv_free calls it). */
 void msg_receipt_free(struct session *s);
 

@@ -23,18 +23,6 @@ static const uint8_t adv_account_prefix[ADV_PREFIX_LEN] = { 6, 0 };
 static const uint8_t adv_device_prefix[ADV_PREFIX_LEN] = { 6, 1 };
 static const uint8_t adv_hosted_prefix[ADV_PREFIX_LEN] = { 6, 5 };
 
-/* Constant-time comparison of two equal-length buffers: 0 when equal. */
-static int
-adv_ct_cmp(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	uint8_t d = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		d |= a[i] ^ b[i];
-	return d != 0;
-}
-
 /* HMAC-SHA256(key, prefix || data); prefix may be NULL. 0 or -1. */
 static int
 adv_hmac(const uint8_t key[WA_ADV_KEY_LEN], const uint8_t *prefix, const uint8_t *data, size_t len,
@@ -151,7 +139,7 @@ wa_adv_companion_verify(const uint8_t *msg, size_t len, const uint8_t adv_secret
 		rc = WA_ADV_ERR_PARSE;
 		goto out;
 	}
-	if (h->hmac.len != ADV_HMAC_LEN || adv_ct_cmp(mac, h->hmac.data, ADV_HMAC_LEN) != 0) {
+	if (h->hmac.len != ADV_HMAC_LEN || ct_memcmp(mac, h->hmac.data, ADV_HMAC_LEN) != 0) {
 		errbuf_fail(err, errlen, "device-identity: HMAC mismatch");
 		rc = WA_ADV_ERR_HMAC;
 		goto out;

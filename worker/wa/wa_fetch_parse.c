@@ -7,6 +7,7 @@
 #include "wa_fetch.h"
 
 #include "errbuf.h"
+#include "hex.h"
 #include "xmalloc.h"
 
 #include <string.h>
@@ -39,19 +40,6 @@ static int
 scan_vchar(uint8_t c)
 {
 	return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-/* The value of a hex digit, or -1. */
-static int
-scan_hex(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Mark the state spent and fail with a reason. */
@@ -181,7 +169,7 @@ scan_chunk_line(const uint8_t *buf, size_t len, size_t off, uint64_t *size, size
 	*why = "malformed chunk-size line";
 	if (eol == off || buf[eol - 1] != '\r')
 		return WA_FETCH_ERROR;
-	for (i = off; i + 1 < eol && (d = scan_hex(buf[i])) >= 0; i++) {
+	for (i = off; i + 1 < eol && (d = hex_digit(buf[i])) >= 0; i++) {
 		if (i - off == SIZE_HEX_MAX)
 			return WA_FETCH_ERROR;
 		v = v << 4 | (uint64_t)d;

@@ -28,18 +28,6 @@ struct media_keys {
 	uint8_t mac[MEDIA_MAC_KEY_LEN];
 };
 
-/* Constant-time comparison of two equal-length buffers: 0 when equal. */
-static int
-media_ct_cmp(const uint8_t *a, const uint8_t *b, size_t n)
-{
-	uint8_t d = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		d |= a[i] ^ b[i];
-	return d != 0;
-}
-
 /* HKDF-SHA256 of the media key with no salt (RFC 5869: a zero-filled block), split into the keys we use. */
 static int
 media_keys_derive(const uint8_t media_key[WA_MEDIA_KEY_LEN], const char *info, struct media_keys *k)
@@ -136,7 +124,7 @@ wa_media_decrypt(const uint8_t media_key[WA_MEDIA_KEY_LEN], const char *info, co
 	if (enc_sha256 != NULL) {
 		if (mbedtls_sha256_ret(blob, len, sha, 0) != 0)
 			return errbuf_fail(err, errlen, "media: SHA-256 failed");
-		if (media_ct_cmp(sha, enc_sha256, WA_MEDIA_SHA_LEN) != 0)
+		if (ct_memcmp(sha, enc_sha256, WA_MEDIA_SHA_LEN) != 0)
 			return errbuf_fail(err, errlen, "media: fileEncSha256 mismatch");
 	}
 	if (media_keys_derive(media_key, info, &k) != 0) {
@@ -147,7 +135,7 @@ wa_media_decrypt(const uint8_t media_key[WA_MEDIA_KEY_LEN], const char *info, co
 		errbuf_fail(err, errlen, "media: HMAC failed");
 		goto out;
 	}
-	if (media_ct_cmp(mac, blob + ctlen, WA_MEDIA_MAC_LEN) != 0) {
+	if (ct_memcmp(mac, blob + ctlen, WA_MEDIA_MAC_LEN) != 0) {
 		errbuf_fail(err, errlen, "media: MAC mismatch");
 		goto out;
 	}
@@ -166,7 +154,7 @@ wa_media_decrypt(const uint8_t media_key[WA_MEDIA_KEY_LEN], const char *info, co
 			errbuf_fail(err, errlen, "media: SHA-256 failed");
 			goto out;
 		}
-		if (media_ct_cmp(sha, sha256, WA_MEDIA_SHA_LEN) != 0) {
+		if (ct_memcmp(sha, sha256, WA_MEDIA_SHA_LEN) != 0) {
 			errbuf_fail(err, errlen, "media: fileSha256 mismatch");
 			goto out;
 		}
