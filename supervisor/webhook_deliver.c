@@ -527,6 +527,8 @@ webhook_flush_kind(struct webhook *w, enum webhook_op_kind kind, int queued)
 	db_tx_add(tx, "SET LOCAL synchronous_commit = off", 0, NULL);
 	if (db_tx_run(w->db, tx, webhook_db_cb, op) == -1) {
 		/* The rows stay and are posted again later (at least once), as after a failed DELETE. */
+		if (kind == WEBHOOK_OP_DELETE)
+			w->del_running = 0;
 		TAILQ_REMOVE(&w->ops, op, entry);
 		for (i = 0; i < op->nds; i++)
 			webhook_delivery_release(w, op->ds[i]);
@@ -543,8 +545,16 @@ webhook_flush_deletes(struct webhook *w)
 
 	if (w->db == NULL)
 		return;
-	if ((n = w->ndel_queued) > 0) {
+	/*
+	 * One plain DELETE at a time: the rows delivered while it runs wait for it and go together in the next.
+	 * A busy queue delivers its rows one after another, a few per DELETE's round trip; flushed every turn,
+	 * each row took a transaction of its own (bench/messages.sh, 1 pair: 9,458 DELETEs for 10,437 rows,
+	 * nine tenths of all the transactions wagate ran). A row waiting here only holds a delivery slot's
+	 * second half (webhook_room), never its queue: the next row is already being posted.
+	 */
+	if ((n = w->ndel_queued) > 0 && !w->del_running) {
 		w->ndel_queued = 0;
+		w->del_running = 1;
 		webhook_flush_kind(w, WEBHOOK_OP_DELETE, n);
 	}
 	if ((n = w->nhand_queued) > 0) {
@@ -788,11 +798,14 @@ webhook_db_cb(void *arg, const struct db_result *r)
 		webhook_handoffs_done(w, op, r);
 		break;
 	case WEBHOOK_OP_DELETE:
+		w->del_running = 0;
 		if (r->err != NULL)
 			webhook_db_error(w, "record results", r);
 		for (i = 0; i < op->nds; i++)
 			webhook_delivery_release(w, op->ds[i]);
 		free(op->ds);
+		if (w->ndel_queued > 0)
+			event_active(w->del_ev, EV_TIMEOUT, 0);
 		break;
 	case WEBHOOK_OP_COUNT:
 		w->counting = 0;

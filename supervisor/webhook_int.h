@@ -109,6 +109,7 @@ struct webhook {
 	struct event *maint_timer;
 	struct event *del_ev;			/* flush the plain DELETEs and hand-offs queued this turn */
 	int ndel_queued;
+	int del_running;			/* a plain DELETE is in flight: the next batch waits for it */
 	int nhand_queued;
 	struct timeval wake_at;
 
