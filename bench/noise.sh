@@ -3,7 +3,7 @@
 # prints ONE line:
 #   noise: transport encrypt+decrypt N MB/s (X-byte frames)
 # Knobs: BUILD (build dir, default build), BENCH_SECONDS (default 2), BENCH_FRAME (plaintext bytes per frame,
-# default 1024), BENCH_HANDSHAKE=1 adds a second line with the full handshake rate.
+# default 1024), BENCH_HANDSHAKE=1 adds two lines: the full handshake rate and the X25519 key pair rate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}

@@ -2,7 +2,8 @@
  * in-memory handshake, for a given time. Prints ONE line:
  *   noise: transport encrypt+decrypt N MB/s (X-byte frames)
  * (MB = 10^6 bytes of plaintext, each byte both encrypted and decrypted), plus, when asked with a second
- * argument "handshake", the full client+server handshake rate on its own line. */
+ * argument "handshake", the full client+server handshake rate and the X25519 key pair rate (a paired
+ * instance generates 812: its prekeys) on lines of their own. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,16 @@ main(int argc, char **argv)
 			el = now() - t0;
 		} while (el < secs);
 		printf("noise: full handshake (client + server, chain verified) %.1f /s\n", (double)hs / el);
+		hs = 0;
+		t0 = now();
+		do {
+			for (int i = 0; i < 64; i++)
+				if (wa_noise_keypair_generate(spriv, spub) != 0)
+					return 1;
+			hs += 64;
+			el = now() - t0;
+		} while (el < secs);
+		printf("noise: X25519 key pairs %.0f /s\n", (double)hs / el);
 	}
 	wa_noise_transport_free(cs);
 	wa_noise_transport_free(sr);

@@ -1,6 +1,7 @@
 /* Noise_XX_25519_AESGCM_SHA256 as WhatsApp uses it: the handshake symmetric state (h, ck, k, n) with
  * MixHash / MixKey / EncryptAndHash / DecryptAndHash / Split, the two transport ciphers it splits into, and
- * the X25519 primitive. Pure computation over mbedTLS: no sockets, no events, no logging.
+ * the X25519 primitive. Pure computation (mbedTLS for AES-GCM and SHA-256, wa_fe.h for X25519): no sockets,
+ * no events, no logging.
  * Spec: reference/wa-transport.md section 2. Bump nothing here without re-running the section 2.9 KAT. */
 #ifndef WAGATE_WA_NOISE_H
 #define WAGATE_WA_NOISE_H

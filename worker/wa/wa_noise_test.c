@@ -1,6 +1,6 @@
 /* Known-answer tests for the Noise layer: the transcript of reference/wa-transport.md section 2.9
  * reproduced byte for byte (step by step on wa_noise, then through wa_handshake and wa_frame), and the
- * transport cipher KATs. */
+ * transport cipher KATs; X25519 against RFC 7748's vectors and libsignal-protocol-c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,10 @@
 
 #include <cmocka.h>
 
+#include <signal/curve.h>
+#include <signal/signal_protocol.h>
+
+#include "random.h"
 #include "wa_frame.h"
 #include "wa_handshake.h"
 #include "wa_noise.h"
@@ -166,6 +170,104 @@ test_keys(void **state)
 	assert_int_equal(wa_noise_keypair_generate(priv, pub), 0);
 	assert_int_equal(wa_noise_pubkey(priv, pub2), 0);
 	assert_memory_equal(pub, pub2, 32);
+}
+
+/* RFC 7748 section 5.2: the two scalar multiplications, then the iterated one (k, u = X25519(k, u), k) after
+ * 1 and 1,000 rounds. The scalars are given unclamped and the second u has bit 255 set: both are ours to
+ * handle. */
+static void
+test_x25519_rfc7748(void **state)
+{
+	uint8_t k[32], u[32], out[32];
+	int i;
+
+	(void)state;
+	unhex32("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4", k);
+	unhex32("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c", u);
+	assert_int_equal(wa_noise_dh(k, u, out), 0);
+	assert_hex(out, 32, "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552");
+	unhex32("4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d", k);
+	unhex32("e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493", u);
+	assert_int_equal(wa_noise_dh(k, u, out), 0);
+	assert_hex(out, 32, "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957");
+	memset(k, 0, 32);
+	k[0] = 9;
+	memcpy(u, k, 32);
+	for (i = 1; i <= 1000; i++) {
+		assert_int_equal(wa_noise_dh(k, u, out), 0);
+		memcpy(u, k, 32);
+		memcpy(k, out, 32);
+		if (i == 1)
+			assert_hex(k, 32, "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079");
+	}
+	assert_hex(k, 32, "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51");
+}
+
+/* Random key pairs agree with libsignal-protocol-c's X25519 (curve25519-donna), public keys and secrets. */
+static void
+test_x25519_crosscheck(void **state)
+{
+	uint8_t a[32], b[32], apub[32], bpub[32], ours[32], pt[33];
+	ec_private_key *spriv;
+	ec_public_key *spub;
+	signal_buffer *ser;
+	uint8_t *theirs;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 200; i++) {
+		random_bytes(a, sizeof(a));
+		random_bytes(b, sizeof(b));
+		assert_int_equal(wa_noise_keypair_generate(a, apub), 0);
+		assert_int_equal(wa_noise_keypair_generate(b, bpub), 0);
+		assert_int_equal(curve_decode_private_point(&spriv, a, 32, NULL), 0);
+		assert_int_equal(curve_generate_public_key(&spub, spriv), 0);
+		assert_int_equal(ec_public_key_serialize(&ser, spub), 0);
+		assert_int_equal(signal_buffer_len(ser), 33);
+		assert_memory_equal(signal_buffer_data(ser) + 1, apub, 32);
+		signal_buffer_free(ser);
+		SIGNAL_UNREF(spub);
+		pt[0] = 0x05;
+		memcpy(pt + 1, bpub, 32);
+		assert_int_equal(curve_decode_point(&spub, pt, sizeof(pt), NULL), 0);
+		assert_int_equal(curve_calculate_agreement(&theirs, spub, spriv), 32);
+		assert_int_equal(wa_noise_dh(a, bpub, ours), 0);
+		assert_memory_equal(ours, theirs, 32);
+		assert_int_equal(wa_noise_dh(b, apub, ours), 0);
+		assert_memory_equal(ours, theirs, 32);
+		free(theirs);
+		SIGNAL_UNREF(spub);
+		SIGNAL_UNREF(spriv);
+	}
+}
+
+/* Every public key whose result is all-zero for any scalar is refused: the points of small order and their
+ * encodings above p (bit 255 is ignored, so each also with it set). */
+static void
+test_x25519_low_order(void **state)
+{
+	static const char *const low[] = {
+		"0000000000000000000000000000000000000000000000000000000000000000",	/* 0 */
+		"0100000000000000000000000000000000000000000000000000000000000000",	/* 1 */
+		"e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",	/* order 8 */
+		"5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",	/* order 8 */
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",	/* p - 1 */
+		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",	/* p (= 0) */
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",	/* p + 1 (= 1) */
+	};
+	uint8_t priv[32], pub[32], u[32], out[32];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(wa_noise_keypair_generate(priv, pub), 0);
+	for (i = 0; i < sizeof(low) / sizeof(low[0]); i++) {
+		unhex32(low[i], u);
+		memset(out, 0x55, sizeof(out));
+		assert_int_equal(wa_noise_dh(priv, u, out), -1);
+		assert_memory_equal(out, (uint8_t[32]){ 0 }, 32);	/* wiped, not left half-computed */
+		u[31] |= 0x80;
+		assert_int_equal(wa_noise_dh(priv, u, out), -1);
+	}
 }
 
 /* Section 2.6 step by step on the symmetric state, checking every intermediate value. */
@@ -513,6 +615,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_x25519_rfc7748),
+		cmocka_unit_test(test_x25519_crosscheck),
+		cmocka_unit_test(test_x25519_low_order),
 		cmocka_unit_test(test_transcript_steps),
 		cmocka_unit_test(test_transcript_handshake),
 		cmocka_unit_test(test_transport),
