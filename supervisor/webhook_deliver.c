@@ -477,7 +477,7 @@ webhook_claim(struct webhook *w)
 	op->limit = room;
 	op->capped = capped;
 	w->claiming = 1;
-	tx = webhook_tx_indexed();
+	tx = webhook_tx_indexed(0);
 	db_tx_add(tx, webhook_claim_sql, 4, params);
 	if (db_tx_run(w->db, tx, webhook_db_cb, op) == -1) {
 		TAILQ_REMOVE(&w->ops, op, entry);
@@ -517,14 +517,13 @@ webhook_flush_kind(struct webhook *w, enum webhook_op_kind kind, int queued)
 	*p = '\0';
 	op->nds = n;
 	params[0] = ids;
-	tx = webhook_tx_indexed();
-	db_tx_add(tx, kind == WEBHOOK_OP_DELETE ? webhook_delete_sql : webhook_handoff_sql, 1, params);
 	/*
 	 * Its COMMIT need not wait for the WAL flush: a DELETE of delivered rows that a crash loses only posts
 	 * them again (at least once; receivers de-duplicate on the delivery id), so nothing waits for the disk.
 	 * With fsync on, one queue's hand-offs otherwise follow each other at the disk's pace.
 	 */
-	db_tx_add(tx, "SET LOCAL synchronous_commit = off", 0, NULL);
+	tx = webhook_tx_indexed(1);
+	db_tx_add(tx, kind == WEBHOOK_OP_DELETE ? webhook_delete_sql : webhook_handoff_sql, 1, params);
 	if (db_tx_run(w->db, tx, webhook_db_cb, op) == -1) {
 		/* The rows stay and are posted again later (at least once), as after a failed DELETE. */
 		if (kind == WEBHOOK_OP_DELETE)

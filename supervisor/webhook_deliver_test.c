@@ -554,8 +554,7 @@ plan_of(const char *stmt, int n, const char *args)
 
 	out[0] = '\0';
 	sql("BEGIN");
-	for (i = 0; i < WEBHOOK_TX_SETS; i++)
-		sql(webhook_tx_settings[i]);
+	sql(webhook_tx_settings);
 	res = PQprepare(T.conn, "plan_probe", stmt, n, NULL);
 	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);

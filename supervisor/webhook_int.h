@@ -148,15 +148,15 @@ void webhook_claim(struct webhook *w);
 /* Count the backlog and, now and then, drop rows past max age. */
 void webhook_maint(struct webhook *w);
 /* webhook_sql.c: the outbox's hot statements and the settings they run with (webhook_tx_indexed). */
-#define WEBHOOK_TX_SETS	2
-extern const char *const webhook_tx_settings[WEBHOOK_TX_SETS];
+#define WEBHOOK_TX_SETS	1
+extern const char webhook_tx_settings[];
 extern const char webhook_claim_sql[];
 extern const char webhook_handoff_sql[];
 #define WEBHOOK_HANDOFF_DID	9	/* the hand-off's column of the deleted head's id */
 extern const char webhook_delete_sql[];
 /* A new transaction holding the settings, for one of those statements to follow (results after
- * WEBHOOK_TX_SETS). */
-struct db_tx *webhook_tx_indexed(void);
+ * WEBHOOK_TX_SETS); with async_commit, its COMMIT does not wait for the WAL flush. */
+struct db_tx *webhook_tx_indexed(int async_commit);
 /* Whether a backlog count calls for ANALYZE webhook_outbox, given the statistics' row count (reltuples). */
 int webhook_analyze_due(long backlog, double reltuples);
 extern const char webhook_count_sql[];
