@@ -1,6 +1,7 @@
 /* Calls: the worker's CallEvent becomes Evolution's `call` webhook, whose data is Baileys' call event as
  * Evolution posts it (chatId, from, callerPn, id, date, offline, status; isVideo, isGroup, groupJid for an
- * offer; latencyMs for a relay latency). Nothing is stored but the outbox row, as in Evolution. The worker has
+ * offer, isVideo and isGroup for the later events of a call whose offer the worker saw; latencyMs for a relay
+ * latency). Nothing is stored but the outbox row, as in Evolution. The worker has
  * already acted on the instance's rejectCall and msgCall (worker/msg_call.c). */
 #include "app.h"
 #include "db.h"
@@ -98,12 +99,12 @@ lifecycle_on_call(void *ctx, const char *instance_id, const struct workers_call 
 	json_object_object_add(o, "date", lc_call_date(c->timestamp));
 	json_object_object_add(o, "offline", json_object_new_boolean(c->offline));
 	json_object_object_add(o, "status", json_object_new_string(c->status));
-	if (strcmp(c->status, "offer") == 0) {
+	if (strcmp(c->status, "offer") == 0 || c->offer_known) {
 		json_object_object_add(o, "isVideo", json_object_new_boolean(c->is_video));
 		json_object_object_add(o, "isGroup", json_object_new_boolean(c->is_group));
-		if (*c->group_jid != '\0')
-			json_object_object_add(o, "groupJid", json_object_new_string(c->group_jid));
 	}
+	if (strcmp(c->status, "offer") == 0 && *c->group_jid != '\0')
+		json_object_object_add(o, "groupJid", json_object_new_string(c->group_jid));
 	if (c->latency_ms >= 0)
 		json_object_object_add(o, "latencyMs", json_object_new_int(c->latency_ms));
 	cl->app = app;

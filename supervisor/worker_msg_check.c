@@ -381,6 +381,7 @@ worker_msg_check_call(const Wagate__Ipc__CallEvent *e, struct workers_call *out,
 	out->offline = e->offline;
 	out->is_video = e->is_video;
 	out->is_group = e->is_group;
+	out->offer_known = e->offer_known;
 	out->rejected = e->rejected;
 	out->latency_ms = e->latency_ms;
 	return 0;

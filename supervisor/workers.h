@@ -211,6 +211,7 @@ struct workers_call {
 	const char *chat_id, *from, *caller_pn, *id, *status, *group_jid;
 	int64_t timestamp;
 	int offline, is_video, is_group, rejected;
+	int offer_known;		/* not an offer: is_video / is_group are its call's offer's */
 	int latency_ms;			/* -1 unknown */
 };
 

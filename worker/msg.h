@@ -103,6 +103,7 @@ void msg_send_on_devices_notification(struct session *s, const struct wa_node *n
 void msg_send_own(struct session *s, const char *to, const uint8_t *msg, size_t len);
 /* msg_call.c: a <call> stanza (session.c acked it): CallEvent to the supervisor; rejectCall / msgCall. */
 void msg_call_on_node(struct session *s, const struct wa_node *n);
+void msg_call_free(struct session *s);
 void msg_send_reset_connection(struct session *s);	/* fail what waits for the server (503) */
 void msg_send_free(struct session *s);
 

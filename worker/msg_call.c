@@ -2,7 +2,8 @@
  * Baileys' call event (msg_call_parse) and reported to the supervisor, which posts Evolution's `call` webhook.
  * The instance's settings act on an offer as Evolution has Baileys do: rejectCall rejects it, msgCall answers
  * the caller with that text (whether or not it was rejected). Terminates, accepts and the rest are reported
- * only. */
+ * only, with the offer's isVideo and isGroup when the offer came to this worker (Baileys keeps its offers the
+ * same way), since only an offer says them. */
 #include "msg.h"
 #include "msg_wire.h"
 #include "session_int.h"
@@ -11,11 +12,56 @@
 #include "wa_conn.h"
 #include "wa_node.h"
 #include "worker.h"
+#include "xmalloc.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Offers remembered for the events of the same call: the last CALL_OFFERS_MAX, forgotten when the call ends. An
+ * offer that fell out (or came before a restart) leaves its call's later events without isVideo / isGroup. */
+#define CALL_OFFERS_MAX	16
+
+struct msg_call_offer {
+	char id[MSG_CALL_ID_MAX + 1];		/* "" = free */
+	int is_video, is_group;
+};
+
+static struct msg_call_offer *
+call_offer_find(struct session *s, const char *id)
+{
+	unsigned i;
+
+	for (i = 0; s->call_offers != NULL && i < CALL_OFFERS_MAX; i++)
+		if (s->call_offers[i].id[0] != '\0' && strcmp(s->call_offers[i].id, id) == 0)
+			return &s->call_offers[i];
+	return NULL;
+}
+
+/* An offer: remember it (again, if WhatsApp repeats it), over the oldest when all slots are taken. */
+static void
+call_offer_remember(struct session *s, const struct msg_call *c)
+{
+	struct msg_call_offer *o;
+
+	if ((o = call_offer_find(s, c->id)) == NULL) {
+		if (s->call_offers == NULL)
+			s->call_offers = xcalloc(CALL_OFFERS_MAX, sizeof(*s->call_offers));
+		o = &s->call_offers[s->call_offer_next++ % CALL_OFFERS_MAX];
+		snprintf(o->id, sizeof(o->id), "%s", c->id);
+	}
+	o->is_video = c->is_video;
+	o->is_group = c->is_group;
+}
+
+void
+msg_call_free(struct session *s)
+{
+	free(s->call_offers);
+	s->call_offers = NULL;
+}
 
 /* Whether msgCall says something: Evolution sends it when it has a character that is not blank. */
 static int
@@ -77,6 +123,7 @@ msg_call_on_node(struct session *s, const struct wa_node *n)
 	const struct settings *st = worker_settings(s->w);
 	Wagate__Ipc__CallEvent ev = WAGATE__IPC__CALL_EVENT__INIT;
 	struct msg_call c;
+	struct msg_call_offer *o;
 	char caller[MSG_WIRE_JID_MAX];
 	const char *why;
 	int offer;
@@ -87,6 +134,17 @@ msg_call_on_node(struct session *s, const struct wa_node *n)
 		return;
 	}
 	offer = strcmp(c.status, "offer") == 0;
+	if (offer)
+		call_offer_remember(s, &c);
+	else if ((o = call_offer_find(s, c.id)) != NULL) {
+		c.is_video = o->is_video;
+		c.is_group = o->is_group;
+		ev.offer_known = 1;
+		/* the call is over (Baileys forgets its offer here too) */
+		if (strcmp(c.status, "terminate") == 0 || strcmp(c.status, "reject") == 0 ||
+		    strcmp(c.status, "accept") == 0 || strcmp(c.status, "timeout") == 0)
+			o->id[0] = '\0';
+	}
 	if (offer && call_caller_user(&c, caller, sizeof(caller)) == -1) {
 		log_info("%s: call %s from %s: the caller is no user", worker_instance_name(s->w), c.id, c.from);
 		offer = 0;

@@ -528,6 +528,7 @@ worker_session_stop(struct session *s)
 	/* after the iq table (its queries are dropped without callbacks) and the executor (it frees its jobs) */
 	msg_send_free(s);
 	msg_group_free(s);
+	msg_call_free(s);
 	pair_free(s);
 	login_free(s);
 	if (s->ev_defer != NULL)

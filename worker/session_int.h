@@ -86,6 +86,8 @@ struct session {
 	struct msg_receipt_state *receipt;	/* msg_receipt.c's state (NULL until the first receipt) */
 	struct msg_send_state *send;	/* msg_send.c's state (device cache, stanzas waiting for their ack) */
 	struct msg_group_state *group;	/* msg_group_cmd.c's state (group iqs, participants, sender keys given) */
+	struct msg_call_offer *call_offers;	/* msg_call.c: recent offers (NULL until the first) */
+	unsigned call_offer_next;
 };
 
 /* session.c */

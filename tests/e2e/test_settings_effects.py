@@ -130,7 +130,14 @@ class SettingsEffectsTest(MessagingCase):
         self.call(caller, me["phone"], path="/phone/call-end", id=cid)
         d = self.call_hook("ring", cid, "terminate")
         self.assertEqual((d["from"], d["offline"]), (caller_jid, False), d)
+        # the offer's isVideo / isGroup, as Baileys fills them in from its offer
+        self.assertEqual((d["isVideo"], d["isGroup"]), (False, False), d)
+        self.assertNotIn("groupJid", d)
+        # the end of a call whose offer this worker never saw says neither
+        self.call(caller, me["phone"], path="/phone/call-end", id="0123456789ABCDEF0123456789ABCDEF")
+        d = self.call_hook("ring", "0123456789ABCDEF0123456789ABCDEF", "terminate")
         self.assertNotIn("isVideo", d)
+        self.assertNotIn("isGroup", d)
 
         # rejectCall + msgCall: the offer is rejected and the caller gets the text, stored as messages.upsert
         text = "Sorry, no calls here"
@@ -138,6 +145,9 @@ class SettingsEffectsTest(MessagingCase):
         cid = self.call(caller, me["phone"], video=1)
         d = self.call_hook("ring", cid, "offer")
         self.assertTrue(d["isVideo"], d)
+        self.call(caller, me["phone"], path="/phone/call-end", id=cid, reason="timeout")
+        d = self.call_hook("ring", cid, "timeout")
+        self.assertEqual((d["isVideo"], d["isGroup"]), (True, False), d)
         rej = wait_until(lambda: self.rejects(caller, cid), 20, msg="reject at the caller's phone")
         self.assertEqual(rej[0]["tag"], "reject", rej)
         self.assertEqual((rej[0]["call_creator"], rej[0]["count"], rej[0]["to"]), (caller_jid, "0", caller_jid), rej)
