@@ -58,69 +58,59 @@ noise_clamp(uint8_t k[WA_NOISE_KEY_LEN])
  * replaced mbedTLS's generic bignum X25519, about 0.4 ms a key here: a paired instance generates 812 keys
  * (its prekeys), so 50 pairs took ~30 s of CPU to pair (bench/messages.sh).
  */
-static int
+static void
 noise_x25519(const uint8_t priv[WA_NOISE_KEY_LEN], const uint8_t u[WA_NOISE_KEY_LEN],
     uint8_t out[WA_NOISE_KEY_LEN])
 {
-	uint8_t sk[WA_NOISE_KEY_LEN];
-	fe x1, x2, z2, x3, z3, a, aa, b, bb, e, c, d, da, cb, a24;
+	/* everything that depends on priv, wiped at the end */
+	struct {
+		uint8_t sk[WA_NOISE_KEY_LEN];
+		fe x2, z2, x3, z3, a, aa, b, bb, e, c, d, da, cb;
+	} l;
+	fe x1, a24;
 	uint64_t swap = 0, bit;
 	int t;
 
-	memcpy(sk, priv, sizeof(sk));
-	noise_clamp(sk);
+	memcpy(l.sk, priv, sizeof(l.sk));
+	noise_clamp(l.sk);
 	fe_frombytes(&x1, u);		/* ignores bit 255, as the RFC asks */
-	fe_set(&x2, 1);
-	fe_set(&z2, 0);
-	x3 = x1;
-	fe_set(&z3, 1);
+	fe_set(&l.x2, 1);
+	fe_set(&l.z2, 0);
+	l.x3 = x1;
+	fe_set(&l.z3, 1);
 	fe_set(&a24, 121665);
 	for (t = 254; t >= 0; t--) {
-		bit = (uint64_t)(sk[t / 8] >> (t % 8)) & 1;
+		bit = (uint64_t)(l.sk[t / 8] >> (t % 8)) & 1;
 		swap ^= bit;
-		fe_cswap(&x2, &x3, swap);
-		fe_cswap(&z2, &z3, swap);
+		fe_cswap(&l.x2, &l.x3, swap);
+		fe_cswap(&l.z2, &l.z3, swap);
 		swap = bit;
-		fe_add(&a, &x2, &z2);
-		fe_mul(&aa, &a, &a);
-		fe_sub(&b, &x2, &z2);
-		fe_mul(&bb, &b, &b);
-		fe_sub(&e, &aa, &bb);
-		fe_add(&c, &x3, &z3);
-		fe_sub(&d, &x3, &z3);
-		fe_mul(&da, &d, &a);
-		fe_mul(&cb, &c, &b);
-		fe_add(&x3, &da, &cb);
-		fe_mul(&x3, &x3, &x3);
-		fe_sub(&z3, &da, &cb);
-		fe_mul(&z3, &z3, &z3);
-		fe_mul(&z3, &z3, &x1);
-		fe_mul(&x2, &aa, &bb);
-		fe_mul(&z2, &a24, &e);
-		fe_add(&z2, &z2, &aa);
-		fe_mul(&z2, &z2, &e);
+		fe_add(&l.a, &l.x2, &l.z2);
+		fe_mul(&l.aa, &l.a, &l.a);
+		fe_sub(&l.b, &l.x2, &l.z2);
+		fe_mul(&l.bb, &l.b, &l.b);
+		fe_sub(&l.e, &l.aa, &l.bb);
+		fe_add(&l.c, &l.x3, &l.z3);
+		fe_sub(&l.d, &l.x3, &l.z3);
+		fe_mul(&l.da, &l.d, &l.a);
+		fe_mul(&l.cb, &l.c, &l.b);
+		fe_add(&l.x3, &l.da, &l.cb);
+		fe_mul(&l.x3, &l.x3, &l.x3);
+		fe_sub(&l.z3, &l.da, &l.cb);
+		fe_mul(&l.z3, &l.z3, &l.z3);
+		fe_mul(&l.z3, &l.z3, &x1);
+		fe_mul(&l.x2, &l.aa, &l.bb);
+		fe_mul(&l.z2, &a24, &l.e);
+		fe_add(&l.z2, &l.z2, &l.aa);
+		fe_mul(&l.z2, &l.z2, &l.e);
 	}
-	fe_cswap(&x2, &x3, swap);
-	fe_cswap(&z2, &z3, swap);
+	fe_cswap(&l.x2, &l.x3, swap);
+	fe_cswap(&l.z2, &l.z3, swap);
 	/* x2 / z2, with z2^(p - 2) as the inverse (0 for z2 = 0: a low-order u gives an all-zero result) */
-	fe_invert(&z2, &z2);
-	fe_mul(&x2, &x2, &z2);
-	fe_tobytes(out, &x2);
-	explicit_wipe(sk, sizeof(sk));
-	explicit_wipe(&x2, sizeof(x2));
-	explicit_wipe(&z2, sizeof(z2));
-	explicit_wipe(&x3, sizeof(x3));
-	explicit_wipe(&z3, sizeof(z3));
-	explicit_wipe(&a, sizeof(a));
-	explicit_wipe(&b, sizeof(b));
-	explicit_wipe(&aa, sizeof(aa));
-	explicit_wipe(&bb, sizeof(bb));
-	explicit_wipe(&e, sizeof(e));
-	explicit_wipe(&c, sizeof(c));
-	explicit_wipe(&d, sizeof(d));
-	explicit_wipe(&da, sizeof(da));
-	explicit_wipe(&cb, sizeof(cb));
-	return 0;
+	fe_invert(&l.z2, &l.z2);
+	fe_mul(&l.x2, &l.x2, &l.z2);
+	fe_tobytes(out, &l.x2);
+	explicit_wipe(&l, sizeof(l));
 }
 
 /* X25519 with the all-zero check whatsmeow makes. */
@@ -131,10 +121,7 @@ wa_noise_dh(const uint8_t priv[WA_NOISE_KEY_LEN], const uint8_t pub[WA_NOISE_KEY
 	uint8_t acc = 0;
 	size_t i;
 
-	if (noise_x25519(priv, pub, out) != 0) {
-		explicit_wipe(out, WA_NOISE_KEY_LEN);
-		return -1;
-	}
+	noise_x25519(priv, pub, out);
 	for (i = 0; i < WA_NOISE_KEY_LEN; i++)
 		acc |= out[i];
 	return acc == 0 ? -1 : 0;
@@ -146,7 +133,8 @@ wa_noise_pubkey(const uint8_t priv[WA_NOISE_KEY_LEN], uint8_t pub[WA_NOISE_KEY_L
 {
 	static const uint8_t base[WA_NOISE_KEY_LEN] = { 9 };
 
-	return noise_x25519(priv, base, pub);
+	noise_x25519(priv, base, pub);
+	return 0;
 }
 
 /* A fresh key pair. */
