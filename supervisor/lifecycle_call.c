@@ -1,8 +1,8 @@
 /* Calls: the worker's CallEvent becomes Evolution's `call` webhook, whose data is Baileys' call event as
  * Evolution posts it (chatId, from, callerPn, id, date, offline, status; isVideo, isGroup, groupJid for an
  * offer, isVideo and isGroup for the later events of a call whose offer the worker saw; latencyMs for a relay
- * latency). Nothing is stored but the outbox row, as in Evolution. The worker has
- * already acted on the instance's rejectCall and msgCall (worker/msg_call.c). */
+ * latency). Nothing is stored but the outbox row, as in Evolution. The worker has already acted on the
+ * instance's rejectCall and msgCall (worker/msg_call.c). */
 #include "app.h"
 #include "db.h"
 #include "lifecycle.h"

@@ -40,7 +40,8 @@ call_offer_find(struct session *s, const char *id)
 	return NULL;
 }
 
-/* An offer: remember it (again, if WhatsApp repeats it), over the oldest when all slots are taken. */
+/* An offer: remember it (again, if WhatsApp repeats it). Slots are reused in turn: the 17th offer takes the first
+ * one's, ended or not. */
 static void
 call_offer_remember(struct session *s, const struct msg_call *c)
 {
