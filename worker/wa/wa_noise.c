@@ -55,8 +55,8 @@ noise_clamp(uint8_t k[WA_NOISE_KEY_LEN])
  * X25519 scalar multiplication (RFC 7748 section 5): out = priv * point(u), the u-coordinate only, by the
  * Montgomery ladder over (x2:z2) and (x3:z3), whose difference stays the point u. Every bit costs the same
  * operations; the bit only steers conditional swaps (fe_cswap), so the time does not depend on priv. It
- * replaced mbedTLS's generic bignum X25519, about 0.4 ms a key here: a paired instance generates 812 keys
- * (its prekeys), so 50 pairs took ~30 s of CPU to pair (bench/messages.sh).
+ * replaced mbedTLS's generic bignum X25519, about 0.7 ms a key pair here (bench/noise.sh: 1,462 /s, now
+ * ~12,400): a paired instance generates 812 (its prekeys), so 50 pairs took 39 s to pair (bench/messages.sh).
  */
 static void
 noise_x25519(const uint8_t priv[WA_NOISE_KEY_LEN], const uint8_t u[WA_NOISE_KEY_LEN],
