@@ -23,7 +23,7 @@ struct lifecycle {
 	struct app *app;
 	LIST_HEAD(, lc_chain) chains;		/* instances with writes queued or running */
 	LIST_HEAD(, lc_wait) waits;		/* HTTP requests waiting for a QR */
-	TAILQ_HEAD(, lc_pending) pending;	/* worker events not handled yet, in arrival order */
+	TAILQ_HEAD(lc_pending_head, lc_pending) pending;	/* worker events not handled yet, in arrival order */
 	unsigned npending;
 	struct event *deferred;			/* handles pending on the loop turn after they arrived */
 	unsigned njobs;				/* writes queued or running in every chain */
@@ -122,6 +122,11 @@ void lc_pending_run(struct lifecycle *lc);
 typedef void (*lc_call_fn)(struct app *app, struct instance *inst, void *payload);
 void lc_pending_call(struct app *app, const char *instance_id, lc_call_fn fn, void (*free_fn)(void *),
     void *payload);
+/* The payload of instance_id's latest event not handled yet when it is a call of fn (nothing of that instance
+ * came after it, so what is added to it runs in its place, in order), else NULL. Looks at the last
+ * LC_PENDING_LOOK events only. */
+#define LC_PENDING_LOOK	64
+void *lc_pending_last_call(struct app *app, const char *instance_id, lc_call_fn fn);
 /* A MessageStore's Signal changes (lifecycle_msg_sig.c), in order, appended to tx; -1 with err for a change the
  * contract does not allow (the caller drops tx). */
 int lm_sig_add_changes(struct app *app, struct instance *inst, struct db_tx *tx,

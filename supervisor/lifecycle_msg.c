@@ -636,35 +636,95 @@ lm_add_history(struct app *app, struct instance *inst, struct lm_store *st, cons
 }
 
 /*
- * A status only moves up, PENDING < SERVER_ACK < DELIVERY_ACK < READ < PLAYED; ERROR only from PENDING and
- * nothing from ERROR. messages.update carries the row's values (messageId, keyId, remoteJid, fromMe and,
- * as Evolution fills it, participant = the remote JID) through the gate's extra.
+ * Statuses, many in one statement: $2 the key ids and $3 the statuses, as text arrays, with no key id twice
+ * (lm_add_statuses). A status only moves up, PENDING < SERVER_ACK < DELIVERY_ACK < READ < PLAYED; ERROR only
+ * from PENDING and nothing from ERROR. Each row that moved is one messages.update, in the arrays' order, with
+ * the row's values (messageId, keyId, remoteJid, fromMe and, as Evolution fills it, participant = the remote
+ * JID) and the new status through the gate's extra. The key ids are looked up with = ANY, which the
+ * (instance_id, key_id) index serves, and joined to their statuses after.
  */
 #define LM_STATUS_RANK(x) "coalesce(array_position(ARRAY['PENDING','SERVER_ACK','DELIVERY_ACK','READ','PLAYED']," \
 	" " x "), 0)"
 static const char lm_status_gate[] =
-    "upd AS (UPDATE message m SET status = $3 WHERE m.instance_id = $1::uuid AND m.key_id = $2"
-    " AND (($3 = 'ERROR' AND m.status = 'PENDING') OR ($3 <> 'ERROR' AND m.status IS DISTINCT FROM 'ERROR'"
-    " AND " LM_STATUS_RANK("m.status") " < " LM_STATUS_RANK("$3::text") ")) RETURNING m.id, m.key_id, m.remote_jid,"
-    " m.from_me),"
-    " gate AS (SELECT jsonb_build_object('messageId', id::text, 'keyId', key_id, 'remoteJid', remote_jid,"
-    " 'fromMe', from_me, 'participant', remote_jid) AS extra FROM upd)";
+    "src AS (SELECT * FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS s(key_id, st, ord)),"
+    " upd AS (UPDATE message m SET status = s.st FROM src s WHERE m.instance_id = $1::uuid"
+    " AND m.key_id = ANY($2::text[]) AND m.key_id = s.key_id"
+    " AND ((s.st = 'ERROR' AND m.status = 'PENDING') OR (s.st <> 'ERROR' AND m.status IS DISTINCT FROM 'ERROR'"
+    " AND " LM_STATUS_RANK("m.status") " < " LM_STATUS_RANK("s.st") ")) RETURNING s.ord, m.id, m.key_id,"
+    " m.remote_jid, m.from_me, s.st),"
+    " gate AS (SELECT ord, jsonb_build_object('messageId', id::text, 'keyId', key_id, 'remoteJid', remote_jid,"
+    " 'fromMe', from_me, 'participant', remote_jid, 'status', st) AS extra FROM upd)";
 
-/* Raise one stored message's status (with messages.update when it moved); unknown statuses are ignored. */
-static void
-lm_add_status(struct app *app, struct instance *inst, struct db_tx *tx, const char *id, int status)
+struct lm_status_ref {
+	const char *id;
+	size_t at;		/* its place among the statuses */
+	size_t round;		/* how many earlier statuses have its key id */
+};
+
+static int
+lm_status_ref_cmp(const void *a, const void *b)
 {
-	const char *name = lifecycle_msg_status_name(status);
-	const char *p[3] = { inst->id, id, name };
+	const struct lm_status_ref *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	return c != 0 ? c : x->at < y->at ? -1 : x->at > y->at;
+}
+
+/*
+ * Raise stored messages' statuses (with a messages.update for each that moved); unknown statuses are ignored.
+ * One statement for all of them: a status per statement was half of the message path's statements (a
+ * DELIVERY_ACK and a SERVER_ACK per text sent). An UPDATE cannot move one row twice, so a key id that comes
+ * again (DELIVERY_ACK then READ in one store) goes in the next statement: round r holds each key id's r-th
+ * status, in the statuses' order, and the rounds run in turn.
+ */
+static void
+lm_add_statuses(struct app *app, struct instance *inst, struct db_tx *tx, const char *const *ids,
+    const int *statuses, size_t n)
+{
+	struct lm_status_ref *refs = xcalloc(n > 0 ? n : 1, sizeof(*refs));
+	size_t *rounds = xcalloc(n > 0 ? n : 1, sizeof(*rounds));
+	size_t i, k, nv = 0, r, nrounds = 0;
 	struct json_object *data;
 
-	if (name == NULL)
-		return;
+	for (i = 0; i < n; i++)
+		if (lifecycle_msg_status_name(statuses[i]) != NULL) {
+			refs[nv].id = ids[i];
+			refs[nv++].at = i;
+		}
+	qsort(refs, nv, sizeof(*refs), lm_status_ref_cmp);
+	for (k = 0; k < nv; k++) {
+		refs[k].round = k > 0 && strcmp(refs[k - 1].id, refs[k].id) == 0 ? refs[k - 1].round + 1 : 0;
+		rounds[refs[k].at] = refs[k].round + 1;		/* 0: ignored */
+		if (refs[k].round + 1 > nrounds)
+			nrounds = refs[k].round + 1;
+	}
 	data = json_object_new_object();
-	json_object_object_add(data, "status", json_object_new_string(name));
 	json_object_object_add(data, "instanceId", json_object_new_string(inst->id));
-	lm_event(app, inst, tx, "messages.update", data, lm_status_gate, 1, 3, p);
+	for (r = 1; r <= nrounds; r++) {
+		struct lm_buf kids = { 0 }, sts = { 0 };
+		const char *p[3];
+		int first = 1;
+
+		lm_put(&kids, "{", 1);
+		lm_put(&sts, "{", 1);
+		for (i = 0; i < n; i++)
+			if (rounds[i] == r) {
+				lm_put_elem(&kids, ids[i], first);
+				lm_put_elem(&sts, lifecycle_msg_status_name(statuses[i]), first);
+				first = 0;
+			}
+		lm_put(&kids, "}", 1);
+		lm_put(&sts, "}", 1);
+		p[0] = inst->id;
+		p[1] = kids.p;
+		p[2] = sts.p;
+		lm_event(app, inst, tx, "messages.update", data, lm_status_gate, WEBHOOK_EXTRA_EACH, 3, p);
+		free(kids.p);
+		free(sts.p);
+	}
 	json_object_put(data);
+	free(rounds);
+	free(refs);
 }
 
 /* The store committed (or not): counts, webhooks, then StoreAck (the worker sends its receipts after it). */
@@ -785,8 +845,18 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 		if (!m->msgs[i].history)
 			lm_add_message(app, inst, st, &m->msgs[i]);
 	lm_add_history(app, inst, st, m);
-	for (i = 0; i < m->nstatuses; i++)
-		lm_add_status(app, inst, st->tx, m->statuses[i].id, m->statuses[i].status);
+	if (m->nstatuses > 0) {
+		const char **ids = xcalloc(m->nstatuses, sizeof(*ids));
+		int *sts = xcalloc(m->nstatuses, sizeof(*sts));
+
+		for (i = 0; i < m->nstatuses; i++) {
+			ids[i] = m->statuses[i].id;
+			sts[i] = m->statuses[i].status;
+		}
+		lm_add_statuses(app, inst, st->tx, ids, sts, m->nstatuses);
+		free(ids);
+		free(sts);
+	}
 	if (db_tx_count(st->tx) == 0) {
 		db_tx_free(st->tx);
 		st->tx = NULL;
@@ -799,18 +869,24 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 
 /* ---- the SERVER_ACK of a send ---- */
 
+/* The SERVER_ACKs of sends that arrived in one loop turn with nothing else of the instance after them. */
 struct lm_sent {
 	struct app *app;
-	char *id;
-	int status;
+	char **ids;
+	int *statuses;
+	size_t n;
 };
 
 static void
 lm_sent_free(void *arg)
 {
 	struct lm_sent *s = arg;
+	size_t i;
 
-	free(s->id);
+	for (i = 0; i < s->n; i++)
+		free(s->ids[i]);
+	free(s->ids);
+	free(s->statuses);
 	free(s);
 }
 
@@ -820,7 +896,7 @@ lm_sent_done_cb(void *arg, const struct db_result *r)
 	struct lm_sent *s = arg;
 
 	if (r->err != NULL && !r->unavailable)
-		log_warnx("message %s: recording %s failed: %s", s->id, lifecycle_msg_status_name(s->status), r->err);
+		log_warnx("recording the answers of %zu sends (the first %s) failed: %s", s->n, s->ids[0], r->err);
 	else if (r->err == NULL)
 		webhook_kick(s->app->webhook);
 	lm_sent_free(s);
@@ -837,7 +913,7 @@ lm_sent_run(struct app *app, struct instance *inst, void *payload)
 		return;
 	}
 	tx = db_tx_new();
-	lm_add_status(app, inst, tx, s->id, s->status);
+	lm_add_statuses(app, inst, tx, (const char *const *)s->ids, s->statuses, s->n);
 	if (db_tx_count(tx) == 0) {
 		db_tx_free(tx);
 		lm_sent_free(s);
@@ -851,10 +927,23 @@ lm_sent_run(struct app *app, struct instance *inst, void *payload)
 void
 lifecycle_msg_sent(struct app *app, const char *instance_id, const char *id, int status)
 {
-	struct lm_sent *s = xcalloc(1, sizeof(*s));
+	struct lm_sent *s = lc_pending_last_call(app, instance_id, lm_sent_run);
+	int fresh;
 
-	s->app = app;
-	s->id = xstrdup(id);
-	s->status = status;
-	lc_pending_call(app, instance_id, lm_sent_run, lm_sent_free, s);
+	if (s != NULL && s->n >= WORKERS_STORE_MSGS_MAX)
+		s = NULL;	/* as many as a store's statuses, then another statement */
+	fresh = s == NULL;
+
+	/* Several answers of one turn in one statement, in the place of the first (nothing of the instance came
+	 * between them): at 32 sends in flight, a statement per answer was a quarter of the message path's. */
+	if (fresh) {
+		s = xcalloc(1, sizeof(*s));
+		s->app = app;
+	}
+	s->ids = xreallocarray(s->ids, s->n + 1, sizeof(*s->ids));
+	s->statuses = xreallocarray(s->statuses, s->n + 1, sizeof(*s->statuses));
+	s->ids[s->n] = xstrdup(id);
+	s->statuses[s->n++] = status;
+	if (fresh)
+		lc_pending_call(app, instance_id, lm_sent_run, lm_sent_free, s);
 }

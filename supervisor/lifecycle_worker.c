@@ -212,6 +212,21 @@ lc_pending_call(struct app *app, const char *instance_id, lc_call_fn fn, void (*
 	lc_pending_add(app, pd);
 }
 
+void *
+lc_pending_last_call(struct app *app, const char *instance_id, lc_call_fn fn)
+{
+	struct lc_pending *pd;
+	int n = 0;
+
+	TAILQ_FOREACH_REVERSE(pd, &app->lc->pending, lc_pending_head, entry) {
+		if (pd->instance_id != NULL && strcmp(pd->instance_id, instance_id) == 0)
+			return pd->kind == LC_CALL && pd->fn == fn ? pd->payload : NULL;
+		if (++n == LC_PENDING_LOOK)
+			break;
+	}
+	return NULL;
+}
+
 /* Worker table callback: the process ended. */
 void
 lifecycle_on_exit(void *ctx, const char *instance_id, int wstatus, int will_restart)

@@ -67,9 +67,12 @@ void webhook_inst_free(struct webhook_inst *iw);
  * "extra". The statement answers one row, count(*) of each gate in the order of evs, and the write runs
  * whether or not anything wants the events. An event's rows (targets from iw, the instance's own webhook or
  * NULL, and the global one of w, which may be NULL) are inserted only when its gate has a row, in the order
- * of evs; with extra set, an object data gets the gate's first non-NULL extra merged in (row values the caller
- * only learns in SQL, such as a row id) and an array data gets it appended as jsonb's || does (an array extra's
- * elements: messages.set lists the rows the statement inserted). data is lent (NULL = JSON null). The
+ * of evs; with extra WEBHOOK_EXTRA_FIRST, an object data gets the gate's first non-NULL extra merged in (row
+ * values the caller only learns in SQL, such as a row id) and an array data gets it appended as jsonb's || does
+ * (an array extra's elements: messages.set lists the rows the statement inserted). With WEBHOOK_EXTRA_EACH the
+ * event is one event per row of its gate, in the order of the gate's bigint column "ord", each with that row's
+ * extra merged or appended so (a statement that writes many rows, one event each). data is lent (NULL = JSON
+ * null). The
  * envelopes are built here; the text of the statement depends only on g->sql and on the number of targets of
  * each event (0, 1 or 2), so it stays prepared. -1 (nothing added) on NULL tx or g, a bad event name, more than WEBHOOK_GATE_PARAMS_MAX
  * parameters, or nev outside 1..WEBHOOK_EVENTS_MAX.
@@ -83,11 +86,12 @@ struct webhook_gate {
 	const int *lens, *fmts;		/* as db_tx_add_bin; NULL = all text */
 };
 struct json_object;
+enum webhook_extra { WEBHOOK_EXTRA_NONE, WEBHOOK_EXTRA_FIRST, WEBHOOK_EXTRA_EACH };
 struct webhook_gated_event {
 	const char *event;
 	struct json_object *data;	/* lent; NULL = JSON null */
 	const char *gate;		/* the name of its CTE */
-	int extra;
+	int extra;			/* enum webhook_extra */
 };
 int webhook_enqueue_gated(struct webhook *w, struct db_tx *tx, const struct webhook_inst *iw,
     const char *instance_id, const char *instance_name, const char *sender, const struct webhook_gate *g,

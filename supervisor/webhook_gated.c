@@ -131,16 +131,17 @@ struct webhook_part {
 	char *urls[WEBHOOK_TARGETS_MAX];
 	const char *headers[WEBHOOK_TARGETS_MAX];
 	int nt;
-	int merge;			/* the gate's extra is merged into the envelope's data */
+	int merge;			/* the gate's extra is merged into the envelope's data: WEBHOOK_EXTRA_* */
 };
 
-/* Resolve ev's targets and envelope into part; -1 on a bad event name. */
+/* Resolve ev's targets and envelope into part; -1 on a bad event name or extra mode. */
 static int
 webhook_part_build(struct webhook *w, const struct webhook_inst *iw, const char *instance_name,
     const char *sender, const struct webhook_gated_event *ev, struct webhook_part *part)
 {
 	char filter[WEBHOOK_NAME_MAX], suffix[WEBHOOK_NAME_MAX], *gdest = NULL;
 	const char *dest;
+	int mergeable;
 
 	memset(part, 0, sizeof(*part));
 	if (ev->event == NULL || ev->gate == NULL || webhook_event_names(ev->event, filter, suffix) == -1)
@@ -160,10 +161,21 @@ webhook_part_build(struct webhook *w, const struct webhook_inst *iw, const char 
 	if (part->nt > 0)
 		part->body = webhook_envelope(w, instance_name, ev->event, ev->data, dest, sender);
 	/* jsonb's || merges objects and concatenates arrays: an array event (messages.set) gets its elements. */
-	part->merge = ev->extra && (json_object_is_type(ev->data, json_type_object) ||
-	    json_object_is_type(ev->data, json_type_array));
 	free(gdest);
-	return 0;
+	mergeable = json_object_is_type(ev->data, json_type_object) || json_object_is_type(ev->data, json_type_array);
+	switch (ev->extra) {
+	case WEBHOOK_EXTRA_NONE:
+		return 0;
+	case WEBHOOK_EXTRA_FIRST:
+		part->merge = mergeable ? WEBHOOK_EXTRA_FIRST : WEBHOOK_EXTRA_NONE;
+		return 0;
+	case WEBHOOK_EXTRA_EACH:
+		/* One event per row needs somewhere to put each row's values. */
+		part->merge = WEBHOOK_EXTRA_EACH;
+		return mergeable ? 0 : -1;
+	default:
+		return -1;	/* the caller clears part */
+	}
 }
 
 static void
@@ -181,7 +193,9 @@ webhook_part_clear(struct webhook_part *part)
  * The statement: the caller's CTEs, then (when some event has targets) one INSERT of the finished rows of
  * every event whose gate has a row, in the events' order (one INSERT over a UNION ALL: the order in which
  * separate data-modifying CTEs run is not defined), then count(*) of each gate. A body is evaluated once,
- * not per target; with merge, the gate's first non-NULL extra is merged into the envelope's data.
+ * not per target; with FIRST, the gate's first non-NULL extra is merged into the envelope's data. With EACH,
+ * a body per gate row, merged with its extra, its targets in order; the branch is parenthesized so that its
+ * ORDER BY holds (the outbox ids are drawn in the order the rows come, and Append keeps each branch's).
  * Parameters after the caller's n: the instance id, then per event with targets: its name, its body, and the
  * url and headers of each target.
  */
@@ -203,7 +217,16 @@ webhook_gated_sql(const char *ctes, int n, const struct webhook_gated_event *evs
 		else
 			sprintbuf(pb, " UNION ALL ");
 		first = 0;
-		if (parts[i].merge)
+		if (parts[i].merge == WEBHOOK_EXTRA_EACH) {
+			sprintbuf(pb, "(SELECT $%d::text AS event, t.url, t.headers, jsonb_set($%d::jsonb, '{data}',"
+			    " ($%d::jsonb -> 'data') || g.extra) AS body FROM %s g, (VALUES ", p, p + 1, p + 1, evs[i].gate);
+			p += 2;
+			for (k = 0; k < parts[i].nt; k++, p += 2)
+				sprintbuf(pb, "%s($%d::text, $%d::jsonb, %d)", k > 0 ? ", " : "", p, p + 1, k);
+			sprintbuf(pb, ") t(url, headers, tord) ORDER BY g.ord, t.tord)");
+			continue;
+		}
+		if (parts[i].merge == WEBHOOK_EXTRA_FIRST)
 			sprintbuf(pb, "SELECT $%d::text AS event, t.url, t.headers, b.body FROM (SELECT"
 			    " coalesce((SELECT jsonb_set($%d::jsonb, '{data}', ($%d::jsonb -> 'data') || g.extra) FROM %s g"
 			    " WHERE g.extra IS NOT NULL LIMIT 1), $%d::jsonb) AS body) b, (VALUES ", p, p + 1, p + 1,

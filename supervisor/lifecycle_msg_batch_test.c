@@ -1,0 +1,142 @@
+/* lifecycle_msg.c's statements that write many rows at once, against a real PostgreSQL (lc_testlib.h): the
+ * statuses of a store in one UPDATE (a key id that comes twice in the next), the SERVER_ACKs of one loop turn
+ * in one statement without overtaking what the instance queued between them, and one event per row moved, in
+ * the order the worker gave. */
+#include "lifecycle.h"
+#include "lifecycle_int.h"
+#include "app.h"
+#include "workers.h"
+#include "xmalloc.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "lc_testlib.h"
+#include "lm_testlib.h"
+
+#define PEER	"15550002222@s.whatsapp.net"
+
+/* Own messages ids[0..n-1] to PEER, stored PENDING. */
+static void
+store_pending(const char *const *ids, size_t n, uint64_t req)
+{
+	struct workers_msg m[8];
+	struct workers_msg_store s;
+	uint8_t *b;
+	size_t l, i;
+
+	assert_true(n <= 8);
+	b = pack_text("out", &l);
+	for (i = 0; i < n; i++)
+		m[i] = msg(ids[i], PEER, "", "", 1, 1, WORKERS_MSG_PENDING, b, l);
+	memset(&s, 0, sizeof(s));
+	s.msgs = m;
+	s.nmsgs = n;
+	assert_int_equal(store(&s, req), 1);
+	free(b);
+}
+
+/* The messages.update events queued, in order: "keyId:status,...". */
+#define UPDATES "SELECT string_agg(concat(body->'data'->>'keyId', ':', body->'data'->>'status'), ',' ORDER BY id)" \
+	" FROM webhook_outbox WHERE event = 'messages.update'"
+
+/* One store's statuses: each key id's first status in one statement, its second in the next; statuses that do
+ * not move a row (down, unknown id, unknown status) change nothing and post nothing. */
+static void
+test_statuses_rounds(void **state)
+{
+	const char *ids[2] = { "SA", "SB" };
+	struct workers_msg_status st[6] = {
+		{ "SA", PEER, "", 1, WORKERS_MSG_DELIVERY_ACK, 1700000001 },
+		{ "SB", PEER, "", 1, WORKERS_MSG_DELIVERY_ACK, 1700000001 },
+		{ "SA", PEER, "", 1, WORKERS_MSG_READ, 1700000002 },
+		{ "NOPE", PEER, "", 1, WORKERS_MSG_READ, 1700000002 },
+		{ "SB", PEER, "", 1, WORKERS_MSG_PENDING, 1700000002 },
+		{ "SA", PEER, "", 1, 99, 1700000003 },
+	};
+	struct workers_msg_store s;
+
+	(void)state;
+	store_pending(ids, 2, 1);
+	lct_sql("DELETE FROM webhook_outbox");
+	memset(&s, 0, sizeof(s));
+	s.statuses = st;
+	s.nstatuses = 6;
+	assert_int_equal(store(&s, 2), 1);
+	assert_val("READ", "SELECT status FROM message WHERE key_id = 'SA'");
+	assert_val("DELIVERY_ACK", "SELECT status FROM message WHERE key_id = 'SB'");
+	assert_val("SA:DELIVERY_ACK,SB:DELIVERY_ACK,SA:READ", UPDATES);
+	/* Evolution's messages.update data: the row's values */
+	assert_val("t", "SELECT bool_and(body->'data'->>'messageId' = m.id::text AND body->'data'->>'remoteJid' = '"
+	    PEER "' AND body->'data'->>'participant' = '" PEER "' AND (body->'data'->>'fromMe')::boolean"
+	    " AND body->'data'->>'instanceId' = '" IID "' AND body->>'event' = 'messages.update')"
+	    " FROM webhook_outbox o JOIN message m ON m.key_id = o.body->'data'->>'keyId'");
+}
+
+/* The SERVER_ACKs of one loop turn become one pending call, unless something else of the instance was queued
+ * after the first: then the later ones wait behind it (their rows may be what it inserts). */
+static void
+test_sent_coalesced(void **state)
+{
+	const char *ids[3] = { "TA", "TB", "TC" };
+	struct workers_msg m;
+	struct workers_msg_store s;
+	struct lifecycle *lc = LC.app.lc;
+	uint8_t *b;
+	size_t l;
+	int n;
+
+	(void)state;
+	store_pending(ids, 3, 3);
+	lct_sql("DELETE FROM webhook_outbox");
+	n = lc->npending;
+	lifecycle_msg_sent(&LC.app, IID, "TA", WORKERS_MSG_SERVER_ACK);
+	lifecycle_msg_sent(&LC.app, IID, "TB", WORKERS_MSG_SERVER_ACK);
+	lifecycle_msg_sent(&LC.app, IID, "TC", WORKERS_MSG_SERVER_ACK);
+	assert_int_equal(lc->npending, n + 1);
+	lct_drain();
+	assert_val("TA:SERVER_ACK,TB:SERVER_ACK,TC:SERVER_ACK", UPDATES);
+	assert_val("3", "SELECT count(*) FROM message WHERE key_id IN ('TA', 'TB', 'TC') AND status = 'SERVER_ACK'");
+
+	/* An ack, then a store that inserts TD, then TD's ack: TD's must run after the store, or it finds no row. */
+	lct_sql("DELETE FROM webhook_outbox");
+	b = pack_text("later", &l);
+	m = msg("TD", PEER, "", "", 1, 1, WORKERS_MSG_PENDING, b, l);
+	memset(&s, 0, sizeof(s));
+	s.msgs = &m;
+	s.nmsgs = 1;
+	n = lc->npending;
+	lifecycle_msg_sent(&LC.app, IID, "TA", WORKERS_MSG_DELIVERY_ACK);
+	lifecycle_on_msg_store(&LC.app, IID, 4, &s);
+	lifecycle_msg_sent(&LC.app, IID, "TD", WORKERS_MSG_SERVER_ACK);
+	assert_int_equal(lc->npending, n + 3);
+	assert_true(lct_run_until(&LC.nreply, LC.nreply + 1, 10000));
+	lct_drain();
+	assert_val("SERVER_ACK", "SELECT status FROM message WHERE key_id = 'TD'");
+	assert_val("TA:DELIVERY_ACK,TD:SERVER_ACK", UPDATES);
+	free(b);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	return lct_setup("lifecycle_msg_batch_test", "lb", 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_statuses_rounds),
+		cmocka_unit_test(test_sent_coalesced),
+	};
+
+	return cmocka_run_group_tests(tests, setup, lct_teardown);
+}
