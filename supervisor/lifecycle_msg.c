@@ -287,6 +287,7 @@ enum { LM_COUNT_NONE, LM_COUNT_MSG, LM_COUNT_CONTACT, LM_COUNT_CHAT, LM_COUNT_MS
 struct lm_known_set {
 	uint64_t key, val;
 	int msg_stmt;			/* the message INSERT whose row must be new, or -1 */
+	int64_t msg_want;		/* the rows it inserts when all of its are new (then so is that row) */
 };
 
 struct lm_store {
@@ -319,7 +320,8 @@ lm_store_free(void *arg)
  * with another value must not make a later one skip) and noted for then.
  */
 static int
-lm_known_write(struct instance *inst, struct lm_store *st, uint64_t key, uint64_t val, int msg_stmt)
+lm_known_write(struct instance *inst, struct lm_store *st, uint64_t key, uint64_t val, int msg_stmt,
+    int64_t msg_want)
 {
 	if (known_has(inst->known, key, val))
 		return 0;
@@ -329,6 +331,7 @@ lm_known_write(struct instance *inst, struct lm_store *st, uint64_t key, uint64_
 	st->sets[st->nsets].key = key;
 	st->sets[st->nsets].val = val;
 	st->sets[st->nsets].msg_stmt = msg_stmt;
+	st->sets[st->nsets].msg_want = msg_want;
 	st->nsets++;
 	return 1;
 }
@@ -459,86 +462,120 @@ lm_message_data(struct instance *inst, const struct workers_msg *m, char *type, 
 	return data;
 }
 
-/* The message row with messages.upsert / send.message, then its chat and (incoming) its contact. */
+/*
+ * Live messages, many in one statement: $2 their webhook objects (lm_message_data) as a jsonb array, $3 the
+ * push name each gives its chat (lm_contact_push; NULL for none) as a text array in the same order. Each row is
+ * inserted unless its key id is stored (ON CONFLICT DO NOTHING: a redelivered id stores nothing, touches no
+ * chat and, with both gates empty, queues no webhook a second time; an id twice in the array counts once),
+ * with one messages.upsert / send.message per new row in order (gate). The chats of the new rows are
+ * upserted once each (an upsert cannot touch one row twice), taking the latest push name of its new rows
+ * (a redelivered old message must not bring back an old name), with one chats.upsert per new chat (cgate).
+ */
+static const char lm_msgs_gate[] =
+    "src AS (SELECT DISTINCT ON (r.d->'key'->>'id') r.d, r.cname, r.ord"
+    " FROM ROWS FROM (jsonb_array_elements($2::jsonb), unnest($3::text[])) WITH ORDINALITY AS r(d, cname, ord)"
+    " ORDER BY r.d->'key'->>'id', r.ord),"
+    " ins AS (INSERT INTO message (instance_id, key_id, remote_jid, from_me, participant, push_name, message_type,"
+    " key, message, message_timestamp, status, source)"
+    " SELECT $1::uuid, d->'key'->>'id', d->'key'->>'remoteJid', (d->'key'->>'fromMe')::boolean,"
+    " d->'key'->>'participant', d->>'pushName', d->>'messageType', d->'key', d->'message',"
+    " (d->>'messageTimestamp')::bigint, d->>'status', d->>'source' FROM src ORDER BY ord"
+    " ON CONFLICT (instance_id, key_id) DO NOTHING RETURNING key_id),"
+    " gate AS (SELECT s.ord, s.d AS extra, s.cname, s.d->'key'->>'remoteJid' AS jid FROM src s"
+    " JOIN ins ON ins.key_id = s.d->'key'->>'id'),"
+    " up AS (INSERT INTO chat (instance_id, remote_jid, name)"
+    " SELECT $1::uuid, jid, (array_agg(cname ORDER BY ord DESC) FILTER (WHERE cname IS NOT NULL))[1] FROM gate"
+    " GROUP BY jid ORDER BY min(ord)"
+    " ON CONFLICT (instance_id, remote_jid) DO UPDATE SET name = coalesce(EXCLUDED.name, chat.name),"
+    " updated_at = now() RETURNING remote_jid, name, (xmax = 0) AS fresh),"
+    " cgate AS (SELECT (SELECT min(g.ord) FROM gate g WHERE g.jid = up.remote_jid) AS ord,"
+    " jsonb_build_object('remoteJid', remote_jid, 'instanceId', $1::text, 'name', name, 'unreadMessages', 0)"
+    " AS extra FROM up WHERE fresh)";
+
+/* The chat's contact of m, as Evolution keys it (findChats lists contacts with messages): contacts.upsert when
+ * new, for every chat a message was stored in. Its push name is the peer's, from an incoming 1:1 message only
+ * (a group member's name is not the group's; an own message carries ours); contacts.update when it changed (a
+ * new row already has it, so the update finds nothing to change). Both wait for m's row to be new (statement
+ * msg_stmt, which inserted msg_want rows if all of its were new). Neither runs when the known cache says the
+ * row exists with that name (without a name: that it exists). */
 static void
-lm_add_message(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg *m)
+lm_add_contact(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg *m,
+    int msg_stmt, int64_t msg_want)
 {
-	struct json_object *data, *chats, *chat;
-	char type[MSG_JSON_TYPE_MAX], ts[24], *keytext, *msgtext;
-	const char *status = lm_msg_status(m), *source = *m->source != '\0' ? m->source : "unknown", *push;
+	const char *push = lm_contact_push(m);
+	const char *p[4] = { inst->id, m->remote_jid, push, m->id };
+	struct json_object *c;
+
+	if (strcmp(m->remote_jid, "status@broadcast") == 0 || !lm_known_write(inst, st,
+	    known_hash("contact", m->remote_jid), push != NULL ? known_hash("push", push) : 0, msg_stmt, msg_want))
+		return;
+	c = json_object_new_object();
+	json_object_object_add(c, "remoteJid", json_object_new_string(m->remote_jid));
+	json_object_object_add(c, "pushName", lm_str_or_null(push));
+	json_object_object_add(c, "profilePicUrl", NULL);
+	json_object_object_add(c, "instanceId", json_object_new_string(inst->id));
+	lm_event(app, inst, st->tx, "contacts.upsert", c,
+	    "ins AS (INSERT INTO contact (instance_id, remote_jid, push_name) SELECT $1::uuid, $2, $3"
+	    " WHERE " LM_MSG_NEW("$4") " ON CONFLICT (instance_id, remote_jid) DO NOTHING RETURNING 1),"
+	    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 0, 4, p);
+	lm_count(st, LM_COUNT_CONTACT);
+	if (push != NULL)
+		lm_event(app, inst, st->tx, "contacts.update", c,
+		    "upd AS (UPDATE contact SET push_name = $3, updated_at = now() WHERE instance_id = $1::uuid"
+		    " AND remote_jid = $2 AND push_name IS DISTINCT FROM $3 AND " LM_MSG_NEW("$4") " RETURNING 1),"
+		    " gate AS (SELECT NULL::jsonb AS extra FROM upd)", 0, 4, p);
+	json_object_put(c);
+}
+
+/*
+ * Live messages ms[0..n-1], all with one event (messages.upsert, or send.message for the API's own): their rows
+ * and chats in one statement (lm_msgs_gate), then their contacts. A statement per message was a third of the
+ * message path's statements.
+ */
+static void
+lm_add_message_run(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg *ms,
+    size_t n)
+{
+	struct json_object *rows = json_object_new_array(), *empty = json_object_new_object();
+	struct json_object *noarr = json_object_new_array();
+	struct lm_buf names = { 0 };
+	char type[MSG_JSON_TYPE_MAX], *keytext, *msgtext, *rowtext;
+	const char *push;
+	size_t i;
 	int msg_stmt;
 
-	data = lm_message_data(inst, m, type, sizeof(type), &keytext, &msgtext);
-	snprintf(ts, sizeof(ts), "%lld", (long long)m->timestamp);
-	chats = json_object_new_array();
-	chat = json_object_new_object();
-	json_object_object_add(chat, "remoteJid", json_object_new_string(m->remote_jid));
-	json_object_object_add(chat, "instanceId", json_object_new_string(inst->id));
-	json_object_object_add(chat, "name", lm_str_or_null(lm_contact_push(m)));
-	json_object_object_add(chat, "unreadMessages", json_object_new_int(0));
-	json_object_array_add(chats, chat);
+	lm_put(&names, "{", 1);
+	for (i = 0; i < n; i++) {
+		json_object_array_add(rows, lm_message_data(inst, &ms[i], type, sizeof(type), &keytext, &msgtext));
+		free(keytext);
+		free(msgtext);
+		if ((push = lm_contact_push(&ms[i])) != NULL)
+			lm_put_elem(&names, push, i == 0);
+		else
+			lm_put(&names, i == 0 ? "NULL" : ",NULL", i == 0 ? 4 : 5);
+	}
+	lm_put(&names, "}", 1);
 	{
-		/*
-		 * The row, with messages.upsert / send.message, and in the same statement its chat, with
-		 * chats.upsert when the chat's row is new. ON CONFLICT DO NOTHING: a redelivered id stores nothing,
-		 * touches no chat (a redelivered old message must not bring back an old name) and, with both gates
-		 * empty, queues no webhook a second time. A 1:1 chat takes the peer's push name, as Evolution does.
-		 */
-		const char *p[13] = { inst->id, m->id, m->remote_jid, m->from_me ? "true" : "false",
-		    *m->participant ? m->participant : NULL, *m->push_name ? m->push_name : NULL, type, keytext,
-		    msgtext, ts, status, source, lm_contact_push(m) };
+		const char *p[3] = { inst->id, rowtext = webhook_json_text(rows), names.p };
 		struct webhook_gated_event evs[2] = {
-			{ m->sent_by_api ? "send.message" : "messages.upsert", data, "gate", 0 },
-			{ "chats.upsert", chats, "cgate", 0 },
+			{ ms[0].sent_by_api ? "send.message" : "messages.upsert", empty, "gate", WEBHOOK_EXTRA_EACH },
+			{ "chats.upsert", noarr, "cgate", WEBHOOK_EXTRA_EACH },
 		};
-		struct webhook_gate g = { "ins AS (INSERT INTO message (instance_id, key_id, remote_jid, from_me,"
-		    " participant, push_name, message_type, key, message, message_timestamp, status, source)"
-		    " VALUES ($1::uuid, $2, $3, $4::boolean, $5, $6, $7, $8::jsonb, $9::jsonb, $10::bigint, $11, $12)"
-		    " ON CONFLICT (instance_id, key_id) DO NOTHING RETURNING id),"
-		    " gate AS (SELECT NULL::jsonb AS extra FROM ins),"
-		    " up AS (INSERT INTO chat (instance_id, remote_jid, name) SELECT $1::uuid, $3, $13::text FROM ins"
-		    " ON CONFLICT (instance_id, remote_jid) DO UPDATE SET name = coalesce(EXCLUDED.name, chat.name),"
-		    " updated_at = now() RETURNING (xmax = 0) AS fresh),"
-		    " cgate AS (SELECT NULL::jsonb AS extra FROM up WHERE fresh)", 13, p, NULL, NULL };
+		struct webhook_gate g = { lm_msgs_gate, 3, p, NULL, NULL };
 
 		if (webhook_enqueue_gated(app->webhook, st->tx, inst->webhook, inst->id, inst->name, inst->owner_jid,
 		    &g, evs, 2) == -1)
-			fatalx("%s: the gated enqueue refused a message", inst->name);
-		lm_count(st, LM_COUNT_MSG_CHAT);
-		msg_stmt = db_tx_count(st->tx) - 1;
+			fatalx("%s: the gated enqueue refused messages", inst->name);
 	}
-	json_object_put(chats);
-	json_object_put(data);
-	free(keytext);
-	free(msgtext);
-
-	/* The chat's contact, as Evolution keys it (findChats lists contacts with messages): contacts.upsert when
-	 * new, for every chat a message was stored in. Its push name is the peer's, from an incoming 1:1 message
-	 * only (a group member's name is not the group's; an own message carries ours); contacts.update when it
-	 * changed (a new row already has it, so the update finds nothing to change). Neither runs when the known
-	 * cache says the row exists with that name (without a name: that it exists). */
-	push = lm_contact_push(m);
-	if (strcmp(m->remote_jid, "status@broadcast") != 0 && lm_known_write(inst, st,
-	    known_hash("contact", m->remote_jid), push != NULL ? known_hash("push", push) : 0, msg_stmt)) {
-		const char *p[4] = { inst->id, m->remote_jid, push, m->id };
-		struct json_object *c = json_object_new_object();
-
-		json_object_object_add(c, "remoteJid", json_object_new_string(m->remote_jid));
-		json_object_object_add(c, "pushName", lm_str_or_null(push));
-		json_object_object_add(c, "profilePicUrl", NULL);
-		json_object_object_add(c, "instanceId", json_object_new_string(inst->id));
-		lm_event(app, inst, st->tx, "contacts.upsert", c,
-		    "ins AS (INSERT INTO contact (instance_id, remote_jid, push_name) SELECT $1::uuid, $2, $3"
-		    " WHERE " LM_MSG_NEW("$4") " ON CONFLICT (instance_id, remote_jid) DO NOTHING RETURNING 1),"
-		    " gate AS (SELECT NULL::jsonb AS extra FROM ins)", 0, 4, p);
-		lm_count(st, LM_COUNT_CONTACT);
-		if (push != NULL)
-			lm_event(app, inst, st->tx, "contacts.update", c,
-			    "upd AS (UPDATE contact SET push_name = $3, updated_at = now() WHERE instance_id = $1::uuid"
-			    " AND remote_jid = $2 AND push_name IS DISTINCT FROM $3 AND " LM_MSG_NEW("$4") " RETURNING 1),"
-			    " gate AS (SELECT NULL::jsonb AS extra FROM upd)", 0, 4, p);
-		json_object_put(c);
-	}
+	lm_count(st, LM_COUNT_MSG_CHAT);
+	msg_stmt = db_tx_count(st->tx) - 1;
+	free(rowtext);
+	free(names.p);
+	json_object_put(rows);
+	json_object_put(empty);
+	json_object_put(noarr);
+	for (i = 0; i < n; i++)
+		lm_add_contact(app, inst, st, &ms[i], msg_stmt, (int64_t)n);
 }
 
 /* The distinct elements of the jsonb array parameter $N by the text at PATH (a history chunk may repeat one). */
@@ -758,9 +795,10 @@ lm_store_done_cb(void *arg, const struct db_result *r)
 	if ((inst = registry_find_id(app->reg, st->instance_id)) != NULL)
 		for (k = 0; k < st->nsets; k++) {
 			ms = st->sets[k].msg_stmt;
-			/* A redelivered message wrote no contact: what it carried is not what the row holds. */
+			/* A redelivered message wrote no contact: what it carried is not what the row holds. Not
+			 * knowing which of a statement's rows were new, only a statement whose rows all were counts. */
 			if (ms >= 0 && (ms >= r->nres || PQntuples(r->res[ms]) != 1 ||
-			    strcmp(PQgetvalue(r->res[ms], 0, 0), "1") != 0))
+			    strtoll(PQgetvalue(r->res[ms], 0, 0), NULL, 10) != st->sets[k].msg_want))
 				continue;
 			known_set(&inst->known, st->known_gen, st->sets[k].key, st->sets[k].val);
 		}
@@ -806,7 +844,7 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 	struct instance *inst = registry_find_id(app->reg, instance_id);
 	struct lm_store *st = xcalloc(1, sizeof(*st));
 	char err[160];
-	size_t i;
+	size_t i, j;
 
 	st->app = app;
 	st->instance_id = xstrdup(instance_id);
@@ -835,15 +873,20 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 	for (i = 0; i < m->nlids; i++) {
 		const char *p[3] = { inst->id, m->lids[i].lid, m->lids[i].pn };
 
-		if (!lm_known_write(inst, st, known_hash("lid", m->lids[i].lid), known_hash("pn", m->lids[i].pn), -1))
+		if (!lm_known_write(inst, st, known_hash("lid", m->lids[i].lid), known_hash("pn", m->lids[i].pn), -1, 0))
 			continue;
 		db_tx_add(st->tx, "INSERT INTO lid_map (instance_id, lid, pn) VALUES ($1, $2, $3)"
 		    " ON CONFLICT (instance_id, lid) DO UPDATE SET pn = EXCLUDED.pn, updated_at = now()"
 		    " WHERE lid_map.pn <> EXCLUDED.pn", 3, p);
 	}
-	for (i = 0; i < m->nmsgs; i++)
+	/* The live messages in runs of one event: one statement each, the events in the messages' order. */
+	for (i = 0; i < m->nmsgs; i = j) {
+		for (j = i + 1; j < m->nmsgs && !m->msgs[j].history && !m->msgs[i].history &&
+		    m->msgs[j].sent_by_api == m->msgs[i].sent_by_api; j++)
+			;
 		if (!m->msgs[i].history)
-			lm_add_message(app, inst, st, &m->msgs[i]);
+			lm_add_message_run(app, inst, st, &m->msgs[i], j - i);
+	}
 	lm_add_history(app, inst, st, m);
 	if (m->nstatuses > 0) {
 		const char **ids = xcalloc(m->nstatuses, sizeof(*ids));

@@ -1,10 +1,12 @@
 /* lifecycle_msg.c's statements that write many rows at once, against a real PostgreSQL (lc_testlib.h): the
  * statuses of a store in one UPDATE (a key id that comes twice in the next), the SERVER_ACKs of one loop turn
- * in one statement without overtaking what the instance queued between them, and one event per row moved, in
- * the order the worker gave. */
+ * in one statement without overtaking what the instance queued between them, a store's live messages and
+ * their chats in one statement per run of one event, and one event per row written, in the order the worker
+ * gave. */
 #include "lifecycle.h"
 #include "lifecycle_int.h"
 #include "app.h"
+#include "registry.h"
 #include "workers.h"
 #include "xmalloc.h"
 
@@ -123,6 +125,54 @@ test_sent_coalesced(void **state)
 	free(b);
 }
 
+/* The events of the store, in order: "event:keyId-or-remoteJid,..." (contacts' events left out). */
+#define EVENTS "SELECT string_agg(concat(event, ':', coalesce(body->'data'->'key'->>'id'," \
+	" body->'data'->0->>'remoteJid')), ',' ORDER BY id) FROM webhook_outbox WHERE event NOT LIKE 'contacts.%%'"
+
+/* A store's live messages: one statement per run of one event, rows and events in the messages' order, each
+ * chat upserted once with its latest push name, an id twice stored once; the same store again adds nothing. */
+static void
+test_messages_runs(void **state)
+{
+	struct workers_msg m[5];
+	struct workers_msg_store s;
+	struct instance *inst = lct_inst();
+	int64_t msgs = inst->count_messages, chats = inst->count_chats;
+	uint8_t *b;
+	size_t l;
+
+	(void)state;
+	lct_sql("DELETE FROM webhook_outbox");
+	b = pack_text("hi", &l);
+	m[0] = msg("RA1", "15550007777@s.whatsapp.net", "", "Alice", 0, 0, 0, b, l);
+	m[1] = msg("RA2", "15550007777@s.whatsapp.net", "", "Alice B.", 0, 0, 0, b, l);
+	m[2] = msg("RB1", "15550008888@s.whatsapp.net", "", "", 0, 0, 0, b, l);
+	m[3] = m[0];
+	m[4] = msg("RA3", "15550007777@s.whatsapp.net", "", "", 1, 1, WORKERS_MSG_PENDING, b, l);
+	memset(&s, 0, sizeof(s));
+	s.msgs = m;
+	s.nmsgs = 5;
+	assert_int_equal(store(&s, 10), 1);
+	assert_val("RA1,RA2,RB1,RA3", "SELECT string_agg(key_id, ',' ORDER BY id) FROM message WHERE key_id LIKE 'R%%'");
+	assert_val("messages.upsert:RA1,messages.upsert:RA2,messages.upsert:RB1,"
+	    "chats.upsert:15550007777@s.whatsapp.net,chats.upsert:15550008888@s.whatsapp.net,send.message:RA3", EVENTS);
+	assert_val("Alice B.|", "SELECT concat_ws('|', (SELECT name FROM chat WHERE remote_jid ="
+	    " '15550007777@s.whatsapp.net'), (SELECT coalesce(name, '') FROM chat WHERE remote_jid ="
+	    " '15550008888@s.whatsapp.net'))");
+	assert_val("Alice B.", "SELECT body->'data'->0->>'name' FROM webhook_outbox WHERE event = 'chats.upsert'"
+	    " AND body->'data'->0->>'remoteJid' = '15550007777@s.whatsapp.net'");
+	assert_val("hi|Alice|DELIVERY_ACK|android", "SELECT concat_ws('|', message->>'conversation', push_name, status,"
+	    " source) FROM message WHERE key_id = 'RA1'");
+	assert_true(inst->count_messages == msgs + 4 && inst->count_chats == chats + 2);
+
+	lct_sql("DELETE FROM webhook_outbox");
+	assert_int_equal(store(&s, 11), 1);
+	assert_val("", EVENTS);
+	assert_val("Alice B.", "SELECT name FROM chat WHERE remote_jid = '15550007777@s.whatsapp.net'");
+	assert_true(inst->count_messages == msgs + 4 && inst->count_chats == chats + 2);
+	free(b);
+}
+
 static int
 setup(void **state)
 {
@@ -136,6 +186,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_statuses_rounds),
 		cmocka_unit_test(test_sent_coalesced),
+		cmocka_unit_test(test_messages_runs),
 	};
 
 	return cmocka_run_group_tests(tests, setup, lct_teardown);
