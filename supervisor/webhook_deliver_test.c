@@ -554,7 +554,9 @@ plan_of(const char *stmt, int n, const char *args)
 
 	out[0] = '\0';
 	sql("BEGIN");
-	sql(webhook_tx_settings);
+	res = PQexecParams(T.conn, webhook_tx_settings, 2, NULL, webhook_tx_settings_params, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	PQclear(res);
 	res = PQprepare(T.conn, "plan_probe", stmt, n, NULL);
 	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);

@@ -150,6 +150,7 @@ void webhook_maint(struct webhook *w);
 /* webhook_sql.c: the outbox's hot statements and the settings they run with (webhook_tx_indexed). */
 #define WEBHOOK_TX_SETS	1
 extern const char webhook_tx_settings[];
+extern const char *const webhook_tx_settings_params[3];	/* $1, $2 (and $3 of the async form) */
 extern const char webhook_claim_sql[];
 extern const char webhook_handoff_sql[];
 #define WEBHOOK_HANDOFF_DID	9	/* the hand-off's column of the deleted head's id */

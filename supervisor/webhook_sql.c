@@ -35,17 +35,20 @@
  * transactions are most of wagate's (at 1 pair in bench/messages.sh, three SET LOCALs were half the
  * statements of a hand-off or DELETE). The results of the statement follow WEBHOOK_TX_SETS results of it.
  */
-#define WEBHOOK_SETS_SQL "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)," \
-	" set_config('enable_seqscan', 'off', true)"
+#define WEBHOOK_SETS_SQL "SELECT set_config('plan_cache_mode', $1, true), set_config('enable_seqscan', $2, true)"
 const char webhook_tx_settings[] = WEBHOOK_SETS_SQL;
-static const char webhook_tx_settings_async[] = WEBHOOK_SETS_SQL ", set_config('synchronous_commit', 'off', true)";
+static const char webhook_tx_settings_async[] = WEBHOOK_SETS_SQL ", set_config('synchronous_commit', $3, true)";
+const char *const webhook_tx_settings_params[3] = { "force_generic_plan", "off", "off" };
 
 struct db_tx *
 webhook_tx_indexed(int async_commit)
 {
 	struct db_tx *tx = db_tx_new();
 
-	db_tx_add(tx, async_commit ? webhook_tx_settings_async : webhook_tx_settings, 0, NULL);
+	/* The values as parameters: a statement with parameters is prepared once per connection (db_conn.c),
+	 * one without is parsed and planned at every run. */
+	db_tx_add(tx, async_commit ? webhook_tx_settings_async : webhook_tx_settings, async_commit ? 3 : 2,
+	    webhook_tx_settings_params);
 	return tx;
 }
 
