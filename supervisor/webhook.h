@@ -67,15 +67,15 @@ void webhook_inst_free(struct webhook_inst *iw);
  * "extra". The statement answers one row, count(*) of each gate in the order of evs, and the write runs
  * whether or not anything wants the events. An event's rows (targets from iw, the instance's own webhook or
  * NULL, and the global one of w, which may be NULL) are inserted only when its gate has a row, in the order
- * of evs; with extra WEBHOOK_EXTRA_FIRST, an object data gets the gate's first non-NULL extra merged in (row
- * values the caller only learns in SQL, such as a row id) and an array data gets it appended as jsonb's || does
- * (an array extra's elements: messages.set lists the rows the statement inserted). With WEBHOOK_EXTRA_EACH the
- * event is one event per row of its gate, in the order of the gate's bigint column "ord", each with that row's
- * extra merged or appended so (a statement that writes many rows, one event each). data is lent (NULL = JSON
- * null). The
- * envelopes are built here; the text of the statement depends only on g->sql and on the number of targets of
- * each event (0, 1 or 2), so it stays prepared. -1 (nothing added) on NULL tx or g, a bad event name, more than WEBHOOK_GATE_PARAMS_MAX
- * parameters, or nev outside 1..WEBHOOK_EVENTS_MAX.
+ * of evs. With extra WEBHOOK_EXTRA_FIRST, an object data gets the gate's first non-NULL extra merged in (row
+ * values the caller only learns in SQL, such as a row id) and an array data gets it appended as jsonb's ||
+ * does (an array extra's elements: messages.set lists the rows the statement inserted). With
+ * WEBHOOK_EXTRA_EACH the event is one event per row of its gate, in the order of the gate's column "ord",
+ * each with that row's extra (never NULL) merged or appended so: a statement that writes many rows, one
+ * event each. data is lent (NULL = JSON null). The envelopes are built here; the text of the statement
+ * depends only on g->sql and on the number of targets of each event (0, 1 or 2), so it stays prepared. -1
+ * (nothing added) on NULL tx or g, a bad event name, an unknown extra mode, EACH with data that is neither
+ * object nor array, more than WEBHOOK_GATE_PARAMS_MAX parameters, or nev outside 1..WEBHOOK_EVENTS_MAX.
  */
 #define WEBHOOK_GATE_PARAMS_MAX	16
 #define WEBHOOK_EVENTS_MAX	4

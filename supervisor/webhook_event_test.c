@@ -305,6 +305,38 @@ test_enqueue_gated(void **state)
 		sql("DELETE FROM webhook_outbox");
 		sql("DELETE FROM gated_t WHERE k IN ('x1', 'y1')");
 	}
+	/* EACH: one event per gate row, in the gate's ord order (here not the rows' own: m3 first), each with its own
+	 * extra; EACH on data that takes no extra, and an unknown mode, are refused */
+	{
+		static const char many[] = "ins AS (INSERT INTO gated_t (k) SELECT unnest($1::text[])"
+		    " ON CONFLICT DO NOTHING RETURNING k),"
+		    " gate AS (SELECT jsonb_build_object('k', k) AS extra, CASE k WHEN 'm1' THEN 2 ELSE 1 END AS ord"
+		    " FROM ins)";
+		struct json_object *o = json_tokener_parse("{\"status\":\"READ\"}"), *num = json_object_new_int(1);
+		struct webhook_gated_event ev = { "messages.update", o, "gate", WEBHOOK_EXTRA_EACH };
+		struct webhook_gated_event scalar = { "messages.update", num, "gate", WEBHOOK_EXTRA_EACH };
+		struct webhook_gated_event mode = { "messages.update", o, "gate", 7 };
+		struct webhook_gate gm = { many, 1, p, NULL, NULL };
+		struct db_tx *tx;
+
+		sql("DELETE FROM webhook_outbox");
+		sql("INSERT INTO gated_t (k) VALUES ('m2')");
+		p[0] = "{m1,m2,m3}";
+		gated_n(w, iw, &gm, &ev, 1);
+		assert_int_equal(sql_long("SELECT count(*) FROM webhook_outbox"), 2);
+		assert_int_equal(sql_long("SELECT count(*) FROM (SELECT body->'data' AS d, row_number() OVER (ORDER BY id)"
+		    " AS n FROM webhook_outbox) r WHERE (n = 1 AND d = '{\"status\":\"READ\",\"k\":\"m3\"}'::jsonb)"
+		    " OR (n = 2 AND d = '{\"status\":\"READ\",\"k\":\"m1\"}'::jsonb)"), 2);
+		tx = db_tx_new();
+		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", NULL, &gm, &scalar, 1), -1);
+		assert_int_equal(webhook_enqueue_gated(w, tx, iw, INST_ID, "sales", NULL, &gm, &mode, 1), -1);
+		assert_int_equal(db_tx_count(tx), 0);
+		db_tx_free(tx);
+		json_object_put(o);
+		json_object_put(num);
+		sql("DELETE FROM webhook_outbox");
+		sql("DELETE FROM gated_t WHERE k LIKE 'm_'");
+	}
 	/* refused arguments add nothing */
 	{
 		struct webhook_gate bad = { gate, WEBHOOK_GATE_PARAMS_MAX + 1, p, NULL, NULL };

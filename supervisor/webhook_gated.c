@@ -160,8 +160,8 @@ webhook_part_build(struct webhook *w, const struct webhook_inst *iw, const char 
 	dest = iw != NULL && iw->url[0] != '\0' ? iw->url : gdest;
 	if (part->nt > 0)
 		part->body = webhook_envelope(w, instance_name, ev->event, ev->data, dest, sender);
-	/* jsonb's || merges objects and concatenates arrays: an array event (messages.set) gets its elements. */
 	free(gdest);
+	/* jsonb's || merges objects and concatenates arrays: an array event (messages.set) gets its elements. */
 	mergeable = json_object_is_type(ev->data, json_type_object) || json_object_is_type(ev->data, json_type_array);
 	switch (ev->extra) {
 	case WEBHOOK_EXTRA_NONE:
