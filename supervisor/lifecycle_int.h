@@ -127,6 +127,14 @@ void lc_pending_call(struct app *app, const char *instance_id, lc_call_fn fn, vo
  * LC_PENDING_LOOK events only. */
 #define LC_PENDING_LOOK	64
 void *lc_pending_last_call(struct app *app, const char *instance_id, lc_call_fn fn);
+/* A growing string, for PostgreSQL array literals (lifecycle_msg_sig.c). */
+struct lm_buf {
+	char *p;
+	size_t len, cap;
+};
+void lm_put(struct lm_buf *b, const char *s, size_t n);
+/* One element of an array literal, double-quoted so commas, braces and NULL mean nothing; first: no comma. */
+void lm_put_elem(struct lm_buf *b, const char *s, int first);
 /* A MessageStore's Signal changes (lifecycle_msg_sig.c), in order, appended to tx; -1 with err for a change the
  * contract does not allow (the caller drops tx). */
 int lm_sig_add_changes(struct app *app, struct instance *inst, struct db_tx *tx,

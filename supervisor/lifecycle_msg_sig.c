@@ -1,21 +1,266 @@
 /*
- * The Signal rows of a MessageStore (lifecycle_msg.c builds the rest of its transaction): sessions, identities,
- * consumed prekeys and sender keys as the worker changed them, and the sessions and identities of users whose
- * identity changed. Sessions and sender keys hold ratchet keys and are sealed at rest when a creds key is set.
+ * The Signal rows of the message path: SignalLoad answered from the Signal tables, and the Signal part of a
+ * MessageStore (lifecycle_msg.c builds the rest of its transaction): sessions, identities, consumed prekeys and
+ * sender keys as the worker changed them, and the sessions and identities of users whose identity changed.
+ * Sessions and sender keys hold ratchet keys and are sealed at rest when a creds key is set. Also the array
+ * literals both files build (lm_put).
  */
 #include "lifecycle_int.h"
 #include "app.h"
+#include "config.h"
 #include "db.h"
 #include "log.h"
 #include "registry.h"
+#include "seal.h"
 #include "seal_store.h"
 #include "workers.h"
 #include "xmalloc.h"
 
+#include <libpq-fe.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- a growing string, for array literals ---- */
+
+void
+lm_put(struct lm_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = xreallocarray(b->p, b->cap, 1);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+/* One element of a PostgreSQL array literal, double-quoted so commas, braces and NULL mean nothing. */
+void
+lm_put_elem(struct lm_buf *b, const char *s, int first)
+{
+	if (!first)
+		lm_put(b, ",", 1);
+	lm_put(b, "\"", 1);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			lm_put(b, "\\", 1);
+		lm_put(b, s, 1);
+	}
+	lm_put(b, "\"", 1);
+}
+
+/* ---- SignalLoad ---- */
+
+struct lm_load {
+	struct app *app;
+	char *instance_id;
+	uint64_t req;
+	size_t n;
+	struct workers_sig_key *keys;	/* address and group owned */
+};
+
+static void
+lm_load_free(void *arg)
+{
+	struct lm_load *ld = arg;
+	size_t i;
+
+	for (i = 0; i < ld->n; i++) {
+		free((char *)ld->keys[i].address);
+		free((char *)ld->keys[i].group);
+	}
+	free(ld->keys);
+	free(ld->instance_id);
+	free(ld);
+}
+
+/* The records as stored, in the keys' order; prekeys opened as the start-up path opens them. */
+static void
+lm_load_done_cb(void *arg, const struct db_result *r)
+{
+	struct lm_load *ld = arg;
+	struct app *app = ld->app;
+	struct workers_sig_record *recs = NULL;
+	unsigned char **bufs = NULL;
+	size_t *lens = NULL, i, nb = 0;
+	const PGresult *res;
+	char err[256] = "";
+
+	if (r->err != NULL) {
+		snprintf(err, sizeof(err), "%s", r->unavailable ? "database unavailable" : r->err);
+		goto fail;
+	}
+	res = r->res[0];
+	if ((size_t)PQntuples(res) != ld->n) {
+		snprintf(err, sizeof(err), "%d rows for %zu keys", PQntuples(res), ld->n);
+		goto fail;
+	}
+	recs = xcalloc(ld->n > 0 ? ld->n : 1, sizeof(*recs));
+	bufs = xcalloc(ld->n > 0 ? ld->n : 1, sizeof(*bufs));
+	lens = xcalloc(ld->n > 0 ? ld->n : 1, sizeof(*lens));
+	for (i = 0; i < ld->n; i++) {
+		unsigned char *raw;
+		size_t rawlen;
+
+		recs[i].key = ld->keys[i];
+		if (PQgetisnull(res, (int)i, 0))
+			continue;
+		raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, (int)i, 0), &rawlen);
+		if (raw == NULL) {
+			snprintf(err, sizeof(err), "out of memory");
+			goto fail;
+		}
+		if (ld->keys[i].kind == WORKERS_SIG_PREKEY) {
+			/* Sealed exactly as lifecycle_on_store wrote it: the AAD binds instance and prekey id. */
+			unsigned char ctx[SEAL_CONTEXT_MAX];
+			size_t ctxlen = seal_context_prekey(ld->instance_id, ld->keys[i].prekey_id, ctx);
+			struct seal_keys keys;
+			enum seal_which which;
+			char serr[128];
+
+			keys.current = app->cfg->creds_key.set ? app->cfg->creds_key.key : NULL;
+			keys.old = app->cfg->creds_key_old.set ? app->cfg->creds_key_old.key : NULL;
+			if (seal_decrypt(&keys, ctx, ctxlen, raw, rawlen, &bufs[nb], &lens[nb], &which, serr,
+			    sizeof(serr)) == -1) {
+				free_wiped(raw, rawlen);
+				snprintf(err, sizeof(err), "prekey %u cannot be opened: %s", ld->keys[i].prekey_id, serr);
+				goto fail;
+			}
+			free_wiped(raw, rawlen);
+		} else if (ld->keys[i].kind == WORKERS_SIG_SESSION || ld->keys[i].kind == WORKERS_SIG_SENDER_KEY) {
+			char serr[128];
+			int sk = ld->keys[i].kind == WORKERS_SIG_SENDER_KEY;
+
+			if (seal_store_record_open(app->cfg, ld->instance_id, sk ? ld->keys[i].group : NULL,
+			    ld->keys[i].address, raw, rawlen, &bufs[nb], &lens[nb], serr, sizeof(serr)) == -1) {
+				free_wiped(raw, rawlen);
+				snprintf(err, sizeof(err), "%s %s cannot be opened: %s", sk ? "sender key of" : "session",
+				    ld->keys[i].address, serr);
+				goto fail;
+			}
+			free_wiped(raw, rawlen);
+		} else {
+			bufs[nb] = xmalloc(rawlen > 0 ? rawlen : 1);
+			memcpy(bufs[nb], raw, rawlen);
+			lens[nb] = rawlen;
+			free_wiped(raw, rawlen);
+		}
+		recs[i].found = 1;
+		recs[i].data = bufs[nb];
+		recs[i].len = lens[nb];
+		nb++;
+	}
+	workers_reply_signal(app->workers, ld->instance_id, ld->req, 1, NULL, recs, ld->n);
+	goto out;
+fail:
+	log_warnx("%s: loading %zu Signal records failed: %s", ld->instance_id, ld->n, err);
+	workers_reply_signal(app->workers, ld->instance_id, ld->req, 0, err, NULL, 0);
+out:
+	for (i = 0; i < nb; i++)
+		free_wiped(bufs[i], lens[i]);
+	free(bufs);
+	free(lens);
+	free(recs);
+	lm_load_free(ld);
+}
+
+/*
+ * One round trip for every key: the keys become four parallel arrays, unnested WITH ORDINALITY and left-joined
+ * to the table of their kind, so each key gets exactly one row (record NULL when absent), in order.
+ */
+static const char lm_load_sql[] =
+    "SELECT CASE k.kind WHEN 1 THEN s.record WHEN 2 THEN i.identity_key WHEN 3 THEN p.record"
+    " WHEN 4 THEN sk.record END"
+    " FROM unnest($2::int[], $3::text[], $4::text[], $5::int[]) WITH ORDINALITY AS k(kind, address, grp, pid, ord)"
+    " LEFT JOIN signal_session s ON k.kind = 1 AND s.instance_id = $1 AND s.address = k.address"
+    " LEFT JOIN signal_identity i ON k.kind = 2 AND i.instance_id = $1 AND i.address = k.address"
+    " LEFT JOIN signal_prekey p ON k.kind = 3 AND p.instance_id = $1 AND p.key_id = k.pid"
+    " LEFT JOIN signal_sender_key sk ON k.kind = 4 AND sk.instance_id = $1 AND sk.group_id = k.grp"
+    " AND sk.sender = k.address"
+    " ORDER BY k.ord";
+
+/* The load's turn among the instance's worker events. */
+static void
+lm_load_run(struct app *app, struct instance *inst, void *payload)
+{
+	struct lm_load *ld = payload;
+	struct lm_buf kinds = { 0 }, addrs = { 0 }, groups = { 0 }, ids = { 0 };
+	struct db_tx *tx;
+	const char *p[5];
+	char num[16];
+	size_t i;
+
+	if (inst == NULL) {
+		workers_reply_signal(app->workers, ld->instance_id, ld->req, 0, "the instance is being deleted", NULL, 0);
+		lm_load_free(ld);
+		return;
+	}
+	if (ld->n == 0) {
+		workers_reply_signal(app->workers, ld->instance_id, ld->req, 1, NULL, NULL, 0);
+		lm_load_free(ld);
+		return;
+	}
+	lm_put(&kinds, "{", 1);
+	lm_put(&addrs, "{", 1);
+	lm_put(&groups, "{", 1);
+	lm_put(&ids, "{", 1);
+	for (i = 0; i < ld->n; i++) {
+		snprintf(num, sizeof(num), "%s%d", i > 0 ? "," : "", ld->keys[i].kind);
+		lm_put(&kinds, num, strlen(num));
+		snprintf(num, sizeof(num), "%s%u", i > 0 ? "," : "", ld->keys[i].prekey_id);
+		lm_put(&ids, num, strlen(num));
+		lm_put_elem(&addrs, ld->keys[i].address, i == 0);
+		lm_put_elem(&groups, ld->keys[i].group, i == 0);
+	}
+	lm_put(&kinds, "}", 1);
+	lm_put(&addrs, "}", 1);
+	lm_put(&groups, "}", 1);
+	lm_put(&ids, "}", 1);
+	p[0] = inst->id;
+	p[1] = kinds.p;
+	p[2] = addrs.p;
+	p[3] = groups.p;
+	p[4] = ids.p;
+	tx = db_tx_new();
+	db_tx_add(tx, lm_load_sql, 5, p);
+	free(kinds.p);
+	free(addrs.p);
+	free(groups.p);
+	free(ids.p);
+	/*
+	 * In the chain, not straight to the pool: the worker may evict a record from its cache once it sent the
+	 * MessageStore that changed it, and load it again before that store committed. A read beside the chain
+	 * could run on another connection before the COMMIT and answer the old ratchet (a message then fails to
+	 * decrypt, or a used prekey comes back). Queued behind the instance's writes, it sees every store that
+	 * arrived before it. The cost is that a load waits for the instance's own earlier writes, nobody else's.
+	 * ONCE: the worker waits for the answer, so an outage fails it now.
+	 */
+	lc_chain_push(app->lc, inst->id, tx, LC_WRITE_ONCE, NULL, lm_load_done_cb, ld);
+}
+
+/* Worker table callback: SignalLoad (keys capped at WORKERS_SIG_KEYS_MAX by the table). */
+void
+lifecycle_on_signal_load(void *ctx, const char *instance_id, uint64_t req, const struct workers_sig_key *keys,
+    size_t n)
+{
+	struct lm_load *ld = xcalloc(1, sizeof(*ld));
+	size_t i;
+
+	ld->app = ctx;
+	ld->instance_id = xstrdup(instance_id);
+	ld->req = req;
+	ld->n = n;
+	ld->keys = xcalloc(n > 0 ? n : 1, sizeof(*ld->keys));
+	for (i = 0; i < n; i++) {
+		ld->keys[i].kind = keys[i].kind;
+		ld->keys[i].address = xstrdup(keys[i].address != NULL ? keys[i].address : "");
+		ld->keys[i].group = xstrdup(keys[i].group != NULL ? keys[i].group : "");
+		ld->keys[i].prekey_id = keys[i].prekey_id;
+	}
+	lc_pending_call(ctx, instance_id, lm_load_run, lm_load_free, ld);
+}
 
 /* PostgreSQL's type oids of the binary arrays below. */
 #define LM_OID_BYTEA	17
