@@ -32,26 +32,6 @@ lifecycle_msg_status_name(int status)
 
 /* ---- MessageStore ---- */
 
-/*
- * The message path's statements run on their generic plans. Left to choose, PostgreSQL planned the
- * many-row statements afresh at every run: a custom plan knows that the arrays hold one or two rows, the
- * generic one assumes more and looks dearer, so the plan cache never switched (bench/messages.sh at 50 pairs,
- * where stores are small: 0.28 ms per INSERT of a store's messages against 0.14 for the one-row statement
- * before, and ~1.6 ms of planning each). The generic plans use the (instance_id, key_id) index for every
- * lookup. Local to the transaction: the other statements of the pool choose as before.
- */
-static struct db_tx *
-lm_tx_new(void)
-{
-	static const char *const p[1] = { "force_generic_plan" };
-	struct db_tx *tx = db_tx_new();
-
-	/* With a parameter, so that it is prepared too (db_conn.c): a text without one is parsed and planned at
-	 * every run, and at 50 pairs there is one per store. */
-	db_tx_add(tx, "SELECT set_config('plan_cache_mode', $1, true)", 1, p);
-	return tx;
-}
-
 /* What a statement's count(*) of gate adds to the instance's fetchInstances _count. */
 enum { LM_COUNT_NONE, LM_COUNT_MSG, LM_COUNT_CONTACT, LM_COUNT_CHAT, LM_COUNT_MSG_CHAT };
 
@@ -626,7 +606,7 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 		lc_pending_call(app, instance_id, lm_store_run, lm_store_free, st);
 		return;
 	}
-	st->tx = lm_tx_new();
+	st->tx = db_tx_new();
 	/* First: a change in this batch (a session built after the notification) is newer than the forgetting. */
 	for (i = 0; i < m->nforget_users; i++)
 		if (lm_sig_add_forget(inst, st->tx, m->forget_users[i], err, sizeof(err)) == -1) {
@@ -672,7 +652,7 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 		free(ids);
 		free(sts);
 	}
-	if (db_tx_count(st->tx) == 1) {		/* only lm_tx_new's setting */
+	if (db_tx_count(st->tx) == 0) {
 		db_tx_free(st->tx);
 		st->tx = NULL;
 	}
@@ -727,9 +707,9 @@ lm_sent_run(struct app *app, struct instance *inst, void *payload)
 		lm_sent_free(s);
 		return;
 	}
-	tx = lm_tx_new();
+	tx = db_tx_new();
 	lm_add_statuses(app, inst, tx, (const char *const *)s->ids, s->statuses, s->n);
-	if (db_tx_count(tx) == 1) {
+	if (db_tx_count(tx) == 0) {
 		db_tx_free(tx);
 		lm_sent_free(s);
 		return;
