@@ -133,7 +133,8 @@ struct lm_buf {
 	size_t len, cap;
 };
 void lm_put(struct lm_buf *b, const char *s, size_t n);
-/* One element of an array literal, double-quoted so commas, braces and NULL mean nothing; first: no comma. */
+/* One element of an array literal, double-quoted so commas, braces and NULL mean nothing (s NULL: the element
+ * NULL); first: no comma. */
 void lm_put_elem(struct lm_buf *b, const char *s, int first);
 /* A MessageStore's Signal changes (lifecycle_msg_sig.c), in order, appended to tx; -1 with err for a change the
  * contract does not allow (the caller drops tx). */

@@ -173,15 +173,15 @@ lm_contact_push(const struct workers_msg *m)
 	return !m->from_me && !lm_is_group(m->remote_jid) && *m->push_name ? m->push_name : NULL;
 }
 
-/* Evolution's webhook object of message m (messages.upsert, send.message, an element of messages.set), and what
- * its row stores: the message type, and the key and message JSON texts (*keytext, *msgtext; caller frees). */
+/* Evolution's webhook object of message m (messages.upsert, send.message, an element of messages.set); its row
+ * is written from it (lm_msgs_gate, lm_hist_msgs_gate). */
 static struct json_object *
-lm_message_data(struct instance *inst, const struct workers_msg *m, char *type, size_t typelen, char **keytext,
-    char **msgtext)
+lm_message_data(struct instance *inst, const struct workers_msg *m)
 {
-	struct json_object *msg = NULL, *ctxinfo = NULL, *inner, *data, *key;
+	struct json_object *msg = NULL, *ctxinfo = NULL, *inner, *data;
 	const char *status = lm_msg_status(m), *source = *m->source != '\0' ? m->source : "unknown";
-	char err[160];
+	char type[MSG_JSON_TYPE_MAX], err[160];
+	const size_t typelen = sizeof(type);
 
 	if (msg_json_from_bytes(m->message, m->message_len, &msg, type, typelen, err, sizeof(err)) == -1) {
 		/* Stored anyway: the worker received it, and refusing the batch would hold its receipts (and
@@ -196,9 +196,8 @@ lm_message_data(struct instance *inst, const struct workers_msg *m, char *type, 
 	    json_object_object_get_ex(inner, "contextInfo", &ctxinfo))
 		json_object_get(ctxinfo);
 	msg_json_normalize(msg, type, typelen);
-	key = lm_key_json(m);
 	data = json_object_new_object();
-	json_object_object_add(data, "key", key);
+	json_object_object_add(data, "key", lm_key_json(m));
 	if (*m->push_name != '\0')
 		json_object_object_add(data, "pushName", json_object_new_string(m->push_name));
 	json_object_object_add(data, "status", json_object_new_string(status));
@@ -209,8 +208,6 @@ lm_message_data(struct instance *inst, const struct workers_msg *m, char *type, 
 	json_object_object_add(data, "messageTimestamp", json_object_new_int64(m->timestamp));
 	json_object_object_add(data, "instanceId", json_object_new_string(inst->id));
 	json_object_object_add(data, "source", json_object_new_string(source));
-	*keytext = webhook_json_text(key);
-	*msgtext = webhook_json_text(msg);
 	return data;
 }
 
@@ -288,30 +285,25 @@ static void
 lm_add_message_run(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg *ms,
     size_t n)
 {
-	struct json_object *rows = json_object_new_array(), *empty = json_object_new_object();
-	struct json_object *noarr = json_object_new_array();
+	/* The events' data before each row's extra: {} (the extra is the whole object) and [] (it is the element). */
+	struct json_object *rows = json_object_new_array(), *msgdata = json_object_new_object();
+	struct json_object *chatdata = json_object_new_array();
 	struct lm_buf names = { 0 };
-	char type[MSG_JSON_TYPE_MAX], *keytext, *msgtext, *rowtext;
-	const char *push;
+	char *rowtext;
 	size_t i;
 	int msg_stmt;
 
 	lm_put(&names, "{", 1);
 	for (i = 0; i < n; i++) {
-		json_object_array_add(rows, lm_message_data(inst, &ms[i], type, sizeof(type), &keytext, &msgtext));
-		free(keytext);
-		free(msgtext);
-		if ((push = lm_contact_push(&ms[i])) != NULL)
-			lm_put_elem(&names, push, i == 0);
-		else
-			lm_put(&names, i == 0 ? "NULL" : ",NULL", i == 0 ? 4 : 5);
+		json_object_array_add(rows, lm_message_data(inst, &ms[i]));
+		lm_put_elem(&names, lm_contact_push(&ms[i]), i == 0);
 	}
 	lm_put(&names, "}", 1);
 	{
 		const char *p[3] = { inst->id, rowtext = webhook_json_text(rows), names.p };
 		struct webhook_gated_event evs[2] = {
-			{ ms[0].sent_by_api ? "send.message" : "messages.upsert", empty, "gate", WEBHOOK_EXTRA_EACH },
-			{ "chats.upsert", noarr, "cgate", WEBHOOK_EXTRA_EACH },
+			{ ms[0].sent_by_api ? "send.message" : "messages.upsert", msgdata, "gate", WEBHOOK_EXTRA_EACH },
+			{ "chats.upsert", chatdata, "cgate", WEBHOOK_EXTRA_EACH },
 		};
 		struct webhook_gate g = { lm_msgs_gate, 3, p, NULL, NULL };
 
@@ -324,8 +316,8 @@ lm_add_message_run(struct app *app, struct instance *inst, struct lm_store *st, 
 	free(rowtext);
 	free(names.p);
 	json_object_put(rows);
-	json_object_put(empty);
-	json_object_put(noarr);
+	json_object_put(msgdata);
+	json_object_put(chatdata);
 	for (i = 0; i < n; i++)
 		lm_add_contact(app, inst, st, &ms[i], msg_stmt, (int64_t)n);
 }
@@ -389,16 +381,12 @@ static void
 lm_add_history(struct app *app, struct instance *inst, struct lm_store *st, const struct workers_msg_store *m)
 {
 	struct json_object *rows = json_object_new_array(), *empty = json_object_new_array();
-	char type[MSG_JSON_TYPE_MAX], *keytext, *msgtext, *rowtext, *nametext;
+	char *rowtext, *nametext;
 	size_t i;
 
 	for (i = 0; i < m->nmsgs; i++)
-		if (m->msgs[i].history) {
-			json_object_array_add(rows, lm_message_data(inst, &m->msgs[i], type, sizeof(type), &keytext,
-			    &msgtext));
-			free(keytext);
-			free(msgtext);
-		}
+		if (m->msgs[i].history)
+			json_object_array_add(rows, lm_message_data(inst, &m->msgs[i]));
 	if (json_object_array_length(rows) > 0 || m->nchats > 0) {
 		struct webhook_gated_event evs[2] = { { "messages.set", empty, "gate", 1 },
 		    { "chats.set", empty, "cgate", 1 } };
@@ -447,7 +435,6 @@ static const char lm_status_gate[] =
 struct lm_status_ref {
 	const char *id;
 	size_t at;		/* its place among the statuses */
-	size_t round;		/* how many earlier statuses have its key id */
 };
 
 static int
@@ -467,49 +454,54 @@ lm_status_ref_cmp(const void *a, const void *b)
  * status, in the statuses' order, and the rounds run in turn.
  */
 static void
-lm_add_statuses(struct app *app, struct instance *inst, struct db_tx *tx, const char *const *ids,
-    const int *statuses, size_t n)
+lm_add_statuses(struct app *app, struct instance *inst, struct db_tx *tx, const struct workers_msg_status *sts,
+    size_t n)
 {
-	struct lm_status_ref *refs = xcalloc(n > 0 ? n : 1, sizeof(*refs));
-	size_t *rounds = xcalloc(n > 0 ? n : 1, sizeof(*rounds));
+	struct lm_status_ref *refs;
+	size_t *rounds;			/* per status, 1-based; 0: ignored */
 	size_t i, k, nv = 0, r, nrounds = 0;
 	struct json_object *data;
 
+	if (n == 0)
+		return;
+	refs = xcalloc(n, sizeof(*refs));
+	rounds = xcalloc(n, sizeof(*rounds));
 	for (i = 0; i < n; i++)
-		if (lifecycle_msg_status_name(statuses[i]) != NULL) {
-			refs[nv].id = ids[i];
+		if (lifecycle_msg_status_name(sts[i].status) != NULL) {
+			refs[nv].id = sts[i].id;
 			refs[nv++].at = i;
 		}
+	/* Sorted by key id, then place: a key id's statuses are adjacent, in order. */
 	qsort(refs, nv, sizeof(*refs), lm_status_ref_cmp);
 	for (k = 0; k < nv; k++) {
-		refs[k].round = k > 0 && strcmp(refs[k - 1].id, refs[k].id) == 0 ? refs[k - 1].round + 1 : 0;
-		rounds[refs[k].at] = refs[k].round + 1;		/* 0: ignored */
-		if (refs[k].round + 1 > nrounds)
-			nrounds = refs[k].round + 1;
+		r = k > 0 && strcmp(refs[k - 1].id, refs[k].id) == 0 ? rounds[refs[k - 1].at] + 1 : 1;
+		rounds[refs[k].at] = r;
+		if (r > nrounds)
+			nrounds = r;
 	}
 	data = json_object_new_object();
 	json_object_object_add(data, "instanceId", json_object_new_string(inst->id));
 	for (r = 1; r <= nrounds; r++) {
-		struct lm_buf kids = { 0 }, sts = { 0 };
+		struct lm_buf kids = { 0 }, names = { 0 };
 		const char *p[3];
 		int first = 1;
 
 		lm_put(&kids, "{", 1);
-		lm_put(&sts, "{", 1);
+		lm_put(&names, "{", 1);
 		for (i = 0; i < n; i++)
 			if (rounds[i] == r) {
-				lm_put_elem(&kids, ids[i], first);
-				lm_put_elem(&sts, lifecycle_msg_status_name(statuses[i]), first);
+				lm_put_elem(&kids, sts[i].id, first);
+				lm_put_elem(&names, lifecycle_msg_status_name(sts[i].status), first);
 				first = 0;
 			}
 		lm_put(&kids, "}", 1);
-		lm_put(&sts, "}", 1);
+		lm_put(&names, "}", 1);
 		p[0] = inst->id;
 		p[1] = kids.p;
-		p[2] = sts.p;
+		p[2] = names.p;
 		lm_event(app, inst, tx, "messages.update", data, lm_status_gate, WEBHOOK_EXTRA_EACH, 3, p);
 		free(kids.p);
-		free(sts.p);
+		free(names.p);
 	}
 	json_object_put(data);
 	free(rounds);
@@ -633,25 +625,15 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 	}
 	/* The live messages in runs of one event: one statement each, the events in the messages' order. */
 	for (i = 0; i < m->nmsgs; i = j) {
-		for (j = i + 1; j < m->nmsgs && !m->msgs[j].history && !m->msgs[i].history &&
-		    m->msgs[j].sent_by_api == m->msgs[i].sent_by_api; j++)
-			;
-		if (!m->msgs[i].history)
-			lm_add_message_run(app, inst, st, &m->msgs[i], j - i);
+		j = i + 1;
+		if (m->msgs[i].history)
+			continue;
+		while (j < m->nmsgs && !m->msgs[j].history && m->msgs[j].sent_by_api == m->msgs[i].sent_by_api)
+			j++;
+		lm_add_message_run(app, inst, st, &m->msgs[i], j - i);
 	}
 	lm_add_history(app, inst, st, m);
-	if (m->nstatuses > 0) {
-		const char **ids = xcalloc(m->nstatuses, sizeof(*ids));
-		int *sts = xcalloc(m->nstatuses, sizeof(*sts));
-
-		for (i = 0; i < m->nstatuses; i++) {
-			ids[i] = m->statuses[i].id;
-			sts[i] = m->statuses[i].status;
-		}
-		lm_add_statuses(app, inst, st->tx, ids, sts, m->nstatuses);
-		free(ids);
-		free(sts);
-	}
+	lm_add_statuses(app, inst, st->tx, m->statuses, m->nstatuses);
 	if (db_tx_count(st->tx) == 0) {
 		db_tx_free(st->tx);
 		st->tx = NULL;
@@ -667,8 +649,7 @@ lifecycle_on_msg_store(void *ctx, const char *instance_id, uint64_t req, const s
 /* The SERVER_ACKs of sends that arrived in one loop turn with nothing else of the instance after them. */
 struct lm_sent {
 	struct app *app;
-	char **ids;
-	int *statuses;
+	struct workers_msg_status *sts;	/* id owned; only id and status set */
 	size_t n;
 };
 
@@ -679,9 +660,8 @@ lm_sent_free(void *arg)
 	size_t i;
 
 	for (i = 0; i < s->n; i++)
-		free(s->ids[i]);
-	free(s->ids);
-	free(s->statuses);
+		free((char *)s->sts[i].id);
+	free(s->sts);
 	free(s);
 }
 
@@ -691,7 +671,7 @@ lm_sent_done_cb(void *arg, const struct db_result *r)
 	struct lm_sent *s = arg;
 
 	if (r->err != NULL && !r->unavailable)
-		log_warnx("recording the answers of %zu sends (the first %s) failed: %s", s->n, s->ids[0], r->err);
+		log_warnx("recording the answers of %zu sends (the first %s) failed: %s", s->n, s->sts[0].id, r->err);
 	else if (r->err == NULL)
 		webhook_kick(s->app->webhook);
 	lm_sent_free(s);
@@ -708,7 +688,7 @@ lm_sent_run(struct app *app, struct instance *inst, void *payload)
 		return;
 	}
 	tx = db_tx_new();
-	lm_add_statuses(app, inst, tx, (const char *const *)s->ids, s->statuses, s->n);
+	lm_add_statuses(app, inst, tx, s->sts, s->n);
 	if (db_tx_count(tx) == 0) {
 		db_tx_free(tx);
 		lm_sent_free(s);
@@ -735,10 +715,10 @@ lifecycle_msg_sent(struct app *app, const char *instance_id, const char *id, int
 		s = xcalloc(1, sizeof(*s));
 		s->app = app;
 	}
-	s->ids = xreallocarray(s->ids, s->n + 1, sizeof(*s->ids));
-	s->statuses = xreallocarray(s->statuses, s->n + 1, sizeof(*s->statuses));
-	s->ids[s->n] = xstrdup(id);
-	s->statuses[s->n++] = status;
+	s->sts = xreallocarray(s->sts, s->n + 1, sizeof(*s->sts));
+	memset(&s->sts[s->n], 0, sizeof(s->sts[s->n]));
+	s->sts[s->n].id = xstrdup(id);
+	s->sts[s->n++].status = status;
 	if (fresh)
 		lc_pending_call(app, instance_id, lm_sent_run, lm_sent_free, s);
 }

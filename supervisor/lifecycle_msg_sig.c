@@ -36,12 +36,17 @@ lm_put(struct lm_buf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
-/* One element of a PostgreSQL array literal, double-quoted so commas, braces and NULL mean nothing. */
+/* One element of a PostgreSQL array literal, double-quoted so commas, braces and NULL mean nothing; NULL for
+ * s NULL. */
 void
 lm_put_elem(struct lm_buf *b, const char *s, int first)
 {
 	if (!first)
 		lm_put(b, ",", 1);
+	if (s == NULL) {
+		lm_put(b, "NULL", 4);
+		return;
+	}
 	lm_put(b, "\"", 1);
 	for (; *s != '\0'; s++) {
 		if (*s == '"' || *s == '\\')
