@@ -305,6 +305,9 @@ workers_send_message(struct workers *w, const char *instance_id, const struct wo
 	sm.message.data = (uint8_t *)m->message;
 	sm.message.len = m->message_len;
 	sm.id = (char *)(m->id != NULL ? m->id : "");
+	/* A third of the wait for the start leaves the rest for what follows it in the worker: the commit of the
+	 * row, the stanza and WhatsApp's ack (worker: SEND_ACK_TIMEOUT_S, 30 of the 60 s). */
+	sm.start_by_ms = (uint64_t)(workers_now_ms() + w->send_timeout_ms / WORKERS_SEND_START_PART);
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SEND_MESSAGE;
 	env.send_message = &sm;
 	call = xcalloc(1, sizeof(*call));

@@ -116,6 +116,7 @@ test_commands(void **state)
 	Wagate__Ipc__NumbersResult nr = WAGATE__IPC__NUMBERS_RESULT__INIT;
 	Wagate__Ipc__NumberInfo ni[2], *nip[2] = { &ni[0], &ni[1] };
 	IpcEnvelope *env;
+	long long sent_at;
 	uint64_t rid;
 
 	(void)state;
@@ -147,8 +148,12 @@ test_commands(void **state)
 
 	/* SendMessage -> SendResult. An answer under an id we never used is dropped; the right one arrives. */
 	snd.id = "3EB0MINE";
+	sent_at = now_ms();
 	assert_int_equal(workers_send_message(t->w, "hand-cmd", &snd, on_send, &s), 0);
 	env = fw_expect(t, &f, WAGATE__IPC__ENVELOPE__MSG_SEND_MESSAGE, 10000);
+	/* the worker may start it for a part of the supervisor's wait (on the clock the worker reads too) */
+	assert_true((long long)env->send_message->start_by_ms >= sent_at + t->w->send_timeout_ms / WORKERS_SEND_START_PART);
+	assert_true((long long)env->send_message->start_by_ms <= now_ms() + t->w->send_timeout_ms / WORKERS_SEND_START_PART);
 	assert_string_equal(env->send_message->to, "15551234567@s.whatsapp.net");
 	assert_int_equal(env->send_message->message.len, 4);
 	assert_memory_equal(env->send_message->message.data, "\x0a\x02hi", 4);

@@ -89,6 +89,7 @@ struct workers_store {
 #define WORKERS_NUMBERS_MAX	50		/* numbers in one CheckNumbers */
 #define WORKERS_READ_KEYS_MAX	256		/* keys in one MarkRead */
 #define WORKERS_SEND_TIMEOUT_MS	60000		/* SendMessage without SendResult: failed (504) */
+#define WORKERS_SEND_START_PART	3		/* a send not started within this part of it: 504, not sent */
 #define WORKERS_QUERY_TIMEOUT_MS 30000		/* CheckNumbers / MarkRead without an answer: failed */
 
 enum { WORKERS_SIG_SESSION = 1, WORKERS_SIG_IDENTITY, WORKERS_SIG_PREKEY, WORKERS_SIG_SENDER_KEY };

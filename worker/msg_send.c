@@ -308,10 +308,20 @@ send_plaintexts(struct send_op *op, const uint8_t *msg, size_t len)
 	return rc;
 }
 
+/* Milliseconds on the host's CLOCK_MONOTONIC (the clock of SendMessage.start_by_ms). */
+static uint64_t
+send_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* A send for request_id (own: the worker's own, msg_send_own). */
 static void
 send_start(struct session *s, uint64_t request_id, int own, const char *to, const uint8_t *msg, size_t len,
-    const char *id)
+    const char *id, uint64_t start_by_ms)
 {
 	struct msg_send_state *st = send_state(s);
 	struct send_op *op = xcalloc(1, sizeof(*op));
@@ -326,6 +336,7 @@ send_start(struct session *s, uint64_t request_id, int own, const char *to, cons
 	op->request_id = request_id;
 	op->own = own;
 	op->t = (int64_t)time(NULL);
+	op->start_by_ms = start_by_ms;
 	snprintf(op->to, sizeof(op->to), "%s", to);
 	TAILQ_INSERT_TAIL(&st->ops, op, entry);
 	if (!send_is_open(s)) {
@@ -374,15 +385,15 @@ send_start(struct session *s, uint64_t request_id, int own, const char *to, cons
 
 void
 worker_session_send(struct session *s, uint64_t request_id, const char *to, const uint8_t *msg, size_t len,
-    const char *id)
+    const char *id, uint64_t start_by_ms)
 {
-	send_start(s, request_id, 0, to, msg, len, id);
+	send_start(s, request_id, 0, to, msg, len, id, start_by_ms);
 }
 
 void
 msg_send_own(struct session *s, const char *to, const uint8_t *msg, size_t len)
 {
-	send_start(s, 0, 1, to, msg, len, "");
+	send_start(s, 0, 1, to, msg, len, "", 0);
 }
 
 int
@@ -522,6 +533,14 @@ send_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch 
 		/* a new batch, or this one again after another job FAILED: start over (msg.h) */
 		op->batch_id = msg_batch_id(b);
 		send_step_restart(op);
+	}
+	/* Too late to start: the caller has waited most of its time (behind a history download, say). Nothing of
+	 * the send is in the batch yet, so refusing here leaves no row and no stanza behind the 504. */
+	if (op->kind == SEND_KIND_MESSAGE && op->start_by_ms != 0 && send_now_ms() > op->start_by_ms) {
+		op->code = 504;
+		snprintf(op->error, sizeof(op->error), "not sent: the instance was busy with earlier work past the"
+		    " send's deadline; nothing was stored or sent");
+		return WA_SIGNAL_DONE;
 	}
 	if (op->group && (rc = send_group_step_key(op, sig)) != WA_SIGNAL_DONE)
 		return rc;

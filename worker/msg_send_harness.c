@@ -588,6 +588,12 @@ text_message(const char *text, size_t *len)
 uint64_t
 send_text(struct inst *in, const char *to, const char *text, const char *id)
 {
+	return send_text_by(in, to, text, id, 0);
+}
+
+uint64_t
+send_text_by(struct inst *in, const char *to, const char *text, const char *id, uint64_t start_by_ms)
+{
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
 	Wagate__Ipc__SendMessage sm = WAGATE__IPC__SEND_MESSAGE__INIT;
 	uint8_t *msg;
@@ -599,6 +605,7 @@ send_text(struct inst *in, const char *to, const char *text, const char *id)
 	sm.message.data = msg;
 	sm.message.len = len;
 	sm.id = (char *)(id != NULL ? id : "");
+	sm.start_by_ms = start_by_ms;
 	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_SEND_MESSAGE;
 	env.send_message = &sm;
 	rid = inst_request(in, &env);

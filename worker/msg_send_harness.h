@@ -95,6 +95,8 @@ uint64_t inst_request(struct inst *in, IpcEnvelope *env);
 uint8_t *text_message(const char *text, size_t *len);
 /* SendMessage of a text from in to the JID to, with message id (NULL: the worker picks one); the request id. */
 uint64_t send_text(struct inst *in, const char *to, const char *text, const char *id);
+/* send_text with SendMessage.start_by_ms (CLOCK_MONOTONIC ms, as now_ms). */
+uint64_t send_text_by(struct inst *in, const char *to, const char *text, const char *id, uint64_t start_by_ms);
 
 /* pump() conditions over a want_stored. stored_came: w->in stored a message row with id w->id. */
 struct want_stored {

@@ -65,6 +65,7 @@ struct send_op {
 	char own_user[MSG_WIRE_JID_MAX];
 	uint16_t own_device;
 	int64_t t;			/* seconds, as stored */
+	uint64_t start_by_ms;		/* CLOCK_MONOTONIC ms: not stored by then, not sent at all (0: no limit) */
 	uint8_t *msg;			/* the Message as given */
 	size_t len;
 	uint8_t *pt, *pt_own;		/* padded Message and padded DeviceSentMessage */

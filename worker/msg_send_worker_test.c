@@ -186,6 +186,36 @@ test_send_unknown(void **state)
 	ipc_envelope_free(r);
 }
 
+/* A send that could not start before its deadline (it waited behind earlier work): 504, and nothing stored or
+ * sent. One with time left goes out. */
+static void
+test_send_too_late(void **state)
+{
+	char to[64];
+	struct want_stored ws = { &ia, "3EB0TESTLATE0001", 0 };
+	IpcEnvelope *r;
+	uint64_t id;
+
+	(void)state;
+	snprintf(to, sizeof(to), "%s@s.whatsapp.net", PHONE_B);
+	id = send_text_by(&ia, to, "too late", ws.id, (uint64_t)now_ms() - 1);
+	r = await_reply(&ia, id);
+	assert_false(r->send_result->ok);
+	assert_int_equal(r->send_result->code, 504);
+	if (strstr(r->send_result->error, "nothing was stored or sent") == NULL)
+		fail_msg("504 without saying it did nothing: %s", r->send_result->error);
+	ipc_envelope_free(r);
+	barrier(&ia);
+	assert_false(stored_came(&ws));
+	assert_false(phone_got_any(PHONE_B, ws.id));
+
+	id = send_text_by(&ia, to, "in time", "3EB0TESTLATE0002", (uint64_t)now_ms() + 60000);
+	r = await_reply(&ia, id);
+	if (!r->send_result->ok)
+		fail_msg("send with time left failed: %d %s", r->send_result->code, r->send_result->error);
+	ipc_envelope_free(r);
+}
+
 struct want_lid {
 	struct inst *in;
 	const char *pn, *lid;
@@ -407,6 +437,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_send),
 		cmocka_unit_test(test_send_unknown),
+		cmocka_unit_test(test_send_too_late),
 		cmocka_unit_test(test_check_numbers),
 		cmocka_unit_test(test_mark_read),
 		cmocka_unit_test(test_retry),

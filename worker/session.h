@@ -46,8 +46,10 @@ void worker_session_stop(struct session *s);
 /* Messaging commands (issue 9), each answered exactly once with its request_id, possibly later:
  * SendMessage -> worker_reply_send, CheckNumbers -> worker_reply_numbers, MarkRead -> worker_reply_result.
  * A session that is not open answers at once with code 503. The arguments are borrowed for the call. */
+/* start_by_ms: SendMessage's (CLOCK_MONOTONIC ms, 0 = none): a send whose row is not stored by then is
+ * answered 504 with nothing stored or sent. */
 void worker_session_send(struct session *s, uint64_t request_id, const char *to, const uint8_t *msg, size_t len,
-    const char *id);
+    const char *id, uint64_t start_by_ms);
 void worker_session_check_numbers(struct session *s, uint64_t request_id, char **numbers, size_t n);
 void worker_session_mark_read(struct session *s, uint64_t request_id, Wagate__Ipc__MessageKey **keys, size_t n);
 /* Group commands (GroupCreate, GroupQuery, GroupList), each answered once with worker_reply_groups. */

@@ -304,7 +304,8 @@ worker_on_send_message(void *arg, const IpcEnvelope *env)
 		worker_reply_send(w, env->request_id, &r);
 		return 0;
 	}
-	worker_session_send(w->session, env->request_id, m->to, m->message.data, m->message.len, m->id);
+	worker_session_send(w->session, env->request_id, m->to, m->message.data, m->message.len, m->id,
+	    m->start_by_ms);
 	return 0;
 }
 
