@@ -158,7 +158,8 @@ webhook_json_text(struct json_object *o)
     " UNION ALL SELECT CASE WHEN ev.gby THEN ev.gurl || '/' || ev.suffix ELSE ev.gurl END, '{}'::jsonb" \
     " FROM ev WHERE ev.gurl IS NOT NULL)"
 
-/* The row insert; the data is ev.data, merged with the gate's extra object in the gated form. */
+/* The row insert of webhook_enqueue, with data as the event's data (the gated form, whose data takes the gate's
+ * extra, is webhook_gated.c's). */
 #define WEBHOOK_EV_INSERT(data) \
     " INSERT INTO webhook_outbox (instance_id, event, url, headers, body)" \
     " SELECT ev.iid, ev.event, tgt.url, tgt.headers," \
