@@ -254,6 +254,7 @@ main(int argc, char **argv)
 #endif
 
 	event_base_dispatch(app.base);
+	webhook_flush(app.webhook);
 
 	/* Let committed work call back (webhook claims, state updates) so nothing is dropped half-done. */
 	{

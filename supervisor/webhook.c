@@ -51,6 +51,18 @@ webhook_del_cb(evutil_socket_t fd, short what, void *arg)
 	webhook_flush_deletes(arg);
 }
 
+/* The plain DELETEs' window is over: the rows queued go as soon as no DELETE is in flight. */
+static void
+webhook_del_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct webhook *w = arg;
+
+	(void)fd;
+	(void)what;
+	w->del_due = 1;
+	webhook_flush_deletes(w);
+}
+
 /* Ask for a claim on the next loop turn (several kicks in one turn make one query). */
 void
 webhook_kick(struct webhook *w)
@@ -102,8 +114,12 @@ webhook_new(struct event_base *base, struct db *db, const struct webhook_config 
 	w->wake_timer = evtimer_new(base, webhook_poll_cb, w);
 	w->maint_timer = event_new(base, -1, EV_PERSIST, webhook_maint_cb, w);
 	w->del_ev = event_new(base, -1, 0, webhook_del_cb, w);
+	w->del_timer = evtimer_new(base, webhook_del_timer_cb, w);
+	w->del_wait_ms = WEBHOOK_DEL_WAIT_MS;
+	/* Half the room for rows being written, so the window never holds back a POST (webhook_room). */
+	w->del_batch = w->concurrency / 2 > 0 ? w->concurrency / 2 : 1;
 	if (w->poll_timer == NULL || w->kick_ev == NULL || w->wake_timer == NULL || w->maint_timer == NULL ||
-	    w->del_ev == NULL)
+	    w->del_ev == NULL || w->del_timer == NULL)
 		fatalx("event_new failed");
 	if (db != NULL) {
 		evtimer_add(w->poll_timer, &poll);
@@ -123,6 +139,7 @@ webhook_free(struct webhook *w)
 
 	if (w == NULL)
 		return;
+	webhook_flush(w);
 	/* Pending database callbacks outlive us: they see op->w == NULL and only free themselves. */
 	while ((op = TAILQ_FIRST(&w->ops)) != NULL) {
 		TAILQ_REMOVE(&w->ops, op, entry);
@@ -140,6 +157,7 @@ webhook_free(struct webhook *w)
 	event_free(w->wake_timer);
 	event_free(w->maint_timer);
 	event_free(w->del_ev);
+	event_free(w->del_timer);
 	free(w->global_url);
 	free(w->server_url);
 	free(w);

@@ -33,6 +33,9 @@ struct webhook_config {
 struct webhook *webhook_new(struct event_base *base, struct db *db, const struct webhook_config *cfg);
 /* Stop delivering; in-flight attempts are abandoned and retried later from the table. NULL is fine. */
 void webhook_free(struct webhook *w);
+/* Hand the pool now the DELETEs of delivered rows that wait to be batched (a shutdown, before its drain: rows
+ * whose DELETE is lost are posted again by the next start). NULL ok. */
+void webhook_flush(struct webhook *w);
 
 /* Append to tx the statement that enqueues one event: one row per target (the instance's own webhook
  * when enabled and the event passes its events filter, empty = all; plus the global URL when enabled for

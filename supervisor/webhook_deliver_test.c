@@ -541,6 +541,40 @@ test_order_ahead(void **state)
 	webhook_free(w);
 }
 
+/* The rows of a busy queue that were delivered while the next was already posting wait for one plain DELETE
+ * together, and go at once when their queue runs dry: the claim skips a queue whose head waits for its
+ * DELETE, so a later row of it would wait out the window. Here the window and the batch are too long to end
+ * it: 40 rows, read ahead 32 at a time, are 37 plain DELETEs in one statement, sent when the last hand-off
+ * finds the queue empty. */
+static void
+test_delete_window(void **state)
+{
+	char url[128], data[32];
+	struct webhook *w;
+	int i, n, seq[MAX_REQS];
+
+	(void)state;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/window", T.rx.port);
+	add_instance(INST_ID, "hola", url, 0, "{}", 1);
+	w = new_webhook(NULL, NULL, 0, 100);
+	for (i = 1; i <= 40; i++) {
+		snprintf(data, sizeof(data), "{\"n\":%d}", i);
+		enqueue(w, INST_ID, "hola", "connection.update", data, NULL);
+	}
+	webhook_free(w);
+	w = new_webhook(T.db, NULL, 0, 100);
+	w->del_wait_ms = 600000;
+	w->del_batch = 1000;
+	w->concurrency = 64;	/* room for the rows waiting (webhook_room), as del_batch leaves it by default */
+	assert_true(run_until(pred_outbox_empty, NULL, 15000));
+	n = hol_seq("hola", 0, seq, MAX_REQS);
+	assert_int_equal(n, 40);
+	for (i = 0; i < n; i++)
+		assert_int_equal(seq[i], i + 1);
+	assert_int_equal(w->ndel_stmts, 1);
+	webhook_free(w);
+}
+
 /* The plan a pool connection makes of stmt (n parameters of types types) under webhook_tx_indexed's settings,
  * as text: a generic plan, made on the outbox as it is now. */
 static char *
@@ -761,6 +795,7 @@ main(void)
 		cmocka_unit_test_setup(test_order_per_queue, webhook_test_reset),
 		cmocka_unit_test_setup(test_expired_head, webhook_test_reset),
 		cmocka_unit_test_setup(test_order_ahead, webhook_test_reset),
+		cmocka_unit_test_setup(test_delete_window, webhook_test_reset),
 		cmocka_unit_test_setup(test_plans_indexed, webhook_test_reset),
 		cmocka_unit_test(test_analyze_due),
 		cmocka_unit_test_setup(test_analyze_backlog, webhook_test_reset),

@@ -22,7 +22,8 @@
 #define WEBHOOK_PER_URL		4	/* least share of one URL in the delivery slots (webhook.per_url) */
 #define WEBHOOK_HOLDS_MAX	64	/* receivers held after a transport failure, remembered at once */
 #define WEBHOOK_HANDOFFS_MAX	256	/* hand-offs remembered during one claim (more: redo the claim) */
-#define WEBHOOK_AHEAD		8	/* rows of a queue a hand-off reads: the next one and those behind it */
+#define WEBHOOK_DEL_WAIT_MS	20	/* delivered rows wait this long for their plain DELETE to fill */
+#define WEBHOOK_AHEAD		32	/* rows of a queue a hand-off reads: the next one and those behind it */
 #define WEBHOOK_ANALYZE_MIN	16	/* a backlog this small is not worth an ANALYZE (webhook_analyze_due) */
 
 enum webhook_op_kind {
@@ -108,8 +109,13 @@ struct webhook {
 	struct event *wake_timer;
 	struct event *maint_timer;
 	struct event *del_ev;			/* flush the plain DELETEs and hand-offs queued this turn */
+	struct event *del_timer;		/* the plain DELETEs' window is over (WEBHOOK_DEL_WAIT_MS) */
 	int ndel_queued;
 	int del_running;			/* a plain DELETE is in flight: the next batch waits for it */
+	int del_due;				/* the window is over: the queued plain DELETEs go as soon as they may */
+	int del_wait_ms;			/* the window: WEBHOOK_DEL_WAIT_MS (tests change it) */
+	int del_batch;				/* this many queued go at once: half the slots (tests change it) */
+	unsigned long ndel_stmts;		/* plain DELETE statements sent (tests) */
 	int nhand_queued;
 	struct timeval wake_at;
 
