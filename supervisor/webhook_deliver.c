@@ -537,8 +537,9 @@ webhook_flush_kind(struct webhook *w, enum webhook_op_kind kind, int queued)
 	free(ids);
 }
 
-void
-webhook_flush_deletes(struct webhook *w)
+/* The plain DELETEs and hand-offs queued; now: the plain DELETEs go at once, whatever is in flight (a stop). */
+static void
+webhook_deletes_go(struct webhook *w, int now)
 {
 	int n;
 
@@ -556,8 +557,8 @@ webhook_flush_deletes(struct webhook *w)
 	 * queue's head for the claim, which skips the queue while the row is in flight, so the queue's next rows
 	 * would wait for the window). A crash in the window posts them again, as at least once allows.
 	 */
-	if ((n = w->ndel_queued) > 0 && !w->del_running) {
-		if (!w->del_due && n < w->del_batch) {
+	if ((n = w->ndel_queued) > 0 && (now || !w->del_running)) {
+		if (!now && !w->del_due && n < w->del_batch) {
 			/* The window opens with the first row queued and does not move with the later ones. */
 			if (!evtimer_pending(w->del_timer, NULL)) {
 				struct timeval tv = { w->del_wait_ms / 1000, (w->del_wait_ms % 1000) * 1000 };
@@ -580,25 +581,16 @@ webhook_flush_deletes(struct webhook *w)
 }
 
 void
+webhook_flush_deletes(struct webhook *w)
+{
+	webhook_deletes_go(w, 0);
+}
+
+void
 webhook_flush(struct webhook *w)
 {
-	int n;
-
-	if (w == NULL || w->db == NULL)
-		return;
-	/* Beside a DELETE in flight, if need be: the ids are not the same. */
-	if ((n = w->ndel_queued) > 0) {
-		evtimer_del(w->del_timer);
-		w->del_due = 0;
-		w->ndel_queued = 0;
-		w->del_running = 1;
-		w->ndel_stmts++;
-		webhook_flush_kind(w, WEBHOOK_OP_DELETE, n);
-	}
-	if ((n = w->nhand_queued) > 0) {
-		w->nhand_queued = 0;
-		webhook_flush_kind(w, WEBHOOK_OP_HANDOFF, n);
-	}
+	if (w != NULL)
+		webhook_deletes_go(w, 1);
 }
 
 /* The hand-offs of one turn are written (or not): per head, count an expired one's drop, forget it, then

@@ -506,24 +506,35 @@ tput_run(long want)
 	return (double)want / s;
 }
 
+/* One queue of n rows, {"n":1} to {"n":n}: the instance "hola" posting to the receiver's /path, not delivered
+ * yet (no webhook runs). */
+static void
+fill_queue(const char *path, int n)
+{
+	char url[128], data[32];
+	struct webhook *w;
+	int i;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", T.rx.port, path);
+	add_instance(INST_ID, "hola", url, 0, "{}", 1);
+	w = new_webhook(NULL, NULL, 0, 100);
+	for (i = 1; i <= n; i++) {
+		snprintf(data, sizeof(data), "{\"n\":%d}", i);
+		enqueue(w, INST_ID, "hola", "connection.update", data, NULL);
+	}
+	webhook_free(w);
+}
+
 /* A busy queue's rows are read ahead and posted one after the other: a failure in their middle holds every
  * row behind it until its retry succeeded (nothing overtakes it), and no two POSTs of the queue overlap. */
 static void
 test_order_ahead(void **state)
 {
-	char url[128], data[32];
 	struct webhook *w;
 	int i, n, seq[MAX_REQS];
 
 	(void)state;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/ahead", T.rx.port);
-	add_instance(INST_ID, "hola", url, 0, "{}", 1);
-	w = new_webhook(NULL, NULL, 0, 100);
-	for (i = 1; i <= 20; i++) {
-		snprintf(data, sizeof(data), "{\"n\":%d}", i);
-		enqueue(w, INST_ID, "hola", "connection.update", data, NULL);
-	}
-	webhook_free(w);
+	fill_queue("ahead", 20);
 	/* The sixth is the hand-off's second row ahead: it fails once, fast. */
 	T.rx.fail_match = "\"n\": 6}";
 	T.rx.fail_match_n = 1;
@@ -549,19 +560,11 @@ test_order_ahead(void **state)
 static void
 test_delete_window(void **state)
 {
-	char url[128], data[32];
 	struct webhook *w;
 	int i, n, seq[MAX_REQS];
 
 	(void)state;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/window", T.rx.port);
-	add_instance(INST_ID, "hola", url, 0, "{}", 1);
-	w = new_webhook(NULL, NULL, 0, 100);
-	for (i = 1; i <= 40; i++) {
-		snprintf(data, sizeof(data), "{\"n\":%d}", i);
-		enqueue(w, INST_ID, "hola", "connection.update", data, NULL);
-	}
-	webhook_free(w);
+	fill_queue("window", 40);
 	w = new_webhook(T.db, NULL, 0, 100);
 	w->del_wait_ms = 600000;
 	w->del_batch = 1000;

@@ -49,7 +49,7 @@ struct webhook_delivery {
 	int attempts;			/* failed attempts before this one */
 	long age_s;			/* row age when claimed */
 	int plain_delete;		/* delivered, its queue's next row already started: delete without hand-off */
-	int del_queued;			/* its plain DELETE waits for the turn's batch (webhook_flush_deletes) */
+	int del_queued;			/* its plain DELETE waits for its batch (webhook_flush_deletes) */
 	int hand_queued;		/* its hand-off waits for the turn's batch (webhook_flush_deletes) */
 	struct webhook_delivery *ahead;	/* the due rows behind this one in its queue, read with it, not started */
 	CURL *easy;
