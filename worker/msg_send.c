@@ -533,14 +533,15 @@ send_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch 
 		/* a new batch, or this one again after another job FAILED: start over (msg.h) */
 		op->batch_id = msg_batch_id(b);
 		send_step_restart(op);
-	}
-	/* Too late to start: the caller has waited most of its time (behind a history download, say). Nothing of
-	 * the send is in the batch yet, so refusing here leaves no row and no stanza behind the 504. */
-	if (op->kind == SEND_KIND_MESSAGE && op->start_by_ms != 0 && send_now_ms() > op->start_by_ms) {
-		op->code = 504;
-		snprintf(op->error, sizeof(op->error), "not sent: the instance was busy with earlier work past the"
-		    " send's deadline; nothing was stored or sent");
-		return WA_SIGNAL_DONE;
+		/* Too late to start: the caller has waited most of its time (behind a history download, say). A
+		 * run that starts has nothing of the send in its batch yet (a resumed one may: not here), so refusing
+		 * leaves no row and no stanza behind the 504. */
+		if (op->kind == SEND_KIND_MESSAGE && op->start_by_ms != 0 && send_now_ms() > op->start_by_ms) {
+			op->code = 504;
+			snprintf(op->error, sizeof(op->error), "not sent: the instance was busy with earlier work past"
+			    " the send's deadline; nothing was stored or sent");
+			return WA_SIGNAL_DONE;
+		}
 	}
 	if (op->group && (rc = send_group_step_key(op, sig)) != WA_SIGNAL_DONE)
 		return rc;
