@@ -121,14 +121,17 @@ static int
 fw_http_chunked(const char *p, size_t len, char *out, size_t *outlen, size_t *used, int *status, char *err,
     size_t errlen)
 {
-	size_t off = 0, total = 0, n, i, lend;
+	size_t off = 0, total = 0, n, i, lend, win;
 	int capped = len >= FW_HTTP_MAX_CHUNKED;
 	const char *eol;
 
 	if (capped)
 		len = FW_HTTP_MAX_CHUNKED;
 	for (;;) {
-		if ((eol = memmem(p + off, len - off, "\r\n", 2)) == NULL) {
+		/* Only as far as the longest line allowed: a search to the end of what came, at every line, is
+		 * quadratic where memmem is checked (ASan: 20 s for the 16 MiB of tiny chunks in fw_http_test). */
+		win = len - off < FW_HTTP_MAX_CHUNK_LINE + 2 ? len - off : FW_HTTP_MAX_CHUNK_LINE + 2;
+		if ((eol = memmem(p + off, win, "\r\n", 2)) == NULL) {
 			if (len - off > FW_HTTP_MAX_CHUNK_LINE)
 				return fw_http_fail(status, 400, err, errlen, "chunk size line too long");
 			goto again;
