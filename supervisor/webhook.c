@@ -55,12 +55,9 @@ webhook_del_cb(evutil_socket_t fd, short what, void *arg)
 static void
 webhook_del_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct webhook *w = arg;
-
 	(void)fd;
 	(void)what;
-	w->del_due = 1;
-	webhook_flush_deletes(w);
+	webhook_deletes_due(arg);
 }
 
 /* Ask for a claim on the next loop turn (several kicks in one turn make one query). */

@@ -587,6 +587,13 @@ webhook_flush_deletes(struct webhook *w)
 }
 
 void
+webhook_deletes_due(struct webhook *w)
+{
+	w->del_due = 1;
+	webhook_deletes_go(w, 0);
+}
+
+void
 webhook_flush(struct webhook *w)
 {
 	if (w != NULL)
@@ -637,11 +644,9 @@ webhook_handoffs_done(struct webhook *w, struct webhook_op *op, const struct db_
 	free(dids);
 	free(op->ds);
 	/* A queue that did not go on here is left to the claim, which skips it while a row of it waits for its
-	 * plain DELETE: those go now (webhook_flush_deletes). */
-	if (dry && w->ndel_queued > 0) {
-		w->del_due = 1;
-		webhook_flush_deletes(w);
-	}
+	 * plain DELETE: those go now. */
+	if (dry && w->ndel_queued > 0)
+		webhook_deletes_due(w);
 }
 
 /* ANALYZE webhook_outbox (webhook_analyze_due); it takes no lock that the outbox's writers wait for. */

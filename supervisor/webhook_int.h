@@ -171,6 +171,8 @@ extern const char webhook_count_sql[];
 long webhook_backlog_estimate(long counted, long cap, double reltuples, double relpages, double pages);
 /* Delete the rows delivered this loop turn in one statement. */
 void webhook_flush_deletes(struct webhook *w);
+/* The plain DELETEs' window is over (its timer, or a queue ran dry): they go as soon as no DELETE is in flight. */
+void webhook_deletes_due(struct webhook *w);
 /* A POST ended (res, HTTP code): delete the row, schedule a retry, or drop it. */
 void webhook_delivery_finish(struct webhook *w, struct webhook_delivery *d, CURLcode res, long code);
 /* Free a delivery (not linked any more), its transfer included. NULL is fine. */
