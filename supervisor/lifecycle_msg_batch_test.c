@@ -134,6 +134,48 @@ test_statuses_generic_plan(void **state)
 	lct_sql("DELETE FROM message WHERE key_id LIKE 'OLD%'");
 }
 
+/* A sent text's status change stays on its row's page (migration 0007, fillfactor 80): a HOT update, with no new
+ * entry in message's four indexes. The rows are stored first, filling their pages as a busy instance does, and
+ * acked while another transaction's snapshot keeps the pages from being pruned, as concurrent work does under
+ * load. Measured here: 27 of 96 versions stay with fillfactor 80, 1 with the default of 100. */
+static void
+test_statuses_stay_on_page(void **state)
+{
+	struct workers_msg m[8];
+	struct workers_msg_store s;
+	char ids[96][8], text[301];
+	uint8_t *b;
+	size_t l, i, k;
+
+	(void)state;
+	memset(text, 'w', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	b = pack_text(text, &l);
+	for (i = 0; i < 96; i += 8) {
+		for (k = 0; k < 8; k++) {
+			snprintf(ids[i + k], sizeof(ids[i + k]), "FF%zu", i + k);
+			m[k] = msg(ids[i + k], PEER, "", "", 1, 1, WORKERS_MSG_PENDING, b, l);
+		}
+		memset(&s, 0, sizeof(s));
+		s.msgs = m;
+		s.nmsgs = 8;
+		assert_int_equal(store(&s, 100 + i), 1);
+	}
+	free(b);
+	lct_sql("CREATE TABLE ff_before AS SELECT key_id, (ctid::text::point)[0] AS blk FROM message"
+	    " WHERE key_id LIKE 'FF%'");
+	assert_val("t", "SELECT count(DISTINCT blk) >= 5 FROM ff_before");	/* full pages, not one */
+	lct_sql("BEGIN ISOLATION LEVEL REPEATABLE READ");
+	free(lct_val("SELECT 1"));	/* the snapshot */
+	for (i = 0; i < 96; i++)
+		assert_int_equal(store_status(ids[i], WORKERS_MSG_SERVER_ACK, 200 + i), 1);
+	lct_sql("COMMIT");
+	assert_val("96", "SELECT count(*) FROM message WHERE key_id LIKE 'FF%%' AND status = 'SERVER_ACK'");
+	assert_val("t", "SELECT count(*) >= 20 FROM message m JOIN ff_before f USING (key_id)"
+	    " WHERE (m.ctid::text::point)[0] = f.blk");
+	lct_sql("DROP TABLE ff_before");
+}
+
 /* The SERVER_ACKs of one loop turn become one pending call, unless something else of the instance was queued
  * after the first: then the later ones wait behind it (their rows may be what it inserts). */
 static void
@@ -239,6 +281,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_statuses_rounds),
 		cmocka_unit_test(test_statuses_generic_plan),
+		cmocka_unit_test(test_statuses_stay_on_page),
 		cmocka_unit_test(test_sent_coalesced),
 		cmocka_unit_test(test_messages_runs),
 	};
