@@ -19,7 +19,7 @@ for s in "${sets[@]}"; do
 	[[ "$s" =~ ^[0-9]+:[0-9]+$ ]] || fail "sets are QUEUES:ROWS"
 done
 need_built "$sup_bin"
-# shellcheck disable=SC2086 # CFLAGS and pkg-config's output: one flag per word
+# shellcheck disable=SC2086,SC2046 # CFLAGS and pkg-config's output: one flag per word
 ${CC:-cc} ${CFLAGS:--O2} -Wall -o "$tmp/msg_sink" bench/msg_sink.c $(pkg-config --cflags --libs libevent) ||
 	fail "cannot build bench/msg_sink.c (needs libevent's headers and pkg-config: scripts/deps.sh)"
 
