@@ -1,6 +1,7 @@
 /* libsignal-protocol-c's crypto provider on mbedTLS. See wa_signal_crypto.h. Each callback returns 0 or a
  * negative libsignal error code, as signal_protocol.h asks. */
 #include "wa_signal_crypto.h"
+#include "wa_sha256.h"
 #include "random.h"
 #include "xmalloc.h"
 
@@ -30,17 +31,15 @@ struct crypto_md {
 	size_t size;
 };
 
-/* A fresh mbedTLS digest context, keyed for HMAC when key is set. */
+/* A fresh mbedTLS digest context (SHA-512, for libsignal's signatures). */
 static int
-crypto_md_start(void **out, mbedtls_md_type_t type, const uint8_t *key, size_t key_len)
+crypto_md_start(void **out, mbedtls_md_type_t type)
 {
 	struct crypto_md *m = xmalloc(sizeof(*m));
 	const mbedtls_md_info_t *md = mbedtls_md_info_from_type(type);
-	int hmac = key != NULL;
 
 	mbedtls_md_init(&m->ctx);
-	if (md == NULL || mbedtls_md_setup(&m->ctx, md, hmac) != 0 ||
-	    (hmac ? mbedtls_md_hmac_starts(&m->ctx, key, key_len) : mbedtls_md_starts(&m->ctx)) != 0) {
+	if (md == NULL || mbedtls_md_setup(&m->ctx, md, 0) != 0 || mbedtls_md_starts(&m->ctx) != 0) {
 		mbedtls_md_free(&m->ctx);
 		free(m);
 		return SG_ERR_UNKNOWN;
@@ -52,15 +51,14 @@ crypto_md_start(void **out, mbedtls_md_type_t type, const uint8_t *key, size_t k
 
 /* The digest into a new signal buffer of the digest's size. */
 static int
-crypto_md_finish(void *c, signal_buffer **output, int hmac)
+crypto_md_finish(void *c, signal_buffer **output)
 {
 	struct crypto_md *m = c;
 	signal_buffer *b = signal_buffer_alloc(m->size);
 
 	if (b == NULL)
 		return SG_ERR_NOMEM;
-	if ((hmac ? mbedtls_md_hmac_finish(&m->ctx, signal_buffer_data(b)) :
-	    mbedtls_md_finish(&m->ctx, signal_buffer_data(b))) != 0) {
+	if (mbedtls_md_finish(&m->ctx, signal_buffer_data(b)) != 0) {
 		signal_buffer_bzero_free(b);
 		return SG_ERR_UNKNOWN;
 	}
@@ -68,7 +66,7 @@ crypto_md_finish(void *c, signal_buffer **output, int hmac)
 	return 0;
 }
 
-/* mbedtls_md_free wipes the context (the HMAC pads hold the key). */
+/* mbedtls_md_free wipes the context. */
 static void
 crypto_md_cleanup_cb(void *c, void *user_data)
 {
@@ -81,32 +79,57 @@ crypto_md_cleanup_cb(void *c, void *user_data)
 	free(m);
 }
 
+/* HMAC-SHA256 runs on wa_sha256.c (the CPU's SHA extensions when present): every message key, chain step and
+ * MAC is one, and mbedTLS 2's portable SHA-256 was about a fifth of a busy worker's CPU. One allocation per
+ * HMAC instead of mbedTLS's three. */
 static int
 crypto_hmac_init_cb(void **c, const uint8_t *key, size_t key_len, void *user_data)
 {
+	struct wa_hmac_sha256 *h = xmalloc(sizeof(*h));
+
 	(void)user_data;
-	return crypto_md_start(c, MBEDTLS_MD_SHA256, key, key_len);
+	wa_hmac_sha256_init(h, key, key_len);
+	*c = h;
+	return 0;
 }
 
 static int
 crypto_hmac_update_cb(void *c, const uint8_t *data, size_t len, void *user_data)
 {
 	(void)user_data;
-	return mbedtls_md_hmac_update(&((struct crypto_md *)c)->ctx, data, len) == 0 ? 0 : SG_ERR_UNKNOWN;
+	wa_hmac_sha256_update(c, data, len);
+	return 0;
 }
 
 static int
 crypto_hmac_final_cb(void *c, signal_buffer **output, void *user_data)
 {
+	signal_buffer *b = signal_buffer_alloc(WA_SHA256_LEN);
+
 	(void)user_data;
-	return crypto_md_finish(c, output, 1);
+	if (b == NULL)
+		return SG_ERR_NOMEM;
+	wa_hmac_sha256_final(c, signal_buffer_data(b));
+	*output = b;
+	return 0;
+}
+
+/* The context is a function of the key: wiped before it is freed. */
+static void
+crypto_hmac_cleanup_cb(void *c, void *user_data)
+{
+	(void)user_data;
+	if (c == NULL)
+		return;
+	wa_hmac_sha256_wipe(c);
+	free(c);
 }
 
 static int
 crypto_sha512_init_cb(void **c, void *user_data)
 {
 	(void)user_data;
-	return crypto_md_start(c, MBEDTLS_MD_SHA512, NULL, 0);
+	return crypto_md_start(c, MBEDTLS_MD_SHA512);
 }
 
 static int
@@ -120,7 +143,7 @@ static int
 crypto_sha512_final_cb(void *c, signal_buffer **output, void *user_data)
 {
 	(void)user_data;
-	return crypto_md_finish(c, output, 0);
+	return crypto_md_finish(c, output);
 }
 
 /* The mbedTLS cipher for libsignal's mode and key size, or NULL. */
@@ -202,7 +225,7 @@ wa_signal_crypto_provider(signal_crypto_provider *p, struct wa_signal_rng *rng)
 	p->hmac_sha256_init_func = crypto_hmac_init_cb;
 	p->hmac_sha256_update_func = crypto_hmac_update_cb;
 	p->hmac_sha256_final_func = crypto_hmac_final_cb;
-	p->hmac_sha256_cleanup_func = crypto_md_cleanup_cb;
+	p->hmac_sha256_cleanup_func = crypto_hmac_cleanup_cb;
 	p->sha512_digest_init_func = crypto_sha512_init_cb;
 	p->sha512_digest_update_func = crypto_sha512_update_cb;
 	p->sha512_digest_final_func = crypto_sha512_final_cb;

@@ -1,5 +1,5 @@
-/* Internal to the Signal layer: libsignal-protocol-c's crypto provider on mbedTLS (HMAC-SHA256, SHA-512,
- * AES-CBC with PKCS#7 padding, AES-CTR) with a replaceable random source. */
+/* Internal to the Signal layer: libsignal-protocol-c's crypto provider: HMAC-SHA256 on wa_sha256.h, SHA-512 and
+ * AES-CBC with PKCS#7 padding, AES-CTR on mbedTLS, with a replaceable random source. */
 #ifndef WAGATE_WA_SIGNAL_CRYPTO_H
 #define WAGATE_WA_SIGNAL_CRYPTO_H
 
