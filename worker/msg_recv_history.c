@@ -14,30 +14,85 @@
 #include "worker.h"
 #include "xmalloc.h"
 
+#include <event2/event.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define HISTORY_BLOB_MAX	(16u * 1024 * 1024)	/* a chunk's media blob */
-#define HISTORY_FETCH_MS	60000	/* its download, all of it */
+#define HISTORY_FETCH_MS	60000	/* its download, all of it, retries included */
+#define HISTORY_FETCH_TRIES	3	/* attempts, when the ones before failed in a way that may pass */
+#define HISTORY_RETRY_MS	1000	/* the wait before the second; doubled before each later one */
 
-/* The download is over (on the loop): keep what came, and let the executor run the step again. */
+static uint64_t
+history_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The wait for the next attempt is over: the executor runs the step again, which starts it. */
+static void
+history_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct msg_recv_history *rh = arg;
+
+	(void)fd;
+	(void)what;
+	msg_exec_resume(rh->s);
+}
+
+/*
+ * An attempt failed in a way the next may not (no answer at all, or the host's 408, 429 or 5xx): wait and try
+ * again while attempts and the download's time are left. Why: the chunk's stanza is acked either way, and the
+ * phone does not send an acked chunk again, so a passing hiccup of the media host would lose that history for
+ * good. A 404 or 403 (the blob is gone, the link expired) would answer the same again. 1 when a retry waits.
+ */
+static int
+history_retry_later(struct msg_recv_history *rh, int ok, int status)
+{
+	uint64_t delay = (uint64_t)HISTORY_RETRY_MS << (rh->tries - 1);
+	struct timeval tv;
+
+	if ((ok && status != 408 && status != 429 && status < 500) || rh->tries >= HISTORY_FETCH_TRIES ||
+	    history_now_ms() + delay >= rh->first_ms + HISTORY_FETCH_MS)
+		return 0;
+	if (rh->retry == NULL && (rh->retry = evtimer_new(worker_base(rh->s->w), history_retry_cb, rh)) == NULL)
+		return 0;
+	tv.tv_sec = (time_t)(delay / 1000);
+	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+	evtimer_add(rh->retry, &tv);
+	log_info("%s: history sync chunk download attempt %d failed (%s); trying again in %llu ms",
+	    worker_instance_name(rh->s->w), rh->tries, rh->err, (unsigned long long)delay);
+	return 1;
+}
+
+/* An attempt is over (on the loop): keep what came, or wait for the next attempt; else let the executor run the
+ * step again. */
 static void
 history_fetched_cb(void *arg, int ok, int status, uint8_t *body, size_t len, const char *err)
 {
 	struct msg_recv_history *rh = arg;
 
 	rh->fetch = NULL;
-	rh->fetched = 1;
-	if (!ok)
-		snprintf(rh->err, sizeof(rh->err), "%s", err);
-	else if (status != 200) {
-		snprintf(rh->err, sizeof(rh->err), "the media host answered HTTP %d", status);
-		free(body);
-	} else {
+	if (ok && status == 200) {
 		rh->blob = body;
 		rh->blob_len = len;
+		rh->err[0] = '\0';
+	} else {
+		if (!ok)
+			snprintf(rh->err, sizeof(rh->err), "%s", err);
+		else
+			snprintf(rh->err, sizeof(rh->err), "the media host answered HTTP %d", status);
+		free(body);
+		if (history_retry_later(rh, ok, status))
+			return;
 	}
+	rh->fetched = 1;
 	msg_exec_resume(rh->s);
 }
 
@@ -72,7 +127,7 @@ msg_recv_history_fetch(struct session *s, struct msg_recv_history *rh, const str
 
 	if (rh->fetched || c->history_inline != NULL || c->history_path == NULL)
 		return WA_SIGNAL_DONE;
-	if (rh->fetch != NULL)
+	if (rh->fetch != NULL || (rh->retry != NULL && evtimer_pending(rh->retry, NULL)))
 		return MSG_STEP_WAIT;
 	rh->fetched = 1;
 	if (base == NULL) {
@@ -85,7 +140,17 @@ msg_recv_history_fetch(struct session *s, struct msg_recv_history *rh, const str
 	/* The blob is the plaintext padded to 16 bytes plus a 10-byte MAC. */
 	r.max_body = c->history_length > 0 && c->history_length < HISTORY_BLOB_MAX - 26 ?
 	    (size_t)c->history_length + 26 : HISTORY_BLOB_MAX;
-	r.timeout_ms = HISTORY_FETCH_MS;
+	rh->s = s;
+	if (rh->tries++ == 0)
+		rh->first_ms = history_now_ms();
+	/* the download's time, less what the attempts before used (a retry is only planned inside it, but its timer
+	 * may fire a little late) */
+	if (history_now_ms() >= rh->first_ms + HISTORY_FETCH_MS) {
+		free(url);
+		snprintf(rh->err, sizeof(rh->err), "no time left for attempt %d", rh->tries);
+		return WA_SIGNAL_DONE;
+	}
+	r.timeout_ms = (unsigned)(rh->first_ms + HISTORY_FETCH_MS - history_now_ms());
 	r.origin = "https://web.whatsapp.com";
 	if (p != NULL && p->enabled && p->host != NULL) {
 		memset(&fp, 0, sizeof(fp));
@@ -96,7 +161,6 @@ msg_recv_history_fetch(struct session *s, struct msg_recv_history *rh, const str
 		fp.password = p->password;
 		r.proxy = &fp;
 	}
-	rh->s = s;
 	rh->fetch = wa_fetch_start(worker_base(s->w), &r, history_fetched_cb, rh, err, sizeof(err));
 	free(url);
 	if (rh->fetch == NULL) {
@@ -104,8 +168,8 @@ msg_recv_history_fetch(struct session *s, struct msg_recv_history *rh, const str
 		return WA_SIGNAL_DONE;
 	}
 	rh->fetched = 0;
-	log_debug("%s: message %s: downloading a history sync chunk (%llu bytes)", worker_instance_name(s->w), id,
-	    (unsigned long long)c->history_length);
+	log_debug("%s: message %s: downloading a history sync chunk (%llu bytes), attempt %d",
+	    worker_instance_name(s->w), id, (unsigned long long)c->history_length, rh->tries);
 	return MSG_STEP_WAIT;
 }
 
@@ -153,6 +217,8 @@ void
 msg_recv_history_clear(struct msg_recv_history *rh)
 {
 	wa_fetch_cancel(rh->fetch);
+	if (rh->retry != NULL)
+		event_free(rh->retry);
 	free(rh->blob);
 	memset(rh, 0, sizeof(*rh));
 }

@@ -27,19 +27,24 @@ int64_t msg_recv_num(const char *v, int64_t dflt);
 struct msg_batch;
 struct msg_content;
 struct wa_fetch;
+struct event;
 
 /* msg_recv_history.c: the history chunk of one received peer message from our own phone. */
 struct msg_recv_history {
 	struct session *s;
 	struct wa_fetch *fetch;			/* the media blob's download, while in flight */
+	struct event *retry;			/* the next attempt's wait, after one that may go better */
+	int tries;				/* attempts started */
+	uint64_t first_ms;			/* when the first started (CLOCK_MONOTONIC ms) */
 	int fetched;				/* the download is over: blob, or err says why */
 	uint8_t *blob;
 	size_t blob_len;
 	char err[160];
 };
 /* c's chunk as a media blob: start its download (from WA_MEDIA_URL, through the instance's proxy) and answer
- * MSG_STEP_WAIT until it is over (msg_exec_resume). WA_SIGNAL_DONE when it is over, inline, or cannot start (err
- * says why: the stanza is then acked without rows, like an unreadable chunk). */
+ * MSG_STEP_WAIT until it is over (msg_exec_resume). A failure that may pass (no answer, 408, 429, 5xx) is tried
+ * again after 1 s, then 2 s, up to 3 attempts within the download's 60 s. WA_SIGNAL_DONE when it is over,
+ * inline, or cannot start (err says why: the stanza is then acked without rows, like an unreadable chunk). */
 int msg_recv_history_fetch(struct session *s, struct msg_recv_history *rh, const struct msg_content *c,
     const char *id);
 /* c's chunk (inline, or the downloaded blob checked and decrypted) as rows into b; logged, nothing added, when

@@ -14,7 +14,9 @@ HistorySyncNotifications; a chunk inline (initialHistBootstrapInlinePayload, zli
 * a chunk as a media blob (directPath, mediaKey: what WhatsApp uses for most of the history) is downloaded from
   the media host (WA_MEDIA_URL: here fakewa's control port) while the executor holds the stanza, checked
   (fileEncSha256, MAC, fileSha256), decrypted and stored the same way; a blob that is missing or corrupt stores
-  nothing and the stanza is still acknowledged.
+  nothing and the stanza is still acknowledged;
+* a media host that answers 503 (fakewa's mediaFailFirst) is asked again, up to 3 attempts: the chunk is stored
+  after two failures, and acknowledged without rows after three.
 
 One test: python3 test_history.py HistoryTest.test_inline_chunk (see README.md)."""
 
@@ -160,6 +162,30 @@ class HistoryTest(MessagingCase):
             self.assertEqual(r.status, 200, r)
             self.wait_hist_sync(me["phone"], r.json["id"])
         self.assertEqual(self.count_rows("message", iid), 3)
+
+    def media_failed(self, path):
+        r = self.fw.request("GET", "/admin/media")
+        self.assertEqual(r.status, 200, r)
+        return sum(b.get("failed", 0) for b in r.json["blobs"] if b.get("path") == path)
+
+    def test_media_host_unwell(self):
+        """A media host that answers 503 is asked again (after 1 s, then 2 s): twice failed, the third attempt
+        stores the chunk; failing more often than the 3 attempts, the chunk is acked without rows."""
+        me = self.pair_ready("hr", "15558400041", "Retry History")
+        iid = me["iid"]
+        peer = "15558400042"
+        for fails, want_rows in ((2, 1), (5, 0)):
+            body = {"media": True, "mediaFailFirst": fails, "conversations": [{"id": user_jid(peer), "messages": [
+                {"id": "3EB0RETRY%d" % fails, "fromMe": False, "text": "after %d failures" % fails,
+                 "timestamp": int(time.time())}]}]}
+            r = self.fw.request("POST", "/phone/history?account=" + me["phone"], json.dumps(body))
+            self.assertEqual(r.status, 200, r)
+            self.wait_hist_sync(me["phone"], r.json["id"])
+            path = r.json["directPath"]
+            self.assertEqual((self.media_failed(path), self.media_downloads(path)), (min(fails, 3), want_rows))
+            self.assertEqual(self.count_rows("message", iid, "key_id = '3EB0RETRY%d'" % fails), want_rows)
+        row = self.msg_row(iid, "3EB0RETRY2")
+        self.assertEqual(row["message"], {"conversation": "after 2 failures"}, row)
 
     def test_unreadable_chunk(self):
         me = self.pair_ready("hb", "15558400011", "Bad History")

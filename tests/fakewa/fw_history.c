@@ -359,19 +359,25 @@ fw_history_bool(struct fw_history *h, const char *key, int *out)
 static int
 fw_history_media_flags(struct fw_history *h, int *media, int *flags)
 {
+	uint64_t fail = 0;
+	protobuf_c_boolean has_fail;
 	int corrupt, missing;
 
 	*flags = 0;
 	if (fw_history_bool(h, "media", media) == -1 || fw_history_bool(h, "mediaCorrupt", &corrupt) == -1 ||
-	    fw_history_bool(h, "mediaMissing", &missing) == -1)
+	    fw_history_bool(h, "mediaMissing", &missing) == -1 ||
+	    fw_history_uint(h, h->root, "mediaFailFirst", FW_HISTORY_MEDIA_FAIL_MAX, &fail, &has_fail) == -1)
 		return -1;
-	if ((corrupt || missing) && !*media)
-		return fw_history_fail(h, "mediaCorrupt and mediaMissing need media");
+	if ((corrupt || missing || fail > 0) && !*media)
+		return fw_history_fail(h, "mediaCorrupt, mediaMissing and mediaFailFirst need media");
 	if (corrupt && missing)
 		return fw_history_fail(h, "mediaCorrupt and mediaMissing exclude each other");
+	if (missing && fail > 0)
+		return fw_history_fail(h, "mediaMissing and mediaFailFirst exclude each other");
 	if (*media && h->put == NULL)
 		return fw_history_fail(h, "media mode is not available");
-	*flags = (corrupt ? FW_HISTORY_MEDIA_CORRUPT : 0) | (missing ? FW_HISTORY_MEDIA_MISSING : 0);
+	*flags = (corrupt ? FW_HISTORY_MEDIA_CORRUPT : 0) | (missing ? FW_HISTORY_MEDIA_MISSING : 0) |
+	    (int)fail << FW_HISTORY_MEDIA_FAIL_SHIFT;
 	return 0;
 }
 
@@ -402,7 +408,7 @@ static int
 fw_history_message_pack(struct fw_history *h, uint8_t **out, size_t *outlen)
 {
 	static const char *const keys[] = { "syncType", "chunkOrder", "progress", "conversations", "pushnames",
-	    "lidMappings", "rawPayload", "media", "mediaCorrupt", "mediaMissing", NULL };
+	    "lidMappings", "rawPayload", "media", "mediaCorrupt", "mediaMissing", "mediaFailFirst", NULL };
 	Wa__Message msg = WA__MESSAGE__INIT;
 	Wa__ProtocolMessage pm = WA__PROTOCOL_MESSAGE__INIT;
 	Wa__HistorySyncNotification note = WA__HISTORY_SYNC_NOTIFICATION__INIT;

@@ -21,6 +21,8 @@
 /* Media mode: the blob WhatsApp's media host serves, as the notification names it (see wa_media.h). */
 #define FW_HISTORY_MEDIA_CORRUPT	0x1	/* flip a byte of the stored blob after hashing it */
 #define FW_HISTORY_MEDIA_MISSING	0x2	/* store nothing: the download gets 404 */
+#define FW_HISTORY_MEDIA_FAIL_SHIFT	8	/* bits 8..11: the first N downloads get 503 (mediaFailFirst) */
+#define FW_HISTORY_MEDIA_FAIL_MAX	8
 #define FW_HISTORY_PATH_MAX		128	/* a directPath, NUL included */
 
 struct fw_history_media {
@@ -46,7 +48,8 @@ typedef int fw_history_put_fn(void *arg, const uint8_t *payload, size_t len, int
  *   rawPayload: base64, used verbatim as the payload (no HistorySync, no zlib), with none of the three lists
  *               above,
  *   media: true sends the payload as a media blob instead of inline (FW_HISTORY_MEDIA_*), with
- *   mediaCorrupt: true (the stored blob does not match its hashes) or mediaMissing: true (nothing is stored).
+ *   mediaCorrupt: true (the stored blob does not match its hashes) or mediaMissing: true (nothing is stored),
+ *   mediaFailFirst: N (0..FW_HISTORY_MEDIA_FAIL_MAX; not with mediaMissing): the first N downloads answer 503.
  * Each message becomes HistorySyncMsg{WebMessageInfo{key{remoteJid = the conversation's id, fromMe, id,
  * participant}, message = Message{conversation = text}, messageTimestamp, status, participant, pushName},
  * msgOrderId = its index over the whole chunk}. Inline, the payload is initialHistBootstrapInlinePayload; in

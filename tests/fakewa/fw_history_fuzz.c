@@ -63,8 +63,12 @@ fuzz_put(void *arg, const uint8_t *payload, size_t len, int flags, struct fw_his
 {
 	struct fuzz_put *p = arg;
 
-	if (p->calls++ > 0 || (flags & ~(FW_HISTORY_MEDIA_CORRUPT | FW_HISTORY_MEDIA_MISSING)) != 0 ||
-	    flags == (FW_HISTORY_MEDIA_CORRUPT | FW_HISTORY_MEDIA_MISSING))
+	int fail = flags >> FW_HISTORY_MEDIA_FAIL_SHIFT;
+
+	if (p->calls++ > 0 || (flags & ~(FW_HISTORY_MEDIA_CORRUPT | FW_HISTORY_MEDIA_MISSING |
+	    0xf << FW_HISTORY_MEDIA_FAIL_SHIFT)) != 0 || fail > FW_HISTORY_MEDIA_FAIL_MAX ||
+	    (flags & (FW_HISTORY_MEDIA_CORRUPT | FW_HISTORY_MEDIA_MISSING)) ==
+	    (FW_HISTORY_MEDIA_CORRUPT | FW_HISTORY_MEDIA_MISSING) || (fail > 0 && (flags & FW_HISTORY_MEDIA_MISSING)))
 		abort();
 	if (len % 7 == 3) {
 		snprintf(err, errlen, "stand-in failure");

@@ -33,6 +33,8 @@ struct fw_media_blob {
 	uint8_t *data;
 	size_t len;
 	unsigned long downloads;
+	unsigned fail_left;			/* GETs still to answer 503 (mediaFailFirst) */
+	unsigned long failed;			/* GETs answered 503 so far */
 	TAILQ_ENTRY(fw_media_blob) entry;
 };
 
@@ -74,7 +76,7 @@ fw_media_free(struct fw_media *md)
 
 /* Keep a blob (taking data), dropping the oldest until both caps hold. len is at most FW_MEDIA_BYTES_MAX. */
 static void
-fw_media_keep(struct fw_media *md, const char *path, uint8_t *data, size_t len)
+fw_media_keep(struct fw_media *md, const char *path, uint8_t *data, size_t len, unsigned fail_first)
 {
 	struct fw_media_blob *b = xcalloc(1, sizeof(*b));
 
@@ -84,6 +86,7 @@ fw_media_keep(struct fw_media *md, const char *path, uint8_t *data, size_t len)
 	b->pathlen = strcspn(b->path, "?");
 	b->data = data;
 	b->len = len;
+	b->fail_left = fail_first;
 	TAILQ_INSERT_TAIL(&md->blobs, b, entry);
 	md->n++;
 	md->bytes += len;
@@ -123,7 +126,7 @@ fw_media_put_history(void *arg, const uint8_t *payload, size_t len, int flags, s
 	/* after the hashes: the downloader's fileEncSha256 (or, failing that, MAC) check must catch it */
 	if (flags & FW_HISTORY_MEDIA_CORRUPT)
 		blob[bloblen / 2] ^= 0x01;
-	fw_media_keep(md, m->direct_path, blob, bloblen);
+	fw_media_keep(md, m->direct_path, blob, bloblen, (unsigned)flags >> FW_HISTORY_MEDIA_FAIL_SHIFT & 0xf);
 	return 0;
 }
 
@@ -137,6 +140,12 @@ fw_route_media_get(struct fw_ctl_call *call)
 
 	TAILQ_FOREACH(b, &call->s->media->blobs, entry) {
 		if (b->pathlen == n && memcmp(b->path, path, n) == 0) {
+			if (b->fail_left > 0) {
+				b->fail_left--;
+				b->failed++;
+				fw_route_error(call, 503, "the media host is unwell (mediaFailFirst)");
+				return;
+			}
 			b->downloads++;
 			fw_ctl_reply_bytes(call->conn, 200, "application/octet-stream", b->data, b->len);
 			return;
@@ -157,7 +166,8 @@ fw_route_media_list(struct fw_ctl_call *call)
 	TAILQ_FOREACH(mb, &call->s->media->blobs, entry) {
 		evbuffer_add_printf(b, "%s{\"path\":", nb++ ? "," : "");
 		fw_json_string(b, mb->path);
-		evbuffer_add_printf(b, ",\"size\":%zu,\"downloads\":%lu}", mb->len, mb->downloads);
+		evbuffer_add_printf(b, ",\"size\":%zu,\"downloads\":%lu,\"failed\":%lu}", mb->len, mb->downloads,
+		    mb->failed);
 	}
 	evbuffer_add_printf(b, "]}");
 	evbuffer_add(b, "", 1);

@@ -2,11 +2,12 @@
  * sync chunk in media mode, fw_history.h), kept in memory and served on the control port at their directPath, as
  * WhatsApp's media hosts serve https://mmg.whatsapp.net<directPath>. A test points the downloader at the control
  * port instead. Blobs are encrypted by wa_media_encrypt (wa_media.h), under a fresh random media key each.
- *   GET  /v/t62.7117-24/NAME.enc[?anything]  -> 200 the blob (application/octet-stream) / 404 {"error"}
+ *   GET  /v/t62.7117-24/NAME.enc[?anything]  -> 200 the blob (application/octet-stream) / 404 {"error"} / 503
+ *        {"error"} for the first N GETs of a blob stored with mediaFailFirst: N (fw_history.h)
  *        NAME is 32 hex digits; the query is not matched (the link's own ccb/oh/oe, and what a downloader
  *        appends, such as whatsmeow's &hash=...&mms-type=...&__wa-mms=).
- *   GET  /admin/media  -> {"blobs":[{"path":DIRECT_PATH,"size":N,"downloads":K}]}, oldest first; K counts the
- *        GETs answered 200.
+ *   GET  /admin/media  -> {"blobs":[{"path":DIRECT_PATH,"size":N,"downloads":K,"failed":F}]}, oldest first; K
+ *        counts the GETs answered 200, F those answered 503.
  * Bounded so fakewa's memory stays small: FW_MEDIA_BLOBS_MAX blobs and FW_MEDIA_BYTES_MAX bytes, the oldest
  * dropped to make room (its GET then answers 404). */
 #ifndef WAGATE_FW_MEDIA_H
