@@ -65,7 +65,7 @@ int db_tx_run(struct db *db, struct db_tx *tx, db_cb cb, void *arg);
  * Statements with parameters are prepared once per connection and run from PostgreSQL's plan cache, which keeps
  * a generic plan after a few runs. A text that starts with DB_UNPREPARED is never prepared: it is planned at
  * every run, with the table sizes of that moment. For rare statements on a table whose size swings (the webhook
- * outbox's retry UPDATE and max-age sweep): a generic plan made while the table was empty (every path costs
+ * outbox's retry UPDATE): a generic plan made while the table was empty (every path costs
  * nothing, a sequential scan wins) stays cached, and once a backlog has grown the table it scans all of it at
  * every run. Planning costs a hot statement more than that (the outbox's hot ones run on a generic plan without
  * sequential scans instead: webhook_tx_indexed).

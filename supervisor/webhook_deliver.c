@@ -668,6 +668,7 @@ void
 webhook_maint(struct webhook *w)
 {
 	struct webhook_op *op;
+	struct db_tx *tx;
 	char age[32], limit[32], *ids;
 	const char *params[2];
 
@@ -696,10 +697,9 @@ webhook_maint(struct webhook *w)
 		 * by their outcome. Dropping an old row never reorders a queue: it is older than every row behind
 		 * it, and an expired row is never sent, by the sweep or by the claim.
 		 */
-		if (db_query(w->db, DB_UNPREPARED "DELETE FROM webhook_outbox"
-		    " WHERE created_at < now() - $1::bigint * interval '1 second' AND next_attempt_at <= now()"
-		    " AND NOT (id = ANY($2::bigint[])) RETURNING id, event, url, attempts",
-		    2, params, webhook_db_cb, op) == -1) {
+		tx = webhook_tx_indexed(0);
+		db_tx_add(tx, webhook_sweep_sql, 2, params);
+		if (db_tx_run(w->db, tx, webhook_db_cb, op) == -1) {
 			TAILQ_REMOVE(&w->ops, op, entry);
 			free(op);
 			w->sweeping = 0;
@@ -870,11 +870,11 @@ webhook_db_cb(void *arg, const struct db_result *r)
 		break;
 	case WEBHOOK_OP_SWEEP:
 		w->sweeping = 0;
-		if (r->err != NULL || r->nres < 1) {
+		if (r->err != NULL || r->nres <= WEBHOOK_TX_SETS) {
 			webhook_db_error(w, "sweep", r);
 			break;
 		}
-		res = r->res[0];
+		res = r->res[WEBHOOK_TX_SETS];
 		for (i = 0; i < PQntuples(res) && PQnfields(res) >= 4; i++) {
 			w->dropped++;
 			if (i < 20)

@@ -644,7 +644,45 @@ test_plans_indexed(void **state)
 		if (strstr(p, "Seq Scan") != NULL || strstr(p, "webhook_outbox_queue_idx") == NULL)
 			fail_msg("claim plan (outbox shape %zu):\n%s", i, p);
 		free(p);
+		/* the max-age sweep reads the primary key from its low end, not the whole table */
+		p = plan_of(webhook_sweep_sql, 2, "604800, '{}'");
+		if (strstr(p, "Seq Scan") != NULL || strstr(p, "Index Scan using webhook_outbox_pkey") == NULL)
+			fail_msg("sweep plan (outbox shape %zu):\n%s", i, p);
+		free(p);
 	}
+	sql("DELETE FROM webhook_outbox");
+}
+
+/* The max-age sweep deletes the old rows whose retry is due and that are not in flight, and keeps the rest: an
+ * old row whose retry is later, an old row in flight, a young row. */
+static void
+test_sweep_rows(void **state)
+{
+	const char *params[2];
+	char ids[64], *v;
+	PGresult *res;
+
+	(void)state;
+	sql("INSERT INTO webhook_outbox (event, url, body, created_at) VALUES ('old-due', 'http://127.0.0.1:1/s', '{}',"
+	    " now() - interval '8 days')");
+	sql("INSERT INTO webhook_outbox (event, url, body, created_at, next_attempt_at) VALUES ('old-later',"
+	    " 'http://127.0.0.1:1/s', '{}', now() - interval '8 days', now() + interval '1 hour')");
+	sql("INSERT INTO webhook_outbox (event, url, body, created_at) VALUES ('old-inflight', 'http://127.0.0.1:1/s',"
+	    " '{}', now() - interval '8 days')");
+	sql("INSERT INTO webhook_outbox (event, url, body) VALUES ('young', 'http://127.0.0.1:1/s', '{}')");
+	v = sql_text("SELECT id FROM webhook_outbox WHERE event = 'old-inflight'");
+	snprintf(ids, sizeof(ids), "{%s}", v);
+	free(v);
+	params[0] = "604800";
+	params[1] = ids;
+	res = PQexecParams(T.conn, webhook_sweep_sql, 2, NULL, params, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(res), 1);
+	assert_string_equal(PQgetvalue(res, 0, 1), "old-due");
+	PQclear(res);
+	v = sql_text("SELECT string_agg(event, ',' ORDER BY id) FROM webhook_outbox");
+	assert_string_equal(v, "old-later,old-inflight,young");
+	free(v);
 	sql("DELETE FROM webhook_outbox");
 }
 
@@ -800,6 +838,7 @@ main(void)
 		cmocka_unit_test_setup(test_order_ahead, webhook_test_reset),
 		cmocka_unit_test_setup(test_delete_window, webhook_test_reset),
 		cmocka_unit_test_setup(test_plans_indexed, webhook_test_reset),
+		cmocka_unit_test_setup(test_sweep_rows, webhook_test_reset),
 		cmocka_unit_test(test_analyze_due),
 		cmocka_unit_test_setup(test_analyze_backlog, webhook_test_reset),
 		cmocka_unit_test(test_backlog_estimate),

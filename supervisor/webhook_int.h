@@ -161,6 +161,7 @@ extern const char webhook_claim_sql[];
 extern const char webhook_handoff_sql[];
 #define WEBHOOK_HANDOFF_DID	9	/* the hand-off's column of the deleted head's id */
 extern const char webhook_delete_sql[];
+extern const char webhook_sweep_sql[];
 /* A new transaction holding the settings, for one of those statements to follow (results after
  * WEBHOOK_TX_SETS); with async_commit, its COMMIT does not wait for the WAL flush. */
 struct db_tx *webhook_tx_indexed(int async_commit);
