@@ -539,7 +539,18 @@ def t_history_media(tmp):
                   "the blob does not decrypt to the notified payload")
             zlib.decompress(plain)
         listed = [b for b in fw.call("/admin/media", "GET")["blobs"] if b["path"] == dp]
-        check(listed == [{"path": dp, "size": len(blob), "downloads": 2}], "/admin/media: %s" % listed)
+        check(listed == [{"path": dp, "size": len(blob), "downloads": 2, "failed": 0}], "/admin/media: %s" % listed)
+        # mediaFailFirst: the first N GETs answer 503 (and are counted apart), then the blob is served
+        st, js = history(fw, A, dict(chunk, mediaFailFirst=2))
+        check(st == 200 and js["sent"] == 1, "fail first: %d %s" % (st, js))
+        codes = [download(fw, js["directPath"])[0] for _ in range(3)]
+        listed = [b for b in fw.call("/admin/media", "GET")["blobs"] if b["path"] == js["directPath"]]
+        check(codes == [503, 503, 200] and listed[0]["downloads"] == 1 and listed[0]["failed"] == 2,
+              "mediaFailFirst: %s %s" % (codes, listed))
+        for bad in ({"media": True, "mediaFailFirst": 9}, {"media": True, "mediaFailFirst": 1, "mediaMissing": True},
+                    {"mediaFailFirst": 1}):
+            st, js = history(fw, A, {**chunk, "media": False, **bad})
+            check(st == 400, "%s: %d %s" % (bad, st, js))
         # rawPayload in media mode: those very bytes are the plaintext (an unreadable chunk)
         raw = b"not zlib, encrypted all the same"
         st, js = history(fw, A, {"media": True, "rawPayload": base64.b64encode(raw).decode()})
