@@ -1,5 +1,7 @@
 /* Message helpers of the lifecycle_msg.c tests (lm_testlib.h). */
 #include "lifecycle.h"
+#include "app.h"
+#include "db.h"
 #include "workers.h"
 #include "xmalloc.h"
 
@@ -101,4 +103,35 @@ store_status(const char *id, int status, uint64_t req)
 	m.statuses = &s;
 	m.nstatuses = 1;
 	return store(&m, req);
+}
+
+struct lm_plans {
+	int done;
+	long generic, custom;
+};
+
+static void
+lm_plans_cb(void *arg, const struct db_result *r)
+{
+	struct lm_plans *pc = arg;
+
+	assert_null(r->err);
+	assert_int_equal(PQntuples(r->res[0]), 1);
+	pc->generic = strtol(PQgetvalue(r->res[0], 0, 0), NULL, 10);
+	pc->custom = strtol(PQgetvalue(r->res[0], 0, 1), NULL, 10);
+	pc->done = 1;
+}
+
+/* The plans of the pool's prepared statements whose text holds needle (the needle is a parameter: this
+ * query's own text does not hold it). */
+void
+prepared_plans(const char *needle, long *generic, long *custom)
+{
+	struct lm_plans pc = { 0, 0, 0 };
+
+	assert_int_equal(db_query(LC.app.db, "SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0)"
+	    " FROM pg_prepared_statements WHERE strpos(statement, $1) > 0", 1, &needle, lm_plans_cb, &pc), 0);
+	assert_true(lct_run_until(&pc.done, 1, 10000));
+	*generic = pc.generic;
+	*custom = pc.custom;
 }

@@ -19,5 +19,9 @@ struct workers_msg msg(const char *id, const char *remote, const char *participa
 int store(const struct workers_msg_store *m, uint64_t req);
 /* One status change of a message with 15550002222 in a store of its own; returns ok. */
 int store_status(const char *id, int status, uint64_t req);
+/* The generic and custom plans made so far of the statements whose text holds needle, by the connection an idle
+ * pool gives its next job (pg_prepared_statements is per connection, and db_pump gives every job of an idle
+ * pool to its first connection: the one that ran the statements of a test that waits for each answer). */
+void prepared_plans(const char *needle, long *generic, long *custom);
 
 #endif
