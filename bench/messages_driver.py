@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from proc_cpu import children, ticks
+
 BASE, KEY, CONTROL, SCRATCH, DB = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
 PORT = int(BASE.rsplit(":", 1)[1])
 LIMIT = float(os.environ.get("BENCH_TIMEOUT", "600"))
@@ -131,29 +133,6 @@ def state(name):
     return (j or {}).get("instance", {}).get("state") if st == 200 else None
 
 
-def _ticks(pid):
-    """utime + stime of a process, in clock ticks (0 once it is gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            v = f.read().rsplit(")", 1)[1].split()
-        return int(v[11]) + int(v[12])
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _children(ppid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == ppid:
-                        out.append(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
-
-
 def cpu(rx_pid):
     """CPU seconds so far of wagate, its workers, fakewa, PostgreSQL (postmaster and backends), the receiver and
     the driver: this process plus its waited-for children, i.e. the msg_load runs (and the psql runs, which come
@@ -168,9 +147,9 @@ def cpu(rx_pid):
     except (OSError, ValueError):
         pm = 0
     t = os.times()
-    return {"wagate": _ticks(sup) / hz, "workers": sum(_ticks(p) for p in _children(sup)) / hz,
-            "fakewa": _ticks(fw) / hz, "postgres": (_ticks(pm) + sum(_ticks(p) for p in _children(pm))) / hz,
-            "receiver": _ticks(rx_pid) / hz,
+    return {"wagate": ticks(sup) / hz, "workers": sum(ticks(p) for p in children(sup)) / hz,
+            "fakewa": ticks(fw) / hz, "postgres": (ticks(pm) + sum(ticks(p) for p in children(pm))) / hz,
+            "receiver": ticks(rx_pid) / hz,
             "driver": t.user + t.system + t.children_user + t.children_system}
 
 

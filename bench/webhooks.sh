@@ -29,6 +29,9 @@ rport=$(free_port)
 python3 - "$tmp" "$sup_pid" "$pgport" "$rport" "${BENCH_TIMEOUT:-300}" "${sets[@]}" >&3 <<'PY' ||
 import os, subprocess, sys, time
 
+sys.path.insert(0, "bench")
+from proc_cpu import children, ticks  # noqa: E402
+
 tmp, sup, pgport, rport, limit = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
 sets = [tuple(int(x) for x in s.split(":")) for s in sys.argv[6:]]
 hz = os.sysconf("SC_CLK_TCK")
@@ -40,28 +43,10 @@ def die(msg):
     sys.exit(1)
 
 
-def ticks(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            v = f.read().rsplit(")", 1)[1].split()
-        return int(v[11]) + int(v[12])
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def pg_ticks():
     with open(os.path.join(tmp, "pg", "data", "postmaster.pid")) as f:
         pm = int(f.readline())
-    total = ticks(pm)
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pm:
-                        total += ticks(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    return total
+    return ticks(pm) + sum(ticks(p) for p in children(pm))
 
 
 arrivals = os.path.join(tmp, "arrivals")

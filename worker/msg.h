@@ -68,6 +68,9 @@ int msg_exec_submit(struct session *s, const struct msg_job_ops *ops, void *arg)
  * inside a step). Nothing happens unless the executor is waiting. */
 void msg_exec_resume(struct session *s);
 
+/* Milliseconds on the host's CLOCK_MONOTONIC (the clock of SendMessage.start_by_ms, and of the steps' own
+ * deadlines). */
+uint64_t msg_now_ms(void);
 /* Which batch run this is: a fresh value for every batch, and for a batch started again after one of its
  * jobs FAILED (the cache was cleared). A step keeps the value its progress belongs to; on a different value it
  * starts from its beginning (its earlier operations' results are gone). Private to msg_exec.c's users. */

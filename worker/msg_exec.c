@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 
 #define MSG_LOAD_KEYS_MAX	512	/* keys of one SignalLoad (ipc.proto) */
 
@@ -109,6 +110,15 @@ msg_batch_free(struct msg_batch *b)
 	free(b->sts);
 	free(b->lids);
 	free(b);
+}
+
+uint64_t
+msg_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 uint64_t

@@ -19,21 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define HISTORY_BLOB_MAX	(16u * 1024 * 1024)	/* a chunk's media blob */
 #define HISTORY_FETCH_MS	60000	/* its download, all of it, retries included */
 #define HISTORY_FETCH_TRIES	3	/* attempts, when the ones before failed in a way that may pass */
 #define HISTORY_RETRY_MS	1000	/* the wait before the second; doubled before each later one */
-
-static uint64_t
-history_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* The wait for the next attempt is over: the executor runs the step again, which starts it. */
 static void
@@ -59,7 +49,7 @@ history_retry_later(struct msg_recv_history *rh, int ok, int status)
 	struct timeval tv;
 
 	if ((ok && status != 408 && status != 429 && status < 500) || rh->tries >= HISTORY_FETCH_TRIES ||
-	    history_now_ms() + delay >= rh->first_ms + HISTORY_FETCH_MS)
+	    msg_now_ms() + delay >= rh->first_ms + HISTORY_FETCH_MS)
 		return 0;
 	if (rh->retry == NULL && (rh->retry = evtimer_new(worker_base(rh->s->w), history_retry_cb, rh)) == NULL)
 		return 0;
@@ -142,15 +132,15 @@ msg_recv_history_fetch(struct session *s, struct msg_recv_history *rh, const str
 	    (size_t)c->history_length + 26 : HISTORY_BLOB_MAX;
 	rh->s = s;
 	if (rh->tries++ == 0)
-		rh->first_ms = history_now_ms();
+		rh->first_ms = msg_now_ms();
 	/* the download's time, less what the attempts before used (a retry is only planned inside it, but its timer
 	 * may fire a little late) */
-	if (history_now_ms() >= rh->first_ms + HISTORY_FETCH_MS) {
+	if (msg_now_ms() >= rh->first_ms + HISTORY_FETCH_MS) {
 		free(url);
 		snprintf(rh->err, sizeof(rh->err), "no time left for attempt %d", rh->tries);
 		return WA_SIGNAL_DONE;
 	}
-	r.timeout_ms = (unsigned)(rh->first_ms + HISTORY_FETCH_MS - history_now_ms());
+	r.timeout_ms = (unsigned)(rh->first_ms + HISTORY_FETCH_MS - msg_now_ms());
 	r.origin = "https://web.whatsapp.com";
 	if (p != NULL && p->enabled && p->host != NULL) {
 		memset(&fp, 0, sizeof(fp));

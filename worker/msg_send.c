@@ -308,16 +308,6 @@ send_plaintexts(struct send_op *op, const uint8_t *msg, size_t len)
 	return rc;
 }
 
-/* Milliseconds on the host's CLOCK_MONOTONIC (the clock of SendMessage.start_by_ms). */
-static uint64_t
-send_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* A send for request_id (own: the worker's own, msg_send_own). */
 static void
 send_start(struct session *s, uint64_t request_id, int own, const char *to, const uint8_t *msg, size_t len,
@@ -536,7 +526,7 @@ send_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch 
 		/* Too late to start: the caller has waited most of its time (behind a history download, say). A
 		 * run that starts has nothing of the send in its batch yet (a resumed one may: not here), so refusing
 		 * leaves no row and no stanza behind the 504. */
-		if (op->kind == SEND_KIND_MESSAGE && op->start_by_ms != 0 && send_now_ms() > op->start_by_ms) {
+		if (op->kind == SEND_KIND_MESSAGE && op->start_by_ms != 0 && msg_now_ms() > op->start_by_ms) {
 			op->code = 504;
 			snprintf(op->error, sizeof(op->error), "not sent: the instance was busy with earlier work past"
 			    " the send's deadline; nothing was stored or sent");
