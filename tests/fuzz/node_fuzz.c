@@ -1,5 +1,6 @@
 /* libFuzzer target for the binary node decoder: decode; if it decodes, encode again, decode again and
- * check the trees are equal and the encoding is stable. */
+ * check the trees are equal (up to the one rendering wa_binary.h allows to change, below) and the encoding is
+ * stable. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +12,28 @@
 #define NODE_FUZZ_MAX_LEN (1 << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * The tree as a second decode renders it: under the JID keys (wa_binary_key_is_jid) a bare server is written as
+ * a JID and read back plain, so a value "@lid" read from a raw string comes back "lid" (wa_binary.h: "@server"
+ * and "server" are the two renderings of one wire JID; our own <iq to="@g.us"> relies on it). Everything else
+ * must come back exactly.
+ */
+static void
+node_fuzz_canon(struct wa_node *n)
+{
+	size_t i;
+
+	for (i = 0; i < n->nattrs; i++) {
+		char *v = n->attrs[i].value;
+
+		if (v[0] == '@' && wa_binary_key_is_jid(n->attrs[i].key) && wa_jid_is_server_name(v + 1))
+			memmove(v, v + 1, strlen(v));
+	}
+	if (n->ctype == WA_CONTENT_NODES)
+		for (i = 0; i < n->nchildren; i++)
+			node_fuzz_canon(n->children[i]);
+}
 
 /* One input: any frame plaintext. */
 int
@@ -33,8 +56,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (wa_binary_encode(n, &e1, &l1) == -1)
 		abort();
 	m = wa_binary_decode(e1, l1, err, sizeof(err));
-	if (m == NULL || !wa_node_equal(n, m))
+	if (m == NULL)
 		abort();
+	if (!wa_node_equal(n, m)) {
+		node_fuzz_canon(n);
+		if (!wa_node_equal(n, m))
+			abort();
+	}
 	if (wa_binary_encode(m, &e2, &l2) == -1 || l1 != l2 || memcmp(e1, e2, l1) != 0)
 		abort();
 	free(e1);
