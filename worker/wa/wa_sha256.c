@@ -3,6 +3,7 @@
  * for the initial state) and Intel's description of the SHA extensions (SHA256RNDS2 does two rounds on the state
  * held as ABEF and CDGH; SHA256MSG1 and SHA256MSG2 compute the message schedule four words at a time). */
 #include "wa_sha256.h"
+#include "xmalloc.h"
 
 #include <string.h>
 
@@ -240,9 +241,8 @@ wa_hmac_sha256_init(struct wa_hmac_sha256 *c, const void *key, size_t key_len)
 		pad[i] = k[i] ^ 0x5c;
 	wa_sha256_init(&c->outer);
 	wa_sha256_update(&c->outer, pad, sizeof(pad));
-	memset(k, 0, sizeof(k));
-	memset(pad, 0, sizeof(pad));
-	__asm__ __volatile__("" : : "r"(k), "r"(pad) : "memory");	/* keep the wipes */
+	explicit_wipe(k, sizeof(k));
+	explicit_wipe(pad, sizeof(pad));
 }
 
 void
@@ -259,13 +259,11 @@ wa_hmac_sha256_final(struct wa_hmac_sha256 *c, uint8_t out[WA_SHA256_LEN])
 	wa_sha256_final(&c->inner, ih);
 	wa_sha256_update(&c->outer, ih, sizeof(ih));
 	wa_sha256_final(&c->outer, out);
-	memset(ih, 0, sizeof(ih));
-	__asm__ __volatile__("" : : "r"(ih) : "memory");
+	explicit_wipe(ih, sizeof(ih));
 }
 
 void
 wa_hmac_sha256_wipe(struct wa_hmac_sha256 *c)
 {
-	memset(c, 0, sizeof(*c));
-	__asm__ __volatile__("" : : "r"(c) : "memory");
+	explicit_wipe(c, sizeof(*c));
 }

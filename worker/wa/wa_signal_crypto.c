@@ -119,10 +119,7 @@ static void
 crypto_hmac_cleanup_cb(void *c, void *user_data)
 {
 	(void)user_data;
-	if (c == NULL)
-		return;
-	wa_hmac_sha256_wipe(c);
-	free(c);
+	free_wiped(c, sizeof(struct wa_hmac_sha256));
 }
 
 static int
