@@ -83,6 +83,8 @@ static const struct opt opts[] = {
 	{ "WAGATE_WEBHOOK_RETRY_MIN_MS", OPT_INT, "1000", 10, 3600000, 0, O(webhook_retry_min_ms), "first webhook retry delay" },
 	{ "WAGATE_WEBHOOK_RETRY_MAX_MS", OPT_INT, "300000", 10, 86400000, 0, O(webhook_retry_max_ms), "webhook retry delay cap" },
 	{ "WAGATE_WEBHOOK_CONCURRENCY", OPT_INT, "128", 1, 1024, 0, O(webhook_concurrency), "parallel webhook deliveries" },
+	{ "WAGATE_WEBHOOK_LIBCURL", OPT_BOOL, "false", 0, 1, 0, O(webhook_libcurl),
+	  "send plain http:// webhooks through libcurl too (default: wagate's own HTTP/1.1 client)" },
 	{ "CORS_ORIGIN", OPT_ORIGINS, "*", 0, 0, 0, O(cors_origin),
 	  "origins browsers may call from: * or a comma list like https://a.example,http://localhost:3000" },
 	{ "CORS_METHODS", OPT_METHODS, "POST,GET,PUT,DELETE", 0, 0, 0, O(cors_methods),

@@ -51,6 +51,7 @@ struct config {
 	int webhook_retry_min_ms;
 	int webhook_retry_max_ms;
 	int webhook_concurrency;
+	int webhook_libcurl;
 	char *cors_origin;		/* CORS_ORIGIN: "*", or a comma list of origins (spaces trimmed) */
 	char *cors_methods;		/* CORS_METHODS: comma list of upper-case methods, as sent in preflights */
 	int cors_credentials;		/* CORS_CREDENTIALS */

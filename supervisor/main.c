@@ -185,6 +185,7 @@ main(int argc, char **argv)
 	hcfg.retry_max_ms = app.cfg->webhook_retry_max_ms;
 	hcfg.max_age_s = 7 * 24 * 3600;
 	hcfg.concurrency = app.cfg->webhook_concurrency;
+	hcfg.libcurl_only = app.cfg->webhook_libcurl;
 	hcfg.request_timeout_ms = 15000;
 	if ((app.webhook = webhook_new(app.base, app.db, &hcfg)) == NULL)
 		fatalx("webhook delivery could not be started");

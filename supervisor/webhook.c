@@ -106,6 +106,7 @@ webhook_new(struct event_base *base, struct db *db, const struct webhook_config 
 
 	if (webhook_curl_init(w, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	webhook_http_init(w, cfg->libcurl_only);
 	w->poll_timer = event_new(base, -1, EV_PERSIST, webhook_poll_cb, w);
 	w->kick_ev = evtimer_new(base, webhook_poll_cb, w);
 	w->wake_timer = evtimer_new(base, webhook_poll_cb, w);
@@ -148,6 +149,7 @@ webhook_free(struct webhook *w)
 		webhook_delivery_free(d);
 	}
 	webhook_holds_clear(w);
+	webhook_http_free(w);
 	webhook_curl_cleanup(w);
 	event_free(w->poll_timer);
 	event_free(w->kick_ev);

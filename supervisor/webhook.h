@@ -23,6 +23,7 @@ struct webhook_config {
 	int max_age_s;			/* rows older than this are dropped (and logged); 0 = 7 days */
 	int concurrency;		/* parallel deliveries; 0 = 128 */
 	int request_timeout_ms;		/* per POST; 0 = 15000 */
+	int libcurl_only;		/* WAGATE_WEBHOOK_LIBCURL: libcurl sends plain http:// URLs too */
 };
 
 /* Header carrying the outbox row id: the same for every attempt, so receivers can de-duplicate. */

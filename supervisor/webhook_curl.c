@@ -1,5 +1,5 @@
 /* Webhook transport: libcurl's multi interface driven by libevent (socket watchers and one timer), the
- * easy handle of one POST, and its request headers. */
+ * easy handle of one POST, and its request headers. Plain http:// URLs go to webhook_http.c first. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -235,9 +235,18 @@ webhook_curl_headers(const struct webhook_delivery *d, const char *headers_json)
 	return h;
 }
 
-/* Hand d's POST to the multi handle; a failure leaves d->easy NULL. */
+/* Our own client for plain http:// URLs, libcurl for the rest. */
 int
 webhook_curl_start(struct webhook *w, struct webhook_delivery *d)
+{
+	if (webhook_http_start(w, d) == 0)
+		return 0;
+	return webhook_curl_post(w, d);
+}
+
+/* Hand d's POST to the multi handle; a failure leaves d->easy NULL. */
+int
+webhook_curl_post(struct webhook *w, struct webhook_delivery *d)
 {
 	CURL *easy;
 
@@ -275,6 +284,7 @@ webhook_curl_start(struct webhook *w, struct webhook_delivery *d)
 void
 webhook_curl_stop(struct webhook_delivery *d)
 {
+	webhook_http_stop(d);
 	if (d->easy == NULL)
 		return;
 	curl_multi_remove_handle(d->w->multi, d->easy);

@@ -1,6 +1,6 @@
 /* Webhook internals shared by its files: webhook.c (new/free, timers, metrics), webhook_event.c (names and
  * enqueue), webhook_deliver.c (claim, outcome, retry), webhook_sql.c (the outbox's hot statements) and
- * webhook_curl.c (libcurl multi on libevent).
+ * webhook_curl.c (libcurl multi on libevent) and webhook_http.c (our own client for plain http:// URLs).
  * Nothing outside supervisor/webhook*.c includes this. */
 #ifndef WAGATE_WEBHOOK_INT_H
 #define WAGATE_WEBHOOK_INT_H
@@ -55,6 +55,23 @@ struct webhook_delivery {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
+	/* webhook_http.c's, when its URL is one that client sends */
+	struct wh_conn *hconn;			/* the connection carrying its POST */
+	struct wh_pool *hwait;			/* the pool whose address lookup it waits for */
+	TAILQ_ENTRY(webhook_delivery) hwait_entry;
+	char *hhead;				/* the request head */
+	size_t hhead_len;
+	int hretried;				/* sent again after a reused connection broke */
+	struct timeval hdeadline;		/* the POST's end, over its tries */
+};
+
+/* What webhook_http.c did since start (tests, benches). */
+struct webhook_http_stats {
+	unsigned long requests;			/* POSTs it carried */
+	unsigned long conns;			/* connections it opened */
+	unsigned long reused;			/* POSTs sent on a kept-alive connection */
+	unsigned long retried;			/* POSTs sent again after a reused connection broke */
+	unsigned long to_curl;			/* POSTs handed to libcurl: evdns found no address */
 };
 
 /* One database call in flight; survives the webhook so a late callback finds op->w == NULL. */
@@ -104,6 +121,7 @@ struct webhook {
 
 	CURLM *multi;
 	struct event *curl_timer;
+	struct webhook_http *http;		/* NULL: libcurl sends every POST */
 	struct event *poll_timer;
 	struct event *kick_ev;
 	struct event *wake_timer;
@@ -194,9 +212,41 @@ char *webhook_json_strip_nul(const char *text);
 
 /* The request headers for d: ours, then the row's custom ones (headers_json may be NULL). */
 struct curl_slist *webhook_curl_headers(const struct webhook_delivery *d, const char *headers_json);
-/* Start POSTing d (its url, body and hdrs are set); 0, or -1 if the transfer could not be started. */
+/* Start POSTing d (its url, body and hdrs are set) with webhook_http.c's client when it takes the URL, else with
+ * libcurl; 0, or -1 if the transfer could not be started. The outcome always comes later, from the loop. */
 int webhook_curl_start(struct webhook *w, struct webhook_delivery *d);
-/* Abandon d's transfer, if any. */
+/* The same with libcurl alone. */
+int webhook_curl_post(struct webhook *w, struct webhook_delivery *d);
+/* Abandon d's transfer, if any (either client's). */
 void webhook_curl_stop(struct webhook_delivery *d);
+
+/* webhook_http_url.c */
+#define WEBHOOK_HTTP_HOST_MAX	253
+/* What a URL says for webhook_http.c's client: host, port and the request target. */
+struct webhook_http_target {
+	char host[WEBHOOK_HTTP_HOST_MAX + 1];
+	int port;
+	int ipv6;
+	const char *path;			/* into the URL: starts with '/' or '?', or is empty */
+	size_t path_len;
+};
+/* Whether the client sends to url (0 or 1), and its parts in *t. */
+int webhook_http_target(const char *url, struct webhook_http_target *t);
+/* The same without the parts (tests). */
+int webhook_http_takes(const char *url);
+/* Build d's request head (d->hhead) for the URL parts t. */
+void webhook_http_head(struct webhook_delivery *d, const struct webhook_http_target *t);
+
+/* webhook_http.c */
+/* Set up the client on w unless every POST must go through libcurl (curl_only, or a proxy in the environment). */
+void webhook_http_init(struct webhook *w, int curl_only);
+/* Close its connections and free it (deliveries must be freed first). */
+void webhook_http_free(struct webhook *w);
+/* Start d's POST when its URL is the client's: 0 started, 1 not ours (libcurl's). */
+int webhook_http_start(struct webhook *w, struct webhook_delivery *d);
+/* Abandon d's POST, if the client has it. */
+void webhook_http_stop(struct webhook_delivery *d);
+/* Its counters; NULL when libcurl sends every POST. */
+const struct webhook_http_stats *webhook_http_stats(const struct webhook *w);
 
 #endif
