@@ -95,6 +95,7 @@ struct webhook_http {
 	struct evdns_base *dns;			/* created at the first name to resolve */
 	LIST_HEAD(, wh_pool) pools;
 	int npools;
+	int nconns;				/* connections open, busy or idle, over all pools */
 	struct wh_conns dead;
 	struct event *reap_ev;
 	struct webhook_http_stats stats;
@@ -139,6 +140,7 @@ wh_conn_close(struct wh_conn *c)
 	}
 	if (c->state != WH_IDLE)
 		c->pool->nbusy--;
+	h->nconns--;
 	if (c->rev != NULL)
 		event_del(c->rev);
 	if (c->wev != NULL)
@@ -181,7 +183,9 @@ wh_finish(struct wh_conn *c, CURLcode res, long code, int reusable, const char *
 		vsnprintf(d->errbuf, sizeof(d->errbuf), fmt, ap);
 		va_end(ap);
 	}
-	if (reusable && pool->nidle < w->concurrency) {
+	/* Busy and idle connections together stay within the webhook's share of descriptors (its concurrency, which
+	 * HTTP_MAX_CONNECTIONS reserves): one past it is closed rather than kept. */
+	if (reusable && pool->h->nconns <= w->concurrency) {
 		c->d = NULL;
 		d->hconn = NULL;
 		pool->nbusy--;
@@ -459,6 +463,7 @@ wh_conn_new(struct wh_pool *pool, struct webhook_delivery *d)
 	if ((c->timer = evtimer_new(pool->h->w->base, wh_timer_cb, c)) == NULL)
 		fatalx("evtimer_new");
 	pool->h->stats.conns++;
+	pool->h->nconns++;
 	wh_conn_attach(c, d);
 	return c;
 }
