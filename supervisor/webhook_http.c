@@ -596,11 +596,17 @@ wh_dns_start_cb(evutil_socket_t fd, short what, void *arg)
 	struct evdns_getaddrinfo_request *req;
 	char port[8];
 
-	if (h->dns == NULL && (h->dns = evdns_base_new(h->w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-	    EVDNS_BASE_DISABLE_WHEN_INACTIVE)) == NULL) {
-		log_warnx("webhook: evdns_base_new failed; libcurl resolves webhook hosts");
-		wh_dns_cb(EVUTIL_EAI_FAIL, NULL, pool);
-		return;
+	if (h->dns == NULL) {
+		if ((h->dns = evdns_base_new(h->w->base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+		    EVDNS_BASE_DISABLE_WHEN_INACTIVE)) == NULL) {
+			log_warnx("webhook: evdns_base_new failed; libcurl resolves webhook hosts");
+			wh_dns_cb(EVUTIL_EAI_FAIL, NULL, pool);
+			return;
+		}
+		/* The deliveries wait for the answer outside their request timeout: 2 tries of 2 s, then libcurl
+		 * (whose getaddrinfo has its own sources and timeout) takes the host for a minute. */
+		evdns_base_set_option(h->dns, "timeout:", "2");
+		evdns_base_set_option(h->dns, "attempts:", "2");
 	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

@@ -491,6 +491,31 @@ test_host_name(void **state)
 	peer_stop();
 }
 
+/* A host evdns cannot resolve (a label over 63 bytes, refused before any query) goes to libcurl, whose own
+ * lookup fails too: a failed attempt, and the host stays libcurl's for the next try. */
+static void
+test_unresolvable(void **state)
+{
+	const struct webhook_http_stats *st;
+	struct webhook *w;
+	char url[192], *err;
+	int twice = 2;
+
+	snprintf(url, sizeof(url), "http://%s.invalid/x", "a123456789b123456789c123456789d123456789e123456789"
+	    "f123456789g1234");
+	w = http_webhook(url, 1000, 0);
+	enqueue(w, NULL, "x", "application.startup", "{}", NULL);
+	assert_true(run_until(pred_attempts, &twice, 15000));
+	assert_non_null(err = sql_text("SELECT last_error FROM webhook_outbox"));
+	free(err);
+	st = webhook_http_stats(w);
+	/* Taken once (then handed over); the retry went to libcurl at once. */
+	assert_int_equal(st->requests, 1);
+	assert_int_equal(st->to_curl, 1);
+	assert_int_equal(st->conns, 0);
+	webhook_free(w);
+}
+
 /* WAGATE_WEBHOOK_LIBCURL and a proxy in the environment leave every POST to libcurl. */
 static void
 test_libcurl_only(void **state)
@@ -527,6 +552,7 @@ main(void)
 		cmocka_unit_test_setup(test_refused_and_silent, webhook_test_reset),
 		cmocka_unit_test_setup(test_early_answer, webhook_test_reset),
 		cmocka_unit_test_setup(test_host_name, webhook_test_reset),
+		cmocka_unit_test_setup(test_unresolvable, webhook_test_reset),
 		cmocka_unit_test_setup(test_libcurl_only, webhook_test_reset),
 	};
 

@@ -67,7 +67,7 @@ struct webhook_delivery {
 
 /* What webhook_http.c did since start (tests, benches). */
 struct webhook_http_stats {
-	unsigned long requests;			/* POSTs it carried */
+	unsigned long requests;			/* POSTs it took (some handed to libcurl later: to_curl) */
 	unsigned long conns;			/* connections it opened */
 	unsigned long reused;			/* POSTs sent on a kept-alive connection */
 	unsigned long retried;			/* POSTs sent again after a reused connection broke */
