@@ -649,17 +649,20 @@ webhook_handoffs_done(struct webhook *w, struct webhook_op *op, const struct db_
 		webhook_deletes_due(w);
 }
 
-/* ANALYZE webhook_outbox (webhook_analyze_due); it takes no lock that the outbox's writers wait for. */
-static void
-webhook_analyze(struct webhook *w)
+/* ANALYZE webhook_outbox (webhook_analyze_due) or VACUUM it (webhook_maint_cb); neither takes a lock that the
+ * outbox's writers wait for, and the VACUUM skips its turn while another holds the table (autovacuum). */
+void
+webhook_utility(struct webhook *w, enum webhook_op_kind kind)
 {
-	struct webhook_op *op = webhook_op_new(w, WEBHOOK_OP_ANALYZE);
+	struct webhook_op *op = webhook_op_new(w, kind);
+	int *busy = kind == WEBHOOK_OP_ANALYZE ? &w->analyzing : &w->vacuuming;
 
-	w->analyzing = 1;
-	if (db_query(w->db, "ANALYZE webhook_outbox", 0, NULL, webhook_db_cb, op) == -1) {
+	*busy = 1;
+	if (db_query(w->db, kind == WEBHOOK_OP_ANALYZE ? "ANALYZE webhook_outbox" :
+	    "VACUUM (SKIP_LOCKED, TRUNCATE false) webhook_outbox", 0, NULL, webhook_db_cb, op) == -1) {
 		TAILQ_REMOVE(&w->ops, op, entry);
 		free(op);
-		w->analyzing = 0;
+		*busy = 0;
 	}
 }
 
@@ -860,13 +863,14 @@ webhook_db_cb(void *arg, const struct db_result *r)
 			w->backlog = webhook_backlog_estimate(strtol(PQgetvalue(res, 0, 0), NULL, 10), w->count_cap,
 			    reltuples, strtod(PQgetvalue(res, 0, 2), NULL), strtod(PQgetvalue(res, 0, 3), NULL));
 			if (!w->analyzing && webhook_analyze_due(w->backlog, reltuples))
-				webhook_analyze(w);
+				webhook_utility(w, WEBHOOK_OP_ANALYZE);
 		}
 		break;
 	case WEBHOOK_OP_ANALYZE:
-		w->analyzing = 0;
+	case WEBHOOK_OP_VACUUM:
+		*(op->kind == WEBHOOK_OP_ANALYZE ? &w->analyzing : &w->vacuuming) = 0;
 		if (r->err != NULL)
-			webhook_db_error(w, "analyze", r);
+			webhook_db_error(w, op->kind == WEBHOOK_OP_ANALYZE ? "analyze" : "vacuum", r);
 		break;
 	case WEBHOOK_OP_SWEEP:
 		w->sweeping = 0;

@@ -516,6 +516,38 @@ test_unresolvable(void **state)
 	webhook_free(w);
 }
 
+/* The VACUUM of our own once enough rows left the outbox: it runs (over the pool, outside a transaction
+ * block), and PostgreSQL counts it. */
+static long
+vacuums(void)
+{
+	return sql_long("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'webhook_outbox'");
+}
+
+static int
+pred_vacuumed(void *arg)
+{
+	return vacuums() > *(long *)arg;
+}
+
+static void
+test_vacuum(void **state)
+{
+	struct webhook *w;
+	char url[128];
+	long before = vacuums();
+
+	peer_start("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v", P.port);
+	w = http_webhook(url, 3000, 0);
+	w->vacuum_rows = 5;
+	deliver_n(w, 6);
+	assert_true(run_until(pred_vacuumed, &before, 10000));
+	assert_int_equal(w->nvacuums, 1);
+	webhook_free(w);
+	peer_stop();
+}
+
 /* WAGATE_WEBHOOK_LIBCURL and a proxy in the environment leave every POST to libcurl. */
 static void
 test_libcurl_only(void **state)
@@ -553,6 +585,7 @@ main(void)
 		cmocka_unit_test_setup(test_early_answer, webhook_test_reset),
 		cmocka_unit_test_setup(test_host_name, webhook_test_reset),
 		cmocka_unit_test_setup(test_unresolvable, webhook_test_reset),
+		cmocka_unit_test_setup(test_vacuum, webhook_test_reset),
 		cmocka_unit_test_setup(test_libcurl_only, webhook_test_reset),
 	};
 

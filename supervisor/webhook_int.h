@@ -25,6 +25,7 @@
 #define WEBHOOK_DEL_WAIT_MS	20	/* delivered rows wait this long for their plain DELETE to fill */
 #define WEBHOOK_AHEAD		32	/* rows of a queue a hand-off reads: the next one and those behind it */
 #define WEBHOOK_ANALYZE_MIN	16	/* a backlog this small is not worth an ANALYZE (webhook_analyze_due) */
+#define WEBHOOK_VACUUM_ROWS	10000	/* rows gone from the outbox between two VACUUMs of our own */
 
 enum webhook_op_kind {
 	WEBHOOK_OP_CLAIM,
@@ -34,6 +35,7 @@ enum webhook_op_kind {
 	WEBHOOK_OP_DELETE,		/* the delivered rows of one loop turn */
 	WEBHOOK_OP_HANDOFF,		/* the settled heads of one loop turn, with their queues' next rows */
 	WEBHOOK_OP_ANALYZE,		/* statistics for a backlog that outgrew them */
+	WEBHOOK_OP_VACUUM,		/* dead rows of delivered events out of the claim's way */
 };
 
 struct webhook_delivery {
@@ -152,6 +154,10 @@ struct webhook {
 	int counting;
 	int sweeping;
 	int analyzing;
+	int vacuuming;
+	unsigned long vacuum_mark;		/* delivered + dropped at the last VACUUM */
+	unsigned long vacuum_rows;		/* WEBHOOK_VACUUM_ROWS (tests lower it) */
+	unsigned long nvacuums;			/* VACUUMs started (tests) */
 	unsigned maint_ticks;
 	int db_down_logged;
 
@@ -171,6 +177,8 @@ void webhook_wake_after(struct webhook *w, long ms);
 void webhook_claim(struct webhook *w);
 /* Count the backlog and, now and then, drop rows past max age. */
 void webhook_maint(struct webhook *w);
+/* Run ANALYZE or VACUUM (the kind) on the outbox. */
+void webhook_utility(struct webhook *w, enum webhook_op_kind kind);
 /* webhook_sql.c: the outbox's hot statements and the settings they run with (webhook_tx_indexed). */
 #define WEBHOOK_TX_SETS	1
 extern const char webhook_tx_settings[];
