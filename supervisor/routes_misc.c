@@ -149,6 +149,7 @@ route_metrics(struct http_call *c)
 	struct app *app = c->app;
 	struct metrics_walk w = { app, evbuffer_new(), { 0, 0, 0 }, 0 };
 	struct evbuffer *b = w.b;
+	unsigned long posts, conns;
 	size_t len;
 	char *text;
 	int s;
@@ -181,6 +182,12 @@ route_metrics(struct http_call *c)
 	evbuffer_add_printf(b, "# HELP wagate_webhook_failed_attempts_total Webhook attempts that failed.\n"
 	    "# TYPE wagate_webhook_failed_attempts_total counter\nwagate_webhook_failed_attempts_total %lu\n",
 	    webhook_failed_attempts_total(app->webhook));
+	webhook_http_totals(app->webhook, &posts, &conns);
+	evbuffer_add_printf(b, "# HELP wagate_webhook_http_posts_total Webhook POSTs sent by the own HTTP client (plain "
+	    "http://).\n# TYPE wagate_webhook_http_posts_total counter\nwagate_webhook_http_posts_total %lu\n"
+	    "# HELP wagate_webhook_http_connections_total TCP connections it opened (kept alive between POSTs).\n"
+	    "# TYPE wagate_webhook_http_connections_total counter\nwagate_webhook_http_connections_total %lu\n",
+	    posts, conns);
 	evbuffer_add_printf(b, "# HELP wagate_db_connections_up PostgreSQL connections up.\n# TYPE wagate_db_connections_up gauge\n"
 	    "wagate_db_connections_up %u\n", db_connections_up(app->db));
 	evbuffer_add_printf(b, "# HELP wagate_db_queries_total Database statements run.\n# TYPE wagate_db_queries_total counter\n"

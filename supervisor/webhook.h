@@ -117,6 +117,9 @@ unsigned long webhook_delivered_total(const struct webhook *w);
 unsigned long webhook_failed_attempts_total(const struct webhook *w);
 /* Rows dropped because they exceeded max_age_s. */
 unsigned long webhook_dropped_total(const struct webhook *w);
+/* The own HTTP client's POSTs (those it took) and the TCP connections it opened for them, since start: far fewer
+ * connections than POSTs means keep-alive works. Zeros when libcurl sends everything. */
+void webhook_http_totals(const struct webhook *w, unsigned long *posts, unsigned long *connections);
 
 /* Helpers, exposed for tests and for the HTTP layer's validation. */
 /* "group-participants.update" -> "GROUP_PARTICIPANTS_UPDATE"; 0, or -1 if out is too small / name empty. */

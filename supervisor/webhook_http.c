@@ -787,3 +787,12 @@ webhook_http_stats(const struct webhook *w)
 {
 	return w->http != NULL ? &w->http->stats : NULL;
 }
+
+void
+webhook_http_totals(const struct webhook *w, unsigned long *posts, unsigned long *connections)
+{
+	const struct webhook_http_stats *st = w != NULL ? webhook_http_stats(w) : NULL;
+
+	*posts = st != NULL ? st->requests : 0;
+	*connections = st != NULL ? st->conns : 0;
+}

@@ -77,6 +77,10 @@ class WebhookTest(E2ETestCase):
         for req in self.rx.snapshot():
             self.assertNotIn(c["hash"].encode(), req["raw"])
             self.assertNotIn(b"e2e-global-key", req["raw"])
+        # The receiver is plain http://: wagate's own client sent these, on kept-alive connections.
+        posts = sup.metric("wagate_webhook_http_posts_total")
+        self.assertGreaterEqual(posts, len(self.rx.accepted()))
+        self.assertLess(sup.metric("wagate_webhook_http_connections_total"), posts)
 
     def test_by_events_suffix(self):
         sup = self.start(WEBHOOK_GLOBAL_WEBHOOK_BY_EVENTS="true")
