@@ -74,7 +74,6 @@ webhook_http_target(const char *url, struct webhook_http_target *t)
 	return 1;
 }
 
-
 /* Whether url goes through this client rather than libcurl (tests). */
 int
 webhook_http_takes(const char *url)
