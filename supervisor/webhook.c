@@ -129,6 +129,7 @@ webhook_new(struct event_base *base, struct db *db, const struct webhook_config 
 	w->del_timer = evtimer_new(base, webhook_del_timer_cb, w);
 	w->del_wait_ms = WEBHOOK_DEL_WAIT_MS;
 	w->vacuum_rows = WEBHOOK_VACUUM_ROWS;
+	w->http_idle_ms = WEBHOOK_HTTP_IDLE_MS;
 	/* Half the room for rows being written, so the window never holds back a POST (webhook_room). */
 	w->del_batch = w->concurrency / 2 > 0 ? w->concurrency / 2 : 1;
 	if (w->poll_timer == NULL || w->kick_ev == NULL || w->wake_timer == NULL || w->maint_timer == NULL ||

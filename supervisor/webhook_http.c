@@ -35,7 +35,6 @@
 #include "xmalloc.h"
 
 #define WH_DNS_KEEP_MS		60000	/* an evdns answer (or failure) is used this long */
-#define WH_IDLE_MS		30000	/* an idle connection is closed after this long */
 #define WH_CONNECT_MS		10000	/* connect timeout, when the request timeout is longer */
 #define WH_READ_BUF		16384
 #define WH_POOLS_MAX		64	/* hosts with state at once; more go to libcurl while all are busy */
@@ -175,7 +174,7 @@ wh_finish(struct wh_conn *c, CURLcode res, long code, int reusable, const char *
 	struct webhook_delivery *d = c->d;
 	struct wh_pool *pool = c->pool;
 	struct webhook *w = pool->h->w;
-	struct timeval idle = { WH_IDLE_MS / 1000, 0 };
+	struct timeval idle = { w->http_idle_ms / 1000, (w->http_idle_ms % 1000) * 1000 };
 	va_list ap;
 
 	if (fmt != NULL) {

@@ -34,6 +34,8 @@ struct peer {
 	int port;
 	struct event *lev;
 	int accepts;			/* connections accepted */
+	int closes;			/* connections of this peer the client closed */
+	int serial;			/* which peer_start: older connections are not counted */
 	int requests;			/* whole requests read */
 	const char *reply;		/* answered to each request; NULL: never answer */
 	size_t piece;			/* write the answer in pieces of this size, one per timer tick (0: whole) */
@@ -46,6 +48,7 @@ struct peer {
 
 struct peer_conn {
 	struct peer *p;
+	int serial;
 	evutil_socket_t fd;
 	struct event *ev, *tick;
 	char *buf;
@@ -131,6 +134,8 @@ peer_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (n < 0 && errno == EAGAIN)
 		return;
 	if (n <= 0) {
+		if (pc->serial == p->serial)
+			p->closes++;
 		peer_conn_free(pc);
 		return;
 	}
@@ -177,6 +182,7 @@ peer_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	p->accepts++;
 	pc = xcalloc(1, sizeof(*pc));
 	pc->p = p;
+	pc->serial = p->serial;
 	pc->fd = fd;
 	pc->ev = event_new(T.base, fd, EV_READ | EV_PERSIST, peer_read_cb, pc);
 	pc->tick = evtimer_new(T.base, peer_tick_cb, pc);
@@ -191,7 +197,10 @@ peer_start(const char *reply)
 	socklen_t len = sizeof(sin);
 	int one = 1;
 
+	static int serial;
+
 	memset(&P, 0, sizeof(P));
+	P.serial = ++serial;
 	P.reply = reply;
 	P.lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	assert_true(P.lfd >= 0);
@@ -389,6 +398,35 @@ test_stale_connection(void **state)
 	peer_stop();
 }
 
+/* A connection idle past its expiry is closed by the client, and the next POST opens a new one. */
+static int
+pred_closed(void *arg)
+{
+	return P.closes >= *(int *)arg;
+}
+
+static void
+test_idle_expiry(void **state)
+{
+	struct webhook *w;
+	char url[128];
+	int one = 1;
+
+	peer_start("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/idle", P.port);
+	w = http_webhook(url, 3000, 0);
+	w->http_idle_ms = 150;
+	deliver_n(w, 2);
+	assert_int_equal(P.accepts, 1);
+	assert_true(run_until(pred_closed, &one, 5000));
+	deliver_n(w, 1);
+	assert_int_equal(P.accepts, 2);
+	assert_int_equal(webhook_http_stats(w)->reused, 1);
+	assert_int_equal(webhook_http_stats(w)->retried, 0);
+	webhook_free(w);
+	peer_stop();
+}
+
 /* Not HTTP: a failed attempt saying why, retried, and delivered once the receiver mends. */
 static void
 test_bad_answer(void **state)
@@ -580,6 +618,7 @@ main(void)
 		cmocka_unit_test_setup(test_chunked_interim, webhook_test_reset),
 		cmocka_unit_test_setup(test_not_reused, webhook_test_reset),
 		cmocka_unit_test_setup(test_stale_connection, webhook_test_reset),
+		cmocka_unit_test_setup(test_idle_expiry, webhook_test_reset),
 		cmocka_unit_test_setup(test_bad_answer, webhook_test_reset),
 		cmocka_unit_test_setup(test_refused_and_silent, webhook_test_reset),
 		cmocka_unit_test_setup(test_early_answer, webhook_test_reset),

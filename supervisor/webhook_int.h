@@ -26,6 +26,7 @@
 #define WEBHOOK_AHEAD		32	/* rows of a queue a hand-off reads: the next one and those behind it */
 #define WEBHOOK_ANALYZE_MIN	16	/* a backlog this small is not worth an ANALYZE (webhook_analyze_due) */
 #define WEBHOOK_VACUUM_ROWS	10000	/* rows gone from the outbox between two VACUUMs of our own */
+#define WEBHOOK_HTTP_IDLE_MS	30000	/* the own HTTP client closes a connection idle this long */
 
 enum webhook_op_kind {
 	WEBHOOK_OP_CLAIM,
@@ -124,6 +125,7 @@ struct webhook {
 	CURLM *multi;
 	struct event *curl_timer;
 	struct webhook_http *http;		/* NULL: libcurl sends every POST */
+	int http_idle_ms;			/* WEBHOOK_HTTP_IDLE_MS (tests lower it) */
 	struct event *poll_timer;
 	struct event *kick_ev;
 	struct event *wake_timer;
