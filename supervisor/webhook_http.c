@@ -80,6 +80,7 @@ struct wh_pool {
 	struct evutil_addrinfo *ai;		/* addresses, NULL before the first answer */
 	struct timeval ai_at;
 	int dns_failed;				/* the last lookup failed (at ai_at): libcurl takes the host */
+	int refused;				/* we refused an answer of the host: libcurl takes it from now on */
 	struct evdns_getaddrinfo_request *dns;	/* lookup in flight, when evdns did not answer at once */
 	struct event *dns_ev;			/* starts the lookup on the next loop turn */
 	int resolving;				/* a lookup is asked for or in flight */
@@ -353,6 +354,13 @@ wh_read_cb(evutil_socket_t fd, short what, void *arg)
 		c->got += (size_t)n;
 		rc = http_resp_feed(&c->resp, buf, (size_t)n, &used);
 		if (rc == HTTP_RESP_ERROR) {
+			/* Our reader is stricter than libcurl's (two lengths, a coding other than chunked, ...): the
+			 * attempt fails, and libcurl has the host from the retry on, so that a receiver libcurl could
+			 * talk to keeps working. */
+			if (!c->pool->refused)
+				log_warnx("webhook: %s port %d answered what we refuse (%s); libcurl takes it from now on",
+				    c->pool->host, c->pool->port, c->resp.err);
+			c->pool->refused = 1;
 			wh_finish(c, CURLE_WEIRD_SERVER_REPLY, 0, 0, "bad response: %s", c->resp.err);
 			return;
 		}
@@ -650,7 +658,7 @@ wh_pool_get(struct webhook_http *h, const struct webhook_http_target *t)
 	LIST_FOREACH(pool, &h->pools, entry) {
 		if (pool->port == t->port && strcasecmp(pool->host, t->host) == 0)
 			return pool;
-		if (pool->nbusy == 0 && pool->nidle == 0 && !pool->resolving)
+		if (pool->nbusy == 0 && pool->nidle == 0 && !pool->resolving && !pool->refused)
 			spare = pool;
 	}
 	if (h->npools >= WH_POOLS_MAX) {
@@ -697,7 +705,7 @@ webhook_http_start(struct webhook *w, struct webhook_delivery *d)
 
 	if (h == NULL || !webhook_http_target(d->url, &t) || (pool = wh_pool_get(h, &t)) == NULL)
 		return 1;
-	if (pool->dns_failed && wh_pool_fresh(pool))
+	if (pool->refused || (pool->dns_failed && wh_pool_fresh(pool)))
 		return 1;
 	if (d->hhead == NULL)
 		webhook_http_head(d, &t);

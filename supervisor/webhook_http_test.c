@@ -427,7 +427,8 @@ test_idle_expiry(void **state)
 	peer_stop();
 }
 
-/* Not HTTP: a failed attempt saying why, retried, and delivered once the receiver mends. */
+/* Not HTTP: a failed attempt saying why, retried (by libcurl from then on), and delivered once the receiver
+ * mends. */
 static void
 test_bad_answer(void **state)
 {
@@ -446,6 +447,11 @@ test_bad_answer(void **state)
 	pred_w = w;
 	assert_true(run_until(pred_outbox_empty, NULL, 10000));
 	assert_int_equal(webhook_delivered_total(w), 1);
+	/* The retries went through libcurl: the host answered what our reader refuses once. */
+	assert_int_equal(webhook_http_stats(w)->requests, 1);
+	assert_true(P.requests >= 2);
+	deliver_n(w, 1);
+	assert_int_equal(webhook_http_stats(w)->requests, 1);
 	webhook_free(w);
 	peer_stop();
 }
