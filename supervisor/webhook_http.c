@@ -37,6 +37,7 @@
 #define WH_DNS_KEEP_MS		60000	/* an evdns answer (or failure) is used this long */
 #define WH_CONNECT_MS		10000	/* connect timeout, when the request timeout is longer */
 #define WH_READ_BUF		16384
+#define WH_READS_PER_TURN	64	/* 1 MB of answer per loop turn and connection at most */
 #define WH_POOLS_MAX		64	/* hosts with state at once; more go to libcurl while all are busy */
 
 enum wh_state {
@@ -325,9 +326,10 @@ wh_read_cb(evutil_socket_t fd, short what, void *arg)
 	uint8_t buf[WH_READ_BUF];
 	ssize_t n;
 	size_t used;
-	int rc;
+	int rc, reads;
 
-	for (;;) {
+	/* A bounded number of reads per turn: a receiver streaming a long body does not hold the loop. */
+	for (reads = 0; reads < WH_READS_PER_TURN; reads++) {
 		n = recv(fd, buf, sizeof(buf), 0);
 		if (n < 0 && errno == EINTR)
 			continue;
