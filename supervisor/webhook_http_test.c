@@ -241,6 +241,17 @@ http_webhook(const char *url, int timeout_ms, int libcurl_only)
 	return webhook_new(T.base, T.db, &cfg);
 }
 
+/* A scripted peer answering reply, and a webhook loop whose global URL is path on it. */
+static struct webhook *
+peer_webhook(const char *reply, const char *path, int timeout_ms)
+{
+	char url[128];
+
+	peer_start(reply);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", P.port, path);
+	return http_webhook(url, timeout_ms, 0);
+}
+
 /* w has delivered *arg rows. */
 static struct webhook *pred_w;
 static int
@@ -333,13 +344,10 @@ static void
 test_chunked_interim(void **state)
 {
 	struct webhook *w;
-	char url[128];
 
-	peer_start("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
-	    "5;x=1\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: 1\r\n\r\n");
+	w = peer_webhook("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "5;x=1\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: 1\r\n\r\n", "/c", 3000);
 	P.piece = 3;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/c", P.port);
-	w = http_webhook(url, 3000, 0);
 	deliver_n(w, 3);
 	assert_int_equal(P.accepts, 1);
 	assert_int_equal(webhook_http_stats(w)->reused, 2);
@@ -353,21 +361,16 @@ static void
 test_not_reused(void **state)
 {
 	struct webhook *w;
-	char url[128];
 
-	peer_start("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nthanks");
+	w = peer_webhook("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nthanks", "/eof", 3000);
 	P.close_after = 1;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/eof", P.port);
-	w = http_webhook(url, 3000, 0);
 	deliver_n(w, 3);
 	assert_int_equal(P.accepts, 3);
 	assert_int_equal(webhook_http_stats(w)->reused, 0);
 	webhook_free(w);
 	peer_stop();
 
-	peer_start("HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\nHTTP/1.1 200 OK\r\n\r\n");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/extra", P.port);
-	w = http_webhook(url, 3000, 0);
+	w = peer_webhook("HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", "/extra", 3000);
 	deliver_n(w, 2);
 	assert_int_equal(P.accepts, 2);
 	assert_int_equal(webhook_http_stats(w)->reused, 0);
@@ -382,12 +385,9 @@ static void
 test_stale_connection(void **state)
 {
 	struct webhook *w;
-	char url[128];
 
-	peer_start("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	w = peer_webhook("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "/stale", 3000);
 	P.drop_nth = 2;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/stale", P.port);
-	w = http_webhook(url, 3000, 0);
 	deliver_n(w, 1);
 	deliver_n(w, 1);
 	assert_int_equal(P.accepts, 2);
@@ -409,12 +409,9 @@ static void
 test_idle_expiry(void **state)
 {
 	struct webhook *w;
-	char url[128];
 	int one = 1;
 
-	peer_start("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/idle", P.port);
-	w = http_webhook(url, 3000, 0);
+	w = peer_webhook("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "/idle", 3000);
 	w->http_idle_ms = 150;
 	deliver_n(w, 2);
 	assert_int_equal(P.accepts, 1);
@@ -433,11 +430,9 @@ static void
 test_bad_answer(void **state)
 {
 	struct webhook *w;
-	char url[128], *err;
+	char *err;
 
-	peer_start("HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/bad", P.port);
-	w = http_webhook(url, 3000, 0);
+	w = peer_webhook("HTTP/1.1 2OO OK\r\nContent-Length: 0\r\n\r\n", "/bad", 3000);
 	enqueue(w, NULL, "x", "application.startup", "{}", NULL);
 	err = failed_error();
 	assert_non_null(err);
@@ -475,9 +470,7 @@ test_refused_and_silent(void **state)
 	webhook_free(w);
 	sql("DELETE FROM webhook_outbox");
 
-	peer_start(NULL);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/silent", P.port);
-	w = http_webhook(url, 300, 0);
+	w = peer_webhook(NULL, "/silent", 300);
 	enqueue(w, NULL, "x", "application.startup", "{}", NULL);
 	assert_non_null(err = failed_error());
 	assert_string_equal(err, "Timeout was reached: Operation timed out after 300 milliseconds with 0 bytes "
@@ -493,13 +486,11 @@ static void
 test_early_answer(void **state)
 {
 	struct webhook *w;
-	char url[128], *data, *err;
+	char *data, *err;
 	size_t n = 4 << 20;
 
-	peer_start("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n");
+	w = peer_webhook("HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n", "/big", 5000);
 	P.early = 1;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/big", P.port);
-	w = http_webhook(url, 5000, 0);
 	data = xmalloc(n + 16);
 	snprintf(data, 8, "{\"b\":\"");
 	memset(data + 6, 'a', n);
@@ -578,12 +569,9 @@ static void
 test_vacuum(void **state)
 {
 	struct webhook *w;
-	char url[128];
 	long before = vacuums();
 
-	peer_start("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v", P.port);
-	w = http_webhook(url, 3000, 0);
+	w = peer_webhook("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "/v", 3000);
 	w->vacuum_rows = 5;
 	deliver_n(w, 6);
 	assert_true(run_until(pred_vacuumed, &before, 10000));
