@@ -87,7 +87,6 @@ struct wh_pool {
 	int resolving;				/* a lookup is asked for or in flight */
 	struct webhook_deliveries waiting;	/* deliveries waiting for the lookup (hwait_entry) */
 	struct wh_conns idle;
-	int nidle;
 	int nbusy;				/* connections carrying a request */
 };
 
@@ -127,7 +126,7 @@ wh_reap_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Close c (not in its pool's idle list); its memory goes on the next loop turn. */
+/* Close c (off its pool's idle list, or away from its request); its memory goes on the next loop turn. */
 static void
 wh_conn_close(struct wh_conn *c)
 {
@@ -139,7 +138,9 @@ wh_conn_close(struct wh_conn *c)
 		c->d->hconn = NULL;
 		c->d = NULL;
 	}
-	if (c->state != WH_IDLE)
+	if (c->state == WH_IDLE)
+		TAILQ_REMOVE(&c->pool->idle, c, entry);
+	else
 		c->pool->nbusy--;
 	h->nconns--;
 	if (c->rev != NULL)
@@ -195,7 +196,6 @@ wh_finish(struct wh_conn *c, CURLcode res, long code, int reusable, const char *
 		evtimer_add(c->timer, &idle);
 		/* Most recently used first: the warmest connection goes next, and the others age out. */
 		TAILQ_INSERT_HEAD(&pool->idle, c, entry);
-		pool->nidle++;
 	} else
 		wh_conn_close(c);
 	webhook_delivery_finish(w, d, res, code);
@@ -226,7 +226,8 @@ wh_broken(struct wh_conn *c, CURLcode res, const char *what)
 		wh_finish(c, res, 0, 0, "%s", what);
 }
 
-/* A failure found where no outcome may be delivered yet (inside webhook_http_start): the timer delivers it. */
+/* A failure found where no outcome may be delivered yet (inside webhook_http_start), or a failed connect: the
+ * timer delivers it. */
 static void
 wh_fail_later(struct wh_conn *c, CURLcode res, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -245,6 +246,14 @@ wh_fail_later(struct wh_conn *c, CURLcode res, const char *fmt, ...)
 	if (c->rev != NULL)
 		event_del(c->rev);
 	evtimer_add(c->timer, &now);
+}
+
+/* No address of c's host took the connection (err, the last one's reason): delivered by the timer. */
+static void
+wh_connect_failed(struct wh_conn *c, int err)
+{
+	wh_fail_later(c, CURLE_COULDNT_CONNECT, "Failed to connect to %s port %d: %s", c->pool->host, c->pool->port,
+	    strerror(err));
 }
 
 /* Write what is left of the request: 0 when it is out or the kernel is full (c->wev waits), -1 after a failure
@@ -337,8 +346,6 @@ wh_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		if (c->state == WH_IDLE) {
 			/* The server closed it, or sent what no request asked for: either way it is done. */
-			TAILQ_REMOVE(&c->pool->idle, c, entry);
-			c->pool->nidle--;
 			wh_conn_close(c);
 			return;
 		}
@@ -397,14 +404,12 @@ wh_write_cb(evutil_socket_t fd, short what, void *arg)
 		wh_connected(c, 1);
 		return;
 	}
-	wh_conn_close(c);
-	if (wh_ai_nth(pool->ai, index + 1) != NULL) {
-		wh_conn_open(pool, d, index + 1, 1);
+	if (wh_ai_nth(pool->ai, index + 1) == NULL) {
+		wh_connect_failed(c, err);
 		return;
 	}
-	snprintf(d->errbuf, sizeof(d->errbuf), "Failed to connect to %s port %d: %s", pool->host, pool->port,
-	    strerror(err));
-	webhook_delivery_finish(pool->h->w, d, CURLE_COULDNT_CONNECT, 0);
+	wh_conn_close(c);
+	wh_conn_open(pool, d, index + 1, 1);
 }
 
 /* The deadline passed, an idle connection aged out, or a failure found earlier is due. */
@@ -417,8 +422,6 @@ wh_timer_cb(evutil_socket_t fd, short what, void *arg)
 	char what_s[CURL_ERROR_SIZE];
 
 	if (c->state == WH_IDLE) {
-		TAILQ_REMOVE(&c->pool->idle, c, entry);
-		c->pool->nidle--;
 		wh_conn_close(c);
 		return;
 	}
@@ -477,8 +480,8 @@ wh_conn_new(struct wh_pool *pool, struct webhook_delivery *d)
 	return c;
 }
 
-/* Open a connection to pool's address index (or the next that works at once) for d. Failures are delivered
- * from a callback: at once when in_cb, else by the timer. */
+/* Open a connection to pool's address index (or the next that works at once) for d. A failure to connect is
+ * delivered by the timer; in_cb says whether a write failure may be delivered at once. */
 static void
 wh_conn_open(struct wh_pool *pool, struct webhook_delivery *d, int index, int in_cb)
 {
@@ -505,14 +508,7 @@ wh_conn_open(struct wh_pool *pool, struct webhook_delivery *d, int index, int in
 		c->fd = -1;
 	}
 	if (c->fd == -1) {
-		if (in_cb) {
-			snprintf(d->errbuf, sizeof(d->errbuf), "Failed to connect to %s port %d: %s", pool->host,
-			    pool->port, strerror(err));
-			wh_conn_close(c);
-			webhook_delivery_finish(w, d, CURLE_COULDNT_CONNECT, 0);
-		} else
-			wh_fail_later(c, CURLE_COULDNT_CONNECT, "Failed to connect to %s port %d: %s", pool->host,
-			    pool->port, strerror(err));
+		wh_connect_failed(c, err);
 		return;
 	}
 	if ((c->rev = event_new(w->base, c->fd, EV_READ | EV_PERSIST, wh_read_cb, c)) == NULL ||
@@ -638,11 +634,8 @@ wh_pool_free(struct wh_pool *pool)
 	pool->h->npools--;
 	if (pool->dns != NULL)
 		evdns_getaddrinfo_cancel(pool->dns);
-	while ((c = TAILQ_FIRST(&pool->idle)) != NULL) {
-		TAILQ_REMOVE(&pool->idle, c, entry);
-		pool->nidle--;
+	while ((c = TAILQ_FIRST(&pool->idle)) != NULL)
 		wh_conn_close(c);
-	}
 	if (pool->ai != NULL)
 		evutil_freeaddrinfo(pool->ai);
 	event_free(pool->dns_ev);
@@ -660,7 +653,7 @@ wh_pool_get(struct webhook_http *h, const struct webhook_http_target *t)
 	LIST_FOREACH(pool, &h->pools, entry) {
 		if (pool->port == t->port && strcasecmp(pool->host, t->host) == 0)
 			return pool;
-		if (pool->nbusy == 0 && pool->nidle == 0 && !pool->resolving && !pool->refused)
+		if (pool->nbusy == 0 && TAILQ_EMPTY(&pool->idle) && !pool->resolving && !pool->refused)
 			spare = pool;
 	}
 	if (h->npools >= WH_POOLS_MAX) {
@@ -716,12 +709,9 @@ webhook_http_start(struct webhook *w, struct webhook_delivery *d)
 	timerclear(&d->hdeadline);
 	if ((c = TAILQ_FIRST(&pool->idle)) != NULL) {
 		TAILQ_REMOVE(&pool->idle, c, entry);
-		pool->nidle--;
 		h->stats.reused++;
-		c->state = WH_SENDING;
 		wh_conn_attach(c, d);
-		wh_arm_deadline(c);
-		wh_send(c, 0);
+		wh_connected(c, 0);
 		return 0;
 	}
 	if (wh_pool_connect(pool, d) == 1) {
