@@ -80,6 +80,15 @@ lifecycle_writes_coalesced(const struct lifecycle *lc)
 	return lc != NULL ? lc->coalesced : 0;
 }
 
+/* Transactions the write chains ran (a check of an unanswered COMMIT not counted), and the writes that shared
+ * theirs with other writes (LC_WRITE_MERGE): with the pool's statement count, how well writes are batched. */
+void
+lifecycle_write_stats(const struct lifecycle *lc, unsigned long *tx, unsigned long *merged)
+{
+	*tx = lc != NULL ? lc->write_tx : 0;
+	*merged = lc != NULL ? lc->writes_merged : 0;
+}
+
 /* Whether inst may be written: it exists and no delete is queued. Sets errno = ENOENT when not. Worker
  * events that arrived before are handled first, so their writes come first in the chain. */
 static int

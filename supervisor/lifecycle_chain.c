@@ -305,8 +305,11 @@ lc_merge_submit(struct lifecycle *lc, struct lc_merge *m)
 
 	m->tx = NULL;
 	LIST_INSERT_HEAD(&lc->merges, m, entry);
-	if (m->n > 1)
+	lc->write_tx++;
+	if (m->n > 1) {
 		lc->merged++;
+		lc->writes_merged += (unsigned long)m->n;
+	}
 	if (db_tx_run(lc->app->db, tx, lc_merge_done_cb, m) == -1)
 		fatalx("db_tx_run refused a merged transaction");
 }
@@ -453,6 +456,8 @@ lc_chain_run(struct lc_chain *ch)
 		tx = job->tx;
 		job->tx = NULL;
 	}
+	if (!job->checking)
+		ch->lc->write_tx++;
 	ch->running = 1;
 	/* db_tx_run fails only on misuse (an empty tx): lc_chain_push never queues one. */
 	if (db_tx_run(ch->lc->app->db, tx, cb, job) == -1)

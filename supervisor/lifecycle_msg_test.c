@@ -438,7 +438,7 @@ test_merged_stores(void **state)
 	struct workers_msg_store s;
 	uint8_t *b;
 	size_t l;
-	unsigned long merged;
+	unsigned long merged, tx0, wm0, tx1, wm1;
 	int64_t msgs;
 	int round, i, n;
 
@@ -448,6 +448,7 @@ test_merged_stores(void **state)
 	for (round = 0; round < 2; round++) {
 		msgs = lct_inst()->count_messages;
 		merged = LC.app.lc->merged;
+		lifecycle_write_stats(LC.app.lc, &tx0, &wm0);
 		n = LC.nreply;
 		for (i = 0; i < 4; i++) {
 			m = msg(ids[round][i], "15550005555@s.whatsapp.net", "", "Eve", 0, 0, 0, b, l);
@@ -458,8 +459,11 @@ test_merged_stores(void **state)
 		}
 		assert_true(lct_run_until(&LC.nreply, n + 4, 10000));
 		lct_drain();
-		/* the first ran alone, the three queued behind it together */
+		/* the first ran alone, the three queued behind it together (and, when that failed, one by one) */
 		assert_true(LC.app.lc->merged == merged + 1);
+		lifecycle_write_stats(LC.app.lc, &tx1, &wm1);
+		assert_int_equal(tx1 - tx0, round == 0 ? 2 : 5);
+		assert_int_equal(wm1 - wm0, 3);
 		for (i = 0; i < 4; i++) {
 			assert_int_equal(LC.reply_req[(n + i) % 32], 50 + 4 * round + i);
 			assert_int_equal(LC.reply_ok[(n + i) % 32], strcmp(ids[round][i], "BAD") != 0);

@@ -123,6 +123,11 @@ class MessagesTest(MessagingCase):
             n = self.count_rows("lid_map l", x["iid"], "l::text LIKE %s AND l::text LIKE %s"
                                 % (sql_str("%" + lid_user(y) + "@lid%"), sql_str("%" + y["user"] + "%")))
             self.assertGreaterEqual(n, 1, "no lid_map row for %s" % y["name"])
+        # the rows came through the write chains: transactions of at least one statement each
+        tx = self.sup.metric("wagate_write_transactions_total")
+        self.assertGreater(tx, 0)
+        self.assertLessEqual(tx, self.sup.metric("wagate_db_queries_total"))
+        self.assertIsNotNone(self.sup.metric("wagate_writes_merged_total"))
         # findChats on each side: the other one, with the newest message
         for x, y in ((a, b), (b, a)):
             r = self.sup.api("POST", "/chat/findChats/" + x["name"], {})
