@@ -424,8 +424,17 @@ test_known_skips(void **state)
 	/* K1 again: a duplicate row, so its name was not written, and the cache must not think it was */
 	assert_int_equal(store_from("K1", "Carol", 23), 1);
 	assert_val("Dave", "SELECT push_name FROM contact WHERE remote_jid = '15550004444@s.whatsapp.net'");
+	/* the chat took each new message's name, not the duplicate's, and was announced once; the duplicate queued
+	 * no second messages.upsert */
+	assert_val("Dave|1|1", "SELECT concat_ws('|', (SELECT name FROM chat WHERE remote_jid ="
+	    " '15550004444@s.whatsapp.net'), (SELECT count(*) FROM webhook_outbox WHERE event = 'chats.upsert' AND"
+	    " body->'data'->0->>'remoteJid' = '15550004444@s.whatsapp.net' AND body->'data'->0->>'name' = 'Carol'),"
+	    " (SELECT count(*) FROM webhook_outbox WHERE event = 'messages.upsert' AND body->'data'->'key'->>'id' = 'K1'))");
 	assert_int_equal(store_from("K4", "Carol", 24), 1);
 	assert_val("Carol", "SELECT push_name FROM contact WHERE remote_jid = '15550004444@s.whatsapp.net'");
+	assert_val("Carol|1", "SELECT concat_ws('|', name, (SELECT count(*) FROM webhook_outbox WHERE"
+	    " event = 'chats.upsert' AND body->'data'->0->>'remoteJid' = '15550004444@s.whatsapp.net')) FROM chat"
+	    " WHERE remote_jid = '15550004444@s.whatsapp.net'");
 }
 
 /* Stores queued behind a running one share a transaction (lifecycle_chain.c, LC_WRITE_MERGE), each answered
