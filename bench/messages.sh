@@ -8,12 +8,14 @@
 # ~15 % of them. Prints one line per figure set (bench/messages_driver.py does the rest: pairing, the figures):
 #   messages: idle paired worker PSS A kB (private B kB, RSS C kB; after pairing)
 #   messages pairs=1: N texts, R msg/s end to end (goal 2000), latency p50 X ms p99 Y ms (API->row ..., row->webhook
-#     ...; cpu s: wagate, workers, fakewa, postgres, receiver, driver; K webhooks still queued then, all delivered
-#     D s later (R2 msg/s with every webhook); ...)   (the split at the receiving row's created_at and the CPU
-#     seconds each part used during the set: where the time goes; receiver = msg_sink, driver = the Python driver
-#     plus msg_load. K and D: the texts' other webhooks, send.message and messages.update, go through the
-#     sender's one queue in order and may lag behind the receiver's messages.upsert; R2 counts until the outbox
-#     is empty, the rate that holds up over time)
+#     ...; cpu s: wagate, workers, fakewa, postgres, receiver, driver; db: W writes in T transactions, S
+#     statements; K webhooks still queued then, all delivered D s later (R2 msg/s with every webhook); ...)
+#     (the split at the receiving row's created_at and the CPU seconds each part used during the set: where the
+#     time goes; receiver = msg_sink, driver = the Python driver plus msg_load. W, T, S: the instances' writes
+#     (stores, statuses) and the transactions that carried them, and every statement run (webhook delivery's
+#     too), from /metrics: how well writes were batched. K and D: the texts' other webhooks, send.message and
+#     messages.update, go through the sender's one queue in order and may lag behind the receiver's
+#     messages.upsert; R2 counts until the outbox is empty, the rate that holds up over time)
 #   messages pairs=50: ... the same
 #   messages: idle worker PSS A kB (...; after the load)
 #   messages: idle worker PSS A kB (...; after a restart)      (kill -9 of a receiving worker, logged in again)

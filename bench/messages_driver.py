@@ -62,6 +62,17 @@ def metrics():
     return c.getresponse().read().decode()
 
 
+def db_counts():
+    """(writes, write transactions, statements) so far, from /metrics: how well the writes were batched."""
+    want = ("wagate_writes_total", "wagate_write_transactions_total", "wagate_db_queries_total")
+    got = {}
+    for line in metrics().splitlines():
+        name, _, value = line.partition(" ")
+        if name in want:
+            got[name] = int(float(value))
+    return tuple(got.get(n, 0) for n in want)
+
+
 def worker_pids():
     """{instance_id: pid} from /metrics."""
     out = {}
@@ -186,7 +197,7 @@ class Arrivals:
 def run_set(npairs, nmsgs, conc, arrivals, rx_pid):
     """nmsgs texts over npairs sender -> receiver pairs, conc in flight: (msg/s, p50 ms, p99 ms)."""
     out = os.path.join(SCRATCH, "sends.txt")
-    t_start, c0 = time.time(), cpu(rx_pid)
+    t_start, c0, d0 = time.time(), cpu(rx_pid), db_counts()
     try:
         r = subprocess.run([LOAD_BIN, str(PORT), KEY, str(npairs), str(nmsgs), str(conc), out],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=LIMIT)
@@ -215,8 +226,9 @@ def run_set(npairs, nmsgs, conc, arrivals, rx_pid):
     bad = [mid for mid, (p, _) in sends.items() if seen[mid][0] != "r%d" % p]
     if bad:
         die("%d messages arrived at the wrong instance" % len(bad))
-    c1 = cpu(rx_pid)
+    c1, d1 = cpu(rx_pid), db_counts()
     used = "cpu s: " + ", ".join("%s %.1f" % (k, c1[k] - c0[k]) for k in c1)
+    used += "; db: %d writes in %d transactions, %d statements" % tuple(b - a for a, b in zip(d0, d1))
     lat = [(seen[mid][1] - t0) * 1000 for mid, (_, t0) in sends.items()]
     last = max(seen[mid][1] for mid in sends)
     rate = nmsgs / (last - t_start)

@@ -80,12 +80,14 @@ lifecycle_writes_coalesced(const struct lifecycle *lc)
 	return lc != NULL ? lc->coalesced : 0;
 }
 
-/* Transactions the write chains ran (a check of an unanswered COMMIT not counted), and the writes that shared
- * theirs with other writes (LC_WRITE_MERGE): with the pool's statement count, how well writes are batched. */
+/* Transactions the write chains ran (a check of an unanswered COMMIT not counted), the writes they carried (a
+ * write run again counts again), and those that shared theirs with other writes (LC_WRITE_MERGE): with the
+ * pool's statement count, how well writes are batched. */
 void
-lifecycle_write_stats(const struct lifecycle *lc, unsigned long *tx, unsigned long *merged)
+lifecycle_write_stats(const struct lifecycle *lc, unsigned long *tx, unsigned long *writes, unsigned long *merged)
 {
 	*tx = lc != NULL ? lc->write_tx : 0;
+	*writes = lc != NULL ? lc->writes : 0;
 	*merged = lc != NULL ? lc->writes_merged : 0;
 }
 

@@ -65,8 +65,9 @@ unsigned lifecycle_writes_pending(const struct lifecycle *lc);
 /* Transitions dropped since start because WAGATE_PENDING_WRITES_MAX or the per-instance cap was reached
  * during an outage (a /metrics counter; their webhooks are lost, the final state is kept). */
 unsigned long lifecycle_writes_coalesced(const struct lifecycle *lc);
-/* Transactions run for instance writes since start, and the writes that shared theirs with others (/metrics). */
-void lifecycle_write_stats(const struct lifecycle *lc, unsigned long *tx, unsigned long *merged);
+/* Transactions run for instance writes since start, the writes they carried, and those that shared theirs with
+ * other writes (/metrics). */
+void lifecycle_write_stats(const struct lifecycle *lc, unsigned long *tx, unsigned long *writes, unsigned long *merged);
 
 /* Blocking, start-up only: load every instance of this client name with its stored credentials and register
  * its worker; instances with paired credentials connect at once. */

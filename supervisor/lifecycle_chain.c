@@ -306,6 +306,7 @@ lc_merge_submit(struct lifecycle *lc, struct lc_merge *m)
 	m->tx = NULL;
 	LIST_INSERT_HEAD(&lc->merges, m, entry);
 	lc->write_tx++;
+	lc->writes += (unsigned long)m->n;
 	if (m->n > 1) {
 		lc->merged++;
 		lc->writes_merged += (unsigned long)m->n;
@@ -456,8 +457,10 @@ lc_chain_run(struct lc_chain *ch)
 		tx = job->tx;
 		job->tx = NULL;
 	}
-	if (!job->checking)
+	if (!job->checking) {
 		ch->lc->write_tx++;
+		ch->lc->writes++;
+	}
 	ch->running = 1;
 	/* db_tx_run fails only on misuse (an empty tx): lc_chain_push never queues one. */
 	if (db_tx_run(ch->lc->app->db, tx, cb, job) == -1)

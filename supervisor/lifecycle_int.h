@@ -37,6 +37,7 @@ struct lifecycle {
 	unsigned long coalesced;		/* transitions dropped past a cap (/metrics) */
 	unsigned long merged;			/* transactions that carried several MERGE writes */
 	unsigned long write_tx;			/* transactions run for writes, alone or merged (/metrics) */
+	unsigned long writes;			/* writes those carried (/metrics) */
 	unsigned long writes_merged;		/* writes that shared one of them with others (/metrics) */
 	LIST_HEAD(, lc_merge) merges;		/* merged transactions in the pool */
 	struct lc_merge *batch;			/* chain heads collected this loop turn while the pool was busy */

@@ -447,7 +447,7 @@ test_merged_stores(void **state)
 	struct workers_msg_store s;
 	uint8_t *b;
 	size_t l;
-	unsigned long merged, tx0, wm0, tx1, wm1;
+	unsigned long merged, tx0, w0, wm0, tx1, w1, wm1;
 	int64_t msgs;
 	int round, i, n;
 
@@ -457,7 +457,7 @@ test_merged_stores(void **state)
 	for (round = 0; round < 2; round++) {
 		msgs = lct_inst()->count_messages;
 		merged = LC.app.lc->merged;
-		lifecycle_write_stats(LC.app.lc, &tx0, &wm0);
+		lifecycle_write_stats(LC.app.lc, &tx0, &w0, &wm0);
 		n = LC.nreply;
 		for (i = 0; i < 4; i++) {
 			m = msg(ids[round][i], "15550005555@s.whatsapp.net", "", "Eve", 0, 0, 0, b, l);
@@ -470,8 +470,9 @@ test_merged_stores(void **state)
 		lct_drain();
 		/* the first ran alone, the three queued behind it together (and, when that failed, one by one) */
 		assert_true(LC.app.lc->merged == merged + 1);
-		lifecycle_write_stats(LC.app.lc, &tx1, &wm1);
+		lifecycle_write_stats(LC.app.lc, &tx1, &w1, &wm1);
 		assert_int_equal(tx1 - tx0, round == 0 ? 2 : 5);
+		assert_int_equal(w1 - w0, round == 0 ? 4 : 7);
 		assert_int_equal(wm1 - wm0, 3);
 		for (i = 0; i < 4; i++) {
 			assert_int_equal(LC.reply_req[(n + i) % 32], 50 + 4 * round + i);

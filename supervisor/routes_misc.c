@@ -149,7 +149,7 @@ route_metrics(struct http_call *c)
 	struct app *app = c->app;
 	struct metrics_walk w = { app, evbuffer_new(), { 0, 0, 0 }, 0 };
 	struct evbuffer *b = w.b;
-	unsigned long posts, conns, write_tx, writes_merged;
+	unsigned long posts, conns, write_tx, writes, writes_merged;
 	size_t len;
 	char *text;
 	int s;
@@ -206,12 +206,14 @@ route_metrics(struct http_call *c)
 	    "wagate_pending_writes_coalesced_total %lu\n", lifecycle_writes_coalesced(app->lc));
 	/* How the instances' writes are batched (lifecycle_chain.c): against wagate_db_queries_total, the statements
 	 * per transaction; the merged share, how often writes waited for a connection together. */
-	lifecycle_write_stats(app->lc, &write_tx, &writes_merged);
+	lifecycle_write_stats(app->lc, &write_tx, &writes, &writes_merged);
 	evbuffer_add_printf(b, "# HELP wagate_write_transactions_total Transactions run for instance writes (message"
 	    " stores, statuses, state).\n# TYPE wagate_write_transactions_total counter\n"
-	    "wagate_write_transactions_total %lu\n# HELP wagate_writes_merged_total Instance writes that shared their"
-	    " transaction with other writes.\n# TYPE wagate_writes_merged_total counter\nwagate_writes_merged_total"
-	    " %lu\n", write_tx, writes_merged);
+	    "wagate_write_transactions_total %lu\n# HELP wagate_writes_total Instance writes those transactions"
+	    " carried.\n# TYPE wagate_writes_total counter\nwagate_writes_total %lu\n"
+	    "# HELP wagate_writes_merged_total Instance writes that shared their transaction with other writes.\n"
+	    "# TYPE wagate_writes_merged_total counter\nwagate_writes_merged_total %lu\n", write_tx, writes,
+	    writes_merged);
 	/* The HTTP listener's guard (http_guard.c). */
 	if (app->http_guard != NULL) {
 		struct http_guard_stats gs;
