@@ -204,8 +204,8 @@ route_metrics(struct http_call *c)
 	evbuffer_add_printf(b, "# HELP wagate_pending_writes_coalesced_total Transitions dropped past "
 	    "WAGATE_PENDING_WRITES_MAX.\n# TYPE wagate_pending_writes_coalesced_total counter\n"
 	    "wagate_pending_writes_coalesced_total %lu\n", lifecycle_writes_coalesced(app->lc));
-	/* How the instances' writes are batched (lifecycle_chain.c): against wagate_db_queries_total, the statements
-	 * per transaction; the merged share, how often writes waited for a connection together. */
+	/* How the instances' writes are batched (lifecycle_chain.c): writes per transaction, the share that shared
+	 * one, and against wagate_db_queries_total (every statement), statements per transaction. */
 	lifecycle_write_stats(app->lc, &write_tx, &writes, &writes_merged);
 	evbuffer_add_printf(b, "# HELP wagate_write_transactions_total Transactions run for instance writes (message"
 	    " stores, statuses, state).\n# TYPE wagate_write_transactions_total counter\n"
