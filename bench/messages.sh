@@ -17,11 +17,20 @@
 #     messages.update, go through the sender's one queue in order and may lag behind the receiver's
 #     messages.upsert; R2 counts until the outbox is empty, the rate that holds up over time)
 #   messages pairs=50: ... the same
+#   messages pairs=50: ... (...; offered R msg/s, L written late (>1 ms; worst M ms); at most C in flight; ...)
+#     (a set written PAIRS:MESSAGES:CONCURRENCY@RATE offers RATE texts/s, open loop, instead of keeping CONCURRENCY
+#     requests in flight: the question "does the service keep up with R msg/s?" rather than "how fast does it go
+#     with C requests waiting?". A closed loop with few requests per pair measures the cost of a text when
+#     nothing batches; an offered rate lets the queues (and the batching) grow as far as the service needs.
+#     Latency counts from when a text was due, so a generator held back by the cap or by the busy CPU shows in
+#     it; L and M say how late msg_load itself was. Kept up: msg/s near RATE with latency that does not grow
+#     with MESSAGES, and R2 near RATE)
 #   messages: idle worker PSS A kB (...; after the load)
 #   messages: idle worker PSS A kB (...; after a restart)      (kill -9 of a receiving worker, logged in again)
 # Figures only, nothing is asserted. fakewa is one process that also encrypts/decrypts for the mock phones (each
 # text reaches the receiver's phone and, as a DeviceSentMessage, the sender's): it is part of what is measured.
-# usage: bench/messages.sh [PAIRS:MESSAGES:CONCURRENCY ...]   (default 1:1000:32 50:2000:100; pairs must grow)
+# usage: bench/messages.sh [PAIRS:MESSAGES:CONCURRENCY[@RATE] ...]   (default 1:1000:32 50:2000:100
+#        50:10000:1000@2000; PAIRS never shrinks: a set with as many pairs as the one before reuses them)
 # Knobs: BUILD (default build), WAGATE_BIN, WAGATE_WORKER_BIN, WAGATE_FAKEWA_BIN, BENCH_TIMEOUT (600 s per wait),
 #        BENCH_KEEP (keep the scratch dir), PG_FSYNC (default off; on: durable commits as in production), PG_OPTS
 #        (more server options, e.g. "-c shared_preload_libraries=pg_stat_statements" to profile), CC and CFLAGS
@@ -33,7 +42,7 @@ name=messages
 . bench/lib.sh
 fw_bin=${WAGATE_FAKEWA_BIN:-$repo/$BUILD/tests/fakewa/fakewa}
 sets=("$@")
-[ ${#sets[@]} -gt 0 ] || sets=(1:1000:32 50:2000:100)
+[ ${#sets[@]} -gt 0 ] || sets=(1:1000:32 50:2000:100 50:10000:1000@2000)
 need_built "$sup_bin" "$wrk_bin" "$fw_bin"
 # shellcheck disable=SC2086 # CFLAGS and pkg-config's output: one flag per word
 for t in msg_load msg_sink; do
@@ -42,8 +51,8 @@ for t in msg_load msg_sink; do
 done
 prev=0
 for s in "${sets[@]}"; do
-	[[ "$s" =~ ^([0-9]+):[0-9]+:[0-9]+$ ]] && [ "${BASH_REMATCH[1]}" -gt "$prev" ] ||
-		fail "sets are PAIRS:MESSAGES:CONCURRENCY with growing PAIRS"
+	[[ "$s" =~ ^([0-9]+):[0-9]+:[0-9]+(@[0-9]+)?$ ]] && [ "${BASH_REMATCH[1]}" -ge "$prev" ] &&
+		[ "${BASH_REMATCH[1]}" -gt 0 ] || fail "sets are PAIRS:MESSAGES:CONCURRENCY[@RATE] with PAIRS never shrinking"
 	prev=${BASH_REMATCH[1]}
 done
 

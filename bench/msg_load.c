@@ -16,7 +16,13 @@
  * The id is found by a structural scan of the answer's top-level "key" object (strings skipped whole); it
  * assumes what wagate writes: valid JSON, an id without escapes or whitespace.
  *
- * usage: msg_load BASE_PORT APIKEY NPAIRS NMSGS CONCURRENCY OUTFILE
+ * With RATE (texts per second), the load is offered at that rate instead (open loop): message i is due at
+ * start + i / RATE and goes then on a free connection, CONCURRENCY being only the cap on requests in flight. Its
+ * t0 is the time it was due, so a service that falls behind shows it in the latency even when the cap, not the
+ * service, held the message back (no coordinated omission); the summary adds "late L max_lag_ms M": texts
+ * written more than 1 ms after they were due, and the worst delay.
+ *
+ * usage: msg_load BASE_PORT APIKEY NPAIRS NMSGS CONCURRENCY OUTFILE [RATE]
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -53,6 +59,7 @@ struct load_conn {
 	size_t body_len;
 	int status;
 	int close_after;	/* the server closes after this answer */
+	int idle;		/* open loop: in L.idle, no request in flight */
 };
 
 static struct {
@@ -60,6 +67,12 @@ static struct {
 	struct sockaddr_in sin;
 	const char *key;
 	long npairs, nmsgs, next, sent, failed;
+	long rate;			/* texts per second offered; 0: closed loop */
+	struct timespec start;		/* when message 0 was due */
+	struct load_conn **idle;	/* open loop: connections with nothing in flight, waiting for a due message */
+	long nidle, late;
+	double max_lag;			/* seconds */
+	struct event *pace;		/* open loop: fires when the next message is due */
 	FILE *out;
 	char first_error[256];
 } L;
@@ -213,9 +226,18 @@ static void
 load_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct load_conn *c = arg;
+	long i;
 
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
 		return;
+	if (c->idle) {
+		/* open loop: closed while waiting for a due message (an idle timeout): no message lost */
+		for (i = 0; i < L.nidle && L.idle[i] != c; i++)
+			;
+		L.idle[i] = L.idle[--L.nidle];
+		load_conn_close(c, 1);
+		return;
+	}
 	/* a connection always has a request in flight until it is closed: that message failed */
 	load_fail("transport: %s", (what & BEV_EVENT_TIMEOUT) ? "no answer in time" : (what & BEV_EVENT_ERROR) ?
 	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) : "connection closed before the whole answer");
@@ -248,26 +270,98 @@ load_conn_open(void)
 	return c;
 }
 
-/* Write the next unsent message's request on c; none left: close c. */
+/* When message i is due (open loop). */
+static struct timespec
+load_due(long i)
+{
+	struct timespec t = L.start;
+	long long ns = (long long)t.tv_nsec + (long long)(i % L.rate) * 1000000000LL / L.rate;
+
+	t.tv_sec += i / L.rate + ns / 1000000000LL;
+	t.tv_nsec = ns % 1000000000LL;
+	return t;
+}
+
+/* a - b in seconds */
+static double
+load_diff(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(a->tv_sec - b->tv_sec) + (double)(a->tv_nsec - b->tv_nsec) / 1e9;
+}
+
+/* Write message c->msg's request on c; t0 is its start for the latency. */
+static void
+load_conn_write(struct load_conn *c, const struct timespec *t0)
+{
+	char body[64];
+	long p = 1 + c->msg % L.npairs;
+	int n;
+
+	n = snprintf(body, sizeof(body), "{\"number\":\"15554%06ld\",\"text\":\"bench %ld\"}", p, c->msg);
+	c->t0 = *t0;
+	if (evbuffer_add_printf(bufferevent_get_output(c->bev), "POST /message/sendText/s%ld HTTP/1.1\r\n"
+	    "Host: 127.0.0.1:%d\r\napikey: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+	    p, ntohs(L.sin.sin_port), L.key, n, body) == -1)
+		errx(1, "evbuffer_add_printf");
+}
+
+/* Open loop: give every due message to an idle connection, then wait for the next one to fall due. */
+static void
+load_pace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timespec now, due;
+	struct timeval tv;
+	struct load_conn *c;
+	double lag;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	while (L.next < L.nmsgs && L.nidle > 0) {
+		due = load_due(L.next);
+		if ((lag = load_diff(&now, &due)) < 0)
+			break;
+		if (lag > 0.001)
+			L.late++;
+		if (lag > L.max_lag)
+			L.max_lag = lag;
+		c = L.idle[--L.nidle];
+		c->idle = 0;
+		c->msg = L.next++;
+		load_conn_write(c, &due);
+	}
+	if (L.next >= L.nmsgs) {
+		while (L.nidle > 0)
+			load_conn_close(L.idle[--L.nidle], 0);
+		return;
+	}
+	if (L.nidle == 0)
+		return;		/* an answer frees a connection and calls again */
+	due = load_due(L.next);
+	lag = -load_diff(&now, &due);
+	tv.tv_sec = (time_t)lag;
+	tv.tv_usec = (suseconds_t)((lag - (double)tv.tv_sec) * 1e6);
+	if (evtimer_add(L.pace, &tv) == -1)
+		errx(1, "evtimer_add");
+}
+
+/* Write the next unsent message's request on c (open loop: when it is due); none left: close c. */
 static void
 load_conn_send(struct load_conn *c)
 {
-	char body[64];
-	long p;
-	int n;
+	struct timespec now;
 
 	if (L.next >= L.nmsgs) {
 		load_conn_close(c, 0);
 		return;
 	}
+	if (L.rate > 0) {
+		c->idle = 1;
+		L.idle[L.nidle++] = c;
+		load_pace_cb(-1, 0, NULL);
+		return;
+	}
 	c->msg = L.next++;
-	p = 1 + c->msg % L.npairs;
-	n = snprintf(body, sizeof(body), "{\"number\":\"15554%06ld\",\"text\":\"bench %ld\"}", p, c->msg);
-	clock_gettime(CLOCK_REALTIME, &c->t0);
-	if (evbuffer_add_printf(bufferevent_get_output(c->bev), "POST /message/sendText/s%ld HTTP/1.1\r\n"
-	    "Host: 127.0.0.1:%d\r\napikey: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-	    p, ntohs(L.sin.sin_port), L.key, n, body) == -1)
-		errx(1, "evbuffer_add_printf");
+	clock_gettime(CLOCK_REALTIME, &now);
+	load_conn_write(c, &now);
 }
 
 /* A positive number from a command-line argument, or exit 2. */
@@ -289,8 +383,8 @@ main(int argc, char *argv[])
 {
 	long conc, i;
 
-	if (argc != 7)
-		errx(2, "usage: msg_load BASE_PORT APIKEY NPAIRS NMSGS CONCURRENCY OUTFILE");
+	if (argc != 7 && argc != 8)
+		errx(2, "usage: msg_load BASE_PORT APIKEY NPAIRS NMSGS CONCURRENCY OUTFILE [RATE]");
 	L.sin.sin_family = AF_INET;
 	L.sin.sin_port = htons(load_arg(argv[1], "port", 65535));
 	L.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -305,6 +399,13 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	if ((L.base = event_base_new()) == NULL)
 		errx(1, "event_base_new");
+	if (argc == 8) {
+		L.rate = load_arg(argv[7], "RATE", 1000000);
+		if ((L.idle = calloc(conc, sizeof(*L.idle))) == NULL || (L.pace = evtimer_new(L.base, load_pace_cb,
+		    NULL)) == NULL)
+			errx(1, "open loop setup");
+		clock_gettime(CLOCK_REALTIME, &L.start);
+	}
 	for (i = 0; i < conc && i < L.nmsgs; i++)
 		load_conn_send(load_conn_open());
 	if (event_base_dispatch(L.base) == -1)
@@ -312,6 +413,10 @@ main(int argc, char *argv[])
 	event_base_free(L.base);
 	if (fclose(L.out) == EOF)
 		err(1, "%s", argv[6]);
-	printf("sent %ld failed %ld first_error %s\n", L.sent, L.failed, L.failed ? L.first_error : "-");
+	if (L.pace != NULL)
+		event_free(L.pace);
+	free(L.idle);
+	printf("sent %ld failed %ld late %ld max_lag_ms %.1f first_error %s\n", L.sent, L.failed, L.late,
+	    L.max_lag * 1000, L.failed ? L.first_error : "-");
 	return L.failed == 0 ? 0 : 1;
 }
