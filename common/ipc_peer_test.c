@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -450,6 +451,59 @@ test_drain(void **state)
 	tctx_free(t);
 }
 
+/* Frames past what the socket holds, sent while the other end does not read: the end-of-turn flush writes
+ * what the socket takes, the rest waits for writability, and every frame arrives whole and in order; a drain
+ * then finishes. */
+static void
+test_backlog(void **state)
+{
+	enum { NPINGS = 100000 };
+	struct tctx *t = tctx_new();
+	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT, *in;
+	Wagate__Ipc__Ping ping = WAGATE__IPC__PING__INIT;
+	static unsigned char buf[4 << 20];
+	size_t len = 0, used;
+	uint64_t next = 1;
+	struct pollfd pfd;
+	ssize_t n;
+	int i;
+
+	(void)state;
+	pfd.fd = t->fd;
+	pfd.events = POLLIN;
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_PING;
+	env.ping = &ping;
+	for (i = 1; i <= NPINGS; i++) {
+		ping.seq = (uint64_t)i;
+		assert_int_equal(ipc_peer_send(t->p, &env), 0);
+	}
+	/* Nothing is written before the loop turns. */
+	assert_int_equal(recv(t->fd, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	for (i = 0; i < 5000 && next <= NPINGS; i++) {
+		event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		if ((n = recv(t->fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT)) > 0)
+			len += (size_t)n;
+		while (len > 0 && ipc_frame_parse(buf, len, &used, &in) == IPC_OK) {
+			assert_int_equal(in->msg_case, WAGATE__IPC__ENVELOPE__MSG_PING);
+			assert_int_equal(in->ping->seq, next);
+			next++;
+			ipc_envelope_free(in);
+			memmove(buf, buf + used, len - used);
+			len -= used;
+		}
+		if (n <= 0)
+			(void)poll(&pfd, 1, 10);	/* the next bytes, or another turn of the loop */
+	}
+	assert_int_equal(next, NPINGS + 1);
+	assert_int_equal(len, 0);
+	ipc_peer_drain(t->p, cb_drained, t);
+	for (i = 0; i < 5000 && t->ndrained == 0; i++)
+		event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(t->ndrained, 1);
+	assert_int_equal(t->nerrors, 0);
+	tctx_free(t);
+}
+
 int
 main(void)
 {
@@ -461,6 +515,7 @@ main(void)
 		cmocka_unit_test(test_reply_to_handled_case),
 		cmocka_unit_test(test_timeout_cancel_close),
 		cmocka_unit_test(test_drain),
+		cmocka_unit_test(test_backlog),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -32,6 +32,8 @@ struct side {
 	char got[256];
 	size_t gotlen;
 	int echo;
+	size_t total;		/* bulk: bytes read, checked against bulk_byte */
+	int bad;
 };
 
 struct fixture {
@@ -40,6 +42,7 @@ struct fixture {
 	struct wa_tls_ctx *sctx;
 	struct side srv, cli, srv2;	/* srv2: a second accepted stream */
 	int port;
+	int bulk;			/* accepted streams count and check (bulk_read_cb), no echo */
 	char certfile[64];
 };
 
@@ -56,6 +59,30 @@ side_read_cb(struct wa_tls *t, struct evbuffer *in, void *arg)
 	if (s->echo)
 		wa_tls_write(t, s->got + s->gotlen, n);
 	s->gotlen += n;
+}
+
+/* Byte i of a bulk transfer. */
+static unsigned char
+bulk_byte(size_t i)
+{
+	return (unsigned char)((i * 131 + i / 251) & 0xff);
+}
+
+/* Bulk reader: count, and check every byte against bulk_byte. */
+static void
+bulk_read_cb(struct wa_tls *t, struct evbuffer *in, void *arg)
+{
+	struct side *s = arg;
+	unsigned char buf[16384];
+	size_t n, i;
+
+	(void)t;
+	while ((n = evbuffer_remove(in, buf, sizeof(buf))) > 0 && n <= sizeof(buf)) {
+		for (i = 0; i < n; i++)
+			if (buf[i] != bulk_byte(s->total + i))
+				s->bad++;
+		s->total += n;
+	}
 }
 
 /* Event: record it. */
@@ -82,8 +109,8 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	struct side *s = f->srv.t == NULL ? &f->srv : &f->srv2;
 
 	evutil_make_socket_nonblocking(fd);
-	s->echo = 1;
-	s->t = wa_tls_new(f->base, fd, f->sctx, NULL, 0, side_read_cb, side_event_cb, s);
+	s->echo = !f->bulk;
+	s->t = wa_tls_new(f->base, fd, f->sctx, NULL, 0, f->bulk ? bulk_read_cb : side_read_cb, side_event_cb, s);
 }
 
 /* Start a listener (TLS when tls != 0). */
@@ -387,6 +414,62 @@ test_tls_ca_only_while_handshaking(void **state)
 	wa_tls_ctx_free(cctx);
 }
 
+/* More than the sockets hold, written at once while the peer does not read: what the end-of-turn flush could
+ * not write waits for writability and follows in order once the peer reads (plain and TLS). */
+static void
+bulk_write(int tls)
+{
+	enum { BULK = 32 * 1024 * 1024, CHUNK = 65536 };
+	struct fixture *f = fixture_new(tls);
+	struct wa_tls_ctx *cctx = NULL;
+	unsigned char *buf = malloc(CHUNK);
+	char err[256];
+	size_t off, i;
+
+	assert_non_null(buf);
+	f->bulk = 1;
+	if (tls) {
+		cctx = wa_tls_ctx_new_client(f->certfile, NULL, err, sizeof(err));
+		assert_non_null(cctx);
+	}
+	client_connect(f, cctx, tls ? "127.0.0.1" : NULL);
+	RUN_UNTIL(f, f->cli.connected && f->srv.t != NULL && f->srv.connected);
+	assert_true(f->cli.connected && f->srv.connected);
+	wa_tls_set_reading(f->srv.t, 0);
+	for (off = 0; off < BULK; off += CHUNK) {
+		for (i = 0; i < CHUNK; i++)
+			buf[i] = bulk_byte(off + i);
+		assert_int_equal(wa_tls_write(f->cli.t, buf, CHUNK), 0);
+	}
+	assert_int_equal(wa_tls_output_length(f->cli.t), BULK);
+	RUN_UNTIL(f, wa_tls_output_length(f->cli.t) < BULK);
+	assert_true(wa_tls_output_length(f->cli.t) > 0);	/* the rest waits for the peer */
+	assert_int_equal(f->srv.total, 0);
+	wa_tls_set_reading(f->srv.t, 1);
+	RUN_UNTIL(f, f->srv.total == BULK || f->cli.failed || f->srv.failed);
+	assert_int_equal(f->cli.failed, 0);
+	assert_int_equal(f->srv.total, BULK);
+	assert_int_equal(f->srv.bad, 0);
+	assert_int_equal(wa_tls_output_length(f->cli.t), 0);
+	free(buf);
+	fixture_free(f);
+	wa_tls_ctx_free(cctx);
+}
+
+static void
+test_plain_bulk(void **state)
+{
+	(void)state;
+	bulk_write(0);
+}
+
+static void
+test_tls_bulk(void **state)
+{
+	(void)state;
+	bulk_write(1);
+}
+
 /* Connecting to a closed port reports an error. */
 static void
 test_connect_refused(void **state)
@@ -419,6 +502,8 @@ main(void)
 		cmocka_unit_test(test_tls_wrong_name),
 		cmocka_unit_test(test_tls_ca_only_while_handshaking),
 		cmocka_unit_test(test_connect_refused),
+		cmocka_unit_test(test_plain_bulk),
+		cmocka_unit_test(test_tls_bulk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
