@@ -2,6 +2,7 @@
 #include "app.h"
 #include "config.h"
 #include "db.h"
+#include "evbase.h"
 #include "http.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -164,7 +165,7 @@ main(int argc, char **argv)
 	if (migrate_run(app.cfg->database_uri, app.cfg->migrations_dir, err, sizeof(err)) == -1)
 		fatalx("migrations: %s", err);
 
-	if ((app.base = event_base_new()) == NULL)
+	if ((app.base = ev_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	app.started = time(NULL);
 	/* Only used to check proxies; a host without resolv.conf still handles IP literals. */

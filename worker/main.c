@@ -1,4 +1,5 @@
 /* wagate-worker: one process per instance, started by the supervisor with its IPC socket on fd 3. */
+#include "evbase.h"
 #include "ipc.h"
 #include "log.h"
 #include "worker.h"
@@ -58,7 +59,7 @@ main(int argc, char **argv)
 	if (fcntl(IPC_FD, F_GETFD) == -1)
 		fatal("%s: fd %d is not open (wagate-worker is started by wagate)", argv[1], IPC_FD);
 	signal(SIGPIPE, SIG_IGN);
-	if ((base = event_base_new()) == NULL)
+	if ((base = ev_base_new()) == NULL)
 		fatalx("%s: event_base_new failed", argv[1]);
 	if ((w = worker_new(base, IPC_FD, argv[1])) == NULL)
 		fatalx("%s: cannot set up the IPC channel", argv[1]);
