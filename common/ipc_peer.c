@@ -165,8 +165,8 @@ ipc_peer_write_cb(struct bufferevent *bev, void *arg)
  * The end of the loop turn: the frames queued during it go in one write, straight to the socket. Only what the
  * socket does not take (or an error, which the bufferevent then meets and reports) makes the bufferevent watch
  * for writability. Left to the bufferevent, every frame cost an epoll_ctl to watch, a loop turn to learn the
- * socket was writable and an epoll_ctl to stop (bench/messages.sh, 50 pairs: ~2 epoll_ctl per writev in
- * each worker, ~9 per text in wagate).
+ * socket was writable and an epoll_ctl to stop (bench/messages.sh, 50 pairs: ~2 epoll_ctl per write in each
+ * worker; none now).
  */
 static void
 ipc_peer_flush_cb(evutil_socket_t fd, short what, void *arg)

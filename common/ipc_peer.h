@@ -50,7 +50,8 @@ typedef int (*ipc_peer_reply_cb)(void *arg, enum ipc_peer_outcome how, const Ipc
 struct ipc_peer *ipc_peer_new(struct event_base *base, int fd, const struct ipc_peer_cbs *cbs);
 /* Close the socket, drop pending requests, release everything (NULL is fine). Not from its own callbacks. */
 void ipc_peer_free(struct ipc_peer *p);
-/* Queue env as it is (request_id 0 for a notice, or the id of the request it answers). 0 or -1. */
+/* Queue env as it is (request_id 0 for a notice, or the id of the request it answers). The frames queued in a
+ * loop turn are written together at its end. 0 or -1. */
 int ipc_peer_send(struct ipc_peer *p, IpcEnvelope *env);
 /* Queue env under a fresh request_id (left in env->request_id). With cb, the reply of case reply_case
  * carrying that id goes to cb, or the timeout after timeout_ms; without cb nothing is tracked. 0, or -1

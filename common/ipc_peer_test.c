@@ -1,5 +1,6 @@
 /* Unit tests for the IPC peer over a socketpair: version mismatch, unknown and disallowed messages, invalid
- * messages, oversized frames, request/reply matching (id and case), timeouts, cancel, EOF and drain. */
+ * messages, oversized frames, request/reply matching (id and case), timeouts, cancel, EOF, drain, and frames
+ * past what the socket holds arriving whole and in order. */
 #include "ipc_peer.h"
 
 #include <stdarg.h>

@@ -49,11 +49,12 @@ void wa_tls_free(struct wa_tls *t);
  * blocking-with-poll TLS) share them. */
 int wa_tls_fd_send(void *fdp, const unsigned char *buf, size_t len);
 int wa_tls_fd_recv(void *fdp, unsigned char *buf, size_t len);
-/* Queue bytes for sending (sent once connected). 0, or -1 if the stream is closed or closing. */
+/* Queue bytes for sending: once connected, what a loop turn queued is written at its end, and what the socket
+ * does not take then waits for writability. Never calls back. 0, or -1 if the stream is closed or closing. */
 int wa_tls_write(struct wa_tls *t, const void *data, size_t len);
 /* Bytes queued and not yet written. */
 size_t wa_tls_output_length(const struct wa_tls *t);
-/* Stop (1) or resume (0) reading from the socket. */
+/* Resume (1) or stop (0) reading from the socket. */
 void wa_tls_set_reading(struct wa_tls *t, int on);
 /* Write what is queued, then shut the stream (TLS close_notify + TCP FIN) and report DRAINED. */
 void wa_tls_close_on_flush(struct wa_tls *t);

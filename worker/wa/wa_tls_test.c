@@ -1,6 +1,7 @@
 /* Tests for the plain/TLS stream over loopback: handshake with a generated self-signed certificate (and its
  * subjectAltName), data both ways, refusal of an untrusted certificate or a wrong host name with a clear reason,
- * and a client context that holds its CAs only while handshakes run. */
+ * a client context that holds its CAs only while handshakes run, and more output than the sockets hold arriving
+ * whole and in order once the peer reads (plain and TLS). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
