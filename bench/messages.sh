@@ -8,10 +8,13 @@
 # ~15 % of them. Prints one line per figure set (bench/messages_driver.py does the rest: pairing, the figures):
 #   messages: idle paired worker PSS A kB (private B kB, RSS C kB; after pairing)
 #   messages pairs=1: N texts, R msg/s end to end (goal 2000), latency p50 X ms p99 Y ms (API->row ..., row->webhook
-#     ...; cpu s: wagate, workers, fakewa, postgres, receiver, driver; db: W writes in T transactions, S
-#     statements; K webhooks still queued then, all delivered D s later (R2 msg/s with every webhook); ...)
+#     ...; cpu s: wagate, workers, fakewa, postgres, receiver, driver (ms per text: wagate+workers+postgres P,
+#     fakewa F, bench B); db: W writes in T transactions, S statements; K webhooks still queued then, all
+#     delivered D s later (R2 msg/s with every webhook); ...)
 #     (the split at the receiving row's created_at and the CPU seconds each part used during the set: where the
-#     time goes; receiver = msg_sink, driver = the Python driver plus msg_load. W, T, S: the instances' writes
+#     time goes; receiver = msg_sink, driver = the Python driver plus msg_load; P is the service's own cost of a
+#     text, F the fake WhatsApp's and its mock phones', B the load generator's and webhook receiver's, all on the
+#     same cores: the goal needs P + F + B <= 1 ms on 2 cores. W, T, S: the instances' writes
 #     (stores, statuses) and the transactions that carried them, and every statement run (webhook delivery's
 #     too), from /metrics: how well writes were batched. K and D: the texts' other webhooks, send.message and
 #     messages.update, go through the sender's one queue in order and may lag behind the receiver's

@@ -230,6 +230,11 @@ def run_set(npairs, nmsgs, conc, arrivals, rx_pid, rate=0):
         die("%d messages arrived at the wrong instance" % len(bad))
     c1, d1 = cpu(rx_pid), db_counts()
     used = "cpu s: " + ", ".join("%s %.1f" % (k, c1[k] - c0[k]) for k in c1)
+    # per text: what wagate costs (its processes and its database), fakewa (WhatsApp and the phones' Signal), and the
+    # bench's own sender and receiver, all sharing the machine's cores
+    per = {k: (c1[k] - c0[k]) * 1000 / nmsgs for k in c1}
+    used += " (ms per text: wagate+workers+postgres %.2f, fakewa %.2f, bench %.2f)" % (
+        per["wagate"] + per["workers"] + per["postgres"], per["fakewa"], per["receiver"] + per["driver"])
     used += "; db: %d writes in %d transactions, %d statements" % tuple(b - a for a, b in zip(d0, d1))
     lat = [(seen[mid][1] - t0) * 1000 for mid, (_, t0) in sends.items()]
     last = max(seen[mid][1] for mid in sends)
