@@ -59,6 +59,9 @@ for s in "${sets[@]}"; do
 	prev=${BASH_REMATCH[1]}
 done
 
+# An open-loop set keeps up to CONCURRENCY connections to wagate (msg_load's and wagate's descriptors, and
+# wagate's per-address cap, which follows the limit): the soft limit goes as far as the hard one allows.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 start_pg
 start_fakewa "$fw_bin"
 rport=$(free_port)
