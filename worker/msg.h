@@ -3,17 +3,19 @@
  * SendMessage, usync devices, prekey bundles, CheckNumbers, MarkRead). Nothing outside worker/ includes it.
  *
  * The executor is the only place that runs wa_signal operations and the only writer of MessageStore. It
- * keeps the durability rule (DESIGN.md): a job's Signal changes and rows commit in one MessageStore, and the
- * job learns of the COMMIT (committed ok) before it sends WhatsApp anything that depends on it (the ack and
- * receipts of an incoming stanza, the stanza of an outgoing message).
+ * keeps the durability rule (DESIGN.md): a job's Signal changes and rows commit in one MessageStore (rows past
+ * its size in earlier ones, below), and the job learns of the COMMIT (committed ok) before it sends WhatsApp
+ * anything that depends on it (the ack and receipts of an incoming stanza, the stanza of an outgoing message).
  *
  * Jobs run in submission order. The executor takes every queued job (up to MSG_EXEC_BATCH_MAX) as one
  * batch: it calls each job's step until DONE, answering WA_SIGNAL_NEED by loading wa_signal_needed() with a
  * SignalLoad (PREKEY records converted to the 32-byte private key) and calling the same step again; then it
  * sends one MessageStore with wa_signal_take_changes() and every row the batch's steps added, and calls each
- * job's committed() when the StoreAck arrives. No Signal operation runs while a MessageStore is in flight
- * (wa_signal.h's contract). If the store fails, the cache is cleared (it is ahead of the database) and
- * every job of the batch gets committed(ok=0).
+ * job's committed() when the StoreAck arrives. Messages past what one MessageStore takes (a history sync chunk)
+ * go first in rows-only MessageStores, each acked before the next: rows may commit before their ratchet step,
+ * never after it, and a stanza delivered again finds them stored. No Signal operation runs while a MessageStore
+ * is in flight (wa_signal.h's contract). If a store fails, the cache is cleared (it is ahead of the database)
+ * and every job of the batch gets committed(ok=0).
  *
  * A step is re-entered after NEED: it must resume at the operation that needed records and not run again
  * the operations that already succeeded (their results are dirty in the cache). A step returning
@@ -37,6 +39,9 @@ struct msg_exec;
 struct msg_batch;
 
 #define MSG_EXEC_BATCH_MAX	128	/* jobs per MessageStore */
+#define MSG_STORE_PART_MSGS	2048	/* messages per MessageStore (the supervisor takes 4096) and their */
+#define MSG_STORE_PART_BYTES	(8u * 1024 * 1024)	/* packed bytes (an IPC frame is 16 MB): a batch with more
+							 * commits them in rows-only parts first (msg_exec.c) */
 #define MSG_CACHE_RECORDS	256	/* wa_signal cache caps */
 #define MSG_CACHE_BYTES		(512u * 1024)
 

@@ -66,6 +66,8 @@ struct msg_exec {
 	char *last_need;		/* the keys the current job's last NEED asked for (loop guard) */
 	Wagate__Ipc__SignalKey **load;	/* the keys in flight */
 	size_t nload;
+	size_t stored;			/* the batch's messages already committed by rows-only parts (msg_exec_store) */
+	size_t part;			/* messages of the part in flight */
 };
 
 static void msg_exec_schedule(struct msg_exec *e);
@@ -300,6 +302,7 @@ msg_exec_batch_done(struct msg_exec *e)
 	msg_batch_free(e->b);
 	e->b = NULL;
 	e->cur = NULL;
+	e->stored = e->part = 0;
 	free(e->last_need);
 	e->last_need = NULL;
 	e->state = MSG_EXEC_IDLE;
@@ -416,10 +419,61 @@ _Static_assert((int)WA_SIGNAL_SESSION == (int)WAGATE__IPC__SIGNAL_KIND__SIGNAL_K
     (int)WA_SIGNAL_SENDER_KEY == (int)WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SENDER_KEY,
     "wa_signal.h kinds must keep ipc.proto's SignalKind numbers");
 
+static void msg_exec_store(struct msg_exec *e);
 static void msg_exec_stored_cb(void *arg, int ok, const char *error);
+static void msg_exec_part_cb(void *arg, int ok, const char *error);
 
-/* Every job of the batch is DONE: commit its changes and rows in one MessageStore (or, with nothing to
- * write, tell the jobs at once). */
+/*
+ * A batch with more messages than one MessageStore takes (MSG_STORE_PART_MSGS, or MSG_STORE_PART_BYTES of them
+ * packed: a history sync chunk brings thousands) first commits them in rows-only MessageStores that size, one
+ * after the other; the last store carries the rest with the Signal changes and every other row, as below. Rows
+ * before their ratchet step are safe where the reverse is not: if a later part fails, the stanza is not acked,
+ * WhatsApp delivers it again, the same ratchet state decrypts it again, and the rows already committed are found
+ * and neither stored nor posted twice. Returns 1 when a part went (or failed).
+ */
+static int
+msg_exec_store_part(struct msg_exec *e)
+{
+	Wagate__Ipc__MessageStore ms = WAGATE__IPC__MESSAGE_STORE__INIT;
+	size_t n = 0, bytes = 0, one;
+
+	/* As many as fit in a part; all of the rest fitting, they go with the last store. */
+	while (e->stored + n < e->b->nmsgs && n < MSG_STORE_PART_MSGS) {
+		one = wagate__ipc__stored_message__get_packed_size(e->b->msgs[e->stored + n]);
+		if (n > 0 && bytes + one > MSG_STORE_PART_BYTES)
+			break;
+		bytes += one;
+		n++;
+	}
+	if (e->stored + n == e->b->nmsgs)
+		return 0;
+	ms.messages = e->b->msgs + e->stored;
+	ms.n_messages = n;
+	e->part = n;
+	e->state = MSG_EXEC_STORING;
+	if (worker_request_msg_store(e->s->w, &ms, msg_exec_part_cb, e) == -1) {
+		log_warnx("%s: cannot send MessageStore", worker_instance_name(e->s->w));
+		msg_exec_stored_cb(e, 0, "cannot send MessageStore");
+	}
+	return 1;
+}
+
+/* A rows-only part committed: the next part, or the last store; or it failed, and so has the batch. */
+static void
+msg_exec_part_cb(void *arg, int ok, const char *error)
+{
+	struct msg_exec *e = arg;
+
+	if (!ok) {
+		msg_exec_stored_cb(e, 0, error);
+		return;
+	}
+	e->stored += e->part;
+	msg_exec_store(e);
+}
+
+/* Every job of the batch is DONE: commit its changes and rows in one MessageStore (after rows-only parts, see
+ * msg_exec_store_part), or, with nothing to write, tell the jobs at once. */
 static void
 msg_exec_store(struct msg_exec *e)
 {
@@ -431,8 +485,11 @@ msg_exec_store(struct msg_exec *e)
 	size_t n, i;
 	int rc;
 
+	if (msg_exec_store_part(e))
+		return;
 	wa_signal_take_changes(e->sig, &v, &n);
-	if (n == 0 && e->b->nmsgs == 0 && e->b->nsts == 0 && e->b->nlids == 0 && e->b->nforget == 0) {
+	if (n == 0 && e->b->nmsgs == e->stored && e->b->nsts == 0 && e->b->nlids == 0 && e->b->nforget == 0 &&
+	    e->b->nhchats == 0 && e->b->nhcontacts == 0) {
 		while ((j = TAILQ_FIRST(&e->batch)) != NULL) {
 			TAILQ_REMOVE(&e->batch, j, entry);
 			msg_job_end(e, j, 1, NULL, 0);
@@ -463,8 +520,8 @@ msg_exec_store(struct msg_exec *e)
 	}
 	ms.changes = chp;
 	ms.n_changes = n;
-	ms.messages = e->b->msgs;
-	ms.n_messages = e->b->nmsgs;
+	ms.messages = e->b->msgs + e->stored;
+	ms.n_messages = e->b->nmsgs - e->stored;
 	ms.statuses = e->b->sts;
 	ms.n_statuses = e->b->nsts;
 	ms.lids = e->b->lids;

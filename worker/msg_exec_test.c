@@ -1,7 +1,8 @@
 /* The Signal executor (msg_exec.c) with the real Signal layer and a scripted supervisor in place of
  * worker_call.c: batching, NEED answered by SignalLoad (prekey records converted), one MessageStore per batch,
  * committed only after the StoreAck, a FAILED job failing alone while the others run again, a failed store
- * clearing the cache, the NEED loop guard, and freeing with jobs queued. */
+ * clearing the cache, the NEED loop guard, freeing with jobs queued, and a batch with more rows than a
+ * MessageStore takes committing them in rows-only parts before the last store. */
 #include "msg.h"
 #include "msg_identity.h"
 #include "session_int.h"
@@ -499,6 +500,143 @@ test_forget_user(void **state)
 	spin();
 }
 
+/* --- a job with more rows than one MessageStore takes (a history sync chunk) --- */
+
+struct bjob {
+	struct tjob t;		/* decrypts alice's message (the ratchet step), as tjob */
+	size_t nextra;		/* then adds this many messages */
+	size_t extra_len;	/* of this many bytes each */
+};
+
+static int
+bjob_step(struct session *s, void *arg, struct wa_signal *sig, struct msg_batch *b)
+{
+	struct bjob *j = arg;
+	Wagate__Ipc__StoredMessage m = WAGATE__IPC__STORED_MESSAGE__INIT;
+	uint8_t *body = xcalloc(1, j->extra_len);
+	char id[32];
+	size_t i;
+	int rc;
+
+	if ((rc = tjob_step(s, &j->t, sig, b)) != WA_SIGNAL_DONE) {
+		free(body);
+		return rc;
+	}
+	m.remote_jid = (char *)"15550001111@s.whatsapp.net";
+	m.message.data = body;
+	m.message.len = j->extra_len;
+	for (i = 0; i < j->nextra; i++) {
+		snprintf(id, sizeof(id), "H%zu", i);
+		m.id = id;
+		msg_batch_add_message(b, &m);
+	}
+	free(body);
+	return WA_SIGNAL_DONE;
+}
+
+static void
+bjob_committed(struct session *s, void *arg, int ok, const char *error, int stopping)
+{
+	tjob_committed(s, &((struct bjob *)arg)->t, ok, error, stopping);
+}
+
+static const struct msg_job_ops bjob_ops = { bjob_step, bjob_committed, 1 };
+
+/* Submit j (alice's text plus its extra rows) and run it up to its first MessageStore. */
+static void
+bjob_run(struct bjob *j, size_t nextra, size_t extra_len)
+{
+	memset(j, 0, sizeof(*j));
+	alice_build(9);
+	j->t.c = alice_send("chunk");
+	j->nextra = nextra;
+	j->extra_len = extra_len;
+	assert_int_equal(msg_exec_submit(&sess, &bjob_ops, j), 0);
+	spin();
+	sup_answer_load(1);
+	spin();
+	assert_non_null(sup.store_cb);
+}
+
+/* Past MSG_STORE_PART_MSGS messages: rows-only MessageStores of that many go first, each after the ack of the
+ * one before; the last carries the rest, the decrypted message and the ratchet step; the job hears once, after
+ * the last ack. */
+static void
+test_parts(void **state)
+{
+	struct bjob j;
+	char want[32];
+
+	(void)state;
+	bjob_run(&j, 2 * MSG_STORE_PART_MSGS + 100, 16);
+	assert_int_equal(sup.nstores, 1);
+	assert_int_equal(sup.store->n_messages, MSG_STORE_PART_MSGS);
+	assert_int_equal(sup.store->n_changes, 0);
+	assert_int_equal(sup.store->n_lids, 0);
+	/* the rows in their order: the decrypted message first, then H0... */
+	assert_int_equal(sup.store->messages[0]->message.len, 5);
+	assert_string_equal(sup.store->messages[1]->id, "H0");
+	sup_answer_store(1);
+	spin();
+	assert_int_equal(j.t.committed, 0);
+	assert_int_equal(sup.nstores, 2);
+	assert_int_equal(sup.store->n_messages, MSG_STORE_PART_MSGS);
+	assert_int_equal(sup.store->n_changes, 0);
+	snprintf(want, sizeof(want), "H%d", MSG_STORE_PART_MSGS - 1);
+	assert_string_equal(sup.store->messages[0]->id, want);
+	sup_answer_store(1);
+	spin();
+	assert_int_equal(j.t.committed, 0);
+	assert_int_equal(sup.nstores, 3);
+	assert_int_equal(sup.store->n_messages, 101);
+	assert_true(sup.store->n_changes > 0);
+	assert_int_equal(sup.store->n_lids, 1);
+	assert_string_equal(sup.store->messages[100]->id, "H4195");
+	sup_answer_store(1);
+	spin();
+	assert_int_equal(j.t.committed, 1);
+	assert_int_equal(j.t.ok, 1);
+	free(j.t.c.ct);
+}
+
+/* A part that fails fails the job: nothing after it is sent, the ratchet step is not committed, the cache is
+ * cleared. Parts are also cut by size: 2 MB rows go four to a store. */
+static void
+test_parts_failed_and_bytes(void **state)
+{
+	struct bjob j;
+	size_t rows;
+
+	(void)state;
+	bjob_run(&j, MSG_STORE_PART_MSGS + 1, 16);
+	rows = sigdb_count(sup.db);
+	sup_answer_store(1);
+	spin();
+	assert_int_equal(sup.nstores, 2);
+	sup_answer_store(0);
+	spin();
+	assert_int_equal(j.t.committed, 1);
+	assert_int_equal(j.t.ok, 0);
+	assert_string_equal(j.t.error, "commit failed");
+	assert_int_equal(sup.nstores, 2);
+	assert_null(sup.store_cb);
+	assert_int_equal(sigdb_count(sup.db), rows);
+	free(j.t.c.ct);
+
+	/* by size: 5 rows of 2 MB, 8 MB to a part */
+	bjob_run(&j, 5, 2u * 1024 * 1024);
+	assert_int_equal(sup.store->n_messages, 4);
+	assert_int_equal(sup.store->n_changes, 0);
+	sup_answer_store(1);
+	spin();
+	assert_int_equal(sup.store->n_messages, 2);
+	assert_true(sup.store->n_changes > 0);
+	sup_answer_store(1);
+	spin();
+	assert_int_equal(j.t.ok, 1);
+	free(j.t.c.ct);
+}
+
 int
 main(void)
 {
@@ -509,6 +647,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_need_loop_and_load_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_and_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forget_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parts_failed_and_bytes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,8 @@
  * (its nesting is fixed: each message's content is kept as bytes and checked by msg_content_parse), and turned
  * into StoredMessages (history set), chat and contact names and LID mappings, each checked as the supervisor
  * checks a MessageStore (lengths, UTF-8) so that one bad entry is skipped rather than refusing the whole store.
- * Entries beyond the caps are counted in dropped, not stored: the caps keep one chunk inside one MessageStore,
- * which commits with the ratchet step of the stanza that brought it (the durability rule). */
+ * Entries beyond the caps are counted in dropped, not stored: the caps bound the worker's memory (a chunk's
+ * messages are committed in several MessageStores when one does not take them, msg.h). */
 #ifndef WAGATE_WORKER_MSG_HISTORY_H
 #define WAGATE_WORKER_MSG_HISTORY_H
 
@@ -15,8 +15,8 @@
 #include <stdint.h>
 
 #define MSG_HISTORY_INFLATED_MAX	(12u * 1024 * 1024)	/* bytes of one inflated chunk */
-#define MSG_HISTORY_MSGS_MAX		3000	/* messages of one chunk (the supervisor takes 4096 per store) */
-#define MSG_HISTORY_BYTES_MAX		(8u * 1024 * 1024)	/* their content bytes (an IPC frame is 16 MB) */
+#define MSG_HISTORY_MSGS_MAX		50000	/* messages of one chunk (committed in parts: msg.h) */
+#define MSG_HISTORY_BYTES_MAX		MSG_HISTORY_INFLATED_MAX	/* their content bytes */
 #define MSG_HISTORY_NAMES_MAX		2048	/* chats, contacts and LID mappings of one chunk, each */
 #define MSG_HISTORY_STR_MAX		256	/* ids, JIDs and names, as the supervisor's WORKER_MSG_STR_MAX */
 

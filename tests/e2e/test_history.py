@@ -4,6 +4,8 @@ HistorySyncNotifications; a chunk inline (initialHistBootstrapInlinePayload, zli
 
 * its messages become rows (key, message, type, timestamp, status as the chunk says) in ONE MessageStore with the
   stanza's ratchet step, before any receipt; one `messages.set` webhook carries the new ones (Evolution's array);
+  a chunk of more messages than a MessageStore takes (5,000 here) commits them in parts first, all before the
+  receipt, each part with its own `messages.set`, and nothing of it is lost or stored twice;
 * its conversations become chats (`chats.set`), its push names contacts (`contacts.upsert`, an array), its
   PN<->LID pairs the instance's LID map; nothing a live message stored is overwritten;
 * the worker answers the stanza as WhatsApp expects: delivery (peer_msg) and then `hist_sync` to our own user;
@@ -122,6 +124,32 @@ class HistoryTest(MessagingCase):
         self.wait_outbox_empty()
         self.assertEqual(len(self.events("messages.set", "hs")), 1)
         self.assertEqual(len(self.events("chats.set", "hs")), 1)
+
+    def test_big_chunk(self):
+        me = self.pair_ready("hg", "15558400051", "Big History")
+        iid = me["iid"]
+        peer, n = "15558400052", 5000
+        now = int(time.time())
+        body = {"syncType": 2, "conversations": [{"id": user_jid(peer), "name": "Long Chat", "messages": [
+            {"id": "3EB0BIG%06d" % i, "fromMe": i % 3 == 0, "text": "old text %d" % i,
+             "timestamp": now - 100000 + i} for i in range(n)]}]}
+        before = self.count_rows("message", iid)
+        mid = self.push_history(me["phone"], body)
+        self.wait_hist_sync(me["phone"], mid)
+        # all of them committed before the receipt (the parts, then the last store with the ratchet step)
+        self.assertEqual(self.count_rows("message", iid, "key_id LIKE '3EB0BIG%'"), n)
+        self.assertEqual(self.msg_row(iid, "3EB0BIG004999")["message"], {"conversation": "old text 4999"})
+        self.wait_outbox_empty()
+        sets = self.events("messages.set", "hg")
+        self.assertEqual([len(x) for x in sets], [2048, 2048, 904], [len(x) for x in sets])
+        self.assertEqual(sorted(m["key"]["id"] for x in sets for m in x), ["3EB0BIG%06d" % i for i in range(n)])
+        self.assertEqual(len(self.events("chats.set", "hg")), 1)
+        # again: nothing stored twice, no webhook again
+        mid2 = self.push_history(me["phone"], body)
+        self.wait_hist_sync(me["phone"], mid2)
+        self.assertEqual(self.count_rows("message", iid), before + n)
+        self.wait_outbox_empty()
+        self.assertEqual(len(self.events("messages.set", "hg")), 3)
 
     def test_full_sync_requested(self):
         self.new_instance("hf", syncFullHistory=True)
