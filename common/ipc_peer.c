@@ -36,8 +36,6 @@ struct ipc_peer {
 	void *drain_arg;
 	struct event *drain_ev;		/* fires drain_done on a fresh loop turn */
 	struct event *flush_ev;		/* writes the frames queued this loop turn (ipc_peer_flush_cb) */
-	int flush_queued;		/* flush_ev is active */
-	int writing;			/* what flush_ev could not write waits for the bufferevent's EV_WRITE */
 };
 
 /* Unlink and free one request, then tell its owner how it ended (it may send new requests then). */
@@ -147,16 +145,21 @@ ipc_peer_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-/* Output drained by the bufferevent: it stops watching for writability; finish a pending drain. */
+/* Whether the bufferevent writes what a flush left behind (ipc_peer_flush_cb enabled its EV_WRITE). */
+static int
+ipc_peer_writing(const struct ipc_peer *p)
+{
+	return (bufferevent_get_enabled(p->bev) & EV_WRITE) != 0;
+}
+
+/* Output drained by the bufferevent (it writes only what a flush left behind): it stops watching for
+ * writability; finish a pending drain. */
 static void
 ipc_peer_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct ipc_peer *p = arg;
 
-	if (p->writing) {
-		p->writing = 0;
-		bufferevent_disable(bev, EV_WRITE);
-	}
+	bufferevent_disable(bev, EV_WRITE);
 	if (p->draining)
 		event_active(p->drain_ev, EV_TIMEOUT, 0);
 }
@@ -177,29 +180,26 @@ ipc_peer_flush_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	p->flush_queued = 0;
-	if (p->closed || p->writing || evbuffer_get_length(out) == 0)
+	if (p->closed || ipc_peer_writing(p) || evbuffer_get_length(out) == 0)
 		return;
 	/* A socket bufferevent keeps its output's front frozen except while it writes itself (evbuffer_write
 	 * would fail): thawed for this write as it does. */
 	evbuffer_unfreeze(out, 1);
 	n = evbuffer_write(out, bufferevent_getfd(p->bev));
 	evbuffer_freeze(out, 1);
-	if (n < 0 || evbuffer_get_length(out) > 0) {
-		p->writing = 1;
+	if (n < 0 || evbuffer_get_length(out) > 0)
 		bufferevent_enable(p->bev, EV_WRITE);
-	} else if (p->draining)
+	else if (p->draining)
 		event_active(p->drain_ev, EV_TIMEOUT, 0);
 }
 
-/* A frame was queued: have it written at the end of the turn (already queued, or the bufferevent writes). */
+/* A frame was queued: have it written at the end of the turn, unless the bufferevent writes (activating an
+ * active event changes nothing: one flush per turn). */
 static void
 ipc_peer_queued(struct ipc_peer *p)
 {
-	if (p->flush_queued || p->writing)
-		return;
-	p->flush_queued = 1;
-	event_active(p->flush_ev, EV_TIMEOUT, 0);
+	if (!ipc_peer_writing(p))
+		event_active(p->flush_ev, EV_TIMEOUT, 0);
 }
 
 /* EOF or socket error: report the end once (or finish a drain instead). */
