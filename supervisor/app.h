@@ -2,6 +2,7 @@
 #ifndef WAGATE_APP_H
 #define WAGATE_APP_H
 
+#include <sys/queue.h>
 #include <time.h>
 
 struct event_base;
@@ -15,6 +16,8 @@ struct registry;
 struct evdns_base;
 struct lifecycle;
 struct manager;
+struct http_call;
+struct msg_typing;
 
 struct app {
 	struct event_base *base;
@@ -28,6 +31,8 @@ struct app {
 	struct evdns_base *dns;
 	struct lifecycle *lc;		/* the only writer of instance state (lifecycle_new) */
 	struct manager *manager;	/* the /manager page, or NULL when its directory is unusable */
+	LIST_HEAD(http_calls, http_call) http_calls;	/* requests not answered yet (http.c) */
+	LIST_HEAD(msg_typings, msg_typing) typings;	/* typing delays under way (msg_typing.c) */
 	time_t started;
 	unsigned long http_requests;
 	unsigned long http_errors;

@@ -149,6 +149,8 @@ http_call_free(struct http_call *c)
 {
 	if (c == NULL)
 		return;
+	if (c->entry.le_prev != NULL)
+		LIST_REMOVE(c, entry);
 	free(c->path);
 	free(c->name);
 	free(c->token);
@@ -206,9 +208,15 @@ http_add_cors(struct http_call *c, int preflight)
 static void
 http_send_buffer(struct http_call *c, int code, const char *content_type, struct evbuffer *buf)
 {
-	struct evkeyvalq *out = evhttp_request_get_output_headers(c->req);
+	struct evkeyvalq *out;
 	char clen[24];
 
+	if (c->req == NULL) {	/* detached by http_stop: the request went with the server */
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+		http_call_free(c);
+		return;
+	}
+	out = evhttp_request_get_output_headers(c->req);
 	if (content_type != NULL) {
 		evhttp_add_header(out, "Content-Type", content_type);
 		evhttp_add_header(out, "Cache-Control", "no-store");
@@ -239,7 +247,7 @@ http_send(struct http_call *c, int code, const char *content_type, const char *d
 void
 http_reply_json_buffer(struct http_call *c, int code, struct evbuffer *buf)
 {
-	struct evhttp_connection *conn = evhttp_request_get_connection(c->req);
+	struct evhttp_connection *conn = c->req != NULL ? evhttp_request_get_connection(c->req) : NULL;
 	struct bufferevent *bev = conn != NULL ? evhttp_connection_get_bufferevent(conn) : NULL;
 	size_t len = evbuffer_get_length(buf);
 
@@ -574,6 +582,7 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	app->http_requests++;
 	c->app = app;
 	c->req = req;
+	LIST_INSERT_HEAD(&app->http_calls, c, entry);
 	c->method = http_method_name(method);
 	/* before anything else: libevent has read the body one way, the client may have meant another */
 	if (http_framing_check(evhttp_request_get_input_headers(req), &code, err, sizeof(err)) == -1) {
@@ -708,6 +717,7 @@ http_start(struct app *app, const char *addr, int port)
 	struct http_guard_config gc;
 	int one = 1;
 
+	LIST_INIT(&app->http_calls);
 	app->http = evhttp_new(app->base);
 	if (app->http == NULL)
 		return -1;
@@ -739,6 +749,15 @@ http_start(struct app *app, const char *addr, int port)
 void
 http_stop(struct app *app)
 {
+	struct http_call *c;
+
+	/* evhttp_free frees the requests that were not answered yet, and their routes answer later (a worker's
+	 * Result, one cancelled by the worker's exit, a query): those calls forget their request first. */
+	while ((c = LIST_FIRST(&app->http_calls)) != NULL) {
+		LIST_REMOVE(c, entry);
+		c->entry.le_prev = NULL;
+		c->req = NULL;
+	}
 	/* evhttp reports each connection it closes to the guard, so the guard goes second */
 	if (app->http != NULL)
 		evhttp_free(app->http);

@@ -2,6 +2,8 @@
 #ifndef WAGATE_HTTP_H
 #define WAGATE_HTTP_H
 
+#include <sys/queue.h>
+
 #include <json-c/json.h>
 
 struct app;
@@ -12,7 +14,8 @@ struct instance;
 /* One request in flight. Freed by the reply helpers. */
 struct http_call {
 	struct app *app;
-	struct evhttp_request *req;
+	struct evhttp_request *req;	/* NULL once http_stop took the server away: a reply then only frees the call */
+	LIST_ENTRY(http_call) entry;	/* app->http_calls, until answered or detached by http_stop */
 	const char *method;		/* "GET", ... */
 	char *path;			/* decoded path without query */
 	char *name;			/* :instanceName, or NULL */
@@ -24,6 +27,8 @@ struct http_call {
 };
 
 int http_start(struct app *app, const char *addr, int port);
+/* Free the server and its connections. A call still waiting for its answer (a worker's, PostgreSQL's) is detached:
+ * its reply, whenever it comes, sends nothing and frees the call (the client saw its connection close). */
 void http_stop(struct app *app);
 
 /* Replies; each frees the call. obj ownership passes to the helper. */

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "manager.h"
 #include "migrate.h"
+#include "msg_typing.h"
 #include "registry.h"
 #include "webhook.h"
 #include "workers.h"
@@ -73,8 +74,10 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "STOPPING=1");
 #endif
-	/* Requests waiting for a QR are answered before the HTTP server that holds them goes away. */
+	/* Requests waiting for a QR are answered before the HTTP server that holds them goes away; typing delays end
+	 * (nothing more is sent); other calls are detached from their requests (http_stop). */
 	lifecycle_wait_shutdown(app);
+	msg_typing_stop_all(app);
 	http_stop(app);
 	/* SIGTERM (systemctl stop/restart) with adoption: leave the workers to the next supervisor (those with
 	 * nothing worth keeping exit on the EOF). SIGINT (Ctrl-C of make run) stops everything. */
@@ -276,6 +279,7 @@ main(int argc, char **argv)
 	event_free(sigint);
 	event_free(sigterm);
 	lifecycle_wait_shutdown(&app);
+	msg_typing_stop_all(&app);
 	http_stop(&app);
 	workers_free(app.workers);
 	webhook_free(app.webhook);

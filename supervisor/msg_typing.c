@@ -17,16 +17,22 @@ struct msg_typing {
 	int last;			/* state needs no paused after it (paused, or a global presence) */
 	long long left_ms;		/* of the delay, after the slice under way */
 	int pausing;			/* the last state (paused) is out: its Result ends it */
+	int sending;			/* a state's Result is awaited (the worker holds t as its callback's arg) */
+	int stopped;			/* msg_typing_stop_all ended it while sending: the Result frees it */
 	struct event *timer;
 	msg_typing_cb cb;
 	void *arg;
+	LIST_ENTRY(msg_typing) entry;	/* app->typings */
 };
+
+#define MSG_TYPING_STOPPED	"wagate is shutting down"
 
 static void msg_typing_sent_cb(void *arg, int ok, int status, const char *error);
 
 static void
 msg_typing_free(struct msg_typing *t)
 {
+	LIST_REMOVE(t, entry);
 	event_free(t->timer);
 	free(t->instance_id);
 	free(t->jid);
@@ -47,8 +53,11 @@ msg_typing_send(struct msg_typing *t, const char *st)
 {
 	int global = strcmp(st, "available") == 0 || strcmp(st, "unavailable") == 0;
 
-	return workers_set_presence(t->app->workers, t->instance_id, global ? NULL : t->jid, st, msg_typing_sent_cb,
-	    t);
+	if (workers_set_presence(t->app->workers, t->instance_id, global ? NULL : t->jid, st, msg_typing_sent_cb,
+	    t) == -1)
+		return -1;
+	t->sending = 1;
+	return 0;
 }
 
 /* A slice is over: the state again, or the end. */
@@ -81,6 +90,11 @@ msg_typing_sent_cb(void *arg, int ok, int status, const char *error)
 	long long slice;
 	struct timeval tv;
 
+	t->sending = 0;
+	if (t->stopped) {	/* its caller was told already */
+		msg_typing_free(t);
+		return;
+	}
 	if (!ok || t->pausing) {
 		msg_typing_finish(t, ok, status, error);
 		return;
@@ -108,9 +122,28 @@ msg_typing_start(struct app *app, const char *instance_id, const char *jid, cons
 	t->arg = arg;
 	if ((t->timer = evtimer_new(app->base, msg_typing_timer_cb, t)) == NULL)
 		fatalx("evtimer_new failed");
+	LIST_INSERT_HEAD(&app->typings, t, entry);
 	if (msg_typing_send(t, state) == -1) {
 		msg_typing_free(t);
 		return -1;
 	}
 	return 0;
+}
+
+void
+msg_typing_stop_all(struct app *app)
+{
+	struct msg_typing *t, *next;
+
+	for (t = LIST_FIRST(&app->typings); t != NULL; t = next) {
+		next = LIST_NEXT(t, entry);
+		if (t->stopped)
+			continue;
+		t->cb(t->arg, 0, 503, MSG_TYPING_STOPPED);
+		if (t->sending) {
+			t->stopped = 1;
+			continue;
+		}
+		msg_typing_free(t);
+	}
 }

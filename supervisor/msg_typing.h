@@ -25,4 +25,8 @@ typedef void (*msg_typing_cb)(void *arg, int ok, int status, const char *error);
 int msg_typing_start(struct app *app, const char *instance_id, const char *jid, const char *state, long long delay_ms,
     msg_typing_cb cb, void *arg);
 
+/* Shutting down: end every typing under way with cb(arg, 0, 503, ...) now, sending nothing more. One waiting for
+ * a state's Result is freed when the Result comes (or is cancelled by the worker's end). */
+void msg_typing_stop_all(struct app *app);
+
 #endif

@@ -22,6 +22,17 @@ RECORD_KEYS = {"id", "key", "pushName", "messageType", "message", "messageTimest
 UPDATE_KEYS = {"keyId", "remoteJid", "fromMe", "status", "instanceId"}
 
 
+def ipc_unread(worker_pid):
+    """Bytes the supervisor wrote to the worker that the worker has not read yet: the Recv-Q of the worker's own
+    Unix sockets (ss -x). Meaningful while the worker is stopped."""
+    if shutil.which("ss") is None:
+        missing("ss not installed (iproute2)")
+    out = subprocess.run(["ss", "-x", "-n", "-p"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         timeout=10).stdout.splitlines()
+    return sum(int(f[2]) for f in (line.split() for line in out[1:])
+               if len(f) >= 9 and f[2].isdigit() and "pid=%d," % worker_pid in " ".join(f[8:]))
+
+
 def ipc_backlog(worker_pid):
     """Bytes the worker wrote to its supervisor that the supervisor has not read yet: the Recv-Q of the far ends
     of the worker's Unix sockets (ss -x). Meaningful while the supervisor is stopped."""

@@ -15,12 +15,13 @@ Signal) + a webhook receiver. Each test pairs its own instances (and so has its 
 
 One test: python3 test_messages.py MessagesTest.test_retry (see README.md)."""
 
+import concurrent.futures
 import os
 import signal
 import time
 
 from harness import log, main, wait_until
-from messaging import MessagingCase, RECORD_KEYS, UPDATE_KEYS, ipc_backlog, lid_user, sql_str, user_jid
+from messaging import MessagingCase, RECORD_KEYS, UPDATE_KEYS, ipc_backlog, ipc_unread, lid_user, sql_str, user_jid
 
 TEXT = "ol\u00e1 \u00fcn\u00efc\u00f8de \U0001F44B \"quoted\" & <tags>\nsecond line"
 
@@ -346,6 +347,38 @@ class MessagesTest(MessagingCase):
         n1 = client()["messages_in"]
         self.assertEqual(client()["chatstates"][len(states1):],
                          ["composing-audio %s %d" % (peer["user"], n1), "paused %s %d" % (peer["user"], n1)])
+
+    def test_stop_with_requests_waiting(self):
+        """SIGTERM while API calls wait: a sendText for a worker that does not answer (stopped), and a sendPresence
+        waiting out its delay. wagate exits cleanly: the HTTP server (and with it those requests) goes first, and
+        what answers the calls later (the stopped worker's cancelled request, the typing ended by the shutdown)
+        touches neither the requests nor leaks their state (the sanitizer builds check both)."""
+        me = self.pair_ready("ts", "15557910001", "Stopper")
+        peer = self.pair_ready("ts-peer", "15557910002", "Watcher")
+        cl = lambda: [c for c in self.fw.clients() if c.get("jid") == me["jid"]][0]
+        states0 = len(cl()["chatstates"])
+        pid = self.sup.worker_pids()[me["iid"]]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as ex:
+            typing = ex.submit(self.sup.api, "POST", "/chat/sendPresence/ts",
+                               {"number": peer["phone"], "presence": "composing", "delay": 30000})
+            wait_until(lambda: len(cl()["chatstates"]) > states0, 20, msg="the typing shown")
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                sending = ex.submit(self.send_text, "ts", peer["phone"], "never sent")
+                wait_until(lambda: ipc_unread(pid) > 0, 20, msg="the SendText waiting at the stopped worker")
+                self.assertEqual(self.sup.stop(), 0, self.sup.log_tail())
+            finally:
+                try:
+                    os.kill(pid, signal.SIGCONT)
+                except ProcessLookupError:  # the shutdown killed it
+                    pass
+            for f in (typing, sending):
+                try:
+                    f.result(timeout=20)
+                except Exception:   # the connection closed without an answer: what a stopped server does
+                    pass
+        self.assertEqual(self.db.query("SELECT count(*) FROM message WHERE message->>'conversation' = 'never sent'"),
+                         [['0']])
 
     def rows_fingerprint(self, iid):
         """The instance's message, chat and contact rows (the other instance keeps writing its own meanwhile)."""
