@@ -12,6 +12,7 @@ Signal) + a webhook receiver. Each test pairs its own instances (and so has its 
 7. retry: the phone fails a decryption (retry receipt): it still ends up with the plaintext.
 8. markMessageAsRead: the phone gets the read receipt; bad bodies are 400 and change nothing.
 9. typing: sendText's delay and /chat/sendPresence show their state in the chat (fakewa records it) for the delay.
+10. shutdown: SIGTERM while a sendText waits for a stopped worker and a sendPresence for its delay exits cleanly.
 
 One test: python3 test_messages.py MessagesTest.test_retry (see README.md)."""
 
