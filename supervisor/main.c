@@ -49,6 +49,17 @@ main_default_worker_bin(void)
 	return path;
 }
 
+#define MAIN_DRAIN_S	3	/* the longest wait, once the loop ended, for work under way to call back */
+
+/* The drain's deadline: only wakes the loop. */
+static void
+main_drain_end_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
 static void
 main_shutdown_done_cb(void *arg)
 {
@@ -259,14 +270,20 @@ main(int argc, char **argv)
 #endif
 
 	event_base_dispatch(app.base);
-	webhook_flush(app.webhook);
+	webhook_stop(app.webhook);
 
-	/* Let committed work call back (webhook claims, state updates) so nothing is dropped half-done. */
+	/* Let committed work call back (state updates, the outcomes of webhook POSTs under way) so nothing is dropped
+	 * half-done. */
 	{
-		struct timeval deadline, now;
+		struct timeval deadline, now, drain = { MAIN_DRAIN_S, 0 };
+
 		gettimeofday(&deadline, NULL);
-		deadline.tv_sec += 3;
-		while ((db_pending(app.db) > 0 || lifecycle_pending(app.lc) > 0) && db_available(app.db)) {
+		deadline.tv_sec += MAIN_DRAIN_S;
+		/* a POST to a receiver that does not answer would hold one loop turn until its own timeout */
+		if (event_base_once(app.base, -1, EV_TIMEOUT, main_drain_end_cb, NULL, &drain) == -1)
+			fatalx("event_base_once failed");
+		while ((db_pending(app.db) > 0 || lifecycle_pending(app.lc) > 0 || webhook_busy(app.webhook)) &&
+		    db_available(app.db)) {
 			event_base_loop(app.base, EVLOOP_ONCE);
 			gettimeofday(&now, NULL);
 			if (timercmp(&now, &deadline, >))

@@ -144,6 +144,23 @@ webhook_new(struct event_base *base, struct db *db, const struct webhook_config 
 	return w;
 }
 
+void
+webhook_stop(struct webhook *w)
+{
+	if (w == NULL)
+		return;
+	w->stopping = 1;
+	evtimer_del(w->poll_timer);
+	evtimer_del(w->maint_timer);
+	webhook_flush(w);
+}
+
+int
+webhook_busy(const struct webhook *w)
+{
+	return w != NULL && (!TAILQ_EMPTY(&w->deliveries) || w->ndel_queued > 0 || w->nhand_queued > 0);
+}
+
 /* Stop the loop; rows being posted stay in the table and are posted again by the next loop. */
 void
 webhook_free(struct webhook *w)

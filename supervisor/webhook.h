@@ -34,9 +34,16 @@ struct webhook_config {
 struct webhook *webhook_new(struct event_base *base, struct db *db, const struct webhook_config *cfg);
 /* Stop delivering; in-flight attempts are abandoned and retried later from the table. NULL is fine. */
 void webhook_free(struct webhook *w);
-/* Hand the pool now the DELETEs of delivered rows that wait to be batched (a shutdown, before its drain: rows
- * whose DELETE is lost are posted again by the next start). NULL ok. */
-void webhook_flush(struct webhook *w);
+/*
+ * A shutdown, before its drain: start no more POSTs (rows claimed, handed off or read ahead and not started stay
+ * in the table for the next start), let those under way end, and write each outcome at once instead of batching
+ * it. Run the loop while webhook_busy, up to a deadline: a row whose POST or DELETE is cut short is posted again
+ * by the next start (at least once), where stopping without the drain posted again every row delivered in the
+ * last moments. NULL ok.
+ */
+void webhook_stop(struct webhook *w);
+/* A POST, or the write of its outcome, is under way (NULL: no). */
+int webhook_busy(const struct webhook *w);
 
 /* Append to tx the statement that enqueues one event: one row per target (the instance's own webhook
  * when enabled and the event passes its events filter, empty = all; plus the global URL when enabled for

@@ -332,6 +332,10 @@ webhook_delivery_new(struct webhook *w, const PGresult *res, int row)
 static void
 webhook_delivery_go(struct webhook *w, struct webhook_delivery *d)
 {
+	if (w->stopping) {	/* left in the table for the next start (webhook_stop) */
+		webhook_delivery_free(d);
+		return;
+	}
 	TAILQ_INSERT_TAIL(&w->deliveries, d, entry);
 	w->ndeliveries++;
 	w->nposting++;
@@ -430,7 +434,7 @@ webhook_claim(struct webhook *w)
 	size_t ulen = 1, ucap = 64;
 	int i, room, seen, capped = 0;
 
-	if (w->db == NULL)
+	if (w->db == NULL || w->stopping)
 		return;
 	if (w->claiming) {
 		w->kick_pending = 1;
@@ -557,6 +561,7 @@ webhook_deletes_go(struct webhook *w, int now)
 	 * queue's head for the claim, which skips the queue while the row is in flight, so the queue's next rows
 	 * would wait for the window). A crash in the window posts them again, as at least once allows.
 	 */
+	now = now || w->stopping;
 	if ((n = w->ndel_queued) > 0 && (now || !w->del_running)) {
 		if (!now && !w->del_due && n < w->del_batch) {
 			/* The window opens with the first row queued and does not move with the later ones. */
@@ -675,7 +680,7 @@ webhook_maint(struct webhook *w)
 	char age[32], limit[32], *ids;
 	const char *params[2];
 
-	if (w->db == NULL)
+	if (w->db == NULL || w->stopping)
 		return;
 	if (!w->counting) {
 		snprintf(limit, sizeof(limit), "%ld", w->count_cap + 1);

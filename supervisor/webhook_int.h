@@ -149,6 +149,7 @@ struct webhook {
 	struct webhook_hold holds[WEBHOOK_HOLDS_MAX];
 	int nholds;
 	int claiming;
+	int stopping;			/* webhook_stop: no POST starts any more */
 	long long handoffs[WEBHOOK_HANDOFFS_MAX];	/* rows handed off while the claim runs */
 	int nhandoffs;			/* WEBHOOK_HANDOFFS_MAX + 1: too many, the claim is stale */
 	int again;			/* more due rows may exist: claim again when a slot frees */
@@ -258,5 +259,8 @@ int webhook_http_start(struct webhook *w, struct webhook_delivery *d);
 void webhook_http_stop(struct webhook_delivery *d);
 /* Its counters; NULL when libcurl sends every POST. */
 const struct webhook_http_stats *webhook_http_stats(const struct webhook *w);
+
+/* Hand the pool now the DELETEs and hand-offs waiting to be batched (webhook_stop, webhook_free). NULL ok. */
+void webhook_flush(struct webhook *w);
 
 #endif

@@ -165,6 +165,31 @@ class WebhookTest(E2ETestCase):
         wait_until(lambda: sup.metric("wagate_webhook_backlog") == 0, 20, msg="backlog drained")
         self.assert_no_duplicates()
 
+    def test_stop_lets_posts_under_way_end(self):
+        """SIGTERM while POSTs are under way at a slow receiver: wagate waits for their answers and deletes their
+        rows before it exits (it used to leave them in the outbox, and the next start posted them again), and
+        starts no new POST meanwhile; the next start delivers the rest, each event once."""
+        sup = self.start()
+        self.rx.set_mode("slow", delay=0.6)
+        names = ["s%d" % i for i in range(6)]
+        for n in names:
+            sup.create_instance(n)
+        # each instance's first event is its queue's head: six POSTs under way, none answered yet
+        wait_until(lambda: sum(1 for r in self.rx.snapshot() if "answered" not in r) >= 3, 20,
+                   msg="POSTs under way at the receiver")
+        before = len(self.rx.snapshot())
+        self.assertEqual(sup.stop(), 0, sup.log_tail())
+        answered = [r for r in self.rx.snapshot() if "answered" in r]
+        self.assertEqual(len(answered), len(self.rx.snapshot()), "a request was cut short or started after")
+        self.assertGreaterEqual(len(answered), 3)
+        self.assertLessEqual(len(answered), before + 6)
+        self.rx.set_mode("up")
+        sup.start()
+        for n in names:
+            self.rx.wait_event("instance.create", n, timeout=30)
+        self.wait_outbox_empty()
+        self.assert_no_duplicates()
+
     def test_delivery_survives_supervisor_crash(self):
         sup = self.start()
         self.rx.stop()
