@@ -393,6 +393,11 @@ group_participants_done_cb(void *arg, int ok, int code, const char *error, const
 		    "No participants");
 		return;
 	}
+	/* The instance may have been deleted (and freed) while the worker answered. */
+	if ((c->inst = registry_find(c->app->reg, c->name)) == NULL || c->inst->deleting) {
+		group_reply_closed(c);
+		return;
+	}
 	pc = xcalloc(1, sizeof(*pc));
 	pc->c = c;
 	pc->parts = group_json_participants(&v[0]);
