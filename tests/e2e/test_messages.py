@@ -13,6 +13,7 @@ Signal) + a webhook receiver. Each test pairs its own instances (and so has its 
 8. markMessageAsRead: the phone gets the read receipt; bad bodies are 400 and change nothing.
 9. typing: sendText's delay and /chat/sendPresence show their state in the chat (fakewa records it) for the delay.
 10. shutdown: SIGTERM while a sendText waits for a stopped worker and a sendPresence for its delay exits cleanly.
+11. delete and logout while texts flow both ways: clean answers, nothing of the deleted instance left.
 
 One test: python3 test_messages.py MessagesTest.test_retry (see README.md)."""
 
@@ -380,6 +381,55 @@ class MessagesTest(MessagingCase):
                     pass
         self.assertEqual(self.db.query("SELECT count(*) FROM message WHERE message->>'conversation' = 'never sent'"),
                          [['0']])
+
+    def test_delete_and_logout_under_traffic(self):
+        """An instance deleted, and another logged out, while texts flow to and from them through the API and
+        from phones: each answer is a 201 or a clean error, nothing of the deleted instance is left, the logged
+        out one keeps its messages, and the instance beside them goes on (the sanitizer builds check memory)."""
+        gone = self.pair_ready("dg", "15557920001", "Deleted")
+        out = self.pair_ready("dl", "15557920002", "LoggedOut")
+        stay = self.pair_ready("ds", "15557920003", "Stays")
+        stop = []
+
+        codes = {"dg": [], "dl": []}
+
+        def api_loop(name, to):
+            while not stop:
+                codes[name].append(self.send_text(name, to, "api %d" % len(codes[name])).status)
+
+        def phone_loop(account, to):
+            n = 0
+            while not stop:
+                self.phone_send(account, to, "phone %d" % n)
+                n += 1
+            return n
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
+            loops = [ex.submit(api_loop, "dg", stay["phone"]), ex.submit(api_loop, "dl", stay["phone"]),
+                     ex.submit(phone_loop, stay["phone"], gone["user"]),
+                     ex.submit(phone_loop, stay["phone"], out["user"])]
+            try:
+                wait_until(lambda: self.count_rows("message", gone["iid"]) >= 20 and
+                           self.count_rows("message", out["iid"]) >= 20, 60, msg="traffic both ways")
+                self.assertStatus(self.sup.api("DELETE", "/instance/logout/dl"), 200)
+                self.assertStatus(self.sup.api("DELETE", "/instance/delete/dg"), 200)
+                # traffic goes on against the closed and the deleted instance
+                wait_until(lambda: all(c and c[-1] != 201 for c in codes.values()), 30, msg="refused sends",
+                           msg_fn=lambda: {k: v[-3:] for k, v in codes.items()})
+            finally:
+                stop.append(1)
+            for f in loops:
+                f.result(timeout=60)
+        self.assertTrue(set(codes["dg"] + codes["dl"]) <= {201, 400, 404},
+                        {k: sorted(set(v)) for k, v in codes.items()})
+        self.assertEqual(self.sup.api("GET", "/health").status, 200)
+        for table in ("message", "chat", "contact", "signal_session", "lid_map"):
+            self.assertEqual(self.count_rows(table, gone["iid"]), 0, table)
+        self.assertGreater(self.count_rows("message", out["iid"]), 0)
+        self.sup.wait_state("dl", "close", 30)
+        r = self.send_text("ds", gone["phone"], "still here")
+        self.assertStatus(r, 201)
+        self.wait_phone_text(gone["phone"], r.json["key"]["id"], "still here", sender=stay["jid"])
 
     def rows_fingerprint(self, iid):
         """The instance's message, chat and contact rows (the other instance keeps writing its own meanwhile)."""
