@@ -24,6 +24,10 @@
 #define IPC_EXIT_RLIMIT_FAILED	126		/* setrlimit in the forked child failed: exec never tried */
 #define IPC_EXIT_EXEC_FAILED	127		/* exec of the worker binary failed (or the fd setup before it) */
 
+/* The error of a failed StoreAck or SignalRecords when the supervisor could not reach PostgreSQL: nothing was
+ * written (or, if a COMMIT went unanswered, what was is found again), and the same request may succeed later. */
+#define IPC_ERR_DB_UNAVAILABLE	"database unavailable"
+
 typedef Wagate__Ipc__Envelope IpcEnvelope;
 
 /* Three-way result of non-blocking reads (STYLE rule 6). */

@@ -5,6 +5,7 @@
 #include "lifecycle_int.h"
 #include "app.h"
 #include "db.h"
+#include "ipc.h"
 #include "known.h"
 #include "log.h"
 #include "msg_json.h"
@@ -527,7 +528,7 @@ lm_store_done_cb(void *arg, const struct db_result *r)
 
 	if (r->err != NULL) {
 		log_warnx("%s: storing messages failed: %s", st->instance_id, r->err);
-		snprintf(err, sizeof(err), "%s", r->unavailable ? "database unavailable" : r->err);
+		snprintf(err, sizeof(err), "%s", r->unavailable ? IPC_ERR_DB_UNAVAILABLE : r->err);
 		workers_reply_store(app->workers, st->instance_id, st->req, 0, err);
 		lm_store_free(st);
 		return;

@@ -9,6 +9,7 @@
 #include "app.h"
 #include "config.h"
 #include "db.h"
+#include "ipc.h"
 #include "log.h"
 #include "registry.h"
 #include "seal.h"
@@ -94,7 +95,7 @@ lm_load_done_cb(void *arg, const struct db_result *r)
 	char err[256] = "";
 
 	if (r->err != NULL) {
-		snprintf(err, sizeof(err), "%s", r->unavailable ? "database unavailable" : r->err);
+		snprintf(err, sizeof(err), "%s", r->unavailable ? IPC_ERR_DB_UNAVAILABLE : r->err);
 		goto fail;
 	}
 	res = r->res[0];

@@ -61,6 +61,10 @@ struct msg_job_ops {
 	/* A job that may bring thousands of rows (a peer message: a history sync chunk) runs in a batch of its
 	 * own, so one MessageStore never holds two chunks (msg_history.h caps one). */
 	int solo;
+	/* When the database is away (IPC_ERR_DB_UNAVAILABLE), the job waits and runs again (step included) once
+	 * the executor's pause is over, instead of failing: what WhatsApp sent, which it would send again only at
+	 * the next login. Jobs someone waits on (an API send) fail at once. */
+	int retry;
 };
 
 /* The session's executor, created with the Signal layer from the session's creds at login (<success>);

@@ -4,6 +4,7 @@
  * while a SignalLoad or a MessageStore is in flight no step runs (wa_signal.h: taken changes are clean and
  * evictable until their transaction committed). */
 #include "msg.h"
+#include "ipc.h"
 #include "msg_history.h"
 #include "msg_identity.h"
 #include "session_int.h"
@@ -22,6 +23,10 @@
 #include <time.h>
 
 #define MSG_LOAD_KEYS_MAX	512	/* keys of one SignalLoad (ipc.proto) */
+#define MSG_PAUSE_MIN_MS	1000	/* the first wait after the database was away, doubled up to the max */
+#define MSG_PAUSE_MAX_MS	30000
+#define MSG_PAUSED_JOBS_MAX	2000	/* jobs kept through a pause; past it a new one fails (WhatsApp sends it again
+					 * at the next login) */
 
 struct msg_job {
 	TAILQ_ENTRY(msg_job) entry;
@@ -51,12 +56,16 @@ enum msg_exec_state {
 	MSG_EXEC_LOADING,	/* a SignalLoad for the current job is in flight */
 	MSG_EXEC_STORING,	/* the batch's MessageStore is in flight */
 	MSG_EXEC_WAITING,	/* the current (solo) job waits for outside work (MSG_STEP_WAIT) */
+	MSG_EXEC_PAUSED,	/* the database was away: the queue waits for ev_pause (msg_exec_pause) */
 };
 
 struct msg_exec {
 	struct session *s;
 	struct wa_signal *sig;
 	struct event *ev_run;
+	struct event *ev_pause;		/* the end of a pause */
+	unsigned pause_ms;		/* the next pause (0: MSG_PAUSE_MIN_MS) */
+	size_t nqueue;			/* jobs in queue */
 	struct msg_job_list queue;	/* submitted, not started */
 	struct msg_job_list batch;	/* the running batch, in order */
 	struct msg_job *cur;		/* the job being stepped (NULL: all done) */
@@ -326,8 +335,80 @@ msg_exec_fail_current(struct msg_exec *e, const char *error)
 	while ((j = TAILQ_LAST(&e->batch, msg_job_list)) != NULL) {
 		TAILQ_REMOVE(&e->batch, j, entry);
 		TAILQ_INSERT_HEAD(&e->queue, j, entry);
+		e->nqueue++;
 	}
 	msg_exec_batch_done(e);
+}
+
+/* While paused: end, in order, the queued jobs that may not wait (no retry, or past MSG_PAUSED_JOBS_MAX). */
+static void
+msg_exec_shed(struct msg_exec *e)
+{
+	struct msg_job *j, *next;
+	size_t kept = 0;
+
+	for (j = TAILQ_FIRST(&e->queue); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, entry);
+		if (j->ops->retry && kept < MSG_PAUSED_JOBS_MAX) {
+			kept++;
+			continue;
+		}
+		TAILQ_REMOVE(&e->queue, j, entry);
+		e->nqueue--;
+		msg_job_end(e, j, 0, IPC_ERR_DB_UNAVAILABLE, 0);
+	}
+}
+
+/*
+ * The database was away (a SignalLoad or MessageStore failed with IPC_ERR_DB_UNAVAILABLE). The batch's retry jobs
+ * go back to the head of the queue in order, the jobs someone waits on fail now, and nothing runs until the
+ * pause is over (1 s, doubling up to 30 s while the database stays away; a new job someone waits on ends it at
+ * once). The cache goes, as after any failure: it may be ahead of the database. A job whose COMMIT went
+ * unanswered may have committed after all: run again, it finds its rows stored and its ratchet step taken, as
+ * when WhatsApp sends a stanza twice. Before this, such a stanza was left unacked until the next login, which
+ * on a connection that stays up could be days.
+ */
+static void
+msg_exec_pause(struct msg_exec *e, const char *error)
+{
+	struct msg_job *j;
+	struct timeval tv;
+
+	wa_signal_clear(e->sig);
+	while ((j = TAILQ_LAST(&e->batch, msg_job_list)) != NULL) {
+		TAILQ_REMOVE(&e->batch, j, entry);
+		if (j->ops->retry) {
+			TAILQ_INSERT_HEAD(&e->queue, j, entry);
+			e->nqueue++;
+		} else
+			msg_job_end(e, j, 0, error, 0);
+	}
+	msg_exec_batch_done(e);
+	e->state = MSG_EXEC_PAUSED;	/* a run already scheduled finds it so and only sheds */
+	msg_exec_shed(e);
+	if (e->pause_ms == 0)
+		e->pause_ms = MSG_PAUSE_MIN_MS;
+	tv.tv_sec = (time_t)(e->pause_ms / 1000);
+	tv.tv_usec = (suseconds_t)(e->pause_ms % 1000) * 1000;
+	evtimer_add(e->ev_pause, &tv);
+	log_warnx("%s: the database is away: %zu job(s) wait %u ms", worker_instance_name(e->s->w), e->nqueue,
+	    e->pause_ms);
+	e->pause_ms = e->pause_ms * 2 > MSG_PAUSE_MAX_MS ? MSG_PAUSE_MAX_MS : e->pause_ms * 2;
+}
+
+/* The pause is over: run the queue again. */
+static void
+msg_exec_pause_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct msg_exec *e = arg;
+
+	(void)fd;
+	(void)what;
+	if (e->state != MSG_EXEC_PAUSED)
+		return;
+	e->state = MSG_EXEC_IDLE;
+	if (!TAILQ_EMPTY(&e->queue))
+		msg_exec_schedule(e);
 }
 
 /* A canonical spelling of a set of needed keys, for the loop guard. */
@@ -554,11 +635,16 @@ msg_exec_stored_cb(void *arg, int ok, const char *error)
 	struct msg_exec *e = arg;
 	struct msg_job *j;
 
+	if (!ok && strcmp(error, IPC_ERR_DB_UNAVAILABLE) == 0) {
+		msg_exec_pause(e, error);
+		return;
+	}
 	if (!ok) {
 		log_warnx("%s: MessageStore failed: %s", worker_instance_name(e->s->w), error);
 		/* The cache is ahead of the database now. */
 		wa_signal_clear(e->sig);
-	}
+	} else
+		e->pause_ms = 0;
 	while ((j = TAILQ_FIRST(&e->batch)) != NULL) {
 		TAILQ_REMOVE(&e->batch, j, entry);
 		msg_job_end(e, j, ok, ok ? NULL : error, 0);
@@ -608,6 +694,11 @@ msg_exec_loaded_cb(void *arg, int ok, const char *error, Wagate__Ipc__SignalReco
 	size_t i;
 
 	e->state = MSG_EXEC_IDLE;
+	if (!ok && strcmp(error, IPC_ERR_DB_UNAVAILABLE) == 0) {
+		msg_exec_load_free(e);
+		msg_exec_pause(e, error);
+		return;
+	}
 	if (!ok || n != e->nload) {
 		log_warnx("%s: SignalLoad failed: %s", worker_instance_name(e->s->w), ok ? "wrong record count" :
 		    error);
@@ -667,6 +758,8 @@ msg_exec_run_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (e->state == MSG_EXEC_PAUSED)
+		msg_exec_shed(e);
 	if (e->state != MSG_EXEC_IDLE || TAILQ_EMPTY(&e->queue))
 		return;
 	e->b = msg_batch_new(e);
@@ -674,6 +767,7 @@ msg_exec_run_cb(evutil_socket_t fd, short what, void *arg)
 		if (n > 0 && j->ops->solo)
 			break;
 		TAILQ_REMOVE(&e->queue, j, entry);
+		e->nqueue--;
 		TAILQ_INSERT_TAIL(&e->batch, j, entry);
 		n++;
 		if (j->ops->solo)
@@ -720,7 +814,10 @@ msg_exec_new(struct session *s)
 		free(e);
 		return NULL;
 	}
-	if ((e->ev_run = evtimer_new(worker_base(s->w), msg_exec_run_cb, e)) == NULL) {
+	if ((e->ev_run = evtimer_new(worker_base(s->w), msg_exec_run_cb, e)) == NULL ||
+	    (e->ev_pause = evtimer_new(worker_base(s->w), msg_exec_pause_cb, e)) == NULL) {
+		if (e->ev_run != NULL)
+			event_free(e->ev_run);
 		wa_signal_free(e->sig);
 		free(e);
 		return NULL;
@@ -750,6 +847,8 @@ msg_exec_free(struct msg_exec *e)
 	free(e->last_need);
 	if (e->ev_run != NULL)
 		event_free(e->ev_run);
+	if (e->ev_pause != NULL)
+		event_free(e->ev_pause);
 	wa_signal_free(e->sig);
 	free(e);
 }
@@ -777,7 +876,13 @@ msg_exec_submit(struct session *s, const struct msg_job_ops *ops, void *arg)
 	j->ops = ops;
 	j->arg = arg;
 	TAILQ_INSERT_TAIL(&e->queue, j, entry);
-	if (e->state == MSG_EXEC_IDLE)
+	e->nqueue++;
+	if (e->state == MSG_EXEC_PAUSED && !ops->retry) {
+		/* someone waits: try now (the database may be back) rather than at the pause's end */
+		evtimer_del(e->ev_pause);
+		e->state = MSG_EXEC_IDLE;
+	}
+	if (e->state == MSG_EXEC_IDLE || (e->state == MSG_EXEC_PAUSED && e->nqueue > MSG_PAUSED_JOBS_MAX))
 		msg_exec_schedule(e);
 	return 0;
 }

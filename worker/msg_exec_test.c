@@ -1,9 +1,11 @@
 /* The Signal executor (msg_exec.c) with the real Signal layer and a scripted supervisor in place of
  * worker_call.c: batching, NEED answered by SignalLoad (prekey records converted), one MessageStore per batch,
  * committed only after the StoreAck, a FAILED job failing alone while the others run again, a failed store
- * clearing the cache, the NEED loop guard, freeing with jobs queued, and a batch with more rows than a
- * MessageStore takes committing them in rows-only parts before the last store. */
+ * clearing the cache, the NEED loop guard, freeing with jobs queued, a batch with more rows than a
+ * MessageStore takes committing them in rows-only parts before the last store, and the pause while the
+ * database is away. */
 #include "msg.h"
+#include "ipc.h"
 #include "msg_identity.h"
 #include "session_int.h"
 #include "creds.h"
@@ -150,7 +152,9 @@ tjob_committed(struct session *s, void *arg, int ok, const char *error, int stop
 	snprintf(j->error, sizeof(j->error), "%s", error != NULL ? error : "");
 }
 
-static const struct msg_job_ops tjob_ops = { tjob_step, tjob_committed, 0 };
+static const struct msg_job_ops tjob_ops = { tjob_step, tjob_committed, 0, 0 };
+/* The same, as a stanza WhatsApp sent: it waits through a database outage (msg.h retry). */
+static const struct msg_job_ops tjob_retry_ops = { tjob_step, tjob_committed, 0, 1 };
 
 /* The MessageStore holds a message with this plaintext. */
 static int
@@ -450,7 +454,7 @@ fjob_committed(struct session *s, void *arg, int ok, const char *error, int stop
 	assert_true(ok);
 }
 
-static const struct msg_job_ops fjob_ops = { fjob_step, fjob_committed, 0 };
+static const struct msg_job_ops fjob_ops = { fjob_step, fjob_committed, 0, 0 };
 
 static void
 test_forget_user(void **state)
@@ -540,7 +544,7 @@ bjob_committed(struct session *s, void *arg, int ok, const char *error, int stop
 	tjob_committed(s, &((struct bjob *)arg)->t, ok, error, stopping);
 }
 
-static const struct msg_job_ops bjob_ops = { bjob_step, bjob_committed, 1 };
+static const struct msg_job_ops bjob_ops = { bjob_step, bjob_committed, 1, 0 };
 
 /* Submit j (alice's text plus its extra rows) and run it up to its first MessageStore. */
 static void
@@ -637,6 +641,96 @@ test_parts_failed_and_bytes(void **state)
 	free(j.t.c.ct);
 }
 
+/* Run the loop (blocking: a pause is a timer) until a SignalLoad or MessageStore is in flight, for at most 10 s. */
+static void
+spin_until_request(void)
+{
+	struct timeval cap = { 10, 0 };
+
+	(void)event_base_loopexit(sup.base, &cap);
+	while (sup.load_cb == NULL && sup.store_cb == NULL && !event_base_got_exit(sup.base))
+		event_base_loop(sup.base, EVLOOP_ONCE);
+	assert_false(event_base_got_exit(sup.base));
+	event_base_loopbreak(sup.base);
+	spin();
+}
+
+/* The database away (IPC_ERR_DB_UNAVAILABLE): the stanzas WhatsApp sent wait and run again, in order, once it is
+ * back; a job someone waits on fails at once, and a new one of those tries again at once. A failed load and a
+ * failed store both pause; the pause ends by itself too. */
+static void
+test_database_away(void **state)
+{
+	struct tjob r1, api, r2, api2, r3;
+
+	(void)state;
+	alice_build(11);
+	memset(&r1, 0, sizeof(r1));
+	memset(&api, 0, sizeof(api));
+	memset(&r2, 0, sizeof(r2));
+	memset(&api2, 0, sizeof(api2));
+	memset(&r3, 0, sizeof(r3));
+	r1.c = alice_send("kept 1");
+	api.c = alice_send("refused");
+	r2.c = alice_send("kept 2");
+	assert_int_equal(msg_exec_submit(&sess, &tjob_retry_ops, &r1), 0);
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &api), 0);
+	assert_int_equal(msg_exec_submit(&sess, &tjob_retry_ops, &r2), 0);
+	spin();
+	sup.fail_error = IPC_ERR_DB_UNAVAILABLE;
+	sup_answer_load(0);
+	spin();
+	assert_int_equal(api.committed, 1);
+	assert_int_equal(api.ok, 0);
+	assert_string_equal(api.error, IPC_ERR_DB_UNAVAILABLE);
+	assert_int_equal(r1.committed + r2.committed, 0);
+	assert_null(sup.load_cb);		/* paused */
+	assert_null(sup.store_cb);
+	/* a job someone waits on: the pause ends now; the database is back */
+	sup.fail_error = NULL;
+	api2.c = api.c;
+	assert_int_equal(msg_exec_submit(&sess, &tjob_ops, &api2), 0);
+	spin();
+	assert_non_null(sup.load_cb);
+	sup_answer_load(1);
+	spin();
+	assert_true(store_has("kept 1"));
+	assert_true(store_has("kept 2"));
+	assert_true(store_has("refused"));
+	/* in their order: the stanzas before the job that ended the pause */
+	assert_int_equal(sup.store->messages[0]->message.len, 6);
+	assert_memory_equal(sup.store->messages[0]->message.data, "kept 1", 6);
+	sup_answer_store(1);
+	assert_int_equal(r1.ok + r2.ok + api2.ok, 3);
+	assert_int_equal(r1.committed + r2.committed + api2.committed, 3);
+
+	/* the MessageStore fails: the stanza waits for the pause to end by itself, and runs again */
+	r3.c = alice_send("kept 3");
+	assert_int_equal(msg_exec_submit(&sess, &tjob_retry_ops, &r3), 0);
+	spin();
+	if (sup.load_cb != NULL)
+		sup_answer_load(1);
+	spin();
+	assert_true(store_has("kept 3"));
+	sup.fail_error = IPC_ERR_DB_UNAVAILABLE;
+	sup_answer_store(0);
+	sup.fail_error = NULL;
+	assert_int_equal(r3.committed, 0);
+	spin_until_request();
+	if (sup.load_cb != NULL)
+		sup_answer_load(1);
+	spin();
+	assert_true(store_has("kept 3"));
+	sup_answer_store(1);
+	assert_int_equal(r3.committed, 1);
+	assert_int_equal(r3.ok, 1);
+	assert_int_equal(r3.sig_error, 0);
+	free(r1.c.ct);
+	free(api.c.ct);
+	free(r2.c.ct);
+	free(r3.c.ct);
+}
+
 int
 main(void)
 {
@@ -649,6 +743,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_forget_user, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parts_failed_and_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_database_away, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,7 +92,7 @@ ident_committed(struct session *s, void *arg, int ok, const char *error, int sto
 	ident_job_free(j);
 }
 
-static const struct msg_job_ops ident_ops = { ident_step, ident_committed, 0 };
+static const struct msg_job_ops ident_ops = { ident_step, ident_committed, 0, 1 };
 
 void
 msg_identity_notification(struct session *s, const struct wa_node *n)

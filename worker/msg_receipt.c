@@ -148,7 +148,7 @@ receipt_committed(struct session *s, void *arg, int ok, const char *error, int s
 	free(j);
 }
 
-static const struct msg_job_ops receipt_ops = { receipt_step, receipt_committed, 0 };
+static const struct msg_job_ops receipt_ops = { receipt_step, receipt_committed, 0, 1 };
 
 void
 msg_recv_receipt(struct session *s, const struct wa_node *n)

@@ -631,9 +631,9 @@ recv_committed(struct session *s, void *arg, int ok, const char *error, int stop
 	recv_job_free(j);
 }
 
-static const struct msg_job_ops recv_ops = { recv_step, recv_committed, 0 };
+static const struct msg_job_ops recv_ops = { recv_step, recv_committed, 0, 1 };
 /* Peer messages (history sync chunks among them) run alone in their batch (msg.h). */
-static const struct msg_job_ops recv_peer_ops = { recv_step, recv_committed, 1 };
+static const struct msg_job_ops recv_peer_ops = { recv_step, recv_committed, 1, 1 };
 
 /* Read a <message> into a job: who sent it, which chat, the <enc> children. NULL, or the reason it is
  * unusable (then nothing is decrypted). */

@@ -113,7 +113,7 @@ send_own_ack_committed(struct session *s, void *arg, int ok, const char *error, 
 	free(a);
 }
 
-static const struct msg_job_ops send_own_ack_ops = { send_own_ack_step, send_own_ack_committed, 0 };
+static const struct msg_job_ops send_own_ack_ops = { send_own_ack_step, send_own_ack_committed, 0, 1 };
 
 /* Answer the op's SendMessage (retries answer nobody) and free it; op must be in the list. */
 void
@@ -693,7 +693,7 @@ send_committed(struct session *s, void *arg, int ok, const char *error, int stop
 		send_write(op);
 }
 
-static const struct msg_job_ops send_job_ops = { send_step, send_committed, 0 };
+static const struct msg_job_ops send_job_ops = { send_step, send_committed, 0, 0 };
 
 int
 msg_send_on_ack(struct session *s, const struct wa_node *n)

@@ -61,7 +61,7 @@ send_lids_committed(struct session *s, void *arg, int ok, const char *error, int
 	send_lids_free(arg);
 }
 
-static const struct msg_job_ops send_lids_ops = { send_lids_step, send_lids_committed, 0 };
+static const struct msg_job_ops send_lids_ops = { send_lids_step, send_lids_committed, 0, 1 };
 
 static void
 send_check_free(struct send_check *c)

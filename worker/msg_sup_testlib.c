@@ -142,7 +142,7 @@ sup_answer_load(int ok)
 	if (ok)
 		cb(sup.load_arg, 1, NULL, recp, n);
 	else
-		cb(sup.load_arg, 0, "database down", NULL, 0);
+		cb(sup.load_arg, 0, sup.fail_error != NULL ? sup.fail_error : "database down", NULL, 0);
 	free(recs);
 	free(recp);
 }
@@ -161,7 +161,7 @@ sup_answer_store(int ok)
 		sigdb_set(&sup.db, (int)c->key->kind, c->key->address, c->key->group, c->key->prekey_id,
 		    c->deleted ? NULL : c->data.data, c->data.len);
 	}
-	cb(sup.store_arg, ok, ok ? NULL : "commit failed");
+	cb(sup.store_arg, ok, ok ? NULL : sup.fail_error != NULL ? sup.fail_error : "commit failed");
 }
 
 void

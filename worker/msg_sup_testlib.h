@@ -28,6 +28,7 @@ struct msg_sup {
 	Wagate__Ipc__MessageStore *store;	/* a copy of the last MessageStore */
 	int nstores, nloads;
 	int refuse_requests;			/* SignalLoad fails to go out */
+	const char *fail_error;			/* the error of a failed answer (NULL: the defaults below) */
 	struct settings settings;		/* what worker_settings answers (sup_init zeroes it) */
 };
 

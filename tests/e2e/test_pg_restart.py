@@ -1,12 +1,14 @@
 """PostgreSQL restart mid-run (a private cluster via scripts/pg.sh): the API answers 503 during the outage,
 the supervisor and its workers stay up, and everything recovers by itself when the database is back. Started
-with the database down, wagate waits for it (retrying, not listening yet) and then comes up."""
+with the database down, wagate waits for it (retrying, not listening yet) and then comes up. Texts that arrive
+during the outage are stored once it is back, without a new login."""
 
 import socket
 import threading
 import time
 
 from harness import E2ETestCase, PgCluster, Database, main, wait_until, _pid_alive
+from messaging import MessagingCase
 
 
 class PortCounter:
@@ -117,6 +119,58 @@ class PgRestartTest(E2ETestCase):
         self.assertEqual(db.count("instance"), 1)
         db.drop()
 
+
+
+class PgOutageMessagesTest(MessagingCase):
+    """Messaging through an outage, on a cluster of its own (stopping the shared one would break other tests)."""
+    use_shared_db = False
+
+    def setUp(self):
+        self.cluster = PgCluster()
+        self.cluster.start()
+        self.addCleanup(self.cluster.destroy)
+        super().setUp()
+
+    def supervisor(self, env=None, start=True, db_uri=None):
+        if self.db is None:
+            self.db = Database(self.cluster.uri)
+        return super().supervisor(env, start, db_uri)
+
+    def test_texts_during_outage_stored_after(self):
+        """A phone's texts that reach the instance while PostgreSQL is down are stored (once each, with their
+        messages.upsert) when it is back: the worker keeps them and tries again, where it used to leave them
+        unacked until its next login. A sendText during the outage is a clean error; after it, one goes out."""
+        me = self.pair_ready("po", "15557950001", "Outage")
+        peer = self.pair_ready("po-peer", "15557950002", "Writer")
+        self.wait_msg(me["iid"], self.phone_send(peer["phone"], me["user"], "before"))
+        pid = self.sup.worker_pids()[me["iid"]]
+        logins = self.fw.device(me["jid"])["logins"]
+        self.cluster.stop()
+        wait_until(lambda: self.sup.request("GET", "/health", timeout=10).status == 503, 20, msg="/health 503")
+        texts = ["during %d" % i for i in range(5)]
+        ids = [self.phone_send(peer["phone"], me["user"], t) for t in texts]
+        t0 = time.monotonic()
+        r = self.send_text("po", peer["phone"], "not now")
+        self.assertIn(r.status, (400, 503), r)
+        self.assertLess(time.monotonic() - t0, 15, "sendText hung through the outage")
+        # the worker tried (and paused) before the database comes back
+        wait_until(lambda: "the database is away" in self.sup.log_text(), 20, msg="the executor paused")
+        self.cluster.start()
+        wait_until(lambda: self.sup.request("GET", "/health", timeout=5).status == 200, 60, msg="/health 200")
+        for mid, text in zip(ids, texts):
+            row = self.wait_msg(me["iid"], mid, timeout=60)
+            self.assert_row(row, me["iid"], mid, peer["user"], False, text, push=peer["push"])
+            self.wait_hook("messages.upsert", "po", mid)
+        self.wait_outbox_empty()
+        for mid in ids:
+            self.assertEqual(len(self.hooks("messages.upsert", "po", mid)), 1, mid)
+        self.assertEqual(self.count_rows("message", me["iid"], "NOT from_me"), 6)
+        # no new login brought them: the same worker, the same connection
+        self.assertEqual(self.sup.worker_pids()[me["iid"]], pid)
+        self.assertEqual(self.fw.device(me["jid"])["logins"], logins)
+        r = self.send_text("po", peer["phone"], "after")
+        self.assertStatus(r, 201)
+        self.wait_phone_text(peer["phone"], r.json["key"]["id"], "after", sender=me["jid"])
 
 if __name__ == "__main__":
     main()
