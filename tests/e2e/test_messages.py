@@ -14,9 +14,11 @@ Signal) + a webhook receiver. Each test pairs its own instances (and so has its 
 9. typing: sendText's delay and /chat/sendPresence show their state in the chat (fakewa records it) for the delay.
 10. shutdown: SIGTERM while a sendText waits for a stopped worker and a sendPresence for its delay exits cleanly.
 11. delete and logout while texts flow both ways: clean answers, nothing of the deleted instance left.
+12. connection drops while texts flow both ways: each text sent or received exactly once, no ghost sends.
 
 One test: python3 test_messages.py MessagesTest.test_retry (see README.md)."""
 
+import collections
 import concurrent.futures
 import os
 import signal
@@ -430,6 +432,59 @@ class MessagesTest(MessagingCase):
         r = self.send_text("ds", gone["phone"], "still here")
         self.assertStatus(r, 201)
         self.wait_phone_text(gone["phone"], r.json["key"]["id"], "still here", sender=stay["jid"])
+
+    def test_connection_drops_under_traffic(self):
+        """WhatsApp drops the instance's connection four times while texts flow both ways: every sendText that
+        answered 201 reaches the phone exactly once, none that failed reaches it at all, and every text of the
+        phone is stored exactly once (the offline queue of each new login brings what the drop cut)."""
+        me = self.pair_ready("cd", "15557960001", "Dropped")
+        peer = self.pair_ready("cd-peer", "15557960002", "Other")
+        stop, sent, phone_ids, failed = [], [], [], []
+
+        def api_loop(tag):
+            n = 0
+            while not stop:
+                r = self.send_text("cd", peer["phone"], "api %s %d" % (tag, n))
+                n += 1
+                if r.status == 201:
+                    sent.append(r.json["key"]["id"])
+                    continue
+                failed.append(r.status)
+                self.assertIn(r.status, (400, 503, 504), r)
+                self.sup.wait_state("cd", "open", 60)
+
+        def phone_loop():
+            while not stop:
+                phone_ids.append(self.phone_send(peer["phone"], me["user"], "phone %d" % len(phone_ids)))
+                if len(phone_ids) > 5:  # a few in flight, not a flood
+                    self.wait_msg(me["iid"], phone_ids[-5], timeout=60)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=3) as ex:
+            loops = [ex.submit(api_loop, "x"), ex.submit(api_loop, "y"), ex.submit(phone_loop)]
+            try:
+                for _ in range(4):
+                    n0 = len(sent)
+                    wait_until(lambda: len(sent) > n0 + 20, 60, msg="texts going out")
+                    cl = [c for c in self.fw.clients() if c.get("jid") == me["jid"]]
+                    self.assertEqual(self.fw.call("/admin/drop?client=%d" % cl[0]["id"]), {"affected": 1})
+                    self.sup.wait_state("cd", "open", 60)
+            finally:
+                stop.append(1)
+            for f in loops:
+                f.result(timeout=90)
+        for mid in phone_ids:
+            self.wait_msg(me["iid"], mid, timeout=60)
+        self.assertEqual(self.db.query("SELECT key_id FROM message GROUP BY instance_id, key_id HAVING count(*) > 1"),
+                         [])
+
+        def api_texts():
+            return [g for g in self.phone_received(peer["phone"]) if (g.get("text") or "").startswith("api ")]
+        wait_until(lambda: len(api_texts()) >= len(sent), 60, msg="the phone got every text sent",
+                   msg_fn=lambda: set(sent) - {g["id"] for g in api_texts()})
+        got = collections.Counter(g["id"] for g in api_texts())
+        self.assertEqual(set(got), set(sent), "a text reached the phone though its sendText failed, or not at all")
+        self.assertEqual({m: c for m, c in got.items() if c > 1}, {}, "a text reached the phone twice")
+        self.assertGreater(len(failed), 0, "no send met a drop")
 
     def rows_fingerprint(self, iid):
         """The instance's message, chat and contact rows (the other instance keeps writing its own meanwhile)."""
