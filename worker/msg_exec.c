@@ -24,7 +24,7 @@
 
 #define MSG_LOAD_KEYS_MAX	512	/* keys of one SignalLoad (ipc.proto) */
 #define MSG_PAUSE_MIN_MS	1000	/* the first wait after the database was away, doubled up to the max */
-#define MSG_PAUSE_MAX_MS	30000
+#define MSG_PAUSE_MAX_MS	10000
 #define MSG_PAUSED_JOBS_MAX	2000	/* jobs kept through a pause; past it a new one fails (WhatsApp sends it again
 					 * at the next login) */
 
@@ -362,7 +362,7 @@ msg_exec_shed(struct msg_exec *e)
 /*
  * The database was away (a SignalLoad or MessageStore failed with IPC_ERR_DB_UNAVAILABLE). The batch's retry jobs
  * go back to the head of the queue in order, the jobs someone waits on fail now, and nothing runs until the
- * pause is over (1 s, doubling up to 30 s while the database stays away; a new job someone waits on ends it at
+ * pause is over (1 s, doubling up to 10 s while the database stays away; a new job someone waits on ends it at
  * once). The cache goes, as after any failure: it may be ahead of the database. A job whose COMMIT went
  * unanswered may have committed after all: run again, it finds its rows stored and its ratchet step taken, as
  * when WhatsApp sends a stanza twice. Before this, such a stanza was left unacked until the next login, which
@@ -386,13 +386,16 @@ msg_exec_pause(struct msg_exec *e, const char *error)
 	msg_exec_batch_done(e);
 	e->state = MSG_EXEC_PAUSED;	/* a run already scheduled finds it so and only sheds */
 	msg_exec_shed(e);
-	if (e->pause_ms == 0)
+	/* one line when it goes away (and one when it is back, msg_exec_stored_cb), not one per pause */
+	if (e->pause_ms == 0) {
 		e->pause_ms = MSG_PAUSE_MIN_MS;
+		log_warnx("%s: the database is away: %zu job(s) wait for it", worker_instance_name(e->s->w), e->nqueue);
+	} else
+		log_debug("%s: the database is still away: %zu job(s) wait %u ms", worker_instance_name(e->s->w),
+		    e->nqueue, e->pause_ms);
 	tv.tv_sec = (time_t)(e->pause_ms / 1000);
 	tv.tv_usec = (suseconds_t)(e->pause_ms % 1000) * 1000;
 	evtimer_add(e->ev_pause, &tv);
-	log_warnx("%s: the database is away: %zu job(s) wait %u ms", worker_instance_name(e->s->w), e->nqueue,
-	    e->pause_ms);
 	e->pause_ms = e->pause_ms * 2 > MSG_PAUSE_MAX_MS ? MSG_PAUSE_MAX_MS : e->pause_ms * 2;
 }
 
@@ -643,8 +646,10 @@ msg_exec_stored_cb(void *arg, int ok, const char *error)
 		log_warnx("%s: MessageStore failed: %s", worker_instance_name(e->s->w), error);
 		/* The cache is ahead of the database now. */
 		wa_signal_clear(e->sig);
-	} else
+	} else if (e->pause_ms != 0) {
+		log_info("%s: the database is back: storing again", worker_instance_name(e->s->w));
 		e->pause_ms = 0;
+	}
 	while ((j = TAILQ_FIRST(&e->batch)) != NULL) {
 		TAILQ_REMOVE(&e->batch, j, entry);
 		msg_job_end(e, j, ok, ok ? NULL : error, 0);
