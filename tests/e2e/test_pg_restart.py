@@ -42,15 +42,18 @@ class PortCounter:
         self.thread.join(5)
 
 
-class PgRestartTest(E2ETestCase):
+class OwnCluster:
+    """A cluster of the test's own: stopping the shared one would break every other test."""
     use_shared_db = False
 
     def setUp(self):
-        # own cluster: stopping the shared one would break every other test
         self.cluster = PgCluster()
         self.cluster.start()
         self.addCleanup(self.cluster.destroy)
         super().setUp()
+
+
+class PgRestartTest(OwnCluster, E2ETestCase):
 
     def test_outage_and_recovery(self):
         db = Database(self.cluster.uri)
@@ -120,16 +123,8 @@ class PgRestartTest(E2ETestCase):
         db.drop()
 
 
-
-class PgOutageMessagesTest(MessagingCase):
-    """Messaging through an outage, on a cluster of its own (stopping the shared one would break other tests)."""
-    use_shared_db = False
-
-    def setUp(self):
-        self.cluster = PgCluster()
-        self.cluster.start()
-        self.addCleanup(self.cluster.destroy)
-        super().setUp()
+class PgOutageMessagesTest(OwnCluster, MessagingCase):
+    """Messaging through an outage."""
 
     def supervisor(self, env=None, start=True, db_uri=None):
         if self.db is None:
