@@ -638,7 +638,7 @@ msg_exec_stored_cb(void *arg, int ok, const char *error)
 	struct msg_exec *e = arg;
 	struct msg_job *j;
 
-	if (!ok && strcmp(error, IPC_ERR_DB_UNAVAILABLE) == 0) {
+	if (!ok && error != NULL && strcmp(error, IPC_ERR_DB_UNAVAILABLE) == 0) {
 		msg_exec_pause(e, error);
 		return;
 	}
@@ -699,7 +699,7 @@ msg_exec_loaded_cb(void *arg, int ok, const char *error, Wagate__Ipc__SignalReco
 	size_t i;
 
 	e->state = MSG_EXEC_IDLE;
-	if (!ok && strcmp(error, IPC_ERR_DB_UNAVAILABLE) == 0) {
+	if (!ok && error != NULL && strcmp(error, IPC_ERR_DB_UNAVAILABLE) == 0) {
 		msg_exec_load_free(e);
 		msg_exec_pause(e, error);
 		return;
