@@ -167,8 +167,8 @@ class WebhookTest(E2ETestCase):
 
     def test_stop_lets_posts_under_way_end(self):
         """SIGTERM while POSTs are under way at a slow receiver: wagate waits for their answers and deletes their
-        rows before it exits (it used to leave them in the outbox, and the next start posted them again), and
-        starts no new POST meanwhile; the next start delivers the rest, each event once."""
+        rows before it exits (it used to leave them in the outbox, and the next start posted them again); the
+        next start delivers the rest, each event once."""
         sup = self.start()
         self.rx.set_mode("slow", delay=0.6)
         names = ["s%d" % i for i in range(6)]
@@ -182,7 +182,7 @@ class WebhookTest(E2ETestCase):
         answered = [r for r in self.rx.snapshot() if "answered" in r]
         self.assertEqual(len(answered), len(self.rx.snapshot()), "a request was cut short or started after")
         self.assertGreaterEqual(len(answered), 3)
-        self.assertLessEqual(len(answered), before + 6)
+        self.assertLessEqual(len(answered), before + 6)  # a loose bound: POSTs may start until the signal
         self.rx.set_mode("up")
         sup.start()
         for n in names:
