@@ -25,8 +25,7 @@
 #define MSG_LOAD_KEYS_MAX	512	/* keys of one SignalLoad (ipc.proto) */
 #define MSG_PAUSE_MIN_MS	1000	/* the first wait after the database was away, doubled up to the max */
 #define MSG_PAUSE_MAX_MS	10000
-#define MSG_PAUSED_JOBS_MAX	2000	/* jobs kept through a pause; past it a new one fails (WhatsApp sends it again
-					 * at the next login) */
+#define MSG_PAUSED_JOBS_MAX	2000	/* jobs kept through a pause; past it they fail (sent again at next login) */
 
 struct msg_job {
 	TAILQ_ENTRY(msg_job) entry;
@@ -65,7 +64,6 @@ struct msg_exec {
 	struct event *ev_run;
 	struct event *ev_pause;		/* the end of a pause */
 	unsigned pause_ms;		/* the next pause (0: MSG_PAUSE_MIN_MS) */
-	size_t nqueue;			/* jobs in queue */
 	struct msg_job_list queue;	/* submitted, not started */
 	struct msg_job_list batch;	/* the running batch, in order */
 	struct msg_job *cur;		/* the job being stepped (NULL: all done) */
@@ -319,6 +317,22 @@ msg_exec_batch_done(struct msg_exec *e)
 		msg_exec_schedule(e);
 }
 
+/* Put the batch's jobs back at the head of the queue, in their order; with error, a job without retry (msg.h)
+ * is ended with it instead. */
+static void
+msg_exec_requeue(struct msg_exec *e, const char *error)
+{
+	struct msg_job *j;
+
+	while ((j = TAILQ_LAST(&e->batch, msg_job_list)) != NULL) {
+		TAILQ_REMOVE(&e->batch, j, entry);
+		if (error == NULL || j->ops->retry)
+			TAILQ_INSERT_HEAD(&e->queue, j, entry);
+		else
+			msg_job_end(e, j, 0, error, 0);
+	}
+}
+
 /* The current job failed (FAILED step, an unanswerable NEED, a failed SignalLoad): its batch's dirty records
  * cannot be told apart, so the cache goes, the job hears of it, and the batch's other jobs start again as a
  * fresh batch on the next loop turn (in their order, before anything queued since). */
@@ -331,17 +345,12 @@ msg_exec_fail_current(struct msg_exec *e, const char *error)
 	TAILQ_REMOVE(&e->batch, j, entry);
 	e->cur = NULL;
 	msg_job_end(e, j, 0, error, 0);
-	/* Requeue the rest at the head of the queue, in order. */
-	while ((j = TAILQ_LAST(&e->batch, msg_job_list)) != NULL) {
-		TAILQ_REMOVE(&e->batch, j, entry);
-		TAILQ_INSERT_HEAD(&e->queue, j, entry);
-		e->nqueue++;
-	}
+	msg_exec_requeue(e, NULL);
 	msg_exec_batch_done(e);
 }
 
-/* While paused: end, in order, the queued jobs that may not wait (no retry, or past MSG_PAUSED_JOBS_MAX). */
-static void
+/* While paused: end the queued jobs that may not wait (no retry, past MSG_PAUSED_JOBS_MAX); the number kept. */
+static size_t
 msg_exec_shed(struct msg_exec *e)
 {
 	struct msg_job *j, *next;
@@ -354,9 +363,9 @@ msg_exec_shed(struct msg_exec *e)
 			continue;
 		}
 		TAILQ_REMOVE(&e->queue, j, entry);
-		e->nqueue--;
 		msg_job_end(e, j, 0, IPC_ERR_DB_UNAVAILABLE, 0);
 	}
+	return kept;
 }
 
 /*
@@ -365,34 +374,26 @@ msg_exec_shed(struct msg_exec *e)
  * pause is over (1 s, doubling up to 10 s while the database stays away; a new job someone waits on ends it at
  * once). The cache goes, as after any failure: it may be ahead of the database. A job whose COMMIT went
  * unanswered may have committed after all: run again, it finds its rows stored and its ratchet step taken, as
- * when WhatsApp sends a stanza twice. Before this, such a stanza was left unacked until the next login, which
- * on a connection that stays up could be days.
+ * when WhatsApp sends a stanza twice. (Failing it instead leaves it unacked until the next login: days, maybe.)
  */
 static void
 msg_exec_pause(struct msg_exec *e, const char *error)
 {
-	struct msg_job *j;
 	struct timeval tv;
+	size_t kept;
 
 	wa_signal_clear(e->sig);
-	while ((j = TAILQ_LAST(&e->batch, msg_job_list)) != NULL) {
-		TAILQ_REMOVE(&e->batch, j, entry);
-		if (j->ops->retry) {
-			TAILQ_INSERT_HEAD(&e->queue, j, entry);
-			e->nqueue++;
-		} else
-			msg_job_end(e, j, 0, error, 0);
-	}
+	msg_exec_requeue(e, error);
 	msg_exec_batch_done(e);
 	e->state = MSG_EXEC_PAUSED;	/* a run already scheduled finds it so and only sheds */
-	msg_exec_shed(e);
+	kept = msg_exec_shed(e);
 	/* one line when it goes away (and one when it is back, msg_exec_stored_cb), not one per pause */
 	if (e->pause_ms == 0) {
 		e->pause_ms = MSG_PAUSE_MIN_MS;
-		log_warnx("%s: the database is away: %zu job(s) wait for it", worker_instance_name(e->s->w), e->nqueue);
+		log_warnx("%s: the database is away: %zu job(s) wait for it", worker_instance_name(e->s->w), kept);
 	} else
 		log_debug("%s: the database is still away: %zu job(s) wait %u ms", worker_instance_name(e->s->w),
-		    e->nqueue, e->pause_ms);
+		    kept, e->pause_ms);
 	tv.tv_sec = (time_t)(e->pause_ms / 1000);
 	tv.tv_usec = (suseconds_t)(e->pause_ms % 1000) * 1000;
 	evtimer_add(e->ev_pause, &tv);
@@ -430,6 +431,13 @@ msg_need_string(const struct wa_signal_key *k, size_t n)
 		off += (size_t)snprintf(s + off, len - off, "%d|%s|%s|%u;", (int)k[i].kind,
 		    k[i].address != NULL ? k[i].address : "", k[i].group != NULL ? k[i].group : "", k[i].prekey_id);
 	return s;
+}
+
+/* A SignalLoad or MessageStore failed because the database was away (IPC_ERR_DB_UNAVAILABLE). */
+static int
+msg_db_away(int ok, const char *error)
+{
+	return !ok && error != NULL && strcmp(error, IPC_ERR_DB_UNAVAILABLE) == 0;
 }
 
 static void msg_exec_loaded_cb(void *arg, int ok, const char *error, Wagate__Ipc__SignalRecord **recs,
@@ -638,7 +646,7 @@ msg_exec_stored_cb(void *arg, int ok, const char *error)
 	struct msg_exec *e = arg;
 	struct msg_job *j;
 
-	if (!ok && error != NULL && strcmp(error, IPC_ERR_DB_UNAVAILABLE) == 0) {
+	if (msg_db_away(ok, error)) {
 		msg_exec_pause(e, error);
 		return;
 	}
@@ -699,7 +707,7 @@ msg_exec_loaded_cb(void *arg, int ok, const char *error, Wagate__Ipc__SignalReco
 	size_t i;
 
 	e->state = MSG_EXEC_IDLE;
-	if (!ok && error != NULL && strcmp(error, IPC_ERR_DB_UNAVAILABLE) == 0) {
+	if (msg_db_away(ok, error)) {
 		msg_exec_load_free(e);
 		msg_exec_pause(e, error);
 		return;
@@ -772,7 +780,6 @@ msg_exec_run_cb(evutil_socket_t fd, short what, void *arg)
 		if (n > 0 && j->ops->solo)
 			break;
 		TAILQ_REMOVE(&e->queue, j, entry);
-		e->nqueue--;
 		TAILQ_INSERT_TAIL(&e->batch, j, entry);
 		n++;
 		if (j->ops->solo)
@@ -881,13 +888,13 @@ msg_exec_submit(struct session *s, const struct msg_job_ops *ops, void *arg)
 	j->ops = ops;
 	j->arg = arg;
 	TAILQ_INSERT_TAIL(&e->queue, j, entry);
-	e->nqueue++;
 	if (e->state == MSG_EXEC_PAUSED && !ops->retry) {
 		/* someone waits: try now (the database may be back) rather than at the pause's end */
 		evtimer_del(e->ev_pause);
 		e->state = MSG_EXEC_IDLE;
 	}
-	if (e->state == MSG_EXEC_IDLE || (e->state == MSG_EXEC_PAUSED && e->nqueue > MSG_PAUSED_JOBS_MAX))
+	/* paused, the run only sheds what is past MSG_PAUSED_JOBS_MAX */
+	if (e->state == MSG_EXEC_IDLE || e->state == MSG_EXEC_PAUSED)
 		msg_exec_schedule(e);
 	return 0;
 }

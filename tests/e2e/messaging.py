@@ -22,20 +22,8 @@ RECORD_KEYS = {"id", "key", "pushName", "messageType", "message", "messageTimest
 UPDATE_KEYS = {"keyId", "remoteJid", "fromMe", "status", "instanceId"}
 
 
-def ipc_unread(worker_pid):
-    """Bytes the supervisor wrote to the worker that the worker has not read yet: the Recv-Q of the worker's own
-    Unix sockets (ss -x). Meaningful while the worker is stopped."""
-    if shutil.which("ss") is None:
-        missing("ss not installed (iproute2)")
-    out = subprocess.run(["ss", "-x", "-n", "-p"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                         timeout=10).stdout.splitlines()
-    return sum(int(f[2]) for f in (line.split() for line in out[1:])
-               if len(f) >= 9 and f[2].isdigit() and "pid=%d," % worker_pid in " ".join(f[8:]))
-
-
-def ipc_backlog(worker_pid):
-    """Bytes the worker wrote to its supervisor that the supervisor has not read yet: the Recv-Q of the far ends
-    of the worker's Unix sockets (ss -x). Meaningful while the supervisor is stopped."""
+def _unix_sockets():
+    """Every Unix socket (ss -x): (Recv-Q, local inode, peer inode, process column)."""
     if shutil.which("ss") is None:
         missing("ss not installed (iproute2)")
     out = subprocess.run(["ss", "-x", "-n", "-p"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -46,6 +34,19 @@ def ipc_backlog(worker_pid):
         # Netid State Recv-Q Send-Q Local-Address Port(inode) Peer-Address Port(inode) [Process]
         if len(f) >= 8 and f[2].isdigit() and f[5].isdigit() and f[7].isdigit():
             rows.append((int(f[2]), f[5], f[7], " ".join(f[8:])))
+    return rows
+
+
+def ipc_unread(worker_pid):
+    """Bytes the supervisor wrote to the worker that the worker has not read yet: the Recv-Q of the worker's own
+    Unix sockets. Meaningful while the worker is stopped."""
+    return sum(q for q, _, _, proc in _unix_sockets() if "pid=%d," % worker_pid in proc)
+
+
+def ipc_backlog(worker_pid):
+    """Bytes the worker wrote to its supervisor that the supervisor has not read yet: the Recv-Q of the far ends
+    of the worker's Unix sockets. Meaningful while the supervisor is stopped."""
+    rows = _unix_sockets()
     peers = {peer for _, _, peer, proc in rows if "pid=%d," % worker_pid in proc}
     return sum(q for q, local, _, proc in rows if local in peers and "pid=%d," % worker_pid not in proc)
 
