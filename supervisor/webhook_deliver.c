@@ -102,23 +102,6 @@ webhook_delivery_release(struct webhook *w, struct webhook_delivery *d)
 		webhook_kick(w);
 }
 
-/* The ids of the rows in flight here, as a PostgreSQL bigint[] literal (malloc'd). */
-static char *
-webhook_inflight_ids(struct webhook *w)
-{
-	struct webhook_delivery *d;
-	size_t cap = 3 + (size_t)w->ndeliveries * 22;
-	char *ids, *p;
-
-	ids = p = xmalloc(cap);
-	*p++ = '{';
-	TAILQ_FOREACH(d, &w->deliveries, entry)
-		p += snprintf(p, cap - (size_t)(p - ids), "%s%lld", p == ids + 1 ? "" : ",", d->id);
-	*p++ = '}';
-	*p = '\0';
-	return ids;
-}
-
 static void webhook_db_cb(void *arg, const struct db_result *r);
 static void webhook_delivery_go(struct webhook *w, struct webhook_delivery *d);
 static void webhook_note_handoff(struct webhook *w, long long id);
@@ -372,28 +355,6 @@ webhook_note_handoff(struct webhook *w, long long id)
 		w->nhandoffs++;
 }
 
-/* Append s to a PostgreSQL array literal being built in *buf (quoted, backslash-escaped). */
-static void
-webhook_array_add(char **buf, size_t *len, size_t *cap, const char *str)
-{
-	size_t need = *len + 2 * strlen(str) + 4;
-
-	if (need > *cap) {
-		*cap = need * 2;
-		*buf = xreallocarray(*buf, *cap, 1);
-	}
-	if (*len > 1)
-		(*buf)[(*len)++] = ',';
-	(*buf)[(*len)++] = '"';
-	for (; *str != '\0'; str++) {
-		if (*str == '"' || *str == '\\')
-			(*buf)[(*len)++] = '\\';
-		(*buf)[(*len)++] = *str;
-	}
-	(*buf)[(*len)++] = '"';
-	(*buf)[*len] = '\0';
-}
-
 /* Whether a row of d's queue other than d is being posted: the claim never returns one (its head is in
  * flight), but a head deleted meanwhile (max-age sweep) would make the next row look like a head. */
 static int
@@ -425,14 +386,13 @@ webhook_url_busy(struct webhook *w, const char *url)
 void
 webhook_claim(struct webhook *w)
 {
-	struct webhook_delivery *d, *e;
 	struct webhook_op *op;
 	struct db_tx *tx;
 	struct timeval now;
 	char *ids, *urls, limit[16], per_url[16];
 	const char *params[4];
 	size_t ulen = 1, ucap = 64;
-	int i, room, seen, capped = 0;
+	int i, room, capped;
 
 	if (w->db == NULL || w->stopping)
 		return;
@@ -448,16 +408,7 @@ webhook_claim(struct webhook *w)
 	ids = webhook_inflight_ids(w);
 	urls = xmalloc(ucap);
 	strcpy(urls, "{");
-	TAILQ_FOREACH(d, &w->deliveries, entry) {
-		seen = 0;
-		for (e = TAILQ_FIRST(&w->deliveries); e != d; e = TAILQ_NEXT(e, entry))
-			if (strcmp(e->url, d->url) == 0)
-				seen = 1;
-		if (!seen && webhook_url_busy(w, d->url) >= w->per_url) {
-			webhook_array_add(&urls, &ulen, &ucap, d->url);
-			capped = 1;
-		}
-	}
+	capped = webhook_add_full_urls(w, &urls, &ulen, &ucap);
 	/* Held receivers wait for their time (the wake timer is set for it); ended holds go. */
 	event_base_gettimeofday_cached(w->base, &now);
 	for (i = 0; i < w->nholds; ) {

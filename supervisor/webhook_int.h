@@ -191,6 +191,12 @@ extern const char webhook_handoff_sql[];
 #define WEBHOOK_HANDOFF_DID	9	/* the hand-off's column of the deleted head's id */
 extern const char webhook_delete_sql[];
 extern const char webhook_sweep_sql[];
+/* The ids of the rows in flight, as a PostgreSQL bigint[] literal (malloc'd). */
+char *webhook_inflight_ids(struct webhook *w);
+/* Append str to a PostgreSQL text[] literal being built in *buf (quoted, backslash-escaped). */
+void webhook_array_add(char **buf, size_t *len, size_t *cap, const char *str);
+/* Append the URLs whose POSTs in flight fill their share (per_url): whether there was one. */
+int webhook_add_full_urls(struct webhook *w, char **urls, size_t *ulen, size_t *ucap);
 /* A new transaction holding the settings, for one of those statements to follow (results after
  * WEBHOOK_TX_SETS); with async_commit, its COMMIT does not wait for the WAL flush. */
 struct db_tx *webhook_tx_indexed(int async_commit);

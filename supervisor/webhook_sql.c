@@ -1,11 +1,15 @@
 /* The webhook outbox's hot statements (the claim, the hand-offs, the DELETEs of delivered rows) and how they
  * are planned: the transaction settings they run with and when the outbox wants new statistics. The delivery
- * loop that runs them is webhook_deliver.c's. */
+ * loop that runs them is webhook_deliver.c's; the claim's parameters are built here too. */
 #include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "db.h"
 #include "webhook_int.h"
+#include "xmalloc.h"
 
 /* The queue key of a row: events of no instance (if any) form their own queue per URL. Spelled exactly as
  * in migrations/0003_webhook_order.sql's index, which the planner must match. */
@@ -167,4 +171,83 @@ int
 webhook_analyze_due(long backlog, double reltuples)
 {
 	return backlog >= WEBHOOK_ANALYZE_MIN && (double)backlog > 2 * (reltuples > 0 ? reltuples : 0);
+}
+
+/* The claim's parameters: the rows in flight and the URLs it must skip. */
+
+/* The ids of the rows in flight here, as a PostgreSQL bigint[] literal (malloc'd). */
+char *
+webhook_inflight_ids(struct webhook *w)
+{
+	struct webhook_delivery *d;
+	size_t cap = 3 + (size_t)w->ndeliveries * 22;
+	char *ids, *p;
+
+	ids = p = xmalloc(cap);
+	*p++ = '{';
+	TAILQ_FOREACH(d, &w->deliveries, entry)
+		p += snprintf(p, cap - (size_t)(p - ids), "%s%lld", p == ids + 1 ? "" : ",", d->id);
+	*p++ = '}';
+	*p = '\0';
+	return ids;
+}
+
+/* Append s to a PostgreSQL array literal being built in *buf (quoted, backslash-escaped). */
+void
+webhook_array_add(char **buf, size_t *len, size_t *cap, const char *str)
+{
+	size_t need = *len + 2 * strlen(str) + 4;
+
+	if (need > *cap) {
+		*cap = need * 2;
+		*buf = xreallocarray(*buf, *cap, 1);
+	}
+	if (*len > 1)
+		(*buf)[(*len)++] = ',';
+	(*buf)[(*len)++] = '"';
+	for (; *str != '\0'; str++) {
+		if (*str == '"' || *str == '\\')
+			(*buf)[(*len)++] = '\\';
+		(*buf)[(*len)++] = *str;
+	}
+	(*buf)[(*len)++] = '"';
+	(*buf)[*len] = '\0';
+}
+
+/* qsort's order of URL strings. */
+static int
+webhook_url_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Add to the claim's array the URLs whose POSTs in flight fill their share: whether there was one. Sorted, not
+ * compared pairwise: a claim comes tens of times a second with up to 256 POSTs in flight.
+ */
+int
+webhook_add_full_urls(struct webhook *w, char **urls, size_t *ulen, size_t *ucap)
+{
+	struct webhook_delivery *d;
+	const char **v;
+	size_t i, j, n = 0;
+	int full = 0;
+
+	if (w->nposting < w->per_url)
+		return 0;
+	v = xcalloc((size_t)w->nposting, sizeof(*v));
+	TAILQ_FOREACH(d, &w->deliveries, entry)
+		if (!d->posted && n < (size_t)w->nposting)
+			v[n++] = d->url;
+	qsort(v, n, sizeof(*v), webhook_url_cmp);
+	for (i = 0; i < n; i = j) {
+		for (j = i + 1; j < n && strcmp(v[j], v[i]) == 0; j++)
+			;
+		if (j - i >= (size_t)w->per_url) {
+			webhook_array_add(urls, ulen, ucap, v[i]);
+			full = 1;
+		}
+	}
+	free(v);
+	return full;
 }
