@@ -82,7 +82,7 @@ static const struct opt opts[] = {
 	{ "WAGATE_WORKER_RLIMIT_NOFILE", OPT_INT, "256", 16, 1048576, 0, O(worker_rlimit_nofile), "worker open files" },
 	{ "WAGATE_WEBHOOK_RETRY_MIN_MS", OPT_INT, "1000", 10, 3600000, 0, O(webhook_retry_min_ms), "first webhook retry delay" },
 	{ "WAGATE_WEBHOOK_RETRY_MAX_MS", OPT_INT, "300000", 10, 86400000, 0, O(webhook_retry_max_ms), "webhook retry delay cap" },
-	{ "WAGATE_WEBHOOK_CONCURRENCY", OPT_INT, "128", 1, 1024, 0, O(webhook_concurrency), "parallel webhook deliveries" },
+	{ "WAGATE_WEBHOOK_CONCURRENCY", OPT_INT, "256", 1, 1024, 0, O(webhook_concurrency), "parallel webhook deliveries" },
 	{ "WAGATE_WEBHOOK_LIBCURL", OPT_BOOL, "false", 0, 1, 0, O(webhook_libcurl),
 	  "send plain http:// webhooks through libcurl too (default: wagate's own HTTP/1.1 client)" },
 	{ "CORS_ORIGIN", OPT_ORIGINS, "*", 0, 0, 0, O(cors_origin),

@@ -105,7 +105,7 @@ webhook_new(struct event_base *base, struct db *db, const struct webhook_config 
 	if (w->retry_max_ms < w->retry_min_ms)
 		w->retry_max_ms = w->retry_min_ms;
 	w->max_age_s = cfg->max_age_s > 0 ? cfg->max_age_s : 7 * 24 * 3600;
-	w->concurrency = cfg->concurrency > 0 ? cfg->concurrency : 128;
+	w->concurrency = cfg->concurrency > 0 ? cfg->concurrency : 256;
 	/* One URL's share of the slots. Every instance's queue to a URL has at most one POST in flight, so with
 	 * one receiver for all instances (the global webhook) this share is the whole parallelism: at 4, a
 	 * hundred busy instances waited behind four POSTs (bench/messages.sh, 50 pairs: row -> webhook 7 s).

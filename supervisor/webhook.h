@@ -21,7 +21,7 @@ struct webhook_config {
 	void *global_event_arg;
 	int retry_min_ms, retry_max_ms;	/* backoff_ms() bounds of the retry delay; 0 = 1000, 300000 */
 	int max_age_s;			/* rows older than this are dropped (and logged); 0 = 7 days */
-	int concurrency;		/* parallel deliveries; 0 = 128 */
+	int concurrency;		/* parallel deliveries; 0 = 256 */
 	int request_timeout_ms;		/* per POST; 0 = 15000 */
 	int libcurl_only;		/* WAGATE_WEBHOOK_LIBCURL: libcurl sends plain http:// URLs too */
 };
