@@ -13,7 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
-#define IPC_VERSION	7
+#define IPC_VERSION	8
 #define IPC_FD		3			/* the worker's end of the socketpair */
 #define IPC_HEADER_LEN	4
 #define IPC_FRAME_MAX	(16u * 1024 * 1024)	/* largest payload (bytes after the header) */

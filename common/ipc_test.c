@@ -11,10 +11,10 @@
 
 #include <event2/event.h>
 
-/* Envelope{version=7, request_id=7, ping{seq=1, sent_us=2}} as one frame. */
+/* Envelope{version=8, request_id=7, ping{seq=1, sent_us=2}} as one frame. */
 static const unsigned char kat_ping[] = {
 	0x00, 0x00, 0x00, 0x0a,
-	0x08, 0x07, 0x10, 0x07, 0x62, 0x04, 0x08, 0x01, 0x10, 0x02,
+	0x08, 0x08, 0x10, 0x07, 0x62, 0x04, 0x08, 0x01, 0x10, 0x02,
 };
 
 /* The ping envelope of kat_ping, built field by field. */
@@ -73,7 +73,7 @@ test_parse_kat(void **state)
 	assert_int_equal(ipc_frame_parse(kat_ping, sizeof(kat_ping), &used, &env), IPC_OK);
 	assert_int_equal(used, sizeof(kat_ping));
 	assert_non_null(env);
-	assert_int_equal(env->version, 7);
+	assert_int_equal(env->version, 8);
 	assert_int_equal(env->request_id, 7);
 	assert_int_equal(env->msg_case, WAGATE__IPC__ENVELOPE__MSG_PING);
 	assert_int_equal(env->ping->seq, 1);

@@ -128,6 +128,18 @@ db_done_cb(evutil_socket_t fd, short what, void *arg)
 		db_free(db);
 }
 
+/* The pool went from no connection up to one: tell db_on_up's caller, unless that changed meanwhile. */
+static void
+db_up_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct db *db = arg;
+
+	(void)fd;
+	(void)what;
+	if (db->up > 0 && db->up_cb != NULL)
+		db->up_cb(db->up_arg);
+}
+
 /* Fail every queued job: no connection is up. */
 void
 db_fail_queue(struct db *db, const char *msg)
@@ -189,7 +201,8 @@ db_new(struct event_base *base, const char *conninfo, int pool_size)
 	db->queue_max = DB_QUEUE_DEFAULT;
 	TAILQ_INIT(&db->queue);
 	TAILQ_INIT(&db->done);
-	if ((db->done_ev = event_new(base, -1, 0, db_done_cb, db)) == NULL)
+	if ((db->done_ev = event_new(base, -1, 0, db_done_cb, db)) == NULL ||
+	    (db->up_ev = event_new(base, -1, 0, db_up_cb, db)) == NULL)
 		fatalx("event_new failed");
 	db->conns = xcalloc(db->nconns, sizeof(*db->conns));
 	db->initial = db->nconns;
@@ -225,6 +238,7 @@ db_free(struct db *db)
 		db->conns[i].timer = NULL;
 	}
 	db->up = 0;
+	db->up_cb = NULL;
 	while ((job = TAILQ_FIRST(&db->queue)) != NULL) {
 		TAILQ_REMOVE(&db->queue, job, entry);
 		db_job_free(job);
@@ -240,6 +254,7 @@ db_free(struct db *db)
 		return;
 	}
 	event_free(db->done_ev);
+	event_free(db->up_ev);
 	free(db->conns);
 	free(db->conninfo);
 	free(db);
@@ -299,6 +314,13 @@ int
 db_available(const struct db *db)
 {
 	return db != NULL && db->up > 0;
+}
+
+void
+db_on_up(struct db *db, void (*cb)(void *arg), void *arg)
+{
+	db->up_cb = cb;
+	db->up_arg = arg;
 }
 
 /* Connections up now. */

@@ -34,6 +34,9 @@ struct db *db_new(struct event_base *base, const char *conninfo, int pool_size);
 void db_free(struct db *db);
 /* At least one connection is up. */
 int db_available(const struct db *db);
+/* Call cb(arg) on a later loop turn whenever the pool goes from no connection up to one (the database is back
+ * after an outage, or reached for the first time). cb NULL: no more calls. */
+void db_on_up(struct db *db, void (*cb)(void *arg), void *arg);
 
 /* A batch of statements to run in one transaction. */
 struct db_tx *db_tx_new(void);

@@ -122,7 +122,8 @@ db_conn_up(struct db_conn *c)
 	c->warned = 0;
 	c->failures = 0;
 	c->state = DB_CONN_IDLE;
-	db->up++;
+	if (++db->up == 1 && db->up_cb != NULL)
+		event_active(db->up_ev, 0, 0);
 	if (c->first_attempt) {
 		c->first_attempt = 0;
 		db->initial--;

@@ -84,6 +84,9 @@ struct db {
 	int dispatching;	/* inside db_done_cb: db_free is deferred to its end */
 	int dead;
 	unsigned long queries;
+	void (*up_cb)(void *arg);	/* db_on_up's, run from up_ev */
+	void *up_arg;
+	struct event *up_ev;
 };
 
 /* db.c */

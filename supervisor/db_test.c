@@ -629,7 +629,15 @@ test_no_server(void **state)
 	event_base_free(base);
 }
 
-/* The server stops mid-test: in-flight work fails with unavailable, new work fails fast, and the pool recovers. */
+/* db_on_up's callback: counts the calls. */
+static void
+test_up_cb(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* The server stops mid-test: in-flight work fails with unavailable, new work fails fast, and the pool recovers;
+ * db_on_up hears of the first connection up, once at the start and once per recovery. */
 static void
 test_outage(void **state)
 {
@@ -639,7 +647,7 @@ test_outage(void **state)
 	struct rec inflight = { 0 }, during = { 0 }, after = { 0 };
 	char *ci;
 	struct timespec t0, t1;
-	int i;
+	int i, ups = 0;
 
 	(void)state;
 	/* A shared server (WAGATE_TEST_PGURI) must not be stopped: take a private cluster down instead. */
@@ -650,8 +658,10 @@ test_outage(void **state)
 	ci = pgtest_db_create(c, "db_outage");
 	assert_non_null(ci);
 	db = db_new(base, ci, 3);
+	db_on_up(db, test_up_cb, &ups);
 	assert_true(test_wait_up(base, db, 3, 60));
 	test_sync(base, db, &after, "CREATE TABLE w (n integer)");
+	assert_int_equal(ups, 1);		/* the first connection, not each of the three */
 
 	/* Let the slow query reach the server, then stop the server under it. */
 	test_query(db, &inflight, "SELECT pg_sleep(30)", 0, NULL);
@@ -666,6 +676,7 @@ test_outage(void **state)
 		test_run_for(base, 20);
 	assert_int_equal(db_connections_up(db), 0);
 	assert_false(db_available(db));
+	assert_int_equal(ups, 1);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	test_query(db, &during, "INSERT INTO w VALUES (1)", 0, NULL);
@@ -683,6 +694,7 @@ test_outage(void **state)
 	assert_true(test_run_until(base, &after.called, 1, 60));
 	assert_false(after.failed);
 	assert_string_equal(after.val, "0");
+	assert_int_equal(ups, 2);		/* back: once more */
 	db_free(db);
 	event_base_free(base);
 	pgtest_db_drop(c, "db_outage");

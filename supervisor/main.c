@@ -60,6 +60,15 @@ main_drain_end_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 }
 
+/* PostgreSQL is reachable again: workers whose stores failed meanwhile try them now (workers_db_back). */
+static void
+main_db_up_cb(void *arg)
+{
+	struct app *app = arg;
+
+	log_debug("database reachable: %u worker(s) told", workers_db_back(app->workers));
+}
+
 static void
 main_shutdown_done_cb(void *arg)
 {
@@ -247,6 +256,7 @@ main(int argc, char **argv)
 	if (lifecycle_load(&app, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	workers_adopt_strays(app.workers);
+	db_on_up(app.db, main_db_up_cb, &app);
 	if (http_start(&app, app.cfg->server_host, app.cfg->server_port) == -1)
 		fatal("cannot listen on %s port %d", app.cfg->server_host, app.cfg->server_port);
 	log_info("wagate %s listening on %s port %d", WAGATE_VERSION, app.cfg->server_host, app.cfg->server_port);
@@ -298,6 +308,7 @@ main(int argc, char **argv)
 	lifecycle_wait_shutdown(&app);
 	msg_typing_stop_all(&app);
 	http_stop(&app);
+	db_on_up(app.db, NULL, NULL);
 	workers_free(app.workers);
 	webhook_free(app.webhook);
 	db_free(app.db);

@@ -219,17 +219,20 @@ worker_ipc_reply(struct worker_rec *wk, IpcEnvelope *env, uint64_t request_id)
 	return 0;
 }
 
-/* Send a message that has no fields of its own (Shutdown, Logout). */
+/* Send a message that has no fields of its own (Shutdown, Logout, DatabaseBack). */
 int
 worker_ipc_send_empty(struct worker_rec *wk, int msg_case)
 {
 	IpcEnvelope env = WAGATE__IPC__ENVELOPE__INIT;
 	Wagate__Ipc__Shutdown sd = WAGATE__IPC__SHUTDOWN__INIT;
 	Wagate__Ipc__Logout lo = WAGATE__IPC__LOGOUT__INIT;
+	Wagate__Ipc__DatabaseBack db = WAGATE__IPC__DATABASE_BACK__INIT;
 
 	env.msg_case = (Wagate__Ipc__Envelope__MsgCase)msg_case;
 	if (msg_case == WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN)
 		env.shutdown = &sd;
+	else if (msg_case == WAGATE__IPC__ENVELOPE__MSG_DATABASE_BACK)
+		env.database_back = &db;
 	else
 		env.logout = &lo;
 	return worker_ipc_send(wk, &env);

@@ -545,6 +545,19 @@ workers_foreach(const struct workers *w,
 }
 
 unsigned
+workers_db_back(struct workers *w)
+{
+	struct worker_rec *wk;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(wk, &w->all, entry)
+		if (!wk->removed && wk->phase == WK_READY &&
+		    worker_ipc_send_empty(wk, WAGATE__IPC__ENVELOPE__MSG_DATABASE_BACK) == 0)
+			n++;
+	return n;
+}
+
+unsigned
 workers_ready_count(const struct workers *w)
 {
 	return w != NULL ? w->nready : 0;

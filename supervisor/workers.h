@@ -268,6 +268,9 @@ unsigned workers_restarts(const struct workers *w, const char *instance_id);
  * workers_pid per instance would search the table per instance. */
 void workers_foreach(const struct workers *w,
     void (*fn)(const char *instance_id, pid_t pid, unsigned restarts, void *arg), void *arg);
+/* PostgreSQL is reachable again: DatabaseBack to every Ready worker, so one whose stores failed meanwhile tries
+ * them again now rather than at the end of its pause (up to 10 s). The number told. */
+unsigned workers_db_back(struct workers *w);
 unsigned workers_ready_count(const struct workers *w);
 unsigned workers_starting_count(const struct workers *w);            /* spawned, not yet Ready */
 double workers_ipc_latency_ms(const struct workers *w);              /* last/avg Ping->Pong round trip */

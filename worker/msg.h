@@ -33,6 +33,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* msg_exec.c casts one to the other. */
+_Static_assert((int)WA_SIGNAL_SESSION == (int)WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION &&
+    (int)WA_SIGNAL_IDENTITY == (int)WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_IDENTITY &&
+    (int)WA_SIGNAL_PREKEY == (int)WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY &&
+    (int)WA_SIGNAL_SENDER_KEY == (int)WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SENDER_KEY,
+    "wa_signal.h kinds must keep ipc.proto's SignalKind numbers");
+
 struct session;
 struct wa_node;
 struct msg_exec;
@@ -76,6 +83,8 @@ int msg_exec_submit(struct session *s, const struct msg_job_ops *ops, void *arg)
 /* The outside work a step answered MSG_STEP_WAIT for is over: run that step again (from the loop, never from
  * inside a step). Nothing happens unless the executor is waiting. */
 void msg_exec_resume(struct session *s);
+/* The supervisor reached PostgreSQL again (DatabaseBack): a pause for the database ends now. */
+void msg_exec_db_back(struct session *s);
 
 /* Milliseconds on the host's CLOCK_MONOTONIC (the clock of SendMessage.start_by_ms, and of the steps' own
  * deadlines). */

@@ -400,7 +400,7 @@ msg_exec_pause(struct msg_exec *e, const char *error)
 	e->pause_ms = e->pause_ms * 2 > MSG_PAUSE_MAX_MS ? MSG_PAUSE_MAX_MS : e->pause_ms * 2;
 }
 
-/* The pause is over: run the queue again. */
+/* The pause is over (its timer, or msg_exec_db_back): run the queue again. */
 static void
 msg_exec_pause_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -410,9 +410,17 @@ msg_exec_pause_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (e->state != MSG_EXEC_PAUSED)
 		return;
+	evtimer_del(e->ev_pause);
 	e->state = MSG_EXEC_IDLE;
 	if (!TAILQ_EMPTY(&e->queue))
 		msg_exec_schedule(e);
+}
+
+void
+msg_exec_db_back(struct session *s)
+{
+	if (s->exec != NULL)
+		msg_exec_pause_cb(-1, 0, s->exec);
 }
 
 /* A canonical spelling of a set of needed keys, for the loop guard. */
@@ -487,9 +495,8 @@ msg_exec_load(struct msg_exec *e)
 		if (msg_batch_forgets(e->b, &k[i]))
 			continue;
 		sk = xcalloc(1, sizeof(*sk));
-
 		wagate__ipc__signal_key__init(sk);
-		/* wa_signal_kind and SignalKind keep the same numbers (checked below). */
+		/* wa_signal_kind and SignalKind keep the same numbers (checked in msg.h). */
 		sk->kind = (Wagate__Ipc__SignalKind)k[i].kind;
 		sk->address = xstrdup(k[i].address != NULL ? k[i].address : "");
 		sk->group = xstrdup(k[i].group != NULL ? k[i].group : "");
@@ -504,12 +511,6 @@ msg_exec_load(struct msg_exec *e)
 	e->state = MSG_EXEC_LOADING;
 	return 0;
 }
-
-_Static_assert((int)WA_SIGNAL_SESSION == (int)WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SESSION &&
-    (int)WA_SIGNAL_IDENTITY == (int)WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_IDENTITY &&
-    (int)WA_SIGNAL_PREKEY == (int)WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_PREKEY &&
-    (int)WA_SIGNAL_SENDER_KEY == (int)WAGATE__IPC__SIGNAL_KIND__SIGNAL_KIND_SENDER_KEY,
-    "wa_signal.h kinds must keep ipc.proto's SignalKind numbers");
 
 static void msg_exec_store(struct msg_exec *e);
 static void msg_exec_stored_cb(void *arg, int ok, const char *error);
@@ -751,13 +752,12 @@ msg_exec_loaded_cb(void *arg, int ok, const char *error, Wagate__Ipc__SignalReco
 			break;
 	}
 	explicit_wipe(&pk, sizeof(pk));
+	msg_exec_load_free(e);
 	if (i < n) {
 		log_warnx("%s: %s", worker_instance_name(e->s->w), err);
-		msg_exec_load_free(e);
 		msg_exec_fail_current(e, err);
 		return;
 	}
-	msg_exec_load_free(e);
 	msg_exec_step(e);
 }
 
@@ -888,11 +888,9 @@ msg_exec_submit(struct session *s, const struct msg_job_ops *ops, void *arg)
 	j->ops = ops;
 	j->arg = arg;
 	TAILQ_INSERT_TAIL(&e->queue, j, entry);
-	if (e->state == MSG_EXEC_PAUSED && !ops->retry) {
-		/* someone waits: try now (the database may be back) rather than at the pause's end */
-		evtimer_del(e->ev_pause);
-		e->state = MSG_EXEC_IDLE;
-	}
+	/* someone waits: try now (the database may be back) rather than at the pause's end */
+	if (!ops->retry)
+		msg_exec_pause_cb(-1, 0, e);
 	/* paused, the run only sheds what is past MSG_PAUSED_JOBS_MAX */
 	if (e->state == MSG_EXEC_IDLE || e->state == MSG_EXEC_PAUSED)
 		msg_exec_schedule(e);

@@ -731,6 +731,62 @@ test_database_away(void **state)
 	free(r3.c.ct);
 }
 
+/* DatabaseBack (msg_exec_db_back) ends a pause at once, for a failed load and for a failed store alike; it does
+ * nothing to an executor that is not paused. The pause's own timer (1 s) is never waited for: spin() polls. */
+static void
+test_database_back(void **state)
+{
+	struct tjob r1, r2;
+
+	(void)state;
+	alice_build(12);
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	msg_exec_db_back(&sess);		/* idle: nothing to run */
+	spin();
+	assert_null(sup.load_cb);
+	assert_null(sup.store_cb);
+	r1.c = alice_send("back 1");
+	assert_int_equal(msg_exec_submit(&sess, &tjob_retry_ops, &r1), 0);
+	spin();
+	msg_exec_db_back(&sess);		/* loading: the load stays the one in flight */
+	sup.fail_error = IPC_ERR_DB_UNAVAILABLE;
+	sup_answer_load(0);
+	sup.fail_error = NULL;
+	spin();
+	assert_null(sup.load_cb);		/* paused */
+	msg_exec_db_back(&sess);
+	spin();
+	assert_non_null(sup.load_cb);
+	sup_answer_load(1);
+	spin();
+	assert_true(store_has("back 1"));
+	sup.fail_error = IPC_ERR_DB_UNAVAILABLE;
+	sup_answer_store(0);
+	sup.fail_error = NULL;
+	spin();
+	assert_null(sup.load_cb);		/* paused again */
+	assert_null(sup.store_cb);
+	assert_int_equal(r1.committed, 0);
+	r2.c = alice_send("back 2");
+	assert_int_equal(msg_exec_submit(&sess, &tjob_retry_ops, &r2), 0);
+	spin();
+	assert_null(sup.load_cb);		/* a stanza does not end the pause */
+	assert_null(sup.store_cb);
+	msg_exec_db_back(&sess);
+	spin();
+	if (sup.load_cb != NULL)
+		sup_answer_load(1);
+	spin();
+	assert_true(store_has("back 1"));
+	assert_true(store_has("back 2"));
+	sup_answer_store(1);
+	assert_int_equal(r1.committed + r2.committed, 2);
+	assert_int_equal(r1.ok + r2.ok, 2);
+	free(r1.c.ct);
+	free(r2.c.ct);
+}
+
 int
 main(void)
 {
@@ -744,6 +800,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_parts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parts_failed_and_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_database_away, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_database_back, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 #include "worker_int.h"
 #include "conn_state.h"
 #include "log.h"
+#include "msg.h"
 #include "session.h"
 #include "wa_jid.h"
 #include "xmalloc.h"
@@ -185,6 +186,18 @@ worker_on_ping(void *arg, const IpcEnvelope *env)
 	reply.msg_case = WAGATE__IPC__ENVELOPE__MSG_PONG;
 	reply.pong = &pong;
 	worker_send(w, &reply);
+	return 0;
+}
+
+/* DatabaseBack: stores that failed for the database's absence go again now (msg_exec_db_back). */
+static int
+worker_on_database_back(void *arg, const IpcEnvelope *env)
+{
+	struct worker *w = arg;
+
+	(void)env;
+	if (w->session != NULL)
+		msg_exec_db_back(w->session);
 	return 0;
 }
 
@@ -461,6 +474,8 @@ worker_on_group_list(void *arg, const IpcEnvelope *env)
 static const struct ipc_peer_dispatch worker_dispatch_table[] = {
 	{ WAGATE__IPC__ENVELOPE__MSG_START, WORKER_PHASE_WAIT_START, worker_on_start },
 	{ WAGATE__IPC__ENVELOPE__MSG_PING, WORKER_PHASE_RUNNING | WORKER_PHASE_EXITING, worker_on_ping },
+	{ WAGATE__IPC__ENVELOPE__MSG_DATABASE_BACK, WORKER_PHASE_RUNNING | WORKER_PHASE_EXITING,
+	  worker_on_database_back },
 	{ WAGATE__IPC__ENVELOPE__MSG_CONNECT, WORKER_PHASE_RUNNING, worker_on_connect },
 	{ WAGATE__IPC__ENVELOPE__MSG_LOGOUT, WORKER_PHASE_RUNNING, worker_on_logout },
 	{ WAGATE__IPC__ENVELOPE__MSG_SHUTDOWN, WORKER_PHASE_WAIT_START | WORKER_PHASE_RUNNING | WORKER_PHASE_ORPHAN,

@@ -370,11 +370,16 @@ test_full_session(void **state)
 	Wagate__Ipc__Settings set = WAGATE__IPC__SETTINGS__INIT;
 	Wagate__Ipc__Proxy px = WAGATE__IPC__PROXY__INIT;
 	Wagate__Ipc__Shutdown sd = WAGATE__IPC__SHUTDOWN__INIT;
+	Wagate__Ipc__DatabaseBack db = WAGATE__IPC__DATABASE_BACK__INIT;
 
 	(void)state;
 	peer_start(&p, "inst-full");
 	peer_handshake(&p, "inst-full", 1);
 
+	/* DatabaseBack without a session: nothing to resume, no answer (the Pong below is the next frame). */
+	env.msg_case = WAGATE__IPC__ENVELOPE__MSG_DATABASE_BACK;
+	env.database_back = &db;
+	peer_send(&p, &env);
 	ping.seq = 5;
 	ping.sent_us = 12345;
 	env.request_id = 9;

@@ -3,6 +3,7 @@ the supervisor and its workers stay up, and everything recovers by itself when t
 with the database down, wagate waits for it (retrying, not listening yet) and then comes up. Texts that arrive
 during the outage are stored once it is back, without a new login."""
 
+import re
 import socket
 import threading
 import time
@@ -152,6 +153,9 @@ class PgOutageMessagesTest(OwnCluster, MessagingCase):
         wait_until(lambda: "the database is away" in self.sup.log_text(), 20, msg="the executor paused")
         self.cluster.start()
         wait_until(lambda: self.sup.request("GET", "/health", timeout=5).status == 200, 60, msg="/health 200")
+        # the workers hear that it is back (DatabaseBack) rather than wait out their pause (up to 10 s)
+        wait_until(lambda: re.search(r"database reachable: [1-9][0-9]* worker\(s\) told", self.sup.log_text()), 20,
+                   msg="DatabaseBack sent")
         for mid, text in zip(ids, texts):
             row = self.wait_msg(me["iid"], mid, timeout=60)
             self.assert_row(row, me["iid"], mid, peer["user"], False, text, push=peer["push"])
