@@ -59,6 +59,8 @@ struct lifecycle *lifecycle_new(struct app *app);
 void lifecycle_free(struct lifecycle *lc);
 /* Worker events not handled yet plus writes not finished (0 when idle; for the exit drain and tests). */
 unsigned lifecycle_pending(const struct lifecycle *lc);
+/* PostgreSQL is reachable again (db_on_up): writes waiting out their retry delay go now, not up to 2 s later. */
+void lifecycle_db_back(struct lifecycle *lc);
 /* Writes kept in memory for the database: worker transitions and owed logout/delete writes, queued or
  * waiting through an outage (a /metrics gauge). */
 unsigned lifecycle_writes_pending(const struct lifecycle *lc);

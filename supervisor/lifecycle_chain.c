@@ -257,6 +257,23 @@ lc_chain_timer_cb(evutil_socket_t fd, short what, void *arg)
 	lc_chain_gc(ch);
 }
 
+/* The pool reached PostgreSQL again: the chains waiting out their retry delay run now. */
+void
+lifecycle_db_back(struct lifecycle *lc)
+{
+	struct lc_chain *ch, *next;
+
+	if (lc == NULL)
+		return;
+	for (ch = LIST_FIRST(&lc->chains); ch != NULL; ch = next) {
+		next = LIST_NEXT(ch, entry);
+		if (ch->waiting) {
+			evtimer_del(ch->timer);
+			lc_chain_timer_cb(-1, 0, ch);
+		}
+	}
+}
+
 /* A write of the chain finished: a RETRY write the database could not take waits and runs again, anything
  * else is done. */
 static void

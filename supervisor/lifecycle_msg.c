@@ -527,7 +527,11 @@ lm_store_done_cb(void *arg, const struct db_result *r)
 	int i, ms;
 
 	if (r->err != NULL) {
-		log_warnx("%s: storing messages failed: %s", st->instance_id, r->err);
+		/* an outage is logged once (the pool, the kept writes), not once per store of every instance */
+		if (r->unavailable)
+			log_debug("%s: storing messages failed: %s", st->instance_id, r->err);
+		else
+			log_warnx("%s: storing messages failed: %s", st->instance_id, r->err);
 		snprintf(err, sizeof(err), "%s", r->unavailable ? IPC_ERR_DB_UNAVAILABLE : r->err);
 		workers_reply_store(app->workers, st->instance_id, st->req, 0, err);
 		lm_store_free(st);

@@ -161,7 +161,11 @@ lm_load_done_cb(void *arg, const struct db_result *r)
 	workers_reply_signal(app->workers, ld->instance_id, ld->req, 1, NULL, recs, ld->n);
 	goto out;
 fail:
-	log_warnx("%s: loading %zu Signal records failed: %s", ld->instance_id, ld->n, err);
+	/* an outage is logged once (the pool, the kept writes), not once per load of every instance */
+	if (r->err != NULL && r->unavailable)
+		log_debug("%s: loading %zu Signal records failed: %s", ld->instance_id, ld->n, err);
+	else
+		log_warnx("%s: loading %zu Signal records failed: %s", ld->instance_id, ld->n, err);
 	workers_reply_signal(app->workers, ld->instance_id, ld->req, 0, err, NULL, 0);
 out:
 	for (i = 0; i < nb; i++)

@@ -60,12 +60,15 @@ main_drain_end_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 }
 
-/* PostgreSQL is reachable again: workers whose stores failed meanwhile try them now (workers_db_back). */
+/* PostgreSQL is reachable again: what waits for it goes now rather than when its own retry timer ends (the
+ * instances' kept writes, webhook claims, workers whose stores failed meanwhile). */
 static void
 main_db_up_cb(void *arg)
 {
 	struct app *app = arg;
 
+	lifecycle_db_back(app->lc);
+	webhook_kick(app->webhook);
 	log_debug("database reachable: %u worker(s) told", workers_db_back(app->workers));
 }
 
