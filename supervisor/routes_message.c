@@ -7,6 +7,7 @@
 #include "conn_state.h"
 #include "db.h"
 #include "http.h"
+#include "ipc.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "msg_json.h"
@@ -47,11 +48,14 @@ msg_reply_not_exists(struct http_call *c, const char *jid, const char *number)
 }
 
 /* A worker's failure to the caller: 504 when WhatsApp did not answer in time, the closed-socket error when the
- * worker is not connected or went away, else 400 with its error (Evolution answers send errors with 400). */
+ * worker is not connected or went away, 503 when PostgreSQL is away (as every route that needs it answers: try
+ * again; nothing was sent), else 400 with its error (Evolution answers send errors with 400). */
 static void
 msg_reply_worker_error(struct http_call *c, int code, const char *error)
 {
-	if (code == 504)
+	if (error != NULL && strcmp(error, IPC_ERR_DB_UNAVAILABLE) == 0)
+		http_reply_unavailable(c, "database");
+	else if (code == 504)
 		http_reply_error_msg(c, 504, "%s", error);
 	else if (code == 503)
 		msg_reply_closed(c);
