@@ -238,7 +238,6 @@ db_free(struct db *db)
 		db->conns[i].timer = NULL;
 	}
 	db->up = 0;
-	db->up_cb = NULL;
 	while ((job = TAILQ_FIRST(&db->queue)) != NULL) {
 		TAILQ_REMOVE(&db->queue, job, entry);
 		db_job_free(job);

@@ -192,7 +192,7 @@ webhook_inflight_ids(struct webhook *w)
 	return ids;
 }
 
-/* Append s to a PostgreSQL array literal being built in *buf (quoted, backslash-escaped). */
+/* Append str to a PostgreSQL text[] literal being built in *buf (quoted, backslash-escaped). */
 void
 webhook_array_add(char **buf, size_t *len, size_t *cap, const char *str)
 {
